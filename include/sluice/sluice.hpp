@@ -1,0 +1,4 @@
+#pragma once
+
+// Umbrella header: everything sluice offers.
+#include <sluice/version.hpp>
