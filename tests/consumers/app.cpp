@@ -1,0 +1,9 @@
+// The consumer app every tests/consumers/* project builds: it only needs the public header.
+#include <sluice/sluice.hpp>
+
+#include <cstdio>
+
+int main() {
+    std::printf("sluice %s\n", sluice::version_string);
+    return 0;
+}
