@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Runs every test of sluice, the README's "run all tests" command:
+#
+#   bash scripts/test.sh            all presets, in this order:
+#     dev    g++ Debug -Werror: unit tests on both io backends + packaging tests
+#            (amalgamation, single header, CMake/meson/pkg-config consumers, meson build)
+#     clang  clang++-14 -Werror: unit tests on both io backends
+#     asan   g++ AddressSanitizer + UBSan: unit tests on both io backends
+#     tsan   clang++-14 ThreadSanitizer: unit tests on both io backends
+#   bash scripts/test.sh dev asan   only these presets
+#
+# Each preset is configured once (build/<preset>, reused by later runs) and built with -j2 and ccache.
+# The last line is "N passed, M failed" (N and M add up the ctest tests of all presets); the exit
+# status is non-zero when anything failed.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$(pwd)"
+
+bash scripts/install-deps.sh || { echo "test.sh: installing dependencies failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}"
+export CTEST_PARALLEL_LEVEL="${CTEST_PARALLEL_LEVEL:-2}"
+export SLUICE_JOBS="${SLUICE_JOBS:-2}"
+export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+
+presets=("$@")
+if [[ ${#presets[@]} -eq 0 ]]; then
+    presets=(dev clang asan tsan)
+fi
+
+# Sanitizers of clang 14 / gcc 12 can fail to start when the kernel randomizes mmap with more than
+# 28 bits; run them without address space randomization then (personality is inherited by tests).
+sanitizer_launcher=()
+rnd_bits="$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 28)"
+if [[ "$rnd_bits" -gt 28 ]] && setarch "$(uname -m)" -R true 2>/dev/null; then
+    sanitizer_launcher=(setarch "$(uname -m)" -R)
+fi
+
+total_passed=0
+total_failed=0
+summary=()
+
+now() { date +%s; }
+
+# run_preset <name>: configure (first time only), build, ctest; adds to the totals.
+run_preset() {
+    local preset="$1" dir="$root/build/$1" start end log passed failed out_of
+    start="$(now)"
+    echo
+    echo "=== preset $preset ==="
+    if [[ ! -f "$dir/CMakeCache.txt" || ! -f "$dir/build.ninja" || "$root/CMakePresets.json" -nt "$dir/CMakeCache.txt" ]]; then
+        if ! cmake --preset "$preset"; then
+            echo "test.sh: configuring preset $preset failed" >&2
+            total_failed=$((total_failed + 1))
+            summary+=("$preset: configure FAILED")
+            return
+        fi
+    fi
+    if ! cmake --build --preset "$preset" -j "$SLUICE_JOBS"; then
+        echo "test.sh: building preset $preset failed" >&2
+        total_failed=$((total_failed + 1))
+        summary+=("$preset: build FAILED ($(( $(now) - start ))s)")
+        return
+    fi
+
+    local launcher=()
+    if [[ "$preset" == asan || "$preset" == tsan ]]; then
+        launcher=("${sanitizer_launcher[@]}")
+    fi
+    log="$dir/ctest-summary.log"
+    "${launcher[@]}" ctest --preset "$preset" -j "$CTEST_PARALLEL_LEVEL" 2>&1 | tee "$log"
+    local status="${PIPESTATUS[0]}"
+    end="$(now)"
+
+    # "100% tests passed, 0 tests failed out of 11"
+    if read -r passed failed out_of < <(sed -n 's/^[0-9]*% tests passed, \([0-9]*\) tests\{0,1\} failed out of \([0-9]*\).*/x \1 \2/p' "$log" | tail -1 | awk '{print $3-$2, $2, $3}'); then
+        :
+    else
+        passed=0
+        failed=0
+        out_of=0
+    fi
+    if [[ "$status" -ne 0 && "$failed" -eq 0 ]]; then
+        failed=1 # ctest failed without running tests (or ran none)
+    fi
+    total_passed=$((total_passed + passed))
+    total_failed=$((total_failed + failed))
+    summary+=("$preset: $passed passed, $failed failed ($((end - start))s)")
+}
+
+overall_start="$(now)"
+for preset in "${presets[@]}"; do
+    run_preset "$preset"
+done
+
+echo
+echo "=== summary ($(( $(now) - overall_start ))s) ==="
+for line in "${summary[@]}"; do
+    echo "  $line"
+done
+echo "$total_passed passed, $total_failed failed"
+[[ "$total_failed" -eq 0 ]]
