@@ -20,6 +20,7 @@
 #   SLUICE_BUILD_DIR   a configured sluice build tree, for build_tree (default: one made here)
 #   SLUICE_VERSION     the version the consumers must see (default: read from version.hpp)
 #   SLUICE_CMAKE, SLUICE_GENERATOR, SLUICE_CXX, SLUICE_CXX_LAUNCHER, SLUICE_PYTHON
+#   SLUICE_JOBS        parallel compile jobs of the nested builds (default 2)
 set -euo pipefail
 
 which="${1:-}"
@@ -60,7 +61,10 @@ if [[ -n "$launcher" ]]; then
     cmake_toolchain_args+=(-DCMAKE_CXX_COMPILER_LAUNCHER="$launcher")
 fi
 
+jobs="${SLUICE_JOBS:-2}"
+
 run_cmake() { log "cmake $*"; "$cmake" "$@"; }
+build_cmake() { run_cmake --build "$1" -j "$jobs"; }
 
 # copy_project <name>: the consumer project tests/consumers/<name> plus app.cpp, in $work/src.
 copy_project() {
@@ -88,7 +92,7 @@ install_sluice() {
     run_cmake -S "$src" -B "$work/sluice-build" "${cmake_toolchain_args[@]}" \
         -DCMAKE_INSTALL_PREFIX="$prefix" \
         -DSLUICE_BUILD_TESTS=OFF -DSLUICE_BUILD_EXAMPLES=OFF -DSLUICE_BUILD_BENCH=OFF -DSLUICE_INSTALL=ON
-    run_cmake --build "$work/sluice-build"
+    build_cmake "$work/sluice-build"
     run_cmake --install "$work/sluice-build"
     local f
     for f in include/sluice/sluice.hpp include/sluice/version.hpp share/cmake/sluice/sluiceConfig.cmake \
@@ -103,7 +107,7 @@ build_cmake_consumer() {
     local build="$1"
     shift
     run_cmake -S "$work/src" -B "$build" "${cmake_toolchain_args[@]}" "$@"
-    run_cmake --build "$build"
+    build_cmake "$build"
     expect_app "$build/app"
 }
 
@@ -132,7 +136,7 @@ single_header)
     done
     run_cmake -S "$src/tests/single_header" -B "$work/build" "${cmake_toolchain_args[@]}" \
         -DSLUICE_SOURCE_DIR="$src" "${feature_args[@]}"
-    run_cmake --build "$work/build"
+    build_cmake "$work/build"
     log "running single_header_test"
     "$work/build/single_header_test"
     ;;
@@ -196,7 +200,7 @@ meson_pkgconfig)
     # meson, through the same sluice.pc.
     meson_env
     meson setup "$work/build" "$work/src" --buildtype=release
-    meson compile -C "$work/build"
+    meson compile -C "$work/build" -j "$jobs"
     expect_app "$work/build/app"
     ;;
 
@@ -206,7 +210,7 @@ meson_subproject)
     ln -s "$src" "$work/src/subprojects/sluice"
     meson_env
     meson setup "$work/build" "$work/src" --buildtype=release --force-fallback-for=sluice
-    meson compile -C "$work/build"
+    meson compile -C "$work/build" -j "$jobs"
     expect_app "$work/build/app"
     ;;
 
@@ -214,7 +218,7 @@ meson_self)
     meson_env
     meson setup "$work/build" "$src" --buildtype=debug -Dtests=enabled -Dwerror=true \
         --prefix="$work/prefix"
-    meson compile -C "$work/build"
+    meson compile -C "$work/build" -j "$jobs"
     meson test -C "$work/build" --print-errorlogs
     DESTDIR="$work/destdir" meson install -C "$work/build" --quiet
     for f in include/sluice/sluice.hpp include/sluice/version.hpp share/pkgconfig/sluice.pc; do
