@@ -220,10 +220,19 @@ meson_self)
         --prefix="$work/prefix"
     meson compile -C "$work/build" -j "$jobs"
     meson test -C "$work/build" --print-errorlogs
-    DESTDIR="$work/destdir" meson install -C "$work/build" --quiet
+    meson install -C "$work/build" --quiet
     for f in include/sluice/sluice.hpp include/sluice/version.hpp share/pkgconfig/sluice.pc; do
-        [[ -f "$work/destdir$work/prefix/$f" ]] || die "meson install is missing $f"
+        [[ -f "$work/prefix/$f" ]] || die "meson install is missing $f"
     done
+    # The sluice.pc meson wrote works too.
+    export PKG_CONFIG_PATH="$work/prefix/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    pc_version="$(pkg-config --modversion sluice)"
+    [[ "$pc_version" == "$version" ]] || die "meson's sluice.pc says $pc_version, expected $version"
+    # shellcheck disable=SC2046
+    $launcher "$cxx" -std=c++20 "$here/app.cpp" -o "$work/app-pkgconfig" $(pkg-config --cflags --libs sluice)
+    expect_app "$work/app-pkgconfig"
+    [[ "$(pkg-config --cflags sluice)" == *"-I$work/prefix/include"* ]] ||
+        die "meson's sluice.pc does not point at the installed headers"
     ;;
 
 *)
