@@ -1,0 +1,181 @@
+#pragma once
+
+// task<T>: a lazy coroutine. Nothing runs until it is awaited (or handed to sync_wait, a scope, a loop);
+// completion resumes the awaiter by symmetric transfer, so chains of tasks never grow the stack.
+
+#include <cassert>
+#include <concepts>
+#include <coroutine>
+#include <exception>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace sluice {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+struct task_promise_base {
+    std::coroutine_handle<> continuation_{std::noop_coroutine()};
+
+    struct final_awaiter {
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+        template <class Promise>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+            return self.promise().continuation_;
+        }
+        void await_resume() const noexcept {}
+    };
+
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    final_awaiter final_suspend() const noexcept { return {}; }
+};
+
+template <class T>
+class task_promise final : public task_promise_base {
+    // References are stored as pointers; the referent must outlive the awaiter's use, as with any function.
+    using stored_type = std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>;
+
+public:
+    task<T> get_return_object() noexcept;
+
+    void unhandled_exception() noexcept { result_.template emplace<2>(std::current_exception()); }
+
+    template <class U>
+        requires std::convertible_to<U&&, T>
+    void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<stored_type, U&&>) {
+        if constexpr (std::is_reference_v<T>)
+            result_.template emplace<1>(std::addressof(value));
+        else
+            result_.template emplace<1>(std::forward<U>(value));
+    }
+
+    decltype(auto) result() & { return get(*this); }
+    decltype(auto) result() && { return get(std::move(*this)); }
+
+private:
+    template <class Self>
+    static decltype(auto) get(Self&& self) {
+        if (self.result_.index() == 2) std::rethrow_exception(std::get<2>(self.result_));
+        assert(self.result_.index() == 1 && "task result read before completion");
+        if constexpr (std::is_reference_v<T>)
+            return static_cast<T>(*std::get<1>(self.result_));
+        else if constexpr (std::is_lvalue_reference_v<Self>)
+            return static_cast<T&>(std::get<1>(self.result_));
+        else
+            return static_cast<T&&>(std::get<1>(self.result_));
+    }
+
+    std::variant<std::monostate, stored_type, std::exception_ptr> result_;
+};
+
+template <>
+class task_promise<void> final : public task_promise_base {
+public:
+    task<void> get_return_object() noexcept;
+    void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+    void return_void() noexcept {}
+    void result() const {
+        if (exception_) std::rethrow_exception(exception_);
+    }
+
+private:
+    std::exception_ptr exception_;
+};
+
+} // namespace detail
+
+/// A lazily started coroutine producing a T (or an exception). Move-only; destroying an
+/// unstarted or finished task frees its frame.
+template <class T>
+class [[nodiscard]] task {
+public:
+    using promise_type = detail::task_promise<T>;
+    using value_type = T;
+    using handle_type = std::coroutine_handle<promise_type>;
+
+    task() noexcept = default;
+    explicit task(handle_type handle) noexcept : handle_(handle) {}
+    task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    task& operator=(task&& other) noexcept {
+        if (this != &other) {
+            destroy();
+            handle_ = std::exchange(other.handle_, {});
+        }
+        return *this;
+    }
+    task(const task&) = delete;
+    task& operator=(const task&) = delete;
+    ~task() { destroy(); }
+
+    /// True when the task holds a coroutine (not default-constructed or moved-from).
+    [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(handle_); }
+    /// True once the coroutine ran to completion.
+    [[nodiscard]] bool done() const noexcept { return !handle_ || handle_.done(); }
+
+    auto operator co_await() & noexcept { return awaiter<false>{handle_}; }
+    auto operator co_await() && noexcept { return awaiter<true>{handle_}; }
+
+    /// The raw handle, for executors that start tasks themselves. Ownership stays with the task.
+    [[nodiscard]] handle_type handle() const noexcept { return handle_; }
+    /// Gives up ownership of the frame; the caller destroys it.
+    [[nodiscard]] handle_type release() noexcept { return std::exchange(handle_, {}); }
+
+private:
+    template <bool Move>
+    struct awaiter {
+        handle_type handle;
+        [[nodiscard]] bool await_ready() const noexcept { return !handle || handle.done(); }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+            handle.promise().continuation_ = awaiting;
+            return handle;
+        }
+        decltype(auto) await_resume() {
+            assert(handle && "awaiting an empty task");
+            if constexpr (Move)
+                return std::move(handle.promise()).result();
+            else
+                return handle.promise().result();
+        }
+    };
+
+    void destroy() noexcept {
+        if (handle_) handle_.destroy();
+        handle_ = {};
+    }
+
+    handle_type handle_{};
+};
+
+namespace detail {
+template <class T>
+inline task<T> task_promise<T>::get_return_object() noexcept {
+    return task<T>{std::coroutine_handle<task_promise<T>>::from_promise(*this)};
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+    return task<void>{std::coroutine_handle<task_promise<void>>::from_promise(*this)};
+}
+} // namespace detail
+
+namespace detail {
+/// The awaiter that `co_await a` would use, whichever way `a` provides it.
+template <class A>
+decltype(auto) get_awaiter(A&& a) {
+    if constexpr (requires { std::forward<A>(a).operator co_await(); })
+        return std::forward<A>(a).operator co_await();
+    else if constexpr (requires { operator co_await(std::forward<A>(a)); })
+        return operator co_await(std::forward<A>(a));
+    else
+        return std::forward<A>(a);
+}
+} // namespace detail
+
+/// What `co_await a` yields for an awaitable of type A (a task, an event wait, ...).
+template <class A>
+using await_result_t = decltype(detail::get_awaiter(std::declval<A>()).await_resume());
+
+} // namespace sluice
