@@ -5,8 +5,16 @@
 
 // core
 #include <sluice/core/executor.hpp>
+#include <sluice/core/result.hpp>
 #include <sluice/core/sync_wait.hpp>
 #include <sluice/core/task.hpp>
 
 // io
 #include <sluice/io/loop.hpp>
+
+// queue and routing
+#include <sluice/queue/collector.hpp>
+#include <sluice/queue/collector_event.hpp>
+#include <sluice/queue/collector_queue.hpp>
+#include <sluice/queue/payload.hpp>
+#include <sluice/queue/router.hpp>

@@ -12,6 +12,8 @@
 #include <utility>
 #include <variant>
 
+#include <sluice/core/detail/frame_allocator.hpp>
+
 namespace sluice {
 
 template <class T = void>
@@ -19,7 +21,7 @@ class task;
 
 namespace detail {
 
-struct task_promise_base {
+struct task_promise_base : recycled_frame {
     std::coroutine_handle<> continuation_{std::noop_coroutine()};
 
     struct final_awaiter {

@@ -1,0 +1,179 @@
+#pragma once
+
+// result<T>: the outcome one collector (or sink) reports for one payload: Ok with a value, an empty Ok
+// (nothing to report, e.g. no collector matched), or an Error that says what failed and why.
+// result_list<T>: one result per collector a payload was delivered to.
+
+#include <cstddef>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace sluice {
+
+/// Why something failed. Never carries credentials or payload bodies: it is meant to be logged.
+struct error {
+    /// What failed: a collector key, "queue", "router", a sink name.
+    std::string source;
+    /// A human-readable explanation.
+    std::string message;
+    /// The system or library error code, when there is one.
+    std::error_code code{};
+    /// The exception that caused the failure, when there was one (rethrow() raises it).
+    std::exception_ptr exception{};
+
+    /// Builds an error from the exception currently being handled.
+    static error from_current_exception(std::string source) {
+        error e;
+        e.source = std::move(source);
+        e.exception = std::current_exception();
+        try {
+            throw;
+        } catch (const std::system_error& ex) {
+            e.code = ex.code();
+            e.message = ex.what();
+        } catch (const std::exception& ex) {
+            e.message = ex.what();
+        } catch (...) {
+            e.message = "unknown exception";
+        }
+        return e;
+    }
+
+    /// Throws the original exception, or a std::runtime_error / std::system_error built from this.
+    [[noreturn]] void rethrow() const {
+        if (exception) std::rethrow_exception(exception);
+        if (code) throw std::system_error(code, what());
+        throw std::runtime_error(what());
+    }
+
+    /// "source: message".
+    [[nodiscard]] std::string what() const { return source.empty() ? message : source + ": " + message; }
+};
+
+/// Thrown when a result's value is read but the result holds an error or nothing.
+class bad_result_access : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+template <class T>
+class result {
+    using stored_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+public:
+    using value_type = T;
+
+    /// An empty Ok.
+    result() = default;
+
+    /// Ok holding `value`.
+    template <class U = stored_type>
+        requires(!std::is_void_v<T> && std::is_constructible_v<stored_type, U &&> &&
+                 !std::is_same_v<std::remove_cvref_t<U>, result> && !std::is_same_v<std::remove_cvref_t<U>, error>)
+    static result ok(U&& value) {
+        result r;
+        r.state_.template emplace<1>(std::forward<U>(value));
+        return r;
+    }
+
+    /// Ok with no value (the void case, or "nothing to report").
+    static result ok() { return result{}; }
+
+    static result failure(error e) {
+        result r;
+        r.state_.template emplace<2>(std::move(e));
+        return r;
+    }
+
+    [[nodiscard]] bool is_ok() const noexcept { return state_.index() != 2; }
+    [[nodiscard]] bool is_error() const noexcept { return state_.index() == 2; }
+    /// True for an Ok that carries a value.
+    [[nodiscard]] bool has_value() const noexcept { return state_.index() == 1; }
+    explicit operator bool() const noexcept { return is_ok(); }
+
+    /// The value of an Ok. Rethrows the error for an Error; throws bad_result_access for an empty Ok.
+    decltype(auto) value() & { return get(*this); }
+    decltype(auto) value() const& { return get(*this); }
+    decltype(auto) value() && { return get(std::move(*this)); }
+
+    /// The error of an Error; throws bad_result_access for an Ok.
+    [[nodiscard]] const error& get_error() const {
+        if (!is_error()) throw bad_result_access("result holds no error");
+        return std::get<2>(state_);
+    }
+
+    /// The collector (or sink) that produced this result; empty when none did.
+    [[nodiscard]] const std::string& source() const noexcept { return source_; }
+    void set_source(std::string s) { source_ = std::move(s); }
+
+private:
+    template <class Self>
+    static decltype(auto) get(Self&& self) {
+        if (self.state_.index() == 2) std::get<2>(self.state_).rethrow();
+        if constexpr (std::is_void_v<T>) {
+            return;
+        } else {
+            if (self.state_.index() == 0) throw bad_result_access("result is an empty Ok");
+            return std::get<1>(std::forward<Self>(self).state_);
+        }
+    }
+
+    std::variant<std::monostate, stored_type, error> state_;
+    std::string source_;
+};
+
+/// The results of one payload, one per collector it reached, in routing order.
+template <class T>
+class result_list {
+public:
+    using value_type = result<T>;
+    using iterator = typename std::vector<result<T>>::iterator;
+    using const_iterator = typename std::vector<result<T>>::const_iterator;
+
+    result_list() = default;
+    explicit result_list(std::vector<result<T>> items) : items_(std::move(items)) {}
+
+    [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
+
+    /// The first result; throws bad_result_access when there is none.
+    [[nodiscard]] const result<T>& first() const {
+        if (items_.empty()) throw bad_result_access("result_list is empty");
+        return items_.front();
+    }
+
+    [[nodiscard]] const result<T>& operator[](std::size_t i) const { return items_[i]; }
+    [[nodiscard]] iterator begin() noexcept { return items_.begin(); }
+    [[nodiscard]] iterator end() noexcept { return items_.end(); }
+    [[nodiscard]] const_iterator begin() const noexcept { return items_.begin(); }
+    [[nodiscard]] const_iterator end() const noexcept { return items_.end(); }
+
+    /// True when no result is an Error.
+    [[nodiscard]] bool all_ok() const noexcept {
+        for (const auto& r : items_)
+            if (r.is_error()) return false;
+        return true;
+    }
+
+    /// The number of Error results.
+    [[nodiscard]] std::size_t error_count() const noexcept {
+        std::size_t n = 0;
+        for (const auto& r : items_) n += r.is_error() ? 1 : 0;
+        return n;
+    }
+
+    void push_back(result<T> r) { items_.push_back(std::move(r)); }
+    void reserve(std::size_t n) { items_.reserve(n); }
+    void clear() noexcept { items_.clear(); }
+
+private:
+    std::vector<result<T>> items_;
+};
+
+} // namespace sluice

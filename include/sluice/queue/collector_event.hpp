@@ -1,0 +1,133 @@
+#pragma once
+
+// collector_event<R>: the caller's handle on one sent payload. It resolves once, when every collector
+// the payload was routed to has reported (or the queue gave up on it at stop), with a result_list.
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <cstdint>
+#include <utility>
+
+#include <sluice/core/executor.hpp>
+#include <sluice/core/result.hpp>
+
+namespace sluice {
+
+namespace detail {
+
+/// Shared by the queue (which resolves it) and the collector_event (which reads it); freed by whichever
+/// lets go last. One waiting coroutine at a time is supported, plus any number of blocking threads.
+template <class R>
+class event_state {
+public:
+    event_state() = default;
+    event_state(const event_state&) = delete;
+    event_state& operator=(const event_state&) = delete;
+
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    }
+
+    /// Claims the right to resolve. Exactly one claim succeeds: the queue's normal completion races
+    /// with the stop deadline's cancellation, and the loser's results are dropped.
+    bool claim() noexcept { return !claimed_.exchange(true, std::memory_order_acq_rel); }
+
+    [[nodiscard]] bool claimed() const noexcept { return claimed_.load(std::memory_order_acquire); }
+
+    /// Only the claimant writes results, then calls resolve().
+    result_list<R>& results() noexcept { return results_; }
+
+    /// Publishes the results and wakes the waiter, if any, on its own executor.
+    void resolve() {
+        done_.store(true, std::memory_order_release);
+        done_.notify_all();
+        void* prev = waiter_.exchange(resolved_marker(), std::memory_order_acq_rel);
+        if (prev != nullptr) static_cast<waiter_node*>(prev)->resume();
+    }
+
+    [[nodiscard]] bool done() const noexcept { return done_.load(std::memory_order_acquire); }
+
+    /// Registers a waiting coroutine; false when already resolved (don't suspend).
+    bool set_waiter(waiter_node* node) noexcept {
+        void* expected = nullptr;
+        bool ok = waiter_.compare_exchange_strong(expected, node, std::memory_order_acq_rel);
+        assert((ok || expected == resolved_marker()) && "only one coroutine may wait on a collector_event");
+        return ok;
+    }
+
+    void wait_blocking() const noexcept { done_.wait(false, std::memory_order_acquire); }
+
+    const result_list<R>& results_after_done() const noexcept { return results_; }
+
+private:
+    void* resolved_marker() noexcept { return this; }
+
+    std::atomic<std::uint32_t> refs_{1};
+    std::atomic<bool> claimed_{false};
+    std::atomic<bool> done_{false};
+    std::atomic<void*> waiter_{nullptr};
+    result_list<R> results_;
+};
+
+} // namespace detail
+
+template <class R>
+class collector_event {
+public:
+    collector_event() = default;
+    /// Adopts one reference to `state`.
+    explicit collector_event(detail::event_state<R>* state) noexcept : state_(state) {}
+    collector_event(const collector_event& o) noexcept : state_(o.state_) {
+        if (state_) state_->add_ref();
+    }
+    collector_event(collector_event&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+    collector_event& operator=(collector_event o) noexcept {
+        std::swap(state_, o.state_);
+        return *this;
+    }
+    ~collector_event() {
+        if (state_) state_->release();
+    }
+
+    [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
+
+    /// True once the results are in.
+    [[nodiscard]] bool done() const noexcept { return state_ && state_->done(); }
+
+    /// `co_await ev.wait()` yields the result_list (a reference valid while this event lives).
+    [[nodiscard]] auto wait() const noexcept {
+        struct awaiter {
+            detail::event_state<R>* state;
+            detail::waiter_node node{};
+            bool await_ready() const noexcept { return state->done(); }
+            bool await_suspend(std::coroutine_handle<> h) noexcept {
+                node.handle = h;
+                node.home = detail::current_executor;
+                return state->set_waiter(&node);
+            }
+            const result_list<R>& await_resume() const noexcept { return state->results_after_done(); }
+        };
+        assert(state_ && "waiting on an empty collector_event");
+        return awaiter{state_};
+    }
+
+    /// The results if done, else an empty list. Never blocks.
+    [[nodiscard]] result_list<R> get_result() const {
+        if (!done()) return {};
+        return state_->results_after_done();
+    }
+
+    /// Blocks the calling (non-loop) thread until done and returns the results.
+    const result_list<R>& wait_blocking() const {
+        assert(state_ && "waiting on an empty collector_event");
+        state_->wait_blocking();
+        return state_->results_after_done();
+    }
+
+private:
+    detail::event_state<R>* state_ = nullptr;
+};
+
+} // namespace sluice
