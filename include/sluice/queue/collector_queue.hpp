@@ -460,8 +460,16 @@ private:
             node.pending.emplace(q->make_item(p, result));
             state = node.pending->state;
         }
+        // Movable only before it is awaited (sync_wait and some compilers move awaiters into a frame);
+        // once suspended, its node is linked into the queue and must stay put.
+        send_awaiter(send_awaiter&& o) noexcept
+            : queue(o.queue), state(std::exchange(o.state, nullptr)), with_result(o.with_result) {
+            node.pending = std::move(o.node.pending);
+            o.node.pending.reset();
+        }
         send_awaiter(const send_awaiter&) = delete;
         send_awaiter& operator=(const send_awaiter&) = delete;
+        send_awaiter& operator=(send_awaiter&&) = delete;
         ~send_awaiter() {
             // Never handed over (refused): drop both references.
             if (node.pending && state) {
