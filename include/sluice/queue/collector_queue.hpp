@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -24,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include <sluice/core/detail/ring_buffer.hpp>
 #include <sluice/core/detail/spin_lock.hpp>
 #include <sluice/core/executor.hpp>
 #include <sluice/core/result.hpp>
@@ -112,22 +112,26 @@ class collector_queue {
             if constexpr (Discipline == queue_discipline::priority)
                 std::push_heap(items_.begin(), items_.end(), later);
         }
-        item pop() {
+        /// Moves the next item into `out` (one move: this is the hot path).
+        void pop_into(std::optional<item>& out) {
             if constexpr (Discipline == queue_discipline::fifo) {
-                item it = std::move(items_.front());
+                out.emplace(std::move(items_.front()));
                 items_.pop_front();
-                return it;
-            } else if constexpr (Discipline == queue_discipline::priority) {
-                std::pop_heap(items_.begin(), items_.end(), later);
+            } else {
+                if constexpr (Discipline == queue_discipline::priority)
+                    std::pop_heap(items_.begin(), items_.end(), later);
+                out.emplace(std::move(items_.back()));
+                items_.pop_back();
             }
-            item it = std::move(items_.back());
-            items_.pop_back();
-            return it;
         }
         std::vector<item> take_all() {
             std::vector<item> all;
             all.reserve(items_.size());
-            while (!items_.empty()) all.push_back(pop());
+            std::optional<item> one;
+            while (!items_.empty()) {
+                pop_into(one);
+                all.push_back(std::move(*one));
+            }
             return all;
         }
 
@@ -136,12 +140,12 @@ class collector_queue {
         static bool later(const item& a, const item& b) noexcept {
             return a.priority != b.priority ? a.priority > b.priority : a.sequence > b.sequence;
         }
-        std::conditional_t<Discipline == queue_discipline::fifo, std::deque<item>, std::vector<item>> items_;
+        std::conditional_t<Discipline == queue_discipline::fifo, detail::ring_buffer<item>, std::vector<item>> items_;
     };
 
     /// An idle consumer, parked until an item is handed to it or it is told to retire.
     struct consumer_waiter : detail::waiter_node {
-        std::optional<item> slot;
+        std::optional<item>* slot = nullptr; // the consumer's current-item slot, filled on hand-off
         std::chrono::steady_clock::time_point idle_since{};
         consumer_waiter* next_idle = nullptr;
         consumer_waiter* prev_idle = nullptr;
@@ -400,7 +404,7 @@ private:
         if (idle_head_ != nullptr) {
             // Someone is idle, so the backlog is empty: hand the item straight over.
             consumer_waiter* c = pop_idle_locked();
-            c->slot.emplace(std::move(it));
+            c->slot->emplace(std::move(it));
             action.consumer = c;
             return action;
         }
@@ -532,35 +536,35 @@ private:
 
     // ---- consuming (loop thread) ----
 
+    /// Fills the consumer's slot with the next item, parking the consumer while there is none.
+    /// Leaves the slot empty when the consumer should exit (retired, or stopped and drained).
     struct next_item_awaiter {
         collector_queue* queue;
-        consumer_waiter node;
-        std::optional<item> got;
+        std::optional<item>* slot;
+        consumer_waiter node{};
 
         bool await_ready() {
             std::lock_guard lock(queue->lock_);
-            return queue->try_pop_locked(got) || queue->should_exit_locked();
+            return queue->try_pop_locked(*slot) || queue->should_exit_locked();
         }
         bool await_suspend(std::coroutine_handle<> h) {
             std::lock_guard lock(queue->lock_);
             // Re-check under the same lock as the registration: a sender between await_ready and
             // here would otherwise see no idle consumer and no wake-up would come.
-            if (queue->try_pop_locked(got) || queue->should_exit_locked()) return false;
+            if (queue->try_pop_locked(*slot) || queue->should_exit_locked()) return false;
             node.handle = h;
             node.home = detail::current_executor;
+            node.slot = slot;
             node.idle_since = std::chrono::steady_clock::now();
             queue->push_idle_locked(&node);
             return true;
         }
-        std::optional<item> await_resume() {
-            if (got) return std::move(got);
-            return std::move(node.slot); // empty: told to retire
-        }
+        void await_resume() const noexcept {}
     };
 
     bool try_pop_locked(std::optional<item>& out) {
         if (backlog_.empty()) return false;
-        out.emplace(backlog_.pop());
+        backlog_.pop_into(out);
         if (!blocked_senders_.empty()) {
             // Room appeared: the longest-waiting sender's item moves in now, preserving send order.
             auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front());
@@ -579,9 +583,11 @@ private:
     /// beyond the processor's.
     task<void> consume() {
         route_targets targets;
+        std::optional<item> it;
         bool last = false;
         for (;;) {
-            std::optional<item> it = co_await next_item_awaiter{this, {}, {}};
+            it.reset();
+            co_await next_item_awaiter{this, &it};
             resume_unblocked();
             if (!it) {
                 std::lock_guard lock(lock_);

@@ -3,10 +3,10 @@
 // payload<T>: what a publisher sends. The value plus how to deliver it: to every collector (broadcast,
 // the default), to collectors by key, or to the collectors subscribed to a topic.
 
-#include <array>
 #include <cstddef>
-#include <initializer_list>
+#include <iterator>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -21,8 +21,10 @@ enum class delivery {
     topic,     ///< the collectors subscribed to any of payload::topics
 };
 
-/// A short list of strings that keeps its first element inline, so the usual payload with one key or
-/// one topic costs no allocation beyond the strings' own (and short strings need none).
+/// A short list of strings (keys or topics) packed into one std::string, entries separated by '\0'.
+/// A payload is moved several times between publisher and consumer; one short string moves without
+/// allocating (small-string buffer) where a vector of strings would cost an allocation and more moves.
+/// Entries must not contain '\0'.
 class string_list {
 public:
     string_list() = default;
@@ -31,66 +33,83 @@ public:
     template <class... S>
         requires(sizeof...(S) > 0 && (std::is_convertible_v<S&&, std::string_view> && ...))
     string_list(S&&... items) {
-        (push_back(std::string(std::string_view(std::forward<S>(items)))), ...);
+        (push_back(std::string_view(std::forward<S>(items))), ...);
     }
     template <class Range>
-        requires requires(const Range& r) { std::begin(r); std::string(*std::begin(r)); }
+        requires requires(const Range& r) {
+            std::begin(r);
+            std::string_view(*std::begin(r));
+        }
     explicit string_list(const Range& items) {
-        for (const auto& s : items) push_back(std::string(s));
+        for (const auto& s : items) push_back(std::string_view(s));
     }
 
-    void push_back(std::string s) {
-        if (size_ < inline_capacity)
-            inline_[size_] = std::move(s);
-        else
-            overflow_.push_back(std::move(s));
+    /// Appends `s`; throws std::invalid_argument if it contains '\0'.
+    void push_back(std::string_view s) {
+        if (s.find('\0') != std::string_view::npos)
+            throw std::invalid_argument("sluice: keys and topics must not contain NUL characters");
+        if (size_ != 0) packed_.push_back('\0');
+        packed_.append(s);
         ++size_;
     }
 
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
-    [[nodiscard]] const std::string& operator[](std::size_t i) const noexcept {
-        return i < inline_capacity ? inline_[i] : overflow_[i - inline_capacity];
+
+    /// The i-th entry (linear in i: lists are short).
+    [[nodiscard]] std::string_view operator[](std::size_t i) const noexcept {
+        auto it = begin();
+        while (i-- > 0) ++it;
+        return *it;
     }
+
     [[nodiscard]] bool contains(std::string_view s) const noexcept {
-        for (std::size_t i = 0; i < size_; ++i)
-            if ((*this)[i] == s) return true;
+        for (auto e : *this)
+            if (e == s) return true;
         return false;
     }
 
     class const_iterator {
     public:
-        using value_type = std::string;
+        using value_type = std::string_view;
         using difference_type = std::ptrdiff_t;
-        using reference = const std::string&;
-        using pointer = const std::string*;
+        using reference = std::string_view;
+        using pointer = void;
         using iterator_category = std::forward_iterator_tag;
         const_iterator() = default;
-        const_iterator(const string_list* l, std::size_t i) : list_(l), i_(i) {}
-        reference operator*() const { return (*list_)[i_]; }
-        pointer operator->() const { return &(*list_)[i_]; }
+        const_iterator(std::string_view rest, bool at_end) : rest_(rest), at_end_(at_end) { cut(); }
+        std::string_view operator*() const noexcept { return current_; }
         const_iterator& operator++() {
-            ++i_;
+            if (current_.size() == rest_.size()) {
+                at_end_ = true;
+                rest_ = {};
+                current_ = {};
+            } else {
+                rest_.remove_prefix(current_.size() + 1);
+                cut();
+            }
             return *this;
         }
         const_iterator operator++(int) {
             auto c = *this;
-            ++i_;
+            ++*this;
             return c;
         }
-        bool operator==(const const_iterator& o) const noexcept { return i_ == o.i_; }
+        bool operator==(const const_iterator& o) const noexcept {
+            return at_end_ == o.at_end_ && (at_end_ || rest_.data() == o.rest_.data());
+        }
 
     private:
-        const string_list* list_ = nullptr;
-        std::size_t i_ = 0;
+        void cut() noexcept { current_ = rest_.substr(0, rest_.find('\0')); }
+        std::string_view rest_;
+        std::string_view current_;
+        bool at_end_ = true;
     };
-    [[nodiscard]] const_iterator begin() const noexcept { return {this, 0}; }
-    [[nodiscard]] const_iterator end() const noexcept { return {this, size_}; }
+    [[nodiscard]] const_iterator begin() const noexcept { return {packed_, size_ == 0}; }
+    [[nodiscard]] const_iterator end() const noexcept { return {{}, true}; }
 
 private:
-    static constexpr std::size_t inline_capacity = 1;
-    std::array<std::string, inline_capacity> inline_{}; // std::array: GCC 12 coroutine frames cannot copy C arrays
-    std::vector<std::string> overflow_;
+    std::string packed_;
     std::size_t size_ = 0;
 };
 
