@@ -6,9 +6,11 @@
 #include <atomic>
 #include <cassert>
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 
+#include <sluice/core/detail/frame_allocator.hpp>
 #include <sluice/core/executor.hpp>
 #include <sluice/core/result.hpp>
 
@@ -21,13 +23,42 @@ namespace detail {
 template <class R>
 class event_state {
 public:
-    event_state() = default;
     event_state(const event_state&) = delete;
     event_state& operator=(const event_state&) = delete;
 
+    /// A fresh state with one reference. States are recycled per thread (with their results'
+    /// capacity), so an awaited send costs no allocation at steady state.
+    static event_state* create() {
+#if SLUICE_FRAME_RECYCLING
+        auto& pool = free_list();
+        if (pool.head) {
+            event_state* s = pool.head;
+            pool.head = s->next_free_;
+            --pool.count;
+            s->refs_.store(1, std::memory_order_relaxed);
+            return s;
+        }
+#endif
+        return new event_state();
+    }
+
     void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept {
-        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+#if SLUICE_FRAME_RECYCLING
+        auto& pool = free_list();
+        if (pool.count < pool_limit) {
+            results_.clear();
+            claimed_.store(false, std::memory_order_relaxed);
+            done_.store(false, std::memory_order_relaxed);
+            waiter_.store(nullptr, std::memory_order_relaxed);
+            next_free_ = pool.head;
+            pool.head = this;
+            ++pool.count;
+            return;
+        }
+#endif
+        delete this;
     }
 
     /// Claims the right to resolve. Exactly one claim succeeds: the queue's normal completion races
@@ -62,7 +93,27 @@ public:
     const result_list<R>& results_after_done() const noexcept { return results_; }
 
 private:
+    event_state() = default;
+
     void* resolved_marker() noexcept { return this; }
+
+    static constexpr std::size_t pool_limit = 4096;
+    struct pool {
+        event_state* head = nullptr;
+        std::size_t count = 0;
+        pool() = default;
+        pool(const pool&) = delete;
+        pool& operator=(const pool&) = delete;
+        ~pool() {
+            while (head) delete std::exchange(head, head->next_free_);
+        }
+    };
+    static pool& free_list() {
+        thread_local pool p;
+        return p;
+    }
+
+    event_state* next_free_ = nullptr;
 
     std::atomic<std::uint32_t> refs_{1};
     std::atomic<bool> claimed_{false};

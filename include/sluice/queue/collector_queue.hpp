@@ -390,7 +390,7 @@ private:
         item it{std::move(p), nullptr, 0, 0};
         it.priority = it.value.priority.value_or(options_.default_priority);
         if (with_result) {
-            it.state = new state_type();
+            it.state = state_type::create();
             it.state->add_ref(); // one for the queue, one for the caller's event
         }
         return it;
