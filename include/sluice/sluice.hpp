@@ -18,3 +18,6 @@
 #include <sluice/queue/collector_queue.hpp>
 #include <sluice/queue/payload.hpp>
 #include <sluice/queue/router.hpp>
+
+// sinks
+#include <sluice/sinks/ndjson_file.hpp>

@@ -24,4 +24,3702 @@ inline constexpr int version_patch = SLUICE_VERSION_PATCH;
 inline constexpr const char* version_string = SLUICE_VERSION_STRING;
 } // namespace sluice
 // end file sluice/version.hpp
+
+// core
+// begin file sluice/core/executor.hpp
+
+// The seam between the coroutine primitives (core/) and the io loop (io/): a primitive that is completed
+// from another thread must resume its waiter on the thread the waiter suspended on, never on the
+// completing thread, or two threads would run one loop's coroutines at once.
+
+#include <coroutine>
+#include <stdexcept>
+
+namespace sluice {
+
+/// Runs coroutines on one thread. io_loop is the implementation; primitives only need `post`.
+class executor {
+public:
+    /// Queues `h` to be resumed on this executor's thread. Safe to call from any thread.
+    virtual void post(std::coroutine_handle<> h) = 0;
+
+protected:
+    executor() = default;
+    executor(const executor&) = default;
+    executor& operator=(const executor&) = default;
+    ~executor() = default;
+};
+
+/// Thrown by awaitables whose std::stop_token was triggered before they completed.
+class operation_cancelled : public std::runtime_error {
+public:
+    operation_cancelled() : std::runtime_error("operation cancelled") {}
+    using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+/// The executor driving the calling thread, set by io_loop while it runs; null on plain threads.
+inline thread_local executor* current_executor = nullptr;
+
+/// RAII: makes `ex` the calling thread's executor for a scope.
+class executor_scope {
+public:
+    explicit executor_scope(executor* ex) noexcept : previous_(current_executor) { current_executor = ex; }
+    ~executor_scope() { current_executor = previous_; }
+    executor_scope(const executor_scope&) = delete;
+    executor_scope& operator=(const executor_scope&) = delete;
+
+private:
+    executor* previous_;
+};
+
+/// Resumes `h` where it belongs: inline when it suspended on the calling thread's executor (or on a
+/// thread with none, e.g. under sync_wait), otherwise posted to its home executor.
+inline void resume_on(executor* home, std::coroutine_handle<> h) {
+    if (home == nullptr || home == current_executor)
+        h.resume();
+    else
+        home->post(h);
+}
+
+/// A suspended coroutine parked in a primitive's wait list. Lives in the awaiter, inside the coroutine
+/// frame, so waiting never allocates.
+struct waiter_node {
+    std::coroutine_handle<> handle{};
+    executor* home = nullptr;
+    waiter_node* next = nullptr;
+    waiter_node* prev = nullptr;
+
+    void resume() { resume_on(home, handle); }
+};
+
+/// An intrusive doubly linked FIFO of waiter_node; the owner provides the locking.
+class waiter_list {
+public:
+    [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
+
+    void push_back(waiter_node* n) noexcept {
+        n->next = nullptr;
+        n->prev = tail_;
+        if (tail_)
+            tail_->next = n;
+        else
+            head_ = n;
+        tail_ = n;
+    }
+
+    waiter_node* pop_front() noexcept {
+        waiter_node* n = head_;
+        if (n) erase(n);
+        return n;
+    }
+
+    /// Unlinks `n`, which must be in this list.
+    void erase(waiter_node* n) noexcept {
+        (n->prev ? n->prev->next : head_) = n->next;
+        (n->next ? n->next->prev : tail_) = n->prev;
+        n->next = n->prev = nullptr;
+    }
+
+    /// True when `n` is linked in this list (a node is linked iff it is the head or has a predecessor).
+    [[nodiscard]] bool contains(const waiter_node* n) const noexcept { return n == head_ || n->prev != nullptr; }
+
+    /// Takes every node out, leaving the list empty; the nodes stay chained through `next`.
+    waiter_node* take_all() noexcept {
+        waiter_node* h = head_;
+        head_ = tail_ = nullptr;
+        return h;
+    }
+
+private:
+    waiter_node* head_ = nullptr;
+    waiter_node* tail_ = nullptr;
+};
+
+} // namespace detail
+} // namespace sluice
+// end file sluice/core/executor.hpp
+// begin file sluice/core/result.hpp
+
+// result<T>: the outcome one collector (or sink) reports for one payload: Ok with a value, an empty Ok
+// (nothing to report, e.g. no collector matched), or an Error that says what failed and why.
+// result_list<T>: one result per collector a payload was delivered to.
+
+#include <cstddef>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace sluice {
+
+/// Why something failed. Never carries credentials or payload bodies: it is meant to be logged.
+struct error {
+    /// What failed: a collector key, "queue", "router", a sink name.
+    std::string source;
+    /// A human-readable explanation.
+    std::string message;
+    /// The system or library error code, when there is one.
+    std::error_code code{};
+    /// The exception that caused the failure, when there was one (rethrow() raises it).
+    std::exception_ptr exception{};
+
+    /// Builds an error from the exception currently being handled.
+    static error from_current_exception(std::string source) {
+        error e;
+        e.source = std::move(source);
+        e.exception = std::current_exception();
+        try {
+            throw;
+        } catch (const std::system_error& ex) {
+            e.code = ex.code();
+            e.message = ex.what();
+        } catch (const std::exception& ex) {
+            e.message = ex.what();
+        } catch (...) {
+            e.message = "unknown exception";
+        }
+        return e;
+    }
+
+    /// Throws the original exception, or a std::runtime_error / std::system_error built from this.
+    [[noreturn]] void rethrow() const {
+        if (exception) std::rethrow_exception(exception);
+        if (code) throw std::system_error(code, what());
+        throw std::runtime_error(what());
+    }
+
+    /// "source: message".
+    [[nodiscard]] std::string what() const { return source.empty() ? message : source + ": " + message; }
+};
+
+/// Thrown when a result's value is read but the result holds an error or nothing.
+class bad_result_access : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+template <class T>
+class result {
+    using stored_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+public:
+    using value_type = T;
+
+    /// An empty Ok.
+    result() = default;
+
+    /// Ok holding `value`.
+    template <class U = stored_type>
+        requires(!std::is_void_v<T> && std::is_constructible_v<stored_type, U &&> &&
+                 !std::is_same_v<std::remove_cvref_t<U>, result> && !std::is_same_v<std::remove_cvref_t<U>, error>)
+    static result ok(U&& value) {
+        result r;
+        r.state_.template emplace<1>(std::forward<U>(value));
+        return r;
+    }
+
+    /// Ok with no value (the void case, or "nothing to report").
+    static result ok() { return result{}; }
+
+    static result failure(error e) {
+        result r;
+        r.state_.template emplace<2>(std::move(e));
+        return r;
+    }
+
+    [[nodiscard]] bool is_ok() const noexcept { return state_.index() != 2; }
+    [[nodiscard]] bool is_error() const noexcept { return state_.index() == 2; }
+    /// True for an Ok that carries a value.
+    [[nodiscard]] bool has_value() const noexcept { return state_.index() == 1; }
+    explicit operator bool() const noexcept { return is_ok(); }
+
+    /// The value of an Ok. Rethrows the error for an Error; throws bad_result_access for an empty Ok.
+    decltype(auto) value() & { return get(*this); }
+    decltype(auto) value() const& { return get(*this); }
+    decltype(auto) value() && { return get(std::move(*this)); }
+
+    /// The error of an Error; throws bad_result_access for an Ok.
+    [[nodiscard]] const error& get_error() const {
+        if (!is_error()) throw bad_result_access("result holds no error");
+        return std::get<2>(state_);
+    }
+
+    /// The collector (or sink) that produced this result; empty when none did.
+    [[nodiscard]] const std::string& source() const noexcept { return source_; }
+    void set_source(std::string s) { source_ = std::move(s); }
+
+private:
+    template <class Self>
+    static decltype(auto) get(Self&& self) {
+        if (self.state_.index() == 2) std::get<2>(self.state_).rethrow();
+        if constexpr (std::is_void_v<T>) {
+            return;
+        } else {
+            if (self.state_.index() == 0) throw bad_result_access("result is an empty Ok");
+            return std::get<1>(std::forward<Self>(self).state_);
+        }
+    }
+
+    std::variant<std::monostate, stored_type, error> state_;
+    std::string source_;
+};
+
+/// The results of one payload, one per collector it reached, in routing order.
+template <class T>
+class result_list {
+public:
+    using value_type = result<T>;
+    using iterator = typename std::vector<result<T>>::iterator;
+    using const_iterator = typename std::vector<result<T>>::const_iterator;
+
+    result_list() = default;
+    explicit result_list(std::vector<result<T>> items) : items_(std::move(items)) {}
+
+    [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
+
+    /// The first result; throws bad_result_access when there is none.
+    [[nodiscard]] const result<T>& first() const {
+        if (items_.empty()) throw bad_result_access("result_list is empty");
+        return items_.front();
+    }
+
+    [[nodiscard]] const result<T>& operator[](std::size_t i) const { return items_[i]; }
+    [[nodiscard]] iterator begin() noexcept { return items_.begin(); }
+    [[nodiscard]] iterator end() noexcept { return items_.end(); }
+    [[nodiscard]] const_iterator begin() const noexcept { return items_.begin(); }
+    [[nodiscard]] const_iterator end() const noexcept { return items_.end(); }
+
+    /// True when no result is an Error.
+    [[nodiscard]] bool all_ok() const noexcept {
+        for (const auto& r : items_)
+            if (r.is_error()) return false;
+        return true;
+    }
+
+    /// The number of Error results.
+    [[nodiscard]] std::size_t error_count() const noexcept {
+        std::size_t n = 0;
+        for (const auto& r : items_) n += r.is_error() ? 1 : 0;
+        return n;
+    }
+
+    void push_back(result<T> r) { items_.push_back(std::move(r)); }
+    void reserve(std::size_t n) { items_.reserve(n); }
+    void clear() noexcept { items_.clear(); }
+
+private:
+    std::vector<result<T>> items_;
+};
+
+} // namespace sluice
+// end file sluice/core/result.hpp
+// begin file sluice/core/sync_wait.hpp
+
+// sync_wait: block a plain thread until an awaitable completes. Coroutines that complete on another
+// thread resume there (no executor on this thread), and the result is handed back through an atomic flag.
+
+#include <atomic>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+// begin file sluice/core/task.hpp
+
+// task<T>: a lazy coroutine. Nothing runs until it is awaited (or handed to sync_wait, a scope, a loop);
+// completion resumes the awaiter by symmetric transfer, so chains of tasks never grow the stack.
+
+#include <cassert>
+#include <concepts>
+#include <coroutine>
+#include <exception>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+// begin file sluice/core/detail/frame_allocator.hpp
+
+// Recycles coroutine frames per thread. A task per processed event would otherwise cost a malloc/free
+// pair each; here a freed frame goes on a small per-thread free list by size class and the next frame
+// of that size reuses it. Frames freed on another thread land in that thread's lists, bounded in count.
+// Off under AddressSanitizer (it would hide use-after-free of frames) or with SLUICE_NO_FRAME_RECYCLING.
+
+#include <cstddef>
+#include <new>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SLUICE_DETAIL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLUICE_DETAIL_ASAN 1
+#endif
+#endif
+
+#if !defined(SLUICE_NO_FRAME_RECYCLING) && !defined(SLUICE_DETAIL_ASAN)
+#define SLUICE_FRAME_RECYCLING 1
+#else
+#define SLUICE_FRAME_RECYCLING 0
+#endif
+
+namespace sluice::detail {
+
+class frame_cache {
+public:
+    static constexpr std::size_t granularity = 64;
+    static constexpr std::size_t classes = 16; // frames up to 1 KiB are recycled
+    static constexpr unsigned per_class = 64;
+
+    frame_cache() = default;
+    frame_cache(const frame_cache&) = delete;
+    frame_cache& operator=(const frame_cache&) = delete;
+    ~frame_cache() {
+        for (auto& head : heads_) {
+            while (head) {
+                block* b = head;
+                head = b->next;
+                ::operator delete(b);
+            }
+        }
+    }
+
+    void* allocate(std::size_t n) {
+        std::size_t c = class_of(n);
+        if (c < classes && heads_[c]) {
+            block* b = heads_[c];
+            heads_[c] = b->next;
+            --counts_[c];
+            return b;
+        }
+        return ::operator new(c < classes ? (c + 1) * granularity : n);
+    }
+
+    void deallocate(void* p, std::size_t n) noexcept {
+        std::size_t c = class_of(n);
+        if (c < classes && counts_[c] < per_class) {
+            auto* b = static_cast<block*>(p);
+            b->next = heads_[c];
+            heads_[c] = b;
+            ++counts_[c];
+            return;
+        }
+        ::operator delete(p);
+    }
+
+    static frame_cache& local() {
+        thread_local frame_cache cache;
+        return cache;
+    }
+
+private:
+    struct block {
+        block* next;
+    };
+    static std::size_t class_of(std::size_t n) noexcept { return (n + granularity - 1) / granularity - 1; }
+
+    block* heads_[classes] = {};
+    unsigned counts_[classes] = {};
+};
+
+/// Mixed into promise types: routes frame allocation through the per-thread cache.
+struct recycled_frame {
+#if SLUICE_FRAME_RECYCLING
+    static void* operator new(std::size_t n) { return frame_cache::local().allocate(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { frame_cache::local().deallocate(p, n); }
+#endif
+};
+
+} // namespace sluice::detail
+// end file sluice/core/detail/frame_allocator.hpp
+
+namespace sluice {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+struct task_promise_base : recycled_frame {
+    std::coroutine_handle<> continuation_{std::noop_coroutine()};
+
+    struct final_awaiter {
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+        template <class Promise>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+            return self.promise().continuation_;
+        }
+        void await_resume() const noexcept {}
+    };
+
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    final_awaiter final_suspend() const noexcept { return {}; }
+};
+
+template <class T>
+class task_promise final : public task_promise_base {
+    // References are stored as pointers; the referent must outlive the awaiter's use, as with any function.
+    using stored_type = std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>;
+
+public:
+    task<T> get_return_object() noexcept;
+
+    void unhandled_exception() noexcept { result_.template emplace<2>(std::current_exception()); }
+
+    template <class U>
+        requires std::convertible_to<U&&, T>
+    void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<stored_type, U&&>) {
+        if constexpr (std::is_reference_v<T>)
+            result_.template emplace<1>(std::addressof(value));
+        else
+            result_.template emplace<1>(std::forward<U>(value));
+    }
+
+    decltype(auto) result() & { return get(*this); }
+    decltype(auto) result() && { return get(std::move(*this)); }
+
+private:
+    template <class Self>
+    static decltype(auto) get(Self&& self) {
+        if (self.result_.index() == 2) std::rethrow_exception(std::get<2>(self.result_));
+        assert(self.result_.index() == 1 && "task result read before completion");
+        if constexpr (std::is_reference_v<T>)
+            return static_cast<T>(*std::get<1>(self.result_));
+        else if constexpr (std::is_lvalue_reference_v<Self>)
+            return static_cast<T&>(std::get<1>(self.result_));
+        else
+            return static_cast<T&&>(std::get<1>(self.result_));
+    }
+
+    std::variant<std::monostate, stored_type, std::exception_ptr> result_;
+};
+
+template <>
+class task_promise<void> final : public task_promise_base {
+public:
+    task<void> get_return_object() noexcept;
+    void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+    void return_void() noexcept {}
+    void result() const {
+        if (exception_) std::rethrow_exception(exception_);
+    }
+
+private:
+    std::exception_ptr exception_;
+};
+
+} // namespace detail
+
+/// A lazily started coroutine producing a T (or an exception). Move-only; destroying an
+/// unstarted or finished task frees its frame.
+template <class T>
+class [[nodiscard]] task {
+public:
+    using promise_type = detail::task_promise<T>;
+    using value_type = T;
+    using handle_type = std::coroutine_handle<promise_type>;
+
+    task() noexcept = default;
+    explicit task(handle_type handle) noexcept : handle_(handle) {}
+    task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    task& operator=(task&& other) noexcept {
+        if (this != &other) {
+            destroy();
+            handle_ = std::exchange(other.handle_, {});
+        }
+        return *this;
+    }
+    task(const task&) = delete;
+    task& operator=(const task&) = delete;
+    ~task() { destroy(); }
+
+    /// True when the task holds a coroutine (not default-constructed or moved-from).
+    [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(handle_); }
+    /// True once the coroutine ran to completion.
+    [[nodiscard]] bool done() const noexcept { return !handle_ || handle_.done(); }
+
+    auto operator co_await() & noexcept { return awaiter<false>{handle_}; }
+    auto operator co_await() && noexcept { return awaiter<true>{handle_}; }
+
+    /// The raw handle, for executors that start tasks themselves. Ownership stays with the task.
+    [[nodiscard]] handle_type handle() const noexcept { return handle_; }
+    /// Gives up ownership of the frame; the caller destroys it.
+    [[nodiscard]] handle_type release() noexcept { return std::exchange(handle_, {}); }
+
+private:
+    template <bool Move>
+    struct awaiter {
+        handle_type handle;
+        [[nodiscard]] bool await_ready() const noexcept { return !handle || handle.done(); }
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+            handle.promise().continuation_ = awaiting;
+            return handle;
+        }
+        decltype(auto) await_resume() {
+            assert(handle && "awaiting an empty task");
+            if constexpr (Move)
+                return std::move(handle.promise()).result();
+            else
+                return handle.promise().result();
+        }
+    };
+
+    void destroy() noexcept {
+        if (handle_) handle_.destroy();
+        handle_ = {};
+    }
+
+    handle_type handle_{};
+};
+
+namespace detail {
+template <class T>
+inline task<T> task_promise<T>::get_return_object() noexcept {
+    return task<T>{std::coroutine_handle<task_promise<T>>::from_promise(*this)};
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+    return task<void>{std::coroutine_handle<task_promise<void>>::from_promise(*this)};
+}
+} // namespace detail
+
+namespace detail {
+/// The awaiter that `co_await a` would use, whichever way `a` provides it.
+template <class A>
+decltype(auto) get_awaiter(A&& a) {
+    if constexpr (requires { std::forward<A>(a).operator co_await(); })
+        return std::forward<A>(a).operator co_await();
+    else if constexpr (requires { operator co_await(std::forward<A>(a)); })
+        return operator co_await(std::forward<A>(a));
+    else
+        return std::forward<A>(a);
+}
+} // namespace detail
+
+/// What `co_await a` yields for an awaitable of type A (a task, an event wait, ...).
+template <class A>
+using await_result_t = decltype(detail::get_awaiter(std::declval<A>()).await_resume());
+
+} // namespace sluice
+// end file sluice/core/task.hpp
+
+namespace sluice {
+namespace detail {
+
+/// A coroutine that runs an awaitable to completion and signals a flag from its final suspend point.
+template <class T>
+class sync_wait_task {
+public:
+    struct promise_type {
+        std::atomic<bool>* done = nullptr;
+        std::exception_ptr exception;
+        std::optional<std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>> value;
+
+        sync_wait_task get_return_object() noexcept {
+            return sync_wait_task{std::coroutine_handle<promise_type>::from_promise(*this)};
+        }
+        std::suspend_always initial_suspend() const noexcept { return {}; }
+        auto final_suspend() const noexcept {
+            struct notify {
+                bool await_ready() const noexcept { return false; }
+                void await_suspend(std::coroutine_handle<promise_type> h) const noexcept {
+                    std::atomic<bool>* flag = h.promise().done;
+                    flag->store(true, std::memory_order_release);
+                    flag->notify_one();
+                }
+                void await_resume() const noexcept {}
+            };
+            return notify{};
+        }
+        void unhandled_exception() noexcept { exception = std::current_exception(); }
+        template <class U>
+        void return_value(U&& v) {
+            if constexpr (std::is_reference_v<T>)
+                value.emplace(std::addressof(v));
+            else
+                value.emplace(std::forward<U>(v));
+        }
+    };
+
+    explicit sync_wait_task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
+    sync_wait_task(sync_wait_task&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
+    sync_wait_task(const sync_wait_task&) = delete;
+    sync_wait_task& operator=(const sync_wait_task&) = delete;
+    sync_wait_task& operator=(sync_wait_task&&) = delete;
+    ~sync_wait_task() {
+        if (handle_) handle_.destroy();
+    }
+
+    /// Starts the coroutine and blocks the calling thread until it finishes.
+    T run() {
+        std::atomic<bool> done{false};
+        handle_.promise().done = &done;
+        handle_.resume();
+        done.wait(false, std::memory_order_acquire);
+        auto& p = handle_.promise();
+        if (p.exception) std::rethrow_exception(p.exception);
+        if constexpr (std::is_reference_v<T>)
+            return static_cast<T>(**p.value);
+        else
+            return std::move(*p.value);
+    }
+
+private:
+    std::coroutine_handle<promise_type> handle_;
+};
+
+/// Results returned as rvalue references are moved into the wait task: the awaitable they point into
+/// dies at the end of the sync_wait expression.
+template <class R>
+using sync_wait_value_t = std::conditional_t<std::is_rvalue_reference_v<R>, std::remove_cvref_t<R>, R>;
+
+template <class A>
+sync_wait_task<sync_wait_value_t<await_result_t<A>>> make_sync_wait_task(A&& awaitable)
+    requires(!std::is_void_v<await_result_t<A>>)
+{
+    co_return co_await std::forward<A>(awaitable);
+}
+
+struct void_value {};
+
+template <class A>
+sync_wait_task<void_value> make_sync_wait_task(A&& awaitable)
+    requires std::is_void_v<await_result_t<A>>
+{
+    co_await std::forward<A>(awaitable);
+    co_return void_value{};
+}
+
+} // namespace detail
+
+/// Runs `awaitable` on the calling thread and blocks until it completes; returns its result or
+/// rethrows its exception. Do not call it from a loop thread for work that needs that loop: use
+/// io_loop::run_until_complete instead.
+template <class A>
+decltype(auto) sync_wait(A&& awaitable) {
+    if constexpr (std::is_void_v<await_result_t<A>>)
+        (void)detail::make_sync_wait_task(std::forward<A>(awaitable)).run();
+    else
+        return detail::make_sync_wait_task(std::forward<A>(awaitable)).run();
+}
+
+} // namespace sluice
+// end file sluice/core/sync_wait.hpp
+
+// io
+// begin file sluice/io/loop.hpp
+
+// io_loop: one thread's event loop. It runs coroutines, timers, socket readiness and file I/O on
+// io_uring, or on epoll where io_uring is refused (containers with seccomp filters), with one API.
+// One loop per thread; several loops may run at once; post() and call_soon() work from any thread.
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <poll.h>
+
+// begin file sluice/io/detail/backend.hpp
+
+// The interface the loop drives; io_uring and epoll implement it. The loop owns timers, the ready
+// queue and cross-thread posts; a backend only waits for kernel events and completes io ops.
+
+#include <chrono>
+#include <vector>
+
+// begin file sluice/io/detail/io_op.hpp
+
+// The operation records shared by the loop and its backends. Each lives inside the awaiter, in the
+// suspended coroutine's frame, so an I/O operation never allocates; its address is the backend's tag.
+
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <sys/types.h>
+
+namespace sluice::detail {
+
+enum class io_op_kind : std::uint8_t { poll, timer, read, write, fsync, fdatasync, open, close };
+
+struct io_op {
+    io_op_kind kind{};
+    std::coroutine_handle<> handle{};
+    /// The kernel-style outcome: >= 0 on success (bytes, fd, revents), -errno on failure.
+    int result = 0;
+    /// Non-zero when the op may be cancelled by a stop_token; the loop's key for finding it.
+    std::uint64_t cancel_id = 0;
+
+    // Poll.
+    int fd = -1;
+    std::uint32_t events = 0;
+
+    // File I/O.
+    void* buffer = nullptr;
+    std::size_t length = 0;
+    std::uint64_t offset = 0;
+    const char* path = nullptr;
+    int open_flags = 0;
+    mode_t mode = 0;
+
+    // Timers: position in the loop's heap and order among equal deadlines.
+    std::chrono::steady_clock::time_point deadline{};
+    std::uint64_t sequence = 0;
+    std::size_t heap_index = static_cast<std::size_t>(-1);
+};
+
+} // namespace sluice::detail
+// end file sluice/io/detail/io_op.hpp
+
+namespace sluice::detail {
+
+class io_backend_base {
+public:
+    virtual ~io_backend_base() = default;
+
+    /// Starts an I/O op (poll or file). Completion is reported later through wait(). A backend may
+    /// complete the op at once (epoll does file I/O synchronously): then it returns true and the
+    /// caller must not suspend.
+    virtual bool start(io_op* op) = 0;
+
+    /// Asks for an outstanding op to end early with -ECANCELED (it is still reported through wait()).
+    virtual void cancel(io_op* op) = 0;
+
+    /// Waits up to `timeout` (negative: forever, zero: don't block) for kernel events, appending
+    /// completed ops to `done`. Returns true when the loop's wake-up was signalled.
+    virtual bool wait(std::chrono::nanoseconds timeout, std::vector<io_op*>& done) = 0;
+
+    /// Interrupts a wait() from another thread.
+    virtual void wake() noexcept = 0;
+};
+
+} // namespace sluice::detail
+// end file sluice/io/detail/backend.hpp
+// begin file sluice/io/detail/epoll_backend.hpp
+
+// epoll fallback for kernels or sandboxes that refuse io_uring. Socket readiness goes through epoll;
+// regular files are always "ready" to epoll, so file ops run synchronously at start().
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+
+namespace sluice::detail {
+
+class epoll_backend final : public io_backend_base {
+public:
+    epoll_backend() {
+        epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        if (epoll_fd_ < 0) throw std::system_error(errno, std::system_category(), "epoll_create1");
+        wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (wake_fd_ < 0) {
+            int e = errno;
+            ::close(epoll_fd_);
+            throw std::system_error(e, std::system_category(), "eventfd");
+        }
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.ptr = &wake_fd_;
+        if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) < 0) {
+            int e = errno;
+            ::close(wake_fd_);
+            ::close(epoll_fd_);
+            throw std::system_error(e, std::system_category(), "epoll_ctl(eventfd)");
+        }
+    }
+
+    ~epoll_backend() override {
+        ::close(wake_fd_);
+        ::close(epoll_fd_);
+    }
+
+    epoll_backend(const epoll_backend&) = delete;
+    epoll_backend& operator=(const epoll_backend&) = delete;
+
+    bool start(io_op* op) override {
+        switch (op->kind) {
+        case io_op_kind::poll: return start_poll(op);
+        case io_op_kind::read: op->result = sys(::pread(op->fd, op->buffer, op->length, off(op))); return true;
+        case io_op_kind::write: op->result = sys(::pwrite(op->fd, op->buffer, op->length, off(op))); return true;
+        case io_op_kind::fsync: op->result = sys(::fsync(op->fd)); return true;
+        case io_op_kind::fdatasync: op->result = sys(::fdatasync(op->fd)); return true;
+        case io_op_kind::open:
+            op->result = sys(::openat(AT_FDCWD, op->path, op->open_flags | O_CLOEXEC, op->mode));
+            return true;
+        case io_op_kind::close: op->result = sys(::close(op->fd)); return true;
+        case io_op_kind::timer: return true;
+        }
+        return true;
+    }
+
+    void cancel(io_op* op) override {
+        auto it = fds_.find(op->fd);
+        if (it == fds_.end()) return;
+        auto& ops = it->second.ops;
+        auto pos = std::find(ops.begin(), ops.end(), op);
+        if (pos == ops.end()) return;
+        ops.erase(pos);
+        op->result = -ECANCELED;
+        cancelled_.push_back(op);
+        update_interest(it);
+    }
+
+    bool wait(std::chrono::nanoseconds timeout, std::vector<io_op*>& done) override {
+        if (!cancelled_.empty()) {
+            done.insert(done.end(), cancelled_.begin(), cancelled_.end());
+            cancelled_.clear();
+            timeout = std::chrono::nanoseconds::zero();
+        }
+        int ms = -1;
+        if (timeout.count() >= 0) {
+            // Round up so a 0.3 ms timer doesn't spin on zero-length waits.
+            ms = static_cast<int>(std::min<std::int64_t>((timeout.count() + 999'999) / 1'000'000, 1 << 30));
+        }
+        epoll_event events[64];
+        int n = ::epoll_wait(epoll_fd_, events, 64, ms);
+        if (n < 0) {
+            if (errno == EINTR) return false;
+            throw std::system_error(errno, std::system_category(), "epoll_wait");
+        }
+        bool woken = false;
+        for (int i = 0; i < n; ++i) {
+            if (events[i].data.ptr == &wake_fd_) {
+                std::uint64_t value;
+                while (::read(wake_fd_, &value, sizeof value) > 0) {}
+                woken = true;
+                continue;
+            }
+            int fd = static_cast<int>(events[i].data.u64 & 0xffffffffu);
+            auto it = fds_.find(fd);
+            if (it == fds_.end()) continue;
+            std::uint32_t revents = events[i].events;
+            auto& ops = it->second.ops;
+            std::uint32_t always = EPOLLERR | EPOLLHUP;
+            for (auto op_it = ops.begin(); op_it != ops.end();) {
+                io_op* op = *op_it;
+                std::uint32_t hit = revents & (op->events | always);
+                if (hit != 0) {
+                    op->result = static_cast<int>(hit);
+                    done.push_back(op);
+                    op_it = ops.erase(op_it);
+                } else {
+                    ++op_it;
+                }
+            }
+            update_interest(it);
+        }
+        return woken;
+    }
+
+    void wake() noexcept override {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    }
+
+private:
+    struct fd_state {
+        std::uint32_t registered = 0; // the interest mask epoll currently holds for the fd
+        std::vector<io_op*> ops;      // polls waiting on the fd, in arrival order
+    };
+    using fd_map = std::unordered_map<int, fd_state>;
+
+    static int sys(long rc) noexcept { return rc < 0 ? -errno : static_cast<int>(rc); }
+    static off_t off(const io_op* op) noexcept { return static_cast<off_t>(op->offset); }
+
+    bool start_poll(io_op* op) {
+        auto [it, inserted] = fds_.try_emplace(op->fd);
+        it->second.ops.push_back(op);
+        int rc = update_interest(it);
+        if (rc < 0) {
+            // epoll refuses some fds (regular files: EPERM); report that through the op.
+            auto& ops = it->second.ops;
+            ops.erase(std::find(ops.begin(), ops.end(), op));
+            if (ops.empty() && it->second.registered == 0) fds_.erase(it);
+            op->result = rc;
+            return true;
+        }
+        return false;
+    }
+
+    /// Brings epoll's interest for the fd in line with the polls waiting on it.
+    int update_interest(fd_map::iterator it) {
+        int fd = it->first;
+        fd_state& st = it->second;
+        std::uint32_t want = 0;
+        for (io_op* op : st.ops) want |= op->events;
+        if (st.ops.empty()) {
+            if (st.registered != 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+            fds_.erase(it);
+            return 0;
+        }
+        if (want == st.registered) return 0;
+        epoll_event ev{};
+        ev.events = want;
+        ev.data.u64 = static_cast<std::uint32_t>(fd);
+        int rc = ::epoll_ctl(epoll_fd_, st.registered == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+        if (rc < 0 && errno == ENOENT) rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+        if (rc < 0 && errno == EEXIST) rc = ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+        if (rc < 0) return -errno;
+        st.registered = want;
+        return 0;
+    }
+
+    int epoll_fd_ = -1;
+    int wake_fd_ = -1;
+    fd_map fds_;
+    std::vector<io_op*> cancelled_;
+};
+
+} // namespace sluice::detail
+// end file sluice/io/detail/epoll_backend.hpp
+// begin file sluice/io/detail/timer_heap.hpp
+
+// A binary min-heap of timer ops ordered by (deadline, sequence). Each op records its index so a
+// cancelled timer is removed in O(log n) instead of being left behind as a tombstone.
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+
+namespace sluice::detail {
+
+class timer_heap {
+public:
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+    [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }
+    [[nodiscard]] std::size_t size() const noexcept { return heap_.size(); }
+    [[nodiscard]] io_op* top() const noexcept { return heap_.front(); }
+
+    void push(io_op* op) {
+        op->sequence = next_sequence_++;
+        op->heap_index = heap_.size();
+        heap_.push_back(op);
+        sift_up(op->heap_index);
+    }
+
+    void pop() { erase(heap_.front()); }
+
+    /// Removes `op` if it is still queued; returns whether it was.
+    bool erase(io_op* op) noexcept {
+        std::size_t i = op->heap_index;
+        if (i == npos || i >= heap_.size() || heap_[i] != op) return false;
+        std::size_t last = heap_.size() - 1;
+        if (i != last) {
+            place(i, heap_[last]);
+            heap_.pop_back();
+            sift_down(i);
+            sift_up(i);
+        } else {
+            heap_.pop_back();
+        }
+        op->heap_index = npos;
+        return true;
+    }
+
+private:
+    static bool before(const io_op* a, const io_op* b) noexcept {
+        return a->deadline < b->deadline || (a->deadline == b->deadline && a->sequence < b->sequence);
+    }
+    void place(std::size_t i, io_op* op) noexcept {
+        heap_[i] = op;
+        op->heap_index = i;
+    }
+    void sift_up(std::size_t i) noexcept {
+        io_op* op = heap_[i];
+        while (i > 0) {
+            std::size_t parent = (i - 1) / 2;
+            if (!before(op, heap_[parent])) break;
+            place(i, heap_[parent]);
+            i = parent;
+        }
+        place(i, op);
+    }
+    void sift_down(std::size_t i) noexcept {
+        io_op* op = heap_[i];
+        std::size_t n = heap_.size();
+        for (;;) {
+            std::size_t child = 2 * i + 1;
+            if (child >= n) break;
+            if (child + 1 < n && before(heap_[child + 1], heap_[child])) ++child;
+            if (!before(heap_[child], op)) break;
+            place(i, heap_[child]);
+            i = child;
+        }
+        place(i, op);
+    }
+
+    std::vector<io_op*> heap_;
+    std::uint64_t next_sequence_ = 0;
+};
+
+} // namespace sluice::detail
+// end file sluice/io/detail/timer_heap.hpp
+// begin file sluice/io/detail/uring_backend.hpp
+
+// io_uring backend. Submissions are batched: start() only fills SQEs, and wait() submits them together
+// with the wait in one io_uring_enter. The wake-up eventfd is read by a standing READ op whose tag is the
+// address of the counter it reads into.
+
+#include <liburing.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <system_error>
+
+
+namespace sluice::detail {
+
+class uring_backend final : public io_backend_base {
+public:
+    /// Throws std::system_error when the kernel refuses io_uring (seccomp in containers: EPERM/ENOSYS).
+    explicit uring_backend(unsigned entries) {
+        io_uring_params params{};
+        // COOP_TASKRUN avoids interrupting the loop thread for completions it will reap anyway; older
+        // kernels reject the flag, so retry without it.
+        params.flags = IORING_SETUP_COOP_TASKRUN;
+        int rc = io_uring_queue_init_params(entries, &ring_, &params);
+        if (rc == -EINVAL) {
+            params = io_uring_params{};
+            rc = io_uring_queue_init_params(entries, &ring_, &params);
+        }
+        if (rc < 0) throw std::system_error(-rc, std::system_category(), "io_uring_queue_init");
+        wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (wake_fd_ < 0) {
+            int e = errno;
+            io_uring_queue_exit(&ring_);
+            throw std::system_error(e, std::system_category(), "eventfd");
+        }
+        arm_wake_read();
+    }
+
+    ~uring_backend() override {
+        io_uring_queue_exit(&ring_);
+        ::close(wake_fd_);
+    }
+
+    uring_backend(const uring_backend&) = delete;
+    uring_backend& operator=(const uring_backend&) = delete;
+
+    bool start(io_op* op) override {
+        io_uring_sqe* sqe = get_sqe();
+        switch (op->kind) {
+        case io_op_kind::poll: io_uring_prep_poll_add(sqe, op->fd, op->events); break;
+        case io_op_kind::read:
+            io_uring_prep_read(sqe, op->fd, op->buffer, static_cast<unsigned>(op->length), op->offset);
+            break;
+        case io_op_kind::write:
+            io_uring_prep_write(sqe, op->fd, op->buffer, static_cast<unsigned>(op->length), op->offset);
+            break;
+        case io_op_kind::fsync: io_uring_prep_fsync(sqe, op->fd, 0); break;
+        case io_op_kind::fdatasync: io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC); break;
+        case io_op_kind::open: io_uring_prep_openat(sqe, AT_FDCWD, op->path, op->open_flags, op->mode); break;
+        case io_op_kind::close: io_uring_prep_close(sqe, op->fd); break;
+        case io_op_kind::timer: break; // timers are the loop's; never reach a backend
+        }
+        io_uring_sqe_set_data(sqe, op);
+        ++in_flight_;
+        return false;
+    }
+
+    void cancel(io_op* op) override {
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(op), 0);
+        io_uring_sqe_set_data(sqe, nullptr); // the cancel's own completion carries nothing
+    }
+
+    bool wait(std::chrono::nanoseconds timeout, std::vector<io_op*>& done) override {
+        io_uring_cqe* cqe = nullptr;
+        int rc;
+        if (timeout.count() == 0) {
+            rc = io_uring_submit(&ring_);
+        } else if (timeout.count() < 0) {
+            rc = io_uring_submit_and_wait(&ring_, 1);
+        } else {
+            __kernel_timespec ts{};
+            ts.tv_sec = static_cast<long long>(timeout.count() / 1'000'000'000);
+            ts.tv_nsec = static_cast<long long>(timeout.count() % 1'000'000'000);
+            rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+        }
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
+            throw std::system_error(-rc, std::system_category(), "io_uring_enter");
+
+        bool woken = false;
+        unsigned head = 0;
+        unsigned seen = 0;
+        io_uring_for_each_cqe(&ring_, head, cqe) {
+            ++seen;
+            void* tag = io_uring_cqe_get_data(cqe);
+            if (tag == nullptr) continue;
+            if (tag == &wake_value_) {
+                woken = true;
+                wake_armed_ = false;
+                continue;
+            }
+            auto* op = static_cast<io_op*>(tag);
+            op->result = cqe->res;
+            --in_flight_;
+            done.push_back(op);
+        }
+        io_uring_cq_advance(&ring_, seen);
+        if (!wake_armed_) arm_wake_read();
+        return woken;
+    }
+
+    void wake() noexcept override {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+    }
+
+private:
+    io_uring_sqe* get_sqe() {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        while (sqe == nullptr) {
+            // The submission queue is full: hand what we have to the kernel and retry.
+            int rc = io_uring_submit(&ring_);
+            if (rc < 0 && rc != -EBUSY && rc != -EAGAIN && rc != -EINTR)
+                throw std::system_error(-rc, std::system_category(), "io_uring_submit");
+            sqe = io_uring_get_sqe(&ring_);
+        }
+        return sqe;
+    }
+
+    void arm_wake_read() {
+        io_uring_sqe* sqe = get_sqe();
+        io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof wake_value_, 0);
+        io_uring_sqe_set_data(sqe, &wake_value_);
+        wake_armed_ = true;
+    }
+
+    io_uring ring_{};
+    int wake_fd_ = -1;
+    std::uint64_t wake_value_ = 0;
+    bool wake_armed_ = false;
+    std::size_t in_flight_ = 0;
+};
+
+} // namespace sluice::detail
+// end file sluice/io/detail/uring_backend.hpp
+
+namespace sluice {
+
+/// Which kernel interface a loop uses.
+enum class io_backend {
+    automatic, ///< io_uring when the kernel allows it, else epoll; SLUICE_IO_BACKEND may force one
+    io_uring,
+    epoll,
+};
+
+inline std::string_view to_string(io_backend b) noexcept {
+    switch (b) {
+    case io_backend::automatic: return "automatic";
+    case io_backend::io_uring: return "io_uring";
+    case io_backend::epoll: return "epoll";
+    }
+    return "unknown";
+}
+
+struct loop_options {
+    /// `automatic` honours the SLUICE_IO_BACKEND environment variable (io_uring | epoll), then probes.
+    io_backend backend = io_backend::automatic;
+    /// io_uring submission queue size; a full queue is submitted early, never an error.
+    unsigned ring_entries = 256;
+};
+
+/// Poll event bits for io_loop::poll (the poll(2) ones).
+namespace poll_events {
+inline constexpr std::uint32_t in = POLLIN;
+inline constexpr std::uint32_t out = POLLOUT;
+inline constexpr std::uint32_t pri = POLLPRI;
+inline constexpr std::uint32_t err = POLLERR;
+inline constexpr std::uint32_t hup = POLLHUP;
+} // namespace poll_events
+
+class io_loop;
+
+namespace detail {
+inline thread_local io_loop* current_loop = nullptr;
+}
+
+class io_loop final : public executor {
+private:
+    // ---- op awaiters ----
+
+    struct checked_result {}; // negative results throw std::system_error
+    struct timer_result {};   // timers complete with 0 or -ECANCELED
+
+    template <class Kind>
+    struct op_awaiter {
+        io_loop* loop;
+        detail::io_op op;
+        std::stop_token token;
+        const char* what = nullptr;
+        std::optional<std::stop_callback<std::function<void()>>> on_stop;
+
+        op_awaiter(io_loop* l, const detail::io_op& o, std::stop_token t, const char* w = nullptr)
+            : loop(l), op(o), token(std::move(t)), what(w) {}
+        // Returned as prvalues straight into the co_await expression: never copied or moved, so the
+        // op's address can be the kernel's tag.
+        op_awaiter(const op_awaiter&) = delete;
+        op_awaiter& operator=(const op_awaiter&) = delete;
+
+        bool await_ready() const noexcept { return false; }
+
+        bool await_suspend(std::coroutine_handle<> h) {
+            if (token.stop_requested()) {
+                op.result = -ECANCELED;
+                return false;
+            }
+            op.handle = h;
+            if (!loop->start_op(&op)) return false; // completed synchronously
+            if (token.stop_possible()) {
+                op.cancel_id = loop->register_cancellable(&op);
+                io_loop* l = loop;
+                std::uint64_t id = op.cancel_id;
+                // The callback may run on any thread (or right here if already stopped): it only
+                // asks the loop, which finds the op by id if it is still outstanding.
+                on_stop.emplace(token, std::function<void()>([l, id] { l->request_cancel(id); }));
+            }
+            return true;
+        }
+
+        auto await_resume() {
+            on_stop.reset(); // waits out a callback running on another thread
+            if (op.cancel_id != 0) loop->unregister_cancellable(op.cancel_id);
+            if (op.result == -ECANCELED && (token.stop_requested() || std::is_same_v<Kind, timer_result>))
+                throw operation_cancelled();
+            if constexpr (std::is_same_v<Kind, timer_result>) {
+                return;
+            } else {
+                if (op.result < 0) throw std::system_error(-op.result, std::system_category(), what);
+                return op.result;
+            }
+        }
+    };
+
+public:
+    /// Awaiter of a timer: completes with nothing, or throws operation_cancelled.
+    using timer_awaiter = op_awaiter<timer_result>;
+    /// Awaiter of an I/O op: completes with a non-negative count/fd/mask, or throws.
+    using io_awaiter = op_awaiter<checked_result>;
+
+public:
+    using clock = std::chrono::steady_clock;
+
+    explicit io_loop(loop_options options = {}) : backend_kind_(choose_backend(options)) {
+        if (backend_kind_ == io_backend::io_uring)
+            backend_ = std::make_unique<detail::uring_backend>(options.ring_entries);
+        else
+            backend_ = std::make_unique<detail::epoll_backend>();
+    }
+
+    ~io_loop() {
+        // Handles still queued belong to coroutines that were never resumed; their owners (tasks,
+        // scopes) destroy the frames. Nothing here may resume them after the loop is gone.
+    }
+
+    io_loop(const io_loop&) = delete;
+    io_loop& operator=(const io_loop&) = delete;
+
+    /// The backend actually in use (never `automatic`).
+    [[nodiscard]] io_backend backend() const noexcept { return backend_kind_; }
+
+    /// The loop running on the calling thread, or null.
+    [[nodiscard]] static io_loop* current() noexcept { return detail::current_loop; }
+
+    /// True when called from inside this loop's run.
+    [[nodiscard]] bool in_loop_thread() const noexcept { return detail::current_loop == this; }
+
+    // ---- scheduling -------------------------------------------------------------------------
+
+    /// Queues `h` to resume on this loop. Any thread.
+    void post(std::coroutine_handle<> h) override {
+        if (in_loop_thread()) {
+            ready_.push_back(h);
+            return;
+        }
+        {
+            std::lock_guard lock(remote_mutex_);
+            remote_.push_back(remote_item{h, {}});
+        }
+        notify_remote();
+    }
+
+    /// Queues a callable to run on this loop. Any thread.
+    void call_soon(std::function<void()> fn) {
+        {
+            std::lock_guard lock(remote_mutex_);
+            remote_.push_back(remote_item{{}, std::move(fn)});
+        }
+        notify_remote();
+    }
+
+    /// `co_await loop.schedule()` continues the calling coroutine on this loop (from any thread).
+    [[nodiscard]] auto schedule() noexcept {
+        struct awaiter {
+            io_loop* loop;
+            bool await_ready() const noexcept { return false; }
+            void await_suspend(std::coroutine_handle<> h) { loop->post(h); }
+            void await_resume() const noexcept {}
+        };
+        return awaiter{this};
+    }
+
+    /// Starts `t` on this loop without waiting for it. The loop keeps count; run_until_complete and
+    /// drain() wait for spawned tasks. An exception escaping a spawned task is kept and rethrown from
+    /// run()/run_until_complete() so no failure is silent.
+    void spawn(task<void> t) {
+        ++spawned_live_;
+        auto wrapper = run_spawned(std::move(t));
+        post(wrapper.release_handle());
+    }
+
+    /// Number of spawned tasks not yet finished.
+    [[nodiscard]] std::size_t spawned_live() const noexcept { return spawned_live_.load(); }
+
+    // ---- timers -------------------------------------------------------------------------------
+
+    /// Suspends for `d`. With a stop_token, throws operation_cancelled if stopped first.
+    [[nodiscard]] timer_awaiter sleep_for(clock::duration d, std::stop_token token = {}) {
+        return sleep_until(clock::now() + d, std::move(token));
+    }
+
+    /// Suspends until `deadline`. With a stop_token, throws operation_cancelled if stopped first.
+    [[nodiscard]] timer_awaiter sleep_until(clock::time_point deadline, std::stop_token token = {}) {
+        detail::io_op op;
+        op.kind = detail::io_op_kind::timer;
+        op.deadline = deadline;
+        return timer_awaiter{this, op, std::move(token)};
+    }
+
+    // ---- readiness ----------------------------------------------------------------------------
+
+    /// Waits until `fd` is ready for `events` (poll_events bits); returns the ready bits (which may
+    /// include err/hup). Throws std::system_error on failure, operation_cancelled on stop.
+    [[nodiscard]] io_awaiter poll(int fd, std::uint32_t events, std::stop_token token = {}) {
+        detail::io_op op;
+        op.kind = detail::io_op_kind::poll;
+        op.fd = fd;
+        op.events = events;
+        return io_awaiter{this, op, std::move(token), "poll"};
+    }
+
+    // ---- files --------------------------------------------------------------------------------
+
+    /// Opens `path` (which must stay valid until the open completes); returns the fd.
+    [[nodiscard]] io_awaiter open(const char* path, int flags, mode_t mode = 0644) {
+        detail::io_op op;
+        op.kind = detail::io_op_kind::open;
+        op.path = path;
+        op.open_flags = flags | O_CLOEXEC;
+        op.mode = mode;
+        return io_awaiter{this, op, {}, "open"};
+    }
+
+    /// Reads up to buf.size() bytes at `offset`; returns the count (0 at end of file).
+    [[nodiscard]] io_awaiter read(int fd, std::span<std::byte> buf, std::uint64_t offset) {
+        return rw(detail::io_op_kind::read, fd, buf.data(), buf.size(), offset, "read");
+    }
+
+    /// Writes up to buf.size() bytes at `offset`; returns the count written (may be short).
+    [[nodiscard]] io_awaiter write(int fd, std::span<const std::byte> buf, std::uint64_t offset) {
+        return rw(detail::io_op_kind::write, fd, const_cast<std::byte*>(buf.data()), buf.size(), offset,
+                  "write");
+    }
+
+    /// Writes all of `buf` at `offset`, resubmitting after short writes.
+    task<void> write_all(int fd, std::span<const std::byte> buf, std::uint64_t offset) {
+        while (!buf.empty()) {
+            std::size_t n = static_cast<std::size_t>(co_await write(fd, buf, offset));
+            if (n == 0) throw std::system_error(EIO, std::system_category(), "write returned 0");
+            buf = buf.subspan(n);
+            offset += n;
+        }
+    }
+
+    [[nodiscard]] io_awaiter fsync(int fd) { return simple(detail::io_op_kind::fsync, fd, "fsync"); }
+    [[nodiscard]] io_awaiter fdatasync(int fd) { return simple(detail::io_op_kind::fdatasync, fd, "fdatasync"); }
+    [[nodiscard]] io_awaiter close(int fd) { return simple(detail::io_op_kind::close, fd, "close"); }
+
+    // ---- running ------------------------------------------------------------------------------
+
+    /// Runs until stop() is called. Rethrows the first exception that escaped a spawned task.
+    void run() {
+        binding bind(this);
+        stop_requested_.store(false, std::memory_order_relaxed);
+        auto stopped = [this] { return stop_requested_.load(std::memory_order_acquire); };
+        while (!stopped()) {
+            run_once_impl(true, stopped);
+            rethrow_spawn_failure();
+        }
+    }
+
+    /// Runs one iteration: resumes what is ready, then waits up to `timeout` for events.
+    /// Returns true when anything ran.
+    bool run_once(clock::duration timeout = clock::duration::zero()) {
+        binding bind(this);
+        bool ran = run_once_impl(false, [] { return false; }, timeout);
+        rethrow_spawn_failure();
+        return ran;
+    }
+
+    /// Runs the loop until `t` completes and returns its result (or rethrows its exception).
+    template <class T>
+    T run_until_complete(task<T> t) {
+        binding bind(this);
+        bool done = false;
+        auto wrapper = complete_flag(std::move(t), done);
+        ready_.push_back(wrapper.handle());
+        while (!done) {
+            run_once_impl(true, [&done] { return done; });
+            rethrow_spawn_failure();
+        }
+        return wrapper.take();
+    }
+
+    /// Runs until every spawned task has finished.
+    void drain() {
+        binding bind(this);
+        auto finished = [this] { return spawned_live_.load() == 0; };
+        while (!finished()) {
+            run_once_impl(true, finished);
+            rethrow_spawn_failure();
+        }
+    }
+
+    /// Makes run() return after the current iteration. Any thread.
+    void stop() noexcept {
+        stop_requested_.store(true, std::memory_order_release);
+        backend_->wake();
+    }
+
+private:
+    [[nodiscard]] io_awaiter rw(detail::io_op_kind kind, int fd, std::byte* data, std::size_t size, std::uint64_t offset,
+                          const char* what) {
+        detail::io_op op;
+        op.kind = kind;
+        op.fd = fd;
+        op.buffer = data;
+        op.length = std::min<std::size_t>(size, 1u << 30); // one op moves at most 1 GiB
+        op.offset = offset;
+        return io_awaiter{this, op, {}, what};
+    }
+
+    [[nodiscard]] io_awaiter simple(detail::io_op_kind kind, int fd, const char* what) {
+        detail::io_op op;
+        op.kind = kind;
+        op.fd = fd;
+        return io_awaiter{this, op, {}, what};
+    }
+
+    /// Returns true when the op is outstanding (the caller suspends), false when already complete.
+    bool start_op(detail::io_op* op) {
+        if (op->kind == detail::io_op_kind::timer) {
+            if (op->deadline <= clock::now()) {
+                op->result = 0;
+                return false;
+            }
+            timers_.push(op);
+            return true;
+        }
+        return !backend_->start(op);
+    }
+
+    std::uint64_t register_cancellable(detail::io_op* op) {
+        std::uint64_t id = ++next_cancel_id_;
+        cancellable_.emplace(id, op);
+        return id;
+    }
+    void unregister_cancellable(std::uint64_t id) { cancellable_.erase(id); }
+
+    /// Any thread: routes a cancellation to the loop thread, where the op is looked up by id so a
+    /// request that arrives after completion finds nothing and does nothing.
+    void request_cancel(std::uint64_t id) {
+        auto cancel = [this, id] {
+            auto it = cancellable_.find(id);
+            if (it == cancellable_.end()) return;
+            detail::io_op* op = it->second;
+            if (op->kind == detail::io_op_kind::timer) {
+                if (timers_.erase(op)) {
+                    op->result = -ECANCELED;
+                    ready_.push_back(op->handle);
+                }
+            } else {
+                backend_->cancel(op);
+            }
+        };
+        if (in_loop_thread())
+            cancel();
+        else
+            call_soon(cancel);
+    }
+
+    // ---- the loop proper ----
+
+    struct remote_item {
+        std::coroutine_handle<> handle;
+        std::function<void()> fn;
+    };
+
+    class binding {
+    public:
+        explicit binding(io_loop* loop)
+            : previous_loop_(detail::current_loop), executor_(loop) {
+            detail::current_loop = loop;
+        }
+        ~binding() { detail::current_loop = previous_loop_; }
+        binding(const binding&) = delete;
+        binding& operator=(const binding&) = delete;
+
+    private:
+        io_loop* previous_loop_;
+        detail::executor_scope executor_;
+    };
+
+    void notify_remote() {
+        // Only a loop that is (about to be) blocked in the kernel needs the eventfd write.
+        if (sleeping_.exchange(false, std::memory_order_seq_cst)) backend_->wake();
+    }
+
+    bool take_remote() {
+        std::deque<remote_item> items;
+        {
+            std::lock_guard lock(remote_mutex_);
+            if (remote_.empty()) return false;
+            items.swap(remote_);
+        }
+        for (auto& item : items) {
+            if (item.handle)
+                ready_.push_back(item.handle);
+            else
+                item.fn();
+        }
+        return true;
+    }
+
+    bool run_ready() {
+        // Only what is ready now; what these resumptions queue runs next iteration, after I/O.
+        std::size_t n = ready_.size();
+        for (std::size_t i = 0; i < n; ++i) {
+            auto h = ready_.front();
+            ready_.pop_front();
+            h.resume();
+        }
+        return n != 0;
+    }
+
+    bool fire_timers() {
+        if (timers_.empty()) return false;
+        auto now = clock::now();
+        bool fired = false;
+        while (!timers_.empty() && timers_.top()->deadline <= now) {
+            detail::io_op* op = timers_.top();
+            timers_.pop();
+            op->result = 0;
+            ready_.push_back(op->handle);
+            fired = true;
+        }
+        return fired;
+    }
+
+    /// One iteration. `finished` is checked before blocking so a loop whose goal was reached by the
+    /// resumptions of this iteration never sleeps in the kernel.
+    template <class Finished>
+    bool run_once_impl(bool block, Finished&& finished, clock::duration max_wait = clock::duration::max()) {
+        bool ran = run_ready();
+        ran |= take_remote();
+        ran |= fire_timers();
+
+        std::chrono::nanoseconds timeout{-1};
+        if (block && finished()) {
+            block = false;
+            max_wait = clock::duration::zero();
+        }
+        if (!ready_.empty() || !block) {
+            timeout = std::chrono::nanoseconds::zero();
+            if (!block && ready_.empty() && max_wait > clock::duration::zero())
+                timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(max_wait);
+        }
+        if (timeout.count() != 0 && !timers_.empty()) {
+            auto until = std::chrono::duration_cast<std::chrono::nanoseconds>(timers_.top()->deadline - clock::now());
+            if (until.count() < 0) until = std::chrono::nanoseconds::zero();
+            if (timeout.count() < 0 || until < timeout) timeout = until;
+        }
+        if (timeout.count() != 0) {
+            sleeping_.store(true, std::memory_order_seq_cst);
+            // Re-check after publishing `sleeping_`: a post that raced with us either sees the flag
+            // (and wakes us) or is visible here.
+            bool pending;
+            {
+                std::lock_guard lock(remote_mutex_);
+                pending = !remote_.empty();
+            }
+            if (pending || stop_requested_.load(std::memory_order_acquire)) timeout = std::chrono::nanoseconds::zero();
+        }
+        completions_.clear();
+        backend_->wait(timeout, completions_);
+        sleeping_.store(false, std::memory_order_relaxed);
+        for (detail::io_op* op : completions_) ready_.push_back(op->handle);
+        ran |= !completions_.empty();
+        ran |= take_remote();
+        ran |= fire_timers();
+        return ran;
+    }
+
+    // ---- spawned and awaited tasks ----
+
+    /// A detached coroutine that runs a spawned task and accounts for it.
+    struct spawned {
+        struct promise_type {
+            spawned get_return_object() noexcept {
+                return spawned{std::coroutine_handle<promise_type>::from_promise(*this)};
+            }
+            std::suspend_always initial_suspend() const noexcept { return {}; }
+            std::suspend_never final_suspend() const noexcept { return {}; }
+            void return_void() const noexcept {}
+            void unhandled_exception() const noexcept { std::terminate(); } // run_spawned catches all
+        };
+        std::coroutine_handle<promise_type> handle;
+        std::coroutine_handle<> release_handle() noexcept { return std::exchange(handle, {}); }
+    };
+
+    spawned run_spawned(task<void> t) {
+        try {
+            co_await std::move(t);
+        } catch (...) {
+            std::lock_guard lock(remote_mutex_);
+            if (!spawn_failure_) spawn_failure_ = std::current_exception();
+        }
+        --spawned_live_;
+    }
+
+    void rethrow_spawn_failure() {
+        std::exception_ptr e;
+        {
+            std::lock_guard lock(remote_mutex_);
+            e = std::exchange(spawn_failure_, nullptr);
+        }
+        if (e) std::rethrow_exception(e);
+    }
+
+    template <class T>
+    struct flagged_value {
+        std::optional<std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>> value;
+        template <class U>
+        void return_value(U&& v) {
+            if constexpr (std::is_reference_v<T>)
+                value.emplace(std::addressof(v));
+            else
+                value.emplace(std::forward<U>(v));
+        }
+        T take() {
+            if constexpr (std::is_reference_v<T>)
+                return static_cast<T>(**value);
+            else
+                return std::move(*value);
+        }
+    };
+    template <class T>
+        requires std::is_void_v<T>
+    struct flagged_value<T> {
+        void return_void() noexcept {}
+        void take() noexcept {}
+    };
+
+    /// Runs a task for run_until_complete and raises a flag (read on the same thread) when it ends.
+    template <class T>
+    class flagged {
+    public:
+        struct promise_type : flagged_value<T> {
+            bool* done;
+            std::exception_ptr error;
+            promise_type(task<T>&, bool& d) noexcept : done(&d) {}
+            flagged get_return_object() noexcept {
+                return flagged{std::coroutine_handle<promise_type>::from_promise(*this)};
+            }
+            std::suspend_always initial_suspend() const noexcept { return {}; }
+            auto final_suspend() const noexcept {
+                struct set_flag {
+                    bool await_ready() const noexcept { return false; }
+                    void await_suspend(std::coroutine_handle<promise_type> h) const noexcept {
+                        *h.promise().done = true;
+                    }
+                    void await_resume() const noexcept {}
+                };
+                return set_flag{};
+            }
+            void unhandled_exception() noexcept { error = std::current_exception(); }
+        };
+        explicit flagged(std::coroutine_handle<promise_type> h) : handle_(h) {}
+        flagged(flagged&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
+        flagged& operator=(flagged&&) = delete;
+        ~flagged() {
+            if (handle_) handle_.destroy();
+        }
+        [[nodiscard]] std::coroutine_handle<> handle() const noexcept { return handle_; }
+        T take() {
+            auto& p = handle_.promise();
+            if (p.error) std::rethrow_exception(p.error);
+            return p.take();
+        }
+
+    private:
+        std::coroutine_handle<promise_type> handle_;
+    };
+
+    template <class T>
+    static flagged<T> complete_flag(task<T> t, bool& /*done: taken by the promise*/) {
+        if constexpr (std::is_void_v<T>)
+            co_await std::move(t);
+        else
+            co_return co_await std::move(t);
+    }
+
+    static io_backend choose_backend(const loop_options& options) {
+        io_backend wanted = options.backend;
+        if (wanted == io_backend::automatic) {
+            if (const char* env = std::getenv("SLUICE_IO_BACKEND")) {
+                std::string_view v(env);
+                if (v == "epoll")
+                    wanted = io_backend::epoll;
+                else if (v == "io_uring" || v == "uring")
+                    wanted = io_backend::io_uring;
+                else if (!v.empty() && v != "auto" && v != "automatic")
+                    throw std::invalid_argument("SLUICE_IO_BACKEND must be io_uring, epoll or auto, not '" +
+                                                std::string(v) + "'");
+            }
+        }
+        if (wanted != io_backend::automatic) return wanted;
+        return uring_available() ? io_backend::io_uring : io_backend::epoll;
+    }
+
+    /// Probes once per process whether the kernel lets us create a ring.
+    static bool uring_available() {
+        static const bool available = [] {
+            io_uring ring;
+            int rc = io_uring_queue_init(2, &ring, 0);
+            if (rc < 0) return false; // EPERM/ENOSYS from seccomp, ENOMEM from memlock limits...
+            io_uring_queue_exit(&ring);
+            return true;
+        }();
+        return available;
+    }
+
+    io_backend backend_kind_;
+    std::unique_ptr<detail::io_backend_base> backend_;
+    std::deque<std::coroutine_handle<>> ready_;
+    detail::timer_heap timers_;
+    std::vector<detail::io_op*> completions_;
+    std::unordered_map<std::uint64_t, detail::io_op*> cancellable_;
+    std::uint64_t next_cancel_id_ = 0;
+
+    std::mutex remote_mutex_;
+    std::deque<remote_item> remote_;
+    std::exception_ptr spawn_failure_;
+    std::atomic<bool> sleeping_{false};
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<std::size_t> spawned_live_{0};
+};
+
+} // namespace sluice
+// end file sluice/io/loop.hpp
+
+// queue and routing
+// begin file sluice/queue/collector.hpp
+
+// collector: a named destination inside a collector_queue. Its processor coroutine handles each payload
+// routed to it; optional setup and teardown bracket its life (teardown runs at stop, even after errors).
+
+#include <any>
+#include <functional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+// begin file sluice/queue/payload.hpp
+
+// payload<T>: what a publisher sends. The value plus how to deliver it: to every collector (broadcast,
+// the default), to collectors by key, or to the collectors subscribed to a topic.
+
+#include <cstddef>
+#include <iterator>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+enum class delivery {
+    broadcast, ///< every collector of the queue
+    key,       ///< the collectors whose key is in payload::keys
+    topic,     ///< the collectors subscribed to any of payload::topics
+};
+
+/// A short list of strings (keys or topics) packed into one std::string, entries separated by '\0'.
+/// A payload is moved several times between publisher and consumer; one short string moves without
+/// allocating (small-string buffer) where a vector of strings would cost an allocation and more moves.
+/// Entries must not contain '\0'.
+class string_list {
+public:
+    string_list() = default;
+    /// `{"a", "b"}` works through this constructor rather than std::initializer_list, whose backing
+    /// array GCC 12 cannot keep in a coroutine frame ("array used as initializer").
+    template <class... S>
+        requires(sizeof...(S) > 0 && (std::is_convertible_v<S&&, std::string_view> && ...))
+    string_list(S&&... items) {
+        (push_back(std::string_view(std::forward<S>(items))), ...);
+    }
+    template <class Range>
+        requires requires(const Range& r) {
+            std::begin(r);
+            std::string_view(*std::begin(r));
+        }
+    explicit string_list(const Range& items) {
+        for (const auto& s : items) push_back(std::string_view(s));
+    }
+
+    /// Appends `s`; throws std::invalid_argument if it contains '\0'.
+    void push_back(std::string_view s) {
+        if (s.find('\0') != std::string_view::npos)
+            throw std::invalid_argument("sluice: keys and topics must not contain NUL characters");
+        if (size_ != 0) packed_.push_back('\0');
+        packed_.append(s);
+        ++size_;
+    }
+
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+
+    /// The i-th entry (linear in i: lists are short).
+    [[nodiscard]] std::string_view operator[](std::size_t i) const noexcept {
+        auto it = begin();
+        while (i-- > 0) ++it;
+        return *it;
+    }
+
+    [[nodiscard]] bool contains(std::string_view s) const noexcept {
+        for (auto e : *this)
+            if (e == s) return true;
+        return false;
+    }
+
+    class const_iterator {
+    public:
+        using value_type = std::string_view;
+        using difference_type = std::ptrdiff_t;
+        using reference = std::string_view;
+        using pointer = void;
+        using iterator_category = std::forward_iterator_tag;
+        const_iterator() = default;
+        const_iterator(std::string_view rest, bool at_end) : rest_(rest), at_end_(at_end) { cut(); }
+        std::string_view operator*() const noexcept { return current_; }
+        const_iterator& operator++() {
+            if (current_.size() == rest_.size()) {
+                at_end_ = true;
+                rest_ = {};
+                current_ = {};
+            } else {
+                rest_.remove_prefix(current_.size() + 1);
+                cut();
+            }
+            return *this;
+        }
+        const_iterator operator++(int) {
+            auto c = *this;
+            ++*this;
+            return c;
+        }
+        bool operator==(const const_iterator& o) const noexcept {
+            return at_end_ == o.at_end_ && (at_end_ || rest_.data() == o.rest_.data());
+        }
+
+    private:
+        void cut() noexcept { current_ = rest_.substr(0, rest_.find('\0')); }
+        std::string_view rest_;
+        std::string_view current_;
+        bool at_end_ = true;
+    };
+    [[nodiscard]] const_iterator begin() const noexcept { return {packed_, size_ == 0}; }
+    [[nodiscard]] const_iterator end() const noexcept { return {{}, true}; }
+
+private:
+    std::string packed_;
+    std::size_t size_ = 0;
+};
+
+template <class T>
+struct payload {
+    using value_type = T;
+
+    T value{};
+    delivery mode = delivery::broadcast;
+    /// Collector keys, for delivery::key.
+    string_list keys{};
+    /// Topics, for delivery::topic.
+    string_list topics{};
+    /// For priority queues: lower runs first. Unset means the queue's default_priority.
+    std::optional<int> priority{};
+
+    /// Delivered to every collector.
+    static payload broadcast(T v, std::optional<int> prio = {}) {
+        return payload{std::move(v), delivery::broadcast, {}, {}, prio};
+    }
+    /// Delivered to the collectors with these keys.
+    static payload to_keys(T v, string_list k, std::optional<int> prio = {}) {
+        return payload{std::move(v), delivery::key, std::move(k), {}, prio};
+    }
+    /// Delivered to the collectors subscribed to any of these topics.
+    static payload to_topics(T v, string_list t, std::optional<int> prio = {}) {
+        return payload{std::move(v), delivery::topic, {}, std::move(t), prio};
+    }
+};
+
+} // namespace sluice
+// end file sluice/queue/payload.hpp
+
+namespace sluice {
+
+class io_loop;
+
+/// What a collector's coroutines see of their collector: its identity, the loop they run on, a stop
+/// token that fires when the queue's stop deadline passes, and a slot for the collector's own state.
+class collector_context {
+public:
+    collector_context(std::string key, std::vector<std::string> topics, io_loop* loop)
+        : key_(std::move(key)), topics_(std::move(topics)), loop_(loop) {}
+
+    [[nodiscard]] const std::string& key() const noexcept { return key_; }
+    [[nodiscard]] const std::vector<std::string>& topics() const noexcept { return topics_; }
+    /// The loop the queue runs on.
+    [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    /// Fires when stop's deadline passes: long-running processors should give up then.
+    [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_.get_token(); }
+    /// The collector's own state (a file, a connection...), typically created by setup.
+    [[nodiscard]] std::any& state() noexcept { return state_; }
+
+    /// Used by the queue when the stop deadline passes.
+    void request_stop() noexcept { stop_.request_stop(); }
+
+private:
+    std::string key_;
+    std::vector<std::string> topics_;
+    io_loop* loop_;
+    std::stop_source stop_;
+    std::any state_;
+};
+
+/// A collector of payloads of T producing results of R (void: only Ok/Error).
+template <class T, class R = void>
+struct collector {
+    using processor_type = std::function<task<R>(const payload<T>&, collector_context&)>;
+    using lifecycle_type = std::function<task<void>(collector_context&)>;
+
+    /// Unique within its queue; the target of delivery::key.
+    std::string key;
+    /// Handles one payload; its return value (or exception) becomes this collector's result.
+    processor_type processor;
+    /// The topics this collector subscribes to, for delivery::topic.
+    std::vector<std::string> topics{};
+    /// Runs once before the first payload. If it throws, every payload routed here gets an Error.
+    lifecycle_type setup{};
+    /// Runs once at stop after the last payload, whatever happened before, if setup succeeded.
+    lifecycle_type teardown{};
+};
+
+} // namespace sluice
+// end file sluice/queue/collector.hpp
+// begin file sluice/queue/collector_event.hpp
+
+// collector_event<R>: the caller's handle on one sent payload. It resolves once, when every collector
+// the payload was routed to has reported (or the queue gave up on it at stop), with a result_list.
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+
+namespace sluice {
+
+namespace detail {
+
+/// Shared by the queue (which resolves it) and the collector_event (which reads it); freed by whichever
+/// lets go last. One waiting coroutine at a time is supported, plus any number of blocking threads.
+template <class R>
+class event_state {
+public:
+    event_state(const event_state&) = delete;
+    event_state& operator=(const event_state&) = delete;
+
+    /// A fresh state with one reference. States are recycled per thread (with their results'
+    /// capacity), so an awaited send costs no allocation at steady state.
+    static event_state* create() {
+#if SLUICE_FRAME_RECYCLING
+        auto& pool = free_list();
+        if (pool.head) {
+            event_state* s = pool.head;
+            pool.head = s->next_free_;
+            --pool.count;
+            s->refs_.store(1, std::memory_order_relaxed);
+            return s;
+        }
+#endif
+        return new event_state();
+    }
+
+    void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+#if SLUICE_FRAME_RECYCLING
+        auto& pool = free_list();
+        if (pool.count < pool_limit) {
+            results_.clear();
+            claimed_.store(false, std::memory_order_relaxed);
+            done_.store(false, std::memory_order_relaxed);
+            waiter_.store(nullptr, std::memory_order_relaxed);
+            next_free_ = pool.head;
+            pool.head = this;
+            ++pool.count;
+            return;
+        }
+#endif
+        delete this;
+    }
+
+    /// Claims the right to resolve. Exactly one claim succeeds: the queue's normal completion races
+    /// with the stop deadline's cancellation, and the loser's results are dropped.
+    bool claim() noexcept { return !claimed_.exchange(true, std::memory_order_acq_rel); }
+
+    [[nodiscard]] bool claimed() const noexcept { return claimed_.load(std::memory_order_acquire); }
+
+    /// Only the claimant writes results, then calls resolve().
+    result_list<R>& results() noexcept { return results_; }
+
+    /// Publishes the results and wakes the waiter, if any, on its own executor.
+    void resolve() {
+        done_.store(true, std::memory_order_release);
+        done_.notify_all();
+        void* prev = waiter_.exchange(resolved_marker(), std::memory_order_acq_rel);
+        if (prev != nullptr) static_cast<waiter_node*>(prev)->resume();
+    }
+
+    [[nodiscard]] bool done() const noexcept { return done_.load(std::memory_order_acquire); }
+
+    /// Registers a waiting coroutine; false when already resolved (don't suspend).
+    bool set_waiter(waiter_node* node) noexcept {
+        void* expected = nullptr;
+        bool ok = waiter_.compare_exchange_strong(expected, node, std::memory_order_acq_rel);
+        assert((ok || expected == resolved_marker()) && "only one coroutine may wait on a collector_event");
+        return ok;
+    }
+
+    void wait_blocking() const noexcept { done_.wait(false, std::memory_order_acquire); }
+
+    const result_list<R>& results_after_done() const noexcept { return results_; }
+
+private:
+    event_state() = default;
+
+    void* resolved_marker() noexcept { return this; }
+
+    static constexpr std::size_t pool_limit = 4096;
+    struct pool {
+        event_state* head = nullptr;
+        std::size_t count = 0;
+        pool() = default;
+        pool(const pool&) = delete;
+        pool& operator=(const pool&) = delete;
+        ~pool() {
+            while (head) delete std::exchange(head, head->next_free_);
+        }
+    };
+    static pool& free_list() {
+        thread_local pool p;
+        return p;
+    }
+
+    event_state* next_free_ = nullptr;
+
+    std::atomic<std::uint32_t> refs_{1};
+    std::atomic<bool> claimed_{false};
+    std::atomic<bool> done_{false};
+    std::atomic<void*> waiter_{nullptr};
+    result_list<R> results_;
+};
+
+} // namespace detail
+
+template <class R>
+class collector_event {
+public:
+    collector_event() = default;
+    /// Adopts one reference to `state`.
+    explicit collector_event(detail::event_state<R>* state) noexcept : state_(state) {}
+    collector_event(const collector_event& o) noexcept : state_(o.state_) {
+        if (state_) state_->add_ref();
+    }
+    collector_event(collector_event&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+    collector_event& operator=(collector_event o) noexcept {
+        std::swap(state_, o.state_);
+        return *this;
+    }
+    ~collector_event() {
+        if (state_) state_->release();
+    }
+
+    [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
+
+    /// True once the results are in.
+    [[nodiscard]] bool done() const noexcept { return state_ && state_->done(); }
+
+    /// `co_await ev.wait()` yields the result_list (a reference valid while this event lives).
+    [[nodiscard]] auto wait() const noexcept {
+        struct awaiter {
+            detail::event_state<R>* state;
+            detail::waiter_node node{};
+            bool await_ready() const noexcept { return state->done(); }
+            bool await_suspend(std::coroutine_handle<> h) noexcept {
+                node.handle = h;
+                node.home = detail::current_executor;
+                return state->set_waiter(&node);
+            }
+            const result_list<R>& await_resume() const noexcept { return state->results_after_done(); }
+        };
+        assert(state_ && "waiting on an empty collector_event");
+        return awaiter{state_};
+    }
+
+    /// The results if done, else an empty list. Never blocks.
+    [[nodiscard]] result_list<R> get_result() const {
+        if (!done()) return {};
+        return state_->results_after_done();
+    }
+
+    /// Blocks the calling (non-loop) thread until done and returns the results.
+    const result_list<R>& wait_blocking() const {
+        assert(state_ && "waiting on an empty collector_event");
+        state_->wait_blocking();
+        return state_->results_after_done();
+    }
+
+private:
+    detail::event_state<R>* state_ = nullptr;
+};
+
+} // namespace sluice
+// end file sluice/queue/collector_event.hpp
+// begin file sluice/queue/collector_queue.hpp
+
+// collector_queue: publishers send payloads (from any thread); consumer coroutines on the queue's loop
+// take them in FIFO, LIFO or priority order, route each to its collectors and resolve the sender's
+// collector_event with one result per collector. Consumers grow with the backlog up to max_consumers
+// and retire after idling down to min_consumers. A bounded queue pushes back on senders.
+//
+// The path of one payload: publisher::send -> enqueue (or hand-off to an idle consumer) -> consumer ->
+// router -> each collector's processor -> event_state::resolve -> the sender's co_await ev.wait().
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <utility>
+#include <vector>
+
+// begin file sluice/core/detail/ring_buffer.hpp
+
+// A growable FIFO ring: one contiguous power-of-two buffer, so pushing and popping never allocate once
+// it has grown to the working size (std::deque allocates a 512-byte block every few large elements).
+
+#include <cstddef>
+#include <memory>
+#include <utility>
+
+namespace sluice::detail {
+
+template <class T>
+class ring_buffer {
+public:
+    ring_buffer() = default;
+    ring_buffer(const ring_buffer&) = delete;
+    ring_buffer& operator=(const ring_buffer&) = delete;
+    ~ring_buffer() { release(); }
+
+    [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+    void push_back(T&& value) {
+        if (size_ == capacity_) grow();
+        std::construct_at(data_ + ((head_ + size_) & (capacity_ - 1)), std::move(value));
+        ++size_;
+    }
+
+    T& front() noexcept { return data_[head_]; }
+
+    void pop_front() noexcept {
+        std::destroy_at(data_ + head_);
+        head_ = (head_ + 1) & (capacity_ - 1);
+        if (--size_ == 0) {
+            head_ = 0;
+            // Give back what a burst grew to, keep a working size.
+            if (capacity_ > shrink_above) release();
+        }
+    }
+
+private:
+    static constexpr std::size_t shrink_above = 1u << 16;
+
+    void grow() {
+        std::size_t capacity = capacity_ == 0 ? 16 : capacity_ * 2;
+        T* data = std::allocator<T>{}.allocate(capacity);
+        for (std::size_t i = 0; i < size_; ++i) {
+            T* from = data_ + ((head_ + i) & (capacity_ - 1));
+            std::construct_at(data + i, std::move(*from));
+            std::destroy_at(from);
+        }
+        if (data_) std::allocator<T>{}.deallocate(data_, capacity_);
+        data_ = data;
+        capacity_ = capacity;
+        head_ = 0;
+    }
+
+    void release() noexcept {
+        while (size_ != 0) {
+            std::destroy_at(data_ + head_);
+            head_ = (head_ + 1) & (capacity_ - 1);
+            --size_;
+        }
+        if (data_) std::allocator<T>{}.deallocate(data_, capacity_);
+        data_ = nullptr;
+        capacity_ = 0;
+        head_ = 0;
+    }
+
+    T* data_ = nullptr;
+    std::size_t capacity_ = 0;
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+};
+
+} // namespace sluice::detail
+// end file sluice/core/detail/ring_buffer.hpp
+// begin file sluice/core/detail/spin_lock.hpp
+
+// A test-and-test-and-set lock for the queue's few-instruction critical sections: one atomic exchange
+// to take it instead of std::mutex's futex protocol, and a yield so a preempted holder isn't spun on.
+
+#include <atomic>
+#include <thread>
+
+namespace sluice::detail {
+
+class spin_lock {
+public:
+    void lock() noexcept {
+        for (;;) {
+            if (!locked_.exchange(true, std::memory_order_acquire)) return;
+            int spins = 0;
+            while (locked_.load(std::memory_order_relaxed)) {
+                if (++spins < 64)
+                    __builtin_ia32_pause();
+                else
+                    std::this_thread::yield();
+            }
+        }
+    }
+    bool try_lock() noexcept {
+        return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire);
+    }
+    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+private:
+    std::atomic<bool> locked_{false};
+};
+
+} // namespace sluice::detail
+// end file sluice/core/detail/spin_lock.hpp
+// begin file sluice/queue/router.hpp
+
+// Routing: which collectors a payload goes to. The queue builds a route_table once from its collectors;
+// a router reads a payload and appends collector indices to route_targets. Any type with a matching
+// `route` member is a router (see the router_for concept); default_router implements key, topic and
+// broadcast delivery.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+
+namespace sluice {
+
+namespace detail {
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+} // namespace detail
+
+/// The collectors of a queue as a router sees them: index by key, subscribers by topic.
+class route_table {
+public:
+    route_table() = default;
+
+    /// `keys[i]` and `topics[i]` describe collector i. Throws std::invalid_argument on a duplicate key.
+    route_table(const std::vector<std::string>& keys, const std::vector<std::vector<std::string>>& topics)
+        : keys_(keys) {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (!by_key_.emplace(keys[i], static_cast<std::uint32_t>(i)).second)
+                throw std::invalid_argument("duplicate collector key '" + keys[i] + "'");
+            for (const auto& t : topics[i]) {
+                auto& subs = by_topic_[t];
+                if (subs.empty() || subs.back() != i) subs.push_back(static_cast<std::uint32_t>(i));
+            }
+        }
+    }
+
+    /// Number of collectors.
+    [[nodiscard]] std::size_t size() const noexcept { return keys_.size(); }
+    [[nodiscard]] const std::string& key(std::size_t i) const { return keys_[i]; }
+
+    /// The index of the collector with `key`, or -1.
+    [[nodiscard]] std::int64_t find_key(std::string_view key) const noexcept {
+        // A few string compares beat hashing for the usual handful of collectors.
+        if (keys_.size() <= 8) {
+            for (std::size_t i = 0; i < keys_.size(); ++i)
+                if (keys_[i] == key) return static_cast<std::int64_t>(i);
+            return -1;
+        }
+        auto it = by_key_.find(key);
+        return it == by_key_.end() ? -1 : static_cast<std::int64_t>(it->second);
+    }
+
+    /// The collectors subscribed to `topic`, in collector order (empty when none).
+    [[nodiscard]] std::span<const std::uint32_t> subscribers(std::string_view topic) const noexcept {
+        auto it = by_topic_.find(topic);
+        if (it == by_topic_.end()) return {};
+        return it->second;
+    }
+
+private:
+    std::vector<std::string> keys_;
+    std::unordered_map<std::string, std::uint32_t, detail::string_hash, std::equal_to<>> by_key_;
+    std::unordered_map<std::string, std::vector<std::uint32_t>, detail::string_hash, std::equal_to<>> by_topic_;
+};
+
+/// Where a router writes its decision: collector indices, each at most once, in delivery order.
+class route_targets {
+public:
+    /// Adds collector `index` unless it is already a target.
+    void add(std::uint32_t index) {
+        for (auto i : targets_)
+            if (i == index) return;
+        targets_.push_back(index);
+    }
+    /// Adds every collector of the table (broadcast).
+    void add_all(const route_table& table) {
+        for (std::size_t i = 0; i < table.size(); ++i) targets_.push_back(static_cast<std::uint32_t>(i));
+    }
+    [[nodiscard]] std::span<const std::uint32_t> indices() const noexcept { return targets_; }
+    [[nodiscard]] bool empty() const noexcept { return targets_.empty(); }
+    [[nodiscard]] std::size_t size() const noexcept { return targets_.size(); }
+    void clear() noexcept { targets_.clear(); }
+
+private:
+    std::vector<std::uint32_t> targets_;
+};
+
+/// A router decides, for each payload, which collectors receive it. It runs on the queue's loop thread
+/// and must not block. Adding no target makes the payload "unrouted": it resolves as one empty Ok and
+/// is counted in queue_stats::unrouted.
+template <class Router, class T>
+concept router_for = requires(Router& r, const payload<T>& p, const route_table& table, route_targets& out) {
+    r.route(p, table, out);
+};
+
+/// Delivery by the payload's mode: broadcast to all, by key, or by topic subscription. Unknown keys and
+/// topics add nothing (so a payload matching none is unrouted).
+struct default_router {
+    template <class T>
+    void route(const payload<T>& p, const route_table& table, route_targets& out) const {
+        switch (p.mode) {
+        case delivery::broadcast: out.add_all(table); break;
+        case delivery::key:
+            for (const auto& k : p.keys) {
+                auto i = table.find_key(k);
+                if (i >= 0) out.add(static_cast<std::uint32_t>(i));
+            }
+            break;
+        case delivery::topic:
+            for (const auto& t : p.topics)
+                for (auto i : table.subscribers(t)) out.add(i);
+            break;
+        }
+    }
+};
+
+} // namespace sluice
+// end file sluice/queue/router.hpp
+
+namespace sluice {
+
+/// The order in which a backlog is taken: oldest first, newest first, or lowest priority value first
+/// (ties in arrival order).
+enum class queue_discipline { fifo, lifo, priority };
+
+struct queue_options {
+    /// Consumers kept alive even when idle (at least 1 once started is typical; 0 is allowed).
+    std::size_t min_consumers = 1;
+    /// Upper bound on concurrent consumers (and so on payloads processed at once).
+    std::size_t max_consumers = 4;
+    /// Priority of payloads that set none (priority queues only; lower runs first).
+    int default_priority = 0;
+    /// Most payloads waiting in the queue; 0 means unbounded. When full, send() suspends and
+    /// try_send() refuses.
+    std::size_t capacity = 0;
+    /// A consumer above min_consumers that waited this long for work retires.
+    std::chrono::milliseconds idle_timeout{1000};
+    /// Called on the loop thread for each Error no caller will see (fire-and-forget payloads), so
+    /// failures are never silent. Default: counted only.
+    std::function<void(const error&)> on_unobserved_error{};
+};
+
+/// Counters and gauges of one queue. Counters only grow.
+struct queue_stats {
+    std::uint64_t accepted = 0;   ///< payloads taken in by send/publish
+    std::uint64_t rejected = 0;   ///< refused by try_send/try_publish (full) or after stop
+    std::uint64_t processed = 0;  ///< payloads fully handled (all collectors reported)
+    std::uint64_t deliveries = 0; ///< collector invocations
+    std::uint64_t failed = 0;     ///< Error results (processor threw, setup failed)
+    std::uint64_t unrouted = 0;   ///< payloads that matched no collector (resolved as an empty Ok)
+    std::uint64_t cancelled = 0;  ///< payloads resolved as "cancelled" at stop
+    std::size_t pending = 0;      ///< waiting in the queue now
+    std::size_t consumers = 0;    ///< consumer coroutines alive now
+    std::size_t idle_consumers = 0;
+    std::size_t peak_consumers = 0;
+};
+
+/// What stop() reports.
+struct stop_report {
+    /// True when everything accepted was processed before the deadline.
+    bool drained = true;
+    /// Payloads resolved with Error "cancelled" because the deadline passed.
+    std::uint64_t cancelled = 0;
+    /// Failures of teardown coroutines, one per collector that failed.
+    std::vector<error> teardown_errors;
+};
+
+/// Thrown by start() when called twice, or by operations on a queue in the wrong state.
+class queue_state_error : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+template <class T, class R = void, queue_discipline Discipline = queue_discipline::fifo,
+          class Router = default_router>
+    requires router_for<Router, T>
+class collector_queue {
+    using state_type = detail::event_state<R>;
+
+    struct item {
+        payload<T> value;
+        state_type* state = nullptr; // null for fire-and-forget
+        int priority = 0;
+        std::uint64_t sequence = 0;
+    };
+
+    /// The backlog in the queue's discipline. Touched only under lock_.
+    class backlog {
+    public:
+        [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
+        [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+        void push(item&& it) {
+            items_.push_back(std::move(it));
+            if constexpr (Discipline == queue_discipline::priority)
+                std::push_heap(items_.begin(), items_.end(), later);
+        }
+        /// Moves the next item into `out` (one move: this is the hot path).
+        void pop_into(std::optional<item>& out) {
+            if constexpr (Discipline == queue_discipline::fifo) {
+                out.emplace(std::move(items_.front()));
+                items_.pop_front();
+            } else {
+                if constexpr (Discipline == queue_discipline::priority)
+                    std::pop_heap(items_.begin(), items_.end(), later);
+                out.emplace(std::move(items_.back()));
+                items_.pop_back();
+            }
+        }
+        std::vector<item> take_all() {
+            std::vector<item> all;
+            all.reserve(items_.size());
+            std::optional<item> one;
+            while (!items_.empty()) {
+                pop_into(one);
+                all.push_back(std::move(*one));
+            }
+            return all;
+        }
+
+    private:
+        // Heap order: the "largest" element is the one to run first.
+        static bool later(const item& a, const item& b) noexcept {
+            return a.priority != b.priority ? a.priority > b.priority : a.sequence > b.sequence;
+        }
+        std::conditional_t<Discipline == queue_discipline::fifo, detail::ring_buffer<item>, std::vector<item>> items_;
+    };
+
+    /// An idle consumer, parked until an item is handed to it or it is told to retire.
+    struct consumer_waiter : detail::waiter_node {
+        std::optional<item>* slot = nullptr; // the consumer's current-item slot, filled on hand-off
+        std::chrono::steady_clock::time_point idle_since{};
+        consumer_waiter* next_idle = nullptr;
+        consumer_waiter* prev_idle = nullptr;
+    };
+
+    /// A sender blocked on a full queue; its item moves in when a consumer makes room.
+    struct sender_waiter : detail::waiter_node {
+        std::optional<item> pending;
+        bool refused = false; // the queue stopped while it waited
+    };
+
+    struct collector_entry {
+        collector<T, R> spec;
+        collector_context context;
+        bool setup_ok = false;
+        std::optional<error> setup_error;
+    };
+
+public:
+    using value_type = T;
+    using result_type = R;
+    using event_type = collector_event<R>;
+
+    /// Sends payloads into the queue. Cheap to copy; valid while the queue lives.
+    class publisher {
+    public:
+        explicit publisher(collector_queue* q) noexcept : queue_(q) {}
+
+        /// `co_await send(p)` enqueues p, suspending while a bounded queue is full, and yields the
+        /// event that resolves with p's results. After stop it yields an event already resolved
+        /// with an Error "queue stopped".
+        [[nodiscard]] auto send(payload<T> p) { return send_awaiter{queue_, std::move(p), true}; }
+
+        /// Like send, without a result: cheaper, for fire-and-forget. Errors are counted and go to
+        /// queue_options::on_unobserved_error. Yields false if the queue had stopped.
+        [[nodiscard]] auto publish(payload<T> p) { return publish_awaiter{queue_, std::move(p)}; }
+
+        /// Enqueues unless the queue is full or stopped; never waits.
+        [[nodiscard]] std::optional<event_type> try_send(payload<T>&& p) { return queue_->try_enqueue(p, true); }
+        /// Fire-and-forget try_send: true when accepted.
+        [[nodiscard]] bool try_publish(payload<T>&& p) { return queue_->try_enqueue(p, false).has_value(); }
+
+        /// For plain threads (never the queue's loop thread): blocks while full.
+        event_type send_blocking(payload<T> p) { return sync_wait(send(std::move(p))); }
+        bool publish_blocking(payload<T> p) { return sync_wait(publish(std::move(p))); }
+
+    private:
+        collector_queue* queue_;
+    };
+
+    collector_queue(io_loop& loop, std::vector<collector<T, R>> collectors, queue_options options = {},
+                    Router router = Router{})
+        : loop_(&loop), options_(std::move(options)), router_(std::move(router)) {
+        if (options_.max_consumers == 0) throw std::invalid_argument("collector_queue: max_consumers must be >= 1");
+        if (options_.min_consumers > options_.max_consumers)
+            throw std::invalid_argument("collector_queue: min_consumers exceeds max_consumers");
+        std::vector<std::string> keys;
+        std::vector<std::vector<std::string>> topics;
+        entries_.reserve(collectors.size());
+        for (auto& c : collectors) {
+            if (!c.processor) throw std::invalid_argument("collector '" + c.key + "' has no processor");
+            keys.push_back(c.key);
+            topics.push_back(c.topics);
+            collector_context ctx(c.key, c.topics, loop_);
+            entries_.push_back(std::make_unique<collector_entry>(collector_entry{std::move(c), std::move(ctx), false, std::nullopt}));
+        }
+        table_ = route_table(keys, topics);
+    }
+
+    collector_queue(const collector_queue&) = delete;
+    collector_queue& operator=(const collector_queue&) = delete;
+
+    /// A running queue is stopped with no grace period (what is pending resolves as "cancelled").
+    /// Destroying a running queue from inside its own loop is a bug (co_await stop() first) and
+    /// terminates.
+    ~collector_queue() {
+        if (running_) {
+            if (loop_->in_loop_thread()) {
+                std::fputs("sluice: collector_queue destroyed while running inside its loop; "
+                           "co_await stop() first\n",
+                           stderr);
+                std::terminate();
+            }
+            loop_->run_until_complete(stop(std::chrono::milliseconds(0)));
+        }
+        cancel_backlog("queue destroyed before it was started");
+    }
+
+    [[nodiscard]] publisher get_publisher() noexcept { return publisher(this); }
+    [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    [[nodiscard]] const route_table& routes() const noexcept { return table_; }
+    [[nodiscard]] bool running() const noexcept { return running_; }
+
+    /// Runs every collector's setup, then starts min_consumers consumers. Call on the loop. A failing
+    /// setup does not stop the others: that collector then answers every payload with its Error.
+    task<void> start() {
+        if (started_) throw queue_state_error("collector_queue already started");
+        started_ = true;
+        for (auto& e : entries_) {
+            if (!e->spec.setup) {
+                e->setup_ok = true;
+                continue;
+            }
+            try {
+                co_await e->spec.setup(e->context);
+                e->setup_ok = true;
+            } catch (...) {
+                e->setup_error = error::from_current_exception(e->spec.key);
+                e->setup_error->message = "setup failed: " + e->setup_error->message;
+            }
+        }
+        running_ = true;
+        std::size_t initial = 0;
+        {
+            std::lock_guard lock(lock_);
+            // Enough consumers for what queued up before start, within the bounds.
+            initial = std::clamp<std::size_t>(backlog_.size(), options_.min_consumers, options_.max_consumers);
+            live_consumers_ += initial;
+            peak_consumers_ = std::max(peak_consumers_, live_consumers_);
+        }
+        for (std::size_t i = 0; i < initial; ++i) loop_->spawn(consume());
+        housekeeper_stop_ = std::stop_source{};
+        housekeeping_ = true;
+        loop_->spawn(housekeep(housekeeper_stop_.get_token()));
+    }
+
+    /// Stops accepting, lets consumers drain the backlog for up to `grace`, then cancels what is left
+    /// (pending and in-flight payloads resolve with Error "cancelled", processors see their context's
+    /// stop token), waits for consumers to finish, and runs every teardown. Every accepted payload
+    /// is resolved when this returns.
+    task<stop_report> stop(std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
+        stop_report report;
+        if (!running_) {
+            report.cancelled = cancel_backlog("queue stopped before it was started");
+            co_return report;
+        }
+        auto deadline = std::chrono::steady_clock::now() + grace;
+        std::vector<sender_waiter*> refused;
+        {
+            std::lock_guard lock(lock_);
+            accepting_ = false;
+            while (auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front())) refused.push_back(s);
+            retire_idle_locked(0, refused_consumers_);
+        }
+        for (auto* s : refused) {
+            s->refused = true;
+            s->resume();
+        }
+        wake_retired();
+
+        // Sleep until the deadline, cut short (as a "cancellation") by the last consumer leaving.
+        if (live_consumers() != 0) {
+            drained_signal_ = std::stop_source{};
+            try {
+                co_await loop_->sleep_until(deadline, drained_signal_.get_token());
+            } catch (const operation_cancelled&) {
+            }
+        }
+        if (live_consumers() != 0) {
+            report.drained = false;
+            report.cancelled += cancel_backlog("cancelled: stop deadline passed");
+            report.cancelled += cancel_in_flight();
+            for (auto& e : entries_) e->context.request_stop();
+            // Processors were told; now they must finish before teardown may run.
+            drained_signal_ = std::stop_source{};
+            while (live_consumers() != 0) {
+                try {
+                    co_await loop_->sleep_for(std::chrono::hours(24), drained_signal_.get_token());
+                } catch (const operation_cancelled&) {
+                }
+            }
+        }
+        housekeeper_stop_.request_stop();
+        while (housekeeping_) co_await loop_->schedule();
+        for (auto& e : entries_) {
+            if (!e->setup_ok || !e->spec.teardown) continue;
+            try {
+                co_await e->spec.teardown(e->context);
+            } catch (...) {
+                report.teardown_errors.push_back(error::from_current_exception(e->spec.key));
+            }
+        }
+        running_ = false;
+        cancelled_.fetch_add(report.cancelled, std::memory_order_relaxed);
+        co_return report;
+    }
+
+    /// The async scope form: start, run `body(publisher)`, then stop with `grace` whether the body
+    /// returned or threw (the body's exception is rethrown after the stop).
+    template <class Body>
+    task<stop_report> run(Body body, std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
+        co_await start();
+        std::exception_ptr failure;
+        try {
+            co_await body(get_publisher());
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        stop_report report = co_await stop(grace);
+        if (failure) std::rethrow_exception(failure);
+        co_return report;
+    }
+
+    /// A snapshot of the counters; callable from any thread.
+    [[nodiscard]] queue_stats stats() const {
+        queue_stats s;
+        {
+            std::lock_guard lock(lock_);
+            s.accepted = accepted_;
+            s.pending = backlog_.size();
+            s.consumers = live_consumers_;
+            s.idle_consumers = idle_count_;
+            s.peak_consumers = peak_consumers_;
+        }
+        s.rejected = rejected_.load(std::memory_order_relaxed);
+        s.processed = processed_.load(std::memory_order_relaxed);
+        s.deliveries = deliveries_.load(std::memory_order_relaxed);
+        s.failed = failed_.load(std::memory_order_relaxed);
+        s.unrouted = unrouted_.load(std::memory_order_relaxed);
+        s.cancelled = cancelled_.load(std::memory_order_relaxed);
+        return s;
+    }
+
+    /// Errors of collectors whose setup failed.
+    [[nodiscard]] std::vector<error> setup_errors() const {
+        std::vector<error> out;
+        for (auto& e : entries_)
+            if (e->setup_error) out.push_back(*e->setup_error);
+        return out;
+    }
+
+private:
+    // ---- enqueueing (any thread) ----
+
+    /// What must happen after the lock is released.
+    struct wake_action {
+        consumer_waiter* consumer = nullptr; // hand-off done: resume it
+        bool spawn_consumer = false;
+    };
+
+    item make_item(payload<T>& p, bool with_result) {
+        item it{std::move(p), nullptr, 0, 0};
+        it.priority = it.value.priority.value_or(options_.default_priority);
+        if (with_result) {
+            it.state = state_type::create();
+            it.state->add_ref(); // one for the queue, one for the caller's event
+        }
+        return it;
+    }
+
+    /// Under lock_: puts `it` where it belongs. Returns the wake-up to perform after unlocking.
+    wake_action enqueue_locked(item&& it) {
+        wake_action action;
+        ++accepted_;
+        it.sequence = next_sequence_++;
+        if (idle_head_ != nullptr) {
+            // Someone is idle, so the backlog is empty: hand the item straight over.
+            consumer_waiter* c = pop_idle_locked();
+            c->slot->emplace(std::move(it));
+            action.consumer = c;
+            return action;
+        }
+        backlog_.push(std::move(it));
+        if (running_ && live_consumers_ < options_.max_consumers && backlog_.size() > live_consumers_) {
+            ++live_consumers_;
+            peak_consumers_ = std::max(peak_consumers_, live_consumers_);
+            action.spawn_consumer = true;
+        }
+        return action;
+    }
+
+    void perform(const wake_action& action) {
+        if (action.consumer) {
+            // Never inline: the consumer runs on the loop after the sender yields, so a burst of sends
+            // queues up and the discipline decides the order.
+            loop_->post(action.consumer->handle);
+        }
+        if (action.spawn_consumer) {
+            if (loop_->in_loop_thread())
+                loop_->spawn(consume());
+            else
+                loop_->call_soon([this] { loop_->spawn(consume()); });
+        }
+    }
+
+    std::optional<event_type> try_enqueue(payload<T>& p, bool with_result) {
+        // The item is built before taking the lock (it may allocate); a refused payload is handed back
+        // to the caller untouched.
+        item it = make_item(p, with_result);
+        state_type* state = it.state;
+        wake_action action;
+        {
+            std::lock_guard lock(lock_);
+            if (!accepting_ || (options_.capacity != 0 && backlog_.size() >= options_.capacity)) {
+                p = std::move(it.value);
+                if (state) {
+                    state->release();
+                    state->release();
+                }
+                rejected_.fetch_add(1, std::memory_order_relaxed);
+                return std::nullopt;
+            }
+            action = enqueue_locked(std::move(it));
+        }
+        perform(action);
+        return event_type{state}; // empty for fire-and-forget
+    }
+
+    struct send_awaiter {
+        collector_queue* queue;
+        sender_waiter node;
+        state_type* state = nullptr;
+        bool with_result;
+
+        send_awaiter(collector_queue* q, payload<T>&& p, bool result) : queue(q), with_result(result) {
+            node.pending.emplace(q->make_item(p, result));
+            state = node.pending->state;
+        }
+        // Movable only before it is awaited (sync_wait and some compilers move awaiters into a frame);
+        // once suspended, its node is linked into the queue and must stay put.
+        send_awaiter(send_awaiter&& o) noexcept
+            : queue(o.queue), state(std::exchange(o.state, nullptr)), with_result(o.with_result) {
+            node.pending = std::move(o.node.pending);
+            o.node.pending.reset();
+        }
+        send_awaiter(const send_awaiter&) = delete;
+        send_awaiter& operator=(const send_awaiter&) = delete;
+        send_awaiter& operator=(send_awaiter&&) = delete;
+        ~send_awaiter() {
+            // Never handed over (refused): drop both references.
+            if (node.pending && state) {
+                state->release();
+                state->release();
+            }
+        }
+
+        bool await_ready() const noexcept { return false; }
+        bool await_suspend(std::coroutine_handle<> h) {
+            wake_action action;
+            {
+                std::lock_guard lock(queue->lock_);
+                if (!queue->accepting_) {
+                    node.refused = true;
+                    return false;
+                }
+                if (queue->options_.capacity != 0 && queue->backlog_.size() >= queue->options_.capacity) {
+                    node.handle = h;
+                    node.home = detail::current_executor;
+                    queue->blocked_senders_.push_back(&node);
+                    return true;
+                }
+                action = queue->enqueue_locked(std::move(*node.pending));
+                node.pending.reset();
+            }
+            queue->perform(action);
+            return false;
+        }
+        event_type await_resume() {
+            if (node.refused) {
+                queue->rejected_.fetch_add(1, std::memory_order_relaxed);
+                if (!with_result) return event_type{};
+                // The caller still gets an answer, not silence.
+                state_type* s = std::exchange(state, nullptr);
+                node.pending.reset();
+                s->release(); // the queue's reference: it will never see this item
+                error e;
+                e.source = "queue";
+                e.message = "queue stopped: payload not accepted";
+                s->claim();
+                s->results().push_back(result<R>::failure(std::move(e)));
+                s->resolve();
+                return event_type{s};
+            }
+            node.pending.reset();
+            if (!with_result) return event_type{};
+            return event_type{std::exchange(state, nullptr)};
+        }
+    };
+
+    struct publish_awaiter : send_awaiter {
+        publish_awaiter(collector_queue* q, payload<T>&& p) : send_awaiter(q, std::move(p), false) {}
+        bool await_resume() {
+            bool accepted = !this->node.refused;
+            (void)send_awaiter::await_resume();
+            return accepted;
+        }
+    };
+
+    // ---- consuming (loop thread) ----
+
+    /// Fills the consumer's slot with the next item, parking the consumer while there is none.
+    /// Leaves the slot empty when the consumer should exit (retired, or stopped and drained).
+    struct next_item_awaiter {
+        collector_queue* queue;
+        std::optional<item>* slot;
+        consumer_waiter node{};
+
+        bool await_ready() {
+            std::lock_guard lock(queue->lock_);
+            return queue->try_pop_locked(*slot) || queue->should_exit_locked();
+        }
+        bool await_suspend(std::coroutine_handle<> h) {
+            std::lock_guard lock(queue->lock_);
+            // Re-check under the same lock as the registration: a sender between await_ready and
+            // here would otherwise see no idle consumer and no wake-up would come.
+            if (queue->try_pop_locked(*slot) || queue->should_exit_locked()) return false;
+            node.handle = h;
+            node.home = detail::current_executor;
+            node.slot = slot;
+            node.idle_since = std::chrono::steady_clock::now();
+            queue->push_idle_locked(&node);
+            return true;
+        }
+        void await_resume() const noexcept {}
+    };
+
+    bool try_pop_locked(std::optional<item>& out) {
+        if (backlog_.empty()) return false;
+        backlog_.pop_into(out);
+        if (!blocked_senders_.empty()) {
+            // Room appeared: the longest-waiting sender's item moves in now, preserving send order.
+            auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front());
+            ++accepted_;
+            s->pending->sequence = next_sequence_++;
+            backlog_.push(std::move(*s->pending));
+            s->pending.reset();
+            unblocked_.push_back(s);
+        }
+        return true;
+    }
+
+    bool should_exit_locked() const noexcept { return !accepting_ && backlog_.empty(); }
+
+    /// One consumer: a single coroutine frame for its whole life, so an item costs no frame of its own
+    /// beyond the processor's.
+    task<void> consume() {
+        route_targets targets;
+        std::optional<item> it;
+        bool last = false;
+        for (;;) {
+            it.reset();
+            co_await next_item_awaiter{this, &it};
+            resume_unblocked();
+            if (!it) {
+                std::lock_guard lock(lock_);
+                // Work that arrived while this consumer was being retired must not be stranded.
+                if (!backlog_.empty()) continue;
+                last = --live_consumers_ == 0;
+                break;
+            }
+            state_type* state = begin_item(*it, targets);
+            std::uint64_t failures = 0;
+            for (auto index : targets.indices()) {
+                collector_entry& e = *entries_[index];
+                result<R> r;
+                if (!e.setup_ok) {
+                    r = result<R>::failure(e.setup_error ? *e.setup_error
+                                                         : error{e.spec.key, "collector not started", {}, {}});
+                } else {
+                    try {
+                        if constexpr (std::is_void_v<R>)
+                            co_await e.spec.processor(it->value, e.context);
+                        else
+                            r = result<R>::ok(co_await e.spec.processor(it->value, e.context));
+                    } catch (...) {
+                        r = result<R>::failure(error::from_current_exception(e.spec.key));
+                    }
+                }
+                if (r.is_error()) {
+                    ++failures;
+                    if (!state && options_.on_unobserved_error) options_.on_unobserved_error(r.get_error());
+                }
+                // Stop's deadline may have answered for this payload while a processor ran.
+                if (state && !state->claimed()) {
+                    r.set_source(e.spec.key);
+                    state->results().push_back(std::move(r));
+                }
+            }
+            finish_item(state, targets.size(), failures);
+        }
+        if (last) drained_signal_.request_stop();
+    }
+
+    void resume_unblocked() {
+        // unblocked_ is only ever filled by consumers, on this (the loop) thread: no lock to peek.
+        if (unblocked_.empty()) return;
+        std::vector<sender_waiter*> wake;
+        {
+            std::lock_guard lock(lock_);
+            wake.swap(unblocked_);
+        }
+        for (auto* s : wake) s->resume();
+    }
+
+    /// Routes the item; returns its result state (null for fire-and-forget).
+    state_type* begin_item(item& it, route_targets& targets) {
+        targets.clear();
+        router_.route(it.value, table_, targets);
+        state_type* state = it.state;
+        if (state != nullptr) {
+            in_flight_.push_back(state);
+            state->results().reserve(std::max<std::size_t>(targets.size(), 1));
+        }
+        if (targets.empty()) {
+            bump(unrouted_, 1);
+            if (state && !state->claimed()) state->results().push_back(result<R>::ok());
+        }
+        return state;
+    }
+
+    void finish_item(state_type* state, std::size_t deliveries, std::uint64_t failures) {
+        bump(deliveries_, deliveries);
+        if (failures) bump(failed_, failures);
+        bump(processed_, 1);
+        if (state != nullptr) {
+            std::erase(in_flight_, state);
+            // Lost the claim only when stop's deadline already answered "cancelled" for it.
+            if (state->claim()) state->resolve();
+            state->release();
+        }
+    }
+
+    /// Counters written only on the loop thread: a plain load and store, no locked instruction.
+    static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+
+    // ---- idle consumers ----
+
+    void push_idle_locked(consumer_waiter* c) noexcept {
+        // Most recently idle at the head: it is the one reused first, so the oldest idlers retire.
+        c->prev_idle = nullptr;
+        c->next_idle = idle_head_;
+        if (idle_head_) idle_head_->prev_idle = c;
+        idle_head_ = c;
+        if (!idle_tail_) idle_tail_ = c;
+        ++idle_count_;
+    }
+    consumer_waiter* pop_idle_locked() noexcept {
+        consumer_waiter* c = idle_head_;
+        unlink_idle_locked(c);
+        return c;
+    }
+    void unlink_idle_locked(consumer_waiter* c) noexcept {
+        (c->prev_idle ? c->prev_idle->next_idle : idle_head_) = c->next_idle;
+        (c->next_idle ? c->next_idle->prev_idle : idle_tail_) = c->prev_idle;
+        c->next_idle = c->prev_idle = nullptr;
+        --idle_count_;
+    }
+
+    /// Under lock_: moves idle consumers beyond `keep` (oldest idle first) to `out` to be woken empty.
+    void retire_idle_locked(std::size_t keep, std::vector<consumer_waiter*>& out,
+                            std::chrono::steady_clock::time_point idle_before = std::chrono::steady_clock::time_point::max()) {
+        while (idle_tail_ && live_consumers_ - out.size() > keep && idle_tail_->idle_since <= idle_before) {
+            consumer_waiter* c = idle_tail_;
+            unlink_idle_locked(c);
+            out.push_back(c);
+        }
+    }
+
+    void wake_retired() {
+        std::vector<consumer_waiter*> wake;
+        wake.swap(refused_consumers_);
+        for (auto* c : wake) loop_->post(c->handle);
+    }
+
+    task<void> housekeep(std::stop_token token) {
+        auto period = std::max<std::chrono::milliseconds>(options_.idle_timeout / 2, std::chrono::milliseconds(1));
+        try {
+            for (;;) {
+                co_await loop_->sleep_for(period, token);
+                {
+                    std::lock_guard lock(lock_);
+                    retire_idle_locked(options_.min_consumers, refused_consumers_,
+                                       std::chrono::steady_clock::now() - options_.idle_timeout);
+                }
+                wake_retired();
+            }
+        } catch (const operation_cancelled&) {
+        }
+        housekeeping_ = false;
+    }
+
+    std::size_t live_consumers() const {
+        std::lock_guard lock(lock_);
+        return live_consumers_;
+    }
+
+    // ---- cancellation at stop ----
+
+    /// Resolves everything still queued (and blocked senders' items) as cancelled.
+    std::uint64_t cancel_backlog(const char* why) {
+        std::vector<item> items;
+        {
+            std::lock_guard lock(lock_);
+            items = backlog_.take_all();
+        }
+        for (auto& it : items) resolve_cancelled(it.state, why);
+        return items.size();
+    }
+
+    std::uint64_t cancel_in_flight() {
+        std::uint64_t n = 0;
+        for (state_type* s : in_flight_) n += resolve_cancelled(s, "cancelled: stop deadline passed", false) ? 1 : 0;
+        return n;
+    }
+
+    /// Answers Error "cancelled" unless already answered. Drops the queue's reference when `release`.
+    bool resolve_cancelled(state_type* s, const char* why, bool release = true) {
+        if (s == nullptr) return true;
+        bool claimed = s->claim();
+        if (claimed) {
+            s->results().clear();
+            error e;
+            e.source = "queue";
+            e.message = why;
+            e.code = std::make_error_code(std::errc::operation_canceled);
+            s->results().push_back(result<R>::failure(std::move(e)));
+            s->resolve();
+        }
+        if (release) s->release();
+        return claimed;
+    }
+
+    io_loop* loop_;
+    queue_options options_;
+    Router router_;
+    std::vector<std::unique_ptr<collector_entry>> entries_;
+    route_table table_;
+
+    mutable detail::spin_lock lock_;
+    backlog backlog_;                  // under lock_
+    detail::waiter_list blocked_senders_; // under lock_
+    std::vector<sender_waiter*> unblocked_; // loop thread only
+    consumer_waiter* idle_head_ = nullptr; // under lock_
+    consumer_waiter* idle_tail_ = nullptr; // under lock_
+    std::size_t idle_count_ = 0;           // under lock_
+    std::size_t live_consumers_ = 0;       // under lock_
+    std::size_t peak_consumers_ = 0;       // under lock_
+    std::uint64_t accepted_ = 0;           // under lock_
+    std::uint64_t next_sequence_ = 0;      // under lock_
+    bool accepting_ = true;                // under lock_
+
+    // Loop thread only.
+    bool started_ = false;
+    bool running_ = false;
+    bool housekeeping_ = false;
+    std::stop_source housekeeper_stop_;
+    std::stop_source drained_signal_{std::nostopstate};
+    std::vector<consumer_waiter*> refused_consumers_;
+    std::vector<state_type*> in_flight_;
+
+    // Written on the loop thread, read anywhere.
+    std::atomic<std::uint64_t> rejected_{0};
+    std::atomic<std::uint64_t> processed_{0};
+    std::atomic<std::uint64_t> deliveries_{0};
+    std::atomic<std::uint64_t> failed_{0};
+    std::atomic<std::uint64_t> unrouted_{0};
+    std::atomic<std::uint64_t> cancelled_{0};
+};
+
+} // namespace sluice
+// end file sluice/queue/collector_queue.hpp
+
+// sinks
+// begin file sluice/sinks/ndjson_file.hpp
+
+// ndjson_file_writer: appends newline-delimited JSON records to a file through an io_loop. Records go
+// into a byte buffer that is written when it reaches a threshold, on flush() and on close(), so a
+// record costs a memcpy, not a system call. One write is in flight at a time (so the file never sees
+// two writes interleave); records appended meanwhile fill a second buffer (double buffering, the two
+// are swapped, never copied). ndjson_collector() turns a writer into a collector of a collector_queue.
+//
+// A writer belongs to its loop's thread: every member is called there.
+
+#include <algorithm>
+#include <any>
+#include <concepts>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+
+namespace sluice {
+
+/// How a writer opens its file.
+enum class ndjson_open_mode {
+    append,   ///< O_APPEND: keep what the file holds and add after it
+    truncate, ///< O_TRUNC: start from an empty file
+};
+
+struct ndjson_file_options {
+    ndjson_open_mode mode = ndjson_open_mode::append;
+    /// The buffer is written once it holds at least this many bytes. 0 writes every record at once.
+    std::size_t flush_threshold = 256 * 1024;
+    /// fsync before close, so close() returning means the records are on stable storage.
+    bool fsync_on_close = false;
+    /// Permissions of a file the writer creates (before the umask).
+    mode_t permissions = 0644;
+};
+
+/// Appends `text` to `out` as a JSON string literal: quoted, with '"', '\\' and control characters
+/// escaped, so it never contains a raw newline. Bytes >= 0x80 are copied as they are (UTF-8 in, UTF-8
+/// out). For the Format callables of ndjson_collector.
+inline void ndjson_append_string(std::string& out, std::string_view text) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    std::size_t run = 0; // start of the current run of bytes that need no escape, copied in one go
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(text, run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': out.append("\\\""); break;
+        case '\\': out.append("\\\\"); break;
+        case '\n': out.append("\\n"); break;
+        case '\r': out.append("\\r"); break;
+        case '\t': out.append("\\t"); break;
+        case '\b': out.append("\\b"); break;
+        case '\f': out.append("\\f"); break;
+        default:
+            out.append("\\u00");
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 0xf]);
+        }
+    }
+    out.append(text, run, text.size() - run);
+    out.push_back('"');
+}
+
+namespace detail {
+
+/// A task that is already complete, for the paths of append() that have nothing to write.
+inline task<void> ndjson_ready() { co_return; }
+
+} // namespace detail
+
+class ndjson_file_writer {
+public:
+    /// Does not touch the file: co_await open() does.
+    ndjson_file_writer(io_loop& loop, std::filesystem::path path, ndjson_file_options options = {})
+        : loop_(&loop), path_(std::move(path)), path_string_(path_.string()), options_(options) {}
+
+    // Coroutines of the writer and the kernel (the buffer being written) hold its address.
+    ndjson_file_writer(const ndjson_file_writer&) = delete;
+    ndjson_file_writer& operator=(const ndjson_file_writer&) = delete;
+
+    /// Only releases the descriptor: buffered records are not written (close() is what writes them;
+    /// blocking file I/O in a destructor would stall the loop). Destroying a writer while a write is
+    /// in flight is a bug (the kernel may still read its buffer).
+    ~ndjson_file_writer() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+
+    /// Opens (creating if needed) the file for writing. Throws std::system_error naming the path.
+    task<void> open() {
+        if (fd_ >= 0 || opening_)
+            throw std::logic_error("ndjson_file_writer: " + quoted_path() + " is already open");
+        if (closed_)
+            throw std::logic_error("ndjson_file_writer: " + quoted_path() +
+                                   " was closed; a writer opens once");
+        opening_ = true;
+        int flags = O_WRONLY | O_CREAT | (options_.mode == ndjson_open_mode::truncate ? O_TRUNC : O_APPEND);
+        int fd = -1;
+        try {
+            fd = co_await loop_->open(path_string_.c_str(), flags, options_.permissions);
+        } catch (const std::system_error& e) {
+            opening_ = false;
+            throw std::system_error(e.code(),
+                                    "ndjson_file_writer: cannot open " + quoted_path() + " for writing");
+        }
+        opening_ = false;
+        fd_ = fd;
+        // Writes go at explicit offsets; appending ones start at the current end of the file. (With
+        // O_APPEND the kernel appends anyway; the offset keeps the two backends' bookkeeping alike.)
+        struct stat st{};
+        offset_ = (options_.mode == ndjson_open_mode::append && ::fstat(fd_, &st) == 0)
+                      ? static_cast<std::uint64_t>(st.st_size)
+                      : 0;
+        const std::size_t reserve =
+            std::min<std::size_t>(options_.flush_threshold, std::size_t{1} << 20) + 4096;
+        active_.reserve(reserve);
+        flight_.reserve(reserve);
+    }
+
+    /// Adds one record (and its '\n') to the buffer without writing. Returns true when the buffer
+    /// reached the flush threshold: the caller should co_await flush() soon (append() does). Throws
+    /// std::invalid_argument for a record that is empty or contains a raw '\n' (nothing of it is
+    /// buffered), std::logic_error when the writer is not open, and a previous write's error when the
+    /// writer has failed.
+    bool buffer(std::string_view record) {
+        return buffer_with([record](std::string& out) { out.append(record); });
+    }
+
+    /// Like buffer(), but `fill(std::string& out)` appends the record's text straight into the
+    /// buffer (no intermediate string). If fill throws, or the text is not a single line, what it
+    /// appended is removed and the exception propagates.
+    template <class Fill>
+        requires std::invocable<Fill&, std::string&>
+    bool buffer_with(Fill&& fill) {
+        check_writable();
+        const std::size_t start = active_.size();
+        try {
+            fill(active_);
+        } catch (...) {
+            active_.resize(start);
+            throw;
+        }
+        const std::size_t length = active_.size() - start;
+        const void* newline = length == 0 ? nullptr : std::memchr(active_.data() + start, '\n', length);
+        if (length == 0 || newline != nullptr) {
+            active_.resize(start);
+            reject(length == 0 ? std::string::npos
+                               : static_cast<std::size_t>(static_cast<const char*>(newline) -
+                                                          (active_.data() + start)));
+        }
+        active_.push_back('\n');
+        ++active_records_;
+        ++records_appended_;
+        bytes_appended_ += length + 1;
+        return active_.size() >= options_.flush_threshold;
+    }
+
+    /// Buffers `record` (copied before this returns, so it may be a temporary) and, when the buffer
+    /// reached the threshold, writes it when the returned task is awaited. That write waits for one
+    /// already in flight, which bounds the memory to about two buffers: the backpressure of a writer.
+    [[nodiscard]] task<void> append(std::string_view record) {
+        if (buffer(record)) return flush();
+        return detail::ndjson_ready();
+    }
+
+    /// Completes when every record appended before the call is written (waiting for a write in flight
+    /// first). Throws std::system_error (with the path) when a write fails; the writer is then failed
+    /// and every later append or flush rethrows that error.
+    task<void> flush() {
+        check_open();
+        const std::uint64_t target = bytes_appended_;
+        while (bytes_written_ + bytes_dropped_ < target) {
+            if (failure_) std::rethrow_exception(failure_);
+            if (writing_)
+                co_await write_done{this};
+            else
+                co_await write_active();
+        }
+        if (failure_) std::rethrow_exception(failure_);
+    }
+
+    /// Writes what is buffered, fsyncs if asked to, and closes the file. The descriptor is released
+    /// even when a write fails (the error is rethrown then). Closing a writer that is not open, or
+    /// that another coroutine is closing, does nothing; records appended after close() started are
+    /// refused.
+    task<void> close() {
+        if (fd_ < 0 || closing_) co_return;
+        closing_ = true;
+        std::exception_ptr error;
+        try {
+            co_await flush();
+            if (options_.fsync_on_close) {
+                try {
+                    co_await loop_->fsync(fd_);
+                } catch (const std::system_error& e) {
+                    throw std::system_error(e.code(),
+                                            "ndjson_file_writer: fsync of " + quoted_path() + " failed");
+                }
+            }
+        } catch (...) {
+            error = std::current_exception();
+        }
+        const int fd = std::exchange(fd_, -1);
+        closed_ = true;
+        try {
+            co_await loop_->close(fd);
+        } catch (const std::system_error& e) {
+            if (!error)
+                error = std::make_exception_ptr(
+                    std::system_error(e.code(), "ndjson_file_writer: close of " + quoted_path() + " failed"));
+        }
+        if (error) std::rethrow_exception(error);
+    }
+
+    [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+    [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0 && !closing_; }
+    /// True while a write is with the kernel.
+    [[nodiscard]] bool write_in_flight() const noexcept { return writing_; }
+    /// True once a write failed; failure() is the error.
+    [[nodiscard]] bool failed() const noexcept { return static_cast<bool>(failure_); }
+    [[nodiscard]] std::exception_ptr failure() const noexcept { return failure_; }
+
+    /// Records accepted by append/buffer.
+    [[nodiscard]] std::uint64_t records_appended() const noexcept { return records_appended_; }
+    /// Records whose every byte (newline included) reached the file.
+    [[nodiscard]] std::uint64_t records_written() const noexcept { return records_written_; }
+    /// Bytes that reached the file through this writer.
+    [[nodiscard]] std::uint64_t bytes_written() const noexcept { return bytes_written_; }
+    /// Bytes appended but not yet written (buffered or in flight).
+    [[nodiscard]] std::uint64_t bytes_pending() const noexcept {
+        return bytes_appended_ - bytes_written_ - bytes_dropped_;
+    }
+    /// Records refused by validation.
+    [[nodiscard]] std::uint64_t records_rejected() const noexcept { return records_rejected_; }
+    /// Buffers handed to the kernel (one per flush that had something to write).
+    [[nodiscard]] std::uint64_t writes() const noexcept { return writes_; }
+
+private:
+    /// A coroutine waiting for the write in flight to end. The node lives in its frame.
+    struct write_done {
+        ndjson_file_writer* writer;
+        detail::waiter_node node{};
+        bool await_ready() const noexcept { return !writer->writing_; }
+        void await_suspend(std::coroutine_handle<> h) noexcept {
+            node.handle = h;
+            writer->waiters_.push_back(&node);
+        }
+        void await_resume() const noexcept {}
+    };
+
+    /// Swaps the buffers and writes what was active; the only place that writes.
+    task<void> write_active() {
+        writing_ = true;
+        std::swap(active_, flight_);
+        const std::uint64_t records = std::exchange(active_records_, 0);
+        const std::size_t total = flight_.size();
+        std::size_t done = 0;
+        ++writes_;
+        try {
+            // write_all's loop, kept here so a failure knows how much of the buffer reached the file.
+            while (done < total) {
+                auto rest = std::as_bytes(std::span<const char>(flight_).subspan(done));
+                const int n = co_await loop_->write(fd_, rest, offset_ + done);
+                if (n <= 0) throw std::system_error(EIO, std::system_category(), "write returned 0");
+                done += static_cast<std::size_t>(n);
+            }
+        } catch (const std::system_error& e) {
+            failure_ = std::make_exception_ptr(std::system_error(
+                e.code(), "ndjson_file_writer: writing " + quoted_path() + " failed after " +
+                              std::to_string(done) + " of " + std::to_string(total) + " bytes of a flush (" +
+                              std::to_string(records_written_ + count_lines(done)) +
+                              " records written in all)"));
+        } catch (...) {
+            failure_ = std::current_exception();
+        }
+        offset_ += done;
+        bytes_written_ += done;
+        if (failure_) {
+            // What did not reach the file is dropped: the writer is failed and writes no more.
+            records_written_ += count_lines(done);
+            bytes_dropped_ += (total - done) + active_.size();
+            active_.clear();
+            active_records_ = 0;
+        } else {
+            records_written_ += records;
+        }
+        flight_.clear();
+        writing_ = false;
+        // Waiters resume from the loop, not from inside this completion.
+        while (detail::waiter_node* w = waiters_.pop_front()) loop_->post(w->handle);
+        if (failure_) std::rethrow_exception(failure_);
+    }
+
+    std::uint64_t count_lines(std::size_t bytes) const noexcept {
+        return static_cast<std::uint64_t>(
+            std::count(flight_.begin(), flight_.begin() + static_cast<std::ptrdiff_t>(bytes), '\n'));
+    }
+
+    void check_open() const {
+        if (fd_ < 0 || closed_)
+            throw std::logic_error("ndjson_file_writer: " + quoted_path() +
+                                   (closed_ ? " is closed" : " is not open"));
+    }
+
+    void check_writable() const {
+        if (failure_) std::rethrow_exception(failure_);
+        check_open();
+        if (closing_)
+            throw std::logic_error("ndjson_file_writer: " + quoted_path() + " is closing; record refused");
+    }
+
+    [[noreturn]] void reject(std::size_t newline_at) {
+        ++records_rejected_;
+        std::string why =
+            newline_at == std::string::npos
+                ? "it is empty (an NDJSON record is one JSON text)"
+                : "it contains a raw newline at byte " + std::to_string(newline_at) +
+                      " (an NDJSON record is a single line: escape newlines in JSON strings as \\n)";
+        throw std::invalid_argument("ndjson_file_writer: record " + std::to_string(records_appended_ + 1) +
+                                    " for " + quoted_path() + " rejected: " + why +
+                                    "; nothing of it was written");
+    }
+
+    std::string quoted_path() const { return "'" + path_string_ + "'"; }
+
+    io_loop* loop_;
+    std::filesystem::path path_;
+    std::string path_string_; // the path open() hands to the kernel: must outlive the open
+    ndjson_file_options options_;
+    int fd_ = -1;
+    bool opening_ = false;
+    bool closing_ = false;
+    bool closed_ = false;
+    bool writing_ = false;
+    std::uint64_t offset_ = 0;
+
+    std::string active_; // records appended now
+    std::string flight_; // the buffer the kernel is writing (empty when no write is in flight)
+    std::uint64_t active_records_ = 0;
+    detail::waiter_list waiters_; // coroutines waiting for the write in flight
+    std::exception_ptr failure_;
+
+    std::uint64_t records_appended_ = 0;
+    std::uint64_t records_written_ = 0;
+    std::uint64_t records_rejected_ = 0;
+    std::uint64_t bytes_appended_ = 0;
+    std::uint64_t bytes_written_ = 0;
+    std::uint64_t bytes_dropped_ = 0; // appended, then abandoned because a write failed
+    std::uint64_t writes_ = 0;
+};
+
+namespace detail {
+
+using ndjson_writer_ptr = std::shared_ptr<ndjson_file_writer>;
+
+/// The writer a collector's setup stored in its context (std::any needs a copyable value, hence the
+/// shared_ptr).
+inline ndjson_file_writer& ndjson_writer_of(collector_context& ctx) {
+    auto* writer = std::any_cast<ndjson_writer_ptr>(&ctx.state());
+    if (writer == nullptr || !*writer)
+        throw std::logic_error("ndjson collector '" + ctx.key() +
+                               "': no writer in the context (setup did not run)");
+    return **writer;
+}
+
+inline task<void> ndjson_setup(collector_context& ctx, std::filesystem::path path,
+                               ndjson_file_options options) {
+    auto writer = std::make_shared<ndjson_file_writer>(ctx.loop(), std::move(path), options);
+    co_await writer->open();
+    ctx.state() = writer; // only an open writer is ever stored
+}
+
+inline task<void> ndjson_teardown(collector_context& ctx) {
+    auto* slot = std::any_cast<ndjson_writer_ptr>(&ctx.state());
+    if (slot == nullptr || !*slot) co_return;
+    ndjson_writer_ptr writer = *slot; // keeps it alive across the close whatever happens to the state
+    co_await writer->close();
+}
+
+} // namespace detail
+
+/// A collector that writes each payload routed to it as one line of the NDJSON file at `path`.
+/// `format(const T&, std::string& out)` appends the record's JSON text to `out` (ndjson_append_string
+/// helps with strings). Setup opens the file (truncating it with ndjson_open_mode::truncate), the
+/// processor formats and buffers, teardown writes what is left and closes. A payload's Ok means it is
+/// buffered: a failed write is reported by the payload whose append triggered it, by every later
+/// payload and by teardown (stop_report::teardown_errors).
+template <class T, class Format>
+    requires std::invocable<Format&, const T&, std::string&> && std::copy_constructible<Format>
+collector<T, void> ndjson_collector(std::string key, std::filesystem::path path,
+                                   std::vector<std::string> topics, Format format,
+                                   ndjson_file_options options = {}) {
+    collector<T, void> c;
+    c.key = std::move(key);
+    c.topics = std::move(topics);
+    // Not a coroutine: the record is formatted into the writer's buffer before this returns, so the
+    // task it hands back refers to nothing of this lambda.
+    c.processor = [format = std::move(format)](const payload<T>& p,
+                                               collector_context& ctx) mutable -> task<void> {
+        ndjson_file_writer& writer = detail::ndjson_writer_of(ctx);
+        if (writer.buffer_with([&](std::string& out) { format(p.value, out); })) return writer.flush();
+        return detail::ndjson_ready();
+    };
+    c.setup = [path = std::move(path), options](collector_context& ctx) {
+        return detail::ndjson_setup(ctx, path, options);
+    };
+    c.teardown = [](collector_context& ctx) { return detail::ndjson_teardown(ctx); };
+    return c;
+}
+
+} // namespace sluice
+// end file sluice/sinks/ndjson_file.hpp
 // end file sluice/sluice.hpp
