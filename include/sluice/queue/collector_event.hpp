@@ -164,9 +164,11 @@ public:
         return awaiter{state_};
     }
 
-    /// The results if done, else an empty list. Never blocks.
-    [[nodiscard]] result_list<R> get_result() const {
-        if (!done()) return {};
+    /// The results if done, else an empty list. Never blocks. The reference stays valid while this
+    /// event lives.
+    [[nodiscard]] const result_list<R>& get_result() const {
+        static const result_list<R> none;
+        if (!done()) return none;
         return state_->results_after_done();
     }
 

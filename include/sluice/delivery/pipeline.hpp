@@ -1,0 +1,623 @@
+#pragma once
+
+// delivery_pipeline<Sink>: the one batching / buffering / retry engine in front of every sink.
+//
+//   deliver(record) -> admission (memory buffer bound: block or drop) -> open batch
+//   -> sealed on max events / max bytes / the sink's limits / max age -> dispatch (concurrency limit,
+//   rate limit) -> sink.send(batch) -> per entry: ok (acknowledge), retry (backoff with full jitter,
+//   back into a batch), reject or out of attempts (dead letter, Error) -> deliver() returns or throws.
+//
+// deliver() completes when the sink acknowledged the record (end-to-end acknowledgement) or it
+// finally failed, so a collector whose processor awaits deliver() resolves its payload's result with
+// the sink's answer. Runs entirely on one io_loop thread: no locks.
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <sluice/core/executor.hpp>
+#include <sluice/core/task.hpp>
+#include <sluice/delivery/backoff.hpp>
+#include <sluice/delivery/concurrency.hpp>
+#include <sluice/delivery/rate_limiter.hpp>
+#include <sluice/delivery/sink.hpp>
+#include <sluice/io/loop.hpp>
+
+namespace sluice {
+
+struct batch_options {
+    /// Seal a batch at this many records (also capped by the sink's max_batch_entries).
+    std::size_t max_events = 500;
+    /// Seal a batch at this many bytes (also capped by the sink's max_batch_bytes).
+    std::size_t max_bytes = 1u << 20;
+    /// Seal a non-empty batch this long after its first record arrived.
+    std::chrono::milliseconds max_age{1000};
+};
+
+/// What to do with a record when the memory buffer is full.
+enum class when_full {
+    block,       ///< deliver() waits for room: backpressure up to the sender
+    drop_newest, ///< the new record is refused with an Error and counted
+};
+
+struct memory_buffer_options {
+    /// Records admitted and not yet finished (batching, in flight, waiting to retry).
+    std::size_t max_events = 100'000;
+    std::size_t max_bytes = 64u << 20;
+    when_full policy = when_full::block;
+};
+
+/// A record that finally failed, as handed to the dead-letter output.
+struct dead_letter {
+    std::string_view sink;
+    std::string_view record;
+    std::string_view reason;
+    unsigned attempts;
+};
+
+struct delivery_options {
+    /// Names the pipeline in errors, logs and metrics.
+    std::string name = "sink";
+    batch_options batch{};
+    memory_buffer_options buffer{};
+    retry_options retry{};
+    rate_limit_options rate{};
+    concurrency_options concurrency{};
+    /// Receives every record that finally failed (another queue, a file...). Its own failure is
+    /// reported in the record's Error, never swallowed.
+    std::function<task<void>(const dead_letter&)> dead_letter_output{};
+    /// Overrides for the sink's own limits (services change them); zero fields keep the sink's.
+    sink_limits limit_overrides{0, 0, 0};
+};
+
+/// How a record ended up.
+struct delivery_receipt {
+    unsigned attempts = 0;
+};
+
+/// Thrown by deliver() when a record was not delivered. `reason` says why; nothing secret in it.
+class delivery_error : public std::runtime_error {
+public:
+    enum class kind { rejected, gave_up, dropped, stopped, invalid };
+    delivery_error(kind k, const std::string& what, unsigned attempts, bool dead_lettered)
+        : std::runtime_error(what), kind_(k), attempts_(attempts), dead_lettered_(dead_lettered) {}
+    [[nodiscard]] kind reason() const noexcept { return kind_; }
+    [[nodiscard]] unsigned attempts() const noexcept { return attempts_; }
+    [[nodiscard]] bool dead_lettered() const noexcept { return dead_lettered_; }
+
+private:
+    kind kind_;
+    unsigned attempts_;
+    bool dead_lettered_;
+};
+
+/// Counters of one pipeline.
+struct delivery_stats {
+    std::uint64_t accepted = 0;
+    std::uint64_t delivered = 0;
+    std::uint64_t failed = 0;        ///< rejected or out of attempts
+    std::uint64_t dropped = 0;       ///< refused by a full buffer (drop_newest)
+    std::uint64_t retried = 0;       ///< entry retries scheduled
+    std::uint64_t throttled = 0;     ///< responses that asked us to slow down
+    std::uint64_t dead_lettered = 0;
+    std::uint64_t requests = 0;
+    std::uint64_t request_failures = 0;
+    std::uint64_t unprocessed = 0;   ///< given up at stop
+    std::size_t buffered_events = 0; ///< admitted, not finished
+    std::size_t buffered_bytes = 0;
+    std::size_t in_flight = 0;
+    std::size_t concurrency_limit = 0;
+    std::uint64_t batches = 0;
+    std::uint64_t batched_records = 0; ///< sum of batch sizes (mean = batched_records / batches)
+    std::chrono::nanoseconds total_latency{0};
+};
+
+struct delivery_report {
+    bool drained = true;
+    std::uint64_t unprocessed = 0;
+};
+
+template <sink_adapter Sink>
+class delivery_pipeline {
+    using clock = std::chrono::steady_clock;
+
+    enum class outcome : std::uint8_t { pending, delivered, failed };
+
+    /// One record inside the engine. Lives in the deliver() frame that owns it.
+    struct record_node {
+        std::string data;
+        unsigned attempts = 0;
+        clock::time_point first_attempt{};
+        clock::time_point due{};
+        outcome state = outcome::pending;
+        delivery_error::kind failure_kind = delivery_error::kind::rejected;
+        std::string failure;
+        std::coroutine_handle<> waiter{};
+    };
+
+    struct batch {
+        std::vector<record_node*> nodes;
+        std::size_t bytes = 0;
+    };
+
+public:
+    delivery_pipeline(io_loop& loop, Sink& sink, delivery_options options = {})
+        : loop_(&loop), sink_(&sink), options_(std::move(options)), limits_(effective_limits()),
+          backoff_(options_.retry), limiter_(options_.rate), concurrency_(options_.concurrency) {
+        if (options_.batch.max_events == 0 || options_.batch.max_bytes == 0)
+            throw std::invalid_argument(options_.name + ": batch limits must be positive");
+        if (options_.buffer.max_events == 0 || options_.buffer.max_bytes == 0)
+            throw std::invalid_argument(options_.name + ": buffer limits must be positive");
+        open_.nodes.reserve(batch_events());
+    }
+
+    delivery_pipeline(const delivery_pipeline&) = delete;
+    delivery_pipeline& operator=(const delivery_pipeline&) = delete;
+
+    ~delivery_pipeline() {
+        // Frames parked in this pipeline would be left dangling: stop() must have run.
+        if (outstanding_ != 0 || background_ != 0) {
+            std::fputs("sluice: delivery_pipeline destroyed with records in it; co_await stop() first\n", stderr);
+            std::terminate();
+        }
+    }
+
+    [[nodiscard]] const sink_limits& limits() const noexcept { return limits_; }
+    [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
+
+    /// Delivers one encoded record; returns when the sink acknowledged it, throws delivery_error
+    /// when it was not delivered (rejected, out of attempts, dropped by a full buffer, stopped) and
+    /// std::invalid_argument for a record larger than the sink accepts (never sent). Call on the loop.
+    task<delivery_receipt> deliver(std::string record) {
+        if (stopping_)
+            throw delivery_error(delivery_error::kind::stopped, options_.name + ": pipeline stopped; record not accepted",
+                                 0, false);
+        if (record.size() > limits_.max_record_bytes) {
+            ++stats_.failed;
+            throw delivery_error(delivery_error::kind::invalid,
+                                 options_.name + ": record of " + std::to_string(record.size()) +
+                                     " bytes exceeds the sink's limit of " + std::to_string(limits_.max_record_bytes) +
+                                     " bytes; not sent",
+                                 0, false);
+        }
+        record_node node;
+        node.data = std::move(record);
+        co_await admit(node);
+        ++stats_.accepted;
+        ++outstanding_;
+        node.first_attempt = clock::now();
+        add_to_batch(&node);
+        co_await finished{&node};
+        release_buffer(node);
+        --outstanding_;
+        wake_drain_waiter();
+        if (node.state == outcome::delivered) co_return delivery_receipt{node.attempts};
+
+        // The dead-letter step lives in its own coroutine: GCC 12 mishandles a string local that
+        // spans a co_await inside try/catch and is then used to build the thrown exception.
+        bool dead_lettered = false;
+        if (options_.dead_letter_output && node.failure_kind != delivery_error::kind::dropped)
+            dead_lettered = co_await send_to_dead_letter(node);
+        throw delivery_error(node.failure_kind, node.failure, node.attempts, dead_lettered);
+    }
+
+    /// Seals the open batch now and waits until every record admitted so far has finished.
+    task<void> flush() {
+        seal();
+        while (outstanding_ != 0) co_await wait_for_drain(clock::time_point::max());
+    }
+
+    /// Stops accepting, sends what is batched and lets retries run until `grace` passes; then the
+    /// records not in flight are finished as "unprocessed" and the in-flight requests are awaited.
+    /// Every accepted record has finished when this returns.
+    task<delivery_report> stop(clock::duration grace = std::chrono::seconds(5)) {
+        delivery_report report;
+        stopping_ = true;
+        auto deadline = clock::now() + grace;
+        release_blocked();
+        seal();
+        while (outstanding_ != 0 && clock::now() < deadline) co_await wait_for_drain(deadline);
+        if (outstanding_ != 0) {
+            report.drained = false;
+            // Not in flight: waiting to retry, or sealed but not yet dispatched.
+            std::vector<record_node*> abandon;
+            for (auto& r : retry_heap_) abandon.push_back(r.node);
+            retry_heap_.clear();
+            for (auto& b : ready_)
+                for (auto* n : b.nodes) abandon.push_back(n);
+            ready_.clear();
+            for (auto* n : open_.nodes) abandon.push_back(n);
+            open_ = {};
+            for (auto* n : abandon) {
+                fail(n, delivery_error::kind::stopped,
+                     options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
+                         " attempt(s)");
+                ++report.unprocessed;
+            }
+            stats_.unprocessed += report.unprocessed;
+            while (outstanding_ != 0) co_await wait_for_drain(clock::time_point::max());
+        }
+        retry_stop_.request_stop();
+        retry_wake_.request_stop();
+        age_stop_.request_stop();
+        age_wake_.request_stop();
+        while (background_ != 0) co_await loop_->schedule();
+        co_return report;
+    }
+
+    [[nodiscard]] delivery_stats stats() const {
+        delivery_stats s = stats_;
+        s.buffered_events = buffered_events_;
+        s.buffered_bytes = buffered_bytes_;
+        s.in_flight = in_flight_;
+        s.concurrency_limit = concurrency_.limit();
+        return s;
+    }
+
+private:
+    /// Hands a finally failed record to the dead-letter output; notes the outcome in its failure.
+    task<bool> send_to_dead_letter(record_node& node) {
+        std::exception_ptr failure;
+        try {
+            co_await options_.dead_letter_output(dead_letter{options_.name, node.data, node.failure, node.attempts});
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (!failure) {
+            ++stats_.dead_lettered;
+            node.failure += " (dead-lettered)";
+            co_return true;
+        }
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+            node.failure += std::string(" (dead-letter output failed too: ") + e.what() + ")";
+        } catch (...) {
+            node.failure += " (dead-letter output failed too)";
+        }
+        co_return false;
+    }
+
+    // ---- admission: the memory buffer bound ----
+
+    struct admission_waiter {
+        std::coroutine_handle<> handle;
+        record_node* node;
+        bool refused = false;
+    };
+
+    task<void> admit(record_node& node) {
+        std::size_t bytes = node.data.size();
+        if (fits(bytes) && blocked_.empty()) {
+            take_buffer(bytes);
+            co_return;
+        }
+        if (options_.buffer.policy == when_full::drop_newest) {
+            ++stats_.dropped;
+            throw delivery_error(delivery_error::kind::dropped,
+                                 options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
+                                     std::to_string(buffered_bytes_) + " bytes): record dropped",
+                                 0, false);
+        }
+        admission_waiter w{{}, &node};
+        co_await park{this, &w};
+        if (w.refused)
+            throw delivery_error(delivery_error::kind::stopped,
+                                 options_.name + ": pipeline stopped while the record waited for buffer room", 0,
+                                 false);
+    }
+
+    struct park {
+        delivery_pipeline* self;
+        admission_waiter* w;
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<> h) {
+            w->handle = h;
+            self->blocked_.push_back(w);
+        }
+        void await_resume() const noexcept {}
+    };
+
+    [[nodiscard]] bool fits(std::size_t bytes) const noexcept {
+        // An empty buffer always takes one record, however large, or it could never make progress.
+        return buffered_events_ == 0 || (buffered_events_ + 1 <= options_.buffer.max_events &&
+                                         buffered_bytes_ + bytes <= options_.buffer.max_bytes);
+    }
+    void take_buffer(std::size_t bytes) {
+        ++buffered_events_;
+        buffered_bytes_ += bytes;
+    }
+    void release_buffer(const record_node& node) {
+        --buffered_events_;
+        buffered_bytes_ -= node.data.size();
+        // Admit waiters in arrival order while they fit.
+        while (!blocked_.empty() && fits(blocked_.front()->node->data.size())) {
+            admission_waiter* w = blocked_.front();
+            blocked_.erase(blocked_.begin());
+            take_buffer(w->node->data.size());
+            loop_->post(w->handle);
+        }
+    }
+    void release_blocked() {
+        auto waiting = std::move(blocked_);
+        blocked_.clear();
+        for (auto* w : waiting) {
+            w->refused = true;
+            loop_->post(w->handle);
+        }
+    }
+
+    // ---- batching ----
+
+    [[nodiscard]] std::size_t batch_events() const noexcept {
+        return std::max<std::size_t>(1, std::min(options_.batch.max_events, limits_.max_batch_entries));
+    }
+    [[nodiscard]] std::size_t batch_bytes() const noexcept {
+        return std::max<std::size_t>(1, std::min(options_.batch.max_bytes, limits_.max_batch_bytes));
+    }
+
+    void add_to_batch(record_node* n) {
+        // A record that would push the batch past its byte limit goes into the next one.
+        if (!open_.nodes.empty() && open_.bytes + n->data.size() > batch_bytes()) seal();
+        if (open_.nodes.empty()) {
+            open_since_ = clock::now();
+            ++open_generation_;
+            ensure_age_flusher();
+        }
+        open_.nodes.push_back(n);
+        open_.bytes += n->data.size();
+        if (open_.nodes.size() >= batch_events() || open_.bytes >= batch_bytes()) seal();
+    }
+
+    void seal() {
+        if (open_.nodes.empty()) return;
+        ready_.push_back(std::move(open_));
+        open_ = batch{};
+        open_.nodes.reserve(batch_events());
+        pump();
+    }
+
+    /// Sends sealed batches while the concurrency limit allows.
+    void pump() {
+        while (!ready_.empty() && in_flight_ < concurrency_.limit()) {
+            ++in_flight_;
+            ++background_;
+            loop_->spawn(send_batch(std::move(ready_.front())));
+            ready_.erase(ready_.begin());
+        }
+    }
+
+    task<void> send_batch(batch b) {
+        if (!limiter_.unlimited()) co_await limiter_.acquire(*loop_, b.bytes);
+        std::vector<std::string_view> views;
+        views.reserve(b.nodes.size());
+        for (auto* n : b.nodes) {
+            views.push_back(n->data);
+            ++n->attempts;
+        }
+        ++stats_.requests;
+        ++stats_.batches;
+        stats_.batched_records += b.nodes.size();
+        auto started = clock::now();
+        batch_result result;
+        try {
+            result = co_await sink_->send(std::span<const std::string_view>(views));
+        } catch (const std::exception& e) {
+            result = batch_result::failed(entry_result::retry(std::string("sink error: ") + e.what()));
+        }
+        auto latency = clock::now() - started;
+        stats_.total_latency += std::chrono::duration_cast<std::chrono::nanoseconds>(latency);
+        if (!result.request && !result.entries.empty() && result.entries.size() != b.nodes.size()) {
+            result = batch_result::failed(entry_result::retry(
+                "sink answered " + std::to_string(result.entries.size()) + " results for " +
+                std::to_string(b.nodes.size()) + " entries"));
+        }
+        bool pushed_back = false;
+        if (result.request) {
+            ++stats_.request_failures;
+            pushed_back = result.request->throttled || result.request->status == entry_status::retry;
+            if (result.request->throttled) ++stats_.throttled;
+            for (auto* n : b.nodes) settle(n, *result.request);
+        } else if (result.entries.empty()) {
+            for (auto* n : b.nodes) succeed(n);
+        } else {
+            bool throttled = false;
+            for (std::size_t i = 0; i < b.nodes.size(); ++i) {
+                throttled |= result.entries[i].throttled;
+                settle(b.nodes[i], result.entries[i]);
+            }
+            if (throttled) {
+                ++stats_.throttled;
+                pushed_back = true;
+            }
+        }
+        concurrency_.on_response(std::chrono::duration_cast<std::chrono::nanoseconds>(latency), pushed_back);
+        --in_flight_;
+        --background_;
+        pump();
+    }
+
+    void settle(record_node* n, const entry_result& r) {
+        switch (r.status) {
+        case entry_status::ok: succeed(n); return;
+        case entry_status::reject:
+            fail(n, delivery_error::kind::rejected, options_.name + ": rejected: " + r.message);
+            return;
+        case entry_status::retry: break;
+        }
+        auto now = clock::now();
+        if (!backoff_.may_retry(n->attempts, n->first_attempt, now)) {
+            fail(n, delivery_error::kind::gave_up,
+                 options_.name + ": gave up after " + std::to_string(n->attempts) + " attempt(s): " + r.message);
+            return;
+        }
+        ++stats_.retried;
+        n->due = now + backoff_.delay(n->attempts + 1);
+        retry_heap_.push_back(retry_entry{n->due, n});
+        std::push_heap(retry_heap_.begin(), retry_heap_.end(), later);
+        ensure_retry_timer();
+    }
+
+    void succeed(record_node* n) {
+        n->state = outcome::delivered;
+        ++stats_.delivered;
+        loop_->post(n->waiter);
+    }
+
+    void fail(record_node* n, delivery_error::kind kind, std::string why) {
+        n->state = outcome::failed;
+        n->failure_kind = kind;
+        n->failure = std::move(why);
+        ++stats_.failed;
+        loop_->post(n->waiter);
+    }
+
+    /// Suspends deliver() until its record is finished.
+    struct finished {
+        record_node* node;
+        bool await_ready() const noexcept { return node->state != outcome::pending; }
+        void await_suspend(std::coroutine_handle<> h) noexcept { node->waiter = h; }
+        void await_resume() const noexcept {}
+    };
+
+    // ---- timers: batch age and retries ----
+
+    void ensure_age_flusher() {
+        if (age_flusher_running_) {
+            // A sleeping flusher may be waiting for a later deadline (or none): wake it to re-plan.
+            age_wake_.request_stop();
+            return;
+        }
+        age_flusher_running_ = true;
+        ++background_;
+        age_wake_ = std::stop_source{};
+        loop_->spawn(age_flusher());
+    }
+
+    task<void> age_flusher() {
+        while (!open_.nodes.empty() && !age_stop_.stop_requested()) {
+            auto generation = open_generation_;
+            auto deadline = open_since_ + options_.batch.max_age;
+            try {
+                co_await loop_->sleep_until(deadline, age_wake_.get_token());
+            } catch (const operation_cancelled&) {
+                age_wake_ = std::stop_source{};
+                continue;
+            }
+            if (generation == open_generation_ && !open_.nodes.empty()) seal();
+        }
+        age_flusher_running_ = false;
+        --background_;
+    }
+
+    struct retry_entry {
+        clock::time_point due;
+        record_node* node;
+    };
+    static bool later(const retry_entry& a, const retry_entry& b) noexcept { return a.due > b.due; }
+
+    void ensure_retry_timer() {
+        if (retry_timer_running_) {
+            retry_wake_.request_stop(); // an earlier due time may have arrived
+            return;
+        }
+        retry_timer_running_ = true;
+        ++background_;
+        retry_wake_ = std::stop_source{};
+        loop_->spawn(retry_timer());
+    }
+
+    task<void> retry_timer() {
+        while (!retry_heap_.empty() && !retry_stop_.stop_requested()) {
+            auto due = retry_heap_.front().due;
+            try {
+                co_await loop_->sleep_until(due, retry_wake_.get_token());
+            } catch (const operation_cancelled&) {
+                retry_wake_ = std::stop_source{};
+                continue;
+            }
+            auto now = clock::now();
+            while (!retry_heap_.empty() && retry_heap_.front().due <= now) {
+                std::pop_heap(retry_heap_.begin(), retry_heap_.end(), later);
+                record_node* n = retry_heap_.back().node;
+                retry_heap_.pop_back();
+                add_to_batch(n);
+            }
+            // Retries go out promptly rather than waiting for the batch's age.
+            seal();
+        }
+        retry_timer_running_ = false;
+        --background_;
+    }
+
+    // ---- waiting for the pipeline to empty ----
+
+    task<void> wait_for_drain(clock::time_point deadline) {
+        drain_signal_ = std::stop_source{};
+        try {
+            if (deadline == clock::time_point::max())
+                co_await loop_->sleep_for(std::chrono::hours(24 * 365), drain_signal_.get_token());
+            else
+                co_await loop_->sleep_until(deadline, drain_signal_.get_token());
+        } catch (const operation_cancelled&) {
+        }
+    }
+
+    void wake_drain_waiter() {
+        if (outstanding_ == 0) drain_signal_.request_stop();
+    }
+
+    sink_limits effective_limits() const {
+        sink_limits l = sink_->limits();
+        if (options_.limit_overrides.max_batch_entries) l.max_batch_entries = options_.limit_overrides.max_batch_entries;
+        if (options_.limit_overrides.max_batch_bytes) l.max_batch_bytes = options_.limit_overrides.max_batch_bytes;
+        if (options_.limit_overrides.max_record_bytes) l.max_record_bytes = options_.limit_overrides.max_record_bytes;
+        return l;
+    }
+
+    io_loop* loop_;
+    Sink* sink_;
+    delivery_options options_;
+    sink_limits limits_;
+    backoff_policy backoff_;
+    rate_limiter limiter_;
+    adaptive_concurrency concurrency_;
+
+    batch open_;
+    clock::time_point open_since_{};
+    std::uint64_t open_generation_ = 0;
+    std::vector<batch> ready_;
+    std::vector<retry_entry> retry_heap_;
+    std::vector<admission_waiter*> blocked_;
+
+    std::size_t buffered_events_ = 0;
+    std::size_t buffered_bytes_ = 0;
+    std::size_t outstanding_ = 0; // admitted records not yet finished
+    std::size_t in_flight_ = 0;
+    std::size_t background_ = 0; // spawned coroutines still referencing this pipeline
+    bool stopping_ = false;
+    bool age_flusher_running_ = false;
+    bool retry_timer_running_ = false;
+    std::stop_source age_wake_{std::nostopstate};
+    std::stop_source retry_wake_{std::nostopstate};
+    std::stop_source age_stop_;
+    std::stop_source retry_stop_;
+    std::stop_source drain_signal_{std::nostopstate};
+    delivery_stats stats_{};
+};
+
+} // namespace sluice

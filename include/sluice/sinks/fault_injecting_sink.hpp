@@ -1,0 +1,170 @@
+#pragma once
+
+// A sink for tests and chaos drills: it keeps what it was sent and fails on purpose: the first N
+// requests, a fraction of requests, a fraction of entries (partial batch failures), records matching
+// a predicate (rejected as the sender's fault), with throttling, added latency, or hanging until told
+// to stop. Everything it does is counted so a test can account for every record.
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <sluice/core/executor.hpp>
+#include <sluice/core/task.hpp>
+#include <sluice/delivery/sink.hpp>
+#include <sluice/io/loop.hpp>
+
+namespace sluice {
+
+struct fault_options {
+    /// The first N requests fail as a whole (retryable).
+    std::size_t fail_first_requests = 0;
+    /// Each request fails as a whole with this probability (retryable).
+    double request_failure_rate = 0;
+    /// Each entry of an otherwise successful request fails with this probability (retryable).
+    double entry_failure_rate = 0;
+    /// Failures are reported as throttling.
+    bool throttle = false;
+    /// Records for which this returns true are rejected (not retryable).
+    std::function<bool(std::string_view)> reject{};
+    /// Added to every request.
+    std::chrono::milliseconds latency{0};
+    /// While true, requests hang until `stop_hanging()` (or until hang_timeout, then fail retryable).
+    bool hang = false;
+    std::chrono::milliseconds hang_timeout{std::chrono::hours(1)};
+    sink_limits limits{};
+    std::uint64_t seed = 42;
+};
+
+class fault_injecting_sink {
+public:
+    fault_injecting_sink(io_loop& loop, fault_options options = {})
+        : loop_(&loop), options_(std::move(options)), rng_(options_.seed) {}
+
+    [[nodiscard]] sink_limits limits() const { return options_.limits; }
+
+    task<batch_result> send(std::span<const std::string_view> batch) {
+        in_flight_tracker tracker{this};
+        ++requests_;
+        max_batch_seen_ = std::max(max_batch_seen_, batch.size());
+        batch_sizes_.push_back(batch.size());
+        if (options_.latency.count() > 0) co_await loop_->sleep_for(options_.latency);
+        if (options_.hang) {
+            ++hung_;
+            try {
+                co_await loop_->sleep_for(options_.hang_timeout, hang_release_.get_token());
+            } catch (const operation_cancelled&) {
+            }
+            co_return batch_result::failed(entry_result::retry("request timed out", options_.throttle));
+        }
+        if (requests_ <= options_.fail_first_requests || chance(options_.request_failure_rate)) {
+            ++failed_requests_;
+            co_return batch_result::failed(
+                entry_result::retry(options_.throttle ? "throttled" : "service unavailable (503)", options_.throttle));
+        }
+        batch_result result;
+        bool any_failure = false;
+        result.entries.reserve(batch.size());
+        for (auto record : batch) {
+            if (options_.reject && options_.reject(record)) {
+                result.entries.push_back(entry_result::reject("invalid record"));
+                ++rejected_entries_;
+                any_failure = true;
+            } else if (chance(options_.entry_failure_rate)) {
+                result.entries.push_back(entry_result::retry("entry failed (internal error)", options_.throttle));
+                ++failed_entries_;
+                any_failure = true;
+            } else {
+                result.entries.push_back(entry_result::ok());
+                delivered_.emplace_back(record);
+            }
+        }
+        if (!any_failure) result.entries.clear();
+        co_return result;
+    }
+
+    /// Changes behaviour mid-test (e.g. an outage that ends).
+    fault_options& options() noexcept { return options_; }
+
+    /// Releases hanging requests and stops new ones from hanging.
+    void stop_hanging() {
+        options_.hang = false;
+        hang_release_.request_stop();
+        hang_release_ = std::stop_source{};
+    }
+
+    [[nodiscard]] const std::vector<std::string>& delivered() const noexcept { return delivered_; }
+    [[nodiscard]] const std::vector<std::size_t>& batch_sizes() const noexcept { return batch_sizes_; }
+    [[nodiscard]] std::size_t requests() const noexcept { return requests_; }
+    [[nodiscard]] std::size_t failed_requests() const noexcept { return failed_requests_; }
+    [[nodiscard]] std::size_t failed_entries() const noexcept { return failed_entries_; }
+    [[nodiscard]] std::size_t rejected_entries() const noexcept { return rejected_entries_; }
+    [[nodiscard]] std::size_t hung() const noexcept { return hung_; }
+    [[nodiscard]] std::size_t max_batch_seen() const noexcept { return max_batch_seen_; }
+
+    /// The most requests that were in flight at once.
+    [[nodiscard]] std::size_t max_concurrent() const noexcept { return max_concurrent_; }
+
+private:
+    struct in_flight_tracker {
+        fault_injecting_sink* sink;
+        explicit in_flight_tracker(fault_injecting_sink* s) : sink(s) {
+            sink->max_concurrent_ = std::max(sink->max_concurrent_, ++sink->in_flight_);
+        }
+        ~in_flight_tracker() { --sink->in_flight_; }
+        in_flight_tracker(const in_flight_tracker&) = delete;
+        in_flight_tracker& operator=(const in_flight_tracker&) = delete;
+    };
+
+    bool chance(double p) {
+        if (p <= 0) return false;
+        return std::uniform_real_distribution<double>(0, 1)(rng_) < p;
+    }
+
+    io_loop* loop_;
+    fault_options options_;
+    std::mt19937_64 rng_;
+    std::stop_source hang_release_;
+    std::vector<std::string> delivered_;
+    std::vector<std::size_t> batch_sizes_;
+    std::size_t requests_ = 0;
+    std::size_t failed_requests_ = 0;
+    std::size_t failed_entries_ = 0;
+    std::size_t rejected_entries_ = 0;
+    std::size_t hung_ = 0;
+    std::size_t max_batch_seen_ = 0;
+    std::size_t in_flight_ = 0;
+    std::size_t max_concurrent_ = 0;
+};
+
+/// Accepts everything and keeps nothing: the baseline for measuring the engine itself.
+class null_sink {
+public:
+    explicit null_sink(sink_limits limits = {}) : limits_(limits) {}
+    [[nodiscard]] sink_limits limits() const { return limits_; }
+    task<batch_result> send(std::span<const std::string_view> batch) {
+        records_ += batch.size();
+        for (auto r : batch) bytes_ += r.size();
+        co_return batch_result::all_ok();
+    }
+    [[nodiscard]] std::uint64_t records() const noexcept { return records_; }
+    [[nodiscard]] std::uint64_t bytes() const noexcept { return bytes_; }
+
+private:
+    sink_limits limits_;
+    std::uint64_t records_ = 0;
+    std::uint64_t bytes_ = 0;
+};
+
+static_assert(sink_adapter<fault_injecting_sink>);
+static_assert(sink_adapter<null_sink>);
+
+} // namespace sluice
