@@ -1,0 +1,145 @@
+#pragma once
+
+// async_event: a manual-reset event. Once set, every waiter (current and future) passes until reset().
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <utility>
+
+#include <sluice/core/executor.hpp>
+
+namespace sluice {
+
+class async_event {
+public:
+    class wait_awaiter;
+
+    /// What wait() returns. Each `co_await` of it makes a fresh wait_awaiter, which lives in the
+    /// awaiting frame and never moves (GCC copies awaiters that are awaited as lvalues).
+    class wait_operation {
+    public:
+        wait_operation(async_event& ev, std::stop_token token) noexcept : event_(&ev), token_(std::move(token)) {}
+        wait_awaiter operator co_await() const noexcept;
+
+    private:
+        async_event* event_;
+        std::stop_token token_;
+    };
+
+    explicit async_event(bool initially_set = false) noexcept : set_(initially_set) {}
+    async_event(const async_event&) = delete;
+    async_event& operator=(const async_event&) = delete;
+    ~async_event() { assert(waiters_.empty() && "async_event destroyed with coroutines waiting on it"); }
+
+    /// Sets the event and resumes every waiter (each on its own executor). Safe from any thread.
+    void set() {
+        detail::waiter_node* ready = nullptr;
+        {
+            std::lock_guard lock(mutex_);
+            set_.store(true, std::memory_order_release);
+            ready = take_all();
+        }
+        // Outside the lock: a resumed waiter may destroy the event, or wait on it again.
+        while (ready) {
+            detail::waiter_node* next = ready->next;
+            ready->resume();
+            ready = next;
+        }
+    }
+
+    void reset() noexcept {
+        std::lock_guard lock(mutex_);
+        set_.store(false, std::memory_order_relaxed);
+    }
+
+    [[nodiscard]] bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
+
+    /// `co_await ev.wait()` completes once the event is set (at once if it is).
+    [[nodiscard]] wait_operation wait() noexcept { return wait_operation{*this, std::stop_token{}}; }
+    /// As wait(), but throws operation_cancelled if `token` is stopped before the event is set.
+    [[nodiscard]] wait_operation wait(std::stop_token token) noexcept { return wait_operation{*this, std::move(token)}; }
+
+private:
+    // Unlinks every waiter (so a racing stop callback finds its node gone) and chains them through next.
+    detail::waiter_node* take_all() noexcept {
+        detail::waiter_node* head = nullptr;
+        detail::waiter_node** tail = &head;
+        while (detail::waiter_node* n = waiters_.pop_front()) {
+            *tail = n;
+            tail = &n->next;
+        }
+        return head;
+    }
+
+public:
+    class wait_awaiter {
+    public:
+        wait_awaiter(async_event& ev, std::stop_token token) noexcept : event_(ev), token_(std::move(token)) {}
+        wait_awaiter(const wait_awaiter&) = delete;
+        wait_awaiter& operator=(const wait_awaiter&) = delete;
+
+        // Always takes the lock rather than peeking at set_: a set() still holding the lock could
+        // otherwise be unlocking a mutex that this waiter, having passed, has already destroyed.
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+        bool await_suspend(std::coroutine_handle<> h) {
+            node_.handle = h;
+            node_.home = detail::current_executor;
+            // Registered before the node is queued: the callback takes the lock, and once queued this
+            // coroutine may be resumed (and this awaiter destroyed) by set() at any moment.
+            if (token_.stop_possible()) stop_callback_.emplace(token_, canceller{this});
+            std::lock_guard lock(event_.mutex_);
+            if (event_.set_.load(std::memory_order_relaxed)) return false;
+            // A stop that came before the node was queued found nothing to cancel; see to it here.
+            if (token_.stop_requested()) {
+                cancelled_ = true;
+                return false;
+            }
+            event_.waiters_.push_back(&node_);
+            return true;
+        }
+
+        void await_resume() {
+            stop_callback_.reset(); // waits for a callback still running on another thread
+            if (cancelled_) throw operation_cancelled();
+        }
+
+    private:
+        struct canceller {
+            wait_awaiter* self;
+            void operator()() const noexcept { self->cancel(); }
+        };
+
+        // Whoever unlinks the node under the lock (set() or this) is the one that resumes it.
+        void cancel() noexcept {
+            {
+                std::lock_guard lock(event_.mutex_);
+                if (!event_.waiters_.contains(&node_)) return;
+                event_.waiters_.erase(&node_);
+                cancelled_ = true;
+            }
+            node_.resume();
+        }
+
+        async_event& event_;
+        std::stop_token token_;
+        detail::waiter_node node_;
+        bool cancelled_ = false;
+        std::optional<std::stop_callback<canceller>> stop_callback_;
+    };
+
+private:
+    std::mutex mutex_;
+    std::atomic<bool> set_; // written under mutex_; read without it only by is_set()
+    detail::waiter_list waiters_;
+};
+
+inline async_event::wait_awaiter async_event::wait_operation::operator co_await() const noexcept {
+    return wait_awaiter{*event_, token_};
+}
+
+} // namespace sluice
