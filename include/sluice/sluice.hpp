@@ -4,10 +4,16 @@
 #include <sluice/version.hpp>
 
 // core
+#include <sluice/core/async_scope.hpp>
+#include <sluice/core/channel.hpp>
+#include <sluice/core/event.hpp>
 #include <sluice/core/executor.hpp>
+#include <sluice/core/mutex.hpp>
 #include <sluice/core/result.hpp>
+#include <sluice/core/semaphore.hpp>
 #include <sluice/core/sync_wait.hpp>
 #include <sluice/core/task.hpp>
+#include <sluice/core/when_all.hpp>
 
 // io
 #include <sluice/io/loop.hpp>
