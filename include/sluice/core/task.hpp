@@ -3,6 +3,7 @@
 // task<T>: a lazy coroutine. Nothing runs until it is awaited (or handed to sync_wait, a scope, a loop);
 // completion resumes the awaiter by symmetric transfer, so chains of tasks never grow the stack.
 
+#include <atomic>
 #include <cassert>
 #include <concepts>
 #include <coroutine>
@@ -21,14 +22,35 @@ class task;
 
 namespace detail {
 
+// Symmetric transfer only keeps the stack flat when the compiler turns the resumption of the returned
+// handle into a tail call. Clang always does; GCC only when optimizing and not under AddressSanitizer.
+// Otherwise a loop awaiting tasks that finish at once nests one frame per await and overflows, so
+// there the awaiter starts the child itself and a handshake decides who resumes the parent.
+#if defined(__clang__) || (defined(__OPTIMIZE__) && !defined(SLUICE_DETAIL_ASAN))
+#define SLUICE_DETAIL_TAIL_CALLS 1
+#else
+#define SLUICE_DETAIL_TAIL_CALLS 0
+#endif
+
 struct task_promise_base : recycled_frame {
     std::coroutine_handle<> continuation_{std::noop_coroutine()};
+#if !SLUICE_DETAIL_TAIL_CALLS
+    // Set by whichever of "the awaiter finished starting the child" and "the child finished" comes
+    // second's partner: the second to arrive resumes the parent.
+    std::atomic<bool> handoff_{false};
+#endif
 
     struct final_awaiter {
         [[nodiscard]] bool await_ready() const noexcept { return false; }
         template <class Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+#if SLUICE_DETAIL_TAIL_CALLS
             return self.promise().continuation_;
+#else
+            // The awaiter is still inside resume(): it will see the flag and carry on itself.
+            if (!self.promise().handoff_.exchange(true, std::memory_order_acq_rel)) return std::noop_coroutine();
+            return self.promise().continuation_;
+#endif
         }
         void await_resume() const noexcept {}
     };
@@ -132,10 +154,19 @@ private:
     struct awaiter {
         handle_type handle;
         [[nodiscard]] bool await_ready() const noexcept { return !handle || handle.done(); }
+#if SLUICE_DETAIL_TAIL_CALLS
         std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
             handle.promise().continuation_ = awaiting;
             return handle;
         }
+#else
+        bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+            handle.promise().continuation_ = awaiting;
+            handle.resume();
+            // First to the flag: the child is still running and will resume us when it ends.
+            return !handle.promise().handoff_.exchange(true, std::memory_order_acq_rel);
+        }
+#endif
         decltype(auto) await_resume() {
             assert(handle && "awaiting an empty task");
             if constexpr (Move)

@@ -585,8 +585,15 @@ private:
         route_targets targets;
         std::optional<item> it;
         bool last = false;
+        unsigned since_yield = 0;
         for (;;) {
             it.reset();
+            // A consumer with a steady backlog never suspends on its own; yielding now and then lets
+            // timers, I/O and other coroutines of the loop run.
+            if (++since_yield == yield_every) {
+                since_yield = 0;
+                co_await loop_->schedule();
+            }
             co_await next_item_awaiter{this, &it};
             resume_unblocked();
             if (!it) {
@@ -637,7 +644,13 @@ private:
             std::lock_guard lock(lock_);
             wake.swap(unblocked_);
         }
-        for (auto* s : wake) s->resume();
+        // Senders on this loop go through the ready queue rather than running inside the consumer.
+        for (auto* s : wake) {
+            if (s->home == loop_)
+                loop_->post(s->handle);
+            else
+                s->resume();
+        }
     }
 
     /// Routes the item; returns its result state (null for fire-and-forget).
@@ -769,6 +782,8 @@ private:
         if (release) s->release();
         return claimed;
     }
+
+    static constexpr unsigned yield_every = 64;
 
     io_loop* loop_;
     queue_options options_;
