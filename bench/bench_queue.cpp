@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <future>
@@ -220,10 +221,30 @@ class payload_source {
     std::size_t next_ = 0;
 };
 
-void set_rates(benchmark::State& st, const case_spec& c, std::uint64_t events) {
+/// CPU time of the whole process (all its threads) over the timed loop: events per CPU-second compares
+/// how much work each implementation burns, whatever the number of threads it keeps busy.
+class process_cpu {
+  public:
+    void start() noexcept { t0_ = now(); }
+    void stop() noexcept { total_ += now() - t0_; }
+    [[nodiscard]] double seconds() const noexcept { return total_; }
+
+  private:
+    static double now() noexcept {
+        timespec ts{};
+        ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+    }
+    double t0_ = 0;
+    double total_ = 0;
+};
+
+void set_rates(benchmark::State& st, const case_spec& c, std::uint64_t events, const process_cpu& cpu) {
     st.counters["events/s"] = benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
     st.counters["deliveries/s"] = benchmark::Counter(static_cast<double>(events * c.deliveries_per_event()),
                                                      benchmark::Counter::kIsRate);
+    if (cpu.seconds() > 0)
+        st.counters["events/cpu_s"] = benchmark::Counter(static_cast<double>(events) / cpu.seconds());
 }
 
 void verify(benchmark::State& st, const case_spec& c, std::uint64_t events, const std::vector<sink>& sinks) {
@@ -322,7 +343,7 @@ template <class E> class window_ring {
 
 template <queue_discipline D>
 task<void> inline_throughput(benchmark::State& st, const case_spec& c, const settings& cfg, io_loop& loop,
-                             queue_type<D>& q, std::uint64_t& events) {
+                             queue_type<D>& q, std::uint64_t& events, process_cpu& cpu) {
     co_await q.start();
     auto pub = q.get_publisher();
     payload_source src(c);
@@ -331,6 +352,7 @@ task<void> inline_throughput(benchmark::State& st, const case_spec& c, const set
     const std::size_t expected = c.deliveries_per_event();
     const char* failure = nullptr;
     window_ring<typename queue_type<D>::event_type> window(cfg.window);
+    cpu.start();
     for (auto _ : st) {
         if (c.m == mode::fire_and_forget) {
             for (std::size_t b = 1; b <= cfg.batch; ++b) {
@@ -363,6 +385,7 @@ task<void> inline_throughput(benchmark::State& st, const case_spec& c, const set
             break;
         }
     }
+    cpu.stop();
     benchmark::DoNotOptimize(acc);
     co_await q.stop();
 }
@@ -370,12 +393,13 @@ task<void> inline_throughput(benchmark::State& st, const case_spec& c, const set
 template <queue_discipline D> void bm_sluice_1core(benchmark::State& st, case_spec c, const settings& cfg) {
     std::vector<sink> sinks(c.collectors);
     std::uint64_t events = 0;
+    process_cpu cpu;
     {
         io_loop loop;
         queue_type<D> q(loop, make_collectors(sinks), bench_queue_options());
-        loop.run_until_complete(inline_throughput<D>(st, c, cfg, loop, q, events));
+        loop.run_until_complete(inline_throughput<D>(st, c, cfg, loop, q, events, cpu));
     }
-    set_rates(st, c, events);
+    set_rates(st, c, events, cpu);
     verify(st, c, events, sinks);
 }
 
@@ -448,6 +472,7 @@ template <class Queue> class loop_thread {
 template <queue_discipline D> void bm_sluice_2thread(benchmark::State& st, case_spec c, const settings& cfg) {
     std::vector<sink> sinks(c.collectors);
     std::uint64_t events = 0;
+    process_cpu cpu;
     {
         io_loop loop;
         queue_type<D> q(loop, make_collectors(sinks), bench_queue_options());
@@ -459,6 +484,7 @@ template <queue_discipline D> void bm_sluice_2thread(benchmark::State& st, case_
         const std::size_t expected = c.deliveries_per_event();
         const char* failure = nullptr;
         window_ring<typename queue_type<D>::event_type> window(cfg.window);
+        cpu.start();
         for (auto _ : st) {
             if (c.m == mode::fire_and_forget) {
                 for (std::size_t b = 0; b < cfg.batch; ++b) {
@@ -494,9 +520,10 @@ template <queue_discipline D> void bm_sluice_2thread(benchmark::State& st, case_
                 break;
             }
         }
+        cpu.stop();
         benchmark::DoNotOptimize(acc);
     }
-    set_rates(st, c, events);
+    set_rates(st, c, events, cpu);
     verify(st, c, events, sinks);
 }
 
@@ -587,12 +614,14 @@ class plain_dispatch {
 void bm_direct(benchmark::State& st, case_spec c, const settings& cfg) {
     std::vector<sink> sinks(c.collectors);
     std::uint64_t events = 0;
+    process_cpu cpu;
     {
         plain_dispatch dispatch(sinks);
         payload_source src(c);
         std::uint64_t i = 0;
         std::uint64_t acc = 0;
         const char* failure = nullptr;
+        cpu.start();
         for (auto _ : st) {
             for (std::size_t b = 0; b < cfg.batch; ++b) {
                 if (c.m == mode::fire_and_forget) {
@@ -608,9 +637,10 @@ void bm_direct(benchmark::State& st, case_spec c, const settings& cfg) {
                 break;
             }
         }
+        cpu.stop();
         benchmark::DoNotOptimize(acc);
     }
-    set_rates(st, c, events);
+    set_rates(st, c, events, cpu);
     verify(st, c, events, sinks);
 }
 
@@ -725,6 +755,7 @@ template <queue_discipline D> class baseline_queue {
 template <queue_discipline D> void bm_baseline(benchmark::State& st, case_spec c, const settings& cfg) {
     std::vector<sink> sinks(c.collectors);
     std::uint64_t events = 0;
+    process_cpu cpu;
     {
         baseline_queue<D> q(sinks);
         payload_source src(c);
@@ -733,6 +764,7 @@ template <queue_discipline D> void bm_baseline(benchmark::State& st, case_spec c
         const std::size_t expected = c.deliveries_per_event();
         const char* failure = nullptr;
         window_ring<std::future<typename baseline_queue<D>::results>> window(cfg.window);
+        cpu.start();
         for (auto _ : st) {
             if (c.m == mode::fire_and_forget) {
                 for (std::size_t b = 0; b < cfg.batch; ++b)
@@ -760,9 +792,10 @@ template <queue_discipline D> void bm_baseline(benchmark::State& st, case_spec c
                 break;
             }
         }
+        cpu.stop();
         benchmark::DoNotOptimize(acc);
     }
-    set_rates(st, c, events);
+    set_rates(st, c, events, cpu);
     verify(st, c, events, sinks);
 }
 
@@ -916,6 +949,7 @@ void register_all(const settings& cfg) {
 struct figures {
     double events_per_s = 0;
     double deliveries_per_s = 0;
+    double events_per_cpu_s = 0;
     double p50_ns = 0;
     double p99_ns = 0;
 };
@@ -954,8 +988,8 @@ class tee_reporter : public benchmark::BenchmarkReporter {
             if (!primary)
                 continue;
             const std::string& name = run.run_name.function_name;
-            figures f{counter(run, "events/s"), counter(run, "deliveries/s"), counter(run, "p50_ns"),
-                      counter(run, "p99_ns")};
+            figures f{counter(run, "events/s"), counter(run, "deliveries/s"), counter(run, "events/cpu_s"),
+                      counter(run, "p50_ns"), counter(run, "p99_ns")};
             recorded[name] = f;
             bool sluice_run = ends_with(name, std::string("/") + impl_1core) ||
                               ends_with(name, std::string("/") + impl_2thread);
@@ -1021,9 +1055,10 @@ void print_tables(std::FILE* out, const settings& cfg) {
                  "\nsluice collector_queue vs std::mutex + std::condition_variable + std::deque "
                  "(events = payloads published; %s run, %zu events per iteration, awaited window %zu)\n\n",
                  cfg.quick ? "QUICK" : "full", cfg.batch, cfg.window);
-    std::fprintf(out, "%-36s %12s %12s %12s %10s %10s %14s %12s\n", "throughput case (events/s)",
-                 "sluice 1core", "sluice 2thr", "baseline", "1core/base", "2thr/base", "1core deliv/s",
-                 "direct");
+    std::fprintf(out, "%-36s %8s %8s %8s %8s %6s %6s %9s %8s\n", "", "", "", "", "", "", "", "per CPU-s",
+                 "1core");
+    std::fprintf(out, "%-36s %8s %8s %8s %8s %6s %6s %9s %8s\n", "throughput case (events/s)", "1core",
+                 "2thread", "baseline", "direct", "1c/b", "2t/b", "1c/b", "deliv/s");
     double min_ratio = 0;
     std::string min_case;
     int below = 0;
@@ -1036,10 +1071,11 @@ void print_tables(std::FILE* out, const settings& cfg) {
             continue;
         double bv = b ? b->events_per_s : 0, v1 = s1 ? s1->events_per_s : 0, v2 = s2 ? s2->events_per_s : 0;
         const figures* direct = find(r.name + "/" + impl_direct);
-        std::fprintf(out, "%-36s %12s %12s %12s %10s %10s %14s %12s\n", r.name.substr(6).c_str(),
-                     si(v1).c_str(), si(v2).c_str(), si(bv).c_str(), ratio(v1, bv).c_str(),
-                     ratio(v2, bv).c_str(), si(s1 ? s1->deliveries_per_s : 0).c_str(),
-                     si(direct ? direct->events_per_s : 0).c_str());
+        std::fprintf(out, "%-36s %8s %8s %8s %8s %6s %6s %9s %8s\n", r.name.substr(6).c_str(), si(v1).c_str(),
+                     si(v2).c_str(), si(bv).c_str(), si(direct ? direct->events_per_s : 0).c_str(),
+                     ratio(v1, bv).c_str(), ratio(v2, bv).c_str(),
+                     ratio(s1 ? s1->events_per_cpu_s : 0, b ? b->events_per_cpu_s : 0).c_str(),
+                     si(s1 ? s1->deliveries_per_s : 0).c_str());
         if (v1 > 0 && bv > 0) {
             ++compared;
             double q = v1 / bv;
