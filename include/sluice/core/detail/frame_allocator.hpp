@@ -6,6 +6,7 @@
 // Off under AddressSanitizer (it would hide use-after-free of frames) or with SLUICE_NO_FRAME_RECYCLING.
 
 #include <cstddef>
+#include <cstdlib>
 #include <new>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -38,7 +39,7 @@ public:
             while (head) {
                 block* b = head;
                 head = b->next;
-                ::operator delete(b);
+                std::free(b);
             }
         }
     }
@@ -51,7 +52,11 @@ public:
             --counts_[c];
             return b;
         }
-        return ::operator new(c < classes ? (c + 1) * granularity : n);
+        // malloc/free rather than ::operator new/delete: after inlining, GCC 12 pairs a global
+        // operator new with the frame's own operator delete and warns (-Wmismatched-new-delete).
+        void* p = std::malloc(c < classes ? (c + 1) * granularity : n);
+        if (p == nullptr) throw std::bad_alloc();
+        return p;
     }
 
     void deallocate(void* p, std::size_t n) noexcept {
@@ -63,7 +68,7 @@ public:
             ++counts_[c];
             return;
         }
-        ::operator delete(p);
+        std::free(p);
     }
 
     static frame_cache& local() {
