@@ -25,5 +25,9 @@
 #include <sluice/queue/payload.hpp>
 #include <sluice/queue/router.hpp>
 
+// metrics and logs
+#include <sluice/metrics/log.hpp>
+#include <sluice/metrics/metrics.hpp>
+
 // sinks
 #include <sluice/sinks/ndjson_file.hpp>
