@@ -11,8 +11,10 @@
 //   design/sharded_inc    not library code: an 8-shard counter (shard picked by a thread_local index),
 //                         kept to re-check whether per-thread sharding pays off on a given machine
 //
-// The table at the end gives ops/s per case and thread count, the baseline's, and time per op relative
-// to the baseline (1.00x: as cheap as a bare fetch_add). SLUICE_BENCH_QUICK=1 for a smoke run.
+// The baseline runs again just before every case, and each case is compared with that run: on a shared
+// machine the load drifts, and a baseline measured a minute earlier says little. The table at the end
+// gives ops/s per case and thread count, its baseline's, and time per op relative to the baseline
+// (1.00x: as cheap as a bare fetch_add). SLUICE_BENCH_QUICK=1 for a smoke run.
 //
 //   g++ -O2 -DNDEBUG -std=c++20 -Iinclude bench/bench_metrics.cpp -o bench_metrics -lbenchmark -pthread
 
@@ -125,8 +127,8 @@ struct case_info {
     const char* name;
     void (*fn)(benchmark::State&);
 };
+constexpr case_info baseline_case{"baseline/fetch_add", bm_baseline};
 constexpr case_info cases[] = {
-    {"baseline/fetch_add", bm_baseline},
     {"counter/inc", bm_counter_inc},
     {"gauge/add", bm_gauge_add},
     {"histogram/observe", bm_histogram_observe},
@@ -135,8 +137,13 @@ constexpr case_info cases[] = {
 
 // ---- results ----
 
-// (case name, threads) -> ops/s
-std::map<std::pair<std::string, std::int64_t>, double> recorded;
+struct figures {
+    double ops_per_s = 0;
+    double baseline_ops_per_s = 0; // of the baseline run just before, same thread count
+};
+// (case name, threads) -> figures
+std::map<std::pair<std::string, std::int64_t>, figures> recorded;
+std::map<std::int64_t, double> last_baseline; // threads -> ops/s of the latest baseline run
 
 /// Passes everything to the display reporter and keeps each case's ops/s for the table.
 class recording_reporter : public benchmark::BenchmarkReporter {
@@ -152,7 +159,11 @@ public:
             if (run.error_occurred) continue;
             if (run.run_type != Run::RT_Iteration && run.aggregate_name != "median") continue;
             auto it = run.counters.find("items_per_second");
-            if (it != run.counters.end()) recorded[{run.run_name.function_name, run.threads}] = it->second.value;
+            if (it == run.counters.end()) continue;
+            if (run.run_name.function_name == baseline_case.name)
+                last_baseline[run.threads] = it->second.value;
+            else
+                recorded[{run.run_name.function_name, run.threads}] = {it->second.value, last_baseline[run.threads]};
         }
         inner_->ReportRuns(runs);
     }
@@ -178,12 +189,12 @@ void print_table(std::FILE* out) {
         for (std::int64_t threads : {1, 2}) {
             auto s = recorded.find({c.name, threads});
             if (s == recorded.end()) continue;
-            auto b = recorded.find({cases[0].name, threads});
-            std::string base = b != recorded.end() ? si(b->second) : "-";
+            const figures& f = s->second;
             char ratio[16] = "-";
-            if (b != recorded.end() && s->second > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", b->second / s->second);
-            std::fprintf(out, "%-22s %8lld %12s %12s %8s\n", c.name, static_cast<long long>(threads), si(s->second).c_str(),
-                         base.c_str(), ratio);
+            if (f.baseline_ops_per_s > 0 && f.ops_per_s > 0)
+                std::snprintf(ratio, sizeof ratio, "%.2fx", f.baseline_ops_per_s / f.ops_per_s);
+            std::fprintf(out, "%-22s %8lld %12s %12s %8s\n", c.name, static_cast<long long>(threads), si(f.ops_per_s).c_str(),
+                         f.baseline_ops_per_s > 0 ? si(f.baseline_ops_per_s).c_str() : "-", ratio);
         }
     }
 }
@@ -208,9 +219,11 @@ int main(int argc, char** argv) {
     const bool is_quick = quick != nullptr && *quick != '\0' && std::string_view(quick) != "0";
     const double min_time = has_flag(argc, argv, "--benchmark_min_time") ? 0 : (is_quick ? 0.01 : 0.5);
     for (const auto& c : cases) {
-        auto* b = benchmark::RegisterBenchmark(c.name, c.fn);
-        b->Threads(1)->Threads(2)->UseRealTime();
-        if (min_time > 0) b->MinTime(min_time);
+        for (const case_info* which : {&baseline_case, &c}) {
+            auto* b = benchmark::RegisterBenchmark(which->name, which->fn);
+            b->Threads(1)->Threads(2)->UseRealTime();
+            if (min_time > 0) b->MinTime(min_time);
+        }
     }
 
     benchmark::Initialize(&argc, argv);
