@@ -97,9 +97,11 @@ public:
     /// True when `n` is linked in this list (a node is linked iff it is the head or has a predecessor).
     [[nodiscard]] bool contains(const waiter_node* n) const noexcept { return n == head_ || n->prev != nullptr; }
 
-    /// Takes every node out, leaving the list empty; the nodes stay chained through `next`.
+    /// Takes every node out, leaving the list empty; the nodes stay chained through `next`, and none
+    /// of them counts as contained any more.
     waiter_node* take_all() noexcept {
         waiter_node* h = head_;
+        for (waiter_node* n = h; n != nullptr; n = n->next) n->prev = nullptr;
         head_ = tail_ = nullptr;
         return h;
     }

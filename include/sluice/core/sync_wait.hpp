@@ -3,7 +3,8 @@
 // sync_wait: block a plain thread until an awaitable completes. Coroutines that complete on another
 // thread resume there (no executor on this thread), and the result is handed back through an atomic flag.
 
-#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -13,12 +14,33 @@
 namespace sluice {
 namespace detail {
 
+/// A one-shot flag a thread blocks on. A mutex and condition variable rather than an atomic wait: the
+/// waiter may destroy the flag the moment it sees it set, and here the setter touches nothing after
+/// releasing the mutex.
+class completion_flag {
+public:
+    void set() {
+        std::lock_guard lock(mutex_);
+        set_ = true;
+        cv_.notify_one();
+    }
+    void wait() {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return set_; });
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool set_ = false;
+};
+
 /// A coroutine that runs an awaitable to completion and signals a flag from its final suspend point.
 template <class T>
 class sync_wait_task {
 public:
     struct promise_type {
-        std::atomic<bool>* done = nullptr;
+        completion_flag* done = nullptr;
         std::exception_ptr exception;
         std::optional<std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>> value;
 
@@ -29,11 +51,7 @@ public:
         auto final_suspend() const noexcept {
             struct notify {
                 bool await_ready() const noexcept { return false; }
-                void await_suspend(std::coroutine_handle<promise_type> h) const noexcept {
-                    std::atomic<bool>* flag = h.promise().done;
-                    flag->store(true, std::memory_order_release);
-                    flag->notify_one();
-                }
+                void await_suspend(std::coroutine_handle<promise_type> h) const noexcept { h.promise().done->set(); }
                 void await_resume() const noexcept {}
             };
             return notify{};
@@ -59,10 +77,10 @@ public:
 
     /// Starts the coroutine and blocks the calling thread until it finishes.
     T run() {
-        std::atomic<bool> done{false};
+        completion_flag done;
         handle_.promise().done = &done;
         handle_.resume();
-        done.wait(false, std::memory_order_acquire);
+        done.wait();
         auto& p = handle_.promise();
         if (p.exception) std::rethrow_exception(p.exception);
         if constexpr (std::is_reference_v<T>)
