@@ -31,3 +31,9 @@
 
 // sinks
 #include <sluice/sinks/ndjson_file.hpp>
+
+// aws (SigV4 needs OpenSSL: SLUICE_HAS_OPENSSL)
+#include <sluice/aws/credentials.hpp>
+#if SLUICE_HAS_OPENSSL
+#include <sluice/aws/sigv4.hpp>
+#endif

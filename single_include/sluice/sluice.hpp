@@ -26,6 +26,22 @@ inline constexpr const char* version_string = SLUICE_VERSION_STRING;
 // end file sluice/version.hpp
 
 // core
+// begin file sluice/core/async_scope.hpp
+
+// async_scope: structured fire-and-forget. spawn() starts a task at once and the scope tracks it until
+// it finishes; join() waits for all of them. Like std::thread, a scope destroyed while its tasks still
+// run terminates the program, so no task can outlive what it borrowed from the scope's owner.
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <cstddef>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <stop_token>
+#include <utility>
+
 // begin file sluice/core/executor.hpp
 
 // The seam between the coroutine primitives (core/) and the io loop (io/): a primitive that is completed
@@ -125,9 +141,11 @@ public:
     /// True when `n` is linked in this list (a node is linked iff it is the head or has a predecessor).
     [[nodiscard]] bool contains(const waiter_node* n) const noexcept { return n == head_ || n->prev != nullptr; }
 
-    /// Takes every node out, leaving the list empty; the nodes stay chained through `next`.
+    /// Takes every node out, leaving the list empty; the nodes stay chained through `next`, and none
+    /// of them counts as contained any more.
     waiter_node* take_all() noexcept {
         waiter_node* h = head_;
+        for (waiter_node* n = h; n != nullptr; n = n->next) n->prev = nullptr;
         head_ = tail_ = nullptr;
         return h;
     }
@@ -140,6 +158,1108 @@ private:
 } // namespace detail
 } // namespace sluice
 // end file sluice/core/executor.hpp
+// begin file sluice/core/task.hpp
+
+// task<T>: a lazy coroutine. Nothing runs until it is awaited (or handed to sync_wait, a scope, a loop);
+// completion resumes the awaiter by symmetric transfer, so chains of tasks never grow the stack.
+
+#include <atomic>
+#include <cassert>
+#include <concepts>
+#include <coroutine>
+#include <exception>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+// begin file sluice/core/detail/frame_allocator.hpp
+
+// Recycles coroutine frames per thread. A task per processed event would otherwise cost a malloc/free
+// pair each; here a freed frame goes on a small per-thread free list by size class and the next frame
+// of that size reuses it. Frames freed on another thread land in that thread's lists, bounded in count.
+// Off under AddressSanitizer (it would hide use-after-free of frames) or with SLUICE_NO_FRAME_RECYCLING.
+
+#include <cstddef>
+#include <cstdlib>
+#include <new>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SLUICE_DETAIL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLUICE_DETAIL_ASAN 1
+#endif
+#endif
+
+#if !defined(SLUICE_NO_FRAME_RECYCLING) && !defined(SLUICE_DETAIL_ASAN)
+#define SLUICE_FRAME_RECYCLING 1
+#else
+#define SLUICE_FRAME_RECYCLING 0
+#endif
+
+namespace sluice::detail {
+
+class frame_cache {
+public:
+    static constexpr std::size_t granularity = 64;
+    static constexpr std::size_t classes = 16; // frames up to 1 KiB are recycled
+    static constexpr unsigned per_class = 64;
+
+    frame_cache() = default;
+    frame_cache(const frame_cache&) = delete;
+    frame_cache& operator=(const frame_cache&) = delete;
+    ~frame_cache() {
+        for (auto& head : heads_) {
+            while (head) {
+                block* b = head;
+                head = b->next;
+                std::free(b);
+            }
+        }
+    }
+
+    void* allocate(std::size_t n) {
+        std::size_t c = class_of(n);
+        if (c < classes && heads_[c]) {
+            block* b = heads_[c];
+            heads_[c] = b->next;
+            --counts_[c];
+            return b;
+        }
+        // malloc/free rather than ::operator new/delete: after inlining, GCC 12 pairs a global
+        // operator new with the frame's own operator delete and warns (-Wmismatched-new-delete).
+        void* p = std::malloc(c < classes ? (c + 1) * granularity : n);
+        if (p == nullptr) throw std::bad_alloc();
+        return p;
+    }
+
+    void deallocate(void* p, std::size_t n) noexcept {
+        std::size_t c = class_of(n);
+        if (c < classes && counts_[c] < per_class) {
+            auto* b = static_cast<block*>(p);
+            b->next = heads_[c];
+            heads_[c] = b;
+            ++counts_[c];
+            return;
+        }
+        std::free(p);
+    }
+
+    static frame_cache& local() {
+        thread_local frame_cache cache;
+        return cache;
+    }
+
+private:
+    struct block {
+        block* next;
+    };
+    static std::size_t class_of(std::size_t n) noexcept { return (n + granularity - 1) / granularity - 1; }
+
+    block* heads_[classes] = {};
+    unsigned counts_[classes] = {};
+};
+
+/// Mixed into promise types: routes frame allocation through the per-thread cache.
+struct recycled_frame {
+#if SLUICE_FRAME_RECYCLING
+    static void* operator new(std::size_t n) { return frame_cache::local().allocate(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { frame_cache::local().deallocate(p, n); }
+#endif
+};
+
+} // namespace sluice::detail
+// end file sluice/core/detail/frame_allocator.hpp
+
+namespace sluice {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+// Symmetric transfer only keeps the stack flat when the compiler turns the resumption of the returned
+// handle into a tail call. Clang always does; GCC only when optimizing and not under AddressSanitizer.
+// Otherwise a loop awaiting tasks that finish at once nests one frame per await and overflows, so
+// there the awaiter starts the child itself and a handshake decides who resumes the parent.
+#if defined(__clang__) || (defined(__OPTIMIZE__) && !defined(SLUICE_DETAIL_ASAN))
+#define SLUICE_DETAIL_TAIL_CALLS 1
+#else
+#define SLUICE_DETAIL_TAIL_CALLS 0
+#endif
+
+struct task_promise_base : recycled_frame {
+    std::coroutine_handle<> continuation_{std::noop_coroutine()};
+#if !SLUICE_DETAIL_TAIL_CALLS
+    // Set by whichever of "the awaiter finished starting the child" and "the child finished" comes
+    // second's partner: the second to arrive resumes the parent.
+    std::atomic<bool> handoff_{false};
+#endif
+
+    struct final_awaiter {
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+        template <class Promise>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+#if SLUICE_DETAIL_TAIL_CALLS
+            return self.promise().continuation_;
+#else
+            // The awaiter is still inside resume(): it will see the flag and carry on itself.
+            if (!self.promise().handoff_.exchange(true, std::memory_order_acq_rel)) return std::noop_coroutine();
+            return self.promise().continuation_;
+#endif
+        }
+        void await_resume() const noexcept {}
+    };
+
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    final_awaiter final_suspend() const noexcept { return {}; }
+};
+
+template <class T>
+class task_promise final : public task_promise_base {
+    // References are stored as pointers; the referent must outlive the awaiter's use, as with any function.
+    using stored_type = std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>;
+
+public:
+    task<T> get_return_object() noexcept;
+
+    void unhandled_exception() noexcept { result_.template emplace<2>(std::current_exception()); }
+
+    template <class U>
+        requires std::convertible_to<U&&, T>
+    void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<stored_type, U&&>) {
+        if constexpr (std::is_reference_v<T>)
+            result_.template emplace<1>(std::addressof(value));
+        else
+            result_.template emplace<1>(std::forward<U>(value));
+    }
+
+    decltype(auto) result() & { return get(*this); }
+    decltype(auto) result() && { return get(std::move(*this)); }
+
+private:
+    template <class Self>
+    static decltype(auto) get(Self&& self) {
+        if (self.result_.index() == 2) std::rethrow_exception(std::get<2>(self.result_));
+        assert(self.result_.index() == 1 && "task result read before completion");
+        if constexpr (std::is_reference_v<T>)
+            return static_cast<T>(*std::get<1>(self.result_));
+        else if constexpr (std::is_lvalue_reference_v<Self>)
+            return static_cast<T&>(std::get<1>(self.result_));
+        else
+            return static_cast<T&&>(std::get<1>(self.result_));
+    }
+
+    std::variant<std::monostate, stored_type, std::exception_ptr> result_;
+};
+
+template <>
+class task_promise<void> final : public task_promise_base {
+public:
+    task<void> get_return_object() noexcept;
+    void unhandled_exception() noexcept { exception_ = std::current_exception(); }
+    void return_void() noexcept {}
+    void result() const {
+        if (exception_) std::rethrow_exception(exception_);
+    }
+
+private:
+    std::exception_ptr exception_;
+};
+
+} // namespace detail
+
+/// A lazily started coroutine producing a T (or an exception). Move-only; destroying an
+/// unstarted or finished task frees its frame.
+template <class T>
+class [[nodiscard]] task {
+public:
+    using promise_type = detail::task_promise<T>;
+    using value_type = T;
+    using handle_type = std::coroutine_handle<promise_type>;
+
+    task() noexcept = default;
+    explicit task(handle_type handle) noexcept : handle_(handle) {}
+    task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    task& operator=(task&& other) noexcept {
+        if (this != &other) {
+            destroy();
+            handle_ = std::exchange(other.handle_, {});
+        }
+        return *this;
+    }
+    task(const task&) = delete;
+    task& operator=(const task&) = delete;
+    ~task() { destroy(); }
+
+    /// True when the task holds a coroutine (not default-constructed or moved-from).
+    [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(handle_); }
+    /// True once the coroutine ran to completion.
+    [[nodiscard]] bool done() const noexcept { return !handle_ || handle_.done(); }
+
+    auto operator co_await() & noexcept { return awaiter<false>{handle_}; }
+    auto operator co_await() && noexcept { return awaiter<true>{handle_}; }
+
+    /// The raw handle, for executors that start tasks themselves. Ownership stays with the task.
+    [[nodiscard]] handle_type handle() const noexcept { return handle_; }
+    /// Gives up ownership of the frame; the caller destroys it.
+    [[nodiscard]] handle_type release() noexcept { return std::exchange(handle_, {}); }
+
+private:
+    template <bool Move>
+    struct awaiter {
+        handle_type handle;
+        [[nodiscard]] bool await_ready() const noexcept { return !handle || handle.done(); }
+#if SLUICE_DETAIL_TAIL_CALLS
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
+            handle.promise().continuation_ = awaiting;
+            return handle;
+        }
+#else
+        bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+            handle.promise().continuation_ = awaiting;
+            handle.resume();
+            // First to the flag: the child is still running and will resume us when it ends.
+            return !handle.promise().handoff_.exchange(true, std::memory_order_acq_rel);
+        }
+#endif
+        decltype(auto) await_resume() {
+            assert(handle && "awaiting an empty task");
+            if constexpr (Move)
+                return std::move(handle.promise()).result();
+            else
+                return handle.promise().result();
+        }
+    };
+
+    void destroy() noexcept {
+        if (handle_) handle_.destroy();
+        handle_ = {};
+    }
+
+    handle_type handle_{};
+};
+
+namespace detail {
+template <class T>
+inline task<T> task_promise<T>::get_return_object() noexcept {
+    return task<T>{std::coroutine_handle<task_promise<T>>::from_promise(*this)};
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+    return task<void>{std::coroutine_handle<task_promise<void>>::from_promise(*this)};
+}
+} // namespace detail
+
+namespace detail {
+/// The awaiter that `co_await a` would use, whichever way `a` provides it.
+template <class A>
+decltype(auto) get_awaiter(A&& a) {
+    if constexpr (requires { std::forward<A>(a).operator co_await(); })
+        return std::forward<A>(a).operator co_await();
+    else if constexpr (requires { operator co_await(std::forward<A>(a)); })
+        return operator co_await(std::forward<A>(a));
+    else
+        return std::forward<A>(a);
+}
+} // namespace detail
+
+/// What `co_await a` yields for an awaitable of type A (a task, an event wait, ...).
+template <class A>
+using await_result_t = decltype(detail::get_awaiter(std::declval<A>()).await_resume());
+
+} // namespace sluice
+// end file sluice/core/task.hpp
+
+namespace sluice {
+namespace detail {
+
+/// The bookkeeping shared by a scope and its running tasks.
+class scope_state {
+public:
+    void add() {
+        std::lock_guard lock(mutex_);
+        live_.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    /// Called once per spawned task, after its frame (and everything it captured) is gone.
+    void finish() {
+        waiter_node* ready = nullptr;
+        {
+            std::lock_guard lock(mutex_);
+            if (live_.fetch_sub(1, std::memory_order_release) == 1) ready = take_joiners();
+        }
+        // Outside the lock: a resumed joiner may destroy the scope.
+        while (ready) {
+            waiter_node* next = ready->next;
+            ready->resume();
+            ready = next;
+        }
+    }
+
+    void record(std::exception_ptr e) noexcept {
+        std::lock_guard lock(mutex_);
+        if (!exception_) exception_ = std::move(e);
+    }
+
+    /// False when nothing is live, so the joiner need not suspend.
+    bool add_joiner(waiter_node* n) {
+        std::lock_guard lock(mutex_);
+        if (live_.load(std::memory_order_relaxed) == 0) return false;
+        joiners_.push_back(n);
+        return true;
+    }
+
+    /// Hands the stored exception to one join, which rethrows it.
+    void rethrow_if_failed() {
+        std::exception_ptr e;
+        {
+            std::lock_guard lock(mutex_);
+            e = std::exchange(exception_, nullptr);
+        }
+        if (e) std::rethrow_exception(e);
+    }
+
+    [[nodiscard]] std::size_t live() const noexcept { return live_.load(std::memory_order_acquire); }
+
+private:
+    waiter_node* take_joiners() noexcept {
+        waiter_node* head = nullptr;
+        waiter_node** tail = &head;
+        while (waiter_node* n = joiners_.pop_front()) {
+            *tail = n;
+            tail = &n->next;
+        }
+        return head;
+    }
+
+    std::mutex mutex_;
+    std::atomic<std::size_t> live_{0}; // written under mutex_, read without it by live()
+    waiter_list joiners_;
+    std::exception_ptr exception_;
+};
+
+/// The coroutine that runs one spawned task and then destroys itself.
+struct scope_runner {
+    struct promise_type {
+        scope_state* state = nullptr;
+
+        struct final_awaiter {
+            [[nodiscard]] bool await_ready() const noexcept { return false; }
+            void await_suspend(std::coroutine_handle<promise_type> self) noexcept {
+                scope_state* s = self.promise().state;
+                // Free the frame first, so a joiner that wakes up sees every capture destroyed.
+                self.destroy();
+                s->finish();
+            }
+            void await_resume() const noexcept {}
+        };
+
+        scope_runner get_return_object() noexcept {
+            return scope_runner{std::coroutine_handle<promise_type>::from_promise(*this)};
+        }
+        std::suspend_always initial_suspend() const noexcept { return {}; }
+        final_awaiter final_suspend() const noexcept { return {}; }
+        void return_void() const noexcept {}
+        void unhandled_exception() const noexcept { std::terminate(); } // the body catches everything
+    };
+
+    std::coroutine_handle<promise_type> handle;
+};
+
+inline scope_runner run_in_scope(scope_state* state, task<void> t) {
+    try {
+        co_await std::move(t);
+    } catch (...) {
+        state->record(std::current_exception());
+    }
+}
+
+class scope_join_awaiter {
+public:
+    explicit scope_join_awaiter(scope_state& state) noexcept : state_(&state) {}
+
+    [[nodiscard]] bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h) {
+        node_.handle = h;
+        node_.home = current_executor;
+        return state_->add_joiner(&node_);
+    }
+    void await_resume() { state_->rethrow_if_failed(); }
+
+private:
+    scope_state* state_;
+    waiter_node node_;
+};
+
+} // namespace detail
+
+class async_scope {
+public:
+    async_scope() = default;
+    async_scope(const async_scope&) = delete;
+    async_scope& operator=(const async_scope&) = delete;
+
+    /// Terminates the program if tasks are still live: join() first.
+    ~async_scope() {
+        if (const std::size_t n = state_.live(); n != 0) {
+            std::fprintf(stderr, "sluice: async_scope destroyed with %zu live task(s); co_await join() first\n", n);
+            std::terminate();
+        }
+    }
+
+    /// Starts `t` now, on the calling thread, until its first suspension, and tracks it until it
+    /// finishes. An exception it throws is kept for join().
+    void spawn(task<void> t) {
+        assert(t.valid() && "spawning an empty task");
+        if (!t.valid()) return;
+        detail::scope_runner runner = detail::run_in_scope(&state_, std::move(t)); // may throw bad_alloc
+        runner.handle.promise().state = &state_;
+        state_.add();
+        runner.handle.resume();
+    }
+
+    /// `co_await scope.join()` completes once no spawned task is live (at once if none is), then
+    /// rethrows the first exception a spawned task threw since the last join that reported one.
+    /// Tasks spawned while a join waits are waited for too.
+    [[nodiscard]] detail::scope_join_awaiter join() noexcept { return detail::scope_join_awaiter{state_}; }
+
+    /// Asks the spawned tasks to stop; they see it through get_token(). True if this call made the request.
+    bool request_stop() noexcept { return stop_.request_stop(); }
+    [[nodiscard]] std::stop_token get_token() const noexcept { return stop_.get_token(); }
+
+    /// How many spawned tasks have not finished yet.
+    [[nodiscard]] std::size_t live() const noexcept { return state_.live(); }
+
+private:
+    detail::scope_state state_;
+    std::stop_source stop_;
+};
+
+} // namespace sluice
+// end file sluice/core/async_scope.hpp
+// begin file sluice/core/channel.hpp
+
+// channel<T>: a bounded multi-producer multi-consumer queue for coroutines. Senders suspend while it is
+// full and receivers while it is empty; a value goes straight from a waiting sender or to a waiting
+// receiver when it can. close() ends the stream: receivers drain what is buffered, then get nullopt.
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <stop_token>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+
+namespace sluice {
+
+/// Thrown by channel::send on a closed channel, including to senders waiting when it closes.
+class channel_closed : public std::runtime_error {
+public:
+    channel_closed() : std::runtime_error("send on a closed channel") {}
+};
+
+namespace detail {
+enum class channel_status : unsigned char { pending, done, closed, cancelled };
+
+// Unlinks every node of `list` (so a racing stop callback finds its node gone), chaining them via next.
+inline waiter_node* channel_take_all(waiter_list& list) noexcept {
+    waiter_node* head = nullptr;
+    waiter_node** tail = &head;
+    while (waiter_node* n = list.pop_front()) {
+        *tail = n;
+        tail = &n->next;
+    }
+    return head;
+}
+
+inline void channel_resume_all(waiter_node* n) {
+    while (n) {
+        waiter_node* next = n->next;
+        n->resume();
+        n = next;
+    }
+}
+} // namespace detail
+
+template <class T>
+class channel {
+    // Values move under the channel's lock, where a throwing move could lose one.
+    static_assert(std::is_object_v<T> && !std::is_const_v<T>, "channel<T> needs a non-const object type");
+    static_assert(std::is_nothrow_move_constructible_v<T>, "channel<T> needs a nothrow move constructor");
+
+    struct send_node : detail::waiter_node {
+        T* value = nullptr;
+        detail::channel_status status = detail::channel_status::pending;
+    };
+    struct receive_node : detail::waiter_node {
+        std::optional<T>* slot = nullptr;
+        detail::channel_status status = detail::channel_status::pending;
+    };
+
+    // The part common to both awaiters: the stop callback and the race between it and the channel.
+    template <class Node, bool Sending>
+    class awaiter_base {
+    protected:
+        awaiter_base(channel& ch, std::stop_token token) noexcept : channel_(ch), token_(std::move(token)) {}
+        awaiter_base(const awaiter_base&) = delete;
+        awaiter_base& operator=(const awaiter_base&) = delete;
+
+        // Registered before the node is queued: the callback takes the lock, and once queued this
+        // coroutine may be resumed (and this awaiter destroyed) by the other side at any moment.
+        void prepare(std::coroutine_handle<> h) {
+            node_.handle = h;
+            node_.home = detail::current_executor;
+            if (token_.stop_possible()) stop_callback_.emplace(token_, canceller{this});
+        }
+
+        // Called under the lock when the operation cannot complete now: false if already cancelled.
+        bool enqueue() {
+            if (token_.stop_requested()) {
+                node_.status = detail::channel_status::cancelled;
+                return false;
+            }
+            list().push_back(&node_);
+            return true;
+        }
+
+        void finish() {
+            stop_callback_.reset(); // waits for a callback still running on another thread
+            if (node_.status == detail::channel_status::cancelled) throw operation_cancelled();
+        }
+
+        detail::waiter_list& list() noexcept {
+            if constexpr (Sending)
+                return channel_.senders_;
+            else
+                return channel_.receivers_;
+        }
+
+        channel& channel_;
+        Node node_;
+
+    private:
+        struct canceller {
+            awaiter_base* self;
+            void operator()() const noexcept { self->cancel(); }
+        };
+
+        // Whoever unlinks the node under the lock (the channel or this) is the one that resumes it.
+        void cancel() noexcept {
+            {
+                std::lock_guard lock(channel_.mutex_);
+                if (!list().contains(&node_)) return;
+                list().erase(&node_);
+                node_.status = detail::channel_status::cancelled;
+            }
+            node_.resume();
+        }
+
+        std::stop_token token_;
+        std::optional<std::stop_callback<canceller>> stop_callback_;
+    };
+
+public:
+    /// Made by each `co_await` of a send_operation; lives in the awaiting frame and never moves.
+    class send_awaiter : awaiter_base<send_node, true> {
+        using base = awaiter_base<send_node, true>;
+
+    public:
+        send_awaiter(channel& ch, T& value, std::stop_token token) noexcept
+            : base(ch, std::move(token)), value_(value) {}
+
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+        bool await_suspend(std::coroutine_handle<> h) {
+            this->prepare(h);
+            this->node_.value = std::addressof(value_);
+            channel& ch = this->channel_;
+            std::unique_lock lock(ch.mutex_);
+            if (ch.closed_.load(std::memory_order_relaxed)) {
+                this->node_.status = detail::channel_status::closed;
+                return false;
+            }
+            this->node_.status = detail::channel_status::done; // unless it has to wait, below
+            if (auto* r = static_cast<receive_node*>(ch.receivers_.pop_front())) {
+                r->slot->emplace(std::move(value_));
+                r->status = detail::channel_status::done;
+                lock.unlock();
+                r->resume();
+                return false;
+            }
+            if (ch.size_ < ch.capacity()) {
+                ch.push(std::move(value_));
+                return false;
+            }
+            this->node_.status = detail::channel_status::pending;
+            return this->enqueue();
+        }
+
+        /// Throws channel_closed if the channel closed before the value went in, operation_cancelled
+        /// if the token stopped first. Either way the value is dropped.
+        void await_resume() {
+            this->finish();
+            if (this->node_.status == detail::channel_status::closed) throw channel_closed();
+        }
+
+    private:
+        T& value_; // in the send_operation, which outlives the co_await expression
+    };
+
+    /// What send() returns: holds the value until it is awaited, once. (The real awaiter is made by
+    /// operator co_await because GCC copies awaiters that are awaited as lvalues.)
+    class send_operation {
+    public:
+        send_operation(channel& ch, T&& value, std::stop_token token) noexcept
+            : channel_(&ch), value_(std::move(value)), token_(std::move(token)) {}
+        send_awaiter operator co_await() & noexcept { return send_awaiter{*channel_, value_, token_}; }
+        send_awaiter operator co_await() && noexcept { return send_awaiter{*channel_, value_, token_}; }
+
+    private:
+        channel* channel_;
+        T value_;
+        std::stop_token token_;
+    };
+
+    /// Made by each `co_await` of a receive_operation; lives in the awaiting frame and never moves.
+    class receive_awaiter : awaiter_base<receive_node, false> {
+        using base = awaiter_base<receive_node, false>;
+
+    public:
+        receive_awaiter(channel& ch, std::stop_token token) noexcept : base(ch, std::move(token)) {}
+
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+        bool await_suspend(std::coroutine_handle<> h) {
+            this->prepare(h);
+            this->node_.slot = &result_;
+            channel& ch = this->channel_;
+            std::unique_lock lock(ch.mutex_);
+            if (ch.size_ > 0) {
+                this->node_.status = detail::channel_status::done;
+                result_.emplace(ch.pop());
+                if (detail::waiter_node* s = ch.refill()) {
+                    lock.unlock();
+                    s->resume();
+                }
+                return false;
+            }
+            // Empty, so no sender waits (senders wait only while it is full).
+            if (ch.closed_.load(std::memory_order_relaxed)) {
+                this->node_.status = detail::channel_status::done; // with no value
+                return false;
+            }
+            return this->enqueue();
+        }
+
+        /// The next value, or nullopt once the channel is closed and drained. Throws
+        /// operation_cancelled if the token stopped first.
+        std::optional<T> await_resume() {
+            this->finish();
+            return std::move(result_);
+        }
+
+    private:
+        std::optional<T> result_;
+    };
+
+    /// What receive() returns: an awaitable, each `co_await` of which receives one value.
+    class receive_operation {
+    public:
+        receive_operation(channel& ch, std::stop_token token) noexcept : channel_(&ch), token_(std::move(token)) {}
+        receive_awaiter operator co_await() const noexcept { return receive_awaiter{*channel_, token_}; }
+
+    private:
+        channel* channel_;
+        std::stop_token token_;
+    };
+
+    /// A channel buffering up to `capacity` values (at least 1).
+    explicit channel(std::size_t capacity) {
+        if (capacity == 0) throw std::invalid_argument("sluice::channel capacity must be at least 1");
+        slots_.resize(capacity);
+    }
+    channel(const channel&) = delete;
+    channel& operator=(const channel&) = delete;
+    ~channel() {
+        assert(senders_.empty() && receivers_.empty() && "channel destroyed with coroutines waiting on it");
+    }
+
+    /// `co_await ch.send(v)`: enqueues v, suspending while the channel is full. Throws channel_closed.
+    [[nodiscard]] send_operation send(T value) noexcept {
+        return send_operation{*this, std::move(value), std::stop_token{}};
+    }
+    /// As send(), but throws operation_cancelled (the value not sent) if `token` is stopped first.
+    [[nodiscard]] send_operation send(T value, std::stop_token token) noexcept {
+        return send_operation{*this, std::move(value), std::move(token)};
+    }
+
+    /// `co_await ch.receive()`: the next value, suspending while the channel is empty; nullopt once it
+    /// is closed and drained.
+    [[nodiscard]] receive_operation receive() noexcept { return receive_operation{*this, std::stop_token{}}; }
+    /// As receive(), but throws operation_cancelled if `token` is stopped first.
+    [[nodiscard]] receive_operation receive(std::stop_token token) noexcept {
+        return receive_operation{*this, std::move(token)};
+    }
+
+    /// Sends without waiting. Moves from `value` only on success: returns false, leaving it intact, if
+    /// the channel is full or closed.
+    [[nodiscard]] bool try_send(T&& value) {
+        std::unique_lock lock(mutex_);
+        if (closed_.load(std::memory_order_relaxed)) return false;
+        if (auto* r = static_cast<receive_node*>(receivers_.pop_front())) {
+            r->slot->emplace(std::move(value));
+            r->status = detail::channel_status::done;
+            lock.unlock();
+            r->resume();
+            return true;
+        }
+        if (size_ == capacity()) return false;
+        push(std::move(value));
+        return true;
+    }
+
+    /// Receives without waiting: nullopt if nothing is buffered (whether or not it is closed).
+    [[nodiscard]] std::optional<T> try_receive() {
+        std::unique_lock lock(mutex_);
+        if (size_ == 0) return std::nullopt;
+        std::optional<T> v{pop()};
+        if (detail::waiter_node* s = refill()) {
+            lock.unlock();
+            s->resume();
+        }
+        return v;
+    }
+
+    /// Closes the channel: waiting and later senders get channel_closed; receivers drain the buffer,
+    /// then get nullopt. Idempotent.
+    void close() {
+        detail::waiter_node* senders = nullptr;
+        detail::waiter_node* receivers = nullptr;
+        {
+            std::lock_guard lock(mutex_);
+            if (closed_.load(std::memory_order_relaxed)) return;
+            closed_.store(true, std::memory_order_release);
+            senders = detail::channel_take_all(senders_);
+            for (auto* n = senders; n; n = n->next) static_cast<send_node*>(n)->status = detail::channel_status::closed;
+            receivers = detail::channel_take_all(receivers_); // waiting means empty: no value for them
+            for (auto* n = receivers; n; n = n->next) static_cast<receive_node*>(n)->status = detail::channel_status::done;
+        }
+        detail::channel_resume_all(senders);
+        detail::channel_resume_all(receivers);
+    }
+
+    /// Values buffered right now.
+    [[nodiscard]] std::size_t size() const {
+        std::lock_guard lock(mutex_);
+        return size_;
+    }
+    [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
+    [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+private:
+    // Ring buffer of fixed size, allocated up front so nothing under the lock allocates.
+    void push(T&& v) noexcept {
+        slots_[(head_ + size_) % slots_.size()].emplace(std::move(v));
+        ++size_;
+    }
+    T pop() noexcept {
+        std::optional<T>& slot = slots_[head_];
+        T v(std::move(*slot));
+        slot.reset();
+        head_ = (head_ + 1) % slots_.size();
+        --size_;
+        return v;
+    }
+    // After a pop: moves the longest-waiting sender's value in, returning that sender to resume.
+    detail::waiter_node* refill() noexcept {
+        auto* s = static_cast<send_node*>(senders_.pop_front());
+        if (s == nullptr) return nullptr;
+        push(std::move(*s->value));
+        s->status = detail::channel_status::done;
+        return s;
+    }
+
+    mutable std::mutex mutex_;
+    std::vector<std::optional<T>> slots_;
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+    detail::waiter_list senders_;
+    detail::waiter_list receivers_;
+    std::atomic<bool> closed_{false}; // written under mutex_; read without it only by closed()
+};
+
+} // namespace sluice
+// end file sluice/core/channel.hpp
+// begin file sluice/core/event.hpp
+
+// async_event: a manual-reset event. Once set, every waiter (current and future) passes until reset().
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <utility>
+
+
+namespace sluice {
+
+class async_event {
+public:
+    class wait_awaiter;
+
+    /// What wait() returns. Each `co_await` of it makes a fresh wait_awaiter, which lives in the
+    /// awaiting frame and never moves (GCC copies awaiters that are awaited as lvalues).
+    class wait_operation {
+    public:
+        wait_operation(async_event& ev, std::stop_token token) noexcept : event_(&ev), token_(std::move(token)) {}
+        wait_awaiter operator co_await() const noexcept;
+
+    private:
+        async_event* event_;
+        std::stop_token token_;
+    };
+
+    explicit async_event(bool initially_set = false) noexcept : set_(initially_set) {}
+    async_event(const async_event&) = delete;
+    async_event& operator=(const async_event&) = delete;
+    ~async_event() { assert(waiters_.empty() && "async_event destroyed with coroutines waiting on it"); }
+
+    /// Sets the event and resumes every waiter (each on its own executor). Safe from any thread.
+    void set() {
+        detail::waiter_node* ready = nullptr;
+        {
+            std::lock_guard lock(mutex_);
+            set_.store(true, std::memory_order_release);
+            ready = take_all();
+        }
+        // Outside the lock: a resumed waiter may destroy the event, or wait on it again.
+        while (ready) {
+            detail::waiter_node* next = ready->next;
+            ready->resume();
+            ready = next;
+        }
+    }
+
+    void reset() noexcept {
+        std::lock_guard lock(mutex_);
+        set_.store(false, std::memory_order_relaxed);
+    }
+
+    [[nodiscard]] bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
+
+    /// `co_await ev.wait()` completes once the event is set (at once if it is).
+    [[nodiscard]] wait_operation wait() noexcept { return wait_operation{*this, std::stop_token{}}; }
+    /// As wait(), but throws operation_cancelled if `token` is stopped before the event is set.
+    [[nodiscard]] wait_operation wait(std::stop_token token) noexcept { return wait_operation{*this, std::move(token)}; }
+
+private:
+    // Unlinks every waiter (so a racing stop callback finds its node gone) and chains them through next.
+    detail::waiter_node* take_all() noexcept {
+        detail::waiter_node* head = nullptr;
+        detail::waiter_node** tail = &head;
+        while (detail::waiter_node* n = waiters_.pop_front()) {
+            *tail = n;
+            tail = &n->next;
+        }
+        return head;
+    }
+
+public:
+    class wait_awaiter {
+    public:
+        wait_awaiter(async_event& ev, std::stop_token token) noexcept : event_(ev), token_(std::move(token)) {}
+        wait_awaiter(const wait_awaiter&) = delete;
+        wait_awaiter& operator=(const wait_awaiter&) = delete;
+
+        // Always takes the lock rather than peeking at set_: a set() still holding the lock could
+        // otherwise be unlocking a mutex that this waiter, having passed, has already destroyed.
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+        bool await_suspend(std::coroutine_handle<> h) {
+            node_.handle = h;
+            node_.home = detail::current_executor;
+            // Registered before the node is queued: the callback takes the lock, and once queued this
+            // coroutine may be resumed (and this awaiter destroyed) by set() at any moment.
+            if (token_.stop_possible()) stop_callback_.emplace(token_, canceller{this});
+            std::lock_guard lock(event_.mutex_);
+            if (event_.set_.load(std::memory_order_relaxed)) return false;
+            // A stop that came before the node was queued found nothing to cancel; see to it here.
+            if (token_.stop_requested()) {
+                cancelled_ = true;
+                return false;
+            }
+            event_.waiters_.push_back(&node_);
+            return true;
+        }
+
+        void await_resume() {
+            stop_callback_.reset(); // waits for a callback still running on another thread
+            if (cancelled_) throw operation_cancelled();
+        }
+
+    private:
+        struct canceller {
+            wait_awaiter* self;
+            void operator()() const noexcept { self->cancel(); }
+        };
+
+        // Whoever unlinks the node under the lock (set() or this) is the one that resumes it.
+        void cancel() noexcept {
+            {
+                std::lock_guard lock(event_.mutex_);
+                if (!event_.waiters_.contains(&node_)) return;
+                event_.waiters_.erase(&node_);
+                cancelled_ = true;
+            }
+            node_.resume();
+        }
+
+        async_event& event_;
+        std::stop_token token_;
+        detail::waiter_node node_;
+        bool cancelled_ = false;
+        std::optional<std::stop_callback<canceller>> stop_callback_;
+    };
+
+private:
+    std::mutex mutex_;
+    std::atomic<bool> set_; // written under mutex_; read without it only by is_set()
+    detail::waiter_list waiters_;
+};
+
+inline async_event::wait_awaiter async_event::wait_operation::operator co_await() const noexcept {
+    return wait_awaiter{*event_, token_};
+}
+
+} // namespace sluice
+// end file sluice/core/event.hpp
+// begin file sluice/core/mutex.hpp
+
+// async_mutex: mutual exclusion for coroutines. A coroutine that finds it locked suspends instead of
+// blocking its thread. Fair: unlock() hands ownership straight to the longest waiter, so a stream of
+// new lockers cannot starve it.
+
+#include <cassert>
+#include <coroutine>
+#include <mutex>
+#include <utility>
+
+
+namespace sluice {
+
+class async_mutex;
+
+/// Owns a lock on an async_mutex and unlocks it on destruction. Returned by `co_await m.scoped_lock()`.
+class [[nodiscard]] async_mutex_lock {
+public:
+    async_mutex_lock() noexcept = default;
+    /// Takes over a lock the caller already holds.
+    async_mutex_lock(async_mutex& m, std::adopt_lock_t) noexcept : mutex_(&m) {}
+    async_mutex_lock(async_mutex_lock&& o) noexcept : mutex_(std::exchange(o.mutex_, nullptr)) {}
+    async_mutex_lock& operator=(async_mutex_lock&& o) noexcept {
+        if (this != &o) {
+            unlock();
+            mutex_ = std::exchange(o.mutex_, nullptr);
+        }
+        return *this;
+    }
+    async_mutex_lock(const async_mutex_lock&) = delete;
+    async_mutex_lock& operator=(const async_mutex_lock&) = delete;
+    ~async_mutex_lock() { unlock(); }
+
+    /// Unlocks early; the guard then owns nothing.
+    void unlock() noexcept;
+    [[nodiscard]] bool owns_lock() const noexcept { return mutex_ != nullptr; }
+    [[nodiscard]] async_mutex* mutex() const noexcept { return mutex_; }
+
+private:
+    async_mutex* mutex_ = nullptr;
+};
+
+class async_mutex {
+public:
+    /// What lock() returns; await it in place.
+    class lock_awaiter {
+    public:
+        explicit lock_awaiter(async_mutex& m) noexcept : mutex_(m) {}
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+        bool await_suspend(std::coroutine_handle<> h) {
+            node_.handle = h;
+            node_.home = detail::current_executor;
+            std::lock_guard lock(mutex_.mutex_);
+            if (!mutex_.locked_) {
+                mutex_.locked_ = true;
+                return false;
+            }
+            mutex_.waiters_.push_back(&node_);
+            return true;
+        }
+        void await_resume() const noexcept {}
+
+    protected:
+        async_mutex& mutex_;
+        detail::waiter_node node_;
+    };
+
+    /// What scoped_lock() returns: lock_awaiter yielding a guard.
+    class scoped_lock_awaiter : public lock_awaiter {
+    public:
+        using lock_awaiter::lock_awaiter;
+        async_mutex_lock await_resume() const noexcept { return async_mutex_lock{mutex_, std::adopt_lock}; }
+    };
+
+    async_mutex() noexcept = default;
+    async_mutex(const async_mutex&) = delete;
+    async_mutex& operator=(const async_mutex&) = delete;
+    ~async_mutex() { assert(waiters_.empty() && "async_mutex destroyed with coroutines waiting on it"); }
+
+    /// `co_await m.lock()` returns once the calling coroutine owns the mutex; pair it with unlock().
+    [[nodiscard]] lock_awaiter lock() noexcept { return lock_awaiter{*this}; }
+    /// `auto guard = co_await m.scoped_lock();` locks and returns a guard that unlocks.
+    [[nodiscard]] scoped_lock_awaiter scoped_lock() noexcept { return scoped_lock_awaiter{*this}; }
+
+    /// Takes the mutex if it is free (and nobody waits for it, which implies the same).
+    [[nodiscard]] bool try_lock() noexcept {
+        std::lock_guard lock(mutex_);
+        if (locked_) return false;
+        locked_ = true;
+        return true;
+    }
+
+    /// Releases the mutex, or passes it to the next waiter and resumes that waiter (on its executor).
+    void unlock() {
+        detail::waiter_node* next = nullptr;
+        {
+            std::lock_guard lock(mutex_);
+            assert(locked_ && "unlock of an async_mutex that is not locked");
+            next = waiters_.pop_front();
+            if (next == nullptr) locked_ = false; // otherwise it stays locked, now owned by `next`
+        }
+        if (next) next->resume();
+    }
+
+private:
+    std::mutex mutex_;
+    bool locked_ = false;
+    detail::waiter_list waiters_;
+};
+
+inline void async_mutex_lock::unlock() noexcept {
+    if (mutex_) std::exchange(mutex_, nullptr)->unlock();
+}
+
+} // namespace sluice
+// end file sluice/core/mutex.hpp
 // begin file sluice/core/result.hpp
 
 // result<T>: the outcome one collector (or sink) reports for one payload: Ok with a value, an empty Ok
@@ -320,302 +1440,197 @@ private:
 
 } // namespace sluice
 // end file sluice/core/result.hpp
+// begin file sluice/core/semaphore.hpp
+
+// async_semaphore: a counting semaphore for coroutines. Fair: release() hands permits straight to the
+// longest waiters, so a permit is never taken by a newcomer while someone waits.
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <cstddef>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <utility>
+
+
+namespace sluice {
+
+class async_semaphore {
+public:
+    /// Made afresh by each `co_await` of an acquire_operation; lives in the awaiting frame, never moves.
+    class acquire_awaiter {
+    public:
+        acquire_awaiter(async_semaphore& sem, std::stop_token token) noexcept
+            : sem_(sem), token_(std::move(token)) {}
+        acquire_awaiter(const acquire_awaiter&) = delete;
+        acquire_awaiter& operator=(const acquire_awaiter&) = delete;
+
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+
+        bool await_suspend(std::coroutine_handle<> h) {
+            node_.handle = h;
+            node_.home = detail::current_executor;
+            // Registered before the node is queued: the callback takes the lock, and once queued this
+            // coroutine may be resumed (and this awaiter destroyed) by release() at any moment.
+            if (token_.stop_possible()) stop_callback_.emplace(token_, canceller{this});
+            std::lock_guard lock(sem_.mutex_);
+            // Permits are only ever free while nobody waits (release() hands them out first).
+            if (const auto n = sem_.count_.load(std::memory_order_relaxed); n > 0) {
+                sem_.count_.store(n - 1, std::memory_order_relaxed);
+                return false;
+            }
+            if (token_.stop_requested()) {
+                cancelled_ = true;
+                return false;
+            }
+            sem_.waiters_.push_back(&node_);
+            return true;
+        }
+
+        void await_resume() {
+            stop_callback_.reset(); // waits for a callback still running on another thread
+            if (cancelled_) throw operation_cancelled();
+        }
+
+    private:
+        struct canceller {
+            acquire_awaiter* self;
+            void operator()() const noexcept { self->cancel(); }
+        };
+
+        // Whoever unlinks the node under the lock (release() or this) is the one that resumes it.
+        void cancel() noexcept {
+            {
+                std::lock_guard lock(sem_.mutex_);
+                if (!sem_.waiters_.contains(&node_)) return;
+                sem_.waiters_.erase(&node_);
+                cancelled_ = true;
+            }
+            node_.resume();
+        }
+
+        async_semaphore& sem_;
+        std::stop_token token_;
+        detail::waiter_node node_;
+        bool cancelled_ = false;
+        std::optional<std::stop_callback<canceller>> stop_callback_;
+    };
+
+    /// What acquire() returns: an awaitable (GCC copies awaiters awaited as lvalues, so the real awaiter
+    /// is made by operator co_await).
+    class acquire_operation {
+    public:
+        acquire_operation(async_semaphore& sem, std::stop_token token) noexcept
+            : sem_(&sem), token_(std::move(token)) {}
+        acquire_awaiter operator co_await() const noexcept { return acquire_awaiter{*sem_, token_}; }
+
+    private:
+        async_semaphore* sem_;
+        std::stop_token token_;
+    };
+
+    explicit async_semaphore(std::ptrdiff_t initial) noexcept : count_(initial) {
+        assert(initial >= 0 && "async_semaphore needs a non-negative initial count");
+    }
+    async_semaphore(const async_semaphore&) = delete;
+    async_semaphore& operator=(const async_semaphore&) = delete;
+    ~async_semaphore() { assert(waiters_.empty() && "async_semaphore destroyed with coroutines waiting on it"); }
+
+    /// `co_await sem.acquire()` returns once the calling coroutine holds a permit.
+    [[nodiscard]] acquire_operation acquire() noexcept { return acquire_operation{*this, std::stop_token{}}; }
+    /// As acquire(), but throws operation_cancelled (holding no permit) if `token` is stopped first.
+    [[nodiscard]] acquire_operation acquire(std::stop_token token) noexcept {
+        return acquire_operation{*this, std::move(token)};
+    }
+
+    /// Takes a permit if one is free.
+    [[nodiscard]] bool try_acquire() noexcept {
+        std::lock_guard lock(mutex_);
+        const auto n = count_.load(std::memory_order_relaxed);
+        if (n <= 0) return false;
+        count_.store(n - 1, std::memory_order_relaxed);
+        return true;
+    }
+
+    /// Returns `n` permits: each goes to the longest waiter, if any, which is resumed on its executor;
+    /// the rest become available.
+    void release(std::ptrdiff_t n = 1) {
+        assert(n >= 0 && "release of a negative number of permits");
+        detail::waiter_node* ready = nullptr;
+        detail::waiter_node** tail = &ready;
+        {
+            std::lock_guard lock(mutex_);
+            for (; n > 0; --n) {
+                detail::waiter_node* w = waiters_.pop_front();
+                if (w == nullptr) break;
+                *tail = w;
+                tail = &w->next;
+            }
+            count_.fetch_add(n, std::memory_order_relaxed);
+        }
+        // Outside the lock: a resumed waiter may release again, or destroy the semaphore.
+        while (ready) {
+            detail::waiter_node* next = ready->next;
+            ready->resume();
+            ready = next;
+        }
+    }
+
+    /// Permits free right now (a snapshot when other threads use the semaphore).
+    [[nodiscard]] std::ptrdiff_t available() const noexcept { return count_.load(std::memory_order_relaxed); }
+
+private:
+    std::mutex mutex_;
+    std::atomic<std::ptrdiff_t> count_; // written under mutex_; read without it only by available()
+    detail::waiter_list waiters_;
+};
+
+} // namespace sluice
+// end file sluice/core/semaphore.hpp
 // begin file sluice/core/sync_wait.hpp
 
 // sync_wait: block a plain thread until an awaitable completes. Coroutines that complete on another
 // thread resume there (no executor on this thread), and the result is handed back through an atomic flag.
 
-#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
 
-// begin file sluice/core/task.hpp
-
-// task<T>: a lazy coroutine. Nothing runs until it is awaited (or handed to sync_wait, a scope, a loop);
-// completion resumes the awaiter by symmetric transfer, so chains of tasks never grow the stack.
-
-#include <cassert>
-#include <concepts>
-#include <coroutine>
-#include <exception>
-#include <memory>
-#include <type_traits>
-#include <utility>
-#include <variant>
-
-// begin file sluice/core/detail/frame_allocator.hpp
-
-// Recycles coroutine frames per thread. A task per processed event would otherwise cost a malloc/free
-// pair each; here a freed frame goes on a small per-thread free list by size class and the next frame
-// of that size reuses it. Frames freed on another thread land in that thread's lists, bounded in count.
-// Off under AddressSanitizer (it would hide use-after-free of frames) or with SLUICE_NO_FRAME_RECYCLING.
-
-#include <cstddef>
-#include <new>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SLUICE_DETAIL_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SLUICE_DETAIL_ASAN 1
-#endif
-#endif
-
-#if !defined(SLUICE_NO_FRAME_RECYCLING) && !defined(SLUICE_DETAIL_ASAN)
-#define SLUICE_FRAME_RECYCLING 1
-#else
-#define SLUICE_FRAME_RECYCLING 0
-#endif
-
-namespace sluice::detail {
-
-class frame_cache {
-public:
-    static constexpr std::size_t granularity = 64;
-    static constexpr std::size_t classes = 16; // frames up to 1 KiB are recycled
-    static constexpr unsigned per_class = 64;
-
-    frame_cache() = default;
-    frame_cache(const frame_cache&) = delete;
-    frame_cache& operator=(const frame_cache&) = delete;
-    ~frame_cache() {
-        for (auto& head : heads_) {
-            while (head) {
-                block* b = head;
-                head = b->next;
-                ::operator delete(b);
-            }
-        }
-    }
-
-    void* allocate(std::size_t n) {
-        std::size_t c = class_of(n);
-        if (c < classes && heads_[c]) {
-            block* b = heads_[c];
-            heads_[c] = b->next;
-            --counts_[c];
-            return b;
-        }
-        return ::operator new(c < classes ? (c + 1) * granularity : n);
-    }
-
-    void deallocate(void* p, std::size_t n) noexcept {
-        std::size_t c = class_of(n);
-        if (c < classes && counts_[c] < per_class) {
-            auto* b = static_cast<block*>(p);
-            b->next = heads_[c];
-            heads_[c] = b;
-            ++counts_[c];
-            return;
-        }
-        ::operator delete(p);
-    }
-
-    static frame_cache& local() {
-        thread_local frame_cache cache;
-        return cache;
-    }
-
-private:
-    struct block {
-        block* next;
-    };
-    static std::size_t class_of(std::size_t n) noexcept { return (n + granularity - 1) / granularity - 1; }
-
-    block* heads_[classes] = {};
-    unsigned counts_[classes] = {};
-};
-
-/// Mixed into promise types: routes frame allocation through the per-thread cache.
-struct recycled_frame {
-#if SLUICE_FRAME_RECYCLING
-    static void* operator new(std::size_t n) { return frame_cache::local().allocate(n); }
-    static void operator delete(void* p, std::size_t n) noexcept { frame_cache::local().deallocate(p, n); }
-#endif
-};
-
-} // namespace sluice::detail
-// end file sluice/core/detail/frame_allocator.hpp
-
-namespace sluice {
-
-template <class T = void>
-class task;
-
-namespace detail {
-
-struct task_promise_base : recycled_frame {
-    std::coroutine_handle<> continuation_{std::noop_coroutine()};
-
-    struct final_awaiter {
-        [[nodiscard]] bool await_ready() const noexcept { return false; }
-        template <class Promise>
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
-            return self.promise().continuation_;
-        }
-        void await_resume() const noexcept {}
-    };
-
-    std::suspend_always initial_suspend() const noexcept { return {}; }
-    final_awaiter final_suspend() const noexcept { return {}; }
-};
-
-template <class T>
-class task_promise final : public task_promise_base {
-    // References are stored as pointers; the referent must outlive the awaiter's use, as with any function.
-    using stored_type = std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>;
-
-public:
-    task<T> get_return_object() noexcept;
-
-    void unhandled_exception() noexcept { result_.template emplace<2>(std::current_exception()); }
-
-    template <class U>
-        requires std::convertible_to<U&&, T>
-    void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<stored_type, U&&>) {
-        if constexpr (std::is_reference_v<T>)
-            result_.template emplace<1>(std::addressof(value));
-        else
-            result_.template emplace<1>(std::forward<U>(value));
-    }
-
-    decltype(auto) result() & { return get(*this); }
-    decltype(auto) result() && { return get(std::move(*this)); }
-
-private:
-    template <class Self>
-    static decltype(auto) get(Self&& self) {
-        if (self.result_.index() == 2) std::rethrow_exception(std::get<2>(self.result_));
-        assert(self.result_.index() == 1 && "task result read before completion");
-        if constexpr (std::is_reference_v<T>)
-            return static_cast<T>(*std::get<1>(self.result_));
-        else if constexpr (std::is_lvalue_reference_v<Self>)
-            return static_cast<T&>(std::get<1>(self.result_));
-        else
-            return static_cast<T&&>(std::get<1>(self.result_));
-    }
-
-    std::variant<std::monostate, stored_type, std::exception_ptr> result_;
-};
-
-template <>
-class task_promise<void> final : public task_promise_base {
-public:
-    task<void> get_return_object() noexcept;
-    void unhandled_exception() noexcept { exception_ = std::current_exception(); }
-    void return_void() noexcept {}
-    void result() const {
-        if (exception_) std::rethrow_exception(exception_);
-    }
-
-private:
-    std::exception_ptr exception_;
-};
-
-} // namespace detail
-
-/// A lazily started coroutine producing a T (or an exception). Move-only; destroying an
-/// unstarted or finished task frees its frame.
-template <class T>
-class [[nodiscard]] task {
-public:
-    using promise_type = detail::task_promise<T>;
-    using value_type = T;
-    using handle_type = std::coroutine_handle<promise_type>;
-
-    task() noexcept = default;
-    explicit task(handle_type handle) noexcept : handle_(handle) {}
-    task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
-    task& operator=(task&& other) noexcept {
-        if (this != &other) {
-            destroy();
-            handle_ = std::exchange(other.handle_, {});
-        }
-        return *this;
-    }
-    task(const task&) = delete;
-    task& operator=(const task&) = delete;
-    ~task() { destroy(); }
-
-    /// True when the task holds a coroutine (not default-constructed or moved-from).
-    [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(handle_); }
-    /// True once the coroutine ran to completion.
-    [[nodiscard]] bool done() const noexcept { return !handle_ || handle_.done(); }
-
-    auto operator co_await() & noexcept { return awaiter<false>{handle_}; }
-    auto operator co_await() && noexcept { return awaiter<true>{handle_}; }
-
-    /// The raw handle, for executors that start tasks themselves. Ownership stays with the task.
-    [[nodiscard]] handle_type handle() const noexcept { return handle_; }
-    /// Gives up ownership of the frame; the caller destroys it.
-    [[nodiscard]] handle_type release() noexcept { return std::exchange(handle_, {}); }
-
-private:
-    template <bool Move>
-    struct awaiter {
-        handle_type handle;
-        [[nodiscard]] bool await_ready() const noexcept { return !handle || handle.done(); }
-        std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
-            handle.promise().continuation_ = awaiting;
-            return handle;
-        }
-        decltype(auto) await_resume() {
-            assert(handle && "awaiting an empty task");
-            if constexpr (Move)
-                return std::move(handle.promise()).result();
-            else
-                return handle.promise().result();
-        }
-    };
-
-    void destroy() noexcept {
-        if (handle_) handle_.destroy();
-        handle_ = {};
-    }
-
-    handle_type handle_{};
-};
-
-namespace detail {
-template <class T>
-inline task<T> task_promise<T>::get_return_object() noexcept {
-    return task<T>{std::coroutine_handle<task_promise<T>>::from_promise(*this)};
-}
-inline task<void> task_promise<void>::get_return_object() noexcept {
-    return task<void>{std::coroutine_handle<task_promise<void>>::from_promise(*this)};
-}
-} // namespace detail
-
-namespace detail {
-/// The awaiter that `co_await a` would use, whichever way `a` provides it.
-template <class A>
-decltype(auto) get_awaiter(A&& a) {
-    if constexpr (requires { std::forward<A>(a).operator co_await(); })
-        return std::forward<A>(a).operator co_await();
-    else if constexpr (requires { operator co_await(std::forward<A>(a)); })
-        return operator co_await(std::forward<A>(a));
-    else
-        return std::forward<A>(a);
-}
-} // namespace detail
-
-/// What `co_await a` yields for an awaitable of type A (a task, an event wait, ...).
-template <class A>
-using await_result_t = decltype(detail::get_awaiter(std::declval<A>()).await_resume());
-
-} // namespace sluice
-// end file sluice/core/task.hpp
 
 namespace sluice {
 namespace detail {
+
+/// A one-shot flag a thread blocks on. A mutex and condition variable rather than an atomic wait: the
+/// waiter may destroy the flag the moment it sees it set, and here the setter touches nothing after
+/// releasing the mutex.
+class completion_flag {
+public:
+    void set() {
+        std::lock_guard lock(mutex_);
+        set_ = true;
+        cv_.notify_one();
+    }
+    void wait() {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return set_; });
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool set_ = false;
+};
 
 /// A coroutine that runs an awaitable to completion and signals a flag from its final suspend point.
 template <class T>
 class sync_wait_task {
 public:
     struct promise_type {
-        std::atomic<bool>* done = nullptr;
+        completion_flag* done = nullptr;
         std::exception_ptr exception;
         std::optional<std::conditional_t<std::is_reference_v<T>, std::add_pointer_t<T>, T>> value;
 
@@ -626,11 +1641,7 @@ public:
         auto final_suspend() const noexcept {
             struct notify {
                 bool await_ready() const noexcept { return false; }
-                void await_suspend(std::coroutine_handle<promise_type> h) const noexcept {
-                    std::atomic<bool>* flag = h.promise().done;
-                    flag->store(true, std::memory_order_release);
-                    flag->notify_one();
-                }
+                void await_suspend(std::coroutine_handle<promise_type> h) const noexcept { h.promise().done->set(); }
                 void await_resume() const noexcept {}
             };
             return notify{};
@@ -656,10 +1667,10 @@ public:
 
     /// Starts the coroutine and blocks the calling thread until it finishes.
     T run() {
-        std::atomic<bool> done{false};
+        completion_flag done;
         handle_.promise().done = &done;
         handle_.resume();
-        done.wait(false, std::memory_order_acquire);
+        done.wait();
         auto& p = handle_.promise();
         if (p.exception) std::rethrow_exception(p.exception);
         if constexpr (std::is_reference_v<T>)
@@ -709,6 +1720,295 @@ decltype(auto) sync_wait(A&& awaitable) {
 
 } // namespace sluice
 // end file sluice/core/sync_wait.hpp
+// begin file sluice/core/when_all.hpp
+
+// when_all: start several tasks together and resume once every one of them has finished.
+//
+// The children are wrapped in small coroutines that count down a shared latch as they finish. The latch
+// starts at count + 1 and the awaiting coroutine takes the last unit itself after starting every child,
+// so children that finish synchronously (or on other threads before the awaiter has suspended) can never
+// resume it early, and no mutex is needed.
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+
+namespace sluice {
+namespace detail {
+
+class when_all_latch {
+public:
+    static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+
+    explicit when_all_latch(std::size_t children) noexcept : count_(children + 1) {}
+    when_all_latch(const when_all_latch&) = delete;
+    when_all_latch& operator=(const when_all_latch&) = delete;
+
+    /// Called once by the awaiting coroutine after it started every child. False when they have all
+    /// finished already, so the awaiter does not suspend.
+    bool try_await(std::coroutine_handle<> awaiting) noexcept {
+        awaiting_ = awaiting;
+        home_ = current_executor;
+        return count_.fetch_sub(1, std::memory_order_acq_rel) > 1;
+    }
+
+    /// Called by each child as it finishes; returns what that child's final suspend transfers to.
+    std::coroutine_handle<> child_done() noexcept {
+        if (count_.fetch_sub(1, std::memory_order_acq_rel) != 1) return std::noop_coroutine();
+        // Last one out: the awaiter has suspended, and belongs to its own executor's thread.
+        executor* home = home_;
+        if (home == nullptr || home == current_executor) return awaiting_;
+        home->post(awaiting_);
+        return std::noop_coroutine();
+    }
+
+    /// Remembers the first child to fail, in completion order.
+    void record_failure(std::size_t index) noexcept {
+        std::size_t expected = none;
+        first_failed_.compare_exchange_strong(expected, index, std::memory_order_acq_rel);
+    }
+    [[nodiscard]] std::size_t first_failed() const noexcept { return first_failed_.load(std::memory_order_acquire); }
+
+private:
+    std::atomic<std::size_t> count_;
+    std::atomic<std::size_t> first_failed_{none};
+    std::coroutine_handle<> awaiting_{};
+    executor* home_ = nullptr;
+};
+
+/// What when_all yields for a child of type T: void becomes std::monostate, an rvalue reference a value
+/// (the referent may not outlive the child), an lvalue reference stays one.
+template <class T>
+using when_all_value_t = std::conditional_t<
+    std::is_void_v<T>, std::monostate,
+    std::conditional_t<std::is_rvalue_reference_v<T>, std::remove_reference_t<T>, T>>;
+
+/// The element type of the vector form (a vector cannot hold references).
+template <class T>
+using when_all_element_t = std::conditional_t<std::is_lvalue_reference_v<T>,
+                                              std::reference_wrapper<std::remove_reference_t<T>>,
+                                              std::remove_reference_t<T>>;
+
+template <class T>
+class when_all_child;
+
+struct when_all_child_promise_base {
+    when_all_latch* latch = nullptr;
+    std::size_t index = 0;
+    std::exception_ptr exception;
+
+    struct final_awaiter {
+        [[nodiscard]] bool await_ready() const noexcept { return false; }
+        template <class Promise>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+            return self.promise().latch->child_done();
+        }
+        void await_resume() const noexcept {}
+    };
+
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    final_awaiter final_suspend() const noexcept { return {}; }
+    void unhandled_exception() noexcept {
+        exception = std::current_exception();
+        latch->record_failure(index);
+    }
+};
+
+template <class T>
+struct when_all_child_promise : when_all_child_promise_base {
+    using stored_type = std::conditional_t<std::is_lvalue_reference_v<T>, std::add_pointer_t<T>,
+                                           std::remove_reference_t<T>>;
+    std::optional<stored_type> value;
+
+    when_all_child<T> get_return_object() noexcept;
+    template <class U>
+    void return_value(U&& v) {
+        if constexpr (std::is_lvalue_reference_v<T>)
+            value.emplace(std::addressof(v));
+        else
+            value.emplace(std::forward<U>(v));
+    }
+    when_all_value_t<T> take() {
+        if constexpr (std::is_lvalue_reference_v<T>)
+            return static_cast<T>(**value);
+        else
+            return std::move(*value);
+    }
+};
+
+template <>
+struct when_all_child_promise<void> : when_all_child_promise_base {
+    when_all_child<void> get_return_object() noexcept;
+    void return_void() noexcept {}
+    std::monostate take() noexcept { return {}; }
+};
+
+/// Owns one child coroutine (which owns the task it awaits). Destroying it unstarted frees both.
+template <class T>
+class when_all_child {
+public:
+    using promise_type = when_all_child_promise<T>;
+
+    explicit when_all_child(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
+    when_all_child(when_all_child&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
+    when_all_child& operator=(when_all_child&&) = delete;
+    when_all_child(const when_all_child&) = delete;
+    when_all_child& operator=(const when_all_child&) = delete;
+    ~when_all_child() {
+        if (handle_) handle_.destroy();
+    }
+
+    void start(when_all_latch& latch, std::size_t index) noexcept {
+        handle_.promise().latch = &latch;
+        handle_.promise().index = index;
+        handle_.resume();
+    }
+    void rethrow() const { std::rethrow_exception(handle_.promise().exception); }
+    when_all_value_t<T> take() { return handle_.promise().take(); }
+
+private:
+    std::coroutine_handle<promise_type> handle_;
+};
+
+template <class T>
+inline when_all_child<T> when_all_child_promise<T>::get_return_object() noexcept {
+    return when_all_child<T>{std::coroutine_handle<when_all_child_promise<T>>::from_promise(*this)};
+}
+inline when_all_child<void> when_all_child_promise<void>::get_return_object() noexcept {
+    return when_all_child<void>{std::coroutine_handle<when_all_child_promise<void>>::from_promise(*this)};
+}
+
+// The task is taken by value so that the child's frame owns it.
+template <class T>
+    requires(!std::is_void_v<T>)
+when_all_child<T> make_when_all_child(task<T> t) {
+    co_return co_await std::move(t);
+}
+template <class T>
+    requires std::is_void_v<T>
+when_all_child<T> make_when_all_child(task<T> t) {
+    co_await std::move(t);
+}
+
+/// The awaitable returned by when_all(task<Ts>&&...): owns the children. Move it only before it is awaited.
+template <class... Ts>
+class [[nodiscard]] when_all_awaitable {
+public:
+    explicit when_all_awaitable(task<Ts>&&... tasks) : children_(make_when_all_child(std::move(tasks))...) {}
+    when_all_awaitable(when_all_awaitable&& o) noexcept : children_(std::move(o.children_)) {
+        assert(!o.started_ && "a when_all cannot move once awaited");
+    }
+    when_all_awaitable& operator=(when_all_awaitable&&) = delete;
+
+    // The awaiter is a separate object pointing here, so awaiting an lvalue never copies the children.
+    struct awaiter {
+        when_all_awaitable* self;
+        [[nodiscard]] bool await_ready() const noexcept { return sizeof...(Ts) == 0; }
+        bool await_suspend(std::coroutine_handle<> awaiting) noexcept {
+            self->started_ = true;
+            self->start(std::index_sequence_for<Ts...>{});
+            return self->latch_.try_await(awaiting);
+        }
+        std::tuple<when_all_value_t<Ts>...> await_resume() { return self->finish(std::index_sequence_for<Ts...>{}); }
+    };
+    awaiter operator co_await() & noexcept { return awaiter{this}; }
+    awaiter operator co_await() && noexcept { return awaiter{this}; }
+
+private:
+    template <std::size_t... I>
+    void start(std::index_sequence<I...>) noexcept {
+        (std::get<I>(children_).start(latch_, I), ...);
+    }
+    template <std::size_t... I>
+    std::tuple<when_all_value_t<Ts>...> finish(std::index_sequence<I...>) {
+        const std::size_t failed = latch_.first_failed();
+        ((failed == I ? std::get<I>(children_).rethrow() : void()), ...);
+        return std::tuple<when_all_value_t<Ts>...>(std::get<I>(children_).take()...);
+    }
+
+    when_all_latch latch_{sizeof...(Ts)};
+    std::tuple<when_all_child<Ts>...> children_;
+    bool started_ = false;
+};
+
+/// The awaitable returned by when_all(std::vector<task<T>>). Move it only before it is awaited.
+template <class T>
+class [[nodiscard]] when_all_vector_awaitable {
+public:
+    using result_type = std::conditional_t<std::is_void_v<T>, void, std::vector<when_all_element_t<T>>>;
+
+    explicit when_all_vector_awaitable(std::vector<task<T>> tasks) : latch_(tasks.size()) {
+        children_.reserve(tasks.size());
+        for (auto& t : tasks) children_.push_back(make_when_all_child(std::move(t)));
+    }
+    when_all_vector_awaitable(when_all_vector_awaitable&& o) noexcept
+        : latch_(o.children_.size()), children_(std::move(o.children_)) {
+        assert(!o.started_ && "a when_all cannot move once awaited");
+    }
+    when_all_vector_awaitable& operator=(when_all_vector_awaitable&&) = delete;
+
+    struct awaiter {
+        when_all_vector_awaitable* self;
+        [[nodiscard]] bool await_ready() const noexcept { return self->children_.empty(); }
+        bool await_suspend(std::coroutine_handle<> awaiting) noexcept { return self->start(awaiting); }
+        result_type await_resume() { return self->finish(); }
+    };
+    awaiter operator co_await() & noexcept { return awaiter{this}; }
+    awaiter operator co_await() && noexcept { return awaiter{this}; }
+
+private:
+    bool start(std::coroutine_handle<> awaiting) noexcept {
+        started_ = true;
+        for (std::size_t i = 0; i < children_.size(); ++i) children_[i].start(latch_, i);
+        return latch_.try_await(awaiting);
+    }
+    result_type finish() {
+        const std::size_t failed = latch_.first_failed();
+        if (failed != when_all_latch::none) children_[failed].rethrow();
+        if constexpr (!std::is_void_v<T>) {
+            result_type results;
+            results.reserve(children_.size());
+            for (auto& c : children_) results.push_back(c.take());
+            return results;
+        }
+    }
+
+    when_all_latch latch_;
+    std::vector<when_all_child<T>> children_;
+    bool started_ = false;
+};
+
+} // namespace detail
+
+/// Awaits every task concurrently and yields their results as a tuple, in argument order (void results
+/// as std::monostate). Nothing starts until the result is awaited. If any task throws, the others still
+/// run to completion, then the first exception to be thrown is rethrown.
+template <class... Ts>
+[[nodiscard]] detail::when_all_awaitable<Ts...> when_all(task<Ts>&&... tasks) {
+    return detail::when_all_awaitable<Ts...>(std::move(tasks)...);
+}
+
+/// As above for a run-time number of tasks: yields a std::vector of their results in order (void for
+/// task<void>; std::reference_wrapper for lvalue-reference results).
+template <class T>
+[[nodiscard]] detail::when_all_vector_awaitable<T> when_all(std::vector<task<T>> tasks) {
+    return detail::when_all_vector_awaitable<T>(std::move(tasks));
+}
+
+} // namespace sluice
+// end file sluice/core/when_all.hpp
 
 // io
 // begin file sluice/io/loop.hpp
@@ -2232,9 +3532,11 @@ public:
         return awaiter{state_};
     }
 
-    /// The results if done, else an empty list. Never blocks.
-    [[nodiscard]] result_list<R> get_result() const {
-        if (!done()) return {};
+    /// The results if done, else an empty list. Never blocks. The reference stays valid while this
+    /// event lives.
+    [[nodiscard]] const result_list<R>& get_result() const {
+        static const result_list<R> none;
+        if (!done()) return none;
         return state_->results_after_done();
     }
 
@@ -3066,8 +4368,15 @@ private:
         route_targets targets;
         std::optional<item> it;
         bool last = false;
+        unsigned since_yield = 0;
         for (;;) {
             it.reset();
+            // A consumer with a steady backlog never suspends on its own; yielding now and then lets
+            // timers, I/O and other coroutines of the loop run.
+            if (++since_yield == yield_every) {
+                since_yield = 0;
+                co_await loop_->schedule();
+            }
             co_await next_item_awaiter{this, &it};
             resume_unblocked();
             if (!it) {
@@ -3118,7 +4427,13 @@ private:
             std::lock_guard lock(lock_);
             wake.swap(unblocked_);
         }
-        for (auto* s : wake) s->resume();
+        // Senders on this loop go through the ready queue rather than running inside the consumer.
+        for (auto* s : wake) {
+            if (s->home == loop_)
+                loop_->post(s->handle);
+            else
+                s->resume();
+        }
     }
 
     /// Routes the item; returns its result state (null for fire-and-forget).
@@ -3251,6 +4566,8 @@ private:
         return claimed;
     }
 
+    static constexpr unsigned yield_every = 64;
+
     io_loop* loop_;
     queue_options options_;
     Router router_;
@@ -3290,6 +4607,1104 @@ private:
 
 } // namespace sluice
 // end file sluice/queue/collector_queue.hpp
+
+// metrics and logs
+// begin file sluice/metrics/log.hpp
+
+// Logging hook: a logger holds a minimum level and a callback (default: one line on stderr). Below the
+// level a call costs one relaxed load and a compare; nothing is formatted and the callback is not run.
+//
+// What may reach a log is decided here, not by each caller: a field says what its value is
+// (field::plain, field::payload, field::secret, field::credential_id) and the logger redacts by kind.
+// Payload bodies appear only when log_options::log_payloads is set. Secrets (secret keys, signatures,
+// session tokens, Authorization values) never appear, whatever the options; with log_secrets a
+// credential id shows its first 4 characters ("AKIA", which tells a long-term key from a temporary
+// "ASIA" one). As a second line of defence, plain fields whose key names a secret ("authorization",
+// "password", "token", ...) are redacted too, and the values of X-Amz-Signature, X-Amz-Credential,
+// X-Amz-Security-Token, Signature and Credential parameters are cut out of messages and plain values
+// (a presigned URL or a SigV4 Authorization value quoted in an error message).
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace sluice {
+
+enum class log_level { trace, debug, info, warn, error, off };
+
+[[nodiscard]] inline std::string_view to_string(log_level level) noexcept {
+    switch (level) {
+    case log_level::trace: return "trace";
+    case log_level::debug: return "debug";
+    case log_level::info: return "info";
+    case log_level::warn: return "warn";
+    case log_level::error: return "error";
+    case log_level::off: return "off";
+    }
+    return "unknown";
+}
+
+/// "trace", "debug", "info", "warn" (or "warning"), "error", "off", any case; nullopt otherwise.
+[[nodiscard]] inline std::optional<log_level> parse_log_level(std::string_view text) noexcept {
+    std::array<char, 8> lower{};
+    if (text.size() > lower.size()) return std::nullopt;
+    for (std::size_t i = 0; i < text.size(); ++i)
+        lower[i] = (text[i] >= 'A' && text[i] <= 'Z') ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
+    const std::string_view t(lower.data(), text.size());
+    if (t == "trace") return log_level::trace;
+    if (t == "debug") return log_level::debug;
+    if (t == "info") return log_level::info;
+    if (t == "warn" || t == "warning") return log_level::warn;
+    if (t == "error") return log_level::error;
+    if (t == "off") return log_level::off;
+    return std::nullopt;
+}
+
+/// What a field's value is, which decides how it is redacted.
+enum class field_kind {
+    plain,         ///< shown (unless its key names a secret)
+    payload,       ///< an event or request body: shown only with log_payloads
+    secret,        ///< a secret key, signature, token, Authorization value: never shown
+    credential_id, ///< names a credential (an access key id): with log_secrets, its first 4 characters
+};
+
+/// The text that replaces what is not shown.
+inline constexpr std::string_view redacted_text = "[redacted]";
+
+struct log_options {
+    log_level level = log_level::info;
+    /// Show payload fields (up to max_payload_bytes each). Off: "[redacted]".
+    bool log_payloads = false;
+    /// Show the first 4 characters of credential ids. Secret fields stay "[redacted]" regardless.
+    bool log_secrets = false;
+    /// Longer payloads are cut here, with "...(N bytes)" appended.
+    std::size_t max_payload_bytes = 1024;
+};
+
+/// A key/value pair handed to a log call. It refers to the caller's strings (views): build it in the
+/// call's argument list, never keep it. Numbers and bools are formatted only when the level is on.
+struct field {
+    using value_type = std::variant<std::string_view, std::int64_t, std::uint64_t, double, bool>;
+
+    std::string_view key;
+    value_type value;
+    field_kind kind = field_kind::plain;
+
+    static field plain(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::plain}; }
+    template <class T>
+        requires std::is_arithmetic_v<T>
+    static field plain(std::string_view key, T value) noexcept {
+        if constexpr (std::is_same_v<T, bool>) return {key, value_type(value), field_kind::plain};
+        else if constexpr (std::is_floating_point_v<T>) return {key, value_type(static_cast<double>(value)), field_kind::plain};
+        else if constexpr (std::is_signed_v<T>) return {key, value_type(static_cast<std::int64_t>(value)), field_kind::plain};
+        else return {key, value_type(static_cast<std::uint64_t>(value)), field_kind::plain};
+    }
+    static field payload(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::payload}; }
+    static field secret(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::secret}; }
+    static field credential_id(std::string_view key, std::string_view value) noexcept {
+        return {key, value, field_kind::credential_id};
+    }
+};
+
+/// A field as the callback sees it: the text already redacted.
+struct log_field {
+    std::string_view key;
+    std::string_view value;
+};
+
+/// One log event. Views are valid during the callback only: copy what you keep.
+struct log_record {
+    log_level level = log_level::info;
+    std::string_view component;
+    std::string_view message;
+    std::span<const log_field> fields;
+    std::chrono::system_clock::time_point time;
+};
+
+using log_callback = std::function<void(const log_record&)>;
+
+namespace detail {
+
+[[nodiscard]] inline char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
+}
+
+/// Position of `needle` (lower case) in `text`, ignoring case; npos if absent.
+[[nodiscard]] inline std::size_t ifind(std::string_view text, std::string_view needle, std::size_t from = 0) noexcept {
+    if (needle.size() > text.size()) return std::string_view::npos;
+    for (std::size_t i = from; i + needle.size() <= text.size(); ++i) {
+        std::size_t j = 0;
+        while (j < needle.size() && ascii_lower(text[i + j]) == needle[j]) ++j;
+        if (j == needle.size()) return i;
+    }
+    return std::string_view::npos;
+}
+
+// Parameters that carry credentials or signatures: those of presigned URLs, and the parts of a SigV4
+// Authorization value ("Credential=...", "Signature=...") should one be quoted in a message.
+inline constexpr std::string_view secret_params[] = {"x-amz-signature=", "x-amz-credential=", "x-amz-security-token=",
+                                                     "signature=", "credential="};
+
+[[nodiscard]] inline bool word_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/// `text` with the values of secret parameters replaced by "[redacted]", wherever they occur (a URL, a
+/// request line, a header, a message quoting any of them); nullopt when there is nothing to replace.
+[[nodiscard]] inline std::optional<std::string> redact_query_params(std::string_view text) {
+    std::string out;
+    bool changed = false;
+    std::size_t copied = 0;
+    for (std::size_t i = 0; i < text.size();) {
+        std::size_t hit = std::string_view::npos;
+        std::size_t len = 0;
+        for (auto param : secret_params) {
+            std::size_t at = ifind(text, param, i);
+            // Only a whole parameter name ("x-amz-signature=" is not also a "signature=").
+            while (at != std::string_view::npos && at > 0 && word_char(text[at - 1])) at = ifind(text, param, at + 1);
+            if (at < hit) {
+                hit = at;
+                len = param.size();
+            }
+        }
+        if (hit == std::string_view::npos) break;
+        const std::size_t value_start = hit + len;
+        std::size_t value_end = text.find_first_of("&#,; \t\r\n\"'<>", value_start);
+        if (value_end == std::string_view::npos) value_end = text.size();
+        out.append(text.substr(copied, value_start - copied));
+        out += redacted_text;
+        copied = i = value_end;
+        changed = true;
+    }
+    if (!changed) return std::nullopt;
+    out.append(text.substr(copied));
+    return out;
+}
+
+// Substrings of field keys that name a secret (lower case).
+inline constexpr std::string_view secret_key_words[] = {"authorization", "password", "passwd", "secret", "signature",
+                                                       "token", "credential", "cookie", "api_key", "api-key", "apikey"};
+
+} // namespace detail
+
+/// True when a field key names a secret ("Authorization", "secret_access_key", "X-Amz-Security-Token",
+/// "password", ...): such plain fields are redacted as if marked secret.
+[[nodiscard]] inline bool is_secret_key(std::string_view key) noexcept {
+    for (auto word : detail::secret_key_words)
+        if (detail::ifind(key, word) != std::string_view::npos) return true;
+    return false;
+}
+
+/// True for headers whose values carry credentials: Authorization, Proxy-Authorization,
+/// X-Amz-Security-Token, Cookie, Set-Cookie.
+[[nodiscard]] inline bool is_secret_header(std::string_view name) noexcept {
+    constexpr std::string_view names[] = {"authorization", "proxy-authorization", "x-amz-security-token", "cookie",
+                                          "set-cookie"};
+    for (auto n : names)
+        if (detail::iequals(name, n)) return true;
+    return false;
+}
+
+/// `url` with the values of X-Amz-Signature, X-Amz-Credential and X-Amz-Security-Token (and of bare
+/// Signature= and Credential=) replaced by "[redacted]"; the rest, parameter names included, is kept
+/// for debugging. Matching ignores case; "My-X-Amz-Signature=" is another parameter and is kept.
+[[nodiscard]] inline std::string sanitize_url(std::string_view url) {
+    auto redacted = detail::redact_query_params(url);
+    return redacted ? std::move(*redacted) : std::string(url);
+}
+
+/// The value of header `name` as it may be logged. Authorization keeps its scheme and, for SigV4, the
+/// SignedHeaders list (useful when a signature does not match); Credential, Signature and any other
+/// part become "[redacted]":
+///   "AWS4-HMAC-SHA256 Credential=[redacted], SignedHeaders=host;x-amz-date, Signature=[redacted]".
+/// Other secret headers (is_secret_header) become "[redacted]"; the rest is returned as is.
+[[nodiscard]] inline std::string sanitize_header(std::string_view name, std::string_view value) {
+    if (!is_secret_header(name)) return std::string(value);
+    if (!detail::iequals(name, "authorization") && !detail::iequals(name, "proxy-authorization"))
+        return std::string(redacted_text);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    const std::size_t space = value.find(' ');
+    if (space == std::string_view::npos) return std::string(redacted_text); // no scheme: all of it is secret
+    std::string out(value.substr(0, space));
+    out += ' ';
+    std::string_view rest = value.substr(space + 1);
+    bool first = true;
+    while (!rest.empty()) {
+        std::size_t comma = rest.find(',');
+        std::string_view part = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+        if (!first) out += ", ";
+        first = false;
+        const std::size_t eq = part.find('=');
+        if (eq != std::string_view::npos && detail::iequals(part.substr(0, eq), "signedheaders")) {
+            out += part;
+        } else if (eq != std::string_view::npos) {
+            out += part.substr(0, eq + 1);
+            out += redacted_text;
+        } else {
+            out += redacted_text;
+        }
+    }
+    return out;
+}
+
+/// A raw header block ("POST /?X-Amz-Signature=... HTTP/1.1\r\nAuthorization: ...\r\n...", as curl's
+/// debug callback shows it) with every line sanitized: secret header values and secret query
+/// parameters redacted. Line endings are kept.
+[[nodiscard]] inline std::string sanitize_headers(std::string_view block) {
+    std::string out;
+    out.reserve(block.size());
+    while (!block.empty()) {
+        std::size_t nl = block.find('\n');
+        std::string_view line = block.substr(0, nl == std::string_view::npos ? block.size() : nl + 1);
+        block.remove_prefix(line.size());
+        std::string_view ending;
+        std::size_t body_len = line.size();
+        while (body_len > 0 && (line[body_len - 1] == '\n' || line[body_len - 1] == '\r')) --body_len;
+        ending = line.substr(body_len);
+        std::string_view body = line.substr(0, body_len);
+        const std::size_t colon = body.find(':');
+        if (colon != std::string_view::npos && body.find(' ') > colon) {
+            std::string_view name = body.substr(0, colon);
+            std::string_view value = body.substr(colon + 1);
+            std::size_t lead = 0;
+            while (lead < value.size() && value[lead] == ' ') ++lead;
+            out += name;
+            out += ':';
+            out += value.substr(0, lead);
+            out += sanitize_url(sanitize_header(name, value.substr(lead)));
+        } else {
+            out += sanitize_url(body);
+        }
+        out += ending;
+    }
+    return out;
+}
+
+/// The text a logger shows for `value` of `kind` under `options` (see field_kind).
+[[nodiscard]] inline std::string redact(std::string_view value, field_kind kind, const log_options& options = {}) {
+    switch (kind) {
+    case field_kind::plain: return sanitize_url(value);
+    case field_kind::payload: {
+        if (!options.log_payloads) return std::string(redacted_text);
+        if (value.size() <= options.max_payload_bytes) return std::string(value);
+        std::string out(value.substr(0, options.max_payload_bytes));
+        out += "...(";
+        out += std::to_string(value.size());
+        out += " bytes)";
+        return out;
+    }
+    case field_kind::credential_id:
+        // A short id is hidden entirely: 4 of 6 characters would be most of it.
+        if (options.log_secrets && value.size() >= 12) return std::string(value.substr(0, 4)) + std::string(redacted_text);
+        return std::string(redacted_text);
+    case field_kind::secret: break;
+    }
+    return std::string(redacted_text);
+}
+
+/// One line for a record: `2025-01-02T03:04:05.678Z warn sink: message key=value key2="a b"` (no
+/// newline). Values with spaces, quotes, '=' or control characters are quoted and escaped, so a value
+/// cannot forge a second line.
+[[nodiscard]] inline std::string format_log_line(const log_record& record) {
+    std::string out;
+    const auto since = record.time.time_since_epoch();
+    const auto secs = std::chrono::floor<std::chrono::seconds>(since);
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
+    const std::time_t t = static_cast<std::time_t>(secs.count());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[96]; // room for any int the compiler imagines in the fields
+    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+    out += stamp;
+    out += ' ';
+    out += to_string(record.level);
+    out += ' ';
+    if (!record.component.empty()) {
+        out += record.component;
+        out += ": ";
+    }
+    auto append_escaped = [&out](std::string_view text) {
+        for (char c : text) {
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += c;
+            } else if (c == '\n') {
+                out += "\\n";
+            } else if (c == '\r') {
+                out += "\\r";
+            } else if (c == '\t') {
+                out += "\\t";
+            } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                char hex[8];
+                std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+                out += hex;
+            } else {
+                out += c;
+            }
+        }
+    };
+    append_escaped(record.message);
+    for (const auto& f : record.fields) {
+        out += ' ';
+        append_escaped(f.key);
+        out += '=';
+        const bool quote = f.value.empty() || std::any_of(f.value.begin(), f.value.end(), [](char c) {
+                               return c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ||
+                                      c == 0x7f;
+                           });
+        if (quote) out += '"';
+        append_escaped(f.value);
+        if (quote) out += '"';
+    }
+    return out;
+}
+
+/// The default callback: format_log_line plus a newline on stderr, in one write so that lines from
+/// several threads do not interleave.
+inline void write_log_line_to_stderr(const log_record& record) {
+    std::string line = format_log_line(record);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+/// Holds a minimum level and a callback. The callback may be called from several threads at once (the
+/// default one is safe for that). A callback that throws is ignored: logging never fails the caller.
+class logger {
+public:
+    /// Level info, lines to stderr.
+    logger() : logger(log_options{}) {}
+    explicit logger(log_options options, log_callback callback = {})
+        : options_(options), level_(options.level), callback_(callback ? std::move(callback) : log_callback(write_log_line_to_stderr)) {}
+
+    logger(const logger& other) : options_(other.options_), level_(other.level()), callback_(other.callback_) {}
+    logger& operator=(const logger& other) {
+        if (this != &other) {
+            options_ = other.options_;
+            level_.store(other.level(), std::memory_order_relaxed);
+            callback_ = other.callback_;
+        }
+        return *this;
+    }
+
+    /// A logger that drops everything (level off).
+    [[nodiscard]] static logger disabled() { return logger(log_options{.level = log_level::off}); }
+
+    [[nodiscard]] bool enabled(log_level level) const noexcept {
+        return level != log_level::off && level >= level_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] log_level level() const noexcept { return level_.load(std::memory_order_relaxed); }
+    /// Safe while other threads log.
+    void set_level(log_level level) noexcept { level_.store(level, std::memory_order_relaxed); }
+    /// The options given at construction (the level in them may be stale: see level()).
+    [[nodiscard]] const log_options& options() const noexcept { return options_; }
+
+    void log(log_level level, std::string_view component, std::string_view message,
+             std::initializer_list<field> fields = {}) const noexcept {
+        if (!enabled(level)) return;
+        emit(level, component, message, fields);
+    }
+
+    /// `make_message()` (returning something convertible to std::string_view or std::string) runs only
+    /// when `level` is enabled: for messages that cost something to build.
+    template <class F>
+        requires std::invocable<F&>
+    void log(log_level level, std::string_view component, F&& make_message, std::initializer_list<field> fields = {}) const noexcept {
+        if (!enabled(level)) return;
+        try {
+            const auto& message = make_message();
+            emit(level, component, std::string_view(message), fields);
+        } catch (...) {
+        }
+    }
+
+    template <class M>
+    void trace(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::trace, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void debug(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::debug, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void info(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::info, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void warn(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::warn, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void error(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::error, component, std::forward<M>(message), fields);
+    }
+
+private:
+    /// The enabled path: redact every field into text, then hand the record to the callback.
+    void emit(log_level level, std::string_view component, std::string_view message,
+              std::initializer_list<field> fields) const noexcept {
+        try {
+            std::vector<std::string> texts;
+            texts.reserve(fields.size());
+            for (const auto& f : fields) texts.push_back(render(f));
+            std::vector<log_field> views;
+            views.reserve(fields.size());
+            std::size_t i = 0;
+            for (const auto& f : fields) views.push_back({f.key, texts[i++]});
+            auto clean_message = detail::redact_query_params(message);
+            log_record record{level, component, clean_message ? std::string_view(*clean_message) : message, views,
+                              std::chrono::system_clock::now()};
+            callback_(record);
+        } catch (...) {
+        }
+    }
+
+    [[nodiscard]] std::string render(const field& f) const {
+        if (const auto* text = std::get_if<std::string_view>(&f.value)) {
+            const field_kind kind = (f.kind == field_kind::plain && is_secret_key(f.key)) ? field_kind::secret : f.kind;
+            return redact(*text, kind, options_);
+        }
+        // A number or bool: only plain ones are shown (a number marked secret stays secret).
+        if (f.kind != field_kind::plain || is_secret_key(f.key)) return std::string(redacted_text);
+        if (const auto* b = std::get_if<bool>(&f.value)) return *b ? "true" : "false";
+        char text[32];
+        std::to_chars_result r{};
+        if (const auto* i = std::get_if<std::int64_t>(&f.value)) r = std::to_chars(text, text + sizeof text, *i);
+        else if (const auto* u = std::get_if<std::uint64_t>(&f.value)) r = std::to_chars(text, text + sizeof text, *u);
+        else r = std::to_chars(text, text + sizeof text, std::get<double>(f.value));
+        return std::string(text, r.ptr);
+    }
+
+    log_options options_;
+    std::atomic<log_level> level_;
+    log_callback callback_;
+};
+
+} // namespace sluice
+// end file sluice/metrics/log.hpp
+// begin file sluice/metrics/metrics.hpp
+
+// Metrics: counters, gauges and histograms with label sets, owned by a metrics_registry that renders
+// them in the Prometheus text exposition format 0.0.4 or hands out a plain snapshot.
+//
+// Registration takes a lock and may allocate; it happens when a component is built, which then keeps
+// the handles it got. An update through a handle is one relaxed atomic operation on a cell of its own
+// cache line: no lock, no lookup, no allocation. A counter is a single atomic rather than per-thread
+// shards: measured on 2 cores (bench/bench_metrics.cpp), an 8-shard counter was within noise of it,
+// single-threaded and with 2 threads on one counter, and costs 8 cache lines per series. The queues'
+// publish path already serialises on a lock, so a counter next to it is not the bottleneck.
+//
+// queue_metrics, buffer_metrics and sink_metrics are the standard sets a component registers, so every
+// queue, buffer and sink reports under the same names (sluice_events_in_total{component,name} ...).
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice {
+
+enum class metric_type { counter, gauge, histogram };
+
+/// "counter", "gauge" or "histogram", as the Prometheus # TYPE line spells it.
+[[nodiscard]] inline std::string_view to_string(metric_type type) noexcept {
+    switch (type) {
+    case metric_type::counter: return "counter";
+    case metric_type::gauge: return "gauge";
+    case metric_type::histogram: return "histogram";
+    }
+    return "untyped";
+}
+
+/// One label of a series: {"component", "sink"}.
+struct label {
+    std::string name;
+    std::string value;
+    friend auto operator<=>(const label&, const label&) = default;
+};
+
+/// The labels of a series, e.g. {{"component", "sink"}, {"name", "sqs-main"}}. Order does not matter:
+/// the registry sorts them by name, so {a, b} and {b, a} name the same series.
+using label_set = std::vector<label>;
+
+/// `count` upper bounds start, start*factor, start*factor^2, ... (start > 0, factor > 1, count >= 1).
+[[nodiscard]] inline std::vector<double> exponential_buckets(double start, double factor, std::size_t count) {
+    if (!(start > 0) || !(factor > 1) || count == 0 || !std::isfinite(start) || !std::isfinite(factor))
+        throw std::invalid_argument("sluice metrics: exponential_buckets needs start > 0, factor > 1, count >= 1");
+    std::vector<double> bounds;
+    bounds.reserve(count);
+    for (double b = start; bounds.size() < count; b *= factor) bounds.push_back(b);
+    return bounds;
+}
+
+/// `count` upper bounds start, start+width, start+2*width, ... (width > 0, count >= 1).
+[[nodiscard]] inline std::vector<double> linear_buckets(double start, double width, std::size_t count) {
+    if (!(width > 0) || count == 0 || !std::isfinite(start) || !std::isfinite(width))
+        throw std::invalid_argument("sluice metrics: linear_buckets needs width > 0, count >= 1");
+    std::vector<double> bounds;
+    bounds.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) bounds.push_back(start + width * static_cast<double>(i));
+    return bounds;
+}
+
+/// Request latencies in seconds, 1 ms to 30 s.
+[[nodiscard]] inline std::vector<double> default_latency_buckets() {
+    return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+}
+
+namespace detail {
+
+// Cells are each on their own cache line, so two counters updated by different threads do not slow
+// each other down (false sharing).
+inline constexpr std::size_t metric_cell_alignment = 64;
+
+struct alignas(metric_cell_alignment) counter_cell {
+    std::atomic<std::uint64_t> value{0};
+};
+
+struct alignas(metric_cell_alignment) gauge_cell {
+    std::atomic<double> value{0};
+};
+
+struct alignas(metric_cell_alignment) histogram_cell {
+    explicit histogram_cell(std::vector<double> b)
+        : bounds(std::move(b)), buckets(std::make_unique<std::atomic<std::uint64_t>[]>(bounds.size() + 1)) {}
+
+    void observe(double v) noexcept {
+        buckets[bucket_of(v)].fetch_add(1, std::memory_order_relaxed);
+        sum.fetch_add(v, std::memory_order_relaxed);
+    }
+
+    /// The first bound >= v ("le": less or equal); NaN and values above every bound land in +Inf.
+    [[nodiscard]] std::size_t bucket_of(double v) const noexcept {
+        auto it = std::partition_point(bounds.begin(), bounds.end(), [v](double b) { return !(v <= b); });
+        return static_cast<std::size_t>(it - bounds.begin());
+    }
+
+    const std::vector<double> bounds;                         // finite, strictly increasing
+    std::unique_ptr<std::atomic<std::uint64_t>[]> buckets;    // per bucket (not cumulative); last: +Inf
+    std::atomic<double> sum{0};                               // the count is the buckets' total
+};
+
+[[nodiscard]] inline bool valid_metric_name(std::string_view name) noexcept {
+    if (name.empty()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char c = name[i];
+        const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+        if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
+    }
+    return true;
+}
+
+[[nodiscard]] inline bool valid_label_name(std::string_view name) noexcept {
+    if (name.empty()) return false;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char c = name[i];
+        const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        if (!alpha && !(i > 0 && c >= '0' && c <= '9')) return false;
+    }
+    return true;
+}
+
+/// Prometheus spelling of a sample value: shortest round-trip decimal, "+Inf", "-Inf", "NaN".
+inline void append_double(std::string& out, double v) {
+    if (std::isnan(v)) {
+        out += "NaN";
+    } else if (std::isinf(v)) {
+        out += v > 0 ? "+Inf" : "-Inf";
+    } else {
+        char text[32];
+        auto r = std::to_chars(text, text + sizeof text, v);
+        out.append(text, r.ptr);
+    }
+}
+
+inline void append_uint(std::string& out, std::uint64_t v) {
+    char text[24];
+    auto r = std::to_chars(text, text + sizeof text, v);
+    out.append(text, r.ptr);
+}
+
+/// Label values escape backslash, double quote and newline; HELP text escapes backslash and newline.
+inline void append_escaped(std::string& out, std::string_view text, bool quotes) {
+    for (char c : text) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '\n') out += "\\n";
+        else if (c == '"' && quotes) out += "\\\"";
+        else out += c;
+    }
+}
+
+/// `{a="x",b="y"}` (nothing for no labels), with `le` appended for histogram buckets.
+inline void append_labels(std::string& out, const label_set& labels, std::string_view le = {}) {
+    if (labels.empty() && le.empty()) return;
+    out += '{';
+    bool first = true;
+    for (const auto& l : labels) {
+        if (!first) out += ',';
+        first = false;
+        out += l.name;
+        out += "=\"";
+        append_escaped(out, l.value, true);
+        out += '"';
+    }
+    if (!le.empty()) {
+        if (!first) out += ',';
+        out += "le=\"";
+        out += le;
+        out += '"';
+    }
+    out += '}';
+}
+
+} // namespace detail
+
+/// A monotonic count (events, bytes, retries). Cheap to copy; valid while its registry lives. A
+/// default-constructed counter is detached: updates do nothing, value() is 0.
+class counter {
+public:
+    counter() noexcept = default;
+
+    void inc() const noexcept { add(1); }
+    void add(std::uint64_t n) const noexcept {
+        if (cell_) cell_->value.fetch_add(n, std::memory_order_relaxed);
+    }
+    [[nodiscard]] std::uint64_t value() const noexcept {
+        return cell_ ? cell_->value.load(std::memory_order_relaxed) : 0;
+    }
+    /// False for a detached (default-constructed) handle.
+    [[nodiscard]] explicit operator bool() const noexcept { return cell_ != nullptr; }
+
+private:
+    friend class metrics_registry;
+    explicit counter(detail::counter_cell* cell) noexcept : cell_(cell) {}
+    detail::counter_cell* cell_ = nullptr;
+};
+
+/// A value that goes up and down (events or bytes held now). Same handle rules as counter.
+class gauge {
+public:
+    gauge() noexcept = default;
+
+    void set(double v) const noexcept {
+        if (cell_) cell_->value.store(v, std::memory_order_relaxed);
+    }
+    void add(double v) const noexcept {
+        if (cell_) cell_->value.fetch_add(v, std::memory_order_relaxed);
+    }
+    void sub(double v) const noexcept {
+        if (cell_) cell_->value.fetch_sub(v, std::memory_order_relaxed);
+    }
+    void inc() const noexcept { add(1); }
+    void dec() const noexcept { sub(1); }
+    [[nodiscard]] double value() const noexcept { return cell_ ? cell_->value.load(std::memory_order_relaxed) : 0; }
+    [[nodiscard]] explicit operator bool() const noexcept { return cell_ != nullptr; }
+
+private:
+    friend class metrics_registry;
+    explicit gauge(detail::gauge_cell* cell) noexcept : cell_(cell) {}
+    detail::gauge_cell* cell_ = nullptr;
+};
+
+/// A distribution over fixed buckets (batch sizes, latencies). Same handle rules as counter.
+class histogram {
+public:
+    histogram() noexcept = default;
+
+    /// Counts `v` in the first bucket whose upper bound is >= v (+Inf for NaN and beyond the last).
+    void observe(double v) const noexcept {
+        if (cell_) cell_->observe(v);
+    }
+    /// A duration is observed in seconds, the Prometheus base unit.
+    template <class Rep, class Period>
+    void observe(std::chrono::duration<Rep, Period> d) const noexcept {
+        observe(std::chrono::duration<double>(d).count());
+    }
+    [[nodiscard]] std::uint64_t count() const noexcept {
+        if (!cell_) return 0;
+        std::uint64_t n = 0;
+        for (std::size_t i = 0; i <= cell_->bounds.size(); ++i) n += cell_->buckets[i].load(std::memory_order_relaxed);
+        return n;
+    }
+    [[nodiscard]] double sum() const noexcept { return cell_ ? cell_->sum.load(std::memory_order_relaxed) : 0; }
+    /// The finite upper bounds (+Inf is implied).
+    [[nodiscard]] std::span<const double> bounds() const noexcept {
+        return cell_ ? std::span<const double>(cell_->bounds) : std::span<const double>();
+    }
+    [[nodiscard]] explicit operator bool() const noexcept { return cell_ != nullptr; }
+
+private:
+    friend class metrics_registry;
+    explicit histogram(detail::histogram_cell* cell) noexcept : cell_(cell) {}
+    detail::histogram_cell* cell_ = nullptr;
+};
+
+/// One histogram bucket in a snapshot: observations <= upper_bound (cumulative, as Prometheus has it).
+struct histogram_bucket {
+    double upper_bound = 0; ///< +infinity for the last
+    std::uint64_t cumulative_count = 0;
+};
+
+/// One series in a snapshot.
+struct metric_sample {
+    std::string name;
+    std::string help;
+    metric_type type = metric_type::counter;
+    label_set labels;                      ///< sorted by name
+    double value = 0;                      ///< counter or gauge value; histogram: the sum
+    std::uint64_t count = 0;               ///< histogram: observations (counter: the value)
+    std::vector<histogram_bucket> buckets; ///< histogram only, ending with +Inf
+};
+
+/// Every series of a registry at one moment, ordered by name, then labels.
+struct metrics_snapshot {
+    std::vector<metric_sample> samples;
+
+    /// The series `name` with exactly `labels` (any order), or null.
+    [[nodiscard]] const metric_sample* find(std::string_view name, label_set labels = {}) const {
+        std::sort(labels.begin(), labels.end());
+        for (const auto& s : samples)
+            if (s.name == name && s.labels == labels) return &s;
+        return nullptr;
+    }
+};
+
+/// Owns metric families and hands out handles. Thread-safe: register, update and render from any
+/// thread. Handles stay valid while the registry lives; there is no unregistering.
+class metrics_registry {
+public:
+    metrics_registry() = default;
+    metrics_registry(const metrics_registry&) = delete;
+    metrics_registry& operator=(const metrics_registry&) = delete;
+
+    /// The counter `name` with `labels`, created on first use; later calls with the same name and
+    /// labels return the same counter. Throws std::invalid_argument for an invalid metric or label
+    /// name, a label named twice, or a name registered as another type. `help` is kept from the first
+    /// registration that gives one.
+    [[nodiscard]] counter get_counter(std::string_view name, std::string_view help, label_set labels = {}) {
+        std::lock_guard lock(mutex_);
+        family& f = family_for(name, help, metric_type::counter, nullptr, labels);
+        auto& cell = f.counters[std::move(labels)];
+        if (!cell) cell = std::make_unique<detail::counter_cell>();
+        return counter(cell.get());
+    }
+
+    [[nodiscard]] gauge get_gauge(std::string_view name, std::string_view help, label_set labels = {}) {
+        std::lock_guard lock(mutex_);
+        family& f = family_for(name, help, metric_type::gauge, nullptr, labels);
+        auto& cell = f.gauges[std::move(labels)];
+        if (!cell) cell = std::make_unique<detail::gauge_cell>();
+        return gauge(cell.get());
+    }
+
+    /// `bounds`: the finite bucket upper bounds, strictly increasing (a trailing +Inf is accepted and
+    /// dropped). Every series of one histogram name shares the bounds it was first registered with;
+    /// different bounds throw std::invalid_argument. The label `le` is reserved.
+    [[nodiscard]] histogram get_histogram(std::string_view name, std::string_view help, std::vector<double> bounds,
+                                          label_set labels = {}) {
+        if (!bounds.empty() && std::isinf(bounds.back()) && bounds.back() > 0) bounds.pop_back();
+        for (std::size_t i = 0; i < bounds.size(); ++i)
+            if (!std::isfinite(bounds[i]) || (i > 0 && !(bounds[i - 1] < bounds[i])))
+                throw std::invalid_argument("sluice metrics: histogram '" + std::string(name) +
+                                            "' needs finite, strictly increasing bucket bounds");
+        std::lock_guard lock(mutex_);
+        family& f = family_for(name, help, metric_type::histogram, &bounds, labels);
+        auto& cell = f.histograms[std::move(labels)];
+        if (!cell) cell = std::make_unique<detail::histogram_cell>(f.bounds);
+        return histogram(cell.get());
+    }
+
+    /// Everything in the Prometheus text exposition format 0.0.4 (Content-Type:
+    /// text/plain; version=0.0.4): per family # HELP (when given) and # TYPE, then one line per series;
+    /// histograms as cumulative name_bucket{...,le="..."} ending with le="+Inf", then name_sum and
+    /// name_count. Families by name, series by labels.
+    [[nodiscard]] std::string render_prometheus() const {
+        std::string out;
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, f] : families_) {
+            if (!f.help.empty()) {
+                out += "# HELP ";
+                out += name;
+                out += ' ';
+                detail::append_escaped(out, f.help, false);
+                out += '\n';
+            }
+            out += "# TYPE ";
+            out += name;
+            out += ' ';
+            out += to_string(f.type);
+            out += '\n';
+            for (const auto& [labels, cell] : f.counters) {
+                out += name;
+                detail::append_labels(out, labels);
+                out += ' ';
+                detail::append_uint(out, cell->value.load(std::memory_order_relaxed));
+                out += '\n';
+            }
+            for (const auto& [labels, cell] : f.gauges) {
+                out += name;
+                detail::append_labels(out, labels);
+                out += ' ';
+                detail::append_double(out, cell->value.load(std::memory_order_relaxed));
+                out += '\n';
+            }
+            std::string le;
+            for (const auto& [labels, cell] : f.histograms) {
+                std::uint64_t cumulative = 0;
+                for (std::size_t i = 0; i <= cell->bounds.size(); ++i) {
+                    cumulative += cell->buckets[i].load(std::memory_order_relaxed);
+                    le.clear();
+                    if (i < cell->bounds.size()) detail::append_double(le, cell->bounds[i]);
+                    else le = "+Inf";
+                    out += name;
+                    out += "_bucket";
+                    detail::append_labels(out, labels, le);
+                    out += ' ';
+                    detail::append_uint(out, cumulative);
+                    out += '\n';
+                }
+                out += name;
+                out += "_sum";
+                detail::append_labels(out, labels);
+                out += ' ';
+                detail::append_double(out, cell->sum.load(std::memory_order_relaxed));
+                out += '\n';
+                out += name;
+                out += "_count";
+                detail::append_labels(out, labels);
+                out += ' ';
+                detail::append_uint(out, cumulative);
+                out += '\n';
+            }
+        }
+        return out;
+    }
+
+    /// Every series' current values, in render_prometheus()'s order.
+    [[nodiscard]] metrics_snapshot snapshot() const {
+        metrics_snapshot snap;
+        std::lock_guard lock(mutex_);
+        auto sample_of = [](const family& f, const label_set& labels) {
+            metric_sample s;
+            s.name = f.name;
+            s.help = f.help;
+            s.type = f.type;
+            s.labels = labels;
+            return s;
+        };
+        for (const auto& [name, f] : families_) {
+            for (const auto& [labels, cell] : f.counters) {
+                auto s = sample_of(f, labels);
+                s.count = cell->value.load(std::memory_order_relaxed);
+                s.value = static_cast<double>(s.count);
+                snap.samples.push_back(std::move(s));
+            }
+            for (const auto& [labels, cell] : f.gauges) {
+                auto s = sample_of(f, labels);
+                s.value = cell->value.load(std::memory_order_relaxed);
+                snap.samples.push_back(std::move(s));
+            }
+            for (const auto& [labels, cell] : f.histograms) {
+                auto s = sample_of(f, labels);
+                std::uint64_t cumulative = 0;
+                for (std::size_t i = 0; i <= cell->bounds.size(); ++i) {
+                    cumulative += cell->buckets[i].load(std::memory_order_relaxed);
+                    s.buckets.push_back({i < cell->bounds.size() ? cell->bounds[i] : std::numeric_limits<double>::infinity(),
+                                         cumulative});
+                }
+                s.count = cumulative;
+                s.value = cell->sum.load(std::memory_order_relaxed);
+                snap.samples.push_back(std::move(s));
+            }
+        }
+        return snap;
+    }
+
+private:
+    struct family {
+        std::string name;
+        std::string help;
+        metric_type type = metric_type::counter;
+        std::vector<double> bounds; // histograms
+        // One of these is used, by type. unique_ptr: cells never move, so handles stay valid.
+        std::map<label_set, std::unique_ptr<detail::counter_cell>> counters;
+        std::map<label_set, std::unique_ptr<detail::gauge_cell>> gauges;
+        std::map<label_set, std::unique_ptr<detail::histogram_cell>> histograms;
+    };
+
+    [[noreturn]] static void reject(std::string_view name, const std::string& why) {
+        throw std::invalid_argument("sluice metrics: '" + std::string(name) + "': " + why);
+    }
+
+    /// Under mutex_: validates name and labels (sorting the labels) and finds or creates the family.
+    family& family_for(std::string_view name, std::string_view help, metric_type type, const std::vector<double>* bounds,
+                       label_set& labels) {
+        if (!detail::valid_metric_name(name)) reject(name, "invalid metric name (must match [a-zA-Z_:][a-zA-Z0-9_:]*)");
+        std::sort(labels.begin(), labels.end());
+        for (std::size_t i = 0; i < labels.size(); ++i) {
+            const auto& l = labels[i].name;
+            if (!detail::valid_label_name(l))
+                reject(name, "invalid label name '" + l + "' (must match [a-zA-Z_][a-zA-Z0-9_]*)");
+            if (l.starts_with("__")) reject(name, "label name '" + l + "' is reserved (starts with __)");
+            if (type == metric_type::histogram && l == "le") reject(name, "label name 'le' is reserved in histograms");
+            if (i > 0 && labels[i - 1].name == l) reject(name, "label '" + l + "' given twice");
+        }
+
+        if (auto it = families_.find(name); it != families_.end()) {
+            family& f = it->second;
+            if (f.type != type)
+                reject(name, "already registered as a " + std::string(to_string(f.type)) + ", not a " +
+                                 std::string(to_string(type)));
+            if (bounds && *bounds != f.bounds) reject(name, "already registered with other bucket bounds");
+            if (f.help.empty()) f.help = help;
+            return f;
+        }
+
+        // A histogram's series are name_bucket, name_sum and name_count: no other family may use them.
+        static constexpr std::string_view suffixes[] = {"_bucket", "_sum", "_count"};
+        for (auto suffix : suffixes) {
+            if (type == metric_type::histogram && families_.contains(std::string(name) + std::string(suffix)))
+                reject(name, "clashes with the metric '" + std::string(name) + std::string(suffix) + "'");
+            if (name.ends_with(suffix)) {
+                auto stem = families_.find(name.substr(0, name.size() - suffix.size()));
+                if (stem != families_.end() && stem->second.type == metric_type::histogram)
+                    reject(name, "clashes with the series of histogram '" + stem->first + "'");
+            }
+        }
+
+        family f;
+        f.name = std::string(name);
+        f.help = std::string(help);
+        f.type = type;
+        if (bounds) f.bounds = *bounds;
+        return families_.emplace(f.name, std::move(f)).first->second;
+    }
+
+    mutable std::mutex mutex_;
+    std::map<std::string, family, std::less<>> families_; // by name: the rendering order
+};
+
+// ---- the standard metric sets of queues, buffers and sinks ----
+
+/// What flows through any component, labelled {component=<kind>, name=<its name>}. Default-constructed:
+/// detached handles (a component built without a registry updates nothing).
+struct flow_metrics {
+    counter events_in;      ///< sluice_events_in_total: accepted
+    counter events_out;     ///< sluice_events_out_total: delivered or passed on
+    counter events_failed;  ///< sluice_events_failed_total: given up on (an Error reached the sender)
+    counter events_dropped; ///< sluice_events_dropped_total: discarded (overflow, expiry, shutdown)
+    counter events_retried; ///< sluice_events_retried_total: delivery attempts repeated
+
+    flow_metrics() = default;
+    flow_metrics(metrics_registry& registry, std::string_view component, std::string_view name) {
+        const label_set labels{{"component", std::string(component)}, {"name", std::string(name)}};
+        auto make = [&](std::string_view metric, std::string_view help) { return registry.get_counter(metric, help, labels); };
+        events_in = make("sluice_events_in_total", "Events accepted by the component.");
+        events_out = make("sluice_events_out_total", "Events the component delivered or passed on.");
+        events_failed = make("sluice_events_failed_total", "Events the component gave up on.");
+        events_dropped = make("sluice_events_dropped_total", "Events the component discarded.");
+        events_retried = make("sluice_events_retried_total", "Event delivery attempts the component repeated.");
+    }
+};
+
+/// A queue's metrics: flow_metrics{component="queue"} and its depth.
+struct queue_metrics : flow_metrics {
+    gauge depth; ///< sluice_queue_depth: events waiting
+
+    queue_metrics() = default;
+    queue_metrics(metrics_registry& registry, std::string_view name) : flow_metrics(registry, "queue", name) {
+        depth = registry.get_gauge("sluice_queue_depth", "Events waiting in the queue.",
+                                   {{"component", "queue"}, {"name", std::string(name)}});
+    }
+};
+
+/// A buffer's metrics: flow_metrics{component="buffer"} and what it holds, by medium.
+struct buffer_metrics : flow_metrics {
+    gauge memory_events; ///< sluice_buffer_events{medium="memory"}
+    gauge memory_bytes;  ///< sluice_buffer_bytes{medium="memory"}
+    gauge disk_events;   ///< sluice_buffer_events{medium="disk"}
+    gauge disk_bytes;    ///< sluice_buffer_bytes{medium="disk"}
+
+    buffer_metrics() = default;
+    buffer_metrics(metrics_registry& registry, std::string_view name) : flow_metrics(registry, "buffer", name) {
+        auto make = [&](std::string_view metric, std::string_view help, std::string_view medium) {
+            return registry.get_gauge(metric, help,
+                                      {{"component", "buffer"}, {"medium", std::string(medium)}, {"name", std::string(name)}});
+        };
+        memory_events = make("sluice_buffer_events", "Events held in the buffer.", "memory");
+        memory_bytes = make("sluice_buffer_bytes", "Bytes held in the buffer.", "memory");
+        disk_events = make("sluice_buffer_events", "Events held in the buffer.", "disk");
+        disk_bytes = make("sluice_buffer_bytes", "Bytes held in the buffer.", "disk");
+    }
+};
+
+/// A sink's metrics: flow_metrics{component="sink"}, its batches and its requests to the destination.
+struct sink_metrics : flow_metrics {
+    histogram batch_events;     ///< sluice_batch_events: events per batch sent (1 .. 4096)
+    histogram batch_bytes;      ///< sluice_batch_bytes: bytes per batch sent (256 B .. 64 MiB)
+    histogram request_duration; ///< sluice_request_duration_seconds: request latency
+    counter requests;           ///< sluice_requests_total: requests sent
+    counter retries;            ///< sluice_request_retries_total: requests repeated after a failure
+    counter throttles;          ///< sluice_request_throttles_total: requests the destination throttled
+
+    sink_metrics() = default;
+    sink_metrics(metrics_registry& registry, std::string_view name) : flow_metrics(registry, "sink", name) {
+        const label_set labels{{"component", "sink"}, {"name", std::string(name)}};
+        batch_events = registry.get_histogram("sluice_batch_events", "Events per batch sent.",
+                                              exponential_buckets(1, 2, 13), labels);
+        batch_bytes = registry.get_histogram("sluice_batch_bytes", "Bytes per batch sent.",
+                                             exponential_buckets(256, 4, 10), labels);
+        request_duration = registry.get_histogram("sluice_request_duration_seconds",
+                                                  "Latency of requests to the destination.",
+                                                  default_latency_buckets(), labels);
+        requests = registry.get_counter("sluice_requests_total", "Requests sent to the destination.", labels);
+        retries = registry.get_counter("sluice_request_retries_total", "Requests repeated after a failure.", labels);
+        throttles = registry.get_counter("sluice_request_throttles_total", "Requests the destination throttled.",
+                                         labels);
+    }
+};
+
+} // namespace sluice
+// end file sluice/metrics/metrics.hpp
 
 // sinks
 // begin file sluice/sinks/ndjson_file.hpp
@@ -3722,4 +6137,1029 @@ collector<T, void> ndjson_collector(std::string key, std::filesystem::path path,
 
 } // namespace sluice
 // end file sluice/sinks/ndjson_file.hpp
+
+// aws (SigV4 needs OpenSSL: SLUICE_HAS_OPENSSL)
+// begin file sluice/aws/credentials.hpp
+
+// aws_credentials: the value a credentials provider hands to the SigV4 signer. It is deliberately not
+// printable: there is no operator<< (a deleted one makes `stream << credentials` a compile error), and
+// to_string() gives a redacted description, so a secret cannot reach a log by accident.
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::aws {
+
+struct aws_credentials {
+    std::string access_key_id;
+    std::string secret_access_key;
+    /// STS session token of temporary credentials; empty for long-term credentials.
+    std::string session_token;
+    /// When temporary credentials stop working; empty when they do not expire.
+    std::optional<std::chrono::system_clock::time_point> expiration;
+
+    /// True when there is nothing to sign with (no access key id or no secret).
+    [[nodiscard]] bool empty() const noexcept { return access_key_id.empty() || secret_access_key.empty(); }
+    [[nodiscard]] bool has_session_token() const noexcept { return !session_token.empty(); }
+    /// True when the credentials expire before `now + margin` (a provider refreshes a little early).
+    [[nodiscard]] bool expired(std::chrono::system_clock::time_point now,
+                               std::chrono::seconds margin = std::chrono::seconds{0}) const noexcept {
+        return expiration && *expiration <= now + margin;
+    }
+};
+
+/// `stream << credentials` does not compile: use to_string(), which redacts.
+template <class Stream>
+Stream& operator<<(Stream&, const aws_credentials&) = delete;
+
+/// A description safe to log: the access key id masked but for its last 4 characters (as the AWS CLI
+/// shows it), whether there is a secret and a session token (never their values), and the expiration,
+/// e.g. `aws_credentials{access_key_id=****************MPLE, secret_access_key=<redacted>,
+/// session_token=<none>, expiration=2026-01-01T00:00:00Z}`. Ids shorter than 12 characters are masked
+/// entirely.
+[[nodiscard]] inline std::string to_string(const aws_credentials& credentials) {
+    std::string out = "aws_credentials{access_key_id=";
+    const std::string_view id = credentials.access_key_id;
+    if (id.empty()) {
+        out += "<none>";
+    } else {
+        // Showing 4 characters of a short id would show most of it.
+        const std::size_t shown = id.size() >= 12 ? 4 : 0;
+        out.append(id.size() - shown, '*');
+        out += id.substr(id.size() - shown);
+    }
+    out += ", secret_access_key=";
+    out += credentials.secret_access_key.empty() ? "<none>" : "<redacted>";
+    out += ", session_token=";
+    out += credentials.session_token.empty() ? "<none>" : "<redacted>";
+    out += ", expiration=";
+    if (!credentials.expiration) {
+        out += "never";
+    } else {
+        using namespace std::chrono;
+        const auto secs = floor<seconds>(*credentials.expiration);
+        const auto day = floor<days>(secs);
+        const year_month_day ymd{day};
+        const hh_mm_ss hms{secs - day};
+        char text[48];
+        std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                      static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                      static_cast<int>(hms.seconds().count()));
+        out += text;
+    }
+    out += '}';
+    return out;
+}
+
+} // namespace sluice::aws
+// end file sluice/aws/credentials.hpp
+#if SLUICE_HAS_OPENSSL
+// begin file sluice/aws/sigv4.hpp
+
+// sigv4_signer: AWS Signature Version 4 (AWS4-HMAC-SHA256), header signing and query-string presigning.
+//
+// sign() returns the headers to add (X-Amz-Security-Token, X-Amz-Date, x-amz-content-sha256,
+// Authorization); presign() returns the query parameters to add (X-Amz-Algorithm ... X-Amz-Signature).
+// Both also hand back the canonical request and the string to sign, which is what AWS's error
+// responses quote when a signature does not match, and what the tests compare.
+//
+// Encoding rules (the part every signer gets wrong once):
+//   - Query names and values are given decoded; the signer encodes them (RFC 3986 unreserved characters
+//     A-Z a-z 0-9 - _ . ~ stay, every other byte becomes %XX in upper-case hex, a space is %20, never
+//     '+'), and sorts them by encoded name, then encoded value.
+//   - The path: sigv4_request::path_is_encoded says whether it is already percent-encoded as sent on the
+//     wire. Services other than S3 encode the wire path once more for the canonical URI (so a space is
+//     %20 on the wire and %2520 in the canonical URI) and normalise it (remove `.`/`..` segments and
+//     empty segments); S3 uses the wire path as it is. With path_is_encoded = false the wire path is
+//     uri_encode_path(path); with true, the path is used as given and must be what is sent (for S3, in
+//     AWS's encoding: upper-case hex, unreserved characters not encoded).
+//
+// The signing key (four chained HMACs) is derived once per (date, region, service, secret) and cached in
+// the signer, together with an HMAC context already keyed with it; a signature then costs the payload
+// hash, the canonical-request hash and one HMAC, with no OpenSSL fetch and, once the signer's and the
+// result's buffers have grown, no allocation by sluice.
+//
+// Thread-safety: a signer is not thread-safe (its caches and OpenSSL contexts are mutable); use one
+// signer per thread (one per io_loop thread is the intended use). Distinct signers are independent.
+//
+// Secrets: exceptions name what is wrong, never a secret, a session token or a signature. A
+// sigv4_result does hold the signature and the session token (in its fields, and in the canonical
+// request when the token is signed): treat it as a credential and do not log it.
+//
+//   sluice::aws::sigv4_signer signer;   // one per thread
+//   sluice::aws::sigv4_result signed_;  // reused from request to request
+//   sluice::aws::header_list headers{{"Host", "sqs.us-east-1.amazonaws.com"},
+//                                    {"Content-Type", "application/x-amz-json-1.0"},
+//                                    {"X-Amz-Target", "AmazonSQS.SendMessageBatch"}};
+//   signer.sign({.method = "POST", .path = "/", .headers = headers, .body = body, .region = "us-east-1",
+//                .service = "sqs", .time = std::chrono::system_clock::now()},
+//               credentials, signed_);
+//   signed_.append_to(headers);         // X-Amz-Security-Token, X-Amz-Date, Authorization
+
+#if !SLUICE_HAS_OPENSSL
+#error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
+#endif
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// begin file sluice/aws/detail/crypto.hpp
+
+// SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3 contexts that are fetched once and reused:
+// on OpenSSL 3 a fetch (EVP_MD_fetch, EVP_MAC_fetch, or the implicit one of the one-shot HMAC()) costs
+// more than hashing a small input, so the hot path only re-initialises contexts it already owns.
+// Plus lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
+
+#if !SLUICE_HAS_OPENSSL
+#error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
+#endif
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/opensslv.h>
+#include <openssl/params.h>
+
+#if OPENSSL_VERSION_NUMBER < 0x30000000L
+#error "sluice/aws needs OpenSSL 3.0 or newer (EVP_MAC, EVP_MD_fetch)"
+#endif
+
+namespace sluice::detail {
+
+inline constexpr std::size_t sha256_size = 32;
+using sha256_digest = std::array<unsigned char, sha256_size>;
+
+/// Writes the lower-case hex of `size` bytes to `out`, which has room for 2 * size chars.
+inline void hex_encode_lower(const unsigned char* data, std::size_t size, char* out) noexcept {
+    constexpr char digits[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < size; ++i) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 0x0f];
+    }
+}
+
+inline void append_hex_lower(std::string& out, const sha256_digest& digest) {
+    const std::size_t at = out.size();
+    out.resize(at + 2 * digest.size());
+    hex_encode_lower(digest.data(), digest.size(), out.data() + at);
+}
+
+/// Overwrites `bytes` in a way the optimiser keeps (for key material).
+inline void openssl_cleanse(void* bytes, std::size_t size) noexcept {
+    if (size != 0) OPENSSL_cleanse(bytes, size);
+}
+
+inline void openssl_cleanse(std::string& s) noexcept { openssl_cleanse(s.data(), s.size()); }
+
+[[noreturn]] inline void throw_openssl_error(const char* operation) {
+    // The OpenSSL error queue is dropped, not quoted: it is thread-local state that must not leak into
+    // the next, unrelated failure, and the operation's name is what a caller can act on.
+    ERR_clear_error();
+    throw std::runtime_error(std::string("sluice: OpenSSL ") + operation + " failed");
+}
+
+struct evp_md_deleter {
+    void operator()(EVP_MD* md) const noexcept { EVP_MD_free(md); }
+};
+struct evp_md_ctx_deleter {
+    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+};
+struct evp_mac_deleter {
+    void operator()(EVP_MAC* mac) const noexcept { EVP_MAC_free(mac); }
+};
+struct evp_mac_ctx_deleter {
+    void operator()(EVP_MAC_CTX* ctx) const noexcept { EVP_MAC_CTX_free(ctx); }
+};
+
+/// SHA-256 on a digest context that is reused for every hash (one fetch per object). Not thread-safe.
+class sha256_hasher {
+public:
+    sha256_hasher() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {
+        if (!md_ || !ctx_) throw_openssl_error("SHA-256 setup");
+    }
+
+    void init() {
+        if (EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) != 1) throw_openssl_error("SHA-256 init");
+    }
+    void update(std::string_view data) {
+        if (!data.empty() && EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1)
+            throw_openssl_error("SHA-256 update");
+    }
+    sha256_digest final() {
+        sha256_digest out;
+        unsigned int size = 0;
+        if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &size) != 1 || size != out.size())
+            throw_openssl_error("SHA-256 final");
+        return out;
+    }
+
+    sha256_digest digest(std::string_view data) {
+        init();
+        update(data);
+        return final();
+    }
+
+private:
+    std::unique_ptr<EVP_MD, evp_md_deleter> md_;
+    std::unique_ptr<EVP_MD_CTX, evp_md_ctx_deleter> ctx_;
+};
+
+/// HMAC-SHA256 on one EVP_MAC_CTX. The default constructor fetches HMAC and SHA-256 once; copies are
+/// EVP_MAC_CTX_dup (no fetch) and carry the key. restart() begins a new message with the key already
+/// set, which skips the key schedule (the two padded-key blocks) that set_key() pays. Not thread-safe.
+class hmac_sha256 {
+public:
+    hmac_sha256() {
+        const std::unique_ptr<EVP_MAC, evp_mac_deleter> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+        if (!mac) throw_openssl_error("HMAC fetch");
+        ctx_.reset(EVP_MAC_CTX_new(mac.get())); // the context holds its own reference to `mac`
+        if (!ctx_) throw_openssl_error("HMAC context");
+        char digest_name[] = "SHA256";
+        const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+                                     OSSL_PARAM_construct_end()};
+        if (EVP_MAC_CTX_set_params(ctx_.get(), params) != 1) throw_openssl_error("HMAC digest selection");
+    }
+
+    hmac_sha256(const hmac_sha256& other) : ctx_(EVP_MAC_CTX_dup(other.ctx_.get())) {
+        if (!ctx_) throw_openssl_error("HMAC context copy");
+    }
+    hmac_sha256& operator=(const hmac_sha256& other) {
+        if (this != &other) *this = hmac_sha256(other);
+        return *this;
+    }
+    hmac_sha256(hmac_sha256&&) noexcept = default;
+    hmac_sha256& operator=(hmac_sha256&&) noexcept = default;
+    ~hmac_sha256() = default; // EVP_MAC_CTX_free cleanses the key
+
+    /// Sets the key and begins a message.
+    void set_key(const void* key, std::size_t size) {
+        // A zero-length key must still be a non-null pointer, or OpenSSL keeps the previous key.
+        static const unsigned char empty_key = 0;
+        const auto* bytes = size == 0 ? &empty_key : static_cast<const unsigned char*>(key);
+        if (EVP_MAC_init(ctx_.get(), bytes, size, nullptr) != 1) throw_openssl_error("HMAC key setup");
+    }
+    void set_key(const sha256_digest& key) { set_key(key.data(), key.size()); }
+
+    /// Begins a new message with the current key.
+    void restart() {
+        if (EVP_MAC_init(ctx_.get(), nullptr, 0, nullptr) != 1) throw_openssl_error("HMAC init");
+    }
+    void update(std::string_view data) {
+        if (!data.empty() &&
+            EVP_MAC_update(ctx_.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1)
+            throw_openssl_error("HMAC update");
+    }
+    sha256_digest final() {
+        sha256_digest out;
+        std::size_t size = 0;
+        if (EVP_MAC_final(ctx_.get(), out.data(), &size, out.size()) != 1 || size != out.size())
+            throw_openssl_error("HMAC final");
+        return out;
+    }
+
+    /// HMAC of `data` with the current key.
+    sha256_digest mac(std::string_view data) {
+        restart();
+        update(data);
+        return final();
+    }
+    /// Sets `key`, then HMAC of `data`.
+    sha256_digest mac(const void* key, std::size_t key_size, std::string_view data) {
+        set_key(key, key_size);
+        update(data);
+        return final();
+    }
+
+private:
+    std::unique_ptr<EVP_MAC_CTX, evp_mac_ctx_deleter> ctx_;
+};
+
+} // namespace sluice::detail
+// end file sluice/aws/detail/crypto.hpp
+
+namespace sluice::detail::sigv4 {
+
+inline constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+inline bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    return true;
+}
+
+inline constexpr bool is_uri_unreserved(unsigned char c) noexcept {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.' || c == '~';
+}
+
+/// Appends the AWS URI encoding of `in`, copying runs of unreserved bytes in one go.
+inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_slash) {
+    constexpr char hex[] = "0123456789ABCDEF";
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const auto c = static_cast<unsigned char>(in[i]);
+        if (is_uri_unreserved(c) || (keep_slash && c == '/')) continue;
+        out.append(in.data() + run, i - run);
+        const char escape[3] = {'%', hex[c >> 4], hex[c & 0x0f]};
+        out.append(escape, 3);
+        run = i + 1;
+    }
+    out.append(in.data() + run, in.size() - run);
+}
+
+inline constexpr bool is_header_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/// Index of the first byte <= 0x20 (blanks and control characters) in `text` at or after `from`, or
+/// text.size(). Eight bytes at a time: header values are mostly long runs without any (session tokens).
+inline std::size_t find_blank_or_control(std::string_view text, std::size_t from) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    std::size_t i = from;
+    for (; i + 8 <= text.size(); i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, text.data() + i, 8);
+        // Non-zero iff some byte is < 0x21 (exact for "some", the byte is then found one by one).
+        if (((word - ones * 0x21) & ~word & highs) != 0) break;
+    }
+    for (; i < text.size(); ++i)
+        if (static_cast<unsigned char>(text[i]) <= 0x20) return i;
+    return text.size();
+}
+
+/// Appends a header value the SigV4 way: trimmed, every run of whitespace (folded lines included)
+/// collapsed to one space.
+inline void append_canonical_header_value(std::string& out, std::string_view value) {
+    std::size_t begin = 0;
+    std::size_t end = value.size();
+    while (begin < end && is_header_space(value[begin])) ++begin;
+    while (end > begin && is_header_space(value[end - 1])) --end;
+    value = value.substr(0, end);
+    std::size_t i = begin;
+    while (i < end) {
+        const std::size_t stop = find_blank_or_control(value, i);
+        out.append(value.data() + i, stop - i);
+        if (stop == end) break;
+        if (is_header_space(value[stop])) {
+            out += ' '; // the value is trimmed, so something that is not a space follows
+            i = stop + 1;
+            while (is_header_space(value[i])) ++i;
+        } else {
+            out += value[stop]; // another control character: kept as it is
+            i = stop + 1;
+        }
+    }
+}
+
+/// Headers that are sent but never signed: hop-by-hop or rewritten by proxies and HTTP stacks.
+inline bool is_unsigned_header(std::string_view lower_name) noexcept {
+    return lower_name == "connection" || lower_name == "expect" || lower_name == "transfer-encoding" ||
+           lower_name == "upgrade" || lower_name == "user-agent" || lower_name == "x-amzn-trace-id";
+}
+
+/// Query parameters that presign() adds, so a request must not bring its own.
+inline bool is_presign_parameter(std::string_view name) noexcept {
+    return name == "X-Amz-Algorithm" || name == "X-Amz-Credential" || name == "X-Amz-Date" ||
+           name == "X-Amz-Expires" || name == "X-Amz-SignedHeaders" || name == "X-Amz-Security-Token" ||
+           name == "X-Amz-Signature";
+}
+
+/// "YYYYMMDDTHHMMSSZ" (ISO 8601 basic, UTC) into out[0..16).
+inline void format_amz_date(std::chrono::system_clock::time_point time, char* out) {
+    using namespace std::chrono;
+    const auto secs = floor<seconds>(time);
+    const auto day = floor<days>(secs);
+    const year_month_day ymd{day};
+    const int year = static_cast<int>(ymd.year());
+    if (year < 0 || year > 9999) throw std::invalid_argument("sigv4: the signing time is out of range");
+    const hh_mm_ss hms{secs - day};
+    const auto put = [](char* at, unsigned value, int digits) {
+        for (int i = digits - 1; i >= 0; --i, value /= 10) at[i] = static_cast<char>('0' + value % 10);
+    };
+    put(out, static_cast<unsigned>(year), 4);
+    put(out + 4, static_cast<unsigned>(ymd.month()), 2);
+    put(out + 6, static_cast<unsigned>(ymd.day()), 2);
+    out[8] = 'T';
+    put(out + 9, static_cast<unsigned>(hms.hours().count()), 2);
+    put(out + 11, static_cast<unsigned>(hms.minutes().count()), 2);
+    put(out + 13, static_cast<unsigned>(hms.seconds().count()), 2);
+    out[15] = 'Z';
+}
+
+/// Removes empty, `.` and `..` segments (`..` above the root stays at the root); a trailing '/' stays.
+/// Writes the result, which always starts with '/', to `out`.
+inline void normalize_uri_path(std::string_view path, std::vector<std::string_view>& segments, std::string& out) {
+    segments.clear();
+    std::size_t i = 0;
+    while (i < path.size()) {
+        std::size_t slash = path.find('/', i);
+        if (slash == std::string_view::npos) slash = path.size();
+        const std::string_view segment = path.substr(i, slash - i);
+        if (segment == "..") {
+            if (!segments.empty()) segments.pop_back();
+        } else if (!segment.empty() && segment != ".") {
+            segments.push_back(segment);
+        }
+        i = slash + 1;
+    }
+    out.clear();
+    for (const std::string_view segment : segments) {
+        out += '/';
+        out += segment;
+    }
+    if (out.empty() || path.back() == '/') out += '/';
+}
+
+struct sigv4_header_ref {
+    std::string_view name; // lower-case
+    std::string_view value;
+    std::size_t order;     // position in the request, so repeated headers keep their order
+};
+
+struct sigv4_query_ref {
+    std::uint32_t name_at, name_size, value_at, value_size; // into the signer's encoded-query buffer
+};
+
+} // namespace sluice::detail::sigv4
+
+namespace sluice::aws {
+
+/// One header or query parameter.
+struct http_field {
+    std::string name;
+    std::string value;
+};
+
+/// Headers or query parameters in insertion order; a name may repeat (repeated headers are signed as one
+/// comma-joined value, in this order). A contiguous range of http_field, so it converts to the
+/// std::span<const http_field> that sigv4_request takes.
+class field_list {
+public:
+    field_list() = default;
+    field_list(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+        fields_.reserve(fields.size());
+        for (const auto& [name, value] : fields) add(name, value);
+    }
+
+    field_list& add(std::string_view name, std::string_view value) {
+        fields_.push_back(http_field{std::string(name), std::string(value)});
+        return *this;
+    }
+    void reserve(std::size_t count) { fields_.reserve(count); }
+    void clear() noexcept { fields_.clear(); }
+
+    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
+    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }
+    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); }
+    [[nodiscard]] const http_field* end() const noexcept { return fields_.data() + fields_.size(); }
+    [[nodiscard]] const http_field& operator[](std::size_t i) const noexcept { return fields_[i]; }
+
+    /// The value of the first field named `name`, ignoring ASCII case (as header names compare), or null.
+    [[nodiscard]] const std::string* find(std::string_view name) const noexcept {
+        for (const http_field& field : fields_)
+            if (detail::sigv4::ascii_iequals(field.name, name)) return &field.value;
+        return nullptr;
+    }
+
+private:
+    std::vector<http_field> fields_;
+};
+
+using header_list = field_list;
+using query_list = field_list;
+
+/// The payload hash for a body that is not signed (S3 over HTTPS, presigned URLs).
+inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
+/// Hex SHA-256 of the empty string: the payload hash of a request without a body.
+inline constexpr std::string_view empty_payload_sha256 =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+struct sigv4_options {
+    /// Remove `.`, `..` and empty segments from the path (every service but S3).
+    bool normalize_path = true;
+    /// Encode the wire path once more for the canonical URI (every service but S3).
+    bool double_encode_path = true;
+    /// Add and sign `x-amz-content-sha256: <payload hash>` (S3 requires it). Header signing only.
+    bool add_content_sha256 = false;
+    /// Send the session token without signing it (added after signing; a few services want that).
+    bool omit_session_token = false;
+};
+
+/// The options S3 wants: no path normalisation, single encoding, x-amz-content-sha256.
+inline constexpr sigv4_options sigv4_s3_options{
+    .normalize_path = false, .double_encode_path = false, .add_content_sha256 = true, .omit_session_token = false};
+
+/// What to sign. Views only: everything must outlive the sign()/presign() call, nothing longer.
+struct sigv4_request {
+    std::string_view method = "GET";
+    /// The path without the query; see path_is_encoded and the encoding rules at the top of this file.
+    std::string_view path = "/";
+    bool path_is_encoded = false;
+    /// Query parameters, decoded, in any order (they are sorted for signing).
+    std::span<const http_field> query{};
+    /// The headers that will be sent, Host included (required). Connection, Expect, Transfer-Encoding,
+    /// Upgrade, User-Agent and X-Amzn-Trace-Id are sent but not signed (proxies and the HTTP stack may
+    /// change them). Authorization, X-Amz-Date and X-Amz-Security-Token must not be present (the signer
+    /// adds them), nor x-amz-content-sha256 when options.add_content_sha256 is set.
+    std::span<const http_field> headers{};
+    /// The body; hashed unless payload_hash is set.
+    std::string_view body{};
+    /// When not empty, used as the payload hash instead of hashing body: a precomputed lower-case hex
+    /// SHA-256, unsigned_payload, or a streaming marker such as "STREAMING-UNSIGNED-PAYLOAD-TRAILER".
+    std::string_view payload_hash{};
+    std::string_view region;
+    /// The signing name of the service: "sqs", "s3", "logs", "firehose", ...
+    std::string_view service;
+    /// Signing time (X-Amz-Date); AWS rejects it when it is more than 5 minutes off.
+    std::chrono::system_clock::time_point time{};
+    sigv4_options options{};
+};
+
+/// What sign() or presign() produced. Reuse one across calls to reuse its buffers.
+class sigv4_result {
+public:
+    /// sign(): the headers to add, in this order: X-Amz-Security-Token (with a session token),
+    /// X-Amz-Date, x-amz-content-sha256 (with add_content_sha256), Authorization.
+    /// presign(): the query parameters to add, values decoded (encode them, e.g. with append_query()),
+    /// in this order: X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-SignedHeaders,
+    /// X-Amz-Expires, X-Amz-Security-Token (with a session token), X-Amz-Signature.
+    [[nodiscard]] std::span<const http_field> fields() const noexcept { return {fields_.data(), count_}; }
+    /// The value of the field named `name` (ASCII case ignored), or null.
+    [[nodiscard]] const std::string* find(std::string_view name) const noexcept {
+        for (const http_field& field : fields())
+            if (detail::sigv4::ascii_iequals(field.name, name)) return &field.value;
+        return nullptr;
+    }
+    /// Appends fields() to `list` (e.g. the request's headers after sign()).
+    void append_to(field_list& list) const {
+        for (const http_field& field : fields()) list.add(field.name, field.value);
+    }
+
+    std::string canonical_request;
+    std::string string_to_sign;
+    /// Lower-case header names, sorted, ';'-joined: "host;x-amz-date".
+    std::string signed_headers;
+    /// Lower-case hex HMAC-SHA256 (64 characters).
+    std::string signature;
+
+private:
+    friend class sigv4_signer;
+    std::string& add_field(std::string_view name) {
+        http_field& field = fields_[count_++];
+        field.name.assign(name);
+        field.value.clear();
+        return field.value;
+    }
+
+    std::array<http_field, 7> fields_{};
+    std::size_t count_ = 0;
+};
+
+/// AWS URI encoding of a query name or value, or a path segment: unreserved characters stay, every
+/// other byte (including '/') becomes %XX with upper-case hex.
+[[nodiscard]] inline std::string uri_encode(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    detail::sigv4::append_uri_encoded(out, text, false);
+    return out;
+}
+
+/// The same, but '/' stays: the wire form of a decoded path.
+[[nodiscard]] inline std::string uri_encode_path(std::string_view path) {
+    std::string out;
+    out.reserve(path.size());
+    detail::sigv4::append_uri_encoded(out, path, true);
+    return out;
+}
+
+/// Appends `params` to `target` as an encoded query: '?' first if `target` has none yet, '&' otherwise.
+inline void append_query(std::string& target, std::span<const http_field> params) {
+    bool first = target.find('?') == std::string::npos;
+    for (const http_field& param : params) {
+        target += first ? '?' : '&';
+        first = false;
+        detail::sigv4::append_uri_encoded(target, param.name, false);
+        target += '=';
+        detail::sigv4::append_uri_encoded(target, param.value, false);
+    }
+}
+
+class sigv4_signer {
+public:
+    /// Signing keys kept at once (least recently used evicted): enough for a few services and regions
+    /// across a date change.
+    static constexpr std::size_t key_cache_capacity = 8;
+    /// Longest validity of a presigned request (7 days).
+    static constexpr std::chrono::seconds max_presign_expiry{604800};
+
+    /// Fetches SHA-256 and HMAC from OpenSSL (once, for the signer's life). Throws std::runtime_error
+    /// if OpenSSL cannot provide them.
+    sigv4_signer() = default;
+    sigv4_signer(const sigv4_signer&) = delete;
+    sigv4_signer& operator=(const sigv4_signer&) = delete;
+    sigv4_signer(sigv4_signer&&) noexcept = default;
+    sigv4_signer& operator=(sigv4_signer&&) noexcept = default;
+    ~sigv4_signer() { clear_key_cache(); }
+
+    /// Header signing: `out` gets the headers to add (see sigv4_result::fields()). Throws
+    /// std::invalid_argument for a request or credentials it cannot sign (the message never contains a
+    /// secret), std::runtime_error if OpenSSL fails; `out` is then unspecified.
+    void sign(const sigv4_request& request, const aws_credentials& credentials, sigv4_result& out) {
+        run(request, credentials, false, std::chrono::seconds{0}, out);
+    }
+    [[nodiscard]] sigv4_result sign(const sigv4_request& request, const aws_credentials& credentials) {
+        sigv4_result out;
+        sign(request, credentials, out);
+        return out;
+    }
+
+    /// Query-string presigning, valid for `expires` (1 s to 7 days): `out` gets the query parameters to
+    /// add. options.add_content_sha256 does not apply (a presigned request carries no signer headers).
+    void presign(const sigv4_request& request, const aws_credentials& credentials, std::chrono::seconds expires,
+                 sigv4_result& out) {
+        if (expires < std::chrono::seconds{1} || expires > max_presign_expiry)
+            throw std::invalid_argument("sigv4: presigned requests expire after 1 to 604800 seconds");
+        run(request, credentials, true, expires, out);
+    }
+    [[nodiscard]] sigv4_result presign(const sigv4_request& request, const aws_credentials& credentials,
+                                       std::chrono::seconds expires) {
+        sigv4_result out;
+        presign(request, credentials, expires, out);
+        return out;
+    }
+
+    /// How many signing keys this signer has derived (cache misses): for tests and metrics.
+    [[nodiscard]] std::uint64_t key_derivations() const noexcept { return derivations_; }
+    /// Forgets the cached signing keys (and the copies of the secrets they were derived from).
+    void clear_key_cache() noexcept {
+        for (key_entry& entry : keys_) detail::openssl_cleanse(entry.secret);
+        keys_.clear();
+    }
+
+private:
+    struct key_entry {
+        std::array<char, 8> date{};
+        std::string region;
+        std::string service;
+        std::string secret; // to notice a rotated secret; cleansed when dropped
+        detail::hmac_sha256 mac; // keyed with the signing key
+        std::uint64_t last_used = 0;
+    };
+
+    void run(const sigv4_request& request, const aws_credentials& credentials, bool presign,
+             std::chrono::seconds expires, sigv4_result& out);
+    void append_canonical_uri(std::string& out, const sigv4_request& request);
+    void add_query_param(std::string_view encoded_name, std::string_view value, bool encode_value);
+    detail::hmac_sha256& signing_key(std::string_view date, std::string_view region, std::string_view service,
+                                     std::string_view secret);
+
+    detail::sha256_hasher sha256_;
+    detail::hmac_sha256 derive_mac_; // for key derivation; template of the cached keys' contexts
+    std::vector<key_entry> keys_;
+    std::uint64_t use_clock_ = 0;
+    std::uint64_t derivations_ = 0;
+
+    // Scratch buffers, reused by every call so that a steady state allocates nothing.
+    std::string names_;   // lower-cased header names
+    std::vector<detail::sigv4::sigv4_header_ref> headers_;
+    std::string encoded_; // encoded query names and values
+    std::vector<detail::sigv4::sigv4_query_ref> query_;
+    std::string scope_;   // date/region/service/aws4_request
+    std::string path_;    // normalised path
+    std::string wire_path_;
+    std::vector<std::string_view> segments_;
+};
+
+inline void sigv4_signer::run(const sigv4_request& request, const aws_credentials& credentials, bool presign,
+                              std::chrono::seconds expires, sigv4_result& out) {
+    out.count_ = 0; // a failed call leaves no fields behind
+    if (credentials.access_key_id.empty())
+        throw std::invalid_argument("sigv4: the credentials have no access key id");
+    if (credentials.secret_access_key.empty())
+        throw std::invalid_argument("sigv4: the credentials have no secret access key");
+    if (request.method.empty()) throw std::invalid_argument("sigv4: the request has no method");
+    if (request.region.empty()) throw std::invalid_argument("sigv4: no region to sign for");
+    if (request.service.empty()) throw std::invalid_argument("sigv4: no service to sign for");
+
+    char amz_date_text[16];
+    detail::sigv4::format_amz_date(request.time, amz_date_text);
+    const std::string_view amz_date(amz_date_text, sizeof amz_date_text);
+    const std::string_view date = amz_date.substr(0, 8);
+
+    char body_hash[2 * detail::sha256_size];
+    std::string_view payload_hash = request.payload_hash;
+    if (payload_hash.empty()) {
+        if (request.body.empty()) {
+            payload_hash = empty_payload_sha256;
+        } else {
+            const detail::sha256_digest digest = sha256_.digest(request.body);
+            detail::hex_encode_lower(digest.data(), digest.size(), body_hash);
+            payload_hash = std::string_view(body_hash, sizeof body_hash);
+        }
+    }
+
+    const std::string_view token = credentials.session_token;
+    const bool sign_token = !token.empty() && !request.options.omit_session_token;
+    const bool add_content_sha256 = !presign && request.options.add_content_sha256;
+
+    // --- headers: lower-cased names (reserved up front, so views into names_ stay valid), sorted by name,
+    // repeats in request order.
+    std::size_t names_size = 0;
+    for (const http_field& header : request.headers) names_size += header.name.size();
+    names_.clear();
+    names_.reserve(names_size);
+    headers_.clear();
+    bool has_host = false;
+    for (std::size_t i = 0; i < request.headers.size(); ++i) {
+        const http_field& header = request.headers[i];
+        if (header.name.empty()) throw std::invalid_argument("sigv4: a header has an empty name");
+        const std::size_t at = names_.size();
+        names_.resize(at + header.name.size());
+        std::transform(header.name.begin(), header.name.end(), names_.begin() + static_cast<std::ptrdiff_t>(at),
+                       detail::sigv4::ascii_lower);
+        const std::string_view name(names_.data() + at, header.name.size());
+        if (name == "authorization" || name == "x-amz-date" || name == "x-amz-security-token" ||
+            (add_content_sha256 && name == "x-amz-content-sha256"))
+            throw std::invalid_argument("sigv4: the request already has a " + header.name +
+                                        " header; the signer adds it");
+        if (detail::sigv4::is_unsigned_header(name)) continue;
+        has_host = has_host || name == "host";
+        headers_.push_back({name, header.value, i});
+    }
+    if (!has_host) throw std::invalid_argument("sigv4: the request has no Host header");
+    if (!presign) {
+        const std::size_t n = request.headers.size();
+        headers_.push_back({"x-amz-date", amz_date, n});
+        if (add_content_sha256) headers_.push_back({"x-amz-content-sha256", payload_hash, n + 1});
+        if (sign_token) headers_.push_back({"x-amz-security-token", token, n + 2});
+    }
+    std::sort(headers_.begin(), headers_.end(), [](const auto& a, const auto& b) {
+        const int order = a.name.compare(b.name);
+        return order != 0 ? order < 0 : a.order < b.order;
+    });
+
+    std::string& signed_headers = out.signed_headers;
+    signed_headers.clear();
+    for (std::size_t i = 0; i < headers_.size(); ++i) {
+        if (i != 0 && headers_[i].name == headers_[i - 1].name) continue;
+        if (!signed_headers.empty()) signed_headers += ';';
+        signed_headers += headers_[i].name;
+    }
+
+    scope_.clear();
+    scope_ += date;
+    scope_ += '/';
+    scope_ += request.region;
+    scope_ += '/';
+    scope_ += request.service;
+    scope_ += "/aws4_request";
+
+    // --- query: encoded, then sorted by encoded name and value.
+    encoded_.clear();
+    query_.clear();
+    for (const http_field& param : request.query) {
+        if (presign && detail::sigv4::is_presign_parameter(param.name))
+            throw std::invalid_argument("sigv4: the query already has " + param.name + "; presign() adds it");
+        const std::size_t name_at = encoded_.size();
+        detail::sigv4::append_uri_encoded(encoded_, param.name, false);
+        const std::size_t value_at = encoded_.size();
+        detail::sigv4::append_uri_encoded(encoded_, param.value, false);
+        query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
+                          static_cast<std::uint32_t>(value_at),
+                          static_cast<std::uint32_t>(encoded_.size() - value_at)});
+    }
+    char expires_text[24];
+    std::string_view expires_value;
+    if (presign) {
+        const auto [end, error] =
+            std::to_chars(expires_text, expires_text + sizeof expires_text, expires.count());
+        if (error != std::errc{}) throw std::invalid_argument("sigv4: bad expiry");
+        expires_value = std::string_view(expires_text, static_cast<std::size_t>(end - expires_text));
+
+        add_query_param("X-Amz-Algorithm", "AWS4-HMAC-SHA256", false);
+        const std::size_t name_at = encoded_.size();
+        encoded_ += "X-Amz-Credential";
+        const std::size_t value_at = encoded_.size();
+        detail::sigv4::append_uri_encoded(encoded_, credentials.access_key_id, false);
+        encoded_ += "%2F";
+        detail::sigv4::append_uri_encoded(encoded_, scope_, false);
+        query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
+                          static_cast<std::uint32_t>(value_at),
+                          static_cast<std::uint32_t>(encoded_.size() - value_at)});
+        add_query_param("X-Amz-Date", amz_date, false);
+        add_query_param("X-Amz-Expires", expires_value, false);
+        if (sign_token) add_query_param("X-Amz-Security-Token", token, true);
+        add_query_param("X-Amz-SignedHeaders", signed_headers, true);
+    }
+    const auto view = [this](std::uint32_t at, std::uint32_t size) {
+        return std::string_view(encoded_.data() + at, size);
+    };
+    std::sort(query_.begin(), query_.end(), [&view](const auto& a, const auto& b) {
+        const int order = view(a.name_at, a.name_size).compare(view(b.name_at, b.name_size));
+        return order != 0 ? order < 0 : view(a.value_at, a.value_size) < view(b.value_at, b.value_size);
+    });
+
+    // --- the canonical request.
+    std::string& canonical = out.canonical_request;
+    canonical.clear();
+    canonical += request.method;
+    canonical += '\n';
+    append_canonical_uri(canonical, request);
+    canonical += '\n';
+    for (std::size_t i = 0; i < query_.size(); ++i) {
+        if (i != 0) canonical += '&';
+        canonical += view(query_[i].name_at, query_[i].name_size);
+        canonical += '=';
+        canonical += view(query_[i].value_at, query_[i].value_size);
+    }
+    canonical += '\n';
+    for (std::size_t i = 0; i < headers_.size();) {
+        const std::string_view name = headers_[i].name;
+        canonical += name;
+        canonical += ':';
+        detail::sigv4::append_canonical_header_value(canonical, headers_[i].value);
+        for (++i; i < headers_.size() && headers_[i].name == name; ++i) {
+            canonical += ',';
+            detail::sigv4::append_canonical_header_value(canonical, headers_[i].value);
+        }
+        canonical += '\n';
+    }
+    canonical += '\n';
+    canonical += signed_headers;
+    canonical += '\n';
+    canonical += payload_hash;
+
+    // --- the string to sign and the signature.
+    std::string& to_sign = out.string_to_sign;
+    to_sign.clear();
+    to_sign += "AWS4-HMAC-SHA256\n";
+    to_sign += amz_date;
+    to_sign += '\n';
+    to_sign += scope_;
+    to_sign += '\n';
+    detail::append_hex_lower(to_sign, sha256_.digest(canonical));
+
+    const detail::sha256_digest signature = signing_key(date, request.region, request.service,
+                                                        credentials.secret_access_key)
+                                                .mac(to_sign);
+    out.signature.clear();
+    detail::append_hex_lower(out.signature, signature);
+
+    // --- what to add to the request.
+    if (!presign) {
+        if (!token.empty()) out.add_field("X-Amz-Security-Token") += token;
+        out.add_field("X-Amz-Date") += amz_date;
+        if (add_content_sha256) out.add_field("x-amz-content-sha256") += payload_hash;
+        std::string& authorization = out.add_field("Authorization");
+        authorization += "AWS4-HMAC-SHA256 Credential=";
+        authorization += credentials.access_key_id;
+        authorization += '/';
+        authorization += scope_;
+        authorization += ", SignedHeaders=";
+        authorization += signed_headers;
+        authorization += ", Signature=";
+        authorization += out.signature;
+    } else {
+        out.add_field("X-Amz-Algorithm") += "AWS4-HMAC-SHA256";
+        std::string& credential = out.add_field("X-Amz-Credential");
+        credential += credentials.access_key_id;
+        credential += '/';
+        credential += scope_;
+        out.add_field("X-Amz-Date") += amz_date;
+        out.add_field("X-Amz-SignedHeaders") += signed_headers;
+        out.add_field("X-Amz-Expires") += expires_value;
+        if (!token.empty()) out.add_field("X-Amz-Security-Token") += token;
+        out.add_field("X-Amz-Signature") += out.signature;
+    }
+}
+
+inline void sigv4_signer::add_query_param(std::string_view name, std::string_view value, bool encode_value) {
+    const std::size_t name_at = encoded_.size();
+    encoded_ += name; // the signer's own names need no encoding
+    const std::size_t value_at = encoded_.size();
+    if (encode_value)
+        detail::sigv4::append_uri_encoded(encoded_, value, false);
+    else
+        encoded_ += value;
+    query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
+                      static_cast<std::uint32_t>(value_at), static_cast<std::uint32_t>(encoded_.size() - value_at)});
+}
+
+inline void sigv4_signer::append_canonical_uri(std::string& out, const sigv4_request& request) {
+    std::string_view path = request.path;
+    if (request.options.normalize_path) {
+        detail::sigv4::normalize_uri_path(path, segments_, path_);
+        path = path_;
+    } else if (path.empty()) {
+        path = "/";
+    }
+    if (!request.path_is_encoded && request.options.double_encode_path) {
+        // The wire path is the path encoded once; the canonical URI encodes the wire path again.
+        wire_path_.clear();
+        detail::sigv4::append_uri_encoded(wire_path_, path, true);
+        detail::sigv4::append_uri_encoded(out, wire_path_, true);
+    } else if (!request.path_is_encoded || request.options.double_encode_path) {
+        detail::sigv4::append_uri_encoded(out, path, true);
+    } else {
+        out += path;
+    }
+}
+
+inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std::string_view region,
+                                                      std::string_view service, std::string_view secret) {
+    ++use_clock_;
+    for (key_entry& entry : keys_) {
+        if (std::string_view(entry.date.data(), entry.date.size()) == date && entry.region == region &&
+            entry.service == service && entry.secret == secret) {
+            entry.last_used = use_clock_;
+            return entry.mac;
+        }
+    }
+
+    // kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")
+    std::string first_key;
+    first_key.reserve(4 + secret.size());
+    first_key += "AWS4";
+    first_key += secret;
+    detail::sha256_digest key{};
+    try {
+        key = derive_mac_.mac(first_key.data(), first_key.size(), date);
+        detail::openssl_cleanse(first_key);
+        key = derive_mac_.mac(key.data(), key.size(), region);
+        key = derive_mac_.mac(key.data(), key.size(), service);
+        key = derive_mac_.mac(key.data(), key.size(), "aws4_request");
+    } catch (...) {
+        detail::openssl_cleanse(first_key);
+        detail::openssl_cleanse(key.data(), key.size());
+        throw;
+    }
+
+    key_entry* slot = nullptr;
+    if (keys_.size() < key_cache_capacity) {
+        if (keys_.capacity() < key_cache_capacity) keys_.reserve(key_cache_capacity);
+        try {
+            keys_.push_back(key_entry{{}, {}, {}, {}, derive_mac_, 0});
+        } catch (...) {
+            detail::openssl_cleanse(key.data(), key.size());
+            throw;
+        }
+        slot = &keys_.back();
+    } else {
+        slot = &*std::min_element(keys_.begin(), keys_.end(),
+                                  [](const key_entry& a, const key_entry& b) { return a.last_used < b.last_used; });
+        detail::openssl_cleanse(slot->secret);
+    }
+    // Unusable until fully set: a failure below must not leave an old identity with a new key.
+    slot->region.clear();
+    slot->service.clear();
+    slot->secret.clear();
+    try {
+        slot->mac.set_key(key);
+        detail::openssl_cleanse(key.data(), key.size());
+        slot->date = {};
+        std::copy(date.begin(), date.end(), slot->date.begin());
+        slot->region.assign(region);
+        slot->service.assign(service);
+        slot->secret.assign(secret);
+    } catch (...) {
+        detail::openssl_cleanse(key.data(), key.size());
+        slot->region.clear();
+        throw;
+    }
+    slot->last_used = use_clock_;
+    ++derivations_;
+    return slot->mac;
+}
+
+} // namespace sluice::aws
+// end file sluice/aws/sigv4.hpp
+#endif
 // end file sluice/sluice.hpp

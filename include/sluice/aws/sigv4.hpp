@@ -1,0 +1,763 @@
+#pragma once
+
+// sigv4_signer: AWS Signature Version 4 (AWS4-HMAC-SHA256), header signing and query-string presigning.
+//
+// sign() returns the headers to add (X-Amz-Security-Token, X-Amz-Date, x-amz-content-sha256,
+// Authorization); presign() returns the query parameters to add (X-Amz-Algorithm ... X-Amz-Signature).
+// Both also hand back the canonical request and the string to sign, which is what AWS's error
+// responses quote when a signature does not match, and what the tests compare.
+//
+// Encoding rules (the part every signer gets wrong once):
+//   - Query names and values are given decoded; the signer encodes them (RFC 3986 unreserved characters
+//     A-Z a-z 0-9 - _ . ~ stay, every other byte becomes %XX in upper-case hex, a space is %20, never
+//     '+'), and sorts them by encoded name, then encoded value.
+//   - The path: sigv4_request::path_is_encoded says whether it is already percent-encoded as sent on the
+//     wire. Services other than S3 encode the wire path once more for the canonical URI (so a space is
+//     %20 on the wire and %2520 in the canonical URI) and normalise it (remove `.`/`..` segments and
+//     empty segments); S3 uses the wire path as it is. With path_is_encoded = false the wire path is
+//     uri_encode_path(path); with true, the path is used as given and must be what is sent (for S3, in
+//     AWS's encoding: upper-case hex, unreserved characters not encoded).
+//
+// The signing key (four chained HMACs) is derived once per (date, region, service, secret) and cached in
+// the signer, together with an HMAC context already keyed with it; a signature then costs the payload
+// hash, the canonical-request hash and one HMAC, with no OpenSSL fetch and, once the signer's and the
+// result's buffers have grown, no allocation by sluice.
+//
+// Thread-safety: a signer is not thread-safe (its caches and OpenSSL contexts are mutable); use one
+// signer per thread (one per io_loop thread is the intended use). Distinct signers are independent.
+//
+// Secrets: exceptions name what is wrong, never a secret, a session token or a signature. A
+// sigv4_result does hold the signature and the session token (in its fields, and in the canonical
+// request when the token is signed): treat it as a credential and do not log it.
+//
+//   sluice::aws::sigv4_signer signer;   // one per thread
+//   sluice::aws::sigv4_result signed_;  // reused from request to request
+//   sluice::aws::header_list headers{{"Host", "sqs.us-east-1.amazonaws.com"},
+//                                    {"Content-Type", "application/x-amz-json-1.0"},
+//                                    {"X-Amz-Target", "AmazonSQS.SendMessageBatch"}};
+//   signer.sign({.method = "POST", .path = "/", .headers = headers, .body = body, .region = "us-east-1",
+//                .service = "sqs", .time = std::chrono::system_clock::now()},
+//               credentials, signed_);
+//   signed_.append_to(headers);         // X-Amz-Security-Token, X-Amz-Date, Authorization
+
+#if !SLUICE_HAS_OPENSSL
+#error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
+#endif
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <sluice/aws/credentials.hpp>
+#include <sluice/aws/detail/crypto.hpp>
+
+namespace sluice::detail::sigv4 {
+
+inline constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+inline bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    return true;
+}
+
+inline constexpr bool is_uri_unreserved(unsigned char c) noexcept {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.' || c == '~';
+}
+
+/// Appends the AWS URI encoding of `in`, copying runs of unreserved bytes in one go.
+inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_slash) {
+    constexpr char hex[] = "0123456789ABCDEF";
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const auto c = static_cast<unsigned char>(in[i]);
+        if (is_uri_unreserved(c) || (keep_slash && c == '/')) continue;
+        out.append(in.data() + run, i - run);
+        const char escape[3] = {'%', hex[c >> 4], hex[c & 0x0f]};
+        out.append(escape, 3);
+        run = i + 1;
+    }
+    out.append(in.data() + run, in.size() - run);
+}
+
+inline constexpr bool is_header_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/// Index of the first byte <= 0x20 (blanks and control characters) in `text` at or after `from`, or
+/// text.size(). Eight bytes at a time: header values are mostly long runs without any (session tokens).
+inline std::size_t find_blank_or_control(std::string_view text, std::size_t from) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    std::size_t i = from;
+    for (; i + 8 <= text.size(); i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, text.data() + i, 8);
+        // Non-zero iff some byte is < 0x21 (exact for "some", the byte is then found one by one).
+        if (((word - ones * 0x21) & ~word & highs) != 0) break;
+    }
+    for (; i < text.size(); ++i)
+        if (static_cast<unsigned char>(text[i]) <= 0x20) return i;
+    return text.size();
+}
+
+/// Appends a header value the SigV4 way: trimmed, every run of whitespace (folded lines included)
+/// collapsed to one space.
+inline void append_canonical_header_value(std::string& out, std::string_view value) {
+    std::size_t begin = 0;
+    std::size_t end = value.size();
+    while (begin < end && is_header_space(value[begin])) ++begin;
+    while (end > begin && is_header_space(value[end - 1])) --end;
+    value = value.substr(0, end);
+    std::size_t i = begin;
+    while (i < end) {
+        const std::size_t stop = find_blank_or_control(value, i);
+        out.append(value.data() + i, stop - i);
+        if (stop == end) break;
+        if (is_header_space(value[stop])) {
+            out += ' '; // the value is trimmed, so something that is not a space follows
+            i = stop + 1;
+            while (is_header_space(value[i])) ++i;
+        } else {
+            out += value[stop]; // another control character: kept as it is
+            i = stop + 1;
+        }
+    }
+}
+
+/// Headers that are sent but never signed: hop-by-hop or rewritten by proxies and HTTP stacks.
+inline bool is_unsigned_header(std::string_view lower_name) noexcept {
+    return lower_name == "connection" || lower_name == "expect" || lower_name == "transfer-encoding" ||
+           lower_name == "upgrade" || lower_name == "user-agent" || lower_name == "x-amzn-trace-id";
+}
+
+/// Query parameters that presign() adds, so a request must not bring its own.
+inline bool is_presign_parameter(std::string_view name) noexcept {
+    return name == "X-Amz-Algorithm" || name == "X-Amz-Credential" || name == "X-Amz-Date" ||
+           name == "X-Amz-Expires" || name == "X-Amz-SignedHeaders" || name == "X-Amz-Security-Token" ||
+           name == "X-Amz-Signature";
+}
+
+/// "YYYYMMDDTHHMMSSZ" (ISO 8601 basic, UTC) into out[0..16).
+inline void format_amz_date(std::chrono::system_clock::time_point time, char* out) {
+    using namespace std::chrono;
+    const auto secs = floor<seconds>(time);
+    const auto day = floor<days>(secs);
+    const year_month_day ymd{day};
+    const int year = static_cast<int>(ymd.year());
+    if (year < 0 || year > 9999) throw std::invalid_argument("sigv4: the signing time is out of range");
+    const hh_mm_ss hms{secs - day};
+    const auto put = [](char* at, unsigned value, int digits) {
+        for (int i = digits - 1; i >= 0; --i, value /= 10) at[i] = static_cast<char>('0' + value % 10);
+    };
+    put(out, static_cast<unsigned>(year), 4);
+    put(out + 4, static_cast<unsigned>(ymd.month()), 2);
+    put(out + 6, static_cast<unsigned>(ymd.day()), 2);
+    out[8] = 'T';
+    put(out + 9, static_cast<unsigned>(hms.hours().count()), 2);
+    put(out + 11, static_cast<unsigned>(hms.minutes().count()), 2);
+    put(out + 13, static_cast<unsigned>(hms.seconds().count()), 2);
+    out[15] = 'Z';
+}
+
+/// Removes empty, `.` and `..` segments (`..` above the root stays at the root); a trailing '/' stays.
+/// Writes the result, which always starts with '/', to `out`.
+inline void normalize_uri_path(std::string_view path, std::vector<std::string_view>& segments, std::string& out) {
+    segments.clear();
+    std::size_t i = 0;
+    while (i < path.size()) {
+        std::size_t slash = path.find('/', i);
+        if (slash == std::string_view::npos) slash = path.size();
+        const std::string_view segment = path.substr(i, slash - i);
+        if (segment == "..") {
+            if (!segments.empty()) segments.pop_back();
+        } else if (!segment.empty() && segment != ".") {
+            segments.push_back(segment);
+        }
+        i = slash + 1;
+    }
+    out.clear();
+    for (const std::string_view segment : segments) {
+        out += '/';
+        out += segment;
+    }
+    if (out.empty() || path.back() == '/') out += '/';
+}
+
+struct sigv4_header_ref {
+    std::string_view name; // lower-case
+    std::string_view value;
+    std::size_t order;     // position in the request, so repeated headers keep their order
+};
+
+struct sigv4_query_ref {
+    std::uint32_t name_at, name_size, value_at, value_size; // into the signer's encoded-query buffer
+};
+
+} // namespace sluice::detail::sigv4
+
+namespace sluice::aws {
+
+/// One header or query parameter.
+struct http_field {
+    std::string name;
+    std::string value;
+};
+
+/// Headers or query parameters in insertion order; a name may repeat (repeated headers are signed as one
+/// comma-joined value, in this order). A contiguous range of http_field, so it converts to the
+/// std::span<const http_field> that sigv4_request takes.
+class field_list {
+public:
+    field_list() = default;
+    field_list(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+        fields_.reserve(fields.size());
+        for (const auto& [name, value] : fields) add(name, value);
+    }
+
+    field_list& add(std::string_view name, std::string_view value) {
+        fields_.push_back(http_field{std::string(name), std::string(value)});
+        return *this;
+    }
+    void reserve(std::size_t count) { fields_.reserve(count); }
+    void clear() noexcept { fields_.clear(); }
+
+    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
+    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }
+    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); }
+    [[nodiscard]] const http_field* end() const noexcept { return fields_.data() + fields_.size(); }
+    [[nodiscard]] const http_field& operator[](std::size_t i) const noexcept { return fields_[i]; }
+
+    /// The value of the first field named `name`, ignoring ASCII case (as header names compare), or null.
+    [[nodiscard]] const std::string* find(std::string_view name) const noexcept {
+        for (const http_field& field : fields_)
+            if (detail::sigv4::ascii_iequals(field.name, name)) return &field.value;
+        return nullptr;
+    }
+
+private:
+    std::vector<http_field> fields_;
+};
+
+using header_list = field_list;
+using query_list = field_list;
+
+/// The payload hash for a body that is not signed (S3 over HTTPS, presigned URLs).
+inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
+/// Hex SHA-256 of the empty string: the payload hash of a request without a body.
+inline constexpr std::string_view empty_payload_sha256 =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+struct sigv4_options {
+    /// Remove `.`, `..` and empty segments from the path (every service but S3).
+    bool normalize_path = true;
+    /// Encode the wire path once more for the canonical URI (every service but S3).
+    bool double_encode_path = true;
+    /// Add and sign `x-amz-content-sha256: <payload hash>` (S3 requires it). Header signing only.
+    bool add_content_sha256 = false;
+    /// Send the session token without signing it (added after signing; a few services want that).
+    bool omit_session_token = false;
+};
+
+/// The options S3 wants: no path normalisation, single encoding, x-amz-content-sha256.
+inline constexpr sigv4_options sigv4_s3_options{
+    .normalize_path = false, .double_encode_path = false, .add_content_sha256 = true, .omit_session_token = false};
+
+/// What to sign. Views only: everything must outlive the sign()/presign() call, nothing longer.
+struct sigv4_request {
+    std::string_view method = "GET";
+    /// The path without the query; see path_is_encoded and the encoding rules at the top of this file.
+    std::string_view path = "/";
+    bool path_is_encoded = false;
+    /// Query parameters, decoded, in any order (they are sorted for signing).
+    std::span<const http_field> query{};
+    /// The headers that will be sent, Host included (required). Connection, Expect, Transfer-Encoding,
+    /// Upgrade, User-Agent and X-Amzn-Trace-Id are sent but not signed (proxies and the HTTP stack may
+    /// change them). Authorization, X-Amz-Date and X-Amz-Security-Token must not be present (the signer
+    /// adds them), nor x-amz-content-sha256 when options.add_content_sha256 is set.
+    std::span<const http_field> headers{};
+    /// The body; hashed unless payload_hash is set.
+    std::string_view body{};
+    /// When not empty, used as the payload hash instead of hashing body: a precomputed lower-case hex
+    /// SHA-256, unsigned_payload, or a streaming marker such as "STREAMING-UNSIGNED-PAYLOAD-TRAILER".
+    std::string_view payload_hash{};
+    std::string_view region;
+    /// The signing name of the service: "sqs", "s3", "logs", "firehose", ...
+    std::string_view service;
+    /// Signing time (X-Amz-Date); AWS rejects it when it is more than 5 minutes off.
+    std::chrono::system_clock::time_point time{};
+    sigv4_options options{};
+};
+
+/// What sign() or presign() produced. Reuse one across calls to reuse its buffers.
+class sigv4_result {
+public:
+    /// sign(): the headers to add, in this order: X-Amz-Security-Token (with a session token),
+    /// X-Amz-Date, x-amz-content-sha256 (with add_content_sha256), Authorization.
+    /// presign(): the query parameters to add, values decoded (encode them, e.g. with append_query()),
+    /// in this order: X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-SignedHeaders,
+    /// X-Amz-Expires, X-Amz-Security-Token (with a session token), X-Amz-Signature.
+    [[nodiscard]] std::span<const http_field> fields() const noexcept { return {fields_.data(), count_}; }
+    /// The value of the field named `name` (ASCII case ignored), or null.
+    [[nodiscard]] const std::string* find(std::string_view name) const noexcept {
+        for (const http_field& field : fields())
+            if (detail::sigv4::ascii_iequals(field.name, name)) return &field.value;
+        return nullptr;
+    }
+    /// Appends fields() to `list` (e.g. the request's headers after sign()).
+    void append_to(field_list& list) const {
+        for (const http_field& field : fields()) list.add(field.name, field.value);
+    }
+
+    std::string canonical_request;
+    std::string string_to_sign;
+    /// Lower-case header names, sorted, ';'-joined: "host;x-amz-date".
+    std::string signed_headers;
+    /// Lower-case hex HMAC-SHA256 (64 characters).
+    std::string signature;
+
+private:
+    friend class sigv4_signer;
+    std::string& add_field(std::string_view name) {
+        http_field& field = fields_[count_++];
+        field.name.assign(name);
+        field.value.clear();
+        return field.value;
+    }
+
+    std::array<http_field, 7> fields_{};
+    std::size_t count_ = 0;
+};
+
+/// AWS URI encoding of a query name or value, or a path segment: unreserved characters stay, every
+/// other byte (including '/') becomes %XX with upper-case hex.
+[[nodiscard]] inline std::string uri_encode(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    detail::sigv4::append_uri_encoded(out, text, false);
+    return out;
+}
+
+/// The same, but '/' stays: the wire form of a decoded path.
+[[nodiscard]] inline std::string uri_encode_path(std::string_view path) {
+    std::string out;
+    out.reserve(path.size());
+    detail::sigv4::append_uri_encoded(out, path, true);
+    return out;
+}
+
+/// Appends `params` to `target` as an encoded query: '?' first if `target` has none yet, '&' otherwise.
+inline void append_query(std::string& target, std::span<const http_field> params) {
+    bool first = target.find('?') == std::string::npos;
+    for (const http_field& param : params) {
+        target += first ? '?' : '&';
+        first = false;
+        detail::sigv4::append_uri_encoded(target, param.name, false);
+        target += '=';
+        detail::sigv4::append_uri_encoded(target, param.value, false);
+    }
+}
+
+class sigv4_signer {
+public:
+    /// Signing keys kept at once (least recently used evicted): enough for a few services and regions
+    /// across a date change.
+    static constexpr std::size_t key_cache_capacity = 8;
+    /// Longest validity of a presigned request (7 days).
+    static constexpr std::chrono::seconds max_presign_expiry{604800};
+
+    /// Fetches SHA-256 and HMAC from OpenSSL (once, for the signer's life). Throws std::runtime_error
+    /// if OpenSSL cannot provide them.
+    sigv4_signer() = default;
+    sigv4_signer(const sigv4_signer&) = delete;
+    sigv4_signer& operator=(const sigv4_signer&) = delete;
+    sigv4_signer(sigv4_signer&&) noexcept = default;
+    sigv4_signer& operator=(sigv4_signer&&) noexcept = default;
+    ~sigv4_signer() { clear_key_cache(); }
+
+    /// Header signing: `out` gets the headers to add (see sigv4_result::fields()). Throws
+    /// std::invalid_argument for a request or credentials it cannot sign (the message never contains a
+    /// secret), std::runtime_error if OpenSSL fails; `out` is then unspecified.
+    void sign(const sigv4_request& request, const aws_credentials& credentials, sigv4_result& out) {
+        run(request, credentials, false, std::chrono::seconds{0}, out);
+    }
+    [[nodiscard]] sigv4_result sign(const sigv4_request& request, const aws_credentials& credentials) {
+        sigv4_result out;
+        sign(request, credentials, out);
+        return out;
+    }
+
+    /// Query-string presigning, valid for `expires` (1 s to 7 days): `out` gets the query parameters to
+    /// add. options.add_content_sha256 does not apply (a presigned request carries no signer headers).
+    void presign(const sigv4_request& request, const aws_credentials& credentials, std::chrono::seconds expires,
+                 sigv4_result& out) {
+        if (expires < std::chrono::seconds{1} || expires > max_presign_expiry)
+            throw std::invalid_argument("sigv4: presigned requests expire after 1 to 604800 seconds");
+        run(request, credentials, true, expires, out);
+    }
+    [[nodiscard]] sigv4_result presign(const sigv4_request& request, const aws_credentials& credentials,
+                                       std::chrono::seconds expires) {
+        sigv4_result out;
+        presign(request, credentials, expires, out);
+        return out;
+    }
+
+    /// How many signing keys this signer has derived (cache misses): for tests and metrics.
+    [[nodiscard]] std::uint64_t key_derivations() const noexcept { return derivations_; }
+    /// Forgets the cached signing keys (and the copies of the secrets they were derived from).
+    void clear_key_cache() noexcept {
+        for (key_entry& entry : keys_) detail::openssl_cleanse(entry.secret);
+        keys_.clear();
+    }
+
+private:
+    struct key_entry {
+        std::array<char, 8> date{};
+        std::string region;
+        std::string service;
+        std::string secret; // to notice a rotated secret; cleansed when dropped
+        detail::hmac_sha256 mac; // keyed with the signing key
+        std::uint64_t last_used = 0;
+    };
+
+    void run(const sigv4_request& request, const aws_credentials& credentials, bool presign,
+             std::chrono::seconds expires, sigv4_result& out);
+    void append_canonical_uri(std::string& out, const sigv4_request& request);
+    void add_query_param(std::string_view encoded_name, std::string_view value, bool encode_value);
+    detail::hmac_sha256& signing_key(std::string_view date, std::string_view region, std::string_view service,
+                                     std::string_view secret);
+
+    detail::sha256_hasher sha256_;
+    detail::hmac_sha256 derive_mac_; // for key derivation; template of the cached keys' contexts
+    std::vector<key_entry> keys_;
+    std::uint64_t use_clock_ = 0;
+    std::uint64_t derivations_ = 0;
+
+    // Scratch buffers, reused by every call so that a steady state allocates nothing.
+    std::string names_;   // lower-cased header names
+    std::vector<detail::sigv4::sigv4_header_ref> headers_;
+    std::string encoded_; // encoded query names and values
+    std::vector<detail::sigv4::sigv4_query_ref> query_;
+    std::string scope_;   // date/region/service/aws4_request
+    std::string path_;    // normalised path
+    std::string wire_path_;
+    std::vector<std::string_view> segments_;
+};
+
+inline void sigv4_signer::run(const sigv4_request& request, const aws_credentials& credentials, bool presign,
+                              std::chrono::seconds expires, sigv4_result& out) {
+    out.count_ = 0; // a failed call leaves no fields behind
+    if (credentials.access_key_id.empty())
+        throw std::invalid_argument("sigv4: the credentials have no access key id");
+    if (credentials.secret_access_key.empty())
+        throw std::invalid_argument("sigv4: the credentials have no secret access key");
+    if (request.method.empty()) throw std::invalid_argument("sigv4: the request has no method");
+    if (request.region.empty()) throw std::invalid_argument("sigv4: no region to sign for");
+    if (request.service.empty()) throw std::invalid_argument("sigv4: no service to sign for");
+
+    char amz_date_text[16];
+    detail::sigv4::format_amz_date(request.time, amz_date_text);
+    const std::string_view amz_date(amz_date_text, sizeof amz_date_text);
+    const std::string_view date = amz_date.substr(0, 8);
+
+    char body_hash[2 * detail::sha256_size];
+    std::string_view payload_hash = request.payload_hash;
+    if (payload_hash.empty()) {
+        if (request.body.empty()) {
+            payload_hash = empty_payload_sha256;
+        } else {
+            const detail::sha256_digest digest = sha256_.digest(request.body);
+            detail::hex_encode_lower(digest.data(), digest.size(), body_hash);
+            payload_hash = std::string_view(body_hash, sizeof body_hash);
+        }
+    }
+
+    const std::string_view token = credentials.session_token;
+    const bool sign_token = !token.empty() && !request.options.omit_session_token;
+    const bool add_content_sha256 = !presign && request.options.add_content_sha256;
+
+    // --- headers: lower-cased names (reserved up front, so views into names_ stay valid), sorted by name,
+    // repeats in request order.
+    std::size_t names_size = 0;
+    for (const http_field& header : request.headers) names_size += header.name.size();
+    names_.clear();
+    names_.reserve(names_size);
+    headers_.clear();
+    bool has_host = false;
+    for (std::size_t i = 0; i < request.headers.size(); ++i) {
+        const http_field& header = request.headers[i];
+        if (header.name.empty()) throw std::invalid_argument("sigv4: a header has an empty name");
+        const std::size_t at = names_.size();
+        names_.resize(at + header.name.size());
+        std::transform(header.name.begin(), header.name.end(), names_.begin() + static_cast<std::ptrdiff_t>(at),
+                       detail::sigv4::ascii_lower);
+        const std::string_view name(names_.data() + at, header.name.size());
+        if (name == "authorization" || name == "x-amz-date" || name == "x-amz-security-token" ||
+            (add_content_sha256 && name == "x-amz-content-sha256"))
+            throw std::invalid_argument("sigv4: the request already has a " + header.name +
+                                        " header; the signer adds it");
+        if (detail::sigv4::is_unsigned_header(name)) continue;
+        has_host = has_host || name == "host";
+        headers_.push_back({name, header.value, i});
+    }
+    if (!has_host) throw std::invalid_argument("sigv4: the request has no Host header");
+    if (!presign) {
+        const std::size_t n = request.headers.size();
+        headers_.push_back({"x-amz-date", amz_date, n});
+        if (add_content_sha256) headers_.push_back({"x-amz-content-sha256", payload_hash, n + 1});
+        if (sign_token) headers_.push_back({"x-amz-security-token", token, n + 2});
+    }
+    std::sort(headers_.begin(), headers_.end(), [](const auto& a, const auto& b) {
+        const int order = a.name.compare(b.name);
+        return order != 0 ? order < 0 : a.order < b.order;
+    });
+
+    std::string& signed_headers = out.signed_headers;
+    signed_headers.clear();
+    for (std::size_t i = 0; i < headers_.size(); ++i) {
+        if (i != 0 && headers_[i].name == headers_[i - 1].name) continue;
+        if (!signed_headers.empty()) signed_headers += ';';
+        signed_headers += headers_[i].name;
+    }
+
+    scope_.clear();
+    scope_ += date;
+    scope_ += '/';
+    scope_ += request.region;
+    scope_ += '/';
+    scope_ += request.service;
+    scope_ += "/aws4_request";
+
+    // --- query: encoded, then sorted by encoded name and value.
+    encoded_.clear();
+    query_.clear();
+    for (const http_field& param : request.query) {
+        if (presign && detail::sigv4::is_presign_parameter(param.name))
+            throw std::invalid_argument("sigv4: the query already has " + param.name + "; presign() adds it");
+        const std::size_t name_at = encoded_.size();
+        detail::sigv4::append_uri_encoded(encoded_, param.name, false);
+        const std::size_t value_at = encoded_.size();
+        detail::sigv4::append_uri_encoded(encoded_, param.value, false);
+        query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
+                          static_cast<std::uint32_t>(value_at),
+                          static_cast<std::uint32_t>(encoded_.size() - value_at)});
+    }
+    char expires_text[24];
+    std::string_view expires_value;
+    if (presign) {
+        const auto [end, error] =
+            std::to_chars(expires_text, expires_text + sizeof expires_text, expires.count());
+        if (error != std::errc{}) throw std::invalid_argument("sigv4: bad expiry");
+        expires_value = std::string_view(expires_text, static_cast<std::size_t>(end - expires_text));
+
+        add_query_param("X-Amz-Algorithm", "AWS4-HMAC-SHA256", false);
+        const std::size_t name_at = encoded_.size();
+        encoded_ += "X-Amz-Credential";
+        const std::size_t value_at = encoded_.size();
+        detail::sigv4::append_uri_encoded(encoded_, credentials.access_key_id, false);
+        encoded_ += "%2F";
+        detail::sigv4::append_uri_encoded(encoded_, scope_, false);
+        query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
+                          static_cast<std::uint32_t>(value_at),
+                          static_cast<std::uint32_t>(encoded_.size() - value_at)});
+        add_query_param("X-Amz-Date", amz_date, false);
+        add_query_param("X-Amz-Expires", expires_value, false);
+        if (sign_token) add_query_param("X-Amz-Security-Token", token, true);
+        add_query_param("X-Amz-SignedHeaders", signed_headers, true);
+    }
+    const auto view = [this](std::uint32_t at, std::uint32_t size) {
+        return std::string_view(encoded_.data() + at, size);
+    };
+    std::sort(query_.begin(), query_.end(), [&view](const auto& a, const auto& b) {
+        const int order = view(a.name_at, a.name_size).compare(view(b.name_at, b.name_size));
+        return order != 0 ? order < 0 : view(a.value_at, a.value_size) < view(b.value_at, b.value_size);
+    });
+
+    // --- the canonical request.
+    std::string& canonical = out.canonical_request;
+    canonical.clear();
+    canonical += request.method;
+    canonical += '\n';
+    append_canonical_uri(canonical, request);
+    canonical += '\n';
+    for (std::size_t i = 0; i < query_.size(); ++i) {
+        if (i != 0) canonical += '&';
+        canonical += view(query_[i].name_at, query_[i].name_size);
+        canonical += '=';
+        canonical += view(query_[i].value_at, query_[i].value_size);
+    }
+    canonical += '\n';
+    for (std::size_t i = 0; i < headers_.size();) {
+        const std::string_view name = headers_[i].name;
+        canonical += name;
+        canonical += ':';
+        detail::sigv4::append_canonical_header_value(canonical, headers_[i].value);
+        for (++i; i < headers_.size() && headers_[i].name == name; ++i) {
+            canonical += ',';
+            detail::sigv4::append_canonical_header_value(canonical, headers_[i].value);
+        }
+        canonical += '\n';
+    }
+    canonical += '\n';
+    canonical += signed_headers;
+    canonical += '\n';
+    canonical += payload_hash;
+
+    // --- the string to sign and the signature.
+    std::string& to_sign = out.string_to_sign;
+    to_sign.clear();
+    to_sign += "AWS4-HMAC-SHA256\n";
+    to_sign += amz_date;
+    to_sign += '\n';
+    to_sign += scope_;
+    to_sign += '\n';
+    detail::append_hex_lower(to_sign, sha256_.digest(canonical));
+
+    const detail::sha256_digest signature = signing_key(date, request.region, request.service,
+                                                        credentials.secret_access_key)
+                                                .mac(to_sign);
+    out.signature.clear();
+    detail::append_hex_lower(out.signature, signature);
+
+    // --- what to add to the request.
+    if (!presign) {
+        if (!token.empty()) out.add_field("X-Amz-Security-Token") += token;
+        out.add_field("X-Amz-Date") += amz_date;
+        if (add_content_sha256) out.add_field("x-amz-content-sha256") += payload_hash;
+        std::string& authorization = out.add_field("Authorization");
+        authorization += "AWS4-HMAC-SHA256 Credential=";
+        authorization += credentials.access_key_id;
+        authorization += '/';
+        authorization += scope_;
+        authorization += ", SignedHeaders=";
+        authorization += signed_headers;
+        authorization += ", Signature=";
+        authorization += out.signature;
+    } else {
+        out.add_field("X-Amz-Algorithm") += "AWS4-HMAC-SHA256";
+        std::string& credential = out.add_field("X-Amz-Credential");
+        credential += credentials.access_key_id;
+        credential += '/';
+        credential += scope_;
+        out.add_field("X-Amz-Date") += amz_date;
+        out.add_field("X-Amz-SignedHeaders") += signed_headers;
+        out.add_field("X-Amz-Expires") += expires_value;
+        if (!token.empty()) out.add_field("X-Amz-Security-Token") += token;
+        out.add_field("X-Amz-Signature") += out.signature;
+    }
+}
+
+inline void sigv4_signer::add_query_param(std::string_view name, std::string_view value, bool encode_value) {
+    const std::size_t name_at = encoded_.size();
+    encoded_ += name; // the signer's own names need no encoding
+    const std::size_t value_at = encoded_.size();
+    if (encode_value)
+        detail::sigv4::append_uri_encoded(encoded_, value, false);
+    else
+        encoded_ += value;
+    query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
+                      static_cast<std::uint32_t>(value_at), static_cast<std::uint32_t>(encoded_.size() - value_at)});
+}
+
+inline void sigv4_signer::append_canonical_uri(std::string& out, const sigv4_request& request) {
+    std::string_view path = request.path;
+    if (request.options.normalize_path) {
+        detail::sigv4::normalize_uri_path(path, segments_, path_);
+        path = path_;
+    } else if (path.empty()) {
+        path = "/";
+    }
+    if (!request.path_is_encoded && request.options.double_encode_path) {
+        // The wire path is the path encoded once; the canonical URI encodes the wire path again.
+        wire_path_.clear();
+        detail::sigv4::append_uri_encoded(wire_path_, path, true);
+        detail::sigv4::append_uri_encoded(out, wire_path_, true);
+    } else if (!request.path_is_encoded || request.options.double_encode_path) {
+        detail::sigv4::append_uri_encoded(out, path, true);
+    } else {
+        out += path;
+    }
+}
+
+inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std::string_view region,
+                                                      std::string_view service, std::string_view secret) {
+    ++use_clock_;
+    for (key_entry& entry : keys_) {
+        if (std::string_view(entry.date.data(), entry.date.size()) == date && entry.region == region &&
+            entry.service == service && entry.secret == secret) {
+            entry.last_used = use_clock_;
+            return entry.mac;
+        }
+    }
+
+    // kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")
+    std::string first_key;
+    first_key.reserve(4 + secret.size());
+    first_key += "AWS4";
+    first_key += secret;
+    detail::sha256_digest key{};
+    try {
+        key = derive_mac_.mac(first_key.data(), first_key.size(), date);
+        detail::openssl_cleanse(first_key);
+        key = derive_mac_.mac(key.data(), key.size(), region);
+        key = derive_mac_.mac(key.data(), key.size(), service);
+        key = derive_mac_.mac(key.data(), key.size(), "aws4_request");
+    } catch (...) {
+        detail::openssl_cleanse(first_key);
+        detail::openssl_cleanse(key.data(), key.size());
+        throw;
+    }
+
+    key_entry* slot = nullptr;
+    if (keys_.size() < key_cache_capacity) {
+        if (keys_.capacity() < key_cache_capacity) keys_.reserve(key_cache_capacity);
+        try {
+            keys_.push_back(key_entry{{}, {}, {}, {}, derive_mac_, 0});
+        } catch (...) {
+            detail::openssl_cleanse(key.data(), key.size());
+            throw;
+        }
+        slot = &keys_.back();
+    } else {
+        slot = &*std::min_element(keys_.begin(), keys_.end(),
+                                  [](const key_entry& a, const key_entry& b) { return a.last_used < b.last_used; });
+        detail::openssl_cleanse(slot->secret);
+    }
+    // Unusable until fully set: a failure below must not leave an old identity with a new key.
+    slot->region.clear();
+    slot->service.clear();
+    slot->secret.clear();
+    try {
+        slot->mac.set_key(key);
+        detail::openssl_cleanse(key.data(), key.size());
+        slot->date = {};
+        std::copy(date.begin(), date.end(), slot->date.begin());
+        slot->region.assign(region);
+        slot->service.assign(service);
+        slot->secret.assign(secret);
+    } catch (...) {
+        detail::openssl_cleanse(key.data(), key.size());
+        slot->region.clear();
+        throw;
+    }
+    slot->last_used = use_clock_;
+    ++derivations_;
+    return slot->mac;
+}
+
+} // namespace sluice::aws
