@@ -40,19 +40,9 @@
 #include <utility>
 #include <vector>
 
-// GCC 12 at -O2 and above reports -Wmismatched-new-delete inside collector_queue::consume(): after
-// inlining it pairs the frame cache's ::operator new with recycled_frame::operator delete (a false
-// positive; the frame's own operator new/delete do match). Silenced for the library's headers only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 #include <sluice/core/task.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/queue/collector_queue.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 namespace {
 
