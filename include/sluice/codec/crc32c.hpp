@@ -9,6 +9,7 @@
 // crc32c(data, previous) continues a CRC: crc32c(b, crc32c(a)) == crc32c(a followed by b).
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -83,11 +84,13 @@ inline std::uint32_t crc32c_update_software(std::uint32_t crc, const unsigned ch
 // CRC of stream 1, and so on.
 inline constexpr std::size_t crc32c_long_stride = 8192;
 inline constexpr std::size_t crc32c_short_stride = 256;
+inline constexpr std::size_t crc32c_tiny_stride = 64; // a 200-byte record: one round of three
 
 /// shift[k][b]: byte b at position k of a CRC state, advanced over `stride` zero bytes.
 struct crc32c_shift_tables {
     std::uint32_t long_shift[4][256];
     std::uint32_t short_shift[4][256];
+    std::uint32_t tiny_shift[4][256];
 };
 
 /// The GF(2) 32x32 matrix `m` (column n = image of bit n) applied to `v`.
@@ -134,6 +137,7 @@ inline const crc32c_shift_tables& crc32c_shifts() noexcept {
         crc32c_shift_tables t{};
         crc32c_fill_shift(t.long_shift, crc32c_long_stride);
         crc32c_fill_shift(t.short_shift, crc32c_short_stride);
+        crc32c_fill_shift(t.tiny_shift, crc32c_tiny_stride);
         return t;
     }();
     return tables;
@@ -144,54 +148,54 @@ inline std::uint32_t crc32c_shift(const std::uint32_t (*table)[256], std::uint32
            table[3][crc >> 24];
 }
 
+/// Consumes rounds of three `Stride`-byte streams from (p, n) while at least one round is left.
+template <std::size_t Stride>
+__attribute__((target("sse4.2"))) inline std::uint64_t crc32c_three_streams(std::uint64_t c0, const unsigned char*& p,
+                                                                           std::size_t& n,
+                                                                           const std::uint32_t (*shift)[256]) noexcept {
+    while (n >= 3 * Stride) {
+        std::uint64_t c1 = 0;
+        std::uint64_t c2 = 0;
+        for (std::size_t i = 0; i < Stride; i += 8) {
+            c0 = _mm_crc32_u64(c0, crc32c_load64(p + i));
+            c1 = _mm_crc32_u64(c1, crc32c_load64(p + Stride + i));
+            c2 = _mm_crc32_u64(c2, crc32c_load64(p + 2 * Stride + i));
+        }
+        c0 = crc32c_shift(shift, static_cast<std::uint32_t>(c0)) ^ c1;
+        c0 = crc32c_shift(shift, static_cast<std::uint32_t>(c0)) ^ c2;
+        p += 3 * Stride;
+        n -= 3 * Stride;
+    }
+    return c0;
+}
+
 __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_update_hardware(std::uint32_t crc,
                                                                               const unsigned char* p,
                                                                               std::size_t n) noexcept {
+    // No alignment prologue: unaligned 8-byte loads cost nothing extra on x86-64, and short inputs
+    // (record headers) would otherwise spend most of their time in byte steps.
     std::uint64_t c0 = crc;
-    while (n != 0 && (reinterpret_cast<std::uintptr_t>(p) & 7u) != 0) {
-        c0 = _mm_crc32_u8(static_cast<std::uint32_t>(c0), *p++);
-        --n;
-    }
-    if (n >= 3 * crc32c_short_stride) {
+    if (n >= 3 * crc32c_tiny_stride) {
         const auto& shifts = crc32c_shifts();
-        while (n >= 3 * crc32c_long_stride) {
-            std::uint64_t c1 = 0;
-            std::uint64_t c2 = 0;
-            const unsigned char* end = p + crc32c_long_stride;
-            do {
-                c0 = _mm_crc32_u64(c0, crc32c_load64(p));
-                c1 = _mm_crc32_u64(c1, crc32c_load64(p + crc32c_long_stride));
-                c2 = _mm_crc32_u64(c2, crc32c_load64(p + 2 * crc32c_long_stride));
-                p += 8;
-            } while (p < end);
-            c0 = crc32c_shift(shifts.long_shift, static_cast<std::uint32_t>(c0)) ^ c1;
-            c0 = crc32c_shift(shifts.long_shift, static_cast<std::uint32_t>(c0)) ^ c2;
-            p += 2 * crc32c_long_stride;
-            n -= 3 * crc32c_long_stride;
-        }
-        while (n >= 3 * crc32c_short_stride) {
-            std::uint64_t c1 = 0;
-            std::uint64_t c2 = 0;
-            const unsigned char* end = p + crc32c_short_stride;
-            do {
-                c0 = _mm_crc32_u64(c0, crc32c_load64(p));
-                c1 = _mm_crc32_u64(c1, crc32c_load64(p + crc32c_short_stride));
-                c2 = _mm_crc32_u64(c2, crc32c_load64(p + 2 * crc32c_short_stride));
-                p += 8;
-            } while (p < end);
-            c0 = crc32c_shift(shifts.short_shift, static_cast<std::uint32_t>(c0)) ^ c1;
-            c0 = crc32c_shift(shifts.short_shift, static_cast<std::uint32_t>(c0)) ^ c2;
-            p += 2 * crc32c_short_stride;
-            n -= 3 * crc32c_short_stride;
-        }
+        c0 = crc32c_three_streams<crc32c_long_stride>(c0, p, n, shifts.long_shift);
+        c0 = crc32c_three_streams<crc32c_short_stride>(c0, p, n, shifts.short_shift);
+        c0 = crc32c_three_streams<crc32c_tiny_stride>(c0, p, n, shifts.tiny_shift);
     }
     while (n >= 8) {
         c0 = _mm_crc32_u64(c0, crc32c_load64(p));
         p += 8;
         n -= 8;
     }
-    while (n-- != 0) c0 = _mm_crc32_u8(static_cast<std::uint32_t>(c0), *p++);
-    return static_cast<std::uint32_t>(c0);
+    auto c = static_cast<std::uint32_t>(c0);
+    if (n >= 4) {
+        std::uint32_t w;
+        std::memcpy(&w, p, 4);
+        c = _mm_crc32_u32(c, w);
+        p += 4;
+        n -= 4;
+    }
+    while (n-- != 0) c = _mm_crc32_u8(c, *p++);
+    return c;
 }
 
 #endif // SLUICE_DETAIL_CRC32C_X86
@@ -199,13 +203,24 @@ __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_update_hardware(st
 } // namespace detail
 
 /// True when crc32c() uses the CPU's CRC32C instruction (x86-64 with SSE4.2).
+namespace detail {
+/// 0: not checked yet, 1: the instruction is there, 2: it is not. Constant-initialised (so usable
+/// during static initialisation); a relaxed load on the hot path instead of a function-local static's
+/// guard.
+inline std::atomic<int> crc32c_cpu_state{0};
+} // namespace detail
+
 [[nodiscard]] inline bool crc32c_hardware_available() noexcept {
 #if SLUICE_DETAIL_CRC32C_X86
 #if defined(__SSE4_2__)
     return true;
 #else
-    static const bool available = __builtin_cpu_supports("sse4.2") != 0;
-    return available;
+    int state = detail::crc32c_cpu_state.load(std::memory_order_relaxed);
+    if (state == 0) [[unlikely]] {
+        state = __builtin_cpu_supports("sse4.2") != 0 ? 1 : 2;
+        detail::crc32c_cpu_state.store(state, std::memory_order_relaxed);
+    }
+    return state == 1;
 #endif
 #else
     return false;

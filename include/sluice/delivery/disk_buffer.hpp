@@ -6,9 +6,11 @@
 // every record in it is acknowledged. The contract is at-least-once: after a crash the unacknowledged
 // records are replayed, and a few acknowledged ones may come back too.
 //
-// Writing. append() frames a record (length, id, CRC32C) into an in-memory block and returns its id; the
-// block is written when it reaches block_bytes, and by append_batch() (one write per batch), flush(),
-// sync() and close(). Records are durable only once written and fsynced: with fsync_policy::every_batch
+// Writing. append() frames a record (length, id, CRC32C) into an in-memory block and returns its id; a
+// full block (block_bytes) is written in the background while appends fill the next one (double
+// buffering, so framing and CRCs overlap the kernel's copy), and everything buffered is written by
+// append_batch() (one write per batch), flush(), sync() and close(). Records are durable only once
+// written and fsynced: with fsync_policy::every_batch
 // every write is followed by fdatasync before the call returns; with `interval` a write syncs when the
 // last sync is older than fsync_interval (and flush() does, so a caller flushing on a timer bounds the
 // window); with `os` the kernel decides. A write that fails (ENOSPC, EFBIG, EIO) is rolled back: the
@@ -260,6 +262,11 @@ public:
     }
     void truncate(std::size_t n) noexcept { size_ = std::min(size_, n); }
     void clear() noexcept { size_ = 0; }
+    void swap(byte_buffer& o) noexcept {
+        data_.swap(o.data_);
+        std::swap(size_, o.size_);
+        std::swap(capacity_, o.capacity_);
+    }
 
 private:
     std::unique_ptr<std::byte[]> data_;
@@ -518,6 +525,13 @@ struct fd_list {
 
 } // namespace detail::disk
 
+// With optimisation GCC 12 inlines coroutine ramps (recover() into open()) and then pairs the frame
+// cache's malloc with the frame's class operator delete: a false -Wmismatched-new-delete.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 class disk_buffer {
 public:
     using clock = std::chrono::steady_clock;
@@ -538,27 +552,38 @@ public:
     disk_buffer& operator=(const disk_buffer&) = delete;
 
     /// Releases the descriptors only: records not yet written are lost (close() writes them). Destroying
-    /// a buffer while one of its calls is suspended is a bug.
+    /// a buffer while one of its calls is suspended, or while append() has a block being written in the
+    /// background (flush() or close() wait for it), is a bug.
     ~disk_buffer() { release_fds(); }
 
     // ---- writing --------------------------------------------------------------------------------
 
     /// Appends one record (copied; `record` must stay valid until the task completes) and returns its
-    /// id. The record is buffered; it is written when the block fills, or by flush(). Throws
-    /// std::invalid_argument when it is larger than max_record_bytes() and disk_buffer_full when it does
-    /// not fit under max_bytes (nothing appended either way); std::system_error when the write of a full
-    /// block fails (this record is not appended; earlier ones stay buffered).
+    /// id. The record is buffered; once block_bytes are buffered they are written in the background
+    /// while later appends fill the next block (an append waits when that one is full too). Throws
+    /// std::invalid_argument when the record is larger than max_record_bytes() and disk_buffer_full
+    /// when it does not fit under max_bytes (nothing appended either way). A background write that
+    /// fails keeps its records buffered; the next append that needs the write retries it and throws
+    /// its std::system_error when it fails again (that append's record is not appended).
     task<record_id> append(std::span<const std::byte> record) {
         check_open();
         check_record_size(record.size());
         co_await write_gate_.lock();
         detail::disk::gate_guard guard(write_gate_);
         check_open();
-        ensure_capacity(detail::disk::record_header_size + record.size());
-        const rollback_point rb = mark();
+        const std::uint64_t add = detail::disk::record_header_size + record.size();
+        if (flight_error_ || (flight_running_ && (raw_.bytes.size() + add >= options_.block_bytes || !fits(add, 1))))
+            co_await settle_flight();
+        if (!fits(add, 1)) [[unlikely]]
+            ensure_capacity(add, 1);
         const record_id id = frame(record);
-        if (raw_.size() >= options_.block_bytes) co_await drain(rb);
         end_call();
+        if (raw_.bytes.size() >= options_.block_bytes) {
+            start_flight();
+            // The loop submits queued I/O when it runs: give it one turn so the write starts now,
+            // while the next block fills, not when this coroutine next waits.
+            if (flight_running_) co_await loop_->schedule();
+        }
         co_return id;
     }
 
@@ -566,10 +591,10 @@ public:
         return append(std::as_bytes(std::span<const char>(record.data(), record.size())));
     }
 
-    /// Appends `records` in order, writes them (one write, more only when they span segments), syncs
-    /// per the policy, and returns the first one's id (the others follow: first + 1, ...). All or
-    /// nothing: on any error none of them is appended. An empty batch appends nothing and returns the
-    /// next id.
+    /// Appends `records` in order, writes them together with anything buffered (one write, more only
+    /// when they span segments), syncs per the policy, and returns the first one's id (the others
+    /// follow: first + 1, ...). All or nothing: on any error none of them is appended. An empty batch
+    /// appends nothing and returns the next id.
     task<record_id> append_batch(std::span<const std::span<const std::byte>> records) {
         check_open();
         std::uint64_t bytes = 0;
@@ -581,9 +606,10 @@ public:
         detail::disk::gate_guard guard(write_gate_);
         check_open();
         if (records.empty()) co_return next_id_;
-        ensure_capacity(bytes);
+        co_await settle_flight();
+        ensure_capacity(bytes, records.size());
         const rollback_point rb = mark();
-        raw_.reserve(raw_.size() + static_cast<std::size_t>(bytes));
+        raw_.bytes.reserve(raw_.bytes.size() + static_cast<std::size_t>(bytes));
         const record_id first = next_id_;
         for (const auto& r : records) frame(r);
         co_await drain(rb);
@@ -599,6 +625,7 @@ public:
         co_await write_gate_.lock();
         detail::disk::gate_guard guard(write_gate_);
         check_open();
+        co_await settle_flight();
         co_await drain(mark());
         if (options_.fsync == fsync_policy::interval && active_dirty_ && sync_due()) co_await sync_active();
         if (acks_dirty_) co_await write_ack_checkpoint();
@@ -610,6 +637,7 @@ public:
         co_await write_gate_.lock();
         detail::disk::gate_guard guard(write_gate_);
         check_open();
+        co_await settle_flight();
         co_await drain(mark());
         if (active_dirty_) co_await sync_active();
         if (acks_dirty_) co_await write_ack_checkpoint();
@@ -622,6 +650,7 @@ public:
         co_await write_gate_.lock();
         detail::disk::gate_guard guard(write_gate_);
         if (closed_) co_return;
+        co_await settle_flight();
         co_await drain(mark());
         if (active_dirty_ && options_.fsync != fsync_policy::os) co_await sync_active();
         retire_active_if_done();
@@ -682,13 +711,8 @@ public:
         if (id >= stable_next_id_)
             throw std::out_of_range("disk_buffer: acknowledge(" + std::to_string(id) + "): no record with this id (next id is " +
                                     std::to_string(stable_next_id_) + ")");
-        if (id >= raw_first_id_) { // still buffered
-            const std::uint64_t i = id - raw_first_id_;
-            if (raw_done_.size() <= i / 64) raw_done_.resize(i / 64 + 1, 0);
-            const std::uint64_t bit = std::uint64_t{1} << (i % 64);
-            if ((raw_done_[i / 64] & bit) != 0) return;
-            raw_done_[i / 64] |= bit;
-            counted_ack();
+        if (id >= flight_.first_id) { // not written yet
+            if (id >= raw_.first_id ? raw_.mark(id) : flight_.mark(id)) counted_ack();
             return;
         }
         segment* s = find_segment(id);
@@ -702,7 +726,7 @@ public:
     [[nodiscard]] disk_buffer_stats stats() const noexcept {
         disk_buffer_stats s = stats_;
         s.bytes_on_disk = disk_bytes_;
-        s.bytes_buffered = raw_.size();
+        s.bytes_buffered = raw_.bytes.size() + flight_.bytes.size();
         s.records_pending = pending_;
         s.segments = segments_.size();
         return s;
@@ -712,7 +736,7 @@ public:
     [[nodiscard]] const recovery_report& recovery() const noexcept { return recovery_; }
 
     /// The largest record append() takes with these options.
-    [[nodiscard]] std::size_t max_record_bytes() const noexcept { return max_record_bytes(options_); }
+    [[nodiscard]] std::size_t max_record_bytes() const noexcept { return max_record_; }
 
     [[nodiscard]] const disk_buffer_options& options() const noexcept { return options_; }
 
@@ -759,6 +783,42 @@ private:
         record_id next_id;
     };
 
+    /// Framed records not yet in a segment, with what the reader and acknowledgements know of them.
+    struct pending_records {
+        detail::disk::byte_buffer bytes;
+        std::vector<std::uint64_t> done; ///< bit i: record first_id + i acknowledged
+        std::size_t stable = 0;          ///< bytes of calls that returned: what the reader may see
+        std::size_t read_pos = 0;        ///< where the reader is in `bytes`
+        record_id first_id = 0;
+
+        [[nodiscard]] bool is_done(record_id id) const noexcept {
+            const std::uint64_t i = id - first_id;
+            return i / 64 < done.size() && ((done[i / 64] >> (i % 64)) & 1u) != 0;
+        }
+        bool mark(record_id id) {
+            const std::uint64_t i = id - first_id;
+            if (done.size() <= i / 64) done.resize(static_cast<std::size_t>(i / 64 + 1), 0);
+            const std::uint64_t bit = std::uint64_t{1} << (i % 64);
+            if ((done[i / 64] & bit) != 0) return false;
+            done[i / 64] |= bit;
+            return true;
+        }
+        void reset(record_id first) noexcept {
+            bytes.clear();
+            done.clear();
+            stable = 0;
+            read_pos = 0;
+            first_id = first;
+        }
+        void swap(pending_records& o) noexcept {
+            bytes.swap(o.bytes);
+            done.swap(o.done);
+            std::swap(stable, o.stable);
+            std::swap(read_pos, o.read_pos);
+            std::swap(first_id, o.first_id);
+        }
+    };
+
     /// A run of frames written to one segment by a drain.
     struct written_chunk {
         std::uint64_t seq;
@@ -779,7 +839,8 @@ private:
     disk_buffer(io_loop& loop, disk_buffer_options options)
         : loop_(&loop), options_(std::move(options)), dir_(options_.directory.string()),
           ack_path_((options_.directory / "acks").string()), ack_tmp_path_((options_.directory / "acks.tmp").string()),
-          encoder_(options_.codec, options_.zstd_level), write_gate_(loop), read_gate_(loop) {
+          encoder_(options_.codec, options_.zstd_level), max_record_(max_record_bytes(options_)), write_gate_(loop),
+          read_gate_(loop) {
         last_sync_ = clock::now();
     }
 
@@ -808,7 +869,7 @@ private:
     }
 
     void check_record_size(std::size_t n) const {
-        if (n > max_record_bytes())
+        if (n > max_record_) [[unlikely]]
             throw std::invalid_argument("disk_buffer: a " + std::to_string(n) + "-byte record is larger than " +
                                         std::to_string(max_record_bytes()) +
                                         " bytes, the most one segment holds (segment_bytes " +
@@ -824,12 +885,12 @@ private:
 
     // ---- appending ----
 
-    rollback_point mark() const noexcept { return {raw_.size(), next_id_}; }
+    rollback_point mark() const noexcept { return {raw_.bytes.size(), next_id_}; }
 
     /// Frames `record` into the buffer: header, then the payload.
     record_id frame(std::span<const std::byte> record) {
         const record_id id = next_id_++;
-        std::byte* p = raw_.extend(detail::disk::record_header_size + record.size());
+        std::byte* p = raw_.bytes.extend(detail::disk::record_header_size + record.size());
         if (!record.empty()) std::memcpy(p + detail::disk::record_header_size, record.data(), record.size());
         detail::disk::write_record_header(p, static_cast<std::uint32_t>(record.size()), id, crc32c(record));
         ++pending_;
@@ -839,55 +900,67 @@ private:
 
     /// A call that appended returns: its records become visible to read_next() and acknowledge().
     void end_call() noexcept {
-        raw_stable_ = raw_.size();
+        raw_.stable = raw_.bytes.size();
         stable_next_id_ = next_id_;
     }
 
-    /// Bytes `raw` buffered bytes take once written, at most (block headers included).
-    [[nodiscard]] std::uint64_t written_estimate(std::uint64_t raw) const noexcept {
+    /// Bytes that `raw` framed bytes of `records` records take once written, at most: with a codec,
+    /// a block header per block (a block holds at least one record, and all but the last at least
+    /// block_bytes) and no compression at all.
+    [[nodiscard]] std::uint64_t written_estimate(std::uint64_t raw, std::uint64_t records) const noexcept {
         if (options_.codec == compression::none) return raw;
-        return raw + detail::disk::block_header_size * (raw / options_.block_bytes + 1);
+        return raw + detail::disk::block_header_size * std::min(records, raw / options_.block_bytes + 1);
     }
 
-    /// Throws disk_buffer_full unless `add` more framed bytes fit under max_bytes. Retires a fully
-    /// acknowledged segment being written first, since only then is its space reclaimable.
-    void ensure_capacity(std::uint64_t add) {
-        if (written_estimate(add) + detail::disk::segment_header_size > options_.max_bytes)
+    /// Bytes on disk once `add` more framed bytes (of `records` records) are written too.
+    [[nodiscard]] std::uint64_t projected(std::uint64_t add, std::uint64_t records) const noexcept {
+        const std::uint64_t in_memory = next_id_ - flight_.first_id;
+        return disk_bytes_ + written_estimate(raw_.bytes.size() + flight_.bytes.size() + add, in_memory + records) +
+               detail::disk::segment_header_size;
+    }
+    [[nodiscard]] bool fits(std::uint64_t add, std::uint64_t records) const noexcept {
+        return projected(add, records) <= options_.max_bytes;
+    }
+
+    /// Throws disk_buffer_full unless `add` more framed bytes (of `records` records) fit under
+    /// max_bytes. Retires a fully acknowledged segment being written first, since only then is its
+    /// space reclaimable.
+    void ensure_capacity(std::uint64_t add, std::uint64_t records) {
+        if (written_estimate(add, records) + detail::disk::segment_header_size > options_.max_bytes)
             throw std::invalid_argument("disk_buffer: a batch of " + std::to_string(add) +
                                         " framed bytes can never fit under max_bytes " +
                                         std::to_string(options_.max_bytes) + "; nothing was appended");
-        auto projected = [&] {
-            return disk_bytes_ + written_estimate(raw_.size() + add) + detail::disk::segment_header_size;
-        };
-        if (projected() <= options_.max_bytes) return;
-        retire_active_if_done();
-        if (projected() <= options_.max_bytes) return;
+        if (fits(add, records)) return;
+        if (!flight_running_) retire_active_if_done();
+        if (fits(add, records)) return;
+        const std::uint64_t buffered = raw_.bytes.size() + flight_.bytes.size();
         throw disk_buffer_full("disk_buffer: " + quoted(dir_) + " is full: " + std::to_string(add) +
-                                   " more bytes would need " + std::to_string(projected()) + " of max_bytes " +
+                                   " more bytes would need " + std::to_string(projected(add, records)) +
+                                   " of max_bytes " +
                                    std::to_string(options_.max_bytes) + " (" + std::to_string(disk_bytes_) +
-                                   " in segments, " + std::to_string(raw_.size()) +
+                                   " in segments, " + std::to_string(buffered) +
                                    " buffered); acknowledge records to free space",
-                               add, disk_bytes_ + raw_.size(), options_.max_bytes);
+                               add, disk_bytes_ + buffered, options_.max_bytes);
     }
 
-    /// The bytes to write for what is buffered: the framed records, or blocks of them compressed.
-    std::span<const std::byte> encode() {
+    /// The bytes to write for `src`: its framed records, or blocks of them compressed.
+    std::span<const std::byte> encode(const detail::disk::byte_buffer& src) {
         using namespace detail::disk;
-        if (options_.codec == compression::none) return raw_.view();
+        if (options_.codec == compression::none) return src.view();
         enc_.clear();
         const std::uint64_t max_raw = options_.segment_bytes - segment_header_size - block_header_size;
         std::size_t pos = 0;
-        while (pos < raw_.size()) {
+        while (pos < src.size()) {
             const std::size_t start = pos;
-            const record_id first = load64(raw_.data() + pos + 8);
+            const record_id first = load64(src.data() + pos + 8);
             std::uint32_t count = 0;
-            while (pos < raw_.size()) {
-                const std::size_t fs = record_header_size + load32(raw_.data() + pos + 4);
+            while (pos < src.size()) {
+                const std::size_t fs = record_header_size + load32(src.data() + pos + 4);
                 if (count != 0 && (pos - start >= options_.block_bytes || pos - start + fs > max_raw)) break;
                 pos += fs;
                 ++count;
             }
-            const std::span<const std::byte> in(raw_.data() + start, pos - start);
+            const std::span<const std::byte> in(src.data() + start, pos - start);
             const std::size_t at = enc_.size();
             enc_.extend(block_header_size + std::max(encoder_.max_compressed_size(in.size()), in.size()));
             std::byte* out = enc_.data() + at + block_header_size;
@@ -905,14 +978,124 @@ private:
         return enc_.view();
     }
 
-    /// Writes everything buffered, starting segments as needed, then syncs per the policy. All or
-    /// nothing: when a write fails, every file touched is cut back (or removed, if this call created it),
-    /// the records framed since `rb` are dropped (earlier ones stay buffered) and the error is rethrown
-    /// naming the file. A failing sync after the writes leaves the records written and throws.
+    // Writing goes through `flight_`: the records being written. A background write (start_flight)
+    // takes the full block from raw_ and appends go on filling raw_; a write the caller waits for
+    // (drain) moves all of raw_ there first. At most one write runs at a time: every writer calls
+    // settle_flight() first, under the write gate.
+
+    /// Moves the buffered records to flight_ (which is empty).
+    void to_flight() noexcept {
+        flight_.swap(raw_);
+        raw_.reset(next_id_);
+    }
+
+    /// Starts writing the full block in the background.
+    void start_flight() {
+        to_flight();
+        flight_running_ = true;
+        flight_task_ = run_flight();
+        flight_task_.handle().resume(); // runs until the write is submitted
+    }
+
+    task<void> run_flight() {
+        try {
+            const bool sealed = co_await write_flight();
+            co_await after_write(sealed);
+        } catch (...) {
+            flight_error_ = std::current_exception();
+            flight_records_back_ = !flight_.bytes.empty();
+            if (flight_records_back_) flight_back_async();
+        }
+        flight_running_ = false;
+        if (auto h = std::exchange(flight_waiter_, std::coroutine_handle<>{})) loop_->post(h);
+    }
+
+    struct flight_wait {
+        disk_buffer* self;
+        bool await_ready() const noexcept { return !self->flight_running_; }
+        void await_suspend(std::coroutine_handle<> h) noexcept { self->flight_waiter_ = h; }
+        void await_resume() const noexcept {}
+    };
+
+    /// Waits for the background write. When it failed, retries its records now (throwing if that fails
+    /// too) or, when only its sync failed, rethrows that. Afterwards nothing runs in the background.
+    task<void> settle_flight() {
+        if (flight_running_) co_await flight_wait{this};
+        if (!flight_error_) co_return;
+        std::exception_ptr e = std::exchange(flight_error_, nullptr);
+        if (std::exchange(flight_records_back_, false))
+            co_await drain(mark());
+        else
+            std::rethrow_exception(e);
+    }
+
+    /// Writes everything buffered and waits for it, then syncs per the policy. All or nothing: when the
+    /// write fails, the files are cut back, the records framed since `rb` are dropped (earlier ones stay
+    /// buffered) and the error is rethrown. A failing sync after the write leaves the records written
+    /// and throws. No background write may be running.
     task<void> drain(rollback_point rb) {
+        if (raw_.bytes.empty()) co_return;
+        to_flight();
+        bool sealed = false;
+        try {
+            sealed = co_await write_flight();
+        } catch (...) {
+            flight_back_sync(rb);
+            throw;
+        }
+        co_await after_write(sealed);
+    }
+
+    /// After a drain failed: the records of the failing call are dropped, the rest go back to raw_.
+    void flight_back_sync(rollback_point rb) noexcept {
+        const std::uint64_t dropped = next_id_ - rb.next_id;
+        pending_ -= dropped;
+        stats_.records_appended -= dropped;
+        next_id_ = rb.next_id;
+        flight_.bytes.truncate(rb.raw_size);
+        flight_.done.resize(std::min<std::size_t>(flight_.done.size(), static_cast<std::size_t>((next_id_ - flight_.first_id + 63) / 64)));
+        flight_.stable = std::min(flight_.stable, flight_.bytes.size());
+        flight_.read_pos = std::min(flight_.read_pos, flight_.stable);
+        flight_.swap(raw_); // raw_ was empty: the gate kept appends out
+        flight_.reset(raw_.first_id);
+    }
+
+    /// After a background write failed: its records go back in front of those appended meanwhile.
+    void flight_back_async() {
+        const record_id count = raw_.first_id - flight_.first_id;
+        const std::size_t flight_bytes = flight_.bytes.size();
+        std::byte* tail = flight_.bytes.extend(raw_.bytes.size());
+        if (!raw_.bytes.empty()) std::memcpy(tail, raw_.bytes.data(), raw_.bytes.size());
+        flight_.done.resize(static_cast<std::size_t>((next_id_ - flight_.first_id + 63) / 64), 0);
+        for (std::size_t w = 0; w < raw_.done.size(); ++w)
+            for (unsigned b = 0; b < 64; ++b)
+                if (((raw_.done[w] >> b) & 1u) != 0) {
+                    const std::uint64_t i = count + w * 64 + b;
+                    flight_.done[i / 64] |= std::uint64_t{1} << (i % 64);
+                }
+        flight_.stable = flight_bytes + raw_.stable;
+        flight_.read_pos = flight_.read_pos + raw_.read_pos;
+        flight_.swap(raw_);
+        flight_.reset(raw_.first_id);
+    }
+
+    task<void> after_write(bool sealed) {
+        if (options_.fsync == fsync_policy::every_batch || (options_.fsync == fsync_policy::interval && sync_due()))
+            co_await sync_active();
+        if (sealed && acks_dirty_) {
+            // A segment boundary: checkpoint acknowledgements, best effort (flush() reports failures).
+            try {
+                co_await write_ack_checkpoint();
+            } catch (const std::system_error&) {
+            }
+        }
+    }
+
+    /// Writes flight_ to the segments, starting new ones as needed, and commits. On failure every file
+    /// touched is cut back (or removed, if created here) and the error names the file; flight_ is left
+    /// as it was. Returns true when a segment was sealed.
+    task<bool> write_flight() {
         using namespace detail::disk;
-        if (raw_.empty()) co_return;
-        std::span<const std::byte> bytes;
         chunks_.clear();
         created_.clear();
         std::uint64_t seq = active_seq_;
@@ -922,7 +1105,7 @@ private:
         std::uint64_t size = committed_size;
         std::string failing_path = committed_seq != 0 ? segments_.at(committed_seq).path : std::string();
         try {
-            bytes = encode();
+            const std::span<const std::byte> bytes = encode(flight_.bytes);
             std::size_t pos = 0;
             while (pos < bytes.size()) {
                 if (fd < 0) {
@@ -931,10 +1114,14 @@ private:
                     fd = co_await create_segment(seq, failing_path, own_frame_at(bytes.data() + pos).first);
                     size = segment_header_size;
                 }
-                // As many whole frames as fit in this segment.
+                // As many whole frames as fit in this segment (all of them, usually: no need to walk).
                 std::size_t end = pos;
                 const record_id first = own_frame_at(bytes.data() + pos).first;
                 record_id last_end = first;
+                if (pos == 0 && size + bytes.size() <= options_.segment_bytes) {
+                    end = bytes.size();
+                    last_end = raw_.first_id; // flight_ holds exactly the ids below raw_'s
+                }
                 while (end < bytes.size()) {
                     const frame_span f = own_frame_at(bytes.data() + end);
                     if (size + (end - pos) + f.size > options_.segment_bytes) break;
@@ -955,26 +1142,17 @@ private:
                 pos = end;
             }
         } catch (const std::system_error& e) {
-            rollback(rb, committed_seq, committed_size);
+            rollback_files(committed_seq, committed_size);
             throw std::system_error(e.code(), "disk_buffer: cannot write " + quoted(failing_path) +
                                                   " (rolled back: the records of this call are not stored)");
         } catch (...) {
-            rollback(rb, committed_seq, committed_size);
+            rollback_files(committed_seq, committed_size);
             throw;
         }
-        const bool sealed_any = commit(committed_seq, seq, fd);
-        if (options_.fsync == fsync_policy::every_batch || (options_.fsync == fsync_policy::interval && sync_due()))
-            co_await sync_active();
-        if (sealed_any && acks_dirty_) {
-            // A segment boundary: checkpoint acknowledgements, best effort (flush() reports failures).
-            try {
-                co_await write_ack_checkpoint();
-            } catch (const std::system_error&) {
-            }
-        }
+        co_return commit(committed_seq, seq, fd);
     }
 
-    /// Creates segment `seq` and writes its header; the caller's drain owns it until commit.
+    /// Creates segment `seq` and writes its header; the write in progress owns it until commit.
     task<int> create_segment(std::uint64_t seq, const std::string& path, record_id first) {
         created_.push_back(created_segment{seq, path, -1, first});
         open_path_ = path;
@@ -986,30 +1164,25 @@ private:
         co_return fd;
     }
 
-    void rollback(rollback_point rb, std::uint64_t committed_seq, std::uint64_t committed_size) noexcept {
+    void rollback_files(std::uint64_t committed_seq, std::uint64_t committed_size) noexcept {
         for (auto& c : created_) {
             if (c.fd >= 0) ::close(c.fd);
             ::unlink(c.path.c_str());
         }
         created_.clear();
         chunks_.clear();
+        enc_.clear();
         if (committed_seq != 0) {
             // Cutting back a partial write; should even this fail, recovery cuts records whose ids
             // reappear later ("stale"), so the reused ids cannot be delivered twice.
             if (::ftruncate(active_fd_, static_cast<off_t>(committed_size)) != 0) ++rollback_failures_;
         }
-        pending_ -= next_id_ - rb.next_id;
-        stats_.records_appended -= next_id_ - rb.next_id;
-        next_id_ = rb.next_id;
-        raw_.truncate(rb.raw_size);
-        enc_.clear();
-        raw_done_.resize(std::min<std::size_t>(raw_done_.size(), static_cast<std::size_t>((next_id_ - raw_first_id_ + 63) / 64)));
         ++stats_.write_errors;
         // Space may have run out: a fully acknowledged segment being written can go now.
         retire_active_if_done();
     }
 
-    /// Makes a successful drain's writes visible. Returns true when a segment was sealed.
+    /// Makes a successful write visible. Returns true when a segment was sealed.
     bool commit(std::uint64_t committed_seq, std::uint64_t final_seq, int final_fd) {
         using namespace detail::disk;
         for (auto& c : created_) {
@@ -1029,16 +1202,18 @@ private:
             disk_bytes_ += ch.end - ch.begin;
             stats_.bytes_written += ch.end - ch.begin;
             s.grow(ch.end_id);
+            if (flight_.done.empty()) {
+                s.pending += ch.end_id - ch.first_id;
+                continue;
+            }
             for (record_id id = ch.first_id; id < ch.end_id; ++id) {
-                const std::uint64_t i = id - raw_first_id_;
-                if (i / 64 < raw_done_.size() && ((raw_done_[i / 64] >> (i % 64)) & 1u) != 0)
+                if (flight_.is_done(id))
                     s.done[(id - s.first_id) / 64] |= std::uint64_t{1} << ((id - s.first_id) % 64);
                 else
                     ++s.pending;
             }
         }
         // Every segment but the last one written is full now.
-        bool sealed_any = false;
         std::vector<std::uint64_t>& sealed = sealed_scratch_;
         sealed.clear();
         if (committed_seq != 0 && committed_seq != final_seq) {
@@ -1070,13 +1245,10 @@ private:
             }
         }
         chunks_.clear();
-        raw_.clear();
-        raw_stable_ = 0;
-        raw_read_pos_ = 0;
-        raw_done_.clear();
-        raw_first_id_ = next_id_;
-        stable_next_id_ = next_id_; // written: visible whatever happens to the sync
         enc_.clear();
+        flight_.reset(raw_.first_id);
+        stable_next_id_ = std::max(stable_next_id_, raw_.first_id); // written: visible whatever the sync does
+        bool sealed_any = false;
         for (std::uint64_t s : sealed) {
             auto it = segments_.find(s);
             if (it == segments_.end()) continue;
@@ -1357,17 +1529,20 @@ private:
         return std::nullopt;
     }
 
-    /// The next wanted record among those buffered (appended, not yet written).
+    /// The next wanted record among those not yet written: being written first, then buffered.
     std::optional<disk_record> next_buffered() {
+        if (auto r = next_in(flight_)) return r;
+        return next_in(raw_);
+    }
+
+    std::optional<disk_record> next_in(pending_records& m) {
         using namespace detail::disk;
-        while (raw_read_pos_ < raw_stable_) {
-            const std::byte* p = raw_.data() + raw_read_pos_;
+        while (m.read_pos < m.stable) {
+            const std::byte* p = m.bytes.data() + m.read_pos;
             const std::uint32_t len = load32(p + 4);
             const record_id id = load64(p + 8);
-            raw_read_pos_ += record_header_size + len;
-            if (id < watermark_) continue;
-            const std::uint64_t i = id - raw_first_id_;
-            if (i / 64 < raw_done_.size() && ((raw_done_[i / 64] >> (i % 64)) & 1u) != 0) continue;
+            m.read_pos += record_header_size + len;
+            if (id < watermark_ || m.is_done(id)) continue;
             return hand_out(id, std::span<const std::byte>(p + record_header_size, len));
         }
         return std::nullopt;
@@ -1501,7 +1676,8 @@ private:
         next_seq_ = std::max(max_seq + 1, ck_next_seq);
         next_id_ = max_id;
         stable_next_id_ = next_id_;
-        raw_first_id_ = next_id_;
+        raw_.reset(next_id_);
+        flight_.reset(next_id_);
         stats_.records_recovered = recovery_.records_recovered;
         stats_.corrupt_records_skipped = recovery_.corrupt_records_skipped;
         stats_.segments_deleted = recovery_.segments_deleted;
@@ -1758,6 +1934,7 @@ private:
     std::string ack_path_;
     std::string ack_tmp_path_;
     block_codec encoder_;
+    std::size_t max_record_;
     std::optional<block_codec> decoders_[3];
     int dir_fd_ = -1;
     int lock_fd_ = -1;
@@ -1775,11 +1952,14 @@ private:
 
     record_id next_id_ = 0;
     record_id stable_next_id_ = 0; // ids below belong to calls that returned
-    detail::disk::byte_buffer raw_; // framed records appended but not written
-    std::size_t raw_stable_ = 0;    // bytes of raw_ from calls that returned
-    record_id raw_first_id_ = 0;    // id of the first record in raw_
-    std::vector<std::uint64_t> raw_done_; // acknowledgements of records in raw_
-    detail::disk::byte_buffer enc_;       // raw_ as compressed blocks
+    pending_records raw_;          // appended, not yet written
+    pending_records flight_;       // being written (ids below raw_'s)
+    detail::disk::byte_buffer enc_; // flight_ as compressed blocks
+    task<void> flight_task_;        // the background write (run_flight)
+    bool flight_running_ = false;
+    bool flight_records_back_ = false; // the failed background write's records are back in raw_
+    std::exception_ptr flight_error_;
+    std::coroutine_handle<> flight_waiter_;
     std::vector<written_chunk> chunks_;
     std::vector<created_segment> created_;
     std::vector<std::uint64_t> sealed_scratch_;
@@ -1802,7 +1982,6 @@ private:
     record_id dec_first_ = 0;
     record_id dec_end_ = 0;
     std::uint64_t dec_offset_ = 0;
-    std::size_t raw_read_pos_ = 0;
     record_id watermark_ = 0; // every record below was handed out (or skipped)
     bool reader_at_end_ = false;
 
@@ -1811,5 +1990,9 @@ private:
     recovery_report recovery_;
     disk_buffer_stats stats_;
 };
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 } // namespace sluice
