@@ -1784,12 +1784,18 @@ private:
         }
         try {
             while (pos < size) {
-                std::span<const std::byte> bytes = co_await w.load(*loop_, pos, max_header_size, size);
+                // The window usually has the bytes: no coroutine call per frame then.
+                const std::size_t head = static_cast<std::size_t>(std::min<std::uint64_t>(max_header_size, size - pos));
+                std::span<const std::byte> bytes;
+                if (w.has(pos, head))
+                    bytes = w.at(pos);
+                else
+                    bytes = co_await w.load(*loop_, pos, head, size);
                 frame_header h;
                 const header_check check = parse_frame_header(bytes, h);
                 if (check == header_check::valid && pos + h.frame_size() <= size) {
                     const auto fsize = static_cast<std::size_t>(h.frame_size());
-                    bytes = co_await w.load(*loop_, pos, fsize, size);
+                    if (!w.has(pos, fsize)) bytes = co_await w.load(*loop_, pos, fsize, size);
                     const bool stale = (have_expect && h.first_id < expect) || (next_first && h.first_id >= *next_first);
                     if (stale) {
                         cut = pos;
