@@ -576,6 +576,79 @@ TEST_CASE("a file that is not a segment is renamed aside, not deleted") {
     CHECK(mentioned);
 }
 
+TEST_CASE("a damaged segment header is reported; the records behind it are still delivered") {
+    scratch_dir dir;
+    auto o = small_options(dir.path);
+    write_records(o, 12);
+    const auto file = segment_files(dir.path).at(0);
+    flip_byte(file, 3); // inside the magic
+    recovery_report report;
+    check_records(reopen_and_read(o, &report), ids_from(0, 12));
+    REQUIRE(!report.issues.empty());
+    CHECK(report.issues[0].file == file);
+    CHECK(report.issues[0].reason.find("segment header") != std::string::npos);
+    CHECK(report.corrupt_records_skipped == 0);
+}
+
+TEST_CASE("records repeated after the end of a segment (a failed write not rolled back) are cut, not delivered twice") {
+    scratch_dir dir;
+    auto o = small_options(dir.path);
+    o.segment_bytes = 1 << 20;
+    with_buffer(o, [&](disk_buffer& b) -> task<void> {
+        for (std::size_t i = 0; i < 10; ++i) co_await b.append(make_record(i, 100));
+    });
+    const auto file = segment_files(dir.path).at(0);
+    const auto size = fs::file_size(file);
+    {
+        // Frames of records 3 and 4 (24 + 100 bytes each after the 40-byte header) copied to the end.
+        std::ifstream in(file, std::ios::binary);
+        std::vector<char> frames(2 * 124);
+        in.seekg(40 + 3 * 124);
+        in.read(frames.data(), static_cast<std::streamsize>(frames.size()));
+        std::ofstream out(file, std::ios::binary | std::ios::app);
+        out.write(frames.data(), static_cast<std::streamsize>(frames.size()));
+    }
+    recovery_report report;
+    auto got = reopen_and_read(o, &report);
+    REQUIRE(got.size() == 10);
+    for (std::size_t k = 0; k < got.size(); ++k) {
+        CHECK(got[k].id == k);
+        CHECK(got[k].data == make_record(k, 100));
+    }
+    REQUIRE(report.issues.size() == 1);
+    CHECK(report.issues[0].what == disk_buffer_issue::kind::stale);
+    CHECK(report.issues[0].offset == size);
+    CHECK(fs::file_size(file) == size);
+}
+
+TEST_CASE("a segment of a newer format version stops open() with a clear error and changes nothing") {
+    scratch_dir dir;
+    auto o = small_options(dir.path);
+    write_records(o, 5);
+    const auto file = segment_files(dir.path).at(0);
+    {
+        std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+        char head[40];
+        f.read(head, 40);
+        head[8] = 2; // version 2
+        const std::uint32_t crc = crc32c(head, 36);
+        std::memcpy(head + 36, &crc, 4); // little-endian hosts, as the format
+        f.seekp(0);
+        f.write(head, 40);
+    }
+    const auto size = fs::file_size(file);
+    io_loop loop;
+    auto run = [&]() -> task<void> { co_await disk_buffer::open(loop, o); };
+    try {
+        loop.run_until_complete(run());
+        FAIL("opened a version 2 segment");
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()).find("version 2") != std::string::npos);
+    }
+    CHECK(fs::file_size(file) == size);
+    CHECK(segment_files(dir.path).size() == 1);
+}
+
 TEST_CASE("max_bytes: disk_buffer_full, the buffer stays valid, and appends succeed once acks free space") {
     scratch_dir dir;
     auto o = small_options(dir.path);
