@@ -33,6 +33,7 @@
 #include <sluice/core/task.hpp>
 #include <sluice/delivery/backoff.hpp>
 #include <sluice/delivery/concurrency.hpp>
+#include <sluice/delivery/disk_buffer.hpp>
 #include <sluice/delivery/rate_limiter.hpp>
 #include <sluice/delivery/sink.hpp>
 #include <sluice/io/loop.hpp>
@@ -48,17 +49,27 @@ struct batch_options {
     std::chrono::milliseconds max_age{1000};
 };
 
-/// What to do with a record when the memory buffer is full.
+/// What to do with a record when the buffer is full.
 enum class when_full {
     block,       ///< deliver() waits for room: backpressure up to the sender
     drop_newest, ///< the new record is refused with an Error and counted
+    overflow,    ///< memory spills to the disk buffer, drained back in order (needs `disk`)
+};
+
+/// Where records wait between deliver() and the sink.
+enum class buffer_type {
+    memory, ///< in memory, bounded by events and bytes; deliver() returns on the sink's acknowledgement
+    disk,   ///< written to the disk buffer first; deliver() returns once the record is persisted, and
+            ///< what is on disk survives a crash or a stop and is delivered after the next start()
 };
 
 struct memory_buffer_options {
-    /// Records admitted and not yet finished (batching, in flight, waiting to retry).
+    /// Records in memory and not yet finished (batching, in flight, waiting to retry). With a disk
+    /// buffer this also bounds how much is read back from disk at a time.
     std::size_t max_events = 100'000;
     std::size_t max_bytes = 64u << 20;
     when_full policy = when_full::block;
+    buffer_type type = buffer_type::memory;
 };
 
 /// A record that finally failed, as handed to the dead-letter output.
@@ -82,11 +93,17 @@ struct delivery_options {
     std::function<task<void>(const dead_letter&)> dead_letter_output{};
     /// Overrides for the sink's own limits (services change them); zero fields keep the sink's.
     sink_limits limit_overrides{0, 0, 0};
+    /// The disk buffer, for buffer_type::disk and when_full::overflow (bounded by its max_bytes).
+    std::optional<disk_buffer_options> disk{};
 };
 
 /// How a record ended up.
 struct delivery_receipt {
+    /// Requests that carried the record (0 when it was persisted and not yet sent).
     unsigned attempts = 0;
+    /// True when deliver() returned because the record reached the disk buffer: delivery goes on in
+    /// the background and, after a crash or stop, after the next start().
+    bool persisted = false;
 };
 
 /// Thrown by deliver() when a record was not delivered. `reason` says why; nothing secret in it.
@@ -117,6 +134,10 @@ struct delivery_stats {
     std::uint64_t requests = 0;
     std::uint64_t request_failures = 0;
     std::uint64_t unprocessed = 0;   ///< given up at stop
+    std::uint64_t persisted = 0;     ///< written to the disk buffer (spilled, or every record in disk mode)
+    std::uint64_t replayed = 0;      ///< read back from the disk buffer into memory
+    std::uint64_t on_disk = 0;       ///< persisted, not yet read back
+    std::uint64_t disk_full_waits = 0; ///< times a record waited for the disk buffer to have room
     std::size_t buffered_events = 0; ///< admitted, not finished
     std::size_t buffered_bytes = 0;
     std::size_t in_flight = 0;
@@ -127,15 +148,19 @@ struct delivery_stats {
 };
 
 struct delivery_report {
+    /// True when everything was delivered (or finally failed) before the deadline.
     bool drained = true;
+    /// Finished with an Error "unprocessed" at the deadline (no disk buffer to keep them).
     std::uint64_t unprocessed = 0;
+    /// Left in the disk buffer at the deadline, for the next start().
+    std::uint64_t persisted = 0;
 };
 
 template <sink_adapter Sink>
 class delivery_pipeline {
     using clock = std::chrono::steady_clock;
 
-    enum class outcome : std::uint8_t { pending, delivered, failed };
+    enum class outcome : std::uint8_t { pending, delivered, failed, persisted };
 
     /// One record inside the engine. Lives in the deliver() frame that owns it.
     struct record_node {
@@ -146,7 +171,10 @@ class delivery_pipeline {
         outcome state = outcome::pending;
         delivery_error::kind failure_kind = delivery_error::kind::rejected;
         std::string failure;
+        /// The deliver() awaiting this record; null for a record read back from the disk buffer.
         std::coroutine_handle<> waiter{};
+        /// Its id in the disk buffer, when it came from there.
+        std::optional<record_id> disk_id{};
     };
 
     struct batch {
@@ -162,6 +190,11 @@ public:
             throw std::invalid_argument(options_.name + ": batch limits must be positive");
         if (options_.buffer.max_events == 0 || options_.buffer.max_bytes == 0)
             throw std::invalid_argument(options_.name + ": buffer limits must be positive");
+        if ((options_.buffer.policy == when_full::overflow || options_.buffer.type == buffer_type::disk) &&
+            !options_.disk)
+            throw std::invalid_argument(options_.name + ": overflow and disk buffering need disk buffer options");
+        if (options_.buffer.type == buffer_type::disk && options_.buffer.policy == when_full::overflow)
+            throw std::invalid_argument(options_.name + ": a disk buffer cannot overflow; choose block or drop_newest");
         open_.nodes.reserve(batch_events());
     }
 
@@ -170,11 +203,23 @@ public:
 
     ~delivery_pipeline() {
         // Frames parked in this pipeline would be left dangling: stop() must have run.
-        if (outstanding_ != 0 || background_ != 0) {
+        if (outstanding_ != 0 || background_ != 0 || deliveries_ != 0) {
             std::fputs("sluice: delivery_pipeline destroyed with records in it; co_await stop() first\n", stderr);
             std::terminate();
         }
     }
+
+    /// Opens the disk buffer (when configured) and starts delivering what it holds from before.
+    /// Without a disk buffer there is nothing to do. Call once, on the loop, before deliver().
+    task<void> start() {
+        if (!options_.disk || disk_) co_return;
+        disk_ = co_await disk_buffer::open(*loop_, *options_.disk);
+        on_disk_ = disk_->recovery().records_recovered;
+        if (on_disk_ != 0) ensure_drainer();
+    }
+
+    /// The disk buffer, once started (null without one).
+    [[nodiscard]] disk_buffer* disk() noexcept { return disk_.get(); }
 
     [[nodiscard]] const sink_limits& limits() const noexcept { return limits_; }
     [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
@@ -186,13 +231,22 @@ public:
         if (stopping_)
             throw delivery_error(delivery_error::kind::stopped, options_.name + ": pipeline stopped; record not accepted",
                                  0, false);
-        if (record.size() > limits_.max_record_bytes) {
+        if (options_.disk && !disk_)
+            throw delivery_error(delivery_error::kind::invalid, options_.name + ": start() the pipeline first", 0, false);
+        std::size_t limit = limits_.max_record_bytes;
+        if (disk_) limit = std::min(limit, disk_->max_record_bytes());
+        if (record.size() > limit) {
             ++stats_.failed;
             throw delivery_error(delivery_error::kind::invalid,
                                  options_.name + ": record of " + std::to_string(record.size()) +
-                                     " bytes exceeds the sink's limit of " + std::to_string(limits_.max_record_bytes) +
-                                     " bytes; not sent",
+                                     " bytes exceeds the sink's limit of " + std::to_string(limit) + " bytes; not sent",
                                  0, false);
+        }
+        ++deliveries_;
+        deliveries_guard guard{this};
+        if (goes_to_disk(record.size())) {
+            co_await persist(record);
+            co_return delivery_receipt{0, true};
         }
         record_node node;
         node.data = std::move(record);
@@ -205,7 +259,8 @@ public:
         release_buffer(node);
         --outstanding_;
         wake_drain_waiter();
-        if (node.state == outcome::delivered) co_return delivery_receipt{node.attempts};
+        if (node.state == outcome::delivered) co_return delivery_receipt{node.attempts, false};
+        if (node.state == outcome::persisted) co_return delivery_receipt{node.attempts, true};
 
         // The dead-letter step lives in its own coroutine: GCC 12 mishandles a string local that
         // spans a co_await inside try/catch and is then used to build the thrown exception.
@@ -218,7 +273,10 @@ public:
     /// Seals the open batch now and waits until every record admitted so far has finished.
     task<void> flush() {
         seal();
-        while (outstanding_ != 0) co_await wait_for_drain(clock::time_point::max());
+        while (outstanding_ != 0 || on_disk_ != 0) {
+            co_await wait_for_drain(clock::time_point::max());
+            seal();
+        }
     }
 
     /// Stops accepting, sends what is batched and lets retries run until `grace` passes; then the
@@ -230,10 +288,16 @@ public:
         auto deadline = clock::now() + grace;
         release_blocked();
         seal();
-        while (outstanding_ != 0 && clock::now() < deadline) co_await wait_for_drain(deadline);
+        while ((outstanding_ != 0 || on_disk_ != 0) && clock::now() < deadline) {
+            co_await wait_for_drain(deadline);
+            seal();
+        }
+        // The drainer reads no more; what is still on disk stays there for the next start().
+        drainer_stop_.request_stop();
+        room_signal_.request_stop();
+        report.persisted += on_disk_;
         if (outstanding_ != 0) {
-            report.drained = false;
-            // Not in flight: waiting to retry, or sealed but not yet dispatched.
+            // Not in flight: waiting to retry, or batched but not yet dispatched.
             std::vector<record_node*> abandon;
             for (auto& r : retry_heap_) abandon.push_back(r.node);
             retry_heap_.clear();
@@ -243,19 +307,29 @@ public:
             for (auto* n : open_.nodes) abandon.push_back(n);
             open_ = {};
             for (auto* n : abandon) {
-                fail(n, delivery_error::kind::stopped,
-                     options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
-                         " attempt(s)");
-                ++report.unprocessed;
+                // With a disk buffer nothing is given up: a record read from disk stays there
+                // (unacknowledged), one from memory is written there.
+                if (disk_ && (n->disk_id || co_await persist_at_stop(n->data))) {
+                    n->state = outcome::persisted;
+                    ++report.persisted;
+                    finish(n);
+                } else {
+                    fail(n, delivery_error::kind::stopped,
+                         options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
+                             " attempt(s)");
+                    ++report.unprocessed;
+                }
             }
             stats_.unprocessed += report.unprocessed;
             while (outstanding_ != 0) co_await wait_for_drain(clock::time_point::max());
         }
+        report.drained = report.persisted == 0 && report.unprocessed == 0;
         retry_stop_.request_stop();
         retry_wake_.request_stop();
         age_stop_.request_stop();
         age_wake_.request_stop();
         while (background_ != 0) co_await loop_->schedule();
+        if (disk_) co_await disk_->close();
         co_return report;
     }
 
@@ -265,6 +339,7 @@ public:
         s.buffered_bytes = buffered_bytes_;
         s.in_flight = in_flight_;
         s.concurrency_limit = concurrency_.limit();
+        s.on_disk = on_disk_;
         return s;
     }
 
@@ -290,6 +365,169 @@ private:
             node.failure += " (dead-letter output failed too)";
         }
         co_return false;
+    }
+
+    // ---- the disk buffer ----
+
+    struct deliveries_guard {
+        delivery_pipeline* self;
+        ~deliveries_guard() { --self->deliveries_; }
+    };
+
+    /// Whether a record of `bytes` goes to the disk buffer rather than straight into memory.
+    [[nodiscard]] bool goes_to_disk(std::size_t bytes) const noexcept {
+        if (!disk_) return false;
+        if (options_.buffer.type == buffer_type::disk) return true;
+        // Overflow: once anything waits on disk, later records follow it there, keeping the order.
+        return options_.buffer.policy == when_full::overflow && (on_disk_ != 0 || !fits(bytes) || !blocked_.empty());
+    }
+
+    /// Appends a record to the disk buffer and makes it durable per the buffer's fsync policy; waits
+    /// (block) or refuses (drop_newest) while the disk buffer is full.
+    task<void> persist(std::string_view record) {
+        for (;;) {
+            bool full = false;
+            try {
+                co_await disk_->append(record);
+            } catch (const disk_buffer_full&) {
+                full = true;
+            }
+            if (!full) break;
+            if (options_.buffer.policy == when_full::drop_newest) {
+                ++stats_.dropped;
+                throw delivery_error(delivery_error::kind::dropped,
+                                     options_.name + ": disk buffer full: record dropped", 0, false);
+            }
+            if (stopping_)
+                throw delivery_error(delivery_error::kind::stopped,
+                                     options_.name + ": pipeline stopped while the disk buffer was full", 0, false);
+            ++stats_.disk_full_waits;
+            // Room appears as the sink acknowledges records and their segments are deleted.
+            co_await loop_->sleep_for(std::chrono::milliseconds(5));
+        }
+        // Group commit: one flusher writes whatever was appended meanwhile, for every waiting record.
+        std::uint64_t seq = ++appended_seq_;
+        ensure_disk_flusher();
+        if (durable_seq_ < seq) co_await durable{this, seq};
+        if (flush_error_) std::rethrow_exception(flush_error_);
+        ++stats_.persisted;
+        ++on_disk_;
+        ensure_drainer();
+    }
+
+    /// Suspends a persist() until the flusher has made its record durable.
+    struct durable {
+        delivery_pipeline* self;
+        std::uint64_t seq;
+        bool await_ready() const noexcept { return self->durable_seq_ >= seq; }
+        void await_suspend(std::coroutine_handle<> h) { self->durable_waiters_.push_back({seq, h}); }
+        void await_resume() const noexcept {}
+    };
+
+    void ensure_disk_flusher() {
+        if (disk_flusher_running_) return;
+        disk_flusher_running_ = true;
+        ++background_;
+        loop_->spawn(flush_disk());
+    }
+
+    /// Flushes the disk buffer while records wait to be durable, waking those each flush covered.
+    task<void> flush_disk() {
+        while (durable_seq_ < appended_seq_) {
+            std::uint64_t target = appended_seq_;
+            flush_error_ = nullptr;
+            try {
+                co_await disk_->flush();
+            } catch (...) {
+                flush_error_ = std::current_exception();
+            }
+            durable_seq_ = target;
+            std::erase_if(durable_waiters_, [&](const std::pair<std::uint64_t, std::coroutine_handle<>>& w) {
+                if (w.first > target) return false;
+                loop_->post(w.second);
+                return true;
+            });
+        }
+        disk_flusher_running_ = false;
+        --background_;
+    }
+
+    /// At stop: keeps a record that was in memory in the disk buffer instead of giving it up.
+    task<bool> persist_at_stop(std::string_view record) {
+        bool kept = true;
+        try {
+            co_await disk_->append(record);
+        } catch (const std::exception&) {
+            kept = false; // full or failing: reported as unprocessed instead
+        }
+        if (kept) ++stats_.persisted;
+        co_return kept;
+    }
+
+    /// Room in memory for one more record read back from disk.
+    [[nodiscard]] bool room_for_replay() const noexcept {
+        return buffered_events_ == 0 || (buffered_events_ < options_.buffer.max_events &&
+                                         buffered_bytes_ < options_.buffer.max_bytes && blocked_.empty());
+    }
+
+    void ensure_drainer() {
+        if (drainer_running_) {
+            room_signal_.request_stop();
+            return;
+        }
+        drainer_running_ = true;
+        ++background_;
+        loop_->spawn(drain_disk());
+    }
+
+    /// Reads records back from disk into batches, in order, as memory has room.
+    task<void> drain_disk() {
+        while (on_disk_ != 0 && !drainer_stop_.stop_requested()) {
+            if (!room_for_replay()) {
+                co_await wait_signal(room_signal_, clock::now() + std::chrono::seconds(1));
+                continue;
+            }
+            std::optional<disk_record> rec = co_await disk_->read_next();
+            if (!rec) {
+                // What was counted was lost to corruption found while reading (the buffer counts it).
+                on_disk_ = 0;
+                break;
+            }
+            --on_disk_;
+            ++stats_.replayed;
+            auto* n = new record_node;
+            n->data.assign(reinterpret_cast<const char*>(rec->data.data()), rec->data.size());
+            n->disk_id = rec->id;
+            n->first_attempt = clock::now();
+            take_buffer(n->data.size());
+            ++outstanding_;
+            add_to_batch(n);
+        }
+        drainer_running_ = false;
+        --background_;
+        wake_drain_waiter();
+    }
+
+    /// A record read back from disk finished: acknowledge it there (whatever the outcome: a final
+    /// failure went to the dead-letter output and the error counters) and free it. One kept for the
+    /// next start (persisted) stays unacknowledged.
+    task<void> finish_replayed(record_node* n) {
+        if (n->state == outcome::failed && options_.dead_letter_output) co_await send_to_dead_letter(*n);
+        if (n->state != outcome::persisted) disk_->acknowledge(*n->disk_id);
+        release_buffer(*n);
+        --outstanding_;
+        --background_;
+        delete n;
+        wake_drain_waiter();
+    }
+
+    /// Waits until `signal` is requested (re-armed here) or `deadline` passes. One waiter per signal.
+    task<void> wait_signal(std::stop_source& signal, clock::time_point deadline) {
+        signal = std::stop_source{};
+        try {
+            co_await loop_->sleep_until(deadline, signal.get_token());
+        } catch (const operation_cancelled&) {
+        }
     }
 
     // ---- admission: the memory buffer bound ----
@@ -344,6 +582,7 @@ private:
     void release_buffer(const record_node& node) {
         --buffered_events_;
         buffered_bytes_ -= node.data.size();
+        if (drainer_running_) room_signal_.request_stop();
         // Admit waiters in arrival order while they fit.
         while (!blocked_.empty() && fits(blocked_.front()->node->data.size())) {
             admission_waiter* w = blocked_.front();
@@ -475,7 +714,17 @@ private:
     void succeed(record_node* n) {
         n->state = outcome::delivered;
         ++stats_.delivered;
-        loop_->post(n->waiter);
+        finish(n);
+    }
+
+    /// Hands a finished record back: to its deliver() or, for one read back from disk, to cleanup.
+    void finish(record_node* n) {
+        if (n->waiter) {
+            loop_->post(n->waiter);
+        } else {
+            ++background_;
+            loop_->spawn(finish_replayed(n));
+        }
     }
 
     void fail(record_node* n, delivery_error::kind kind, std::string why) {
@@ -483,7 +732,7 @@ private:
         n->failure_kind = kind;
         n->failure = std::move(why);
         ++stats_.failed;
-        loop_->post(n->waiter);
+        finish(n);
     }
 
     /// Suspends deliver() until its record is finished.
@@ -578,7 +827,7 @@ private:
     }
 
     void wake_drain_waiter() {
-        if (outstanding_ == 0) drain_signal_.request_stop();
+        if (outstanding_ == 0 && on_disk_ == 0) drain_signal_.request_stop();
     }
 
     sink_limits effective_limits() const {
@@ -609,6 +858,17 @@ private:
     std::size_t outstanding_ = 0; // admitted records not yet finished
     std::size_t in_flight_ = 0;
     std::size_t background_ = 0; // spawned coroutines still referencing this pipeline
+    std::size_t deliveries_ = 0; // deliver() calls in progress
+    std::unique_ptr<disk_buffer> disk_;
+    std::uint64_t on_disk_ = 0; // persisted records not yet read back
+    bool drainer_running_ = false;
+    std::stop_source drainer_stop_;
+    std::uint64_t appended_seq_ = 0; // records appended to the disk buffer
+    std::uint64_t durable_seq_ = 0;  // of those, flushed
+    std::vector<std::pair<std::uint64_t, std::coroutine_handle<>>> durable_waiters_;
+    bool disk_flusher_running_ = false;
+    std::exception_ptr flush_error_;
+    std::stop_source room_signal_{std::nostopstate};
     bool stopping_ = false;
     bool age_flusher_running_ = false;
     bool retry_timer_running_ = false;

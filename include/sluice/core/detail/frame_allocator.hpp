@@ -44,7 +44,9 @@ public:
         }
     }
 
-    void* allocate(std::size_t n) {
+    // Not inlined: when GCC 12 sees the allocation behind a frame's operator new it pairs it with the
+    // frame's operator delete and warns (-Wmismatched-new-delete), whichever allocator is used.
+    [[gnu::noinline]] void* allocate(std::size_t n) {
         std::size_t c = class_of(n);
         if (c < classes && heads_[c]) {
             block* b = heads_[c];
@@ -52,8 +54,6 @@ public:
             --counts_[c];
             return b;
         }
-        // malloc/free rather than ::operator new/delete: after inlining, GCC 12 pairs a global
-        // operator new with the frame's own operator delete and warns (-Wmismatched-new-delete).
         void* p = std::malloc(c < classes ? (c + 1) * granularity : n);
         if (p == nullptr) throw std::bad_alloc();
         return p;
