@@ -29,7 +29,20 @@
 #include <sluice/metrics/log.hpp>
 #include <sluice/metrics/metrics.hpp>
 
+// codecs
+#include <sluice/codec/compression.hpp>
+#include <sluice/codec/crc32c.hpp>
+
+// delivery and buffers
+#include <sluice/delivery/backoff.hpp>
+#include <sluice/delivery/concurrency.hpp>
+#include <sluice/delivery/disk_buffer.hpp>
+#include <sluice/delivery/pipeline.hpp>
+#include <sluice/delivery/rate_limiter.hpp>
+#include <sluice/delivery/sink.hpp>
+
 // sinks
+#include <sluice/sinks/fault_injecting_sink.hpp>
 #include <sluice/sinks/ndjson_file.hpp>
 
 // aws (SigV4 needs OpenSSL: SLUICE_HAS_OPENSSL)
