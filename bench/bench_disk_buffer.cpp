@@ -73,8 +73,9 @@ settings make_settings(bool min_time_flag) {
 /// JSON-ish log lines of about `size` bytes: compressible the way real events are (repeated keys,
 /// varying values), not a single repeated byte.
 std::vector<std::vector<std::byte>> make_records(std::size_t size, std::size_t count) {
-    static const char* const words[] = {"GET", "POST", "/api/v1/orders", "/health", "user", "session", "timeout",
-                                        "ok", "error", "retry", "eu-west-1", "checkout", "payment", "cache-miss"};
+    static const char* const words[] = {"GET",     "POST",      "/api/v1/orders", "/health", "user",      "session",
+                                        "timeout", "ok",        "error",          "retry",   "eu-west-1", "checkout",
+                                        "payment", "cache-miss"};
     std::mt19937_64 rng(size);
     std::vector<std::vector<std::byte>> out;
     for (std::size_t i = 0; i < count; ++i) {
@@ -94,7 +95,8 @@ std::vector<std::vector<std::byte>> make_records(std::size_t size, std::size_t c
 
 fs::path fresh_dir() {
     static int counter = 0;
-    return fs::path(the_settings.dir) / ("sluice-bench-disk-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    return fs::path(the_settings.dir) /
+           ("sluice-bench-disk-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
 }
 
 // ---- the two sides of a pair ------------------------------------------------------------------------
@@ -274,7 +276,8 @@ void bm_pair(benchmark::State& st) {
     st.counters["baseline_B/s"] = benchmark::Counter(baseline_rate);
     st.counters["vs_baseline"] = benchmark::Counter(rate / baseline_rate);
     st.counters["cpu_ns/record"] = benchmark::Counter(dsum.cpu_seconds * 1e9 / static_cast<double>(dsum.records));
-    st.counters["disk/payload"] = benchmark::Counter(static_cast<double>(dsum.on_disk) / static_cast<double>(dsum.payload));
+    st.counters["disk/payload"] =
+        benchmark::Counter(static_cast<double>(dsum.on_disk) / static_cast<double>(dsum.payload));
 }
 
 // ---- registration, results, table ----------------------------------------------------------------
@@ -314,8 +317,8 @@ void register_all() {
                               ->UseManualTime()
                               ->Unit(benchmark::kMillisecond);
                 if (the_settings.min_time > 0) b->MinTime(the_settings.min_time);
-                const std::string full = name + "/record:" + std::to_string(size) + "/codec:" + std::to_string(c.codec) +
-                                         "/batch:" + std::to_string(batch);
+                const std::string full = name + "/record:" + std::to_string(size) +
+                                         "/codec:" + std::to_string(c.codec) + "/batch:" + std::to_string(batch);
                 rows.push_back({std::string(c.name) + ", " + std::to_string(size) + " B, " +
                                     (batch == 1 ? "append()" : "append_batch(" + std::to_string(batch) + ")"),
                                 full, c.codec == 0});
@@ -344,9 +347,9 @@ public:
             if (run.run_type != Run::RT_Iteration && run.aggregate_name != "median") continue;
             std::string name = run.run_name.function_name;
             if (!run.run_name.args.empty()) name += "/" + run.run_name.args;
-            recorded[name] = figures{counter(run, "bytes_per_second"), counter(run, "records/s"),
-                                     counter(run, "baseline_B/s"),     counter(run, "vs_baseline"),
-                                     counter(run, "cpu_ns/record"),    counter(run, "disk/payload")};
+            recorded[name] =
+                figures{counter(run, "bytes_per_second"), counter(run, "records/s"),     counter(run, "baseline_B/s"),
+                        counter(run, "vs_baseline"),      counter(run, "cpu_ns/record"), counter(run, "disk/payload")};
         }
         inner_->ReportRuns(runs);
     }
@@ -396,7 +399,8 @@ void print_table(std::FILE* out) {
         }
     }
     if (any)
-        std::fprintf(out, "\nlowest CRC-only ratio: %.2f (target >= 0.70): %s\n", worst, worst >= 0.7 ? "met" : "NOT met");
+        std::fprintf(out, "\nlowest CRC-only ratio: %.2f (target >= 0.70): %s\n", worst,
+                     worst >= 0.7 ? "met" : "NOT met");
 }
 
 std::optional<std::string> flag_value(int argc, char** argv, std::string_view name) {

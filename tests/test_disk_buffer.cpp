@@ -216,8 +216,9 @@ TEST_CASE("crc32c: hardware and software agree on random data, lengths and align
     std::mt19937_64 rng(12345);
     std::vector<std::byte> data(3 * 8192 * 2 + 4096);
     for (auto& b : data) b = static_cast<std::byte>(rng());
-    const std::size_t lengths[] = {0, 1, 7, 8, 9, 63, 64, 255, 256, 767, 768, 769, 1000, 4096,
-                                   3 * 8192 - 1, 3 * 8192, 3 * 8192 + 13, 2 * 3 * 8192 + 100};
+    const std::size_t lengths[] = {
+        0,   1,   7,   8,    9,    63,           64,       255,           256,
+        767, 768, 769, 1000, 4096, 3 * 8192 - 1, 3 * 8192, 3 * 8192 + 13, 2 * 3 * 8192 + 100};
     for (std::size_t len : lengths) {
         for (std::size_t align = 0; align < 8; ++align) {
             if (align + len > data.size()) continue;
@@ -255,9 +256,12 @@ TEST_CASE("block_codec: round trips, detects corruption, refuses what is not com
         }
     }
     CHECK_THROWS_AS((void)block_codec(static_cast<compression>(9)), std::invalid_argument);
-    if (!compression_available(compression::lz4)) CHECK_THROWS_AS((void)block_codec(compression::lz4), std::invalid_argument);
-    if (!compression_available(compression::zstd)) CHECK_THROWS_AS((void)block_codec(compression::zstd), std::invalid_argument);
-    if (compression_available(compression::zstd)) CHECK_THROWS_AS((void)block_codec(compression::zstd, 1000), std::invalid_argument);
+    if (!compression_available(compression::lz4))
+        CHECK_THROWS_AS((void)block_codec(compression::lz4), std::invalid_argument);
+    if (!compression_available(compression::zstd))
+        CHECK_THROWS_AS((void)block_codec(compression::zstd), std::invalid_argument);
+    if (compression_available(compression::zstd))
+        CHECK_THROWS_AS((void)block_codec(compression::zstd, 1000), std::invalid_argument);
 }
 
 TEST_CASE("round trip with every codec: append, append_batch, read from memory and from files, reopen") {
@@ -445,8 +449,12 @@ TEST_CASE("a flipped byte: the damaged record is skipped, counted and reported w
     // Frames of 24 + 100 bytes after the 40-byte segment header: record 2 starts at 40 + 2 * 124.
     const std::uint64_t third = 40 + 2 * 124;
 
-    SUBCASE("in the payload") { flip_byte(file, third + 24 + 50); }
-    SUBCASE("in the header") { flip_byte(file, third + 5); }
+    SUBCASE("in the payload") {
+        flip_byte(file, third + 24 + 50);
+    }
+    SUBCASE("in the header") {
+        flip_byte(file, third + 5);
+    }
 
     std::vector<std::string> logged;
     o.on_corruption = [&](const std::string& line) { logged.push_back(line); };
@@ -532,7 +540,7 @@ TEST_CASE("garbage appended to a segment is cut off; every record is delivered")
             std::ofstream out(file, std::ios::binary | std::ios::app);
             std::mt19937 rng(3);
             for (int i = 0; i < 777; ++i) out.put(static_cast<char>(rng()));
-            out.write("\xA5\x5C" "R\x01", 4); // even a magic that leads nowhere
+            out.write("\xA5\x5CR\x01", 4); // even a magic that leads nowhere
         }
         recovery_report report;
         check_records(reopen_and_read(o, &report), ids_from(0, 30));
@@ -809,102 +817,102 @@ TEST_CASE("a reader keeping up with the writer gets every record once, in order"
 
 TEST_CASE("RLIMIT_FSIZE: EFBIG is a clear error, the write is rolled back, the buffer stays valid") {
     for (const bool batched : {true, false}) {
-    for (compression c : codecs()) {
-        CAPTURE(to_string(c));
-        CAPTURE(batched);
-        scratch_dir dir;
-        auto o = small_options(dir.path, c);
-        o.segment_bytes = 1 << 20;
-        o.block_bytes = 4096;
-        int pipe_fds[2];
-        REQUIRE(::pipe(pipe_fds) == 0);
-        const pid_t pid = ::fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            // The child: appends until the file size limit stops it. Exit code 0 when everything
-            // behaved; the counts of appended and of durably written records go to the parent.
-            ::close(pipe_fds[0]);
-            ::signal(SIGXFSZ, SIG_IGN);
-            rlimit limit{64 * 1024, 64 * 1024};
-            ::setrlimit(RLIMIT_FSIZE, &limit);
-            int status = 10;
-            std::uint64_t counts[2] = {0, 0}; // appended, durable (written by a call that returned)
-            try {
-                io_loop loop;
-                auto run = [&]() -> task<void> {
-                    auto b = co_await disk_buffer::open(loop, o);
-                    for (std::size_t i = 0; i < 1000; i += 10) {
-                        std::vector<std::vector<std::byte>> data;
-                        for (std::size_t k = 0; k < 10; ++k) data.push_back(noisy_record(i + k));
-                        std::vector<std::span<const std::byte>> spans(data.begin(), data.end());
-                        try {
-                            if (batched) {
-                                co_await b->append_batch(spans);
-                                counts[0] += 10;
-                            } else {
-                                for (const auto& one : spans) {
-                                    co_await b->append(one);
-                                    ++counts[0];
+        for (compression c : codecs()) {
+            CAPTURE(to_string(c));
+            CAPTURE(batched);
+            scratch_dir dir;
+            auto o = small_options(dir.path, c);
+            o.segment_bytes = 1 << 20;
+            o.block_bytes = 4096;
+            int pipe_fds[2];
+            REQUIRE(::pipe(pipe_fds) == 0);
+            const pid_t pid = ::fork();
+            REQUIRE(pid >= 0);
+            if (pid == 0) {
+                // The child: appends until the file size limit stops it. Exit code 0 when everything
+                // behaved; the counts of appended and of durably written records go to the parent.
+                ::close(pipe_fds[0]);
+                ::signal(SIGXFSZ, SIG_IGN);
+                rlimit limit{64 * 1024, 64 * 1024};
+                ::setrlimit(RLIMIT_FSIZE, &limit);
+                int status = 10;
+                std::uint64_t counts[2] = {0, 0}; // appended, durable (written by a call that returned)
+                try {
+                    io_loop loop;
+                    auto run = [&]() -> task<void> {
+                        auto b = co_await disk_buffer::open(loop, o);
+                        for (std::size_t i = 0; i < 1000; i += 10) {
+                            std::vector<std::vector<std::byte>> data;
+                            for (std::size_t k = 0; k < 10; ++k) data.push_back(noisy_record(i + k));
+                            std::vector<std::span<const std::byte>> spans(data.begin(), data.end());
+                            try {
+                                if (batched) {
+                                    co_await b->append_batch(spans);
+                                    counts[0] += 10;
+                                } else {
+                                    for (const auto& one : spans) {
+                                        co_await b->append(one);
+                                        ++counts[0];
+                                    }
+                                    co_await b->flush();
                                 }
-                                co_await b->flush();
+                                counts[1] = counts[0];
+                            } catch (const std::system_error& e) {
+                                const std::string what = e.what();
+                                status = e.code().value() != EFBIG                           ? 11
+                                         : what.find(dir.path.string()) == std::string::npos ? 12
+                                         : b->stats().write_errors < 1                       ? 13
+                                                                                             : 0;
+                                break;
                             }
-                            counts[1] = counts[0];
-                        } catch (const std::system_error& e) {
-                            const std::string what = e.what();
-                            status = e.code().value() != EFBIG ? 11
-                                     : what.find(dir.path.string()) == std::string::npos ? 12
-                                     : b->stats().write_errors < 1 ? 13
-                                                                   : 0;
-                            break;
                         }
-                    }
-                    // A second try fails the same way and changes nothing.
-                    if (status == 0) {
-                        std::vector<std::byte> one(2000);
-                        std::mt19937 rng(5); // incompressible
-                        for (auto& x : one) x = static_cast<std::byte>(rng());
-                        const std::span<const std::byte> batch[] = {one, one, one, one};
+                        // A second try fails the same way and changes nothing.
+                        if (status == 0) {
+                            std::vector<std::byte> one(2000);
+                            std::mt19937 rng(5); // incompressible
+                            for (auto& x : one) x = static_cast<std::byte>(rng());
+                            const std::span<const std::byte> batch[] = {one, one, one, one};
+                            try {
+                                co_await b->append_batch(batch);
+                                status = 14;
+                            } catch (const std::system_error&) {
+                            }
+                        }
                         try {
-                            co_await b->append_batch(batch);
-                            status = 14;
-                        } catch (const std::system_error&) {
+                            co_await b->close(); // fails when records are still buffered: they have no room
+                        } catch (const std::system_error& e) {
+                            if (batched || e.code().value() != EFBIG) status = 17;
                         }
-                    }
-                    try {
-                        co_await b->close(); // fails when records are still buffered: they have no room
-                    } catch (const std::system_error& e) {
-                        if (batched || e.code().value() != EFBIG) status = 17;
-                    }
-                };
-                loop.run_until_complete(run());
-            } catch (...) {
-                status = 15;
+                    };
+                    loop.run_until_complete(run());
+                } catch (...) {
+                    status = 15;
+                }
+                if (::write(pipe_fds[1], counts, sizeof counts) != static_cast<ssize_t>(sizeof counts)) status = 16;
+                ::_exit(status);
             }
-            if (::write(pipe_fds[1], counts, sizeof counts) != static_cast<ssize_t>(sizeof counts)) status = 16;
-            ::_exit(status);
+            ::close(pipe_fds[1]);
+            std::uint64_t counts[2] = {0, 0};
+            CHECK(::read(pipe_fds[0], counts, sizeof counts) == static_cast<ssize_t>(sizeof counts));
+            ::close(pipe_fds[0]);
+            int status = 0;
+            REQUIRE(::waitpid(pid, &status, 0) == pid);
+            REQUIRE(WIFEXITED(status));
+            CHECK(WEXITSTATUS(status) == 0);
+            CHECK(counts[1] > 0);
+            recovery_report report;
+            auto got = reopen_and_read(o, &report);
+            CHECK(report.issues.empty());
+            CHECK(report.torn_bytes_truncated == 0);
+            // Everything written by a call that returned is there, intact; nothing beyond what was appended.
+            CHECK(got.size() >= counts[1]);
+            CHECK(got.size() <= counts[0]);
+            if (batched) CHECK(got.size() == counts[0]);
+            for (std::size_t k = 0; k < got.size(); ++k) {
+                CHECK(got[k].id == k);
+                CHECK(got[k].data == noisy_record(k));
+            }
         }
-        ::close(pipe_fds[1]);
-        std::uint64_t counts[2] = {0, 0};
-        CHECK(::read(pipe_fds[0], counts, sizeof counts) == static_cast<ssize_t>(sizeof counts));
-        ::close(pipe_fds[0]);
-        int status = 0;
-        REQUIRE(::waitpid(pid, &status, 0) == pid);
-        REQUIRE(WIFEXITED(status));
-        CHECK(WEXITSTATUS(status) == 0);
-        CHECK(counts[1] > 0);
-        recovery_report report;
-        auto got = reopen_and_read(o, &report);
-        CHECK(report.issues.empty());
-        CHECK(report.torn_bytes_truncated == 0);
-        // Everything written by a call that returned is there, intact; nothing beyond what was appended.
-        CHECK(got.size() >= counts[1]);
-        CHECK(got.size() <= counts[0]);
-        if (batched) CHECK(got.size() == counts[0]);
-        for (std::size_t k = 0; k < got.size(); ++k) {
-            CHECK(got[k].id == k);
-            CHECK(got[k].data == noisy_record(k));
-        }
-    }
     }
 }
 
@@ -921,74 +929,74 @@ TEST_CASE("ENOSPC on a small tmpfs: clear error, nothing corrupt, appends work a
         ~unmount() { ::umount2(p.c_str(), MNT_DETACH); }
     } unmount_at_exit{mnt};
     for (const bool batched : {true, false}) {
-    for (compression c : codecs()) {
-        CAPTURE(to_string(c));
-        CAPTURE(batched);
-        auto o = small_options(mnt / to_string(c), c);
-        o.segment_bytes = 128 * 1024;
-        o.block_bytes = 8 * 1024;
-        o.max_bytes = 64ull << 20; // far above what the file system holds
-        std::uint64_t appended = 0;
-        io_loop loop;
-        auto run = [&]() -> task<void> {
-            auto b = co_await disk_buffer::open(loop, o);
-            auto record = [&](std::size_t i) {
-                std::vector<std::byte> r(1500);
-                std::mt19937_64 g(i); // incompressible, so the codecs cannot stretch the space
-                for (auto& x : r) x = static_cast<std::byte>(g());
-                return r;
-            };
-            bool failed = false;
-            for (std::size_t i = 0; i < 10000 && !failed; i += 8) {
-                std::vector<std::vector<std::byte>> data;
-                for (std::size_t k = 0; k < 8; ++k) data.push_back(record(i + k));
-                std::vector<std::span<const std::byte>> spans(data.begin(), data.end());
-                try {
-                    if (batched) {
-                        co_await b->append_batch(spans);
-                        appended += 8;
-                    } else {
-                        // Blocks are written in the background; the error comes from the append that
-                        // next needs a write. Every append that returned has its record kept.
-                        for (const auto& one : spans) {
-                            co_await b->append(one);
-                            ++appended;
+        for (compression c : codecs()) {
+            CAPTURE(to_string(c));
+            CAPTURE(batched);
+            auto o = small_options(mnt / to_string(c), c);
+            o.segment_bytes = 128 * 1024;
+            o.block_bytes = 8 * 1024;
+            o.max_bytes = 64ull << 20; // far above what the file system holds
+            std::uint64_t appended = 0;
+            io_loop loop;
+            auto run = [&]() -> task<void> {
+                auto b = co_await disk_buffer::open(loop, o);
+                auto record = [&](std::size_t i) {
+                    std::vector<std::byte> r(1500);
+                    std::mt19937_64 g(i); // incompressible, so the codecs cannot stretch the space
+                    for (auto& x : r) x = static_cast<std::byte>(g());
+                    return r;
+                };
+                bool failed = false;
+                for (std::size_t i = 0; i < 10000 && !failed; i += 8) {
+                    std::vector<std::vector<std::byte>> data;
+                    for (std::size_t k = 0; k < 8; ++k) data.push_back(record(i + k));
+                    std::vector<std::span<const std::byte>> spans(data.begin(), data.end());
+                    try {
+                        if (batched) {
+                            co_await b->append_batch(spans);
+                            appended += 8;
+                        } else {
+                            // Blocks are written in the background; the error comes from the append that
+                            // next needs a write. Every append that returned has its record kept.
+                            for (const auto& one : spans) {
+                                co_await b->append(one);
+                                ++appended;
+                            }
                         }
+                    } catch (const std::system_error& e) {
+                        failed = true;
+                        CHECK(e.code().value() == ENOSPC);
+                        CHECK(std::string(e.what()).find(mnt.string()) != std::string::npos);
                     }
-                } catch (const std::system_error& e) {
-                    failed = true;
-                    CHECK(e.code().value() == ENOSPC);
-                    CHECK(std::string(e.what()).find(mnt.string()) != std::string::npos);
                 }
-            }
-            REQUIRE(failed);
-            CHECK(appended > 100);
-            CHECK(b->stats().write_errors >= 1);
-            // Every record appended before the error reads back intact (some from memory).
-            auto all = co_await read_all(*b);
-            REQUIRE(all.size() == appended);
-            for (std::size_t k = 0; k < all.size(); ++k) {
-                CHECK(all[k].id == k);
-                CHECK(all[k].data == record(k));
-            }
-            // Acknowledging frees segments; then appends go through again.
-            for (const auto& r : all) b->acknowledge(r.id);
-            std::vector<std::vector<std::byte>> data;
-            for (std::size_t k = 0; k < 8; ++k) data.push_back(record(100000 + k));
-            std::vector<std::span<const std::byte>> spans(data.begin(), data.end());
-            const record_id first = co_await b->append_batch(spans);
-            CHECK(first == appended);
-            co_await b->close();
-        };
-        loop.run_until_complete(run());
-        recovery_report report;
-        auto rest = reopen_and_read(o, &report);
-        CHECK(report.issues.empty());
-        REQUIRE(rest.size() == 8);
-        CHECK(rest[0].id == appended);
-        std::error_code ec;
-        fs::remove_all(o.directory, ec);
-    }
+                REQUIRE(failed);
+                CHECK(appended > 100);
+                CHECK(b->stats().write_errors >= 1);
+                // Every record appended before the error reads back intact (some from memory).
+                auto all = co_await read_all(*b);
+                REQUIRE(all.size() == appended);
+                for (std::size_t k = 0; k < all.size(); ++k) {
+                    CHECK(all[k].id == k);
+                    CHECK(all[k].data == record(k));
+                }
+                // Acknowledging frees segments; then appends go through again.
+                for (const auto& r : all) b->acknowledge(r.id);
+                std::vector<std::vector<std::byte>> data;
+                for (std::size_t k = 0; k < 8; ++k) data.push_back(record(100000 + k));
+                std::vector<std::span<const std::byte>> spans(data.begin(), data.end());
+                const record_id first = co_await b->append_batch(spans);
+                CHECK(first == appended);
+                co_await b->close();
+            };
+            loop.run_until_complete(run());
+            recovery_report report;
+            auto rest = reopen_and_read(o, &report);
+            CHECK(report.issues.empty());
+            REQUIRE(rest.size() == 8);
+            CHECK(rest[0].id == appended);
+            std::error_code ec;
+            fs::remove_all(o.directory, ec);
+        }
     }
 }
 

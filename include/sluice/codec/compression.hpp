@@ -100,8 +100,7 @@ public:
 #if SLUICE_DETAIL_ZSTD
             if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
                 throw std::invalid_argument("sluice: zstd level " + std::to_string(level) + " is outside " +
-                                            std::to_string(ZSTD_minCLevel()) + ".." +
-                                            std::to_string(ZSTD_maxCLevel()));
+                                            std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
 #endif
             return;
         }
@@ -109,7 +108,9 @@ public:
                                     std::to_string(static_cast<unsigned>(codec)));
     }
 
-    [[nodiscard]] compression codec() const noexcept { return codec_; }
+    [[nodiscard]] compression codec() const noexcept {
+        return codec_;
+    }
 
     /// The largest output compress() may produce for `raw_size` input bytes.
     [[nodiscard]] std::size_t max_compressed_size(std::size_t raw_size) const noexcept {
@@ -145,8 +146,9 @@ public:
             return in.size();
         case compression::lz4: {
 #if SLUICE_DETAIL_LZ4
-            const int n = LZ4_compress_default(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()),
-                                               static_cast<int>(in.size()), clamp_int(out.size()));
+            const int n =
+                LZ4_compress_default(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()),
+                                     static_cast<int>(in.size()), clamp_int(out.size()));
             if (n <= 0 && !in.empty()) throw compression_error("sluice: lz4 compression failed");
             return static_cast<std::size_t>(n);
 #else
@@ -177,16 +179,17 @@ public:
         switch (codec_) {
         case compression::none:
             if (in.size() != out.size())
-                throw compression_error("sluice: stored block of " + std::to_string(in.size()) +
-                                        " bytes, expected " + std::to_string(out.size()));
+                throw compression_error("sluice: stored block of " + std::to_string(in.size()) + " bytes, expected " +
+                                        std::to_string(out.size()));
             if (!in.empty()) std::memcpy(out.data(), in.data(), in.size());
             return;
         case compression::lz4: {
 #if SLUICE_DETAIL_LZ4
             if (in.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
                 throw compression_error("sluice: lz4 block too large");
-            const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()),
-                                              static_cast<int>(in.size()), clamp_int(out.size()));
+            const int n =
+                LZ4_decompress_safe(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()),
+                                    static_cast<int>(in.size()), clamp_int(out.size()));
             if (n < 0 || static_cast<std::size_t>(n) != out.size())
                 throw compression_error("sluice: corrupt lz4 block (" + std::to_string(in.size()) +
                                         " bytes do not decompress to " + std::to_string(out.size()) + ")");

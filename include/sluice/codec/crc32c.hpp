@@ -144,15 +144,14 @@ inline const crc32c_shift_tables& crc32c_shifts() noexcept {
 }
 
 inline std::uint32_t crc32c_shift(const std::uint32_t (*table)[256], std::uint32_t crc) noexcept {
-    return table[0][crc & 0xffu] ^ table[1][(crc >> 8) & 0xffu] ^ table[2][(crc >> 16) & 0xffu] ^
-           table[3][crc >> 24];
+    return table[0][crc & 0xffu] ^ table[1][(crc >> 8) & 0xffu] ^ table[2][(crc >> 16) & 0xffu] ^ table[3][crc >> 24];
 }
 
 /// Consumes rounds of three `Stride`-byte streams from (p, n) while at least one round is left.
 template <std::size_t Stride>
-__attribute__((target("sse4.2"))) inline std::uint64_t crc32c_three_streams(std::uint64_t c0, const unsigned char*& p,
-                                                                           std::size_t& n,
-                                                                           const std::uint32_t (*shift)[256]) noexcept {
+__attribute__((target("sse4.2"))) inline std::uint64_t
+crc32c_three_streams(std::uint64_t c0, const unsigned char*& p, std::size_t& n,
+                     const std::uint32_t (*shift)[256]) noexcept {
     while (n >= 3 * Stride) {
         std::uint64_t c1 = 0;
         std::uint64_t c2 = 0;
@@ -169,8 +168,7 @@ __attribute__((target("sse4.2"))) inline std::uint64_t crc32c_three_streams(std:
     return c0;
 }
 
-__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_update_hardware(std::uint32_t crc,
-                                                                              const unsigned char* p,
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_update_hardware(std::uint32_t crc, const unsigned char* p,
                                                                               std::size_t n) noexcept {
     // No alignment prologue: unaligned 8-byte loads cost nothing extra on x86-64, and short inputs
     // (record headers) would otherwise spend most of their time in byte steps.
@@ -237,8 +235,7 @@ inline std::atomic<int> crc32c_cpu_state{0};
 [[nodiscard]] inline std::uint32_t crc32c_hardware(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept {
 #if SLUICE_DETAIL_CRC32C_X86
     if (crc32c_hardware_available())
-        return ~detail::crc32c_update_hardware(~crc, reinterpret_cast<const unsigned char*>(data.data()),
-                                               data.size());
+        return ~detail::crc32c_update_hardware(~crc, reinterpret_cast<const unsigned char*>(data.data()), data.size());
 #endif
     return crc32c_software(data, crc);
 }
