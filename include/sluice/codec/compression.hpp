@@ -108,9 +108,7 @@ public:
                                     std::to_string(static_cast<unsigned>(codec)));
     }
 
-    [[nodiscard]] compression codec() const noexcept {
-        return codec_;
-    }
+    [[nodiscard]] compression codec() const noexcept { return codec_; }
 
     /// The largest output compress() may produce for `raw_size` input bytes.
     [[nodiscard]] std::size_t max_compressed_size(std::size_t raw_size) const noexcept {
