@@ -5809,8 +5809,7 @@ public:
 #if SLUICE_DETAIL_ZSTD
             if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
                 throw std::invalid_argument("sluice: zstd level " + std::to_string(level) + " is outside " +
-                                            std::to_string(ZSTD_minCLevel()) + ".." +
-                                            std::to_string(ZSTD_maxCLevel()));
+                                            std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
 #endif
             return;
         }
@@ -5854,8 +5853,9 @@ public:
             return in.size();
         case compression::lz4: {
 #if SLUICE_DETAIL_LZ4
-            const int n = LZ4_compress_default(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()),
-                                               static_cast<int>(in.size()), clamp_int(out.size()));
+            const int n =
+                LZ4_compress_default(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()),
+                                     static_cast<int>(in.size()), clamp_int(out.size()));
             if (n <= 0 && !in.empty()) throw compression_error("sluice: lz4 compression failed");
             return static_cast<std::size_t>(n);
 #else
@@ -5886,16 +5886,17 @@ public:
         switch (codec_) {
         case compression::none:
             if (in.size() != out.size())
-                throw compression_error("sluice: stored block of " + std::to_string(in.size()) +
-                                        " bytes, expected " + std::to_string(out.size()));
+                throw compression_error("sluice: stored block of " + std::to_string(in.size()) + " bytes, expected " +
+                                        std::to_string(out.size()));
             if (!in.empty()) std::memcpy(out.data(), in.data(), in.size());
             return;
         case compression::lz4: {
 #if SLUICE_DETAIL_LZ4
             if (in.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
                 throw compression_error("sluice: lz4 block too large");
-            const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()),
-                                              static_cast<int>(in.size()), clamp_int(out.size()));
+            const int n =
+                LZ4_decompress_safe(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()),
+                                    static_cast<int>(in.size()), clamp_int(out.size()));
             if (n < 0 || static_cast<std::size_t>(n) != out.size())
                 throw compression_error("sluice: corrupt lz4 block (" + std::to_string(in.size()) +
                                         " bytes do not decompress to " + std::to_string(out.size()) + ")");
@@ -6087,15 +6088,14 @@ inline const crc32c_shift_tables& crc32c_shifts() noexcept {
 }
 
 inline std::uint32_t crc32c_shift(const std::uint32_t (*table)[256], std::uint32_t crc) noexcept {
-    return table[0][crc & 0xffu] ^ table[1][(crc >> 8) & 0xffu] ^ table[2][(crc >> 16) & 0xffu] ^
-           table[3][crc >> 24];
+    return table[0][crc & 0xffu] ^ table[1][(crc >> 8) & 0xffu] ^ table[2][(crc >> 16) & 0xffu] ^ table[3][crc >> 24];
 }
 
 /// Consumes rounds of three `Stride`-byte streams from (p, n) while at least one round is left.
 template <std::size_t Stride>
-__attribute__((target("sse4.2"))) inline std::uint64_t crc32c_three_streams(std::uint64_t c0, const unsigned char*& p,
-                                                                           std::size_t& n,
-                                                                           const std::uint32_t (*shift)[256]) noexcept {
+__attribute__((target("sse4.2"))) inline std::uint64_t
+crc32c_three_streams(std::uint64_t c0, const unsigned char*& p, std::size_t& n,
+                     const std::uint32_t (*shift)[256]) noexcept {
     while (n >= 3 * Stride) {
         std::uint64_t c1 = 0;
         std::uint64_t c2 = 0;
@@ -6112,8 +6112,7 @@ __attribute__((target("sse4.2"))) inline std::uint64_t crc32c_three_streams(std:
     return c0;
 }
 
-__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_update_hardware(std::uint32_t crc,
-                                                                              const unsigned char* p,
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_update_hardware(std::uint32_t crc, const unsigned char* p,
                                                                               std::size_t n) noexcept {
     // No alignment prologue: unaligned 8-byte loads cost nothing extra on x86-64, and short inputs
     // (record headers) would otherwise spend most of their time in byte steps.
@@ -6180,8 +6179,7 @@ inline std::atomic<int> crc32c_cpu_state{0};
 [[nodiscard]] inline std::uint32_t crc32c_hardware(std::span<const std::byte> data, std::uint32_t crc = 0) noexcept {
 #if SLUICE_DETAIL_CRC32C_X86
     if (crc32c_hardware_available())
-        return ~detail::crc32c_update_hardware(~crc, reinterpret_cast<const unsigned char*>(data.data()),
-                                               data.size());
+        return ~detail::crc32c_update_hardware(~crc, reinterpret_cast<const unsigned char*>(data.data()), data.size());
 #endif
     return crc32c_software(data, crc);
 }
@@ -6341,16 +6339,17 @@ private:
 //
 // Writing. append() frames a record (length, id, CRC32C) into an in-memory block and returns its id; a
 // full block (block_bytes) is written in the background while appends fill the next one (double
-// buffering, so framing and CRCs overlap the kernel's copy), and everything buffered is written by
+// buffering, so framing and CRCs can overlap the kernel's copy), and everything buffered is written by
 // append_batch() (one write per batch), flush(), sync() and close(). Records are durable only once
-// written and fsynced: with fsync_policy::every_batch
-// every write is followed by fdatasync before the call returns; with `interval` a write syncs when the
-// last sync is older than fsync_interval (and flush() does, so a caller flushing on a timer bounds the
-// window); with `os` the kernel decides. A write that fails (ENOSPC, EFBIG, EIO) is rolled back: the
-// files are truncated to where they were, the records of the failing call are not kept (their ids are
-// reused), the error says which file, and the records of earlier calls still wait in memory for the next
-// write. The buffer never exceeds max_bytes: an append that would is refused with disk_buffer_full, which
-// is the caller's backpressure signal.
+// written and fsynced: with fsync_policy::every_batch every write is followed by fdatasync (before the
+// call returns, for append_batch and flush); with `interval` a write syncs when the last sync is older
+// than fsync_interval (flush() too, so a caller flushing on a timer bounds the window); with `os` the
+// kernel decides. A write that fails (ENOSPC, EFBIG, EIO) is rolled back: the files are truncated to
+// where they were (a segment it created is removed) and the error names the file. The records of the
+// call that failed are not kept (their ids are reused); records of calls that returned are never dropped:
+// they wait in memory for the next write (a failed background write is retried by the next append that
+// needs one, which throws if it fails again). The buffer never exceeds max_bytes: an append that would
+// is refused with disk_buffer_full, which is the caller's backpressure signal.
 //
 // Reading. read_next() returns records from the files (first the ones recovered at open), then the ones
 // not yet written (from memory, without forcing a write). Every record is checked against its CRC32C
@@ -6459,10 +6458,10 @@ struct disk_record {
 /// Something wrong found in a file at open: what, where, and what it cost.
 struct disk_buffer_issue {
     enum class kind {
-        corrupt,    ///< bytes that failed their CRC or held no valid header: skipped, the rest delivered
-        torn,       ///< the file ended inside a record (a write cut short) or in bytes holding no record: cut off
-        stale,      ///< records left behind by a write that failed and could not be rolled back: cut off
-        bad_file,   ///< a file that is not a readable segment or checkpoint (renamed aside, or ignored)
+        corrupt,  ///< bytes that failed their CRC or held no valid header: skipped, the rest delivered
+        torn,     ///< the file ended inside a record (a write cut short) or in bytes holding no record: cut off
+        stale,    ///< records left behind by a write that failed and could not be rolled back: cut off
+        bad_file, ///< a file that is not a readable segment or checkpoint (renamed aside, or ignored)
     };
     kind what = kind::corrupt;
     std::filesystem::path file;
@@ -6504,7 +6503,7 @@ struct disk_buffer_stats {
     std::uint64_t corrupt_records_skipped = 0; ///< at open and while reading
     std::uint64_t write_errors = 0;            ///< failed writes, each rolled back
     std::uint64_t fsyncs = 0;
-    std::uint64_t ack_checkpoints = 0;         ///< acknowledgement checkpoints written
+    std::uint64_t ack_checkpoints = 0; ///< acknowledgement checkpoints written
 };
 
 /// Thrown by append when the buffer would exceed max_bytes. Nothing of the call was appended and the
@@ -6744,7 +6743,7 @@ private:
 /// The offset of the next valid frame header in [pos, limit), if any: how scanning resynchronises after
 /// corrupt bytes. A candidate needs the magic and a header CRC that matches.
 inline task<std::optional<std::uint64_t>> find_frame(io_loop& loop, file_window& w, std::uint64_t pos,
-                                                      std::uint64_t limit) {
+                                                     std::uint64_t limit) {
     while (pos < limit) {
         std::span<const std::byte> s = co_await w.load(loop, pos, 2 * max_header_size, limit);
         const bool at_end = pos + s.size() >= limit;
@@ -7038,8 +7037,8 @@ public:
     void acknowledge(record_id id) {
         check_open();
         if (id >= stable_next_id_)
-            throw std::out_of_range("disk_buffer: acknowledge(" + std::to_string(id) + "): no record with this id (next id is " +
-                                    std::to_string(stable_next_id_) + ")");
+            throw std::out_of_range("disk_buffer: acknowledge(" + std::to_string(id) +
+                                    "): no record with this id (next id is " + std::to_string(stable_next_id_) + ")");
         if (id >= flight_.first_id) { // not written yet
             if (id >= raw_.first_id ? raw_.mark(id) : flight_.mark(id)) counted_ack();
             return;
@@ -7191,7 +7190,8 @@ private:
             throw std::invalid_argument("disk_buffer: segment_bytes must be between 512 bytes and 4 GiB, not " +
                                         std::to_string(o.segment_bytes));
         if (o.max_bytes < 512)
-            throw std::invalid_argument("disk_buffer: max_bytes must be at least 512, not " + std::to_string(o.max_bytes));
+            throw std::invalid_argument("disk_buffer: max_bytes must be at least 512, not " +
+                                        std::to_string(o.max_bytes));
         if (o.block_bytes == 0) throw std::invalid_argument("disk_buffer: block_bytes must not be 0");
         if (o.fsync_interval.count() < 0) throw std::invalid_argument("disk_buffer: fsync_interval is negative");
         (void)block_codec(o.codec, o.zstd_level); // throws std::invalid_argument for a codec not compiled in
@@ -7265,9 +7265,8 @@ private:
         const std::uint64_t buffered = raw_.bytes.size() + flight_.bytes.size();
         throw disk_buffer_full("disk_buffer: " + quoted(dir_) + " is full: " + std::to_string(add) +
                                    " more bytes would need " + std::to_string(projected(add, records)) +
-                                   " of max_bytes " +
-                                   std::to_string(options_.max_bytes) + " (" + std::to_string(disk_bytes_) +
-                                   " in segments, " + std::to_string(buffered) +
+                                   " of max_bytes " + std::to_string(options_.max_bytes) + " (" +
+                                   std::to_string(disk_bytes_) + " in segments, " + std::to_string(buffered) +
                                    " buffered); acknowledge records to free space",
                                add, disk_bytes_ + buffered, options_.max_bytes);
     }
@@ -7382,7 +7381,8 @@ private:
         stats_.records_appended -= dropped;
         next_id_ = rb.next_id;
         flight_.bytes.truncate(rb.raw_size);
-        flight_.done.resize(std::min<std::size_t>(flight_.done.size(), static_cast<std::size_t>((next_id_ - flight_.first_id + 63) / 64)));
+        flight_.done.resize(std::min<std::size_t>(flight_.done.size(),
+                                                  static_cast<std::size_t>((next_id_ - flight_.first_id + 63) / 64)));
         flight_.stable = std::min(flight_.stable, flight_.bytes.size());
         flight_.read_pos = std::min(flight_.read_pos, flight_.stable);
         flight_.swap(raw_); // raw_ was empty: the gate kept appends out
@@ -7698,8 +7698,9 @@ private:
             ::unlink(ack_tmp_path_.c_str());
             acks_dirty_ = true;
             throw std::system_error(e.code(), "disk_buffer: cannot write the acknowledgement checkpoint " +
-                                                  quoted(ack_path_) + " (acknowledgements since the last one "
-                                                                      "would be replayed after a crash)");
+                                                  quoted(ack_path_) +
+                                                  " (acknowledgements since the last one "
+                                                  "would be replayed after a crash)");
         }
         ++stats_.ack_checkpoints;
     }
@@ -7919,7 +7920,8 @@ private:
     void lock_directory() {
         const std::string path = (options_.directory / "LOCK").string();
         lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (lock_fd_ < 0) throw std::system_error(errno, std::system_category(), "disk_buffer: cannot open " + quoted(path));
+        if (lock_fd_ < 0)
+            throw std::system_error(errno, std::system_category(), "disk_buffer: cannot open " + quoted(path));
         if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
             const int e = errno;
             if (e == EWOULDBLOCK)
@@ -7956,7 +7958,8 @@ private:
             found.push_back(std::move(f));
         }
         if (ec) throw std::system_error(ec, "disk_buffer: cannot list " + quoted(dir_));
-        std::sort(found.begin(), found.end(), [](const found_segment& a, const found_segment& b) { return a.seq < b.seq; });
+        std::sort(found.begin(), found.end(),
+                  [](const found_segment& a, const found_segment& b) { return a.seq < b.seq; });
         recovery_.segments = found.size();
 
         // First every header, so a segment of an unknown version stops us before anything is changed.
@@ -7969,14 +7972,15 @@ private:
                 throw std::system_error(e.code(), "disk_buffer: cannot open " + quoted(f.path));
             }
             fds.fds.push_back(f.fd);
-            struct stat st{};
+            struct stat st {};
             if (::fstat(f.fd, &st) != 0)
                 throw std::system_error(errno, std::system_category(), "disk_buffer: cannot stat " + quoted(f.path));
             f.size = static_cast<std::uint64_t>(st.st_size);
             std::array<std::byte, segment_header_size> head{};
             std::size_t got = 0;
             while (got < head.size() && got < f.size) {
-                const int n = co_await loop_->read(f.fd, std::span<std::byte>(head.data() + got, head.size() - got), got);
+                const int n =
+                    co_await loop_->read(f.fd, std::span<std::byte>(head.data() + got, head.size() - got), got);
                 if (n == 0) break;
                 got += static_cast<std::size_t>(n);
             }
@@ -8023,7 +8027,7 @@ private:
         }
         fd_list guard;
         guard.fds.push_back(fd);
-        struct stat st{};
+        struct stat st {};
         if (::fstat(fd, &st) != 0)
             throw std::system_error(errno, std::system_category(), "disk_buffer: cannot stat " + quoted(ack_path_));
         byte_buffer buf;
@@ -8049,8 +8053,9 @@ private:
         }
     }
 
-    static bool parse_ack_checkpoint(std::span<const std::byte> b, std::map<std::uint64_t, detail::disk::ack_entry>& acks,
-                                     std::uint64_t& next_seq, record_id& next_id) {
+    static bool parse_ack_checkpoint(std::span<const std::byte> b,
+                                     std::map<std::uint64_t, detail::disk::ack_entry>& acks, std::uint64_t& next_seq,
+                                     record_id& next_id) {
         using namespace detail::disk;
         if (b.size() < ack_header_size + 4 || std::memcmp(b.data(), ack_magic, 8) != 0) return false;
         if (crc32c(b.first(b.size() - 4)) != load32(b.data() + b.size() - 4)) return false;
@@ -8079,8 +8084,8 @@ private:
     }
 
     /// Scans one segment: keeps its valid records, cuts a torn or stale tail, reports corrupt bytes.
-    task<void> recover_segment(found_segment& f, std::optional<record_id> next_first, const detail::disk::ack_entry* acks,
-                               record_id& max_id) {
+    task<void> recover_segment(found_segment& f, std::optional<record_id> next_first,
+                               const detail::disk::ack_entry* acks, record_id& max_id) {
         using namespace detail::disk;
         file_window w;
         w.reset(f.fd);
@@ -8125,7 +8130,8 @@ private:
                 if (check == header_check::valid && pos + h.frame_size() <= size) {
                     const auto fsize = static_cast<std::size_t>(h.frame_size());
                     if (!w.has(pos, fsize)) bytes = co_await w.load(*loop_, pos, fsize, size);
-                    const bool stale = (have_expect && h.first_id < expect) || (next_first && h.first_id >= *next_first);
+                    const bool stale =
+                        (have_expect && h.first_id < expect) || (next_first && h.first_id >= *next_first);
                     if (stale) {
                         cut = pos;
                         cut_kind = disk_buffer_issue::kind::stale;
@@ -8140,8 +8146,9 @@ private:
                         issue.offset = pos;
                         issue.bytes = fsize;
                         issue.records = h.count;
-                        issue.reason = std::string(h.block ? "block of " + std::to_string(h.count) + " records" : "record") +
-                                       " " + std::to_string(h.first_id) + " fails its CRC32C: skipped";
+                        issue.reason =
+                            std::string(h.block ? "block of " + std::to_string(h.count) + " records" : "record") + " " +
+                            std::to_string(h.first_id) + " fails its CRC32C: skipped";
                         recovery_.corrupt_records_skipped += h.count;
                         report(std::move(issue));
                         skip.emplace_back(pos, pos + fsize);
@@ -8164,7 +8171,8 @@ private:
                                      ? "the last " + std::string(h.block ? "block" : "record") + " is cut short (" +
                                            std::to_string(size - pos) + " of " + std::to_string(h.frame_size()) +
                                            " bytes): a torn write"
-                                     : std::to_string(size - pos) + " bytes at the end hold no valid record: a torn write or garbage";
+                                     : std::to_string(size - pos) +
+                                           " bytes at the end hold no valid record: a torn write or garbage";
                     break;
                 }
                 if (open_issue) { // two corrupt stretches in a row: the first costs at least a record
@@ -8190,7 +8198,8 @@ private:
         }
         if (cut) {
             if (::ftruncate(f.fd, static_cast<off_t>(*cut)) != 0)
-                throw std::system_error(errno, std::system_category(), "disk_buffer: cannot truncate " + quoted(f.path));
+                throw std::system_error(errno, std::system_category(),
+                                        "disk_buffer: cannot truncate " + quoted(f.path));
             disk_buffer_issue issue;
             issue.what = cut_kind;
             issue.file = f.path;
@@ -8286,9 +8295,9 @@ private:
     std::uint64_t rollback_failures_ = 0;
 
     record_id next_id_ = 0;
-    record_id stable_next_id_ = 0; // ids below belong to calls that returned
-    pending_records raw_;          // appended, not yet written
-    pending_records flight_;       // being written (ids below raw_'s)
+    record_id stable_next_id_ = 0;  // ids below belong to calls that returned
+    pending_records raw_;           // appended, not yet written
+    pending_records flight_;        // being written (ids below raw_'s)
     detail::disk::byte_buffer enc_; // flight_ as compressed blocks
     task<void> flight_task_;        // the background write (run_flight)
     bool flight_running_ = false;
