@@ -8,6 +8,7 @@
 #include <sluice/delivery/pipeline.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/queue/collector_queue.hpp>
+#include <sluice/metrics/metrics.hpp>
 #include <sluice/sinks/fault_injecting_sink.hpp>
 
 #include <algorithm>
@@ -725,7 +726,14 @@ TEST_CASE("at-least-once across SIGKILL: every accepted id reaches the sink afte
 }
 
 TEST_CASE("a million events through a down sink overflowing to disk: bounded memory, nothing lost") {
-#if defined(SLUICE_DETAIL_ASAN) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__)
+#define SLUICE_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SLUICE_TEST_TSAN 1
+#endif
+#endif
+#if defined(SLUICE_DETAIL_ASAN) || defined(SLUICE_TEST_TSAN)
     constexpr int total = 100'000; // sanitizers: same path, fewer events, no memory bound (shadow memory)
     constexpr bool check_memory = false;
 #else
@@ -787,4 +795,50 @@ TEST_CASE("a million events through a down sink overflowing to disk: bounded mem
         CHECK(peak_kib - baseline_kib - sink_kib < 32 * 1024);
     }
     std::filesystem::remove_all(dir.parent_path());
+}
+
+TEST_CASE("queue and pipeline publish their metrics to a registry, rendered for Prometheus") {
+    io_loop loop;
+    metrics_registry registry;
+    fault_injecting_sink sink(loop, {.fail_first_requests = 1});
+    delivery_options o;
+    o.name = "orders";
+    o.batch.max_age = 1ms;
+    o.retry = fast_retries();
+    o.metrics = &registry;
+    fault_pipeline pipeline(loop, sink, o);
+    collector<std::string, void> to_sink{"orders", [&](const payload<std::string>& p, collector_context&) -> task<void> {
+                                             co_await pipeline.deliver(p.value);
+                                         }};
+    queue_options qo;
+    qo.max_consumers = 16;
+    qo.metrics = &registry;
+    qo.name = "events";
+    collector_queue<std::string, void> queue(loop, {to_sink}, qo);
+    loop.run_until_complete([&]() -> task<void> {
+        co_await queue.start();
+        std::vector<collector_event<void>> events;
+        for (int i = 0; i < 5; ++i) events.push_back(co_await queue.get_publisher().send(payload<std::string>::broadcast("e" + std::to_string(i))));
+        for (auto& e : events) co_await e.wait();
+        co_await queue.stop();
+        co_await pipeline.stop();
+    }());
+    loop.drain();
+    auto snap = registry.snapshot();
+    auto value = [&](const char* name, const char* component, const char* label) {
+        const auto* s = snap.find(name, {{"component", component}, {"name", label}});
+        return s ? s->value : -1.0;
+    };
+    CHECK(value("sluice_events_in_total", "queue", "events") == 5);
+    CHECK(value("sluice_events_out_total", "queue", "events") == 5);
+    CHECK(value("sluice_events_in_total", "sink", "orders") == 5);
+    CHECK(value("sluice_events_out_total", "sink", "orders") == 5);
+    // The first request failed whole; its records were retried.
+    CHECK(value("sluice_events_retried_total", "sink", "orders") == static_cast<double>(pipeline.stats().retried));
+    CHECK(pipeline.stats().retried >= 1);
+    CHECK(value("sluice_requests_total", "sink", "orders") == static_cast<double>(sink.requests()));
+    std::string text = registry.render_prometheus();
+    CHECK(text.find("sluice_events_out_total{component=\"sink\",name=\"orders\"} 5") != std::string::npos);
+    CHECK(text.find("# TYPE sluice_request_duration_seconds histogram") != std::string::npos);
+    CHECK(text.find("sluice_buffer_events{component=\"buffer\",medium=\"memory\",name=\"orders\"} 0") != std::string::npos);
 }

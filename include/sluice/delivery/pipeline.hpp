@@ -37,6 +37,7 @@
 #include <sluice/delivery/rate_limiter.hpp>
 #include <sluice/delivery/sink.hpp>
 #include <sluice/io/loop.hpp>
+#include <sluice/metrics/metrics.hpp>
 
 namespace sluice {
 
@@ -95,6 +96,8 @@ struct delivery_options {
     sink_limits limit_overrides{0, 0, 0};
     /// The disk buffer, for buffer_type::disk and when_full::overflow (bounded by its max_bytes).
     std::optional<disk_buffer_options> disk{};
+    /// Where to publish the sink's and the buffer's metrics (labelled with `name`); none if null.
+    metrics_registry* metrics = nullptr;
 };
 
 /// How a record ended up.
@@ -186,6 +189,10 @@ public:
     delivery_pipeline(io_loop& loop, Sink& sink, delivery_options options = {})
         : loop_(&loop), sink_(&sink), options_(std::move(options)), limits_(effective_limits()),
           backoff_(options_.retry), limiter_(options_.rate), concurrency_(options_.concurrency) {
+        if (options_.metrics) {
+            sink_metrics_ = sink_metrics(*options_.metrics, options_.name);
+            buffer_metrics_ = buffer_metrics(*options_.metrics, options_.name);
+        }
         if (options_.batch.max_events == 0 || options_.batch.max_bytes == 0)
             throw std::invalid_argument(options_.name + ": batch limits must be positive");
         if (options_.buffer.max_events == 0 || options_.buffer.max_bytes == 0)
@@ -252,6 +259,8 @@ public:
         node.data = std::move(record);
         co_await admit(node);
         ++stats_.accepted;
+        sink_metrics_.events_in.inc();
+        buffer_metrics_.events_in.inc();
         ++outstanding_;
         node.first_attempt = clock::now();
         add_to_batch(&node);
@@ -306,22 +315,14 @@ public:
             ready_.clear();
             for (auto* n : open_.nodes) abandon.push_back(n);
             open_ = {};
-            for (auto* n : abandon) {
-                // With a disk buffer nothing is given up: a record read from disk stays there
-                // (unacknowledged), one from memory is written there.
-                if (disk_ && (n->disk_id || co_await persist_at_stop(n->data))) {
-                    n->state = outcome::persisted;
-                    ++report.persisted;
-                    finish(n);
-                } else {
-                    fail(n, delivery_error::kind::stopped,
-                         options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
-                             " attempt(s)");
-                    ++report.unprocessed;
-                }
-            }
-            stats_.unprocessed += report.unprocessed;
+            deadline_passed_ = true;
+            for (auto* n : abandon) co_await give_up_at_stop(n);
+            // Requests still in flight end as they end; a retryable failure among them is not
+            // retried any more but given up the same way (settle() sees deadline_passed_).
             while (outstanding_ != 0) co_await wait_for_drain(clock::time_point::max());
+            report.persisted += kept_at_stop_;
+            report.unprocessed += unprocessed_at_stop_;
+            stats_.unprocessed += unprocessed_at_stop_;
         }
         report.drained = report.persisted == 0 && report.unprocessed == 0;
         retry_stop_.request_stop();
@@ -395,6 +396,10 @@ private:
             if (!full) break;
             if (options_.buffer.policy == when_full::drop_newest) {
                 ++stats_.dropped;
+                sink_metrics_.events_dropped.inc();
+                buffer_metrics_.events_dropped.inc();
+            sink_metrics_.events_dropped.inc();
+            buffer_metrics_.events_dropped.inc();
                 throw delivery_error(delivery_error::kind::dropped,
                                      options_.name + ": disk buffer full: record dropped", 0, false);
             }
@@ -412,6 +417,10 @@ private:
         if (flush_error_) std::rethrow_exception(flush_error_);
         ++stats_.persisted;
         ++on_disk_;
+        sink_metrics_.events_in.inc();
+        buffer_metrics_.events_in.inc();
+        buffer_metrics_.disk_events.set(static_cast<double>(on_disk_));
+        buffer_metrics_.disk_bytes.set(static_cast<double>(disk_->stats().bytes_on_disk));
         ensure_drainer();
     }
 
@@ -449,6 +458,31 @@ private:
             });
         }
         disk_flusher_running_ = false;
+        --background_;
+    }
+
+    /// After stop's deadline: a record is not retried any more. With a disk buffer nothing is given
+    /// up: a record read from disk stays there (unacknowledged), one from memory is written there;
+    /// without one it finishes as "unprocessed".
+    task<void> give_up_at_stop(record_node* n) {
+        // No co_await inside the condition: GCC 12 miscompiles it in a short-circuit operand.
+        bool kept = false;
+        if (disk_) kept = n->disk_id.has_value();
+        if (disk_ && !kept) kept = co_await persist_at_stop(n->data);
+        if (kept) {
+            n->state = outcome::persisted;
+            ++kept_at_stop_;
+            finish(n);
+        } else {
+            ++unprocessed_at_stop_;
+            fail(n, delivery_error::kind::stopped,
+                 options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
+                     " attempt(s)");
+        }
+    }
+
+    task<void> give_up_later(record_node* n) {
+        co_await give_up_at_stop(n);
         --background_;
     }
 
@@ -495,6 +529,7 @@ private:
             }
             --on_disk_;
             ++stats_.replayed;
+            buffer_metrics_.disk_events.set(static_cast<double>(on_disk_));
             auto* n = new record_node;
             n->data.assign(reinterpret_cast<const char*>(rec->data.data()), rec->data.size());
             n->disk_id = rec->id;
@@ -546,6 +581,8 @@ private:
         }
         if (options_.buffer.policy == when_full::drop_newest) {
             ++stats_.dropped;
+            sink_metrics_.events_dropped.inc();
+            buffer_metrics_.events_dropped.inc();
             throw delivery_error(delivery_error::kind::dropped,
                                  options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
                                      std::to_string(buffered_bytes_) + " bytes): record dropped",
@@ -578,10 +615,16 @@ private:
     void take_buffer(std::size_t bytes) {
         ++buffered_events_;
         buffered_bytes_ += bytes;
+        update_buffer_gauges();
+    }
+    void update_buffer_gauges() {
+        buffer_metrics_.memory_events.set(static_cast<double>(buffered_events_));
+        buffer_metrics_.memory_bytes.set(static_cast<double>(buffered_bytes_));
     }
     void release_buffer(const record_node& node) {
         --buffered_events_;
         buffered_bytes_ -= node.data.size();
+        update_buffer_gauges();
         if (drainer_running_) room_signal_.request_stop();
         // Admit waiters in arrival order while they fit.
         while (!blocked_.empty() && fits(blocked_.front()->node->data.size())) {
@@ -651,6 +694,9 @@ private:
         ++stats_.requests;
         ++stats_.batches;
         stats_.batched_records += b.nodes.size();
+        sink_metrics_.requests.inc();
+        sink_metrics_.batch_events.observe(static_cast<double>(b.nodes.size()));
+        sink_metrics_.batch_bytes.observe(static_cast<double>(b.bytes));
         auto started = clock::now();
         batch_result result;
         try {
@@ -660,6 +706,7 @@ private:
         }
         auto latency = clock::now() - started;
         stats_.total_latency += std::chrono::duration_cast<std::chrono::nanoseconds>(latency);
+        sink_metrics_.request_duration.observe(latency);
         if (!result.request && !result.entries.empty() && result.entries.size() != b.nodes.size()) {
             result = batch_result::failed(entry_result::retry(
                 "sink answered " + std::to_string(result.entries.size()) + " results for " +
@@ -668,8 +715,12 @@ private:
         bool pushed_back = false;
         if (result.request) {
             ++stats_.request_failures;
+            sink_metrics_.retries.inc();
             pushed_back = result.request->throttled || result.request->status == entry_status::retry;
-            if (result.request->throttled) ++stats_.throttled;
+            if (result.request->throttled) {
+                ++stats_.throttled;
+                sink_metrics_.throttles.inc();
+            }
             for (auto* n : b.nodes) settle(n, *result.request);
         } else if (result.entries.empty()) {
             for (auto* n : b.nodes) succeed(n);
@@ -681,6 +732,7 @@ private:
             }
             if (throttled) {
                 ++stats_.throttled;
+                sink_metrics_.throttles.inc();
                 pushed_back = true;
             }
         }
@@ -698,6 +750,11 @@ private:
             return;
         case entry_status::retry: break;
         }
+        if (deadline_passed_) {
+            ++background_;
+            loop_->spawn(give_up_later(n));
+            return;
+        }
         auto now = clock::now();
         if (!backoff_.may_retry(n->attempts, n->first_attempt, now)) {
             fail(n, delivery_error::kind::gave_up,
@@ -705,6 +762,7 @@ private:
             return;
         }
         ++stats_.retried;
+        sink_metrics_.events_retried.inc();
         n->due = now + backoff_.delay(n->attempts + 1);
         retry_heap_.push_back(retry_entry{n->due, n});
         std::push_heap(retry_heap_.begin(), retry_heap_.end(), later);
@@ -714,6 +772,8 @@ private:
     void succeed(record_node* n) {
         n->state = outcome::delivered;
         ++stats_.delivered;
+        sink_metrics_.events_out.inc();
+        buffer_metrics_.events_out.inc();
         finish(n);
     }
 
@@ -732,6 +792,7 @@ private:
         n->failure_kind = kind;
         n->failure = std::move(why);
         ++stats_.failed;
+        sink_metrics_.events_failed.inc();
         finish(n);
     }
 
@@ -867,6 +928,9 @@ private:
     std::uint64_t durable_seq_ = 0;  // of those, flushed
     std::vector<std::pair<std::uint64_t, std::coroutine_handle<>>> durable_waiters_;
     bool disk_flusher_running_ = false;
+    bool deadline_passed_ = false;
+    std::uint64_t kept_at_stop_ = 0;
+    std::uint64_t unprocessed_at_stop_ = 0;
     std::exception_ptr flush_error_;
     std::stop_source room_signal_{std::nostopstate};
     bool stopping_ = false;
@@ -878,6 +942,8 @@ private:
     std::stop_source retry_stop_;
     std::stop_source drain_signal_{std::nostopstate};
     delivery_stats stats_{};
+    sink_metrics sink_metrics_{};     // no-ops without a registry
+    buffer_metrics buffer_metrics_{};
 };
 
 } // namespace sluice

@@ -30,6 +30,7 @@
 #include <sluice/core/sync_wait.hpp>
 #include <sluice/core/task.hpp>
 #include <sluice/io/loop.hpp>
+#include <sluice/metrics/metrics.hpp>
 #include <sluice/queue/collector.hpp>
 #include <sluice/queue/collector_event.hpp>
 #include <sluice/queue/payload.hpp>
@@ -56,6 +57,9 @@ struct queue_options {
     /// Called on the loop thread for each Error no caller will see (fire-and-forget payloads), so
     /// failures are never silent. Default: counted only.
     std::function<void(const error&)> on_unobserved_error{};
+    /// Where to publish this queue's metrics, labelled name=`name`; none if null.
+    metrics_registry* metrics = nullptr;
+    std::string name = "queue";
 };
 
 /// Counters and gauges of one queue. Counters only grow.
@@ -213,6 +217,7 @@ public:
             entries_.push_back(std::make_unique<collector_entry>(collector_entry{std::move(c), std::move(ctx), false, std::nullopt}));
         }
         table_ = route_table(keys, topics);
+        if (options_.metrics) metrics_ = queue_metrics(*options_.metrics, options_.name);
     }
 
     collector_queue(const collector_queue&) = delete;
@@ -400,6 +405,7 @@ private:
     wake_action enqueue_locked(item&& it) {
         wake_action action;
         ++accepted_;
+        metrics_.events_in.inc();
         it.sequence = next_sequence_++;
         if (idle_head_ != nullptr) {
             // Someone is idle, so the backlog is empty: hand the item straight over.
@@ -446,6 +452,7 @@ private:
                     state->release();
                 }
                 rejected_.fetch_add(1, std::memory_order_relaxed);
+                metrics_.events_dropped.inc();
                 return std::nullopt;
             }
             action = enqueue_locked(std::move(it));
@@ -506,6 +513,7 @@ private:
         event_type await_resume() {
             if (node.refused) {
                 queue->rejected_.fetch_add(1, std::memory_order_relaxed);
+                queue->metrics_.events_dropped.inc();
                 if (!with_result) return event_type{};
                 // The caller still gets an answer, not silence.
                 state_type* s = std::exchange(state, nullptr);
@@ -565,6 +573,7 @@ private:
     bool try_pop_locked(std::optional<item>& out) {
         if (backlog_.empty()) return false;
         backlog_.pop_into(out);
+        metrics_.depth.set(static_cast<double>(backlog_.size()));
         if (!blocked_senders_.empty()) {
             // Room appeared: the longest-waiting sender's item moves in now, preserving send order.
             auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front());
@@ -671,8 +680,12 @@ private:
 
     void finish_item(state_type* state, std::size_t deliveries, std::uint64_t failures) {
         bump(deliveries_, deliveries);
-        if (failures) bump(failed_, failures);
+        if (failures) {
+            bump(failed_, failures);
+            metrics_.events_failed.add(failures);
+        }
         bump(processed_, 1);
+        metrics_.events_out.inc();
         if (state != nullptr) {
             std::erase(in_flight_, state);
             // Lost the claim only when stop's deadline already answered "cancelled" for it.
@@ -784,6 +797,8 @@ private:
     }
 
     static constexpr unsigned yield_every = 64;
+
+    queue_metrics metrics_{}; // no-ops without a registry
 
     io_loop* loop_;
     queue_options options_;
