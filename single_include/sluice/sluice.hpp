@@ -3690,1423 +3690,6 @@ private:
 
 } // namespace sluice::detail
 // end file sluice/core/detail/spin_lock.hpp
-// begin file sluice/queue/router.hpp
-
-// Routing: which collectors a payload goes to. The queue builds a route_table once from its collectors;
-// a router reads a payload and appends collector indices to route_targets. Any type with a matching
-// `route` member is a router (see the router_for concept); default_router implements key, topic and
-// broadcast delivery.
-
-#include <concepts>
-#include <cstddef>
-#include <cstdint>
-#include <span>
-#include <stdexcept>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <vector>
-
-
-namespace sluice {
-
-namespace detail {
-struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-} // namespace detail
-
-/// The collectors of a queue as a router sees them: index by key, subscribers by topic.
-class route_table {
-public:
-    route_table() = default;
-
-    /// `keys[i]` and `topics[i]` describe collector i. Throws std::invalid_argument on a duplicate key.
-    route_table(const std::vector<std::string>& keys, const std::vector<std::vector<std::string>>& topics)
-        : keys_(keys) {
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-            if (!by_key_.emplace(keys[i], static_cast<std::uint32_t>(i)).second)
-                throw std::invalid_argument("duplicate collector key '" + keys[i] + "'");
-            for (const auto& t : topics[i]) {
-                auto& subs = by_topic_[t];
-                if (subs.empty() || subs.back() != i) subs.push_back(static_cast<std::uint32_t>(i));
-            }
-        }
-    }
-
-    /// Number of collectors.
-    [[nodiscard]] std::size_t size() const noexcept { return keys_.size(); }
-    [[nodiscard]] const std::string& key(std::size_t i) const { return keys_[i]; }
-
-    /// The index of the collector with `key`, or -1.
-    [[nodiscard]] std::int64_t find_key(std::string_view key) const noexcept {
-        // A few string compares beat hashing for the usual handful of collectors.
-        if (keys_.size() <= 8) {
-            for (std::size_t i = 0; i < keys_.size(); ++i)
-                if (keys_[i] == key) return static_cast<std::int64_t>(i);
-            return -1;
-        }
-        auto it = by_key_.find(key);
-        return it == by_key_.end() ? -1 : static_cast<std::int64_t>(it->second);
-    }
-
-    /// The collectors subscribed to `topic`, in collector order (empty when none).
-    [[nodiscard]] std::span<const std::uint32_t> subscribers(std::string_view topic) const noexcept {
-        auto it = by_topic_.find(topic);
-        if (it == by_topic_.end()) return {};
-        return it->second;
-    }
-
-private:
-    std::vector<std::string> keys_;
-    std::unordered_map<std::string, std::uint32_t, detail::string_hash, std::equal_to<>> by_key_;
-    std::unordered_map<std::string, std::vector<std::uint32_t>, detail::string_hash, std::equal_to<>> by_topic_;
-};
-
-/// Where a router writes its decision: collector indices, each at most once, in delivery order.
-class route_targets {
-public:
-    /// Adds collector `index` unless it is already a target.
-    void add(std::uint32_t index) {
-        for (auto i : targets_)
-            if (i == index) return;
-        targets_.push_back(index);
-    }
-    /// Adds every collector of the table (broadcast).
-    void add_all(const route_table& table) {
-        for (std::size_t i = 0; i < table.size(); ++i) targets_.push_back(static_cast<std::uint32_t>(i));
-    }
-    [[nodiscard]] std::span<const std::uint32_t> indices() const noexcept { return targets_; }
-    [[nodiscard]] bool empty() const noexcept { return targets_.empty(); }
-    [[nodiscard]] std::size_t size() const noexcept { return targets_.size(); }
-    void clear() noexcept { targets_.clear(); }
-
-private:
-    std::vector<std::uint32_t> targets_;
-};
-
-/// A router decides, for each payload, which collectors receive it. It runs on the queue's loop thread
-/// and must not block. Adding no target makes the payload "unrouted": it resolves as one empty Ok and
-/// is counted in queue_stats::unrouted.
-template <class Router, class T>
-concept router_for = requires(Router& r, const payload<T>& p, const route_table& table, route_targets& out) {
-    r.route(p, table, out);
-};
-
-/// Delivery by the payload's mode: broadcast to all, by key, or by topic subscription. Unknown keys and
-/// topics add nothing (so a payload matching none is unrouted).
-struct default_router {
-    template <class T>
-    void route(const payload<T>& p, const route_table& table, route_targets& out) const {
-        switch (p.mode) {
-        case delivery::broadcast: out.add_all(table); break;
-        case delivery::key:
-            for (const auto& k : p.keys) {
-                auto i = table.find_key(k);
-                if (i >= 0) out.add(static_cast<std::uint32_t>(i));
-            }
-            break;
-        case delivery::topic:
-            for (const auto& t : p.topics)
-                for (auto i : table.subscribers(t)) out.add(i);
-            break;
-        }
-    }
-};
-
-} // namespace sluice
-// end file sluice/queue/router.hpp
-
-namespace sluice {
-
-/// The order in which a backlog is taken: oldest first, newest first, or lowest priority value first
-/// (ties in arrival order).
-enum class queue_discipline { fifo, lifo, priority };
-
-struct queue_options {
-    /// Consumers kept alive even when idle (at least 1 once started is typical; 0 is allowed).
-    std::size_t min_consumers = 1;
-    /// Upper bound on concurrent consumers (and so on payloads processed at once).
-    std::size_t max_consumers = 4;
-    /// Priority of payloads that set none (priority queues only; lower runs first).
-    int default_priority = 0;
-    /// Most payloads waiting in the queue; 0 means unbounded. When full, send() suspends and
-    /// try_send() refuses.
-    std::size_t capacity = 0;
-    /// A consumer above min_consumers that waited this long for work retires.
-    std::chrono::milliseconds idle_timeout{1000};
-    /// Called on the loop thread for each Error no caller will see (fire-and-forget payloads), so
-    /// failures are never silent. Default: counted only.
-    std::function<void(const error&)> on_unobserved_error{};
-};
-
-/// Counters and gauges of one queue. Counters only grow.
-struct queue_stats {
-    std::uint64_t accepted = 0;   ///< payloads taken in by send/publish
-    std::uint64_t rejected = 0;   ///< refused by try_send/try_publish (full) or after stop
-    std::uint64_t processed = 0;  ///< payloads fully handled (all collectors reported)
-    std::uint64_t deliveries = 0; ///< collector invocations
-    std::uint64_t failed = 0;     ///< Error results (processor threw, setup failed)
-    std::uint64_t unrouted = 0;   ///< payloads that matched no collector (resolved as an empty Ok)
-    std::uint64_t cancelled = 0;  ///< payloads resolved as "cancelled" at stop
-    std::size_t pending = 0;      ///< waiting in the queue now
-    std::size_t consumers = 0;    ///< consumer coroutines alive now
-    std::size_t idle_consumers = 0;
-    std::size_t peak_consumers = 0;
-};
-
-/// What stop() reports.
-struct stop_report {
-    /// True when everything accepted was processed before the deadline.
-    bool drained = true;
-    /// Payloads resolved with Error "cancelled" because the deadline passed.
-    std::uint64_t cancelled = 0;
-    /// Failures of teardown coroutines, one per collector that failed.
-    std::vector<error> teardown_errors;
-};
-
-/// Thrown by start() when called twice, or by operations on a queue in the wrong state.
-class queue_state_error : public std::logic_error {
-public:
-    using std::logic_error::logic_error;
-};
-
-template <class T, class R = void, queue_discipline Discipline = queue_discipline::fifo,
-          class Router = default_router>
-    requires router_for<Router, T>
-class collector_queue {
-    using state_type = detail::event_state<R>;
-
-    struct item {
-        payload<T> value;
-        state_type* state = nullptr; // null for fire-and-forget
-        int priority = 0;
-        std::uint64_t sequence = 0;
-    };
-
-    /// The backlog in the queue's discipline. Touched only under lock_.
-    class backlog {
-    public:
-        [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
-        [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
-        void push(item&& it) {
-            items_.push_back(std::move(it));
-            if constexpr (Discipline == queue_discipline::priority)
-                std::push_heap(items_.begin(), items_.end(), later);
-        }
-        /// Moves the next item into `out` (one move: this is the hot path).
-        void pop_into(std::optional<item>& out) {
-            if constexpr (Discipline == queue_discipline::fifo) {
-                out.emplace(std::move(items_.front()));
-                items_.pop_front();
-            } else {
-                if constexpr (Discipline == queue_discipline::priority)
-                    std::pop_heap(items_.begin(), items_.end(), later);
-                out.emplace(std::move(items_.back()));
-                items_.pop_back();
-            }
-        }
-        std::vector<item> take_all() {
-            std::vector<item> all;
-            all.reserve(items_.size());
-            std::optional<item> one;
-            while (!items_.empty()) {
-                pop_into(one);
-                all.push_back(std::move(*one));
-            }
-            return all;
-        }
-
-    private:
-        // Heap order: the "largest" element is the one to run first.
-        static bool later(const item& a, const item& b) noexcept {
-            return a.priority != b.priority ? a.priority > b.priority : a.sequence > b.sequence;
-        }
-        std::conditional_t<Discipline == queue_discipline::fifo, detail::ring_buffer<item>, std::vector<item>> items_;
-    };
-
-    /// An idle consumer, parked until an item is handed to it or it is told to retire.
-    struct consumer_waiter : detail::waiter_node {
-        std::optional<item>* slot = nullptr; // the consumer's current-item slot, filled on hand-off
-        std::chrono::steady_clock::time_point idle_since{};
-        consumer_waiter* next_idle = nullptr;
-        consumer_waiter* prev_idle = nullptr;
-    };
-
-    /// A sender blocked on a full queue; its item moves in when a consumer makes room.
-    struct sender_waiter : detail::waiter_node {
-        std::optional<item> pending;
-        bool refused = false; // the queue stopped while it waited
-    };
-
-    struct collector_entry {
-        collector<T, R> spec;
-        collector_context context;
-        bool setup_ok = false;
-        std::optional<error> setup_error;
-    };
-
-public:
-    using value_type = T;
-    using result_type = R;
-    using event_type = collector_event<R>;
-
-    /// Sends payloads into the queue. Cheap to copy; valid while the queue lives.
-    class publisher {
-    public:
-        explicit publisher(collector_queue* q) noexcept : queue_(q) {}
-
-        /// `co_await send(p)` enqueues p, suspending while a bounded queue is full, and yields the
-        /// event that resolves with p's results. After stop it yields an event already resolved
-        /// with an Error "queue stopped".
-        [[nodiscard]] auto send(payload<T> p) { return send_awaiter{queue_, std::move(p), true}; }
-
-        /// Like send, without a result: cheaper, for fire-and-forget. Errors are counted and go to
-        /// queue_options::on_unobserved_error. Yields false if the queue had stopped.
-        [[nodiscard]] auto publish(payload<T> p) { return publish_awaiter{queue_, std::move(p)}; }
-
-        /// Enqueues unless the queue is full or stopped; never waits.
-        [[nodiscard]] std::optional<event_type> try_send(payload<T>&& p) { return queue_->try_enqueue(p, true); }
-        /// Fire-and-forget try_send: true when accepted.
-        [[nodiscard]] bool try_publish(payload<T>&& p) { return queue_->try_enqueue(p, false).has_value(); }
-
-        /// For plain threads (never the queue's loop thread): blocks while full.
-        event_type send_blocking(payload<T> p) { return sync_wait(send(std::move(p))); }
-        bool publish_blocking(payload<T> p) { return sync_wait(publish(std::move(p))); }
-
-    private:
-        collector_queue* queue_;
-    };
-
-    collector_queue(io_loop& loop, std::vector<collector<T, R>> collectors, queue_options options = {},
-                    Router router = Router{})
-        : loop_(&loop), options_(std::move(options)), router_(std::move(router)) {
-        if (options_.max_consumers == 0) throw std::invalid_argument("collector_queue: max_consumers must be >= 1");
-        if (options_.min_consumers > options_.max_consumers)
-            throw std::invalid_argument("collector_queue: min_consumers exceeds max_consumers");
-        std::vector<std::string> keys;
-        std::vector<std::vector<std::string>> topics;
-        entries_.reserve(collectors.size());
-        for (auto& c : collectors) {
-            if (!c.processor) throw std::invalid_argument("collector '" + c.key + "' has no processor");
-            keys.push_back(c.key);
-            topics.push_back(c.topics);
-            collector_context ctx(c.key, c.topics, loop_);
-            entries_.push_back(std::make_unique<collector_entry>(collector_entry{std::move(c), std::move(ctx), false, std::nullopt}));
-        }
-        table_ = route_table(keys, topics);
-    }
-
-    collector_queue(const collector_queue&) = delete;
-    collector_queue& operator=(const collector_queue&) = delete;
-
-    /// A running queue is stopped with no grace period (what is pending resolves as "cancelled").
-    /// Destroying a running queue from inside its own loop is a bug (co_await stop() first) and
-    /// terminates.
-    ~collector_queue() {
-        if (running_) {
-            if (loop_->in_loop_thread()) {
-                std::fputs("sluice: collector_queue destroyed while running inside its loop; "
-                           "co_await stop() first\n",
-                           stderr);
-                std::terminate();
-            }
-            loop_->run_until_complete(stop(std::chrono::milliseconds(0)));
-        }
-        cancel_backlog("queue destroyed before it was started");
-    }
-
-    [[nodiscard]] publisher get_publisher() noexcept { return publisher(this); }
-    [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
-    [[nodiscard]] const route_table& routes() const noexcept { return table_; }
-    [[nodiscard]] bool running() const noexcept { return running_; }
-
-    /// Runs every collector's setup, then starts min_consumers consumers. Call on the loop. A failing
-    /// setup does not stop the others: that collector then answers every payload with its Error.
-    task<void> start() {
-        if (started_) throw queue_state_error("collector_queue already started");
-        started_ = true;
-        for (auto& e : entries_) {
-            if (!e->spec.setup) {
-                e->setup_ok = true;
-                continue;
-            }
-            try {
-                co_await e->spec.setup(e->context);
-                e->setup_ok = true;
-            } catch (...) {
-                e->setup_error = error::from_current_exception(e->spec.key);
-                e->setup_error->message = "setup failed: " + e->setup_error->message;
-            }
-        }
-        running_ = true;
-        std::size_t initial = 0;
-        {
-            std::lock_guard lock(lock_);
-            // Enough consumers for what queued up before start, within the bounds.
-            initial = std::clamp<std::size_t>(backlog_.size(), options_.min_consumers, options_.max_consumers);
-            live_consumers_ += initial;
-            peak_consumers_ = std::max(peak_consumers_, live_consumers_);
-        }
-        for (std::size_t i = 0; i < initial; ++i) loop_->spawn(consume());
-        housekeeper_stop_ = std::stop_source{};
-        housekeeping_ = true;
-        loop_->spawn(housekeep(housekeeper_stop_.get_token()));
-    }
-
-    /// Stops accepting, lets consumers drain the backlog for up to `grace`, then cancels what is left
-    /// (pending and in-flight payloads resolve with Error "cancelled", processors see their context's
-    /// stop token), waits for consumers to finish, and runs every teardown. Every accepted payload
-    /// is resolved when this returns.
-    task<stop_report> stop(std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
-        stop_report report;
-        if (!running_) {
-            report.cancelled = cancel_backlog("queue stopped before it was started");
-            co_return report;
-        }
-        auto deadline = std::chrono::steady_clock::now() + grace;
-        std::vector<sender_waiter*> refused;
-        {
-            std::lock_guard lock(lock_);
-            accepting_ = false;
-            while (auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front())) refused.push_back(s);
-            retire_idle_locked(0, refused_consumers_);
-        }
-        for (auto* s : refused) {
-            s->refused = true;
-            s->resume();
-        }
-        wake_retired();
-
-        // Sleep until the deadline, cut short (as a "cancellation") by the last consumer leaving.
-        if (live_consumers() != 0) {
-            drained_signal_ = std::stop_source{};
-            try {
-                co_await loop_->sleep_until(deadline, drained_signal_.get_token());
-            } catch (const operation_cancelled&) {
-            }
-        }
-        if (live_consumers() != 0) {
-            report.drained = false;
-            report.cancelled += cancel_backlog("cancelled: stop deadline passed");
-            report.cancelled += cancel_in_flight();
-            for (auto& e : entries_) e->context.request_stop();
-            // Processors were told; now they must finish before teardown may run.
-            drained_signal_ = std::stop_source{};
-            while (live_consumers() != 0) {
-                try {
-                    co_await loop_->sleep_for(std::chrono::hours(24), drained_signal_.get_token());
-                } catch (const operation_cancelled&) {
-                }
-            }
-        }
-        housekeeper_stop_.request_stop();
-        while (housekeeping_) co_await loop_->schedule();
-        for (auto& e : entries_) {
-            if (!e->setup_ok || !e->spec.teardown) continue;
-            try {
-                co_await e->spec.teardown(e->context);
-            } catch (...) {
-                report.teardown_errors.push_back(error::from_current_exception(e->spec.key));
-            }
-        }
-        running_ = false;
-        cancelled_.fetch_add(report.cancelled, std::memory_order_relaxed);
-        co_return report;
-    }
-
-    /// The async scope form: start, run `body(publisher)`, then stop with `grace` whether the body
-    /// returned or threw (the body's exception is rethrown after the stop).
-    template <class Body>
-    task<stop_report> run(Body body, std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
-        co_await start();
-        std::exception_ptr failure;
-        try {
-            co_await body(get_publisher());
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        stop_report report = co_await stop(grace);
-        if (failure) std::rethrow_exception(failure);
-        co_return report;
-    }
-
-    /// A snapshot of the counters; callable from any thread.
-    [[nodiscard]] queue_stats stats() const {
-        queue_stats s;
-        {
-            std::lock_guard lock(lock_);
-            s.accepted = accepted_;
-            s.pending = backlog_.size();
-            s.consumers = live_consumers_;
-            s.idle_consumers = idle_count_;
-            s.peak_consumers = peak_consumers_;
-        }
-        s.rejected = rejected_.load(std::memory_order_relaxed);
-        s.processed = processed_.load(std::memory_order_relaxed);
-        s.deliveries = deliveries_.load(std::memory_order_relaxed);
-        s.failed = failed_.load(std::memory_order_relaxed);
-        s.unrouted = unrouted_.load(std::memory_order_relaxed);
-        s.cancelled = cancelled_.load(std::memory_order_relaxed);
-        return s;
-    }
-
-    /// Errors of collectors whose setup failed.
-    [[nodiscard]] std::vector<error> setup_errors() const {
-        std::vector<error> out;
-        for (auto& e : entries_)
-            if (e->setup_error) out.push_back(*e->setup_error);
-        return out;
-    }
-
-private:
-    // ---- enqueueing (any thread) ----
-
-    /// What must happen after the lock is released.
-    struct wake_action {
-        consumer_waiter* consumer = nullptr; // hand-off done: resume it
-        bool spawn_consumer = false;
-    };
-
-    item make_item(payload<T>& p, bool with_result) {
-        item it{std::move(p), nullptr, 0, 0};
-        it.priority = it.value.priority.value_or(options_.default_priority);
-        if (with_result) {
-            it.state = state_type::create();
-            it.state->add_ref(); // one for the queue, one for the caller's event
-        }
-        return it;
-    }
-
-    /// Under lock_: puts `it` where it belongs. Returns the wake-up to perform after unlocking.
-    wake_action enqueue_locked(item&& it) {
-        wake_action action;
-        ++accepted_;
-        it.sequence = next_sequence_++;
-        if (idle_head_ != nullptr) {
-            // Someone is idle, so the backlog is empty: hand the item straight over.
-            consumer_waiter* c = pop_idle_locked();
-            c->slot->emplace(std::move(it));
-            action.consumer = c;
-            return action;
-        }
-        backlog_.push(std::move(it));
-        if (running_ && live_consumers_ < options_.max_consumers && backlog_.size() > live_consumers_) {
-            ++live_consumers_;
-            peak_consumers_ = std::max(peak_consumers_, live_consumers_);
-            action.spawn_consumer = true;
-        }
-        return action;
-    }
-
-    void perform(const wake_action& action) {
-        if (action.consumer) {
-            // Never inline: the consumer runs on the loop after the sender yields, so a burst of sends
-            // queues up and the discipline decides the order.
-            loop_->post(action.consumer->handle);
-        }
-        if (action.spawn_consumer) {
-            if (loop_->in_loop_thread())
-                loop_->spawn(consume());
-            else
-                loop_->call_soon([this] { loop_->spawn(consume()); });
-        }
-    }
-
-    std::optional<event_type> try_enqueue(payload<T>& p, bool with_result) {
-        // The item is built before taking the lock (it may allocate); a refused payload is handed back
-        // to the caller untouched.
-        item it = make_item(p, with_result);
-        state_type* state = it.state;
-        wake_action action;
-        {
-            std::lock_guard lock(lock_);
-            if (!accepting_ || (options_.capacity != 0 && backlog_.size() >= options_.capacity)) {
-                p = std::move(it.value);
-                if (state) {
-                    state->release();
-                    state->release();
-                }
-                rejected_.fetch_add(1, std::memory_order_relaxed);
-                return std::nullopt;
-            }
-            action = enqueue_locked(std::move(it));
-        }
-        perform(action);
-        return event_type{state}; // empty for fire-and-forget
-    }
-
-    struct send_awaiter {
-        collector_queue* queue;
-        sender_waiter node;
-        state_type* state = nullptr;
-        bool with_result;
-
-        send_awaiter(collector_queue* q, payload<T>&& p, bool result) : queue(q), with_result(result) {
-            node.pending.emplace(q->make_item(p, result));
-            state = node.pending->state;
-        }
-        // Movable only before it is awaited (sync_wait and some compilers move awaiters into a frame);
-        // once suspended, its node is linked into the queue and must stay put.
-        send_awaiter(send_awaiter&& o) noexcept
-            : queue(o.queue), state(std::exchange(o.state, nullptr)), with_result(o.with_result) {
-            node.pending = std::move(o.node.pending);
-            o.node.pending.reset();
-        }
-        send_awaiter(const send_awaiter&) = delete;
-        send_awaiter& operator=(const send_awaiter&) = delete;
-        send_awaiter& operator=(send_awaiter&&) = delete;
-        ~send_awaiter() {
-            // Never handed over (refused): drop both references.
-            if (node.pending && state) {
-                state->release();
-                state->release();
-            }
-        }
-
-        bool await_ready() const noexcept { return false; }
-        bool await_suspend(std::coroutine_handle<> h) {
-            wake_action action;
-            {
-                std::lock_guard lock(queue->lock_);
-                if (!queue->accepting_) {
-                    node.refused = true;
-                    return false;
-                }
-                if (queue->options_.capacity != 0 && queue->backlog_.size() >= queue->options_.capacity) {
-                    node.handle = h;
-                    node.home = detail::current_executor;
-                    queue->blocked_senders_.push_back(&node);
-                    return true;
-                }
-                action = queue->enqueue_locked(std::move(*node.pending));
-                node.pending.reset();
-            }
-            queue->perform(action);
-            return false;
-        }
-        event_type await_resume() {
-            if (node.refused) {
-                queue->rejected_.fetch_add(1, std::memory_order_relaxed);
-                if (!with_result) return event_type{};
-                // The caller still gets an answer, not silence.
-                state_type* s = std::exchange(state, nullptr);
-                node.pending.reset();
-                s->release(); // the queue's reference: it will never see this item
-                error e;
-                e.source = "queue";
-                e.message = "queue stopped: payload not accepted";
-                s->claim();
-                s->results().push_back(result<R>::failure(std::move(e)));
-                s->resolve();
-                return event_type{s};
-            }
-            node.pending.reset();
-            if (!with_result) return event_type{};
-            return event_type{std::exchange(state, nullptr)};
-        }
-    };
-
-    struct publish_awaiter : send_awaiter {
-        publish_awaiter(collector_queue* q, payload<T>&& p) : send_awaiter(q, std::move(p), false) {}
-        bool await_resume() {
-            bool accepted = !this->node.refused;
-            (void)send_awaiter::await_resume();
-            return accepted;
-        }
-    };
-
-    // ---- consuming (loop thread) ----
-
-    /// Fills the consumer's slot with the next item, parking the consumer while there is none.
-    /// Leaves the slot empty when the consumer should exit (retired, or stopped and drained).
-    struct next_item_awaiter {
-        collector_queue* queue;
-        std::optional<item>* slot;
-        consumer_waiter node{};
-
-        bool await_ready() {
-            std::lock_guard lock(queue->lock_);
-            return queue->try_pop_locked(*slot) || queue->should_exit_locked();
-        }
-        bool await_suspend(std::coroutine_handle<> h) {
-            std::lock_guard lock(queue->lock_);
-            // Re-check under the same lock as the registration: a sender between await_ready and
-            // here would otherwise see no idle consumer and no wake-up would come.
-            if (queue->try_pop_locked(*slot) || queue->should_exit_locked()) return false;
-            node.handle = h;
-            node.home = detail::current_executor;
-            node.slot = slot;
-            node.idle_since = std::chrono::steady_clock::now();
-            queue->push_idle_locked(&node);
-            return true;
-        }
-        void await_resume() const noexcept {}
-    };
-
-    bool try_pop_locked(std::optional<item>& out) {
-        if (backlog_.empty()) return false;
-        backlog_.pop_into(out);
-        if (!blocked_senders_.empty()) {
-            // Room appeared: the longest-waiting sender's item moves in now, preserving send order.
-            auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front());
-            ++accepted_;
-            s->pending->sequence = next_sequence_++;
-            backlog_.push(std::move(*s->pending));
-            s->pending.reset();
-            unblocked_.push_back(s);
-        }
-        return true;
-    }
-
-    bool should_exit_locked() const noexcept { return !accepting_ && backlog_.empty(); }
-
-    /// One consumer: a single coroutine frame for its whole life, so an item costs no frame of its own
-    /// beyond the processor's.
-    task<void> consume() {
-        route_targets targets;
-        std::optional<item> it;
-        bool last = false;
-        unsigned since_yield = 0;
-        for (;;) {
-            it.reset();
-            // A consumer with a steady backlog never suspends on its own; yielding now and then lets
-            // timers, I/O and other coroutines of the loop run.
-            if (++since_yield == yield_every) {
-                since_yield = 0;
-                co_await loop_->schedule();
-            }
-            co_await next_item_awaiter{this, &it};
-            resume_unblocked();
-            if (!it) {
-                std::lock_guard lock(lock_);
-                // Work that arrived while this consumer was being retired must not be stranded.
-                if (!backlog_.empty()) continue;
-                last = --live_consumers_ == 0;
-                break;
-            }
-            state_type* state = begin_item(*it, targets);
-            std::uint64_t failures = 0;
-            for (auto index : targets.indices()) {
-                collector_entry& e = *entries_[index];
-                result<R> r;
-                if (!e.setup_ok) {
-                    r = result<R>::failure(e.setup_error ? *e.setup_error
-                                                         : error{e.spec.key, "collector not started", {}, {}});
-                } else {
-                    try {
-                        if constexpr (std::is_void_v<R>)
-                            co_await e.spec.processor(it->value, e.context);
-                        else
-                            r = result<R>::ok(co_await e.spec.processor(it->value, e.context));
-                    } catch (...) {
-                        r = result<R>::failure(error::from_current_exception(e.spec.key));
-                    }
-                }
-                if (r.is_error()) {
-                    ++failures;
-                    if (!state && options_.on_unobserved_error) options_.on_unobserved_error(r.get_error());
-                }
-                // Stop's deadline may have answered for this payload while a processor ran.
-                if (state && !state->claimed()) {
-                    r.set_source(e.spec.key);
-                    state->results().push_back(std::move(r));
-                }
-            }
-            finish_item(state, targets.size(), failures);
-        }
-        if (last) drained_signal_.request_stop();
-    }
-
-    void resume_unblocked() {
-        // unblocked_ is only ever filled by consumers, on this (the loop) thread: no lock to peek.
-        if (unblocked_.empty()) return;
-        std::vector<sender_waiter*> wake;
-        {
-            std::lock_guard lock(lock_);
-            wake.swap(unblocked_);
-        }
-        // Senders on this loop go through the ready queue rather than running inside the consumer.
-        for (auto* s : wake) {
-            if (s->home == loop_)
-                loop_->post(s->handle);
-            else
-                s->resume();
-        }
-    }
-
-    /// Routes the item; returns its result state (null for fire-and-forget).
-    state_type* begin_item(item& it, route_targets& targets) {
-        targets.clear();
-        router_.route(it.value, table_, targets);
-        state_type* state = it.state;
-        if (state != nullptr) {
-            in_flight_.push_back(state);
-            state->results().reserve(std::max<std::size_t>(targets.size(), 1));
-        }
-        if (targets.empty()) {
-            bump(unrouted_, 1);
-            if (state && !state->claimed()) state->results().push_back(result<R>::ok());
-        }
-        return state;
-    }
-
-    void finish_item(state_type* state, std::size_t deliveries, std::uint64_t failures) {
-        bump(deliveries_, deliveries);
-        if (failures) bump(failed_, failures);
-        bump(processed_, 1);
-        if (state != nullptr) {
-            std::erase(in_flight_, state);
-            // Lost the claim only when stop's deadline already answered "cancelled" for it.
-            if (state->claim()) state->resolve();
-            state->release();
-        }
-    }
-
-    /// Counters written only on the loop thread: a plain load and store, no locked instruction.
-    static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
-        counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-    }
-
-    // ---- idle consumers ----
-
-    void push_idle_locked(consumer_waiter* c) noexcept {
-        // Most recently idle at the head: it is the one reused first, so the oldest idlers retire.
-        c->prev_idle = nullptr;
-        c->next_idle = idle_head_;
-        if (idle_head_) idle_head_->prev_idle = c;
-        idle_head_ = c;
-        if (!idle_tail_) idle_tail_ = c;
-        ++idle_count_;
-    }
-    consumer_waiter* pop_idle_locked() noexcept {
-        consumer_waiter* c = idle_head_;
-        unlink_idle_locked(c);
-        return c;
-    }
-    void unlink_idle_locked(consumer_waiter* c) noexcept {
-        (c->prev_idle ? c->prev_idle->next_idle : idle_head_) = c->next_idle;
-        (c->next_idle ? c->next_idle->prev_idle : idle_tail_) = c->prev_idle;
-        c->next_idle = c->prev_idle = nullptr;
-        --idle_count_;
-    }
-
-    /// Under lock_: moves idle consumers beyond `keep` (oldest idle first) to `out` to be woken empty.
-    void retire_idle_locked(std::size_t keep, std::vector<consumer_waiter*>& out,
-                            std::chrono::steady_clock::time_point idle_before = std::chrono::steady_clock::time_point::max()) {
-        while (idle_tail_ && live_consumers_ - out.size() > keep && idle_tail_->idle_since <= idle_before) {
-            consumer_waiter* c = idle_tail_;
-            unlink_idle_locked(c);
-            out.push_back(c);
-        }
-    }
-
-    void wake_retired() {
-        std::vector<consumer_waiter*> wake;
-        wake.swap(refused_consumers_);
-        for (auto* c : wake) loop_->post(c->handle);
-    }
-
-    task<void> housekeep(std::stop_token token) {
-        auto period = std::max<std::chrono::milliseconds>(options_.idle_timeout / 2, std::chrono::milliseconds(1));
-        try {
-            for (;;) {
-                co_await loop_->sleep_for(period, token);
-                {
-                    std::lock_guard lock(lock_);
-                    retire_idle_locked(options_.min_consumers, refused_consumers_,
-                                       std::chrono::steady_clock::now() - options_.idle_timeout);
-                }
-                wake_retired();
-            }
-        } catch (const operation_cancelled&) {
-        }
-        housekeeping_ = false;
-    }
-
-    std::size_t live_consumers() const {
-        std::lock_guard lock(lock_);
-        return live_consumers_;
-    }
-
-    // ---- cancellation at stop ----
-
-    /// Resolves everything still queued (and blocked senders' items) as cancelled.
-    std::uint64_t cancel_backlog(const char* why) {
-        std::vector<item> items;
-        {
-            std::lock_guard lock(lock_);
-            items = backlog_.take_all();
-        }
-        for (auto& it : items) resolve_cancelled(it.state, why);
-        return items.size();
-    }
-
-    std::uint64_t cancel_in_flight() {
-        std::uint64_t n = 0;
-        for (state_type* s : in_flight_) n += resolve_cancelled(s, "cancelled: stop deadline passed", false) ? 1 : 0;
-        return n;
-    }
-
-    /// Answers Error "cancelled" unless already answered. Drops the queue's reference when `release`.
-    bool resolve_cancelled(state_type* s, const char* why, bool release = true) {
-        if (s == nullptr) return true;
-        bool claimed = s->claim();
-        if (claimed) {
-            s->results().clear();
-            error e;
-            e.source = "queue";
-            e.message = why;
-            e.code = std::make_error_code(std::errc::operation_canceled);
-            s->results().push_back(result<R>::failure(std::move(e)));
-            s->resolve();
-        }
-        if (release) s->release();
-        return claimed;
-    }
-
-    static constexpr unsigned yield_every = 64;
-
-    io_loop* loop_;
-    queue_options options_;
-    Router router_;
-    std::vector<std::unique_ptr<collector_entry>> entries_;
-    route_table table_;
-
-    mutable detail::spin_lock lock_;
-    backlog backlog_;                  // under lock_
-    detail::waiter_list blocked_senders_; // under lock_
-    std::vector<sender_waiter*> unblocked_; // loop thread only
-    consumer_waiter* idle_head_ = nullptr; // under lock_
-    consumer_waiter* idle_tail_ = nullptr; // under lock_
-    std::size_t idle_count_ = 0;           // under lock_
-    std::size_t live_consumers_ = 0;       // under lock_
-    std::size_t peak_consumers_ = 0;       // under lock_
-    std::uint64_t accepted_ = 0;           // under lock_
-    std::uint64_t next_sequence_ = 0;      // under lock_
-    bool accepting_ = true;                // under lock_
-
-    // Loop thread only.
-    bool started_ = false;
-    bool running_ = false;
-    bool housekeeping_ = false;
-    std::stop_source housekeeper_stop_;
-    std::stop_source drained_signal_{std::nostopstate};
-    std::vector<consumer_waiter*> refused_consumers_;
-    std::vector<state_type*> in_flight_;
-
-    // Written on the loop thread, read anywhere.
-    std::atomic<std::uint64_t> rejected_{0};
-    std::atomic<std::uint64_t> processed_{0};
-    std::atomic<std::uint64_t> deliveries_{0};
-    std::atomic<std::uint64_t> failed_{0};
-    std::atomic<std::uint64_t> unrouted_{0};
-    std::atomic<std::uint64_t> cancelled_{0};
-};
-
-} // namespace sluice
-// end file sluice/queue/collector_queue.hpp
-
-// metrics and logs
-// begin file sluice/metrics/log.hpp
-
-// Logging hook: a logger holds a minimum level and a callback (default: one line on stderr). Below the
-// level a call costs one relaxed load and a compare; nothing is formatted and the callback is not run.
-//
-// What may reach a log is decided here, not by each caller: a field says what its value is
-// (field::plain, field::payload, field::secret, field::credential_id) and the logger redacts by kind.
-// Payload bodies appear only when log_options::log_payloads is set. Secrets (secret keys, signatures,
-// session tokens, Authorization values) never appear, whatever the options; with log_secrets a
-// credential id shows its first 4 characters ("AKIA", which tells a long-term key from a temporary
-// "ASIA" one). As a second line of defence, plain fields whose key names a secret ("authorization",
-// "password", "token", ...) are redacted too, and the values of X-Amz-Signature, X-Amz-Credential,
-// X-Amz-Security-Token, Signature and Credential parameters are cut out of messages and plain values
-// (a presigned URL or a SigV4 Authorization value quoted in an error message).
-
-#include <algorithm>
-#include <array>
-#include <atomic>
-#include <charconv>
-#include <chrono>
-#include <concepts>
-#include <cstddef>
-#include <cstdint>
-#include <cstdio>
-#include <ctime>
-#include <functional>
-#include <initializer_list>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-#include <type_traits>
-#include <utility>
-#include <variant>
-#include <vector>
-
-namespace sluice {
-
-enum class log_level { trace, debug, info, warn, error, off };
-
-[[nodiscard]] inline std::string_view to_string(log_level level) noexcept {
-    switch (level) {
-    case log_level::trace: return "trace";
-    case log_level::debug: return "debug";
-    case log_level::info: return "info";
-    case log_level::warn: return "warn";
-    case log_level::error: return "error";
-    case log_level::off: return "off";
-    }
-    return "unknown";
-}
-
-/// "trace", "debug", "info", "warn" (or "warning"), "error", "off", any case; nullopt otherwise.
-[[nodiscard]] inline std::optional<log_level> parse_log_level(std::string_view text) noexcept {
-    std::array<char, 8> lower{};
-    if (text.size() > lower.size()) return std::nullopt;
-    for (std::size_t i = 0; i < text.size(); ++i)
-        lower[i] = (text[i] >= 'A' && text[i] <= 'Z') ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
-    const std::string_view t(lower.data(), text.size());
-    if (t == "trace") return log_level::trace;
-    if (t == "debug") return log_level::debug;
-    if (t == "info") return log_level::info;
-    if (t == "warn" || t == "warning") return log_level::warn;
-    if (t == "error") return log_level::error;
-    if (t == "off") return log_level::off;
-    return std::nullopt;
-}
-
-/// What a field's value is, which decides how it is redacted.
-enum class field_kind {
-    plain,         ///< shown (unless its key names a secret)
-    payload,       ///< an event or request body: shown only with log_payloads
-    secret,        ///< a secret key, signature, token, Authorization value: never shown
-    credential_id, ///< names a credential (an access key id): with log_secrets, its first 4 characters
-};
-
-/// The text that replaces what is not shown.
-inline constexpr std::string_view redacted_text = "[redacted]";
-
-struct log_options {
-    log_level level = log_level::info;
-    /// Show payload fields (up to max_payload_bytes each). Off: "[redacted]".
-    bool log_payloads = false;
-    /// Show the first 4 characters of credential ids. Secret fields stay "[redacted]" regardless.
-    bool log_secrets = false;
-    /// Longer payloads are cut here, with "...(N bytes)" appended.
-    std::size_t max_payload_bytes = 1024;
-};
-
-/// A key/value pair handed to a log call. It refers to the caller's strings (views): build it in the
-/// call's argument list, never keep it. Numbers and bools are formatted only when the level is on.
-struct field {
-    using value_type = std::variant<std::string_view, std::int64_t, std::uint64_t, double, bool>;
-
-    std::string_view key;
-    value_type value;
-    field_kind kind = field_kind::plain;
-
-    static field plain(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::plain}; }
-    template <class T>
-        requires std::is_arithmetic_v<T>
-    static field plain(std::string_view key, T value) noexcept {
-        if constexpr (std::is_same_v<T, bool>) return {key, value_type(value), field_kind::plain};
-        else if constexpr (std::is_floating_point_v<T>) return {key, value_type(static_cast<double>(value)), field_kind::plain};
-        else if constexpr (std::is_signed_v<T>) return {key, value_type(static_cast<std::int64_t>(value)), field_kind::plain};
-        else return {key, value_type(static_cast<std::uint64_t>(value)), field_kind::plain};
-    }
-    static field payload(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::payload}; }
-    static field secret(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::secret}; }
-    static field credential_id(std::string_view key, std::string_view value) noexcept {
-        return {key, value, field_kind::credential_id};
-    }
-};
-
-/// A field as the callback sees it: the text already redacted.
-struct log_field {
-    std::string_view key;
-    std::string_view value;
-};
-
-/// One log event. Views are valid during the callback only: copy what you keep.
-struct log_record {
-    log_level level = log_level::info;
-    std::string_view component;
-    std::string_view message;
-    std::span<const log_field> fields;
-    std::chrono::system_clock::time_point time;
-};
-
-using log_callback = std::function<void(const log_record&)>;
-
-namespace detail {
-
-[[nodiscard]] inline char ascii_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
-
-/// Position of `needle` (lower case) in `text`, ignoring case; npos if absent.
-[[nodiscard]] inline std::size_t ifind(std::string_view text, std::string_view needle, std::size_t from = 0) noexcept {
-    if (needle.size() > text.size()) return std::string_view::npos;
-    for (std::size_t i = from; i + needle.size() <= text.size(); ++i) {
-        std::size_t j = 0;
-        while (j < needle.size() && ascii_lower(text[i + j]) == needle[j]) ++j;
-        if (j == needle.size()) return i;
-    }
-    return std::string_view::npos;
-}
-
-// Parameters that carry credentials or signatures: those of presigned URLs, and the parts of a SigV4
-// Authorization value ("Credential=...", "Signature=...") should one be quoted in a message.
-inline constexpr std::string_view secret_params[] = {"x-amz-signature=", "x-amz-credential=", "x-amz-security-token=",
-                                                     "signature=", "credential="};
-
-[[nodiscard]] inline bool word_char(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-/// `text` with the values of secret parameters replaced by "[redacted]", wherever they occur (a URL, a
-/// request line, a header, a message quoting any of them); nullopt when there is nothing to replace.
-[[nodiscard]] inline std::optional<std::string> redact_query_params(std::string_view text) {
-    std::string out;
-    bool changed = false;
-    std::size_t copied = 0;
-    for (std::size_t i = 0; i < text.size();) {
-        std::size_t hit = std::string_view::npos;
-        std::size_t len = 0;
-        for (auto param : secret_params) {
-            std::size_t at = ifind(text, param, i);
-            // Only a whole parameter name ("x-amz-signature=" is not also a "signature=").
-            while (at != std::string_view::npos && at > 0 && word_char(text[at - 1])) at = ifind(text, param, at + 1);
-            if (at < hit) {
-                hit = at;
-                len = param.size();
-            }
-        }
-        if (hit == std::string_view::npos) break;
-        const std::size_t value_start = hit + len;
-        std::size_t value_end = text.find_first_of("&#,; \t\r\n\"'<>", value_start);
-        if (value_end == std::string_view::npos) value_end = text.size();
-        out.append(text.substr(copied, value_start - copied));
-        out += redacted_text;
-        copied = i = value_end;
-        changed = true;
-    }
-    if (!changed) return std::nullopt;
-    out.append(text.substr(copied));
-    return out;
-}
-
-// Substrings of field keys that name a secret (lower case).
-inline constexpr std::string_view secret_key_words[] = {"authorization", "password", "passwd", "secret", "signature",
-                                                       "token", "credential", "cookie", "api_key", "api-key", "apikey"};
-
-} // namespace detail
-
-/// True when a field key names a secret ("Authorization", "secret_access_key", "X-Amz-Security-Token",
-/// "password", ...): such plain fields are redacted as if marked secret.
-[[nodiscard]] inline bool is_secret_key(std::string_view key) noexcept {
-    for (auto word : detail::secret_key_words)
-        if (detail::ifind(key, word) != std::string_view::npos) return true;
-    return false;
-}
-
-/// True for headers whose values carry credentials: Authorization, Proxy-Authorization,
-/// X-Amz-Security-Token, Cookie, Set-Cookie.
-[[nodiscard]] inline bool is_secret_header(std::string_view name) noexcept {
-    constexpr std::string_view names[] = {"authorization", "proxy-authorization", "x-amz-security-token", "cookie",
-                                          "set-cookie"};
-    for (auto n : names)
-        if (detail::iequals(name, n)) return true;
-    return false;
-}
-
-/// `url` with the values of X-Amz-Signature, X-Amz-Credential and X-Amz-Security-Token (and of bare
-/// Signature= and Credential=) replaced by "[redacted]"; the rest, parameter names included, is kept
-/// for debugging. Matching ignores case; "My-X-Amz-Signature=" is another parameter and is kept.
-[[nodiscard]] inline std::string sanitize_url(std::string_view url) {
-    auto redacted = detail::redact_query_params(url);
-    return redacted ? std::move(*redacted) : std::string(url);
-}
-
-/// The value of header `name` as it may be logged. Authorization keeps its scheme and, for SigV4, the
-/// SignedHeaders list (useful when a signature does not match); Credential, Signature and any other
-/// part become "[redacted]":
-///   "AWS4-HMAC-SHA256 Credential=[redacted], SignedHeaders=host;x-amz-date, Signature=[redacted]".
-/// Other secret headers (is_secret_header) become "[redacted]"; the rest is returned as is.
-[[nodiscard]] inline std::string sanitize_header(std::string_view name, std::string_view value) {
-    if (!is_secret_header(name)) return std::string(value);
-    if (!detail::iequals(name, "authorization") && !detail::iequals(name, "proxy-authorization"))
-        return std::string(redacted_text);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    const std::size_t space = value.find(' ');
-    if (space == std::string_view::npos) return std::string(redacted_text); // no scheme: all of it is secret
-    std::string out(value.substr(0, space));
-    out += ' ';
-    std::string_view rest = value.substr(space + 1);
-    bool first = true;
-    while (!rest.empty()) {
-        std::size_t comma = rest.find(',');
-        std::string_view part = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-        if (!first) out += ", ";
-        first = false;
-        const std::size_t eq = part.find('=');
-        if (eq != std::string_view::npos && detail::iequals(part.substr(0, eq), "signedheaders")) {
-            out += part;
-        } else if (eq != std::string_view::npos) {
-            out += part.substr(0, eq + 1);
-            out += redacted_text;
-        } else {
-            out += redacted_text;
-        }
-    }
-    return out;
-}
-
-/// A raw header block ("POST /?X-Amz-Signature=... HTTP/1.1\r\nAuthorization: ...\r\n...", as curl's
-/// debug callback shows it) with every line sanitized: secret header values and secret query
-/// parameters redacted. Line endings are kept.
-[[nodiscard]] inline std::string sanitize_headers(std::string_view block) {
-    std::string out;
-    out.reserve(block.size());
-    while (!block.empty()) {
-        std::size_t nl = block.find('\n');
-        std::string_view line = block.substr(0, nl == std::string_view::npos ? block.size() : nl + 1);
-        block.remove_prefix(line.size());
-        std::string_view ending;
-        std::size_t body_len = line.size();
-        while (body_len > 0 && (line[body_len - 1] == '\n' || line[body_len - 1] == '\r')) --body_len;
-        ending = line.substr(body_len);
-        std::string_view body = line.substr(0, body_len);
-        const std::size_t colon = body.find(':');
-        if (colon != std::string_view::npos && body.find(' ') > colon) {
-            std::string_view name = body.substr(0, colon);
-            std::string_view value = body.substr(colon + 1);
-            std::size_t lead = 0;
-            while (lead < value.size() && value[lead] == ' ') ++lead;
-            out += name;
-            out += ':';
-            out += value.substr(0, lead);
-            out += sanitize_url(sanitize_header(name, value.substr(lead)));
-        } else {
-            out += sanitize_url(body);
-        }
-        out += ending;
-    }
-    return out;
-}
-
-/// The text a logger shows for `value` of `kind` under `options` (see field_kind).
-[[nodiscard]] inline std::string redact(std::string_view value, field_kind kind, const log_options& options = {}) {
-    switch (kind) {
-    case field_kind::plain: return sanitize_url(value);
-    case field_kind::payload: {
-        if (!options.log_payloads) return std::string(redacted_text);
-        if (value.size() <= options.max_payload_bytes) return std::string(value);
-        std::string out(value.substr(0, options.max_payload_bytes));
-        out += "...(";
-        out += std::to_string(value.size());
-        out += " bytes)";
-        return out;
-    }
-    case field_kind::credential_id:
-        // A short id is hidden entirely: 4 of 6 characters would be most of it.
-        if (options.log_secrets && value.size() >= 12) return std::string(value.substr(0, 4)) + std::string(redacted_text);
-        return std::string(redacted_text);
-    case field_kind::secret: break;
-    }
-    return std::string(redacted_text);
-}
-
-/// One line for a record: `2025-01-02T03:04:05.678Z warn sink: message key=value key2="a b"` (no
-/// newline). Values with spaces, quotes, '=' or control characters are quoted and escaped, so a value
-/// cannot forge a second line.
-[[nodiscard]] inline std::string format_log_line(const log_record& record) {
-    std::string out;
-    const auto since = record.time.time_since_epoch();
-    const auto secs = std::chrono::floor<std::chrono::seconds>(since);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
-    const std::time_t t = static_cast<std::time_t>(secs.count());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char stamp[96]; // room for any int the compiler imagines in the fields
-    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
-    out += stamp;
-    out += ' ';
-    out += to_string(record.level);
-    out += ' ';
-    if (!record.component.empty()) {
-        out += record.component;
-        out += ": ";
-    }
-    auto append_escaped = [&out](std::string_view text) {
-        for (char c : text) {
-            if (c == '"' || c == '\\') {
-                out += '\\';
-                out += c;
-            } else if (c == '\n') {
-                out += "\\n";
-            } else if (c == '\r') {
-                out += "\\r";
-            } else if (c == '\t') {
-                out += "\\t";
-            } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-                char hex[8];
-                std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-                out += hex;
-            } else {
-                out += c;
-            }
-        }
-    };
-    append_escaped(record.message);
-    for (const auto& f : record.fields) {
-        out += ' ';
-        append_escaped(f.key);
-        out += '=';
-        const bool quote = f.value.empty() || std::any_of(f.value.begin(), f.value.end(), [](char c) {
-                               return c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ||
-                                      c == 0x7f;
-                           });
-        if (quote) out += '"';
-        append_escaped(f.value);
-        if (quote) out += '"';
-    }
-    return out;
-}
-
-/// The default callback: format_log_line plus a newline on stderr, in one write so that lines from
-/// several threads do not interleave.
-inline void write_log_line_to_stderr(const log_record& record) {
-    std::string line = format_log_line(record);
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
-}
-
-/// Holds a minimum level and a callback. The callback may be called from several threads at once (the
-/// default one is safe for that). A callback that throws is ignored: logging never fails the caller.
-class logger {
-public:
-    /// Level info, lines to stderr.
-    logger() : logger(log_options{}) {}
-    explicit logger(log_options options, log_callback callback = {})
-        : options_(options), level_(options.level), callback_(callback ? std::move(callback) : log_callback(write_log_line_to_stderr)) {}
-
-    logger(const logger& other) : options_(other.options_), level_(other.level()), callback_(other.callback_) {}
-    logger& operator=(const logger& other) {
-        if (this != &other) {
-            options_ = other.options_;
-            level_.store(other.level(), std::memory_order_relaxed);
-            callback_ = other.callback_;
-        }
-        return *this;
-    }
-
-    /// A logger that drops everything (level off).
-    [[nodiscard]] static logger disabled() { return logger(log_options{.level = log_level::off}); }
-
-    [[nodiscard]] bool enabled(log_level level) const noexcept {
-        return level != log_level::off && level >= level_.load(std::memory_order_relaxed);
-    }
-    [[nodiscard]] log_level level() const noexcept { return level_.load(std::memory_order_relaxed); }
-    /// Safe while other threads log.
-    void set_level(log_level level) noexcept { level_.store(level, std::memory_order_relaxed); }
-    /// The options given at construction (the level in them may be stale: see level()).
-    [[nodiscard]] const log_options& options() const noexcept { return options_; }
-
-    void log(log_level level, std::string_view component, std::string_view message,
-             std::initializer_list<field> fields = {}) const noexcept {
-        if (!enabled(level)) return;
-        emit(level, component, message, fields);
-    }
-
-    /// `make_message()` (returning something convertible to std::string_view or std::string) runs only
-    /// when `level` is enabled: for messages that cost something to build.
-    template <class F>
-        requires std::invocable<F&>
-    void log(log_level level, std::string_view component, F&& make_message, std::initializer_list<field> fields = {}) const noexcept {
-        if (!enabled(level)) return;
-        try {
-            const auto& message = make_message();
-            emit(level, component, std::string_view(message), fields);
-        } catch (...) {
-        }
-    }
-
-    template <class M>
-    void trace(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
-        log(log_level::trace, component, std::forward<M>(message), fields);
-    }
-    template <class M>
-    void debug(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
-        log(log_level::debug, component, std::forward<M>(message), fields);
-    }
-    template <class M>
-    void info(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
-        log(log_level::info, component, std::forward<M>(message), fields);
-    }
-    template <class M>
-    void warn(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
-        log(log_level::warn, component, std::forward<M>(message), fields);
-    }
-    template <class M>
-    void error(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
-        log(log_level::error, component, std::forward<M>(message), fields);
-    }
-
-private:
-    /// The enabled path: redact every field into text, then hand the record to the callback.
-    void emit(log_level level, std::string_view component, std::string_view message,
-              std::initializer_list<field> fields) const noexcept {
-        try {
-            std::vector<std::string> texts;
-            texts.reserve(fields.size());
-            for (const auto& f : fields) texts.push_back(render(f));
-            std::vector<log_field> views;
-            views.reserve(fields.size());
-            std::size_t i = 0;
-            for (const auto& f : fields) views.push_back({f.key, texts[i++]});
-            auto clean_message = detail::redact_query_params(message);
-            log_record record{level, component, clean_message ? std::string_view(*clean_message) : message, views,
-                              std::chrono::system_clock::now()};
-            callback_(record);
-        } catch (...) {
-        }
-    }
-
-    [[nodiscard]] std::string render(const field& f) const {
-        if (const auto* text = std::get_if<std::string_view>(&f.value)) {
-            const field_kind kind = (f.kind == field_kind::plain && is_secret_key(f.key)) ? field_kind::secret : f.kind;
-            return redact(*text, kind, options_);
-        }
-        // A number or bool: only plain ones are shown (a number marked secret stays secret).
-        if (f.kind != field_kind::plain || is_secret_key(f.key)) return std::string(redacted_text);
-        if (const auto* b = std::get_if<bool>(&f.value)) return *b ? "true" : "false";
-        char text[32];
-        std::to_chars_result r{};
-        if (const auto* i = std::get_if<std::int64_t>(&f.value)) r = std::to_chars(text, text + sizeof text, *i);
-        else if (const auto* u = std::get_if<std::uint64_t>(&f.value)) r = std::to_chars(text, text + sizeof text, *u);
-        else r = std::to_chars(text, text + sizeof text, std::get<double>(f.value));
-        return std::string(text, r.ptr);
-    }
-
-    log_options options_;
-    std::atomic<log_level> level_;
-    log_callback callback_;
-};
-
-} // namespace sluice
-// end file sluice/metrics/log.hpp
 // begin file sluice/metrics/metrics.hpp
 
 // Metrics: counters, gauges and histograms with label sets, owned by a metrics_registry that renders
@@ -5705,6 +4288,1437 @@ struct sink_metrics : flow_metrics {
 
 } // namespace sluice
 // end file sluice/metrics/metrics.hpp
+// begin file sluice/queue/router.hpp
+
+// Routing: which collectors a payload goes to. The queue builds a route_table once from its collectors;
+// a router reads a payload and appends collector indices to route_targets. Any type with a matching
+// `route` member is a router (see the router_for concept); default_router implements key, topic and
+// broadcast delivery.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+
+namespace sluice {
+
+namespace detail {
+struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+} // namespace detail
+
+/// The collectors of a queue as a router sees them: index by key, subscribers by topic.
+class route_table {
+public:
+    route_table() = default;
+
+    /// `keys[i]` and `topics[i]` describe collector i. Throws std::invalid_argument on a duplicate key.
+    route_table(const std::vector<std::string>& keys, const std::vector<std::vector<std::string>>& topics)
+        : keys_(keys) {
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (!by_key_.emplace(keys[i], static_cast<std::uint32_t>(i)).second)
+                throw std::invalid_argument("duplicate collector key '" + keys[i] + "'");
+            for (const auto& t : topics[i]) {
+                auto& subs = by_topic_[t];
+                if (subs.empty() || subs.back() != i) subs.push_back(static_cast<std::uint32_t>(i));
+            }
+        }
+    }
+
+    /// Number of collectors.
+    [[nodiscard]] std::size_t size() const noexcept { return keys_.size(); }
+    [[nodiscard]] const std::string& key(std::size_t i) const { return keys_[i]; }
+
+    /// The index of the collector with `key`, or -1.
+    [[nodiscard]] std::int64_t find_key(std::string_view key) const noexcept {
+        // A few string compares beat hashing for the usual handful of collectors.
+        if (keys_.size() <= 8) {
+            for (std::size_t i = 0; i < keys_.size(); ++i)
+                if (keys_[i] == key) return static_cast<std::int64_t>(i);
+            return -1;
+        }
+        auto it = by_key_.find(key);
+        return it == by_key_.end() ? -1 : static_cast<std::int64_t>(it->second);
+    }
+
+    /// The collectors subscribed to `topic`, in collector order (empty when none).
+    [[nodiscard]] std::span<const std::uint32_t> subscribers(std::string_view topic) const noexcept {
+        auto it = by_topic_.find(topic);
+        if (it == by_topic_.end()) return {};
+        return it->second;
+    }
+
+private:
+    std::vector<std::string> keys_;
+    std::unordered_map<std::string, std::uint32_t, detail::string_hash, std::equal_to<>> by_key_;
+    std::unordered_map<std::string, std::vector<std::uint32_t>, detail::string_hash, std::equal_to<>> by_topic_;
+};
+
+/// Where a router writes its decision: collector indices, each at most once, in delivery order.
+class route_targets {
+public:
+    /// Adds collector `index` unless it is already a target.
+    void add(std::uint32_t index) {
+        for (auto i : targets_)
+            if (i == index) return;
+        targets_.push_back(index);
+    }
+    /// Adds every collector of the table (broadcast).
+    void add_all(const route_table& table) {
+        for (std::size_t i = 0; i < table.size(); ++i) targets_.push_back(static_cast<std::uint32_t>(i));
+    }
+    [[nodiscard]] std::span<const std::uint32_t> indices() const noexcept { return targets_; }
+    [[nodiscard]] bool empty() const noexcept { return targets_.empty(); }
+    [[nodiscard]] std::size_t size() const noexcept { return targets_.size(); }
+    void clear() noexcept { targets_.clear(); }
+
+private:
+    std::vector<std::uint32_t> targets_;
+};
+
+/// A router decides, for each payload, which collectors receive it. It runs on the queue's loop thread
+/// and must not block. Adding no target makes the payload "unrouted": it resolves as one empty Ok and
+/// is counted in queue_stats::unrouted.
+template <class Router, class T>
+concept router_for = requires(Router& r, const payload<T>& p, const route_table& table, route_targets& out) {
+    r.route(p, table, out);
+};
+
+/// Delivery by the payload's mode: broadcast to all, by key, or by topic subscription. Unknown keys and
+/// topics add nothing (so a payload matching none is unrouted).
+struct default_router {
+    template <class T>
+    void route(const payload<T>& p, const route_table& table, route_targets& out) const {
+        switch (p.mode) {
+        case delivery::broadcast: out.add_all(table); break;
+        case delivery::key:
+            for (const auto& k : p.keys) {
+                auto i = table.find_key(k);
+                if (i >= 0) out.add(static_cast<std::uint32_t>(i));
+            }
+            break;
+        case delivery::topic:
+            for (const auto& t : p.topics)
+                for (auto i : table.subscribers(t)) out.add(i);
+            break;
+        }
+    }
+};
+
+} // namespace sluice
+// end file sluice/queue/router.hpp
+
+namespace sluice {
+
+/// The order in which a backlog is taken: oldest first, newest first, or lowest priority value first
+/// (ties in arrival order).
+enum class queue_discipline { fifo, lifo, priority };
+
+struct queue_options {
+    /// Consumers kept alive even when idle (at least 1 once started is typical; 0 is allowed).
+    std::size_t min_consumers = 1;
+    /// Upper bound on concurrent consumers (and so on payloads processed at once).
+    std::size_t max_consumers = 4;
+    /// Priority of payloads that set none (priority queues only; lower runs first).
+    int default_priority = 0;
+    /// Most payloads waiting in the queue; 0 means unbounded. When full, send() suspends and
+    /// try_send() refuses.
+    std::size_t capacity = 0;
+    /// A consumer above min_consumers that waited this long for work retires.
+    std::chrono::milliseconds idle_timeout{1000};
+    /// Called on the loop thread for each Error no caller will see (fire-and-forget payloads), so
+    /// failures are never silent. Default: counted only.
+    std::function<void(const error&)> on_unobserved_error{};
+    /// Where to publish this queue's metrics, labelled name=`name`; none if null.
+    metrics_registry* metrics = nullptr;
+    std::string name = "queue";
+};
+
+/// Counters and gauges of one queue. Counters only grow.
+struct queue_stats {
+    std::uint64_t accepted = 0;   ///< payloads taken in by send/publish
+    std::uint64_t rejected = 0;   ///< refused by try_send/try_publish (full) or after stop
+    std::uint64_t processed = 0;  ///< payloads fully handled (all collectors reported)
+    std::uint64_t deliveries = 0; ///< collector invocations
+    std::uint64_t failed = 0;     ///< Error results (processor threw, setup failed)
+    std::uint64_t unrouted = 0;   ///< payloads that matched no collector (resolved as an empty Ok)
+    std::uint64_t cancelled = 0;  ///< payloads resolved as "cancelled" at stop
+    std::size_t pending = 0;      ///< waiting in the queue now
+    std::size_t consumers = 0;    ///< consumer coroutines alive now
+    std::size_t idle_consumers = 0;
+    std::size_t peak_consumers = 0;
+};
+
+/// What stop() reports.
+struct stop_report {
+    /// True when everything accepted was processed before the deadline.
+    bool drained = true;
+    /// Payloads resolved with Error "cancelled" because the deadline passed.
+    std::uint64_t cancelled = 0;
+    /// Failures of teardown coroutines, one per collector that failed.
+    std::vector<error> teardown_errors;
+};
+
+/// Thrown by start() when called twice, or by operations on a queue in the wrong state.
+class queue_state_error : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+template <class T, class R = void, queue_discipline Discipline = queue_discipline::fifo,
+          class Router = default_router>
+    requires router_for<Router, T>
+class collector_queue {
+    using state_type = detail::event_state<R>;
+
+    struct item {
+        payload<T> value;
+        state_type* state = nullptr; // null for fire-and-forget
+        int priority = 0;
+        std::uint64_t sequence = 0;
+    };
+
+    /// The backlog in the queue's discipline. Touched only under lock_.
+    class backlog {
+    public:
+        [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
+        [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+        void push(item&& it) {
+            items_.push_back(std::move(it));
+            if constexpr (Discipline == queue_discipline::priority)
+                std::push_heap(items_.begin(), items_.end(), later);
+        }
+        /// Moves the next item into `out` (one move: this is the hot path).
+        void pop_into(std::optional<item>& out) {
+            if constexpr (Discipline == queue_discipline::fifo) {
+                out.emplace(std::move(items_.front()));
+                items_.pop_front();
+            } else {
+                if constexpr (Discipline == queue_discipline::priority)
+                    std::pop_heap(items_.begin(), items_.end(), later);
+                out.emplace(std::move(items_.back()));
+                items_.pop_back();
+            }
+        }
+        std::vector<item> take_all() {
+            std::vector<item> all;
+            all.reserve(items_.size());
+            std::optional<item> one;
+            while (!items_.empty()) {
+                pop_into(one);
+                all.push_back(std::move(*one));
+            }
+            return all;
+        }
+
+    private:
+        // Heap order: the "largest" element is the one to run first.
+        static bool later(const item& a, const item& b) noexcept {
+            return a.priority != b.priority ? a.priority > b.priority : a.sequence > b.sequence;
+        }
+        std::conditional_t<Discipline == queue_discipline::fifo, detail::ring_buffer<item>, std::vector<item>> items_;
+    };
+
+    /// An idle consumer, parked until an item is handed to it or it is told to retire.
+    struct consumer_waiter : detail::waiter_node {
+        std::optional<item>* slot = nullptr; // the consumer's current-item slot, filled on hand-off
+        std::chrono::steady_clock::time_point idle_since{};
+        consumer_waiter* next_idle = nullptr;
+        consumer_waiter* prev_idle = nullptr;
+    };
+
+    /// A sender blocked on a full queue; its item moves in when a consumer makes room.
+    struct sender_waiter : detail::waiter_node {
+        std::optional<item> pending;
+        bool refused = false; // the queue stopped while it waited
+    };
+
+    struct collector_entry {
+        collector<T, R> spec;
+        collector_context context;
+        bool setup_ok = false;
+        std::optional<error> setup_error;
+    };
+
+public:
+    using value_type = T;
+    using result_type = R;
+    using event_type = collector_event<R>;
+
+    /// Sends payloads into the queue. Cheap to copy; valid while the queue lives.
+    class publisher {
+    public:
+        explicit publisher(collector_queue* q) noexcept : queue_(q) {}
+
+        /// `co_await send(p)` enqueues p, suspending while a bounded queue is full, and yields the
+        /// event that resolves with p's results. After stop it yields an event already resolved
+        /// with an Error "queue stopped".
+        [[nodiscard]] auto send(payload<T> p) { return send_awaiter{queue_, std::move(p), true}; }
+
+        /// Like send, without a result: cheaper, for fire-and-forget. Errors are counted and go to
+        /// queue_options::on_unobserved_error. Yields false if the queue had stopped.
+        [[nodiscard]] auto publish(payload<T> p) { return publish_awaiter{queue_, std::move(p)}; }
+
+        /// Enqueues unless the queue is full or stopped; never waits.
+        [[nodiscard]] std::optional<event_type> try_send(payload<T>&& p) { return queue_->try_enqueue(p, true); }
+        /// Fire-and-forget try_send: true when accepted.
+        [[nodiscard]] bool try_publish(payload<T>&& p) { return queue_->try_enqueue(p, false).has_value(); }
+
+        /// For plain threads (never the queue's loop thread): blocks while full.
+        event_type send_blocking(payload<T> p) { return sync_wait(send(std::move(p))); }
+        bool publish_blocking(payload<T> p) { return sync_wait(publish(std::move(p))); }
+
+    private:
+        collector_queue* queue_;
+    };
+
+    collector_queue(io_loop& loop, std::vector<collector<T, R>> collectors, queue_options options = {},
+                    Router router = Router{})
+        : loop_(&loop), options_(std::move(options)), router_(std::move(router)) {
+        if (options_.max_consumers == 0) throw std::invalid_argument("collector_queue: max_consumers must be >= 1");
+        if (options_.min_consumers > options_.max_consumers)
+            throw std::invalid_argument("collector_queue: min_consumers exceeds max_consumers");
+        std::vector<std::string> keys;
+        std::vector<std::vector<std::string>> topics;
+        entries_.reserve(collectors.size());
+        for (auto& c : collectors) {
+            if (!c.processor) throw std::invalid_argument("collector '" + c.key + "' has no processor");
+            keys.push_back(c.key);
+            topics.push_back(c.topics);
+            collector_context ctx(c.key, c.topics, loop_);
+            entries_.push_back(std::make_unique<collector_entry>(collector_entry{std::move(c), std::move(ctx), false, std::nullopt}));
+        }
+        table_ = route_table(keys, topics);
+        if (options_.metrics) metrics_ = queue_metrics(*options_.metrics, options_.name);
+    }
+
+    collector_queue(const collector_queue&) = delete;
+    collector_queue& operator=(const collector_queue&) = delete;
+
+    /// A running queue is stopped with no grace period (what is pending resolves as "cancelled").
+    /// Destroying a running queue from inside its own loop is a bug (co_await stop() first) and
+    /// terminates.
+    ~collector_queue() {
+        if (running_) {
+            if (loop_->in_loop_thread()) {
+                std::fputs("sluice: collector_queue destroyed while running inside its loop; "
+                           "co_await stop() first\n",
+                           stderr);
+                std::terminate();
+            }
+            loop_->run_until_complete(stop(std::chrono::milliseconds(0)));
+        }
+        cancel_backlog("queue destroyed before it was started");
+    }
+
+    [[nodiscard]] publisher get_publisher() noexcept { return publisher(this); }
+    [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    [[nodiscard]] const route_table& routes() const noexcept { return table_; }
+    [[nodiscard]] bool running() const noexcept { return running_; }
+
+    /// Runs every collector's setup, then starts min_consumers consumers. Call on the loop. A failing
+    /// setup does not stop the others: that collector then answers every payload with its Error.
+    task<void> start() {
+        if (started_) throw queue_state_error("collector_queue already started");
+        started_ = true;
+        for (auto& e : entries_) {
+            if (!e->spec.setup) {
+                e->setup_ok = true;
+                continue;
+            }
+            try {
+                co_await e->spec.setup(e->context);
+                e->setup_ok = true;
+            } catch (...) {
+                e->setup_error = error::from_current_exception(e->spec.key);
+                e->setup_error->message = "setup failed: " + e->setup_error->message;
+            }
+        }
+        running_ = true;
+        std::size_t initial = 0;
+        {
+            std::lock_guard lock(lock_);
+            // Enough consumers for what queued up before start, within the bounds.
+            initial = std::clamp<std::size_t>(backlog_.size(), options_.min_consumers, options_.max_consumers);
+            live_consumers_ += initial;
+            peak_consumers_ = std::max(peak_consumers_, live_consumers_);
+        }
+        for (std::size_t i = 0; i < initial; ++i) loop_->spawn(consume());
+        housekeeper_stop_ = std::stop_source{};
+        housekeeping_ = true;
+        loop_->spawn(housekeep(housekeeper_stop_.get_token()));
+    }
+
+    /// Stops accepting, lets consumers drain the backlog for up to `grace`, then cancels what is left
+    /// (pending and in-flight payloads resolve with Error "cancelled", processors see their context's
+    /// stop token), waits for consumers to finish, and runs every teardown. Every accepted payload
+    /// is resolved when this returns.
+    task<stop_report> stop(std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
+        stop_report report;
+        if (!running_) {
+            report.cancelled = cancel_backlog("queue stopped before it was started");
+            co_return report;
+        }
+        auto deadline = std::chrono::steady_clock::now() + grace;
+        std::vector<sender_waiter*> refused;
+        {
+            std::lock_guard lock(lock_);
+            accepting_ = false;
+            while (auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front())) refused.push_back(s);
+            retire_idle_locked(0, refused_consumers_);
+        }
+        for (auto* s : refused) {
+            s->refused = true;
+            s->resume();
+        }
+        wake_retired();
+
+        // Sleep until the deadline, cut short (as a "cancellation") by the last consumer leaving.
+        if (live_consumers() != 0) {
+            drained_signal_ = std::stop_source{};
+            try {
+                co_await loop_->sleep_until(deadline, drained_signal_.get_token());
+            } catch (const operation_cancelled&) {
+            }
+        }
+        if (live_consumers() != 0) {
+            report.drained = false;
+            report.cancelled += cancel_backlog("cancelled: stop deadline passed");
+            report.cancelled += cancel_in_flight();
+            for (auto& e : entries_) e->context.request_stop();
+            // Processors were told; now they must finish before teardown may run.
+            drained_signal_ = std::stop_source{};
+            while (live_consumers() != 0) {
+                try {
+                    co_await loop_->sleep_for(std::chrono::hours(24), drained_signal_.get_token());
+                } catch (const operation_cancelled&) {
+                }
+            }
+        }
+        housekeeper_stop_.request_stop();
+        while (housekeeping_) co_await loop_->schedule();
+        for (auto& e : entries_) {
+            if (!e->setup_ok || !e->spec.teardown) continue;
+            try {
+                co_await e->spec.teardown(e->context);
+            } catch (...) {
+                report.teardown_errors.push_back(error::from_current_exception(e->spec.key));
+            }
+        }
+        running_ = false;
+        cancelled_.fetch_add(report.cancelled, std::memory_order_relaxed);
+        co_return report;
+    }
+
+    /// The async scope form: start, run `body(publisher)`, then stop with `grace` whether the body
+    /// returned or threw (the body's exception is rethrown after the stop).
+    template <class Body>
+    task<stop_report> run(Body body, std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
+        co_await start();
+        std::exception_ptr failure;
+        try {
+            co_await body(get_publisher());
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        stop_report report = co_await stop(grace);
+        if (failure) std::rethrow_exception(failure);
+        co_return report;
+    }
+
+    /// A snapshot of the counters; callable from any thread.
+    [[nodiscard]] queue_stats stats() const {
+        queue_stats s;
+        {
+            std::lock_guard lock(lock_);
+            s.accepted = accepted_;
+            s.pending = backlog_.size();
+            s.consumers = live_consumers_;
+            s.idle_consumers = idle_count_;
+            s.peak_consumers = peak_consumers_;
+        }
+        s.rejected = rejected_.load(std::memory_order_relaxed);
+        s.processed = processed_.load(std::memory_order_relaxed);
+        s.deliveries = deliveries_.load(std::memory_order_relaxed);
+        s.failed = failed_.load(std::memory_order_relaxed);
+        s.unrouted = unrouted_.load(std::memory_order_relaxed);
+        s.cancelled = cancelled_.load(std::memory_order_relaxed);
+        return s;
+    }
+
+    /// Errors of collectors whose setup failed.
+    [[nodiscard]] std::vector<error> setup_errors() const {
+        std::vector<error> out;
+        for (auto& e : entries_)
+            if (e->setup_error) out.push_back(*e->setup_error);
+        return out;
+    }
+
+private:
+    // ---- enqueueing (any thread) ----
+
+    /// What must happen after the lock is released.
+    struct wake_action {
+        consumer_waiter* consumer = nullptr; // hand-off done: resume it
+        bool spawn_consumer = false;
+    };
+
+    item make_item(payload<T>& p, bool with_result) {
+        item it{std::move(p), nullptr, 0, 0};
+        it.priority = it.value.priority.value_or(options_.default_priority);
+        if (with_result) {
+            it.state = state_type::create();
+            it.state->add_ref(); // one for the queue, one for the caller's event
+        }
+        return it;
+    }
+
+    /// Under lock_: puts `it` where it belongs. Returns the wake-up to perform after unlocking.
+    wake_action enqueue_locked(item&& it) {
+        wake_action action;
+        ++accepted_;
+        metrics_.events_in.inc();
+        it.sequence = next_sequence_++;
+        if (idle_head_ != nullptr) {
+            // Someone is idle, so the backlog is empty: hand the item straight over.
+            consumer_waiter* c = pop_idle_locked();
+            c->slot->emplace(std::move(it));
+            action.consumer = c;
+            return action;
+        }
+        backlog_.push(std::move(it));
+        if (running_ && live_consumers_ < options_.max_consumers && backlog_.size() > live_consumers_) {
+            ++live_consumers_;
+            peak_consumers_ = std::max(peak_consumers_, live_consumers_);
+            action.spawn_consumer = true;
+        }
+        return action;
+    }
+
+    void perform(const wake_action& action) {
+        if (action.consumer) {
+            // Never inline: the consumer runs on the loop after the sender yields, so a burst of sends
+            // queues up and the discipline decides the order.
+            loop_->post(action.consumer->handle);
+        }
+        if (action.spawn_consumer) {
+            if (loop_->in_loop_thread())
+                loop_->spawn(consume());
+            else
+                loop_->call_soon([this] { loop_->spawn(consume()); });
+        }
+    }
+
+    std::optional<event_type> try_enqueue(payload<T>& p, bool with_result) {
+        // The item is built before taking the lock (it may allocate); a refused payload is handed back
+        // to the caller untouched.
+        item it = make_item(p, with_result);
+        state_type* state = it.state;
+        wake_action action;
+        {
+            std::lock_guard lock(lock_);
+            if (!accepting_ || (options_.capacity != 0 && backlog_.size() >= options_.capacity)) {
+                p = std::move(it.value);
+                if (state) {
+                    state->release();
+                    state->release();
+                }
+                rejected_.fetch_add(1, std::memory_order_relaxed);
+                metrics_.events_dropped.inc();
+                return std::nullopt;
+            }
+            action = enqueue_locked(std::move(it));
+        }
+        perform(action);
+        return event_type{state}; // empty for fire-and-forget
+    }
+
+    struct send_awaiter {
+        collector_queue* queue;
+        sender_waiter node;
+        state_type* state = nullptr;
+        bool with_result;
+
+        send_awaiter(collector_queue* q, payload<T>&& p, bool result) : queue(q), with_result(result) {
+            node.pending.emplace(q->make_item(p, result));
+            state = node.pending->state;
+        }
+        // Movable only before it is awaited (sync_wait and some compilers move awaiters into a frame);
+        // once suspended, its node is linked into the queue and must stay put.
+        send_awaiter(send_awaiter&& o) noexcept
+            : queue(o.queue), state(std::exchange(o.state, nullptr)), with_result(o.with_result) {
+            node.pending = std::move(o.node.pending);
+            o.node.pending.reset();
+        }
+        send_awaiter(const send_awaiter&) = delete;
+        send_awaiter& operator=(const send_awaiter&) = delete;
+        send_awaiter& operator=(send_awaiter&&) = delete;
+        ~send_awaiter() {
+            // Never handed over (refused): drop both references.
+            if (node.pending && state) {
+                state->release();
+                state->release();
+            }
+        }
+
+        bool await_ready() const noexcept { return false; }
+        bool await_suspend(std::coroutine_handle<> h) {
+            wake_action action;
+            {
+                std::lock_guard lock(queue->lock_);
+                if (!queue->accepting_) {
+                    node.refused = true;
+                    return false;
+                }
+                if (queue->options_.capacity != 0 && queue->backlog_.size() >= queue->options_.capacity) {
+                    node.handle = h;
+                    node.home = detail::current_executor;
+                    queue->blocked_senders_.push_back(&node);
+                    return true;
+                }
+                action = queue->enqueue_locked(std::move(*node.pending));
+                node.pending.reset();
+            }
+            queue->perform(action);
+            return false;
+        }
+        event_type await_resume() {
+            if (node.refused) {
+                queue->rejected_.fetch_add(1, std::memory_order_relaxed);
+                queue->metrics_.events_dropped.inc();
+                if (!with_result) return event_type{};
+                // The caller still gets an answer, not silence.
+                state_type* s = std::exchange(state, nullptr);
+                node.pending.reset();
+                s->release(); // the queue's reference: it will never see this item
+                error e;
+                e.source = "queue";
+                e.message = "queue stopped: payload not accepted";
+                s->claim();
+                s->results().push_back(result<R>::failure(std::move(e)));
+                s->resolve();
+                return event_type{s};
+            }
+            node.pending.reset();
+            if (!with_result) return event_type{};
+            return event_type{std::exchange(state, nullptr)};
+        }
+    };
+
+    struct publish_awaiter : send_awaiter {
+        publish_awaiter(collector_queue* q, payload<T>&& p) : send_awaiter(q, std::move(p), false) {}
+        bool await_resume() {
+            bool accepted = !this->node.refused;
+            (void)send_awaiter::await_resume();
+            return accepted;
+        }
+    };
+
+    // ---- consuming (loop thread) ----
+
+    /// Fills the consumer's slot with the next item, parking the consumer while there is none.
+    /// Leaves the slot empty when the consumer should exit (retired, or stopped and drained).
+    struct next_item_awaiter {
+        collector_queue* queue;
+        std::optional<item>* slot;
+        consumer_waiter node{};
+
+        bool await_ready() {
+            std::lock_guard lock(queue->lock_);
+            return queue->try_pop_locked(*slot) || queue->should_exit_locked();
+        }
+        bool await_suspend(std::coroutine_handle<> h) {
+            std::lock_guard lock(queue->lock_);
+            // Re-check under the same lock as the registration: a sender between await_ready and
+            // here would otherwise see no idle consumer and no wake-up would come.
+            if (queue->try_pop_locked(*slot) || queue->should_exit_locked()) return false;
+            node.handle = h;
+            node.home = detail::current_executor;
+            node.slot = slot;
+            node.idle_since = std::chrono::steady_clock::now();
+            queue->push_idle_locked(&node);
+            return true;
+        }
+        void await_resume() const noexcept {}
+    };
+
+    bool try_pop_locked(std::optional<item>& out) {
+        if (backlog_.empty()) return false;
+        backlog_.pop_into(out);
+        metrics_.depth.set(static_cast<double>(backlog_.size()));
+        if (!blocked_senders_.empty()) {
+            // Room appeared: the longest-waiting sender's item moves in now, preserving send order.
+            auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front());
+            ++accepted_;
+            s->pending->sequence = next_sequence_++;
+            backlog_.push(std::move(*s->pending));
+            s->pending.reset();
+            unblocked_.push_back(s);
+        }
+        return true;
+    }
+
+    bool should_exit_locked() const noexcept { return !accepting_ && backlog_.empty(); }
+
+    /// One consumer: a single coroutine frame for its whole life, so an item costs no frame of its own
+    /// beyond the processor's.
+    task<void> consume() {
+        route_targets targets;
+        std::optional<item> it;
+        bool last = false;
+        unsigned since_yield = 0;
+        for (;;) {
+            it.reset();
+            // A consumer with a steady backlog never suspends on its own; yielding now and then lets
+            // timers, I/O and other coroutines of the loop run.
+            if (++since_yield == yield_every) {
+                since_yield = 0;
+                co_await loop_->schedule();
+            }
+            co_await next_item_awaiter{this, &it};
+            resume_unblocked();
+            if (!it) {
+                std::lock_guard lock(lock_);
+                // Work that arrived while this consumer was being retired must not be stranded.
+                if (!backlog_.empty()) continue;
+                last = --live_consumers_ == 0;
+                break;
+            }
+            state_type* state = begin_item(*it, targets);
+            std::uint64_t failures = 0;
+            for (auto index : targets.indices()) {
+                collector_entry& e = *entries_[index];
+                result<R> r;
+                if (!e.setup_ok) {
+                    r = result<R>::failure(e.setup_error ? *e.setup_error
+                                                         : error{e.spec.key, "collector not started", {}, {}});
+                } else {
+                    try {
+                        if constexpr (std::is_void_v<R>)
+                            co_await e.spec.processor(it->value, e.context);
+                        else
+                            r = result<R>::ok(co_await e.spec.processor(it->value, e.context));
+                    } catch (...) {
+                        r = result<R>::failure(error::from_current_exception(e.spec.key));
+                    }
+                }
+                if (r.is_error()) {
+                    ++failures;
+                    if (!state && options_.on_unobserved_error) options_.on_unobserved_error(r.get_error());
+                }
+                // Stop's deadline may have answered for this payload while a processor ran.
+                if (state && !state->claimed()) {
+                    r.set_source(e.spec.key);
+                    state->results().push_back(std::move(r));
+                }
+            }
+            finish_item(state, targets.size(), failures);
+        }
+        if (last) drained_signal_.request_stop();
+    }
+
+    void resume_unblocked() {
+        // unblocked_ is only ever filled by consumers, on this (the loop) thread: no lock to peek.
+        if (unblocked_.empty()) return;
+        std::vector<sender_waiter*> wake;
+        {
+            std::lock_guard lock(lock_);
+            wake.swap(unblocked_);
+        }
+        // Senders on this loop go through the ready queue rather than running inside the consumer.
+        for (auto* s : wake) {
+            if (s->home == loop_)
+                loop_->post(s->handle);
+            else
+                s->resume();
+        }
+    }
+
+    /// Routes the item; returns its result state (null for fire-and-forget).
+    state_type* begin_item(item& it, route_targets& targets) {
+        targets.clear();
+        router_.route(it.value, table_, targets);
+        state_type* state = it.state;
+        if (state != nullptr) {
+            in_flight_.push_back(state);
+            state->results().reserve(std::max<std::size_t>(targets.size(), 1));
+        }
+        if (targets.empty()) {
+            bump(unrouted_, 1);
+            if (state && !state->claimed()) state->results().push_back(result<R>::ok());
+        }
+        return state;
+    }
+
+    void finish_item(state_type* state, std::size_t deliveries, std::uint64_t failures) {
+        bump(deliveries_, deliveries);
+        if (failures) {
+            bump(failed_, failures);
+            metrics_.events_failed.add(failures);
+        }
+        bump(processed_, 1);
+        metrics_.events_out.inc();
+        if (state != nullptr) {
+            std::erase(in_flight_, state);
+            // Lost the claim only when stop's deadline already answered "cancelled" for it.
+            if (state->claim()) state->resolve();
+            state->release();
+        }
+    }
+
+    /// Counters written only on the loop thread: a plain load and store, no locked instruction.
+    static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+
+    // ---- idle consumers ----
+
+    void push_idle_locked(consumer_waiter* c) noexcept {
+        // Most recently idle at the head: it is the one reused first, so the oldest idlers retire.
+        c->prev_idle = nullptr;
+        c->next_idle = idle_head_;
+        if (idle_head_) idle_head_->prev_idle = c;
+        idle_head_ = c;
+        if (!idle_tail_) idle_tail_ = c;
+        ++idle_count_;
+    }
+    consumer_waiter* pop_idle_locked() noexcept {
+        consumer_waiter* c = idle_head_;
+        unlink_idle_locked(c);
+        return c;
+    }
+    void unlink_idle_locked(consumer_waiter* c) noexcept {
+        (c->prev_idle ? c->prev_idle->next_idle : idle_head_) = c->next_idle;
+        (c->next_idle ? c->next_idle->prev_idle : idle_tail_) = c->prev_idle;
+        c->next_idle = c->prev_idle = nullptr;
+        --idle_count_;
+    }
+
+    /// Under lock_: moves idle consumers beyond `keep` (oldest idle first) to `out` to be woken empty.
+    void retire_idle_locked(std::size_t keep, std::vector<consumer_waiter*>& out,
+                            std::chrono::steady_clock::time_point idle_before = std::chrono::steady_clock::time_point::max()) {
+        while (idle_tail_ && live_consumers_ - out.size() > keep && idle_tail_->idle_since <= idle_before) {
+            consumer_waiter* c = idle_tail_;
+            unlink_idle_locked(c);
+            out.push_back(c);
+        }
+    }
+
+    void wake_retired() {
+        std::vector<consumer_waiter*> wake;
+        wake.swap(refused_consumers_);
+        for (auto* c : wake) loop_->post(c->handle);
+    }
+
+    task<void> housekeep(std::stop_token token) {
+        auto period = std::max<std::chrono::milliseconds>(options_.idle_timeout / 2, std::chrono::milliseconds(1));
+        try {
+            for (;;) {
+                co_await loop_->sleep_for(period, token);
+                {
+                    std::lock_guard lock(lock_);
+                    retire_idle_locked(options_.min_consumers, refused_consumers_,
+                                       std::chrono::steady_clock::now() - options_.idle_timeout);
+                }
+                wake_retired();
+            }
+        } catch (const operation_cancelled&) {
+        }
+        housekeeping_ = false;
+    }
+
+    std::size_t live_consumers() const {
+        std::lock_guard lock(lock_);
+        return live_consumers_;
+    }
+
+    // ---- cancellation at stop ----
+
+    /// Resolves everything still queued (and blocked senders' items) as cancelled.
+    std::uint64_t cancel_backlog(const char* why) {
+        std::vector<item> items;
+        {
+            std::lock_guard lock(lock_);
+            items = backlog_.take_all();
+        }
+        for (auto& it : items) resolve_cancelled(it.state, why);
+        return items.size();
+    }
+
+    std::uint64_t cancel_in_flight() {
+        std::uint64_t n = 0;
+        for (state_type* s : in_flight_) n += resolve_cancelled(s, "cancelled: stop deadline passed", false) ? 1 : 0;
+        return n;
+    }
+
+    /// Answers Error "cancelled" unless already answered. Drops the queue's reference when `release`.
+    bool resolve_cancelled(state_type* s, const char* why, bool release = true) {
+        if (s == nullptr) return true;
+        bool claimed = s->claim();
+        if (claimed) {
+            s->results().clear();
+            error e;
+            e.source = "queue";
+            e.message = why;
+            e.code = std::make_error_code(std::errc::operation_canceled);
+            s->results().push_back(result<R>::failure(std::move(e)));
+            s->resolve();
+        }
+        if (release) s->release();
+        return claimed;
+    }
+
+    static constexpr unsigned yield_every = 64;
+
+    queue_metrics metrics_{}; // no-ops without a registry
+
+    io_loop* loop_;
+    queue_options options_;
+    Router router_;
+    std::vector<std::unique_ptr<collector_entry>> entries_;
+    route_table table_;
+
+    mutable detail::spin_lock lock_;
+    backlog backlog_;                  // under lock_
+    detail::waiter_list blocked_senders_; // under lock_
+    std::vector<sender_waiter*> unblocked_; // loop thread only
+    consumer_waiter* idle_head_ = nullptr; // under lock_
+    consumer_waiter* idle_tail_ = nullptr; // under lock_
+    std::size_t idle_count_ = 0;           // under lock_
+    std::size_t live_consumers_ = 0;       // under lock_
+    std::size_t peak_consumers_ = 0;       // under lock_
+    std::uint64_t accepted_ = 0;           // under lock_
+    std::uint64_t next_sequence_ = 0;      // under lock_
+    bool accepting_ = true;                // under lock_
+
+    // Loop thread only.
+    bool started_ = false;
+    bool running_ = false;
+    bool housekeeping_ = false;
+    std::stop_source housekeeper_stop_;
+    std::stop_source drained_signal_{std::nostopstate};
+    std::vector<consumer_waiter*> refused_consumers_;
+    std::vector<state_type*> in_flight_;
+
+    // Written on the loop thread, read anywhere.
+    std::atomic<std::uint64_t> rejected_{0};
+    std::atomic<std::uint64_t> processed_{0};
+    std::atomic<std::uint64_t> deliveries_{0};
+    std::atomic<std::uint64_t> failed_{0};
+    std::atomic<std::uint64_t> unrouted_{0};
+    std::atomic<std::uint64_t> cancelled_{0};
+};
+
+} // namespace sluice
+// end file sluice/queue/collector_queue.hpp
+
+// metrics and logs
+// begin file sluice/metrics/log.hpp
+
+// Logging hook: a logger holds a minimum level and a callback (default: one line on stderr). Below the
+// level a call costs one relaxed load and a compare; nothing is formatted and the callback is not run.
+//
+// What may reach a log is decided here, not by each caller: a field says what its value is
+// (field::plain, field::payload, field::secret, field::credential_id) and the logger redacts by kind.
+// Payload bodies appear only when log_options::log_payloads is set. Secrets (secret keys, signatures,
+// session tokens, Authorization values) never appear, whatever the options; with log_secrets a
+// credential id shows its first 4 characters ("AKIA", which tells a long-term key from a temporary
+// "ASIA" one). As a second line of defence, plain fields whose key names a secret ("authorization",
+// "password", "token", ...) are redacted too, and the values of X-Amz-Signature, X-Amz-Credential,
+// X-Amz-Security-Token, Signature and Credential parameters are cut out of messages and plain values
+// (a presigned URL or a SigV4 Authorization value quoted in an error message).
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace sluice {
+
+enum class log_level { trace, debug, info, warn, error, off };
+
+[[nodiscard]] inline std::string_view to_string(log_level level) noexcept {
+    switch (level) {
+    case log_level::trace: return "trace";
+    case log_level::debug: return "debug";
+    case log_level::info: return "info";
+    case log_level::warn: return "warn";
+    case log_level::error: return "error";
+    case log_level::off: return "off";
+    }
+    return "unknown";
+}
+
+/// "trace", "debug", "info", "warn" (or "warning"), "error", "off", any case; nullopt otherwise.
+[[nodiscard]] inline std::optional<log_level> parse_log_level(std::string_view text) noexcept {
+    std::array<char, 8> lower{};
+    if (text.size() > lower.size()) return std::nullopt;
+    for (std::size_t i = 0; i < text.size(); ++i)
+        lower[i] = (text[i] >= 'A' && text[i] <= 'Z') ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
+    const std::string_view t(lower.data(), text.size());
+    if (t == "trace") return log_level::trace;
+    if (t == "debug") return log_level::debug;
+    if (t == "info") return log_level::info;
+    if (t == "warn" || t == "warning") return log_level::warn;
+    if (t == "error") return log_level::error;
+    if (t == "off") return log_level::off;
+    return std::nullopt;
+}
+
+/// What a field's value is, which decides how it is redacted.
+enum class field_kind {
+    plain,         ///< shown (unless its key names a secret)
+    payload,       ///< an event or request body: shown only with log_payloads
+    secret,        ///< a secret key, signature, token, Authorization value: never shown
+    credential_id, ///< names a credential (an access key id): with log_secrets, its first 4 characters
+};
+
+/// The text that replaces what is not shown.
+inline constexpr std::string_view redacted_text = "[redacted]";
+
+struct log_options {
+    log_level level = log_level::info;
+    /// Show payload fields (up to max_payload_bytes each). Off: "[redacted]".
+    bool log_payloads = false;
+    /// Show the first 4 characters of credential ids. Secret fields stay "[redacted]" regardless.
+    bool log_secrets = false;
+    /// Longer payloads are cut here, with "...(N bytes)" appended.
+    std::size_t max_payload_bytes = 1024;
+};
+
+/// A key/value pair handed to a log call. It refers to the caller's strings (views): build it in the
+/// call's argument list, never keep it. Numbers and bools are formatted only when the level is on.
+struct field {
+    using value_type = std::variant<std::string_view, std::int64_t, std::uint64_t, double, bool>;
+
+    std::string_view key;
+    value_type value;
+    field_kind kind = field_kind::plain;
+
+    static field plain(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::plain}; }
+    template <class T>
+        requires std::is_arithmetic_v<T>
+    static field plain(std::string_view key, T value) noexcept {
+        if constexpr (std::is_same_v<T, bool>) return {key, value_type(value), field_kind::plain};
+        else if constexpr (std::is_floating_point_v<T>) return {key, value_type(static_cast<double>(value)), field_kind::plain};
+        else if constexpr (std::is_signed_v<T>) return {key, value_type(static_cast<std::int64_t>(value)), field_kind::plain};
+        else return {key, value_type(static_cast<std::uint64_t>(value)), field_kind::plain};
+    }
+    static field payload(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::payload}; }
+    static field secret(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::secret}; }
+    static field credential_id(std::string_view key, std::string_view value) noexcept {
+        return {key, value, field_kind::credential_id};
+    }
+};
+
+/// A field as the callback sees it: the text already redacted.
+struct log_field {
+    std::string_view key;
+    std::string_view value;
+};
+
+/// One log event. Views are valid during the callback only: copy what you keep.
+struct log_record {
+    log_level level = log_level::info;
+    std::string_view component;
+    std::string_view message;
+    std::span<const log_field> fields;
+    std::chrono::system_clock::time_point time;
+};
+
+using log_callback = std::function<void(const log_record&)>;
+
+namespace detail {
+
+[[nodiscard]] inline char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
+}
+
+/// Position of `needle` (lower case) in `text`, ignoring case; npos if absent.
+[[nodiscard]] inline std::size_t ifind(std::string_view text, std::string_view needle, std::size_t from = 0) noexcept {
+    if (needle.size() > text.size()) return std::string_view::npos;
+    for (std::size_t i = from; i + needle.size() <= text.size(); ++i) {
+        std::size_t j = 0;
+        while (j < needle.size() && ascii_lower(text[i + j]) == needle[j]) ++j;
+        if (j == needle.size()) return i;
+    }
+    return std::string_view::npos;
+}
+
+// Parameters that carry credentials or signatures: those of presigned URLs, and the parts of a SigV4
+// Authorization value ("Credential=...", "Signature=...") should one be quoted in a message.
+inline constexpr std::string_view secret_params[] = {"x-amz-signature=", "x-amz-credential=", "x-amz-security-token=",
+                                                     "signature=", "credential="};
+
+[[nodiscard]] inline bool word_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/// `text` with the values of secret parameters replaced by "[redacted]", wherever they occur (a URL, a
+/// request line, a header, a message quoting any of them); nullopt when there is nothing to replace.
+[[nodiscard]] inline std::optional<std::string> redact_query_params(std::string_view text) {
+    std::string out;
+    bool changed = false;
+    std::size_t copied = 0;
+    for (std::size_t i = 0; i < text.size();) {
+        std::size_t hit = std::string_view::npos;
+        std::size_t len = 0;
+        for (auto param : secret_params) {
+            std::size_t at = ifind(text, param, i);
+            // Only a whole parameter name ("x-amz-signature=" is not also a "signature=").
+            while (at != std::string_view::npos && at > 0 && word_char(text[at - 1])) at = ifind(text, param, at + 1);
+            if (at < hit) {
+                hit = at;
+                len = param.size();
+            }
+        }
+        if (hit == std::string_view::npos) break;
+        const std::size_t value_start = hit + len;
+        std::size_t value_end = text.find_first_of("&#,; \t\r\n\"'<>", value_start);
+        if (value_end == std::string_view::npos) value_end = text.size();
+        out.append(text.substr(copied, value_start - copied));
+        out += redacted_text;
+        copied = i = value_end;
+        changed = true;
+    }
+    if (!changed) return std::nullopt;
+    out.append(text.substr(copied));
+    return out;
+}
+
+// Substrings of field keys that name a secret (lower case).
+inline constexpr std::string_view secret_key_words[] = {"authorization", "password", "passwd", "secret", "signature",
+                                                       "token", "credential", "cookie", "api_key", "api-key", "apikey"};
+
+} // namespace detail
+
+/// True when a field key names a secret ("Authorization", "secret_access_key", "X-Amz-Security-Token",
+/// "password", ...): such plain fields are redacted as if marked secret.
+[[nodiscard]] inline bool is_secret_key(std::string_view key) noexcept {
+    for (auto word : detail::secret_key_words)
+        if (detail::ifind(key, word) != std::string_view::npos) return true;
+    return false;
+}
+
+/// True for headers whose values carry credentials: Authorization, Proxy-Authorization,
+/// X-Amz-Security-Token, Cookie, Set-Cookie.
+[[nodiscard]] inline bool is_secret_header(std::string_view name) noexcept {
+    constexpr std::string_view names[] = {"authorization", "proxy-authorization", "x-amz-security-token", "cookie",
+                                          "set-cookie"};
+    for (auto n : names)
+        if (detail::iequals(name, n)) return true;
+    return false;
+}
+
+/// `url` with the values of X-Amz-Signature, X-Amz-Credential and X-Amz-Security-Token (and of bare
+/// Signature= and Credential=) replaced by "[redacted]"; the rest, parameter names included, is kept
+/// for debugging. Matching ignores case; "My-X-Amz-Signature=" is another parameter and is kept.
+[[nodiscard]] inline std::string sanitize_url(std::string_view url) {
+    auto redacted = detail::redact_query_params(url);
+    return redacted ? std::move(*redacted) : std::string(url);
+}
+
+/// The value of header `name` as it may be logged. Authorization keeps its scheme and, for SigV4, the
+/// SignedHeaders list (useful when a signature does not match); Credential, Signature and any other
+/// part become "[redacted]":
+///   "AWS4-HMAC-SHA256 Credential=[redacted], SignedHeaders=host;x-amz-date, Signature=[redacted]".
+/// Other secret headers (is_secret_header) become "[redacted]"; the rest is returned as is.
+[[nodiscard]] inline std::string sanitize_header(std::string_view name, std::string_view value) {
+    if (!is_secret_header(name)) return std::string(value);
+    if (!detail::iequals(name, "authorization") && !detail::iequals(name, "proxy-authorization"))
+        return std::string(redacted_text);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    const std::size_t space = value.find(' ');
+    if (space == std::string_view::npos) return std::string(redacted_text); // no scheme: all of it is secret
+    std::string out(value.substr(0, space));
+    out += ' ';
+    std::string_view rest = value.substr(space + 1);
+    bool first = true;
+    while (!rest.empty()) {
+        std::size_t comma = rest.find(',');
+        std::string_view part = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+        if (!first) out += ", ";
+        first = false;
+        const std::size_t eq = part.find('=');
+        if (eq != std::string_view::npos && detail::iequals(part.substr(0, eq), "signedheaders")) {
+            out += part;
+        } else if (eq != std::string_view::npos) {
+            out += part.substr(0, eq + 1);
+            out += redacted_text;
+        } else {
+            out += redacted_text;
+        }
+    }
+    return out;
+}
+
+/// A raw header block ("POST /?X-Amz-Signature=... HTTP/1.1\r\nAuthorization: ...\r\n...", as curl's
+/// debug callback shows it) with every line sanitized: secret header values and secret query
+/// parameters redacted. Line endings are kept.
+[[nodiscard]] inline std::string sanitize_headers(std::string_view block) {
+    std::string out;
+    out.reserve(block.size());
+    while (!block.empty()) {
+        std::size_t nl = block.find('\n');
+        std::string_view line = block.substr(0, nl == std::string_view::npos ? block.size() : nl + 1);
+        block.remove_prefix(line.size());
+        std::string_view ending;
+        std::size_t body_len = line.size();
+        while (body_len > 0 && (line[body_len - 1] == '\n' || line[body_len - 1] == '\r')) --body_len;
+        ending = line.substr(body_len);
+        std::string_view body = line.substr(0, body_len);
+        const std::size_t colon = body.find(':');
+        if (colon != std::string_view::npos && body.find(' ') > colon) {
+            std::string_view name = body.substr(0, colon);
+            std::string_view value = body.substr(colon + 1);
+            std::size_t lead = 0;
+            while (lead < value.size() && value[lead] == ' ') ++lead;
+            out += name;
+            out += ':';
+            out += value.substr(0, lead);
+            out += sanitize_url(sanitize_header(name, value.substr(lead)));
+        } else {
+            out += sanitize_url(body);
+        }
+        out += ending;
+    }
+    return out;
+}
+
+/// The text a logger shows for `value` of `kind` under `options` (see field_kind).
+[[nodiscard]] inline std::string redact(std::string_view value, field_kind kind, const log_options& options = {}) {
+    switch (kind) {
+    case field_kind::plain: return sanitize_url(value);
+    case field_kind::payload: {
+        if (!options.log_payloads) return std::string(redacted_text);
+        if (value.size() <= options.max_payload_bytes) return std::string(value);
+        std::string out(value.substr(0, options.max_payload_bytes));
+        out += "...(";
+        out += std::to_string(value.size());
+        out += " bytes)";
+        return out;
+    }
+    case field_kind::credential_id:
+        // A short id is hidden entirely: 4 of 6 characters would be most of it.
+        if (options.log_secrets && value.size() >= 12) return std::string(value.substr(0, 4)) + std::string(redacted_text);
+        return std::string(redacted_text);
+    case field_kind::secret: break;
+    }
+    return std::string(redacted_text);
+}
+
+/// One line for a record: `2025-01-02T03:04:05.678Z warn sink: message key=value key2="a b"` (no
+/// newline). Values with spaces, quotes, '=' or control characters are quoted and escaped, so a value
+/// cannot forge a second line.
+[[nodiscard]] inline std::string format_log_line(const log_record& record) {
+    std::string out;
+    const auto since = record.time.time_since_epoch();
+    const auto secs = std::chrono::floor<std::chrono::seconds>(since);
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
+    const std::time_t t = static_cast<std::time_t>(secs.count());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[96]; // room for any int the compiler imagines in the fields
+    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+    out += stamp;
+    out += ' ';
+    out += to_string(record.level);
+    out += ' ';
+    if (!record.component.empty()) {
+        out += record.component;
+        out += ": ";
+    }
+    auto append_escaped = [&out](std::string_view text) {
+        for (char c : text) {
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += c;
+            } else if (c == '\n') {
+                out += "\\n";
+            } else if (c == '\r') {
+                out += "\\r";
+            } else if (c == '\t') {
+                out += "\\t";
+            } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                char hex[8];
+                std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+                out += hex;
+            } else {
+                out += c;
+            }
+        }
+    };
+    append_escaped(record.message);
+    for (const auto& f : record.fields) {
+        out += ' ';
+        append_escaped(f.key);
+        out += '=';
+        const bool quote = f.value.empty() || std::any_of(f.value.begin(), f.value.end(), [](char c) {
+                               return c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ||
+                                      c == 0x7f;
+                           });
+        if (quote) out += '"';
+        append_escaped(f.value);
+        if (quote) out += '"';
+    }
+    return out;
+}
+
+/// The default callback: format_log_line plus a newline on stderr, in one write so that lines from
+/// several threads do not interleave.
+inline void write_log_line_to_stderr(const log_record& record) {
+    std::string line = format_log_line(record);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+/// Holds a minimum level and a callback. The callback may be called from several threads at once (the
+/// default one is safe for that). A callback that throws is ignored: logging never fails the caller.
+class logger {
+public:
+    /// Level info, lines to stderr.
+    logger() : logger(log_options{}) {}
+    explicit logger(log_options options, log_callback callback = {})
+        : options_(options), level_(options.level), callback_(callback ? std::move(callback) : log_callback(write_log_line_to_stderr)) {}
+
+    logger(const logger& other) : options_(other.options_), level_(other.level()), callback_(other.callback_) {}
+    logger& operator=(const logger& other) {
+        if (this != &other) {
+            options_ = other.options_;
+            level_.store(other.level(), std::memory_order_relaxed);
+            callback_ = other.callback_;
+        }
+        return *this;
+    }
+
+    /// A logger that drops everything (level off).
+    [[nodiscard]] static logger disabled() { return logger(log_options{.level = log_level::off}); }
+
+    [[nodiscard]] bool enabled(log_level level) const noexcept {
+        return level != log_level::off && level >= level_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] log_level level() const noexcept { return level_.load(std::memory_order_relaxed); }
+    /// Safe while other threads log.
+    void set_level(log_level level) noexcept { level_.store(level, std::memory_order_relaxed); }
+    /// The options given at construction (the level in them may be stale: see level()).
+    [[nodiscard]] const log_options& options() const noexcept { return options_; }
+
+    void log(log_level level, std::string_view component, std::string_view message,
+             std::initializer_list<field> fields = {}) const noexcept {
+        if (!enabled(level)) return;
+        emit(level, component, message, fields);
+    }
+
+    /// `make_message()` (returning something convertible to std::string_view or std::string) runs only
+    /// when `level` is enabled: for messages that cost something to build.
+    template <class F>
+        requires std::invocable<F&>
+    void log(log_level level, std::string_view component, F&& make_message, std::initializer_list<field> fields = {}) const noexcept {
+        if (!enabled(level)) return;
+        try {
+            const auto& message = make_message();
+            emit(level, component, std::string_view(message), fields);
+        } catch (...) {
+        }
+    }
+
+    template <class M>
+    void trace(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::trace, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void debug(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::debug, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void info(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::info, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void warn(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::warn, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void error(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::error, component, std::forward<M>(message), fields);
+    }
+
+private:
+    /// The enabled path: redact every field into text, then hand the record to the callback.
+    void emit(log_level level, std::string_view component, std::string_view message,
+              std::initializer_list<field> fields) const noexcept {
+        try {
+            std::vector<std::string> texts;
+            texts.reserve(fields.size());
+            for (const auto& f : fields) texts.push_back(render(f));
+            std::vector<log_field> views;
+            views.reserve(fields.size());
+            std::size_t i = 0;
+            for (const auto& f : fields) views.push_back({f.key, texts[i++]});
+            auto clean_message = detail::redact_query_params(message);
+            log_record record{level, component, clean_message ? std::string_view(*clean_message) : message, views,
+                              std::chrono::system_clock::now()};
+            callback_(record);
+        } catch (...) {
+        }
+    }
+
+    [[nodiscard]] std::string render(const field& f) const {
+        if (const auto* text = std::get_if<std::string_view>(&f.value)) {
+            const field_kind kind = (f.kind == field_kind::plain && is_secret_key(f.key)) ? field_kind::secret : f.kind;
+            return redact(*text, kind, options_);
+        }
+        // A number or bool: only plain ones are shown (a number marked secret stays secret).
+        if (f.kind != field_kind::plain || is_secret_key(f.key)) return std::string(redacted_text);
+        if (const auto* b = std::get_if<bool>(&f.value)) return *b ? "true" : "false";
+        char text[32];
+        std::to_chars_result r{};
+        if (const auto* i = std::get_if<std::int64_t>(&f.value)) r = std::to_chars(text, text + sizeof text, *i);
+        else if (const auto* u = std::get_if<std::uint64_t>(&f.value)) r = std::to_chars(text, text + sizeof text, *u);
+        else r = std::to_chars(text, text + sizeof text, std::get<double>(f.value));
+        return std::string(text, r.ptr);
+    }
+
+    log_options options_;
+    std::atomic<log_level> level_;
+    log_callback callback_;
+};
+
+} // namespace sluice
+// end file sluice/metrics/log.hpp
 
 // codecs
 // begin file sluice/codec/compression.hpp
@@ -8588,6 +8602,8 @@ struct delivery_options {
     sink_limits limit_overrides{0, 0, 0};
     /// The disk buffer, for buffer_type::disk and when_full::overflow (bounded by its max_bytes).
     std::optional<disk_buffer_options> disk{};
+    /// Where to publish the sink's and the buffer's metrics (labelled with `name`); none if null.
+    metrics_registry* metrics = nullptr;
 };
 
 /// How a record ended up.
@@ -8679,6 +8695,10 @@ public:
     delivery_pipeline(io_loop& loop, Sink& sink, delivery_options options = {})
         : loop_(&loop), sink_(&sink), options_(std::move(options)), limits_(effective_limits()),
           backoff_(options_.retry), limiter_(options_.rate), concurrency_(options_.concurrency) {
+        if (options_.metrics) {
+            sink_metrics_ = sink_metrics(*options_.metrics, options_.name);
+            buffer_metrics_ = buffer_metrics(*options_.metrics, options_.name);
+        }
         if (options_.batch.max_events == 0 || options_.batch.max_bytes == 0)
             throw std::invalid_argument(options_.name + ": batch limits must be positive");
         if (options_.buffer.max_events == 0 || options_.buffer.max_bytes == 0)
@@ -8745,6 +8765,8 @@ public:
         node.data = std::move(record);
         co_await admit(node);
         ++stats_.accepted;
+        sink_metrics_.events_in.inc();
+        buffer_metrics_.events_in.inc();
         ++outstanding_;
         node.first_attempt = clock::now();
         add_to_batch(&node);
@@ -8799,22 +8821,14 @@ public:
             ready_.clear();
             for (auto* n : open_.nodes) abandon.push_back(n);
             open_ = {};
-            for (auto* n : abandon) {
-                // With a disk buffer nothing is given up: a record read from disk stays there
-                // (unacknowledged), one from memory is written there.
-                if (disk_ && (n->disk_id || co_await persist_at_stop(n->data))) {
-                    n->state = outcome::persisted;
-                    ++report.persisted;
-                    finish(n);
-                } else {
-                    fail(n, delivery_error::kind::stopped,
-                         options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
-                             " attempt(s)");
-                    ++report.unprocessed;
-                }
-            }
-            stats_.unprocessed += report.unprocessed;
+            deadline_passed_ = true;
+            for (auto* n : abandon) co_await give_up_at_stop(n);
+            // Requests still in flight end as they end; a retryable failure among them is not
+            // retried any more but given up the same way (settle() sees deadline_passed_).
             while (outstanding_ != 0) co_await wait_for_drain(clock::time_point::max());
+            report.persisted += kept_at_stop_;
+            report.unprocessed += unprocessed_at_stop_;
+            stats_.unprocessed += unprocessed_at_stop_;
         }
         report.drained = report.persisted == 0 && report.unprocessed == 0;
         retry_stop_.request_stop();
@@ -8888,6 +8902,10 @@ private:
             if (!full) break;
             if (options_.buffer.policy == when_full::drop_newest) {
                 ++stats_.dropped;
+                sink_metrics_.events_dropped.inc();
+                buffer_metrics_.events_dropped.inc();
+            sink_metrics_.events_dropped.inc();
+            buffer_metrics_.events_dropped.inc();
                 throw delivery_error(delivery_error::kind::dropped,
                                      options_.name + ": disk buffer full: record dropped", 0, false);
             }
@@ -8905,6 +8923,10 @@ private:
         if (flush_error_) std::rethrow_exception(flush_error_);
         ++stats_.persisted;
         ++on_disk_;
+        sink_metrics_.events_in.inc();
+        buffer_metrics_.events_in.inc();
+        buffer_metrics_.disk_events.set(static_cast<double>(on_disk_));
+        buffer_metrics_.disk_bytes.set(static_cast<double>(disk_->stats().bytes_on_disk));
         ensure_drainer();
     }
 
@@ -8942,6 +8964,31 @@ private:
             });
         }
         disk_flusher_running_ = false;
+        --background_;
+    }
+
+    /// After stop's deadline: a record is not retried any more. With a disk buffer nothing is given
+    /// up: a record read from disk stays there (unacknowledged), one from memory is written there;
+    /// without one it finishes as "unprocessed".
+    task<void> give_up_at_stop(record_node* n) {
+        // No co_await inside the condition: GCC 12 miscompiles it in a short-circuit operand.
+        bool kept = false;
+        if (disk_) kept = n->disk_id.has_value();
+        if (disk_ && !kept) kept = co_await persist_at_stop(n->data);
+        if (kept) {
+            n->state = outcome::persisted;
+            ++kept_at_stop_;
+            finish(n);
+        } else {
+            ++unprocessed_at_stop_;
+            fail(n, delivery_error::kind::stopped,
+                 options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
+                     " attempt(s)");
+        }
+    }
+
+    task<void> give_up_later(record_node* n) {
+        co_await give_up_at_stop(n);
         --background_;
     }
 
@@ -8988,6 +9035,7 @@ private:
             }
             --on_disk_;
             ++stats_.replayed;
+            buffer_metrics_.disk_events.set(static_cast<double>(on_disk_));
             auto* n = new record_node;
             n->data.assign(reinterpret_cast<const char*>(rec->data.data()), rec->data.size());
             n->disk_id = rec->id;
@@ -9039,6 +9087,8 @@ private:
         }
         if (options_.buffer.policy == when_full::drop_newest) {
             ++stats_.dropped;
+            sink_metrics_.events_dropped.inc();
+            buffer_metrics_.events_dropped.inc();
             throw delivery_error(delivery_error::kind::dropped,
                                  options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
                                      std::to_string(buffered_bytes_) + " bytes): record dropped",
@@ -9071,10 +9121,16 @@ private:
     void take_buffer(std::size_t bytes) {
         ++buffered_events_;
         buffered_bytes_ += bytes;
+        update_buffer_gauges();
+    }
+    void update_buffer_gauges() {
+        buffer_metrics_.memory_events.set(static_cast<double>(buffered_events_));
+        buffer_metrics_.memory_bytes.set(static_cast<double>(buffered_bytes_));
     }
     void release_buffer(const record_node& node) {
         --buffered_events_;
         buffered_bytes_ -= node.data.size();
+        update_buffer_gauges();
         if (drainer_running_) room_signal_.request_stop();
         // Admit waiters in arrival order while they fit.
         while (!blocked_.empty() && fits(blocked_.front()->node->data.size())) {
@@ -9144,6 +9200,9 @@ private:
         ++stats_.requests;
         ++stats_.batches;
         stats_.batched_records += b.nodes.size();
+        sink_metrics_.requests.inc();
+        sink_metrics_.batch_events.observe(static_cast<double>(b.nodes.size()));
+        sink_metrics_.batch_bytes.observe(static_cast<double>(b.bytes));
         auto started = clock::now();
         batch_result result;
         try {
@@ -9153,6 +9212,7 @@ private:
         }
         auto latency = clock::now() - started;
         stats_.total_latency += std::chrono::duration_cast<std::chrono::nanoseconds>(latency);
+        sink_metrics_.request_duration.observe(latency);
         if (!result.request && !result.entries.empty() && result.entries.size() != b.nodes.size()) {
             result = batch_result::failed(entry_result::retry(
                 "sink answered " + std::to_string(result.entries.size()) + " results for " +
@@ -9161,8 +9221,12 @@ private:
         bool pushed_back = false;
         if (result.request) {
             ++stats_.request_failures;
+            sink_metrics_.retries.inc();
             pushed_back = result.request->throttled || result.request->status == entry_status::retry;
-            if (result.request->throttled) ++stats_.throttled;
+            if (result.request->throttled) {
+                ++stats_.throttled;
+                sink_metrics_.throttles.inc();
+            }
             for (auto* n : b.nodes) settle(n, *result.request);
         } else if (result.entries.empty()) {
             for (auto* n : b.nodes) succeed(n);
@@ -9174,6 +9238,7 @@ private:
             }
             if (throttled) {
                 ++stats_.throttled;
+                sink_metrics_.throttles.inc();
                 pushed_back = true;
             }
         }
@@ -9191,6 +9256,11 @@ private:
             return;
         case entry_status::retry: break;
         }
+        if (deadline_passed_) {
+            ++background_;
+            loop_->spawn(give_up_later(n));
+            return;
+        }
         auto now = clock::now();
         if (!backoff_.may_retry(n->attempts, n->first_attempt, now)) {
             fail(n, delivery_error::kind::gave_up,
@@ -9198,6 +9268,7 @@ private:
             return;
         }
         ++stats_.retried;
+        sink_metrics_.events_retried.inc();
         n->due = now + backoff_.delay(n->attempts + 1);
         retry_heap_.push_back(retry_entry{n->due, n});
         std::push_heap(retry_heap_.begin(), retry_heap_.end(), later);
@@ -9207,6 +9278,8 @@ private:
     void succeed(record_node* n) {
         n->state = outcome::delivered;
         ++stats_.delivered;
+        sink_metrics_.events_out.inc();
+        buffer_metrics_.events_out.inc();
         finish(n);
     }
 
@@ -9225,6 +9298,7 @@ private:
         n->failure_kind = kind;
         n->failure = std::move(why);
         ++stats_.failed;
+        sink_metrics_.events_failed.inc();
         finish(n);
     }
 
@@ -9360,6 +9434,9 @@ private:
     std::uint64_t durable_seq_ = 0;  // of those, flushed
     std::vector<std::pair<std::uint64_t, std::coroutine_handle<>>> durable_waiters_;
     bool disk_flusher_running_ = false;
+    bool deadline_passed_ = false;
+    std::uint64_t kept_at_stop_ = 0;
+    std::uint64_t unprocessed_at_stop_ = 0;
     std::exception_ptr flush_error_;
     std::stop_source room_signal_{std::nostopstate};
     bool stopping_ = false;
@@ -9371,6 +9448,8 @@ private:
     std::stop_source retry_stop_;
     std::stop_source drain_signal_{std::nostopstate};
     delivery_stats stats_{};
+    sink_metrics sink_metrics_{};     // no-ops without a registry
+    buffer_metrics buffer_metrics_{};
 };
 
 } // namespace sluice
