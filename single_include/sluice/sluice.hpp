@@ -6867,13 +6867,6 @@ struct fd_list {
 
 } // namespace detail::disk
 
-// With optimisation GCC 12 inlines coroutine ramps (recover() into open()) and then pairs the frame
-// cache's malloc with the frame's class operator delete: a false -Wmismatched-new-delete.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 class disk_buffer {
 public:
     using clock = std::chrono::steady_clock;
@@ -8348,10 +8341,6 @@ private:
     recovery_report recovery_;
     disk_buffer_stats stats_;
 };
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 } // namespace sluice
 // end file sluice/delivery/disk_buffer.hpp
