@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <sluice/core/async_scope.hpp>
 #include <sluice/core/event.hpp>
 #include <sluice/core/executor.hpp>
@@ -30,101 +32,9 @@ using sluice::task;
 
 namespace {
 
-struct scope_counted {
-    static inline int alive = 0;
-    scope_counted() noexcept { ++alive; }
-    scope_counted(const scope_counted&) noexcept { ++alive; }
-    scope_counted(scope_counted&&) noexcept { ++alive; }
-    scope_counted& operator=(const scope_counted&) = default;
-    scope_counted& operator=(scope_counted&&) = default;
-    ~scope_counted() { --alive; }
-};
-
-// A few worker threads that resume whatever is posted to them.
-class scope_pool final : public sluice::executor {
-public:
-    explicit scope_pool(int threads) {
-        for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
-    }
-    scope_pool(const scope_pool&) = delete;
-    scope_pool& operator=(const scope_pool&) = delete;
-    ~scope_pool() {
-        {
-            std::lock_guard lock(mutex_);
-            stopping_ = true;
-        }
-        cv_.notify_all();
-        for (auto& t : threads_) t.join();
-    }
-    void post(std::coroutine_handle<> h) override {
-        // Notifies under the lock: once the handle is seen, this executor may be destroyed.
-        std::lock_guard lock(mutex_);
-        queue_.push_back(h);
-        cv_.notify_one();
-    }
-    auto schedule() noexcept {
-        struct awaiter {
-            scope_pool* pool;
-            bool await_ready() const noexcept { return false; }
-            void await_suspend(std::coroutine_handle<> h) const { pool->post(h); }
-            void await_resume() const noexcept {}
-        };
-        return awaiter{this};
-    }
-
-private:
-    void work() {
-        sluice::detail::executor_scope scope(this);
-        for (;;) {
-            std::coroutine_handle<> h;
-            {
-                std::unique_lock lock(mutex_);
-                cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-                if (queue_.empty()) return;
-                h = queue_.front();
-                queue_.pop_front();
-            }
-            h.resume();
-        }
-    }
-
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::deque<std::coroutine_handle<>> queue_;
-    bool stopping_ = false;
-    std::vector<std::thread> threads_;
-};
-
-// An executor driven by the test's own thread, standing in for an io loop.
-class scope_home final : public sluice::executor {
-public:
-    void post(std::coroutine_handle<> h) override {
-        // Notifies under the lock: once the handle is seen, this executor may be destroyed.
-        std::lock_guard lock(mutex_);
-        queue_.push_back(h);
-        cv_.notify_one();
-    }
-    /// Runs posted coroutines on this thread until `done()`; false if nothing came for 10 s.
-    bool run_until(const std::function<bool()>& done) {
-        sluice::detail::executor_scope scope(this);
-        while (!done()) {
-            std::coroutine_handle<> h;
-            {
-                std::unique_lock lock(mutex_);
-                if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !queue_.empty(); })) return false;
-                h = queue_.front();
-                queue_.pop_front();
-            }
-            h.resume();
-        }
-        return true;
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    std::deque<std::coroutine_handle<>> queue_;
-};
+using scope_counted = sluice_test::lifetime_counted;
+using scope_pool = sluice_test::thread_pool;
+using scope_home = sluice_test::manual_executor;
 
 task<void> wait_for(async_event& ev) { co_await ev.wait(); }
 
