@@ -178,6 +178,7 @@ public:
         {
             std::lock_guard lock(remote_mutex_);
             remote_.push_back(remote_item{h, {}});
+            remote_pending_.store(true, std::memory_order_release);
         }
         notify_remote();
     }
@@ -187,6 +188,7 @@ public:
         {
             std::lock_guard lock(remote_mutex_);
             remote_.push_back(remote_item{{}, std::move(fn)});
+            remote_pending_.store(true, std::memory_order_release);
         }
         notify_remote();
     }
@@ -419,18 +421,20 @@ private:
     }
 
     bool take_remote() {
-        std::deque<remote_item> items;
+        // Most iterations have nothing from other threads: one load, no lock.
+        if (!remote_pending_.load(std::memory_order_acquire)) return false;
         {
             std::lock_guard lock(remote_mutex_);
-            if (remote_.empty()) return false;
-            items.swap(remote_);
+            taken_.swap(remote_);
+            remote_pending_.store(false, std::memory_order_relaxed);
         }
-        for (auto& item : items) {
+        for (auto& item : taken_) {
             if (item.handle)
                 ready_.push_back(item.handle);
             else
                 item.fn();
         }
+        taken_.clear(); // keeps its capacity for the next swap
         return true;
     }
 
@@ -486,11 +490,7 @@ private:
             sleeping_.store(true, std::memory_order_seq_cst);
             // Re-check after publishing `sleeping_`: a post that raced with us either sees the flag
             // (and wakes us) or is visible here.
-            bool pending;
-            {
-                std::lock_guard lock(remote_mutex_);
-                pending = !remote_.empty();
-            }
+            bool pending = remote_pending_.load(std::memory_order_seq_cst);
             if (pending || stop_requested_.load(std::memory_order_acquire)) timeout = std::chrono::nanoseconds::zero();
         }
         completions_.clear();
@@ -651,7 +651,9 @@ private:
     std::uint64_t next_cancel_id_ = 0;
 
     std::mutex remote_mutex_;
-    std::deque<remote_item> remote_;
+    std::vector<remote_item> remote_;
+    std::vector<remote_item> taken_; // loop thread only: what take_remote() is running
+    std::atomic<bool> remote_pending_{false};
     std::exception_ptr spawn_failure_;
     std::atomic<bool> sleeping_{false};
     std::atomic<bool> stop_requested_{false};

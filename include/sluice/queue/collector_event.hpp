@@ -51,6 +51,7 @@ public:
             results_.clear();
             claimed_.store(false, std::memory_order_relaxed);
             done_.store(false, std::memory_order_relaxed);
+            blocking_waiters_.store(false, std::memory_order_relaxed);
             waiter_.store(nullptr, std::memory_order_relaxed);
             next_free_ = pool.head;
             pool.head = this;
@@ -72,8 +73,10 @@ public:
 
     /// Publishes the results and wakes the waiter, if any, on its own executor.
     void resolve() {
-        done_.store(true, std::memory_order_release);
-        done_.notify_all();
+        // Only a thread blocked in wait_blocking() needs the notify (a shared futex table otherwise).
+        // seq_cst pairs with wait_blocking: either we see its flag or it sees done_.
+        done_.store(true, std::memory_order_seq_cst);
+        if (blocking_waiters_.load(std::memory_order_seq_cst)) done_.notify_all();
         void* prev = waiter_.exchange(resolved_marker(), std::memory_order_acq_rel);
         if (prev != nullptr) static_cast<waiter_node*>(prev)->resume();
     }
@@ -88,7 +91,10 @@ public:
         return ok;
     }
 
-    void wait_blocking() const noexcept { done_.wait(false, std::memory_order_acquire); }
+    void wait_blocking() noexcept {
+        blocking_waiters_.store(true, std::memory_order_seq_cst);
+        done_.wait(false, std::memory_order_seq_cst);
+    }
 
     const result_list<R>& results_after_done() const noexcept { return results_; }
 
@@ -118,6 +124,7 @@ private:
     std::atomic<std::uint32_t> refs_{1};
     std::atomic<bool> claimed_{false};
     std::atomic<bool> done_{false};
+    std::atomic<bool> blocking_waiters_{false};
     std::atomic<void*> waiter_{nullptr};
     result_list<R> results_;
 };
