@@ -2678,6 +2678,7 @@ public:
         {
             std::lock_guard lock(remote_mutex_);
             remote_.push_back(remote_item{h, {}});
+            remote_pending_.store(true, std::memory_order_release);
         }
         notify_remote();
     }
@@ -2687,6 +2688,7 @@ public:
         {
             std::lock_guard lock(remote_mutex_);
             remote_.push_back(remote_item{{}, std::move(fn)});
+            remote_pending_.store(true, std::memory_order_release);
         }
         notify_remote();
     }
@@ -2919,18 +2921,20 @@ private:
     }
 
     bool take_remote() {
-        std::deque<remote_item> items;
+        // Most iterations have nothing from other threads: one load, no lock.
+        if (!remote_pending_.load(std::memory_order_acquire)) return false;
         {
             std::lock_guard lock(remote_mutex_);
-            if (remote_.empty()) return false;
-            items.swap(remote_);
+            taken_.swap(remote_);
+            remote_pending_.store(false, std::memory_order_relaxed);
         }
-        for (auto& item : items) {
+        for (auto& item : taken_) {
             if (item.handle)
                 ready_.push_back(item.handle);
             else
                 item.fn();
         }
+        taken_.clear(); // keeps its capacity for the next swap
         return true;
     }
 
@@ -2986,11 +2990,7 @@ private:
             sleeping_.store(true, std::memory_order_seq_cst);
             // Re-check after publishing `sleeping_`: a post that raced with us either sees the flag
             // (and wakes us) or is visible here.
-            bool pending;
-            {
-                std::lock_guard lock(remote_mutex_);
-                pending = !remote_.empty();
-            }
+            bool pending = remote_pending_.load(std::memory_order_seq_cst);
             if (pending || stop_requested_.load(std::memory_order_acquire)) timeout = std::chrono::nanoseconds::zero();
         }
         completions_.clear();
@@ -3151,7 +3151,9 @@ private:
     std::uint64_t next_cancel_id_ = 0;
 
     std::mutex remote_mutex_;
-    std::deque<remote_item> remote_;
+    std::vector<remote_item> remote_;
+    std::vector<remote_item> taken_; // loop thread only: what take_remote() is running
+    std::atomic<bool> remote_pending_{false};
     std::exception_ptr spawn_failure_;
     std::atomic<bool> sleeping_{false};
     std::atomic<bool> stop_requested_{false};
@@ -3419,6 +3421,7 @@ public:
             results_.clear();
             claimed_.store(false, std::memory_order_relaxed);
             done_.store(false, std::memory_order_relaxed);
+            blocking_waiters_.store(false, std::memory_order_relaxed);
             waiter_.store(nullptr, std::memory_order_relaxed);
             next_free_ = pool.head;
             pool.head = this;
@@ -3440,8 +3443,10 @@ public:
 
     /// Publishes the results and wakes the waiter, if any, on its own executor.
     void resolve() {
-        done_.store(true, std::memory_order_release);
-        done_.notify_all();
+        // Only a thread blocked in wait_blocking() needs the notify (a shared futex table otherwise).
+        // seq_cst pairs with wait_blocking: either we see its flag or it sees done_.
+        done_.store(true, std::memory_order_seq_cst);
+        if (blocking_waiters_.load(std::memory_order_seq_cst)) done_.notify_all();
         void* prev = waiter_.exchange(resolved_marker(), std::memory_order_acq_rel);
         if (prev != nullptr) static_cast<waiter_node*>(prev)->resume();
     }
@@ -3456,7 +3461,10 @@ public:
         return ok;
     }
 
-    void wait_blocking() const noexcept { done_.wait(false, std::memory_order_acquire); }
+    void wait_blocking() noexcept {
+        blocking_waiters_.store(true, std::memory_order_seq_cst);
+        done_.wait(false, std::memory_order_seq_cst);
+    }
 
     const result_list<R>& results_after_done() const noexcept { return results_; }
 
@@ -3486,6 +3494,7 @@ private:
     std::atomic<std::uint32_t> refs_{1};
     std::atomic<bool> claimed_{false};
     std::atomic<bool> done_{false};
+    std::atomic<bool> blocking_waiters_{false};
     std::atomic<void*> waiter_{nullptr};
     result_list<R> results_;
 };
