@@ -6408,6 +6408,7 @@ private:
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <coroutine>
@@ -6565,20 +6566,34 @@ inline constexpr std::size_t ack_header_size = 32;
 inline constexpr std::size_t ack_entry_header_size = 24;
 inline constexpr std::size_t read_chunk = 256 * 1024;
 
+// Little-endian fields. On little-endian hosts one plain store or load each: byte-wise stores followed
+// by the wider loads of a CRC would defeat store-to-load forwarding on the write path.
 inline void store32(std::byte* p, std::uint32_t v) noexcept {
-    for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+    if constexpr (std::endian::native == std::endian::little)
+        std::memcpy(p, &v, 4);
+    else
+        for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
 }
 inline void store64(std::byte* p, std::uint64_t v) noexcept {
-    for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+    if constexpr (std::endian::native == std::endian::little)
+        std::memcpy(p, &v, 8);
+    else
+        for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
 }
 inline std::uint32_t load32(const std::byte* p) noexcept {
     std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
+    if constexpr (std::endian::native == std::endian::little)
+        std::memcpy(&v, p, 4);
+    else
+        for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
     return v;
 }
 inline std::uint64_t load64(const std::byte* p) noexcept {
     std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    if constexpr (std::endian::native == std::endian::little)
+        std::memcpy(&v, p, 8);
+    else
+        for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
     return v;
 }
 
@@ -6674,11 +6689,11 @@ inline header_check parse_frame_header(std::span<const std::byte> b, frame_heade
 }
 
 inline void write_record_header(std::byte* p, std::uint32_t length, record_id id, std::uint32_t crc) noexcept {
-    p[0] = magic0;
-    p[1] = magic1;
-    p[2] = record_tag;
-    p[3] = magic3;
-    store32(p + 4, length);
+    // Built in one 8-byte word per field pair, so the header CRC's loads forward from these stores.
+    constexpr std::uint32_t magic = static_cast<std::uint32_t>(magic0) | static_cast<std::uint32_t>(magic1) << 8 |
+                                    static_cast<std::uint32_t>(record_tag) << 16 |
+                                    static_cast<std::uint32_t>(magic3) << 24;
+    store64(p, magic | static_cast<std::uint64_t>(length) << 32);
     store64(p + 8, id);
     store32(p + 16, crc);
     store32(p + 20, crc32c(p, 20));
