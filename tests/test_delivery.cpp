@@ -842,3 +842,40 @@ TEST_CASE("queue and pipeline publish their metrics to a registry, rendered for 
     CHECK(text.find("# TYPE sluice_request_duration_seconds histogram") != std::string::npos);
     CHECK(text.find("sluice_buffer_events{component=\"buffer\",medium=\"memory\",name=\"orders\"} 0") != std::string::npos);
 }
+
+TEST_CASE("final failures, drops and unobserved errors reach the logger, without record bodies") {
+    io_loop loop;
+    std::vector<std::string> lines;
+    logger log({.level = log_level::info}, [&](const log_record& r) { lines.push_back(format_log_line(r)); });
+    fault_injecting_sink sink(loop, {.reject = [](std::string_view r) { return r.find("secret-body") != std::string_view::npos; }});
+    delivery_options o;
+    o.name = "orders";
+    o.batch.max_age = 1ms;
+    o.log = &log;
+    fault_pipeline p(loop, sink, o);
+    outcome_log out;
+    run_all(loop, p, out, {"fine", "secret-body-123"});
+    REQUIRE(out.failed.size() == 1);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find("record not delivered") != std::string::npos);
+    CHECK(lines[0].find("orders") != std::string::npos);
+    CHECK(lines[0].find("secret-body") == std::string::npos);
+
+    lines.clear();
+    collector<int, void> failing{"f", [](const payload<int>&, collector_context&) -> task<void> {
+                                     throw std::runtime_error("broken");
+                                     co_return;
+                                 }};
+    queue_options qo;
+    qo.log = &log;
+    qo.name = "q";
+    collector_queue<int, void> q(loop, {failing}, qo);
+    loop.run_until_complete([&]() -> task<void> {
+        co_await q.start();
+        co_await q.get_publisher().publish(payload<int>::broadcast(1));
+        co_await q.stop();
+    }());
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find("fire-and-forget payload failed") != std::string::npos);
+    CHECK(lines[0].find("broken") != std::string::npos);
+}

@@ -12,6 +12,7 @@
 // the sink's answer. Runs entirely on one io_loop thread: no locks.
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <chrono>
@@ -37,6 +38,7 @@
 #include <sluice/delivery/rate_limiter.hpp>
 #include <sluice/delivery/sink.hpp>
 #include <sluice/io/loop.hpp>
+#include <sluice/metrics/log.hpp>
 #include <sluice/metrics/metrics.hpp>
 
 namespace sluice {
@@ -98,6 +100,9 @@ struct delivery_options {
     std::optional<disk_buffer_options> disk{};
     /// Where to publish the sink's and the buffer's metrics (labelled with `name`); none if null.
     metrics_registry* metrics = nullptr;
+    /// Where to log final failures, drops and disk buffer corruption (warn/error); none if null.
+    /// Records' bodies are never logged.
+    const logger* log = nullptr;
 };
 
 /// How a record ended up.
@@ -220,6 +225,13 @@ public:
     /// Without a disk buffer there is nothing to do. Call once, on the loop, before deliver().
     task<void> start() {
         if (!options_.disk || disk_) co_return;
+        if (options_.log && !options_.disk->on_corruption) {
+            const logger* log = options_.log;
+            std::string name = options_.name;
+            options_.disk->on_corruption = [log, name](const std::string& what) {
+                log->error("disk_buffer", "corrupt data skipped", {field::plain("sink", name), field::plain("where", what)});
+            };
+        }
         disk_ = co_await disk_buffer::open(*loop_, *options_.disk);
         on_disk_ = disk_->recovery().records_recovered;
         if (on_disk_ != 0) ensure_drainer();
@@ -368,6 +380,19 @@ private:
         co_return false;
     }
 
+    void log_drop(const char* where) const {
+        if (options_.log)
+            options_.log->warn("delivery", "record dropped: buffer full",
+                               {field::plain("sink", options_.name), field::plain("buffer", where)});
+    }
+
+    /// A kernel error that means "no room" (full disk, file size limit, quota): treated like a full
+    /// disk buffer (backpressure or drop), not as a failure of the record.
+    static bool out_of_space(const std::system_error& e) noexcept {
+        int v = e.code().value();
+        return e.code().category() == std::system_category() && (v == ENOSPC || v == EFBIG || v == EDQUOT);
+    }
+
     // ---- the disk buffer ----
 
     struct deliveries_guard {
@@ -392,14 +417,16 @@ private:
                 co_await disk_->append(record);
             } catch (const disk_buffer_full&) {
                 full = true;
+            } catch (const std::system_error& e) {
+                if (!out_of_space(e)) throw;
+                full = true; // the disk buffer rolled the failed write back; it stays valid
             }
             if (!full) break;
             if (options_.buffer.policy == when_full::drop_newest) {
                 ++stats_.dropped;
                 sink_metrics_.events_dropped.inc();
                 buffer_metrics_.events_dropped.inc();
-            sink_metrics_.events_dropped.inc();
-            buffer_metrics_.events_dropped.inc();
+                log_drop("disk");
                 throw delivery_error(delivery_error::kind::dropped,
                                      options_.name + ": disk buffer full: record dropped", 0, false);
             }
@@ -583,6 +610,7 @@ private:
             ++stats_.dropped;
             sink_metrics_.events_dropped.inc();
             buffer_metrics_.events_dropped.inc();
+            log_drop("memory");
             throw delivery_error(delivery_error::kind::dropped,
                                  options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
                                      std::to_string(buffered_bytes_) + " bytes): record dropped",
@@ -793,6 +821,10 @@ private:
         n->failure = std::move(why);
         ++stats_.failed;
         sink_metrics_.events_failed.inc();
+        if (options_.log)
+            options_.log->warn("delivery", "record not delivered",
+                               {field::plain("sink", options_.name), field::plain("reason", n->failure),
+                                field::plain("attempts", static_cast<std::uint64_t>(n->attempts))});
         finish(n);
     }
 

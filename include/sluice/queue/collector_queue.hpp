@@ -30,6 +30,7 @@
 #include <sluice/core/sync_wait.hpp>
 #include <sluice/core/task.hpp>
 #include <sluice/io/loop.hpp>
+#include <sluice/metrics/log.hpp>
 #include <sluice/metrics/metrics.hpp>
 #include <sluice/queue/collector.hpp>
 #include <sluice/queue/collector_event.hpp>
@@ -59,6 +60,8 @@ struct queue_options {
     std::function<void(const error&)> on_unobserved_error{};
     /// Where to publish this queue's metrics, labelled name=`name`; none if null.
     metrics_registry* metrics = nullptr;
+    /// Where to log (warn) the Errors no caller will see; none if null. Payloads are never logged.
+    const logger* log = nullptr;
     std::string name = "queue";
 };
 
@@ -632,7 +635,7 @@ private:
                 }
                 if (r.is_error()) {
                     ++failures;
-                    if (!state && options_.on_unobserved_error) options_.on_unobserved_error(r.get_error());
+                    if (!state) report_unobserved(r.get_error());
                 }
                 // Stop's deadline may have answered for this payload while a processor ran.
                 if (state && !state->claimed()) {
@@ -660,6 +663,14 @@ private:
             else
                 s->resume();
         }
+    }
+
+    void report_unobserved(const error& e) const {
+        if (options_.on_unobserved_error) options_.on_unobserved_error(e);
+        if (options_.log)
+            options_.log->warn("queue", "fire-and-forget payload failed",
+                               {field::plain("queue", options_.name), field::plain("collector", e.source),
+                                field::plain("error", e.message)});
     }
 
     /// Routes the item; returns its result state (null for fire-and-forget).
