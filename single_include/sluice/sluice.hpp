@@ -3699,6 +3699,504 @@ private:
 
 } // namespace sluice::detail
 // end file sluice/core/detail/spin_lock.hpp
+// begin file sluice/metrics/log.hpp
+
+// Logging hook: a logger holds a minimum level and a callback (default: one line on stderr). Below the
+// level a call costs one relaxed load and a compare; nothing is formatted and the callback is not run.
+//
+// What may reach a log is decided here, not by each caller: a field says what its value is
+// (field::plain, field::payload, field::secret, field::credential_id) and the logger redacts by kind.
+// Payload bodies appear only when log_options::log_payloads is set. Secrets (secret keys, signatures,
+// session tokens, Authorization values) never appear, whatever the options; with log_secrets a
+// credential id shows its first 4 characters ("AKIA", which tells a long-term key from a temporary
+// "ASIA" one). As a second line of defence, plain fields whose key names a secret ("authorization",
+// "password", "token", ...) are redacted too, and the values of X-Amz-Signature, X-Amz-Credential,
+// X-Amz-Security-Token, Signature and Credential parameters are cut out of messages and plain values
+// (a presigned URL or a SigV4 Authorization value quoted in an error message).
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace sluice {
+
+enum class log_level { trace, debug, info, warn, error, off };
+
+[[nodiscard]] inline std::string_view to_string(log_level level) noexcept {
+    switch (level) {
+    case log_level::trace: return "trace";
+    case log_level::debug: return "debug";
+    case log_level::info: return "info";
+    case log_level::warn: return "warn";
+    case log_level::error: return "error";
+    case log_level::off: return "off";
+    }
+    return "unknown";
+}
+
+/// "trace", "debug", "info", "warn" (or "warning"), "error", "off", any case; nullopt otherwise.
+[[nodiscard]] inline std::optional<log_level> parse_log_level(std::string_view text) noexcept {
+    std::array<char, 8> lower{};
+    if (text.size() > lower.size()) return std::nullopt;
+    for (std::size_t i = 0; i < text.size(); ++i)
+        lower[i] = (text[i] >= 'A' && text[i] <= 'Z') ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
+    const std::string_view t(lower.data(), text.size());
+    if (t == "trace") return log_level::trace;
+    if (t == "debug") return log_level::debug;
+    if (t == "info") return log_level::info;
+    if (t == "warn" || t == "warning") return log_level::warn;
+    if (t == "error") return log_level::error;
+    if (t == "off") return log_level::off;
+    return std::nullopt;
+}
+
+/// What a field's value is, which decides how it is redacted.
+enum class field_kind {
+    plain,         ///< shown (unless its key names a secret)
+    payload,       ///< an event or request body: shown only with log_payloads
+    secret,        ///< a secret key, signature, token, Authorization value: never shown
+    credential_id, ///< names a credential (an access key id): with log_secrets, its first 4 characters
+};
+
+/// The text that replaces what is not shown.
+inline constexpr std::string_view redacted_text = "[redacted]";
+
+struct log_options {
+    log_level level = log_level::info;
+    /// Show payload fields (up to max_payload_bytes each). Off: "[redacted]".
+    bool log_payloads = false;
+    /// Show the first 4 characters of credential ids. Secret fields stay "[redacted]" regardless.
+    bool log_secrets = false;
+    /// Longer payloads are cut here, with "...(N bytes)" appended.
+    std::size_t max_payload_bytes = 1024;
+};
+
+/// A key/value pair handed to a log call. It refers to the caller's strings (views): build it in the
+/// call's argument list, never keep it. Numbers and bools are formatted only when the level is on.
+struct field {
+    using value_type = std::variant<std::string_view, std::int64_t, std::uint64_t, double, bool>;
+
+    std::string_view key;
+    value_type value;
+    field_kind kind = field_kind::plain;
+
+    static field plain(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::plain}; }
+    template <class T>
+        requires std::is_arithmetic_v<T>
+    static field plain(std::string_view key, T value) noexcept {
+        if constexpr (std::is_same_v<T, bool>) return {key, value_type(value), field_kind::plain};
+        else if constexpr (std::is_floating_point_v<T>) return {key, value_type(static_cast<double>(value)), field_kind::plain};
+        else if constexpr (std::is_signed_v<T>) return {key, value_type(static_cast<std::int64_t>(value)), field_kind::plain};
+        else return {key, value_type(static_cast<std::uint64_t>(value)), field_kind::plain};
+    }
+    static field payload(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::payload}; }
+    static field secret(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::secret}; }
+    static field credential_id(std::string_view key, std::string_view value) noexcept {
+        return {key, value, field_kind::credential_id};
+    }
+};
+
+/// A field as the callback sees it: the text already redacted.
+struct log_field {
+    std::string_view key;
+    std::string_view value;
+};
+
+/// One log event. Views are valid during the callback only: copy what you keep.
+struct log_record {
+    log_level level = log_level::info;
+    std::string_view component;
+    std::string_view message;
+    std::span<const log_field> fields;
+    std::chrono::system_clock::time_point time;
+};
+
+using log_callback = std::function<void(const log_record&)>;
+
+namespace detail {
+
+[[nodiscard]] inline char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
+}
+
+/// Position of `needle` (lower case) in `text`, ignoring case; npos if absent.
+[[nodiscard]] inline std::size_t ifind(std::string_view text, std::string_view needle, std::size_t from = 0) noexcept {
+    if (needle.size() > text.size()) return std::string_view::npos;
+    for (std::size_t i = from; i + needle.size() <= text.size(); ++i) {
+        std::size_t j = 0;
+        while (j < needle.size() && ascii_lower(text[i + j]) == needle[j]) ++j;
+        if (j == needle.size()) return i;
+    }
+    return std::string_view::npos;
+}
+
+// Parameters that carry credentials or signatures: those of presigned URLs, and the parts of a SigV4
+// Authorization value ("Credential=...", "Signature=...") should one be quoted in a message.
+inline constexpr std::string_view secret_params[] = {"x-amz-signature=", "x-amz-credential=", "x-amz-security-token=",
+                                                     "signature=", "credential="};
+
+[[nodiscard]] inline bool word_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/// `text` with the values of secret parameters replaced by "[redacted]", wherever they occur (a URL, a
+/// request line, a header, a message quoting any of them); nullopt when there is nothing to replace.
+[[nodiscard]] inline std::optional<std::string> redact_query_params(std::string_view text) {
+    std::string out;
+    bool changed = false;
+    std::size_t copied = 0;
+    for (std::size_t i = 0; i < text.size();) {
+        std::size_t hit = std::string_view::npos;
+        std::size_t len = 0;
+        for (auto param : secret_params) {
+            std::size_t at = ifind(text, param, i);
+            // Only a whole parameter name ("x-amz-signature=" is not also a "signature=").
+            while (at != std::string_view::npos && at > 0 && word_char(text[at - 1])) at = ifind(text, param, at + 1);
+            if (at < hit) {
+                hit = at;
+                len = param.size();
+            }
+        }
+        if (hit == std::string_view::npos) break;
+        const std::size_t value_start = hit + len;
+        std::size_t value_end = text.find_first_of("&#,; \t\r\n\"'<>", value_start);
+        if (value_end == std::string_view::npos) value_end = text.size();
+        out.append(text.substr(copied, value_start - copied));
+        out += redacted_text;
+        copied = i = value_end;
+        changed = true;
+    }
+    if (!changed) return std::nullopt;
+    out.append(text.substr(copied));
+    return out;
+}
+
+// Substrings of field keys that name a secret (lower case).
+inline constexpr std::string_view secret_key_words[] = {"authorization", "password", "passwd", "secret", "signature",
+                                                       "token", "credential", "cookie", "api_key", "api-key", "apikey"};
+
+} // namespace detail
+
+/// True when a field key names a secret ("Authorization", "secret_access_key", "X-Amz-Security-Token",
+/// "password", ...): such plain fields are redacted as if marked secret.
+[[nodiscard]] inline bool is_secret_key(std::string_view key) noexcept {
+    for (auto word : detail::secret_key_words)
+        if (detail::ifind(key, word) != std::string_view::npos) return true;
+    return false;
+}
+
+/// True for headers whose values carry credentials: Authorization, Proxy-Authorization,
+/// X-Amz-Security-Token, Cookie, Set-Cookie.
+[[nodiscard]] inline bool is_secret_header(std::string_view name) noexcept {
+    constexpr std::string_view names[] = {"authorization", "proxy-authorization", "x-amz-security-token", "cookie",
+                                          "set-cookie"};
+    for (auto n : names)
+        if (detail::iequals(name, n)) return true;
+    return false;
+}
+
+/// `url` with the values of X-Amz-Signature, X-Amz-Credential and X-Amz-Security-Token (and of bare
+/// Signature= and Credential=) replaced by "[redacted]"; the rest, parameter names included, is kept
+/// for debugging. Matching ignores case; "My-X-Amz-Signature=" is another parameter and is kept.
+[[nodiscard]] inline std::string sanitize_url(std::string_view url) {
+    auto redacted = detail::redact_query_params(url);
+    return redacted ? std::move(*redacted) : std::string(url);
+}
+
+/// The value of header `name` as it may be logged. Authorization keeps its scheme and, for SigV4, the
+/// SignedHeaders list (useful when a signature does not match); Credential, Signature and any other
+/// part become "[redacted]":
+///   "AWS4-HMAC-SHA256 Credential=[redacted], SignedHeaders=host;x-amz-date, Signature=[redacted]".
+/// Other secret headers (is_secret_header) become "[redacted]"; the rest is returned as is.
+[[nodiscard]] inline std::string sanitize_header(std::string_view name, std::string_view value) {
+    if (!is_secret_header(name)) return std::string(value);
+    if (!detail::iequals(name, "authorization") && !detail::iequals(name, "proxy-authorization"))
+        return std::string(redacted_text);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    const std::size_t space = value.find(' ');
+    if (space == std::string_view::npos) return std::string(redacted_text); // no scheme: all of it is secret
+    std::string out(value.substr(0, space));
+    out += ' ';
+    std::string_view rest = value.substr(space + 1);
+    bool first = true;
+    while (!rest.empty()) {
+        std::size_t comma = rest.find(',');
+        std::string_view part = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+        if (!first) out += ", ";
+        first = false;
+        const std::size_t eq = part.find('=');
+        if (eq != std::string_view::npos && detail::iequals(part.substr(0, eq), "signedheaders")) {
+            out += part;
+        } else if (eq != std::string_view::npos) {
+            out += part.substr(0, eq + 1);
+            out += redacted_text;
+        } else {
+            out += redacted_text;
+        }
+    }
+    return out;
+}
+
+/// A raw header block ("POST /?X-Amz-Signature=... HTTP/1.1\r\nAuthorization: ...\r\n...", as curl's
+/// debug callback shows it) with every line sanitized: secret header values and secret query
+/// parameters redacted. Line endings are kept.
+[[nodiscard]] inline std::string sanitize_headers(std::string_view block) {
+    std::string out;
+    out.reserve(block.size());
+    while (!block.empty()) {
+        std::size_t nl = block.find('\n');
+        std::string_view line = block.substr(0, nl == std::string_view::npos ? block.size() : nl + 1);
+        block.remove_prefix(line.size());
+        std::string_view ending;
+        std::size_t body_len = line.size();
+        while (body_len > 0 && (line[body_len - 1] == '\n' || line[body_len - 1] == '\r')) --body_len;
+        ending = line.substr(body_len);
+        std::string_view body = line.substr(0, body_len);
+        const std::size_t colon = body.find(':');
+        if (colon != std::string_view::npos && body.find(' ') > colon) {
+            std::string_view name = body.substr(0, colon);
+            std::string_view value = body.substr(colon + 1);
+            std::size_t lead = 0;
+            while (lead < value.size() && value[lead] == ' ') ++lead;
+            out += name;
+            out += ':';
+            out += value.substr(0, lead);
+            out += sanitize_url(sanitize_header(name, value.substr(lead)));
+        } else {
+            out += sanitize_url(body);
+        }
+        out += ending;
+    }
+    return out;
+}
+
+/// The text a logger shows for `value` of `kind` under `options` (see field_kind).
+[[nodiscard]] inline std::string redact(std::string_view value, field_kind kind, const log_options& options = {}) {
+    switch (kind) {
+    case field_kind::plain: return sanitize_url(value);
+    case field_kind::payload: {
+        if (!options.log_payloads) return std::string(redacted_text);
+        if (value.size() <= options.max_payload_bytes) return std::string(value);
+        std::string out(value.substr(0, options.max_payload_bytes));
+        out += "...(";
+        out += std::to_string(value.size());
+        out += " bytes)";
+        return out;
+    }
+    case field_kind::credential_id:
+        // A short id is hidden entirely: 4 of 6 characters would be most of it.
+        if (options.log_secrets && value.size() >= 12) return std::string(value.substr(0, 4)) + std::string(redacted_text);
+        return std::string(redacted_text);
+    case field_kind::secret: break;
+    }
+    return std::string(redacted_text);
+}
+
+/// One line for a record: `2025-01-02T03:04:05.678Z warn sink: message key=value key2="a b"` (no
+/// newline). Values with spaces, quotes, '=' or control characters are quoted and escaped, so a value
+/// cannot forge a second line.
+[[nodiscard]] inline std::string format_log_line(const log_record& record) {
+    std::string out;
+    const auto since = record.time.time_since_epoch();
+    const auto secs = std::chrono::floor<std::chrono::seconds>(since);
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
+    const std::time_t t = static_cast<std::time_t>(secs.count());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[96]; // room for any int the compiler imagines in the fields
+    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+    out += stamp;
+    out += ' ';
+    out += to_string(record.level);
+    out += ' ';
+    if (!record.component.empty()) {
+        out += record.component;
+        out += ": ";
+    }
+    auto append_escaped = [&out](std::string_view text) {
+        for (char c : text) {
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += c;
+            } else if (c == '\n') {
+                out += "\\n";
+            } else if (c == '\r') {
+                out += "\\r";
+            } else if (c == '\t') {
+                out += "\\t";
+            } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+                char hex[8];
+                std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+                out += hex;
+            } else {
+                out += c;
+            }
+        }
+    };
+    append_escaped(record.message);
+    for (const auto& f : record.fields) {
+        out += ' ';
+        append_escaped(f.key);
+        out += '=';
+        const bool quote = f.value.empty() || std::any_of(f.value.begin(), f.value.end(), [](char c) {
+                               return c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ||
+                                      c == 0x7f;
+                           });
+        if (quote) out += '"';
+        append_escaped(f.value);
+        if (quote) out += '"';
+    }
+    return out;
+}
+
+/// The default callback: format_log_line plus a newline on stderr, in one write so that lines from
+/// several threads do not interleave.
+inline void write_log_line_to_stderr(const log_record& record) {
+    std::string line = format_log_line(record);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+/// Holds a minimum level and a callback. The callback may be called from several threads at once (the
+/// default one is safe for that). A callback that throws is ignored: logging never fails the caller.
+class logger {
+public:
+    /// Level info, lines to stderr.
+    logger() : logger(log_options{}) {}
+    explicit logger(log_options options, log_callback callback = {})
+        : options_(options), level_(options.level), callback_(callback ? std::move(callback) : log_callback(write_log_line_to_stderr)) {}
+
+    logger(const logger& other) : options_(other.options_), level_(other.level()), callback_(other.callback_) {}
+    logger& operator=(const logger& other) {
+        if (this != &other) {
+            options_ = other.options_;
+            level_.store(other.level(), std::memory_order_relaxed);
+            callback_ = other.callback_;
+        }
+        return *this;
+    }
+
+    /// A logger that drops everything (level off).
+    [[nodiscard]] static logger disabled() { return logger(log_options{.level = log_level::off}); }
+
+    [[nodiscard]] bool enabled(log_level level) const noexcept {
+        return level != log_level::off && level >= level_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] log_level level() const noexcept { return level_.load(std::memory_order_relaxed); }
+    /// Safe while other threads log.
+    void set_level(log_level level) noexcept { level_.store(level, std::memory_order_relaxed); }
+    /// The options given at construction (the level in them may be stale: see level()).
+    [[nodiscard]] const log_options& options() const noexcept { return options_; }
+
+    void log(log_level level, std::string_view component, std::string_view message,
+             std::initializer_list<field> fields = {}) const noexcept {
+        if (!enabled(level)) return;
+        emit(level, component, message, fields);
+    }
+
+    /// `make_message()` (returning something convertible to std::string_view or std::string) runs only
+    /// when `level` is enabled: for messages that cost something to build.
+    template <class F>
+        requires std::invocable<F&>
+    void log(log_level level, std::string_view component, F&& make_message, std::initializer_list<field> fields = {}) const noexcept {
+        if (!enabled(level)) return;
+        try {
+            const auto& message = make_message();
+            emit(level, component, std::string_view(message), fields);
+        } catch (...) {
+        }
+    }
+
+    template <class M>
+    void trace(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::trace, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void debug(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::debug, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void info(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::info, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void warn(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::warn, component, std::forward<M>(message), fields);
+    }
+    template <class M>
+    void error(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
+        log(log_level::error, component, std::forward<M>(message), fields);
+    }
+
+private:
+    /// The enabled path: redact every field into text, then hand the record to the callback.
+    void emit(log_level level, std::string_view component, std::string_view message,
+              std::initializer_list<field> fields) const noexcept {
+        try {
+            std::vector<std::string> texts;
+            texts.reserve(fields.size());
+            for (const auto& f : fields) texts.push_back(render(f));
+            std::vector<log_field> views;
+            views.reserve(fields.size());
+            std::size_t i = 0;
+            for (const auto& f : fields) views.push_back({f.key, texts[i++]});
+            auto clean_message = detail::redact_query_params(message);
+            log_record record{level, component, clean_message ? std::string_view(*clean_message) : message, views,
+                              std::chrono::system_clock::now()};
+            callback_(record);
+        } catch (...) {
+        }
+    }
+
+    [[nodiscard]] std::string render(const field& f) const {
+        if (const auto* text = std::get_if<std::string_view>(&f.value)) {
+            const field_kind kind = (f.kind == field_kind::plain && is_secret_key(f.key)) ? field_kind::secret : f.kind;
+            return redact(*text, kind, options_);
+        }
+        // A number or bool: only plain ones are shown (a number marked secret stays secret).
+        if (f.kind != field_kind::plain || is_secret_key(f.key)) return std::string(redacted_text);
+        if (const auto* b = std::get_if<bool>(&f.value)) return *b ? "true" : "false";
+        char text[32];
+        std::to_chars_result r{};
+        if (const auto* i = std::get_if<std::int64_t>(&f.value)) r = std::to_chars(text, text + sizeof text, *i);
+        else if (const auto* u = std::get_if<std::uint64_t>(&f.value)) r = std::to_chars(text, text + sizeof text, *u);
+        else r = std::to_chars(text, text + sizeof text, std::get<double>(f.value));
+        return std::string(text, r.ptr);
+    }
+
+    log_options options_;
+    std::atomic<log_level> level_;
+    log_callback callback_;
+};
+
+} // namespace sluice
+// end file sluice/metrics/log.hpp
 // begin file sluice/metrics/metrics.hpp
 
 // Metrics: counters, gauges and histograms with label sets, owned by a metrics_registry that renders
@@ -4448,6 +4946,8 @@ struct queue_options {
     std::function<void(const error&)> on_unobserved_error{};
     /// Where to publish this queue's metrics, labelled name=`name`; none if null.
     metrics_registry* metrics = nullptr;
+    /// Where to log (warn) the Errors no caller will see; none if null. Payloads are never logged.
+    const logger* log = nullptr;
     std::string name = "queue";
 };
 
@@ -5021,7 +5521,7 @@ private:
                 }
                 if (r.is_error()) {
                     ++failures;
-                    if (!state && options_.on_unobserved_error) options_.on_unobserved_error(r.get_error());
+                    if (!state) report_unobserved(r.get_error());
                 }
                 // Stop's deadline may have answered for this payload while a processor ran.
                 if (state && !state->claimed()) {
@@ -5049,6 +5549,14 @@ private:
             else
                 s->resume();
         }
+    }
+
+    void report_unobserved(const error& e) const {
+        if (options_.on_unobserved_error) options_.on_unobserved_error(e);
+        if (options_.log)
+            options_.log->warn("queue", "fire-and-forget payload failed",
+                               {field::plain("queue", options_.name), field::plain("collector", e.source),
+                                field::plain("error", e.message)});
     }
 
     /// Routes the item; returns its result state (null for fire-and-forget).
@@ -5230,504 +5738,6 @@ private:
 // end file sluice/queue/collector_queue.hpp
 
 // metrics and logs
-// begin file sluice/metrics/log.hpp
-
-// Logging hook: a logger holds a minimum level and a callback (default: one line on stderr). Below the
-// level a call costs one relaxed load and a compare; nothing is formatted and the callback is not run.
-//
-// What may reach a log is decided here, not by each caller: a field says what its value is
-// (field::plain, field::payload, field::secret, field::credential_id) and the logger redacts by kind.
-// Payload bodies appear only when log_options::log_payloads is set. Secrets (secret keys, signatures,
-// session tokens, Authorization values) never appear, whatever the options; with log_secrets a
-// credential id shows its first 4 characters ("AKIA", which tells a long-term key from a temporary
-// "ASIA" one). As a second line of defence, plain fields whose key names a secret ("authorization",
-// "password", "token", ...) are redacted too, and the values of X-Amz-Signature, X-Amz-Credential,
-// X-Amz-Security-Token, Signature and Credential parameters are cut out of messages and plain values
-// (a presigned URL or a SigV4 Authorization value quoted in an error message).
-
-#include <algorithm>
-#include <array>
-#include <atomic>
-#include <charconv>
-#include <chrono>
-#include <concepts>
-#include <cstddef>
-#include <cstdint>
-#include <cstdio>
-#include <ctime>
-#include <functional>
-#include <initializer_list>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-#include <type_traits>
-#include <utility>
-#include <variant>
-#include <vector>
-
-namespace sluice {
-
-enum class log_level { trace, debug, info, warn, error, off };
-
-[[nodiscard]] inline std::string_view to_string(log_level level) noexcept {
-    switch (level) {
-    case log_level::trace: return "trace";
-    case log_level::debug: return "debug";
-    case log_level::info: return "info";
-    case log_level::warn: return "warn";
-    case log_level::error: return "error";
-    case log_level::off: return "off";
-    }
-    return "unknown";
-}
-
-/// "trace", "debug", "info", "warn" (or "warning"), "error", "off", any case; nullopt otherwise.
-[[nodiscard]] inline std::optional<log_level> parse_log_level(std::string_view text) noexcept {
-    std::array<char, 8> lower{};
-    if (text.size() > lower.size()) return std::nullopt;
-    for (std::size_t i = 0; i < text.size(); ++i)
-        lower[i] = (text[i] >= 'A' && text[i] <= 'Z') ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
-    const std::string_view t(lower.data(), text.size());
-    if (t == "trace") return log_level::trace;
-    if (t == "debug") return log_level::debug;
-    if (t == "info") return log_level::info;
-    if (t == "warn" || t == "warning") return log_level::warn;
-    if (t == "error") return log_level::error;
-    if (t == "off") return log_level::off;
-    return std::nullopt;
-}
-
-/// What a field's value is, which decides how it is redacted.
-enum class field_kind {
-    plain,         ///< shown (unless its key names a secret)
-    payload,       ///< an event or request body: shown only with log_payloads
-    secret,        ///< a secret key, signature, token, Authorization value: never shown
-    credential_id, ///< names a credential (an access key id): with log_secrets, its first 4 characters
-};
-
-/// The text that replaces what is not shown.
-inline constexpr std::string_view redacted_text = "[redacted]";
-
-struct log_options {
-    log_level level = log_level::info;
-    /// Show payload fields (up to max_payload_bytes each). Off: "[redacted]".
-    bool log_payloads = false;
-    /// Show the first 4 characters of credential ids. Secret fields stay "[redacted]" regardless.
-    bool log_secrets = false;
-    /// Longer payloads are cut here, with "...(N bytes)" appended.
-    std::size_t max_payload_bytes = 1024;
-};
-
-/// A key/value pair handed to a log call. It refers to the caller's strings (views): build it in the
-/// call's argument list, never keep it. Numbers and bools are formatted only when the level is on.
-struct field {
-    using value_type = std::variant<std::string_view, std::int64_t, std::uint64_t, double, bool>;
-
-    std::string_view key;
-    value_type value;
-    field_kind kind = field_kind::plain;
-
-    static field plain(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::plain}; }
-    template <class T>
-        requires std::is_arithmetic_v<T>
-    static field plain(std::string_view key, T value) noexcept {
-        if constexpr (std::is_same_v<T, bool>) return {key, value_type(value), field_kind::plain};
-        else if constexpr (std::is_floating_point_v<T>) return {key, value_type(static_cast<double>(value)), field_kind::plain};
-        else if constexpr (std::is_signed_v<T>) return {key, value_type(static_cast<std::int64_t>(value)), field_kind::plain};
-        else return {key, value_type(static_cast<std::uint64_t>(value)), field_kind::plain};
-    }
-    static field payload(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::payload}; }
-    static field secret(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::secret}; }
-    static field credential_id(std::string_view key, std::string_view value) noexcept {
-        return {key, value, field_kind::credential_id};
-    }
-};
-
-/// A field as the callback sees it: the text already redacted.
-struct log_field {
-    std::string_view key;
-    std::string_view value;
-};
-
-/// One log event. Views are valid during the callback only: copy what you keep.
-struct log_record {
-    log_level level = log_level::info;
-    std::string_view component;
-    std::string_view message;
-    std::span<const log_field> fields;
-    std::chrono::system_clock::time_point time;
-};
-
-using log_callback = std::function<void(const log_record&)>;
-
-namespace detail {
-
-[[nodiscard]] inline char ascii_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
-
-/// Position of `needle` (lower case) in `text`, ignoring case; npos if absent.
-[[nodiscard]] inline std::size_t ifind(std::string_view text, std::string_view needle, std::size_t from = 0) noexcept {
-    if (needle.size() > text.size()) return std::string_view::npos;
-    for (std::size_t i = from; i + needle.size() <= text.size(); ++i) {
-        std::size_t j = 0;
-        while (j < needle.size() && ascii_lower(text[i + j]) == needle[j]) ++j;
-        if (j == needle.size()) return i;
-    }
-    return std::string_view::npos;
-}
-
-// Parameters that carry credentials or signatures: those of presigned URLs, and the parts of a SigV4
-// Authorization value ("Credential=...", "Signature=...") should one be quoted in a message.
-inline constexpr std::string_view secret_params[] = {"x-amz-signature=", "x-amz-credential=", "x-amz-security-token=",
-                                                     "signature=", "credential="};
-
-[[nodiscard]] inline bool word_char(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-/// `text` with the values of secret parameters replaced by "[redacted]", wherever they occur (a URL, a
-/// request line, a header, a message quoting any of them); nullopt when there is nothing to replace.
-[[nodiscard]] inline std::optional<std::string> redact_query_params(std::string_view text) {
-    std::string out;
-    bool changed = false;
-    std::size_t copied = 0;
-    for (std::size_t i = 0; i < text.size();) {
-        std::size_t hit = std::string_view::npos;
-        std::size_t len = 0;
-        for (auto param : secret_params) {
-            std::size_t at = ifind(text, param, i);
-            // Only a whole parameter name ("x-amz-signature=" is not also a "signature=").
-            while (at != std::string_view::npos && at > 0 && word_char(text[at - 1])) at = ifind(text, param, at + 1);
-            if (at < hit) {
-                hit = at;
-                len = param.size();
-            }
-        }
-        if (hit == std::string_view::npos) break;
-        const std::size_t value_start = hit + len;
-        std::size_t value_end = text.find_first_of("&#,; \t\r\n\"'<>", value_start);
-        if (value_end == std::string_view::npos) value_end = text.size();
-        out.append(text.substr(copied, value_start - copied));
-        out += redacted_text;
-        copied = i = value_end;
-        changed = true;
-    }
-    if (!changed) return std::nullopt;
-    out.append(text.substr(copied));
-    return out;
-}
-
-// Substrings of field keys that name a secret (lower case).
-inline constexpr std::string_view secret_key_words[] = {"authorization", "password", "passwd", "secret", "signature",
-                                                       "token", "credential", "cookie", "api_key", "api-key", "apikey"};
-
-} // namespace detail
-
-/// True when a field key names a secret ("Authorization", "secret_access_key", "X-Amz-Security-Token",
-/// "password", ...): such plain fields are redacted as if marked secret.
-[[nodiscard]] inline bool is_secret_key(std::string_view key) noexcept {
-    for (auto word : detail::secret_key_words)
-        if (detail::ifind(key, word) != std::string_view::npos) return true;
-    return false;
-}
-
-/// True for headers whose values carry credentials: Authorization, Proxy-Authorization,
-/// X-Amz-Security-Token, Cookie, Set-Cookie.
-[[nodiscard]] inline bool is_secret_header(std::string_view name) noexcept {
-    constexpr std::string_view names[] = {"authorization", "proxy-authorization", "x-amz-security-token", "cookie",
-                                          "set-cookie"};
-    for (auto n : names)
-        if (detail::iequals(name, n)) return true;
-    return false;
-}
-
-/// `url` with the values of X-Amz-Signature, X-Amz-Credential and X-Amz-Security-Token (and of bare
-/// Signature= and Credential=) replaced by "[redacted]"; the rest, parameter names included, is kept
-/// for debugging. Matching ignores case; "My-X-Amz-Signature=" is another parameter and is kept.
-[[nodiscard]] inline std::string sanitize_url(std::string_view url) {
-    auto redacted = detail::redact_query_params(url);
-    return redacted ? std::move(*redacted) : std::string(url);
-}
-
-/// The value of header `name` as it may be logged. Authorization keeps its scheme and, for SigV4, the
-/// SignedHeaders list (useful when a signature does not match); Credential, Signature and any other
-/// part become "[redacted]":
-///   "AWS4-HMAC-SHA256 Credential=[redacted], SignedHeaders=host;x-amz-date, Signature=[redacted]".
-/// Other secret headers (is_secret_header) become "[redacted]"; the rest is returned as is.
-[[nodiscard]] inline std::string sanitize_header(std::string_view name, std::string_view value) {
-    if (!is_secret_header(name)) return std::string(value);
-    if (!detail::iequals(name, "authorization") && !detail::iequals(name, "proxy-authorization"))
-        return std::string(redacted_text);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    const std::size_t space = value.find(' ');
-    if (space == std::string_view::npos) return std::string(redacted_text); // no scheme: all of it is secret
-    std::string out(value.substr(0, space));
-    out += ' ';
-    std::string_view rest = value.substr(space + 1);
-    bool first = true;
-    while (!rest.empty()) {
-        std::size_t comma = rest.find(',');
-        std::string_view part = rest.substr(0, comma);
-        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-        if (!first) out += ", ";
-        first = false;
-        const std::size_t eq = part.find('=');
-        if (eq != std::string_view::npos && detail::iequals(part.substr(0, eq), "signedheaders")) {
-            out += part;
-        } else if (eq != std::string_view::npos) {
-            out += part.substr(0, eq + 1);
-            out += redacted_text;
-        } else {
-            out += redacted_text;
-        }
-    }
-    return out;
-}
-
-/// A raw header block ("POST /?X-Amz-Signature=... HTTP/1.1\r\nAuthorization: ...\r\n...", as curl's
-/// debug callback shows it) with every line sanitized: secret header values and secret query
-/// parameters redacted. Line endings are kept.
-[[nodiscard]] inline std::string sanitize_headers(std::string_view block) {
-    std::string out;
-    out.reserve(block.size());
-    while (!block.empty()) {
-        std::size_t nl = block.find('\n');
-        std::string_view line = block.substr(0, nl == std::string_view::npos ? block.size() : nl + 1);
-        block.remove_prefix(line.size());
-        std::string_view ending;
-        std::size_t body_len = line.size();
-        while (body_len > 0 && (line[body_len - 1] == '\n' || line[body_len - 1] == '\r')) --body_len;
-        ending = line.substr(body_len);
-        std::string_view body = line.substr(0, body_len);
-        const std::size_t colon = body.find(':');
-        if (colon != std::string_view::npos && body.find(' ') > colon) {
-            std::string_view name = body.substr(0, colon);
-            std::string_view value = body.substr(colon + 1);
-            std::size_t lead = 0;
-            while (lead < value.size() && value[lead] == ' ') ++lead;
-            out += name;
-            out += ':';
-            out += value.substr(0, lead);
-            out += sanitize_url(sanitize_header(name, value.substr(lead)));
-        } else {
-            out += sanitize_url(body);
-        }
-        out += ending;
-    }
-    return out;
-}
-
-/// The text a logger shows for `value` of `kind` under `options` (see field_kind).
-[[nodiscard]] inline std::string redact(std::string_view value, field_kind kind, const log_options& options = {}) {
-    switch (kind) {
-    case field_kind::plain: return sanitize_url(value);
-    case field_kind::payload: {
-        if (!options.log_payloads) return std::string(redacted_text);
-        if (value.size() <= options.max_payload_bytes) return std::string(value);
-        std::string out(value.substr(0, options.max_payload_bytes));
-        out += "...(";
-        out += std::to_string(value.size());
-        out += " bytes)";
-        return out;
-    }
-    case field_kind::credential_id:
-        // A short id is hidden entirely: 4 of 6 characters would be most of it.
-        if (options.log_secrets && value.size() >= 12) return std::string(value.substr(0, 4)) + std::string(redacted_text);
-        return std::string(redacted_text);
-    case field_kind::secret: break;
-    }
-    return std::string(redacted_text);
-}
-
-/// One line for a record: `2025-01-02T03:04:05.678Z warn sink: message key=value key2="a b"` (no
-/// newline). Values with spaces, quotes, '=' or control characters are quoted and escaped, so a value
-/// cannot forge a second line.
-[[nodiscard]] inline std::string format_log_line(const log_record& record) {
-    std::string out;
-    const auto since = record.time.time_since_epoch();
-    const auto secs = std::chrono::floor<std::chrono::seconds>(since);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
-    const std::time_t t = static_cast<std::time_t>(secs.count());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char stamp[96]; // room for any int the compiler imagines in the fields
-    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
-    out += stamp;
-    out += ' ';
-    out += to_string(record.level);
-    out += ' ';
-    if (!record.component.empty()) {
-        out += record.component;
-        out += ": ";
-    }
-    auto append_escaped = [&out](std::string_view text) {
-        for (char c : text) {
-            if (c == '"' || c == '\\') {
-                out += '\\';
-                out += c;
-            } else if (c == '\n') {
-                out += "\\n";
-            } else if (c == '\r') {
-                out += "\\r";
-            } else if (c == '\t') {
-                out += "\\t";
-            } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-                char hex[8];
-                std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-                out += hex;
-            } else {
-                out += c;
-            }
-        }
-    };
-    append_escaped(record.message);
-    for (const auto& f : record.fields) {
-        out += ' ';
-        append_escaped(f.key);
-        out += '=';
-        const bool quote = f.value.empty() || std::any_of(f.value.begin(), f.value.end(), [](char c) {
-                               return c == ' ' || c == '"' || c == '=' || c == '\\' || static_cast<unsigned char>(c) < 0x20 ||
-                                      c == 0x7f;
-                           });
-        if (quote) out += '"';
-        append_escaped(f.value);
-        if (quote) out += '"';
-    }
-    return out;
-}
-
-/// The default callback: format_log_line plus a newline on stderr, in one write so that lines from
-/// several threads do not interleave.
-inline void write_log_line_to_stderr(const log_record& record) {
-    std::string line = format_log_line(record);
-    line += '\n';
-    std::fwrite(line.data(), 1, line.size(), stderr);
-}
-
-/// Holds a minimum level and a callback. The callback may be called from several threads at once (the
-/// default one is safe for that). A callback that throws is ignored: logging never fails the caller.
-class logger {
-public:
-    /// Level info, lines to stderr.
-    logger() : logger(log_options{}) {}
-    explicit logger(log_options options, log_callback callback = {})
-        : options_(options), level_(options.level), callback_(callback ? std::move(callback) : log_callback(write_log_line_to_stderr)) {}
-
-    logger(const logger& other) : options_(other.options_), level_(other.level()), callback_(other.callback_) {}
-    logger& operator=(const logger& other) {
-        if (this != &other) {
-            options_ = other.options_;
-            level_.store(other.level(), std::memory_order_relaxed);
-            callback_ = other.callback_;
-        }
-        return *this;
-    }
-
-    /// A logger that drops everything (level off).
-    [[nodiscard]] static logger disabled() { return logger(log_options{.level = log_level::off}); }
-
-    [[nodiscard]] bool enabled(log_level level) const noexcept {
-        return level != log_level::off && level >= level_.load(std::memory_order_relaxed);
-    }
-    [[nodiscard]] log_level level() const noexcept { return level_.load(std::memory_order_relaxed); }
-    /// Safe while other threads log.
-    void set_level(log_level level) noexcept { level_.store(level, std::memory_order_relaxed); }
-    /// The options given at construction (the level in them may be stale: see level()).
-    [[nodiscard]] const log_options& options() const noexcept { return options_; }
-
-    void log(log_level level, std::string_view component, std::string_view message,
-             std::initializer_list<field> fields = {}) const noexcept {
-        if (!enabled(level)) return;
-        emit(level, component, message, fields);
-    }
-
-    /// `make_message()` (returning something convertible to std::string_view or std::string) runs only
-    /// when `level` is enabled: for messages that cost something to build.
-    template <class F>
-        requires std::invocable<F&>
-    void log(log_level level, std::string_view component, F&& make_message, std::initializer_list<field> fields = {}) const noexcept {
-        if (!enabled(level)) return;
-        try {
-            const auto& message = make_message();
-            emit(level, component, std::string_view(message), fields);
-        } catch (...) {
-        }
-    }
-
-    template <class M>
-    void trace(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
-        log(log_level::trace, component, std::forward<M>(message), fields);
-    }
-    template <class M>
-    void debug(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
-        log(log_level::debug, component, std::forward<M>(message), fields);
-    }
-    template <class M>
-    void info(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
-        log(log_level::info, component, std::forward<M>(message), fields);
-    }
-    template <class M>
-    void warn(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
-        log(log_level::warn, component, std::forward<M>(message), fields);
-    }
-    template <class M>
-    void error(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
-        log(log_level::error, component, std::forward<M>(message), fields);
-    }
-
-private:
-    /// The enabled path: redact every field into text, then hand the record to the callback.
-    void emit(log_level level, std::string_view component, std::string_view message,
-              std::initializer_list<field> fields) const noexcept {
-        try {
-            std::vector<std::string> texts;
-            texts.reserve(fields.size());
-            for (const auto& f : fields) texts.push_back(render(f));
-            std::vector<log_field> views;
-            views.reserve(fields.size());
-            std::size_t i = 0;
-            for (const auto& f : fields) views.push_back({f.key, texts[i++]});
-            auto clean_message = detail::redact_query_params(message);
-            log_record record{level, component, clean_message ? std::string_view(*clean_message) : message, views,
-                              std::chrono::system_clock::now()};
-            callback_(record);
-        } catch (...) {
-        }
-    }
-
-    [[nodiscard]] std::string render(const field& f) const {
-        if (const auto* text = std::get_if<std::string_view>(&f.value)) {
-            const field_kind kind = (f.kind == field_kind::plain && is_secret_key(f.key)) ? field_kind::secret : f.kind;
-            return redact(*text, kind, options_);
-        }
-        // A number or bool: only plain ones are shown (a number marked secret stays secret).
-        if (f.kind != field_kind::plain || is_secret_key(f.key)) return std::string(redacted_text);
-        if (const auto* b = std::get_if<bool>(&f.value)) return *b ? "true" : "false";
-        char text[32];
-        std::to_chars_result r{};
-        if (const auto* i = std::get_if<std::int64_t>(&f.value)) r = std::to_chars(text, text + sizeof text, *i);
-        else if (const auto* u = std::get_if<std::uint64_t>(&f.value)) r = std::to_chars(text, text + sizeof text, *u);
-        else r = std::to_chars(text, text + sizeof text, std::get<double>(f.value));
-        return std::string(text, r.ptr);
-    }
-
-    log_options options_;
-    std::atomic<log_level> level_;
-    log_callback callback_;
-};
-
-} // namespace sluice
-// end file sluice/metrics/log.hpp
 
 // codecs
 // begin file sluice/codec/compression.hpp
@@ -8382,6 +8392,7 @@ private:
 // the sink's answer. Runs entirely on one io_loop thread: no locks.
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <chrono>
@@ -8617,6 +8628,9 @@ struct delivery_options {
     std::optional<disk_buffer_options> disk{};
     /// Where to publish the sink's and the buffer's metrics (labelled with `name`); none if null.
     metrics_registry* metrics = nullptr;
+    /// Where to log final failures, drops and disk buffer corruption (warn/error); none if null.
+    /// Records' bodies are never logged.
+    const logger* log = nullptr;
 };
 
 /// How a record ended up.
@@ -8739,6 +8753,13 @@ public:
     /// Without a disk buffer there is nothing to do. Call once, on the loop, before deliver().
     task<void> start() {
         if (!options_.disk || disk_) co_return;
+        if (options_.log && !options_.disk->on_corruption) {
+            const logger* log = options_.log;
+            std::string name = options_.name;
+            options_.disk->on_corruption = [log, name](const std::string& what) {
+                log->error("disk_buffer", "corrupt data skipped", {field::plain("sink", name), field::plain("where", what)});
+            };
+        }
         disk_ = co_await disk_buffer::open(*loop_, *options_.disk);
         on_disk_ = disk_->recovery().records_recovered;
         if (on_disk_ != 0) ensure_drainer();
@@ -8887,6 +8908,19 @@ private:
         co_return false;
     }
 
+    void log_drop(const char* where) const {
+        if (options_.log)
+            options_.log->warn("delivery", "record dropped: buffer full",
+                               {field::plain("sink", options_.name), field::plain("buffer", where)});
+    }
+
+    /// A kernel error that means "no room" (full disk, file size limit, quota): treated like a full
+    /// disk buffer (backpressure or drop), not as a failure of the record.
+    static bool out_of_space(const std::system_error& e) noexcept {
+        int v = e.code().value();
+        return e.code().category() == std::system_category() && (v == ENOSPC || v == EFBIG || v == EDQUOT);
+    }
+
     // ---- the disk buffer ----
 
     struct deliveries_guard {
@@ -8911,14 +8945,16 @@ private:
                 co_await disk_->append(record);
             } catch (const disk_buffer_full&) {
                 full = true;
+            } catch (const std::system_error& e) {
+                if (!out_of_space(e)) throw;
+                full = true; // the disk buffer rolled the failed write back; it stays valid
             }
             if (!full) break;
             if (options_.buffer.policy == when_full::drop_newest) {
                 ++stats_.dropped;
                 sink_metrics_.events_dropped.inc();
                 buffer_metrics_.events_dropped.inc();
-            sink_metrics_.events_dropped.inc();
-            buffer_metrics_.events_dropped.inc();
+                log_drop("disk");
                 throw delivery_error(delivery_error::kind::dropped,
                                      options_.name + ": disk buffer full: record dropped", 0, false);
             }
@@ -9102,6 +9138,7 @@ private:
             ++stats_.dropped;
             sink_metrics_.events_dropped.inc();
             buffer_metrics_.events_dropped.inc();
+            log_drop("memory");
             throw delivery_error(delivery_error::kind::dropped,
                                  options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
                                      std::to_string(buffered_bytes_) + " bytes): record dropped",
@@ -9312,6 +9349,10 @@ private:
         n->failure = std::move(why);
         ++stats_.failed;
         sink_metrics_.events_failed.inc();
+        if (options_.log)
+            options_.log->warn("delivery", "record not delivered",
+                               {field::plain("sink", options_.name), field::plain("reason", n->failure),
+                                field::plain("attempts", static_cast<std::uint64_t>(n->attempts))});
         finish(n);
     }
 
