@@ -5182,7 +5182,7 @@ public:
             std::lock_guard lock(lock_);
             accepting_ = false;
             while (auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front())) refused.push_back(s);
-            retire_idle_locked(0, refused_consumers_);
+            retire_idle_locked(0, retiring_consumers_);
         }
         for (auto* s : refused) {
             s->refused = true;
@@ -5631,7 +5631,7 @@ private:
 
     void wake_retired() {
         std::vector<consumer_waiter*> wake;
-        wake.swap(refused_consumers_);
+        wake.swap(retiring_consumers_);
         for (auto* c : wake) loop_->post(c->handle);
     }
 
@@ -5642,7 +5642,7 @@ private:
                 co_await loop_->sleep_for(period, token);
                 {
                     std::lock_guard lock(lock_);
-                    retire_idle_locked(options_.min_consumers, refused_consumers_,
+                    retire_idle_locked(options_.min_consumers, retiring_consumers_,
                                        std::chrono::steady_clock::now() - options_.idle_timeout);
                 }
                 wake_retired();
@@ -5722,7 +5722,7 @@ private:
     bool housekeeping_ = false;
     std::stop_source housekeeper_stop_;
     std::stop_source drained_signal_{std::nostopstate};
-    std::vector<consumer_waiter*> refused_consumers_;
+    std::vector<consumer_waiter*> retiring_consumers_; // unlinked from the idle list, to be woken empty
     std::vector<state_type*> in_flight_;
 
     // Written on the loop thread, read anywhere.
