@@ -28,7 +28,23 @@ packages=(
     liblz4-dev
     doctest-dev          # tests
     libbenchmark-dev     # bench/
+    curl                 # scripts/sqs-emulator.sh (start-up check of the SQS emulator)
+    nginx                # scripts/bench-http.sh: the loopback HTTP server (never started as a service)
+    wrk                  # scripts/bench-http.sh: the HTTP load baseline
 )
+
+# The SQS emulator (tests/emulators, installed by scripts/sqs-emulator.sh with `npm ci`) needs npm;
+# it runs on the Node 22 binary it installs, so any node/npm will do. Ask apt only for what is not
+# on PATH: NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
+if ! command -v node >/dev/null; then
+    packages+=(nodejs npm)
+elif ! command -v npm >/dev/null; then
+    if dpkg-query -W -f='${Version}' nodejs 2>/dev/null | grep -q nodesource; then
+        echo "install-deps: node is NodeSource's nodejs but npm is missing; reinstall nodejs (it bundles npm)" >&2
+        exit 1
+    fi
+    packages+=(npm)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -54,6 +70,22 @@ else
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# Installing nginx must not start Debian's nginx service (port 80 on every address): a policy-rc.d
+# that refuses every start, for the duration of the install, unless the system has one already.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\n# scripts/install-deps.sh: no service starts while it installs\nexit 101\n' |
+        "${as_root[@]}" tee "$policy" >/dev/null
+    "${as_root[@]}" chmod 755 "$policy"
+    own_policy=1
+fi
+remove_policy() {
+    if [[ "$own_policy" -eq 1 ]]; then
+        "${as_root[@]}" rm -f "$policy"
+    fi
+}
+trap remove_policy EXIT
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
