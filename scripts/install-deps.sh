@@ -24,6 +24,7 @@ packages=(
     libsimdjson-dev      # optional dependencies (SLUICE_WITH_*)
     libcurl4-openssl-dev
     libssl-dev
+    openssl              # tests: throwaway TLS certificates and s_server
     libzstd-dev
     liblz4-dev
     doctest-dev          # tests

@@ -45,6 +45,12 @@
 #include <sluice/sinks/fault_injecting_sink.hpp>
 #include <sluice/sinks/ndjson_file.hpp>
 
+// http (libcurl: SLUICE_HAS_CURL)
+#include <sluice/http/error.hpp>
+#if SLUICE_HAS_CURL
+#include <sluice/http/client.hpp>
+#endif
+
 // aws (SigV4 needs OpenSSL: SLUICE_HAS_OPENSSL)
 #include <sluice/aws/credentials.hpp>
 #if SLUICE_HAS_OPENSSL
