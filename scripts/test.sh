@@ -2,11 +2,13 @@
 # Runs every test of sluice, the README's "run all tests" command:
 #
 #   bash scripts/test.sh            all presets, in this order:
-#     dev    g++ Debug -Werror: unit tests on both io backends + packaging tests
+#     dev    g++ Debug -Werror: unit and integration tests on both io backends + packaging tests
 #            (amalgamation, single header, CMake/meson/pkg-config consumers, meson build)
-#     clang  clang++-14 -Werror: unit tests on both io backends
-#     asan   g++ AddressSanitizer + UBSan: unit tests on both io backends
-#     tsan   clang++-14 ThreadSanitizer: unit tests on both io backends
+#     clang  clang++-14 -Werror: unit and integration tests on both io backends
+#     asan   g++ AddressSanitizer + UBSan: unit and integration tests on both io backends
+#     tsan   clang++-14 ThreadSanitizer: unit and integration tests on both io backends
+#   The integration tests (ctest label `integration`) run against the SQS emulator, which ctest's
+#   fixture installs (npm ci, the first time), starts and stops: scripts/sqs-emulator.sh.
 #   bash scripts/test.sh dev asan   only these presets
 #
 # Each preset is configured once (build/<preset>, reused by later runs) and built with -j2 and ccache.
@@ -71,8 +73,9 @@ run_preset() {
     if [[ "$preset" == asan || "$preset" == tsan ]]; then
         launcher=("${sanitizer_launcher[@]}")
     fi
-    # The unit tests first, alone; then the packaging tests (which compile), so timing-sensitive
-    # unit tests never share the two cores with nested builds.
+    # The unit and integration tests first (the emulator's start-up is mostly waiting), then the
+    # packaging tests (which compile), so timing-sensitive unit tests never share the two cores
+    # with nested builds.
     local phases=("-LE packaging") phase status preset_passed=0 preset_failed=0
     if [[ "$preset" == dev ]]; then
         phases+=("-L packaging")
