@@ -187,6 +187,25 @@ TEST_CASE("partial batch failures are retried entry by entry; every record lands
     CHECK(sent == 300 + sink.failed_entries());
 }
 
+TEST_CASE("ordered mode: failed requests go out again before anything newer, one request at a time") {
+    io_loop loop;
+    fault_injecting_sink sink(loop, {.request_failure_rate = 0.4, .seed = 11});
+    fault_pipeline p(loop, sink,
+                     {.batch = {.max_events = 10, .max_bytes = 1u << 20, .max_age = 1ms},
+                      .retry = fast_retries(60),
+                      .concurrency = {.max_in_flight = 8},
+                      .ordered = true});
+    outcome_log log;
+    auto records = numbered(400);
+    run_all(loop, p, log, records);
+    CHECK(log.delivered.size() == 400);
+    CHECK(sink.failed_requests() > 0);
+    CHECK(sink.max_concurrent() == 1);
+    // Every record landed once, in the order it was admitted, despite the failures in between.
+    REQUIRE(sink.delivered().size() == records.size());
+    CHECK(sink.delivered() == records);
+}
+
 TEST_CASE("rejected records are not retried; they go to the dead letter output with the reason") {
     io_loop loop;
     fault_injecting_sink sink(loop, {.reject = [](std::string_view r) { return r.find("poison") != std::string_view::npos; }});

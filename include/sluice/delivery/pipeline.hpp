@@ -103,6 +103,9 @@ struct delivery_options {
     /// Where to log final failures, drops and disk buffer corruption (warn/error); none if null.
     /// Records' bodies are never logged.
     const logger* log = nullptr;
+    /// Keep records in order (FIFO queues): one request at a time, and records to retry go out again,
+    /// after their backoff, before anything newer. Forces a concurrency of 1.
+    bool ordered = false;
 };
 
 /// How a record ended up.
@@ -193,7 +196,7 @@ class delivery_pipeline {
 public:
     delivery_pipeline(io_loop& loop, Sink& sink, delivery_options options = {})
         : loop_(&loop), sink_(&sink), options_(std::move(options)), limits_(effective_limits()),
-          backoff_(options_.retry), limiter_(options_.rate), concurrency_(options_.concurrency) {
+          backoff_(options_.retry), limiter_(options_.rate), concurrency_(effective_concurrency(options_)) {
         if (options_.metrics) {
             sink_metrics_ = sink_metrics(*options_.metrics, options_.name);
             buffer_metrics_ = buffer_metrics(*options_.metrics, options_.name);
@@ -703,6 +706,10 @@ private:
 
     /// Sends sealed batches while the concurrency limit allows.
     void pump() {
+        if (options_.ordered && !ready_.empty() && clock::now() < hold_until_) {
+            ensure_hold_timer(); // the head of the line waits out its backoff; nothing overtakes it
+            return;
+        }
         while (!ready_.empty() && in_flight_ < concurrency_.limit()) {
             ++in_flight_;
             ++background_;
@@ -765,6 +772,14 @@ private:
             }
         }
         concurrency_.on_response(std::chrono::duration_cast<std::chrono::nanoseconds>(latency), pushed_back);
+        if (!ordered_retry_.empty()) {
+            // Ordered: the records to retry become the head of the line, in their original order.
+            batch again;
+            for (auto* n : ordered_retry_) again.bytes += n->data.size();
+            again.nodes = std::move(ordered_retry_);
+            ordered_retry_ = {};
+            ready_.insert(ready_.begin(), std::move(again));
+        }
         --in_flight_;
         --background_;
         pump();
@@ -792,6 +807,11 @@ private:
         ++stats_.retried;
         sink_metrics_.events_retried.inc();
         n->due = now + backoff_.delay(n->attempts + 1);
+        if (options_.ordered) {
+            ordered_retry_.push_back(n);
+            hold_until_ = std::max(hold_until_, n->due);
+            return;
+        }
         retry_heap_.push_back(retry_entry{n->due, n});
         std::push_heap(retry_heap_.begin(), retry_heap_.end(), later);
         ensure_retry_timer();
@@ -906,6 +926,35 @@ private:
         --background_;
     }
 
+    static concurrency_options effective_concurrency(const delivery_options& o) {
+        concurrency_options c = o.concurrency;
+        if (o.ordered) {
+            c.adaptive = false;
+            c.max_in_flight = c.min_in_flight = c.initial_in_flight = 1;
+        }
+        return c;
+    }
+
+    void ensure_hold_timer() {
+        if (hold_timer_running_) return;
+        hold_timer_running_ = true;
+        ++background_;
+        loop_->spawn(hold_timer());
+    }
+
+    task<void> hold_timer() {
+        while (clock::now() < hold_until_ && !retry_stop_.stop_requested()) {
+            try {
+                co_await loop_->sleep_until(hold_until_, retry_stop_.get_token());
+            } catch (const operation_cancelled&) {
+                break;
+            }
+        }
+        hold_timer_running_ = false;
+        --background_;
+        if (!retry_stop_.stop_requested()) pump();
+    }
+
     // ---- waiting for the pipeline to empty ----
 
     task<void> wait_for_drain(clock::time_point deadline) {
@@ -944,6 +993,9 @@ private:
     std::uint64_t open_generation_ = 0;
     std::vector<batch> ready_;
     std::vector<retry_entry> retry_heap_;
+    std::vector<record_node*> ordered_retry_;   // ordered mode: this response's records to retry
+    clock::time_point hold_until_{};            // ordered mode: no request before this
+    bool hold_timer_running_ = false;
     std::vector<admission_waiter*> blocked_;
 
     std::size_t buffered_events_ = 0;
