@@ -52,6 +52,7 @@
 #endif
 
 // aws (SigV4 needs OpenSSL: SLUICE_HAS_OPENSSL)
+#include <sluice/aws/config.hpp>
 #include <sluice/aws/credentials.hpp>
 #if SLUICE_HAS_OPENSSL
 #include <sluice/aws/sigv4.hpp>
