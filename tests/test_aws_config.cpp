@@ -70,8 +70,8 @@ TEST_CASE("profiles: [default] and [profile name] in config, [name] in credentia
     CHECK(files.get("dev", "region") == "us-east-2");
     CHECK(files.get("default", "aws_access_key_id") == "AKIDDEFAULT");
     CHECK(files.get("dev", "aws_access_key_id") == "AKIDDEV");
-    CHECK_FALSE(files.has_profile("stray"));  // config sections need the `profile` prefix
-    CHECK_FALSE(files.has_profile("wrong"));  // credentials sections must not have it
+    CHECK_FALSE(files.has_profile("stray")); // config sections need the `profile` prefix
+    CHECK_FALSE(files.has_profile("wrong")); // credentials sections must not have it
     CHECK_FALSE(files.has_profile("profile wrong"));
     CHECK(files.profile_names() == std::vector<std::string>{"default", "dev"});
 }
@@ -164,8 +164,9 @@ TEST_CASE("file locations: AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE, else
     auto defaults = shared_file_paths::from(fixed_environment({{"HOME", "/home/u"}}));
     CHECK(defaults.config == "/home/u/.aws/config");
     CHECK(defaults.credentials == "/home/u/.aws/credentials");
-    auto overridden = shared_file_paths::from(fixed_environment(
-        {{"HOME", "/home/u"}, {"AWS_CONFIG_FILE", "~/elsewhere/cfg"}, {"AWS_SHARED_CREDENTIALS_FILE", "/etc/creds"}}));
+    auto overridden = shared_file_paths::from(fixed_environment({{"HOME", "/home/u"},
+                                                                 {"AWS_CONFIG_FILE", "~/elsewhere/cfg"},
+                                                                 {"AWS_SHARED_CREDENTIALS_FILE", "/etc/creds"}}));
     CHECK(overridden.config == "/home/u/elsewhere/cfg");
     CHECK(overridden.credentials == "/etc/creds");
     auto nohome = shared_file_paths::from(fixed_environment({}));
@@ -179,7 +180,8 @@ TEST_CASE("load reads the files the environment names; missing files are empty")
     dir.write("home/.aws/credentials", "[work]\naws_access_key_id = AKIDWORK\n");
     dir.write("custom/creds", "[work]\naws_access_key_id = AKIDCUSTOM\n");
 
-    auto home = aws_config::load({.profile = "work", .env = fixed_environment({{"HOME", (dir.path / "home").string()}})});
+    auto home =
+        aws_config::load({.profile = "work", .env = fixed_environment({{"HOME", (dir.path / "home").string()}})});
     REQUIRE(home.is_ok());
     CHECK(home.value().profile_name() == "work");
     CHECK(home.value().region().value() == "eu-north-1");
@@ -196,20 +198,23 @@ TEST_CASE("load reads the files the environment names; missing files are empty")
     CHECK(custom.value().profile_named());
     CHECK(custom.value().files().get("work", "aws_access_key_id") == "AKIDCUSTOM");
 
-    auto nothing = aws_config::load({.profile = {}, .env = fixed_environment({{"HOME", (dir.path / "nowhere").string()}})});
+    auto nothing =
+        aws_config::load({.profile = {}, .env = fixed_environment({{"HOME", (dir.path / "nowhere").string()}})});
     REQUIRE(nothing.is_ok());
     CHECK_FALSE(nothing.value().has_profile());
     CHECK(nothing.value().profile_name() == "default");
     CHECK_FALSE(nothing.value().profile_named());
 
     dir.write("bad/config", "[default\n");
-    auto bad = aws_config::load({.profile = {}, .env = fixed_environment({{"AWS_CONFIG_FILE", (dir.path / "bad/config").string()}})});
+    auto bad = aws_config::load(
+        {.profile = {}, .env = fixed_environment({{"AWS_CONFIG_FILE", (dir.path / "bad/config").string()}})});
     REQUIRE(bad.is_error());
     CHECK(bad.get_error().what().find("line 1") != std::string::npos);
 }
 
 TEST_CASE("profile selection: explicit > AWS_PROFILE > default") {
-    const std::string text = "[default]\nregion = r-default\n[profile a]\nregion = r-a\n[profile b]\nregion = r-b\n";
+    const std::string text =
+        "[default]\nregion = r-default\n[profile a]\nregion = r-a\n[profile b]\nregion = r-b\n";
     CHECK(make(text, {{"AWS_PROFILE", "a"}}, "b").profile_name() == "b");
     CHECK(make(text, {{"AWS_PROFILE", "a"}}).profile_name() == "a");
     CHECK(make(text, {{"AWS_PROFILE", "  "}}).profile_name() == "default");
@@ -218,9 +223,11 @@ TEST_CASE("profile selection: explicit > AWS_PROFILE > default") {
 
 TEST_CASE("region: explicit > AWS_REGION > AWS_DEFAULT_REGION > profile, and a clear error without one") {
     const std::string text = "[default]\nregion = eu-west-3\n[profile none]\noutput = json\n";
-    CHECK(make(text, {{"AWS_REGION", "us-east-1"}, {"AWS_DEFAULT_REGION", "us-east-2"}}).region("ap-northeast-1").value() ==
-          "ap-northeast-1");
-    CHECK(make(text, {{"AWS_REGION", "us-east-1"}, {"AWS_DEFAULT_REGION", "us-east-2"}}).region().value() == "us-east-1");
+    CHECK(make(text, {{"AWS_REGION", "us-east-1"}, {"AWS_DEFAULT_REGION", "us-east-2"}})
+              .region("ap-northeast-1")
+              .value() == "ap-northeast-1");
+    CHECK(make(text, {{"AWS_REGION", "us-east-1"}, {"AWS_DEFAULT_REGION", "us-east-2"}}).region().value() ==
+          "us-east-1");
     CHECK(make(text, {{"AWS_REGION", ""}, {"AWS_DEFAULT_REGION", "us-east-2"}}).region().value() == "us-east-2");
     CHECK(make(text).region().value() == "eu-west-3");
 
@@ -234,7 +241,8 @@ TEST_CASE("region: explicit > AWS_REGION > AWS_DEFAULT_REGION > profile, and a c
     CHECK(bad.get_error().what().find("AWS_REGION") != std::string::npos);
 }
 
-TEST_CASE("endpoint: override > AWS_ENDPOINT_URL_<SERVICE> > AWS_ENDPOINT_URL > [services] > endpoint_url > default") {
+TEST_CASE(
+    "endpoint: override > AWS_ENDPOINT_URL_<SERVICE> > AWS_ENDPOINT_URL > [services] > endpoint_url > default") {
     const std::string text = "[default]\n"
                              "endpoint_url = http://profile-global:1\n"
                              "services = local\n"
@@ -246,7 +254,7 @@ TEST_CASE("endpoint: override > AWS_ENDPOINT_URL_<SERVICE> > AWS_ENDPOINT_URL > 
                              "elastic_beanstalk =\n"
                              "  endpoint_url = http://services-eb:1\n";
     const std::map<std::string, std::string, std::less<>> both = {{"AWS_ENDPOINT_URL_SQS", "http://env-sqs:1"},
-                                                                 {"AWS_ENDPOINT_URL", "http://env-global:1"}};
+                                                                  {"AWS_ENDPOINT_URL", "http://env-global:1"}};
     CHECK(make(text, both).endpoint("sqs", "us-east-1", "http://explicit:1").value() == "http://explicit:1");
     CHECK(make(text, both).endpoint("sqs", "us-east-1").value() == "http://env-sqs:1");
     CHECK(make(text, both).endpoint("sts", "us-east-1").value() == "http://env-global:1");
@@ -255,22 +263,26 @@ TEST_CASE("endpoint: override > AWS_ENDPOINT_URL_<SERVICE> > AWS_ENDPOINT_URL > 
     CHECK(make(text).endpoint("sts", "us-east-1").value() == "http://profile-global:1");
     CHECK(make(text, {}, "plain").endpoint("sqs", "us-east-1").value() == "http://plain-global:1");
     CHECK(make("").endpoint("sqs", "eu-west-1").value() == "https://sqs.eu-west-1.amazonaws.com");
-    CHECK(make("", {{"AWS_ENDPOINT_URL_ELASTIC_BEANSTALK", "http://env-eb:1"}}).endpoint("Elastic Beanstalk", "us-east-1").value() ==
-          "http://env-eb:1");
+    CHECK(make("", {{"AWS_ENDPOINT_URL_ELASTIC_BEANSTALK", "http://env-eb:1"}})
+              .endpoint("Elastic Beanstalk", "us-east-1")
+              .value() == "http://env-eb:1");
 }
 
 TEST_CASE("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS and ignore_configured_endpoint_urls skip all but the override") {
-    const std::string text = "[default]\nendpoint_url = http://profile:1\n"
-                             "[profile ignoring]\nendpoint_url = http://profile:1\nignore_configured_endpoint_urls = true\n";
-    auto env_ignores = make(text, {{"AWS_ENDPOINT_URL_SQS", "http://env:1"}, {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE"}});
+    const std::string text =
+        "[default]\nendpoint_url = http://profile:1\n"
+        "[profile ignoring]\nendpoint_url = http://profile:1\nignore_configured_endpoint_urls = true\n";
+    auto env_ignores =
+        make(text, {{"AWS_ENDPOINT_URL_SQS", "http://env:1"}, {"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE"}});
     CHECK(env_ignores.ignore_configured_endpoints());
     CHECK(env_ignores.endpoint("sqs", "us-east-1").value() == "https://sqs.us-east-1.amazonaws.com");
     CHECK(env_ignores.endpoint("sqs", "us-east-1", "http://explicit:1").value() == "http://explicit:1");
 
     CHECK(make(text, {}, "ignoring").endpoint("sqs", "us-west-1").value() == "https://sqs.us-west-1.amazonaws.com");
     // The variable, when set, decides over the profile setting.
-    CHECK(make(text, {{"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false"}}, "ignoring").endpoint("sqs", "us-west-1").value() ==
-          "http://profile:1");
+    CHECK(make(text, {{"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false"}}, "ignoring")
+              .endpoint("sqs", "us-west-1")
+              .value() == "http://profile:1");
     CHECK(make(text).endpoint("sqs", "us-west-1").value() == "http://profile:1");
 }
 

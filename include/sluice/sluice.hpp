@@ -54,6 +54,9 @@
 // aws (SigV4 needs OpenSSL: SLUICE_HAS_OPENSSL)
 #include <sluice/aws/config.hpp>
 #include <sluice/aws/credentials.hpp>
+#if SLUICE_HAS_CURL && SLUICE_HAS_SIMDJSON
+#include <sluice/aws/credentials_provider.hpp>
+#endif
 #if SLUICE_HAS_OPENSSL
 #include <sluice/aws/sigv4.hpp>
 #endif

@@ -3,11 +3,12 @@
 // Where AWS settings come from, resolved as the AWS SDKs and CLI resolve them: the environment, the
 // shared files (~/.aws/config and ~/.aws/credentials) and the selected profile.
 //
-//   auto config = sluice::aws::aws_config::load();            // env + files, profile from AWS_PROFILE
-//   if (!config) ... config.get_error().what() ...             // a malformed file, with its path and line
-//   auto region = config.value().region();                     // explicit > AWS_REGION > AWS_DEFAULT_REGION > profile
-//   auto url = config.value().endpoint("sqs", region.value()); // override > AWS_ENDPOINT_URL_SQS > AWS_ENDPOINT_URL
-//                                                              //   > [services] > endpoint_url > https://sqs.<region>.amazonaws.com
+//   auto config = sluice::aws::aws_config::load(); // env + files, profile from AWS_PROFILE
+//   if (!config) ... config.get_error().what() ...  // a malformed file, with its path and line
+//   auto region = config.value().region();    // explicit > AWS_REGION > AWS_DEFAULT_REGION > profile
+//   auto url = config.value().endpoint("sqs", region.value());
+//       // explicit > AWS_ENDPOINT_URL_SQS > AWS_ENDPOINT_URL > [services] > endpoint_url
+//       // > https://sqs.<region>.amazonaws.com
 //
 // The environment is read through an env_lookup (the process environment by default), so tests and
 // embedders can supply their own without touching the process's.
@@ -168,7 +169,8 @@ public:
     }
 
     /// Reads and parses the files at these paths; a missing file counts as empty, an unreadable one fails.
-    [[nodiscard]] static result<shared_files> read(const std::string& config_path, const std::string& credentials_path) {
+    [[nodiscard]] static result<shared_files> read(const std::string& config_path,
+                                                   const std::string& credentials_path) {
         std::string texts[2];
         const std::string* paths[2] = {&config_path, &credentials_path};
         for (int i = 0; i < 2; ++i) {
@@ -253,7 +255,7 @@ private:
         property_map scratch;
         std::map<std::string, property_map, std::less<>> services_raw; // [services NAME]: service -> raw sub-section
         property_map* current = nullptr; // the section being read; `scratch` for ignored ones
-        std::string last_key;             // the property that indented lines continue
+        std::string last_key;            // the property that indented lines continue
         bool last_is_subsection = false;
         bool in_section = false;
         // In config, [profile default] replaces [default] wherever each appears: [default] is kept
@@ -380,7 +382,8 @@ struct shared_file_paths {
             return path;
         };
         auto pick = [&](std::string_view var, std::string_view fallback) -> std::string {
-            if (auto v = env(var); v && !detail::aws_cfg::trim(*v).empty()) return expand(std::string(detail::aws_cfg::trim(*v)));
+            if (auto v = env(var); v && !detail::aws_cfg::trim(*v).empty())
+                return expand(std::string(detail::aws_cfg::trim(*v)));
             if (!home || home->empty()) return {};
             return *home + "/.aws/" + std::string(fallback);
         };
@@ -457,7 +460,8 @@ public:
         auto paths = shared_file_paths::from(env);
         auto files = shared_files::read(paths.config, paths.credentials);
         if (!files) return result<aws_config>::failure(files.get_error());
-        return result<aws_config>::ok(aws_config(std::move(files).value(), std::move(env), std::move(options.profile), std::move(paths)));
+        return result<aws_config>::ok(
+            aws_config(std::move(files).value(), std::move(env), std::move(options.profile), std::move(paths)));
     }
 
     /// The selected profile's name.
@@ -507,8 +511,9 @@ public:
             from = "the region of profile '" + profile_ + "'";
         }
         if (!found) {
-            return failure<std::string>("no AWS region: pass one, set AWS_REGION (or AWS_DEFAULT_REGION), or set `region` in profile '" +
-                                        profile_ + "' of " + describe(paths_.config, "the config file"));
+            return failure<std::string>(
+                "no AWS region: pass one, set AWS_REGION (or AWS_DEFAULT_REGION), or set `region` in profile '" +
+                profile_ + "' of " + describe(paths_.config, "the config file"));
         }
         if (!valid_region(*found)) return failure<std::string>(from + " is not a valid region name");
         return result<std::string>::ok(std::move(*found));
@@ -531,7 +536,8 @@ public:
     /// `region` is only needed for the default; without one the default fails.
     [[nodiscard]] result<std::string> endpoint(std::string_view service, std::string_view region,
                                                std::string_view explicit_endpoint = {}) const {
-        if (auto t = detail::aws_cfg::trim(explicit_endpoint); !t.empty()) return result<std::string>::ok(std::string(t));
+        if (auto t = detail::aws_cfg::trim(explicit_endpoint); !t.empty())
+            return result<std::string>::ok(std::string(t));
         if (!ignore_configured_endpoints()) {
             if (auto v = env(endpoint_env_name(service))) return result<std::string>::ok(std::move(*v));
             if (auto v = env("AWS_ENDPOINT_URL")) return result<std::string>::ok(std::move(*v));
@@ -543,8 +549,10 @@ public:
             if (auto v = profile_value("endpoint_url")) return result<std::string>::ok(std::move(*v));
         }
         if (region.empty())
-            return failure<std::string>("no endpoint for " + std::string(service) + ": no region to build the default one from");
-        if (!valid_region(region)) return failure<std::string>("'" + std::string(region) + "' is not a valid region name");
+            return failure<std::string>("no endpoint for " + std::string(service) +
+                                        ": no region to build the default one from");
+        if (!valid_region(region))
+            return failure<std::string>("'" + std::string(region) + "' is not a valid region name");
         return result<std::string>::ok(default_endpoint(service, region));
     }
 
