@@ -1144,7 +1144,10 @@ struct caching_options {
     const logger* log = nullptr;
 };
 
-/// Keeps the credentials its provider returned; see the top of this file.
+/// Keeps the credentials its provider returned; see the top of this file. Thread-safe. A refresh still
+/// running when this is destroyed finishes on its own (it shares ownership of the inner provider), so
+/// what the inner provider borrows (the http::client) must outlive it: drain the loop before
+/// destroying those.
 class caching_credentials_provider final : public credentials_provider {
 public:
     /// Background refreshes run on `loop`.
