@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# HTTP throughput baselines for the SQS sink: requests/s of SQS SendMessageBatch POSTs (2 KiB body,
+# the headers of a signed request) to nginx on 127.0.0.1 answering a fixed SendMessageBatch
+# response, measured in one run by
+#   wrk             wrk -t1 -c<N> -d<D>s -s bench/http/post.lua (a C load generator: the ceiling)
+#   bench_sqs_http  the bare one-thread libcurl multi loop and whatever else it measures (sluice's
+#                   own client, once it is added there), each with its ratio to the bare loop
+# with the same body, headers and connection count. Not part of the tests (timing on a shared machine).
+#
+#   bash scripts/bench-http.sh [--connections N] [--duration SECONDS] [--build-dir DIR] [--pin]
+#
+#   --connections N   concurrent connections = requests in flight (default 64)
+#   --duration S      measured seconds per tool (default 5; bench_sqs_http warms up 1 s more)
+#   --build-dir DIR   where bench/bench_sqs_http is (default build/release; built there, configuring
+#                     the release preset, when missing)
+#   --pin             nginx on the last CPU, the load generators on CPU 0 (taskset)
+#
+# Needs nginx, wrk and curl (scripts/install-deps.sh). nginx runs from a temporary prefix with the
+# config of bench/http/nginx.conf.in, on a free port, and is stopped on exit whatever happens.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+connections=64
+duration=5
+build_dir="$root/build/release"
+pin=0
+
+die() { echo "bench-http: error: $*" >&2; exit 1; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --connections) connections="${2:?--connections needs a value}"; shift 2 ;;
+        --duration) duration="${2:?--duration needs a value}"; shift 2 ;;
+        --build-dir) build_dir="${2:?--build-dir needs a value}"; shift 2 ;;
+        --pin) pin=1; shift ;;
+        -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument $1 (see --help)" ;;
+    esac
+done
+[[ "$connections" =~ ^[1-9][0-9]*$ ]] || die "--connections must be a positive number"
+[[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a whole number of seconds"
+
+nginx_bin="$(command -v nginx || true)"
+[[ -n "$nginx_bin" ]] || nginx_bin=/usr/sbin/nginx
+[[ -x "$nginx_bin" ]] || die "nginx is not installed (run scripts/install-deps.sh)"
+command -v wrk >/dev/null || die "wrk is not installed (run scripts/install-deps.sh)"
+command -v curl >/dev/null || die "curl is not installed (run scripts/install-deps.sh)"
+
+bench="$build_dir/bench/bench_sqs_http"
+if [[ ! -x "$bench" ]]; then
+    echo "bench-http: building bench_sqs_http in $build_dir"
+    if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
+        [[ "$build_dir" == "$root/build/release" ]] || die "$build_dir is not a configured build directory"
+        (cd "$root" && cmake --preset release >/dev/null)
+    fi
+    cmake --build "$build_dir" --target bench_sqs_http
+fi
+
+client_cpu=()
+server_cpu=()
+if [[ "$pin" -eq 1 ]]; then
+    command -v taskset >/dev/null || die "--pin needs taskset (util-linux)"
+    last=$(($(nproc) - 1))
+    [[ "$last" -ge 1 ]] || die "--pin needs at least two CPUs"
+    client_cpu=(taskset -c 0)
+    server_cpu=(taskset -c "$last")
+fi
+
+prefix="$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-http.XXXXXX")"
+nginx_pid=""
+cleanup() {
+    if [[ -n "$nginx_pid" ]] && kill -0 "$nginx_pid" 2>/dev/null; then
+        kill -QUIT "$nginx_pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$nginx_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$nginx_pid" 2>/dev/null || true
+    fi
+    rm -rf "$prefix"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+chmod 755 "$prefix" # nginx's worker runs as nobody when started by root
+
+# Start nginx on a free port: pick one, try, and try another when it is taken.
+url=""
+for _ in $(seq 20); do
+    port=$((20000 + RANDOM % 40000))
+    sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" "$root/bench/http/nginx.conf.in" >"$prefix/nginx.conf"
+    : >"$prefix/error.log"
+    "${server_cpu[@]}" "$nginx_bin" -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" \
+        </dev/null >"$prefix/nginx.out" 2>&1 &
+    nginx_pid=$!
+    for _ in $(seq 50); do
+        if ! kill -0 "$nginx_pid" 2>/dev/null; then break; fi
+        if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
+            url="http://127.0.0.1:$port/"
+            break 2
+        fi
+        sleep 0.1
+    done
+    if kill -0 "$nginx_pid" 2>/dev/null; then
+        cat "$prefix/error.log" "$prefix/nginx.out" >&2
+        die "nginx runs but does not answer on port $port"
+    fi
+    if ! grep -q "Address already in use" "$prefix/error.log" "$prefix/nginx.out"; then
+        cat "$prefix/error.log" "$prefix/nginx.out" >&2
+        die "nginx did not start"
+    fi
+done
+[[ -n "$url" ]] || die "no free port found for nginx"
+
+# The answer the load generators will get, checked once.
+answer="$(curl -sS -X POST "$url" -H 'Content-Type: application/x-amz-json-1.0' \
+    -H 'X-Amz-Target: AmazonSQS.SendMessageBatch' -H 'Expect:' \
+    --data-binary @"$root/bench/http/send_message_batch.json" -w '\n%{http_code} %{content_type}')"
+[[ "$answer" == *'"Successful":[{"Id":"0"'* && "$answer" == *$'\n200 application/x-amz-json-1.0' ]] ||
+    die "nginx's answer is not the expected SendMessageBatch response: $answer"
+
+echo "bench-http: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') on $url (1 worker), $connections connections, ${duration}s per tool$([[ $pin -eq 1 ]] && echo ", pinned")"
+echo
+echo "--- wrk -t1 -c$connections -d${duration}s -s bench/http/post.lua $url"
+wrk_out="$("${client_cpu[@]}" wrk -t1 -c"$connections" -d"${duration}s" -s "$root/bench/http/post.lua" "$url" 2>&1)" ||
+    { echo "$wrk_out"; die "wrk failed"; }
+echo "$wrk_out"
+wrk_rps="$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$wrk_out")"
+if grep -q "Non-2xx" <<<"$wrk_out"; then die "wrk got answers other than 200"; fi
+
+echo
+echo "--- bench_sqs_http --url $url --connections $connections --duration $duration"
+bench_status=0
+bench_out="$("${client_cpu[@]}" "$bench" --url "$url" --connections "$connections" --duration "$duration" 2>&1)" ||
+    bench_status=$?
+echo "$bench_out"
+
+echo
+echo "=== HTTP baselines: 2 KiB SendMessageBatch POSTs to nginx on 127.0.0.1, $connections connections ==="
+printf '  %-14s %10.0f req/s\n' wrk "${wrk_rps:-0}"
+while read -r _ name rate ratio; do
+    if [[ "$name" == bare_libcurl ]]; then
+        printf '  %-14s %10.0f req/s   (%.2f of wrk)\n' "$name" "$rate" "$(awk -v a="$rate" -v b="${wrk_rps:-0}" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+    else
+        printf '  %-14s %10.0f req/s   (%s of bare_libcurl)\n' "$name" "$rate" "$ratio"
+    fi
+done < <(grep '^result ' <<<"$bench_out")
+[[ "$bench_status" -eq 0 ]] || die "bench_sqs_http failed (exit $bench_status)"
