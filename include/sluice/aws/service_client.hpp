@@ -1,0 +1,287 @@
+#pragma once
+
+// service_client: one AWS API call the way the AWS SDKs make it. Credentials from a provider (cached
+// by the caller: see caching_credentials_provider), SigV4 by sluice, the request sent on the sluice
+// HTTP client, the error read from either protocol, and the standard retry mode: exponential backoff
+// with full jitter, a maximum of attempts, a retry quota shared by every call to the service, and the
+// signing clock corrected when the service says the request time is skewed.
+//
+//     aws::service_client sqs(http, credentials, {.service = "sqs", .region = "eu-west-1",
+//                                                 .endpoint = "https://sqs.eu-west-1.amazonaws.com"});
+//     auto out = co_await sqs.call_json("AmazonSQS.SendMessageBatch", body);
+//     if (!out.ok()) log(out.failure.message);   // safe to log: no credentials, no signature
+//
+// A call that keeps failing ends with call_failure: what the service said (service_error) or why no
+// answer came (a transport error code), how it classifies (retry_kind) and why retrying stopped.
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/service_client.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <sluice/aws/config.hpp>
+#include <sluice/aws/credentials_provider.hpp>
+#include <sluice/aws/error.hpp>
+#include <sluice/aws/retry.hpp>
+#include <sluice/aws/sigv4.hpp>
+#include <sluice/delivery/sink.hpp>
+#include <sluice/http/client.hpp>
+#include <sluice/metrics/log.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace sluice::aws {
+
+/// Where requests go: the URL as given and what SigV4 needs of it.
+struct endpoint_url {
+    std::string url;  ///< "https://sqs.eu-west-1.amazonaws.com" or "http://127.0.0.1:9324/base"
+    std::string host; ///< the Host header curl sends: host, with the port unless it is the scheme's default
+    std::string path; ///< "/" or the base path, as encoded on the wire
+
+    /// Parses scheme://host[:port][/path]; throws std::invalid_argument for anything else.
+    static endpoint_url parse(std::string_view url) {
+        endpoint_url e;
+        const auto scheme_end = url.find("://");
+        if (scheme_end == std::string_view::npos)
+            throw std::invalid_argument("sluice: endpoint '" + std::string(url) + "' has no scheme (http:// or https://)");
+        std::string scheme(url.substr(0, scheme_end));
+        for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (scheme != "http" && scheme != "https")
+            throw std::invalid_argument("sluice: endpoint scheme must be http or https");
+        const auto authority_start = scheme_end + 3;
+        const auto path_start = url.find_first_of("/?#", authority_start);
+        std::string_view authority = url.substr(authority_start, path_start == std::string_view::npos
+                                                                     ? std::string_view::npos
+                                                                     : path_start - authority_start);
+        if (authority.empty() || authority.find('@') != std::string_view::npos)
+            throw std::invalid_argument("sluice: endpoint needs a host (and no user info)");
+        std::string host(authority);
+        for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const auto colon = host.rfind(':');
+        if (colon != std::string::npos && host.find(']', colon) == std::string::npos) {
+            const std::string_view port = std::string_view(host).substr(colon + 1);
+            if ((scheme == "http" && port == "80") || (scheme == "https" && port == "443")) host.resize(colon);
+        }
+        e.host = std::move(host);
+        std::string_view path = path_start == std::string_view::npos ? std::string_view("/") : url.substr(path_start);
+        path = path.substr(0, path.find_first_of("?#"));
+        e.path = path.empty() ? "/" : std::string(path);
+        e.url = std::string(url.substr(0, path_start == std::string_view::npos ? url.size() : path_start)) + e.path;
+        return e;
+    }
+};
+
+struct service_client_options {
+    /// The signing name: "sqs", "kinesis", "firehose", "monitoring"...
+    std::string service;
+    std::string region;
+    /// scheme://host[:port][/path]: resolve it with aws_config::endpoint() to honour AWS_ENDPOINT_URL.
+    std::string endpoint;
+    retry_config retry = retry_config::from_environment();
+    /// Shared by clients that should share one retry quota (one per service and region, as SDKs do).
+    std::shared_ptr<retry_quota> quota{};
+    /// Per attempt; zero: the HTTP client's default.
+    std::chrono::milliseconds attempt_timeout{0};
+    /// Retries and final failures are logged here (warn), never with credentials or signatures.
+    const logger* log = nullptr;
+    /// For tests: the jitter source of the retry strategy.
+    retry_strategy::random_source random{};
+};
+
+/// Why a call did not succeed, after its retries.
+struct call_failure {
+    /// What the service said, when it answered with an error.
+    std::optional<service_error> service{};
+    /// Why no answer came (a sluice::http::transport_error), or a credentials error code.
+    std::error_code code{};
+    retry_kind kind = retry_kind::none;
+    retry_verdict verdict = retry_verdict::not_retryable;
+    unsigned attempts = 0;
+    /// "AmazonSQS.SendMessageBatch: ThrottlingException (HTTP 400, request id ...): Rate exceeded;
+    /// 3 attempts (attempts exhausted)": safe to log.
+    std::string message{};
+    /// True when the credentials could not be had (nothing was sent).
+    bool credentials = false;
+
+    /// What the delivery engine should do with the batch: retry what can be retried later, reject
+    /// what is the request's fault. A call that ran out of attempts or quota is still retryable by
+    /// the engine (the records are not at fault), after its own backoff.
+    [[nodiscard]] entry_result to_entry_result() const {
+        if (credentials) return entry_result::retry(message);
+        if (kind == retry_kind::none) {
+            if (service) return entry_result::reject(message);
+            if (code == http::transport_error::cancelled) return entry_result::retry(message);
+            return entry_result::reject(message);
+        }
+        return entry_result::retry(message, kind == retry_kind::throttling);
+    }
+};
+
+struct call_outcome {
+    /// The service's answer when it was a success (2xx).
+    std::optional<http::response> response{};
+    call_failure failure{};
+    [[nodiscard]] bool ok() const noexcept { return response.has_value(); }
+};
+
+class service_client {
+public:
+    service_client(http::client& http, std::shared_ptr<credentials_provider> credentials, service_client_options options)
+        : http_(&http),
+          credentials_(std::move(credentials)),
+          options_(std::move(options)),
+          endpoint_(endpoint_url::parse(options_.endpoint)),
+          strategy_(options_.retry, options_.random,
+                    options_.quota ? options_.quota : std::make_shared<retry_quota>(options_.retry.quota_capacity)) {
+        if (!credentials_) throw std::invalid_argument("sluice: service_client needs a credentials provider");
+        if (options_.service.empty() || options_.region.empty())
+            throw std::invalid_argument("sluice: service_client needs a service and a region");
+    }
+
+    service_client(const service_client&) = delete;
+    service_client& operator=(const service_client&) = delete;
+
+    [[nodiscard]] const service_client_options& options() const noexcept { return options_; }
+    [[nodiscard]] const endpoint_url& endpoint() const noexcept { return endpoint_; }
+    [[nodiscard]] const clock_skew& skew() const noexcept { return skew_; }
+    [[nodiscard]] http::client& http() const noexcept { return *http_; }
+
+    /// One call of a JSON-protocol API (awsJson1_0 / 1_1): POST `body` with X-Amz-Target `target`.
+    /// `body` must stay valid until the call completes (it is sent without copying).
+    [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::string_view body,
+                                               std::string_view content_type = "application/x-amz-json-1.0") {
+        call_outcome out;
+        retry_token token = strategy_.begin();
+        for (;;) {
+            auto credentials = co_await credentials_->load();
+            if (credentials.is_error()) {
+                out.failure.credentials = true;
+                out.failure.code = credentials.get_error().code;
+                out.failure.attempts = token.attempts - 1;
+                out.failure.message = std::string(target) + ": no credentials: " + credentials.get_error().what();
+                co_return out;
+            }
+
+            http::request request;
+            request.method = "POST";
+            request.url = endpoint_.url;
+            request.body = body;
+            request.timeout = options_.attempt_timeout;
+            sign(request, credentials.value(), target, content_type, body);
+
+            const auto sent_at = std::chrono::system_clock::now();
+            auto response = co_await http_->request(request);
+            retry_decision decision;
+            if (response.is_error()) {
+                const error& e = response.get_error();
+                out.failure.service.reset();
+                out.failure.code = e.code;
+                out.failure.message = e.message;
+                decision = strategy_.on_failure(token, e.code);
+            } else if (response.value().status >= 200 && response.value().status < 300) {
+                strategy_.on_success(token);
+                out.response = std::move(response).value();
+                co_return out;
+            } else {
+                const http::response& r = response.value();
+                service_error se = parse_service_error(static_cast<int>(r.status), r.headers, r.body);
+                skew_.update(se, sent_at);
+                out.failure.code = {};
+                out.failure.message = se.describe();
+                out.failure.service = std::move(se);
+                decision = strategy_.on_failure(token, *out.failure.service);
+            }
+            out.failure.kind = decision.kind;
+            out.failure.verdict = decision.verdict;
+            if (!decision.should_retry()) {
+                out.failure.attempts = token.attempts;
+                out.failure.message = std::string(target) + ": " + out.failure.message + "; " +
+                                      std::to_string(token.attempts) + " attempt(s) (" +
+                                      std::string(to_string(decision.verdict)) + ")";
+                if (options_.log)
+                    options_.log->warn("aws", "call failed",
+                                       {field::plain("service", options_.service), field::plain("reason", out.failure.message)});
+                co_return out;
+            }
+            if (options_.log)
+                options_.log->debug("aws", "retrying call",
+                                    {field::plain("service", options_.service), field::plain("reason", out.failure.message),
+                                     field::plain("delay_ms", static_cast<std::uint64_t>(decision.delay.count()))});
+            if (decision.delay.count() > 0) co_await http_->loop().sleep_for(decision.delay);
+        }
+    }
+
+private:
+    void sign(http::request& request, const aws_credentials& credentials, std::string_view target,
+              std::string_view content_type, std::string_view body) {
+        fields_.clear();
+        fields_.add("Host", endpoint_.host);
+        fields_.add("Content-Type", content_type);
+        fields_.add("X-Amz-Target", target);
+        sigv4_request s;
+        s.method = "POST";
+        s.path = endpoint_.path;
+        s.path_is_encoded = true;
+        s.headers = std::span<const http_field>(fields_.data(), fields_.size());
+        s.body = body;
+        s.region = options_.region;
+        s.service = options_.service;
+        s.time = skew_.now();
+        signer_.sign(s, credentials, signed_);
+        request.headers.reserve(2 + signed_.fields().size());
+        request.headers.push_back(http::header{"Content-Type", std::string(content_type)});
+        request.headers.push_back(http::header{"X-Amz-Target", std::string(target)});
+        for (const http_field& f : signed_.fields()) request.headers.push_back(http::header{f.name, f.value});
+    }
+
+    http::client* http_;
+    std::shared_ptr<credentials_provider> credentials_;
+    service_client_options options_;
+    endpoint_url endpoint_;
+    retry_strategy strategy_;
+    clock_skew skew_{};
+    // Reused between calls: signing is synchronous, so no call sees another's state.
+    sigv4_signer signer_{};
+    sigv4_result signed_{};
+    field_list fields_{};
+};
+
+/// What a service client needs, resolved the standard way (see configure_service).
+struct service_setup {
+    service_client_options options;
+    /// The default chain (environment, profile, web identity, container, IMDS), cached and refreshed
+    /// ahead of expiry in the background.
+    std::shared_ptr<credentials_provider> credentials;
+};
+
+/// Resolves region (explicit, AWS_REGION, AWS_DEFAULT_REGION, profile), endpoint (explicit,
+/// AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, profile, default) and credentials as the AWS SDKs
+/// do. `service` is the service id / signing name ("sqs"). `http` must outlive the credentials.
+[[nodiscard]] inline result<service_setup> configure_service(io_loop& loop, http::client& http, std::string service,
+                                                             std::string_view explicit_region = {},
+                                                             std::string_view explicit_endpoint = {},
+                                                             config_options config = {}) {
+    auto loaded = aws_config::load(config);
+    if (loaded.is_error()) return result<service_setup>::failure(loaded.get_error());
+    const aws_config& cfg = loaded.value();
+    auto region = cfg.region(explicit_region);
+    if (region.is_error()) return result<service_setup>::failure(region.get_error());
+    auto endpoint = cfg.endpoint(service, region.value(), explicit_endpoint);
+    if (endpoint.is_error()) return result<service_setup>::failure(endpoint.get_error());
+    service_setup setup;
+    setup.options.service = std::move(service);
+    setup.options.region = region.value();
+    setup.options.endpoint = endpoint.value();
+    default_chain_options chain;
+    chain.config = std::move(config);
+    setup.credentials = std::make_shared<caching_credentials_provider>(loop, default_credentials_chain(http, std::move(chain)));
+    return result<service_setup>::ok(std::move(setup));
+}
+
+} // namespace sluice::aws
