@@ -51,12 +51,21 @@
 #include <sluice/http/client.hpp>
 #endif
 
-// aws (SigV4 needs OpenSSL: SLUICE_HAS_OPENSSL)
+// aws (SigV4 needs OpenSSL: SLUICE_HAS_OPENSSL; the SQS protocol needs simdjson: SLUICE_HAS_SIMDJSON)
 #include <sluice/aws/config.hpp>
 #include <sluice/aws/credentials.hpp>
 #if SLUICE_HAS_CURL && SLUICE_HAS_SIMDJSON
 #include <sluice/aws/credentials_provider.hpp>
 #endif
+#include <sluice/aws/error.hpp>
+#include <sluice/aws/retry.hpp>
 #if SLUICE_HAS_OPENSSL
 #include <sluice/aws/sigv4.hpp>
+#endif
+#if SLUICE_HAS_SIMDJSON
+#include <sluice/aws/sqs_protocol.hpp>
+#endif
+#if SLUICE_HAS_CURL && SLUICE_HAS_OPENSSL && SLUICE_HAS_SIMDJSON
+#include <sluice/aws/service_client.hpp>
+#include <sluice/aws/sqs.hpp>
 #endif
