@@ -1,0 +1,882 @@
+#pragma once
+
+// AWS service errors: what a service said when it refused a request, read from the response of
+// either protocol, and how to treat it (retry_kind).
+//
+//   JSON protocol (awsJson1_0/1_1, restJson; SQS today):
+//     HTTP/1.1 400
+//     x-amzn-RequestId: 5f8b1d4e-...
+//     x-amzn-query-error: AWS.SimpleQueueService.NonExistentQueue;Sender
+//     {"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}
+//   The code comes from the x-amzn-ErrorType header, else the body's "code", else its "__type"; the
+//   namespace before '#' and anything after ':' are dropped. The x-amzn-query-error header, sent by
+//   services that moved from the query protocol (SQS), gives the legacy code and the fault.
+//
+//   Query/XML protocol (SQS before 2023, STS, SNS, ...) and S3:
+//     <ErrorResponse><Error><Type>Sender</Type><Code>InvalidParameterValue</Code>
+//       <Message>...</Message></Error><RequestId>...</RequestId></ErrorResponse>
+//     <Error><Code>SlowDown</Code><Message>...</Message><RequestId>...</RequestId></Error>
+//
+// A body that is neither (an HTML page from a load balancer, garbage, nothing) still gives an error:
+// code "HTTP 503", the status's reason phrase as message. Messages are cleaned before they are kept:
+// control characters become spaces, a quoted request value ("Value '...' at 'messageBody'", as
+// validation errors echo them) and a canonical request quoted by a signature mismatch (it can hold a
+// session token) are cut out, secret query parameters are redacted, and the result is truncated
+// (error_parse_options::max_message_bytes). So service_error::describe() is safe to log and to put in
+// an entry_result.
+//
+// classify() follows the AWS SDKs' standard retry mode (botocore's retries/standard.py, the JS v3
+// service-error-classification): throttling codes and HTTP 429 are `throttling`; 500/502/503/504 and
+// the timeout / internal-error codes are `transient`; RequestTimeTooSkewed and friends are
+// `clock_skew` (retry once the clock offset is corrected, see aws/retry.hpp); everything else
+// (validation, access denied, missing queue) is `none`.
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include <sluice/delivery/sink.hpp>
+#include <sluice/http/error.hpp>
+#include <sluice/metrics/log.hpp>
+
+namespace sluice::aws {
+
+/// How a failure should be treated by the standard retry mode.
+enum class retry_kind {
+    none,       ///< not retryable: the request is wrong (validation, access denied, missing queue)
+    transient,  ///< 5xx, timeouts, resets: retry with backoff
+    throttling, ///< the service asks us to slow down: retry with backoff, and lower the pace
+    clock_skew, ///< the request time is too far from the service's: correct the clock, then retry
+};
+
+[[nodiscard]] inline std::string_view to_string(retry_kind kind) noexcept {
+    switch (kind) {
+    case retry_kind::none: return "none";
+    case retry_kind::transient: return "transient";
+    case retry_kind::throttling: return "throttling";
+    case retry_kind::clock_skew: return "clock_skew";
+    }
+    return "unknown";
+}
+
+/// What a service said when it refused a request. Safe to log: the message is cleaned (see above).
+struct service_error {
+    int http_status = 0;
+    /// The error code without its namespace: "QueueDoesNotExist", "ThrottlingException",
+    /// "RequestThrottled"; "HTTP 503" when the response carried none.
+    std::string code;
+    /// The service's explanation, cleaned and truncated; may be empty.
+    std::string message;
+    /// x-amzn-RequestId / x-amz-request-id, else the body's RequestId; what AWS support asks for.
+    std::string request_id;
+    /// True when the service blames the request (4xx, "Sender"), false when it blames itself.
+    bool sender_fault = false;
+    /// The legacy query-protocol code from x-amzn-query-error ("AWS.SimpleQueueService.NonExistentQueue"),
+    /// when the service sent one.
+    std::string query_code;
+    /// The response's Date header, when present and well formed: what a clock_skew tracker needs.
+    std::optional<std::chrono::system_clock::time_point> server_time;
+
+    /// "QueueDoesNotExist (HTTP 400, request id 5f8b...): The specified queue does not exist."
+    [[nodiscard]] std::string describe() const {
+        std::string out = code.empty() ? std::string("unknown error") : code;
+        out += " (HTTP ";
+        out += std::to_string(http_status);
+        if (!request_id.empty()) {
+            out += ", request id ";
+            out += request_id;
+        }
+        out += ')';
+        if (!message.empty()) {
+            out += ": ";
+            out += message;
+        }
+        return out;
+    }
+};
+
+struct error_parse_options {
+    /// Longer messages are cut (at a UTF-8 character boundary) and end with "...".
+    std::size_t max_message_bytes = 512;
+};
+
+/// The parsed form of an HTTP date (RFC 9110: IMF-fixdate "Sun, 22 Nov 2026 10:00:00 GMT", and the
+/// obsolete RFC 850 and asctime forms every recipient must accept); nullopt when malformed.
+[[nodiscard]] std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) noexcept;
+
+} // namespace sluice::aws
+
+namespace sluice::detail::aws_error {
+
+using aws::error_parse_options;
+using aws::service_error;
+
+inline constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+inline bool istarts_with(std::string_view text, std::string_view prefix) noexcept {
+    return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+inline bool icontains(std::string_view text, std::string_view needle) noexcept {
+    if (needle.size() > text.size()) return false;
+    for (std::size_t i = 0; i + needle.size() <= text.size(); ++i)
+        if (iequals(text.substr(i, needle.size()), needle)) return true;
+    return false;
+}
+
+inline std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+    return s;
+}
+
+/// Appends code point `cp` as UTF-8 (cp already known to be a valid scalar value).
+inline void append_utf8(std::string& out, std::uint32_t cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+/// A lenient reader of the top-level members of a JSON object: error bodies are small and only a few
+/// string members matter, so this skips everything else without building a document. Any syntax error
+/// stops it (what was read so far is kept).
+class json_reader {
+public:
+    explicit json_reader(std::string_view text) noexcept : s_(text) {}
+
+    /// Calls on_member(name, value) for every top-level member whose value is a string. False on
+    /// malformed input (members seen before the error have been reported).
+    template <class F>
+    bool for_each_string_member(F&& on_member) {
+        skip_ws();
+        if (!consume('{')) return false;
+        skip_ws();
+        if (consume('}')) return true;
+        std::string name, value;
+        for (;;) {
+            skip_ws();
+            if (!read_string(&name)) return false;
+            skip_ws();
+            if (!consume(':')) return false;
+            skip_ws();
+            if (peek() == '"') {
+                if (!read_string(&value)) return false;
+                on_member(std::string_view(name), std::string_view(value));
+            } else if (!skip_value(0)) {
+                return false;
+            }
+            skip_ws();
+            if (consume(',')) continue;
+            return consume('}');
+        }
+    }
+
+private:
+    static constexpr int max_depth = 64;
+
+    char peek() const noexcept { return i_ < s_.size() ? s_[i_] : '\0'; }
+    bool consume(char c) noexcept {
+        if (i_ < s_.size() && s_[i_] == c) {
+            ++i_;
+            return true;
+        }
+        return false;
+    }
+    void skip_ws() noexcept {
+        while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+    }
+
+    bool read_hex4(std::uint32_t& v) noexcept {
+        if (s_.size() - i_ < 4) return false;
+        v = 0;
+        for (int k = 0; k < 4; ++k) {
+            const char c = s_[i_++];
+            v <<= 4;
+            if (c >= '0' && c <= '9') v |= static_cast<std::uint32_t>(c - '0');
+            else if (c >= 'a' && c <= 'f') v |= static_cast<std::uint32_t>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F') v |= static_cast<std::uint32_t>(c - 'A' + 10);
+            else return false;
+        }
+        return true;
+    }
+
+    /// Reads a string at the cursor, decoded into *out (or only skipped when out is null).
+    bool read_string(std::string* out) {
+        if (!consume('"')) return false;
+        if (out) out->clear();
+        for (;;) {
+            const std::size_t run = i_;
+            while (i_ < s_.size() && s_[i_] != '"' && s_[i_] != '\\') ++i_;
+            if (out) out->append(s_.data() + run, i_ - run);
+            if (i_ >= s_.size()) return false;
+            if (s_[i_++] == '"') return true;
+            if (i_ >= s_.size()) return false;
+            const char e = s_[i_++];
+            char decoded = 0;
+            switch (e) {
+            case '"': decoded = '"'; break;
+            case '\\': decoded = '\\'; break;
+            case '/': decoded = '/'; break;
+            case 'b': decoded = '\b'; break;
+            case 'f': decoded = '\f'; break;
+            case 'n': decoded = '\n'; break;
+            case 'r': decoded = '\r'; break;
+            case 't': decoded = '\t'; break;
+            case 'u': {
+                std::uint32_t cp = 0;
+                if (!read_hex4(cp)) return false;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    std::uint32_t low = 0;
+                    if (!(consume('\\') && consume('u') && read_hex4(low)) || low < 0xDC00 || low > 0xDFFF) return false;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    return false;
+                }
+                if (out) append_utf8(*out, cp);
+                continue;
+            }
+            default: return false;
+            }
+            if (out) *out += decoded;
+        }
+    }
+
+    bool skip_value(int depth) {
+        if (depth > max_depth) return false;
+        skip_ws();
+        const char c = peek();
+        if (c == '"') return read_string(nullptr);
+        if (c == '{' || c == '[') {
+            const char close = c == '{' ? '}' : ']';
+            ++i_;
+            skip_ws();
+            if (consume(close)) return true;
+            for (;;) {
+                if (c == '{') {
+                    skip_ws();
+                    if (!read_string(nullptr)) return false;
+                    skip_ws();
+                    if (!consume(':')) return false;
+                }
+                if (!skip_value(depth + 1)) return false;
+                skip_ws();
+                if (consume(',')) continue;
+                return consume(close);
+            }
+        }
+        // A number, true, false or null: the run of characters that may belong to one.
+        const std::size_t start = i_;
+        while (i_ < s_.size()) {
+            const char d = s_[i_];
+            if ((d >= '0' && d <= '9') || (d >= 'a' && d <= 'z') || d == '-' || d == '+' || d == '.' || d == 'E') ++i_;
+            else break;
+        }
+        return i_ > start;
+    }
+
+    std::string_view s_;
+    std::size_t i_ = 0;
+};
+
+/// Decodes the XML character and entity references of element text (&lt; &gt; &amp; &quot; &apos;
+/// &#N; &#xN;); an unknown or malformed reference is kept as it is.
+inline std::string xml_unescape(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        const std::size_t amp = text.find('&', i);
+        if (amp == std::string_view::npos) {
+            out.append(text.substr(i));
+            break;
+        }
+        out.append(text.substr(i, amp - i));
+        const std::size_t semi = text.find(';', amp);
+        if (semi == std::string_view::npos || semi - amp > 10) {
+            out += '&';
+            i = amp + 1;
+            continue;
+        }
+        const std::string_view ref = text.substr(amp + 1, semi - amp - 1);
+        bool known = true;
+        if (ref == "lt") out += '<';
+        else if (ref == "gt") out += '>';
+        else if (ref == "amp") out += '&';
+        else if (ref == "quot") out += '"';
+        else if (ref == "apos") out += '\'';
+        else if (ref.size() > 1 && ref[0] == '#') {
+            std::uint32_t cp = 0;
+            const bool hex = ref[1] == 'x' || ref[1] == 'X';
+            const std::string_view digits = ref.substr(hex ? 2 : 1);
+            const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), cp, hex ? 16 : 10);
+            if (ec == std::errc{} && ptr == digits.data() + digits.size() && !digits.empty() && cp > 0 && cp <= 0x10FFFF &&
+                !(cp >= 0xD800 && cp <= 0xDFFF))
+                append_utf8(out, cp);
+            else
+                known = false;
+        } else {
+            known = false;
+        }
+        if (known) {
+            i = semi + 1;
+        } else {
+            out += '&';
+            i = amp + 1;
+        }
+    }
+    return out;
+}
+
+/// The raw text of the first element named `tag` in `xml` at or after `from` (and before `until`):
+/// `<tag>text</tag>` or `<tag attr="...">text</tag>`; empty for `<tag/>`; nullopt when absent.
+inline std::optional<std::string_view> xml_element_text(std::string_view xml, std::string_view tag, std::size_t from = 0,
+                                                        std::size_t until = std::string_view::npos) {
+    if (until > xml.size()) until = xml.size();
+    for (std::size_t at = xml.find('<', from); at != std::string_view::npos && at < until; at = xml.find('<', at + 1)) {
+        std::size_t p = at + 1;
+        if (xml.compare(p, tag.size(), tag) != 0) continue;
+        p += tag.size();
+        if (p >= xml.size()) return std::nullopt;
+        const char after = xml[p];
+        if (after != '>' && after != ' ' && after != '/' && after != '\t' && after != '\r' && after != '\n') continue;
+        const std::size_t gt = xml.find('>', p);
+        if (gt == std::string_view::npos) return std::nullopt;
+        if (xml[gt - 1] == '/') return std::string_view{};
+        const std::size_t text_start = gt + 1;
+        const std::size_t close = xml.find("</", text_start);
+        if (close == std::string_view::npos) return std::nullopt;
+        std::string_view text = xml.substr(text_start, close - text_start);
+        // <![CDATA[...]]> is taken as it is (rare in AWS errors).
+        if (text.starts_with("<![CDATA[")) {
+            const std::size_t end = xml.find("]]>", text_start);
+            if (end == std::string_view::npos) return std::nullopt;
+            text = xml.substr(text_start + 9, end - text_start - 9);
+        }
+        return text;
+    }
+    return std::nullopt;
+}
+
+/// The error code without decorations: "aws.protocoltests.restjson#FooError:http://internal..." -> "FooError".
+inline std::string_view sanitize_code(std::string_view code) noexcept {
+    code = trim(code);
+    if (const std::size_t colon = code.find(':'); colon != std::string_view::npos) code = code.substr(0, colon);
+    if (const std::size_t hash = code.rfind('#'); hash != std::string_view::npos) code = code.substr(hash + 1);
+    return trim(code);
+}
+
+inline std::string_view reason_phrase(int status) noexcept {
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return {};
+    }
+}
+
+/// Length of the longest prefix of `text` no longer than `max` that does not split a UTF-8 sequence.
+inline std::size_t utf8_prefix(std::string_view text, std::size_t max) noexcept {
+    if (text.size() <= max) return text.size();
+    std::size_t n = max;
+    // Step back over continuation bytes to the start of the character that straddles the cut.
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+    return n;
+}
+
+/// Message text fit for logs and results (see the file comment). Never longer than max_bytes + 3.
+inline std::string clean_message(std::string_view raw, std::size_t max_bytes) {
+    std::string_view note;
+    // A signature mismatch may quote the canonical request, whose headers can carry a session token:
+    // keep the explanation before it only.
+    constexpr std::string_view canonical_markers[] = {"The Canonical String for this request should have been",
+                                                      "The canonical string for this request should have been",
+                                                      "Canonical String for this request", "<CanonicalRequest>"};
+    for (auto marker : canonical_markers) {
+        if (const std::size_t at = raw.find(marker); at != std::string_view::npos) {
+            raw = raw.substr(0, at);
+            note = "[canonical request redacted]";
+            break;
+        }
+    }
+    std::string body;
+    body.reserve(std::min<std::size_t>(raw.size() + note.size() + 1, max_bytes + 4096));
+    // Control characters (a forged log line) become spaces; runs of blanks collapse.
+    bool blank = false;
+    for (char c : raw) {
+        const bool is_blank = static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == ' ';
+        if (is_blank) {
+            blank = true;
+            continue;
+        }
+        if (blank && !body.empty()) body += ' ';
+        blank = false;
+        body += c;
+        if (body.size() > max_bytes + 4096) break; // enough to decide; the rest is cut anyway
+    }
+    if (!note.empty()) {
+        if (!body.empty()) body += ' ';
+        body += note;
+    }
+    // Validation errors quote the offending value ("Value 'the body' at 'messageBody' failed to
+    // satisfy constraint"): it may be a payload, so it goes.
+    std::string cleaned;
+    cleaned.reserve(body.size());
+    std::string_view rest = body;
+    for (;;) {
+        std::size_t at = std::string_view::npos;
+        std::size_t quote_len = 0;
+        for (std::string_view m : {std::string_view("Value '"), std::string_view("value '"), std::string_view("Value \""),
+                                   std::string_view("value \"")}) {
+            const std::size_t p = rest.find(m);
+            if (p < at) {
+                at = p;
+                quote_len = m.size();
+            }
+        }
+        if (at == std::string_view::npos) {
+            cleaned.append(rest);
+            break;
+        }
+        const char q = rest[at + quote_len - 1];
+        cleaned.append(rest.substr(0, at + quote_len));
+        cleaned += "[redacted]";
+        // The value ends at the quote that is followed by " at ", " for " or the end of a sentence.
+        std::size_t end = std::string_view::npos;
+        for (std::string_view tail : {std::string_view(" at '"), std::string_view(" at \""), std::string_view(" for "),
+                                      std::string_view(" is "), std::string_view(" failed")}) {
+            std::string needle(1, q);
+            needle += tail;
+            const std::size_t p = rest.find(needle, at + quote_len);
+            if (p < end) end = p;
+        }
+        if (end == std::string_view::npos) {
+            cleaned += q;
+            break; // the rest would be the value: dropped
+        }
+        rest = rest.substr(end);
+    }
+    if (auto redacted = sluice::detail::redact_query_params(cleaned)) cleaned = std::move(*redacted);
+    // A token quoted as a header line.
+    if (const std::size_t at = sluice::detail::ifind(cleaned, "x-amz-security-token:"); at != std::string::npos) {
+        cleaned.resize(at + 21);
+        cleaned += "[redacted]";
+    }
+    const std::size_t keep = utf8_prefix(cleaned, max_bytes);
+    if (keep < cleaned.size()) {
+        cleaned.resize(keep);
+        while (!cleaned.empty() && cleaned.back() == ' ') cleaned.pop_back();
+        cleaned += "...";
+    }
+    return cleaned;
+}
+
+/// A header source the parser reads: (context, lower-case name) -> value or nullopt.
+struct header_source {
+    const void* context;
+    std::optional<std::string_view> (*lookup)(const void*, std::string_view);
+    std::optional<std::string_view> operator()(std::string_view lower_name) const { return lookup(context, lower_name); }
+};
+
+inline void parse_json_body(std::string_view body, service_error& e, std::string& raw_message, bool& have_code) {
+    std::string code_member, type_member;
+    json_reader reader(body);
+    reader.for_each_string_member([&](std::string_view name, std::string_view value) {
+        if (name == "__type") type_member = value;
+        else if (name == "code" || name == "Code") code_member = value;
+        else if ((name == "message" || name == "Message" || name == "errorMessage") && raw_message.empty()) raw_message = value;
+    });
+    if (!have_code) {
+        const std::string_view code = sanitize_code(!code_member.empty() ? code_member : type_member);
+        if (!code.empty()) {
+            e.code = code;
+            have_code = true;
+        }
+    }
+}
+
+inline void parse_xml_body(std::string_view body, service_error& e, std::string& raw_message, bool& have_code,
+                           bool& have_fault) {
+    // The <Error> element (inside <ErrorResponse> for the query protocol, the root for S3).
+    std::size_t from = 0;
+    std::size_t until = body.size();
+    for (std::size_t at = body.find("<Error"); at != std::string_view::npos; at = body.find("<Error", at + 1)) {
+        const char after = at + 6 < body.size() ? body[at + 6] : '\0';
+        if (after == '>' || after == ' ') {
+            from = at;
+            const std::size_t close = body.find("</Error>", at);
+            if (close != std::string_view::npos) until = close;
+            break;
+        }
+    }
+    if (!have_code)
+        if (auto code = xml_element_text(body, "Code", from, until)) {
+            const std::string decoded = xml_unescape(*code);
+            const std::string_view clean = sanitize_code(decoded);
+            if (!clean.empty()) {
+                e.code = clean;
+                have_code = true;
+            }
+        }
+    if (auto message = xml_element_text(body, "Message", from, until)) raw_message = xml_unescape(*message);
+    if (!have_fault)
+        if (auto type = xml_element_text(body, "Type", from, until)) {
+            const std::string_view t = trim(*type);
+            if (t == "Sender" || t == "Receiver") {
+                e.sender_fault = t == "Sender";
+                have_fault = true;
+            }
+        }
+    // <RequestId> (query protocol, S3), <RequestID> (EC2).
+    for (std::string_view tag : {std::string_view("RequestId"), std::string_view("RequestID")})
+        if (e.request_id.empty())
+            if (auto id = xml_element_text(body, tag)) e.request_id = xml_unescape(trim(*id));
+}
+
+inline service_error parse(int status, header_source headers, std::string_view body, const error_parse_options& options) {
+    service_error e;
+    e.http_status = status;
+    bool have_code = false;
+    bool have_fault = false;
+    std::string raw_message;
+
+    for (std::string_view name : {std::string_view("x-amzn-requestid"), std::string_view("x-amz-request-id"),
+                                  std::string_view("x-amzn-request-id")}) {
+        if (auto v = headers(name); v && !trim(*v).empty()) {
+            e.request_id = trim(*v);
+            break;
+        }
+    }
+    if (auto v = headers("x-amzn-query-error"); v && !trim(*v).empty()) {
+        // "AWS.SimpleQueueService.NonExistentQueue;Sender"
+        const std::string_view text = trim(*v);
+        const std::size_t semi = text.find(';');
+        e.query_code = trim(text.substr(0, semi));
+        if (semi != std::string_view::npos) {
+            const std::string_view fault = trim(text.substr(semi + 1));
+            if (fault == "Sender" || fault == "Receiver") {
+                e.sender_fault = fault == "Sender";
+                have_fault = true;
+            }
+        }
+    }
+    if (auto v = headers("x-amzn-errortype")) {
+        const std::string_view code = sanitize_code(*v);
+        if (!code.empty()) {
+            e.code = code;
+            have_code = true;
+        }
+    }
+    if (auto v = headers("date")) e.server_time = aws::parse_http_date(*v);
+
+    const std::string_view text = trim(body);
+    if (!text.empty() && text.front() == '{') parse_json_body(text, e, raw_message, have_code);
+    else if (!text.empty() && text.front() == '<') parse_xml_body(text, e, raw_message, have_code, have_fault);
+
+    if (!have_code) {
+        e.code = "HTTP ";
+        e.code += std::to_string(status);
+        if (raw_message.empty()) {
+            raw_message = reason_phrase(status);
+            if (!text.empty()) {
+                raw_message += raw_message.empty() ? "" : " ";
+                raw_message += "(unrecognised error body, ";
+                raw_message += std::to_string(body.size());
+                raw_message += " bytes)";
+            }
+        }
+    }
+    if (!have_fault) e.sender_fault = status >= 400 && status < 500;
+    // Request ids are short tokens; anything else is not kept verbatim.
+    if (e.request_id.size() > 128) e.request_id.resize(128);
+    for (char& c : e.request_id)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    if (e.code.size() > 128) e.code.resize(128);
+    e.message = clean_message(raw_message, options.max_message_bytes);
+    return e;
+}
+
+template <class T>
+concept named_value_pair = requires(const T& h) {
+    { h.name } -> std::convertible_to<std::string_view>;
+    { h.value } -> std::convertible_to<std::string_view>;
+};
+
+template <class T>
+concept first_second_pair = requires(const T& h) {
+    { h.first } -> std::convertible_to<std::string_view>;
+    { h.second } -> std::convertible_to<std::string_view>;
+};
+
+template <class T>
+std::pair<std::string_view, std::string_view> name_and_value(const T& h) {
+    if constexpr (named_value_pair<T>) return {std::string_view(h.name), std::string_view(h.value)};
+    else return {std::string_view(h.first), std::string_view(h.second)};
+}
+
+// Phrases of AWS signature errors caused by a wrong clock: "Signature expired: 20260101T000000Z is now
+// earlier than ...", "Signature not yet current: ... is still later than ...", "Request has expired",
+// "The difference between the request time and the current time is too large".
+inline bool message_says_skew(std::string_view message) noexcept {
+    return icontains(message, "signature expired") || icontains(message, "not yet current") ||
+           icontains(message, "request has expired") || icontains(message, "skew") ||
+           icontains(message, "request time") || icontains(message, "in the future");
+}
+
+// Month names of HTTP dates.
+inline int month_index(std::string_view m) noexcept {
+    constexpr std::string_view months[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                           "jul", "aug", "sep", "oct", "nov", "dec"};
+    if (m.size() != 3) return -1;
+    for (int i = 0; i < 12; ++i)
+        if (iequals(m, months[i])) return i + 1;
+    return -1;
+}
+
+inline bool parse_digits(std::string_view s, int& out) noexcept {
+    if (s.empty() || s.size() > 4) return false;
+    out = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        out = out * 10 + (c - '0');
+    }
+    return true;
+}
+
+inline bool parse_clock(std::string_view s, int& h, int& m, int& sec) noexcept {
+    return s.size() == 8 && s[2] == ':' && s[5] == ':' && parse_digits(s.substr(0, 2), h) &&
+           parse_digits(s.substr(3, 2), m) && parse_digits(s.substr(6, 2), sec) && h < 24 && m < 60 && sec <= 60;
+}
+
+inline std::optional<std::chrono::system_clock::time_point> make_time(int y, int mon, int d, int h, int m, int s) noexcept {
+    using namespace std::chrono;
+    const year_month_day ymd{year{y}, month{static_cast<unsigned>(mon)}, day{static_cast<unsigned>(d)}};
+    if (!ymd.ok()) return std::nullopt;
+    if (s == 60) s = 59; // a leap second: close enough for clock-skew purposes
+    return system_clock::time_point{sys_days{ymd} + hours{h} + minutes{m} + seconds{s}};
+}
+
+} // namespace sluice::detail::aws_error
+
+namespace sluice::aws {
+
+inline std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) noexcept {
+    using namespace sluice::detail::aws_error;
+    text = trim(text);
+    // Split on blanks (and the comma after the day name).
+    std::array<std::string_view, 8> parts{};
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < text.size();) {
+        while (i < text.size() && (text[i] == ' ' || text[i] == ',')) ++i;
+        const std::size_t start = i;
+        while (i < text.size() && text[i] != ' ' && text[i] != ',') ++i;
+        if (i > start) {
+            if (count == parts.size()) return std::nullopt;
+            parts[count++] = text.substr(start, i - start);
+        }
+    }
+    int d = 0, y = 0, h = 0, m = 0, s = 0;
+    if (count == 6 && iequals(parts[5], "GMT")) {
+        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+        const int mon = month_index(parts[2]);
+        if (mon < 0 || !parse_digits(parts[1], d) || parts[3].size() != 4 || !parse_digits(parts[3], y) ||
+            !parse_clock(parts[4], h, m, s))
+            return std::nullopt;
+        return make_time(y, mon, d, h, m, s);
+    }
+    if (count == 4 && iequals(parts[3], "GMT")) {
+        // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+        const std::string_view date = parts[1];
+        if (date.size() != 9 || date[2] != '-' || date[6] != '-') return std::nullopt;
+        const int mon = month_index(date.substr(3, 3));
+        int yy = 0;
+        if (mon < 0 || !parse_digits(date.substr(0, 2), d) || !parse_digits(date.substr(7, 2), yy) ||
+            !parse_clock(parts[2], h, m, s))
+            return std::nullopt;
+        // Two-digit years: RFC 9110 says a year more than 50 years in the future is in the past.
+        y = yy < 70 ? 2000 + yy : 1900 + yy;
+        return make_time(y, mon, d, h, m, s);
+    }
+    if (count == 5) {
+        // asctime: Sun Nov  6 08:49:37 1994
+        const int mon = month_index(parts[1]);
+        if (mon < 0 || !parse_digits(parts[2], d) || !parse_clock(parts[3], h, m, s) || parts[4].size() != 4 ||
+            !parse_digits(parts[4], y))
+            return std::nullopt;
+        return make_time(y, mon, d, h, m, s);
+    }
+    return std::nullopt;
+}
+
+/// Parses a service error from a response. `headers` is either a range of {name, value} (a struct with
+/// .name/.value, or a pair; names are matched ignoring case) or a callable taking a lower-case header
+/// name and returning std::optional<std::string_view> (or something convertible to it).
+template <class Headers>
+[[nodiscard]] service_error parse_service_error(int http_status, const Headers& headers, std::string_view body,
+                                                const error_parse_options& options = {}) {
+    using sluice::detail::aws_error::header_source;
+    if constexpr (std::is_invocable_v<const Headers&, std::string_view>) {
+        using result_type = std::invoke_result_t<const Headers&, std::string_view>;
+        static_assert(std::is_convertible_v<result_type, std::optional<std::string_view>>,
+                      "a header lookup must return something convertible to std::optional<std::string_view>");
+        const header_source source{&headers, [](const void* ctx, std::string_view name) -> std::optional<std::string_view> {
+                                       return std::optional<std::string_view>((*static_cast<const Headers*>(ctx))(name));
+                                   }};
+        return sluice::detail::aws_error::parse(http_status, source, body, options);
+    } else {
+        static_assert(std::ranges::input_range<const Headers>,
+                      "headers must be a range of {name, value} or a lookup callable");
+        const header_source source{&headers, [](const void* ctx, std::string_view name) -> std::optional<std::string_view> {
+                                       for (const auto& h : *static_cast<const Headers*>(ctx)) {
+                                           const auto [n, v] = sluice::detail::aws_error::name_and_value(h);
+                                           if (sluice::detail::aws_error::iequals(n, name)) return v;
+                                       }
+                                       return std::nullopt;
+                                   }};
+        return sluice::detail::aws_error::parse(http_status, source, body, options);
+    }
+}
+
+/// The same without headers.
+[[nodiscard]] inline service_error parse_service_error(int http_status, std::string_view body,
+                                                       const error_parse_options& options = {}) {
+    return parse_service_error(http_status, [](std::string_view) { return std::optional<std::string_view>{}; }, body,
+                               options);
+}
+
+// --- classification --------------------------------------------------------------------------------
+
+/// Throttling codes of the AWS SDKs' standard retry mode (botocore's _THROTTLED_ERROR_CODES), plus
+/// SQS's KMS throttling ("KmsThrottled", legacy "KMS.ThrottlingException"). SQS's own throttling code,
+/// "RequestThrottled" (HTTP 403), is in the standard list.
+[[nodiscard]] inline bool is_throttling_code(std::string_view code) noexcept {
+    constexpr std::string_view codes[] = {"Throttling",
+                                          "ThrottlingException",
+                                          "ThrottledException",
+                                          "RequestThrottledException",
+                                          "TooManyRequestsException",
+                                          "ProvisionedThroughputExceededException",
+                                          "TransactionInProgressException",
+                                          "RequestLimitExceeded",
+                                          "BandwidthLimitExceeded",
+                                          "LimitExceededException",
+                                          "RequestThrottled",
+                                          "SlowDown",
+                                          "PriorRequestNotComplete",
+                                          "EC2ThrottledException",
+                                          "KmsThrottled",
+                                          "KMS.ThrottlingException"};
+    for (auto c : codes)
+        if (code == c) return true;
+    return false;
+}
+
+/// Transient codes: the standard mode's (RequestTimeout, RequestTimeoutException) and the internal
+/// errors services report with a 5xx (InternalError, InternalFailure, ServiceUnavailable).
+[[nodiscard]] inline bool is_transient_code(std::string_view code) noexcept {
+    constexpr std::string_view codes[] = {"RequestTimeout", "RequestTimeoutException", "InternalError",
+                                          "InternalFailure", "InternalServerError", "ServiceUnavailable"};
+    for (auto c : codes)
+        if (code == c) return true;
+    return false;
+}
+
+/// 500, 502, 503, 504: retried whatever the code says.
+[[nodiscard]] inline bool is_transient_status(int status) noexcept {
+    return status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+/// Codes that always mean the request time was too far from the service's clock.
+[[nodiscard]] inline bool is_clock_skew_code(std::string_view code) noexcept {
+    return code == "RequestTimeTooSkewed" || code == "RequestExpired" || code == "RequestInTheFuture";
+}
+
+/// Codes that mean clock skew only when the message says so (otherwise the signature is wrong).
+[[nodiscard]] inline bool is_possible_clock_skew_code(std::string_view code) noexcept {
+    return code == "InvalidSignatureException" || code == "SignatureDoesNotMatch" || code == "AuthFailure";
+}
+
+[[nodiscard]] inline retry_kind classify(const service_error& e) noexcept {
+    for (std::string_view code : {std::string_view(e.code), std::string_view(e.query_code)}) {
+        if (code.empty()) continue;
+        if (is_throttling_code(code)) return retry_kind::throttling;
+    }
+    if (e.http_status == 429) return retry_kind::throttling;
+    for (std::string_view code : {std::string_view(e.code), std::string_view(e.query_code)}) {
+        if (code.empty()) continue;
+        if (is_clock_skew_code(code)) return retry_kind::clock_skew;
+        if (is_possible_clock_skew_code(code) && sluice::detail::aws_error::message_says_skew(e.message)) return retry_kind::clock_skew;
+    }
+    for (std::string_view code : {std::string_view(e.code), std::string_view(e.query_code)})
+        if (!code.empty() && is_transient_code(code)) return retry_kind::transient;
+    if (is_transient_status(e.http_status)) return retry_kind::transient;
+    return retry_kind::none;
+}
+
+/// A transport failure (no response): `transient` when sluice::http::is_retryable says so.
+[[nodiscard]] inline retry_kind classify(std::error_code transport) noexcept {
+    return http::is_retryable(transport) ? retry_kind::transient : retry_kind::none;
+}
+
+/// What the delivery engine should do with a request the service refused: retry (throttled for
+/// throttling) or reject.
+[[nodiscard]] inline entry_result to_entry_result(const service_error& e) {
+    const retry_kind kind = classify(e);
+    if (kind == retry_kind::none) return entry_result::reject(e.describe());
+    return entry_result::retry(e.describe(), kind == retry_kind::throttling);
+}
+
+/// The same for a transport failure. Cancellation is retried (the record is not at fault and must not
+/// be dead-lettered); other non-retryable failures (TLS, oversize response) are rejected.
+[[nodiscard]] inline entry_result to_entry_result(std::error_code transport) {
+    entry_result r = (http::is_retryable(transport) || transport == http::transport_error::cancelled)
+                         ? entry_result::retry("transport: " + transport.message())
+                         : entry_result::reject("transport: " + transport.message());
+    r.code = transport;
+    return r;
+}
+
+} // namespace sluice::aws
