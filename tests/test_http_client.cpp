@@ -57,6 +57,11 @@ http::request post(std::string url, std::string_view body) {
     return r;
 }
 
+// A coroutine that owns nothing of its caller's frame: it outlives the frame that spawned it.
+task<void> await_into(http::client& c, const http::request& r, result<http::response>& out) {
+    out = co_await c.request(r);
+}
+
 std::uint16_t unused_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -315,12 +320,11 @@ TEST_CASE("destroying the client ends its requests as cancelled and frees its wa
     });
     io_loop loop;
     result<http::response> seen;
+    http::request r; // must outlive the request, which ends after main() returns
+    r.url = server.url() + "/";
     auto main = [&]() -> task<void> {
         auto c = std::make_unique<http::client>(loop);
-        http::request r;
-        r.url = server.url() + "/";
-        auto waiter = [&]() -> task<void> { seen = co_await c->request(r); };
-        loop.spawn(waiter());
+        loop.spawn(await_into(*c, r, seen));
         co_await loop.sleep_for(50ms);
         c.reset();
     };
