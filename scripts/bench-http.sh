@@ -7,10 +7,12 @@
 #                   own client, once it is added there), each with its ratio to the bare loop
 # with the same body, headers and connection count. Not part of the tests (timing on a shared machine).
 #
-#   bash scripts/bench-http.sh [--connections N] [--duration SECONDS] [--build-dir DIR] [--pin]
+#   bash scripts/bench-http.sh [--connections N] [--duration SECONDS] [--rounds R] [--build-dir DIR] [--pin]
 #
 #   --connections N   concurrent connections = requests in flight (default 64)
 #   --duration S      measured seconds per tool (default 5; bench_sqs_http warms up 1 s more)
+#   --rounds R        rounds of all tools, one after the other (default 3); the summary gives medians,
+#                     which steadies the figures on a shared machine
 #   --build-dir DIR   where bench/bench_sqs_http is (default build/release; built there, configuring
 #                     the release preset, when missing)
 #   --pin             nginx on the last CPU, the load generators on CPU 0 (taskset)
@@ -24,6 +26,7 @@ connections=64
 duration=5
 build_dir="$root/build/release"
 pin=0
+rounds=3
 
 die() { echo "bench-http: error: $*" >&2; exit 1; }
 
@@ -32,13 +35,15 @@ while [[ $# -gt 0 ]]; do
         --connections) connections="${2:?--connections needs a value}"; shift 2 ;;
         --duration) duration="${2:?--duration needs a value}"; shift 2 ;;
         --build-dir) build_dir="${2:?--build-dir needs a value}"; shift 2 ;;
+        --rounds) rounds="${2:?--rounds needs a value}"; shift 2 ;;
         --pin) pin=1; shift ;;
-        -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
 [[ "$connections" =~ ^[1-9][0-9]*$ ]] || die "--connections must be a positive number"
 [[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a whole number of seconds"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive number"
 
 nginx_bin="$(command -v nginx || true)"
 [[ -n "$nginx_bin" ]] || nginx_bin=/usr/sbin/nginx
@@ -76,6 +81,7 @@ cleanup() {
             sleep 0.1
         done
         kill -KILL "$nginx_pid" 2>/dev/null || true
+        wait "$nginx_pid" 2>/dev/null || true
     fi
     rm -rf "$prefix"
 }
@@ -118,30 +124,47 @@ answer="$(curl -sS -X POST "$url" -H 'Content-Type: application/x-amz-json-1.0' 
 [[ "$answer" == *'"Successful":[{"Id":"0"'* && "$answer" == *$'\n200 application/x-amz-json-1.0' ]] ||
     die "nginx's answer is not the expected SendMessageBatch response: $answer"
 
-echo "bench-http: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') on $url (1 worker), $connections connections, ${duration}s per tool$([[ $pin -eq 1 ]] && echo ", pinned")"
-echo
-echo "--- wrk -t1 -c$connections -d${duration}s -s bench/http/post.lua $url"
-wrk_out="$("${client_cpu[@]}" wrk -t1 -c"$connections" -d"${duration}s" -s "$root/bench/http/post.lua" "$url" 2>&1)" ||
-    { echo "$wrk_out"; die "wrk failed"; }
-echo "$wrk_out"
-wrk_rps="$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$wrk_out")"
-if grep -q "Non-2xx" <<<"$wrk_out"; then die "wrk got answers other than 200"; fi
+echo "bench-http: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') on $url (1 worker), $connections connections, ${duration}s per tool, $rounds round(s)$([[ $pin -eq 1 ]] && echo ", pinned")"
+
+# Each round runs wrk, then bench_sqs_http (all its measurements); the summary gives each figure's
+# median over the rounds (and every round's), and the ratios of the medians.
+declare -A figures=() # name -> "rate rate ..."
+names=(wrk)
+for ((round = 1; round <= rounds; round++)); do
+    echo
+    echo "--- round $round/$rounds: wrk -t1 -c$connections -d${duration}s -s bench/http/post.lua $url"
+    wrk_out="$("${client_cpu[@]}" wrk -t1 -c"$connections" -d"${duration}s" -s "$root/bench/http/post.lua" "$url" 2>&1)" ||
+        { echo "$wrk_out"; die "wrk failed"; }
+    echo "$wrk_out"
+    if grep -q "Non-2xx" <<<"$wrk_out"; then die "wrk got answers other than 200"; fi
+    figures[wrk]+=" $(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$wrk_out")"
+
+    echo
+    echo "--- round $round/$rounds: bench_sqs_http --url $url --connections $connections --duration $duration"
+    bench_status=0
+    bench_out="$("${client_cpu[@]}" "$bench" --url "$url" --connections "$connections" --duration "$duration" 2>&1)" ||
+        bench_status=$?
+    echo "$bench_out"
+    [[ "$bench_status" -eq 0 ]] || die "bench_sqs_http failed (exit $bench_status)"
+    while read -r _ name rate _; do
+        [[ -v "figures[$name]" ]] || names+=("$name")
+        figures[$name]+=" $rate"
+    done < <(grep '^result ' <<<"$bench_out")
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 echo
-echo "--- bench_sqs_http --url $url --connections $connections --duration $duration"
-bench_status=0
-bench_out="$("${client_cpu[@]}" "$bench" --url "$url" --connections "$connections" --duration "$duration" 2>&1)" ||
-    bench_status=$?
-echo "$bench_out"
-
-echo
-echo "=== HTTP baselines: 2 KiB SendMessageBatch POSTs to nginx on 127.0.0.1, $connections connections ==="
-printf '  %-14s %10.0f req/s\n' wrk "${wrk_rps:-0}"
-while read -r _ name rate ratio; do
-    if [[ "$name" == bare_libcurl ]]; then
-        printf '  %-14s %10.0f req/s   (%.2f of wrk)\n' "$name" "$rate" "$(awk -v a="$rate" -v b="${wrk_rps:-0}" 'BEGIN { print (b > 0 ? a / b : 0) }')"
-    else
-        printf '  %-14s %10.0f req/s   (%s of bare_libcurl)\n' "$name" "$rate" "$ratio"
-    fi
-done < <(grep '^result ' <<<"$bench_out")
-[[ "$bench_status" -eq 0 ]] || die "bench_sqs_http failed (exit $bench_status)"
+echo "=== HTTP baselines: 2 KiB SendMessageBatch POSTs to nginx on 127.0.0.1, $connections connections (median of $rounds) ==="
+wrk_median="$(median "${figures[wrk]}")"
+baseline="$(median "${figures[bare_libcurl]:-0}")"
+for name in "${names[@]}"; do
+    m="$(median "${figures[$name]}")"
+    case "$name" in
+        wrk) note="" ;;
+        bare_libcurl) note="$(awk -v a="$m" -v b="$wrk_median" 'BEGIN { printf "%.2f of wrk", (b > 0 ? a / b : 0) }')" ;;
+        *) note="$(awk -v a="$m" -v b="$baseline" 'BEGIN { printf "%.2f of bare_libcurl", (b > 0 ? a / b : 0) }')" ;;
+    esac
+    printf '  %-20s %10.0f req/s   %-22s rounds:%s\n' "$name" "$m" "$note" \
+        "$(for v in ${figures[$name]}; do printf ' %.0f' "$v"; done)"
+done
