@@ -73,6 +73,7 @@
 
 #include <sluice/aws/config.hpp>
 #include <sluice/aws/credentials.hpp>
+#include <sluice/aws/error.hpp>
 #include <sluice/core/event.hpp>
 #include <sluice/core/result.hpp>
 #include <sluice/core/task.hpp>
@@ -222,60 +223,8 @@ template <class... Names>
     return at;
 }
 
-/// XML text with the five named entities and numeric character references decoded.
-[[nodiscard]] inline std::string xml_unescape(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '&') {
-            out += text[i];
-            continue;
-        }
-        const std::size_t semi = text.find(';', i);
-        if (semi == std::string_view::npos) {
-            out += text.substr(i);
-            break;
-        }
-        const std::string_view entity = text.substr(i + 1, semi - i - 1);
-        if (entity == "amp")
-            out += '&';
-        else if (entity == "lt")
-            out += '<';
-        else if (entity == "gt")
-            out += '>';
-        else if (entity == "quot")
-            out += '"';
-        else if (entity == "apos")
-            out += '\'';
-        else if (entity.size() > 1 && entity[0] == '#') {
-            unsigned long cp = 0;
-            const bool hex = entity[1] == 'x' || entity[1] == 'X';
-            const std::string_view num = entity.substr(hex ? 2 : 1);
-            auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), cp, hex ? 16 : 10);
-            if (ec != std::errc{} || p != num.data() + num.size() || cp > 0x10FFFF) {
-                out += text.substr(i, semi - i + 1);
-            } else if (cp < 0x80) {
-                out += static_cast<char>(cp);
-            } else if (cp < 0x800) {
-                out += static_cast<char>(0xC0 | (cp >> 6));
-                out += static_cast<char>(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                out += static_cast<char>(0xE0 | (cp >> 12));
-                out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-                out += static_cast<char>(0x80 | (cp & 0x3F));
-            } else {
-                out += static_cast<char>(0xF0 | (cp >> 18));
-                out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-                out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-                out += static_cast<char>(0x80 | (cp & 0x3F));
-            }
-        } else {
-            out += text.substr(i, semi - i + 1);
-        }
-        i = semi;
-    }
-    return out;
-}
+/// XML text with its entity and character references decoded: the one decoder of AWS XML.
+using sluice::detail::aws_error::xml_unescape;
 
 /// application/x-www-form-urlencoded value: RFC 3986 unreserved characters kept, the rest %XX.
 [[nodiscard]] inline std::string form_encode(std::string_view value) {
