@@ -26,13 +26,17 @@
 //   bench_sqs_http --url http://127.0.0.1:PORT/ [--connections 64] [--duration 5] [--warmup 1]
 //                  [--body-file bench/http/send_message_batch.json] [--only NAME[,NAME...]]
 //
-// Last lines, one a measurement, for scripts: "result <name> <requests/s> <ratio to bare_libcurl>".
+// Each measurement gives requests/s (wall clock) and requests per CPU-second of this process (what one
+// whole core would give: steadier on a shared machine, where nginx and other work take CPU too).
+// Last lines, one a measurement, for scripts:
+//   "result <name> <requests/s> <ratio to bare_libcurl> <requests per CPU-s> <ratio to bare_libcurl>".
 // Build it optimised (the release preset): a Debug build measures the Debug build.
 
 #if SLUICE_HAS_CURL
 
 #include <curl/curl.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,12 +71,24 @@ struct run_result {
     std::uint64_t requests = 0;    // 200 answers completed inside the measured window
     std::uint64_t errors = 0;      // transfers that failed or answered something else, same window
     double seconds = 0;            // length of the measured window
+    double cpu_seconds = 0;        // CPU time of the whole process (every thread) in that window
     std::uint64_t connections = 0; // connections opened during the whole run (warm-up included)
     std::string detail;            // anything worth printing
     [[nodiscard]] double per_second() const {
         return seconds > 0 ? static_cast<double>(requests) / seconds : 0;
     }
+    // Requests per second of CPU: what one fully available core would give. Steadier than
+    // per_second() on a shared machine, where the wall-clock rate depends on what else runs.
+    [[nodiscard]] double per_cpu_second() const {
+        return cpu_seconds > 0 ? static_cast<double>(requests) / cpu_seconds : 0;
+    }
 };
+
+double process_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
 
 // Warm-up, then a measured window: a measurement calls completed() for every finished request and
 // stops when finished() says so.
@@ -95,12 +111,14 @@ class measure_window {
                 return false;
             measuring_ = true;
             start_ = now;
+            cpu_start_ = process_cpu_seconds();
             end_ = now + length_;
             return false;
         }
         if (now < end_)
             return false;
         seconds_ = std::chrono::duration<double>(now - start_).count();
+        cpu_seconds_ = process_cpu_seconds() - cpu_start_;
         return true;
     }
 
@@ -108,6 +126,7 @@ class measure_window {
         r.requests = requests_;
         r.errors = errors_;
         r.seconds = seconds_;
+        r.cpu_seconds = cpu_seconds_;
     }
 
   private:
@@ -120,6 +139,7 @@ class measure_window {
     bool measuring_ = false;
     std::uint64_t requests_ = 0, errors_ = 0;
     double seconds_ = 0;
+    double cpu_start_ = 0, cpu_seconds_ = 0;
 };
 
 // The headers of a signed SendMessageBatch request (the signature is fixed: nothing checks it).
@@ -427,10 +447,10 @@ int main(int argc, char** argv) {
 
     struct line {
         std::string_view name;
-        double rate;
+        double rate, cpu_rate;
     };
     std::vector<line> lines;
-    double baseline = 0;
+    double baseline = 0, cpu_baseline = 0;
     int status = 0;
     for (const auto& m : measurements) {
         const bool is_baseline = &m == &measurements[0];
@@ -444,26 +464,29 @@ int main(int argc, char** argv) {
             status = 1;
             continue;
         }
-        if (is_baseline)
+        if (is_baseline) {
             baseline = r.per_second();
-        std::printf("  %-18.*s %10.0f req/s  (%llu in %.2f s, %llu errors, %llu connections opened)  %.*s\n",
-                    static_cast<int>(m.name.size()), m.name.data(), r.per_second(),
-                    static_cast<unsigned long long>(r.requests), r.seconds,
-                    static_cast<unsigned long long>(r.errors), static_cast<unsigned long long>(r.connections),
-                    static_cast<int>(m.what.size()), m.what.data());
+            cpu_baseline = r.per_cpu_second();
+        }
+        std::printf(
+            "  %-18.*s %8.0f req/s  %8.0f req/CPU-s (%5.1f us CPU/req, %3.0f%% CPU)  %llu in %.2f s, %llu "
+            "errors, %llu connections opened\n  %-18s %.*s\n",
+            static_cast<int>(m.name.size()), m.name.data(), r.per_second(), r.per_cpu_second(),
+            r.requests > 0 ? 1e6 * r.cpu_seconds / static_cast<double>(r.requests) : 0.0,
+            r.seconds > 0 ? 100 * r.cpu_seconds / r.seconds : 0.0,
+            static_cast<unsigned long long>(r.requests), r.seconds, static_cast<unsigned long long>(r.errors),
+            static_cast<unsigned long long>(r.connections), "", static_cast<int>(m.what.size()),
+            m.what.data());
         if (!r.detail.empty())
             std::printf("  %-18s %s\n", "", r.detail.c_str());
         if (r.errors > 0 || r.requests == 0)
             status = 1;
-        lines.push_back({m.name, r.per_second()});
+        lines.push_back({m.name, r.per_second(), r.per_cpu_second()});
     }
     for (const auto& l : lines) {
-        if (baseline > 0) {
-            std::printf("result %.*s %.0f %.3f\n", static_cast<int>(l.name.size()), l.name.data(), l.rate,
-                        l.rate / baseline);
-        } else {
-            std::printf("result %.*s %.0f -\n", static_cast<int>(l.name.size()), l.name.data(), l.rate);
-        }
+        std::printf("result %.*s %.0f %.3f %.0f %.3f\n", static_cast<int>(l.name.size()), l.name.data(),
+                    l.rate, baseline > 0 ? l.rate / baseline : 0.0, l.cpu_rate,
+                    cpu_baseline > 0 ? l.cpu_rate / cpu_baseline : 0.0);
     }
     curl_global_cleanup();
     return status;

@@ -128,7 +128,8 @@ echo "bench-http: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') on $url (1 worke
 
 # Each round runs wrk, then bench_sqs_http (all its measurements); the summary gives each figure's
 # median over the rounds (and every round's), and the ratios of the medians.
-declare -A figures=() # name -> "rate rate ..."
+declare -A figures=() # name -> "rate rate ..." (requests/s)
+declare -A cpu_figures=() # name -> "rate rate ..." (requests per CPU-second of the client; not for wrk)
 names=(wrk)
 for ((round = 1; round <= rounds; round++)); do
     echo
@@ -146,9 +147,10 @@ for ((round = 1; round <= rounds; round++)); do
         bench_status=$?
     echo "$bench_out"
     [[ "$bench_status" -eq 0 ]] || die "bench_sqs_http failed (exit $bench_status)"
-    while read -r _ name rate _; do
+    while read -r _ name rate _ cpu_rate _; do
         [[ -v "figures[$name]" ]] || names+=("$name")
         figures[$name]+=" $rate"
+        cpu_figures[$name]+=" $cpu_rate"
     done < <(grep '^result ' <<<"$bench_out")
 done
 
@@ -158,6 +160,7 @@ echo
 echo "=== HTTP baselines: 2 KiB SendMessageBatch POSTs to nginx on 127.0.0.1, $connections connections (median of $rounds) ==="
 wrk_median="$(median "${figures[wrk]}")"
 baseline="$(median "${figures[bare_libcurl]:-0}")"
+cpu_baseline="$(median "${cpu_figures[bare_libcurl]:-0}")"
 for name in "${names[@]}"; do
     m="$(median "${figures[$name]}")"
     case "$name" in
@@ -167,4 +170,13 @@ for name in "${names[@]}"; do
     esac
     printf '  %-20s %10.0f req/s   %-22s rounds:%s\n' "$name" "$m" "$note" \
         "$(for v in ${figures[$name]}; do printf ' %.0f' "$v"; done)"
+done
+echo "  per CPU-second of the client (what one whole core would give; steadier on a busy machine):"
+for name in "${names[@]}"; do
+    [[ "$name" != wrk ]] || continue
+    m="$(median "${cpu_figures[$name]}")"
+    note="$(awk -v a="$m" -v b="$cpu_baseline" 'BEGIN { printf "%.2f of bare_libcurl", (b > 0 ? a / b : 0) }')"
+    [[ "$name" != bare_libcurl ]] || note=""
+    printf '  %-20s %10.0f req/CPU-s %-20s rounds:%s\n' "$name" "$m" "$note" \
+        "$(for v in ${cpu_figures[$name]}; do printf ' %.0f' "$v"; done)"
 done
