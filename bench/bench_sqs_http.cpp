@@ -35,6 +35,13 @@
 #if SLUICE_HAS_CURL
 
 #include <curl/curl.h>
+
+#if SLUICE_HAS_OPENSSL && SLUICE_HAS_SIMDJSON
+#include <sluice/aws/sqs.hpp>
+#include <sluice/core/when_all.hpp>
+
+#include <simdjson.h>
+#endif
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -346,6 +353,85 @@ run_result bare_libcurl_epoll(const options& o) {
     return result;
 }
 
+#if SLUICE_HAS_OPENSSL && SLUICE_HAS_SIMDJSON
+// sluice's own path, one thread: http::client on the io_loop (libcurl multi-socket driven by the loop's
+// polls), N coroutines each with one request in flight, every request signed with SigV4.
+//   sluice_call  service_client::call_json with the same body bytes as the baselines: signing + HTTP
+//   sluice_sqs   sqs_sink::send of 10 entries (the body file's messages, encoded once as the dispatcher
+//                does): SendMessageBatch encoding + signing + HTTP + response parsing per request
+run_result sluice_measure(const options& o, bool full_sqs) {
+    namespace aws = sluice::aws;
+    sluice::io_loop loop;
+    measure_window window(o);
+    run_result result;
+    bool done = false;
+    std::uint64_t failures = 0;
+    std::string first_failure;
+
+    // The body file's messages, for the sqs_sink variant.
+    std::vector<std::string> entries;
+    {
+        simdjson::dom::parser parser;
+        simdjson::dom::element doc = parser.parse(o.body);
+        for (simdjson::dom::element e : doc["Entries"].get_array()) {
+            aws::sqs_message m;
+            m.body = std::string(std::string_view(e["MessageBody"]));
+            std::string fields;
+            aws::append_sqs_entry_fields(fields, m);
+            entries.push_back(std::move(fields));
+        }
+    }
+    const std::vector<std::string_view> batch(entries.begin(), entries.end());
+
+    auto main = [&]() -> sluice::task<void> {
+        sluice::http::client_options http_options;
+        http_options.max_requests_per_host = static_cast<std::size_t>(o.connections);
+        http_options.version = sluice::http::http_version::http1_1;
+        sluice::http::client http(loop, http_options);
+        sluice::aws::aws_credentials credentials;
+        credentials.access_key_id = "AKIDEXAMPLE";
+        credentials.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        aws::service_client_options client_options;
+        client_options.service = "sqs";
+        client_options.region = "us-east-1";
+        client_options.endpoint = o.url;
+        client_options.retry.max_attempts = 1;
+        aws::service_client client(http, std::make_shared<aws::static_credentials_provider>(credentials),
+                                   client_options);
+        aws::sqs_sink sink(client, "https://sqs.us-east-1.amazonaws.com/123456789012/sluice-bench");
+        auto worker = [&]() -> sluice::task<void> {
+            while (!done) {
+                bool ok = false;
+                std::string why;
+                if (full_sqs) {
+                    const sluice::batch_result r = co_await sink.send(batch);
+                    ok = !r.request && r.entries.empty();
+                    if (!ok) why = r.request ? r.request->message : "entries failed";
+                } else {
+                    const aws::call_outcome out = co_await client.call_json("AmazonSQS.SendMessageBatch", o.body);
+                    ok = out.ok() && out.response->status == 200;
+                    if (!ok) why = out.ok() ? "HTTP status " + std::to_string(out.response->status) : out.failure.message;
+                }
+                window.completed(ok);
+                if (!ok && failures++ == 0) first_failure = why;
+                if (!done && window.finished()) done = true;
+            }
+        };
+        std::vector<sluice::task<void>> workers;
+        for (int i = 0; i < o.connections; ++i) workers.push_back(worker());
+        co_await sluice::when_all(std::move(workers));
+    };
+    loop.run_until_complete(main());
+    loop.drain();
+    window.fill(result);
+    if (!first_failure.empty()) result.detail = "first failure: " + first_failure;
+    return result;
+}
+
+run_result sluice_call(const options& o) { return sluice_measure(o, false); }
+run_result sluice_sqs(const options& o) { return sluice_measure(o, true); }
+#endif
+
 using measure_fn = run_result (*)(const options&);
 struct measurement {
     std::string_view name;
@@ -360,7 +446,11 @@ const measurement measurements[] = {
      bare_libcurl},
     {"bare_libcurl_epoll", "the same transfers on libcurl's multi-socket API and one epoll set",
      bare_libcurl_epoll},
-    // {"sluice", "sluice http::client on io_loop + SigV4 + SQS encoding", sluice_sqs_client},
+#if SLUICE_HAS_OPENSSL && SLUICE_HAS_SIMDJSON
+    {"sluice_call", "sluice http::client on the io_loop + SigV4 signing of every request (same body)", sluice_call},
+    {"sluice_sqs", "sluice sqs_sink: SendMessageBatch encoding + SigV4 + http::client + response parsing",
+     sluice_sqs},
+#endif
 };
 
 [[noreturn]] void usage(const char* argv0, const std::string& error = {}) {

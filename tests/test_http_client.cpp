@@ -132,9 +132,25 @@ TEST_CASE("PUT with an empty body, custom methods and empty header values") {
         d.url = server.url() + "/thing";
         auto del = co_await c.request(d);
         REQUIRE(del.is_ok());
+        // Reused handles must not carry the previous method or body over.
+        http::request head;
+        head.method = "HEAD";
+        head.url = server.url() + "/head";
+        auto h = co_await c.request(head);
+        REQUIRE(h.is_ok());
+        CHECK(h.value().body.empty());
+        http::request get;
+        get.url = server.url() + "/get";
+        auto g = co_await c.request(get);
+        REQUIRE(g.is_ok());
+        CHECK(g.value().body == "token-abc");
     });
     const auto seen = server.requests();
-    REQUIRE(seen.size() == 2);
+    REQUIRE(seen.size() == 4);
+    CHECK(seen[2].method == "HEAD");
+    CHECK(seen[3].method == "GET");
+    CHECK(seen[3].body.empty());
+    CHECK_FALSE(seen[3].header("content-length").has_value());
     CHECK(seen[0].method == "PUT");
     CHECK(seen[0].header("content-length") == "0");
     CHECK(seen[0].header("x-aws-ec2-metadata-token-ttl-seconds") == "21600");

@@ -309,7 +309,7 @@ private:
                 send_all(fd, out);
                 break;
             }
-            out += reply.body;
+            if (exchange.method != "HEAD") out += reply.body; // HEAD: the length, never the body
             if (!send_all(fd, out) || reply.close) break;
         }
         std::lock_guard lock(mutex_);

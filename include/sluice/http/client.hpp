@@ -255,16 +255,35 @@ public:
         if (slots.in_flight > 0) --slots.in_flight;
     }
 
+    /// An easy handle with the client's fixed options set (reused handles keep them: what changes
+    /// per request is set by configure(), which also clears what a previous request may have left).
     CURL* take_easy() {
         if (!idle_easy_.empty()) {
             CURL* e = idle_easy_.back();
             idle_easy_.pop_back();
-            curl_easy_reset(e);
             return e;
         }
         CURL* e = curl_easy_init();
         if (!e) throw std::runtime_error("sluice::http::client: curl_easy_init failed");
+        set_fixed_options(e);
         return e;
+    }
+
+    void set_fixed_options(CURL* e) const {
+        const client_options& o = options_;
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o.verify_peer ? 1L : 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o.verify_host ? 2L : 0L);
+        if (!o.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, o.ca_file.c_str());
+        if (!o.ca_path.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, o.ca_path.c_str());
+        long version = CURL_HTTP_VERSION_2TLS;
+        if (o.version == http_version::http1_1) version = CURL_HTTP_VERSION_1_1;
+        if (o.version == http_version::http2_prior_knowledge) version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); // prefer multiplexing on an h2 connection
+        if (!o.user_agent.empty()) curl_easy_setopt(e, CURLOPT_USERAGENT, o.user_agent.c_str());
     }
 
     void give_back_easy(CURL* e) {
@@ -645,29 +664,19 @@ private:
         CURL* e = t.easy;
         curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
         curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_text);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &client::on_body);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &client::on_header);
         curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o.verify_peer ? 1L : 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o.verify_host ? 2L : 0L);
-        if (!o.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, o.ca_file.c_str());
-        if (!o.ca_path.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, o.ca_path.c_str());
-        long version = CURL_HTTP_VERSION_2TLS;
-        if (o.version == http_version::http1_1) version = CURL_HTTP_VERSION_1_1;
-        if (o.version == http_version::http2_prior_knowledge) version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
-        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); // prefer multiplexing on an h2 connection
-        if (!o.user_agent.empty()) curl_easy_setopt(e, CURLOPT_USERAGENT, o.user_agent.c_str());
         const auto timeout = r.timeout.count() > 0 ? r.timeout : o.timeout;
         const auto connect_timeout = r.connect_timeout.count() > 0 ? r.connect_timeout : o.connect_timeout;
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout.count()));
 
+        // A reused handle may carry the previous request's method: every branch sets all of it.
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+        curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
         if (r.method == "GET") {
             curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
         } else if (r.method == "HEAD") {
@@ -680,6 +689,8 @@ private:
         }
 
         std::string line;
+        line.reserve(128);
+        t.out.headers.reserve(16);
         for (const auto& h : r.headers) {
             line.assign(h.name);
             if (h.value.empty()) {
