@@ -9,9 +9,14 @@ are dropped from the inlined headers and a single one is put at the top. Every o
 includes included, is kept as it is. The output is deterministic (no timestamp) so it can be
 committed and checked.
 
-Fails (exit 2) when the include graph has a cycle, when an included sluice header does not exist,
-when a header under include/sluice is not reached from sluice.hpp, or when a header first inlined
-inside an #if block is included again outside that block.
+A header reached inside an #if block (an optional dependency: `#if SLUICE_HAS_CURL`) is wrapped in an
+include guard of its own, and inlined again, under the same guard, wherever it is included under
+other conditions (sluice/http/client.hpp by sluice.hpp under SLUICE_HAS_CURL and by
+sluice/aws/service_client.hpp under CURL && OPENSSL && SIMDJSON): whichever block is active first
+defines it, as the preprocessor would.
+
+Fails (exit 2) when the include graph has a cycle, when an included sluice header does not exist, or
+when a header under include/sluice is not reached from sluice.hpp.
 
 Usage:
   scripts/amalgamate.py            regenerate single_include/sluice/sluice.hpp
@@ -74,7 +79,7 @@ def read_version() -> str:
 class Amalgamator:
     def __init__(self) -> None:
         self.out: list[str] = []
-        self.done: dict[Path, tuple[list[int], str]] = {}  # file -> (conditional stack, where)
+        self.done: dict[Path, list[list[int]]] = {}  # file -> the conditional stacks it was inlined under
         self.active: list[Path] = []  # files being inlined right now (for cycle detection)
         self.cond_stack: list[int] = []  # ids of the open #if/#elif/#else branches
         self.next_cond_id = 0
@@ -97,18 +102,20 @@ class Amalgamator:
         if path in self.active:
             chain = " -> ".join(rel(p) for p in self.active[self.active.index(path):] + [path])
             raise AmalgamationError(f"include cycle: {chain}")
-        if path in self.done:
-            first_stack, first_where = self.done[path]
-            if self.cond_stack[: len(first_stack)] != first_stack:
-                raise AmalgamationError(
-                    f"{rel(path)} is first included inside an #if block ({first_where}) and again "
-                    f"outside it ({where}); include it unconditionally first so it is inlined "
-                    f"where every user sees it")
+        stacks = self.done.setdefault(path, [])
+        # Already inlined under conditions that hold here too: nothing to add.
+        if any(self.cond_stack[: len(stack)] == stack for stack in stacks):
             return
-        self.done[path] = (list(self.cond_stack), where)
+        guarded = bool(self.cond_stack) or bool(stacks)
+        stacks.append(list(self.cond_stack))
         self.active.append(path)
         name = rel(path)
         self.out.append(f"// begin file {name}\n")
+        guard = "SLUICE_SINGLE_HEADER_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+        if guarded:
+            # The guard is not a condition of its own: what is inlined under it is defined wherever
+            # the enclosing conditions hold (here, or at an earlier inlining).
+            self.out.append(f"#ifndef {guard}\n#define {guard}\n")
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines()
         for number, line in enumerate(lines, start=1):
@@ -131,6 +138,8 @@ class Amalgamator:
                     self.inline(target, f"{name}:{number}")
                     continue
             self.out.append(line.rstrip("\r") + "\n")
+        if guarded:
+            self.out.append(f"#endif // {guard}\n")
         self.out.append(f"// end file {name}\n")
         self.active.pop()
 

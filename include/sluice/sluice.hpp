@@ -45,27 +45,26 @@
 #include <sluice/sinks/fault_injecting_sink.hpp>
 #include <sluice/sinks/ndjson_file.hpp>
 
-// http (libcurl: SLUICE_HAS_CURL)
-#include <sluice/http/error.hpp>
-#if SLUICE_HAS_CURL
-#include <sluice/http/client.hpp>
-#endif
-
-// aws (SigV4 needs OpenSSL: SLUICE_HAS_OPENSSL; the SQS protocol needs simdjson: SLUICE_HAS_SIMDJSON)
+// http and aws. Headers that need optional dependencies sit in nested blocks, so the single-header
+// edition inlines each as few times as it can (see scripts/amalgamate.py).
 #include <sluice/aws/config.hpp>
 #include <sluice/aws/credentials.hpp>
-#if SLUICE_HAS_CURL && SLUICE_HAS_SIMDJSON
-#include <sluice/aws/credentials_provider.hpp>
-#endif
 #include <sluice/aws/error.hpp>
 #include <sluice/aws/retry.hpp>
+#include <sluice/http/error.hpp>
 #if SLUICE_HAS_OPENSSL
-#include <sluice/aws/sigv4.hpp>
+#include <sluice/aws/sigv4.hpp> // SigV4 needs OpenSSL
 #endif
 #if SLUICE_HAS_SIMDJSON
-#include <sluice/aws/sqs_protocol.hpp>
+#include <sluice/aws/sqs_protocol.hpp> // the SQS protocol needs simdjson
 #endif
-#if SLUICE_HAS_CURL && SLUICE_HAS_OPENSSL && SLUICE_HAS_SIMDJSON
+#if SLUICE_HAS_CURL
+#include <sluice/http/client.hpp> // the HTTP client needs libcurl
+#if SLUICE_HAS_SIMDJSON
+#include <sluice/aws/credentials_provider.hpp>
+#if SLUICE_HAS_OPENSSL
 #include <sluice/aws/service_client.hpp>
 #include <sluice/aws/sqs.hpp>
+#endif
+#endif
 #endif
