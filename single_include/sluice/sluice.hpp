@@ -8631,6 +8631,9 @@ struct delivery_options {
     /// Where to log final failures, drops and disk buffer corruption (warn/error); none if null.
     /// Records' bodies are never logged.
     const logger* log = nullptr;
+    /// Keep records in order (FIFO queues): one request at a time, and records to retry go out again,
+    /// after their backoff, before anything newer. Forces a concurrency of 1.
+    bool ordered = false;
 };
 
 /// How a record ended up.
@@ -8721,7 +8724,7 @@ class delivery_pipeline {
 public:
     delivery_pipeline(io_loop& loop, Sink& sink, delivery_options options = {})
         : loop_(&loop), sink_(&sink), options_(std::move(options)), limits_(effective_limits()),
-          backoff_(options_.retry), limiter_(options_.rate), concurrency_(options_.concurrency) {
+          backoff_(options_.retry), limiter_(options_.rate), concurrency_(effective_concurrency(options_)) {
         if (options_.metrics) {
             sink_metrics_ = sink_metrics(*options_.metrics, options_.name);
             buffer_metrics_ = buffer_metrics(*options_.metrics, options_.name);
@@ -9231,6 +9234,10 @@ private:
 
     /// Sends sealed batches while the concurrency limit allows.
     void pump() {
+        if (options_.ordered && !ready_.empty() && clock::now() < hold_until_) {
+            ensure_hold_timer(); // the head of the line waits out its backoff; nothing overtakes it
+            return;
+        }
         while (!ready_.empty() && in_flight_ < concurrency_.limit()) {
             ++in_flight_;
             ++background_;
@@ -9293,6 +9300,14 @@ private:
             }
         }
         concurrency_.on_response(std::chrono::duration_cast<std::chrono::nanoseconds>(latency), pushed_back);
+        if (!ordered_retry_.empty()) {
+            // Ordered: the records to retry become the head of the line, in their original order.
+            batch again;
+            for (auto* n : ordered_retry_) again.bytes += n->data.size();
+            again.nodes = std::move(ordered_retry_);
+            ordered_retry_ = {};
+            ready_.insert(ready_.begin(), std::move(again));
+        }
         --in_flight_;
         --background_;
         pump();
@@ -9320,6 +9335,11 @@ private:
         ++stats_.retried;
         sink_metrics_.events_retried.inc();
         n->due = now + backoff_.delay(n->attempts + 1);
+        if (options_.ordered) {
+            ordered_retry_.push_back(n);
+            hold_until_ = std::max(hold_until_, n->due);
+            return;
+        }
         retry_heap_.push_back(retry_entry{n->due, n});
         std::push_heap(retry_heap_.begin(), retry_heap_.end(), later);
         ensure_retry_timer();
@@ -9434,6 +9454,35 @@ private:
         --background_;
     }
 
+    static concurrency_options effective_concurrency(const delivery_options& o) {
+        concurrency_options c = o.concurrency;
+        if (o.ordered) {
+            c.adaptive = false;
+            c.max_in_flight = c.min_in_flight = c.initial_in_flight = 1;
+        }
+        return c;
+    }
+
+    void ensure_hold_timer() {
+        if (hold_timer_running_) return;
+        hold_timer_running_ = true;
+        ++background_;
+        loop_->spawn(hold_timer());
+    }
+
+    task<void> hold_timer() {
+        while (clock::now() < hold_until_ && !retry_stop_.stop_requested()) {
+            try {
+                co_await loop_->sleep_until(hold_until_, retry_stop_.get_token());
+            } catch (const operation_cancelled&) {
+                break;
+            }
+        }
+        hold_timer_running_ = false;
+        --background_;
+        if (!retry_stop_.stop_requested()) pump();
+    }
+
     // ---- waiting for the pipeline to empty ----
 
     task<void> wait_for_drain(clock::time_point deadline) {
@@ -9472,6 +9521,9 @@ private:
     std::uint64_t open_generation_ = 0;
     std::vector<batch> ready_;
     std::vector<retry_entry> retry_heap_;
+    std::vector<record_node*> ordered_retry_;   // ordered mode: this response's records to retry
+    clock::time_point hold_until_{};            // ordered mode: no request before this
+    bool hold_timer_running_ = false;
     std::vector<admission_waiter*> blocked_;
 
     std::size_t buffered_events_ = 0;
@@ -10108,7 +10160,600 @@ collector<T, void> ndjson_collector(std::string key, std::filesystem::path path,
 } // namespace sluice
 // end file sluice/sinks/ndjson_file.hpp
 
-// aws (SigV4 needs OpenSSL: SLUICE_HAS_OPENSSL)
+// http and aws. Headers that need optional dependencies sit in nested blocks, so the single-header
+// edition inlines each as few times as it can (see scripts/amalgamate.py).
+// begin file sluice/aws/config.hpp
+
+// Where AWS settings come from, resolved as the AWS SDKs and CLI resolve them: the environment, the
+// shared files (~/.aws/config and ~/.aws/credentials) and the selected profile.
+//
+//   auto config = sluice::aws::aws_config::load(); // env + files, profile from AWS_PROFILE
+//   if (!config) ... config.get_error().what() ...  // a malformed file, with its path and line
+//   auto region = config.value().region();    // explicit > AWS_REGION > AWS_DEFAULT_REGION > profile
+//   auto url = config.value().endpoint("sqs", region.value());
+//       // explicit > AWS_ENDPOINT_URL_SQS > AWS_ENDPOINT_URL > [services] > endpoint_url
+//       // > https://sqs.<region>.amazonaws.com
+//
+// The environment is read through an env_lookup (the process environment by default), so tests and
+// embedders can supply their own without touching the process's.
+//
+// The shared-file format (the cross-SDK profile file rules; the CLI agrees on everything used here):
+//   - `[default]` and `[profile NAME]` sections in config, `[NAME]` in credentials; `[profile NAME]` in
+//     credentials and `[NAME]` (other than default) in config are ignored, as the SDKs ignore them;
+//     `[profile default]` in config replaces `[default]`. Sections of the same name are merged.
+//   - `key = value`; property names are matched ignoring case (the CLI lower-cases them), profile names
+//     are case-sensitive. A line that starts with whitespace continues the property above; an empty
+//     value followed by indented `key = value` lines is a sub-section (`s3 =\n  addressing_style = path`).
+//   - Lines starting with `#` or `;` are comments; on a property line `#`/`;` starts a comment only
+//     after whitespace (`a = b#c` keeps `b#c`), on a section line anywhere.
+//   - When both files define a profile, the credentials file's properties win.
+//   - `[services NAME]` sections (config only) hold per-service sub-sections; a profile selects one with
+//     `services = NAME`.
+//
+// Errors name the file and line, never the line's text (it may hold a secret).
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+
+namespace sluice::aws {
+
+/// Looks up an environment variable: its value, or nullopt when unset.
+using env_lookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+/// The process environment (getenv).
+[[nodiscard]] inline env_lookup process_environment() {
+    return [](std::string_view name) -> std::optional<std::string> {
+        const std::string key(name);
+        if (const char* value = std::getenv(key.c_str())) return std::string(value);
+        return std::nullopt;
+    };
+}
+
+/// A fixed set of variables (everything else unset): for tests and for programs that configure sluice
+/// without touching their own environment.
+[[nodiscard]] inline env_lookup fixed_environment(std::map<std::string, std::string, std::less<>> variables) {
+    return [vars = std::move(variables)](std::string_view name) -> std::optional<std::string> {
+        auto it = vars.find(name);
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+    };
+}
+
+} // namespace sluice::aws
+
+namespace sluice::detail::aws_cfg {
+
+inline constexpr std::string_view whitespace = " \t";
+
+[[nodiscard]] inline std::string_view trim(std::string_view s) noexcept {
+    const std::size_t first = s.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) return {};
+    const std::size_t last = s.find_last_not_of(" \t\r\n");
+    return s.substr(first, last - first + 1);
+}
+
+[[nodiscard]] inline char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+[[nodiscard]] inline char upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; }
+
+[[nodiscard]] inline std::string to_lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = lower(c);
+    return out;
+}
+
+[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+/// "true"/"false" in any case (surrounding whitespace ignored); nullopt for anything else.
+[[nodiscard]] inline std::optional<bool> parse_bool(std::string_view text) noexcept {
+    text = trim(text);
+    if (iequals(text, "true")) return true;
+    if (iequals(text, "false")) return false;
+    return std::nullopt;
+}
+
+/// Cuts a trailing comment. With `need_whitespace`, `#`/`;` only starts one after a space or tab.
+[[nodiscard]] inline std::string_view strip_comment(std::string_view line, bool need_whitespace) noexcept {
+    bool prev_space = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if ((c == '#' || c == ';') && (prev_space || !need_whitespace)) return line.substr(0, i);
+        prev_space = c == ' ' || c == '\t';
+    }
+    return line;
+}
+
+/// Reads a whole file. nullopt (errno kept in `err`) when it cannot be opened; ENOENT is the common case.
+[[nodiscard]] inline std::optional<std::string> read_file(const std::string& path, int& err) {
+    err = 0;
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) {
+        err = errno;
+        return std::nullopt;
+    }
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        const std::size_t n = std::fread(buf, 1, sizeof buf, f);
+        out.append(buf, n);
+        if (n < sizeof buf) break;
+    }
+    const bool failed = std::ferror(f) != 0;
+    std::fclose(f);
+    if (failed) {
+        err = EIO;
+        return std::nullopt;
+    }
+    return out;
+}
+
+} // namespace sluice::detail::aws_cfg
+
+namespace sluice::aws {
+
+/// The properties of one profile or service sub-section: lower-cased names to values.
+using property_map = std::map<std::string, std::string, std::less<>>;
+
+/// The parsed shared files: profiles from both files and the config file's [services] sections.
+class shared_files {
+public:
+    enum class kind { config, credentials };
+
+    shared_files() = default;
+
+    /// Parses the two files' text. `config_path`/`credentials_path` only name them in errors. Fails on
+    /// a structural error (a property outside any section, a section line without `]`, a line without
+    /// `=`); unknown sections and keys are ignored.
+    [[nodiscard]] static result<shared_files> parse(std::string_view config_text, std::string_view credentials_text,
+                                                    std::string_view config_path = "config",
+                                                    std::string_view credentials_path = "credentials") {
+        shared_files files;
+        if (auto e = files.parse_into(config_text, kind::config, config_path)) return result<shared_files>::failure(*e);
+        if (auto e = files.parse_into(credentials_text, kind::credentials, credentials_path))
+            return result<shared_files>::failure(*e);
+        return result<shared_files>::ok(std::move(files));
+    }
+
+    /// Reads and parses the files at these paths; a missing file counts as empty, an unreadable one fails.
+    [[nodiscard]] static result<shared_files> read(const std::string& config_path,
+                                                   const std::string& credentials_path) {
+        std::string texts[2];
+        const std::string* paths[2] = {&config_path, &credentials_path};
+        for (int i = 0; i < 2; ++i) {
+            if (paths[i]->empty()) continue;
+            int err = 0;
+            auto text = detail::aws_cfg::read_file(*paths[i], err);
+            if (text) {
+                texts[i] = std::move(*text);
+            } else if (err != ENOENT && err != ENOTDIR) {
+                error e;
+                e.source = "aws config";
+                e.code = std::error_code(err, std::system_category());
+                e.message = "cannot read " + *paths[i] + ": " + e.code.message();
+                return result<shared_files>::failure(std::move(e));
+            }
+        }
+        return parse(texts[0], texts[1], config_path, credentials_path);
+    }
+
+    /// True when either file defines the profile.
+    [[nodiscard]] bool has_profile(std::string_view name) const {
+        return config_.profiles.count(name) != 0 || credentials_.profiles.count(name) != 0;
+    }
+
+    /// A profile's property (name matched ignoring case): the credentials file's value, else the config file's.
+    [[nodiscard]] std::optional<std::string> get(std::string_view profile, std::string_view key) const {
+        if (auto v = get(kind::credentials, profile, key)) return v;
+        return get(kind::config, profile, key);
+    }
+
+    /// A profile's property from one of the files.
+    [[nodiscard]] std::optional<std::string> get(kind which, std::string_view profile, std::string_view key) const {
+        const auto& profiles = which == kind::config ? config_.profiles : credentials_.profiles;
+        auto p = profiles.find(profile);
+        if (p == profiles.end()) return std::nullopt;
+        auto v = p->second.find(detail::aws_cfg::to_lower(key));
+        if (v == p->second.end()) return std::nullopt;
+        return v->second;
+    }
+
+    /// A profile's properties as one map (the credentials file's win); empty when it is not defined.
+    [[nodiscard]] property_map profile(std::string_view name) const {
+        property_map out;
+        if (auto p = config_.profiles.find(name); p != config_.profiles.end()) out = p->second;
+        if (auto p = credentials_.profiles.find(name); p != credentials_.profiles.end())
+            for (const auto& [k, v] : p->second) out[k] = v;
+        return out;
+    }
+
+    /// `key` of service `service` (its config-file key, e.g. "sqs") in `[services section]`.
+    [[nodiscard]] std::optional<std::string> service_setting(std::string_view section, std::string_view service,
+                                                             std::string_view key) const {
+        auto s = services_.find(section);
+        if (s == services_.end()) return std::nullopt;
+        auto svc = s->second.find(detail::aws_cfg::to_lower(service));
+        if (svc == s->second.end()) return std::nullopt;
+        auto v = svc->second.find(detail::aws_cfg::to_lower(key));
+        if (v == svc->second.end()) return std::nullopt;
+        return v->second;
+    }
+
+    /// The names of every profile either file defines, sorted.
+    [[nodiscard]] std::vector<std::string> profile_names() const {
+        std::vector<std::string> names;
+        for (const auto& [n, _] : config_.profiles) names.push_back(n);
+        for (const auto& [n, _] : credentials_.profiles)
+            if (!config_.profiles.count(n)) names.push_back(n);
+        std::sort(names.begin(), names.end());
+        return names;
+    }
+
+private:
+    struct file_data {
+        std::map<std::string, property_map, std::less<>> profiles;
+    };
+
+    // Parses one file. Properties go to the section they belong to; sections the SDKs ignore are parsed
+    // (so that their syntax errors are still reported) into a scratch map and dropped.
+    std::optional<error> parse_into(std::string_view text, kind which, std::string_view path) {
+        using namespace detail::aws_cfg;
+        file_data& data = which == kind::config ? config_ : credentials_;
+        property_map scratch;
+        std::map<std::string, property_map, std::less<>> services_raw; // [services NAME]: service -> raw sub-section
+        property_map* current = nullptr; // the section being read; `scratch` for ignored ones
+        std::string last_key;            // the property that indented lines continue
+        bool last_is_subsection = false;
+        bool in_section = false;
+        // In config, [profile default] replaces [default] wherever each appears: [default] is kept
+        // aside and used at the end only if there was no [profile default].
+        property_map bare_default;
+        bool bare_default_seen = false;
+        bool profile_default_seen = false;
+
+        auto fail = [&](std::size_t line_no, const char* what) {
+            error e;
+            e.source = "aws config";
+            e.message = std::string(path) + " line " + std::to_string(line_no) + ": " + what;
+            e.code = std::make_error_code(std::errc::invalid_argument);
+            return e;
+        };
+
+        std::size_t line_no = 0;
+        while (!text.empty()) {
+            ++line_no;
+            const std::size_t nl = text.find('\n');
+            std::string_view line = text.substr(0, nl);
+            text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+            if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+
+            const std::string_view content = trim(line);
+            if (content.empty() || content.front() == '#' || content.front() == ';') continue;
+
+            if (line.front() == '[') {
+                std::string_view head = trim(strip_comment(trim(line), false));
+                if (head.size() < 2 || head.back() != ']') return fail(line_no, "a section line must end with ']'");
+                head = trim(head.substr(1, head.size() - 2));
+                std::string_view prefix, name = head;
+                if (const std::size_t sp = head.find_first_of(whitespace); sp != std::string_view::npos) {
+                    prefix = head.substr(0, sp);
+                    name = trim(head.substr(sp + 1));
+                }
+                in_section = true;
+                last_key.clear();
+                current = &scratch;
+                scratch.clear();
+                if (which == kind::config) {
+                    if (prefix.empty() && name == "default") {
+                        bare_default_seen = true;
+                        current = &bare_default;
+                    } else if (prefix == "profile" && !name.empty()) {
+                        profile_default_seen = profile_default_seen || name == "default";
+                        current = &data.profiles[std::string(name)];
+                    } else if (prefix == "services" && !name.empty()) {
+                        current = &services_raw[std::string(name)];
+                    }
+                } else if (prefix.empty() && !name.empty()) {
+                    current = &data.profiles[std::string(name)];
+                }
+                continue;
+            }
+
+            if (!in_section) return fail(line_no, "a property outside any [section]");
+
+            if (line.front() == ' ' || line.front() == '\t') {
+                if (last_key.empty()) return fail(line_no, "an indented line that continues no property");
+                std::string_view cont = content;
+                if (last_is_subsection) {
+                    cont = trim(strip_comment(cont, true));
+                    if (!cont.empty() && cont.find('=') == std::string_view::npos)
+                        return fail(line_no, "a sub-property without '='");
+                    if (cont.empty()) continue;
+                }
+                std::string& value = (*current)[last_key];
+                value += '\n';
+                value += cont;
+                continue;
+            }
+
+            const std::string_view prop = trim(strip_comment(content, true));
+            const std::size_t eq = prop.find('=');
+            if (eq == std::string_view::npos) return fail(line_no, "expected 'name = value'");
+            const std::string_view key = trim(prop.substr(0, eq));
+            if (key.empty()) return fail(line_no, "a property without a name");
+            last_key = to_lower(key);
+            const std::string_view value = trim(prop.substr(eq + 1));
+            last_is_subsection = value.empty();
+            (*current)[last_key] = std::string(value);
+        }
+
+        if (which == kind::config) {
+            if (bare_default_seen && !profile_default_seen) data.profiles["default"] = std::move(bare_default);
+            for (const auto& [section, props] : services_raw) {
+                auto& services = services_[section];
+                for (const auto& [service, raw] : props) parse_subproperties(raw, services[service]);
+            }
+        }
+        return std::nullopt;
+    }
+
+    static void parse_subproperties(std::string_view raw, property_map& out) {
+        using namespace detail::aws_cfg;
+        while (!raw.empty()) {
+            const std::size_t nl = raw.find('\n');
+            std::string_view line = trim(raw.substr(0, nl));
+            raw = nl == std::string_view::npos ? std::string_view{} : raw.substr(nl + 1);
+            const std::size_t eq = line.find('=');
+            if (eq == std::string_view::npos) continue;
+            const std::string_view key = trim(line.substr(0, eq));
+            if (key.empty()) continue;
+            out[to_lower(key)] = std::string(trim(line.substr(eq + 1)));
+        }
+    }
+
+    file_data config_;
+    file_data credentials_;
+    std::map<std::string, std::map<std::string, property_map, std::less<>>, std::less<>> services_;
+};
+
+/// Where the shared files are: AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/config and
+/// ~/.aws/credentials under $HOME (a leading `~/` in the variables is expanded too).
+struct shared_file_paths {
+    std::string config;
+    std::string credentials;
+
+    [[nodiscard]] static shared_file_paths from(const env_lookup& env) {
+        auto home = env("HOME");
+        auto expand = [&](std::string path) {
+            if (home && (path == "~" || path.rfind("~/", 0) == 0)) path = *home + path.substr(1);
+            return path;
+        };
+        auto pick = [&](std::string_view var, std::string_view fallback) -> std::string {
+            if (auto v = env(var); v && !detail::aws_cfg::trim(*v).empty())
+                return expand(std::string(detail::aws_cfg::trim(*v)));
+            if (!home || home->empty()) return {};
+            return *home + "/.aws/" + std::string(fallback);
+        };
+        return {pick("AWS_CONFIG_FILE", "config"), pick("AWS_SHARED_CREDENTIALS_FILE", "credentials")};
+    }
+};
+
+/// How aws_config::load finds things.
+struct config_options {
+    /// The profile; empty: AWS_PROFILE, else "default".
+    std::string profile;
+    /// The environment; empty: the process environment.
+    env_lookup env;
+};
+
+/// The DNS suffix of a region's partition: amazonaws.com, or the China and isolated partitions' own.
+[[nodiscard]] inline std::string_view dns_suffix(std::string_view region) noexcept {
+    if (region.rfind("cn-", 0) == 0) return "amazonaws.com.cn";
+    if (region.rfind("us-isob-", 0) == 0) return "sc2s.sgov.gov";
+    if (region.rfind("us-iso-", 0) == 0) return "c2s.ic.gov";
+    if (region.rfind("eu-isoe-", 0) == 0) return "cloud.adc-e.uk";
+    if (region.rfind("us-isof-", 0) == 0) return "csp.hci.ic.gov";
+    return "amazonaws.com";
+}
+
+/// `https://<service>.<region>.<partition suffix>`.
+[[nodiscard]] inline std::string default_endpoint(std::string_view service, std::string_view region) {
+    std::string url = "https://";
+    url += detail::aws_cfg::to_lower(service);
+    url += '.';
+    url += region;
+    url += '.';
+    url += dns_suffix(region);
+    return url;
+}
+
+/// The variable that overrides a service's endpoint: AWS_ENDPOINT_URL_ + the service id upper-cased,
+/// spaces and dashes as underscores ("sqs" -> AWS_ENDPOINT_URL_SQS, "Elastic Beanstalk" ->
+/// AWS_ENDPOINT_URL_ELASTIC_BEANSTALK).
+[[nodiscard]] inline std::string endpoint_env_name(std::string_view service_id) {
+    std::string name = "AWS_ENDPOINT_URL_";
+    for (char c : detail::aws_cfg::trim(service_id)) name += (c == ' ' || c == '-') ? '_' : detail::aws_cfg::upper(c);
+    return name;
+}
+
+/// A service's key in a `[services]` section: the service id lower-cased, spaces as underscores.
+[[nodiscard]] inline std::string endpoint_config_key(std::string_view service_id) {
+    std::string key;
+    for (char c : detail::aws_cfg::trim(service_id)) key += c == ' ' ? '_' : detail::aws_cfg::lower(c);
+    return key;
+}
+
+/// True for what a region can be: lower-case letters, digits and dashes (it goes into a host name).
+[[nodiscard]] inline bool valid_region(std::string_view region) noexcept {
+    if (region.empty() || region.size() > 63) return false;
+    return std::all_of(region.begin(), region.end(),
+                       [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+}
+
+/// The environment, the shared files and the selected profile, and what they resolve to.
+class aws_config {
+public:
+    aws_config() : aws_config(shared_files{}, process_environment()) {}
+
+    /// Built from parsed files (tests, or files kept in memory). `profile` empty: AWS_PROFILE, else "default".
+    aws_config(shared_files files, env_lookup env, std::string profile = {}, shared_file_paths paths = {})
+        : env_(env ? std::move(env) : process_environment()), files_(std::move(files)), paths_(std::move(paths)) {
+        choose_profile(std::move(profile));
+    }
+
+    /// Reads the environment and the shared files. Fails only when a file is unreadable or malformed.
+    [[nodiscard]] static result<aws_config> load(config_options options = {}) {
+        env_lookup env = options.env ? std::move(options.env) : process_environment();
+        auto paths = shared_file_paths::from(env);
+        auto files = shared_files::read(paths.config, paths.credentials);
+        if (!files) return result<aws_config>::failure(files.get_error());
+        return result<aws_config>::ok(
+            aws_config(std::move(files).value(), std::move(env), std::move(options.profile), std::move(paths)));
+    }
+
+    /// The selected profile's name.
+    [[nodiscard]] const std::string& profile_name() const noexcept { return profile_; }
+    /// True when the profile was named (explicitly or by AWS_PROFILE) rather than defaulted: then a
+    /// profile that does not exist is a configuration error rather than "nothing configured".
+    [[nodiscard]] bool profile_named() const noexcept { return profile_named_; }
+    /// True when either shared file defines the selected profile.
+    [[nodiscard]] bool has_profile() const { return files_.has_profile(profile_); }
+
+    [[nodiscard]] const shared_files& files() const noexcept { return files_; }
+    [[nodiscard]] const shared_file_paths& paths() const noexcept { return paths_; }
+    [[nodiscard]] const env_lookup& environment() const noexcept { return env_; }
+
+    /// An environment variable, trimmed; nullopt when unset or blank (the SDKs treat blank as unset).
+    [[nodiscard]] std::optional<std::string> env(std::string_view name) const {
+        auto v = env_(name);
+        if (!v) return std::nullopt;
+        const std::string_view t = detail::aws_cfg::trim(*v);
+        if (t.empty()) return std::nullopt;
+        return std::string(t);
+    }
+
+    /// A property of the selected profile, trimmed; nullopt when unset or blank.
+    [[nodiscard]] std::optional<std::string> profile_value(std::string_view key) const {
+        auto v = files_.get(profile_, key);
+        if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
+        return std::string(detail::aws_cfg::trim(*v));
+    }
+
+    /// explicit > AWS_REGION > AWS_DEFAULT_REGION > the profile's `region`. Fails when none is set or
+    /// the one found is not a region name.
+    [[nodiscard]] result<std::string> region(std::string_view explicit_region = {}) const {
+        std::optional<std::string> found;
+        std::string from;
+        if (auto t = detail::aws_cfg::trim(explicit_region); !t.empty()) {
+            found = std::string(t);
+            from = "the explicit region";
+        } else if (auto r = env("AWS_REGION")) {
+            found = std::move(r);
+            from = "AWS_REGION";
+        } else if (auto d = env("AWS_DEFAULT_REGION")) {
+            found = std::move(d);
+            from = "AWS_DEFAULT_REGION";
+        } else if (auto p = profile_value("region")) {
+            found = std::move(p);
+            from = "the region of profile '" + profile_ + "'";
+        }
+        if (!found) {
+            return failure<std::string>(
+                "no AWS region: pass one, set AWS_REGION (or AWS_DEFAULT_REGION), or set `region` in profile '" +
+                profile_ + "' of " + describe(paths_.config, "the config file"));
+        }
+        if (!valid_region(*found)) return failure<std::string>(from + " is not a valid region name");
+        return result<std::string>::ok(std::move(*found));
+    }
+
+    /// True when configured endpoints are to be ignored: AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, else the
+    /// profile's `ignore_configured_endpoint_urls`.
+    [[nodiscard]] bool ignore_configured_endpoints() const {
+        if (auto v = env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))
+            if (auto b = detail::aws_cfg::parse_bool(*v)) return *b;
+        if (auto v = profile_value("ignore_configured_endpoint_urls"))
+            if (auto b = detail::aws_cfg::parse_bool(*v)) return *b;
+        return false;
+    }
+
+    /// The endpoint URL for `service` (its service id, e.g. "sqs", "sts"):
+    ///   explicit_endpoint > AWS_ENDPOINT_URL_<SERVICE> > AWS_ENDPOINT_URL > the profile's
+    ///   `[services]` section > the profile's `endpoint_url` > default_endpoint(service, region).
+    /// The configured ones (all but the explicit one) are skipped when ignore_configured_endpoints().
+    /// `region` is only needed for the default; without one the default fails.
+    [[nodiscard]] result<std::string> endpoint(std::string_view service, std::string_view region,
+                                               std::string_view explicit_endpoint = {}) const {
+        if (auto t = detail::aws_cfg::trim(explicit_endpoint); !t.empty())
+            return result<std::string>::ok(std::string(t));
+        if (!ignore_configured_endpoints()) {
+            if (auto v = env(endpoint_env_name(service))) return result<std::string>::ok(std::move(*v));
+            if (auto v = env("AWS_ENDPOINT_URL")) return result<std::string>::ok(std::move(*v));
+            if (auto section = profile_value("services")) {
+                if (auto v = files_.service_setting(*section, endpoint_config_key(service), "endpoint_url");
+                    v && !detail::aws_cfg::trim(*v).empty())
+                    return result<std::string>::ok(std::string(detail::aws_cfg::trim(*v)));
+            }
+            if (auto v = profile_value("endpoint_url")) return result<std::string>::ok(std::move(*v));
+        }
+        if (region.empty())
+            return failure<std::string>("no endpoint for " + std::string(service) +
+                                        ": no region to build the default one from");
+        if (!valid_region(region))
+            return failure<std::string>("'" + std::string(region) + "' is not a valid region name");
+        return result<std::string>::ok(default_endpoint(service, region));
+    }
+
+private:
+    void choose_profile(std::string explicit_profile) {
+        if (auto t = detail::aws_cfg::trim(explicit_profile); !t.empty()) {
+            profile_ = std::string(t);
+            profile_named_ = true;
+        } else if (auto p = env("AWS_PROFILE")) {
+            profile_ = std::move(*p);
+            profile_named_ = true;
+        } else {
+            profile_ = "default";
+        }
+    }
+
+    static std::string describe(const std::string& path, const char* fallback) {
+        return path.empty() ? std::string(fallback) : path;
+    }
+
+    template <class T>
+    static result<T> failure(std::string message) {
+        error e;
+        e.source = "aws config";
+        e.message = std::move(message);
+        e.code = std::make_error_code(std::errc::invalid_argument);
+        return result<T>::failure(std::move(e));
+    }
+
+    env_lookup env_;
+    shared_files files_;
+    shared_file_paths paths_;
+    std::string profile_;
+    bool profile_named_ = false;
+};
+
+} // namespace sluice::aws
+// end file sluice/aws/config.hpp
 // begin file sluice/aws/credentials.hpp
 
 // aws_credentials: the value a credentials provider hands to the SigV4 signer. It is deliberately not
@@ -10187,8 +10832,1270 @@ Stream& operator<<(Stream&, const aws_credentials&) = delete;
 
 } // namespace sluice::aws
 // end file sluice/aws/credentials.hpp
+// begin file sluice/aws/error.hpp
+
+// AWS service errors: what a service said when it refused a request, read from the response of
+// either protocol, and how to treat it (retry_kind).
+//
+//   JSON protocol (awsJson1_0/1_1, restJson; SQS today):
+//     HTTP/1.1 400
+//     x-amzn-RequestId: 5f8b1d4e-...
+//     x-amzn-query-error: AWS.SimpleQueueService.NonExistentQueue;Sender
+//     {"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The specified queue does not exist."}
+//   The code comes from the x-amzn-ErrorType header, else the body's "code", else its "__type"; the
+//   namespace before '#' and anything after ':' are dropped. The x-amzn-query-error header, sent by
+//   services that moved from the query protocol (SQS), gives the legacy code and the fault.
+//
+//   Query/XML protocol (SQS before 2023, STS, SNS, ...) and S3:
+//     <ErrorResponse><Error><Type>Sender</Type><Code>InvalidParameterValue</Code>
+//       <Message>...</Message></Error><RequestId>...</RequestId></ErrorResponse>
+//     <Error><Code>SlowDown</Code><Message>...</Message><RequestId>...</RequestId></Error>
+//
+// A body that is neither (an HTML page from a load balancer, garbage, nothing) still gives an error:
+// code "HTTP 503", the status's reason phrase as message. Messages are cleaned before they are kept:
+// control characters become spaces, a quoted request value ("Value '...' at 'messageBody'", as
+// validation errors echo them) and a canonical request quoted by a signature mismatch (it can hold a
+// session token) are cut out, secret query parameters are redacted, and the result is truncated
+// (error_parse_options::max_message_bytes). So service_error::describe() is safe to log and to put in
+// an entry_result.
+//
+// classify() follows the AWS SDKs' standard retry mode (botocore's retries/standard.py, the JS v3
+// service-error-classification): throttling codes and HTTP 429 are `throttling`; 500/502/503/504 and
+// the timeout / internal-error codes are `transient`; RequestTimeTooSkewed and friends are
+// `clock_skew` (retry once the clock offset is corrected, see aws/retry.hpp); everything else
+// (validation, access denied, missing queue) is `none`.
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+// begin file sluice/http/error.hpp
+
+// Transport failures of the HTTP client, as std::error_code values of the "sluice.http" category.
+// An HTTP status (4xx, 5xx) is not a transport failure: it comes back as a response. These codes say
+// why no response came, so retry policies can tell a reset connection (retry) from a certificate
+// that does not verify (do not).
+
+#include <string>
+#include <system_error>
+
+namespace sluice::http {
+
+enum class transport_error {
+    timed_out = 1,      ///< connect or total timeout
+    couldnt_resolve,    ///< DNS lookup failed
+    couldnt_connect,    ///< connection refused or unreachable
+    connection_reset,   ///< send/receive failed, the peer closed early or sent nothing
+    tls_failure,        ///< handshake failed or the peer's certificate did not verify
+    bad_response,       ///< the peer did not speak HTTP properly
+    cancelled,          ///< the caller's stop_token fired or the client shut down
+    too_large,          ///< the response body exceeded client_options::max_response_bytes
+    other,              ///< any other libcurl failure (message has the detail)
+};
+
+namespace detail {
+class transport_category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "sluice.http"; }
+    std::string message(int value) const override {
+        switch (static_cast<transport_error>(value)) {
+        case transport_error::timed_out: return "timed out";
+        case transport_error::couldnt_resolve: return "could not resolve host";
+        case transport_error::couldnt_connect: return "could not connect";
+        case transport_error::connection_reset: return "connection reset or closed early";
+        case transport_error::tls_failure: return "TLS failure";
+        case transport_error::bad_response: return "malformed HTTP response";
+        case transport_error::cancelled: return "cancelled";
+        case transport_error::too_large: return "response too large";
+        case transport_error::other: return "transport failure";
+        }
+        return "unknown transport error";
+    }
+};
+} // namespace detail
+
+[[nodiscard]] inline const std::error_category& transport_category() noexcept {
+    static const detail::transport_category_impl category;
+    return category;
+}
+
+[[nodiscard]] inline std::error_code make_error_code(transport_error e) noexcept {
+    return {static_cast<int>(e), transport_category()};
+}
+
+/// True for failures worth retrying on a fresh connection: timeouts, resets, refused connections,
+/// DNS hiccups and garbled responses. TLS failures (a certificate that does not verify stays that
+/// way), cancellation and oversize responses are not.
+[[nodiscard]] inline bool is_retryable(std::error_code code) noexcept {
+    if (code.category() != transport_category()) return false;
+    switch (static_cast<transport_error>(code.value())) {
+    case transport_error::timed_out:
+    case transport_error::couldnt_resolve:
+    case transport_error::couldnt_connect:
+    case transport_error::connection_reset:
+    case transport_error::bad_response:
+    case transport_error::other: return true;
+    default: return false;
+    }
+}
+
+} // namespace sluice::http
+
+template <>
+struct std::is_error_code_enum<sluice::http::transport_error> : std::true_type {};
+// end file sluice/http/error.hpp
+
+namespace sluice::aws {
+
+/// How a failure should be treated by the standard retry mode.
+enum class retry_kind {
+    none,       ///< not retryable: the request is wrong (validation, access denied, missing queue)
+    transient,  ///< 5xx, timeouts, resets: retry with backoff
+    throttling, ///< the service asks us to slow down: retry with backoff, and lower the pace
+    clock_skew, ///< the request time is too far from the service's: correct the clock, then retry
+};
+
+[[nodiscard]] inline std::string_view to_string(retry_kind kind) noexcept {
+    switch (kind) {
+    case retry_kind::none: return "none";
+    case retry_kind::transient: return "transient";
+    case retry_kind::throttling: return "throttling";
+    case retry_kind::clock_skew: return "clock_skew";
+    }
+    return "unknown";
+}
+
+/// What a service said when it refused a request. Safe to log: the message is cleaned (see above).
+struct service_error {
+    int http_status = 0;
+    /// The error code without its namespace: "QueueDoesNotExist", "ThrottlingException",
+    /// "RequestThrottled"; "HTTP 503" when the response carried none.
+    std::string code;
+    /// The service's explanation, cleaned and truncated; may be empty.
+    std::string message;
+    /// x-amzn-RequestId / x-amz-request-id, else the body's RequestId; what AWS support asks for.
+    std::string request_id;
+    /// True when the service blames the request (4xx, "Sender"), false when it blames itself.
+    bool sender_fault = false;
+    /// The legacy query-protocol code from x-amzn-query-error ("AWS.SimpleQueueService.NonExistentQueue"),
+    /// when the service sent one.
+    std::string query_code;
+    /// The response's Date header, when present and well formed: what a clock_skew tracker needs.
+    std::optional<std::chrono::system_clock::time_point> server_time;
+
+    /// "QueueDoesNotExist (HTTP 400, request id 5f8b...): The specified queue does not exist."
+    [[nodiscard]] std::string describe() const {
+        std::string out = code.empty() ? std::string("unknown error") : code;
+        out += " (HTTP ";
+        out += std::to_string(http_status);
+        if (!request_id.empty()) {
+            out += ", request id ";
+            out += request_id;
+        }
+        out += ')';
+        if (!message.empty()) {
+            out += ": ";
+            out += message;
+        }
+        return out;
+    }
+};
+
+struct error_parse_options {
+    /// Longer messages are cut (at a UTF-8 character boundary) and end with "...".
+    std::size_t max_message_bytes = 512;
+};
+
+/// The parsed form of an HTTP date (RFC 9110: IMF-fixdate "Sun, 22 Nov 2026 10:00:00 GMT", and the
+/// obsolete RFC 850 and asctime forms every recipient must accept); nullopt when malformed.
+[[nodiscard]] std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) noexcept;
+
+} // namespace sluice::aws
+
+namespace sluice::detail::aws_error {
+
+using aws::error_parse_options;
+using aws::service_error;
+
+inline constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+inline bool istarts_with(std::string_view text, std::string_view prefix) noexcept {
+    return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+inline bool icontains(std::string_view text, std::string_view needle) noexcept {
+    if (needle.size() > text.size()) return false;
+    for (std::size_t i = 0; i + needle.size() <= text.size(); ++i)
+        if (iequals(text.substr(i, needle.size()), needle)) return true;
+    return false;
+}
+
+inline std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+    return s;
+}
+
+/// Appends code point `cp` as UTF-8 (cp already known to be a valid scalar value).
+inline void append_utf8(std::string& out, std::uint32_t cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+/// A lenient reader of the top-level members of a JSON object: error bodies are small and only a few
+/// string members matter, so this skips everything else without building a document. Any syntax error
+/// stops it (what was read so far is kept).
+class json_reader {
+public:
+    explicit json_reader(std::string_view text) noexcept : s_(text) {}
+
+    /// Calls on_member(name, value) for every top-level member whose value is a string. False on
+    /// malformed input (members seen before the error have been reported).
+    template <class F>
+    bool for_each_string_member(F&& on_member) {
+        skip_ws();
+        if (!consume('{')) return false;
+        skip_ws();
+        if (consume('}')) return true;
+        std::string name, value;
+        for (;;) {
+            skip_ws();
+            if (!read_string(&name)) return false;
+            skip_ws();
+            if (!consume(':')) return false;
+            skip_ws();
+            if (peek() == '"') {
+                if (!read_string(&value)) return false;
+                on_member(std::string_view(name), std::string_view(value));
+            } else if (!skip_value(0)) {
+                return false;
+            }
+            skip_ws();
+            if (consume(',')) continue;
+            return consume('}');
+        }
+    }
+
+private:
+    static constexpr int max_depth = 64;
+
+    char peek() const noexcept { return i_ < s_.size() ? s_[i_] : '\0'; }
+    bool consume(char c) noexcept {
+        if (i_ < s_.size() && s_[i_] == c) {
+            ++i_;
+            return true;
+        }
+        return false;
+    }
+    void skip_ws() noexcept {
+        while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+    }
+
+    bool read_hex4(std::uint32_t& v) noexcept {
+        if (s_.size() - i_ < 4) return false;
+        v = 0;
+        for (int k = 0; k < 4; ++k) {
+            const char c = s_[i_++];
+            v <<= 4;
+            if (c >= '0' && c <= '9') v |= static_cast<std::uint32_t>(c - '0');
+            else if (c >= 'a' && c <= 'f') v |= static_cast<std::uint32_t>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F') v |= static_cast<std::uint32_t>(c - 'A' + 10);
+            else return false;
+        }
+        return true;
+    }
+
+    /// Reads a string at the cursor, decoded into *out (or only skipped when out is null).
+    bool read_string(std::string* out) {
+        if (!consume('"')) return false;
+        if (out) out->clear();
+        for (;;) {
+            const std::size_t run = i_;
+            while (i_ < s_.size() && s_[i_] != '"' && s_[i_] != '\\') ++i_;
+            if (out) out->append(s_.data() + run, i_ - run);
+            if (i_ >= s_.size()) return false;
+            if (s_[i_++] == '"') return true;
+            if (i_ >= s_.size()) return false;
+            const char e = s_[i_++];
+            char decoded = 0;
+            switch (e) {
+            case '"': decoded = '"'; break;
+            case '\\': decoded = '\\'; break;
+            case '/': decoded = '/'; break;
+            case 'b': decoded = '\b'; break;
+            case 'f': decoded = '\f'; break;
+            case 'n': decoded = '\n'; break;
+            case 'r': decoded = '\r'; break;
+            case 't': decoded = '\t'; break;
+            case 'u': {
+                std::uint32_t cp = 0;
+                if (!read_hex4(cp)) return false;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    std::uint32_t low = 0;
+                    if (!(consume('\\') && consume('u') && read_hex4(low)) || low < 0xDC00 || low > 0xDFFF) return false;
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    return false;
+                }
+                if (out) append_utf8(*out, cp);
+                continue;
+            }
+            default: return false;
+            }
+            if (out) *out += decoded;
+        }
+    }
+
+    bool skip_value(int depth) {
+        if (depth > max_depth) return false;
+        skip_ws();
+        const char c = peek();
+        if (c == '"') return read_string(nullptr);
+        if (c == '{' || c == '[') {
+            const char close = c == '{' ? '}' : ']';
+            ++i_;
+            skip_ws();
+            if (consume(close)) return true;
+            for (;;) {
+                if (c == '{') {
+                    skip_ws();
+                    if (!read_string(nullptr)) return false;
+                    skip_ws();
+                    if (!consume(':')) return false;
+                }
+                if (!skip_value(depth + 1)) return false;
+                skip_ws();
+                if (consume(',')) continue;
+                return consume(close);
+            }
+        }
+        // A number, true, false or null: the run of characters that may belong to one.
+        const std::size_t start = i_;
+        while (i_ < s_.size()) {
+            const char d = s_[i_];
+            if ((d >= '0' && d <= '9') || (d >= 'a' && d <= 'z') || d == '-' || d == '+' || d == '.' || d == 'E') ++i_;
+            else break;
+        }
+        return i_ > start;
+    }
+
+    std::string_view s_;
+    std::size_t i_ = 0;
+};
+
+/// Decodes the XML character and entity references of element text (&lt; &gt; &amp; &quot; &apos;
+/// &#N; &#xN;); an unknown or malformed reference is kept as it is.
+inline std::string xml_unescape(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        const std::size_t amp = text.find('&', i);
+        if (amp == std::string_view::npos) {
+            out.append(text.substr(i));
+            break;
+        }
+        out.append(text.substr(i, amp - i));
+        const std::size_t semi = text.find(';', amp);
+        if (semi == std::string_view::npos || semi - amp > 10) {
+            out += '&';
+            i = amp + 1;
+            continue;
+        }
+        const std::string_view ref = text.substr(amp + 1, semi - amp - 1);
+        bool known = true;
+        if (ref == "lt") out += '<';
+        else if (ref == "gt") out += '>';
+        else if (ref == "amp") out += '&';
+        else if (ref == "quot") out += '"';
+        else if (ref == "apos") out += '\'';
+        else if (ref.size() > 1 && ref[0] == '#') {
+            std::uint32_t cp = 0;
+            const bool hex = ref[1] == 'x' || ref[1] == 'X';
+            const std::string_view digits = ref.substr(hex ? 2 : 1);
+            const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), cp, hex ? 16 : 10);
+            if (ec == std::errc{} && ptr == digits.data() + digits.size() && !digits.empty() && cp > 0 && cp <= 0x10FFFF &&
+                !(cp >= 0xD800 && cp <= 0xDFFF))
+                append_utf8(out, cp);
+            else
+                known = false;
+        } else {
+            known = false;
+        }
+        if (known) {
+            i = semi + 1;
+        } else {
+            out += '&';
+            i = amp + 1;
+        }
+    }
+    return out;
+}
+
+/// The raw text of the first element named `tag` in `xml` at or after `from` (and before `until`):
+/// `<tag>text</tag>` or `<tag attr="...">text</tag>`; empty for `<tag/>`; nullopt when absent.
+inline std::optional<std::string_view> xml_element_text(std::string_view xml, std::string_view tag, std::size_t from = 0,
+                                                        std::size_t until = std::string_view::npos) {
+    if (until > xml.size()) until = xml.size();
+    for (std::size_t at = xml.find('<', from); at != std::string_view::npos && at < until; at = xml.find('<', at + 1)) {
+        std::size_t p = at + 1;
+        if (xml.compare(p, tag.size(), tag) != 0) continue;
+        p += tag.size();
+        if (p >= xml.size()) return std::nullopt;
+        const char after = xml[p];
+        if (after != '>' && after != ' ' && after != '/' && after != '\t' && after != '\r' && after != '\n') continue;
+        const std::size_t gt = xml.find('>', p);
+        if (gt == std::string_view::npos) return std::nullopt;
+        if (xml[gt - 1] == '/') return std::string_view{};
+        const std::size_t text_start = gt + 1;
+        const std::size_t close = xml.find("</", text_start);
+        if (close == std::string_view::npos) return std::nullopt;
+        std::string_view text = xml.substr(text_start, close - text_start);
+        // <![CDATA[...]]> is taken as it is (rare in AWS errors).
+        if (text.starts_with("<![CDATA[")) {
+            const std::size_t end = xml.find("]]>", text_start);
+            if (end == std::string_view::npos) return std::nullopt;
+            text = xml.substr(text_start + 9, end - text_start - 9);
+        }
+        return text;
+    }
+    return std::nullopt;
+}
+
+/// The error code without decorations: "aws.protocoltests.restjson#FooError:http://internal..." -> "FooError".
+inline std::string_view sanitize_code(std::string_view code) noexcept {
+    code = trim(code);
+    if (const std::size_t colon = code.find(':'); colon != std::string_view::npos) code = code.substr(0, colon);
+    if (const std::size_t hash = code.rfind('#'); hash != std::string_view::npos) code = code.substr(hash + 1);
+    return trim(code);
+}
+
+inline std::string_view reason_phrase(int status) noexcept {
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return {};
+    }
+}
+
+/// Length of the longest prefix of `text` no longer than `max` that does not split a UTF-8 sequence.
+inline std::size_t utf8_prefix(std::string_view text, std::size_t max) noexcept {
+    if (text.size() <= max) return text.size();
+    std::size_t n = max;
+    // Step back over continuation bytes to the start of the character that straddles the cut.
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+    return n;
+}
+
+/// Message text fit for logs and results (see the file comment). Never longer than max_bytes + 3.
+inline std::string clean_message(std::string_view raw, std::size_t max_bytes) {
+    std::string_view note;
+    // A signature mismatch may quote the canonical request, whose headers can carry a session token:
+    // keep the explanation before it only.
+    constexpr std::string_view canonical_markers[] = {"The Canonical String for this request should have been",
+                                                      "The canonical string for this request should have been",
+                                                      "Canonical String for this request", "<CanonicalRequest>"};
+    for (auto marker : canonical_markers) {
+        if (const std::size_t at = raw.find(marker); at != std::string_view::npos) {
+            raw = raw.substr(0, at);
+            note = "[canonical request redacted]";
+            break;
+        }
+    }
+    std::string body;
+    body.reserve(std::min<std::size_t>(raw.size() + note.size() + 1, max_bytes + 4096));
+    // Control characters (a forged log line) become spaces; runs of blanks collapse.
+    bool blank = false;
+    for (char c : raw) {
+        const bool is_blank = static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == ' ';
+        if (is_blank) {
+            blank = true;
+            continue;
+        }
+        if (blank && !body.empty()) body += ' ';
+        blank = false;
+        body += c;
+        if (body.size() > max_bytes + 4096) break; // enough to decide; the rest is cut anyway
+    }
+    if (!note.empty()) {
+        if (!body.empty()) body += ' ';
+        body += note;
+    }
+    // Validation errors quote the offending value ("Value 'the body' at 'messageBody' failed to
+    // satisfy constraint"): it may be a payload, so it goes.
+    std::string cleaned;
+    cleaned.reserve(body.size());
+    std::string_view rest = body;
+    for (;;) {
+        std::size_t at = std::string_view::npos;
+        std::size_t quote_len = 0;
+        for (std::string_view m : {std::string_view("Value '"), std::string_view("value '"), std::string_view("Value \""),
+                                   std::string_view("value \"")}) {
+            const std::size_t p = rest.find(m);
+            if (p < at) {
+                at = p;
+                quote_len = m.size();
+            }
+        }
+        if (at == std::string_view::npos) {
+            cleaned.append(rest);
+            break;
+        }
+        const char q = rest[at + quote_len - 1];
+        cleaned.append(rest.substr(0, at + quote_len));
+        cleaned += "[redacted]";
+        // The value ends at the quote that is followed by " at ", " for " or the end of a sentence.
+        std::size_t end = std::string_view::npos;
+        for (std::string_view tail : {std::string_view(" at '"), std::string_view(" at \""), std::string_view(" for "),
+                                      std::string_view(" is "), std::string_view(" failed")}) {
+            std::string needle(1, q);
+            needle += tail;
+            const std::size_t p = rest.find(needle, at + quote_len);
+            if (p < end) end = p;
+        }
+        if (end == std::string_view::npos) {
+            cleaned += q;
+            break; // the rest would be the value: dropped
+        }
+        rest = rest.substr(end);
+    }
+    if (auto redacted = sluice::detail::redact_query_params(cleaned)) cleaned = std::move(*redacted);
+    // A token quoted as a header line.
+    if (const std::size_t at = sluice::detail::ifind(cleaned, "x-amz-security-token:"); at != std::string::npos) {
+        cleaned.resize(at + 21);
+        cleaned += "[redacted]";
+    }
+    const std::size_t keep = utf8_prefix(cleaned, max_bytes);
+    if (keep < cleaned.size()) {
+        cleaned.resize(keep);
+        while (!cleaned.empty() && cleaned.back() == ' ') cleaned.pop_back();
+        cleaned += "...";
+    }
+    return cleaned;
+}
+
+/// A header source the parser reads: (context, lower-case name) -> value or nullopt.
+struct header_source {
+    const void* context;
+    std::optional<std::string_view> (*lookup)(const void*, std::string_view);
+    std::optional<std::string_view> operator()(std::string_view lower_name) const { return lookup(context, lower_name); }
+};
+
+inline void parse_json_body(std::string_view body, service_error& e, std::string& raw_message, bool& have_code) {
+    std::string code_member, type_member;
+    json_reader reader(body);
+    reader.for_each_string_member([&](std::string_view name, std::string_view value) {
+        if (name == "__type") type_member = value;
+        else if (name == "code" || name == "Code") code_member = value;
+        else if ((name == "message" || name == "Message" || name == "errorMessage") && raw_message.empty()) raw_message = value;
+    });
+    if (!have_code) {
+        const std::string_view code = sanitize_code(!code_member.empty() ? code_member : type_member);
+        if (!code.empty()) {
+            e.code = code;
+            have_code = true;
+        }
+    }
+}
+
+inline void parse_xml_body(std::string_view body, service_error& e, std::string& raw_message, bool& have_code,
+                           bool& have_fault) {
+    // The <Error> element (inside <ErrorResponse> for the query protocol, the root for S3).
+    std::size_t from = 0;
+    std::size_t until = body.size();
+    for (std::size_t at = body.find("<Error"); at != std::string_view::npos; at = body.find("<Error", at + 1)) {
+        const char after = at + 6 < body.size() ? body[at + 6] : '\0';
+        if (after == '>' || after == ' ') {
+            from = at;
+            const std::size_t close = body.find("</Error>", at);
+            if (close != std::string_view::npos) until = close;
+            break;
+        }
+    }
+    if (!have_code)
+        if (auto code = xml_element_text(body, "Code", from, until)) {
+            const std::string decoded = xml_unescape(*code);
+            const std::string_view clean = sanitize_code(decoded);
+            if (!clean.empty()) {
+                e.code = clean;
+                have_code = true;
+            }
+        }
+    if (auto message = xml_element_text(body, "Message", from, until)) raw_message = xml_unescape(*message);
+    if (!have_fault)
+        if (auto type = xml_element_text(body, "Type", from, until)) {
+            const std::string_view t = trim(*type);
+            if (t == "Sender" || t == "Receiver") {
+                e.sender_fault = t == "Sender";
+                have_fault = true;
+            }
+        }
+    // <RequestId> (query protocol, S3), <RequestID> (EC2).
+    for (std::string_view tag : {std::string_view("RequestId"), std::string_view("RequestID")})
+        if (e.request_id.empty())
+            if (auto id = xml_element_text(body, tag)) e.request_id = xml_unescape(trim(*id));
+}
+
+inline service_error parse(int status, header_source headers, std::string_view body, const error_parse_options& options) {
+    service_error e;
+    e.http_status = status;
+    bool have_code = false;
+    bool have_fault = false;
+    std::string raw_message;
+
+    for (std::string_view name : {std::string_view("x-amzn-requestid"), std::string_view("x-amz-request-id"),
+                                  std::string_view("x-amzn-request-id")}) {
+        if (auto v = headers(name); v && !trim(*v).empty()) {
+            e.request_id = trim(*v);
+            break;
+        }
+    }
+    if (auto v = headers("x-amzn-query-error"); v && !trim(*v).empty()) {
+        // "AWS.SimpleQueueService.NonExistentQueue;Sender"
+        const std::string_view text = trim(*v);
+        const std::size_t semi = text.find(';');
+        e.query_code = trim(text.substr(0, semi));
+        if (semi != std::string_view::npos) {
+            const std::string_view fault = trim(text.substr(semi + 1));
+            if (fault == "Sender" || fault == "Receiver") {
+                e.sender_fault = fault == "Sender";
+                have_fault = true;
+            }
+        }
+    }
+    if (auto v = headers("x-amzn-errortype")) {
+        const std::string_view code = sanitize_code(*v);
+        if (!code.empty()) {
+            e.code = code;
+            have_code = true;
+        }
+    }
+    if (auto v = headers("date")) e.server_time = aws::parse_http_date(*v);
+
+    const std::string_view text = trim(body);
+    if (!text.empty() && text.front() == '{') parse_json_body(text, e, raw_message, have_code);
+    else if (!text.empty() && text.front() == '<') parse_xml_body(text, e, raw_message, have_code, have_fault);
+
+    if (!have_code) {
+        e.code = "HTTP ";
+        e.code += std::to_string(status);
+        if (raw_message.empty()) {
+            raw_message = reason_phrase(status);
+            if (!text.empty()) {
+                raw_message += raw_message.empty() ? "" : " ";
+                raw_message += "(unrecognised error body, ";
+                raw_message += std::to_string(body.size());
+                raw_message += " bytes)";
+            }
+        }
+    }
+    if (!have_fault) e.sender_fault = status >= 400 && status < 500;
+    // Request ids are short tokens; anything else is not kept verbatim.
+    if (e.request_id.size() > 128) e.request_id.resize(128);
+    for (char& c : e.request_id)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    if (e.code.size() > 128) e.code.resize(128);
+    e.message = clean_message(raw_message, options.max_message_bytes);
+    return e;
+}
+
+template <class T>
+concept named_value_pair = requires(const T& h) {
+    { h.name } -> std::convertible_to<std::string_view>;
+    { h.value } -> std::convertible_to<std::string_view>;
+};
+
+template <class T>
+concept first_second_pair = requires(const T& h) {
+    { h.first } -> std::convertible_to<std::string_view>;
+    { h.second } -> std::convertible_to<std::string_view>;
+};
+
+template <class T>
+std::pair<std::string_view, std::string_view> name_and_value(const T& h) {
+    if constexpr (named_value_pair<T>) return {std::string_view(h.name), std::string_view(h.value)};
+    else return {std::string_view(h.first), std::string_view(h.second)};
+}
+
+// Phrases of AWS signature errors caused by a wrong clock: "Signature expired: 20260101T000000Z is now
+// earlier than ...", "Signature not yet current: ... is still later than ...", "Request has expired",
+// "The difference between the request time and the current time is too large".
+inline bool message_says_skew(std::string_view message) noexcept {
+    return icontains(message, "signature expired") || icontains(message, "not yet current") ||
+           icontains(message, "request has expired") || icontains(message, "skew") ||
+           icontains(message, "request time") || icontains(message, "in the future");
+}
+
+// Month names of HTTP dates.
+inline int month_index(std::string_view m) noexcept {
+    constexpr std::string_view months[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                           "jul", "aug", "sep", "oct", "nov", "dec"};
+    if (m.size() != 3) return -1;
+    for (int i = 0; i < 12; ++i)
+        if (iequals(m, months[i])) return i + 1;
+    return -1;
+}
+
+inline bool parse_digits(std::string_view s, int& out) noexcept {
+    if (s.empty() || s.size() > 4) return false;
+    out = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        out = out * 10 + (c - '0');
+    }
+    return true;
+}
+
+inline bool parse_clock(std::string_view s, int& h, int& m, int& sec) noexcept {
+    return s.size() == 8 && s[2] == ':' && s[5] == ':' && parse_digits(s.substr(0, 2), h) &&
+           parse_digits(s.substr(3, 2), m) && parse_digits(s.substr(6, 2), sec) && h < 24 && m < 60 && sec <= 60;
+}
+
+inline std::optional<std::chrono::system_clock::time_point> make_time(int y, int mon, int d, int h, int m, int s) noexcept {
+    using namespace std::chrono;
+    const year_month_day ymd{year{y}, month{static_cast<unsigned>(mon)}, day{static_cast<unsigned>(d)}};
+    if (!ymd.ok()) return std::nullopt;
+    if (s == 60) s = 59; // a leap second: close enough for clock-skew purposes
+    return system_clock::time_point{sys_days{ymd} + hours{h} + minutes{m} + seconds{s}};
+}
+
+} // namespace sluice::detail::aws_error
+
+namespace sluice::aws {
+
+inline std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) noexcept {
+    using namespace sluice::detail::aws_error;
+    text = trim(text);
+    // Split on blanks (and the comma after the day name).
+    std::array<std::string_view, 8> parts{};
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < text.size();) {
+        while (i < text.size() && (text[i] == ' ' || text[i] == ',')) ++i;
+        const std::size_t start = i;
+        while (i < text.size() && text[i] != ' ' && text[i] != ',') ++i;
+        if (i > start) {
+            if (count == parts.size()) return std::nullopt;
+            parts[count++] = text.substr(start, i - start);
+        }
+    }
+    int d = 0, y = 0, h = 0, m = 0, s = 0;
+    if (count == 6 && iequals(parts[5], "GMT")) {
+        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+        const int mon = month_index(parts[2]);
+        if (mon < 0 || !parse_digits(parts[1], d) || parts[3].size() != 4 || !parse_digits(parts[3], y) ||
+            !parse_clock(parts[4], h, m, s))
+            return std::nullopt;
+        return make_time(y, mon, d, h, m, s);
+    }
+    if (count == 4 && iequals(parts[3], "GMT")) {
+        // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+        const std::string_view date = parts[1];
+        if (date.size() != 9 || date[2] != '-' || date[6] != '-') return std::nullopt;
+        const int mon = month_index(date.substr(3, 3));
+        int yy = 0;
+        if (mon < 0 || !parse_digits(date.substr(0, 2), d) || !parse_digits(date.substr(7, 2), yy) ||
+            !parse_clock(parts[2], h, m, s))
+            return std::nullopt;
+        // Two-digit years: RFC 9110 says a year more than 50 years in the future is in the past.
+        y = yy < 70 ? 2000 + yy : 1900 + yy;
+        return make_time(y, mon, d, h, m, s);
+    }
+    if (count == 5) {
+        // asctime: Sun Nov  6 08:49:37 1994
+        const int mon = month_index(parts[1]);
+        if (mon < 0 || !parse_digits(parts[2], d) || !parse_clock(parts[3], h, m, s) || parts[4].size() != 4 ||
+            !parse_digits(parts[4], y))
+            return std::nullopt;
+        return make_time(y, mon, d, h, m, s);
+    }
+    return std::nullopt;
+}
+
+/// Parses a service error from a response. `headers` is either a range of {name, value} (a struct with
+/// .name/.value, or a pair; names are matched ignoring case) or a callable taking a lower-case header
+/// name and returning std::optional<std::string_view> (or something convertible to it).
+template <class Headers>
+[[nodiscard]] service_error parse_service_error(int http_status, const Headers& headers, std::string_view body,
+                                                const error_parse_options& options = {}) {
+    using sluice::detail::aws_error::header_source;
+    if constexpr (std::is_invocable_v<const Headers&, std::string_view>) {
+        using result_type = std::invoke_result_t<const Headers&, std::string_view>;
+        static_assert(std::is_convertible_v<result_type, std::optional<std::string_view>>,
+                      "a header lookup must return something convertible to std::optional<std::string_view>");
+        const header_source source{&headers, [](const void* ctx, std::string_view name) -> std::optional<std::string_view> {
+                                       return std::optional<std::string_view>((*static_cast<const Headers*>(ctx))(name));
+                                   }};
+        return sluice::detail::aws_error::parse(http_status, source, body, options);
+    } else {
+        static_assert(std::ranges::input_range<const Headers>,
+                      "headers must be a range of {name, value} or a lookup callable");
+        const header_source source{&headers, [](const void* ctx, std::string_view name) -> std::optional<std::string_view> {
+                                       for (const auto& h : *static_cast<const Headers*>(ctx)) {
+                                           const auto [n, v] = sluice::detail::aws_error::name_and_value(h);
+                                           if (sluice::detail::aws_error::iequals(n, name)) return v;
+                                       }
+                                       return std::nullopt;
+                                   }};
+        return sluice::detail::aws_error::parse(http_status, source, body, options);
+    }
+}
+
+/// The same without headers.
+[[nodiscard]] inline service_error parse_service_error(int http_status, std::string_view body,
+                                                       const error_parse_options& options = {}) {
+    return parse_service_error(http_status, [](std::string_view) { return std::optional<std::string_view>{}; }, body,
+                               options);
+}
+
+// --- classification --------------------------------------------------------------------------------
+
+/// Throttling codes of the AWS SDKs' standard retry mode (botocore's _THROTTLED_ERROR_CODES), plus
+/// SQS's KMS throttling ("KmsThrottled", legacy "KMS.ThrottlingException"). SQS's own throttling code,
+/// "RequestThrottled" (HTTP 403), is in the standard list.
+[[nodiscard]] inline bool is_throttling_code(std::string_view code) noexcept {
+    constexpr std::string_view codes[] = {"Throttling",
+                                          "ThrottlingException",
+                                          "ThrottledException",
+                                          "RequestThrottledException",
+                                          "TooManyRequestsException",
+                                          "ProvisionedThroughputExceededException",
+                                          "TransactionInProgressException",
+                                          "RequestLimitExceeded",
+                                          "BandwidthLimitExceeded",
+                                          "LimitExceededException",
+                                          "RequestThrottled",
+                                          "SlowDown",
+                                          "PriorRequestNotComplete",
+                                          "EC2ThrottledException",
+                                          "KmsThrottled",
+                                          "KMS.ThrottlingException"};
+    for (auto c : codes)
+        if (code == c) return true;
+    return false;
+}
+
+/// Transient codes: the standard mode's (RequestTimeout, RequestTimeoutException) and the internal
+/// errors services report with a 5xx (InternalError, InternalFailure, ServiceUnavailable).
+[[nodiscard]] inline bool is_transient_code(std::string_view code) noexcept {
+    constexpr std::string_view codes[] = {"RequestTimeout", "RequestTimeoutException", "InternalError",
+                                          "InternalFailure", "InternalServerError", "ServiceUnavailable"};
+    for (auto c : codes)
+        if (code == c) return true;
+    return false;
+}
+
+/// 500, 502, 503, 504: retried whatever the code says.
+[[nodiscard]] inline bool is_transient_status(int status) noexcept {
+    return status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+/// Codes that always mean the request time was too far from the service's clock.
+[[nodiscard]] inline bool is_clock_skew_code(std::string_view code) noexcept {
+    return code == "RequestTimeTooSkewed" || code == "RequestExpired" || code == "RequestInTheFuture";
+}
+
+/// Codes that mean clock skew only when the message says so (otherwise the signature is wrong).
+[[nodiscard]] inline bool is_possible_clock_skew_code(std::string_view code) noexcept {
+    return code == "InvalidSignatureException" || code == "SignatureDoesNotMatch" || code == "AuthFailure";
+}
+
+[[nodiscard]] inline retry_kind classify(const service_error& e) noexcept {
+    for (std::string_view code : {std::string_view(e.code), std::string_view(e.query_code)}) {
+        if (code.empty()) continue;
+        if (is_throttling_code(code)) return retry_kind::throttling;
+    }
+    if (e.http_status == 429) return retry_kind::throttling;
+    for (std::string_view code : {std::string_view(e.code), std::string_view(e.query_code)}) {
+        if (code.empty()) continue;
+        if (is_clock_skew_code(code)) return retry_kind::clock_skew;
+        if (is_possible_clock_skew_code(code) && sluice::detail::aws_error::message_says_skew(e.message)) return retry_kind::clock_skew;
+    }
+    for (std::string_view code : {std::string_view(e.code), std::string_view(e.query_code)})
+        if (!code.empty() && is_transient_code(code)) return retry_kind::transient;
+    if (is_transient_status(e.http_status)) return retry_kind::transient;
+    return retry_kind::none;
+}
+
+/// A transport failure (no response): `transient` when sluice::http::is_retryable says so.
+[[nodiscard]] inline retry_kind classify(std::error_code transport) noexcept {
+    return http::is_retryable(transport) ? retry_kind::transient : retry_kind::none;
+}
+
+/// What the delivery engine should do with a request the service refused: retry (throttled for
+/// throttling) or reject.
+[[nodiscard]] inline entry_result to_entry_result(const service_error& e) {
+    const retry_kind kind = classify(e);
+    if (kind == retry_kind::none) return entry_result::reject(e.describe());
+    return entry_result::retry(e.describe(), kind == retry_kind::throttling);
+}
+
+/// The same for a transport failure. Cancellation is retried (the record is not at fault and must not
+/// be dead-lettered); other non-retryable failures (TLS, oversize response) are rejected.
+[[nodiscard]] inline entry_result to_entry_result(std::error_code transport) {
+    entry_result r = (http::is_retryable(transport) || transport == http::transport_error::cancelled)
+                         ? entry_result::retry("transport: " + transport.message())
+                         : entry_result::reject("transport: " + transport.message());
+    r.code = transport;
+    return r;
+}
+
+} // namespace sluice::aws
+// end file sluice/aws/error.hpp
+// begin file sluice/aws/retry.hpp
+
+// The AWS SDKs' "standard" retry mode, and clock-skew correction.
+//
+// retry_strategy decides, after a failed attempt, whether to try again and after how long:
+//   - at most retry_config::max_attempts attempts in all (default 3, AWS_MAX_ATTEMPTS overrides);
+//   - only retryable failures (aws::classify: throttling, transient, clock skew);
+//   - exponential backoff with full jitter: delay = random[0,1) * min(base * 2^(attempts - 1), 20 s),
+//     base 1 s (botocore's ExponentialBackoff, the Go and JS v3 SDKs: the first retry waits up to 1 s,
+//     the second up to 2 s, ...);
+//   - a retry quota shared by every request of a client: a token bucket of 500 that each retry draws
+//     from (5, or 10 for a timeout) and that successes refill (the cost of the last retry when the
+//     request needed retries, 1 otherwise), capped at 500. When a long outage drains it, requests fail
+//     after their first attempt instead of multiplying the load on a struggling service; it comes back
+//     as requests succeed again.
+// botocore's newer "2.1" revision of the mode (50 ms base for non-throttling errors, retry cost 14,
+// 5 for throttling) is a matter of configuration: see retry_config.
+//
+// clock_skew keeps the offset between the service's clock (its Date header) and ours, to be added to
+// the signing time. It adopts a new offset when the service reported skew (retry_kind::clock_skew), or
+// when the clocks disagree by more than 4 minutes on any response (the Java SDK's threshold; SigV4
+// allows 5), so that one slow response cannot move it.
+//
+// Thread-safety: retry_quota and clock_skew are atomic and may be shared between threads and loops. A
+// retry_strategy holds a random source (not thread-safe): one per io_loop, sharing a quota through
+// the shared_ptr constructor when several loops talk to the same service. Tokens belong to one request.
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+
+namespace sluice::aws {
+
+struct retry_config {
+    /// Attempts in all, the first included (1: never retry).
+    unsigned max_attempts = 3;
+    /// Backoff base for transient errors and clock skew (botocore 2.1: 50 ms).
+    std::chrono::milliseconds base_delay{1000};
+    /// Backoff base for throttling errors.
+    std::chrono::milliseconds throttling_base_delay{1000};
+    /// No single delay is longer than this.
+    std::chrono::milliseconds max_backoff{20'000};
+    /// The retry quota: off means every retryable failure is retried up to max_attempts.
+    bool use_quota = true;
+    unsigned quota_capacity = 500;
+    /// What a retry draws from the quota (botocore 2.1: 14).
+    unsigned retry_cost = 5;
+    /// ... after a timeout (botocore 2.1: the same as retry_cost).
+    unsigned timeout_retry_cost = 10;
+    /// ... after a throttling error; 0 means retry_cost (botocore 2.1: 5).
+    unsigned throttling_retry_cost = 0;
+    /// What a success at the first attempt gives back.
+    unsigned no_retry_increment = 1;
+
+    /// The max_attempts setting as the SDKs read it (a whole number greater than 0); nullopt otherwise.
+    [[nodiscard]] static std::optional<unsigned> parse_max_attempts(std::string_view text) noexcept {
+        while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+        while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+        unsigned value = 0;
+        const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec != std::errc{} || ptr != text.data() + text.size() || value == 0) return std::nullopt;
+        return value;
+    }
+
+    /// The defaults with AWS_MAX_ATTEMPTS applied when it is set and valid (an invalid value is
+    /// ignored, as the default is safe).
+    [[nodiscard]] static retry_config from_environment() {
+        retry_config config;
+        if (const char* env = std::getenv("AWS_MAX_ATTEMPTS"))
+            if (auto n = parse_max_attempts(env)) config.max_attempts = *n;
+        return config;
+    }
+};
+
+/// The retry token bucket. Lock-free; acquire fails rather than going below zero.
+class retry_quota {
+public:
+    explicit retry_quota(unsigned capacity = 500) noexcept : capacity_(capacity), available_(capacity) {}
+    retry_quota(const retry_quota&) = delete;
+    retry_quota& operator=(const retry_quota&) = delete;
+
+    /// Takes `amount` if that much is available.
+    [[nodiscard]] bool try_acquire(unsigned amount) noexcept {
+        unsigned now = available_.load(std::memory_order_relaxed);
+        do {
+            if (now < amount) return false;
+        } while (!available_.compare_exchange_weak(now, now - amount, std::memory_order_relaxed));
+        return true;
+    }
+
+    /// Gives back up to `amount`, never above the capacity.
+    void release(unsigned amount) noexcept {
+        unsigned now = available_.load(std::memory_order_relaxed);
+        while (now < capacity_) {
+            const unsigned next = capacity_ - now < amount ? capacity_ : now + amount;
+            if (available_.compare_exchange_weak(now, next, std::memory_order_relaxed)) return;
+        }
+    }
+
+    [[nodiscard]] unsigned available() const noexcept { return available_.load(std::memory_order_relaxed); }
+    [[nodiscard]] unsigned capacity() const noexcept { return capacity_; }
+
+private:
+    const unsigned capacity_;
+    std::atomic<unsigned> available_;
+};
+
+/// The retry state of one logical request (all its attempts).
+struct retry_token {
+    /// Attempts made so far, the first included.
+    unsigned attempts = 1;
+    /// What the latest retry drew from the quota (given back if the request then succeeds).
+    unsigned quota_held = 0;
+};
+
+enum class retry_verdict {
+    retry,              ///< try again after `delay`
+    not_retryable,      ///< the failure is not worth retrying
+    attempts_exhausted, ///< max_attempts reached
+    quota_exhausted,    ///< the retry quota is empty (a long outage): fail fast
+};
+
+[[nodiscard]] inline std::string_view to_string(retry_verdict v) noexcept {
+    switch (v) {
+    case retry_verdict::retry: return "retry";
+    case retry_verdict::not_retryable: return "not retryable";
+    case retry_verdict::attempts_exhausted: return "attempts exhausted";
+    case retry_verdict::quota_exhausted: return "retry quota exhausted";
+    }
+    return "unknown";
+}
+
+struct retry_decision {
+    retry_verdict verdict = retry_verdict::not_retryable;
+    retry_kind kind = retry_kind::none;
+    std::chrono::milliseconds delay{0};
+
+    [[nodiscard]] bool should_retry() const noexcept { return verdict == retry_verdict::retry; }
+};
+
+class retry_strategy {
+public:
+    /// Uniform in [0, 1). Injected by tests for deterministic jitter.
+    using random_source = std::function<double()>;
+
+    explicit retry_strategy(retry_config config = {}, random_source random = {},
+                            std::shared_ptr<retry_quota> quota = {})
+        : config_(config),
+          random_(random ? std::move(random) : default_random()),
+          quota_(quota ? std::move(quota) : std::make_shared<retry_quota>(config.quota_capacity)) {}
+
+    /// The token for a new request (attempt 1 about to be made).
+    [[nodiscard]] retry_token begin() const noexcept { return {}; }
+
+    /// After attempt `token.attempts` failed with `kind`: retry (token updated for the next attempt)
+    /// or not. `timeout` selects the timeout retry cost.
+    [[nodiscard]] retry_decision on_failure(retry_token& token, retry_kind kind, bool timeout = false) {
+        retry_decision d;
+        d.kind = kind;
+        if (kind == retry_kind::none) {
+            d.verdict = retry_verdict::not_retryable;
+            return d;
+        }
+        if (token.attempts >= config_.max_attempts) {
+            d.verdict = retry_verdict::attempts_exhausted;
+            return d;
+        }
+        const unsigned cost = retry_cost(kind, timeout);
+        if (config_.use_quota) {
+            if (!quota_->try_acquire(cost)) {
+                d.verdict = retry_verdict::quota_exhausted;
+                return d;
+            }
+            token.quota_held = cost;
+        }
+        d.verdict = retry_verdict::retry;
+        d.delay = backoff(token.attempts, kind);
+        ++token.attempts;
+        return d;
+    }
+
+    [[nodiscard]] retry_decision on_failure(retry_token& token, const service_error& error) {
+        return on_failure(token, classify(error), false);
+    }
+
+    [[nodiscard]] retry_decision on_failure(retry_token& token, std::error_code transport) {
+        return on_failure(token, classify(transport), transport == http::transport_error::timed_out);
+    }
+
+    /// The request succeeded: refill the quota (what its last retry drew, or no_retry_increment).
+    void on_success(retry_token& token) noexcept {
+        if (!config_.use_quota) return;
+        quota_->release(token.quota_held != 0 ? token.quota_held : config_.no_retry_increment);
+        token.quota_held = 0;
+    }
+
+    /// random * backoff_ceiling(attempts_made, kind).
+    [[nodiscard]] std::chrono::milliseconds backoff(unsigned attempts_made, retry_kind kind) {
+        const double r = std::clamp(random_(), 0.0, 1.0);
+        const auto ceiling = backoff_ceiling(attempts_made, kind);
+        auto delay = std::chrono::milliseconds(static_cast<std::int64_t>(r * static_cast<double>(ceiling.count())));
+        return std::min(delay, ceiling);
+    }
+
+    /// min(base * 2^(attempts_made - 1), max_backoff): the upper bound of the delay before attempt
+    /// attempts_made + 1.
+    [[nodiscard]] std::chrono::milliseconds backoff_ceiling(unsigned attempts_made, retry_kind kind) const noexcept {
+        const auto base = kind == retry_kind::throttling ? config_.throttling_base_delay : config_.base_delay;
+        const unsigned shift = std::min(attempts_made == 0 ? 0u : attempts_made - 1, 30u);
+        const std::int64_t d = base.count() * (std::int64_t{1} << shift);
+        return std::chrono::milliseconds(std::min<std::int64_t>(d, config_.max_backoff.count()));
+    }
+
+    [[nodiscard]] unsigned retry_cost(retry_kind kind, bool timeout) const noexcept {
+        if (timeout) return config_.timeout_retry_cost;
+        if (kind == retry_kind::throttling && config_.throttling_retry_cost != 0) return config_.throttling_retry_cost;
+        return config_.retry_cost;
+    }
+
+    [[nodiscard]] const retry_config& config() const noexcept { return config_; }
+    [[nodiscard]] retry_quota& quota() noexcept { return *quota_; }
+    [[nodiscard]] const std::shared_ptr<retry_quota>& shared_quota() const noexcept { return quota_; }
+
+private:
+    static random_source default_random() {
+        return [rng = std::mt19937_64(std::random_device{}())]() mutable {
+            return std::generate_canonical<double, 53>(rng);
+        };
+    }
+
+    retry_config config_;
+    random_source random_;
+    std::shared_ptr<retry_quota> quota_;
+};
+
+/// The offset between the service's clock and ours (server minus local), for the signing time.
+class clock_skew {
+public:
+    static constexpr std::chrono::milliseconds default_threshold{std::chrono::minutes(4)};
+
+    explicit clock_skew(std::chrono::milliseconds threshold = default_threshold) noexcept : threshold_(threshold) {}
+    clock_skew(const clock_skew&) = delete;
+    clock_skew& operator=(const clock_skew&) = delete;
+
+    /// Server minus local; zero until a skew was seen.
+    [[nodiscard]] std::chrono::milliseconds offset() const noexcept {
+        return std::chrono::milliseconds(offset_ms_.load(std::memory_order_relaxed));
+    }
+
+    /// The time to sign with: local + offset.
+    [[nodiscard]] std::chrono::system_clock::time_point adjust(std::chrono::system_clock::time_point local) const noexcept {
+        return local + offset();
+    }
+    [[nodiscard]] std::chrono::system_clock::time_point now() const noexcept {
+        return adjust(std::chrono::system_clock::now());
+    }
+
+    /// Feeds the server time of a response received at `local_time`. Adopts server - local when the
+    /// service reported skew, or when it differs from the current offset by more than the threshold.
+    /// True when the offset changed.
+    bool update(std::chrono::system_clock::time_point server_time, std::chrono::system_clock::time_point local_time,
+                bool service_reported_skew) noexcept {
+        const auto candidate = std::chrono::duration_cast<std::chrono::milliseconds>(server_time - local_time);
+        const auto current = offset();
+        const auto diff = candidate > current ? candidate - current : current - candidate;
+        if (!service_reported_skew && diff <= threshold_) return false;
+        if (candidate == current) return false;
+        offset_ms_.store(candidate.count(), std::memory_order_relaxed);
+        return true;
+    }
+
+    /// The same from a Date header; false (nothing changes) when it does not parse.
+    bool update(std::string_view date_header, std::chrono::system_clock::time_point local_time,
+                bool service_reported_skew) noexcept {
+        const auto server = parse_http_date(date_header);
+        return server && update(*server, local_time, service_reported_skew);
+    }
+
+    /// The same from a parsed service error (its Date header and whether it classifies as clock_skew).
+    bool update(const service_error& error, std::chrono::system_clock::time_point local_time) noexcept {
+        return error.server_time && update(*error.server_time, local_time, classify(error) == retry_kind::clock_skew);
+    }
+
+    void reset() noexcept { offset_ms_.store(0, std::memory_order_relaxed); }
+    [[nodiscard]] std::chrono::milliseconds threshold() const noexcept { return threshold_; }
+
+private:
+    std::chrono::milliseconds threshold_;
+    std::atomic<std::int64_t> offset_ms_{0};
+};
+
+} // namespace sluice::aws
+// end file sluice/aws/retry.hpp
 #if SLUICE_HAS_OPENSSL
 // begin file sluice/aws/sigv4.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SIGV4_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_SIGV4_HPP
 
 // sigv4_signer: AWS Signature Version 4 (AWS4-HMAC-SHA256), header signing and query-string presigning.
 //
@@ -10251,6 +12158,8 @@ Stream& operator<<(Stream&, const aws_credentials&) = delete;
 #include <vector>
 
 // begin file sluice/aws/detail/crypto.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
 
 // SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3 contexts that are fetched once and reused:
 // on OpenSSL 3 a fetch (EVP_MD_fetch, EVP_MAC_fetch, or the implicit one of the one-shot HMAC()) costs
@@ -10430,6 +12339,7 @@ private:
 };
 
 } // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
 // end file sluice/aws/detail/crypto.hpp
 
 namespace sluice::detail::sigv4 {
@@ -11130,6 +13040,6349 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 }
 
 } // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SIGV4_HPP
 // end file sluice/aws/sigv4.hpp
+#endif
+#if SLUICE_HAS_SIMDJSON
+// begin file sluice/aws/sqs_protocol.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
+
+// The SQS JSON protocol for SendMessageBatch, as current AWS SDKs speak it: what a message may hold
+// (validation against SQS's documented limits, kept in one overridable table), the request body (a
+// fast encoder), and the response (a simdjson parser giving one entry_result per batch entry).
+//
+//   POST / HTTP/1.1
+//   Content-Type: application/x-amz-json-1.0
+//   X-Amz-Target: AmazonSQS.SendMessageBatch
+//   {"QueueUrl":"https://sqs.us-east-1.amazonaws.com/123456789012/q","Entries":[
+//     {"Id":"0","MessageBody":"...","DelaySeconds":5,
+//      "MessageAttributes":{"trace":{"DataType":"String","StringValue":"abc"},
+//                           "blob":{"DataType":"Binary","BinaryValue":"AAEC"}},
+//      "MessageGroupId":"g","MessageDeduplicationId":"d"}]}
+//   ->
+//   {"Successful":[{"Id":"0","MessageId":"...","MD5OfMessageBody":"..."}],
+//    "Failed":[{"Id":"1","SenderFault":true,"Code":"InvalidParameterValue","Message":"..."}]}
+//
+// Validation happens once per message (validate_sqs_message) so that a message SQS would refuse is
+// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly,
+// grows the string once, copies blocks that need no escaping as they are and expands the others with
+// shuffles (SSSE3 or AVX2, chosen at run time; SSE2 and portable code elsewhere). A sink can encode
+// each entry once, at submit (append_sqs_entry_fields), and splice the entries into every attempt's
+// request (append_send_message_batch_encoded), which is little more than a copy.
+//
+// Reasons given by validation and by the response parser never quote a message body, an attribute
+// value or an id the caller did not choose to show: they give positions and sizes.
+
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/sqs_protocol.hpp needs simdjson (CMake: SLUICE_WITH_SIMDJSON, meson: -Dsimdjson=enabled; it defines SLUICE_HAS_SIMDJSON=1)"
+#endif
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <charconv>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
+// build for the x86-64 baseline still uses them where the CPU has them.
+#define SLUICE_SQS_X86_DISPATCH 1
+#include <immintrin.h>
+#else
+#define SLUICE_SQS_X86_DISPATCH 0
+#endif
+
+#include <simdjson.h>
+
+#if SLUICE_HAS_OPENSSL
+#include <openssl/evp.h>
+#include <openssl/opensslv.h>
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+#define SLUICE_SQS_MD5 1
+#endif
+#endif
+#ifndef SLUICE_SQS_MD5
+#define SLUICE_SQS_MD5 0
+#endif
+
+
+namespace sluice::aws {
+
+inline constexpr std::string_view sqs_json_content_type = "application/x-amz-json-1.0";
+inline constexpr std::string_view sqs_send_message_batch_target = "AmazonSQS.SendMessageBatch";
+
+/// SQS's limits as AWS documents them (2026). One table, overridable, since AWS changes them: the
+/// message size went from 256 KiB to 1 MiB in 2025.
+struct sqs_limits {
+    std::size_t max_batch_entries = 10;
+    /// Body plus every attribute's name, data type and value.
+    std::size_t max_message_bytes = 1'048'576;
+    /// The sum of the sizes of a batch's messages.
+    std::size_t max_batch_bytes = 1'048'576;
+    std::size_t max_attributes = 10;
+    /// Entry ids: 1 to 80 characters of A-Z a-z 0-9 - _.
+    std::size_t max_entry_id_length = 80;
+    std::size_t max_attribute_name_length = 256;
+    std::size_t max_attribute_type_length = 256;
+    int max_delay_seconds = 900;
+    /// Group and deduplication ids: 1 to 128 characters of alphanumerics and punctuation.
+    std::size_t max_group_id_length = 128;
+    std::size_t max_deduplication_id_length = 128;
+
+    /// For the delivery engine: entries, batch bytes and record bytes.
+    [[nodiscard]] sink_limits to_sink_limits() const noexcept {
+        return {max_batch_entries, max_batch_bytes, max_message_bytes};
+    }
+};
+
+/// A message attribute. data_type is "String", "Number" or "Binary", optionally with a custom label
+/// ("String.json", "Binary.gzip"); value holds the bytes (raw for Binary: the encoder base64s them).
+struct sqs_attribute {
+    std::string name;
+    std::string data_type;
+    std::string value;
+
+    [[nodiscard]] static sqs_attribute string(std::string name, std::string value) {
+        return {std::move(name), "String", std::move(value)};
+    }
+    [[nodiscard]] static sqs_attribute number(std::string name, std::string value) {
+        return {std::move(name), "Number", std::move(value)};
+    }
+    [[nodiscard]] static sqs_attribute binary(std::string name, std::string bytes) {
+        return {std::move(name), "Binary", std::move(bytes)};
+    }
+    /// True for "Binary" and "Binary.<label>": the value goes out as BinaryValue.
+    [[nodiscard]] bool is_binary() const noexcept {
+        return std::string_view(data_type).starts_with("Binary") &&
+               (data_type.size() == 6 || data_type[6] == '.');
+    }
+};
+
+struct sqs_message {
+    std::string body;
+    std::vector<sqs_attribute> attributes{};
+    /// Per-message delay (0-900 s); standard queues only.
+    std::optional<int> delay_seconds{};
+    /// Required on FIFO queues; on standard queues it enables fair queueing.
+    std::string group_id{};
+    /// FIFO only; required unless the queue has content-based deduplication.
+    std::string deduplication_id{};
+};
+
+/// What validation needs to know about the queue.
+struct sqs_queue_options {
+    bool fifo = false;
+    bool content_based_deduplication = false;
+};
+
+enum class sqs_problem {
+    none,
+    empty_body,
+    invalid_utf8,
+    invalid_character,
+    message_too_large,
+    too_many_attributes,
+    invalid_attribute_name,
+    duplicate_attribute_name,
+    invalid_attribute_type,
+    invalid_attribute_value,
+    delay_out_of_range,
+    delay_on_fifo,
+    missing_group_id,
+    invalid_group_id,
+    missing_deduplication_id,
+    invalid_deduplication_id,
+    deduplication_id_on_standard,
+    invalid_entry_id,
+    duplicate_entry_id,
+    empty_batch,
+    too_many_entries,
+    batch_too_large,
+};
+
+[[nodiscard]] inline std::string_view to_string(sqs_problem p) noexcept {
+    switch (p) {
+    case sqs_problem::none: return "none";
+    case sqs_problem::empty_body: return "empty_body";
+    case sqs_problem::invalid_utf8: return "invalid_utf8";
+    case sqs_problem::invalid_character: return "invalid_character";
+    case sqs_problem::message_too_large: return "message_too_large";
+    case sqs_problem::too_many_attributes: return "too_many_attributes";
+    case sqs_problem::invalid_attribute_name: return "invalid_attribute_name";
+    case sqs_problem::duplicate_attribute_name: return "duplicate_attribute_name";
+    case sqs_problem::invalid_attribute_type: return "invalid_attribute_type";
+    case sqs_problem::invalid_attribute_value: return "invalid_attribute_value";
+    case sqs_problem::delay_out_of_range: return "delay_out_of_range";
+    case sqs_problem::delay_on_fifo: return "delay_on_fifo";
+    case sqs_problem::missing_group_id: return "missing_group_id";
+    case sqs_problem::invalid_group_id: return "invalid_group_id";
+    case sqs_problem::missing_deduplication_id: return "missing_deduplication_id";
+    case sqs_problem::invalid_deduplication_id: return "invalid_deduplication_id";
+    case sqs_problem::deduplication_id_on_standard: return "deduplication_id_on_standard";
+    case sqs_problem::invalid_entry_id: return "invalid_entry_id";
+    case sqs_problem::duplicate_entry_id: return "duplicate_entry_id";
+    case sqs_problem::empty_batch: return "empty_batch";
+    case sqs_problem::too_many_entries: return "too_many_entries";
+    case sqs_problem::batch_too_large: return "batch_too_large";
+    }
+    return "unknown";
+}
+
+/// The outcome of a validation: ok(), or the problem and a reason fit for logs and results.
+struct sqs_validation {
+    sqs_problem problem = sqs_problem::none;
+    std::string reason{};
+
+    [[nodiscard]] bool ok() const noexcept { return problem == sqs_problem::none; }
+    [[nodiscard]] static sqs_validation valid() { return {}; }
+    [[nodiscard]] static sqs_validation fail(sqs_problem p, std::string why) { return {p, std::move(why)}; }
+};
+
+/// What SQS counts against max_message_bytes: the body plus each attribute's name, data type and value.
+[[nodiscard]] inline std::size_t sqs_message_size(const sqs_message& m) noexcept {
+    std::size_t n = m.body.size();
+    for (const auto& a : m.attributes) n += a.name.size() + a.data_type.size() + a.value.size();
+    return n;
+}
+
+} // namespace sluice::aws
+
+namespace sluice::detail::sqs {
+
+// --- text checks ---------------------------------------------------------------------------------
+
+enum class text_status { ok, invalid_utf8, invalid_character };
+
+struct text_check {
+    text_status status = text_status::ok;
+    /// Byte offset of the offending sequence.
+    std::size_t offset = 0;
+    /// The code point, for invalid_character.
+    std::uint32_t code_point = 0;
+    /// Why the UTF-8 is invalid, for invalid_utf8.
+    std::string_view detail{};
+};
+
+/// True when the 16 (or 8) bytes at p are all ASCII in 0x20..0x7F, which SQS accepts as they are.
+inline bool plain_ascii_block(const char* p) noexcept {
+#if defined(__SSE2__)
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // A byte < 0x20 or >= 0x80 (signed: negative, or below 0x20).
+    const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+    return _mm_movemask_epi8(low) == 0;
+#else
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    return ((w | ((w - ones * 0x20) & ~w)) & highs) == 0;
+#endif
+}
+
+#if defined(__SSE2__)
+inline constexpr std::size_t block_size = 16;
+
+/// plain_ascii_block for the 64 bytes at p, with one test instead of four.
+inline bool plain_ascii_chunk(const char* p) noexcept {
+    const __m128i limit = _mm_set1_epi8(0x20);
+    __m128i low = _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), limit);
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), limit));
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), limit));
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), limit));
+    return _mm_movemask_epi8(low) == 0;
+}
+#else
+inline constexpr std::size_t block_size = 8;
+
+inline bool plain_ascii_chunk(const char* p) noexcept {
+    for (int k = 0; k < 8; ++k)
+        if (!plain_ascii_block(p + 8 * k)) return false;
+    return true;
+}
+#endif
+
+/// Checks that `text` is valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) made
+/// only of the characters SQS accepts: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+inline text_check check_text(std::string_view text) noexcept {
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    auto bad_utf8 = [&](std::string_view why) { return text_check{text_status::invalid_utf8, i, 0, why}; };
+    auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
+    while (i < n) {
+        // Plain ASCII, most text: 64 bytes, then 16, at a time.
+        if (i + 64 <= n && plain_ascii_chunk(text.data() + i)) {
+            i += 64;
+            continue;
+        }
+        if (i + block_size <= n && plain_ascii_block(text.data() + i)) {
+            i += block_size;
+            continue;
+        }
+        const unsigned char c = s[i];
+        if (c < 0x80) {
+            if (c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) return {text_status::invalid_character, i, c, {}};
+            ++i;
+            continue;
+        }
+        std::uint32_t cp = 0;
+        std::size_t len = 0;
+        if (c < 0xC0) return bad_utf8("unexpected continuation byte");
+        if (c < 0xC2) return bad_utf8("overlong encoding");
+        if (c < 0xE0) {
+            if (!cont(1)) return bad_utf8(i + 1 >= n ? "truncated sequence" : "missing continuation byte");
+            cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
+            len = 2;
+        } else if (c < 0xF0) {
+            for (std::size_t k = 1; k < 3; ++k)
+                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
+            cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
+            if (cp < 0x800) return bad_utf8("overlong encoding");
+            if (cp >= 0xD800 && cp <= 0xDFFF) return bad_utf8("surrogate code point");
+            len = 3;
+        } else if (c < 0xF5) {
+            for (std::size_t k = 1; k < 4; ++k)
+                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
+            cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
+            if (cp < 0x10000) return bad_utf8("overlong encoding");
+            if (cp > 0x10FFFF) return bad_utf8("code point above U+10FFFF");
+            len = 4;
+        } else {
+            return bad_utf8("invalid byte");
+        }
+        if (cp == 0xFFFE || cp == 0xFFFF) return {text_status::invalid_character, i, cp, {}};
+        i += len;
+    }
+    return {};
+}
+
+inline void append_hex(std::string& out, std::uint32_t v, int min_digits) {
+    char buf[8];
+    const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
+    (void)ec;
+    for (int k = static_cast<int>(ptr - buf); k < min_digits; ++k) out += '0';
+    for (const char* p = buf; p != ptr; ++p) out += static_cast<char>(*p >= 'a' ? *p - 32 : *p);
+}
+
+/// "message body: invalid UTF-8 at byte 17 (overlong encoding)", "... character U+0001 at byte 3 is
+/// not allowed by SQS".
+inline std::string describe(const text_check& c, std::string_view what) {
+    std::string out(what);
+    if (c.status == text_status::invalid_utf8) {
+        out += ": invalid UTF-8 at byte ";
+        out += std::to_string(c.offset);
+        out += " (";
+        out += c.detail;
+        out += ')';
+    } else {
+        out += ": character U+";
+        append_hex(out, c.code_point, 4);
+        out += " at byte ";
+        out += std::to_string(c.offset);
+        out += " is not allowed by SQS (allowed: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF)";
+    }
+    return out;
+}
+
+inline bool is_id_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/// Alphanumerics and punctuation !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~: printable ASCII but the space.
+inline bool is_group_id_char(char c) noexcept { return c > 0x20 && c < 0x7F; }
+
+/// SQS's Number: optional sign, digits with an optional fraction, optional exponent; at most 38
+/// significant digits.
+inline bool is_sqs_number(std::string_view v) noexcept {
+    std::size_t i = 0;
+    if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+    std::size_t digits = 0, significant = 0;
+    bool leading = true;
+    auto take_digits = [&] {
+        while (i < v.size() && v[i] >= '0' && v[i] <= '9') {
+            if (v[i] != '0') leading = false;
+            if (!leading) ++significant;
+            ++digits;
+            ++i;
+        }
+    };
+    take_digits();
+    if (i < v.size() && v[i] == '.') {
+        ++i;
+        take_digits();
+    }
+    if (digits == 0 || significant > 38) return false;
+    if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
+        ++i;
+        if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+        const std::size_t start = i;
+        while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+        if (i == start) return false;
+    }
+    return i == v.size();
+}
+
+inline std::string attribute_label(std::size_t index) {
+    return "message attribute " + std::to_string(index);
+}
+
+inline aws::sqs_validation check_attribute(const aws::sqs_attribute& a, std::size_t index, const aws::sqs_limits& limits) {
+    using aws::sqs_problem;
+    using aws::sqs_validation;
+    const std::string_view name = a.name;
+    if (name.empty()) return sqs_validation::fail(sqs_problem::invalid_attribute_name, attribute_label(index) + ": the name is empty");
+    if (name.size() > limits.max_attribute_name_length)
+        return sqs_validation::fail(sqs_problem::invalid_attribute_name,
+                                    attribute_label(index) + ": the name is " + std::to_string(name.size()) +
+                                        " characters, the limit is " + std::to_string(limits.max_attribute_name_length));
+    for (std::size_t k = 0; k < name.size(); ++k)
+        if (!is_id_char(name[k]) && name[k] != '.')
+            return sqs_validation::fail(sqs_problem::invalid_attribute_name,
+                                        attribute_label(index) + ": the name has a character other than A-Z a-z 0-9 _ - . at position " +
+                                            std::to_string(k));
+    if (name.front() == '.' || name.back() == '.' || name.find("..") != std::string_view::npos)
+        return sqs_validation::fail(sqs_problem::invalid_attribute_name,
+                                    attribute_label(index) + " (" + a.name +
+                                        "): a name may not start or end with '.' or hold '..'");
+    if (aws_error::istarts_with(name, "AWS.") || aws_error::istarts_with(name, "Amazon."))
+        return sqs_validation::fail(sqs_problem::invalid_attribute_name,
+                                    attribute_label(index) + " (" + a.name + "): the prefixes AWS. and Amazon. are reserved");
+
+    const std::string_view type = a.data_type;
+    bool known = false;
+    bool textual = true;
+    for (std::string_view base : {std::string_view("String"), std::string_view("Number"), std::string_view("Binary")}) {
+        if (type.starts_with(base) && (type.size() == base.size() || (type[base.size()] == '.' && type.size() > base.size() + 1))) {
+            known = true;
+            textual = base != "Binary";
+        }
+    }
+    if (!known)
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type,
+                                    attribute_label(index) + " (" + a.name +
+                                        "): the data type must be String, Number or Binary, optionally followed by .label");
+    if (type.size() > limits.max_attribute_type_length)
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type,
+                                    attribute_label(index) + " (" + a.name + "): the data type is longer than " +
+                                        std::to_string(limits.max_attribute_type_length) + " characters");
+    if (const text_check c = check_text(type); c.status != text_status::ok)
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe(c, attribute_label(index) + " data type"));
+    if (a.value.empty())
+        return sqs_validation::fail(sqs_problem::invalid_attribute_value,
+                                    attribute_label(index) + " (" + a.name + "): the value is empty");
+    if (textual) {
+        if (const text_check c = check_text(a.value); c.status != text_status::ok)
+            return sqs_validation::fail(sqs_problem::invalid_attribute_value,
+                                        describe(c, attribute_label(index) + " (" + a.name + ") value"));
+        if (type.starts_with("Number") && !is_sqs_number(a.value))
+            return sqs_validation::fail(sqs_problem::invalid_attribute_value,
+                                        attribute_label(index) + " (" + a.name +
+                                            "): not a Number (digits, optional sign, fraction and exponent; at most 38 significant digits)");
+    }
+    return sqs_validation::valid();
+}
+
+inline aws::sqs_validation check_fifo_id(std::string_view id, std::size_t max, aws::sqs_problem problem, std::string_view what) {
+    if (id.size() > max)
+        return aws::sqs_validation::fail(problem, std::string(what) + " is " + std::to_string(id.size()) +
+                                                      " characters, the limit is " + std::to_string(max));
+    for (std::size_t k = 0; k < id.size(); ++k)
+        if (!is_group_id_char(id[k]))
+            return aws::sqs_validation::fail(problem, std::string(what) +
+                                                          " may hold only alphanumerics and punctuation; position " +
+                                                          std::to_string(k) + " holds something else");
+    return aws::sqs_validation::valid();
+}
+
+// --- JSON encoding -------------------------------------------------------------------------------
+
+/// Per byte: 0 when copied as it is, else the character after the backslash ('u' for \u00XX).
+inline constexpr std::array<char, 256> escape_table = [] {
+    std::array<char, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
+    t['\b'] = 'b';
+    t['\f'] = 'f';
+    t['\n'] = 'n';
+    t['\r'] = 'r';
+    t['\t'] = 't';
+    t['"'] = '"';
+    t['\\'] = '\\';
+    return t;
+}();
+
+/// Output bytes of one escaped byte.
+inline constexpr std::size_t escape_width(unsigned char c) noexcept {
+    const char e = escape_table[c];
+    return e == 0 ? 1 : (e == 'u' ? 6 : 2);
+}
+
+#if defined(__SSE2__)
+/// Bit k set when byte k of the 16 at p needs escaping ('"', '\\' or below 0x20); `control` gets the
+/// bits of the bytes below 0x20 alone.
+inline unsigned special_mask(const char* p, unsigned& control) noexcept {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+    const __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+    control = static_cast<unsigned>(_mm_movemask_epi8(below));
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), below)));
+}
+
+/// The same for the 64 bytes at p.
+inline std::uint64_t special_mask64(const char* p, std::uint64_t& control) noexcept {
+    std::uint64_t special = 0;
+    control = 0;
+    for (int k = 0; k < 4; ++k) {
+        unsigned c = 0;
+        special |= std::uint64_t{special_mask(p + 16 * k, c)} << (16 * k);
+        control |= std::uint64_t{c} << (16 * k);
+    }
+    return special;
+}
+
+inline void copy16(char* dst, const char* src) noexcept {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+}
+#else
+/// True when one of the 8 bytes at p needs escaping (exact as a yes/no answer).
+inline bool has_special8(const char* p) noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    const std::uint64_t below = (w - ones * 0x20) & ~w & highs;
+    return (below | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
+}
+#endif
+
+/// Exact size of `s` once escaped (without the quotes), with SSE2 (or 8 bytes at a time without).
+inline std::size_t escaped_size_portable(std::string_view s) noexcept {
+    std::size_t n = s.size();
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    // Byte-wide counters of the bytes to escape (one extra output byte each) and of the control
+    // characters among them, summed before they can wrap: no branch per block.
+    const std::size_t vector_end = s.size() / 16 * 16;
+    std::size_t controls = 0;
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i c1f = _mm_set1_epi8(0x1F);
+    const __m128i zero = _mm_setzero_si128();
+    auto sum = [&zero](__m128i counters) {
+        const __m128i s2 = _mm_sad_epu8(counters, zero);
+        return static_cast<std::size_t>(_mm_cvtsi128_si64(s2) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s2, s2)));
+    };
+    while (i < vector_end) {
+        __m128i specials = zero;
+        __m128i below = zero;
+        const std::size_t stop = std::min(vector_end, i + 255 * 16);
+        for (; i < stop; i += 16) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+            const __m128i b = _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f);
+            specials = _mm_sub_epi8(specials, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), b));
+            below = _mm_sub_epi8(below, b);
+        }
+        n += sum(specials);
+        controls += sum(below);
+    }
+    // Rare: control characters written \u00XX take four bytes more than the one counted.
+    if (controls != 0)
+        for (std::size_t k = 0; k < vector_end; ++k)
+            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
+#else
+    for (; i + 8 <= s.size(); i += 8) {
+        if (!has_special8(s.data() + i)) continue;
+        for (std::size_t k = 0; k < 8; ++k) n += escape_width(static_cast<unsigned char>(s[i + k])) - 1;
+    }
+#endif
+    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
+    return n;
+}
+
+inline char* write_escape(char* dst, unsigned char c) noexcept {
+    constexpr char hex[] = "0123456789abcdef";
+    const char e = escape_table[c];
+    dst[0] = '\\';
+    if (e != 'u') {
+        dst[1] = e;
+        return dst + 2;
+    }
+    dst[1] = 'u';
+    dst[2] = '0';
+    dst[3] = '0';
+    dst[4] = hex[c >> 4];
+    dst[5] = hex[c & 0x0F];
+    return dst + 6;
+}
+
+inline char* write_escaped_bytes(char* dst, const char* src, std::size_t n) noexcept {
+    for (std::size_t k = 0; k < n; ++k) {
+        const auto c = static_cast<unsigned char>(src[k]);
+        if (escape_table[c] == 0) *dst++ = static_cast<char>(c);
+        else dst = write_escape(dst, c);
+    }
+    return dst;
+}
+
+#if SLUICE_SQS_X86_DISPATCH
+/// For an 8-bit mask k of the bytes to escape among 8: the pshufb indices that spread the 8 bytes
+/// over 8 + popcount(k) positions leaving a gap before each escaped one (0x80 gives a zero there),
+/// and the backslashes that fill the gaps.
+struct expansion_tables {
+    alignas(16) unsigned char shuffle[256][16];
+    alignas(16) unsigned char backslash[256][16];
+    /// 8 + popcount(k): a table, as popcnt is not in the x86-64 baseline.
+    unsigned char width[256];
+};
+
+inline constexpr expansion_tables make_expansion_tables() {
+    expansion_tables t{};
+    for (unsigned k = 0; k < 256; ++k) {
+        unsigned o = 0;
+        for (unsigned j = 0; j < 8; ++j) {
+            if ((k >> j) & 1u) {
+                t.shuffle[k][o] = 0x80;
+                t.backslash[k][o] = '\\';
+                ++o;
+            }
+            t.shuffle[k][o] = static_cast<unsigned char>(j);
+            ++o;
+        }
+        t.width[k] = static_cast<unsigned char>(o);
+        for (; o < 16; ++o) t.shuffle[k][o] = 0x80;
+    }
+    return t;
+}
+
+inline constexpr expansion_tables expansion = make_expansion_tables();
+
+/// Expands one 16-byte block with only '"' and '\\' to escape (mask m, not zero) at dst.
+__attribute__((target("ssse3"))) inline char* expand_block_ssse3(char* dst, __m128i v, unsigned m) noexcept {
+    const unsigned lo = m & 0xFFu;
+    const unsigned hi = m >> 8;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     _mm_or_si128(_mm_shuffle_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[lo]))),
+                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[lo]))));
+    dst += expansion.width[lo];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     _mm_or_si128(_mm_shuffle_epi8(_mm_srli_si128(v, 8),
+                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[hi]))),
+                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[hi]))));
+    return dst + expansion.width[hi];
+}
+
+/// The SSSE3 escaper: every 16-byte block with only '"' and '\\' to escape is expanded with two
+/// shuffles, whatever their number (JSON bodies have one in ten). Returns where it stopped (a
+/// multiple of 16); the caller finishes the tail. Called only when the CPU has SSSE3.
+__attribute__((target("ssse3"))) inline char* write_escaped_ssse3(char* dst, const char* src, std::size_t n,
+                                                                 std::size_t& done) noexcept {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        unsigned control = 0;
+        const unsigned m = special_mask(src + i, control);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+        if (m == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+            dst += 16;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, src + i, 16);
+            continue;
+        }
+        dst = expand_block_ssse3(dst, v, m);
+    }
+    done = i;
+    return dst;
+}
+
+/// The AVX2 escaper: 32-byte blocks, those without anything to escape stored as they are, the others
+/// expanded 16 bytes at a time as in the SSSE3 escaper.
+__attribute__((target("avx2"))) inline char* write_escaped_avx2(char* dst, const char* src, std::size_t n,
+                                                               std::size_t& done) noexcept {
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i backslash = _mm256_set1_epi8('\\');
+    const __m256i c1f = _mm256_set1_epi8(0x1F);
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+        const __m256i below = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
+        const auto m = static_cast<std::uint32_t>(_mm256_movemask_epi8(
+            _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), below)));
+        if (m == 0) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
+            dst += 32;
+            continue;
+        }
+        if (_mm256_movemask_epi8(below) != 0) {
+            dst = write_escaped_bytes(dst, src + i, 32);
+            continue;
+        }
+        const unsigned m0 = m & 0xFFFFu;
+        const unsigned m1 = m >> 16;
+        const __m128i v0 = _mm256_castsi256_si128(v);
+        const __m128i v1 = _mm256_extracti128_si256(v, 1);
+        if (m0 == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v0);
+            dst += 16;
+        } else {
+            dst = expand_block_ssse3(dst, v0, m0);
+        }
+        if (m1 == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v1);
+            dst += 16;
+        } else {
+            dst = expand_block_ssse3(dst, v1, m1);
+        }
+    }
+    done = i;
+    return dst;
+}
+
+/// escaped_size with AVX2: 32 bytes per step.
+__attribute__((target("avx2"))) inline std::size_t escaped_size_avx2(std::string_view s) noexcept {
+    std::size_t n = s.size();
+    const std::size_t vector_end = s.size() / 32 * 32;
+    std::size_t i = 0;
+    std::size_t controls = 0;
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i backslash = _mm256_set1_epi8('\\');
+    const __m256i c1f = _mm256_set1_epi8(0x1F);
+    const __m256i zero = _mm256_setzero_si256();
+    while (i < vector_end) {
+        __m256i specials = zero;
+        __m256i below = zero;
+        const std::size_t stop = std::min(vector_end, i + 255 * 32);
+        for (; i < stop; i += 32) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
+            const __m256i b = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
+            specials = _mm256_sub_epi8(
+                specials, _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), b));
+            below = _mm256_sub_epi8(below, b);
+        }
+        const __m256i s4 = _mm256_sad_epu8(specials, zero);
+        n += static_cast<std::size_t>(_mm256_extract_epi64(s4, 0) + _mm256_extract_epi64(s4, 1) +
+                                      _mm256_extract_epi64(s4, 2) + _mm256_extract_epi64(s4, 3));
+        const __m256i c4 = _mm256_sad_epu8(below, zero);
+        controls += static_cast<std::size_t>(_mm256_extract_epi64(c4, 0) + _mm256_extract_epi64(c4, 1) +
+                                             _mm256_extract_epi64(c4, 2) + _mm256_extract_epi64(c4, 3));
+    }
+    if (controls != 0)
+        for (std::size_t k = 0; k < vector_end; ++k)
+            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
+    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
+    return n;
+}
+
+enum class simd_level { sse2, ssse3, avx2 };
+
+/// What this CPU offers, detected once.
+inline simd_level cpu_simd_level() noexcept {
+    static const simd_level level = [] {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
+        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
+        return simd_level::sse2;
+    }();
+    return level;
+}
+#endif
+
+#if defined(__SSE2__)
+/// The SSE2 escaper, for CPUs without SSSE3: 64-byte chunks while a 16-byte load from anywhere in the
+/// chunk stays inside the input. A '"' or '\\' is escaped by a backslash before it: the run before
+/// it is copied, then '\\', and the character itself starts the next run. Control characters (rare,
+/// and SQS refuses most) take the byte loop. Returns where it stopped; the caller finishes the tail.
+inline char* write_escaped_sse2(char* dst, const char* src, std::size_t n, std::size_t& done) noexcept {
+    std::size_t i = 0;
+    for (; i + 80 <= n; i += 64) {
+        const char* chunk = src + i;
+        std::uint64_t control = 0;
+        std::uint64_t m = special_mask64(chunk, control);
+        if (m == 0) {
+            copy16(dst, chunk);
+            copy16(dst + 16, chunk + 16);
+            copy16(dst + 32, chunk + 32);
+            copy16(dst + 48, chunk + 48);
+            dst += 64;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, chunk, 64);
+            continue;
+        }
+        std::size_t prev = 0;
+        do {
+            const auto b = static_cast<std::size_t>(std::countr_zero(m));
+            const std::size_t run = b - prev;
+            copy16(dst, chunk + prev);
+            for (std::size_t k = 16; k < run; k += 16) copy16(dst + k, chunk + prev + k);
+            dst += run;
+            *dst++ = '\\';
+            prev = b;
+            m &= m - 1;
+        } while (m != 0);
+        const std::size_t rest = 64 - prev;
+        for (std::size_t k = 0; k < rest; k += 16) copy16(dst + k, chunk + prev + k);
+        dst += rest;
+    }
+    // The tail, 16 bytes at a time while a load from the block stays inside `s`.
+    for (; i + 32 <= n; i += 16) {
+        unsigned control = 0;
+        unsigned m = special_mask(src + i, control);
+        if (m == 0) {
+            copy16(dst, src + i);
+            dst += 16;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, src + i, 16);
+            continue;
+        }
+        std::size_t prev = 0;
+        do {
+            const auto b = static_cast<std::size_t>(std::countr_zero(m));
+            copy16(dst, src + i + prev);
+            dst += b - prev;
+            *dst++ = '\\';
+            prev = b;
+            m &= m - 1;
+        } while (m != 0);
+        copy16(dst, src + i + prev);
+        dst += 16 - prev;
+    }
+    done = i;
+    return dst;
+}
+#endif
+
+/// Writes `s` escaped at dst and returns the end. May write up to 16 bytes past the end it returns
+/// (write_slack; the caller leaves room): blocks are stored 16 bytes at a time.
+inline char* write_escaped(char* dst, std::string_view s) noexcept {
+    const char* src = s.data();
+    const std::size_t n = s.size();
+    std::size_t i = 0;
+#if SLUICE_SQS_X86_DISPATCH
+    switch (cpu_simd_level()) {
+    case simd_level::avx2: dst = write_escaped_avx2(dst, src, n, i); break;
+    case simd_level::ssse3: dst = write_escaped_ssse3(dst, src, n, i); break;
+    case simd_level::sse2: dst = write_escaped_sse2(dst, src, n, i); break;
+    }
+#elif defined(__SSE2__)
+    dst = write_escaped_sse2(dst, src, n, i);
+#else
+    for (; i + 8 <= n; i += 8) {
+        if (!has_special8(src + i)) {
+            std::memcpy(dst, src + i, 8);
+            dst += 8;
+            continue;
+        }
+        dst = write_escaped_bytes(dst, src + i, 8);
+    }
+#endif
+    return write_escaped_bytes(dst, src + i, n - i);
+}
+
+/// Exact size of `s` once escaped (without the quotes).
+inline std::size_t escaped_size(std::string_view s) noexcept {
+#if SLUICE_SQS_X86_DISPATCH
+    if (cpu_simd_level() == simd_level::avx2) return escaped_size_avx2(s);
+#endif
+    return escaped_size_portable(s);
+}
+
+inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
+
+inline char* write_base64(char* dst, std::string_view bytes) noexcept {
+    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
+    const std::size_t n = bytes.size();
+    std::size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (std::uint32_t{s[i + 1]} << 8) | s[i + 2];
+        dst[0] = alphabet[v >> 18];
+        dst[1] = alphabet[(v >> 12) & 63];
+        dst[2] = alphabet[(v >> 6) & 63];
+        dst[3] = alphabet[v & 63];
+        dst += 4;
+    }
+    if (const std::size_t rest = n - i; rest != 0) {
+        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (rest == 2 ? std::uint32_t{s[i + 1]} << 8 : 0u);
+        dst[0] = alphabet[v >> 18];
+        dst[1] = alphabet[(v >> 12) & 63];
+        dst[2] = rest == 2 ? alphabet[(v >> 6) & 63] : '=';
+        dst[3] = '=';
+        dst += 4;
+    }
+    return dst;
+}
+
+/// Two emitters walk the same encoding code: one counts the bytes, one writes them. So the size the
+/// string grows to is exactly what is written.
+struct size_counter {
+    std::size_t n = 0;
+    void raw(std::string_view s) noexcept { n += s.size(); }
+    void escaped(std::string_view s) noexcept { n += escaped_size(s); }
+    void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
+    void integer(int v) noexcept {
+        char buf[16];
+        n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
+    }
+};
+
+struct pointer_writer {
+    char* p;
+    void raw(std::string_view s) noexcept {
+        std::memcpy(p, s.data(), s.size());
+        p += s.size();
+    }
+    void escaped(std::string_view s) noexcept { p = write_escaped(p, s); }
+    void base64(std::string_view s) noexcept { p = write_base64(p, s); }
+    void integer(int v) noexcept { p = std::to_chars(p, p + 16, v).ptr; }
+};
+
+/// Bytes write_escaped may touch past its end.
+inline constexpr std::size_t write_slack = 16;
+
+template <class E>
+void emit_entry_fields(E& e, const aws::sqs_message& m) {
+    e.raw("\"MessageBody\":\"");
+    e.escaped(m.body);
+    e.raw("\"");
+    if (m.delay_seconds) {
+        e.raw(",\"DelaySeconds\":");
+        e.integer(*m.delay_seconds);
+    }
+    if (!m.attributes.empty()) {
+        e.raw(",\"MessageAttributes\":{");
+        bool first = true;
+        for (const auto& a : m.attributes) {
+            e.raw(first ? "\"" : ",\"");
+            first = false;
+            e.escaped(a.name);
+            e.raw("\":{\"DataType\":\"");
+            e.escaped(a.data_type);
+            if (a.is_binary()) {
+                e.raw("\",\"BinaryValue\":\"");
+                e.base64(a.value);
+            } else {
+                e.raw("\",\"StringValue\":\"");
+                e.escaped(a.value);
+            }
+            e.raw("\"}");
+        }
+        e.raw("}");
+    }
+    if (!m.group_id.empty()) {
+        e.raw(",\"MessageGroupId\":\"");
+        e.escaped(m.group_id);
+        e.raw("\"");
+    }
+    if (!m.deduplication_id.empty()) {
+        e.raw(",\"MessageDeduplicationId\":\"");
+        e.escaped(m.deduplication_id);
+        e.raw("\"");
+    }
+}
+
+template <class E>
+void emit_batch_head(E& e, std::string_view queue_url) {
+    e.raw("{\"QueueUrl\":\"");
+    e.escaped(queue_url);
+    e.raw("\",\"Entries\":[");
+}
+
+template <class E>
+void emit_entry_head(E& e, std::string_view id, bool first) {
+    e.raw(first ? "{\"Id\":\"" : ",{\"Id\":\"");
+    e.escaped(id);
+    e.raw("\",");
+}
+
+/// Runs `emit(emitter)` twice: to size, then to write into `out` grown once.
+template <class F>
+void append_exact(std::string& out, F&& emit) {
+    size_counter counter;
+    emit(counter);
+    const std::size_t start = out.size();
+    out.resize(start + counter.n + write_slack);
+    pointer_writer writer{out.data() + start};
+    emit(writer);
+    out.resize(start + counter.n);
+}
+
+#if SLUICE_SQS_MD5
+/// MD5 on a reused OpenSSL context, fetched on first use. Unavailable (FIPS providers) means no check.
+class md5_hasher {
+public:
+    md5_hasher() = default;
+    md5_hasher(const md5_hasher&) = delete;
+    md5_hasher& operator=(const md5_hasher&) = delete;
+    ~md5_hasher() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+
+    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
+    bool hex_digest(std::string_view data, char* out) noexcept {
+        if (!ready()) return false;
+        unsigned char digest[16];
+        unsigned int size = 0;
+        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
+            return false;
+        constexpr char hex[] = "0123456789abcdef";
+        for (int k = 0; k < 16; ++k) {
+            out[2 * k] = hex[digest[k] >> 4];
+            out[2 * k + 1] = hex[digest[k] & 0x0F];
+        }
+        return true;
+    }
+
+private:
+    bool ready() noexcept {
+        if (md_ && ctx_) return true;
+        if (tried_) return false;
+        tried_ = true;
+        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
+        ctx_ = EVP_MD_CTX_new();
+        return md_ && ctx_;
+    }
+
+    EVP_MD* md_ = nullptr;
+    EVP_MD_CTX* ctx_ = nullptr;
+    bool tried_ = false;
+};
+#endif
+
+} // namespace sluice::detail::sqs
+
+namespace sluice::aws {
+
+/// Checks text the way SQS will (valid UTF-8 of allowed characters). `what` names it in the reason.
+[[nodiscard]] inline sqs_validation validate_sqs_text(std::string_view text, std::string_view what = "message body") {
+    const auto c = sluice::detail::sqs::check_text(text);
+    if (c.status == sluice::detail::sqs::text_status::ok) return sqs_validation::valid();
+    return sqs_validation::fail(c.status == sluice::detail::sqs::text_status::invalid_utf8 ? sqs_problem::invalid_utf8
+                                                                                          : sqs_problem::invalid_character,
+                                sluice::detail::sqs::describe(c, what));
+}
+
+/// An entry id: 1 to max_entry_id_length characters of A-Z a-z 0-9 - _.
+[[nodiscard]] inline sqs_validation validate_sqs_entry_id(std::string_view id, const sqs_limits& limits = {}) {
+    if (id.empty()) return sqs_validation::fail(sqs_problem::invalid_entry_id, "entry id is empty");
+    if (id.size() > limits.max_entry_id_length)
+        return sqs_validation::fail(sqs_problem::invalid_entry_id, "entry id is " + std::to_string(id.size()) +
+                                                                       " characters, the limit is " +
+                                                                       std::to_string(limits.max_entry_id_length));
+    for (std::size_t k = 0; k < id.size(); ++k)
+        if (!sluice::detail::sqs::is_id_char(id[k]))
+            return sqs_validation::fail(sqs_problem::invalid_entry_id,
+                                        "entry id may hold only A-Z a-z 0-9 - _; position " + std::to_string(k) +
+                                            " holds something else");
+    return sqs_validation::valid();
+}
+
+/// Everything SQS would check about one message, so that a message it would refuse is refused before
+/// it is batched. Cheap checks first; the body is scanned last.
+[[nodiscard]] inline sqs_validation validate_sqs_message(const sqs_message& m, const sqs_queue_options& queue = {},
+                                                         const sqs_limits& limits = {}) {
+    namespace d = sluice::detail::sqs;
+    if (m.body.empty()) return sqs_validation::fail(sqs_problem::empty_body, "message body is empty");
+    const std::size_t size = sqs_message_size(m);
+    if (size > limits.max_message_bytes)
+        return sqs_validation::fail(sqs_problem::message_too_large,
+                                    "message is " + std::to_string(size) + " bytes (body " + std::to_string(m.body.size()) +
+                                        ", attributes " + std::to_string(size - m.body.size()) + "), the limit is " +
+                                        std::to_string(limits.max_message_bytes));
+    if (m.attributes.size() > limits.max_attributes)
+        return sqs_validation::fail(sqs_problem::too_many_attributes,
+                                    "message has " + std::to_string(m.attributes.size()) + " attributes, the limit is " +
+                                        std::to_string(limits.max_attributes));
+    for (std::size_t i = 0; i < m.attributes.size(); ++i) {
+        if (auto v = d::check_attribute(m.attributes[i], i, limits); !v.ok()) return v;
+        for (std::size_t j = 0; j < i; ++j)
+            if (m.attributes[j].name == m.attributes[i].name)
+                return sqs_validation::fail(sqs_problem::duplicate_attribute_name,
+                                            d::attribute_label(i) + " (" + m.attributes[i].name +
+                                                "): the name is already used by attribute " + std::to_string(j));
+    }
+    if (m.delay_seconds) {
+        if (queue.fifo)
+            return sqs_validation::fail(sqs_problem::delay_on_fifo,
+                                        "FIFO queues take no per-message DelaySeconds; set the delay on the queue");
+        if (*m.delay_seconds < 0 || *m.delay_seconds > limits.max_delay_seconds)
+            return sqs_validation::fail(sqs_problem::delay_out_of_range,
+                                        "DelaySeconds " + std::to_string(*m.delay_seconds) + " is outside 0-" +
+                                            std::to_string(limits.max_delay_seconds));
+    }
+    if (m.group_id.empty()) {
+        if (queue.fifo)
+            return sqs_validation::fail(sqs_problem::missing_group_id, "FIFO queues need a MessageGroupId");
+    } else if (auto v = d::check_fifo_id(m.group_id, limits.max_group_id_length, sqs_problem::invalid_group_id,
+                                         "MessageGroupId");
+               !v.ok()) {
+        return v;
+    }
+    if (m.deduplication_id.empty()) {
+        if (queue.fifo && !queue.content_based_deduplication)
+            return sqs_validation::fail(sqs_problem::missing_deduplication_id,
+                                        "FIFO queues without content-based deduplication need a MessageDeduplicationId");
+    } else {
+        if (!queue.fifo)
+            return sqs_validation::fail(sqs_problem::deduplication_id_on_standard,
+                                        "MessageDeduplicationId applies to FIFO queues only");
+        if (auto v = d::check_fifo_id(m.deduplication_id, limits.max_deduplication_id_length,
+                                      sqs_problem::invalid_deduplication_id, "MessageDeduplicationId");
+            !v.ok())
+            return v;
+    }
+    return validate_sqs_text(m.body, "message body");
+}
+
+/// What SQS checks about a batch as a whole: 1 to max_batch_entries entries, valid and distinct ids,
+/// total size within max_batch_bytes. The messages themselves are assumed validated already.
+[[nodiscard]] inline sqs_validation validate_sqs_batch(std::span<const std::string_view> ids,
+                                                       std::span<const sqs_message> messages, const sqs_limits& limits = {}) {
+    if (ids.size() != messages.size())
+        return sqs_validation::fail(sqs_problem::invalid_entry_id, "the batch has " + std::to_string(messages.size()) +
+                                                                       " messages but " + std::to_string(ids.size()) + " ids");
+    if (ids.empty()) return sqs_validation::fail(sqs_problem::empty_batch, "the batch is empty");
+    if (ids.size() > limits.max_batch_entries)
+        return sqs_validation::fail(sqs_problem::too_many_entries, "the batch has " + std::to_string(ids.size()) +
+                                                                       " entries, the limit is " +
+                                                                       std::to_string(limits.max_batch_entries));
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (auto v = validate_sqs_entry_id(ids[i], limits); !v.ok()) {
+            v.reason = "entry " + std::to_string(i) + ": " + v.reason;
+            return v;
+        }
+        for (std::size_t j = 0; j < i; ++j)
+            if (ids[j] == ids[i])
+                return sqs_validation::fail(sqs_problem::duplicate_entry_id, "entries " + std::to_string(j) + " and " +
+                                                                                 std::to_string(i) + " have the same id");
+        total += sqs_message_size(messages[i]);
+    }
+    if (total > limits.max_batch_bytes)
+        return sqs_validation::fail(sqs_problem::batch_too_large, "the batch's messages total " + std::to_string(total) +
+                                                                      " bytes, the limit is " +
+                                                                      std::to_string(limits.max_batch_bytes));
+    return sqs_validation::valid();
+}
+
+// --- encoding --------------------------------------------------------------------------------------
+
+/// Exact size of one entry's fields as append_sqs_entry_fields writes them.
+[[nodiscard]] inline std::size_t sqs_entry_fields_size(const sqs_message& m) noexcept {
+    sluice::detail::sqs::size_counter c;
+    sluice::detail::sqs::emit_entry_fields(c, m);
+    return c.n;
+}
+
+/// Appends one entry's fields without its Id and braces: `"MessageBody":"...","DelaySeconds":5,...`.
+/// What a sink can store as its record (encoded once, at submit) and splice into every attempt's
+/// request with append_send_message_batch_encoded.
+inline void append_sqs_entry_fields(std::string& out, const sqs_message& m) {
+    sluice::detail::sqs::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
+}
+
+/// Appends a SendMessageBatch request body for `messages` with entry ids `ids` (same length).
+inline void append_send_message_batch(std::string& out, std::string_view queue_url, std::span<const std::string_view> ids,
+                                      std::span<const sqs_message> messages) {
+    if (ids.size() != messages.size()) throw std::invalid_argument("sluice: SendMessageBatch needs one id per message");
+    namespace d = sluice::detail::sqs;
+    d::append_exact(out, [&](auto& e) {
+        d::emit_batch_head(e, queue_url);
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            d::emit_entry_head(e, ids[i], i == 0);
+            d::emit_entry_fields(e, messages[i]);
+            e.raw("}");
+        }
+        e.raw("]}");
+    });
+}
+
+/// The same from entries already encoded by append_sqs_entry_fields: the bodies are copied, not
+/// escaped again.
+inline void append_send_message_batch_encoded(std::string& out, std::string_view queue_url,
+                                              std::span<const std::string_view> ids,
+                                              std::span<const std::string_view> entry_fields) {
+    if (ids.size() != entry_fields.size())
+        throw std::invalid_argument("sluice: SendMessageBatch needs one id per entry");
+    namespace d = sluice::detail::sqs;
+    d::append_exact(out, [&](auto& e) {
+        d::emit_batch_head(e, queue_url);
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            d::emit_entry_head(e, ids[i], i == 0);
+            e.raw(entry_fields[i]);
+            e.raw("}");
+        }
+        e.raw("]}");
+    });
+}
+
+// --- the response ----------------------------------------------------------------------------------
+
+/// What SQS returned for an entry it accepted. Views into the parser: valid until its next parse.
+struct sqs_sent_entry {
+    std::string_view message_id{};
+    std::string_view md5_of_body{};
+    /// FIFO queues only.
+    std::string_view sequence_number{};
+};
+
+/// Reads SendMessageBatch responses (HTTP 200; other statuses are service errors: parse_service_error).
+/// Keeps the simdjson parser and its buffers between calls: once warm, a response whose entries all
+/// succeeded is read without allocating. Not thread-safe; one per sink.
+class sqs_batch_response_parser {
+public:
+    /// Per batch entry (in the order of `ids`): ok, retry or reject. Every entry accepted gives
+    /// batch_result::all_ok() (no per-entry list). A Failed entry is rejected when SenderFault is true,
+    /// unless its code says throttling or a transient failure; otherwise retried (throttled for
+    /// throttling codes). An entry in neither list is retried ("no result for entry"). A body that is
+    /// not a JSON object fails the whole request as retryable.
+    ///
+    /// With `bodies` (the entries' message bodies, same order), each MD5OfMessageBody is checked and a
+    /// mismatch is retried. That costs an MD5 of every body (MD5 runs at about 600 MB/s: 3.5 us per
+    /// 2 KiB body, twenty times the parse), so it is opt-in, and needs OpenSSL 3 (without it `bodies`
+    /// is ignored).
+    [[nodiscard]] batch_result parse(std::string_view body, std::span<const std::string_view> ids,
+                                     std::span<const std::string_view> bodies = {}) {
+        return parse_impl(parser_.parse(body.data(), body.size(), true), ids, bodies);
+    }
+
+    /// The same, reading in place when `body` has SIMDJSON_PADDING (64) spare bytes of capacity (a
+    /// template so that a string literal still picks the string_view overload).
+    template <class String>
+        requires std::same_as<String, std::string>
+    [[nodiscard]] batch_result parse(const String& body, std::span<const std::string_view> ids,
+                                     std::span<const std::string_view> bodies = {}) {
+        return parse_impl(parser_.parse(body), ids, bodies);
+    }
+
+    /// After parse: what SQS returned for each entry (empty views for entries not accepted).
+    [[nodiscard]] std::span<const sqs_sent_entry> sent() const noexcept { return sent_; }
+    /// After parse: results naming an id that is not in the batch (ignored).
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+
+private:
+    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
+
+    std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) const noexcept {
+        // Results usually come in request order: try the expected position first.
+        if (guess < ids.size() && ids[guess] == id) return guess;
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            if (ids[i] == id) return i;
+        return ids.size();
+    }
+
+    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
+    template <class T>
+    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
+        return std::move(r).get(out) == simdjson::SUCCESS;
+    }
+
+    static entry_result failed_entry(std::string_view code, std::string_view message, bool sender_fault) {
+        std::string why(code.empty() ? std::string_view("unknown error") : code.substr(0, 128));
+        const std::string clean = sluice::detail::aws_error::clean_message(message, 512);
+        if (!clean.empty()) {
+            why += ": ";
+            why += clean;
+        }
+        if (is_throttling_code(code)) return entry_result::retry(std::move(why), true);
+        if (is_transient_code(code) || !sender_fault) return entry_result::retry(std::move(why));
+        return entry_result::reject(std::move(why));
+    }
+
+    batch_result parse_impl(simdjson::simdjson_result<simdjson::dom::element> parsed,
+                            std::span<const std::string_view> ids, std::span<const std::string_view> bodies) {
+        if (!bodies.empty() && bodies.size() != ids.size())
+            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
+        const std::size_t n = ids.size();
+        sent_.assign(n, sqs_sent_entry{});
+        state_.assign(n, no_result);
+        unknown_ = 0;
+
+        simdjson::dom::object root;
+        if (parsed.get_object().get(root) != simdjson::SUCCESS)
+            return batch_result::failed(entry_result::retry("unreadable SendMessageBatch response (not a JSON object)"));
+
+        batch_result result;
+        auto ensure_entries = [&] {
+            if (result.entries.empty()) result.entries.assign(n, entry_result::ok());
+        };
+
+        simdjson::dom::array successful;
+        if (root["Successful"].get_array().get(successful) == simdjson::SUCCESS) {
+            std::size_t guess = 0;
+            for (simdjson::dom::element item : successful) {
+                simdjson::dom::object o;
+                std::string_view id;
+                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
+                    ++unknown_;
+                    continue;
+                }
+                const std::size_t at = find(ids, id, guess);
+                guess = at + 1;
+                if (at == n || state_[at] != no_result) {
+                    ++unknown_;
+                    continue;
+                }
+                state_[at] = accepted;
+                sqs_sent_entry& s = sent_[at];
+                // Optional members: absent ones leave the view empty.
+                read(o["MessageId"].get_string(), s.message_id);
+                read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
+                read(o["SequenceNumber"].get_string(), s.sequence_number);
+#if SLUICE_SQS_MD5
+                if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body)) {
+                    ensure_entries();
+                    result.entries[at] = entry_result::retry("MD5OfMessageBody does not match the body sent");
+                }
+#endif
+            }
+        }
+
+        simdjson::dom::array failed_list;
+        if (root["Failed"].get_array().get(failed_list) == simdjson::SUCCESS) {
+            std::size_t guess = 0;
+            for (simdjson::dom::element item : failed_list) {
+                simdjson::dom::object o;
+                std::string_view id;
+                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
+                    ++unknown_;
+                    continue;
+                }
+                const std::size_t at = find(ids, id, guess);
+                guess = at + 1;
+                if (at == n || state_[at] != no_result) {
+                    ++unknown_;
+                    continue;
+                }
+                state_[at] = failed;
+                std::string_view code, message;
+                bool sender_fault = false;
+                read(o["Code"].get_string(), code);
+                read(o["Message"].get_string(), message);
+                read(o["SenderFault"].get_bool(), sender_fault);
+                ensure_entries();
+                result.entries[at] = failed_entry(code, message, sender_fault);
+            }
+        }
+
+        for (std::size_t i = 0; i < n; ++i) {
+            if (state_[i] != no_result) continue;
+            ensure_entries();
+            result.entries[i] = entry_result::retry("no result for entry");
+        }
+        return result;
+    }
+
+#if SLUICE_SQS_MD5
+    bool md5_matches(std::string_view body, std::string_view expected) noexcept {
+        char hex[32];
+        if (!md5_.hex_digest(body, hex)) return true; // MD5 unavailable (FIPS): nothing to check against
+        if (expected.size() != 32) return false;
+        for (std::size_t k = 0; k < 32; ++k)
+            if (sluice::detail::aws_error::lower(expected[k]) != hex[k]) return false;
+        return true;
+    }
+
+    sluice::detail::sqs::md5_hasher md5_;
+#endif
+    simdjson::dom::parser parser_;
+    std::vector<sqs_sent_entry> sent_;
+    std::vector<unsigned char> state_;
+    std::size_t unknown_ = 0;
+};
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
+// end file sluice/aws/sqs_protocol.hpp
+#endif
+#if SLUICE_HAS_CURL
+// begin file sluice/http/client.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_HTTP_CLIENT_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_HTTP_CLIENT_HPP
+
+// An HTTP client on the sluice loop: libcurl's multi-socket API driven by io_loop polls and timers.
+// No thread of its own and no busy loop: curl says which sockets it wants watched and when it wants
+// a timeout (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION); a small coroutine per socket waits
+// on the loop and hands readiness back with curl_multi_socket_action.
+//
+//     sluice::http::client http(loop);
+//     sluice::http::request r;
+//     r.method = "POST";
+//     r.url = "https://sqs.eu-west-1.amazonaws.com/";
+//     r.body = body;                          // not copied: keep it alive until the request ends
+//     auto res = co_await http.request(r);    // result<response>: status, headers, body
+//
+// Connections are kept alive and reused (curl's connection cache, per host), HTTP/2 is negotiated
+// over TLS when the server offers it, TLS verifies the peer and the host name unless told not to.
+// An HTTP status is never an error here; transport failures are (sluice::http::transport_error).
+// Everything runs on the loop's thread: request() hops there when awaited from elsewhere, and the
+// awaiting coroutine resumes there. Destroy the client on the loop's thread, then let the loop run
+// (drain()) so the socket watchers see their cancellation and free themselves.
+
+#if !SLUICE_HAS_CURL
+#error "sluice/http/client.hpp needs libcurl (SLUICE_HAS_CURL): install libcurl4-openssl-dev"
+#endif
+
+#include <curl/curl.h>
+
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sluice::http {
+
+struct header {
+    std::string name;
+    std::string value;
+};
+
+struct request {
+    std::string method = "GET";
+    std::string url;
+    std::vector<header> headers{};
+    /// Sent as is, never copied: must stay valid until the request completes.
+    std::string_view body{};
+    /// Whole-request limit; zero means the client's default.
+    std::chrono::milliseconds timeout{0};
+    /// Connection setup limit (TCP + TLS); zero means the client's default.
+    std::chrono::milliseconds connect_timeout{0};
+    /// Abandons the request (transport_error::cancelled) when stopped.
+    std::stop_token stop{};
+};
+
+struct response {
+    long status = 0;
+    /// Names lower-cased, in arrival order (the final response's headers only, not 100 Continue's).
+    std::vector<http::header> headers{};
+    std::string body{};
+    /// "1.1", "2"...
+    std::string http_version{};
+
+    /// The first header called `lower_case_name`, if any.
+    [[nodiscard]] std::optional<std::string_view> header(std::string_view lower_case_name) const {
+        for (const auto& h : headers)
+            if (h.name == lower_case_name) return std::string_view(h.value);
+        return std::nullopt;
+    }
+};
+
+enum class http_version {
+    http1_1,             ///< HTTP/1.1 only
+    http2_tls,           ///< HTTP/2 when TLS negotiates it (ALPN), else HTTP/1.1 (the default)
+    http2_prior_knowledge, ///< HTTP/2 without TLS too (h2c), for servers known to speak it
+};
+
+struct client_options {
+    std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
+    std::chrono::milliseconds timeout{std::chrono::seconds{30}};
+    /// Requests in flight per scheme://host:port; more wait in line (without their timeout ticking).
+    std::size_t max_requests_per_host = 64;
+    /// Idle connections kept for reuse (0: libcurl's default).
+    std::size_t max_idle_connections = 0;
+    bool verify_peer = true;
+    bool verify_host = true;
+    /// PEM bundle / directory of CA certificates; empty means the system's.
+    std::string ca_file{};
+    std::string ca_path{};
+    http_version version = http_version::http2_tls;
+    /// A larger response fails with transport_error::too_large.
+    std::size_t max_response_bytes = 64u << 20;
+    std::string user_agent = "sluice/" SLUICE_VERSION_STRING;
+};
+
+namespace detail {
+
+inline void curl_global_setup() {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+[[nodiscard]] inline transport_error classify_curl(CURLcode code) noexcept {
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT: return transport_error::timed_out;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return transport_error::couldnt_resolve;
+    case CURLE_COULDNT_CONNECT: return transport_error::couldnt_connect;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return transport_error::connection_reset;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: return transport_error::tls_failure;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING: return transport_error::bad_response;
+    case CURLE_ABORTED_BY_CALLBACK: return transport_error::cancelled;
+    default: return transport_error::other;
+    }
+}
+
+/// "METHOD scheme://host/path" with the query and any userinfo left out: presigned URLs carry
+/// signatures and credentials in the query, and error messages get logged.
+[[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
+    std::string_view shown = url.substr(0, url.find_first_of("?#"));
+    std::string out(method);
+    out += ' ';
+    const auto scheme_end = shown.find("://");
+    if (scheme_end != std::string_view::npos) {
+        const auto authority_start = scheme_end + 3;
+        const auto at = shown.find('@', authority_start);
+        const auto slash = shown.find('/', authority_start);
+        if (at != std::string_view::npos && (slash == std::string_view::npos || at < slash)) {
+            out += shown.substr(0, authority_start);
+            out += shown.substr(at + 1);
+            return out;
+        }
+    }
+    out += shown;
+    return out;
+}
+
+/// "scheme://host:port" of a URL, lower-cased: the key of the per-host request cap.
+[[nodiscard]] inline std::string origin_of(std::string_view url) {
+    const auto scheme_end = url.find("://");
+    if (scheme_end == std::string_view::npos) return std::string(url.substr(0, url.find_first_of("/?#")));
+    const auto end = url.find_first_of("/?#", scheme_end + 3);
+    std::string out(url.substr(0, end));
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// One request in flight. Lives in the request() coroutine's frame.
+struct transfer {
+    CURL* easy = nullptr;
+    curl_slist* header_list = nullptr;
+    response out{};
+    std::size_t max_body = 0;
+    bool too_large = false;
+    bool finished = false;
+    CURLcode code = CURLE_OK;
+    std::uint64_t id = 0;
+    std::coroutine_handle<> waiter{};
+    char error_text[CURL_ERROR_SIZE]{};
+};
+
+struct host_slots {
+    std::size_t in_flight = 0;
+    std::deque<std::coroutine_handle<>> waiting{};
+};
+
+struct socket_watch;
+
+// The shared state of one client. Held by the client and by every coroutine it runs, so a
+// coroutine woken after the client was destroyed still has valid memory to look at.
+class curl_core : public std::enable_shared_from_this<curl_core> {
+public:
+    curl_core(io_loop& loop, client_options options) : loop_(loop), options_(std::move(options)) {
+        curl_global_setup();
+        multi_ = curl_multi_init();
+        if (!multi_) throw std::runtime_error("sluice::http::client: curl_multi_init failed");
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &curl_core::on_socket);
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+        curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &curl_core::on_timer);
+        curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+        curl_multi_setopt(multi_, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
+        if (options_.max_idle_connections > 0)
+            curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_idle_connections));
+    }
+
+    curl_core(const curl_core&) = delete;
+    curl_core& operator=(const curl_core&) = delete;
+    ~curl_core() { release_handles(); }
+
+    io_loop& loop() noexcept { return loop_; }
+    const client_options& options() const noexcept { return options_; }
+    bool closed() const noexcept { return closed_; }
+
+    // Waits for a slot under the per-host cap. Returns false when the client closed meanwhile.
+    auto acquire_slot(host_slots& slots) {
+        struct awaiter {
+            curl_core* core;
+            host_slots* slots;
+            bool await_ready() const noexcept {
+                if (core->closed_) return true;
+                if (core->options_.max_requests_per_host == 0 ||
+                    slots->in_flight < core->options_.max_requests_per_host) {
+                    ++slots->in_flight;
+                    return true;
+                }
+                return false;
+            }
+            void await_suspend(std::coroutine_handle<> h) { slots->waiting.push_back(h); }
+            bool await_resume() const noexcept { return !core->closed_; } // the slot was handed over
+        };
+        return awaiter{this, &slots};
+    }
+
+    host_slots& slots_for(const std::string& origin) { return hosts_[origin]; }
+
+    void release_slot(host_slots& slots) {
+        if (!slots.waiting.empty()) {
+            // Hand the slot straight to the next in line: in_flight stays the same.
+            auto next = slots.waiting.front();
+            slots.waiting.pop_front();
+            loop_.post(next);
+            return;
+        }
+        if (slots.in_flight > 0) --slots.in_flight;
+    }
+
+    /// An easy handle with the client's fixed options set (reused handles keep them: what changes
+    /// per request is set by configure(), which also clears what a previous request may have left).
+    CURL* take_easy() {
+        if (!idle_easy_.empty()) {
+            CURL* e = idle_easy_.back();
+            idle_easy_.pop_back();
+            return e;
+        }
+        CURL* e = curl_easy_init();
+        if (!e) throw std::runtime_error("sluice::http::client: curl_easy_init failed");
+        set_fixed_options(e);
+        return e;
+    }
+
+    void set_fixed_options(CURL* e) const {
+        const client_options& o = options_;
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o.verify_peer ? 1L : 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o.verify_host ? 2L : 0L);
+        if (!o.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, o.ca_file.c_str());
+        if (!o.ca_path.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, o.ca_path.c_str());
+        long version = CURL_HTTP_VERSION_2TLS;
+        if (o.version == http_version::http1_1) version = CURL_HTTP_VERSION_1_1;
+        if (o.version == http_version::http2_prior_knowledge) version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); // prefer multiplexing on an h2 connection
+        if (!o.user_agent.empty()) curl_easy_setopt(e, CURLOPT_USERAGENT, o.user_agent.c_str());
+    }
+
+    void give_back_easy(CURL* e) {
+        if (closed_ || idle_easy_.size() >= 256) {
+            curl_easy_cleanup(e);
+            return;
+        }
+        idle_easy_.push_back(e);
+    }
+
+    /// Starts `t` (its easy handle configured); false with t.code set when curl refuses it.
+    bool start(transfer& t) {
+        t.id = ++next_id_;
+        live_.emplace(t.id, &t);
+        const CURLMcode rc = curl_multi_add_handle(multi_, t.easy);
+        if (rc != CURLM_OK) {
+            live_.erase(t.id);
+            t.code = CURLE_FAILED_INIT;
+            std::snprintf(t.error_text, sizeof t.error_text, "%s", curl_multi_strerror(rc));
+            return false;
+        }
+        return true;
+    }
+
+    /// Abandons the transfer with this id, if still in flight (a stop_token fired).
+    void cancel(std::uint64_t id) {
+        auto it = live_.find(id);
+        if (it == live_.end()) return;
+        transfer* t = it->second;
+        curl_multi_remove_handle(multi_, t->easy);
+        finish(*t, CURLE_ABORTED_BY_CALLBACK);
+    }
+
+    /// Closes the client: every request in flight ends with transport_error::cancelled, every
+    /// socket watcher and the timer are told to stop.
+    void close();
+
+    void socket_action(curl_socket_t fd, int mask) {
+        int running = 0;
+        curl_multi_socket_action(multi_, fd, mask, &running);
+        collect_finished();
+    }
+
+    std::uint64_t timer_generation() const noexcept { return timer_generation_; }
+    std::optional<io_loop::clock::time_point>& timer_deadline() noexcept { return timer_deadline_; }
+    std::stop_source& timer_stop() noexcept { return timer_stop_; }
+    void timer_stopped() noexcept { timer_running_ = false; }
+    void set_timer_sleep(io_loop::clock::time_point at) noexcept { timer_sleep_until_ = at; }
+
+    void forget(socket_watch* w);
+
+private:
+    static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
+    static int on_timer(CURLM* multi, long timeout_ms, void* userp);
+
+    void finish(transfer& t, CURLcode code) {
+        live_.erase(t.id);
+        t.code = code;
+        t.finished = true;
+        if (t.waiter) loop_.post(std::exchange(t.waiter, {}));
+    }
+
+    void collect_finished() {
+        int left = 0;
+        while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            transfer* t = nullptr;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+            const CURLcode code = msg->data.result;
+            curl_multi_remove_handle(multi_, msg->easy_handle); // msg is invalid from here
+            if (t) finish(*t, code);
+        }
+    }
+
+    void arm_timer(long timeout_ms);
+
+    void release_handles() {
+        for (CURL* e : idle_easy_) curl_easy_cleanup(e);
+        idle_easy_.clear();
+        if (multi_) {
+            curl_multi_cleanup(multi_);
+            multi_ = nullptr;
+        }
+    }
+
+    io_loop& loop_;
+    client_options options_;
+    CURLM* multi_ = nullptr;
+    bool closed_ = false;
+    std::uint64_t next_id_ = 0;
+    std::unordered_map<std::uint64_t, transfer*> live_;
+    std::unordered_map<std::string, host_slots> hosts_;
+    std::vector<CURL*> idle_easy_;
+    std::vector<socket_watch*> watches_;
+
+    // The timer curl asked for: one coroutine sleeps until it; re-armed earlier means cancel+resleep.
+    std::optional<io_loop::clock::time_point> timer_deadline_;
+    io_loop::clock::time_point timer_sleep_until_{};
+    bool timer_running_ = false;
+    std::stop_source timer_stop_;
+    std::uint64_t timer_generation_ = 0;
+};
+
+struct socket_watch {
+    std::shared_ptr<curl_core> core;
+    curl_socket_t fd;
+    std::uint32_t events = 0;
+    bool closed = false;
+    std::stop_source stop{};
+};
+
+// Waits on one socket for what curl wants, hands readiness to curl, repeats until curl lets go.
+inline task<void> watch_socket(socket_watch* w) {
+    std::unique_ptr<socket_watch> own(w);
+    while (!w->closed) {
+        w->stop = std::stop_source{};
+        const std::uint32_t wanted = w->events;
+        std::uint32_t ready = 0;
+        bool cancelled = false;
+        try {
+            ready = static_cast<std::uint32_t>(co_await w->core->loop().poll(w->fd, wanted, w->stop.get_token()));
+        } catch (const operation_cancelled&) {
+            cancelled = true; // interest changed or curl let go: look again
+        } catch (const std::system_error&) {
+            ready = poll_events::err; // let curl find out what is wrong with the socket
+        }
+        if (cancelled || w->closed) continue;
+        int mask = 0;
+        if (ready & (poll_events::in | poll_events::hup)) mask |= CURL_CSELECT_IN;
+        if (ready & poll_events::out) mask |= CURL_CSELECT_OUT;
+        if (ready & poll_events::err) mask |= CURL_CSELECT_ERR;
+        w->core->socket_action(w->fd, mask);
+    }
+    w->core->forget(w);
+}
+
+// Sleeps until curl's timeout and tells curl it expired; ends when no timeout is wanted.
+inline task<void> run_curl_timer(std::shared_ptr<curl_core> core) {
+    while (!core->closed() && core->timer_deadline()) {
+        const auto at = *core->timer_deadline();
+        core->set_timer_sleep(at);
+        core->timer_stop() = std::stop_source{};
+        bool cancelled = false;
+        try {
+            co_await core->loop().sleep_until(at, core->timer_stop().get_token());
+        } catch (const operation_cancelled&) {
+            cancelled = true; // re-armed earlier, disarmed or closed: look again
+        }
+        if (cancelled || core->closed()) continue;
+        auto& deadline = core->timer_deadline();
+        if (deadline && *deadline <= io_loop::clock::now()) {
+            deadline.reset();
+            core->socket_action(CURL_SOCKET_TIMEOUT, 0);
+        }
+    }
+    core->timer_stopped();
+}
+
+inline int curl_core::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) {
+    auto* core = static_cast<curl_core*>(userp);
+    auto* w = static_cast<socket_watch*>(socketp);
+    if (what == CURL_POLL_REMOVE) {
+        if (w) {
+            // curl closes the socket right after this: stop watching it now.
+            w->closed = true;
+            w->stop.request_stop();
+            curl_multi_assign(core->multi_, fd, nullptr);
+        }
+        return 0;
+    }
+    std::uint32_t events = 0;
+    if (what & CURL_POLL_IN) events |= poll_events::in;
+    if (what & CURL_POLL_OUT) events |= poll_events::out;
+    if (!w) {
+        w = new socket_watch{core->shared_from_this(), fd, events};
+        curl_multi_assign(core->multi_, fd, w);
+        core->watches_.push_back(w);
+        core->loop_.spawn(watch_socket(w));
+    } else if (w->events != events) {
+        w->events = events;
+        w->stop.request_stop(); // the watcher re-polls with the new interest
+    }
+    return 0;
+}
+
+inline int curl_core::on_timer(CURLM*, long timeout_ms, void* userp) {
+    static_cast<curl_core*>(userp)->arm_timer(timeout_ms);
+    return 0;
+}
+
+inline void curl_core::arm_timer(long timeout_ms) {
+    if (closed_) return;
+    if (timeout_ms < 0) {
+        timer_deadline_.reset();
+        if (timer_running_) timer_stop_.request_stop();
+        return;
+    }
+    const auto at = io_loop::clock::now() + std::chrono::milliseconds(timeout_ms);
+    timer_deadline_ = at;
+    if (!timer_running_) {
+        timer_running_ = true;
+        loop_.spawn(run_curl_timer(shared_from_this()));
+    } else if (at < timer_sleep_until_) {
+        timer_stop_.request_stop();
+    }
+}
+
+inline void curl_core::forget(socket_watch* w) {
+    watches_.erase(std::remove(watches_.begin(), watches_.end(), w), watches_.end());
+}
+
+inline void curl_core::close() {
+    if (closed_) return;
+    closed_ = true;
+    // Requests in flight end as cancelled; their coroutines resume later on the loop.
+    std::vector<transfer*> in_flight;
+    in_flight.reserve(live_.size());
+    for (auto& [id, t] : live_) in_flight.push_back(t);
+    for (transfer* t : in_flight) {
+        curl_multi_remove_handle(multi_, t->easy);
+        finish(*t, CURLE_ABORTED_BY_CALLBACK);
+    }
+    for (auto& [origin, slots] : hosts_) {
+        for (auto h : slots.waiting) loop_.post(h);
+        slots.waiting.clear();
+    }
+    for (CURL* e : idle_easy_) curl_easy_cleanup(e);
+    idle_easy_.clear();
+    curl_multi_cleanup(multi_); // may report sockets removed (handled above)
+    multi_ = nullptr;
+    for (socket_watch* w : watches_) {
+        w->closed = true;
+        w->stop.request_stop();
+    }
+    timer_deadline_.reset();
+    if (timer_running_) timer_stop_.request_stop();
+}
+
+} // namespace detail
+
+class client {
+public:
+    explicit client(io_loop& loop, client_options options = {})
+        : core_(std::make_shared<detail::curl_core>(loop, std::move(options))) {}
+
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+    ~client() { core_->close(); }
+
+    [[nodiscard]] const client_options& options() const noexcept { return core_->options(); }
+    [[nodiscard]] io_loop& loop() const noexcept { return core_->loop(); }
+
+    /// Sends `r` and waits for the whole response. `r` (and its body) must stay valid until this
+    /// completes. Transport failures come back as an Error whose code is a transport_error and whose
+    /// message names the method and URL without its query.
+    [[nodiscard]] task<result<response>> request(const http::request& r) {
+        std::shared_ptr<detail::curl_core> core = core_;
+        if (!core->loop().in_loop_thread()) co_await core->loop().schedule();
+        if (core->closed()) co_return failure(r, transport_error::cancelled, "client closed");
+
+        detail::host_slots& slots = core->slots_for(detail::origin_of(r.url));
+        const bool got_slot = co_await core->acquire_slot(slots);
+        if (!got_slot) co_return failure(r, transport_error::cancelled, "client closed");
+        if (r.stop.stop_requested()) {
+            core->release_slot(slots);
+            co_return failure(r, transport_error::cancelled, "cancelled");
+        }
+
+        detail::transfer t;
+        t.max_body = core->options().max_response_bytes;
+        t.easy = core->take_easy();
+        configure(*core, t, r);
+        if (!core->start(t)) {
+            cleanup(*core, t);
+            core->release_slot(slots);
+            co_return failure(r, transport_error::other, t.error_text);
+        }
+        {
+            std::optional<std::stop_callback<std::function<void()>>> on_stop;
+            if (r.stop.stop_possible()) {
+                io_loop* loop = &core->loop();
+                std::weak_ptr<detail::curl_core> weak = core;
+                const std::uint64_t id = t.id;
+                on_stop.emplace(r.stop, std::function<void()>([loop, weak, id] {
+                                    auto cancel = [weak, id] {
+                                        if (auto c = weak.lock()) c->cancel(id);
+                                    };
+                                    if (loop->in_loop_thread())
+                                        cancel();
+                                    else
+                                        loop->call_soon(cancel);
+                                }));
+            }
+            co_await completion{&t};
+        }
+        core->release_slot(slots);
+
+        const CURLcode code = t.code;
+        if (code == CURLE_OK) {
+            long status = 0;
+            curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
+            t.out.status = status;
+            long version = 0;
+            curl_easy_getinfo(t.easy, CURLINFO_HTTP_VERSION, &version);
+            t.out.http_version = version == CURL_HTTP_VERSION_2_0 ? "2"
+                                 : version == CURL_HTTP_VERSION_1_0 ? "1.0"
+                                                                    : "1.1";
+        }
+        cleanup(*core, t);
+        if (code != CURLE_OK) {
+            if (t.too_large) co_return failure(r, transport_error::too_large, "response larger than max_response_bytes");
+            co_return failure(r, detail::classify_curl(code),
+                              t.error_text[0] != '\0' ? std::string_view(t.error_text) : curl_easy_strerror(code));
+        }
+        co_return result<response>::ok(std::move(t.out));
+    }
+
+private:
+    struct completion {
+        detail::transfer* t;
+        bool await_ready() const noexcept { return t->finished; }
+        void await_suspend(std::coroutine_handle<> h) noexcept { t->waiter = h; }
+        void await_resume() const noexcept {}
+    };
+
+    static result<response> failure(const http::request& r, transport_error why, std::string_view detail_text) {
+        error e;
+        e.source = "http";
+        e.code = make_error_code(why);
+        e.message = detail::describe_request(r.method, r.url) + ": " + make_error_code(why).message();
+        if (!detail_text.empty()) {
+            e.message += " (";
+            e.message += detail_text;
+            e.message += ')';
+        }
+        return result<response>::failure(std::move(e));
+    }
+
+    static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* userp) {
+        auto* t = static_cast<detail::transfer*>(userp);
+        const std::size_t n = size * count;
+        if (t->out.body.size() + n > t->max_body) {
+            t->too_large = true;
+            return 0; // makes curl fail the transfer with CURLE_WRITE_ERROR
+        }
+        if (t->out.body.empty()) {
+            curl_off_t expected = -1;
+            curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
+            if (expected > 0 && static_cast<std::size_t>(expected) <= t->max_body)
+                t->out.body.reserve(static_cast<std::size_t>(expected));
+        }
+        t->out.body.append(data, n);
+        return n;
+    }
+
+    static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* userp) {
+        auto* t = static_cast<detail::transfer*>(userp);
+        const std::size_t n = size * count;
+        std::string_view line(data, n);
+        while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+        if (line.starts_with("HTTP/")) {
+            t->out.headers.clear(); // a new response (after 100 Continue or a redirect)
+            return n;
+        }
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) return n;
+        std::string name(line.substr(0, colon));
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+        t->out.headers.push_back(http::header{std::move(name), std::string(value)});
+        return n;
+    }
+
+    static void configure(detail::curl_core& core, detail::transfer& t, const http::request& r) {
+        const client_options& o = core.options();
+        CURL* e = t.easy;
+        curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+        curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_text);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &client::on_body);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &client::on_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+        const auto timeout = r.timeout.count() > 0 ? r.timeout : o.timeout;
+        const auto connect_timeout = r.connect_timeout.count() > 0 ? r.connect_timeout : o.connect_timeout;
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout.count()));
+
+        // A reused handle may carry the previous request's method: every branch sets all of it.
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+        curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
+        if (r.method == "GET") {
+            curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        } else if (r.method == "HEAD") {
+            curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        } else {
+            // POSTFIELDS points at the caller's bytes: libcurl does not copy them.
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data() ? r.body.data() : "");
+            if (r.method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+        }
+
+        std::string line;
+        line.reserve(128);
+        t.out.headers.reserve(16);
+        for (const auto& h : r.headers) {
+            line.assign(h.name);
+            if (h.value.empty()) {
+                line += ';'; // curl's spelling of "send this header with an empty value"
+            } else {
+                line += ": ";
+                line += h.value;
+            }
+            t.header_list = curl_slist_append(t.header_list, line.c_str());
+        }
+        // No "Expect: 100-continue" round trip for large bodies; no default form content type.
+        t.header_list = curl_slist_append(t.header_list, "Expect:");
+        bool has_content_type = false;
+        for (const auto& h : r.headers)
+            if (h.name.size() == 12 && std::equal(h.name.begin(), h.name.end(), "content-type",
+                                                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; }))
+                has_content_type = true;
+        if (!has_content_type && r.method != "GET" && r.method != "HEAD")
+            t.header_list = curl_slist_append(t.header_list, "Content-Type:");
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list);
+    }
+
+    static void cleanup(detail::curl_core& core, detail::transfer& t) {
+        if (t.header_list) {
+            curl_slist_free_all(t.header_list);
+            t.header_list = nullptr;
+        }
+        if (t.easy) {
+            core.give_back_easy(t.easy);
+            t.easy = nullptr;
+        }
+    }
+
+    std::shared_ptr<detail::curl_core> core_;
+};
+
+} // namespace sluice::http
+#endif // SLUICE_SINGLE_HEADER_SLUICE_HTTP_CLIENT_HPP
+// end file sluice/http/client.hpp
+#if SLUICE_HAS_SIMDJSON
+// begin file sluice/aws/credentials_provider.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_PROVIDER_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_PROVIDER_HPP
+
+// Credentials providers: where the SigV4 signer's aws_credentials come from, in the AWS SDKs' order.
+//
+//   sluice::http::client http(loop);
+//   auto chain = sluice::aws::default_credentials_chain(http);            // env, profile, web identity,
+//                                                                        // container, IMDS
+//   sluice::aws::caching_credentials_provider credentials(loop, chain);  // refreshes ahead of expiry
+//   auto c = co_await credentials.get();                                 // result<aws_credentials>
+//
+// Every provider's load() gives a result<aws_credentials>. An Error's code is a credentials_errc:
+// not_configured when the source is simply not set up (a chain moves on to the next source), otherwise
+// why a configured source failed (a chain stops there, as the SDKs do, rather than quietly using some
+// other identity). Errors never carry a secret key, a session token or a web identity token: they name
+// variables, files and hosts.
+//
+// The sources:
+//   - static: credentials given in code.
+//   - environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, optional AWS_SESSION_TOKEN and
+//     AWS_CREDENTIAL_EXPIRATION (ISO-8601).
+//   - profile: the selected profile (config_options / AWS_PROFILE / "default") of the shared files:
+//     aws_access_key_id, aws_secret_access_key, aws_session_token, taken from the credentials file when it
+//     has them for the profile, else from config; or role_arn + web_identity_token_file (+
+//     role_session_name), which is web identity. Assume-role chains (source_profile, credential_source),
+//     credential_process and SSO are not supported: such a profile fails with a clear error.
+//   - web identity: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (+ AWS_ROLE_SESSION_NAME), exchanged with
+//     STS AssumeRoleWithWebIdentity (an unsigned query-protocol POST to the "sts" endpoint resolved as in
+//     config.hpp, so AWS_ENDPOINT_URL_STS redirects it). The token file is read again on every load:
+//     Kubernetes rotates it.
+//   - container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (on http://169.254.170.2), else
+//     AWS_CONTAINER_CREDENTIALS_FULL_URI, which over plain http must name a loopback address, the ECS
+//     address 169.254.170.2 or the EKS Pod Identity addresses 169.254.170.23 / [fd00:ec2::23] (no DNS
+//     lookup is made: other host names need https). The Authorization header comes from the file in
+//     AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (read on every load), else AWS_CONTAINER_AUTHORIZATION_TOKEN.
+//   - IMDS (EC2 instance metadata, v2 only): PUT /latest/api/token, then the role name and the role's
+//     credentials with the token. AWS_EC2_METADATA_DISABLED=true skips it; the endpoint is
+//     AWS_EC2_METADATA_SERVICE_ENDPOINT (or the profile's ec2_metadata_service_endpoint), else
+//     http://169.254.169.254 (http://[fd00:ec2::254] in IPv6 endpoint mode); each request times out
+//     after AWS_METADATA_SERVICE_TIMEOUT seconds (default 1) and is made
+//     AWS_METADATA_SERVICE_NUM_ATTEMPTS times at most (default 1), the SDKs' documented defaults.
+//
+// caching_credentials_provider keeps what its provider returned and refreshes temporary credentials
+// ahead of expiry in the background: callers keep getting the still-valid ones and only wait when there
+// are none or they have expired, and then all waiting callers share one refresh.
+
+#if !SLUICE_HAS_CURL
+#error "sluice/aws/credentials_provider.hpp needs libcurl (SLUICE_HAS_CURL): install libcurl4-openssl-dev"
+#endif
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/credentials_provider.hpp needs simdjson (SLUICE_HAS_SIMDJSON): install libsimdjson-dev"
+#endif
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+
+namespace sluice::aws {
+
+// ---- error codes ------------------------------------------------------------------------------
+
+enum class credentials_errc {
+    not_configured = 1,    ///< the source is not set up here: try the next one
+    invalid_configuration, ///< the source is set up, but wrongly (a missing part, a bad value)
+    provider_failed,       ///< the source is set up and was asked, but did not give credentials
+};
+
+} // namespace sluice::aws
+
+namespace sluice::detail::aws_creds {
+class category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "sluice.aws.credentials"; }
+    std::string message(int value) const override {
+        switch (static_cast<aws::credentials_errc>(value)) {
+        case aws::credentials_errc::not_configured: return "credentials source not configured";
+        case aws::credentials_errc::invalid_configuration: return "invalid credentials configuration";
+        case aws::credentials_errc::provider_failed: return "credentials provider failed";
+        }
+        return "unknown credentials error";
+    }
+};
+} // namespace sluice::detail::aws_creds
+
+namespace sluice::aws {
+
+[[nodiscard]] inline const std::error_category& credentials_category() noexcept {
+    static const detail::aws_creds::category_impl category;
+    return category;
+}
+
+[[nodiscard]] inline std::error_code make_error_code(credentials_errc e) noexcept {
+    return {static_cast<int>(e), credentials_category()};
+}
+
+} // namespace sluice::aws
+
+template <>
+struct std::is_error_code_enum<sluice::aws::credentials_errc> : std::true_type {};
+
+namespace sluice::detail::aws_creds {
+
+// ---- small parsers shared by the providers --------------------------------------------------
+
+/// An ISO-8601 / RFC 3339 UTC time: "2026-11-22T10:00:00Z", with optional fractional seconds and a
+/// "+hh:mm"/"-hh:mm" offset instead of Z ('t' and 'z' accepted). nullopt when malformed.
+[[nodiscard]] inline std::optional<std::chrono::system_clock::time_point>
+parse_iso8601(std::string_view text) noexcept {
+    using namespace std::chrono;
+    text = aws_cfg::trim(text);
+    auto digits = [&](std::size_t pos, std::size_t count, int& out) {
+        if (pos + count > text.size()) return false;
+        out = 0;
+        for (std::size_t i = pos; i < pos + count; ++i) {
+            if (text[i] < '0' || text[i] > '9') return false;
+            out = out * 10 + (text[i] - '0');
+        }
+        return true;
+    };
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+    if (!digits(0, 4, y) || text.size() < 19 || text[4] != '-' || !digits(5, 2, mo) || text[7] != '-' ||
+        !digits(8, 2, d) || (text[10] != 'T' && text[10] != 't' && text[10] != ' ') || !digits(11, 2, h) ||
+        text[13] != ':' || !digits(14, 2, mi) || text[16] != ':' || !digits(17, 2, s))
+        return std::nullopt;
+    const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+    if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
+    std::size_t pos = 19;
+    nanoseconds fraction{0};
+    if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
+        ++pos;
+        long long value = 0;
+        int count = 0;
+        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+            if (count < 9) {
+                value = value * 10 + (text[pos] - '0');
+                ++count;
+            }
+            ++pos;
+        }
+        if (count == 0) return std::nullopt;
+        for (int i = count; i < 9; ++i) value *= 10;
+        fraction = nanoseconds{value};
+    }
+    minutes offset{0};
+    if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+        ++pos;
+    } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+        const bool negative = text[pos] == '-';
+        int oh = 0, om = 0;
+        if (!digits(pos + 1, 2, oh)) return std::nullopt;
+        pos += 3;
+        if (pos < text.size() && text[pos] == ':') ++pos;
+        if (!digits(pos, 2, om)) return std::nullopt;
+        pos += 2;
+        offset = hours{oh} + minutes{om};
+        if (negative) offset = -offset;
+    } else {
+        return std::nullopt; // no zone: ambiguous, and the services always send one
+    }
+    if (pos != text.size()) return std::nullopt;
+    const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{s} - offset;
+    return time_point_cast<system_clock::duration>(tp + duration_cast<system_clock::duration>(fraction));
+}
+
+/// The content of the first element `<name ...>...</name>` in `xml` (not unescaped); nullopt if absent.
+/// Enough for the small fixed documents STS and IMDS send: no CDATA, no comments containing tags.
+[[nodiscard]] inline std::optional<std::string_view> xml_element(std::string_view xml, std::string_view name) noexcept {
+    std::size_t from = 0;
+    while (true) {
+        const std::size_t open = xml.find('<', from);
+        if (open == std::string_view::npos) return std::nullopt;
+        from = open + 1;
+        if (xml.compare(open + 1, name.size(), name) != 0) continue;
+        const std::size_t after = open + 1 + name.size();
+        if (after >= xml.size()) return std::nullopt;
+        const char c = xml[after];
+        if (c != '>' && c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '/') continue;
+        const std::size_t gt = xml.find('>', after);
+        if (gt == std::string_view::npos) return std::nullopt;
+        if (xml[gt - 1] == '/') return std::string_view{}; // <name/>
+        const std::string closing = "</" + std::string(name);
+        std::size_t close = xml.find(closing, gt + 1);
+        while (close != std::string_view::npos) {
+            const std::size_t end = close + closing.size();
+            if (end < xml.size() && (xml[end] == '>' || xml[end] == ' ')) return xml.substr(gt + 1, close - gt - 1);
+            close = xml.find(closing, end);
+        }
+        return std::nullopt;
+    }
+}
+
+/// Follows a path of nested elements: xml_path(doc, {"A", "B"}) is B inside A.
+template <class... Names>
+[[nodiscard]] std::optional<std::string_view> xml_path(std::string_view xml, Names... names) noexcept {
+    std::optional<std::string_view> at = xml;
+    ((at = at ? xml_element(*at, std::string_view(names)) : std::nullopt), ...);
+    return at;
+}
+
+/// XML text with its entity and character references decoded: the one decoder of AWS XML.
+using sluice::detail::aws_error::xml_unescape;
+
+/// application/x-www-form-urlencoded value: RFC 3986 unreserved characters kept, the rest %XX.
+[[nodiscard]] inline std::string form_encode(std::string_view value) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(value.size() + value.size() / 2);
+    for (unsigned char c : value) {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+            c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+/// `text` with every occurrence of each non-empty secret replaced by "[redacted]": for error text
+/// quoted from a server, which might echo what it was sent.
+[[nodiscard]] inline std::string scrub(std::string text, std::initializer_list<std::string_view> secrets) {
+    for (std::string_view secret : secrets) {
+        if (secret.size() < 4) continue; // too short to search for without mangling ordinary words
+        std::size_t at = 0;
+        while ((at = text.find(secret, at)) != std::string::npos) {
+            text.replace(at, secret.size(), redacted_text);
+            at += redacted_text.size();
+        }
+    }
+    return text;
+}
+
+/// Server text fit for an error message: at most `limit` bytes, control characters as spaces.
+[[nodiscard]] inline std::string quote_server_text(std::string_view text, std::size_t limit = 200) {
+    text = aws_cfg::trim(text);
+    std::string out(text.substr(0, limit));
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    if (text.size() > limit) out += "...";
+    return out;
+}
+
+/// The host of a URL (brackets of an IPv6 literal removed, lower-cased) and whether the scheme is https.
+struct url_parts {
+    std::string scheme;
+    std::string host;
+};
+
+[[nodiscard]] inline std::optional<url_parts> parse_url(std::string_view url) {
+    const std::size_t colon = url.find("://");
+    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+    url_parts out;
+    out.scheme = aws_cfg::to_lower(url.substr(0, colon));
+    std::string_view authority = url.substr(colon + 3);
+    authority = authority.substr(0, authority.find_first_of("/?#"));
+    if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+    if (authority.empty()) return std::nullopt;
+    if (authority.front() == '[') {
+        const std::size_t close = authority.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        out.host = aws_cfg::to_lower(authority.substr(1, close - 1));
+    } else {
+        out.host = aws_cfg::to_lower(authority.substr(0, authority.find(':')));
+    }
+    if (out.host.empty()) return std::nullopt;
+    return out;
+}
+
+/// True for the hosts the SDKs let the container provider reach over plain http.
+[[nodiscard]] inline bool container_host_allowed(std::string_view host) noexcept {
+    if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" || host == "169.254.170.2" ||
+        host == "169.254.170.23" || host == "fd00:ec2::23")
+        return true;
+    // 127.0.0.0/8: four dotted decimal octets, the first 127.
+    if (host.rfind("127.", 0) != 0) return false;
+    int parts = 0;
+    std::size_t pos = 0;
+    while (pos <= host.size()) {
+        const std::size_t dot = std::min(host.find('.', pos), host.size());
+        const std::string_view part = host.substr(pos, dot - pos);
+        unsigned value = 0;
+        auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+        if (part.empty() || ec != std::errc{} || p != part.data() + part.size() || value > 255) return false;
+        ++parts;
+        pos = dot + 1;
+    }
+    return parts == 4;
+}
+
+/// A JSON object's string member; nullopt when absent or not a string.
+[[nodiscard]] inline std::optional<std::string> json_string(simdjson::dom::element object, const char* key) {
+    std::string_view value;
+    if (object[key].get(value) != simdjson::SUCCESS) return std::nullopt;
+    return std::string(value);
+}
+
+inline result<aws::aws_credentials> fail(std::string_view source, aws::credentials_errc code, std::string message) {
+    error e;
+    e.source = std::string(source);
+    e.code = aws::make_error_code(code);
+    e.message = std::move(message);
+    return result<aws::aws_credentials>::failure(std::move(e));
+}
+
+inline bool is_not_configured(const error& e) noexcept {
+    return e.code == aws::make_error_code(aws::credentials_errc::not_configured);
+}
+
+/// Reads a small file (a token) and trims surrounding whitespace; the error says why, not what.
+inline std::optional<std::string> read_token_file(const std::string& path, std::string& why) {
+    int err = 0;
+    auto text = detail::aws_cfg::read_file(path, err);
+    if (!text) {
+        why = "cannot read " + path + ": " + std::error_code(err, std::system_category()).message();
+        return std::nullopt;
+    }
+    std::string token(detail::aws_cfg::trim(*text));
+    if (token.empty()) {
+        why = path + " is empty";
+        return std::nullopt;
+    }
+    return token;
+}
+
+/// A transient answer worth asking again: a retryable transport failure, 5xx or 429.
+inline bool worth_retrying(const result<http::response>& r) {
+    if (r.is_error()) return http::is_retryable(r.get_error().code);
+    return r.value().status >= 500 || r.value().status == 429;
+}
+
+/// Sends `request` up to `attempts` times while the answer is transient, pausing `pause` between.
+inline task<result<http::response>> request_with_retries(http::client& client, const http::request& request,
+                                                         int attempts, std::chrono::milliseconds pause) {
+    for (int attempt = 1;; ++attempt) {
+        auto r = co_await client.request(request);
+        if (attempt >= attempts || !worth_retrying(r)) co_return r;
+        co_await client.loop().sleep_for(pause * attempt);
+    }
+}
+
+/// "HTTP 403" plus `code: message` when the body is a JSON object carrying them (container endpoints do).
+inline std::string describe_json_failure(const http::response& r, std::string_view secret) {
+    std::string out = "HTTP " + std::to_string(r.status);
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(r.body.data(), r.body.size()).get(doc) == simdjson::SUCCESS) {
+        auto code = json_string(doc, "code");
+        if (!code) code = json_string(doc, "Code");
+        auto message = json_string(doc, "message");
+        if (!message) message = json_string(doc, "Message");
+        if (code) out += " " + quote_server_text(*code, 64);
+        if (message) out += ": " + quote_server_text(scrub(*message, {secret}));
+    }
+    return out;
+}
+
+/// {AccessKeyId, SecretAccessKey, Token, Expiration} as the container endpoints and IMDS send them.
+inline result<aws::aws_credentials> parse_json_credentials(std::string_view source, const std::string& body) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS || !doc.is_object())
+        return fail(source, aws::credentials_errc::provider_failed, "the response is not a JSON object");
+    aws::aws_credentials c;
+    auto id = json_string(doc, "AccessKeyId");
+    auto secret = json_string(doc, "SecretAccessKey");
+    if (!id || id->empty() || !secret || secret->empty())
+        return fail(source, aws::credentials_errc::provider_failed,
+                    "the response has no AccessKeyId or SecretAccessKey");
+    c.access_key_id = std::move(*id);
+    c.secret_access_key = std::move(*secret);
+    if (auto token = json_string(doc, "Token")) c.session_token = std::move(*token);
+    if (auto expiration = json_string(doc, "Expiration"); expiration && !expiration->empty()) {
+        auto at = parse_iso8601(*expiration);
+        if (!at)
+            return fail(source, aws::credentials_errc::provider_failed,
+                        "the response's Expiration is not an ISO-8601 time");
+        c.expiration = *at;
+    }
+    return result<aws::aws_credentials>::ok(std::move(c));
+}
+
+} // namespace sluice::detail::aws_creds
+
+namespace sluice::aws {
+
+// ---- the provider interface ----------------------------------------------------------------------
+
+class credentials_provider {
+public:
+    virtual ~credentials_provider() = default;
+    /// Loads credentials from this source (see the error codes above).
+    [[nodiscard]] virtual task<result<aws_credentials>> load() = 0;
+    /// A short name for messages: "environment", "profile", "imds"...
+    [[nodiscard]] virtual std::string_view name() const noexcept = 0;
+};
+
+// ---- static ------------------------------------------------------------------------------------
+
+/// Credentials given in code.
+class static_credentials_provider final : public credentials_provider {
+public:
+    explicit static_credentials_provider(aws_credentials credentials) : credentials_(std::move(credentials)) {}
+
+    [[nodiscard]] task<result<aws_credentials>> load() override {
+        if (credentials_.empty())
+            co_return detail::aws_creds::fail(name(), credentials_errc::not_configured,
+                                              "no access key id or secret given");
+        co_return result<aws_credentials>::ok(credentials_);
+    }
+    [[nodiscard]] std::string_view name() const noexcept override { return "static"; }
+
+private:
+    aws_credentials credentials_;
+};
+
+// ---- environment ---------------------------------------------------------------------------------
+
+/// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_CREDENTIAL_EXPIRATION.
+class environment_credentials_provider final : public credentials_provider {
+public:
+    explicit environment_credentials_provider(env_lookup env = {})
+        : env_(env ? std::move(env) : process_environment()) {}
+
+    [[nodiscard]] task<result<aws_credentials>> load() override { co_return read(); }
+    [[nodiscard]] std::string_view name() const noexcept override { return "environment"; }
+
+    /// The same, synchronously: the environment needs no waiting.
+    [[nodiscard]] result<aws_credentials> read() const {
+        auto get = [&](std::string_view var) -> std::optional<std::string> {
+            auto v = env_(var);
+            if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
+            return std::string(detail::aws_cfg::trim(*v));
+        };
+        auto id = get("AWS_ACCESS_KEY_ID");
+        auto secret = get("AWS_SECRET_ACCESS_KEY");
+        if (!id && !secret)
+            return detail::aws_creds::fail(name(), credentials_errc::not_configured, "AWS_ACCESS_KEY_ID is not set");
+        // The SDKs treat half a pair as not configured too, so a chain moves on; the message stays
+        // in the chain's error if nothing else works.
+        if (!id)
+            return detail::aws_creds::fail(name(), credentials_errc::not_configured,
+                                           "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not");
+        if (!secret)
+            return detail::aws_creds::fail(name(), credentials_errc::not_configured,
+                                           "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+        aws_credentials c;
+        c.access_key_id = std::move(*id);
+        c.secret_access_key = std::move(*secret);
+        if (auto token = get("AWS_SESSION_TOKEN")) c.session_token = std::move(*token);
+        if (auto expiration = get("AWS_CREDENTIAL_EXPIRATION")) {
+            auto at = detail::aws_creds::parse_iso8601(*expiration);
+            if (!at)
+                return detail::aws_creds::fail(name(), credentials_errc::invalid_configuration,
+                                               "AWS_CREDENTIAL_EXPIRATION is not an ISO-8601 time");
+            c.expiration = *at;
+        }
+        return result<aws_credentials>::ok(std::move(c));
+    }
+
+private:
+    env_lookup env_;
+};
+
+// ---- web identity ------------------------------------------------------------------------------
+
+/// What an AssumeRoleWithWebIdentity call needs.
+struct web_identity_settings {
+    std::string role_arn;
+    std::string token_file;
+    /// Empty: "sluice-<milliseconds since the epoch>".
+    std::string session_name;
+};
+
+/// STS AssumeRoleWithWebIdentity with a token read from a file.
+class web_identity_credentials_provider final : public credentials_provider {
+public:
+    /// Settings from AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN and AWS_ROLE_SESSION_NAME, read at each load.
+    explicit web_identity_credentials_provider(http::client& client, config_options options = {})
+        : client_(client), options_(std::move(options)) {}
+    /// Fixed settings (a profile's role_arn / web_identity_token_file); `options` still give the region
+    /// and the STS endpoint.
+    web_identity_credentials_provider(http::client& client, web_identity_settings settings, config_options options = {})
+        : client_(client), options_(std::move(options)), settings_(std::move(settings)) {}
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "web identity"; }
+
+    [[nodiscard]] task<result<aws_credentials>> load() override {
+        // The variables first: without them this source is simply not configured, whatever the files say.
+        const env_lookup env = options_.env ? options_.env : process_environment();
+        auto var = [&](std::string_view name) -> std::optional<std::string> {
+            auto v = env(name);
+            if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
+            return std::string(detail::aws_cfg::trim(*v));
+        };
+        web_identity_settings settings;
+        if (settings_) {
+            settings = *settings_;
+        } else {
+            auto file = var("AWS_WEB_IDENTITY_TOKEN_FILE");
+            auto role = var("AWS_ROLE_ARN");
+            if (!file && !role)
+                co_return detail::aws_creds::fail(name(), credentials_errc::not_configured,
+                                                  "AWS_WEB_IDENTITY_TOKEN_FILE is not set");
+            if (!file || !role) {
+                std::string why = file ? "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not"
+                                       : "AWS_ROLE_ARN is set but AWS_WEB_IDENTITY_TOKEN_FILE is not";
+                co_return detail::aws_creds::fail(name(), credentials_errc::invalid_configuration, std::move(why));
+            }
+            settings.token_file = std::move(*file);
+            settings.role_arn = std::move(*role);
+            if (auto session = var("AWS_ROLE_SESSION_NAME")) settings.session_name = std::move(*session);
+        }
+
+        // The files only add the region and endpoint settings: a malformed one leaves the environment's.
+        auto loaded = aws_config::load(options_);
+        std::optional<aws_config> fallback;
+        if (!loaded) fallback.emplace(shared_files{}, env, options_.profile);
+        const aws_config& config = loaded ? loaded.value() : *fallback;
+
+        if (settings.session_name.empty()) {
+            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+            settings.session_name = "sluice-" + std::to_string(ms);
+        }
+
+        std::string why;
+        auto token = detail::aws_creds::read_token_file(settings.token_file, why);
+        if (!token)
+            co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed, "web identity token: " + why);
+
+        // STS is regional; without a region the global endpoint still answers (in the aws partition).
+        http::request request;
+        request.url = sts_url(config);
+
+        const std::string body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" +
+                                 detail::aws_creds::form_encode(settings.role_arn) +
+                                 "&RoleSessionName=" + detail::aws_creds::form_encode(settings.session_name) +
+                                 "&WebIdentityToken=" + detail::aws_creds::form_encode(*token);
+        request.method = "POST";
+        request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"});
+        request.headers.push_back({"Accept", "text/xml"});
+        request.body = body;
+        request.timeout = std::chrono::seconds(10);
+        request.connect_timeout = std::chrono::seconds(3);
+
+        for (int attempt = 1;; ++attempt) {
+            auto answer = co_await client_.request(request);
+            if (answer.is_error()) {
+                if (attempt < max_attempts && http::is_retryable(answer.get_error().code)) {
+                    co_await client_.loop().sleep_for(retry_pause * attempt);
+                    continue;
+                }
+                co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                                  "STS AssumeRoleWithWebIdentity: " + answer.get_error().message);
+            }
+            const http::response& response = answer.value();
+            if (response.status == 200) co_return parse_sts(response.body);
+            const std::string code = detail::aws_creds::xml_unescape(
+                detail::aws_creds::xml_path(response.body, "Error", "Code").value_or(""));
+            // IDPCommunicationError: the identity provider did not answer STS in time; worth another try.
+            const bool transient = response.status >= 500 || response.status == 429 ||
+                                   code == "IDPCommunicationError" || code == "Throttling";
+            if (attempt < max_attempts && transient) {
+                co_await client_.loop().sleep_for(retry_pause * attempt);
+                continue;
+            }
+            co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                              describe_failure(response, code, *token));
+        }
+    }
+
+private:
+    static constexpr int max_attempts = 3;
+    static constexpr std::chrono::milliseconds retry_pause{200};
+
+    // The regional STS endpoint (or an override); without a region, the global one, which still answers
+    // in the aws partition.
+    static std::string sts_url(const aws_config& config) {
+        auto region = config.region();
+        std::string_view region_name;
+        if (region) region_name = region.value();
+        auto endpoint = config.endpoint("sts", region_name);
+        std::string url = endpoint ? std::move(endpoint).value() : std::string("https://sts.amazonaws.com");
+        const std::size_t scheme = url.find("://");
+        if (url.find('/', scheme == std::string::npos ? 0 : scheme + 3) == std::string::npos) url += '/';
+        return url;
+    }
+
+    // "STS AssumeRoleWithWebIdentity failed: HTTP 400 InvalidIdentityToken: <message>", the token cut
+    // out of the message should STS ever quote it.
+    static std::string describe_failure(const http::response& response, const std::string& code,
+                                        std::string_view token) {
+        std::string message = "STS AssumeRoleWithWebIdentity failed: HTTP " + std::to_string(response.status);
+        if (!code.empty()) message += " " + detail::aws_creds::quote_server_text(code, 64);
+        if (auto text = detail::aws_creds::xml_path(response.body, "Error", "Message")) {
+            message += ": ";
+            const std::string text_without_token =
+                detail::aws_creds::scrub(detail::aws_creds::xml_unescape(*text), {token});
+            message += detail::aws_creds::quote_server_text(text_without_token);
+        }
+        return message;
+    }
+
+    result<aws_credentials> parse_sts(std::string_view body) const {
+        auto credentials = detail::aws_creds::xml_path(body, "AssumeRoleWithWebIdentityResult", "Credentials");
+        if (!credentials)
+            return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                           "STS response has no Credentials");
+        auto field = [&](std::string_view tag) {
+            return detail::aws_creds::xml_unescape(detail::aws_creds::xml_element(*credentials, tag).value_or(""));
+        };
+        aws_credentials c;
+        c.access_key_id = field("AccessKeyId");
+        c.secret_access_key = field("SecretAccessKey");
+        c.session_token = field("SessionToken");
+        if (c.empty())
+            return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                           "STS response has no AccessKeyId or SecretAccessKey");
+        if (const std::string expiration = field("Expiration"); !expiration.empty()) {
+            auto at = detail::aws_creds::parse_iso8601(expiration);
+            if (!at)
+                return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                               "STS response's Expiration is not an ISO-8601 time");
+            c.expiration = *at;
+        }
+        return result<aws_credentials>::ok(std::move(c));
+    }
+
+    http::client& client_;
+    config_options options_;
+    std::optional<web_identity_settings> settings_;
+};
+
+// ---- profile -----------------------------------------------------------------------------------
+
+/// The selected profile of the shared files (read again at each load). A profile with role_arn and
+/// web_identity_token_file needs `client` for STS.
+class profile_credentials_provider final : public credentials_provider {
+public:
+    explicit profile_credentials_provider(config_options options = {}, http::client* client = nullptr)
+        : options_(std::move(options)), client_(client) {}
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "profile"; }
+
+    [[nodiscard]] task<result<aws_credentials>> load() override {
+        auto loaded = aws_config::load(options_);
+        if (!loaded)
+            co_return detail::aws_creds::fail(name(), credentials_errc::invalid_configuration,
+                                              loaded.get_error().what());
+        const aws_config& config = loaded.value();
+        const shared_files& files = config.files();
+        const std::string& profile = config.profile_name();
+        const std::string where = "profile '" + profile + "'";
+
+        if (!config.has_profile()) {
+            const std::string message = where + " is not in " +
+                                        describe(config.paths().credentials, "the credentials file") + " or " +
+                                        describe(config.paths().config, "the config file");
+            // A profile asked for by name that does not exist is a mistake; a missing default is not.
+            co_return detail::aws_creds::fail(name(),
+                                              config.profile_named() ? credentials_errc::invalid_configuration
+                                                                     : credentials_errc::not_configured,
+                                              message);
+        }
+
+        // The credentials file's keys when it has them for this profile, else the config file's.
+        const auto which = files.get(shared_files::kind::credentials, profile, "aws_access_key_id")
+                               ? shared_files::kind::credentials
+                               : shared_files::kind::config;
+        auto value = [&](std::string_view key) -> std::optional<std::string> {
+            auto v = files.get(which, profile, key);
+            if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
+            return std::string(detail::aws_cfg::trim(*v));
+        };
+        if (auto id = value("aws_access_key_id")) {
+            auto secret = value("aws_secret_access_key");
+            if (!secret)
+                co_return detail::aws_creds::fail(name(), credentials_errc::invalid_configuration,
+                                                  where + " has aws_access_key_id but no aws_secret_access_key");
+            aws_credentials c;
+            c.access_key_id = std::move(*id);
+            c.secret_access_key = std::move(*secret);
+            if (auto token = value("aws_session_token")) c.session_token = std::move(*token);
+            co_return result<aws_credentials>::ok(std::move(c));
+        }
+
+        auto role_arn = config.profile_value("role_arn");
+        auto token_file = config.profile_value("web_identity_token_file");
+        if (role_arn && token_file) {
+            if (!client_)
+                co_return detail::aws_creds::fail(name(), credentials_errc::invalid_configuration,
+                                                  where + " uses web identity, which needs an HTTP client");
+            web_identity_settings settings{std::move(*role_arn), std::move(*token_file),
+                                           config.profile_value("role_session_name").value_or("")};
+            web_identity_credentials_provider sts(*client_, std::move(settings), options_);
+            auto got = co_await sts.load();
+            if (got.is_error()) {
+                error e = got.get_error();
+                e.source = std::string(name());
+                e.message = where + " (web identity): " + e.message;
+                co_return result<aws_credentials>::failure(std::move(e));
+            }
+            co_return got;
+        }
+        if (role_arn)
+            co_return detail::aws_creds::fail(
+                name(), credentials_errc::invalid_configuration,
+                where + " assumes a role (role_arn with source_profile or credential_source), "
+                        "which sluice does not support: use web identity, environment or "
+                        "static credentials");
+        if (config.profile_value("credential_process"))
+            co_return detail::aws_creds::fail(name(), credentials_errc::invalid_configuration,
+                                              where + " uses credential_process, which sluice does not support");
+        if (config.profile_value("sso_session") || config.profile_value("sso_start_url"))
+            co_return detail::aws_creds::fail(name(), credentials_errc::invalid_configuration,
+                                              where + " uses SSO, which sluice does not support");
+        co_return detail::aws_creds::fail(name(), credentials_errc::not_configured, where + " has no credentials");
+    }
+
+private:
+    static std::string describe(const std::string& path, const char* fallback) {
+        return path.empty() ? fallback : path;
+    }
+
+    config_options options_;
+    http::client* client_;
+};
+
+// ---- container ---------------------------------------------------------------------------------
+
+/// ECS task roles and EKS Pod Identity: credentials from a local HTTP endpoint.
+class container_credentials_provider final : public credentials_provider {
+public:
+    explicit container_credentials_provider(http::client& client, env_lookup env = {})
+        : client_(client), env_(env ? std::move(env) : process_environment()) {}
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "container"; }
+
+    /// The URL the environment points at: http://169.254.170.2 + AWS_CONTAINER_CREDENTIALS_RELATIVE_URI,
+    /// else AWS_CONTAINER_CREDENTIALS_FULL_URI when its host is allowed (see the top of this file).
+    [[nodiscard]] static result<std::string> resolve_url(const env_lookup& env) {
+        auto fail = [](credentials_errc code, std::string why) {
+            auto r = detail::aws_creds::fail("container", code, std::move(why));
+            return result<std::string>::failure(r.get_error());
+        };
+        if (auto relative = get(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) {
+            std::string url = "http://169.254.170.2";
+            if (relative->front() != '/') url += '/';
+            url += *relative;
+            return result<std::string>::ok(std::move(url));
+        }
+        auto full = get(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+        if (!full)
+            return fail(credentials_errc::not_configured, "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI "
+                                                          "nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set");
+        auto parts = detail::aws_creds::parse_url(*full);
+        if (!parts || (parts->scheme != "http" && parts->scheme != "https"))
+            return fail(credentials_errc::invalid_configuration,
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI is not an http(s) URL");
+        if (parts->scheme == "http" && !detail::aws_creds::container_host_allowed(parts->host))
+            return fail(credentials_errc::invalid_configuration,
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI host '" + parts->host +
+                            "' is not allowed over http: use a loopback address, 169.254.170.2, 169.254.170.23 or "
+                            "fd00:ec2::23, or https");
+        return result<std::string>::ok(std::move(*full));
+    }
+
+    [[nodiscard]] task<result<aws_credentials>> load() override {
+        auto resolved = resolve_url(env_);
+        if (resolved.is_error()) co_return result<aws_credentials>::failure(resolved.get_error());
+        std::string url = std::move(resolved).value();
+
+        std::optional<std::string> token;
+        if (auto file = get(env_, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")) {
+            std::string why;
+            token = detail::aws_creds::read_token_file(*file, why);
+            if (!token)
+                co_return detail::aws_creds::fail(name(), credentials_errc::invalid_configuration,
+                                                  "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: " + why);
+        } else {
+            token = get(env_, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+        }
+        if (token && token->find_first_of("\r\n") != std::string::npos)
+            co_return detail::aws_creds::fail(name(), credentials_errc::invalid_configuration,
+                                              "the container authorization token contains a line break");
+
+        http::request request;
+        request.url = std::move(url);
+        request.headers.push_back({"Accept", "application/json"});
+        if (token) request.headers.push_back({"Authorization", *token});
+        request.timeout = std::chrono::seconds(5);
+        request.connect_timeout = std::chrono::seconds(2);
+        auto answer =
+            co_await detail::aws_creds::request_with_retries(client_, request, 3, std::chrono::milliseconds(100));
+        if (answer.is_error())
+            co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed, answer.get_error().message);
+        const http::response& response = answer.value();
+        if (response.status != 200) {
+            std::string why = "the container endpoint answered ";
+            why += detail::aws_creds::describe_json_failure(response, token.value_or(std::string()));
+            co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed, std::move(why));
+        }
+        co_return detail::aws_creds::parse_json_credentials(name(), response.body);
+    }
+
+private:
+    static std::optional<std::string> get(const env_lookup& env, std::string_view var) {
+        auto v = env(var);
+        if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
+        return std::string(detail::aws_cfg::trim(*v));
+    }
+
+    http::client& client_;
+    env_lookup env_;
+};
+
+// ---- IMDS --------------------------------------------------------------------------------------
+
+/// EC2 instance metadata (IMDSv2). Keeps the session token (6 hours) between loads.
+class imds_credentials_provider final : public credentials_provider {
+public:
+    explicit imds_credentials_provider(http::client& client, config_options options = {})
+        : client_(client), options_(std::move(options)) {}
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "imds"; }
+
+    [[nodiscard]] task<result<aws_credentials>> load() override {
+        // A malformed config file should not stop IMDS: then the environment alone counts.
+        auto loaded = aws_config::load(options_);
+        std::optional<aws_config> fallback;
+        if (!loaded) fallback.emplace(shared_files{}, options_.env, options_.profile);
+        const aws_config& config = loaded ? loaded.value() : *fallback;
+        auto setting = [&](std::string_view var, std::string_view key) {
+            auto v = config.env(var);
+            return v ? v : config.profile_value(key);
+        };
+        if (auto disabled = config.env("AWS_EC2_METADATA_DISABLED");
+            disabled && detail::aws_cfg::parse_bool(*disabled) == true)
+            co_return detail::aws_creds::fail(name(), credentials_errc::not_configured,
+                                              "disabled by AWS_EC2_METADATA_DISABLED");
+
+        std::string endpoint;
+        if (auto e = setting("AWS_EC2_METADATA_SERVICE_ENDPOINT", "ec2_metadata_service_endpoint")) {
+            endpoint = std::move(*e);
+        } else {
+            auto mode = setting("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "ec2_metadata_service_endpoint_mode");
+            endpoint =
+                mode && detail::aws_cfg::iequals(*mode, "IPv6") ? "http://[fd00:ec2::254]" : "http://169.254.169.254";
+        }
+        while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+
+        auto positive = [&](std::string_view var, std::string_view key, int fallback) {
+            auto v = setting(var, key);
+            int n = 0;
+            if (!v) return fallback;
+            auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+            return ec == std::errc{} && p == v->data() + v->size() && n >= 1 ? n : fallback;
+        };
+        const auto timeout =
+            std::chrono::seconds(positive("AWS_METADATA_SERVICE_TIMEOUT", "metadata_service_timeout", 1));
+        const int attempts = positive("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "metadata_service_num_attempts", 1);
+
+        // A token the instance rejected (401) is fetched again once.
+        for (int round = 0;; ++round) {
+            if (!token_ || std::chrono::steady_clock::now() >= token_expiry_) {
+                http::request put;
+                put.method = "PUT";
+                put.url = endpoint + "/latest/api/token";
+                put.headers.push_back({"x-aws-ec2-metadata-token-ttl-seconds", std::to_string(token_ttl.count())});
+                put.timeout = timeout;
+                put.connect_timeout = timeout;
+                const auto asked = std::chrono::steady_clock::now();
+                auto answer = co_await detail::aws_creds::request_with_retries(client_, put, attempts, retry_pause);
+                if (answer.is_error())
+                    co_return detail::aws_creds::fail(name(), credentials_errc::not_configured,
+                                                      "no instance metadata service at " + endpoint +
+                                                          " (not on EC2?): " + answer.get_error().code.message());
+                if (answer.value().status != 200) {
+                    std::string why = "the instance metadata service refused a session token: HTTP " +
+                                      std::to_string(answer.value().status);
+                    if (answer.value().status == 403) why += " (IMDS disabled, or the hop limit is too low)";
+                    co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed, std::move(why));
+                }
+                token_ = std::string(detail::aws_cfg::trim(answer.value().body));
+                // Renewed a minute early: a token must not expire between the two GETs.
+                token_expiry_ = asked + token_ttl - std::chrono::seconds(60);
+            }
+            const std::string token = *token_;
+
+            http::request get;
+            get.url = endpoint + "/latest/meta-data/iam/security-credentials/";
+            get.headers.push_back({"x-aws-ec2-metadata-token", token});
+            get.timeout = timeout;
+            get.connect_timeout = timeout;
+            auto role_answer = co_await detail::aws_creds::request_with_retries(client_, get, attempts, retry_pause);
+            if (role_answer.is_error())
+                co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                                  role_answer.get_error().message);
+            if (role_answer.value().status == 401 && round == 0) {
+                token_.reset();
+                continue;
+            }
+            if (role_answer.value().status == 404)
+                co_return detail::aws_creds::fail(name(), credentials_errc::not_configured,
+                                                  "no IAM role is attached to this instance");
+            if (role_answer.value().status != 200)
+                co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                                  "the instance metadata service answered HTTP " +
+                                                      std::to_string(role_answer.value().status) +
+                                                      " for the role name");
+            std::string_view role = detail::aws_cfg::trim(role_answer.value().body);
+            role = detail::aws_cfg::trim(role.substr(0, role.find('\n')));
+            if (role.empty() || role.find_first_of("/?#% ") != std::string_view::npos)
+                co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                                  "the instance metadata service gave no usable role name");
+
+            get.url += role;
+            auto creds_answer = co_await detail::aws_creds::request_with_retries(client_, get, attempts, retry_pause);
+            if (creds_answer.is_error())
+                co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                                  creds_answer.get_error().message);
+            if (creds_answer.value().status == 401 && round == 0) {
+                token_.reset();
+                continue;
+            }
+            if (creds_answer.value().status != 200)
+                co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                                  "the instance metadata service answered HTTP " +
+                                                      std::to_string(creds_answer.value().status) + " for role '" +
+                                                      std::string(role) + "'");
+            // IMDS reports failures inside a 200: {"Code": "...", ...}; "Success" is the good one.
+            simdjson::dom::parser parser;
+            simdjson::dom::element doc;
+            const std::string& body = creds_answer.value().body;
+            if (parser.parse(body.data(), body.size()).get(doc) == simdjson::SUCCESS) {
+                if (auto code = detail::aws_creds::json_string(doc, "Code"); code && *code != "Success")
+                    co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
+                                                      "the instance metadata service reported " +
+                                                          detail::aws_creds::quote_server_text(*code, 64) +
+                                                          " for role '" + std::string(role) + "'");
+            }
+            co_return detail::aws_creds::parse_json_credentials(name(), body);
+        }
+    }
+
+private:
+    static constexpr std::chrono::seconds token_ttl{21600};
+    static constexpr std::chrono::milliseconds retry_pause{100};
+
+    http::client& client_;
+    config_options options_;
+    std::optional<std::string> token_;
+    std::chrono::steady_clock::time_point token_expiry_{};
+};
+
+// ---- chain -------------------------------------------------------------------------------------
+
+/// Tries providers in order. A provider that is not configured passes to the next; one that fails
+/// otherwise ends the search with its error. Remembers the provider that worked and asks it first
+/// next time (falling back to the whole chain if it has become unconfigured).
+class credentials_provider_chain final : public credentials_provider {
+public:
+    explicit credentials_provider_chain(std::vector<std::shared_ptr<credentials_provider>> providers)
+        : providers_(std::move(providers)) {}
+
+    [[nodiscard]] std::string_view name() const noexcept override { return "chain"; }
+
+    [[nodiscard]] task<result<aws_credentials>> load() override {
+        std::vector<std::string> tried;
+        const std::size_t remembered = last_.load(std::memory_order_relaxed);
+        if (remembered < providers_.size()) {
+            auto got = co_await providers_[remembered]->load();
+            if (got.is_ok()) co_return got;
+            if (!detail::aws_creds::is_not_configured(got.get_error())) co_return stop(got.get_error(), tried);
+            tried.push_back(got.get_error().what());
+        }
+        for (std::size_t i = 0; i < providers_.size(); ++i) {
+            if (i == remembered) continue;
+            auto got = co_await providers_[i]->load();
+            if (got.is_ok()) {
+                last_.store(i, std::memory_order_relaxed);
+                co_return got;
+            }
+            if (!detail::aws_creds::is_not_configured(got.get_error())) co_return stop(got.get_error(), tried);
+            tried.push_back(got.get_error().what());
+        }
+        std::string message = "no AWS credentials found; tried ";
+        append(message, tried);
+        co_return detail::aws_creds::fail("credentials", credentials_errc::not_configured, std::move(message));
+    }
+
+    /// The name of the provider that gave the last credentials; empty before any did.
+    [[nodiscard]] std::string_view last_provider() const noexcept {
+        const std::size_t i = last_.load(std::memory_order_relaxed);
+        return i < providers_.size() ? providers_[i]->name() : std::string_view{};
+    }
+
+    [[nodiscard]] const std::vector<std::shared_ptr<credentials_provider>>& providers() const noexcept {
+        return providers_;
+    }
+
+private:
+    static void append(std::string& out, const std::vector<std::string>& tried) {
+        for (std::size_t i = 0; i < tried.size(); ++i) {
+            if (i) out += "; ";
+            out += tried[i];
+        }
+        if (tried.empty()) out += "nothing (the chain is empty)";
+    }
+
+    static result<aws_credentials> stop(const error& cause, const std::vector<std::string>& tried) {
+        error e = cause;
+        e.message = cause.what();
+        e.source = "credentials";
+        if (!tried.empty()) {
+            e.message += " (not configured before it: ";
+            append(e.message, tried);
+            e.message += ')';
+        }
+        return result<aws_credentials>::failure(std::move(e));
+    }
+
+    std::vector<std::shared_ptr<credentials_provider>> providers_;
+    std::atomic<std::size_t> last_{static_cast<std::size_t>(-1)};
+};
+
+/// What default_credentials_chain builds.
+struct default_chain_options {
+    /// Put first in the chain when set.
+    std::optional<aws_credentials> explicit_credentials;
+    /// Profile and environment for every provider.
+    config_options config;
+};
+
+/// The AWS SDKs' default chain: [explicit], environment, profile, web identity, container, IMDS. The
+/// HTTP providers use `client`, which must outlive the chain.
+[[nodiscard]] inline std::shared_ptr<credentials_provider_chain>
+default_credentials_chain(http::client& client, default_chain_options options = {}) {
+    std::vector<std::shared_ptr<credentials_provider>> providers;
+    if (options.explicit_credentials)
+        providers.push_back(std::make_shared<static_credentials_provider>(std::move(*options.explicit_credentials)));
+    providers.push_back(std::make_shared<environment_credentials_provider>(options.config.env));
+    providers.push_back(std::make_shared<profile_credentials_provider>(options.config, &client));
+    providers.push_back(std::make_shared<web_identity_credentials_provider>(client, options.config));
+    providers.push_back(std::make_shared<container_credentials_provider>(client, options.config.env));
+    providers.push_back(std::make_shared<imds_credentials_provider>(client, options.config));
+    return std::make_shared<credentials_provider_chain>(std::move(providers));
+}
+
+// ---- caching -----------------------------------------------------------------------------------
+
+struct caching_options {
+    /// Temporary credentials with less than this left are refreshed in the background.
+    std::chrono::seconds refresh_ahead{std::chrono::minutes(5)};
+    /// Credentials with less than this left count as expired: callers wait for fresh ones (a request
+    /// signed now must still be valid when it arrives).
+    std::chrono::seconds expiry_margin{10};
+    /// After a background refresh (failed, or giving credentials that are again due), the next one
+    /// waits this long.
+    std::chrono::seconds retry_interval{15};
+    /// The clock expirations are compared with; default system_clock::now.
+    std::function<std::chrono::system_clock::time_point()> clock{};
+    /// Where failed refreshes are reported (redacted); null: nowhere.
+    const logger* log = nullptr;
+};
+
+/// Keeps the credentials its provider returned; see the top of this file. Thread-safe. A refresh still
+/// running when this is destroyed finishes on its own (it shares ownership of the inner provider), so
+/// what the inner provider borrows (the http::client) must outlive it: drain the loop before
+/// destroying those.
+class caching_credentials_provider final : public credentials_provider {
+public:
+    /// Background refreshes run on `loop`.
+    caching_credentials_provider(io_loop& loop, std::shared_ptr<credentials_provider> inner,
+                                 caching_options options = {})
+        : state_(std::make_shared<state>(loop, std::move(inner), std::move(options))) {}
+
+    caching_credentials_provider(const caching_credentials_provider&) = delete;
+    caching_credentials_provider& operator=(const caching_credentials_provider&) = delete;
+
+    [[nodiscard]] std::string_view name() const noexcept override { return state_->inner->name(); }
+    [[nodiscard]] task<result<aws_credentials>> load() override { return get(); }
+
+    /// Credentials that are valid now: the cached ones (starting a background refresh when they are
+    /// due), or, when there are none or they expired, fresh ones (one load shared by every caller).
+    [[nodiscard]] task<result<aws_credentials>> get() {
+        std::shared_ptr<state> s = state_;
+        std::shared_ptr<refresh> op;
+        std::optional<aws_credentials> current;
+        bool began = false; // this call started `op`, and spawns it
+        bool background = false;
+        {
+            std::lock_guard lock(s->mutex);
+            const auto now = s->now();
+            if (s->credentials && !s->credentials->expired(now, s->options.expiry_margin)) {
+                current = s->credentials;
+                if (s->credentials->expired(now, s->options.refresh_ahead) && !s->running &&
+                    now >= s->next_background) {
+                    op = s->begin();
+                    began = background = true;
+                }
+            } else if (s->running) {
+                op = s->running; // join the refresh under way, background or not
+            } else {
+                op = s->begin();
+                began = true;
+            }
+        }
+        if (began) s->loop.spawn(run(s, op, background));
+        if (current) co_return result<aws_credentials>::ok(std::move(*current));
+
+        co_await op->done.wait();
+        if (op->outcome.is_ok()) co_return op->outcome;
+        // A failed refresh: still-valid credentials (from an earlier one) beat the error.
+        {
+            std::lock_guard lock(s->mutex);
+            if (s->credentials && !s->credentials->expired(s->now(), s->options.expiry_margin))
+                current = s->credentials;
+        }
+        if (current) co_return result<aws_credentials>::ok(std::move(*current));
+        co_return op->outcome;
+    }
+
+    /// Drops the cached credentials (say, after a service answered ExpiredToken): the next get() loads.
+    void invalidate() {
+        std::lock_guard lock(state_->mutex);
+        state_->credentials.reset();
+    }
+
+    /// The cached credentials, whether or not still valid; nullopt before the first load.
+    [[nodiscard]] std::optional<aws_credentials> cached() const {
+        std::lock_guard lock(state_->mutex);
+        return state_->credentials;
+    }
+
+    /// How many loads of the inner provider have started (tests, metrics).
+    [[nodiscard]] std::size_t refresh_count() const noexcept {
+        return state_->refreshes.load(std::memory_order_relaxed);
+    }
+
+private:
+    struct refresh {
+        async_event done;
+        result<aws_credentials> outcome;
+    };
+
+    struct state {
+        state(io_loop& l, std::shared_ptr<credentials_provider> p, caching_options o)
+            : loop(l), inner(std::move(p)), options(std::move(o)) {}
+
+        std::chrono::system_clock::time_point now() const {
+            return options.clock ? options.clock() : std::chrono::system_clock::now();
+        }
+
+        // Under the mutex.
+        std::shared_ptr<refresh> begin() {
+            running = std::make_shared<refresh>();
+            refreshes.fetch_add(1, std::memory_order_relaxed);
+            return running;
+        }
+
+        io_loop& loop;
+        std::shared_ptr<credentials_provider> inner;
+        caching_options options;
+        mutable std::mutex mutex;
+        std::optional<aws_credentials> credentials;
+        std::shared_ptr<refresh> running;
+        std::chrono::system_clock::time_point next_background{};
+        std::atomic<std::size_t> refreshes{0};
+    };
+
+    // Holds the state (and the provider) alive: a refresh may outlive the caching provider.
+    static task<void> run(std::shared_ptr<state> s, std::shared_ptr<refresh> op, bool background) {
+        result<aws_credentials> got;
+        try {
+            got = co_await s->inner->load();
+        } catch (...) {
+            got = result<aws_credentials>::failure(error::from_current_exception(std::string(s->inner->name())));
+        }
+        if (got.is_ok() && (!got.has_value() || got.value().empty()))
+            got =
+                detail::aws_creds::fail(s->inner->name(), credentials_errc::provider_failed, "gave empty credentials");
+        bool kept_old = false;
+        {
+            std::lock_guard lock(s->mutex);
+            const auto now = s->now();
+            if (got.is_ok()) {
+                s->credentials = got.value();
+            } else {
+                kept_old = s->credentials && !s->credentials->expired(now, s->options.expiry_margin);
+            }
+            s->next_background = now + s->options.retry_interval;
+            s->running.reset();
+            op->outcome = got;
+        }
+        if (got.is_error()) report(*s, got.get_error(), background, kept_old);
+        op->done.set();
+    }
+
+    // Not a coroutine: the log call's field list must not live in a coroutine frame (GCC 12).
+    static void report(const state& s, const error& e, bool background, bool kept_old) {
+        if (!s.options.log) return;
+        const std::string reason = e.what();
+        const std::string_view what =
+            background ? (kept_old ? "background credentials refresh failed; keeping the current credentials"
+                                   : "background credentials refresh failed")
+                       : "loading credentials failed";
+        s.options.log->warn("aws credentials", what,
+                            {field::plain("provider", s.inner->name()), field::plain("reason", reason),
+                             field::plain("retry_in_s", static_cast<std::int64_t>(s.options.retry_interval.count()))});
+    }
+
+    std::shared_ptr<state> state_;
+};
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_PROVIDER_HPP
+// end file sluice/aws/credentials_provider.hpp
+#if SLUICE_HAS_OPENSSL
+// begin file sluice/aws/service_client.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SERVICE_CLIENT_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_SERVICE_CLIENT_HPP
+
+// service_client: one AWS API call the way the AWS SDKs make it. Credentials from a provider (cached
+// by the caller: see caching_credentials_provider), SigV4 by sluice, the request sent on the sluice
+// HTTP client, the error read from either protocol, and the standard retry mode: exponential backoff
+// with full jitter, a maximum of attempts, a retry quota shared by every call to the service, and the
+// signing clock corrected when the service says the request time is skewed.
+//
+//     aws::service_client sqs(http, credentials, {.service = "sqs", .region = "eu-west-1",
+//                                                 .endpoint = "https://sqs.eu-west-1.amazonaws.com"});
+//     auto out = co_await sqs.call_json("AmazonSQS.SendMessageBatch", body);
+//     if (!out.ok()) log(out.failure.message);   // safe to log: no credentials, no signature
+//
+// A call that keeps failing ends with call_failure: what the service said (service_error) or why no
+// answer came (a transport error code), how it classifies (retry_kind) and why retrying stopped.
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/service_client.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+// begin file sluice/aws/sigv4.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SIGV4_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_SIGV4_HPP
+
+// sigv4_signer: AWS Signature Version 4 (AWS4-HMAC-SHA256), header signing and query-string presigning.
+//
+// sign() returns the headers to add (X-Amz-Security-Token, X-Amz-Date, x-amz-content-sha256,
+// Authorization); presign() returns the query parameters to add (X-Amz-Algorithm ... X-Amz-Signature).
+// Both also hand back the canonical request and the string to sign, which is what AWS's error
+// responses quote when a signature does not match, and what the tests compare.
+//
+// Encoding rules (the part every signer gets wrong once):
+//   - Query names and values are given decoded; the signer encodes them (RFC 3986 unreserved characters
+//     A-Z a-z 0-9 - _ . ~ stay, every other byte becomes %XX in upper-case hex, a space is %20, never
+//     '+'), and sorts them by encoded name, then encoded value.
+//   - The path: sigv4_request::path_is_encoded says whether it is already percent-encoded as sent on the
+//     wire. Services other than S3 encode the wire path once more for the canonical URI (so a space is
+//     %20 on the wire and %2520 in the canonical URI) and normalise it (remove `.`/`..` segments and
+//     empty segments); S3 uses the wire path as it is. With path_is_encoded = false the wire path is
+//     uri_encode_path(path); with true, the path is used as given and must be what is sent (for S3, in
+//     AWS's encoding: upper-case hex, unreserved characters not encoded).
+//
+// The signing key (four chained HMACs) is derived once per (date, region, service, secret) and cached in
+// the signer, together with an HMAC context already keyed with it; a signature then costs the payload
+// hash, the canonical-request hash and one HMAC, with no OpenSSL fetch and, once the signer's and the
+// result's buffers have grown, no allocation by sluice.
+//
+// Thread-safety: a signer is not thread-safe (its caches and OpenSSL contexts are mutable); use one
+// signer per thread (one per io_loop thread is the intended use). Distinct signers are independent.
+//
+// Secrets: exceptions name what is wrong, never a secret, a session token or a signature. A
+// sigv4_result does hold the signature and the session token (in its fields, and in the canonical
+// request when the token is signed): treat it as a credential and do not log it.
+//
+//   sluice::aws::sigv4_signer signer;   // one per thread
+//   sluice::aws::sigv4_result signed_;  // reused from request to request
+//   sluice::aws::header_list headers{{"Host", "sqs.us-east-1.amazonaws.com"},
+//                                    {"Content-Type", "application/x-amz-json-1.0"},
+//                                    {"X-Amz-Target", "AmazonSQS.SendMessageBatch"}};
+//   signer.sign({.method = "POST", .path = "/", .headers = headers, .body = body, .region = "us-east-1",
+//                .service = "sqs", .time = std::chrono::system_clock::now()},
+//               credentials, signed_);
+//   signed_.append_to(headers);         // X-Amz-Security-Token, X-Amz-Date, Authorization
+
+#if !SLUICE_HAS_OPENSSL
+#error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
+#endif
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// begin file sluice/aws/detail/crypto.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
+
+// SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3 contexts that are fetched once and reused:
+// on OpenSSL 3 a fetch (EVP_MD_fetch, EVP_MAC_fetch, or the implicit one of the one-shot HMAC()) costs
+// more than hashing a small input, so the hot path only re-initialises contexts it already owns.
+// Plus lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
+
+#if !SLUICE_HAS_OPENSSL
+#error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
+#endif
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/opensslv.h>
+#include <openssl/params.h>
+
+#if OPENSSL_VERSION_NUMBER < 0x30000000L
+#error "sluice/aws needs OpenSSL 3.0 or newer (EVP_MAC, EVP_MD_fetch)"
+#endif
+
+namespace sluice::detail {
+
+inline constexpr std::size_t sha256_size = 32;
+using sha256_digest = std::array<unsigned char, sha256_size>;
+
+/// Writes the lower-case hex of `size` bytes to `out`, which has room for 2 * size chars.
+inline void hex_encode_lower(const unsigned char* data, std::size_t size, char* out) noexcept {
+    constexpr char digits[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < size; ++i) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 0x0f];
+    }
+}
+
+inline void append_hex_lower(std::string& out, const sha256_digest& digest) {
+    const std::size_t at = out.size();
+    out.resize(at + 2 * digest.size());
+    hex_encode_lower(digest.data(), digest.size(), out.data() + at);
+}
+
+/// Overwrites `bytes` in a way the optimiser keeps (for key material).
+inline void openssl_cleanse(void* bytes, std::size_t size) noexcept {
+    if (size != 0) OPENSSL_cleanse(bytes, size);
+}
+
+inline void openssl_cleanse(std::string& s) noexcept { openssl_cleanse(s.data(), s.size()); }
+
+[[noreturn]] inline void throw_openssl_error(const char* operation) {
+    // The OpenSSL error queue is dropped, not quoted: it is thread-local state that must not leak into
+    // the next, unrelated failure, and the operation's name is what a caller can act on.
+    ERR_clear_error();
+    throw std::runtime_error(std::string("sluice: OpenSSL ") + operation + " failed");
+}
+
+struct evp_md_deleter {
+    void operator()(EVP_MD* md) const noexcept { EVP_MD_free(md); }
+};
+struct evp_md_ctx_deleter {
+    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+};
+struct evp_mac_deleter {
+    void operator()(EVP_MAC* mac) const noexcept { EVP_MAC_free(mac); }
+};
+struct evp_mac_ctx_deleter {
+    void operator()(EVP_MAC_CTX* ctx) const noexcept { EVP_MAC_CTX_free(ctx); }
+};
+
+/// SHA-256 on a digest context that is reused for every hash (one fetch per object). Not thread-safe.
+class sha256_hasher {
+public:
+    sha256_hasher() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {
+        if (!md_ || !ctx_) throw_openssl_error("SHA-256 setup");
+    }
+
+    void init() {
+        if (EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) != 1) throw_openssl_error("SHA-256 init");
+    }
+    void update(std::string_view data) {
+        if (!data.empty() && EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1)
+            throw_openssl_error("SHA-256 update");
+    }
+    sha256_digest final() {
+        sha256_digest out;
+        unsigned int size = 0;
+        if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &size) != 1 || size != out.size())
+            throw_openssl_error("SHA-256 final");
+        return out;
+    }
+
+    sha256_digest digest(std::string_view data) {
+        init();
+        update(data);
+        return final();
+    }
+
+private:
+    std::unique_ptr<EVP_MD, evp_md_deleter> md_;
+    std::unique_ptr<EVP_MD_CTX, evp_md_ctx_deleter> ctx_;
+};
+
+/// HMAC-SHA256 on one EVP_MAC_CTX. The default constructor fetches HMAC and SHA-256 once; copies are
+/// EVP_MAC_CTX_dup (no fetch) and carry the key. restart() begins a new message with the key already
+/// set, which skips the key schedule (the two padded-key blocks) that set_key() pays. Not thread-safe.
+class hmac_sha256 {
+public:
+    hmac_sha256() {
+        const std::unique_ptr<EVP_MAC, evp_mac_deleter> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+        if (!mac) throw_openssl_error("HMAC fetch");
+        ctx_.reset(EVP_MAC_CTX_new(mac.get())); // the context holds its own reference to `mac`
+        if (!ctx_) throw_openssl_error("HMAC context");
+        char digest_name[] = "SHA256";
+        const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+                                     OSSL_PARAM_construct_end()};
+        if (EVP_MAC_CTX_set_params(ctx_.get(), params) != 1) throw_openssl_error("HMAC digest selection");
+    }
+
+    hmac_sha256(const hmac_sha256& other) : ctx_(EVP_MAC_CTX_dup(other.ctx_.get())) {
+        if (!ctx_) throw_openssl_error("HMAC context copy");
+    }
+    hmac_sha256& operator=(const hmac_sha256& other) {
+        if (this != &other) *this = hmac_sha256(other);
+        return *this;
+    }
+    hmac_sha256(hmac_sha256&&) noexcept = default;
+    hmac_sha256& operator=(hmac_sha256&&) noexcept = default;
+    ~hmac_sha256() = default; // EVP_MAC_CTX_free cleanses the key
+
+    /// Sets the key and begins a message.
+    void set_key(const void* key, std::size_t size) {
+        // A zero-length key must still be a non-null pointer, or OpenSSL keeps the previous key.
+        static const unsigned char empty_key = 0;
+        const auto* bytes = size == 0 ? &empty_key : static_cast<const unsigned char*>(key);
+        if (EVP_MAC_init(ctx_.get(), bytes, size, nullptr) != 1) throw_openssl_error("HMAC key setup");
+    }
+    void set_key(const sha256_digest& key) { set_key(key.data(), key.size()); }
+
+    /// Begins a new message with the current key.
+    void restart() {
+        if (EVP_MAC_init(ctx_.get(), nullptr, 0, nullptr) != 1) throw_openssl_error("HMAC init");
+    }
+    void update(std::string_view data) {
+        if (!data.empty() &&
+            EVP_MAC_update(ctx_.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1)
+            throw_openssl_error("HMAC update");
+    }
+    sha256_digest final() {
+        sha256_digest out;
+        std::size_t size = 0;
+        if (EVP_MAC_final(ctx_.get(), out.data(), &size, out.size()) != 1 || size != out.size())
+            throw_openssl_error("HMAC final");
+        return out;
+    }
+
+    /// HMAC of `data` with the current key.
+    sha256_digest mac(std::string_view data) {
+        restart();
+        update(data);
+        return final();
+    }
+    /// Sets `key`, then HMAC of `data`.
+    sha256_digest mac(const void* key, std::size_t key_size, std::string_view data) {
+        set_key(key, key_size);
+        update(data);
+        return final();
+    }
+
+private:
+    std::unique_ptr<EVP_MAC_CTX, evp_mac_ctx_deleter> ctx_;
+};
+
+} // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
+// end file sluice/aws/detail/crypto.hpp
+
+namespace sluice::detail::sigv4 {
+
+inline constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+inline bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    return true;
+}
+
+inline constexpr bool is_uri_unreserved(unsigned char c) noexcept {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.' || c == '~';
+}
+
+/// Appends the AWS URI encoding of `in`, copying runs of unreserved bytes in one go.
+inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_slash) {
+    constexpr char hex[] = "0123456789ABCDEF";
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const auto c = static_cast<unsigned char>(in[i]);
+        if (is_uri_unreserved(c) || (keep_slash && c == '/')) continue;
+        out.append(in.data() + run, i - run);
+        const char escape[3] = {'%', hex[c >> 4], hex[c & 0x0f]};
+        out.append(escape, 3);
+        run = i + 1;
+    }
+    out.append(in.data() + run, in.size() - run);
+}
+
+inline constexpr bool is_header_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/// Index of the first byte <= 0x20 (blanks and control characters) in `text` at or after `from`, or
+/// text.size(). Eight bytes at a time: header values are mostly long runs without any (session tokens).
+inline std::size_t find_blank_or_control(std::string_view text, std::size_t from) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    std::size_t i = from;
+    for (; i + 8 <= text.size(); i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, text.data() + i, 8);
+        // Non-zero iff some byte is < 0x21 (exact for "some", the byte is then found one by one).
+        if (((word - ones * 0x21) & ~word & highs) != 0) break;
+    }
+    for (; i < text.size(); ++i)
+        if (static_cast<unsigned char>(text[i]) <= 0x20) return i;
+    return text.size();
+}
+
+/// Appends a header value the SigV4 way: trimmed, every run of whitespace (folded lines included)
+/// collapsed to one space.
+inline void append_canonical_header_value(std::string& out, std::string_view value) {
+    std::size_t begin = 0;
+    std::size_t end = value.size();
+    while (begin < end && is_header_space(value[begin])) ++begin;
+    while (end > begin && is_header_space(value[end - 1])) --end;
+    value = value.substr(0, end);
+    std::size_t i = begin;
+    while (i < end) {
+        const std::size_t stop = find_blank_or_control(value, i);
+        out.append(value.data() + i, stop - i);
+        if (stop == end) break;
+        if (is_header_space(value[stop])) {
+            out += ' '; // the value is trimmed, so something that is not a space follows
+            i = stop + 1;
+            while (is_header_space(value[i])) ++i;
+        } else {
+            out += value[stop]; // another control character: kept as it is
+            i = stop + 1;
+        }
+    }
+}
+
+/// Headers that are sent but never signed: hop-by-hop or rewritten by proxies and HTTP stacks.
+inline bool is_unsigned_header(std::string_view lower_name) noexcept {
+    return lower_name == "connection" || lower_name == "expect" || lower_name == "transfer-encoding" ||
+           lower_name == "upgrade" || lower_name == "user-agent" || lower_name == "x-amzn-trace-id";
+}
+
+/// Query parameters that presign() adds, so a request must not bring its own.
+inline bool is_presign_parameter(std::string_view name) noexcept {
+    return name == "X-Amz-Algorithm" || name == "X-Amz-Credential" || name == "X-Amz-Date" ||
+           name == "X-Amz-Expires" || name == "X-Amz-SignedHeaders" || name == "X-Amz-Security-Token" ||
+           name == "X-Amz-Signature";
+}
+
+/// "YYYYMMDDTHHMMSSZ" (ISO 8601 basic, UTC) into out[0..16).
+inline void format_amz_date(std::chrono::system_clock::time_point time, char* out) {
+    using namespace std::chrono;
+    const auto secs = floor<seconds>(time);
+    const auto day = floor<days>(secs);
+    const year_month_day ymd{day};
+    const int year = static_cast<int>(ymd.year());
+    if (year < 0 || year > 9999) throw std::invalid_argument("sigv4: the signing time is out of range");
+    const hh_mm_ss hms{secs - day};
+    const auto put = [](char* at, unsigned value, int digits) {
+        for (int i = digits - 1; i >= 0; --i, value /= 10) at[i] = static_cast<char>('0' + value % 10);
+    };
+    put(out, static_cast<unsigned>(year), 4);
+    put(out + 4, static_cast<unsigned>(ymd.month()), 2);
+    put(out + 6, static_cast<unsigned>(ymd.day()), 2);
+    out[8] = 'T';
+    put(out + 9, static_cast<unsigned>(hms.hours().count()), 2);
+    put(out + 11, static_cast<unsigned>(hms.minutes().count()), 2);
+    put(out + 13, static_cast<unsigned>(hms.seconds().count()), 2);
+    out[15] = 'Z';
+}
+
+/// Removes empty, `.` and `..` segments (`..` above the root stays at the root); a trailing '/' stays.
+/// Writes the result, which always starts with '/', to `out`.
+inline void normalize_uri_path(std::string_view path, std::vector<std::string_view>& segments, std::string& out) {
+    segments.clear();
+    std::size_t i = 0;
+    while (i < path.size()) {
+        std::size_t slash = path.find('/', i);
+        if (slash == std::string_view::npos) slash = path.size();
+        const std::string_view segment = path.substr(i, slash - i);
+        if (segment == "..") {
+            if (!segments.empty()) segments.pop_back();
+        } else if (!segment.empty() && segment != ".") {
+            segments.push_back(segment);
+        }
+        i = slash + 1;
+    }
+    out.clear();
+    for (const std::string_view segment : segments) {
+        out += '/';
+        out += segment;
+    }
+    if (out.empty() || path.back() == '/') out += '/';
+}
+
+struct sigv4_header_ref {
+    std::string_view name; // lower-case
+    std::string_view value;
+    std::size_t order;     // position in the request, so repeated headers keep their order
+};
+
+struct sigv4_query_ref {
+    std::uint32_t name_at, name_size, value_at, value_size; // into the signer's encoded-query buffer
+};
+
+} // namespace sluice::detail::sigv4
+
+namespace sluice::aws {
+
+/// One header or query parameter.
+struct http_field {
+    std::string name;
+    std::string value;
+};
+
+/// Headers or query parameters in insertion order; a name may repeat (repeated headers are signed as one
+/// comma-joined value, in this order). A contiguous range of http_field, so it converts to the
+/// std::span<const http_field> that sigv4_request takes.
+class field_list {
+public:
+    field_list() = default;
+    field_list(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
+        fields_.reserve(fields.size());
+        for (const auto& [name, value] : fields) add(name, value);
+    }
+
+    field_list& add(std::string_view name, std::string_view value) {
+        fields_.push_back(http_field{std::string(name), std::string(value)});
+        return *this;
+    }
+    void reserve(std::size_t count) { fields_.reserve(count); }
+    void clear() noexcept { fields_.clear(); }
+
+    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
+    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }
+    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); }
+    [[nodiscard]] const http_field* end() const noexcept { return fields_.data() + fields_.size(); }
+    [[nodiscard]] const http_field& operator[](std::size_t i) const noexcept { return fields_[i]; }
+
+    /// The value of the first field named `name`, ignoring ASCII case (as header names compare), or null.
+    [[nodiscard]] const std::string* find(std::string_view name) const noexcept {
+        for (const http_field& field : fields_)
+            if (detail::sigv4::ascii_iequals(field.name, name)) return &field.value;
+        return nullptr;
+    }
+
+private:
+    std::vector<http_field> fields_;
+};
+
+using header_list = field_list;
+using query_list = field_list;
+
+/// The payload hash for a body that is not signed (S3 over HTTPS, presigned URLs).
+inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
+/// Hex SHA-256 of the empty string: the payload hash of a request without a body.
+inline constexpr std::string_view empty_payload_sha256 =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+struct sigv4_options {
+    /// Remove `.`, `..` and empty segments from the path (every service but S3).
+    bool normalize_path = true;
+    /// Encode the wire path once more for the canonical URI (every service but S3).
+    bool double_encode_path = true;
+    /// Add and sign `x-amz-content-sha256: <payload hash>` (S3 requires it). Header signing only.
+    bool add_content_sha256 = false;
+    /// Send the session token without signing it (added after signing; a few services want that).
+    bool omit_session_token = false;
+};
+
+/// The options S3 wants: no path normalisation, single encoding, x-amz-content-sha256.
+inline constexpr sigv4_options sigv4_s3_options{
+    .normalize_path = false, .double_encode_path = false, .add_content_sha256 = true, .omit_session_token = false};
+
+/// What to sign. Views only: everything must outlive the sign()/presign() call, nothing longer.
+struct sigv4_request {
+    std::string_view method = "GET";
+    /// The path without the query; see path_is_encoded and the encoding rules at the top of this file.
+    std::string_view path = "/";
+    bool path_is_encoded = false;
+    /// Query parameters, decoded, in any order (they are sorted for signing).
+    std::span<const http_field> query{};
+    /// The headers that will be sent, Host included (required). Connection, Expect, Transfer-Encoding,
+    /// Upgrade, User-Agent and X-Amzn-Trace-Id are sent but not signed (proxies and the HTTP stack may
+    /// change them). Authorization, X-Amz-Date and X-Amz-Security-Token must not be present (the signer
+    /// adds them), nor x-amz-content-sha256 when options.add_content_sha256 is set.
+    std::span<const http_field> headers{};
+    /// The body; hashed unless payload_hash is set.
+    std::string_view body{};
+    /// When not empty, used as the payload hash instead of hashing body: a precomputed lower-case hex
+    /// SHA-256, unsigned_payload, or a streaming marker such as "STREAMING-UNSIGNED-PAYLOAD-TRAILER".
+    std::string_view payload_hash{};
+    std::string_view region;
+    /// The signing name of the service: "sqs", "s3", "logs", "firehose", ...
+    std::string_view service;
+    /// Signing time (X-Amz-Date); AWS rejects it when it is more than 5 minutes off.
+    std::chrono::system_clock::time_point time{};
+    sigv4_options options{};
+};
+
+/// What sign() or presign() produced. Reuse one across calls to reuse its buffers.
+class sigv4_result {
+public:
+    /// sign(): the headers to add, in this order: X-Amz-Security-Token (with a session token),
+    /// X-Amz-Date, x-amz-content-sha256 (with add_content_sha256), Authorization.
+    /// presign(): the query parameters to add, values decoded (encode them, e.g. with append_query()),
+    /// in this order: X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-SignedHeaders,
+    /// X-Amz-Expires, X-Amz-Security-Token (with a session token), X-Amz-Signature.
+    [[nodiscard]] std::span<const http_field> fields() const noexcept { return {fields_.data(), count_}; }
+    /// The value of the field named `name` (ASCII case ignored), or null.
+    [[nodiscard]] const std::string* find(std::string_view name) const noexcept {
+        for (const http_field& field : fields())
+            if (detail::sigv4::ascii_iequals(field.name, name)) return &field.value;
+        return nullptr;
+    }
+    /// Appends fields() to `list` (e.g. the request's headers after sign()).
+    void append_to(field_list& list) const {
+        for (const http_field& field : fields()) list.add(field.name, field.value);
+    }
+
+    std::string canonical_request;
+    std::string string_to_sign;
+    /// Lower-case header names, sorted, ';'-joined: "host;x-amz-date".
+    std::string signed_headers;
+    /// Lower-case hex HMAC-SHA256 (64 characters).
+    std::string signature;
+
+private:
+    friend class sigv4_signer;
+    std::string& add_field(std::string_view name) {
+        http_field& field = fields_[count_++];
+        field.name.assign(name);
+        field.value.clear();
+        return field.value;
+    }
+
+    std::array<http_field, 7> fields_{};
+    std::size_t count_ = 0;
+};
+
+/// AWS URI encoding of a query name or value, or a path segment: unreserved characters stay, every
+/// other byte (including '/') becomes %XX with upper-case hex.
+[[nodiscard]] inline std::string uri_encode(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    detail::sigv4::append_uri_encoded(out, text, false);
+    return out;
+}
+
+/// The same, but '/' stays: the wire form of a decoded path.
+[[nodiscard]] inline std::string uri_encode_path(std::string_view path) {
+    std::string out;
+    out.reserve(path.size());
+    detail::sigv4::append_uri_encoded(out, path, true);
+    return out;
+}
+
+/// Appends `params` to `target` as an encoded query: '?' first if `target` has none yet, '&' otherwise.
+inline void append_query(std::string& target, std::span<const http_field> params) {
+    bool first = target.find('?') == std::string::npos;
+    for (const http_field& param : params) {
+        target += first ? '?' : '&';
+        first = false;
+        detail::sigv4::append_uri_encoded(target, param.name, false);
+        target += '=';
+        detail::sigv4::append_uri_encoded(target, param.value, false);
+    }
+}
+
+class sigv4_signer {
+public:
+    /// Signing keys kept at once (least recently used evicted): enough for a few services and regions
+    /// across a date change.
+    static constexpr std::size_t key_cache_capacity = 8;
+    /// Longest validity of a presigned request (7 days).
+    static constexpr std::chrono::seconds max_presign_expiry{604800};
+
+    /// Fetches SHA-256 and HMAC from OpenSSL (once, for the signer's life). Throws std::runtime_error
+    /// if OpenSSL cannot provide them.
+    sigv4_signer() = default;
+    sigv4_signer(const sigv4_signer&) = delete;
+    sigv4_signer& operator=(const sigv4_signer&) = delete;
+    sigv4_signer(sigv4_signer&&) noexcept = default;
+    sigv4_signer& operator=(sigv4_signer&&) noexcept = default;
+    ~sigv4_signer() { clear_key_cache(); }
+
+    /// Header signing: `out` gets the headers to add (see sigv4_result::fields()). Throws
+    /// std::invalid_argument for a request or credentials it cannot sign (the message never contains a
+    /// secret), std::runtime_error if OpenSSL fails; `out` is then unspecified.
+    void sign(const sigv4_request& request, const aws_credentials& credentials, sigv4_result& out) {
+        run(request, credentials, false, std::chrono::seconds{0}, out);
+    }
+    [[nodiscard]] sigv4_result sign(const sigv4_request& request, const aws_credentials& credentials) {
+        sigv4_result out;
+        sign(request, credentials, out);
+        return out;
+    }
+
+    /// Query-string presigning, valid for `expires` (1 s to 7 days): `out` gets the query parameters to
+    /// add. options.add_content_sha256 does not apply (a presigned request carries no signer headers).
+    void presign(const sigv4_request& request, const aws_credentials& credentials, std::chrono::seconds expires,
+                 sigv4_result& out) {
+        if (expires < std::chrono::seconds{1} || expires > max_presign_expiry)
+            throw std::invalid_argument("sigv4: presigned requests expire after 1 to 604800 seconds");
+        run(request, credentials, true, expires, out);
+    }
+    [[nodiscard]] sigv4_result presign(const sigv4_request& request, const aws_credentials& credentials,
+                                       std::chrono::seconds expires) {
+        sigv4_result out;
+        presign(request, credentials, expires, out);
+        return out;
+    }
+
+    /// How many signing keys this signer has derived (cache misses): for tests and metrics.
+    [[nodiscard]] std::uint64_t key_derivations() const noexcept { return derivations_; }
+    /// Forgets the cached signing keys (and the copies of the secrets they were derived from).
+    void clear_key_cache() noexcept {
+        for (key_entry& entry : keys_) detail::openssl_cleanse(entry.secret);
+        keys_.clear();
+    }
+
+private:
+    struct key_entry {
+        std::array<char, 8> date{};
+        std::string region;
+        std::string service;
+        std::string secret; // to notice a rotated secret; cleansed when dropped
+        detail::hmac_sha256 mac; // keyed with the signing key
+        std::uint64_t last_used = 0;
+    };
+
+    void run(const sigv4_request& request, const aws_credentials& credentials, bool presign,
+             std::chrono::seconds expires, sigv4_result& out);
+    void append_canonical_uri(std::string& out, const sigv4_request& request);
+    void add_query_param(std::string_view encoded_name, std::string_view value, bool encode_value);
+    detail::hmac_sha256& signing_key(std::string_view date, std::string_view region, std::string_view service,
+                                     std::string_view secret);
+
+    detail::sha256_hasher sha256_;
+    detail::hmac_sha256 derive_mac_; // for key derivation; template of the cached keys' contexts
+    std::vector<key_entry> keys_;
+    std::uint64_t use_clock_ = 0;
+    std::uint64_t derivations_ = 0;
+
+    // Scratch buffers, reused by every call so that a steady state allocates nothing.
+    std::string names_;   // lower-cased header names
+    std::vector<detail::sigv4::sigv4_header_ref> headers_;
+    std::string encoded_; // encoded query names and values
+    std::vector<detail::sigv4::sigv4_query_ref> query_;
+    std::string scope_;   // date/region/service/aws4_request
+    std::string path_;    // normalised path
+    std::string wire_path_;
+    std::vector<std::string_view> segments_;
+};
+
+inline void sigv4_signer::run(const sigv4_request& request, const aws_credentials& credentials, bool presign,
+                              std::chrono::seconds expires, sigv4_result& out) {
+    out.count_ = 0; // a failed call leaves no fields behind
+    if (credentials.access_key_id.empty())
+        throw std::invalid_argument("sigv4: the credentials have no access key id");
+    if (credentials.secret_access_key.empty())
+        throw std::invalid_argument("sigv4: the credentials have no secret access key");
+    if (request.method.empty()) throw std::invalid_argument("sigv4: the request has no method");
+    if (request.region.empty()) throw std::invalid_argument("sigv4: no region to sign for");
+    if (request.service.empty()) throw std::invalid_argument("sigv4: no service to sign for");
+
+    char amz_date_text[16];
+    detail::sigv4::format_amz_date(request.time, amz_date_text);
+    const std::string_view amz_date(amz_date_text, sizeof amz_date_text);
+    const std::string_view date = amz_date.substr(0, 8);
+
+    char body_hash[2 * detail::sha256_size];
+    std::string_view payload_hash = request.payload_hash;
+    if (payload_hash.empty()) {
+        if (request.body.empty()) {
+            payload_hash = empty_payload_sha256;
+        } else {
+            const detail::sha256_digest digest = sha256_.digest(request.body);
+            detail::hex_encode_lower(digest.data(), digest.size(), body_hash);
+            payload_hash = std::string_view(body_hash, sizeof body_hash);
+        }
+    }
+
+    const std::string_view token = credentials.session_token;
+    const bool sign_token = !token.empty() && !request.options.omit_session_token;
+    const bool add_content_sha256 = !presign && request.options.add_content_sha256;
+
+    // --- headers: lower-cased names (reserved up front, so views into names_ stay valid), sorted by name,
+    // repeats in request order.
+    std::size_t names_size = 0;
+    for (const http_field& header : request.headers) names_size += header.name.size();
+    names_.clear();
+    names_.reserve(names_size);
+    headers_.clear();
+    bool has_host = false;
+    for (std::size_t i = 0; i < request.headers.size(); ++i) {
+        const http_field& header = request.headers[i];
+        if (header.name.empty()) throw std::invalid_argument("sigv4: a header has an empty name");
+        const std::size_t at = names_.size();
+        names_.resize(at + header.name.size());
+        std::transform(header.name.begin(), header.name.end(), names_.begin() + static_cast<std::ptrdiff_t>(at),
+                       detail::sigv4::ascii_lower);
+        const std::string_view name(names_.data() + at, header.name.size());
+        if (name == "authorization" || name == "x-amz-date" || name == "x-amz-security-token" ||
+            (add_content_sha256 && name == "x-amz-content-sha256"))
+            throw std::invalid_argument("sigv4: the request already has a " + header.name +
+                                        " header; the signer adds it");
+        if (detail::sigv4::is_unsigned_header(name)) continue;
+        has_host = has_host || name == "host";
+        headers_.push_back({name, header.value, i});
+    }
+    if (!has_host) throw std::invalid_argument("sigv4: the request has no Host header");
+    if (!presign) {
+        const std::size_t n = request.headers.size();
+        headers_.push_back({"x-amz-date", amz_date, n});
+        if (add_content_sha256) headers_.push_back({"x-amz-content-sha256", payload_hash, n + 1});
+        if (sign_token) headers_.push_back({"x-amz-security-token", token, n + 2});
+    }
+    std::sort(headers_.begin(), headers_.end(), [](const auto& a, const auto& b) {
+        const int order = a.name.compare(b.name);
+        return order != 0 ? order < 0 : a.order < b.order;
+    });
+
+    std::string& signed_headers = out.signed_headers;
+    signed_headers.clear();
+    for (std::size_t i = 0; i < headers_.size(); ++i) {
+        if (i != 0 && headers_[i].name == headers_[i - 1].name) continue;
+        if (!signed_headers.empty()) signed_headers += ';';
+        signed_headers += headers_[i].name;
+    }
+
+    scope_.clear();
+    scope_ += date;
+    scope_ += '/';
+    scope_ += request.region;
+    scope_ += '/';
+    scope_ += request.service;
+    scope_ += "/aws4_request";
+
+    // --- query: encoded, then sorted by encoded name and value.
+    encoded_.clear();
+    query_.clear();
+    for (const http_field& param : request.query) {
+        if (presign && detail::sigv4::is_presign_parameter(param.name))
+            throw std::invalid_argument("sigv4: the query already has " + param.name + "; presign() adds it");
+        const std::size_t name_at = encoded_.size();
+        detail::sigv4::append_uri_encoded(encoded_, param.name, false);
+        const std::size_t value_at = encoded_.size();
+        detail::sigv4::append_uri_encoded(encoded_, param.value, false);
+        query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
+                          static_cast<std::uint32_t>(value_at),
+                          static_cast<std::uint32_t>(encoded_.size() - value_at)});
+    }
+    char expires_text[24];
+    std::string_view expires_value;
+    if (presign) {
+        const auto [end, error] =
+            std::to_chars(expires_text, expires_text + sizeof expires_text, expires.count());
+        if (error != std::errc{}) throw std::invalid_argument("sigv4: bad expiry");
+        expires_value = std::string_view(expires_text, static_cast<std::size_t>(end - expires_text));
+
+        add_query_param("X-Amz-Algorithm", "AWS4-HMAC-SHA256", false);
+        const std::size_t name_at = encoded_.size();
+        encoded_ += "X-Amz-Credential";
+        const std::size_t value_at = encoded_.size();
+        detail::sigv4::append_uri_encoded(encoded_, credentials.access_key_id, false);
+        encoded_ += "%2F";
+        detail::sigv4::append_uri_encoded(encoded_, scope_, false);
+        query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
+                          static_cast<std::uint32_t>(value_at),
+                          static_cast<std::uint32_t>(encoded_.size() - value_at)});
+        add_query_param("X-Amz-Date", amz_date, false);
+        add_query_param("X-Amz-Expires", expires_value, false);
+        if (sign_token) add_query_param("X-Amz-Security-Token", token, true);
+        add_query_param("X-Amz-SignedHeaders", signed_headers, true);
+    }
+    const auto view = [this](std::uint32_t at, std::uint32_t size) {
+        return std::string_view(encoded_.data() + at, size);
+    };
+    std::sort(query_.begin(), query_.end(), [&view](const auto& a, const auto& b) {
+        const int order = view(a.name_at, a.name_size).compare(view(b.name_at, b.name_size));
+        return order != 0 ? order < 0 : view(a.value_at, a.value_size) < view(b.value_at, b.value_size);
+    });
+
+    // --- the canonical request.
+    std::string& canonical = out.canonical_request;
+    canonical.clear();
+    canonical += request.method;
+    canonical += '\n';
+    append_canonical_uri(canonical, request);
+    canonical += '\n';
+    for (std::size_t i = 0; i < query_.size(); ++i) {
+        if (i != 0) canonical += '&';
+        canonical += view(query_[i].name_at, query_[i].name_size);
+        canonical += '=';
+        canonical += view(query_[i].value_at, query_[i].value_size);
+    }
+    canonical += '\n';
+    for (std::size_t i = 0; i < headers_.size();) {
+        const std::string_view name = headers_[i].name;
+        canonical += name;
+        canonical += ':';
+        detail::sigv4::append_canonical_header_value(canonical, headers_[i].value);
+        for (++i; i < headers_.size() && headers_[i].name == name; ++i) {
+            canonical += ',';
+            detail::sigv4::append_canonical_header_value(canonical, headers_[i].value);
+        }
+        canonical += '\n';
+    }
+    canonical += '\n';
+    canonical += signed_headers;
+    canonical += '\n';
+    canonical += payload_hash;
+
+    // --- the string to sign and the signature.
+    std::string& to_sign = out.string_to_sign;
+    to_sign.clear();
+    to_sign += "AWS4-HMAC-SHA256\n";
+    to_sign += amz_date;
+    to_sign += '\n';
+    to_sign += scope_;
+    to_sign += '\n';
+    detail::append_hex_lower(to_sign, sha256_.digest(canonical));
+
+    const detail::sha256_digest signature = signing_key(date, request.region, request.service,
+                                                        credentials.secret_access_key)
+                                                .mac(to_sign);
+    out.signature.clear();
+    detail::append_hex_lower(out.signature, signature);
+
+    // --- what to add to the request.
+    if (!presign) {
+        if (!token.empty()) out.add_field("X-Amz-Security-Token") += token;
+        out.add_field("X-Amz-Date") += amz_date;
+        if (add_content_sha256) out.add_field("x-amz-content-sha256") += payload_hash;
+        std::string& authorization = out.add_field("Authorization");
+        authorization += "AWS4-HMAC-SHA256 Credential=";
+        authorization += credentials.access_key_id;
+        authorization += '/';
+        authorization += scope_;
+        authorization += ", SignedHeaders=";
+        authorization += signed_headers;
+        authorization += ", Signature=";
+        authorization += out.signature;
+    } else {
+        out.add_field("X-Amz-Algorithm") += "AWS4-HMAC-SHA256";
+        std::string& credential = out.add_field("X-Amz-Credential");
+        credential += credentials.access_key_id;
+        credential += '/';
+        credential += scope_;
+        out.add_field("X-Amz-Date") += amz_date;
+        out.add_field("X-Amz-SignedHeaders") += signed_headers;
+        out.add_field("X-Amz-Expires") += expires_value;
+        if (!token.empty()) out.add_field("X-Amz-Security-Token") += token;
+        out.add_field("X-Amz-Signature") += out.signature;
+    }
+}
+
+inline void sigv4_signer::add_query_param(std::string_view name, std::string_view value, bool encode_value) {
+    const std::size_t name_at = encoded_.size();
+    encoded_ += name; // the signer's own names need no encoding
+    const std::size_t value_at = encoded_.size();
+    if (encode_value)
+        detail::sigv4::append_uri_encoded(encoded_, value, false);
+    else
+        encoded_ += value;
+    query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
+                      static_cast<std::uint32_t>(value_at), static_cast<std::uint32_t>(encoded_.size() - value_at)});
+}
+
+inline void sigv4_signer::append_canonical_uri(std::string& out, const sigv4_request& request) {
+    std::string_view path = request.path;
+    if (request.options.normalize_path) {
+        detail::sigv4::normalize_uri_path(path, segments_, path_);
+        path = path_;
+    } else if (path.empty()) {
+        path = "/";
+    }
+    if (!request.path_is_encoded && request.options.double_encode_path) {
+        // The wire path is the path encoded once; the canonical URI encodes the wire path again.
+        wire_path_.clear();
+        detail::sigv4::append_uri_encoded(wire_path_, path, true);
+        detail::sigv4::append_uri_encoded(out, wire_path_, true);
+    } else if (!request.path_is_encoded || request.options.double_encode_path) {
+        detail::sigv4::append_uri_encoded(out, path, true);
+    } else {
+        out += path;
+    }
+}
+
+inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std::string_view region,
+                                                      std::string_view service, std::string_view secret) {
+    ++use_clock_;
+    for (key_entry& entry : keys_) {
+        if (std::string_view(entry.date.data(), entry.date.size()) == date && entry.region == region &&
+            entry.service == service && entry.secret == secret) {
+            entry.last_used = use_clock_;
+            return entry.mac;
+        }
+    }
+
+    // kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")
+    std::string first_key;
+    first_key.reserve(4 + secret.size());
+    first_key += "AWS4";
+    first_key += secret;
+    detail::sha256_digest key{};
+    try {
+        key = derive_mac_.mac(first_key.data(), first_key.size(), date);
+        detail::openssl_cleanse(first_key);
+        key = derive_mac_.mac(key.data(), key.size(), region);
+        key = derive_mac_.mac(key.data(), key.size(), service);
+        key = derive_mac_.mac(key.data(), key.size(), "aws4_request");
+    } catch (...) {
+        detail::openssl_cleanse(first_key);
+        detail::openssl_cleanse(key.data(), key.size());
+        throw;
+    }
+
+    key_entry* slot = nullptr;
+    if (keys_.size() < key_cache_capacity) {
+        if (keys_.capacity() < key_cache_capacity) keys_.reserve(key_cache_capacity);
+        try {
+            keys_.push_back(key_entry{{}, {}, {}, {}, derive_mac_, 0});
+        } catch (...) {
+            detail::openssl_cleanse(key.data(), key.size());
+            throw;
+        }
+        slot = &keys_.back();
+    } else {
+        slot = &*std::min_element(keys_.begin(), keys_.end(),
+                                  [](const key_entry& a, const key_entry& b) { return a.last_used < b.last_used; });
+        detail::openssl_cleanse(slot->secret);
+    }
+    // Unusable until fully set: a failure below must not leave an old identity with a new key.
+    slot->region.clear();
+    slot->service.clear();
+    slot->secret.clear();
+    try {
+        slot->mac.set_key(key);
+        detail::openssl_cleanse(key.data(), key.size());
+        slot->date = {};
+        std::copy(date.begin(), date.end(), slot->date.begin());
+        slot->region.assign(region);
+        slot->service.assign(service);
+        slot->secret.assign(secret);
+    } catch (...) {
+        detail::openssl_cleanse(key.data(), key.size());
+        slot->region.clear();
+        throw;
+    }
+    slot->last_used = use_clock_;
+    ++derivations_;
+    return slot->mac;
+}
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SIGV4_HPP
+// end file sluice/aws/sigv4.hpp
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace sluice::aws {
+
+/// Where requests go: the URL as given and what SigV4 needs of it.
+struct endpoint_url {
+    std::string url;  ///< "https://sqs.eu-west-1.amazonaws.com" or "http://127.0.0.1:9324/base"
+    std::string host; ///< the Host header curl sends: host, with the port unless it is the scheme's default
+    std::string path; ///< "/" or the base path, as encoded on the wire
+
+    /// Parses scheme://host[:port][/path]; throws std::invalid_argument for anything else.
+    static endpoint_url parse(std::string_view url) {
+        endpoint_url e;
+        const auto scheme_end = url.find("://");
+        if (scheme_end == std::string_view::npos)
+            throw std::invalid_argument("sluice: endpoint '" + std::string(url) + "' has no scheme (http:// or https://)");
+        std::string scheme(url.substr(0, scheme_end));
+        for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (scheme != "http" && scheme != "https")
+            throw std::invalid_argument("sluice: endpoint scheme must be http or https");
+        const auto authority_start = scheme_end + 3;
+        const auto path_start = url.find_first_of("/?#", authority_start);
+        std::string_view authority = url.substr(authority_start, path_start == std::string_view::npos
+                                                                     ? std::string_view::npos
+                                                                     : path_start - authority_start);
+        if (authority.empty() || authority.find('@') != std::string_view::npos)
+            throw std::invalid_argument("sluice: endpoint needs a host (and no user info)");
+        std::string host(authority);
+        for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const auto colon = host.rfind(':');
+        if (colon != std::string::npos && host.find(']', colon) == std::string::npos) {
+            const std::string_view port = std::string_view(host).substr(colon + 1);
+            if ((scheme == "http" && port == "80") || (scheme == "https" && port == "443")) host.resize(colon);
+        }
+        e.host = std::move(host);
+        std::string_view path = path_start == std::string_view::npos ? std::string_view("/") : url.substr(path_start);
+        path = path.substr(0, path.find_first_of("?#"));
+        e.path = path.empty() ? "/" : std::string(path);
+        e.url = std::string(url.substr(0, path_start == std::string_view::npos ? url.size() : path_start)) + e.path;
+        return e;
+    }
+};
+
+struct service_client_options {
+    /// The signing name: "sqs", "kinesis", "firehose", "monitoring"...
+    std::string service;
+    std::string region;
+    /// scheme://host[:port][/path]: resolve it with aws_config::endpoint() to honour AWS_ENDPOINT_URL.
+    std::string endpoint;
+    retry_config retry = retry_config::from_environment();
+    /// Shared by clients that should share one retry quota (one per service and region, as SDKs do).
+    std::shared_ptr<retry_quota> quota{};
+    /// Per attempt; zero: the HTTP client's default.
+    std::chrono::milliseconds attempt_timeout{0};
+    /// Retries and final failures are logged here (warn), never with credentials or signatures.
+    const logger* log = nullptr;
+    /// For tests: the jitter source of the retry strategy.
+    retry_strategy::random_source random{};
+};
+
+/// Why a call did not succeed, after its retries.
+struct call_failure {
+    /// What the service said, when it answered with an error.
+    std::optional<service_error> service{};
+    /// Why no answer came (a sluice::http::transport_error), or a credentials error code.
+    std::error_code code{};
+    retry_kind kind = retry_kind::none;
+    retry_verdict verdict = retry_verdict::not_retryable;
+    unsigned attempts = 0;
+    /// "AmazonSQS.SendMessageBatch: ThrottlingException (HTTP 400, request id ...): Rate exceeded;
+    /// 3 attempts (attempts exhausted)": safe to log.
+    std::string message{};
+    /// True when the credentials could not be had (nothing was sent).
+    bool credentials = false;
+
+    /// What the delivery engine should do with the batch: retry what can be retried later, reject
+    /// what is the request's fault. A call that ran out of attempts or quota is still retryable by
+    /// the engine (the records are not at fault), after its own backoff.
+    [[nodiscard]] entry_result to_entry_result() const {
+        if (credentials) return entry_result::retry(message);
+        if (kind == retry_kind::none) {
+            if (service) return entry_result::reject(message);
+            if (code == http::transport_error::cancelled) return entry_result::retry(message);
+            return entry_result::reject(message);
+        }
+        return entry_result::retry(message, kind == retry_kind::throttling);
+    }
+};
+
+struct call_outcome {
+    /// The service's answer when it was a success (2xx).
+    std::optional<http::response> response{};
+    call_failure failure{};
+    [[nodiscard]] bool ok() const noexcept { return response.has_value(); }
+};
+
+class service_client {
+public:
+    service_client(http::client& http, std::shared_ptr<credentials_provider> credentials, service_client_options options)
+        : http_(&http),
+          credentials_(std::move(credentials)),
+          options_(std::move(options)),
+          endpoint_(endpoint_url::parse(options_.endpoint)),
+          strategy_(options_.retry, options_.random,
+                    options_.quota ? options_.quota : std::make_shared<retry_quota>(options_.retry.quota_capacity)) {
+        if (!credentials_) throw std::invalid_argument("sluice: service_client needs a credentials provider");
+        if (options_.service.empty() || options_.region.empty())
+            throw std::invalid_argument("sluice: service_client needs a service and a region");
+    }
+
+    service_client(const service_client&) = delete;
+    service_client& operator=(const service_client&) = delete;
+
+    [[nodiscard]] const service_client_options& options() const noexcept { return options_; }
+    [[nodiscard]] const endpoint_url& endpoint() const noexcept { return endpoint_; }
+    [[nodiscard]] const clock_skew& skew() const noexcept { return skew_; }
+    [[nodiscard]] http::client& http() const noexcept { return *http_; }
+
+    /// One call of a JSON-protocol API (awsJson1_0 / 1_1): POST `body` with X-Amz-Target `target`.
+    /// `body` must stay valid until the call completes (it is sent without copying).
+    [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::string_view body,
+                                               std::string_view content_type = "application/x-amz-json-1.0") {
+        call_outcome out;
+        retry_token token = strategy_.begin();
+        for (;;) {
+            auto credentials = co_await credentials_->load();
+            if (credentials.is_error()) {
+                out.failure.credentials = true;
+                out.failure.code = credentials.get_error().code;
+                out.failure.attempts = token.attempts - 1;
+                out.failure.message = std::string(target) + ": no credentials: " + credentials.get_error().what();
+                co_return out;
+            }
+
+            http::request request;
+            request.method = "POST";
+            request.url = endpoint_.url;
+            request.body = body;
+            request.timeout = options_.attempt_timeout;
+            sign(request, credentials.value(), target, content_type, body);
+
+            const auto sent_at = std::chrono::system_clock::now();
+            auto response = co_await http_->request(request);
+            retry_decision decision;
+            if (response.is_error()) {
+                const error& e = response.get_error();
+                out.failure.service.reset();
+                out.failure.code = e.code;
+                out.failure.message = e.message;
+                decision = strategy_.on_failure(token, e.code);
+            } else if (response.value().status >= 200 && response.value().status < 300) {
+                strategy_.on_success(token);
+                out.response = std::move(response).value();
+                co_return out;
+            } else {
+                const http::response& r = response.value();
+                service_error se = parse_service_error(static_cast<int>(r.status), r.headers, r.body);
+                skew_.update(se, sent_at);
+                out.failure.code = {};
+                out.failure.message = se.describe();
+                out.failure.service = std::move(se);
+                decision = strategy_.on_failure(token, *out.failure.service);
+            }
+            out.failure.kind = decision.kind;
+            out.failure.verdict = decision.verdict;
+            if (!decision.should_retry()) {
+                out.failure.attempts = token.attempts;
+                out.failure.message = std::string(target) + ": " + out.failure.message + "; " +
+                                      std::to_string(token.attempts) + " attempt(s) (" +
+                                      std::string(to_string(decision.verdict)) + ")";
+                if (options_.log)
+                    options_.log->warn("aws", "call failed",
+                                       {field::plain("service", options_.service), field::plain("reason", out.failure.message)});
+                co_return out;
+            }
+            if (options_.log)
+                options_.log->debug("aws", "retrying call",
+                                    {field::plain("service", options_.service), field::plain("reason", out.failure.message),
+                                     field::plain("delay_ms", static_cast<std::uint64_t>(decision.delay.count()))});
+            if (decision.delay.count() > 0) co_await http_->loop().sleep_for(decision.delay);
+        }
+    }
+
+private:
+    void sign(http::request& request, const aws_credentials& credentials, std::string_view target,
+              std::string_view content_type, std::string_view body) {
+        fields_.clear();
+        fields_.add("Host", endpoint_.host);
+        fields_.add("Content-Type", content_type);
+        fields_.add("X-Amz-Target", target);
+        sigv4_request s;
+        s.method = "POST";
+        s.path = endpoint_.path;
+        s.path_is_encoded = true;
+        s.headers = std::span<const http_field>(fields_.data(), fields_.size());
+        s.body = body;
+        s.region = options_.region;
+        s.service = options_.service;
+        s.time = skew_.now();
+        signer_.sign(s, credentials, signed_);
+        request.headers.reserve(2 + signed_.fields().size());
+        request.headers.push_back(http::header{"Content-Type", std::string(content_type)});
+        request.headers.push_back(http::header{"X-Amz-Target", std::string(target)});
+        for (const http_field& f : signed_.fields()) request.headers.push_back(http::header{f.name, f.value});
+    }
+
+    http::client* http_;
+    std::shared_ptr<credentials_provider> credentials_;
+    service_client_options options_;
+    endpoint_url endpoint_;
+    retry_strategy strategy_;
+    clock_skew skew_{};
+    // Reused between calls: signing is synchronous, so no call sees another's state.
+    sigv4_signer signer_{};
+    sigv4_result signed_{};
+    field_list fields_{};
+};
+
+/// What a service client needs, resolved the standard way (see configure_service).
+struct service_setup {
+    service_client_options options;
+    /// The default chain (environment, profile, web identity, container, IMDS), cached and refreshed
+    /// ahead of expiry in the background.
+    std::shared_ptr<credentials_provider> credentials;
+};
+
+/// Resolves region (explicit, AWS_REGION, AWS_DEFAULT_REGION, profile), endpoint (explicit,
+/// AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, profile, default) and credentials as the AWS SDKs
+/// do. `service` is the service id / signing name ("sqs"). `http` must outlive the credentials.
+[[nodiscard]] inline result<service_setup> configure_service(io_loop& loop, http::client& http, std::string service,
+                                                             std::string_view explicit_region = {},
+                                                             std::string_view explicit_endpoint = {},
+                                                             config_options config = {}) {
+    auto loaded = aws_config::load(config);
+    if (loaded.is_error()) return result<service_setup>::failure(loaded.get_error());
+    const aws_config& cfg = loaded.value();
+    auto region = cfg.region(explicit_region);
+    if (region.is_error()) return result<service_setup>::failure(region.get_error());
+    auto endpoint = cfg.endpoint(service, region.value(), explicit_endpoint);
+    if (endpoint.is_error()) return result<service_setup>::failure(endpoint.get_error());
+    service_setup setup;
+    setup.options.service = std::move(service);
+    setup.options.region = region.value();
+    setup.options.endpoint = endpoint.value();
+    default_chain_options chain;
+    chain.config = std::move(config);
+    setup.credentials = std::make_shared<caching_credentials_provider>(loop, default_credentials_chain(http, std::move(chain)));
+    return result<service_setup>::ok(std::move(setup));
+}
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SERVICE_CLIENT_HPP
+// end file sluice/aws/service_client.hpp
+// begin file sluice/aws/sqs.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_HPP
+
+// SQS batch dispatchers, standard and FIFO: submit messages, they go out in SendMessageBatch requests
+// of up to 10 entries (and 1 MiB), signed, retried, and what could not be sent comes back from
+// flush() with the reason, as boto3-batch-utils does for Python, but asynchronous.
+//
+//   submit(message) -> validate (SQS's rules: size, characters, ids, FIFO fields) -> encode the
+//   entry once (JSON) -> delivery_pipeline<sqs_sink> (batching by count, bytes and age; memory or
+//   disk buffer; per-entry retries of partial failures; rate and concurrency limits) -> sqs_sink
+//   (SendMessageBatch through service_client: SigV4, standard retry mode) -> per entry ok / retry /
+//   reject -> the message's outcome (send()) or the unprocessed list (flush()).
+//
+// FIFO queues (URL ending in ".fifo"): the pipeline runs ordered (one request at a time, retries
+// before anything newer), MessageGroupId is required, per-message delays are refused, and a message
+// without MessageDeduplicationId gets a unique one (unless the queue deduplicates by content), so a
+// retried request is not delivered twice within SQS's 5-minute deduplication window.
+// Order within a group holds across requests and their retries; inside one request SQS may accept
+// later entries of a group while an earlier one fails, so a per-entry retry can land after them.
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/sqs.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+// begin file sluice/aws/sqs_protocol.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
+
+// The SQS JSON protocol for SendMessageBatch, as current AWS SDKs speak it: what a message may hold
+// (validation against SQS's documented limits, kept in one overridable table), the request body (a
+// fast encoder), and the response (a simdjson parser giving one entry_result per batch entry).
+//
+//   POST / HTTP/1.1
+//   Content-Type: application/x-amz-json-1.0
+//   X-Amz-Target: AmazonSQS.SendMessageBatch
+//   {"QueueUrl":"https://sqs.us-east-1.amazonaws.com/123456789012/q","Entries":[
+//     {"Id":"0","MessageBody":"...","DelaySeconds":5,
+//      "MessageAttributes":{"trace":{"DataType":"String","StringValue":"abc"},
+//                           "blob":{"DataType":"Binary","BinaryValue":"AAEC"}},
+//      "MessageGroupId":"g","MessageDeduplicationId":"d"}]}
+//   ->
+//   {"Successful":[{"Id":"0","MessageId":"...","MD5OfMessageBody":"..."}],
+//    "Failed":[{"Id":"1","SenderFault":true,"Code":"InvalidParameterValue","Message":"..."}]}
+//
+// Validation happens once per message (validate_sqs_message) so that a message SQS would refuse is
+// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly,
+// grows the string once, copies blocks that need no escaping as they are and expands the others with
+// shuffles (SSSE3 or AVX2, chosen at run time; SSE2 and portable code elsewhere). A sink can encode
+// each entry once, at submit (append_sqs_entry_fields), and splice the entries into every attempt's
+// request (append_send_message_batch_encoded), which is little more than a copy.
+//
+// Reasons given by validation and by the response parser never quote a message body, an attribute
+// value or an id the caller did not choose to show: they give positions and sizes.
+
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/sqs_protocol.hpp needs simdjson (CMake: SLUICE_WITH_SIMDJSON, meson: -Dsimdjson=enabled; it defines SLUICE_HAS_SIMDJSON=1)"
+#endif
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <charconv>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
+// build for the x86-64 baseline still uses them where the CPU has them.
+#define SLUICE_SQS_X86_DISPATCH 1
+#include <immintrin.h>
+#else
+#define SLUICE_SQS_X86_DISPATCH 0
+#endif
+
+#include <simdjson.h>
+
+#if SLUICE_HAS_OPENSSL
+#include <openssl/evp.h>
+#include <openssl/opensslv.h>
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+#define SLUICE_SQS_MD5 1
+#endif
+#endif
+#ifndef SLUICE_SQS_MD5
+#define SLUICE_SQS_MD5 0
+#endif
+
+
+namespace sluice::aws {
+
+inline constexpr std::string_view sqs_json_content_type = "application/x-amz-json-1.0";
+inline constexpr std::string_view sqs_send_message_batch_target = "AmazonSQS.SendMessageBatch";
+
+/// SQS's limits as AWS documents them (2026). One table, overridable, since AWS changes them: the
+/// message size went from 256 KiB to 1 MiB in 2025.
+struct sqs_limits {
+    std::size_t max_batch_entries = 10;
+    /// Body plus every attribute's name, data type and value.
+    std::size_t max_message_bytes = 1'048'576;
+    /// The sum of the sizes of a batch's messages.
+    std::size_t max_batch_bytes = 1'048'576;
+    std::size_t max_attributes = 10;
+    /// Entry ids: 1 to 80 characters of A-Z a-z 0-9 - _.
+    std::size_t max_entry_id_length = 80;
+    std::size_t max_attribute_name_length = 256;
+    std::size_t max_attribute_type_length = 256;
+    int max_delay_seconds = 900;
+    /// Group and deduplication ids: 1 to 128 characters of alphanumerics and punctuation.
+    std::size_t max_group_id_length = 128;
+    std::size_t max_deduplication_id_length = 128;
+
+    /// For the delivery engine: entries, batch bytes and record bytes.
+    [[nodiscard]] sink_limits to_sink_limits() const noexcept {
+        return {max_batch_entries, max_batch_bytes, max_message_bytes};
+    }
+};
+
+/// A message attribute. data_type is "String", "Number" or "Binary", optionally with a custom label
+/// ("String.json", "Binary.gzip"); value holds the bytes (raw for Binary: the encoder base64s them).
+struct sqs_attribute {
+    std::string name;
+    std::string data_type;
+    std::string value;
+
+    [[nodiscard]] static sqs_attribute string(std::string name, std::string value) {
+        return {std::move(name), "String", std::move(value)};
+    }
+    [[nodiscard]] static sqs_attribute number(std::string name, std::string value) {
+        return {std::move(name), "Number", std::move(value)};
+    }
+    [[nodiscard]] static sqs_attribute binary(std::string name, std::string bytes) {
+        return {std::move(name), "Binary", std::move(bytes)};
+    }
+    /// True for "Binary" and "Binary.<label>": the value goes out as BinaryValue.
+    [[nodiscard]] bool is_binary() const noexcept {
+        return std::string_view(data_type).starts_with("Binary") &&
+               (data_type.size() == 6 || data_type[6] == '.');
+    }
+};
+
+struct sqs_message {
+    std::string body;
+    std::vector<sqs_attribute> attributes{};
+    /// Per-message delay (0-900 s); standard queues only.
+    std::optional<int> delay_seconds{};
+    /// Required on FIFO queues; on standard queues it enables fair queueing.
+    std::string group_id{};
+    /// FIFO only; required unless the queue has content-based deduplication.
+    std::string deduplication_id{};
+};
+
+/// What validation needs to know about the queue.
+struct sqs_queue_options {
+    bool fifo = false;
+    bool content_based_deduplication = false;
+};
+
+enum class sqs_problem {
+    none,
+    empty_body,
+    invalid_utf8,
+    invalid_character,
+    message_too_large,
+    too_many_attributes,
+    invalid_attribute_name,
+    duplicate_attribute_name,
+    invalid_attribute_type,
+    invalid_attribute_value,
+    delay_out_of_range,
+    delay_on_fifo,
+    missing_group_id,
+    invalid_group_id,
+    missing_deduplication_id,
+    invalid_deduplication_id,
+    deduplication_id_on_standard,
+    invalid_entry_id,
+    duplicate_entry_id,
+    empty_batch,
+    too_many_entries,
+    batch_too_large,
+};
+
+[[nodiscard]] inline std::string_view to_string(sqs_problem p) noexcept {
+    switch (p) {
+    case sqs_problem::none: return "none";
+    case sqs_problem::empty_body: return "empty_body";
+    case sqs_problem::invalid_utf8: return "invalid_utf8";
+    case sqs_problem::invalid_character: return "invalid_character";
+    case sqs_problem::message_too_large: return "message_too_large";
+    case sqs_problem::too_many_attributes: return "too_many_attributes";
+    case sqs_problem::invalid_attribute_name: return "invalid_attribute_name";
+    case sqs_problem::duplicate_attribute_name: return "duplicate_attribute_name";
+    case sqs_problem::invalid_attribute_type: return "invalid_attribute_type";
+    case sqs_problem::invalid_attribute_value: return "invalid_attribute_value";
+    case sqs_problem::delay_out_of_range: return "delay_out_of_range";
+    case sqs_problem::delay_on_fifo: return "delay_on_fifo";
+    case sqs_problem::missing_group_id: return "missing_group_id";
+    case sqs_problem::invalid_group_id: return "invalid_group_id";
+    case sqs_problem::missing_deduplication_id: return "missing_deduplication_id";
+    case sqs_problem::invalid_deduplication_id: return "invalid_deduplication_id";
+    case sqs_problem::deduplication_id_on_standard: return "deduplication_id_on_standard";
+    case sqs_problem::invalid_entry_id: return "invalid_entry_id";
+    case sqs_problem::duplicate_entry_id: return "duplicate_entry_id";
+    case sqs_problem::empty_batch: return "empty_batch";
+    case sqs_problem::too_many_entries: return "too_many_entries";
+    case sqs_problem::batch_too_large: return "batch_too_large";
+    }
+    return "unknown";
+}
+
+/// The outcome of a validation: ok(), or the problem and a reason fit for logs and results.
+struct sqs_validation {
+    sqs_problem problem = sqs_problem::none;
+    std::string reason{};
+
+    [[nodiscard]] bool ok() const noexcept { return problem == sqs_problem::none; }
+    [[nodiscard]] static sqs_validation valid() { return {}; }
+    [[nodiscard]] static sqs_validation fail(sqs_problem p, std::string why) { return {p, std::move(why)}; }
+};
+
+/// What SQS counts against max_message_bytes: the body plus each attribute's name, data type and value.
+[[nodiscard]] inline std::size_t sqs_message_size(const sqs_message& m) noexcept {
+    std::size_t n = m.body.size();
+    for (const auto& a : m.attributes) n += a.name.size() + a.data_type.size() + a.value.size();
+    return n;
+}
+
+} // namespace sluice::aws
+
+namespace sluice::detail::sqs {
+
+// --- text checks ---------------------------------------------------------------------------------
+
+enum class text_status { ok, invalid_utf8, invalid_character };
+
+struct text_check {
+    text_status status = text_status::ok;
+    /// Byte offset of the offending sequence.
+    std::size_t offset = 0;
+    /// The code point, for invalid_character.
+    std::uint32_t code_point = 0;
+    /// Why the UTF-8 is invalid, for invalid_utf8.
+    std::string_view detail{};
+};
+
+/// True when the 16 (or 8) bytes at p are all ASCII in 0x20..0x7F, which SQS accepts as they are.
+inline bool plain_ascii_block(const char* p) noexcept {
+#if defined(__SSE2__)
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // A byte < 0x20 or >= 0x80 (signed: negative, or below 0x20).
+    const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+    return _mm_movemask_epi8(low) == 0;
+#else
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    return ((w | ((w - ones * 0x20) & ~w)) & highs) == 0;
+#endif
+}
+
+#if defined(__SSE2__)
+inline constexpr std::size_t block_size = 16;
+
+/// plain_ascii_block for the 64 bytes at p, with one test instead of four.
+inline bool plain_ascii_chunk(const char* p) noexcept {
+    const __m128i limit = _mm_set1_epi8(0x20);
+    __m128i low = _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), limit);
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), limit));
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), limit));
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), limit));
+    return _mm_movemask_epi8(low) == 0;
+}
+#else
+inline constexpr std::size_t block_size = 8;
+
+inline bool plain_ascii_chunk(const char* p) noexcept {
+    for (int k = 0; k < 8; ++k)
+        if (!plain_ascii_block(p + 8 * k)) return false;
+    return true;
+}
+#endif
+
+/// Checks that `text` is valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) made
+/// only of the characters SQS accepts: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+inline text_check check_text(std::string_view text) noexcept {
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    auto bad_utf8 = [&](std::string_view why) { return text_check{text_status::invalid_utf8, i, 0, why}; };
+    auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
+    while (i < n) {
+        // Plain ASCII, most text: 64 bytes, then 16, at a time.
+        if (i + 64 <= n && plain_ascii_chunk(text.data() + i)) {
+            i += 64;
+            continue;
+        }
+        if (i + block_size <= n && plain_ascii_block(text.data() + i)) {
+            i += block_size;
+            continue;
+        }
+        const unsigned char c = s[i];
+        if (c < 0x80) {
+            if (c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) return {text_status::invalid_character, i, c, {}};
+            ++i;
+            continue;
+        }
+        std::uint32_t cp = 0;
+        std::size_t len = 0;
+        if (c < 0xC0) return bad_utf8("unexpected continuation byte");
+        if (c < 0xC2) return bad_utf8("overlong encoding");
+        if (c < 0xE0) {
+            if (!cont(1)) return bad_utf8(i + 1 >= n ? "truncated sequence" : "missing continuation byte");
+            cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
+            len = 2;
+        } else if (c < 0xF0) {
+            for (std::size_t k = 1; k < 3; ++k)
+                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
+            cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
+            if (cp < 0x800) return bad_utf8("overlong encoding");
+            if (cp >= 0xD800 && cp <= 0xDFFF) return bad_utf8("surrogate code point");
+            len = 3;
+        } else if (c < 0xF5) {
+            for (std::size_t k = 1; k < 4; ++k)
+                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
+            cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
+            if (cp < 0x10000) return bad_utf8("overlong encoding");
+            if (cp > 0x10FFFF) return bad_utf8("code point above U+10FFFF");
+            len = 4;
+        } else {
+            return bad_utf8("invalid byte");
+        }
+        if (cp == 0xFFFE || cp == 0xFFFF) return {text_status::invalid_character, i, cp, {}};
+        i += len;
+    }
+    return {};
+}
+
+inline void append_hex(std::string& out, std::uint32_t v, int min_digits) {
+    char buf[8];
+    const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
+    (void)ec;
+    for (int k = static_cast<int>(ptr - buf); k < min_digits; ++k) out += '0';
+    for (const char* p = buf; p != ptr; ++p) out += static_cast<char>(*p >= 'a' ? *p - 32 : *p);
+}
+
+/// "message body: invalid UTF-8 at byte 17 (overlong encoding)", "... character U+0001 at byte 3 is
+/// not allowed by SQS".
+inline std::string describe(const text_check& c, std::string_view what) {
+    std::string out(what);
+    if (c.status == text_status::invalid_utf8) {
+        out += ": invalid UTF-8 at byte ";
+        out += std::to_string(c.offset);
+        out += " (";
+        out += c.detail;
+        out += ')';
+    } else {
+        out += ": character U+";
+        append_hex(out, c.code_point, 4);
+        out += " at byte ";
+        out += std::to_string(c.offset);
+        out += " is not allowed by SQS (allowed: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF)";
+    }
+    return out;
+}
+
+inline bool is_id_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+/// Alphanumerics and punctuation !"#$%&'()*+,-./:;<=>?@[\]^_`{|}~: printable ASCII but the space.
+inline bool is_group_id_char(char c) noexcept { return c > 0x20 && c < 0x7F; }
+
+/// SQS's Number: optional sign, digits with an optional fraction, optional exponent; at most 38
+/// significant digits.
+inline bool is_sqs_number(std::string_view v) noexcept {
+    std::size_t i = 0;
+    if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+    std::size_t digits = 0, significant = 0;
+    bool leading = true;
+    auto take_digits = [&] {
+        while (i < v.size() && v[i] >= '0' && v[i] <= '9') {
+            if (v[i] != '0') leading = false;
+            if (!leading) ++significant;
+            ++digits;
+            ++i;
+        }
+    };
+    take_digits();
+    if (i < v.size() && v[i] == '.') {
+        ++i;
+        take_digits();
+    }
+    if (digits == 0 || significant > 38) return false;
+    if (i < v.size() && (v[i] == 'e' || v[i] == 'E')) {
+        ++i;
+        if (i < v.size() && (v[i] == '+' || v[i] == '-')) ++i;
+        const std::size_t start = i;
+        while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+        if (i == start) return false;
+    }
+    return i == v.size();
+}
+
+inline std::string attribute_label(std::size_t index) {
+    return "message attribute " + std::to_string(index);
+}
+
+inline aws::sqs_validation check_attribute(const aws::sqs_attribute& a, std::size_t index, const aws::sqs_limits& limits) {
+    using aws::sqs_problem;
+    using aws::sqs_validation;
+    const std::string_view name = a.name;
+    if (name.empty()) return sqs_validation::fail(sqs_problem::invalid_attribute_name, attribute_label(index) + ": the name is empty");
+    if (name.size() > limits.max_attribute_name_length)
+        return sqs_validation::fail(sqs_problem::invalid_attribute_name,
+                                    attribute_label(index) + ": the name is " + std::to_string(name.size()) +
+                                        " characters, the limit is " + std::to_string(limits.max_attribute_name_length));
+    for (std::size_t k = 0; k < name.size(); ++k)
+        if (!is_id_char(name[k]) && name[k] != '.')
+            return sqs_validation::fail(sqs_problem::invalid_attribute_name,
+                                        attribute_label(index) + ": the name has a character other than A-Z a-z 0-9 _ - . at position " +
+                                            std::to_string(k));
+    if (name.front() == '.' || name.back() == '.' || name.find("..") != std::string_view::npos)
+        return sqs_validation::fail(sqs_problem::invalid_attribute_name,
+                                    attribute_label(index) + " (" + a.name +
+                                        "): a name may not start or end with '.' or hold '..'");
+    if (aws_error::istarts_with(name, "AWS.") || aws_error::istarts_with(name, "Amazon."))
+        return sqs_validation::fail(sqs_problem::invalid_attribute_name,
+                                    attribute_label(index) + " (" + a.name + "): the prefixes AWS. and Amazon. are reserved");
+
+    const std::string_view type = a.data_type;
+    bool known = false;
+    bool textual = true;
+    for (std::string_view base : {std::string_view("String"), std::string_view("Number"), std::string_view("Binary")}) {
+        if (type.starts_with(base) && (type.size() == base.size() || (type[base.size()] == '.' && type.size() > base.size() + 1))) {
+            known = true;
+            textual = base != "Binary";
+        }
+    }
+    if (!known)
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type,
+                                    attribute_label(index) + " (" + a.name +
+                                        "): the data type must be String, Number or Binary, optionally followed by .label");
+    if (type.size() > limits.max_attribute_type_length)
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type,
+                                    attribute_label(index) + " (" + a.name + "): the data type is longer than " +
+                                        std::to_string(limits.max_attribute_type_length) + " characters");
+    if (const text_check c = check_text(type); c.status != text_status::ok)
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe(c, attribute_label(index) + " data type"));
+    if (a.value.empty())
+        return sqs_validation::fail(sqs_problem::invalid_attribute_value,
+                                    attribute_label(index) + " (" + a.name + "): the value is empty");
+    if (textual) {
+        if (const text_check c = check_text(a.value); c.status != text_status::ok)
+            return sqs_validation::fail(sqs_problem::invalid_attribute_value,
+                                        describe(c, attribute_label(index) + " (" + a.name + ") value"));
+        if (type.starts_with("Number") && !is_sqs_number(a.value))
+            return sqs_validation::fail(sqs_problem::invalid_attribute_value,
+                                        attribute_label(index) + " (" + a.name +
+                                            "): not a Number (digits, optional sign, fraction and exponent; at most 38 significant digits)");
+    }
+    return sqs_validation::valid();
+}
+
+inline aws::sqs_validation check_fifo_id(std::string_view id, std::size_t max, aws::sqs_problem problem, std::string_view what) {
+    if (id.size() > max)
+        return aws::sqs_validation::fail(problem, std::string(what) + " is " + std::to_string(id.size()) +
+                                                      " characters, the limit is " + std::to_string(max));
+    for (std::size_t k = 0; k < id.size(); ++k)
+        if (!is_group_id_char(id[k]))
+            return aws::sqs_validation::fail(problem, std::string(what) +
+                                                          " may hold only alphanumerics and punctuation; position " +
+                                                          std::to_string(k) + " holds something else");
+    return aws::sqs_validation::valid();
+}
+
+// --- JSON encoding -------------------------------------------------------------------------------
+
+/// Per byte: 0 when copied as it is, else the character after the backslash ('u' for \u00XX).
+inline constexpr std::array<char, 256> escape_table = [] {
+    std::array<char, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
+    t['\b'] = 'b';
+    t['\f'] = 'f';
+    t['\n'] = 'n';
+    t['\r'] = 'r';
+    t['\t'] = 't';
+    t['"'] = '"';
+    t['\\'] = '\\';
+    return t;
+}();
+
+/// Output bytes of one escaped byte.
+inline constexpr std::size_t escape_width(unsigned char c) noexcept {
+    const char e = escape_table[c];
+    return e == 0 ? 1 : (e == 'u' ? 6 : 2);
+}
+
+#if defined(__SSE2__)
+/// Bit k set when byte k of the 16 at p needs escaping ('"', '\\' or below 0x20); `control` gets the
+/// bits of the bytes below 0x20 alone.
+inline unsigned special_mask(const char* p, unsigned& control) noexcept {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+    const __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+    control = static_cast<unsigned>(_mm_movemask_epi8(below));
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), below)));
+}
+
+/// The same for the 64 bytes at p.
+inline std::uint64_t special_mask64(const char* p, std::uint64_t& control) noexcept {
+    std::uint64_t special = 0;
+    control = 0;
+    for (int k = 0; k < 4; ++k) {
+        unsigned c = 0;
+        special |= std::uint64_t{special_mask(p + 16 * k, c)} << (16 * k);
+        control |= std::uint64_t{c} << (16 * k);
+    }
+    return special;
+}
+
+inline void copy16(char* dst, const char* src) noexcept {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+}
+#else
+/// True when one of the 8 bytes at p needs escaping (exact as a yes/no answer).
+inline bool has_special8(const char* p) noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    const std::uint64_t below = (w - ones * 0x20) & ~w & highs;
+    return (below | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
+}
+#endif
+
+/// Exact size of `s` once escaped (without the quotes), with SSE2 (or 8 bytes at a time without).
+inline std::size_t escaped_size_portable(std::string_view s) noexcept {
+    std::size_t n = s.size();
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    // Byte-wide counters of the bytes to escape (one extra output byte each) and of the control
+    // characters among them, summed before they can wrap: no branch per block.
+    const std::size_t vector_end = s.size() / 16 * 16;
+    std::size_t controls = 0;
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i c1f = _mm_set1_epi8(0x1F);
+    const __m128i zero = _mm_setzero_si128();
+    auto sum = [&zero](__m128i counters) {
+        const __m128i s2 = _mm_sad_epu8(counters, zero);
+        return static_cast<std::size_t>(_mm_cvtsi128_si64(s2) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s2, s2)));
+    };
+    while (i < vector_end) {
+        __m128i specials = zero;
+        __m128i below = zero;
+        const std::size_t stop = std::min(vector_end, i + 255 * 16);
+        for (; i < stop; i += 16) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+            const __m128i b = _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f);
+            specials = _mm_sub_epi8(specials, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), b));
+            below = _mm_sub_epi8(below, b);
+        }
+        n += sum(specials);
+        controls += sum(below);
+    }
+    // Rare: control characters written \u00XX take four bytes more than the one counted.
+    if (controls != 0)
+        for (std::size_t k = 0; k < vector_end; ++k)
+            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
+#else
+    for (; i + 8 <= s.size(); i += 8) {
+        if (!has_special8(s.data() + i)) continue;
+        for (std::size_t k = 0; k < 8; ++k) n += escape_width(static_cast<unsigned char>(s[i + k])) - 1;
+    }
+#endif
+    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
+    return n;
+}
+
+inline char* write_escape(char* dst, unsigned char c) noexcept {
+    constexpr char hex[] = "0123456789abcdef";
+    const char e = escape_table[c];
+    dst[0] = '\\';
+    if (e != 'u') {
+        dst[1] = e;
+        return dst + 2;
+    }
+    dst[1] = 'u';
+    dst[2] = '0';
+    dst[3] = '0';
+    dst[4] = hex[c >> 4];
+    dst[5] = hex[c & 0x0F];
+    return dst + 6;
+}
+
+inline char* write_escaped_bytes(char* dst, const char* src, std::size_t n) noexcept {
+    for (std::size_t k = 0; k < n; ++k) {
+        const auto c = static_cast<unsigned char>(src[k]);
+        if (escape_table[c] == 0) *dst++ = static_cast<char>(c);
+        else dst = write_escape(dst, c);
+    }
+    return dst;
+}
+
+#if SLUICE_SQS_X86_DISPATCH
+/// For an 8-bit mask k of the bytes to escape among 8: the pshufb indices that spread the 8 bytes
+/// over 8 + popcount(k) positions leaving a gap before each escaped one (0x80 gives a zero there),
+/// and the backslashes that fill the gaps.
+struct expansion_tables {
+    alignas(16) unsigned char shuffle[256][16];
+    alignas(16) unsigned char backslash[256][16];
+    /// 8 + popcount(k): a table, as popcnt is not in the x86-64 baseline.
+    unsigned char width[256];
+};
+
+inline constexpr expansion_tables make_expansion_tables() {
+    expansion_tables t{};
+    for (unsigned k = 0; k < 256; ++k) {
+        unsigned o = 0;
+        for (unsigned j = 0; j < 8; ++j) {
+            if ((k >> j) & 1u) {
+                t.shuffle[k][o] = 0x80;
+                t.backslash[k][o] = '\\';
+                ++o;
+            }
+            t.shuffle[k][o] = static_cast<unsigned char>(j);
+            ++o;
+        }
+        t.width[k] = static_cast<unsigned char>(o);
+        for (; o < 16; ++o) t.shuffle[k][o] = 0x80;
+    }
+    return t;
+}
+
+inline constexpr expansion_tables expansion = make_expansion_tables();
+
+/// Expands one 16-byte block with only '"' and '\\' to escape (mask m, not zero) at dst.
+__attribute__((target("ssse3"))) inline char* expand_block_ssse3(char* dst, __m128i v, unsigned m) noexcept {
+    const unsigned lo = m & 0xFFu;
+    const unsigned hi = m >> 8;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     _mm_or_si128(_mm_shuffle_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[lo]))),
+                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[lo]))));
+    dst += expansion.width[lo];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     _mm_or_si128(_mm_shuffle_epi8(_mm_srli_si128(v, 8),
+                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[hi]))),
+                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[hi]))));
+    return dst + expansion.width[hi];
+}
+
+/// The SSSE3 escaper: every 16-byte block with only '"' and '\\' to escape is expanded with two
+/// shuffles, whatever their number (JSON bodies have one in ten). Returns where it stopped (a
+/// multiple of 16); the caller finishes the tail. Called only when the CPU has SSSE3.
+__attribute__((target("ssse3"))) inline char* write_escaped_ssse3(char* dst, const char* src, std::size_t n,
+                                                                 std::size_t& done) noexcept {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        unsigned control = 0;
+        const unsigned m = special_mask(src + i, control);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+        if (m == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+            dst += 16;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, src + i, 16);
+            continue;
+        }
+        dst = expand_block_ssse3(dst, v, m);
+    }
+    done = i;
+    return dst;
+}
+
+/// The AVX2 escaper: 32-byte blocks, those without anything to escape stored as they are, the others
+/// expanded 16 bytes at a time as in the SSSE3 escaper.
+__attribute__((target("avx2"))) inline char* write_escaped_avx2(char* dst, const char* src, std::size_t n,
+                                                               std::size_t& done) noexcept {
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i backslash = _mm256_set1_epi8('\\');
+    const __m256i c1f = _mm256_set1_epi8(0x1F);
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+        const __m256i below = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
+        const auto m = static_cast<std::uint32_t>(_mm256_movemask_epi8(
+            _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), below)));
+        if (m == 0) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
+            dst += 32;
+            continue;
+        }
+        if (_mm256_movemask_epi8(below) != 0) {
+            dst = write_escaped_bytes(dst, src + i, 32);
+            continue;
+        }
+        const unsigned m0 = m & 0xFFFFu;
+        const unsigned m1 = m >> 16;
+        const __m128i v0 = _mm256_castsi256_si128(v);
+        const __m128i v1 = _mm256_extracti128_si256(v, 1);
+        if (m0 == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v0);
+            dst += 16;
+        } else {
+            dst = expand_block_ssse3(dst, v0, m0);
+        }
+        if (m1 == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v1);
+            dst += 16;
+        } else {
+            dst = expand_block_ssse3(dst, v1, m1);
+        }
+    }
+    done = i;
+    return dst;
+}
+
+/// escaped_size with AVX2: 32 bytes per step.
+__attribute__((target("avx2"))) inline std::size_t escaped_size_avx2(std::string_view s) noexcept {
+    std::size_t n = s.size();
+    const std::size_t vector_end = s.size() / 32 * 32;
+    std::size_t i = 0;
+    std::size_t controls = 0;
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i backslash = _mm256_set1_epi8('\\');
+    const __m256i c1f = _mm256_set1_epi8(0x1F);
+    const __m256i zero = _mm256_setzero_si256();
+    while (i < vector_end) {
+        __m256i specials = zero;
+        __m256i below = zero;
+        const std::size_t stop = std::min(vector_end, i + 255 * 32);
+        for (; i < stop; i += 32) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
+            const __m256i b = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
+            specials = _mm256_sub_epi8(
+                specials, _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), b));
+            below = _mm256_sub_epi8(below, b);
+        }
+        const __m256i s4 = _mm256_sad_epu8(specials, zero);
+        n += static_cast<std::size_t>(_mm256_extract_epi64(s4, 0) + _mm256_extract_epi64(s4, 1) +
+                                      _mm256_extract_epi64(s4, 2) + _mm256_extract_epi64(s4, 3));
+        const __m256i c4 = _mm256_sad_epu8(below, zero);
+        controls += static_cast<std::size_t>(_mm256_extract_epi64(c4, 0) + _mm256_extract_epi64(c4, 1) +
+                                             _mm256_extract_epi64(c4, 2) + _mm256_extract_epi64(c4, 3));
+    }
+    if (controls != 0)
+        for (std::size_t k = 0; k < vector_end; ++k)
+            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
+    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
+    return n;
+}
+
+enum class simd_level { sse2, ssse3, avx2 };
+
+/// What this CPU offers, detected once.
+inline simd_level cpu_simd_level() noexcept {
+    static const simd_level level = [] {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
+        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
+        return simd_level::sse2;
+    }();
+    return level;
+}
+#endif
+
+#if defined(__SSE2__)
+/// The SSE2 escaper, for CPUs without SSSE3: 64-byte chunks while a 16-byte load from anywhere in the
+/// chunk stays inside the input. A '"' or '\\' is escaped by a backslash before it: the run before
+/// it is copied, then '\\', and the character itself starts the next run. Control characters (rare,
+/// and SQS refuses most) take the byte loop. Returns where it stopped; the caller finishes the tail.
+inline char* write_escaped_sse2(char* dst, const char* src, std::size_t n, std::size_t& done) noexcept {
+    std::size_t i = 0;
+    for (; i + 80 <= n; i += 64) {
+        const char* chunk = src + i;
+        std::uint64_t control = 0;
+        std::uint64_t m = special_mask64(chunk, control);
+        if (m == 0) {
+            copy16(dst, chunk);
+            copy16(dst + 16, chunk + 16);
+            copy16(dst + 32, chunk + 32);
+            copy16(dst + 48, chunk + 48);
+            dst += 64;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, chunk, 64);
+            continue;
+        }
+        std::size_t prev = 0;
+        do {
+            const auto b = static_cast<std::size_t>(std::countr_zero(m));
+            const std::size_t run = b - prev;
+            copy16(dst, chunk + prev);
+            for (std::size_t k = 16; k < run; k += 16) copy16(dst + k, chunk + prev + k);
+            dst += run;
+            *dst++ = '\\';
+            prev = b;
+            m &= m - 1;
+        } while (m != 0);
+        const std::size_t rest = 64 - prev;
+        for (std::size_t k = 0; k < rest; k += 16) copy16(dst + k, chunk + prev + k);
+        dst += rest;
+    }
+    // The tail, 16 bytes at a time while a load from the block stays inside `s`.
+    for (; i + 32 <= n; i += 16) {
+        unsigned control = 0;
+        unsigned m = special_mask(src + i, control);
+        if (m == 0) {
+            copy16(dst, src + i);
+            dst += 16;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, src + i, 16);
+            continue;
+        }
+        std::size_t prev = 0;
+        do {
+            const auto b = static_cast<std::size_t>(std::countr_zero(m));
+            copy16(dst, src + i + prev);
+            dst += b - prev;
+            *dst++ = '\\';
+            prev = b;
+            m &= m - 1;
+        } while (m != 0);
+        copy16(dst, src + i + prev);
+        dst += 16 - prev;
+    }
+    done = i;
+    return dst;
+}
+#endif
+
+/// Writes `s` escaped at dst and returns the end. May write up to 16 bytes past the end it returns
+/// (write_slack; the caller leaves room): blocks are stored 16 bytes at a time.
+inline char* write_escaped(char* dst, std::string_view s) noexcept {
+    const char* src = s.data();
+    const std::size_t n = s.size();
+    std::size_t i = 0;
+#if SLUICE_SQS_X86_DISPATCH
+    switch (cpu_simd_level()) {
+    case simd_level::avx2: dst = write_escaped_avx2(dst, src, n, i); break;
+    case simd_level::ssse3: dst = write_escaped_ssse3(dst, src, n, i); break;
+    case simd_level::sse2: dst = write_escaped_sse2(dst, src, n, i); break;
+    }
+#elif defined(__SSE2__)
+    dst = write_escaped_sse2(dst, src, n, i);
+#else
+    for (; i + 8 <= n; i += 8) {
+        if (!has_special8(src + i)) {
+            std::memcpy(dst, src + i, 8);
+            dst += 8;
+            continue;
+        }
+        dst = write_escaped_bytes(dst, src + i, 8);
+    }
+#endif
+    return write_escaped_bytes(dst, src + i, n - i);
+}
+
+/// Exact size of `s` once escaped (without the quotes).
+inline std::size_t escaped_size(std::string_view s) noexcept {
+#if SLUICE_SQS_X86_DISPATCH
+    if (cpu_simd_level() == simd_level::avx2) return escaped_size_avx2(s);
+#endif
+    return escaped_size_portable(s);
+}
+
+inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
+
+inline char* write_base64(char* dst, std::string_view bytes) noexcept {
+    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
+    const std::size_t n = bytes.size();
+    std::size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (std::uint32_t{s[i + 1]} << 8) | s[i + 2];
+        dst[0] = alphabet[v >> 18];
+        dst[1] = alphabet[(v >> 12) & 63];
+        dst[2] = alphabet[(v >> 6) & 63];
+        dst[3] = alphabet[v & 63];
+        dst += 4;
+    }
+    if (const std::size_t rest = n - i; rest != 0) {
+        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (rest == 2 ? std::uint32_t{s[i + 1]} << 8 : 0u);
+        dst[0] = alphabet[v >> 18];
+        dst[1] = alphabet[(v >> 12) & 63];
+        dst[2] = rest == 2 ? alphabet[(v >> 6) & 63] : '=';
+        dst[3] = '=';
+        dst += 4;
+    }
+    return dst;
+}
+
+/// Two emitters walk the same encoding code: one counts the bytes, one writes them. So the size the
+/// string grows to is exactly what is written.
+struct size_counter {
+    std::size_t n = 0;
+    void raw(std::string_view s) noexcept { n += s.size(); }
+    void escaped(std::string_view s) noexcept { n += escaped_size(s); }
+    void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
+    void integer(int v) noexcept {
+        char buf[16];
+        n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
+    }
+};
+
+struct pointer_writer {
+    char* p;
+    void raw(std::string_view s) noexcept {
+        std::memcpy(p, s.data(), s.size());
+        p += s.size();
+    }
+    void escaped(std::string_view s) noexcept { p = write_escaped(p, s); }
+    void base64(std::string_view s) noexcept { p = write_base64(p, s); }
+    void integer(int v) noexcept { p = std::to_chars(p, p + 16, v).ptr; }
+};
+
+/// Bytes write_escaped may touch past its end.
+inline constexpr std::size_t write_slack = 16;
+
+template <class E>
+void emit_entry_fields(E& e, const aws::sqs_message& m) {
+    e.raw("\"MessageBody\":\"");
+    e.escaped(m.body);
+    e.raw("\"");
+    if (m.delay_seconds) {
+        e.raw(",\"DelaySeconds\":");
+        e.integer(*m.delay_seconds);
+    }
+    if (!m.attributes.empty()) {
+        e.raw(",\"MessageAttributes\":{");
+        bool first = true;
+        for (const auto& a : m.attributes) {
+            e.raw(first ? "\"" : ",\"");
+            first = false;
+            e.escaped(a.name);
+            e.raw("\":{\"DataType\":\"");
+            e.escaped(a.data_type);
+            if (a.is_binary()) {
+                e.raw("\",\"BinaryValue\":\"");
+                e.base64(a.value);
+            } else {
+                e.raw("\",\"StringValue\":\"");
+                e.escaped(a.value);
+            }
+            e.raw("\"}");
+        }
+        e.raw("}");
+    }
+    if (!m.group_id.empty()) {
+        e.raw(",\"MessageGroupId\":\"");
+        e.escaped(m.group_id);
+        e.raw("\"");
+    }
+    if (!m.deduplication_id.empty()) {
+        e.raw(",\"MessageDeduplicationId\":\"");
+        e.escaped(m.deduplication_id);
+        e.raw("\"");
+    }
+}
+
+template <class E>
+void emit_batch_head(E& e, std::string_view queue_url) {
+    e.raw("{\"QueueUrl\":\"");
+    e.escaped(queue_url);
+    e.raw("\",\"Entries\":[");
+}
+
+template <class E>
+void emit_entry_head(E& e, std::string_view id, bool first) {
+    e.raw(first ? "{\"Id\":\"" : ",{\"Id\":\"");
+    e.escaped(id);
+    e.raw("\",");
+}
+
+/// Runs `emit(emitter)` twice: to size, then to write into `out` grown once.
+template <class F>
+void append_exact(std::string& out, F&& emit) {
+    size_counter counter;
+    emit(counter);
+    const std::size_t start = out.size();
+    out.resize(start + counter.n + write_slack);
+    pointer_writer writer{out.data() + start};
+    emit(writer);
+    out.resize(start + counter.n);
+}
+
+#if SLUICE_SQS_MD5
+/// MD5 on a reused OpenSSL context, fetched on first use. Unavailable (FIPS providers) means no check.
+class md5_hasher {
+public:
+    md5_hasher() = default;
+    md5_hasher(const md5_hasher&) = delete;
+    md5_hasher& operator=(const md5_hasher&) = delete;
+    ~md5_hasher() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+
+    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
+    bool hex_digest(std::string_view data, char* out) noexcept {
+        if (!ready()) return false;
+        unsigned char digest[16];
+        unsigned int size = 0;
+        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
+            return false;
+        constexpr char hex[] = "0123456789abcdef";
+        for (int k = 0; k < 16; ++k) {
+            out[2 * k] = hex[digest[k] >> 4];
+            out[2 * k + 1] = hex[digest[k] & 0x0F];
+        }
+        return true;
+    }
+
+private:
+    bool ready() noexcept {
+        if (md_ && ctx_) return true;
+        if (tried_) return false;
+        tried_ = true;
+        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
+        ctx_ = EVP_MD_CTX_new();
+        return md_ && ctx_;
+    }
+
+    EVP_MD* md_ = nullptr;
+    EVP_MD_CTX* ctx_ = nullptr;
+    bool tried_ = false;
+};
+#endif
+
+} // namespace sluice::detail::sqs
+
+namespace sluice::aws {
+
+/// Checks text the way SQS will (valid UTF-8 of allowed characters). `what` names it in the reason.
+[[nodiscard]] inline sqs_validation validate_sqs_text(std::string_view text, std::string_view what = "message body") {
+    const auto c = sluice::detail::sqs::check_text(text);
+    if (c.status == sluice::detail::sqs::text_status::ok) return sqs_validation::valid();
+    return sqs_validation::fail(c.status == sluice::detail::sqs::text_status::invalid_utf8 ? sqs_problem::invalid_utf8
+                                                                                          : sqs_problem::invalid_character,
+                                sluice::detail::sqs::describe(c, what));
+}
+
+/// An entry id: 1 to max_entry_id_length characters of A-Z a-z 0-9 - _.
+[[nodiscard]] inline sqs_validation validate_sqs_entry_id(std::string_view id, const sqs_limits& limits = {}) {
+    if (id.empty()) return sqs_validation::fail(sqs_problem::invalid_entry_id, "entry id is empty");
+    if (id.size() > limits.max_entry_id_length)
+        return sqs_validation::fail(sqs_problem::invalid_entry_id, "entry id is " + std::to_string(id.size()) +
+                                                                       " characters, the limit is " +
+                                                                       std::to_string(limits.max_entry_id_length));
+    for (std::size_t k = 0; k < id.size(); ++k)
+        if (!sluice::detail::sqs::is_id_char(id[k]))
+            return sqs_validation::fail(sqs_problem::invalid_entry_id,
+                                        "entry id may hold only A-Z a-z 0-9 - _; position " + std::to_string(k) +
+                                            " holds something else");
+    return sqs_validation::valid();
+}
+
+/// Everything SQS would check about one message, so that a message it would refuse is refused before
+/// it is batched. Cheap checks first; the body is scanned last.
+[[nodiscard]] inline sqs_validation validate_sqs_message(const sqs_message& m, const sqs_queue_options& queue = {},
+                                                         const sqs_limits& limits = {}) {
+    namespace d = sluice::detail::sqs;
+    if (m.body.empty()) return sqs_validation::fail(sqs_problem::empty_body, "message body is empty");
+    const std::size_t size = sqs_message_size(m);
+    if (size > limits.max_message_bytes)
+        return sqs_validation::fail(sqs_problem::message_too_large,
+                                    "message is " + std::to_string(size) + " bytes (body " + std::to_string(m.body.size()) +
+                                        ", attributes " + std::to_string(size - m.body.size()) + "), the limit is " +
+                                        std::to_string(limits.max_message_bytes));
+    if (m.attributes.size() > limits.max_attributes)
+        return sqs_validation::fail(sqs_problem::too_many_attributes,
+                                    "message has " + std::to_string(m.attributes.size()) + " attributes, the limit is " +
+                                        std::to_string(limits.max_attributes));
+    for (std::size_t i = 0; i < m.attributes.size(); ++i) {
+        if (auto v = d::check_attribute(m.attributes[i], i, limits); !v.ok()) return v;
+        for (std::size_t j = 0; j < i; ++j)
+            if (m.attributes[j].name == m.attributes[i].name)
+                return sqs_validation::fail(sqs_problem::duplicate_attribute_name,
+                                            d::attribute_label(i) + " (" + m.attributes[i].name +
+                                                "): the name is already used by attribute " + std::to_string(j));
+    }
+    if (m.delay_seconds) {
+        if (queue.fifo)
+            return sqs_validation::fail(sqs_problem::delay_on_fifo,
+                                        "FIFO queues take no per-message DelaySeconds; set the delay on the queue");
+        if (*m.delay_seconds < 0 || *m.delay_seconds > limits.max_delay_seconds)
+            return sqs_validation::fail(sqs_problem::delay_out_of_range,
+                                        "DelaySeconds " + std::to_string(*m.delay_seconds) + " is outside 0-" +
+                                            std::to_string(limits.max_delay_seconds));
+    }
+    if (m.group_id.empty()) {
+        if (queue.fifo)
+            return sqs_validation::fail(sqs_problem::missing_group_id, "FIFO queues need a MessageGroupId");
+    } else if (auto v = d::check_fifo_id(m.group_id, limits.max_group_id_length, sqs_problem::invalid_group_id,
+                                         "MessageGroupId");
+               !v.ok()) {
+        return v;
+    }
+    if (m.deduplication_id.empty()) {
+        if (queue.fifo && !queue.content_based_deduplication)
+            return sqs_validation::fail(sqs_problem::missing_deduplication_id,
+                                        "FIFO queues without content-based deduplication need a MessageDeduplicationId");
+    } else {
+        if (!queue.fifo)
+            return sqs_validation::fail(sqs_problem::deduplication_id_on_standard,
+                                        "MessageDeduplicationId applies to FIFO queues only");
+        if (auto v = d::check_fifo_id(m.deduplication_id, limits.max_deduplication_id_length,
+                                      sqs_problem::invalid_deduplication_id, "MessageDeduplicationId");
+            !v.ok())
+            return v;
+    }
+    return validate_sqs_text(m.body, "message body");
+}
+
+/// What SQS checks about a batch as a whole: 1 to max_batch_entries entries, valid and distinct ids,
+/// total size within max_batch_bytes. The messages themselves are assumed validated already.
+[[nodiscard]] inline sqs_validation validate_sqs_batch(std::span<const std::string_view> ids,
+                                                       std::span<const sqs_message> messages, const sqs_limits& limits = {}) {
+    if (ids.size() != messages.size())
+        return sqs_validation::fail(sqs_problem::invalid_entry_id, "the batch has " + std::to_string(messages.size()) +
+                                                                       " messages but " + std::to_string(ids.size()) + " ids");
+    if (ids.empty()) return sqs_validation::fail(sqs_problem::empty_batch, "the batch is empty");
+    if (ids.size() > limits.max_batch_entries)
+        return sqs_validation::fail(sqs_problem::too_many_entries, "the batch has " + std::to_string(ids.size()) +
+                                                                       " entries, the limit is " +
+                                                                       std::to_string(limits.max_batch_entries));
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (auto v = validate_sqs_entry_id(ids[i], limits); !v.ok()) {
+            v.reason = "entry " + std::to_string(i) + ": " + v.reason;
+            return v;
+        }
+        for (std::size_t j = 0; j < i; ++j)
+            if (ids[j] == ids[i])
+                return sqs_validation::fail(sqs_problem::duplicate_entry_id, "entries " + std::to_string(j) + " and " +
+                                                                                 std::to_string(i) + " have the same id");
+        total += sqs_message_size(messages[i]);
+    }
+    if (total > limits.max_batch_bytes)
+        return sqs_validation::fail(sqs_problem::batch_too_large, "the batch's messages total " + std::to_string(total) +
+                                                                      " bytes, the limit is " +
+                                                                      std::to_string(limits.max_batch_bytes));
+    return sqs_validation::valid();
+}
+
+// --- encoding --------------------------------------------------------------------------------------
+
+/// Exact size of one entry's fields as append_sqs_entry_fields writes them.
+[[nodiscard]] inline std::size_t sqs_entry_fields_size(const sqs_message& m) noexcept {
+    sluice::detail::sqs::size_counter c;
+    sluice::detail::sqs::emit_entry_fields(c, m);
+    return c.n;
+}
+
+/// Appends one entry's fields without its Id and braces: `"MessageBody":"...","DelaySeconds":5,...`.
+/// What a sink can store as its record (encoded once, at submit) and splice into every attempt's
+/// request with append_send_message_batch_encoded.
+inline void append_sqs_entry_fields(std::string& out, const sqs_message& m) {
+    sluice::detail::sqs::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
+}
+
+/// Appends a SendMessageBatch request body for `messages` with entry ids `ids` (same length).
+inline void append_send_message_batch(std::string& out, std::string_view queue_url, std::span<const std::string_view> ids,
+                                      std::span<const sqs_message> messages) {
+    if (ids.size() != messages.size()) throw std::invalid_argument("sluice: SendMessageBatch needs one id per message");
+    namespace d = sluice::detail::sqs;
+    d::append_exact(out, [&](auto& e) {
+        d::emit_batch_head(e, queue_url);
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            d::emit_entry_head(e, ids[i], i == 0);
+            d::emit_entry_fields(e, messages[i]);
+            e.raw("}");
+        }
+        e.raw("]}");
+    });
+}
+
+/// The same from entries already encoded by append_sqs_entry_fields: the bodies are copied, not
+/// escaped again.
+inline void append_send_message_batch_encoded(std::string& out, std::string_view queue_url,
+                                              std::span<const std::string_view> ids,
+                                              std::span<const std::string_view> entry_fields) {
+    if (ids.size() != entry_fields.size())
+        throw std::invalid_argument("sluice: SendMessageBatch needs one id per entry");
+    namespace d = sluice::detail::sqs;
+    d::append_exact(out, [&](auto& e) {
+        d::emit_batch_head(e, queue_url);
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            d::emit_entry_head(e, ids[i], i == 0);
+            e.raw(entry_fields[i]);
+            e.raw("}");
+        }
+        e.raw("]}");
+    });
+}
+
+// --- the response ----------------------------------------------------------------------------------
+
+/// What SQS returned for an entry it accepted. Views into the parser: valid until its next parse.
+struct sqs_sent_entry {
+    std::string_view message_id{};
+    std::string_view md5_of_body{};
+    /// FIFO queues only.
+    std::string_view sequence_number{};
+};
+
+/// Reads SendMessageBatch responses (HTTP 200; other statuses are service errors: parse_service_error).
+/// Keeps the simdjson parser and its buffers between calls: once warm, a response whose entries all
+/// succeeded is read without allocating. Not thread-safe; one per sink.
+class sqs_batch_response_parser {
+public:
+    /// Per batch entry (in the order of `ids`): ok, retry or reject. Every entry accepted gives
+    /// batch_result::all_ok() (no per-entry list). A Failed entry is rejected when SenderFault is true,
+    /// unless its code says throttling or a transient failure; otherwise retried (throttled for
+    /// throttling codes). An entry in neither list is retried ("no result for entry"). A body that is
+    /// not a JSON object fails the whole request as retryable.
+    ///
+    /// With `bodies` (the entries' message bodies, same order), each MD5OfMessageBody is checked and a
+    /// mismatch is retried. That costs an MD5 of every body (MD5 runs at about 600 MB/s: 3.5 us per
+    /// 2 KiB body, twenty times the parse), so it is opt-in, and needs OpenSSL 3 (without it `bodies`
+    /// is ignored).
+    [[nodiscard]] batch_result parse(std::string_view body, std::span<const std::string_view> ids,
+                                     std::span<const std::string_view> bodies = {}) {
+        return parse_impl(parser_.parse(body.data(), body.size(), true), ids, bodies);
+    }
+
+    /// The same, reading in place when `body` has SIMDJSON_PADDING (64) spare bytes of capacity (a
+    /// template so that a string literal still picks the string_view overload).
+    template <class String>
+        requires std::same_as<String, std::string>
+    [[nodiscard]] batch_result parse(const String& body, std::span<const std::string_view> ids,
+                                     std::span<const std::string_view> bodies = {}) {
+        return parse_impl(parser_.parse(body), ids, bodies);
+    }
+
+    /// After parse: what SQS returned for each entry (empty views for entries not accepted).
+    [[nodiscard]] std::span<const sqs_sent_entry> sent() const noexcept { return sent_; }
+    /// After parse: results naming an id that is not in the batch (ignored).
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+
+private:
+    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
+
+    std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) const noexcept {
+        // Results usually come in request order: try the expected position first.
+        if (guess < ids.size() && ids[guess] == id) return guess;
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            if (ids[i] == id) return i;
+        return ids.size();
+    }
+
+    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
+    template <class T>
+    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
+        return std::move(r).get(out) == simdjson::SUCCESS;
+    }
+
+    static entry_result failed_entry(std::string_view code, std::string_view message, bool sender_fault) {
+        std::string why(code.empty() ? std::string_view("unknown error") : code.substr(0, 128));
+        const std::string clean = sluice::detail::aws_error::clean_message(message, 512);
+        if (!clean.empty()) {
+            why += ": ";
+            why += clean;
+        }
+        if (is_throttling_code(code)) return entry_result::retry(std::move(why), true);
+        if (is_transient_code(code) || !sender_fault) return entry_result::retry(std::move(why));
+        return entry_result::reject(std::move(why));
+    }
+
+    batch_result parse_impl(simdjson::simdjson_result<simdjson::dom::element> parsed,
+                            std::span<const std::string_view> ids, std::span<const std::string_view> bodies) {
+        if (!bodies.empty() && bodies.size() != ids.size())
+            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
+        const std::size_t n = ids.size();
+        sent_.assign(n, sqs_sent_entry{});
+        state_.assign(n, no_result);
+        unknown_ = 0;
+
+        simdjson::dom::object root;
+        if (parsed.get_object().get(root) != simdjson::SUCCESS)
+            return batch_result::failed(entry_result::retry("unreadable SendMessageBatch response (not a JSON object)"));
+
+        batch_result result;
+        auto ensure_entries = [&] {
+            if (result.entries.empty()) result.entries.assign(n, entry_result::ok());
+        };
+
+        simdjson::dom::array successful;
+        if (root["Successful"].get_array().get(successful) == simdjson::SUCCESS) {
+            std::size_t guess = 0;
+            for (simdjson::dom::element item : successful) {
+                simdjson::dom::object o;
+                std::string_view id;
+                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
+                    ++unknown_;
+                    continue;
+                }
+                const std::size_t at = find(ids, id, guess);
+                guess = at + 1;
+                if (at == n || state_[at] != no_result) {
+                    ++unknown_;
+                    continue;
+                }
+                state_[at] = accepted;
+                sqs_sent_entry& s = sent_[at];
+                // Optional members: absent ones leave the view empty.
+                read(o["MessageId"].get_string(), s.message_id);
+                read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
+                read(o["SequenceNumber"].get_string(), s.sequence_number);
+#if SLUICE_SQS_MD5
+                if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body)) {
+                    ensure_entries();
+                    result.entries[at] = entry_result::retry("MD5OfMessageBody does not match the body sent");
+                }
+#endif
+            }
+        }
+
+        simdjson::dom::array failed_list;
+        if (root["Failed"].get_array().get(failed_list) == simdjson::SUCCESS) {
+            std::size_t guess = 0;
+            for (simdjson::dom::element item : failed_list) {
+                simdjson::dom::object o;
+                std::string_view id;
+                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
+                    ++unknown_;
+                    continue;
+                }
+                const std::size_t at = find(ids, id, guess);
+                guess = at + 1;
+                if (at == n || state_[at] != no_result) {
+                    ++unknown_;
+                    continue;
+                }
+                state_[at] = failed;
+                std::string_view code, message;
+                bool sender_fault = false;
+                read(o["Code"].get_string(), code);
+                read(o["Message"].get_string(), message);
+                read(o["SenderFault"].get_bool(), sender_fault);
+                ensure_entries();
+                result.entries[at] = failed_entry(code, message, sender_fault);
+            }
+        }
+
+        for (std::size_t i = 0; i < n; ++i) {
+            if (state_[i] != no_result) continue;
+            ensure_entries();
+            result.entries[i] = entry_result::retry("no result for entry");
+        }
+        return result;
+    }
+
+#if SLUICE_SQS_MD5
+    bool md5_matches(std::string_view body, std::string_view expected) noexcept {
+        char hex[32];
+        if (!md5_.hex_digest(body, hex)) return true; // MD5 unavailable (FIPS): nothing to check against
+        if (expected.size() != 32) return false;
+        for (std::size_t k = 0; k < 32; ++k)
+            if (sluice::detail::aws_error::lower(expected[k]) != hex[k]) return false;
+        return true;
+    }
+
+    sluice::detail::sqs::md5_hasher md5_;
+#endif
+    simdjson::dom::parser parser_;
+    std::vector<sqs_sent_entry> sent_;
+    std::vector<unsigned char> state_;
+    std::size_t unknown_ = 0;
+};
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
+// end file sluice/aws/sqs_protocol.hpp
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sluice::aws {
+
+/// The delivery engine's adapter for SQS: records are entries already encoded by
+/// append_sqs_entry_fields; a batch becomes one SendMessageBatch call.
+class sqs_sink {
+public:
+    sqs_sink(service_client& client, std::string queue_url, sqs_limits limits = {})
+        : client_(&client), queue_url_(std::move(queue_url)), limits_(limits) {}
+
+    /// Records are JSON-encoded entries, at least as large as what SQS counts, so batching by their
+    /// size never exceeds the batch limit (it may close a batch a little early). A single record is
+    /// bounded by validation before encoding, not here: escaping can make it several times larger.
+    [[nodiscard]] sink_limits limits() const noexcept {
+        return {limits_.max_batch_entries, limits_.max_batch_bytes, limits_.max_message_bytes * 6 + 4096};
+    }
+
+    [[nodiscard]] task<batch_result> send(std::span<const std::string_view> batch) {
+        const auto ids = ids_for(batch.size());
+        std::string body;
+        std::size_t size = queue_url_.size() + 64;
+        for (auto record : batch) size += record.size() + 16;
+        body.reserve(size);
+        append_send_message_batch_encoded(body, queue_url_, ids, batch);
+        auto out = co_await client_->call_json(sqs_send_message_batch_target, body, sqs_json_content_type);
+        if (!out.ok()) co_return batch_result::failed(out.failure.to_entry_result());
+        co_return parser_.parse(out.response->body, ids);
+    }
+
+    [[nodiscard]] const std::string& queue_url() const noexcept { return queue_url_; }
+
+private:
+    // Entry ids are positions in the batch: unique within it, and valid whatever the records are.
+    std::span<const std::string_view> ids_for(std::size_t n) {
+        while (id_views_.size() < n) {
+            id_storage_.push_back(std::make_unique<std::string>(std::to_string(id_storage_.size())));
+            id_views_.push_back(*id_storage_.back());
+        }
+        return {id_views_.data(), n};
+    }
+
+    service_client* client_;
+    std::string queue_url_;
+    sqs_limits limits_;
+    sqs_batch_response_parser parser_{};
+    std::vector<std::unique_ptr<std::string>> id_storage_{};
+    std::vector<std::string_view> id_views_{};
+};
+
+/// A message that was not sent, or not accepted, and why.
+struct sqs_unprocessed {
+    sqs_message message;
+    std::string reason;
+    /// False when it was refused before sending (invalid: too large, bad characters...).
+    bool sent = false;
+    /// Requests that carried it.
+    unsigned attempts = 0;
+};
+
+/// Thrown by sqs_dispatcher::send() when the message was not delivered.
+class sqs_send_error : public std::runtime_error {
+public:
+    sqs_send_error(const std::string& why, bool sent, unsigned attempts)
+        : std::runtime_error(why), sent_(sent), attempts_(attempts) {}
+    /// False when the message was refused before sending (invalid).
+    [[nodiscard]] bool sent() const noexcept { return sent_; }
+    [[nodiscard]] unsigned attempts() const noexcept { return attempts_; }
+
+private:
+    bool sent_;
+    unsigned attempts_;
+};
+
+struct sqs_receipt {
+    unsigned attempts = 0;
+    /// True when another message with the same content was pending and this one was folded into it.
+    bool duplicate = false;
+};
+
+struct sqs_dispatcher_options {
+    std::string queue_url;
+    /// FIFO queue; by default, when the URL ends in ".fifo".
+    std::optional<bool> fifo{};
+    /// The queue deduplicates by content (FIFO): messages need no MessageDeduplicationId.
+    bool content_based_deduplication = false;
+    /// A message identical to one still pending (same body, attributes and FIFO fields) is dropped
+    /// with a warning, as boto3-batch-utils does; its outcome is the pending one's.
+    bool drop_duplicates = true;
+    /// SQS's limits, as AWS documents them today; override when AWS changes them.
+    sqs_limits limits{};
+    /// Batching, buffering, retries, rate and concurrency: see default_delivery().
+    std::optional<delivery_options> delivery{};
+    /// Invalid messages, duplicates and final failures are logged here (never message bodies).
+    const logger* log = nullptr;
+
+    /// The engine's settings for SQS: batches of 10 sealed after 50 ms, 16 requests in flight
+    /// (ordered, one at a time, for FIFO), 5 attempts per entry with backoff from 100 ms to 20 s.
+    /// Each attempt is itself a call with the AWS standard retry mode (service_client).
+    [[nodiscard]] static delivery_options default_delivery() {
+        delivery_options d;
+        d.name = "sqs";
+        d.batch.max_events = 10;
+        d.batch.max_bytes = 1u << 20;
+        d.batch.max_age = std::chrono::milliseconds(50);
+        d.retry.max_attempts = 5;
+        d.retry.initial_backoff = std::chrono::milliseconds(100);
+        d.retry.max_backoff = std::chrono::milliseconds(20'000);
+        d.concurrency.max_in_flight = 16;
+        return d;
+    }
+};
+
+struct sqs_dispatcher_stats {
+    std::uint64_t submitted = 0;  ///< submit() and send() calls
+    std::uint64_t invalid = 0;    ///< refused before sending
+    std::uint64_t duplicates = 0; ///< dropped as duplicates of a pending message
+    std::uint64_t delivered = 0;
+    std::uint64_t failed = 0;     ///< sent, but finally not accepted
+    std::size_t pending = 0;      ///< submitted, outcome not known yet
+};
+
+class sqs_dispatcher {
+public:
+    sqs_dispatcher(io_loop& loop, service_client& client, sqs_dispatcher_options options)
+        : loop_(&loop),
+          options_(std::move(options)),
+          queue_{options_.fifo.value_or(options_.queue_url.ends_with(".fifo")), options_.content_based_deduplication},
+          sink_(client, options_.queue_url, options_.limits),
+          pipeline_(loop, sink_, effective_delivery(options_, queue_.fifo)),
+          rng_(std::random_device{}()) {
+        if (options_.queue_url.empty()) throw std::invalid_argument("sluice: sqs_dispatcher needs a queue URL");
+    }
+
+    sqs_dispatcher(const sqs_dispatcher&) = delete;
+    sqs_dispatcher& operator=(const sqs_dispatcher&) = delete;
+
+    [[nodiscard]] bool fifo() const noexcept { return queue_.fifo; }
+    [[nodiscard]] const std::string& queue_url() const noexcept { return options_.queue_url; }
+    [[nodiscard]] delivery_pipeline<sqs_sink>& pipeline() noexcept { return pipeline_; }
+
+    /// Opens the disk buffer when one is configured. Call once on the loop before submitting.
+    [[nodiscard]] task<void> start() { return pipeline_.start(); }
+
+    /// Queues `m` and returns at once; batches go out when full (10 entries), when old enough, or at
+    /// flush(). An invalid message is never sent: it comes back from the next flush() with the reason.
+    /// Any thread (it hops onto the loop).
+    void submit(sqs_message m) {
+        if (!loop_->in_loop_thread()) {
+            auto shared = std::make_shared<sqs_message>(std::move(m));
+            loop_->call_soon([this, shared] { submit(std::move(*shared)); });
+            return;
+        }
+        ++stats_.submitted;
+        auto admitted = admit(m);
+        if (!admitted.entry) {
+            unprocessed_.push_back(sqs_unprocessed{std::move(m), std::move(admitted.invalid), false, 0});
+            return;
+        }
+        if (admitted.duplicate) return;
+        ++outstanding_;
+        loop_->spawn(run(admitted.entry, std::make_unique<sqs_message>(std::move(m))));
+    }
+
+    /// Queues `m` and completes when SQS accepted it; throws sqs_send_error when it was refused as
+    /// invalid (at once) or finally failed. Any thread (it continues on the loop). Not reported again
+    /// by flush().
+    [[nodiscard]] task<sqs_receipt> send(sqs_message m) {
+        if (!loop_->in_loop_thread()) co_await loop_->schedule();
+        ++stats_.submitted;
+        auto admitted = admit(m);
+        if (!admitted.entry) throw sqs_send_error(admitted.invalid, false, 0);
+        std::shared_ptr<pending> p = admitted.entry;
+        if (!admitted.duplicate) {
+            ++outstanding_;
+            loop_->spawn(run(p, nullptr));
+        }
+        co_await done_awaiter{p.get()};
+        if (!p->ok) throw sqs_send_error(p->reason, true, p->attempts);
+        co_return sqs_receipt{p->attempts, admitted.duplicate};
+    }
+
+    /// Sends everything submitted so far and waits for the outcomes; returns what was not sent or not
+    /// accepted since the previous flush(), each with its reason. Call on the loop.
+    [[nodiscard]] task<std::vector<sqs_unprocessed>> flush() {
+        co_await pipeline_.flush();
+        while (outstanding_ != 0) {
+            co_await loop_->schedule(); // lets submitted messages reach the pipeline, finished ones report
+            co_await pipeline_.flush();
+        }
+        co_return std::exchange(unprocessed_, {});
+    }
+
+    /// flush() for a thread that is not the loop's (the loop must be running elsewhere).
+    [[nodiscard]] std::vector<sqs_unprocessed> flush_blocking() {
+        if (loop_->in_loop_thread())
+            throw std::logic_error("sluice: sqs_dispatcher::flush_blocking() on the loop's thread would wait forever; co_await flush()");
+        auto on_loop = [this]() -> task<std::vector<sqs_unprocessed>> {
+            co_await loop_->schedule();
+            co_return co_await flush();
+        };
+        return sync_wait(on_loop());
+    }
+
+    /// Stops accepting, delivers what it can within `grace`; whatever is left ends unprocessed (or
+    /// stays in the disk buffer, when there is one). Call flush() afterwards to collect it.
+    [[nodiscard]] task<delivery_report> stop(std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
+        auto report = co_await pipeline_.stop(grace);
+        while (outstanding_ != 0) co_await loop_->schedule();
+        co_return report;
+    }
+
+    [[nodiscard]] sqs_dispatcher_stats stats() const noexcept {
+        sqs_dispatcher_stats s = stats_;
+        s.pending = outstanding_;
+        return s;
+    }
+
+    /// A collector processor sending each payload as one message: `send` on the collector queue then
+    /// resolves with that message's SQS outcome (Ok, or an Error with the reason).
+    template <class T>
+    [[nodiscard]] typename collector<T>::processor_type processor(std::function<sqs_message(const payload<T>&)> to_message) {
+        return [this, to_message = std::move(to_message)](const payload<T>& p, collector_context&) -> task<void> {
+            sqs_message m = to_message(p);
+            co_await send(std::move(m));
+        };
+    }
+
+private:
+    struct pending {
+        std::string entry; // the encoded entry (key of the duplicate check)
+        bool done = false;
+        bool ok = false;
+        unsigned attempts = 0;
+        std::string reason;
+        std::vector<std::coroutine_handle<>> waiters;
+    };
+
+    struct admission {
+        std::shared_ptr<pending> entry;
+        bool duplicate = false;
+        std::string invalid;
+    };
+
+    struct done_awaiter {
+        pending* p;
+        bool await_ready() const noexcept { return p->done; }
+        void await_suspend(std::coroutine_handle<> h) { p->waiters.push_back(h); }
+        void await_resume() const noexcept {}
+    };
+
+    static delivery_options effective_delivery(const sqs_dispatcher_options& o, bool fifo) {
+        delivery_options d = o.delivery ? *o.delivery : sqs_dispatcher_options::default_delivery();
+        if (d.log == nullptr) d.log = o.log;
+        if (fifo) d.ordered = true;
+        return d;
+    }
+
+    // Validates (FIFO deduplication id filled in first), encodes, and checks for a pending twin.
+    admission admit(sqs_message& m) {
+        admission out;
+        if (queue_.fifo && m.deduplication_id.empty() && !queue_.content_based_deduplication)
+            m.deduplication_id = unique_id();
+        auto check = validate_sqs_message(m, queue_, options_.limits);
+        if (!check.ok()) {
+            ++stats_.invalid;
+            out.invalid = options_.queue_url + ": message not sent: " + check.reason;
+            if (options_.log)
+                options_.log->warn("sqs", "invalid message not sent",
+                                   {field::plain("queue", options_.queue_url), field::plain("reason", check.reason)});
+            return out;
+        }
+        auto p = std::make_shared<pending>();
+        p->entry.reserve(sqs_entry_fields_size(m));
+        append_sqs_entry_fields(p->entry, m);
+        if (options_.drop_duplicates) {
+            auto it = pending_.find(std::string_view(p->entry));
+            if (it != pending_.end()) {
+                ++stats_.duplicates;
+                if (options_.log)
+                    options_.log->warn("sqs", "duplicate of a pending message dropped",
+                                       {field::plain("queue", options_.queue_url)});
+                out.entry = it->second;
+                out.duplicate = true;
+                return out;
+            }
+            pending_.emplace(std::string_view(p->entry), p);
+        }
+        out.entry = std::move(p);
+        return out;
+    }
+
+    // One message through the pipeline; `message` is kept for the unprocessed list (submit()).
+    task<void> run(std::shared_ptr<pending> p, std::unique_ptr<sqs_message> message) {
+        std::string record = p->entry;
+        bool sent = true;
+        try {
+            const delivery_receipt receipt = co_await pipeline_.deliver(std::move(record));
+            p->ok = true;
+            p->attempts = receipt.attempts;
+        } catch (const delivery_error& e) {
+            p->reason = e.what();
+            p->attempts = e.attempts();
+            sent = e.attempts() > 0;
+        } catch (const std::exception& e) {
+            p->reason = e.what();
+            sent = false;
+        }
+        if (p->ok) {
+            ++stats_.delivered;
+        } else {
+            ++stats_.failed;
+            if (message) unprocessed_.push_back(sqs_unprocessed{std::move(*message), p->reason, sent, p->attempts});
+        }
+        if (options_.drop_duplicates) {
+            auto it = pending_.find(std::string_view(p->entry));
+            if (it != pending_.end() && it->second == p) pending_.erase(it);
+        }
+        p->done = true;
+        for (auto h : std::exchange(p->waiters, {})) loop_->post(h);
+        --outstanding_;
+    }
+
+    std::string unique_id() {
+        static constexpr char hex[] = "0123456789abcdef";
+        std::string id(32, '0');
+        const std::uint64_t a = rng_(), b = rng_() ^ ++id_counter_;
+        for (int i = 0; i < 16; ++i) {
+            id[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
+            id[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
+        }
+        return id;
+    }
+
+    io_loop* loop_;
+    sqs_dispatcher_options options_;
+    sqs_queue_options queue_;
+    sqs_sink sink_;
+    delivery_pipeline<sqs_sink> pipeline_;
+    std::unordered_map<std::string_view, std::shared_ptr<pending>> pending_{};
+    std::vector<sqs_unprocessed> unprocessed_{};
+    std::size_t outstanding_ = 0;
+    sqs_dispatcher_stats stats_{};
+    std::mt19937_64 rng_;
+    std::uint64_t id_counter_ = 0;
+};
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_HPP
+// end file sluice/aws/sqs.hpp
+#endif
+#endif
 #endif
 // end file sluice/sluice.hpp
