@@ -461,6 +461,49 @@ TEST_CASE("clock skew: the signing time follows the service's Date header and th
     CHECK(h.sqs.accepted.size() == 1);
 }
 
+// Hands out a new session token at every load, and counts the loads.
+class rotating_credentials final : public credentials_provider {
+public:
+    int loads = 0;
+    task<result<aws_credentials>> load() override {
+        ++loads;
+        aws_credentials c;
+        c.access_key_id = "AKIDROTATING00000000";
+        c.secret_access_key = test_secret;
+        c.session_token = "token-" + std::to_string(loads);
+        co_return result<aws_credentials>::ok(std::move(c));
+    }
+    std::string_view name() const noexcept override { return "rotating"; }
+};
+
+TEST_CASE("ExpiredToken: cached credentials are dropped and the call is made again with fresh ones") {
+    harness h;
+    h.sqs.request_fault = [](std::size_t n) -> std::optional<http_reply> {
+        if (n == 1) return service_error_reply(400, "ExpiredTokenException", "The security token included in the request is expired");
+        return std::nullopt;
+    };
+    auto inner = std::make_shared<rotating_credentials>();
+    io_loop loop;
+    auto main = [&]() -> task<void> {
+        http::client http(loop);
+        auto cached = std::make_shared<caching_credentials_provider>(loop, inner);
+        service_client client(http, cached, h.client_options(fast_retry(1))); // no standard-mode retries
+        sqs_dispatcher_options o = options_with(fast_delivery(1));           // nor engine retries
+        o.queue_url = h.queue_url;
+        sqs_dispatcher d(loop, client, o);
+        auto receipt = co_await d.send(text("after refresh"));
+        CHECK(receipt.attempts == 1);
+        co_await d.stop(5s);
+    };
+    loop.run_until_complete(main());
+    loop.drain();
+    CHECK(inner->loads == 2);
+    REQUIRE(h.sqs.tokens.size() == 2);
+    CHECK(h.sqs.tokens[0] == "token-1");
+    CHECK(h.sqs.tokens[1] == "token-2");
+    CHECK(h.sqs.accepted == std::vector<std::string>{"after refresh"});
+}
+
 TEST_CASE("FIFO: group ids and generated deduplication ids on the wire, order kept through failures") {
     harness h;
     h.queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/events.fifo";
