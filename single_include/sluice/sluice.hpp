@@ -17492,6 +17492,7 @@ public:
                                                std::string_view content_type = "application/x-amz-json-1.0") {
         call_outcome out;
         retry_token token = strategy_.begin();
+        bool refreshed_credentials = false;
         for (;;) {
             auto credentials = co_await credentials_->load();
             if (credentials.is_error()) {
@@ -17526,6 +17527,18 @@ public:
                 const http::response& r = response.value();
                 service_error se = parse_service_error(static_cast<int>(r.status), r.headers, r.body);
                 skew_.update(se, sent_at);
+                if (!refreshed_credentials && is_expired_token_code(se.code)) {
+                    // Temporary credentials expired before their stated time (or were revoked): drop
+                    // the cached ones and try once more with fresh ones, outside the retry budget.
+                    if (auto* cache = dynamic_cast<caching_credentials_provider*>(credentials_.get())) {
+                        refreshed_credentials = true;
+                        cache->invalidate();
+                        if (options_.log)
+                            options_.log->info("aws", "credentials expired; loading fresh ones",
+                                               {field::plain("service", options_.service)});
+                        continue;
+                    }
+                }
                 out.failure.code = {};
                 out.failure.message = se.describe();
                 out.failure.service = std::move(se);
@@ -17549,6 +17562,11 @@ public:
                                      field::plain("delay_ms", static_cast<std::uint64_t>(decision.delay.count()))});
             if (decision.delay.count() > 0) co_await http_->loop().sleep_for(decision.delay);
         }
+    }
+
+    /// Codes by which services say the session token expired or must be refreshed.
+    [[nodiscard]] static bool is_expired_token_code(std::string_view code) noexcept {
+        return code == "ExpiredToken" || code == "ExpiredTokenException" || code == "TokenRefreshRequired";
     }
 
 private:
