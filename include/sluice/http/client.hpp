@@ -327,7 +327,6 @@ public:
         collect_finished();
     }
 
-    std::uint64_t timer_generation() const noexcept { return timer_generation_; }
     std::optional<io_loop::clock::time_point>& timer_deadline() noexcept { return timer_deadline_; }
     std::stop_source& timer_stop() noexcept { return timer_stop_; }
     void timer_stopped() noexcept { timer_running_ = false; }
@@ -384,7 +383,6 @@ private:
     io_loop::clock::time_point timer_sleep_until_{};
     bool timer_running_ = false;
     std::stop_source timer_stop_;
-    std::uint64_t timer_generation_ = 0;
 };
 
 struct socket_watch {
