@@ -337,7 +337,12 @@ private:
 
     // One message through the pipeline; `message` is kept for the unprocessed list (submit()).
     task<void> run(std::shared_ptr<pending> p, std::unique_ptr<sqs_message> message) {
-        std::string record = p->entry;
+        // The entry stays behind as the duplicate check's key only when there is such a check.
+        std::string record;
+        if (options_.drop_duplicates)
+            record = p->entry;
+        else
+            record = std::move(p->entry);
         bool sent = true;
         try {
             const delivery_receipt receipt = co_await pipeline_.deliver(std::move(record));
