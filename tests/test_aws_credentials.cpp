@@ -40,6 +40,8 @@ using sluice_test::http_server;
 
 namespace {
 
+using sluice_test::unused_port;
+
 namespace fs = std::filesystem;
 namespace creds = sluice::detail::aws_creds;
 
@@ -166,18 +168,6 @@ std::string json_credentials(std::string_view id, std::string_view expiration) {
 std::chrono::system_clock::time_point utc(int y, unsigned mo, unsigned d, int h, int mi, int s) {
     using namespace std::chrono;
     return sys_days{year{y} / month{mo} / day{d}} + hours{h} + minutes{mi} + seconds{s};
-}
-
-std::uint16_t unused_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
 }
 
 // Not a coroutine: the initializer_list must not live in a coroutine frame (GCC 12).

@@ -32,6 +32,8 @@ using sluice_test::http_server;
 
 namespace {
 
+using sluice_test::unused_port;
+
 // Runs `body(client)` on a fresh loop, destroys the client inside the loop, then drains.
 template <class Body>
 void with_client(http::client_options options, Body body) {
@@ -60,18 +62,6 @@ http::request post(std::string url, std::string_view body) {
 // A coroutine that owns nothing of its caller's frame: it outlives the frame that spawned it.
 task<void> await_into(http::client& c, const http::request& r, result<http::response>& out) {
     out = co_await c.request(r);
-}
-
-std::uint16_t unused_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
 }
 
 } // namespace

@@ -76,6 +76,19 @@ struct http_reply {
     }
 };
 
+/// A loopback port nothing listens on (bound, read back, released): for "connection refused" cases.
+inline std::uint16_t unused_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
 class http_server {
 public:
     using handler_type = std::function<http_reply(const http_exchange&)>;
