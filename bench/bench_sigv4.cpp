@@ -20,6 +20,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "median_reporter.hpp"
+
 #if SLUICE_HAS_OPENSSL
 
 #include <sluice/aws/sigv4.hpp>
@@ -193,43 +195,13 @@ BENCHMARK_CAPTURE(raw_bench, session, true)->Name("raw/session")->Unit(benchmark
 BENCHMARK_CAPTURE(raw_oneshot_bench, keys, false)->Name("raw_oneshot/keys")->Unit(benchmark::kNanosecond);
 BENCHMARK_CAPTURE(sign_cold_bench, keys, false)->Name("sign_cold/keys")->Unit(benchmark::kNanosecond);
 
-// Prints the console table as usual and keeps each benchmark's CPU time per iteration for the summary
-// (CPU time, not wall time: on a shared machine it is what other processes disturb least).
-class summary_reporter : public benchmark::ConsoleReporter {
-public:
-    void ReportRuns(const std::vector<Run>& runs) override {
-        ConsoleReporter::ReportRuns(runs);
-        for (const Run& run : runs) {
-            if (run.error_occurred) continue;
-            const std::string& name = run.run_name.function_name;
-            if (run.run_type == Run::RT_Iteration)
-                times_ns_[name].push_back(run.GetAdjustedCPUTime());
-            else if (run.aggregate_name == "median")
-                medians_ns_[name] = run.GetAdjustedCPUTime();
-        }
-    }
-
-    // The median over repetitions (--benchmark_repetitions), or the single run; 0 when absent.
-    double median_ns(const std::string& name) const {
-        if (const auto it = medians_ns_.find(name); it != medians_ns_.end()) return it->second;
-        const auto it = times_ns_.find(name);
-        if (it == times_ns_.end() || it->second.empty()) return 0;
-        std::vector<double> times = it->second;
-        std::sort(times.begin(), times.end());
-        return times[times.size() / 2];
-    }
-
-private:
-    std::map<std::string, std::vector<double>> times_ns_;
-    std::map<std::string, double> medians_ns_;
-};
 
 } // namespace
 
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    summary_reporter reporter;
+    sluice_bench::median_reporter reporter;
     benchmark::RunSpecifiedBenchmarks(&reporter);
     benchmark::Shutdown();
 
