@@ -41,7 +41,7 @@ public:
         {
             std::lock_guard lock(mutex_);
             set_.store(true, std::memory_order_release);
-            ready = take_all();
+            ready = waiters_.take_all(); // a racing stop callback finds its node gone
         }
         // Outside the lock: a resumed waiter may destroy the event, or wait on it again.
         while (ready) {
@@ -63,22 +63,10 @@ public:
     /// As wait(), but throws operation_cancelled if `token` is stopped before the event is set.
     [[nodiscard]] wait_operation wait(std::stop_token token) noexcept { return wait_operation{*this, std::move(token)}; }
 
-private:
-    // Unlinks every waiter (so a racing stop callback finds its node gone) and chains them through next.
-    detail::waiter_node* take_all() noexcept {
-        detail::waiter_node* head = nullptr;
-        detail::waiter_node** tail = &head;
-        while (detail::waiter_node* n = waiters_.pop_front()) {
-            *tail = n;
-            tail = &n->next;
-        }
-        return head;
-    }
-
-public:
     class wait_awaiter {
     public:
-        wait_awaiter(async_event& ev, std::stop_token token) noexcept : event_(ev), token_(std::move(token)) {}
+        wait_awaiter(async_event& ev, std::stop_token token) noexcept
+            : event_(ev), wait_(ev.mutex_, ev.waiters_, std::move(token)) {}
         wait_awaiter(const wait_awaiter&) = delete;
         wait_awaiter& operator=(const wait_awaiter&) = delete;
 
@@ -87,49 +75,17 @@ public:
         [[nodiscard]] bool await_ready() const noexcept { return false; }
 
         bool await_suspend(std::coroutine_handle<> h) {
-            node_.handle = h;
-            node_.home = detail::current_executor;
-            // Registered before the node is queued: the callback takes the lock, and once queued this
-            // coroutine may be resumed (and this awaiter destroyed) by set() at any moment.
-            if (token_.stop_possible()) stop_callback_.emplace(token_, canceller{this});
+            wait_.prepare(h);
             std::lock_guard lock(event_.mutex_);
             if (event_.set_.load(std::memory_order_relaxed)) return false;
-            // A stop that came before the node was queued found nothing to cancel; see to it here.
-            if (token_.stop_requested()) {
-                cancelled_ = true;
-                return false;
-            }
-            event_.waiters_.push_back(&node_);
-            return true;
+            return wait_.enqueue();
         }
 
-        void await_resume() {
-            stop_callback_.reset(); // waits for a callback still running on another thread
-            if (cancelled_) throw operation_cancelled();
-        }
+        void await_resume() { wait_.finish(); }
 
     private:
-        struct canceller {
-            wait_awaiter* self;
-            void operator()() const noexcept { self->cancel(); }
-        };
-
-        // Whoever unlinks the node under the lock (set() or this) is the one that resumes it.
-        void cancel() noexcept {
-            {
-                std::lock_guard lock(event_.mutex_);
-                if (!event_.waiters_.contains(&node_)) return;
-                event_.waiters_.erase(&node_);
-                cancelled_ = true;
-            }
-            node_.resume();
-        }
-
         async_event& event_;
-        std::stop_token token_;
-        detail::waiter_node node_;
-        bool cancelled_ = false;
-        std::optional<std::stop_callback<canceller>> stop_callback_;
+        detail::cancellable_wait wait_;
     };
 
 private:

@@ -5,7 +5,11 @@
 // completing thread, or two threads would run one loop's coroutines at once.
 
 #include <coroutine>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <stop_token>
+#include <utility>
 
 namespace sluice {
 
@@ -109,6 +113,67 @@ public:
 private:
     waiter_node* head_ = nullptr;
     waiter_node* tail_ = nullptr;
+};
+
+/// The cancellable part of an awaiter that parks its coroutine in a waiter_list guarded by a mutex
+/// (async_event::wait, async_semaphore::acquire). Whoever unlinks the node under the lock, the
+/// primitive waking it or the stop callback cancelling it, is the one that resumes it.
+class cancellable_wait {
+public:
+    cancellable_wait(std::mutex& mutex, waiter_list& waiters, std::stop_token token) noexcept
+        : mutex_(mutex), waiters_(waiters), token_(std::move(token)) {}
+    cancellable_wait(const cancellable_wait&) = delete;
+    cancellable_wait& operator=(const cancellable_wait&) = delete;
+
+    /// First thing in await_suspend, before taking the lock. The stop callback is registered before the
+    /// node is queued: the callback takes the lock, and once queued the coroutine may be resumed (and
+    /// the awaiter destroyed) at any moment.
+    void prepare(std::coroutine_handle<> h) {
+        node_.handle = h;
+        node_.home = current_executor;
+        if (token_.stop_possible()) stop_callback_.emplace(token_, canceller{this});
+    }
+
+    /// Under the lock, when the wait cannot complete at once: queues the node and returns true (suspend),
+    /// or returns false when a stop came first (it found no node to cancel, so this sees to it).
+    bool enqueue() noexcept {
+        if (token_.stop_requested()) {
+            cancelled_ = true;
+            return false;
+        }
+        waiters_.push_back(&node_);
+        return true;
+    }
+
+    /// await_resume: waits out a stop callback still running on another thread; throws
+    /// operation_cancelled when the wait was cancelled.
+    void finish() {
+        stop_callback_.reset();
+        if (cancelled_) throw operation_cancelled();
+    }
+
+private:
+    struct canceller {
+        cancellable_wait* self;
+        void operator()() const noexcept { self->cancel(); }
+    };
+
+    void cancel() noexcept {
+        {
+            std::lock_guard lock(mutex_);
+            if (!waiters_.contains(&node_)) return;
+            waiters_.erase(&node_);
+            cancelled_ = true;
+        }
+        node_.resume();
+    }
+
+    std::mutex& mutex_;
+    waiter_list& waiters_;
+    std::stop_token token_;
+    waiter_node node_;
+    bool cancelled_ = false;
+    std::optional<std::stop_callback<canceller>> stop_callback_;
 };
 
 } // namespace detail

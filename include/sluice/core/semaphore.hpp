@@ -22,59 +22,28 @@ public:
     class acquire_awaiter {
     public:
         acquire_awaiter(async_semaphore& sem, std::stop_token token) noexcept
-            : sem_(sem), token_(std::move(token)) {}
+            : sem_(sem), wait_(sem.mutex_, sem.waiters_, std::move(token)) {}
         acquire_awaiter(const acquire_awaiter&) = delete;
         acquire_awaiter& operator=(const acquire_awaiter&) = delete;
 
         [[nodiscard]] bool await_ready() const noexcept { return false; }
 
         bool await_suspend(std::coroutine_handle<> h) {
-            node_.handle = h;
-            node_.home = detail::current_executor;
-            // Registered before the node is queued: the callback takes the lock, and once queued this
-            // coroutine may be resumed (and this awaiter destroyed) by release() at any moment.
-            if (token_.stop_possible()) stop_callback_.emplace(token_, canceller{this});
+            wait_.prepare(h);
             std::lock_guard lock(sem_.mutex_);
             // Permits are only ever free while nobody waits (release() hands them out first).
             if (const auto n = sem_.count_.load(std::memory_order_relaxed); n > 0) {
                 sem_.count_.store(n - 1, std::memory_order_relaxed);
                 return false;
             }
-            if (token_.stop_requested()) {
-                cancelled_ = true;
-                return false;
-            }
-            sem_.waiters_.push_back(&node_);
-            return true;
+            return wait_.enqueue();
         }
 
-        void await_resume() {
-            stop_callback_.reset(); // waits for a callback still running on another thread
-            if (cancelled_) throw operation_cancelled();
-        }
+        void await_resume() { wait_.finish(); }
 
     private:
-        struct canceller {
-            acquire_awaiter* self;
-            void operator()() const noexcept { self->cancel(); }
-        };
-
-        // Whoever unlinks the node under the lock (release() or this) is the one that resumes it.
-        void cancel() noexcept {
-            {
-                std::lock_guard lock(sem_.mutex_);
-                if (!sem_.waiters_.contains(&node_)) return;
-                sem_.waiters_.erase(&node_);
-                cancelled_ = true;
-            }
-            node_.resume();
-        }
-
         async_semaphore& sem_;
-        std::stop_token token_;
-        detail::waiter_node node_;
-        bool cancelled_ = false;
-        std::optional<std::stop_callback<canceller>> stop_callback_;
+        detail::cancellable_wait wait_;
     };
 
     /// What acquire() returns: an awaitable (GCC copies awaiters awaited as lvalues, so the real awaiter
