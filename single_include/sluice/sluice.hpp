@@ -49,7 +49,11 @@ inline constexpr const char* version_string = SLUICE_VERSION_STRING;
 // completing thread, or two threads would run one loop's coroutines at once.
 
 #include <coroutine>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
+#include <stop_token>
+#include <utility>
 
 namespace sluice {
 
@@ -153,6 +157,67 @@ public:
 private:
     waiter_node* head_ = nullptr;
     waiter_node* tail_ = nullptr;
+};
+
+/// The cancellable part of an awaiter that parks its coroutine in a waiter_list guarded by a mutex
+/// (async_event::wait, async_semaphore::acquire). Whoever unlinks the node under the lock, the
+/// primitive waking it or the stop callback cancelling it, is the one that resumes it.
+class cancellable_wait {
+public:
+    cancellable_wait(std::mutex& mutex, waiter_list& waiters, std::stop_token token) noexcept
+        : mutex_(mutex), waiters_(waiters), token_(std::move(token)) {}
+    cancellable_wait(const cancellable_wait&) = delete;
+    cancellable_wait& operator=(const cancellable_wait&) = delete;
+
+    /// First thing in await_suspend, before taking the lock. The stop callback is registered before the
+    /// node is queued: the callback takes the lock, and once queued the coroutine may be resumed (and
+    /// the awaiter destroyed) at any moment.
+    void prepare(std::coroutine_handle<> h) {
+        node_.handle = h;
+        node_.home = current_executor;
+        if (token_.stop_possible()) stop_callback_.emplace(token_, canceller{this});
+    }
+
+    /// Under the lock, when the wait cannot complete at once: queues the node and returns true (suspend),
+    /// or returns false when a stop came first (it found no node to cancel, so this sees to it).
+    bool enqueue() noexcept {
+        if (token_.stop_requested()) {
+            cancelled_ = true;
+            return false;
+        }
+        waiters_.push_back(&node_);
+        return true;
+    }
+
+    /// await_resume: waits out a stop callback still running on another thread; throws
+    /// operation_cancelled when the wait was cancelled.
+    void finish() {
+        stop_callback_.reset();
+        if (cancelled_) throw operation_cancelled();
+    }
+
+private:
+    struct canceller {
+        cancellable_wait* self;
+        void operator()() const noexcept { self->cancel(); }
+    };
+
+    void cancel() noexcept {
+        {
+            std::lock_guard lock(mutex_);
+            if (!waiters_.contains(&node_)) return;
+            waiters_.erase(&node_);
+            cancelled_ = true;
+        }
+        node_.resume();
+    }
+
+    std::mutex& mutex_;
+    waiter_list& waiters_;
+    std::stop_token token_;
+    waiter_node node_;
+    bool cancelled_ = false;
+    std::optional<std::stop_callback<canceller>> stop_callback_;
 };
 
 } // namespace detail
@@ -1040,7 +1105,7 @@ public:
         {
             std::lock_guard lock(mutex_);
             set_.store(true, std::memory_order_release);
-            ready = take_all();
+            ready = waiters_.take_all(); // a racing stop callback finds its node gone
         }
         // Outside the lock: a resumed waiter may destroy the event, or wait on it again.
         while (ready) {
@@ -1062,22 +1127,10 @@ public:
     /// As wait(), but throws operation_cancelled if `token` is stopped before the event is set.
     [[nodiscard]] wait_operation wait(std::stop_token token) noexcept { return wait_operation{*this, std::move(token)}; }
 
-private:
-    // Unlinks every waiter (so a racing stop callback finds its node gone) and chains them through next.
-    detail::waiter_node* take_all() noexcept {
-        detail::waiter_node* head = nullptr;
-        detail::waiter_node** tail = &head;
-        while (detail::waiter_node* n = waiters_.pop_front()) {
-            *tail = n;
-            tail = &n->next;
-        }
-        return head;
-    }
-
-public:
     class wait_awaiter {
     public:
-        wait_awaiter(async_event& ev, std::stop_token token) noexcept : event_(ev), token_(std::move(token)) {}
+        wait_awaiter(async_event& ev, std::stop_token token) noexcept
+            : event_(ev), wait_(ev.mutex_, ev.waiters_, std::move(token)) {}
         wait_awaiter(const wait_awaiter&) = delete;
         wait_awaiter& operator=(const wait_awaiter&) = delete;
 
@@ -1086,49 +1139,17 @@ public:
         [[nodiscard]] bool await_ready() const noexcept { return false; }
 
         bool await_suspend(std::coroutine_handle<> h) {
-            node_.handle = h;
-            node_.home = detail::current_executor;
-            // Registered before the node is queued: the callback takes the lock, and once queued this
-            // coroutine may be resumed (and this awaiter destroyed) by set() at any moment.
-            if (token_.stop_possible()) stop_callback_.emplace(token_, canceller{this});
+            wait_.prepare(h);
             std::lock_guard lock(event_.mutex_);
             if (event_.set_.load(std::memory_order_relaxed)) return false;
-            // A stop that came before the node was queued found nothing to cancel; see to it here.
-            if (token_.stop_requested()) {
-                cancelled_ = true;
-                return false;
-            }
-            event_.waiters_.push_back(&node_);
-            return true;
+            return wait_.enqueue();
         }
 
-        void await_resume() {
-            stop_callback_.reset(); // waits for a callback still running on another thread
-            if (cancelled_) throw operation_cancelled();
-        }
+        void await_resume() { wait_.finish(); }
 
     private:
-        struct canceller {
-            wait_awaiter* self;
-            void operator()() const noexcept { self->cancel(); }
-        };
-
-        // Whoever unlinks the node under the lock (set() or this) is the one that resumes it.
-        void cancel() noexcept {
-            {
-                std::lock_guard lock(event_.mutex_);
-                if (!event_.waiters_.contains(&node_)) return;
-                event_.waiters_.erase(&node_);
-                cancelled_ = true;
-            }
-            node_.resume();
-        }
-
         async_event& event_;
-        std::stop_token token_;
-        detail::waiter_node node_;
-        bool cancelled_ = false;
-        std::optional<std::stop_callback<canceller>> stop_callback_;
+        detail::cancellable_wait wait_;
     };
 
 private:
@@ -1463,59 +1484,28 @@ public:
     class acquire_awaiter {
     public:
         acquire_awaiter(async_semaphore& sem, std::stop_token token) noexcept
-            : sem_(sem), token_(std::move(token)) {}
+            : sem_(sem), wait_(sem.mutex_, sem.waiters_, std::move(token)) {}
         acquire_awaiter(const acquire_awaiter&) = delete;
         acquire_awaiter& operator=(const acquire_awaiter&) = delete;
 
         [[nodiscard]] bool await_ready() const noexcept { return false; }
 
         bool await_suspend(std::coroutine_handle<> h) {
-            node_.handle = h;
-            node_.home = detail::current_executor;
-            // Registered before the node is queued: the callback takes the lock, and once queued this
-            // coroutine may be resumed (and this awaiter destroyed) by release() at any moment.
-            if (token_.stop_possible()) stop_callback_.emplace(token_, canceller{this});
+            wait_.prepare(h);
             std::lock_guard lock(sem_.mutex_);
             // Permits are only ever free while nobody waits (release() hands them out first).
             if (const auto n = sem_.count_.load(std::memory_order_relaxed); n > 0) {
                 sem_.count_.store(n - 1, std::memory_order_relaxed);
                 return false;
             }
-            if (token_.stop_requested()) {
-                cancelled_ = true;
-                return false;
-            }
-            sem_.waiters_.push_back(&node_);
-            return true;
+            return wait_.enqueue();
         }
 
-        void await_resume() {
-            stop_callback_.reset(); // waits for a callback still running on another thread
-            if (cancelled_) throw operation_cancelled();
-        }
+        void await_resume() { wait_.finish(); }
 
     private:
-        struct canceller {
-            acquire_awaiter* self;
-            void operator()() const noexcept { self->cancel(); }
-        };
-
-        // Whoever unlinks the node under the lock (release() or this) is the one that resumes it.
-        void cancel() noexcept {
-            {
-                std::lock_guard lock(sem_.mutex_);
-                if (!sem_.waiters_.contains(&node_)) return;
-                sem_.waiters_.erase(&node_);
-                cancelled_ = true;
-            }
-            node_.resume();
-        }
-
         async_semaphore& sem_;
-        std::stop_token token_;
-        detail::waiter_node node_;
-        bool cancelled_ = false;
-        std::optional<std::stop_callback<canceller>> stop_callback_;
+        detail::cancellable_wait wait_;
     };
 
     /// What acquire() returns: an awaitable (GCC copies awaiters awaited as lvalues, so the real awaiter
@@ -14744,7 +14734,6 @@ public:
         collect_finished();
     }
 
-    std::uint64_t timer_generation() const noexcept { return timer_generation_; }
     std::optional<io_loop::clock::time_point>& timer_deadline() noexcept { return timer_deadline_; }
     std::stop_source& timer_stop() noexcept { return timer_stop_; }
     void timer_stopped() noexcept { timer_running_ = false; }
@@ -14801,7 +14790,6 @@ private:
     io_loop::clock::time_point timer_sleep_until_{};
     bool timer_running_ = false;
     std::stop_source timer_stop_;
-    std::uint64_t timer_generation_ = 0;
 };
 
 struct socket_watch {
@@ -19344,7 +19332,12 @@ private:
 
     // One message through the pipeline; `message` is kept for the unprocessed list (submit()).
     task<void> run(std::shared_ptr<pending> p, std::unique_ptr<sqs_message> message) {
-        std::string record = p->entry;
+        // The entry stays behind as the duplicate check's key only when there is such a check.
+        std::string record;
+        if (options_.drop_duplicates)
+            record = p->entry;
+        else
+            record = std::move(p->entry);
         bool sent = true;
         try {
             const delivery_receipt receipt = co_await pipeline_.deliver(std::move(record));
