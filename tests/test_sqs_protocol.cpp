@@ -16,7 +16,7 @@
 
 #include <simdjson.h>
 
-using sluice::entry_status;
+using sluice::outcome_kind;
 using sluice::aws::sqs_attribute;
 using sluice::aws::sqs_batch_response_parser;
 using sluice::aws::sqs_limits;
@@ -694,19 +694,19 @@ TEST_CASE("sqs protocol: partial failures, by sender fault and code") {
     const sluice::batch_result r = parser.parse(body, ids);
     CHECK_FALSE(r.request);
     REQUIRE(r.entries.size() == 7);
-    CHECK(r.entries[0].status == entry_status::ok);
-    CHECK(r.entries[1].status == entry_status::reject);
+    CHECK(r.entries[0].kind == outcome_kind::ok);
+    CHECK(r.entries[1].kind == outcome_kind::reject);
     CHECK(r.entries[1].message == "InvalidParameterValue: Value '[redacted]' at 'b' failed");
-    CHECK(r.entries[2].status == entry_status::retry);
-    CHECK_FALSE(r.entries[2].throttled);
+    CHECK(r.entries[2].retryable());
+    CHECK_FALSE(r.entries[2].throttled());
     CHECK(r.entries[2].message == "InternalError: We encountered an internal error.");
-    CHECK(r.entries[3].status == entry_status::retry); // throttling is never the sender's final fault
-    CHECK(r.entries[3].throttled);
-    CHECK(r.entries[4].status == entry_status::retry);
+    CHECK(r.entries[3].retryable()); // throttling is never the sender's final fault
+    CHECK(r.entries[3].throttled());
+    CHECK(r.entries[4].retryable());
     CHECK(r.entries[4].message == "ServiceUnavailable");
-    CHECK(r.entries[5].status == entry_status::retry);
-    CHECK(r.entries[5].throttled);
-    CHECK(r.entries[6].status == entry_status::retry);
+    CHECK(r.entries[5].retryable());
+    CHECK(r.entries[5].throttled());
+    CHECK(r.entries[6].retryable());
     CHECK(r.entries[6].message == "no result for entry");
     CHECK(parser.unknown_entries() == 3); // "zzz", the second "a", the one without an id
     CHECK(parser.sent()[0].message_id == "m-a");
@@ -721,7 +721,7 @@ TEST_CASE("sqs protocol: unreadable responses fail the whole request as retryabl
         CAPTURE(body);
         const auto r = parser.parse(body, ids);
         REQUIRE(r.request);
-        CHECK(r.request->status == entry_status::retry);
+        CHECK(r.request->retryable());
         CHECK(r.request->message == "unreadable SendMessageBatch response (not a JSON object)");
     }
     // An object with neither list: every entry has no result.
@@ -743,9 +743,9 @@ TEST_CASE("sqs protocol: MD5OfMessageBody is checked when bodies are given") {
         R"({"Id":"2","MessageId":"c","MD5OfMessageBody":"00000000000000000000000000000000"}]})";
     const auto r = parser.parse(body, ids, bodies);
     REQUIRE(r.entries.size() == 3);
-    CHECK(r.entries[0].status == entry_status::ok);
-    CHECK(r.entries[1].status == entry_status::ok); // hex compared without regard to case
-    CHECK(r.entries[2].status == entry_status::retry);
+    CHECK(r.entries[0].kind == outcome_kind::ok);
+    CHECK(r.entries[1].kind == outcome_kind::ok); // hex compared without regard to case
+    CHECK(r.entries[2].retryable());
     CHECK(r.entries[2].message == "MD5OfMessageBody does not match the body sent");
     // Without bodies there is no check.
     CHECK(parser.parse(body, ids).entries.empty());
@@ -765,7 +765,7 @@ TEST_CASE("sqs protocol: the parser is reused, in place when the string has padd
     const std::string failed = R"({"Failed":[{"Id":"1","SenderFault":true,"Code":"InvalidMessageContents"}],"Successful":[{"Id":"0"}]})";
     const auto r = parser.parse(failed, ids);
     REQUIRE(r.entries.size() == 2);
-    CHECK(r.entries[1].status == entry_status::reject);
+    CHECK(r.entries[1].kind == outcome_kind::reject);
     CHECK(parser.parse(body, ids).entries.empty()); // earlier state does not leak into the next parse
     ids.push_back("2");
     CHECK(parser.parse(body, ids).entries.size() == 3);

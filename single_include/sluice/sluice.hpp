@@ -1289,6 +1289,7 @@ inline void async_mutex_lock::unlock() noexcept {
 
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -1296,6 +1297,148 @@ inline void async_mutex_lock::unlock() noexcept {
 #include <utility>
 #include <variant>
 #include <vector>
+
+// begin file sluice/core/outcome.hpp
+
+// outcome: how one record fared, or one attempt at sending it. The one type that travels from a
+// sink's answer (per entry or per request) through the delivery engine to the caller: deliver()'s
+// delivery_error, a dispatcher's unprocessed list and the payload's result_list all carry it, so
+// nothing that mattered (the kind, the service's error code, the request id, the attempts, whether
+// the record was ever sent) is lost on the way.
+//
+// A sink fills kind / message / service_code / request_id / code for one attempt; the engine adds
+// attempts, sent and dead_lettered and, for a final failure, says why it stopped trying.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace sluice {
+
+/// What happened. `ok` and `persisted` are successes; the rest are failures, each of one cause.
+enum class outcome_kind : std::uint8_t {
+    ok,        ///< delivered: the sink acknowledged it
+    persisted, ///< accepted into the disk buffer, not sent yet: delivery goes on in the background
+               ///< (or after the next start(), when kept there at stop)
+    retry,     ///< transient (5xx, timeout, reset, internal error): retried with backoff; as a final
+               ///< outcome, attempts or time ran out
+    throttled, ///< the service asked to slow down: retried with backoff, lowers concurrency; as a final
+               ///< outcome, attempts or time ran out
+    reject,    ///< the sender's fault (the service refused it: validation, access, size): never retried
+    invalid,   ///< refused before sending (too large, malformed, characters the service refuses)
+    dropped,   ///< refused by a full buffer (when_full::drop_newest)
+    cancelled, ///< stopped: the pipeline stopped before it could be delivered
+};
+
+/// "ok", "persisted", "retry", "throttled", "reject", "invalid", "dropped", "cancelled".
+[[nodiscard]] constexpr std::string_view to_string(outcome_kind k) noexcept {
+    switch (k) {
+    case outcome_kind::ok: return "ok";
+    case outcome_kind::persisted: return "persisted";
+    case outcome_kind::retry: return "retry";
+    case outcome_kind::throttled: return "throttled";
+    case outcome_kind::reject: return "reject";
+    case outcome_kind::invalid: return "invalid";
+    case outcome_kind::dropped: return "dropped";
+    case outcome_kind::cancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
+/// How one record (or one attempt, or one whole request) fared. Safe to log: never holds
+/// credentials, signatures or the record's body.
+struct outcome {
+    outcome_kind kind = outcome_kind::ok;
+    /// Why, for anything but ok: "ProvisionedThroughputExceededException: Rate exceeded for shard...".
+    std::string message{};
+    /// The service's error code ("ThrottlingException", "InternalFailure"), when it gave one.
+    std::string service_code{};
+    /// The service's request id of the request that decided this, when known.
+    std::string request_id{};
+    /// A transport or system error behind it, when there is one.
+    std::error_code code{};
+    /// Requests that carried the record (set by the engine).
+    unsigned attempts = 0;
+    /// True when at least one request carried it: the service may have seen it (set by the engine).
+    bool sent = false;
+    /// True when a final failure was handed to the dead-letter output (set by the engine).
+    bool dead_lettered = false;
+
+    [[nodiscard]] static outcome ok() { return {}; }
+    /// Transient: try again later. `throttled` marks a request to slow down.
+    [[nodiscard]] static outcome retry(std::string why, bool throttled = false) {
+        outcome o;
+        o.kind = throttled ? outcome_kind::throttled : outcome_kind::retry;
+        o.message = std::move(why);
+        return o;
+    }
+    [[nodiscard]] static outcome throttle(std::string why) { return retry(std::move(why), true); }
+    /// The sender's fault: never retried.
+    [[nodiscard]] static outcome reject(std::string why) { return make(outcome_kind::reject, std::move(why)); }
+    [[nodiscard]] static outcome make(outcome_kind k, std::string why) {
+        outcome o;
+        o.kind = k;
+        o.message = std::move(why);
+        return o;
+    }
+
+    /// Sets the service's error code and request id (chainable).
+    outcome& from_service(std::string code_, std::string request_id_ = {}) & {
+        service_code = std::move(code_);
+        request_id = std::move(request_id_);
+        return *this;
+    }
+    outcome&& from_service(std::string code_, std::string request_id_ = {}) && {
+        return std::move(from_service(std::move(code_), std::move(request_id_)));
+    }
+
+    /// Delivered, or safely in the disk buffer.
+    [[nodiscard]] bool is_ok() const noexcept { return kind == outcome_kind::ok || kind == outcome_kind::persisted; }
+    /// Another attempt may succeed (retry or throttled).
+    [[nodiscard]] bool retryable() const noexcept {
+        return kind == outcome_kind::retry || kind == outcome_kind::throttled;
+    }
+    [[nodiscard]] bool throttled() const noexcept { return kind == outcome_kind::throttled; }
+
+    /// "throttled after 3 attempt(s): <message> [ThrottlingException, request 1a2b]": safe to log.
+    /// (The engine appends " (dead-lettered)" to the message of a record it dead-lettered.)
+    [[nodiscard]] std::string describe() const {
+        std::string s(to_string(kind));
+        if (attempts != 0) s += " after " + std::to_string(attempts) + " attempt(s)";
+        if (!message.empty()) s += ": " + message;
+        if (!service_code.empty() || !request_id.empty()) {
+            s += " [";
+            s += service_code;
+            if (!request_id.empty()) s += (service_code.empty() ? "request " : ", request ") + request_id;
+            s += "]";
+        }
+        return s;
+    }
+};
+
+/// Thrown where a record was not delivered (deliver(), a dispatcher's send()); carries its outcome.
+/// what() is the outcome's message, prefixed by where it happened; nothing secret in it.
+class delivery_error : public std::runtime_error {
+public:
+    explicit delivery_error(outcome o) : std::runtime_error(o.message), outcome_(std::move(o)) {}
+
+    [[nodiscard]] const outcome& details() const noexcept { return outcome_; }
+    [[nodiscard]] outcome_kind kind() const noexcept { return outcome_.kind; }
+    [[nodiscard]] unsigned attempts() const noexcept { return outcome_.attempts; }
+    [[nodiscard]] bool sent() const noexcept { return outcome_.sent; }
+    [[nodiscard]] bool dead_lettered() const noexcept { return outcome_.dead_lettered; }
+    [[nodiscard]] const std::string& service_code() const noexcept { return outcome_.service_code; }
+    [[nodiscard]] const std::string& request_id() const noexcept { return outcome_.request_id; }
+
+private:
+    outcome outcome_;
+};
+
+} // namespace sluice
+// end file sluice/core/outcome.hpp
 
 namespace sluice {
 
@@ -1309,6 +1452,9 @@ struct error {
     std::error_code code{};
     /// The exception that caused the failure, when there was one (rethrow() raises it).
     std::exception_ptr exception{};
+    /// How the record fared, when the failure came from the delivery path (a delivery_error): kind,
+    /// the service's error code, request id, attempts, whether it was sent.
+    std::shared_ptr<const outcome> details{};
 
     /// Builds an error from the exception currently being handled.
     static error from_current_exception(std::string source) {
@@ -1317,6 +1463,9 @@ struct error {
         e.exception = std::current_exception();
         try {
             throw;
+        } catch (const delivery_error& ex) {
+            e.message = ex.what();
+            e.details = std::make_shared<const outcome>(ex.details());
         } catch (const std::system_error& ex) {
             e.code = ex.code();
             e.message = ex.what();
@@ -8502,7 +8651,7 @@ private:
 #include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
+#include <utility>
 #include <vector>
 
 
@@ -8515,46 +8664,49 @@ struct sink_limits {
     std::size_t max_record_bytes = 1u << 20;
 };
 
-/// How one entry (or a whole request) fared.
-enum class entry_status {
-    ok,     ///< delivered
-    retry,  ///< transient: throttling, 5xx, timeouts, resets; retried with backoff
-    reject, ///< the sender's fault (validation, too large, access denied): never retried
-};
-
-struct entry_result {
-    entry_status status = entry_status::ok;
-    /// Why, for retry and reject. Never contains credentials or the record's body.
-    std::string message{};
-    std::error_code code{};
-    /// The service asked us to slow down (lowers adaptive concurrency).
-    bool throttled = false;
-
-    static entry_result ok() { return {}; }
-    static entry_result retry(std::string why, bool throttled = false) {
-        return {entry_status::retry, std::move(why), {}, throttled};
-    }
-    static entry_result reject(std::string why) { return {entry_status::reject, std::move(why), {}, false}; }
-};
+/// How one entry (or a whole request) fared: the outcome type (core/outcome.hpp). A sink sets kind
+/// (ok, retry, throttled, reject), message, service_code, request_id; the engine the rest.
+using entry_result = outcome;
 
 /// A sink's answer to one request.
 struct batch_result {
     /// Set when the request as a whole failed: it applies to every entry.
-    std::optional<entry_result> request{};
+    std::optional<outcome> request{};
     /// Per entry, in batch order. Empty (with no request error) means every entry was delivered.
-    std::vector<entry_result> entries{};
+    std::vector<outcome> entries{};
 
     static batch_result all_ok() { return {}; }
-    static batch_result failed(entry_result why) { return {std::move(why), {}}; }
+    static batch_result failed(outcome why) { return {std::move(why), {}}; }
 };
 
-/// A sink adapter: `limits()` and `send(batch)` where batch holds the encoded records (views valid
-/// until the send completes) and the result is awaitable.
-template <class S>
-concept sink_adapter = requires(S& s, std::span<const std::string_view> batch) {
-    { s.limits() } -> std::convertible_to<sink_limits>;
-    { s.send(batch) } -> std::same_as<task<batch_result>>;
+/// One request's worth of records, as the engine hands it to a sink: records that share one batch
+/// key (a stream, a table, a log stream: records with different keys never share a request).
+struct sink_batch {
+    /// The batch key every record here was delivered with (empty when the sink uses none).
+    std::string_view key{};
+    /// The encoded records, in order; views valid until the send completes.
+    std::span<const std::string_view> records{};
 };
+
+/// A sink adapter: `limits()` and an awaitable `send` of one batch, either `send(sink_batch)` or,
+/// for a sink without batch keys, `send(std::span<const std::string_view>)`.
+template <class S>
+concept sink_adapter = requires(S& s) {
+    { s.limits() } -> std::convertible_to<sink_limits>;
+} && (requires(S& s, sink_batch b) {
+    { s.send(b) } -> std::same_as<task<batch_result>>;
+} || requires(S& s, std::span<const std::string_view> records) {
+    { s.send(records) } -> std::same_as<task<batch_result>>;
+});
+
+/// Calls whichever send() the sink has.
+template <sink_adapter S>
+[[nodiscard]] task<batch_result> send_batch_to(S& sink, sink_batch batch) {
+    if constexpr (requires { { sink.send(batch) } -> std::same_as<task<batch_result>>; })
+        return sink.send(batch);
+    else
+        return sink.send(batch.records);
+}
 
 } // namespace sluice
 // end file sluice/delivery/sink.hpp
@@ -8635,22 +8787,6 @@ struct delivery_receipt {
     bool persisted = false;
 };
 
-/// Thrown by deliver() when a record was not delivered. `reason` says why; nothing secret in it.
-class delivery_error : public std::runtime_error {
-public:
-    enum class kind { rejected, gave_up, dropped, stopped, invalid };
-    delivery_error(kind k, const std::string& what, unsigned attempts, bool dead_lettered)
-        : std::runtime_error(what), kind_(k), attempts_(attempts), dead_lettered_(dead_lettered) {}
-    [[nodiscard]] kind reason() const noexcept { return kind_; }
-    [[nodiscard]] unsigned attempts() const noexcept { return attempts_; }
-    [[nodiscard]] bool dead_lettered() const noexcept { return dead_lettered_; }
-
-private:
-    kind kind_;
-    unsigned attempts_;
-    bool dead_lettered_;
-};
-
 /// Counters of one pipeline.
 struct delivery_stats {
     std::uint64_t accepted = 0;
@@ -8689,7 +8825,7 @@ template <sink_adapter Sink>
 class delivery_pipeline {
     using clock = std::chrono::steady_clock;
 
-    enum class outcome : std::uint8_t { pending, delivered, failed, persisted };
+    enum class node_state : std::uint8_t { pending, delivered, failed, persisted };
 
     /// One record inside the engine. Lives in the deliver() frame that owns it.
     struct record_node {
@@ -8697,9 +8833,9 @@ class delivery_pipeline {
         unsigned attempts = 0;
         clock::time_point first_attempt{};
         clock::time_point due{};
-        outcome state = outcome::pending;
-        delivery_error::kind failure_kind = delivery_error::kind::rejected;
-        std::string failure;
+        node_state state = node_state::pending;
+        /// The final failure (kind, message, service code, request id) once state is failed.
+        outcome failure;
         /// The deliver() awaiting this record; null for a record read back from the disk buffer.
         std::coroutine_handle<> waiter{};
         /// Its id in the disk buffer, when it came from there.
@@ -8769,18 +8905,15 @@ public:
     /// std::invalid_argument for a record larger than the sink accepts (never sent). Call on the loop.
     task<delivery_receipt> deliver(std::string record) {
         if (stopping_)
-            throw delivery_error(delivery_error::kind::stopped, options_.name + ": pipeline stopped; record not accepted",
-                                 0, false);
+            throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped; record not accepted");
         if (options_.disk && !disk_)
-            throw delivery_error(delivery_error::kind::invalid, options_.name + ": start() the pipeline first", 0, false);
+            throw refused(outcome_kind::invalid, options_.name + ": start() the pipeline first");
         std::size_t limit = limits_.max_record_bytes;
         if (disk_) limit = std::min(limit, disk_->max_record_bytes());
         if (record.size() > limit) {
             ++stats_.failed;
-            throw delivery_error(delivery_error::kind::invalid,
-                                 options_.name + ": record of " + std::to_string(record.size()) +
-                                     " bytes exceeds the sink's limit of " + std::to_string(limit) + " bytes; not sent",
-                                 0, false);
+            throw refused(outcome_kind::invalid, options_.name + ": record of " + std::to_string(record.size()) +
+                                     " bytes exceeds the sink's limit of " + std::to_string(limit) + " bytes; not sent");
         }
         ++deliveries_;
         deliveries_guard guard{this};
@@ -8801,15 +8934,14 @@ public:
         release_buffer(node);
         --outstanding_;
         wake_drain_waiter();
-        if (node.state == outcome::delivered) co_return delivery_receipt{node.attempts, false};
-        if (node.state == outcome::persisted) co_return delivery_receipt{node.attempts, true};
+        if (node.state == node_state::delivered) co_return delivery_receipt{node.attempts, false};
+        if (node.state == node_state::persisted) co_return delivery_receipt{node.attempts, true};
 
         // The dead-letter step lives in its own coroutine: GCC 12 mishandles a string local that
         // spans a co_await inside try/catch and is then used to build the thrown exception.
-        bool dead_lettered = false;
-        if (options_.dead_letter_output && node.failure_kind != delivery_error::kind::dropped)
-            dead_lettered = co_await send_to_dead_letter(node);
-        throw delivery_error(node.failure_kind, node.failure, node.attempts, dead_lettered);
+        if (options_.dead_letter_output && node.failure.kind != outcome_kind::dropped)
+            co_await send_to_dead_letter(node);
+        throw delivery_error(std::move(node.failure));
     }
 
     /// Seals the open batch now and waits until every record admitted so far has finished.
@@ -8882,23 +9014,29 @@ private:
     task<bool> send_to_dead_letter(record_node& node) {
         std::exception_ptr failure;
         try {
-            co_await options_.dead_letter_output(dead_letter{options_.name, node.data, node.failure, node.attempts});
+            co_await options_.dead_letter_output(dead_letter{options_.name, node.data, node.failure.message, node.attempts});
         } catch (...) {
             failure = std::current_exception();
         }
         if (!failure) {
             ++stats_.dead_lettered;
-            node.failure += " (dead-lettered)";
+            node.failure.dead_lettered = true;
+            node.failure.message += " (dead-lettered)";
             co_return true;
         }
         try {
             std::rethrow_exception(failure);
         } catch (const std::exception& e) {
-            node.failure += std::string(" (dead-letter output failed too: ") + e.what() + ")";
+            node.failure.message += std::string(" (dead-letter output failed too: ") + e.what() + ")";
         } catch (...) {
-            node.failure += " (dead-letter output failed too)";
+            node.failure.message += " (dead-letter output failed too)";
         }
         co_return false;
+    }
+
+    /// A record refused before it entered the engine (stopped, invalid, dropped): never sent.
+    static delivery_error refused(outcome_kind kind, std::string why) {
+        return delivery_error(outcome::make(kind, std::move(why)));
     }
 
     void log_drop(const char* where) const {
@@ -8948,12 +9086,10 @@ private:
                 sink_metrics_.events_dropped.inc();
                 buffer_metrics_.events_dropped.inc();
                 log_drop("disk");
-                throw delivery_error(delivery_error::kind::dropped,
-                                     options_.name + ": disk buffer full: record dropped", 0, false);
+                throw refused(outcome_kind::dropped, options_.name + ": disk buffer full: record dropped");
             }
             if (stopping_)
-                throw delivery_error(delivery_error::kind::stopped,
-                                     options_.name + ": pipeline stopped while the disk buffer was full", 0, false);
+                throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped while the disk buffer was full");
             ++stats_.disk_full_waits;
             // Room appears as the sink acknowledges records and their segments are deleted.
             co_await loop_->sleep_for(std::chrono::milliseconds(5));
@@ -9018,12 +9154,12 @@ private:
         if (disk_) kept = n->disk_id.has_value();
         if (disk_ && !kept) kept = co_await persist_at_stop(n->data);
         if (kept) {
-            n->state = outcome::persisted;
+            n->state = node_state::persisted;
             ++kept_at_stop_;
             finish(n);
         } else {
             ++unprocessed_at_stop_;
-            fail(n, delivery_error::kind::stopped,
+            fail(n, outcome::make(outcome_kind::cancelled, {}),
                  options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
                      " attempt(s)");
         }
@@ -9095,8 +9231,8 @@ private:
     /// failure went to the dead-letter output and the error counters) and free it. One kept for the
     /// next start (persisted) stays unacknowledged.
     task<void> finish_replayed(record_node* n) {
-        if (n->state == outcome::failed && options_.dead_letter_output) co_await send_to_dead_letter(*n);
-        if (n->state != outcome::persisted) disk_->acknowledge(*n->disk_id);
+        if (n->state == node_state::failed && options_.dead_letter_output) co_await send_to_dead_letter(*n);
+        if (n->state != node_state::persisted) disk_->acknowledge(*n->disk_id);
         release_buffer(*n);
         --outstanding_;
         --background_;
@@ -9132,17 +9268,13 @@ private:
             sink_metrics_.events_dropped.inc();
             buffer_metrics_.events_dropped.inc();
             log_drop("memory");
-            throw delivery_error(delivery_error::kind::dropped,
-                                 options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
-                                     std::to_string(buffered_bytes_) + " bytes): record dropped",
-                                 0, false);
+            throw refused(outcome_kind::dropped, options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
+                                     std::to_string(buffered_bytes_) + " bytes): record dropped");
         }
         admission_waiter w{{}, &node};
         co_await park{this, &w};
         if (w.refused)
-            throw delivery_error(delivery_error::kind::stopped,
-                                 options_.name + ": pipeline stopped while the record waited for buffer room", 0,
-                                 false);
+            throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped while the record waited for buffer room");
     }
 
     struct park {
@@ -9253,7 +9385,7 @@ private:
         auto started = clock::now();
         batch_result result;
         try {
-            result = co_await sink_->send(std::span<const std::string_view>(views));
+            result = co_await send_batch_to(*sink_, sink_batch{{}, std::span<const std::string_view>(views)});
         } catch (const std::exception& e) {
             result = batch_result::failed(entry_result::retry(std::string("sink error: ") + e.what()));
         }
@@ -9269,8 +9401,8 @@ private:
         if (result.request) {
             ++stats_.request_failures;
             sink_metrics_.retries.inc();
-            pushed_back = result.request->throttled || result.request->status == entry_status::retry;
-            if (result.request->throttled) {
+            pushed_back = result.request->retryable();
+            if (result.request->throttled()) {
                 ++stats_.throttled;
                 sink_metrics_.throttles.inc();
             }
@@ -9280,7 +9412,7 @@ private:
         } else {
             bool throttled = false;
             for (std::size_t i = 0; i < b.nodes.size(); ++i) {
-                throttled |= result.entries[i].throttled;
+                throttled |= result.entries[i].throttled();
                 settle(b.nodes[i], result.entries[i]);
             }
             if (throttled) {
@@ -9303,13 +9435,14 @@ private:
         pump();
     }
 
-    void settle(record_node* n, const entry_result& r) {
-        switch (r.status) {
-        case entry_status::ok: succeed(n); return;
-        case entry_status::reject:
-            fail(n, delivery_error::kind::rejected, options_.name + ": rejected: " + r.message);
+    void settle(record_node* n, const outcome& r) {
+        if (r.is_ok()) {
+            succeed(n);
             return;
-        case entry_status::retry: break;
+        }
+        if (!r.retryable()) {
+            fail(n, r, options_.name + ": rejected: " + r.message);
+            return;
         }
         if (deadline_passed_) {
             ++background_;
@@ -9318,8 +9451,7 @@ private:
         }
         auto now = clock::now();
         if (!backoff_.may_retry(n->attempts, n->first_attempt, now)) {
-            fail(n, delivery_error::kind::gave_up,
-                 options_.name + ": gave up after " + std::to_string(n->attempts) + " attempt(s): " + r.message);
+            fail(n, r, options_.name + ": gave up after " + std::to_string(n->attempts) + " attempt(s): " + r.message);
             return;
         }
         ++stats_.retried;
@@ -9336,7 +9468,7 @@ private:
     }
 
     void succeed(record_node* n) {
-        n->state = outcome::delivered;
+        n->state = node_state::delivered;
         ++stats_.delivered;
         sink_metrics_.events_out.inc();
         buffer_metrics_.events_out.inc();
@@ -9353,15 +9485,19 @@ private:
         }
     }
 
-    void fail(record_node* n, delivery_error::kind kind, std::string why) {
-        n->state = outcome::failed;
-        n->failure_kind = kind;
-        n->failure = std::move(why);
+    /// Finishes a record as failed with the outcome `why` (kind, service code, request id) and the
+    /// message `message`; the engine adds attempts and whether it was sent.
+    void fail(record_node* n, const outcome& why, std::string message) {
+        n->state = node_state::failed;
+        n->failure = why;
+        n->failure.message = std::move(message);
+        n->failure.attempts = n->attempts;
+        n->failure.sent = n->attempts != 0;
         ++stats_.failed;
         sink_metrics_.events_failed.inc();
         if (options_.log)
             options_.log->warn("delivery", "record not delivered",
-                               {field::plain("sink", options_.name), field::plain("reason", n->failure),
+                               {field::plain("sink", options_.name), field::plain("reason", n->failure.message),
                                 field::plain("attempts", static_cast<std::uint64_t>(n->attempts))});
         finish(n);
     }
@@ -9369,7 +9505,7 @@ private:
     /// Suspends deliver() until its record is finished.
     struct finished {
         record_node* node;
-        bool await_ready() const noexcept { return node->state != outcome::pending; }
+        bool await_ready() const noexcept { return node->state != node_state::pending; }
         void await_suspend(std::coroutine_handle<> h) noexcept { node->waiter = h; }
         void await_resume() const noexcept {}
     };
@@ -11761,8 +11897,10 @@ template <class Headers>
 /// throttling) or reject.
 [[nodiscard]] inline entry_result to_entry_result(const service_error& e) {
     const retry_kind kind = classify(e);
-    if (kind == retry_kind::none) return entry_result::reject(e.describe());
-    return entry_result::retry(e.describe(), kind == retry_kind::throttling);
+    entry_result r = kind == retry_kind::none ? entry_result::reject(e.describe())
+                                              : entry_result::retry(e.describe(), kind == retry_kind::throttling);
+    r.from_service(e.code, e.request_id);
+    return r;
 }
 
 /// The same for a transport failure. Cancellation is retried (the record is not at fault and must not
@@ -17435,13 +17573,18 @@ struct call_failure {
     /// what is the request's fault. A call that ran out of attempts or quota is still retryable by
     /// the engine (the records are not at fault), after its own backoff.
     [[nodiscard]] entry_result to_entry_result() const {
-        if (credentials) return entry_result::retry(message);
-        if (kind == retry_kind::none) {
-            if (service) return entry_result::reject(message);
-            if (code == http::transport_error::cancelled) return entry_result::retry(message);
-            return entry_result::reject(message);
-        }
-        return entry_result::retry(message, kind == retry_kind::throttling);
+        entry_result r;
+        if (credentials)
+            r = entry_result::retry(message);
+        else if (kind != retry_kind::none)
+            r = entry_result::retry(message, kind == retry_kind::throttling);
+        else if (!service && code == http::transport_error::cancelled)
+            r = entry_result::retry(message);
+        else
+            r = entry_result::reject(message);
+        r.code = code;
+        if (service) r.from_service(service->code, service->request_id);
+        return r;
     }
 };
 
@@ -19096,21 +19239,13 @@ struct sqs_unprocessed {
     bool sent = false;
     /// Requests that carried it.
     unsigned attempts = 0;
+    /// The whole outcome: kind, the service's error code and request id, dead-lettered.
+    outcome details{};
 };
 
-/// Thrown by sqs_dispatcher::send() when the message was not delivered.
-class sqs_send_error : public std::runtime_error {
-public:
-    sqs_send_error(const std::string& why, bool sent, unsigned attempts)
-        : std::runtime_error(why), sent_(sent), attempts_(attempts) {}
-    /// False when the message was refused before sending (invalid).
-    [[nodiscard]] bool sent() const noexcept { return sent_; }
-    [[nodiscard]] unsigned attempts() const noexcept { return attempts_; }
-
-private:
-    bool sent_;
-    unsigned attempts_;
-};
+/// Thrown by sqs_dispatcher::send() when the message was not delivered: the engine's delivery_error,
+/// whose outcome says why (invalid: refused before sending; sent(); attempts()).
+using sqs_send_error = delivery_error;
 
 struct sqs_receipt {
     unsigned attempts = 0;
@@ -19194,7 +19329,8 @@ public:
         ++stats_.submitted;
         auto admitted = admit(m);
         if (!admitted.entry) {
-            unprocessed_.push_back(sqs_unprocessed{std::move(m), std::move(admitted.invalid), false, 0});
+            outcome why = outcome::make(outcome_kind::invalid, admitted.invalid);
+            unprocessed_.push_back(sqs_unprocessed{std::move(m), std::move(admitted.invalid), false, 0, std::move(why)});
             return;
         }
         if (admitted.duplicate) return;
@@ -19209,14 +19345,17 @@ public:
         if (!loop_->in_loop_thread()) co_await loop_->schedule();
         ++stats_.submitted;
         auto admitted = admit(m);
-        if (!admitted.entry) throw sqs_send_error(admitted.invalid, false, 0);
+        if (!admitted.entry) throw delivery_error(outcome::make(outcome_kind::invalid, admitted.invalid));
         std::shared_ptr<pending> p = admitted.entry;
         if (!admitted.duplicate) {
             ++outstanding_;
             loop_->spawn(run(p, nullptr));
         }
         co_await done_awaiter{p.get()};
-        if (!p->ok) throw sqs_send_error(p->reason, true, p->attempts);
+        if (!p->ok) {
+            outcome failure = p->failure;
+            throw delivery_error(std::move(failure));
+        }
         co_return sqs_receipt{p->attempts, admitted.duplicate};
     }
 
@@ -19272,7 +19411,7 @@ private:
         bool done = false;
         bool ok = false;
         unsigned attempts = 0;
-        std::string reason;
+        outcome failure;
         std::vector<std::coroutine_handle<>> waiters;
     };
 
@@ -19338,24 +19477,23 @@ private:
             record = p->entry;
         else
             record = std::move(p->entry);
-        bool sent = true;
         try {
             const delivery_receipt receipt = co_await pipeline_.deliver(std::move(record));
             p->ok = true;
             p->attempts = receipt.attempts;
         } catch (const delivery_error& e) {
-            p->reason = e.what();
+            p->failure = e.details();
             p->attempts = e.attempts();
-            sent = e.attempts() > 0;
         } catch (const std::exception& e) {
-            p->reason = e.what();
-            sent = false;
+            p->failure = outcome::make(outcome_kind::invalid, e.what());
         }
         if (p->ok) {
             ++stats_.delivered;
         } else {
             ++stats_.failed;
-            if (message) unprocessed_.push_back(sqs_unprocessed{std::move(*message), p->reason, sent, p->attempts});
+            if (message)
+                unprocessed_.push_back(
+                    sqs_unprocessed{std::move(*message), p->failure.message, p->failure.sent, p->attempts, p->failure});
         }
         if (options_.drop_duplicates) {
             auto it = pending_.find(std::string_view(p->entry));

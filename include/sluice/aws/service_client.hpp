@@ -113,13 +113,18 @@ struct call_failure {
     /// what is the request's fault. A call that ran out of attempts or quota is still retryable by
     /// the engine (the records are not at fault), after its own backoff.
     [[nodiscard]] entry_result to_entry_result() const {
-        if (credentials) return entry_result::retry(message);
-        if (kind == retry_kind::none) {
-            if (service) return entry_result::reject(message);
-            if (code == http::transport_error::cancelled) return entry_result::retry(message);
-            return entry_result::reject(message);
-        }
-        return entry_result::retry(message, kind == retry_kind::throttling);
+        entry_result r;
+        if (credentials)
+            r = entry_result::retry(message);
+        else if (kind != retry_kind::none)
+            r = entry_result::retry(message, kind == retry_kind::throttling);
+        else if (!service && code == http::transport_error::cancelled)
+            r = entry_result::retry(message);
+        else
+            r = entry_result::reject(message);
+        r.code = code;
+        if (service) r.from_service(service->code, service->request_id);
+        return r;
     }
 };
 

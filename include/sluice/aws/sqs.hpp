@@ -101,21 +101,13 @@ struct sqs_unprocessed {
     bool sent = false;
     /// Requests that carried it.
     unsigned attempts = 0;
+    /// The whole outcome: kind, the service's error code and request id, dead-lettered.
+    outcome details{};
 };
 
-/// Thrown by sqs_dispatcher::send() when the message was not delivered.
-class sqs_send_error : public std::runtime_error {
-public:
-    sqs_send_error(const std::string& why, bool sent, unsigned attempts)
-        : std::runtime_error(why), sent_(sent), attempts_(attempts) {}
-    /// False when the message was refused before sending (invalid).
-    [[nodiscard]] bool sent() const noexcept { return sent_; }
-    [[nodiscard]] unsigned attempts() const noexcept { return attempts_; }
-
-private:
-    bool sent_;
-    unsigned attempts_;
-};
+/// Thrown by sqs_dispatcher::send() when the message was not delivered: the engine's delivery_error,
+/// whose outcome says why (invalid: refused before sending; sent(); attempts()).
+using sqs_send_error = delivery_error;
 
 struct sqs_receipt {
     unsigned attempts = 0;
@@ -199,7 +191,8 @@ public:
         ++stats_.submitted;
         auto admitted = admit(m);
         if (!admitted.entry) {
-            unprocessed_.push_back(sqs_unprocessed{std::move(m), std::move(admitted.invalid), false, 0});
+            outcome why = outcome::make(outcome_kind::invalid, admitted.invalid);
+            unprocessed_.push_back(sqs_unprocessed{std::move(m), std::move(admitted.invalid), false, 0, std::move(why)});
             return;
         }
         if (admitted.duplicate) return;
@@ -214,14 +207,17 @@ public:
         if (!loop_->in_loop_thread()) co_await loop_->schedule();
         ++stats_.submitted;
         auto admitted = admit(m);
-        if (!admitted.entry) throw sqs_send_error(admitted.invalid, false, 0);
+        if (!admitted.entry) throw delivery_error(outcome::make(outcome_kind::invalid, admitted.invalid));
         std::shared_ptr<pending> p = admitted.entry;
         if (!admitted.duplicate) {
             ++outstanding_;
             loop_->spawn(run(p, nullptr));
         }
         co_await done_awaiter{p.get()};
-        if (!p->ok) throw sqs_send_error(p->reason, true, p->attempts);
+        if (!p->ok) {
+            outcome failure = p->failure;
+            throw delivery_error(std::move(failure));
+        }
         co_return sqs_receipt{p->attempts, admitted.duplicate};
     }
 
@@ -277,7 +273,7 @@ private:
         bool done = false;
         bool ok = false;
         unsigned attempts = 0;
-        std::string reason;
+        outcome failure;
         std::vector<std::coroutine_handle<>> waiters;
     };
 
@@ -343,24 +339,23 @@ private:
             record = p->entry;
         else
             record = std::move(p->entry);
-        bool sent = true;
         try {
             const delivery_receipt receipt = co_await pipeline_.deliver(std::move(record));
             p->ok = true;
             p->attempts = receipt.attempts;
         } catch (const delivery_error& e) {
-            p->reason = e.what();
+            p->failure = e.details();
             p->attempts = e.attempts();
-            sent = e.attempts() > 0;
         } catch (const std::exception& e) {
-            p->reason = e.what();
-            sent = false;
+            p->failure = outcome::make(outcome_kind::invalid, e.what());
         }
         if (p->ok) {
             ++stats_.delivered;
         } else {
             ++stats_.failed;
-            if (message) unprocessed_.push_back(sqs_unprocessed{std::move(*message), p->reason, sent, p->attempts});
+            if (message)
+                unprocessed_.push_back(
+                    sqs_unprocessed{std::move(*message), p->failure.message, p->failure.sent, p->attempts, p->failure});
         }
         if (options_.drop_duplicates) {
             auto it = pending_.find(std::string_view(p->entry));
