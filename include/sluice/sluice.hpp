@@ -29,6 +29,12 @@
 #include <sluice/metrics/log.hpp>
 #include <sluice/metrics/metrics.hpp>
 
+// text encodings
+#include <sluice/text/base64.hpp>
+#include <sluice/text/json_escape.hpp>
+#include <sluice/text/json_writer.hpp>
+#include <sluice/text/utf8.hpp>
+
 // codecs
 #include <sluice/codec/compression.hpp>
 #include <sluice/codec/crc32c.hpp>
@@ -55,14 +61,20 @@
 #if SLUICE_HAS_OPENSSL
 #include <sluice/aws/sigv4.hpp> // SigV4 needs OpenSSL
 #endif
+#include <sluice/aws/batch/errors.hpp>
+#include <sluice/aws/batch/limits.hpp>
 #if SLUICE_HAS_SIMDJSON
-#include <sluice/aws/sqs_protocol.hpp> // the SQS protocol needs simdjson
+#include <sluice/aws/batch/response.hpp> // batch responses are read with simdjson
+#include <sluice/aws/sqs_protocol.hpp>   // the SQS protocol needs simdjson
 #endif
 #if SLUICE_HAS_CURL
 #include <sluice/http/client.hpp> // the HTTP client needs libcurl
 #if SLUICE_HAS_SIMDJSON
 #include <sluice/aws/credentials_provider.hpp>
 #if SLUICE_HAS_OPENSSL
+#include <sluice/aws/batch/dispatcher.hpp>
+#include <sluice/aws/batch/service.hpp>
+#include <sluice/aws/batch/sink.hpp>
 #include <sluice/aws/service_client.hpp>
 #include <sluice/aws/sqs.hpp>
 #endif

@@ -5878,6 +5878,832 @@ private:
 
 // metrics and logs
 
+// text encodings
+// begin file sluice/text/base64.hpp
+
+// Base64 (RFC 4648, standard alphabet, padded), as AWS JSON APIs carry binary data (Kinesis and
+// Firehose record data, SQS binary attributes, DynamoDB B). Encoding 12 bytes per step without
+// branches; decoding strict (what a test or a fixture reads back), refusing anything malformed.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::text {
+
+/// Encoded size of `n` bytes, padding included.
+inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
+
+/// Writes the encoding of `bytes` at dst (base64_size(bytes.size()) bytes) and returns its end.
+inline char* write_base64(char* dst, std::string_view bytes) noexcept {
+    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
+    const std::size_t n = bytes.size();
+    std::size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (std::uint32_t{s[i + 1]} << 8) | s[i + 2];
+        dst[0] = alphabet[v >> 18];
+        dst[1] = alphabet[(v >> 12) & 63];
+        dst[2] = alphabet[(v >> 6) & 63];
+        dst[3] = alphabet[v & 63];
+        dst += 4;
+    }
+    if (const std::size_t rest = n - i; rest != 0) {
+        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (rest == 2 ? std::uint32_t{s[i + 1]} << 8 : 0u);
+        dst[0] = alphabet[v >> 18];
+        dst[1] = alphabet[(v >> 12) & 63];
+        dst[2] = rest == 2 ? alphabet[(v >> 6) & 63] : '=';
+        dst[3] = '=';
+        dst += 4;
+    }
+    return dst;
+}
+
+/// Appends the encoding of `bytes` to `out`.
+inline void append_base64(std::string& out, std::string_view bytes) {
+    const std::size_t start = out.size();
+    out.resize(start + base64_size(bytes.size()));
+    write_base64(out.data() + start, bytes);
+}
+
+/// Decodes padded standard base64; nullopt for anything else (bad characters, bad length or padding,
+/// non-zero bits in the padding).
+[[nodiscard]] inline std::optional<std::string> decode_base64(std::string_view text) {
+    static constexpr auto table = [] {
+        std::array<signed char, 256> t{};
+        for (auto& v : t) v = -1;
+        constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<signed char>(i);
+        return t;
+    }();
+    if (text.size() % 4 != 0) return std::nullopt;
+    std::size_t pad = 0;
+    if (!text.empty() && text.back() == '=') pad = text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1;
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    for (std::size_t i = 0; i < text.size(); i += 4) {
+        const bool last = i + 4 == text.size();
+        std::uint32_t v = 0;
+        for (std::size_t k = 0; k < 4; ++k) {
+            const auto c = static_cast<unsigned char>(text[i + k]);
+            if (last && k >= 4 - pad) {
+                v <<= 6;
+                continue;
+            }
+            const int d = table[c];
+            if (d < 0) return std::nullopt;
+            v = (v << 6) | static_cast<std::uint32_t>(d);
+        }
+        out += static_cast<char>(v >> 16);
+        if (!last || pad < 2) out += static_cast<char>((v >> 8) & 0xFF);
+        if (!last || pad < 1) out += static_cast<char>(v & 0xFF);
+        if (last && ((pad == 1 && (v & 0xFF) != 0) || (pad == 2 && (v & 0xFFFF) != 0))) return std::nullopt;
+    }
+    return out;
+}
+
+} // namespace sluice::text
+// end file sluice/text/base64.hpp
+// begin file sluice/text/json_escape.hpp
+
+// JSON string escaping, fast: the exact size of a string once escaped (so a buffer is grown once)
+// and a writer that copies blocks needing no escaping as they are and expands the others with
+// shuffles (SSSE3 or AVX2, chosen at run time; SSE2 and portable code elsewhere). What every JSON
+// request body sluice builds (SQS, Kinesis, Firehose, DynamoDB, CloudWatch, OpenSearch) goes through.
+//
+// Escaped: '"', '\\' and the control characters below 0x20 (\b \f \n \r \t, else \u00XX). Bytes at or
+// above 0x80 are copied as they are: the input is expected to be UTF-8 (check it with text/utf8.hpp
+// where the service requires valid UTF-8).
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
+// build for the x86-64 baseline still uses them where the CPU has them.
+#define SLUICE_TEXT_X86_DISPATCH 1
+#include <immintrin.h>
+#else
+#define SLUICE_TEXT_X86_DISPATCH 0
+#endif
+
+namespace sluice::detail::json {
+
+
+/// Per byte: 0 when copied as it is, else the character after the backslash ('u' for \u00XX).
+inline constexpr std::array<char, 256> escape_table = [] {
+    std::array<char, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
+    t['\b'] = 'b';
+    t['\f'] = 'f';
+    t['\n'] = 'n';
+    t['\r'] = 'r';
+    t['\t'] = 't';
+    t['"'] = '"';
+    t['\\'] = '\\';
+    return t;
+}();
+
+/// Output bytes of one escaped byte.
+inline constexpr std::size_t escape_width(unsigned char c) noexcept {
+    const char e = escape_table[c];
+    return e == 0 ? 1 : (e == 'u' ? 6 : 2);
+}
+
+#if defined(__SSE2__)
+/// Bit k set when byte k of the 16 at p needs escaping ('"', '\\' or below 0x20); `control` gets the
+/// bits of the bytes below 0x20 alone.
+inline unsigned special_mask(const char* p, unsigned& control) noexcept {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+    const __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+    control = static_cast<unsigned>(_mm_movemask_epi8(below));
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), below)));
+}
+
+/// The same for the 64 bytes at p.
+inline std::uint64_t special_mask64(const char* p, std::uint64_t& control) noexcept {
+    std::uint64_t special = 0;
+    control = 0;
+    for (int k = 0; k < 4; ++k) {
+        unsigned c = 0;
+        special |= std::uint64_t{special_mask(p + 16 * k, c)} << (16 * k);
+        control |= std::uint64_t{c} << (16 * k);
+    }
+    return special;
+}
+
+inline void copy16(char* dst, const char* src) noexcept {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+}
+#else
+/// True when one of the 8 bytes at p needs escaping (exact as a yes/no answer).
+inline bool has_special8(const char* p) noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    const std::uint64_t below = (w - ones * 0x20) & ~w & highs;
+    return (below | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
+}
+#endif
+
+/// Exact size of `s` once escaped (without the quotes), with SSE2 (or 8 bytes at a time without).
+inline std::size_t escaped_size_portable(std::string_view s) noexcept {
+    std::size_t n = s.size();
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    // Byte-wide counters of the bytes to escape (one extra output byte each) and of the control
+    // characters among them, summed before they can wrap: no branch per block.
+    const std::size_t vector_end = s.size() / 16 * 16;
+    std::size_t controls = 0;
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i c1f = _mm_set1_epi8(0x1F);
+    const __m128i zero = _mm_setzero_si128();
+    auto sum = [&zero](__m128i counters) {
+        const __m128i s2 = _mm_sad_epu8(counters, zero);
+        return static_cast<std::size_t>(_mm_cvtsi128_si64(s2) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s2, s2)));
+    };
+    while (i < vector_end) {
+        __m128i specials = zero;
+        __m128i below = zero;
+        const std::size_t stop = std::min(vector_end, i + 255 * 16);
+        for (; i < stop; i += 16) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+            const __m128i b = _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f);
+            specials = _mm_sub_epi8(specials, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), b));
+            below = _mm_sub_epi8(below, b);
+        }
+        n += sum(specials);
+        controls += sum(below);
+    }
+    // Rare: control characters written \u00XX take four bytes more than the one counted.
+    if (controls != 0)
+        for (std::size_t k = 0; k < vector_end; ++k)
+            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
+#else
+    for (; i + 8 <= s.size(); i += 8) {
+        if (!has_special8(s.data() + i)) continue;
+        for (std::size_t k = 0; k < 8; ++k) n += escape_width(static_cast<unsigned char>(s[i + k])) - 1;
+    }
+#endif
+    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
+    return n;
+}
+
+inline char* write_escape(char* dst, unsigned char c) noexcept {
+    constexpr char hex[] = "0123456789abcdef";
+    const char e = escape_table[c];
+    dst[0] = '\\';
+    if (e != 'u') {
+        dst[1] = e;
+        return dst + 2;
+    }
+    dst[1] = 'u';
+    dst[2] = '0';
+    dst[3] = '0';
+    dst[4] = hex[c >> 4];
+    dst[5] = hex[c & 0x0F];
+    return dst + 6;
+}
+
+inline char* write_escaped_bytes(char* dst, const char* src, std::size_t n) noexcept {
+    for (std::size_t k = 0; k < n; ++k) {
+        const auto c = static_cast<unsigned char>(src[k]);
+        if (escape_table[c] == 0) *dst++ = static_cast<char>(c);
+        else dst = write_escape(dst, c);
+    }
+    return dst;
+}
+
+#if SLUICE_TEXT_X86_DISPATCH
+/// For an 8-bit mask k of the bytes to escape among 8: the pshufb indices that spread the 8 bytes
+/// over 8 + popcount(k) positions leaving a gap before each escaped one (0x80 gives a zero there),
+/// and the backslashes that fill the gaps.
+struct expansion_tables {
+    alignas(16) unsigned char shuffle[256][16];
+    alignas(16) unsigned char backslash[256][16];
+    /// 8 + popcount(k): a table, as popcnt is not in the x86-64 baseline.
+    unsigned char width[256];
+};
+
+inline constexpr expansion_tables make_expansion_tables() {
+    expansion_tables t{};
+    for (unsigned k = 0; k < 256; ++k) {
+        unsigned o = 0;
+        for (unsigned j = 0; j < 8; ++j) {
+            if ((k >> j) & 1u) {
+                t.shuffle[k][o] = 0x80;
+                t.backslash[k][o] = '\\';
+                ++o;
+            }
+            t.shuffle[k][o] = static_cast<unsigned char>(j);
+            ++o;
+        }
+        t.width[k] = static_cast<unsigned char>(o);
+        for (; o < 16; ++o) t.shuffle[k][o] = 0x80;
+    }
+    return t;
+}
+
+inline constexpr expansion_tables expansion = make_expansion_tables();
+
+/// Expands one 16-byte block with only '"' and '\\' to escape (mask m, not zero) at dst.
+__attribute__((target("ssse3"))) inline char* expand_block_ssse3(char* dst, __m128i v, unsigned m) noexcept {
+    const unsigned lo = m & 0xFFu;
+    const unsigned hi = m >> 8;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     _mm_or_si128(_mm_shuffle_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[lo]))),
+                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[lo]))));
+    dst += expansion.width[lo];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     _mm_or_si128(_mm_shuffle_epi8(_mm_srli_si128(v, 8),
+                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[hi]))),
+                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[hi]))));
+    return dst + expansion.width[hi];
+}
+
+/// The SSSE3 escaper: every 16-byte block with only '"' and '\\' to escape is expanded with two
+/// shuffles, whatever their number (JSON bodies have one in ten). Returns where it stopped (a
+/// multiple of 16); the caller finishes the tail. Called only when the CPU has SSSE3.
+__attribute__((target("ssse3"))) inline char* write_escaped_ssse3(char* dst, const char* src, std::size_t n,
+                                                                 std::size_t& done) noexcept {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        unsigned control = 0;
+        const unsigned m = special_mask(src + i, control);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+        if (m == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+            dst += 16;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, src + i, 16);
+            continue;
+        }
+        dst = expand_block_ssse3(dst, v, m);
+    }
+    done = i;
+    return dst;
+}
+
+/// The AVX2 escaper: 32-byte blocks, those without anything to escape stored as they are, the others
+/// expanded 16 bytes at a time as in the SSSE3 escaper.
+__attribute__((target("avx2"))) inline char* write_escaped_avx2(char* dst, const char* src, std::size_t n,
+                                                               std::size_t& done) noexcept {
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i backslash = _mm256_set1_epi8('\\');
+    const __m256i c1f = _mm256_set1_epi8(0x1F);
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+        const __m256i below = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
+        const auto m = static_cast<std::uint32_t>(_mm256_movemask_epi8(
+            _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), below)));
+        if (m == 0) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
+            dst += 32;
+            continue;
+        }
+        if (_mm256_movemask_epi8(below) != 0) {
+            dst = write_escaped_bytes(dst, src + i, 32);
+            continue;
+        }
+        const unsigned m0 = m & 0xFFFFu;
+        const unsigned m1 = m >> 16;
+        const __m128i v0 = _mm256_castsi256_si128(v);
+        const __m128i v1 = _mm256_extracti128_si256(v, 1);
+        if (m0 == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v0);
+            dst += 16;
+        } else {
+            dst = expand_block_ssse3(dst, v0, m0);
+        }
+        if (m1 == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v1);
+            dst += 16;
+        } else {
+            dst = expand_block_ssse3(dst, v1, m1);
+        }
+    }
+    done = i;
+    return dst;
+}
+
+/// escaped_size with AVX2: 32 bytes per step.
+__attribute__((target("avx2"))) inline std::size_t escaped_size_avx2(std::string_view s) noexcept {
+    std::size_t n = s.size();
+    const std::size_t vector_end = s.size() / 32 * 32;
+    std::size_t i = 0;
+    std::size_t controls = 0;
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i backslash = _mm256_set1_epi8('\\');
+    const __m256i c1f = _mm256_set1_epi8(0x1F);
+    const __m256i zero = _mm256_setzero_si256();
+    while (i < vector_end) {
+        __m256i specials = zero;
+        __m256i below = zero;
+        const std::size_t stop = std::min(vector_end, i + 255 * 32);
+        for (; i < stop; i += 32) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
+            const __m256i b = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
+            specials = _mm256_sub_epi8(
+                specials, _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), b));
+            below = _mm256_sub_epi8(below, b);
+        }
+        const __m256i s4 = _mm256_sad_epu8(specials, zero);
+        n += static_cast<std::size_t>(_mm256_extract_epi64(s4, 0) + _mm256_extract_epi64(s4, 1) +
+                                      _mm256_extract_epi64(s4, 2) + _mm256_extract_epi64(s4, 3));
+        const __m256i c4 = _mm256_sad_epu8(below, zero);
+        controls += static_cast<std::size_t>(_mm256_extract_epi64(c4, 0) + _mm256_extract_epi64(c4, 1) +
+                                             _mm256_extract_epi64(c4, 2) + _mm256_extract_epi64(c4, 3));
+    }
+    if (controls != 0)
+        for (std::size_t k = 0; k < vector_end; ++k)
+            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
+    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
+    return n;
+}
+
+enum class simd_level { sse2, ssse3, avx2 };
+
+/// What this CPU offers, detected once.
+inline simd_level cpu_simd_level() noexcept {
+    static const simd_level level = [] {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
+        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
+        return simd_level::sse2;
+    }();
+    return level;
+}
+#endif
+
+#if defined(__SSE2__)
+/// The SSE2 escaper, for CPUs without SSSE3: 64-byte chunks while a 16-byte load from anywhere in the
+/// chunk stays inside the input. A '"' or '\\' is escaped by a backslash before it: the run before
+/// it is copied, then '\\', and the character itself starts the next run. Control characters (rare) take the byte loop. Returns where it stopped; the caller finishes the tail.
+inline char* write_escaped_sse2(char* dst, const char* src, std::size_t n, std::size_t& done) noexcept {
+    std::size_t i = 0;
+    for (; i + 80 <= n; i += 64) {
+        const char* chunk = src + i;
+        std::uint64_t control = 0;
+        std::uint64_t m = special_mask64(chunk, control);
+        if (m == 0) {
+            copy16(dst, chunk);
+            copy16(dst + 16, chunk + 16);
+            copy16(dst + 32, chunk + 32);
+            copy16(dst + 48, chunk + 48);
+            dst += 64;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, chunk, 64);
+            continue;
+        }
+        std::size_t prev = 0;
+        do {
+            const auto b = static_cast<std::size_t>(std::countr_zero(m));
+            const std::size_t run = b - prev;
+            copy16(dst, chunk + prev);
+            for (std::size_t k = 16; k < run; k += 16) copy16(dst + k, chunk + prev + k);
+            dst += run;
+            *dst++ = '\\';
+            prev = b;
+            m &= m - 1;
+        } while (m != 0);
+        const std::size_t rest = 64 - prev;
+        for (std::size_t k = 0; k < rest; k += 16) copy16(dst + k, chunk + prev + k);
+        dst += rest;
+    }
+    // The tail, 16 bytes at a time while a load from the block stays inside `s`.
+    for (; i + 32 <= n; i += 16) {
+        unsigned control = 0;
+        unsigned m = special_mask(src + i, control);
+        if (m == 0) {
+            copy16(dst, src + i);
+            dst += 16;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, src + i, 16);
+            continue;
+        }
+        std::size_t prev = 0;
+        do {
+            const auto b = static_cast<std::size_t>(std::countr_zero(m));
+            copy16(dst, src + i + prev);
+            dst += b - prev;
+            *dst++ = '\\';
+            prev = b;
+            m &= m - 1;
+        } while (m != 0);
+        copy16(dst, src + i + prev);
+        dst += 16 - prev;
+    }
+    done = i;
+    return dst;
+}
+#endif
+
+/// Writes `s` escaped at dst and returns the end. May write up to 16 bytes past the end it returns
+/// (write_slack; the caller leaves room): blocks are stored 16 bytes at a time.
+inline char* write_escaped(char* dst, std::string_view s) noexcept {
+    const char* src = s.data();
+    const std::size_t n = s.size();
+    std::size_t i = 0;
+#if SLUICE_TEXT_X86_DISPATCH
+    switch (cpu_simd_level()) {
+    case simd_level::avx2: dst = write_escaped_avx2(dst, src, n, i); break;
+    case simd_level::ssse3: dst = write_escaped_ssse3(dst, src, n, i); break;
+    case simd_level::sse2: dst = write_escaped_sse2(dst, src, n, i); break;
+    }
+#elif defined(__SSE2__)
+    dst = write_escaped_sse2(dst, src, n, i);
+#else
+    for (; i + 8 <= n; i += 8) {
+        if (!has_special8(src + i)) {
+            std::memcpy(dst, src + i, 8);
+            dst += 8;
+            continue;
+        }
+        dst = write_escaped_bytes(dst, src + i, 8);
+    }
+#endif
+    return write_escaped_bytes(dst, src + i, n - i);
+}
+
+/// Exact size of `s` once escaped (without the quotes).
+inline std::size_t escaped_size(std::string_view s) noexcept {
+#if SLUICE_TEXT_X86_DISPATCH
+    if (cpu_simd_level() == simd_level::avx2) return escaped_size_avx2(s);
+#endif
+    return escaped_size_portable(s);
+}
+
+} // namespace sluice::detail::json
+
+namespace sluice::text {
+
+/// Bytes write_json_escaped may touch past the end it returns: leave this much room.
+inline constexpr std::size_t json_write_slack = 16;
+
+/// Exact size of `s` once escaped for a JSON string (without the quotes).
+[[nodiscard]] inline std::size_t json_escaped_size(std::string_view s) noexcept { return detail::json::escaped_size(s); }
+
+/// Writes `s` escaped at dst (which has room for json_escaped_size(s) + json_write_slack bytes) and
+/// returns the end of what it wrote.
+inline char* write_json_escaped(char* dst, std::string_view s) noexcept { return detail::json::write_escaped(dst, s); }
+
+/// Appends `s` escaped (without quotes) to `out`.
+inline void append_json_escaped(std::string& out, std::string_view s) {
+    const std::size_t start = out.size();
+    const std::size_t n = json_escaped_size(s);
+    out.resize(start + n + json_write_slack);
+    write_json_escaped(out.data() + start, s);
+    out.resize(start + n);
+}
+
+/// Appends `s` as a JSON string, quotes included.
+inline void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
+    append_json_escaped(out, s);
+    out += '"';
+}
+
+} // namespace sluice::text
+// end file sluice/text/json_escape.hpp
+// begin file sluice/text/json_writer.hpp
+
+// Exact-size JSON building: an encoder is written once as a template over an emitter and run twice,
+// first with size_counter (how many bytes), then with pointer_writer into a string grown once. So the
+// size reserved is exactly what is written, with no reallocation and no per-field bounds checks.
+//
+//   text::append_exact(body, [&](auto& e) { e.raw("{\"Data\":\""); e.base64(data); e.raw("\"}"); });
+
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+
+namespace sluice::text {
+
+/// Two emitters walk the same encoding code: one counts the bytes, one writes them. So the size the
+/// string grows to is exactly what is written. raw() copies, escaped() writes a JSON string's inside,
+/// base64() encodes bytes, integer() writes a decimal number.
+struct size_counter {
+    std::size_t n = 0;
+    void raw(std::string_view s) noexcept { n += s.size(); }
+    void escaped(std::string_view s) noexcept { n += json_escaped_size(s); }
+    void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
+    template <class I>
+        requires std::is_integral_v<I>
+    void integer(I v) noexcept {
+        char buf[24];
+        n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
+    }
+};
+
+/// The writing emitter: into a buffer with room for what size_counter counted plus json_write_slack.
+struct pointer_writer {
+    char* p;
+    void raw(std::string_view s) noexcept {
+        std::memcpy(p, s.data(), s.size());
+        p += s.size();
+    }
+    void escaped(std::string_view s) noexcept { p = write_json_escaped(p, s); }
+    void base64(std::string_view s) noexcept { p = write_base64(p, s); }
+    template <class I>
+        requires std::is_integral_v<I>
+    void integer(I v) noexcept {
+        p = std::to_chars(p, p + 24, v).ptr;
+    }
+};
+
+
+/// Runs `emit(emitter)` twice: to size, then to write into `out` grown once.
+template <class F>
+void append_exact(std::string& out, F&& emit) {
+    size_counter counter;
+    emit(counter);
+    const std::size_t start = out.size();
+    out.resize(start + counter.n + json_write_slack);
+    pointer_writer writer{out.data() + start};
+    emit(writer);
+    out.resize(start + counter.n);
+}
+
+} // namespace sluice::text
+// end file sluice/text/json_writer.hpp
+// begin file sluice/text/utf8.hpp
+
+// UTF-8 validation with a reason and a byte offset, fast on ASCII (64 bytes per test with SSE2), and
+// an optional rule on the characters allowed (SQS accepts only #x9 | #xA | #xD | #x20-#xD7FF |
+// #xE000-#xFFFD | #x10000-#x10FFFF; CloudWatch Logs and Kinesis partition keys accept any valid UTF-8).
+// Valid means: no stray or missing continuation bytes, no overlong forms, no surrogates, nothing above
+// U+10FFFF. Reasons give positions, never the text itself, so they are safe to log.
+
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace sluice::text {
+
+enum class utf8_status { ok, invalid_utf8, invalid_character };
+
+/// The result of a check: ok, or what is wrong and where.
+struct utf8_check {
+    utf8_status status = utf8_status::ok;
+    /// Byte offset of the offending sequence.
+    std::size_t offset = 0;
+    /// The code point, for invalid_character.
+    std::uint32_t code_point = 0;
+    /// Why the UTF-8 is invalid, for invalid_utf8.
+    std::string_view detail{};
+
+    [[nodiscard]] bool ok() const noexcept { return status == utf8_status::ok; }
+};
+
+/// Any code point valid UTF-8 can hold.
+struct any_character {
+    constexpr bool operator()(std::uint32_t) const noexcept { return true; }
+};
+
+/// The characters of XML 1.0, which SQS (and other XML-rooted AWS APIs) accept:
+/// #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+struct xml_character {
+    constexpr bool operator()(std::uint32_t cp) const noexcept {
+        if (cp < 0x20) return cp == 0x09 || cp == 0x0A || cp == 0x0D;
+        return cp != 0xFFFE && cp != 0xFFFF;
+    }
+    static constexpr std::string_view description = "#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF";
+};
+
+} // namespace sluice::text
+
+namespace sluice::detail::utf8 {
+
+/// True when the 16 (or 8) bytes at p are all ASCII in 0x20..0x7F (valid, and allowed by every rule).
+inline bool plain_ascii_block(const char* p) noexcept {
+#if defined(__SSE2__)
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // A byte < 0x20 or >= 0x80 (signed: negative, or below 0x20).
+    const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+    return _mm_movemask_epi8(low) == 0;
+#else
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    return ((w | ((w - ones * 0x20) & ~w)) & highs) == 0;
+#endif
+}
+
+#if defined(__SSE2__)
+inline constexpr std::size_t block_size = 16;
+
+/// plain_ascii_block for the 64 bytes at p, with one test instead of four.
+inline bool plain_ascii_chunk(const char* p) noexcept {
+    const __m128i limit = _mm_set1_epi8(0x20);
+    __m128i low = _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), limit);
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), limit));
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), limit));
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), limit));
+    return _mm_movemask_epi8(low) == 0;
+}
+#else
+inline constexpr std::size_t block_size = 8;
+
+inline bool plain_ascii_chunk(const char* p) noexcept {
+    for (int k = 0; k < 8; ++k)
+        if (!plain_ascii_block(p + 8 * k)) return false;
+    return true;
+}
+#endif
+
+/// Decodes the multi-byte sequence at s[i] (lead byte >= 0x80). Returns its length (0 when invalid,
+/// with `why` set) and the code point in `cp`.
+inline std::size_t decode(const unsigned char* s, std::size_t n, std::size_t i, std::uint32_t& cp,
+                          std::string_view& why) noexcept {
+    const unsigned char c = s[i];
+    auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
+    auto missing = [&](std::size_t len) -> std::size_t {
+        for (std::size_t k = 1; k < len; ++k)
+            if (!cont(k)) {
+                why = i + k >= n ? "truncated sequence" : "missing continuation byte";
+                return 0;
+            }
+        return len;
+    };
+    if (c < 0xC0) return why = "unexpected continuation byte", 0;
+    if (c < 0xC2) return why = "overlong encoding", 0;
+    if (c < 0xE0) {
+        if (missing(2) == 0) return 0;
+        cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
+        return 2;
+    }
+    if (c < 0xF0) {
+        if (missing(3) == 0) return 0;
+        cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
+        if (cp < 0x800) return why = "overlong encoding", 0;
+        if (cp >= 0xD800 && cp <= 0xDFFF) return why = "surrogate code point", 0;
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (missing(4) == 0) return 0;
+        cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
+        if (cp < 0x10000) return why = "overlong encoding", 0;
+        if (cp > 0x10FFFF) return why = "code point above U+10FFFF", 0;
+        return 4;
+    }
+    return why = "invalid byte", 0;
+}
+
+inline void append_hex_upper(std::string& out, std::uint32_t v, int min_digits) {
+    char buf[8];
+    const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
+    (void)ec;
+    for (int k = static_cast<int>(ptr - buf); k < min_digits; ++k) out += '0';
+    for (const char* p = buf; p != ptr; ++p) out += static_cast<char>(*p >= 'a' ? *p - 32 : *p);
+}
+
+} // namespace sluice::detail::utf8
+
+namespace sluice::text {
+
+/// Checks that `text` is valid UTF-8 whose every character satisfies `allowed` (a callable taking a
+/// code point). Plain ASCII 0x20..0x7F is accepted without asking `allowed`.
+template <class Allowed = any_character>
+[[nodiscard]] utf8_check check_utf8(std::string_view text, Allowed allowed = {}) noexcept {
+    namespace d = sluice::detail::utf8;
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    while (i < n) {
+        // Plain ASCII, most text: 64 bytes, then 16, at a time.
+        if (i + 64 <= n && d::plain_ascii_chunk(text.data() + i)) {
+            i += 64;
+            continue;
+        }
+        if (i + d::block_size <= n && d::plain_ascii_block(text.data() + i)) {
+            i += d::block_size;
+            continue;
+        }
+        std::uint32_t cp = s[i];
+        std::size_t len = 1;
+        if (cp >= 0x80) {
+            std::string_view why;
+            len = d::decode(s, n, i, cp, why);
+            if (len == 0) return {utf8_status::invalid_utf8, i, 0, why};
+        }
+        if ((cp < 0x20 || cp >= 0x80) && !allowed(cp)) return {utf8_status::invalid_character, i, cp, {}};
+        i += len;
+    }
+    return {};
+}
+
+/// The number of code points in valid UTF-8 (what "1 to 256 Unicode characters" limits count).
+[[nodiscard]] inline std::size_t utf8_length(std::string_view text) noexcept {
+    std::size_t n = 0;
+    for (const char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+    return n;
+}
+
+/// "message body: invalid UTF-8 at byte 17 (overlong encoding)", or "message body: character U+0001
+/// at byte 3 is not allowed <rule>" (rule: e.g. "by SQS (allowed: ...)").
+[[nodiscard]] inline std::string describe(const utf8_check& c, std::string_view what, std::string_view rule = {}) {
+    std::string out(what);
+    if (c.status == utf8_status::invalid_utf8) {
+        out += ": invalid UTF-8 at byte ";
+        out += std::to_string(c.offset);
+        out += " (";
+        out += c.detail;
+        out += ')';
+    } else if (c.status == utf8_status::invalid_character) {
+        out += ": character U+";
+        detail::utf8::append_hex_upper(out, c.code_point, 4);
+        out += " at byte ";
+        out += std::to_string(c.offset);
+        out += " is not allowed";
+        if (!rule.empty()) {
+            out += ' ';
+            out += rule;
+        }
+    }
+    return out;
+}
+
+} // namespace sluice::text
+// end file sluice/text/utf8.hpp
+
 // codecs
 // begin file sluice/codec/compression.hpp
 
@@ -12292,7 +13118,7 @@ private:
 // SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3 contexts that are fetched once and reused:
 // on OpenSSL 3 a fetch (EVP_MD_fetch, EVP_MAC_fetch, or the implicit one of the one-shot HMAC()) costs
 // more than hashing a small input, so the hot path only re-initialises contexts it already owns.
-// Plus lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
+// Plus MD5 (for checks services ask for) and lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
 
 #if !SLUICE_HAS_OPENSSL
 #error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
@@ -12304,6 +13130,7 @@ private:
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -12464,6 +13291,57 @@ public:
 
 private:
     std::unique_ptr<EVP_MAC_CTX, evp_mac_ctx_deleter> ctx_;
+};
+
+/// MD5 on a reused OpenSSL context, fetched on first use (SQS returns MD5s of what it received).
+/// Unavailable (FIPS providers) means no check: hex_digest() returns false.
+class md5_hasher {
+public:
+    md5_hasher() = default;
+    md5_hasher(const md5_hasher&) = delete;
+    md5_hasher& operator=(const md5_hasher&) = delete;
+    md5_hasher(md5_hasher&& o) noexcept
+        : md_(std::exchange(o.md_, nullptr)), ctx_(std::exchange(o.ctx_, nullptr)), tried_(o.tried_) {}
+    md5_hasher& operator=(md5_hasher&& o) noexcept {
+        std::swap(md_, o.md_);
+        std::swap(ctx_, o.ctx_);
+        std::swap(tried_, o.tried_);
+        return *this;
+    }
+    ~md5_hasher() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+
+    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
+    bool hex_digest(std::string_view data, char* out) noexcept {
+        if (!ready()) return false;
+        unsigned char digest[16];
+        unsigned int size = 0;
+        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
+            return false;
+        constexpr char hex[] = "0123456789abcdef";
+        for (int k = 0; k < 16; ++k) {
+            out[2 * k] = hex[digest[k] >> 4];
+            out[2 * k + 1] = hex[digest[k] & 0x0F];
+        }
+        return true;
+    }
+
+private:
+    bool ready() noexcept {
+        if (md_ && ctx_) return true;
+        if (tried_) return false;
+        tried_ = true;
+        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
+        ctx_ = EVP_MD_CTX_new();
+        return md_ && ctx_;
+    }
+
+    EVP_MD* md_ = nullptr;
+    EVP_MD_CTX* ctx_ = nullptr;
+    bool tried_ = false;
 };
 
 } // namespace sluice::detail
@@ -13171,7 +14049,423 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SIGV4_HPP
 // end file sluice/aws/sigv4.hpp
 #endif
+// begin file sluice/aws/batch/errors.hpp
+
+// One classifier of AWS batch errors, per entry and per request, into the outcome kinds the delivery
+// engine acts on: ok, retry (transient), throttled (slow down, then retry), reject (the sender's
+// fault, never retried). Driven by data: each service lists the per-entry codes it documents with
+// their verdict (an error_table); what no table lists falls back on the AWS SDKs' standard retry
+// mode (throttling codes, transient codes), then on the service's SenderFault flag where it gives one.
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+
+namespace sluice::aws {
+
+/// What to do with an error code.
+enum class error_verdict : unsigned char { retry, throttle, reject };
+
+/// One service-documented error code and its verdict.
+struct error_rule {
+    std::string_view code;
+    error_verdict verdict;
+};
+
+/// A service's per-entry error codes. Codes it does not list: the standard mode's throttling and
+/// transient codes, then SenderFault (true: reject, false: retry), then `unknown`.
+struct error_table {
+    std::span<const error_rule> rules{};
+    /// For a code found nowhere, when the service says nothing about fault. Retry by default: an
+    /// unknown failure is not proof that the record is bad, and the engine bounds the attempts.
+    error_verdict unknown = error_verdict::retry;
+};
+
+} // namespace sluice::aws
+
+namespace sluice::detail::aws_batch {
+
+/// An error code as it may appear in an outcome or a log: only [A-Za-z0-9._-], at most 128 bytes,
+/// after the usual decorations are cut ("ns#Code:uri" -> "Code"). Anything else a server sends (line
+/// breaks, escapes, secrets pasted in a code) cannot reach a log through it.
+inline std::string safe_code(std::string_view code) {
+    code = sluice::detail::aws_error::sanitize_code(code);
+    std::string out;
+    out.reserve(std::min<std::size_t>(code.size(), 128));
+    for (char c : code) {
+        if (out.size() == 128) break;
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '_' || c == '-';
+        if (ok) out += c;
+    }
+    return out;
+}
+
+inline outcome make_outcome(aws::error_verdict v, std::string message) {
+    switch (v) {
+    case aws::error_verdict::throttle: return outcome::throttle(std::move(message));
+    case aws::error_verdict::reject: return outcome::reject(std::move(message));
+    case aws::error_verdict::retry: break;
+    }
+    return outcome::retry(std::move(message));
+}
+
+} // namespace sluice::detail::aws_batch
+
+namespace sluice::aws {
+
+/// The verdict for one entry's error `code` (see error_table).
+[[nodiscard]] inline error_verdict entry_verdict(const error_table& table, std::string_view code,
+                                                 std::optional<bool> sender_fault = std::nullopt) noexcept {
+    for (const error_rule& r : table.rules)
+        if (r.code == code) return r.verdict;
+    if (is_throttling_code(code)) return error_verdict::throttle;
+    if (is_transient_code(code)) return error_verdict::retry;
+    if (sender_fault) return *sender_fault ? error_verdict::reject : error_verdict::retry;
+    return table.unknown;
+}
+
+/// The outcome of one failed entry: its verdict, and "Code: message" (the message cleaned and cut,
+/// the code reduced to safe characters) with the code as the outcome's service_code.
+[[nodiscard]] inline outcome classify_entry(const error_table& table, std::string_view code, std::string_view message,
+                                            std::optional<bool> sender_fault = std::nullopt,
+                                            std::string_view request_id = {}) {
+    std::string safe = sluice::detail::aws_batch::safe_code(code);
+    std::string why = safe.empty() ? std::string("unknown error") : safe;
+    const std::string clean = sluice::detail::aws_error::clean_message(message, 512);
+    if (!clean.empty()) {
+        why += ": ";
+        why += clean;
+    }
+    outcome o = sluice::detail::aws_batch::make_outcome(entry_verdict(table, safe, sender_fault), std::move(why));
+    o.service_code = std::move(safe);
+    o.request_id = std::string(request_id);
+    return o;
+}
+
+/// The outcome of a whole request the service answered with an error (non-2xx): the standard retry
+/// mode's classification (throttling, transient, clock skew: retry; anything else: reject).
+[[nodiscard]] inline outcome classify_request(const service_error& e) { return to_entry_result(e); }
+
+/// The outcome of a request that got no answer (see to_entry_result(std::error_code)).
+[[nodiscard]] inline outcome classify_transport(std::error_code transport) { return to_entry_result(transport); }
+
+} // namespace sluice::aws
+// end file sluice/aws/batch/errors.hpp
+// begin file sluice/aws/batch/limits.hpp
+
+// The limits of one AWS batch API as data: one table per service, with the values AWS documents
+// today, overridable at run time since AWS changes them (SQS messages went from 256 KiB to 1 MiB in
+// 2025, Kinesis records from 1 MiB to 10 MiB). Every service states the same fields, so the batch
+// layer and the delivery engine enforce them the same way.
+
+#include <cstddef>
+#include <string_view>
+
+
+namespace sluice::aws {
+
+/// How a record's size counts against the service's limits.
+enum class size_basis {
+    raw,    ///< the bytes as given (SQS message bodies, CloudWatch Logs messages)
+    base64, ///< binary data counted before base64 encoding (Kinesis and Firehose Data)
+    json,   ///< the JSON text of the entry (DynamoDB items, CloudWatch metric data)
+};
+
+/// One batch API's limits.
+struct batch_limits {
+    /// Entries in one request (SQS 10, Kinesis and Firehose 500, DynamoDB 25, Logs 10,000).
+    std::size_t max_entries = 500;
+    /// One request, as the service counts it (sum of record sizes plus per-entry overhead).
+    std::size_t max_request_bytes = 5u << 20;
+    /// One record, as the service counts it.
+    std::size_t max_record_bytes = 1u << 20;
+    /// Bytes the service adds per entry when it sums a request (CloudWatch Logs: 26 per event).
+    std::size_t entry_overhead = 0;
+    /// How record sizes are counted.
+    size_basis basis = size_basis::raw;
+
+    /// What a record of `counted` bytes weighs against max_request_bytes.
+    [[nodiscard]] constexpr std::size_t weight(std::size_t counted) const noexcept { return counted + entry_overhead; }
+
+    /// The same limits with every non-zero field of `o` taking precedence.
+    [[nodiscard]] constexpr batch_limits overridden_by(const batch_limits& o) const noexcept {
+        batch_limits l = *this;
+        if (o.max_entries) l.max_entries = o.max_entries;
+        if (o.max_request_bytes) l.max_request_bytes = o.max_request_bytes;
+        if (o.max_record_bytes) l.max_record_bytes = o.max_record_bytes;
+        if (o.entry_overhead) l.entry_overhead = o.entry_overhead;
+        return l;
+    }
+
+    /// For the delivery engine, which batches records by their weight: entries, request weight, and
+    /// the largest encoded record it may hold (`max_encoded_record`: the adapter's own bound on what
+    /// encoding can make of a valid record; the service's record limit is checked before encoding).
+    [[nodiscard]] constexpr sink_limits to_sink_limits(std::size_t max_encoded_record) const noexcept {
+        return {max_entries, max_request_bytes, max_encoded_record};
+    }
+};
+
+/// A batch_limits whose fields are all zero: "override nothing".
+inline constexpr batch_limits no_overrides{0, 0, 0, 0, size_basis::raw};
+
+} // namespace sluice::aws
+// end file sluice/aws/batch/limits.hpp
 #if SLUICE_HAS_SIMDJSON
+// begin file sluice/aws/batch/response.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+
+// How AWS batch APIs say what happened to each entry of a successful (2xx) response, each mapping
+// written once, tested once, and used by every service that answers that way:
+//
+//   by id             SQS: {"Successful":[{"Id":..}], "Failed":[{"Id":..,"Code":..,"SenderFault":..}]}
+//   by position       Kinesis Records[i].ErrorCode, Firehose RequestResponses[i].ErrorCode
+//   by index ranges   CloudWatch Logs rejectedLogEventsInfo {tooNewLogEventStartIndex, ...}
+//   by unprocessed    DynamoDB UnprocessedItems: the entries handed back are retried
+//   all or nothing    PutMetricData, S3 PutObject: a 2xx means every entry was taken
+//
+// Every mapping yields one outcome per entry in batch order (batch_result::all_ok() when all were
+// taken); an entry the response does not account for is retried ("no result for entry"), never
+// assumed delivered. A body that cannot be read fails the whole request as retryable.
+
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/batch/response.hpp needs simdjson (SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <simdjson.h>
+
+
+namespace sluice::aws {
+
+/// Field names of an id-keyed response (SQS's by default).
+struct id_response_fields {
+    std::string_view successful = "Successful";
+    std::string_view failed = "Failed";
+    std::string_view id = "Id";
+    std::string_view code = "Code";
+    std::string_view message = "Message";
+    std::string_view sender_fault = "SenderFault";
+};
+
+/// Field names of a position-keyed response (Kinesis's by default; Firehose: "RequestResponses").
+struct position_response_fields {
+    std::string_view results = "Records";
+    std::string_view code = "ErrorCode";
+    std::string_view message = "ErrorMessage";
+    /// The count of failed entries the service states ("FailedRecordCount", "FailedPutCount"); empty
+    /// to skip the cross-check.
+    std::string_view failed_count = "FailedRecordCount";
+};
+
+/// Reads batch responses with one reused simdjson parser: once warm, a response whose entries all
+/// succeeded is read without allocating. Not thread-safe; one per sink.
+class batch_response_reader {
+public:
+    /// Parses `body`; an error (and no object) when it is not a JSON object.
+    [[nodiscard]] bool parse(std::string_view body, simdjson::dom::object& root) {
+        return parser_.parse(body.data(), body.size(), true).get_object().get(root) == simdjson::SUCCESS;
+    }
+
+    /// Per entry, from Successful/Failed lists keyed by the entry ids `ids` (batch order).
+    /// `on_success(index, item)` sees each accepted entry (e.g. to check an MD5) and may return a
+    /// failure outcome for it. Ids found twice or not in the batch are ignored and counted.
+    template <class OnSuccess>
+    [[nodiscard]] batch_result by_id(const simdjson::dom::object& root, std::span<const std::string_view> ids,
+                                     const error_table& table, OnSuccess&& on_success,
+                                     const id_response_fields& f = {}) {
+        const std::size_t n = ids.size();
+        state_.assign(n, no_result);
+        unknown_ = 0;
+        batch_result result;
+        walk_ids(root, f.successful, f.id, ids, [&](std::size_t at, const simdjson::dom::object& o) {
+            state_[at] = accepted;
+            std::optional<outcome> o2 = on_success(at, o);
+            if (o2) set(result, n, at, std::move(*o2));
+        });
+        walk_ids(root, f.failed, f.id, ids, [&](std::size_t at, const simdjson::dom::object& o) {
+            state_[at] = failed;
+            std::string_view code, message;
+            bool sender_fault = false;
+            const bool has_fault = read(o[f.sender_fault].get_bool(), sender_fault);
+            read(o[f.code].get_string(), code);
+            read(o[f.message].get_string(), message);
+            set(result, n, at,
+                classify_entry(table, code, message, has_fault ? std::optional<bool>(sender_fault) : std::nullopt));
+        });
+        for (std::size_t i = 0; i < n; ++i)
+            if (state_[i] == no_result) set(result, n, i, outcome::retry("no result for entry"));
+        return result;
+    }
+
+    /// The same without a per-success check.
+    [[nodiscard]] batch_result by_id(const simdjson::dom::object& root, std::span<const std::string_view> ids,
+                                     const error_table& table, const id_response_fields& f = {}) {
+        return by_id(root, ids, table, [](std::size_t, const simdjson::dom::object&) { return std::optional<outcome>{}; }, f);
+    }
+
+    /// Per entry, from an array holding one result per entry in request order, an entry failed when
+    /// its code field is present and not null. `on_success(index, item)` sees each accepted entry.
+    template <class OnSuccess>
+    [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
+                                           OnSuccess&& on_success, const position_response_fields& f = {}) {
+        simdjson::dom::array results;
+        if (root[f.results].get_array().get(results) != simdjson::SUCCESS)
+            return batch_result::failed(outcome::retry("response has no " + std::string(f.results) + " array"));
+        if (results.size() != n)
+            return batch_result::failed(outcome::retry("response has " + std::to_string(results.size()) +
+                                                       " results for " + std::to_string(n) + " entries"));
+        batch_result result;
+        std::size_t i = 0, failures = 0;
+        for (simdjson::dom::element item : results) {
+            simdjson::dom::object o;
+            if (item.get_object().get(o) != simdjson::SUCCESS) {
+                set(result, n, i++, outcome::retry("unreadable result for entry"));
+                continue;
+            }
+            std::string_view code, message;
+            if (read(o[f.code].get_string(), code) && !code.empty()) {
+                read(o[f.message].get_string(), message);
+                set(result, n, i, classify_entry(table, code, message));
+                ++failures;
+            } else if (std::optional<outcome> bad = on_success(i, o)) {
+                set(result, n, i, std::move(*bad));
+            }
+            ++i;
+        }
+        std::uint64_t stated = 0;
+        if (!f.failed_count.empty() && read(root[f.failed_count].get_uint64(), stated) && stated != failures)
+            failed_count_mismatches_++;
+        return result;
+    }
+
+    [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
+                                           const position_response_fields& f = {}) {
+        return by_position(root, n, table, [](std::size_t, const simdjson::dom::object&) { return std::optional<outcome>{}; }, f);
+    }
+
+    /// Ids in the response that named no entry of the batch (or one twice), at the last by_id().
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+    /// Responses whose stated failure count disagreed with their per-entry results (the per-entry
+    /// results are trusted).
+    [[nodiscard]] std::size_t failed_count_mismatches() const noexcept { return failed_count_mismatches_; }
+
+    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
+    template <class T>
+    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
+        return std::move(r).get(out) == simdjson::SUCCESS;
+    }
+
+private:
+    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
+
+    static void set(batch_result& r, std::size_t n, std::size_t at, outcome o) {
+        if (r.entries.empty()) r.entries.assign(n, outcome::ok());
+        r.entries[at] = std::move(o);
+    }
+
+    template <class F>
+    void walk_ids(const simdjson::dom::object& root, std::string_view list, std::string_view id_field,
+                  std::span<const std::string_view> ids, F&& f) {
+        simdjson::dom::array items;
+        if (root[list].get_array().get(items) != simdjson::SUCCESS) return;
+        std::size_t guess = 0;
+        for (simdjson::dom::element item : items) {
+            simdjson::dom::object o;
+            std::string_view id;
+            if (item.get_object().get(o) != simdjson::SUCCESS || o[id_field].get_string().get(id) != simdjson::SUCCESS) {
+                ++unknown_;
+                continue;
+            }
+            const std::size_t at = find(ids, id, guess);
+            guess = at + 1;
+            if (at == ids.size() || state_[at] != no_result) {
+                ++unknown_;
+                continue;
+            }
+            f(at, o);
+        }
+    }
+
+    static std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) noexcept {
+        // Results usually come in request order: try the expected position first.
+        if (guess < ids.size() && ids[guess] == id) return guess;
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            if (ids[i] == id) return i;
+        return ids.size();
+    }
+
+    simdjson::dom::parser parser_;
+    std::vector<unsigned char> state_;
+    std::size_t unknown_ = 0;
+    std::size_t failed_count_mismatches_ = 0;
+};
+
+/// CloudWatch Logs' rejectedLogEventsInfo: indexes into the events as sent (chronological order).
+struct rejected_ranges {
+    /// Events from this index on were too new.
+    std::optional<std::size_t> too_new_start{};
+    /// Events up to and including this index were too old.
+    std::optional<std::size_t> too_old_end{};
+    /// Events up to and including this index were older than the log group's retention.
+    std::optional<std::size_t> expired_end{};
+};
+
+/// Per entry (as sent): those inside a rejected range are rejected with the range's reason, the rest
+/// were delivered.
+[[nodiscard]] inline batch_result by_index_ranges(std::size_t n, const rejected_ranges& r) {
+    batch_result result;
+    auto mark = [&](std::size_t i, std::string_view code, std::string_view why) {
+        if (result.entries.empty()) result.entries.assign(n, outcome::ok());
+        if (result.entries[i].is_ok()) result.entries[i] = outcome::reject(std::string(why)).from_service(std::string(code));
+    };
+    if (r.expired_end)
+        for (std::size_t i = 0; i <= *r.expired_end && i < n; ++i)
+            mark(i, "ExpiredLogEvent", "log event older than the log group's retention");
+    if (r.too_old_end)
+        for (std::size_t i = 0; i <= *r.too_old_end && i < n; ++i)
+            mark(i, "TooOldLogEvent", "log event too old (more than 14 days, or older than the log group)");
+    if (r.too_new_start)
+        for (std::size_t i = *r.too_new_start; i < n; ++i) mark(i, "TooNewLogEvent", "log event more than 2 hours in the future");
+    return result;
+}
+
+/// Per entry: those whose key is among the `unprocessed` keys the service handed back (DynamoDB's
+/// UnprocessedItems) are retried as throttled (the service did not get to them for lack of
+/// capacity), the rest were delivered. `keys[i]` identifies entry i.
+[[nodiscard]] inline batch_result by_unprocessed(std::span<const std::string> keys, std::span<const std::string> unprocessed) {
+    batch_result result;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        bool back = false;
+        for (const std::string& u : unprocessed)
+            if (u == keys[i]) {
+                back = true;
+                break;
+            }
+        if (!back) continue;
+        if (result.entries.empty()) result.entries.assign(keys.size(), outcome::ok());
+        result.entries[i] = outcome::throttle("unprocessed: the service did not get to this item (capacity)");
+    }
+    return result;
+}
+
+/// A request that succeeds or fails as a whole (PutMetricData, S3 PutObject): a 2xx took every entry.
+[[nodiscard]] inline batch_result all_or_nothing() { return batch_result::all_ok(); }
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+// end file sluice/aws/batch/response.hpp
 // begin file sluice/aws/sqs_protocol.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
@@ -13193,11 +14487,11 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 //    "Failed":[{"Id":"1","SenderFault":true,"Code":"InvalidParameterValue","Message":"..."}]}
 //
 // Validation happens once per message (validate_sqs_message) so that a message SQS would refuse is
-// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly,
-// grows the string once, copies blocks that need no escaping as they are and expands the others with
-// shuffles (SSSE3 or AVX2, chosen at run time; SSE2 and portable code elsewhere). A sink can encode
-// each entry once, at submit (append_sqs_entry_fields), and splice the entries into every attempt's
-// request (append_send_message_batch_encoded), which is little more than a copy.
+// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly
+// and grows the string once (text/json_writer.hpp, text/json_escape.hpp). A sink encodes each entry
+// once, at submit (append_sqs_entry_fields), and splices the entries into every attempt's request
+// (append_send_message_batch_encoded), which is little more than a copy. The response is mapped by
+// entry id (aws/batch/response.hpp) with SQS's error codes (sqs_errors()).
 //
 // Reasons given by validation and by the response parser never quote a message body, an attribute
 // value or an id the caller did not choose to show: they give positions and sizes.
@@ -13206,15 +14500,8 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 #error "sluice/aws/sqs_protocol.hpp needs simdjson (CMake: SLUICE_WITH_SIMDJSON, meson: -Dsimdjson=enabled; it defines SLUICE_HAS_SIMDJSON=1)"
 #endif
 
-#include <algorithm>
-#include <array>
-#include <bit>
-#include <charconv>
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -13223,31 +14510,250 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 #include <utility>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
-// build for the x86-64 baseline still uses them where the CPU has them.
-#define SLUICE_SQS_X86_DISPATCH 1
-#include <immintrin.h>
-#else
-#define SLUICE_SQS_X86_DISPATCH 0
-#endif
-
 #include <simdjson.h>
 
+
 #if SLUICE_HAS_OPENSSL
-#include <openssl/evp.h>
-#include <openssl/opensslv.h>
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-#define SLUICE_SQS_MD5 1
-#endif
-#endif
-#ifndef SLUICE_SQS_MD5
-#define SLUICE_SQS_MD5 0
+// begin file sluice/aws/detail/crypto.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
+
+// SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3 contexts that are fetched once and reused:
+// on OpenSSL 3 a fetch (EVP_MD_fetch, EVP_MAC_fetch, or the implicit one of the one-shot HMAC()) costs
+// more than hashing a small input, so the hot path only re-initialises contexts it already owns.
+// Plus MD5 (for checks services ask for) and lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
+
+#if !SLUICE_HAS_OPENSSL
+#error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
 #endif
 
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/opensslv.h>
+#include <openssl/params.h>
+
+#if OPENSSL_VERSION_NUMBER < 0x30000000L
+#error "sluice/aws needs OpenSSL 3.0 or newer (EVP_MAC, EVP_MD_fetch)"
+#endif
+
+namespace sluice::detail {
+
+inline constexpr std::size_t sha256_size = 32;
+using sha256_digest = std::array<unsigned char, sha256_size>;
+
+/// Writes the lower-case hex of `size` bytes to `out`, which has room for 2 * size chars.
+inline void hex_encode_lower(const unsigned char* data, std::size_t size, char* out) noexcept {
+    constexpr char digits[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < size; ++i) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 0x0f];
+    }
+}
+
+inline void append_hex_lower(std::string& out, const sha256_digest& digest) {
+    const std::size_t at = out.size();
+    out.resize(at + 2 * digest.size());
+    hex_encode_lower(digest.data(), digest.size(), out.data() + at);
+}
+
+/// Overwrites `bytes` in a way the optimiser keeps (for key material).
+inline void openssl_cleanse(void* bytes, std::size_t size) noexcept {
+    if (size != 0) OPENSSL_cleanse(bytes, size);
+}
+
+inline void openssl_cleanse(std::string& s) noexcept { openssl_cleanse(s.data(), s.size()); }
+
+[[noreturn]] inline void throw_openssl_error(const char* operation) {
+    // The OpenSSL error queue is dropped, not quoted: it is thread-local state that must not leak into
+    // the next, unrelated failure, and the operation's name is what a caller can act on.
+    ERR_clear_error();
+    throw std::runtime_error(std::string("sluice: OpenSSL ") + operation + " failed");
+}
+
+struct evp_md_deleter {
+    void operator()(EVP_MD* md) const noexcept { EVP_MD_free(md); }
+};
+struct evp_md_ctx_deleter {
+    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+};
+struct evp_mac_deleter {
+    void operator()(EVP_MAC* mac) const noexcept { EVP_MAC_free(mac); }
+};
+struct evp_mac_ctx_deleter {
+    void operator()(EVP_MAC_CTX* ctx) const noexcept { EVP_MAC_CTX_free(ctx); }
+};
+
+/// SHA-256 on a digest context that is reused for every hash (one fetch per object). Not thread-safe.
+class sha256_hasher {
+public:
+    sha256_hasher() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {
+        if (!md_ || !ctx_) throw_openssl_error("SHA-256 setup");
+    }
+
+    void init() {
+        if (EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) != 1) throw_openssl_error("SHA-256 init");
+    }
+    void update(std::string_view data) {
+        if (!data.empty() && EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1)
+            throw_openssl_error("SHA-256 update");
+    }
+    sha256_digest final() {
+        sha256_digest out;
+        unsigned int size = 0;
+        if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &size) != 1 || size != out.size())
+            throw_openssl_error("SHA-256 final");
+        return out;
+    }
+
+    sha256_digest digest(std::string_view data) {
+        init();
+        update(data);
+        return final();
+    }
+
+private:
+    std::unique_ptr<EVP_MD, evp_md_deleter> md_;
+    std::unique_ptr<EVP_MD_CTX, evp_md_ctx_deleter> ctx_;
+};
+
+/// HMAC-SHA256 on one EVP_MAC_CTX. The default constructor fetches HMAC and SHA-256 once; copies are
+/// EVP_MAC_CTX_dup (no fetch) and carry the key. restart() begins a new message with the key already
+/// set, which skips the key schedule (the two padded-key blocks) that set_key() pays. Not thread-safe.
+class hmac_sha256 {
+public:
+    hmac_sha256() {
+        const std::unique_ptr<EVP_MAC, evp_mac_deleter> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+        if (!mac) throw_openssl_error("HMAC fetch");
+        ctx_.reset(EVP_MAC_CTX_new(mac.get())); // the context holds its own reference to `mac`
+        if (!ctx_) throw_openssl_error("HMAC context");
+        char digest_name[] = "SHA256";
+        const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+                                     OSSL_PARAM_construct_end()};
+        if (EVP_MAC_CTX_set_params(ctx_.get(), params) != 1) throw_openssl_error("HMAC digest selection");
+    }
+
+    hmac_sha256(const hmac_sha256& other) : ctx_(EVP_MAC_CTX_dup(other.ctx_.get())) {
+        if (!ctx_) throw_openssl_error("HMAC context copy");
+    }
+    hmac_sha256& operator=(const hmac_sha256& other) {
+        if (this != &other) *this = hmac_sha256(other);
+        return *this;
+    }
+    hmac_sha256(hmac_sha256&&) noexcept = default;
+    hmac_sha256& operator=(hmac_sha256&&) noexcept = default;
+    ~hmac_sha256() = default; // EVP_MAC_CTX_free cleanses the key
+
+    /// Sets the key and begins a message.
+    void set_key(const void* key, std::size_t size) {
+        // A zero-length key must still be a non-null pointer, or OpenSSL keeps the previous key.
+        static const unsigned char empty_key = 0;
+        const auto* bytes = size == 0 ? &empty_key : static_cast<const unsigned char*>(key);
+        if (EVP_MAC_init(ctx_.get(), bytes, size, nullptr) != 1) throw_openssl_error("HMAC key setup");
+    }
+    void set_key(const sha256_digest& key) { set_key(key.data(), key.size()); }
+
+    /// Begins a new message with the current key.
+    void restart() {
+        if (EVP_MAC_init(ctx_.get(), nullptr, 0, nullptr) != 1) throw_openssl_error("HMAC init");
+    }
+    void update(std::string_view data) {
+        if (!data.empty() &&
+            EVP_MAC_update(ctx_.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1)
+            throw_openssl_error("HMAC update");
+    }
+    sha256_digest final() {
+        sha256_digest out;
+        std::size_t size = 0;
+        if (EVP_MAC_final(ctx_.get(), out.data(), &size, out.size()) != 1 || size != out.size())
+            throw_openssl_error("HMAC final");
+        return out;
+    }
+
+    /// HMAC of `data` with the current key.
+    sha256_digest mac(std::string_view data) {
+        restart();
+        update(data);
+        return final();
+    }
+    /// Sets `key`, then HMAC of `data`.
+    sha256_digest mac(const void* key, std::size_t key_size, std::string_view data) {
+        set_key(key, key_size);
+        update(data);
+        return final();
+    }
+
+private:
+    std::unique_ptr<EVP_MAC_CTX, evp_mac_ctx_deleter> ctx_;
+};
+
+/// MD5 on a reused OpenSSL context, fetched on first use (SQS returns MD5s of what it received).
+/// Unavailable (FIPS providers) means no check: hex_digest() returns false.
+class md5_hasher {
+public:
+    md5_hasher() = default;
+    md5_hasher(const md5_hasher&) = delete;
+    md5_hasher& operator=(const md5_hasher&) = delete;
+    md5_hasher(md5_hasher&& o) noexcept
+        : md_(std::exchange(o.md_, nullptr)), ctx_(std::exchange(o.ctx_, nullptr)), tried_(o.tried_) {}
+    md5_hasher& operator=(md5_hasher&& o) noexcept {
+        std::swap(md_, o.md_);
+        std::swap(ctx_, o.ctx_);
+        std::swap(tried_, o.tried_);
+        return *this;
+    }
+    ~md5_hasher() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+
+    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
+    bool hex_digest(std::string_view data, char* out) noexcept {
+        if (!ready()) return false;
+        unsigned char digest[16];
+        unsigned int size = 0;
+        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
+            return false;
+        constexpr char hex[] = "0123456789abcdef";
+        for (int k = 0; k < 16; ++k) {
+            out[2 * k] = hex[digest[k] >> 4];
+            out[2 * k + 1] = hex[digest[k] & 0x0F];
+        }
+        return true;
+    }
+
+private:
+    bool ready() noexcept {
+        if (md_ && ctx_) return true;
+        if (tried_) return false;
+        tried_ = true;
+        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
+        ctx_ = EVP_MD_CTX_new();
+        return md_ && ctx_;
+    }
+
+    EVP_MD* md_ = nullptr;
+    EVP_MD_CTX* ctx_ = nullptr;
+    bool tried_ = false;
+};
+
+} // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
+// end file sluice/aws/detail/crypto.hpp
+#define SLUICE_SQS_MD5 1
+#else
+#define SLUICE_SQS_MD5 0
+#endif
 
 namespace sluice::aws {
 
@@ -13275,6 +14781,11 @@ struct sqs_limits {
     /// For the delivery engine: entries, batch bytes and record bytes.
     [[nodiscard]] sink_limits to_sink_limits() const noexcept {
         return {max_batch_entries, max_batch_bytes, max_message_bytes};
+    }
+
+    /// The batch layer's view: entries, request and message bytes as SQS counts them (raw).
+    [[nodiscard]] batch_limits to_batch_limits() const noexcept {
+        return {max_batch_entries, max_batch_bytes, max_message_bytes, 0, size_basis::raw};
     }
 };
 
@@ -13389,142 +14900,15 @@ struct sqs_validation {
 }
 
 } // namespace sluice::aws
-
 namespace sluice::detail::sqs {
 
-// --- text checks ---------------------------------------------------------------------------------
-
-enum class text_status { ok, invalid_utf8, invalid_character };
-
-struct text_check {
-    text_status status = text_status::ok;
-    /// Byte offset of the offending sequence.
-    std::size_t offset = 0;
-    /// The code point, for invalid_character.
-    std::uint32_t code_point = 0;
-    /// Why the UTF-8 is invalid, for invalid_utf8.
-    std::string_view detail{};
-};
-
-/// True when the 16 (or 8) bytes at p are all ASCII in 0x20..0x7F, which SQS accepts as they are.
-inline bool plain_ascii_block(const char* p) noexcept {
-#if defined(__SSE2__)
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // A byte < 0x20 or >= 0x80 (signed: negative, or below 0x20).
-    const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-    return _mm_movemask_epi8(low) == 0;
-#else
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    return ((w | ((w - ones * 0x20) & ~w)) & highs) == 0;
-#endif
-}
-
-#if defined(__SSE2__)
-inline constexpr std::size_t block_size = 16;
-
-/// plain_ascii_block for the 64 bytes at p, with one test instead of four.
-inline bool plain_ascii_chunk(const char* p) noexcept {
-    const __m128i limit = _mm_set1_epi8(0x20);
-    __m128i low = _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), limit);
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), limit));
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), limit));
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), limit));
-    return _mm_movemask_epi8(low) == 0;
-}
-#else
-inline constexpr std::size_t block_size = 8;
-
-inline bool plain_ascii_chunk(const char* p) noexcept {
-    for (int k = 0; k < 8; ++k)
-        if (!plain_ascii_block(p + 8 * k)) return false;
-    return true;
-}
-#endif
-
-/// Checks that `text` is valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) made
-/// only of the characters SQS accepts: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
-inline text_check check_text(std::string_view text) noexcept {
-    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-    const std::size_t n = text.size();
-    std::size_t i = 0;
-    auto bad_utf8 = [&](std::string_view why) { return text_check{text_status::invalid_utf8, i, 0, why}; };
-    auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
-    while (i < n) {
-        // Plain ASCII, most text: 64 bytes, then 16, at a time.
-        if (i + 64 <= n && plain_ascii_chunk(text.data() + i)) {
-            i += 64;
-            continue;
-        }
-        if (i + block_size <= n && plain_ascii_block(text.data() + i)) {
-            i += block_size;
-            continue;
-        }
-        const unsigned char c = s[i];
-        if (c < 0x80) {
-            if (c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) return {text_status::invalid_character, i, c, {}};
-            ++i;
-            continue;
-        }
-        std::uint32_t cp = 0;
-        std::size_t len = 0;
-        if (c < 0xC0) return bad_utf8("unexpected continuation byte");
-        if (c < 0xC2) return bad_utf8("overlong encoding");
-        if (c < 0xE0) {
-            if (!cont(1)) return bad_utf8(i + 1 >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
-            len = 2;
-        } else if (c < 0xF0) {
-            for (std::size_t k = 1; k < 3; ++k)
-                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-            if (cp < 0x800) return bad_utf8("overlong encoding");
-            if (cp >= 0xD800 && cp <= 0xDFFF) return bad_utf8("surrogate code point");
-            len = 3;
-        } else if (c < 0xF5) {
-            for (std::size_t k = 1; k < 4; ++k)
-                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
-            if (cp < 0x10000) return bad_utf8("overlong encoding");
-            if (cp > 0x10FFFF) return bad_utf8("code point above U+10FFFF");
-            len = 4;
-        } else {
-            return bad_utf8("invalid byte");
-        }
-        if (cp == 0xFFFE || cp == 0xFFFF) return {text_status::invalid_character, i, cp, {}};
-        i += len;
-    }
-    return {};
-}
-
-inline void append_hex(std::string& out, std::uint32_t v, int min_digits) {
-    char buf[8];
-    const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
-    (void)ec;
-    for (int k = static_cast<int>(ptr - buf); k < min_digits; ++k) out += '0';
-    for (const char* p = buf; p != ptr; ++p) out += static_cast<char>(*p >= 'a' ? *p - 32 : *p);
-}
+/// Valid UTF-8 made only of the characters SQS accepts (those of XML 1.0).
+inline text::utf8_check check_text(std::string_view text) noexcept { return text::check_utf8(text, text::xml_character{}); }
 
 /// "message body: invalid UTF-8 at byte 17 (overlong encoding)", "... character U+0001 at byte 3 is
-/// not allowed by SQS".
-inline std::string describe(const text_check& c, std::string_view what) {
-    std::string out(what);
-    if (c.status == text_status::invalid_utf8) {
-        out += ": invalid UTF-8 at byte ";
-        out += std::to_string(c.offset);
-        out += " (";
-        out += c.detail;
-        out += ')';
-    } else {
-        out += ": character U+";
-        append_hex(out, c.code_point, 4);
-        out += " at byte ";
-        out += std::to_string(c.offset);
-        out += " is not allowed by SQS (allowed: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF)";
-    }
-    return out;
+/// not allowed by SQS (allowed: ...)".
+inline std::string describe_text(const text::utf8_check& c, std::string_view what) {
+    return text::describe(c, what, "by SQS (allowed: " + std::string(text::xml_character::description) + ")");
 }
 
 inline bool is_id_char(char c) noexcept {
@@ -13608,15 +14992,15 @@ inline aws::sqs_validation check_attribute(const aws::sqs_attribute& a, std::siz
         return sqs_validation::fail(sqs_problem::invalid_attribute_type,
                                     attribute_label(index) + " (" + a.name + "): the data type is longer than " +
                                         std::to_string(limits.max_attribute_type_length) + " characters");
-    if (const text_check c = check_text(type); c.status != text_status::ok)
-        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe(c, attribute_label(index) + " data type"));
+    if (const text::utf8_check c = check_text(type); !c.ok())
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe_text(c, attribute_label(index) + " data type"));
     if (a.value.empty())
         return sqs_validation::fail(sqs_problem::invalid_attribute_value,
                                     attribute_label(index) + " (" + a.name + "): the value is empty");
     if (textual) {
-        if (const text_check c = check_text(a.value); c.status != text_status::ok)
+        if (const text::utf8_check c = check_text(a.value); !c.ok())
             return sqs_validation::fail(sqs_problem::invalid_attribute_value,
-                                        describe(c, attribute_label(index) + " (" + a.name + ") value"));
+                                        describe_text(c, attribute_label(index) + " (" + a.name + ") value"));
         if (type.starts_with("Number") && !is_sqs_number(a.value))
             return sqs_validation::fail(sqs_problem::invalid_attribute_value,
                                         attribute_label(index) + " (" + a.name +
@@ -13637,456 +15021,8 @@ inline aws::sqs_validation check_fifo_id(std::string_view id, std::size_t max, a
     return aws::sqs_validation::valid();
 }
 
+
 // --- JSON encoding -------------------------------------------------------------------------------
-
-/// Per byte: 0 when copied as it is, else the character after the backslash ('u' for \u00XX).
-inline constexpr std::array<char, 256> escape_table = [] {
-    std::array<char, 256> t{};
-    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
-    t['\b'] = 'b';
-    t['\f'] = 'f';
-    t['\n'] = 'n';
-    t['\r'] = 'r';
-    t['\t'] = 't';
-    t['"'] = '"';
-    t['\\'] = '\\';
-    return t;
-}();
-
-/// Output bytes of one escaped byte.
-inline constexpr std::size_t escape_width(unsigned char c) noexcept {
-    const char e = escape_table[c];
-    return e == 0 ? 1 : (e == 'u' ? 6 : 2);
-}
-
-#if defined(__SSE2__)
-/// Bit k set when byte k of the 16 at p needs escaping ('"', '\\' or below 0x20); `control` gets the
-/// bits of the bytes below 0x20 alone.
-inline unsigned special_mask(const char* p, unsigned& control) noexcept {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-    const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-    const __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
-    control = static_cast<unsigned>(_mm_movemask_epi8(below));
-    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), below)));
-}
-
-/// The same for the 64 bytes at p.
-inline std::uint64_t special_mask64(const char* p, std::uint64_t& control) noexcept {
-    std::uint64_t special = 0;
-    control = 0;
-    for (int k = 0; k < 4; ++k) {
-        unsigned c = 0;
-        special |= std::uint64_t{special_mask(p + 16 * k, c)} << (16 * k);
-        control |= std::uint64_t{c} << (16 * k);
-    }
-    return special;
-}
-
-inline void copy16(char* dst, const char* src) noexcept {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
-}
-#else
-/// True when one of the 8 bytes at p needs escaping (exact as a yes/no answer).
-inline bool has_special8(const char* p) noexcept {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
-    const std::uint64_t below = (w - ones * 0x20) & ~w & highs;
-    return (below | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
-}
-#endif
-
-/// Exact size of `s` once escaped (without the quotes), with SSE2 (or 8 bytes at a time without).
-inline std::size_t escaped_size_portable(std::string_view s) noexcept {
-    std::size_t n = s.size();
-    std::size_t i = 0;
-#if defined(__SSE2__)
-    // Byte-wide counters of the bytes to escape (one extra output byte each) and of the control
-    // characters among them, summed before they can wrap: no branch per block.
-    const std::size_t vector_end = s.size() / 16 * 16;
-    std::size_t controls = 0;
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    const __m128i c1f = _mm_set1_epi8(0x1F);
-    const __m128i zero = _mm_setzero_si128();
-    auto sum = [&zero](__m128i counters) {
-        const __m128i s2 = _mm_sad_epu8(counters, zero);
-        return static_cast<std::size_t>(_mm_cvtsi128_si64(s2) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s2, s2)));
-    };
-    while (i < vector_end) {
-        __m128i specials = zero;
-        __m128i below = zero;
-        const std::size_t stop = std::min(vector_end, i + 255 * 16);
-        for (; i < stop; i += 16) {
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-            const __m128i b = _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f);
-            specials = _mm_sub_epi8(specials, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), b));
-            below = _mm_sub_epi8(below, b);
-        }
-        n += sum(specials);
-        controls += sum(below);
-    }
-    // Rare: control characters written \u00XX take four bytes more than the one counted.
-    if (controls != 0)
-        for (std::size_t k = 0; k < vector_end; ++k)
-            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
-#else
-    for (; i + 8 <= s.size(); i += 8) {
-        if (!has_special8(s.data() + i)) continue;
-        for (std::size_t k = 0; k < 8; ++k) n += escape_width(static_cast<unsigned char>(s[i + k])) - 1;
-    }
-#endif
-    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
-    return n;
-}
-
-inline char* write_escape(char* dst, unsigned char c) noexcept {
-    constexpr char hex[] = "0123456789abcdef";
-    const char e = escape_table[c];
-    dst[0] = '\\';
-    if (e != 'u') {
-        dst[1] = e;
-        return dst + 2;
-    }
-    dst[1] = 'u';
-    dst[2] = '0';
-    dst[3] = '0';
-    dst[4] = hex[c >> 4];
-    dst[5] = hex[c & 0x0F];
-    return dst + 6;
-}
-
-inline char* write_escaped_bytes(char* dst, const char* src, std::size_t n) noexcept {
-    for (std::size_t k = 0; k < n; ++k) {
-        const auto c = static_cast<unsigned char>(src[k]);
-        if (escape_table[c] == 0) *dst++ = static_cast<char>(c);
-        else dst = write_escape(dst, c);
-    }
-    return dst;
-}
-
-#if SLUICE_SQS_X86_DISPATCH
-/// For an 8-bit mask k of the bytes to escape among 8: the pshufb indices that spread the 8 bytes
-/// over 8 + popcount(k) positions leaving a gap before each escaped one (0x80 gives a zero there),
-/// and the backslashes that fill the gaps.
-struct expansion_tables {
-    alignas(16) unsigned char shuffle[256][16];
-    alignas(16) unsigned char backslash[256][16];
-    /// 8 + popcount(k): a table, as popcnt is not in the x86-64 baseline.
-    unsigned char width[256];
-};
-
-inline constexpr expansion_tables make_expansion_tables() {
-    expansion_tables t{};
-    for (unsigned k = 0; k < 256; ++k) {
-        unsigned o = 0;
-        for (unsigned j = 0; j < 8; ++j) {
-            if ((k >> j) & 1u) {
-                t.shuffle[k][o] = 0x80;
-                t.backslash[k][o] = '\\';
-                ++o;
-            }
-            t.shuffle[k][o] = static_cast<unsigned char>(j);
-            ++o;
-        }
-        t.width[k] = static_cast<unsigned char>(o);
-        for (; o < 16; ++o) t.shuffle[k][o] = 0x80;
-    }
-    return t;
-}
-
-inline constexpr expansion_tables expansion = make_expansion_tables();
-
-/// Expands one 16-byte block with only '"' and '\\' to escape (mask m, not zero) at dst.
-__attribute__((target("ssse3"))) inline char* expand_block_ssse3(char* dst, __m128i v, unsigned m) noexcept {
-    const unsigned lo = m & 0xFFu;
-    const unsigned hi = m >> 8;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_or_si128(_mm_shuffle_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[lo]))),
-                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[lo]))));
-    dst += expansion.width[lo];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_or_si128(_mm_shuffle_epi8(_mm_srli_si128(v, 8),
-                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[hi]))),
-                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[hi]))));
-    return dst + expansion.width[hi];
-}
-
-/// The SSSE3 escaper: every 16-byte block with only '"' and '\\' to escape is expanded with two
-/// shuffles, whatever their number (JSON bodies have one in ten). Returns where it stopped (a
-/// multiple of 16); the caller finishes the tail. Called only when the CPU has SSSE3.
-__attribute__((target("ssse3"))) inline char* write_escaped_ssse3(char* dst, const char* src, std::size_t n,
-                                                                 std::size_t& done) noexcept {
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        unsigned control = 0;
-        const unsigned m = special_mask(src + i, control);
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-        if (m == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
-            dst += 16;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, src + i, 16);
-            continue;
-        }
-        dst = expand_block_ssse3(dst, v, m);
-    }
-    done = i;
-    return dst;
-}
-
-/// The AVX2 escaper: 32-byte blocks, those without anything to escape stored as they are, the others
-/// expanded 16 bytes at a time as in the SSSE3 escaper.
-__attribute__((target("avx2"))) inline char* write_escaped_avx2(char* dst, const char* src, std::size_t n,
-                                                               std::size_t& done) noexcept {
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-        const __m256i below = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
-        const auto m = static_cast<std::uint32_t>(_mm256_movemask_epi8(
-            _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), below)));
-        if (m == 0) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
-            dst += 32;
-            continue;
-        }
-        if (_mm256_movemask_epi8(below) != 0) {
-            dst = write_escaped_bytes(dst, src + i, 32);
-            continue;
-        }
-        const unsigned m0 = m & 0xFFFFu;
-        const unsigned m1 = m >> 16;
-        const __m128i v0 = _mm256_castsi256_si128(v);
-        const __m128i v1 = _mm256_extracti128_si256(v, 1);
-        if (m0 == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v0);
-            dst += 16;
-        } else {
-            dst = expand_block_ssse3(dst, v0, m0);
-        }
-        if (m1 == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v1);
-            dst += 16;
-        } else {
-            dst = expand_block_ssse3(dst, v1, m1);
-        }
-    }
-    done = i;
-    return dst;
-}
-
-/// escaped_size with AVX2: 32 bytes per step.
-__attribute__((target("avx2"))) inline std::size_t escaped_size_avx2(std::string_view s) noexcept {
-    std::size_t n = s.size();
-    const std::size_t vector_end = s.size() / 32 * 32;
-    std::size_t i = 0;
-    std::size_t controls = 0;
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    const __m256i zero = _mm256_setzero_si256();
-    while (i < vector_end) {
-        __m256i specials = zero;
-        __m256i below = zero;
-        const std::size_t stop = std::min(vector_end, i + 255 * 32);
-        for (; i < stop; i += 32) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
-            const __m256i b = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
-            specials = _mm256_sub_epi8(
-                specials, _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), b));
-            below = _mm256_sub_epi8(below, b);
-        }
-        const __m256i s4 = _mm256_sad_epu8(specials, zero);
-        n += static_cast<std::size_t>(_mm256_extract_epi64(s4, 0) + _mm256_extract_epi64(s4, 1) +
-                                      _mm256_extract_epi64(s4, 2) + _mm256_extract_epi64(s4, 3));
-        const __m256i c4 = _mm256_sad_epu8(below, zero);
-        controls += static_cast<std::size_t>(_mm256_extract_epi64(c4, 0) + _mm256_extract_epi64(c4, 1) +
-                                             _mm256_extract_epi64(c4, 2) + _mm256_extract_epi64(c4, 3));
-    }
-    if (controls != 0)
-        for (std::size_t k = 0; k < vector_end; ++k)
-            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
-    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
-    return n;
-}
-
-enum class simd_level { sse2, ssse3, avx2 };
-
-/// What this CPU offers, detected once.
-inline simd_level cpu_simd_level() noexcept {
-    static const simd_level level = [] {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
-        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
-        return simd_level::sse2;
-    }();
-    return level;
-}
-#endif
-
-#if defined(__SSE2__)
-/// The SSE2 escaper, for CPUs without SSSE3: 64-byte chunks while a 16-byte load from anywhere in the
-/// chunk stays inside the input. A '"' or '\\' is escaped by a backslash before it: the run before
-/// it is copied, then '\\', and the character itself starts the next run. Control characters (rare,
-/// and SQS refuses most) take the byte loop. Returns where it stopped; the caller finishes the tail.
-inline char* write_escaped_sse2(char* dst, const char* src, std::size_t n, std::size_t& done) noexcept {
-    std::size_t i = 0;
-    for (; i + 80 <= n; i += 64) {
-        const char* chunk = src + i;
-        std::uint64_t control = 0;
-        std::uint64_t m = special_mask64(chunk, control);
-        if (m == 0) {
-            copy16(dst, chunk);
-            copy16(dst + 16, chunk + 16);
-            copy16(dst + 32, chunk + 32);
-            copy16(dst + 48, chunk + 48);
-            dst += 64;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, chunk, 64);
-            continue;
-        }
-        std::size_t prev = 0;
-        do {
-            const auto b = static_cast<std::size_t>(std::countr_zero(m));
-            const std::size_t run = b - prev;
-            copy16(dst, chunk + prev);
-            for (std::size_t k = 16; k < run; k += 16) copy16(dst + k, chunk + prev + k);
-            dst += run;
-            *dst++ = '\\';
-            prev = b;
-            m &= m - 1;
-        } while (m != 0);
-        const std::size_t rest = 64 - prev;
-        for (std::size_t k = 0; k < rest; k += 16) copy16(dst + k, chunk + prev + k);
-        dst += rest;
-    }
-    // The tail, 16 bytes at a time while a load from the block stays inside `s`.
-    for (; i + 32 <= n; i += 16) {
-        unsigned control = 0;
-        unsigned m = special_mask(src + i, control);
-        if (m == 0) {
-            copy16(dst, src + i);
-            dst += 16;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, src + i, 16);
-            continue;
-        }
-        std::size_t prev = 0;
-        do {
-            const auto b = static_cast<std::size_t>(std::countr_zero(m));
-            copy16(dst, src + i + prev);
-            dst += b - prev;
-            *dst++ = '\\';
-            prev = b;
-            m &= m - 1;
-        } while (m != 0);
-        copy16(dst, src + i + prev);
-        dst += 16 - prev;
-    }
-    done = i;
-    return dst;
-}
-#endif
-
-/// Writes `s` escaped at dst and returns the end. May write up to 16 bytes past the end it returns
-/// (write_slack; the caller leaves room): blocks are stored 16 bytes at a time.
-inline char* write_escaped(char* dst, std::string_view s) noexcept {
-    const char* src = s.data();
-    const std::size_t n = s.size();
-    std::size_t i = 0;
-#if SLUICE_SQS_X86_DISPATCH
-    switch (cpu_simd_level()) {
-    case simd_level::avx2: dst = write_escaped_avx2(dst, src, n, i); break;
-    case simd_level::ssse3: dst = write_escaped_ssse3(dst, src, n, i); break;
-    case simd_level::sse2: dst = write_escaped_sse2(dst, src, n, i); break;
-    }
-#elif defined(__SSE2__)
-    dst = write_escaped_sse2(dst, src, n, i);
-#else
-    for (; i + 8 <= n; i += 8) {
-        if (!has_special8(src + i)) {
-            std::memcpy(dst, src + i, 8);
-            dst += 8;
-            continue;
-        }
-        dst = write_escaped_bytes(dst, src + i, 8);
-    }
-#endif
-    return write_escaped_bytes(dst, src + i, n - i);
-}
-
-/// Exact size of `s` once escaped (without the quotes).
-inline std::size_t escaped_size(std::string_view s) noexcept {
-#if SLUICE_SQS_X86_DISPATCH
-    if (cpu_simd_level() == simd_level::avx2) return escaped_size_avx2(s);
-#endif
-    return escaped_size_portable(s);
-}
-
-inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
-
-inline char* write_base64(char* dst, std::string_view bytes) noexcept {
-    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
-    const std::size_t n = bytes.size();
-    std::size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (std::uint32_t{s[i + 1]} << 8) | s[i + 2];
-        dst[0] = alphabet[v >> 18];
-        dst[1] = alphabet[(v >> 12) & 63];
-        dst[2] = alphabet[(v >> 6) & 63];
-        dst[3] = alphabet[v & 63];
-        dst += 4;
-    }
-    if (const std::size_t rest = n - i; rest != 0) {
-        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (rest == 2 ? std::uint32_t{s[i + 1]} << 8 : 0u);
-        dst[0] = alphabet[v >> 18];
-        dst[1] = alphabet[(v >> 12) & 63];
-        dst[2] = rest == 2 ? alphabet[(v >> 6) & 63] : '=';
-        dst[3] = '=';
-        dst += 4;
-    }
-    return dst;
-}
-
-/// Two emitters walk the same encoding code: one counts the bytes, one writes them. So the size the
-/// string grows to is exactly what is written.
-struct size_counter {
-    std::size_t n = 0;
-    void raw(std::string_view s) noexcept { n += s.size(); }
-    void escaped(std::string_view s) noexcept { n += escaped_size(s); }
-    void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
-    void integer(int v) noexcept {
-        char buf[16];
-        n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
-    }
-};
-
-struct pointer_writer {
-    char* p;
-    void raw(std::string_view s) noexcept {
-        std::memcpy(p, s.data(), s.size());
-        p += s.size();
-    }
-    void escaped(std::string_view s) noexcept { p = write_escaped(p, s); }
-    void base64(std::string_view s) noexcept { p = write_base64(p, s); }
-    void integer(int v) noexcept { p = std::to_chars(p, p + 16, v).ptr; }
-};
-
-/// Bytes write_escaped may touch past its end.
-inline constexpr std::size_t write_slack = 16;
 
 template <class E>
 void emit_entry_fields(E& e, const aws::sqs_message& m) {
@@ -14143,62 +15079,6 @@ void emit_entry_head(E& e, std::string_view id, bool first) {
     e.raw("\",");
 }
 
-/// Runs `emit(emitter)` twice: to size, then to write into `out` grown once.
-template <class F>
-void append_exact(std::string& out, F&& emit) {
-    size_counter counter;
-    emit(counter);
-    const std::size_t start = out.size();
-    out.resize(start + counter.n + write_slack);
-    pointer_writer writer{out.data() + start};
-    emit(writer);
-    out.resize(start + counter.n);
-}
-
-#if SLUICE_SQS_MD5
-/// MD5 on a reused OpenSSL context, fetched on first use. Unavailable (FIPS providers) means no check.
-class md5_hasher {
-public:
-    md5_hasher() = default;
-    md5_hasher(const md5_hasher&) = delete;
-    md5_hasher& operator=(const md5_hasher&) = delete;
-    ~md5_hasher() {
-        EVP_MD_CTX_free(ctx_);
-        EVP_MD_free(md_);
-    }
-
-    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
-    bool hex_digest(std::string_view data, char* out) noexcept {
-        if (!ready()) return false;
-        unsigned char digest[16];
-        unsigned int size = 0;
-        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
-            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
-            return false;
-        constexpr char hex[] = "0123456789abcdef";
-        for (int k = 0; k < 16; ++k) {
-            out[2 * k] = hex[digest[k] >> 4];
-            out[2 * k + 1] = hex[digest[k] & 0x0F];
-        }
-        return true;
-    }
-
-private:
-    bool ready() noexcept {
-        if (md_ && ctx_) return true;
-        if (tried_) return false;
-        tried_ = true;
-        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
-        ctx_ = EVP_MD_CTX_new();
-        return md_ && ctx_;
-    }
-
-    EVP_MD* md_ = nullptr;
-    EVP_MD_CTX* ctx_ = nullptr;
-    bool tried_ = false;
-};
-#endif
-
 } // namespace sluice::detail::sqs
 
 namespace sluice::aws {
@@ -14206,10 +15086,10 @@ namespace sluice::aws {
 /// Checks text the way SQS will (valid UTF-8 of allowed characters). `what` names it in the reason.
 [[nodiscard]] inline sqs_validation validate_sqs_text(std::string_view text, std::string_view what = "message body") {
     const auto c = sluice::detail::sqs::check_text(text);
-    if (c.status == sluice::detail::sqs::text_status::ok) return sqs_validation::valid();
-    return sqs_validation::fail(c.status == sluice::detail::sqs::text_status::invalid_utf8 ? sqs_problem::invalid_utf8
-                                                                                          : sqs_problem::invalid_character,
-                                sluice::detail::sqs::describe(c, what));
+    if (c.ok()) return sqs_validation::valid();
+    return sqs_validation::fail(c.status == text::utf8_status::invalid_utf8 ? sqs_problem::invalid_utf8
+                                                                            : sqs_problem::invalid_character,
+                                sluice::detail::sqs::describe_text(c, what));
 }
 
 /// An entry id: 1 to max_entry_id_length characters of A-Z a-z 0-9 - _.
@@ -14319,7 +15199,7 @@ namespace sluice::aws {
 
 /// Exact size of one entry's fields as append_sqs_entry_fields writes them.
 [[nodiscard]] inline std::size_t sqs_entry_fields_size(const sqs_message& m) noexcept {
-    sluice::detail::sqs::size_counter c;
+    text::size_counter c;
     sluice::detail::sqs::emit_entry_fields(c, m);
     return c.n;
 }
@@ -14328,7 +15208,7 @@ namespace sluice::aws {
 /// What a sink can store as its record (encoded once, at submit) and splice into every attempt's
 /// request with append_send_message_batch_encoded.
 inline void append_sqs_entry_fields(std::string& out, const sqs_message& m) {
-    sluice::detail::sqs::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
+    text::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
 }
 
 /// Appends a SendMessageBatch request body for `messages` with entry ids `ids` (same length).
@@ -14336,7 +15216,7 @@ inline void append_send_message_batch(std::string& out, std::string_view queue_u
                                       std::span<const sqs_message> messages) {
     if (ids.size() != messages.size()) throw std::invalid_argument("sluice: SendMessageBatch needs one id per message");
     namespace d = sluice::detail::sqs;
-    d::append_exact(out, [&](auto& e) {
+    text::append_exact(out, [&](auto& e) {
         d::emit_batch_head(e, queue_url);
         for (std::size_t i = 0; i < ids.size(); ++i) {
             d::emit_entry_head(e, ids[i], i == 0);
@@ -14355,7 +15235,7 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
     if (ids.size() != entry_fields.size())
         throw std::invalid_argument("sluice: SendMessageBatch needs one id per entry");
     namespace d = sluice::detail::sqs;
-    d::append_exact(out, [&](auto& e) {
+    text::append_exact(out, [&](auto& e) {
         d::emit_batch_head(e, queue_url);
         for (std::size_t i = 0; i < ids.size(); ++i) {
             d::emit_entry_head(e, ids[i], i == 0);
@@ -14366,7 +15246,19 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
     });
 }
 
+
 // --- the response ----------------------------------------------------------------------------------
+
+/// SQS's per-entry error codes that its SenderFault flag does not settle.
+[[nodiscard]] inline const error_table& sqs_errors() noexcept {
+    static constexpr error_rule rules[] = {
+        {"KmsThrottled", error_verdict::throttle},
+        {"KMS.ThrottlingException", error_verdict::throttle},
+        {"RequestThrottled", error_verdict::throttle},
+    };
+    static const error_table table{rules, error_verdict::retry};
+    return table;
+}
 
 /// What SQS returned for an entry it accepted. Views into the parser: valid until its next parse.
 struct sqs_sent_entry {
@@ -14393,134 +15285,37 @@ public:
     /// is ignored).
     [[nodiscard]] batch_result parse(std::string_view body, std::span<const std::string_view> ids,
                                      std::span<const std::string_view> bodies = {}) {
-        return parse_impl(parser_.parse(body.data(), body.size(), true), ids, bodies);
-    }
-
-    /// The same, reading in place when `body` has SIMDJSON_PADDING (64) spare bytes of capacity (a
-    /// template so that a string literal still picks the string_view overload).
-    template <class String>
-        requires std::same_as<String, std::string>
-    [[nodiscard]] batch_result parse(const String& body, std::span<const std::string_view> ids,
-                                     std::span<const std::string_view> bodies = {}) {
-        return parse_impl(parser_.parse(body), ids, bodies);
+        if (!bodies.empty() && bodies.size() != ids.size())
+            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
+        sent_.assign(ids.size(), sqs_sent_entry{});
+        simdjson::dom::object root;
+        if (!reader_.parse(body, root))
+            return batch_result::failed(outcome::retry("unreadable SendMessageBatch response (not a JSON object)"));
+        return reader_.by_id(root, ids, sqs_errors(), [&](std::size_t at, const simdjson::dom::object& o) {
+            return accepted(at, o, bodies);
+        });
     }
 
     /// After parse: what SQS returned for each entry (empty views for entries not accepted).
     [[nodiscard]] std::span<const sqs_sent_entry> sent() const noexcept { return sent_; }
     /// After parse: results naming an id that is not in the batch (ignored).
-    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return reader_.unknown_entries(); }
 
 private:
-    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
-
-    std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) const noexcept {
-        // Results usually come in request order: try the expected position first.
-        if (guess < ids.size() && ids[guess] == id) return guess;
-        for (std::size_t i = 0; i < ids.size(); ++i)
-            if (ids[i] == id) return i;
-        return ids.size();
-    }
-
-    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
-    template <class T>
-    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
-        return std::move(r).get(out) == simdjson::SUCCESS;
-    }
-
-    static entry_result failed_entry(std::string_view code, std::string_view message, bool sender_fault) {
-        std::string why(code.empty() ? std::string_view("unknown error") : code.substr(0, 128));
-        const std::string clean = sluice::detail::aws_error::clean_message(message, 512);
-        if (!clean.empty()) {
-            why += ": ";
-            why += clean;
-        }
-        if (is_throttling_code(code)) return entry_result::retry(std::move(why), true);
-        if (is_transient_code(code) || !sender_fault) return entry_result::retry(std::move(why));
-        return entry_result::reject(std::move(why));
-    }
-
-    batch_result parse_impl(simdjson::simdjson_result<simdjson::dom::element> parsed,
-                            std::span<const std::string_view> ids, std::span<const std::string_view> bodies) {
-        if (!bodies.empty() && bodies.size() != ids.size())
-            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
-        const std::size_t n = ids.size();
-        sent_.assign(n, sqs_sent_entry{});
-        state_.assign(n, no_result);
-        unknown_ = 0;
-
-        simdjson::dom::object root;
-        if (parsed.get_object().get(root) != simdjson::SUCCESS)
-            return batch_result::failed(entry_result::retry("unreadable SendMessageBatch response (not a JSON object)"));
-
-        batch_result result;
-        auto ensure_entries = [&] {
-            if (result.entries.empty()) result.entries.assign(n, entry_result::ok());
-        };
-
-        simdjson::dom::array successful;
-        if (root["Successful"].get_array().get(successful) == simdjson::SUCCESS) {
-            std::size_t guess = 0;
-            for (simdjson::dom::element item : successful) {
-                simdjson::dom::object o;
-                std::string_view id;
-                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
-                    ++unknown_;
-                    continue;
-                }
-                const std::size_t at = find(ids, id, guess);
-                guess = at + 1;
-                if (at == n || state_[at] != no_result) {
-                    ++unknown_;
-                    continue;
-                }
-                state_[at] = accepted;
-                sqs_sent_entry& s = sent_[at];
-                // Optional members: absent ones leave the view empty.
-                read(o["MessageId"].get_string(), s.message_id);
-                read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
-                read(o["SequenceNumber"].get_string(), s.sequence_number);
+    std::optional<outcome> accepted(std::size_t at, const simdjson::dom::object& o, std::span<const std::string_view> bodies) {
+        using reader = batch_response_reader;
+        sqs_sent_entry& s = sent_[at];
+        // Optional members: absent ones leave the view empty.
+        reader::read(o["MessageId"].get_string(), s.message_id);
+        reader::read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
+        reader::read(o["SequenceNumber"].get_string(), s.sequence_number);
 #if SLUICE_SQS_MD5
-                if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body)) {
-                    ensure_entries();
-                    result.entries[at] = entry_result::retry("MD5OfMessageBody does not match the body sent");
-                }
+        if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body))
+            return outcome::retry("MD5OfMessageBody does not match the body sent");
+#else
+        (void)bodies;
 #endif
-            }
-        }
-
-        simdjson::dom::array failed_list;
-        if (root["Failed"].get_array().get(failed_list) == simdjson::SUCCESS) {
-            std::size_t guess = 0;
-            for (simdjson::dom::element item : failed_list) {
-                simdjson::dom::object o;
-                std::string_view id;
-                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
-                    ++unknown_;
-                    continue;
-                }
-                const std::size_t at = find(ids, id, guess);
-                guess = at + 1;
-                if (at == n || state_[at] != no_result) {
-                    ++unknown_;
-                    continue;
-                }
-                state_[at] = failed;
-                std::string_view code, message;
-                bool sender_fault = false;
-                read(o["Code"].get_string(), code);
-                read(o["Message"].get_string(), message);
-                read(o["SenderFault"].get_bool(), sender_fault);
-                ensure_entries();
-                result.entries[at] = failed_entry(code, message, sender_fault);
-            }
-        }
-
-        for (std::size_t i = 0; i < n; ++i) {
-            if (state_[i] != no_result) continue;
-            ensure_entries();
-            result.entries[i] = entry_result::retry("no result for entry");
-        }
-        return result;
+        return std::nullopt;
     }
 
 #if SLUICE_SQS_MD5
@@ -14533,12 +15328,10 @@ private:
         return true;
     }
 
-    sluice::detail::sqs::md5_hasher md5_;
+    sluice::detail::md5_hasher md5_;
 #endif
-    simdjson::dom::parser parser_;
+    batch_response_reader reader_;
     std::vector<sqs_sent_entry> sent_;
-    std::vector<unsigned char> state_;
-    std::size_t unknown_ = 0;
 };
 
 } // namespace sluice::aws
@@ -16515,6 +17308,160 @@ private:
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_PROVIDER_HPP
 // end file sluice/aws/credentials_provider.hpp
 #if SLUICE_HAS_OPENSSL
+// begin file sluice/aws/batch/dispatcher.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_DISPATCHER_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_DISPATCHER_HPP
+
+// batch_dispatcher<Service>: submit records, they go out in batch requests of the service, signed,
+// retried entry by entry, and what could not be sent comes back from flush() with the reason: the
+// shape of boto3-batch-utils' dispatchers (submit_payload / flush_payloads), asynchronous, for every
+// AWS batch API that implements batch_service.
+//
+//   submit(record) -> prepare (fill defaults, validate: refused at once, never sent) -> encode the
+//   entry once -> (duplicate of a pending record? drop with a warning) -> delivery_pipeline<batch_sink>
+//   (batching by count, weight and age; memory or disk buffer; per-entry retries; rate and concurrency
+//   limits; dead letters) -> batch_sink (one signed request per batch) -> per entry an outcome ->
+//   send()'s receipt or delivery_error, or flush()'s unprocessed list.
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/batch/dispatcher.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// begin file sluice/aws/batch/service.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SERVICE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SERVICE_HPP
+
+// What one AWS batch API is to the shared batch layer: a small class of traits. The layer (sink,
+// dispatcher, delivery engine) does everything else: batching by count, weight, age and batch key,
+// buffers, signing, attempts and backoff, per-entry retries, de-duplication, outcomes.
+//
+// A service says:
+//   - its wire protocol, signing name and operation (X-Amz-Target),
+//   - its limits (a batch_limits table, overridable) and its per-entry error codes (an error_table),
+//   - prepare(record): fill what the service needs and the caller left out (a FIFO deduplication id,
+//     a random partition key) and validate; a non-empty reason refuses the record before it is sent,
+//   - encode_entry(record, out): append the entry's JSON once; the entry_meta says what it weighs
+//     and which batch key and order key it has,
+//   - encode_request(batch, body): the request around pre-encoded entries (little more than a copy)
+//     and any per-request state the response needs (request_state),
+//   - read_response(body, batch, state): one outcome per entry, with the mappings of response.hpp.
+//
+// aws/sqs.hpp and aws/kinesis.hpp are examples; each is a few hundred lines of service rules.
+
+#include <concepts>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+
+namespace sluice::aws {
+
+/// The protocols of AWS batch APIs sluice speaks.
+enum class wire_protocol {
+    json_1_0, ///< awsJson1_0: SQS, DynamoDB, CloudWatch (PutMetricData with x-amzn-query-mode)
+    json_1_1, ///< awsJson1_1: Kinesis, Firehose, CloudWatch Logs
+};
+
+/// The Content-Type of a protocol's requests.
+[[nodiscard]] constexpr std::string_view content_type(wire_protocol p) noexcept {
+    return p == wire_protocol::json_1_0 ? "application/x-amz-json-1.0" : "application/x-amz-json-1.1";
+}
+
+/// What the batch layer learns about one encoded entry.
+struct entry_meta {
+    /// The record's size as the service counts it against its limits (before entry_overhead).
+    std::size_t counted = 0;
+    /// Records with different batch keys never share a request (a stream, a table, a log stream).
+    std::string batch_key{};
+    /// Records with the same order key never overtake each other (a partition key, a message group),
+    /// when the service keeps order.
+    std::string order_key{};
+};
+
+/// How the dispatcher treats a record identical to one still pending.
+enum class duplicate_policy {
+    keep,      ///< send both (the service has no notion of duplicates)
+    drop_newer ///< drop the newer one with a warning; its outcome is the pending one's (SQS)
+};
+
+/// A batch API's traits (see the file comment).
+template <class S>
+concept batch_service = requires(S& s, const S& cs, typename S::record_type& record,
+                                 const typename S::record_type& crecord, std::string& out, sink_batch batch,
+                                 typename S::request_state& state, std::string_view body) {
+    typename S::record_type;
+    typename S::request_state;
+    { S::protocol } -> std::convertible_to<wire_protocol>;
+    { S::target } -> std::convertible_to<std::string_view>;
+    { cs.name() } -> std::convertible_to<std::string_view>;
+    { cs.limits() } -> std::convertible_to<batch_limits>;
+    { cs.errors() } -> std::convertible_to<const error_table&>;
+    { cs.max_encoded_record() } -> std::convertible_to<std::size_t>;
+    { s.prepare(record) } -> std::convertible_to<std::string>;
+    { cs.encode_entry(crecord, out) } -> std::same_as<entry_meta>;
+    { cs.encode_request(batch, out) } -> std::same_as<typename S::request_state>;
+    { s.read_response(body, batch, state) } -> std::same_as<batch_result>;
+    { cs.default_delivery() } -> std::same_as<delivery_options>;
+    { cs.duplicates() } -> std::convertible_to<duplicate_policy>;
+};
+
+/// A record that was not sent, or not accepted, and why (what flush() returns).
+template <class Record>
+struct batch_unprocessed {
+    Record record;
+    std::string reason;
+    /// False when it was refused before sending (invalid: too large, bad characters...).
+    bool sent = false;
+    /// Requests that carried it.
+    unsigned attempts = 0;
+    /// The whole outcome: kind, the service's error code and request id, dead-lettered.
+    outcome details{};
+};
+
+/// How a record sent with send() fared when it was taken.
+struct batch_receipt {
+    unsigned attempts = 0;
+    /// True when a pending identical record absorbed this one (duplicate_policy::drop_newer).
+    bool duplicate = false;
+};
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SERVICE_HPP
+// end file sluice/aws/batch/service.hpp
+// begin file sluice/aws/batch/sink.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SINK_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SINK_HPP
+
+// batch_sink<Service>: the delivery engine's adapter for any AWS batch API. The engine hands it a
+// batch of entries the service encoded once (at submit); the sink wraps them in a request, signs and
+// sends it through service_client with one attempt (the engine owns attempts and backoff), and maps
+// the answer to one outcome per entry: the whole request's classification when the service refused
+// it, or the service's own per-entry mapping when it answered 2xx.
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/batch/sink.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+
 // begin file sluice/aws/service_client.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SERVICE_CLIENT_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_AWS_SERVICE_CLIENT_HPP
@@ -16608,7 +17555,7 @@ private:
 // SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3 contexts that are fetched once and reused:
 // on OpenSSL 3 a fetch (EVP_MD_fetch, EVP_MAC_fetch, or the implicit one of the one-shot HMAC()) costs
 // more than hashing a small input, so the hot path only re-initialises contexts it already owns.
-// Plus lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
+// Plus MD5 (for checks services ask for) and lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
 
 #if !SLUICE_HAS_OPENSSL
 #error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
@@ -16620,6 +17567,7 @@ private:
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -16780,6 +17728,57 @@ public:
 
 private:
     std::unique_ptr<EVP_MAC_CTX, evp_mac_ctx_deleter> ctx_;
+};
+
+/// MD5 on a reused OpenSSL context, fetched on first use (SQS returns MD5s of what it received).
+/// Unavailable (FIPS providers) means no check: hex_digest() returns false.
+class md5_hasher {
+public:
+    md5_hasher() = default;
+    md5_hasher(const md5_hasher&) = delete;
+    md5_hasher& operator=(const md5_hasher&) = delete;
+    md5_hasher(md5_hasher&& o) noexcept
+        : md_(std::exchange(o.md_, nullptr)), ctx_(std::exchange(o.ctx_, nullptr)), tried_(o.tried_) {}
+    md5_hasher& operator=(md5_hasher&& o) noexcept {
+        std::swap(md_, o.md_);
+        std::swap(ctx_, o.ctx_);
+        std::swap(tried_, o.tried_);
+        return *this;
+    }
+    ~md5_hasher() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+
+    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
+    bool hex_digest(std::string_view data, char* out) noexcept {
+        if (!ready()) return false;
+        unsigned char digest[16];
+        unsigned int size = 0;
+        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
+            return false;
+        constexpr char hex[] = "0123456789abcdef";
+        for (int k = 0; k < 16; ++k) {
+            out[2 * k] = hex[digest[k] >> 4];
+            out[2 * k + 1] = hex[digest[k] & 0x0F];
+        }
+        return true;
+    }
+
+private:
+    bool ready() noexcept {
+        if (md_ && ctx_) return true;
+        if (tried_) return false;
+        tried_ = true;
+        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
+        ctx_ = EVP_MD_CTX_new();
+        return md_ && ctx_;
+    }
+
+    EVP_MD* md_ = nullptr;
+    EVP_MD_CTX* ctx_ = nullptr;
+    bool tried_ = false;
 };
 
 } // namespace sluice::detail
@@ -17490,6 +18489,8 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
+#include <stop_token>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -17588,6 +18589,19 @@ struct call_failure {
     }
 };
 
+/// How one call is made.
+struct call_options {
+    std::string_view content_type = "application/x-amz-json-1.0";
+    /// One attempt only: the caller (the delivery engine) owns attempts and backoff. A clock-skew
+    /// correction and an expired-token refresh still re-sign and resend once: no retry by the caller
+    /// could fix those faster.
+    bool single_attempt = false;
+    /// Abandons the call (transport_error::cancelled) when stopped.
+    std::stop_token stop{};
+    /// Signed and sent with the call (e.g. x-amzn-query-mode for CloudWatch).
+    std::span<const http::header> extra_headers{};
+};
+
 struct call_outcome {
     /// The service's answer when it was a success (2xx).
     std::optional<http::response> response{};
@@ -17621,9 +18635,17 @@ public:
     /// `body` must stay valid until the call completes (it is sent without copying).
     [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::string_view body,
                                                std::string_view content_type = "application/x-amz-json-1.0") {
+        call_options o;
+        o.content_type = content_type;
+        return call_json(target, body, o);
+    }
+
+    /// The same with call options (single attempt, cancellation, extra headers).
+    [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::string_view body, call_options opts) {
         call_outcome out;
         retry_token token = strategy_.begin();
         bool refreshed_credentials = false;
+        bool corrected_skew = false;
         for (;;) {
             auto credentials = co_await credentials_->load();
             if (credentials.is_error()) {
@@ -17639,7 +18661,8 @@ public:
             request.url = endpoint_.url;
             request.body = body;
             request.timeout = options_.attempt_timeout;
-            sign(request, credentials.value(), target, content_type, body);
+            request.stop = opts.stop;
+            sign(request, credentials.value(), target, opts, body);
 
             const auto sent_at = std::chrono::system_clock::now();
             auto response = co_await http_->request(request);
@@ -17649,7 +18672,7 @@ public:
                 out.failure.service.reset();
                 out.failure.code = e.code;
                 out.failure.message = e.message;
-                decision = strategy_.on_failure(token, e.code);
+                decision = opts.single_attempt ? single(classify(e.code)) : strategy_.on_failure(token, e.code);
             } else if (response.value().status >= 200 && response.value().status < 300) {
                 strategy_.on_success(token);
                 out.response = std::move(response).value();
@@ -17657,7 +18680,7 @@ public:
             } else {
                 const http::response& r = response.value();
                 service_error se = parse_service_error(static_cast<int>(r.status), r.headers, r.body);
-                skew_.update(se, sent_at);
+                const bool skew_changed = skew_.update(se, sent_at);
                 if (!refreshed_credentials && is_expired_token_code(se.code)) {
                     // Temporary credentials expired before their stated time (or were revoked): drop
                     // the cached ones and try once more with fresh ones, outside the retry budget.
@@ -17670,21 +18693,21 @@ public:
                         continue;
                     }
                 }
+                if (opts.single_attempt && !corrected_skew && skew_changed && classify(se) == retry_kind::clock_skew) {
+                    // The clock offset was just corrected: re-signing with it is the fix, at once.
+                    corrected_skew = true;
+                    continue;
+                }
                 out.failure.code = {};
                 out.failure.message = se.describe();
                 out.failure.service = std::move(se);
-                decision = strategy_.on_failure(token, *out.failure.service);
+                decision = opts.single_attempt ? single(classify(*out.failure.service))
+                                               : strategy_.on_failure(token, *out.failure.service);
             }
             out.failure.kind = decision.kind;
             out.failure.verdict = decision.verdict;
             if (!decision.should_retry()) {
-                out.failure.attempts = token.attempts;
-                out.failure.message = std::string(target) + ": " + out.failure.message + "; " +
-                                      std::to_string(token.attempts) + " attempt(s) (" +
-                                      std::string(to_string(decision.verdict)) + ")";
-                if (options_.log)
-                    options_.log->warn("aws", "call failed",
-                                       {field::plain("service", options_.service), field::plain("reason", out.failure.message)});
+                finish_failure(out.failure, target, token.attempts, decision.verdict, opts.single_attempt);
                 co_return out;
             }
             if (options_.log)
@@ -17701,12 +18724,37 @@ public:
     }
 
 private:
+    /// A single attempt's verdict: the caller retries what is retryable.
+    static retry_decision single(retry_kind kind) noexcept {
+        retry_decision d;
+        d.kind = kind;
+        d.verdict = kind == retry_kind::none ? retry_verdict::not_retryable : retry_verdict::attempts_exhausted;
+        return d;
+    }
+
+    /// Names the call and its attempts in the failure's message; logs it unless the caller retries.
+    void finish_failure(call_failure& f, std::string_view target, unsigned attempts, retry_verdict verdict,
+                        bool single_attempt) const {
+        f.attempts = attempts;
+        if (single_attempt) {
+            f.message = std::string(target) + ": " + f.message;
+            return; // the engine logs what finally fails, once per record
+        }
+        f.message = std::string(target) + ": " + f.message + "; " + std::to_string(attempts) + " attempt(s) (" +
+                    std::string(to_string(verdict)) + ")";
+        if (options_.log)
+            options_.log->warn("aws", "call failed",
+                               {field::plain("service", options_.service), field::plain("reason", f.message)});
+    }
+
     void sign(http::request& request, const aws_credentials& credentials, std::string_view target,
-              std::string_view content_type, std::string_view body) {
+              const call_options& opts, std::string_view body) {
+        const std::string_view content_type = opts.content_type;
         fields_.clear();
         fields_.add("Host", endpoint_.host);
         fields_.add("Content-Type", content_type);
         fields_.add("X-Amz-Target", target);
+        for (const http::header& h : opts.extra_headers) fields_.add(h.name, h.value);
         sigv4_request s;
         s.method = "POST";
         s.path = endpoint_.path;
@@ -17717,9 +18765,10 @@ private:
         s.service = options_.service;
         s.time = skew_.now();
         signer_.sign(s, credentials, signed_);
-        request.headers.reserve(2 + signed_.fields().size());
+        request.headers.reserve(2 + opts.extra_headers.size() + signed_.fields().size());
         request.headers.push_back(http::header{"Content-Type", std::string(content_type)});
         request.headers.push_back(http::header{"X-Amz-Target", std::string(target)});
+        for (const http::header& h : opts.extra_headers) request.headers.push_back(h);
         for (const http_field& f : signed_.fields()) request.headers.push_back(http::header{f.name, f.value});
     }
 
@@ -17770,19 +18819,323 @@ struct service_setup {
 } // namespace sluice::aws
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SERVICE_CLIENT_HPP
 // end file sluice/aws/service_client.hpp
+
+namespace sluice::aws {
+
+/// Sends batches of one service's pre-encoded entries (see aws/batch/service.hpp).
+template <batch_service Service>
+class batch_sink {
+public:
+    batch_sink(service_client& client, Service& service) : client_(&client), service_(&service) {}
+
+    /// The service's limits for the engine: entries, request weight, and the largest encoded entry.
+    [[nodiscard]] sink_limits limits() const {
+        return batch_limits(service_->limits()).to_sink_limits(service_->max_encoded_record());
+    }
+
+    [[nodiscard]] task<batch_result> send(sink_batch batch) {
+        std::string body;
+        typename Service::request_state state = service_->encode_request(batch, body);
+        call_options options;
+        options.content_type = content_type(Service::protocol);
+        options.single_attempt = true;
+        options.stop = cancel_token(batch);
+        if constexpr (requires { service_->extra_headers(); }) options.extra_headers = service_->extra_headers();
+        auto out = co_await client_->call_json(Service::target, body, options);
+        if (!out.ok()) co_return batch_result::failed(out.failure.to_entry_result());
+        co_return service_->read_response(out.response->body, batch, state);
+    }
+
+    [[nodiscard]] Service& service() noexcept { return *service_; }
+
+private:
+    /// The engine's cancellation of this request (stop's deadline), where the engine gives one.
+    template <class Batch>
+    static std::stop_token cancel_token(const Batch& b) {
+        if constexpr (requires { b.cancel; })
+            return b.cancel;
+        else
+            return {};
+    }
+
+    service_client* client_;
+    Service* service_;
+};
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SINK_HPP
+// end file sluice/aws/batch/sink.hpp
+
+namespace sluice::aws {
+
+/// What every dispatcher takes besides its service's own options.
+struct batch_dispatcher_options {
+    /// With duplicate_policy::drop_newer services: a record identical to one still pending is dropped
+    /// with a warning, as boto3-batch-utils does; its outcome is the pending one's.
+    bool drop_duplicates = true;
+    /// Batching, buffering, retries, rate and concurrency; the service's default_delivery() if unset.
+    std::optional<delivery_options> delivery{};
+    /// Invalid records, duplicates and final failures are logged here (never record bodies).
+    const logger* log = nullptr;
+};
+
+/// Counters of one dispatcher.
+struct batch_dispatcher_stats {
+    std::uint64_t submitted = 0;  ///< submit() and send() calls
+    std::uint64_t invalid = 0;    ///< refused before sending
+    std::uint64_t duplicates = 0; ///< dropped as duplicates of a pending record
+    std::uint64_t delivered = 0;
+    std::uint64_t failed = 0;     ///< sent (or accepted into the engine), but finally not delivered
+    std::size_t pending = 0;      ///< submitted, outcome not known yet
+};
+
+namespace detail_batch {
+template <class S>
+struct unprocessed_of {
+    using type = batch_unprocessed<typename S::record_type>;
+};
+template <class S>
+    requires requires { typename S::unprocessed_type; }
+struct unprocessed_of<S> {
+    using type = typename S::unprocessed_type;
+};
+} // namespace detail_batch
+
+template <batch_service Service>
+class batch_dispatcher {
+public:
+    using record_type = typename Service::record_type;
+    /// What flush() hands back: the record, the reason, whether it was sent, attempts, the outcome.
+    using unprocessed_type = typename detail_batch::unprocessed_of<Service>::type;
+
+    batch_dispatcher(io_loop& loop, service_client& client, Service service, batch_dispatcher_options options = {})
+        : loop_(&loop),
+          options_(std::move(options)),
+          service_(std::move(service)),
+          sink_(client, service_),
+          pipeline_(loop, sink_, effective_delivery()) {}
+
+    batch_dispatcher(const batch_dispatcher&) = delete;
+    batch_dispatcher& operator=(const batch_dispatcher&) = delete;
+
+    [[nodiscard]] Service& service() noexcept { return service_; }
+    [[nodiscard]] const Service& service() const noexcept { return service_; }
+    [[nodiscard]] delivery_pipeline<batch_sink<Service>>& pipeline() noexcept { return pipeline_; }
+
+    /// Opens the disk buffer when one is configured. Call once on the loop before submitting.
+    [[nodiscard]] task<void> start() { return pipeline_.start(); }
+
+    /// Queues `r` and returns at once; batches go out when full, when old enough, or at flush(). An
+    /// invalid record is never sent: it comes back from the next flush() with the reason. Any thread
+    /// (it hops onto the loop).
+    void submit(record_type r) {
+        if (!loop_->in_loop_thread()) {
+            auto shared = std::make_shared<record_type>(std::move(r));
+            loop_->call_soon([this, shared] { submit(std::move(*shared)); });
+            return;
+        }
+        ++stats_.submitted;
+        auto admitted = admit(r);
+        if (!admitted.entry) {
+            outcome why = outcome::make(outcome_kind::invalid, admitted.invalid);
+            unprocessed_.push_back(unprocessed_type{std::move(r), std::move(admitted.invalid), false, 0, std::move(why)});
+            return;
+        }
+        if (admitted.duplicate) return;
+        ++outstanding_;
+        loop_->spawn(run(admitted.entry, std::make_unique<record_type>(std::move(r))));
+    }
+
+    /// Queues `r` and completes when the service took it; throws delivery_error when it was refused as
+    /// invalid (at once) or finally failed (its outcome says why). Any thread (it continues on the
+    /// loop). Not reported again by flush().
+    [[nodiscard]] task<batch_receipt> send(record_type r) {
+        if (!loop_->in_loop_thread()) co_await loop_->schedule();
+        ++stats_.submitted;
+        auto admitted = admit(r);
+        if (!admitted.entry) throw delivery_error(outcome::make(outcome_kind::invalid, admitted.invalid));
+        std::shared_ptr<pending> p = admitted.entry;
+        if (!admitted.duplicate) {
+            ++outstanding_;
+            loop_->spawn(run(p, nullptr));
+        }
+        co_await done_awaiter{p.get()};
+        if (!p->ok) {
+            outcome failure = p->failure;
+            throw delivery_error(std::move(failure));
+        }
+        co_return batch_receipt{p->attempts, admitted.duplicate};
+    }
+
+    /// Sends everything submitted so far and waits for the outcomes; returns what was not sent or not
+    /// accepted since the previous flush(), each with its reason. Call on the loop.
+    [[nodiscard]] task<std::vector<unprocessed_type>> flush() {
+        co_await pipeline_.flush();
+        while (outstanding_ != 0) {
+            co_await loop_->schedule(); // lets submitted records reach the pipeline, finished ones report
+            co_await pipeline_.flush();
+        }
+        co_return std::exchange(unprocessed_, {});
+    }
+
+    /// flush() for a thread that is not the loop's (the loop must be running elsewhere).
+    [[nodiscard]] std::vector<unprocessed_type> flush_blocking() {
+        if (loop_->in_loop_thread())
+            throw std::logic_error("sluice: flush_blocking() on the loop's thread would wait forever; co_await flush()");
+        auto on_loop = [this]() -> task<std::vector<unprocessed_type>> {
+            co_await loop_->schedule();
+            co_return co_await flush();
+        };
+        return sync_wait(on_loop());
+    }
+
+    /// Stops accepting, delivers what it can within `grace`; whatever is left ends unprocessed (or
+    /// stays in the disk buffer, when there is one). Call flush() afterwards to collect it.
+    [[nodiscard]] task<delivery_report> stop(std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
+        auto report = co_await pipeline_.stop(grace);
+        while (outstanding_ != 0) co_await loop_->schedule();
+        co_return report;
+    }
+
+    [[nodiscard]] batch_dispatcher_stats stats() const noexcept {
+        batch_dispatcher_stats s = stats_;
+        s.pending = outstanding_;
+        return s;
+    }
+
+    /// A collector processor sending each payload as one record: `send` on the collector queue then
+    /// resolves with that record's outcome (Ok, or an Error whose details() say why).
+    template <class T>
+    [[nodiscard]] typename collector<T>::processor_type processor(std::function<record_type(const payload<T>&)> to_record) {
+        return [this, to_record = std::move(to_record)](const payload<T>& p, collector_context&) -> task<void> {
+            record_type r = to_record(p);
+            co_await send(std::move(r));
+        };
+    }
+
+private:
+    struct pending {
+        std::string entry; // the encoded entry (the duplicate check's key)
+        entry_meta meta;
+        bool done = false;
+        bool ok = false;
+        unsigned attempts = 0;
+        outcome failure;
+        std::vector<std::coroutine_handle<>> waiters;
+    };
+
+    struct admission {
+        std::shared_ptr<pending> entry;
+        bool duplicate = false;
+        std::string invalid;
+    };
+
+    struct done_awaiter {
+        pending* p;
+        bool await_ready() const noexcept { return p->done; }
+        void await_suspend(std::coroutine_handle<> h) { p->waiters.push_back(h); }
+        void await_resume() const noexcept {}
+    };
+
+    [[nodiscard]] bool dedups() const { return options_.drop_duplicates && service_.duplicates() == duplicate_policy::drop_newer; }
+
+    delivery_options effective_delivery() const {
+        delivery_options d = options_.delivery ? *options_.delivery : service_.default_delivery();
+        if (d.log == nullptr) d.log = options_.log;
+        if constexpr (requires { service_.adjust(d); }) service_.adjust(d);
+        return d;
+    }
+
+    // Prepares and validates (the service fills its defaults first), encodes, checks for a pending twin.
+    admission admit(record_type& r) {
+        admission out;
+        if (std::string why = service_.prepare(r); !why.empty()) {
+            ++stats_.invalid;
+            out.invalid = std::string(service_.name()) + ": record not sent: " + why;
+            if (options_.log)
+                options_.log->warn("aws", "invalid record not sent",
+                                   {field::plain("destination", service_.name()), field::plain("reason", why)});
+            return out;
+        }
+        auto p = std::make_shared<pending>();
+        p->meta = service_.encode_entry(r, p->entry);
+        if (dedups()) {
+            auto it = pending_.find(std::string_view(p->entry));
+            if (it != pending_.end()) {
+                ++stats_.duplicates;
+                if (options_.log)
+                    options_.log->warn("aws", "duplicate of a pending record dropped",
+                                       {field::plain("destination", service_.name())});
+                out.entry = it->second;
+                out.duplicate = true;
+                return out;
+            }
+            pending_.emplace(std::string_view(p->entry), p);
+        }
+        out.entry = std::move(p);
+        return out;
+    }
+
+    // One record through the pipeline; `record` is kept for the unprocessed list (submit()).
+    task<void> run(std::shared_ptr<pending> p, std::unique_ptr<record_type> record) {
+        // The entry stays behind as the duplicate check's key only when there is such a check.
+        std::string entry;
+        if (dedups())
+            entry = p->entry;
+        else
+            entry = std::move(p->entry);
+        try {
+            const delivery_receipt receipt = co_await pipeline_.deliver(std::move(entry));
+            p->ok = true;
+            p->attempts = receipt.attempts;
+        } catch (const delivery_error& e) {
+            p->failure = e.details();
+            p->attempts = e.attempts();
+        } catch (const std::exception& e) {
+            p->failure = outcome::make(outcome_kind::invalid, e.what());
+        }
+        if (p->ok) {
+            ++stats_.delivered;
+        } else {
+            ++stats_.failed;
+            if (record)
+                unprocessed_.push_back(
+                    unprocessed_type{std::move(*record), p->failure.message, p->failure.sent, p->attempts, p->failure});
+        }
+        if (dedups()) {
+            auto it = pending_.find(std::string_view(p->entry));
+            if (it != pending_.end() && it->second == p) pending_.erase(it);
+        }
+        p->done = true;
+        for (auto h : std::exchange(p->waiters, {})) loop_->post(h);
+        --outstanding_;
+    }
+
+    io_loop* loop_;
+    batch_dispatcher_options options_;
+    Service service_;
+    batch_sink<Service> sink_;
+    delivery_pipeline<batch_sink<Service>> pipeline_;
+    std::unordered_map<std::string_view, std::shared_ptr<pending>> pending_{};
+    std::vector<unprocessed_type> unprocessed_{};
+    std::size_t outstanding_ = 0;
+    batch_dispatcher_stats stats_{};
+};
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_DISPATCHER_HPP
+// end file sluice/aws/batch/dispatcher.hpp
 // begin file sluice/aws/sqs.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_HPP
 
-// SQS batch dispatchers, standard and FIFO: submit messages, they go out in SendMessageBatch requests
-// of up to 10 entries (and 1 MiB), signed, retried, and what could not be sent comes back from
-// flush() with the reason, as boto3-batch-utils does for Python, but asynchronous.
+// SQS SendMessageBatch on the shared AWS batch layer: sqs_service is SQS's traits (validation,
+// entry and request encoding, the id-keyed response), sqs_dispatcher the batch dispatcher for it.
 //
-//   submit(message) -> validate (SQS's rules: size, characters, ids, FIFO fields) -> encode the
-//   entry once (JSON) -> delivery_pipeline<sqs_sink> (batching by count, bytes and age; memory or
-//   disk buffer; per-entry retries of partial failures; rate and concurrency limits) -> sqs_sink
-//   (SendMessageBatch through service_client: SigV4, standard retry mode) -> per entry ok / retry /
-//   reject -> the message's outcome (send()) or the unprocessed list (flush()).
+//   submit(message) -> validate (SQS's rules: size, characters, ids, FIFO fields) -> encode the entry
+//   once -> delivery_pipeline (batching by count, bytes and age; memory or disk buffer; per-entry
+//   retries; rate and concurrency limits) -> batch_sink (SendMessageBatch: SigV4, one attempt per
+//   engine attempt) -> per entry an outcome -> send()'s receipt or flush()'s unprocessed list.
 //
 // FIFO queues (URL ending in ".fifo"): the pipeline runs ordered (one request at a time, retries
 // before anything newer), MessageGroupId is required, per-message delays are refused, and a message
@@ -17794,6 +19147,17 @@ struct service_setup {
 #if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
 #error "sluice/aws/sqs.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
 #endif
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 // begin file sluice/aws/sqs_protocol.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
@@ -17816,11 +19180,11 @@ struct service_setup {
 //    "Failed":[{"Id":"1","SenderFault":true,"Code":"InvalidParameterValue","Message":"..."}]}
 //
 // Validation happens once per message (validate_sqs_message) so that a message SQS would refuse is
-// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly,
-// grows the string once, copies blocks that need no escaping as they are and expands the others with
-// shuffles (SSSE3 or AVX2, chosen at run time; SSE2 and portable code elsewhere). A sink can encode
-// each entry once, at submit (append_sqs_entry_fields), and splice the entries into every attempt's
-// request (append_send_message_batch_encoded), which is little more than a copy.
+// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly
+// and grows the string once (text/json_writer.hpp, text/json_escape.hpp). A sink encodes each entry
+// once, at submit (append_sqs_entry_fields), and splices the entries into every attempt's request
+// (append_send_message_batch_encoded), which is little more than a copy. The response is mapped by
+// entry id (aws/batch/response.hpp) with SQS's error codes (sqs_errors()).
 //
 // Reasons given by validation and by the response parser never quote a message body, an attribute
 // value or an id the caller did not choose to show: they give positions and sizes.
@@ -17829,15 +19193,8 @@ struct service_setup {
 #error "sluice/aws/sqs_protocol.hpp needs simdjson (CMake: SLUICE_WITH_SIMDJSON, meson: -Dsimdjson=enabled; it defines SLUICE_HAS_SIMDJSON=1)"
 #endif
 
-#include <algorithm>
-#include <array>
-#include <bit>
-#include <charconv>
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -17846,31 +19203,265 @@ struct service_setup {
 #include <utility>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#include <simdjson.h>
+
+// begin file sluice/aws/batch/response.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+
+// How AWS batch APIs say what happened to each entry of a successful (2xx) response, each mapping
+// written once, tested once, and used by every service that answers that way:
+//
+//   by id             SQS: {"Successful":[{"Id":..}], "Failed":[{"Id":..,"Code":..,"SenderFault":..}]}
+//   by position       Kinesis Records[i].ErrorCode, Firehose RequestResponses[i].ErrorCode
+//   by index ranges   CloudWatch Logs rejectedLogEventsInfo {tooNewLogEventStartIndex, ...}
+//   by unprocessed    DynamoDB UnprocessedItems: the entries handed back are retried
+//   all or nothing    PutMetricData, S3 PutObject: a 2xx means every entry was taken
+//
+// Every mapping yields one outcome per entry in batch order (batch_result::all_ok() when all were
+// taken); an entry the response does not account for is retried ("no result for entry"), never
+// assumed delivered. A body that cannot be read fails the whole request as retryable.
+
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/batch/response.hpp needs simdjson (SLUICE_HAS_SIMDJSON)"
 #endif
-#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
-// build for the x86-64 baseline still uses them where the CPU has them.
-#define SLUICE_SQS_X86_DISPATCH 1
-#include <immintrin.h>
-#else
-#define SLUICE_SQS_X86_DISPATCH 0
-#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include <simdjson.h>
 
+
+namespace sluice::aws {
+
+/// Field names of an id-keyed response (SQS's by default).
+struct id_response_fields {
+    std::string_view successful = "Successful";
+    std::string_view failed = "Failed";
+    std::string_view id = "Id";
+    std::string_view code = "Code";
+    std::string_view message = "Message";
+    std::string_view sender_fault = "SenderFault";
+};
+
+/// Field names of a position-keyed response (Kinesis's by default; Firehose: "RequestResponses").
+struct position_response_fields {
+    std::string_view results = "Records";
+    std::string_view code = "ErrorCode";
+    std::string_view message = "ErrorMessage";
+    /// The count of failed entries the service states ("FailedRecordCount", "FailedPutCount"); empty
+    /// to skip the cross-check.
+    std::string_view failed_count = "FailedRecordCount";
+};
+
+/// Reads batch responses with one reused simdjson parser: once warm, a response whose entries all
+/// succeeded is read without allocating. Not thread-safe; one per sink.
+class batch_response_reader {
+public:
+    /// Parses `body`; an error (and no object) when it is not a JSON object.
+    [[nodiscard]] bool parse(std::string_view body, simdjson::dom::object& root) {
+        return parser_.parse(body.data(), body.size(), true).get_object().get(root) == simdjson::SUCCESS;
+    }
+
+    /// Per entry, from Successful/Failed lists keyed by the entry ids `ids` (batch order).
+    /// `on_success(index, item)` sees each accepted entry (e.g. to check an MD5) and may return a
+    /// failure outcome for it. Ids found twice or not in the batch are ignored and counted.
+    template <class OnSuccess>
+    [[nodiscard]] batch_result by_id(const simdjson::dom::object& root, std::span<const std::string_view> ids,
+                                     const error_table& table, OnSuccess&& on_success,
+                                     const id_response_fields& f = {}) {
+        const std::size_t n = ids.size();
+        state_.assign(n, no_result);
+        unknown_ = 0;
+        batch_result result;
+        walk_ids(root, f.successful, f.id, ids, [&](std::size_t at, const simdjson::dom::object& o) {
+            state_[at] = accepted;
+            std::optional<outcome> o2 = on_success(at, o);
+            if (o2) set(result, n, at, std::move(*o2));
+        });
+        walk_ids(root, f.failed, f.id, ids, [&](std::size_t at, const simdjson::dom::object& o) {
+            state_[at] = failed;
+            std::string_view code, message;
+            bool sender_fault = false;
+            const bool has_fault = read(o[f.sender_fault].get_bool(), sender_fault);
+            read(o[f.code].get_string(), code);
+            read(o[f.message].get_string(), message);
+            set(result, n, at,
+                classify_entry(table, code, message, has_fault ? std::optional<bool>(sender_fault) : std::nullopt));
+        });
+        for (std::size_t i = 0; i < n; ++i)
+            if (state_[i] == no_result) set(result, n, i, outcome::retry("no result for entry"));
+        return result;
+    }
+
+    /// The same without a per-success check.
+    [[nodiscard]] batch_result by_id(const simdjson::dom::object& root, std::span<const std::string_view> ids,
+                                     const error_table& table, const id_response_fields& f = {}) {
+        return by_id(root, ids, table, [](std::size_t, const simdjson::dom::object&) { return std::optional<outcome>{}; }, f);
+    }
+
+    /// Per entry, from an array holding one result per entry in request order, an entry failed when
+    /// its code field is present and not null. `on_success(index, item)` sees each accepted entry.
+    template <class OnSuccess>
+    [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
+                                           OnSuccess&& on_success, const position_response_fields& f = {}) {
+        simdjson::dom::array results;
+        if (root[f.results].get_array().get(results) != simdjson::SUCCESS)
+            return batch_result::failed(outcome::retry("response has no " + std::string(f.results) + " array"));
+        if (results.size() != n)
+            return batch_result::failed(outcome::retry("response has " + std::to_string(results.size()) +
+                                                       " results for " + std::to_string(n) + " entries"));
+        batch_result result;
+        std::size_t i = 0, failures = 0;
+        for (simdjson::dom::element item : results) {
+            simdjson::dom::object o;
+            if (item.get_object().get(o) != simdjson::SUCCESS) {
+                set(result, n, i++, outcome::retry("unreadable result for entry"));
+                continue;
+            }
+            std::string_view code, message;
+            if (read(o[f.code].get_string(), code) && !code.empty()) {
+                read(o[f.message].get_string(), message);
+                set(result, n, i, classify_entry(table, code, message));
+                ++failures;
+            } else if (std::optional<outcome> bad = on_success(i, o)) {
+                set(result, n, i, std::move(*bad));
+            }
+            ++i;
+        }
+        std::uint64_t stated = 0;
+        if (!f.failed_count.empty() && read(root[f.failed_count].get_uint64(), stated) && stated != failures)
+            failed_count_mismatches_++;
+        return result;
+    }
+
+    [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
+                                           const position_response_fields& f = {}) {
+        return by_position(root, n, table, [](std::size_t, const simdjson::dom::object&) { return std::optional<outcome>{}; }, f);
+    }
+
+    /// Ids in the response that named no entry of the batch (or one twice), at the last by_id().
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+    /// Responses whose stated failure count disagreed with their per-entry results (the per-entry
+    /// results are trusted).
+    [[nodiscard]] std::size_t failed_count_mismatches() const noexcept { return failed_count_mismatches_; }
+
+    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
+    template <class T>
+    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
+        return std::move(r).get(out) == simdjson::SUCCESS;
+    }
+
+private:
+    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
+
+    static void set(batch_result& r, std::size_t n, std::size_t at, outcome o) {
+        if (r.entries.empty()) r.entries.assign(n, outcome::ok());
+        r.entries[at] = std::move(o);
+    }
+
+    template <class F>
+    void walk_ids(const simdjson::dom::object& root, std::string_view list, std::string_view id_field,
+                  std::span<const std::string_view> ids, F&& f) {
+        simdjson::dom::array items;
+        if (root[list].get_array().get(items) != simdjson::SUCCESS) return;
+        std::size_t guess = 0;
+        for (simdjson::dom::element item : items) {
+            simdjson::dom::object o;
+            std::string_view id;
+            if (item.get_object().get(o) != simdjson::SUCCESS || o[id_field].get_string().get(id) != simdjson::SUCCESS) {
+                ++unknown_;
+                continue;
+            }
+            const std::size_t at = find(ids, id, guess);
+            guess = at + 1;
+            if (at == ids.size() || state_[at] != no_result) {
+                ++unknown_;
+                continue;
+            }
+            f(at, o);
+        }
+    }
+
+    static std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) noexcept {
+        // Results usually come in request order: try the expected position first.
+        if (guess < ids.size() && ids[guess] == id) return guess;
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            if (ids[i] == id) return i;
+        return ids.size();
+    }
+
+    simdjson::dom::parser parser_;
+    std::vector<unsigned char> state_;
+    std::size_t unknown_ = 0;
+    std::size_t failed_count_mismatches_ = 0;
+};
+
+/// CloudWatch Logs' rejectedLogEventsInfo: indexes into the events as sent (chronological order).
+struct rejected_ranges {
+    /// Events from this index on were too new.
+    std::optional<std::size_t> too_new_start{};
+    /// Events up to and including this index were too old.
+    std::optional<std::size_t> too_old_end{};
+    /// Events up to and including this index were older than the log group's retention.
+    std::optional<std::size_t> expired_end{};
+};
+
+/// Per entry (as sent): those inside a rejected range are rejected with the range's reason, the rest
+/// were delivered.
+[[nodiscard]] inline batch_result by_index_ranges(std::size_t n, const rejected_ranges& r) {
+    batch_result result;
+    auto mark = [&](std::size_t i, std::string_view code, std::string_view why) {
+        if (result.entries.empty()) result.entries.assign(n, outcome::ok());
+        if (result.entries[i].is_ok()) result.entries[i] = outcome::reject(std::string(why)).from_service(std::string(code));
+    };
+    if (r.expired_end)
+        for (std::size_t i = 0; i <= *r.expired_end && i < n; ++i)
+            mark(i, "ExpiredLogEvent", "log event older than the log group's retention");
+    if (r.too_old_end)
+        for (std::size_t i = 0; i <= *r.too_old_end && i < n; ++i)
+            mark(i, "TooOldLogEvent", "log event too old (more than 14 days, or older than the log group)");
+    if (r.too_new_start)
+        for (std::size_t i = *r.too_new_start; i < n; ++i) mark(i, "TooNewLogEvent", "log event more than 2 hours in the future");
+    return result;
+}
+
+/// Per entry: those whose key is among the `unprocessed` keys the service handed back (DynamoDB's
+/// UnprocessedItems) are retried as throttled (the service did not get to them for lack of
+/// capacity), the rest were delivered. `keys[i]` identifies entry i.
+[[nodiscard]] inline batch_result by_unprocessed(std::span<const std::string> keys, std::span<const std::string> unprocessed) {
+    batch_result result;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        bool back = false;
+        for (const std::string& u : unprocessed)
+            if (u == keys[i]) {
+                back = true;
+                break;
+            }
+        if (!back) continue;
+        if (result.entries.empty()) result.entries.assign(keys.size(), outcome::ok());
+        result.entries[i] = outcome::throttle("unprocessed: the service did not get to this item (capacity)");
+    }
+    return result;
+}
+
+/// A request that succeeds or fails as a whole (PutMetricData, S3 PutObject): a 2xx took every entry.
+[[nodiscard]] inline batch_result all_or_nothing() { return batch_result::all_ok(); }
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+// end file sluice/aws/batch/response.hpp
+
 #if SLUICE_HAS_OPENSSL
-#include <openssl/evp.h>
-#include <openssl/opensslv.h>
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
 #define SLUICE_SQS_MD5 1
-#endif
-#endif
-#ifndef SLUICE_SQS_MD5
+#else
 #define SLUICE_SQS_MD5 0
 #endif
-
 
 namespace sluice::aws {
 
@@ -17898,6 +19489,11 @@ struct sqs_limits {
     /// For the delivery engine: entries, batch bytes and record bytes.
     [[nodiscard]] sink_limits to_sink_limits() const noexcept {
         return {max_batch_entries, max_batch_bytes, max_message_bytes};
+    }
+
+    /// The batch layer's view: entries, request and message bytes as SQS counts them (raw).
+    [[nodiscard]] batch_limits to_batch_limits() const noexcept {
+        return {max_batch_entries, max_batch_bytes, max_message_bytes, 0, size_basis::raw};
     }
 };
 
@@ -18012,142 +19608,15 @@ struct sqs_validation {
 }
 
 } // namespace sluice::aws
-
 namespace sluice::detail::sqs {
 
-// --- text checks ---------------------------------------------------------------------------------
-
-enum class text_status { ok, invalid_utf8, invalid_character };
-
-struct text_check {
-    text_status status = text_status::ok;
-    /// Byte offset of the offending sequence.
-    std::size_t offset = 0;
-    /// The code point, for invalid_character.
-    std::uint32_t code_point = 0;
-    /// Why the UTF-8 is invalid, for invalid_utf8.
-    std::string_view detail{};
-};
-
-/// True when the 16 (or 8) bytes at p are all ASCII in 0x20..0x7F, which SQS accepts as they are.
-inline bool plain_ascii_block(const char* p) noexcept {
-#if defined(__SSE2__)
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // A byte < 0x20 or >= 0x80 (signed: negative, or below 0x20).
-    const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-    return _mm_movemask_epi8(low) == 0;
-#else
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    return ((w | ((w - ones * 0x20) & ~w)) & highs) == 0;
-#endif
-}
-
-#if defined(__SSE2__)
-inline constexpr std::size_t block_size = 16;
-
-/// plain_ascii_block for the 64 bytes at p, with one test instead of four.
-inline bool plain_ascii_chunk(const char* p) noexcept {
-    const __m128i limit = _mm_set1_epi8(0x20);
-    __m128i low = _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), limit);
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), limit));
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), limit));
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), limit));
-    return _mm_movemask_epi8(low) == 0;
-}
-#else
-inline constexpr std::size_t block_size = 8;
-
-inline bool plain_ascii_chunk(const char* p) noexcept {
-    for (int k = 0; k < 8; ++k)
-        if (!plain_ascii_block(p + 8 * k)) return false;
-    return true;
-}
-#endif
-
-/// Checks that `text` is valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) made
-/// only of the characters SQS accepts: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
-inline text_check check_text(std::string_view text) noexcept {
-    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-    const std::size_t n = text.size();
-    std::size_t i = 0;
-    auto bad_utf8 = [&](std::string_view why) { return text_check{text_status::invalid_utf8, i, 0, why}; };
-    auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
-    while (i < n) {
-        // Plain ASCII, most text: 64 bytes, then 16, at a time.
-        if (i + 64 <= n && plain_ascii_chunk(text.data() + i)) {
-            i += 64;
-            continue;
-        }
-        if (i + block_size <= n && plain_ascii_block(text.data() + i)) {
-            i += block_size;
-            continue;
-        }
-        const unsigned char c = s[i];
-        if (c < 0x80) {
-            if (c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) return {text_status::invalid_character, i, c, {}};
-            ++i;
-            continue;
-        }
-        std::uint32_t cp = 0;
-        std::size_t len = 0;
-        if (c < 0xC0) return bad_utf8("unexpected continuation byte");
-        if (c < 0xC2) return bad_utf8("overlong encoding");
-        if (c < 0xE0) {
-            if (!cont(1)) return bad_utf8(i + 1 >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
-            len = 2;
-        } else if (c < 0xF0) {
-            for (std::size_t k = 1; k < 3; ++k)
-                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-            if (cp < 0x800) return bad_utf8("overlong encoding");
-            if (cp >= 0xD800 && cp <= 0xDFFF) return bad_utf8("surrogate code point");
-            len = 3;
-        } else if (c < 0xF5) {
-            for (std::size_t k = 1; k < 4; ++k)
-                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
-            if (cp < 0x10000) return bad_utf8("overlong encoding");
-            if (cp > 0x10FFFF) return bad_utf8("code point above U+10FFFF");
-            len = 4;
-        } else {
-            return bad_utf8("invalid byte");
-        }
-        if (cp == 0xFFFE || cp == 0xFFFF) return {text_status::invalid_character, i, cp, {}};
-        i += len;
-    }
-    return {};
-}
-
-inline void append_hex(std::string& out, std::uint32_t v, int min_digits) {
-    char buf[8];
-    const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
-    (void)ec;
-    for (int k = static_cast<int>(ptr - buf); k < min_digits; ++k) out += '0';
-    for (const char* p = buf; p != ptr; ++p) out += static_cast<char>(*p >= 'a' ? *p - 32 : *p);
-}
+/// Valid UTF-8 made only of the characters SQS accepts (those of XML 1.0).
+inline text::utf8_check check_text(std::string_view text) noexcept { return text::check_utf8(text, text::xml_character{}); }
 
 /// "message body: invalid UTF-8 at byte 17 (overlong encoding)", "... character U+0001 at byte 3 is
-/// not allowed by SQS".
-inline std::string describe(const text_check& c, std::string_view what) {
-    std::string out(what);
-    if (c.status == text_status::invalid_utf8) {
-        out += ": invalid UTF-8 at byte ";
-        out += std::to_string(c.offset);
-        out += " (";
-        out += c.detail;
-        out += ')';
-    } else {
-        out += ": character U+";
-        append_hex(out, c.code_point, 4);
-        out += " at byte ";
-        out += std::to_string(c.offset);
-        out += " is not allowed by SQS (allowed: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF)";
-    }
-    return out;
+/// not allowed by SQS (allowed: ...)".
+inline std::string describe_text(const text::utf8_check& c, std::string_view what) {
+    return text::describe(c, what, "by SQS (allowed: " + std::string(text::xml_character::description) + ")");
 }
 
 inline bool is_id_char(char c) noexcept {
@@ -18231,15 +19700,15 @@ inline aws::sqs_validation check_attribute(const aws::sqs_attribute& a, std::siz
         return sqs_validation::fail(sqs_problem::invalid_attribute_type,
                                     attribute_label(index) + " (" + a.name + "): the data type is longer than " +
                                         std::to_string(limits.max_attribute_type_length) + " characters");
-    if (const text_check c = check_text(type); c.status != text_status::ok)
-        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe(c, attribute_label(index) + " data type"));
+    if (const text::utf8_check c = check_text(type); !c.ok())
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe_text(c, attribute_label(index) + " data type"));
     if (a.value.empty())
         return sqs_validation::fail(sqs_problem::invalid_attribute_value,
                                     attribute_label(index) + " (" + a.name + "): the value is empty");
     if (textual) {
-        if (const text_check c = check_text(a.value); c.status != text_status::ok)
+        if (const text::utf8_check c = check_text(a.value); !c.ok())
             return sqs_validation::fail(sqs_problem::invalid_attribute_value,
-                                        describe(c, attribute_label(index) + " (" + a.name + ") value"));
+                                        describe_text(c, attribute_label(index) + " (" + a.name + ") value"));
         if (type.starts_with("Number") && !is_sqs_number(a.value))
             return sqs_validation::fail(sqs_problem::invalid_attribute_value,
                                         attribute_label(index) + " (" + a.name +
@@ -18260,456 +19729,8 @@ inline aws::sqs_validation check_fifo_id(std::string_view id, std::size_t max, a
     return aws::sqs_validation::valid();
 }
 
+
 // --- JSON encoding -------------------------------------------------------------------------------
-
-/// Per byte: 0 when copied as it is, else the character after the backslash ('u' for \u00XX).
-inline constexpr std::array<char, 256> escape_table = [] {
-    std::array<char, 256> t{};
-    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
-    t['\b'] = 'b';
-    t['\f'] = 'f';
-    t['\n'] = 'n';
-    t['\r'] = 'r';
-    t['\t'] = 't';
-    t['"'] = '"';
-    t['\\'] = '\\';
-    return t;
-}();
-
-/// Output bytes of one escaped byte.
-inline constexpr std::size_t escape_width(unsigned char c) noexcept {
-    const char e = escape_table[c];
-    return e == 0 ? 1 : (e == 'u' ? 6 : 2);
-}
-
-#if defined(__SSE2__)
-/// Bit k set when byte k of the 16 at p needs escaping ('"', '\\' or below 0x20); `control` gets the
-/// bits of the bytes below 0x20 alone.
-inline unsigned special_mask(const char* p, unsigned& control) noexcept {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-    const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-    const __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
-    control = static_cast<unsigned>(_mm_movemask_epi8(below));
-    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), below)));
-}
-
-/// The same for the 64 bytes at p.
-inline std::uint64_t special_mask64(const char* p, std::uint64_t& control) noexcept {
-    std::uint64_t special = 0;
-    control = 0;
-    for (int k = 0; k < 4; ++k) {
-        unsigned c = 0;
-        special |= std::uint64_t{special_mask(p + 16 * k, c)} << (16 * k);
-        control |= std::uint64_t{c} << (16 * k);
-    }
-    return special;
-}
-
-inline void copy16(char* dst, const char* src) noexcept {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
-}
-#else
-/// True when one of the 8 bytes at p needs escaping (exact as a yes/no answer).
-inline bool has_special8(const char* p) noexcept {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
-    const std::uint64_t below = (w - ones * 0x20) & ~w & highs;
-    return (below | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
-}
-#endif
-
-/// Exact size of `s` once escaped (without the quotes), with SSE2 (or 8 bytes at a time without).
-inline std::size_t escaped_size_portable(std::string_view s) noexcept {
-    std::size_t n = s.size();
-    std::size_t i = 0;
-#if defined(__SSE2__)
-    // Byte-wide counters of the bytes to escape (one extra output byte each) and of the control
-    // characters among them, summed before they can wrap: no branch per block.
-    const std::size_t vector_end = s.size() / 16 * 16;
-    std::size_t controls = 0;
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    const __m128i c1f = _mm_set1_epi8(0x1F);
-    const __m128i zero = _mm_setzero_si128();
-    auto sum = [&zero](__m128i counters) {
-        const __m128i s2 = _mm_sad_epu8(counters, zero);
-        return static_cast<std::size_t>(_mm_cvtsi128_si64(s2) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s2, s2)));
-    };
-    while (i < vector_end) {
-        __m128i specials = zero;
-        __m128i below = zero;
-        const std::size_t stop = std::min(vector_end, i + 255 * 16);
-        for (; i < stop; i += 16) {
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-            const __m128i b = _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f);
-            specials = _mm_sub_epi8(specials, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), b));
-            below = _mm_sub_epi8(below, b);
-        }
-        n += sum(specials);
-        controls += sum(below);
-    }
-    // Rare: control characters written \u00XX take four bytes more than the one counted.
-    if (controls != 0)
-        for (std::size_t k = 0; k < vector_end; ++k)
-            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
-#else
-    for (; i + 8 <= s.size(); i += 8) {
-        if (!has_special8(s.data() + i)) continue;
-        for (std::size_t k = 0; k < 8; ++k) n += escape_width(static_cast<unsigned char>(s[i + k])) - 1;
-    }
-#endif
-    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
-    return n;
-}
-
-inline char* write_escape(char* dst, unsigned char c) noexcept {
-    constexpr char hex[] = "0123456789abcdef";
-    const char e = escape_table[c];
-    dst[0] = '\\';
-    if (e != 'u') {
-        dst[1] = e;
-        return dst + 2;
-    }
-    dst[1] = 'u';
-    dst[2] = '0';
-    dst[3] = '0';
-    dst[4] = hex[c >> 4];
-    dst[5] = hex[c & 0x0F];
-    return dst + 6;
-}
-
-inline char* write_escaped_bytes(char* dst, const char* src, std::size_t n) noexcept {
-    for (std::size_t k = 0; k < n; ++k) {
-        const auto c = static_cast<unsigned char>(src[k]);
-        if (escape_table[c] == 0) *dst++ = static_cast<char>(c);
-        else dst = write_escape(dst, c);
-    }
-    return dst;
-}
-
-#if SLUICE_SQS_X86_DISPATCH
-/// For an 8-bit mask k of the bytes to escape among 8: the pshufb indices that spread the 8 bytes
-/// over 8 + popcount(k) positions leaving a gap before each escaped one (0x80 gives a zero there),
-/// and the backslashes that fill the gaps.
-struct expansion_tables {
-    alignas(16) unsigned char shuffle[256][16];
-    alignas(16) unsigned char backslash[256][16];
-    /// 8 + popcount(k): a table, as popcnt is not in the x86-64 baseline.
-    unsigned char width[256];
-};
-
-inline constexpr expansion_tables make_expansion_tables() {
-    expansion_tables t{};
-    for (unsigned k = 0; k < 256; ++k) {
-        unsigned o = 0;
-        for (unsigned j = 0; j < 8; ++j) {
-            if ((k >> j) & 1u) {
-                t.shuffle[k][o] = 0x80;
-                t.backslash[k][o] = '\\';
-                ++o;
-            }
-            t.shuffle[k][o] = static_cast<unsigned char>(j);
-            ++o;
-        }
-        t.width[k] = static_cast<unsigned char>(o);
-        for (; o < 16; ++o) t.shuffle[k][o] = 0x80;
-    }
-    return t;
-}
-
-inline constexpr expansion_tables expansion = make_expansion_tables();
-
-/// Expands one 16-byte block with only '"' and '\\' to escape (mask m, not zero) at dst.
-__attribute__((target("ssse3"))) inline char* expand_block_ssse3(char* dst, __m128i v, unsigned m) noexcept {
-    const unsigned lo = m & 0xFFu;
-    const unsigned hi = m >> 8;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_or_si128(_mm_shuffle_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[lo]))),
-                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[lo]))));
-    dst += expansion.width[lo];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_or_si128(_mm_shuffle_epi8(_mm_srli_si128(v, 8),
-                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[hi]))),
-                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[hi]))));
-    return dst + expansion.width[hi];
-}
-
-/// The SSSE3 escaper: every 16-byte block with only '"' and '\\' to escape is expanded with two
-/// shuffles, whatever their number (JSON bodies have one in ten). Returns where it stopped (a
-/// multiple of 16); the caller finishes the tail. Called only when the CPU has SSSE3.
-__attribute__((target("ssse3"))) inline char* write_escaped_ssse3(char* dst, const char* src, std::size_t n,
-                                                                 std::size_t& done) noexcept {
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        unsigned control = 0;
-        const unsigned m = special_mask(src + i, control);
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-        if (m == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
-            dst += 16;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, src + i, 16);
-            continue;
-        }
-        dst = expand_block_ssse3(dst, v, m);
-    }
-    done = i;
-    return dst;
-}
-
-/// The AVX2 escaper: 32-byte blocks, those without anything to escape stored as they are, the others
-/// expanded 16 bytes at a time as in the SSSE3 escaper.
-__attribute__((target("avx2"))) inline char* write_escaped_avx2(char* dst, const char* src, std::size_t n,
-                                                               std::size_t& done) noexcept {
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-        const __m256i below = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
-        const auto m = static_cast<std::uint32_t>(_mm256_movemask_epi8(
-            _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), below)));
-        if (m == 0) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
-            dst += 32;
-            continue;
-        }
-        if (_mm256_movemask_epi8(below) != 0) {
-            dst = write_escaped_bytes(dst, src + i, 32);
-            continue;
-        }
-        const unsigned m0 = m & 0xFFFFu;
-        const unsigned m1 = m >> 16;
-        const __m128i v0 = _mm256_castsi256_si128(v);
-        const __m128i v1 = _mm256_extracti128_si256(v, 1);
-        if (m0 == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v0);
-            dst += 16;
-        } else {
-            dst = expand_block_ssse3(dst, v0, m0);
-        }
-        if (m1 == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v1);
-            dst += 16;
-        } else {
-            dst = expand_block_ssse3(dst, v1, m1);
-        }
-    }
-    done = i;
-    return dst;
-}
-
-/// escaped_size with AVX2: 32 bytes per step.
-__attribute__((target("avx2"))) inline std::size_t escaped_size_avx2(std::string_view s) noexcept {
-    std::size_t n = s.size();
-    const std::size_t vector_end = s.size() / 32 * 32;
-    std::size_t i = 0;
-    std::size_t controls = 0;
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    const __m256i zero = _mm256_setzero_si256();
-    while (i < vector_end) {
-        __m256i specials = zero;
-        __m256i below = zero;
-        const std::size_t stop = std::min(vector_end, i + 255 * 32);
-        for (; i < stop; i += 32) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
-            const __m256i b = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
-            specials = _mm256_sub_epi8(
-                specials, _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), b));
-            below = _mm256_sub_epi8(below, b);
-        }
-        const __m256i s4 = _mm256_sad_epu8(specials, zero);
-        n += static_cast<std::size_t>(_mm256_extract_epi64(s4, 0) + _mm256_extract_epi64(s4, 1) +
-                                      _mm256_extract_epi64(s4, 2) + _mm256_extract_epi64(s4, 3));
-        const __m256i c4 = _mm256_sad_epu8(below, zero);
-        controls += static_cast<std::size_t>(_mm256_extract_epi64(c4, 0) + _mm256_extract_epi64(c4, 1) +
-                                             _mm256_extract_epi64(c4, 2) + _mm256_extract_epi64(c4, 3));
-    }
-    if (controls != 0)
-        for (std::size_t k = 0; k < vector_end; ++k)
-            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
-    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
-    return n;
-}
-
-enum class simd_level { sse2, ssse3, avx2 };
-
-/// What this CPU offers, detected once.
-inline simd_level cpu_simd_level() noexcept {
-    static const simd_level level = [] {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
-        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
-        return simd_level::sse2;
-    }();
-    return level;
-}
-#endif
-
-#if defined(__SSE2__)
-/// The SSE2 escaper, for CPUs without SSSE3: 64-byte chunks while a 16-byte load from anywhere in the
-/// chunk stays inside the input. A '"' or '\\' is escaped by a backslash before it: the run before
-/// it is copied, then '\\', and the character itself starts the next run. Control characters (rare,
-/// and SQS refuses most) take the byte loop. Returns where it stopped; the caller finishes the tail.
-inline char* write_escaped_sse2(char* dst, const char* src, std::size_t n, std::size_t& done) noexcept {
-    std::size_t i = 0;
-    for (; i + 80 <= n; i += 64) {
-        const char* chunk = src + i;
-        std::uint64_t control = 0;
-        std::uint64_t m = special_mask64(chunk, control);
-        if (m == 0) {
-            copy16(dst, chunk);
-            copy16(dst + 16, chunk + 16);
-            copy16(dst + 32, chunk + 32);
-            copy16(dst + 48, chunk + 48);
-            dst += 64;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, chunk, 64);
-            continue;
-        }
-        std::size_t prev = 0;
-        do {
-            const auto b = static_cast<std::size_t>(std::countr_zero(m));
-            const std::size_t run = b - prev;
-            copy16(dst, chunk + prev);
-            for (std::size_t k = 16; k < run; k += 16) copy16(dst + k, chunk + prev + k);
-            dst += run;
-            *dst++ = '\\';
-            prev = b;
-            m &= m - 1;
-        } while (m != 0);
-        const std::size_t rest = 64 - prev;
-        for (std::size_t k = 0; k < rest; k += 16) copy16(dst + k, chunk + prev + k);
-        dst += rest;
-    }
-    // The tail, 16 bytes at a time while a load from the block stays inside `s`.
-    for (; i + 32 <= n; i += 16) {
-        unsigned control = 0;
-        unsigned m = special_mask(src + i, control);
-        if (m == 0) {
-            copy16(dst, src + i);
-            dst += 16;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, src + i, 16);
-            continue;
-        }
-        std::size_t prev = 0;
-        do {
-            const auto b = static_cast<std::size_t>(std::countr_zero(m));
-            copy16(dst, src + i + prev);
-            dst += b - prev;
-            *dst++ = '\\';
-            prev = b;
-            m &= m - 1;
-        } while (m != 0);
-        copy16(dst, src + i + prev);
-        dst += 16 - prev;
-    }
-    done = i;
-    return dst;
-}
-#endif
-
-/// Writes `s` escaped at dst and returns the end. May write up to 16 bytes past the end it returns
-/// (write_slack; the caller leaves room): blocks are stored 16 bytes at a time.
-inline char* write_escaped(char* dst, std::string_view s) noexcept {
-    const char* src = s.data();
-    const std::size_t n = s.size();
-    std::size_t i = 0;
-#if SLUICE_SQS_X86_DISPATCH
-    switch (cpu_simd_level()) {
-    case simd_level::avx2: dst = write_escaped_avx2(dst, src, n, i); break;
-    case simd_level::ssse3: dst = write_escaped_ssse3(dst, src, n, i); break;
-    case simd_level::sse2: dst = write_escaped_sse2(dst, src, n, i); break;
-    }
-#elif defined(__SSE2__)
-    dst = write_escaped_sse2(dst, src, n, i);
-#else
-    for (; i + 8 <= n; i += 8) {
-        if (!has_special8(src + i)) {
-            std::memcpy(dst, src + i, 8);
-            dst += 8;
-            continue;
-        }
-        dst = write_escaped_bytes(dst, src + i, 8);
-    }
-#endif
-    return write_escaped_bytes(dst, src + i, n - i);
-}
-
-/// Exact size of `s` once escaped (without the quotes).
-inline std::size_t escaped_size(std::string_view s) noexcept {
-#if SLUICE_SQS_X86_DISPATCH
-    if (cpu_simd_level() == simd_level::avx2) return escaped_size_avx2(s);
-#endif
-    return escaped_size_portable(s);
-}
-
-inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
-
-inline char* write_base64(char* dst, std::string_view bytes) noexcept {
-    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
-    const std::size_t n = bytes.size();
-    std::size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (std::uint32_t{s[i + 1]} << 8) | s[i + 2];
-        dst[0] = alphabet[v >> 18];
-        dst[1] = alphabet[(v >> 12) & 63];
-        dst[2] = alphabet[(v >> 6) & 63];
-        dst[3] = alphabet[v & 63];
-        dst += 4;
-    }
-    if (const std::size_t rest = n - i; rest != 0) {
-        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (rest == 2 ? std::uint32_t{s[i + 1]} << 8 : 0u);
-        dst[0] = alphabet[v >> 18];
-        dst[1] = alphabet[(v >> 12) & 63];
-        dst[2] = rest == 2 ? alphabet[(v >> 6) & 63] : '=';
-        dst[3] = '=';
-        dst += 4;
-    }
-    return dst;
-}
-
-/// Two emitters walk the same encoding code: one counts the bytes, one writes them. So the size the
-/// string grows to is exactly what is written.
-struct size_counter {
-    std::size_t n = 0;
-    void raw(std::string_view s) noexcept { n += s.size(); }
-    void escaped(std::string_view s) noexcept { n += escaped_size(s); }
-    void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
-    void integer(int v) noexcept {
-        char buf[16];
-        n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
-    }
-};
-
-struct pointer_writer {
-    char* p;
-    void raw(std::string_view s) noexcept {
-        std::memcpy(p, s.data(), s.size());
-        p += s.size();
-    }
-    void escaped(std::string_view s) noexcept { p = write_escaped(p, s); }
-    void base64(std::string_view s) noexcept { p = write_base64(p, s); }
-    void integer(int v) noexcept { p = std::to_chars(p, p + 16, v).ptr; }
-};
-
-/// Bytes write_escaped may touch past its end.
-inline constexpr std::size_t write_slack = 16;
 
 template <class E>
 void emit_entry_fields(E& e, const aws::sqs_message& m) {
@@ -18766,62 +19787,6 @@ void emit_entry_head(E& e, std::string_view id, bool first) {
     e.raw("\",");
 }
 
-/// Runs `emit(emitter)` twice: to size, then to write into `out` grown once.
-template <class F>
-void append_exact(std::string& out, F&& emit) {
-    size_counter counter;
-    emit(counter);
-    const std::size_t start = out.size();
-    out.resize(start + counter.n + write_slack);
-    pointer_writer writer{out.data() + start};
-    emit(writer);
-    out.resize(start + counter.n);
-}
-
-#if SLUICE_SQS_MD5
-/// MD5 on a reused OpenSSL context, fetched on first use. Unavailable (FIPS providers) means no check.
-class md5_hasher {
-public:
-    md5_hasher() = default;
-    md5_hasher(const md5_hasher&) = delete;
-    md5_hasher& operator=(const md5_hasher&) = delete;
-    ~md5_hasher() {
-        EVP_MD_CTX_free(ctx_);
-        EVP_MD_free(md_);
-    }
-
-    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
-    bool hex_digest(std::string_view data, char* out) noexcept {
-        if (!ready()) return false;
-        unsigned char digest[16];
-        unsigned int size = 0;
-        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
-            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
-            return false;
-        constexpr char hex[] = "0123456789abcdef";
-        for (int k = 0; k < 16; ++k) {
-            out[2 * k] = hex[digest[k] >> 4];
-            out[2 * k + 1] = hex[digest[k] & 0x0F];
-        }
-        return true;
-    }
-
-private:
-    bool ready() noexcept {
-        if (md_ && ctx_) return true;
-        if (tried_) return false;
-        tried_ = true;
-        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
-        ctx_ = EVP_MD_CTX_new();
-        return md_ && ctx_;
-    }
-
-    EVP_MD* md_ = nullptr;
-    EVP_MD_CTX* ctx_ = nullptr;
-    bool tried_ = false;
-};
-#endif
-
 } // namespace sluice::detail::sqs
 
 namespace sluice::aws {
@@ -18829,10 +19794,10 @@ namespace sluice::aws {
 /// Checks text the way SQS will (valid UTF-8 of allowed characters). `what` names it in the reason.
 [[nodiscard]] inline sqs_validation validate_sqs_text(std::string_view text, std::string_view what = "message body") {
     const auto c = sluice::detail::sqs::check_text(text);
-    if (c.status == sluice::detail::sqs::text_status::ok) return sqs_validation::valid();
-    return sqs_validation::fail(c.status == sluice::detail::sqs::text_status::invalid_utf8 ? sqs_problem::invalid_utf8
-                                                                                          : sqs_problem::invalid_character,
-                                sluice::detail::sqs::describe(c, what));
+    if (c.ok()) return sqs_validation::valid();
+    return sqs_validation::fail(c.status == text::utf8_status::invalid_utf8 ? sqs_problem::invalid_utf8
+                                                                            : sqs_problem::invalid_character,
+                                sluice::detail::sqs::describe_text(c, what));
 }
 
 /// An entry id: 1 to max_entry_id_length characters of A-Z a-z 0-9 - _.
@@ -18942,7 +19907,7 @@ namespace sluice::aws {
 
 /// Exact size of one entry's fields as append_sqs_entry_fields writes them.
 [[nodiscard]] inline std::size_t sqs_entry_fields_size(const sqs_message& m) noexcept {
-    sluice::detail::sqs::size_counter c;
+    text::size_counter c;
     sluice::detail::sqs::emit_entry_fields(c, m);
     return c.n;
 }
@@ -18951,7 +19916,7 @@ namespace sluice::aws {
 /// What a sink can store as its record (encoded once, at submit) and splice into every attempt's
 /// request with append_send_message_batch_encoded.
 inline void append_sqs_entry_fields(std::string& out, const sqs_message& m) {
-    sluice::detail::sqs::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
+    text::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
 }
 
 /// Appends a SendMessageBatch request body for `messages` with entry ids `ids` (same length).
@@ -18959,7 +19924,7 @@ inline void append_send_message_batch(std::string& out, std::string_view queue_u
                                       std::span<const sqs_message> messages) {
     if (ids.size() != messages.size()) throw std::invalid_argument("sluice: SendMessageBatch needs one id per message");
     namespace d = sluice::detail::sqs;
-    d::append_exact(out, [&](auto& e) {
+    text::append_exact(out, [&](auto& e) {
         d::emit_batch_head(e, queue_url);
         for (std::size_t i = 0; i < ids.size(); ++i) {
             d::emit_entry_head(e, ids[i], i == 0);
@@ -18978,7 +19943,7 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
     if (ids.size() != entry_fields.size())
         throw std::invalid_argument("sluice: SendMessageBatch needs one id per entry");
     namespace d = sluice::detail::sqs;
-    d::append_exact(out, [&](auto& e) {
+    text::append_exact(out, [&](auto& e) {
         d::emit_batch_head(e, queue_url);
         for (std::size_t i = 0; i < ids.size(); ++i) {
             d::emit_entry_head(e, ids[i], i == 0);
@@ -18989,7 +19954,19 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
     });
 }
 
+
 // --- the response ----------------------------------------------------------------------------------
+
+/// SQS's per-entry error codes that its SenderFault flag does not settle.
+[[nodiscard]] inline const error_table& sqs_errors() noexcept {
+    static constexpr error_rule rules[] = {
+        {"KmsThrottled", error_verdict::throttle},
+        {"KMS.ThrottlingException", error_verdict::throttle},
+        {"RequestThrottled", error_verdict::throttle},
+    };
+    static const error_table table{rules, error_verdict::retry};
+    return table;
+}
 
 /// What SQS returned for an entry it accepted. Views into the parser: valid until its next parse.
 struct sqs_sent_entry {
@@ -19016,134 +19993,37 @@ public:
     /// is ignored).
     [[nodiscard]] batch_result parse(std::string_view body, std::span<const std::string_view> ids,
                                      std::span<const std::string_view> bodies = {}) {
-        return parse_impl(parser_.parse(body.data(), body.size(), true), ids, bodies);
-    }
-
-    /// The same, reading in place when `body` has SIMDJSON_PADDING (64) spare bytes of capacity (a
-    /// template so that a string literal still picks the string_view overload).
-    template <class String>
-        requires std::same_as<String, std::string>
-    [[nodiscard]] batch_result parse(const String& body, std::span<const std::string_view> ids,
-                                     std::span<const std::string_view> bodies = {}) {
-        return parse_impl(parser_.parse(body), ids, bodies);
+        if (!bodies.empty() && bodies.size() != ids.size())
+            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
+        sent_.assign(ids.size(), sqs_sent_entry{});
+        simdjson::dom::object root;
+        if (!reader_.parse(body, root))
+            return batch_result::failed(outcome::retry("unreadable SendMessageBatch response (not a JSON object)"));
+        return reader_.by_id(root, ids, sqs_errors(), [&](std::size_t at, const simdjson::dom::object& o) {
+            return accepted(at, o, bodies);
+        });
     }
 
     /// After parse: what SQS returned for each entry (empty views for entries not accepted).
     [[nodiscard]] std::span<const sqs_sent_entry> sent() const noexcept { return sent_; }
     /// After parse: results naming an id that is not in the batch (ignored).
-    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return reader_.unknown_entries(); }
 
 private:
-    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
-
-    std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) const noexcept {
-        // Results usually come in request order: try the expected position first.
-        if (guess < ids.size() && ids[guess] == id) return guess;
-        for (std::size_t i = 0; i < ids.size(); ++i)
-            if (ids[i] == id) return i;
-        return ids.size();
-    }
-
-    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
-    template <class T>
-    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
-        return std::move(r).get(out) == simdjson::SUCCESS;
-    }
-
-    static entry_result failed_entry(std::string_view code, std::string_view message, bool sender_fault) {
-        std::string why(code.empty() ? std::string_view("unknown error") : code.substr(0, 128));
-        const std::string clean = sluice::detail::aws_error::clean_message(message, 512);
-        if (!clean.empty()) {
-            why += ": ";
-            why += clean;
-        }
-        if (is_throttling_code(code)) return entry_result::retry(std::move(why), true);
-        if (is_transient_code(code) || !sender_fault) return entry_result::retry(std::move(why));
-        return entry_result::reject(std::move(why));
-    }
-
-    batch_result parse_impl(simdjson::simdjson_result<simdjson::dom::element> parsed,
-                            std::span<const std::string_view> ids, std::span<const std::string_view> bodies) {
-        if (!bodies.empty() && bodies.size() != ids.size())
-            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
-        const std::size_t n = ids.size();
-        sent_.assign(n, sqs_sent_entry{});
-        state_.assign(n, no_result);
-        unknown_ = 0;
-
-        simdjson::dom::object root;
-        if (parsed.get_object().get(root) != simdjson::SUCCESS)
-            return batch_result::failed(entry_result::retry("unreadable SendMessageBatch response (not a JSON object)"));
-
-        batch_result result;
-        auto ensure_entries = [&] {
-            if (result.entries.empty()) result.entries.assign(n, entry_result::ok());
-        };
-
-        simdjson::dom::array successful;
-        if (root["Successful"].get_array().get(successful) == simdjson::SUCCESS) {
-            std::size_t guess = 0;
-            for (simdjson::dom::element item : successful) {
-                simdjson::dom::object o;
-                std::string_view id;
-                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
-                    ++unknown_;
-                    continue;
-                }
-                const std::size_t at = find(ids, id, guess);
-                guess = at + 1;
-                if (at == n || state_[at] != no_result) {
-                    ++unknown_;
-                    continue;
-                }
-                state_[at] = accepted;
-                sqs_sent_entry& s = sent_[at];
-                // Optional members: absent ones leave the view empty.
-                read(o["MessageId"].get_string(), s.message_id);
-                read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
-                read(o["SequenceNumber"].get_string(), s.sequence_number);
+    std::optional<outcome> accepted(std::size_t at, const simdjson::dom::object& o, std::span<const std::string_view> bodies) {
+        using reader = batch_response_reader;
+        sqs_sent_entry& s = sent_[at];
+        // Optional members: absent ones leave the view empty.
+        reader::read(o["MessageId"].get_string(), s.message_id);
+        reader::read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
+        reader::read(o["SequenceNumber"].get_string(), s.sequence_number);
 #if SLUICE_SQS_MD5
-                if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body)) {
-                    ensure_entries();
-                    result.entries[at] = entry_result::retry("MD5OfMessageBody does not match the body sent");
-                }
+        if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body))
+            return outcome::retry("MD5OfMessageBody does not match the body sent");
+#else
+        (void)bodies;
 #endif
-            }
-        }
-
-        simdjson::dom::array failed_list;
-        if (root["Failed"].get_array().get(failed_list) == simdjson::SUCCESS) {
-            std::size_t guess = 0;
-            for (simdjson::dom::element item : failed_list) {
-                simdjson::dom::object o;
-                std::string_view id;
-                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
-                    ++unknown_;
-                    continue;
-                }
-                const std::size_t at = find(ids, id, guess);
-                guess = at + 1;
-                if (at == n || state_[at] != no_result) {
-                    ++unknown_;
-                    continue;
-                }
-                state_[at] = failed;
-                std::string_view code, message;
-                bool sender_fault = false;
-                read(o["Code"].get_string(), code);
-                read(o["Message"].get_string(), message);
-                read(o["SenderFault"].get_bool(), sender_fault);
-                ensure_entries();
-                result.entries[at] = failed_entry(code, message, sender_fault);
-            }
-        }
-
-        for (std::size_t i = 0; i < n; ++i) {
-            if (state_[i] != no_result) continue;
-            ensure_entries();
-            result.entries[i] = entry_result::retry("no result for entry");
-        }
-        return result;
+        return std::nullopt;
     }
 
 #if SLUICE_SQS_MD5
@@ -19156,80 +20036,17 @@ private:
         return true;
     }
 
-    sluice::detail::sqs::md5_hasher md5_;
+    sluice::detail::md5_hasher md5_;
 #endif
-    simdjson::dom::parser parser_;
+    batch_response_reader reader_;
     std::vector<sqs_sent_entry> sent_;
-    std::vector<unsigned char> state_;
-    std::size_t unknown_ = 0;
 };
 
 } // namespace sluice::aws
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
 // end file sluice/aws/sqs_protocol.hpp
 
-#include <chrono>
-#include <coroutine>
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <optional>
-#include <random>
-#include <span>
-#include <stdexcept>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
 namespace sluice::aws {
-
-/// The delivery engine's adapter for SQS: records are entries already encoded by
-/// append_sqs_entry_fields; a batch becomes one SendMessageBatch call.
-class sqs_sink {
-public:
-    sqs_sink(service_client& client, std::string queue_url, sqs_limits limits = {})
-        : client_(&client), queue_url_(std::move(queue_url)), limits_(limits) {}
-
-    /// Records are JSON-encoded entries, at least as large as what SQS counts, so batching by their
-    /// size never exceeds the batch limit (it may close a batch a little early). A single record is
-    /// bounded by validation before encoding, not here: escaping can make it several times larger.
-    [[nodiscard]] sink_limits limits() const noexcept {
-        return {limits_.max_batch_entries, limits_.max_batch_bytes, limits_.max_message_bytes * 6 + 4096};
-    }
-
-    [[nodiscard]] task<batch_result> send(std::span<const std::string_view> batch) {
-        const auto ids = ids_for(batch.size());
-        std::string body;
-        std::size_t size = queue_url_.size() + 64;
-        for (auto record : batch) size += record.size() + 16;
-        body.reserve(size);
-        append_send_message_batch_encoded(body, queue_url_, ids, batch);
-        auto out = co_await client_->call_json(sqs_send_message_batch_target, body, sqs_json_content_type);
-        if (!out.ok()) co_return batch_result::failed(out.failure.to_entry_result());
-        co_return parser_.parse(out.response->body, ids);
-    }
-
-    [[nodiscard]] const std::string& queue_url() const noexcept { return queue_url_; }
-
-private:
-    // Entry ids are positions in the batch: unique within it, and valid whatever the records are.
-    std::span<const std::string_view> ids_for(std::size_t n) {
-        while (id_views_.size() < n) {
-            id_storage_.push_back(std::make_unique<std::string>(std::to_string(id_storage_.size())));
-            id_views_.push_back(*id_storage_.back());
-        }
-        return {id_views_.data(), n};
-    }
-
-    service_client* client_;
-    std::string queue_url_;
-    sqs_limits limits_;
-    sqs_batch_response_parser parser_{};
-    std::vector<std::unique_ptr<std::string>> id_storage_{};
-    std::vector<std::string_view> id_views_{};
-};
 
 /// A message that was not sent, or not accepted, and why.
 struct sqs_unprocessed {
@@ -19243,15 +20060,147 @@ struct sqs_unprocessed {
     outcome details{};
 };
 
-/// Thrown by sqs_dispatcher::send() when the message was not delivered: the engine's delivery_error,
-/// whose outcome says why (invalid: refused before sending; sent(); attempts()).
-using sqs_send_error = delivery_error;
+/// SendMessageBatch's traits for the batch layer.
+class sqs_service {
+public:
+    using record_type = sqs_message;
+    using unprocessed_type = sqs_unprocessed;
+    /// Entry ids are positions in the batch: nothing to remember between request and response.
+    struct request_state {};
+    static constexpr wire_protocol protocol = wire_protocol::json_1_0;
+    static constexpr std::string_view target = sqs_send_message_batch_target;
 
-struct sqs_receipt {
-    unsigned attempts = 0;
-    /// True when another message with the same content was pending and this one was folded into it.
-    bool duplicate = false;
+    explicit sqs_service(std::string queue_url, sqs_queue_options queue = {}, sqs_limits limits = {})
+        : queue_url_(std::move(queue_url)), queue_(queue), limits_(limits), rng_(std::random_device{}()) {
+        if (queue_url_.empty()) throw std::invalid_argument("sluice: SQS needs a queue URL");
+    }
+
+    [[nodiscard]] std::string_view name() const noexcept { return queue_url_; }
+    [[nodiscard]] const std::string& queue_url() const noexcept { return queue_url_; }
+    [[nodiscard]] bool fifo() const noexcept { return queue_.fifo; }
+    [[nodiscard]] const sqs_limits& sqs_table() const noexcept { return limits_; }
+    [[nodiscard]] batch_limits limits() const noexcept { return limits_.to_batch_limits(); }
+    [[nodiscard]] const error_table& errors() const noexcept { return sqs_errors(); }
+    /// Escaping can make a message up to six times larger (\u00XX), plus the entry's field names.
+    [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_message_bytes * 6 + 4096; }
+    [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::drop_newer; }
+
+    /// FIFO: a MessageDeduplicationId is made up when the queue needs one and the caller gave none
+    /// (once, so every retry carries the same); then SQS's rules. Empty when valid.
+    [[nodiscard]] std::string prepare(sqs_message& m) {
+        if (queue_.fifo && m.deduplication_id.empty() && !queue_.content_based_deduplication)
+            m.deduplication_id = unique_id();
+        auto check = validate_sqs_message(m, queue_, limits_);
+        return check.ok() ? std::string() : std::move(check.reason);
+    }
+
+    /// The entry's fields (without Id and braces), spliced into every attempt's request.
+    [[nodiscard]] entry_meta encode_entry(const sqs_message& m, std::string& out) const {
+        out.reserve(out.size() + sqs_entry_fields_size(m));
+        append_sqs_entry_fields(out, m);
+        entry_meta meta;
+        meta.counted = sqs_message_size(m);
+        if (queue_.fifo) meta.order_key = m.group_id;
+        return meta;
+    }
+
+    [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
+        const auto ids = position_ids(batch.records.size());
+        std::size_t size = queue_url_.size() + 64;
+        for (auto record : batch.records) size += record.size() + 16;
+        body.reserve(size);
+        append_send_message_batch_encoded(body, queue_url_, ids.views, batch.records);
+        return {};
+    }
+
+    [[nodiscard]] batch_result read_response(std::string_view body, sink_batch batch, request_state&) {
+        const auto ids = position_ids(batch.records.size());
+        return parser_.parse(body, ids.views);
+    }
+
+    /// The engine's settings for SQS: batches of 10 sealed after 50 ms, 16 requests in flight
+    /// (ordered, one at a time, for FIFO), 5 attempts per entry with backoff from 100 ms to 20 s.
+    [[nodiscard]] static delivery_options standard_delivery() {
+        delivery_options d;
+        d.name = "sqs";
+        d.batch.max_events = 10;
+        d.batch.max_bytes = 1u << 20;
+        d.batch.max_age = std::chrono::milliseconds(50);
+        d.retry.max_attempts = 5;
+        d.retry.initial_backoff = std::chrono::milliseconds(100);
+        d.retry.max_backoff = std::chrono::milliseconds(20'000);
+        d.concurrency.max_in_flight = 16;
+        return d;
+    }
+    [[nodiscard]] delivery_options default_delivery() const { return standard_delivery(); }
+
+    /// FIFO queues keep order: one request at a time, retries before anything newer.
+    void adjust(delivery_options& d) const {
+        if (queue_.fifo) d.ordered = true;
+    }
+
+private:
+    /// "0", "1", ...: unique within a batch, and valid whatever the records are.
+    struct ids_view {
+        std::vector<std::string> storage;
+        std::vector<std::string_view> views;
+    };
+    static ids_view position_ids(std::size_t n) {
+        ids_view ids;
+        ids.storage.reserve(n);
+        ids.views.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) ids.storage.push_back(std::to_string(i));
+        for (const auto& s : ids.storage) ids.views.push_back(s);
+        return ids;
+    }
+
+    std::string unique_id() {
+        static constexpr char hex[] = "0123456789abcdef";
+        std::string id(32, '0');
+        const std::uint64_t a = rng_(), b = rng_() ^ ++id_counter_;
+        for (int i = 0; i < 16; ++i) {
+            id[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
+            id[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
+        }
+        return id;
+    }
+
+    std::string queue_url_;
+    sqs_queue_options queue_;
+    sqs_limits limits_;
+    sqs_batch_response_parser parser_{};
+    std::mt19937_64 rng_;
+    std::uint64_t id_counter_ = 0;
 };
+
+static_assert(batch_service<sqs_service>);
+
+/// The delivery engine's adapter for SQS on its own (the dispatcher builds one for itself): records
+/// are entries encoded by append_sqs_entry_fields; a batch becomes one SendMessageBatch call.
+class sqs_sink {
+public:
+    sqs_sink(service_client& client, std::string queue_url, sqs_limits limits = {})
+        : service_(std::move(queue_url), {}, limits), sink_(client, service_) {}
+    sqs_sink(const sqs_sink&) = delete;
+    sqs_sink& operator=(const sqs_sink&) = delete;
+
+    [[nodiscard]] sink_limits limits() const { return sink_.limits(); }
+    [[nodiscard]] task<batch_result> send(sink_batch batch) { return sink_.send(batch); }
+    [[nodiscard]] task<batch_result> send(std::span<const std::string_view> records) {
+        return sink_.send(sink_batch{{}, records});
+    }
+    [[nodiscard]] const std::string& queue_url() const noexcept { return service_.queue_url(); }
+
+private:
+    sqs_service service_;
+    batch_sink<sqs_service> sink_;
+};
+
+using sqs_receipt = batch_receipt;
+using sqs_dispatcher_stats = batch_dispatcher_stats;
+/// Thrown by sqs_dispatcher::send() when the message was not delivered: delivery_error, whose
+/// outcome says why (kind invalid: refused before sending; sent(); attempts()).
+using sqs_send_error = delivery_error;
 
 struct sqs_dispatcher_options {
     std::string queue_url;
@@ -19269,263 +20218,32 @@ struct sqs_dispatcher_options {
     /// Invalid messages, duplicates and final failures are logged here (never message bodies).
     const logger* log = nullptr;
 
-    /// The engine's settings for SQS: batches of 10 sealed after 50 ms, 16 requests in flight
-    /// (ordered, one at a time, for FIFO), 5 attempts per entry with backoff from 100 ms to 20 s.
-    /// Each attempt is itself a call with the AWS standard retry mode (service_client).
-    [[nodiscard]] static delivery_options default_delivery() {
-        delivery_options d;
-        d.name = "sqs";
-        d.batch.max_events = 10;
-        d.batch.max_bytes = 1u << 20;
-        d.batch.max_age = std::chrono::milliseconds(50);
-        d.retry.max_attempts = 5;
-        d.retry.initial_backoff = std::chrono::milliseconds(100);
-        d.retry.max_backoff = std::chrono::milliseconds(20'000);
-        d.concurrency.max_in_flight = 16;
-        return d;
-    }
+    /// The engine's settings for SQS (sqs_service::standard_delivery()). Each engine attempt is one
+    /// HTTP request (the engine owns attempts and backoff).
+    [[nodiscard]] static delivery_options default_delivery() { return sqs_service::standard_delivery(); }
 };
 
-struct sqs_dispatcher_stats {
-    std::uint64_t submitted = 0;  ///< submit() and send() calls
-    std::uint64_t invalid = 0;    ///< refused before sending
-    std::uint64_t duplicates = 0; ///< dropped as duplicates of a pending message
-    std::uint64_t delivered = 0;
-    std::uint64_t failed = 0;     ///< sent, but finally not accepted
-    std::size_t pending = 0;      ///< submitted, outcome not known yet
-};
-
-class sqs_dispatcher {
+/// SQS's batch dispatcher, standard or FIFO (see the file comment).
+class sqs_dispatcher : public batch_dispatcher<sqs_service> {
 public:
-    sqs_dispatcher(io_loop& loop, service_client& client, sqs_dispatcher_options options)
-        : loop_(&loop),
-          options_(std::move(options)),
-          queue_{options_.fifo.value_or(options_.queue_url.ends_with(".fifo")), options_.content_based_deduplication},
-          sink_(client, options_.queue_url, options_.limits),
-          pipeline_(loop, sink_, effective_delivery(options_, queue_.fifo)),
-          rng_(std::random_device{}()) {
-        if (options_.queue_url.empty()) throw std::invalid_argument("sluice: sqs_dispatcher needs a queue URL");
-    }
+    sqs_dispatcher(io_loop& loop, service_client& client, const sqs_dispatcher_options& o)
+        : batch_dispatcher<sqs_service>(loop, client, make_service(o), common(o)) {}
 
-    sqs_dispatcher(const sqs_dispatcher&) = delete;
-    sqs_dispatcher& operator=(const sqs_dispatcher&) = delete;
-
-    [[nodiscard]] bool fifo() const noexcept { return queue_.fifo; }
-    [[nodiscard]] const std::string& queue_url() const noexcept { return options_.queue_url; }
-    [[nodiscard]] delivery_pipeline<sqs_sink>& pipeline() noexcept { return pipeline_; }
-
-    /// Opens the disk buffer when one is configured. Call once on the loop before submitting.
-    [[nodiscard]] task<void> start() { return pipeline_.start(); }
-
-    /// Queues `m` and returns at once; batches go out when full (10 entries), when old enough, or at
-    /// flush(). An invalid message is never sent: it comes back from the next flush() with the reason.
-    /// Any thread (it hops onto the loop).
-    void submit(sqs_message m) {
-        if (!loop_->in_loop_thread()) {
-            auto shared = std::make_shared<sqs_message>(std::move(m));
-            loop_->call_soon([this, shared] { submit(std::move(*shared)); });
-            return;
-        }
-        ++stats_.submitted;
-        auto admitted = admit(m);
-        if (!admitted.entry) {
-            outcome why = outcome::make(outcome_kind::invalid, admitted.invalid);
-            unprocessed_.push_back(sqs_unprocessed{std::move(m), std::move(admitted.invalid), false, 0, std::move(why)});
-            return;
-        }
-        if (admitted.duplicate) return;
-        ++outstanding_;
-        loop_->spawn(run(admitted.entry, std::make_unique<sqs_message>(std::move(m))));
-    }
-
-    /// Queues `m` and completes when SQS accepted it; throws sqs_send_error when it was refused as
-    /// invalid (at once) or finally failed. Any thread (it continues on the loop). Not reported again
-    /// by flush().
-    [[nodiscard]] task<sqs_receipt> send(sqs_message m) {
-        if (!loop_->in_loop_thread()) co_await loop_->schedule();
-        ++stats_.submitted;
-        auto admitted = admit(m);
-        if (!admitted.entry) throw delivery_error(outcome::make(outcome_kind::invalid, admitted.invalid));
-        std::shared_ptr<pending> p = admitted.entry;
-        if (!admitted.duplicate) {
-            ++outstanding_;
-            loop_->spawn(run(p, nullptr));
-        }
-        co_await done_awaiter{p.get()};
-        if (!p->ok) {
-            outcome failure = p->failure;
-            throw delivery_error(std::move(failure));
-        }
-        co_return sqs_receipt{p->attempts, admitted.duplicate};
-    }
-
-    /// Sends everything submitted so far and waits for the outcomes; returns what was not sent or not
-    /// accepted since the previous flush(), each with its reason. Call on the loop.
-    [[nodiscard]] task<std::vector<sqs_unprocessed>> flush() {
-        co_await pipeline_.flush();
-        while (outstanding_ != 0) {
-            co_await loop_->schedule(); // lets submitted messages reach the pipeline, finished ones report
-            co_await pipeline_.flush();
-        }
-        co_return std::exchange(unprocessed_, {});
-    }
-
-    /// flush() for a thread that is not the loop's (the loop must be running elsewhere).
-    [[nodiscard]] std::vector<sqs_unprocessed> flush_blocking() {
-        if (loop_->in_loop_thread())
-            throw std::logic_error("sluice: sqs_dispatcher::flush_blocking() on the loop's thread would wait forever; co_await flush()");
-        auto on_loop = [this]() -> task<std::vector<sqs_unprocessed>> {
-            co_await loop_->schedule();
-            co_return co_await flush();
-        };
-        return sync_wait(on_loop());
-    }
-
-    /// Stops accepting, delivers what it can within `grace`; whatever is left ends unprocessed (or
-    /// stays in the disk buffer, when there is one). Call flush() afterwards to collect it.
-    [[nodiscard]] task<delivery_report> stop(std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
-        auto report = co_await pipeline_.stop(grace);
-        while (outstanding_ != 0) co_await loop_->schedule();
-        co_return report;
-    }
-
-    [[nodiscard]] sqs_dispatcher_stats stats() const noexcept {
-        sqs_dispatcher_stats s = stats_;
-        s.pending = outstanding_;
-        return s;
-    }
-
-    /// A collector processor sending each payload as one message: `send` on the collector queue then
-    /// resolves with that message's SQS outcome (Ok, or an Error with the reason).
-    template <class T>
-    [[nodiscard]] typename collector<T>::processor_type processor(std::function<sqs_message(const payload<T>&)> to_message) {
-        return [this, to_message = std::move(to_message)](const payload<T>& p, collector_context&) -> task<void> {
-            sqs_message m = to_message(p);
-            co_await send(std::move(m));
-        };
-    }
+    [[nodiscard]] bool fifo() const noexcept { return service().fifo(); }
+    [[nodiscard]] const std::string& queue_url() const noexcept { return service().queue_url(); }
 
 private:
-    struct pending {
-        std::string entry; // the encoded entry (key of the duplicate check)
-        bool done = false;
-        bool ok = false;
-        unsigned attempts = 0;
-        outcome failure;
-        std::vector<std::coroutine_handle<>> waiters;
-    };
-
-    struct admission {
-        std::shared_ptr<pending> entry;
-        bool duplicate = false;
-        std::string invalid;
-    };
-
-    struct done_awaiter {
-        pending* p;
-        bool await_ready() const noexcept { return p->done; }
-        void await_suspend(std::coroutine_handle<> h) { p->waiters.push_back(h); }
-        void await_resume() const noexcept {}
-    };
-
-    static delivery_options effective_delivery(const sqs_dispatcher_options& o, bool fifo) {
-        delivery_options d = o.delivery ? *o.delivery : sqs_dispatcher_options::default_delivery();
-        if (d.log == nullptr) d.log = o.log;
-        if (fifo) d.ordered = true;
-        return d;
+    static sqs_service make_service(const sqs_dispatcher_options& o) {
+        const bool fifo = o.fifo.value_or(o.queue_url.ends_with(".fifo"));
+        return sqs_service(o.queue_url, sqs_queue_options{fifo, o.content_based_deduplication}, o.limits);
     }
-
-    // Validates (FIFO deduplication id filled in first), encodes, and checks for a pending twin.
-    admission admit(sqs_message& m) {
-        admission out;
-        if (queue_.fifo && m.deduplication_id.empty() && !queue_.content_based_deduplication)
-            m.deduplication_id = unique_id();
-        auto check = validate_sqs_message(m, queue_, options_.limits);
-        if (!check.ok()) {
-            ++stats_.invalid;
-            out.invalid = options_.queue_url + ": message not sent: " + check.reason;
-            if (options_.log)
-                options_.log->warn("sqs", "invalid message not sent",
-                                   {field::plain("queue", options_.queue_url), field::plain("reason", check.reason)});
-            return out;
-        }
-        auto p = std::make_shared<pending>();
-        p->entry.reserve(sqs_entry_fields_size(m));
-        append_sqs_entry_fields(p->entry, m);
-        if (options_.drop_duplicates) {
-            auto it = pending_.find(std::string_view(p->entry));
-            if (it != pending_.end()) {
-                ++stats_.duplicates;
-                if (options_.log)
-                    options_.log->warn("sqs", "duplicate of a pending message dropped",
-                                       {field::plain("queue", options_.queue_url)});
-                out.entry = it->second;
-                out.duplicate = true;
-                return out;
-            }
-            pending_.emplace(std::string_view(p->entry), p);
-        }
-        out.entry = std::move(p);
-        return out;
+    static batch_dispatcher_options common(const sqs_dispatcher_options& o) {
+        batch_dispatcher_options c;
+        c.drop_duplicates = o.drop_duplicates;
+        c.delivery = o.delivery;
+        c.log = o.log;
+        return c;
     }
-
-    // One message through the pipeline; `message` is kept for the unprocessed list (submit()).
-    task<void> run(std::shared_ptr<pending> p, std::unique_ptr<sqs_message> message) {
-        // The entry stays behind as the duplicate check's key only when there is such a check.
-        std::string record;
-        if (options_.drop_duplicates)
-            record = p->entry;
-        else
-            record = std::move(p->entry);
-        try {
-            const delivery_receipt receipt = co_await pipeline_.deliver(std::move(record));
-            p->ok = true;
-            p->attempts = receipt.attempts;
-        } catch (const delivery_error& e) {
-            p->failure = e.details();
-            p->attempts = e.attempts();
-        } catch (const std::exception& e) {
-            p->failure = outcome::make(outcome_kind::invalid, e.what());
-        }
-        if (p->ok) {
-            ++stats_.delivered;
-        } else {
-            ++stats_.failed;
-            if (message)
-                unprocessed_.push_back(
-                    sqs_unprocessed{std::move(*message), p->failure.message, p->failure.sent, p->attempts, p->failure});
-        }
-        if (options_.drop_duplicates) {
-            auto it = pending_.find(std::string_view(p->entry));
-            if (it != pending_.end() && it->second == p) pending_.erase(it);
-        }
-        p->done = true;
-        for (auto h : std::exchange(p->waiters, {})) loop_->post(h);
-        --outstanding_;
-    }
-
-    std::string unique_id() {
-        static constexpr char hex[] = "0123456789abcdef";
-        std::string id(32, '0');
-        const std::uint64_t a = rng_(), b = rng_() ^ ++id_counter_;
-        for (int i = 0; i < 16; ++i) {
-            id[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
-            id[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
-        }
-        return id;
-    }
-
-    io_loop* loop_;
-    sqs_dispatcher_options options_;
-    sqs_queue_options queue_;
-    sqs_sink sink_;
-    delivery_pipeline<sqs_sink> pipeline_;
-    std::unordered_map<std::string_view, std::shared_ptr<pending>> pending_{};
-    std::vector<sqs_unprocessed> unprocessed_{};
-    std::size_t outstanding_ = 0;
-    sqs_dispatcher_stats stats_{};
-    std::mt19937_64 rng_;
-    std::uint64_t id_counter_ = 0;
 };
 
 } // namespace sluice::aws
