@@ -17,6 +17,7 @@
 #error "sluice/aws/batch/response.hpp needs simdjson (SLUICE_HAS_SIMDJSON)"
 #endif
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -65,6 +66,7 @@ public:
     /// `on_success(index, item)` sees each accepted entry (e.g. to check an MD5) and may return a
     /// failure outcome for it. Ids found twice or not in the batch are ignored and counted.
     template <class OnSuccess>
+        requires std::invocable<OnSuccess&, std::size_t, const simdjson::dom::object&>
     [[nodiscard]] batch_result by_id(const simdjson::dom::object& root, std::span<const std::string_view> ids,
                                      const error_table& table, OnSuccess&& on_success,
                                      const id_response_fields& f = {}) {
@@ -101,6 +103,7 @@ public:
     /// Per entry, from an array holding one result per entry in request order, an entry failed when
     /// its code field is present and not null. `on_success(index, item)` sees each accepted entry.
     template <class OnSuccess>
+        requires std::invocable<OnSuccess&, std::size_t, const simdjson::dom::object&>
     [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
                                            OnSuccess&& on_success, const position_response_fields& f = {}) {
         simdjson::dom::array results;
