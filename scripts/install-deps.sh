@@ -29,12 +29,12 @@ packages=(
     liblz4-dev
     doctest-dev          # tests
     libbenchmark-dev     # bench/
-    curl                 # scripts/sqs-emulator.sh (start-up check of the SQS emulator)
+    curl                 # scripts/emulator.sh (start-up checks of the emulators)
     nginx                # scripts/bench-http.sh: the loopback HTTP server (never started as a service)
     wrk                  # scripts/bench-http.sh: the HTTP load baseline
 )
 
-# The SQS emulator (tests/emulators, installed by scripts/sqs-emulator.sh with `npm ci`) needs npm;
+# The emulators (tests/emulators, installed by scripts/emulator.sh with `npm ci`) need npm;
 # it runs on the Node 22 binary it installs, so any node/npm will do. Ask apt only for what is not
 # on PATH: NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
 if ! command -v node >/dev/null; then

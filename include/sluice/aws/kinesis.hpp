@@ -76,6 +76,10 @@ struct kinesis_options {
     static constexpr error_rule rules[] = {
         {"ProvisionedThroughputExceededException", error_verdict::throttle},
         {"InternalFailure", error_verdict::retry},
+        // Not documented per record, but what emulators (and a stream with a smaller
+        // MaxRecordSizeInKiB than configured here) answer for a record that is too large.
+        {"InvalidArgumentException", error_verdict::reject},
+        {"ValidationException", error_verdict::reject},
         {"KMSThrottlingException", error_verdict::throttle},
         {"KMSDisabledException", error_verdict::reject},
         {"KMSInvalidStateException", error_verdict::reject},
