@@ -76,6 +76,7 @@
 #include <sluice/aws/batch/service.hpp>
 #include <sluice/aws/batch/sink.hpp>
 #include <sluice/aws/service_client.hpp>
+#include <sluice/aws/kinesis.hpp>
 #include <sluice/aws/sqs.hpp>
 #endif
 #endif
