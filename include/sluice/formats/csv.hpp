@@ -75,11 +75,12 @@ public:
         simdjson::dom::element root;
         append_result r = reader_.parse(json, root);
         if (!r) return r;
-        return append_parsed(root);
+        return append_parsed(json, root);
     }
 
-    /// Appends a record the caller has parsed already.
-    [[nodiscard]] append_result append_parsed(simdjson::dom::element root) {
+    /// Appends a record the caller has parsed already: `root` must come from parsing `json` (which
+    /// CSV does not need again; the signature is the one every writer shares).
+    [[nodiscard]] append_result append_parsed(std::string_view /*json*/, simdjson::dom::element root) {
         check_open();
         if (!schema_) {
             append_result r = columns_from(root);

@@ -102,6 +102,8 @@ private:
 };
 
 /// A writer of one object in some format, as the object engine uses it (see the top of this header).
+/// Each writer also has append_parsed(json, simdjson::dom::element) for records the caller has parsed
+/// already (json.hpp; not part of the concept so that this header needs no simdjson).
 template <class W>
 concept object_format = requires(W& w, const W& cw, std::string_view json) {
     { w.append(json) } -> std::same_as<append_result>;

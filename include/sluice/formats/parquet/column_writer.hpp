@@ -214,7 +214,12 @@ public:
             m.total_uncompressed_size += dictionary_uncompressed_;
             m.encodings.push_back(encoding::plain); // the dictionary page
             m.encodings.push_back(encoding::rle_dictionary);
+            m.encoding_stats.push_back({page_type::dictionary_page, encoding::plain, 1});
+            m.encoding_stats.push_back({page_type::data_page, encoding::rle_dictionary,
+                                        static_cast<std::int32_t>(dictionary_pages_)});
         }
+        if (plain_pages_ > 0)
+            m.encoding_stats.push_back({page_type::data_page, encoding::plain, static_cast<std::int32_t>(plain_pages_)});
         if (plain_pages_ > 0 || dictionary_pages_ == 0) m.encodings.push_back(encoding::plain);
         if (leaf_.optional) m.encodings.push_back(encoding::rle);
         std::sort(m.encodings.begin(), m.encodings.end());

@@ -48,6 +48,13 @@ struct statistics {
     std::optional<std::int64_t> nan_count; ///< floating-point columns only
 };
 
+/// parquet.thrift `PageEncodingStats`: how many pages of a type used an encoding.
+struct page_encoding_count {
+    page_type type = page_type::data_page;
+    encoding used = encoding::plain;
+    std::int32_t count = 0;
+};
+
 /// parquet.thrift `ColumnMetaData`.
 struct column_meta {
     physical_type type = physical_type::byte_array;
@@ -60,6 +67,8 @@ struct column_meta {
     std::int64_t data_page_offset = 0;
     std::optional<std::int64_t> dictionary_page_offset;
     statistics stats;
+    /// Pages per type and encoding: tells readers whether every data page is dictionary-encoded.
+    std::vector<page_encoding_count> encoding_stats;
 };
 
 /// parquet.thrift `RowGroup`.
@@ -165,6 +174,14 @@ inline void write_column_chunk(thrift::compact_writer& w, const column_meta& c) 
     w.field_i64(9, c.data_page_offset);
     if (c.dictionary_page_offset) w.field_i64(11, *c.dictionary_page_offset);
     write_statistics(w, c.stats);
+    w.begin_list(13, thrift::ctype::structure, static_cast<std::uint32_t>(c.encoding_stats.size()));
+    for (const auto& e : c.encoding_stats) {
+        w.begin_list_struct();
+        w.field_i32(1, static_cast<std::int32_t>(e.type));
+        w.field_i32(2, static_cast<std::int32_t>(e.used));
+        w.field_i32(3, e.count);
+        w.end();
+    }
     w.end(); // ColumnMetaData
     w.end(); // ColumnChunk
 }
