@@ -205,6 +205,9 @@ private:
                                          std::string("the record is ") + std::string(detail::json_type_name(root.type())) +
                                              ", not a JSON object");
         for (const auto field : object) {
+            if (field.key.empty())
+                return append_result::refuse(record_error_kind::unknown_field, {},
+                                             "a field with an empty name cannot name a column");
             std::size_t count = 0;
             for (const auto other : object) count += other.key == field.key ? 1 : 0;
             if (count > 1)
