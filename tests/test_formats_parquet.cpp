@@ -169,7 +169,8 @@ TEST_CASE("parquet: a refused record leaves the file exactly as it was") {
     for (std::size_t i = 0; i < records.size(); ++i) {
         REQUIRE(clean.append(records[i].json()));
         REQUIRE(mixed.append(records[i].json()));
-        const auto& [text, kind] = bad[i % std::size(bad)];
+        const std::string& text = bad[i % std::size(bad)].first;
+        const record_error_kind kind = bad[i % std::size(bad)].second;
         CAPTURE(text);
         const auto r = mixed.append(text);
         REQUIRE_FALSE(r.ok());
