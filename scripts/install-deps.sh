@@ -27,6 +27,8 @@ packages=(
     openssl              # tests: throwaway TLS certificates and s_server
     libzstd-dev
     liblz4-dev
+    zlib1g-dev           # optional: gzip objects and Parquet GZIP pages (SLUICE_HAS_ZLIB)
+    libsnappy-dev        # optional: Parquet SNAPPY pages (SLUICE_HAS_SNAPPY)
     doctest-dev          # tests
     libbenchmark-dev     # bench/
     curl                 # scripts/emulator.sh (start-up checks of the emulators)

@@ -38,6 +38,7 @@
 // codecs
 #include <sluice/codec/compression.hpp>
 #include <sluice/codec/crc32c.hpp>
+#include <sluice/codec/stream_compression.hpp>
 
 // delivery and buffers
 #include <sluice/delivery/backoff.hpp>
@@ -80,4 +81,11 @@
 #include <sluice/aws/sqs.hpp>
 #endif
 #endif
+#endif
+
+// object formats (NDJSON, CSV, Parquet): records are parsed with simdjson
+#if SLUICE_HAS_SIMDJSON
+#include <sluice/formats/csv.hpp>
+#include <sluice/formats/ndjson.hpp>
+#include <sluice/formats/parquet/writer.hpp>
 #endif

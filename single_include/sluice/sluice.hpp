@@ -6707,17 +6707,24 @@ template <class Allowed = any_character>
 // codecs
 // begin file sluice/codec/compression.hpp
 
-// Block compression with lz4 or zstd, for formats that compress a buffer at a time and store the raw
-// length next to the compressed bytes (the disk buffer's blocks). A block_codec keeps what the libraries
-// would otherwise allocate per call (zstd's compression and decompression contexts), so one codec per
-// writer or reader makes compressing a block allocation-free.
+// Block compression with lz4, zstd, gzip or snappy, for formats that compress a buffer at a time and
+// store the raw length next to the compressed bytes (the disk buffer's blocks, Parquet pages). A
+// block_codec keeps what the libraries would otherwise allocate per call (zstd's contexts, zlib's
+// streams), so one codec per writer or reader makes compressing a block allocation-free.
 //
-// Each library is compiled in only when SLUICE_HAS_LZ4 / SLUICE_HAS_ZSTD is 1 (the CMake and meson builds
-// define them when they find liblz4 / libzstd; link -llz4 / -lzstd yourself otherwise). Asking for a
-// codec that is not compiled in throws std::invalid_argument saying so.
+// The block formats are the ones Parquet names (apache/parquet-format, Compression.md): lz4 is the LZ4
+// *block* format (Parquet's LZ4_RAW, no frame), zstd a Zstandard frame (RFC 8878), gzip one GZIP member
+// (RFC 1952, not the zlib or raw deflate formats), snappy Snappy's raw format (no framing). Whole-object
+// streams (the lz4 *frame* format, gzip and zstd files) are in codec/stream_compression.hpp.
+//
+// Each library is compiled in only when SLUICE_HAS_LZ4 / SLUICE_HAS_ZSTD / SLUICE_HAS_ZLIB /
+// SLUICE_HAS_SNAPPY is 1 (the CMake and meson builds define them when they find liblz4 / libzstd / zlib /
+// snappy; link -llz4 / -lzstd / -lz / -lsnappy yourself otherwise). Asking for a codec that is not
+// compiled in throws std::invalid_argument saying so.
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -6741,13 +6748,30 @@ template <class Allowed = any_character>
 #define SLUICE_DETAIL_ZSTD 0
 #endif
 
+#if defined(SLUICE_HAS_ZLIB) && SLUICE_HAS_ZLIB
+#include <zlib.h>
+#define SLUICE_DETAIL_ZLIB 1
+#else
+#define SLUICE_DETAIL_ZLIB 0
+#endif
+
+#if defined(SLUICE_HAS_SNAPPY) && SLUICE_HAS_SNAPPY
+#include <snappy-c.h>
+#define SLUICE_DETAIL_SNAPPY 1
+#else
+#define SLUICE_DETAIL_SNAPPY 0
+#endif
+
 namespace sluice {
 
-/// A block compression codec. The numeric values are stored on disk: never renumber.
+/// A compression codec. The numeric values are stored on disk: never renumber. The disk buffer
+/// takes none, lz4 and zstd; Parquet pages all five; whole-object streams all but snappy.
 enum class compression : std::uint8_t {
     none = 0,
-    lz4 = 1,
-    zstd = 2,
+    lz4 = 1,    ///< blocks: the LZ4 block format; streams: the LZ4 frame format
+    zstd = 2,   ///< a Zstandard frame
+    gzip = 3,   ///< a GZIP member (RFC 1952), through zlib
+    snappy = 4, ///< Snappy's raw block format (blocks only)
 };
 
 [[nodiscard]] inline std::string_view to_string(compression c) noexcept {
@@ -6755,6 +6779,8 @@ enum class compression : std::uint8_t {
     case compression::none: return "none";
     case compression::lz4: return "lz4";
     case compression::zstd: return "zstd";
+    case compression::gzip: return "gzip";
+    case compression::snappy: return "snappy";
     }
     return "unknown";
 }
@@ -6765,8 +6791,31 @@ enum class compression : std::uint8_t {
     case compression::none: return true;
     case compression::lz4: return SLUICE_DETAIL_LZ4 != 0;
     case compression::zstd: return SLUICE_DETAIL_ZSTD != 0;
+    case compression::gzip: return SLUICE_DETAIL_ZLIB != 0;
+    case compression::snappy: return SLUICE_DETAIL_SNAPPY != 0;
     }
     return false;
+}
+
+/// Throws std::invalid_argument when `c` is unknown or not compiled into this build, naming what is missing.
+inline void require_compression(compression c) {
+    if (compression_available(c)) return;
+    switch (c) {
+    case compression::lz4:
+        throw std::invalid_argument("sluice: lz4 compression is not available: this build has no liblz4 "
+                                    "(SLUICE_HAS_LZ4 is not 1)");
+    case compression::zstd:
+        throw std::invalid_argument("sluice: zstd compression is not available: this build has no libzstd "
+                                    "(SLUICE_HAS_ZSTD is not 1)");
+    case compression::gzip:
+        throw std::invalid_argument("sluice: gzip compression is not available: this build has no zlib "
+                                    "(SLUICE_HAS_ZLIB is not 1)");
+    case compression::snappy:
+        throw std::invalid_argument("sluice: snappy compression is not available: this build has no libsnappy "
+                                    "(SLUICE_HAS_SNAPPY is not 1)");
+    case compression::none: break;
+    }
+    throw std::invalid_argument("sluice: unknown compression codec " + std::to_string(static_cast<unsigned>(c)));
 }
 
 /// Compressing or decompressing failed: corrupt input, or an output size other than the one expected.
@@ -6784,6 +6833,31 @@ struct zstd_dctx_deleter {
     void operator()(ZSTD_DCtx* c) const noexcept { ZSTD_freeDCtx(c); }
 };
 #endif
+#if SLUICE_DETAIL_ZLIB
+/// A zlib stream set up for GZIP members (window bits 15 + 16), reset per block instead of reallocated.
+class gzip_block_stream {
+public:
+    gzip_block_stream(bool deflating, int level) : deflating_(deflating) {
+        const int rc = deflating ? deflateInit2(&z_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)
+                                 : inflateInit2(&z_, 15 + 16);
+        if (rc == Z_MEM_ERROR) throw std::bad_alloc();
+        if (rc != Z_OK) throw std::invalid_argument("sluice: zlib refused gzip level " + std::to_string(level));
+    }
+    gzip_block_stream(const gzip_block_stream&) = delete;
+    gzip_block_stream& operator=(const gzip_block_stream&) = delete;
+    ~gzip_block_stream() {
+        if (deflating_)
+            deflateEnd(&z_);
+        else
+            inflateEnd(&z_);
+    }
+    z_stream* get() noexcept { return &z_; }
+
+private:
+    z_stream z_{};
+    bool deflating_;
+};
+#endif
 } // namespace detail
 
 /// Compresses and decompresses whole blocks with one codec. Not thread-safe: one per thread or owner.
@@ -6793,26 +6867,20 @@ public:
     /// lz4 and none ignore it. Throws std::invalid_argument when `codec` is not compiled in or unknown,
     /// or the level is out of range.
     explicit block_codec(compression codec, int level = 1) : codec_(codec), level_(level) {
-        switch (codec) {
-        case compression::none: return;
-        case compression::lz4:
-            if (!compression_available(codec))
-                throw std::invalid_argument("sluice: lz4 compression is not available: this build has no liblz4 "
-                                            "(SLUICE_HAS_LZ4 is not 1)");
-            return;
-        case compression::zstd:
-            if (!compression_available(codec))
-                throw std::invalid_argument("sluice: zstd compression is not available: this build has no libzstd "
-                                            "(SLUICE_HAS_ZSTD is not 1)");
+        require_compression(codec);
+        check_level(codec, level);
+    }
+
+    /// Throws std::invalid_argument when `level` is outside what `codec` takes (zstd: ZSTD_minCLevel()
+    /// to ZSTD_maxCLevel(); gzip: -1 (zlib's default) to 9; the others ignore it).
+    static void check_level(compression codec, [[maybe_unused]] int level) {
 #if SLUICE_DETAIL_ZSTD
-            if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
-                throw std::invalid_argument("sluice: zstd level " + std::to_string(level) + " is outside " +
-                                            std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
+        if (codec == compression::zstd && (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel()))
+            throw std::invalid_argument("sluice: zstd level " + std::to_string(level) + " is outside " +
+                                        std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
 #endif
-            return;
-        }
-        throw std::invalid_argument("sluice: unknown compression codec " +
-                                    std::to_string(static_cast<unsigned>(codec)));
+        if (codec == compression::gzip && (level < -1 || level > 9))
+            throw std::invalid_argument("sluice: gzip level " + std::to_string(level) + " is outside -1..9");
     }
 
     [[nodiscard]] compression codec() const noexcept { return codec_; }
@@ -6831,6 +6899,20 @@ public:
         case compression::zstd:
 #if SLUICE_DETAIL_ZSTD
             return ZSTD_compressBound(raw_size);
+#else
+            return 0;
+#endif
+        case compression::gzip:
+#if SLUICE_DETAIL_ZLIB
+            // deflateBound() of a gzip stream: the deflate bound plus the 18-byte header and trailer.
+            if (raw_size > std::numeric_limits<uLong>::max() / 2) return 0;
+            return static_cast<std::size_t>(compressBound(static_cast<uLong>(raw_size))) + 18 + 64;
+#else
+            return 0;
+#endif
+        case compression::snappy:
+#if SLUICE_DETAIL_SNAPPY
+            return snappy_max_compressed_length(raw_size);
 #else
             return 0;
 #endif
@@ -6869,6 +6951,18 @@ public:
             const std::size_t n = ZSTD_compressCCtx(cctx_.get(), out.data(), out.size(), in.data(), in.size(), level_);
             if (ZSTD_isError(n) != 0)
                 throw compression_error(std::string("sluice: zstd compression failed: ") + ZSTD_getErrorName(n));
+            return n;
+#else
+            break;
+#endif
+        }
+        case compression::gzip: return compress_gzip(in, out);
+        case compression::snappy: {
+#if SLUICE_DETAIL_SNAPPY
+            std::size_t n = out.size();
+            if (snappy_compress(reinterpret_cast<const char*>(in.data()), in.size(), reinterpret_cast<char*>(out.data()),
+                                &n) != SNAPPY_OK)
+                throw compression_error("sluice: snappy compression failed");
             return n;
 #else
             break;
@@ -6920,6 +7014,22 @@ public:
             break;
 #endif
         }
+        case compression::gzip: decompress_gzip(in, out); return;
+        case compression::snappy: {
+#if SLUICE_DETAIL_SNAPPY
+            std::size_t n = 0;
+            if (snappy_uncompressed_length(reinterpret_cast<const char*>(in.data()), in.size(), &n) != SNAPPY_OK ||
+                n != out.size())
+                throw compression_error("sluice: corrupt snappy block (" + std::to_string(in.size()) +
+                                        " bytes do not decompress to " + std::to_string(out.size()) + ")");
+            if (snappy_uncompress(reinterpret_cast<const char*>(in.data()), in.size(), reinterpret_cast<char*>(out.data()),
+                                  &n) != SNAPPY_OK)
+                throw compression_error("sluice: corrupt snappy block");
+            return;
+#else
+            break;
+#endif
+        }
         }
         throw compression_error("sluice: codec not available");
     }
@@ -6930,11 +7040,52 @@ private:
                                                                              : static_cast<int>(n);
     }
 
+    std::size_t compress_gzip([[maybe_unused]] std::span<const std::byte> in, [[maybe_unused]] std::span<std::byte> out) {
+#if SLUICE_DETAIL_ZLIB
+        if (!deflate_) deflate_ = std::make_unique<detail::gzip_block_stream>(true, level_);
+        z_stream* z = deflate_->get();
+        if (deflateReset(z) != Z_OK) throw compression_error("sluice: gzip compression failed (deflateReset)");
+        z->next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
+        z->avail_in = static_cast<uInt>(in.size());
+        z->next_out = reinterpret_cast<Bytef*>(out.data());
+        z->avail_out = static_cast<uInt>(std::min<std::size_t>(out.size(), std::numeric_limits<uInt>::max()));
+        if (in.size() > std::numeric_limits<uInt>::max() || deflate(z, Z_FINISH) != Z_STREAM_END)
+            throw compression_error("sluice: gzip compression failed");
+        return static_cast<std::size_t>(z->total_out);
+#else
+        throw compression_error("sluice: codec not available");
+#endif
+    }
+
+    void decompress_gzip([[maybe_unused]] std::span<const std::byte> in, [[maybe_unused]] std::span<std::byte> out) {
+#if SLUICE_DETAIL_ZLIB
+        if (!inflate_) inflate_ = std::make_unique<detail::gzip_block_stream>(false, 0);
+        z_stream* z = inflate_->get();
+        if (inflateReset(z) != Z_OK) throw compression_error("sluice: gzip decompression failed (inflateReset)");
+        if (in.size() > std::numeric_limits<uInt>::max() || out.size() > std::numeric_limits<uInt>::max())
+            throw compression_error("sluice: gzip block too large");
+        z->next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
+        z->avail_in = static_cast<uInt>(in.size());
+        z->next_out = reinterpret_cast<Bytef*>(out.data());
+        z->avail_out = static_cast<uInt>(out.size());
+        const int rc = inflate(z, Z_FINISH);
+        if (rc != Z_STREAM_END || z->total_out != out.size() || z->avail_in != 0)
+            throw compression_error("sluice: corrupt gzip block (" + std::to_string(in.size()) +
+                                    " bytes do not decompress to " + std::to_string(out.size()) + ")");
+#else
+        throw compression_error("sluice: codec not available");
+#endif
+    }
+
     compression codec_;
-    [[maybe_unused]] int level_; // zstd only
+    [[maybe_unused]] int level_; // zstd and gzip
 #if SLUICE_DETAIL_ZSTD
     std::unique_ptr<ZSTD_CCtx, detail::zstd_cctx_deleter> cctx_;
     std::unique_ptr<ZSTD_DCtx, detail::zstd_dctx_deleter> dctx_;
+#endif
+#if SLUICE_DETAIL_ZLIB
+    std::unique_ptr<detail::gzip_block_stream> deflate_;
+    std::unique_ptr<detail::gzip_block_stream> inflate_;
 #endif
 };
 
@@ -7197,6 +7348,242 @@ inline std::atomic<int> crc32c_cpu_state{0};
 
 } // namespace sluice
 // end file sluice/codec/crc32c.hpp
+// begin file sluice/codec/stream_compression.hpp
+
+// Whole-object compression streams: a gzip file (one GZIP member, RFC 1952, through zlib), a zstd file
+// (one Zstandard frame, RFC 8878) or an lz4 file (one LZ4 frame, lz4's doc/lz4_Frame_format.md), written
+// a piece at a time. The compressor keeps a bounded window of its own (zstd: one 128 KiB block, zlib:
+// its 32 KiB window and pending output, lz4: one 64 KiB block), so compressing a multi-GB object needs
+// no more memory than that: what it hands back can be written or uploaded at once.
+//
+// Block compression (one buffer at a time, for disk-buffer blocks and Parquet pages) is block_codec in
+// codec/compression.hpp; both use the same `compression` enum and the same SLUICE_HAS_* switches.
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+
+#if SLUICE_DETAIL_LZ4
+#include <lz4frame.h>
+#endif
+
+namespace sluice {
+
+/// The file name extension of a compressed object: ".gz", ".zst", ".lz4"; "" for none.
+[[nodiscard]] inline std::string_view compression_extension(compression c) noexcept {
+    switch (c) {
+    case compression::gzip: return ".gz";
+    case compression::zstd: return ".zst";
+    case compression::lz4: return ".lz4";
+    case compression::snappy:
+    case compression::none: return "";
+    }
+    return "";
+}
+
+/// The HTTP Content-Encoding of a compressed object ("gzip", "zstd" (RFC 8878), "lz4"), "" for none.
+/// lz4 is not a registered HTTP content coding: a client that does not know it refuses the object
+/// instead of reading compressed bytes as text, which is the point of saying it.
+[[nodiscard]] inline std::string_view content_encoding(compression c) noexcept {
+    switch (c) {
+    case compression::gzip: return "gzip";
+    case compression::zstd: return "zstd";
+    case compression::lz4: return "lz4";
+    case compression::snappy:
+    case compression::none: return "";
+    }
+    return "";
+}
+
+namespace detail {
+
+/// The codec-specific half of stream_compressor (one per library).
+class stream_engine {
+public:
+    virtual ~stream_engine() = default;
+    virtual void write(std::string_view in, std::string& out) = 0;
+    virtual void finish(std::string& out) = 0;
+};
+
+/// Grows `out` by at least `n` bytes of scratch and returns where the scratch starts.
+inline char* grow_for(std::string& out, std::size_t n) {
+    const std::size_t at = out.size();
+    out.resize(at + n);
+    return out.data() + at;
+}
+
+#if SLUICE_DETAIL_ZSTD
+class zstd_stream_engine final : public stream_engine {
+public:
+    explicit zstd_stream_engine(int level) : ctx_(ZSTD_createCCtx()) {
+        if (!ctx_) throw std::bad_alloc();
+        check(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_compressionLevel, level));
+    }
+    void write(std::string_view in, std::string& out) override { run(in, out, ZSTD_e_continue); }
+    void finish(std::string& out) override { run({}, out, ZSTD_e_end); }
+
+private:
+    void run(std::string_view in, std::string& out, ZSTD_EndDirective mode) {
+        ZSTD_inBuffer input{in.data(), in.size(), 0};
+        for (;;) {
+            const std::size_t chunk = ZSTD_CStreamOutSize();
+            const std::size_t at = out.size();
+            char* dst = grow_for(out, chunk);
+            ZSTD_outBuffer output{dst, chunk, 0};
+            const std::size_t left = ZSTD_compressStream2(ctx_.get(), &output, &input, mode);
+            out.resize(at + output.pos);
+            check(left);
+            const bool done = mode == ZSTD_e_end ? left == 0 : input.pos == input.size;
+            if (done) return;
+        }
+    }
+    static void check(std::size_t rc) {
+        if (ZSTD_isError(rc) != 0)
+            throw compression_error(std::string("sluice: zstd stream compression failed: ") + ZSTD_getErrorName(rc));
+    }
+    std::unique_ptr<ZSTD_CCtx, zstd_cctx_deleter> ctx_;
+};
+#endif
+
+#if SLUICE_DETAIL_ZLIB
+class gzip_stream_engine final : public stream_engine {
+public:
+    explicit gzip_stream_engine(int level) : z_(true, level) {}
+    void write(std::string_view in, std::string& out) override { run(in, out, Z_NO_FLUSH); }
+    void finish(std::string& out) override { run({}, out, Z_FINISH); }
+
+private:
+    void run(std::string_view in, std::string& out, int flush) {
+        z_stream* z = z_.get();
+        z->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+        z->avail_in = static_cast<uInt>(in.size()); // callers pass pieces far below 4 GiB
+        for (;;) {
+            const std::size_t chunk = 64 * 1024 + in.size() / 8;
+            const std::size_t at = out.size();
+            z->next_out = reinterpret_cast<Bytef*>(grow_for(out, chunk));
+            z->avail_out = static_cast<uInt>(chunk);
+            const int rc = deflate(z, flush);
+            out.resize(at + (chunk - z->avail_out));
+            if (rc == Z_STREAM_ERROR) throw compression_error("sluice: gzip stream compression failed");
+            if (flush == Z_FINISH ? rc == Z_STREAM_END : (z->avail_in == 0 && z->avail_out != 0)) return;
+        }
+    }
+    gzip_block_stream z_;
+};
+#endif
+
+#if SLUICE_DETAIL_LZ4
+class lz4_stream_engine final : public stream_engine {
+public:
+    explicit lz4_stream_engine(int level) {
+        if (LZ4F_isError(LZ4F_createCompressionContext(&ctx_, LZ4F_VERSION)) != 0) throw std::bad_alloc();
+        prefs_.compressionLevel = level;
+        prefs_.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    }
+    ~lz4_stream_engine() override { LZ4F_freeCompressionContext(ctx_); }
+    lz4_stream_engine(const lz4_stream_engine&) = delete;
+    lz4_stream_engine& operator=(const lz4_stream_engine&) = delete;
+
+    void write(std::string_view in, std::string& out) override {
+        begin(out);
+        const std::size_t at = out.size();
+        const std::size_t bound = LZ4F_compressBound(in.size(), &prefs_);
+        char* dst = grow_for(out, bound);
+        const std::size_t n = LZ4F_compressUpdate(ctx_, dst, bound, in.data(), in.size(), nullptr);
+        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
+        check(n);
+    }
+    void finish(std::string& out) override {
+        begin(out);
+        const std::size_t at = out.size();
+        const std::size_t bound = LZ4F_compressBound(0, &prefs_);
+        char* dst = grow_for(out, bound);
+        const std::size_t n = LZ4F_compressEnd(ctx_, dst, bound, nullptr);
+        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
+        check(n);
+    }
+
+private:
+    void begin(std::string& out) {
+        if (begun_) return;
+        const std::size_t at = out.size();
+        char* dst = grow_for(out, LZ4F_HEADER_SIZE_MAX);
+        const std::size_t n = LZ4F_compressBegin(ctx_, dst, LZ4F_HEADER_SIZE_MAX, &prefs_);
+        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
+        check(n);
+        begun_ = true;
+    }
+    static void check(std::size_t rc) {
+        if (LZ4F_isError(rc) != 0)
+            throw compression_error(std::string("sluice: lz4 frame compression failed: ") + LZ4F_getErrorName(rc));
+    }
+    LZ4F_cctx* ctx_ = nullptr;
+    LZ4F_preferences_t prefs_{};
+    bool begun_ = false;
+};
+#endif
+
+} // namespace detail
+
+/// Compresses one object as a stream: write() pieces of it in order, then finish() once. Output is
+/// appended to the caller's string as the library produces it (often nothing until a block fills).
+/// Not thread-safe; one per object.
+class stream_compressor {
+public:
+    /// `level` 0 means the library's default (zstd 3, gzip 6, lz4's fast mode); otherwise zstd's
+    /// ZSTD_minCLevel()..ZSTD_maxCLevel(), gzip's 1..9, lz4 frame's 1..12 (high compression from 3).
+    /// Throws std::invalid_argument for none, snappy (no stream format here), a codec not compiled in,
+    /// or a level out of range.
+    explicit stream_compressor(compression codec, int level = 0) : codec_(codec) {
+        require_compression(codec);
+        if (level != 0) block_codec::check_level(codec, level);
+        switch (codec) {
+#if SLUICE_DETAIL_ZSTD
+        case compression::zstd: engine_ = std::make_unique<detail::zstd_stream_engine>(level == 0 ? 3 : level); break;
+#endif
+#if SLUICE_DETAIL_ZLIB
+        case compression::gzip: engine_ = std::make_unique<detail::gzip_stream_engine>(level == 0 ? 6 : level); break;
+#endif
+#if SLUICE_DETAIL_LZ4
+        case compression::lz4:
+            if (level < 0 || level > 12)
+                throw std::invalid_argument("sluice: lz4 frame level " + std::to_string(level) + " is outside 0..12");
+            engine_ = std::make_unique<detail::lz4_stream_engine>(level);
+            break;
+#endif
+        default:
+            throw std::invalid_argument("sluice: " + std::string(to_string(codec)) +
+                                        " has no stream format here (gzip, zstd and lz4 do)");
+        }
+    }
+
+    [[nodiscard]] compression codec() const noexcept { return codec_; }
+
+    /// Compresses `in` and appends what the library emits to `out`. Throws compression_error.
+    void write(std::string_view in, std::string& out) {
+        if (finished_) throw std::logic_error("sluice: stream_compressor::write after finish");
+        engine_->write(in, out);
+    }
+
+    /// Ends the stream (its last block and trailer are appended to `out`). Once only.
+    void finish(std::string& out) {
+        if (finished_) throw std::logic_error("sluice: stream_compressor::finish called twice");
+        engine_->finish(out);
+        finished_ = true;
+    }
+
+private:
+    compression codec_;
+    std::unique_ptr<detail::stream_engine> engine_;
+    bool finished_ = false;
+};
+
+} // namespace sluice
+// end file sluice/codec/stream_compression.hpp
 
 // delivery and buffers
 // begin file sluice/delivery/backoff.hpp
@@ -8200,6 +8587,9 @@ private:
                                         std::to_string(o.max_bytes));
         if (o.block_bytes == 0) throw std::invalid_argument("disk_buffer: block_bytes must not be 0");
         if (o.fsync_interval.count() < 0) throw std::invalid_argument("disk_buffer: fsync_interval is negative");
+        if (o.codec != compression::none && o.codec != compression::lz4 && o.codec != compression::zstd)
+            throw std::invalid_argument("disk_buffer: codec " + std::string(to_string(o.codec)) +
+                                        " is not one the disk buffer stores (none, lz4, zstd)");
         (void)block_codec(o.codec, o.zstd_level); // throws std::invalid_argument for a codec not compiled in
     }
 
@@ -20508,5 +20898,2432 @@ private:
 // end file sluice/aws/sqs.hpp
 #endif
 #endif
+#endif
+
+// object formats (NDJSON, CSV, Parquet): records are parsed with simdjson
+#if SLUICE_HAS_SIMDJSON
+// begin file sluice/formats/csv.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_CSV_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_CSV_HPP
+
+// CSV objects per RFC 4180: a header row, then one row per record, every line ended by the same
+// terminator (CRLF, as RFC 4180 has it, unless configured "\n"), optionally compressed as a whole.
+//
+// Columns: a fixed list from csv_options::columns, or the fields of the first record in their order.
+// A record is a JSON object; each field goes to its column, fields the record lacks are empty, and a
+// field that is not a column refuses the record (or is left out with unknown_fields::ignore).
+//
+// Values: strings as they are; integers in decimal; other numbers in their shortest round-trip form
+// (0.1, 1e+300); true / false; objects and arrays as compact JSON text.
+// The null convention: JSON null (and a missing field) is an empty, unquoted field; an empty string is
+// a quoted empty field (""), so the two stay apart. Readers that treat "" as null by default need to be
+// told (DuckDB: allow_quoted_nulls=false).
+// Quoting: a field is quoted when it holds the delimiter, '"', CR or LF, or is an empty string; a '"'
+// inside is doubled.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+// begin file sluice/formats/json.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_JSON_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_JSON_HPP
+
+// The JSON side of the object writers: parsing a record with simdjson (which validates the whole
+// document, UTF-8 included, before the writer looks at it), the record_error for what simdjson
+// refuses, and compact JSON text of values (numbers in their shortest round-trip form).
+
+#if !defined(SLUICE_HAS_SIMDJSON) || !SLUICE_HAS_SIMDJSON
+#error "sluice/formats needs simdjson (SLUICE_HAS_SIMDJSON): install libsimdjson-dev"
+#endif
+
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <simdjson.h>
+
+// begin file sluice/formats/object_format.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_OBJECT_FORMAT_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_OBJECT_FORMAT_HPP
+
+// What every object writer (NDJSON, CSV, Parquet) has in common: the per-record error it answers with,
+// the object_format concept the object engine builds on, and the output buffer that hands the
+// object's bytes out as they complete.
+//
+// A writer builds one object (a file, an S3 object) from records appended one at a time:
+//   - append(json) parses and checks the record completely before it touches the object, so a record
+//     that is refused (not JSON, invalid UTF-8, a field whose type contradicts the schema...) leaves
+//     the records already appended exactly as they were; the append_result says what was wrong.
+//   - The object's bytes become available while it is built: take_output() hands over what is
+//     complete so far (NDJSON/CSV lines or compressed blocks, Parquet row groups), so a multi-GB object
+//     never has to sit in memory and an S3 multipart upload can send parts of >= 5 MiB as they come.
+//   - finish() completes the object (compressor trailer, Parquet footer); take_output() then hands
+//     over the rest. finish_object() does both and returns the whole object when nothing was taken.
+//
+// Sizes, each in bytes: raw_bytes() is the encoded data *before* compression (NDJSON/CSV text,
+// Parquet pages before page compression), output_bytes() the object's size *after* compression so far
+// (what take_output() handed out plus what it holds; a compressor may hold back up to one block, and a
+// Parquet writer its open row group), buffered_bytes() the memory the writer holds for the object.
+//
+// Writers are single-threaded: one per object, used from one thread at a time.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+
+namespace sluice::formats {
+
+/// Why a record was refused.
+enum class record_error_kind : std::uint8_t {
+    invalid_json,    ///< not a JSON document (or nested deeper than the parser allows)
+    invalid_utf8,    ///< a string is not valid UTF-8
+    not_an_object,   ///< CSV and Parquet records are JSON objects (one field per column)
+    type_mismatch,   ///< a field's value contradicts its column's type
+    out_of_range,    ///< a number or timestamp the column cannot hold exactly
+    missing_field,   ///< a required (non-nullable) column has no value
+    unknown_field,   ///< a field that is not a column (with unknown_fields::reject)
+    duplicate_field, ///< the same field twice in one record
+};
+
+/// "invalid_json", "type_mismatch", ...
+[[nodiscard]] inline std::string_view to_string(record_error_kind k) noexcept {
+    switch (k) {
+    case record_error_kind::invalid_json: return "invalid_json";
+    case record_error_kind::invalid_utf8: return "invalid_utf8";
+    case record_error_kind::not_an_object: return "not_an_object";
+    case record_error_kind::type_mismatch: return "type_mismatch";
+    case record_error_kind::out_of_range: return "out_of_range";
+    case record_error_kind::missing_field: return "missing_field";
+    case record_error_kind::unknown_field: return "unknown_field";
+    case record_error_kind::duplicate_field: return "duplicate_field";
+    }
+    return "unknown";
+}
+
+/// What was wrong with one record. Names the field but never carries the record's values, so it can
+/// be logged and returned to whoever sent the record.
+struct record_error {
+    record_error_kind kind = record_error_kind::invalid_json;
+    /// The field (column) concerned; empty when the record as a whole is at fault.
+    std::string field;
+    /// A human-readable explanation.
+    std::string message;
+
+    /// "field 'price': expected a number (double column), found a string" or the message alone.
+    [[nodiscard]] std::string what() const { return field.empty() ? message : "field '" + field + "': " + message; }
+};
+
+/// The answer to one append(): ok, or the record_error that made the writer refuse the record (which
+/// then left the object untouched).
+class [[nodiscard]] append_result {
+public:
+    /// Accepted.
+    append_result() = default;
+    /// Refused, for `e`.
+    append_result(record_error e) : error_(std::move(e)) {} // NOLINT: implicit on purpose
+
+    /// Builds a refusal.
+    static append_result refuse(record_error_kind kind, std::string field, std::string message) {
+        return append_result(record_error{kind, std::move(field), std::move(message)});
+    }
+
+    [[nodiscard]] bool ok() const noexcept { return !error_.has_value(); }
+    explicit operator bool() const noexcept { return ok(); }
+
+    /// The reason of a refusal. Throws std::logic_error on an accepted record.
+    [[nodiscard]] const record_error& error() const {
+        if (!error_) throw std::logic_error("sluice::formats::append_result::error() on an accepted record");
+        return *error_;
+    }
+
+private:
+    std::optional<record_error> error_;
+};
+
+/// A writer of one object in some format, as the object engine uses it (see the top of this header).
+/// Each writer also has append_parsed(json, simdjson::dom::element) for records the caller has parsed
+/// already (json.hpp; not part of the concept so that this header needs no simdjson).
+template <class W>
+concept object_format = requires(W& w, const W& cw, std::string_view json) {
+    { w.append(json) } -> std::same_as<append_result>;
+    { w.take_output() } -> std::same_as<std::string>;
+    { w.finish() } -> std::same_as<void>;
+    { cw.finished() } -> std::same_as<bool>;
+    { cw.record_count() } -> std::same_as<std::uint64_t>;
+    { cw.raw_bytes() } -> std::same_as<std::uint64_t>;
+    { cw.output_bytes() } -> std::same_as<std::uint64_t>;
+    { cw.pending_output_bytes() } -> std::same_as<std::size_t>;
+    { cw.buffered_bytes() } -> std::same_as<std::size_t>;
+    { cw.extension() } -> std::convertible_to<std::string_view>;
+    { cw.content_type() } -> std::convertible_to<std::string_view>;
+    { cw.content_encoding() } -> std::convertible_to<std::string_view>;
+};
+
+/// Finishes `w` and returns what take_output() has not handed out yet: the whole object when nothing
+/// was taken before.
+template <object_format W>
+[[nodiscard]] std::string finish_object(W& w) {
+    w.finish();
+    return w.take_output();
+}
+
+namespace detail {
+
+/// The object's bytes on their way out: raw encoded text in, optionally through a stream compressor,
+/// into a buffer of complete output that take() hands over. Small writes are gathered into pieces of
+/// `chunk_bytes` before they reach the compressor (a call per record would cost more than the
+/// compression of a record).
+class object_output {
+public:
+    explicit object_output(compression codec = compression::none, int level = 0, std::size_t chunk_bytes = 128 * 1024)
+        : chunk_bytes_(chunk_bytes) {
+        if (codec != compression::none) compressor_.emplace(codec, level);
+    }
+
+    /// Appends `raw` (encoded, uncompressed) to the object.
+    void write(std::string_view raw) {
+        if (finished_) throw std::logic_error("sluice::formats: write to a finished object");
+        raw_bytes_ += raw.size();
+        if (!compressor_) {
+            ready_.append(raw);
+            return;
+        }
+        stage_.append(raw);
+        if (stage_.size() >= chunk_bytes_) compress_stage();
+    }
+
+    /// Completes the object (compresses what is staged, writes the compressor's trailer).
+    void finish() {
+        if (finished_) return;
+        if (compressor_) {
+            compress_stage();
+            compressor_->finish(ready_);
+        }
+        finished_ = true;
+    }
+
+    /// Hands over the complete output so far.
+    [[nodiscard]] std::string take() {
+        std::string out;
+        out.swap(ready_);
+        taken_ += out.size();
+        return out;
+    }
+
+    [[nodiscard]] bool finished() const noexcept { return finished_; }
+    [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return raw_bytes_; }
+    [[nodiscard]] std::uint64_t output_bytes() const noexcept { return taken_ + ready_.size(); }
+    [[nodiscard]] std::size_t ready_bytes() const noexcept { return ready_.size(); }
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept { return ready_.capacity() + stage_.capacity(); }
+    [[nodiscard]] compression codec() const noexcept { return compressor_ ? compressor_->codec() : compression::none; }
+
+private:
+    void compress_stage() {
+        if (stage_.empty()) return;
+        compressor_->write(stage_, ready_);
+        stage_.clear();
+    }
+
+    std::size_t chunk_bytes_;
+    std::optional<stream_compressor> compressor_;
+    std::string stage_;
+    std::string ready_;
+    std::uint64_t raw_bytes_ = 0;
+    std::uint64_t taken_ = 0;
+    bool finished_ = false;
+};
+
+} // namespace detail
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_OBJECT_FORMAT_HPP
+// end file sluice/formats/object_format.hpp
+
+namespace sluice::formats::detail {
+
+/// The record_error for a document simdjson refused. simdjson's messages never quote the input.
+[[nodiscard]] inline record_error json_error(simdjson::error_code code) {
+    switch (code) {
+    case simdjson::UTF8_ERROR:
+        return {record_error_kind::invalid_utf8, {}, "the record is not valid UTF-8"};
+    case simdjson::NUMBER_OUT_OF_RANGE:
+        return {record_error_kind::out_of_range, {}, "the record holds a number that does not fit in 64 bits"};
+    case simdjson::CAPACITY:
+        return {record_error_kind::invalid_json, {}, "the record is larger than the JSON parser takes (4 GiB)"};
+    default:
+        return {record_error_kind::invalid_json, {}, std::string("not valid JSON: ") + simdjson::error_message(code)};
+    }
+}
+
+/// Parses records one at a time; keeps simdjson's buffers between records (one per writer).
+class json_reader {
+public:
+    /// Parses `text` into `root` (valid until the next parse), or says why it is not JSON.
+    [[nodiscard]] append_result parse(std::string_view text, simdjson::dom::element& root) {
+        const simdjson::error_code code = parser_.parse(text.data(), text.size()).get(root);
+        if (code != simdjson::SUCCESS) return json_error(code);
+        return {};
+    }
+
+private:
+    simdjson::dom::parser parser_;
+};
+
+/// "a string", "an object", ... for messages.
+[[nodiscard]] inline std::string_view json_type_name(simdjson::dom::element_type t) noexcept {
+    switch (t) {
+    case simdjson::dom::element_type::ARRAY: return "an array";
+    case simdjson::dom::element_type::OBJECT: return "an object";
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64: return "an integer";
+    case simdjson::dom::element_type::DOUBLE: return "a non-integer number";
+    case simdjson::dom::element_type::STRING: return "a string";
+    case simdjson::dom::element_type::BOOL: return "a boolean";
+    case simdjson::dom::element_type::NULL_VALUE: return "null";
+    }
+    return "a value";
+}
+
+/// Appends the decimal text of an integer.
+template <class Int>
+void append_integer(std::string& out, Int v) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+/// Appends the shortest text that reads back as exactly `v` (e.g. 0.1, 1e+300, -2.5e-10).
+inline void append_double(std::string& out, double v) {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+/// Appends compact JSON text of `e` (no whitespace outside strings).
+inline void append_json(std::string& out, simdjson::dom::element e) {
+    switch (e.type()) {
+    case simdjson::dom::element_type::INT64: append_integer(out, e.get_int64().value_unsafe()); return;
+    case simdjson::dom::element_type::UINT64: append_integer(out, e.get_uint64().value_unsafe()); return;
+    case simdjson::dom::element_type::DOUBLE: append_double(out, e.get_double().value_unsafe()); return;
+    case simdjson::dom::element_type::BOOL: out.append(e.get_bool().value_unsafe() ? "true" : "false"); return;
+    case simdjson::dom::element_type::NULL_VALUE: out.append("null"); return;
+    default: out.append(simdjson::minify(e)); return;
+    }
+}
+
+/// True when `text` is valid UTF-8 (for typed rows, which do not pass through the JSON parser).
+[[nodiscard]] inline bool valid_utf8(std::string_view text) noexcept {
+    return simdjson::validate_utf8(text.data(), text.size());
+}
+
+} // namespace sluice::formats::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_JSON_HPP
+// end file sluice/formats/json.hpp
+// begin file sluice/formats/row.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_ROW_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_ROW_HPP
+
+// Records as rows of cells: a JSON object's fields matched to a schema's columns and checked against
+// their types (row_converter), and typed rows that callers build themselves (cell).
+//
+// Conversion checks everything before the writer changes anything: a row comes out complete or not at
+// all, with the record_error of the first field at fault.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+// begin file sluice/formats/schema.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_SCHEMA_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_SCHEMA_HPP
+
+// The columns of a CSV or Parquet object: declared by the caller, or inferred from the first records.
+//
+// Inference looks at the fields of the first records (their names in order of first appearance) and
+// gives each column the narrowest type that holds every value seen:
+//   only integers -> int64; integers and other numbers -> float64; only booleans -> boolean;
+//   only strings -> string; objects, arrays or a mix of kinds -> json (the value's JSON text);
+//   only nulls -> string. Every inferred column is nullable. Timestamps are never inferred (a string
+//   that looks like a date stays a string): declare them.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// begin file sluice/formats/timestamp.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_TIMESTAMP_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_TIMESTAMP_HPP
+
+// RFC 3339 timestamps ("2024-05-06T07:08:09.123Z", "2024-05-06 07:08:09+02:00") to a count of
+// milliseconds or microseconds since 1970-01-01T00:00:00Z, for timestamp columns. Years 0000-9999;
+// an offset is applied (the result is UTC); a fraction with more digits than the unit holds must have
+// only zeros there (a value the column cannot hold exactly is refused, never rounded).
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace sluice::formats {
+
+/// The unit of a timestamp column.
+enum class time_unit : std::uint8_t { millis, micros };
+
+namespace detail {
+
+/// Days from 1970-01-01 to year-month-day of the proleptic Gregorian calendar (H. Hinnant's
+/// days_from_civil).
+[[nodiscard]] constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2 ? 1 : 0;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+[[nodiscard]] constexpr bool leap_year(std::int64_t y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+/// Reads exactly `n` digits at `pos`; advances `pos`.
+[[nodiscard]] constexpr std::optional<unsigned> read_digits(std::string_view s, std::size_t& pos, std::size_t n) noexcept {
+    if (pos + n > s.size()) return std::nullopt;
+    unsigned v = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const char c = s[pos + i];
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    pos += n;
+    return v;
+}
+
+[[nodiscard]] constexpr bool expect(std::string_view s, std::size_t& pos, char a, char b = '\0') noexcept {
+    if (pos >= s.size() || (s[pos] != a && (b == '\0' || s[pos] != b))) return false;
+    ++pos;
+    return true;
+}
+
+/// The fraction after the seconds ("." digits), in units of 10^-digits_wanted; nullopt when malformed
+/// or when a digit beyond the unit is not zero.
+[[nodiscard]] constexpr std::optional<std::int64_t> read_fraction(std::string_view s, std::size_t& pos,
+                                                                  unsigned digits_wanted) noexcept {
+    std::int64_t v = 0;
+    unsigned used = 0;
+    if (pos < s.size() && s[pos] == '.') {
+        ++pos;
+        const std::size_t start = pos;
+        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+            const auto digit = static_cast<std::int64_t>(s[pos] - '0');
+            if (used < digits_wanted) {
+                v = v * 10 + digit;
+                ++used;
+            } else if (digit != 0) {
+                return std::nullopt;
+            }
+            ++pos;
+        }
+        if (pos == start || pos - start > 18) return std::nullopt;
+    }
+    for (; used < digits_wanted; ++used) v *= 10;
+    return v;
+}
+
+/// The offset ("Z", "+hh:mm", "-hh:mm") in seconds east of UTC.
+[[nodiscard]] constexpr std::optional<std::int64_t> read_offset(std::string_view s, std::size_t& pos) noexcept {
+    if (expect(s, pos, 'Z', 'z')) return 0;
+    if (pos >= s.size() || (s[pos] != '+' && s[pos] != '-')) return std::nullopt;
+    const bool negative = s[pos++] == '-';
+    const auto hh = read_digits(s, pos, 2);
+    if (!hh || !expect(s, pos, ':')) return std::nullopt;
+    const auto mm = read_digits(s, pos, 2);
+    if (!mm || *hh > 23 || *mm > 59) return std::nullopt;
+    const std::int64_t seconds = static_cast<std::int64_t>(*hh) * 3600 + static_cast<std::int64_t>(*mm) * 60;
+    return negative ? -seconds : seconds;
+}
+
+} // namespace detail
+
+/// `text` as a count of `unit` since the Unix epoch (UTC), or nullopt when it is not an RFC 3339
+/// date-time (with 'T', 't' or a space between date and time, a required offset or 'Z'), or has more
+/// precision than `unit` holds. A leap second (":60") is refused.
+[[nodiscard]] constexpr std::optional<std::int64_t> parse_rfc3339(std::string_view text, time_unit unit) noexcept {
+    std::size_t pos = 0;
+    const auto year = detail::read_digits(text, pos, 4);
+    if (!year || !detail::expect(text, pos, '-')) return std::nullopt;
+    const auto month = detail::read_digits(text, pos, 2);
+    if (!month || !detail::expect(text, pos, '-')) return std::nullopt;
+    const auto day = detail::read_digits(text, pos, 2);
+    if (!day || !detail::expect(text, pos, 'T', 't')) {
+        if (!day || pos >= text.size() || text[pos] != ' ') return std::nullopt;
+        ++pos;
+    }
+    const auto hour = detail::read_digits(text, pos, 2);
+    if (!hour || !detail::expect(text, pos, ':')) return std::nullopt;
+    const auto minute = detail::read_digits(text, pos, 2);
+    if (!minute || !detail::expect(text, pos, ':')) return std::nullopt;
+    const auto second = detail::read_digits(text, pos, 2);
+    if (!second) return std::nullopt;
+    const unsigned digits = unit == time_unit::millis ? 3 : 6;
+    const auto fraction = detail::read_fraction(text, pos, digits);
+    const auto offset = fraction ? detail::read_offset(text, pos) : std::nullopt;
+    if (!offset || pos != text.size()) return std::nullopt;
+
+    constexpr unsigned month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (*month < 1 || *month > 12 || *day < 1) return std::nullopt;
+    const unsigned last = month_days[*month - 1] + (*month == 2 && detail::leap_year(*year) ? 1 : 0);
+    if (*day > last || *hour > 23 || *minute > 59 || *second > 59) return std::nullopt;
+
+    const std::int64_t days = detail::days_from_civil(*year, *month, *day);
+    const std::int64_t seconds = days * 86400 + static_cast<std::int64_t>(*hour) * 3600 +
+                                 static_cast<std::int64_t>(*minute) * 60 + static_cast<std::int64_t>(*second) - *offset;
+    const std::int64_t per_second = unit == time_unit::millis ? 1000 : 1000000;
+    return seconds * per_second + *fraction;
+}
+
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_TIMESTAMP_HPP
+// end file sluice/formats/timestamp.hpp
+
+namespace sluice::formats {
+
+/// What a column holds.
+enum class column_type : std::uint8_t {
+    int64,            ///< JSON integers from -2^63 to 2^63-1
+    float64,          ///< any JSON number, as an IEEE double
+    boolean,          ///< true / false
+    string,           ///< JSON strings (UTF-8)
+    json,             ///< any JSON value, stored as its compact JSON text (nested objects and arrays)
+    timestamp_millis, ///< milliseconds since the epoch, UTC: a JSON integer or an RFC 3339 string
+    timestamp_micros, ///< microseconds since the epoch, UTC: likewise
+};
+
+/// "int64", "float64", ...
+[[nodiscard]] inline std::string_view to_string(column_type t) noexcept {
+    switch (t) {
+    case column_type::int64: return "int64";
+    case column_type::float64: return "float64";
+    case column_type::boolean: return "boolean";
+    case column_type::string: return "string";
+    case column_type::json: return "json";
+    case column_type::timestamp_millis: return "timestamp_millis";
+    case column_type::timestamp_micros: return "timestamp_micros";
+    }
+    return "unknown";
+}
+
+/// One column: its name (the JSON field it comes from), type, and whether it may be null (or missing).
+struct column {
+    std::string name;
+    column_type type = column_type::string;
+    bool nullable = true;
+};
+
+/// What to do with a record field that is not a column.
+enum class unknown_fields : std::uint8_t {
+    reject, ///< refuse the record (record_error_kind::unknown_field): nothing is dropped silently
+    ignore, ///< leave the field out of the object
+};
+
+/// An ordered list of columns with a lookup by name. Names are unique and non-empty.
+class record_schema {
+public:
+    record_schema() = default;
+
+    /// Throws std::invalid_argument for an empty or repeated name.
+    explicit record_schema(std::vector<column> columns) : columns_(std::move(columns)) {
+        index_.reserve(columns_.size());
+        for (std::size_t i = 0; i < columns_.size(); ++i) {
+            if (columns_[i].name.empty()) throw std::invalid_argument("sluice::formats: a column has an empty name");
+            if (!index_.emplace(columns_[i].name, i).second)
+                throw std::invalid_argument("sluice::formats: column '" + columns_[i].name + "' is declared twice");
+        }
+    }
+
+    [[nodiscard]] const std::vector<column>& columns() const noexcept { return columns_; }
+    [[nodiscard]] std::size_t size() const noexcept { return columns_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return columns_.empty(); }
+    [[nodiscard]] const column& operator[](std::size_t i) const { return columns_[i]; }
+
+    /// The index of the column named `name`.
+    [[nodiscard]] std::optional<std::size_t> find(std::string_view name) const {
+        const auto it = index_.find(name);
+        if (it == index_.end()) return std::nullopt;
+        return it->second;
+    }
+
+private:
+    struct name_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    std::vector<column> columns_;
+    std::unordered_map<std::string, std::size_t, name_hash, std::equal_to<>> index_;
+};
+
+/// What inference has seen of one field so far.
+enum class value_kind : std::uint8_t { null, integer, number, boolean, string, nested };
+
+/// Accumulates the fields of records to infer a schema (see the top of this header).
+class schema_inference {
+public:
+    /// Notes one field's value.
+    void observe(std::string_view name, value_kind kind) {
+        auto it = index_.find(std::string(name));
+        if (it == index_.end()) {
+            it = index_.emplace(std::string(name), fields_.size()).first;
+            fields_.push_back({std::string(name), std::nullopt});
+        }
+        auto& seen = fields_[it->second].type;
+        if (kind == value_kind::null) return;
+        const column_type t = kind == value_kind::integer   ? column_type::int64
+                              : kind == value_kind::number  ? column_type::float64
+                              : kind == value_kind::boolean ? column_type::boolean
+                              : kind == value_kind::string  ? column_type::string
+                                                            : column_type::json;
+        if (!seen)
+            seen = t;
+        else if (*seen != t)
+            seen = widen(*seen, t);
+    }
+
+    /// The inferred columns, in order of first appearance (all nullable).
+    [[nodiscard]] record_schema result() const {
+        std::vector<column> columns;
+        columns.reserve(fields_.size());
+        for (const auto& f : fields_) columns.push_back({f.name, f.type.value_or(column_type::string), true});
+        return record_schema(std::move(columns));
+    }
+
+    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
+
+private:
+    static column_type widen(column_type a, column_type b) noexcept {
+        const auto numeric = [](column_type t) { return t == column_type::int64 || t == column_type::float64; };
+        if (numeric(a) && numeric(b)) return column_type::float64;
+        return column_type::json;
+    }
+    struct field {
+        std::string name;
+        std::optional<column_type> type;
+    };
+    std::vector<field> fields_;
+    std::unordered_map<std::string, std::size_t> index_;
+};
+
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_SCHEMA_HPP
+// end file sluice/formats/schema.hpp
+
+namespace sluice::formats {
+
+/// One value of a typed row: null (std::monostate), a boolean, an integer, a double or a string.
+/// Which alternative a column takes: int64 -> int64_t; float64 -> double or int64_t; boolean -> bool;
+/// string -> string_view (UTF-8); json -> string_view holding JSON text; timestamp_* -> int64_t in the
+/// column's unit or an RFC 3339 string_view.
+using cell = std::variant<std::monostate, bool, std::int64_t, double, std::string_view>;
+
+namespace detail {
+
+/// What inference calls the value `e`.
+[[nodiscard]] inline value_kind kind_of(simdjson::dom::element e) noexcept {
+    switch (e.type()) {
+    case simdjson::dom::element_type::NULL_VALUE: return value_kind::null;
+    case simdjson::dom::element_type::INT64: return value_kind::integer;
+    case simdjson::dom::element_type::UINT64: // above 2^63-1: only a double holds it
+    case simdjson::dom::element_type::DOUBLE: return value_kind::number;
+    case simdjson::dom::element_type::BOOL: return value_kind::boolean;
+    case simdjson::dom::element_type::STRING: return value_kind::string;
+    default: return value_kind::nested;
+    }
+}
+
+/// Walks the fields of a record object and hands each to `on_field(column_index, value)`, refusing
+/// non-objects, duplicate fields and (with unknown_fields::reject) fields that are not columns.
+class field_walker {
+public:
+    field_walker(const record_schema& schema, unknown_fields policy) : schema_(&schema), policy_(policy) {}
+
+    template <class OnField>
+    [[nodiscard]] append_result walk(simdjson::dom::element root, OnField&& on_field) {
+        simdjson::dom::object object;
+        if (root.get_object().get(object) != simdjson::SUCCESS)
+            return append_result::refuse(record_error_kind::not_an_object, {},
+                                         std::string("the record is ") + std::string(json_type_name(root.type())) +
+                                             ", not a JSON object");
+        if (seen_.size() != schema_->size()) seen_.assign(schema_->size(), 0);
+        if (++generation_ == 0) { // wrapped: forget every mark
+            std::fill(seen_.begin(), seen_.end(), 0);
+            generation_ = 1;
+        }
+        for (const auto field : object) {
+            const auto index = schema_->find(field.key);
+            if (!index) {
+                if (policy_ == unknown_fields::ignore) continue;
+                return append_result::refuse(record_error_kind::unknown_field, std::string(field.key),
+                                             "not a column of this object");
+            }
+            if (seen_[*index] == generation_)
+                return append_result::refuse(record_error_kind::duplicate_field, std::string(field.key),
+                                             "appears more than once in the record");
+            seen_[*index] = generation_;
+            append_result r = on_field(*index, field.value);
+            if (!r) return r;
+        }
+        return {};
+    }
+
+private:
+    const record_schema* schema_;
+    unknown_fields policy_;
+    std::vector<std::uint32_t> seen_;
+    std::uint32_t generation_ = 0;
+};
+
+/// Turns records (JSON objects or typed rows) into rows of cells that match a schema. String cells
+/// point into the parsed record or into the converter's own buffers: valid until the next conversion.
+class row_converter {
+public:
+    row_converter(const record_schema& schema, unknown_fields policy)
+        : schema_(&schema), walker_(schema, policy), json_text_(schema.size()) {}
+
+    /// Converts a parsed JSON object into `row` (one cell per column).
+    [[nodiscard]] append_result convert(simdjson::dom::element root, std::vector<cell>& row) {
+        row.assign(schema_->size(), cell{});
+        append_result r = walker_.walk(root, [&](std::size_t i, simdjson::dom::element v) {
+            return from_json(i, v, row[i]);
+        });
+        if (!r) return r;
+        return check_required(row);
+    }
+
+    /// Checks a typed row against the schema and normalises it into `row` (float64 columns get doubles,
+    /// timestamps their count of units, json columns checked to be JSON text).
+    [[nodiscard]] append_result convert(std::span<const cell> in, std::vector<cell>& row) {
+        if (in.size() != schema_->size())
+            return append_result::refuse(record_error_kind::type_mismatch, {},
+                                         "the row has " + std::to_string(in.size()) + " cells for " +
+                                             std::to_string(schema_->size()) + " columns");
+        row.assign(in.begin(), in.end());
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            append_result r = normalise(i, row[i]);
+            if (!r) return r;
+        }
+        return check_required(row);
+    }
+
+private:
+    append_result mismatch(std::size_t i, std::string_view found) const {
+        const column& c = (*schema_)[i];
+        return append_result::refuse(record_error_kind::type_mismatch, c.name,
+                                     "the column is " + std::string(to_string(c.type)) + " and does not take " +
+                                         std::string(found));
+    }
+
+    append_result from_json(std::size_t i, simdjson::dom::element v, cell& out) {
+        const column& c = (*schema_)[i];
+        const auto t = v.type();
+        using et = simdjson::dom::element_type;
+        if (t == et::NULL_VALUE) return {}; // checked by check_required
+        switch (c.type) {
+        case column_type::int64:
+            if (t == et::INT64) {
+                out = v.get_int64().value_unsafe();
+                return {};
+            }
+            if (t == et::UINT64)
+                return append_result::refuse(record_error_kind::out_of_range, c.name,
+                                             "an integer above 2^63-1 does not fit an int64 column");
+            return mismatch(i, json_type_name(t));
+        case column_type::float64:
+            if (t == et::DOUBLE) out = v.get_double().value_unsafe();
+            else if (t == et::INT64) out = static_cast<double>(v.get_int64().value_unsafe());
+            else if (t == et::UINT64) out = static_cast<double>(v.get_uint64().value_unsafe());
+            else return mismatch(i, json_type_name(t));
+            return {};
+        case column_type::boolean:
+            if (t != et::BOOL) return mismatch(i, json_type_name(t));
+            out = v.get_bool().value_unsafe();
+            return {};
+        case column_type::string:
+            if (t != et::STRING) return mismatch(i, json_type_name(t));
+            out = v.get_string().value_unsafe();
+            return {};
+        case column_type::json:
+            json_text_[i].clear();
+            append_json(json_text_[i], v);
+            out = std::string_view(json_text_[i]);
+            return {};
+        case column_type::timestamp_millis:
+        case column_type::timestamp_micros:
+            if (t == et::INT64) {
+                out = v.get_int64().value_unsafe();
+                return {};
+            }
+            if (t != et::STRING) return mismatch(i, json_type_name(t));
+            return timestamp_from_text(i, v.get_string().value_unsafe(), out);
+        }
+        return mismatch(i, json_type_name(t));
+    }
+
+    append_result timestamp_from_text(std::size_t i, std::string_view text, cell& out) const {
+        const column& c = (*schema_)[i];
+        const auto unit = c.type == column_type::timestamp_millis ? time_unit::millis : time_unit::micros;
+        const auto value = parse_rfc3339(text, unit);
+        if (!value)
+            return append_result::refuse(record_error_kind::type_mismatch, c.name,
+                                         "not an RFC 3339 date-time with an offset (or it has more fractional "
+                                         "digits than the column's unit holds)");
+        out = *value;
+        return {};
+    }
+
+    append_result normalise(std::size_t i, cell& value) {
+        const column& c = (*schema_)[i];
+        if (std::holds_alternative<std::monostate>(value)) return {};
+        const bool is_int = std::holds_alternative<std::int64_t>(value);
+        const bool is_text = std::holds_alternative<std::string_view>(value);
+        switch (c.type) {
+        case column_type::int64:
+            return is_int ? append_result{} : mismatch(i, "this cell");
+        case column_type::float64:
+            if (is_int) value = static_cast<double>(std::get<std::int64_t>(value));
+            return std::holds_alternative<double>(value) ? append_result{} : mismatch(i, "this cell");
+        case column_type::boolean:
+            return std::holds_alternative<bool>(value) ? append_result{} : mismatch(i, "this cell");
+        case column_type::string:
+            if (!is_text) return mismatch(i, "this cell");
+            if (!valid_utf8(std::get<std::string_view>(value)))
+                return append_result::refuse(record_error_kind::invalid_utf8, c.name, "the string is not valid UTF-8");
+            return {};
+        case column_type::json: {
+            if (!is_text) return mismatch(i, "this cell");
+            simdjson::dom::element parsed;
+            append_result r = reader_.parse(std::get<std::string_view>(value), parsed);
+            if (!r) return append_result::refuse(r.error().kind, c.name, r.error().message);
+            json_text_[i].clear();
+            append_json(json_text_[i], parsed);
+            value = std::string_view(json_text_[i]);
+            return {};
+        }
+        case column_type::timestamp_millis:
+        case column_type::timestamp_micros:
+            if (is_int) return {};
+            if (!is_text) return mismatch(i, "this cell");
+            return timestamp_from_text(i, std::get<std::string_view>(value), value);
+        }
+        return mismatch(i, "this cell");
+    }
+
+    append_result check_required(const std::vector<cell>& row) const {
+        for (std::size_t i = 0; i < row.size(); ++i)
+            if (!(*schema_)[i].nullable && std::holds_alternative<std::monostate>(row[i]))
+                return append_result::refuse(record_error_kind::missing_field, (*schema_)[i].name,
+                                             "the column is required (not nullable) and the record has no value for it");
+        return {};
+    }
+
+    const record_schema* schema_;
+    field_walker walker_;
+    std::vector<std::string> json_text_;
+    json_reader reader_;
+};
+
+} // namespace detail
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_ROW_HPP
+// end file sluice/formats/row.hpp
+
+namespace sluice::formats {
+
+/// How a CSV object is written.
+struct csv_options {
+    /// The columns, in order. Empty: the fields of the first accepted record, in its order.
+    std::vector<std::string> columns;
+    /// The field separator (not '"', CR or LF).
+    char delimiter = ',';
+    /// Ends every line, the header's included: "\r\n" (RFC 4180) or "\n".
+    std::string line_terminator = "\r\n";
+    /// Write the header row (the column names).
+    bool header = true;
+    /// A record field that is not a column: refuse the record, or leave the field out.
+    unknown_fields unknown = unknown_fields::reject;
+    /// Whole-object compression: none, gzip, zstd or lz4 (the LZ4 frame format).
+    compression codec = compression::none;
+    /// The codec's level; 0 is the library's default (see stream_compressor).
+    int level = 0;
+};
+
+/// Writes one CSV object. Models object_format.
+class csv_writer {
+public:
+    /// Throws std::invalid_argument for a bad delimiter, line terminator, repeated column name, or a
+    /// codec that is not compiled in.
+    explicit csv_writer(csv_options options = {}) : options_(std::move(options)), output_(options_.codec, options_.level) {
+        const char d = options_.delimiter;
+        if (d == '"' || d == '\r' || d == '\n')
+            throw std::invalid_argument("sluice::formats::csv_writer: the delimiter cannot be '\"', CR or LF");
+        if (options_.line_terminator != "\r\n" && options_.line_terminator != "\n")
+            throw std::invalid_argument("sluice::formats::csv_writer: the line terminator is \"\\r\\n\" or \"\\n\"");
+        if (!options_.columns.empty()) {
+            std::vector<column> columns;
+            for (const auto& name : options_.columns) columns.push_back({name, column_type::json, true});
+            set_columns(record_schema(std::move(columns)));
+        }
+    }
+
+    /// Appends one record (a JSON object), or refuses it and leaves the object as it was.
+    [[nodiscard]] append_result append(std::string_view json) {
+        simdjson::dom::element root;
+        append_result r = reader_.parse(json, root);
+        if (!r) return r;
+        return append_parsed(json, root);
+    }
+
+    /// Appends a record the caller has parsed already: `root` must come from parsing `json` (which
+    /// CSV does not need again; the signature is the one every writer shares).
+    [[nodiscard]] append_result append_parsed(std::string_view /*json*/, simdjson::dom::element root) {
+        check_open();
+        if (!schema_) {
+            append_result r = columns_from(root);
+            if (!r) return r;
+        }
+        std::fill(present_.begin(), present_.end(), std::uint8_t{0});
+        append_result r = walker_->walk(root, [&](std::size_t i, simdjson::dom::element v) {
+            values_[i] = v;
+            present_[i] = 1;
+            return append_result{};
+        });
+        if (!r) return r;
+        line_.clear();
+        for (std::size_t i = 0; i < values_.size(); ++i) {
+            if (i != 0) line_.push_back(options_.delimiter);
+            if (present_[i] != 0) render(values_[i]);
+        }
+        commit_line();
+        return {};
+    }
+
+    /// Appends a typed row, one cell per column (the columns must come from csv_options::columns).
+    /// Strings must be valid UTF-8.
+    [[nodiscard]] append_result append_row(std::span<const cell> row) {
+        check_open();
+        if (!schema_) throw std::logic_error("sluice::formats::csv_writer: typed rows need csv_options::columns");
+        if (row.size() != schema_->size())
+            return append_result::refuse(record_error_kind::type_mismatch, {},
+                                         "the row has " + std::to_string(row.size()) + " cells for " +
+                                             std::to_string(schema_->size()) + " columns");
+        line_.clear();
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            if (i != 0) line_.push_back(options_.delimiter);
+            if (const auto* s = std::get_if<std::string_view>(&row[i])) {
+                if (!detail::valid_utf8(*s))
+                    return append_result::refuse(record_error_kind::invalid_utf8, (*schema_)[i].name,
+                                                 "the string is not valid UTF-8");
+                append_field(*s);
+            } else if (const auto* b = std::get_if<bool>(&row[i])) {
+                line_.append(*b ? "true" : "false");
+            } else if (const auto* n = std::get_if<std::int64_t>(&row[i])) {
+                detail::append_integer(line_, *n);
+            } else if (const auto* d = std::get_if<double>(&row[i])) {
+                detail::append_double(line_, *d);
+            }
+        }
+        commit_line();
+        return {};
+    }
+
+    /// Completes the object. Writes the header if no record came but the columns are known.
+    void finish() {
+        if (output_.finished()) return;
+        if (schema_ && !header_written_) write_header();
+        output_.finish();
+    }
+    /// The object's bytes completed since the last call (see object_format).
+    [[nodiscard]] std::string take_output() { return output_.take(); }
+
+    /// The column names (empty until known).
+    [[nodiscard]] std::vector<std::string> columns() const {
+        std::vector<std::string> names;
+        if (schema_)
+            for (const auto& c : schema_->columns()) names.push_back(c.name);
+        return names;
+    }
+
+    [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
+    /// Bytes of CSV text (header included) before compression.
+    [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return output_.raw_bytes(); }
+    /// Bytes of the object after compression so far (the compressor may hold back up to one block).
+    [[nodiscard]] std::uint64_t output_bytes() const noexcept { return output_.output_bytes(); }
+    /// Bytes take_output() would hand over now.
+    [[nodiscard]] std::size_t pending_output_bytes() const noexcept { return output_.ready_bytes(); }
+    /// Memory held for the object.
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept { return output_.buffered_bytes() + line_.capacity(); }
+
+    /// ".csv", ".csv.gz", ".csv.zst", ".csv.lz4".
+    [[nodiscard]] std::string extension() const { return ".csv" + std::string(compression_extension(output_.codec())); }
+    /// "text/csv; charset=utf-8; header=present" (RFC 4180's media type; header=absent without one).
+    [[nodiscard]] std::string_view content_type() const noexcept {
+        return options_.header ? "text/csv; charset=utf-8; header=present" : "text/csv; charset=utf-8; header=absent";
+    }
+    /// "gzip", "zstd", "lz4" or "" (see sluice::content_encoding).
+    [[nodiscard]] std::string_view content_encoding() const noexcept { return sluice::content_encoding(output_.codec()); }
+
+private:
+    void set_columns(record_schema schema) {
+        schema_ = std::make_unique<record_schema>(std::move(schema));
+        walker_ = std::make_unique<detail::field_walker>(*schema_, options_.unknown);
+        values_.assign(schema_->size(), simdjson::dom::element{});
+        present_.assign(schema_->size(), 0);
+    }
+
+    /// The first record's fields become the columns (the record is checked by the walk that follows).
+    append_result columns_from(simdjson::dom::element root) {
+        simdjson::dom::object object;
+        if (root.get_object().get(object) != simdjson::SUCCESS)
+            return append_result::refuse(record_error_kind::not_an_object, {},
+                                         std::string("the record is ") + std::string(detail::json_type_name(root.type())) +
+                                             ", not a JSON object");
+        std::vector<column> columns;
+        for (const auto field : object) {
+            for (const auto& c : columns)
+                if (c.name == field.key)
+                    return append_result::refuse(record_error_kind::duplicate_field, std::string(field.key),
+                                                 "appears more than once in the record");
+            if (field.key.empty())
+                return append_result::refuse(record_error_kind::unknown_field, {},
+                                             "a field with an empty name cannot name a CSV column");
+            columns.push_back({std::string(field.key), column_type::json, true});
+        }
+        set_columns(record_schema(std::move(columns)));
+        return {};
+    }
+
+    void render(simdjson::dom::element v) {
+        using et = simdjson::dom::element_type;
+        switch (v.type()) {
+        case et::NULL_VALUE: return;
+        case et::STRING: append_field(v.get_string().value_unsafe()); return;
+        case et::ARRAY:
+        case et::OBJECT:
+            scratch_.clear();
+            detail::append_json(scratch_, v);
+            append_field(scratch_);
+            return;
+        default: detail::append_json(line_, v); return; // numbers and booleans never need quotes
+        }
+    }
+
+    void append_field(std::string_view text) {
+        if (!needs_quotes(text)) {
+            line_.append(text);
+            return;
+        }
+        line_.push_back('"');
+        std::size_t from = 0;
+        for (std::size_t q = text.find('"'); q != std::string_view::npos; q = text.find('"', q + 1)) {
+            line_.append(text.substr(from, q + 1 - from));
+            line_.push_back('"');
+            from = q + 1;
+        }
+        line_.append(text.substr(from));
+        line_.push_back('"');
+    }
+
+    [[nodiscard]] bool needs_quotes(std::string_view text) const noexcept {
+        if (text.empty()) return true; // "" is the empty string; an empty field is null
+        for (const char c : text)
+            if (c == options_.delimiter || c == '"' || c == '\r' || c == '\n') return true;
+        return false;
+    }
+
+    void write_header() {
+        header_written_ = true;
+        if (!options_.header) return;
+        std::string row;
+        row.swap(line_);
+        line_.clear();
+        for (std::size_t i = 0; i < schema_->size(); ++i) {
+            if (i != 0) line_.push_back(options_.delimiter);
+            append_field((*schema_)[i].name);
+        }
+        line_.append(options_.line_terminator);
+        output_.write(line_);
+        line_.swap(row);
+    }
+
+    void commit_line() {
+        if (!header_written_) write_header();
+        line_.append(options_.line_terminator);
+        output_.write(line_);
+        ++records_;
+    }
+
+    void check_open() const {
+        if (output_.finished()) throw std::logic_error("sluice::formats::csv_writer: append after finish");
+    }
+
+    csv_options options_;
+    detail::object_output output_;
+    detail::json_reader reader_;
+    std::unique_ptr<record_schema> schema_;
+    std::unique_ptr<detail::field_walker> walker_;
+    std::vector<simdjson::dom::element> values_;
+    std::vector<std::uint8_t> present_;
+    std::string line_;
+    std::string scratch_;
+    bool header_written_ = false;
+    std::uint64_t records_ = 0;
+};
+
+static_assert(object_format<csv_writer>);
+
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_CSV_HPP
+// end file sluice/formats/csv.hpp
+// begin file sluice/formats/ndjson.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_NDJSON_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_NDJSON_HPP
+
+// NDJSON objects: one JSON document per line, "\n" after each, optionally compressed as a whole
+// (gzip, zstd, lz4 frame).
+//
+// Every record is validated by simdjson (complete JSON, valid UTF-8). A valid record is written as it
+// came (pass-through, only the whitespace around it trimmed) unless it spans lines (a pretty-printed
+// document): then its compact re-serialisation is written, so every record stays one line. Any JSON
+// value is a record (the object engine's partitioning needs objects, NDJSON itself does not).
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+
+namespace sluice::formats {
+
+/// How an NDJSON object is written.
+struct ndjson_options {
+    /// Whole-object compression: none, gzip, zstd or lz4 (the LZ4 frame format).
+    compression codec = compression::none;
+    /// The codec's level; 0 is the library's default (see stream_compressor).
+    int level = 0;
+};
+
+/// Writes one NDJSON object. Models object_format.
+class ndjson_writer {
+public:
+    /// Throws std::invalid_argument for a codec that is not compiled in or has no stream format.
+    explicit ndjson_writer(ndjson_options options = {}) : output_(options.codec, options.level) {}
+
+    /// Appends one record (a JSON document), or refuses it and leaves the object as it was.
+    [[nodiscard]] append_result append(std::string_view json) {
+        simdjson::dom::element root;
+        append_result r = reader_.parse(json, root);
+        if (!r) return r;
+        return append_parsed(json, root);
+    }
+
+    /// Appends a record the caller has parsed already: `root` must come from parsing exactly `json`
+    /// (the object engine parses each record once, to find its partition, and hands both here).
+    [[nodiscard]] append_result append_parsed(std::string_view json, simdjson::dom::element root) {
+        check_open();
+        const std::string_view trimmed = trim(json);
+        if (std::memchr(trimmed.data(), '\n', trimmed.size()) == nullptr &&
+            std::memchr(trimmed.data(), '\r', trimmed.size()) == nullptr) {
+            output_.write(trimmed);
+            output_.write("\n");
+        } else {
+            line_.clear();
+            detail::append_json(line_, root);
+            line_.push_back('\n');
+            output_.write(line_);
+        }
+        ++records_;
+        return {};
+    }
+
+    /// Completes the object (the compressor's trailer). Appending afterwards throws std::logic_error.
+    void finish() { output_.finish(); }
+    /// The object's bytes completed since the last call (see object_format).
+    [[nodiscard]] std::string take_output() { return output_.take(); }
+
+    [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
+    /// Bytes of NDJSON text before compression.
+    [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return output_.raw_bytes(); }
+    /// Bytes of the object after compression so far (the compressor may hold back up to one block).
+    [[nodiscard]] std::uint64_t output_bytes() const noexcept { return output_.output_bytes(); }
+    /// Bytes take_output() would hand over now.
+    [[nodiscard]] std::size_t pending_output_bytes() const noexcept { return output_.ready_bytes(); }
+    /// Memory held for the object (output not yet taken, the compressor's staging).
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept { return output_.buffered_bytes() + line_.capacity(); }
+
+    /// ".ndjson", ".ndjson.gz", ".ndjson.zst", ".ndjson.lz4".
+    [[nodiscard]] std::string extension() const { return ".ndjson" + std::string(compression_extension(output_.codec())); }
+    [[nodiscard]] std::string_view content_type() const noexcept { return "application/x-ndjson"; }
+    /// "gzip", "zstd", "lz4" or "" (see sluice::content_encoding).
+    [[nodiscard]] std::string_view content_encoding() const noexcept { return sluice::content_encoding(output_.codec()); }
+
+private:
+    static std::string_view trim(std::string_view s) noexcept {
+        const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+        while (!s.empty() && space(s.front())) s.remove_prefix(1);
+        while (!s.empty() && space(s.back())) s.remove_suffix(1);
+        return s;
+    }
+    void check_open() const {
+        if (output_.finished()) throw std::logic_error("sluice::formats::ndjson_writer: append after finish");
+    }
+
+    detail::object_output output_;
+    detail::json_reader reader_;
+    std::string line_;
+    std::uint64_t records_ = 0;
+};
+
+static_assert(object_format<ndjson_writer>);
+
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_NDJSON_HPP
+// end file sluice/formats/ndjson.hpp
+// begin file sluice/formats/parquet/writer.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_WRITER_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_WRITER_HPP
+
+// parquet_writer: one Parquet file (apache/parquet-format README, "File format"):
+//
+//   "PAR1" | row group 1: column chunk 1 ... column chunk N | row group 2 ... | FileMetaData |
+//   4-byte little-endian length of FileMetaData | "PAR1"
+//
+// Records (JSON objects, or typed rows) are converted to rows of the schema, checked completely, then
+// added to the column writers of the open row group. A row group closes at row_group_rows rows or
+// row_group_bytes of encoded data; its column chunks are then complete bytes of the file, which
+// take_output() hands over (the magic first), so only the open row group is held in memory. finish()
+// writes the footer.
+//
+// The schema is declared (parquet_options::columns) or inferred (schema.hpp) from the first
+// infer_records records, which are held as text until then; inference widens types so that every
+// record it saw fits, so accepting them early never has to be taken back.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// begin file sluice/formats/parquet/column_writer.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_COLUMN_WRITER_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_COLUMN_WRITER_HPP
+
+// One column chunk of the open row group: values in, pages out (apache/parquet-format README "File
+// format", "Column chunks", "Data Pages"; Encodings.md).
+//
+// Every column chunk is written as [dictionary page] data page v1 ...:
+//   - a data page holds, uncompressed: the definition levels of an optional column (RLE hybrid, bit
+//     width 1, with its 4-byte length), then the values: PLAIN, or RLE_DICTIONARY (one byte of bit
+//     width, then the indices in the RLE hybrid). Required columns have no levels (max level 0), and no
+//     column has repetition levels (the schema is flat). The whole page is then compressed with the
+//     chunk's codec (Compression.md: the raw page, no framing).
+//   - dictionary encoding is on for every type but boolean. When the dictionary outgrows its limit
+//     (bytes or entries), the page being built is closed and the rest of the chunk is PLAIN (Encodings.md:
+//     "If the dictionary grows too big ... the encoding will fall back to the plain encoding"); the
+//     dictionary page keeps the entries the earlier pages refer to. The next chunk starts a new dictionary.
+//   - statistics per chunk: null_count always; min_value / max_value in the type's order (signed for
+//     int64 and timestamps, numeric for doubles with NaN left out and zeros written as -0.0 / +0.0 as
+//     parquet.thrift's ColumnOrder asks, unsigned bytewise for strings); nan_count for doubles. A string
+//     bound longer than the limit leaves both bounds out.
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+// begin file sluice/formats/parquet/dictionary.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_DICTIONARY_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_DICTIONARY_HPP
+
+// The dictionary of one column chunk (apache/parquet-format Encodings.md, "Dictionary Encoding"): its
+// entries in PLAIN encoding, back to back (which is the dictionary page's body as it stands), and an
+// open-addressing hash index over them, so adding a value costs one hash and usually one compare, and
+// entries cost no allocation of their own.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::formats::parquet {
+
+namespace detail {
+
+/// A fast 64-bit hash of a short byte string (not for adversarial keys' sake: collisions only cost
+/// compares, the index never trusts a hash alone).
+[[nodiscard]] inline std::uint64_t hash_bytes(std::string_view s) noexcept {
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+    const auto mix = [&](std::uint64_t k) {
+        h = (h ^ k) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+    };
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t k;
+        std::memcpy(&k, s.data() + i, 8);
+        mix(k);
+    }
+    if (i < s.size()) {
+        std::uint64_t k = 0;
+        std::memcpy(&k, s.data() + i, s.size() - i);
+        mix(k);
+    }
+    h ^= h >> 29;
+    h *= 0x94D049BB133111EBull;
+    return h ^ (h >> 32);
+}
+
+} // namespace detail
+
+/// Distinct PLAIN-encoded values, numbered in order of first appearance.
+class dictionary {
+public:
+    /// The index of `plain` (the PLAIN encoding of one value), adding it when new.
+    std::uint32_t insert(std::string_view plain) {
+        if ((offsets_.size() + 1) * 2 > slots_.size()) grow();
+        const std::uint64_t h = detail::hash_bytes(plain);
+        for (std::size_t slot = h & mask_;; slot = (slot + 1) & mask_) {
+            const std::uint32_t s = slots_[slot];
+            if (s == 0) {
+                const auto index = static_cast<std::uint32_t>(offsets_.size());
+                offsets_.push_back(plain_.size());
+                hashes_.push_back(h);
+                plain_.append(plain);
+                slots_[slot] = index + 1;
+                return index;
+            }
+            if (hashes_[s - 1] == h && entry(s - 1) == plain) return s - 1;
+        }
+    }
+
+    [[nodiscard]] std::size_t size() const noexcept { return offsets_.size(); }
+    /// Bytes of the entries in PLAIN encoding (the dictionary page's uncompressed body).
+    [[nodiscard]] std::size_t bytes() const noexcept { return plain_.size(); }
+    [[nodiscard]] std::string_view plain() const noexcept { return plain_; }
+    [[nodiscard]] std::size_t memory_bytes() const noexcept {
+        return plain_.capacity() + offsets_.capacity() * sizeof(std::size_t) + hashes_.capacity() * 8 + slots_.capacity() * 4;
+    }
+
+    void clear() {
+        plain_.clear();
+        offsets_.clear();
+        hashes_.clear();
+        std::fill(slots_.begin(), slots_.end(), 0u);
+    }
+
+private:
+    [[nodiscard]] std::string_view entry(std::size_t i) const noexcept {
+        const std::size_t end = i + 1 < offsets_.size() ? offsets_[i + 1] : plain_.size();
+        return std::string_view(plain_).substr(offsets_[i], end - offsets_[i]);
+    }
+
+    void grow() {
+        const std::size_t n = slots_.empty() ? 1024 : slots_.size() * 2;
+        slots_.assign(n, 0u);
+        mask_ = n - 1;
+        for (std::size_t i = 0; i < hashes_.size(); ++i) {
+            std::size_t slot = hashes_[i] & mask_;
+            while (slots_[slot] != 0) slot = (slot + 1) & mask_;
+            slots_[slot] = static_cast<std::uint32_t>(i + 1);
+        }
+    }
+
+    std::string plain_;
+    std::vector<std::size_t> offsets_;
+    std::vector<std::uint64_t> hashes_;
+    std::vector<std::uint32_t> slots_; ///< 0: empty; else entry index + 1
+    std::size_t mask_ = 0;
+};
+
+} // namespace sluice::formats::parquet
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_DICTIONARY_HPP
+// end file sluice/formats/parquet/dictionary.hpp
+// begin file sluice/formats/parquet/metadata.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_METADATA_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_METADATA_HPP
+
+// Parquet's metadata structures as sluice writes them: page headers and the footer (FileMetaData),
+// serialised with the Thrift compact protocol. Field ids and enum values are those of
+// apache/parquet-format src/main/thrift/parquet.thrift; only the fields sluice sets are modelled.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// begin file sluice/formats/parquet/thrift_compact.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_THRIFT_COMPACT_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_THRIFT_COMPACT_HPP
+
+// A writer of Thrift's compact protocol, the encoding of Parquet's page headers and footer
+// (apache/parquet-format, README "Metadata": "the metadata is serialized using the Thrift
+// TCompactProtocol"). Follows apache/thrift doc/specs/thrift-compact-protocol.md:
+//   - integers (i16, i32, i64) are zigzag varints (ULEB128 of (n << 1) ^ (n >> 63)); a byte is itself;
+//   - binary and string: a varint length, then the bytes;
+//   - a field header is one byte (delta from the previous field id << 4 | type) when the delta is
+//     1..15, else the type byte followed by the field id as a zigzag varint; a boolean field carries
+//     its value in the type (1 true, 2 false);
+//   - a struct ends with a stop byte (0); nested structs restart the field id delta at 0;
+//   - a list header is one byte (size << 4 | element type) for sizes below 15, else 0xF0 | element
+//     type followed by the size as a varint.
+// Only what Parquet's writer needs is here: no maps, sets, doubles or messages.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::formats::parquet::thrift {
+
+/// Compact protocol type ids (thrift-compact-protocol.md, "Struct encoding").
+enum class ctype : std::uint8_t {
+    stop = 0,
+    bool_true = 1,
+    bool_false = 2,
+    byte = 3,
+    i16 = 4,
+    i32 = 5,
+    i64 = 6,
+    binary = 8,
+    list = 9,
+    structure = 12,
+};
+
+/// Appends ULEB128 of `v`.
+inline void put_varint(std::string& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<char>(static_cast<std::uint8_t>(v) | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+}
+
+/// Zigzag of a signed 64-bit integer: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...
+[[nodiscard]] constexpr std::uint64_t zigzag(std::int64_t v) noexcept {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+
+/// Writes one top-level struct (and what it nests) in the compact protocol into a string. Fields must
+/// be written in increasing id order within each struct (every Parquet writer does; it keeps headers
+/// short). Call end() once at the end for the top-level struct's stop byte.
+class compact_writer {
+public:
+    explicit compact_writer(std::string& out) : out_(&out) {}
+
+    void field_i32(std::int16_t id, std::int32_t v) {
+        header(ctype::i32, id);
+        put_varint(*out_, zigzag(v));
+    }
+    void field_i64(std::int16_t id, std::int64_t v) {
+        header(ctype::i64, id);
+        put_varint(*out_, zigzag(v));
+    }
+    void field_i16(std::int16_t id, std::int16_t v) {
+        header(ctype::i16, id);
+        put_varint(*out_, zigzag(v));
+    }
+    void field_i8(std::int16_t id, std::int8_t v) {
+        header(ctype::byte, id);
+        out_->push_back(static_cast<char>(v));
+    }
+    void field_bool(std::int16_t id, bool v) { header(v ? ctype::bool_true : ctype::bool_false, id); }
+    void field_binary(std::int16_t id, std::string_view v) {
+        header(ctype::binary, id);
+        binary(v);
+    }
+
+    /// Opens a struct-typed field; close it with end().
+    void begin_struct(std::int16_t id) {
+        header(ctype::structure, id);
+        stack_.push_back(last_);
+        last_ = 0;
+    }
+    /// An empty struct-typed field (Parquet's StringType, MilliSeconds, TypeDefinedOrder...).
+    void empty_struct(std::int16_t id) {
+        begin_struct(id);
+        end();
+    }
+    /// Ends the innermost open struct (or, with none open, the top-level one).
+    void end() {
+        out_->push_back(static_cast<char>(ctype::stop));
+        if (!stack_.empty()) {
+            last_ = stack_.back();
+            stack_.pop_back();
+        }
+    }
+
+    /// Opens a list-typed field of `size` elements of type `element`; then write exactly `size`
+    /// elements with list_i32 / list_binary / begin_list_struct (no end() for the list itself).
+    void begin_list(std::int16_t id, ctype element, std::uint32_t size) {
+        header(ctype::list, id);
+        const auto e = static_cast<std::uint8_t>(element);
+        if (size < 15) {
+            out_->push_back(static_cast<char>(static_cast<std::uint8_t>(size << 4) | e));
+        } else {
+            out_->push_back(static_cast<char>(0xF0 | e));
+            put_varint(*out_, size);
+        }
+    }
+    void list_i32(std::int32_t v) { put_varint(*out_, zigzag(v)); }
+    void list_binary(std::string_view v) { binary(v); }
+    /// Opens a struct element of a list; close it with end().
+    void begin_list_struct() {
+        stack_.push_back(last_);
+        last_ = 0;
+    }
+
+private:
+    void header(ctype type, std::int16_t id) {
+        const int delta = id - last_;
+        if (delta > 0 && delta <= 15) {
+            out_->push_back(static_cast<char>((delta << 4) | static_cast<int>(type)));
+        } else {
+            out_->push_back(static_cast<char>(type));
+            put_varint(*out_, zigzag(id));
+        }
+        last_ = id;
+    }
+    void binary(std::string_view v) {
+        put_varint(*out_, v.size());
+        out_->append(v);
+    }
+
+    std::string* out_;
+    std::int16_t last_ = 0;
+    std::vector<std::int16_t> stack_;
+};
+
+} // namespace sluice::formats::parquet::thrift
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_THRIFT_COMPACT_HPP
+// end file sluice/formats/parquet/thrift_compact.hpp
+
+namespace sluice::formats::parquet {
+
+/// parquet.thrift `Type`.
+enum class physical_type : std::int32_t { boolean = 0, int32 = 1, int64 = 2, float_ = 4, double_ = 5, byte_array = 6 };
+
+/// parquet.thrift `Encoding`.
+enum class encoding : std::int32_t { plain = 0, rle = 3, rle_dictionary = 8 };
+
+/// parquet.thrift `CompressionCodec`.
+enum class codec : std::int32_t { uncompressed = 0, snappy = 1, gzip = 2, zstd = 6, lz4_raw = 7 };
+
+/// parquet.thrift `PageType`.
+enum class page_type : std::int32_t { data_page = 0, dictionary_page = 2 };
+
+/// parquet.thrift `ConvertedType` (the ones sluice writes, for readers that predate LogicalType).
+enum class converted_type : std::int32_t { utf8 = 0, timestamp_millis = 9, timestamp_micros = 10, json = 19 };
+
+/// Which parquet.thrift `LogicalType` union member annotates a column.
+enum class logical_type : std::uint8_t { none, string, json, timestamp_millis, timestamp_micros };
+
+/// A leaf of the (flat) schema: parquet.thrift `SchemaElement` of a primitive column.
+struct schema_leaf {
+    std::string name;
+    physical_type type = physical_type::byte_array;
+    bool optional = true;
+    logical_type logical = logical_type::none;
+};
+
+/// parquet.thrift `Statistics` (min/max already PLAIN-encoded, byte arrays without their length).
+struct statistics {
+    std::optional<std::string> min_value;
+    std::optional<std::string> max_value;
+    std::int64_t null_count = 0;
+    std::optional<std::int64_t> nan_count; ///< floating-point columns only
+};
+
+/// parquet.thrift `PageEncodingStats`: how many pages of a type used an encoding.
+struct page_encoding_count {
+    page_type type = page_type::data_page;
+    encoding used = encoding::plain;
+    std::int32_t count = 0;
+};
+
+/// parquet.thrift `ColumnMetaData`.
+struct column_meta {
+    physical_type type = physical_type::byte_array;
+    std::vector<encoding> encodings;
+    std::string path;
+    codec compression = codec::uncompressed;
+    std::int64_t num_values = 0;
+    std::int64_t total_uncompressed_size = 0;
+    std::int64_t total_compressed_size = 0;
+    std::int64_t data_page_offset = 0;
+    std::optional<std::int64_t> dictionary_page_offset;
+    statistics stats;
+    /// Pages per type and encoding: tells readers whether every data page is dictionary-encoded.
+    std::vector<page_encoding_count> encoding_stats;
+};
+
+/// parquet.thrift `RowGroup`.
+struct row_group_meta {
+    std::vector<column_meta> columns;
+    std::int64_t num_rows = 0;
+    std::int64_t file_offset = 0;
+};
+
+/// Appends a `PageHeader` of a v1 data page (levels RLE-encoded) to `out`.
+inline void write_data_page_header(std::string& out, std::int32_t uncompressed, std::int32_t compressed,
+                                   std::int32_t num_values, encoding values) {
+    thrift::compact_writer w(out);
+    w.field_i32(1, static_cast<std::int32_t>(page_type::data_page));
+    w.field_i32(2, uncompressed);
+    w.field_i32(3, compressed);
+    w.begin_struct(5); // DataPageHeader
+    w.field_i32(1, num_values);
+    w.field_i32(2, static_cast<std::int32_t>(values));
+    w.field_i32(3, static_cast<std::int32_t>(encoding::rle)); // definition levels
+    w.field_i32(4, static_cast<std::int32_t>(encoding::rle)); // repetition levels (none: max level 0)
+    w.end();
+    w.end();
+}
+
+/// Appends a `PageHeader` of a dictionary page (entries PLAIN-encoded, as Encodings.md asks of new files).
+inline void write_dictionary_page_header(std::string& out, std::int32_t uncompressed, std::int32_t compressed,
+                                         std::int32_t num_entries) {
+    thrift::compact_writer w(out);
+    w.field_i32(1, static_cast<std::int32_t>(page_type::dictionary_page));
+    w.field_i32(2, uncompressed);
+    w.field_i32(3, compressed);
+    w.begin_struct(7); // DictionaryPageHeader
+    w.field_i32(1, num_entries);
+    w.field_i32(2, static_cast<std::int32_t>(encoding::plain));
+    w.end();
+    w.end();
+}
+
+namespace detail {
+
+inline void write_schema_leaf(thrift::compact_writer& w, const schema_leaf& leaf) {
+    w.begin_list_struct();
+    w.field_i32(1, static_cast<std::int32_t>(leaf.type));
+    w.field_i32(3, leaf.optional ? 1 : 0); // FieldRepetitionType OPTIONAL / REQUIRED
+    w.field_binary(4, leaf.name);
+    switch (leaf.logical) {
+    case logical_type::none: break;
+    case logical_type::string:
+        w.field_i32(6, static_cast<std::int32_t>(converted_type::utf8));
+        w.begin_struct(10);
+        w.empty_struct(1); // LogicalType.STRING
+        w.end();
+        break;
+    case logical_type::json:
+        w.field_i32(6, static_cast<std::int32_t>(converted_type::json));
+        w.begin_struct(10);
+        w.empty_struct(12); // LogicalType.JSON
+        w.end();
+        break;
+    case logical_type::timestamp_millis:
+    case logical_type::timestamp_micros: {
+        const bool millis = leaf.logical == logical_type::timestamp_millis;
+        w.field_i32(6, static_cast<std::int32_t>(millis ? converted_type::timestamp_millis : converted_type::timestamp_micros));
+        w.begin_struct(10);
+        w.begin_struct(8);          // LogicalType.TIMESTAMP: TimestampType
+        w.field_bool(1, true);      // isAdjustedToUTC
+        w.begin_struct(2);          // unit: TimeUnit
+        w.empty_struct(millis ? 1 : 2); // MILLIS / MICROS
+        w.end();
+        w.end();
+        w.end();
+        break;
+    }
+    }
+    w.end();
+}
+
+inline void write_statistics(thrift::compact_writer& w, const statistics& s) {
+    w.begin_struct(12);
+    w.field_i64(3, s.null_count);
+    if (s.max_value) w.field_binary(5, *s.max_value);
+    if (s.min_value) w.field_binary(6, *s.min_value);
+    if (s.max_value) w.field_bool(7, true); // is_max_value_exact
+    if (s.min_value) w.field_bool(8, true); // is_min_value_exact
+    if (s.nan_count) w.field_i64(9, *s.nan_count);
+    w.end();
+}
+
+inline void write_column_chunk(thrift::compact_writer& w, const column_meta& c) {
+    w.begin_list_struct(); // ColumnChunk
+    w.field_i64(2, 0);     // file_offset: 0, no ColumnMetaData outside the footer
+    w.begin_struct(3);     // ColumnMetaData
+    w.field_i32(1, static_cast<std::int32_t>(c.type));
+    w.begin_list(2, thrift::ctype::i32, static_cast<std::uint32_t>(c.encodings.size()));
+    for (const encoding e : c.encodings) w.list_i32(static_cast<std::int32_t>(e));
+    w.begin_list(3, thrift::ctype::binary, 1);
+    w.list_binary(c.path);
+    w.field_i32(4, static_cast<std::int32_t>(c.compression));
+    w.field_i64(5, c.num_values);
+    w.field_i64(6, c.total_uncompressed_size);
+    w.field_i64(7, c.total_compressed_size);
+    w.field_i64(9, c.data_page_offset);
+    if (c.dictionary_page_offset) w.field_i64(11, *c.dictionary_page_offset);
+    write_statistics(w, c.stats);
+    w.begin_list(13, thrift::ctype::structure, static_cast<std::uint32_t>(c.encoding_stats.size()));
+    for (const auto& e : c.encoding_stats) {
+        w.begin_list_struct();
+        w.field_i32(1, static_cast<std::int32_t>(e.type));
+        w.field_i32(2, static_cast<std::int32_t>(e.used));
+        w.field_i32(3, e.count);
+        w.end();
+    }
+    w.end(); // ColumnMetaData
+    w.end(); // ColumnChunk
+}
+
+inline void write_row_group(thrift::compact_writer& w, const row_group_meta& g, std::int16_t ordinal) {
+    std::int64_t uncompressed = 0;
+    std::int64_t compressed = 0;
+    for (const auto& c : g.columns) {
+        uncompressed += c.total_uncompressed_size;
+        compressed += c.total_compressed_size;
+    }
+    w.begin_list_struct();
+    w.begin_list(1, thrift::ctype::structure, static_cast<std::uint32_t>(g.columns.size()));
+    for (const auto& c : g.columns) write_column_chunk(w, c);
+    w.field_i64(2, uncompressed); // total_byte_size
+    w.field_i64(3, g.num_rows);
+    w.field_i64(5, g.file_offset);
+    w.field_i64(6, compressed);
+    w.field_i16(7, ordinal);
+    w.end();
+}
+
+} // namespace detail
+
+/// Appends the serialised `FileMetaData` (version 1, as parquet.thrift advises writers) to `out`.
+/// column_orders says TYPE_ORDER for every column: the statistics follow each type's order.
+inline void write_file_metadata(std::string& out, const std::vector<schema_leaf>& leaves, std::int64_t num_rows,
+                                const std::vector<row_group_meta>& row_groups, std::string_view created_by) {
+    thrift::compact_writer w(out);
+    w.field_i32(1, 1);
+    w.begin_list(2, thrift::ctype::structure, static_cast<std::uint32_t>(leaves.size() + 1));
+    w.begin_list_struct(); // the root: a group of every column
+    w.field_binary(4, "schema");
+    w.field_i32(5, static_cast<std::int32_t>(leaves.size()));
+    w.end();
+    for (const auto& leaf : leaves) detail::write_schema_leaf(w, leaf);
+    w.field_i64(3, num_rows);
+    w.begin_list(4, thrift::ctype::structure, static_cast<std::uint32_t>(row_groups.size()));
+    for (std::size_t i = 0; i < row_groups.size(); ++i)
+        detail::write_row_group(w, row_groups[i], static_cast<std::int16_t>(i));
+    w.field_binary(6, created_by);
+    w.begin_list(7, thrift::ctype::structure, static_cast<std::uint32_t>(leaves.size()));
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+        w.begin_list_struct();
+        w.empty_struct(1); // ColumnOrder.TYPE_ORDER
+        w.end();
+    }
+    w.end();
+}
+
+} // namespace sluice::formats::parquet
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_METADATA_HPP
+// end file sluice/formats/parquet/metadata.hpp
+// begin file sluice/formats/parquet/rle.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_RLE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_RLE_HPP
+
+// Parquet's RLE / bit-packing hybrid encoding (apache/parquet-format, Encodings.md, "Run Length
+// Encoding / Bit-Packing Hybrid (RLE = 3)"), for definition levels and dictionary indices, and the
+// LSB-first bit packing it shares with PLAIN booleans:
+//   rle-run        := varint(run-length << 1)          then the value in ceil(bit-width / 8) bytes, LE
+//   bit-packed-run := varint((values / 8) << 1 | 1)    then the values, 8 at a time, packed from the
+//                                                      least significant bit of each byte
+// A run of 8 or more equal values becomes an RLE run; everything else is bit-packed in groups of 8.
+// Only the last group of the data may be padded (a reader stops at the page's value count), so a
+// bit-packed run that an RLE run follows always holds a whole number of groups.
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+
+namespace sluice::formats::parquet {
+
+/// The number of bits needed for values up to `max_value` (0 for 0).
+[[nodiscard]] constexpr int bit_width(std::uint64_t max_value) noexcept { return static_cast<int>(std::bit_width(max_value)); }
+
+/// Packs `values` (each below 2^width) LSB-first into whole bytes, padding the last byte with zeros.
+template <class T>
+void bit_pack(std::string& out, std::span<const T> values, int width) {
+    std::uint64_t bits = 0;
+    int count = 0;
+    for (const T v : values) {
+        bits |= static_cast<std::uint64_t>(v) << count;
+        count += width;
+        while (count >= 8) {
+            out.push_back(static_cast<char>(static_cast<std::uint8_t>(bits)));
+            bits >>= 8;
+            count -= 8;
+        }
+    }
+    if (count > 0) out.push_back(static_cast<char>(static_cast<std::uint8_t>(bits)));
+}
+
+/// Appends the RLE / bit-packing hybrid encoding of `values` (each below 2^width, width 1..32), without
+/// the 4-byte length prefix (rle_hybrid_with_length adds it).
+template <class T>
+void rle_hybrid(std::string& out, std::span<const T> values, int width) {
+    const std::size_t n = values.size();
+    const auto run_at = [&](std::size_t i) {
+        std::size_t j = i + 1;
+        while (j < n && values[j] == values[i]) ++j;
+        return j - i;
+    };
+    const std::size_t value_bytes = static_cast<std::size_t>((width + 7) / 8);
+    std::size_t i = 0;
+    while (i < n) {
+        const std::size_t run = run_at(i);
+        if (run >= 8) {
+            thrift::put_varint(out, static_cast<std::uint64_t>(run) << 1);
+            auto v = static_cast<std::uint64_t>(values[i]);
+            for (std::size_t b = 0; b < value_bytes; ++b, v >>= 8) out.push_back(static_cast<char>(static_cast<std::uint8_t>(v)));
+            i += run;
+            continue;
+        }
+        // Bit-pack groups of 8 until a group would start on a run worth an RLE run, or the data ends.
+        std::size_t j = i;
+        do {
+            j += 8;
+        } while (j < n && run_at(j) < 8);
+        const std::size_t end = std::min(j, n);
+        thrift::put_varint(out, (static_cast<std::uint64_t>(j - i) / 8) << 1 | 1);
+        const std::size_t before = out.size();
+        bit_pack(out, values.subspan(i, end - i), width);
+        // A padded last group still takes its full width * 8 bits.
+        out.resize(before + (j - i) / 8 * static_cast<std::size_t>(width), '\0');
+        i = end;
+    }
+}
+
+/// The hybrid encoding preceded by its length as 4 bytes little-endian (data page v1 levels).
+template <class T>
+void rle_hybrid_with_length(std::string& out, std::span<const T> values, int width) {
+    const std::size_t at = out.size();
+    out.append(4, '\0');
+    rle_hybrid(out, values, width);
+    const auto len = static_cast<std::uint32_t>(out.size() - at - 4);
+    for (int b = 0; b < 4; ++b) out[at + static_cast<std::size_t>(b)] = static_cast<char>(static_cast<std::uint8_t>(len >> (8 * b)));
+}
+
+} // namespace sluice::formats::parquet
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_RLE_HPP
+// end file sluice/formats/parquet/rle.hpp
+
+namespace sluice::formats::parquet {
+
+/// Limits a column writer works within.
+struct column_limits {
+    std::size_t page_bytes = 1 << 20;            ///< a data page closes once its values take this much
+    bool dictionary = true;                       ///< try dictionary encoding (not for booleans)
+    std::size_t dictionary_bytes = 1 << 20;       ///< fall back to PLAIN beyond this many dictionary bytes
+    std::size_t dictionary_entries = 1 << 20;     ///< ... or this many entries
+    std::size_t statistics_bytes = 4096;          ///< string min/max longer than this are left out
+};
+
+/// The Parquet physical type and annotation of a sluice column type.
+[[nodiscard]] inline schema_leaf leaf_for(const column& c) {
+    schema_leaf leaf{c.name, physical_type::byte_array, c.nullable, logical_type::none};
+    switch (c.type) {
+    case column_type::int64: leaf.type = physical_type::int64; break;
+    case column_type::float64: leaf.type = physical_type::double_; break;
+    case column_type::boolean: leaf.type = physical_type::boolean; break;
+    case column_type::string: leaf.logical = logical_type::string; break;
+    case column_type::json: leaf.logical = logical_type::json; break;
+    case column_type::timestamp_millis:
+        leaf.type = physical_type::int64;
+        leaf.logical = logical_type::timestamp_millis;
+        break;
+    case column_type::timestamp_micros:
+        leaf.type = physical_type::int64;
+        leaf.logical = logical_type::timestamp_micros;
+        break;
+    }
+    return leaf;
+}
+
+namespace detail {
+
+inline void put_le32(std::string& out, std::uint32_t v) {
+    for (int b = 0; b < 4; ++b) out.push_back(static_cast<char>(static_cast<std::uint8_t>(v >> (8 * b))));
+}
+inline void put_le64(std::string& out, std::uint64_t v) {
+    for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>(static_cast<std::uint8_t>(v >> (8 * b))));
+}
+
+/// Running min / max / null and NaN counts of one column chunk.
+class chunk_statistics {
+public:
+    explicit chunk_statistics(physical_type t, std::size_t max_bytes) : type_(t), max_bytes_(max_bytes) {}
+
+    void add_null() noexcept { ++nulls_; }
+    void add(std::int64_t v) noexcept {
+        if (!any_ || v < imin_) imin_ = v;
+        if (!any_ || v > imax_) imax_ = v;
+        any_ = true;
+    }
+    void add(double v) noexcept {
+        if (std::isnan(v)) {
+            ++nans_;
+            return;
+        }
+        if (!any_ || v < dmin_) dmin_ = v;
+        if (!any_ || v > dmax_) dmax_ = v;
+        any_ = true;
+    }
+    void add(bool v) noexcept {
+        (v ? seen_true_ : seen_false_) = true;
+        any_ = true;
+    }
+    void add(std::string_view v) {
+        if (!any_ || v < std::string_view(smin_)) smin_.assign(v);
+        if (!any_ || v > std::string_view(smax_)) smax_.assign(v);
+        any_ = true;
+    }
+
+    [[nodiscard]] statistics result() const {
+        statistics s;
+        s.null_count = nulls_;
+        if (type_ == physical_type::double_) s.nan_count = nans_;
+        if (!any_) return s;
+        std::string lo, hi;
+        switch (type_) {
+        case physical_type::int64:
+            put_le64(lo, static_cast<std::uint64_t>(imin_));
+            put_le64(hi, static_cast<std::uint64_t>(imax_));
+            break;
+        case physical_type::double_:
+            put_le64(lo, std::bit_cast<std::uint64_t>(dmin_ == 0.0 ? -0.0 : dmin_));
+            put_le64(hi, std::bit_cast<std::uint64_t>(dmax_ == 0.0 ? 0.0 : dmax_));
+            break;
+        case physical_type::boolean:
+            lo.push_back(seen_false_ ? '\0' : '\1');
+            hi.push_back(seen_true_ ? '\1' : '\0');
+            break;
+        default:
+            if (smin_.size() > max_bytes_ || smax_.size() > max_bytes_) return s;
+            lo = smin_;
+            hi = smax_;
+        }
+        s.min_value = std::move(lo);
+        s.max_value = std::move(hi);
+        return s;
+    }
+
+private:
+    physical_type type_;
+    std::size_t max_bytes_;
+    bool any_ = false;
+    std::int64_t nulls_ = 0, nans_ = 0;
+    std::int64_t imin_ = 0, imax_ = 0;
+    double dmin_ = 0, dmax_ = 0;
+    bool seen_true_ = false, seen_false_ = false;
+    std::string smin_, smax_;
+};
+
+} // namespace detail
+
+/// Builds the column chunk of one column for the open row group (see the top of this header).
+class column_writer {
+public:
+    column_writer(const column& c, const column_limits& limits, codec chunk_codec, block_codec& compressor)
+        : leaf_(leaf_for(c)), limits_(limits), codec_(chunk_codec), compressor_(&compressor),
+          stats_(leaf_.type, limits.statistics_bytes) {
+        reset_chunk();
+    }
+
+    [[nodiscard]] const schema_leaf& leaf() const noexcept { return leaf_; }
+
+    /// Adds one value (already checked against the column's type by the row converter).
+    void add(const cell& v) {
+        ++page_values_;
+        if (std::holds_alternative<std::monostate>(v)) {
+            levels_.push_back(0);
+            stats_.add_null();
+            return;
+        }
+        if (leaf_.optional) levels_.push_back(1);
+        plain_scratch_.clear();
+        encode_plain(v, plain_scratch_);
+        if (dictionary_active_) {
+            const std::uint32_t index = dictionary_.insert(plain_scratch_);
+            indices_.push_back(index);
+            if (dictionary_.bytes() > limits_.dictionary_bytes || dictionary_.size() > limits_.dictionary_entries) {
+                close_page();
+                dictionary_active_ = false;
+            }
+        } else if (leaf_.type == physical_type::boolean) {
+            bools_.push_back(std::get<bool>(v) ? 1 : 0);
+        } else {
+            values_.append(plain_scratch_);
+        }
+        if (page_estimate() >= limits_.page_bytes) close_page();
+    }
+
+    /// Bytes of this chunk's pages before compression (closed pages and the open one).
+    [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return chunk_raw_ + page_estimate() + dictionary_.bytes(); }
+    /// Memory this column holds for the open row group.
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept {
+        return pages_.capacity() + values_.capacity() + indices_.capacity() * 4 + levels_.capacity() +
+               bools_.capacity() + dictionary_.memory_bytes() + body_.capacity() + compressed_.capacity();
+    }
+
+    /// Appends the finished chunk to `out` (which starts at file offset `offset`), describes it, and
+    /// starts an empty chunk for the next row group.
+    column_meta flush(std::string& out, std::int64_t offset) {
+        if (page_values_ > 0) close_page();
+        column_meta m;
+        m.type = leaf_.type;
+        m.path = leaf_.name;
+        m.compression = codec_;
+        m.num_values = chunk_values_;
+        m.stats = stats_.result();
+        const std::size_t chunk_start = out.size();
+        if (dictionary_pages_ > 0) {
+            write_page(out, dictionary_.plain(), [&](std::string& o, std::int32_t raw, std::int32_t packed) {
+                write_dictionary_page_header(o, raw, packed, static_cast<std::int32_t>(dictionary_.size()));
+            });
+            m.dictionary_page_offset = offset;
+            m.total_uncompressed_size += dictionary_uncompressed_;
+            m.encodings.push_back(encoding::plain); // the dictionary page
+            m.encodings.push_back(encoding::rle_dictionary);
+            m.encoding_stats.push_back({page_type::dictionary_page, encoding::plain, 1});
+            m.encoding_stats.push_back({page_type::data_page, encoding::rle_dictionary,
+                                        static_cast<std::int32_t>(dictionary_pages_)});
+        }
+        if (plain_pages_ > 0)
+            m.encoding_stats.push_back({page_type::data_page, encoding::plain, static_cast<std::int32_t>(plain_pages_)});
+        if (plain_pages_ > 0 || dictionary_pages_ == 0) m.encodings.push_back(encoding::plain);
+        if (leaf_.optional) m.encodings.push_back(encoding::rle);
+        std::sort(m.encodings.begin(), m.encodings.end());
+        m.encodings.erase(std::unique(m.encodings.begin(), m.encodings.end()), m.encodings.end());
+        m.data_page_offset = offset + static_cast<std::int64_t>(out.size() - chunk_start);
+        out.append(pages_);
+        m.total_uncompressed_size += pages_uncompressed_;
+        m.total_compressed_size = static_cast<std::int64_t>(out.size() - chunk_start);
+        reset_chunk();
+        return m;
+    }
+
+private:
+    void encode_plain(const cell& v, std::string& out) {
+        switch (leaf_.type) {
+        case physical_type::int64: detail::put_le64(out, static_cast<std::uint64_t>(std::get<std::int64_t>(v))); break;
+        case physical_type::double_: detail::put_le64(out, std::bit_cast<std::uint64_t>(std::get<double>(v))); break;
+        case physical_type::boolean: break; // bit-packed per page, not byte by byte
+        default: {
+            const auto s = std::get<std::string_view>(v);
+            detail::put_le32(out, static_cast<std::uint32_t>(s.size()));
+            out.append(s);
+        }
+        }
+        add_statistics(v);
+    }
+
+    void add_statistics(const cell& v) {
+        auto& s = stats_;
+        if (const auto* i = std::get_if<std::int64_t>(&v)) s.add(*i);
+        else if (const auto* d = std::get_if<double>(&v)) s.add(*d);
+        else if (const auto* b = std::get_if<bool>(&v)) s.add(*b);
+        else if (const auto* t = std::get_if<std::string_view>(&v)) s.add(*t);
+    }
+
+    [[nodiscard]] std::size_t page_estimate() const noexcept {
+        const int width = std::max(1, bit_width(dictionary_.size()));
+        return values_.size() + bools_.size() / 8 + indices_.size() * static_cast<std::size_t>(width) / 8 +
+               levels_.size() / 8;
+    }
+
+    /// Encodes the open page, compresses it, and appends header and body to the chunk's pages.
+    void close_page() {
+        if (page_values_ == 0) return;
+        body_.clear();
+        if (leaf_.optional) rle_hybrid_with_length(body_, std::span<const std::uint8_t>(levels_), 1);
+        encoding values_encoding = encoding::plain;
+        if (!indices_.empty() || (dictionary_active_ && dictionary_.size() > 0)) {
+            values_encoding = encoding::rle_dictionary;
+            const int width = std::max(1, bit_width(dictionary_.size() - 1));
+            body_.push_back(static_cast<char>(width));
+            rle_hybrid(body_, std::span<const std::uint32_t>(indices_), width);
+            ++dictionary_pages_;
+        } else if (leaf_.type == physical_type::boolean) {
+            bit_pack(body_, std::span<const std::uint8_t>(bools_), 1);
+            ++plain_pages_;
+        } else {
+            body_.append(values_);
+            ++plain_pages_;
+        }
+        const auto values = static_cast<std::int32_t>(page_values_);
+        write_page(pages_, body_, [&](std::string& o, std::int32_t raw, std::int32_t packed) {
+            write_data_page_header(o, raw, packed, values, values_encoding);
+        });
+        chunk_values_ += page_values_;
+        chunk_raw_ += body_.size();
+        page_values_ = 0;
+        levels_.clear();
+        values_.clear();
+        indices_.clear();
+        bools_.clear();
+    }
+
+    /// Compresses `body` and appends header + compressed body to `out`; counts the uncompressed size.
+    template <class WriteHeader>
+    void write_page(std::string& out, std::string_view body, WriteHeader&& header) {
+        const auto raw = std::as_bytes(std::span<const char>(body.data(), body.size()));
+        std::string_view packed = body;
+        if (codec_ != codec::uncompressed) {
+            compressed_.resize(compressor_->max_compressed_size(body.size()));
+            const std::size_t n = compressor_->compress(raw, std::as_writable_bytes(std::span<char>(compressed_)));
+            packed = std::string_view(compressed_.data(), n);
+        }
+        const std::size_t header_at = out.size();
+        header(out, static_cast<std::int32_t>(body.size()), static_cast<std::int32_t>(packed.size()));
+        const auto header_bytes = static_cast<std::int64_t>(out.size() - header_at);
+        out.append(packed);
+        const std::int64_t uncompressed = header_bytes + static_cast<std::int64_t>(body.size());
+        if (&out == &pages_) pages_uncompressed_ += uncompressed;
+        else dictionary_uncompressed_ = uncompressed;
+    }
+
+    void reset_chunk() {
+        pages_.clear();
+        dictionary_.clear();
+        dictionary_active_ = limits_.dictionary && leaf_.type != physical_type::boolean;
+        dictionary_pages_ = plain_pages_ = 0;
+        pages_uncompressed_ = dictionary_uncompressed_ = 0;
+        chunk_values_ = 0;
+        chunk_raw_ = 0;
+        stats_ = detail::chunk_statistics(leaf_.type, limits_.statistics_bytes);
+    }
+
+    schema_leaf leaf_;
+    column_limits limits_;
+    codec codec_;
+    block_codec* compressor_;
+    detail::chunk_statistics stats_;
+    // the open page
+    std::size_t page_values_ = 0;
+    std::vector<std::uint8_t> levels_;
+    std::string values_;
+    std::vector<std::uint32_t> indices_;
+    std::vector<std::uint8_t> bools_;
+    // the chunk
+    dictionary dictionary_;
+    bool dictionary_active_ = true;
+    std::size_t dictionary_pages_ = 0, plain_pages_ = 0;
+    std::string pages_;
+    std::int64_t pages_uncompressed_ = 0, dictionary_uncompressed_ = 0;
+    std::int64_t chunk_values_ = 0;
+    std::uint64_t chunk_raw_ = 0;
+    // scratch
+    std::string plain_scratch_, body_, compressed_;
+};
+
+} // namespace sluice::formats::parquet
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_COLUMN_WRITER_HPP
+// end file sluice/formats/parquet/column_writer.hpp
+
+namespace sluice::formats {
+
+/// Snappy when this build has it (what pandas and pyarrow write by default), else no compression.
+[[nodiscard]] inline compression default_parquet_codec() noexcept {
+    return compression_available(compression::snappy) ? compression::snappy : compression::none;
+}
+
+/// How a Parquet object is written.
+struct parquet_options {
+    /// The columns. Empty: inferred from the first infer_records records (see schema.hpp).
+    std::vector<column> columns;
+    /// How many records inference looks at (they are held as text until the schema is fixed).
+    std::size_t infer_records = 1000;
+    /// A record field that is not a column: refuse the record, or leave the field out.
+    unknown_fields unknown = unknown_fields::reject;
+    /// The page codec: none, snappy, gzip, zstd or lz4 (Parquet's LZ4_RAW, the LZ4 block format).
+    compression codec = default_parquet_codec();
+    /// The codec's level; 0 is the default (zstd 1, gzip 6).
+    int level = 0;
+    /// A row group closes at this many rows ...
+    std::size_t row_group_rows = 1'000'000;
+    /// ... or once its pages take this many bytes before compression (bounds the memory of a writer).
+    std::size_t row_group_bytes = 64u << 20;
+    /// Page size, dictionary and statistics limits of every column.
+    parquet::column_limits limits{};
+    /// FileMetaData.created_by ("<application> version <version>").
+    std::string created_by = "sluice version " SLUICE_VERSION_STRING;
+};
+
+/// Writes one Parquet object. Models object_format.
+class parquet_writer {
+public:
+    /// Throws std::invalid_argument for a codec that is not compiled in, a bad level, repeated column
+    /// names, or a zero row-group size.
+    explicit parquet_writer(parquet_options options = {})
+        : options_(std::move(options)),
+          compressor_(std::make_unique<block_codec>(options_.codec, level_for(options_))) {
+        if (options_.row_group_rows == 0 || options_.row_group_bytes == 0)
+            throw std::invalid_argument("sluice::formats::parquet_writer: row-group sizes must not be 0");
+        output_.write("PAR1");
+        if (!options_.columns.empty()) set_schema(record_schema(options_.columns));
+    }
+
+    /// Appends one record (a JSON object), or refuses it and leaves the object as it was.
+    [[nodiscard]] append_result append(std::string_view json) {
+        simdjson::dom::element root;
+        append_result r = reader_.parse(json, root);
+        if (!r) return r;
+        return append_parsed(json, root);
+    }
+
+    /// Appends a record the caller has parsed already: `root` must come from parsing exactly `json`.
+    [[nodiscard]] append_result append_parsed(std::string_view json, simdjson::dom::element root) {
+        check_open();
+        if (!schema_) return hold_for_inference(json, root);
+        append_result r = converter_->convert(root, row_);
+        if (!r) return r;
+        add_row();
+        return {};
+    }
+
+    /// Appends a typed row, one cell per column (see `cell`). Needs a declared schema (or one already
+    /// inferred).
+    [[nodiscard]] append_result append_row(std::span<const cell> row) {
+        check_open();
+        if (!schema_) throw std::logic_error("sluice::formats::parquet_writer: typed rows need parquet_options::columns");
+        append_result r = converter_->convert(row, row_);
+        if (!r) return r;
+        add_row();
+        return {};
+    }
+
+    /// Closes the open row group now (empty ones are not written).
+    void flush_row_group() {
+        if (!schema_ || group_rows_ == 0) return;
+        parquet::row_group_meta group;
+        group.num_rows = static_cast<std::int64_t>(group_rows_);
+        group.file_offset = static_cast<std::int64_t>(output_.output_bytes());
+        chunk_.clear();
+        flushed_raw_ += open_raw_bytes();
+        for (auto& c : columns_) {
+            const auto offset = group.file_offset + static_cast<std::int64_t>(chunk_.size());
+            group.columns.push_back(c.flush(chunk_, offset));
+        }
+        output_.write(chunk_);
+        chunk_.clear();
+        row_groups_.push_back(std::move(group));
+        group_rows_ = 0;
+    }
+
+    /// Completes the file: the schema (inferred now if it was not yet), the last row group, the footer.
+    void finish() {
+        if (output_.finished()) return;
+        if (!schema_) fix_inferred_schema();
+        flush_row_group();
+        std::string footer;
+        std::vector<parquet::schema_leaf> leaves;
+        for (const auto& c : columns_) leaves.push_back(c.leaf());
+        parquet::write_file_metadata(footer, leaves, static_cast<std::int64_t>(records_), row_groups_,
+                                     options_.created_by);
+        parquet::detail::put_le32(footer, static_cast<std::uint32_t>(footer.size()));
+        footer.append("PAR1");
+        output_.write(footer);
+        output_.finish();
+    }
+
+    /// The file's bytes completed since the last call: the magic, then whole row groups, then the footer.
+    [[nodiscard]] std::string take_output() { return output_.take(); }
+
+    /// The schema (empty while it is still being inferred).
+    [[nodiscard]] const record_schema& schema() const noexcept {
+        static const record_schema none;
+        return schema_ ? *schema_ : none;
+    }
+    /// Row groups written so far.
+    [[nodiscard]] std::size_t row_group_count() const noexcept { return row_groups_.size(); }
+
+    [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
+    /// Bytes of encoded pages before page compression (written row groups and the open one).
+    [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return flushed_raw_ + open_raw_bytes(); }
+    /// Bytes of the file after compression so far: the magic and the row groups written (not the open one).
+    [[nodiscard]] std::uint64_t output_bytes() const noexcept { return output_.output_bytes(); }
+    /// Bytes take_output() would hand over now.
+    [[nodiscard]] std::size_t pending_output_bytes() const noexcept { return output_.ready_bytes(); }
+    /// Memory held for the object: the open row group, records held for inference, output not taken.
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept {
+        std::size_t n = output_.buffered_bytes() + held_bytes_;
+        for (const auto& c : columns_) n += c.buffered_bytes();
+        return n;
+    }
+
+    [[nodiscard]] std::string_view extension() const noexcept { return ".parquet"; }
+    /// The media type IANA registered for Parquet.
+    [[nodiscard]] std::string_view content_type() const noexcept { return "application/vnd.apache.parquet"; }
+    /// Always "": Parquet compresses its pages, not the object.
+    [[nodiscard]] std::string_view content_encoding() const noexcept { return ""; }
+
+private:
+    static int level_for(const parquet_options& o) {
+        if (o.level != 0) return o.level;
+        return o.codec == compression::gzip ? 6 : 1;
+    }
+
+    static parquet::codec codec_of(compression c) {
+        switch (c) {
+        case compression::none: return parquet::codec::uncompressed;
+        case compression::snappy: return parquet::codec::snappy;
+        case compression::gzip: return parquet::codec::gzip;
+        case compression::zstd: return parquet::codec::zstd;
+        case compression::lz4: return parquet::codec::lz4_raw;
+        }
+        throw std::invalid_argument("sluice::formats::parquet_writer: unknown codec");
+    }
+
+    void set_schema(record_schema schema) {
+        schema_ = std::make_unique<record_schema>(std::move(schema));
+        converter_ = std::make_unique<detail::row_converter>(*schema_, options_.unknown);
+        columns_.clear();
+        columns_.reserve(schema_->size());
+        for (const auto& c : schema_->columns())
+            columns_.emplace_back(c, options_.limits, codec_of(options_.codec), *compressor_);
+    }
+
+    append_result hold_for_inference(std::string_view json, simdjson::dom::element root) {
+        simdjson::dom::object object;
+        if (root.get_object().get(object) != simdjson::SUCCESS)
+            return append_result::refuse(record_error_kind::not_an_object, {},
+                                         std::string("the record is ") + std::string(detail::json_type_name(root.type())) +
+                                             ", not a JSON object");
+        for (const auto field : object) {
+            if (field.key.empty())
+                return append_result::refuse(record_error_kind::unknown_field, {},
+                                             "a field with an empty name cannot name a column");
+            std::size_t count = 0;
+            for (const auto other : object) count += other.key == field.key ? 1 : 0;
+            if (count > 1)
+                return append_result::refuse(record_error_kind::duplicate_field, std::string(field.key),
+                                             "appears more than once in the record");
+        }
+        for (const auto field : object) inference_.observe(field.key, detail::kind_of(field.value));
+        held_.emplace_back(json);
+        held_bytes_ += json.size();
+        ++records_;
+        if (held_.size() >= options_.infer_records) fix_inferred_schema();
+        return {};
+    }
+
+    /// Fixes the schema from what inference saw and adds the records held meanwhile.
+    void fix_inferred_schema() {
+        set_schema(inference_.result());
+        std::vector<std::string> held = std::move(held_);
+        held_.clear();
+        held_bytes_ = 0;
+        for (const auto& text : held) {
+            simdjson::dom::element root;
+            append_result r = reader_.parse(text, root);
+            if (r) r = converter_->convert(root, row_);
+            if (!r) // inference widened every type to fit these records: this is a bug, not bad input
+                throw std::logic_error("sluice::formats::parquet_writer: a record held for inference no longer "
+                                       "fits the inferred schema: " + r.error().what());
+            add_row_values();
+        }
+    }
+
+    void add_row() {
+        add_row_values();
+        ++records_;
+    }
+
+    void add_row_values() {
+        for (std::size_t i = 0; i < columns_.size(); ++i) columns_[i].add(row_[i]);
+        ++group_rows_;
+        if (group_rows_ >= options_.row_group_rows || open_raw_bytes() >= options_.row_group_bytes) flush_row_group();
+    }
+
+    [[nodiscard]] std::uint64_t open_raw_bytes() const noexcept {
+        std::uint64_t n = 0;
+        for (const auto& c : columns_) n += c.raw_bytes();
+        return n;
+    }
+
+    void check_open() const {
+        if (output_.finished()) throw std::logic_error("sluice::formats::parquet_writer: append after finish");
+    }
+
+    parquet_options options_;
+    std::unique_ptr<block_codec> compressor_; // on the heap: the column writers point at it
+    detail::object_output output_;
+    detail::json_reader reader_;
+    std::unique_ptr<record_schema> schema_;
+    std::unique_ptr<detail::row_converter> converter_;
+    std::vector<parquet::column_writer> columns_;
+    std::vector<cell> row_;
+    std::vector<parquet::row_group_meta> row_groups_;
+    std::string chunk_;
+    std::size_t group_rows_ = 0;
+    std::uint64_t flushed_raw_ = 0;
+    std::uint64_t records_ = 0;
+    // inference
+    schema_inference inference_;
+    std::vector<std::string> held_;
+    std::size_t held_bytes_ = 0;
+};
+
+static_assert(object_format<parquet_writer>);
+
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_WRITER_HPP
+// end file sluice/formats/parquet/writer.hpp
 #endif
 // end file sluice/sluice.hpp
