@@ -41,6 +41,8 @@ struct options {
     std::size_t records = 1'000'000;
     std::size_t record_bytes = 200;
     std::size_t in_flight = 8;
+    /// Only this part (for profiling): "path-http", "path-https", "http", "https".
+    std::string only;
 };
 
 double cpu_seconds() {
@@ -332,6 +334,7 @@ options parse(int argc, char** argv) {
         else if (a == "--records") o.records = std::stoul(value());
         else if (a == "--record-bytes") o.record_bytes = std::stoul(value());
         else if (a == "--in-flight") o.in_flight = std::stoul(value());
+        else if (a == "--only") o.only = value();
         else {
             std::fprintf(stderr,
                          "usage: bench_kinesis_path --url URL [--tls-url URL --ca-file CERT] [--records N] "
@@ -355,6 +358,16 @@ int main(int argc, char** argv) {
 #if !defined(__OPTIMIZE__)
     std::printf("note: built without optimisation: build the release preset to measure\n");
 #endif
+    if (o.only == "path-http" || o.only == "path-https") {
+        const bool tls = o.only == "path-https";
+        report_path(tls ? "https" : "http", whole_path(o, tls ? o.tls_url : o.url, tls), o.records);
+        return 0;
+    }
+    if (o.only == "http" || o.only == "https") {
+        const bool tls = o.only == "https";
+        std::printf("%s alone: %.1f ns/record\n", o.only.c_str(), http_ns(o, tls ? o.tls_url : o.url, tls, 151430, 4000));
+        return 0;
+    }
     std::printf("whole path (kinesis_dispatcher: submit -> batch -> encode -> sign -> HTTP -> parse -> outcome):\n");
     report_path("http", whole_path(o, o.url, false), o.records);
     if (!o.tls_url.empty()) report_path("https", whole_path(o, o.tls_url, true), o.records);

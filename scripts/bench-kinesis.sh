@@ -5,6 +5,8 @@
 # part of the tests (timing on a shared machine).
 #
 #   bash scripts/bench-kinesis.sh [--records N] [--in-flight K] [--build-dir DIR] [--pin]
+#                                 [--only path-http|path-https|http|https] [--perf OUTPUT]
+#   --only runs one part; --perf records it with perf (cpu-clock samples, call graphs) into OUTPUT.
 #
 # Needs nginx, openssl and curl (scripts/install-deps.sh). nginx runs from a temporary prefix with the
 # config of bench/http/nginx-kinesis.conf.in and is stopped on exit whatever happens.
@@ -15,6 +17,8 @@ build_dir="$root/build/release"
 records=1000000
 in_flight=8
 pin=0
+only=()
+perf=()
 
 die() { echo "bench-kinesis: error: $*" >&2; exit 1; }
 
@@ -22,6 +26,8 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --records) records="${2:?--records needs a value}"; shift 2 ;;
         --in-flight) in_flight="${2:?--in-flight needs a value}"; shift 2 ;;
+        --only) only=(--only "${2:?--only needs a value}"); shift 2 ;;
+        --perf) perf=(perf record -e cpu-clock -F 2000 -g -o "${2:?--perf needs an output file}"); shift 2 ;;
         --build-dir) build_dir="${2:?--build-dir needs a value}"; shift 2 ;;
         --pin) pin=1; shift ;;
         -h | --help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -113,5 +119,5 @@ answer="$(curl -sS --cacert "$prefix/cert.pem" -X POST -H 'Expect:' --data-binar
 [[ "$answer" == '{"FailedRecordCount":0,"Records":[{"SequenceNumber"'* ]] || die "nginx's answer over TLS is not the PutRecords response"
 
 echo "bench-kinesis: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') on $url and $tls_url (1 worker)"
-"${client_cpu[@]}" "$bench" --url "$url" --tls-url "$tls_url" --ca-file "$prefix/cert.pem" \
+"${client_cpu[@]}" "${perf[@]}" "$bench" "${only[@]}" --url "$url" --tls-url "$tls_url" --ca-file "$prefix/cert.pem" \
     --records "$records" --in-flight "$in_flight"
