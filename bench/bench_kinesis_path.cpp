@@ -221,6 +221,8 @@ sluice::http::client_options http_options(const options& o, bool tls) {
     h.version = sluice::http::http_version::http1_1;
     h.max_requests_per_host = o.in_flight;
     if (tls) h.ca_file = o.ca_file;
+    if (const char* v = std::getenv("BENCH_RECV_BUFFER")) h.receive_buffer_bytes = std::strtoul(v, nullptr, 10);
+    if (const char* v = std::getenv("BENCH_UPLOAD_BUFFER")) h.upload_buffer_bytes = std::strtoul(v, nullptr, 10);
     return h;
 }
 
