@@ -143,7 +143,7 @@ for ((round = 1; round <= rounds; round++)); do
     echo
     echo "--- round $round/$rounds: bench_sqs_http --url $url --connections $connections --duration $duration"
     bench_status=0
-    bench_out="$("${client_cpu[@]}" "$bench" --url "$url" --connections "$connections" --duration "$duration" 2>&1)" ||
+    bench_out="$("${client_cpu[@]}" "$bench" --url "$url" --connections "$connections" --duration "$duration" --body-file "$root/bench/http/send_message_batch.json" 2>&1)" ||
         bench_status=$?
     echo "$bench_out"
     [[ "$bench_status" -eq 0 ]] || die "bench_sqs_http failed (exit $bench_status)"
@@ -172,11 +172,12 @@ for name in "${names[@]}"; do
         "$(for v in ${figures[$name]}; do printf ' %.0f' "$v"; done)"
 done
 echo "  per CPU-second of the client (what one whole core would give; steadier on a busy machine):"
+epoll_cpu="$(median "${cpu_figures[bare_libcurl_epoll]:-0}")"
 for name in "${names[@]}"; do
     [[ "$name" != wrk ]] || continue
     m="$(median "${cpu_figures[$name]}")"
-    note="$(awk -v a="$m" -v b="$cpu_baseline" 'BEGIN { printf "%.2f of bare_libcurl", (b > 0 ? a / b : 0) }')"
+    note="$(awk -v a="$m" -v b="$cpu_baseline" -v c="$epoll_cpu" 'BEGIN { printf "%.2f of bare_libcurl, %.2f of bare_libcurl_epoll", (b > 0 ? a / b : 0), (c > 0 ? a / c : 0) }')"
     [[ "$name" != bare_libcurl ]] || note=""
-    printf '  %-20s %10.0f req/CPU-s %-20s rounds:%s\n' "$name" "$m" "$note" \
+    printf '  %-20s %10.0f req/CPU-s %-46s rounds:%s\n' "$name" "$m" "$note" \
         "$(for v in ${cpu_figures[$name]}; do printf ' %.0f' "$v"; done)"
 done

@@ -110,6 +110,10 @@ TEST_CASE("base64: RFC 4648 vectors, every length, and strict decoding") {
     for (std::size_t n = 0; n <= bytes.size(); ++n) {
         std::string enc;
         append_base64(enc, std::string_view(bytes).substr(0, n));
+        // The vector path (24 bytes a step) against the 3-bytes-a-step loop.
+        std::string scalar(sluice::text::base64_size(n), '\0');
+        sluice::detail::base64::encode_scalar(scalar.data(), reinterpret_cast<const unsigned char*>(bytes.data()), n);
+        CHECK(enc == scalar);
         auto back = decode_base64(enc);
         REQUIRE(back.has_value());
         CHECK(*back == bytes.substr(0, n));

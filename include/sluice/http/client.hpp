@@ -108,6 +108,12 @@ struct client_options {
     /// A larger response fails with transport_error::too_large.
     std::size_t max_response_bytes = 64u << 20;
     std::string user_agent = "sluice/" SLUICE_VERSION_STRING;
+    /// libcurl's receive buffer per connection (CURLOPT_BUFFERSIZE; 0: libcurl's 16 KiB). Larger
+    /// reads of large responses take fewer system calls, at this much memory per connection.
+    std::size_t receive_buffer_bytes = 0;
+    /// libcurl's send buffer per connection (CURLOPT_UPLOAD_BUFFERSIZE; 0: libcurl's 64 KiB): a
+    /// request body goes out in writes of this size.
+    std::size_t upload_buffer_bytes = 0;
 };
 
 namespace detail {
@@ -284,6 +290,9 @@ public:
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); // prefer multiplexing on an h2 connection
         if (!o.user_agent.empty()) curl_easy_setopt(e, CURLOPT_USERAGENT, o.user_agent.c_str());
+        if (o.receive_buffer_bytes != 0) curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(o.receive_buffer_bytes));
+        if (o.upload_buffer_bytes != 0)
+            curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, static_cast<long>(o.upload_buffer_bytes));
     }
 
     void give_back_easy(CURL* e) {

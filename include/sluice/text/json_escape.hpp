@@ -18,17 +18,7 @@
 #include <string>
 #include <string_view>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
-// build for the x86-64 baseline still uses them where the CPU has them.
-#define SLUICE_TEXT_X86_DISPATCH 1
-#include <immintrin.h>
-#else
-#define SLUICE_TEXT_X86_DISPATCH 0
-#endif
+#include <sluice/text/detail/simd.hpp>
 
 namespace sluice::detail::json {
 
@@ -316,13 +306,12 @@ enum class simd_level { sse2, ssse3, avx2 };
 
 /// What this CPU offers, detected once.
 inline simd_level cpu_simd_level() noexcept {
-    static const simd_level level = [] {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
-        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
-        return simd_level::sse2;
-    }();
-    return level;
+    switch (simd::cpu_level()) {
+    case simd::level::avx2: return simd_level::avx2;
+    case simd::level::ssse3: return simd_level::ssse3;
+    case simd::level::baseline: break;
+    }
+    return simd_level::sse2;
 }
 #endif
 
