@@ -5882,8 +5882,10 @@ private:
 // begin file sluice/text/base64.hpp
 
 // Base64 (RFC 4648, standard alphabet, padded), as AWS JSON APIs carry binary data (Kinesis and
-// Firehose record data, SQS binary attributes, DynamoDB B). Encoding 12 bytes per step without
-// branches; decoding strict (what a test or a fixture reads back), refusing anything malformed.
+// Firehose record data, SQS binary attributes, DynamoDB B). Encoding with AVX2 where the CPU has it
+// (24 bytes in, 32 out per step: the reshuffle and translation of Muła and Lemire, "Faster Base64
+// Encoding and Decoding Using AVX2 Instructions", 2018), 3 bytes per step elsewhere; decoding strict
+// (what a test or a fixture reads back), refusing anything malformed.
 
 #include <array>
 #include <cstddef>
@@ -5893,16 +5895,51 @@ private:
 #include <string>
 #include <string_view>
 
-namespace sluice::text {
+// begin file sluice/text/detail/simd.hpp
 
-/// Encoded size of `n` bytes, padding included.
-inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
+// Which x86 vector extensions this CPU has, detected once, for the text encoders' hand-written
+// SSSE3/AVX2 paths. They are compiled with target attributes, so a build for the x86-64 baseline
+// still uses them where the CPU has them; elsewhere SLUICE_TEXT_X86_DISPATCH is 0 and portable
+// code runs.
 
-/// Writes the encoding of `bytes` at dst (base64_size(bytes.size()) bytes) and returns its end.
-inline char* write_base64(char* dst, std::string_view bytes) noexcept {
-    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
-    const std::size_t n = bytes.size();
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SLUICE_TEXT_X86_DISPATCH 1
+#include <immintrin.h>
+#else
+#define SLUICE_TEXT_X86_DISPATCH 0
+#endif
+
+namespace sluice::detail::simd {
+
+enum class level { baseline, ssse3, avx2 };
+
+/// What this CPU offers (baseline everywhere the dispatch is off).
+[[nodiscard]] inline level cpu_level() noexcept {
+#if SLUICE_TEXT_X86_DISPATCH
+    static const level detected = [] {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2")) return level::avx2;
+        if (__builtin_cpu_supports("ssse3")) return level::ssse3;
+        return level::baseline;
+    }();
+    return detected;
+#else
+    return level::baseline;
+#endif
+}
+
+} // namespace sluice::detail::simd
+// end file sluice/text/detail/simd.hpp
+
+namespace sluice::detail::base64 {
+
+inline constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Whole groups of 3 bytes, then the padded tail.
+inline char* encode_scalar(char* dst, const unsigned char* s, std::size_t n) noexcept {
     std::size_t i = 0;
     for (; i + 3 <= n; i += 3) {
         const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (std::uint32_t{s[i + 1]} << 8) | s[i + 2];
@@ -5923,6 +5960,65 @@ inline char* write_base64(char* dst, std::string_view bytes) noexcept {
     return dst;
 }
 
+#if SLUICE_TEXT_X86_DISPATCH
+/// 24 input bytes (12 per 128-bit lane, each lane loaded from its own offset) -> 32 six-bit indices:
+/// every 3 bytes spread over one 32-bit word [b1 b0 b2 b1], then the four 6-bit fields moved into
+/// the four bytes with a multiply-high and a multiply-low.
+__attribute__((target("avx2"))) inline __m256i reshuffle(__m256i in) noexcept {
+    in = _mm256_shuffle_epi8(in, _mm256_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10, //
+                                                  1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10));
+    const __m256i t0 = _mm256_and_si256(in, _mm256_set1_epi32(0x0fc0fc00));
+    const __m256i t1 = _mm256_mulhi_epu16(t0, _mm256_set1_epi32(0x04000040));
+    const __m256i t2 = _mm256_and_si256(in, _mm256_set1_epi32(0x003f03f0));
+    const __m256i t3 = _mm256_mullo_epi16(t2, _mm256_set1_epi32(0x01000010));
+    return _mm256_or_si256(t1, t3);
+}
+
+/// Six-bit indices -> ASCII: each range (A-Z, a-z, 0-9, '+', '/') is an offset added to the index.
+__attribute__((target("avx2"))) inline __m256i translate(__m256i in) noexcept {
+    const __m256i offsets = _mm256_setr_epi8(65, 71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 0, 0, //
+                                             65, 71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 0, 0);
+    __m256i range = _mm256_subs_epu8(in, _mm256_set1_epi8(51));
+    range = _mm256_sub_epi8(range, _mm256_cmpgt_epi8(in, _mm256_set1_epi8(25)));
+    return _mm256_add_epi8(in, _mm256_shuffle_epi8(offsets, range));
+}
+
+/// Encodes 24 bytes per step while a 16-byte load at +12 stays inside the input; returns where it
+/// stopped (the caller finishes with encode_scalar).
+__attribute__((target("avx2"))) inline char* encode_avx2(char* dst, const unsigned char* s, std::size_t n,
+                                                        std::size_t& done) noexcept {
+    std::size_t i = 0;
+    for (; i + 28 <= n; i += 24) {
+        const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+        const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 12));
+        const __m256i in = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), translate(reshuffle(in)));
+        dst += 32;
+    }
+    done = i;
+    return dst;
+}
+#endif
+
+} // namespace sluice::detail::base64
+
+namespace sluice::text {
+
+/// Encoded size of `n` bytes, padding included.
+inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
+
+/// Writes the encoding of `bytes` at dst (base64_size(bytes.size()) bytes) and returns its end.
+inline char* write_base64(char* dst, std::string_view bytes) noexcept {
+    namespace d = sluice::detail::base64;
+    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
+    std::size_t done = 0;
+#if SLUICE_TEXT_X86_DISPATCH
+    if (bytes.size() >= 28 && sluice::detail::simd::cpu_level() == sluice::detail::simd::level::avx2)
+        dst = d::encode_avx2(dst, s, bytes.size(), done);
+#endif
+    return d::encode_scalar(dst, s + done, bytes.size() - done);
+}
+
 /// Appends the encoding of `bytes` to `out`.
 inline void append_base64(std::string& out, std::string_view bytes) {
     const std::size_t start = out.size();
@@ -5936,8 +6032,8 @@ inline void append_base64(std::string& out, std::string_view bytes) {
     static constexpr auto table = [] {
         std::array<signed char, 256> t{};
         for (auto& v : t) v = -1;
-        constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<signed char>(i);
+        for (int i = 0; i < 64; ++i)
+            t[static_cast<unsigned char>(sluice::detail::base64::alphabet[i])] = static_cast<signed char>(i);
         return t;
     }();
     if (text.size() % 4 != 0) return std::nullopt;
@@ -5988,17 +6084,6 @@ inline void append_base64(std::string& out, std::string_view bytes) {
 #include <string>
 #include <string_view>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
-// build for the x86-64 baseline still uses them where the CPU has them.
-#define SLUICE_TEXT_X86_DISPATCH 1
-#include <immintrin.h>
-#else
-#define SLUICE_TEXT_X86_DISPATCH 0
-#endif
 
 namespace sluice::detail::json {
 
@@ -6286,13 +6371,12 @@ enum class simd_level { sse2, ssse3, avx2 };
 
 /// What this CPU offers, detected once.
 inline simd_level cpu_simd_level() noexcept {
-    static const simd_level level = [] {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
-        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
-        return simd_level::sse2;
-    }();
-    return level;
+    switch (simd::cpu_level()) {
+    case simd::level::avx2: return simd_level::avx2;
+    case simd::level::ssse3: return simd_level::ssse3;
+    case simd::level::baseline: break;
+    }
+    return simd_level::sse2;
 }
 #endif
 
@@ -15839,6 +15923,12 @@ struct client_options {
     /// A larger response fails with transport_error::too_large.
     std::size_t max_response_bytes = 64u << 20;
     std::string user_agent = "sluice/" SLUICE_VERSION_STRING;
+    /// libcurl's receive buffer per connection (CURLOPT_BUFFERSIZE; 0: libcurl's 16 KiB). Larger
+    /// reads of large responses take fewer system calls, at this much memory per connection.
+    std::size_t receive_buffer_bytes = 0;
+    /// libcurl's send buffer per connection (CURLOPT_UPLOAD_BUFFERSIZE; 0: libcurl's 64 KiB): a
+    /// request body goes out in writes of this size.
+    std::size_t upload_buffer_bytes = 0;
 };
 
 namespace detail {
@@ -16015,6 +16105,9 @@ public:
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); // prefer multiplexing on an h2 connection
         if (!o.user_agent.empty()) curl_easy_setopt(e, CURLOPT_USERAGENT, o.user_agent.c_str());
+        if (o.receive_buffer_bytes != 0) curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(o.receive_buffer_bytes));
+        if (o.upload_buffer_bytes != 0)
+            curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, static_cast<long>(o.upload_buffer_bytes));
     }
 
     void give_back_easy(CURL* e) {
