@@ -304,7 +304,9 @@ TEST_CASE("throttling, 500 and 503 are retried until accepted; nothing is lost o
         if (n % 7 == 3) return http_reply::text(503, "<html>Service Unavailable</html>");
         return std::nullopt;
     };
-    run_dispatcher(h, options_with(fast_delivery(12)), [&](sqs_dispatcher& d) -> task<void> {
+    // About half the requests fail: 40 attempts make a record's running out of them (0.55^40) as good
+    // as impossible, whatever the batching under load.
+    run_dispatcher(h, options_with(fast_delivery(40)), [&](sqs_dispatcher& d) -> task<void> {
         for (int i = 0; i < 100; ++i) d.submit(body_message("m" + std::to_string(i)));
         auto unprocessed = co_await d.flush();
         CHECK(unprocessed.empty());
