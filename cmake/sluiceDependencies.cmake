@@ -10,6 +10,7 @@
 #   ZSTD      pkg-config libzstd                  -> PkgConfig::sluice_libzstd
 #   LZ4       pkg-config liblz4                   -> PkgConfig::sluice_liblz4
 #   SIMDJSON  find_package(simdjson) or pkg-config -> simdjson::simdjson / PkgConfig::sluice_simdjson
+#   ZLIB      pkg-config zlib                     -> PkgConfig::sluice_zlib (Pulsar's ZLIB compression)
 #
 # After sluice_resolve_dependencies():
 #   SLUICE_DEPENDENCY_TARGETS   targets to link (INTERFACE)
@@ -21,7 +22,7 @@
 
 include_guard(GLOBAL)
 
-set(SLUICE_OPTIONAL_DEPENDENCIES CURL OPENSSL ZSTD LZ4 SIMDJSON)
+set(SLUICE_OPTIONAL_DEPENDENCIES CURL OPENSSL ZSTD LZ4 SIMDJSON ZLIB)
 
 foreach(_sluice_dep IN LISTS SLUICE_OPTIONAL_DEPENDENCIES)
     set(SLUICE_WITH_${_sluice_dep} AUTO CACHE STRING
@@ -110,6 +111,13 @@ macro(sluice_resolve_dependencies)
                 set(SLUICE_HAS_LZ4 1)
                 list(APPEND SLUICE_DEPENDENCY_TARGETS PkgConfig::sluice_liblz4)
                 list(APPEND SLUICE_PC_REQUIRES liblz4)
+            endif()
+        elseif(_sluice_dep STREQUAL "ZLIB")
+            _sluice_pkg_module(sluice_zlib zlib ${_sluice_mode})
+            if(sluice_zlib_FOUND)
+                set(SLUICE_HAS_ZLIB 1)
+                list(APPEND SLUICE_DEPENDENCY_TARGETS PkgConfig::sluice_zlib)
+                list(APPEND SLUICE_PC_REQUIRES zlib)
             endif()
         elseif(_sluice_dep STREQUAL "SIMDJSON")
             find_package(simdjson CONFIG QUIET)
