@@ -273,7 +273,10 @@ void decode_message(std::string_view in, M& m, const char* what) {
     pb_reader r(in, what);
     std::uint64_t seen = 0; // required fields met, by number (Pulsar's numbers are below 64)
     while (!r.done()) {
-        const auto [number, type] = r.tag();
+        // Plain variables, not a structured binding: clang 14 cannot capture those in a lambda.
+        const auto field = r.tag();
+        const std::uint32_t number = field.first;
+        const wire type = field.second;
         bool known = false;
         m.fields([&](std::uint32_t n, auto& member) {
             if (n != number || known) return;
