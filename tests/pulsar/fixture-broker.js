@@ -404,7 +404,11 @@ function inject(q) {
 const control = http.createServer((req, res) => {
   const url = new URL(req.url, `http://${HOST}`);
   const q = url.searchParams;
-  const ok = (body) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify(body || {})); };
+  const ok = (body) => {
+    const data = Buffer.from(JSON.stringify(body || {}));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': data.length });
+    res.end(data);
+  };
   const run = async () => {
     switch (url.pathname) {
       case '/state': return ok(state());
