@@ -75,7 +75,7 @@ inline std::string control(const std::string& path) {
     for (;;) {
         const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
         if (n < 0 && errno == EINTR) continue;
-        REQUIRE_MESSAGE(n >= 0, "control " << path << ": " << std::strerror(errno));
+        REQUIRE_MESSAGE(n >= 0, "control " << path << ": " << std::string(std::strerror(errno)));
         if (n == 0) break;
         resp.append(buf, static_cast<std::size_t>(n));
     }

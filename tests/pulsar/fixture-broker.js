@@ -356,8 +356,9 @@ function dropAll() {
 }
 
 async function restart(downMs) {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(() => r()))));
-  dropAll();
+  const closed = Promise.all(servers.map((s) => new Promise((r) => s.close(() => r()))));
+  dropAll(); // close() waits for the connections to end
+  await closed;
   await new Promise((r) => setTimeout(r, downMs));
   await listen(0);
   await listen(1);

@@ -72,6 +72,9 @@ struct received_message {
     std::string producer_name{};
     /// Times the broker delivered it before (CommandMessage.redelivery_count).
     std::uint32_t redelivery_count = 0;
+    /// Set when the client could not read the message (checksum, compression, batch): why, with
+    /// `payload` holding the raw bytes as received. Treat it as a processing error.
+    std::optional<std::string> corrupt{};
 
     /// The value of property `name`, if present.
     [[nodiscard]] std::optional<std::string_view> property(std::string_view name) const {
