@@ -27,6 +27,7 @@ packages=(
     openssl              # tests: throwaway TLS certificates and s_server
     libzstd-dev
     liblz4-dev
+    zlib1g-dev           # optional: Pulsar ZLIB compression (SLUICE_HAS_ZLIB)
     doctest-dev          # tests
     libbenchmark-dev     # bench/
     curl                 # scripts/sqs-emulator.sh (start-up check of the SQS emulator)
@@ -34,7 +35,8 @@ packages=(
     wrk                  # scripts/bench-http.sh: the HTTP load baseline
 )
 
-# The SQS emulator (tests/emulators, installed by scripts/sqs-emulator.sh with `npm ci`) needs npm;
+# The SQS emulator (tests/emulators, installed by scripts/sqs-emulator.sh with `npm ci`) and the
+# Pulsar fixture broker (tests/pulsar, scripts/pulsar-fixture.sh, run on this node: 18 or newer) need npm;
 # it runs on the Node 22 binary it installs, so any node/npm will do. Ask apt only for what is not
 # on PATH: NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
 if ! command -v node >/dev/null; then

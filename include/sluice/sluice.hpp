@@ -33,6 +33,7 @@
 // codecs
 #include <sluice/codec/compression.hpp>
 #include <sluice/codec/crc32c.hpp>
+#include <sluice/codec/snappy.hpp>
 
 // delivery and buffers
 #include <sluice/delivery/backoff.hpp>
@@ -69,3 +70,18 @@
 #endif
 #endif
 #endif
+
+// Apache Pulsar on the binary protocol
+#include <sluice/pulsar/proto.hpp>
+#include <sluice/pulsar/commands.hpp>
+#include <sluice/pulsar/frames.hpp>
+#include <sluice/pulsar/compression.hpp>
+#include <sluice/pulsar/message.hpp>
+#include <sluice/pulsar/connection.hpp>
+#include <sluice/pulsar/lookup.hpp>
+#include <sluice/pulsar/partition_producer.hpp>
+#include <sluice/pulsar/producer.hpp>
+#include <sluice/pulsar/dead_letter.hpp>
+#include <sluice/pulsar/consumer.hpp>
+#include <sluice/pulsar/serdes.hpp>
+#include <sluice/pulsar/source.hpp>
