@@ -55,7 +55,10 @@ int main(int argc, char** argv) {
         co_return stored == count && topics == static_cast<std::size_t>(tenants) ? 0 : 1;
     };
     try {
-        return loop.run_until_complete(run());
+        const int rc = loop.run_until_complete(run());
+        pulsar.close();
+        loop.drain(); // the connections' coroutines end
+        return rc;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "pulsar_dynamic: %s\n", e.what());
         return 2;

@@ -210,6 +210,14 @@ inline std::string flex_tool() {
     return std::string("node ") + SLUICE_TEST_DATA_DIR + "/../pulsar/flex-tool.js";
 }
 
+/// Closes the client's connections and runs the loop until their coroutines have ended, so nothing
+/// is left suspended (and leaked) when the loop goes away.
+template <class Loop, class Client>
+void finish(Loop& loop, Client& cl) {
+    cl.close();
+    loop.drain();
+}
+
 /// A topic name no earlier run used.
 inline std::string unique_topic(const std::string& stem) {
     static int n = 0;

@@ -88,6 +88,7 @@ TEST_CASE("a consumer receives every message once with its key and properties, a
         CHECK(m.redelivery_count == 0);
         CHECK(!m.corrupt);
     }
+    fx::finish(loop, cl);
     auto s = fx::read_state();
     const auto& sub = s.subscriptions.at(topic + "|s");
     CHECK(sub.acked.size() == s.topics.at(topic).back().entry + 1); // every entry fully acknowledged
@@ -130,6 +131,7 @@ TEST_CASE("negative acks redeliver with a count; past the policy the message goe
         if (i % 3 == 1) CHECK(deliveries[i] == std::vector<std::uint32_t>{0, 1});
         if (i % 3 == 2) CHECK(deliveries[i] == std::vector<std::uint32_t>{0});
     }
+    fx::finish(loop, cl);
     auto s = fx::read_state();
     const auto& dlq = s.topics.at(topic + "-s-DLQ");
     REQUIRE(dlq.size() == 10);
@@ -210,6 +212,7 @@ TEST_CASE("a collector queue settles each message: JSON that fails to parse or v
         if (i % 4 >= 2) CHECK(processed.count(i) == 1);
     CHECK(processed.size() == 20);
     CHECK(stats.undecodable >= 10); // the malformed ones, once per delivery
+    fx::finish(loop, cl);
     auto s = fx::read_state();
     std::set<int> dead;
     for (const auto& m : s.topics.at(topic + "-ops-DLQ")) dead.insert(std::stoi(m.properties.at("i")));
@@ -239,6 +242,7 @@ TEST_CASE("a corrupt message is handed out as corrupt, not dropped") {
         co_await c.close();
         co_return out;
     }());
+    fx::finish(loop, cl);
     REQUIRE(got.size() == 3);
     REQUIRE(got[0].corrupt);
     CHECK(got[0].corrupt->find("checksum") != std::string::npos);
@@ -281,6 +285,7 @@ TEST_CASE("the producer survives dropped connections and a broker restart: every
     }());
     CHECK(ids.size() == 3000);
     CHECK(p.partition_producers()[0]->stats().reconnects >= 2);
+    fx::finish(loop, cl);
     auto s = fx::read_state();
     const auto& got = s.topics.at(topic);
     REQUIRE(got.size() == 3000);
@@ -316,6 +321,7 @@ TEST_CASE("a consumer resubscribes after a drop and gets what it had not acknowl
     }());
     CHECK(acked.size() == 200);
     CHECK(c.stats().reconnects >= 1);
+    fx::finish(loop, cl);
     auto s = fx::read_state();
     CHECK(s.subscriptions.at(topic + "|s").acked.size() == s.topics.at(topic).back().entry + 1);
 }
@@ -367,6 +373,7 @@ TEST_CASE("partitioned topics: keys land where Java's String.hashCode puts them,
         at = nl + 1;
     }
     REQUIRE(expected.size() == keys.size());
+    fx::finish(loop, cl);
     auto s = fx::read_state();
     int keyless = 0;
     for (int part = 0; part < 4; ++part) {
@@ -398,6 +405,7 @@ TEST_CASE("token authentication, lookup redirects and PING/PONG both ways") {
     {
         client wrong(loop, {.service_url = info.url(), .connection = {.auth_token = "nope"}});
         CHECK_THROWS_AS(loop.run_until_complete(wrong.lookup("persistent://public/default/x")), broker_error);
+        fx::finish(loop, wrong);
     }
     client cl(loop, {.service_url = info.url(), .connection = {.auth_token = "s3cret", .keep_alive = std::chrono::milliseconds(30)}});
     const auto before = fx::read_state();
@@ -413,7 +421,7 @@ TEST_CASE("token authentication, lookup redirects and PING/PONG both ways") {
     CHECK(after.pings_answered > before.pings_answered); // our keep-alive PINGs were answered
     CHECK(conn->pongs_sent() >= 1);
     CHECK(conn->pings_sent() >= 1);
-    cl.close();
+    fx::finish(loop, cl);
 }
 
 TEST_CASE("sluice producer -> fixture -> pulsar-flex consumer: payloads, properties and keys byte for byte") {
@@ -456,6 +464,7 @@ TEST_CASE("sluice producer -> fixture -> pulsar-flex consumer: payloads, propert
         }
         co_await p.close();
     }());
+    fx::finish(loop, cl);
     REQUIRE(::pclose(flex) == 0);
     std::ifstream in(out_file);
     std::string line;
@@ -496,6 +505,7 @@ TEST_CASE("pulsar-flex producer -> fixture -> sluice consumer: payloads and prop
         co_await c.close();
         co_return out;
     }());
+    fx::finish(loop, cl);
     for (std::size_t k = 0; k < got.size(); ++k) {
         const int i = k < 40 ? static_cast<int>(k) : static_cast<int>(k - 40);
         CHECK(got[k].payload == "flex-" + std::to_string(i));

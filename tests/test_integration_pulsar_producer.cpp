@@ -84,7 +84,8 @@ TEST_CASE("batched sends in each compression arrive whole, with keys and propert
             CHECK(ids[i].batch_index == static_cast<std::int32_t>(i % 100));
             CHECK(ids[i].entry_id == ids[i - i % 100].entry_id);
         }
-        auto s = fx::read_state();
+        fx::finish(loop, cl);
+    auto s = fx::read_state();
         check_numbered(s.topics.at(topic), 1000, std::string(to_string(c)));
     }
 }
@@ -105,6 +106,7 @@ TEST_CASE("without batching every message is its own entry") {
         co_return r;
     }());
     for (std::size_t i = 0; i < ids.size(); ++i) CHECK(ids[i].batch_index == -1);
+    fx::finish(loop, cl);
     auto s = fx::read_state();
     const auto& got = s.topics.at(topic);
     check_numbered(got, 50, "LZ4");

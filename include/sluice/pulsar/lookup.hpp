@@ -185,7 +185,9 @@ public:
     [[nodiscard]] std::uint64_t next_producer_id() noexcept { return next_producer_id_++; }
     [[nodiscard]] std::uint64_t next_consumer_id() noexcept { return next_consumer_id_++; }
 
-    /// Closes every connection (their producers and consumers hear it and stop or reconnect).
+    /// Closes every connection (their producers and consumers hear it and stop or reconnect). The
+    /// connections' coroutines end the next time the loop runs: run it (loop.drain()) before the loop
+    /// is destroyed, or their frames are never freed. Close producers and consumers first.
     void close() {
         auto pool = std::move(pool_);
         pool_.clear();
