@@ -206,7 +206,7 @@ void parse_bench(benchmark::State& state, int which) {
             if (i != 0) response += ',';
             char hex[33] = {};
 #if SLUICE_SQS_MD5
-            sluice::detail::sqs::md5_hasher md5;
+            sluice::detail::md5_hasher md5;
             md5.hex_digest(b.bodies[i], hex);
 #endif
             response += R"({"Id":")" + std::to_string(i) + R"(","MessageId":"m","MD5OfMessageBody":")" + hex + "\"}";

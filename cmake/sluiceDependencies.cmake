@@ -10,7 +10,8 @@
 #   ZSTD      pkg-config libzstd                  -> PkgConfig::sluice_libzstd
 #   LZ4       pkg-config liblz4                   -> PkgConfig::sluice_liblz4
 #   SIMDJSON  find_package(simdjson) or pkg-config -> simdjson::simdjson / PkgConfig::sluice_simdjson
-#   ZLIB      pkg-config zlib                     -> PkgConfig::sluice_zlib (Pulsar's ZLIB compression)
+#   ZLIB      pkg-config zlib                     -> PkgConfig::sluice_zlib
+#   SNAPPY    pkg-config snappy                   -> PkgConfig::sluice_snappy
 #
 # After sluice_resolve_dependencies():
 #   SLUICE_DEPENDENCY_TARGETS   targets to link (INTERFACE)
@@ -22,7 +23,7 @@
 
 include_guard(GLOBAL)
 
-set(SLUICE_OPTIONAL_DEPENDENCIES CURL OPENSSL ZSTD LZ4 SIMDJSON ZLIB)
+set(SLUICE_OPTIONAL_DEPENDENCIES CURL OPENSSL ZSTD LZ4 SIMDJSON ZLIB SNAPPY)
 
 foreach(_sluice_dep IN LISTS SLUICE_OPTIONAL_DEPENDENCIES)
     set(SLUICE_WITH_${_sluice_dep} AUTO CACHE STRING
@@ -118,6 +119,13 @@ macro(sluice_resolve_dependencies)
                 set(SLUICE_HAS_ZLIB 1)
                 list(APPEND SLUICE_DEPENDENCY_TARGETS PkgConfig::sluice_zlib)
                 list(APPEND SLUICE_PC_REQUIRES zlib)
+            endif()
+        elseif(_sluice_dep STREQUAL "SNAPPY")
+            _sluice_pkg_module(sluice_snappy snappy ${_sluice_mode})
+            if(sluice_snappy_FOUND)
+                set(SLUICE_HAS_SNAPPY 1)
+                list(APPEND SLUICE_DEPENDENCY_TARGETS PkgConfig::sluice_snappy)
+                list(APPEND SLUICE_PC_REQUIRES snappy)
             endif()
         elseif(_sluice_dep STREQUAL "SIMDJSON")
             find_package(simdjson CONFIG QUIET)

@@ -5,8 +5,8 @@
 //
 // No fuzz/ CMake setup exists yet; build and run it standalone:
 //   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize=function \
-//     -DSLUICE_HAS_LZ4=1 -DSLUICE_HAS_ZSTD=1 -DSLUICE_HAS_ZLIB=1 -Iinclude fuzz/fuzz_pulsar_frame.cpp \
-//     -o /tmp/fuzz_pulsar_frame -llz4 -lzstd -lz
+//     -DSLUICE_HAS_LZ4=1 -DSLUICE_HAS_ZSTD=1 -DSLUICE_HAS_ZLIB=1 -DSLUICE_HAS_SNAPPY=1 -Iinclude fuzz/fuzz_pulsar_frame.cpp \
+//     -o /tmp/fuzz_pulsar_frame -llz4 -lzstd -lz -lsnappy
 //   mkdir -p /tmp/pulsar-corpus && /tmp/fuzz_pulsar_frame -runs=2000000 /tmp/pulsar-corpus
 // The first input byte chooses how the rest is cut into reads (exercising reassembly).
 

@@ -27,16 +27,17 @@ packages=(
     openssl              # tests: throwaway TLS certificates and s_server
     libzstd-dev
     liblz4-dev
-    zlib1g-dev           # optional: Pulsar ZLIB compression (SLUICE_HAS_ZLIB)
+    zlib1g-dev           # optional: gzip objects, Parquet GZIP pages, Pulsar ZLIB (SLUICE_HAS_ZLIB)
+    libsnappy-dev        # optional: Parquet SNAPPY pages, Pulsar SNAPPY (SLUICE_HAS_SNAPPY)
     doctest-dev          # tests
     libbenchmark-dev     # bench/
-    curl                 # scripts/sqs-emulator.sh (start-up check of the SQS emulator)
+    curl                 # scripts/emulator.sh (start-up checks of the emulators)
     nginx                # scripts/bench-http.sh: the loopback HTTP server (never started as a service)
     wrk                  # scripts/bench-http.sh: the HTTP load baseline
 )
 
-# The SQS emulator (tests/emulators, installed by scripts/sqs-emulator.sh with `npm ci`) and the
-# Pulsar fixture broker (tests/pulsar, scripts/pulsar-fixture.sh, run on this node: 18 or newer) need npm;
+# The emulators (tests/emulators, installed by scripts/emulator.sh with `npm ci`) need npm; so does
+# the Pulsar fixture broker (tests/pulsar, scripts/pulsar-fixture.sh), which runs on this node (18+).
 # it runs on the Node 22 binary it installs, so any node/npm will do. Ask apt only for what is not
 # on PATH: NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
 if ! command -v node >/dev/null; then

@@ -8,7 +8,7 @@
 #     asan   g++ AddressSanitizer + UBSan: unit and integration tests on both io backends
 #     tsan   clang++-14 ThreadSanitizer: unit and integration tests on both io backends
 #   The integration tests (ctest label `integration`) run against the SQS emulator, which ctest's
-#   fixture installs (npm ci, the first time), starts and stops: scripts/sqs-emulator.sh.
+#   fixtures install (npm ci, the first time), start and stop: scripts/emulator.sh.
 #   bash scripts/test.sh dev asan   only these presets
 #
 # Each preset is configured once (build/<preset>, reused by later runs) and built with -j2 and ccache.

@@ -398,7 +398,7 @@ TEST_CASE("aws error: signature errors are clock skew only when the message says
 }
 
 TEST_CASE("aws error: transport failures and entry results") {
-    using sluice::entry_status;
+    using sluice::outcome_kind;
     using sluice::http::transport_error;
     CHECK(classify(make_error_code(transport_error::timed_out)) == retry_kind::transient);
     CHECK(classify(make_error_code(transport_error::connection_reset)) == retry_kind::transient);
@@ -408,20 +408,20 @@ TEST_CASE("aws error: transport failures and entry results") {
     CHECK(classify(std::make_error_code(std::errc::connection_reset)) == retry_kind::none); // another category
 
     const auto reset = sluice::aws::to_entry_result(make_error_code(transport_error::connection_reset));
-    CHECK(reset.status == entry_status::retry);
+    CHECK(reset.retryable());
     CHECK(reset.code == transport_error::connection_reset);
     CHECK(reset.message == "transport: connection reset or closed early");
-    CHECK(sluice::aws::to_entry_result(make_error_code(transport_error::cancelled)).status == entry_status::retry);
-    CHECK(sluice::aws::to_entry_result(make_error_code(transport_error::tls_failure)).status == entry_status::reject);
+    CHECK(sluice::aws::to_entry_result(make_error_code(transport_error::cancelled)).retryable());
+    CHECK(sluice::aws::to_entry_result(make_error_code(transport_error::tls_failure)).kind == outcome_kind::reject);
 
     const auto throttled = sluice::aws::to_entry_result(with_code("RequestThrottled", 403));
-    CHECK(throttled.status == entry_status::retry);
-    CHECK(throttled.throttled);
+    CHECK(throttled.retryable());
+    CHECK(throttled.throttled());
     const auto unavailable = sluice::aws::to_entry_result(with_code("ServiceUnavailable", 503));
-    CHECK(unavailable.status == entry_status::retry);
-    CHECK_FALSE(unavailable.throttled);
+    CHECK(unavailable.retryable());
+    CHECK_FALSE(unavailable.throttled());
     const auto denied = sluice::aws::to_entry_result(with_code("AccessDenied", 403, "no"));
-    CHECK(denied.status == entry_status::reject);
+    CHECK(denied.kind == outcome_kind::reject);
     CHECK(denied.message == "AccessDenied (HTTP 403): no");
 }
 

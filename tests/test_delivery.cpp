@@ -28,7 +28,7 @@ using fault_pipeline = delivery_pipeline<fault_injecting_sink>;
 struct outcome_log {
     std::map<std::string, unsigned> delivered; // record -> attempts
     std::map<std::string, std::string> failed; // record -> reason
-    std::map<std::string, delivery_error::kind> kinds;
+    std::map<std::string, outcome_kind> kinds;
 
     task<void> deliver(fault_pipeline& p, std::string record) {
         std::string key = record;
@@ -37,7 +37,7 @@ struct outcome_log {
             delivered[key] = receipt.attempts;
         } catch (const delivery_error& e) {
             failed[key] = e.what();
-            kinds[key] = e.reason();
+            kinds[key] = e.kind();
         }
     }
 };
@@ -146,7 +146,7 @@ TEST_CASE("an oversize record is refused at once with a clear error and never se
     CHECK(log.delivered.count("small") == 1);
     REQUIRE(log.failed.count(std::string(17, 'x')) == 1);
     CHECK(log.failed[std::string(17, 'x')] == "tiny: record of 17 bytes exceeds the sink's limit of 16 bytes; not sent");
-    CHECK(log.kinds[std::string(17, 'x')] == delivery_error::kind::invalid);
+    CHECK(log.kinds[std::string(17, 'x')] == outcome_kind::invalid);
     CHECK(sink.delivered() == std::vector<std::string>{"small"});
 }
 
@@ -224,7 +224,7 @@ TEST_CASE("rejected records are not retried; they go to the dead letter output w
     CHECK(log.delivered.size() == 2);
     REQUIRE(log.failed.size() == 2);
     CHECK(log.failed["poison-1"] == "orders: rejected: invalid record (dead-lettered)");
-    CHECK(log.kinds["poison-1"] == delivery_error::kind::rejected);
+    CHECK(log.kinds["poison-1"] == outcome_kind::reject);
     std::sort(dead.begin(), dead.end());
     CHECK(dead == std::vector<std::string>{"poison-1 | orders: rejected: invalid record | 1",
                                            "poison-2 | orders: rejected: invalid record | 1"});
@@ -249,7 +249,7 @@ TEST_CASE("records give up after max_attempts; a failing dead letter output is r
     CHECK(log.failed["x"] ==
           "sink: gave up after 3 attempt(s): service unavailable (503) (dead-letter output failed too: dead letter "
           "queue unreachable)");
-    CHECK(log.kinds["x"] == delivery_error::kind::gave_up);
+    CHECK(log.kinds["x"] == outcome_kind::retry);
     CHECK(sink.requests() == 3);
 }
 
@@ -262,7 +262,7 @@ TEST_CASE("max_elapsed bounds retrying as well as attempts") {
     outcome_log log;
     run_all(loop, p, log, {"y"});
     REQUIRE(log.failed.size() == 1);
-    CHECK(log.kinds["y"] == delivery_error::kind::gave_up);
+    CHECK(log.kinds["y"] == outcome_kind::retry);
     CHECK(sink.requests() < 1000);
 }
 
@@ -336,7 +336,7 @@ TEST_CASE("a full memory buffer drops the newest record with an Error (drop_newe
     CHECK(p.stats().dropped == 2);
     CHECK(log.delivered.size() == 3);
     for (auto& [r, why] : log.failed) {
-        CHECK(log.kinds[r] == delivery_error::kind::dropped);
+        CHECK(log.kinds[r] == outcome_kind::dropped);
         CHECK(why.find("metrics: buffer full") == 0);
     }
 }
@@ -411,7 +411,7 @@ TEST_CASE("stop: what cannot be delivered before the deadline is reported unproc
     CHECK(report.unprocessed == 12);
     CHECK(log.failed.size() == 12);
     for (auto& [r, why] : log.failed) {
-        CHECK(log.kinds[r] == delivery_error::kind::stopped);
+        CHECK(log.kinds[r] == outcome_kind::cancelled);
         CHECK(why.find("unprocessed: stop deadline passed") != std::string::npos);
     }
     // After stop nothing is accepted.
@@ -646,7 +646,7 @@ TEST_CASE("a disk buffer that is full drops the newest record with an Error when
                 co_await p.deliver(std::string(200, 'x'));
                 ++persisted;
             } catch (const delivery_error& e) {
-                CHECK(e.reason() == delivery_error::kind::dropped);
+                CHECK(e.kind() == outcome_kind::dropped);
                 CHECK(std::string(e.what()) == "sink: disk buffer full: record dropped");
                 ++dropped;
             }

@@ -5,7 +5,7 @@
 
 #include <doctest/doctest.h>
 
-#if SLUICE_HAS_SIMDJSON && SLUICE_HAS_LZ4 && SLUICE_HAS_ZSTD && SLUICE_HAS_ZLIB
+#if SLUICE_HAS_SIMDJSON && SLUICE_HAS_LZ4 && SLUICE_HAS_ZSTD && SLUICE_HAS_ZLIB && SLUICE_HAS_SNAPPY
 
 #include "pulsar_fixture.hpp"
 

@@ -1,5 +1,5 @@
 // Integration suite "integration-sqs": run by ctest's sluice_tests_sqs_integration_* against the SQS
-// emulator that sluice_sqs_emulator_start (scripts/sqs-emulator.sh) started, whose endpoint is in the
+// emulator that sluice_fauxqs_start (scripts/emulator.sh) started, whose endpoint is in the
 // file named by SLUICE_SQS_ENDPOINT_FILE. The unit test entries exclude integration* suites.
 //
 // This case only checks the fixture itself with a plain socket (no sluice code): the endpoint file
@@ -27,11 +27,11 @@ std::string read_sqs_endpoint() {
     const char* file = std::getenv("SLUICE_SQS_ENDPOINT_FILE");
     REQUIRE_MESSAGE(file != nullptr,
                     "SLUICE_SQS_ENDPOINT_FILE is not set: run the integration suites through ctest "
-                    "(sluice_tests_sqs_integration_*), or start scripts/sqs-emulator.sh and point it at "
+                    "(sluice_tests_sqs_integration_*), or start scripts/emulator.sh start fauxqs and point it at "
                     "<state-dir>/endpoint");
     std::ifstream in(file);
     REQUIRE_MESSAGE(in.good(), "no SQS emulator endpoint file at "
-                                   << std::string(file) << " (did sluice_sqs_emulator_start fail?)");
+                                   << std::string(file) << " (did sluice_fauxqs_start fail?)");
     std::string endpoint;
     std::getline(in, endpoint);
     return endpoint;

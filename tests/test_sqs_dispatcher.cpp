@@ -192,7 +192,7 @@ sqs_dispatcher_options options_with(delivery_options delivery, const logger* log
     return o;
 }
 
-sqs_message text(std::string body) {
+sqs_message body_message(std::string body) {
     sqs_message m;
     m.body = std::move(body);
     return m;
@@ -222,7 +222,7 @@ TEST_CASE("batches of at most 10, signed SendMessageBatch requests, attributes a
     std::vector<std::string> bodies;
     run_dispatcher(h, {}, [&](sqs_dispatcher& d) -> task<void> {
         for (int i = 0; i < 25; ++i) {
-            sqs_message m = text("event " + std::to_string(i) + " \"quoted\" \\ \t\n caf\xc3\xa9 \xf0\x9f\x9a\x80");
+            sqs_message m = body_message("event " + std::to_string(i) + " \"quoted\" \\ \t\n caf\xc3\xa9 \xf0\x9f\x9a\x80");
             m.attributes.push_back({"kind", "String", "order"});
             m.attributes.push_back({"n", "Number", std::to_string(i)});
             m.attributes.push_back({"blob", "Binary", std::string("\x00\xff", 2)});
@@ -273,7 +273,7 @@ TEST_CASE("partial failures: only failed entries are retried; the sender's fault
         for (int i = 0; i < 40; ++i) {
             std::string kind = i % 10 == 3 ? "bad" : i % 4 == 1 ? "flaky" : "fine";
             if (kind == "flaky") ++flaky;
-            d.submit(text(kind + "-" + std::to_string(i)));
+            d.submit(body_message(kind + "-" + std::to_string(i)));
         }
         unprocessed = co_await d.flush();
     });
@@ -304,12 +304,14 @@ TEST_CASE("throttling, 500 and 503 are retried until accepted; nothing is lost o
         if (n % 7 == 3) return http_reply::text(503, "<html>Service Unavailable</html>");
         return std::nullopt;
     };
-    run_dispatcher(h, {}, [&](sqs_dispatcher& d) -> task<void> {
-        for (int i = 0; i < 100; ++i) d.submit(text("m" + std::to_string(i)));
+    run_dispatcher(h, options_with(fast_delivery(12)), [&](sqs_dispatcher& d) -> task<void> {
+        for (int i = 0; i < 100; ++i) d.submit(body_message("m" + std::to_string(i)));
         auto unprocessed = co_await d.flush();
         CHECK(unprocessed.empty());
+        // The engine owns the attempts: each of its requests is one HTTP request.
+        CHECK(h.sqs.requests == d.pipeline().stats().requests);
     }, fast_retry(6));
-    // The call layer retried in place (standard retry mode): more requests than batches.
+    // The engine retried the failed requests: more requests than batches.
     CHECK(h.sqs.requests > h.sqs.batch_sizes.size());
     std::set<std::string> seen(h.sqs.accepted.begin(), h.sqs.accepted.end());
     CHECK(seen.size() == 100);
@@ -332,7 +334,7 @@ TEST_CASE("hung and dropped responses are retried on a fresh connection") {
     };
     run_dispatcher(h, {}, [&](sqs_dispatcher& d) -> task<void> {
         // The client's per-attempt timeout is 2 s; make the first attempt give up sooner.
-        for (int i = 0; i < 5; ++i) d.submit(text("m" + std::to_string(i)));
+        for (int i = 0; i < 5; ++i) d.submit(body_message("m" + std::to_string(i)));
         auto unprocessed = co_await d.flush();
         CHECK(unprocessed.empty());
     });
@@ -347,7 +349,7 @@ TEST_CASE("a service that keeps failing: every message comes back unprocessed wi
     std::vector<sqs_unprocessed> unprocessed;
     std::uint64_t engine_requests = 0;
     run_dispatcher(h, options_with(fast_delivery(2)), [&](sqs_dispatcher& d) -> task<void> {
-        for (int i = 0; i < 23; ++i) d.submit(text("m" + std::to_string(i)));
+        for (int i = 0; i < 23; ++i) d.submit(body_message("m" + std::to_string(i)));
         unprocessed = co_await d.flush();
         engine_requests = d.pipeline().stats().requests;
     }, fast_retry(2));
@@ -364,32 +366,33 @@ TEST_CASE("a service that keeps failing: every message comes back unprocessed wi
     }
     CHECK(ids.size() == 23);
     CHECK(h.sqs.accepted.empty());
-    // Each engine request was one call of 2 standard-mode attempts; each record had 2 engine attempts.
+    // The engine owns attempts and backoff: each engine request was exactly one HTTP request (the
+    // client's own standard-mode retries are off), and each record had 2 engine attempts.
     CHECK(engine_requests >= 3 * 2);
-    CHECK(h.sqs.requests == 2 * engine_requests);
+    CHECK(h.sqs.requests == engine_requests);
 }
 
 TEST_CASE("bad input is refused at once, named, never sent, and nothing else is held up") {
     harness h;
     std::vector<sqs_unprocessed> unprocessed;
     run_dispatcher(h, {}, [&](sqs_dispatcher& d) -> task<void> {
-        d.submit(text(std::string(1'048'577, 'x')));     // one byte over 1 MiB
-        d.submit(text(std::string(1'048'576, 'y')));     // exactly 1 MiB: fine
-        d.submit(text(std::string("bad utf-8 \xc3\x28", 12)));
-        d.submit(text(std::string("nul \0 inside", 12)));
-        d.submit(text(""));
-        sqs_message big_attr = text("small body");
+        d.submit(body_message(std::string(1'048'577, 'x')));     // one byte over 1 MiB
+        d.submit(body_message(std::string(1'048'576, 'y')));     // exactly 1 MiB: fine
+        d.submit(body_message(std::string("bad utf-8 \xc3\x28", 12)));
+        d.submit(body_message(std::string("nul \0 inside", 12)));
+        d.submit(body_message(""));
+        sqs_message big_attr = body_message("small body");
         big_attr.attributes.push_back({"a", "String", std::string(1'048'576, 'z')});
         d.submit(std::move(big_attr));
-        sqs_message delayed = text("delay out of range");
+        sqs_message delayed = body_message("delay out of range");
         delayed.delay_seconds = 901;
         d.submit(std::move(delayed));
-        d.submit(text("fine"));
+        d.submit(body_message("fine"));
         unprocessed = co_await d.flush();
         CHECK(d.stats().invalid == 6);
         bool threw = false;
         try {
-            co_await d.send(text(std::string(1'048'577, 'x')));
+            co_await d.send(body_message(std::string(1'048'577, 'x')));
         } catch (const sqs_send_error& e) {
             threw = true;
             CHECK_FALSE(e.sent());
@@ -419,18 +422,18 @@ TEST_CASE("a duplicate of a pending message is dropped with a warning; both reso
         if (r.level == log_level::warn) warnings.push_back(std::string(r.message));
     });
     run_dispatcher(h, options_with(fast_delivery(), &log), [&](sqs_dispatcher& d) -> task<void> {
-        d.submit(text("same"));
-        d.submit(text("same"));
-        d.submit(text("other"));
+        d.submit(body_message("same"));
+        d.submit(body_message("same"));
+        d.submit(body_message("other"));
         auto unprocessed = co_await d.flush();
         CHECK(unprocessed.empty());
         CHECK(d.stats().duplicates == 1);
         // Once the first is delivered, the same body is no longer pending: it goes out again.
-        auto receipt = co_await d.send(text("same"));
+        auto receipt = co_await d.send(body_message("same"));
         CHECK_FALSE(receipt.duplicate);
     });
     CHECK(std::count(h.sqs.accepted.begin(), h.sqs.accepted.end(), "same") == 2);
-    CHECK(std::count(warnings.begin(), warnings.end(), "duplicate of a pending message dropped") == 1);
+    CHECK(std::count(warnings.begin(), warnings.end(), "duplicate of a pending record dropped") == 1);
 }
 
 TEST_CASE("clock skew: the signing time follows the service's Date header and the request is retried") {
@@ -449,7 +452,7 @@ TEST_CASE("clock skew: the signing time follows the service's Date header and th
         return r;
     };
     run_dispatcher(h, {}, [&](sqs_dispatcher& d) -> task<void> {
-        auto receipt = co_await d.send(text("skewed"));
+        auto receipt = co_await d.send(body_message("skewed"));
         CHECK(receipt.attempts == 1); // one engine attempt: the call retried inside itself
     });
     REQUIRE(h.sqs.amz_dates.size() == 2);
@@ -491,7 +494,7 @@ TEST_CASE("ExpiredToken: cached credentials are dropped and the call is made aga
         sqs_dispatcher_options o = options_with(fast_delivery(1));           // nor engine retries
         o.queue_url = h.queue_url;
         sqs_dispatcher d(loop, client, o);
-        auto receipt = co_await d.send(text("after refresh"));
+        auto receipt = co_await d.send(body_message("after refresh"));
         CHECK(receipt.attempts == 1);
         co_await d.stop(5s);
     };
@@ -516,14 +519,14 @@ TEST_CASE("FIFO: group ids and generated deduplication ids on the wire, order ke
     run_dispatcher(h, {}, [&](sqs_dispatcher& d) -> task<void> {
         CHECK(d.fifo());
         for (int i = 0; i < 60; ++i) {
-            sqs_message m = text("f" + std::to_string(i));
+            sqs_message m = body_message("f" + std::to_string(i));
             m.group_id = i % 2 == 0 ? "even" : "odd";
             sent_order.push_back(m.body);
             d.submit(std::move(m));
         }
-        sqs_message no_group = text("no group");
+        sqs_message no_group = body_message("no group");
         d.submit(std::move(no_group));
-        sqs_message delayed = text("per-message delay");
+        sqs_message delayed = body_message("per-message delay");
         delayed.group_id = "g";
         delayed.delay_seconds = 5;
         d.submit(std::move(delayed));
@@ -617,7 +620,7 @@ TEST_CASE("flush_blocking from another thread, submit from any thread") {
         loop.drain();
     });
     while (!dispatcher.load()) std::this_thread::yield();
-    for (int i = 0; i < 30; ++i) dispatcher.load()->submit(text("t" + std::to_string(i)));
+    for (int i = 0; i < 30; ++i) dispatcher.load()->submit(body_message("t" + std::to_string(i)));
     auto unprocessed = dispatcher.load()->flush_blocking();
     CHECK(unprocessed.empty());
     CHECK(dispatcher.load()->stats().delivered == 30);

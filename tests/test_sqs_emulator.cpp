@@ -1,5 +1,5 @@
-// End to end against a real SQS emulator (fauxqs, started by the ctest fixture `sqs_emulator`, see
-// scripts/sqs-emulator.sh): batches arrive, attributes and FIFO fields survive, order within a
+// End to end against a real SQS emulator (fauxqs, started by the ctest fixture `fauxqs`, see
+// scripts/emulator.sh): batches arrive, attributes and FIFO fields survive, order within a
 // message group holds, read back with ReceiveMessage. These cases fail (not skip) when the emulator's
 // endpoint file is missing: ctest always provides it.
 
@@ -28,7 +28,7 @@ namespace {
 
 std::string emulator_endpoint() {
     const char* file = std::getenv("SLUICE_SQS_ENDPOINT_FILE");
-    REQUIRE_MESSAGE(file != nullptr, "SLUICE_SQS_ENDPOINT_FILE is not set: run these through ctest (the sqs_emulator fixture)");
+    REQUIRE_MESSAGE(file != nullptr, "SLUICE_SQS_ENDPOINT_FILE is not set: run these through ctest (the fauxqs fixture)");
     std::ifstream in(file);
     std::string endpoint;
     std::getline(in, endpoint);

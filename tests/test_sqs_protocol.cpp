@@ -16,7 +16,7 @@
 
 #include <simdjson.h>
 
-using sluice::entry_status;
+using sluice::outcome_kind;
 using sluice::aws::sqs_attribute;
 using sluice::aws::sqs_batch_response_parser;
 using sluice::aws::sqs_limits;
@@ -529,77 +529,6 @@ TEST_CASE("sqs protocol: every control character, quote and backslash, at every 
     }
 }
 
-TEST_CASE("sqs protocol: every escaper agrees with the byte loop and with escaped_size") {
-    namespace d = sluice::detail::sqs;
-    // Deterministic pseudo-random text: mostly letters, with quotes, backslashes, control characters
-    // and UTF-8 at varying densities, in lengths around the block and chunk sizes.
-    std::uint64_t state = 0x9E3779B97F4A7C15ULL;
-    auto next = [&state] {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        return state;
-    };
-    const std::string alphabet = "abcdefgh\"\"\\\\\n\t\x01\x1f \xC3\xA9{}:,";
-    for (int round = 0; round < 3000; ++round) {
-        const std::size_t len = next() % 300;
-        const unsigned density = static_cast<unsigned>(next() % 4); // 0: letters only ... 3: dense
-        std::string text;
-        for (std::size_t k = 0; k < len; ++k) {
-            const auto r = next();
-            text += (r % 8 < density * 2) ? alphabet[(r >> 8) % alphabet.size()] : static_cast<char>('a' + (r >> 16) % 26);
-        }
-        std::string expected(text.size() * 6 + 32, '\0');
-        expected.resize(static_cast<std::size_t>(d::write_escaped_bytes(expected.data(), text.data(), text.size()) -
-                                                 expected.data()));
-        CAPTURE(round);
-        CHECK(d::escaped_size(text) == expected.size());
-        std::string out(text.size() * 6 + 32, '\0');
-        out.resize(static_cast<std::size_t>(d::write_escaped(out.data(), text) - out.data()));
-        CHECK(out == expected);
-#if defined(__SSE2__)
-        std::string sse2(text.size() * 6 + 32, '\0');
-        std::size_t done = 0;
-        char* end = d::write_escaped_sse2(sse2.data(), text.data(), text.size(), done);
-        end = d::write_escaped_bytes(end, text.data() + done, text.size() - done);
-        sse2.resize(static_cast<std::size_t>(end - sse2.data()));
-        CHECK(sse2 == expected);
-#endif
-#if SLUICE_SQS_X86_DISPATCH
-        CHECK(d::escaped_size_portable(text) == expected.size());
-        const auto level = d::cpu_simd_level();
-        if (level == d::simd_level::ssse3 || level == d::simd_level::avx2) {
-            std::string ssse3(text.size() * 6 + 32, '\0');
-            std::size_t at = 0;
-            char* e = d::write_escaped_ssse3(ssse3.data(), text.data(), text.size(), at);
-            e = d::write_escaped_bytes(e, text.data() + at, text.size() - at);
-            ssse3.resize(static_cast<std::size_t>(e - ssse3.data()));
-            CHECK(ssse3 == expected);
-        }
-        if (level == d::simd_level::avx2) {
-            CHECK(d::escaped_size_avx2(text) == expected.size());
-            std::string avx2(text.size() * 6 + 32, '\0');
-            std::size_t at = 0;
-            char* e = d::write_escaped_avx2(avx2.data(), text.data(), text.size(), at);
-            e = d::write_escaped_bytes(e, text.data() + at, text.size() - at);
-            avx2.resize(static_cast<std::size_t>(e - avx2.data()));
-            CHECK(avx2 == expected);
-        }
-#endif
-    }
-    // Long runs of escapes: the byte-wide counters must not wrap.
-    for (std::size_t len : {4079u, 4080u, 4096u, 8160u, 8192u, 100'003u}) {
-        const std::string quotes(len, '"');
-        CHECK(d::escaped_size(quotes) == 2 * len);
-        const std::string controls(len, '\x01');
-        CHECK(d::escaped_size(controls) == 6 * len);
-        std::string out(6 * len + 32, '\0');
-        out.resize(static_cast<std::size_t>(d::write_escaped(out.data(), controls) - out.data()));
-        CHECK(out.size() == 6 * len);
-        CHECK(out.substr(out.size() - 6) == "\\u0001");
-    }
-}
-
 TEST_CASE("sqs protocol: base64 of binary attributes (RFC 4648 vectors)") {
     const std::pair<const char*, const char*> vectors[] = {{"f", "Zg=="},     {"fo", "Zm8="},         {"foo", "Zm9v"},
                                                            {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
@@ -694,19 +623,19 @@ TEST_CASE("sqs protocol: partial failures, by sender fault and code") {
     const sluice::batch_result r = parser.parse(body, ids);
     CHECK_FALSE(r.request);
     REQUIRE(r.entries.size() == 7);
-    CHECK(r.entries[0].status == entry_status::ok);
-    CHECK(r.entries[1].status == entry_status::reject);
+    CHECK(r.entries[0].kind == outcome_kind::ok);
+    CHECK(r.entries[1].kind == outcome_kind::reject);
     CHECK(r.entries[1].message == "InvalidParameterValue: Value '[redacted]' at 'b' failed");
-    CHECK(r.entries[2].status == entry_status::retry);
-    CHECK_FALSE(r.entries[2].throttled);
+    CHECK(r.entries[2].retryable());
+    CHECK_FALSE(r.entries[2].throttled());
     CHECK(r.entries[2].message == "InternalError: We encountered an internal error.");
-    CHECK(r.entries[3].status == entry_status::retry); // throttling is never the sender's final fault
-    CHECK(r.entries[3].throttled);
-    CHECK(r.entries[4].status == entry_status::retry);
+    CHECK(r.entries[3].retryable()); // throttling is never the sender's final fault
+    CHECK(r.entries[3].throttled());
+    CHECK(r.entries[4].retryable());
     CHECK(r.entries[4].message == "ServiceUnavailable");
-    CHECK(r.entries[5].status == entry_status::retry);
-    CHECK(r.entries[5].throttled);
-    CHECK(r.entries[6].status == entry_status::retry);
+    CHECK(r.entries[5].retryable());
+    CHECK(r.entries[5].throttled());
+    CHECK(r.entries[6].retryable());
     CHECK(r.entries[6].message == "no result for entry");
     CHECK(parser.unknown_entries() == 3); // "zzz", the second "a", the one without an id
     CHECK(parser.sent()[0].message_id == "m-a");
@@ -721,7 +650,7 @@ TEST_CASE("sqs protocol: unreadable responses fail the whole request as retryabl
         CAPTURE(body);
         const auto r = parser.parse(body, ids);
         REQUIRE(r.request);
-        CHECK(r.request->status == entry_status::retry);
+        CHECK(r.request->retryable());
         CHECK(r.request->message == "unreadable SendMessageBatch response (not a JSON object)");
     }
     // An object with neither list: every entry has no result.
@@ -743,9 +672,9 @@ TEST_CASE("sqs protocol: MD5OfMessageBody is checked when bodies are given") {
         R"({"Id":"2","MessageId":"c","MD5OfMessageBody":"00000000000000000000000000000000"}]})";
     const auto r = parser.parse(body, ids, bodies);
     REQUIRE(r.entries.size() == 3);
-    CHECK(r.entries[0].status == entry_status::ok);
-    CHECK(r.entries[1].status == entry_status::ok); // hex compared without regard to case
-    CHECK(r.entries[2].status == entry_status::retry);
+    CHECK(r.entries[0].kind == outcome_kind::ok);
+    CHECK(r.entries[1].kind == outcome_kind::ok); // hex compared without regard to case
+    CHECK(r.entries[2].retryable());
     CHECK(r.entries[2].message == "MD5OfMessageBody does not match the body sent");
     // Without bodies there is no check.
     CHECK(parser.parse(body, ids).entries.empty());
@@ -765,7 +694,7 @@ TEST_CASE("sqs protocol: the parser is reused, in place when the string has padd
     const std::string failed = R"({"Failed":[{"Id":"1","SenderFault":true,"Code":"InvalidMessageContents"}],"Successful":[{"Id":"0"}]})";
     const auto r = parser.parse(failed, ids);
     REQUIRE(r.entries.size() == 2);
-    CHECK(r.entries[1].status == entry_status::reject);
+    CHECK(r.entries[1].kind == outcome_kind::reject);
     CHECK(parser.parse(body, ids).entries.empty()); // earlier state does not leak into the next parse
     ids.push_back("2");
     CHECK(parser.parse(body, ids).entries.size() == 3);

@@ -30,10 +30,16 @@
 #include <sluice/metrics/log.hpp>
 #include <sluice/metrics/metrics.hpp>
 
+// text encodings
+#include <sluice/text/base64.hpp>
+#include <sluice/text/json_escape.hpp>
+#include <sluice/text/json_writer.hpp>
+#include <sluice/text/utf8.hpp>
+
 // codecs
 #include <sluice/codec/compression.hpp>
 #include <sluice/codec/crc32c.hpp>
-#include <sluice/codec/snappy.hpp>
+#include <sluice/codec/stream_compression.hpp>
 
 // delivery and buffers
 #include <sluice/delivery/backoff.hpp>
@@ -57,18 +63,32 @@
 #if SLUICE_HAS_OPENSSL
 #include <sluice/aws/sigv4.hpp> // SigV4 needs OpenSSL
 #endif
+#include <sluice/aws/batch/errors.hpp>
+#include <sluice/aws/batch/limits.hpp>
 #if SLUICE_HAS_SIMDJSON
-#include <sluice/aws/sqs_protocol.hpp> // the SQS protocol needs simdjson
+#include <sluice/aws/batch/response.hpp> // batch responses are read with simdjson
+#include <sluice/aws/sqs_protocol.hpp>   // the SQS protocol needs simdjson
 #endif
 #if SLUICE_HAS_CURL
 #include <sluice/http/client.hpp> // the HTTP client needs libcurl
 #if SLUICE_HAS_SIMDJSON
 #include <sluice/aws/credentials_provider.hpp>
 #if SLUICE_HAS_OPENSSL
+#include <sluice/aws/batch/dispatcher.hpp>
+#include <sluice/aws/batch/service.hpp>
+#include <sluice/aws/batch/sink.hpp>
 #include <sluice/aws/service_client.hpp>
+#include <sluice/aws/kinesis.hpp>
 #include <sluice/aws/sqs.hpp>
 #endif
 #endif
+#endif
+
+// object formats (NDJSON, CSV, Parquet): records are parsed with simdjson
+#if SLUICE_HAS_SIMDJSON
+#include <sluice/formats/csv.hpp>
+#include <sluice/formats/ndjson.hpp>
+#include <sluice/formats/parquet/writer.hpp>
 #endif
 
 // Apache Pulsar on the binary protocol

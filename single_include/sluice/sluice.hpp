@@ -1289,6 +1289,7 @@ inline void async_mutex_lock::unlock() noexcept {
 
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -1296,6 +1297,148 @@ inline void async_mutex_lock::unlock() noexcept {
 #include <utility>
 #include <variant>
 #include <vector>
+
+// begin file sluice/core/outcome.hpp
+
+// outcome: how one record fared, or one attempt at sending it. The one type that travels from a
+// sink's answer (per entry or per request) through the delivery engine to the caller: deliver()'s
+// delivery_error, a dispatcher's unprocessed list and the payload's result_list all carry it, so
+// nothing that mattered (the kind, the service's error code, the request id, the attempts, whether
+// the record was ever sent) is lost on the way.
+//
+// A sink fills kind / message / service_code / request_id / code for one attempt; the engine adds
+// attempts, sent and dead_lettered and, for a final failure, says why it stopped trying.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace sluice {
+
+/// What happened. `ok` and `persisted` are successes; the rest are failures, each of one cause.
+enum class outcome_kind : std::uint8_t {
+    ok,        ///< delivered: the sink acknowledged it
+    persisted, ///< accepted into the disk buffer, not sent yet: delivery goes on in the background
+               ///< (or after the next start(), when kept there at stop)
+    retry,     ///< transient (5xx, timeout, reset, internal error): retried with backoff; as a final
+               ///< outcome, attempts or time ran out
+    throttled, ///< the service asked to slow down: retried with backoff, lowers concurrency; as a final
+               ///< outcome, attempts or time ran out
+    reject,    ///< the sender's fault (the service refused it: validation, access, size): never retried
+    invalid,   ///< refused before sending (too large, malformed, characters the service refuses)
+    dropped,   ///< refused by a full buffer (when_full::drop_newest)
+    cancelled, ///< stopped: the pipeline stopped before it could be delivered
+};
+
+/// "ok", "persisted", "retry", "throttled", "reject", "invalid", "dropped", "cancelled".
+[[nodiscard]] constexpr std::string_view to_string(outcome_kind k) noexcept {
+    switch (k) {
+    case outcome_kind::ok: return "ok";
+    case outcome_kind::persisted: return "persisted";
+    case outcome_kind::retry: return "retry";
+    case outcome_kind::throttled: return "throttled";
+    case outcome_kind::reject: return "reject";
+    case outcome_kind::invalid: return "invalid";
+    case outcome_kind::dropped: return "dropped";
+    case outcome_kind::cancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
+/// How one record (or one attempt, or one whole request) fared. Safe to log: never holds
+/// credentials, signatures or the record's body.
+struct outcome {
+    outcome_kind kind = outcome_kind::ok;
+    /// Why, for anything but ok: "ProvisionedThroughputExceededException: Rate exceeded for shard...".
+    std::string message{};
+    /// The service's error code ("ThrottlingException", "InternalFailure"), when it gave one.
+    std::string service_code{};
+    /// The service's request id of the request that decided this, when known.
+    std::string request_id{};
+    /// A transport or system error behind it, when there is one.
+    std::error_code code{};
+    /// Requests that carried the record (set by the engine).
+    unsigned attempts = 0;
+    /// True when at least one request carried it: the service may have seen it (set by the engine).
+    bool sent = false;
+    /// True when a final failure was handed to the dead-letter output (set by the engine).
+    bool dead_lettered = false;
+
+    [[nodiscard]] static outcome ok() { return {}; }
+    /// Transient: try again later. `throttled` marks a request to slow down.
+    [[nodiscard]] static outcome retry(std::string why, bool throttled = false) {
+        outcome o;
+        o.kind = throttled ? outcome_kind::throttled : outcome_kind::retry;
+        o.message = std::move(why);
+        return o;
+    }
+    [[nodiscard]] static outcome throttle(std::string why) { return retry(std::move(why), true); }
+    /// The sender's fault: never retried.
+    [[nodiscard]] static outcome reject(std::string why) { return make(outcome_kind::reject, std::move(why)); }
+    [[nodiscard]] static outcome make(outcome_kind k, std::string why) {
+        outcome o;
+        o.kind = k;
+        o.message = std::move(why);
+        return o;
+    }
+
+    /// Sets the service's error code and request id (chainable).
+    outcome& from_service(std::string code_, std::string request_id_ = {}) & {
+        service_code = std::move(code_);
+        request_id = std::move(request_id_);
+        return *this;
+    }
+    outcome&& from_service(std::string code_, std::string request_id_ = {}) && {
+        return std::move(from_service(std::move(code_), std::move(request_id_)));
+    }
+
+    /// Delivered, or safely in the disk buffer.
+    [[nodiscard]] bool is_ok() const noexcept { return kind == outcome_kind::ok || kind == outcome_kind::persisted; }
+    /// Another attempt may succeed (retry or throttled).
+    [[nodiscard]] bool retryable() const noexcept {
+        return kind == outcome_kind::retry || kind == outcome_kind::throttled;
+    }
+    [[nodiscard]] bool throttled() const noexcept { return kind == outcome_kind::throttled; }
+
+    /// "throttled after 3 attempt(s): <message> [ThrottlingException, request 1a2b]": safe to log.
+    /// (The engine appends " (dead-lettered)" to the message of a record it dead-lettered.)
+    [[nodiscard]] std::string describe() const {
+        std::string s(to_string(kind));
+        if (attempts != 0) s += " after " + std::to_string(attempts) + " attempt(s)";
+        if (!message.empty()) s += ": " + message;
+        if (!service_code.empty() || !request_id.empty()) {
+            s += " [";
+            s += service_code;
+            if (!request_id.empty()) s += (service_code.empty() ? "request " : ", request ") + request_id;
+            s += "]";
+        }
+        return s;
+    }
+};
+
+/// Thrown where a record was not delivered (deliver(), a dispatcher's send()); carries its outcome.
+/// what() is the outcome's message, prefixed by where it happened; nothing secret in it.
+class delivery_error : public std::runtime_error {
+public:
+    explicit delivery_error(outcome o) : std::runtime_error(o.message), outcome_(std::move(o)) {}
+
+    [[nodiscard]] const outcome& details() const noexcept { return outcome_; }
+    [[nodiscard]] outcome_kind kind() const noexcept { return outcome_.kind; }
+    [[nodiscard]] unsigned attempts() const noexcept { return outcome_.attempts; }
+    [[nodiscard]] bool sent() const noexcept { return outcome_.sent; }
+    [[nodiscard]] bool dead_lettered() const noexcept { return outcome_.dead_lettered; }
+    [[nodiscard]] const std::string& service_code() const noexcept { return outcome_.service_code; }
+    [[nodiscard]] const std::string& request_id() const noexcept { return outcome_.request_id; }
+
+private:
+    outcome outcome_;
+};
+
+} // namespace sluice
+// end file sluice/core/outcome.hpp
 
 namespace sluice {
 
@@ -1309,6 +1452,9 @@ struct error {
     std::error_code code{};
     /// The exception that caused the failure, when there was one (rethrow() raises it).
     std::exception_ptr exception{};
+    /// How the record fared, when the failure came from the delivery path (a delivery_error): kind,
+    /// the service's error code, request id, attempts, whether it was sent.
+    std::shared_ptr<const outcome> details{};
 
     /// Builds an error from the exception currently being handled.
     static error from_current_exception(std::string source) {
@@ -1317,6 +1463,9 @@ struct error {
         e.exception = std::current_exception();
         try {
             throw;
+        } catch (const delivery_error& ex) {
+            e.message = ex.what();
+            e.details = std::make_shared<const outcome>(ex.details());
         } catch (const std::system_error& ex) {
             e.code = ex.code();
             e.message = ex.what();
@@ -5729,20 +5878,853 @@ private:
 
 // metrics and logs
 
+// text encodings
+// begin file sluice/text/base64.hpp
+
+// Base64 (RFC 4648, standard alphabet, padded), as AWS JSON APIs carry binary data (Kinesis and
+// Firehose record data, SQS binary attributes, DynamoDB B). Encoding 12 bytes per step without
+// branches; decoding strict (what a test or a fixture reads back), refusing anything malformed.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::text {
+
+/// Encoded size of `n` bytes, padding included.
+inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
+
+/// Writes the encoding of `bytes` at dst (base64_size(bytes.size()) bytes) and returns its end.
+inline char* write_base64(char* dst, std::string_view bytes) noexcept {
+    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
+    const std::size_t n = bytes.size();
+    std::size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (std::uint32_t{s[i + 1]} << 8) | s[i + 2];
+        dst[0] = alphabet[v >> 18];
+        dst[1] = alphabet[(v >> 12) & 63];
+        dst[2] = alphabet[(v >> 6) & 63];
+        dst[3] = alphabet[v & 63];
+        dst += 4;
+    }
+    if (const std::size_t rest = n - i; rest != 0) {
+        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (rest == 2 ? std::uint32_t{s[i + 1]} << 8 : 0u);
+        dst[0] = alphabet[v >> 18];
+        dst[1] = alphabet[(v >> 12) & 63];
+        dst[2] = rest == 2 ? alphabet[(v >> 6) & 63] : '=';
+        dst[3] = '=';
+        dst += 4;
+    }
+    return dst;
+}
+
+/// Appends the encoding of `bytes` to `out`.
+inline void append_base64(std::string& out, std::string_view bytes) {
+    const std::size_t start = out.size();
+    out.resize(start + base64_size(bytes.size()));
+    write_base64(out.data() + start, bytes);
+}
+
+/// Decodes padded standard base64; nullopt for anything else (bad characters, bad length or padding,
+/// non-zero bits in the padding).
+[[nodiscard]] inline std::optional<std::string> decode_base64(std::string_view text) {
+    static constexpr auto table = [] {
+        std::array<signed char, 256> t{};
+        for (auto& v : t) v = -1;
+        constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<signed char>(i);
+        return t;
+    }();
+    if (text.size() % 4 != 0) return std::nullopt;
+    std::size_t pad = 0;
+    if (!text.empty() && text.back() == '=') pad = text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1;
+    std::string out;
+    out.reserve(text.size() / 4 * 3);
+    for (std::size_t i = 0; i < text.size(); i += 4) {
+        const bool last = i + 4 == text.size();
+        std::uint32_t v = 0;
+        for (std::size_t k = 0; k < 4; ++k) {
+            const auto c = static_cast<unsigned char>(text[i + k]);
+            if (last && k >= 4 - pad) {
+                v <<= 6;
+                continue;
+            }
+            const int d = table[c];
+            if (d < 0) return std::nullopt;
+            v = (v << 6) | static_cast<std::uint32_t>(d);
+        }
+        out += static_cast<char>(v >> 16);
+        if (!last || pad < 2) out += static_cast<char>((v >> 8) & 0xFF);
+        if (!last || pad < 1) out += static_cast<char>(v & 0xFF);
+        if (last && ((pad == 1 && (v & 0xFF) != 0) || (pad == 2 && (v & 0xFFFF) != 0))) return std::nullopt;
+    }
+    return out;
+}
+
+} // namespace sluice::text
+// end file sluice/text/base64.hpp
+// begin file sluice/text/json_escape.hpp
+
+// JSON string escaping, fast: the exact size of a string once escaped (so a buffer is grown once)
+// and a writer that copies blocks needing no escaping as they are and expands the others with
+// shuffles (SSSE3 or AVX2, chosen at run time; SSE2 and portable code elsewhere). What every JSON
+// request body sluice builds (SQS, Kinesis, Firehose, DynamoDB, CloudWatch, OpenSearch) goes through.
+//
+// Escaped: '"', '\\' and the control characters below 0x20 (\b \f \n \r \t, else \u00XX). Bytes at or
+// above 0x80 are copied as they are: the input is expected to be UTF-8 (check it with text/utf8.hpp
+// where the service requires valid UTF-8).
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
+// build for the x86-64 baseline still uses them where the CPU has them.
+#define SLUICE_TEXT_X86_DISPATCH 1
+#include <immintrin.h>
+#else
+#define SLUICE_TEXT_X86_DISPATCH 0
+#endif
+
+namespace sluice::detail::json {
+
+
+/// Per byte: 0 when copied as it is, else the character after the backslash ('u' for \u00XX).
+inline constexpr std::array<char, 256> escape_table = [] {
+    std::array<char, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
+    t['\b'] = 'b';
+    t['\f'] = 'f';
+    t['\n'] = 'n';
+    t['\r'] = 'r';
+    t['\t'] = 't';
+    t['"'] = '"';
+    t['\\'] = '\\';
+    return t;
+}();
+
+/// Output bytes of one escaped byte.
+inline constexpr std::size_t escape_width(unsigned char c) noexcept {
+    const char e = escape_table[c];
+    return e == 0 ? 1 : (e == 'u' ? 6 : 2);
+}
+
+#if defined(__SSE2__)
+/// Bit k set when byte k of the 16 at p needs escaping ('"', '\\' or below 0x20); `control` gets the
+/// bits of the bytes below 0x20 alone.
+inline unsigned special_mask(const char* p, unsigned& control) noexcept {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+    const __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+    control = static_cast<unsigned>(_mm_movemask_epi8(below));
+    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), below)));
+}
+
+/// The same for the 64 bytes at p.
+inline std::uint64_t special_mask64(const char* p, std::uint64_t& control) noexcept {
+    std::uint64_t special = 0;
+    control = 0;
+    for (int k = 0; k < 4; ++k) {
+        unsigned c = 0;
+        special |= std::uint64_t{special_mask(p + 16 * k, c)} << (16 * k);
+        control |= std::uint64_t{c} << (16 * k);
+    }
+    return special;
+}
+
+inline void copy16(char* dst, const char* src) noexcept {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+}
+#else
+/// True when one of the 8 bytes at p needs escaping (exact as a yes/no answer).
+inline bool has_special8(const char* p) noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    const std::uint64_t below = (w - ones * 0x20) & ~w & highs;
+    return (below | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
+}
+#endif
+
+/// Exact size of `s` once escaped (without the quotes), with SSE2 (or 8 bytes at a time without).
+inline std::size_t escaped_size_portable(std::string_view s) noexcept {
+    std::size_t n = s.size();
+    std::size_t i = 0;
+#if defined(__SSE2__)
+    // Byte-wide counters of the bytes to escape (one extra output byte each) and of the control
+    // characters among them, summed before they can wrap: no branch per block.
+    const std::size_t vector_end = s.size() / 16 * 16;
+    std::size_t controls = 0;
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i c1f = _mm_set1_epi8(0x1F);
+    const __m128i zero = _mm_setzero_si128();
+    auto sum = [&zero](__m128i counters) {
+        const __m128i s2 = _mm_sad_epu8(counters, zero);
+        return static_cast<std::size_t>(_mm_cvtsi128_si64(s2) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s2, s2)));
+    };
+    while (i < vector_end) {
+        __m128i specials = zero;
+        __m128i below = zero;
+        const std::size_t stop = std::min(vector_end, i + 255 * 16);
+        for (; i < stop; i += 16) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
+            const __m128i b = _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f);
+            specials = _mm_sub_epi8(specials, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), b));
+            below = _mm_sub_epi8(below, b);
+        }
+        n += sum(specials);
+        controls += sum(below);
+    }
+    // Rare: control characters written \u00XX take four bytes more than the one counted.
+    if (controls != 0)
+        for (std::size_t k = 0; k < vector_end; ++k)
+            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
+#else
+    for (; i + 8 <= s.size(); i += 8) {
+        if (!has_special8(s.data() + i)) continue;
+        for (std::size_t k = 0; k < 8; ++k) n += escape_width(static_cast<unsigned char>(s[i + k])) - 1;
+    }
+#endif
+    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
+    return n;
+}
+
+inline char* write_escape(char* dst, unsigned char c) noexcept {
+    constexpr char hex[] = "0123456789abcdef";
+    const char e = escape_table[c];
+    dst[0] = '\\';
+    if (e != 'u') {
+        dst[1] = e;
+        return dst + 2;
+    }
+    dst[1] = 'u';
+    dst[2] = '0';
+    dst[3] = '0';
+    dst[4] = hex[c >> 4];
+    dst[5] = hex[c & 0x0F];
+    return dst + 6;
+}
+
+inline char* write_escaped_bytes(char* dst, const char* src, std::size_t n) noexcept {
+    for (std::size_t k = 0; k < n; ++k) {
+        const auto c = static_cast<unsigned char>(src[k]);
+        if (escape_table[c] == 0) *dst++ = static_cast<char>(c);
+        else dst = write_escape(dst, c);
+    }
+    return dst;
+}
+
+#if SLUICE_TEXT_X86_DISPATCH
+/// For an 8-bit mask k of the bytes to escape among 8: the pshufb indices that spread the 8 bytes
+/// over 8 + popcount(k) positions leaving a gap before each escaped one (0x80 gives a zero there),
+/// and the backslashes that fill the gaps.
+struct expansion_tables {
+    alignas(16) unsigned char shuffle[256][16];
+    alignas(16) unsigned char backslash[256][16];
+    /// 8 + popcount(k): a table, as popcnt is not in the x86-64 baseline.
+    unsigned char width[256];
+};
+
+inline constexpr expansion_tables make_expansion_tables() {
+    expansion_tables t{};
+    for (unsigned k = 0; k < 256; ++k) {
+        unsigned o = 0;
+        for (unsigned j = 0; j < 8; ++j) {
+            if ((k >> j) & 1u) {
+                t.shuffle[k][o] = 0x80;
+                t.backslash[k][o] = '\\';
+                ++o;
+            }
+            t.shuffle[k][o] = static_cast<unsigned char>(j);
+            ++o;
+        }
+        t.width[k] = static_cast<unsigned char>(o);
+        for (; o < 16; ++o) t.shuffle[k][o] = 0x80;
+    }
+    return t;
+}
+
+inline constexpr expansion_tables expansion = make_expansion_tables();
+
+/// Expands one 16-byte block with only '"' and '\\' to escape (mask m, not zero) at dst.
+__attribute__((target("ssse3"))) inline char* expand_block_ssse3(char* dst, __m128i v, unsigned m) noexcept {
+    const unsigned lo = m & 0xFFu;
+    const unsigned hi = m >> 8;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     _mm_or_si128(_mm_shuffle_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[lo]))),
+                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[lo]))));
+    dst += expansion.width[lo];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
+                     _mm_or_si128(_mm_shuffle_epi8(_mm_srli_si128(v, 8),
+                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[hi]))),
+                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[hi]))));
+    return dst + expansion.width[hi];
+}
+
+/// The SSSE3 escaper: every 16-byte block with only '"' and '\\' to escape is expanded with two
+/// shuffles, whatever their number (JSON bodies have one in ten). Returns where it stopped (a
+/// multiple of 16); the caller finishes the tail. Called only when the CPU has SSSE3.
+__attribute__((target("ssse3"))) inline char* write_escaped_ssse3(char* dst, const char* src, std::size_t n,
+                                                                 std::size_t& done) noexcept {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        unsigned control = 0;
+        const unsigned m = special_mask(src + i, control);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+        if (m == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+            dst += 16;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, src + i, 16);
+            continue;
+        }
+        dst = expand_block_ssse3(dst, v, m);
+    }
+    done = i;
+    return dst;
+}
+
+/// The AVX2 escaper: 32-byte blocks, those without anything to escape stored as they are, the others
+/// expanded 16 bytes at a time as in the SSSE3 escaper.
+__attribute__((target("avx2"))) inline char* write_escaped_avx2(char* dst, const char* src, std::size_t n,
+                                                               std::size_t& done) noexcept {
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i backslash = _mm256_set1_epi8('\\');
+    const __m256i c1f = _mm256_set1_epi8(0x1F);
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+        const __m256i below = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
+        const auto m = static_cast<std::uint32_t>(_mm256_movemask_epi8(
+            _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), below)));
+        if (m == 0) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
+            dst += 32;
+            continue;
+        }
+        if (_mm256_movemask_epi8(below) != 0) {
+            dst = write_escaped_bytes(dst, src + i, 32);
+            continue;
+        }
+        const unsigned m0 = m & 0xFFFFu;
+        const unsigned m1 = m >> 16;
+        const __m128i v0 = _mm256_castsi256_si128(v);
+        const __m128i v1 = _mm256_extracti128_si256(v, 1);
+        if (m0 == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v0);
+            dst += 16;
+        } else {
+            dst = expand_block_ssse3(dst, v0, m0);
+        }
+        if (m1 == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v1);
+            dst += 16;
+        } else {
+            dst = expand_block_ssse3(dst, v1, m1);
+        }
+    }
+    done = i;
+    return dst;
+}
+
+/// escaped_size with AVX2: 32 bytes per step.
+__attribute__((target("avx2"))) inline std::size_t escaped_size_avx2(std::string_view s) noexcept {
+    std::size_t n = s.size();
+    const std::size_t vector_end = s.size() / 32 * 32;
+    std::size_t i = 0;
+    std::size_t controls = 0;
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i backslash = _mm256_set1_epi8('\\');
+    const __m256i c1f = _mm256_set1_epi8(0x1F);
+    const __m256i zero = _mm256_setzero_si256();
+    while (i < vector_end) {
+        __m256i specials = zero;
+        __m256i below = zero;
+        const std::size_t stop = std::min(vector_end, i + 255 * 32);
+        for (; i < stop; i += 32) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
+            const __m256i b = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
+            specials = _mm256_sub_epi8(
+                specials, _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), b));
+            below = _mm256_sub_epi8(below, b);
+        }
+        const __m256i s4 = _mm256_sad_epu8(specials, zero);
+        n += static_cast<std::size_t>(_mm256_extract_epi64(s4, 0) + _mm256_extract_epi64(s4, 1) +
+                                      _mm256_extract_epi64(s4, 2) + _mm256_extract_epi64(s4, 3));
+        const __m256i c4 = _mm256_sad_epu8(below, zero);
+        controls += static_cast<std::size_t>(_mm256_extract_epi64(c4, 0) + _mm256_extract_epi64(c4, 1) +
+                                             _mm256_extract_epi64(c4, 2) + _mm256_extract_epi64(c4, 3));
+    }
+    if (controls != 0)
+        for (std::size_t k = 0; k < vector_end; ++k)
+            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
+    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
+    return n;
+}
+
+enum class simd_level { sse2, ssse3, avx2 };
+
+/// What this CPU offers, detected once.
+inline simd_level cpu_simd_level() noexcept {
+    static const simd_level level = [] {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
+        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
+        return simd_level::sse2;
+    }();
+    return level;
+}
+#endif
+
+#if defined(__SSE2__)
+/// The SSE2 escaper, for CPUs without SSSE3: 64-byte chunks while a 16-byte load from anywhere in the
+/// chunk stays inside the input. A '"' or '\\' is escaped by a backslash before it: the run before
+/// it is copied, then '\\', and the character itself starts the next run. Control characters (rare) take the byte loop. Returns where it stopped; the caller finishes the tail.
+inline char* write_escaped_sse2(char* dst, const char* src, std::size_t n, std::size_t& done) noexcept {
+    std::size_t i = 0;
+    for (; i + 80 <= n; i += 64) {
+        const char* chunk = src + i;
+        std::uint64_t control = 0;
+        std::uint64_t m = special_mask64(chunk, control);
+        if (m == 0) {
+            copy16(dst, chunk);
+            copy16(dst + 16, chunk + 16);
+            copy16(dst + 32, chunk + 32);
+            copy16(dst + 48, chunk + 48);
+            dst += 64;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, chunk, 64);
+            continue;
+        }
+        std::size_t prev = 0;
+        do {
+            const auto b = static_cast<std::size_t>(std::countr_zero(m));
+            const std::size_t run = b - prev;
+            copy16(dst, chunk + prev);
+            for (std::size_t k = 16; k < run; k += 16) copy16(dst + k, chunk + prev + k);
+            dst += run;
+            *dst++ = '\\';
+            prev = b;
+            m &= m - 1;
+        } while (m != 0);
+        const std::size_t rest = 64 - prev;
+        for (std::size_t k = 0; k < rest; k += 16) copy16(dst + k, chunk + prev + k);
+        dst += rest;
+    }
+    // The tail, 16 bytes at a time while a load from the block stays inside `s`.
+    for (; i + 32 <= n; i += 16) {
+        unsigned control = 0;
+        unsigned m = special_mask(src + i, control);
+        if (m == 0) {
+            copy16(dst, src + i);
+            dst += 16;
+            continue;
+        }
+        if (control != 0) {
+            dst = write_escaped_bytes(dst, src + i, 16);
+            continue;
+        }
+        std::size_t prev = 0;
+        do {
+            const auto b = static_cast<std::size_t>(std::countr_zero(m));
+            copy16(dst, src + i + prev);
+            dst += b - prev;
+            *dst++ = '\\';
+            prev = b;
+            m &= m - 1;
+        } while (m != 0);
+        copy16(dst, src + i + prev);
+        dst += 16 - prev;
+    }
+    done = i;
+    return dst;
+}
+#endif
+
+/// Writes `s` escaped at dst and returns the end. May write up to 16 bytes past the end it returns
+/// (write_slack; the caller leaves room): blocks are stored 16 bytes at a time.
+inline char* write_escaped(char* dst, std::string_view s) noexcept {
+    const char* src = s.data();
+    const std::size_t n = s.size();
+    std::size_t i = 0;
+#if SLUICE_TEXT_X86_DISPATCH
+    switch (cpu_simd_level()) {
+    case simd_level::avx2: dst = write_escaped_avx2(dst, src, n, i); break;
+    case simd_level::ssse3: dst = write_escaped_ssse3(dst, src, n, i); break;
+    case simd_level::sse2: dst = write_escaped_sse2(dst, src, n, i); break;
+    }
+#elif defined(__SSE2__)
+    dst = write_escaped_sse2(dst, src, n, i);
+#else
+    for (; i + 8 <= n; i += 8) {
+        if (!has_special8(src + i)) {
+            std::memcpy(dst, src + i, 8);
+            dst += 8;
+            continue;
+        }
+        dst = write_escaped_bytes(dst, src + i, 8);
+    }
+#endif
+    return write_escaped_bytes(dst, src + i, n - i);
+}
+
+/// Exact size of `s` once escaped (without the quotes).
+inline std::size_t escaped_size(std::string_view s) noexcept {
+#if SLUICE_TEXT_X86_DISPATCH
+    if (cpu_simd_level() == simd_level::avx2) return escaped_size_avx2(s);
+#endif
+    return escaped_size_portable(s);
+}
+
+} // namespace sluice::detail::json
+
+namespace sluice::text {
+
+/// Bytes write_json_escaped may touch past the end it returns: leave this much room.
+inline constexpr std::size_t json_write_slack = 16;
+
+/// Exact size of `s` once escaped for a JSON string (without the quotes).
+[[nodiscard]] inline std::size_t json_escaped_size(std::string_view s) noexcept { return detail::json::escaped_size(s); }
+
+/// Writes `s` escaped at dst (which has room for json_escaped_size(s) + json_write_slack bytes) and
+/// returns the end of what it wrote.
+inline char* write_json_escaped(char* dst, std::string_view s) noexcept { return detail::json::write_escaped(dst, s); }
+
+/// Appends `s` escaped (without quotes) to `out`.
+inline void append_json_escaped(std::string& out, std::string_view s) {
+    const std::size_t start = out.size();
+    const std::size_t n = json_escaped_size(s);
+    out.resize(start + n + json_write_slack);
+    write_json_escaped(out.data() + start, s);
+    out.resize(start + n);
+}
+
+/// Appends `s` as a JSON string, quotes included.
+inline void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
+    append_json_escaped(out, s);
+    out += '"';
+}
+
+} // namespace sluice::text
+// end file sluice/text/json_escape.hpp
+// begin file sluice/text/json_writer.hpp
+
+// Exact-size JSON building: an encoder is written once as a template over an emitter and run twice,
+// first with size_counter (how many bytes), then with pointer_writer into a string grown once. So the
+// size reserved is exactly what is written, with no reallocation and no per-field bounds checks.
+//
+//   text::append_exact(body, [&](auto& e) { e.raw("{\"Data\":\""); e.base64(data); e.raw("\"}"); });
+
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+
+namespace sluice::text {
+
+/// Two emitters walk the same encoding code: one counts the bytes, one writes them. So the size the
+/// string grows to is exactly what is written. raw() copies, escaped() writes a JSON string's inside,
+/// base64() encodes bytes, integer() writes a decimal number.
+struct size_counter {
+    std::size_t n = 0;
+    void raw(std::string_view s) noexcept { n += s.size(); }
+    void escaped(std::string_view s) noexcept { n += json_escaped_size(s); }
+    void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
+    template <class I>
+        requires std::is_integral_v<I>
+    void integer(I v) noexcept {
+        char buf[24];
+        n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
+    }
+};
+
+/// The writing emitter: into a buffer with room for what size_counter counted plus json_write_slack.
+struct pointer_writer {
+    char* p;
+    void raw(std::string_view s) noexcept {
+        std::memcpy(p, s.data(), s.size());
+        p += s.size();
+    }
+    void escaped(std::string_view s) noexcept { p = write_json_escaped(p, s); }
+    void base64(std::string_view s) noexcept { p = write_base64(p, s); }
+    template <class I>
+        requires std::is_integral_v<I>
+    void integer(I v) noexcept {
+        p = std::to_chars(p, p + 24, v).ptr;
+    }
+};
+
+
+/// Runs `emit(emitter)` twice: to size, then to write into `out` grown once.
+template <class F>
+void append_exact(std::string& out, F&& emit) {
+    size_counter counter;
+    emit(counter);
+    const std::size_t start = out.size();
+    out.resize(start + counter.n + json_write_slack);
+    pointer_writer writer{out.data() + start};
+    emit(writer);
+    out.resize(start + counter.n);
+}
+
+} // namespace sluice::text
+// end file sluice/text/json_writer.hpp
+// begin file sluice/text/utf8.hpp
+
+// UTF-8 validation with a reason and a byte offset, fast on ASCII (64 bytes per test with SSE2), and
+// an optional rule on the characters allowed (SQS accepts only #x9 | #xA | #xD | #x20-#xD7FF |
+// #xE000-#xFFFD | #x10000-#x10FFFF; CloudWatch Logs and Kinesis partition keys accept any valid UTF-8).
+// Valid means: no stray or missing continuation bytes, no overlong forms, no surrogates, nothing above
+// U+10FFFF. Reasons give positions, never the text itself, so they are safe to log.
+
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace sluice::text {
+
+enum class utf8_status { ok, invalid_utf8, invalid_character };
+
+/// The result of a check: ok, or what is wrong and where.
+struct utf8_check {
+    utf8_status status = utf8_status::ok;
+    /// Byte offset of the offending sequence.
+    std::size_t offset = 0;
+    /// The code point, for invalid_character.
+    std::uint32_t code_point = 0;
+    /// Why the UTF-8 is invalid, for invalid_utf8.
+    std::string_view detail{};
+
+    [[nodiscard]] bool ok() const noexcept { return status == utf8_status::ok; }
+};
+
+/// Any code point valid UTF-8 can hold.
+struct any_character {
+    constexpr bool operator()(std::uint32_t) const noexcept { return true; }
+};
+
+/// The characters of XML 1.0, which SQS (and other XML-rooted AWS APIs) accept:
+/// #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+struct xml_character {
+    constexpr bool operator()(std::uint32_t cp) const noexcept {
+        if (cp < 0x20) return cp == 0x09 || cp == 0x0A || cp == 0x0D;
+        return cp != 0xFFFE && cp != 0xFFFF;
+    }
+    static constexpr std::string_view description = "#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF";
+};
+
+} // namespace sluice::text
+
+namespace sluice::detail::utf8 {
+
+/// True when the 16 (or 8) bytes at p are all ASCII in 0x20..0x7F (valid, and allowed by every rule).
+inline bool plain_ascii_block(const char* p) noexcept {
+#if defined(__SSE2__)
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // A byte < 0x20 or >= 0x80 (signed: negative, or below 0x20).
+    const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+    return _mm_movemask_epi8(low) == 0;
+#else
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    return ((w | ((w - ones * 0x20) & ~w)) & highs) == 0;
+#endif
+}
+
+#if defined(__SSE2__)
+inline constexpr std::size_t block_size = 16;
+
+/// plain_ascii_block for the 64 bytes at p, with one test instead of four.
+inline bool plain_ascii_chunk(const char* p) noexcept {
+    const __m128i limit = _mm_set1_epi8(0x20);
+    __m128i low = _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), limit);
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), limit));
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), limit));
+    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), limit));
+    return _mm_movemask_epi8(low) == 0;
+}
+#else
+inline constexpr std::size_t block_size = 8;
+
+inline bool plain_ascii_chunk(const char* p) noexcept {
+    for (int k = 0; k < 8; ++k)
+        if (!plain_ascii_block(p + 8 * k)) return false;
+    return true;
+}
+#endif
+
+/// Decodes the multi-byte sequence at s[i] (lead byte >= 0x80). Returns its length (0 when invalid,
+/// with `why` set) and the code point in `cp`.
+inline std::size_t decode(const unsigned char* s, std::size_t n, std::size_t i, std::uint32_t& cp,
+                          std::string_view& why) noexcept {
+    const unsigned char c = s[i];
+    auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
+    auto missing = [&](std::size_t len) -> std::size_t {
+        for (std::size_t k = 1; k < len; ++k)
+            if (!cont(k)) {
+                why = i + k >= n ? "truncated sequence" : "missing continuation byte";
+                return 0;
+            }
+        return len;
+    };
+    if (c < 0xC0) return why = "unexpected continuation byte", 0;
+    if (c < 0xC2) return why = "overlong encoding", 0;
+    if (c < 0xE0) {
+        if (missing(2) == 0) return 0;
+        cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
+        return 2;
+    }
+    if (c < 0xF0) {
+        if (missing(3) == 0) return 0;
+        cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
+        if (cp < 0x800) return why = "overlong encoding", 0;
+        if (cp >= 0xD800 && cp <= 0xDFFF) return why = "surrogate code point", 0;
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (missing(4) == 0) return 0;
+        cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
+        if (cp < 0x10000) return why = "overlong encoding", 0;
+        if (cp > 0x10FFFF) return why = "code point above U+10FFFF", 0;
+        return 4;
+    }
+    return why = "invalid byte", 0;
+}
+
+inline void append_hex_upper(std::string& out, std::uint32_t v, int min_digits) {
+    char buf[8];
+    const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
+    (void)ec;
+    for (int k = static_cast<int>(ptr - buf); k < min_digits; ++k) out += '0';
+    for (const char* p = buf; p != ptr; ++p) out += static_cast<char>(*p >= 'a' ? *p - 32 : *p);
+}
+
+} // namespace sluice::detail::utf8
+
+namespace sluice::text {
+
+/// Checks that `text` is valid UTF-8 whose every character satisfies `allowed` (a callable taking a
+/// code point). Plain ASCII 0x20..0x7F is accepted without asking `allowed`.
+template <class Allowed = any_character>
+[[nodiscard]] utf8_check check_utf8(std::string_view text, Allowed allowed = {}) noexcept {
+    namespace d = sluice::detail::utf8;
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    while (i < n) {
+        // Plain ASCII, most text: 64 bytes, then 16, at a time.
+        if (i + 64 <= n && d::plain_ascii_chunk(text.data() + i)) {
+            i += 64;
+            continue;
+        }
+        if (i + d::block_size <= n && d::plain_ascii_block(text.data() + i)) {
+            i += d::block_size;
+            continue;
+        }
+        std::uint32_t cp = s[i];
+        std::size_t len = 1;
+        if (cp >= 0x80) {
+            std::string_view why;
+            len = d::decode(s, n, i, cp, why);
+            if (len == 0) return {utf8_status::invalid_utf8, i, 0, why};
+        }
+        if ((cp < 0x20 || cp >= 0x80) && !allowed(cp)) return {utf8_status::invalid_character, i, cp, {}};
+        i += len;
+    }
+    return {};
+}
+
+/// The number of code points in valid UTF-8 (what "1 to 256 Unicode characters" limits count).
+[[nodiscard]] inline std::size_t utf8_length(std::string_view text) noexcept {
+    std::size_t n = 0;
+    for (const char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+    return n;
+}
+
+/// "message body: invalid UTF-8 at byte 17 (overlong encoding)", or "message body: character U+0001
+/// at byte 3 is not allowed <rule>" (rule: e.g. "by SQS (allowed: ...)").
+[[nodiscard]] inline std::string describe(const utf8_check& c, std::string_view what, std::string_view rule = {}) {
+    std::string out(what);
+    if (c.status == utf8_status::invalid_utf8) {
+        out += ": invalid UTF-8 at byte ";
+        out += std::to_string(c.offset);
+        out += " (";
+        out += c.detail;
+        out += ')';
+    } else if (c.status == utf8_status::invalid_character) {
+        out += ": character U+";
+        detail::utf8::append_hex_upper(out, c.code_point, 4);
+        out += " at byte ";
+        out += std::to_string(c.offset);
+        out += " is not allowed";
+        if (!rule.empty()) {
+            out += ' ';
+            out += rule;
+        }
+    }
+    return out;
+}
+
+} // namespace sluice::text
+// end file sluice/text/utf8.hpp
+
 // codecs
 // begin file sluice/codec/compression.hpp
 
-// Block compression with lz4 or zstd, for formats that compress a buffer at a time and store the raw
-// length next to the compressed bytes (the disk buffer's blocks). A block_codec keeps what the libraries
-// would otherwise allocate per call (zstd's compression and decompression contexts), so one codec per
-// writer or reader makes compressing a block allocation-free.
+// Block compression with lz4, zstd, gzip or snappy, for formats that compress a buffer at a time and
+// store the raw length next to the compressed bytes (the disk buffer's blocks, Parquet pages). A
+// block_codec keeps what the libraries would otherwise allocate per call (zstd's contexts, zlib's
+// streams), so one codec per writer or reader makes compressing a block allocation-free.
 //
-// Each library is compiled in only when SLUICE_HAS_LZ4 / SLUICE_HAS_ZSTD is 1 (the CMake and meson builds
-// define them when they find liblz4 / libzstd; link -llz4 / -lzstd yourself otherwise). Asking for a
-// codec that is not compiled in throws std::invalid_argument saying so.
+// The block formats are the ones Parquet names (apache/parquet-format, Compression.md): lz4 is the LZ4
+// *block* format (Parquet's LZ4_RAW, no frame), zstd a Zstandard frame (RFC 8878), gzip one GZIP member
+// (RFC 1952, not the zlib or raw deflate formats), snappy Snappy's raw format (no framing). Whole-object
+// streams (the lz4 *frame* format, gzip and zstd files) are in codec/stream_compression.hpp.
+//
+// Each library is compiled in only when SLUICE_HAS_LZ4 / SLUICE_HAS_ZSTD / SLUICE_HAS_ZLIB /
+// SLUICE_HAS_SNAPPY is 1 (the CMake and meson builds define them when they find liblz4 / libzstd / zlib /
+// snappy; link -llz4 / -lzstd / -lz / -lsnappy yourself otherwise). Asking for a codec that is not
+// compiled in throws std::invalid_argument saying so.
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -5766,13 +6748,30 @@ private:
 #define SLUICE_DETAIL_ZSTD 0
 #endif
 
+#if defined(SLUICE_HAS_ZLIB) && SLUICE_HAS_ZLIB
+#include <zlib.h>
+#define SLUICE_DETAIL_ZLIB 1
+#else
+#define SLUICE_DETAIL_ZLIB 0
+#endif
+
+#if defined(SLUICE_HAS_SNAPPY) && SLUICE_HAS_SNAPPY
+#include <snappy-c.h>
+#define SLUICE_DETAIL_SNAPPY 1
+#else
+#define SLUICE_DETAIL_SNAPPY 0
+#endif
+
 namespace sluice {
 
-/// A block compression codec. The numeric values are stored on disk: never renumber.
+/// A compression codec. The numeric values are stored on disk: never renumber. The disk buffer
+/// takes none, lz4 and zstd; Parquet pages all five; whole-object streams all but snappy.
 enum class compression : std::uint8_t {
     none = 0,
-    lz4 = 1,
-    zstd = 2,
+    lz4 = 1,    ///< blocks: the LZ4 block format; streams: the LZ4 frame format
+    zstd = 2,   ///< a Zstandard frame
+    gzip = 3,   ///< a GZIP member (RFC 1952), through zlib
+    snappy = 4, ///< Snappy's raw block format (blocks only)
 };
 
 [[nodiscard]] inline std::string_view to_string(compression c) noexcept {
@@ -5780,6 +6779,8 @@ enum class compression : std::uint8_t {
     case compression::none: return "none";
     case compression::lz4: return "lz4";
     case compression::zstd: return "zstd";
+    case compression::gzip: return "gzip";
+    case compression::snappy: return "snappy";
     }
     return "unknown";
 }
@@ -5790,8 +6791,31 @@ enum class compression : std::uint8_t {
     case compression::none: return true;
     case compression::lz4: return SLUICE_DETAIL_LZ4 != 0;
     case compression::zstd: return SLUICE_DETAIL_ZSTD != 0;
+    case compression::gzip: return SLUICE_DETAIL_ZLIB != 0;
+    case compression::snappy: return SLUICE_DETAIL_SNAPPY != 0;
     }
     return false;
+}
+
+/// Throws std::invalid_argument when `c` is unknown or not compiled into this build, naming what is missing.
+inline void require_compression(compression c) {
+    if (compression_available(c)) return;
+    switch (c) {
+    case compression::lz4:
+        throw std::invalid_argument("sluice: lz4 compression is not available: this build has no liblz4 "
+                                    "(SLUICE_HAS_LZ4 is not 1)");
+    case compression::zstd:
+        throw std::invalid_argument("sluice: zstd compression is not available: this build has no libzstd "
+                                    "(SLUICE_HAS_ZSTD is not 1)");
+    case compression::gzip:
+        throw std::invalid_argument("sluice: gzip compression is not available: this build has no zlib "
+                                    "(SLUICE_HAS_ZLIB is not 1)");
+    case compression::snappy:
+        throw std::invalid_argument("sluice: snappy compression is not available: this build has no libsnappy "
+                                    "(SLUICE_HAS_SNAPPY is not 1)");
+    case compression::none: break;
+    }
+    throw std::invalid_argument("sluice: unknown compression codec " + std::to_string(static_cast<unsigned>(c)));
 }
 
 /// Compressing or decompressing failed: corrupt input, or an output size other than the one expected.
@@ -5809,6 +6833,31 @@ struct zstd_dctx_deleter {
     void operator()(ZSTD_DCtx* c) const noexcept { ZSTD_freeDCtx(c); }
 };
 #endif
+#if SLUICE_DETAIL_ZLIB
+/// A zlib stream set up for GZIP members (window bits 15 + 16), reset per block instead of reallocated.
+class gzip_block_stream {
+public:
+    gzip_block_stream(bool deflating, int level) : deflating_(deflating) {
+        const int rc = deflating ? deflateInit2(&z_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)
+                                 : inflateInit2(&z_, 15 + 16);
+        if (rc == Z_MEM_ERROR) throw std::bad_alloc();
+        if (rc != Z_OK) throw std::invalid_argument("sluice: zlib refused gzip level " + std::to_string(level));
+    }
+    gzip_block_stream(const gzip_block_stream&) = delete;
+    gzip_block_stream& operator=(const gzip_block_stream&) = delete;
+    ~gzip_block_stream() {
+        if (deflating_)
+            deflateEnd(&z_);
+        else
+            inflateEnd(&z_);
+    }
+    z_stream* get() noexcept { return &z_; }
+
+private:
+    z_stream z_{};
+    bool deflating_;
+};
+#endif
 } // namespace detail
 
 /// Compresses and decompresses whole blocks with one codec. Not thread-safe: one per thread or owner.
@@ -5818,26 +6867,20 @@ public:
     /// lz4 and none ignore it. Throws std::invalid_argument when `codec` is not compiled in or unknown,
     /// or the level is out of range.
     explicit block_codec(compression codec, int level = 1) : codec_(codec), level_(level) {
-        switch (codec) {
-        case compression::none: return;
-        case compression::lz4:
-            if (!compression_available(codec))
-                throw std::invalid_argument("sluice: lz4 compression is not available: this build has no liblz4 "
-                                            "(SLUICE_HAS_LZ4 is not 1)");
-            return;
-        case compression::zstd:
-            if (!compression_available(codec))
-                throw std::invalid_argument("sluice: zstd compression is not available: this build has no libzstd "
-                                            "(SLUICE_HAS_ZSTD is not 1)");
+        require_compression(codec);
+        check_level(codec, level);
+    }
+
+    /// Throws std::invalid_argument when `level` is outside what `codec` takes (zstd: ZSTD_minCLevel()
+    /// to ZSTD_maxCLevel(); gzip: -1 (zlib's default) to 9; the others ignore it).
+    static void check_level(compression codec, [[maybe_unused]] int level) {
 #if SLUICE_DETAIL_ZSTD
-            if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
-                throw std::invalid_argument("sluice: zstd level " + std::to_string(level) + " is outside " +
-                                            std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
+        if (codec == compression::zstd && (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel()))
+            throw std::invalid_argument("sluice: zstd level " + std::to_string(level) + " is outside " +
+                                        std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
 #endif
-            return;
-        }
-        throw std::invalid_argument("sluice: unknown compression codec " +
-                                    std::to_string(static_cast<unsigned>(codec)));
+        if (codec == compression::gzip && (level < -1 || level > 9))
+            throw std::invalid_argument("sluice: gzip level " + std::to_string(level) + " is outside -1..9");
     }
 
     [[nodiscard]] compression codec() const noexcept { return codec_; }
@@ -5856,6 +6899,20 @@ public:
         case compression::zstd:
 #if SLUICE_DETAIL_ZSTD
             return ZSTD_compressBound(raw_size);
+#else
+            return 0;
+#endif
+        case compression::gzip:
+#if SLUICE_DETAIL_ZLIB
+            // deflateBound() of a gzip stream: the deflate bound plus the 18-byte header and trailer.
+            if (raw_size > std::numeric_limits<uLong>::max() / 2) return 0;
+            return static_cast<std::size_t>(compressBound(static_cast<uLong>(raw_size))) + 18 + 64;
+#else
+            return 0;
+#endif
+        case compression::snappy:
+#if SLUICE_DETAIL_SNAPPY
+            return snappy_max_compressed_length(raw_size);
 #else
             return 0;
 #endif
@@ -5894,6 +6951,18 @@ public:
             const std::size_t n = ZSTD_compressCCtx(cctx_.get(), out.data(), out.size(), in.data(), in.size(), level_);
             if (ZSTD_isError(n) != 0)
                 throw compression_error(std::string("sluice: zstd compression failed: ") + ZSTD_getErrorName(n));
+            return n;
+#else
+            break;
+#endif
+        }
+        case compression::gzip: return compress_gzip(in, out);
+        case compression::snappy: {
+#if SLUICE_DETAIL_SNAPPY
+            std::size_t n = out.size();
+            if (snappy_compress(reinterpret_cast<const char*>(in.data()), in.size(), reinterpret_cast<char*>(out.data()),
+                                &n) != SNAPPY_OK)
+                throw compression_error("sluice: snappy compression failed");
             return n;
 #else
             break;
@@ -5945,6 +7014,22 @@ public:
             break;
 #endif
         }
+        case compression::gzip: decompress_gzip(in, out); return;
+        case compression::snappy: {
+#if SLUICE_DETAIL_SNAPPY
+            std::size_t n = 0;
+            if (snappy_uncompressed_length(reinterpret_cast<const char*>(in.data()), in.size(), &n) != SNAPPY_OK ||
+                n != out.size())
+                throw compression_error("sluice: corrupt snappy block (" + std::to_string(in.size()) +
+                                        " bytes do not decompress to " + std::to_string(out.size()) + ")");
+            if (snappy_uncompress(reinterpret_cast<const char*>(in.data()), in.size(), reinterpret_cast<char*>(out.data()),
+                                  &n) != SNAPPY_OK)
+                throw compression_error("sluice: corrupt snappy block");
+            return;
+#else
+            break;
+#endif
+        }
         }
         throw compression_error("sluice: codec not available");
     }
@@ -5955,11 +7040,52 @@ private:
                                                                              : static_cast<int>(n);
     }
 
+    std::size_t compress_gzip([[maybe_unused]] std::span<const std::byte> in, [[maybe_unused]] std::span<std::byte> out) {
+#if SLUICE_DETAIL_ZLIB
+        if (!deflate_) deflate_ = std::make_unique<detail::gzip_block_stream>(true, level_);
+        z_stream* z = deflate_->get();
+        if (deflateReset(z) != Z_OK) throw compression_error("sluice: gzip compression failed (deflateReset)");
+        z->next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
+        z->avail_in = static_cast<uInt>(in.size());
+        z->next_out = reinterpret_cast<Bytef*>(out.data());
+        z->avail_out = static_cast<uInt>(std::min<std::size_t>(out.size(), std::numeric_limits<uInt>::max()));
+        if (in.size() > std::numeric_limits<uInt>::max() || deflate(z, Z_FINISH) != Z_STREAM_END)
+            throw compression_error("sluice: gzip compression failed");
+        return static_cast<std::size_t>(z->total_out);
+#else
+        throw compression_error("sluice: codec not available");
+#endif
+    }
+
+    void decompress_gzip([[maybe_unused]] std::span<const std::byte> in, [[maybe_unused]] std::span<std::byte> out) {
+#if SLUICE_DETAIL_ZLIB
+        if (!inflate_) inflate_ = std::make_unique<detail::gzip_block_stream>(false, 0);
+        z_stream* z = inflate_->get();
+        if (inflateReset(z) != Z_OK) throw compression_error("sluice: gzip decompression failed (inflateReset)");
+        if (in.size() > std::numeric_limits<uInt>::max() || out.size() > std::numeric_limits<uInt>::max())
+            throw compression_error("sluice: gzip block too large");
+        z->next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
+        z->avail_in = static_cast<uInt>(in.size());
+        z->next_out = reinterpret_cast<Bytef*>(out.data());
+        z->avail_out = static_cast<uInt>(out.size());
+        const int rc = inflate(z, Z_FINISH);
+        if (rc != Z_STREAM_END || z->total_out != out.size() || z->avail_in != 0)
+            throw compression_error("sluice: corrupt gzip block (" + std::to_string(in.size()) +
+                                    " bytes do not decompress to " + std::to_string(out.size()) + ")");
+#else
+        throw compression_error("sluice: codec not available");
+#endif
+    }
+
     compression codec_;
-    [[maybe_unused]] int level_; // zstd only
+    [[maybe_unused]] int level_; // zstd and gzip
 #if SLUICE_DETAIL_ZSTD
     std::unique_ptr<ZSTD_CCtx, detail::zstd_cctx_deleter> cctx_;
     std::unique_ptr<ZSTD_DCtx, detail::zstd_dctx_deleter> dctx_;
+#endif
+#if SLUICE_DETAIL_ZLIB
+    std::unique_ptr<detail::gzip_block_stream> deflate_;
+    std::unique_ptr<detail::gzip_block_stream> inflate_;
 #endif
 };
 
@@ -6222,6 +7348,242 @@ inline std::atomic<int> crc32c_cpu_state{0};
 
 } // namespace sluice
 // end file sluice/codec/crc32c.hpp
+// begin file sluice/codec/stream_compression.hpp
+
+// Whole-object compression streams: a gzip file (one GZIP member, RFC 1952, through zlib), a zstd file
+// (one Zstandard frame, RFC 8878) or an lz4 file (one LZ4 frame, lz4's doc/lz4_Frame_format.md), written
+// a piece at a time. The compressor keeps a bounded window of its own (zstd: one 128 KiB block, zlib:
+// its 32 KiB window and pending output, lz4: one 64 KiB block), so compressing a multi-GB object needs
+// no more memory than that: what it hands back can be written or uploaded at once.
+//
+// Block compression (one buffer at a time, for disk-buffer blocks and Parquet pages) is block_codec in
+// codec/compression.hpp; both use the same `compression` enum and the same SLUICE_HAS_* switches.
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+
+#if SLUICE_DETAIL_LZ4
+#include <lz4frame.h>
+#endif
+
+namespace sluice {
+
+/// The file name extension of a compressed object: ".gz", ".zst", ".lz4"; "" for none.
+[[nodiscard]] inline std::string_view compression_extension(compression c) noexcept {
+    switch (c) {
+    case compression::gzip: return ".gz";
+    case compression::zstd: return ".zst";
+    case compression::lz4: return ".lz4";
+    case compression::snappy:
+    case compression::none: return "";
+    }
+    return "";
+}
+
+/// The HTTP Content-Encoding of a compressed object ("gzip", "zstd" (RFC 8878), "lz4"), "" for none.
+/// lz4 is not a registered HTTP content coding: a client that does not know it refuses the object
+/// instead of reading compressed bytes as text, which is the point of saying it.
+[[nodiscard]] inline std::string_view content_encoding(compression c) noexcept {
+    switch (c) {
+    case compression::gzip: return "gzip";
+    case compression::zstd: return "zstd";
+    case compression::lz4: return "lz4";
+    case compression::snappy:
+    case compression::none: return "";
+    }
+    return "";
+}
+
+namespace detail {
+
+/// The codec-specific half of stream_compressor (one per library).
+class stream_engine {
+public:
+    virtual ~stream_engine() = default;
+    virtual void write(std::string_view in, std::string& out) = 0;
+    virtual void finish(std::string& out) = 0;
+};
+
+/// Grows `out` by at least `n` bytes of scratch and returns where the scratch starts.
+inline char* grow_for(std::string& out, std::size_t n) {
+    const std::size_t at = out.size();
+    out.resize(at + n);
+    return out.data() + at;
+}
+
+#if SLUICE_DETAIL_ZSTD
+class zstd_stream_engine final : public stream_engine {
+public:
+    explicit zstd_stream_engine(int level) : ctx_(ZSTD_createCCtx()) {
+        if (!ctx_) throw std::bad_alloc();
+        check(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_compressionLevel, level));
+    }
+    void write(std::string_view in, std::string& out) override { run(in, out, ZSTD_e_continue); }
+    void finish(std::string& out) override { run({}, out, ZSTD_e_end); }
+
+private:
+    void run(std::string_view in, std::string& out, ZSTD_EndDirective mode) {
+        ZSTD_inBuffer input{in.data(), in.size(), 0};
+        for (;;) {
+            const std::size_t chunk = ZSTD_CStreamOutSize();
+            const std::size_t at = out.size();
+            char* dst = grow_for(out, chunk);
+            ZSTD_outBuffer output{dst, chunk, 0};
+            const std::size_t left = ZSTD_compressStream2(ctx_.get(), &output, &input, mode);
+            out.resize(at + output.pos);
+            check(left);
+            const bool done = mode == ZSTD_e_end ? left == 0 : input.pos == input.size;
+            if (done) return;
+        }
+    }
+    static void check(std::size_t rc) {
+        if (ZSTD_isError(rc) != 0)
+            throw compression_error(std::string("sluice: zstd stream compression failed: ") + ZSTD_getErrorName(rc));
+    }
+    std::unique_ptr<ZSTD_CCtx, zstd_cctx_deleter> ctx_;
+};
+#endif
+
+#if SLUICE_DETAIL_ZLIB
+class gzip_stream_engine final : public stream_engine {
+public:
+    explicit gzip_stream_engine(int level) : z_(true, level) {}
+    void write(std::string_view in, std::string& out) override { run(in, out, Z_NO_FLUSH); }
+    void finish(std::string& out) override { run({}, out, Z_FINISH); }
+
+private:
+    void run(std::string_view in, std::string& out, int flush) {
+        z_stream* z = z_.get();
+        z->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+        z->avail_in = static_cast<uInt>(in.size()); // callers pass pieces far below 4 GiB
+        for (;;) {
+            const std::size_t chunk = 64 * 1024 + in.size() / 8;
+            const std::size_t at = out.size();
+            z->next_out = reinterpret_cast<Bytef*>(grow_for(out, chunk));
+            z->avail_out = static_cast<uInt>(chunk);
+            const int rc = deflate(z, flush);
+            out.resize(at + (chunk - z->avail_out));
+            if (rc == Z_STREAM_ERROR) throw compression_error("sluice: gzip stream compression failed");
+            if (flush == Z_FINISH ? rc == Z_STREAM_END : (z->avail_in == 0 && z->avail_out != 0)) return;
+        }
+    }
+    gzip_block_stream z_;
+};
+#endif
+
+#if SLUICE_DETAIL_LZ4
+class lz4_stream_engine final : public stream_engine {
+public:
+    explicit lz4_stream_engine(int level) {
+        if (LZ4F_isError(LZ4F_createCompressionContext(&ctx_, LZ4F_VERSION)) != 0) throw std::bad_alloc();
+        prefs_.compressionLevel = level;
+        prefs_.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    }
+    ~lz4_stream_engine() override { LZ4F_freeCompressionContext(ctx_); }
+    lz4_stream_engine(const lz4_stream_engine&) = delete;
+    lz4_stream_engine& operator=(const lz4_stream_engine&) = delete;
+
+    void write(std::string_view in, std::string& out) override {
+        begin(out);
+        const std::size_t at = out.size();
+        const std::size_t bound = LZ4F_compressBound(in.size(), &prefs_);
+        char* dst = grow_for(out, bound);
+        const std::size_t n = LZ4F_compressUpdate(ctx_, dst, bound, in.data(), in.size(), nullptr);
+        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
+        check(n);
+    }
+    void finish(std::string& out) override {
+        begin(out);
+        const std::size_t at = out.size();
+        const std::size_t bound = LZ4F_compressBound(0, &prefs_);
+        char* dst = grow_for(out, bound);
+        const std::size_t n = LZ4F_compressEnd(ctx_, dst, bound, nullptr);
+        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
+        check(n);
+    }
+
+private:
+    void begin(std::string& out) {
+        if (begun_) return;
+        const std::size_t at = out.size();
+        char* dst = grow_for(out, LZ4F_HEADER_SIZE_MAX);
+        const std::size_t n = LZ4F_compressBegin(ctx_, dst, LZ4F_HEADER_SIZE_MAX, &prefs_);
+        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
+        check(n);
+        begun_ = true;
+    }
+    static void check(std::size_t rc) {
+        if (LZ4F_isError(rc) != 0)
+            throw compression_error(std::string("sluice: lz4 frame compression failed: ") + LZ4F_getErrorName(rc));
+    }
+    LZ4F_cctx* ctx_ = nullptr;
+    LZ4F_preferences_t prefs_{};
+    bool begun_ = false;
+};
+#endif
+
+} // namespace detail
+
+/// Compresses one object as a stream: write() pieces of it in order, then finish() once. Output is
+/// appended to the caller's string as the library produces it (often nothing until a block fills).
+/// Not thread-safe; one per object.
+class stream_compressor {
+public:
+    /// `level` 0 means the library's default (zstd 3, gzip 6, lz4's fast mode); otherwise zstd's
+    /// ZSTD_minCLevel()..ZSTD_maxCLevel(), gzip's 1..9, lz4 frame's 1..12 (high compression from 3).
+    /// Throws std::invalid_argument for none, snappy (no stream format here), a codec not compiled in,
+    /// or a level out of range.
+    explicit stream_compressor(compression codec, int level = 0) : codec_(codec) {
+        require_compression(codec);
+        if (level != 0) block_codec::check_level(codec, level);
+        switch (codec) {
+#if SLUICE_DETAIL_ZSTD
+        case compression::zstd: engine_ = std::make_unique<detail::zstd_stream_engine>(level == 0 ? 3 : level); break;
+#endif
+#if SLUICE_DETAIL_ZLIB
+        case compression::gzip: engine_ = std::make_unique<detail::gzip_stream_engine>(level == 0 ? 6 : level); break;
+#endif
+#if SLUICE_DETAIL_LZ4
+        case compression::lz4:
+            if (level < 0 || level > 12)
+                throw std::invalid_argument("sluice: lz4 frame level " + std::to_string(level) + " is outside 0..12");
+            engine_ = std::make_unique<detail::lz4_stream_engine>(level);
+            break;
+#endif
+        default:
+            throw std::invalid_argument("sluice: " + std::string(to_string(codec)) +
+                                        " has no stream format here (gzip, zstd and lz4 do)");
+        }
+    }
+
+    [[nodiscard]] compression codec() const noexcept { return codec_; }
+
+    /// Compresses `in` and appends what the library emits to `out`. Throws compression_error.
+    void write(std::string_view in, std::string& out) {
+        if (finished_) throw std::logic_error("sluice: stream_compressor::write after finish");
+        engine_->write(in, out);
+    }
+
+    /// Ends the stream (its last block and trailer are appended to `out`). Once only.
+    void finish(std::string& out) {
+        if (finished_) throw std::logic_error("sluice: stream_compressor::finish called twice");
+        engine_->finish(out);
+        finished_ = true;
+    }
+
+private:
+    compression codec_;
+    std::unique_ptr<detail::stream_engine> engine_;
+    bool finished_ = false;
+};
+
+} // namespace sluice
+// end file sluice/codec/stream_compression.hpp
 
 // delivery and buffers
 // begin file sluice/delivery/backoff.hpp
@@ -7225,6 +8587,9 @@ private:
                                         std::to_string(o.max_bytes));
         if (o.block_bytes == 0) throw std::invalid_argument("disk_buffer: block_bytes must not be 0");
         if (o.fsync_interval.count() < 0) throw std::invalid_argument("disk_buffer: fsync_interval is negative");
+        if (o.codec != compression::none && o.codec != compression::lz4 && o.codec != compression::zstd)
+            throw std::invalid_argument("disk_buffer: codec " + std::string(to_string(o.codec)) +
+                                        " is not one the disk buffer stores (none, lz4, zstd)");
         (void)block_codec(o.codec, o.zstd_level); // throws std::invalid_argument for a codec not compiled in
     }
 
@@ -8502,7 +9867,7 @@ private:
 #include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
+#include <utility>
 #include <vector>
 
 
@@ -8515,46 +9880,49 @@ struct sink_limits {
     std::size_t max_record_bytes = 1u << 20;
 };
 
-/// How one entry (or a whole request) fared.
-enum class entry_status {
-    ok,     ///< delivered
-    retry,  ///< transient: throttling, 5xx, timeouts, resets; retried with backoff
-    reject, ///< the sender's fault (validation, too large, access denied): never retried
-};
-
-struct entry_result {
-    entry_status status = entry_status::ok;
-    /// Why, for retry and reject. Never contains credentials or the record's body.
-    std::string message{};
-    std::error_code code{};
-    /// The service asked us to slow down (lowers adaptive concurrency).
-    bool throttled = false;
-
-    static entry_result ok() { return {}; }
-    static entry_result retry(std::string why, bool throttled = false) {
-        return {entry_status::retry, std::move(why), {}, throttled};
-    }
-    static entry_result reject(std::string why) { return {entry_status::reject, std::move(why), {}, false}; }
-};
+/// How one entry (or a whole request) fared: the outcome type (core/outcome.hpp). A sink sets kind
+/// (ok, retry, throttled, reject), message, service_code, request_id; the engine the rest.
+using entry_result = outcome;
 
 /// A sink's answer to one request.
 struct batch_result {
     /// Set when the request as a whole failed: it applies to every entry.
-    std::optional<entry_result> request{};
+    std::optional<outcome> request{};
     /// Per entry, in batch order. Empty (with no request error) means every entry was delivered.
-    std::vector<entry_result> entries{};
+    std::vector<outcome> entries{};
 
     static batch_result all_ok() { return {}; }
-    static batch_result failed(entry_result why) { return {std::move(why), {}}; }
+    static batch_result failed(outcome why) { return {std::move(why), {}}; }
 };
 
-/// A sink adapter: `limits()` and `send(batch)` where batch holds the encoded records (views valid
-/// until the send completes) and the result is awaitable.
-template <class S>
-concept sink_adapter = requires(S& s, std::span<const std::string_view> batch) {
-    { s.limits() } -> std::convertible_to<sink_limits>;
-    { s.send(batch) } -> std::same_as<task<batch_result>>;
+/// One request's worth of records, as the engine hands it to a sink: records that share one batch
+/// key (a stream, a table, a log stream: records with different keys never share a request).
+struct sink_batch {
+    /// The batch key every record here was delivered with (empty when the sink uses none).
+    std::string_view key{};
+    /// The encoded records, in order; views valid until the send completes.
+    std::span<const std::string_view> records{};
 };
+
+/// A sink adapter: `limits()` and an awaitable `send` of one batch, either `send(sink_batch)` or,
+/// for a sink without batch keys, `send(std::span<const std::string_view>)`.
+template <class S>
+concept sink_adapter = requires(S& s) {
+    { s.limits() } -> std::convertible_to<sink_limits>;
+} && (requires(S& s, sink_batch b) {
+    { s.send(b) } -> std::same_as<task<batch_result>>;
+} || requires(S& s, std::span<const std::string_view> records) {
+    { s.send(records) } -> std::same_as<task<batch_result>>;
+});
+
+/// Calls whichever send() the sink has.
+template <sink_adapter S>
+[[nodiscard]] task<batch_result> send_batch_to(S& sink, sink_batch batch) {
+    if constexpr (requires { { sink.send(batch) } -> std::same_as<task<batch_result>>; })
+        return sink.send(batch);
+    else
+        return sink.send(batch.records);
+}
 
 } // namespace sluice
 // end file sluice/delivery/sink.hpp
@@ -8635,22 +10003,6 @@ struct delivery_receipt {
     bool persisted = false;
 };
 
-/// Thrown by deliver() when a record was not delivered. `reason` says why; nothing secret in it.
-class delivery_error : public std::runtime_error {
-public:
-    enum class kind { rejected, gave_up, dropped, stopped, invalid };
-    delivery_error(kind k, const std::string& what, unsigned attempts, bool dead_lettered)
-        : std::runtime_error(what), kind_(k), attempts_(attempts), dead_lettered_(dead_lettered) {}
-    [[nodiscard]] kind reason() const noexcept { return kind_; }
-    [[nodiscard]] unsigned attempts() const noexcept { return attempts_; }
-    [[nodiscard]] bool dead_lettered() const noexcept { return dead_lettered_; }
-
-private:
-    kind kind_;
-    unsigned attempts_;
-    bool dead_lettered_;
-};
-
 /// Counters of one pipeline.
 struct delivery_stats {
     std::uint64_t accepted = 0;
@@ -8689,7 +10041,7 @@ template <sink_adapter Sink>
 class delivery_pipeline {
     using clock = std::chrono::steady_clock;
 
-    enum class outcome : std::uint8_t { pending, delivered, failed, persisted };
+    enum class node_state : std::uint8_t { pending, delivered, failed, persisted };
 
     /// One record inside the engine. Lives in the deliver() frame that owns it.
     struct record_node {
@@ -8697,9 +10049,9 @@ class delivery_pipeline {
         unsigned attempts = 0;
         clock::time_point first_attempt{};
         clock::time_point due{};
-        outcome state = outcome::pending;
-        delivery_error::kind failure_kind = delivery_error::kind::rejected;
-        std::string failure;
+        node_state state = node_state::pending;
+        /// The final failure (kind, message, service code, request id) once state is failed.
+        outcome failure;
         /// The deliver() awaiting this record; null for a record read back from the disk buffer.
         std::coroutine_handle<> waiter{};
         /// Its id in the disk buffer, when it came from there.
@@ -8769,18 +10121,15 @@ public:
     /// std::invalid_argument for a record larger than the sink accepts (never sent). Call on the loop.
     task<delivery_receipt> deliver(std::string record) {
         if (stopping_)
-            throw delivery_error(delivery_error::kind::stopped, options_.name + ": pipeline stopped; record not accepted",
-                                 0, false);
+            throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped; record not accepted");
         if (options_.disk && !disk_)
-            throw delivery_error(delivery_error::kind::invalid, options_.name + ": start() the pipeline first", 0, false);
+            throw refused(outcome_kind::invalid, options_.name + ": start() the pipeline first");
         std::size_t limit = limits_.max_record_bytes;
         if (disk_) limit = std::min(limit, disk_->max_record_bytes());
         if (record.size() > limit) {
             ++stats_.failed;
-            throw delivery_error(delivery_error::kind::invalid,
-                                 options_.name + ": record of " + std::to_string(record.size()) +
-                                     " bytes exceeds the sink's limit of " + std::to_string(limit) + " bytes; not sent",
-                                 0, false);
+            throw refused(outcome_kind::invalid, options_.name + ": record of " + std::to_string(record.size()) +
+                                     " bytes exceeds the sink's limit of " + std::to_string(limit) + " bytes; not sent");
         }
         ++deliveries_;
         deliveries_guard guard{this};
@@ -8801,15 +10150,14 @@ public:
         release_buffer(node);
         --outstanding_;
         wake_drain_waiter();
-        if (node.state == outcome::delivered) co_return delivery_receipt{node.attempts, false};
-        if (node.state == outcome::persisted) co_return delivery_receipt{node.attempts, true};
+        if (node.state == node_state::delivered) co_return delivery_receipt{node.attempts, false};
+        if (node.state == node_state::persisted) co_return delivery_receipt{node.attempts, true};
 
         // The dead-letter step lives in its own coroutine: GCC 12 mishandles a string local that
         // spans a co_await inside try/catch and is then used to build the thrown exception.
-        bool dead_lettered = false;
-        if (options_.dead_letter_output && node.failure_kind != delivery_error::kind::dropped)
-            dead_lettered = co_await send_to_dead_letter(node);
-        throw delivery_error(node.failure_kind, node.failure, node.attempts, dead_lettered);
+        if (options_.dead_letter_output && node.failure.kind != outcome_kind::dropped)
+            co_await send_to_dead_letter(node);
+        throw delivery_error(std::move(node.failure));
     }
 
     /// Seals the open batch now and waits until every record admitted so far has finished.
@@ -8882,23 +10230,29 @@ private:
     task<bool> send_to_dead_letter(record_node& node) {
         std::exception_ptr failure;
         try {
-            co_await options_.dead_letter_output(dead_letter{options_.name, node.data, node.failure, node.attempts});
+            co_await options_.dead_letter_output(dead_letter{options_.name, node.data, node.failure.message, node.attempts});
         } catch (...) {
             failure = std::current_exception();
         }
         if (!failure) {
             ++stats_.dead_lettered;
-            node.failure += " (dead-lettered)";
+            node.failure.dead_lettered = true;
+            node.failure.message += " (dead-lettered)";
             co_return true;
         }
         try {
             std::rethrow_exception(failure);
         } catch (const std::exception& e) {
-            node.failure += std::string(" (dead-letter output failed too: ") + e.what() + ")";
+            node.failure.message += std::string(" (dead-letter output failed too: ") + e.what() + ")";
         } catch (...) {
-            node.failure += " (dead-letter output failed too)";
+            node.failure.message += " (dead-letter output failed too)";
         }
         co_return false;
+    }
+
+    /// A record refused before it entered the engine (stopped, invalid, dropped): never sent.
+    static delivery_error refused(outcome_kind kind, std::string why) {
+        return delivery_error(outcome::make(kind, std::move(why)));
     }
 
     void log_drop(const char* where) const {
@@ -8948,12 +10302,10 @@ private:
                 sink_metrics_.events_dropped.inc();
                 buffer_metrics_.events_dropped.inc();
                 log_drop("disk");
-                throw delivery_error(delivery_error::kind::dropped,
-                                     options_.name + ": disk buffer full: record dropped", 0, false);
+                throw refused(outcome_kind::dropped, options_.name + ": disk buffer full: record dropped");
             }
             if (stopping_)
-                throw delivery_error(delivery_error::kind::stopped,
-                                     options_.name + ": pipeline stopped while the disk buffer was full", 0, false);
+                throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped while the disk buffer was full");
             ++stats_.disk_full_waits;
             // Room appears as the sink acknowledges records and their segments are deleted.
             co_await loop_->sleep_for(std::chrono::milliseconds(5));
@@ -9018,12 +10370,12 @@ private:
         if (disk_) kept = n->disk_id.has_value();
         if (disk_ && !kept) kept = co_await persist_at_stop(n->data);
         if (kept) {
-            n->state = outcome::persisted;
+            n->state = node_state::persisted;
             ++kept_at_stop_;
             finish(n);
         } else {
             ++unprocessed_at_stop_;
-            fail(n, delivery_error::kind::stopped,
+            fail(n, outcome::make(outcome_kind::cancelled, {}),
                  options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
                      " attempt(s)");
         }
@@ -9095,8 +10447,8 @@ private:
     /// failure went to the dead-letter output and the error counters) and free it. One kept for the
     /// next start (persisted) stays unacknowledged.
     task<void> finish_replayed(record_node* n) {
-        if (n->state == outcome::failed && options_.dead_letter_output) co_await send_to_dead_letter(*n);
-        if (n->state != outcome::persisted) disk_->acknowledge(*n->disk_id);
+        if (n->state == node_state::failed && options_.dead_letter_output) co_await send_to_dead_letter(*n);
+        if (n->state != node_state::persisted) disk_->acknowledge(*n->disk_id);
         release_buffer(*n);
         --outstanding_;
         --background_;
@@ -9132,17 +10484,13 @@ private:
             sink_metrics_.events_dropped.inc();
             buffer_metrics_.events_dropped.inc();
             log_drop("memory");
-            throw delivery_error(delivery_error::kind::dropped,
-                                 options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
-                                     std::to_string(buffered_bytes_) + " bytes): record dropped",
-                                 0, false);
+            throw refused(outcome_kind::dropped, options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
+                                     std::to_string(buffered_bytes_) + " bytes): record dropped");
         }
         admission_waiter w{{}, &node};
         co_await park{this, &w};
         if (w.refused)
-            throw delivery_error(delivery_error::kind::stopped,
-                                 options_.name + ": pipeline stopped while the record waited for buffer room", 0,
-                                 false);
+            throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped while the record waited for buffer room");
     }
 
     struct park {
@@ -9253,7 +10601,7 @@ private:
         auto started = clock::now();
         batch_result result;
         try {
-            result = co_await sink_->send(std::span<const std::string_view>(views));
+            result = co_await send_batch_to(*sink_, sink_batch{{}, std::span<const std::string_view>(views)});
         } catch (const std::exception& e) {
             result = batch_result::failed(entry_result::retry(std::string("sink error: ") + e.what()));
         }
@@ -9269,8 +10617,8 @@ private:
         if (result.request) {
             ++stats_.request_failures;
             sink_metrics_.retries.inc();
-            pushed_back = result.request->throttled || result.request->status == entry_status::retry;
-            if (result.request->throttled) {
+            pushed_back = result.request->retryable();
+            if (result.request->throttled()) {
                 ++stats_.throttled;
                 sink_metrics_.throttles.inc();
             }
@@ -9280,7 +10628,7 @@ private:
         } else {
             bool throttled = false;
             for (std::size_t i = 0; i < b.nodes.size(); ++i) {
-                throttled |= result.entries[i].throttled;
+                throttled |= result.entries[i].throttled();
                 settle(b.nodes[i], result.entries[i]);
             }
             if (throttled) {
@@ -9303,13 +10651,14 @@ private:
         pump();
     }
 
-    void settle(record_node* n, const entry_result& r) {
-        switch (r.status) {
-        case entry_status::ok: succeed(n); return;
-        case entry_status::reject:
-            fail(n, delivery_error::kind::rejected, options_.name + ": rejected: " + r.message);
+    void settle(record_node* n, const outcome& r) {
+        if (r.is_ok()) {
+            succeed(n);
             return;
-        case entry_status::retry: break;
+        }
+        if (!r.retryable()) {
+            fail(n, r, options_.name + ": rejected: " + r.message);
+            return;
         }
         if (deadline_passed_) {
             ++background_;
@@ -9318,8 +10667,7 @@ private:
         }
         auto now = clock::now();
         if (!backoff_.may_retry(n->attempts, n->first_attempt, now)) {
-            fail(n, delivery_error::kind::gave_up,
-                 options_.name + ": gave up after " + std::to_string(n->attempts) + " attempt(s): " + r.message);
+            fail(n, r, options_.name + ": gave up after " + std::to_string(n->attempts) + " attempt(s): " + r.message);
             return;
         }
         ++stats_.retried;
@@ -9336,7 +10684,7 @@ private:
     }
 
     void succeed(record_node* n) {
-        n->state = outcome::delivered;
+        n->state = node_state::delivered;
         ++stats_.delivered;
         sink_metrics_.events_out.inc();
         buffer_metrics_.events_out.inc();
@@ -9353,15 +10701,19 @@ private:
         }
     }
 
-    void fail(record_node* n, delivery_error::kind kind, std::string why) {
-        n->state = outcome::failed;
-        n->failure_kind = kind;
-        n->failure = std::move(why);
+    /// Finishes a record as failed with the outcome `why` (kind, service code, request id) and the
+    /// message `message`; the engine adds attempts and whether it was sent.
+    void fail(record_node* n, const outcome& why, std::string message) {
+        n->state = node_state::failed;
+        n->failure = why;
+        n->failure.message = std::move(message);
+        n->failure.attempts = n->attempts;
+        n->failure.sent = n->attempts != 0;
         ++stats_.failed;
         sink_metrics_.events_failed.inc();
         if (options_.log)
             options_.log->warn("delivery", "record not delivered",
-                               {field::plain("sink", options_.name), field::plain("reason", n->failure),
+                               {field::plain("sink", options_.name), field::plain("reason", n->failure.message),
                                 field::plain("attempts", static_cast<std::uint64_t>(n->attempts))});
         finish(n);
     }
@@ -9369,7 +10721,7 @@ private:
     /// Suspends deliver() until its record is finished.
     struct finished {
         record_node* node;
-        bool await_ready() const noexcept { return node->state != outcome::pending; }
+        bool await_ready() const noexcept { return node->state != node_state::pending; }
         void await_suspend(std::coroutine_handle<> h) noexcept { node->waiter = h; }
         void await_resume() const noexcept {}
     };
@@ -11761,8 +13113,10 @@ template <class Headers>
 /// throttling) or reject.
 [[nodiscard]] inline entry_result to_entry_result(const service_error& e) {
     const retry_kind kind = classify(e);
-    if (kind == retry_kind::none) return entry_result::reject(e.describe());
-    return entry_result::retry(e.describe(), kind == retry_kind::throttling);
+    entry_result r = kind == retry_kind::none ? entry_result::reject(e.describe())
+                                              : entry_result::retry(e.describe(), kind == retry_kind::throttling);
+    r.from_service(e.code, e.request_id);
+    return r;
 }
 
 /// The same for a transport failure. Cancellation is retried (the record is not at fault and must not
@@ -12154,7 +13508,7 @@ private:
 // SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3 contexts that are fetched once and reused:
 // on OpenSSL 3 a fetch (EVP_MD_fetch, EVP_MAC_fetch, or the implicit one of the one-shot HMAC()) costs
 // more than hashing a small input, so the hot path only re-initialises contexts it already owns.
-// Plus lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
+// Plus MD5 (for checks services ask for) and lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
 
 #if !SLUICE_HAS_OPENSSL
 #error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
@@ -12166,6 +13520,7 @@ private:
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -12326,6 +13681,57 @@ public:
 
 private:
     std::unique_ptr<EVP_MAC_CTX, evp_mac_ctx_deleter> ctx_;
+};
+
+/// MD5 on a reused OpenSSL context, fetched on first use (SQS returns MD5s of what it received).
+/// Unavailable (FIPS providers) means no check: hex_digest() returns false.
+class md5_hasher {
+public:
+    md5_hasher() = default;
+    md5_hasher(const md5_hasher&) = delete;
+    md5_hasher& operator=(const md5_hasher&) = delete;
+    md5_hasher(md5_hasher&& o) noexcept
+        : md_(std::exchange(o.md_, nullptr)), ctx_(std::exchange(o.ctx_, nullptr)), tried_(o.tried_) {}
+    md5_hasher& operator=(md5_hasher&& o) noexcept {
+        std::swap(md_, o.md_);
+        std::swap(ctx_, o.ctx_);
+        std::swap(tried_, o.tried_);
+        return *this;
+    }
+    ~md5_hasher() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+
+    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
+    bool hex_digest(std::string_view data, char* out) noexcept {
+        if (!ready()) return false;
+        unsigned char digest[16];
+        unsigned int size = 0;
+        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
+            return false;
+        constexpr char hex[] = "0123456789abcdef";
+        for (int k = 0; k < 16; ++k) {
+            out[2 * k] = hex[digest[k] >> 4];
+            out[2 * k + 1] = hex[digest[k] & 0x0F];
+        }
+        return true;
+    }
+
+private:
+    bool ready() noexcept {
+        if (md_ && ctx_) return true;
+        if (tried_) return false;
+        tried_ = true;
+        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
+        ctx_ = EVP_MD_CTX_new();
+        return md_ && ctx_;
+    }
+
+    EVP_MD* md_ = nullptr;
+    EVP_MD_CTX* ctx_ = nullptr;
+    bool tried_ = false;
 };
 
 } // namespace sluice::detail
@@ -13033,7 +14439,426 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SIGV4_HPP
 // end file sluice/aws/sigv4.hpp
 #endif
+// begin file sluice/aws/batch/errors.hpp
+
+// One classifier of AWS batch errors, per entry and per request, into the outcome kinds the delivery
+// engine acts on: ok, retry (transient), throttled (slow down, then retry), reject (the sender's
+// fault, never retried). Driven by data: each service lists the per-entry codes it documents with
+// their verdict (an error_table); what no table lists falls back on the AWS SDKs' standard retry
+// mode (throttling codes, transient codes), then on the service's SenderFault flag where it gives one.
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+
+namespace sluice::aws {
+
+/// What to do with an error code.
+enum class error_verdict : unsigned char { retry, throttle, reject };
+
+/// One service-documented error code and its verdict.
+struct error_rule {
+    std::string_view code;
+    error_verdict verdict;
+};
+
+/// A service's per-entry error codes. Codes it does not list: the standard mode's throttling and
+/// transient codes, then SenderFault (true: reject, false: retry), then `unknown`.
+struct error_table {
+    std::span<const error_rule> rules{};
+    /// For a code found nowhere, when the service says nothing about fault. Retry by default: an
+    /// unknown failure is not proof that the record is bad, and the engine bounds the attempts.
+    error_verdict unknown = error_verdict::retry;
+};
+
+} // namespace sluice::aws
+
+namespace sluice::detail::aws_batch {
+
+/// An error code as it may appear in an outcome or a log: only [A-Za-z0-9._-], at most 128 bytes,
+/// after the usual decorations are cut ("ns#Code:uri" -> "Code"). Anything else a server sends (line
+/// breaks, escapes, secrets pasted in a code) cannot reach a log through it.
+inline std::string safe_code(std::string_view code) {
+    code = sluice::detail::aws_error::sanitize_code(code);
+    std::string out;
+    out.reserve(std::min<std::size_t>(code.size(), 128));
+    for (char c : code) {
+        if (out.size() == 128) break;
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '_' || c == '-';
+        if (ok) out += c;
+    }
+    return out;
+}
+
+inline outcome make_outcome(aws::error_verdict v, std::string message) {
+    switch (v) {
+    case aws::error_verdict::throttle: return outcome::throttle(std::move(message));
+    case aws::error_verdict::reject: return outcome::reject(std::move(message));
+    case aws::error_verdict::retry: break;
+    }
+    return outcome::retry(std::move(message));
+}
+
+} // namespace sluice::detail::aws_batch
+
+namespace sluice::aws {
+
+/// The verdict for one entry's error `code` (see error_table).
+[[nodiscard]] inline error_verdict entry_verdict(const error_table& table, std::string_view code,
+                                                 std::optional<bool> sender_fault = std::nullopt) noexcept {
+    for (const error_rule& r : table.rules)
+        if (r.code == code) return r.verdict;
+    if (is_throttling_code(code)) return error_verdict::throttle;
+    if (is_transient_code(code)) return error_verdict::retry;
+    if (sender_fault) return *sender_fault ? error_verdict::reject : error_verdict::retry;
+    return table.unknown;
+}
+
+/// The outcome of one failed entry: its verdict, and "Code: message" (the message cleaned and cut,
+/// the code reduced to safe characters) with the code as the outcome's service_code.
+[[nodiscard]] inline outcome classify_entry(const error_table& table, std::string_view code, std::string_view message,
+                                            std::optional<bool> sender_fault = std::nullopt,
+                                            std::string_view request_id = {}) {
+    std::string safe = sluice::detail::aws_batch::safe_code(code);
+    std::string why = safe.empty() ? std::string("unknown error") : safe;
+    const std::string clean = sluice::detail::aws_error::clean_message(message, 512);
+    if (!clean.empty()) {
+        why += ": ";
+        why += clean;
+    }
+    outcome o = sluice::detail::aws_batch::make_outcome(entry_verdict(table, safe, sender_fault), std::move(why));
+    o.service_code = std::move(safe);
+    o.request_id = std::string(request_id);
+    return o;
+}
+
+/// The outcome of a whole request the service answered with an error (non-2xx): the standard retry
+/// mode's classification (throttling, transient, clock skew: retry; anything else: reject).
+[[nodiscard]] inline outcome classify_request(const service_error& e) { return to_entry_result(e); }
+
+/// The outcome of a request that got no answer (see to_entry_result(std::error_code)).
+[[nodiscard]] inline outcome classify_transport(std::error_code transport) { return to_entry_result(transport); }
+
+} // namespace sluice::aws
+// end file sluice/aws/batch/errors.hpp
+// begin file sluice/aws/batch/limits.hpp
+
+// The limits of one AWS batch API as data: one table per service, with the values AWS documents
+// today, overridable at run time since AWS changes them (SQS messages went from 256 KiB to 1 MiB in
+// 2025, Kinesis records from 1 MiB to 10 MiB). Every service states the same fields, so the batch
+// layer and the delivery engine enforce them the same way.
+
+#include <cstddef>
+#include <string_view>
+
+
+namespace sluice::aws {
+
+/// How a record's size counts against the service's limits.
+enum class size_basis {
+    raw,    ///< the bytes as given (SQS message bodies, CloudWatch Logs messages)
+    base64, ///< binary data counted before base64 encoding (Kinesis and Firehose Data)
+    json,   ///< the JSON text of the entry (DynamoDB items, CloudWatch metric data)
+};
+
+/// One batch API's limits.
+struct batch_limits {
+    /// Entries in one request (SQS 10, Kinesis and Firehose 500, DynamoDB 25, Logs 10,000).
+    std::size_t max_entries = 500;
+    /// One request, as the service counts it (sum of record sizes plus per-entry overhead).
+    std::size_t max_request_bytes = 5u << 20;
+    /// One record, as the service counts it.
+    std::size_t max_record_bytes = 1u << 20;
+    /// Bytes the service adds per entry when it sums a request (CloudWatch Logs: 26 per event).
+    std::size_t entry_overhead = 0;
+    /// How record sizes are counted.
+    size_basis basis = size_basis::raw;
+
+    /// What a record of `counted` bytes weighs against max_request_bytes.
+    [[nodiscard]] constexpr std::size_t weight(std::size_t counted) const noexcept { return counted + entry_overhead; }
+
+    /// The same limits with every non-zero field of `o` taking precedence.
+    [[nodiscard]] constexpr batch_limits overridden_by(const batch_limits& o) const noexcept {
+        batch_limits l = *this;
+        if (o.max_entries) l.max_entries = o.max_entries;
+        if (o.max_request_bytes) l.max_request_bytes = o.max_request_bytes;
+        if (o.max_record_bytes) l.max_record_bytes = o.max_record_bytes;
+        if (o.entry_overhead) l.entry_overhead = o.entry_overhead;
+        return l;
+    }
+
+    /// For the delivery engine, which batches records by their weight: entries, request weight, and
+    /// the largest encoded record it may hold (`max_encoded_record`: the adapter's own bound on what
+    /// encoding can make of a valid record; the service's record limit is checked before encoding).
+    [[nodiscard]] constexpr sink_limits to_sink_limits(std::size_t max_encoded_record) const noexcept {
+        return {max_entries, max_request_bytes, max_encoded_record};
+    }
+};
+
+/// A batch_limits whose fields are all zero: "override nothing".
+inline constexpr batch_limits no_overrides{0, 0, 0, 0, size_basis::raw};
+
+} // namespace sluice::aws
+// end file sluice/aws/batch/limits.hpp
 #if SLUICE_HAS_SIMDJSON
+// begin file sluice/aws/batch/response.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+
+// How AWS batch APIs say what happened to each entry of a successful (2xx) response, each mapping
+// written once, tested once, and used by every service that answers that way:
+//
+//   by id             SQS: {"Successful":[{"Id":..}], "Failed":[{"Id":..,"Code":..,"SenderFault":..}]}
+//   by position       Kinesis Records[i].ErrorCode, Firehose RequestResponses[i].ErrorCode
+//   by index ranges   CloudWatch Logs rejectedLogEventsInfo {tooNewLogEventStartIndex, ...}
+//   by unprocessed    DynamoDB UnprocessedItems: the entries handed back are retried
+//   all or nothing    PutMetricData, S3 PutObject: a 2xx means every entry was taken
+//
+// Every mapping yields one outcome per entry in batch order (batch_result::all_ok() when all were
+// taken); an entry the response does not account for is retried ("no result for entry"), never
+// assumed delivered. A body that cannot be read fails the whole request as retryable.
+
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/batch/response.hpp needs simdjson (SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <simdjson.h>
+
+
+namespace sluice::aws {
+
+/// Field names of an id-keyed response (SQS's by default).
+struct id_response_fields {
+    std::string_view successful = "Successful";
+    std::string_view failed = "Failed";
+    std::string_view id = "Id";
+    std::string_view code = "Code";
+    std::string_view message = "Message";
+    std::string_view sender_fault = "SenderFault";
+};
+
+/// Field names of a position-keyed response (Kinesis's by default; Firehose: "RequestResponses").
+struct position_response_fields {
+    std::string_view results = "Records";
+    std::string_view code = "ErrorCode";
+    std::string_view message = "ErrorMessage";
+    /// The count of failed entries the service states ("FailedRecordCount", "FailedPutCount"); empty
+    /// to skip the cross-check.
+    std::string_view failed_count = "FailedRecordCount";
+};
+
+/// Reads batch responses with one reused simdjson parser: once warm, a response whose entries all
+/// succeeded is read without allocating. Not thread-safe; one per sink.
+class batch_response_reader {
+public:
+    /// Parses `body`; an error (and no object) when it is not a JSON object.
+    [[nodiscard]] bool parse(std::string_view body, simdjson::dom::object& root) {
+        return parser_.parse(body.data(), body.size(), true).get_object().get(root) == simdjson::SUCCESS;
+    }
+
+    /// Per entry, from Successful/Failed lists keyed by the entry ids `ids` (batch order).
+    /// `on_success(index, item)` sees each accepted entry (e.g. to check an MD5) and may return a
+    /// failure outcome for it. Ids found twice or not in the batch are ignored and counted.
+    template <class OnSuccess>
+        requires std::invocable<OnSuccess&, std::size_t, const simdjson::dom::object&>
+    [[nodiscard]] batch_result by_id(const simdjson::dom::object& root, std::span<const std::string_view> ids,
+                                     const error_table& table, OnSuccess&& on_success,
+                                     const id_response_fields& f = {}) {
+        const std::size_t n = ids.size();
+        state_.assign(n, no_result);
+        unknown_ = 0;
+        batch_result result;
+        walk_ids(root, f.successful, f.id, ids, [&](std::size_t at, const simdjson::dom::object& o) {
+            state_[at] = accepted;
+            std::optional<outcome> o2 = on_success(at, o);
+            if (o2) set(result, n, at, std::move(*o2));
+        });
+        walk_ids(root, f.failed, f.id, ids, [&](std::size_t at, const simdjson::dom::object& o) {
+            state_[at] = failed;
+            std::string_view code, message;
+            bool sender_fault = false;
+            const bool has_fault = read(o[f.sender_fault].get_bool(), sender_fault);
+            read(o[f.code].get_string(), code);
+            read(o[f.message].get_string(), message);
+            set(result, n, at,
+                classify_entry(table, code, message, has_fault ? std::optional<bool>(sender_fault) : std::nullopt));
+        });
+        for (std::size_t i = 0; i < n; ++i)
+            if (state_[i] == no_result) set(result, n, i, outcome::retry("no result for entry"));
+        return result;
+    }
+
+    /// The same without a per-success check.
+    [[nodiscard]] batch_result by_id(const simdjson::dom::object& root, std::span<const std::string_view> ids,
+                                     const error_table& table, const id_response_fields& f = {}) {
+        return by_id(root, ids, table, [](std::size_t, const simdjson::dom::object&) { return std::optional<outcome>{}; }, f);
+    }
+
+    /// Per entry, from an array holding one result per entry in request order, an entry failed when
+    /// its code field is present and not null. `on_success(index, item)` sees each accepted entry.
+    template <class OnSuccess>
+        requires std::invocable<OnSuccess&, std::size_t, const simdjson::dom::object&>
+    [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
+                                           OnSuccess&& on_success, const position_response_fields& f = {}) {
+        simdjson::dom::array results;
+        if (root[f.results].get_array().get(results) != simdjson::SUCCESS)
+            return batch_result::failed(outcome::retry("response has no " + std::string(f.results) + " array"));
+        if (results.size() != n)
+            return batch_result::failed(outcome::retry("response has " + std::to_string(results.size()) +
+                                                       " results for " + std::to_string(n) + " entries"));
+        batch_result result;
+        std::size_t i = 0, failures = 0;
+        for (simdjson::dom::element item : results) {
+            simdjson::dom::object o;
+            if (item.get_object().get(o) != simdjson::SUCCESS) {
+                set(result, n, i++, outcome::retry("unreadable result for entry"));
+                continue;
+            }
+            std::string_view code, message;
+            if (read(o[f.code].get_string(), code) && !code.empty()) {
+                read(o[f.message].get_string(), message);
+                set(result, n, i, classify_entry(table, code, message));
+                ++failures;
+            } else if (std::optional<outcome> bad = on_success(i, o)) {
+                set(result, n, i, std::move(*bad));
+            }
+            ++i;
+        }
+        std::uint64_t stated = 0;
+        if (!f.failed_count.empty() && read(root[f.failed_count].get_uint64(), stated) && stated != failures)
+            failed_count_mismatches_++;
+        return result;
+    }
+
+    [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
+                                           const position_response_fields& f = {}) {
+        return by_position(root, n, table, [](std::size_t, const simdjson::dom::object&) { return std::optional<outcome>{}; }, f);
+    }
+
+    /// Ids in the response that named no entry of the batch (or one twice), at the last by_id().
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+    /// Responses whose stated failure count disagreed with their per-entry results (the per-entry
+    /// results are trusted).
+    [[nodiscard]] std::size_t failed_count_mismatches() const noexcept { return failed_count_mismatches_; }
+
+    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
+    template <class T>
+    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
+        return std::move(r).get(out) == simdjson::SUCCESS;
+    }
+
+private:
+    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
+
+    static void set(batch_result& r, std::size_t n, std::size_t at, outcome o) {
+        if (r.entries.empty()) r.entries.assign(n, outcome::ok());
+        r.entries[at] = std::move(o);
+    }
+
+    template <class F>
+    void walk_ids(const simdjson::dom::object& root, std::string_view list, std::string_view id_field,
+                  std::span<const std::string_view> ids, F&& f) {
+        simdjson::dom::array items;
+        if (root[list].get_array().get(items) != simdjson::SUCCESS) return;
+        std::size_t guess = 0;
+        for (simdjson::dom::element item : items) {
+            simdjson::dom::object o;
+            std::string_view id;
+            if (item.get_object().get(o) != simdjson::SUCCESS || o[id_field].get_string().get(id) != simdjson::SUCCESS) {
+                ++unknown_;
+                continue;
+            }
+            const std::size_t at = find(ids, id, guess);
+            guess = at + 1;
+            if (at == ids.size() || state_[at] != no_result) {
+                ++unknown_;
+                continue;
+            }
+            f(at, o);
+        }
+    }
+
+    static std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) noexcept {
+        // Results usually come in request order: try the expected position first.
+        if (guess < ids.size() && ids[guess] == id) return guess;
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            if (ids[i] == id) return i;
+        return ids.size();
+    }
+
+    simdjson::dom::parser parser_;
+    std::vector<unsigned char> state_;
+    std::size_t unknown_ = 0;
+    std::size_t failed_count_mismatches_ = 0;
+};
+
+/// CloudWatch Logs' rejectedLogEventsInfo: indexes into the events as sent (chronological order).
+struct rejected_ranges {
+    /// Events from this index on were too new.
+    std::optional<std::size_t> too_new_start{};
+    /// Events up to and including this index were too old.
+    std::optional<std::size_t> too_old_end{};
+    /// Events up to and including this index were older than the log group's retention.
+    std::optional<std::size_t> expired_end{};
+};
+
+/// Per entry (as sent): those inside a rejected range are rejected with the range's reason, the rest
+/// were delivered.
+[[nodiscard]] inline batch_result by_index_ranges(std::size_t n, const rejected_ranges& r) {
+    batch_result result;
+    auto mark = [&](std::size_t i, std::string_view code, std::string_view why) {
+        if (result.entries.empty()) result.entries.assign(n, outcome::ok());
+        if (result.entries[i].is_ok()) result.entries[i] = outcome::reject(std::string(why)).from_service(std::string(code));
+    };
+    if (r.expired_end)
+        for (std::size_t i = 0; i <= *r.expired_end && i < n; ++i)
+            mark(i, "ExpiredLogEvent", "log event older than the log group's retention");
+    if (r.too_old_end)
+        for (std::size_t i = 0; i <= *r.too_old_end && i < n; ++i)
+            mark(i, "TooOldLogEvent", "log event too old (more than 14 days, or older than the log group)");
+    if (r.too_new_start)
+        for (std::size_t i = *r.too_new_start; i < n; ++i) mark(i, "TooNewLogEvent", "log event more than 2 hours in the future");
+    return result;
+}
+
+/// Per entry: those whose key is among the `unprocessed` keys the service handed back (DynamoDB's
+/// UnprocessedItems) are retried as throttled (the service did not get to them for lack of
+/// capacity), the rest were delivered. `keys[i]` identifies entry i.
+[[nodiscard]] inline batch_result by_unprocessed(std::span<const std::string> keys, std::span<const std::string> unprocessed) {
+    batch_result result;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        bool back = false;
+        for (const std::string& u : unprocessed)
+            if (u == keys[i]) {
+                back = true;
+                break;
+            }
+        if (!back) continue;
+        if (result.entries.empty()) result.entries.assign(keys.size(), outcome::ok());
+        result.entries[i] = outcome::throttle("unprocessed: the service did not get to this item (capacity)");
+    }
+    return result;
+}
+
+/// A request that succeeds or fails as a whole (PutMetricData, S3 PutObject): a 2xx took every entry.
+[[nodiscard]] inline batch_result all_or_nothing() { return batch_result::all_ok(); }
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+// end file sluice/aws/batch/response.hpp
 // begin file sluice/aws/sqs_protocol.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
@@ -13055,11 +14880,11 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 //    "Failed":[{"Id":"1","SenderFault":true,"Code":"InvalidParameterValue","Message":"..."}]}
 //
 // Validation happens once per message (validate_sqs_message) so that a message SQS would refuse is
-// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly,
-// grows the string once, copies blocks that need no escaping as they are and expands the others with
-// shuffles (SSSE3 or AVX2, chosen at run time; SSE2 and portable code elsewhere). A sink can encode
-// each entry once, at submit (append_sqs_entry_fields), and splice the entries into every attempt's
-// request (append_send_message_batch_encoded), which is little more than a copy.
+// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly
+// and grows the string once (text/json_writer.hpp, text/json_escape.hpp). A sink encodes each entry
+// once, at submit (append_sqs_entry_fields), and splices the entries into every attempt's request
+// (append_send_message_batch_encoded), which is little more than a copy. The response is mapped by
+// entry id (aws/batch/response.hpp) with SQS's error codes (sqs_errors()).
 //
 // Reasons given by validation and by the response parser never quote a message body, an attribute
 // value or an id the caller did not choose to show: they give positions and sizes.
@@ -13068,15 +14893,8 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 #error "sluice/aws/sqs_protocol.hpp needs simdjson (CMake: SLUICE_WITH_SIMDJSON, meson: -Dsimdjson=enabled; it defines SLUICE_HAS_SIMDJSON=1)"
 #endif
 
-#include <algorithm>
-#include <array>
-#include <bit>
-#include <charconv>
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -13085,31 +14903,250 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 #include <utility>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
-// build for the x86-64 baseline still uses them where the CPU has them.
-#define SLUICE_SQS_X86_DISPATCH 1
-#include <immintrin.h>
-#else
-#define SLUICE_SQS_X86_DISPATCH 0
-#endif
-
 #include <simdjson.h>
 
+
 #if SLUICE_HAS_OPENSSL
-#include <openssl/evp.h>
-#include <openssl/opensslv.h>
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-#define SLUICE_SQS_MD5 1
-#endif
-#endif
-#ifndef SLUICE_SQS_MD5
-#define SLUICE_SQS_MD5 0
+// begin file sluice/aws/detail/crypto.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
+
+// SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3 contexts that are fetched once and reused:
+// on OpenSSL 3 a fetch (EVP_MD_fetch, EVP_MAC_fetch, or the implicit one of the one-shot HMAC()) costs
+// more than hashing a small input, so the hot path only re-initialises contexts it already owns.
+// Plus MD5 (for checks services ask for) and lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
+
+#if !SLUICE_HAS_OPENSSL
+#error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
 #endif
 
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/opensslv.h>
+#include <openssl/params.h>
+
+#if OPENSSL_VERSION_NUMBER < 0x30000000L
+#error "sluice/aws needs OpenSSL 3.0 or newer (EVP_MAC, EVP_MD_fetch)"
+#endif
+
+namespace sluice::detail {
+
+inline constexpr std::size_t sha256_size = 32;
+using sha256_digest = std::array<unsigned char, sha256_size>;
+
+/// Writes the lower-case hex of `size` bytes to `out`, which has room for 2 * size chars.
+inline void hex_encode_lower(const unsigned char* data, std::size_t size, char* out) noexcept {
+    constexpr char digits[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < size; ++i) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 0x0f];
+    }
+}
+
+inline void append_hex_lower(std::string& out, const sha256_digest& digest) {
+    const std::size_t at = out.size();
+    out.resize(at + 2 * digest.size());
+    hex_encode_lower(digest.data(), digest.size(), out.data() + at);
+}
+
+/// Overwrites `bytes` in a way the optimiser keeps (for key material).
+inline void openssl_cleanse(void* bytes, std::size_t size) noexcept {
+    if (size != 0) OPENSSL_cleanse(bytes, size);
+}
+
+inline void openssl_cleanse(std::string& s) noexcept { openssl_cleanse(s.data(), s.size()); }
+
+[[noreturn]] inline void throw_openssl_error(const char* operation) {
+    // The OpenSSL error queue is dropped, not quoted: it is thread-local state that must not leak into
+    // the next, unrelated failure, and the operation's name is what a caller can act on.
+    ERR_clear_error();
+    throw std::runtime_error(std::string("sluice: OpenSSL ") + operation + " failed");
+}
+
+struct evp_md_deleter {
+    void operator()(EVP_MD* md) const noexcept { EVP_MD_free(md); }
+};
+struct evp_md_ctx_deleter {
+    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+};
+struct evp_mac_deleter {
+    void operator()(EVP_MAC* mac) const noexcept { EVP_MAC_free(mac); }
+};
+struct evp_mac_ctx_deleter {
+    void operator()(EVP_MAC_CTX* ctx) const noexcept { EVP_MAC_CTX_free(ctx); }
+};
+
+/// SHA-256 on a digest context that is reused for every hash (one fetch per object). Not thread-safe.
+class sha256_hasher {
+public:
+    sha256_hasher() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {
+        if (!md_ || !ctx_) throw_openssl_error("SHA-256 setup");
+    }
+
+    void init() {
+        if (EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) != 1) throw_openssl_error("SHA-256 init");
+    }
+    void update(std::string_view data) {
+        if (!data.empty() && EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1)
+            throw_openssl_error("SHA-256 update");
+    }
+    sha256_digest final() {
+        sha256_digest out;
+        unsigned int size = 0;
+        if (EVP_DigestFinal_ex(ctx_.get(), out.data(), &size) != 1 || size != out.size())
+            throw_openssl_error("SHA-256 final");
+        return out;
+    }
+
+    sha256_digest digest(std::string_view data) {
+        init();
+        update(data);
+        return final();
+    }
+
+private:
+    std::unique_ptr<EVP_MD, evp_md_deleter> md_;
+    std::unique_ptr<EVP_MD_CTX, evp_md_ctx_deleter> ctx_;
+};
+
+/// HMAC-SHA256 on one EVP_MAC_CTX. The default constructor fetches HMAC and SHA-256 once; copies are
+/// EVP_MAC_CTX_dup (no fetch) and carry the key. restart() begins a new message with the key already
+/// set, which skips the key schedule (the two padded-key blocks) that set_key() pays. Not thread-safe.
+class hmac_sha256 {
+public:
+    hmac_sha256() {
+        const std::unique_ptr<EVP_MAC, evp_mac_deleter> mac(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+        if (!mac) throw_openssl_error("HMAC fetch");
+        ctx_.reset(EVP_MAC_CTX_new(mac.get())); // the context holds its own reference to `mac`
+        if (!ctx_) throw_openssl_error("HMAC context");
+        char digest_name[] = "SHA256";
+        const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+                                     OSSL_PARAM_construct_end()};
+        if (EVP_MAC_CTX_set_params(ctx_.get(), params) != 1) throw_openssl_error("HMAC digest selection");
+    }
+
+    hmac_sha256(const hmac_sha256& other) : ctx_(EVP_MAC_CTX_dup(other.ctx_.get())) {
+        if (!ctx_) throw_openssl_error("HMAC context copy");
+    }
+    hmac_sha256& operator=(const hmac_sha256& other) {
+        if (this != &other) *this = hmac_sha256(other);
+        return *this;
+    }
+    hmac_sha256(hmac_sha256&&) noexcept = default;
+    hmac_sha256& operator=(hmac_sha256&&) noexcept = default;
+    ~hmac_sha256() = default; // EVP_MAC_CTX_free cleanses the key
+
+    /// Sets the key and begins a message.
+    void set_key(const void* key, std::size_t size) {
+        // A zero-length key must still be a non-null pointer, or OpenSSL keeps the previous key.
+        static const unsigned char empty_key = 0;
+        const auto* bytes = size == 0 ? &empty_key : static_cast<const unsigned char*>(key);
+        if (EVP_MAC_init(ctx_.get(), bytes, size, nullptr) != 1) throw_openssl_error("HMAC key setup");
+    }
+    void set_key(const sha256_digest& key) { set_key(key.data(), key.size()); }
+
+    /// Begins a new message with the current key.
+    void restart() {
+        if (EVP_MAC_init(ctx_.get(), nullptr, 0, nullptr) != 1) throw_openssl_error("HMAC init");
+    }
+    void update(std::string_view data) {
+        if (!data.empty() &&
+            EVP_MAC_update(ctx_.get(), reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1)
+            throw_openssl_error("HMAC update");
+    }
+    sha256_digest final() {
+        sha256_digest out;
+        std::size_t size = 0;
+        if (EVP_MAC_final(ctx_.get(), out.data(), &size, out.size()) != 1 || size != out.size())
+            throw_openssl_error("HMAC final");
+        return out;
+    }
+
+    /// HMAC of `data` with the current key.
+    sha256_digest mac(std::string_view data) {
+        restart();
+        update(data);
+        return final();
+    }
+    /// Sets `key`, then HMAC of `data`.
+    sha256_digest mac(const void* key, std::size_t key_size, std::string_view data) {
+        set_key(key, key_size);
+        update(data);
+        return final();
+    }
+
+private:
+    std::unique_ptr<EVP_MAC_CTX, evp_mac_ctx_deleter> ctx_;
+};
+
+/// MD5 on a reused OpenSSL context, fetched on first use (SQS returns MD5s of what it received).
+/// Unavailable (FIPS providers) means no check: hex_digest() returns false.
+class md5_hasher {
+public:
+    md5_hasher() = default;
+    md5_hasher(const md5_hasher&) = delete;
+    md5_hasher& operator=(const md5_hasher&) = delete;
+    md5_hasher(md5_hasher&& o) noexcept
+        : md_(std::exchange(o.md_, nullptr)), ctx_(std::exchange(o.ctx_, nullptr)), tried_(o.tried_) {}
+    md5_hasher& operator=(md5_hasher&& o) noexcept {
+        std::swap(md_, o.md_);
+        std::swap(ctx_, o.ctx_);
+        std::swap(tried_, o.tried_);
+        return *this;
+    }
+    ~md5_hasher() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+
+    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
+    bool hex_digest(std::string_view data, char* out) noexcept {
+        if (!ready()) return false;
+        unsigned char digest[16];
+        unsigned int size = 0;
+        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
+            return false;
+        constexpr char hex[] = "0123456789abcdef";
+        for (int k = 0; k < 16; ++k) {
+            out[2 * k] = hex[digest[k] >> 4];
+            out[2 * k + 1] = hex[digest[k] & 0x0F];
+        }
+        return true;
+    }
+
+private:
+    bool ready() noexcept {
+        if (md_ && ctx_) return true;
+        if (tried_) return false;
+        tried_ = true;
+        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
+        ctx_ = EVP_MD_CTX_new();
+        return md_ && ctx_;
+    }
+
+    EVP_MD* md_ = nullptr;
+    EVP_MD_CTX* ctx_ = nullptr;
+    bool tried_ = false;
+};
+
+} // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
+// end file sluice/aws/detail/crypto.hpp
+#define SLUICE_SQS_MD5 1
+#else
+#define SLUICE_SQS_MD5 0
+#endif
 
 namespace sluice::aws {
 
@@ -13137,6 +15174,11 @@ struct sqs_limits {
     /// For the delivery engine: entries, batch bytes and record bytes.
     [[nodiscard]] sink_limits to_sink_limits() const noexcept {
         return {max_batch_entries, max_batch_bytes, max_message_bytes};
+    }
+
+    /// The batch layer's view: entries, request and message bytes as SQS counts them (raw).
+    [[nodiscard]] batch_limits to_batch_limits() const noexcept {
+        return {max_batch_entries, max_batch_bytes, max_message_bytes, 0, size_basis::raw};
     }
 };
 
@@ -13251,142 +15293,15 @@ struct sqs_validation {
 }
 
 } // namespace sluice::aws
-
 namespace sluice::detail::sqs {
 
-// --- text checks ---------------------------------------------------------------------------------
-
-enum class text_status { ok, invalid_utf8, invalid_character };
-
-struct text_check {
-    text_status status = text_status::ok;
-    /// Byte offset of the offending sequence.
-    std::size_t offset = 0;
-    /// The code point, for invalid_character.
-    std::uint32_t code_point = 0;
-    /// Why the UTF-8 is invalid, for invalid_utf8.
-    std::string_view detail{};
-};
-
-/// True when the 16 (or 8) bytes at p are all ASCII in 0x20..0x7F, which SQS accepts as they are.
-inline bool plain_ascii_block(const char* p) noexcept {
-#if defined(__SSE2__)
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // A byte < 0x20 or >= 0x80 (signed: negative, or below 0x20).
-    const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-    return _mm_movemask_epi8(low) == 0;
-#else
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    return ((w | ((w - ones * 0x20) & ~w)) & highs) == 0;
-#endif
-}
-
-#if defined(__SSE2__)
-inline constexpr std::size_t block_size = 16;
-
-/// plain_ascii_block for the 64 bytes at p, with one test instead of four.
-inline bool plain_ascii_chunk(const char* p) noexcept {
-    const __m128i limit = _mm_set1_epi8(0x20);
-    __m128i low = _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), limit);
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), limit));
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), limit));
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), limit));
-    return _mm_movemask_epi8(low) == 0;
-}
-#else
-inline constexpr std::size_t block_size = 8;
-
-inline bool plain_ascii_chunk(const char* p) noexcept {
-    for (int k = 0; k < 8; ++k)
-        if (!plain_ascii_block(p + 8 * k)) return false;
-    return true;
-}
-#endif
-
-/// Checks that `text` is valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) made
-/// only of the characters SQS accepts: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
-inline text_check check_text(std::string_view text) noexcept {
-    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-    const std::size_t n = text.size();
-    std::size_t i = 0;
-    auto bad_utf8 = [&](std::string_view why) { return text_check{text_status::invalid_utf8, i, 0, why}; };
-    auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
-    while (i < n) {
-        // Plain ASCII, most text: 64 bytes, then 16, at a time.
-        if (i + 64 <= n && plain_ascii_chunk(text.data() + i)) {
-            i += 64;
-            continue;
-        }
-        if (i + block_size <= n && plain_ascii_block(text.data() + i)) {
-            i += block_size;
-            continue;
-        }
-        const unsigned char c = s[i];
-        if (c < 0x80) {
-            if (c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) return {text_status::invalid_character, i, c, {}};
-            ++i;
-            continue;
-        }
-        std::uint32_t cp = 0;
-        std::size_t len = 0;
-        if (c < 0xC0) return bad_utf8("unexpected continuation byte");
-        if (c < 0xC2) return bad_utf8("overlong encoding");
-        if (c < 0xE0) {
-            if (!cont(1)) return bad_utf8(i + 1 >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
-            len = 2;
-        } else if (c < 0xF0) {
-            for (std::size_t k = 1; k < 3; ++k)
-                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-            if (cp < 0x800) return bad_utf8("overlong encoding");
-            if (cp >= 0xD800 && cp <= 0xDFFF) return bad_utf8("surrogate code point");
-            len = 3;
-        } else if (c < 0xF5) {
-            for (std::size_t k = 1; k < 4; ++k)
-                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
-            if (cp < 0x10000) return bad_utf8("overlong encoding");
-            if (cp > 0x10FFFF) return bad_utf8("code point above U+10FFFF");
-            len = 4;
-        } else {
-            return bad_utf8("invalid byte");
-        }
-        if (cp == 0xFFFE || cp == 0xFFFF) return {text_status::invalid_character, i, cp, {}};
-        i += len;
-    }
-    return {};
-}
-
-inline void append_hex(std::string& out, std::uint32_t v, int min_digits) {
-    char buf[8];
-    const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
-    (void)ec;
-    for (int k = static_cast<int>(ptr - buf); k < min_digits; ++k) out += '0';
-    for (const char* p = buf; p != ptr; ++p) out += static_cast<char>(*p >= 'a' ? *p - 32 : *p);
-}
+/// Valid UTF-8 made only of the characters SQS accepts (those of XML 1.0).
+inline text::utf8_check check_text(std::string_view text) noexcept { return text::check_utf8(text, text::xml_character{}); }
 
 /// "message body: invalid UTF-8 at byte 17 (overlong encoding)", "... character U+0001 at byte 3 is
-/// not allowed by SQS".
-inline std::string describe(const text_check& c, std::string_view what) {
-    std::string out(what);
-    if (c.status == text_status::invalid_utf8) {
-        out += ": invalid UTF-8 at byte ";
-        out += std::to_string(c.offset);
-        out += " (";
-        out += c.detail;
-        out += ')';
-    } else {
-        out += ": character U+";
-        append_hex(out, c.code_point, 4);
-        out += " at byte ";
-        out += std::to_string(c.offset);
-        out += " is not allowed by SQS (allowed: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF)";
-    }
-    return out;
+/// not allowed by SQS (allowed: ...)".
+inline std::string describe_text(const text::utf8_check& c, std::string_view what) {
+    return text::describe(c, what, "by SQS (allowed: " + std::string(text::xml_character::description) + ")");
 }
 
 inline bool is_id_char(char c) noexcept {
@@ -13470,15 +15385,15 @@ inline aws::sqs_validation check_attribute(const aws::sqs_attribute& a, std::siz
         return sqs_validation::fail(sqs_problem::invalid_attribute_type,
                                     attribute_label(index) + " (" + a.name + "): the data type is longer than " +
                                         std::to_string(limits.max_attribute_type_length) + " characters");
-    if (const text_check c = check_text(type); c.status != text_status::ok)
-        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe(c, attribute_label(index) + " data type"));
+    if (const text::utf8_check c = check_text(type); !c.ok())
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe_text(c, attribute_label(index) + " data type"));
     if (a.value.empty())
         return sqs_validation::fail(sqs_problem::invalid_attribute_value,
                                     attribute_label(index) + " (" + a.name + "): the value is empty");
     if (textual) {
-        if (const text_check c = check_text(a.value); c.status != text_status::ok)
+        if (const text::utf8_check c = check_text(a.value); !c.ok())
             return sqs_validation::fail(sqs_problem::invalid_attribute_value,
-                                        describe(c, attribute_label(index) + " (" + a.name + ") value"));
+                                        describe_text(c, attribute_label(index) + " (" + a.name + ") value"));
         if (type.starts_with("Number") && !is_sqs_number(a.value))
             return sqs_validation::fail(sqs_problem::invalid_attribute_value,
                                         attribute_label(index) + " (" + a.name +
@@ -13499,456 +15414,8 @@ inline aws::sqs_validation check_fifo_id(std::string_view id, std::size_t max, a
     return aws::sqs_validation::valid();
 }
 
+
 // --- JSON encoding -------------------------------------------------------------------------------
-
-/// Per byte: 0 when copied as it is, else the character after the backslash ('u' for \u00XX).
-inline constexpr std::array<char, 256> escape_table = [] {
-    std::array<char, 256> t{};
-    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
-    t['\b'] = 'b';
-    t['\f'] = 'f';
-    t['\n'] = 'n';
-    t['\r'] = 'r';
-    t['\t'] = 't';
-    t['"'] = '"';
-    t['\\'] = '\\';
-    return t;
-}();
-
-/// Output bytes of one escaped byte.
-inline constexpr std::size_t escape_width(unsigned char c) noexcept {
-    const char e = escape_table[c];
-    return e == 0 ? 1 : (e == 'u' ? 6 : 2);
-}
-
-#if defined(__SSE2__)
-/// Bit k set when byte k of the 16 at p needs escaping ('"', '\\' or below 0x20); `control` gets the
-/// bits of the bytes below 0x20 alone.
-inline unsigned special_mask(const char* p, unsigned& control) noexcept {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-    const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-    const __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
-    control = static_cast<unsigned>(_mm_movemask_epi8(below));
-    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), below)));
-}
-
-/// The same for the 64 bytes at p.
-inline std::uint64_t special_mask64(const char* p, std::uint64_t& control) noexcept {
-    std::uint64_t special = 0;
-    control = 0;
-    for (int k = 0; k < 4; ++k) {
-        unsigned c = 0;
-        special |= std::uint64_t{special_mask(p + 16 * k, c)} << (16 * k);
-        control |= std::uint64_t{c} << (16 * k);
-    }
-    return special;
-}
-
-inline void copy16(char* dst, const char* src) noexcept {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
-}
-#else
-/// True when one of the 8 bytes at p needs escaping (exact as a yes/no answer).
-inline bool has_special8(const char* p) noexcept {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
-    const std::uint64_t below = (w - ones * 0x20) & ~w & highs;
-    return (below | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
-}
-#endif
-
-/// Exact size of `s` once escaped (without the quotes), with SSE2 (or 8 bytes at a time without).
-inline std::size_t escaped_size_portable(std::string_view s) noexcept {
-    std::size_t n = s.size();
-    std::size_t i = 0;
-#if defined(__SSE2__)
-    // Byte-wide counters of the bytes to escape (one extra output byte each) and of the control
-    // characters among them, summed before they can wrap: no branch per block.
-    const std::size_t vector_end = s.size() / 16 * 16;
-    std::size_t controls = 0;
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    const __m128i c1f = _mm_set1_epi8(0x1F);
-    const __m128i zero = _mm_setzero_si128();
-    auto sum = [&zero](__m128i counters) {
-        const __m128i s2 = _mm_sad_epu8(counters, zero);
-        return static_cast<std::size_t>(_mm_cvtsi128_si64(s2) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s2, s2)));
-    };
-    while (i < vector_end) {
-        __m128i specials = zero;
-        __m128i below = zero;
-        const std::size_t stop = std::min(vector_end, i + 255 * 16);
-        for (; i < stop; i += 16) {
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-            const __m128i b = _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f);
-            specials = _mm_sub_epi8(specials, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), b));
-            below = _mm_sub_epi8(below, b);
-        }
-        n += sum(specials);
-        controls += sum(below);
-    }
-    // Rare: control characters written \u00XX take four bytes more than the one counted.
-    if (controls != 0)
-        for (std::size_t k = 0; k < vector_end; ++k)
-            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
-#else
-    for (; i + 8 <= s.size(); i += 8) {
-        if (!has_special8(s.data() + i)) continue;
-        for (std::size_t k = 0; k < 8; ++k) n += escape_width(static_cast<unsigned char>(s[i + k])) - 1;
-    }
-#endif
-    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
-    return n;
-}
-
-inline char* write_escape(char* dst, unsigned char c) noexcept {
-    constexpr char hex[] = "0123456789abcdef";
-    const char e = escape_table[c];
-    dst[0] = '\\';
-    if (e != 'u') {
-        dst[1] = e;
-        return dst + 2;
-    }
-    dst[1] = 'u';
-    dst[2] = '0';
-    dst[3] = '0';
-    dst[4] = hex[c >> 4];
-    dst[5] = hex[c & 0x0F];
-    return dst + 6;
-}
-
-inline char* write_escaped_bytes(char* dst, const char* src, std::size_t n) noexcept {
-    for (std::size_t k = 0; k < n; ++k) {
-        const auto c = static_cast<unsigned char>(src[k]);
-        if (escape_table[c] == 0) *dst++ = static_cast<char>(c);
-        else dst = write_escape(dst, c);
-    }
-    return dst;
-}
-
-#if SLUICE_SQS_X86_DISPATCH
-/// For an 8-bit mask k of the bytes to escape among 8: the pshufb indices that spread the 8 bytes
-/// over 8 + popcount(k) positions leaving a gap before each escaped one (0x80 gives a zero there),
-/// and the backslashes that fill the gaps.
-struct expansion_tables {
-    alignas(16) unsigned char shuffle[256][16];
-    alignas(16) unsigned char backslash[256][16];
-    /// 8 + popcount(k): a table, as popcnt is not in the x86-64 baseline.
-    unsigned char width[256];
-};
-
-inline constexpr expansion_tables make_expansion_tables() {
-    expansion_tables t{};
-    for (unsigned k = 0; k < 256; ++k) {
-        unsigned o = 0;
-        for (unsigned j = 0; j < 8; ++j) {
-            if ((k >> j) & 1u) {
-                t.shuffle[k][o] = 0x80;
-                t.backslash[k][o] = '\\';
-                ++o;
-            }
-            t.shuffle[k][o] = static_cast<unsigned char>(j);
-            ++o;
-        }
-        t.width[k] = static_cast<unsigned char>(o);
-        for (; o < 16; ++o) t.shuffle[k][o] = 0x80;
-    }
-    return t;
-}
-
-inline constexpr expansion_tables expansion = make_expansion_tables();
-
-/// Expands one 16-byte block with only '"' and '\\' to escape (mask m, not zero) at dst.
-__attribute__((target("ssse3"))) inline char* expand_block_ssse3(char* dst, __m128i v, unsigned m) noexcept {
-    const unsigned lo = m & 0xFFu;
-    const unsigned hi = m >> 8;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_or_si128(_mm_shuffle_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[lo]))),
-                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[lo]))));
-    dst += expansion.width[lo];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_or_si128(_mm_shuffle_epi8(_mm_srli_si128(v, 8),
-                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[hi]))),
-                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[hi]))));
-    return dst + expansion.width[hi];
-}
-
-/// The SSSE3 escaper: every 16-byte block with only '"' and '\\' to escape is expanded with two
-/// shuffles, whatever their number (JSON bodies have one in ten). Returns where it stopped (a
-/// multiple of 16); the caller finishes the tail. Called only when the CPU has SSSE3.
-__attribute__((target("ssse3"))) inline char* write_escaped_ssse3(char* dst, const char* src, std::size_t n,
-                                                                 std::size_t& done) noexcept {
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        unsigned control = 0;
-        const unsigned m = special_mask(src + i, control);
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-        if (m == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
-            dst += 16;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, src + i, 16);
-            continue;
-        }
-        dst = expand_block_ssse3(dst, v, m);
-    }
-    done = i;
-    return dst;
-}
-
-/// The AVX2 escaper: 32-byte blocks, those without anything to escape stored as they are, the others
-/// expanded 16 bytes at a time as in the SSSE3 escaper.
-__attribute__((target("avx2"))) inline char* write_escaped_avx2(char* dst, const char* src, std::size_t n,
-                                                               std::size_t& done) noexcept {
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-        const __m256i below = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
-        const auto m = static_cast<std::uint32_t>(_mm256_movemask_epi8(
-            _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), below)));
-        if (m == 0) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
-            dst += 32;
-            continue;
-        }
-        if (_mm256_movemask_epi8(below) != 0) {
-            dst = write_escaped_bytes(dst, src + i, 32);
-            continue;
-        }
-        const unsigned m0 = m & 0xFFFFu;
-        const unsigned m1 = m >> 16;
-        const __m128i v0 = _mm256_castsi256_si128(v);
-        const __m128i v1 = _mm256_extracti128_si256(v, 1);
-        if (m0 == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v0);
-            dst += 16;
-        } else {
-            dst = expand_block_ssse3(dst, v0, m0);
-        }
-        if (m1 == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v1);
-            dst += 16;
-        } else {
-            dst = expand_block_ssse3(dst, v1, m1);
-        }
-    }
-    done = i;
-    return dst;
-}
-
-/// escaped_size with AVX2: 32 bytes per step.
-__attribute__((target("avx2"))) inline std::size_t escaped_size_avx2(std::string_view s) noexcept {
-    std::size_t n = s.size();
-    const std::size_t vector_end = s.size() / 32 * 32;
-    std::size_t i = 0;
-    std::size_t controls = 0;
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    const __m256i zero = _mm256_setzero_si256();
-    while (i < vector_end) {
-        __m256i specials = zero;
-        __m256i below = zero;
-        const std::size_t stop = std::min(vector_end, i + 255 * 32);
-        for (; i < stop; i += 32) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
-            const __m256i b = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
-            specials = _mm256_sub_epi8(
-                specials, _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), b));
-            below = _mm256_sub_epi8(below, b);
-        }
-        const __m256i s4 = _mm256_sad_epu8(specials, zero);
-        n += static_cast<std::size_t>(_mm256_extract_epi64(s4, 0) + _mm256_extract_epi64(s4, 1) +
-                                      _mm256_extract_epi64(s4, 2) + _mm256_extract_epi64(s4, 3));
-        const __m256i c4 = _mm256_sad_epu8(below, zero);
-        controls += static_cast<std::size_t>(_mm256_extract_epi64(c4, 0) + _mm256_extract_epi64(c4, 1) +
-                                             _mm256_extract_epi64(c4, 2) + _mm256_extract_epi64(c4, 3));
-    }
-    if (controls != 0)
-        for (std::size_t k = 0; k < vector_end; ++k)
-            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
-    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
-    return n;
-}
-
-enum class simd_level { sse2, ssse3, avx2 };
-
-/// What this CPU offers, detected once.
-inline simd_level cpu_simd_level() noexcept {
-    static const simd_level level = [] {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
-        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
-        return simd_level::sse2;
-    }();
-    return level;
-}
-#endif
-
-#if defined(__SSE2__)
-/// The SSE2 escaper, for CPUs without SSSE3: 64-byte chunks while a 16-byte load from anywhere in the
-/// chunk stays inside the input. A '"' or '\\' is escaped by a backslash before it: the run before
-/// it is copied, then '\\', and the character itself starts the next run. Control characters (rare,
-/// and SQS refuses most) take the byte loop. Returns where it stopped; the caller finishes the tail.
-inline char* write_escaped_sse2(char* dst, const char* src, std::size_t n, std::size_t& done) noexcept {
-    std::size_t i = 0;
-    for (; i + 80 <= n; i += 64) {
-        const char* chunk = src + i;
-        std::uint64_t control = 0;
-        std::uint64_t m = special_mask64(chunk, control);
-        if (m == 0) {
-            copy16(dst, chunk);
-            copy16(dst + 16, chunk + 16);
-            copy16(dst + 32, chunk + 32);
-            copy16(dst + 48, chunk + 48);
-            dst += 64;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, chunk, 64);
-            continue;
-        }
-        std::size_t prev = 0;
-        do {
-            const auto b = static_cast<std::size_t>(std::countr_zero(m));
-            const std::size_t run = b - prev;
-            copy16(dst, chunk + prev);
-            for (std::size_t k = 16; k < run; k += 16) copy16(dst + k, chunk + prev + k);
-            dst += run;
-            *dst++ = '\\';
-            prev = b;
-            m &= m - 1;
-        } while (m != 0);
-        const std::size_t rest = 64 - prev;
-        for (std::size_t k = 0; k < rest; k += 16) copy16(dst + k, chunk + prev + k);
-        dst += rest;
-    }
-    // The tail, 16 bytes at a time while a load from the block stays inside `s`.
-    for (; i + 32 <= n; i += 16) {
-        unsigned control = 0;
-        unsigned m = special_mask(src + i, control);
-        if (m == 0) {
-            copy16(dst, src + i);
-            dst += 16;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, src + i, 16);
-            continue;
-        }
-        std::size_t prev = 0;
-        do {
-            const auto b = static_cast<std::size_t>(std::countr_zero(m));
-            copy16(dst, src + i + prev);
-            dst += b - prev;
-            *dst++ = '\\';
-            prev = b;
-            m &= m - 1;
-        } while (m != 0);
-        copy16(dst, src + i + prev);
-        dst += 16 - prev;
-    }
-    done = i;
-    return dst;
-}
-#endif
-
-/// Writes `s` escaped at dst and returns the end. May write up to 16 bytes past the end it returns
-/// (write_slack; the caller leaves room): blocks are stored 16 bytes at a time.
-inline char* write_escaped(char* dst, std::string_view s) noexcept {
-    const char* src = s.data();
-    const std::size_t n = s.size();
-    std::size_t i = 0;
-#if SLUICE_SQS_X86_DISPATCH
-    switch (cpu_simd_level()) {
-    case simd_level::avx2: dst = write_escaped_avx2(dst, src, n, i); break;
-    case simd_level::ssse3: dst = write_escaped_ssse3(dst, src, n, i); break;
-    case simd_level::sse2: dst = write_escaped_sse2(dst, src, n, i); break;
-    }
-#elif defined(__SSE2__)
-    dst = write_escaped_sse2(dst, src, n, i);
-#else
-    for (; i + 8 <= n; i += 8) {
-        if (!has_special8(src + i)) {
-            std::memcpy(dst, src + i, 8);
-            dst += 8;
-            continue;
-        }
-        dst = write_escaped_bytes(dst, src + i, 8);
-    }
-#endif
-    return write_escaped_bytes(dst, src + i, n - i);
-}
-
-/// Exact size of `s` once escaped (without the quotes).
-inline std::size_t escaped_size(std::string_view s) noexcept {
-#if SLUICE_SQS_X86_DISPATCH
-    if (cpu_simd_level() == simd_level::avx2) return escaped_size_avx2(s);
-#endif
-    return escaped_size_portable(s);
-}
-
-inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
-
-inline char* write_base64(char* dst, std::string_view bytes) noexcept {
-    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
-    const std::size_t n = bytes.size();
-    std::size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (std::uint32_t{s[i + 1]} << 8) | s[i + 2];
-        dst[0] = alphabet[v >> 18];
-        dst[1] = alphabet[(v >> 12) & 63];
-        dst[2] = alphabet[(v >> 6) & 63];
-        dst[3] = alphabet[v & 63];
-        dst += 4;
-    }
-    if (const std::size_t rest = n - i; rest != 0) {
-        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (rest == 2 ? std::uint32_t{s[i + 1]} << 8 : 0u);
-        dst[0] = alphabet[v >> 18];
-        dst[1] = alphabet[(v >> 12) & 63];
-        dst[2] = rest == 2 ? alphabet[(v >> 6) & 63] : '=';
-        dst[3] = '=';
-        dst += 4;
-    }
-    return dst;
-}
-
-/// Two emitters walk the same encoding code: one counts the bytes, one writes them. So the size the
-/// string grows to is exactly what is written.
-struct size_counter {
-    std::size_t n = 0;
-    void raw(std::string_view s) noexcept { n += s.size(); }
-    void escaped(std::string_view s) noexcept { n += escaped_size(s); }
-    void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
-    void integer(int v) noexcept {
-        char buf[16];
-        n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
-    }
-};
-
-struct pointer_writer {
-    char* p;
-    void raw(std::string_view s) noexcept {
-        std::memcpy(p, s.data(), s.size());
-        p += s.size();
-    }
-    void escaped(std::string_view s) noexcept { p = write_escaped(p, s); }
-    void base64(std::string_view s) noexcept { p = write_base64(p, s); }
-    void integer(int v) noexcept { p = std::to_chars(p, p + 16, v).ptr; }
-};
-
-/// Bytes write_escaped may touch past its end.
-inline constexpr std::size_t write_slack = 16;
 
 template <class E>
 void emit_entry_fields(E& e, const aws::sqs_message& m) {
@@ -14005,62 +15472,6 @@ void emit_entry_head(E& e, std::string_view id, bool first) {
     e.raw("\",");
 }
 
-/// Runs `emit(emitter)` twice: to size, then to write into `out` grown once.
-template <class F>
-void append_exact(std::string& out, F&& emit) {
-    size_counter counter;
-    emit(counter);
-    const std::size_t start = out.size();
-    out.resize(start + counter.n + write_slack);
-    pointer_writer writer{out.data() + start};
-    emit(writer);
-    out.resize(start + counter.n);
-}
-
-#if SLUICE_SQS_MD5
-/// MD5 on a reused OpenSSL context, fetched on first use. Unavailable (FIPS providers) means no check.
-class md5_hasher {
-public:
-    md5_hasher() = default;
-    md5_hasher(const md5_hasher&) = delete;
-    md5_hasher& operator=(const md5_hasher&) = delete;
-    ~md5_hasher() {
-        EVP_MD_CTX_free(ctx_);
-        EVP_MD_free(md_);
-    }
-
-    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
-    bool hex_digest(std::string_view data, char* out) noexcept {
-        if (!ready()) return false;
-        unsigned char digest[16];
-        unsigned int size = 0;
-        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
-            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
-            return false;
-        constexpr char hex[] = "0123456789abcdef";
-        for (int k = 0; k < 16; ++k) {
-            out[2 * k] = hex[digest[k] >> 4];
-            out[2 * k + 1] = hex[digest[k] & 0x0F];
-        }
-        return true;
-    }
-
-private:
-    bool ready() noexcept {
-        if (md_ && ctx_) return true;
-        if (tried_) return false;
-        tried_ = true;
-        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
-        ctx_ = EVP_MD_CTX_new();
-        return md_ && ctx_;
-    }
-
-    EVP_MD* md_ = nullptr;
-    EVP_MD_CTX* ctx_ = nullptr;
-    bool tried_ = false;
-};
-#endif
-
 } // namespace sluice::detail::sqs
 
 namespace sluice::aws {
@@ -14068,10 +15479,10 @@ namespace sluice::aws {
 /// Checks text the way SQS will (valid UTF-8 of allowed characters). `what` names it in the reason.
 [[nodiscard]] inline sqs_validation validate_sqs_text(std::string_view text, std::string_view what = "message body") {
     const auto c = sluice::detail::sqs::check_text(text);
-    if (c.status == sluice::detail::sqs::text_status::ok) return sqs_validation::valid();
-    return sqs_validation::fail(c.status == sluice::detail::sqs::text_status::invalid_utf8 ? sqs_problem::invalid_utf8
-                                                                                          : sqs_problem::invalid_character,
-                                sluice::detail::sqs::describe(c, what));
+    if (c.ok()) return sqs_validation::valid();
+    return sqs_validation::fail(c.status == text::utf8_status::invalid_utf8 ? sqs_problem::invalid_utf8
+                                                                            : sqs_problem::invalid_character,
+                                sluice::detail::sqs::describe_text(c, what));
 }
 
 /// An entry id: 1 to max_entry_id_length characters of A-Z a-z 0-9 - _.
@@ -14181,7 +15592,7 @@ namespace sluice::aws {
 
 /// Exact size of one entry's fields as append_sqs_entry_fields writes them.
 [[nodiscard]] inline std::size_t sqs_entry_fields_size(const sqs_message& m) noexcept {
-    sluice::detail::sqs::size_counter c;
+    text::size_counter c;
     sluice::detail::sqs::emit_entry_fields(c, m);
     return c.n;
 }
@@ -14190,7 +15601,7 @@ namespace sluice::aws {
 /// What a sink can store as its record (encoded once, at submit) and splice into every attempt's
 /// request with append_send_message_batch_encoded.
 inline void append_sqs_entry_fields(std::string& out, const sqs_message& m) {
-    sluice::detail::sqs::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
+    text::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
 }
 
 /// Appends a SendMessageBatch request body for `messages` with entry ids `ids` (same length).
@@ -14198,7 +15609,7 @@ inline void append_send_message_batch(std::string& out, std::string_view queue_u
                                       std::span<const sqs_message> messages) {
     if (ids.size() != messages.size()) throw std::invalid_argument("sluice: SendMessageBatch needs one id per message");
     namespace d = sluice::detail::sqs;
-    d::append_exact(out, [&](auto& e) {
+    text::append_exact(out, [&](auto& e) {
         d::emit_batch_head(e, queue_url);
         for (std::size_t i = 0; i < ids.size(); ++i) {
             d::emit_entry_head(e, ids[i], i == 0);
@@ -14217,7 +15628,7 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
     if (ids.size() != entry_fields.size())
         throw std::invalid_argument("sluice: SendMessageBatch needs one id per entry");
     namespace d = sluice::detail::sqs;
-    d::append_exact(out, [&](auto& e) {
+    text::append_exact(out, [&](auto& e) {
         d::emit_batch_head(e, queue_url);
         for (std::size_t i = 0; i < ids.size(); ++i) {
             d::emit_entry_head(e, ids[i], i == 0);
@@ -14228,7 +15639,19 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
     });
 }
 
+
 // --- the response ----------------------------------------------------------------------------------
+
+/// SQS's per-entry error codes that its SenderFault flag does not settle.
+[[nodiscard]] inline const error_table& sqs_errors() noexcept {
+    static constexpr error_rule rules[] = {
+        {"KmsThrottled", error_verdict::throttle},
+        {"KMS.ThrottlingException", error_verdict::throttle},
+        {"RequestThrottled", error_verdict::throttle},
+    };
+    static const error_table table{rules, error_verdict::retry};
+    return table;
+}
 
 /// What SQS returned for an entry it accepted. Views into the parser: valid until its next parse.
 struct sqs_sent_entry {
@@ -14255,134 +15678,37 @@ public:
     /// is ignored).
     [[nodiscard]] batch_result parse(std::string_view body, std::span<const std::string_view> ids,
                                      std::span<const std::string_view> bodies = {}) {
-        return parse_impl(parser_.parse(body.data(), body.size(), true), ids, bodies);
-    }
-
-    /// The same, reading in place when `body` has SIMDJSON_PADDING (64) spare bytes of capacity (a
-    /// template so that a string literal still picks the string_view overload).
-    template <class String>
-        requires std::same_as<String, std::string>
-    [[nodiscard]] batch_result parse(const String& body, std::span<const std::string_view> ids,
-                                     std::span<const std::string_view> bodies = {}) {
-        return parse_impl(parser_.parse(body), ids, bodies);
+        if (!bodies.empty() && bodies.size() != ids.size())
+            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
+        sent_.assign(ids.size(), sqs_sent_entry{});
+        simdjson::dom::object root;
+        if (!reader_.parse(body, root))
+            return batch_result::failed(outcome::retry("unreadable SendMessageBatch response (not a JSON object)"));
+        return reader_.by_id(root, ids, sqs_errors(), [&](std::size_t at, const simdjson::dom::object& o) {
+            return accepted(at, o, bodies);
+        });
     }
 
     /// After parse: what SQS returned for each entry (empty views for entries not accepted).
     [[nodiscard]] std::span<const sqs_sent_entry> sent() const noexcept { return sent_; }
     /// After parse: results naming an id that is not in the batch (ignored).
-    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return reader_.unknown_entries(); }
 
 private:
-    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
-
-    std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) const noexcept {
-        // Results usually come in request order: try the expected position first.
-        if (guess < ids.size() && ids[guess] == id) return guess;
-        for (std::size_t i = 0; i < ids.size(); ++i)
-            if (ids[i] == id) return i;
-        return ids.size();
-    }
-
-    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
-    template <class T>
-    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
-        return std::move(r).get(out) == simdjson::SUCCESS;
-    }
-
-    static entry_result failed_entry(std::string_view code, std::string_view message, bool sender_fault) {
-        std::string why(code.empty() ? std::string_view("unknown error") : code.substr(0, 128));
-        const std::string clean = sluice::detail::aws_error::clean_message(message, 512);
-        if (!clean.empty()) {
-            why += ": ";
-            why += clean;
-        }
-        if (is_throttling_code(code)) return entry_result::retry(std::move(why), true);
-        if (is_transient_code(code) || !sender_fault) return entry_result::retry(std::move(why));
-        return entry_result::reject(std::move(why));
-    }
-
-    batch_result parse_impl(simdjson::simdjson_result<simdjson::dom::element> parsed,
-                            std::span<const std::string_view> ids, std::span<const std::string_view> bodies) {
-        if (!bodies.empty() && bodies.size() != ids.size())
-            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
-        const std::size_t n = ids.size();
-        sent_.assign(n, sqs_sent_entry{});
-        state_.assign(n, no_result);
-        unknown_ = 0;
-
-        simdjson::dom::object root;
-        if (parsed.get_object().get(root) != simdjson::SUCCESS)
-            return batch_result::failed(entry_result::retry("unreadable SendMessageBatch response (not a JSON object)"));
-
-        batch_result result;
-        auto ensure_entries = [&] {
-            if (result.entries.empty()) result.entries.assign(n, entry_result::ok());
-        };
-
-        simdjson::dom::array successful;
-        if (root["Successful"].get_array().get(successful) == simdjson::SUCCESS) {
-            std::size_t guess = 0;
-            for (simdjson::dom::element item : successful) {
-                simdjson::dom::object o;
-                std::string_view id;
-                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
-                    ++unknown_;
-                    continue;
-                }
-                const std::size_t at = find(ids, id, guess);
-                guess = at + 1;
-                if (at == n || state_[at] != no_result) {
-                    ++unknown_;
-                    continue;
-                }
-                state_[at] = accepted;
-                sqs_sent_entry& s = sent_[at];
-                // Optional members: absent ones leave the view empty.
-                read(o["MessageId"].get_string(), s.message_id);
-                read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
-                read(o["SequenceNumber"].get_string(), s.sequence_number);
+    std::optional<outcome> accepted(std::size_t at, const simdjson::dom::object& o, std::span<const std::string_view> bodies) {
+        using reader = batch_response_reader;
+        sqs_sent_entry& s = sent_[at];
+        // Optional members: absent ones leave the view empty.
+        reader::read(o["MessageId"].get_string(), s.message_id);
+        reader::read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
+        reader::read(o["SequenceNumber"].get_string(), s.sequence_number);
 #if SLUICE_SQS_MD5
-                if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body)) {
-                    ensure_entries();
-                    result.entries[at] = entry_result::retry("MD5OfMessageBody does not match the body sent");
-                }
+        if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body))
+            return outcome::retry("MD5OfMessageBody does not match the body sent");
+#else
+        (void)bodies;
 #endif
-            }
-        }
-
-        simdjson::dom::array failed_list;
-        if (root["Failed"].get_array().get(failed_list) == simdjson::SUCCESS) {
-            std::size_t guess = 0;
-            for (simdjson::dom::element item : failed_list) {
-                simdjson::dom::object o;
-                std::string_view id;
-                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
-                    ++unknown_;
-                    continue;
-                }
-                const std::size_t at = find(ids, id, guess);
-                guess = at + 1;
-                if (at == n || state_[at] != no_result) {
-                    ++unknown_;
-                    continue;
-                }
-                state_[at] = failed;
-                std::string_view code, message;
-                bool sender_fault = false;
-                read(o["Code"].get_string(), code);
-                read(o["Message"].get_string(), message);
-                read(o["SenderFault"].get_bool(), sender_fault);
-                ensure_entries();
-                result.entries[at] = failed_entry(code, message, sender_fault);
-            }
-        }
-
-        for (std::size_t i = 0; i < n; ++i) {
-            if (state_[i] != no_result) continue;
-            ensure_entries();
-            result.entries[i] = entry_result::retry("no result for entry");
-        }
-        return result;
+        return std::nullopt;
     }
 
 #if SLUICE_SQS_MD5
@@ -14395,12 +15721,10 @@ private:
         return true;
     }
 
-    sluice::detail::sqs::md5_hasher md5_;
+    sluice::detail::md5_hasher md5_;
 #endif
-    simdjson::dom::parser parser_;
+    batch_response_reader reader_;
     std::vector<sqs_sent_entry> sent_;
-    std::vector<unsigned char> state_;
-    std::size_t unknown_ = 0;
 };
 
 } // namespace sluice::aws
@@ -16377,6 +17701,160 @@ private:
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_PROVIDER_HPP
 // end file sluice/aws/credentials_provider.hpp
 #if SLUICE_HAS_OPENSSL
+// begin file sluice/aws/batch/dispatcher.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_DISPATCHER_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_DISPATCHER_HPP
+
+// batch_dispatcher<Service>: submit records, they go out in batch requests of the service, signed,
+// retried entry by entry, and what could not be sent comes back from flush() with the reason: the
+// shape of boto3-batch-utils' dispatchers (submit_payload / flush_payloads), asynchronous, for every
+// AWS batch API that implements batch_service.
+//
+//   submit(record) -> prepare (fill defaults, validate: refused at once, never sent) -> encode the
+//   entry once -> (duplicate of a pending record? drop with a warning) -> delivery_pipeline<batch_sink>
+//   (batching by count, weight and age; memory or disk buffer; per-entry retries; rate and concurrency
+//   limits; dead letters) -> batch_sink (one signed request per batch) -> per entry an outcome ->
+//   send()'s receipt or delivery_error, or flush()'s unprocessed list.
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/batch/dispatcher.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// begin file sluice/aws/batch/service.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SERVICE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SERVICE_HPP
+
+// What one AWS batch API is to the shared batch layer: a small class of traits. The layer (sink,
+// dispatcher, delivery engine) does everything else: batching by count, weight, age and batch key,
+// buffers, signing, attempts and backoff, per-entry retries, de-duplication, outcomes.
+//
+// A service says:
+//   - its wire protocol, signing name and operation (X-Amz-Target),
+//   - its limits (a batch_limits table, overridable) and its per-entry error codes (an error_table),
+//   - prepare(record): fill what the service needs and the caller left out (a FIFO deduplication id,
+//     a random partition key) and validate; a non-empty reason refuses the record before it is sent,
+//   - encode_entry(record, out): append the entry's JSON once; the entry_meta says what it weighs
+//     and which batch key and order key it has,
+//   - encode_request(batch, body): the request around pre-encoded entries (little more than a copy)
+//     and any per-request state the response needs (request_state),
+//   - read_response(body, batch, state): one outcome per entry, with the mappings of response.hpp.
+//
+// aws/sqs.hpp and aws/kinesis.hpp are examples; each is a few hundred lines of service rules.
+
+#include <concepts>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+
+namespace sluice::aws {
+
+/// The protocols of AWS batch APIs sluice speaks.
+enum class wire_protocol {
+    json_1_0, ///< awsJson1_0: SQS, DynamoDB, CloudWatch (PutMetricData with x-amzn-query-mode)
+    json_1_1, ///< awsJson1_1: Kinesis, Firehose, CloudWatch Logs
+};
+
+/// The Content-Type of a protocol's requests.
+[[nodiscard]] constexpr std::string_view content_type(wire_protocol p) noexcept {
+    return p == wire_protocol::json_1_0 ? "application/x-amz-json-1.0" : "application/x-amz-json-1.1";
+}
+
+/// What the batch layer learns about one encoded entry.
+struct entry_meta {
+    /// The record's size as the service counts it against its limits (before entry_overhead).
+    std::size_t counted = 0;
+    /// Records with different batch keys never share a request (a stream, a table, a log stream).
+    std::string batch_key{};
+    /// Records with the same order key never overtake each other (a partition key, a message group),
+    /// when the service keeps order.
+    std::string order_key{};
+};
+
+/// How the dispatcher treats a record identical to one still pending.
+enum class duplicate_policy {
+    keep,      ///< send both (the service has no notion of duplicates)
+    drop_newer ///< drop the newer one with a warning; its outcome is the pending one's (SQS)
+};
+
+/// A batch API's traits (see the file comment).
+template <class S>
+concept batch_service = requires(S& s, const S& cs, typename S::record_type& record,
+                                 const typename S::record_type& crecord, std::string& out, sink_batch batch,
+                                 typename S::request_state& state, std::string_view body) {
+    typename S::record_type;
+    typename S::request_state;
+    { S::protocol } -> std::convertible_to<wire_protocol>;
+    { S::target } -> std::convertible_to<std::string_view>;
+    { cs.name() } -> std::convertible_to<std::string_view>;
+    { cs.limits() } -> std::convertible_to<batch_limits>;
+    { cs.errors() } -> std::convertible_to<const error_table&>;
+    { cs.max_encoded_record() } -> std::convertible_to<std::size_t>;
+    { s.prepare(record) } -> std::convertible_to<std::string>;
+    { cs.encode_entry(crecord, out) } -> std::same_as<entry_meta>;
+    { cs.encode_request(batch, out) } -> std::same_as<typename S::request_state>;
+    { s.read_response(body, batch, state) } -> std::same_as<batch_result>;
+    { cs.default_delivery() } -> std::same_as<delivery_options>;
+    { cs.duplicates() } -> std::convertible_to<duplicate_policy>;
+};
+
+/// A record that was not sent, or not accepted, and why (what flush() returns).
+template <class Record>
+struct batch_unprocessed {
+    Record record;
+    std::string reason;
+    /// False when it was refused before sending (invalid: too large, bad characters...).
+    bool sent = false;
+    /// Requests that carried it.
+    unsigned attempts = 0;
+    /// The whole outcome: kind, the service's error code and request id, dead-lettered.
+    outcome details{};
+};
+
+/// How a record sent with send() fared when it was taken.
+struct batch_receipt {
+    unsigned attempts = 0;
+    /// True when a pending identical record absorbed this one (duplicate_policy::drop_newer).
+    bool duplicate = false;
+};
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SERVICE_HPP
+// end file sluice/aws/batch/service.hpp
+// begin file sluice/aws/batch/sink.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SINK_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SINK_HPP
+
+// batch_sink<Service>: the delivery engine's adapter for any AWS batch API. The engine hands it a
+// batch of entries the service encoded once (at submit); the sink wraps them in a request, signs and
+// sends it through service_client with one attempt (the engine owns attempts and backoff), and maps
+// the answer to one outcome per entry: the whole request's classification when the service refused
+// it, or the service's own per-entry mapping when it answered 2xx.
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/batch/sink.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+
 // begin file sluice/aws/service_client.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SERVICE_CLIENT_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_AWS_SERVICE_CLIENT_HPP
@@ -16470,7 +17948,7 @@ private:
 // SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3 contexts that are fetched once and reused:
 // on OpenSSL 3 a fetch (EVP_MD_fetch, EVP_MAC_fetch, or the implicit one of the one-shot HMAC()) costs
 // more than hashing a small input, so the hot path only re-initialises contexts it already owns.
-// Plus lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
+// Plus MD5 (for checks services ask for) and lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
 
 #if !SLUICE_HAS_OPENSSL
 #error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
@@ -16482,6 +17960,7 @@ private:
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -16642,6 +18121,57 @@ public:
 
 private:
     std::unique_ptr<EVP_MAC_CTX, evp_mac_ctx_deleter> ctx_;
+};
+
+/// MD5 on a reused OpenSSL context, fetched on first use (SQS returns MD5s of what it received).
+/// Unavailable (FIPS providers) means no check: hex_digest() returns false.
+class md5_hasher {
+public:
+    md5_hasher() = default;
+    md5_hasher(const md5_hasher&) = delete;
+    md5_hasher& operator=(const md5_hasher&) = delete;
+    md5_hasher(md5_hasher&& o) noexcept
+        : md_(std::exchange(o.md_, nullptr)), ctx_(std::exchange(o.ctx_, nullptr)), tried_(o.tried_) {}
+    md5_hasher& operator=(md5_hasher&& o) noexcept {
+        std::swap(md_, o.md_);
+        std::swap(ctx_, o.ctx_);
+        std::swap(tried_, o.tried_);
+        return *this;
+    }
+    ~md5_hasher() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+
+    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
+    bool hex_digest(std::string_view data, char* out) noexcept {
+        if (!ready()) return false;
+        unsigned char digest[16];
+        unsigned int size = 0;
+        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
+            return false;
+        constexpr char hex[] = "0123456789abcdef";
+        for (int k = 0; k < 16; ++k) {
+            out[2 * k] = hex[digest[k] >> 4];
+            out[2 * k + 1] = hex[digest[k] & 0x0F];
+        }
+        return true;
+    }
+
+private:
+    bool ready() noexcept {
+        if (md_ && ctx_) return true;
+        if (tried_) return false;
+        tried_ = true;
+        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
+        ctx_ = EVP_MD_CTX_new();
+        return md_ && ctx_;
+    }
+
+    EVP_MD* md_ = nullptr;
+    EVP_MD_CTX* ctx_ = nullptr;
+    bool tried_ = false;
 };
 
 } // namespace sluice::detail
@@ -17352,6 +18882,8 @@ inline detail::hmac_sha256& sigv4_signer::signing_key(std::string_view date, std
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
+#include <stop_token>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -17435,14 +18967,32 @@ struct call_failure {
     /// what is the request's fault. A call that ran out of attempts or quota is still retryable by
     /// the engine (the records are not at fault), after its own backoff.
     [[nodiscard]] entry_result to_entry_result() const {
-        if (credentials) return entry_result::retry(message);
-        if (kind == retry_kind::none) {
-            if (service) return entry_result::reject(message);
-            if (code == http::transport_error::cancelled) return entry_result::retry(message);
-            return entry_result::reject(message);
-        }
-        return entry_result::retry(message, kind == retry_kind::throttling);
+        entry_result r;
+        if (credentials)
+            r = entry_result::retry(message);
+        else if (kind != retry_kind::none)
+            r = entry_result::retry(message, kind == retry_kind::throttling);
+        else if (!service && code == http::transport_error::cancelled)
+            r = entry_result::retry(message);
+        else
+            r = entry_result::reject(message);
+        r.code = code;
+        if (service) r.from_service(service->code, service->request_id);
+        return r;
     }
+};
+
+/// How one call is made.
+struct call_options {
+    std::string_view content_type = "application/x-amz-json-1.0";
+    /// One attempt only: the caller (the delivery engine) owns attempts and backoff. A clock-skew
+    /// correction and an expired-token refresh still re-sign and resend once: no retry by the caller
+    /// could fix those faster.
+    bool single_attempt = false;
+    /// Abandons the call (transport_error::cancelled) when stopped.
+    std::stop_token stop{};
+    /// Signed and sent with the call (e.g. x-amzn-query-mode for CloudWatch).
+    std::span<const http::header> extra_headers{};
 };
 
 struct call_outcome {
@@ -17478,9 +19028,17 @@ public:
     /// `body` must stay valid until the call completes (it is sent without copying).
     [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::string_view body,
                                                std::string_view content_type = "application/x-amz-json-1.0") {
+        call_options o;
+        o.content_type = content_type;
+        return call_json(target, body, o);
+    }
+
+    /// The same with call options (single attempt, cancellation, extra headers).
+    [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::string_view body, call_options opts) {
         call_outcome out;
         retry_token token = strategy_.begin();
         bool refreshed_credentials = false;
+        bool corrected_skew = false;
         for (;;) {
             auto credentials = co_await credentials_->load();
             if (credentials.is_error()) {
@@ -17496,7 +19054,8 @@ public:
             request.url = endpoint_.url;
             request.body = body;
             request.timeout = options_.attempt_timeout;
-            sign(request, credentials.value(), target, content_type, body);
+            request.stop = opts.stop;
+            sign(request, credentials.value(), target, opts, body);
 
             const auto sent_at = std::chrono::system_clock::now();
             auto response = co_await http_->request(request);
@@ -17506,7 +19065,7 @@ public:
                 out.failure.service.reset();
                 out.failure.code = e.code;
                 out.failure.message = e.message;
-                decision = strategy_.on_failure(token, e.code);
+                decision = opts.single_attempt ? single(classify(e.code)) : strategy_.on_failure(token, e.code);
             } else if (response.value().status >= 200 && response.value().status < 300) {
                 strategy_.on_success(token);
                 out.response = std::move(response).value();
@@ -17514,7 +19073,7 @@ public:
             } else {
                 const http::response& r = response.value();
                 service_error se = parse_service_error(static_cast<int>(r.status), r.headers, r.body);
-                skew_.update(se, sent_at);
+                const bool skew_changed = skew_.update(se, sent_at);
                 if (!refreshed_credentials && is_expired_token_code(se.code)) {
                     // Temporary credentials expired before their stated time (or were revoked): drop
                     // the cached ones and try once more with fresh ones, outside the retry budget.
@@ -17527,21 +19086,21 @@ public:
                         continue;
                     }
                 }
+                if (opts.single_attempt && !corrected_skew && skew_changed && classify(se) == retry_kind::clock_skew) {
+                    // The clock offset was just corrected: re-signing with it is the fix, at once.
+                    corrected_skew = true;
+                    continue;
+                }
                 out.failure.code = {};
                 out.failure.message = se.describe();
                 out.failure.service = std::move(se);
-                decision = strategy_.on_failure(token, *out.failure.service);
+                decision = opts.single_attempt ? single(classify(*out.failure.service))
+                                               : strategy_.on_failure(token, *out.failure.service);
             }
             out.failure.kind = decision.kind;
             out.failure.verdict = decision.verdict;
             if (!decision.should_retry()) {
-                out.failure.attempts = token.attempts;
-                out.failure.message = std::string(target) + ": " + out.failure.message + "; " +
-                                      std::to_string(token.attempts) + " attempt(s) (" +
-                                      std::string(to_string(decision.verdict)) + ")";
-                if (options_.log)
-                    options_.log->warn("aws", "call failed",
-                                       {field::plain("service", options_.service), field::plain("reason", out.failure.message)});
+                finish_failure(out.failure, target, token.attempts, decision.verdict, opts.single_attempt);
                 co_return out;
             }
             if (options_.log)
@@ -17558,12 +19117,37 @@ public:
     }
 
 private:
+    /// A single attempt's verdict: the caller retries what is retryable.
+    static retry_decision single(retry_kind kind) noexcept {
+        retry_decision d;
+        d.kind = kind;
+        d.verdict = kind == retry_kind::none ? retry_verdict::not_retryable : retry_verdict::attempts_exhausted;
+        return d;
+    }
+
+    /// Names the call and its attempts in the failure's message; logs it unless the caller retries.
+    void finish_failure(call_failure& f, std::string_view target, unsigned attempts, retry_verdict verdict,
+                        bool single_attempt) const {
+        f.attempts = attempts;
+        if (single_attempt) {
+            f.message = std::string(target) + ": " + f.message;
+            return; // the engine logs what finally fails, once per record
+        }
+        f.message = std::string(target) + ": " + f.message + "; " + std::to_string(attempts) + " attempt(s) (" +
+                    std::string(to_string(verdict)) + ")";
+        if (options_.log)
+            options_.log->warn("aws", "call failed",
+                               {field::plain("service", options_.service), field::plain("reason", f.message)});
+    }
+
     void sign(http::request& request, const aws_credentials& credentials, std::string_view target,
-              std::string_view content_type, std::string_view body) {
+              const call_options& opts, std::string_view body) {
+        const std::string_view content_type = opts.content_type;
         fields_.clear();
         fields_.add("Host", endpoint_.host);
         fields_.add("Content-Type", content_type);
         fields_.add("X-Amz-Target", target);
+        for (const http::header& h : opts.extra_headers) fields_.add(h.name, h.value);
         sigv4_request s;
         s.method = "POST";
         s.path = endpoint_.path;
@@ -17574,9 +19158,10 @@ private:
         s.service = options_.service;
         s.time = skew_.now();
         signer_.sign(s, credentials, signed_);
-        request.headers.reserve(2 + signed_.fields().size());
+        request.headers.reserve(2 + opts.extra_headers.size() + signed_.fields().size());
         request.headers.push_back(http::header{"Content-Type", std::string(content_type)});
         request.headers.push_back(http::header{"X-Amz-Target", std::string(target)});
+        for (const http::header& h : opts.extra_headers) request.headers.push_back(h);
         for (const http_field& f : signed_.fields()) request.headers.push_back(http::header{f.name, f.value});
     }
 
@@ -17627,19 +19212,828 @@ struct service_setup {
 } // namespace sluice::aws
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SERVICE_CLIENT_HPP
 // end file sluice/aws/service_client.hpp
+
+namespace sluice::aws {
+
+/// Sends batches of one service's pre-encoded entries (see aws/batch/service.hpp).
+template <batch_service Service>
+class batch_sink {
+public:
+    batch_sink(service_client& client, Service& service) : client_(&client), service_(&service) {}
+
+    /// The service's limits for the engine: entries, request weight, and the largest encoded entry.
+    [[nodiscard]] sink_limits limits() const {
+        return batch_limits(service_->limits()).to_sink_limits(service_->max_encoded_record());
+    }
+
+    [[nodiscard]] task<batch_result> send(sink_batch batch) {
+        std::string body;
+        typename Service::request_state state = service_->encode_request(batch, body);
+        call_options options;
+        options.content_type = content_type(Service::protocol);
+        options.single_attempt = true;
+        options.stop = cancel_token(batch);
+        if constexpr (requires { service_->extra_headers(); }) options.extra_headers = service_->extra_headers();
+        auto out = co_await client_->call_json(Service::target, body, options);
+        if (!out.ok()) co_return batch_result::failed(out.failure.to_entry_result());
+        co_return service_->read_response(out.response->body, batch, state);
+    }
+
+    [[nodiscard]] Service& service() noexcept { return *service_; }
+
+private:
+    /// The engine's cancellation of this request (stop's deadline), where the engine gives one.
+    template <class Batch>
+    static std::stop_token cancel_token(const Batch& b) {
+        if constexpr (requires { b.cancel; })
+            return b.cancel;
+        else
+            return {};
+    }
+
+    service_client* client_;
+    Service* service_;
+};
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_SINK_HPP
+// end file sluice/aws/batch/sink.hpp
+
+namespace sluice::aws {
+
+/// What every dispatcher takes besides its service's own options.
+struct batch_dispatcher_options {
+    /// With duplicate_policy::drop_newer services: a record identical to one still pending is dropped
+    /// with a warning, as boto3-batch-utils does; its outcome is the pending one's.
+    bool drop_duplicates = true;
+    /// Batching, buffering, retries, rate and concurrency; the service's default_delivery() if unset.
+    std::optional<delivery_options> delivery{};
+    /// Invalid records, duplicates and final failures are logged here (never record bodies).
+    const logger* log = nullptr;
+};
+
+/// Counters of one dispatcher.
+struct batch_dispatcher_stats {
+    std::uint64_t submitted = 0;  ///< submit() and send() calls
+    std::uint64_t invalid = 0;    ///< refused before sending
+    std::uint64_t duplicates = 0; ///< dropped as duplicates of a pending record
+    std::uint64_t delivered = 0;
+    std::uint64_t failed = 0;     ///< sent (or accepted into the engine), but finally not delivered
+    std::size_t pending = 0;      ///< submitted, outcome not known yet
+};
+
+namespace detail_batch {
+template <class S>
+struct unprocessed_of {
+    using type = batch_unprocessed<typename S::record_type>;
+};
+template <class S>
+    requires requires { typename S::unprocessed_type; }
+struct unprocessed_of<S> {
+    using type = typename S::unprocessed_type;
+};
+} // namespace detail_batch
+
+template <batch_service Service>
+class batch_dispatcher {
+public:
+    using record_type = typename Service::record_type;
+    /// What flush() hands back: the record, the reason, whether it was sent, attempts, the outcome.
+    using unprocessed_type = typename detail_batch::unprocessed_of<Service>::type;
+
+    batch_dispatcher(io_loop& loop, service_client& client, Service service, batch_dispatcher_options options = {})
+        : loop_(&loop),
+          options_(std::move(options)),
+          service_(std::move(service)),
+          sink_(client, service_),
+          pipeline_(loop, sink_, effective_delivery()) {}
+
+    batch_dispatcher(const batch_dispatcher&) = delete;
+    batch_dispatcher& operator=(const batch_dispatcher&) = delete;
+
+    [[nodiscard]] Service& service() noexcept { return service_; }
+    [[nodiscard]] const Service& service() const noexcept { return service_; }
+    [[nodiscard]] delivery_pipeline<batch_sink<Service>>& pipeline() noexcept { return pipeline_; }
+
+    /// Opens the disk buffer when one is configured. Call once on the loop before submitting.
+    [[nodiscard]] task<void> start() { return pipeline_.start(); }
+
+    /// Queues `r` and returns at once; batches go out when full, when old enough, or at flush(). An
+    /// invalid record is never sent: it comes back from the next flush() with the reason. Any thread
+    /// (it hops onto the loop).
+    void submit(record_type r) {
+        if (!loop_->in_loop_thread()) {
+            auto shared = std::make_shared<record_type>(std::move(r));
+            loop_->call_soon([this, shared] { submit(std::move(*shared)); });
+            return;
+        }
+        ++stats_.submitted;
+        auto admitted = admit(r);
+        if (!admitted.entry) {
+            outcome why = outcome::make(outcome_kind::invalid, admitted.invalid);
+            unprocessed_.push_back(unprocessed_type{std::move(r), std::move(admitted.invalid), false, 0, std::move(why)});
+            return;
+        }
+        if (admitted.duplicate) return;
+        ++outstanding_;
+        loop_->spawn(run(admitted.entry, std::make_unique<record_type>(std::move(r))));
+    }
+
+    /// Queues `r` and completes when the service took it; throws delivery_error when it was refused as
+    /// invalid (at once) or finally failed (its outcome says why). Any thread (it continues on the
+    /// loop). Not reported again by flush().
+    [[nodiscard]] task<batch_receipt> send(record_type r) {
+        if (!loop_->in_loop_thread()) co_await loop_->schedule();
+        ++stats_.submitted;
+        auto admitted = admit(r);
+        if (!admitted.entry) throw delivery_error(outcome::make(outcome_kind::invalid, admitted.invalid));
+        std::shared_ptr<pending> p = admitted.entry;
+        if (!admitted.duplicate) {
+            ++outstanding_;
+            loop_->spawn(run(p, nullptr));
+        }
+        co_await done_awaiter{p.get()};
+        if (!p->ok) {
+            outcome failure = p->failure;
+            throw delivery_error(std::move(failure));
+        }
+        co_return batch_receipt{p->attempts, admitted.duplicate};
+    }
+
+    /// Sends everything submitted so far and waits for the outcomes; returns what was not sent or not
+    /// accepted since the previous flush(), each with its reason. Call on the loop.
+    [[nodiscard]] task<std::vector<unprocessed_type>> flush() {
+        co_await pipeline_.flush();
+        while (outstanding_ != 0) {
+            co_await loop_->schedule(); // lets submitted records reach the pipeline, finished ones report
+            co_await pipeline_.flush();
+        }
+        co_return std::exchange(unprocessed_, {});
+    }
+
+    /// flush() for a thread that is not the loop's (the loop must be running elsewhere).
+    [[nodiscard]] std::vector<unprocessed_type> flush_blocking() {
+        if (loop_->in_loop_thread())
+            throw std::logic_error("sluice: flush_blocking() on the loop's thread would wait forever; co_await flush()");
+        auto on_loop = [this]() -> task<std::vector<unprocessed_type>> {
+            co_await loop_->schedule();
+            co_return co_await flush();
+        };
+        return sync_wait(on_loop());
+    }
+
+    /// Stops accepting, delivers what it can within `grace`; whatever is left ends unprocessed (or
+    /// stays in the disk buffer, when there is one). Call flush() afterwards to collect it.
+    [[nodiscard]] task<delivery_report> stop(std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
+        auto report = co_await pipeline_.stop(grace);
+        while (outstanding_ != 0) co_await loop_->schedule();
+        co_return report;
+    }
+
+    [[nodiscard]] batch_dispatcher_stats stats() const noexcept {
+        batch_dispatcher_stats s = stats_;
+        s.pending = outstanding_;
+        return s;
+    }
+
+    /// A collector processor sending each payload as one record: `send` on the collector queue then
+    /// resolves with that record's outcome (Ok, or an Error whose details() say why).
+    template <class T>
+    [[nodiscard]] typename collector<T>::processor_type processor(std::function<record_type(const payload<T>&)> to_record) {
+        return [this, to_record = std::move(to_record)](const payload<T>& p, collector_context&) -> task<void> {
+            record_type r = to_record(p);
+            co_await send(std::move(r));
+        };
+    }
+
+private:
+    struct pending {
+        std::string entry; // the encoded entry (the duplicate check's key)
+        entry_meta meta;
+        bool done = false;
+        bool ok = false;
+        unsigned attempts = 0;
+        outcome failure;
+        std::vector<std::coroutine_handle<>> waiters;
+    };
+
+    struct admission {
+        std::shared_ptr<pending> entry;
+        bool duplicate = false;
+        std::string invalid;
+    };
+
+    struct done_awaiter {
+        pending* p;
+        bool await_ready() const noexcept { return p->done; }
+        void await_suspend(std::coroutine_handle<> h) { p->waiters.push_back(h); }
+        void await_resume() const noexcept {}
+    };
+
+    [[nodiscard]] bool dedups() const { return options_.drop_duplicates && service_.duplicates() == duplicate_policy::drop_newer; }
+
+    delivery_options effective_delivery() const {
+        delivery_options d = options_.delivery ? *options_.delivery : service_.default_delivery();
+        if (d.log == nullptr) d.log = options_.log;
+        if constexpr (requires { service_.adjust(d); }) service_.adjust(d);
+        return d;
+    }
+
+    // Prepares and validates (the service fills its defaults first), encodes, checks for a pending twin.
+    admission admit(record_type& r) {
+        admission out;
+        if (std::string why = service_.prepare(r); !why.empty()) {
+            ++stats_.invalid;
+            out.invalid = std::string(service_.name()) + ": record not sent: " + why;
+            if (options_.log)
+                options_.log->warn("aws", "invalid record not sent",
+                                   {field::plain("destination", service_.name()), field::plain("reason", why)});
+            return out;
+        }
+        auto p = std::make_shared<pending>();
+        p->meta = service_.encode_entry(r, p->entry);
+        if (dedups()) {
+            auto it = pending_.find(std::string_view(p->entry));
+            if (it != pending_.end()) {
+                ++stats_.duplicates;
+                if (options_.log)
+                    options_.log->warn("aws", "duplicate of a pending record dropped",
+                                       {field::plain("destination", service_.name())});
+                out.entry = it->second;
+                out.duplicate = true;
+                return out;
+            }
+            pending_.emplace(std::string_view(p->entry), p);
+        }
+        out.entry = std::move(p);
+        return out;
+    }
+
+    // One record through the pipeline; `record` is kept for the unprocessed list (submit()).
+    task<void> run(std::shared_ptr<pending> p, std::unique_ptr<record_type> record) {
+        // The entry stays behind as the duplicate check's key only when there is such a check.
+        std::string entry;
+        if (dedups())
+            entry = p->entry;
+        else
+            entry = std::move(p->entry);
+        try {
+            const delivery_receipt receipt = co_await pipeline_.deliver(std::move(entry));
+            p->ok = true;
+            p->attempts = receipt.attempts;
+        } catch (const delivery_error& e) {
+            p->failure = e.details();
+            p->attempts = e.attempts();
+        } catch (const std::exception& e) {
+            p->failure = outcome::make(outcome_kind::invalid, e.what());
+        }
+        if (p->ok) {
+            ++stats_.delivered;
+        } else {
+            ++stats_.failed;
+            if (record)
+                unprocessed_.push_back(
+                    unprocessed_type{std::move(*record), p->failure.message, p->failure.sent, p->attempts, p->failure});
+        }
+        if (dedups()) {
+            auto it = pending_.find(std::string_view(p->entry));
+            if (it != pending_.end() && it->second == p) pending_.erase(it);
+        }
+        p->done = true;
+        for (auto h : std::exchange(p->waiters, {})) loop_->post(h);
+        --outstanding_;
+    }
+
+    io_loop* loop_;
+    batch_dispatcher_options options_;
+    Service service_;
+    batch_sink<Service> sink_;
+    delivery_pipeline<batch_sink<Service>> pipeline_;
+    std::unordered_map<std::string_view, std::shared_ptr<pending>> pending_{};
+    std::vector<unprocessed_type> unprocessed_{};
+    std::size_t outstanding_ = 0;
+    batch_dispatcher_stats stats_{};
+};
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_DISPATCHER_HPP
+// end file sluice/aws/batch/dispatcher.hpp
+// begin file sluice/aws/kinesis.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_KINESIS_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_KINESIS_HPP
+
+// Kinesis Data Streams PutRecords on the shared AWS batch layer: kinesis_service is Kinesis's traits,
+// kinesis_dispatcher the batch dispatcher for it.
+//
+//   POST / HTTP/1.1
+//   Content-Type: application/x-amz-json-1.1
+//   X-Amz-Target: Kinesis_20131202.PutRecords
+//   {"StreamName":"events","Records":[{"Data":"eyJhIjoxfQ==","PartitionKey":"user-42"},...]}
+//   ->
+//   {"FailedRecordCount":1,"Records":[{"SequenceNumber":"4959...","ShardId":"shardId-000000000001"},
+//     {"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded for shard..."}]}
+//
+// Limits (AWS, 2026; one table, overridable): 500 records and 10 MiB per request including partition
+// keys; a record's data plus its partition key at most the stream's MaxRecordSizeInKiB (1 MiB by
+// default, up to 10 MiB: set max_record_bytes); partition keys of 1 to 256 Unicode characters;
+// ExplicitHashKey a decimal integer below 2^128. Sizes count the data before base64.
+//
+// Per-record failures come back by position: ProvisionedThroughputExceededException (and KMS
+// throttling) is throttling, InternalFailure transient; both are retried entry by entry with backoff,
+// so a throttled shard's records back off on their own while the rest of the batch is delivered. With
+// order_by_partition_key, records of one partition key never overtake each other across retries.
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/kinesis.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+// begin file sluice/aws/batch/response.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+
+// How AWS batch APIs say what happened to each entry of a successful (2xx) response, each mapping
+// written once, tested once, and used by every service that answers that way:
+//
+//   by id             SQS: {"Successful":[{"Id":..}], "Failed":[{"Id":..,"Code":..,"SenderFault":..}]}
+//   by position       Kinesis Records[i].ErrorCode, Firehose RequestResponses[i].ErrorCode
+//   by index ranges   CloudWatch Logs rejectedLogEventsInfo {tooNewLogEventStartIndex, ...}
+//   by unprocessed    DynamoDB UnprocessedItems: the entries handed back are retried
+//   all or nothing    PutMetricData, S3 PutObject: a 2xx means every entry was taken
+//
+// Every mapping yields one outcome per entry in batch order (batch_result::all_ok() when all were
+// taken); an entry the response does not account for is retried ("no result for entry"), never
+// assumed delivered. A body that cannot be read fails the whole request as retryable.
+
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/batch/response.hpp needs simdjson (SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <simdjson.h>
+
+
+namespace sluice::aws {
+
+/// Field names of an id-keyed response (SQS's by default).
+struct id_response_fields {
+    std::string_view successful = "Successful";
+    std::string_view failed = "Failed";
+    std::string_view id = "Id";
+    std::string_view code = "Code";
+    std::string_view message = "Message";
+    std::string_view sender_fault = "SenderFault";
+};
+
+/// Field names of a position-keyed response (Kinesis's by default; Firehose: "RequestResponses").
+struct position_response_fields {
+    std::string_view results = "Records";
+    std::string_view code = "ErrorCode";
+    std::string_view message = "ErrorMessage";
+    /// The count of failed entries the service states ("FailedRecordCount", "FailedPutCount"); empty
+    /// to skip the cross-check.
+    std::string_view failed_count = "FailedRecordCount";
+};
+
+/// Reads batch responses with one reused simdjson parser: once warm, a response whose entries all
+/// succeeded is read without allocating. Not thread-safe; one per sink.
+class batch_response_reader {
+public:
+    /// Parses `body`; an error (and no object) when it is not a JSON object.
+    [[nodiscard]] bool parse(std::string_view body, simdjson::dom::object& root) {
+        return parser_.parse(body.data(), body.size(), true).get_object().get(root) == simdjson::SUCCESS;
+    }
+
+    /// Per entry, from Successful/Failed lists keyed by the entry ids `ids` (batch order).
+    /// `on_success(index, item)` sees each accepted entry (e.g. to check an MD5) and may return a
+    /// failure outcome for it. Ids found twice or not in the batch are ignored and counted.
+    template <class OnSuccess>
+        requires std::invocable<OnSuccess&, std::size_t, const simdjson::dom::object&>
+    [[nodiscard]] batch_result by_id(const simdjson::dom::object& root, std::span<const std::string_view> ids,
+                                     const error_table& table, OnSuccess&& on_success,
+                                     const id_response_fields& f = {}) {
+        const std::size_t n = ids.size();
+        state_.assign(n, no_result);
+        unknown_ = 0;
+        batch_result result;
+        walk_ids(root, f.successful, f.id, ids, [&](std::size_t at, const simdjson::dom::object& o) {
+            state_[at] = accepted;
+            std::optional<outcome> o2 = on_success(at, o);
+            if (o2) set(result, n, at, std::move(*o2));
+        });
+        walk_ids(root, f.failed, f.id, ids, [&](std::size_t at, const simdjson::dom::object& o) {
+            state_[at] = failed;
+            std::string_view code, message;
+            bool sender_fault = false;
+            const bool has_fault = read(o[f.sender_fault].get_bool(), sender_fault);
+            read(o[f.code].get_string(), code);
+            read(o[f.message].get_string(), message);
+            set(result, n, at,
+                classify_entry(table, code, message, has_fault ? std::optional<bool>(sender_fault) : std::nullopt));
+        });
+        for (std::size_t i = 0; i < n; ++i)
+            if (state_[i] == no_result) set(result, n, i, outcome::retry("no result for entry"));
+        return result;
+    }
+
+    /// The same without a per-success check.
+    [[nodiscard]] batch_result by_id(const simdjson::dom::object& root, std::span<const std::string_view> ids,
+                                     const error_table& table, const id_response_fields& f = {}) {
+        return by_id(root, ids, table, [](std::size_t, const simdjson::dom::object&) { return std::optional<outcome>{}; }, f);
+    }
+
+    /// Per entry, from an array holding one result per entry in request order, an entry failed when
+    /// its code field is present and not null. `on_success(index, item)` sees each accepted entry.
+    template <class OnSuccess>
+        requires std::invocable<OnSuccess&, std::size_t, const simdjson::dom::object&>
+    [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
+                                           OnSuccess&& on_success, const position_response_fields& f = {}) {
+        simdjson::dom::array results;
+        if (root[f.results].get_array().get(results) != simdjson::SUCCESS)
+            return batch_result::failed(outcome::retry("response has no " + std::string(f.results) + " array"));
+        if (results.size() != n)
+            return batch_result::failed(outcome::retry("response has " + std::to_string(results.size()) +
+                                                       " results for " + std::to_string(n) + " entries"));
+        batch_result result;
+        std::size_t i = 0, failures = 0;
+        for (simdjson::dom::element item : results) {
+            simdjson::dom::object o;
+            if (item.get_object().get(o) != simdjson::SUCCESS) {
+                set(result, n, i++, outcome::retry("unreadable result for entry"));
+                continue;
+            }
+            std::string_view code, message;
+            if (read(o[f.code].get_string(), code) && !code.empty()) {
+                read(o[f.message].get_string(), message);
+                set(result, n, i, classify_entry(table, code, message));
+                ++failures;
+            } else if (std::optional<outcome> bad = on_success(i, o)) {
+                set(result, n, i, std::move(*bad));
+            }
+            ++i;
+        }
+        std::uint64_t stated = 0;
+        if (!f.failed_count.empty() && read(root[f.failed_count].get_uint64(), stated) && stated != failures)
+            failed_count_mismatches_++;
+        return result;
+    }
+
+    [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
+                                           const position_response_fields& f = {}) {
+        return by_position(root, n, table, [](std::size_t, const simdjson::dom::object&) { return std::optional<outcome>{}; }, f);
+    }
+
+    /// Ids in the response that named no entry of the batch (or one twice), at the last by_id().
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+    /// Responses whose stated failure count disagreed with their per-entry results (the per-entry
+    /// results are trusted).
+    [[nodiscard]] std::size_t failed_count_mismatches() const noexcept { return failed_count_mismatches_; }
+
+    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
+    template <class T>
+    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
+        return std::move(r).get(out) == simdjson::SUCCESS;
+    }
+
+private:
+    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
+
+    static void set(batch_result& r, std::size_t n, std::size_t at, outcome o) {
+        if (r.entries.empty()) r.entries.assign(n, outcome::ok());
+        r.entries[at] = std::move(o);
+    }
+
+    template <class F>
+    void walk_ids(const simdjson::dom::object& root, std::string_view list, std::string_view id_field,
+                  std::span<const std::string_view> ids, F&& f) {
+        simdjson::dom::array items;
+        if (root[list].get_array().get(items) != simdjson::SUCCESS) return;
+        std::size_t guess = 0;
+        for (simdjson::dom::element item : items) {
+            simdjson::dom::object o;
+            std::string_view id;
+            if (item.get_object().get(o) != simdjson::SUCCESS || o[id_field].get_string().get(id) != simdjson::SUCCESS) {
+                ++unknown_;
+                continue;
+            }
+            const std::size_t at = find(ids, id, guess);
+            guess = at + 1;
+            if (at == ids.size() || state_[at] != no_result) {
+                ++unknown_;
+                continue;
+            }
+            f(at, o);
+        }
+    }
+
+    static std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) noexcept {
+        // Results usually come in request order: try the expected position first.
+        if (guess < ids.size() && ids[guess] == id) return guess;
+        for (std::size_t i = 0; i < ids.size(); ++i)
+            if (ids[i] == id) return i;
+        return ids.size();
+    }
+
+    simdjson::dom::parser parser_;
+    std::vector<unsigned char> state_;
+    std::size_t unknown_ = 0;
+    std::size_t failed_count_mismatches_ = 0;
+};
+
+/// CloudWatch Logs' rejectedLogEventsInfo: indexes into the events as sent (chronological order).
+struct rejected_ranges {
+    /// Events from this index on were too new.
+    std::optional<std::size_t> too_new_start{};
+    /// Events up to and including this index were too old.
+    std::optional<std::size_t> too_old_end{};
+    /// Events up to and including this index were older than the log group's retention.
+    std::optional<std::size_t> expired_end{};
+};
+
+/// Per entry (as sent): those inside a rejected range are rejected with the range's reason, the rest
+/// were delivered.
+[[nodiscard]] inline batch_result by_index_ranges(std::size_t n, const rejected_ranges& r) {
+    batch_result result;
+    auto mark = [&](std::size_t i, std::string_view code, std::string_view why) {
+        if (result.entries.empty()) result.entries.assign(n, outcome::ok());
+        if (result.entries[i].is_ok()) result.entries[i] = outcome::reject(std::string(why)).from_service(std::string(code));
+    };
+    if (r.expired_end)
+        for (std::size_t i = 0; i <= *r.expired_end && i < n; ++i)
+            mark(i, "ExpiredLogEvent", "log event older than the log group's retention");
+    if (r.too_old_end)
+        for (std::size_t i = 0; i <= *r.too_old_end && i < n; ++i)
+            mark(i, "TooOldLogEvent", "log event too old (more than 14 days, or older than the log group)");
+    if (r.too_new_start)
+        for (std::size_t i = *r.too_new_start; i < n; ++i) mark(i, "TooNewLogEvent", "log event more than 2 hours in the future");
+    return result;
+}
+
+/// Per entry: those whose key is among the `unprocessed` keys the service handed back (DynamoDB's
+/// UnprocessedItems) are retried as throttled (the service did not get to them for lack of
+/// capacity), the rest were delivered. `keys[i]` identifies entry i.
+[[nodiscard]] inline batch_result by_unprocessed(std::span<const std::string> keys, std::span<const std::string> unprocessed) {
+    batch_result result;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        bool back = false;
+        for (const std::string& u : unprocessed)
+            if (u == keys[i]) {
+                back = true;
+                break;
+            }
+        if (!back) continue;
+        if (result.entries.empty()) result.entries.assign(keys.size(), outcome::ok());
+        result.entries[i] = outcome::throttle("unprocessed: the service did not get to this item (capacity)");
+    }
+    return result;
+}
+
+/// A request that succeeds or fails as a whole (PutMetricData, S3 PutObject): a 2xx took every entry.
+[[nodiscard]] inline batch_result all_or_nothing() { return batch_result::all_ok(); }
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_BATCH_RESPONSE_HPP
+// end file sluice/aws/batch/response.hpp
+
+namespace sluice::aws {
+
+/// One Kinesis record.
+struct kinesis_record {
+    /// The data blob, raw bytes (base64 on the wire; its size counts before encoding).
+    std::string data;
+    /// 1 to 256 Unicode characters; empty: from kinesis_options::partition_key, else random.
+    std::string partition_key{};
+    /// Optional: the shard's hash key, a decimal integer in [0, 2^128), overriding the key's hash.
+    std::string explicit_hash_key{};
+};
+
+/// Kinesis's limits as AWS documents them (2026): data + partition key per record counted raw.
+[[nodiscard]] constexpr batch_limits kinesis_default_limits() noexcept {
+    return {500, 10u << 20, 1u << 20, 0, size_basis::base64};
+}
+
+/// Where records go and how they are keyed.
+struct kinesis_options {
+    /// The stream, by name or ARN (at least one; both are sent when both are given).
+    std::string stream_name{};
+    std::string stream_arn{};
+    /// Overrides of Kinesis's limits (zero fields keep them): max_record_bytes is the stream's
+    /// MaxRecordSizeInKiB * 1024 (1 MiB by default, up to 10 MiB).
+    batch_limits limits = no_overrides;
+    /// Gives a record without a partition key its key (from its data, say); unset: a random key.
+    std::function<std::string(const kinesis_record&)> partition_key{};
+    /// Records with the same partition key never overtake each other across retries.
+    bool order_by_partition_key = false;
+};
+
+/// Kinesis's per-record error codes (the rest of AWS's throttling and transient codes are known).
+[[nodiscard]] inline const error_table& kinesis_errors() noexcept {
+    static constexpr error_rule rules[] = {
+        {"ProvisionedThroughputExceededException", error_verdict::throttle},
+        {"InternalFailure", error_verdict::retry},
+        // Not documented per record, but what emulators (and a stream with a smaller
+        // MaxRecordSizeInKiB than configured here) answer for a record that is too large.
+        {"InvalidArgumentException", error_verdict::reject},
+        {"ValidationException", error_verdict::reject},
+        {"KMSThrottlingException", error_verdict::throttle},
+        {"KMSDisabledException", error_verdict::reject},
+        {"KMSInvalidStateException", error_verdict::reject},
+        {"KMSAccessDeniedException", error_verdict::reject},
+        {"KMSNotFoundException", error_verdict::reject},
+        {"KMSOptInRequired", error_verdict::reject},
+    };
+    static const error_table table{rules, error_verdict::retry};
+    return table;
+}
+
+namespace detail_kinesis {
+/// ExplicitHashKey: 0|([1-9]\d{0,38}), below 2^128 = 340282366920938463463374607431768211456.
+inline bool valid_hash_key(std::string_view k) noexcept {
+    constexpr std::string_view two_128 = "340282366920938463463374607431768211456";
+    if (k.empty() || k.size() > two_128.size()) return false;
+    for (char c : k)
+        if (c < '0' || c > '9') return false;
+    if (k.size() > 1 && k.front() == '0') return false;
+    return k.size() < two_128.size() || k < two_128;
+}
+} // namespace detail_kinesis
+
+/// PutRecords's traits for the batch layer.
+class kinesis_service {
+public:
+    using record_type = kinesis_record;
+    struct request_state {};
+    static constexpr wire_protocol protocol = wire_protocol::json_1_1;
+    static constexpr std::string_view target = "Kinesis_20131202.PutRecords";
+
+    explicit kinesis_service(kinesis_options options)
+        : options_(std::move(options)), limits_(kinesis_default_limits().overridden_by(options_.limits)),
+          rng_(std::random_device{}()) {
+        if (options_.stream_name.empty() && options_.stream_arn.empty())
+            throw std::invalid_argument("sluice: Kinesis needs a stream name or ARN");
+        text::append_exact(request_head_, [&](auto& e) { emit_head(e); });
+    }
+
+    [[nodiscard]] std::string_view name() const noexcept {
+        return options_.stream_name.empty() ? options_.stream_arn : options_.stream_name;
+    }
+    [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
+    [[nodiscard]] const error_table& errors() const noexcept { return kinesis_errors(); }
+    /// Base64 of the largest record, the largest key escaped, field names.
+    [[nodiscard]] std::size_t max_encoded_record() const noexcept {
+        return text::base64_size(limits_.max_record_bytes) + 256 * 4 * 6 + 256;
+    }
+    [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
+
+    /// Gives the record its partition key when it has none; then Kinesis's rules. Empty when valid.
+    [[nodiscard]] std::string prepare(kinesis_record& r) {
+        if (r.partition_key.empty()) r.partition_key = options_.partition_key ? options_.partition_key(r) : random_key();
+        const std::size_t chars = text::utf8_length(r.partition_key);
+        if (chars == 0 || chars > 256)
+            return "partition key is " + std::to_string(chars) + " characters; Kinesis takes 1 to 256";
+        if (auto c = text::check_utf8(r.partition_key); !c.ok()) return text::describe(c, "partition key");
+        const std::size_t size = r.data.size() + r.partition_key.size();
+        if (size > limits_.max_record_bytes)
+            return "record is " + std::to_string(size) + " bytes (data " + std::to_string(r.data.size()) +
+                   ", partition key " + std::to_string(r.partition_key.size()) + "), the stream's limit is " +
+                   std::to_string(limits_.max_record_bytes);
+        if (!r.explicit_hash_key.empty() && !detail_kinesis::valid_hash_key(r.explicit_hash_key))
+            return "explicit hash key is not a decimal integer below 2^128";
+        return {};
+    }
+
+    /// {"Data":"<base64>","PartitionKey":"..."[,"ExplicitHashKey":"..."]}
+    [[nodiscard]] entry_meta encode_entry(const kinesis_record& r, std::string& out) const {
+        text::append_exact(out, [&](auto& e) {
+            e.raw("{\"Data\":\"");
+            e.base64(r.data);
+            e.raw("\",\"PartitionKey\":\"");
+            e.escaped(r.partition_key);
+            if (!r.explicit_hash_key.empty()) {
+                e.raw("\",\"ExplicitHashKey\":\"");
+                e.raw(r.explicit_hash_key);
+            }
+            e.raw("\"}");
+        });
+        entry_meta meta;
+        meta.counted = r.data.size() + r.partition_key.size();
+        if (options_.order_by_partition_key) meta.order_key = r.partition_key;
+        return meta;
+    }
+
+    /// {"StreamName":..,"StreamARN":..,"Records":[entries]}
+    [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
+        std::size_t size = request_head_.size() + 2 + batch.records.size();
+        for (auto r : batch.records) size += r.size();
+        body.reserve(size);
+        body += request_head_;
+        for (std::size_t i = 0; i < batch.records.size(); ++i) {
+            if (i != 0) body += ',';
+            body += batch.records[i];
+        }
+        body += "]}";
+        return {};
+    }
+
+    [[nodiscard]] batch_result read_response(std::string_view body, sink_batch batch, request_state&) {
+        simdjson::dom::object root;
+        if (!reader_.parse(body, root))
+            return batch_result::failed(outcome::retry("unreadable PutRecords response (not a JSON object)"));
+        return reader_.by_position(root, batch.records.size(), kinesis_errors());
+    }
+
+    /// Batches of up to 500 sealed after 100 ms, 8 requests in flight, 8 attempts per record with
+    /// backoff from 100 ms to 20 s (shard throttling clears within a second or so).
+    [[nodiscard]] delivery_options default_delivery() const {
+        delivery_options d;
+        d.name = "kinesis";
+        d.batch.max_events = 500;
+        d.batch.max_bytes = limits_.max_request_bytes;
+        d.batch.max_age = std::chrono::milliseconds(100);
+        d.retry.max_attempts = 8;
+        d.retry.initial_backoff = std::chrono::milliseconds(100);
+        d.retry.max_backoff = std::chrono::milliseconds(20'000);
+        d.concurrency.max_in_flight = 8;
+        return d;
+    }
+
+    [[nodiscard]] const kinesis_options& options() const noexcept { return options_; }
+    /// Responses whose FailedRecordCount disagreed with their records (the records are trusted).
+    [[nodiscard]] std::size_t failed_count_mismatches() const noexcept { return reader_.failed_count_mismatches(); }
+
+private:
+    template <class E>
+    void emit_head(E& e) const {
+        e.raw("{");
+        bool first = true;
+        if (!options_.stream_name.empty()) {
+            e.raw("\"StreamName\":\"");
+            e.escaped(options_.stream_name);
+            e.raw("\"");
+            first = false;
+        }
+        if (!options_.stream_arn.empty()) {
+            e.raw(first ? "\"StreamARN\":\"" : ",\"StreamARN\":\"");
+            e.escaped(options_.stream_arn);
+            e.raw("\"");
+        }
+        e.raw(",\"Records\":[");
+    }
+
+    /// 32 hex digits: spreads records over the shards as the Kinesis Producer Library's random keys do.
+    std::string random_key() {
+        static constexpr char hex[] = "0123456789abcdef";
+        std::string key(32, '0');
+        const std::uint64_t a = rng_(), b = rng_();
+        for (int i = 0; i < 16; ++i) {
+            key[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
+            key[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
+        }
+        return key;
+    }
+
+    kinesis_options options_;
+    batch_limits limits_;
+    std::string request_head_;
+    batch_response_reader reader_{};
+    std::mt19937_64 rng_;
+};
+
+static_assert(batch_service<kinesis_service>);
+
+/// Kinesis's batch dispatcher: submit / send / flush / stop, as for every AWS batch API.
+using kinesis_dispatcher = batch_dispatcher<kinesis_service>;
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_KINESIS_HPP
+// end file sluice/aws/kinesis.hpp
 // begin file sluice/aws/sqs.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_HPP
 
-// SQS batch dispatchers, standard and FIFO: submit messages, they go out in SendMessageBatch requests
-// of up to 10 entries (and 1 MiB), signed, retried, and what could not be sent comes back from
-// flush() with the reason, as boto3-batch-utils does for Python, but asynchronous.
+// SQS SendMessageBatch on the shared AWS batch layer: sqs_service is SQS's traits (validation,
+// entry and request encoding, the id-keyed response), sqs_dispatcher the batch dispatcher for it.
 //
-//   submit(message) -> validate (SQS's rules: size, characters, ids, FIFO fields) -> encode the
-//   entry once (JSON) -> delivery_pipeline<sqs_sink> (batching by count, bytes and age; memory or
-//   disk buffer; per-entry retries of partial failures; rate and concurrency limits) -> sqs_sink
-//   (SendMessageBatch through service_client: SigV4, standard retry mode) -> per entry ok / retry /
-//   reject -> the message's outcome (send()) or the unprocessed list (flush()).
+//   submit(message) -> validate (SQS's rules: size, characters, ids, FIFO fields) -> encode the entry
+//   once -> delivery_pipeline (batching by count, bytes and age; memory or disk buffer; per-entry
+//   retries; rate and concurrency limits) -> batch_sink (SendMessageBatch: SigV4, one attempt per
+//   engine attempt) -> per entry an outcome -> send()'s receipt or flush()'s unprocessed list.
 //
 // FIFO queues (URL ending in ".fifo"): the pipeline runs ordered (one request at a time, retries
 // before anything newer), MessageGroupId is required, per-message delays are refused, and a message
@@ -17651,6 +20045,17 @@ struct service_setup {
 #if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
 #error "sluice/aws/sqs.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
 #endif
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 // begin file sluice/aws/sqs_protocol.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
@@ -17673,11 +20078,11 @@ struct service_setup {
 //    "Failed":[{"Id":"1","SenderFault":true,"Code":"InvalidParameterValue","Message":"..."}]}
 //
 // Validation happens once per message (validate_sqs_message) so that a message SQS would refuse is
-// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly,
-// grows the string once, copies blocks that need no escaping as they are and expands the others with
-// shuffles (SSSE3 or AVX2, chosen at run time; SSE2 and portable code elsewhere). A sink can encode
-// each entry once, at submit (append_sqs_entry_fields), and splice the entries into every attempt's
-// request (append_send_message_batch_encoded), which is little more than a copy.
+// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly
+// and grows the string once (text/json_writer.hpp, text/json_escape.hpp). A sink encodes each entry
+// once, at submit (append_sqs_entry_fields), and splices the entries into every attempt's request
+// (append_send_message_batch_encoded), which is little more than a copy. The response is mapped by
+// entry id (aws/batch/response.hpp) with SQS's error codes (sqs_errors()).
 //
 // Reasons given by validation and by the response parser never quote a message body, an attribute
 // value or an id the caller did not choose to show: they give positions and sizes.
@@ -17686,15 +20091,8 @@ struct service_setup {
 #error "sluice/aws/sqs_protocol.hpp needs simdjson (CMake: SLUICE_WITH_SIMDJSON, meson: -Dsimdjson=enabled; it defines SLUICE_HAS_SIMDJSON=1)"
 #endif
 
-#include <algorithm>
-#include <array>
-#include <bit>
-#include <charconv>
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -17703,31 +20101,14 @@ struct service_setup {
 #include <utility>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
-// build for the x86-64 baseline still uses them where the CPU has them.
-#define SLUICE_SQS_X86_DISPATCH 1
-#include <immintrin.h>
-#else
-#define SLUICE_SQS_X86_DISPATCH 0
-#endif
-
 #include <simdjson.h>
 
+
 #if SLUICE_HAS_OPENSSL
-#include <openssl/evp.h>
-#include <openssl/opensslv.h>
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
 #define SLUICE_SQS_MD5 1
-#endif
-#endif
-#ifndef SLUICE_SQS_MD5
+#else
 #define SLUICE_SQS_MD5 0
 #endif
-
 
 namespace sluice::aws {
 
@@ -17755,6 +20136,11 @@ struct sqs_limits {
     /// For the delivery engine: entries, batch bytes and record bytes.
     [[nodiscard]] sink_limits to_sink_limits() const noexcept {
         return {max_batch_entries, max_batch_bytes, max_message_bytes};
+    }
+
+    /// The batch layer's view: entries, request and message bytes as SQS counts them (raw).
+    [[nodiscard]] batch_limits to_batch_limits() const noexcept {
+        return {max_batch_entries, max_batch_bytes, max_message_bytes, 0, size_basis::raw};
     }
 };
 
@@ -17869,142 +20255,15 @@ struct sqs_validation {
 }
 
 } // namespace sluice::aws
-
 namespace sluice::detail::sqs {
 
-// --- text checks ---------------------------------------------------------------------------------
-
-enum class text_status { ok, invalid_utf8, invalid_character };
-
-struct text_check {
-    text_status status = text_status::ok;
-    /// Byte offset of the offending sequence.
-    std::size_t offset = 0;
-    /// The code point, for invalid_character.
-    std::uint32_t code_point = 0;
-    /// Why the UTF-8 is invalid, for invalid_utf8.
-    std::string_view detail{};
-};
-
-/// True when the 16 (or 8) bytes at p are all ASCII in 0x20..0x7F, which SQS accepts as they are.
-inline bool plain_ascii_block(const char* p) noexcept {
-#if defined(__SSE2__)
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // A byte < 0x20 or >= 0x80 (signed: negative, or below 0x20).
-    const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-    return _mm_movemask_epi8(low) == 0;
-#else
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    return ((w | ((w - ones * 0x20) & ~w)) & highs) == 0;
-#endif
-}
-
-#if defined(__SSE2__)
-inline constexpr std::size_t block_size = 16;
-
-/// plain_ascii_block for the 64 bytes at p, with one test instead of four.
-inline bool plain_ascii_chunk(const char* p) noexcept {
-    const __m128i limit = _mm_set1_epi8(0x20);
-    __m128i low = _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), limit);
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), limit));
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), limit));
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), limit));
-    return _mm_movemask_epi8(low) == 0;
-}
-#else
-inline constexpr std::size_t block_size = 8;
-
-inline bool plain_ascii_chunk(const char* p) noexcept {
-    for (int k = 0; k < 8; ++k)
-        if (!plain_ascii_block(p + 8 * k)) return false;
-    return true;
-}
-#endif
-
-/// Checks that `text` is valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) made
-/// only of the characters SQS accepts: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
-inline text_check check_text(std::string_view text) noexcept {
-    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-    const std::size_t n = text.size();
-    std::size_t i = 0;
-    auto bad_utf8 = [&](std::string_view why) { return text_check{text_status::invalid_utf8, i, 0, why}; };
-    auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
-    while (i < n) {
-        // Plain ASCII, most text: 64 bytes, then 16, at a time.
-        if (i + 64 <= n && plain_ascii_chunk(text.data() + i)) {
-            i += 64;
-            continue;
-        }
-        if (i + block_size <= n && plain_ascii_block(text.data() + i)) {
-            i += block_size;
-            continue;
-        }
-        const unsigned char c = s[i];
-        if (c < 0x80) {
-            if (c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) return {text_status::invalid_character, i, c, {}};
-            ++i;
-            continue;
-        }
-        std::uint32_t cp = 0;
-        std::size_t len = 0;
-        if (c < 0xC0) return bad_utf8("unexpected continuation byte");
-        if (c < 0xC2) return bad_utf8("overlong encoding");
-        if (c < 0xE0) {
-            if (!cont(1)) return bad_utf8(i + 1 >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
-            len = 2;
-        } else if (c < 0xF0) {
-            for (std::size_t k = 1; k < 3; ++k)
-                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-            if (cp < 0x800) return bad_utf8("overlong encoding");
-            if (cp >= 0xD800 && cp <= 0xDFFF) return bad_utf8("surrogate code point");
-            len = 3;
-        } else if (c < 0xF5) {
-            for (std::size_t k = 1; k < 4; ++k)
-                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
-            if (cp < 0x10000) return bad_utf8("overlong encoding");
-            if (cp > 0x10FFFF) return bad_utf8("code point above U+10FFFF");
-            len = 4;
-        } else {
-            return bad_utf8("invalid byte");
-        }
-        if (cp == 0xFFFE || cp == 0xFFFF) return {text_status::invalid_character, i, cp, {}};
-        i += len;
-    }
-    return {};
-}
-
-inline void append_hex(std::string& out, std::uint32_t v, int min_digits) {
-    char buf[8];
-    const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
-    (void)ec;
-    for (int k = static_cast<int>(ptr - buf); k < min_digits; ++k) out += '0';
-    for (const char* p = buf; p != ptr; ++p) out += static_cast<char>(*p >= 'a' ? *p - 32 : *p);
-}
+/// Valid UTF-8 made only of the characters SQS accepts (those of XML 1.0).
+inline text::utf8_check check_text(std::string_view text) noexcept { return text::check_utf8(text, text::xml_character{}); }
 
 /// "message body: invalid UTF-8 at byte 17 (overlong encoding)", "... character U+0001 at byte 3 is
-/// not allowed by SQS".
-inline std::string describe(const text_check& c, std::string_view what) {
-    std::string out(what);
-    if (c.status == text_status::invalid_utf8) {
-        out += ": invalid UTF-8 at byte ";
-        out += std::to_string(c.offset);
-        out += " (";
-        out += c.detail;
-        out += ')';
-    } else {
-        out += ": character U+";
-        append_hex(out, c.code_point, 4);
-        out += " at byte ";
-        out += std::to_string(c.offset);
-        out += " is not allowed by SQS (allowed: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF)";
-    }
-    return out;
+/// not allowed by SQS (allowed: ...)".
+inline std::string describe_text(const text::utf8_check& c, std::string_view what) {
+    return text::describe(c, what, "by SQS (allowed: " + std::string(text::xml_character::description) + ")");
 }
 
 inline bool is_id_char(char c) noexcept {
@@ -18088,15 +20347,15 @@ inline aws::sqs_validation check_attribute(const aws::sqs_attribute& a, std::siz
         return sqs_validation::fail(sqs_problem::invalid_attribute_type,
                                     attribute_label(index) + " (" + a.name + "): the data type is longer than " +
                                         std::to_string(limits.max_attribute_type_length) + " characters");
-    if (const text_check c = check_text(type); c.status != text_status::ok)
-        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe(c, attribute_label(index) + " data type"));
+    if (const text::utf8_check c = check_text(type); !c.ok())
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe_text(c, attribute_label(index) + " data type"));
     if (a.value.empty())
         return sqs_validation::fail(sqs_problem::invalid_attribute_value,
                                     attribute_label(index) + " (" + a.name + "): the value is empty");
     if (textual) {
-        if (const text_check c = check_text(a.value); c.status != text_status::ok)
+        if (const text::utf8_check c = check_text(a.value); !c.ok())
             return sqs_validation::fail(sqs_problem::invalid_attribute_value,
-                                        describe(c, attribute_label(index) + " (" + a.name + ") value"));
+                                        describe_text(c, attribute_label(index) + " (" + a.name + ") value"));
         if (type.starts_with("Number") && !is_sqs_number(a.value))
             return sqs_validation::fail(sqs_problem::invalid_attribute_value,
                                         attribute_label(index) + " (" + a.name +
@@ -18117,456 +20376,8 @@ inline aws::sqs_validation check_fifo_id(std::string_view id, std::size_t max, a
     return aws::sqs_validation::valid();
 }
 
+
 // --- JSON encoding -------------------------------------------------------------------------------
-
-/// Per byte: 0 when copied as it is, else the character after the backslash ('u' for \u00XX).
-inline constexpr std::array<char, 256> escape_table = [] {
-    std::array<char, 256> t{};
-    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
-    t['\b'] = 'b';
-    t['\f'] = 'f';
-    t['\n'] = 'n';
-    t['\r'] = 'r';
-    t['\t'] = 't';
-    t['"'] = '"';
-    t['\\'] = '\\';
-    return t;
-}();
-
-/// Output bytes of one escaped byte.
-inline constexpr std::size_t escape_width(unsigned char c) noexcept {
-    const char e = escape_table[c];
-    return e == 0 ? 1 : (e == 'u' ? 6 : 2);
-}
-
-#if defined(__SSE2__)
-/// Bit k set when byte k of the 16 at p needs escaping ('"', '\\' or below 0x20); `control` gets the
-/// bits of the bytes below 0x20 alone.
-inline unsigned special_mask(const char* p, unsigned& control) noexcept {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-    const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-    const __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
-    control = static_cast<unsigned>(_mm_movemask_epi8(below));
-    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), below)));
-}
-
-/// The same for the 64 bytes at p.
-inline std::uint64_t special_mask64(const char* p, std::uint64_t& control) noexcept {
-    std::uint64_t special = 0;
-    control = 0;
-    for (int k = 0; k < 4; ++k) {
-        unsigned c = 0;
-        special |= std::uint64_t{special_mask(p + 16 * k, c)} << (16 * k);
-        control |= std::uint64_t{c} << (16 * k);
-    }
-    return special;
-}
-
-inline void copy16(char* dst, const char* src) noexcept {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
-}
-#else
-/// True when one of the 8 bytes at p needs escaping (exact as a yes/no answer).
-inline bool has_special8(const char* p) noexcept {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
-    const std::uint64_t below = (w - ones * 0x20) & ~w & highs;
-    return (below | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
-}
-#endif
-
-/// Exact size of `s` once escaped (without the quotes), with SSE2 (or 8 bytes at a time without).
-inline std::size_t escaped_size_portable(std::string_view s) noexcept {
-    std::size_t n = s.size();
-    std::size_t i = 0;
-#if defined(__SSE2__)
-    // Byte-wide counters of the bytes to escape (one extra output byte each) and of the control
-    // characters among them, summed before they can wrap: no branch per block.
-    const std::size_t vector_end = s.size() / 16 * 16;
-    std::size_t controls = 0;
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    const __m128i c1f = _mm_set1_epi8(0x1F);
-    const __m128i zero = _mm_setzero_si128();
-    auto sum = [&zero](__m128i counters) {
-        const __m128i s2 = _mm_sad_epu8(counters, zero);
-        return static_cast<std::size_t>(_mm_cvtsi128_si64(s2) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s2, s2)));
-    };
-    while (i < vector_end) {
-        __m128i specials = zero;
-        __m128i below = zero;
-        const std::size_t stop = std::min(vector_end, i + 255 * 16);
-        for (; i < stop; i += 16) {
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-            const __m128i b = _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f);
-            specials = _mm_sub_epi8(specials, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), b));
-            below = _mm_sub_epi8(below, b);
-        }
-        n += sum(specials);
-        controls += sum(below);
-    }
-    // Rare: control characters written \u00XX take four bytes more than the one counted.
-    if (controls != 0)
-        for (std::size_t k = 0; k < vector_end; ++k)
-            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
-#else
-    for (; i + 8 <= s.size(); i += 8) {
-        if (!has_special8(s.data() + i)) continue;
-        for (std::size_t k = 0; k < 8; ++k) n += escape_width(static_cast<unsigned char>(s[i + k])) - 1;
-    }
-#endif
-    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
-    return n;
-}
-
-inline char* write_escape(char* dst, unsigned char c) noexcept {
-    constexpr char hex[] = "0123456789abcdef";
-    const char e = escape_table[c];
-    dst[0] = '\\';
-    if (e != 'u') {
-        dst[1] = e;
-        return dst + 2;
-    }
-    dst[1] = 'u';
-    dst[2] = '0';
-    dst[3] = '0';
-    dst[4] = hex[c >> 4];
-    dst[5] = hex[c & 0x0F];
-    return dst + 6;
-}
-
-inline char* write_escaped_bytes(char* dst, const char* src, std::size_t n) noexcept {
-    for (std::size_t k = 0; k < n; ++k) {
-        const auto c = static_cast<unsigned char>(src[k]);
-        if (escape_table[c] == 0) *dst++ = static_cast<char>(c);
-        else dst = write_escape(dst, c);
-    }
-    return dst;
-}
-
-#if SLUICE_SQS_X86_DISPATCH
-/// For an 8-bit mask k of the bytes to escape among 8: the pshufb indices that spread the 8 bytes
-/// over 8 + popcount(k) positions leaving a gap before each escaped one (0x80 gives a zero there),
-/// and the backslashes that fill the gaps.
-struct expansion_tables {
-    alignas(16) unsigned char shuffle[256][16];
-    alignas(16) unsigned char backslash[256][16];
-    /// 8 + popcount(k): a table, as popcnt is not in the x86-64 baseline.
-    unsigned char width[256];
-};
-
-inline constexpr expansion_tables make_expansion_tables() {
-    expansion_tables t{};
-    for (unsigned k = 0; k < 256; ++k) {
-        unsigned o = 0;
-        for (unsigned j = 0; j < 8; ++j) {
-            if ((k >> j) & 1u) {
-                t.shuffle[k][o] = 0x80;
-                t.backslash[k][o] = '\\';
-                ++o;
-            }
-            t.shuffle[k][o] = static_cast<unsigned char>(j);
-            ++o;
-        }
-        t.width[k] = static_cast<unsigned char>(o);
-        for (; o < 16; ++o) t.shuffle[k][o] = 0x80;
-    }
-    return t;
-}
-
-inline constexpr expansion_tables expansion = make_expansion_tables();
-
-/// Expands one 16-byte block with only '"' and '\\' to escape (mask m, not zero) at dst.
-__attribute__((target("ssse3"))) inline char* expand_block_ssse3(char* dst, __m128i v, unsigned m) noexcept {
-    const unsigned lo = m & 0xFFu;
-    const unsigned hi = m >> 8;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_or_si128(_mm_shuffle_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[lo]))),
-                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[lo]))));
-    dst += expansion.width[lo];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_or_si128(_mm_shuffle_epi8(_mm_srli_si128(v, 8),
-                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[hi]))),
-                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[hi]))));
-    return dst + expansion.width[hi];
-}
-
-/// The SSSE3 escaper: every 16-byte block with only '"' and '\\' to escape is expanded with two
-/// shuffles, whatever their number (JSON bodies have one in ten). Returns where it stopped (a
-/// multiple of 16); the caller finishes the tail. Called only when the CPU has SSSE3.
-__attribute__((target("ssse3"))) inline char* write_escaped_ssse3(char* dst, const char* src, std::size_t n,
-                                                                 std::size_t& done) noexcept {
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        unsigned control = 0;
-        const unsigned m = special_mask(src + i, control);
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-        if (m == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
-            dst += 16;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, src + i, 16);
-            continue;
-        }
-        dst = expand_block_ssse3(dst, v, m);
-    }
-    done = i;
-    return dst;
-}
-
-/// The AVX2 escaper: 32-byte blocks, those without anything to escape stored as they are, the others
-/// expanded 16 bytes at a time as in the SSSE3 escaper.
-__attribute__((target("avx2"))) inline char* write_escaped_avx2(char* dst, const char* src, std::size_t n,
-                                                               std::size_t& done) noexcept {
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-        const __m256i below = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
-        const auto m = static_cast<std::uint32_t>(_mm256_movemask_epi8(
-            _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), below)));
-        if (m == 0) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
-            dst += 32;
-            continue;
-        }
-        if (_mm256_movemask_epi8(below) != 0) {
-            dst = write_escaped_bytes(dst, src + i, 32);
-            continue;
-        }
-        const unsigned m0 = m & 0xFFFFu;
-        const unsigned m1 = m >> 16;
-        const __m128i v0 = _mm256_castsi256_si128(v);
-        const __m128i v1 = _mm256_extracti128_si256(v, 1);
-        if (m0 == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v0);
-            dst += 16;
-        } else {
-            dst = expand_block_ssse3(dst, v0, m0);
-        }
-        if (m1 == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v1);
-            dst += 16;
-        } else {
-            dst = expand_block_ssse3(dst, v1, m1);
-        }
-    }
-    done = i;
-    return dst;
-}
-
-/// escaped_size with AVX2: 32 bytes per step.
-__attribute__((target("avx2"))) inline std::size_t escaped_size_avx2(std::string_view s) noexcept {
-    std::size_t n = s.size();
-    const std::size_t vector_end = s.size() / 32 * 32;
-    std::size_t i = 0;
-    std::size_t controls = 0;
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    const __m256i zero = _mm256_setzero_si256();
-    while (i < vector_end) {
-        __m256i specials = zero;
-        __m256i below = zero;
-        const std::size_t stop = std::min(vector_end, i + 255 * 32);
-        for (; i < stop; i += 32) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
-            const __m256i b = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
-            specials = _mm256_sub_epi8(
-                specials, _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), b));
-            below = _mm256_sub_epi8(below, b);
-        }
-        const __m256i s4 = _mm256_sad_epu8(specials, zero);
-        n += static_cast<std::size_t>(_mm256_extract_epi64(s4, 0) + _mm256_extract_epi64(s4, 1) +
-                                      _mm256_extract_epi64(s4, 2) + _mm256_extract_epi64(s4, 3));
-        const __m256i c4 = _mm256_sad_epu8(below, zero);
-        controls += static_cast<std::size_t>(_mm256_extract_epi64(c4, 0) + _mm256_extract_epi64(c4, 1) +
-                                             _mm256_extract_epi64(c4, 2) + _mm256_extract_epi64(c4, 3));
-    }
-    if (controls != 0)
-        for (std::size_t k = 0; k < vector_end; ++k)
-            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
-    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
-    return n;
-}
-
-enum class simd_level { sse2, ssse3, avx2 };
-
-/// What this CPU offers, detected once.
-inline simd_level cpu_simd_level() noexcept {
-    static const simd_level level = [] {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
-        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
-        return simd_level::sse2;
-    }();
-    return level;
-}
-#endif
-
-#if defined(__SSE2__)
-/// The SSE2 escaper, for CPUs without SSSE3: 64-byte chunks while a 16-byte load from anywhere in the
-/// chunk stays inside the input. A '"' or '\\' is escaped by a backslash before it: the run before
-/// it is copied, then '\\', and the character itself starts the next run. Control characters (rare,
-/// and SQS refuses most) take the byte loop. Returns where it stopped; the caller finishes the tail.
-inline char* write_escaped_sse2(char* dst, const char* src, std::size_t n, std::size_t& done) noexcept {
-    std::size_t i = 0;
-    for (; i + 80 <= n; i += 64) {
-        const char* chunk = src + i;
-        std::uint64_t control = 0;
-        std::uint64_t m = special_mask64(chunk, control);
-        if (m == 0) {
-            copy16(dst, chunk);
-            copy16(dst + 16, chunk + 16);
-            copy16(dst + 32, chunk + 32);
-            copy16(dst + 48, chunk + 48);
-            dst += 64;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, chunk, 64);
-            continue;
-        }
-        std::size_t prev = 0;
-        do {
-            const auto b = static_cast<std::size_t>(std::countr_zero(m));
-            const std::size_t run = b - prev;
-            copy16(dst, chunk + prev);
-            for (std::size_t k = 16; k < run; k += 16) copy16(dst + k, chunk + prev + k);
-            dst += run;
-            *dst++ = '\\';
-            prev = b;
-            m &= m - 1;
-        } while (m != 0);
-        const std::size_t rest = 64 - prev;
-        for (std::size_t k = 0; k < rest; k += 16) copy16(dst + k, chunk + prev + k);
-        dst += rest;
-    }
-    // The tail, 16 bytes at a time while a load from the block stays inside `s`.
-    for (; i + 32 <= n; i += 16) {
-        unsigned control = 0;
-        unsigned m = special_mask(src + i, control);
-        if (m == 0) {
-            copy16(dst, src + i);
-            dst += 16;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, src + i, 16);
-            continue;
-        }
-        std::size_t prev = 0;
-        do {
-            const auto b = static_cast<std::size_t>(std::countr_zero(m));
-            copy16(dst, src + i + prev);
-            dst += b - prev;
-            *dst++ = '\\';
-            prev = b;
-            m &= m - 1;
-        } while (m != 0);
-        copy16(dst, src + i + prev);
-        dst += 16 - prev;
-    }
-    done = i;
-    return dst;
-}
-#endif
-
-/// Writes `s` escaped at dst and returns the end. May write up to 16 bytes past the end it returns
-/// (write_slack; the caller leaves room): blocks are stored 16 bytes at a time.
-inline char* write_escaped(char* dst, std::string_view s) noexcept {
-    const char* src = s.data();
-    const std::size_t n = s.size();
-    std::size_t i = 0;
-#if SLUICE_SQS_X86_DISPATCH
-    switch (cpu_simd_level()) {
-    case simd_level::avx2: dst = write_escaped_avx2(dst, src, n, i); break;
-    case simd_level::ssse3: dst = write_escaped_ssse3(dst, src, n, i); break;
-    case simd_level::sse2: dst = write_escaped_sse2(dst, src, n, i); break;
-    }
-#elif defined(__SSE2__)
-    dst = write_escaped_sse2(dst, src, n, i);
-#else
-    for (; i + 8 <= n; i += 8) {
-        if (!has_special8(src + i)) {
-            std::memcpy(dst, src + i, 8);
-            dst += 8;
-            continue;
-        }
-        dst = write_escaped_bytes(dst, src + i, 8);
-    }
-#endif
-    return write_escaped_bytes(dst, src + i, n - i);
-}
-
-/// Exact size of `s` once escaped (without the quotes).
-inline std::size_t escaped_size(std::string_view s) noexcept {
-#if SLUICE_SQS_X86_DISPATCH
-    if (cpu_simd_level() == simd_level::avx2) return escaped_size_avx2(s);
-#endif
-    return escaped_size_portable(s);
-}
-
-inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
-
-inline char* write_base64(char* dst, std::string_view bytes) noexcept {
-    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
-    const std::size_t n = bytes.size();
-    std::size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (std::uint32_t{s[i + 1]} << 8) | s[i + 2];
-        dst[0] = alphabet[v >> 18];
-        dst[1] = alphabet[(v >> 12) & 63];
-        dst[2] = alphabet[(v >> 6) & 63];
-        dst[3] = alphabet[v & 63];
-        dst += 4;
-    }
-    if (const std::size_t rest = n - i; rest != 0) {
-        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (rest == 2 ? std::uint32_t{s[i + 1]} << 8 : 0u);
-        dst[0] = alphabet[v >> 18];
-        dst[1] = alphabet[(v >> 12) & 63];
-        dst[2] = rest == 2 ? alphabet[(v >> 6) & 63] : '=';
-        dst[3] = '=';
-        dst += 4;
-    }
-    return dst;
-}
-
-/// Two emitters walk the same encoding code: one counts the bytes, one writes them. So the size the
-/// string grows to is exactly what is written.
-struct size_counter {
-    std::size_t n = 0;
-    void raw(std::string_view s) noexcept { n += s.size(); }
-    void escaped(std::string_view s) noexcept { n += escaped_size(s); }
-    void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
-    void integer(int v) noexcept {
-        char buf[16];
-        n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
-    }
-};
-
-struct pointer_writer {
-    char* p;
-    void raw(std::string_view s) noexcept {
-        std::memcpy(p, s.data(), s.size());
-        p += s.size();
-    }
-    void escaped(std::string_view s) noexcept { p = write_escaped(p, s); }
-    void base64(std::string_view s) noexcept { p = write_base64(p, s); }
-    void integer(int v) noexcept { p = std::to_chars(p, p + 16, v).ptr; }
-};
-
-/// Bytes write_escaped may touch past its end.
-inline constexpr std::size_t write_slack = 16;
 
 template <class E>
 void emit_entry_fields(E& e, const aws::sqs_message& m) {
@@ -18623,62 +20434,6 @@ void emit_entry_head(E& e, std::string_view id, bool first) {
     e.raw("\",");
 }
 
-/// Runs `emit(emitter)` twice: to size, then to write into `out` grown once.
-template <class F>
-void append_exact(std::string& out, F&& emit) {
-    size_counter counter;
-    emit(counter);
-    const std::size_t start = out.size();
-    out.resize(start + counter.n + write_slack);
-    pointer_writer writer{out.data() + start};
-    emit(writer);
-    out.resize(start + counter.n);
-}
-
-#if SLUICE_SQS_MD5
-/// MD5 on a reused OpenSSL context, fetched on first use. Unavailable (FIPS providers) means no check.
-class md5_hasher {
-public:
-    md5_hasher() = default;
-    md5_hasher(const md5_hasher&) = delete;
-    md5_hasher& operator=(const md5_hasher&) = delete;
-    ~md5_hasher() {
-        EVP_MD_CTX_free(ctx_);
-        EVP_MD_free(md_);
-    }
-
-    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
-    bool hex_digest(std::string_view data, char* out) noexcept {
-        if (!ready()) return false;
-        unsigned char digest[16];
-        unsigned int size = 0;
-        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
-            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
-            return false;
-        constexpr char hex[] = "0123456789abcdef";
-        for (int k = 0; k < 16; ++k) {
-            out[2 * k] = hex[digest[k] >> 4];
-            out[2 * k + 1] = hex[digest[k] & 0x0F];
-        }
-        return true;
-    }
-
-private:
-    bool ready() noexcept {
-        if (md_ && ctx_) return true;
-        if (tried_) return false;
-        tried_ = true;
-        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
-        ctx_ = EVP_MD_CTX_new();
-        return md_ && ctx_;
-    }
-
-    EVP_MD* md_ = nullptr;
-    EVP_MD_CTX* ctx_ = nullptr;
-    bool tried_ = false;
-};
-#endif
-
 } // namespace sluice::detail::sqs
 
 namespace sluice::aws {
@@ -18686,10 +20441,10 @@ namespace sluice::aws {
 /// Checks text the way SQS will (valid UTF-8 of allowed characters). `what` names it in the reason.
 [[nodiscard]] inline sqs_validation validate_sqs_text(std::string_view text, std::string_view what = "message body") {
     const auto c = sluice::detail::sqs::check_text(text);
-    if (c.status == sluice::detail::sqs::text_status::ok) return sqs_validation::valid();
-    return sqs_validation::fail(c.status == sluice::detail::sqs::text_status::invalid_utf8 ? sqs_problem::invalid_utf8
-                                                                                          : sqs_problem::invalid_character,
-                                sluice::detail::sqs::describe(c, what));
+    if (c.ok()) return sqs_validation::valid();
+    return sqs_validation::fail(c.status == text::utf8_status::invalid_utf8 ? sqs_problem::invalid_utf8
+                                                                            : sqs_problem::invalid_character,
+                                sluice::detail::sqs::describe_text(c, what));
 }
 
 /// An entry id: 1 to max_entry_id_length characters of A-Z a-z 0-9 - _.
@@ -18799,7 +20554,7 @@ namespace sluice::aws {
 
 /// Exact size of one entry's fields as append_sqs_entry_fields writes them.
 [[nodiscard]] inline std::size_t sqs_entry_fields_size(const sqs_message& m) noexcept {
-    sluice::detail::sqs::size_counter c;
+    text::size_counter c;
     sluice::detail::sqs::emit_entry_fields(c, m);
     return c.n;
 }
@@ -18808,7 +20563,7 @@ namespace sluice::aws {
 /// What a sink can store as its record (encoded once, at submit) and splice into every attempt's
 /// request with append_send_message_batch_encoded.
 inline void append_sqs_entry_fields(std::string& out, const sqs_message& m) {
-    sluice::detail::sqs::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
+    text::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
 }
 
 /// Appends a SendMessageBatch request body for `messages` with entry ids `ids` (same length).
@@ -18816,7 +20571,7 @@ inline void append_send_message_batch(std::string& out, std::string_view queue_u
                                       std::span<const sqs_message> messages) {
     if (ids.size() != messages.size()) throw std::invalid_argument("sluice: SendMessageBatch needs one id per message");
     namespace d = sluice::detail::sqs;
-    d::append_exact(out, [&](auto& e) {
+    text::append_exact(out, [&](auto& e) {
         d::emit_batch_head(e, queue_url);
         for (std::size_t i = 0; i < ids.size(); ++i) {
             d::emit_entry_head(e, ids[i], i == 0);
@@ -18835,7 +20590,7 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
     if (ids.size() != entry_fields.size())
         throw std::invalid_argument("sluice: SendMessageBatch needs one id per entry");
     namespace d = sluice::detail::sqs;
-    d::append_exact(out, [&](auto& e) {
+    text::append_exact(out, [&](auto& e) {
         d::emit_batch_head(e, queue_url);
         for (std::size_t i = 0; i < ids.size(); ++i) {
             d::emit_entry_head(e, ids[i], i == 0);
@@ -18846,7 +20601,19 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
     });
 }
 
+
 // --- the response ----------------------------------------------------------------------------------
+
+/// SQS's per-entry error codes that its SenderFault flag does not settle.
+[[nodiscard]] inline const error_table& sqs_errors() noexcept {
+    static constexpr error_rule rules[] = {
+        {"KmsThrottled", error_verdict::throttle},
+        {"KMS.ThrottlingException", error_verdict::throttle},
+        {"RequestThrottled", error_verdict::throttle},
+    };
+    static const error_table table{rules, error_verdict::retry};
+    return table;
+}
 
 /// What SQS returned for an entry it accepted. Views into the parser: valid until its next parse.
 struct sqs_sent_entry {
@@ -18873,134 +20640,37 @@ public:
     /// is ignored).
     [[nodiscard]] batch_result parse(std::string_view body, std::span<const std::string_view> ids,
                                      std::span<const std::string_view> bodies = {}) {
-        return parse_impl(parser_.parse(body.data(), body.size(), true), ids, bodies);
-    }
-
-    /// The same, reading in place when `body` has SIMDJSON_PADDING (64) spare bytes of capacity (a
-    /// template so that a string literal still picks the string_view overload).
-    template <class String>
-        requires std::same_as<String, std::string>
-    [[nodiscard]] batch_result parse(const String& body, std::span<const std::string_view> ids,
-                                     std::span<const std::string_view> bodies = {}) {
-        return parse_impl(parser_.parse(body), ids, bodies);
+        if (!bodies.empty() && bodies.size() != ids.size())
+            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
+        sent_.assign(ids.size(), sqs_sent_entry{});
+        simdjson::dom::object root;
+        if (!reader_.parse(body, root))
+            return batch_result::failed(outcome::retry("unreadable SendMessageBatch response (not a JSON object)"));
+        return reader_.by_id(root, ids, sqs_errors(), [&](std::size_t at, const simdjson::dom::object& o) {
+            return accepted(at, o, bodies);
+        });
     }
 
     /// After parse: what SQS returned for each entry (empty views for entries not accepted).
     [[nodiscard]] std::span<const sqs_sent_entry> sent() const noexcept { return sent_; }
     /// After parse: results naming an id that is not in the batch (ignored).
-    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return reader_.unknown_entries(); }
 
 private:
-    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
-
-    std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) const noexcept {
-        // Results usually come in request order: try the expected position first.
-        if (guess < ids.size() && ids[guess] == id) return guess;
-        for (std::size_t i = 0; i < ids.size(); ++i)
-            if (ids[i] == id) return i;
-        return ids.size();
-    }
-
-    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
-    template <class T>
-    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
-        return std::move(r).get(out) == simdjson::SUCCESS;
-    }
-
-    static entry_result failed_entry(std::string_view code, std::string_view message, bool sender_fault) {
-        std::string why(code.empty() ? std::string_view("unknown error") : code.substr(0, 128));
-        const std::string clean = sluice::detail::aws_error::clean_message(message, 512);
-        if (!clean.empty()) {
-            why += ": ";
-            why += clean;
-        }
-        if (is_throttling_code(code)) return entry_result::retry(std::move(why), true);
-        if (is_transient_code(code) || !sender_fault) return entry_result::retry(std::move(why));
-        return entry_result::reject(std::move(why));
-    }
-
-    batch_result parse_impl(simdjson::simdjson_result<simdjson::dom::element> parsed,
-                            std::span<const std::string_view> ids, std::span<const std::string_view> bodies) {
-        if (!bodies.empty() && bodies.size() != ids.size())
-            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
-        const std::size_t n = ids.size();
-        sent_.assign(n, sqs_sent_entry{});
-        state_.assign(n, no_result);
-        unknown_ = 0;
-
-        simdjson::dom::object root;
-        if (parsed.get_object().get(root) != simdjson::SUCCESS)
-            return batch_result::failed(entry_result::retry("unreadable SendMessageBatch response (not a JSON object)"));
-
-        batch_result result;
-        auto ensure_entries = [&] {
-            if (result.entries.empty()) result.entries.assign(n, entry_result::ok());
-        };
-
-        simdjson::dom::array successful;
-        if (root["Successful"].get_array().get(successful) == simdjson::SUCCESS) {
-            std::size_t guess = 0;
-            for (simdjson::dom::element item : successful) {
-                simdjson::dom::object o;
-                std::string_view id;
-                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
-                    ++unknown_;
-                    continue;
-                }
-                const std::size_t at = find(ids, id, guess);
-                guess = at + 1;
-                if (at == n || state_[at] != no_result) {
-                    ++unknown_;
-                    continue;
-                }
-                state_[at] = accepted;
-                sqs_sent_entry& s = sent_[at];
-                // Optional members: absent ones leave the view empty.
-                read(o["MessageId"].get_string(), s.message_id);
-                read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
-                read(o["SequenceNumber"].get_string(), s.sequence_number);
+    std::optional<outcome> accepted(std::size_t at, const simdjson::dom::object& o, std::span<const std::string_view> bodies) {
+        using reader = batch_response_reader;
+        sqs_sent_entry& s = sent_[at];
+        // Optional members: absent ones leave the view empty.
+        reader::read(o["MessageId"].get_string(), s.message_id);
+        reader::read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
+        reader::read(o["SequenceNumber"].get_string(), s.sequence_number);
 #if SLUICE_SQS_MD5
-                if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body)) {
-                    ensure_entries();
-                    result.entries[at] = entry_result::retry("MD5OfMessageBody does not match the body sent");
-                }
+        if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body))
+            return outcome::retry("MD5OfMessageBody does not match the body sent");
+#else
+        (void)bodies;
 #endif
-            }
-        }
-
-        simdjson::dom::array failed_list;
-        if (root["Failed"].get_array().get(failed_list) == simdjson::SUCCESS) {
-            std::size_t guess = 0;
-            for (simdjson::dom::element item : failed_list) {
-                simdjson::dom::object o;
-                std::string_view id;
-                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
-                    ++unknown_;
-                    continue;
-                }
-                const std::size_t at = find(ids, id, guess);
-                guess = at + 1;
-                if (at == n || state_[at] != no_result) {
-                    ++unknown_;
-                    continue;
-                }
-                state_[at] = failed;
-                std::string_view code, message;
-                bool sender_fault = false;
-                read(o["Code"].get_string(), code);
-                read(o["Message"].get_string(), message);
-                read(o["SenderFault"].get_bool(), sender_fault);
-                ensure_entries();
-                result.entries[at] = failed_entry(code, message, sender_fault);
-            }
-        }
-
-        for (std::size_t i = 0; i < n; ++i) {
-            if (state_[i] != no_result) continue;
-            ensure_entries();
-            result.entries[i] = entry_result::retry("no result for entry");
-        }
-        return result;
+        return std::nullopt;
     }
 
 #if SLUICE_SQS_MD5
@@ -19013,80 +20683,17 @@ private:
         return true;
     }
 
-    sluice::detail::sqs::md5_hasher md5_;
+    sluice::detail::md5_hasher md5_;
 #endif
-    simdjson::dom::parser parser_;
+    batch_response_reader reader_;
     std::vector<sqs_sent_entry> sent_;
-    std::vector<unsigned char> state_;
-    std::size_t unknown_ = 0;
 };
 
 } // namespace sluice::aws
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_SQS_PROTOCOL_HPP
 // end file sluice/aws/sqs_protocol.hpp
 
-#include <chrono>
-#include <coroutine>
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <optional>
-#include <random>
-#include <span>
-#include <stdexcept>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
 namespace sluice::aws {
-
-/// The delivery engine's adapter for SQS: records are entries already encoded by
-/// append_sqs_entry_fields; a batch becomes one SendMessageBatch call.
-class sqs_sink {
-public:
-    sqs_sink(service_client& client, std::string queue_url, sqs_limits limits = {})
-        : client_(&client), queue_url_(std::move(queue_url)), limits_(limits) {}
-
-    /// Records are JSON-encoded entries, at least as large as what SQS counts, so batching by their
-    /// size never exceeds the batch limit (it may close a batch a little early). A single record is
-    /// bounded by validation before encoding, not here: escaping can make it several times larger.
-    [[nodiscard]] sink_limits limits() const noexcept {
-        return {limits_.max_batch_entries, limits_.max_batch_bytes, limits_.max_message_bytes * 6 + 4096};
-    }
-
-    [[nodiscard]] task<batch_result> send(std::span<const std::string_view> batch) {
-        const auto ids = ids_for(batch.size());
-        std::string body;
-        std::size_t size = queue_url_.size() + 64;
-        for (auto record : batch) size += record.size() + 16;
-        body.reserve(size);
-        append_send_message_batch_encoded(body, queue_url_, ids, batch);
-        auto out = co_await client_->call_json(sqs_send_message_batch_target, body, sqs_json_content_type);
-        if (!out.ok()) co_return batch_result::failed(out.failure.to_entry_result());
-        co_return parser_.parse(out.response->body, ids);
-    }
-
-    [[nodiscard]] const std::string& queue_url() const noexcept { return queue_url_; }
-
-private:
-    // Entry ids are positions in the batch: unique within it, and valid whatever the records are.
-    std::span<const std::string_view> ids_for(std::size_t n) {
-        while (id_views_.size() < n) {
-            id_storage_.push_back(std::make_unique<std::string>(std::to_string(id_storage_.size())));
-            id_views_.push_back(*id_storage_.back());
-        }
-        return {id_views_.data(), n};
-    }
-
-    service_client* client_;
-    std::string queue_url_;
-    sqs_limits limits_;
-    sqs_batch_response_parser parser_{};
-    std::vector<std::unique_ptr<std::string>> id_storage_{};
-    std::vector<std::string_view> id_views_{};
-};
 
 /// A message that was not sent, or not accepted, and why.
 struct sqs_unprocessed {
@@ -19096,27 +20703,151 @@ struct sqs_unprocessed {
     bool sent = false;
     /// Requests that carried it.
     unsigned attempts = 0;
+    /// The whole outcome: kind, the service's error code and request id, dead-lettered.
+    outcome details{};
 };
 
-/// Thrown by sqs_dispatcher::send() when the message was not delivered.
-class sqs_send_error : public std::runtime_error {
+/// SendMessageBatch's traits for the batch layer.
+class sqs_service {
 public:
-    sqs_send_error(const std::string& why, bool sent, unsigned attempts)
-        : std::runtime_error(why), sent_(sent), attempts_(attempts) {}
-    /// False when the message was refused before sending (invalid).
-    [[nodiscard]] bool sent() const noexcept { return sent_; }
-    [[nodiscard]] unsigned attempts() const noexcept { return attempts_; }
+    using record_type = sqs_message;
+    using unprocessed_type = sqs_unprocessed;
+    /// Entry ids are positions in the batch: nothing to remember between request and response.
+    struct request_state {};
+    static constexpr wire_protocol protocol = wire_protocol::json_1_0;
+    static constexpr std::string_view target = sqs_send_message_batch_target;
+
+    explicit sqs_service(std::string queue_url, sqs_queue_options queue = {}, sqs_limits limits = {})
+        : queue_url_(std::move(queue_url)), queue_(queue), limits_(limits), rng_(std::random_device{}()) {
+        if (queue_url_.empty()) throw std::invalid_argument("sluice: SQS needs a queue URL");
+    }
+
+    [[nodiscard]] std::string_view name() const noexcept { return queue_url_; }
+    [[nodiscard]] const std::string& queue_url() const noexcept { return queue_url_; }
+    [[nodiscard]] bool fifo() const noexcept { return queue_.fifo; }
+    [[nodiscard]] const sqs_limits& sqs_table() const noexcept { return limits_; }
+    [[nodiscard]] batch_limits limits() const noexcept { return limits_.to_batch_limits(); }
+    [[nodiscard]] const error_table& errors() const noexcept { return sqs_errors(); }
+    /// Escaping can make a message up to six times larger (\u00XX), plus the entry's field names.
+    [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_message_bytes * 6 + 4096; }
+    [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::drop_newer; }
+
+    /// FIFO: a MessageDeduplicationId is made up when the queue needs one and the caller gave none
+    /// (once, so every retry carries the same); then SQS's rules. Empty when valid.
+    [[nodiscard]] std::string prepare(sqs_message& m) {
+        if (queue_.fifo && m.deduplication_id.empty() && !queue_.content_based_deduplication)
+            m.deduplication_id = unique_id();
+        auto check = validate_sqs_message(m, queue_, limits_);
+        return check.ok() ? std::string() : std::move(check.reason);
+    }
+
+    /// The entry's fields (without Id and braces), spliced into every attempt's request.
+    [[nodiscard]] entry_meta encode_entry(const sqs_message& m, std::string& out) const {
+        out.reserve(out.size() + sqs_entry_fields_size(m));
+        append_sqs_entry_fields(out, m);
+        entry_meta meta;
+        meta.counted = sqs_message_size(m);
+        if (queue_.fifo) meta.order_key = m.group_id;
+        return meta;
+    }
+
+    [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
+        const auto ids = position_ids(batch.records.size());
+        std::size_t size = queue_url_.size() + 64;
+        for (auto record : batch.records) size += record.size() + 16;
+        body.reserve(size);
+        append_send_message_batch_encoded(body, queue_url_, ids.views, batch.records);
+        return {};
+    }
+
+    [[nodiscard]] batch_result read_response(std::string_view body, sink_batch batch, request_state&) {
+        const auto ids = position_ids(batch.records.size());
+        return parser_.parse(body, ids.views);
+    }
+
+    /// The engine's settings for SQS: batches of 10 sealed after 50 ms, 16 requests in flight
+    /// (ordered, one at a time, for FIFO), 5 attempts per entry with backoff from 100 ms to 20 s.
+    [[nodiscard]] static delivery_options standard_delivery() {
+        delivery_options d;
+        d.name = "sqs";
+        d.batch.max_events = 10;
+        d.batch.max_bytes = 1u << 20;
+        d.batch.max_age = std::chrono::milliseconds(50);
+        d.retry.max_attempts = 5;
+        d.retry.initial_backoff = std::chrono::milliseconds(100);
+        d.retry.max_backoff = std::chrono::milliseconds(20'000);
+        d.concurrency.max_in_flight = 16;
+        return d;
+    }
+    [[nodiscard]] delivery_options default_delivery() const { return standard_delivery(); }
+
+    /// FIFO queues keep order: one request at a time, retries before anything newer.
+    void adjust(delivery_options& d) const {
+        if (queue_.fifo) d.ordered = true;
+    }
 
 private:
-    bool sent_;
-    unsigned attempts_;
+    /// "0", "1", ...: unique within a batch, and valid whatever the records are.
+    struct ids_view {
+        std::vector<std::string> storage;
+        std::vector<std::string_view> views;
+    };
+    static ids_view position_ids(std::size_t n) {
+        ids_view ids;
+        ids.storage.reserve(n);
+        ids.views.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) ids.storage.push_back(std::to_string(i));
+        for (const auto& s : ids.storage) ids.views.push_back(s);
+        return ids;
+    }
+
+    std::string unique_id() {
+        static constexpr char hex[] = "0123456789abcdef";
+        std::string id(32, '0');
+        const std::uint64_t a = rng_(), b = rng_() ^ ++id_counter_;
+        for (int i = 0; i < 16; ++i) {
+            id[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
+            id[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
+        }
+        return id;
+    }
+
+    std::string queue_url_;
+    sqs_queue_options queue_;
+    sqs_limits limits_;
+    sqs_batch_response_parser parser_{};
+    std::mt19937_64 rng_;
+    std::uint64_t id_counter_ = 0;
 };
 
-struct sqs_receipt {
-    unsigned attempts = 0;
-    /// True when another message with the same content was pending and this one was folded into it.
-    bool duplicate = false;
+static_assert(batch_service<sqs_service>);
+
+/// The delivery engine's adapter for SQS on its own (the dispatcher builds one for itself): records
+/// are entries encoded by append_sqs_entry_fields; a batch becomes one SendMessageBatch call.
+class sqs_sink {
+public:
+    sqs_sink(service_client& client, std::string queue_url, sqs_limits limits = {})
+        : service_(std::move(queue_url), {}, limits), sink_(client, service_) {}
+    sqs_sink(const sqs_sink&) = delete;
+    sqs_sink& operator=(const sqs_sink&) = delete;
+
+    [[nodiscard]] sink_limits limits() const { return sink_.limits(); }
+    [[nodiscard]] task<batch_result> send(sink_batch batch) { return sink_.send(batch); }
+    [[nodiscard]] task<batch_result> send(std::span<const std::string_view> records) {
+        return sink_.send(sink_batch{{}, records});
+    }
+    [[nodiscard]] const std::string& queue_url() const noexcept { return service_.queue_url(); }
+
+private:
+    sqs_service service_;
+    batch_sink<sqs_service> sink_;
 };
+
+using sqs_receipt = batch_receipt;
+using sqs_dispatcher_stats = batch_dispatcher_stats;
+/// Thrown by sqs_dispatcher::send() when the message was not delivered: delivery_error, whose
+/// outcome says why (kind invalid: refused before sending; sent(); attempts()).
+using sqs_send_error = delivery_error;
 
 struct sqs_dispatcher_options {
     std::string queue_url;
@@ -19134,260 +20865,32 @@ struct sqs_dispatcher_options {
     /// Invalid messages, duplicates and final failures are logged here (never message bodies).
     const logger* log = nullptr;
 
-    /// The engine's settings for SQS: batches of 10 sealed after 50 ms, 16 requests in flight
-    /// (ordered, one at a time, for FIFO), 5 attempts per entry with backoff from 100 ms to 20 s.
-    /// Each attempt is itself a call with the AWS standard retry mode (service_client).
-    [[nodiscard]] static delivery_options default_delivery() {
-        delivery_options d;
-        d.name = "sqs";
-        d.batch.max_events = 10;
-        d.batch.max_bytes = 1u << 20;
-        d.batch.max_age = std::chrono::milliseconds(50);
-        d.retry.max_attempts = 5;
-        d.retry.initial_backoff = std::chrono::milliseconds(100);
-        d.retry.max_backoff = std::chrono::milliseconds(20'000);
-        d.concurrency.max_in_flight = 16;
-        return d;
-    }
+    /// The engine's settings for SQS (sqs_service::standard_delivery()). Each engine attempt is one
+    /// HTTP request (the engine owns attempts and backoff).
+    [[nodiscard]] static delivery_options default_delivery() { return sqs_service::standard_delivery(); }
 };
 
-struct sqs_dispatcher_stats {
-    std::uint64_t submitted = 0;  ///< submit() and send() calls
-    std::uint64_t invalid = 0;    ///< refused before sending
-    std::uint64_t duplicates = 0; ///< dropped as duplicates of a pending message
-    std::uint64_t delivered = 0;
-    std::uint64_t failed = 0;     ///< sent, but finally not accepted
-    std::size_t pending = 0;      ///< submitted, outcome not known yet
-};
-
-class sqs_dispatcher {
+/// SQS's batch dispatcher, standard or FIFO (see the file comment).
+class sqs_dispatcher : public batch_dispatcher<sqs_service> {
 public:
-    sqs_dispatcher(io_loop& loop, service_client& client, sqs_dispatcher_options options)
-        : loop_(&loop),
-          options_(std::move(options)),
-          queue_{options_.fifo.value_or(options_.queue_url.ends_with(".fifo")), options_.content_based_deduplication},
-          sink_(client, options_.queue_url, options_.limits),
-          pipeline_(loop, sink_, effective_delivery(options_, queue_.fifo)),
-          rng_(std::random_device{}()) {
-        if (options_.queue_url.empty()) throw std::invalid_argument("sluice: sqs_dispatcher needs a queue URL");
-    }
+    sqs_dispatcher(io_loop& loop, service_client& client, const sqs_dispatcher_options& o)
+        : batch_dispatcher<sqs_service>(loop, client, make_service(o), common(o)) {}
 
-    sqs_dispatcher(const sqs_dispatcher&) = delete;
-    sqs_dispatcher& operator=(const sqs_dispatcher&) = delete;
-
-    [[nodiscard]] bool fifo() const noexcept { return queue_.fifo; }
-    [[nodiscard]] const std::string& queue_url() const noexcept { return options_.queue_url; }
-    [[nodiscard]] delivery_pipeline<sqs_sink>& pipeline() noexcept { return pipeline_; }
-
-    /// Opens the disk buffer when one is configured. Call once on the loop before submitting.
-    [[nodiscard]] task<void> start() { return pipeline_.start(); }
-
-    /// Queues `m` and returns at once; batches go out when full (10 entries), when old enough, or at
-    /// flush(). An invalid message is never sent: it comes back from the next flush() with the reason.
-    /// Any thread (it hops onto the loop).
-    void submit(sqs_message m) {
-        if (!loop_->in_loop_thread()) {
-            auto shared = std::make_shared<sqs_message>(std::move(m));
-            loop_->call_soon([this, shared] { submit(std::move(*shared)); });
-            return;
-        }
-        ++stats_.submitted;
-        auto admitted = admit(m);
-        if (!admitted.entry) {
-            unprocessed_.push_back(sqs_unprocessed{std::move(m), std::move(admitted.invalid), false, 0});
-            return;
-        }
-        if (admitted.duplicate) return;
-        ++outstanding_;
-        loop_->spawn(run(admitted.entry, std::make_unique<sqs_message>(std::move(m))));
-    }
-
-    /// Queues `m` and completes when SQS accepted it; throws sqs_send_error when it was refused as
-    /// invalid (at once) or finally failed. Any thread (it continues on the loop). Not reported again
-    /// by flush().
-    [[nodiscard]] task<sqs_receipt> send(sqs_message m) {
-        if (!loop_->in_loop_thread()) co_await loop_->schedule();
-        ++stats_.submitted;
-        auto admitted = admit(m);
-        if (!admitted.entry) throw sqs_send_error(admitted.invalid, false, 0);
-        std::shared_ptr<pending> p = admitted.entry;
-        if (!admitted.duplicate) {
-            ++outstanding_;
-            loop_->spawn(run(p, nullptr));
-        }
-        co_await done_awaiter{p.get()};
-        if (!p->ok) throw sqs_send_error(p->reason, true, p->attempts);
-        co_return sqs_receipt{p->attempts, admitted.duplicate};
-    }
-
-    /// Sends everything submitted so far and waits for the outcomes; returns what was not sent or not
-    /// accepted since the previous flush(), each with its reason. Call on the loop.
-    [[nodiscard]] task<std::vector<sqs_unprocessed>> flush() {
-        co_await pipeline_.flush();
-        while (outstanding_ != 0) {
-            co_await loop_->schedule(); // lets submitted messages reach the pipeline, finished ones report
-            co_await pipeline_.flush();
-        }
-        co_return std::exchange(unprocessed_, {});
-    }
-
-    /// flush() for a thread that is not the loop's (the loop must be running elsewhere).
-    [[nodiscard]] std::vector<sqs_unprocessed> flush_blocking() {
-        if (loop_->in_loop_thread())
-            throw std::logic_error("sluice: sqs_dispatcher::flush_blocking() on the loop's thread would wait forever; co_await flush()");
-        auto on_loop = [this]() -> task<std::vector<sqs_unprocessed>> {
-            co_await loop_->schedule();
-            co_return co_await flush();
-        };
-        return sync_wait(on_loop());
-    }
-
-    /// Stops accepting, delivers what it can within `grace`; whatever is left ends unprocessed (or
-    /// stays in the disk buffer, when there is one). Call flush() afterwards to collect it.
-    [[nodiscard]] task<delivery_report> stop(std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
-        auto report = co_await pipeline_.stop(grace);
-        while (outstanding_ != 0) co_await loop_->schedule();
-        co_return report;
-    }
-
-    [[nodiscard]] sqs_dispatcher_stats stats() const noexcept {
-        sqs_dispatcher_stats s = stats_;
-        s.pending = outstanding_;
-        return s;
-    }
-
-    /// A collector processor sending each payload as one message: `send` on the collector queue then
-    /// resolves with that message's SQS outcome (Ok, or an Error with the reason).
-    template <class T>
-    [[nodiscard]] typename collector<T>::processor_type processor(std::function<sqs_message(const payload<T>&)> to_message) {
-        return [this, to_message = std::move(to_message)](const payload<T>& p, collector_context&) -> task<void> {
-            sqs_message m = to_message(p);
-            co_await send(std::move(m));
-        };
-    }
+    [[nodiscard]] bool fifo() const noexcept { return service().fifo(); }
+    [[nodiscard]] const std::string& queue_url() const noexcept { return service().queue_url(); }
 
 private:
-    struct pending {
-        std::string entry; // the encoded entry (key of the duplicate check)
-        bool done = false;
-        bool ok = false;
-        unsigned attempts = 0;
-        std::string reason;
-        std::vector<std::coroutine_handle<>> waiters;
-    };
-
-    struct admission {
-        std::shared_ptr<pending> entry;
-        bool duplicate = false;
-        std::string invalid;
-    };
-
-    struct done_awaiter {
-        pending* p;
-        bool await_ready() const noexcept { return p->done; }
-        void await_suspend(std::coroutine_handle<> h) { p->waiters.push_back(h); }
-        void await_resume() const noexcept {}
-    };
-
-    static delivery_options effective_delivery(const sqs_dispatcher_options& o, bool fifo) {
-        delivery_options d = o.delivery ? *o.delivery : sqs_dispatcher_options::default_delivery();
-        if (d.log == nullptr) d.log = o.log;
-        if (fifo) d.ordered = true;
-        return d;
+    static sqs_service make_service(const sqs_dispatcher_options& o) {
+        const bool fifo = o.fifo.value_or(o.queue_url.ends_with(".fifo"));
+        return sqs_service(o.queue_url, sqs_queue_options{fifo, o.content_based_deduplication}, o.limits);
     }
-
-    // Validates (FIFO deduplication id filled in first), encodes, and checks for a pending twin.
-    admission admit(sqs_message& m) {
-        admission out;
-        if (queue_.fifo && m.deduplication_id.empty() && !queue_.content_based_deduplication)
-            m.deduplication_id = unique_id();
-        auto check = validate_sqs_message(m, queue_, options_.limits);
-        if (!check.ok()) {
-            ++stats_.invalid;
-            out.invalid = options_.queue_url + ": message not sent: " + check.reason;
-            if (options_.log)
-                options_.log->warn("sqs", "invalid message not sent",
-                                   {field::plain("queue", options_.queue_url), field::plain("reason", check.reason)});
-            return out;
-        }
-        auto p = std::make_shared<pending>();
-        p->entry.reserve(sqs_entry_fields_size(m));
-        append_sqs_entry_fields(p->entry, m);
-        if (options_.drop_duplicates) {
-            auto it = pending_.find(std::string_view(p->entry));
-            if (it != pending_.end()) {
-                ++stats_.duplicates;
-                if (options_.log)
-                    options_.log->warn("sqs", "duplicate of a pending message dropped",
-                                       {field::plain("queue", options_.queue_url)});
-                out.entry = it->second;
-                out.duplicate = true;
-                return out;
-            }
-            pending_.emplace(std::string_view(p->entry), p);
-        }
-        out.entry = std::move(p);
-        return out;
+    static batch_dispatcher_options common(const sqs_dispatcher_options& o) {
+        batch_dispatcher_options c;
+        c.drop_duplicates = o.drop_duplicates;
+        c.delivery = o.delivery;
+        c.log = o.log;
+        return c;
     }
-
-    // One message through the pipeline; `message` is kept for the unprocessed list (submit()).
-    task<void> run(std::shared_ptr<pending> p, std::unique_ptr<sqs_message> message) {
-        // The entry stays behind as the duplicate check's key only when there is such a check.
-        std::string record;
-        if (options_.drop_duplicates)
-            record = p->entry;
-        else
-            record = std::move(p->entry);
-        bool sent = true;
-        try {
-            const delivery_receipt receipt = co_await pipeline_.deliver(std::move(record));
-            p->ok = true;
-            p->attempts = receipt.attempts;
-        } catch (const delivery_error& e) {
-            p->reason = e.what();
-            p->attempts = e.attempts();
-            sent = e.attempts() > 0;
-        } catch (const std::exception& e) {
-            p->reason = e.what();
-            sent = false;
-        }
-        if (p->ok) {
-            ++stats_.delivered;
-        } else {
-            ++stats_.failed;
-            if (message) unprocessed_.push_back(sqs_unprocessed{std::move(*message), p->reason, sent, p->attempts});
-        }
-        if (options_.drop_duplicates) {
-            auto it = pending_.find(std::string_view(p->entry));
-            if (it != pending_.end() && it->second == p) pending_.erase(it);
-        }
-        p->done = true;
-        for (auto h : std::exchange(p->waiters, {})) loop_->post(h);
-        --outstanding_;
-    }
-
-    std::string unique_id() {
-        static constexpr char hex[] = "0123456789abcdef";
-        std::string id(32, '0');
-        const std::uint64_t a = rng_(), b = rng_() ^ ++id_counter_;
-        for (int i = 0; i < 16; ++i) {
-            id[static_cast<std::size_t>(i)] = hex[(a >> (i * 4)) & 15];
-            id[static_cast<std::size_t>(16 + i)] = hex[(b >> (i * 4)) & 15];
-        }
-        return id;
-    }
-
-    io_loop* loop_;
-    sqs_dispatcher_options options_;
-    sqs_queue_options queue_;
-    sqs_sink sink_;
-    delivery_pipeline<sqs_sink> pipeline_;
-    std::unordered_map<std::string_view, std::shared_ptr<pending>> pending_{};
-    std::vector<sqs_unprocessed> unprocessed_{};
-    std::size_t outstanding_ = 0;
-    sqs_dispatcher_stats stats_{};
-    std::mt19937_64 rng_;
-    std::uint64_t id_counter_ = 0;
 };
 
 } // namespace sluice::aws
@@ -19395,5 +20898,2432 @@ private:
 // end file sluice/aws/sqs.hpp
 #endif
 #endif
+#endif
+
+// object formats (NDJSON, CSV, Parquet): records are parsed with simdjson
+#if SLUICE_HAS_SIMDJSON
+// begin file sluice/formats/csv.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_CSV_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_CSV_HPP
+
+// CSV objects per RFC 4180: a header row, then one row per record, every line ended by the same
+// terminator (CRLF, as RFC 4180 has it, unless configured "\n"), optionally compressed as a whole.
+//
+// Columns: a fixed list from csv_options::columns, or the fields of the first record in their order.
+// A record is a JSON object; each field goes to its column, fields the record lacks are empty, and a
+// field that is not a column refuses the record (or is left out with unknown_fields::ignore).
+//
+// Values: strings as they are; integers in decimal; other numbers in their shortest round-trip form
+// (0.1, 1e+300); true / false; objects and arrays as compact JSON text.
+// The null convention: JSON null (and a missing field) is an empty, unquoted field; an empty string is
+// a quoted empty field (""), so the two stay apart. Readers that treat "" as null by default need to be
+// told (DuckDB: allow_quoted_nulls=false).
+// Quoting: a field is quoted when it holds the delimiter, '"', CR or LF, or is an empty string; a '"'
+// inside is doubled.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+// begin file sluice/formats/json.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_JSON_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_JSON_HPP
+
+// The JSON side of the object writers: parsing a record with simdjson (which validates the whole
+// document, UTF-8 included, before the writer looks at it), the record_error for what simdjson
+// refuses, and compact JSON text of values (numbers in their shortest round-trip form).
+
+#if !defined(SLUICE_HAS_SIMDJSON) || !SLUICE_HAS_SIMDJSON
+#error "sluice/formats needs simdjson (SLUICE_HAS_SIMDJSON): install libsimdjson-dev"
+#endif
+
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <simdjson.h>
+
+// begin file sluice/formats/object_format.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_OBJECT_FORMAT_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_OBJECT_FORMAT_HPP
+
+// What every object writer (NDJSON, CSV, Parquet) has in common: the per-record error it answers with,
+// the object_format concept the object engine builds on, and the output buffer that hands the
+// object's bytes out as they complete.
+//
+// A writer builds one object (a file, an S3 object) from records appended one at a time:
+//   - append(json) parses and checks the record completely before it touches the object, so a record
+//     that is refused (not JSON, invalid UTF-8, a field whose type contradicts the schema...) leaves
+//     the records already appended exactly as they were; the append_result says what was wrong.
+//   - The object's bytes become available while it is built: take_output() hands over what is
+//     complete so far (NDJSON/CSV lines or compressed blocks, Parquet row groups), so a multi-GB object
+//     never has to sit in memory and an S3 multipart upload can send parts of >= 5 MiB as they come.
+//   - finish() completes the object (compressor trailer, Parquet footer); take_output() then hands
+//     over the rest. finish_object() does both and returns the whole object when nothing was taken.
+//
+// Sizes, each in bytes: raw_bytes() is the encoded data *before* compression (NDJSON/CSV text,
+// Parquet pages before page compression), output_bytes() the object's size *after* compression so far
+// (what take_output() handed out plus what it holds; a compressor may hold back up to one block, and a
+// Parquet writer its open row group), buffered_bytes() the memory the writer holds for the object.
+//
+// Writers are single-threaded: one per object, used from one thread at a time.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+
+namespace sluice::formats {
+
+/// Why a record was refused.
+enum class record_error_kind : std::uint8_t {
+    invalid_json,    ///< not a JSON document (or nested deeper than the parser allows)
+    invalid_utf8,    ///< a string is not valid UTF-8
+    not_an_object,   ///< CSV and Parquet records are JSON objects (one field per column)
+    type_mismatch,   ///< a field's value contradicts its column's type
+    out_of_range,    ///< a number or timestamp the column cannot hold exactly
+    missing_field,   ///< a required (non-nullable) column has no value
+    unknown_field,   ///< a field that is not a column (with unknown_fields::reject)
+    duplicate_field, ///< the same field twice in one record
+};
+
+/// "invalid_json", "type_mismatch", ...
+[[nodiscard]] inline std::string_view to_string(record_error_kind k) noexcept {
+    switch (k) {
+    case record_error_kind::invalid_json: return "invalid_json";
+    case record_error_kind::invalid_utf8: return "invalid_utf8";
+    case record_error_kind::not_an_object: return "not_an_object";
+    case record_error_kind::type_mismatch: return "type_mismatch";
+    case record_error_kind::out_of_range: return "out_of_range";
+    case record_error_kind::missing_field: return "missing_field";
+    case record_error_kind::unknown_field: return "unknown_field";
+    case record_error_kind::duplicate_field: return "duplicate_field";
+    }
+    return "unknown";
+}
+
+/// What was wrong with one record. Names the field but never carries the record's values, so it can
+/// be logged and returned to whoever sent the record.
+struct record_error {
+    record_error_kind kind = record_error_kind::invalid_json;
+    /// The field (column) concerned; empty when the record as a whole is at fault.
+    std::string field;
+    /// A human-readable explanation.
+    std::string message;
+
+    /// "field 'price': expected a number (double column), found a string" or the message alone.
+    [[nodiscard]] std::string what() const { return field.empty() ? message : "field '" + field + "': " + message; }
+};
+
+/// The answer to one append(): ok, or the record_error that made the writer refuse the record (which
+/// then left the object untouched).
+class [[nodiscard]] append_result {
+public:
+    /// Accepted.
+    append_result() = default;
+    /// Refused, for `e`.
+    append_result(record_error e) : error_(std::move(e)) {} // NOLINT: implicit on purpose
+
+    /// Builds a refusal.
+    static append_result refuse(record_error_kind kind, std::string field, std::string message) {
+        return append_result(record_error{kind, std::move(field), std::move(message)});
+    }
+
+    [[nodiscard]] bool ok() const noexcept { return !error_.has_value(); }
+    explicit operator bool() const noexcept { return ok(); }
+
+    /// The reason of a refusal. Throws std::logic_error on an accepted record.
+    [[nodiscard]] const record_error& error() const {
+        if (!error_) throw std::logic_error("sluice::formats::append_result::error() on an accepted record");
+        return *error_;
+    }
+
+private:
+    std::optional<record_error> error_;
+};
+
+/// A writer of one object in some format, as the object engine uses it (see the top of this header).
+/// Each writer also has append_parsed(json, simdjson::dom::element) for records the caller has parsed
+/// already (json.hpp; not part of the concept so that this header needs no simdjson).
+template <class W>
+concept object_format = requires(W& w, const W& cw, std::string_view json) {
+    { w.append(json) } -> std::same_as<append_result>;
+    { w.take_output() } -> std::same_as<std::string>;
+    { w.finish() } -> std::same_as<void>;
+    { cw.finished() } -> std::same_as<bool>;
+    { cw.record_count() } -> std::same_as<std::uint64_t>;
+    { cw.raw_bytes() } -> std::same_as<std::uint64_t>;
+    { cw.output_bytes() } -> std::same_as<std::uint64_t>;
+    { cw.pending_output_bytes() } -> std::same_as<std::size_t>;
+    { cw.buffered_bytes() } -> std::same_as<std::size_t>;
+    { cw.extension() } -> std::convertible_to<std::string_view>;
+    { cw.content_type() } -> std::convertible_to<std::string_view>;
+    { cw.content_encoding() } -> std::convertible_to<std::string_view>;
+};
+
+/// Finishes `w` and returns what take_output() has not handed out yet: the whole object when nothing
+/// was taken before.
+template <object_format W>
+[[nodiscard]] std::string finish_object(W& w) {
+    w.finish();
+    return w.take_output();
+}
+
+namespace detail {
+
+/// The object's bytes on their way out: raw encoded text in, optionally through a stream compressor,
+/// into a buffer of complete output that take() hands over. Small writes are gathered into pieces of
+/// `chunk_bytes` before they reach the compressor (a call per record would cost more than the
+/// compression of a record).
+class object_output {
+public:
+    explicit object_output(compression codec = compression::none, int level = 0, std::size_t chunk_bytes = 128 * 1024)
+        : chunk_bytes_(chunk_bytes) {
+        if (codec != compression::none) compressor_.emplace(codec, level);
+    }
+
+    /// Appends `raw` (encoded, uncompressed) to the object.
+    void write(std::string_view raw) {
+        if (finished_) throw std::logic_error("sluice::formats: write to a finished object");
+        raw_bytes_ += raw.size();
+        if (!compressor_) {
+            ready_.append(raw);
+            return;
+        }
+        stage_.append(raw);
+        if (stage_.size() >= chunk_bytes_) compress_stage();
+    }
+
+    /// Completes the object (compresses what is staged, writes the compressor's trailer).
+    void finish() {
+        if (finished_) return;
+        if (compressor_) {
+            compress_stage();
+            compressor_->finish(ready_);
+        }
+        finished_ = true;
+    }
+
+    /// Hands over the complete output so far.
+    [[nodiscard]] std::string take() {
+        std::string out;
+        out.swap(ready_);
+        taken_ += out.size();
+        return out;
+    }
+
+    [[nodiscard]] bool finished() const noexcept { return finished_; }
+    [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return raw_bytes_; }
+    [[nodiscard]] std::uint64_t output_bytes() const noexcept { return taken_ + ready_.size(); }
+    [[nodiscard]] std::size_t ready_bytes() const noexcept { return ready_.size(); }
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept { return ready_.capacity() + stage_.capacity(); }
+    [[nodiscard]] compression codec() const noexcept { return compressor_ ? compressor_->codec() : compression::none; }
+
+private:
+    void compress_stage() {
+        if (stage_.empty()) return;
+        compressor_->write(stage_, ready_);
+        stage_.clear();
+    }
+
+    std::size_t chunk_bytes_;
+    std::optional<stream_compressor> compressor_;
+    std::string stage_;
+    std::string ready_;
+    std::uint64_t raw_bytes_ = 0;
+    std::uint64_t taken_ = 0;
+    bool finished_ = false;
+};
+
+} // namespace detail
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_OBJECT_FORMAT_HPP
+// end file sluice/formats/object_format.hpp
+
+namespace sluice::formats::detail {
+
+/// The record_error for a document simdjson refused. simdjson's messages never quote the input.
+[[nodiscard]] inline record_error json_error(simdjson::error_code code) {
+    switch (code) {
+    case simdjson::UTF8_ERROR:
+        return {record_error_kind::invalid_utf8, {}, "the record is not valid UTF-8"};
+    case simdjson::NUMBER_OUT_OF_RANGE:
+        return {record_error_kind::out_of_range, {}, "the record holds a number that does not fit in 64 bits"};
+    case simdjson::CAPACITY:
+        return {record_error_kind::invalid_json, {}, "the record is larger than the JSON parser takes (4 GiB)"};
+    default:
+        return {record_error_kind::invalid_json, {}, std::string("not valid JSON: ") + simdjson::error_message(code)};
+    }
+}
+
+/// Parses records one at a time; keeps simdjson's buffers between records (one per writer).
+class json_reader {
+public:
+    /// Parses `text` into `root` (valid until the next parse), or says why it is not JSON.
+    [[nodiscard]] append_result parse(std::string_view text, simdjson::dom::element& root) {
+        const simdjson::error_code code = parser_.parse(text.data(), text.size()).get(root);
+        if (code != simdjson::SUCCESS) return json_error(code);
+        return {};
+    }
+
+private:
+    simdjson::dom::parser parser_;
+};
+
+/// "a string", "an object", ... for messages.
+[[nodiscard]] inline std::string_view json_type_name(simdjson::dom::element_type t) noexcept {
+    switch (t) {
+    case simdjson::dom::element_type::ARRAY: return "an array";
+    case simdjson::dom::element_type::OBJECT: return "an object";
+    case simdjson::dom::element_type::INT64:
+    case simdjson::dom::element_type::UINT64: return "an integer";
+    case simdjson::dom::element_type::DOUBLE: return "a non-integer number";
+    case simdjson::dom::element_type::STRING: return "a string";
+    case simdjson::dom::element_type::BOOL: return "a boolean";
+    case simdjson::dom::element_type::NULL_VALUE: return "null";
+    }
+    return "a value";
+}
+
+/// Appends the decimal text of an integer.
+template <class Int>
+void append_integer(std::string& out, Int v) {
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+/// Appends the shortest text that reads back as exactly `v` (e.g. 0.1, 1e+300, -2.5e-10).
+inline void append_double(std::string& out, double v) {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+/// Appends compact JSON text of `e` (no whitespace outside strings).
+inline void append_json(std::string& out, simdjson::dom::element e) {
+    switch (e.type()) {
+    case simdjson::dom::element_type::INT64: append_integer(out, e.get_int64().value_unsafe()); return;
+    case simdjson::dom::element_type::UINT64: append_integer(out, e.get_uint64().value_unsafe()); return;
+    case simdjson::dom::element_type::DOUBLE: append_double(out, e.get_double().value_unsafe()); return;
+    case simdjson::dom::element_type::BOOL: out.append(e.get_bool().value_unsafe() ? "true" : "false"); return;
+    case simdjson::dom::element_type::NULL_VALUE: out.append("null"); return;
+    default: out.append(simdjson::minify(e)); return;
+    }
+}
+
+/// True when `text` is valid UTF-8 (for typed rows, which do not pass through the JSON parser).
+[[nodiscard]] inline bool valid_utf8(std::string_view text) noexcept {
+    return simdjson::validate_utf8(text.data(), text.size());
+}
+
+} // namespace sluice::formats::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_JSON_HPP
+// end file sluice/formats/json.hpp
+// begin file sluice/formats/row.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_ROW_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_ROW_HPP
+
+// Records as rows of cells: a JSON object's fields matched to a schema's columns and checked against
+// their types (row_converter), and typed rows that callers build themselves (cell).
+//
+// Conversion checks everything before the writer changes anything: a row comes out complete or not at
+// all, with the record_error of the first field at fault.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+// begin file sluice/formats/schema.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_SCHEMA_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_SCHEMA_HPP
+
+// The columns of a CSV or Parquet object: declared by the caller, or inferred from the first records.
+//
+// Inference looks at the fields of the first records (their names in order of first appearance) and
+// gives each column the narrowest type that holds every value seen:
+//   only integers -> int64; integers and other numbers -> float64; only booleans -> boolean;
+//   only strings -> string; objects, arrays or a mix of kinds -> json (the value's JSON text);
+//   only nulls -> string. Every inferred column is nullable. Timestamps are never inferred (a string
+//   that looks like a date stays a string): declare them.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// begin file sluice/formats/timestamp.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_TIMESTAMP_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_TIMESTAMP_HPP
+
+// RFC 3339 timestamps ("2024-05-06T07:08:09.123Z", "2024-05-06 07:08:09+02:00") to a count of
+// milliseconds or microseconds since 1970-01-01T00:00:00Z, for timestamp columns. Years 0000-9999;
+// an offset is applied (the result is UTC); a fraction with more digits than the unit holds must have
+// only zeros there (a value the column cannot hold exactly is refused, never rounded).
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace sluice::formats {
+
+/// The unit of a timestamp column.
+enum class time_unit : std::uint8_t { millis, micros };
+
+namespace detail {
+
+/// Days from 1970-01-01 to year-month-day of the proleptic Gregorian calendar (H. Hinnant's
+/// days_from_civil).
+[[nodiscard]] constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
+    y -= m <= 2 ? 1 : 0;
+    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const auto yoe = static_cast<unsigned>(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+[[nodiscard]] constexpr bool leap_year(std::int64_t y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+/// Reads exactly `n` digits at `pos`; advances `pos`.
+[[nodiscard]] constexpr std::optional<unsigned> read_digits(std::string_view s, std::size_t& pos, std::size_t n) noexcept {
+    if (pos + n > s.size()) return std::nullopt;
+    unsigned v = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const char c = s[pos + i];
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned>(c - '0');
+    }
+    pos += n;
+    return v;
+}
+
+[[nodiscard]] constexpr bool expect(std::string_view s, std::size_t& pos, char a, char b = '\0') noexcept {
+    if (pos >= s.size() || (s[pos] != a && (b == '\0' || s[pos] != b))) return false;
+    ++pos;
+    return true;
+}
+
+/// The fraction after the seconds ("." digits), in units of 10^-digits_wanted; nullopt when malformed
+/// or when a digit beyond the unit is not zero.
+[[nodiscard]] constexpr std::optional<std::int64_t> read_fraction(std::string_view s, std::size_t& pos,
+                                                                  unsigned digits_wanted) noexcept {
+    std::int64_t v = 0;
+    unsigned used = 0;
+    if (pos < s.size() && s[pos] == '.') {
+        ++pos;
+        const std::size_t start = pos;
+        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+            const auto digit = static_cast<std::int64_t>(s[pos] - '0');
+            if (used < digits_wanted) {
+                v = v * 10 + digit;
+                ++used;
+            } else if (digit != 0) {
+                return std::nullopt;
+            }
+            ++pos;
+        }
+        if (pos == start || pos - start > 18) return std::nullopt;
+    }
+    for (; used < digits_wanted; ++used) v *= 10;
+    return v;
+}
+
+/// The offset ("Z", "+hh:mm", "-hh:mm") in seconds east of UTC.
+[[nodiscard]] constexpr std::optional<std::int64_t> read_offset(std::string_view s, std::size_t& pos) noexcept {
+    if (expect(s, pos, 'Z', 'z')) return 0;
+    if (pos >= s.size() || (s[pos] != '+' && s[pos] != '-')) return std::nullopt;
+    const bool negative = s[pos++] == '-';
+    const auto hh = read_digits(s, pos, 2);
+    if (!hh || !expect(s, pos, ':')) return std::nullopt;
+    const auto mm = read_digits(s, pos, 2);
+    if (!mm || *hh > 23 || *mm > 59) return std::nullopt;
+    const std::int64_t seconds = static_cast<std::int64_t>(*hh) * 3600 + static_cast<std::int64_t>(*mm) * 60;
+    return negative ? -seconds : seconds;
+}
+
+} // namespace detail
+
+/// `text` as a count of `unit` since the Unix epoch (UTC), or nullopt when it is not an RFC 3339
+/// date-time (with 'T', 't' or a space between date and time, a required offset or 'Z'), or has more
+/// precision than `unit` holds. A leap second (":60") is refused.
+[[nodiscard]] constexpr std::optional<std::int64_t> parse_rfc3339(std::string_view text, time_unit unit) noexcept {
+    std::size_t pos = 0;
+    const auto year = detail::read_digits(text, pos, 4);
+    if (!year || !detail::expect(text, pos, '-')) return std::nullopt;
+    const auto month = detail::read_digits(text, pos, 2);
+    if (!month || !detail::expect(text, pos, '-')) return std::nullopt;
+    const auto day = detail::read_digits(text, pos, 2);
+    if (!day || !detail::expect(text, pos, 'T', 't')) {
+        if (!day || pos >= text.size() || text[pos] != ' ') return std::nullopt;
+        ++pos;
+    }
+    const auto hour = detail::read_digits(text, pos, 2);
+    if (!hour || !detail::expect(text, pos, ':')) return std::nullopt;
+    const auto minute = detail::read_digits(text, pos, 2);
+    if (!minute || !detail::expect(text, pos, ':')) return std::nullopt;
+    const auto second = detail::read_digits(text, pos, 2);
+    if (!second) return std::nullopt;
+    const unsigned digits = unit == time_unit::millis ? 3 : 6;
+    const auto fraction = detail::read_fraction(text, pos, digits);
+    const auto offset = fraction ? detail::read_offset(text, pos) : std::nullopt;
+    if (!offset || pos != text.size()) return std::nullopt;
+
+    constexpr unsigned month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (*month < 1 || *month > 12 || *day < 1) return std::nullopt;
+    const unsigned last = month_days[*month - 1] + (*month == 2 && detail::leap_year(*year) ? 1 : 0);
+    if (*day > last || *hour > 23 || *minute > 59 || *second > 59) return std::nullopt;
+
+    const std::int64_t days = detail::days_from_civil(*year, *month, *day);
+    const std::int64_t seconds = days * 86400 + static_cast<std::int64_t>(*hour) * 3600 +
+                                 static_cast<std::int64_t>(*minute) * 60 + static_cast<std::int64_t>(*second) - *offset;
+    const std::int64_t per_second = unit == time_unit::millis ? 1000 : 1000000;
+    return seconds * per_second + *fraction;
+}
+
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_TIMESTAMP_HPP
+// end file sluice/formats/timestamp.hpp
+
+namespace sluice::formats {
+
+/// What a column holds.
+enum class column_type : std::uint8_t {
+    int64,            ///< JSON integers from -2^63 to 2^63-1
+    float64,          ///< any JSON number, as an IEEE double
+    boolean,          ///< true / false
+    string,           ///< JSON strings (UTF-8)
+    json,             ///< any JSON value, stored as its compact JSON text (nested objects and arrays)
+    timestamp_millis, ///< milliseconds since the epoch, UTC: a JSON integer or an RFC 3339 string
+    timestamp_micros, ///< microseconds since the epoch, UTC: likewise
+};
+
+/// "int64", "float64", ...
+[[nodiscard]] inline std::string_view to_string(column_type t) noexcept {
+    switch (t) {
+    case column_type::int64: return "int64";
+    case column_type::float64: return "float64";
+    case column_type::boolean: return "boolean";
+    case column_type::string: return "string";
+    case column_type::json: return "json";
+    case column_type::timestamp_millis: return "timestamp_millis";
+    case column_type::timestamp_micros: return "timestamp_micros";
+    }
+    return "unknown";
+}
+
+/// One column: its name (the JSON field it comes from), type, and whether it may be null (or missing).
+struct column {
+    std::string name;
+    column_type type = column_type::string;
+    bool nullable = true;
+};
+
+/// What to do with a record field that is not a column.
+enum class unknown_fields : std::uint8_t {
+    reject, ///< refuse the record (record_error_kind::unknown_field): nothing is dropped silently
+    ignore, ///< leave the field out of the object
+};
+
+/// An ordered list of columns with a lookup by name. Names are unique and non-empty.
+class record_schema {
+public:
+    record_schema() = default;
+
+    /// Throws std::invalid_argument for an empty or repeated name.
+    explicit record_schema(std::vector<column> columns) : columns_(std::move(columns)) {
+        index_.reserve(columns_.size());
+        for (std::size_t i = 0; i < columns_.size(); ++i) {
+            if (columns_[i].name.empty()) throw std::invalid_argument("sluice::formats: a column has an empty name");
+            if (!index_.emplace(columns_[i].name, i).second)
+                throw std::invalid_argument("sluice::formats: column '" + columns_[i].name + "' is declared twice");
+        }
+    }
+
+    [[nodiscard]] const std::vector<column>& columns() const noexcept { return columns_; }
+    [[nodiscard]] std::size_t size() const noexcept { return columns_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return columns_.empty(); }
+    [[nodiscard]] const column& operator[](std::size_t i) const { return columns_[i]; }
+
+    /// The index of the column named `name`.
+    [[nodiscard]] std::optional<std::size_t> find(std::string_view name) const {
+        const auto it = index_.find(name);
+        if (it == index_.end()) return std::nullopt;
+        return it->second;
+    }
+
+private:
+    struct name_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    std::vector<column> columns_;
+    std::unordered_map<std::string, std::size_t, name_hash, std::equal_to<>> index_;
+};
+
+/// What inference has seen of one field so far.
+enum class value_kind : std::uint8_t { null, integer, number, boolean, string, nested };
+
+/// Accumulates the fields of records to infer a schema (see the top of this header).
+class schema_inference {
+public:
+    /// Notes one field's value.
+    void observe(std::string_view name, value_kind kind) {
+        auto it = index_.find(std::string(name));
+        if (it == index_.end()) {
+            it = index_.emplace(std::string(name), fields_.size()).first;
+            fields_.push_back({std::string(name), std::nullopt});
+        }
+        auto& seen = fields_[it->second].type;
+        if (kind == value_kind::null) return;
+        const column_type t = kind == value_kind::integer   ? column_type::int64
+                              : kind == value_kind::number  ? column_type::float64
+                              : kind == value_kind::boolean ? column_type::boolean
+                              : kind == value_kind::string  ? column_type::string
+                                                            : column_type::json;
+        if (!seen)
+            seen = t;
+        else if (*seen != t)
+            seen = widen(*seen, t);
+    }
+
+    /// The inferred columns, in order of first appearance (all nullable).
+    [[nodiscard]] record_schema result() const {
+        std::vector<column> columns;
+        columns.reserve(fields_.size());
+        for (const auto& f : fields_) columns.push_back({f.name, f.type.value_or(column_type::string), true});
+        return record_schema(std::move(columns));
+    }
+
+    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
+
+private:
+    static column_type widen(column_type a, column_type b) noexcept {
+        const auto numeric = [](column_type t) { return t == column_type::int64 || t == column_type::float64; };
+        if (numeric(a) && numeric(b)) return column_type::float64;
+        return column_type::json;
+    }
+    struct field {
+        std::string name;
+        std::optional<column_type> type;
+    };
+    std::vector<field> fields_;
+    std::unordered_map<std::string, std::size_t> index_;
+};
+
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_SCHEMA_HPP
+// end file sluice/formats/schema.hpp
+
+namespace sluice::formats {
+
+/// One value of a typed row: null (std::monostate), a boolean, an integer, a double or a string.
+/// Which alternative a column takes: int64 -> int64_t; float64 -> double or int64_t; boolean -> bool;
+/// string -> string_view (UTF-8); json -> string_view holding JSON text; timestamp_* -> int64_t in the
+/// column's unit or an RFC 3339 string_view.
+using cell = std::variant<std::monostate, bool, std::int64_t, double, std::string_view>;
+
+namespace detail {
+
+/// What inference calls the value `e`.
+[[nodiscard]] inline value_kind kind_of(simdjson::dom::element e) noexcept {
+    switch (e.type()) {
+    case simdjson::dom::element_type::NULL_VALUE: return value_kind::null;
+    case simdjson::dom::element_type::INT64: return value_kind::integer;
+    case simdjson::dom::element_type::UINT64: // above 2^63-1: only a double holds it
+    case simdjson::dom::element_type::DOUBLE: return value_kind::number;
+    case simdjson::dom::element_type::BOOL: return value_kind::boolean;
+    case simdjson::dom::element_type::STRING: return value_kind::string;
+    default: return value_kind::nested;
+    }
+}
+
+/// Walks the fields of a record object and hands each to `on_field(column_index, value)`, refusing
+/// non-objects, duplicate fields and (with unknown_fields::reject) fields that are not columns.
+class field_walker {
+public:
+    field_walker(const record_schema& schema, unknown_fields policy) : schema_(&schema), policy_(policy) {}
+
+    template <class OnField>
+    [[nodiscard]] append_result walk(simdjson::dom::element root, OnField&& on_field) {
+        simdjson::dom::object object;
+        if (root.get_object().get(object) != simdjson::SUCCESS)
+            return append_result::refuse(record_error_kind::not_an_object, {},
+                                         std::string("the record is ") + std::string(json_type_name(root.type())) +
+                                             ", not a JSON object");
+        if (seen_.size() != schema_->size()) seen_.assign(schema_->size(), 0);
+        if (++generation_ == 0) { // wrapped: forget every mark
+            std::fill(seen_.begin(), seen_.end(), 0);
+            generation_ = 1;
+        }
+        for (const auto field : object) {
+            const auto index = schema_->find(field.key);
+            if (!index) {
+                if (policy_ == unknown_fields::ignore) continue;
+                return append_result::refuse(record_error_kind::unknown_field, std::string(field.key),
+                                             "not a column of this object");
+            }
+            if (seen_[*index] == generation_)
+                return append_result::refuse(record_error_kind::duplicate_field, std::string(field.key),
+                                             "appears more than once in the record");
+            seen_[*index] = generation_;
+            append_result r = on_field(*index, field.value);
+            if (!r) return r;
+        }
+        return {};
+    }
+
+private:
+    const record_schema* schema_;
+    unknown_fields policy_;
+    std::vector<std::uint32_t> seen_;
+    std::uint32_t generation_ = 0;
+};
+
+/// Turns records (JSON objects or typed rows) into rows of cells that match a schema. String cells
+/// point into the parsed record or into the converter's own buffers: valid until the next conversion.
+class row_converter {
+public:
+    row_converter(const record_schema& schema, unknown_fields policy)
+        : schema_(&schema), walker_(schema, policy), json_text_(schema.size()) {}
+
+    /// Converts a parsed JSON object into `row` (one cell per column).
+    [[nodiscard]] append_result convert(simdjson::dom::element root, std::vector<cell>& row) {
+        row.assign(schema_->size(), cell{});
+        append_result r = walker_.walk(root, [&](std::size_t i, simdjson::dom::element v) {
+            return from_json(i, v, row[i]);
+        });
+        if (!r) return r;
+        return check_required(row);
+    }
+
+    /// Checks a typed row against the schema and normalises it into `row` (float64 columns get doubles,
+    /// timestamps their count of units, json columns checked to be JSON text).
+    [[nodiscard]] append_result convert(std::span<const cell> in, std::vector<cell>& row) {
+        if (in.size() != schema_->size())
+            return append_result::refuse(record_error_kind::type_mismatch, {},
+                                         "the row has " + std::to_string(in.size()) + " cells for " +
+                                             std::to_string(schema_->size()) + " columns");
+        row.assign(in.begin(), in.end());
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            append_result r = normalise(i, row[i]);
+            if (!r) return r;
+        }
+        return check_required(row);
+    }
+
+private:
+    append_result mismatch(std::size_t i, std::string_view found) const {
+        const column& c = (*schema_)[i];
+        return append_result::refuse(record_error_kind::type_mismatch, c.name,
+                                     "the column is " + std::string(to_string(c.type)) + " and does not take " +
+                                         std::string(found));
+    }
+
+    append_result from_json(std::size_t i, simdjson::dom::element v, cell& out) {
+        const column& c = (*schema_)[i];
+        const auto t = v.type();
+        using et = simdjson::dom::element_type;
+        if (t == et::NULL_VALUE) return {}; // checked by check_required
+        switch (c.type) {
+        case column_type::int64:
+            if (t == et::INT64) {
+                out = v.get_int64().value_unsafe();
+                return {};
+            }
+            if (t == et::UINT64)
+                return append_result::refuse(record_error_kind::out_of_range, c.name,
+                                             "an integer above 2^63-1 does not fit an int64 column");
+            return mismatch(i, json_type_name(t));
+        case column_type::float64:
+            if (t == et::DOUBLE) out = v.get_double().value_unsafe();
+            else if (t == et::INT64) out = static_cast<double>(v.get_int64().value_unsafe());
+            else if (t == et::UINT64) out = static_cast<double>(v.get_uint64().value_unsafe());
+            else return mismatch(i, json_type_name(t));
+            return {};
+        case column_type::boolean:
+            if (t != et::BOOL) return mismatch(i, json_type_name(t));
+            out = v.get_bool().value_unsafe();
+            return {};
+        case column_type::string:
+            if (t != et::STRING) return mismatch(i, json_type_name(t));
+            out = v.get_string().value_unsafe();
+            return {};
+        case column_type::json:
+            json_text_[i].clear();
+            append_json(json_text_[i], v);
+            out = std::string_view(json_text_[i]);
+            return {};
+        case column_type::timestamp_millis:
+        case column_type::timestamp_micros:
+            if (t == et::INT64) {
+                out = v.get_int64().value_unsafe();
+                return {};
+            }
+            if (t != et::STRING) return mismatch(i, json_type_name(t));
+            return timestamp_from_text(i, v.get_string().value_unsafe(), out);
+        }
+        return mismatch(i, json_type_name(t));
+    }
+
+    append_result timestamp_from_text(std::size_t i, std::string_view text, cell& out) const {
+        const column& c = (*schema_)[i];
+        const auto unit = c.type == column_type::timestamp_millis ? time_unit::millis : time_unit::micros;
+        const auto value = parse_rfc3339(text, unit);
+        if (!value)
+            return append_result::refuse(record_error_kind::type_mismatch, c.name,
+                                         "not an RFC 3339 date-time with an offset (or it has more fractional "
+                                         "digits than the column's unit holds)");
+        out = *value;
+        return {};
+    }
+
+    append_result normalise(std::size_t i, cell& value) {
+        const column& c = (*schema_)[i];
+        if (std::holds_alternative<std::monostate>(value)) return {};
+        const bool is_int = std::holds_alternative<std::int64_t>(value);
+        const bool is_text = std::holds_alternative<std::string_view>(value);
+        switch (c.type) {
+        case column_type::int64:
+            return is_int ? append_result{} : mismatch(i, "this cell");
+        case column_type::float64:
+            if (is_int) value = static_cast<double>(std::get<std::int64_t>(value));
+            return std::holds_alternative<double>(value) ? append_result{} : mismatch(i, "this cell");
+        case column_type::boolean:
+            return std::holds_alternative<bool>(value) ? append_result{} : mismatch(i, "this cell");
+        case column_type::string:
+            if (!is_text) return mismatch(i, "this cell");
+            if (!valid_utf8(std::get<std::string_view>(value)))
+                return append_result::refuse(record_error_kind::invalid_utf8, c.name, "the string is not valid UTF-8");
+            return {};
+        case column_type::json: {
+            if (!is_text) return mismatch(i, "this cell");
+            simdjson::dom::element parsed;
+            append_result r = reader_.parse(std::get<std::string_view>(value), parsed);
+            if (!r) return append_result::refuse(r.error().kind, c.name, r.error().message);
+            json_text_[i].clear();
+            append_json(json_text_[i], parsed);
+            value = std::string_view(json_text_[i]);
+            return {};
+        }
+        case column_type::timestamp_millis:
+        case column_type::timestamp_micros:
+            if (is_int) return {};
+            if (!is_text) return mismatch(i, "this cell");
+            return timestamp_from_text(i, std::get<std::string_view>(value), value);
+        }
+        return mismatch(i, "this cell");
+    }
+
+    append_result check_required(const std::vector<cell>& row) const {
+        for (std::size_t i = 0; i < row.size(); ++i)
+            if (!(*schema_)[i].nullable && std::holds_alternative<std::monostate>(row[i]))
+                return append_result::refuse(record_error_kind::missing_field, (*schema_)[i].name,
+                                             "the column is required (not nullable) and the record has no value for it");
+        return {};
+    }
+
+    const record_schema* schema_;
+    field_walker walker_;
+    std::vector<std::string> json_text_;
+    json_reader reader_;
+};
+
+} // namespace detail
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_ROW_HPP
+// end file sluice/formats/row.hpp
+
+namespace sluice::formats {
+
+/// How a CSV object is written.
+struct csv_options {
+    /// The columns, in order. Empty: the fields of the first accepted record, in its order.
+    std::vector<std::string> columns;
+    /// The field separator (not '"', CR or LF).
+    char delimiter = ',';
+    /// Ends every line, the header's included: "\r\n" (RFC 4180) or "\n".
+    std::string line_terminator = "\r\n";
+    /// Write the header row (the column names).
+    bool header = true;
+    /// A record field that is not a column: refuse the record, or leave the field out.
+    unknown_fields unknown = unknown_fields::reject;
+    /// Whole-object compression: none, gzip, zstd or lz4 (the LZ4 frame format).
+    compression codec = compression::none;
+    /// The codec's level; 0 is the library's default (see stream_compressor).
+    int level = 0;
+};
+
+/// Writes one CSV object. Models object_format.
+class csv_writer {
+public:
+    /// Throws std::invalid_argument for a bad delimiter, line terminator, repeated column name, or a
+    /// codec that is not compiled in.
+    explicit csv_writer(csv_options options = {}) : options_(std::move(options)), output_(options_.codec, options_.level) {
+        const char d = options_.delimiter;
+        if (d == '"' || d == '\r' || d == '\n')
+            throw std::invalid_argument("sluice::formats::csv_writer: the delimiter cannot be '\"', CR or LF");
+        if (options_.line_terminator != "\r\n" && options_.line_terminator != "\n")
+            throw std::invalid_argument("sluice::formats::csv_writer: the line terminator is \"\\r\\n\" or \"\\n\"");
+        if (!options_.columns.empty()) {
+            std::vector<column> columns;
+            for (const auto& name : options_.columns) columns.push_back({name, column_type::json, true});
+            set_columns(record_schema(std::move(columns)));
+        }
+    }
+
+    /// Appends one record (a JSON object), or refuses it and leaves the object as it was.
+    [[nodiscard]] append_result append(std::string_view json) {
+        simdjson::dom::element root;
+        append_result r = reader_.parse(json, root);
+        if (!r) return r;
+        return append_parsed(json, root);
+    }
+
+    /// Appends a record the caller has parsed already: `root` must come from parsing `json` (which
+    /// CSV does not need again; the signature is the one every writer shares).
+    [[nodiscard]] append_result append_parsed(std::string_view /*json*/, simdjson::dom::element root) {
+        check_open();
+        if (!schema_) {
+            append_result r = columns_from(root);
+            if (!r) return r;
+        }
+        std::fill(present_.begin(), present_.end(), std::uint8_t{0});
+        append_result r = walker_->walk(root, [&](std::size_t i, simdjson::dom::element v) {
+            values_[i] = v;
+            present_[i] = 1;
+            return append_result{};
+        });
+        if (!r) return r;
+        line_.clear();
+        for (std::size_t i = 0; i < values_.size(); ++i) {
+            if (i != 0) line_.push_back(options_.delimiter);
+            if (present_[i] != 0) render(values_[i]);
+        }
+        commit_line();
+        return {};
+    }
+
+    /// Appends a typed row, one cell per column (the columns must come from csv_options::columns).
+    /// Strings must be valid UTF-8.
+    [[nodiscard]] append_result append_row(std::span<const cell> row) {
+        check_open();
+        if (!schema_) throw std::logic_error("sluice::formats::csv_writer: typed rows need csv_options::columns");
+        if (row.size() != schema_->size())
+            return append_result::refuse(record_error_kind::type_mismatch, {},
+                                         "the row has " + std::to_string(row.size()) + " cells for " +
+                                             std::to_string(schema_->size()) + " columns");
+        line_.clear();
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            if (i != 0) line_.push_back(options_.delimiter);
+            if (const auto* s = std::get_if<std::string_view>(&row[i])) {
+                if (!detail::valid_utf8(*s))
+                    return append_result::refuse(record_error_kind::invalid_utf8, (*schema_)[i].name,
+                                                 "the string is not valid UTF-8");
+                append_field(*s);
+            } else if (const auto* b = std::get_if<bool>(&row[i])) {
+                line_.append(*b ? "true" : "false");
+            } else if (const auto* n = std::get_if<std::int64_t>(&row[i])) {
+                detail::append_integer(line_, *n);
+            } else if (const auto* d = std::get_if<double>(&row[i])) {
+                detail::append_double(line_, *d);
+            }
+        }
+        commit_line();
+        return {};
+    }
+
+    /// Completes the object. Writes the header if no record came but the columns are known.
+    void finish() {
+        if (output_.finished()) return;
+        if (schema_ && !header_written_) write_header();
+        output_.finish();
+    }
+    /// The object's bytes completed since the last call (see object_format).
+    [[nodiscard]] std::string take_output() { return output_.take(); }
+
+    /// The column names (empty until known).
+    [[nodiscard]] std::vector<std::string> columns() const {
+        std::vector<std::string> names;
+        if (schema_)
+            for (const auto& c : schema_->columns()) names.push_back(c.name);
+        return names;
+    }
+
+    [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
+    /// Bytes of CSV text (header included) before compression.
+    [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return output_.raw_bytes(); }
+    /// Bytes of the object after compression so far (the compressor may hold back up to one block).
+    [[nodiscard]] std::uint64_t output_bytes() const noexcept { return output_.output_bytes(); }
+    /// Bytes take_output() would hand over now.
+    [[nodiscard]] std::size_t pending_output_bytes() const noexcept { return output_.ready_bytes(); }
+    /// Memory held for the object.
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept { return output_.buffered_bytes() + line_.capacity(); }
+
+    /// ".csv", ".csv.gz", ".csv.zst", ".csv.lz4".
+    [[nodiscard]] std::string extension() const { return ".csv" + std::string(compression_extension(output_.codec())); }
+    /// "text/csv; charset=utf-8; header=present" (RFC 4180's media type; header=absent without one).
+    [[nodiscard]] std::string_view content_type() const noexcept {
+        return options_.header ? "text/csv; charset=utf-8; header=present" : "text/csv; charset=utf-8; header=absent";
+    }
+    /// "gzip", "zstd", "lz4" or "" (see sluice::content_encoding).
+    [[nodiscard]] std::string_view content_encoding() const noexcept { return sluice::content_encoding(output_.codec()); }
+
+private:
+    void set_columns(record_schema schema) {
+        schema_ = std::make_unique<record_schema>(std::move(schema));
+        walker_ = std::make_unique<detail::field_walker>(*schema_, options_.unknown);
+        values_.assign(schema_->size(), simdjson::dom::element{});
+        present_.assign(schema_->size(), 0);
+    }
+
+    /// The first record's fields become the columns (the record is checked by the walk that follows).
+    append_result columns_from(simdjson::dom::element root) {
+        simdjson::dom::object object;
+        if (root.get_object().get(object) != simdjson::SUCCESS)
+            return append_result::refuse(record_error_kind::not_an_object, {},
+                                         std::string("the record is ") + std::string(detail::json_type_name(root.type())) +
+                                             ", not a JSON object");
+        std::vector<column> columns;
+        for (const auto field : object) {
+            for (const auto& c : columns)
+                if (c.name == field.key)
+                    return append_result::refuse(record_error_kind::duplicate_field, std::string(field.key),
+                                                 "appears more than once in the record");
+            if (field.key.empty())
+                return append_result::refuse(record_error_kind::unknown_field, {},
+                                             "a field with an empty name cannot name a CSV column");
+            columns.push_back({std::string(field.key), column_type::json, true});
+        }
+        set_columns(record_schema(std::move(columns)));
+        return {};
+    }
+
+    void render(simdjson::dom::element v) {
+        using et = simdjson::dom::element_type;
+        switch (v.type()) {
+        case et::NULL_VALUE: return;
+        case et::STRING: append_field(v.get_string().value_unsafe()); return;
+        case et::ARRAY:
+        case et::OBJECT:
+            scratch_.clear();
+            detail::append_json(scratch_, v);
+            append_field(scratch_);
+            return;
+        default: detail::append_json(line_, v); return; // numbers and booleans never need quotes
+        }
+    }
+
+    void append_field(std::string_view text) {
+        if (!needs_quotes(text)) {
+            line_.append(text);
+            return;
+        }
+        line_.push_back('"');
+        std::size_t from = 0;
+        for (std::size_t q = text.find('"'); q != std::string_view::npos; q = text.find('"', q + 1)) {
+            line_.append(text.substr(from, q + 1 - from));
+            line_.push_back('"');
+            from = q + 1;
+        }
+        line_.append(text.substr(from));
+        line_.push_back('"');
+    }
+
+    [[nodiscard]] bool needs_quotes(std::string_view text) const noexcept {
+        if (text.empty()) return true; // "" is the empty string; an empty field is null
+        for (const char c : text)
+            if (c == options_.delimiter || c == '"' || c == '\r' || c == '\n') return true;
+        return false;
+    }
+
+    void write_header() {
+        header_written_ = true;
+        if (!options_.header) return;
+        std::string row;
+        row.swap(line_);
+        line_.clear();
+        for (std::size_t i = 0; i < schema_->size(); ++i) {
+            if (i != 0) line_.push_back(options_.delimiter);
+            append_field((*schema_)[i].name);
+        }
+        line_.append(options_.line_terminator);
+        output_.write(line_);
+        line_.swap(row);
+    }
+
+    void commit_line() {
+        if (!header_written_) write_header();
+        line_.append(options_.line_terminator);
+        output_.write(line_);
+        ++records_;
+    }
+
+    void check_open() const {
+        if (output_.finished()) throw std::logic_error("sluice::formats::csv_writer: append after finish");
+    }
+
+    csv_options options_;
+    detail::object_output output_;
+    detail::json_reader reader_;
+    std::unique_ptr<record_schema> schema_;
+    std::unique_ptr<detail::field_walker> walker_;
+    std::vector<simdjson::dom::element> values_;
+    std::vector<std::uint8_t> present_;
+    std::string line_;
+    std::string scratch_;
+    bool header_written_ = false;
+    std::uint64_t records_ = 0;
+};
+
+static_assert(object_format<csv_writer>);
+
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_CSV_HPP
+// end file sluice/formats/csv.hpp
+// begin file sluice/formats/ndjson.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_NDJSON_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_NDJSON_HPP
+
+// NDJSON objects: one JSON document per line, "\n" after each, optionally compressed as a whole
+// (gzip, zstd, lz4 frame).
+//
+// Every record is validated by simdjson (complete JSON, valid UTF-8). A valid record is written as it
+// came (pass-through, only the whitespace around it trimmed) unless it spans lines (a pretty-printed
+// document): then its compact re-serialisation is written, so every record stays one line. Any JSON
+// value is a record (the object engine's partitioning needs objects, NDJSON itself does not).
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+
+namespace sluice::formats {
+
+/// How an NDJSON object is written.
+struct ndjson_options {
+    /// Whole-object compression: none, gzip, zstd or lz4 (the LZ4 frame format).
+    compression codec = compression::none;
+    /// The codec's level; 0 is the library's default (see stream_compressor).
+    int level = 0;
+};
+
+/// Writes one NDJSON object. Models object_format.
+class ndjson_writer {
+public:
+    /// Throws std::invalid_argument for a codec that is not compiled in or has no stream format.
+    explicit ndjson_writer(ndjson_options options = {}) : output_(options.codec, options.level) {}
+
+    /// Appends one record (a JSON document), or refuses it and leaves the object as it was.
+    [[nodiscard]] append_result append(std::string_view json) {
+        simdjson::dom::element root;
+        append_result r = reader_.parse(json, root);
+        if (!r) return r;
+        return append_parsed(json, root);
+    }
+
+    /// Appends a record the caller has parsed already: `root` must come from parsing exactly `json`
+    /// (the object engine parses each record once, to find its partition, and hands both here).
+    [[nodiscard]] append_result append_parsed(std::string_view json, simdjson::dom::element root) {
+        check_open();
+        const std::string_view trimmed = trim(json);
+        if (std::memchr(trimmed.data(), '\n', trimmed.size()) == nullptr &&
+            std::memchr(trimmed.data(), '\r', trimmed.size()) == nullptr) {
+            output_.write(trimmed);
+            output_.write("\n");
+        } else {
+            line_.clear();
+            detail::append_json(line_, root);
+            line_.push_back('\n');
+            output_.write(line_);
+        }
+        ++records_;
+        return {};
+    }
+
+    /// Completes the object (the compressor's trailer). Appending afterwards throws std::logic_error.
+    void finish() { output_.finish(); }
+    /// The object's bytes completed since the last call (see object_format).
+    [[nodiscard]] std::string take_output() { return output_.take(); }
+
+    [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
+    /// Bytes of NDJSON text before compression.
+    [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return output_.raw_bytes(); }
+    /// Bytes of the object after compression so far (the compressor may hold back up to one block).
+    [[nodiscard]] std::uint64_t output_bytes() const noexcept { return output_.output_bytes(); }
+    /// Bytes take_output() would hand over now.
+    [[nodiscard]] std::size_t pending_output_bytes() const noexcept { return output_.ready_bytes(); }
+    /// Memory held for the object (output not yet taken, the compressor's staging).
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept { return output_.buffered_bytes() + line_.capacity(); }
+
+    /// ".ndjson", ".ndjson.gz", ".ndjson.zst", ".ndjson.lz4".
+    [[nodiscard]] std::string extension() const { return ".ndjson" + std::string(compression_extension(output_.codec())); }
+    [[nodiscard]] std::string_view content_type() const noexcept { return "application/x-ndjson"; }
+    /// "gzip", "zstd", "lz4" or "" (see sluice::content_encoding).
+    [[nodiscard]] std::string_view content_encoding() const noexcept { return sluice::content_encoding(output_.codec()); }
+
+private:
+    static std::string_view trim(std::string_view s) noexcept {
+        const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+        while (!s.empty() && space(s.front())) s.remove_prefix(1);
+        while (!s.empty() && space(s.back())) s.remove_suffix(1);
+        return s;
+    }
+    void check_open() const {
+        if (output_.finished()) throw std::logic_error("sluice::formats::ndjson_writer: append after finish");
+    }
+
+    detail::object_output output_;
+    detail::json_reader reader_;
+    std::string line_;
+    std::uint64_t records_ = 0;
+};
+
+static_assert(object_format<ndjson_writer>);
+
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_NDJSON_HPP
+// end file sluice/formats/ndjson.hpp
+// begin file sluice/formats/parquet/writer.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_WRITER_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_WRITER_HPP
+
+// parquet_writer: one Parquet file (apache/parquet-format README, "File format"):
+//
+//   "PAR1" | row group 1: column chunk 1 ... column chunk N | row group 2 ... | FileMetaData |
+//   4-byte little-endian length of FileMetaData | "PAR1"
+//
+// Records (JSON objects, or typed rows) are converted to rows of the schema, checked completely, then
+// added to the column writers of the open row group. A row group closes at row_group_rows rows or
+// row_group_bytes of encoded data; its column chunks are then complete bytes of the file, which
+// take_output() hands over (the magic first), so only the open row group is held in memory. finish()
+// writes the footer.
+//
+// The schema is declared (parquet_options::columns) or inferred (schema.hpp) from the first
+// infer_records records, which are held as text until then; inference widens types so that every
+// record it saw fits, so accepting them early never has to be taken back.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// begin file sluice/formats/parquet/column_writer.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_COLUMN_WRITER_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_COLUMN_WRITER_HPP
+
+// One column chunk of the open row group: values in, pages out (apache/parquet-format README "File
+// format", "Column chunks", "Data Pages"; Encodings.md).
+//
+// Every column chunk is written as [dictionary page] data page v1 ...:
+//   - a data page holds, uncompressed: the definition levels of an optional column (RLE hybrid, bit
+//     width 1, with its 4-byte length), then the values: PLAIN, or RLE_DICTIONARY (one byte of bit
+//     width, then the indices in the RLE hybrid). Required columns have no levels (max level 0), and no
+//     column has repetition levels (the schema is flat). The whole page is then compressed with the
+//     chunk's codec (Compression.md: the raw page, no framing).
+//   - dictionary encoding is on for every type but boolean. When the dictionary outgrows its limit
+//     (bytes or entries), the page being built is closed and the rest of the chunk is PLAIN (Encodings.md:
+//     "If the dictionary grows too big ... the encoding will fall back to the plain encoding"); the
+//     dictionary page keeps the entries the earlier pages refer to. The next chunk starts a new dictionary.
+//   - statistics per chunk: null_count always; min_value / max_value in the type's order (signed for
+//     int64 and timestamps, numeric for doubles with NaN left out and zeros written as -0.0 / +0.0 as
+//     parquet.thrift's ColumnOrder asks, unsigned bytewise for strings); nan_count for doubles. A string
+//     bound longer than the limit leaves both bounds out.
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+// begin file sluice/formats/parquet/dictionary.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_DICTIONARY_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_DICTIONARY_HPP
+
+// The dictionary of one column chunk (apache/parquet-format Encodings.md, "Dictionary Encoding"): its
+// entries in PLAIN encoding, back to back (which is the dictionary page's body as it stands), and an
+// open-addressing hash index over them, so adding a value costs one hash and usually one compare, and
+// entries cost no allocation of their own.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::formats::parquet {
+
+namespace detail {
+
+/// A fast 64-bit hash of a short byte string (not for adversarial keys' sake: collisions only cost
+/// compares, the index never trusts a hash alone).
+[[nodiscard]] inline std::uint64_t hash_bytes(std::string_view s) noexcept {
+    std::uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+    const auto mix = [&](std::uint64_t k) {
+        h = (h ^ k) * 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+    };
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t k;
+        std::memcpy(&k, s.data() + i, 8);
+        mix(k);
+    }
+    if (i < s.size()) {
+        std::uint64_t k = 0;
+        std::memcpy(&k, s.data() + i, s.size() - i);
+        mix(k);
+    }
+    h ^= h >> 29;
+    h *= 0x94D049BB133111EBull;
+    return h ^ (h >> 32);
+}
+
+} // namespace detail
+
+/// Distinct PLAIN-encoded values, numbered in order of first appearance.
+class dictionary {
+public:
+    /// The index of `plain` (the PLAIN encoding of one value), adding it when new.
+    std::uint32_t insert(std::string_view plain) {
+        if ((offsets_.size() + 1) * 2 > slots_.size()) grow();
+        const std::uint64_t h = detail::hash_bytes(plain);
+        for (std::size_t slot = h & mask_;; slot = (slot + 1) & mask_) {
+            const std::uint32_t s = slots_[slot];
+            if (s == 0) {
+                const auto index = static_cast<std::uint32_t>(offsets_.size());
+                offsets_.push_back(plain_.size());
+                hashes_.push_back(h);
+                plain_.append(plain);
+                slots_[slot] = index + 1;
+                return index;
+            }
+            if (hashes_[s - 1] == h && entry(s - 1) == plain) return s - 1;
+        }
+    }
+
+    [[nodiscard]] std::size_t size() const noexcept { return offsets_.size(); }
+    /// Bytes of the entries in PLAIN encoding (the dictionary page's uncompressed body).
+    [[nodiscard]] std::size_t bytes() const noexcept { return plain_.size(); }
+    [[nodiscard]] std::string_view plain() const noexcept { return plain_; }
+    [[nodiscard]] std::size_t memory_bytes() const noexcept {
+        return plain_.capacity() + offsets_.capacity() * sizeof(std::size_t) + hashes_.capacity() * 8 + slots_.capacity() * 4;
+    }
+
+    void clear() {
+        plain_.clear();
+        offsets_.clear();
+        hashes_.clear();
+        std::fill(slots_.begin(), slots_.end(), 0u);
+    }
+
+private:
+    [[nodiscard]] std::string_view entry(std::size_t i) const noexcept {
+        const std::size_t end = i + 1 < offsets_.size() ? offsets_[i + 1] : plain_.size();
+        return std::string_view(plain_).substr(offsets_[i], end - offsets_[i]);
+    }
+
+    void grow() {
+        const std::size_t n = slots_.empty() ? 1024 : slots_.size() * 2;
+        slots_.assign(n, 0u);
+        mask_ = n - 1;
+        for (std::size_t i = 0; i < hashes_.size(); ++i) {
+            std::size_t slot = hashes_[i] & mask_;
+            while (slots_[slot] != 0) slot = (slot + 1) & mask_;
+            slots_[slot] = static_cast<std::uint32_t>(i + 1);
+        }
+    }
+
+    std::string plain_;
+    std::vector<std::size_t> offsets_;
+    std::vector<std::uint64_t> hashes_;
+    std::vector<std::uint32_t> slots_; ///< 0: empty; else entry index + 1
+    std::size_t mask_ = 0;
+};
+
+} // namespace sluice::formats::parquet
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_DICTIONARY_HPP
+// end file sluice/formats/parquet/dictionary.hpp
+// begin file sluice/formats/parquet/metadata.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_METADATA_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_METADATA_HPP
+
+// Parquet's metadata structures as sluice writes them: page headers and the footer (FileMetaData),
+// serialised with the Thrift compact protocol. Field ids and enum values are those of
+// apache/parquet-format src/main/thrift/parquet.thrift; only the fields sluice sets are modelled.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// begin file sluice/formats/parquet/thrift_compact.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_THRIFT_COMPACT_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_THRIFT_COMPACT_HPP
+
+// A writer of Thrift's compact protocol, the encoding of Parquet's page headers and footer
+// (apache/parquet-format, README "Metadata": "the metadata is serialized using the Thrift
+// TCompactProtocol"). Follows apache/thrift doc/specs/thrift-compact-protocol.md:
+//   - integers (i16, i32, i64) are zigzag varints (ULEB128 of (n << 1) ^ (n >> 63)); a byte is itself;
+//   - binary and string: a varint length, then the bytes;
+//   - a field header is one byte (delta from the previous field id << 4 | type) when the delta is
+//     1..15, else the type byte followed by the field id as a zigzag varint; a boolean field carries
+//     its value in the type (1 true, 2 false);
+//   - a struct ends with a stop byte (0); nested structs restart the field id delta at 0;
+//   - a list header is one byte (size << 4 | element type) for sizes below 15, else 0xF0 | element
+//     type followed by the size as a varint.
+// Only what Parquet's writer needs is here: no maps, sets, doubles or messages.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::formats::parquet::thrift {
+
+/// Compact protocol type ids (thrift-compact-protocol.md, "Struct encoding").
+enum class ctype : std::uint8_t {
+    stop = 0,
+    bool_true = 1,
+    bool_false = 2,
+    byte = 3,
+    i16 = 4,
+    i32 = 5,
+    i64 = 6,
+    binary = 8,
+    list = 9,
+    structure = 12,
+};
+
+/// Appends ULEB128 of `v`.
+inline void put_varint(std::string& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<char>(static_cast<std::uint8_t>(v) | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+}
+
+/// Zigzag of a signed 64-bit integer: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...
+[[nodiscard]] constexpr std::uint64_t zigzag(std::int64_t v) noexcept {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+
+/// Writes one top-level struct (and what it nests) in the compact protocol into a string. Fields must
+/// be written in increasing id order within each struct (every Parquet writer does; it keeps headers
+/// short). Call end() once at the end for the top-level struct's stop byte.
+class compact_writer {
+public:
+    explicit compact_writer(std::string& out) : out_(&out) {}
+
+    void field_i32(std::int16_t id, std::int32_t v) {
+        header(ctype::i32, id);
+        put_varint(*out_, zigzag(v));
+    }
+    void field_i64(std::int16_t id, std::int64_t v) {
+        header(ctype::i64, id);
+        put_varint(*out_, zigzag(v));
+    }
+    void field_i16(std::int16_t id, std::int16_t v) {
+        header(ctype::i16, id);
+        put_varint(*out_, zigzag(v));
+    }
+    void field_i8(std::int16_t id, std::int8_t v) {
+        header(ctype::byte, id);
+        out_->push_back(static_cast<char>(v));
+    }
+    void field_bool(std::int16_t id, bool v) { header(v ? ctype::bool_true : ctype::bool_false, id); }
+    void field_binary(std::int16_t id, std::string_view v) {
+        header(ctype::binary, id);
+        binary(v);
+    }
+
+    /// Opens a struct-typed field; close it with end().
+    void begin_struct(std::int16_t id) {
+        header(ctype::structure, id);
+        stack_.push_back(last_);
+        last_ = 0;
+    }
+    /// An empty struct-typed field (Parquet's StringType, MilliSeconds, TypeDefinedOrder...).
+    void empty_struct(std::int16_t id) {
+        begin_struct(id);
+        end();
+    }
+    /// Ends the innermost open struct (or, with none open, the top-level one).
+    void end() {
+        out_->push_back(static_cast<char>(ctype::stop));
+        if (!stack_.empty()) {
+            last_ = stack_.back();
+            stack_.pop_back();
+        }
+    }
+
+    /// Opens a list-typed field of `size` elements of type `element`; then write exactly `size`
+    /// elements with list_i32 / list_binary / begin_list_struct (no end() for the list itself).
+    void begin_list(std::int16_t id, ctype element, std::uint32_t size) {
+        header(ctype::list, id);
+        const auto e = static_cast<std::uint8_t>(element);
+        if (size < 15) {
+            out_->push_back(static_cast<char>(static_cast<std::uint8_t>(size << 4) | e));
+        } else {
+            out_->push_back(static_cast<char>(0xF0 | e));
+            put_varint(*out_, size);
+        }
+    }
+    void list_i32(std::int32_t v) { put_varint(*out_, zigzag(v)); }
+    void list_binary(std::string_view v) { binary(v); }
+    /// Opens a struct element of a list; close it with end().
+    void begin_list_struct() {
+        stack_.push_back(last_);
+        last_ = 0;
+    }
+
+private:
+    void header(ctype type, std::int16_t id) {
+        const int delta = id - last_;
+        if (delta > 0 && delta <= 15) {
+            out_->push_back(static_cast<char>((delta << 4) | static_cast<int>(type)));
+        } else {
+            out_->push_back(static_cast<char>(type));
+            put_varint(*out_, zigzag(id));
+        }
+        last_ = id;
+    }
+    void binary(std::string_view v) {
+        put_varint(*out_, v.size());
+        out_->append(v);
+    }
+
+    std::string* out_;
+    std::int16_t last_ = 0;
+    std::vector<std::int16_t> stack_;
+};
+
+} // namespace sluice::formats::parquet::thrift
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_THRIFT_COMPACT_HPP
+// end file sluice/formats/parquet/thrift_compact.hpp
+
+namespace sluice::formats::parquet {
+
+/// parquet.thrift `Type`.
+enum class physical_type : std::int32_t { boolean = 0, int32 = 1, int64 = 2, float_ = 4, double_ = 5, byte_array = 6 };
+
+/// parquet.thrift `Encoding`.
+enum class encoding : std::int32_t { plain = 0, rle = 3, rle_dictionary = 8 };
+
+/// parquet.thrift `CompressionCodec`.
+enum class codec : std::int32_t { uncompressed = 0, snappy = 1, gzip = 2, zstd = 6, lz4_raw = 7 };
+
+/// parquet.thrift `PageType`.
+enum class page_type : std::int32_t { data_page = 0, dictionary_page = 2 };
+
+/// parquet.thrift `ConvertedType` (the ones sluice writes, for readers that predate LogicalType).
+enum class converted_type : std::int32_t { utf8 = 0, timestamp_millis = 9, timestamp_micros = 10, json = 19 };
+
+/// Which parquet.thrift `LogicalType` union member annotates a column.
+enum class logical_type : std::uint8_t { none, string, json, timestamp_millis, timestamp_micros };
+
+/// A leaf of the (flat) schema: parquet.thrift `SchemaElement` of a primitive column.
+struct schema_leaf {
+    std::string name;
+    physical_type type = physical_type::byte_array;
+    bool optional = true;
+    logical_type logical = logical_type::none;
+};
+
+/// parquet.thrift `Statistics` (min/max already PLAIN-encoded, byte arrays without their length).
+struct statistics {
+    std::optional<std::string> min_value;
+    std::optional<std::string> max_value;
+    std::int64_t null_count = 0;
+    std::optional<std::int64_t> nan_count; ///< floating-point columns only
+};
+
+/// parquet.thrift `PageEncodingStats`: how many pages of a type used an encoding.
+struct page_encoding_count {
+    page_type type = page_type::data_page;
+    encoding used = encoding::plain;
+    std::int32_t count = 0;
+};
+
+/// parquet.thrift `ColumnMetaData`.
+struct column_meta {
+    physical_type type = physical_type::byte_array;
+    std::vector<encoding> encodings;
+    std::string path;
+    codec compression = codec::uncompressed;
+    std::int64_t num_values = 0;
+    std::int64_t total_uncompressed_size = 0;
+    std::int64_t total_compressed_size = 0;
+    std::int64_t data_page_offset = 0;
+    std::optional<std::int64_t> dictionary_page_offset;
+    statistics stats;
+    /// Pages per type and encoding: tells readers whether every data page is dictionary-encoded.
+    std::vector<page_encoding_count> encoding_stats;
+};
+
+/// parquet.thrift `RowGroup`.
+struct row_group_meta {
+    std::vector<column_meta> columns;
+    std::int64_t num_rows = 0;
+    std::int64_t file_offset = 0;
+};
+
+/// Appends a `PageHeader` of a v1 data page (levels RLE-encoded) to `out`.
+inline void write_data_page_header(std::string& out, std::int32_t uncompressed, std::int32_t compressed,
+                                   std::int32_t num_values, encoding values) {
+    thrift::compact_writer w(out);
+    w.field_i32(1, static_cast<std::int32_t>(page_type::data_page));
+    w.field_i32(2, uncompressed);
+    w.field_i32(3, compressed);
+    w.begin_struct(5); // DataPageHeader
+    w.field_i32(1, num_values);
+    w.field_i32(2, static_cast<std::int32_t>(values));
+    w.field_i32(3, static_cast<std::int32_t>(encoding::rle)); // definition levels
+    w.field_i32(4, static_cast<std::int32_t>(encoding::rle)); // repetition levels (none: max level 0)
+    w.end();
+    w.end();
+}
+
+/// Appends a `PageHeader` of a dictionary page (entries PLAIN-encoded, as Encodings.md asks of new files).
+inline void write_dictionary_page_header(std::string& out, std::int32_t uncompressed, std::int32_t compressed,
+                                         std::int32_t num_entries) {
+    thrift::compact_writer w(out);
+    w.field_i32(1, static_cast<std::int32_t>(page_type::dictionary_page));
+    w.field_i32(2, uncompressed);
+    w.field_i32(3, compressed);
+    w.begin_struct(7); // DictionaryPageHeader
+    w.field_i32(1, num_entries);
+    w.field_i32(2, static_cast<std::int32_t>(encoding::plain));
+    w.end();
+    w.end();
+}
+
+namespace detail {
+
+inline void write_schema_leaf(thrift::compact_writer& w, const schema_leaf& leaf) {
+    w.begin_list_struct();
+    w.field_i32(1, static_cast<std::int32_t>(leaf.type));
+    w.field_i32(3, leaf.optional ? 1 : 0); // FieldRepetitionType OPTIONAL / REQUIRED
+    w.field_binary(4, leaf.name);
+    switch (leaf.logical) {
+    case logical_type::none: break;
+    case logical_type::string:
+        w.field_i32(6, static_cast<std::int32_t>(converted_type::utf8));
+        w.begin_struct(10);
+        w.empty_struct(1); // LogicalType.STRING
+        w.end();
+        break;
+    case logical_type::json:
+        w.field_i32(6, static_cast<std::int32_t>(converted_type::json));
+        w.begin_struct(10);
+        w.empty_struct(12); // LogicalType.JSON
+        w.end();
+        break;
+    case logical_type::timestamp_millis:
+    case logical_type::timestamp_micros: {
+        const bool millis = leaf.logical == logical_type::timestamp_millis;
+        w.field_i32(6, static_cast<std::int32_t>(millis ? converted_type::timestamp_millis : converted_type::timestamp_micros));
+        w.begin_struct(10);
+        w.begin_struct(8);          // LogicalType.TIMESTAMP: TimestampType
+        w.field_bool(1, true);      // isAdjustedToUTC
+        w.begin_struct(2);          // unit: TimeUnit
+        w.empty_struct(millis ? 1 : 2); // MILLIS / MICROS
+        w.end();
+        w.end();
+        w.end();
+        break;
+    }
+    }
+    w.end();
+}
+
+inline void write_statistics(thrift::compact_writer& w, const statistics& s) {
+    w.begin_struct(12);
+    w.field_i64(3, s.null_count);
+    if (s.max_value) w.field_binary(5, *s.max_value);
+    if (s.min_value) w.field_binary(6, *s.min_value);
+    if (s.max_value) w.field_bool(7, true); // is_max_value_exact
+    if (s.min_value) w.field_bool(8, true); // is_min_value_exact
+    if (s.nan_count) w.field_i64(9, *s.nan_count);
+    w.end();
+}
+
+inline void write_column_chunk(thrift::compact_writer& w, const column_meta& c) {
+    w.begin_list_struct(); // ColumnChunk
+    w.field_i64(2, 0);     // file_offset: 0, no ColumnMetaData outside the footer
+    w.begin_struct(3);     // ColumnMetaData
+    w.field_i32(1, static_cast<std::int32_t>(c.type));
+    w.begin_list(2, thrift::ctype::i32, static_cast<std::uint32_t>(c.encodings.size()));
+    for (const encoding e : c.encodings) w.list_i32(static_cast<std::int32_t>(e));
+    w.begin_list(3, thrift::ctype::binary, 1);
+    w.list_binary(c.path);
+    w.field_i32(4, static_cast<std::int32_t>(c.compression));
+    w.field_i64(5, c.num_values);
+    w.field_i64(6, c.total_uncompressed_size);
+    w.field_i64(7, c.total_compressed_size);
+    w.field_i64(9, c.data_page_offset);
+    if (c.dictionary_page_offset) w.field_i64(11, *c.dictionary_page_offset);
+    write_statistics(w, c.stats);
+    w.begin_list(13, thrift::ctype::structure, static_cast<std::uint32_t>(c.encoding_stats.size()));
+    for (const auto& e : c.encoding_stats) {
+        w.begin_list_struct();
+        w.field_i32(1, static_cast<std::int32_t>(e.type));
+        w.field_i32(2, static_cast<std::int32_t>(e.used));
+        w.field_i32(3, e.count);
+        w.end();
+    }
+    w.end(); // ColumnMetaData
+    w.end(); // ColumnChunk
+}
+
+inline void write_row_group(thrift::compact_writer& w, const row_group_meta& g, std::int16_t ordinal) {
+    std::int64_t uncompressed = 0;
+    std::int64_t compressed = 0;
+    for (const auto& c : g.columns) {
+        uncompressed += c.total_uncompressed_size;
+        compressed += c.total_compressed_size;
+    }
+    w.begin_list_struct();
+    w.begin_list(1, thrift::ctype::structure, static_cast<std::uint32_t>(g.columns.size()));
+    for (const auto& c : g.columns) write_column_chunk(w, c);
+    w.field_i64(2, uncompressed); // total_byte_size
+    w.field_i64(3, g.num_rows);
+    w.field_i64(5, g.file_offset);
+    w.field_i64(6, compressed);
+    w.field_i16(7, ordinal);
+    w.end();
+}
+
+} // namespace detail
+
+/// Appends the serialised `FileMetaData` (version 1, as parquet.thrift advises writers) to `out`.
+/// column_orders says TYPE_ORDER for every column: the statistics follow each type's order.
+inline void write_file_metadata(std::string& out, const std::vector<schema_leaf>& leaves, std::int64_t num_rows,
+                                const std::vector<row_group_meta>& row_groups, std::string_view created_by) {
+    thrift::compact_writer w(out);
+    w.field_i32(1, 1);
+    w.begin_list(2, thrift::ctype::structure, static_cast<std::uint32_t>(leaves.size() + 1));
+    w.begin_list_struct(); // the root: a group of every column
+    w.field_binary(4, "schema");
+    w.field_i32(5, static_cast<std::int32_t>(leaves.size()));
+    w.end();
+    for (const auto& leaf : leaves) detail::write_schema_leaf(w, leaf);
+    w.field_i64(3, num_rows);
+    w.begin_list(4, thrift::ctype::structure, static_cast<std::uint32_t>(row_groups.size()));
+    for (std::size_t i = 0; i < row_groups.size(); ++i)
+        detail::write_row_group(w, row_groups[i], static_cast<std::int16_t>(i));
+    w.field_binary(6, created_by);
+    w.begin_list(7, thrift::ctype::structure, static_cast<std::uint32_t>(leaves.size()));
+    for (std::size_t i = 0; i < leaves.size(); ++i) {
+        w.begin_list_struct();
+        w.empty_struct(1); // ColumnOrder.TYPE_ORDER
+        w.end();
+    }
+    w.end();
+}
+
+} // namespace sluice::formats::parquet
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_METADATA_HPP
+// end file sluice/formats/parquet/metadata.hpp
+// begin file sluice/formats/parquet/rle.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_RLE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_RLE_HPP
+
+// Parquet's RLE / bit-packing hybrid encoding (apache/parquet-format, Encodings.md, "Run Length
+// Encoding / Bit-Packing Hybrid (RLE = 3)"), for definition levels and dictionary indices, and the
+// LSB-first bit packing it shares with PLAIN booleans:
+//   rle-run        := varint(run-length << 1)          then the value in ceil(bit-width / 8) bytes, LE
+//   bit-packed-run := varint((values / 8) << 1 | 1)    then the values, 8 at a time, packed from the
+//                                                      least significant bit of each byte
+// A run of 8 or more equal values becomes an RLE run; everything else is bit-packed in groups of 8.
+// Only the last group of the data may be padded (a reader stops at the page's value count), so a
+// bit-packed run that an RLE run follows always holds a whole number of groups.
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+
+namespace sluice::formats::parquet {
+
+/// The number of bits needed for values up to `max_value` (0 for 0).
+[[nodiscard]] constexpr int bit_width(std::uint64_t max_value) noexcept { return static_cast<int>(std::bit_width(max_value)); }
+
+/// Packs `values` (each below 2^width) LSB-first into whole bytes, padding the last byte with zeros.
+template <class T>
+void bit_pack(std::string& out, std::span<const T> values, int width) {
+    std::uint64_t bits = 0;
+    int count = 0;
+    for (const T v : values) {
+        bits |= static_cast<std::uint64_t>(v) << count;
+        count += width;
+        while (count >= 8) {
+            out.push_back(static_cast<char>(static_cast<std::uint8_t>(bits)));
+            bits >>= 8;
+            count -= 8;
+        }
+    }
+    if (count > 0) out.push_back(static_cast<char>(static_cast<std::uint8_t>(bits)));
+}
+
+/// Appends the RLE / bit-packing hybrid encoding of `values` (each below 2^width, width 1..32), without
+/// the 4-byte length prefix (rle_hybrid_with_length adds it).
+template <class T>
+void rle_hybrid(std::string& out, std::span<const T> values, int width) {
+    const std::size_t n = values.size();
+    const auto run_at = [&](std::size_t i) {
+        std::size_t j = i + 1;
+        while (j < n && values[j] == values[i]) ++j;
+        return j - i;
+    };
+    const std::size_t value_bytes = static_cast<std::size_t>((width + 7) / 8);
+    std::size_t i = 0;
+    while (i < n) {
+        const std::size_t run = run_at(i);
+        if (run >= 8) {
+            thrift::put_varint(out, static_cast<std::uint64_t>(run) << 1);
+            auto v = static_cast<std::uint64_t>(values[i]);
+            for (std::size_t b = 0; b < value_bytes; ++b, v >>= 8) out.push_back(static_cast<char>(static_cast<std::uint8_t>(v)));
+            i += run;
+            continue;
+        }
+        // Bit-pack groups of 8 until a group would start on a run worth an RLE run, or the data ends.
+        std::size_t j = i;
+        do {
+            j += 8;
+        } while (j < n && run_at(j) < 8);
+        const std::size_t end = std::min(j, n);
+        thrift::put_varint(out, (static_cast<std::uint64_t>(j - i) / 8) << 1 | 1);
+        const std::size_t before = out.size();
+        bit_pack(out, values.subspan(i, end - i), width);
+        // A padded last group still takes its full width * 8 bits.
+        out.resize(before + (j - i) / 8 * static_cast<std::size_t>(width), '\0');
+        i = end;
+    }
+}
+
+/// The hybrid encoding preceded by its length as 4 bytes little-endian (data page v1 levels).
+template <class T>
+void rle_hybrid_with_length(std::string& out, std::span<const T> values, int width) {
+    const std::size_t at = out.size();
+    out.append(4, '\0');
+    rle_hybrid(out, values, width);
+    const auto len = static_cast<std::uint32_t>(out.size() - at - 4);
+    for (int b = 0; b < 4; ++b) out[at + static_cast<std::size_t>(b)] = static_cast<char>(static_cast<std::uint8_t>(len >> (8 * b)));
+}
+
+} // namespace sluice::formats::parquet
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_RLE_HPP
+// end file sluice/formats/parquet/rle.hpp
+
+namespace sluice::formats::parquet {
+
+/// Limits a column writer works within.
+struct column_limits {
+    std::size_t page_bytes = 1 << 20;            ///< a data page closes once its values take this much
+    bool dictionary = true;                       ///< try dictionary encoding (not for booleans)
+    std::size_t dictionary_bytes = 1 << 20;       ///< fall back to PLAIN beyond this many dictionary bytes
+    std::size_t dictionary_entries = 1 << 20;     ///< ... or this many entries
+    std::size_t statistics_bytes = 4096;          ///< string min/max longer than this are left out
+};
+
+/// The Parquet physical type and annotation of a sluice column type.
+[[nodiscard]] inline schema_leaf leaf_for(const column& c) {
+    schema_leaf leaf{c.name, physical_type::byte_array, c.nullable, logical_type::none};
+    switch (c.type) {
+    case column_type::int64: leaf.type = physical_type::int64; break;
+    case column_type::float64: leaf.type = physical_type::double_; break;
+    case column_type::boolean: leaf.type = physical_type::boolean; break;
+    case column_type::string: leaf.logical = logical_type::string; break;
+    case column_type::json: leaf.logical = logical_type::json; break;
+    case column_type::timestamp_millis:
+        leaf.type = physical_type::int64;
+        leaf.logical = logical_type::timestamp_millis;
+        break;
+    case column_type::timestamp_micros:
+        leaf.type = physical_type::int64;
+        leaf.logical = logical_type::timestamp_micros;
+        break;
+    }
+    return leaf;
+}
+
+namespace detail {
+
+inline void put_le32(std::string& out, std::uint32_t v) {
+    for (int b = 0; b < 4; ++b) out.push_back(static_cast<char>(static_cast<std::uint8_t>(v >> (8 * b))));
+}
+inline void put_le64(std::string& out, std::uint64_t v) {
+    for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>(static_cast<std::uint8_t>(v >> (8 * b))));
+}
+
+/// Running min / max / null and NaN counts of one column chunk.
+class chunk_statistics {
+public:
+    explicit chunk_statistics(physical_type t, std::size_t max_bytes) : type_(t), max_bytes_(max_bytes) {}
+
+    void add_null() noexcept { ++nulls_; }
+    void add(std::int64_t v) noexcept {
+        if (!any_ || v < imin_) imin_ = v;
+        if (!any_ || v > imax_) imax_ = v;
+        any_ = true;
+    }
+    void add(double v) noexcept {
+        if (std::isnan(v)) {
+            ++nans_;
+            return;
+        }
+        if (!any_ || v < dmin_) dmin_ = v;
+        if (!any_ || v > dmax_) dmax_ = v;
+        any_ = true;
+    }
+    void add(bool v) noexcept {
+        (v ? seen_true_ : seen_false_) = true;
+        any_ = true;
+    }
+    void add(std::string_view v) {
+        if (!any_ || v < std::string_view(smin_)) smin_.assign(v);
+        if (!any_ || v > std::string_view(smax_)) smax_.assign(v);
+        any_ = true;
+    }
+
+    [[nodiscard]] statistics result() const {
+        statistics s;
+        s.null_count = nulls_;
+        if (type_ == physical_type::double_) s.nan_count = nans_;
+        if (!any_) return s;
+        std::string lo, hi;
+        switch (type_) {
+        case physical_type::int64:
+            put_le64(lo, static_cast<std::uint64_t>(imin_));
+            put_le64(hi, static_cast<std::uint64_t>(imax_));
+            break;
+        case physical_type::double_:
+            put_le64(lo, std::bit_cast<std::uint64_t>(dmin_ == 0.0 ? -0.0 : dmin_));
+            put_le64(hi, std::bit_cast<std::uint64_t>(dmax_ == 0.0 ? 0.0 : dmax_));
+            break;
+        case physical_type::boolean:
+            lo.push_back(seen_false_ ? '\0' : '\1');
+            hi.push_back(seen_true_ ? '\1' : '\0');
+            break;
+        default:
+            if (smin_.size() > max_bytes_ || smax_.size() > max_bytes_) return s;
+            lo = smin_;
+            hi = smax_;
+        }
+        s.min_value = std::move(lo);
+        s.max_value = std::move(hi);
+        return s;
+    }
+
+private:
+    physical_type type_;
+    std::size_t max_bytes_;
+    bool any_ = false;
+    std::int64_t nulls_ = 0, nans_ = 0;
+    std::int64_t imin_ = 0, imax_ = 0;
+    double dmin_ = 0, dmax_ = 0;
+    bool seen_true_ = false, seen_false_ = false;
+    std::string smin_, smax_;
+};
+
+} // namespace detail
+
+/// Builds the column chunk of one column for the open row group (see the top of this header).
+class column_writer {
+public:
+    column_writer(const column& c, const column_limits& limits, codec chunk_codec, block_codec& compressor)
+        : leaf_(leaf_for(c)), limits_(limits), codec_(chunk_codec), compressor_(&compressor),
+          stats_(leaf_.type, limits.statistics_bytes) {
+        reset_chunk();
+    }
+
+    [[nodiscard]] const schema_leaf& leaf() const noexcept { return leaf_; }
+
+    /// Adds one value (already checked against the column's type by the row converter).
+    void add(const cell& v) {
+        ++page_values_;
+        if (std::holds_alternative<std::monostate>(v)) {
+            levels_.push_back(0);
+            stats_.add_null();
+            return;
+        }
+        if (leaf_.optional) levels_.push_back(1);
+        plain_scratch_.clear();
+        encode_plain(v, plain_scratch_);
+        if (dictionary_active_) {
+            const std::uint32_t index = dictionary_.insert(plain_scratch_);
+            indices_.push_back(index);
+            if (dictionary_.bytes() > limits_.dictionary_bytes || dictionary_.size() > limits_.dictionary_entries) {
+                close_page();
+                dictionary_active_ = false;
+            }
+        } else if (leaf_.type == physical_type::boolean) {
+            bools_.push_back(std::get<bool>(v) ? 1 : 0);
+        } else {
+            values_.append(plain_scratch_);
+        }
+        if (page_estimate() >= limits_.page_bytes) close_page();
+    }
+
+    /// Bytes of this chunk's pages before compression (closed pages and the open one).
+    [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return chunk_raw_ + page_estimate() + dictionary_.bytes(); }
+    /// Memory this column holds for the open row group.
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept {
+        return pages_.capacity() + values_.capacity() + indices_.capacity() * 4 + levels_.capacity() +
+               bools_.capacity() + dictionary_.memory_bytes() + body_.capacity() + compressed_.capacity();
+    }
+
+    /// Appends the finished chunk to `out` (which starts at file offset `offset`), describes it, and
+    /// starts an empty chunk for the next row group.
+    column_meta flush(std::string& out, std::int64_t offset) {
+        if (page_values_ > 0) close_page();
+        column_meta m;
+        m.type = leaf_.type;
+        m.path = leaf_.name;
+        m.compression = codec_;
+        m.num_values = chunk_values_;
+        m.stats = stats_.result();
+        const std::size_t chunk_start = out.size();
+        if (dictionary_pages_ > 0) {
+            write_page(out, dictionary_.plain(), [&](std::string& o, std::int32_t raw, std::int32_t packed) {
+                write_dictionary_page_header(o, raw, packed, static_cast<std::int32_t>(dictionary_.size()));
+            });
+            m.dictionary_page_offset = offset;
+            m.total_uncompressed_size += dictionary_uncompressed_;
+            m.encodings.push_back(encoding::plain); // the dictionary page
+            m.encodings.push_back(encoding::rle_dictionary);
+            m.encoding_stats.push_back({page_type::dictionary_page, encoding::plain, 1});
+            m.encoding_stats.push_back({page_type::data_page, encoding::rle_dictionary,
+                                        static_cast<std::int32_t>(dictionary_pages_)});
+        }
+        if (plain_pages_ > 0)
+            m.encoding_stats.push_back({page_type::data_page, encoding::plain, static_cast<std::int32_t>(plain_pages_)});
+        if (plain_pages_ > 0 || dictionary_pages_ == 0) m.encodings.push_back(encoding::plain);
+        if (leaf_.optional) m.encodings.push_back(encoding::rle);
+        std::sort(m.encodings.begin(), m.encodings.end());
+        m.encodings.erase(std::unique(m.encodings.begin(), m.encodings.end()), m.encodings.end());
+        m.data_page_offset = offset + static_cast<std::int64_t>(out.size() - chunk_start);
+        out.append(pages_);
+        m.total_uncompressed_size += pages_uncompressed_;
+        m.total_compressed_size = static_cast<std::int64_t>(out.size() - chunk_start);
+        reset_chunk();
+        return m;
+    }
+
+private:
+    void encode_plain(const cell& v, std::string& out) {
+        switch (leaf_.type) {
+        case physical_type::int64: detail::put_le64(out, static_cast<std::uint64_t>(std::get<std::int64_t>(v))); break;
+        case physical_type::double_: detail::put_le64(out, std::bit_cast<std::uint64_t>(std::get<double>(v))); break;
+        case physical_type::boolean: break; // bit-packed per page, not byte by byte
+        default: {
+            const auto s = std::get<std::string_view>(v);
+            detail::put_le32(out, static_cast<std::uint32_t>(s.size()));
+            out.append(s);
+        }
+        }
+        add_statistics(v);
+    }
+
+    void add_statistics(const cell& v) {
+        auto& s = stats_;
+        if (const auto* i = std::get_if<std::int64_t>(&v)) s.add(*i);
+        else if (const auto* d = std::get_if<double>(&v)) s.add(*d);
+        else if (const auto* b = std::get_if<bool>(&v)) s.add(*b);
+        else if (const auto* t = std::get_if<std::string_view>(&v)) s.add(*t);
+    }
+
+    [[nodiscard]] std::size_t page_estimate() const noexcept {
+        const int width = std::max(1, bit_width(dictionary_.size()));
+        return values_.size() + bools_.size() / 8 + indices_.size() * static_cast<std::size_t>(width) / 8 +
+               levels_.size() / 8;
+    }
+
+    /// Encodes the open page, compresses it, and appends header and body to the chunk's pages.
+    void close_page() {
+        if (page_values_ == 0) return;
+        body_.clear();
+        if (leaf_.optional) rle_hybrid_with_length(body_, std::span<const std::uint8_t>(levels_), 1);
+        encoding values_encoding = encoding::plain;
+        if (!indices_.empty() || (dictionary_active_ && dictionary_.size() > 0)) {
+            values_encoding = encoding::rle_dictionary;
+            const int width = std::max(1, bit_width(dictionary_.size() - 1));
+            body_.push_back(static_cast<char>(width));
+            rle_hybrid(body_, std::span<const std::uint32_t>(indices_), width);
+            ++dictionary_pages_;
+        } else if (leaf_.type == physical_type::boolean) {
+            bit_pack(body_, std::span<const std::uint8_t>(bools_), 1);
+            ++plain_pages_;
+        } else {
+            body_.append(values_);
+            ++plain_pages_;
+        }
+        const auto values = static_cast<std::int32_t>(page_values_);
+        write_page(pages_, body_, [&](std::string& o, std::int32_t raw, std::int32_t packed) {
+            write_data_page_header(o, raw, packed, values, values_encoding);
+        });
+        chunk_values_ += page_values_;
+        chunk_raw_ += body_.size();
+        page_values_ = 0;
+        levels_.clear();
+        values_.clear();
+        indices_.clear();
+        bools_.clear();
+    }
+
+    /// Compresses `body` and appends header + compressed body to `out`; counts the uncompressed size.
+    template <class WriteHeader>
+    void write_page(std::string& out, std::string_view body, WriteHeader&& header) {
+        const auto raw = std::as_bytes(std::span<const char>(body.data(), body.size()));
+        std::string_view packed = body;
+        if (codec_ != codec::uncompressed) {
+            compressed_.resize(compressor_->max_compressed_size(body.size()));
+            const std::size_t n = compressor_->compress(raw, std::as_writable_bytes(std::span<char>(compressed_)));
+            packed = std::string_view(compressed_.data(), n);
+        }
+        const std::size_t header_at = out.size();
+        header(out, static_cast<std::int32_t>(body.size()), static_cast<std::int32_t>(packed.size()));
+        const auto header_bytes = static_cast<std::int64_t>(out.size() - header_at);
+        out.append(packed);
+        const std::int64_t uncompressed = header_bytes + static_cast<std::int64_t>(body.size());
+        if (&out == &pages_) pages_uncompressed_ += uncompressed;
+        else dictionary_uncompressed_ = uncompressed;
+    }
+
+    void reset_chunk() {
+        pages_.clear();
+        dictionary_.clear();
+        dictionary_active_ = limits_.dictionary && leaf_.type != physical_type::boolean;
+        dictionary_pages_ = plain_pages_ = 0;
+        pages_uncompressed_ = dictionary_uncompressed_ = 0;
+        chunk_values_ = 0;
+        chunk_raw_ = 0;
+        stats_ = detail::chunk_statistics(leaf_.type, limits_.statistics_bytes);
+    }
+
+    schema_leaf leaf_;
+    column_limits limits_;
+    codec codec_;
+    block_codec* compressor_;
+    detail::chunk_statistics stats_;
+    // the open page
+    std::size_t page_values_ = 0;
+    std::vector<std::uint8_t> levels_;
+    std::string values_;
+    std::vector<std::uint32_t> indices_;
+    std::vector<std::uint8_t> bools_;
+    // the chunk
+    dictionary dictionary_;
+    bool dictionary_active_ = true;
+    std::size_t dictionary_pages_ = 0, plain_pages_ = 0;
+    std::string pages_;
+    std::int64_t pages_uncompressed_ = 0, dictionary_uncompressed_ = 0;
+    std::int64_t chunk_values_ = 0;
+    std::uint64_t chunk_raw_ = 0;
+    // scratch
+    std::string plain_scratch_, body_, compressed_;
+};
+
+} // namespace sluice::formats::parquet
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_COLUMN_WRITER_HPP
+// end file sluice/formats/parquet/column_writer.hpp
+
+namespace sluice::formats {
+
+/// Snappy when this build has it (what pandas and pyarrow write by default), else no compression.
+[[nodiscard]] inline compression default_parquet_codec() noexcept {
+    return compression_available(compression::snappy) ? compression::snappy : compression::none;
+}
+
+/// How a Parquet object is written.
+struct parquet_options {
+    /// The columns. Empty: inferred from the first infer_records records (see schema.hpp).
+    std::vector<column> columns;
+    /// How many records inference looks at (they are held as text until the schema is fixed).
+    std::size_t infer_records = 1000;
+    /// A record field that is not a column: refuse the record, or leave the field out.
+    unknown_fields unknown = unknown_fields::reject;
+    /// The page codec: none, snappy, gzip, zstd or lz4 (Parquet's LZ4_RAW, the LZ4 block format).
+    compression codec = default_parquet_codec();
+    /// The codec's level; 0 is the default (zstd 1, gzip 6).
+    int level = 0;
+    /// A row group closes at this many rows ...
+    std::size_t row_group_rows = 1'000'000;
+    /// ... or once its pages take this many bytes before compression (bounds the memory of a writer).
+    std::size_t row_group_bytes = 64u << 20;
+    /// Page size, dictionary and statistics limits of every column.
+    parquet::column_limits limits{};
+    /// FileMetaData.created_by ("<application> version <version>").
+    std::string created_by = "sluice version " SLUICE_VERSION_STRING;
+};
+
+/// Writes one Parquet object. Models object_format.
+class parquet_writer {
+public:
+    /// Throws std::invalid_argument for a codec that is not compiled in, a bad level, repeated column
+    /// names, or a zero row-group size.
+    explicit parquet_writer(parquet_options options = {})
+        : options_(std::move(options)),
+          compressor_(std::make_unique<block_codec>(options_.codec, level_for(options_))) {
+        if (options_.row_group_rows == 0 || options_.row_group_bytes == 0)
+            throw std::invalid_argument("sluice::formats::parquet_writer: row-group sizes must not be 0");
+        output_.write("PAR1");
+        if (!options_.columns.empty()) set_schema(record_schema(options_.columns));
+    }
+
+    /// Appends one record (a JSON object), or refuses it and leaves the object as it was.
+    [[nodiscard]] append_result append(std::string_view json) {
+        simdjson::dom::element root;
+        append_result r = reader_.parse(json, root);
+        if (!r) return r;
+        return append_parsed(json, root);
+    }
+
+    /// Appends a record the caller has parsed already: `root` must come from parsing exactly `json`.
+    [[nodiscard]] append_result append_parsed(std::string_view json, simdjson::dom::element root) {
+        check_open();
+        if (!schema_) return hold_for_inference(json, root);
+        append_result r = converter_->convert(root, row_);
+        if (!r) return r;
+        add_row();
+        return {};
+    }
+
+    /// Appends a typed row, one cell per column (see `cell`). Needs a declared schema (or one already
+    /// inferred).
+    [[nodiscard]] append_result append_row(std::span<const cell> row) {
+        check_open();
+        if (!schema_) throw std::logic_error("sluice::formats::parquet_writer: typed rows need parquet_options::columns");
+        append_result r = converter_->convert(row, row_);
+        if (!r) return r;
+        add_row();
+        return {};
+    }
+
+    /// Closes the open row group now (empty ones are not written).
+    void flush_row_group() {
+        if (!schema_ || group_rows_ == 0) return;
+        parquet::row_group_meta group;
+        group.num_rows = static_cast<std::int64_t>(group_rows_);
+        group.file_offset = static_cast<std::int64_t>(output_.output_bytes());
+        chunk_.clear();
+        flushed_raw_ += open_raw_bytes();
+        for (auto& c : columns_) {
+            const auto offset = group.file_offset + static_cast<std::int64_t>(chunk_.size());
+            group.columns.push_back(c.flush(chunk_, offset));
+        }
+        output_.write(chunk_);
+        chunk_.clear();
+        row_groups_.push_back(std::move(group));
+        group_rows_ = 0;
+    }
+
+    /// Completes the file: the schema (inferred now if it was not yet), the last row group, the footer.
+    void finish() {
+        if (output_.finished()) return;
+        if (!schema_) fix_inferred_schema();
+        flush_row_group();
+        std::string footer;
+        std::vector<parquet::schema_leaf> leaves;
+        for (const auto& c : columns_) leaves.push_back(c.leaf());
+        parquet::write_file_metadata(footer, leaves, static_cast<std::int64_t>(records_), row_groups_,
+                                     options_.created_by);
+        parquet::detail::put_le32(footer, static_cast<std::uint32_t>(footer.size()));
+        footer.append("PAR1");
+        output_.write(footer);
+        output_.finish();
+    }
+
+    /// The file's bytes completed since the last call: the magic, then whole row groups, then the footer.
+    [[nodiscard]] std::string take_output() { return output_.take(); }
+
+    /// The schema (empty while it is still being inferred).
+    [[nodiscard]] const record_schema& schema() const noexcept {
+        static const record_schema none;
+        return schema_ ? *schema_ : none;
+    }
+    /// Row groups written so far.
+    [[nodiscard]] std::size_t row_group_count() const noexcept { return row_groups_.size(); }
+
+    [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
+    /// Bytes of encoded pages before page compression (written row groups and the open one).
+    [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return flushed_raw_ + open_raw_bytes(); }
+    /// Bytes of the file after compression so far: the magic and the row groups written (not the open one).
+    [[nodiscard]] std::uint64_t output_bytes() const noexcept { return output_.output_bytes(); }
+    /// Bytes take_output() would hand over now.
+    [[nodiscard]] std::size_t pending_output_bytes() const noexcept { return output_.ready_bytes(); }
+    /// Memory held for the object: the open row group, records held for inference, output not taken.
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept {
+        std::size_t n = output_.buffered_bytes() + held_bytes_;
+        for (const auto& c : columns_) n += c.buffered_bytes();
+        return n;
+    }
+
+    [[nodiscard]] std::string_view extension() const noexcept { return ".parquet"; }
+    /// The media type IANA registered for Parquet.
+    [[nodiscard]] std::string_view content_type() const noexcept { return "application/vnd.apache.parquet"; }
+    /// Always "": Parquet compresses its pages, not the object.
+    [[nodiscard]] std::string_view content_encoding() const noexcept { return ""; }
+
+private:
+    static int level_for(const parquet_options& o) {
+        if (o.level != 0) return o.level;
+        return o.codec == compression::gzip ? 6 : 1;
+    }
+
+    static parquet::codec codec_of(compression c) {
+        switch (c) {
+        case compression::none: return parquet::codec::uncompressed;
+        case compression::snappy: return parquet::codec::snappy;
+        case compression::gzip: return parquet::codec::gzip;
+        case compression::zstd: return parquet::codec::zstd;
+        case compression::lz4: return parquet::codec::lz4_raw;
+        }
+        throw std::invalid_argument("sluice::formats::parquet_writer: unknown codec");
+    }
+
+    void set_schema(record_schema schema) {
+        schema_ = std::make_unique<record_schema>(std::move(schema));
+        converter_ = std::make_unique<detail::row_converter>(*schema_, options_.unknown);
+        columns_.clear();
+        columns_.reserve(schema_->size());
+        for (const auto& c : schema_->columns())
+            columns_.emplace_back(c, options_.limits, codec_of(options_.codec), *compressor_);
+    }
+
+    append_result hold_for_inference(std::string_view json, simdjson::dom::element root) {
+        simdjson::dom::object object;
+        if (root.get_object().get(object) != simdjson::SUCCESS)
+            return append_result::refuse(record_error_kind::not_an_object, {},
+                                         std::string("the record is ") + std::string(detail::json_type_name(root.type())) +
+                                             ", not a JSON object");
+        for (const auto field : object) {
+            if (field.key.empty())
+                return append_result::refuse(record_error_kind::unknown_field, {},
+                                             "a field with an empty name cannot name a column");
+            std::size_t count = 0;
+            for (const auto other : object) count += other.key == field.key ? 1 : 0;
+            if (count > 1)
+                return append_result::refuse(record_error_kind::duplicate_field, std::string(field.key),
+                                             "appears more than once in the record");
+        }
+        for (const auto field : object) inference_.observe(field.key, detail::kind_of(field.value));
+        held_.emplace_back(json);
+        held_bytes_ += json.size();
+        ++records_;
+        if (held_.size() >= options_.infer_records) fix_inferred_schema();
+        return {};
+    }
+
+    /// Fixes the schema from what inference saw and adds the records held meanwhile.
+    void fix_inferred_schema() {
+        set_schema(inference_.result());
+        std::vector<std::string> held = std::move(held_);
+        held_.clear();
+        held_bytes_ = 0;
+        for (const auto& text : held) {
+            simdjson::dom::element root;
+            append_result r = reader_.parse(text, root);
+            if (r) r = converter_->convert(root, row_);
+            if (!r) // inference widened every type to fit these records: this is a bug, not bad input
+                throw std::logic_error("sluice::formats::parquet_writer: a record held for inference no longer "
+                                       "fits the inferred schema: " + r.error().what());
+            add_row_values();
+        }
+    }
+
+    void add_row() {
+        add_row_values();
+        ++records_;
+    }
+
+    void add_row_values() {
+        for (std::size_t i = 0; i < columns_.size(); ++i) columns_[i].add(row_[i]);
+        ++group_rows_;
+        if (group_rows_ >= options_.row_group_rows || open_raw_bytes() >= options_.row_group_bytes) flush_row_group();
+    }
+
+    [[nodiscard]] std::uint64_t open_raw_bytes() const noexcept {
+        std::uint64_t n = 0;
+        for (const auto& c : columns_) n += c.raw_bytes();
+        return n;
+    }
+
+    void check_open() const {
+        if (output_.finished()) throw std::logic_error("sluice::formats::parquet_writer: append after finish");
+    }
+
+    parquet_options options_;
+    std::unique_ptr<block_codec> compressor_; // on the heap: the column writers point at it
+    detail::object_output output_;
+    detail::json_reader reader_;
+    std::unique_ptr<record_schema> schema_;
+    std::unique_ptr<detail::row_converter> converter_;
+    std::vector<parquet::column_writer> columns_;
+    std::vector<cell> row_;
+    std::vector<parquet::row_group_meta> row_groups_;
+    std::string chunk_;
+    std::size_t group_rows_ = 0;
+    std::uint64_t flushed_raw_ = 0;
+    std::uint64_t records_ = 0;
+    // inference
+    schema_inference inference_;
+    std::vector<std::string> held_;
+    std::size_t held_bytes_ = 0;
+};
+
+static_assert(object_format<parquet_writer>);
+
+} // namespace sluice::formats
+#endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_WRITER_HPP
+// end file sluice/formats/parquet/writer.hpp
 #endif
 // end file sluice/sluice.hpp

@@ -127,7 +127,7 @@ single_header)
     [[ -f "$src/single_include/sluice/sluice.hpp" ]] || die "single_include/sluice/sluice.hpp is missing"
     # The same optional dependencies as the build that runs this test.
     feature_args=()
-    for dep in CURL OPENSSL ZSTD LZ4 SIMDJSON ZLIB; do
+    for dep in CURL OPENSSL ZSTD LZ4 SIMDJSON ZLIB SNAPPY; do
         if [[ ",$features," == *",$dep,"* ]]; then
             feature_args+=(-DSLUICE_WITH_$dep=ON)
         else

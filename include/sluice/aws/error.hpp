@@ -865,8 +865,10 @@ template <class Headers>
 /// throttling) or reject.
 [[nodiscard]] inline entry_result to_entry_result(const service_error& e) {
     const retry_kind kind = classify(e);
-    if (kind == retry_kind::none) return entry_result::reject(e.describe());
-    return entry_result::retry(e.describe(), kind == retry_kind::throttling);
+    entry_result r = kind == retry_kind::none ? entry_result::reject(e.describe())
+                                              : entry_result::retry(e.describe(), kind == retry_kind::throttling);
+    r.from_service(e.code, e.request_id);
+    return r;
 }
 
 /// The same for a transport failure. Cancellation is retried (the record is not at fault and must not

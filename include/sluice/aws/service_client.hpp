@@ -30,6 +30,8 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <span>
+#include <stop_token>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -113,14 +115,32 @@ struct call_failure {
     /// what is the request's fault. A call that ran out of attempts or quota is still retryable by
     /// the engine (the records are not at fault), after its own backoff.
     [[nodiscard]] entry_result to_entry_result() const {
-        if (credentials) return entry_result::retry(message);
-        if (kind == retry_kind::none) {
-            if (service) return entry_result::reject(message);
-            if (code == http::transport_error::cancelled) return entry_result::retry(message);
-            return entry_result::reject(message);
-        }
-        return entry_result::retry(message, kind == retry_kind::throttling);
+        entry_result r;
+        if (credentials)
+            r = entry_result::retry(message);
+        else if (kind != retry_kind::none)
+            r = entry_result::retry(message, kind == retry_kind::throttling);
+        else if (!service && code == http::transport_error::cancelled)
+            r = entry_result::retry(message);
+        else
+            r = entry_result::reject(message);
+        r.code = code;
+        if (service) r.from_service(service->code, service->request_id);
+        return r;
     }
+};
+
+/// How one call is made.
+struct call_options {
+    std::string_view content_type = "application/x-amz-json-1.0";
+    /// One attempt only: the caller (the delivery engine) owns attempts and backoff. A clock-skew
+    /// correction and an expired-token refresh still re-sign and resend once: no retry by the caller
+    /// could fix those faster.
+    bool single_attempt = false;
+    /// Abandons the call (transport_error::cancelled) when stopped.
+    std::stop_token stop{};
+    /// Signed and sent with the call (e.g. x-amzn-query-mode for CloudWatch).
+    std::span<const http::header> extra_headers{};
 };
 
 struct call_outcome {
@@ -156,9 +176,17 @@ public:
     /// `body` must stay valid until the call completes (it is sent without copying).
     [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::string_view body,
                                                std::string_view content_type = "application/x-amz-json-1.0") {
+        call_options o;
+        o.content_type = content_type;
+        return call_json(target, body, o);
+    }
+
+    /// The same with call options (single attempt, cancellation, extra headers).
+    [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::string_view body, call_options opts) {
         call_outcome out;
         retry_token token = strategy_.begin();
         bool refreshed_credentials = false;
+        bool corrected_skew = false;
         for (;;) {
             auto credentials = co_await credentials_->load();
             if (credentials.is_error()) {
@@ -174,7 +202,8 @@ public:
             request.url = endpoint_.url;
             request.body = body;
             request.timeout = options_.attempt_timeout;
-            sign(request, credentials.value(), target, content_type, body);
+            request.stop = opts.stop;
+            sign(request, credentials.value(), target, opts, body);
 
             const auto sent_at = std::chrono::system_clock::now();
             auto response = co_await http_->request(request);
@@ -184,7 +213,7 @@ public:
                 out.failure.service.reset();
                 out.failure.code = e.code;
                 out.failure.message = e.message;
-                decision = strategy_.on_failure(token, e.code);
+                decision = opts.single_attempt ? single(classify(e.code)) : strategy_.on_failure(token, e.code);
             } else if (response.value().status >= 200 && response.value().status < 300) {
                 strategy_.on_success(token);
                 out.response = std::move(response).value();
@@ -192,7 +221,7 @@ public:
             } else {
                 const http::response& r = response.value();
                 service_error se = parse_service_error(static_cast<int>(r.status), r.headers, r.body);
-                skew_.update(se, sent_at);
+                const bool skew_changed = skew_.update(se, sent_at);
                 if (!refreshed_credentials && is_expired_token_code(se.code)) {
                     // Temporary credentials expired before their stated time (or were revoked): drop
                     // the cached ones and try once more with fresh ones, outside the retry budget.
@@ -205,21 +234,21 @@ public:
                         continue;
                     }
                 }
+                if (opts.single_attempt && !corrected_skew && skew_changed && classify(se) == retry_kind::clock_skew) {
+                    // The clock offset was just corrected: re-signing with it is the fix, at once.
+                    corrected_skew = true;
+                    continue;
+                }
                 out.failure.code = {};
                 out.failure.message = se.describe();
                 out.failure.service = std::move(se);
-                decision = strategy_.on_failure(token, *out.failure.service);
+                decision = opts.single_attempt ? single(classify(*out.failure.service))
+                                               : strategy_.on_failure(token, *out.failure.service);
             }
             out.failure.kind = decision.kind;
             out.failure.verdict = decision.verdict;
             if (!decision.should_retry()) {
-                out.failure.attempts = token.attempts;
-                out.failure.message = std::string(target) + ": " + out.failure.message + "; " +
-                                      std::to_string(token.attempts) + " attempt(s) (" +
-                                      std::string(to_string(decision.verdict)) + ")";
-                if (options_.log)
-                    options_.log->warn("aws", "call failed",
-                                       {field::plain("service", options_.service), field::plain("reason", out.failure.message)});
+                finish_failure(out.failure, target, token.attempts, decision.verdict, opts.single_attempt);
                 co_return out;
             }
             if (options_.log)
@@ -236,12 +265,37 @@ public:
     }
 
 private:
+    /// A single attempt's verdict: the caller retries what is retryable.
+    static retry_decision single(retry_kind kind) noexcept {
+        retry_decision d;
+        d.kind = kind;
+        d.verdict = kind == retry_kind::none ? retry_verdict::not_retryable : retry_verdict::attempts_exhausted;
+        return d;
+    }
+
+    /// Names the call and its attempts in the failure's message; logs it unless the caller retries.
+    void finish_failure(call_failure& f, std::string_view target, unsigned attempts, retry_verdict verdict,
+                        bool single_attempt) const {
+        f.attempts = attempts;
+        if (single_attempt) {
+            f.message = std::string(target) + ": " + f.message;
+            return; // the engine logs what finally fails, once per record
+        }
+        f.message = std::string(target) + ": " + f.message + "; " + std::to_string(attempts) + " attempt(s) (" +
+                    std::string(to_string(verdict)) + ")";
+        if (options_.log)
+            options_.log->warn("aws", "call failed",
+                               {field::plain("service", options_.service), field::plain("reason", f.message)});
+    }
+
     void sign(http::request& request, const aws_credentials& credentials, std::string_view target,
-              std::string_view content_type, std::string_view body) {
+              const call_options& opts, std::string_view body) {
+        const std::string_view content_type = opts.content_type;
         fields_.clear();
         fields_.add("Host", endpoint_.host);
         fields_.add("Content-Type", content_type);
         fields_.add("X-Amz-Target", target);
+        for (const http::header& h : opts.extra_headers) fields_.add(h.name, h.value);
         sigv4_request s;
         s.method = "POST";
         s.path = endpoint_.path;
@@ -252,9 +306,10 @@ private:
         s.service = options_.service;
         s.time = skew_.now();
         signer_.sign(s, credentials, signed_);
-        request.headers.reserve(2 + signed_.fields().size());
+        request.headers.reserve(2 + opts.extra_headers.size() + signed_.fields().size());
         request.headers.push_back(http::header{"Content-Type", std::string(content_type)});
         request.headers.push_back(http::header{"X-Amz-Target", std::string(target)});
+        for (const http::header& h : opts.extra_headers) request.headers.push_back(h);
         for (const http_field& f : signed_.fields()) request.headers.push_back(http::header{f.name, f.value});
     }
 

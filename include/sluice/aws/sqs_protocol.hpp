@@ -17,11 +17,11 @@
 //    "Failed":[{"Id":"1","SenderFault":true,"Code":"InvalidParameterValue","Message":"..."}]}
 //
 // Validation happens once per message (validate_sqs_message) so that a message SQS would refuse is
-// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly,
-// grows the string once, copies blocks that need no escaping as they are and expands the others with
-// shuffles (SSSE3 or AVX2, chosen at run time; SSE2 and portable code elsewhere). A sink can encode
-// each entry once, at submit (append_sqs_entry_fields), and splice the entries into every attempt's
-// request (append_send_message_batch_encoded), which is little more than a copy.
+// refused at once and never poisons a batch. Encoding is cheap: the encoder sizes its output exactly
+// and grows the string once (text/json_writer.hpp, text/json_escape.hpp). A sink encodes each entry
+// once, at submit (append_sqs_entry_fields), and splices the entries into every attempt's request
+// (append_send_message_batch_encoded), which is little more than a copy. The response is mapped by
+// entry id (aws/batch/response.hpp) with SQS's error codes (sqs_errors()).
 //
 // Reasons given by validation and by the response parser never quote a message body, an attribute
 // value or an id the caller did not choose to show: they give positions and sizes.
@@ -30,15 +30,8 @@
 #error "sluice/aws/sqs_protocol.hpp needs simdjson (CMake: SLUICE_WITH_SIMDJSON, meson: -Dsimdjson=enabled; it defines SLUICE_HAS_SIMDJSON=1)"
 #endif
 
-#include <algorithm>
-#include <array>
-#include <bit>
-#include <charconv>
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -47,33 +40,22 @@
 #include <utility>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-// SSSE3 and AVX2 code paths are compiled with target attributes and chosen at run time, so that a
-// build for the x86-64 baseline still uses them where the CPU has them.
-#define SLUICE_SQS_X86_DISPATCH 1
-#include <immintrin.h>
-#else
-#define SLUICE_SQS_X86_DISPATCH 0
-#endif
-
 #include <simdjson.h>
 
-#if SLUICE_HAS_OPENSSL
-#include <openssl/evp.h>
-#include <openssl/opensslv.h>
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-#define SLUICE_SQS_MD5 1
-#endif
-#endif
-#ifndef SLUICE_SQS_MD5
-#define SLUICE_SQS_MD5 0
-#endif
-
+#include <sluice/aws/batch/errors.hpp>
+#include <sluice/aws/batch/limits.hpp>
+#include <sluice/aws/batch/response.hpp>
 #include <sluice/aws/error.hpp>
 #include <sluice/delivery/sink.hpp>
+#include <sluice/text/json_writer.hpp>
+#include <sluice/text/utf8.hpp>
+
+#if SLUICE_HAS_OPENSSL
+#include <sluice/aws/detail/crypto.hpp>
+#define SLUICE_SQS_MD5 1
+#else
+#define SLUICE_SQS_MD5 0
+#endif
 
 namespace sluice::aws {
 
@@ -101,6 +83,11 @@ struct sqs_limits {
     /// For the delivery engine: entries, batch bytes and record bytes.
     [[nodiscard]] sink_limits to_sink_limits() const noexcept {
         return {max_batch_entries, max_batch_bytes, max_message_bytes};
+    }
+
+    /// The batch layer's view: entries, request and message bytes as SQS counts them (raw).
+    [[nodiscard]] batch_limits to_batch_limits() const noexcept {
+        return {max_batch_entries, max_batch_bytes, max_message_bytes, 0, size_basis::raw};
     }
 };
 
@@ -215,142 +202,15 @@ struct sqs_validation {
 }
 
 } // namespace sluice::aws
-
 namespace sluice::detail::sqs {
 
-// --- text checks ---------------------------------------------------------------------------------
-
-enum class text_status { ok, invalid_utf8, invalid_character };
-
-struct text_check {
-    text_status status = text_status::ok;
-    /// Byte offset of the offending sequence.
-    std::size_t offset = 0;
-    /// The code point, for invalid_character.
-    std::uint32_t code_point = 0;
-    /// Why the UTF-8 is invalid, for invalid_utf8.
-    std::string_view detail{};
-};
-
-/// True when the 16 (or 8) bytes at p are all ASCII in 0x20..0x7F, which SQS accepts as they are.
-inline bool plain_ascii_block(const char* p) noexcept {
-#if defined(__SSE2__)
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    // A byte < 0x20 or >= 0x80 (signed: negative, or below 0x20).
-    const __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-    return _mm_movemask_epi8(low) == 0;
-#else
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    return ((w | ((w - ones * 0x20) & ~w)) & highs) == 0;
-#endif
-}
-
-#if defined(__SSE2__)
-inline constexpr std::size_t block_size = 16;
-
-/// plain_ascii_block for the 64 bytes at p, with one test instead of four.
-inline bool plain_ascii_chunk(const char* p) noexcept {
-    const __m128i limit = _mm_set1_epi8(0x20);
-    __m128i low = _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), limit);
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)), limit));
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), limit));
-    low = _mm_or_si128(low, _mm_cmplt_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48)), limit));
-    return _mm_movemask_epi8(low) == 0;
-}
-#else
-inline constexpr std::size_t block_size = 8;
-
-inline bool plain_ascii_chunk(const char* p) noexcept {
-    for (int k = 0; k < 8; ++k)
-        if (!plain_ascii_block(p + 8 * k)) return false;
-    return true;
-}
-#endif
-
-/// Checks that `text` is valid UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF) made
-/// only of the characters SQS accepts: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
-inline text_check check_text(std::string_view text) noexcept {
-    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-    const std::size_t n = text.size();
-    std::size_t i = 0;
-    auto bad_utf8 = [&](std::string_view why) { return text_check{text_status::invalid_utf8, i, 0, why}; };
-    auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
-    while (i < n) {
-        // Plain ASCII, most text: 64 bytes, then 16, at a time.
-        if (i + 64 <= n && plain_ascii_chunk(text.data() + i)) {
-            i += 64;
-            continue;
-        }
-        if (i + block_size <= n && plain_ascii_block(text.data() + i)) {
-            i += block_size;
-            continue;
-        }
-        const unsigned char c = s[i];
-        if (c < 0x80) {
-            if (c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) return {text_status::invalid_character, i, c, {}};
-            ++i;
-            continue;
-        }
-        std::uint32_t cp = 0;
-        std::size_t len = 0;
-        if (c < 0xC0) return bad_utf8("unexpected continuation byte");
-        if (c < 0xC2) return bad_utf8("overlong encoding");
-        if (c < 0xE0) {
-            if (!cont(1)) return bad_utf8(i + 1 >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
-            len = 2;
-        } else if (c < 0xF0) {
-            for (std::size_t k = 1; k < 3; ++k)
-                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-            if (cp < 0x800) return bad_utf8("overlong encoding");
-            if (cp >= 0xD800 && cp <= 0xDFFF) return bad_utf8("surrogate code point");
-            len = 3;
-        } else if (c < 0xF5) {
-            for (std::size_t k = 1; k < 4; ++k)
-                if (!cont(k)) return bad_utf8(i + k >= n ? "truncated sequence" : "missing continuation byte");
-            cp = ((c & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) | (s[i + 3] & 0x3Fu);
-            if (cp < 0x10000) return bad_utf8("overlong encoding");
-            if (cp > 0x10FFFF) return bad_utf8("code point above U+10FFFF");
-            len = 4;
-        } else {
-            return bad_utf8("invalid byte");
-        }
-        if (cp == 0xFFFE || cp == 0xFFFF) return {text_status::invalid_character, i, cp, {}};
-        i += len;
-    }
-    return {};
-}
-
-inline void append_hex(std::string& out, std::uint32_t v, int min_digits) {
-    char buf[8];
-    const auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v, 16);
-    (void)ec;
-    for (int k = static_cast<int>(ptr - buf); k < min_digits; ++k) out += '0';
-    for (const char* p = buf; p != ptr; ++p) out += static_cast<char>(*p >= 'a' ? *p - 32 : *p);
-}
+/// Valid UTF-8 made only of the characters SQS accepts (those of XML 1.0).
+inline text::utf8_check check_text(std::string_view text) noexcept { return text::check_utf8(text, text::xml_character{}); }
 
 /// "message body: invalid UTF-8 at byte 17 (overlong encoding)", "... character U+0001 at byte 3 is
-/// not allowed by SQS".
-inline std::string describe(const text_check& c, std::string_view what) {
-    std::string out(what);
-    if (c.status == text_status::invalid_utf8) {
-        out += ": invalid UTF-8 at byte ";
-        out += std::to_string(c.offset);
-        out += " (";
-        out += c.detail;
-        out += ')';
-    } else {
-        out += ": character U+";
-        append_hex(out, c.code_point, 4);
-        out += " at byte ";
-        out += std::to_string(c.offset);
-        out += " is not allowed by SQS (allowed: #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF)";
-    }
-    return out;
+/// not allowed by SQS (allowed: ...)".
+inline std::string describe_text(const text::utf8_check& c, std::string_view what) {
+    return text::describe(c, what, "by SQS (allowed: " + std::string(text::xml_character::description) + ")");
 }
 
 inline bool is_id_char(char c) noexcept {
@@ -434,15 +294,15 @@ inline aws::sqs_validation check_attribute(const aws::sqs_attribute& a, std::siz
         return sqs_validation::fail(sqs_problem::invalid_attribute_type,
                                     attribute_label(index) + " (" + a.name + "): the data type is longer than " +
                                         std::to_string(limits.max_attribute_type_length) + " characters");
-    if (const text_check c = check_text(type); c.status != text_status::ok)
-        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe(c, attribute_label(index) + " data type"));
+    if (const text::utf8_check c = check_text(type); !c.ok())
+        return sqs_validation::fail(sqs_problem::invalid_attribute_type, describe_text(c, attribute_label(index) + " data type"));
     if (a.value.empty())
         return sqs_validation::fail(sqs_problem::invalid_attribute_value,
                                     attribute_label(index) + " (" + a.name + "): the value is empty");
     if (textual) {
-        if (const text_check c = check_text(a.value); c.status != text_status::ok)
+        if (const text::utf8_check c = check_text(a.value); !c.ok())
             return sqs_validation::fail(sqs_problem::invalid_attribute_value,
-                                        describe(c, attribute_label(index) + " (" + a.name + ") value"));
+                                        describe_text(c, attribute_label(index) + " (" + a.name + ") value"));
         if (type.starts_with("Number") && !is_sqs_number(a.value))
             return sqs_validation::fail(sqs_problem::invalid_attribute_value,
                                         attribute_label(index) + " (" + a.name +
@@ -463,456 +323,8 @@ inline aws::sqs_validation check_fifo_id(std::string_view id, std::size_t max, a
     return aws::sqs_validation::valid();
 }
 
+
 // --- JSON encoding -------------------------------------------------------------------------------
-
-/// Per byte: 0 when copied as it is, else the character after the backslash ('u' for \u00XX).
-inline constexpr std::array<char, 256> escape_table = [] {
-    std::array<char, 256> t{};
-    for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
-    t['\b'] = 'b';
-    t['\f'] = 'f';
-    t['\n'] = 'n';
-    t['\r'] = 'r';
-    t['\t'] = 't';
-    t['"'] = '"';
-    t['\\'] = '\\';
-    return t;
-}();
-
-/// Output bytes of one escaped byte.
-inline constexpr std::size_t escape_width(unsigned char c) noexcept {
-    const char e = escape_table[c];
-    return e == 0 ? 1 : (e == 'u' ? 6 : 2);
-}
-
-#if defined(__SSE2__)
-/// Bit k set when byte k of the 16 at p needs escaping ('"', '\\' or below 0x20); `control` gets the
-/// bits of the bytes below 0x20 alone.
-inline unsigned special_mask(const char* p, unsigned& control) noexcept {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m128i quote = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-    const __m128i backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-    const __m128i below = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
-    control = static_cast<unsigned>(_mm_movemask_epi8(below));
-    return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), below)));
-}
-
-/// The same for the 64 bytes at p.
-inline std::uint64_t special_mask64(const char* p, std::uint64_t& control) noexcept {
-    std::uint64_t special = 0;
-    control = 0;
-    for (int k = 0; k < 4; ++k) {
-        unsigned c = 0;
-        special |= std::uint64_t{special_mask(p + 16 * k, c)} << (16 * k);
-        control |= std::uint64_t{c} << (16 * k);
-    }
-    return special;
-}
-
-inline void copy16(char* dst, const char* src) noexcept {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
-}
-#else
-/// True when one of the 8 bytes at p needs escaping (exact as a yes/no answer).
-inline bool has_special8(const char* p) noexcept {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
-    const std::uint64_t below = (w - ones * 0x20) & ~w & highs;
-    return (below | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) != 0;
-}
-#endif
-
-/// Exact size of `s` once escaped (without the quotes), with SSE2 (or 8 bytes at a time without).
-inline std::size_t escaped_size_portable(std::string_view s) noexcept {
-    std::size_t n = s.size();
-    std::size_t i = 0;
-#if defined(__SSE2__)
-    // Byte-wide counters of the bytes to escape (one extra output byte each) and of the control
-    // characters among them, summed before they can wrap: no branch per block.
-    const std::size_t vector_end = s.size() / 16 * 16;
-    std::size_t controls = 0;
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    const __m128i c1f = _mm_set1_epi8(0x1F);
-    const __m128i zero = _mm_setzero_si128();
-    auto sum = [&zero](__m128i counters) {
-        const __m128i s2 = _mm_sad_epu8(counters, zero);
-        return static_cast<std::size_t>(_mm_cvtsi128_si64(s2) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s2, s2)));
-    };
-    while (i < vector_end) {
-        __m128i specials = zero;
-        __m128i below = zero;
-        const std::size_t stop = std::min(vector_end, i + 255 * 16);
-        for (; i < stop; i += 16) {
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i));
-            const __m128i b = _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f);
-            specials = _mm_sub_epi8(specials, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)), b));
-            below = _mm_sub_epi8(below, b);
-        }
-        n += sum(specials);
-        controls += sum(below);
-    }
-    // Rare: control characters written \u00XX take four bytes more than the one counted.
-    if (controls != 0)
-        for (std::size_t k = 0; k < vector_end; ++k)
-            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
-#else
-    for (; i + 8 <= s.size(); i += 8) {
-        if (!has_special8(s.data() + i)) continue;
-        for (std::size_t k = 0; k < 8; ++k) n += escape_width(static_cast<unsigned char>(s[i + k])) - 1;
-    }
-#endif
-    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
-    return n;
-}
-
-inline char* write_escape(char* dst, unsigned char c) noexcept {
-    constexpr char hex[] = "0123456789abcdef";
-    const char e = escape_table[c];
-    dst[0] = '\\';
-    if (e != 'u') {
-        dst[1] = e;
-        return dst + 2;
-    }
-    dst[1] = 'u';
-    dst[2] = '0';
-    dst[3] = '0';
-    dst[4] = hex[c >> 4];
-    dst[5] = hex[c & 0x0F];
-    return dst + 6;
-}
-
-inline char* write_escaped_bytes(char* dst, const char* src, std::size_t n) noexcept {
-    for (std::size_t k = 0; k < n; ++k) {
-        const auto c = static_cast<unsigned char>(src[k]);
-        if (escape_table[c] == 0) *dst++ = static_cast<char>(c);
-        else dst = write_escape(dst, c);
-    }
-    return dst;
-}
-
-#if SLUICE_SQS_X86_DISPATCH
-/// For an 8-bit mask k of the bytes to escape among 8: the pshufb indices that spread the 8 bytes
-/// over 8 + popcount(k) positions leaving a gap before each escaped one (0x80 gives a zero there),
-/// and the backslashes that fill the gaps.
-struct expansion_tables {
-    alignas(16) unsigned char shuffle[256][16];
-    alignas(16) unsigned char backslash[256][16];
-    /// 8 + popcount(k): a table, as popcnt is not in the x86-64 baseline.
-    unsigned char width[256];
-};
-
-inline constexpr expansion_tables make_expansion_tables() {
-    expansion_tables t{};
-    for (unsigned k = 0; k < 256; ++k) {
-        unsigned o = 0;
-        for (unsigned j = 0; j < 8; ++j) {
-            if ((k >> j) & 1u) {
-                t.shuffle[k][o] = 0x80;
-                t.backslash[k][o] = '\\';
-                ++o;
-            }
-            t.shuffle[k][o] = static_cast<unsigned char>(j);
-            ++o;
-        }
-        t.width[k] = static_cast<unsigned char>(o);
-        for (; o < 16; ++o) t.shuffle[k][o] = 0x80;
-    }
-    return t;
-}
-
-inline constexpr expansion_tables expansion = make_expansion_tables();
-
-/// Expands one 16-byte block with only '"' and '\\' to escape (mask m, not zero) at dst.
-__attribute__((target("ssse3"))) inline char* expand_block_ssse3(char* dst, __m128i v, unsigned m) noexcept {
-    const unsigned lo = m & 0xFFu;
-    const unsigned hi = m >> 8;
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_or_si128(_mm_shuffle_epi8(v, _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[lo]))),
-                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[lo]))));
-    dst += expansion.width[lo];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst),
-                     _mm_or_si128(_mm_shuffle_epi8(_mm_srli_si128(v, 8),
-                                                   _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.shuffle[hi]))),
-                                  _mm_load_si128(reinterpret_cast<const __m128i*>(expansion.backslash[hi]))));
-    return dst + expansion.width[hi];
-}
-
-/// The SSSE3 escaper: every 16-byte block with only '"' and '\\' to escape is expanded with two
-/// shuffles, whatever their number (JSON bodies have one in ten). Returns where it stopped (a
-/// multiple of 16); the caller finishes the tail. Called only when the CPU has SSSE3.
-__attribute__((target("ssse3"))) inline char* write_escaped_ssse3(char* dst, const char* src, std::size_t n,
-                                                                 std::size_t& done) noexcept {
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        unsigned control = 0;
-        const unsigned m = special_mask(src + i, control);
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-        if (m == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
-            dst += 16;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, src + i, 16);
-            continue;
-        }
-        dst = expand_block_ssse3(dst, v, m);
-    }
-    done = i;
-    return dst;
-}
-
-/// The AVX2 escaper: 32-byte blocks, those without anything to escape stored as they are, the others
-/// expanded 16 bytes at a time as in the SSSE3 escaper.
-__attribute__((target("avx2"))) inline char* write_escaped_avx2(char* dst, const char* src, std::size_t n,
-                                                               std::size_t& done) noexcept {
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-        const __m256i below = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
-        const auto m = static_cast<std::uint32_t>(_mm256_movemask_epi8(
-            _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), below)));
-        if (m == 0) {
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), v);
-            dst += 32;
-            continue;
-        }
-        if (_mm256_movemask_epi8(below) != 0) {
-            dst = write_escaped_bytes(dst, src + i, 32);
-            continue;
-        }
-        const unsigned m0 = m & 0xFFFFu;
-        const unsigned m1 = m >> 16;
-        const __m128i v0 = _mm256_castsi256_si128(v);
-        const __m128i v1 = _mm256_extracti128_si256(v, 1);
-        if (m0 == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v0);
-            dst += 16;
-        } else {
-            dst = expand_block_ssse3(dst, v0, m0);
-        }
-        if (m1 == 0) {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v1);
-            dst += 16;
-        } else {
-            dst = expand_block_ssse3(dst, v1, m1);
-        }
-    }
-    done = i;
-    return dst;
-}
-
-/// escaped_size with AVX2: 32 bytes per step.
-__attribute__((target("avx2"))) inline std::size_t escaped_size_avx2(std::string_view s) noexcept {
-    std::size_t n = s.size();
-    const std::size_t vector_end = s.size() / 32 * 32;
-    std::size_t i = 0;
-    std::size_t controls = 0;
-    const __m256i quote = _mm256_set1_epi8('"');
-    const __m256i backslash = _mm256_set1_epi8('\\');
-    const __m256i c1f = _mm256_set1_epi8(0x1F);
-    const __m256i zero = _mm256_setzero_si256();
-    while (i < vector_end) {
-        __m256i specials = zero;
-        __m256i below = zero;
-        const std::size_t stop = std::min(vector_end, i + 255 * 32);
-        for (; i < stop; i += 32) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s.data() + i));
-            const __m256i b = _mm256_cmpeq_epi8(_mm256_max_epu8(v, c1f), c1f);
-            specials = _mm256_sub_epi8(
-                specials, _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)), b));
-            below = _mm256_sub_epi8(below, b);
-        }
-        const __m256i s4 = _mm256_sad_epu8(specials, zero);
-        n += static_cast<std::size_t>(_mm256_extract_epi64(s4, 0) + _mm256_extract_epi64(s4, 1) +
-                                      _mm256_extract_epi64(s4, 2) + _mm256_extract_epi64(s4, 3));
-        const __m256i c4 = _mm256_sad_epu8(below, zero);
-        controls += static_cast<std::size_t>(_mm256_extract_epi64(c4, 0) + _mm256_extract_epi64(c4, 1) +
-                                             _mm256_extract_epi64(c4, 2) + _mm256_extract_epi64(c4, 3));
-    }
-    if (controls != 0)
-        for (std::size_t k = 0; k < vector_end; ++k)
-            if (escape_table[static_cast<unsigned char>(s[k])] == 'u') n += 4;
-    for (; i < s.size(); ++i) n += escape_width(static_cast<unsigned char>(s[i])) - 1;
-    return n;
-}
-
-enum class simd_level { sse2, ssse3, avx2 };
-
-/// What this CPU offers, detected once.
-inline simd_level cpu_simd_level() noexcept {
-    static const simd_level level = [] {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2")) return simd_level::avx2;
-        if (__builtin_cpu_supports("ssse3")) return simd_level::ssse3;
-        return simd_level::sse2;
-    }();
-    return level;
-}
-#endif
-
-#if defined(__SSE2__)
-/// The SSE2 escaper, for CPUs without SSSE3: 64-byte chunks while a 16-byte load from anywhere in the
-/// chunk stays inside the input. A '"' or '\\' is escaped by a backslash before it: the run before
-/// it is copied, then '\\', and the character itself starts the next run. Control characters (rare,
-/// and SQS refuses most) take the byte loop. Returns where it stopped; the caller finishes the tail.
-inline char* write_escaped_sse2(char* dst, const char* src, std::size_t n, std::size_t& done) noexcept {
-    std::size_t i = 0;
-    for (; i + 80 <= n; i += 64) {
-        const char* chunk = src + i;
-        std::uint64_t control = 0;
-        std::uint64_t m = special_mask64(chunk, control);
-        if (m == 0) {
-            copy16(dst, chunk);
-            copy16(dst + 16, chunk + 16);
-            copy16(dst + 32, chunk + 32);
-            copy16(dst + 48, chunk + 48);
-            dst += 64;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, chunk, 64);
-            continue;
-        }
-        std::size_t prev = 0;
-        do {
-            const auto b = static_cast<std::size_t>(std::countr_zero(m));
-            const std::size_t run = b - prev;
-            copy16(dst, chunk + prev);
-            for (std::size_t k = 16; k < run; k += 16) copy16(dst + k, chunk + prev + k);
-            dst += run;
-            *dst++ = '\\';
-            prev = b;
-            m &= m - 1;
-        } while (m != 0);
-        const std::size_t rest = 64 - prev;
-        for (std::size_t k = 0; k < rest; k += 16) copy16(dst + k, chunk + prev + k);
-        dst += rest;
-    }
-    // The tail, 16 bytes at a time while a load from the block stays inside `s`.
-    for (; i + 32 <= n; i += 16) {
-        unsigned control = 0;
-        unsigned m = special_mask(src + i, control);
-        if (m == 0) {
-            copy16(dst, src + i);
-            dst += 16;
-            continue;
-        }
-        if (control != 0) {
-            dst = write_escaped_bytes(dst, src + i, 16);
-            continue;
-        }
-        std::size_t prev = 0;
-        do {
-            const auto b = static_cast<std::size_t>(std::countr_zero(m));
-            copy16(dst, src + i + prev);
-            dst += b - prev;
-            *dst++ = '\\';
-            prev = b;
-            m &= m - 1;
-        } while (m != 0);
-        copy16(dst, src + i + prev);
-        dst += 16 - prev;
-    }
-    done = i;
-    return dst;
-}
-#endif
-
-/// Writes `s` escaped at dst and returns the end. May write up to 16 bytes past the end it returns
-/// (write_slack; the caller leaves room): blocks are stored 16 bytes at a time.
-inline char* write_escaped(char* dst, std::string_view s) noexcept {
-    const char* src = s.data();
-    const std::size_t n = s.size();
-    std::size_t i = 0;
-#if SLUICE_SQS_X86_DISPATCH
-    switch (cpu_simd_level()) {
-    case simd_level::avx2: dst = write_escaped_avx2(dst, src, n, i); break;
-    case simd_level::ssse3: dst = write_escaped_ssse3(dst, src, n, i); break;
-    case simd_level::sse2: dst = write_escaped_sse2(dst, src, n, i); break;
-    }
-#elif defined(__SSE2__)
-    dst = write_escaped_sse2(dst, src, n, i);
-#else
-    for (; i + 8 <= n; i += 8) {
-        if (!has_special8(src + i)) {
-            std::memcpy(dst, src + i, 8);
-            dst += 8;
-            continue;
-        }
-        dst = write_escaped_bytes(dst, src + i, 8);
-    }
-#endif
-    return write_escaped_bytes(dst, src + i, n - i);
-}
-
-/// Exact size of `s` once escaped (without the quotes).
-inline std::size_t escaped_size(std::string_view s) noexcept {
-#if SLUICE_SQS_X86_DISPATCH
-    if (cpu_simd_level() == simd_level::avx2) return escaped_size_avx2(s);
-#endif
-    return escaped_size_portable(s);
-}
-
-inline constexpr std::size_t base64_size(std::size_t n) noexcept { return (n + 2) / 3 * 4; }
-
-inline char* write_base64(char* dst, std::string_view bytes) noexcept {
-    constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const auto* s = reinterpret_cast<const unsigned char*>(bytes.data());
-    const std::size_t n = bytes.size();
-    std::size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (std::uint32_t{s[i + 1]} << 8) | s[i + 2];
-        dst[0] = alphabet[v >> 18];
-        dst[1] = alphabet[(v >> 12) & 63];
-        dst[2] = alphabet[(v >> 6) & 63];
-        dst[3] = alphabet[v & 63];
-        dst += 4;
-    }
-    if (const std::size_t rest = n - i; rest != 0) {
-        const std::uint32_t v = (std::uint32_t{s[i]} << 16) | (rest == 2 ? std::uint32_t{s[i + 1]} << 8 : 0u);
-        dst[0] = alphabet[v >> 18];
-        dst[1] = alphabet[(v >> 12) & 63];
-        dst[2] = rest == 2 ? alphabet[(v >> 6) & 63] : '=';
-        dst[3] = '=';
-        dst += 4;
-    }
-    return dst;
-}
-
-/// Two emitters walk the same encoding code: one counts the bytes, one writes them. So the size the
-/// string grows to is exactly what is written.
-struct size_counter {
-    std::size_t n = 0;
-    void raw(std::string_view s) noexcept { n += s.size(); }
-    void escaped(std::string_view s) noexcept { n += escaped_size(s); }
-    void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
-    void integer(int v) noexcept {
-        char buf[16];
-        n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
-    }
-};
-
-struct pointer_writer {
-    char* p;
-    void raw(std::string_view s) noexcept {
-        std::memcpy(p, s.data(), s.size());
-        p += s.size();
-    }
-    void escaped(std::string_view s) noexcept { p = write_escaped(p, s); }
-    void base64(std::string_view s) noexcept { p = write_base64(p, s); }
-    void integer(int v) noexcept { p = std::to_chars(p, p + 16, v).ptr; }
-};
-
-/// Bytes write_escaped may touch past its end.
-inline constexpr std::size_t write_slack = 16;
 
 template <class E>
 void emit_entry_fields(E& e, const aws::sqs_message& m) {
@@ -969,62 +381,6 @@ void emit_entry_head(E& e, std::string_view id, bool first) {
     e.raw("\",");
 }
 
-/// Runs `emit(emitter)` twice: to size, then to write into `out` grown once.
-template <class F>
-void append_exact(std::string& out, F&& emit) {
-    size_counter counter;
-    emit(counter);
-    const std::size_t start = out.size();
-    out.resize(start + counter.n + write_slack);
-    pointer_writer writer{out.data() + start};
-    emit(writer);
-    out.resize(start + counter.n);
-}
-
-#if SLUICE_SQS_MD5
-/// MD5 on a reused OpenSSL context, fetched on first use. Unavailable (FIPS providers) means no check.
-class md5_hasher {
-public:
-    md5_hasher() = default;
-    md5_hasher(const md5_hasher&) = delete;
-    md5_hasher& operator=(const md5_hasher&) = delete;
-    ~md5_hasher() {
-        EVP_MD_CTX_free(ctx_);
-        EVP_MD_free(md_);
-    }
-
-    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
-    bool hex_digest(std::string_view data, char* out) noexcept {
-        if (!ready()) return false;
-        unsigned char digest[16];
-        unsigned int size = 0;
-        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
-            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
-            return false;
-        constexpr char hex[] = "0123456789abcdef";
-        for (int k = 0; k < 16; ++k) {
-            out[2 * k] = hex[digest[k] >> 4];
-            out[2 * k + 1] = hex[digest[k] & 0x0F];
-        }
-        return true;
-    }
-
-private:
-    bool ready() noexcept {
-        if (md_ && ctx_) return true;
-        if (tried_) return false;
-        tried_ = true;
-        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
-        ctx_ = EVP_MD_CTX_new();
-        return md_ && ctx_;
-    }
-
-    EVP_MD* md_ = nullptr;
-    EVP_MD_CTX* ctx_ = nullptr;
-    bool tried_ = false;
-};
-#endif
-
 } // namespace sluice::detail::sqs
 
 namespace sluice::aws {
@@ -1032,10 +388,10 @@ namespace sluice::aws {
 /// Checks text the way SQS will (valid UTF-8 of allowed characters). `what` names it in the reason.
 [[nodiscard]] inline sqs_validation validate_sqs_text(std::string_view text, std::string_view what = "message body") {
     const auto c = sluice::detail::sqs::check_text(text);
-    if (c.status == sluice::detail::sqs::text_status::ok) return sqs_validation::valid();
-    return sqs_validation::fail(c.status == sluice::detail::sqs::text_status::invalid_utf8 ? sqs_problem::invalid_utf8
-                                                                                          : sqs_problem::invalid_character,
-                                sluice::detail::sqs::describe(c, what));
+    if (c.ok()) return sqs_validation::valid();
+    return sqs_validation::fail(c.status == text::utf8_status::invalid_utf8 ? sqs_problem::invalid_utf8
+                                                                            : sqs_problem::invalid_character,
+                                sluice::detail::sqs::describe_text(c, what));
 }
 
 /// An entry id: 1 to max_entry_id_length characters of A-Z a-z 0-9 - _.
@@ -1145,7 +501,7 @@ namespace sluice::aws {
 
 /// Exact size of one entry's fields as append_sqs_entry_fields writes them.
 [[nodiscard]] inline std::size_t sqs_entry_fields_size(const sqs_message& m) noexcept {
-    sluice::detail::sqs::size_counter c;
+    text::size_counter c;
     sluice::detail::sqs::emit_entry_fields(c, m);
     return c.n;
 }
@@ -1154,7 +510,7 @@ namespace sluice::aws {
 /// What a sink can store as its record (encoded once, at submit) and splice into every attempt's
 /// request with append_send_message_batch_encoded.
 inline void append_sqs_entry_fields(std::string& out, const sqs_message& m) {
-    sluice::detail::sqs::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
+    text::append_exact(out, [&](auto& e) { sluice::detail::sqs::emit_entry_fields(e, m); });
 }
 
 /// Appends a SendMessageBatch request body for `messages` with entry ids `ids` (same length).
@@ -1162,7 +518,7 @@ inline void append_send_message_batch(std::string& out, std::string_view queue_u
                                       std::span<const sqs_message> messages) {
     if (ids.size() != messages.size()) throw std::invalid_argument("sluice: SendMessageBatch needs one id per message");
     namespace d = sluice::detail::sqs;
-    d::append_exact(out, [&](auto& e) {
+    text::append_exact(out, [&](auto& e) {
         d::emit_batch_head(e, queue_url);
         for (std::size_t i = 0; i < ids.size(); ++i) {
             d::emit_entry_head(e, ids[i], i == 0);
@@ -1181,7 +537,7 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
     if (ids.size() != entry_fields.size())
         throw std::invalid_argument("sluice: SendMessageBatch needs one id per entry");
     namespace d = sluice::detail::sqs;
-    d::append_exact(out, [&](auto& e) {
+    text::append_exact(out, [&](auto& e) {
         d::emit_batch_head(e, queue_url);
         for (std::size_t i = 0; i < ids.size(); ++i) {
             d::emit_entry_head(e, ids[i], i == 0);
@@ -1192,7 +548,19 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
     });
 }
 
+
 // --- the response ----------------------------------------------------------------------------------
+
+/// SQS's per-entry error codes that its SenderFault flag does not settle.
+[[nodiscard]] inline const error_table& sqs_errors() noexcept {
+    static constexpr error_rule rules[] = {
+        {"KmsThrottled", error_verdict::throttle},
+        {"KMS.ThrottlingException", error_verdict::throttle},
+        {"RequestThrottled", error_verdict::throttle},
+    };
+    static const error_table table{rules, error_verdict::retry};
+    return table;
+}
 
 /// What SQS returned for an entry it accepted. Views into the parser: valid until its next parse.
 struct sqs_sent_entry {
@@ -1219,134 +587,37 @@ public:
     /// is ignored).
     [[nodiscard]] batch_result parse(std::string_view body, std::span<const std::string_view> ids,
                                      std::span<const std::string_view> bodies = {}) {
-        return parse_impl(parser_.parse(body.data(), body.size(), true), ids, bodies);
-    }
-
-    /// The same, reading in place when `body` has SIMDJSON_PADDING (64) spare bytes of capacity (a
-    /// template so that a string literal still picks the string_view overload).
-    template <class String>
-        requires std::same_as<String, std::string>
-    [[nodiscard]] batch_result parse(const String& body, std::span<const std::string_view> ids,
-                                     std::span<const std::string_view> bodies = {}) {
-        return parse_impl(parser_.parse(body), ids, bodies);
+        if (!bodies.empty() && bodies.size() != ids.size())
+            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
+        sent_.assign(ids.size(), sqs_sent_entry{});
+        simdjson::dom::object root;
+        if (!reader_.parse(body, root))
+            return batch_result::failed(outcome::retry("unreadable SendMessageBatch response (not a JSON object)"));
+        return reader_.by_id(root, ids, sqs_errors(), [&](std::size_t at, const simdjson::dom::object& o) {
+            return accepted(at, o, bodies);
+        });
     }
 
     /// After parse: what SQS returned for each entry (empty views for entries not accepted).
     [[nodiscard]] std::span<const sqs_sent_entry> sent() const noexcept { return sent_; }
     /// After parse: results naming an id that is not in the batch (ignored).
-    [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
+    [[nodiscard]] std::size_t unknown_entries() const noexcept { return reader_.unknown_entries(); }
 
 private:
-    enum : unsigned char { no_result = 0, accepted = 1, failed = 2 };
-
-    std::size_t find(std::span<const std::string_view> ids, std::string_view id, std::size_t guess) const noexcept {
-        // Results usually come in request order: try the expected position first.
-        if (guess < ids.size() && ids[guess] == id) return guess;
-        for (std::size_t i = 0; i < ids.size(); ++i)
-            if (ids[i] == id) return i;
-        return ids.size();
-    }
-
-    /// simdjson's get() must not be ignored (GCC will not take a (void) cast): this says so once.
-    template <class T>
-    static bool read(simdjson::simdjson_result<T>&& r, T& out) noexcept {
-        return std::move(r).get(out) == simdjson::SUCCESS;
-    }
-
-    static entry_result failed_entry(std::string_view code, std::string_view message, bool sender_fault) {
-        std::string why(code.empty() ? std::string_view("unknown error") : code.substr(0, 128));
-        const std::string clean = sluice::detail::aws_error::clean_message(message, 512);
-        if (!clean.empty()) {
-            why += ": ";
-            why += clean;
-        }
-        if (is_throttling_code(code)) return entry_result::retry(std::move(why), true);
-        if (is_transient_code(code) || !sender_fault) return entry_result::retry(std::move(why));
-        return entry_result::reject(std::move(why));
-    }
-
-    batch_result parse_impl(simdjson::simdjson_result<simdjson::dom::element> parsed,
-                            std::span<const std::string_view> ids, std::span<const std::string_view> bodies) {
-        if (!bodies.empty() && bodies.size() != ids.size())
-            throw std::invalid_argument("sluice: SendMessageBatch response check needs one body per entry");
-        const std::size_t n = ids.size();
-        sent_.assign(n, sqs_sent_entry{});
-        state_.assign(n, no_result);
-        unknown_ = 0;
-
-        simdjson::dom::object root;
-        if (parsed.get_object().get(root) != simdjson::SUCCESS)
-            return batch_result::failed(entry_result::retry("unreadable SendMessageBatch response (not a JSON object)"));
-
-        batch_result result;
-        auto ensure_entries = [&] {
-            if (result.entries.empty()) result.entries.assign(n, entry_result::ok());
-        };
-
-        simdjson::dom::array successful;
-        if (root["Successful"].get_array().get(successful) == simdjson::SUCCESS) {
-            std::size_t guess = 0;
-            for (simdjson::dom::element item : successful) {
-                simdjson::dom::object o;
-                std::string_view id;
-                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
-                    ++unknown_;
-                    continue;
-                }
-                const std::size_t at = find(ids, id, guess);
-                guess = at + 1;
-                if (at == n || state_[at] != no_result) {
-                    ++unknown_;
-                    continue;
-                }
-                state_[at] = accepted;
-                sqs_sent_entry& s = sent_[at];
-                // Optional members: absent ones leave the view empty.
-                read(o["MessageId"].get_string(), s.message_id);
-                read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
-                read(o["SequenceNumber"].get_string(), s.sequence_number);
+    std::optional<outcome> accepted(std::size_t at, const simdjson::dom::object& o, std::span<const std::string_view> bodies) {
+        using reader = batch_response_reader;
+        sqs_sent_entry& s = sent_[at];
+        // Optional members: absent ones leave the view empty.
+        reader::read(o["MessageId"].get_string(), s.message_id);
+        reader::read(o["MD5OfMessageBody"].get_string(), s.md5_of_body);
+        reader::read(o["SequenceNumber"].get_string(), s.sequence_number);
 #if SLUICE_SQS_MD5
-                if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body)) {
-                    ensure_entries();
-                    result.entries[at] = entry_result::retry("MD5OfMessageBody does not match the body sent");
-                }
+        if (!bodies.empty() && !md5_matches(bodies[at], s.md5_of_body))
+            return outcome::retry("MD5OfMessageBody does not match the body sent");
+#else
+        (void)bodies;
 #endif
-            }
-        }
-
-        simdjson::dom::array failed_list;
-        if (root["Failed"].get_array().get(failed_list) == simdjson::SUCCESS) {
-            std::size_t guess = 0;
-            for (simdjson::dom::element item : failed_list) {
-                simdjson::dom::object o;
-                std::string_view id;
-                if (item.get_object().get(o) != simdjson::SUCCESS || o["Id"].get_string().get(id) != simdjson::SUCCESS) {
-                    ++unknown_;
-                    continue;
-                }
-                const std::size_t at = find(ids, id, guess);
-                guess = at + 1;
-                if (at == n || state_[at] != no_result) {
-                    ++unknown_;
-                    continue;
-                }
-                state_[at] = failed;
-                std::string_view code, message;
-                bool sender_fault = false;
-                read(o["Code"].get_string(), code);
-                read(o["Message"].get_string(), message);
-                read(o["SenderFault"].get_bool(), sender_fault);
-                ensure_entries();
-                result.entries[at] = failed_entry(code, message, sender_fault);
-            }
-        }
-
-        for (std::size_t i = 0; i < n; ++i) {
-            if (state_[i] != no_result) continue;
-            ensure_entries();
-            result.entries[i] = entry_result::retry("no result for entry");
-        }
-        return result;
+        return std::nullopt;
     }
 
 #if SLUICE_SQS_MD5
@@ -1359,12 +630,10 @@ private:
         return true;
     }
 
-    sluice::detail::sqs::md5_hasher md5_;
+    sluice::detail::md5_hasher md5_;
 #endif
-    simdjson::dom::parser parser_;
+    batch_response_reader reader_;
     std::vector<sqs_sent_entry> sent_;
-    std::vector<unsigned char> state_;
-    std::size_t unknown_ = 0;
 };
 
 } // namespace sluice::aws

@@ -1,16 +1,23 @@
 #pragma once
 
-// Block compression with lz4 or zstd, for formats that compress a buffer at a time and store the raw
-// length next to the compressed bytes (the disk buffer's blocks). A block_codec keeps what the libraries
-// would otherwise allocate per call (zstd's compression and decompression contexts), so one codec per
-// writer or reader makes compressing a block allocation-free.
+// Block compression with lz4, zstd, gzip or snappy, for formats that compress a buffer at a time and
+// store the raw length next to the compressed bytes (the disk buffer's blocks, Parquet pages). A
+// block_codec keeps what the libraries would otherwise allocate per call (zstd's contexts, zlib's
+// streams), so one codec per writer or reader makes compressing a block allocation-free.
 //
-// Each library is compiled in only when SLUICE_HAS_LZ4 / SLUICE_HAS_ZSTD is 1 (the CMake and meson builds
-// define them when they find liblz4 / libzstd; link -llz4 / -lzstd yourself otherwise). Asking for a
-// codec that is not compiled in throws std::invalid_argument saying so.
+// The block formats are the ones Parquet names (apache/parquet-format, Compression.md): lz4 is the LZ4
+// *block* format (Parquet's LZ4_RAW, no frame), zstd a Zstandard frame (RFC 8878), gzip one GZIP member
+// (RFC 1952, not the zlib or raw deflate formats), snappy Snappy's raw format (no framing). Whole-object
+// streams (the lz4 *frame* format, gzip and zstd files) are in codec/stream_compression.hpp.
+//
+// Each library is compiled in only when SLUICE_HAS_LZ4 / SLUICE_HAS_ZSTD / SLUICE_HAS_ZLIB /
+// SLUICE_HAS_SNAPPY is 1 (the CMake and meson builds define them when they find liblz4 / libzstd / zlib /
+// snappy; link -llz4 / -lzstd / -lz / -lsnappy yourself otherwise). Asking for a codec that is not
+// compiled in throws std::invalid_argument saying so.
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -34,13 +41,30 @@
 #define SLUICE_DETAIL_ZSTD 0
 #endif
 
+#if defined(SLUICE_HAS_ZLIB) && SLUICE_HAS_ZLIB
+#include <zlib.h>
+#define SLUICE_DETAIL_ZLIB 1
+#else
+#define SLUICE_DETAIL_ZLIB 0
+#endif
+
+#if defined(SLUICE_HAS_SNAPPY) && SLUICE_HAS_SNAPPY
+#include <snappy-c.h>
+#define SLUICE_DETAIL_SNAPPY 1
+#else
+#define SLUICE_DETAIL_SNAPPY 0
+#endif
+
 namespace sluice {
 
-/// A block compression codec. The numeric values are stored on disk: never renumber.
+/// A compression codec. The numeric values are stored on disk: never renumber. The disk buffer
+/// takes none, lz4 and zstd; Parquet pages all five; whole-object streams all but snappy.
 enum class compression : std::uint8_t {
     none = 0,
-    lz4 = 1,
-    zstd = 2,
+    lz4 = 1,    ///< blocks: the LZ4 block format; streams: the LZ4 frame format
+    zstd = 2,   ///< a Zstandard frame
+    gzip = 3,   ///< a GZIP member (RFC 1952), through zlib
+    snappy = 4, ///< Snappy's raw block format (blocks only)
 };
 
 [[nodiscard]] inline std::string_view to_string(compression c) noexcept {
@@ -48,6 +72,8 @@ enum class compression : std::uint8_t {
     case compression::none: return "none";
     case compression::lz4: return "lz4";
     case compression::zstd: return "zstd";
+    case compression::gzip: return "gzip";
+    case compression::snappy: return "snappy";
     }
     return "unknown";
 }
@@ -58,8 +84,31 @@ enum class compression : std::uint8_t {
     case compression::none: return true;
     case compression::lz4: return SLUICE_DETAIL_LZ4 != 0;
     case compression::zstd: return SLUICE_DETAIL_ZSTD != 0;
+    case compression::gzip: return SLUICE_DETAIL_ZLIB != 0;
+    case compression::snappy: return SLUICE_DETAIL_SNAPPY != 0;
     }
     return false;
+}
+
+/// Throws std::invalid_argument when `c` is unknown or not compiled into this build, naming what is missing.
+inline void require_compression(compression c) {
+    if (compression_available(c)) return;
+    switch (c) {
+    case compression::lz4:
+        throw std::invalid_argument("sluice: lz4 compression is not available: this build has no liblz4 "
+                                    "(SLUICE_HAS_LZ4 is not 1)");
+    case compression::zstd:
+        throw std::invalid_argument("sluice: zstd compression is not available: this build has no libzstd "
+                                    "(SLUICE_HAS_ZSTD is not 1)");
+    case compression::gzip:
+        throw std::invalid_argument("sluice: gzip compression is not available: this build has no zlib "
+                                    "(SLUICE_HAS_ZLIB is not 1)");
+    case compression::snappy:
+        throw std::invalid_argument("sluice: snappy compression is not available: this build has no libsnappy "
+                                    "(SLUICE_HAS_SNAPPY is not 1)");
+    case compression::none: break;
+    }
+    throw std::invalid_argument("sluice: unknown compression codec " + std::to_string(static_cast<unsigned>(c)));
 }
 
 /// Compressing or decompressing failed: corrupt input, or an output size other than the one expected.
@@ -77,6 +126,31 @@ struct zstd_dctx_deleter {
     void operator()(ZSTD_DCtx* c) const noexcept { ZSTD_freeDCtx(c); }
 };
 #endif
+#if SLUICE_DETAIL_ZLIB
+/// A zlib stream set up for GZIP members (window bits 15 + 16), reset per block instead of reallocated.
+class gzip_block_stream {
+public:
+    gzip_block_stream(bool deflating, int level) : deflating_(deflating) {
+        const int rc = deflating ? deflateInit2(&z_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY)
+                                 : inflateInit2(&z_, 15 + 16);
+        if (rc == Z_MEM_ERROR) throw std::bad_alloc();
+        if (rc != Z_OK) throw std::invalid_argument("sluice: zlib refused gzip level " + std::to_string(level));
+    }
+    gzip_block_stream(const gzip_block_stream&) = delete;
+    gzip_block_stream& operator=(const gzip_block_stream&) = delete;
+    ~gzip_block_stream() {
+        if (deflating_)
+            deflateEnd(&z_);
+        else
+            inflateEnd(&z_);
+    }
+    z_stream* get() noexcept { return &z_; }
+
+private:
+    z_stream z_{};
+    bool deflating_;
+};
+#endif
 } // namespace detail
 
 /// Compresses and decompresses whole blocks with one codec. Not thread-safe: one per thread or owner.
@@ -86,26 +160,20 @@ public:
     /// lz4 and none ignore it. Throws std::invalid_argument when `codec` is not compiled in or unknown,
     /// or the level is out of range.
     explicit block_codec(compression codec, int level = 1) : codec_(codec), level_(level) {
-        switch (codec) {
-        case compression::none: return;
-        case compression::lz4:
-            if (!compression_available(codec))
-                throw std::invalid_argument("sluice: lz4 compression is not available: this build has no liblz4 "
-                                            "(SLUICE_HAS_LZ4 is not 1)");
-            return;
-        case compression::zstd:
-            if (!compression_available(codec))
-                throw std::invalid_argument("sluice: zstd compression is not available: this build has no libzstd "
-                                            "(SLUICE_HAS_ZSTD is not 1)");
+        require_compression(codec);
+        check_level(codec, level);
+    }
+
+    /// Throws std::invalid_argument when `level` is outside what `codec` takes (zstd: ZSTD_minCLevel()
+    /// to ZSTD_maxCLevel(); gzip: -1 (zlib's default) to 9; the others ignore it).
+    static void check_level(compression codec, [[maybe_unused]] int level) {
 #if SLUICE_DETAIL_ZSTD
-            if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel())
-                throw std::invalid_argument("sluice: zstd level " + std::to_string(level) + " is outside " +
-                                            std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
+        if (codec == compression::zstd && (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel()))
+            throw std::invalid_argument("sluice: zstd level " + std::to_string(level) + " is outside " +
+                                        std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
 #endif
-            return;
-        }
-        throw std::invalid_argument("sluice: unknown compression codec " +
-                                    std::to_string(static_cast<unsigned>(codec)));
+        if (codec == compression::gzip && (level < -1 || level > 9))
+            throw std::invalid_argument("sluice: gzip level " + std::to_string(level) + " is outside -1..9");
     }
 
     [[nodiscard]] compression codec() const noexcept { return codec_; }
@@ -124,6 +192,20 @@ public:
         case compression::zstd:
 #if SLUICE_DETAIL_ZSTD
             return ZSTD_compressBound(raw_size);
+#else
+            return 0;
+#endif
+        case compression::gzip:
+#if SLUICE_DETAIL_ZLIB
+            // deflateBound() of a gzip stream: the deflate bound plus the 18-byte header and trailer.
+            if (raw_size > std::numeric_limits<uLong>::max() / 2) return 0;
+            return static_cast<std::size_t>(compressBound(static_cast<uLong>(raw_size))) + 18 + 64;
+#else
+            return 0;
+#endif
+        case compression::snappy:
+#if SLUICE_DETAIL_SNAPPY
+            return snappy_max_compressed_length(raw_size);
 #else
             return 0;
 #endif
@@ -162,6 +244,18 @@ public:
             const std::size_t n = ZSTD_compressCCtx(cctx_.get(), out.data(), out.size(), in.data(), in.size(), level_);
             if (ZSTD_isError(n) != 0)
                 throw compression_error(std::string("sluice: zstd compression failed: ") + ZSTD_getErrorName(n));
+            return n;
+#else
+            break;
+#endif
+        }
+        case compression::gzip: return compress_gzip(in, out);
+        case compression::snappy: {
+#if SLUICE_DETAIL_SNAPPY
+            std::size_t n = out.size();
+            if (snappy_compress(reinterpret_cast<const char*>(in.data()), in.size(), reinterpret_cast<char*>(out.data()),
+                                &n) != SNAPPY_OK)
+                throw compression_error("sluice: snappy compression failed");
             return n;
 #else
             break;
@@ -213,6 +307,22 @@ public:
             break;
 #endif
         }
+        case compression::gzip: decompress_gzip(in, out); return;
+        case compression::snappy: {
+#if SLUICE_DETAIL_SNAPPY
+            std::size_t n = 0;
+            if (snappy_uncompressed_length(reinterpret_cast<const char*>(in.data()), in.size(), &n) != SNAPPY_OK ||
+                n != out.size())
+                throw compression_error("sluice: corrupt snappy block (" + std::to_string(in.size()) +
+                                        " bytes do not decompress to " + std::to_string(out.size()) + ")");
+            if (snappy_uncompress(reinterpret_cast<const char*>(in.data()), in.size(), reinterpret_cast<char*>(out.data()),
+                                  &n) != SNAPPY_OK)
+                throw compression_error("sluice: corrupt snappy block");
+            return;
+#else
+            break;
+#endif
+        }
         }
         throw compression_error("sluice: codec not available");
     }
@@ -223,11 +333,52 @@ private:
                                                                              : static_cast<int>(n);
     }
 
+    std::size_t compress_gzip([[maybe_unused]] std::span<const std::byte> in, [[maybe_unused]] std::span<std::byte> out) {
+#if SLUICE_DETAIL_ZLIB
+        if (!deflate_) deflate_ = std::make_unique<detail::gzip_block_stream>(true, level_);
+        z_stream* z = deflate_->get();
+        if (deflateReset(z) != Z_OK) throw compression_error("sluice: gzip compression failed (deflateReset)");
+        z->next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
+        z->avail_in = static_cast<uInt>(in.size());
+        z->next_out = reinterpret_cast<Bytef*>(out.data());
+        z->avail_out = static_cast<uInt>(std::min<std::size_t>(out.size(), std::numeric_limits<uInt>::max()));
+        if (in.size() > std::numeric_limits<uInt>::max() || deflate(z, Z_FINISH) != Z_STREAM_END)
+            throw compression_error("sluice: gzip compression failed");
+        return static_cast<std::size_t>(z->total_out);
+#else
+        throw compression_error("sluice: codec not available");
+#endif
+    }
+
+    void decompress_gzip([[maybe_unused]] std::span<const std::byte> in, [[maybe_unused]] std::span<std::byte> out) {
+#if SLUICE_DETAIL_ZLIB
+        if (!inflate_) inflate_ = std::make_unique<detail::gzip_block_stream>(false, 0);
+        z_stream* z = inflate_->get();
+        if (inflateReset(z) != Z_OK) throw compression_error("sluice: gzip decompression failed (inflateReset)");
+        if (in.size() > std::numeric_limits<uInt>::max() || out.size() > std::numeric_limits<uInt>::max())
+            throw compression_error("sluice: gzip block too large");
+        z->next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
+        z->avail_in = static_cast<uInt>(in.size());
+        z->next_out = reinterpret_cast<Bytef*>(out.data());
+        z->avail_out = static_cast<uInt>(out.size());
+        const int rc = inflate(z, Z_FINISH);
+        if (rc != Z_STREAM_END || z->total_out != out.size() || z->avail_in != 0)
+            throw compression_error("sluice: corrupt gzip block (" + std::to_string(in.size()) +
+                                    " bytes do not decompress to " + std::to_string(out.size()) + ")");
+#else
+        throw compression_error("sluice: codec not available");
+#endif
+    }
+
     compression codec_;
-    [[maybe_unused]] int level_; // zstd only
+    [[maybe_unused]] int level_; // zstd and gzip
 #if SLUICE_DETAIL_ZSTD
     std::unique_ptr<ZSTD_CCtx, detail::zstd_cctx_deleter> cctx_;
     std::unique_ptr<ZSTD_DCtx, detail::zstd_dctx_deleter> dctx_;
+#endif
+#if SLUICE_DETAIL_ZLIB
+    std::unique_ptr<detail::gzip_block_stream> deflate_;
+    std::unique_ptr<detail::gzip_block_stream> inflate_;
 #endif
 };
 

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -13,6 +14,8 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include <sluice/core/outcome.hpp>
 
 namespace sluice {
 
@@ -26,6 +29,9 @@ struct error {
     std::error_code code{};
     /// The exception that caused the failure, when there was one (rethrow() raises it).
     std::exception_ptr exception{};
+    /// How the record fared, when the failure came from the delivery path (a delivery_error): kind,
+    /// the service's error code, request id, attempts, whether it was sent.
+    std::shared_ptr<const outcome> details{};
 
     /// Builds an error from the exception currently being handled.
     static error from_current_exception(std::string source) {
@@ -34,6 +40,9 @@ struct error {
         e.exception = std::current_exception();
         try {
             throw;
+        } catch (const delivery_error& ex) {
+            e.message = ex.what();
+            e.details = std::make_shared<const outcome>(ex.details());
         } catch (const std::system_error& ex) {
             e.code = ex.code();
             e.message = ex.what();

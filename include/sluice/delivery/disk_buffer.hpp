@@ -875,6 +875,9 @@ private:
                                         std::to_string(o.max_bytes));
         if (o.block_bytes == 0) throw std::invalid_argument("disk_buffer: block_bytes must not be 0");
         if (o.fsync_interval.count() < 0) throw std::invalid_argument("disk_buffer: fsync_interval is negative");
+        if (o.codec != compression::none && o.codec != compression::lz4 && o.codec != compression::zstd)
+            throw std::invalid_argument("disk_buffer: codec " + std::string(to_string(o.codec)) +
+                                        " is not one the disk buffer stores (none, lz4, zstd)");
         (void)block_codec(o.codec, o.zstd_level); // throws std::invalid_argument for a codec not compiled in
     }
 

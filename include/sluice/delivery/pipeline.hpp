@@ -31,6 +31,7 @@
 #include <vector>
 
 #include <sluice/core/executor.hpp>
+#include <sluice/core/outcome.hpp>
 #include <sluice/core/task.hpp>
 #include <sluice/delivery/backoff.hpp>
 #include <sluice/delivery/concurrency.hpp>
@@ -117,22 +118,6 @@ struct delivery_receipt {
     bool persisted = false;
 };
 
-/// Thrown by deliver() when a record was not delivered. `reason` says why; nothing secret in it.
-class delivery_error : public std::runtime_error {
-public:
-    enum class kind { rejected, gave_up, dropped, stopped, invalid };
-    delivery_error(kind k, const std::string& what, unsigned attempts, bool dead_lettered)
-        : std::runtime_error(what), kind_(k), attempts_(attempts), dead_lettered_(dead_lettered) {}
-    [[nodiscard]] kind reason() const noexcept { return kind_; }
-    [[nodiscard]] unsigned attempts() const noexcept { return attempts_; }
-    [[nodiscard]] bool dead_lettered() const noexcept { return dead_lettered_; }
-
-private:
-    kind kind_;
-    unsigned attempts_;
-    bool dead_lettered_;
-};
-
 /// Counters of one pipeline.
 struct delivery_stats {
     std::uint64_t accepted = 0;
@@ -171,7 +156,7 @@ template <sink_adapter Sink>
 class delivery_pipeline {
     using clock = std::chrono::steady_clock;
 
-    enum class outcome : std::uint8_t { pending, delivered, failed, persisted };
+    enum class node_state : std::uint8_t { pending, delivered, failed, persisted };
 
     /// One record inside the engine. Lives in the deliver() frame that owns it.
     struct record_node {
@@ -179,9 +164,9 @@ class delivery_pipeline {
         unsigned attempts = 0;
         clock::time_point first_attempt{};
         clock::time_point due{};
-        outcome state = outcome::pending;
-        delivery_error::kind failure_kind = delivery_error::kind::rejected;
-        std::string failure;
+        node_state state = node_state::pending;
+        /// The final failure (kind, message, service code, request id) once state is failed.
+        outcome failure;
         /// The deliver() awaiting this record; null for a record read back from the disk buffer.
         std::coroutine_handle<> waiter{};
         /// Its id in the disk buffer, when it came from there.
@@ -251,18 +236,15 @@ public:
     /// std::invalid_argument for a record larger than the sink accepts (never sent). Call on the loop.
     task<delivery_receipt> deliver(std::string record) {
         if (stopping_)
-            throw delivery_error(delivery_error::kind::stopped, options_.name + ": pipeline stopped; record not accepted",
-                                 0, false);
+            throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped; record not accepted");
         if (options_.disk && !disk_)
-            throw delivery_error(delivery_error::kind::invalid, options_.name + ": start() the pipeline first", 0, false);
+            throw refused(outcome_kind::invalid, options_.name + ": start() the pipeline first");
         std::size_t limit = limits_.max_record_bytes;
         if (disk_) limit = std::min(limit, disk_->max_record_bytes());
         if (record.size() > limit) {
             ++stats_.failed;
-            throw delivery_error(delivery_error::kind::invalid,
-                                 options_.name + ": record of " + std::to_string(record.size()) +
-                                     " bytes exceeds the sink's limit of " + std::to_string(limit) + " bytes; not sent",
-                                 0, false);
+            throw refused(outcome_kind::invalid, options_.name + ": record of " + std::to_string(record.size()) +
+                                     " bytes exceeds the sink's limit of " + std::to_string(limit) + " bytes; not sent");
         }
         ++deliveries_;
         deliveries_guard guard{this};
@@ -283,15 +265,14 @@ public:
         release_buffer(node);
         --outstanding_;
         wake_drain_waiter();
-        if (node.state == outcome::delivered) co_return delivery_receipt{node.attempts, false};
-        if (node.state == outcome::persisted) co_return delivery_receipt{node.attempts, true};
+        if (node.state == node_state::delivered) co_return delivery_receipt{node.attempts, false};
+        if (node.state == node_state::persisted) co_return delivery_receipt{node.attempts, true};
 
         // The dead-letter step lives in its own coroutine: GCC 12 mishandles a string local that
         // spans a co_await inside try/catch and is then used to build the thrown exception.
-        bool dead_lettered = false;
-        if (options_.dead_letter_output && node.failure_kind != delivery_error::kind::dropped)
-            dead_lettered = co_await send_to_dead_letter(node);
-        throw delivery_error(node.failure_kind, node.failure, node.attempts, dead_lettered);
+        if (options_.dead_letter_output && node.failure.kind != outcome_kind::dropped)
+            co_await send_to_dead_letter(node);
+        throw delivery_error(std::move(node.failure));
     }
 
     /// Seals the open batch now and waits until every record admitted so far has finished.
@@ -364,23 +345,29 @@ private:
     task<bool> send_to_dead_letter(record_node& node) {
         std::exception_ptr failure;
         try {
-            co_await options_.dead_letter_output(dead_letter{options_.name, node.data, node.failure, node.attempts});
+            co_await options_.dead_letter_output(dead_letter{options_.name, node.data, node.failure.message, node.attempts});
         } catch (...) {
             failure = std::current_exception();
         }
         if (!failure) {
             ++stats_.dead_lettered;
-            node.failure += " (dead-lettered)";
+            node.failure.dead_lettered = true;
+            node.failure.message += " (dead-lettered)";
             co_return true;
         }
         try {
             std::rethrow_exception(failure);
         } catch (const std::exception& e) {
-            node.failure += std::string(" (dead-letter output failed too: ") + e.what() + ")";
+            node.failure.message += std::string(" (dead-letter output failed too: ") + e.what() + ")";
         } catch (...) {
-            node.failure += " (dead-letter output failed too)";
+            node.failure.message += " (dead-letter output failed too)";
         }
         co_return false;
+    }
+
+    /// A record refused before it entered the engine (stopped, invalid, dropped): never sent.
+    static delivery_error refused(outcome_kind kind, std::string why) {
+        return delivery_error(outcome::make(kind, std::move(why)));
     }
 
     void log_drop(const char* where) const {
@@ -430,12 +417,10 @@ private:
                 sink_metrics_.events_dropped.inc();
                 buffer_metrics_.events_dropped.inc();
                 log_drop("disk");
-                throw delivery_error(delivery_error::kind::dropped,
-                                     options_.name + ": disk buffer full: record dropped", 0, false);
+                throw refused(outcome_kind::dropped, options_.name + ": disk buffer full: record dropped");
             }
             if (stopping_)
-                throw delivery_error(delivery_error::kind::stopped,
-                                     options_.name + ": pipeline stopped while the disk buffer was full", 0, false);
+                throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped while the disk buffer was full");
             ++stats_.disk_full_waits;
             // Room appears as the sink acknowledges records and their segments are deleted.
             co_await loop_->sleep_for(std::chrono::milliseconds(5));
@@ -500,12 +485,12 @@ private:
         if (disk_) kept = n->disk_id.has_value();
         if (disk_ && !kept) kept = co_await persist_at_stop(n->data);
         if (kept) {
-            n->state = outcome::persisted;
+            n->state = node_state::persisted;
             ++kept_at_stop_;
             finish(n);
         } else {
             ++unprocessed_at_stop_;
-            fail(n, delivery_error::kind::stopped,
+            fail(n, outcome::make(outcome_kind::cancelled, {}),
                  options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
                      " attempt(s)");
         }
@@ -577,8 +562,8 @@ private:
     /// failure went to the dead-letter output and the error counters) and free it. One kept for the
     /// next start (persisted) stays unacknowledged.
     task<void> finish_replayed(record_node* n) {
-        if (n->state == outcome::failed && options_.dead_letter_output) co_await send_to_dead_letter(*n);
-        if (n->state != outcome::persisted) disk_->acknowledge(*n->disk_id);
+        if (n->state == node_state::failed && options_.dead_letter_output) co_await send_to_dead_letter(*n);
+        if (n->state != node_state::persisted) disk_->acknowledge(*n->disk_id);
         release_buffer(*n);
         --outstanding_;
         --background_;
@@ -614,17 +599,13 @@ private:
             sink_metrics_.events_dropped.inc();
             buffer_metrics_.events_dropped.inc();
             log_drop("memory");
-            throw delivery_error(delivery_error::kind::dropped,
-                                 options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
-                                     std::to_string(buffered_bytes_) + " bytes): record dropped",
-                                 0, false);
+            throw refused(outcome_kind::dropped, options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
+                                     std::to_string(buffered_bytes_) + " bytes): record dropped");
         }
         admission_waiter w{{}, &node};
         co_await park{this, &w};
         if (w.refused)
-            throw delivery_error(delivery_error::kind::stopped,
-                                 options_.name + ": pipeline stopped while the record waited for buffer room", 0,
-                                 false);
+            throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped while the record waited for buffer room");
     }
 
     struct park {
@@ -735,7 +716,7 @@ private:
         auto started = clock::now();
         batch_result result;
         try {
-            result = co_await sink_->send(std::span<const std::string_view>(views));
+            result = co_await send_batch_to(*sink_, sink_batch{{}, std::span<const std::string_view>(views)});
         } catch (const std::exception& e) {
             result = batch_result::failed(entry_result::retry(std::string("sink error: ") + e.what()));
         }
@@ -751,8 +732,8 @@ private:
         if (result.request) {
             ++stats_.request_failures;
             sink_metrics_.retries.inc();
-            pushed_back = result.request->throttled || result.request->status == entry_status::retry;
-            if (result.request->throttled) {
+            pushed_back = result.request->retryable();
+            if (result.request->throttled()) {
                 ++stats_.throttled;
                 sink_metrics_.throttles.inc();
             }
@@ -762,7 +743,7 @@ private:
         } else {
             bool throttled = false;
             for (std::size_t i = 0; i < b.nodes.size(); ++i) {
-                throttled |= result.entries[i].throttled;
+                throttled |= result.entries[i].throttled();
                 settle(b.nodes[i], result.entries[i]);
             }
             if (throttled) {
@@ -785,13 +766,14 @@ private:
         pump();
     }
 
-    void settle(record_node* n, const entry_result& r) {
-        switch (r.status) {
-        case entry_status::ok: succeed(n); return;
-        case entry_status::reject:
-            fail(n, delivery_error::kind::rejected, options_.name + ": rejected: " + r.message);
+    void settle(record_node* n, const outcome& r) {
+        if (r.is_ok()) {
+            succeed(n);
             return;
-        case entry_status::retry: break;
+        }
+        if (!r.retryable()) {
+            fail(n, r, options_.name + ": rejected: " + r.message);
+            return;
         }
         if (deadline_passed_) {
             ++background_;
@@ -800,8 +782,7 @@ private:
         }
         auto now = clock::now();
         if (!backoff_.may_retry(n->attempts, n->first_attempt, now)) {
-            fail(n, delivery_error::kind::gave_up,
-                 options_.name + ": gave up after " + std::to_string(n->attempts) + " attempt(s): " + r.message);
+            fail(n, r, options_.name + ": gave up after " + std::to_string(n->attempts) + " attempt(s): " + r.message);
             return;
         }
         ++stats_.retried;
@@ -818,7 +799,7 @@ private:
     }
 
     void succeed(record_node* n) {
-        n->state = outcome::delivered;
+        n->state = node_state::delivered;
         ++stats_.delivered;
         sink_metrics_.events_out.inc();
         buffer_metrics_.events_out.inc();
@@ -835,15 +816,19 @@ private:
         }
     }
 
-    void fail(record_node* n, delivery_error::kind kind, std::string why) {
-        n->state = outcome::failed;
-        n->failure_kind = kind;
-        n->failure = std::move(why);
+    /// Finishes a record as failed with the outcome `why` (kind, service code, request id) and the
+    /// message `message`; the engine adds attempts and whether it was sent.
+    void fail(record_node* n, const outcome& why, std::string message) {
+        n->state = node_state::failed;
+        n->failure = why;
+        n->failure.message = std::move(message);
+        n->failure.attempts = n->attempts;
+        n->failure.sent = n->attempts != 0;
         ++stats_.failed;
         sink_metrics_.events_failed.inc();
         if (options_.log)
             options_.log->warn("delivery", "record not delivered",
-                               {field::plain("sink", options_.name), field::plain("reason", n->failure),
+                               {field::plain("sink", options_.name), field::plain("reason", n->failure.message),
                                 field::plain("attempts", static_cast<std::uint64_t>(n->attempts))});
         finish(n);
     }
@@ -851,7 +836,7 @@ private:
     /// Suspends deliver() until its record is finished.
     struct finished {
         record_node* node;
-        bool await_ready() const noexcept { return node->state != outcome::pending; }
+        bool await_ready() const noexcept { return node->state != node_state::pending; }
         void await_suspend(std::coroutine_handle<> h) noexcept { node->waiter = h; }
         void await_resume() const noexcept {}
     };

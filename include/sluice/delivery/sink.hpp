@@ -11,9 +11,10 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
+#include <utility>
 #include <vector>
 
+#include <sluice/core/outcome.hpp>
 #include <sluice/core/task.hpp>
 
 namespace sluice {
@@ -25,45 +26,48 @@ struct sink_limits {
     std::size_t max_record_bytes = 1u << 20;
 };
 
-/// How one entry (or a whole request) fared.
-enum class entry_status {
-    ok,     ///< delivered
-    retry,  ///< transient: throttling, 5xx, timeouts, resets; retried with backoff
-    reject, ///< the sender's fault (validation, too large, access denied): never retried
-};
-
-struct entry_result {
-    entry_status status = entry_status::ok;
-    /// Why, for retry and reject. Never contains credentials or the record's body.
-    std::string message{};
-    std::error_code code{};
-    /// The service asked us to slow down (lowers adaptive concurrency).
-    bool throttled = false;
-
-    static entry_result ok() { return {}; }
-    static entry_result retry(std::string why, bool throttled = false) {
-        return {entry_status::retry, std::move(why), {}, throttled};
-    }
-    static entry_result reject(std::string why) { return {entry_status::reject, std::move(why), {}, false}; }
-};
+/// How one entry (or a whole request) fared: the outcome type (core/outcome.hpp). A sink sets kind
+/// (ok, retry, throttled, reject), message, service_code, request_id; the engine the rest.
+using entry_result = outcome;
 
 /// A sink's answer to one request.
 struct batch_result {
     /// Set when the request as a whole failed: it applies to every entry.
-    std::optional<entry_result> request{};
+    std::optional<outcome> request{};
     /// Per entry, in batch order. Empty (with no request error) means every entry was delivered.
-    std::vector<entry_result> entries{};
+    std::vector<outcome> entries{};
 
     static batch_result all_ok() { return {}; }
-    static batch_result failed(entry_result why) { return {std::move(why), {}}; }
+    static batch_result failed(outcome why) { return {std::move(why), {}}; }
 };
 
-/// A sink adapter: `limits()` and `send(batch)` where batch holds the encoded records (views valid
-/// until the send completes) and the result is awaitable.
-template <class S>
-concept sink_adapter = requires(S& s, std::span<const std::string_view> batch) {
-    { s.limits() } -> std::convertible_to<sink_limits>;
-    { s.send(batch) } -> std::same_as<task<batch_result>>;
+/// One request's worth of records, as the engine hands it to a sink: records that share one batch
+/// key (a stream, a table, a log stream: records with different keys never share a request).
+struct sink_batch {
+    /// The batch key every record here was delivered with (empty when the sink uses none).
+    std::string_view key{};
+    /// The encoded records, in order; views valid until the send completes.
+    std::span<const std::string_view> records{};
 };
+
+/// A sink adapter: `limits()` and an awaitable `send` of one batch, either `send(sink_batch)` or,
+/// for a sink without batch keys, `send(std::span<const std::string_view>)`.
+template <class S>
+concept sink_adapter = requires(S& s) {
+    { s.limits() } -> std::convertible_to<sink_limits>;
+} && (requires(S& s, sink_batch b) {
+    { s.send(b) } -> std::same_as<task<batch_result>>;
+} || requires(S& s, std::span<const std::string_view> records) {
+    { s.send(records) } -> std::same_as<task<batch_result>>;
+});
+
+/// Calls whichever send() the sink has.
+template <sink_adapter S>
+[[nodiscard]] task<batch_result> send_batch_to(S& sink, sink_batch batch) {
+    if constexpr (requires { { sink.send(batch) } -> std::same_as<task<batch_result>>; })
+        return sink.send(batch);
+    else
+        return sink.send(batch.records);
+}
 
 } // namespace sluice

@@ -5,9 +5,10 @@
 // single payload) is compressed whole and MessageMetadata.uncompressed_size gives its original size,
 // which the decoder checks and which bounds what it allocates.
 //
-// LZ4 and ZSTD use codec/compression.hpp's block_codec, ZLIB needs zlib (SLUICE_HAS_ZLIB) and SNAPPY
-// is codec/snappy.hpp. A codec not compiled in is refused with a clear error when a producer is
-// configured with it, and a message compressed with it comes to the consumer as an Error.
+// LZ4, ZSTD and SNAPPY use codec/compression.hpp's block_codec (liblz4, libzstd, libsnappy); ZLIB
+// uses zlib directly (SLUICE_HAS_ZLIB), since block_codec's zlib codec writes GZIP members and
+// Pulsar's ZLIB is the zlib format. A codec not compiled in is refused with a clear error when a
+// producer is configured with it, and a message compressed with it comes to the consumer as corrupt.
 
 #include <cstddef>
 #include <memory>
@@ -16,16 +17,8 @@
 #include <string>
 #include <string_view>
 
-#include <sluice/codec/compression.hpp>
-#include <sluice/codec/snappy.hpp>
+#include <sluice/codec/compression.hpp> // includes zlib.h when SLUICE_DETAIL_ZLIB
 #include <sluice/pulsar/commands.hpp>
-
-#if defined(SLUICE_HAS_ZLIB) && SLUICE_HAS_ZLIB
-#include <zlib.h>
-#define SLUICE_DETAIL_ZLIB 1
-#else
-#define SLUICE_DETAIL_ZLIB 0
-#endif
 
 namespace sluice::pulsar {
 
@@ -44,8 +37,8 @@ namespace sluice::pulsar {
 /// True when this build can compress and decompress `c`.
 [[nodiscard]] inline bool compression_available(compression_type c) noexcept {
     switch (c) {
-    case compression_type::none:
-    case compression_type::snappy: return true;
+    case compression_type::none: return true;
+    case compression_type::snappy: return sluice::compression_available(compression::snappy);
     case compression_type::lz4: return sluice::compression_available(compression::lz4);
     case compression_type::zstd: return sluice::compression_available(compression::zstd);
     case compression_type::zlib: return SLUICE_DETAIL_ZLIB != 0;
@@ -62,7 +55,7 @@ public:
         require(c);
         switch (c) {
         case compression_type::none: out.append(in); return;
-        case compression_type::snappy: snappy_compress(in, out); return;
+        case compression_type::snappy: block(compression::snappy, snappy_).compress_into(in, out); return;
         case compression_type::lz4: block(compression::lz4, lz4_).compress_into(in, out); return;
         case compression_type::zstd: block(compression::zstd, zstd_).compress_into(in, out); return;
         case compression_type::zlib: zlib_compress(in, out); return;
@@ -70,7 +63,7 @@ public:
     }
 
     /// Decompresses `in` into `out` (replacing it), which must come to exactly `uncompressed_size`
-    /// bytes. Throws compression_error (or snappy_error) on corrupt input or another size,
+    /// bytes. Throws compression_error on corrupt input or another size,
     /// std::invalid_argument when `c` is not available.
     void decompress(compression_type c, std::string_view in, std::size_t uncompressed_size, std::string& out) {
         require(c);
@@ -81,11 +74,7 @@ public:
         case compression_type::none: block(compression::none, none_).codec->decompress(src, dst); return;
         case compression_type::lz4: block(compression::lz4, lz4_).codec->decompress(src, dst); return;
         case compression_type::zstd: block(compression::zstd, zstd_).codec->decompress(src, dst); return;
-        case compression_type::snappy:
-            if (snappy_uncompressed_length(in) != uncompressed_size)
-                throw compression_error("sluice: snappy payload does not match its uncompressed_size");
-            snappy_decompress(in, out, uncompressed_size);
-            return;
+        case compression_type::snappy: block(compression::snappy, snappy_).codec->decompress(src, dst); return;
         case compression_type::zlib: zlib_decompress(in, out); return;
         }
     }
@@ -140,6 +129,7 @@ private:
     lazy_block none_{};
     lazy_block lz4_{};
     lazy_block zstd_{};
+    lazy_block snappy_{};
 };
 
 } // namespace sluice::pulsar

@@ -3,7 +3,7 @@
 // SHA-256 and HMAC-SHA256 for the SigV4 signer, on OpenSSL 3 contexts that are fetched once and reused:
 // on OpenSSL 3 a fetch (EVP_MD_fetch, EVP_MAC_fetch, or the implicit one of the one-shot HMAC()) costs
 // more than hashing a small input, so the hot path only re-initialises contexts it already owns.
-// Plus lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
+// Plus MD5 (for checks services ask for) and lower-case hex. Errors throw std::runtime_error naming the operation, never its data or key.
 
 #if !SLUICE_HAS_OPENSSL
 #error "sluice/aws needs OpenSSL 3 (CMake: SLUICE_WITH_OPENSSL, meson: -Dopenssl=enabled; it defines SLUICE_HAS_OPENSSL=1)"
@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -175,6 +176,57 @@ public:
 
 private:
     std::unique_ptr<EVP_MAC_CTX, evp_mac_ctx_deleter> ctx_;
+};
+
+/// MD5 on a reused OpenSSL context, fetched on first use (SQS returns MD5s of what it received).
+/// Unavailable (FIPS providers) means no check: hex_digest() returns false.
+class md5_hasher {
+public:
+    md5_hasher() = default;
+    md5_hasher(const md5_hasher&) = delete;
+    md5_hasher& operator=(const md5_hasher&) = delete;
+    md5_hasher(md5_hasher&& o) noexcept
+        : md_(std::exchange(o.md_, nullptr)), ctx_(std::exchange(o.ctx_, nullptr)), tried_(o.tried_) {}
+    md5_hasher& operator=(md5_hasher&& o) noexcept {
+        std::swap(md_, o.md_);
+        std::swap(ctx_, o.ctx_);
+        std::swap(tried_, o.tried_);
+        return *this;
+    }
+    ~md5_hasher() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+
+    /// Lower-case hex MD5 of `data` into out[32]; false when MD5 is unavailable.
+    bool hex_digest(std::string_view data, char* out) noexcept {
+        if (!ready()) return false;
+        unsigned char digest[16];
+        unsigned int size = 0;
+        if (EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 || EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
+            EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != 16)
+            return false;
+        constexpr char hex[] = "0123456789abcdef";
+        for (int k = 0; k < 16; ++k) {
+            out[2 * k] = hex[digest[k] >> 4];
+            out[2 * k + 1] = hex[digest[k] & 0x0F];
+        }
+        return true;
+    }
+
+private:
+    bool ready() noexcept {
+        if (md_ && ctx_) return true;
+        if (tried_) return false;
+        tried_ = true;
+        md_ = EVP_MD_fetch(nullptr, "MD5", nullptr);
+        ctx_ = EVP_MD_CTX_new();
+        return md_ && ctx_;
+    }
+
+    EVP_MD* md_ = nullptr;
+    EVP_MD_CTX* ctx_ = nullptr;
+    bool tried_ = false;
 };
 
 } // namespace sluice::detail

@@ -1,0 +1,297 @@
+#pragma once
+
+// batch_dispatcher<Service>: submit records, they go out in batch requests of the service, signed,
+// retried entry by entry, and what could not be sent comes back from flush() with the reason: the
+// shape of boto3-batch-utils' dispatchers (submit_payload / flush_payloads), asynchronous, for every
+// AWS batch API that implements batch_service.
+//
+//   submit(record) -> prepare (fill defaults, validate: refused at once, never sent) -> encode the
+//   entry once -> (duplicate of a pending record? drop with a warning) -> delivery_pipeline<batch_sink>
+//   (batching by count, weight and age; memory or disk buffer; per-entry retries; rate and concurrency
+//   limits; dead letters) -> batch_sink (one signed request per batch) -> per entry an outcome ->
+//   send()'s receipt or delivery_error, or flush()'s unprocessed list.
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/batch/dispatcher.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <sluice/aws/batch/service.hpp>
+#include <sluice/aws/batch/sink.hpp>
+#include <sluice/aws/service_client.hpp>
+#include <sluice/core/sync_wait.hpp>
+#include <sluice/core/task.hpp>
+#include <sluice/delivery/pipeline.hpp>
+#include <sluice/io/loop.hpp>
+#include <sluice/metrics/log.hpp>
+#include <sluice/queue/collector.hpp>
+
+namespace sluice::aws {
+
+/// What every dispatcher takes besides its service's own options.
+struct batch_dispatcher_options {
+    /// With duplicate_policy::drop_newer services: a record identical to one still pending is dropped
+    /// with a warning, as boto3-batch-utils does; its outcome is the pending one's.
+    bool drop_duplicates = true;
+    /// Batching, buffering, retries, rate and concurrency; the service's default_delivery() if unset.
+    std::optional<delivery_options> delivery{};
+    /// Invalid records, duplicates and final failures are logged here (never record bodies).
+    const logger* log = nullptr;
+};
+
+/// Counters of one dispatcher.
+struct batch_dispatcher_stats {
+    std::uint64_t submitted = 0;  ///< submit() and send() calls
+    std::uint64_t invalid = 0;    ///< refused before sending
+    std::uint64_t duplicates = 0; ///< dropped as duplicates of a pending record
+    std::uint64_t delivered = 0;
+    std::uint64_t failed = 0;     ///< sent (or accepted into the engine), but finally not delivered
+    std::size_t pending = 0;      ///< submitted, outcome not known yet
+};
+
+namespace detail_batch {
+template <class S>
+struct unprocessed_of {
+    using type = batch_unprocessed<typename S::record_type>;
+};
+template <class S>
+    requires requires { typename S::unprocessed_type; }
+struct unprocessed_of<S> {
+    using type = typename S::unprocessed_type;
+};
+} // namespace detail_batch
+
+template <batch_service Service>
+class batch_dispatcher {
+public:
+    using record_type = typename Service::record_type;
+    /// What flush() hands back: the record, the reason, whether it was sent, attempts, the outcome.
+    using unprocessed_type = typename detail_batch::unprocessed_of<Service>::type;
+
+    batch_dispatcher(io_loop& loop, service_client& client, Service service, batch_dispatcher_options options = {})
+        : loop_(&loop),
+          options_(std::move(options)),
+          service_(std::move(service)),
+          sink_(client, service_),
+          pipeline_(loop, sink_, effective_delivery()) {}
+
+    batch_dispatcher(const batch_dispatcher&) = delete;
+    batch_dispatcher& operator=(const batch_dispatcher&) = delete;
+
+    [[nodiscard]] Service& service() noexcept { return service_; }
+    [[nodiscard]] const Service& service() const noexcept { return service_; }
+    [[nodiscard]] delivery_pipeline<batch_sink<Service>>& pipeline() noexcept { return pipeline_; }
+
+    /// Opens the disk buffer when one is configured. Call once on the loop before submitting.
+    [[nodiscard]] task<void> start() { return pipeline_.start(); }
+
+    /// Queues `r` and returns at once; batches go out when full, when old enough, or at flush(). An
+    /// invalid record is never sent: it comes back from the next flush() with the reason. Any thread
+    /// (it hops onto the loop).
+    void submit(record_type r) {
+        if (!loop_->in_loop_thread()) {
+            auto shared = std::make_shared<record_type>(std::move(r));
+            loop_->call_soon([this, shared] { submit(std::move(*shared)); });
+            return;
+        }
+        ++stats_.submitted;
+        auto admitted = admit(r);
+        if (!admitted.entry) {
+            outcome why = outcome::make(outcome_kind::invalid, admitted.invalid);
+            unprocessed_.push_back(unprocessed_type{std::move(r), std::move(admitted.invalid), false, 0, std::move(why)});
+            return;
+        }
+        if (admitted.duplicate) return;
+        ++outstanding_;
+        loop_->spawn(run(admitted.entry, std::make_unique<record_type>(std::move(r))));
+    }
+
+    /// Queues `r` and completes when the service took it; throws delivery_error when it was refused as
+    /// invalid (at once) or finally failed (its outcome says why). Any thread (it continues on the
+    /// loop). Not reported again by flush().
+    [[nodiscard]] task<batch_receipt> send(record_type r) {
+        if (!loop_->in_loop_thread()) co_await loop_->schedule();
+        ++stats_.submitted;
+        auto admitted = admit(r);
+        if (!admitted.entry) throw delivery_error(outcome::make(outcome_kind::invalid, admitted.invalid));
+        std::shared_ptr<pending> p = admitted.entry;
+        if (!admitted.duplicate) {
+            ++outstanding_;
+            loop_->spawn(run(p, nullptr));
+        }
+        co_await done_awaiter{p.get()};
+        if (!p->ok) {
+            outcome failure = p->failure;
+            throw delivery_error(std::move(failure));
+        }
+        co_return batch_receipt{p->attempts, admitted.duplicate};
+    }
+
+    /// Sends everything submitted so far and waits for the outcomes; returns what was not sent or not
+    /// accepted since the previous flush(), each with its reason. Call on the loop.
+    [[nodiscard]] task<std::vector<unprocessed_type>> flush() {
+        co_await pipeline_.flush();
+        while (outstanding_ != 0) {
+            co_await loop_->schedule(); // lets submitted records reach the pipeline, finished ones report
+            co_await pipeline_.flush();
+        }
+        co_return std::exchange(unprocessed_, {});
+    }
+
+    /// flush() for a thread that is not the loop's (the loop must be running elsewhere).
+    [[nodiscard]] std::vector<unprocessed_type> flush_blocking() {
+        if (loop_->in_loop_thread())
+            throw std::logic_error("sluice: flush_blocking() on the loop's thread would wait forever; co_await flush()");
+        auto on_loop = [this]() -> task<std::vector<unprocessed_type>> {
+            co_await loop_->schedule();
+            co_return co_await flush();
+        };
+        return sync_wait(on_loop());
+    }
+
+    /// Stops accepting, delivers what it can within `grace`; whatever is left ends unprocessed (or
+    /// stays in the disk buffer, when there is one). Call flush() afterwards to collect it.
+    [[nodiscard]] task<delivery_report> stop(std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
+        auto report = co_await pipeline_.stop(grace);
+        while (outstanding_ != 0) co_await loop_->schedule();
+        co_return report;
+    }
+
+    [[nodiscard]] batch_dispatcher_stats stats() const noexcept {
+        batch_dispatcher_stats s = stats_;
+        s.pending = outstanding_;
+        return s;
+    }
+
+    /// A collector processor sending each payload as one record: `send` on the collector queue then
+    /// resolves with that record's outcome (Ok, or an Error whose details() say why).
+    template <class T>
+    [[nodiscard]] typename collector<T>::processor_type processor(std::function<record_type(const payload<T>&)> to_record) {
+        return [this, to_record = std::move(to_record)](const payload<T>& p, collector_context&) -> task<void> {
+            record_type r = to_record(p);
+            co_await send(std::move(r));
+        };
+    }
+
+private:
+    struct pending {
+        std::string entry; // the encoded entry (the duplicate check's key)
+        entry_meta meta;
+        bool done = false;
+        bool ok = false;
+        unsigned attempts = 0;
+        outcome failure;
+        std::vector<std::coroutine_handle<>> waiters;
+    };
+
+    struct admission {
+        std::shared_ptr<pending> entry;
+        bool duplicate = false;
+        std::string invalid;
+    };
+
+    struct done_awaiter {
+        pending* p;
+        bool await_ready() const noexcept { return p->done; }
+        void await_suspend(std::coroutine_handle<> h) { p->waiters.push_back(h); }
+        void await_resume() const noexcept {}
+    };
+
+    [[nodiscard]] bool dedups() const { return options_.drop_duplicates && service_.duplicates() == duplicate_policy::drop_newer; }
+
+    delivery_options effective_delivery() const {
+        delivery_options d = options_.delivery ? *options_.delivery : service_.default_delivery();
+        if (d.log == nullptr) d.log = options_.log;
+        if constexpr (requires { service_.adjust(d); }) service_.adjust(d);
+        return d;
+    }
+
+    // Prepares and validates (the service fills its defaults first), encodes, checks for a pending twin.
+    admission admit(record_type& r) {
+        admission out;
+        if (std::string why = service_.prepare(r); !why.empty()) {
+            ++stats_.invalid;
+            out.invalid = std::string(service_.name()) + ": record not sent: " + why;
+            if (options_.log)
+                options_.log->warn("aws", "invalid record not sent",
+                                   {field::plain("destination", service_.name()), field::plain("reason", why)});
+            return out;
+        }
+        auto p = std::make_shared<pending>();
+        p->meta = service_.encode_entry(r, p->entry);
+        if (dedups()) {
+            auto it = pending_.find(std::string_view(p->entry));
+            if (it != pending_.end()) {
+                ++stats_.duplicates;
+                if (options_.log)
+                    options_.log->warn("aws", "duplicate of a pending record dropped",
+                                       {field::plain("destination", service_.name())});
+                out.entry = it->second;
+                out.duplicate = true;
+                return out;
+            }
+            pending_.emplace(std::string_view(p->entry), p);
+        }
+        out.entry = std::move(p);
+        return out;
+    }
+
+    // One record through the pipeline; `record` is kept for the unprocessed list (submit()).
+    task<void> run(std::shared_ptr<pending> p, std::unique_ptr<record_type> record) {
+        // The entry stays behind as the duplicate check's key only when there is such a check.
+        std::string entry;
+        if (dedups())
+            entry = p->entry;
+        else
+            entry = std::move(p->entry);
+        try {
+            const delivery_receipt receipt = co_await pipeline_.deliver(std::move(entry));
+            p->ok = true;
+            p->attempts = receipt.attempts;
+        } catch (const delivery_error& e) {
+            p->failure = e.details();
+            p->attempts = e.attempts();
+        } catch (const std::exception& e) {
+            p->failure = outcome::make(outcome_kind::invalid, e.what());
+        }
+        if (p->ok) {
+            ++stats_.delivered;
+        } else {
+            ++stats_.failed;
+            if (record)
+                unprocessed_.push_back(
+                    unprocessed_type{std::move(*record), p->failure.message, p->failure.sent, p->attempts, p->failure});
+        }
+        if (dedups()) {
+            auto it = pending_.find(std::string_view(p->entry));
+            if (it != pending_.end() && it->second == p) pending_.erase(it);
+        }
+        p->done = true;
+        for (auto h : std::exchange(p->waiters, {})) loop_->post(h);
+        --outstanding_;
+    }
+
+    io_loop* loop_;
+    batch_dispatcher_options options_;
+    Service service_;
+    batch_sink<Service> sink_;
+    delivery_pipeline<batch_sink<Service>> pipeline_;
+    std::unordered_map<std::string_view, std::shared_ptr<pending>> pending_{};
+    std::vector<unprocessed_type> unprocessed_{};
+    std::size_t outstanding_ = 0;
+    batch_dispatcher_stats stats_{};
+};
+
+} // namespace sluice::aws

@@ -1,0 +1,102 @@
+#pragma once
+
+// What one AWS batch API is to the shared batch layer: a small class of traits. The layer (sink,
+// dispatcher, delivery engine) does everything else: batching by count, weight, age and batch key,
+// buffers, signing, attempts and backoff, per-entry retries, de-duplication, outcomes.
+//
+// A service says:
+//   - its wire protocol, signing name and operation (X-Amz-Target),
+//   - its limits (a batch_limits table, overridable) and its per-entry error codes (an error_table),
+//   - prepare(record): fill what the service needs and the caller left out (a FIFO deduplication id,
+//     a random partition key) and validate; a non-empty reason refuses the record before it is sent,
+//   - encode_entry(record, out): append the entry's JSON once; the entry_meta says what it weighs
+//     and which batch key and order key it has,
+//   - encode_request(batch, body): the request around pre-encoded entries (little more than a copy)
+//     and any per-request state the response needs (request_state),
+//   - read_response(body, batch, state): one outcome per entry, with the mappings of response.hpp.
+//
+// aws/sqs.hpp and aws/kinesis.hpp are examples; each is a few hundred lines of service rules.
+
+#include <concepts>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <sluice/aws/batch/errors.hpp>
+#include <sluice/aws/batch/limits.hpp>
+#include <sluice/delivery/pipeline.hpp>
+#include <sluice/delivery/sink.hpp>
+
+namespace sluice::aws {
+
+/// The protocols of AWS batch APIs sluice speaks.
+enum class wire_protocol {
+    json_1_0, ///< awsJson1_0: SQS, DynamoDB, CloudWatch (PutMetricData with x-amzn-query-mode)
+    json_1_1, ///< awsJson1_1: Kinesis, Firehose, CloudWatch Logs
+};
+
+/// The Content-Type of a protocol's requests.
+[[nodiscard]] constexpr std::string_view content_type(wire_protocol p) noexcept {
+    return p == wire_protocol::json_1_0 ? "application/x-amz-json-1.0" : "application/x-amz-json-1.1";
+}
+
+/// What the batch layer learns about one encoded entry.
+struct entry_meta {
+    /// The record's size as the service counts it against its limits (before entry_overhead).
+    std::size_t counted = 0;
+    /// Records with different batch keys never share a request (a stream, a table, a log stream).
+    std::string batch_key{};
+    /// Records with the same order key never overtake each other (a partition key, a message group),
+    /// when the service keeps order.
+    std::string order_key{};
+};
+
+/// How the dispatcher treats a record identical to one still pending.
+enum class duplicate_policy {
+    keep,      ///< send both (the service has no notion of duplicates)
+    drop_newer ///< drop the newer one with a warning; its outcome is the pending one's (SQS)
+};
+
+/// A batch API's traits (see the file comment).
+template <class S>
+concept batch_service = requires(S& s, const S& cs, typename S::record_type& record,
+                                 const typename S::record_type& crecord, std::string& out, sink_batch batch,
+                                 typename S::request_state& state, std::string_view body) {
+    typename S::record_type;
+    typename S::request_state;
+    { S::protocol } -> std::convertible_to<wire_protocol>;
+    { S::target } -> std::convertible_to<std::string_view>;
+    { cs.name() } -> std::convertible_to<std::string_view>;
+    { cs.limits() } -> std::convertible_to<batch_limits>;
+    { cs.errors() } -> std::convertible_to<const error_table&>;
+    { cs.max_encoded_record() } -> std::convertible_to<std::size_t>;
+    { s.prepare(record) } -> std::convertible_to<std::string>;
+    { cs.encode_entry(crecord, out) } -> std::same_as<entry_meta>;
+    { cs.encode_request(batch, out) } -> std::same_as<typename S::request_state>;
+    { s.read_response(body, batch, state) } -> std::same_as<batch_result>;
+    { cs.default_delivery() } -> std::same_as<delivery_options>;
+    { cs.duplicates() } -> std::convertible_to<duplicate_policy>;
+};
+
+/// A record that was not sent, or not accepted, and why (what flush() returns).
+template <class Record>
+struct batch_unprocessed {
+    Record record;
+    std::string reason;
+    /// False when it was refused before sending (invalid: too large, bad characters...).
+    bool sent = false;
+    /// Requests that carried it.
+    unsigned attempts = 0;
+    /// The whole outcome: kind, the service's error code and request id, dead-lettered.
+    outcome details{};
+};
+
+/// How a record sent with send() fared when it was taken.
+struct batch_receipt {
+    unsigned attempts = 0;
+    /// True when a pending identical record absorbed this one (duplicate_policy::drop_newer).
+    bool duplicate = false;
+};
+
+} // namespace sluice::aws

@@ -1,0 +1,66 @@
+#pragma once
+
+// batch_sink<Service>: the delivery engine's adapter for any AWS batch API. The engine hands it a
+// batch of entries the service encoded once (at submit); the sink wraps them in a request, signs and
+// sends it through service_client with one attempt (the engine owns attempts and backoff), and maps
+// the answer to one outcome per entry: the whole request's classification when the service refused
+// it, or the service's own per-entry mapping when it answered 2xx.
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/batch/sink.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <sluice/aws/batch/service.hpp>
+#include <sluice/aws/service_client.hpp>
+#include <sluice/core/task.hpp>
+#include <sluice/delivery/sink.hpp>
+
+namespace sluice::aws {
+
+/// Sends batches of one service's pre-encoded entries (see aws/batch/service.hpp).
+template <batch_service Service>
+class batch_sink {
+public:
+    batch_sink(service_client& client, Service& service) : client_(&client), service_(&service) {}
+
+    /// The service's limits for the engine: entries, request weight, and the largest encoded entry.
+    [[nodiscard]] sink_limits limits() const {
+        return batch_limits(service_->limits()).to_sink_limits(service_->max_encoded_record());
+    }
+
+    [[nodiscard]] task<batch_result> send(sink_batch batch) {
+        std::string body;
+        typename Service::request_state state = service_->encode_request(batch, body);
+        call_options options;
+        options.content_type = content_type(Service::protocol);
+        options.single_attempt = true;
+        options.stop = cancel_token(batch);
+        if constexpr (requires { service_->extra_headers(); }) options.extra_headers = service_->extra_headers();
+        auto out = co_await client_->call_json(Service::target, body, options);
+        if (!out.ok()) co_return batch_result::failed(out.failure.to_entry_result());
+        co_return service_->read_response(out.response->body, batch, state);
+    }
+
+    [[nodiscard]] Service& service() noexcept { return *service_; }
+
+private:
+    /// The engine's cancellation of this request (stop's deadline), where the engine gives one.
+    template <class Batch>
+    static std::stop_token cancel_token(const Batch& b) {
+        if constexpr (requires { b.cancel; })
+            return b.cancel;
+        else
+            return {};
+    }
+
+    service_client* client_;
+    Service* service_;
+};
+
+} // namespace sluice::aws

@@ -1,0 +1,254 @@
+// The NDJSON and CSV object writers and what all writers share: exact output, per-record errors that
+// leave the object untouched, streamed output, whole-object compression. Independent readers (DuckDB,
+// hyparquet) check the same writers in test_formats_readers.cpp.
+
+#include <doctest/doctest.h>
+
+#if SLUICE_HAS_SIMDJSON
+
+#include <sluice/formats/csv.hpp>
+#include <sluice/formats/ndjson.hpp>
+#include <sluice/formats/parquet/writer.hpp>
+
+#include "support/decompress.hpp"
+#include "support/format_records.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace sluice::formats;
+using sluice::compression;
+
+namespace {
+
+/// The codecs this build can compress whole objects with.
+std::vector<compression> stream_codecs() {
+    std::vector<compression> out{compression::none};
+    for (auto c : {compression::gzip, compression::zstd, compression::lz4})
+        if (sluice::compression_available(c)) out.push_back(c);
+    return out;
+}
+
+/// Records that every writer must refuse, with the kind it must give (none parse as a CSV/Parquet row
+/// of sample_columns()).
+std::vector<std::pair<std::string, record_error_kind>> bad_records() {
+    return {{R"({"id":1,"s":"unterminated)", record_error_kind::invalid_json},
+            {"not json at all", record_error_kind::invalid_json},
+            {"{\"id\":2,\"s\":\"bad \xC3\x28 utf8\"}", record_error_kind::invalid_utf8},
+            {"{\"id\":3} trailing", record_error_kind::invalid_json},
+            {"", record_error_kind::invalid_json}};
+}
+
+} // namespace
+
+TEST_CASE("formats: a refused record leaves every writer's object exactly as it was") {
+    const auto records = sluice_test::sample_records(300);
+    const auto bad = bad_records();
+    for (const compression codec : stream_codecs()) {
+        CAPTURE(sluice::to_string(codec));
+        ndjson_writer clean_ndjson({codec}), mixed_ndjson({codec});
+        csv_options co;
+        co.codec = codec;
+        csv_writer clean_csv(co), mixed_csv(co);
+        std::size_t refused = 0;
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            const std::string json = records[i].json();
+            REQUIRE(clean_ndjson.append(json));
+            REQUIRE(clean_csv.append(json));
+            REQUIRE(mixed_ndjson.append(json));
+            REQUIRE(mixed_csv.append(json));
+            const auto& [text, kind] = bad[i % bad.size()];
+            const auto r1 = mixed_ndjson.append(text);
+            const auto r2 = mixed_csv.append(text);
+            REQUIRE_FALSE(r1.ok());
+            REQUIRE_FALSE(r2.ok());
+            CHECK(r1.error().kind == kind);
+            CHECK(r2.error().kind == kind);
+            ++refused;
+        }
+        CHECK(refused == records.size());
+        CHECK(mixed_ndjson.record_count() == records.size());
+        CHECK(mixed_csv.record_count() == records.size());
+        CHECK(finish_object(mixed_ndjson) == finish_object(clean_ndjson));
+        CHECK(finish_object(mixed_csv) == finish_object(clean_csv));
+    }
+}
+
+TEST_CASE("formats: NDJSON passes valid records through, one line each, and re-serialises multi-line ones") {
+    ndjson_writer w;
+    REQUIRE(w.append(R"(  {"a": 1, "b": "x y"}  )"));
+    REQUIRE(w.append("{\n  \"pretty\": [1,\n 2],\r\n  \"s\": \"line\\nbreak\"\n}\n"));
+    REQUIRE(w.append("42"));
+    REQUIRE(w.append(R"("just a string")"));
+    const auto bad = w.append(R"({"a":)");
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.error().kind == record_error_kind::invalid_json);
+    CHECK(bad.error().what().find("not valid JSON") != std::string::npos);
+    CHECK(w.record_count() == 4);
+    CHECK(finish_object(w) == "{\"a\": 1, \"b\": \"x y\"}\n{\"pretty\":[1,2],\"s\":\"line\\nbreak\"}\n42\n\"just a string\"\n");
+    CHECK(w.extension() == ".ndjson");
+    CHECK(w.content_type() == "application/x-ndjson");
+    CHECK(w.content_encoding().empty());
+    CHECK_THROWS_AS((void)w.append("{}"), std::logic_error);
+}
+
+TEST_CASE("formats: CSV quotes per RFC 4180, keeps null apart from the empty string, and ends every line alike") {
+    csv_writer w;
+    REQUIRE(w.append(R"({"a":"x,y","b":"say \"hi\"","c":"two\r\nlines","d":null,"e":"","f":1.5e300,"g":[1,{"k":"v"}],"h":true})"));
+    REQUIRE(w.append(R"({"h":false,"a":"plain","b":-9223372036854775808})")); // fields in another order; c..g missing
+    const auto unknown = w.append(R"({"a":"x","zzz":1})");
+    REQUIRE_FALSE(unknown.ok());
+    CHECK(unknown.error().kind == record_error_kind::unknown_field);
+    CHECK(unknown.error().field == "zzz");
+    const auto twice = w.append(R"({"a":"x","a":"y"})");
+    REQUIRE_FALSE(twice.ok());
+    CHECK(twice.error().kind == record_error_kind::duplicate_field);
+    const auto array = w.append("[1,2]");
+    REQUIRE_FALSE(array.ok());
+    CHECK(array.error().kind == record_error_kind::not_an_object);
+    CHECK(w.columns() == std::vector<std::string>{"a", "b", "c", "d", "e", "f", "g", "h"});
+    CHECK(finish_object(w) == "a,b,c,d,e,f,g,h\r\n"
+                              "\"x,y\",\"say \"\"hi\"\"\",\"two\r\nlines\",,\"\",1.5e+300,\"[1,{\"\"k\"\":\"\"v\"\"}]\",true\r\n"
+                              "plain,-9223372036854775808,,,,,,false\r\n");
+    CHECK(w.content_type() == "text/csv; charset=utf-8; header=present");
+}
+
+TEST_CASE("formats: CSV with declared columns, LF lines, another delimiter, ignored unknown fields and typed rows") {
+    csv_options o;
+    o.columns = {"id", "name", "score"};
+    o.delimiter = ';';
+    o.line_terminator = "\n";
+    o.unknown = unknown_fields::ignore;
+    csv_writer w(o);
+    REQUIRE(w.append(R"({"name":"a;b","id":7,"extra":"dropped on request"})"));
+    const cell row[] = {std::int64_t{8}, std::string_view("c,d"), 0.25};
+    REQUIRE(w.append_row(row));
+    const cell bad_utf8[] = {std::int64_t{9}, std::string_view("\xFF"), std::monostate{}};
+    const auto r = w.append_row(bad_utf8);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().kind == record_error_kind::invalid_utf8);
+    CHECK(r.error().field == "name");
+    CHECK(finish_object(w) == "id;name;score\n7;\"a;b\";\n8;c,d;0.25\n");
+    csv_options quote_delimiter;
+    quote_delimiter.delimiter = '"';
+    CHECK_THROWS_AS((void)csv_writer(quote_delimiter), std::invalid_argument);
+    csv_options cr_lines;
+    cr_lines.line_terminator = "\r";
+    CHECK_THROWS_AS((void)csv_writer(cr_lines), std::invalid_argument);
+    csv_options empty_header;
+    empty_header.columns = {"x"};
+    csv_writer h(empty_header);
+    CHECK(finish_object(h) == "x\r\n"); // no records: the header alone
+}
+
+TEST_CASE("formats: take_output hands the object out as it is built; the pieces make the same object") {
+    const auto records = sluice_test::sample_records(20000);
+    for (const compression codec : stream_codecs()) {
+        CAPTURE(sluice::to_string(codec));
+        ndjson_writer streamed({codec}), whole({codec});
+        std::string pieces;
+        std::size_t takes_with_bytes = 0;
+        for (const auto& r : records) {
+            REQUIRE(streamed.append(r.json()));
+            REQUIRE(whole.append(r.json()));
+            if (streamed.pending_output_bytes() >= (codec == compression::none ? 64 * 1024 : 1)) {
+                const auto before = streamed.output_bytes();
+                pieces += streamed.take_output();
+                CHECK(streamed.pending_output_bytes() == 0);
+                CHECK(streamed.output_bytes() == before);
+                ++takes_with_bytes;
+            }
+        }
+        CHECK(takes_with_bytes >= 2); // the object came out in several pieces, not at the end
+        pieces += finish_object(streamed);
+        const std::string object = finish_object(whole);
+        CHECK(pieces == object);
+        CHECK(streamed.output_bytes() == object.size());
+        std::string text;
+        for (const auto& r : records) text += r.json() + "\n";
+        CHECK(streamed.raw_bytes() == text.size());
+        CHECK(sluice_test::decompress_object(codec, object) == text);
+        if (codec != compression::none) CHECK(object.size() < text.size() / 2);
+    }
+}
+
+TEST_CASE("formats: extensions and content encodings follow the codec") {
+    if (sluice::compression_available(compression::gzip)) {
+        ndjson_writer n({compression::gzip});
+        CHECK(n.extension() == ".ndjson.gz");
+        CHECK(n.content_encoding() == "gzip");
+    }
+    if (sluice::compression_available(compression::zstd)) {
+        csv_options o;
+        o.codec = compression::zstd;
+        csv_writer c(o);
+        CHECK(c.extension() == ".csv.zst");
+        CHECK(c.content_encoding() == "zstd");
+    }
+    if (sluice::compression_available(compression::lz4)) {
+        ndjson_writer n({compression::lz4});
+        CHECK(n.extension() == ".ndjson.lz4");
+        CHECK(n.content_encoding() == "lz4");
+    }
+    CHECK_THROWS_AS(ndjson_writer({compression::snappy}), std::invalid_argument); // no stream format
+    CHECK_THROWS_AS(ndjson_writer({static_cast<compression>(77)}), std::invalid_argument);
+}
+
+TEST_CASE("formats: RFC 3339 timestamps") {
+    struct sample {
+        const char* text;
+        std::int64_t millis;
+    };
+    // Milliseconds checked against Python's datetime.fromisoformat.
+    for (const sample s : {sample{"2024-01-02T03:04:05.123Z", 1704164645123}, sample{"1969-12-31T23:59:59.999Z", -1},
+                           sample{"2000-02-29T12:00:00+05:30", 951805800000}, sample{"1970-01-01t00:00:00z", 0},
+                           sample{"2024-07-15 10:20:30.5+00:00", 1721038830500},
+                           sample{"9999-12-31T23:59:59.999-01:00", 253402304399999},
+                           sample{"2024-01-02T03:04:05.123000000Z", 1704164645123}}) {
+        CAPTURE(s.text);
+        CHECK(parse_rfc3339(s.text, time_unit::millis) == s.millis);
+    }
+    CHECK(parse_rfc3339("2024-01-02T03:04:05.123456Z", time_unit::micros) == 1704164645123456);
+    for (const char* bad : {"2024-01-02T03:04:05.1234Z", "2023-02-29T00:00:00Z", "2024-13-01T00:00:00Z",
+                            "2024-01-01T24:00:00Z", "2024-01-01T00:00:60Z", "2024-01-01T00:00:00", "2024-01-01",
+                            "2024-01-01T00:00:00.Z", "2024-01-01T00:00:00+0100", "x024-01-01T00:00:00Z",
+                            "2024-01-01T00:00:00Z ", ""}) {
+        CAPTURE(bad);
+        CHECK_FALSE(parse_rfc3339(bad, time_unit::millis).has_value());
+    }
+}
+
+TEST_CASE("formats: schema inference widens to the narrowest type that holds every value") {
+    parquet_options o;
+    o.infer_records = 4;
+    parquet_writer w(o);
+    REQUIRE(w.append(R"({"i":1,"n":1,"b":true,"s":"x","mix":1,"nest":{"a":1},"nul":null})"));
+    REQUIRE(w.append(R"({"i":-5,"n":2.5,"b":false,"s":"y","mix":"one","nest":[1]})"));
+    REQUIRE(w.append(R"({"i":7,"n":18446744073709551615,"late":1})"));
+    CHECK(w.schema().empty()); // still looking
+    const auto dup = w.append(R"({"i":1,"i":2})");
+    REQUIRE_FALSE(dup.ok());
+    CHECK(dup.error().kind == record_error_kind::duplicate_field);
+    REQUIRE(w.append(R"({"i":8})"));
+    REQUIRE(w.schema().size() == 8);
+    const auto type_of = [&](std::string_view name) { return w.schema()[*w.schema().find(name)].type; };
+    CHECK(type_of("i") == column_type::int64);
+    CHECK(type_of("n") == column_type::float64);
+    CHECK(type_of("b") == column_type::boolean);
+    CHECK(type_of("s") == column_type::string);
+    CHECK(type_of("mix") == column_type::json);
+    CHECK(type_of("nest") == column_type::json);
+    CHECK(type_of("nul") == column_type::string);
+    CHECK(type_of("late") == column_type::int64);
+    CHECK(w.record_count() == 4);
+    // Now the schema holds: a later record that contradicts it is refused.
+    const auto r = w.append(R"({"i":"text"})");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().kind == record_error_kind::type_mismatch);
+    CHECK(r.error().field == "i");
+    const auto u = w.append(R"({"i":1,"new_field":2})");
+    REQUIRE_FALSE(u.ok());
+    CHECK(u.error().kind == record_error_kind::unknown_field);
+}
+
+#endif // SLUICE_HAS_SIMDJSON
