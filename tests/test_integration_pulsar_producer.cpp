@@ -113,6 +113,94 @@ TEST_CASE("without batching every message is its own entry") {
     for (const auto& m : got) CHECK(!m.batch);
 }
 
+TEST_CASE("a full pending queue refuses at once, or suspends the sender with block_if_queue_full") {
+    const std::string topic = fx::unique_topic("backpressure");
+    io_loop loop;
+    client cl(loop, {.service_url = fx::get().url()});
+    producer_options o;
+    o.topic = topic;
+    o.max_pending_messages = 5;
+    o.batch_max_delay = std::chrono::milliseconds(200); // the batch stays open: nothing is acknowledged
+    producer refusing(cl, o);
+    o.block_if_queue_full = true;
+    o.batch_max_delay = std::chrono::milliseconds(5);
+    producer blocking(cl, o);
+    loop.run_until_complete([&]() -> task<void> {
+        co_await refusing.start();
+        std::vector<pending_send> first;
+        for (int i = 0; i < 5; ++i) {
+            auto m = numbered(i);
+            first.push_back(co_await refusing.enqueue(std::move(m)));
+        }
+        auto extra = numbered(5);
+        auto sixth = co_await refusing.enqueue(std::move(extra));
+        REQUIRE(sixth.done()); // refused without waiting
+        auto r = co_await sixth.wait();
+        REQUIRE(r.is_error());
+        CHECK(r.get_error().message.find("queue") != std::string::npos);
+        for (auto& p : first) {
+            auto ok = co_await p.wait();
+            CHECK(ok.is_ok());
+        }
+        co_await refusing.close();
+        // Blocking: twenty messages through a queue of five, every one stored.
+        co_await blocking.start();
+        std::vector<pending_send> all;
+        for (int i = 0; i < 20; ++i) {
+            auto m = numbered(i);
+            all.push_back(co_await blocking.enqueue(std::move(m)));
+        }
+        for (auto& p : all) {
+            auto ok = co_await p.wait();
+            CHECK(ok.is_ok());
+        }
+        co_await blocking.close();
+    }());
+    fx::finish(loop, cl);
+    auto s = fx::read_state();
+    CHECK(s.topics.at(topic).size() == 25);
+}
+
+TEST_CASE("broker refusals: a non-retryable SEND_ERROR fails its messages, a lasting retryable one times out") {
+    const std::string refused = fx::unique_topic("refused");
+    const std::string stuck = fx::unique_topic("stuck");
+    io_loop loop;
+    client cl(loop, {.service_url = fx::get().url()});
+    producer_options o;
+    o.topic = refused;
+    o.batching = false;
+    producer p(cl, o);
+    o.topic = stuck;
+    o.send_timeout = std::chrono::milliseconds(300);
+    o.reconnect_initial_backoff = std::chrono::milliseconds(10);
+    o.reconnect_max_backoff = std::chrono::milliseconds(50);
+    producer q(cl, o);
+    loop.run_until_complete([&]() -> task<void> {
+        co_await p.start();
+        co_await q.start();
+        fx::control("/fail-sends?topic=" + refused + "&n=1&error=22"); // NotAllowedError
+        auto m0 = numbered(0);
+        auto first = co_await p.send(std::move(m0));
+        REQUIRE(first.is_error());
+        CHECK(first.get_error().message.find("NotAllowedError") != std::string::npos);
+        auto m1 = numbered(1);
+        auto second = co_await p.send(std::move(m1));
+        CHECK(second.is_ok());
+        fx::control("/fail-sends?topic=" + stuck + "&n=100000&error=6"); // ServiceNotReady, forever
+        auto m2 = numbered(2);
+        auto late = co_await q.send(std::move(m2));
+        REQUIRE(late.is_error());
+        CHECK(late.get_error().message.find("send timeout") != std::string::npos);
+        fx::control("/fail-sends?topic=" + stuck + "&n=0&error=6");
+        co_await p.close();
+        co_await q.close();
+    }());
+    fx::finish(loop, cl);
+    auto s = fx::read_state();
+    CHECK(s.topics.at(refused).size() == 1);
+    CHECK(s.topics.count(stuck) == 1);
+}
+
 } // TEST_SUITE
 
 #endif
