@@ -15,6 +15,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
+#include <algorithm>
 
 using namespace sluice;
 using namespace sluice::pulsar;
@@ -32,6 +35,7 @@ int main(int argc, char** argv) {
     client pulsar(loop, {.service_url = url});
     auto run = [&]() -> task<int> {
         producer_options seed_options;
+        seed_options.block_if_queue_full = true; // wait for room rather than refuse
         seed_options.topic = in;
         producer seed(pulsar, seed_options);
         co_await seed.start();
@@ -53,21 +57,32 @@ int main(int argc, char** argv) {
         producer sink(pulsar, po);
         co_await source.start();
         co_await sink.start();
+        // Windows of up to 256 messages: each transformed message is queued without waiting (the
+        // producer batches them), then every input is acknowledged once its output is stored.
         int produced = 0;
-        for (int i = 0; i < count; ++i) {
-            received_message m = co_await source.receive();
-            outgoing_message t;
-            t.payload = m.payload;
-            for (auto& c : t.payload) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-            t.properties.push_back({"source-id", m.id.to_string()});
-            auto r = co_await sink.send(std::move(t));
-            if (r.is_ok()) {
-                source.acknowledge(m.id);
-                ++produced;
-            } else {
-                source.negative_acknowledge(m.id);
-                std::fprintf(stderr, "pulsar_direct: %s\n", r.get_error().what().c_str());
+        for (int done = 0; done < count;) {
+            const int window = std::min(256, count - done);
+            std::vector<std::pair<message_id, pending_send>> in_flight;
+            for (int i = 0; i < window; ++i) {
+                received_message m = co_await source.receive();
+                outgoing_message t;
+                t.payload = m.payload;
+                for (auto& c : t.payload) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+                t.properties.push_back({"source-id", m.id.to_string()});
+                auto pending = co_await sink.enqueue(std::move(t));
+                in_flight.emplace_back(m.id, std::move(pending));
             }
+            for (auto& [id, pending] : in_flight) {
+                auto r = co_await pending.wait();
+                if (r.is_ok()) {
+                    source.acknowledge(id);
+                    ++produced;
+                } else {
+                    source.negative_acknowledge(id);
+                    std::fprintf(stderr, "pulsar_direct: %s\n", r.get_error().what().c_str());
+                }
+            }
+            done += window;
         }
         co_await sink.close();
         co_await source.close();

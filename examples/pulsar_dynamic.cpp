@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     client pulsar(loop, {.service_url = url});
     dynamic_producer_options o;
     o.producer.compression = compression_type::zstd;
+    o.producer.block_if_queue_full = true;
     o.idle_timeout = std::chrono::seconds(30);
     dynamic_producer sink(pulsar, o);
     auto run = [&]() -> task<int> {

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     collector_queue<record<json_value>, void> queue(loop, {validate}, {.min_consumers = 1, .max_consumers = 16});
     auto run = [&]() -> task<int> {
         producer_options po;
+        po.block_if_queue_full = true; // wait for room rather than refuse
         po.topic = topic;
         producer seed(pulsar, po);
         co_await seed.start();
