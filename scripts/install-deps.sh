@@ -27,8 +27,8 @@ packages=(
     openssl              # tests: throwaway TLS certificates and s_server
     libzstd-dev
     liblz4-dev
-    zlib1g-dev           # optional: gzip objects and Parquet GZIP pages (SLUICE_HAS_ZLIB)
-    libsnappy-dev        # optional: Parquet SNAPPY pages (SLUICE_HAS_SNAPPY)
+    zlib1g-dev           # optional: gzip objects, Parquet GZIP pages, Pulsar ZLIB (SLUICE_HAS_ZLIB)
+    libsnappy-dev        # optional: Parquet SNAPPY pages, Pulsar SNAPPY (SLUICE_HAS_SNAPPY)
     doctest-dev          # tests
     libbenchmark-dev     # bench/
     curl                 # scripts/emulator.sh (start-up checks of the emulators)
@@ -36,7 +36,8 @@ packages=(
     wrk                  # scripts/bench-http.sh: the HTTP load baseline
 )
 
-# The emulators (tests/emulators, installed by scripts/emulator.sh with `npm ci`) need npm;
+# The emulators (tests/emulators, installed by scripts/emulator.sh with `npm ci`) need npm; so does
+# the Pulsar fixture broker (tests/pulsar, scripts/pulsar-fixture.sh), which runs on this node (18+).
 # it runs on the Node 22 binary it installs, so any node/npm will do. Ask apt only for what is not
 # on PATH: NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
 if ! command -v node >/dev/null; then

@@ -17,6 +17,7 @@
 
 // io
 #include <sluice/io/loop.hpp>
+#include <sluice/io/socket.hpp>
 
 // queue and routing
 #include <sluice/queue/collector.hpp>
@@ -89,3 +90,18 @@
 #include <sluice/formats/ndjson.hpp>
 #include <sluice/formats/parquet/writer.hpp>
 #endif
+
+// Apache Pulsar on the binary protocol
+#include <sluice/pulsar/proto.hpp>
+#include <sluice/pulsar/commands.hpp>
+#include <sluice/pulsar/frames.hpp>
+#include <sluice/pulsar/compression.hpp>
+#include <sluice/pulsar/message.hpp>
+#include <sluice/pulsar/connection.hpp>
+#include <sluice/pulsar/lookup.hpp>
+#include <sluice/pulsar/partition_producer.hpp>
+#include <sluice/pulsar/producer.hpp>
+#include <sluice/pulsar/dead_letter.hpp>
+#include <sluice/pulsar/consumer.hpp>
+#include <sluice/pulsar/serdes.hpp>
+#include <sluice/pulsar/source.hpp>
