@@ -3301,6 +3301,437 @@ private:
 
 } // namespace sluice
 // end file sluice/io/loop.hpp
+// begin file sluice/io/socket.hpp
+
+// Non-blocking TCP on the io_loop: a listener and a stream. Every operation tries the syscall first and
+// waits with io_loop::poll only when the kernel answers EAGAIN, so it behaves the same on io_uring and
+// epoll and costs no wait when the data (or the buffer space) is already there.
+//
+//     sluice::tcp_listener listener(loop);                    // 127.0.0.1, an ephemeral port
+//     auto client = co_await sluice::tcp_stream::connect(loop, "127.0.0.1", listener.port());
+//     sluice::tcp_stream conn = co_await listener.accept(stop);
+//     char buf[4096];
+//     std::size_t n = co_await conn.read_some(buf, stop);     // 0: the peer closed its side
+//     co_await conn.write_all(reply, stop);                   // every byte, or an exception
+//
+// Addresses are literals: IPv4, IPv6 (with or without brackets) and "localhost" (127.0.0.1). Host names
+// are refused with a clear error rather than resolved: getaddrinfo would block the loop's thread.
+// Failures are std::system_error whose what() names the operation and the address; a stop_token ends a
+// wait with sluice::operation_cancelled and leaves the stream usable. One reader and one writer at a
+// time per stream; close() only when no read or write is waiting (cancel them through their token).
+// TLS is not here: it goes on top of tcp_stream.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+
+namespace sluice {
+
+namespace detail {
+
+/// A socket address and how to print it.
+struct socket_address {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+
+    [[nodiscard]] const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
+    [[nodiscard]] int family() const noexcept { return storage.ss_family; }
+};
+
+/// "127.0.0.1:80", "[::1]:80"; "unknown" for anything else.
+[[nodiscard]] inline std::string format_address(const socket_address& a) {
+    char host[INET6_ADDRSTRLEN] = {};
+    std::uint16_t port = 0;
+    if (a.family() == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(&a.storage);
+        ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        port = ntohs(in->sin_port);
+        return std::string(host) + ':' + std::to_string(port);
+    }
+    if (a.family() == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.storage);
+        ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        port = ntohs(in6->sin6_port);
+        return '[' + std::string(host) + "]:" + std::to_string(port);
+    }
+    return "unknown";
+}
+
+/// The address of a literal host ("127.0.0.1", "::1", "[::1]", "localhost") and port. Never blocks:
+/// getaddrinfo only parses (AI_NUMERICHOST). A host name throws std::system_error (invalid_argument).
+[[nodiscard]] inline socket_address numeric_address(std::string_view host, std::uint16_t port) {
+    std::string literal(host);
+    if (literal.size() >= 2 && literal.front() == '[' && literal.back() == ']') literal = literal.substr(1, literal.size() - 2);
+    if (literal == "localhost") literal = "127.0.0.1";
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    const std::string service = std::to_string(port);
+    const int rc = literal.empty() ? EAI_NONAME : ::getaddrinfo(literal.c_str(), service.c_str(), &hints, &found);
+    if (rc != 0 || found == nullptr) {
+        if (found) ::freeaddrinfo(found);
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "tcp: '" + std::string(host) +
+                                    "' is not an IP address literal (host names are not resolved on the loop: "
+                                    "getaddrinfo would block it; resolve the name first)");
+    }
+    socket_address a;
+    std::memcpy(&a.storage, found->ai_addr, found->ai_addrlen);
+    a.length = found->ai_addrlen;
+    ::freeaddrinfo(found);
+    return a;
+}
+
+/// A non-blocking, close-on-exec TCP socket of `family`.
+[[nodiscard]] inline int open_tcp_socket(int family) {
+    const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (fd < 0) throw std::system_error(errno, std::system_category(), "tcp: socket");
+    return fd;
+}
+
+inline void set_nodelay(int fd, bool on) noexcept {
+    const int value = on ? 1 : 0;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value);
+}
+
+/// Sleeps until `deadline`, then raises `fired` and requests stop on `target`; does nothing when
+/// `cancel` is stopped first. Gives a wait a timeout without a timer per retry.
+inline task<void> stop_at(io_loop& loop, io_loop::clock::time_point deadline, std::stop_source target, bool& fired,
+                          std::stop_token cancel) {
+    try {
+        co_await loop.sleep_until(deadline, cancel);
+    } catch (const operation_cancelled&) {
+        co_return;
+    }
+    fired = true;
+    target.request_stop();
+}
+
+} // namespace detail
+
+/// A connected TCP socket on a loop. Move-only; the destructor closes it.
+class tcp_stream {
+public:
+    /// An empty stream (is_open() is false).
+    tcp_stream() noexcept = default;
+
+    /// Adopts `fd`, a connected stream socket; makes it non-blocking.
+    tcp_stream(io_loop& loop, int fd) noexcept : loop_(&loop), fd_(fd) {
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (flags >= 0 && (flags & O_NONBLOCK) == 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    }
+
+    tcp_stream(tcp_stream&& other) noexcept
+        : loop_(other.loop_), fd_(std::exchange(other.fd_, -1)), peer_(other.peer_) {}
+    tcp_stream& operator=(tcp_stream&& other) noexcept {
+        if (this != &other) {
+            close();
+            loop_ = other.loop_;
+            fd_ = std::exchange(other.fd_, -1);
+            peer_ = other.peer_;
+        }
+        return *this;
+    }
+    tcp_stream(const tcp_stream&) = delete;
+    tcp_stream& operator=(const tcp_stream&) = delete;
+    ~tcp_stream() { close(); }
+
+    /// Connects to `host` (an IP literal or "localhost") and `port`, with TCP_NODELAY set. Throws
+    /// std::system_error: at once for a host that is not a literal, and on refusal, unreachability or
+    /// `timeout` (errc::timed_out); operation_cancelled when `stop` fires first.
+    [[nodiscard]] static task<tcp_stream> connect(io_loop& loop, std::string_view host, std::uint16_t port,
+                                                  std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                                                  std::stop_token stop = {}) {
+        return connect_to(loop, detail::numeric_address(host, port), timeout, std::move(stop));
+    }
+
+    /// Reads what is available, up to buf.size() bytes, waiting for at least one; 0 means the peer
+    /// closed its side (or `buf` is empty).
+    [[nodiscard]] task<std::size_t> read_some(std::span<std::byte> buf, std::stop_token stop = {}) {
+        return read_raw(buf.data(), buf.size(), std::move(stop));
+    }
+    [[nodiscard]] task<std::size_t> read_some(std::span<char> buf, std::stop_token stop = {}) {
+        return read_raw(buf.data(), buf.size(), std::move(stop));
+    }
+
+    /// Writes every byte of `data`, waiting for buffer space as often as needed. After an exception an
+    /// unknown prefix was sent.
+    [[nodiscard]] task<void> write_all(std::span<const std::byte> data, std::stop_token stop = {}) {
+        return write_raw(reinterpret_cast<const char*>(data.data()), data.size(), std::move(stop));
+    }
+    [[nodiscard]] task<void> write_all(std::string_view data, std::stop_token stop = {}) {
+        return write_raw(data.data(), data.size(), std::move(stop));
+    }
+
+    /// Writes the pieces one after the other with as few syscalls as possible (sendmsg), no copying.
+    /// The views (and what they point to) must stay valid until the task completes.
+    [[nodiscard]] task<void> write_all(std::span<const std::string_view> pieces, std::stop_token stop = {}) {
+        while (!pieces.empty() && pieces.front().empty()) pieces = pieces.subspan(1);
+        std::size_t skip = 0; // bytes of pieces.front() already sent
+        while (!pieces.empty()) {
+            iovec iov[16];
+            std::size_t count = 0;
+            for (; count < pieces.size() && count < std::size(iov); ++count) {
+                const std::string_view p = count == 0 ? pieces[0].substr(skip) : pieces[count];
+                iov[count].iov_base = const_cast<char*>(p.data());
+                iov[count].iov_len = p.size();
+            }
+            msghdr msg{};
+            msg.msg_iov = iov;
+            msg.msg_iovlen = count;
+            const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                if (errno != EAGAIN && errno != EWOULDBLOCK) throw failure(errno, "write to");
+                co_await loop_->poll(fd_, poll_events::out, stop);
+                continue;
+            }
+            std::size_t sent = static_cast<std::size_t>(n) + skip;
+            while (!pieces.empty() && sent >= pieces.front().size()) {
+                sent -= pieces.front().size();
+                pieces = pieces.subspan(1);
+            }
+            skip = sent;
+        }
+    }
+
+    /// Sends FIN: the peer reads end-of-stream once it has the rest; reading here goes on. Errors
+    /// (the peer is gone already) are ignored.
+    void shutdown_write() noexcept {
+        if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+    }
+
+    /// Closes the socket now (no lingering). Nothing may be waiting on it.
+    void close() noexcept {
+        if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    }
+
+    /// TCP_NODELAY: small writes go out at once instead of waiting for the previous one's ack.
+    void set_nodelay(bool on) noexcept {
+        if (fd_ >= 0) detail::set_nodelay(fd_, on);
+    }
+
+    [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+    [[nodiscard]] int native_handle() const noexcept { return fd_; }
+    [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+
+    /// "127.0.0.1:54321" / "[::1]:54321": the other end, for logs and errors.
+    [[nodiscard]] std::string peer_address() const {
+        if (peer_.length == 0 && fd_ >= 0) {
+            detail::socket_address a;
+            a.length = sizeof a.storage;
+            if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&a.storage), &a.length) == 0) return detail::format_address(a);
+        }
+        return detail::format_address(peer_);
+    }
+
+    /// This end's address.
+    [[nodiscard]] std::string local_address() const {
+        detail::socket_address a;
+        a.length = sizeof a.storage;
+        if (fd_ < 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a.storage), &a.length) != 0) return "unknown";
+        return detail::format_address(a);
+    }
+
+private:
+    friend class tcp_listener;
+
+    tcp_stream(io_loop& loop, int fd, const detail::socket_address& peer) noexcept : loop_(&loop), fd_(fd), peer_(peer) {}
+
+    [[nodiscard]] std::system_error failure(int error, const char* what) const {
+        return std::system_error(error, std::system_category(), std::string("tcp: ") + what + ' ' + peer_address());
+    }
+
+    task<std::size_t> read_raw(void* data, std::size_t size, std::stop_token stop) {
+        for (;;) {
+            const ssize_t n = ::recv(fd_, data, size, 0);
+            if (n >= 0) co_return static_cast<std::size_t>(n);
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) throw failure(errno, "read from");
+            co_await loop_->poll(fd_, poll_events::in, stop);
+        }
+    }
+
+    task<void> write_raw(const char* data, std::size_t size, std::stop_token stop) {
+        while (size > 0) {
+            const ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+            if (n >= 0) {
+                data += n;
+                size -= static_cast<std::size_t>(n);
+                continue;
+            }
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) throw failure(errno, "write to");
+            co_await loop_->poll(fd_, poll_events::out, stop);
+        }
+    }
+
+    static task<tcp_stream> connect_to(io_loop& loop, detail::socket_address address, std::chrono::milliseconds timeout,
+                                       std::stop_token stop) {
+        tcp_stream s(loop, detail::open_tcp_socket(address.family()), address);
+        if (::connect(s.fd_, address.get(), address.length) == 0) {
+            s.set_nodelay(true);
+            co_return s;
+        }
+        if (errno != EINPROGRESS) throw s.failure(errno, "connect to");
+
+        // Wait for writability, stopped by the caller or by a timer at the deadline.
+        std::stop_source wait_stop;
+        std::stop_callback forward(stop, [&wait_stop] { wait_stop.request_stop(); });
+        std::stop_source timer_stop;
+        bool timed_out = false;
+        async_scope timer;
+        timer.spawn(detail::stop_at(loop, io_loop::clock::now() + timeout, wait_stop, timed_out, timer_stop.get_token()));
+        bool cancelled = false;
+        std::exception_ptr failed;
+        try {
+            co_await loop.poll(s.fd_, poll_events::out, wait_stop.get_token());
+        } catch (const operation_cancelled&) {
+            cancelled = true;
+        } catch (...) {
+            failed = std::current_exception();
+        }
+        timer_stop.request_stop();
+        co_await timer.join();
+        if (failed) std::rethrow_exception(failed);
+        if (cancelled && !timed_out) throw operation_cancelled();
+        if (cancelled)
+            throw std::system_error(std::make_error_code(std::errc::timed_out),
+                                    "tcp: connect to " + detail::format_address(address) + " timed out after " +
+                                        std::to_string(timeout.count()) + " ms");
+        int error = 0;
+        socklen_t length = sizeof error;
+        if (::getsockopt(s.fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+        if (error != 0) throw s.failure(error, "connect to");
+        s.set_nodelay(true);
+        co_return s;
+    }
+
+    io_loop* loop_ = nullptr;
+    int fd_ = -1;
+    detail::socket_address peer_{};
+};
+
+/// Where and how a tcp_listener listens.
+struct listen_options {
+    /// An IP literal; "0.0.0.0" or "::" to listen on every interface (never the default).
+    std::string address = "127.0.0.1";
+    /// 0: an ephemeral port, read back with tcp_listener::port().
+    std::uint16_t port = 0;
+    /// Connections the kernel queues before accept().
+    int backlog = 1024;
+    /// SO_REUSEPORT: several listeners (one per loop and thread) share the port and the kernel spreads
+    /// connections between them.
+    bool reuse_port = false;
+    /// TCP_NODELAY on every accepted stream.
+    bool nodelay = true;
+};
+
+/// A listening TCP socket on a loop: bound and listening from construction, so port() is known at once.
+class tcp_listener {
+public:
+    /// Binds and listens; throws std::system_error naming the address (EADDRINUSE, a non-literal...).
+    explicit tcp_listener(io_loop& loop, listen_options options = {}) : loop_(&loop), nodelay_(options.nodelay) {
+        detail::socket_address a = detail::numeric_address(options.address, options.port);
+        fd_ = detail::open_tcp_socket(a.family());
+        const int one = 1;
+        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (options.reuse_port) ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        if (::bind(fd_, a.get(), a.length) != 0 || ::listen(fd_, options.backlog) != 0) {
+            const int e = errno;
+            close();
+            throw std::system_error(e, std::system_category(), "tcp: listen on " + detail::format_address(a));
+        }
+        address_.length = sizeof address_.storage;
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address_.storage), &address_.length);
+    }
+
+    tcp_listener(tcp_listener&& other) noexcept
+        : loop_(other.loop_), fd_(std::exchange(other.fd_, -1)), nodelay_(other.nodelay_), address_(other.address_) {}
+    tcp_listener& operator=(tcp_listener&& other) noexcept {
+        if (this != &other) {
+            close();
+            loop_ = other.loop_;
+            fd_ = std::exchange(other.fd_, -1);
+            nodelay_ = other.nodelay_;
+            address_ = other.address_;
+        }
+        return *this;
+    }
+    tcp_listener(const tcp_listener&) = delete;
+    tcp_listener& operator=(const tcp_listener&) = delete;
+    ~tcp_listener() { close(); }
+
+    /// The bound port (the ephemeral one when options.port was 0).
+    [[nodiscard]] std::uint16_t port() const noexcept {
+        if (address_.family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&address_.storage)->sin6_port);
+        return ntohs(reinterpret_cast<const sockaddr_in*>(&address_.storage)->sin_port);
+    }
+
+    /// "127.0.0.1:8080".
+    [[nodiscard]] std::string address() const { return detail::format_address(address_); }
+
+    /// The next connection. Throws operation_cancelled when `stop` fires first, std::system_error when
+    /// the process is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM: retry later).
+    /// Connections that die before they are accepted are skipped.
+    [[nodiscard]] task<tcp_stream> accept(std::stop_token stop = {}) {
+        for (;;) {
+            detail::socket_address peer;
+            peer.length = sizeof peer.storage;
+            const int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer.storage), &peer.length,
+                                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd >= 0) {
+                if (nodelay_) detail::set_nodelay(fd, true);
+                co_return tcp_stream(*loop_, fd, peer);
+            }
+            const int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK) {
+                co_await loop_->poll(fd_, poll_events::in, stop);
+                continue;
+            }
+            if (e == EINTR || e == ECONNABORTED || e == EPROTO || e == EPERM) continue;
+            throw std::system_error(e, std::system_category(), "tcp: accept on " + address());
+        }
+    }
+
+    /// Stops listening. Nothing may be waiting in accept() (cancel it through its token).
+    void close() noexcept {
+        if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    }
+
+    [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+    [[nodiscard]] int native_handle() const noexcept { return fd_; }
+
+private:
+    io_loop* loop_;
+    int fd_ = -1;
+    bool nodelay_ = true;
+    detail::socket_address address_{};
+};
+
+} // namespace sluice
+// end file sluice/io/socket.hpp
 
 // queue and routing
 // begin file sluice/queue/collector.hpp
@@ -23419,4 +23850,3606 @@ static_assert(object_format<parquet_writer>);
 #endif // SLUICE_SINGLE_HEADER_SLUICE_FORMATS_PARQUET_WRITER_HPP
 // end file sluice/formats/parquet/writer.hpp
 #endif
+
+// Apache Pulsar on the binary protocol
+// begin file sluice/pulsar/proto.hpp
+
+// The protobuf wire format (proto2), hand-encoded: varints, zigzag, fixed widths and length-delimited
+// fields, written into and read from flat buffers. Pulsar's commands are small protobuf messages
+// (PulsarApi.proto); encoding them by hand keeps sluice header-only with no code generator and no
+// libprotobuf at run time, and lets a SEND frame be written straight into the connection's buffer.
+//
+// Messages describe their fields once, with a `fields(f)` member calling `f(number, member)` for each
+// field (see pulsar/commands.hpp); the same description drives the encoder and the decoder:
+//   T                 a required field: always written; decoding fails when it is missing
+//   std::optional<T>  an optional field: written when set
+//   std::vector<T>    a repeated field (numeric ones are read packed or not, written unpacked)
+// with T one of: the unsigned and signed integers (varints; int32/int64 as protobuf's two's-complement
+// varints, never zigzag, as Pulsar's .proto declares no sint field), bool, enums, std::string
+// (string/bytes) and nested messages (types with a `fields` member).
+
+#include <bit>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace sluice::pulsar {
+
+/// A frame or message that does not follow the protocol: truncated, oversized, malformed protobuf,
+/// a missing required field, a bad checksum. The message says what and where, never the payload.
+class protocol_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+
+/// Protobuf wire types.
+enum class wire : std::uint8_t { varint = 0, fixed64 = 1, length = 2, fixed32 = 5 };
+
+/// Protobuf's zigzag mapping of signed to unsigned (for sint32/sint64 fields).
+[[nodiscard]] constexpr std::uint64_t zigzag_encode(std::int64_t v) noexcept {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+[[nodiscard]] constexpr std::int64_t zigzag_decode(std::uint64_t v) noexcept {
+    return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+/// Bytes a varint of `v` takes (1..10).
+[[nodiscard]] constexpr std::size_t varint_size(std::uint64_t v) noexcept {
+    return static_cast<std::size_t>((std::bit_width(v | 1) + 6) / 7);
+}
+
+/// Appends protobuf fields to a std::string.
+class pb_writer {
+public:
+    explicit pb_writer(std::string& out) noexcept : out_(&out) {}
+
+    void varint(std::uint64_t v) {
+        char buf[10];
+        std::size_t n = 0;
+        while (v >= 0x80) {
+            buf[n++] = static_cast<char>(static_cast<std::uint8_t>(v) | 0x80);
+            v >>= 7;
+        }
+        buf[n++] = static_cast<char>(v);
+        out_->append(buf, n);
+    }
+    void tag(std::uint32_t field, wire type) { varint((static_cast<std::uint64_t>(field) << 3) | static_cast<unsigned>(type)); }
+    void bytes(std::uint32_t field, std::string_view s) {
+        tag(field, wire::length);
+        varint(s.size());
+        out_->append(s);
+    }
+
+    /// Starts a nested message of `field`; returns the mark end_message() needs. The length is
+    /// patched in afterwards, so nested messages are written in place, not built and copied.
+    [[nodiscard]] std::size_t begin_message(std::uint32_t field) {
+        tag(field, wire::length);
+        out_->push_back('\0'); // one byte of length, widened by end_message() when the body is longer
+        return out_->size();
+    }
+    void end_message(std::size_t mark) {
+        const std::size_t len = out_->size() - mark;
+        const std::size_t n = varint_size(len);
+        if (n > 1) out_->insert(mark, n - 1, '\0');
+        char* p = out_->data() + mark - 1;
+        std::uint64_t v = len;
+        for (std::size_t i = 0; i + 1 < n; ++i, v >>= 7) *p++ = static_cast<char>(static_cast<std::uint8_t>(v) | 0x80);
+        *p = static_cast<char>(v);
+    }
+
+    [[nodiscard]] std::string& buffer() noexcept { return *out_; }
+
+private:
+    std::string* out_;
+};
+
+/// Reads protobuf fields from a buffer; every overrun or malformed varint throws protocol_error.
+class pb_reader {
+public:
+    pb_reader(std::string_view in, const char* what) noexcept : in_(in), what_(what) {}
+
+    [[nodiscard]] bool done() const noexcept { return pos_ >= in_.size(); }
+
+    std::uint64_t varint() {
+        std::uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+            if (pos_ >= in_.size()) fail("truncated varint");
+            const auto b = static_cast<std::uint8_t>(in_[pos_++]);
+            if (shift == 63 && b > 1) fail("varint overflows 64 bits");
+            v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+            if ((b & 0x80) == 0) return v;
+        }
+        fail("varint longer than 10 bytes");
+    }
+
+    /// The next field's number and wire type.
+    std::pair<std::uint32_t, wire> tag() {
+        const std::uint64_t t = varint();
+        const auto type = static_cast<unsigned>(t & 7);
+        if (t >> 3 == 0 || t >> 3 > 0x1fffffff) fail("field number out of range");
+        if (type != 0 && type != 1 && type != 2 && type != 5) fail("unsupported wire type " + std::to_string(type));
+        return {static_cast<std::uint32_t>(t >> 3), static_cast<wire>(type)};
+    }
+
+    std::string_view length_delimited() {
+        const std::uint64_t n = varint();
+        if (n > in_.size() - pos_) fail("length-delimited field runs past the end");
+        auto s = in_.substr(pos_, static_cast<std::size_t>(n));
+        pos_ += static_cast<std::size_t>(n);
+        return s;
+    }
+
+    std::uint64_t fixed(std::size_t width) {
+        if (in_.size() - pos_ < width) fail("truncated fixed-width field");
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < width; ++i) v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(in_[pos_ + i])) << (8 * i);
+        pos_ += width;
+        return v;
+    }
+
+    void skip(wire type) {
+        switch (type) {
+        case wire::varint: (void)varint(); return;
+        case wire::fixed64: (void)fixed(8); return;
+        case wire::fixed32: (void)fixed(4); return;
+        case wire::length: (void)length_delimited(); return;
+        }
+    }
+
+    [[noreturn]] void fail(const std::string& why) const {
+        throw protocol_error(std::string("pulsar: malformed ") + what_ + ": " + why);
+    }
+    [[nodiscard]] const char* what() const noexcept { return what_; }
+
+private:
+    std::string_view in_;
+    std::size_t pos_ = 0;
+    const char* what_;
+};
+
+template <class T>
+concept pb_message = requires(T& m) { m.fields([](std::uint32_t, auto&) {}); };
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+template <class T>
+struct is_vector : std::false_type {};
+template <class T>
+struct is_vector<std::vector<T>> : std::true_type {};
+
+template <class T>
+concept pb_scalar = std::integral<T> || std::is_enum_v<T>;
+
+template <pb_message M>
+void encode_message(pb_writer& w, const M& m);
+
+/// Writes one value of field `n` (not optional, not repeated).
+template <class T>
+void encode_value(pb_writer& w, std::uint32_t n, const T& v) {
+    if constexpr (std::is_same_v<T, bool>) {
+        w.tag(n, wire::varint);
+        w.varint(v ? 1 : 0);
+    } else if constexpr (std::is_enum_v<T>) {
+        w.tag(n, wire::varint);
+        w.varint(static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::underlying_type_t<T>>(v))));
+    } else if constexpr (std::signed_integral<T>) {
+        w.tag(n, wire::varint);
+        w.varint(static_cast<std::uint64_t>(static_cast<std::int64_t>(v))); // int32/int64: sign-extended
+    } else if constexpr (std::unsigned_integral<T>) {
+        w.tag(n, wire::varint);
+        w.varint(v);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        w.bytes(n, v);
+    } else {
+        static_assert(pb_message<T>, "unsupported protobuf field type");
+        const std::size_t mark = w.begin_message(n);
+        encode_message(w, v);
+        w.end_message(mark);
+    }
+}
+
+template <class T>
+void encode_field(pb_writer& w, std::uint32_t n, const T& v) {
+    if constexpr (is_optional<T>::value) {
+        if (v) encode_value(w, n, *v);
+    } else if constexpr (is_vector<T>::value) {
+        for (const auto& e : v) encode_value(w, n, e);
+    } else {
+        encode_value(w, n, v);
+    }
+}
+
+template <pb_message M>
+void encode_message(pb_writer& w, const M& m) {
+    // fields() is non-const so that one description serves the decoder too; encoding only reads.
+    const_cast<M&>(m).fields([&w](std::uint32_t n, const auto& member) { encode_field(w, n, member); });
+}
+
+template <pb_message M>
+void decode_message(std::string_view in, M& m, const char* what);
+
+/// Reads one value of wire type `type` into `v`.
+template <class T>
+void decode_value(pb_reader& r, wire type, T& v) {
+    if constexpr (pb_scalar<T>) {
+        if (type != wire::varint) r.fail("a varint field has wire type " + std::to_string(static_cast<unsigned>(type)));
+        const std::uint64_t raw = r.varint();
+        if constexpr (std::is_same_v<T, bool>)
+            v = raw != 0;
+        else if constexpr (std::is_enum_v<T>)
+            v = static_cast<T>(static_cast<std::underlying_type_t<T>>(raw));
+        else
+            v = static_cast<T>(raw); // int32 fields arrive sign-extended to 64 bits: truncation is the rule
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        if (type != wire::length) r.fail("a bytes field has wire type " + std::to_string(static_cast<unsigned>(type)));
+        v.assign(r.length_delimited());
+    } else {
+        if (type != wire::length) r.fail("a message field has wire type " + std::to_string(static_cast<unsigned>(type)));
+        decode_message(r.length_delimited(), v, r.what());
+    }
+}
+
+template <class T>
+void decode_field(pb_reader& r, wire type, T& v) {
+    if constexpr (is_optional<T>::value) {
+        if (!v) v.emplace();
+        decode_value(r, type, *v);
+    } else if constexpr (is_vector<T>::value) {
+        using E = typename T::value_type;
+        if constexpr (pb_scalar<E>) {
+            if (type == wire::length) { // packed
+                pb_reader packed(r.length_delimited(), r.what());
+                while (!packed.done()) decode_value(packed, wire::varint, v.emplace_back());
+                return;
+            }
+        }
+        decode_value(r, type, v.emplace_back());
+    } else {
+        decode_value(r, type, v);
+    }
+}
+
+/// Decodes `in` into `m` (fields not present keep their values); unknown fields are skipped, as
+/// protobuf requires, and a missing required field throws protocol_error.
+template <pb_message M>
+void decode_message(std::string_view in, M& m, const char* what) {
+    pb_reader r(in, what);
+    std::uint64_t seen = 0; // required fields met, by number (Pulsar's numbers are below 64)
+    while (!r.done()) {
+        // Plain variables, not a structured binding: clang 14 cannot capture those in a lambda.
+        const auto field = r.tag();
+        const std::uint32_t number = field.first;
+        const wire type = field.second;
+        bool known = false;
+        m.fields([&](std::uint32_t n, auto& member) {
+            if (n != number || known) return;
+            known = true;
+            decode_field(r, type, member);
+            if (n < 64) seen |= std::uint64_t{1} << n;
+        });
+        if (!known) r.skip(type);
+    }
+    m.fields([&](std::uint32_t n, auto& member) {
+        using T = std::remove_cvref_t<decltype(member)>;
+        if constexpr (!is_optional<T>::value && !is_vector<T>::value)
+            if (n < 64 && (seen & (std::uint64_t{1} << n)) == 0) r.fail("required field " + std::to_string(n) + " is missing");
+    });
+}
+
+} // namespace detail
+
+/// Appends the protobuf encoding of `m` to `out`.
+template <detail::pb_message M>
+void encode_protobuf(std::string& out, const M& m) {
+    detail::pb_writer w(out);
+    detail::encode_message(w, m);
+}
+
+/// Decodes a protobuf message; throws protocol_error (naming `what`) on malformed input.
+template <detail::pb_message M>
+[[nodiscard]] M decode_protobuf(std::string_view in, const char* what) {
+    M m{};
+    detail::decode_message(in, m, what);
+    return m;
+}
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/proto.hpp
+// begin file sluice/pulsar/commands.hpp
+
+// Pulsar's binary protocol messages: BaseCommand and the commands a producer and a consumer exchange
+// with a broker, plus MessageMetadata and SingleMessageMetadata. Field numbers, types and defaults
+// are those of the upstream definition, apache/pulsar pulsar-common/src/main/proto/PulsarApi.proto
+// (protocol version 21); each struct lists its fields once, in `fields()`, for proto.hpp's encoder and
+// decoder. Only the fields sluice reads or writes are listed; others are skipped when decoding.
+// Required fields are plain members, optional ones std::optional (their .proto default applies when
+// unset), repeated ones std::vector.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <variant>
+#include <vector>
+
+
+namespace sluice::pulsar {
+
+/// The protocol version sluice speaks (CommandConnect.protocol_version).
+inline constexpr std::int32_t protocol_version = 21;
+
+/// BaseCommand.Type: also the BaseCommand field number of each command's message.
+enum class command_type : std::int32_t {
+    connect = 2, connected = 3, subscribe = 4, producer = 5, send = 6, send_receipt = 7, send_error = 8,
+    message = 9, ack = 10, flow = 11, unsubscribe = 12, success = 13, error = 14, close_producer = 15,
+    close_consumer = 16, producer_success = 17, ping = 18, pong = 19, redeliver_unacknowledged_messages = 20,
+    partitioned_metadata = 21, partitioned_metadata_response = 22, lookup = 23, lookup_response = 24,
+    reached_end_of_topic = 27, active_consumer_change = 31, ack_response = 38,
+};
+
+/// ServerError.
+enum class server_error : std::int32_t {
+    unknown_error = 0, metadata_error = 1, persistence_error = 2, authentication_error = 3,
+    authorization_error = 4, consumer_busy = 5, service_not_ready = 6, producer_blocked_quota_exceeded_error = 7,
+    producer_blocked_quota_exceeded_exception = 8, checksum_error = 9, unsupported_version_error = 10,
+    topic_not_found = 11, subscription_not_found = 12, consumer_not_found = 13, too_many_requests = 14,
+    topic_terminated_error = 15, producer_busy = 16, invalid_topic_name = 17, incompatible_schema = 18,
+    consumer_assign_error = 19, not_allowed_error = 22, producer_fenced = 25,
+};
+
+/// The .proto name of a ServerError value.
+[[nodiscard]] inline std::string_view to_string(server_error e) noexcept {
+    switch (e) {
+    case server_error::unknown_error: return "UnknownError";
+    case server_error::metadata_error: return "MetadataError";
+    case server_error::persistence_error: return "PersistenceError";
+    case server_error::authentication_error: return "AuthenticationError";
+    case server_error::authorization_error: return "AuthorizationError";
+    case server_error::consumer_busy: return "ConsumerBusy";
+    case server_error::service_not_ready: return "ServiceNotReady";
+    case server_error::producer_blocked_quota_exceeded_error: return "ProducerBlockedQuotaExceededError";
+    case server_error::producer_blocked_quota_exceeded_exception: return "ProducerBlockedQuotaExceededException";
+    case server_error::checksum_error: return "ChecksumError";
+    case server_error::unsupported_version_error: return "UnsupportedVersionError";
+    case server_error::topic_not_found: return "TopicNotFound";
+    case server_error::subscription_not_found: return "SubscriptionNotFound";
+    case server_error::consumer_not_found: return "ConsumerNotFound";
+    case server_error::too_many_requests: return "TooManyRequests";
+    case server_error::topic_terminated_error: return "TopicTerminatedError";
+    case server_error::producer_busy: return "ProducerBusy";
+    case server_error::invalid_topic_name: return "InvalidTopicName";
+    case server_error::incompatible_schema: return "IncompatibleSchema";
+    case server_error::consumer_assign_error: return "ConsumerAssignError";
+    case server_error::not_allowed_error: return "NotAllowedError";
+    case server_error::producer_fenced: return "ProducerFenced";
+    }
+    return "ServerError";
+}
+
+/// True for errors after which the official clients retry (the broker is moving or busy).
+[[nodiscard]] inline bool is_retryable(server_error e) noexcept {
+    return e == server_error::service_not_ready || e == server_error::too_many_requests ||
+           e == server_error::metadata_error || e == server_error::persistence_error ||
+           e == server_error::unknown_error || e == server_error::producer_busy || e == server_error::consumer_busy;
+}
+
+/// CompressionType.
+enum class compression_type : std::int32_t { none = 0, lz4 = 1, zlib = 2, zstd = 3, snappy = 4 };
+/// CommandSubscribe.SubType.
+enum class subscription_type : std::int32_t { exclusive = 0, shared = 1, failover = 2, key_shared = 3 };
+/// CommandSubscribe.InitialPosition.
+enum class initial_position : std::int32_t { latest = 0, earliest = 1 };
+/// CommandAck.AckType.
+enum class ack_type : std::int32_t { individual = 0, cumulative = 1 };
+/// CommandAck.ValidationError.
+enum class validation_error : std::int32_t {
+    uncompressed_size_corruption = 0, decompression_error = 1, checksum_mismatch = 2, batch_deserialize_error = 3,
+    decryption_error = 4,
+};
+/// CommandLookupTopicResponse.LookupType.
+enum class lookup_type : std::int32_t { redirect = 0, connect = 1, failed = 2 };
+/// ProducerAccessMode.
+enum class producer_access_mode : std::int32_t { shared = 0, exclusive = 1, wait_for_exclusive = 2, exclusive_with_fencing = 3 };
+/// KeySharedMode.
+enum class key_shared_mode : std::int32_t { auto_split = 0, sticky = 1 };
+
+namespace proto {
+
+struct key_value {
+    std::string key;
+    std::string value;
+    template <class F> void fields(F&& f) { f(1, key); f(2, value); }
+    bool operator==(const key_value&) const = default;
+};
+
+struct key_long_value {
+    std::string key;
+    std::uint64_t value = 0;
+    template <class F> void fields(F&& f) { f(1, key); f(2, value); }
+};
+
+struct message_id_data {
+    std::uint64_t ledger_id = 0;
+    std::uint64_t entry_id = 0;
+    std::optional<std::int32_t> partition;   // default -1
+    std::optional<std::int32_t> batch_index; // default -1
+    std::vector<std::int64_t> ack_set;
+    std::optional<std::int32_t> batch_size;
+    template <class F> void fields(F&& f) {
+        f(1, ledger_id); f(2, entry_id); f(3, partition); f(4, batch_index); f(5, ack_set); f(6, batch_size);
+    }
+};
+
+struct int_range {
+    std::int32_t start = 0;
+    std::int32_t end = 0;
+    template <class F> void fields(F&& f) { f(1, start); f(2, end); }
+};
+
+struct key_shared_meta {
+    key_shared_mode mode = key_shared_mode::auto_split;
+    std::vector<int_range> hash_ranges;
+    std::optional<bool> allow_out_of_order_delivery;
+    template <class F> void fields(F&& f) { f(1, mode); f(3, hash_ranges); f(4, allow_out_of_order_delivery); }
+};
+
+struct feature_flags {
+    std::optional<bool> supports_auth_refresh;
+    std::optional<bool> supports_broker_entry_metadata;
+    std::optional<bool> supports_partial_producer;
+    std::optional<bool> supports_topic_watchers;
+    template <class F> void fields(F&& f) {
+        f(1, supports_auth_refresh); f(2, supports_broker_entry_metadata); f(3, supports_partial_producer);
+        f(4, supports_topic_watchers);
+    }
+};
+
+struct encryption_keys {
+    std::string key;
+    std::string value;
+    std::vector<key_value> metadata;
+    template <class F> void fields(F&& f) { f(1, key); f(2, value); f(3, metadata); }
+};
+
+struct message_metadata {
+    std::string producer_name;
+    std::uint64_t sequence_id = 0;
+    std::uint64_t publish_time = 0;
+    std::vector<key_value> properties;
+    std::optional<std::string> replicated_from;
+    std::optional<std::string> partition_key;
+    std::vector<std::string> replicate_to;
+    std::optional<compression_type> compression;
+    std::optional<std::uint32_t> uncompressed_size;
+    std::optional<std::int32_t> num_messages_in_batch; // present only on batches
+    std::optional<std::uint64_t> event_time;
+    std::vector<encryption_keys> encryption;
+    std::optional<std::string> encryption_algo;
+    std::optional<std::string> encryption_param;
+    std::optional<std::string> schema_version;
+    std::optional<bool> partition_key_b64_encoded;
+    std::optional<std::string> ordering_key;
+    std::optional<std::int64_t> deliver_at_time;
+    std::optional<std::int32_t> marker_type;
+    std::optional<std::uint64_t> highest_sequence_id;
+    std::optional<bool> null_value;
+    std::optional<std::string> uuid;
+    std::optional<std::int32_t> num_chunks_from_msg;
+    std::optional<std::int32_t> total_chunk_msg_size;
+    std::optional<std::int32_t> chunk_id;
+    std::optional<bool> null_partition_key;
+    template <class F> void fields(F&& f) {
+        f(1, producer_name); f(2, sequence_id); f(3, publish_time); f(4, properties); f(5, replicated_from);
+        f(6, partition_key); f(7, replicate_to); f(8, compression); f(9, uncompressed_size);
+        f(11, num_messages_in_batch); f(12, event_time); f(13, encryption); f(14, encryption_algo);
+        f(15, encryption_param); f(16, schema_version); f(17, partition_key_b64_encoded); f(18, ordering_key);
+        f(19, deliver_at_time); f(20, marker_type); f(24, highest_sequence_id); f(25, null_value); f(26, uuid);
+        f(27, num_chunks_from_msg); f(28, total_chunk_msg_size); f(29, chunk_id); f(30, null_partition_key);
+    }
+};
+
+struct single_message_metadata {
+    std::vector<key_value> properties;
+    std::optional<std::string> partition_key;
+    std::int32_t payload_size = 0;
+    std::optional<bool> compacted_out;
+    std::optional<std::uint64_t> event_time;
+    std::optional<bool> partition_key_b64_encoded;
+    std::optional<std::string> ordering_key;
+    std::optional<std::uint64_t> sequence_id;
+    std::optional<bool> null_value;
+    std::optional<bool> null_partition_key;
+    template <class F> void fields(F&& f) {
+        f(1, properties); f(2, partition_key); f(3, payload_size); f(4, compacted_out); f(5, event_time);
+        f(6, partition_key_b64_encoded); f(7, ordering_key); f(8, sequence_id); f(9, null_value);
+        f(10, null_partition_key);
+    }
+};
+
+// ---- commands -------------------------------------------------------------------------------------
+
+struct connect {
+    static constexpr command_type type = command_type::connect;
+    std::string client_version;
+    std::optional<std::string> auth_data;
+    std::optional<std::int32_t> protocol_version;
+    std::optional<std::string> auth_method_name;
+    std::optional<std::string> proxy_to_broker_url;
+    std::optional<feature_flags> flags;
+    template <class F> void fields(F&& f) {
+        f(1, client_version); f(3, auth_data); f(4, protocol_version); f(5, auth_method_name);
+        f(6, proxy_to_broker_url); f(10, flags);
+    }
+};
+
+struct connected {
+    static constexpr command_type type = command_type::connected;
+    std::string server_version;
+    std::optional<std::int32_t> protocol_version;
+    std::optional<std::int32_t> max_message_size;
+    std::optional<feature_flags> flags;
+    template <class F> void fields(F&& f) { f(1, server_version); f(2, protocol_version); f(3, max_message_size); f(4, flags); }
+};
+
+struct subscribe {
+    static constexpr command_type type = command_type::subscribe;
+    std::string topic;
+    std::string subscription;
+    subscription_type sub_type = subscription_type::exclusive;
+    std::uint64_t consumer_id = 0;
+    std::uint64_t request_id = 0;
+    std::optional<std::string> consumer_name;
+    std::optional<std::int32_t> priority_level;
+    std::optional<bool> durable;
+    std::optional<message_id_data> start_message_id;
+    std::vector<key_value> metadata;
+    std::optional<bool> read_compacted;
+    std::optional<initial_position> initial;
+    std::optional<bool> force_topic_creation;
+    std::optional<key_shared_meta> key_shared;
+    std::optional<std::uint64_t> consumer_epoch;
+    template <class F> void fields(F&& f) {
+        f(1, topic); f(2, subscription); f(3, sub_type); f(4, consumer_id); f(5, request_id); f(6, consumer_name);
+        f(7, priority_level); f(8, durable); f(9, start_message_id); f(10, metadata); f(11, read_compacted);
+        f(13, initial); f(15, force_topic_creation); f(17, key_shared); f(19, consumer_epoch);
+    }
+};
+
+struct producer {
+    static constexpr command_type type = command_type::producer;
+    std::string topic;
+    std::uint64_t producer_id = 0;
+    std::uint64_t request_id = 0;
+    std::optional<std::string> producer_name;
+    std::optional<bool> encrypted;
+    std::vector<key_value> metadata;
+    std::optional<std::uint64_t> epoch;
+    std::optional<bool> user_provided_producer_name;
+    std::optional<producer_access_mode> access_mode;
+    template <class F> void fields(F&& f) {
+        f(1, topic); f(2, producer_id); f(3, request_id); f(4, producer_name); f(5, encrypted); f(6, metadata);
+        f(8, epoch); f(9, user_provided_producer_name); f(10, access_mode);
+    }
+};
+
+struct send {
+    static constexpr command_type type = command_type::send;
+    std::uint64_t producer_id = 0;
+    std::uint64_t sequence_id = 0;
+    std::optional<std::int32_t> num_messages;
+    std::optional<std::uint64_t> highest_sequence_id;
+    std::optional<bool> is_chunk;
+    std::optional<bool> marker;
+    template <class F> void fields(F&& f) {
+        f(1, producer_id); f(2, sequence_id); f(3, num_messages); f(6, highest_sequence_id); f(7, is_chunk); f(8, marker);
+    }
+};
+
+struct send_receipt {
+    static constexpr command_type type = command_type::send_receipt;
+    std::uint64_t producer_id = 0;
+    std::uint64_t sequence_id = 0;
+    std::optional<message_id_data> message_id;
+    std::optional<std::uint64_t> highest_sequence_id;
+    template <class F> void fields(F&& f) { f(1, producer_id); f(2, sequence_id); f(3, message_id); f(4, highest_sequence_id); }
+};
+
+struct send_error {
+    static constexpr command_type type = command_type::send_error;
+    std::uint64_t producer_id = 0;
+    std::uint64_t sequence_id = 0;
+    server_error error = server_error::unknown_error;
+    std::string message;
+    template <class F> void fields(F&& f) { f(1, producer_id); f(2, sequence_id); f(3, error); f(4, message); }
+};
+
+struct message {
+    static constexpr command_type type = command_type::message;
+    std::uint64_t consumer_id = 0;
+    message_id_data message_id;
+    std::optional<std::uint32_t> redelivery_count;
+    std::vector<std::int64_t> ack_set;
+    std::optional<std::uint64_t> consumer_epoch;
+    template <class F> void fields(F&& f) { f(1, consumer_id); f(2, message_id); f(3, redelivery_count); f(4, ack_set); f(5, consumer_epoch); }
+};
+
+struct ack {
+    static constexpr command_type type = command_type::ack;
+    std::uint64_t consumer_id = 0;
+    ack_type kind = ack_type::individual;
+    std::vector<message_id_data> message_ids;
+    std::optional<validation_error> validation;
+    std::vector<key_long_value> properties;
+    std::optional<std::uint64_t> request_id;
+    template <class F> void fields(F&& f) { f(1, consumer_id); f(2, kind); f(3, message_ids); f(4, validation); f(5, properties); f(8, request_id); }
+};
+
+struct flow {
+    static constexpr command_type type = command_type::flow;
+    std::uint64_t consumer_id = 0;
+    std::uint32_t message_permits = 0;
+    template <class F> void fields(F&& f) { f(1, consumer_id); f(2, message_permits); }
+};
+
+struct unsubscribe {
+    static constexpr command_type type = command_type::unsubscribe;
+    std::uint64_t consumer_id = 0;
+    std::uint64_t request_id = 0;
+    std::optional<bool> force;
+    template <class F> void fields(F&& f) { f(1, consumer_id); f(2, request_id); f(3, force); }
+};
+
+struct success {
+    static constexpr command_type type = command_type::success;
+    std::uint64_t request_id = 0;
+    template <class F> void fields(F&& f) { f(1, request_id); }
+};
+
+struct error {
+    static constexpr command_type type = command_type::error;
+    std::uint64_t request_id = 0;
+    server_error code = server_error::unknown_error;
+    std::string message;
+    template <class F> void fields(F&& f) { f(1, request_id); f(2, code); f(3, message); }
+};
+
+struct close_producer {
+    static constexpr command_type type = command_type::close_producer;
+    std::uint64_t producer_id = 0;
+    std::uint64_t request_id = 0;
+    std::optional<std::string> assigned_broker_service_url;
+    std::optional<std::string> assigned_broker_service_url_tls;
+    template <class F> void fields(F&& f) { f(1, producer_id); f(2, request_id); f(3, assigned_broker_service_url); f(4, assigned_broker_service_url_tls); }
+};
+
+struct close_consumer {
+    static constexpr command_type type = command_type::close_consumer;
+    std::uint64_t consumer_id = 0;
+    std::uint64_t request_id = 0;
+    std::optional<std::string> assigned_broker_service_url;
+    std::optional<std::string> assigned_broker_service_url_tls;
+    template <class F> void fields(F&& f) { f(1, consumer_id); f(2, request_id); f(3, assigned_broker_service_url); f(4, assigned_broker_service_url_tls); }
+};
+
+struct producer_success {
+    static constexpr command_type type = command_type::producer_success;
+    std::uint64_t request_id = 0;
+    std::string producer_name;
+    std::optional<std::int64_t> last_sequence_id; // default -1
+    std::optional<std::string> schema_version;
+    std::optional<std::uint64_t> topic_epoch;
+    std::optional<bool> producer_ready; // default true
+    template <class F> void fields(F&& f) {
+        f(1, request_id); f(2, producer_name); f(3, last_sequence_id); f(4, schema_version); f(5, topic_epoch); f(6, producer_ready);
+    }
+};
+
+struct ping {
+    static constexpr command_type type = command_type::ping;
+    template <class F> void fields(F&&) {}
+};
+
+struct pong {
+    static constexpr command_type type = command_type::pong;
+    template <class F> void fields(F&&) {}
+};
+
+struct redeliver_unacknowledged_messages {
+    static constexpr command_type type = command_type::redeliver_unacknowledged_messages;
+    std::uint64_t consumer_id = 0;
+    std::vector<message_id_data> message_ids;
+    std::optional<std::uint64_t> consumer_epoch;
+    template <class F> void fields(F&& f) { f(1, consumer_id); f(2, message_ids); f(3, consumer_epoch); }
+};
+
+struct partitioned_metadata {
+    static constexpr command_type type = command_type::partitioned_metadata;
+    std::string topic;
+    std::uint64_t request_id = 0;
+    std::optional<bool> metadata_auto_creation_enabled;
+    template <class F> void fields(F&& f) { f(1, topic); f(2, request_id); f(6, metadata_auto_creation_enabled); }
+};
+
+struct partitioned_metadata_response {
+    static constexpr command_type type = command_type::partitioned_metadata_response;
+    enum class result : std::int32_t { success = 0, failed = 1 };
+    std::optional<std::uint32_t> partitions;
+    std::uint64_t request_id = 0;
+    std::optional<result> response;
+    std::optional<server_error> error;
+    std::optional<std::string> message;
+    template <class F> void fields(F&& f) { f(1, partitions); f(2, request_id); f(3, response); f(4, error); f(5, message); }
+};
+
+struct lookup {
+    static constexpr command_type type = command_type::lookup;
+    std::string topic;
+    std::uint64_t request_id = 0;
+    std::optional<bool> authoritative;
+    std::optional<std::string> advertised_listener_name;
+    template <class F> void fields(F&& f) { f(1, topic); f(2, request_id); f(3, authoritative); f(7, advertised_listener_name); }
+};
+
+struct lookup_response {
+    static constexpr command_type type = command_type::lookup_response;
+    std::optional<std::string> broker_service_url;
+    std::optional<std::string> broker_service_url_tls;
+    std::optional<lookup_type> response;
+    std::uint64_t request_id = 0;
+    std::optional<bool> authoritative;
+    std::optional<server_error> error;
+    std::optional<std::string> message;
+    std::optional<bool> proxy_through_service_url;
+    template <class F> void fields(F&& f) {
+        f(1, broker_service_url); f(2, broker_service_url_tls); f(3, response); f(4, request_id); f(5, authoritative);
+        f(6, error); f(7, message); f(8, proxy_through_service_url);
+    }
+};
+
+struct reached_end_of_topic {
+    static constexpr command_type type = command_type::reached_end_of_topic;
+    std::uint64_t consumer_id = 0;
+    template <class F> void fields(F&& f) { f(1, consumer_id); }
+};
+
+struct active_consumer_change {
+    static constexpr command_type type = command_type::active_consumer_change;
+    std::uint64_t consumer_id = 0;
+    std::optional<bool> is_active;
+    template <class F> void fields(F&& f) { f(1, consumer_id); f(2, is_active); }
+};
+
+struct ack_response {
+    static constexpr command_type type = command_type::ack_response;
+    std::uint64_t consumer_id = 0;
+    std::optional<server_error> error;
+    std::optional<std::string> message;
+    std::optional<std::uint64_t> request_id;
+    template <class F> void fields(F&& f) { f(1, consumer_id); f(4, error); f(5, message); f(6, request_id); }
+};
+
+/// A BaseCommand whose type sluice does not handle (kept so the connection can say which).
+struct unknown_command {
+    std::int32_t type = 0;
+};
+
+} // namespace proto
+
+/// Every command sluice decodes, as one BaseCommand.
+using base_command = std::variant<proto::unknown_command, proto::connect, proto::connected, proto::subscribe,
+                                  proto::producer, proto::send, proto::send_receipt, proto::send_error, proto::message,
+                                  proto::ack, proto::flow, proto::unsubscribe, proto::success, proto::error,
+                                  proto::close_producer, proto::close_consumer, proto::producer_success, proto::ping,
+                                  proto::pong, proto::redeliver_unacknowledged_messages, proto::partitioned_metadata,
+                                  proto::partitioned_metadata_response, proto::lookup, proto::lookup_response,
+                                  proto::reached_end_of_topic, proto::active_consumer_change, proto::ack_response>;
+
+/// Appends the BaseCommand wrapping `cmd` (its type, and the command at the field of the same number).
+template <class Command>
+void encode_base_command(std::string& out, const Command& cmd) {
+    detail::pb_writer w(out);
+    w.tag(1, detail::wire::varint);
+    w.varint(static_cast<std::uint64_t>(Command::type));
+    const std::size_t mark = w.begin_message(static_cast<std::uint32_t>(Command::type));
+    detail::encode_message(w, cmd);
+    w.end_message(mark);
+}
+
+namespace detail {
+template <std::size_t I = 1>
+void decode_command_body(std::int32_t type, std::string_view body, base_command& out) {
+    if constexpr (I < std::variant_size_v<base_command>) {
+        using C = std::variant_alternative_t<I, base_command>;
+        if (static_cast<std::int32_t>(C::type) == type) {
+            decode_message(body, out.emplace<C>(), "BaseCommand");
+            return;
+        }
+        decode_command_body<I + 1>(type, body, out);
+    } else {
+        out = proto::unknown_command{type};
+    }
+}
+} // namespace detail
+
+/// Decodes a BaseCommand. Throws protocol_error when it is malformed or lacks its command's message.
+[[nodiscard]] inline base_command decode_base_command(std::string_view in) {
+    // Two passes, no allocation: protobuf allows the type after the command's message.
+    std::optional<std::int32_t> type;
+    for (detail::pb_reader r(in, "BaseCommand"); !r.done();) {
+        const auto [n, w] = r.tag();
+        if (n == 1 && w == detail::wire::varint)
+            type = static_cast<std::int32_t>(r.varint());
+        else
+            r.skip(w);
+    }
+    if (!type) throw protocol_error("pulsar: malformed BaseCommand: no command type");
+    std::string_view body; // PING and PONG carry empty messages that encoders may leave out
+    for (detail::pb_reader r(in, "BaseCommand"); !r.done();) {
+        const auto [n, w] = r.tag();
+        if (w == detail::wire::length && static_cast<std::int32_t>(n) == *type)
+            body = r.length_delimited();
+        else
+            r.skip(w);
+    }
+    base_command out;
+    detail::decode_command_body(*type, body, out);
+    return out;
+}
+
+/// The BaseCommand type of a decoded command.
+[[nodiscard]] inline std::int32_t type_of(const base_command& c) noexcept {
+    return std::visit(
+        [](const auto& cmd) -> std::int32_t {
+            if constexpr (std::is_same_v<std::decay_t<decltype(cmd)>, proto::unknown_command>)
+                return cmd.type;
+            else
+                return static_cast<std::int32_t>(std::decay_t<decltype(cmd)>::type);
+        },
+        c);
+}
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/commands.hpp
+// begin file sluice/pulsar/frames.hpp
+
+// Pulsar frames. Every frame is
+//     [totalSize: u32][commandSize: u32][BaseCommand]
+// and the commands that carry a message (SEND from producers, MESSAGE to consumers) go on with
+//     [magic 0x0e01: u16][CRC32C: u32][metadataSize: u32][MessageMetadata][payload]
+// where the CRC32C covers everything after itself (metadata size, metadata and payload). All integers
+// are big-endian; totalSize counts the bytes after itself. A broker may put broker entry metadata,
+//     [magic 0x0e02: u16][size: u32][BrokerEntryMetadata]
+// before the 0x0e01 part for clients that ask for it (sluice does not; it skips them if sent).
+//
+// A batch is one message whose payload holds several, each [size: u32][SingleMessageMetadata][payload],
+// compressed as a whole; MessageMetadata.num_messages_in_batch says how many.
+//
+// frame_decoder cuts frames out of a byte stream fed in pieces, enforcing a maximum frame size (the
+// broker's max_message_size plus room for the command), and reports a checksum mismatch on the frame
+// rather than throwing, so the consumer can answer for the message instead of losing it.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+namespace sluice::pulsar {
+
+inline constexpr std::uint16_t payload_magic = 0x0e01;
+inline constexpr std::uint16_t broker_entry_metadata_magic = 0x0e02;
+/// Pulsar's default maximum message size (the broker's maxMessageSize, 5 MiB).
+inline constexpr std::size_t default_max_message_size = 5u << 20;
+/// Room allowed on top of max_message_size for the command and metadata of a frame.
+inline constexpr std::size_t frame_overhead_allowance = 10u << 10;
+
+namespace detail {
+inline void put_u32(char* p, std::uint32_t v) noexcept {
+    p[0] = static_cast<char>(v >> 24);
+    p[1] = static_cast<char>(v >> 16);
+    p[2] = static_cast<char>(v >> 8);
+    p[3] = static_cast<char>(v);
+}
+[[nodiscard]] inline std::uint32_t get_u32(const char* p) noexcept {
+    return (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[0])) << 24) |
+           (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[1])) << 16) |
+           (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[2])) << 8) |
+           static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[3]));
+}
+[[nodiscard]] inline std::uint16_t get_u16(const char* p) noexcept {
+    return static_cast<std::uint16_t>((static_cast<std::uint8_t>(p[0]) << 8) | static_cast<std::uint8_t>(p[1]));
+}
+inline void append_u32(std::string& out, std::uint32_t v) {
+    char b[4];
+    put_u32(b, v);
+    out.append(b, 4);
+}
+} // namespace detail
+
+/// Appends a frame carrying only a command.
+template <class Command>
+void append_simple_frame(std::string& out, const Command& cmd) {
+    const std::size_t start = out.size();
+    out.append(8, '\0');
+    encode_base_command(out, cmd);
+    const auto cmd_size = static_cast<std::uint32_t>(out.size() - start - 8);
+    detail::put_u32(out.data() + start, cmd_size + 4);
+    detail::put_u32(out.data() + start + 4, cmd_size);
+}
+
+/// Appends a frame carrying a command, a MessageMetadata and a payload (SEND, MESSAGE), with the
+/// magic number and the CRC32C of metadata and payload.
+template <class Command>
+void append_payload_frame(std::string& out, const Command& cmd, const proto::message_metadata& metadata,
+                          std::string_view payload) {
+    const std::size_t start = out.size();
+    out.append(8, '\0');
+    encode_base_command(out, cmd);
+    const auto cmd_size = static_cast<std::uint32_t>(out.size() - start - 8);
+    out.push_back(static_cast<char>(payload_magic >> 8));
+    out.push_back(static_cast<char>(payload_magic & 0xff));
+    const std::size_t crc_at = out.size();
+    out.append(8, '\0'); // CRC, metadata size
+    encode_protobuf(out, metadata);
+    detail::put_u32(out.data() + crc_at + 4, static_cast<std::uint32_t>(out.size() - crc_at - 8));
+    out.append(payload);
+    const std::uint32_t crc = crc32c(out.data() + crc_at + 4, out.size() - crc_at - 4);
+    detail::put_u32(out.data() + crc_at, crc);
+    detail::put_u32(out.data() + start, static_cast<std::uint32_t>(out.size() - start - 4));
+    detail::put_u32(out.data() + start + 4, cmd_size);
+}
+
+/// Appends one message of a batch: [size][SingleMessageMetadata][payload]. Sets payload_size.
+inline void append_batch_entry(std::string& out, proto::single_message_metadata& metadata, std::string_view payload) {
+    metadata.payload_size = static_cast<std::int32_t>(payload.size());
+    const std::size_t at = out.size();
+    out.append(4, '\0');
+    encode_protobuf(out, metadata);
+    detail::put_u32(out.data() + at, static_cast<std::uint32_t>(out.size() - at - 4));
+    out.append(payload);
+}
+
+/// One message of a batch, its payload a view into the batch.
+struct batch_entry {
+    proto::single_message_metadata metadata;
+    std::string_view payload;
+};
+
+/// Splits an uncompressed batch of `count` messages. Throws protocol_error when the batch is
+/// truncated, a size runs past its end, or bytes are left over.
+[[nodiscard]] inline std::vector<batch_entry> read_batch(std::string_view batch, std::int32_t count) {
+    if (count < 0) throw protocol_error("pulsar: batch with a negative message count");
+    // Each entry takes at least 6 bytes: a count larger than that allows is a lie, not a reason to allocate.
+    if (static_cast<std::size_t>(count) > batch.size() / 6 + 1)
+        throw protocol_error("pulsar: batch of " + std::to_string(batch.size()) + " bytes cannot hold " +
+                             std::to_string(count) + " messages");
+    std::vector<batch_entry> out;
+    out.reserve(static_cast<std::size_t>(count));
+    std::size_t pos = 0;
+    for (std::int32_t i = 0; i < count; ++i) {
+        if (batch.size() - pos < 4) throw protocol_error("pulsar: batch truncated at message " + std::to_string(i));
+        const std::uint32_t md_size = detail::get_u32(batch.data() + pos);
+        pos += 4;
+        if (md_size > batch.size() - pos)
+            throw protocol_error("pulsar: batch message " + std::to_string(i) + " metadata runs past the batch");
+        auto md = decode_protobuf<proto::single_message_metadata>(batch.substr(pos, md_size), "SingleMessageMetadata");
+        pos += md_size;
+        if (md.payload_size < 0 || static_cast<std::size_t>(md.payload_size) > batch.size() - pos)
+            throw protocol_error("pulsar: batch message " + std::to_string(i) + " payload runs past the batch");
+        const auto size = static_cast<std::size_t>(md.payload_size);
+        out.push_back(batch_entry{std::move(md), batch.substr(pos, size)});
+        pos += size;
+    }
+    if (pos != batch.size())
+        throw protocol_error("pulsar: " + std::to_string(batch.size() - pos) + " bytes left after the last batch message");
+    return out;
+}
+
+/// A frame cut from the stream. Views point into the decoder's buffer: valid until the next call to
+/// feed() or next().
+struct frame {
+    base_command command;
+    /// True for frames with a message part (metadata and payload).
+    bool has_payload = false;
+    /// False when the CRC32C does not match: metadata and payload must not be trusted.
+    bool checksum_ok = true;
+    /// The MessageMetadata, decoded (when has_payload and checksum_ok).
+    proto::message_metadata metadata;
+    /// The raw MessageMetadata bytes.
+    std::string_view metadata_bytes;
+    /// The payload (maybe compressed, maybe a batch), after the metadata.
+    std::string_view payload;
+};
+
+/// Cuts frames out of a byte stream. Not thread-safe.
+class frame_decoder {
+public:
+    /// `max_frame_size` bounds totalSize; larger frames are a protocol_error (the connection is broken).
+    explicit frame_decoder(std::size_t max_frame_size = default_max_message_size + frame_overhead_allowance)
+        : max_frame_size_(max_frame_size) {}
+
+    /// Raises or lowers the bound (after CONNECTED tells the broker's max_message_size).
+    void set_max_frame_size(std::size_t n) noexcept { max_frame_size_ = n; }
+    [[nodiscard]] std::size_t max_frame_size() const noexcept { return max_frame_size_; }
+
+    /// Appends received bytes.
+    void feed(std::string_view bytes) {
+        compact();
+        buffer_.append(bytes);
+    }
+
+    /// A writable region of at least `n` bytes at the end of the buffer, for a socket read; commit()
+    /// the bytes actually read.
+    [[nodiscard]] std::span<char> prepare(std::size_t n) {
+        compact();
+        used_ = buffer_.size();
+        buffer_.resize(used_ + n);
+        return {buffer_.data() + used_, n};
+    }
+    void commit(std::size_t n) noexcept { buffer_.resize(used_ + n); }
+
+    /// Bytes received and not yet cut into frames.
+    [[nodiscard]] std::size_t buffered() const noexcept { return buffer_.size() - read_; }
+
+    /// The next complete frame, or nullopt when more bytes are needed. Throws protocol_error when the
+    /// stream breaks the protocol (oversized or malformed frame): the stream cannot be resynchronised.
+    [[nodiscard]] std::optional<frame> next() {
+        if (buffered() < 4) return std::nullopt;
+        const char* p = buffer_.data() + read_;
+        const std::uint32_t total = detail::get_u32(p);
+        if (total < 4) throw protocol_error("pulsar: frame of " + std::to_string(total) + " bytes is too short");
+        if (total > max_frame_size_)
+            throw protocol_error("pulsar: frame of " + std::to_string(total) + " bytes exceeds the limit of " +
+                                 std::to_string(max_frame_size_));
+        if (buffered() < 4 + std::size_t{total}) return std::nullopt;
+        std::string_view body(p + 4, total);
+        read_ += 4 + std::size_t{total};
+        return parse(body);
+    }
+
+    /// Parses one frame's bytes after totalSize.
+    [[nodiscard]] static frame parse(std::string_view body) {
+        const std::uint32_t cmd_size = detail::get_u32(body.data());
+        if (cmd_size > body.size() - 4)
+            throw protocol_error("pulsar: command size " + std::to_string(cmd_size) + " exceeds its frame");
+        frame f;
+        f.command = decode_base_command(body.substr(4, cmd_size));
+        std::string_view rest = body.substr(4 + std::size_t{cmd_size});
+        if (rest.empty()) return f;
+        f.has_payload = true;
+        if (rest.size() >= 6 && detail::get_u16(rest.data()) == broker_entry_metadata_magic) {
+            const std::uint32_t n = detail::get_u32(rest.data() + 2);
+            if (n > rest.size() - 6) throw protocol_error("pulsar: broker entry metadata runs past its frame");
+            rest.remove_prefix(6 + std::size_t{n});
+        }
+        if (rest.size() < 10 || detail::get_u16(rest.data()) != payload_magic)
+            throw protocol_error("pulsar: message part without the 0x0e01 magic number and checksum");
+        const std::uint32_t expected = detail::get_u32(rest.data() + 2);
+        rest.remove_prefix(6);
+        f.checksum_ok = crc32c(rest.data(), rest.size()) == expected;
+        const std::uint32_t md_size = detail::get_u32(rest.data());
+        if (md_size > rest.size() - 4) throw protocol_error("pulsar: metadata size exceeds its frame");
+        f.metadata_bytes = rest.substr(4, md_size);
+        f.payload = rest.substr(4 + std::size_t{md_size});
+        if (f.checksum_ok) f.metadata = decode_protobuf<proto::message_metadata>(f.metadata_bytes, "MessageMetadata");
+        return f;
+    }
+
+private:
+    void compact() {
+        if (read_ == 0) return;
+        if (read_ == buffer_.size()) {
+            buffer_.clear();
+        } else if (read_ > buffer_.size() / 2 || read_ > (64u << 10)) {
+            buffer_.erase(0, read_);
+        } else {
+            return;
+        }
+        read_ = 0;
+    }
+
+    std::size_t max_frame_size_;
+    std::string buffer_;
+    std::size_t read_ = 0;
+    std::size_t used_ = 0;
+};
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/frames.hpp
+// begin file sluice/pulsar/compression.hpp
+
+// Pulsar's payload compression: LZ4 (the raw block format, as the Java and C++ clients write it),
+// ZLIB (a zlib stream, RFC 1950), ZSTD (a zstd frame) and SNAPPY (snappy's raw format). The batch (or
+// single payload) is compressed whole and MessageMetadata.uncompressed_size gives its original size,
+// which the decoder checks and which bounds what it allocates.
+//
+// LZ4, ZSTD and SNAPPY use codec/compression.hpp's block_codec (liblz4, libzstd, libsnappy); ZLIB
+// uses zlib directly (SLUICE_HAS_ZLIB), since block_codec's zlib codec writes GZIP members and
+// Pulsar's ZLIB is the zlib format. A codec not compiled in is refused with a clear error when a
+// producer is configured with it, and a message compressed with it comes to the consumer as corrupt.
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+
+namespace sluice::pulsar {
+
+/// The name Pulsar gives a compression type.
+[[nodiscard]] inline std::string_view to_string(compression_type c) noexcept {
+    switch (c) {
+    case compression_type::none: return "NONE";
+    case compression_type::lz4: return "LZ4";
+    case compression_type::zlib: return "ZLIB";
+    case compression_type::zstd: return "ZSTD";
+    case compression_type::snappy: return "SNAPPY";
+    }
+    return "unknown";
+}
+
+/// True when this build can compress and decompress `c`.
+[[nodiscard]] inline bool compression_available(compression_type c) noexcept {
+    switch (c) {
+    case compression_type::none: return true;
+    case compression_type::snappy: return sluice::compression_available(compression::snappy);
+    case compression_type::lz4: return sluice::compression_available(compression::lz4);
+    case compression_type::zstd: return sluice::compression_available(compression::zstd);
+    case compression_type::zlib: return SLUICE_DETAIL_ZLIB != 0;
+    }
+    return false;
+}
+
+/// Compresses and decompresses payloads; keeps the lz4/zstd contexts between calls. One per thread.
+class payload_codec {
+public:
+    /// Appends the compression of `in` with `c` to `out`. Throws std::invalid_argument when `c` is not
+    /// available in this build, compression_error when the library fails.
+    void compress(compression_type c, std::string_view in, std::string& out) {
+        require(c);
+        switch (c) {
+        case compression_type::none: out.append(in); return;
+        case compression_type::snappy: block(compression::snappy, snappy_).compress_into(in, out); return;
+        case compression_type::lz4: block(compression::lz4, lz4_).compress_into(in, out); return;
+        case compression_type::zstd: block(compression::zstd, zstd_).compress_into(in, out); return;
+        case compression_type::zlib: zlib_compress(in, out); return;
+        }
+    }
+
+    /// Decompresses `in` into `out` (replacing it), which must come to exactly `uncompressed_size`
+    /// bytes. Throws compression_error on corrupt input or another size,
+    /// std::invalid_argument when `c` is not available.
+    void decompress(compression_type c, std::string_view in, std::size_t uncompressed_size, std::string& out) {
+        require(c);
+        out.resize(uncompressed_size);
+        const auto dst = std::as_writable_bytes(std::span<char>(out.data(), out.size()));
+        const auto src = std::as_bytes(std::span<const char>(in.data(), in.size()));
+        switch (c) {
+        case compression_type::none: block(compression::none, none_).codec->decompress(src, dst); return;
+        case compression_type::lz4: block(compression::lz4, lz4_).codec->decompress(src, dst); return;
+        case compression_type::zstd: block(compression::zstd, zstd_).codec->decompress(src, dst); return;
+        case compression_type::snappy: block(compression::snappy, snappy_).codec->decompress(src, dst); return;
+        case compression_type::zlib: zlib_decompress(in, out); return;
+        }
+    }
+
+private:
+    struct lazy_block {
+        std::unique_ptr<block_codec> codec;
+        void compress_into(std::string_view in, std::string& out) {
+            const std::size_t at = out.size();
+            const auto src = std::as_bytes(std::span<const char>(in.data(), in.size()));
+            out.resize(at + codec->max_compressed_size(in.size()));
+            const std::size_t n =
+                codec->compress(src, std::as_writable_bytes(std::span<char>(out.data() + at, out.size() - at)));
+            out.resize(at + n);
+        }
+    };
+
+    static lazy_block& block(compression c, lazy_block& slot) {
+        if (!slot.codec) slot.codec = std::make_unique<block_codec>(c, 1);
+        return slot;
+    }
+
+    static void require(compression_type c) {
+        if (!compression_available(c))
+            throw std::invalid_argument("sluice: Pulsar compression " + std::string(to_string(c)) +
+                                        " is not available in this build (its library was not found)");
+    }
+
+    static void zlib_compress([[maybe_unused]] std::string_view in, [[maybe_unused]] std::string& out) {
+#if SLUICE_DETAIL_ZLIB
+        const std::size_t at = out.size();
+        uLongf n = compressBound(static_cast<uLong>(in.size()));
+        out.resize(at + n);
+        const int rc = ::compress2(reinterpret_cast<Bytef*>(out.data() + at), &n,
+                                   reinterpret_cast<const Bytef*>(in.data()), static_cast<uLong>(in.size()), Z_DEFAULT_COMPRESSION);
+        if (rc != Z_OK) throw compression_error("sluice: zlib compression failed (" + std::to_string(rc) + ")");
+        out.resize(at + n);
+#endif
+    }
+
+    static void zlib_decompress([[maybe_unused]] std::string_view in, [[maybe_unused]] std::string& out) {
+#if SLUICE_DETAIL_ZLIB
+        uLongf n = static_cast<uLongf>(out.size());
+        const int rc = ::uncompress(reinterpret_cast<Bytef*>(out.data()), &n, reinterpret_cast<const Bytef*>(in.data()),
+                                    static_cast<uLong>(in.size()));
+        if (rc != Z_OK || n != out.size())
+            throw compression_error("sluice: corrupt zlib payload (" +
+                                    std::string(rc == Z_OK ? "size differs from uncompressed_size" : "zlib error " + std::to_string(rc)) + ")");
+#endif
+    }
+
+    lazy_block none_{};
+    lazy_block lz4_{};
+    lazy_block zstd_{};
+    lazy_block snappy_{};
+};
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/compression.hpp
+// begin file sluice/pulsar/message.hpp
+
+// What producers send and consumers receive: outgoing_message, received_message and message_id, plus
+// the key hashes that pick a partition. The default hash is the Java client's default
+// (HashingScheme.JavaStringHash: String.hashCode() over the key's UTF-16 code units, & INT32_MAX, mod
+// the partition count), so a key lands on the partition where Java producers put it; Murmur3_32Hash
+// (murmur3 x86 32-bit of the UTF-8 bytes, seed 0, & INT32_MAX) is the alternative both offer.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+
+namespace sluice::pulsar {
+
+/// Where a message was stored: ledger and entry, the partition (-1: not partitioned) and its index in
+/// a batch (-1: not batched).
+struct message_id {
+    std::uint64_t ledger_id = 0;
+    std::uint64_t entry_id = 0;
+    std::int32_t partition = -1;
+    std::int32_t batch_index = -1;
+    /// Messages in the batch that holds this one (0 when not batched).
+    std::int32_t batch_size = 0;
+
+    bool operator==(const message_id&) const = default;
+    /// "ledger:entry:partition:batch_index", as Pulsar prints ids.
+    [[nodiscard]] std::string to_string() const {
+        return std::to_string(ledger_id) + ':' + std::to_string(entry_id) + ':' + std::to_string(partition) + ':' +
+               std::to_string(batch_index);
+    }
+    /// The protobuf form, for ACK and REDELIVER commands (the entry only: batch acks are tracked here).
+    [[nodiscard]] proto::message_id_data entry_data() const {
+        proto::message_id_data d;
+        d.ledger_id = ledger_id;
+        d.entry_id = entry_id;
+        if (partition >= 0) d.partition = partition;
+        return d;
+    }
+};
+
+/// A message to produce.
+struct outgoing_message {
+    std::string payload;
+    /// The partition key: picks the partition and, for Key_Shared, the consumer.
+    std::optional<std::string> key{};
+    /// Overrides the key for Key_Shared ordering (bytes).
+    std::optional<std::string> ordering_key{};
+    std::vector<proto::key_value> properties{};
+    /// When the event happened (ms since the epoch); 0: not set.
+    std::uint64_t event_time = 0;
+    /// The dynamic sink's per-message topic; a plain producer refuses a message naming another topic.
+    std::optional<std::string> topic{};
+};
+
+/// A consumed message.
+struct received_message {
+    message_id id;
+    std::string topic;
+    std::string payload;
+    std::optional<std::string> key{};
+    std::optional<std::string> ordering_key{};
+    std::vector<proto::key_value> properties{};
+    std::uint64_t event_time = 0;
+    std::uint64_t publish_time = 0;
+    std::uint64_t sequence_id = 0;
+    std::string producer_name{};
+    /// Times the broker delivered it before (CommandMessage.redelivery_count).
+    std::uint32_t redelivery_count = 0;
+    /// Set when the client could not read the message (checksum, compression, batch): why, with
+    /// `payload` holding the raw bytes as received. Treat it as a processing error.
+    std::optional<std::string> corrupt{};
+
+    /// The value of property `name`, if present.
+    [[nodiscard]] std::optional<std::string_view> property(std::string_view name) const {
+        for (const auto& kv : properties)
+            if (kv.key == name) return kv.value;
+        return std::nullopt;
+    }
+};
+
+/// How a partitioned topic's producer hashes keys.
+enum class hashing_scheme { java_string_hash, murmur3_32 };
+
+/// java.lang.String.hashCode() of the UTF-16 form of a UTF-8 key (invalid bytes count as U+FFFD).
+[[nodiscard]] inline std::int32_t java_string_hash(std::string_view utf8) noexcept {
+    std::uint32_t h = 0;
+    auto add = [&h](std::uint32_t unit) { h = 31 * h + unit; };
+    for (std::size_t i = 0; i < utf8.size();) {
+        const auto b = static_cast<std::uint8_t>(utf8[i]);
+        std::uint32_t cp = 0xfffd;
+        std::size_t n = 1;
+        if (b < 0x80) {
+            cp = b;
+        } else if ((b >> 5) == 6 && i + 1 < utf8.size()) {
+            cp = ((b & 0x1fu) << 6) | (static_cast<std::uint8_t>(utf8[i + 1]) & 0x3fu);
+            n = 2;
+        } else if ((b >> 4) == 14 && i + 2 < utf8.size()) {
+            cp = ((b & 0x0fu) << 12) | ((static_cast<std::uint8_t>(utf8[i + 1]) & 0x3fu) << 6) |
+                 (static_cast<std::uint8_t>(utf8[i + 2]) & 0x3fu);
+            n = 3;
+        } else if ((b >> 3) == 30 && i + 3 < utf8.size()) {
+            cp = ((b & 0x07u) << 18) | ((static_cast<std::uint8_t>(utf8[i + 1]) & 0x3fu) << 12) |
+                 ((static_cast<std::uint8_t>(utf8[i + 2]) & 0x3fu) << 6) | (static_cast<std::uint8_t>(utf8[i + 3]) & 0x3fu);
+            n = 4;
+        }
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            add(0xd800 + (cp >> 10));
+            add(0xdc00 + (cp & 0x3ff));
+        } else {
+            add(cp);
+        }
+        i += n;
+    }
+    return static_cast<std::int32_t>(h);
+}
+
+/// MurmurHash3 x86 32-bit of the key's bytes, seed 0.
+[[nodiscard]] inline std::uint32_t murmur3_32(std::string_view data, std::uint32_t seed = 0) noexcept {
+    constexpr std::uint32_t c1 = 0xcc9e2d51, c2 = 0x1b873593;
+    auto rotl = [](std::uint32_t x, int r) { return (x << r) | (x >> (32 - r)); };
+    std::uint32_t h = seed;
+    const std::size_t blocks = data.size() / 4;
+    for (std::size_t i = 0; i < blocks; ++i) {
+        std::uint32_t k = 0;
+        for (int b = 0; b < 4; ++b) k |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(data[i * 4 + static_cast<std::size_t>(b)])) << (8 * b);
+        k *= c1;
+        k = rotl(k, 15);
+        k *= c2;
+        h ^= k;
+        h = rotl(h, 13);
+        h = h * 5 + 0xe6546b64;
+    }
+    std::uint32_t k = 0;
+    const std::size_t tail = blocks * 4;
+    switch (data.size() & 3) {
+    case 3: k ^= static_cast<std::uint32_t>(static_cast<std::uint8_t>(data[tail + 2])) << 16; [[fallthrough]];
+    case 2: k ^= static_cast<std::uint32_t>(static_cast<std::uint8_t>(data[tail + 1])) << 8; [[fallthrough]];
+    case 1:
+        k ^= static_cast<std::uint8_t>(data[tail]);
+        k *= c1;
+        k = rotl(k, 15);
+        k *= c2;
+        h ^= k;
+    }
+    h ^= static_cast<std::uint32_t>(data.size());
+    h ^= h >> 16;
+    h *= 0x85ebca6b;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35;
+    h ^= h >> 16;
+    return h;
+}
+
+/// The partition of `key` among `partitions`, as the Java client computes it.
+[[nodiscard]] inline std::uint32_t partition_for_key(std::string_view key, std::uint32_t partitions, hashing_scheme scheme) noexcept {
+    const std::uint32_t h = scheme == hashing_scheme::java_string_hash ? static_cast<std::uint32_t>(java_string_hash(key))
+                                                                       : murmur3_32(key);
+    return (h & 0x7fffffffu) % partitions;
+}
+
+/// Milliseconds since the epoch, now.
+[[nodiscard]] inline std::uint64_t now_millis() noexcept {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/message.hpp
+// begin file sluice/pulsar/connection.hpp
+
+// One TCP connection to a Pulsar broker, shared by every producer and consumer that talks to that
+// broker. open() connects and performs CONNECT/CONNECTED (token authentication when configured; the
+// broker's max_message_size bounds the frames read afterwards). Then three coroutines run on the loop:
+//   reader      cuts frames (frame_decoder) and routes them: responses by request id, SEND_RECEIPT /
+//               SEND_ERROR to the producer by producer id, MESSAGE to the consumer by consumer id,
+//               PING answered with PONG;
+//   writer      sends what send_frame() queued, many frames per write, in order;
+//   keep-alive  PINGs a quiet broker and declares the connection dead when it stays silent.
+// When the connection ends (peer closed, error, keep-alive, close()), pending requests fail with
+// connection_error and every registered handler hears on_disconnected() once, so producers and
+// consumers reconnect; nothing queued is silently dropped without its owner knowing.
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace sluice::pulsar {
+
+/// The connection to the broker failed or was lost; retrying (after a new lookup) may succeed.
+class connection_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// The broker answered with an error (CommandError, CommandSendError, a failed lookup).
+class broker_error : public std::runtime_error {
+public:
+    broker_error(server_error code, const std::string& message)
+        : std::runtime_error("pulsar: broker error " + std::string(to_string(code)) + ": " + message), code_(code) {}
+    [[nodiscard]] server_error code() const noexcept { return code_; }
+
+private:
+    server_error code_;
+};
+
+/// How connections authenticate, time out and stay alive.
+struct connection_options {
+    /// Token authentication (auth method "token"), e.g. a JWT; empty: none. Never logged.
+    std::string auth_token{};
+    std::chrono::milliseconds connect_timeout{10'000};
+    /// How long a request (lookup, producer or consumer creation, close) waits for its response.
+    std::chrono::milliseconds operation_timeout{30'000};
+    /// A connection quiet for this long is PINGed; quiet for twice as long, it is closed.
+    std::chrono::milliseconds keep_alive{30'000};
+    std::string client_version = "sluice " SLUICE_VERSION_STRING;
+};
+
+/// What a producer or consumer registers to hear frames for its id and the end of the connection.
+class connection_handler {
+public:
+    /// A frame addressed to this handler (views valid during the call only).
+    virtual void on_frame(frame& f) = 0;
+    /// The connection ended; called once, on the loop.
+    virtual void on_disconnected() = 0;
+
+protected:
+    ~connection_handler() = default;
+};
+
+class connection : public std::enable_shared_from_this<connection> {
+    struct token {};
+
+public:
+    connection(token, io_loop& loop, tcp_stream stream, connection_options options, std::string url)
+        : loop_(&loop), stream_(std::move(stream)), options_(std::move(options)), url_(std::move(url)) {}
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    /// Connects to host:port, performs the handshake and starts the connection's coroutines. Throws
+    /// connection_error (unreachable, refused, timed out, closed during the handshake) or broker_error
+    /// (authentication refused).
+    [[nodiscard]] static task<std::shared_ptr<connection>> open(io_loop& loop, std::string host, std::uint16_t port,
+                                                                connection_options options, std::string url) {
+        tcp_stream stream;
+        try {
+            stream = co_await tcp_stream::connect(loop, host, port, options.connect_timeout);
+        } catch (const std::system_error& e) {
+            throw connection_error("pulsar: cannot connect to " + url + ": " + e.what());
+        }
+        auto c = std::make_shared<connection>(token{}, loop, std::move(stream), std::move(options), std::move(url));
+        co_await c->handshake();
+        c->start();
+        co_return c;
+    }
+
+    [[nodiscard]] const std::string& url() const noexcept { return url_; }
+    [[nodiscard]] bool is_open() const noexcept { return open_; }
+    /// The broker's max_message_size (CONNECTED), or Pulsar's default when it sent none.
+    [[nodiscard]] std::size_t max_message_size() const noexcept { return max_message_size_; }
+    [[nodiscard]] std::int32_t server_protocol_version() const noexcept { return server_protocol_; }
+    [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+
+    /// Queues a complete frame for writing; dropped when the connection is closed (its owner hears
+    /// on_disconnected and resends what it needs to).
+    void send_frame(std::string_view frame) {
+        if (!open_) return;
+        outgoing_.append(frame);
+        write_wanted_.set();
+    }
+
+    /// Queues a command-only frame.
+    template <class Command>
+    void send_command(const Command& cmd) {
+        std::string f;
+        append_simple_frame(f, cmd);
+        send_frame(f);
+    }
+
+    [[nodiscard]] std::uint64_t next_request_id() noexcept { return next_request_id_++; }
+
+    /// Sends `frame` (a request carrying `request_id`) and returns the broker's response. Throws
+    /// broker_error for an ERROR response, connection_error when the connection ends or the response
+    /// does not come within operation_timeout.
+    [[nodiscard]] task<base_command> request(std::string frame, std::uint64_t request_id) {
+        if (!open_) throw connection_error("pulsar: connection to " + url_ + " is closed");
+        auto p = std::make_shared<pending_request>();
+        requests_.emplace(request_id, p);
+        send_frame(frame);
+        std::stop_source timer;
+        loop_->spawn(expire(weak_from_this(), request_id, p, timer.get_token()));
+        co_await p->done.wait();
+        timer.request_stop();
+        if (p->failure) std::rethrow_exception(p->failure);
+        if (auto* e = std::get_if<proto::error>(&p->reply)) throw broker_error(e->code, e->message);
+        co_return std::move(p->reply);
+    }
+
+    /// Routes frames for producer `id` (SEND_RECEIPT, SEND_ERROR, CLOSE_PRODUCER) to `h`.
+    void add_producer(std::uint64_t id, connection_handler* h) { producers_[id] = h; }
+    void remove_producer(std::uint64_t id) { producers_.erase(id); }
+    /// Routes frames for consumer `id` (MESSAGE, CLOSE_CONSUMER, ...) to `h`.
+    void add_consumer(std::uint64_t id, connection_handler* h) { consumers_[id] = h; }
+    void remove_consumer(std::uint64_t id) { consumers_.erase(id); }
+
+    /// Ends the connection: pending requests fail and handlers hear on_disconnected(). Idempotent.
+    void close(std::string reason = "closed by the client") { shutdown(std::move(reason)); }
+
+    /// PINGs sent and PONGs received (keep-alive and the broker's own PINGs answered).
+    [[nodiscard]] std::uint64_t pings_sent() const noexcept { return pings_sent_; }
+    [[nodiscard]] std::uint64_t pongs_sent() const noexcept { return pongs_sent_; }
+    /// Why the connection ended (empty while open).
+    [[nodiscard]] const std::string& close_reason() const noexcept { return close_reason_; }
+
+private:
+    struct pending_request {
+        async_event done;
+        base_command reply;
+        std::exception_ptr failure;
+    };
+
+    task<void> handshake() {
+        proto::connect c;
+        c.client_version = options_.client_version;
+        c.protocol_version = protocol_version;
+        if (!options_.auth_token.empty()) {
+            c.auth_method_name = "token";
+            c.auth_data = options_.auth_token;
+        }
+        std::string f;
+        append_simple_frame(f, c);
+        try {
+            co_await stream_.write_all(f);
+            for (;;) {
+                auto got = decoder_.next();
+                if (got) {
+                    co_await on_handshake_reply(*got);
+                    co_return;
+                }
+                auto buf = decoder_.prepare(4096);
+                const std::size_t n = co_await stream_.read_some(buf);
+                decoder_.commit(n);
+                if (n == 0) throw connection_error("pulsar: " + url_ + " closed the connection during the handshake");
+            }
+        } catch (const std::system_error& e) {
+            throw connection_error("pulsar: handshake with " + url_ + " failed: " + e.what());
+        }
+    }
+
+    task<void> on_handshake_reply(frame& f) {
+        if (auto* e = std::get_if<proto::error>(&f.command)) throw broker_error(e->code, e->message);
+        auto* ok = std::get_if<proto::connected>(&f.command);
+        if (!ok) throw connection_error("pulsar: " + url_ + " answered CONNECT with command " + std::to_string(type_of(f.command)));
+        server_protocol_ = ok->protocol_version.value_or(0);
+        if (ok->max_message_size && *ok->max_message_size > 0)
+            max_message_size_ = static_cast<std::size_t>(*ok->max_message_size);
+        decoder_.set_max_frame_size(max_message_size_ + frame_overhead_allowance);
+        co_return;
+    }
+
+    void start() {
+        open_ = true;
+        auto self = shared_from_this();
+        live_loops_ = 3;
+        loop_->spawn(read_loop(self));
+        loop_->spawn(write_loop(self));
+        loop_->spawn(keep_alive_loop(self));
+    }
+
+    static task<void> read_loop(std::shared_ptr<connection> self) {
+        std::string reason = "closed by the broker";
+        try {
+            for (;;) {
+                auto buf = self->decoder_.prepare(64u << 10);
+                const std::size_t n = co_await self->stream_.read_some(buf, self->stop_.get_token());
+                self->decoder_.commit(n);
+                if (n == 0) break;
+                self->heard_ = true;
+                while (auto f = self->decoder_.next()) self->route(*f);
+            }
+        } catch (const operation_cancelled&) {
+            reason.clear();
+        } catch (const std::exception& e) {
+            reason = e.what();
+        }
+        if (!reason.empty()) self->shutdown(reason);
+        self->loop_finished();
+    }
+
+    static task<void> write_loop(std::shared_ptr<connection> self) {
+        try {
+            for (;;) {
+                co_await self->write_wanted_.wait(self->stop_.get_token());
+                self->write_wanted_.reset();
+                self->writing_.clear();
+                self->writing_.swap(self->outgoing_);
+                if (!self->writing_.empty()) co_await self->stream_.write_all(self->writing_, self->stop_.get_token());
+            }
+        } catch (const operation_cancelled&) {
+        } catch (const std::exception& e) {
+            self->shutdown(e.what());
+        }
+        self->loop_finished();
+    }
+
+    static task<void> keep_alive_loop(std::shared_ptr<connection> self) {
+        try {
+            bool ping_outstanding = false;
+            for (;;) {
+                co_await self->loop_->sleep_for(self->options_.keep_alive, self->stop_.get_token());
+                if (std::exchange(self->heard_, false)) {
+                    ping_outstanding = false;
+                    continue;
+                }
+                if (ping_outstanding) {
+                    self->shutdown("no answer from the broker for two keep-alive intervals");
+                    break;
+                }
+                self->send_command(proto::ping{});
+                ++self->pings_sent_;
+                ping_outstanding = true;
+            }
+        } catch (const operation_cancelled&) {
+        }
+        self->loop_finished();
+    }
+
+    void route(frame& f) {
+        std::visit([&](auto& cmd) { route_command(cmd, f); }, f.command);
+    }
+
+    template <class C>
+    void route_command(C& cmd, frame& f) {
+        using T = std::decay_t<C>;
+        if constexpr (std::is_same_v<T, proto::ping>) {
+            send_command(proto::pong{});
+            ++pongs_sent_;
+        } else if constexpr (std::is_same_v<T, proto::send_receipt> || std::is_same_v<T, proto::send_error> ||
+                             std::is_same_v<T, proto::close_producer>) {
+            to_handler(producers_, cmd.producer_id, f);
+        } else if constexpr (std::is_same_v<T, proto::message> || std::is_same_v<T, proto::close_consumer> ||
+                             std::is_same_v<T, proto::active_consumer_change> ||
+                             std::is_same_v<T, proto::reached_end_of_topic>) {
+            to_handler(consumers_, cmd.consumer_id, f);
+        } else if constexpr (std::is_same_v<T, proto::success> || std::is_same_v<T, proto::error> ||
+                             std::is_same_v<T, proto::producer_success> || std::is_same_v<T, proto::lookup_response> ||
+                             std::is_same_v<T, proto::partitioned_metadata_response>) {
+            answer(cmd.request_id, std::move(f.command));
+        } else if constexpr (std::is_same_v<T, proto::ack_response>) {
+            if (cmd.request_id) answer(*cmd.request_id, std::move(f.command));
+        }
+        // PONG only proves the broker alive (heard_); other commands are not for a client.
+    }
+
+    static void to_handler(std::unordered_map<std::uint64_t, connection_handler*>& m, std::uint64_t id, frame& f) {
+        auto it = m.find(id);
+        if (it != m.end()) it->second->on_frame(f);
+    }
+
+    void answer(std::uint64_t request_id, base_command reply) {
+        auto it = requests_.find(request_id);
+        if (it == requests_.end()) return; // timed out already
+        auto p = std::move(it->second);
+        requests_.erase(it);
+        p->reply = std::move(reply);
+        p->done.set();
+    }
+
+    static task<void> expire(std::weak_ptr<connection> weak, std::uint64_t id, std::shared_ptr<pending_request> p,
+                             std::stop_token stop) {
+        auto self = weak.lock();
+        if (!self) co_return;
+        const auto timeout = self->options_.operation_timeout;
+        io_loop& loop = *self->loop_;
+        self.reset(); // the timer must not keep the connection alive
+        try {
+            co_await loop.sleep_for(timeout, stop);
+        } catch (const operation_cancelled&) {
+            co_return;
+        }
+        if (p->done.is_set()) co_return;
+        if (auto c = weak.lock()) c->requests_.erase(id);
+        p->failure = std::make_exception_ptr(connection_error("pulsar: no response within " + std::to_string(timeout.count()) + " ms"));
+        p->done.set();
+    }
+
+    void shutdown(std::string reason) {
+        if (!open_ && !close_reason_.empty()) return;
+        open_ = false;
+        close_reason_ = reason.empty() ? "closed" : reason;
+        stop_.request_stop();
+        auto requests = std::move(requests_);
+        requests_.clear();
+        for (auto& [id, p] : requests) {
+            p->failure = std::make_exception_ptr(connection_error("pulsar: connection to " + url_ + " lost: " + close_reason_));
+            p->done.set();
+        }
+        auto handlers = std::vector<connection_handler*>{};
+        for (auto& [id, h] : producers_) handlers.push_back(h);
+        for (auto& [id, h] : consumers_) handlers.push_back(h);
+        producers_.clear();
+        consumers_.clear();
+        for (auto* h : handlers) h->on_disconnected();
+    }
+
+    void loop_finished() {
+        if (--live_loops_ == 0) stream_.close(); // nothing waits on the socket any more
+    }
+
+    io_loop* loop_;
+    tcp_stream stream_;
+    connection_options options_;
+    std::string url_;
+    frame_decoder decoder_{};
+    std::size_t max_message_size_ = default_max_message_size;
+    std::int32_t server_protocol_ = 0;
+    bool open_ = false;
+    bool heard_ = false;
+    int live_loops_ = 0;
+    std::stop_source stop_{};
+    async_event write_wanted_{};
+    std::string outgoing_{};
+    std::string writing_{};
+    std::uint64_t next_request_id_ = 1;
+    std::unordered_map<std::uint64_t, std::shared_ptr<pending_request>> requests_{};
+    std::unordered_map<std::uint64_t, connection_handler*> producers_{};
+    std::unordered_map<std::uint64_t, connection_handler*> consumers_{};
+    std::uint64_t pings_sent_ = 0;
+    std::uint64_t pongs_sent_ = 0;
+    std::string close_reason_{};
+};
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/connection.hpp
+// begin file sluice/pulsar/lookup.hpp
+
+// client: the entry point. It holds the service URL, one connection per broker (shared by every
+// producer and consumer on it, opened once even when many ask at the same time), topic lookup
+// (LOOKUP, following Redirect answers up to a limit, authoritative when the broker says so) and
+// PARTITIONED_METADATA. Topic names are completed the way Pulsar does: "t" is
+// persistent://public/default/t, "tenant/ns/t" is persistent://tenant/ns/t.
+
+#include <charconv>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace sluice::pulsar {
+
+/// A parsed pulsar:// URL.
+struct service_address {
+    std::string host;
+    std::uint16_t port = 6650;
+    bool tls = false;
+
+    /// Parses "pulsar://host:port" (port 6650 by default) or "pulsar+ssl://host:port" (6651). Only the
+    /// first host of a comma-separated list is used. Throws std::invalid_argument.
+    static service_address parse(std::string_view url) {
+        service_address a;
+        if (url.starts_with("pulsar://")) {
+            url.remove_prefix(9);
+        } else if (url.starts_with("pulsar+ssl://")) {
+            url.remove_prefix(13);
+            a.tls = true;
+            a.port = 6651;
+        } else {
+            throw std::invalid_argument("pulsar: service URL must start with pulsar:// or pulsar+ssl://: '" + std::string(url) + "'");
+        }
+        url = url.substr(0, url.find_first_of(",/"));
+        const auto colon = url.rfind(':');
+        if (colon != std::string_view::npos && url.find(']', colon) == std::string_view::npos) {
+            const auto port = url.substr(colon + 1);
+            unsigned v = 0;
+            auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+            if (ec != std::errc{} || p != port.data() + port.size() || v == 0 || v > 65535)
+                throw std::invalid_argument("pulsar: bad port in service URL '" + std::string(url) + "'");
+            a.port = static_cast<std::uint16_t>(v);
+            url = url.substr(0, colon);
+        }
+        if (url.starts_with('[') && url.ends_with(']')) url = url.substr(1, url.size() - 2);
+        if (url.empty()) throw std::invalid_argument("pulsar: service URL without a host");
+        a.host = std::string(url);
+        return a;
+    }
+};
+
+/// The full name of a topic: persistent://tenant/namespace/topic.
+[[nodiscard]] inline std::string normalize_topic(std::string_view topic) {
+    if (topic.find("://") != std::string_view::npos) return std::string(topic);
+    std::size_t slashes = 0;
+    for (char c : topic) slashes += c == '/' ? 1 : 0;
+    if (slashes == 0) return "persistent://public/default/" + std::string(topic);
+    if (slashes == 2) return "persistent://" + std::string(topic);
+    throw std::invalid_argument("pulsar: invalid topic name '" + std::string(topic) + "'");
+}
+
+/// The name of partition `i` of a partitioned topic.
+[[nodiscard]] inline std::string partition_topic(std::string_view topic, std::uint32_t i) {
+    return std::string(topic) + "-partition-" + std::to_string(i);
+}
+
+struct client_options {
+    /// pulsar://host:port of any broker (or a proxy).
+    std::string service_url = "pulsar://127.0.0.1:6650";
+    connection_options connection{};
+    /// Lookups give up after this many Redirect answers.
+    unsigned max_lookup_redirects = 20;
+};
+
+class client {
+public:
+    client(io_loop& loop, client_options options) : loop_(&loop), options_(std::move(options)) {
+        const auto a = service_address::parse(options_.service_url);
+        if (a.tls)
+            throw std::invalid_argument("pulsar: pulsar+ssl:// is not supported by this build of sluice yet (TLS to "
+                                        "brokers is not implemented); use pulsar:// on a trusted network");
+    }
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+    ~client() { close(); }
+
+    [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    [[nodiscard]] const client_options& options() const noexcept { return options_; }
+
+    /// The pooled connection to the broker at `url` (pulsar://host:port), opened if needed. Concurrent
+    /// callers share one attempt.
+    [[nodiscard]] task<std::shared_ptr<connection>> connection_to(std::string url) {
+        for (;;) {
+            auto it = pool_.find(url);
+            if (it != pool_.end()) {
+                auto entry = it->second; // keep it alive across the wait
+                if (entry->conn && entry->conn->is_open()) co_return entry->conn;
+                if (!entry->conn && !entry->done.is_set()) {
+                    co_await entry->done.wait();
+                    if (entry->error) std::rethrow_exception(entry->error);
+                    continue;
+                }
+                pool_.erase(it); // failed or closed: open a new one
+            }
+            auto entry = std::make_shared<pool_entry>();
+            pool_.emplace(url, entry);
+            const auto a = service_address::parse(url);
+            try {
+                entry->conn = co_await connection::open(*loop_, a.host, a.port, options_.connection, url);
+            } catch (...) {
+                entry->error = std::current_exception();
+            }
+            entry->done.set();
+            if (entry->error) {
+                pool_.erase(url);
+                std::rethrow_exception(entry->error);
+            }
+            co_return entry->conn;
+        }
+    }
+
+    /// The URL of the broker that serves `topic` (LOOKUP, following redirects).
+    [[nodiscard]] task<std::string> lookup(std::string topic) {
+        std::string url = options_.service_url.substr(0, options_.service_url.find(',', 9));
+        bool authoritative = false;
+        for (unsigned hop = 0; hop <= options_.max_lookup_redirects; ++hop) {
+            auto c = co_await connection_to(url);
+            proto::lookup l;
+            l.topic = topic;
+            l.request_id = c->next_request_id();
+            l.authoritative = authoritative;
+            std::string f;
+            append_simple_frame(f, l);
+            auto reply = co_await c->request(std::move(f), l.request_id);
+            auto* r = std::get_if<proto::lookup_response>(&reply);
+            if (!r) throw connection_error("pulsar: unexpected answer to LOOKUP of " + topic);
+            const auto kind = r->response.value_or(lookup_type::failed);
+            if (kind == lookup_type::failed)
+                throw broker_error(r->error.value_or(server_error::unknown_error), "lookup of " + topic + " failed: " + r->message.value_or(""));
+            if (!r->broker_service_url) throw connection_error("pulsar: LOOKUP answer for " + topic + " names no broker");
+            if (r->proxy_through_service_url.value_or(false)) co_return url;
+            if (kind == lookup_type::connect) co_return *r->broker_service_url;
+            url = *r->broker_service_url;
+            authoritative = r->authoritative.value_or(false);
+        }
+        throw connection_error("pulsar: lookup of " + topic + " was redirected more than " +
+                               std::to_string(options_.max_lookup_redirects) + " times");
+    }
+
+    /// The number of partitions of `topic` (0: not partitioned).
+    [[nodiscard]] task<std::uint32_t> partitions(std::string topic) {
+        std::string url = options_.service_url.substr(0, options_.service_url.find(',', 9));
+        auto c = co_await connection_to(url);
+        proto::partitioned_metadata m;
+        m.topic = topic;
+        m.request_id = c->next_request_id();
+        std::string f;
+        append_simple_frame(f, m);
+        auto reply = co_await c->request(std::move(f), m.request_id);
+        auto* r = std::get_if<proto::partitioned_metadata_response>(&reply);
+        if (!r) throw connection_error("pulsar: unexpected answer to PARTITIONED_METADATA of " + topic);
+        if (r->response == proto::partitioned_metadata_response::result::failed)
+            throw broker_error(r->error.value_or(server_error::unknown_error), "partitioned metadata of " + topic + ": " + r->message.value_or(""));
+        co_return r->partitions.value_or(0);
+    }
+
+    /// The connection to the broker serving `topic`.
+    [[nodiscard]] task<std::shared_ptr<connection>> connection_for(std::string topic) {
+        std::string url = co_await lookup(std::move(topic));
+        co_return co_await connection_to(std::move(url));
+    }
+
+    /// Ids of producers and consumers are unique per client (and so per connection).
+    [[nodiscard]] std::uint64_t next_producer_id() noexcept { return next_producer_id_++; }
+    [[nodiscard]] std::uint64_t next_consumer_id() noexcept { return next_consumer_id_++; }
+
+    /// Closes every connection (their producers and consumers hear it and stop or reconnect). The
+    /// connections' coroutines end the next time the loop runs: run it (loop.drain()) before the loop
+    /// is destroyed, or their frames are never freed. Close producers and consumers first.
+    void close() {
+        auto pool = std::move(pool_);
+        pool_.clear();
+        for (auto& [url, e] : pool)
+            if (e->conn) e->conn->close();
+    }
+
+    /// Open connections in the pool.
+    [[nodiscard]] std::size_t connections() const noexcept {
+        std::size_t n = 0;
+        for (const auto& [url, e] : pool_) n += e->conn && e->conn->is_open() ? 1 : 0;
+        return n;
+    }
+
+private:
+    struct pool_entry {
+        async_event done;
+        std::shared_ptr<connection> conn;
+        std::exception_ptr error;
+    };
+
+    io_loop* loop_;
+    client_options options_;
+    std::unordered_map<std::string, std::shared_ptr<pool_entry>> pool_{};
+    std::uint64_t next_producer_id_ = 1;
+    std::uint64_t next_consumer_id_ = 1;
+};
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/lookup.hpp
+// begin file sluice/pulsar/partition_producer.hpp
+
+// partition_producer: produces to one topic (or one partition of a partitioned topic) on the broker
+// that serves it. Messages are batched (max messages, max bytes, max delay: the official clients'
+// defaults, 1000 / 128 KiB / 10 ms), each with its SingleMessageMetadata, the batch compressed whole;
+// every batch (or single message, with batching off) gets sequence ids that continue from the
+// broker's last_sequence_id, and its encoded frame is kept until the SEND_RECEIPT arrives. When the
+// connection drops or the broker closes the producer, it reconnects with backoff, registers again
+// under the same name and id, and resends every unacknowledged frame in order: a broker with
+// de-duplication drops what it had already stored, so nothing is lost and nothing is reordered.
+//
+// The pending queue (sent, not yet acknowledged, batches included) is bounded by max_pending_messages:
+// a sender waits for room (block_if_queue_full) or gets a clear error. Each message's outcome is its
+// own result: the message id, or why it failed (send timeout, a broker refusal, closed).
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace sluice::pulsar {
+
+/// How a producer batches, compresses, bounds its queue and times out.
+struct producer_options {
+    /// The topic (completed as normalize_topic() does).
+    std::string topic;
+    /// The producer name; empty: the broker assigns one (kept across reconnects either way).
+    std::string name{};
+    /// Batching: a batch is sent when it holds max_messages or max_bytes, or max_delay after its
+    /// first message, whichever comes first. Off: every message is its own SEND.
+    bool batching = true;
+    std::size_t batch_max_messages = 1000;
+    std::size_t batch_max_bytes = 128u << 10;
+    std::chrono::milliseconds batch_max_delay{10};
+    compression_type compression = compression_type::none;
+    /// Messages sent and not yet acknowledged, per partition.
+    std::size_t max_pending_messages = 1000;
+    /// When the queue is full: wait for room (true) or fail the send at once (false).
+    bool block_if_queue_full = false;
+    /// A message not acknowledged within this time fails (0: never).
+    std::chrono::milliseconds send_timeout{30'000};
+    /// Reconnection backoff (full jitter between these bounds).
+    std::chrono::milliseconds reconnect_initial_backoff{100};
+    std::chrono::milliseconds reconnect_max_backoff{30'000};
+    /// Partitioned topics: how keys pick a partition (messages without a key go round-robin).
+    hashing_scheme hashing = hashing_scheme::java_string_hash;
+};
+
+/// Why a message was not produced.
+class producer_error : public std::runtime_error {
+public:
+    enum class kind { queue_full, timeout, broker, closed, too_large, invalid };
+    producer_error(kind k, const std::string& what) : std::runtime_error(what), kind_(k) {}
+    [[nodiscard]] kind reason() const noexcept { return kind_; }
+
+private:
+    kind kind_;
+};
+
+namespace detail {
+/// One message's outcome, shared by the producer (which resolves it) and the sender.
+struct send_slot {
+    async_event done;
+    result<message_id> outcome;
+    void resolve(result<message_id> r) {
+        outcome = std::move(r);
+        done.set();
+    }
+};
+
+inline result<message_id> send_failure(producer_error::kind k, const std::string& why) {
+    error e;
+    e.source = "pulsar";
+    e.message = why;
+    e.exception = std::make_exception_ptr(producer_error(k, why));
+    return result<message_id>::failure(std::move(e));
+}
+} // namespace detail
+
+/// A message on its way: await wait() for its message id or error.
+class pending_send {
+public:
+    explicit pending_send(std::shared_ptr<detail::send_slot> s) noexcept : slot_(std::move(s)) {}
+    /// The outcome: Ok with the message id, or Error with why.
+    [[nodiscard]] task<result<message_id>> wait() const {
+        auto s = slot_;
+        co_await s->done.wait();
+        co_return s->outcome;
+    }
+    [[nodiscard]] bool done() const noexcept { return slot_->done.is_set(); }
+
+private:
+    std::shared_ptr<detail::send_slot> slot_;
+};
+
+/// Counters of one producer.
+struct producer_stats {
+    std::uint64_t sent = 0;       ///< messages acknowledged by the broker
+    std::uint64_t failed = 0;     ///< messages that ended in an error
+    std::uint64_t batches = 0;    ///< SEND frames built
+    std::uint64_t resent = 0;     ///< frames sent again after a reconnect
+    std::uint64_t reconnects = 0; ///< successful re-registrations
+};
+
+class partition_producer final : connection_handler {
+public:
+    /// `topic` is this producer's own topic (a partition's name for partitioned topics).
+    partition_producer(client& c, producer_options options, std::string topic, std::int32_t partition)
+        : client_(&c), options_(std::move(options)), topic_(std::move(topic)), partition_(partition),
+          slots_(static_cast<std::ptrdiff_t>(std::max<std::size_t>(1, options_.max_pending_messages))),
+          backoff_({.max_attempts = ~0u, .initial_backoff = options_.reconnect_initial_backoff,
+                    .max_backoff = options_.reconnect_max_backoff, .max_elapsed = std::chrono::milliseconds::max()}) {
+        name_ = options_.name;
+    }
+    partition_producer(const partition_producer&) = delete;
+    partition_producer& operator=(const partition_producer&) = delete;
+    ~partition_producer() {
+        if (conn_) conn_->remove_producer(id_);
+    }
+
+    /// Registers with the broker (lookup, PRODUCER). Throws connection_error or broker_error.
+    [[nodiscard]] task<void> start() {
+        id_ = client_->next_producer_id();
+        co_await register_producer();
+        tasks_.spawn(expiry_loop());
+    }
+
+    /// Queues `m` (waiting for room when the queue is full and block_if_queue_full). The returned
+    /// pending_send resolves with the message id once the broker stored it, or with the error.
+    [[nodiscard]] task<pending_send> enqueue(outgoing_message m) {
+        auto slot = std::make_shared<detail::send_slot>();
+        if (closed_ || failed_) {
+            slot->resolve(detail::send_failure(producer_error::kind::closed, "pulsar: producer of " + topic_ + " is " + (failed_ ? fatal_ : std::string("closed"))));
+            co_return pending_send{slot};
+        }
+        if (m.payload.size() > max_payload()) {
+            slot->resolve(detail::send_failure(producer_error::kind::too_large,
+                                               "pulsar: message of " + std::to_string(m.payload.size()) + " bytes exceeds the broker's max_message_size of " +
+                                                   std::to_string(max_payload())));
+            co_return pending_send{slot};
+        }
+        if (!slots_.try_acquire()) {
+            if (!options_.block_if_queue_full) {
+                slot->resolve(detail::send_failure(producer_error::kind::queue_full,
+                                                   "pulsar: producer queue of " + topic_ + " is full (" + std::to_string(options_.max_pending_messages) + " messages pending)"));
+                co_return pending_send{slot};
+            }
+            co_await slots_.acquire();
+        }
+        add(std::move(m), slot);
+        co_return pending_send{slot};
+    }
+
+    /// Sends `m` and returns its outcome.
+    [[nodiscard]] task<result<message_id>> send(outgoing_message m) {
+        auto p = co_await enqueue(std::move(m));
+        co_return co_await p.wait();
+    }
+
+    /// Sends the open batch and waits until every queued message has its outcome.
+    [[nodiscard]] task<void> flush() {
+        seal();
+        while (!in_flight_.empty()) {
+            drained_.reset();
+            co_await drained_.wait();
+        }
+    }
+
+    /// Flushes (up to send_timeout), unregisters from the broker and stops. Messages still pending fail
+    /// with "closed".
+    [[nodiscard]] task<void> close() {
+        if (closed_) co_return;
+        co_await flush();
+        closed_ = true;
+        stop_.request_stop();
+        if (conn_ && connected_) {
+            proto::close_producer c;
+            c.producer_id = id_;
+            c.request_id = conn_->next_request_id();
+            std::string f;
+            append_simple_frame(f, c);
+            auto conn = conn_;
+            try {
+                (void)co_await conn->request(std::move(f), c.request_id);
+            } catch (const std::exception&) {
+                // closing anyway: the broker drops producers of lost connections
+            }
+            conn->remove_producer(id_);
+        }
+        fail_all(producer_error::kind::closed, "pulsar: producer closed");
+        co_await tasks_.join();
+    }
+
+    [[nodiscard]] const std::string& topic() const noexcept { return topic_; }
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    [[nodiscard]] bool connected() const noexcept { return connected_; }
+    /// Messages queued or in flight, not yet resolved.
+    [[nodiscard]] std::size_t pending() const noexcept { return pending_; }
+    [[nodiscard]] const producer_stats& stats() const noexcept { return stats_; }
+    /// The next sequence id this producer will use.
+    [[nodiscard]] std::uint64_t next_sequence_id() const noexcept { return next_seq_; }
+
+private:
+    struct in_flight {
+        std::uint64_t first_seq = 0;
+        std::uint64_t last_seq = 0;
+        std::string frame;
+        std::vector<std::shared_ptr<detail::send_slot>> slots;
+        bool batched = false;
+        std::chrono::steady_clock::time_point created;
+    };
+
+    [[nodiscard]] std::size_t max_payload() const noexcept {
+        return conn_ ? conn_->max_message_size() : default_max_message_size;
+    }
+
+    // ---- building batches ---------------------------------------------------------------------
+
+    void add(outgoing_message m, std::shared_ptr<detail::send_slot> slot) {
+        ++pending_;
+        if (!options_.batching) {
+            send_single(std::move(m), std::move(slot));
+            return;
+        }
+        if (!batch_slots_.empty() && batch_.size() + m.payload.size() + 64 > options_.batch_max_bytes) seal();
+        proto::single_message_metadata smm;
+        smm.properties = std::move(m.properties);
+        smm.partition_key = std::move(m.key);
+        smm.ordering_key = std::move(m.ordering_key);
+        if (m.event_time != 0) smm.event_time = m.event_time;
+        smm.sequence_id = next_seq_++;
+        if (batch_slots_.empty()) {
+            batch_first_seq_ = *smm.sequence_id;
+            tasks_.spawn(batch_timer(++batch_generation_));
+        }
+        append_batch_entry(batch_, smm, m.payload);
+        batch_slots_.push_back(std::move(slot));
+        if (batch_slots_.size() >= options_.batch_max_messages || batch_.size() >= options_.batch_max_bytes) seal();
+    }
+
+    void send_single(outgoing_message m, std::shared_ptr<detail::send_slot> slot) {
+        proto::message_metadata md = base_metadata(next_seq_++);
+        md.properties = std::move(m.properties);
+        md.partition_key = std::move(m.key);
+        md.ordering_key = std::move(m.ordering_key);
+        if (m.event_time != 0) md.event_time = m.event_time;
+        in_flight f;
+        f.first_seq = f.last_seq = md.sequence_id;
+        f.slots.push_back(std::move(slot));
+        encode(f, md, m.payload, 1);
+    }
+
+    proto::message_metadata base_metadata(std::uint64_t seq) const {
+        proto::message_metadata md;
+        md.producer_name = name_;
+        md.sequence_id = seq;
+        md.publish_time = now_millis();
+        return md;
+    }
+
+    /// Closes the open batch into a SEND frame.
+    void seal() {
+        if (batch_slots_.empty()) return;
+        ++batch_generation_; // its timer, if still waiting, finds nothing to do
+        proto::message_metadata md = base_metadata(batch_first_seq_);
+        const auto n = batch_slots_.size();
+        md.num_messages_in_batch = static_cast<std::int32_t>(n);
+        in_flight f;
+        f.first_seq = batch_first_seq_;
+        f.last_seq = batch_first_seq_ + n - 1;
+        f.batched = true;
+        f.slots = std::move(batch_slots_);
+        batch_slots_.clear();
+        if (n > 1) md.highest_sequence_id = f.last_seq;
+        encode(f, md, batch_, static_cast<std::int32_t>(n));
+        batch_.clear();
+    }
+
+    void encode(in_flight& f, proto::message_metadata& md, std::string_view payload, std::int32_t n) {
+        std::string_view body = payload;
+        if (options_.compression != compression_type::none) {
+            compressed_.clear();
+            codec_.compress(options_.compression, payload, compressed_);
+            md.compression = options_.compression;
+            md.uncompressed_size = static_cast<std::uint32_t>(payload.size());
+            body = compressed_;
+        }
+        proto::send s;
+        s.producer_id = id_;
+        s.sequence_id = f.first_seq;
+        if (n > 1 || md.num_messages_in_batch) s.num_messages = n;
+        if (f.last_seq != f.first_seq) s.highest_sequence_id = f.last_seq;
+        f.frame.reserve(body.size() + 128);
+        append_payload_frame(f.frame, s, md, body);
+        f.created = std::chrono::steady_clock::now();
+        ++stats_.batches;
+        if (connected_) conn_->send_frame(f.frame);
+        in_flight_.push_back(std::move(f));
+    }
+
+    task<void> batch_timer(std::uint64_t generation) {
+        try {
+            co_await client_->loop().sleep_for(options_.batch_max_delay, stop_.get_token());
+        } catch (const operation_cancelled&) {
+            co_return;
+        }
+        if (generation == batch_generation_) seal();
+    }
+
+    // ---- outcomes -----------------------------------------------------------------------------
+
+    void on_frame(frame& f) override {
+        if (auto* r = std::get_if<proto::send_receipt>(&f.command)) return on_receipt(*r);
+        if (auto* e = std::get_if<proto::send_error>(&f.command)) return on_send_error(*e);
+        if (std::holds_alternative<proto::close_producer>(f.command)) {
+            // The broker is moving the topic: register again elsewhere, resending what is pending.
+            auto c = conn_;
+            if (c) c->remove_producer(id_);
+            on_disconnected();
+        }
+    }
+
+    void on_receipt(const proto::send_receipt& r) {
+        if (in_flight_.empty() || r.sequence_id < in_flight_.front().first_seq) return; // a duplicate
+        if (r.sequence_id != in_flight_.front().first_seq) {
+            conn_->close("pulsar: receipt for sequence id " + std::to_string(r.sequence_id) + " out of order");
+            return;
+        }
+        in_flight f = std::move(in_flight_.front());
+        in_flight_.pop_front();
+        message_id id;
+        if (r.message_id) {
+            id.ledger_id = r.message_id->ledger_id;
+            id.entry_id = r.message_id->entry_id;
+        }
+        id.partition = partition_;
+        const auto n = static_cast<std::int32_t>(f.slots.size());
+        for (std::int32_t i = 0; i < n; ++i) {
+            message_id mi = id;
+            if (f.batched) {
+                mi.batch_index = i;
+                mi.batch_size = n;
+            }
+            f.slots[static_cast<std::size_t>(i)]->resolve(result<message_id>::ok(mi));
+        }
+        finished(f.slots.size(), true);
+    }
+
+    void on_send_error(const proto::send_error& e) {
+        if (e.error == server_error::checksum_error || is_retryable(e.error)) {
+            // The frame was damaged on the way or the broker is not ready: reconnect and resend.
+            if (conn_) conn_->close("pulsar: SEND_ERROR " + std::string(to_string(e.error)) + ": " + e.message);
+            return;
+        }
+        for (auto it = in_flight_.begin(); it != in_flight_.end(); ++it) {
+            if (it->first_seq != e.sequence_id) continue;
+            const std::string why = "pulsar: broker refused the message: " + std::string(to_string(e.error)) + ": " + e.message;
+            for (auto& s : it->slots) s->resolve(detail::send_failure(producer_error::kind::broker, why));
+            const auto n = it->slots.size();
+            in_flight_.erase(it);
+            finished(n, false);
+            return;
+        }
+    }
+
+    void finished(std::size_t n, bool ok) {
+        (ok ? stats_.sent : stats_.failed) += n;
+        pending_ -= n;
+        slots_.release(static_cast<std::ptrdiff_t>(n));
+        if (in_flight_.empty()) drained_.set();
+    }
+
+    void fail_all(producer_error::kind k, const std::string& why) {
+        seal();
+        auto all = std::move(in_flight_);
+        in_flight_.clear();
+        for (auto& f : all) {
+            for (auto& s : f.slots) s->resolve(detail::send_failure(k, why));
+            finished(f.slots.size(), false);
+        }
+        drained_.set();
+    }
+
+    task<void> expiry_loop() {
+        if (options_.send_timeout.count() <= 0) co_return;
+        const auto tick = std::max(std::chrono::milliseconds(10), options_.send_timeout / 10);
+        try {
+            for (;;) {
+                co_await client_->loop().sleep_for(tick, stop_.get_token());
+                const auto now = std::chrono::steady_clock::now();
+                if (!in_flight_.empty() && now - in_flight_.front().created > options_.send_timeout)
+                    fail_all(producer_error::kind::timeout, "pulsar: message not acknowledged within the send timeout of " +
+                                                                std::to_string(options_.send_timeout.count()) + " ms");
+            }
+        } catch (const operation_cancelled&) {
+        }
+    }
+
+    // ---- connecting ---------------------------------------------------------------------------
+
+    task<void> register_producer() {
+        auto conn = co_await client_->connection_for(topic_);
+        proto::producer p;
+        p.topic = topic_;
+        p.producer_id = id_;
+        p.request_id = conn->next_request_id();
+        if (!name_.empty()) {
+            p.producer_name = name_;
+            p.user_provided_producer_name = !options_.name.empty();
+        }
+        p.epoch = epoch_++;
+        std::string f;
+        append_simple_frame(f, p);
+        auto reply = co_await conn->request(std::move(f), p.request_id);
+        auto* ok = std::get_if<proto::producer_success>(&reply);
+        if (!ok) throw connection_error("pulsar: unexpected answer to PRODUCER on " + topic_);
+        name_ = ok->producer_name;
+        const std::int64_t last = ok->last_sequence_id.value_or(-1);
+        if (last >= 0 && static_cast<std::uint64_t>(last) + 1 > next_seq_ && in_flight_.empty() && batch_slots_.empty())
+            next_seq_ = static_cast<std::uint64_t>(last) + 1;
+        conn_ = std::move(conn);
+        conn_->add_producer(id_, this);
+        connected_ = true;
+        for (auto& inf : in_flight_) {
+            conn_->send_frame(inf.frame);
+            if (epoch_ > 1) ++stats_.resent;
+        }
+    }
+
+    void on_disconnected() override {
+        connected_ = false;
+        if (closed_ || reconnecting_) return;
+        reconnecting_ = true;
+        tasks_.spawn(reconnect());
+    }
+
+    task<void> reconnect() {
+        for (unsigned attempt = 2; !closed_; ++attempt) {
+            try {
+                co_await client_->loop().sleep_for(backoff_.delay(attempt), stop_.get_token());
+                co_await register_producer();
+                ++stats_.reconnects;
+                break;
+            } catch (const operation_cancelled&) {
+                break;
+            } catch (const broker_error& e) {
+                if (!is_retryable(e.code()) && e.code() != server_error::topic_not_found) {
+                    failed_ = true;
+                    fatal_ = e.what();
+                    fail_all(producer_error::kind::broker, e.what());
+                    break;
+                }
+            } catch (const std::exception&) {
+                // connection_error: try again after the next backoff
+            }
+        }
+        reconnecting_ = false;
+    }
+
+    client* client_;
+    producer_options options_;
+    std::string topic_;
+    std::int32_t partition_;
+    std::string name_;
+    std::uint64_t id_ = 0;
+    std::uint64_t epoch_ = 0;
+    std::shared_ptr<connection> conn_{};
+    bool connected_ = false;
+    bool reconnecting_ = false;
+    bool closed_ = false;
+    bool failed_ = false;
+    std::string fatal_{};
+    std::uint64_t next_seq_ = 0;
+    async_semaphore slots_;
+    std::size_t pending_ = 0;
+    std::string batch_{};
+    std::vector<std::shared_ptr<detail::send_slot>> batch_slots_{};
+    std::uint64_t batch_first_seq_ = 0;
+    std::uint64_t batch_generation_ = 0;
+    std::deque<in_flight> in_flight_{};
+    std::string compressed_{};
+    payload_codec codec_{};
+    async_event drained_{true};
+    backoff_policy backoff_;
+    producer_stats stats_{};
+    std::stop_source stop_{};
+    async_scope tasks_{};
+};
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/partition_producer.hpp
+// begin file sluice/pulsar/producer.hpp
+
+// producer: the "direct" sink. It produces to a topic, partitioned or not (PARTITIONED_METADATA decides
+// at start): a message with a key goes to the partition the Java client would choose for that key
+// (message.hpp), one without goes round-robin. Each message's outcome is a result<message_id>, and
+// processor() turns the producer into a collector's processor, so `send` on a collector queue resolves
+// with the message id or the error.
+//
+// dynamic_producer: the "dynamic sink". Each message may name its own topic; a producer per topic is
+// created on first use (concurrent first uses share one creation), cached, and closed when idle.
+//
+// Both batch, compress, bound their queues and time out as partition_producer does. They are not
+// delivery_pipeline sinks: Pulsar's own batching, sequence ids and resends live here. A sink adapter
+// for the delivery engine (its disk buffer and rate limits in front) can wrap send() later.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+
+namespace sluice::pulsar {
+
+class producer {
+public:
+    producer(client& c, producer_options options) : client_(&c), options_(std::move(options)) {
+        options_.topic = normalize_topic(options_.topic);
+    }
+    producer(const producer&) = delete;
+    producer& operator=(const producer&) = delete;
+
+    /// Looks the topic up and registers a producer per partition. Throws connection_error or broker_error.
+    [[nodiscard]] task<void> start() {
+        partition_count_ = co_await client_->partitions(options_.topic);
+        if (partition_count_ == 0) {
+            parts_.push_back(std::make_unique<partition_producer>(*client_, options_, options_.topic, -1));
+        } else {
+            for (std::uint32_t i = 0; i < partition_count_; ++i)
+                parts_.push_back(std::make_unique<partition_producer>(*client_, options_, partition_topic(options_.topic, i),
+                                                                      static_cast<std::int32_t>(i)));
+        }
+        for (auto& p : parts_) co_await p->start();
+    }
+
+    /// Queues `m`; see partition_producer::enqueue. A message naming another topic is refused.
+    [[nodiscard]] task<pending_send> enqueue(outgoing_message m) {
+        if (m.topic && normalize_topic(*m.topic) != options_.topic) {
+            auto slot = std::make_shared<detail::send_slot>();
+            slot->resolve(detail::send_failure(producer_error::kind::invalid, "pulsar: message for topic " + *m.topic +
+                                                                                   " sent to the producer of " + options_.topic));
+            co_return pending_send{slot};
+        }
+        auto& part = *parts_.at(choose(m));
+        co_return co_await part.enqueue(std::move(m));
+    }
+
+    /// Sends `m` and returns its outcome (the message id, or the error).
+    [[nodiscard]] task<result<message_id>> send(outgoing_message m) {
+        auto p = co_await enqueue(std::move(m));
+        co_return co_await p.wait();
+    }
+
+    /// Sends open batches and waits for every outcome.
+    [[nodiscard]] task<void> flush() {
+        for (auto& p : parts_) co_await p->flush();
+    }
+
+    /// Flushes and closes every partition's producer.
+    [[nodiscard]] task<void> close() {
+        for (auto& p : parts_) co_await p->close();
+    }
+
+    /// A collector processor producing each payload as one message; the collector's result is the
+    /// message id (or the error).
+    template <class T>
+    [[nodiscard]] typename collector<T, message_id>::processor_type processor(std::function<outgoing_message(const payload<T>&)> to_message) {
+        return [this, to_message = std::move(to_message)](const payload<T>& p, collector_context&) -> task<message_id> {
+            outgoing_message m = to_message(p);
+            auto r = co_await send(std::move(m));
+            co_return r.value(); // an Error rethrows: the collector reports it
+        };
+    }
+
+    [[nodiscard]] const std::string& topic() const noexcept { return options_.topic; }
+    [[nodiscard]] std::uint32_t partitions() const noexcept { return partition_count_; }
+    [[nodiscard]] std::size_t pending() const noexcept {
+        std::size_t n = 0;
+        for (const auto& p : parts_) n += p->pending();
+        return n;
+    }
+    /// The producers of the partitions (one for a topic that is not partitioned).
+    [[nodiscard]] const std::vector<std::unique_ptr<partition_producer>>& partition_producers() const noexcept { return parts_; }
+
+private:
+    std::size_t choose(const outgoing_message& m) {
+        if (parts_.size() == 1) return 0;
+        if (m.key) return partition_for_key(*m.key, partition_count_, options_.hashing);
+        return round_robin_++ % parts_.size();
+    }
+
+    client* client_;
+    producer_options options_;
+    std::uint32_t partition_count_ = 0;
+    std::vector<std::unique_ptr<partition_producer>> parts_{};
+    std::size_t round_robin_ = 0;
+};
+
+/// Settings of a dynamic_producer: the template for each topic's producer and the idle policy.
+struct dynamic_producer_options {
+    /// Options of every per-topic producer (its `topic` is the default for messages naming none).
+    producer_options producer{};
+    /// A topic's producer with nothing pending for this long is closed (0: never).
+    std::chrono::milliseconds idle_timeout{60'000};
+};
+
+class dynamic_producer {
+public:
+    dynamic_producer(client& c, dynamic_producer_options options) : client_(&c), options_(std::move(options)) {}
+    dynamic_producer(const dynamic_producer&) = delete;
+    dynamic_producer& operator=(const dynamic_producer&) = delete;
+
+    /// Starts the idle sweeper. Call once on the loop.
+    void start() {
+        if (options_.idle_timeout.count() > 0) tasks_.spawn(sweep());
+    }
+
+    /// Queues `m` to m.topic (or the default topic), creating that topic's producer on first use.
+    [[nodiscard]] task<pending_send> enqueue(outgoing_message m) {
+        std::string topic = m.topic ? *m.topic : options_.producer.topic;
+        if (topic.empty()) {
+            auto slot = std::make_shared<detail::send_slot>();
+            slot->resolve(detail::send_failure(producer_error::kind::invalid, "pulsar: message names no topic and the dynamic producer has no default"));
+            co_return pending_send{slot};
+        }
+        topic = normalize_topic(topic);
+        m.topic.reset();
+        auto e = co_await entry_for(topic);
+        if (!e->p) {
+            auto slot = std::make_shared<detail::send_slot>();
+            slot->resolve(detail::send_failure(producer_error::kind::broker, e->error));
+            co_return pending_send{slot};
+        }
+        e->last_used = std::chrono::steady_clock::now();
+        co_return co_await e->p->enqueue(std::move(m));
+    }
+
+    /// Sends `m` to its topic and returns its outcome.
+    [[nodiscard]] task<result<message_id>> send(outgoing_message m) {
+        auto p = co_await enqueue(std::move(m));
+        co_return co_await p.wait();
+    }
+
+    /// Flushes every topic's producer.
+    [[nodiscard]] task<void> flush() {
+        for (auto& [t, e] : producers_)
+            if (e->p) co_await e->p->flush();
+    }
+
+    /// Closes every producer and the sweeper.
+    [[nodiscard]] task<void> close() {
+        stop_.request_stop();
+        auto all = std::move(producers_);
+        producers_.clear();
+        for (auto& [t, e] : all)
+            if (e->p) co_await e->p->close();
+        co_await tasks_.join();
+    }
+
+    /// The collector processor: each payload to the topic its message names.
+    template <class T>
+    [[nodiscard]] typename collector<T, message_id>::processor_type processor(std::function<outgoing_message(const payload<T>&)> to_message) {
+        return [this, to_message = std::move(to_message)](const payload<T>& p, collector_context&) -> task<message_id> {
+            outgoing_message m = to_message(p);
+            auto r = co_await send(std::move(m));
+            co_return r.value();
+        };
+    }
+
+    /// Topics with an open producer.
+    [[nodiscard]] std::vector<std::string> topics() const {
+        std::vector<std::string> out;
+        for (const auto& [t, e] : producers_)
+            if (e->p) out.push_back(t);
+        return out;
+    }
+    /// Producers created and closed for idleness so far.
+    [[nodiscard]] std::uint64_t created() const noexcept { return created_; }
+    [[nodiscard]] std::uint64_t closed_idle() const noexcept { return closed_idle_; }
+
+private:
+    struct entry {
+        async_event ready;
+        std::unique_ptr<producer> p;
+        std::string error;
+        std::chrono::steady_clock::time_point last_used;
+    };
+
+    task<std::shared_ptr<entry>> entry_for(const std::string& topic) {
+        auto it = producers_.find(topic);
+        if (it != producers_.end()) {
+            auto e = it->second;
+            co_await e->ready.wait();
+            if (e->p) co_return e;
+            producers_.erase(topic); // the creation failed: the next message tries again
+        }
+        auto e = std::make_shared<entry>();
+        producers_.emplace(topic, e);
+        producer_options o = options_.producer;
+        o.topic = topic;
+        auto p = std::make_unique<producer>(*client_, std::move(o));
+        try {
+            co_await p->start();
+            e->p = std::move(p);
+            ++created_;
+        } catch (const std::exception& ex) {
+            e->error = std::string("pulsar: cannot create a producer for ") + topic + ": " + ex.what();
+        }
+        e->ready.set();
+        co_return e;
+    }
+
+    task<void> sweep() {
+        try {
+            for (;;) {
+                co_await client_->loop().sleep_for(options_.idle_timeout / 2, stop_.get_token());
+                const auto now = std::chrono::steady_clock::now();
+                std::vector<std::shared_ptr<entry>> idle;
+                for (auto it = producers_.begin(); it != producers_.end();) {
+                    auto& e = it->second;
+                    if (e->p && e->p->pending() == 0 && now - e->last_used > options_.idle_timeout) {
+                        idle.push_back(e);
+                        it = producers_.erase(it);
+                    } else {
+                        ++it;
+                    }
+                }
+                for (auto& e : idle) {
+                    co_await e->p->close();
+                    ++closed_idle_;
+                }
+            }
+        } catch (const operation_cancelled&) {
+        }
+    }
+
+    client* client_;
+    dynamic_producer_options options_;
+    std::unordered_map<std::string, std::shared_ptr<entry>> producers_{};
+    std::uint64_t created_ = 0;
+    std::uint64_t closed_idle_ = 0;
+    std::stop_source stop_{};
+    async_scope tasks_{};
+};
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/producer.hpp
+// begin file sluice/pulsar/dead_letter.hpp
+
+// The dead-letter policy, applied client-side as the Java and C++ clients do: a message whose broker
+// redelivery count exceeds max_redeliver_count is produced to the dead-letter topic (by default
+// <topic>-<subscription>-DLQ) with its payload, key and properties, plus where it came from:
+// REAL_TOPIC (the original topic) and ORIGIN_MESSAGE_ID (ledger:entry:partition:batch_index), and only
+// then acknowledged on the original subscription. The producer to the dead-letter topic is created on
+// first use and shared by the consumer's messages.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+
+namespace sluice::pulsar {
+
+struct dead_letter_policy {
+    /// Deliveries after the first before a message goes to the dead-letter topic.
+    std::uint32_t max_redeliver_count = 3;
+    /// Empty: <topic>-<subscription>-DLQ.
+    std::string dead_letter_topic{};
+    /// Options of the dead-letter producer (its topic is set from the above).
+    producer_options producer{};
+};
+
+/// Produces dead letters for one consumer.
+class dead_letter_producer {
+public:
+    dead_letter_producer(client& c, dead_letter_policy policy, const std::string& topic, const std::string& subscription)
+        : client_(&c), policy_(std::move(policy)), origin_topic_(topic) {
+        if (policy_.dead_letter_topic.empty()) policy_.dead_letter_topic = topic + "-" + subscription + "-DLQ";
+        policy_.dead_letter_topic = normalize_topic(policy_.dead_letter_topic);
+    }
+
+    [[nodiscard]] const dead_letter_policy& policy() const noexcept { return policy_; }
+    [[nodiscard]] const std::string& topic() const noexcept { return policy_.dead_letter_topic; }
+
+    /// Produces `m` to the dead-letter topic; true once the broker stored it.
+    [[nodiscard]] task<bool> send(received_message m) {
+        if (!producer_) {
+            producer_options o = policy_.producer;
+            o.topic = policy_.dead_letter_topic;
+            auto p = std::make_unique<producer>(*client_, std::move(o));
+            try {
+                co_await p->start();
+            } catch (const std::exception&) {
+                co_return false;
+            }
+            if (!producer_) producer_ = std::move(p); // another message may have won the race
+            else co_await p->close();
+        }
+        outgoing_message out;
+        out.payload = std::move(m.payload);
+        out.key = std::move(m.key);
+        out.ordering_key = std::move(m.ordering_key);
+        out.properties = std::move(m.properties);
+        out.properties.push_back({"REAL_TOPIC", origin_topic_});
+        out.properties.push_back({"ORIGIN_MESSAGE_ID", m.id.to_string()});
+        if (m.corrupt) out.properties.push_back({"SLUICE_CORRUPT", *m.corrupt});
+        out.event_time = m.event_time;
+        auto r = co_await producer_->send(std::move(out));
+        co_return r.is_ok();
+    }
+
+    /// Flushes and closes the dead-letter producer.
+    [[nodiscard]] task<void> close() {
+        if (producer_) co_await producer_->close();
+    }
+
+private:
+    client* client_;
+    dead_letter_policy policy_;
+    std::string origin_topic_;
+    std::unique_ptr<producer> producer_{};
+};
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/dead_letter.hpp
+// begin file sluice/pulsar/consumer.hpp
+
+// consumer: the source. SUBSCRIBE (Exclusive, Shared, Failover, Key_Shared; Latest or Earliest), FLOW
+// permits from a receiver queue (half of it granted again as messages are taken), MESSAGE frames
+// checked, decompressed and split into their batch's messages, individual and cumulative ACK (a batch
+// is acknowledged once every message in it is), negative acknowledgement (REDELIVER_UNACKNOWLEDGED_
+// MESSAGES after a delay), an ack timeout, and a dead-letter policy applied client-side as the
+// official clients do: a message delivered more than max_redeliver_count times again is produced to
+// the dead-letter topic (<topic>-<subscription>-DLQ by default) with its origin in properties
+// (REAL_TOPIC, ORIGIN_MESSAGE_ID), then acknowledged.
+//
+// A message the client cannot read (checksum mismatch, undecodable compression or batch) is not
+// dropped: it is handed out with `corrupt` set and its raw bytes, so the application's error path
+// (nack, then the dead-letter topic) accounts for it.
+//
+// After a lost connection the consumer subscribes again with backoff; what it had received but not
+// handed out is discarded, since the broker redelivers everything unacknowledged.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace sluice::pulsar {
+
+struct consumer_options {
+    std::string topic;
+    std::string subscription;
+    subscription_type type = subscription_type::exclusive;
+    initial_position initial = initial_position::latest;
+    std::string name{};
+    /// Messages the broker may push ahead of the application (FLOW permits).
+    std::uint32_t receiver_queue_size = 1000;
+    /// A message neither acked nor nacked within this time is redelivered (0: never).
+    std::chrono::milliseconds ack_timeout{0};
+    /// Delay before a negatively acknowledged message is redelivered.
+    std::chrono::milliseconds negative_ack_delay{60'000};
+    /// Dead-letter policy; unset: messages are redelivered forever.
+    std::optional<dead_letter_policy> dead_letter{};
+    std::chrono::milliseconds reconnect_initial_backoff{100};
+    std::chrono::milliseconds reconnect_max_backoff{30'000};
+};
+
+/// The consumer was closed while receiving.
+class consumer_closed : public std::runtime_error {
+public:
+    consumer_closed() : std::runtime_error("pulsar: consumer closed") {}
+};
+
+struct consumer_stats {
+    std::uint64_t received = 0;       ///< messages handed to the application
+    std::uint64_t acked = 0;          ///< messages acknowledged
+    std::uint64_t nacked = 0;         ///< negative acknowledgements
+    std::uint64_t corrupt = 0;        ///< messages the client could not read (handed out as corrupt)
+    std::uint64_t dead_lettered = 0;  ///< produced to the dead-letter topic and acknowledged
+    std::uint64_t redelivery_requests = 0;
+    std::uint64_t reconnects = 0;
+};
+
+class consumer final : connection_handler {
+public:
+    consumer(client& c, consumer_options options)
+        : client_(&c), options_(std::move(options)),
+          backoff_({.max_attempts = ~0u, .initial_backoff = options_.reconnect_initial_backoff,
+                    .max_backoff = options_.reconnect_max_backoff, .max_elapsed = std::chrono::milliseconds::max()}) {
+        options_.topic = normalize_topic(options_.topic);
+        if (options_.subscription.empty()) throw std::invalid_argument("pulsar: a consumer needs a subscription name");
+        if (options_.receiver_queue_size == 0) options_.receiver_queue_size = 1;
+        if (options_.dead_letter) dlq_.emplace(c, *options_.dead_letter, options_.topic, options_.subscription);
+    }
+    consumer(const consumer&) = delete;
+    consumer& operator=(const consumer&) = delete;
+    ~consumer() {
+        if (conn_) conn_->remove_consumer(id_);
+    }
+
+    /// Subscribes and grants the first permits. Throws connection_error or broker_error.
+    [[nodiscard]] task<void> start() {
+        id_ = client_->next_consumer_id();
+        co_await subscribe();
+        tasks_.spawn(timer_loop());
+    }
+
+    /// The next message, waiting for one. Throws consumer_closed once closed, operation_cancelled when
+    /// `stop` fires first.
+    [[nodiscard]] task<received_message> receive(std::stop_token stop = {}) {
+        for (;;) {
+            if (closed_) throw consumer_closed();
+            if (!queue_.empty()) break;
+            arrived_.reset();
+            co_await arrived_.wait(stop);
+        }
+        received_message m = std::move(queue_.front());
+        queue_.pop_front();
+        taken();
+        if (options_.ack_timeout.count() > 0) unacked_[entry_key(m.id)] = clock::now() + options_.ack_timeout;
+        ++stats_.received;
+        co_return m;
+    }
+
+    /// Acknowledges one message (its batch's entry once all of the batch is acknowledged).
+    void acknowledge(const message_id& id) {
+        ++stats_.acked;
+        const auto key = entry_key(id);
+        if (id.batch_index >= 0 && id.batch_size > 1) {
+            auto& b = batches_[key];
+            b.insert(id.batch_index);
+            if (b.size() < static_cast<std::size_t>(id.batch_size)) return;
+            batches_.erase(key);
+        }
+        unacked_.erase(key);
+        nacks_.erase(key);
+        send_ack(id, ack_type::individual);
+    }
+
+    /// Acknowledges every message up to and including `id` (Exclusive and Failover subscriptions).
+    void acknowledge_cumulative(const message_id& id) {
+        ++stats_.acked;
+        const auto key = entry_key(id);
+        for (auto it = unacked_.begin(); it != unacked_.end() && it->first <= key;) it = unacked_.erase(it);
+        for (auto it = batches_.begin(); it != batches_.end() && it->first <= key;) it = batches_.erase(it);
+        send_ack(id, ack_type::cumulative);
+    }
+
+    /// Asks for `id` (its whole entry) to be delivered again after negative_ack_delay.
+    void negative_acknowledge(const message_id& id) {
+        ++stats_.nacked;
+        const auto key = entry_key(id);
+        unacked_.erase(key);
+        nacks_[key] = {id, clock::now() + options_.negative_ack_delay};
+    }
+
+    /// Closes the consumer: CLOSE_CONSUMER, the timers, the dead-letter producer. Unacknowledged
+    /// messages go back to the broker for redelivery.
+    [[nodiscard]] task<void> close() {
+        if (closed_) co_return;
+        closed_ = true;
+        stop_.request_stop();
+        arrived_.set();
+        if (conn_ && connected_) {
+            proto::close_consumer c;
+            c.consumer_id = id_;
+            c.request_id = conn_->next_request_id();
+            std::string f;
+            append_simple_frame(f, c);
+            auto conn = conn_;
+            try {
+                (void)co_await conn->request(std::move(f), c.request_id);
+            } catch (const std::exception&) {
+            }
+            conn->remove_consumer(id_);
+        }
+        if (dlq_) co_await dlq_->close();
+        co_await tasks_.join();
+    }
+
+    [[nodiscard]] const std::string& topic() const noexcept { return options_.topic; }
+    [[nodiscard]] const consumer_options& options() const noexcept { return options_; }
+    [[nodiscard]] const consumer_stats& stats() const noexcept { return stats_; }
+    [[nodiscard]] bool connected() const noexcept { return connected_; }
+    /// Messages received from the broker and not yet taken by receive().
+    [[nodiscard]] std::size_t queued() const noexcept { return queue_.size(); }
+
+private:
+    using clock = std::chrono::steady_clock;
+    using entry = std::pair<std::uint64_t, std::uint64_t>; // ledger, entry
+
+    static entry entry_key(const message_id& id) noexcept { return {id.ledger_id, id.entry_id}; }
+
+    [[nodiscard]] std::size_t max_message_size() const noexcept {
+        return conn_ ? conn_->max_message_size() : default_max_message_size;
+    }
+
+    void send_ack(const message_id& id, ack_type kind) {
+        if (!connected_) return; // the broker redelivers after the reconnect; acked again then
+        proto::ack a;
+        a.consumer_id = id_;
+        a.kind = kind;
+        a.message_ids.push_back(id.entry_data());
+        conn_->send_command(a);
+    }
+
+    void taken() {
+        if (++taken_since_flow_ >= std::max<std::uint32_t>(1, options_.receiver_queue_size / 2)) {
+            grant(taken_since_flow_);
+            taken_since_flow_ = 0;
+        }
+    }
+
+    void grant(std::uint32_t permits) {
+        if (!connected_ || permits == 0) return;
+        proto::flow f;
+        f.consumer_id = id_;
+        f.message_permits = permits;
+        conn_->send_command(f);
+    }
+
+    // ---- incoming messages --------------------------------------------------------------------
+
+    void on_frame(frame& f) override {
+        if (auto* m = std::get_if<proto::message>(&f.command)) return on_message(*m, f);
+        if (std::holds_alternative<proto::close_consumer>(f.command)) {
+            if (conn_) conn_->remove_consumer(id_);
+            on_disconnected();
+        }
+    }
+
+    void on_message(const proto::message& cmd, frame& f) {
+        message_id base;
+        base.ledger_id = cmd.message_id.ledger_id;
+        base.entry_id = cmd.message_id.entry_id;
+        base.partition = cmd.message_id.partition.value_or(-1);
+        const std::uint32_t redeliveries = cmd.redelivery_count.value_or(0);
+        std::vector<received_message> out;
+        try {
+            out = unpack(f, base, redeliveries);
+        } catch (const std::exception& e) {
+            out.clear();
+            out.push_back(corrupt_message(f, base, redeliveries, e.what()));
+        }
+        const auto key = entry_key(base);
+        auto acked = batches_.find(key);
+        for (auto& m : out) {
+            // Messages of a redelivered batch that were acknowledged already are not handed out again.
+            if (acked != batches_.end() && m.id.batch_index >= 0 && acked->second.count(m.id.batch_index)) {
+                taken();
+                continue;
+            }
+            if (dlq_ && redeliveries > dlq_->policy().max_redeliver_count) {
+                taken();
+                tasks_.spawn(dead_letter(std::move(m)));
+                continue;
+            }
+            queue_.push_back(std::move(m));
+        }
+        arrived_.set();
+    }
+
+    std::vector<received_message> unpack(frame& f, const message_id& base, std::uint32_t redeliveries) {
+        if (!f.checksum_ok) throw protocol_error("pulsar: checksum mismatch");
+        const auto& md = f.metadata;
+        if (!md.encryption.empty()) throw protocol_error("pulsar: encrypted message (sluice does not decrypt)");
+        std::string_view body = f.payload;
+        if (md.compression && *md.compression != compression_type::none) {
+            const std::size_t size = md.uncompressed_size.value_or(0);
+            if (size > max_message_size()) throw protocol_error("pulsar: uncompressed_size " + std::to_string(size) + " exceeds max_message_size");
+            codec_.decompress(*md.compression, f.payload, size, plain_);
+            body = plain_;
+        }
+        std::vector<received_message> out;
+        auto common = [&](received_message& m) {
+            m.topic = options_.topic;
+            m.publish_time = md.publish_time;
+            m.producer_name = md.producer_name;
+            m.redelivery_count = redeliveries;
+        };
+        if (!md.num_messages_in_batch) {
+            received_message m;
+            m.id = base;
+            common(m);
+            m.payload.assign(body);
+            m.key = md.partition_key;
+            m.ordering_key = md.ordering_key;
+            m.properties = md.properties;
+            m.event_time = md.event_time.value_or(0);
+            m.sequence_id = md.sequence_id;
+            out.push_back(std::move(m));
+            return out;
+        }
+        auto entries = read_batch(body, *md.num_messages_in_batch);
+        const auto n = static_cast<std::int32_t>(entries.size());
+        for (std::int32_t i = 0; i < n; ++i) {
+            auto& e = entries[static_cast<std::size_t>(i)];
+            received_message m;
+            m.id = base;
+            m.id.batch_index = i;
+            m.id.batch_size = n;
+            common(m);
+            m.payload.assign(e.payload);
+            m.key = std::move(e.metadata.partition_key);
+            m.ordering_key = std::move(e.metadata.ordering_key);
+            m.properties = std::move(e.metadata.properties);
+            m.event_time = e.metadata.event_time.value_or(0);
+            m.sequence_id = e.metadata.sequence_id.value_or(md.sequence_id + static_cast<std::uint64_t>(i));
+            if (e.metadata.compacted_out.value_or(false)) continue;
+            out.push_back(std::move(m));
+        }
+        return out;
+    }
+
+    received_message corrupt_message(frame& f, const message_id& base, std::uint32_t redeliveries, const std::string& why) {
+        ++stats_.corrupt;
+        received_message m;
+        m.id = base;
+        m.topic = options_.topic;
+        m.payload.assign(f.payload);
+        m.redelivery_count = redeliveries;
+        m.corrupt = why;
+        return m;
+    }
+
+    task<void> dead_letter(received_message m) {
+        const message_id id = m.id;
+        const bool ok = co_await dlq_->send(std::move(m));
+        if (ok) {
+            ++stats_.dead_lettered;
+            acknowledge(id);
+        } else {
+            negative_acknowledge(id); // the dead-letter topic refused it: try again later
+        }
+    }
+
+    // ---- redelivery timers --------------------------------------------------------------------
+
+    task<void> timer_loop() {
+        auto tick = std::chrono::milliseconds(100);
+        if (options_.negative_ack_delay.count() > 0) tick = std::min(tick, std::max(std::chrono::milliseconds(5), options_.negative_ack_delay / 4));
+        if (options_.ack_timeout.count() > 0) tick = std::min(tick, std::max(std::chrono::milliseconds(5), options_.ack_timeout / 4));
+        try {
+            for (;;) {
+                co_await client_->loop().sleep_for(tick, stop_.get_token());
+                redeliver_due();
+            }
+        } catch (const operation_cancelled&) {
+        }
+    }
+
+    void redeliver_due() {
+        if (!connected_) return;
+        const auto now = clock::now();
+        proto::redeliver_unacknowledged_messages r;
+        r.consumer_id = id_;
+        for (auto it = nacks_.begin(); it != nacks_.end();) {
+            if (it->second.second > now) {
+                ++it;
+                continue;
+            }
+            r.message_ids.push_back(it->second.first.entry_data());
+            it = nacks_.erase(it);
+        }
+        for (auto it = unacked_.begin(); it != unacked_.end();) {
+            if (it->second > now) {
+                ++it;
+                continue;
+            }
+            message_id id;
+            id.ledger_id = it->first.first;
+            id.entry_id = it->first.second;
+            r.message_ids.push_back(id.entry_data());
+            it = unacked_.erase(it);
+        }
+        if (r.message_ids.empty()) return;
+        ++stats_.redelivery_requests;
+        conn_->send_command(r);
+    }
+
+    // ---- connecting ---------------------------------------------------------------------------
+
+    task<void> subscribe() {
+        auto conn = co_await client_->connection_for(options_.topic);
+        proto::subscribe s;
+        s.topic = options_.topic;
+        s.subscription = options_.subscription;
+        s.sub_type = options_.type;
+        s.consumer_id = id_;
+        s.request_id = conn->next_request_id();
+        if (!options_.name.empty()) s.consumer_name = options_.name;
+        s.initial = options_.initial;
+        s.durable = true;
+        if (options_.type == subscription_type::key_shared) s.key_shared.emplace().mode = key_shared_mode::auto_split;
+        conn->add_consumer(id_, this); // before the request: messages may follow SUCCESS at once
+        std::string f;
+        append_simple_frame(f, s);
+        try {
+            (void)co_await conn->request(std::move(f), s.request_id);
+        } catch (...) {
+            conn->remove_consumer(id_);
+            throw;
+        }
+        conn_ = std::move(conn);
+        connected_ = true;
+        queue_.clear();
+        taken_since_flow_ = 0;
+        grant(options_.receiver_queue_size);
+    }
+
+    void on_disconnected() override {
+        connected_ = false;
+        if (closed_ || reconnecting_) return;
+        reconnecting_ = true;
+        tasks_.spawn(reconnect());
+    }
+
+    task<void> reconnect() {
+        for (unsigned attempt = 2; !closed_; ++attempt) {
+            try {
+                co_await client_->loop().sleep_for(backoff_.delay(attempt), stop_.get_token());
+                co_await subscribe();
+                ++stats_.reconnects;
+                break;
+            } catch (const operation_cancelled&) {
+                break;
+            } catch (const std::exception&) {
+                // try again after the next backoff
+            }
+        }
+        reconnecting_ = false;
+    }
+
+    client* client_;
+    consumer_options options_;
+    std::uint64_t id_ = 0;
+    std::shared_ptr<connection> conn_{};
+    bool connected_ = false;
+    bool reconnecting_ = false;
+    bool closed_ = false;
+    std::deque<received_message> queue_{};
+    async_event arrived_{};
+    std::uint32_t taken_since_flow_ = 0;
+    std::map<entry, std::set<std::int32_t>> batches_{};
+    std::map<entry, clock::time_point> unacked_{};
+    std::map<entry, std::pair<message_id, clock::time_point>> nacks_{};
+    std::optional<dead_letter_producer> dlq_{};
+    payload_codec codec_{};
+    std::string plain_{};
+    backoff_policy backoff_;
+    consumer_stats stats_{};
+    std::stop_source stop_{};
+    async_scope tasks_{};
+};
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/consumer.hpp
+// begin file sluice/pulsar/serdes.hpp
+
+// SerDes: how message payloads become values and back. A serde has a value_type, a
+// `result<value_type> deserialize(std::string_view) const` that reports bad input as an Error (never
+// an exception that would stop a source), and a `std::string serialize(const value_type&) const`.
+// Errors say what is wrong and where (a byte offset), never the payload itself; the raw message
+// travels next to the Error in a record (pulsar/source.hpp).
+//
+//   bytes_serde   the payload as it is
+//   utf8_serde    text; invalid UTF-8 (overlong forms, surrogates, beyond U+10FFFF, truncation) is an Error
+//   json_serde    JSON validated and minified by simdjson; serialized compact or pretty (SLUICE_HAS_SIMDJSON)
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+
+#if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
+#include <simdjson.h>
+#endif
+
+namespace sluice::pulsar {
+
+/// What a serde provides.
+template <class S>
+concept serde = requires(const S& s, std::string_view bytes, const typename S::value_type& v) {
+    typename S::value_type;
+    { s.deserialize(bytes) } -> std::same_as<result<typename S::value_type>>;
+    { s.serialize(v) } -> std::convertible_to<std::string>;
+};
+
+namespace detail {
+inline result<std::string> serde_failure(std::string_view source, std::string message) {
+    error e;
+    e.source = std::string(source);
+    e.message = std::move(message);
+    return result<std::string>::failure(std::move(e));
+}
+
+/// The offset of the first byte that breaks UTF-8, or npos.
+[[nodiscard]] inline std::size_t invalid_utf8_at(std::string_view s) noexcept {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto b = static_cast<std::uint8_t>(s[i]);
+        if (b < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t n = 0;
+        std::uint32_t cp = 0, min = 0;
+        if ((b & 0xe0) == 0xc0) { n = 1; cp = b & 0x1fu; min = 0x80; }
+        else if ((b & 0xf0) == 0xe0) { n = 2; cp = b & 0x0fu; min = 0x800; }
+        else if ((b & 0xf8) == 0xf0) { n = 3; cp = b & 0x07u; min = 0x10000; }
+        else return i;
+        if (s.size() - i <= n) return i;
+        for (std::size_t k = 1; k <= n; ++k) {
+            const auto c = static_cast<std::uint8_t>(s[i + k]);
+            if ((c & 0xc0) != 0x80) return i;
+            cp = (cp << 6) | (c & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+        i += n + 1;
+    }
+    return std::string_view::npos;
+}
+} // namespace detail
+
+/// The payload as it is.
+struct bytes_serde {
+    using value_type = std::string;
+    [[nodiscard]] result<std::string> deserialize(std::string_view b) const { return result<std::string>::ok(std::string(b)); }
+    [[nodiscard]] std::string serialize(const std::string& v) const { return v; }
+};
+
+/// UTF-8 text, validated.
+struct utf8_serde {
+    using value_type = std::string;
+    [[nodiscard]] result<std::string> deserialize(std::string_view b) const {
+        const auto at = detail::invalid_utf8_at(b);
+        if (at != std::string_view::npos)
+            return detail::serde_failure("utf8_serde", "invalid UTF-8 at byte " + std::to_string(at) + " of " + std::to_string(b.size()));
+        return result<std::string>::ok(std::string(b));
+    }
+    [[nodiscard]] std::string serialize(const std::string& v) const { return v; }
+};
+
+#if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
+
+/// A JSON document, held as validated, minified text (parse it with simdjson to read fields).
+struct json_value {
+    std::string text;
+    bool operator==(const json_value&) const = default;
+};
+
+/// JSON: deserialize validates and minifies; serialize writes compact text, or pretty text
+/// (two-space indentation) when `pretty`.
+class json_serde {
+public:
+    using value_type = json_value;
+    explicit json_serde(bool pretty = false) : pretty_(pretty) {}
+    /// Copies get their own parser (a parser holds buffers for one document at a time).
+    json_serde(const json_serde& o) : pretty_(o.pretty_) {}
+    json_serde& operator=(const json_serde& o) {
+        pretty_ = o.pretty_;
+        return *this;
+    }
+
+    [[nodiscard]] result<json_value> deserialize(std::string_view b) const {
+        simdjson::dom::element doc;
+        const auto err = parser_.parse(b.data(), b.size()).get(doc);
+        if (err != simdjson::SUCCESS) {
+            error e;
+            e.source = "json_serde";
+            e.message = std::string("invalid JSON: ") + simdjson::error_message(err);
+            return result<json_value>::failure(std::move(e));
+        }
+        return result<json_value>::ok(json_value{simdjson::minify(doc)});
+    }
+
+    [[nodiscard]] std::string serialize(const json_value& v) const {
+        if (!pretty_) return v.text;
+        simdjson::dom::element doc;
+        if (parser_.parse(v.text).get(doc) != simdjson::SUCCESS) return v.text;
+        std::string out;
+        pretty(out, doc, 0);
+        return out;
+    }
+
+private:
+    static void pretty(std::string& out, simdjson::dom::element e, int depth) {
+        const auto indent = [&out](int d) { out.append(static_cast<std::size_t>(d) * 2, ' '); };
+        if (e.is_array()) {
+            simdjson::dom::array a = e.get_array();
+            if (a.size() == 0) return void(out += "[]");
+            out += "[\n";
+            bool first = true;
+            for (auto x : a) {
+                if (!first) out += ",\n";
+                first = false;
+                indent(depth + 1);
+                pretty(out, x, depth + 1);
+            }
+            out += '\n';
+            indent(depth);
+            out += ']';
+        } else if (e.is_object()) {
+            simdjson::dom::object o = e.get_object();
+            if (o.size() == 0) return void(out += "{}");
+            out += "{\n";
+            bool first = true;
+            for (auto [k, x] : o) {
+                if (!first) out += ",\n";
+                first = false;
+                indent(depth + 1);
+                quote(out, k);
+                out += ": ";
+                pretty(out, x, depth + 1);
+            }
+            out += '\n';
+            indent(depth);
+            out += '}';
+        } else {
+            out += simdjson::minify(e);
+        }
+    }
+
+    /// Appends `s` as a JSON string (keys arrive unescaped from the parser).
+    static void quote(std::string& out, std::string_view s) {
+        static constexpr char hex[] = "0123456789abcdef";
+        out += '"';
+        for (char c : s) {
+            const auto u = static_cast<unsigned char>(c);
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += c;
+            } else if (u < 0x20) {
+                out += "\\u00";
+                out += hex[u >> 4];
+                out += hex[u & 15];
+            } else {
+                out += c;
+            }
+        }
+        out += '"';
+    }
+
+    bool pretty_;
+    mutable simdjson::dom::parser parser_{};
+};
+
+#endif
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/serdes.hpp
+// begin file sluice/pulsar/source.hpp
+
+// The consumer as a collector queue's source (the operators approach): each message is deserialized
+// by a serde into a record, sent to the queue, and its result_list decides its fate: all Ok
+// acknowledges it, any Error negatively acknowledges it, so it is redelivered and, past the
+// dead-letter policy's count, produced to the dead-letter topic. A message that does not
+// deserialize (or arrived corrupt) reaches the collectors as a record whose value is an Error, next
+// to the raw message: the error stream, routed like any other failure.
+//
+//     auto publisher = queue.get_publisher();
+//     source_options<json_value> options;   // named: GCC 12 mishandles braced temporaries in co_await
+//     options.stop = token;
+//     auto stats = co_await run_source(consumer, queue.get_publisher(), json_serde{}, options);
+
+#include <cstddef>
+#include <functional>
+#include <stop_token>
+#include <utility>
+
+
+namespace sluice::pulsar {
+
+/// A consumed message and its deserialized value (an Error when it did not deserialize).
+template <class T>
+struct record {
+    received_message message;
+    result<T> value;
+};
+
+/// How run_source() feeds a queue.
+template <class T>
+struct source_options {
+    /// Messages sent to the queue and not yet settled (acked or nacked).
+    std::size_t max_in_flight = 64;
+    /// Stops receiving; what is in flight is still settled before run_source() returns.
+    std::stop_token stop{};
+    /// Builds the payload (routing); default: broadcast to every collector.
+    std::function<payload<record<T>>(record<T>&&)> route{};
+};
+
+/// Counters of one run_source() call.
+struct source_stats {
+    std::size_t received = 0;
+    std::size_t acked = 0;
+    std::size_t nacked = 0;
+    std::size_t undecodable = 0; ///< deserialization errors (and corrupt messages) sent on as Errors
+};
+
+namespace detail {
+template <class Event>
+task<void> settle(consumer& c, Event ev, message_id id, async_semaphore& window, source_stats& stats) {
+    const auto& results = co_await ev.wait();
+    if (results.all_ok()) {
+        c.acknowledge(id);
+        ++stats.acked;
+    } else {
+        c.negative_acknowledge(id);
+        ++stats.nacked;
+    }
+    window.release();
+}
+} // namespace detail
+
+/// Receives from `c` until `options.stop` fires or the consumer closes, sending each message to the
+/// queue through `publisher` and settling it by its results. Returns once everything sent is settled.
+template <serde S, class Publisher>
+task<source_stats> run_source(consumer& c, Publisher publisher, S serde, source_options<typename S::value_type> options) {
+    using T = typename S::value_type;
+    source_stats stats;
+    async_semaphore window(static_cast<std::ptrdiff_t>(std::max<std::size_t>(1, options.max_in_flight)));
+    async_scope settling;
+    try {
+        for (;;) {
+            co_await window.acquire(options.stop);
+            received_message m;
+            try {
+                m = co_await c.receive(options.stop);
+            } catch (...) {
+                window.release();
+                throw;
+            }
+            ++stats.received;
+            const message_id id = m.id;
+            result<T> value; // built in plain statements: GCC 12 mishandles temporaries near co_await
+            if (m.corrupt) {
+                error e;
+                e.source = "pulsar";
+                e.message = "unreadable message: " + *m.corrupt;
+                value = result<T>::failure(std::move(e));
+            } else {
+                value = serde.deserialize(m.payload);
+            }
+            if (value.is_error()) ++stats.undecodable;
+            record<T> rec{std::move(m), std::move(value)};
+            payload<record<T>> p;
+            if (options.route)
+                p = options.route(std::move(rec));
+            else
+                p = payload<record<T>>::broadcast(std::move(rec));
+            auto ev = co_await publisher.send(std::move(p));
+            settling.spawn(detail::settle(c, std::move(ev), id, window, stats));
+        }
+    } catch (const operation_cancelled&) {
+    } catch (const consumer_closed&) {
+    }
+    co_await settling.join();
+    co_return stats;
+}
+
+} // namespace sluice::pulsar
+// end file sluice/pulsar/source.hpp
 // end file sluice/sluice.hpp
