@@ -267,7 +267,12 @@ TEST_CASE("kinesis: big records fill requests up to 10 MiB, never over") {
         auto unprocessed = co_await d.flush();
         CHECK(unprocessed.empty());
     });
-    CHECK(h.kinesis.accepted.size() == 40);
+    // At least once: under a sanitizer a 10 MiB request can outlive its attempt timeout after the
+    // fixture accepted it, and the resend is a legitimate duplicate. Every record arrives; none is lost.
+    std::set<std::string> ids;
+    for (const auto& e : h.kinesis.accepted) ids.insert(e.data.substr(0, e.data.find(':')));
+    CHECK(ids.size() == 40);
+    CHECK(h.kinesis.accepted.size() >= 40);
     CHECK(h.kinesis.limit_violations == 0);
     CHECK(h.kinesis.batch_sizes.size() >= 4); // 36 MB cannot go in fewer than four 10 MiB requests
 }
