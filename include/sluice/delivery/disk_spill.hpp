@@ -84,7 +84,12 @@ public:
     [[nodiscard]] disk_buffer* buffer() const noexcept { return disk_.get(); }
     [[nodiscard]] bool is_open() const noexcept { return disk_ != nullptr; }
 
-    /// The largest record (with its options) the disk buffer stores.
+    /// A record's options as stored with it.
+    static record_meta meta_of(const record_node& n) noexcept {
+        return {n.batch_key, n.order_key, static_cast<std::uint32_t>(n.weight)};
+    }
+
+    /// Whether the disk buffer stores `n` (with its options).
     [[nodiscard]] bool fits_record(const record_node& n) const noexcept {
         return stored_size(meta_of(n), n.data) <= disk_->max_record_bytes();
     }
@@ -140,10 +145,6 @@ private:
         outcome why{};
     };
 
-    static record_meta meta_of(const record_node& n) noexcept {
-        return {n.batch_key, n.order_key, static_cast<std::uint32_t>(n.weight)};
-    }
-
     task<void> commit_loop() {
         auto retry_delay = std::chrono::milliseconds(5);
         while (!pending_.empty()) {
@@ -161,7 +162,7 @@ private:
             // segments, and space can free outside this process too, so look again after a while.
             ++stats_->disk_full_waits;
             try {
-                co_await loop_->sleep_for(retry_delay, scope_->get_token());
+                co_await loop_->sleep_until(next_look(retry_delay), scope_->get_token());
             } catch (const operation_cancelled&) {
             }
             retry_delay = std::min(retry_delay * 2, std::chrono::milliseconds(100));
@@ -217,6 +218,14 @@ private:
             return false;
         }
         return true;
+    }
+
+    /// When to look for room again: after `delay`, or when the head of the line's max_block passes.
+    [[nodiscard]] clock::time_point next_look(std::chrono::milliseconds delay) const {
+        auto at = clock::now() + delay;
+        const record_node* head = pending_.front();
+        if (head && options_->buffer.max_block.count() > 0 && !head->kept) at = std::min(at, head->due);
+        return at;
     }
 
     /// Refuses the records at the head of the line whose max_block passed while the disk was full,

@@ -132,39 +132,37 @@ public:
     /// With GCC 12, pass `options` as a named variable when awaiting inside a coroutine: a braced
     /// temporary in a co_await operand is copied bytewise there (see the README).
     task<delivery_receipt> deliver(std::string record, record_options options) {
-        return deliver_record(std::move(record), std::move(options));
+        if (!loop_->in_loop_thread()) [[unlikely]]
+            return deliver_from_elsewhere(std::move(record), std::move(options));
+        return deliver_node(lease(detail::node_origin::awaiting, std::move(record), std::move(options)));
     }
 
     /// deliver(record, {}): the default options are made here, not in the caller's co_await.
     task<delivery_receipt> deliver(std::string record) {
         record_options none;
-        return deliver_record(std::move(record), std::move(none));
+        return deliver(std::move(record), std::move(none));
     }
 
     /// deliver() without a coroutine frame: `on_done` runs on the loop with the record's outcome
-    /// (kind ok or persisted, with attempts, or why it was not delivered) once it finished; at once,
-    /// before submit() returns, when it is refused before entering (invalid, stopped, dropped). Never
-    /// waits: under when_full::block a record that finds the buffer full waits inside the engine, so
+    /// (kind ok or persisted, with attempts, or why it was not delivered; valid during the call) once
+    /// it finished; at once, before submit() returns, when it is refused before entering (invalid,
+    /// stopped, dropped). Never waits: under when_full::block a record that finds the buffer full waits inside the engine, so
     /// a caller bounds what it has submitted and not yet seen finished. `on_done` must not throw. Any
     /// thread (it is posted to the loop).
-    void submit(std::string record, record_options options, std::function<void(outcome)> on_done) {
+    void submit(std::string record, record_options options, std::function<void(const outcome&)> on_done) {
         if (!loop_->in_loop_thread()) {
             loop_->call_soon([this, r = std::move(record), o = std::move(options), f = std::move(on_done)]() mutable {
                 submit(std::move(r), std::move(o), std::move(f));
             });
             return;
         }
-        if (auto why = check(record, options)) {
-            on_done(std::move(*why));
+        node_lease n = lease(detail::node_origin::callback, std::move(record), std::move(options));
+        if (auto why = check(*n.get())) {
+            on_done(*why);
             return;
         }
-        node* n = pool_.make(detail::node_origin::callback);
-        n->data = std::move(record);
-        n->batch_key = std::move(options.batch_key);
-        n->order_key = std::move(options.order_key);
-        n->weight = options.weight;
-        n->callback = std::move(on_done);
-        enter(n);
+        n.get()->callback = std::move(on_done);
+        enter(n.release());
     }
 
     /// Seals the open batches now and waits until every record admitted so far has finished (and,
@@ -190,6 +188,7 @@ public:
         deadline_.set(clock::now() + grace);
         admission_.refuse_all(outcome::make(outcome_kind::cancelled, "pipeline stopped while the record waited for buffer room"));
         spill_.stop_waiting();
+        scope_.request_stop(); // a commit waiting for disk room looks again now, and refuses
         batcher_.seal_all();
         while (!idle() && !deadline_reached_) {
             co_await wait_for_change();
@@ -224,24 +223,50 @@ public:
     }
 
 private:
-    task<delivery_receipt> deliver_record(std::string record, record_options options) {
-        if (!loop_->in_loop_thread()) [[unlikely]]
-            co_await loop_->schedule();
-        if (auto why = check(record, options)) throw delivery_error(std::move(*why));
+    /// A pooled node that goes back to the pool unless released into the engine: deliver()'s record
+    /// lives in one, so that its coroutine frame stays small (and its memory hot).
+    class node_lease {
+    public:
+        node_lease(detail::node_pool& pool, node* n) noexcept : pool_(&pool), n_(n) {}
+        node_lease(node_lease&& o) noexcept : pool_(o.pool_), n_(std::exchange(o.n_, nullptr)) {}
+        node_lease& operator=(node_lease&&) = delete;
+        ~node_lease() {
+            if (n_) pool_->release(n_);
+        }
+        [[nodiscard]] node* get() const noexcept { return n_; }
+        [[nodiscard]] node* release() noexcept { return std::exchange(n_, nullptr); }
+
+    private:
+        detail::node_pool* pool_;
+        node* n_;
+    };
+
+    node_lease lease(detail::node_origin origin, std::string&& record, record_options&& options) {
+        node* n = pool_.make(origin);
+        n->data = std::move(record);
+        n->batch_key = std::move(options.batch_key);
+        n->order_key = std::move(options.order_key);
+        n->weight = options.weight;
+        return node_lease(pool_, n);
+    }
+
+    task<delivery_receipt> deliver_from_elsewhere(std::string record, record_options options) {
+        co_await loop_->schedule();
+        co_return co_await deliver(std::move(record), std::move(options));
+    }
+
+    task<delivery_receipt> deliver_node(node_lease lease) {
+        node* n = lease.get();
+        check_or_throw(*n);
         deliveries_guard guard{this};
-        node n;
-        n.data = std::move(record);
-        n.batch_key = std::move(options.batch_key);
-        n.order_key = std::move(options.order_key);
-        n.weight = options.weight;
-        enter(&n);
-        co_await finished{&n};
-        if (n.state == detail::node_state::delivered) co_return delivery_receipt{n.attempts, false};
-        if (n.state == detail::node_state::persisted) co_return delivery_receipt{n.attempts, true};
+        enter(n);
+        co_await finished{n};
+        if (n->state == detail::node_state::delivered) co_return delivery_receipt{n->attempts, false};
+        if (n->state == detail::node_state::persisted) co_return delivery_receipt{n->attempts, true};
         // The dead-letter step lives in its own coroutine: GCC 12 mishandles a string local that
         // spans a co_await inside try/catch and is then used to build the thrown exception.
-        if (dead_letters(n)) co_await send_to_dead_letter(n);
-        throw delivery_error(std::move(n.failure));
+        if (dead_letters(*n)) co_await send_to_dead_letter(*n);
+        throw delivery_error(std::move(*n->failure));
     }
 
     // ---- options ----
@@ -274,27 +299,32 @@ private:
     }
 
     /// Why a record cannot enter now (never sent), or nothing.
-    std::optional<outcome> check(const std::string& record, const record_options& ro) {
-        if (stopping_) return refusal(outcome_kind::cancelled, "pipeline stopped; record not accepted");
-        if (options_.disk && !spill_.is_open()) return refusal(outcome_kind::invalid, "start() the pipeline first");
-        const std::size_t cost = ro.weight != 0 ? ro.weight : record.size();
+    std::optional<outcome> check(const node& n) {
+        if (stopping_) [[unlikely]]
+            return refusal(outcome_kind::cancelled, "pipeline stopped; record not accepted");
+        if (options_.disk && !spill_.is_open()) [[unlikely]]
+            return refusal(outcome_kind::invalid, "start() the pipeline first");
         std::size_t limit = limits_.max_record_bytes;
-        std::size_t size = cost;
+        std::size_t size = n.cost();
         if (spill_.is_open()) {
-            if (ro.batch_key.size() > detail::envelope_max_key || ro.order_key.size() > detail::envelope_max_key ||
-                ro.weight > std::numeric_limits<std::uint32_t>::max())
+            if (n.batch_key.size() > detail::envelope_max_key || n.order_key.size() > detail::envelope_max_key ||
+                n.weight > std::numeric_limits<std::uint32_t>::max())
                 return invalid("batch key, order key or weight too large for the disk buffer; not sent");
-            const std::size_t stored =
-                detail::stored_size({ro.batch_key, ro.order_key, static_cast<std::uint32_t>(ro.weight)}, record);
-            if (stored > spill_.buffer()->max_record_bytes()) {
-                size = stored;
+            if (!spill_.fits_record(n)) {
+                size = detail::stored_size(detail::disk_spill::meta_of(n), n.data);
                 limit = spill_.buffer()->max_record_bytes();
             }
         }
-        if (size > limit)
+        if (size > limit) [[unlikely]]
             return invalid("record of " + std::to_string(size) + " bytes exceeds the sink's limit of " +
                            std::to_string(limit) + " bytes; not sent");
         return std::nullopt;
+    }
+
+    /// check() for deliver(): a refusal is thrown (outside the coroutine's frame).
+    void check_or_throw(const node& n) {
+        if (auto why = check(n)) [[unlikely]]
+            throw delivery_error(std::move(*why));
     }
 
     outcome refusal(outcome_kind kind, const std::string& why) const { return outcome::make(kind, options_.name + ": " + why); }
@@ -483,9 +513,9 @@ private:
 
     void finish_failed(node* n, outcome o) {
         n->state = detail::node_state::failed;
-        n->failure = std::move(o);
-        n->failure.attempts = n->attempts;
-        n->failure.sent = n->attempts != 0;
+        n->failure = std::make_unique<outcome>(std::move(o));
+        n->failure->attempts = n->attempts;
+        n->failure->sent = n->attempts != 0;
         finish(n);
     }
 
@@ -554,17 +584,22 @@ private:
     void release(node* n) {
         if (n->origin == detail::node_origin::replay) {
             if (n->state != detail::node_state::persisted) spill_.acknowledge(*n);
-        } else {
-            outcome o = n->state == detail::node_state::failed ? std::move(n->failure) : outcome{};
-            if (n->state == detail::node_state::persisted) o.kind = outcome_kind::persisted;
-            o.attempts = n->attempts;
-            o.sent = n->attempts != 0;
-            auto callback = std::move(n->callback);
             pool_.release(n);
-            callback(std::move(o));
             return;
         }
+        // One outcome object serves every success: building one per record costs more than the rest
+        // of the way back.
+        std::unique_ptr<outcome> failure = std::move(n->failure);
+        const outcome* o = failure.get();
+        if (!o) {
+            success_.kind = n->state == detail::node_state::persisted ? outcome_kind::persisted : outcome_kind::ok;
+            success_.attempts = n->attempts;
+            success_.sent = n->attempts != 0;
+            o = &success_;
+        }
+        std::function<void(const outcome&)> callback = std::move(n->callback);
         pool_.release(n);
+        callback(*o);
     }
 
     task<void> dead_letter_then_release(node* n) {
@@ -573,29 +608,29 @@ private:
     }
 
     [[nodiscard]] bool dead_letters(const node& n) const noexcept {
-        return options_.dead_letter_output && n.accepted && n.failure.kind != outcome_kind::dropped;
+        return options_.dead_letter_output && n.accepted && n.failure && n.failure->kind != outcome_kind::dropped;
     }
 
     /// Hands a finally failed record to the dead-letter output; notes the outcome in its failure.
     task<bool> send_to_dead_letter(node& n) {
         std::exception_ptr failure;
         try {
-            co_await options_.dead_letter_output(dead_letter{options_.name, n.data, n.failure.message, n.attempts});
+            co_await options_.dead_letter_output(dead_letter{options_.name, n.data, n.failure->message, n.attempts});
         } catch (...) {
             failure = std::current_exception();
         }
         if (!failure) {
             ++stats_.dead_lettered;
-            n.failure.dead_lettered = true;
-            n.failure.message += " (dead-lettered)";
+            n.failure->dead_lettered = true;
+            n.failure->message += " (dead-lettered)";
             co_return true;
         }
         try {
             std::rethrow_exception(failure);
         } catch (const std::exception& e) {
-            n.failure.message += std::string(" (dead-letter output failed too: ") + e.what() + ")";
+            n.failure->message += std::string(" (dead-letter output failed too: ") + e.what() + ")";
         } catch (...) {
-            n.failure.message += " (dead-letter output failed too)";
+            n.failure->message += " (dead-letter output failed too)";
         }
         co_return false;
     }
@@ -719,6 +754,7 @@ private:
     detail::disk_spill spill_;
     detail::order_gates gates_;
     detail::alarm deadline_;
+    outcome success_{};
     async_event changed_;
     std::size_t change_waiters_ = 0;
     std::size_t outstanding_ = 0; // admitted records not yet finished

@@ -54,10 +54,11 @@ struct record_node {
     clock::time_point first_attempt{};
     /// When a retry is due, or until when it may wait for room (under when_full::block).
     clock::time_point due{};
-    /// The final failure (kind, message, service code, request id) once state is failed.
-    outcome failure{};
+    /// The final failure (kind, message, service code, request id) once state is failed; on the heap,
+    /// so that the record (and deliver()'s frame) stays small on the path where nothing fails.
+    std::unique_ptr<outcome> failure{};
     std::coroutine_handle<> waiter{};
-    std::function<void(outcome)> callback{};
+    std::function<void(const outcome&)> callback{};
     /// Intrusive link of the one node_list it waits in, if any.
     record_node* next = nullptr;
 
@@ -148,7 +149,7 @@ public:
         n->state = node_state::pending;
         n->admitted = n->counted = n->gated = n->kept = n->accepted = n->has_disk_id = false;
         n->budget_held = 0;
-        n->failure = outcome{};
+        n->failure.reset();
         n->callback = nullptr;
         n->waiter = {};
         n->next = nullptr;

@@ -35,6 +35,8 @@ struct fault_options {
     bool throttle = false;
     /// Records for which this returns true are rejected (not retryable).
     std::function<bool(std::string_view)> reject{};
+    /// Records for which this returns true fail retryably (throttled when `throttle`).
+    std::function<bool(std::string_view)> fail{};
     /// Added to every request.
     std::chrono::milliseconds latency{0};
     /// While true, requests hang until `stop_hanging()` (or until hang_timeout, then fail retryable).
@@ -81,7 +83,7 @@ public:
                 result.entries.push_back(entry_result::reject("invalid record"));
                 ++rejected_entries_;
                 any_failure = true;
-            } else if (chance(options_.entry_failure_rate)) {
+            } else if ((options_.fail && options_.fail(record)) || chance(options_.entry_failure_rate)) {
                 result.entries.push_back(entry_result::retry("entry failed (internal error)", options_.throttle));
                 ++failed_entries_;
                 any_failure = true;
