@@ -355,6 +355,7 @@ private:
                 continue;
             }
             std::optional<disk_record> rec = co_await read_next();
+            if (reading_stopped_) break; // stop came meanwhile: the record stays on disk, unacknowledged
             if (!rec) {
                 on_disk_ = 0; // what was counted was lost to corruption found while reading (counted there)
                 break;

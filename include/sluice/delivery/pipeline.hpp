@@ -196,8 +196,8 @@ public:
         }
         deadline_.cancel();
         spill_.stop_reading(); // what is still on disk stays there for the next start()
-        report.persisted += spill_.on_disk();
         if (outstanding_ != 0 || spill_.committing()) co_await abandon_at_deadline(report);
+        report.persisted += spill_.on_disk() + kept_replayed_; // appended and not read back, or read back and kept
         report.drained = report.persisted == 0 && report.unprocessed == 0;
         admission_.shutdown();
         batcher_.shutdown();
@@ -453,9 +453,7 @@ private:
 
     void committed(node* n) override {
         n->state = detail::node_state::persisted;
-        if (n->kept) {
-            ++kept_at_stop_;
-        } else {
+        if (!n->kept) { // (one kept at stop is counted with what is on disk)
             sink_metrics_.events_in.inc();
             buffer_metrics_.events_in.inc();
             buffer_metrics_.disk_events.set(static_cast<double>(spill_.on_disk()));
@@ -525,7 +523,7 @@ private:
     void give_up(node* n) {
         if (n->origin == detail::node_origin::replay) {
             n->state = detail::node_state::persisted;
-            ++kept_at_stop_;
+            ++kept_replayed_;
             finish(n);
         } else if (spill_.is_open()) {
             spill_.persist(n, true);
@@ -675,7 +673,6 @@ private:
         for (node* n : abandon) give_up(n);
         // Requests in flight end as they end (cancelled); their records are given up as they come back.
         while (outstanding_ != 0 || spill_.committing()) co_await wait_for_change();
-        report.persisted += kept_at_stop_;
         report.unprocessed += unprocessed_at_stop_;
         stats_.unprocessed += unprocessed_at_stop_;
     }
@@ -759,7 +756,7 @@ private:
     std::size_t change_waiters_ = 0;
     std::size_t outstanding_ = 0; // admitted records not yet finished
     std::size_t deliveries_ = 0;  // deliver() calls in progress
-    std::uint64_t kept_at_stop_ = 0;
+    std::uint64_t kept_replayed_ = 0; // read back from disk, left there unacknowledged at stop
     std::uint64_t unprocessed_at_stop_ = 0;
     clock::time_point last_age_log_{};
     bool in_response_ = false;
