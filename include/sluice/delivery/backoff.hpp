@@ -2,15 +2,20 @@
 
 // Retry timing: exponential backoff with full jitter (sleep a uniform random time between zero and
 // the capped exponential), bounded by attempts and by total elapsed time. Full jitter spreads a herd
-// of retries after an outage instead of synchronising it.
+// of retries after an outage instead of synchronising it. An optional retry budget (retry_budget.hpp)
+// delays retries to the ceiling while a long outage has emptied it.
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <random>
+
+#include <sluice/delivery/retry_budget.hpp>
 
 namespace sluice {
 
+/// How the delivery engine retries: it owns attempts and backoff (a sink makes one attempt per call).
 struct retry_options {
     /// Attempts in all, the first included. 1 means never retry.
     unsigned max_attempts = 8;
@@ -18,8 +23,13 @@ struct retry_options {
     std::chrono::milliseconds max_backoff{20'000};
     /// After this long since the first attempt a record is not retried again.
     std::chrono::milliseconds max_elapsed{300'000};
+    /// The retry quota (null: none). Each response with records to retry draws retry_cost from it
+    /// (timeout_cost when the failure's code is a timeout); when it cannot pay, those retries wait
+    /// the full max_backoff instead of a jittered delay. Never a reason to give a record up.
+    std::shared_ptr<retry_budget> budget{};
 };
 
+/// Delays per attempt (full jitter under an exponential ceiling) and whether another attempt is allowed.
 class backoff_policy {
 public:
     explicit backoff_policy(retry_options options, std::uint64_t seed = std::random_device{}())

@@ -11,6 +11,7 @@
 
 namespace sluice {
 
+/// How many requests a sink may have in flight.
 struct concurrency_options {
     /// Upper bound on requests in flight (the fixed limit when not adaptive).
     std::size_t max_in_flight = 8;
@@ -25,6 +26,7 @@ struct concurrency_options {
     double latency_tolerance = 2.0;
 };
 
+/// The concurrency limit: fixed, or adapted to the responses (AIMD).
 class adaptive_concurrency {
 public:
     explicit adaptive_concurrency(concurrency_options o)

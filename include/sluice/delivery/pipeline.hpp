@@ -1,42 +1,56 @@
 #pragma once
 
-// delivery_pipeline<Sink>: the one batching / buffering / retry engine in front of every sink.
+// delivery_pipeline<Sink>: the one batching / buffering / retry engine in front of every sink,
+// composed of parts named after what they do:
 //
-//   deliver(record) -> admission (memory buffer bound: block or drop) -> open batch
-//   -> sealed on max events / max bytes / the sink's limits / max age -> dispatch (concurrency limit,
-//   rate limit) -> sink.send(batch) -> per entry: ok (acknowledge), retry (backoff with full jitter,
-//   back into a batch), reject or out of attempts (dead letter, Error) -> deliver() returns or throws.
+//   deliver(record, options) / submit(record, options, on_done)
+//   -> admission (memory buffer bound: block or drop; or disk_spill: the disk buffer)
+//   -> order_gates (order_by_key: one record per order key at a time)
+//   -> batcher (an open batch per batch key; sealed on events, weight, age, the sink's limits)
+//   -> dispatcher (concurrency and rate limits, sink.send(batch), settled per entry)
+//   -> ok: acknowledged | retry: retry_scheduler (backoff, budget, ordered hold), back into a batch |
+//      reject or out of attempts: dead letter, Error
 //
-// deliver() completes when the sink acknowledged the record (end-to-end acknowledgement) or it
-// finally failed, so a collector whose processor awaits deliver() resolves its payload's result with
-// the sink's answer. Runs entirely on one io_loop thread: no locks.
+// deliver() completes when the sink acknowledged the record (end-to-end acknowledgement), when the
+// record is safely in the disk buffer (disk mode), or when it finally failed. Everything runs on one
+// io_loop thread; deliver(), flush(), stop() and start() called from another thread hop onto it first
+// (and continue there), submit() posts itself there. docs/engine.md describes every option.
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <exception>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <exception>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
-#include <stop_token>
 #include <string>
-#include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 
-#include <sluice/core/executor.hpp>
+#include <sluice/core/async_scope.hpp>
+#include <sluice/core/event.hpp>
 #include <sluice/core/outcome.hpp>
 #include <sluice/core/task.hpp>
+#include <sluice/delivery/admission.hpp>
+#include <sluice/delivery/alarm.hpp>
 #include <sluice/delivery/backoff.hpp>
+#include <sluice/delivery/batcher.hpp>
 #include <sluice/delivery/concurrency.hpp>
 #include <sluice/delivery/disk_buffer.hpp>
+#include <sluice/delivery/disk_spill.hpp>
+#include <sluice/delivery/dispatcher.hpp>
+#include <sluice/delivery/options.hpp>
+#include <sluice/delivery/order_gates.hpp>
 #include <sluice/delivery/rate_limiter.hpp>
+#include <sluice/delivery/record_envelope.hpp>
+#include <sluice/delivery/record_node.hpp>
+#include <sluice/delivery/retry_budget.hpp>
+#include <sluice/delivery/retry_scheduler.hpp>
 #include <sluice/delivery/sink.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/metrics/log.hpp>
@@ -44,158 +58,34 @@
 
 namespace sluice {
 
-struct batch_options {
-    /// Seal a batch at this many records (also capped by the sink's max_batch_entries).
-    std::size_t max_events = 500;
-    /// Seal a batch at this many bytes (also capped by the sink's max_batch_bytes).
-    std::size_t max_bytes = 1u << 20;
-    /// Seal a non-empty batch this long after its first record arrived.
-    std::chrono::milliseconds max_age{1000};
-};
-
-/// What to do with a record when the buffer is full.
-enum class when_full {
-    block,       ///< deliver() waits for room: backpressure up to the sender
-    drop_newest, ///< the new record is refused with an Error and counted
-    overflow,    ///< memory spills to the disk buffer, drained back in order (needs `disk`)
-};
-
-/// Where records wait between deliver() and the sink.
-enum class buffer_type {
-    memory, ///< in memory, bounded by events and bytes; deliver() returns on the sink's acknowledgement
-    disk,   ///< written to the disk buffer first; deliver() returns once the record is persisted, and
-            ///< what is on disk survives a crash or a stop and is delivered after the next start()
-};
-
-struct memory_buffer_options {
-    /// Records in memory and not yet finished (batching, in flight, waiting to retry). With a disk
-    /// buffer this also bounds how much is read back from disk at a time.
-    std::size_t max_events = 100'000;
-    std::size_t max_bytes = 64u << 20;
-    when_full policy = when_full::block;
-    buffer_type type = buffer_type::memory;
-};
-
-/// A record that finally failed, as handed to the dead-letter output.
-struct dead_letter {
-    std::string_view sink;
-    std::string_view record;
-    std::string_view reason;
-    unsigned attempts;
-};
-
-struct delivery_options {
-    /// Names the pipeline in errors, logs and metrics.
-    std::string name = "sink";
-    batch_options batch{};
-    memory_buffer_options buffer{};
-    retry_options retry{};
-    rate_limit_options rate{};
-    concurrency_options concurrency{};
-    /// Receives every record that finally failed (another queue, a file...). Its own failure is
-    /// reported in the record's Error, never swallowed.
-    std::function<task<void>(const dead_letter&)> dead_letter_output{};
-    /// Overrides for the sink's own limits (services change them); zero fields keep the sink's.
-    sink_limits limit_overrides{0, 0, 0};
-    /// The disk buffer, for buffer_type::disk and when_full::overflow (bounded by its max_bytes).
-    std::optional<disk_buffer_options> disk{};
-    /// Where to publish the sink's and the buffer's metrics (labelled with `name`); none if null.
-    metrics_registry* metrics = nullptr;
-    /// Where to log final failures, drops and disk buffer corruption (warn/error); none if null.
-    /// Records' bodies are never logged.
-    const logger* log = nullptr;
-    /// Keep records in order (FIFO queues): one request at a time, and records to retry go out again,
-    /// after their backoff, before anything newer. Forces a concurrency of 1.
-    bool ordered = false;
-};
-
-/// How a record ended up.
-struct delivery_receipt {
-    /// Requests that carried the record (0 when it was persisted and not yet sent).
-    unsigned attempts = 0;
-    /// True when deliver() returned because the record reached the disk buffer: delivery goes on in
-    /// the background and, after a crash or stop, after the next start().
-    bool persisted = false;
-};
-
-/// Counters of one pipeline.
-struct delivery_stats {
-    std::uint64_t accepted = 0;
-    std::uint64_t delivered = 0;
-    std::uint64_t failed = 0;        ///< rejected or out of attempts
-    std::uint64_t dropped = 0;       ///< refused by a full buffer (drop_newest)
-    std::uint64_t retried = 0;       ///< entry retries scheduled
-    std::uint64_t throttled = 0;     ///< responses that asked us to slow down
-    std::uint64_t dead_lettered = 0;
-    std::uint64_t requests = 0;
-    std::uint64_t request_failures = 0;
-    std::uint64_t unprocessed = 0;   ///< given up at stop
-    std::uint64_t persisted = 0;     ///< written to the disk buffer (spilled, or every record in disk mode)
-    std::uint64_t replayed = 0;      ///< read back from the disk buffer into memory
-    std::uint64_t on_disk = 0;       ///< persisted, not yet read back
-    std::uint64_t disk_full_waits = 0; ///< times a record waited for the disk buffer to have room
-    std::size_t buffered_events = 0; ///< admitted, not finished
-    std::size_t buffered_bytes = 0;
-    std::size_t in_flight = 0;
-    std::size_t concurrency_limit = 0;
-    std::uint64_t batches = 0;
-    std::uint64_t batched_records = 0; ///< sum of batch sizes (mean = batched_records / batches)
-    std::chrono::nanoseconds total_latency{0};
-};
-
-struct delivery_report {
-    /// True when everything was delivered (or finally failed) before the deadline.
-    bool drained = true;
-    /// Finished with an Error "unprocessed" at the deadline (no disk buffer to keep them).
-    std::uint64_t unprocessed = 0;
-    /// Left in the disk buffer at the deadline, for the next start().
-    std::uint64_t persisted = 0;
-};
-
+/// The delivery engine in front of one sink; see the top of this header and docs/engine.md.
 template <sink_adapter Sink>
-class delivery_pipeline {
+class delivery_pipeline final : private detail::admission_hooks,
+                                private detail::batcher_hooks,
+                                private detail::retry_hooks,
+                                private detail::dispatch_hooks,
+                                private detail::spill_hooks {
     using clock = std::chrono::steady_clock;
-
-    enum class node_state : std::uint8_t { pending, delivered, failed, persisted };
-
-    /// One record inside the engine. Lives in the deliver() frame that owns it.
-    struct record_node {
-        std::string data;
-        unsigned attempts = 0;
-        clock::time_point first_attempt{};
-        clock::time_point due{};
-        node_state state = node_state::pending;
-        /// The final failure (kind, message, service code, request id) once state is failed.
-        outcome failure;
-        /// The deliver() awaiting this record; null for a record read back from the disk buffer.
-        std::coroutine_handle<> waiter{};
-        /// Its id in the disk buffer, when it came from there.
-        std::optional<record_id> disk_id{};
-    };
-
-    struct batch {
-        std::vector<record_node*> nodes;
-        std::size_t bytes = 0;
-    };
+    using node = detail::record_node;
 
 public:
+    /// Checks the options (std::invalid_argument for unusable ones); nothing runs until used.
     delivery_pipeline(io_loop& loop, Sink& sink, delivery_options options = {})
-        : loop_(&loop), sink_(&sink), options_(std::move(options)), limits_(effective_limits()),
-          backoff_(options_.retry), limiter_(options_.rate), concurrency_(effective_concurrency(options_)) {
+        : loop_(&loop), sink_(&sink), options_(checked(std::move(options))), limits_(effective_limits()),
+          admission_(loop, scope_, options_.buffer, *this),
+          batcher_(loop, scope_, batch_limits_of(options_, limits_), *this),
+          retries_(loop, scope_, options_.retry, options_.ordered, *this),
+          dispatcher_(loop, scope_, sink, options_, retries_, *this, stats_, sink_metrics_),
+          spill_(loop, scope_, pool_, options_, *this, stats_),
+          deadline_(loop, scope_, [this] { deadline_reached(); }) {
         if (options_.metrics) {
             sink_metrics_ = sink_metrics(*options_.metrics, options_.name);
             buffer_metrics_ = buffer_metrics(*options_.metrics, options_.name);
+            age_only_metric_ = options_.metrics->get_counter(
+                "sluice_batch_age_only_waits_total",
+                "Batches sealed by max_age while every sender in them waited for its acknowledgement.",
+                {{"component", "sink"}, {"name", options_.name}});
         }
-        if (options_.batch.max_events == 0 || options_.batch.max_bytes == 0)
-            throw std::invalid_argument(options_.name + ": batch limits must be positive");
-        if (options_.buffer.max_events == 0 || options_.buffer.max_bytes == 0)
-            throw std::invalid_argument(options_.name + ": buffer limits must be positive");
-        if ((options_.buffer.policy == when_full::overflow || options_.buffer.type == buffer_type::disk) &&
-            !options_.disk)
-            throw std::invalid_argument(options_.name + ": overflow and disk buffering need disk buffer options");
-        if (options_.buffer.type == buffer_type::disk && options_.buffer.policy == when_full::overflow)
-            throw std::invalid_argument(options_.name + ": a disk buffer cannot overflow; choose block or drop_newest");
-        open_.nodes.reserve(batch_events());
     }
 
     delivery_pipeline(const delivery_pipeline&) = delete;
@@ -203,758 +93,196 @@ public:
 
     ~delivery_pipeline() {
         // Frames parked in this pipeline would be left dangling: stop() must have run.
-        if (outstanding_ != 0 || background_ != 0 || deliveries_ != 0) {
-            std::fputs("sluice: delivery_pipeline destroyed with records in it; co_await stop() first\n", stderr);
+        if (outstanding_ != 0 || deliveries_ != 0 || scope_.live() != 0) {
+            std::fputs("sluice: delivery_pipeline destroyed with records or requests in it; co_await stop() first\n",
+                       stderr);
             std::terminate();
         }
     }
 
     /// Opens the disk buffer (when configured) and starts delivering what it holds from before.
-    /// Without a disk buffer there is nothing to do. Call once, on the loop, before deliver().
+    /// Without a disk buffer there is nothing to do. Call once, before deliver().
     task<void> start() {
-        if (!options_.disk || disk_) co_return;
-        if (options_.log && !options_.disk->on_corruption) {
+        if (!loop_->in_loop_thread()) co_await loop_->schedule();
+        if (!options_.disk || spill_.is_open()) co_return;
+        disk_buffer_options disk = *options_.disk;
+        if (options_.log && !disk.on_corruption) {
             const logger* log = options_.log;
             std::string name = options_.name;
-            options_.disk->on_corruption = [log, name](const std::string& what) {
+            disk.on_corruption = [log, name](const std::string& what) {
                 log->error("disk_buffer", "corrupt data skipped", {field::plain("sink", name), field::plain("where", what)});
             };
         }
-        disk_ = co_await disk_buffer::open(*loop_, *options_.disk);
-        on_disk_ = disk_->recovery().records_recovered;
-        if (on_disk_ != 0) ensure_drainer();
+        co_await spill_.open(std::move(disk));
     }
 
     /// The disk buffer, once started (null without one).
-    [[nodiscard]] disk_buffer* disk() noexcept { return disk_.get(); }
+    [[nodiscard]] disk_buffer* disk() noexcept { return spill_.buffer(); }
 
     [[nodiscard]] const sink_limits& limits() const noexcept { return limits_; }
     [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
 
-    /// Delivers one encoded record; returns when the sink acknowledged it, throws delivery_error
-    /// when it was not delivered (rejected, out of attempts, dropped by a full buffer, stopped) and
-    /// std::invalid_argument for a record larger than the sink accepts (never sent). Call on the loop.
+    /// Delivers one encoded record; returns when the sink acknowledged it (or, in disk mode, once it
+    /// is persisted). Throws delivery_error when it was not delivered: `invalid` (larger than the sink
+    /// or the disk buffer accepts, or deliver() before start() with a disk buffer: never sent),
+    /// `dropped` (a full buffer under drop_newest, max_block passed, a disk write failed), `reject`
+    /// or out of attempts (`retry`, `throttled`), `cancelled` (stopped). From another thread it hops
+    /// onto the loop and continues there.
+    ///
+    /// With GCC 12, pass `options` as a named variable when awaiting inside a coroutine: a braced
+    /// temporary in a co_await operand is copied bytewise there (see the README).
+    task<delivery_receipt> deliver(std::string record, record_options options) {
+        if (!loop_->in_loop_thread()) [[unlikely]]
+            return deliver_from_elsewhere(std::move(record), std::move(options));
+        return deliver_node(lease(detail::node_origin::awaiting, std::move(record), std::move(options)));
+    }
+
+    /// deliver(record, {}): the default options are made here, not in the caller's co_await.
     task<delivery_receipt> deliver(std::string record) {
-        if (stopping_)
-            throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped; record not accepted");
-        if (options_.disk && !disk_)
-            throw refused(outcome_kind::invalid, options_.name + ": start() the pipeline first");
-        std::size_t limit = limits_.max_record_bytes;
-        if (disk_) limit = std::min(limit, disk_->max_record_bytes());
-        if (record.size() > limit) {
-            ++stats_.failed;
-            throw refused(outcome_kind::invalid, options_.name + ": record of " + std::to_string(record.size()) +
-                                     " bytes exceeds the sink's limit of " + std::to_string(limit) + " bytes; not sent");
-        }
-        ++deliveries_;
-        deliveries_guard guard{this};
-        if (goes_to_disk(record.size())) {
-            co_await persist(record);
-            co_return delivery_receipt{0, true};
-        }
-        record_node node;
-        node.data = std::move(record);
-        co_await admit(node);
-        ++stats_.accepted;
-        sink_metrics_.events_in.inc();
-        buffer_metrics_.events_in.inc();
-        ++outstanding_;
-        node.first_attempt = clock::now();
-        add_to_batch(&node);
-        co_await finished{&node};
-        release_buffer(node);
-        --outstanding_;
-        wake_drain_waiter();
-        if (node.state == node_state::delivered) co_return delivery_receipt{node.attempts, false};
-        if (node.state == node_state::persisted) co_return delivery_receipt{node.attempts, true};
-
-        // The dead-letter step lives in its own coroutine: GCC 12 mishandles a string local that
-        // spans a co_await inside try/catch and is then used to build the thrown exception.
-        if (options_.dead_letter_output && node.failure.kind != outcome_kind::dropped)
-            co_await send_to_dead_letter(node);
-        throw delivery_error(std::move(node.failure));
+        record_options none;
+        return deliver(std::move(record), std::move(none));
     }
 
-    /// Seals the open batch now and waits until every record admitted so far has finished.
+    /// deliver() without a coroutine frame: `on_done` runs on the loop with the record's outcome
+    /// (kind ok or persisted, with attempts, or why it was not delivered; valid during the call) once
+    /// it finished; at once, before submit() returns, when it is refused before entering (invalid,
+    /// stopped, dropped). Never waits: under when_full::block a record that finds the buffer full waits inside the engine, so
+    /// a caller bounds what it has submitted and not yet seen finished. `on_done` must not throw. Any
+    /// thread (it is posted to the loop).
+    void submit(std::string record, record_options options, std::function<void(const outcome&)> on_done) {
+        if (!loop_->in_loop_thread()) {
+            loop_->call_soon([this, r = std::move(record), o = std::move(options), f = std::move(on_done)]() mutable {
+                submit(std::move(r), std::move(o), std::move(f));
+            });
+            return;
+        }
+        node_lease n = lease(detail::node_origin::callback, std::move(record), std::move(options));
+        if (auto why = check(*n.get())) {
+            on_done(*why);
+            return;
+        }
+        n.get()->callback = std::move(on_done);
+        enter(n.release());
+    }
+
+    /// Seals the open batches now and waits until every record admitted so far has finished (and,
+    /// with a disk buffer, until it is empty).
     task<void> flush() {
-        seal();
-        while (outstanding_ != 0 || on_disk_ != 0) {
-            co_await wait_for_drain(clock::time_point::max());
-            seal();
+        if (!loop_->in_loop_thread()) co_await loop_->schedule();
+        batcher_.seal_all();
+        while (!idle()) {
+            co_await wait_for_change();
+            batcher_.seal_all();
         }
     }
 
-    /// Stops accepting, sends what is batched and lets retries run until `grace` passes; then the
-    /// records not in flight are finished as "unprocessed" and the in-flight requests are awaited.
-    /// Every accepted record has finished when this returns.
+    /// Stops accepting, sends what is batched and lets retries run until `grace` passes. Then the
+    /// requests in flight are cancelled (sink_batch::cancel), and every record not delivered is kept
+    /// in the disk buffer (with one) or finished as "unprocessed". Every accepted record has finished
+    /// when this returns; a second call returns an empty report.
     task<delivery_report> stop(clock::duration grace = std::chrono::seconds(5)) {
+        if (!loop_->in_loop_thread()) co_await loop_->schedule();
         delivery_report report;
+        if (stopping_) co_return report;
         stopping_ = true;
-        auto deadline = clock::now() + grace;
-        release_blocked();
-        seal();
-        while ((outstanding_ != 0 || on_disk_ != 0) && clock::now() < deadline) {
-            co_await wait_for_drain(deadline);
-            seal();
+        deadline_.set(clock::now() + grace);
+        admission_.refuse_all(outcome::make(outcome_kind::cancelled, "pipeline stopped while the record waited for buffer room"));
+        spill_.stop_waiting();
+        scope_.request_stop(); // a commit waiting for disk room looks again now, and refuses
+        batcher_.seal_all();
+        while (!idle() && !deadline_reached_) {
+            co_await wait_for_change();
+            batcher_.seal_all();
         }
-        // The drainer reads no more; what is still on disk stays there for the next start().
-        drainer_stop_.request_stop();
-        room_signal_.request_stop();
-        report.persisted += on_disk_;
-        if (outstanding_ != 0) {
-            // Not in flight: waiting to retry, or batched but not yet dispatched.
-            std::vector<record_node*> abandon;
-            for (auto& r : retry_heap_) abandon.push_back(r.node);
-            retry_heap_.clear();
-            for (auto& b : ready_)
-                for (auto* n : b.nodes) abandon.push_back(n);
-            ready_.clear();
-            for (auto* n : open_.nodes) abandon.push_back(n);
-            open_ = {};
-            deadline_passed_ = true;
-            for (auto* n : abandon) co_await give_up_at_stop(n);
-            // Requests still in flight end as they end; a retryable failure among them is not
-            // retried any more but given up the same way (settle() sees deadline_passed_).
-            while (outstanding_ != 0) co_await wait_for_drain(clock::time_point::max());
-            report.persisted += kept_at_stop_;
-            report.unprocessed += unprocessed_at_stop_;
-            stats_.unprocessed += unprocessed_at_stop_;
-        }
+        deadline_.cancel();
+        spill_.stop_reading(); // what is still on disk stays there for the next start()
+        if (outstanding_ != 0 || spill_.committing()) co_await abandon_at_deadline(report);
+        report.persisted += spill_.on_disk() + kept_replayed_; // appended and not read back, or read back and kept
         report.drained = report.persisted == 0 && report.unprocessed == 0;
-        retry_stop_.request_stop();
-        retry_wake_.request_stop();
-        age_stop_.request_stop();
-        age_wake_.request_stop();
-        while (background_ != 0) co_await loop_->schedule();
-        if (disk_) co_await disk_->close();
+        admission_.shutdown();
+        batcher_.shutdown();
+        retries_.shutdown();
+        dispatcher_.shutdown();
+        deadline_.shutdown();
+        co_await scope_.join();
+        co_await spill_.close();
         co_return report;
     }
 
+    /// The counters. On the loop's thread (or any thread while the loop is not running).
     [[nodiscard]] delivery_stats stats() const {
         delivery_stats s = stats_;
-        s.buffered_events = buffered_events_;
-        s.buffered_bytes = buffered_bytes_;
-        s.in_flight = in_flight_;
-        s.concurrency_limit = concurrency_.limit();
-        s.on_disk = on_disk_;
+        s.buffered_events = admission_.events();
+        s.buffered_bytes = admission_.bytes();
+        s.in_flight = dispatcher_.in_flight();
+        s.concurrency_limit = dispatcher_.limit();
+        s.on_disk = spill_.on_disk();
+        s.open_batches = batcher_.open_batches();
+        s.budget_delays = retries_.budget_delays();
         return s;
     }
 
 private:
-    /// Hands a finally failed record to the dead-letter output; notes the outcome in its failure.
-    task<bool> send_to_dead_letter(record_node& node) {
-        std::exception_ptr failure;
-        try {
-            co_await options_.dead_letter_output(dead_letter{options_.name, node.data, node.failure.message, node.attempts});
-        } catch (...) {
-            failure = std::current_exception();
+    /// A pooled node that goes back to the pool unless released into the engine: deliver()'s record
+    /// lives in one, so that its coroutine frame stays small (and its memory hot).
+    class node_lease {
+    public:
+        node_lease(detail::node_pool& pool, node* n) noexcept : pool_(&pool), n_(n) {}
+        node_lease(node_lease&& o) noexcept : pool_(o.pool_), n_(std::exchange(o.n_, nullptr)) {}
+        node_lease& operator=(node_lease&&) = delete;
+        ~node_lease() {
+            if (n_) pool_->release(n_);
         }
-        if (!failure) {
-            ++stats_.dead_lettered;
-            node.failure.dead_lettered = true;
-            node.failure.message += " (dead-lettered)";
-            co_return true;
-        }
-        try {
-            std::rethrow_exception(failure);
-        } catch (const std::exception& e) {
-            node.failure.message += std::string(" (dead-letter output failed too: ") + e.what() + ")";
-        } catch (...) {
-            node.failure.message += " (dead-letter output failed too)";
-        }
-        co_return false;
-    }
+        [[nodiscard]] node* get() const noexcept { return n_; }
+        [[nodiscard]] node* release() noexcept { return std::exchange(n_, nullptr); }
 
-    /// A record refused before it entered the engine (stopped, invalid, dropped): never sent.
-    static delivery_error refused(outcome_kind kind, std::string why) {
-        return delivery_error(outcome::make(kind, std::move(why)));
-    }
-
-    void log_drop(const char* where) const {
-        if (options_.log)
-            options_.log->warn("delivery", "record dropped: buffer full",
-                               {field::plain("sink", options_.name), field::plain("buffer", where)});
-    }
-
-    /// A kernel error that means "no room" (full disk, file size limit, quota): treated like a full
-    /// disk buffer (backpressure or drop), not as a failure of the record.
-    static bool out_of_space(const std::system_error& e) noexcept {
-        int v = e.code().value();
-        return e.code().category() == std::system_category() && (v == ENOSPC || v == EFBIG || v == EDQUOT);
-    }
-
-    // ---- the disk buffer ----
-
-    struct deliveries_guard {
-        delivery_pipeline* self;
-        ~deliveries_guard() { --self->deliveries_; }
+    private:
+        detail::node_pool* pool_;
+        node* n_;
     };
 
-    /// Whether a record of `bytes` goes to the disk buffer rather than straight into memory.
-    [[nodiscard]] bool goes_to_disk(std::size_t bytes) const noexcept {
-        if (!disk_) return false;
-        if (options_.buffer.type == buffer_type::disk) return true;
-        // Overflow: once anything waits on disk, later records follow it there, keeping the order.
-        return options_.buffer.policy == when_full::overflow && (on_disk_ != 0 || !fits(bytes) || !blocked_.empty());
+    node_lease lease(detail::node_origin origin, std::string&& record, record_options&& options) {
+        node* n = pool_.make(origin);
+        n->data = std::move(record);
+        n->batch_key = std::move(options.batch_key);
+        n->order_key = std::move(options.order_key);
+        n->weight = options.weight;
+        return node_lease(pool_, n);
     }
 
-    /// Appends a record to the disk buffer and makes it durable per the buffer's fsync policy; waits
-    /// (block) or refuses (drop_newest) while the disk buffer is full.
-    task<void> persist(std::string_view record) {
-        for (;;) {
-            bool full = false;
-            try {
-                co_await disk_->append(record);
-            } catch (const disk_buffer_full&) {
-                full = true;
-            } catch (const std::system_error& e) {
-                if (!out_of_space(e)) throw;
-                full = true; // the disk buffer rolled the failed write back; it stays valid
-            }
-            if (!full) break;
-            if (options_.buffer.policy == when_full::drop_newest) {
-                ++stats_.dropped;
-                sink_metrics_.events_dropped.inc();
-                buffer_metrics_.events_dropped.inc();
-                log_drop("disk");
-                throw refused(outcome_kind::dropped, options_.name + ": disk buffer full: record dropped");
-            }
-            if (stopping_)
-                throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped while the disk buffer was full");
-            ++stats_.disk_full_waits;
-            // Room appears as the sink acknowledges records and their segments are deleted.
-            co_await loop_->sleep_for(std::chrono::milliseconds(5));
-        }
-        // Group commit: one flusher writes whatever was appended meanwhile, for every waiting record.
-        std::uint64_t seq = ++appended_seq_;
-        ensure_disk_flusher();
-        if (durable_seq_ < seq) co_await durable{this, seq};
-        if (flush_error_) std::rethrow_exception(flush_error_);
-        ++stats_.persisted;
-        ++on_disk_;
-        sink_metrics_.events_in.inc();
-        buffer_metrics_.events_in.inc();
-        buffer_metrics_.disk_events.set(static_cast<double>(on_disk_));
-        buffer_metrics_.disk_bytes.set(static_cast<double>(disk_->stats().bytes_on_disk));
-        ensure_drainer();
+    task<delivery_receipt> deliver_from_elsewhere(std::string record, record_options options) {
+        co_await loop_->schedule();
+        co_return co_await deliver(std::move(record), std::move(options));
     }
 
-    /// Suspends a persist() until the flusher has made its record durable.
-    struct durable {
-        delivery_pipeline* self;
-        std::uint64_t seq;
-        bool await_ready() const noexcept { return self->durable_seq_ >= seq; }
-        void await_suspend(std::coroutine_handle<> h) { self->durable_waiters_.push_back({seq, h}); }
-        void await_resume() const noexcept {}
-    };
-
-    void ensure_disk_flusher() {
-        if (disk_flusher_running_) return;
-        disk_flusher_running_ = true;
-        ++background_;
-        loop_->spawn(flush_disk());
+    task<delivery_receipt> deliver_node(node_lease lease) {
+        node* n = lease.get();
+        check_or_throw(*n);
+        deliveries_guard guard{this};
+        enter(n);
+        co_await finished{n};
+        if (n->state == detail::node_state::delivered) co_return delivery_receipt{n->attempts, false};
+        if (n->state == detail::node_state::persisted) co_return delivery_receipt{n->attempts, true};
+        // The dead-letter step lives in its own coroutine: GCC 12 mishandles a string local that
+        // spans a co_await inside try/catch and is then used to build the thrown exception.
+        if (dead_letters(*n)) co_await send_to_dead_letter(*n);
+        throw delivery_error(std::move(*n->failure));
     }
 
-    /// Flushes the disk buffer while records wait to be durable, waking those each flush covered.
-    task<void> flush_disk() {
-        while (durable_seq_ < appended_seq_) {
-            std::uint64_t target = appended_seq_;
-            flush_error_ = nullptr;
-            try {
-                co_await disk_->flush();
-            } catch (...) {
-                flush_error_ = std::current_exception();
-            }
-            durable_seq_ = target;
-            std::erase_if(durable_waiters_, [&](const std::pair<std::uint64_t, std::coroutine_handle<>>& w) {
-                if (w.first > target) return false;
-                loop_->post(w.second);
-                return true;
-            });
-        }
-        disk_flusher_running_ = false;
-        --background_;
-    }
+    // ---- options ----
 
-    /// After stop's deadline: a record is not retried any more. With a disk buffer nothing is given
-    /// up: a record read from disk stays there (unacknowledged), one from memory is written there;
-    /// without one it finishes as "unprocessed".
-    task<void> give_up_at_stop(record_node* n) {
-        // No co_await inside the condition: GCC 12 miscompiles it in a short-circuit operand.
-        bool kept = false;
-        if (disk_) kept = n->disk_id.has_value();
-        if (disk_ && !kept) kept = co_await persist_at_stop(n->data);
-        if (kept) {
-            n->state = node_state::persisted;
-            ++kept_at_stop_;
-            finish(n);
-        } else {
-            ++unprocessed_at_stop_;
-            fail(n, outcome::make(outcome_kind::cancelled, {}),
-                 options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
-                     " attempt(s)");
-        }
-    }
-
-    task<void> give_up_later(record_node* n) {
-        co_await give_up_at_stop(n);
-        --background_;
-    }
-
-    /// At stop: keeps a record that was in memory in the disk buffer instead of giving it up.
-    task<bool> persist_at_stop(std::string_view record) {
-        bool kept = true;
-        try {
-            co_await disk_->append(record);
-        } catch (const std::exception&) {
-            kept = false; // full or failing: reported as unprocessed instead
-        }
-        if (kept) ++stats_.persisted;
-        co_return kept;
-    }
-
-    /// Room in memory for one more record read back from disk.
-    [[nodiscard]] bool room_for_replay() const noexcept {
-        return buffered_events_ == 0 || (buffered_events_ < options_.buffer.max_events &&
-                                         buffered_bytes_ < options_.buffer.max_bytes && blocked_.empty());
-    }
-
-    void ensure_drainer() {
-        if (drainer_running_) {
-            room_signal_.request_stop();
-            return;
-        }
-        drainer_running_ = true;
-        ++background_;
-        loop_->spawn(drain_disk());
-    }
-
-    /// Reads records back from disk into batches, in order, as memory has room.
-    task<void> drain_disk() {
-        while (on_disk_ != 0 && !drainer_stop_.stop_requested()) {
-            if (!room_for_replay()) {
-                co_await wait_signal(room_signal_, clock::now() + std::chrono::seconds(1));
-                continue;
-            }
-            std::optional<disk_record> rec = co_await disk_->read_next();
-            if (!rec) {
-                // What was counted was lost to corruption found while reading (the buffer counts it).
-                on_disk_ = 0;
-                break;
-            }
-            --on_disk_;
-            ++stats_.replayed;
-            buffer_metrics_.disk_events.set(static_cast<double>(on_disk_));
-            auto* n = new record_node;
-            n->data.assign(reinterpret_cast<const char*>(rec->data.data()), rec->data.size());
-            n->disk_id = rec->id;
-            n->first_attempt = clock::now();
-            take_buffer(n->data.size());
-            ++outstanding_;
-            add_to_batch(n);
-        }
-        drainer_running_ = false;
-        --background_;
-        wake_drain_waiter();
-    }
-
-    /// A record read back from disk finished: acknowledge it there (whatever the outcome: a final
-    /// failure went to the dead-letter output and the error counters) and free it. One kept for the
-    /// next start (persisted) stays unacknowledged.
-    task<void> finish_replayed(record_node* n) {
-        if (n->state == node_state::failed && options_.dead_letter_output) co_await send_to_dead_letter(*n);
-        if (n->state != node_state::persisted) disk_->acknowledge(*n->disk_id);
-        release_buffer(*n);
-        --outstanding_;
-        --background_;
-        delete n;
-        wake_drain_waiter();
-    }
-
-    /// Waits until `signal` is requested (re-armed here) or `deadline` passes. One waiter per signal.
-    task<void> wait_signal(std::stop_source& signal, clock::time_point deadline) {
-        signal = std::stop_source{};
-        try {
-            co_await loop_->sleep_until(deadline, signal.get_token());
-        } catch (const operation_cancelled&) {
-        }
-    }
-
-    // ---- admission: the memory buffer bound ----
-
-    struct admission_waiter {
-        std::coroutine_handle<> handle;
-        record_node* node;
-        bool refused = false;
-    };
-
-    task<void> admit(record_node& node) {
-        std::size_t bytes = node.data.size();
-        if (fits(bytes) && blocked_.empty()) {
-            take_buffer(bytes);
-            co_return;
-        }
-        if (options_.buffer.policy == when_full::drop_newest) {
-            ++stats_.dropped;
-            sink_metrics_.events_dropped.inc();
-            buffer_metrics_.events_dropped.inc();
-            log_drop("memory");
-            throw refused(outcome_kind::dropped, options_.name + ": buffer full (" + std::to_string(buffered_events_) + " records, " +
-                                     std::to_string(buffered_bytes_) + " bytes): record dropped");
-        }
-        admission_waiter w{{}, &node};
-        co_await park{this, &w};
-        if (w.refused)
-            throw refused(outcome_kind::cancelled, options_.name + ": pipeline stopped while the record waited for buffer room");
-    }
-
-    struct park {
-        delivery_pipeline* self;
-        admission_waiter* w;
-        bool await_ready() const noexcept { return false; }
-        void await_suspend(std::coroutine_handle<> h) {
-            w->handle = h;
-            self->blocked_.push_back(w);
-        }
-        void await_resume() const noexcept {}
-    };
-
-    [[nodiscard]] bool fits(std::size_t bytes) const noexcept {
-        // An empty buffer always takes one record, however large, or it could never make progress.
-        return buffered_events_ == 0 || (buffered_events_ + 1 <= options_.buffer.max_events &&
-                                         buffered_bytes_ + bytes <= options_.buffer.max_bytes);
-    }
-    void take_buffer(std::size_t bytes) {
-        ++buffered_events_;
-        buffered_bytes_ += bytes;
-        update_buffer_gauges();
-    }
-    void update_buffer_gauges() {
-        buffer_metrics_.memory_events.set(static_cast<double>(buffered_events_));
-        buffer_metrics_.memory_bytes.set(static_cast<double>(buffered_bytes_));
-    }
-    void release_buffer(const record_node& node) {
-        --buffered_events_;
-        buffered_bytes_ -= node.data.size();
-        update_buffer_gauges();
-        if (drainer_running_) room_signal_.request_stop();
-        // Admit waiters in arrival order while they fit.
-        while (!blocked_.empty() && fits(blocked_.front()->node->data.size())) {
-            admission_waiter* w = blocked_.front();
-            blocked_.erase(blocked_.begin());
-            take_buffer(w->node->data.size());
-            loop_->post(w->handle);
-        }
-    }
-    void release_blocked() {
-        auto waiting = std::move(blocked_);
-        blocked_.clear();
-        for (auto* w : waiting) {
-            w->refused = true;
-            loop_->post(w->handle);
-        }
-    }
-
-    // ---- batching ----
-
-    [[nodiscard]] std::size_t batch_events() const noexcept {
-        return std::max<std::size_t>(1, std::min(options_.batch.max_events, limits_.max_batch_entries));
-    }
-    [[nodiscard]] std::size_t batch_bytes() const noexcept {
-        return std::max<std::size_t>(1, std::min(options_.batch.max_bytes, limits_.max_batch_bytes));
-    }
-
-    void add_to_batch(record_node* n) {
-        // A record that would push the batch past its byte limit goes into the next one.
-        if (!open_.nodes.empty() && open_.bytes + n->data.size() > batch_bytes()) seal();
-        if (open_.nodes.empty()) {
-            open_since_ = clock::now();
-            ++open_generation_;
-            ensure_age_flusher();
-        }
-        open_.nodes.push_back(n);
-        open_.bytes += n->data.size();
-        if (open_.nodes.size() >= batch_events() || open_.bytes >= batch_bytes()) seal();
-    }
-
-    void seal() {
-        if (open_.nodes.empty()) return;
-        ready_.push_back(std::move(open_));
-        open_ = batch{};
-        open_.nodes.reserve(batch_events());
-        pump();
-    }
-
-    /// Sends sealed batches while the concurrency limit allows.
-    void pump() {
-        if (options_.ordered && !ready_.empty() && clock::now() < hold_until_) {
-            ensure_hold_timer(); // the head of the line waits out its backoff; nothing overtakes it
-            return;
-        }
-        while (!ready_.empty() && in_flight_ < concurrency_.limit()) {
-            ++in_flight_;
-            ++background_;
-            loop_->spawn(send_batch(std::move(ready_.front())));
-            ready_.erase(ready_.begin());
-        }
-    }
-
-    task<void> send_batch(batch b) {
-        if (!limiter_.unlimited()) co_await limiter_.acquire(*loop_, b.bytes);
-        std::vector<std::string_view> views;
-        views.reserve(b.nodes.size());
-        for (auto* n : b.nodes) {
-            views.push_back(n->data);
-            ++n->attempts;
-        }
-        ++stats_.requests;
-        ++stats_.batches;
-        stats_.batched_records += b.nodes.size();
-        sink_metrics_.requests.inc();
-        sink_metrics_.batch_events.observe(static_cast<double>(b.nodes.size()));
-        sink_metrics_.batch_bytes.observe(static_cast<double>(b.bytes));
-        auto started = clock::now();
-        batch_result result;
-        try {
-            result = co_await send_batch_to(*sink_, sink_batch{{}, std::span<const std::string_view>(views)});
-        } catch (const std::exception& e) {
-            result = batch_result::failed(entry_result::retry(std::string("sink error: ") + e.what()));
-        }
-        auto latency = clock::now() - started;
-        stats_.total_latency += std::chrono::duration_cast<std::chrono::nanoseconds>(latency);
-        sink_metrics_.request_duration.observe(latency);
-        if (!result.request && !result.entries.empty() && result.entries.size() != b.nodes.size()) {
-            result = batch_result::failed(entry_result::retry(
-                "sink answered " + std::to_string(result.entries.size()) + " results for " +
-                std::to_string(b.nodes.size()) + " entries"));
-        }
-        bool pushed_back = false;
-        if (result.request) {
-            ++stats_.request_failures;
-            sink_metrics_.retries.inc();
-            pushed_back = result.request->retryable();
-            if (result.request->throttled()) {
-                ++stats_.throttled;
-                sink_metrics_.throttles.inc();
-            }
-            for (auto* n : b.nodes) settle(n, *result.request);
-        } else if (result.entries.empty()) {
-            for (auto* n : b.nodes) succeed(n);
-        } else {
-            bool throttled = false;
-            for (std::size_t i = 0; i < b.nodes.size(); ++i) {
-                throttled |= result.entries[i].throttled();
-                settle(b.nodes[i], result.entries[i]);
-            }
-            if (throttled) {
-                ++stats_.throttled;
-                sink_metrics_.throttles.inc();
-                pushed_back = true;
-            }
-        }
-        concurrency_.on_response(std::chrono::duration_cast<std::chrono::nanoseconds>(latency), pushed_back);
-        if (!ordered_retry_.empty()) {
-            // Ordered: the records to retry become the head of the line, in their original order.
-            batch again;
-            for (auto* n : ordered_retry_) again.bytes += n->data.size();
-            again.nodes = std::move(ordered_retry_);
-            ordered_retry_ = {};
-            ready_.insert(ready_.begin(), std::move(again));
-        }
-        --in_flight_;
-        --background_;
-        pump();
-    }
-
-    void settle(record_node* n, const outcome& r) {
-        if (r.is_ok()) {
-            succeed(n);
-            return;
-        }
-        if (!r.retryable()) {
-            fail(n, r, options_.name + ": rejected: " + r.message);
-            return;
-        }
-        if (deadline_passed_) {
-            ++background_;
-            loop_->spawn(give_up_later(n));
-            return;
-        }
-        auto now = clock::now();
-        if (!backoff_.may_retry(n->attempts, n->first_attempt, now)) {
-            fail(n, r, options_.name + ": gave up after " + std::to_string(n->attempts) + " attempt(s): " + r.message);
-            return;
-        }
-        ++stats_.retried;
-        sink_metrics_.events_retried.inc();
-        n->due = now + backoff_.delay(n->attempts + 1);
-        if (options_.ordered) {
-            ordered_retry_.push_back(n);
-            hold_until_ = std::max(hold_until_, n->due);
-            return;
-        }
-        retry_heap_.push_back(retry_entry{n->due, n});
-        std::push_heap(retry_heap_.begin(), retry_heap_.end(), later);
-        ensure_retry_timer();
-    }
-
-    void succeed(record_node* n) {
-        n->state = node_state::delivered;
-        ++stats_.delivered;
-        sink_metrics_.events_out.inc();
-        buffer_metrics_.events_out.inc();
-        finish(n);
-    }
-
-    /// Hands a finished record back: to its deliver() or, for one read back from disk, to cleanup.
-    void finish(record_node* n) {
-        if (n->waiter) {
-            loop_->post(n->waiter);
-        } else {
-            ++background_;
-            loop_->spawn(finish_replayed(n));
-        }
-    }
-
-    /// Finishes a record as failed with the outcome `why` (kind, service code, request id) and the
-    /// message `message`; the engine adds attempts and whether it was sent.
-    void fail(record_node* n, const outcome& why, std::string message) {
-        n->state = node_state::failed;
-        n->failure = why;
-        n->failure.message = std::move(message);
-        n->failure.attempts = n->attempts;
-        n->failure.sent = n->attempts != 0;
-        ++stats_.failed;
-        sink_metrics_.events_failed.inc();
-        if (options_.log)
-            options_.log->warn("delivery", "record not delivered",
-                               {field::plain("sink", options_.name), field::plain("reason", n->failure.message),
-                                field::plain("attempts", static_cast<std::uint64_t>(n->attempts))});
-        finish(n);
-    }
-
-    /// Suspends deliver() until its record is finished.
-    struct finished {
-        record_node* node;
-        bool await_ready() const noexcept { return node->state != node_state::pending; }
-        void await_suspend(std::coroutine_handle<> h) noexcept { node->waiter = h; }
-        void await_resume() const noexcept {}
-    };
-
-    // ---- timers: batch age and retries ----
-
-    void ensure_age_flusher() {
-        if (age_flusher_running_) {
-            // A sleeping flusher may be waiting for a later deadline (or none): wake it to re-plan.
-            age_wake_.request_stop();
-            return;
-        }
-        age_flusher_running_ = true;
-        ++background_;
-        age_wake_ = std::stop_source{};
-        loop_->spawn(age_flusher());
-    }
-
-    task<void> age_flusher() {
-        while (!open_.nodes.empty() && !age_stop_.stop_requested()) {
-            auto generation = open_generation_;
-            auto deadline = open_since_ + options_.batch.max_age;
-            try {
-                co_await loop_->sleep_until(deadline, age_wake_.get_token());
-            } catch (const operation_cancelled&) {
-                age_wake_ = std::stop_source{};
-                continue;
-            }
-            if (generation == open_generation_ && !open_.nodes.empty()) seal();
-        }
-        age_flusher_running_ = false;
-        --background_;
-    }
-
-    struct retry_entry {
-        clock::time_point due;
-        record_node* node;
-    };
-    static bool later(const retry_entry& a, const retry_entry& b) noexcept { return a.due > b.due; }
-
-    void ensure_retry_timer() {
-        if (retry_timer_running_) {
-            retry_wake_.request_stop(); // an earlier due time may have arrived
-            return;
-        }
-        retry_timer_running_ = true;
-        ++background_;
-        retry_wake_ = std::stop_source{};
-        loop_->spawn(retry_timer());
-    }
-
-    task<void> retry_timer() {
-        while (!retry_heap_.empty() && !retry_stop_.stop_requested()) {
-            auto due = retry_heap_.front().due;
-            try {
-                co_await loop_->sleep_until(due, retry_wake_.get_token());
-            } catch (const operation_cancelled&) {
-                retry_wake_ = std::stop_source{};
-                continue;
-            }
-            auto now = clock::now();
-            while (!retry_heap_.empty() && retry_heap_.front().due <= now) {
-                std::pop_heap(retry_heap_.begin(), retry_heap_.end(), later);
-                record_node* n = retry_heap_.back().node;
-                retry_heap_.pop_back();
-                add_to_batch(n);
-            }
-            // Retries go out promptly rather than waiting for the batch's age.
-            seal();
-        }
-        retry_timer_running_ = false;
-        --background_;
-    }
-
-    static concurrency_options effective_concurrency(const delivery_options& o) {
-        concurrency_options c = o.concurrency;
-        if (o.ordered) {
-            c.adaptive = false;
-            c.max_in_flight = c.min_in_flight = c.initial_in_flight = 1;
-        }
-        return c;
-    }
-
-    void ensure_hold_timer() {
-        if (hold_timer_running_) return;
-        hold_timer_running_ = true;
-        ++background_;
-        loop_->spawn(hold_timer());
-    }
-
-    task<void> hold_timer() {
-        while (clock::now() < hold_until_ && !retry_stop_.stop_requested()) {
-            try {
-                co_await loop_->sleep_until(hold_until_, retry_stop_.get_token());
-            } catch (const operation_cancelled&) {
-                break;
-            }
-        }
-        hold_timer_running_ = false;
-        --background_;
-        if (!retry_stop_.stop_requested()) pump();
-    }
-
-    // ---- waiting for the pipeline to empty ----
-
-    task<void> wait_for_drain(clock::time_point deadline) {
-        drain_signal_ = std::stop_source{};
-        try {
-            if (deadline == clock::time_point::max())
-                co_await loop_->sleep_for(std::chrono::hours(24 * 365), drain_signal_.get_token());
-            else
-                co_await loop_->sleep_until(deadline, drain_signal_.get_token());
-        } catch (const operation_cancelled&) {
-        }
-    }
-
-    void wake_drain_waiter() {
-        if (outstanding_ == 0 && on_disk_ == 0) drain_signal_.request_stop();
+    static delivery_options checked(delivery_options o) {
+        if (o.batch.max_events == 0 || o.batch.max_bytes == 0 || o.batch.max_open_batches == 0)
+            throw std::invalid_argument(o.name + ": batch limits must be positive");
+        if (o.buffer.max_events == 0 || o.buffer.max_bytes == 0)
+            throw std::invalid_argument(o.name + ": buffer limits must be positive");
+        if ((o.buffer.policy == when_full::overflow || o.buffer.type == buffer_type::disk) && !o.disk)
+            throw std::invalid_argument(o.name + ": overflow and disk buffering need disk buffer options");
+        if (o.buffer.type == buffer_type::disk && o.buffer.policy == when_full::overflow)
+            throw std::invalid_argument(o.name + ": a disk buffer cannot overflow; choose block or drop_newest");
+        if (o.ordered && o.order_by_key)
+            throw std::invalid_argument(o.name + ": ordered and order_by_key exclude each other; choose one");
+        return o;
     }
 
     sink_limits effective_limits() const {
@@ -965,54 +293,476 @@ private:
         return l;
     }
 
+    static detail::batch_limits batch_limits_of(const delivery_options& o, const sink_limits& l) {
+        return {std::min(o.batch.max_events, l.max_batch_entries), std::min(o.batch.max_bytes, l.max_batch_bytes),
+                o.batch.max_age, o.batch.max_open_batches};
+    }
+
+    /// Why a record cannot enter now (never sent), or nothing.
+    std::optional<outcome> check(const node& n) {
+        if (stopping_) [[unlikely]]
+            return refusal(outcome_kind::cancelled, "pipeline stopped; record not accepted");
+        if (options_.disk && !spill_.is_open()) [[unlikely]]
+            return refusal(outcome_kind::invalid, "start() the pipeline first");
+        std::size_t limit = limits_.max_record_bytes;
+        std::size_t size = n.cost();
+        if (spill_.is_open()) {
+            if (n.batch_key.size() > detail::envelope_max_key || n.order_key.size() > detail::envelope_max_key ||
+                n.weight > std::numeric_limits<std::uint32_t>::max())
+                return invalid("batch key, order key or weight too large for the disk buffer; not sent");
+            if (!spill_.fits_record(n)) {
+                size = detail::stored_size(detail::disk_spill::meta_of(n), n.data);
+                limit = spill_.buffer()->max_record_bytes();
+            }
+        }
+        if (size > limit) [[unlikely]]
+            return invalid("record of " + std::to_string(size) + " bytes exceeds the sink's limit of " +
+                           std::to_string(limit) + " bytes; not sent");
+        return std::nullopt;
+    }
+
+    /// check() for deliver(): a refusal is thrown (outside the coroutine's frame).
+    void check_or_throw(const node& n) {
+        if (auto why = check(n)) [[unlikely]]
+            throw delivery_error(std::move(*why));
+    }
+
+    outcome refusal(outcome_kind kind, const std::string& why) const { return outcome::make(kind, options_.name + ": " + why); }
+    outcome invalid(const std::string& why) {
+        ++stats_.failed;
+        return refusal(outcome_kind::invalid, why);
+    }
+
+    // ---- a record's way in ----
+
+    /// Whether a record goes to the disk buffer rather than straight into memory.
+    [[nodiscard]] bool goes_to_disk(const node& n) const noexcept {
+        if (!spill_.is_open()) return false;
+        if (options_.buffer.type == buffer_type::disk) return true;
+        // Overflow: once anything waits on disk, later records follow it there, keeping the order.
+        return options_.buffer.policy == when_full::overflow &&
+               (spill_.on_disk() != 0 || spill_.committing() || !admission_.fits(n.data.size()) || admission_.has_waiters());
+    }
+
+    void enter(node* n) {
+        if (goes_to_disk(*n)) {
+            spill_.persist(n);
+            return;
+        }
+        switch (admission_.offer(*n)) {
+        case detail::admission::verdict::admitted: accept(n); break;
+        case detail::admission::verdict::waiting: break;
+        case detail::admission::verdict::full:
+            count_drop("memory");
+            finish_failed(n, refusal(outcome_kind::dropped, "buffer full (" + std::to_string(admission_.events()) +
+                                                                " records, " + std::to_string(admission_.bytes()) +
+                                                                " bytes): record dropped"));
+            break;
+        }
+    }
+
+    /// `n` holds room in memory: it is in the engine now.
+    void accept(node* n) {
+        n->counted = n->accepted = true;
+        ++outstanding_;
+        if (n->origin != detail::node_origin::replay) {
+            ++stats_.accepted;
+            sink_metrics_.events_in.inc();
+            buffer_metrics_.events_in.inc();
+        }
+        route(n, false);
+        update_gauges();
+    }
+
+    /// Into a batch, unless an earlier record of its order key is still on its way.
+    void route(node* n, bool prompt) {
+        if (options_.order_by_key && !n->order_key.empty() && !n->gated && !gates_.enter(n)) {
+            ++stats_.order_key_waits;
+            return;
+        }
+        batcher_.add(n, prompt);
+    }
+
+    // ---- parts' hooks ----
+
+    void admitted(node* n) override { accept(n); }
+    void refused(node* n, outcome why) override {
+        why.message = options_.name + ": " + why.message;
+        if (why.kind == outcome_kind::dropped) count_drop("memory");
+        finish_failed(n, std::move(why));
+    }
+
+    void sealed(detail::sealed_batch&& b) override {
+        if (b.reason == detail::seal_reason::age) note_age_seal(b);
+        dispatcher_.enqueue(std::move(b));
+    }
+
+    void settle(node* n, const outcome& o, bool budget_paid) override {
+        if (o.is_ok()) {
+            succeed(n);
+        } else if (deadline_passed_ && (o.retryable() || o.kind == outcome_kind::cancelled)) {
+            give_up(n);
+        } else if (!o.retryable()) {
+            const std::string why = o.kind == outcome_kind::reject ? "rejected: " + o.message
+                                                                  : std::string(to_string(o.kind)) + ": " + o.message;
+            finish_final(n, o, options_.name + ": " + why);
+        } else {
+            const auto now = clock::now();
+            if (!retries_.may_retry(*n, now)) {
+                finish_final(n, o, options_.name + ": gave up after " + std::to_string(n->attempts) + " attempt(s): " + o.message);
+                return;
+            }
+            ++stats_.retried;
+            sink_metrics_.events_retried.inc();
+            retries_.schedule(n, now, budget_paid);
+        }
+    }
+
+    void response_started() override { in_response_ = true; }
+
+    void response_settled() override {
+        in_response_ = false;
+        retries_.response_done();
+        batcher_.seal_prompt();
+        notify_change();
+    }
+
+    void retries_due(std::vector<node*>& nodes) override {
+        for (node* n : nodes) route(n, true);
+        batcher_.seal_prompt();
+    }
+
+    void retry_first(std::vector<node*>&& nodes, clock::time_point hold_until) override {
+        // Runs of one batch key become batches, queued in front in reverse so their order holds.
+        std::size_t end = nodes.size();
+        while (end != 0) {
+            std::size_t begin = end - 1;
+            while (begin != 0 && nodes[begin - 1]->batch_key == nodes[end - 1]->batch_key) --begin;
+            detail::sealed_batch b;
+            b.key = nodes[begin]->batch_key;
+            for (std::size_t i = begin; i < end; ++i) {
+                b.nodes.push_back(nodes[i]);
+                b.bytes += nodes[i]->data.size();
+                b.weight += nodes[i]->cost();
+            }
+            b.reason = detail::seal_reason::asked;
+            dispatcher_.enqueue_first(std::move(b), hold_until);
+            end = begin;
+        }
+    }
+
+    void committed(node* n) override {
+        n->state = detail::node_state::persisted;
+        if (!n->kept) { // (one kept at stop is counted with what is on disk)
+            sink_metrics_.events_in.inc();
+            buffer_metrics_.events_in.inc();
+            buffer_metrics_.disk_events.set(static_cast<double>(spill_.on_disk()));
+        }
+        finish(n);
+    }
+
+    void not_committed(node* n, outcome why) override {
+        if (n->kept) {
+            ++unprocessed_at_stop_;
+            finish_final(n, outcome::make(outcome_kind::cancelled, {}),
+                         options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
+                             " attempt(s) and the disk buffer did not take it (" + why.message + ")");
+            return;
+        }
+        if (why.kind == outcome_kind::dropped) {
+            sink_metrics_.events_dropped.inc();
+            buffer_metrics_.events_dropped.inc();
+            log_drop("disk");
+        }
+        why.message = options_.name + ": " + why.message;
+        finish_failed(n, std::move(why));
+    }
+
+    void replayed(node* n) override {
+        admission_.take(*n);
+        accept(n);
+        buffer_metrics_.disk_events.set(static_cast<double>(spill_.on_disk()));
+    }
+    bool room_for_replay() override { return admission_.room_for_replay(); }
+    void disk_changed() override { notify_change(); }
+
+    // ---- a record's way out ----
+
+    void succeed(node* n) {
+        n->state = detail::node_state::delivered;
+        ++stats_.delivered;
+        sink_metrics_.events_out.inc();
+        buffer_metrics_.events_out.inc();
+        finish(n);
+    }
+
+    /// A final failure of an accepted record (rejected, out of attempts, unprocessed): counted, logged.
+    void finish_final(node* n, const outcome& why, std::string message) {
+        outcome o = why;
+        o.message = std::move(message);
+        ++stats_.failed;
+        sink_metrics_.events_failed.inc();
+        if (options_.log)
+            options_.log->warn("delivery", "record not delivered",
+                               {field::plain("sink", options_.name), field::plain("reason", o.message),
+                                field::plain("attempts", static_cast<std::uint64_t>(n->attempts))});
+        finish_failed(n, std::move(o));
+    }
+
+    void finish_failed(node* n, outcome o) {
+        n->state = detail::node_state::failed;
+        n->failure = std::make_unique<outcome>(std::move(o));
+        n->failure->attempts = n->attempts;
+        n->failure->sent = n->attempts != 0;
+        finish(n);
+    }
+
+    /// After stop's deadline: a record is not retried any more. With a disk buffer nothing is given
+    /// up: a record read from disk stays there (unacknowledged), one from memory is written there;
+    /// without one it finishes as "unprocessed".
+    void give_up(node* n) {
+        if (n->origin == detail::node_origin::replay) {
+            n->state = detail::node_state::persisted;
+            ++kept_replayed_;
+            finish(n);
+        } else if (spill_.is_open()) {
+            spill_.persist(n, true);
+        } else {
+            ++unprocessed_at_stop_;
+            finish_final(n, outcome::make(outcome_kind::cancelled, {}),
+                         options_.name + ": unprocessed: stop deadline passed after " + std::to_string(n->attempts) +
+                             " attempt(s)");
+        }
+    }
+
+    /// `n`'s state is final: gives back its room and its order key's turn, tells whoever waits.
+    void finish(node* n) {
+        const bool had_room = n->admitted;
+        admission_.release(*n);
+        if (n->gated) {
+            if (node* next = gates_.leave(n)) {
+                if (deadline_passed_) {
+                    give_up(next);
+                } else {
+                    batcher_.add(next, true); // it waited behind `n`: out promptly
+                    if (!in_response_) batcher_.seal_prompt();
+                }
+            }
+        }
+        if (n->counted) {
+            n->counted = false;
+            --outstanding_;
+        }
+        if (had_room) {
+            spill_.room_changed();
+            update_gauges();
+        }
+        complete(n);
+        notify_change();
+    }
+
+    /// Tells the sender: resumes deliver(), runs submit()'s callback, or acknowledges a record read
+    /// back from disk; the last two give the node back to the pool.
+    void complete(node* n) {
+        switch (n->origin) {
+        case detail::node_origin::awaiting:
+            if (n->waiter) loop_->post(n->waiter);
+            return;
+        case detail::node_origin::callback:
+        case detail::node_origin::replay:
+            if (n->state == detail::node_state::failed && dead_letters(*n)) {
+                scope_.spawn(dead_letter_then_release(n));
+                return;
+            }
+            release(n);
+            return;
+        }
+    }
+
+    void release(node* n) {
+        if (n->origin == detail::node_origin::replay) {
+            if (n->state != detail::node_state::persisted) spill_.acknowledge(*n);
+            pool_.release(n);
+            return;
+        }
+        // One outcome object serves every success: building one per record costs more than the rest
+        // of the way back.
+        std::unique_ptr<outcome> failure = std::move(n->failure);
+        const outcome* o = failure.get();
+        if (!o) {
+            success_.kind = n->state == detail::node_state::persisted ? outcome_kind::persisted : outcome_kind::ok;
+            success_.attempts = n->attempts;
+            success_.sent = n->attempts != 0;
+            o = &success_;
+        }
+        std::function<void(const outcome&)> callback = std::move(n->callback);
+        pool_.release(n);
+        callback(*o);
+    }
+
+    task<void> dead_letter_then_release(node* n) {
+        co_await send_to_dead_letter(*n);
+        release(n);
+    }
+
+    [[nodiscard]] bool dead_letters(const node& n) const noexcept {
+        return options_.dead_letter_output && n.accepted && n.failure && n.failure->kind != outcome_kind::dropped;
+    }
+
+    /// Hands a finally failed record to the dead-letter output; notes the outcome in its failure.
+    task<bool> send_to_dead_letter(node& n) {
+        std::exception_ptr failure;
+        try {
+            co_await options_.dead_letter_output(dead_letter{options_.name, n.data, n.failure->message, n.attempts});
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        if (!failure) {
+            ++stats_.dead_lettered;
+            n.failure->dead_lettered = true;
+            n.failure->message += " (dead-lettered)";
+            co_return true;
+        }
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+            n.failure->message += std::string(" (dead-letter output failed too: ") + e.what() + ")";
+        } catch (...) {
+            n.failure->message += " (dead-letter output failed too)";
+        }
+        co_return false;
+    }
+
+    /// Suspends deliver() until its record finished.
+    struct finished {
+        node* n;
+        bool await_ready() const noexcept { return n->finished(); }
+        void await_suspend(std::coroutine_handle<> h) noexcept { n->waiter = h; }
+        void await_resume() const noexcept {}
+    };
+
+    struct deliveries_guard {
+        delivery_pipeline* self;
+        explicit deliveries_guard(delivery_pipeline* p) noexcept : self(p) { ++self->deliveries_; }
+        ~deliveries_guard() { --self->deliveries_; }
+        deliveries_guard(const deliveries_guard&) = delete;
+        deliveries_guard& operator=(const deliveries_guard&) = delete;
+    };
+
+    // ---- stop ----
+
+    void deadline_reached() {
+        deadline_reached_ = true;
+        changed_.set();
+    }
+
+    /// At stop's deadline: cancels the requests in flight and gives up (keeps on disk, or reports
+    /// unprocessed) every record not delivered; waits until each has finished.
+    task<void> abandon_at_deadline(delivery_report& report) {
+        deadline_passed_ = true;
+        const std::size_t cancelled = dispatcher_.cancel_requests();
+        stats_.cancelled_requests += cancelled;
+        report.cancelled_requests += cancelled;
+        std::vector<node*> abandon = retries_.take_all();
+        const std::vector<node*> queued = dispatcher_.take_queued();
+        const std::vector<node*> batched = batcher_.take_all();
+        const std::vector<node*> held = gates_.take_waiting();
+        abandon.insert(abandon.end(), queued.begin(), queued.end());
+        abandon.insert(abandon.end(), batched.begin(), batched.end());
+        abandon.insert(abandon.end(), held.begin(), held.end());
+        for (node* n : abandon) give_up(n);
+        // Requests in flight end as they end (cancelled); their records are given up as they come back.
+        while (outstanding_ != 0 || spill_.committing()) co_await wait_for_change();
+        report.unprocessed += unprocessed_at_stop_;
+        stats_.unprocessed += unprocessed_at_stop_;
+    }
+
+    [[nodiscard]] bool idle() const noexcept {
+        return outstanding_ == 0 && spill_.on_disk() == 0 && !spill_.committing();
+    }
+
+    /// Waits until something that flush() or stop() waits for may have changed.
+    task<void> wait_for_change() {
+        changed_.reset();
+        ++change_waiters_;
+        co_await changed_.wait();
+        --change_waiters_;
+        co_await loop_->schedule(); // set() resumed us inside whoever finished a record
+    }
+
+    void notify_change() {
+        if (change_waiters_ != 0) changed_.set();
+    }
+
+    // ---- metrics and logs ----
+
+    void note_age_seal(const detail::sealed_batch& b) {
+        ++stats_.sealed_by_age;
+        if (dispatcher_.in_flight() != 0 || dispatcher_.queued() != 0 || retries_.waiting() != 0) return;
+        for (const node* n : b.nodes)
+            if (n->origin == detail::node_origin::replay) return;
+        ++stats_.age_only_waits;
+        age_only_metric_.inc();
+        const auto now = clock::now();
+        if (options_.log && now - last_age_log_ >= std::chrono::seconds(10)) {
+            last_age_log_ = now;
+            options_.log->debug("delivery",
+                                "batch sealed by max_age while every sender waited for its acknowledgement: more "
+                                "concurrent senders or a shorter max_age would fill batches",
+                                {field::plain("sink", options_.name),
+                                 field::plain("records", static_cast<std::uint64_t>(b.nodes.size())),
+                                 field::plain("max_events", static_cast<std::uint64_t>(batcher_.limits().max_events))});
+        }
+    }
+
+    void count_drop(const char* where) {
+        ++stats_.dropped;
+        sink_metrics_.events_dropped.inc();
+        buffer_metrics_.events_dropped.inc();
+        log_drop(where);
+    }
+
+    void log_drop(const char* where) const {
+        if (options_.log)
+            options_.log->warn("delivery", "record dropped: buffer full",
+                               {field::plain("sink", options_.name), field::plain("buffer", where)});
+    }
+
+    void update_gauges() {
+        if (!options_.metrics) return;
+        buffer_metrics_.memory_events.set(static_cast<double>(admission_.events()));
+        buffer_metrics_.memory_bytes.set(static_cast<double>(admission_.bytes()));
+    }
+
     io_loop* loop_;
     Sink* sink_;
     delivery_options options_;
     sink_limits limits_;
-    backoff_policy backoff_;
-    rate_limiter limiter_;
-    adaptive_concurrency concurrency_;
-
-    batch open_;
-    clock::time_point open_since_{};
-    std::uint64_t open_generation_ = 0;
-    std::vector<batch> ready_;
-    std::vector<retry_entry> retry_heap_;
-    std::vector<record_node*> ordered_retry_;   // ordered mode: this response's records to retry
-    clock::time_point hold_until_{};            // ordered mode: no request before this
-    bool hold_timer_running_ = false;
-    std::vector<admission_waiter*> blocked_;
-
-    std::size_t buffered_events_ = 0;
-    std::size_t buffered_bytes_ = 0;
-    std::size_t outstanding_ = 0; // admitted records not yet finished
-    std::size_t in_flight_ = 0;
-    std::size_t background_ = 0; // spawned coroutines still referencing this pipeline
-    std::size_t deliveries_ = 0; // deliver() calls in progress
-    std::unique_ptr<disk_buffer> disk_;
-    std::uint64_t on_disk_ = 0; // persisted records not yet read back
-    bool drainer_running_ = false;
-    std::stop_source drainer_stop_;
-    std::uint64_t appended_seq_ = 0; // records appended to the disk buffer
-    std::uint64_t durable_seq_ = 0;  // of those, flushed
-    std::vector<std::pair<std::uint64_t, std::coroutine_handle<>>> durable_waiters_;
-    bool disk_flusher_running_ = false;
-    bool deadline_passed_ = false;
-    std::uint64_t kept_at_stop_ = 0;
-    std::uint64_t unprocessed_at_stop_ = 0;
-    std::exception_ptr flush_error_;
-    std::stop_source room_signal_{std::nostopstate};
-    bool stopping_ = false;
-    bool age_flusher_running_ = false;
-    bool retry_timer_running_ = false;
-    std::stop_source age_wake_{std::nostopstate};
-    std::stop_source retry_wake_{std::nostopstate};
-    std::stop_source age_stop_;
-    std::stop_source retry_stop_;
-    std::stop_source drain_signal_{std::nostopstate};
     delivery_stats stats_{};
-    sink_metrics sink_metrics_{};     // no-ops without a registry
+    sink_metrics sink_metrics_{}; // no-ops without a registry
     buffer_metrics buffer_metrics_{};
+    counter age_only_metric_{};
+    async_scope scope_;
+    detail::node_pool pool_;
+    detail::admission admission_;
+    detail::batcher batcher_;
+    detail::retry_scheduler retries_;
+    detail::dispatcher<Sink> dispatcher_;
+    detail::disk_spill spill_;
+    detail::order_gates gates_;
+    detail::alarm deadline_;
+    outcome success_{};
+    async_event changed_;
+    std::size_t change_waiters_ = 0;
+    std::size_t outstanding_ = 0; // admitted records not yet finished
+    std::size_t deliveries_ = 0;  // deliver() calls in progress
+    std::uint64_t kept_replayed_ = 0; // read back from disk, left there unacknowledged at stop
+    std::uint64_t unprocessed_at_stop_ = 0;
+    clock::time_point last_age_log_{};
+    bool in_response_ = false;
+    bool stopping_ = false;
+    bool deadline_reached_ = false;
+    bool deadline_passed_ = false;
 };
 
 } // namespace sluice

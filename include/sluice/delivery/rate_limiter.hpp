@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <stop_token>
 
 #include <sluice/core/task.hpp>
 #include <sluice/io/loop.hpp>
 
 namespace sluice {
 
+/// Limits on the rate of requests to a sink.
 struct rate_limit_options {
     /// Requests per second; 0 means unlimited.
     double requests_per_second = 0;
@@ -21,6 +23,7 @@ struct rate_limit_options {
     double burst_seconds = 1.0;
 };
 
+/// One token bucket: `rate` tokens per second, at most `burst` saved up.
 class token_bucket {
 public:
     token_bucket(double rate, double burst) : rate_(rate), burst_(std::max(burst, 1.0)), tokens_(burst_) {}
@@ -55,6 +58,7 @@ private:
     std::chrono::steady_clock::time_point last_{};
 };
 
+/// Requests per second and bytes per second, each a token bucket.
 class rate_limiter {
 public:
     explicit rate_limiter(rate_limit_options o)
@@ -63,8 +67,9 @@ public:
 
     [[nodiscard]] bool unlimited() const noexcept { return requests_.unlimited() && bytes_.unlimited(); }
 
-    /// Waits on `loop` until a request of `bytes` may go. Returns the time spent waiting.
-    task<std::chrono::nanoseconds> acquire(io_loop& loop, std::size_t bytes) {
+    /// Waits on `loop` until a request of `bytes` may go. Returns the time spent waiting; throws
+    /// operation_cancelled when `token` is stopped first (no tokens taken).
+    task<std::chrono::nanoseconds> acquire(io_loop& loop, std::size_t bytes, std::stop_token token = {}) {
         std::chrono::nanoseconds waited{0};
         for (;;) {
             auto now = std::chrono::steady_clock::now();
@@ -73,10 +78,10 @@ public:
                 auto wait_bytes = bytes_.take(static_cast<double>(bytes), now);
                 if (wait_bytes.count() == 0) co_return waited;
                 requests_.take(-1, now); // give the request token back while we wait for bytes
-                co_await loop.sleep_for(wait_bytes);
+                co_await loop.sleep_for(wait_bytes, token);
                 waited += wait_bytes;
             } else {
-                co_await loop.sleep_for(wait_requests);
+                co_await loop.sleep_for(wait_requests, token);
                 waited += wait_requests;
             }
         }

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -48,6 +49,10 @@ struct sink_batch {
     std::string_view key{};
     /// The encoded records, in order; views valid until the send completes.
     std::span<const std::string_view> records{};
+    /// Fires at stop()'s deadline: abandon the request (hand it to the HTTP client) and answer with
+    /// a retryable or cancelled outcome; the engine keeps the records on disk or reports them as not
+    /// delivered. A sink that ignores it holds stop() until its request ends.
+    std::stop_token cancel{};
 };
 
 /// A sink adapter: `limits()` and an awaitable `send` of one batch, either `send(sink_batch)` or,

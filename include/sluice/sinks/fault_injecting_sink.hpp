@@ -35,6 +35,8 @@ struct fault_options {
     bool throttle = false;
     /// Records for which this returns true are rejected (not retryable).
     std::function<bool(std::string_view)> reject{};
+    /// Records for which this returns true fail retryably (throttled when `throttle`).
+    std::function<bool(std::string_view)> fail{};
     /// Added to every request.
     std::chrono::milliseconds latency{0};
     /// While true, requests hang until `stop_hanging()` (or until hang_timeout, then fail retryable).
@@ -51,18 +53,21 @@ public:
 
     [[nodiscard]] sink_limits limits() const { return options_.limits; }
 
-    task<batch_result> send(std::span<const std::string_view> batch) {
+    /// One request: the batch's records (and its key, kept in keys()). A hanging request ends when
+    /// released, at hang_timeout, or when `request.cancel` fires (answered "cancelled").
+    task<batch_result> send(sink_batch request) {
+        const std::span<const std::string_view> batch = request.records;
         in_flight_tracker tracker{this};
         ++requests_;
         max_batch_seen_ = std::max(max_batch_seen_, batch.size());
         batch_sizes_.push_back(batch.size());
+        keys_.emplace_back(request.key);
         if (options_.latency.count() > 0) co_await loop_->sleep_for(options_.latency);
         if (options_.hang) {
             ++hung_;
-            try {
-                co_await loop_->sleep_for(options_.hang_timeout, hang_release_.get_token());
-            } catch (const operation_cancelled&) {
-            }
+            const bool cancelled = co_await hang_until_released(request.cancel);
+            if (cancelled)
+                co_return batch_result::failed(outcome::make(outcome_kind::cancelled, "request cancelled"));
             co_return batch_result::failed(entry_result::retry("request timed out", options_.throttle));
         }
         if (requests_ <= options_.fail_first_requests || chance(options_.request_failure_rate)) {
@@ -78,7 +83,7 @@ public:
                 result.entries.push_back(entry_result::reject("invalid record"));
                 ++rejected_entries_;
                 any_failure = true;
-            } else if (chance(options_.entry_failure_rate)) {
+            } else if ((options_.fail && options_.fail(record)) || chance(options_.entry_failure_rate)) {
                 result.entries.push_back(entry_result::retry("entry failed (internal error)", options_.throttle));
                 ++failed_entries_;
                 any_failure = true;
@@ -90,6 +95,9 @@ public:
         if (!any_failure) result.entries.clear();
         co_return result;
     }
+
+    /// The same request without a batch key or cancellation (for callers that build batches by hand).
+    task<batch_result> send(std::span<const std::string_view> batch) { return send(sink_batch{{}, batch, {}}); }
 
     /// Changes behaviour mid-test (e.g. an outage that ends).
     fault_options& options() noexcept { return options_; }
@@ -103,6 +111,8 @@ public:
 
     [[nodiscard]] const std::vector<std::string>& delivered() const noexcept { return delivered_; }
     [[nodiscard]] const std::vector<std::size_t>& batch_sizes() const noexcept { return batch_sizes_; }
+    /// The batch key of every request, in order.
+    [[nodiscard]] const std::vector<std::string>& keys() const noexcept { return keys_; }
     [[nodiscard]] std::size_t requests() const noexcept { return requests_; }
     [[nodiscard]] std::size_t failed_requests() const noexcept { return failed_requests_; }
     [[nodiscard]] std::size_t failed_entries() const noexcept { return failed_entries_; }
@@ -124,6 +134,18 @@ private:
         in_flight_tracker& operator=(const in_flight_tracker&) = delete;
     };
 
+    /// Waits until stop_hanging(), hang_timeout or `cancel`; true when `cancel` ended it.
+    task<bool> hang_until_released(std::stop_token cancel) {
+        std::stop_source wake;
+        std::stop_callback on_release(hang_release_.get_token(), [&wake] { wake.request_stop(); });
+        std::stop_callback on_cancel(cancel, [&wake] { wake.request_stop(); });
+        try {
+            co_await loop_->sleep_for(options_.hang_timeout, wake.get_token());
+        } catch (const operation_cancelled&) {
+        }
+        co_return cancel.stop_requested();
+    }
+
     bool chance(double p) {
         if (p <= 0) return false;
         return std::uniform_real_distribution<double>(0, 1)(rng_) < p;
@@ -135,6 +157,7 @@ private:
     std::stop_source hang_release_;
     std::vector<std::string> delivered_;
     std::vector<std::size_t> batch_sizes_;
+    std::vector<std::string> keys_;
     std::size_t requests_ = 0;
     std::size_t failed_requests_ = 0;
     std::size_t failed_entries_ = 0;
