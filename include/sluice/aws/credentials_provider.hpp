@@ -80,6 +80,8 @@
 #include <sluice/http/client.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/metrics/log.hpp>
+#include <sluice/text/ascii.hpp>
+#include <sluice/text/url.hpp>
 
 namespace sluice::aws {
 
@@ -129,11 +131,13 @@ namespace sluice::detail::aws_creds {
 // ---- small parsers shared by the providers --------------------------------------------------
 
 /// An ISO-8601 / RFC 3339 UTC time: "2026-11-22T10:00:00Z", with optional fractional seconds and a
-/// "+hh:mm"/"-hh:mm" offset instead of Z ('t' and 'z' accepted). nullopt when malformed.
+/// "+hh:mm"/"-hh:mm" offset instead of Z ('t' and 'z' accepted). nullopt when malformed. A time
+/// system_clock cannot hold saturates: "9999-12-31T23:59:59Z" (credentials that never expire) is
+/// system_clock::time_point::max(), not an overflow into the past.
 [[nodiscard]] inline std::optional<std::chrono::system_clock::time_point>
 parse_iso8601(std::string_view text) noexcept {
     using namespace std::chrono;
-    text = aws_cfg::trim(text);
+    text = sluice::detail::text::trim(text);
     auto digits = [&](std::size_t pos, std::size_t count, int& out) {
         if (pos + count > text.size()) return false;
         out = 0;
@@ -148,8 +152,8 @@ parse_iso8601(std::string_view text) noexcept {
         !digits(8, 2, d) || (text[10] != 'T' && text[10] != 't' && text[10] != ' ') || !digits(11, 2, h) ||
         text[13] != ':' || !digits(14, 2, mi) || text[16] != ':' || !digits(17, 2, s))
         return std::nullopt;
-    const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
-    if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
+    const auto base = aws_error::make_seconds(y, mo, d, h, mi, s);
+    if (!base) return std::nullopt;
     std::size_t pos = 19;
     nanoseconds fraction{0};
     if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
@@ -184,8 +188,7 @@ parse_iso8601(std::string_view text) noexcept {
         return std::nullopt; // no zone: ambiguous, and the services always send one
     }
     if (pos != text.size()) return std::nullopt;
-    const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{s} - offset;
-    return time_point_cast<system_clock::duration>(tp + duration_cast<system_clock::duration>(fraction));
+    return aws_error::to_system_time_saturated(*base - offset, fraction);
 }
 
 /// The content of the first element `<name ...>...</name>` in `xml` (not unescaped); nullopt if absent.
@@ -226,24 +229,6 @@ template <class... Names>
 /// XML text with its entity and character references decoded: the one decoder of AWS XML.
 using sluice::detail::aws_error::xml_unescape;
 
-/// application/x-www-form-urlencoded value: RFC 3986 unreserved characters kept, the rest %XX.
-[[nodiscard]] inline std::string form_encode(std::string_view value) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(value.size() + value.size() / 2);
-    for (unsigned char c : value) {
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-            c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
-
 /// `text` with every occurrence of each non-empty secret replaced by "[redacted]": for error text
 /// quoted from a server, which might echo what it was sent.
 [[nodiscard]] inline std::string scrub(std::string text, std::initializer_list<std::string_view> secrets) {
@@ -260,37 +245,11 @@ using sluice::detail::aws_error::xml_unescape;
 
 /// Server text fit for an error message: at most `limit` bytes, control characters as spaces.
 [[nodiscard]] inline std::string quote_server_text(std::string_view text, std::size_t limit = 200) {
-    text = aws_cfg::trim(text);
+    text = sluice::detail::text::trim(text);
     std::string out(text.substr(0, limit));
     for (char& c : out)
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
     if (text.size() > limit) out += "...";
-    return out;
-}
-
-/// The host of a URL (brackets of an IPv6 literal removed, lower-cased) and whether the scheme is https.
-struct url_parts {
-    std::string scheme;
-    std::string host;
-};
-
-[[nodiscard]] inline std::optional<url_parts> parse_url(std::string_view url) {
-    const std::size_t colon = url.find("://");
-    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
-    url_parts out;
-    out.scheme = aws_cfg::to_lower(url.substr(0, colon));
-    std::string_view authority = url.substr(colon + 3);
-    authority = authority.substr(0, authority.find_first_of("/?#"));
-    if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
-    if (authority.empty()) return std::nullopt;
-    if (authority.front() == '[') {
-        const std::size_t close = authority.find(']');
-        if (close == std::string_view::npos) return std::nullopt;
-        out.host = aws_cfg::to_lower(authority.substr(1, close - 1));
-    } else {
-        out.host = aws_cfg::to_lower(authority.substr(0, authority.find(':')));
-    }
-    if (out.host.empty()) return std::nullopt;
     return out;
 }
 
@@ -337,12 +296,12 @@ inline bool is_not_configured(const error& e) noexcept {
 /// Reads a small file (a token) and trims surrounding whitespace; the error says why, not what.
 inline std::optional<std::string> read_token_file(const std::string& path, std::string& why) {
     int err = 0;
-    auto text = detail::aws_cfg::read_file(path, err);
-    if (!text) {
+    auto content = detail::aws_cfg::read_file(path, err);
+    if (!content) {
         why = "cannot read " + path + ": " + std::error_code(err, std::system_category()).message();
         return std::nullopt;
     }
-    std::string token(detail::aws_cfg::trim(*text));
+    std::string token(sluice::detail::text::trim(*content));
     if (token.empty()) {
         why = path + " is empty";
         return std::nullopt;
@@ -456,8 +415,8 @@ public:
     [[nodiscard]] result<aws_credentials> read() const {
         auto get = [&](std::string_view var) -> std::optional<std::string> {
             auto v = env_(var);
-            if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
-            return std::string(detail::aws_cfg::trim(*v));
+            if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
+            return std::string(sluice::detail::text::trim(*v));
         };
         auto id = get("AWS_ACCESS_KEY_ID");
         auto secret = get("AWS_SECRET_ACCESS_KEY");
@@ -517,8 +476,8 @@ public:
         const env_lookup env = options_.env ? options_.env : process_environment();
         auto var = [&](std::string_view name) -> std::optional<std::string> {
             auto v = env(name);
-            if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
-            return std::string(detail::aws_cfg::trim(*v));
+            if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
+            return std::string(sluice::detail::text::trim(*v));
         };
         web_identity_settings settings;
         if (settings_) {
@@ -562,9 +521,9 @@ public:
         request.url = sts_url(config);
 
         const std::string body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" +
-                                 detail::aws_creds::form_encode(settings.role_arn) +
-                                 "&RoleSessionName=" + detail::aws_creds::form_encode(settings.session_name) +
-                                 "&WebIdentityToken=" + detail::aws_creds::form_encode(*token);
+                                 sluice::detail::text::uri_encode(settings.role_arn) +
+                                 "&RoleSessionName=" + sluice::detail::text::uri_encode(settings.session_name) +
+                                 "&WebIdentityToken=" + sluice::detail::text::uri_encode(*token);
         request.method = "POST";
         request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"});
         request.headers.push_back({"Accept", "text/xml"});
@@ -698,8 +657,8 @@ public:
                                : shared_files::kind::config;
         auto value = [&](std::string_view key) -> std::optional<std::string> {
             auto v = files.get(which, profile, key);
-            if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
-            return std::string(detail::aws_cfg::trim(*v));
+            if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
+            return std::string(sluice::detail::text::trim(*v));
         };
         if (auto id = value("aws_access_key_id")) {
             auto secret = value("aws_secret_access_key");
@@ -782,13 +741,15 @@ public:
         if (!full)
             return fail(credentials_errc::not_configured, "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI "
                                                           "nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set");
-        auto parts = detail::aws_creds::parse_url(*full);
-        if (!parts || (parts->scheme != "http" && parts->scheme != "https"))
+        const auto parts = sluice::detail::text::parse_url(*full);
+        const std::string scheme = parts ? sluice::detail::text::to_lower(parts->scheme) : std::string();
+        if (!parts || (scheme != "http" && scheme != "https") || !parts->host_is_valid())
             return fail(credentials_errc::invalid_configuration,
                         "AWS_CONTAINER_CREDENTIALS_FULL_URI is not an http(s) URL");
-        if (parts->scheme == "http" && !detail::aws_creds::container_host_allowed(parts->host))
+        const std::string host = sluice::detail::text::to_lower(parts->host);
+        if (scheme == "http" && !detail::aws_creds::container_host_allowed(host))
             return fail(credentials_errc::invalid_configuration,
-                        "AWS_CONTAINER_CREDENTIALS_FULL_URI host '" + parts->host +
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI host '" + host +
                             "' is not allowed over http: use a loopback address, 169.254.170.2, 169.254.170.23 or "
                             "fd00:ec2::23, or https");
         return result<std::string>::ok(std::move(*full));
@@ -835,8 +796,8 @@ public:
 private:
     static std::optional<std::string> get(const env_lookup& env, std::string_view var) {
         auto v = env(var);
-        if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
-        return std::string(detail::aws_cfg::trim(*v));
+        if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
+        return std::string(sluice::detail::text::trim(*v));
     }
 
     http::client& client_;
@@ -874,7 +835,7 @@ public:
         } else {
             auto mode = setting("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "ec2_metadata_service_endpoint_mode");
             endpoint =
-                mode && detail::aws_cfg::iequals(*mode, "IPv6") ? "http://[fd00:ec2::254]" : "http://169.254.169.254";
+                mode && sluice::detail::text::iequals(*mode, "IPv6") ? "http://[fd00:ec2::254]" : "http://169.254.169.254";
         }
         while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
 
@@ -910,7 +871,7 @@ public:
                     if (answer.value().status == 403) why += " (IMDS disabled, or the hop limit is too low)";
                     co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed, std::move(why));
                 }
-                token_ = std::string(detail::aws_cfg::trim(answer.value().body));
+                token_ = std::string(sluice::detail::text::trim(answer.value().body));
                 // Renewed a minute early: a token must not expire between the two GETs.
                 token_expiry_ = asked + token_ttl - std::chrono::seconds(60);
             }
@@ -937,8 +898,8 @@ public:
                                                   "the instance metadata service answered HTTP " +
                                                       std::to_string(role_answer.value().status) +
                                                       " for the role name");
-            std::string_view role = detail::aws_cfg::trim(role_answer.value().body);
-            role = detail::aws_cfg::trim(role.substr(0, role.find('\n')));
+            std::string_view role = sluice::detail::text::trim(role_answer.value().body);
+            role = sluice::detail::text::trim(role.substr(0, role.find('\n')));
             if (role.empty() || role.find_first_of("/?#% ") != std::string_view::npos)
                 co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
                                                   "the instance metadata service gave no usable role name");

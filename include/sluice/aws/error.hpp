@@ -49,6 +49,7 @@
 #include <sluice/delivery/sink.hpp>
 #include <sluice/http/error.hpp>
 #include <sluice/metrics/log.hpp>
+#include <sluice/text/ascii.hpp>
 
 namespace sluice::aws {
 
@@ -122,32 +123,12 @@ namespace sluice::detail::aws_error {
 using aws::error_parse_options;
 using aws::service_error;
 
-inline constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-
-inline bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
-inline bool istarts_with(std::string_view text, std::string_view prefix) noexcept {
-    return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
-}
-
-inline bool icontains(std::string_view text, std::string_view needle) noexcept {
-    if (needle.size() > text.size()) return false;
-    for (std::size_t i = 0; i + needle.size() <= text.size(); ++i)
-        if (iequals(text.substr(i, needle.size()), needle)) return true;
-    return false;
-}
-
-inline std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
-    return s;
-}
+// The text helpers, under the names this layer's users (sqs_protocol.hpp among them) know.
+using sluice::detail::text::icontains;
+using sluice::detail::text::iequals;
+using sluice::detail::text::istarts_with;
+using sluice::detail::text::lower;
+using sluice::detail::text::trim;
 
 /// Appends code point `cp` as UTF-8 (cp already known to be a valid scalar value).
 inline void append_utf8(std::string& out, std::uint32_t cp) {
@@ -387,12 +368,26 @@ inline std::optional<std::string_view> xml_element_text(std::string_view xml, st
     return std::nullopt;
 }
 
-/// The error code without decorations: "aws.protocoltests.restjson#FooError:http://internal..." -> "FooError".
-inline std::string_view sanitize_code(std::string_view code) noexcept {
+/// The longest error code kept; AWS's are far shorter.
+inline constexpr std::size_t max_code_bytes = 128;
+
+/// `code` made only of what an error code holds (letters, digits, '.', '-', '_'): any other byte
+/// becomes '?', so a hostile or broken server cannot put a line break or an escape sequence into a log
+/// through it; cut at max_code_bytes.
+inline std::string clean_code_text(std::string_view code) {
+    std::string out(code.substr(0, max_code_bytes));
+    for (char& c : out)
+        if (!sluice::detail::text::is_alnum(c) && c != '.' && c != '-' && c != '_') c = '?';
+    return out;
+}
+
+/// The error code without decorations ("aws.protocoltests.restjson#FooError:http://internal..." ->
+/// "FooError"), cleaned by clean_code_text.
+inline std::string sanitize_code(std::string_view code) {
     code = trim(code);
     if (const std::size_t colon = code.find(':'); colon != std::string_view::npos) code = code.substr(0, colon);
     if (const std::size_t hash = code.rfind('#'); hash != std::string_view::npos) code = code.substr(hash + 1);
-    return trim(code);
+    return clean_code_text(trim(code));
 }
 
 inline std::string_view reason_phrase(int status) noexcept {
@@ -530,7 +525,7 @@ inline void parse_json_body(std::string_view body, service_error& e, std::string
         else if ((name == "message" || name == "Message" || name == "errorMessage") && raw_message.empty()) raw_message = value;
     });
     if (!have_code) {
-        const std::string_view code = sanitize_code(!code_member.empty() ? code_member : type_member);
+        std::string code = sanitize_code(!code_member.empty() ? code_member : type_member);
         if (!code.empty()) {
             e.code = code;
             have_code = true;
@@ -555,7 +550,7 @@ inline void parse_xml_body(std::string_view body, service_error& e, std::string&
     if (!have_code)
         if (auto code = xml_element_text(body, "Code", from, until)) {
             const std::string decoded = xml_unescape(*code);
-            const std::string_view clean = sanitize_code(decoded);
+            std::string clean = sanitize_code(decoded);
             if (!clean.empty()) {
                 e.code = clean;
                 have_code = true;
@@ -594,7 +589,7 @@ inline service_error parse(int status, header_source headers, std::string_view b
         // "AWS.SimpleQueueService.NonExistentQueue;Sender"
         const std::string_view text = trim(*v);
         const std::size_t semi = text.find(';');
-        e.query_code = trim(text.substr(0, semi));
+        e.query_code = clean_code_text(trim(text.substr(0, semi)));
         if (semi != std::string_view::npos) {
             const std::string_view fault = trim(text.substr(semi + 1));
             if (fault == "Sender" || fault == "Receiver") {
@@ -604,7 +599,7 @@ inline service_error parse(int status, header_source headers, std::string_view b
         }
     }
     if (auto v = headers("x-amzn-errortype")) {
-        const std::string_view code = sanitize_code(*v);
+        std::string code = sanitize_code(*v);
         if (!code.empty()) {
             e.code = code;
             have_code = true;
@@ -691,12 +686,44 @@ inline bool parse_clock(std::string_view s, int& h, int& m, int& sec) noexcept {
            parse_digits(s.substr(3, 2), m) && parse_digits(s.substr(6, 2), sec) && h < 24 && m < 60 && sec <= 60;
 }
 
-inline std::optional<std::chrono::system_clock::time_point> make_time(int y, int mon, int d, int h, int m, int s) noexcept {
+/// `t` (plus `fraction`, under a second) as a system_clock time point, or nothing when system_clock
+/// cannot hold it: its nanoseconds span about 1678 to 2262, while dates in text reach year 9999, and
+/// converting those would overflow.
+inline std::optional<std::chrono::system_clock::time_point> to_system_time(
+    std::chrono::sys_seconds t, std::chrono::nanoseconds fraction = std::chrono::nanoseconds{0}) noexcept {
+    using namespace std::chrono;
+    using clock_duration = system_clock::duration;
+    constexpr auto lo = duration_cast<seconds>(system_clock::time_point::min().time_since_epoch()) + seconds{1};
+    constexpr auto hi = duration_cast<seconds>(system_clock::time_point::max().time_since_epoch()) - seconds{1};
+    if (t.time_since_epoch() < lo || t.time_since_epoch() > hi) return std::nullopt;
+    return time_point_cast<clock_duration>(t) + duration_cast<clock_duration>(fraction);
+}
+
+/// The same, saturated: a time before system_clock's range is its min(), one after it its max() (so
+/// "9999-12-31T23:59:59Z", a common "never expires", stays in the far future).
+inline std::chrono::system_clock::time_point to_system_time_saturated(
+    std::chrono::sys_seconds t, std::chrono::nanoseconds fraction = std::chrono::nanoseconds{0}) noexcept {
+    if (auto tp = to_system_time(t, fraction)) return *tp;
+    return t.time_since_epoch().count() < 0 ? std::chrono::system_clock::time_point::min()
+                                             : std::chrono::system_clock::time_point::max();
+}
+
+/// A UTC date and time as seconds since the epoch (no overflow for years 0 to 9999); nothing for a
+/// date that does not exist. A leap second (60) counts as 59.
+inline std::optional<std::chrono::sys_seconds> make_seconds(int y, int mon, int d, int h, int m, int s) noexcept {
     using namespace std::chrono;
     const year_month_day ymd{year{y}, month{static_cast<unsigned>(mon)}, day{static_cast<unsigned>(d)}};
-    if (!ymd.ok()) return std::nullopt;
-    if (s == 60) s = 59; // a leap second: close enough for clock-skew purposes
-    return system_clock::time_point{sys_days{ymd} + hours{h} + minutes{m} + seconds{s}};
+    if (!ymd.ok() || h > 23 || m > 59 || s > 60) return std::nullopt;
+    if (s == 60) s = 59; // close enough for expirations and clock skew
+    return sys_days{ymd} + hours{h} + minutes{m} + seconds{s};
+}
+
+/// An HTTP date's time point; nothing when the date does not exist or system_clock cannot hold it (a
+/// Date header years away is no clock to correct ours with).
+inline std::optional<std::chrono::system_clock::time_point> make_time(int y, int mon, int d, int h, int m, int s) noexcept {
+    const auto t = make_seconds(y, mon, d, h, m, s);
+    if (!t) return std::nullopt;
+    return to_system_time(*t);
 }
 
 } // namespace sluice::detail::aws_error
