@@ -1254,7 +1254,9 @@ private:
     }
 
     static entry_result failed_entry(std::string_view code, std::string_view message, bool sender_fault) {
-        std::string why(code.empty() ? std::string_view("unknown error") : code.substr(0, 128));
+        // The code as the service sent it may hold anything: cleaned like every other error code.
+        const std::string clean_code = sluice::detail::aws_error::sanitize_code(code);
+        std::string why = clean_code.empty() ? std::string("unknown error") : clean_code;
         const std::string clean = sluice::detail::aws_error::clean_message(message, 512);
         if (!clean.empty()) {
             why += ": ";
