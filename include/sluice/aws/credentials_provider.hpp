@@ -569,8 +569,8 @@ private:
         if (region) region_name = region.value();
         auto endpoint = config.endpoint("sts", region_name);
         std::string url = endpoint ? std::move(endpoint).value() : std::string("https://sts.amazonaws.com");
-        const std::size_t scheme = url.find("://");
-        if (url.find('/', scheme == std::string::npos ? 0 : scheme + 3) == std::string::npos) url += '/';
+        const auto parts = sluice::detail::text::parse_url(url);
+        if (parts && parts->path.empty() && !parts->has_query && !parts->has_fragment) url += '/';
         return url;
     }
 
