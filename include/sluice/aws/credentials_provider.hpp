@@ -366,6 +366,39 @@ inline result<aws::aws_credentials> parse_json_credentials(std::string_view sour
     return result<aws::aws_credentials>::ok(std::move(c));
 }
 
+/// The credentials of an AssumeRoleWithWebIdentity response (XML).
+inline result<aws::aws_credentials> parse_sts_credentials(std::string_view source, std::string_view body) {
+    auto credentials = xml_path(body, "AssumeRoleWithWebIdentityResult", "Credentials");
+    if (!credentials) return fail(source, aws::credentials_errc::provider_failed, "STS response has no Credentials");
+    auto field = [&](std::string_view tag) { return xml_unescape(xml_element(*credentials, tag).value_or("")); };
+    aws::aws_credentials c;
+    c.access_key_id = field("AccessKeyId");
+    c.secret_access_key = field("SecretAccessKey");
+    c.session_token = field("SessionToken");
+    if (c.empty())
+        return fail(source, aws::credentials_errc::provider_failed, "STS response has no AccessKeyId or SecretAccessKey");
+    if (const std::string expiration = field("Expiration"); !expiration.empty()) {
+        auto at = parse_iso8601(expiration);
+        if (!at)
+            return fail(source, aws::credentials_errc::provider_failed,
+                        "STS response's Expiration is not an ISO-8601 time");
+        c.expiration = *at;
+    }
+    return result<aws::aws_credentials>::ok(std::move(c));
+}
+
+/// "STS AssumeRoleWithWebIdentity failed: HTTP 400 InvalidIdentityToken: <message>", the token cut out
+/// of the message should STS ever quote it.
+inline std::string describe_sts_failure(const http::response& response, const std::string& code, std::string_view token) {
+    std::string message = "STS AssumeRoleWithWebIdentity failed: HTTP " + std::to_string(response.status);
+    if (!code.empty()) message += " " + quote_server_text(code, 64);
+    if (auto text = xml_path(response.body, "Error", "Message")) {
+        message += ": ";
+        message += quote_server_text(scrub(xml_unescape(*text), {token}));
+    }
+    return message;
+}
+
 } // namespace sluice::detail::aws_creds
 
 namespace sluice::aws {
@@ -542,7 +575,7 @@ public:
                                                   "STS AssumeRoleWithWebIdentity: " + answer.get_error().message);
             }
             const http::response& response = answer.value();
-            if (response.status == 200) co_return parse_sts(response.body);
+            if (response.status == 200) co_return detail::aws_creds::parse_sts_credentials(name(), response.body);
             const std::string code = detail::aws_creds::xml_unescape(
                 detail::aws_creds::xml_path(response.body, "Error", "Code").value_or(""));
             // IDPCommunicationError: the identity provider did not answer STS in time; worth another try.
@@ -553,7 +586,7 @@ public:
                 continue;
             }
             co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
-                                              describe_failure(response, code, *token));
+                                              detail::aws_creds::describe_sts_failure(response, code, *token));
         }
     }
 
@@ -572,46 +605,6 @@ private:
         const auto parts = sluice::detail::text::parse_url(url);
         if (parts && parts->path.empty() && !parts->has_query && !parts->has_fragment) url += '/';
         return url;
-    }
-
-    // "STS AssumeRoleWithWebIdentity failed: HTTP 400 InvalidIdentityToken: <message>", the token cut
-    // out of the message should STS ever quote it.
-    static std::string describe_failure(const http::response& response, const std::string& code,
-                                        std::string_view token) {
-        std::string message = "STS AssumeRoleWithWebIdentity failed: HTTP " + std::to_string(response.status);
-        if (!code.empty()) message += " " + detail::aws_creds::quote_server_text(code, 64);
-        if (auto text = detail::aws_creds::xml_path(response.body, "Error", "Message")) {
-            message += ": ";
-            const std::string text_without_token =
-                detail::aws_creds::scrub(detail::aws_creds::xml_unescape(*text), {token});
-            message += detail::aws_creds::quote_server_text(text_without_token);
-        }
-        return message;
-    }
-
-    result<aws_credentials> parse_sts(std::string_view body) const {
-        auto credentials = detail::aws_creds::xml_path(body, "AssumeRoleWithWebIdentityResult", "Credentials");
-        if (!credentials)
-            return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
-                                           "STS response has no Credentials");
-        auto field = [&](std::string_view tag) {
-            return detail::aws_creds::xml_unescape(detail::aws_creds::xml_element(*credentials, tag).value_or(""));
-        };
-        aws_credentials c;
-        c.access_key_id = field("AccessKeyId");
-        c.secret_access_key = field("SecretAccessKey");
-        c.session_token = field("SessionToken");
-        if (c.empty())
-            return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
-                                           "STS response has no AccessKeyId or SecretAccessKey");
-        if (const std::string expiration = field("Expiration"); !expiration.empty()) {
-            auto at = detail::aws_creds::parse_iso8601(expiration);
-            if (!at)
-                return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
-                                               "STS response's Expiration is not an ISO-8601 time");
-            c.expiration = *at;
-        }
-        return result<aws_credentials>::ok(std::move(c));
     }
 
     http::client& client_;

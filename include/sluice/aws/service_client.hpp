@@ -63,6 +63,9 @@ struct endpoint_url {
         endpoint_url e;
         e.host = u->ipv6 ? "[" + sluice::detail::text::to_lower(u->host) + "]" : sluice::detail::text::to_lower(u->host);
         if (port && *port != sluice::detail::text::default_port(scheme)) e.host += ":" + std::to_string(*port);
+        for (char c : u->path)
+            if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+                throw std::invalid_argument("sluice: endpoint '" + shown + "' has blanks or control bytes in its path");
         e.path = u->path.empty() ? std::string("/") : std::string(u->path);
         e.url = scheme + "://" + e.host + e.path;
         return e;
