@@ -192,4 +192,42 @@ TEST_CASE("the signer refuses header names with ';', ':', blanks or control char
     }
 }
 
+TEST_CASE("the signer refuses regions, services, methods, keys, tokens and values that would be ambiguous") {
+    // Found by the sigv4 fuzz target: a region holding ", Signature=" and line breaks went into the
+    // credential scope and the Authorization header as it was.
+    aws::sigv4_signer signer;
+    const std::vector<aws::http_field> headers = {{"Host", "h"}, {"X-Folded", "a\r\n  b"}};
+    auto request = [&] {
+        aws::sigv4_request r;
+        r.method = "GET";
+        r.region = "us-east-1";
+        r.service = "sqs";
+        r.time = std::chrono::system_clock::time_point{} + std::chrono::hours(24 * 20000);
+        r.headers = headers;
+        return r;
+    };
+    const aws::aws_credentials good{"AKIDEXAMPLE", "secret", "token", std::nullopt};
+    CHECK_NOTHROW((void)signer.sign(request(), good)); // a folded value is fine: canonicalisation collapses it
+    std::mt19937 rng(11);
+    const std::string bad = std::string("/, =;\r\n\t\x01", 9) + std::string(1, '\0');
+    for (int i = 0; i < 1000; ++i) {
+        auto r = request();
+        aws::aws_credentials c = good;
+        std::string broken = "abc";
+        broken.insert(broken.begin() + static_cast<long>(rng() % 4), bad[rng() % bad.size()]);
+        const std::vector<aws::http_field> with_value = {{"Host", "h"}, {"X-A", "v\nX-Injected: 1"}};
+        switch (i % 5) {
+        case 0: r.region = broken; break;
+        case 1: r.service = broken; break;
+        case 2: c.access_key_id = broken; break;
+        case 3: r.method = broken; break;
+        default: r.headers = with_value; break;
+        }
+        CHECK_THROWS_AS((void)signer.sign(r, c), std::invalid_argument);
+    }
+    aws::aws_credentials token_break = good;
+    token_break.session_token = "tok\r\nX-Injected: 1";
+    CHECK_THROWS_AS((void)signer.sign(request(), token_break), std::invalid_argument);
+}
+
 } // TEST_SUITE

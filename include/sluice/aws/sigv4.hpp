@@ -345,6 +345,79 @@ inline void append_query(std::string& target, std::span<const http_field> params
     }
 }
 
+} // namespace sluice::aws
+
+namespace sluice::detail::sigv4 {
+
+/// True when `s` holds NUL, or a line break not followed by a blank (what continues a folded header
+/// line, which canonicalisation collapses): a value that would end its header line on the wire.
+[[nodiscard]] constexpr bool breaks_line(std::string_view s) noexcept {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\0') return true;
+        if (s[i] != '\r' && s[i] != '\n') continue;
+        std::size_t next = i + 1;
+        while (next < s.size() && (s[next] == '\r' || s[next] == '\n')) ++next;
+        if (next == s.size() || (s[next] != ' ' && s[next] != '\t')) return true;
+        i = next;
+    }
+    return false;
+}
+
+/// A region or service name: letters, digits, '.', '-', '_' (they go into the credential scope,
+/// which '/' separates, and into the Authorization header).
+[[nodiscard]] constexpr bool is_scope_part(std::string_view s) noexcept {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!sluice::detail::text::is_alnum(c) && c != '.' && c != '-' && c != '_') return false;
+    return true;
+}
+
+/// Refuses what would make the canonical request or the headers sent ambiguous: every part that goes
+/// into a canonical line or the Authorization header as it is must be free of separators and line
+/// breaks. The messages never quote a secret.
+inline void check_request(const aws::sigv4_request& request, const aws::aws_credentials& credentials) {
+    using sluice::detail::text::is_token;
+    if (credentials.access_key_id.empty()) throw std::invalid_argument("sigv4: the credentials have no access key id");
+    if (credentials.secret_access_key.empty())
+        throw std::invalid_argument("sigv4: the credentials have no secret access key");
+    if (!is_token(credentials.access_key_id))
+        throw std::invalid_argument("sigv4: the access key id holds blanks, separators or control characters");
+    for (char c : credentials.session_token)
+        if (c == '\r' || c == '\n' || c == '\0')
+            throw std::invalid_argument("sigv4: the session token holds a line break or NUL");
+    if (request.method.empty()) throw std::invalid_argument("sigv4: the request has no method");
+    if (!is_token(request.method))
+        throw std::invalid_argument("sigv4: method '" + printable(request.method) + "' is not an HTTP token");
+    if (request.region.empty()) throw std::invalid_argument("sigv4: no region to sign for");
+    if (!is_scope_part(request.region))
+        throw std::invalid_argument("sigv4: region '" + printable(request.region) + "' is not a region name");
+    if (request.service.empty()) throw std::invalid_argument("sigv4: no service to sign for");
+    if (!is_scope_part(request.service))
+        throw std::invalid_argument("sigv4: service '" + printable(request.service) + "' is not a service name");
+    // Canonical lines end with '\n': what goes into one as it is must hold no control character.
+    if (request.path_is_encoded && !sluice::detail::text::has_no_control(request.path))
+        throw std::invalid_argument("sigv4: the encoded path holds control characters");
+    if (!sluice::detail::text::has_no_control(request.payload_hash))
+        throw std::invalid_argument("sigv4: the payload hash holds control characters");
+    for (const aws::http_field& header : request.headers) {
+        if (header.name.empty()) throw std::invalid_argument("sigv4: a header has an empty name");
+        // SigV4 joins names with ';' and ends them with ':', and a control character could end a
+        // canonical line: a name that is not an HTTP token would make the canonical request ambiguous.
+        if (!is_token(header.name))
+            throw std::invalid_argument("sigv4: header name '" + printable(header.name) +
+                                        "' is not an HTTP field name (a token: no ';', ':', blanks or control "
+                                        "characters), so its canonical form would be ambiguous");
+        if (breaks_line(header.value))
+            throw std::invalid_argument("sigv4: the value of header '" + printable(header.name) +
+                                        "' holds a line break (not a folded line) or NUL");
+    }
+}
+
+} // namespace sluice::detail::sigv4
+
+namespace sluice::aws {
+
+
 class sigv4_signer {
 public:
     /// Signing keys kept at once (least recently used evicted): enough for a few services and regions
@@ -434,13 +507,7 @@ private:
 inline void sigv4_signer::run(const sigv4_request& request, const aws_credentials& credentials, bool presign,
                               std::chrono::seconds expires, sigv4_result& out) {
     out.count_ = 0; // a failed call leaves no fields behind
-    if (credentials.access_key_id.empty())
-        throw std::invalid_argument("sigv4: the credentials have no access key id");
-    if (credentials.secret_access_key.empty())
-        throw std::invalid_argument("sigv4: the credentials have no secret access key");
-    if (request.method.empty()) throw std::invalid_argument("sigv4: the request has no method");
-    if (request.region.empty()) throw std::invalid_argument("sigv4: no region to sign for");
-    if (request.service.empty()) throw std::invalid_argument("sigv4: no service to sign for");
+    detail::sigv4::check_request(request, credentials);
 
     char amz_date_text[16];
     detail::sigv4::format_amz_date(request.time, amz_date_text);
@@ -473,13 +540,6 @@ inline void sigv4_signer::run(const sigv4_request& request, const aws_credential
     bool has_host = false;
     for (std::size_t i = 0; i < request.headers.size(); ++i) {
         const http_field& header = request.headers[i];
-        if (header.name.empty()) throw std::invalid_argument("sigv4: a header has an empty name");
-        // SigV4 joins names with ';' and ends them with ':', and a control character could end a
-        // canonical line: a name that is not an HTTP token would make the canonical request ambiguous.
-        if (!sluice::detail::text::is_token(header.name))
-            throw std::invalid_argument("sigv4: header name '" + detail::sigv4::printable(header.name) +
-                                        "' is not an HTTP field name (a token: no ';', ':', blanks or control "
-                                        "characters), so its canonical form would be ambiguous");
         const std::size_t at = names_.size();
         names_.resize(at + header.name.size());
         std::transform(header.name.begin(), header.name.end(), names_.begin() + static_cast<std::ptrdiff_t>(at),
