@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -355,10 +356,18 @@ private:
     task<void> read_headers() {
         for (found_file& f : files_) {
             path_ = f.path;
+            // Read only: a file is changed (truncated) only once it is known to be ours.
+            bool unreadable = false;
             try {
-                f.fd = co_await st_->loop->open(path_.c_str(), O_RDWR);
+                f.fd = co_await st_->loop->open(path_.c_str(), O_RDONLY);
             } catch (const std::system_error& e) {
-                throw std::system_error(e.code(), "disk_buffer: cannot open " + buffer_state::quoted(f.path));
+                if (e.code() != std::errc::permission_denied)
+                    throw std::system_error(e.code(), "disk_buffer: cannot open " + buffer_state::quoted(f.path));
+                unreadable = true; // not a file we wrote
+            }
+            if (unreadable) {
+                f.what = found_file::kind::foreign;
+                continue;
             }
             fds_.fds.push_back(f.fd);
             struct stat sb {};
@@ -423,7 +432,7 @@ private:
         corrupt_before_ = report().corrupt_records_skipped;
         torn_before_ = report().torn_bytes_truncated;
         if (auto at = scanner.cut_at()) {
-            if (::ftruncate(f.fd, static_cast<off_t>(*at)) != 0)
+            if (::truncate(f.path.c_str(), static_cast<off_t>(*at)) != 0)
                 throw std::system_error(errno, std::system_category(),
                                         "disk_buffer: cannot truncate " + buffer_state::quoted(f.path));
         }
@@ -523,11 +532,19 @@ private:
     void count_lost_tails() {
         for (const auto& [seq, k] : kept_) {
             if (tail_in_run_.count(seq) != 0) continue;
-            const auto end = known_end(seq);
+            auto end = known_end(seq);
             const auto& [tail_issue, unresolved] = tails_.at(seq);
+            if (end && *end > k.end && *end - k.end > most_records_in_a_segment) {
+                implausible_end(seq, k.end, *end);
+                end.reset();
+            }
             std::uint64_t lost = end ? unacked(entry(seq), k.end, *end, k.first) : 0;
             if (!end && unresolved) lost = 1; // corrupt bytes at the end held at least one record
-            if (segment* s = st_->segments.at(seq); s != nullptr && end && *end > s->end_id) s->grow(*end);
+            // The ids counted join the segment (done), so that the next checkpoint remembers them;
+            // only as many as its bytes could have held, so that no bitmap grows by an untrusted number.
+            if (segment* s = st_->segments.at(seq);
+                s != nullptr && end && *end > s->end_id && *end - s->end_id <= st_->options.segment_bytes)
+                s->grow(*end);
             if (lost == 0) continue;
             report().corrupt_records_skipped += lost;
             if (tail_issue) {
@@ -543,6 +560,19 @@ private:
                            std::to_string(*end) + ": " + std::to_string(lost) + " records are missing";
             report().issues.push_back(std::move(issue));
         }
+    }
+
+    /// A segment holds at most one record per byte, and a segment at most 4 GiB.
+    static constexpr std::uint64_t most_records_in_a_segment = std::numeric_limits<std::uint32_t>::max();
+
+    void implausible_end(std::uint64_t seq, record_id end, record_id next) {
+        disk_buffer_issue issue;
+        issue.what = disk_buffer_issue::kind::corrupt;
+        issue.file = path_of(seq);
+        issue.offset = sizes_.at(seq);
+        issue.reason = "the segment ends at record " + std::to_string(end) + " but the next one claims to start at " +
+                       std::to_string(next) + ", more than a segment holds: what is missing here cannot be counted";
+        report().issues.push_back(std::move(issue));
     }
 
     [[nodiscard]] std::string path_of(std::uint64_t seq) const {
