@@ -57,7 +57,7 @@ SLUICE_FUZZ_TARGET(credentials) {
         const std::string sts = creds::describe_sts_failure(response, code, secret);
         for (const std::string& d : {json, sts}) SLUICE_FUZZ_CHECK(!has_control(d), show(d));
         // What the descriptions do to a server's message: the secret cut out, then the text made safe.
-        const std::string quoted = creds::quote_server_text(creds::scrub(std::string(body), {secret}));
+        const std::string quoted = creds::quote_server_text(body, 200, {secret});
         if (secret.size() >= 4)
             SLUICE_FUZZ_CHECK(quoted.find(secret) == std::string::npos, "the secret survived: " + show(quoted));
     }

@@ -130,66 +130,8 @@ namespace sluice::detail::aws_creds {
 
 // ---- small parsers shared by the providers --------------------------------------------------
 
-/// An ISO-8601 / RFC 3339 UTC time: "2026-11-22T10:00:00Z", with optional fractional seconds and a
-/// "+hh:mm"/"-hh:mm" offset instead of Z ('t' and 'z' accepted). nullopt when malformed. A time
-/// system_clock cannot hold saturates: "9999-12-31T23:59:59Z" (credentials that never expire) is
-/// system_clock::time_point::max(), not an overflow into the past.
-[[nodiscard]] inline std::optional<std::chrono::system_clock::time_point>
-parse_iso8601(std::string_view text) noexcept {
-    using namespace std::chrono;
-    text = sluice::detail::text::trim(text);
-    auto digits = [&](std::size_t pos, std::size_t count, int& out) {
-        if (pos + count > text.size()) return false;
-        out = 0;
-        for (std::size_t i = pos; i < pos + count; ++i) {
-            if (text[i] < '0' || text[i] > '9') return false;
-            out = out * 10 + (text[i] - '0');
-        }
-        return true;
-    };
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-    if (!digits(0, 4, y) || text.size() < 19 || text[4] != '-' || !digits(5, 2, mo) || text[7] != '-' ||
-        !digits(8, 2, d) || (text[10] != 'T' && text[10] != 't' && text[10] != ' ') || !digits(11, 2, h) ||
-        text[13] != ':' || !digits(14, 2, mi) || text[16] != ':' || !digits(17, 2, s))
-        return std::nullopt;
-    const auto base = aws_error::make_seconds(y, mo, d, h, mi, s);
-    if (!base) return std::nullopt;
-    std::size_t pos = 19;
-    nanoseconds fraction{0};
-    if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
-        ++pos;
-        long long value = 0;
-        int count = 0;
-        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-            if (count < 9) {
-                value = value * 10 + (text[pos] - '0');
-                ++count;
-            }
-            ++pos;
-        }
-        if (count == 0) return std::nullopt;
-        for (int i = count; i < 9; ++i) value *= 10;
-        fraction = nanoseconds{value};
-    }
-    minutes offset{0};
-    if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
-        ++pos;
-    } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
-        const bool negative = text[pos] == '-';
-        int oh = 0, om = 0;
-        if (!digits(pos + 1, 2, oh)) return std::nullopt;
-        pos += 3;
-        if (pos < text.size() && text[pos] == ':') ++pos;
-        if (!digits(pos, 2, om)) return std::nullopt;
-        pos += 2;
-        offset = hours{oh} + minutes{om};
-        if (negative) offset = -offset;
-    } else {
-        return std::nullopt; // no zone: ambiguous, and the services always send one
-    }
-    if (pos != text.size()) return std::nullopt;
-    return aws_error::to_system_time_saturated(*base - offset, fraction);
-}
+/// ISO-8601 times (credential expirations): the one parser, in aws/dates.hpp.
+using sluice::detail::aws_dates::parse_iso8601;
 
 /// The content of the first element `<name ...>...</name>` in `xml` (not unescaped); nullopt if absent.
 /// Enough for the small fixed documents STS and IMDS send: no CDATA, no comments containing tags.
@@ -229,8 +171,8 @@ template <class... Names>
 /// XML text with its entity and character references decoded: the one decoder of AWS XML.
 using sluice::detail::aws_error::xml_unescape;
 
-/// `text` with every occurrence of each non-empty secret replaced by "[redacted]": for error text
-/// quoted from a server, which might echo what it was sent.
+/// `text` with every occurrence of each secret (of 4 bytes or more) replaced by "[redacted]": for error
+/// text quoted from a server, which might echo what it was sent.
 [[nodiscard]] inline std::string scrub(std::string text, std::initializer_list<std::string_view> secrets) {
     for (std::string_view secret : secrets) {
         if (secret.size() < 4) continue; // too short to search for without mangling ordinary words
@@ -243,13 +185,22 @@ using sluice::detail::aws_error::xml_unescape;
     return text;
 }
 
-/// Server text fit for an error message: at most `limit` bytes, control characters as spaces.
-[[nodiscard]] inline std::string quote_server_text(std::string_view text, std::size_t limit = 200) {
-    text = sluice::detail::text::trim(text);
-    std::string out(text.substr(0, limit));
+/// Server text fit for an error message: control characters as spaces, `secrets` cut out (scrub), at
+/// most `limit` bytes. The secrets are searched in the text as it will be shown, after the control
+/// characters became spaces; should a secret still appear (made of the replacement and its
+/// neighbours, or cut with "..."), the whole text is withheld.
+[[nodiscard]] inline std::string quote_server_text(std::string_view text, std::size_t limit = 200,
+                                                   std::initializer_list<std::string_view> secrets = {}) {
+    std::string out(sluice::detail::text::trim(text));
     for (char& c : out)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-    if (text.size() > limit) out += "...";
+        if (sluice::detail::text::is_control(c)) c = ' ';
+    out = scrub(std::move(out), secrets);
+    if (out.size() > limit) {
+        out.resize(limit);
+        out += "...";
+    }
+    for (std::string_view secret : secrets)
+        if (secret.size() >= 4 && out.find(secret) != std::string::npos) return std::string(redacted_text);
     return out;
 }
 
@@ -336,7 +287,7 @@ inline std::string describe_json_failure(const http::response& r, std::string_vi
         auto message = json_string(doc, "message");
         if (!message) message = json_string(doc, "Message");
         if (code) out += " " + quote_server_text(*code, 64);
-        if (message) out += ": " + quote_server_text(scrub(*message, {secret}));
+        if (message) out += ": " + quote_server_text(*message, 200, {secret});
     }
     return out;
 }
@@ -394,7 +345,7 @@ inline std::string describe_sts_failure(const http::response& response, const st
     if (!code.empty()) message += " " + quote_server_text(code, 64);
     if (auto text = xml_path(response.body, "Error", "Message")) {
         message += ": ";
-        message += quote_server_text(scrub(xml_unescape(*text), {token}));
+        message += quote_server_text(xml_unescape(*text), 200, {token});
     }
     return message;
 }
