@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <sluice/aws/credentials_provider.hpp>
 #include <sluice/aws/error.hpp>
 #include <sluice/aws/sigv4.hpp>
 #include <sluice/http/client.hpp>
@@ -110,6 +111,24 @@ TEST_CASE("sanitize_header and sanitize_headers: generated secret-shaped values 
     }
 }
 
+TEST_CASE("sanitize_headers: a line that is neither a start line, a header nor a folded line is redacted") {
+    // Found by the sanitizers fuzz target: a secret header's value holding line breaks put the rest of
+    // the secret on lines of their own ("\r34AA...", no header name), which were shown as they were.
+    const std::string block = "GET /x?a=b HTTP/1.1\r\nX-Api-Key: a\n\rSECRETSECRETSECRET\r\n junk after it\r\n"
+                              "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    const std::string out = sanitize_headers(block);
+    CHECK(out == "GET /x?a=b HTTP/1.1\r\nX-Api-Key: [redacted]\n[redacted]\r\n [redacted]\r\n"
+                 "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    std::mt19937 rng(17);
+    for (int i = 0; i < 5000; ++i) {
+        const std::string secret = make_secret(rng);
+        std::string value = "v";
+        for (int k = 0; k < 3; ++k) value += std::string(1, "\r\n\x01 \t"[rng() % 5]) + secret.substr(0, rng() % secret.size() + 1);
+        const std::string shown = sanitize_headers("Authorization: Bearer " + value + "\r\nX-Amz-Security-Token: " + value + "\r\n");
+        CHECK_MESSAGE(!leaks(shown, secret), value, " -> ", shown);
+    }
+}
+
 TEST_CASE("describe_request: user info, query and fragment never appear, with or without a scheme") {
     CHECK(http::detail::describe_request("GET", "https://user:passw@rdsecret@host/") == "GET https://host/");
     CHECK(http::detail::describe_request("GET", "user:secret@host/p") == "GET host/p");
@@ -131,6 +150,29 @@ TEST_CASE("describe_request: user info, query and fragment never appear, with or
         CHECK_MESSAGE(!leaks(shown, password), url, " -> ", shown);
         CHECK_MESSAGE(!leaks(shown, query), url, " -> ", shown);
         CHECK(shown.find("/path/" + std::to_string(i)) != std::string::npos);
+    }
+}
+
+TEST_CASE("server text quoted in credential errors never shows the secret it was told to cut out") {
+    // Found by the credentials fuzz target: the secret was searched before control characters became
+    // spaces, so "a\tb" hid a secret "a b" that the quoted text then showed.
+    namespace creds = detail::aws_creds;
+    CHECK(creds::quote_server_text("token a\tb c", 200, {"a b c"}).find("a b c") == std::string::npos);
+    std::mt19937 rng(5);
+    for (int i = 0; i < 20000; ++i) {
+        std::string secret(4 + rng() % 6, ' ');
+        for (char& c : secret) c = " ab[]d.e"[rng() % 8];
+        std::string text;
+        for (int k = 0; k < 6; ++k) {
+            text += std::string(rng() % 3, "x\t\n"[rng() % 3]);
+            std::string piece = secret;
+            for (char& c : piece)
+                if (c == ' ' && rng() % 2) c = "\t\r\n\x01"[rng() % 4];
+            text += piece.substr(0, rng() % (piece.size() + 1));
+        }
+        const std::string out = creds::quote_server_text(text, 1 + rng() % 60, {secret});
+        CHECK_MESSAGE(out.find(secret) == std::string::npos, "secret '", secret, "' in '", out, "'");
+        CHECK(detail::text::has_no_control(out));
     }
 }
 

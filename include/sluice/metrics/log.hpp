@@ -279,14 +279,42 @@ using sluice::detail::text::is_token;
     return sanitize_url(value);
 }
 
+namespace detail {
+
+/// "METHOD target HTTP/x" or "HTTP/x code reason": the first line of a request or a response.
+[[nodiscard]] inline bool is_start_line(std::string_view line) noexcept {
+    auto version = [](std::string_view v) {
+        if (!text::istarts_with(v, "HTTP/") || v.size() == 5) return false;
+        for (char c : v.substr(5))
+            if (!text::is_digit(c) && c != '.') return false;
+        return true;
+    };
+    const std::size_t sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos) return false;
+    const std::string_view first = line.substr(0, sp1), rest = line.substr(sp1 + 1);
+    if (version(first)) // a status line: the reason phrase is printable text
+        return rest.size() >= 3 && text::is_digit(rest[0]) && text::is_digit(rest[1]) && text::is_digit(rest[2]) &&
+               text::has_no_control(rest);
+    const std::size_t sp2 = rest.find(' ');
+    if (!is_token(first) || sp2 == std::string_view::npos || !version(rest.substr(sp2 + 1))) return false;
+    const std::string_view target = rest.substr(0, sp2);
+    for (char c : target)
+        if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
+    return !target.empty();
+}
+
+} // namespace detail
+
 /// A raw header block ("POST /?X-Amz-Signature=... HTTP/1.1\r\nAuthorization: ...\r\n...", as curl's
-/// debug callback shows it) with every line sanitized: a line is a header only when its name is a
-/// token (RFC 9110), and then its value goes through sanitize_header, as do the folded lines that
-/// continue it; every other line goes through sanitize_url. Line endings are kept.
+/// debug callback shows it) with every line sanitized, by what the line is: a request or status line
+/// goes through sanitize_url; a header line (its name an RFC 9110 token) through sanitize_header, and
+/// so do the folded lines that continue it; an empty line stays. Any other line (a header value that
+/// held a line break, garbage) cannot be told apart from a secret: it becomes "[redacted]", and so do
+/// the folded lines after it. Line endings are kept.
 [[nodiscard]] inline std::string sanitize_headers(std::string_view block) {
     std::string out;
     out.reserve(block.size());
-    bool continues_secret = false; // the last header line was a secret one: its folded lines are too
+    bool continues_secret = false; // the last line was secret: folded lines after it are too
     while (!block.empty()) {
         const std::size_t nl = block.find('\n');
         const std::string_view line = block.substr(0, nl == std::string_view::npos ? block.size() : nl + 1);
@@ -295,17 +323,16 @@ using sluice::detail::text::is_token;
         while (body_len > 0 && (line[body_len - 1] == '\n' || line[body_len - 1] == '\r')) --body_len;
         const std::string_view body = line.substr(0, body_len);
         const std::string_view ending = line.substr(body_len);
-        if (!body.empty() && (body.front() == ' ' || body.front() == '\t')) {
+        const std::size_t colon = body.find(':');
+        const std::string_view name = body.substr(0, colon);
+        if (body.empty()) {
+            continues_secret = false;
+        } else if (body.front() == ' ' || body.front() == '\t') {
             const std::size_t lead = body.find_first_not_of(" \t");
             out += body.substr(0, lead == std::string_view::npos ? body.size() : lead);
             if (continues_secret) out += redacted_text;
             else if (lead != std::string_view::npos) out += sanitize_url(body.substr(lead));
-            out += ending;
-            continue;
-        }
-        const std::size_t colon = body.find(':');
-        const std::string_view name = body.substr(0, colon);
-        if (colon != std::string_view::npos && detail::is_token(name, 256)) {
+        } else if (colon != std::string_view::npos && detail::is_token(name, 256)) {
             const std::string_view value = body.substr(colon + 1);
             const std::size_t lead = std::min(value.find_first_not_of(" \t"), value.size());
             out += name;
@@ -313,9 +340,12 @@ using sluice::detail::text::is_token;
             out += value.substr(0, lead);
             out += sanitize_header(name, value.substr(lead));
             continues_secret = is_secret_header(name);
-        } else {
+        } else if (detail::is_start_line(body)) {
             out += sanitize_url(body);
             continues_secret = false;
+        } else {
+            out += redacted_text;
+            continues_secret = true;
         }
         out += ending;
     }
