@@ -13,7 +13,6 @@
 
 #include <sluice/aws/config.hpp>
 #include <sluice/aws/service_client.hpp>
-#include <sluice/text/url.hpp>
 
 #include <map>
 #include <stdexcept>
@@ -71,10 +70,8 @@ SLUICE_FUZZ_TARGET(aws_config) {
         SLUICE_FUZZ_CHECK(e.host.find('@') == std::string::npos && !has_control(e.host), show(e.host));
         SLUICE_FUZZ_CHECK(!e.path.empty() && e.path.front() == '/' && !has_control(e.path), show(e.path));
     } catch (const std::invalid_argument& err) {
+        // (That the URL shown holds no user info is the sanitizers target's business.)
         SLUICE_FUZZ_CHECK(!has_control(err.what()), show(err.what()));
-        const auto u = sluice::detail::text::parse_url(endpoint.value());
-        if (u && u->userinfo.size() >= 4)
-            SLUICE_FUZZ_CHECK(std::string_view(err.what()).find(u->userinfo) == std::string_view::npos, "user info in an error");
     }
 }
 

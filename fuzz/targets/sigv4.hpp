@@ -76,10 +76,13 @@ inline void check_signature(std::string_view hex) {
     for (char c : hex) SLUICE_FUZZ_CHECK((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'), show(hex));
 }
 
-inline void check(const outcome& o, bool presign, const sluice::aws::aws_credentials& c) {
+inline void check(const outcome& o, bool presign, const sluice::aws::aws_credentials& c, bool secret_in_request) {
     if (o.error) {
         SLUICE_FUZZ_CHECK(!has_control(*o.error), show(*o.error));
-        SLUICE_FUZZ_CHECK(o.error->find(c.secret_access_key) == std::string::npos, "the secret in an error");
+        // (An error may quote what the caller gave, a method or a header name: when the fuzzer put the
+        // secret there, that is not the signer showing it.)
+        if (!secret_in_request)
+            SLUICE_FUZZ_CHECK(o.error->find(c.secret_access_key) == std::string::npos, "the secret in an error: " + show(*o.error));
         return;
     }
     for (const auto& f : o.fields) {
@@ -133,7 +136,8 @@ SLUICE_FUZZ_TARGET(sigv4) {
     const outcome again = sign(cached, req, c, presign, expires);
     SLUICE_FUZZ_CHECK(a == b, "a cached signer and a fresh one disagree");
     SLUICE_FUZZ_CHECK(b == again, "signing twice gives different results");
-    check(a, presign, c);
+    const bool secret_in_request = as_text(data).find(c.secret_access_key) != std::string_view::npos;
+    check(a, presign, c, secret_in_request);
 }
 
 } // namespace sluice_fuzz
