@@ -7,6 +7,7 @@
 #     clang  clang++-14 -Werror: unit and integration tests on both io backends
 #     asan   g++ AddressSanitizer + UBSan: unit and integration tests on both io backends
 #     tsan   clang++-14 ThreadSanitizer: unit and integration tests on both io backends
+#     fuzz   scripts/fuzz.sh: every libFuzzer target for a short run (counts as one test)
 #   The integration tests (ctest label `integration`) run against the SQS emulator, which ctest's
 #   fixtures install (npm ci, the first time), start and stop: scripts/emulator.sh.
 #   bash scripts/test.sh dev asan   only these presets
@@ -31,7 +32,7 @@ export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
 
 presets=("$@")
 if [[ ${#presets[@]} -eq 0 ]]; then
-    presets=(dev clang asan tsan)
+    presets=(dev clang asan tsan fuzz)
 fi
 
 # Sanitizers of clang 14 / gcc 12 can fail to start when the kernel randomizes mmap with more than
@@ -102,8 +103,27 @@ run_preset() {
     summary+=("$preset: $preset_passed passed, $preset_failed failed ($((end - start))s)")
 }
 
+# run_fuzz: the short fuzzing pass (scripts/fuzz.sh), one passed or failed test.
+run_fuzz() {
+    local start
+    start="$(now)"
+    echo
+    echo "=== fuzz ==="
+    if bash "$root/scripts/fuzz.sh"; then
+        total_passed=$((total_passed + 1))
+        summary+=("fuzz: 1 passed, 0 failed ($(( $(now) - start ))s)")
+    else
+        total_failed=$((total_failed + 1))
+        summary+=("fuzz: 0 passed, 1 failed ($(( $(now) - start ))s)")
+    fi
+}
+
 overall_start="$(now)"
 for preset in "${presets[@]}"; do
+    if [[ "$preset" == fuzz ]]; then
+        run_fuzz
+        continue
+    fi
     run_preset "$preset"
 done
 

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include <sluice/core/result.hpp>
+#include <sluice/text/ascii.hpp>
 
 namespace sluice::aws {
 
@@ -75,34 +76,11 @@ namespace sluice::detail::aws_cfg {
 
 inline constexpr std::string_view whitespace = " \t";
 
-[[nodiscard]] inline std::string_view trim(std::string_view s) noexcept {
-    const std::size_t first = s.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos) return {};
-    const std::size_t last = s.find_last_not_of(" \t\r\n");
-    return s.substr(first, last - first + 1);
-}
-
-[[nodiscard]] inline char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-[[nodiscard]] inline char upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; }
-
-[[nodiscard]] inline std::string to_lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = lower(c);
-    return out;
-}
-
-[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
 /// "true"/"false" in any case (surrounding whitespace ignored); nullopt for anything else.
 [[nodiscard]] inline std::optional<bool> parse_bool(std::string_view text) noexcept {
-    text = trim(text);
-    if (iequals(text, "true")) return true;
-    if (iequals(text, "false")) return false;
+    text = sluice::detail::text::trim(text);
+    if (sluice::detail::text::iequals(text, "true")) return true;
+    if (sluice::detail::text::iequals(text, "false")) return false;
     return std::nullopt;
 }
 
@@ -206,7 +184,7 @@ public:
         const auto& profiles = which == kind::config ? config_.profiles : credentials_.profiles;
         auto p = profiles.find(profile);
         if (p == profiles.end()) return std::nullopt;
-        auto v = p->second.find(detail::aws_cfg::to_lower(key));
+        auto v = p->second.find(sluice::detail::text::to_lower(key));
         if (v == p->second.end()) return std::nullopt;
         return v->second;
     }
@@ -225,9 +203,9 @@ public:
                                                              std::string_view key) const {
         auto s = services_.find(section);
         if (s == services_.end()) return std::nullopt;
-        auto svc = s->second.find(detail::aws_cfg::to_lower(service));
+        auto svc = s->second.find(sluice::detail::text::to_lower(service));
         if (svc == s->second.end()) return std::nullopt;
-        auto v = svc->second.find(detail::aws_cfg::to_lower(key));
+        auto v = svc->second.find(sluice::detail::text::to_lower(key));
         if (v == svc->second.end()) return std::nullopt;
         return v->second;
     }
@@ -250,7 +228,10 @@ private:
     // Parses one file. Properties go to the section they belong to; sections the SDKs ignore are parsed
     // (so that their syntax errors are still reported) into a scratch map and dropped.
     std::optional<error> parse_into(std::string_view text, kind which, std::string_view path) {
-        using namespace detail::aws_cfg;
+        using detail::aws_cfg::strip_comment;
+        using detail::aws_cfg::whitespace;
+        using sluice::detail::text::to_lower;
+        using sluice::detail::text::trim;
         file_data& data = which == kind::config ? config_ : credentials_;
         property_map scratch;
         std::map<std::string, property_map, std::less<>> services_raw; // [services NAME]: service -> raw sub-section
@@ -351,7 +332,9 @@ private:
     }
 
     static void parse_subproperties(std::string_view raw, property_map& out) {
-        using namespace detail::aws_cfg;
+        using detail::aws_cfg::strip_comment;
+        using sluice::detail::text::to_lower;
+        using sluice::detail::text::trim;
         while (!raw.empty()) {
             const std::size_t nl = raw.find('\n');
             std::string_view line = trim(raw.substr(0, nl));
@@ -382,8 +365,8 @@ struct shared_file_paths {
             return path;
         };
         auto pick = [&](std::string_view var, std::string_view fallback) -> std::string {
-            if (auto v = env(var); v && !detail::aws_cfg::trim(*v).empty())
-                return expand(std::string(detail::aws_cfg::trim(*v)));
+            if (auto v = env(var); v && !sluice::detail::text::trim(*v).empty())
+                return expand(std::string(sluice::detail::text::trim(*v)));
             if (!home || home->empty()) return {};
             return *home + "/.aws/" + std::string(fallback);
         };
@@ -412,7 +395,7 @@ struct config_options {
 /// `https://<service>.<region>.<partition suffix>`.
 [[nodiscard]] inline std::string default_endpoint(std::string_view service, std::string_view region) {
     std::string url = "https://";
-    url += detail::aws_cfg::to_lower(service);
+    url += sluice::detail::text::to_lower(service);
     url += '.';
     url += region;
     url += '.';
@@ -425,14 +408,14 @@ struct config_options {
 /// AWS_ENDPOINT_URL_ELASTIC_BEANSTALK).
 [[nodiscard]] inline std::string endpoint_env_name(std::string_view service_id) {
     std::string name = "AWS_ENDPOINT_URL_";
-    for (char c : detail::aws_cfg::trim(service_id)) name += (c == ' ' || c == '-') ? '_' : detail::aws_cfg::upper(c);
+    for (char c : sluice::detail::text::trim(service_id)) name += (c == ' ' || c == '-') ? '_' : sluice::detail::text::upper(c);
     return name;
 }
 
 /// A service's key in a `[services]` section: the service id lower-cased, spaces as underscores.
 [[nodiscard]] inline std::string endpoint_config_key(std::string_view service_id) {
     std::string key;
-    for (char c : detail::aws_cfg::trim(service_id)) key += c == ' ' ? '_' : detail::aws_cfg::lower(c);
+    for (char c : sluice::detail::text::trim(service_id)) key += c == ' ' ? '_' : sluice::detail::text::lower(c);
     return key;
 }
 
@@ -480,7 +463,7 @@ public:
     [[nodiscard]] std::optional<std::string> env(std::string_view name) const {
         auto v = env_(name);
         if (!v) return std::nullopt;
-        const std::string_view t = detail::aws_cfg::trim(*v);
+        const std::string_view t = sluice::detail::text::trim(*v);
         if (t.empty()) return std::nullopt;
         return std::string(t);
     }
@@ -488,8 +471,8 @@ public:
     /// A property of the selected profile, trimmed; nullopt when unset or blank.
     [[nodiscard]] std::optional<std::string> profile_value(std::string_view key) const {
         auto v = files_.get(profile_, key);
-        if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
-        return std::string(detail::aws_cfg::trim(*v));
+        if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
+        return std::string(sluice::detail::text::trim(*v));
     }
 
     /// explicit > AWS_REGION > AWS_DEFAULT_REGION > the profile's `region`. Fails when none is set or
@@ -497,7 +480,7 @@ public:
     [[nodiscard]] result<std::string> region(std::string_view explicit_region = {}) const {
         std::optional<std::string> found;
         std::string from;
-        if (auto t = detail::aws_cfg::trim(explicit_region); !t.empty()) {
+        if (auto t = sluice::detail::text::trim(explicit_region); !t.empty()) {
             found = std::string(t);
             from = "the explicit region";
         } else if (auto r = env("AWS_REGION")) {
@@ -536,15 +519,15 @@ public:
     /// `region` is only needed for the default; without one the default fails.
     [[nodiscard]] result<std::string> endpoint(std::string_view service, std::string_view region,
                                                std::string_view explicit_endpoint = {}) const {
-        if (auto t = detail::aws_cfg::trim(explicit_endpoint); !t.empty())
+        if (auto t = sluice::detail::text::trim(explicit_endpoint); !t.empty())
             return result<std::string>::ok(std::string(t));
         if (!ignore_configured_endpoints()) {
             if (auto v = env(endpoint_env_name(service))) return result<std::string>::ok(std::move(*v));
             if (auto v = env("AWS_ENDPOINT_URL")) return result<std::string>::ok(std::move(*v));
             if (auto section = profile_value("services")) {
                 if (auto v = files_.service_setting(*section, endpoint_config_key(service), "endpoint_url");
-                    v && !detail::aws_cfg::trim(*v).empty())
-                    return result<std::string>::ok(std::string(detail::aws_cfg::trim(*v)));
+                    v && !sluice::detail::text::trim(*v).empty())
+                    return result<std::string>::ok(std::string(sluice::detail::text::trim(*v)));
             }
             if (auto v = profile_value("endpoint_url")) return result<std::string>::ok(std::move(*v));
         }
@@ -558,7 +541,7 @@ public:
 
 private:
     void choose_profile(std::string explicit_profile) {
-        if (auto t = detail::aws_cfg::trim(explicit_profile); !t.empty()) {
+        if (auto t = sluice::detail::text::trim(explicit_profile); !t.empty()) {
             profile_ = std::string(t);
             profile_named_ = true;
         } else if (auto p = env("AWS_PROFILE")) {

@@ -80,6 +80,8 @@
 #include <sluice/http/client.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/metrics/log.hpp>
+#include <sluice/text/ascii.hpp>
+#include <sluice/text/url.hpp>
 
 namespace sluice::aws {
 
@@ -128,65 +130,8 @@ namespace sluice::detail::aws_creds {
 
 // ---- small parsers shared by the providers --------------------------------------------------
 
-/// An ISO-8601 / RFC 3339 UTC time: "2026-11-22T10:00:00Z", with optional fractional seconds and a
-/// "+hh:mm"/"-hh:mm" offset instead of Z ('t' and 'z' accepted). nullopt when malformed.
-[[nodiscard]] inline std::optional<std::chrono::system_clock::time_point>
-parse_iso8601(std::string_view text) noexcept {
-    using namespace std::chrono;
-    text = aws_cfg::trim(text);
-    auto digits = [&](std::size_t pos, std::size_t count, int& out) {
-        if (pos + count > text.size()) return false;
-        out = 0;
-        for (std::size_t i = pos; i < pos + count; ++i) {
-            if (text[i] < '0' || text[i] > '9') return false;
-            out = out * 10 + (text[i] - '0');
-        }
-        return true;
-    };
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-    if (!digits(0, 4, y) || text.size() < 19 || text[4] != '-' || !digits(5, 2, mo) || text[7] != '-' ||
-        !digits(8, 2, d) || (text[10] != 'T' && text[10] != 't' && text[10] != ' ') || !digits(11, 2, h) ||
-        text[13] != ':' || !digits(14, 2, mi) || text[16] != ':' || !digits(17, 2, s))
-        return std::nullopt;
-    const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
-    if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
-    std::size_t pos = 19;
-    nanoseconds fraction{0};
-    if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
-        ++pos;
-        long long value = 0;
-        int count = 0;
-        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-            if (count < 9) {
-                value = value * 10 + (text[pos] - '0');
-                ++count;
-            }
-            ++pos;
-        }
-        if (count == 0) return std::nullopt;
-        for (int i = count; i < 9; ++i) value *= 10;
-        fraction = nanoseconds{value};
-    }
-    minutes offset{0};
-    if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
-        ++pos;
-    } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
-        const bool negative = text[pos] == '-';
-        int oh = 0, om = 0;
-        if (!digits(pos + 1, 2, oh)) return std::nullopt;
-        pos += 3;
-        if (pos < text.size() && text[pos] == ':') ++pos;
-        if (!digits(pos, 2, om)) return std::nullopt;
-        pos += 2;
-        offset = hours{oh} + minutes{om};
-        if (negative) offset = -offset;
-    } else {
-        return std::nullopt; // no zone: ambiguous, and the services always send one
-    }
-    if (pos != text.size()) return std::nullopt;
-    const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{s} - offset;
-    return time_point_cast<system_clock::duration>(tp + duration_cast<system_clock::duration>(fraction));
-}
+/// ISO-8601 times (credential expirations): the one parser, in aws/dates.hpp.
+using sluice::detail::aws_dates::parse_iso8601;
 
 /// The content of the first element `<name ...>...</name>` in `xml` (not unescaped); nullopt if absent.
 /// Enough for the small fixed documents STS and IMDS send: no CDATA, no comments containing tags.
@@ -226,26 +171,8 @@ template <class... Names>
 /// XML text with its entity and character references decoded: the one decoder of AWS XML.
 using sluice::detail::aws_error::xml_unescape;
 
-/// application/x-www-form-urlencoded value: RFC 3986 unreserved characters kept, the rest %XX.
-[[nodiscard]] inline std::string form_encode(std::string_view value) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(value.size() + value.size() / 2);
-    for (unsigned char c : value) {
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-            c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
-        }
-    }
-    return out;
-}
-
-/// `text` with every occurrence of each non-empty secret replaced by "[redacted]": for error text
-/// quoted from a server, which might echo what it was sent.
+/// `text` with every occurrence of each secret (of 4 bytes or more) replaced by "[redacted]": for error
+/// text quoted from a server, which might echo what it was sent.
 [[nodiscard]] inline std::string scrub(std::string text, std::initializer_list<std::string_view> secrets) {
     for (std::string_view secret : secrets) {
         if (secret.size() < 4) continue; // too short to search for without mangling ordinary words
@@ -258,39 +185,22 @@ using sluice::detail::aws_error::xml_unescape;
     return text;
 }
 
-/// Server text fit for an error message: at most `limit` bytes, control characters as spaces.
-[[nodiscard]] inline std::string quote_server_text(std::string_view text, std::size_t limit = 200) {
-    text = aws_cfg::trim(text);
-    std::string out(text.substr(0, limit));
+/// Server text fit for an error message: control characters as spaces, `secrets` cut out (scrub), at
+/// most `limit` bytes. The secrets are searched in the text as it will be shown, after the control
+/// characters became spaces; should a secret still appear (made of the replacement and its
+/// neighbours, or cut with "..."), the whole text is withheld.
+[[nodiscard]] inline std::string quote_server_text(std::string_view text, std::size_t limit = 200,
+                                                   std::initializer_list<std::string_view> secrets = {}) {
+    std::string out(sluice::detail::text::trim(text));
     for (char& c : out)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-    if (text.size() > limit) out += "...";
-    return out;
-}
-
-/// The host of a URL (brackets of an IPv6 literal removed, lower-cased) and whether the scheme is https.
-struct url_parts {
-    std::string scheme;
-    std::string host;
-};
-
-[[nodiscard]] inline std::optional<url_parts> parse_url(std::string_view url) {
-    const std::size_t colon = url.find("://");
-    if (colon == std::string_view::npos || colon == 0) return std::nullopt;
-    url_parts out;
-    out.scheme = aws_cfg::to_lower(url.substr(0, colon));
-    std::string_view authority = url.substr(colon + 3);
-    authority = authority.substr(0, authority.find_first_of("/?#"));
-    if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
-    if (authority.empty()) return std::nullopt;
-    if (authority.front() == '[') {
-        const std::size_t close = authority.find(']');
-        if (close == std::string_view::npos) return std::nullopt;
-        out.host = aws_cfg::to_lower(authority.substr(1, close - 1));
-    } else {
-        out.host = aws_cfg::to_lower(authority.substr(0, authority.find(':')));
+        if (sluice::detail::text::is_control(c)) c = ' ';
+    out = scrub(std::move(out), secrets);
+    if (out.size() > limit) {
+        out.resize(limit);
+        out += "...";
     }
-    if (out.host.empty()) return std::nullopt;
+    for (std::string_view secret : secrets)
+        if (secret.size() >= 4 && out.find(secret) != std::string::npos) return std::string(redacted_text);
     return out;
 }
 
@@ -337,12 +247,12 @@ inline bool is_not_configured(const error& e) noexcept {
 /// Reads a small file (a token) and trims surrounding whitespace; the error says why, not what.
 inline std::optional<std::string> read_token_file(const std::string& path, std::string& why) {
     int err = 0;
-    auto text = detail::aws_cfg::read_file(path, err);
-    if (!text) {
+    auto content = detail::aws_cfg::read_file(path, err);
+    if (!content) {
         why = "cannot read " + path + ": " + std::error_code(err, std::system_category()).message();
         return std::nullopt;
     }
-    std::string token(detail::aws_cfg::trim(*text));
+    std::string token(sluice::detail::text::trim(*content));
     if (token.empty()) {
         why = path + " is empty";
         return std::nullopt;
@@ -377,7 +287,7 @@ inline std::string describe_json_failure(const http::response& r, std::string_vi
         auto message = json_string(doc, "message");
         if (!message) message = json_string(doc, "Message");
         if (code) out += " " + quote_server_text(*code, 64);
-        if (message) out += ": " + quote_server_text(scrub(*message, {secret}));
+        if (message) out += ": " + quote_server_text(*message, 200, {secret});
     }
     return out;
 }
@@ -405,6 +315,39 @@ inline result<aws::aws_credentials> parse_json_credentials(std::string_view sour
         c.expiration = *at;
     }
     return result<aws::aws_credentials>::ok(std::move(c));
+}
+
+/// The credentials of an AssumeRoleWithWebIdentity response (XML).
+inline result<aws::aws_credentials> parse_sts_credentials(std::string_view source, std::string_view body) {
+    auto credentials = xml_path(body, "AssumeRoleWithWebIdentityResult", "Credentials");
+    if (!credentials) return fail(source, aws::credentials_errc::provider_failed, "STS response has no Credentials");
+    auto field = [&](std::string_view tag) { return xml_unescape(xml_element(*credentials, tag).value_or("")); };
+    aws::aws_credentials c;
+    c.access_key_id = field("AccessKeyId");
+    c.secret_access_key = field("SecretAccessKey");
+    c.session_token = field("SessionToken");
+    if (c.empty())
+        return fail(source, aws::credentials_errc::provider_failed, "STS response has no AccessKeyId or SecretAccessKey");
+    if (const std::string expiration = field("Expiration"); !expiration.empty()) {
+        auto at = parse_iso8601(expiration);
+        if (!at)
+            return fail(source, aws::credentials_errc::provider_failed,
+                        "STS response's Expiration is not an ISO-8601 time");
+        c.expiration = *at;
+    }
+    return result<aws::aws_credentials>::ok(std::move(c));
+}
+
+/// "STS AssumeRoleWithWebIdentity failed: HTTP 400 InvalidIdentityToken: <message>", the token cut out
+/// of the message should STS ever quote it.
+inline std::string describe_sts_failure(const http::response& response, const std::string& code, std::string_view token) {
+    std::string message = "STS AssumeRoleWithWebIdentity failed: HTTP " + std::to_string(response.status);
+    if (!code.empty()) message += " " + quote_server_text(code, 64);
+    if (auto text = xml_path(response.body, "Error", "Message")) {
+        message += ": ";
+        message += quote_server_text(xml_unescape(*text), 200, {token});
+    }
+    return message;
 }
 
 } // namespace sluice::detail::aws_creds
@@ -456,8 +399,8 @@ public:
     [[nodiscard]] result<aws_credentials> read() const {
         auto get = [&](std::string_view var) -> std::optional<std::string> {
             auto v = env_(var);
-            if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
-            return std::string(detail::aws_cfg::trim(*v));
+            if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
+            return std::string(sluice::detail::text::trim(*v));
         };
         auto id = get("AWS_ACCESS_KEY_ID");
         auto secret = get("AWS_SECRET_ACCESS_KEY");
@@ -517,8 +460,8 @@ public:
         const env_lookup env = options_.env ? options_.env : process_environment();
         auto var = [&](std::string_view name) -> std::optional<std::string> {
             auto v = env(name);
-            if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
-            return std::string(detail::aws_cfg::trim(*v));
+            if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
+            return std::string(sluice::detail::text::trim(*v));
         };
         web_identity_settings settings;
         if (settings_) {
@@ -562,9 +505,9 @@ public:
         request.url = sts_url(config);
 
         const std::string body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" +
-                                 detail::aws_creds::form_encode(settings.role_arn) +
-                                 "&RoleSessionName=" + detail::aws_creds::form_encode(settings.session_name) +
-                                 "&WebIdentityToken=" + detail::aws_creds::form_encode(*token);
+                                 sluice::detail::text::uri_encode(settings.role_arn) +
+                                 "&RoleSessionName=" + sluice::detail::text::uri_encode(settings.session_name) +
+                                 "&WebIdentityToken=" + sluice::detail::text::uri_encode(*token);
         request.method = "POST";
         request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"});
         request.headers.push_back({"Accept", "text/xml"});
@@ -583,7 +526,7 @@ public:
                                                   "STS AssumeRoleWithWebIdentity: " + answer.get_error().message);
             }
             const http::response& response = answer.value();
-            if (response.status == 200) co_return parse_sts(response.body);
+            if (response.status == 200) co_return detail::aws_creds::parse_sts_credentials(name(), response.body);
             const std::string code = detail::aws_creds::xml_unescape(
                 detail::aws_creds::xml_path(response.body, "Error", "Code").value_or(""));
             // IDPCommunicationError: the identity provider did not answer STS in time; worth another try.
@@ -594,7 +537,7 @@ public:
                 continue;
             }
             co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
-                                              describe_failure(response, code, *token));
+                                              detail::aws_creds::describe_sts_failure(response, code, *token));
         }
     }
 
@@ -610,49 +553,9 @@ private:
         if (region) region_name = region.value();
         auto endpoint = config.endpoint("sts", region_name);
         std::string url = endpoint ? std::move(endpoint).value() : std::string("https://sts.amazonaws.com");
-        const std::size_t scheme = url.find("://");
-        if (url.find('/', scheme == std::string::npos ? 0 : scheme + 3) == std::string::npos) url += '/';
+        const auto parts = sluice::detail::text::parse_url(url);
+        if (parts && parts->path.empty() && !parts->has_query && !parts->has_fragment) url += '/';
         return url;
-    }
-
-    // "STS AssumeRoleWithWebIdentity failed: HTTP 400 InvalidIdentityToken: <message>", the token cut
-    // out of the message should STS ever quote it.
-    static std::string describe_failure(const http::response& response, const std::string& code,
-                                        std::string_view token) {
-        std::string message = "STS AssumeRoleWithWebIdentity failed: HTTP " + std::to_string(response.status);
-        if (!code.empty()) message += " " + detail::aws_creds::quote_server_text(code, 64);
-        if (auto text = detail::aws_creds::xml_path(response.body, "Error", "Message")) {
-            message += ": ";
-            const std::string text_without_token =
-                detail::aws_creds::scrub(detail::aws_creds::xml_unescape(*text), {token});
-            message += detail::aws_creds::quote_server_text(text_without_token);
-        }
-        return message;
-    }
-
-    result<aws_credentials> parse_sts(std::string_view body) const {
-        auto credentials = detail::aws_creds::xml_path(body, "AssumeRoleWithWebIdentityResult", "Credentials");
-        if (!credentials)
-            return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
-                                           "STS response has no Credentials");
-        auto field = [&](std::string_view tag) {
-            return detail::aws_creds::xml_unescape(detail::aws_creds::xml_element(*credentials, tag).value_or(""));
-        };
-        aws_credentials c;
-        c.access_key_id = field("AccessKeyId");
-        c.secret_access_key = field("SecretAccessKey");
-        c.session_token = field("SessionToken");
-        if (c.empty())
-            return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
-                                           "STS response has no AccessKeyId or SecretAccessKey");
-        if (const std::string expiration = field("Expiration"); !expiration.empty()) {
-            auto at = detail::aws_creds::parse_iso8601(expiration);
-            if (!at)
-                return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
-                                               "STS response's Expiration is not an ISO-8601 time");
-            c.expiration = *at;
-        }
-        return result<aws_credentials>::ok(std::move(c));
     }
 
     http::client& client_;
@@ -698,8 +601,8 @@ public:
                                : shared_files::kind::config;
         auto value = [&](std::string_view key) -> std::optional<std::string> {
             auto v = files.get(which, profile, key);
-            if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
-            return std::string(detail::aws_cfg::trim(*v));
+            if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
+            return std::string(sluice::detail::text::trim(*v));
         };
         if (auto id = value("aws_access_key_id")) {
             auto secret = value("aws_secret_access_key");
@@ -782,13 +685,15 @@ public:
         if (!full)
             return fail(credentials_errc::not_configured, "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI "
                                                           "nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set");
-        auto parts = detail::aws_creds::parse_url(*full);
-        if (!parts || (parts->scheme != "http" && parts->scheme != "https"))
+        const auto parts = sluice::detail::text::parse_url(*full);
+        const std::string scheme = parts ? sluice::detail::text::to_lower(parts->scheme) : std::string();
+        if (!parts || (scheme != "http" && scheme != "https") || !parts->host_is_valid())
             return fail(credentials_errc::invalid_configuration,
                         "AWS_CONTAINER_CREDENTIALS_FULL_URI is not an http(s) URL");
-        if (parts->scheme == "http" && !detail::aws_creds::container_host_allowed(parts->host))
+        const std::string host = sluice::detail::text::to_lower(parts->host);
+        if (scheme == "http" && !detail::aws_creds::container_host_allowed(host))
             return fail(credentials_errc::invalid_configuration,
-                        "AWS_CONTAINER_CREDENTIALS_FULL_URI host '" + parts->host +
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI host '" + host +
                             "' is not allowed over http: use a loopback address, 169.254.170.2, 169.254.170.23 or "
                             "fd00:ec2::23, or https");
         return result<std::string>::ok(std::move(*full));
@@ -835,8 +740,8 @@ public:
 private:
     static std::optional<std::string> get(const env_lookup& env, std::string_view var) {
         auto v = env(var);
-        if (!v || detail::aws_cfg::trim(*v).empty()) return std::nullopt;
-        return std::string(detail::aws_cfg::trim(*v));
+        if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
+        return std::string(sluice::detail::text::trim(*v));
     }
 
     http::client& client_;
@@ -874,7 +779,7 @@ public:
         } else {
             auto mode = setting("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "ec2_metadata_service_endpoint_mode");
             endpoint =
-                mode && detail::aws_cfg::iequals(*mode, "IPv6") ? "http://[fd00:ec2::254]" : "http://169.254.169.254";
+                mode && sluice::detail::text::iequals(*mode, "IPv6") ? "http://[fd00:ec2::254]" : "http://169.254.169.254";
         }
         while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
 
@@ -910,7 +815,7 @@ public:
                     if (answer.value().status == 403) why += " (IMDS disabled, or the hop limit is too low)";
                     co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed, std::move(why));
                 }
-                token_ = std::string(detail::aws_cfg::trim(answer.value().body));
+                token_ = std::string(sluice::detail::text::trim(answer.value().body));
                 // Renewed a minute early: a token must not expire between the two GETs.
                 token_expiry_ = asked + token_ttl - std::chrono::seconds(60);
             }
@@ -937,8 +842,8 @@ public:
                                                   "the instance metadata service answered HTTP " +
                                                       std::to_string(role_answer.value().status) +
                                                       " for the role name");
-            std::string_view role = detail::aws_cfg::trim(role_answer.value().body);
-            role = detail::aws_cfg::trim(role.substr(0, role.find('\n')));
+            std::string_view role = sluice::detail::text::trim(role_answer.value().body);
+            role = sluice::detail::text::trim(role.substr(0, role.find('\n')));
             if (role.empty() || role.find_first_of("/?#% ") != std::string_view::npos)
                 co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
                                                   "the instance metadata service gave no usable role name");

@@ -46,9 +46,11 @@
 #include <type_traits>
 #include <utility>
 
+#include <sluice/aws/dates.hpp>
 #include <sluice/delivery/sink.hpp>
 #include <sluice/http/error.hpp>
 #include <sluice/metrics/log.hpp>
+#include <sluice/text/ascii.hpp>
 
 namespace sluice::aws {
 
@@ -111,10 +113,6 @@ struct error_parse_options {
     std::size_t max_message_bytes = 512;
 };
 
-/// The parsed form of an HTTP date (RFC 9110: IMF-fixdate "Sun, 22 Nov 2026 10:00:00 GMT", and the
-/// obsolete RFC 850 and asctime forms every recipient must accept); nullopt when malformed.
-[[nodiscard]] std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) noexcept;
-
 } // namespace sluice::aws
 
 namespace sluice::detail::aws_error {
@@ -122,32 +120,12 @@ namespace sluice::detail::aws_error {
 using aws::error_parse_options;
 using aws::service_error;
 
-inline constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-
-inline bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
-
-inline bool istarts_with(std::string_view text, std::string_view prefix) noexcept {
-    return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
-}
-
-inline bool icontains(std::string_view text, std::string_view needle) noexcept {
-    if (needle.size() > text.size()) return false;
-    for (std::size_t i = 0; i + needle.size() <= text.size(); ++i)
-        if (iequals(text.substr(i, needle.size()), needle)) return true;
-    return false;
-}
-
-inline std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
-        s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
-    return s;
-}
+// The text helpers, under the names this layer's users (sqs_protocol.hpp among them) know.
+using sluice::detail::text::icontains;
+using sluice::detail::text::iequals;
+using sluice::detail::text::istarts_with;
+using sluice::detail::text::lower;
+using sluice::detail::text::trim;
 
 /// Appends code point `cp` as UTF-8 (cp already known to be a valid scalar value).
 inline void append_utf8(std::string& out, std::uint32_t cp) {
@@ -387,12 +365,26 @@ inline std::optional<std::string_view> xml_element_text(std::string_view xml, st
     return std::nullopt;
 }
 
-/// The error code without decorations: "aws.protocoltests.restjson#FooError:http://internal..." -> "FooError".
-inline std::string_view sanitize_code(std::string_view code) noexcept {
+/// The longest error code kept; AWS's are far shorter.
+inline constexpr std::size_t max_code_bytes = 128;
+
+/// `code` made only of what an error code holds (letters, digits, '.', '-', '_'): any other byte
+/// becomes '?', so a hostile or broken server cannot put a line break or an escape sequence into a log
+/// through it; cut at max_code_bytes.
+inline std::string clean_code_text(std::string_view code) {
+    std::string out(code.substr(0, max_code_bytes));
+    for (char& c : out)
+        if (!sluice::detail::text::is_alnum(c) && c != '.' && c != '-' && c != '_') c = '?';
+    return out;
+}
+
+/// The error code without decorations ("aws.protocoltests.restjson#FooError:http://internal..." ->
+/// "FooError"), cleaned by clean_code_text.
+inline std::string sanitize_code(std::string_view code) {
     code = trim(code);
     if (const std::size_t colon = code.find(':'); colon != std::string_view::npos) code = code.substr(0, colon);
     if (const std::size_t hash = code.rfind('#'); hash != std::string_view::npos) code = code.substr(hash + 1);
-    return trim(code);
+    return clean_code_text(trim(code));
 }
 
 inline std::string_view reason_phrase(int status) noexcept {
@@ -530,7 +522,7 @@ inline void parse_json_body(std::string_view body, service_error& e, std::string
         else if ((name == "message" || name == "Message" || name == "errorMessage") && raw_message.empty()) raw_message = value;
     });
     if (!have_code) {
-        const std::string_view code = sanitize_code(!code_member.empty() ? code_member : type_member);
+        std::string code = sanitize_code(!code_member.empty() ? code_member : type_member);
         if (!code.empty()) {
             e.code = code;
             have_code = true;
@@ -555,7 +547,7 @@ inline void parse_xml_body(std::string_view body, service_error& e, std::string&
     if (!have_code)
         if (auto code = xml_element_text(body, "Code", from, until)) {
             const std::string decoded = xml_unescape(*code);
-            const std::string_view clean = sanitize_code(decoded);
+            std::string clean = sanitize_code(decoded);
             if (!clean.empty()) {
                 e.code = clean;
                 have_code = true;
@@ -594,7 +586,7 @@ inline service_error parse(int status, header_source headers, std::string_view b
         // "AWS.SimpleQueueService.NonExistentQueue;Sender"
         const std::string_view text = trim(*v);
         const std::size_t semi = text.find(';');
-        e.query_code = trim(text.substr(0, semi));
+        e.query_code = clean_code_text(trim(text.substr(0, semi)));
         if (semi != std::string_view::npos) {
             const std::string_view fault = trim(text.substr(semi + 1));
             if (fault == "Sender" || fault == "Receiver") {
@@ -604,7 +596,7 @@ inline service_error parse(int status, header_source headers, std::string_view b
         }
     }
     if (auto v = headers("x-amzn-errortype")) {
-        const std::string_view code = sanitize_code(*v);
+        std::string code = sanitize_code(*v);
         if (!code.empty()) {
             e.code = code;
             have_code = true;
@@ -666,90 +658,9 @@ inline bool message_says_skew(std::string_view message) noexcept {
            icontains(message, "request time") || icontains(message, "in the future");
 }
 
-// Month names of HTTP dates.
-inline int month_index(std::string_view m) noexcept {
-    constexpr std::string_view months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                           "jul", "aug", "sep", "oct", "nov", "dec"};
-    if (m.size() != 3) return -1;
-    for (int i = 0; i < 12; ++i)
-        if (iequals(m, months[i])) return i + 1;
-    return -1;
-}
-
-inline bool parse_digits(std::string_view s, int& out) noexcept {
-    if (s.empty() || s.size() > 4) return false;
-    out = 0;
-    for (char c : s) {
-        if (c < '0' || c > '9') return false;
-        out = out * 10 + (c - '0');
-    }
-    return true;
-}
-
-inline bool parse_clock(std::string_view s, int& h, int& m, int& sec) noexcept {
-    return s.size() == 8 && s[2] == ':' && s[5] == ':' && parse_digits(s.substr(0, 2), h) &&
-           parse_digits(s.substr(3, 2), m) && parse_digits(s.substr(6, 2), sec) && h < 24 && m < 60 && sec <= 60;
-}
-
-inline std::optional<std::chrono::system_clock::time_point> make_time(int y, int mon, int d, int h, int m, int s) noexcept {
-    using namespace std::chrono;
-    const year_month_day ymd{year{y}, month{static_cast<unsigned>(mon)}, day{static_cast<unsigned>(d)}};
-    if (!ymd.ok()) return std::nullopt;
-    if (s == 60) s = 59; // a leap second: close enough for clock-skew purposes
-    return system_clock::time_point{sys_days{ymd} + hours{h} + minutes{m} + seconds{s}};
-}
-
 } // namespace sluice::detail::aws_error
 
 namespace sluice::aws {
-
-inline std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) noexcept {
-    using namespace sluice::detail::aws_error;
-    text = trim(text);
-    // Split on blanks (and the comma after the day name).
-    std::array<std::string_view, 8> parts{};
-    std::size_t count = 0;
-    for (std::size_t i = 0; i < text.size();) {
-        while (i < text.size() && (text[i] == ' ' || text[i] == ',')) ++i;
-        const std::size_t start = i;
-        while (i < text.size() && text[i] != ' ' && text[i] != ',') ++i;
-        if (i > start) {
-            if (count == parts.size()) return std::nullopt;
-            parts[count++] = text.substr(start, i - start);
-        }
-    }
-    int d = 0, y = 0, h = 0, m = 0, s = 0;
-    if (count == 6 && iequals(parts[5], "GMT")) {
-        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-        const int mon = month_index(parts[2]);
-        if (mon < 0 || !parse_digits(parts[1], d) || parts[3].size() != 4 || !parse_digits(parts[3], y) ||
-            !parse_clock(parts[4], h, m, s))
-            return std::nullopt;
-        return make_time(y, mon, d, h, m, s);
-    }
-    if (count == 4 && iequals(parts[3], "GMT")) {
-        // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-        const std::string_view date = parts[1];
-        if (date.size() != 9 || date[2] != '-' || date[6] != '-') return std::nullopt;
-        const int mon = month_index(date.substr(3, 3));
-        int yy = 0;
-        if (mon < 0 || !parse_digits(date.substr(0, 2), d) || !parse_digits(date.substr(7, 2), yy) ||
-            !parse_clock(parts[2], h, m, s))
-            return std::nullopt;
-        // Two-digit years: RFC 9110 says a year more than 50 years in the future is in the past.
-        y = yy < 70 ? 2000 + yy : 1900 + yy;
-        return make_time(y, mon, d, h, m, s);
-    }
-    if (count == 5) {
-        // asctime: Sun Nov  6 08:49:37 1994
-        const int mon = month_index(parts[1]);
-        if (mon < 0 || !parse_digits(parts[2], d) || !parse_clock(parts[3], h, m, s) || parts[4].size() != 4 ||
-            !parse_digits(parts[4], y))
-            return std::nullopt;
-        return make_time(y, mon, d, h, m, s);
-    }
-    return std::nullopt;
-}
 
 /// Parses a service error from a response. `headers` is either a range of {name, value} (a struct with
 /// .name/.value, or a pair; names are matched ignoring case) or a callable taking a lower-case header

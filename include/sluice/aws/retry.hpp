@@ -274,6 +274,11 @@ public:
     /// True when the offset changed.
     bool update(std::chrono::system_clock::time_point server_time, std::chrono::system_clock::time_point local_time,
                 bool service_reported_skew) noexcept {
+        // A server time a year or more away is no clock to correct ours with (a broken or hostile Date
+        // header), and the offset would overflow time arithmetic later: ignored. Compared before any
+        // subtraction, which could overflow itself.
+        constexpr auto limit = std::chrono::hours(24 * 366);
+        if (server_time > local_time + limit || server_time < local_time - limit) return false;
         const auto candidate = std::chrono::duration_cast<std::chrono::milliseconds>(server_time - local_time);
         const auto current = offset();
         const auto diff = candidate > current ? candidate - current : current - candidate;

@@ -26,6 +26,8 @@
 #include <sluice/delivery/sink.hpp>
 #include <sluice/http/client.hpp>
 #include <sluice/metrics/log.hpp>
+#include <sluice/text/ascii.hpp>
+#include <sluice/text/url.hpp>
 
 #include <chrono>
 #include <memory>
@@ -46,35 +48,28 @@ struct endpoint_url {
     std::string host; ///< the Host header curl sends: host, with the port unless it is the scheme's default
     std::string path; ///< "/" or the base path, as encoded on the wire
 
-    /// Parses scheme://host[:port][/path]; throws std::invalid_argument for anything else.
+    /// Parses scheme://host[:port][/path] (http or https, no user info; a query or fragment is
+    /// dropped); throws std::invalid_argument for anything else, naming the URL without its secrets.
     static endpoint_url parse(std::string_view url) {
-        endpoint_url e;
-        const auto scheme_end = url.find("://");
-        if (scheme_end == std::string_view::npos)
-            throw std::invalid_argument("sluice: endpoint '" + std::string(url) + "' has no scheme (http:// or https://)");
-        std::string scheme(url.substr(0, scheme_end));
-        for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const auto u = sluice::detail::text::parse_url(url);
+        const std::string shown = sluice::detail::text::display_url(url);
+        if (!u || u->scheme.empty())
+            throw std::invalid_argument("sluice: endpoint '" + shown + "' has no scheme (http:// or https://)");
+        const std::string scheme = sluice::detail::text::to_lower(u->scheme);
         if (scheme != "http" && scheme != "https")
             throw std::invalid_argument("sluice: endpoint scheme must be http or https");
-        const auto authority_start = scheme_end + 3;
-        const auto path_start = url.find_first_of("/?#", authority_start);
-        std::string_view authority = url.substr(authority_start, path_start == std::string_view::npos
-                                                                     ? std::string_view::npos
-                                                                     : path_start - authority_start);
-        if (authority.empty() || authority.find('@') != std::string_view::npos)
-            throw std::invalid_argument("sluice: endpoint needs a host (and no user info)");
-        std::string host(authority);
-        for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        const auto colon = host.rfind(':');
-        if (colon != std::string::npos && host.find(']', colon) == std::string::npos) {
-            const std::string_view port = std::string_view(host).substr(colon + 1);
-            if ((scheme == "http" && port == "80") || (scheme == "https" && port == "443")) host.resize(colon);
-        }
-        e.host = std::move(host);
-        std::string_view path = path_start == std::string_view::npos ? std::string_view("/") : url.substr(path_start);
-        path = path.substr(0, path.find_first_of("?#"));
-        e.path = path.empty() ? "/" : std::string(path);
-        e.url = std::string(url.substr(0, path_start == std::string_view::npos ? url.size() : path_start)) + e.path;
+        if (u->has_userinfo || !u->host_is_valid())
+            throw std::invalid_argument("sluice: endpoint '" + shown + "' needs a host (and no user info)");
+        const auto port = u->port_number();
+        if (u->has_port && !port) throw std::invalid_argument("sluice: endpoint '" + shown + "' has an invalid port");
+        endpoint_url e;
+        e.host = u->ipv6 ? "[" + sluice::detail::text::to_lower(u->host) + "]" : sluice::detail::text::to_lower(u->host);
+        if (port && *port != sluice::detail::text::default_port(scheme)) e.host += ":" + std::to_string(*port);
+        for (char c : u->path)
+            if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+                throw std::invalid_argument("sluice: endpoint '" + shown + "' has blanks or control bytes in its path");
+        e.path = u->path.empty() ? std::string("/") : std::string(u->path);
+        e.url = scheme + "://" + e.host + e.path;
         return e;
     }
 };

@@ -62,36 +62,18 @@
 
 #include <sluice/aws/credentials.hpp>
 #include <sluice/aws/detail/crypto.hpp>
+#include <sluice/text/ascii.hpp>
+#include <sluice/text/url.hpp>
 
 namespace sluice::detail::sigv4 {
 
-inline constexpr char ascii_lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-
-inline bool ascii_iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-    return true;
-}
-
-inline constexpr bool is_uri_unreserved(unsigned char c) noexcept {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '.' || c == '~';
-}
-
-/// Appends the AWS URI encoding of `in`, copying runs of unreserved bytes in one go.
-inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_slash) {
-    constexpr char hex[] = "0123456789ABCDEF";
-    std::size_t run = 0;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        const auto c = static_cast<unsigned char>(in[i]);
-        if (is_uri_unreserved(c) || (keep_slash && c == '/')) continue;
-        out.append(in.data() + run, i - run);
-        const char escape[3] = {'%', hex[c >> 4], hex[c & 0x0f]};
-        out.append(escape, 3);
-        run = i + 1;
-    }
-    out.append(in.data() + run, in.size() - run);
+/// `s` for an error message: bytes that are not printable ASCII as '?', at most 64 of them.
+[[nodiscard]] inline std::string printable(std::string_view s) {
+    std::string out(s.substr(0, 64));
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+    if (s.size() > 64) out += "...";
+    return out;
 }
 
 inline constexpr bool is_header_space(char c) noexcept {
@@ -246,7 +228,7 @@ public:
     /// The value of the first field named `name`, ignoring ASCII case (as header names compare), or null.
     [[nodiscard]] const std::string* find(std::string_view name) const noexcept {
         for (const http_field& field : fields_)
-            if (detail::sigv4::ascii_iequals(field.name, name)) return &field.value;
+            if (sluice::detail::text::iequals(field.name, name)) return &field.value;
         return nullptr;
     }
 
@@ -316,7 +298,7 @@ public:
     /// The value of the field named `name` (ASCII case ignored), or null.
     [[nodiscard]] const std::string* find(std::string_view name) const noexcept {
         for (const http_field& field : fields())
-            if (detail::sigv4::ascii_iequals(field.name, name)) return &field.value;
+            if (sluice::detail::text::iequals(field.name, name)) return &field.value;
         return nullptr;
     }
     /// Appends fields() to `list` (e.g. the request's headers after sign()).
@@ -346,20 +328,10 @@ private:
 
 /// AWS URI encoding of a query name or value, or a path segment: unreserved characters stay, every
 /// other byte (including '/') becomes %XX with upper-case hex.
-[[nodiscard]] inline std::string uri_encode(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    detail::sigv4::append_uri_encoded(out, text, false);
-    return out;
-}
+[[nodiscard]] inline std::string uri_encode(std::string_view in) { return sluice::detail::text::uri_encode(in); }
 
 /// The same, but '/' stays: the wire form of a decoded path.
-[[nodiscard]] inline std::string uri_encode_path(std::string_view path) {
-    std::string out;
-    out.reserve(path.size());
-    detail::sigv4::append_uri_encoded(out, path, true);
-    return out;
-}
+[[nodiscard]] inline std::string uri_encode_path(std::string_view path) { return sluice::detail::text::uri_encode(path, true); }
 
 /// Appends `params` to `target` as an encoded query: '?' first if `target` has none yet, '&' otherwise.
 inline void append_query(std::string& target, std::span<const http_field> params) {
@@ -367,11 +339,84 @@ inline void append_query(std::string& target, std::span<const http_field> params
     for (const http_field& param : params) {
         target += first ? '?' : '&';
         first = false;
-        detail::sigv4::append_uri_encoded(target, param.name, false);
+        sluice::detail::text::append_uri_encoded(target, param.name, false);
         target += '=';
-        detail::sigv4::append_uri_encoded(target, param.value, false);
+        sluice::detail::text::append_uri_encoded(target, param.value, false);
     }
 }
+
+} // namespace sluice::aws
+
+namespace sluice::detail::sigv4 {
+
+/// True when `s` holds NUL, or a line break not followed by a blank (what continues a folded header
+/// line, which canonicalisation collapses): a value that would end its header line on the wire.
+[[nodiscard]] constexpr bool breaks_line(std::string_view s) noexcept {
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\0') return true;
+        if (s[i] != '\r' && s[i] != '\n') continue;
+        std::size_t next = i + 1;
+        while (next < s.size() && (s[next] == '\r' || s[next] == '\n')) ++next;
+        if (next == s.size() || (s[next] != ' ' && s[next] != '\t')) return true;
+        i = next;
+    }
+    return false;
+}
+
+/// A region or service name: letters, digits, '.', '-', '_' (they go into the credential scope,
+/// which '/' separates, and into the Authorization header).
+[[nodiscard]] constexpr bool is_scope_part(std::string_view s) noexcept {
+    if (s.empty()) return false;
+    for (char c : s)
+        if (!sluice::detail::text::is_alnum(c) && c != '.' && c != '-' && c != '_') return false;
+    return true;
+}
+
+/// Refuses what would make the canonical request or the headers sent ambiguous: every part that goes
+/// into a canonical line or the Authorization header as it is must be free of separators and line
+/// breaks. The messages never quote a secret.
+inline void check_request(const aws::sigv4_request& request, const aws::aws_credentials& credentials) {
+    using sluice::detail::text::is_token;
+    if (credentials.access_key_id.empty()) throw std::invalid_argument("sigv4: the credentials have no access key id");
+    if (credentials.secret_access_key.empty())
+        throw std::invalid_argument("sigv4: the credentials have no secret access key");
+    if (!is_token(credentials.access_key_id))
+        throw std::invalid_argument("sigv4: the access key id holds blanks, separators or control characters");
+    for (char c : credentials.session_token)
+        if (c == '\r' || c == '\n' || c == '\0')
+            throw std::invalid_argument("sigv4: the session token holds a line break or NUL");
+    if (request.method.empty()) throw std::invalid_argument("sigv4: the request has no method");
+    if (!is_token(request.method))
+        throw std::invalid_argument("sigv4: method '" + printable(request.method) + "' is not an HTTP token");
+    if (request.region.empty()) throw std::invalid_argument("sigv4: no region to sign for");
+    if (!is_scope_part(request.region))
+        throw std::invalid_argument("sigv4: region '" + printable(request.region) + "' is not a region name");
+    if (request.service.empty()) throw std::invalid_argument("sigv4: no service to sign for");
+    if (!is_scope_part(request.service))
+        throw std::invalid_argument("sigv4: service '" + printable(request.service) + "' is not a service name");
+    // Canonical lines end with '\n': what goes into one as it is must hold no control character.
+    if (request.path_is_encoded && !sluice::detail::text::has_no_control(request.path))
+        throw std::invalid_argument("sigv4: the encoded path holds control characters");
+    if (!sluice::detail::text::has_no_control(request.payload_hash))
+        throw std::invalid_argument("sigv4: the payload hash holds control characters");
+    for (const aws::http_field& header : request.headers) {
+        if (header.name.empty()) throw std::invalid_argument("sigv4: a header has an empty name");
+        // SigV4 joins names with ';' and ends them with ':', and a control character could end a
+        // canonical line: a name that is not an HTTP token would make the canonical request ambiguous.
+        if (!is_token(header.name))
+            throw std::invalid_argument("sigv4: header name '" + printable(header.name) +
+                                        "' is not an HTTP field name (a token: no ';', ':', blanks or control "
+                                        "characters), so its canonical form would be ambiguous");
+        if (breaks_line(header.value))
+            throw std::invalid_argument("sigv4: the value of header '" + printable(header.name) +
+                                        "' holds a line break (not a folded line) or NUL");
+    }
+}
+
+} // namespace sluice::detail::sigv4
+
+namespace sluice::aws {
+
 
 class sigv4_signer {
 public:
@@ -462,13 +507,7 @@ private:
 inline void sigv4_signer::run(const sigv4_request& request, const aws_credentials& credentials, bool presign,
                               std::chrono::seconds expires, sigv4_result& out) {
     out.count_ = 0; // a failed call leaves no fields behind
-    if (credentials.access_key_id.empty())
-        throw std::invalid_argument("sigv4: the credentials have no access key id");
-    if (credentials.secret_access_key.empty())
-        throw std::invalid_argument("sigv4: the credentials have no secret access key");
-    if (request.method.empty()) throw std::invalid_argument("sigv4: the request has no method");
-    if (request.region.empty()) throw std::invalid_argument("sigv4: no region to sign for");
-    if (request.service.empty()) throw std::invalid_argument("sigv4: no service to sign for");
+    detail::sigv4::check_request(request, credentials);
 
     char amz_date_text[16];
     detail::sigv4::format_amz_date(request.time, amz_date_text);
@@ -501,11 +540,10 @@ inline void sigv4_signer::run(const sigv4_request& request, const aws_credential
     bool has_host = false;
     for (std::size_t i = 0; i < request.headers.size(); ++i) {
         const http_field& header = request.headers[i];
-        if (header.name.empty()) throw std::invalid_argument("sigv4: a header has an empty name");
         const std::size_t at = names_.size();
         names_.resize(at + header.name.size());
         std::transform(header.name.begin(), header.name.end(), names_.begin() + static_cast<std::ptrdiff_t>(at),
-                       detail::sigv4::ascii_lower);
+                       sluice::detail::text::lower);
         const std::string_view name(names_.data() + at, header.name.size());
         if (name == "authorization" || name == "x-amz-date" || name == "x-amz-security-token" ||
             (add_content_sha256 && name == "x-amz-content-sha256"))
@@ -550,9 +588,9 @@ inline void sigv4_signer::run(const sigv4_request& request, const aws_credential
         if (presign && detail::sigv4::is_presign_parameter(param.name))
             throw std::invalid_argument("sigv4: the query already has " + param.name + "; presign() adds it");
         const std::size_t name_at = encoded_.size();
-        detail::sigv4::append_uri_encoded(encoded_, param.name, false);
+        sluice::detail::text::append_uri_encoded(encoded_, param.name, false);
         const std::size_t value_at = encoded_.size();
-        detail::sigv4::append_uri_encoded(encoded_, param.value, false);
+        sluice::detail::text::append_uri_encoded(encoded_, param.value, false);
         query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
                           static_cast<std::uint32_t>(value_at),
                           static_cast<std::uint32_t>(encoded_.size() - value_at)});
@@ -569,9 +607,9 @@ inline void sigv4_signer::run(const sigv4_request& request, const aws_credential
         const std::size_t name_at = encoded_.size();
         encoded_ += "X-Amz-Credential";
         const std::size_t value_at = encoded_.size();
-        detail::sigv4::append_uri_encoded(encoded_, credentials.access_key_id, false);
+        sluice::detail::text::append_uri_encoded(encoded_, credentials.access_key_id, false);
         encoded_ += "%2F";
-        detail::sigv4::append_uri_encoded(encoded_, scope_, false);
+        sluice::detail::text::append_uri_encoded(encoded_, scope_, false);
         query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
                           static_cast<std::uint32_t>(value_at),
                           static_cast<std::uint32_t>(encoded_.size() - value_at)});
@@ -667,7 +705,7 @@ inline void sigv4_signer::add_query_param(std::string_view name, std::string_vie
     encoded_ += name; // the signer's own names need no encoding
     const std::size_t value_at = encoded_.size();
     if (encode_value)
-        detail::sigv4::append_uri_encoded(encoded_, value, false);
+        sluice::detail::text::append_uri_encoded(encoded_, value, false);
     else
         encoded_ += value;
     query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
@@ -685,10 +723,10 @@ inline void sigv4_signer::append_canonical_uri(std::string& out, const sigv4_req
     if (!request.path_is_encoded && request.options.double_encode_path) {
         // The wire path is the path encoded once; the canonical URI encodes the wire path again.
         wire_path_.clear();
-        detail::sigv4::append_uri_encoded(wire_path_, path, true);
-        detail::sigv4::append_uri_encoded(out, wire_path_, true);
+        sluice::detail::text::append_uri_encoded(wire_path_, path, true);
+        sluice::detail::text::append_uri_encoded(out, wire_path_, true);
     } else if (!request.path_is_encoded || request.options.double_encode_path) {
-        detail::sigv4::append_uri_encoded(out, path, true);
+        sluice::detail::text::append_uri_encoded(out, path, true);
     } else {
         out += path;
     }

@@ -29,10 +29,11 @@
 #include <sluice/core/task.hpp>
 #include <sluice/http/error.hpp>
 #include <sluice/io/loop.hpp>
+#include <sluice/text/ascii.hpp>
+#include <sluice/text/url.hpp>
 #include <sluice/version.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -151,34 +152,31 @@ inline void curl_global_setup() {
     }
 }
 
-/// "METHOD scheme://host/path" with the query and any userinfo left out: presigned URLs carry
-/// signatures and credentials in the query, and error messages get logged.
+/// "METHOD scheme://host:port/path" with the user info, the query and the fragment left out:
+/// presigned URLs carry signatures and credentials in the query, URLs may carry a password, and error
+/// messages get logged. Built from parts that pass their checks only (sluice::detail::text::display_url).
 [[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
-    std::string_view shown = url.substr(0, url.find_first_of("?#"));
-    std::string out(method);
+    const bool token = !method.empty() && method.size() <= 32 &&
+                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::detail::text::is_alnum(c) || c == '-' || c == '_'; });
+    std::string out(token ? method : std::string_view("[invalid method]"));
     out += ' ';
-    const auto scheme_end = shown.find("://");
-    if (scheme_end != std::string_view::npos) {
-        const auto authority_start = scheme_end + 3;
-        const auto at = shown.find('@', authority_start);
-        const auto slash = shown.find('/', authority_start);
-        if (at != std::string_view::npos && (slash == std::string_view::npos || at < slash)) {
-            out += shown.substr(0, authority_start);
-            out += shown.substr(at + 1);
-            return out;
-        }
-    }
-    out += shown;
+    out += sluice::detail::text::display_url(url);
     return out;
 }
 
-/// "scheme://host:port" of a URL, lower-cased: the key of the per-host request cap.
+/// "scheme://host:port" of a URL, lower-cased, with the scheme's default port when none is given: the
+/// key of the per-host request cap.
 [[nodiscard]] inline std::string origin_of(std::string_view url) {
-    const auto scheme_end = url.find("://");
-    if (scheme_end == std::string_view::npos) return std::string(url.substr(0, url.find_first_of("/?#")));
-    const auto end = url.find_first_of("/?#", scheme_end + 3);
-    std::string out(url.substr(0, end));
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto u = sluice::detail::text::parse_url(url);
+    if (!u) return sluice::detail::text::to_lower(url);
+    const std::string scheme = u->scheme.empty() ? std::string("http") : sluice::detail::text::to_lower(u->scheme);
+    std::string out = scheme + "://";
+    if (u->ipv6) out += '[';
+    out += sluice::detail::text::to_lower(u->host);
+    if (u->ipv6) out += ']';
+    out += ':';
+    if (u->has_port) out += u->port;
+    else out += std::to_string(sluice::detail::text::default_port(scheme));
     return out;
 }
 
@@ -657,8 +655,7 @@ private:
         }
         const auto colon = line.find(':');
         if (colon == std::string_view::npos) return n;
-        std::string name(line.substr(0, colon));
-        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string name = sluice::detail::text::to_lower(line.substr(0, colon));
         std::string_view value = line.substr(colon + 1);
         while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
         while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
@@ -712,9 +709,7 @@ private:
         t.header_list = curl_slist_append(t.header_list, "Expect:");
         bool has_content_type = false;
         for (const auto& h : r.headers)
-            if (h.name.size() == 12 && std::equal(h.name.begin(), h.name.end(), "content-type",
-                                                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; }))
-                has_content_type = true;
+            if (sluice::detail::text::iequals(h.name, "content-type")) has_content_type = true;
         if (!has_content_type && r.method != "GET" && r.method != "HEAD")
             t.header_list = curl_slist_append(t.header_list, "Content-Type:");
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list);

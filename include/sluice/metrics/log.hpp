@@ -11,7 +11,9 @@
 // "ASIA" one). As a second line of defence, plain fields whose key names a secret ("authorization",
 // "password", "token", ...) are redacted too, and the values of X-Amz-Signature, X-Amz-Credential,
 // X-Amz-Security-Token, Signature and Credential parameters are cut out of messages and plain values
-// (a presigned URL or a SigV4 Authorization value quoted in an error message).
+// (a presigned URL or a SigV4 Authorization value quoted in an error message). Header values are
+// redacted by construction: sanitize_header() builds what it returns from an allow-list (an
+// Authorization value shows its scheme and, for SigV4, the SignedHeaders list, nothing else).
 
 #include <algorithm>
 #include <array>
@@ -34,6 +36,8 @@
 #include <variant>
 #include <vector>
 
+#include <sluice/text/ascii.hpp>
+
 namespace sluice {
 
 enum class log_level { trace, debug, info, warn, error, off };
@@ -54,8 +58,7 @@ enum class log_level { trace, debug, info, warn, error, off };
 [[nodiscard]] inline std::optional<log_level> parse_log_level(std::string_view text) noexcept {
     std::array<char, 8> lower{};
     if (text.size() > lower.size()) return std::nullopt;
-    for (std::size_t i = 0; i < text.size(); ++i)
-        lower[i] = (text[i] >= 'A' && text[i] <= 'Z') ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
+    for (std::size_t i = 0; i < text.size(); ++i) lower[i] = sluice::detail::text::lower(text[i]);
     const std::string_view t(lower.data(), text.size());
     if (t == "trace") return log_level::trace;
     if (t == "debug") return log_level::debug;
@@ -131,26 +134,8 @@ using log_callback = std::function<void(const log_record&)>;
 
 namespace detail {
 
-[[nodiscard]] inline char ascii_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
-
-/// Position of `needle` (lower case) in `text`, ignoring case; npos if absent.
-[[nodiscard]] inline std::size_t ifind(std::string_view text, std::string_view needle, std::size_t from = 0) noexcept {
-    if (needle.size() > text.size()) return std::string_view::npos;
-    for (std::size_t i = from; i + needle.size() <= text.size(); ++i) {
-        std::size_t j = 0;
-        while (j < needle.size() && ascii_lower(text[i + j]) == needle[j]) ++j;
-        if (j == needle.size()) return i;
-    }
-    return std::string_view::npos;
-}
+using sluice::detail::text::ifind;
+using sluice::detail::text::iequals;
 
 // Parameters that carry credentials or signatures: those of presigned URLs, and the parts of a SigV4
 // Authorization value ("Credential=...", "Signature=...") should one be quoted in a message.
@@ -208,13 +193,14 @@ inline constexpr std::string_view secret_key_words[] = {"authorization", "passwo
 }
 
 /// True for headers whose values carry credentials: Authorization, Proxy-Authorization,
-/// X-Amz-Security-Token, Cookie, Set-Cookie.
+/// X-Amz-Security-Token, Cookie, Set-Cookie, and any header whose name names a secret (is_secret_key:
+/// "X-Api-Key", "X-Auth-Token", ...).
 [[nodiscard]] inline bool is_secret_header(std::string_view name) noexcept {
     constexpr std::string_view names[] = {"authorization", "proxy-authorization", "x-amz-security-token", "cookie",
                                           "set-cookie"};
     for (auto n : names)
         if (detail::iequals(name, n)) return true;
-    return false;
+    return is_secret_key(name);
 }
 
 /// `url` with the values of X-Amz-Signature, X-Amz-Credential and X-Amz-Security-Token (and of bare
@@ -225,34 +211,51 @@ inline constexpr std::string_view secret_key_words[] = {"authorization", "passwo
     return redacted ? std::move(*redacted) : std::string(url);
 }
 
-/// The value of header `name` as it may be logged. Authorization keeps its scheme and, for SigV4, the
-/// SignedHeaders list (useful when a signature does not match); Credential, Signature and any other
-/// part become "[redacted]":
-///   "AWS4-HMAC-SHA256 Credential=[redacted], SignedHeaders=host;x-amz-date, Signature=[redacted]".
-/// Other secret headers (is_secret_header) become "[redacted]"; the rest is returned as is.
-[[nodiscard]] inline std::string sanitize_header(std::string_view name, std::string_view value) {
-    if (!is_secret_header(name)) return std::string(value);
-    if (!detail::iequals(name, "authorization") && !detail::iequals(name, "proxy-authorization"))
-        return std::string(redacted_text);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    const std::size_t space = value.find(' ');
+namespace detail {
+
+using sluice::detail::text::is_token;
+
+/// A SigV4 SignedHeaders list: lower-case header names joined by ';'.
+[[nodiscard]] constexpr bool is_signed_headers_list(std::string_view s) noexcept {
+    if (s.empty() || s.size() > 2048) return false;
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || sluice::detail::text::is_digit(c) || c == '-' || c == '_' || c == '.' || c == ';')) return false;
+    return true;
+}
+
+/// An Authorization value as it may be shown: the scheme when it is a token, and for SigV4 the names
+/// of its parameters with only SignedHeaders' value (useful when a signature does not match).
+[[nodiscard]] inline std::string sanitize_authorization(std::string_view value) {
+    value = sluice::detail::text::trim(value);
+    const std::size_t space = value.find_first_of(" \t");
     if (space == std::string_view::npos) return std::string(redacted_text); // no scheme: all of it is secret
-    std::string out(value.substr(0, space));
+    const std::string_view scheme = value.substr(0, space);
+    if (!is_token(scheme, 32)) return std::string(redacted_text);
+    std::string out(scheme);
     out += ' ';
+    if (!sluice::detail::text::istarts_with(scheme, "AWS4-")) {
+        out += redacted_text; // Basic, Bearer, Digest...: credentials whatever their shape
+        return out;
+    }
     std::string_view rest = value.substr(space + 1);
     bool first = true;
     while (!rest.empty()) {
-        std::size_t comma = rest.find(',');
-        std::string_view part = rest.substr(0, comma);
+        const std::size_t comma = rest.find(',');
+        const std::string_view part = sluice::detail::text::trim(rest.substr(0, comma));
         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-        while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+        if (part.empty()) continue;
         if (!first) out += ", ";
         first = false;
         const std::size_t eq = part.find('=');
-        if (eq != std::string_view::npos && detail::iequals(part.substr(0, eq), "signedheaders")) {
-            out += part;
-        } else if (eq != std::string_view::npos) {
-            out += part.substr(0, eq + 1);
+        const std::string_view name = part.substr(0, eq);
+        const std::string_view v = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+        if (sluice::detail::text::iequals(name, "SignedHeaders") && is_signed_headers_list(v)) {
+            out += "SignedHeaders=";
+            out += v;
+        } else if (sluice::detail::text::iequals(name, "Credential") || sluice::detail::text::iequals(name, "Signature") ||
+                   sluice::detail::text::iequals(name, "SignedHeaders")) {
+            out += name;
+            out += '=';
             out += redacted_text;
         } else {
             out += redacted_text;
@@ -261,33 +264,88 @@ inline constexpr std::string_view secret_key_words[] = {"authorization", "passwo
     return out;
 }
 
+} // namespace detail
+
+/// The value of header `name` as it may be logged. Authorization and Proxy-Authorization keep their
+/// scheme and, for SigV4, the SignedHeaders list; Credential, Signature and every other part become
+/// "[redacted]":
+///   "AWS4-HMAC-SHA256 Credential=[redacted], SignedHeaders=host;x-amz-date, Signature=[redacted]",
+///   "Basic [redacted]", "Bearer [redacted]".
+/// Other secret headers (is_secret_header) become "[redacted]"; the rest goes through sanitize_url.
+[[nodiscard]] inline std::string sanitize_header(std::string_view name, std::string_view value) {
+    if (detail::iequals(name, "authorization") || detail::iequals(name, "proxy-authorization"))
+        return detail::sanitize_authorization(value);
+    if (is_secret_header(name)) return std::string(redacted_text);
+    return sanitize_url(value);
+}
+
+namespace detail {
+
+/// "METHOD target HTTP/x" or "HTTP/x code reason": the first line of a request or a response.
+[[nodiscard]] inline bool is_start_line(std::string_view line) noexcept {
+    auto version = [](std::string_view v) {
+        if (!text::istarts_with(v, "HTTP/") || v.size() == 5) return false;
+        for (char c : v.substr(5))
+            if (!text::is_digit(c) && c != '.') return false;
+        return true;
+    };
+    const std::size_t sp1 = line.find(' ');
+    if (sp1 == std::string_view::npos) return false;
+    const std::string_view first = line.substr(0, sp1), rest = line.substr(sp1 + 1);
+    if (version(first)) // a status line: the reason phrase is printable text
+        return rest.size() >= 3 && text::is_digit(rest[0]) && text::is_digit(rest[1]) && text::is_digit(rest[2]) &&
+               text::has_no_control(rest);
+    const std::size_t sp2 = rest.find(' ');
+    if (!is_token(first) || sp2 == std::string_view::npos || !version(rest.substr(sp2 + 1))) return false;
+    const std::string_view target = rest.substr(0, sp2);
+    for (char c : target)
+        if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
+    return !target.empty();
+}
+
+} // namespace detail
+
 /// A raw header block ("POST /?X-Amz-Signature=... HTTP/1.1\r\nAuthorization: ...\r\n...", as curl's
-/// debug callback shows it) with every line sanitized: secret header values and secret query
-/// parameters redacted. Line endings are kept.
+/// debug callback shows it) with every line sanitized, by what the line is: a request or status line
+/// goes through sanitize_url; a header line (its name an RFC 9110 token) through sanitize_header, and
+/// so do the folded lines that continue it; an empty line stays. Any other line (a header value that
+/// held a line break, garbage) cannot be told apart from a secret: it becomes "[redacted]", and so do
+/// the folded lines after it. Line endings are kept.
 [[nodiscard]] inline std::string sanitize_headers(std::string_view block) {
     std::string out;
     out.reserve(block.size());
+    bool continues_secret = false; // the last line was secret: folded lines after it are too
     while (!block.empty()) {
-        std::size_t nl = block.find('\n');
-        std::string_view line = block.substr(0, nl == std::string_view::npos ? block.size() : nl + 1);
+        const std::size_t nl = block.find('\n');
+        const std::string_view line = block.substr(0, nl == std::string_view::npos ? block.size() : nl + 1);
         block.remove_prefix(line.size());
-        std::string_view ending;
         std::size_t body_len = line.size();
         while (body_len > 0 && (line[body_len - 1] == '\n' || line[body_len - 1] == '\r')) --body_len;
-        ending = line.substr(body_len);
-        std::string_view body = line.substr(0, body_len);
+        const std::string_view body = line.substr(0, body_len);
+        const std::string_view ending = line.substr(body_len);
         const std::size_t colon = body.find(':');
-        if (colon != std::string_view::npos && body.find(' ') > colon) {
-            std::string_view name = body.substr(0, colon);
-            std::string_view value = body.substr(colon + 1);
-            std::size_t lead = 0;
-            while (lead < value.size() && value[lead] == ' ') ++lead;
+        const std::string_view name = body.substr(0, colon);
+        if (body.empty()) {
+            continues_secret = false;
+        } else if (body.front() == ' ' || body.front() == '\t') {
+            const std::size_t lead = body.find_first_not_of(" \t");
+            out += body.substr(0, lead == std::string_view::npos ? body.size() : lead);
+            if (continues_secret) out += redacted_text;
+            else if (lead != std::string_view::npos) out += sanitize_url(body.substr(lead));
+        } else if (colon != std::string_view::npos && detail::is_token(name, 256)) {
+            const std::string_view value = body.substr(colon + 1);
+            const std::size_t lead = std::min(value.find_first_not_of(" \t"), value.size());
             out += name;
             out += ':';
             out += value.substr(0, lead);
-            out += sanitize_url(sanitize_header(name, value.substr(lead)));
-        } else {
+            out += sanitize_header(name, value.substr(lead));
+            continues_secret = is_secret_header(name);
+        } else if (detail::is_start_line(body)) {
             out += sanitize_url(body);
+            continues_secret = false;
+        } else {
+            out += redacted_text;
+            continues_secret = true;
         }
         out += ending;
     }

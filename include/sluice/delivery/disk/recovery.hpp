@@ -1,0 +1,698 @@
+#pragma once
+
+// What disk_buffer::open() does with the files it finds. Every segment is scanned with the frame
+// walker: a record or block cut short at the end of a file (a torn write) is cut off by truncating the
+// file; a corrupt record (bad CRC, bad header) is skipped, counted and reported with its file and
+// offset, and scanning resynchronises on the next valid header; everything valid is replayed unless the
+// checkpoint says it was acknowledged.
+//
+// Record ids increase through a segment and from one segment to the next, which is what lets recovery
+// count what it cannot read:
+//   - a frame whose ids jump further ahead than the bytes skipped before it could hold (every record
+//     takes at least a byte) is implausible: skipped as corrupt, never trusted to size anything;
+//   - a frame whose ids go back (below what came before it in the file, or below the previous
+//     segment's) repeats ids held elsewhere: cut when nothing valid follows it (a failed write that could
+//     not be rolled back), skipped otherwise; so no id is ever in two segments;
+//   - the records between where a segment's valid frames end and where the next one's start are lost
+//     (a segment cut short, or damaged at its end), and so are the unacknowledged records of a segment
+//     that should be there and is not (checkpoint.hpp says how that is known).
+// Only files that are ours are changed. A file with a valid segment header, or holding valid frames, is
+// ours; any other *.seg file is renamed aside (*.corrupt), never truncated nor deleted. An empty file, or
+// one holding only the start of the header we would write, is what a crash between creating a segment
+// and writing its header leaves: it is removed without an issue.
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sluice/core/task.hpp>
+#include <sluice/delivery/disk/checkpoint.hpp>
+#include <sluice/delivery/disk/segment_format.hpp>
+#include <sluice/delivery/disk/segment_table.hpp>
+#include <sluice/io/loop.hpp>
+
+namespace sluice::detail::disk {
+
+/// Closes descriptors on scope exit (the segment files recovery opened; the reader opens its own).
+struct fd_list {
+    std::vector<int> fds;
+    fd_list() = default;
+    fd_list(const fd_list&) = delete;
+    fd_list& operator=(const fd_list&) = delete;
+    ~fd_list() { close_all(); }
+    void close_all() noexcept {
+        for (int fd : fds)
+            if (fd >= 0) ::close(fd);
+        fds.clear();
+    }
+};
+
+/// A *.seg file found at open.
+struct found_file {
+    enum class kind { ours, foreign, torn_creation };
+    std::uint64_t seq = 0;
+    std::string path;
+    int fd = -1;
+    std::uint64_t size = 0;
+    segment_header_info header;
+    kind what = kind::ours;
+};
+
+/// What scanning one segment found.
+struct scan_result {
+    bool ours = false;             ///< a valid header or at least one valid frame
+    std::optional<record_id> first; ///< its first id (the header's, or its first plausible frame's)
+    record_id end = 0;              ///< past the last plausible frame (valid or corrupt)
+    std::vector<std::pair<record_id, record_id>> runs; ///< ids of valid records, merged
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> skip;
+    std::uint64_t size = 0;               ///< bytes kept (after a cut)
+    std::optional<std::size_t> tail_issue; ///< the issue a lost tail is counted in (garbage or cut)
+    bool unresolved = false;               ///< corrupt bytes no plausible frame followed
+};
+
+/// Scans one segment: the decisions of the file comment, frame by frame.
+class segment_scanner {
+public:
+    segment_scanner(recovery_report& report, const found_file& f, record_id floor, std::optional<record_id> ceiling,
+                    const ack_entry* acks)
+        : report_(&report), file_(&f), floor_(floor), ceiling_(ceiling), acks_(acks) {
+        if (f.header.what == segment_header_info::kind::valid && f.header.first_id >= floor &&
+            (!ceiling || f.header.first_id <= *ceiling))
+            expect_ = f.header.first_id;
+        header_trusted_ = expect_.has_value();
+        out_.size = f.size;
+    }
+
+    /// Takes the next step of the walk; false once the walk is over.
+    bool take(const frame_step& step) {
+        if (step.what == frame_step::kind::torn) {
+            torn(step);
+            return false;
+        }
+        if (step.what == frame_step::kind::garbage) {
+            garbage(step.offset, step.end, std::to_string(step.end - step.offset) +
+                                                " corrupt bytes (no valid record header): skipped");
+            return true;
+        }
+        frame(step);
+        return true;
+    }
+
+    /// After the last step: cuts a pending stale run; the result.
+    scan_result finish() {
+        if (stale_from_ && !cut_) cut(*stale_from_, disk_buffer_issue::kind::stale, stale_reason_);
+        if (!out_.first && header_trusted_) out_.first = expect_;
+        if (expect_) out_.end = *expect_;
+        if (out_.first && out_.end < *out_.first) out_.end = *out_.first;
+        return std::move(out_);
+    }
+
+    [[nodiscard]] std::optional<std::uint64_t> cut_at() const noexcept { return cut_; }
+
+private:
+    void frame(const frame_step& step) {
+        const frame_header& h = *step.header;
+        out_.ours = true;
+        // The header is wrong when the record right behind it disagrees with it.
+        if (header_trusted_ && step.offset == segment_header_size && h.first_id != *expect_ && !backward(h)) {
+            issue(disk_buffer_issue::kind::corrupt, 0, segment_header_size, 0,
+                  "the segment header says its first record is " + std::to_string(*expect_) +
+                      ", the record behind it is " + std::to_string(h.first_id) + ": header ignored");
+            header_trusted_ = false;
+            expect_.reset();
+        }
+        if (backward(h)) {
+            if (!stale_from_) {
+                stale_from_ = step.offset;
+                stale_reason_ = "record id " + std::to_string(h.first_id) +
+                                " repeats or overlaps ids held elsewhere: left over from a failed write";
+            }
+            gap_ += step.end - step.offset;
+            return;
+        }
+        if (expect_ && h.first_id - *expect_ > gap_) {
+            garbage(step.offset, step.end,
+                    "record id " + std::to_string(h.first_id) + " is implausible after " + std::to_string(*expect_) +
+                        " (" + std::to_string(gap_) + " bytes between): skipped");
+            return;
+        }
+        settle_stale(step.offset);
+        if (!out_.first) out_.first = header_trusted_ ? *expect_ : h.first_id;
+        settle_open_issue(h.first_id);
+        if (!step.crc_ok) {
+            const std::uint64_t lost = lost_between(h.first_id, h.end_id());
+            issue(disk_buffer_issue::kind::corrupt, step.offset, step.end - step.offset, lost,
+                  std::string(h.block ? "block of " + std::to_string(h.count) + " records" : "record") + " " +
+                      std::to_string(h.first_id) + " fails its CRC32C: skipped");
+            report_->corrupt_records_skipped += lost;
+            out_.skip.emplace_back(step.offset, step.end);
+        } else if (!out_.runs.empty() && out_.runs.back().second == h.first_id) {
+            out_.runs.back().second = h.end_id();
+        } else {
+            out_.runs.emplace_back(h.first_id, h.end_id());
+        }
+        expect_ = h.end_id();
+        gap_ = 0;
+    }
+
+    /// Ids held by an earlier part of this segment, an earlier segment, or a later one.
+    [[nodiscard]] bool backward(const frame_header& h) const noexcept {
+        return (expect_ && h.first_id < *expect_) || h.first_id < floor_ || (ceiling_ && h.end_id() > *ceiling_);
+    }
+
+    void garbage(std::uint64_t from, std::uint64_t to, std::string reason) {
+        if (open_issue_ && report_->issues[*open_issue_].offset + report_->issues[*open_issue_].bytes == from) {
+            report_->issues[*open_issue_].bytes = to - report_->issues[*open_issue_].offset; // one stretch
+        } else if (!open_issue_) {
+            open_issue_ = issue(disk_buffer_issue::kind::corrupt, from, to - from, 0, std::move(reason));
+        }
+        out_.skip.emplace_back(from, to);
+        gap_ += to - from;
+    }
+
+    void torn(const frame_step& step) {
+        const bool stale = stale_from_.has_value();
+        const std::uint64_t at = stale ? *stale_from_ : step.offset;
+        const std::uint64_t bytes = out_.size - step.offset;
+        std::string reason = stale_reason_;
+        if (!stale)
+            reason = step.header ? "the last " + std::string(step.header->block ? "block" : "record") +
+                                       " is cut short (" + std::to_string(bytes) + " of " +
+                                       std::to_string(step.header->frame_size()) + " bytes): a torn write"
+                                 : std::to_string(bytes) + " bytes at the end hold no valid record: a torn write "
+                                                           "or garbage";
+        cut(at, stale ? disk_buffer_issue::kind::stale : disk_buffer_issue::kind::torn, reason);
+    }
+
+    void cut(std::uint64_t at, disk_buffer_issue::kind kind, const std::string& reason) {
+        cut_ = at;
+        const std::size_t i = issue(kind, at, out_.size - at, 0, reason + "; cut off");
+        report_->torn_bytes_truncated += out_.size - at;
+        out_.size = at;
+        stale_from_.reset();
+        if (open_issue_) {
+            out_.unresolved = true;
+            out_.tail_issue = open_issue_;
+        } else {
+            out_.tail_issue = i;
+        }
+    }
+
+    /// Frames that went back, followed by a plausible one: copies, skipped (they cost nothing).
+    void settle_stale(std::uint64_t until) {
+        if (!stale_from_) return;
+        issue(disk_buffer_issue::kind::corrupt, *stale_from_, until - *stale_from_, 0,
+              "records whose ids are held elsewhere: skipped");
+        out_.skip.emplace_back(*stale_from_, until);
+        stale_from_.reset();
+    }
+
+    /// Corrupt bytes followed by a plausible frame: the ids in between are the records they held.
+    void settle_open_issue(record_id next) {
+        if (!open_issue_) return;
+        const std::uint64_t lost = expect_ ? lost_between(*expect_, next) : 0;
+        report_->issues[*open_issue_].records = lost;
+        report_->corrupt_records_skipped += lost;
+        open_issue_.reset();
+    }
+
+    /// Ids of [from, to) the checkpoint does not mark done: records that are gone unread.
+    [[nodiscard]] std::uint64_t lost_between(record_id from, record_id to) const noexcept {
+        if (to <= from) return 0;
+        const bool match = acks_ != nullptr && out_.first && acks_->first_id == *out_.first;
+        return (to - from) - (match ? acks_->acked_between(from, to) : 0);
+    }
+
+    std::size_t issue(disk_buffer_issue::kind kind, std::uint64_t offset, std::uint64_t bytes, std::uint64_t records,
+                      std::string reason) {
+        disk_buffer_issue i;
+        i.what = kind;
+        i.file = file_->path;
+        i.offset = offset;
+        i.bytes = bytes;
+        i.records = records;
+        i.reason = std::move(reason);
+        report_->issues.push_back(std::move(i));
+        return report_->issues.size() - 1;
+    }
+
+    recovery_report* report_;
+    const found_file* file_;
+    record_id floor_;
+    std::optional<record_id> ceiling_;
+    const ack_entry* acks_;
+    std::optional<record_id> expect_; // the next id this segment should hold
+    bool header_trusted_ = false;
+    std::uint64_t gap_ = 0; // bytes skipped since the last plausible frame
+    std::optional<std::size_t> open_issue_;
+    std::optional<std::uint64_t> stale_from_;
+    std::string stale_reason_;
+    std::optional<std::uint64_t> cut_;
+    scan_result out_;
+};
+
+class recovery {
+public:
+    recovery(buffer_state& state, checkpoint_writer& checkpoint) noexcept : st_(&state), ck_writer_(&checkpoint) {}
+
+    /// Opens and locks the directory (lock_fd receives the LOCK file's descriptor) and recovers it.
+    task<void> run(int& lock_fd) {
+        prepare_directory(lock_fd);
+        co_await load_checkpoint();
+        list_files();
+        co_await read_headers();
+        for (found_file& f : files_) {
+            if (f.what == found_file::kind::ours) co_await scan(f);
+        }
+        for (found_file& f : files_) {
+            if (f.what != found_file::kind::ours) set_aside(f);
+        }
+        count_missing();
+        count_lost_tails();
+        co_await finish();
+    }
+
+private:
+    struct kept_segment {
+        record_id first;
+        record_id end;
+    };
+
+    [[nodiscard]] recovery_report& report() noexcept { return st_->recovery; }
+    [[nodiscard]] const recovery_report& report() const noexcept { return st_->recovery; }
+
+    void prepare_directory(int& lock_fd) {
+        std::error_code ec;
+        std::filesystem::create_directories(st_->options.directory, ec);
+        if (ec) throw std::system_error(ec, "disk_buffer: cannot create the directory " + buffer_state::quoted(st_->dir));
+        const std::string path = (st_->options.directory / "LOCK").string();
+        lock_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lock_fd < 0)
+            throw std::system_error(errno, std::system_category(), "disk_buffer: cannot open " + buffer_state::quoted(path));
+        if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            const int e = errno;
+            if (e == EWOULDBLOCK)
+                throw std::runtime_error("disk_buffer: " + buffer_state::quoted(st_->dir) +
+                                         " is in use by another disk_buffer (" + buffer_state::quoted(path) +
+                                         " is locked)");
+            throw std::system_error(e, std::system_category(), "disk_buffer: cannot lock " + buffer_state::quoted(path));
+        }
+        st_->dir_fd = ::open(st_->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (st_->dir_fd < 0)
+            throw std::system_error(errno, std::system_category(),
+                                    "disk_buffer: cannot open the directory " + buffer_state::quoted(st_->dir));
+    }
+
+    task<void> load_checkpoint() {
+        bool corrupt = false;
+        std::uint64_t size = 0;
+        ck_ = co_await read_checkpoint(*st_->loop, st_->ack_path, corrupt, size);
+        ck_corrupt_ = corrupt;
+        ::unlink(st_->ack_tmp_path.c_str());
+        if (!corrupt) co_return;
+        disk_buffer_issue issue;
+        issue.what = disk_buffer_issue::kind::bad_file;
+        issue.file = st_->ack_path;
+        issue.bytes = size;
+        issue.reason = "the acknowledgement checkpoint is corrupt: ignored, so every record is replayed";
+        report().issues.push_back(std::move(issue));
+    }
+
+    void list_files() {
+        std::error_code ec;
+        for (const auto& entry : std::filesystem::directory_iterator(st_->options.directory, ec)) {
+            const auto seq = parse_segment_name(entry.path().filename().string());
+            if (!seq || !entry.is_regular_file()) continue;
+            found_file f;
+            f.seq = *seq;
+            f.path = entry.path().string();
+            files_.push_back(std::move(f));
+        }
+        if (ec) throw std::system_error(ec, "disk_buffer: cannot list " + buffer_state::quoted(st_->dir));
+        std::sort(files_.begin(), files_.end(), [](const found_file& a, const found_file& b) { return a.seq < b.seq; });
+        report().segments = files_.size();
+    }
+
+    /// Every header first, so a segment of an unknown version stops open() before anything changes.
+    task<void> read_headers() {
+        for (found_file& f : files_) {
+            path_ = f.path;
+            // Read only: a file is changed (truncated) only once it is known to be ours.
+            bool unreadable = false;
+            try {
+                f.fd = co_await st_->loop->open(path_.c_str(), O_RDONLY);
+            } catch (const std::system_error& e) {
+                if (e.code() != std::errc::permission_denied)
+                    throw std::system_error(e.code(), "disk_buffer: cannot open " + buffer_state::quoted(f.path));
+                unreadable = true; // not a file we wrote
+            }
+            if (unreadable) {
+                f.what = found_file::kind::foreign;
+                continue;
+            }
+            fds_.fds.push_back(f.fd);
+            struct stat sb {};
+            if (::fstat(f.fd, &sb) != 0)
+                throw std::system_error(errno, std::system_category(),
+                                        "disk_buffer: cannot stat " + buffer_state::quoted(f.path));
+            f.size = static_cast<std::uint64_t>(sb.st_size);
+            std::array<std::byte, segment_header_size> head{};
+            std::size_t got = 0;
+            while (got < head.size() && got < f.size) {
+                const int n = co_await st_->loop->read(f.fd, std::span<std::byte>(head.data() + got, head.size() - got), got);
+                if (n == 0) break;
+                got += static_cast<std::size_t>(n);
+            }
+            f.header = parse_segment_header(std::span<const std::byte>(head.data(), got), f.size, f.seq);
+            if (f.header.what == segment_header_info::kind::newer_version)
+                throw std::runtime_error("disk_buffer: " + buffer_state::quoted(f.path) + " has format version " +
+                                         std::to_string(f.header.version) + "; this sluice reads version " +
+                                         std::to_string(format_version) + " (nothing was changed)");
+            if (f.header.what == segment_header_info::kind::torn_creation) f.what = found_file::kind::torn_creation;
+        }
+    }
+
+    /// The first id of the next segment with a valid header: ids at or above it are not this one's.
+    [[nodiscard]] std::optional<record_id> ceiling_after(const found_file& f) const {
+        for (const found_file& g : files_)
+            if (g.seq > f.seq && g.header.what == segment_header_info::kind::valid) return g.header.first_id;
+        return std::nullopt;
+    }
+
+    task<void> scan(found_file& f) {
+        const std::size_t issues_start = report().issues.size();
+        if (f.header.what != segment_header_info::kind::valid) {
+            disk_buffer_issue issue;
+            issue.file = f.path;
+            issue.bytes = std::min<std::uint64_t>(f.size, segment_header_size);
+            issue.reason = f.size < segment_header_size ? "segment header cut short" : "bad segment header";
+            report().issues.push_back(std::move(issue));
+        }
+        const record_id floor = kept_.empty() ? 0 : kept_.rbegin()->second.end;
+        segment_scanner scanner(report(), f, floor, ceiling_after(f), entry(f.seq));
+        frame_walker walker;
+        walker.reset(f.fd);
+        try {
+            for (std::uint64_t pos = segment_header_size; pos < f.size;) {
+                const frame_step step = co_await walker.step(*st_->loop, pos, f.size);
+                if (!scanner.take(step)) break;
+                pos = step.end;
+            }
+        } catch (const std::system_error& e) {
+            throw std::system_error(e.code(), "disk_buffer: cannot read " + buffer_state::quoted(f.path));
+        }
+        scan_result r = scanner.finish();
+        if (!r.ours && f.header.what != segment_header_info::kind::valid) {
+            // Not recognisably ours: nothing it said counts, and nothing is changed.
+            report().issues.resize(issues_start);
+            report().corrupt_records_skipped = corrupt_before_;
+            report().torn_bytes_truncated = torn_before_;
+            f.what = found_file::kind::foreign;
+            co_return;
+        }
+        corrupt_before_ = report().corrupt_records_skipped;
+        torn_before_ = report().torn_bytes_truncated;
+        if (auto at = scanner.cut_at()) {
+            if (::truncate(f.path.c_str(), static_cast<off_t>(*at)) != 0)
+                throw std::system_error(errno, std::system_category(),
+                                        "disk_buffer: cannot truncate " + buffer_state::quoted(f.path));
+        }
+        keep(f, std::move(r));
+    }
+
+    /// A scanned segment joins the table with its valid records pending, unless acknowledged.
+    void keep(const found_file& f, scan_result r) {
+        const record_id first = r.first.value_or(r.end);
+        kept_[f.seq] = kept_segment{first, r.end};
+        tails_[f.seq] = {r.tail_issue, r.unresolved};
+        sizes_[f.seq] = r.size;
+        segment s;
+        s.seq = f.seq;
+        s.path = f.path;
+        s.first_id = first;
+        s.end_id = first;
+        s.size = r.size;
+        s.sealed = true;
+        s.skip = std::move(r.skip);
+        s.grow(r.end);
+        const ack_entry* acks = entry(f.seq);
+        if (acks != nullptr && acks->first_id != first) acks = nullptr;
+        for (const auto& [from, to] : r.runs) {
+            for (record_id id = from; id < to; ++id) {
+                if (acks != nullptr && acks->acked(id)) {
+                    ++report().records_already_acked;
+                    continue;
+                }
+                s.set_pending(id, id + 1);
+            }
+        }
+        const std::uint64_t pending = s.pending;
+        st_->segments.add(std::move(s));
+        if (pending == 0) {
+            st_->segments.retire(f.seq); // its file goes after the checkpoint finish() writes
+            ++report().segments_deleted;
+            return;
+        }
+        report().records_recovered += pending;
+        st_->pending += pending;
+    }
+
+    /// A file that is not a segment is renamed aside; an empty one from a crash while creating one is
+    /// removed.
+    void set_aside(const found_file& f) {
+        if (f.what == found_file::kind::torn_creation) {
+            ::unlink(f.path.c_str());
+            ++report().empty_segments_removed;
+            return;
+        }
+        std::string aside = f.path + ".corrupt";
+        for (int i = 1; std::filesystem::exists(aside) && i < 1000; ++i) aside = f.path + ".corrupt." + std::to_string(i);
+        const bool renamed = !std::filesystem::exists(aside) && ::rename(f.path.c_str(), aside.c_str()) == 0;
+        if (!renamed) blocked_seq_ = std::max(blocked_seq_, f.seq); // never reuse its name
+        disk_buffer_issue issue;
+        issue.what = disk_buffer_issue::kind::bad_file;
+        issue.file = f.path;
+        issue.bytes = f.size;
+        issue.reason = renamed ? "not a readable segment: renamed to " + buffer_state::quoted(aside)
+                               : "not a readable segment, and it cannot be renamed aside: left as it is";
+        report().issues.push_back(std::move(issue));
+    }
+
+    /// The checkpoint's entry for segment `seq`, if any.
+    [[nodiscard]] const ack_entry* entry(std::uint64_t seq) const {
+        if (!ck_) return nullptr;
+        auto e = ck_->entries.find(seq);
+        return e == ck_->entries.end() ? nullptr : &e->second;
+    }
+
+    /// A version-2 checkpoint lists every live segment; the entry of `seq` when it does.
+    [[nodiscard]] const ack_entry* listed(std::uint64_t seq) const {
+        return ck_ && ck_->version == ack_version ? entry(seq) : nullptr;
+    }
+
+    /// Where segment `seq` ended, when something says so: the next segment's first id (found, or listed
+    /// by the checkpoint), or the checkpoint's end of a segment that was sealed then.
+    [[nodiscard]] std::optional<record_id> known_end(std::uint64_t seq) const {
+        if (auto k = kept_.find(seq + 1); k != kept_.end()) return k->second.first;
+        if (const ack_entry* e = listed(seq + 1)) return e->first_id;
+        if (const ack_entry* e = listed(seq); e != nullptr && e->sealed) return e->end_id;
+        return std::nullopt;
+    }
+
+    /// Ids of [from, to) that the checkpoint entry `e` (when it describes the same ids) does not mark
+    /// done: what is lost when they are gone.
+    [[nodiscard]] static std::uint64_t unacked(const ack_entry* e, record_id from, record_id to,
+                                               std::optional<record_id> first = std::nullopt) noexcept {
+        if (to <= from) return 0;
+        const bool match = e != nullptr && (!first || e->first_id == *first);
+        return (to - from) - (match ? e->acked_between(from, to) : 0);
+    }
+
+    /// The records between where a segment's frames end and where it is known to end are lost. The
+    /// segment's ids are extended to that end (done), so that the next checkpoint remembers them.
+    void count_lost_tails() {
+        for (const auto& [seq, k] : kept_) {
+            if (tail_in_run_.count(seq) != 0) continue;
+            auto end = known_end(seq);
+            const auto& [tail_issue, unresolved] = tails_.at(seq);
+            if (end && *end > k.end && *end - k.end > most_records_in_a_segment) {
+                implausible_end(seq, k.end, *end);
+                end.reset();
+            }
+            std::uint64_t lost = end ? unacked(entry(seq), k.end, *end, k.first) : 0;
+            if (!end && unresolved) lost = 1; // corrupt bytes at the end held at least one record
+            // The ids counted join the segment (done), so that the next checkpoint remembers them;
+            // only as many as its bytes could have held, so that no bitmap grows by an untrusted number.
+            if (segment* s = st_->segments.at(seq);
+                s != nullptr && end && *end > s->end_id && *end - s->end_id <= st_->options.segment_bytes)
+                s->grow(*end);
+            if (lost == 0) continue;
+            report().corrupt_records_skipped += lost;
+            if (tail_issue) {
+                report().issues[*tail_issue].records += lost;
+                continue;
+            }
+            disk_buffer_issue issue;
+            issue.what = disk_buffer_issue::kind::torn;
+            issue.file = path_of(seq);
+            issue.offset = sizes_.at(seq);
+            issue.records = lost;
+            issue.reason = "the segment ends at record " + std::to_string(k.end) + " but the next one starts at " +
+                           std::to_string(*end) + ": " + std::to_string(lost) + " records are missing";
+            report().issues.push_back(std::move(issue));
+        }
+    }
+
+    /// A segment holds at most one record per byte, and a segment at most 4 GiB.
+    static constexpr std::uint64_t most_records_in_a_segment = std::numeric_limits<std::uint32_t>::max();
+
+    void implausible_end(std::uint64_t seq, record_id end, record_id next) {
+        disk_buffer_issue issue;
+        issue.what = disk_buffer_issue::kind::corrupt;
+        issue.file = path_of(seq);
+        issue.offset = sizes_.at(seq);
+        issue.reason = "the segment ends at record " + std::to_string(end) + " but the next one claims to start at " +
+                       std::to_string(next) + ", more than a segment holds: what is missing here cannot be counted";
+        report().issues.push_back(std::move(issue));
+    }
+
+    [[nodiscard]] std::string path_of(std::uint64_t seq) const {
+        return (st_->options.directory / segment_name(seq)).string();
+    }
+
+    /// A run of consecutive segments that should be there and are not.
+    struct missing_run {
+        std::uint64_t first_seq = 0;
+        std::uint64_t last_seq = 0;
+        std::uint64_t count = 0;
+        std::optional<record_id> start; ///< the first id they held
+        std::vector<const ack_entry*> listed;
+    };
+
+    /// Segments that should be there and are not: those a version-2 checkpoint lists, and (with any
+    /// usable checkpoint, or none at all) those numbered after it up to the last one found, since the
+    /// buffer deletes a segment only after a checkpoint without it.
+    void count_missing() {
+        if (ck_corrupt_ || (kept_.empty() && (!ck_ || ck_->version != ack_version))) return;
+        const std::uint64_t lo = ck_ ? ck_->next_seq : kept_.begin()->first;
+        const std::uint64_t hi = kept_.empty() ? 0 : kept_.rbegin()->first;
+        std::map<std::uint64_t, const ack_entry*> points; // kept (null) and listed segments
+        for (const auto& [seq, k] : kept_) points.emplace(seq, nullptr);
+        if (ck_ && ck_->version == ack_version)
+            for (const auto& [seq, e] : ck_->entries) points.emplace(seq, &e);
+        std::optional<missing_run> run;
+        std::optional<std::uint64_t> prev_kept;
+        std::optional<std::uint64_t> last;
+        auto add = [&](std::uint64_t from, std::uint64_t to, const ack_entry* e) {
+            if (!run) {
+                run.emplace();
+                run->first_seq = from;
+                if (e != nullptr) run->start = e->first_id;
+                else if (prev_kept) run->start = known_end(*prev_kept).value_or(kept_.at(*prev_kept).end);
+                else if (ck_) run->start = ck_->next_id;
+                if (prev_kept && e == nullptr && !known_end(*prev_kept)) tail_in_run_.insert(*prev_kept);
+            }
+            run->last_seq = to;
+            run->count += to - from + 1;
+            if (e != nullptr) run->listed.push_back(e);
+        };
+        for (const auto& [seq, e] : points) {
+            const std::uint64_t from = std::max(last ? *last + 1 : lo, lo);
+            if (seq > from && from <= hi) add(from, std::min(seq - 1, hi), nullptr);
+            if (e == nullptr || kept_.count(seq) != 0) {
+                if (run) close_run(*run, kept_.at(seq).first);
+                run.reset();
+                prev_kept = seq;
+            } else {
+                add(seq, seq, e);
+            }
+            last = seq;
+        }
+        if (run) close_run(*run, run->listed.empty() ? std::nullopt : std::optional(run->listed.back()->end_id));
+    }
+
+    void close_run(const missing_run& run, std::optional<record_id> end) {
+        std::uint64_t lost = 0;
+        if (run.start && end && *end > *run.start) {
+            lost = *end - *run.start;
+            for (const ack_entry* e : run.listed) lost -= std::min(lost, e->acked_between(*run.start, *end));
+        }
+        report().segments_missing += run.count;
+        disk_buffer_issue issue;
+        issue.what = disk_buffer_issue::kind::missing;
+        issue.file = path_of(run.first_seq);
+        issue.records = lost;
+        issue.reason = (run.count == 1 ? std::string("the segment is missing")
+                                       : "segments " + std::to_string(run.first_seq) + " to " +
+                                             std::to_string(run.last_seq) + " are missing") +
+                       ": " + std::to_string(lost) + " unacknowledged records lost";
+        report().issues.push_back(std::move(issue));
+    }
+
+    /// Sets where appending continues, publishes what was found, and writes a checkpoint that no
+    /// longer lists what is gone (then the retired segments' files go).
+    task<void> finish() {
+        recovery_report& r = report();
+        record_id max_id = ck_ ? ck_->next_id : 0;
+        for (const auto& [seq, k] : kept_) max_id = std::max(max_id, k.end);
+        for (const auto& [seq, s] : st_->segments.all()) max_id = std::max(max_id, s.end_id);
+        const std::uint64_t max_seq = std::max(kept_.empty() ? 0 : kept_.rbegin()->first, blocked_seq_);
+        st_->next_seq = std::max<std::uint64_t>({max_seq + 1, ck_ ? ck_->next_seq : 1, 1});
+        st_->next_id = max_id;
+        st_->stable_next_id = max_id;
+        for (const auto& issue : r.issues) r.records_lost += issue.records;
+        st_->stats.records_recovered = r.records_recovered;
+        st_->stats.corrupt_records_skipped = r.corrupt_records_skipped;
+        st_->stats.records_lost = r.records_lost;
+        st_->stats.segments_deleted = r.segments_deleted;
+        for (const auto& issue : r.issues) st_->announce(issue);
+        st_->lost_metric.add(r.records_lost);
+        fds_.close_all();
+        if (files_.empty() && !ck_ && !ck_corrupt_) co_return;
+        if (st_->segments.has_retired()) {
+            co_await ck_writer_->free_retired();
+            co_return;
+        }
+        try {
+            co_await ck_writer_->write();
+        } catch (const std::system_error&) {
+            st_->acks_dirty = true; // the next flush tries again
+        }
+    }
+
+    buffer_state* st_;
+    checkpoint_writer* ck_writer_;
+    std::optional<checkpoint_data> ck_;
+    bool ck_corrupt_ = false;
+    std::vector<found_file> files_;
+    fd_list fds_;
+    std::map<std::uint64_t, kept_segment> kept_;
+    std::map<std::uint64_t, std::pair<std::optional<std::size_t>, bool>> tails_;
+    std::map<std::uint64_t, std::uint64_t> sizes_;
+    std::set<std::uint64_t> tail_in_run_; // kept segments whose lost tail a missing run counts
+    std::uint64_t corrupt_before_ = 0; // counters as they were before the file being scanned
+    std::uint64_t torn_before_ = 0;
+    std::uint64_t blocked_seq_ = 0;
+    std::string path_; // a path the kernel may be reading
+};
+
+} // namespace sluice::detail::disk
