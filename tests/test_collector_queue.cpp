@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -56,9 +57,10 @@ TEST_CASE("FIFO takes the backlog oldest first") {
     recorder rec;
     collector_queue<int, int, queue_discipline::fifo> q(loop, {rec.make("a")}, {.min_consumers = 1, .max_consumers = 1});
     auto pub = q.get_publisher();
-    for (int i = 0; i < 20; ++i) REQUIRE(pub.try_publish(payload<int>::broadcast(i)));
     loop.run_until_complete([&]() -> task<void> {
         co_await q.start();
+        // Published without yielding: the consumer finds them all in the backlog.
+        for (int i = 0; i < 20; ++i) REQUIRE(pub.try_publish(payload<int>::broadcast(i)));
         co_await q.stop();
     }());
     std::vector<int> expected(20);
@@ -71,9 +73,9 @@ TEST_CASE("LIFO takes the backlog newest first") {
     recorder rec;
     collector_queue<int, int, queue_discipline::lifo> q(loop, {rec.make("a")}, {.min_consumers = 1, .max_consumers = 1});
     auto pub = q.get_publisher();
-    for (int i = 0; i < 5; ++i) REQUIRE(pub.try_publish(payload<int>::broadcast(i)));
     loop.run_until_complete([&]() -> task<void> {
         co_await q.start();
+        for (int i = 0; i < 5; ++i) REQUIRE(pub.try_publish(payload<int>::broadcast(i)));
         co_await q.stop();
     }());
     CHECK(rec.seen == std::vector<int>{4, 3, 2, 1, 0});
@@ -85,14 +87,14 @@ TEST_CASE("priority takes the lowest priority value first, ties in arrival order
     collector_queue<int, int, queue_discipline::priority> q(
         loop, {rec.make("a")}, {.min_consumers = 1, .max_consumers = 1, .default_priority = 5});
     auto pub = q.get_publisher();
-    REQUIRE(pub.try_publish(payload<int>::broadcast(1, 9)));
-    REQUIRE(pub.try_publish(payload<int>::broadcast(2)));    // default 5
-    REQUIRE(pub.try_publish(payload<int>::broadcast(3, 0)));
-    REQUIRE(pub.try_publish(payload<int>::broadcast(4, 5)));
-    REQUIRE(pub.try_publish(payload<int>::broadcast(5, -3)));
-    REQUIRE(pub.try_publish(payload<int>::broadcast(6)));    // default 5, after 2 and 4
     loop.run_until_complete([&]() -> task<void> {
         co_await q.start();
+        REQUIRE(pub.try_publish(payload<int>::broadcast(1, 9)));
+        REQUIRE(pub.try_publish(payload<int>::broadcast(2)));    // default 5
+        REQUIRE(pub.try_publish(payload<int>::broadcast(3, 0)));
+        REQUIRE(pub.try_publish(payload<int>::broadcast(4, 5)));
+        REQUIRE(pub.try_publish(payload<int>::broadcast(5, -3)));
+        REQUIRE(pub.try_publish(payload<int>::broadcast(6)));    // default 5, after 2 and 4
         co_await q.stop();
     }());
     CHECK(rec.seen == std::vector<int>{5, 3, 2, 4, 6, 1});
@@ -280,9 +282,9 @@ TEST_CASE("setup runs before the first payload, teardown at stop even after erro
                            }};
     collector_queue<int, void> q(loop, {c});
     auto pub = q.get_publisher();
-    REQUIRE(pub.try_publish(payload<int>::broadcast(1))); // queued before start
     loop.run_until_complete([&]() -> task<void> {
         co_await q.start();
+        REQUIRE(pub.try_publish(payload<int>::broadcast(1)));
         auto ev = co_await pub.send(payload<int>::broadcast(2));
         CHECK((co_await ev.wait()).first().is_error());
         auto report = co_await q.stop();
@@ -386,19 +388,21 @@ TEST_CASE("a bounded queue refuses try_send when full and hands the payload back
                                      }}},
         {.capacity = 2});
     auto pub = q.get_publisher();
-    auto e1 = pub.try_send(payload<std::string>::broadcast("one"));
-    auto e2 = pub.try_send(payload<std::string>::broadcast("three"));
-    REQUIRE(e1);
-    REQUIRE(e2);
-    auto refused = payload<std::string>::to_keys("a long string that must survive the refusal", {"a"});
-    CHECK_FALSE(pub.try_send(std::move(refused)));
-    CHECK(refused.value == "a long string that must survive the refusal");
-    CHECK(refused.keys.contains("a"));
-    CHECK_FALSE(e1->done());
-    CHECK(e1->get_result().empty());
-    CHECK(q.stats().rejected == 1);
+    std::optional<collector_event<int>> e1, e2;
     loop.run_until_complete([&]() -> task<void> {
         co_await q.start();
+        // Capacity counts payloads accepted and not yet answered: two, whatever the consumer does.
+        e1 = pub.try_send(payload<std::string>::broadcast("one"));
+        e2 = pub.try_send(payload<std::string>::broadcast("three"));
+        REQUIRE(e1);
+        REQUIRE(e2);
+        auto refused = payload<std::string>::to_keys("a long string that must survive the refusal", {"a"});
+        CHECK_FALSE(pub.try_send(std::move(refused)));
+        CHECK(refused.value == "a long string that must survive the refusal");
+        CHECK(refused.keys.contains("a"));
+        CHECK_FALSE(e1->done());
+        CHECK(e1->get_result().empty());
+        CHECK(q.stats().rejected == 1);
         CHECK((co_await e1->wait()).first().value() == 3);
         CHECK((co_await e2->wait()).first().value() == 5);
         co_await q.stop();
@@ -524,7 +528,8 @@ TEST_CASE("stop with work in flight: every accepted payload resolves, none hangs
     }());
     CHECK(io_loop::clock::now() - start < 5s);
     CHECK_FALSE(report.drained);
-    CHECK(report.cancelled == 6);
+    CHECK(report.cancelled == 4); // never started
+    CHECK(report.abandoned == 0); // the two running processors honoured their stop token
     CHECK(finished.load() == 0);
     for (auto& e : events) {
         REQUIRE(e.done());
@@ -533,8 +538,10 @@ TEST_CASE("stop with work in flight: every accepted payload resolves, none hangs
         REQUIRE(r.first().is_error());
         CHECK(r.first().get_error().message.find("cancelled") != std::string::npos);
         CHECK(r.first().get_error().code == std::errc::operation_canceled);
+        CHECK(r.first().get_error().cancelled());
     }
-    CHECK(q.stats().cancelled == 6);
+    CHECK(q.stats().cancelled == 4);
+    CHECK(q.stats().failed == 2); // the processors' own answer: they gave up
 }
 
 TEST_CASE("stop within the grace period drains everything") {
@@ -556,10 +563,13 @@ TEST_CASE("stop within the grace period drains everything") {
     CHECK(q.stats().consumers == 0);
 }
 
-TEST_CASE("after stop, send answers Error 'queue stopped' and try_send refuses") {
+TEST_CASE("after stop, send answers Error 'queue stopped', try_send refuses, publish is reported") {
     io_loop loop;
     recorder rec;
-    collector_queue<int, int> q(loop, {rec.make("a")});
+    std::vector<std::string> reported;
+    queue_options opts;
+    opts.on_unobserved_error = [&](const error& e) { reported.push_back(e.what()); };
+    collector_queue<int, int> q(loop, {rec.make("a")}, opts);
     loop.run_until_complete([&]() -> task<void> {
         co_await q.start();
         co_await q.stop();
@@ -574,6 +584,8 @@ TEST_CASE("after stop, send answers Error 'queue stopped' and try_send refuses")
     }());
     CHECK(rec.seen.empty());
     CHECK(q.stats().rejected == 3);
+    // The refused publish and try_send are reported (the send's caller has its Error in the event).
+    CHECK(reported == std::vector<std::string>(2, "queue: queue stopped: payload not accepted"));
 }
 
 TEST_CASE("senders blocked on a full queue are answered when it stops") {
@@ -638,18 +650,6 @@ TEST_CASE("destroying a running queue off its loop stops it and resolves what wa
     CHECK(pending.get_result().first().is_error());
 }
 
-TEST_CASE("payloads sent to a queue that never started are answered when it is destroyed") {
-    io_loop loop;
-    collector_event<int> ev;
-    {
-        recorder rec;
-        collector_queue<int, int> q(loop, {rec.make("a")});
-        ev = *q.get_publisher().try_send(payload<int>::broadcast(1));
-    }
-    REQUIRE(ev.done());
-    CHECK(ev.get_result().first().get_error().message == "queue destroyed before it was started");
-}
-
 namespace {
 /// Routes even values to the first collector and odd values to the last: any type with `route`.
 struct parity_router {
@@ -689,6 +689,7 @@ TEST_CASE("invalid configurations are refused clearly") {
         co_await q.start();
         CHECK_THROWS_AS(co_await q.start(), queue_state_error);
         co_await q.stop();
+        CHECK_THROWS_AS(co_await q.start(), queue_state_error); // no restart after stop
     }());
 }
 

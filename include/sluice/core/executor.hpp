@@ -59,6 +59,15 @@ inline void resume_on(executor* home, std::coroutine_handle<> h) {
         home->post(h);
 }
 
+/// `co_await continue_on(ex)` moves the calling coroutine to executor `ex` (a coroutine that hopped to
+/// another loop comes back to its own this way). A null executor means "wherever": no hop.
+struct continue_on {
+    executor* target;
+    [[nodiscard]] bool await_ready() const noexcept { return target == nullptr || target == current_executor; }
+    void await_suspend(std::coroutine_handle<> h) const { target->post(h); }
+    void await_resume() const noexcept {}
+};
+
 /// A suspended coroutine parked in a primitive's wait list. Lives in the awaiter, inside the coroutine
 /// frame, so waiting never allocates.
 struct waiter_node {

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include <sluice/core/executor.hpp>
 #include <sluice/core/outcome.hpp>
 
 namespace sluice {
@@ -43,6 +44,10 @@ struct error {
         } catch (const delivery_error& ex) {
             e.message = ex.what();
             e.details = std::make_shared<const outcome>(ex.details());
+        } catch (const operation_cancelled& ex) {
+            // A processor that gave up on its stop token: it did not do the work, as "cancelled" says.
+            e.code = std::make_error_code(std::errc::operation_canceled);
+            e.message = ex.what();
         } catch (const std::system_error& ex) {
             e.code = ex.code();
             e.message = ex.what();
@@ -60,6 +65,13 @@ struct error {
         if (code) throw std::system_error(code, what());
         throw std::runtime_error(what());
     }
+
+    /// Cancelled (code operation_canceled): the work was not done (the queue stopped before it ran,
+    /// or the processor gave up on its stop token), so sending it again does it once.
+    [[nodiscard]] bool cancelled() const noexcept { return code == std::errc::operation_canceled; }
+    /// Abandoned (code operation_in_progress): still running when a queue's stop gave up waiting for
+    /// it. It may still complete: sending it again may do the work twice.
+    [[nodiscard]] bool abandoned() const noexcept { return code == std::errc::operation_in_progress; }
 
     /// "source: message".
     [[nodiscard]] std::string what() const { return source.empty() ? message : source + ": " + message; }
@@ -158,6 +170,8 @@ public:
     }
 
     [[nodiscard]] const result<T>& operator[](std::size_t i) const { return items_[i]; }
+    /// The i-th result, to fill in (a queue writes each collector's answer at its routing position).
+    [[nodiscard]] result<T>& operator[](std::size_t i) { return items_[i]; }
     [[nodiscard]] iterator begin() noexcept { return items_.begin(); }
     [[nodiscard]] iterator end() noexcept { return items_.end(); }
     [[nodiscard]] const_iterator begin() const noexcept { return items_.begin(); }
@@ -179,6 +193,8 @@ public:
 
     void push_back(result<T> r) { items_.push_back(std::move(r)); }
     void reserve(std::size_t n) { items_.reserve(n); }
+    /// Makes the list `n` long, new entries empty Oks.
+    void resize(std::size_t n) { items_.resize(n); }
     void clear() noexcept { items_.clear(); }
 
 private:

@@ -5,10 +5,20 @@
 
 #include <atomic>
 #include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <climits>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
+#include <stdexcept>
+#include <string>
 #include <utility>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <sluice/core/detail/frame_allocator.hpp>
 #include <sluice/core/executor.hpp>
@@ -50,7 +60,7 @@ public:
         if (pool.count < pool_limit) {
             results_.clear();
             claimed_.store(false, std::memory_order_relaxed);
-            done_.store(false, std::memory_order_relaxed);
+            done_.store(0, std::memory_order_relaxed);
             blocking_waiters_.store(false, std::memory_order_relaxed);
             waiter_.store(nullptr, std::memory_order_relaxed);
             next_free_ = pool.head;
@@ -75,13 +85,13 @@ public:
     void resolve() {
         // Only a thread blocked in wait_blocking() needs the notify (a shared futex table otherwise).
         // seq_cst pairs with wait_blocking: either we see its flag or it sees done_.
-        done_.store(true, std::memory_order_seq_cst);
-        if (blocking_waiters_.load(std::memory_order_seq_cst)) done_.notify_all();
+        done_.store(1, std::memory_order_seq_cst);
+        if (blocking_waiters_.load(std::memory_order_seq_cst)) futex(FUTEX_WAKE_PRIVATE, INT_MAX, nullptr);
         void* prev = waiter_.exchange(resolved_marker(), std::memory_order_acq_rel);
         if (prev != nullptr) static_cast<waiter_node*>(prev)->resume();
     }
 
-    [[nodiscard]] bool done() const noexcept { return done_.load(std::memory_order_acquire); }
+    [[nodiscard]] bool done() const noexcept { return done_.load(std::memory_order_acquire) != 0; }
 
     /// Registers a waiting coroutine; false when already resolved (don't suspend).
     bool set_waiter(waiter_node* node) noexcept {
@@ -91,9 +101,19 @@ public:
         return ok;
     }
 
-    void wait_blocking() noexcept {
+    /// Blocks the calling thread until resolved or `deadline`; true when resolved. A futex rather than
+    /// std::atomic::wait, which has no timeout.
+    bool wait_blocking_until(std::chrono::steady_clock::time_point deadline) noexcept {
         blocking_waiters_.store(true, std::memory_order_seq_cst);
-        done_.wait(false, std::memory_order_seq_cst);
+        while (done_.load(std::memory_order_seq_cst) == 0) {
+            auto left = deadline - std::chrono::steady_clock::now();
+            if (left <= decltype(left)::zero()) return false;
+            // Sleeps at most an hour at a time: a far deadline needs no special case.
+            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::min<decltype(left)>(left, std::chrono::hours(1)));
+            timespec relative{static_cast<time_t>(ns.count() / 1'000'000'000), static_cast<long>(ns.count() % 1'000'000'000)};
+            futex(FUTEX_WAIT_PRIVATE, 0, &relative); // returns at once unless done_ is still 0
+        }
+        return true;
     }
 
     const result_list<R>& results_after_done() const noexcept { return results_; }
@@ -102,6 +122,11 @@ private:
     event_state() = default;
 
     void* resolved_marker() noexcept { return this; }
+
+    long futex(int op, int value, const timespec* timeout) noexcept {
+        static_assert(sizeof(done_) == sizeof(std::uint32_t) && std::atomic<std::uint32_t>::is_always_lock_free);
+        return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&done_), op, value, timeout, nullptr, 0);
+    }
 
     static constexpr std::size_t pool_limit = 4096;
     struct pool {
@@ -123,7 +148,7 @@ private:
 
     std::atomic<std::uint32_t> refs_{1};
     std::atomic<bool> claimed_{false};
-    std::atomic<bool> done_{false};
+    std::atomic<std::uint32_t> done_{0}; // a futex word: 0 pending, 1 resolved
     std::atomic<bool> blocking_waiters_{false};
     std::atomic<void*> waiter_{nullptr};
     result_list<R> results_;
@@ -131,9 +156,21 @@ private:
 
 } // namespace detail
 
+/// Thrown by collector_event::wait_blocking when the results did not come within its deadline.
+class wait_timeout : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// The caller's handle on one sent payload: resolves once, with one result per collector.
 template <class R>
 class collector_event {
 public:
+    /// How long wait_blocking() waits when given no timeout, before it throws wait_timeout: far longer
+    /// than a processor should take, and short enough that a queue whose loop never runs shows up as
+    /// an error rather than a silent hang.
+    static constexpr std::chrono::seconds default_blocking_timeout{60};
+
     collector_event() = default;
     /// Adopts one reference to `state`.
     explicit collector_event(detail::event_state<R>* state) noexcept : state_(state) {}
@@ -149,6 +186,7 @@ public:
         if (state_) state_->release();
     }
 
+    /// True when it refers to a payload (false when default-constructed or moved from).
     [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
 
     /// True once the results are in.
@@ -179,11 +217,24 @@ public:
         return state_->results_after_done();
     }
 
-    /// Blocks the calling (non-loop) thread until done and returns the results.
-    const result_list<R>& wait_blocking() const {
-        assert(state_ && "waiting on an empty collector_event");
-        state_->wait_blocking();
+    /// Blocks the calling thread (never the queue's loop thread) until the results are in, for at
+    /// most `timeout`, then throws wait_timeout. `std::chrono::nanoseconds::max()` waits without a
+    /// deadline.
+    const result_list<R>& wait_blocking(std::chrono::nanoseconds timeout = default_blocking_timeout) const {
+        if (!wait_blocking_for(timeout))
+            throw wait_timeout("collector_event: no result after " + std::to_string(timeout.count() / 1'000'000) +
+                               " ms; is the queue's loop running? (wait_blocking(timeout) waits longer)");
         return state_->results_after_done();
+    }
+
+    /// Blocks the calling thread for at most `timeout`; true when the results are in (get_result()
+    /// then has them).
+    [[nodiscard]] bool wait_blocking_for(std::chrono::nanoseconds timeout) const {
+        assert(state_ && "waiting on an empty collector_event");
+        using clock = std::chrono::steady_clock;
+        auto now = clock::now();
+        auto deadline = timeout >= clock::time_point::max() - now ? clock::time_point::max() : now + timeout;
+        return state_->wait_blocking_until(deadline);
     }
 
 private:

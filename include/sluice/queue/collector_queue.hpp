@@ -1,21 +1,28 @@
 #pragma once
 
 // collector_queue: publishers send payloads (from any thread); consumer coroutines on the queue's loop
-// take them in FIFO, LIFO or priority order, route each to its collectors and resolve the sender's
-// collector_event with one result per collector. Consumers grow with the backlog up to max_consumers
-// and retire after idling down to min_consumers. A bounded queue pushes back on senders.
+// take them in FIFO, LIFO or priority order, route each to its collectors, run those collectors at once
+// and resolve the sender's collector_event with one result per collector, in routing order. Consumers
+// grow with the backlog up to max_consumers and retire after idling down to min_consumers. A bounded
+// queue pushes back on senders.
 //
-// The path of one payload: publisher::send -> enqueue (or hand-off to an idle consumer) -> consumer ->
-// router -> each collector's processor -> event_state::resolve -> the sender's co_await ev.wait().
+// The path of one payload:
+//   publisher on the loop thread -> backlog
+//   publisher on another thread -> intake -> pump (one wake-up per burst) -> backlog
+//   backlog -> consumer -> router -> fan_out: synchronous processors inline, coroutine processors each
+//   in a call of its own -> the last answer resolves the sender's event.
+// A consumer waits for the calls of its payload unless they release it (an acknowledgement wait):
+// then the job finishes on its own while the consumer takes the next payload.
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
-#include <functional>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -23,8 +30,8 @@
 #include <utility>
 #include <vector>
 
-#include <sluice/core/detail/ring_buffer.hpp>
-#include <sluice/core/detail/spin_lock.hpp>
+#include <sluice/core/detail/detached_task.hpp>
+#include <sluice/core/event.hpp>
 #include <sluice/core/executor.hpp>
 #include <sluice/core/result.hpp>
 #include <sluice/core/sync_wait.hpp>
@@ -34,73 +41,22 @@
 #include <sluice/metrics/metrics.hpp>
 #include <sluice/queue/collector.hpp>
 #include <sluice/queue/collector_event.hpp>
+#include <sluice/queue/detail/backlog.hpp>
+#include <sluice/queue/detail/fan_out.hpp>
+#include <sluice/queue/detail/intake.hpp>
+#include <sluice/queue/detail/loop_counter.hpp>
 #include <sluice/queue/payload.hpp>
+#include <sluice/queue/queue_options.hpp>
 #include <sluice/queue/router.hpp>
 
 namespace sluice {
 
-/// The order in which a backlog is taken: oldest first, newest first, or lowest priority value first
-/// (ties in arrival order).
-enum class queue_discipline { fifo, lifo, priority };
-
-struct queue_options {
-    /// Consumers kept alive even when idle (at least 1 once started is typical; 0 is allowed).
-    std::size_t min_consumers = 1;
-    /// Upper bound on concurrent consumers (and so on payloads processed at once).
-    std::size_t max_consumers = 4;
-    /// Priority of payloads that set none (priority queues only; lower runs first).
-    int default_priority = 0;
-    /// Most payloads waiting in the queue; 0 means unbounded. When full, send() suspends and
-    /// try_send() refuses.
-    std::size_t capacity = 0;
-    /// A consumer above min_consumers that waited this long for work retires.
-    std::chrono::milliseconds idle_timeout{1000};
-    /// Called on the loop thread for each Error no caller will see (fire-and-forget payloads), so
-    /// failures are never silent. Default: counted only.
-    std::function<void(const error&)> on_unobserved_error{};
-    /// Where to publish this queue's metrics, labelled name=`name`; none if null.
-    metrics_registry* metrics = nullptr;
-    /// Where to log (warn) the Errors no caller will see; none if null. Payloads are never logged.
-    const logger* log = nullptr;
-    std::string name = "queue";
-};
-
-/// Counters and gauges of one queue. Counters only grow.
-struct queue_stats {
-    std::uint64_t accepted = 0;   ///< payloads taken in by send/publish
-    std::uint64_t rejected = 0;   ///< refused by try_send/try_publish (full) or after stop
-    std::uint64_t processed = 0;  ///< payloads fully handled (all collectors reported)
-    std::uint64_t deliveries = 0; ///< collector invocations
-    std::uint64_t failed = 0;     ///< Error results (processor threw, setup failed)
-    std::uint64_t unrouted = 0;   ///< payloads that matched no collector (resolved as an empty Ok)
-    std::uint64_t cancelled = 0;  ///< payloads resolved as "cancelled" at stop
-    std::size_t pending = 0;      ///< waiting in the queue now
-    std::size_t consumers = 0;    ///< consumer coroutines alive now
-    std::size_t idle_consumers = 0;
-    std::size_t peak_consumers = 0;
-};
-
-/// What stop() reports.
-struct stop_report {
-    /// True when everything accepted was processed before the deadline.
-    bool drained = true;
-    /// Payloads resolved with Error "cancelled" because the deadline passed.
-    std::uint64_t cancelled = 0;
-    /// Failures of teardown coroutines, one per collector that failed.
-    std::vector<error> teardown_errors;
-};
-
-/// Thrown by start() when called twice, or by operations on a queue in the wrong state.
-class queue_state_error : public std::logic_error {
-public:
-    using std::logic_error::logic_error;
-};
-
 template <class T, class R = void, queue_discipline Discipline = queue_discipline::fifo,
           class Router = default_router>
     requires router_for<Router, T>
-class collector_queue {
+class collector_queue : private detail::fan_out_host {
     using state_type = detail::event_state<R>;
+    using clock = std::chrono::steady_clock;
 
     struct item {
         payload<T> value;
@@ -109,95 +65,60 @@ class collector_queue {
         std::uint64_t sequence = 0;
     };
 
-    /// The backlog in the queue's discipline. Touched only under lock_.
-    class backlog {
-    public:
-        [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
-        [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
-        void push(item&& it) {
-            items_.push_back(std::move(it));
-            if constexpr (Discipline == queue_discipline::priority)
-                std::push_heap(items_.begin(), items_.end(), later);
-        }
-        /// Moves the next item into `out` (one move: this is the hot path).
-        void pop_into(std::optional<item>& out) {
-            if constexpr (Discipline == queue_discipline::fifo) {
-                out.emplace(std::move(items_.front()));
-                items_.pop_front();
-            } else {
-                if constexpr (Discipline == queue_discipline::priority)
-                    std::pop_heap(items_.begin(), items_.end(), later);
-                out.emplace(std::move(items_.back()));
-                items_.pop_back();
-            }
-        }
-        std::vector<item> take_all() {
-            std::vector<item> all;
-            all.reserve(items_.size());
-            std::optional<item> one;
-            while (!items_.empty()) {
-                pop_into(one);
-                all.push_back(std::move(*one));
-            }
-            return all;
-        }
+    using intake_type = detail::intake<item>;
+    using verdict = typename intake_type::verdict;
+    using waiting_sender = typename intake_type::waiting_sender;
+    using fan_type = detail::fan_out<T, R, item>;
+    using job = typename fan_type::job;
 
-    private:
-        // Heap order: the "largest" element is the one to run first.
-        static bool later(const item& a, const item& b) noexcept {
-            return a.priority != b.priority ? a.priority > b.priority : a.sequence > b.sequence;
-        }
-        std::conditional_t<Discipline == queue_discipline::fifo, detail::ring_buffer<item>, std::vector<item>> items_;
+    /// An idle consumer, parked until there is work or it is told to retire.
+    struct consumer_waiter {
+        std::coroutine_handle<> handle{};
+        clock::time_point idle_since{};
+        consumer_waiter* next = nullptr;
+        consumer_waiter* prev = nullptr;
+        bool retired = false;
     };
 
-    /// An idle consumer, parked until an item is handed to it or it is told to retire.
-    struct consumer_waiter : detail::waiter_node {
-        std::optional<item>* slot = nullptr; // the consumer's current-item slot, filled on hand-off
-        std::chrono::steady_clock::time_point idle_since{};
-        consumer_waiter* next_idle = nullptr;
-        consumer_waiter* prev_idle = nullptr;
+    /// How a report posted from another thread learns whether the queue still exists.
+    struct lifeline {
+        collector_queue* queue;
     };
 
-    /// A sender blocked on a full queue; its item moves in when a consumer makes room.
-    struct sender_waiter : detail::waiter_node {
-        std::optional<item> pending;
-        bool refused = false; // the queue stopped while it waited
-    };
-
-    struct collector_entry {
-        collector<T, R> spec;
-        collector_context context;
-        bool setup_ok = false;
-        std::optional<error> setup_error;
-    };
+    enum class phase : std::uint8_t { idle, starting, running, stopping, stopped };
 
 public:
     using value_type = T;
     using result_type = R;
     using event_type = collector_event<R>;
 
-    /// Sends payloads into the queue. Cheap to copy; valid while the queue lives.
+    /// Sends payloads into the queue. Cheap to copy; valid while the queue lives; usable from any
+    /// thread (a burst from another thread costs the loop one wake-up).
     class publisher {
     public:
         explicit publisher(collector_queue* q) noexcept : queue_(q) {}
 
         /// `co_await send(p)` enqueues p, suspending while a bounded queue is full, and yields the
-        /// event that resolves with p's results. After stop it yields an event already resolved
-        /// with an Error "queue stopped".
+        /// event that resolves with p's results. Before start() or after stop() it yields an event
+        /// already resolved with an Error saying so.
         [[nodiscard]] auto send(payload<T> p) { return send_awaiter{queue_, std::move(p), true}; }
 
         /// Like send, without a result: cheaper, for fire-and-forget. Errors are counted and go to
-        /// queue_options::on_unobserved_error. Yields false if the queue had stopped.
+        /// queue_options::on_unobserved_error. Yields false when refused (not started, stopped),
+        /// which is counted and reported there too.
         [[nodiscard]] auto publish(payload<T> p) { return publish_awaiter{queue_, std::move(p)}; }
 
-        /// Enqueues unless the queue is full or stopped; never waits.
+        /// Enqueues unless the queue is full, not started or stopped; never waits. A refused payload is
+        /// handed back intact (a refusal other than "full" is also reported to on_unobserved_error).
         [[nodiscard]] std::optional<event_type> try_send(payload<T>&& p) { return queue_->try_enqueue(p, true); }
         /// Fire-and-forget try_send: true when accepted.
         [[nodiscard]] bool try_publish(payload<T>&& p) { return queue_->try_enqueue(p, false).has_value(); }
 
-        /// For plain threads (never the queue's loop thread): blocks while full.
-        event_type send_blocking(payload<T> p) { return sync_wait(send(std::move(p))); }
-        bool publish_blocking(payload<T> p) { return sync_wait(publish(std::move(p))); }
+        /// For plain threads: blocks while a bounded queue is full. On the queue's own loop thread it
+        /// throws queue_state_error instead of blocking (it would wait for itself).
+        event_type send_blocking(payload<T> p) { return queue_->send_blocking(p); }
+        /// Fire-and-forget send_blocking: true when accepted.
+        bool publish_blocking(payload<T> p) { return queue_->publish_blocking(p); }
 
     private:
         collector_queue* queue_;
@@ -205,194 +126,118 @@ public:
 
     collector_queue(io_loop& loop, std::vector<collector<T, R>> collectors, queue_options options = {},
                     Router router = Router{})
-        : loop_(&loop), options_(std::move(options)), router_(std::move(router)) {
+        : metrics_(options.metrics ? queue_metrics(*options.metrics, options.name) : queue_metrics{}), loop_(&loop),
+          options_(std::move(options)), router_(std::move(router)), fan_(loop, collectors, *this, metrics_),
+          intake_(options_.capacity), lifeline_(std::make_shared<lifeline>(lifeline{this})) {
         if (options_.max_consumers == 0) throw std::invalid_argument("collector_queue: max_consumers must be >= 1");
         if (options_.min_consumers > options_.max_consumers)
             throw std::invalid_argument("collector_queue: min_consumers exceeds max_consumers");
-        std::vector<std::string> keys;
-        std::vector<std::vector<std::string>> topics;
-        entries_.reserve(collectors.size());
-        for (auto& c : collectors) {
-            if (!c.processor) throw std::invalid_argument("collector '" + c.key + "' has no processor");
-            keys.push_back(c.key);
-            topics.push_back(c.topics);
-            collector_context ctx(c.key, c.topics, loop_);
-            entries_.push_back(std::make_unique<collector_entry>(collector_entry{std::move(c), std::move(ctx), false, std::nullopt}));
-        }
-        table_ = route_table(keys, topics);
-        if (options_.metrics) metrics_ = queue_metrics(*options_.metrics, options_.name);
     }
 
     collector_queue(const collector_queue&) = delete;
     collector_queue& operator=(const collector_queue&) = delete;
 
-    /// A running queue is stopped with no grace period (what is pending resolves as "cancelled").
-    /// Destroying a running queue from inside its own loop is a bug (co_await stop() first) and
-    /// terminates.
+    /// A running queue is stopped with no grace period, on the calling thread (its loop must not be
+    /// running on another one). Destroying a running queue from inside its own loop is a bug
+    /// (co_await stop() first) and terminates. Calls abandoned at stop may outlive the queue: they
+    /// keep what they use and report nothing once it is gone.
     ~collector_queue() {
-        if (running_) {
+        phase p = phase_.load(std::memory_order_relaxed);
+        if (p != phase::idle && p != phase::stopped) {
             if (loop_->in_loop_thread()) {
-                std::fputs("sluice: collector_queue destroyed while running inside its loop; "
-                           "co_await stop() first\n",
-                           stderr);
+                std::fputs("sluice: collector_queue destroyed while running inside its loop; co_await stop() first\n", stderr);
                 std::terminate();
             }
-            loop_->run_until_complete(stop(std::chrono::milliseconds(0)));
+            (void)loop_->run_until_complete(stop(std::chrono::milliseconds(0)));
         }
-        cancel_backlog("queue destroyed before it was started");
+        lifeline_->queue = nullptr;
     }
 
     [[nodiscard]] publisher get_publisher() noexcept { return publisher(this); }
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
-    [[nodiscard]] const route_table& routes() const noexcept { return table_; }
-    [[nodiscard]] bool running() const noexcept { return running_; }
+    [[nodiscard]] const route_table& routes() const noexcept { return fan_.table(); }
+    /// True between start() and stop(). Any thread.
+    [[nodiscard]] bool running() const noexcept { return phase_.load(std::memory_order_relaxed) == phase::running; }
 
-    /// Runs every collector's setup, then starts min_consumers consumers. Call on the loop. A failing
-    /// setup does not stop the others: that collector then answers every payload with its Error.
+    /// Opens the queue, runs every collector's setup, then starts min_consumers consumers. Called from
+    /// another thread (or another loop), it runs on the queue's loop and comes back. A failing setup
+    /// does not stop the others: that collector then answers every payload with its Error. Throws
+    /// queue_state_error when called twice or after stop.
     task<void> start() {
-        if (started_) throw queue_state_error("collector_queue already started");
-        started_ = true;
-        for (auto& e : entries_) {
-            if (!e->spec.setup) {
-                e->setup_ok = true;
-                continue;
-            }
-            try {
-                co_await e->spec.setup(e->context);
-                e->setup_ok = true;
-            } catch (...) {
-                e->setup_error = error::from_current_exception(e->spec.key);
-                e->setup_error->message = "setup failed: " + e->setup_error->message;
-            }
+        executor* origin = detail::current_executor;
+        const bool hop = !loop_->in_loop_thread();
+        if (hop) co_await loop_->schedule();
+        std::exception_ptr failure;
+        try {
+            co_await start_on_loop();
+        } catch (...) {
+            failure = std::current_exception();
         }
-        running_ = true;
-        std::size_t initial = 0;
-        {
-            std::lock_guard lock(lock_);
-            // Enough consumers for what queued up before start, within the bounds.
-            initial = std::clamp<std::size_t>(backlog_.size(), options_.min_consumers, options_.max_consumers);
-            live_consumers_ += initial;
-            peak_consumers_ = std::max(peak_consumers_, live_consumers_);
-        }
-        for (std::size_t i = 0; i < initial; ++i) loop_->spawn(consume());
-        housekeeper_stop_ = std::stop_source{};
-        housekeeping_ = true;
-        loop_->spawn(housekeep(housekeeper_stop_.get_token()));
+        if (hop) co_await detail::continue_on{origin};
+        if (failure) std::rethrow_exception(failure);
     }
 
-    /// Stops accepting, lets consumers drain the backlog for up to `grace`, then cancels what is left
-    /// (pending and in-flight payloads resolve with Error "cancelled", processors see their context's
-    /// stop token), waits for consumers to finish, and runs every teardown. Every accepted payload
-    /// is resolved when this returns.
-    task<stop_report> stop(std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
-        stop_report report;
-        if (!running_) {
-            report.cancelled = cancel_backlog("queue stopped before it was started");
-            co_return report;
-        }
-        auto deadline = std::chrono::steady_clock::now() + grace;
-        std::vector<sender_waiter*> refused;
-        {
-            std::lock_guard lock(lock_);
-            accepting_ = false;
-            while (auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front())) refused.push_back(s);
-            retire_idle_locked(0, retiring_consumers_);
-        }
-        for (auto* s : refused) {
-            s->refused = true;
-            s->resume();
-        }
-        wake_retired();
-
-        // Sleep until the deadline, cut short (as a "cancellation") by the last consumer leaving.
-        if (live_consumers() != 0) {
-            drained_signal_ = std::stop_source{};
-            try {
-                co_await loop_->sleep_until(deadline, drained_signal_.get_token());
-            } catch (const operation_cancelled&) {
-            }
-        }
-        if (live_consumers() != 0) {
-            report.drained = false;
-            report.cancelled += cancel_backlog("cancelled: stop deadline passed");
-            report.cancelled += cancel_in_flight();
-            for (auto& e : entries_) e->context.request_stop();
-            // Processors were told; now they must finish before teardown may run.
-            drained_signal_ = std::stop_source{};
-            while (live_consumers() != 0) {
-                try {
-                    co_await loop_->sleep_for(std::chrono::hours(24), drained_signal_.get_token());
-                } catch (const operation_cancelled&) {
-                }
-            }
-        }
-        housekeeper_stop_.request_stop();
-        while (housekeeping_) co_await loop_->schedule();
-        for (auto& e : entries_) {
-            if (!e->setup_ok || !e->spec.teardown) continue;
-            try {
-                co_await e->spec.teardown(e->context);
-            } catch (...) {
-                report.teardown_errors.push_back(error::from_current_exception(e->spec.key));
-            }
-        }
-        running_ = false;
-        cancelled_.fetch_add(report.cancelled, std::memory_order_relaxed);
+    /// Stops accepting, lets consumers drain the backlog for up to `grace`, then answers what never
+    /// started "cancelled", fires the collectors' stop tokens and gives the processors still running
+    /// queue_options::abandon_after to return; the payloads of those that do not are answered
+    /// "abandoned" (they may still complete) and stop() returns without them. Then the teardowns run.
+    /// Every accepted payload is answered when this returns. Called from another thread (or loop), it
+    /// runs on the queue's loop and comes back; a second call waits for the first.
+    task<stop_report> stop(clock::duration grace = std::chrono::seconds(5)) {
+        executor* origin = detail::current_executor;
+        const bool hop = !loop_->in_loop_thread();
+        if (hop) co_await loop_->schedule();
+        stop_report report = co_await stop_on_loop(grace);
+        if (hop) co_await detail::continue_on{origin};
         co_return report;
     }
 
-    /// The async scope form: start, run `body(publisher)`, then stop with `grace` whether the body
-    /// returned or threw (the body's exception is rethrown after the stop).
+    /// The async scope form: start, run `body(publisher)` on the loop, then stop with `grace` whether
+    /// the body returned or threw (the body's exception is rethrown after the stop).
     template <class Body>
-    task<stop_report> run(Body body, std::chrono::steady_clock::duration grace = std::chrono::seconds(5)) {
-        co_await start();
+    task<stop_report> run(Body body, clock::duration grace = std::chrono::seconds(5)) {
+        executor* origin = detail::current_executor;
+        const bool hop = !loop_->in_loop_thread();
+        if (hop) co_await loop_->schedule();
         std::exception_ptr failure;
         try {
+            co_await start_on_loop();
             co_await body(get_publisher());
         } catch (...) {
             failure = std::current_exception();
         }
-        stop_report report = co_await stop(grace);
+        stop_report report = co_await stop_on_loop(grace);
+        if (hop) co_await detail::continue_on{origin};
         if (failure) std::rethrow_exception(failure);
         co_return report;
     }
 
-    /// A snapshot of the counters; callable from any thread.
+    /// A snapshot of the counters; any thread.
     [[nodiscard]] queue_stats stats() const {
         queue_stats s;
-        {
-            std::lock_guard lock(lock_);
-            s.accepted = accepted_;
-            s.pending = backlog_.size();
-            s.consumers = live_consumers_;
-            s.idle_consumers = idle_count_;
-            s.peak_consumers = peak_consumers_;
-        }
+        s.accepted = accepted_.get();
         s.rejected = rejected_.load(std::memory_order_relaxed);
-        s.processed = processed_.load(std::memory_order_relaxed);
-        s.deliveries = deliveries_.load(std::memory_order_relaxed);
-        s.failed = failed_.load(std::memory_order_relaxed);
-        s.unrouted = unrouted_.load(std::memory_order_relaxed);
-        s.cancelled = cancelled_.load(std::memory_order_relaxed);
+        s.processed = fan_.processed_.get();
+        s.deliveries = fan_.deliveries_.get();
+        s.failed = fan_.failed_.get();
+        s.unrouted = fan_.unrouted_.get();
+        s.cancelled = cancelled_.get();
+        s.abandoned = fan_.abandoned_.get();
+        s.completed_late = fan_.completed_late_.get();
+        s.failed_late = fan_.failed_late_.get();
+        s.pending = pending_.get() + intake_.waiting();
+        s.in_flight = fan_.active_count_.get();
+        s.consumers = live_consumers_.get();
+        s.idle_consumers = idle_count_.get();
+        s.peak_consumers = peak_consumers_.get();
         return s;
     }
 
-    /// Errors of collectors whose setup failed.
-    [[nodiscard]] std::vector<error> setup_errors() const {
-        std::vector<error> out;
-        for (auto& e : entries_)
-            if (e->setup_error) out.push_back(*e->setup_error);
-        return out;
-    }
+    /// Errors of collectors whose setup failed (read once start() has returned).
+    [[nodiscard]] std::vector<error> setup_errors() const { return fan_.setup_errors(); }
 
 private:
-    // ---- enqueueing (any thread) ----
-
-    /// What must happen after the lock is released.
-    struct wake_action {
-        consumer_waiter* consumer = nullptr; // hand-off done: resume it
-        bool spawn_consumer = false;
-    };
+    // ---- publishing (any thread) ----
 
     item make_item(payload<T>& p, bool with_result) {
         item it{std::move(p), nullptr, 0, 0};
@@ -404,69 +249,105 @@ private:
         return it;
     }
 
-    /// Under lock_: puts `it` where it belongs. Returns the wake-up to perform after unlocking.
-    wake_action enqueue_locked(item&& it) {
-        wake_action action;
-        ++accepted_;
-        metrics_.events_in.inc();
-        it.sequence = next_sequence_++;
-        if (idle_head_ != nullptr) {
-            // Someone is idle, so the backlog is empty: hand the item straight over.
-            consumer_waiter* c = pop_idle_locked();
-            c->slot->emplace(std::move(it));
-            action.consumer = c;
-            return action;
+    /// Takes `it` unless refused (then `it` is untouched); never waits.
+    verdict admit(item& it) {
+        if (loop_->in_loop_thread()) {
+            verdict v = intake_.admit_local();
+            if (v == verdict::accepted) enqueue_local(std::move(it));
+            return v;
         }
-        backlog_.push(std::move(it));
-        if (running_ && live_consumers_ < options_.max_consumers && backlog_.size() > live_consumers_) {
-            ++live_consumers_;
-            peak_consumers_ = std::max(peak_consumers_, live_consumers_);
-            action.spawn_consumer = true;
-        }
-        return action;
-    }
-
-    void perform(const wake_action& action) {
-        if (action.consumer) {
-            // Never inline: the consumer runs on the loop after the sender yields, so a burst of sends
-            // queues up and the discipline decides the order.
-            loop_->post(action.consumer->handle);
-        }
-        if (action.spawn_consumer) {
-            if (loop_->in_loop_thread())
-                loop_->spawn(consume());
-            else
-                loop_->call_soon([this] { loop_->spawn(consume()); });
-        }
+        bool wake = false;
+        verdict v = intake_.hand_in(it, wake);
+        if (wake) loop_->post(pump_);
+        return v;
     }
 
     std::optional<event_type> try_enqueue(payload<T>& p, bool with_result) {
-        // The item is built before taking the lock (it may allocate); a refused payload is handed back
-        // to the caller untouched.
         item it = make_item(p, with_result);
         state_type* state = it.state;
-        wake_action action;
-        {
-            std::lock_guard lock(lock_);
-            if (!accepting_ || (options_.capacity != 0 && backlog_.size() >= options_.capacity)) {
-                p = std::move(it.value);
-                if (state) {
-                    state->release();
-                    state->release();
-                }
-                rejected_.fetch_add(1, std::memory_order_relaxed);
-                metrics_.events_dropped.inc();
-                return std::nullopt;
-            }
-            action = enqueue_locked(std::move(it));
+        verdict v = admit(it);
+        if (v == verdict::accepted) return event_type{state}; // empty for fire-and-forget
+        p = std::move(it.value);
+        drop(state);
+        refused(v, true);
+        return std::nullopt;
+    }
+
+    event_type send_blocking(payload<T>& p) {
+        item it = make_item(p, true);
+        state_type* state = it.state;
+        verdict v = admit(it);
+        if (v == verdict::accepted) return event_type{state};
+        if (v == verdict::full) {
+            drop(state);
+            check_may_block();
+            return sync_wait(send_awaiter{this, std::move(it.value), true});
         }
-        perform(action);
-        return event_type{state}; // empty for fire-and-forget
+        refused(v, false);
+        return refused_event(state, v);
+    }
+
+    bool publish_blocking(payload<T>& p) {
+        item it = make_item(p, false);
+        verdict v = admit(it);
+        if (v == verdict::accepted) return true;
+        if (v == verdict::full) {
+            check_may_block();
+            return sync_wait(publish_awaiter{this, std::move(it.value)});
+        }
+        refused(v, true);
+        return false;
+    }
+
+    void check_may_block() const {
+        if (loop_->in_loop_thread())
+            throw queue_state_error("collector_queue: send_blocking/publish_blocking on the queue's own loop thread "
+                                    "would wait for itself; co_await send()/publish() there");
+    }
+
+    /// Drops both references of a state that never entered the queue.
+    static void drop(state_type* s) noexcept {
+        if (s == nullptr) return;
+        s->release();
+        s->release();
+    }
+
+    /// Counts a refusal; reports one that is not flow control ("full") when nobody else is told.
+    void refused(verdict v, bool report) {
+        rejected_.fetch_add(1, std::memory_order_relaxed);
+        metrics_.events_dropped.inc();
+        if (!report || v == verdict::full) return;
+        error e = refusal_error(v);
+        if (loop_->in_loop_thread()) {
+            report_unobserved(e);
+            return;
+        }
+        // on_unobserved_error runs on the loop thread, and only while the queue exists.
+        loop_->call_soon([life = lifeline_, e] {
+            if (life->queue) life->queue->report_unobserved(e);
+        });
+    }
+
+    static error refusal_error(verdict v) {
+        error e;
+        e.source = "queue";
+        e.message = v == verdict::not_started ? "queue not started: call start() before sending; payload not accepted"
+                                              : "queue stopped: payload not accepted";
+        return e;
+    }
+
+    /// The caller's event for a refused send: already resolved with the reason.
+    event_type refused_event(state_type* s, verdict v) {
+        s->release(); // the queue's reference: it will never see this payload
+        s->claim();
+        s->results().push_back(result<R>::failure(refusal_error(v)));
+        s->resolve();
+        return event_type{s};
     }
 
     struct send_awaiter {
         collector_queue* queue;
-        sender_waiter node;
+        waiting_sender node;
         state_type* state = nullptr;
         bool with_result;
 
@@ -474,8 +355,8 @@ private:
             node.pending.emplace(q->make_item(p, result));
             state = node.pending->state;
         }
-        // Movable only before it is awaited (sync_wait and some compilers move awaiters into a frame);
-        // once suspended, its node is linked into the queue and must stay put.
+        // Movable only before it is awaited (sync_wait moves awaiters into its frame); once
+        // suspended, its node may be linked into the intake and must stay put.
         send_awaiter(send_awaiter&& o) noexcept
             : queue(o.queue), state(std::exchange(o.state, nullptr)), with_result(o.with_result) {
             node.pending = std::move(o.node.pending);
@@ -485,268 +366,208 @@ private:
         send_awaiter& operator=(const send_awaiter&) = delete;
         send_awaiter& operator=(send_awaiter&&) = delete;
         ~send_awaiter() {
-            // Never handed over (refused): drop both references.
-            if (node.pending && state) {
-                state->release();
-                state->release();
-            }
+            if (node.pending) drop(state); // never taken (refused, or never awaited)
         }
 
         bool await_ready() const noexcept { return false; }
         bool await_suspend(std::coroutine_handle<> h) {
-            wake_action action;
-            {
-                std::lock_guard lock(queue->lock_);
-                if (!queue->accepting_) {
-                    node.refused = true;
-                    return false;
-                }
-                if (queue->options_.capacity != 0 && queue->backlog_.size() >= queue->options_.capacity) {
-                    node.handle = h;
-                    node.home = detail::current_executor;
-                    queue->blocked_senders_.push_back(&node);
-                    return true;
-                }
-                action = queue->enqueue_locked(std::move(*node.pending));
+            node.handle = h;
+            node.home = detail::current_executor;
+            const bool local = queue->loop_->in_loop_thread();
+            bool wake = false;
+            verdict v = queue->intake_.admit_or_wait(node, local, wake);
+            if (wake) queue->loop_->post(queue->pump_);
+            if (v == verdict::full) return true; // until admitted, or refused at stop
+            node.outcome = v;
+            if (v == verdict::accepted && local) {
+                queue->enqueue_local(std::move(*node.pending));
                 node.pending.reset();
             }
-            queue->perform(action);
             return false;
         }
         event_type await_resume() {
-            if (node.refused) {
-                queue->rejected_.fetch_add(1, std::memory_order_relaxed);
-                queue->metrics_.events_dropped.inc();
-                if (!with_result) return event_type{};
-                // The caller still gets an answer, not silence.
-                state_type* s = std::exchange(state, nullptr);
-                node.pending.reset();
-                s->release(); // the queue's reference: it will never see this item
-                error e;
-                e.source = "queue";
-                e.message = "queue stopped: payload not accepted";
-                s->claim();
-                s->results().push_back(result<R>::failure(std::move(e)));
-                s->resolve();
-                return event_type{s};
-            }
+            if (node.outcome == verdict::accepted) return with_result ? event_type{std::exchange(state, nullptr)} : event_type{};
             node.pending.reset();
+            state_type* s = std::exchange(state, nullptr);
+            queue->refused(node.outcome, !with_result);
             if (!with_result) return event_type{};
-            return event_type{std::exchange(state, nullptr)};
+            return queue->refused_event(s, node.outcome); // the caller still gets an answer, not silence
         }
     };
 
     struct publish_awaiter : send_awaiter {
         publish_awaiter(collector_queue* q, payload<T>&& p) : send_awaiter(q, std::move(p), false) {}
         bool await_resume() {
-            bool accepted = !this->node.refused;
+            bool accepted = this->node.outcome == verdict::accepted;
             (void)send_awaiter::await_resume();
             return accepted;
         }
     };
 
-    // ---- consuming (loop thread) ----
+    // ---- the backlog and the pump (loop thread) ----
 
-    /// Fills the consumer's slot with the next item, parking the consumer while there is none.
-    /// Leaves the slot empty when the consumer should exit (retired, or stopped and drained).
-    struct next_item_awaiter {
-        collector_queue* queue;
-        std::optional<item>* slot;
-        consumer_waiter node{};
-
-        bool await_ready() {
-            std::lock_guard lock(queue->lock_);
-            return queue->try_pop_locked(*slot) || queue->should_exit_locked();
+    void enqueue_local(item&& it) {
+        it.sequence = next_sequence_++;
+        accepted_.add(1);
+        metrics_.events_in.inc();
+        backlog_.push(std::move(it));
+        pending_.add(1);
+        metrics_.depth.set(static_cast<double>(backlog_.size()));
+        // An idle consumer takes it (after this sender yields: a burst queues up and the discipline
+        // orders it); otherwise a new one starts while the backlog exceeds the consumers.
+        if (idle_head_ != nullptr) {
+            loop_->post(pop_idle()->handle);
+            return;
         }
-        bool await_suspend(std::coroutine_handle<> h) {
-            std::lock_guard lock(queue->lock_);
-            // Re-check under the same lock as the registration: a sender between await_ready and
-            // here would otherwise see no idle consumer and no wake-up would come.
-            if (queue->try_pop_locked(*slot) || queue->should_exit_locked()) return false;
-            node.handle = h;
-            node.home = detail::current_executor;
-            node.slot = slot;
-            node.idle_since = std::chrono::steady_clock::now();
-            queue->push_idle_locked(&node);
-            return true;
+        phase p = phase_.load(std::memory_order_relaxed);
+        if (p != phase::running && p != phase::stopping) return;
+        const std::size_t live = live_consumers_.get();
+        if (live < options_.max_consumers && backlog_.size() > live) {
+            live_consumers_.set(live + 1);
+            peak_consumers_.set(std::max(peak_consumers_.get(), live + 1));
+            loop_->spawn(consume());
+        }
+    }
+
+    bool try_pop(job& j) {
+        if (backlog_.empty()) return false;
+        backlog_.pop_into(j.it);
+        pending_.sub(1);
+        metrics_.depth.set(static_cast<double>(backlog_.size()));
+        return true;
+    }
+
+    /// Moves what other threads handed in into the backlog, one burst per wake-up, until stop.
+    detail::detached_task pump_loop() {
+        for (;;) {
+            co_await std::suspend_always{}; // resumed by a post of pump_
+            const bool open = intake_.drain(drained_);
+            for (auto& it : drained_) enqueue_local(std::move(it));
+            drained_.clear();
+            if (!open) break;
+        }
+        pump_running_ = false;
+        note_progress();
+    }
+
+    /// fan_out_host: an accepted payload was answered. In a bounded queue that admits waiting senders.
+    void payload_answered() override {
+        intake_.answered(admitted_);
+        if (!admitted_.empty()) {
+            std::vector<waiting_sender*> admitted;
+            admitted.swap(admitted_);
+            for (auto* w : admitted) {
+                enqueue_local(std::move(*w->pending));
+                w->pending.reset();
+            }
+            for (auto* w : admitted) resume_sender(w);
+        }
+        note_progress();
+    }
+
+    void resume_sender(waiting_sender* w) {
+        // Senders on this loop go through the ready queue rather than running inside a consumer.
+        if (w->home == loop_)
+            loop_->post(w->handle);
+        else
+            w->resume();
+    }
+
+    /// fan_out_host: an Error nobody will see otherwise.
+    void report_unobserved(const error& e) const override {
+        if (options_.on_unobserved_error) options_.on_unobserved_error(e);
+        if (options_.log)
+            options_.log->warn("queue", "payload failed and nobody waits for its result",
+                               {field::plain("queue", options_.name), field::plain("source", e.source),
+                                field::plain("error", e.message)});
+    }
+
+    // ---- consumers (loop thread) ----
+
+    struct park_idle {
+        collector_queue* queue;
+        consumer_waiter* node;
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<> h) const {
+            node->handle = h;
+            node->idle_since = clock::now();
+            queue->push_idle(node);
         }
         void await_resume() const noexcept {}
     };
 
-    bool try_pop_locked(std::optional<item>& out) {
-        if (backlog_.empty()) return false;
-        backlog_.pop_into(out);
-        metrics_.depth.set(static_cast<double>(backlog_.size()));
-        if (!blocked_senders_.empty()) {
-            // Room appeared: the longest-waiting sender's item moves in now, preserving send order.
-            auto* s = static_cast<sender_waiter*>(blocked_senders_.pop_front());
-            ++accepted_;
-            s->pending->sequence = next_sequence_++;
-            backlog_.push(std::move(*s->pending));
-            s->pending.reset();
-            unblocked_.push_back(s);
-        }
-        return true;
-    }
-
-    bool should_exit_locked() const noexcept { return !accepting_ && backlog_.empty(); }
-
-    /// One consumer: a single coroutine frame for its whole life, so an item costs no frame of its own
-    /// beyond the processor's.
+    /// One consumer: takes payloads, routes them and runs their collectors, waiting for the calls that
+    /// hold it. A single frame for its whole life.
     task<void> consume() {
-        route_targets targets;
-        std::optional<item> it;
-        bool last = false;
+        job* j = nullptr;
         unsigned since_yield = 0;
         for (;;) {
-            it.reset();
             // A consumer with a steady backlog never suspends on its own; yielding now and then lets
             // timers, I/O and other coroutines of the loop run (not too often: each costs a loop turn).
             if (++since_yield == yield_every) {
                 since_yield = 0;
                 co_await loop_->schedule();
             }
-            co_await next_item_awaiter{this, &it};
-            resume_unblocked();
-            if (!it) {
-                std::lock_guard lock(lock_);
-                // Work that arrived while this consumer was being retired must not be stranded.
-                if (!backlog_.empty()) continue;
-                last = --live_consumers_ == 0;
-                break;
-            }
-            state_type* state = begin_item(*it, targets);
-            std::uint64_t failures = 0;
-            for (auto index : targets.indices()) {
-                collector_entry& e = *entries_[index];
-                result<R> r;
-                if (!e.setup_ok) {
-                    r = result<R>::failure(e.setup_error ? *e.setup_error
-                                                         : error{e.spec.key, "collector not started", {}, {}});
-                } else {
-                    try {
-                        if constexpr (std::is_void_v<R>)
-                            co_await e.spec.processor(it->value, e.context);
-                        else
-                            r = result<R>::ok(co_await e.spec.processor(it->value, e.context));
-                    } catch (...) {
-                        r = result<R>::failure(error::from_current_exception(e.spec.key));
+            if (j == nullptr) j = fan_.acquire();
+            bool leave = false;
+            while (!try_pop(*j)) {
+                if (phase_.load(std::memory_order_relaxed) >= phase::stopping) {
+                    leave = true;
+                    break;
+                }
+                consumer_waiter node;
+                co_await park_idle{this, &node};
+                if (node.retired) {
+                    --retiring_;
+                    // Work that arrived while this consumer was being retired must not be stranded.
+                    if (backlog_.empty()) {
+                        leave = true;
+                        break;
                     }
                 }
-                if (r.is_error()) {
-                    ++failures;
-                    if (!state) report_unobserved(r.get_error());
-                }
-                // Stop's deadline may have answered for this payload while a processor ran.
-                if (state && !state->claimed()) {
-                    r.set_source(e.spec.key);
-                    state->results().push_back(std::move(r));
-                }
             }
-            finish_item(state, targets.size(), failures);
+            if (leave) break;
+            j->targets.clear();
+            router_.route(j->it->value, fan_.table(), j->targets);
+            fan_.start(*j);
+            if (j->held != 0) co_await typename fan_type::until_released{j};
+            if (!fan_.settle(*j)) j = nullptr; // detached: its last call finishes it
         }
-        if (last) drained_signal_.request_stop();
+        fan_.recycle(j);
+        live_consumers_.sub(1);
+        note_progress();
     }
 
-    void resume_unblocked() {
-        // unblocked_ is only ever filled by consumers, on this (the loop) thread: no lock to peek.
-        if (unblocked_.empty()) return;
-        std::vector<sender_waiter*> wake;
-        {
-            std::lock_guard lock(lock_);
-            wake.swap(unblocked_);
-        }
-        // Senders on this loop go through the ready queue rather than running inside the consumer.
-        for (auto* s : wake) {
-            if (s->home == loop_)
-                loop_->post(s->handle);
-            else
-                s->resume();
-        }
-    }
-
-    void report_unobserved(const error& e) const {
-        if (options_.on_unobserved_error) options_.on_unobserved_error(e);
-        if (options_.log)
-            options_.log->warn("queue", "fire-and-forget payload failed",
-                               {field::plain("queue", options_.name), field::plain("collector", e.source),
-                                field::plain("error", e.message)});
-    }
-
-    /// Routes the item; returns its result state (null for fire-and-forget).
-    state_type* begin_item(item& it, route_targets& targets) {
-        targets.clear();
-        router_.route(it.value, table_, targets);
-        state_type* state = it.state;
-        if (state != nullptr) {
-            in_flight_.push_back(state);
-            state->results().reserve(std::max<std::size_t>(targets.size(), 1));
-        }
-        if (targets.empty()) {
-            bump(unrouted_, 1);
-            if (state && !state->claimed()) state->results().push_back(result<R>::ok());
-        }
-        return state;
-    }
-
-    void finish_item(state_type* state, std::size_t deliveries, std::uint64_t failures) {
-        bump(deliveries_, deliveries);
-        if (failures) {
-            bump(failed_, failures);
-            metrics_.events_failed.add(failures);
-        }
-        bump(processed_, 1);
-        metrics_.events_out.inc();
-        if (state != nullptr) {
-            std::erase(in_flight_, state);
-            // Lost the claim only when stop's deadline already answered "cancelled" for it.
-            if (state->claim()) state->resolve();
-            state->release();
-        }
-    }
-
-    /// Counters written only on the loop thread: a plain load and store, no locked instruction.
-    static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
-        counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-    }
-
-    // ---- idle consumers ----
-
-    void push_idle_locked(consumer_waiter* c) noexcept {
+    void push_idle(consumer_waiter* c) noexcept {
         // Most recently idle at the head: it is the one reused first, so the oldest idlers retire.
-        c->prev_idle = nullptr;
-        c->next_idle = idle_head_;
-        if (idle_head_) idle_head_->prev_idle = c;
+        c->prev = nullptr;
+        c->next = idle_head_;
+        if (idle_head_) idle_head_->prev = c;
         idle_head_ = c;
         if (!idle_tail_) idle_tail_ = c;
-        ++idle_count_;
+        idle_count_.add(1);
     }
-    consumer_waiter* pop_idle_locked() noexcept {
+    consumer_waiter* pop_idle() noexcept {
         consumer_waiter* c = idle_head_;
-        unlink_idle_locked(c);
+        unlink_idle(c);
         return c;
     }
-    void unlink_idle_locked(consumer_waiter* c) noexcept {
-        (c->prev_idle ? c->prev_idle->next_idle : idle_head_) = c->next_idle;
-        (c->next_idle ? c->next_idle->prev_idle : idle_tail_) = c->prev_idle;
-        c->next_idle = c->prev_idle = nullptr;
-        --idle_count_;
+    void unlink_idle(consumer_waiter* c) noexcept {
+        (c->prev ? c->prev->next : idle_head_) = c->next;
+        (c->next ? c->next->prev : idle_tail_) = c->prev;
+        c->next = c->prev = nullptr;
+        idle_count_.sub(1);
     }
 
-    /// Under lock_: moves idle consumers beyond `keep` (oldest idle first) to `out` to be woken empty.
-    void retire_idle_locked(std::size_t keep, std::vector<consumer_waiter*>& out,
-                            std::chrono::steady_clock::time_point idle_before = std::chrono::steady_clock::time_point::max()) {
-        while (idle_tail_ && live_consumers_ - out.size() > keep && idle_tail_->idle_since <= idle_before) {
+    /// Wakes idle consumers beyond `keep` (oldest idle first) that idled since `idle_before`, to retire.
+    void retire_idle(std::size_t keep, clock::time_point idle_before) {
+        while (idle_tail_ && live_consumers_.get() - retiring_ > keep && idle_tail_->idle_since <= idle_before) {
             consumer_waiter* c = idle_tail_;
-            unlink_idle_locked(c);
-            out.push_back(c);
+            unlink_idle(c);
+            c->retired = true;
+            ++retiring_;
+            loop_->post(c->handle);
         }
-    }
-
-    void wake_retired() {
-        std::vector<consumer_waiter*> wake;
-        wake.swap(retiring_consumers_);
-        for (auto* c : wake) loop_->post(c->handle);
     }
 
     task<void> housekeep(std::stop_token token) {
@@ -754,98 +575,166 @@ private:
         try {
             for (;;) {
                 co_await loop_->sleep_for(period, token);
-                {
-                    std::lock_guard lock(lock_);
-                    retire_idle_locked(options_.min_consumers, retiring_consumers_,
-                                       std::chrono::steady_clock::now() - options_.idle_timeout);
-                }
-                wake_retired();
+                retire_idle(options_.min_consumers, clock::now() - options_.idle_timeout);
             }
         } catch (const operation_cancelled&) {
         }
         housekeeping_ = false;
+        note_progress();
     }
 
-    std::size_t live_consumers() const {
-        std::lock_guard lock(lock_);
-        return live_consumers_;
+    // ---- start and stop (loop thread) ----
+
+    task<void> start_on_loop() {
+        phase p = phase_.load(std::memory_order_relaxed);
+        if (p != phase::idle)
+            throw queue_state_error(p == phase::stopped ? "collector_queue: cannot start again after stop"
+                                                        : "collector_queue already started");
+        phase_.store(phase::starting, std::memory_order_relaxed);
+        pump_ = pump_loop().release();
+        pump_running_ = true;
+        pump_.resume(); // to its first suspension: from now on a post resumes it
+        intake_.open(); // payloads sent during setup wait in the backlog
+        co_await fan_.setup();
+        phase_.store(phase::running, std::memory_order_relaxed);
+        // Enough consumers for what queued up during setup, within the bounds.
+        const std::size_t initial = std::clamp<std::size_t>(backlog_.size(), options_.min_consumers, options_.max_consumers);
+        live_consumers_.set(initial);
+        peak_consumers_.set(std::max(peak_consumers_.get(), initial));
+        for (std::size_t i = 0; i < initial; ++i) loop_->spawn(consume());
+        housekeeper_stop_ = std::stop_source{};
+        housekeeping_ = true;
+        loop_->spawn(housekeep(housekeeper_stop_.get_token()));
+        started_.set();
     }
 
-    // ---- cancellation at stop ----
-
-    /// Resolves everything still queued (and blocked senders' items) as cancelled.
-    std::uint64_t cancel_backlog(const char* why) {
-        std::vector<item> items;
-        {
-            std::lock_guard lock(lock_);
-            items = backlog_.take_all();
+    task<stop_report> stop_on_loop(clock::duration grace) {
+        if (phase_.load(std::memory_order_relaxed) == phase::starting) co_await started_.wait();
+        phase p = phase_.load(std::memory_order_relaxed);
+        if (p == phase::idle) {
+            // Never started: nothing was accepted (sends were refused). Later sends are refused as stopped.
+            intake_.close();
+            phase_.store(phase::stopped, std::memory_order_relaxed);
+            co_return stop_report{};
         }
-        for (auto& it : items) resolve_cancelled(it.state, why);
-        return items.size();
+        if (p != phase::running) {
+            co_await stopped_.wait();
+            co_return last_report_;
+        }
+        const auto deadline = clock::now() + grace;
+        phase_.store(phase::stopping, std::memory_order_relaxed);
+        close_intake();
+        stop_report report;
+        co_await settle_until(deadline);
+        report.drained = drained();
+        if (!report.drained) {
+            report.cancelled = cancel_backlog();
+            fan_.request_stop();
+            co_await settle_until(clock::now() + options_.abandon_after);
+            if (fan_.active() != 0) report.abandoned = fan_.abandon(options_.abandon_after);
+            co_await settle_until(clock::time_point::max());
+        }
+        co_await fan_.teardown(report.teardown_errors);
+        cancelled_.add(report.cancelled);
+        last_report_ = report;
+        phase_.store(phase::stopped, std::memory_order_relaxed);
+        stopped_.set();
+        co_return report;
     }
 
-    std::uint64_t cancel_in_flight() {
-        std::uint64_t n = 0;
-        for (state_type* s : in_flight_) n += resolve_cancelled(s, "cancelled: stop deadline passed", false) ? 1 : 0;
-        return n;
+    /// Refuses from now on: takes in what other threads handed in, refuses waiting senders, ends the
+    /// pump and the housekeeper, and lets idle consumers go.
+    void close_intake() {
+        auto closing = intake_.close();
+        for (auto& it : closing.handed_in) enqueue_local(std::move(it));
+        if (closing.wake_pump && pump_) loop_->post(pump_);
+        for (auto* w : closing.refused) resume_sender(w);
+        housekeeper_stop_.request_stop();
+        retire_idle(0, clock::time_point::max());
     }
 
-    /// Answers Error "cancelled" unless already answered. Drops the queue's reference when `release`.
-    bool resolve_cancelled(state_type* s, const char* why, bool release = true) {
-        if (s == nullptr) return true;
-        bool claimed = s->claim();
-        if (claimed) {
-            s->results().clear();
+    /// Nothing accepted is waiting or being processed.
+    bool drained() const noexcept { return backlog_.empty() && fan_.active() == 0; }
+    /// ...and every coroutine of the queue has ended.
+    bool settled() const noexcept {
+        return drained() && live_consumers_.get() == 0 && !pump_running_ && !housekeeping_;
+    }
+
+    /// Waits until settled() or `deadline`.
+    task<void> settle_until(clock::time_point deadline) {
+        while (!settled() && clock::now() < deadline) {
+            progress_ = std::stop_source{};
+            // At most an hour per sleep: no timer arithmetic near time_point::max().
+            auto wake = std::min(deadline, clock::now() + std::chrono::hours(1));
+            try {
+                co_await loop_->sleep_until(wake, progress_.get_token());
+            } catch (const operation_cancelled&) {
+            }
+        }
+    }
+
+    /// Cuts a stop's wait short once everything has settled.
+    void note_progress() {
+        if (phase_.load(std::memory_order_relaxed) >= phase::stopping && settled()) progress_.request_stop();
+    }
+
+    /// Answers everything still waiting "cancelled" (it never started).
+    std::uint64_t cancel_backlog() {
+        std::vector<item> items = backlog_.take_all();
+        pending_.set(0);
+        metrics_.depth.set(0);
+        for (auto& it : items) {
             error e;
             e.source = "queue";
-            e.message = why;
+            e.message = "cancelled: stop deadline passed before it started";
             e.code = std::make_error_code(std::errc::operation_canceled);
-            s->results().push_back(result<R>::failure(std::move(e)));
-            s->resolve();
+            if (it.state == nullptr) {
+                report_unobserved(e);
+            } else {
+                if (it.state->claim()) {
+                    it.state->results().clear();
+                    it.state->results().push_back(result<R>::failure(std::move(e)));
+                    it.state->resolve();
+                }
+                it.state->release();
+            }
+            payload_answered();
         }
-        if (release) s->release();
-        return claimed;
+        return items.size();
     }
 
     static constexpr unsigned yield_every = 1024; // ~0.2 ms of work at typical processor costs
 
-    queue_metrics metrics_{}; // no-ops without a registry
-
+    queue_metrics metrics_; // no-ops without a registry
     io_loop* loop_;
     queue_options options_;
     Router router_;
-    std::vector<std::unique_ptr<collector_entry>> entries_;
-    route_table table_;
-
-    mutable detail::spin_lock lock_;
-    backlog backlog_;                  // under lock_
-    detail::waiter_list blocked_senders_; // under lock_
-    std::vector<sender_waiter*> unblocked_; // loop thread only
-    consumer_waiter* idle_head_ = nullptr; // under lock_
-    consumer_waiter* idle_tail_ = nullptr; // under lock_
-    std::size_t idle_count_ = 0;           // under lock_
-    std::size_t live_consumers_ = 0;       // under lock_
-    std::size_t peak_consumers_ = 0;       // under lock_
-    std::uint64_t accepted_ = 0;           // under lock_
-    std::uint64_t next_sequence_ = 0;      // under lock_
-    bool accepting_ = true;                // under lock_
+    fan_type fan_;
+    intake_type intake_;
+    std::shared_ptr<lifeline> lifeline_;
+    std::atomic<phase> phase_{phase::idle}; // written on the loop thread, read anywhere
 
     // Loop thread only.
-    bool started_ = false;
-    bool running_ = false;
+    detail::backlog<item, Discipline> backlog_;
+    std::vector<item> drained_;              // what the pump took from the intake
+    std::vector<waiting_sender*> admitted_;  // senders admitted by an answer
+    std::coroutine_handle<> pump_{};
+    bool pump_running_ = false;
+    consumer_waiter* idle_head_ = nullptr;
+    consumer_waiter* idle_tail_ = nullptr;
+    std::size_t retiring_ = 0;
+    std::uint64_t next_sequence_ = 0;
     bool housekeeping_ = false;
     std::stop_source housekeeper_stop_;
-    std::stop_source drained_signal_{std::nostopstate};
-    std::vector<consumer_waiter*> retiring_consumers_; // unlinked from the idle list, to be woken empty
-    std::vector<state_type*> in_flight_;
+    std::stop_source progress_{std::nostopstate};
+    async_event started_;
+    async_event stopped_;
+    stop_report last_report_;
 
     // Written on the loop thread, read anywhere.
-    std::atomic<std::uint64_t> rejected_{0};
-    std::atomic<std::uint64_t> processed_{0};
-    std::atomic<std::uint64_t> deliveries_{0};
-    std::atomic<std::uint64_t> failed_{0};
-    std::atomic<std::uint64_t> unrouted_{0};
-    std::atomic<std::uint64_t> cancelled_{0};
+    detail::loop_counter<std::uint64_t> accepted_, cancelled_;
+    detail::loop_counter<std::size_t> pending_, live_consumers_, idle_count_, peak_consumers_;
+    std::atomic<std::uint64_t> rejected_{0}; // any thread
 };
 
 } // namespace sluice

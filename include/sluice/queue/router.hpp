@@ -86,25 +86,34 @@ public:
     void add_all(const route_table& table) {
         for (std::size_t i = 0; i < table.size(); ++i) targets_.push_back(static_cast<std::uint32_t>(i));
     }
+    /// Records `n` keys or topics that matched no collector (counted in queue_stats::unrouted).
+    void note_unrouted(std::uint32_t n = 1) noexcept { unrouted_ += n; }
     [[nodiscard]] std::span<const std::uint32_t> indices() const noexcept { return targets_; }
     [[nodiscard]] bool empty() const noexcept { return targets_.empty(); }
     [[nodiscard]] std::size_t size() const noexcept { return targets_.size(); }
-    void clear() noexcept { targets_.clear(); }
+    /// Keys or topics noted as matching no collector.
+    [[nodiscard]] std::uint32_t unrouted() const noexcept { return unrouted_; }
+    void clear() noexcept {
+        targets_.clear();
+        unrouted_ = 0;
+    }
 
 private:
     std::vector<std::uint32_t> targets_;
+    std::uint32_t unrouted_ = 0;
 };
 
 /// A router decides, for each payload, which collectors receive it. It runs on the queue's loop thread
 /// and must not block. Adding no target makes the payload "unrouted": it resolves as one empty Ok and
-/// is counted in queue_stats::unrouted.
+/// is counted in queue_stats::unrouted; a router notes keys or topics that matched nothing with
+/// route_targets::note_unrouted so they are counted too.
 template <class Router, class T>
 concept router_for = requires(Router& r, const payload<T>& p, const route_table& table, route_targets& out) {
     r.route(p, table, out);
 };
 
 /// Delivery by the payload's mode: broadcast to all, by key, or by topic subscription. Unknown keys and
-/// topics add nothing (so a payload matching none is unrouted).
+/// topics (and topics nobody subscribes to) add nothing and are noted as unrouted.
 struct default_router {
     template <class T>
     void route(const payload<T>& p, const route_table& table, route_targets& out) const {
@@ -113,12 +122,18 @@ struct default_router {
         case delivery::key:
             for (const auto& k : p.keys) {
                 auto i = table.find_key(k);
-                if (i >= 0) out.add(static_cast<std::uint32_t>(i));
+                if (i >= 0)
+                    out.add(static_cast<std::uint32_t>(i));
+                else
+                    out.note_unrouted();
             }
             break;
         case delivery::topic:
-            for (const auto& t : p.topics)
-                for (auto i : table.subscribers(t)) out.add(i);
+            for (const auto& t : p.topics) {
+                auto subscribers = table.subscribers(t);
+                if (subscribers.empty()) out.note_unrouted();
+                for (auto i : subscribers) out.add(i);
+            }
             break;
         }
     }

@@ -1,0 +1,133 @@
+#pragma once
+
+// processor_fn<T, R>: what a collector runs for each payload routed to it. Any callable taking
+// (const payload<T>&, collector_context&) and returning one of
+//
+//   R                 synchronous: runs inline on the consumer, no coroutine frame (nothing when R is void)
+//   result<R>         synchronous, answering Ok or Error without throwing
+//   task<R>           a coroutine: may suspend (I/O, timers, an acknowledgement)
+//   task<result<R>>   a coroutine answering Ok or Error without throwing
+//
+// An exception thrown by any of them becomes that collector's Error. The kind is decided once, when
+// the callable is stored, so the queue picks the cheapest way to run it without a check per call
+// beyond one switch.
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include <sluice/core/result.hpp>
+#include <sluice/core/task.hpp>
+#include <sluice/queue/payload.hpp>
+
+namespace sluice {
+
+class collector_context;
+
+/// How a processor answers, as decided from its return type.
+enum class processor_kind {
+    none,         ///< no callable
+    value,        ///< returns R (or nothing for R = void), synchronously
+    result,       ///< returns result<R>, synchronously
+    task_value,   ///< returns task<R>
+    task_result,  ///< returns task<result<R>>
+};
+
+namespace detail {
+
+template <class F, class T>
+using processor_return_t = std::invoke_result_t<F&, const payload<T>&, collector_context&>;
+
+/// The kind a callable F would be as a processor of T answering R; none when it fits no kind.
+template <class F, class T, class R>
+consteval processor_kind kind_of_processor() {
+    if constexpr (!std::is_invocable_v<F&, const payload<T>&, collector_context&>) {
+        return processor_kind::none;
+    } else {
+        using ret = processor_return_t<F, T>;
+        if constexpr (std::is_same_v<ret, task<R>>)
+            return processor_kind::task_value;
+        else if constexpr (std::is_same_v<ret, task<result<R>>>)
+            return processor_kind::task_result;
+        else if constexpr (std::is_same_v<std::remove_cvref_t<ret>, result<R>>)
+            return processor_kind::result;
+        else if constexpr (std::is_void_v<R>)
+            return std::is_void_v<ret> ? processor_kind::value : processor_kind::none;
+        else
+            return std::is_convertible_v<ret, R> ? processor_kind::value : processor_kind::none;
+    }
+}
+
+} // namespace detail
+
+/// A collector's processor: a type-erased callable of one of the four kinds above. Empty when
+/// default-constructed (a queue refuses a collector without one).
+template <class T, class R>
+class processor_fn {
+public:
+    using value_fn = std::function<R(const payload<T>&, collector_context&)>;
+    using result_fn = std::function<result<R>(const payload<T>&, collector_context&)>;
+    using task_value_fn = std::function<task<R>(const payload<T>&, collector_context&)>;
+    using task_result_fn = std::function<task<result<R>>(const payload<T>&, collector_context&)>;
+
+    processor_fn() noexcept = default;
+    processor_fn(std::nullptr_t) noexcept {}
+
+    /// Stores `f`, whose return type decides how it runs (see the file comment).
+    template <class F>
+        requires(!std::is_same_v<std::remove_cvref_t<F>, processor_fn> &&
+                 detail::kind_of_processor<std::remove_cvref_t<F>, T, R>() != processor_kind::none)
+    processor_fn(F&& f) {
+        constexpr processor_kind k = detail::kind_of_processor<std::remove_cvref_t<F>, T, R>();
+        if constexpr (k == processor_kind::value)
+            fn_.template emplace<1>(std::forward<F>(f));
+        else if constexpr (k == processor_kind::result)
+            fn_.template emplace<2>(std::forward<F>(f));
+        else if constexpr (k == processor_kind::task_value)
+            fn_.template emplace<3>(std::forward<F>(f));
+        else
+            fn_.template emplace<4>(std::forward<F>(f));
+    }
+
+    /// True when it holds a callable.
+    explicit operator bool() const noexcept { return kind() != processor_kind::none; }
+
+    [[nodiscard]] processor_kind kind() const noexcept { return static_cast<processor_kind>(fn_.index()); }
+
+    /// True for the kinds that never suspend (value, result): they run inline, without a frame.
+    [[nodiscard]] bool synchronous() const noexcept {
+        return kind() == processor_kind::value || kind() == processor_kind::result;
+    }
+
+    /// Runs a synchronous processor; what it throws becomes an Error from `source`.
+    /// Precondition: synchronous().
+    [[nodiscard]] result<R> call(const payload<T>& p, collector_context& ctx, const std::string& source) const {
+        try {
+            if (kind() == processor_kind::result) return std::get<2>(fn_)(p, ctx);
+            if constexpr (std::is_void_v<R>) {
+                std::get<1>(fn_)(p, ctx);
+                return result<R>::ok();
+            } else {
+                return result<R>::ok(std::get<1>(fn_)(p, ctx));
+            }
+        } catch (...) {
+            return result<R>::failure(error::from_current_exception(source));
+        }
+    }
+
+    /// The lazy task of a task_value processor. Precondition: kind() == task_value.
+    [[nodiscard]] task<R> call_task(const payload<T>& p, collector_context& ctx) const { return std::get<3>(fn_)(p, ctx); }
+
+    /// The lazy task of a task_result processor. Precondition: kind() == task_result.
+    [[nodiscard]] task<result<R>> call_task_result(const payload<T>& p, collector_context& ctx) const {
+        return std::get<4>(fn_)(p, ctx);
+    }
+
+private:
+    std::variant<std::monostate, value_fn, result_fn, task_value_fn, task_result_fn> fn_;
+};
+
+} // namespace sluice
