@@ -17,6 +17,7 @@
 
 // io
 #include <sluice/io/loop.hpp>
+#include <sluice/io/socket.hpp>
 
 // queue and routing
 #include <sluice/queue/collector.hpp>
