@@ -34,6 +34,7 @@ public:
     ~background_server() {
         loop_ready_.get_future().wait();
         loop_->call_soon([this] { stop_.set(); });
+        posted_.set_value(); // the loop may be destroyed once call_soon has returned
         thread_.join();
     }
     background_server(const background_server&) = delete;
@@ -94,10 +95,12 @@ private:
         };
         loop.run_until_complete(main());
         loop.drain();
+        posted_.get_future().wait();
     }
 
     std::promise<std::uint16_t> ready_;
     std::promise<void> loop_ready_;
+    std::promise<void> posted_;
     io_loop* loop_ = nullptr;
     async_event stop_;
     mutable std::mutex mutex_;
