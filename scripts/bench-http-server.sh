@@ -147,6 +147,17 @@ bad="$(curl -sS -H 'Content-Type: application/json' -d '{"nomessage":1}' -w ' %{
 echo "bench-http-server: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') (1 worker) on $nginx_url, sluice (1 loop thread) on $sluice_url"
 echo "bench-http-server: POST $path, $connections connections, ${duration}s per server, $rounds round(s)$([[ $pin -eq 1 ]] && echo ", pinned")"
 
+# CPU time (in clock ticks) used so far by a server: the process and its children (nginx's worker).
+clk_tck="$(getconf CLK_TCK)"
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$1" $(pgrep -P "$1" || true); do
+        # utime and stime are fields 14 and 15 of /proc/PID/stat (after the parenthesised name).
+        total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+    done
+    echo "$total"
+}
+
 # wrk's latency lines read "99%  1.23ms": in milliseconds.
 p99_ms() {
     awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
@@ -154,24 +165,28 @@ p99_ms() {
         if (f < 0) exit 1; printf "%.3f\n", v * f }' <<<"$1"
 }
 
-declare -A rps=() p99=()
+declare -A rps=() p99=() per_cpu=() busy=()
 wrk_answered=0 # responses wrk counted from sluice, summed over the rounds
 for ((round = 1; round <= rounds; round++)); do
     order=(sluice nginx)
     [[ $((round % 2)) -eq 0 ]] && order=(nginx sluice)
     for name in "${order[@]}"; do
         url="$sluice_url"
-        [[ "$name" == nginx ]] && url="$nginx_url"
+        pid="$sluice_pid"
+        [[ "$name" == nginx ]] && url="$nginx_url" && pid="$nginx_pid"
+        cpu_before="$(cpu_ticks "$pid")"
         echo
         echo "--- round $round/$rounds, $name: wrk -t1 -c$connections -d${duration}s --latency -s bench/http/message.lua $url$path"
         out="$("${client_cpu[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$root/bench/http/message.lua" "$url$path" 2>&1)" ||
             { echo "$out"; die "wrk failed"; }
+        cpu_used=$(($(cpu_ticks "$pid") - cpu_before))
         echo "$out"
         if grep -q "Non-2xx\|Socket errors" <<<"$out"; then die "$name: wrk saw failed answers or socket errors"; fi
+        answered="$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$out")"
+        per_cpu[$name]+=" $(awk -v n="$answered" -v t="$cpu_used" -v hz="$clk_tck" 'BEGIN { printf "%.0f", (t > 0 ? n * hz / t : 0) }')"
+        busy[$name]+=" $(awk -v t="$cpu_used" -v hz="$clk_tck" -v d="$duration" 'BEGIN { printf "%.0f", 100 * t / hz / d }')"
         rps[$name]+=" $(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out")"
-        if [[ "$name" == sluice ]]; then
-            wrk_answered=$((wrk_answered + $(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$out")))
-        fi
+        [[ "$name" != sluice ]] || wrk_answered=$((wrk_answered + answered))
         p99[$name]+=" $(p99_ms "$out")"
     done
 done
@@ -198,6 +213,11 @@ echo
 echo "=== POST $path on 127.0.0.1, $connections connections, wrk -t1 (median of $rounds) ==="
 printf '  %-8s %10.0f req/s   p99 %8.3f ms   rounds req/s:%s  p99 ms:%s\n' sluice "$s_rps" "$s_p99" "$(round_list "${rps[sluice]}")" "$(round_list "${p99[sluice]}")"
 printf '  %-8s %10.0f req/s   p99 %8.3f ms   rounds req/s:%s  p99 ms:%s\n' nginx "$n_rps" "$n_p99" "$(round_list "${rps[nginx]}")" "$(round_list "${p99[nginx]}")"
-awk -v a="$s_rps" -v b="$n_rps" -v c="$s_p99" -v d="$n_p99" \
-    'BEGIN { printf "  sluice/nginx: %.2f of the requests/s, %.2f times the p99 latency\n", (b > 0 ? a / b : 0), (d > 0 ? c / d : 0) }'
+s_cpu="$(median "${per_cpu[sluice]}")"; n_cpu="$(median "${per_cpu[nginx]}")"
+echo "  per CPU-second of the server (steadier on a busy machine; busy = % of a core while wrk ran):"
+printf '  %-8s %10.0f req/CPU-s   busy %%:%s\n' sluice "$s_cpu" "$(round_list "${busy[sluice]}")"
+printf '  %-8s %10.0f req/CPU-s   busy %%:%s\n' nginx "$n_cpu" "$(round_list "${busy[nginx]}")"
+awk -v a="$s_rps" -v b="$n_rps" -v c="$s_p99" -v d="$n_p99" -v e="$s_cpu" -v f="$n_cpu" \
+    'BEGIN { printf "  sluice/nginx: %.2f of the requests/s, %.2f times the p99 latency, %.2f of the requests per CPU-second\n",
+             (b > 0 ? a / b : 0), (d > 0 ? c / d : 0), (f > 0 ? e / f : 0) }'
 echo "  sluice counted $((accepted - 1)) messages from wrk; wrk read $wrk_answered answers ($in_flight in flight at the ends of rounds)"

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace sluice;
@@ -57,6 +58,9 @@ void add_routes(http::router& routes, io_loop& loop, http::json_body_parser& jso
     });
     routes.post("/echo", [](http::server_request& r) -> task<http::server_response> {
         co_return http::server_response::text(200, r.body);
+    });
+    routes.get("/big", [](http::server_request&) -> task<http::server_response> {
+        co_return http::server_response::text(200, std::string(8u << 20, 'b'));
     });
     routes.get("/throw", [](http::server_request&) -> task<http::server_response> {
         throw std::runtime_error("boom in the handler");
@@ -134,6 +138,19 @@ struct harness {
         };
         loop.run_until_complete(main());
         loop.drain();
+    }
+};
+
+/// The routes and a server that the test starts itself.
+struct harness_without_start {
+    io_loop loop;
+    http::json_body_parser json;
+    observed seen;
+    http::router routes;
+    std::optional<http::server> server;
+    harness_without_start() {
+        add_routes(routes, loop, json, seen);
+        server.emplace(loop, routes.as_handler());
     }
 };
 
@@ -438,6 +455,44 @@ TEST_CASE("max_connections: a connection beyond the limit waits in the kernel's 
         CHECK(answer[0].body == "hello");
         CHECK(h.server->stats().accepted == 2);
     });
+}
+
+TEST_CASE("write_timeout: a client that stops reading a large answer is disconnected") {
+    http::server_options o;
+    o.write_timeout = 200ms;
+    harness h(o);
+    h.run([&]() -> task<void> {
+        tcp_stream s = co_await tcp_stream::connect(h.loop, "127.0.0.1", h.server->port());
+        co_await s.write_all(std::string_view("GET /big HTTP/1.1\r\nHost: t\r\n\r\n"));
+        // Not reading: 8 MiB is more than both socket buffers take, so the server's write waits.
+        for (int i = 0; i < 200 && h.server->stats().open != 0; ++i) co_await h.loop.sleep_for(10ms);
+        CHECK(h.server->stats().open == 0);
+        const raw_reply reply = co_await sluice_test::read_until_close(h.loop, s);
+        CHECK(reply.server_closed);
+        CHECK(reply.bytes.size() < (8u << 20));
+    });
+}
+
+TEST_CASE("serve() runs until its stop token fires, from another thread, then stops gracefully") {
+    harness_without_start h;
+    std::stop_source stop;
+    std::string answer;
+    auto main = [&]() -> task<void> {
+        auto serving = [&]() -> task<void> { co_await h.server->serve(stop.get_token(), 1s); };
+        auto client = [&]() -> task<void> {
+            while (h.server->stats().accepted == 0 && answer.empty()) {
+                answer = (co_await exchange(h.loop, h.server->port(), "GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")).bytes;
+            }
+            std::thread([&stop] { stop.request_stop(); }).join();
+        };
+        co_await when_all(serving(), client());
+    };
+    h.loop.run_until_complete(main());
+    h.loop.drain();
+    const auto responses = split_responses(answer);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].body == "hello");
+    CHECK(h.server->stats().open == 0);
 }
 
 TEST_CASE("a taken port is a clear error") {

@@ -57,6 +57,7 @@ public:
         error,            ///< refused: see error(); the connection cannot carry another request
     };
 
+    /// A parser for one connection's requests, within `limits`.
     explicit request_parser(parser_limits limits = {}) : limits_(limits) {}
 
     /// Consumes bytes of `data` (`consumed` says how many) until it needs more, the headers are
@@ -95,6 +96,7 @@ public:
 
     /// The request being parsed; whole once parse() said complete.
     [[nodiscard]] server_request& request() noexcept { return req_; }
+    /// Why the request was refused (after result::error).
     [[nodiscard]] const parse_error& error() const noexcept { return error_; }
     /// True once a byte of the current request arrived (a quiet connection is not a slow request).
     [[nodiscard]] bool started() const noexcept { return started_; }
@@ -103,6 +105,7 @@ public:
         return state_ == state::body_fixed || state_ == state::chunk_size || state_ == state::chunk_data ||
                state_ == state::chunk_data_end || state_ == state::trailer_line;
     }
+    /// The limits it enforces.
     [[nodiscard]] const parser_limits& limits() const noexcept { return limits_; }
 
 private:

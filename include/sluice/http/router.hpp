@@ -38,6 +38,7 @@ public:
     /// Builds the router's own refusals (404, 405, 501, 400); server_response::error by default.
     using error_fn = std::function<server_response(int status, std::string_view reason)>;
 
+    /// A router without routes; `on_error` builds its 404, 405, 501 and 400 answers.
     explicit router(error_fn on_error = &server_response::error) : on_error_(std::move(on_error)) {}
     router(const router&) = delete;
     router& operator=(const router&) = delete;
@@ -75,6 +76,7 @@ public:
         return *this;
     }
 
+    /// add() for one method.
     router& get(std::string_view pattern, handler h) { return add("GET", pattern, std::move(h)); }
     router& post(std::string_view pattern, handler h) { return add("POST", pattern, std::move(h)); }
     router& put(std::string_view pattern, handler h) { return add("PUT", pattern, std::move(h)); }

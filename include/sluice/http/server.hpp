@@ -124,6 +124,7 @@ public:
 
     /// Counters (read on the loop's thread).
     [[nodiscard]] const server_stats& stats() const noexcept { return core_.stats; }
+    /// The options it was made with.
     [[nodiscard]] const server_options& options() const noexcept { return core_.options; }
 
 private:

@@ -50,6 +50,7 @@ struct server_request {
     /// blocks (simdjson needs 64) can parse it in place.
     static constexpr std::size_t body_padding = 64;
 
+    /// "GET", "POST"... as sent (methods are case-sensitive).
     std::string method;
     /// The request-target as sent: "/a/b?x=1", "*", "http://host/a", "host:443" (CONNECT).
     std::string target;

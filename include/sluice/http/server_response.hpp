@@ -160,10 +160,12 @@ struct server_response {
     /// The producer of a streaming body.
     using stream_fn = std::function<task<void>(response_stream&)>;
 
+    /// 200 to 599; anything else is answered 500.
     int status = 200;
     /// Sent as given, except Content-Length, Transfer-Encoding and Connection, which the server owns
     /// ("Connection: close" is honoured: the server closes after this response).
     std::vector<http::header> headers;
+    /// The body (sent with a Content-Length; not for HEAD, 204 and 304).
     std::string body;
     /// When set, the body comes from this coroutine instead: chunked over HTTP/1.1, until the
     /// connection closes over HTTP/1.0. `body` is ignored.
