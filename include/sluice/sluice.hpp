@@ -60,6 +60,13 @@
 #include <sluice/aws/error.hpp>
 #include <sluice/aws/retry.hpp>
 #include <sluice/http/error.hpp>
+#include <sluice/http/header.hpp>
+#include <sluice/http/request_parser.hpp>
+#include <sluice/http/router.hpp>
+#include <sluice/http/server.hpp>
+#include <sluice/http/server_options.hpp>
+#include <sluice/http/server_request.hpp>
+#include <sluice/http/server_response.hpp>
 #if SLUICE_HAS_OPENSSL
 #include <sluice/aws/sigv4.hpp> // SigV4 needs OpenSSL
 #endif
@@ -68,6 +75,7 @@
 #if SLUICE_HAS_SIMDJSON
 #include <sluice/aws/batch/response.hpp> // batch responses are read with simdjson
 #include <sluice/aws/sqs_protocol.hpp>   // the SQS protocol needs simdjson
+#include <sluice/http/json_body.hpp>      // JSON request bodies for the server need simdjson
 #endif
 #if SLUICE_HAS_CURL
 #include <sluice/http/client.hpp> // the HTTP client needs libcurl

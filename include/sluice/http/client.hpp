@@ -28,6 +28,7 @@
 #include <sluice/core/result.hpp>
 #include <sluice/core/task.hpp>
 #include <sluice/http/error.hpp>
+#include <sluice/http/header.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/text/ascii.hpp>
 #include <sluice/text/url.hpp>
@@ -51,11 +52,6 @@
 #include <vector>
 
 namespace sluice::http {
-
-struct header {
-    std::string name;
-    std::string value;
-};
 
 struct request {
     std::string method = "GET";

@@ -233,8 +233,11 @@ public:
         if (fd_ >= 0) detail::set_nodelay(fd_, on);
     }
 
+    /// False once closed or moved from.
     [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+    /// The socket's descriptor (for setsockopt and the like; it stays owned by the stream).
     [[nodiscard]] int native_handle() const noexcept { return fd_; }
+    /// The loop the stream waits on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
 
     /// "127.0.0.1:54321" / "[::1]:54321": the other end, for logs and errors.
@@ -421,7 +424,9 @@ public:
         if (fd_ >= 0) ::close(std::exchange(fd_, -1));
     }
 
+    /// False once closed or moved from.
     [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+    /// The listening socket's descriptor (it stays owned by the listener).
     [[nodiscard]] int native_handle() const noexcept { return fd_; }
 
 private:
