@@ -285,6 +285,10 @@ public:
         if (d.timestamp.time_since_epoch().count() < 0) return "timestamp before 1970";
         std::string why = sluice::detail::cloudwatch::check_datum(d);
         if (!why.empty()) return why;
+        // Counting the JSON exactly costs a pass of number formatting: only near the limit.
+        std::size_t bound = 512 + d.name.size() * 6 + d.unit.size() + (d.values.size() + d.counts.size()) * 33;
+        for (const auto& dim : d.dimensions) bound += 32 + (dim.name.size() + dim.value.size()) * 6;
+        if (bound <= limits_.max_record_bytes) return {};
         text::size_counter size;
         sluice::detail::cloudwatch::emit_datum(size, d);
         if (size.n > limits_.max_record_bytes)

@@ -88,18 +88,18 @@ namespace sluice::detail::dynamodb {
 inline constexpr int max_depth = 32;
 
 /// DynamoDB's number limits: at most 38 significant digits, 1e-130 <= |n| < 1e126.
-inline std::string check_number(const text::decimal& d) {
-    if (d.significant_digits() > 38)
-        return "a number with " + std::to_string(d.significant_digits()) + " significant digits; DynamoDB keeps at most 38";
+inline std::string check_number(const text::decimal_shape& d) {
+    if (d.significant_digits > 38)
+        return "a number with " + std::to_string(d.significant_digits) + " significant digits; DynamoDB keeps at most 38";
     if (!d.is_zero() && (d.exponent > 126 || d.exponent < -129))
         return "a number outside DynamoDB's range (1e-130 to 9.99...e125 in magnitude)";
     return {};
 }
 
 /// A number's size as dynalite counts it (at least DynamoDB's "1 byte per two digits, plus 1").
-inline std::size_t number_size(const text::decimal& d) noexcept {
+inline std::size_t number_size(const text::decimal_shape& d) noexcept {
     if (d.is_zero()) return 1;
-    const std::size_t n = d.significant_digits();
+    const std::size_t n = d.significant_digits;
     const std::int64_t e = d.exponent - 1; // the first digit's power of ten
     return 1 + (n + 1) / 2 + ((n % 2 != 0 || e % 2 != 0) ? 0 : 1) + (d.negative ? 1 : 0);
 }
@@ -157,7 +157,10 @@ private:
 
     std::string read(std::string_view json, const dynamodb_key_schema& schema, bool key_only,
                      const dynamodb_item_options& options, bool typed, dynamodb_item& out) {
-        out = {};
+        out.attribute_values.clear(); // keeps its capacity for the next item
+        out.size = 0;
+        out.key.clear();
+        names_.clear();
         padded_.assign(json.data(), json.size());
         padded_.append(simdjson::SIMDJSON_PADDING, '\0');
         simdjson::ondemand::document doc;
@@ -165,43 +168,46 @@ private:
             return "item is not valid JSON (or not valid UTF-8)";
         simdjson::ondemand::object root;
         if (doc.get_object().get(root) != simdjson::SUCCESS) return "item is not a JSON object (or not valid JSON)";
-        out.attribute_values.reserve(json.size() * 2 + 16);
+        if (out.attribute_values.capacity() < json.size() * 2 + 16) out.attribute_values.reserve(json.size() * 2 + 16);
         run_state st{&schema, &options, typed, &out.attribute_values};
-        std::vector<std::string> key_parts(2);
+        for (auto& part : key_parts_) part.clear();
         std::size_t attributes = 0;
-        if (!top_level(root, st, key_parts, attributes, out.size)) {
+        if (!top_level(root, st, key_parts_, attributes, out.size)) {
             return st.where.empty() ? st.error : "attribute '" + st.where + "': " + st.error;
         }
         const char* rest = nullptr;
         if (doc.current_location().get(rest) == simdjson::SUCCESS) return "item is not valid JSON (content after the object)";
-        if (key_parts[0].empty()) return "item has no partition key attribute '" + schema.partition_key + "'";
-        if (!schema.sort_key.empty() && key_parts[1].empty()) return "item has no sort key attribute '" + schema.sort_key + "'";
+        if (key_parts_[0].empty()) return "item has no partition key attribute '" + schema.partition_key + "'";
+        if (!schema.sort_key.empty() && key_parts_[1].empty()) return "item has no sort key attribute '" + schema.sort_key + "'";
         const std::size_t key_count = schema.sort_key.empty() ? 1 : 2;
         if (key_only && attributes != key_count) return "a key holds only the table's key attributes";
         if (out.size > options.max_item_bytes)
             return "item is " + std::to_string(out.size) + " bytes as DynamoDB counts them; its limit is " +
                    std::to_string(options.max_item_bytes);
-        out.key = std::move(key_parts[0]);
-        if (key_count == 2) out.key += '|' + key_parts[1];
+        out.key = key_parts_[0];
+        if (key_count == 2) {
+            out.key += '|';
+            out.key += key_parts_[1];
+        }
         return {};
     }
 
-    bool top_level(simdjson::ondemand::object& root, run_state& st, std::vector<std::string>& key_parts,
+    bool top_level(simdjson::ondemand::object& root, run_state& st, std::string (&key_parts)[2],
                    std::size_t& attributes, std::size_t& size) {
         std::string& out = *st.out;
         out += '{';
-        std::vector<std::string_view> names;
+        const std::size_t names_mark = names_.size();
         for (auto field : root) {
             std::string_view name;
             value v;
             if (field.unescaped_key().get(name) != simdjson::SUCCESS || field.value().get(v) != simdjson::SUCCESS)
                 return fail(st, "item is not valid JSON");
             if (name.empty()) return fail(st, "an attribute name is empty");
-            names.push_back(name);
+            names_.push_back(name);
             if (attributes++ != 0) out += ',';
             out += '"';
             text::append_json_escaped(out, name);
-            out += "\":";
+            out += std::string_view("\":");
             const int key_index = name == st.schema->partition_key ? 0 : (!st.schema->sort_key.empty() && name == st.schema->sort_key) ? 1 : -1;
             const std::size_t value_start = out.size();
             std::size_t vsize = 0;
@@ -211,7 +217,7 @@ private:
                 return in(st, name);
         }
         out += '}';
-        return unique(st, names, "attribute");
+        return unique(st, names_mark, "attribute");
     }
 
     // One attribute value, at `depth`: AttributeValue JSON in, or plain JSON with an optional hint.
@@ -226,7 +232,7 @@ private:
         case json_type::object: {
             simdjson::ondemand::object o;
             if (v.get_object().get(o) != simdjson::SUCCESS) return fail(st, "not valid JSON");
-            out += "{\"M\":";
+            out += std::string_view("{\"M\":");
             if (!map(o, st, depth, size)) return false;
             out += '}';
             return true;
@@ -234,7 +240,7 @@ private:
         case json_type::array: {
             simdjson::ondemand::array a;
             if (v.get_array().get(a) != simdjson::SUCCESS) return fail(st, "not valid JSON");
-            out += "{\"L\":";
+            out += std::string_view("{\"L\":");
             if (!list(a, st, depth, size)) return false;
             out += '}';
             return true;
@@ -244,7 +250,7 @@ private:
         case json_type::boolean: {
             bool b = false;
             if (v.get_bool().get(b) != simdjson::SUCCESS) return fail(st, "not valid JSON");
-            out += b ? "{\"BOOL\":true}" : "{\"BOOL\":false}";
+            out += b ? std::string_view("{\"BOOL\":true}") : std::string_view("{\"BOOL\":false}");
             size += 1;
             return true;
         }
@@ -255,7 +261,7 @@ private:
 
     bool map(simdjson::ondemand::object& o, run_state& st, int depth, std::size_t& size) {
         std::string& out = *st.out;
-        std::vector<std::string_view> names;
+        const std::size_t names_mark = names_.size();
         out += '{';
         size += 3;
         bool first = true;
@@ -264,18 +270,18 @@ private:
             value v;
             if (field.unescaped_key().get(name) != simdjson::SUCCESS || field.value().get(v) != simdjson::SUCCESS)
                 return fail(st, "not valid JSON");
-            names.push_back(name);
+            names_.push_back(name);
             if (!first) out += ',';
             first = false;
             out += '"';
             text::append_json_escaped(out, name);
-            out += "\":";
+            out += std::string_view("\":");
             std::size_t vsize = 0;
             if (!attribute(v, st, std::nullopt, depth + 1, vsize)) return in(st, name);
             size += 1 + name.size() + vsize;
         }
         out += '}';
-        return unique(st, names, "map key");
+        return unique(st, names_mark, "map key");
     }
 
     bool list(simdjson::ondemand::array& a, run_state& st, int depth, std::size_t& size) {
@@ -325,7 +331,7 @@ private:
         if (type == "BOOL") {
             bool b = false;
             if (inner.get_bool().get(b) != simdjson::SUCCESS) return fail(st, "BOOL takes true or false");
-            out += b ? "{\"BOOL\":true}" : "{\"BOOL\":false}";
+            out += b ? std::string_view("{\"BOOL\":true}") : std::string_view("{\"BOOL\":false}");
             size += 1;
             return true;
         }
@@ -335,7 +341,7 @@ private:
             const bool is_map = type == "M";
             if (is_map ? inner.get_object().get(o) != simdjson::SUCCESS : inner.get_array().get(a) != simdjson::SUCCESS)
                 return fail(st, is_map ? "M takes an object" : "L takes an array");
-            out += is_map ? "{\"M\":" : "{\"L\":";
+            out += is_map ? std::string_view("{\"M\":") : std::string_view("{\"L\":");
             if (!(is_map ? map(o, st, depth, size) : list(a, st, depth, size))) return false;
             out += '}';
             return true;
@@ -379,7 +385,7 @@ private:
         if (i == 0) return fail(st, "a set cannot be empty");
         std::sort(seen.begin(), seen.end());
         if (std::adjacent_find(seen.begin(), seen.end()) != seen.end()) return fail(st, "a set holds the same member twice");
-        out += "]}";
+        out += std::string_view("]}");
         return true;
     }
 
@@ -390,7 +396,7 @@ private:
         st.last_scalar = s;
         out += open;
         text::append_json_escaped(out, s);
-        out += close ? "\"}" : "\"";
+        out += close ? std::string_view("\"}") : std::string_view("\"");
         size += s.size();
         return true;
     }
@@ -404,7 +410,7 @@ private:
         st.last_scalar = s;
         out += open;
         out += s; // base64 needs no escaping
-        out += close ? "\"}" : "\"";
+        out += close ? std::string_view("\"}") : std::string_view("\"");
         size += bytes->size();
         return true;
     }
@@ -414,14 +420,14 @@ private:
                 std::size_t& size, bool close = true) {
         while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' || token.back() == '\r'))
             token.remove_suffix(1);
-        const auto d = text::parse_decimal(token, grammar);
+        const auto d = text::inspect_decimal(token, grammar);
         if (!d) return fail(st, "not a valid number");
         if (std::string why = sluice::detail::dynamodb::check_number(*d); !why.empty()) return fail(st, std::move(why));
         std::string& out = *st.out;
         st.last_scalar = token;
         out += open;
         out += token;
-        out += close ? "\"}" : "\"";
+        out += close ? std::string_view("\"}") : std::string_view("\"");
         size += sluice::detail::dynamodb::number_size(*d);
         return true;
     }
@@ -435,7 +441,7 @@ private:
     bool null_value(value v, run_state& st, std::size_t& size) {
         bool is_null = false;
         if (v.is_null().get(is_null) != simdjson::SUCCESS || !is_null) return fail(st, "not valid JSON");
-        *st.out += "{\"NULL\":true}";
+        *st.out += std::string_view("{\"NULL\":true}");
         size += 1;
         return true;
     }
@@ -443,14 +449,14 @@ private:
     bool null_true(value v, run_state& st, std::size_t& size) {
         bool b = false;
         if (v.get_bool().get(b) != simdjson::SUCCESS || !b) return fail(st, "NULL takes true");
-        *st.out += "{\"NULL\":true}";
+        *st.out += std::string_view("{\"NULL\":true}");
         size += 1;
         return true;
     }
 
     // The canonical text of a key attribute's AttributeValue just written (`written`; its value is
     // st.last_scalar).
-    bool key_part(run_state& st, std::string_view written, int index, std::vector<std::string>& parts) {
+    bool key_part(run_state& st, std::string_view written, int index, std::string (&parts)[2]) {
         const key_type want = index == 0 ? st.schema->partition_type : st.schema->sort_type;
         const std::size_t limit = index == 0 ? 2048 : 1024;
         std::string& part = parts[static_cast<std::size_t>(index)];
@@ -482,12 +488,15 @@ private:
         return std::string(inner);
     }
 
-    // Names of one object must differ (DynamoDB would take only one of them, or refuse the request).
-    static bool unique(run_state& st, std::vector<std::string_view>& names, std::string_view what) {
-        std::sort(names.begin(), names.end());
-        const auto twice = std::adjacent_find(names.begin(), names.end());
-        if (twice == names.end()) return true;
-        return fail(st, std::string(what) + " '" + std::string(*twice) + "' appears twice");
+    // Names of one object (those pushed since `mark`) must differ: DynamoDB would take only one of
+    // them, or refuse the request. One stack of names serves every nesting level.
+    bool unique(run_state& st, std::size_t mark, std::string_view what) {
+        const auto begin = names_.begin() + static_cast<std::ptrdiff_t>(mark);
+        std::sort(begin, names_.end());
+        const auto twice = std::adjacent_find(begin, names_.end());
+        if (twice != names_.end()) return fail(st, std::string(what) + " '" + std::string(*twice) + "' appears twice");
+        names_.resize(mark);
+        return true;
     }
 
     static std::optional<attribute_hint> hint_for(const dynamodb_item_options& o, std::string_view name) {
@@ -508,6 +517,8 @@ private:
 
     simdjson::ondemand::parser parser_;
     std::string padded_;
+    std::vector<std::string_view> names_; // the names of the objects being read, innermost last
+    std::string key_parts_[2];            // the partition and sort key's canonical text
 };
 
 } // namespace sluice::aws

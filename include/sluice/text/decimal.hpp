@@ -44,67 +44,101 @@ enum class decimal_grammar {
     lenient ///< [+-]?[0-9]*(\.[0-9]*)?([eE][+-]?[0-9]+)? with at least one digit (what DynamoDB reads)
 };
 
+/// A decimal number's sign, significant digits and exponent (as in decimal), read without allocating.
+struct decimal_shape {
+    bool negative = false;
+    std::size_t significant_digits = 0; ///< 0: zero
+    std::int64_t exponent = 0;
+    [[nodiscard]] bool is_zero() const noexcept { return significant_digits == 0; }
+};
+
 } // namespace sluice::text
 
 namespace sluice::detail::decimal_text {
+
 inline bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 constexpr std::int64_t exponent_limit = 2147483647;
-} // namespace sluice::detail::decimal_text
 
-namespace sluice::text {
+/// Where the parts of a number are: its integer and fraction digits, and the exponent's value.
+struct scanned {
+    bool negative = false;
+    std::string_view int_digits, frac_digits;
+    std::int64_t exp10 = 0;
+    /// Leading and trailing zero digits over int_digits + frac_digits.
+    std::size_t lead = 0, trail = 0;
 
-/// Parses `text` as a decimal number; nullopt when it is not one in the grammar.
-[[nodiscard]] inline std::optional<decimal> parse_decimal(std::string_view text, decimal_grammar grammar = decimal_grammar::json) {
-    using sluice::detail::decimal_text::is_digit;
+    [[nodiscard]] std::size_t total() const noexcept { return int_digits.size() + frac_digits.size(); }
+    [[nodiscard]] char digit(std::size_t k) const noexcept {
+        return k < int_digits.size() ? int_digits[k] : frac_digits[k - int_digits.size()];
+    }
+};
+
+inline std::optional<scanned> scan(std::string_view text, text::decimal_grammar grammar) {
     std::size_t i = 0;
     const std::size_t n = text.size();
-    decimal d;
-    if (i < n && (text[i] == '-' || (grammar == decimal_grammar::lenient && text[i] == '+'))) d.negative = text[i++] == '-';
+    scanned s;
+    if (i < n && (text[i] == '-' || (grammar == text::decimal_grammar::lenient && text[i] == '+'))) s.negative = text[i++] == '-';
     const std::size_t int_start = i;
     while (i < n && is_digit(text[i])) ++i;
-    const std::size_t int_end = i;
-    std::size_t frac_start = i, frac_end = i;
-    if (i < n && text[i] == '.') {
-        frac_start = ++i;
+    s.int_digits = text.substr(int_start, i - int_start);
+    const bool point = i < n && text[i] == '.';
+    if (point) {
+        const std::size_t frac_start = ++i;
         while (i < n && is_digit(text[i])) ++i;
-        frac_end = i;
+        s.frac_digits = text.substr(frac_start, i - frac_start);
     }
-    const std::size_t int_digits = int_end - int_start, frac_digits = frac_end - frac_start;
-    if (int_digits + frac_digits == 0) return std::nullopt;
-    if (grammar == decimal_grammar::json) {
-        if (int_digits == 0) return std::nullopt;                            // ".5"
-        if (int_digits > 1 && text[int_start] == '0') return std::nullopt;    // "01"
-        if (int_end < n && text[int_end] == '.' && frac_digits == 0) return std::nullopt; // "1."
-    }
-    std::int64_t exp10 = 0;
+    if (s.total() == 0) return std::nullopt;
+    if (grammar == text::decimal_grammar::json &&
+        (s.int_digits.empty() || (s.int_digits.size() > 1 && s.int_digits[0] == '0') || (point && s.frac_digits.empty())))
+        return std::nullopt; // ".5", "01", "1."
     if (i < n && (text[i] == 'e' || text[i] == 'E')) {
         ++i;
         bool exp_negative = false;
         if (i < n && (text[i] == '+' || text[i] == '-')) exp_negative = text[i++] == '-';
         if (i == n || !is_digit(text[i])) return std::nullopt;
         for (; i < n && is_digit(text[i]); ++i)
-            if (exp10 < sluice::detail::decimal_text::exponent_limit) exp10 = exp10 * 10 + (text[i] - '0');
-        if (exp_negative) exp10 = -exp10;
+            if (s.exp10 < exponent_limit) s.exp10 = s.exp10 * 10 + (text[i] - '0');
+        if (exp_negative) s.exp10 = -s.exp10;
     }
     if (i != n) return std::nullopt;
+    while (s.lead < s.total() && s.digit(s.lead) == '0') ++s.lead;
+    while (s.trail < s.total() - s.lead && s.digit(s.total() - 1 - s.trail) == '0') ++s.trail;
+    return s;
+}
 
-    // All digits in a row, then strip: value = 0.DIGITS * 10^(int_digits + exp10) before stripping.
-    std::string all;
-    all.reserve(int_digits + frac_digits);
-    all.append(text.substr(int_start, int_digits));
-    all.append(text.substr(frac_start, frac_digits));
-    std::size_t lead = 0;
-    while (lead < all.size() && all[lead] == '0') ++lead;
-    if (lead == all.size()) {
-        d.negative = false;
-        return d; // zero, whatever its exponent
-    }
-    std::size_t last = all.size();
-    while (all[last - 1] == '0') --last;
-    d.digits = all.substr(lead, last - lead);
-    std::int64_t e = static_cast<std::int64_t>(int_digits) - static_cast<std::int64_t>(lead) + exp10;
-    const std::int64_t limit = sluice::detail::decimal_text::exponent_limit;
-    d.exponent = e > limit ? limit : e < -limit ? -limit : e;
+/// value = 0.DIGITS * 10^(int digits - leading zeros + exponent), saturated.
+inline std::int64_t exponent_of(const scanned& s) noexcept {
+    const std::int64_t e = static_cast<std::int64_t>(s.int_digits.size()) - static_cast<std::int64_t>(s.lead) + s.exp10;
+    return e > exponent_limit ? exponent_limit : e < -exponent_limit ? -exponent_limit : e;
+}
+
+} // namespace sluice::detail::decimal_text
+
+namespace sluice::text {
+
+/// The shape of `text` as a decimal number (no allocation); nullopt when it is not one in the grammar.
+[[nodiscard]] inline std::optional<decimal_shape> inspect_decimal(std::string_view text, decimal_grammar grammar = decimal_grammar::json) {
+    const auto s = sluice::detail::decimal_text::scan(text, grammar);
+    if (!s) return std::nullopt;
+    decimal_shape d;
+    d.significant_digits = s->total() - s->lead - s->trail;
+    if (d.significant_digits == 0) return d; // zero, whatever its sign and exponent
+    d.negative = s->negative;
+    d.exponent = sluice::detail::decimal_text::exponent_of(*s);
+    return d;
+}
+
+/// Parses `text` as a decimal number; nullopt when it is not one in the grammar.
+[[nodiscard]] inline std::optional<decimal> parse_decimal(std::string_view text, decimal_grammar grammar = decimal_grammar::json) {
+    const auto s = sluice::detail::decimal_text::scan(text, grammar);
+    if (!s) return std::nullopt;
+    decimal d;
+    const std::size_t significant = s->total() - s->lead - s->trail;
+    if (significant == 0) return d;
+    d.negative = s->negative;
+    d.digits.reserve(significant);
+    for (std::size_t k = s->lead; k < s->lead + significant; ++k) d.digits += s->digit(k);
+    d.exponent = sluice::detail::decimal_text::exponent_of(*s);
     return d;
 }
 
