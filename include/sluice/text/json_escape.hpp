@@ -433,6 +433,16 @@ inline char* write_json_escaped(char* dst, std::string_view s) noexcept { return
 
 /// Appends `s` escaped (without quotes) to `out`.
 inline void append_json_escaped(std::string& out, std::string_view s) {
+    if (s.size() <= 32) {
+        // Short strings (names, keys, small values) mostly need no escaping: one look, one append,
+        // instead of sizing, growing by the write slack and shrinking back.
+        bool plain = true;
+        for (const char c : s) plain = plain && detail::json::escape_table[static_cast<unsigned char>(c)] == 0;
+        if (plain) {
+            out.append(s);
+            return;
+        }
+    }
     const std::size_t start = out.size();
     const std::size_t n = json_escaped_size(s);
     out.resize(start + n + json_write_slack);

@@ -21,7 +21,8 @@ namespace sluice::text {
 
 /// Two emitters walk the same encoding code: one counts the bytes, one writes them. So the size the
 /// string grows to is exactly what is written. raw() copies, escaped() writes a JSON string's inside,
-/// base64() encodes bytes, integer() writes a decimal number.
+/// base64() encodes bytes, integer() writes a decimal number, number() a finite double in the
+/// shortest text that reads back as the same double ("0.1", "1e+300").
 struct size_counter {
     std::size_t n = 0;
     void raw(std::string_view s) noexcept { n += s.size(); }
@@ -31,6 +32,10 @@ struct size_counter {
         requires std::is_integral_v<I>
     void integer(I v) noexcept {
         char buf[24];
+        n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
+    }
+    void number(double v) noexcept {
+        char buf[32];
         n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
     }
 };
@@ -49,6 +54,7 @@ struct pointer_writer {
     void integer(I v) noexcept {
         p = std::to_chars(p, p + 24, v).ptr;
     }
+    void number(double v) noexcept { p = std::to_chars(p, p + 32, v).ptr; }
 };
 
 

@@ -6,7 +6,8 @@
 // AWS batch API that implements batch_service.
 //
 //   submit(record) -> prepare (fill defaults, validate: refused at once, never sent) -> encode the
-//   entry once -> (duplicate of a pending record? drop with a warning) -> delivery_pipeline<batch_sink>
+//   entry once -> (duplicate of a pending record? drop with a warning; a write of a key already in
+//   flight? wait, replacing an older waiting write with a warning) -> delivery_pipeline<batch_sink>
 //   (batching by count, weight and age; memory or disk buffer; per-entry retries; rate and concurrency
 //   limits; dead letters) -> batch_sink (one signed request per batch) -> per entry an outcome ->
 //   send()'s receipt or delivery_error, or flush()'s unprocessed list.
@@ -56,12 +57,27 @@ struct batch_dispatcher_stats {
     std::uint64_t submitted = 0;  ///< submit() and send() calls
     std::uint64_t invalid = 0;    ///< refused before sending
     std::uint64_t duplicates = 0; ///< dropped as duplicates of a pending record
+    std::uint64_t superseded = 0; ///< replaced by a newer write of the same key before being sent
     std::uint64_t delivered = 0;
     std::uint64_t failed = 0;     ///< sent (or accepted into the engine), but finally not delivered
     std::size_t pending = 0;      ///< submitted, outcome not known yet
 };
 
 namespace detail_batch {
+/// Converts to the engine's per-record options (whatever their type is called) from an entry_meta.
+struct meta_options {
+    const entry_meta* meta;
+    std::size_t weight;
+    template <class RecordOptions>
+    operator RecordOptions() const {
+        RecordOptions o;
+        o.batch_key = meta->batch_key;
+        o.weight = weight;
+        o.order_key = meta->order_key;
+        return o;
+    }
+};
+
 template <class S>
 struct unprocessed_of {
     using type = batch_unprocessed<typename S::record_type>;
@@ -93,6 +109,8 @@ public:
     [[nodiscard]] Service& service() noexcept { return service_; }
     [[nodiscard]] const Service& service() const noexcept { return service_; }
     [[nodiscard]] delivery_pipeline<batch_sink<Service>>& pipeline() noexcept { return pipeline_; }
+    /// The loop it runs on.
+    [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
 
     /// Opens the disk buffer when one is configured. Call once on the loop before submitting.
     [[nodiscard]] task<void> start() { return pipeline_.start(); }
@@ -114,8 +132,8 @@ public:
             return;
         }
         if (admitted.duplicate) return;
-        ++outstanding_;
-        loop_->spawn(run(admitted.entry, std::make_unique<record_type>(std::move(r))));
+        admitted.entry->record = std::make_unique<record_type>(std::move(r));
+        enqueue(std::move(admitted.entry));
     }
 
     /// Queues `r` and completes when the service took it; throws delivery_error when it was refused as
@@ -127,16 +145,13 @@ public:
         auto admitted = admit(r);
         if (!admitted.entry) throw delivery_error(outcome::make(outcome_kind::invalid, admitted.invalid));
         std::shared_ptr<pending> p = admitted.entry;
-        if (!admitted.duplicate) {
-            ++outstanding_;
-            loop_->spawn(run(p, nullptr));
-        }
+        if (!admitted.duplicate) enqueue(p);
         co_await done_awaiter{p.get()};
         if (!p->ok) {
             outcome failure = p->failure;
             throw delivery_error(std::move(failure));
         }
-        co_return batch_receipt{p->attempts, admitted.duplicate};
+        co_return batch_receipt{p->attempts, admitted.duplicate, p->superseded};
     }
 
     /// Sends everything submitted so far and waits for the outcomes; returns what was not sent or not
@@ -191,9 +206,20 @@ private:
         entry_meta meta;
         bool done = false;
         bool ok = false;
+        bool superseded = false;
         unsigned attempts = 0;
         outcome failure;
         std::vector<std::coroutine_handle<>> waiters;
+        /// submit(): the record, for the unprocessed list.
+        std::unique_ptr<record_type> record;
+        /// Older writes of the same dedup key this one replaced: they end with its outcome.
+        std::vector<std::shared_ptr<pending>> riders;
+    };
+
+    /// duplicate_policy::replace_older: the write of a key in the engine, and the newest one waiting.
+    struct key_slot {
+        std::shared_ptr<pending> in_engine;
+        std::shared_ptr<pending> waiting;
     };
 
     struct admission {
@@ -210,6 +236,43 @@ private:
     };
 
     [[nodiscard]] bool dedups() const { return options_.drop_duplicates && service_.duplicates() == duplicate_policy::drop_newer; }
+    /// Always on where the service asks for it: two writes of one key in a request fail it whole.
+    [[nodiscard]] bool replaces() const { return service_.duplicates() == duplicate_policy::replace_older; }
+
+    // Hands `p` to the engine, or (replace_older, its key in flight) parks it as its key's next write.
+    void enqueue(std::shared_ptr<pending> p) {
+        ++outstanding_;
+        if (replaces() && !p->meta.dedup_key.empty()) {
+            key_slot& slot = slots_[p->meta.dedup_key];
+            if (slot.in_engine) {
+                if (slot.waiting) supersede(*slot.waiting, *p, slot.waiting);
+                slot.waiting = std::move(p);
+                return;
+            }
+            slot.in_engine = p;
+        }
+        loop_->spawn(run(std::move(p)));
+    }
+
+    void supersede(pending& older, pending& newer, std::shared_ptr<pending> owner) {
+        ++stats_.superseded;
+        if (options_.log)
+            options_.log->warn("aws", "write replaced by a newer write of the same key before it was sent",
+                               {field::plain("destination", service_.name())});
+        older.superseded = true;
+        older.record.reset(); // the newer write stands for it in the unprocessed list
+        for (auto& r : older.riders) newer.riders.push_back(std::move(r));
+        older.riders.clear();
+        newer.riders.push_back(std::move(owner));
+    }
+
+    // The engine's deliver(), with the entry's batch key, weight and order key where it takes them.
+    task<delivery_receipt> deliver(std::string entry, const entry_meta& meta) {
+        if constexpr (detail_batch::keyed_pipeline<delivery_pipeline<batch_sink<Service>>>)
+            return pipeline_.deliver(std::move(entry), detail_batch::meta_options{&meta, service_.limits().weight(meta.counted)});
+        else
+            return pipeline_.deliver(std::move(entry));
+    }
 
     delivery_options effective_delivery() const {
         delivery_options d = options_.delivery ? *options_.delivery : service_.default_delivery();
@@ -248,8 +311,8 @@ private:
         return out;
     }
 
-    // One record through the pipeline; `record` is kept for the unprocessed list (submit()).
-    task<void> run(std::shared_ptr<pending> p, std::unique_ptr<record_type> record) {
+    // One record through the pipeline; p->record is kept for the unprocessed list (submit()).
+    task<void> run(std::shared_ptr<pending> p) {
         // The entry stays behind as the duplicate check's key only when there is such a check.
         std::string entry;
         if (dedups())
@@ -257,7 +320,7 @@ private:
         else
             entry = std::move(p->entry);
         try {
-            const delivery_receipt receipt = co_await pipeline_.deliver(std::move(entry));
+            const delivery_receipt receipt = co_await deliver(std::move(entry), p->meta);
             p->ok = true;
             p->attempts = receipt.attempts;
         } catch (const delivery_error& e) {
@@ -270,17 +333,40 @@ private:
             ++stats_.delivered;
         } else {
             ++stats_.failed;
-            if (record)
+            if (p->record)
                 unprocessed_.push_back(
-                    unprocessed_type{std::move(*record), p->failure.message, p->failure.sent, p->attempts, p->failure});
+                    unprocessed_type{std::move(*p->record), p->failure.message, p->failure.sent, p->attempts, p->failure});
         }
         if (dedups()) {
             auto it = pending_.find(std::string_view(p->entry));
             if (it != pending_.end() && it->second == p) pending_.erase(it);
         }
-        p->done = true;
-        for (auto h : std::exchange(p->waiters, {})) loop_->post(h);
+        for (auto& rider : std::exchange(p->riders, {})) {
+            rider->ok = p->ok;
+            rider->attempts = p->attempts;
+            rider->failure = p->failure;
+            finish(*rider);
+        }
+        if (replaces() && !p->meta.dedup_key.empty()) next_write(p);
+        finish(*p);
+    }
+
+    void finish(pending& p) {
+        p.done = true;
+        for (auto h : std::exchange(p.waiters, {})) loop_->post(h);
         --outstanding_;
+    }
+
+    // The write of `done`'s key that waited for it goes to the engine now.
+    void next_write(const std::shared_ptr<pending>& done) {
+        auto it = slots_.find(done->meta.dedup_key);
+        if (it == slots_.end() || it->second.in_engine != done) return;
+        if (!it->second.waiting) {
+            slots_.erase(it);
+            return;
+        }
+        it->second.in_engine = std::move(it->second.waiting);
+        loop_->spawn(run(it->second.in_engine));
     }
 
     io_loop* loop_;
@@ -289,6 +375,7 @@ private:
     batch_sink<Service> sink_;
     delivery_pipeline<batch_sink<Service>> pipeline_;
     std::unordered_map<std::string_view, std::shared_ptr<pending>> pending_{};
+    std::unordered_map<std::string, key_slot> slots_{};
     std::vector<unprocessed_type> unprocessed_{};
     std::size_t outstanding_ = 0;
     batch_dispatcher_stats stats_{};

@@ -68,11 +68,17 @@ inline outcome make_outcome(aws::error_verdict v, std::string message) {
 
 namespace sluice::aws {
 
+/// The verdict the service's table gives `code`, when it lists it.
+[[nodiscard]] inline std::optional<error_verdict> listed_verdict(const error_table& table, std::string_view code) noexcept {
+    for (const error_rule& r : table.rules)
+        if (r.code == code) return r.verdict;
+    return std::nullopt;
+}
+
 /// The verdict for one entry's error `code` (see error_table).
 [[nodiscard]] inline error_verdict entry_verdict(const error_table& table, std::string_view code,
                                                  std::optional<bool> sender_fault = std::nullopt) noexcept {
-    for (const error_rule& r : table.rules)
-        if (r.code == code) return r.verdict;
+    if (auto listed = listed_verdict(table, code)) return *listed;
     if (is_throttling_code(code)) return error_verdict::throttle;
     if (is_transient_code(code)) return error_verdict::retry;
     if (sender_fault) return *sender_fault ? error_verdict::reject : error_verdict::retry;
@@ -100,6 +106,20 @@ namespace sluice::aws {
 /// The outcome of a whole request the service answered with an error (non-2xx): the standard retry
 /// mode's classification (throttling, transient, clock skew: retry; anything else: reject).
 [[nodiscard]] inline outcome classify_request(const service_error& e) { return to_entry_result(e); }
+
+/// The same where the service's table lists the code: its verdict wins (Firehose answers a whole
+/// request with ServiceUnavailableException and HTTP 500 when it means "slow down").
+[[nodiscard]] inline outcome classify_request(const error_table& table, outcome o) {
+    if (o.service_code.empty()) return o;
+    if (auto listed = listed_verdict(table, sluice::detail::aws_batch::safe_code(o.service_code))) {
+        switch (*listed) {
+        case error_verdict::throttle: o.kind = outcome_kind::throttled; break;
+        case error_verdict::retry: o.kind = outcome_kind::retry; break;
+        case error_verdict::reject: o.kind = outcome_kind::reject; break;
+        }
+    }
+    return o;
+}
 
 /// The outcome of a request that got no answer (see to_entry_result(std::error_code)).
 [[nodiscard]] inline outcome classify_transport(std::error_code transport) { return to_entry_result(transport); }

@@ -249,4 +249,39 @@ struct rejected_ranges {
 /// A request that succeeds or fails as a whole (PutMetricData, S3 PutObject): a 2xx took every entry.
 [[nodiscard]] inline batch_result all_or_nothing() { return batch_result::all_ok(); }
 
+/// Per entry, when the request carried the entries packed in consecutive groups (Firehose records
+/// aggregating several records): group g holds sizes[g] entries, and each takes its group's outcome.
+[[nodiscard]] inline batch_result per_entry_of_groups(const batch_result& groups, std::span<const std::size_t> sizes) {
+    if (groups.request || groups.entries.empty()) return groups;
+    batch_result out;
+    std::size_t total = 0;
+    for (std::size_t s : sizes) total += s;
+    out.entries.reserve(total);
+    for (std::size_t g = 0; g < sizes.size(); ++g)
+        for (std::size_t k = 0; k < sizes[g]; ++k)
+            out.entries.push_back(g < groups.entries.size() ? groups.entries[g] : outcome::retry("no result for entry"));
+    return out;
+}
+
+/// Per entry in batch order, when the request carried the entries in another order, or not all of
+/// them: sent[i] is the batch index of the i-th entry sent (CloudWatch Logs sorts events by time).
+/// Entries of the batch that were not sent get `unsent`.
+[[nodiscard]] inline batch_result in_batch_order(const batch_result& as_sent, std::span<const std::size_t> sent,
+                                                 std::size_t n, const outcome& unsent) {
+    if (as_sent.request) return as_sent;
+    if (as_sent.entries.empty() && sent.size() == n) return as_sent;
+    batch_result out;
+    out.entries.assign(n, unsent);
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        if (sent[i] >= n) continue;
+        if (as_sent.entries.empty())
+            out.entries[sent[i]] = outcome::ok();
+        else if (i < as_sent.entries.size())
+            out.entries[sent[i]] = as_sent.entries[i];
+        else
+            out.entries[sent[i]] = outcome::retry("no result for entry");
+    }
+    return out;
+}
+
 } // namespace sluice::aws

@@ -22,9 +22,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <sluice/aws/batch/errors.hpp>
 #include <sluice/aws/batch/limits.hpp>
+#include <sluice/core/task.hpp>
 #include <sluice/delivery/pipeline.hpp>
 #include <sluice/delivery/sink.hpp>
 
@@ -50,12 +52,19 @@ struct entry_meta {
     /// Records with the same order key never overtake each other (a partition key, a message group),
     /// when the service keeps order.
     std::string order_key{};
+    /// With duplicate_policy::replace_older: records with the same dedup key write the same thing (a
+    /// table, an item's primary key), so only the newest of those waiting needs to be sent.
+    std::string dedup_key{};
 };
 
 /// How the dispatcher treats a record identical to one still pending.
 enum class duplicate_policy {
-    keep,      ///< send both (the service has no notion of duplicates)
-    drop_newer ///< drop the newer one with a warning; its outcome is the pending one's (SQS)
+    keep,          ///< send both (the service has no notion of duplicates)
+    drop_newer,    ///< drop the newer one with a warning; its outcome is the pending one's (SQS)
+    replace_older, ///< per entry_meta::dedup_key, one record in the engine at a time; a newer one waits
+                   ///< and replaces, with a warning, an older one that is waiting too (whose outcome is
+                   ///< then the newer one's). Two writes of one key never share a request and never
+                   ///< overtake each other, and the last write wins (DynamoDB)
 };
 
 /// A batch API's traits (see the file comment).
@@ -97,6 +106,26 @@ struct batch_receipt {
     unsigned attempts = 0;
     /// True when a pending identical record absorbed this one (duplicate_policy::drop_newer).
     bool duplicate = false;
+    /// True when a newer record with the same dedup key replaced this one before it was sent
+    /// (duplicate_policy::replace_older): the service never saw it; the newer one's outcome is its.
+    bool superseded = false;
 };
+
+namespace detail_batch {
+/// A sink that is never called: it only lets the engine's deliver() signature be probed.
+struct probe_sink {
+    [[nodiscard]] sink_limits limits() const { return {}; }
+    [[nodiscard]] task<batch_result> send(sink_batch) { co_return batch_result::all_ok(); }
+};
+/// An engine whose deliver() takes per-record options (batch key, weight, order key).
+template <class Pipeline>
+concept keyed_pipeline = requires(Pipeline& p, std::string record) { p.deliver(std::move(record), {}); };
+} // namespace detail_batch
+
+/// True when the delivery engine keeps records of different batch keys in different requests and hands
+/// the key to the sink (sink_batch::key). Until then every record of one dispatcher goes to one
+/// destination (the service's default stream, table or log stream), and services refuse records that
+/// name another one rather than send them to the wrong place.
+inline constexpr bool batch_keys_reach_sink = detail_batch::keyed_pipeline<delivery_pipeline<detail_batch::probe_sink>>;
 
 } // namespace sluice::aws

@@ -4,7 +4,11 @@
 // batch of entries the service encoded once (at submit); the sink wraps them in a request, signs and
 // sends it through service_client with one attempt (the engine owns attempts and backoff), and maps
 // the answer to one outcome per entry: the whole request's classification when the service refused
-// it, or the service's own per-entry mapping when it answered 2xx.
+// it (the service's error table first), or the service's own per-entry mapping when it answered 2xx.
+//
+// A service may also repair what made a request fail and have it sent again, once, at once: with
+// `task<bool> recover(service_client&, sink_batch, const call_failure&)` (CloudWatch Logs creates a
+// missing log group and stream).
 
 #if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
 #error "sluice/aws/batch/sink.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
@@ -43,7 +47,12 @@ public:
         options.stop = cancel_token(batch);
         if constexpr (requires { service_->extra_headers(); }) options.extra_headers = service_->extra_headers();
         auto out = co_await client_->call_json(Service::target, body, options);
-        if (!out.ok()) co_return batch_result::failed(out.failure.to_entry_result());
+        if constexpr (requires { service_->recover(*client_, batch, out.failure); }) {
+            bool again = false;
+            if (!out.ok()) again = co_await service_->recover(*client_, batch, out.failure);
+            if (again) out = co_await client_->call_json(Service::target, body, options);
+        }
+        if (!out.ok()) co_return batch_result::failed(classify_request(service_->errors(), out.failure.to_entry_result()));
         co_return service_->read_response(out.response->body, batch, state);
     }
 
