@@ -13,6 +13,10 @@
 //
 // A call that keeps failing ends with call_failure: what the service said (service_error) or why no
 // answer came (a transport error code), how it classifies (retry_kind) and why retrying stopped.
+//
+// REST services (S3) use call(): a method, a path below the endpoint's, query parameters and headers,
+// signed the same way (with the service's sigv4_options: S3 wants single-encoded paths and
+// x-amz-content-sha256), their XML errors read by the same parser.
 
 #if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
 #error "sluice/aws/service_client.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
@@ -39,6 +43,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace sluice::aws {
 
@@ -145,6 +150,28 @@ struct call_outcome {
     [[nodiscard]] bool ok() const noexcept { return response.has_value(); }
 };
 
+/// One call of a REST API (S3 and the other REST-XML and REST-JSON services). Views only: everything
+/// must stay valid until the call completes.
+struct rest_call {
+    /// Names the operation in errors and logs: "S3.UploadPart".
+    std::string_view operation{};
+    std::string_view method = "GET";
+    /// The path after the endpoint's own, as sent on the wire (URI-encoded, '/' kept): "/key%20a".
+    std::string_view path{};
+    /// Query parameters, decoded; the call encodes and signs them.
+    std::span<const http_field> query{};
+    /// Headers sent and signed with the call (Content-Type, x-amz-checksum-crc32c, ...). Not Host,
+    /// Authorization, X-Amz-Date or the session token: the call adds those.
+    std::span<const http::header> headers{};
+    /// Sent without a copy.
+    std::string_view body{};
+    /// The body's SHA-256 in lower-case hex when the caller has it, or unsigned_payload; empty: the
+    /// call hashes the body.
+    std::string_view payload_hash{};
+    /// How the request is signed: sigv4_s3_options for S3.
+    sigv4_options signing{};
+};
+
 class service_client {
 public:
     service_client(http::client& http, std::shared_ptr<credentials_provider> credentials, service_client_options options)
@@ -178,27 +205,45 @@ public:
 
     /// The same with call options (single attempt, cancellation, extra headers).
     [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::string_view body, call_options opts) {
+        std::vector<http::header> headers;
+        headers.reserve(2 + opts.extra_headers.size());
+        headers.push_back(http::header{"Content-Type", std::string(opts.content_type)});
+        headers.push_back(http::header{"X-Amz-Target", std::string(target)});
+        for (const http::header& h : opts.extra_headers) headers.push_back(h);
+        rest_call c;
+        c.operation = target;
+        c.method = "POST";
+        c.headers = headers;
+        c.body = body;
+        co_return co_await call(c, std::move(opts));
+    }
+
+    /// One call of a REST API (see rest_call); the same credentials, signing, error parsing and retries
+    /// as call_json. A 2xx status is a success whatever the body says (S3's CompleteMultipartUpload can
+    /// answer 200 with an <Error> body: its caller checks).
+    [[nodiscard]] task<call_outcome> call(rest_call c, call_options opts) {
         call_outcome out;
         retry_token token = strategy_.begin();
         bool refreshed_credentials = false;
         bool corrected_skew = false;
+        const std::string url = request_url(c);
         for (;;) {
             auto credentials = co_await credentials_->load();
             if (credentials.is_error()) {
                 out.failure.credentials = true;
                 out.failure.code = credentials.get_error().code;
                 out.failure.attempts = token.attempts - 1;
-                out.failure.message = std::string(target) + ": no credentials: " + credentials.get_error().what();
+                out.failure.message = std::string(c.operation) + ": no credentials: " + credentials.get_error().what();
                 co_return out;
             }
 
             http::request request;
-            request.method = "POST";
-            request.url = endpoint_.url;
-            request.body = body;
+            request.method = std::string(c.method);
+            request.url = url;
+            request.body = c.body;
             request.timeout = options_.attempt_timeout;
             request.stop = opts.stop;
-            sign(request, credentials.value(), target, opts, body);
+            sign(request, credentials.value(), c);
 
             const auto sent_at = std::chrono::system_clock::now();
             auto response = co_await http_->request(request);
@@ -243,7 +288,7 @@ public:
             out.failure.kind = decision.kind;
             out.failure.verdict = decision.verdict;
             if (!decision.should_retry()) {
-                finish_failure(out.failure, target, token.attempts, decision.verdict, opts.single_attempt);
+                finish_failure(out.failure, c.operation, token.attempts, decision.verdict, opts.single_attempt);
                 co_return out;
             }
             if (options_.log)
@@ -283,28 +328,47 @@ private:
                                {field::plain("service", options_.service), field::plain("reason", f.message)});
     }
 
-    void sign(http::request& request, const aws_credentials& credentials, std::string_view target,
-              const call_options& opts, std::string_view body) {
-        const std::string_view content_type = opts.content_type;
+    /// The endpoint's scheme://host and path, then the call's path and its encoded query.
+    [[nodiscard]] std::string request_url(const rest_call& c) const {
+        std::string url = endpoint_.url;
+        if (!c.path.empty()) {
+            if (url.back() == '/' && c.path.front() == '/') url.pop_back();
+            url += c.path;
+        }
+        append_query(url, c.query);
+        return url;
+    }
+
+    /// The path as signed: the endpoint's path joined with the call's (both as sent on the wire).
+    [[nodiscard]] std::string wire_path(const rest_call& c) const {
+        std::string path = endpoint_.path;
+        if (!c.path.empty()) {
+            if (path.back() == '/' && c.path.front() == '/') path.pop_back();
+            path += c.path;
+        }
+        return path;
+    }
+
+    void sign(http::request& request, const aws_credentials& credentials, const rest_call& c) {
         fields_.clear();
         fields_.add("Host", endpoint_.host);
-        fields_.add("Content-Type", content_type);
-        fields_.add("X-Amz-Target", target);
-        for (const http::header& h : opts.extra_headers) fields_.add(h.name, h.value);
+        for (const http::header& h : c.headers) fields_.add(h.name, h.value);
+        path_ = wire_path(c);
         sigv4_request s;
-        s.method = "POST";
-        s.path = endpoint_.path;
+        s.method = c.method;
+        s.path = path_;
         s.path_is_encoded = true;
+        s.query = c.query;
         s.headers = std::span<const http_field>(fields_.data(), fields_.size());
-        s.body = body;
+        s.body = c.body;
+        s.payload_hash = c.payload_hash;
         s.region = options_.region;
         s.service = options_.service;
         s.time = skew_.now();
+        s.options = c.signing;
         signer_.sign(s, credentials, signed_);
-        request.headers.reserve(2 + opts.extra_headers.size() + signed_.fields().size());
-        request.headers.push_back(http::header{"Content-Type", std::string(content_type)});
-        request.headers.push_back(http::header{"X-Amz-Target", std::string(target)});
-        for (const http::header& h : opts.extra_headers) request.headers.push_back(h);
+        request.headers.reserve(c.headers.size() + signed_.fields().size());
+        for (const http::header& h : c.headers) request.headers.push_back(h);
         for (const http_field& f : signed_.fields()) request.headers.push_back(http::header{f.name, f.value});
     }
 
@@ -318,6 +382,7 @@ private:
     sigv4_signer signer_{};
     sigv4_result signed_{};
     field_list fields_{};
+    std::string path_{};
 };
 
 /// What a service client needs, resolved the standard way (see configure_service).

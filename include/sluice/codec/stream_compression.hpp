@@ -58,6 +58,8 @@ public:
     virtual ~stream_engine() = default;
     virtual void write(std::string_view in, std::string& out) = 0;
     virtual void finish(std::string& out) = 0;
+    /// What the library holds for the stream (its state and windows), in bytes.
+    [[nodiscard]] virtual std::size_t memory_bytes() const noexcept = 0;
 };
 
 /// Grows `out` by at least `n` bytes of scratch and returns where the scratch starts.
@@ -76,6 +78,7 @@ public:
     }
     void write(std::string_view in, std::string& out) override { run(in, out, ZSTD_e_continue); }
     void finish(std::string& out) override { run({}, out, ZSTD_e_end); }
+    [[nodiscard]] std::size_t memory_bytes() const noexcept override { return ZSTD_sizeof_CCtx(ctx_.get()); }
 
 private:
     void run(std::string_view in, std::string& out, ZSTD_EndDirective mode) {
@@ -106,6 +109,8 @@ public:
     explicit gzip_stream_engine(int level) : z_(true, level) {}
     void write(std::string_view in, std::string& out) override { run(in, out, Z_NO_FLUSH); }
     void finish(std::string& out) override { run({}, out, Z_FINISH); }
+    /// zlib's own formula for deflate: (1 << (windowBits + 2)) + (1 << (memLevel + 9)), plus its state.
+    [[nodiscard]] std::size_t memory_bytes() const noexcept override { return (1u << 17) + (1u << 17) + 6 * 1024; }
 
 private:
     void run(std::string_view in, std::string& out, int flush) {
@@ -148,6 +153,8 @@ public:
         out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
         check(n);
     }
+    /// The frame context keeps the last 64 KiB block (lz4's dictionary) and its state.
+    [[nodiscard]] std::size_t memory_bytes() const noexcept override { return 64 * 1024 + 16 * 1024 + 4096; }
     void finish(std::string& out) override {
         begin(out);
         const std::size_t at = out.size();
@@ -213,6 +220,8 @@ public:
     }
 
     [[nodiscard]] compression codec() const noexcept { return codec_; }
+    /// The memory the library holds for the stream (state and windows), in bytes.
+    [[nodiscard]] std::size_t memory_bytes() const noexcept { return engine_->memory_bytes(); }
 
     /// Compresses `in` and appends what the library emits to `out`. Throws compression_error.
     void write(std::string_view in, std::string& out) {

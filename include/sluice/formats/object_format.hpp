@@ -175,7 +175,10 @@ public:
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return raw_bytes_; }
     [[nodiscard]] std::uint64_t output_bytes() const noexcept { return taken_ + ready_.size(); }
     [[nodiscard]] std::size_t ready_bytes() const noexcept { return ready_.size(); }
-    [[nodiscard]] std::size_t buffered_bytes() const noexcept { return ready_.capacity() + stage_.capacity(); }
+    /// Memory held for the object: output not taken, the staging buffer and the compressor's state.
+    [[nodiscard]] std::size_t buffered_bytes() const noexcept {
+        return ready_.capacity() + stage_.capacity() + (compressor_ ? compressor_->memory_bytes() : 0);
+    }
     [[nodiscard]] compression codec() const noexcept { return compressor_ ? compressor_->codec() : compression::none; }
 
 private:
