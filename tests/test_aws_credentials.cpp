@@ -263,12 +263,12 @@ TEST_CASE("XML extraction, entities, form encoding, URL hosts") {
     CHECK_FALSE(creds::xml_path(doc, "Result", "Missing"));
     CHECK_FALSE(creds::xml_path(doc, "Missing", "AccessKeyId"));
 
-    CHECK(sluice::detail::text::uri_encode("arn:aws:iam::1:role/x y+z~") == "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx%20y%2Bz~");
+    CHECK(sluice::text::uri_encode("arn:aws:iam::1:role/x y+z~") == "arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fx%20y%2Bz~");
 
-    CHECK(sluice::detail::text::parse_url("http://user:pw@127.0.0.1:8080/x?y")->host == "127.0.0.1");
-    CHECK(sluice::detail::text::parse_url("HTTP://[FD00:EC2::23]:80/")->host == "FD00:EC2::23");
-    CHECK(sluice::detail::text::parse_url("https://Example.COM")->scheme == "https");
-    CHECK(sluice::detail::text::parse_url("not a url")->scheme.empty());
+    CHECK(sluice::text::parse_url("http://user:pw@127.0.0.1:8080/x?y")->host == "127.0.0.1");
+    CHECK(sluice::text::parse_url("HTTP://[FD00:EC2::23]:80/")->host == "FD00:EC2::23");
+    CHECK(sluice::text::parse_url("https://Example.COM")->scheme == "https");
+    CHECK(sluice::text::parse_url("not a url")->scheme.empty());
     for (std::string_view ok :
          {"127.0.0.1", "127.1.2.3", "localhost", "::1", "169.254.170.2", "169.254.170.23", "fd00:ec2::23"})
         CHECK_MESSAGE(creds::container_host_allowed(ok), ok);

@@ -47,7 +47,7 @@ bool leaks(std::string_view out, std::string_view secret) {
 
 std::string random_case(std::mt19937& rng, std::string_view s) {
     std::string out(s);
-    for (char& c : out) c = (rng() & 1) ? detail::text::upper(c) : detail::text::lower(c);
+    for (char& c : out) c = (rng() & 1) ? text::upper(c) : text::lower(c);
     return out;
 }
 
@@ -90,8 +90,8 @@ TEST_CASE("sanitize_header and sanitize_headers: generated secret-shaped values 
     for (int i = 0; i < 5000; ++i) {
         const std::string secret = make_secret(rng);
         const std::string name = random_case(rng, secret_headers[rng() % std::size(secret_headers)]);
-        const std::string value = detail::text::iequals(name, "authorization") ||
-                                          detail::text::iequals(name, "proxy-authorization")
+        const std::string value = text::iequals(name, "authorization") ||
+                                          text::iequals(name, "proxy-authorization")
                                       ? authorization_value(rng, secret)
                                       : "session=" + secret;
         const std::string one = sanitize_header(name, value);
@@ -172,7 +172,7 @@ TEST_CASE("server text quoted in credential errors never shows the secret it was
         }
         const std::string out = creds::quote_server_text(text, 1 + rng() % 60, {secret});
         CHECK_MESSAGE(out.find(secret) == std::string::npos, "secret '", secret, "' in '", out, "'");
-        CHECK(detail::text::has_no_control(out));
+        CHECK(text::has_no_control(out));
     }
 }
 
@@ -195,9 +195,9 @@ TEST_CASE("error codes from every place they enter hold no control characters") 
                                                                           {"x-amzn-query-error", code + ";Sender"}};
         const auto from_header = aws::parse_service_error(400, headers, "");
         for (const auto* e : {&from_json, &from_xml, &from_header}) {
-            CHECK(detail::text::has_no_control(e->code));
-            CHECK(detail::text::has_no_control(e->query_code));
-            CHECK(detail::text::has_no_control(e->describe()));
+            CHECK(text::has_no_control(e->code));
+            CHECK(text::has_no_control(e->query_code));
+            CHECK(text::has_no_control(e->describe()));
             CHECK(e->code.size() <= 128);
         }
     }
@@ -229,7 +229,7 @@ TEST_CASE("the signer refuses header names with ';', ':', blanks or control char
             FAIL("signed a header named " << name);
         } catch (const std::invalid_argument& e) {
             CHECK(std::string(e.what()).find("not an HTTP field name") != std::string::npos);
-            CHECK(detail::text::has_no_control(e.what()));
+            CHECK(text::has_no_control(e.what()));
         }
     }
 }

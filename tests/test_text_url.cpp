@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace text = sluice::detail::text;
+namespace text = sluice::text;
 
 namespace {
 

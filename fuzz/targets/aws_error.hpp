@@ -39,7 +39,7 @@ SLUICE_FUZZ_TARGET(aws_error) {
     const sluice::aws::service_error e = sluice::aws::parse_service_error(status, headers, body);
     auto lookup = [&](std::string_view lower_name) -> std::optional<std::string_view> {
         for (const auto& [n, v] : headers)
-            if (sluice::detail::text::iequals(n, lower_name)) return std::string_view(v);
+            if (sluice::text::iequals(n, lower_name)) return std::string_view(v);
         return std::nullopt;
     };
     const sluice::aws::service_error e2 = sluice::aws::parse_service_error(status, lookup, body);

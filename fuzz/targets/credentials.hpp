@@ -70,11 +70,11 @@ SLUICE_FUZZ_TARGET(credentials) {
         SLUICE_FUZZ_CHECK(!has_control(url.get_error().message), show(url.get_error().message));
         return;
     }
-    if (sluice::detail::text::trim(f[5]).empty()) { // the full URI was used
-        const auto u = sluice::detail::text::parse_url(url.value());
+    if (sluice::text::trim(f[5]).empty()) { // the full URI was used
+        const auto u = sluice::text::parse_url(url.value());
         SLUICE_FUZZ_CHECK(u && u->host_is_valid(), show(url.value()));
-        if (sluice::detail::text::iequals(u->scheme, "http"))
-            SLUICE_FUZZ_CHECK(creds::container_host_allowed(sluice::detail::text::to_lower(u->host)), show(url.value()));
+        if (sluice::text::iequals(u->scheme, "http"))
+            SLUICE_FUZZ_CHECK(creds::container_host_allowed(sluice::text::to_lower(u->host)), show(url.value()));
     }
 }
 

@@ -79,7 +79,7 @@ SLUICE_FUZZ_TARGET(sanitizers) {
     SLUICE_FUZZ_CHECK(std::count(out.begin(), out.end(), '\n') == std::count(block.begin(), block.end(), '\n'),
                       "lines added or lost");
 
-    const std::string shown = sluice::detail::text::display_url(url);
+    const std::string shown = sluice::text::display_url(url);
     const std::string line = sluice::http::detail::describe_request(text, url);
     for (const std::string& s : {shown, line}) {
         SLUICE_FUZZ_CHECK(!leaks(s, secret), show(url) + " -> " + show(s));

@@ -61,8 +61,8 @@ inline void check_signed_headers(std::string_view list, bool presigned) {
         const std::size_t semi = list.find(';');
         const std::string_view name = list.substr(0, semi);
         list = semi == std::string_view::npos ? std::string_view{} : list.substr(semi + 1);
-        SLUICE_FUZZ_CHECK(sluice::detail::text::is_token(name), show(name));
-        SLUICE_FUZZ_CHECK(sluice::detail::text::to_lower(name) == name, show(name));
+        SLUICE_FUZZ_CHECK(sluice::text::is_token(name), show(name));
+        SLUICE_FUZZ_CHECK(sluice::text::to_lower(name) == name, show(name));
         SLUICE_FUZZ_CHECK(previous.empty() || previous < name, "SignedHeaders not sorted or repeated");
         previous = name;
         host = host || name == "host";

@@ -78,9 +78,9 @@ inline constexpr std::string_view whitespace = " \t";
 
 /// "true"/"false" in any case (surrounding whitespace ignored); nullopt for anything else.
 [[nodiscard]] inline std::optional<bool> parse_bool(std::string_view text) noexcept {
-    text = sluice::detail::text::trim(text);
-    if (sluice::detail::text::iequals(text, "true")) return true;
-    if (sluice::detail::text::iequals(text, "false")) return false;
+    text = sluice::text::trim(text);
+    if (sluice::text::iequals(text, "true")) return true;
+    if (sluice::text::iequals(text, "false")) return false;
     return std::nullopt;
 }
 
@@ -184,7 +184,7 @@ public:
         const auto& profiles = which == kind::config ? config_.profiles : credentials_.profiles;
         auto p = profiles.find(profile);
         if (p == profiles.end()) return std::nullopt;
-        auto v = p->second.find(sluice::detail::text::to_lower(key));
+        auto v = p->second.find(sluice::text::to_lower(key));
         if (v == p->second.end()) return std::nullopt;
         return v->second;
     }
@@ -203,9 +203,9 @@ public:
                                                              std::string_view key) const {
         auto s = services_.find(section);
         if (s == services_.end()) return std::nullopt;
-        auto svc = s->second.find(sluice::detail::text::to_lower(service));
+        auto svc = s->second.find(sluice::text::to_lower(service));
         if (svc == s->second.end()) return std::nullopt;
-        auto v = svc->second.find(sluice::detail::text::to_lower(key));
+        auto v = svc->second.find(sluice::text::to_lower(key));
         if (v == svc->second.end()) return std::nullopt;
         return v->second;
     }
@@ -230,8 +230,8 @@ private:
     std::optional<error> parse_into(std::string_view text, kind which, std::string_view path) {
         using detail::aws_cfg::strip_comment;
         using detail::aws_cfg::whitespace;
-        using sluice::detail::text::to_lower;
-        using sluice::detail::text::trim;
+        using sluice::text::to_lower;
+        using sluice::text::trim;
         file_data& data = which == kind::config ? config_ : credentials_;
         property_map scratch;
         std::map<std::string, property_map, std::less<>> services_raw; // [services NAME]: service -> raw sub-section
@@ -333,8 +333,8 @@ private:
 
     static void parse_subproperties(std::string_view raw, property_map& out) {
         using detail::aws_cfg::strip_comment;
-        using sluice::detail::text::to_lower;
-        using sluice::detail::text::trim;
+        using sluice::text::to_lower;
+        using sluice::text::trim;
         while (!raw.empty()) {
             const std::size_t nl = raw.find('\n');
             std::string_view line = trim(raw.substr(0, nl));
@@ -365,8 +365,8 @@ struct shared_file_paths {
             return path;
         };
         auto pick = [&](std::string_view var, std::string_view fallback) -> std::string {
-            if (auto v = env(var); v && !sluice::detail::text::trim(*v).empty())
-                return expand(std::string(sluice::detail::text::trim(*v)));
+            if (auto v = env(var); v && !sluice::text::trim(*v).empty())
+                return expand(std::string(sluice::text::trim(*v)));
             if (!home || home->empty()) return {};
             return *home + "/.aws/" + std::string(fallback);
         };
@@ -395,7 +395,7 @@ struct config_options {
 /// `https://<service>.<region>.<partition suffix>`.
 [[nodiscard]] inline std::string default_endpoint(std::string_view service, std::string_view region) {
     std::string url = "https://";
-    url += sluice::detail::text::to_lower(service);
+    url += sluice::text::to_lower(service);
     url += '.';
     url += region;
     url += '.';
@@ -408,14 +408,14 @@ struct config_options {
 /// AWS_ENDPOINT_URL_ELASTIC_BEANSTALK).
 [[nodiscard]] inline std::string endpoint_env_name(std::string_view service_id) {
     std::string name = "AWS_ENDPOINT_URL_";
-    for (char c : sluice::detail::text::trim(service_id)) name += (c == ' ' || c == '-') ? '_' : sluice::detail::text::upper(c);
+    for (char c : sluice::text::trim(service_id)) name += (c == ' ' || c == '-') ? '_' : sluice::text::upper(c);
     return name;
 }
 
 /// A service's key in a `[services]` section: the service id lower-cased, spaces as underscores.
 [[nodiscard]] inline std::string endpoint_config_key(std::string_view service_id) {
     std::string key;
-    for (char c : sluice::detail::text::trim(service_id)) key += c == ' ' ? '_' : sluice::detail::text::lower(c);
+    for (char c : sluice::text::trim(service_id)) key += c == ' ' ? '_' : sluice::text::lower(c);
     return key;
 }
 
@@ -463,7 +463,7 @@ public:
     [[nodiscard]] std::optional<std::string> env(std::string_view name) const {
         auto v = env_(name);
         if (!v) return std::nullopt;
-        const std::string_view t = sluice::detail::text::trim(*v);
+        const std::string_view t = sluice::text::trim(*v);
         if (t.empty()) return std::nullopt;
         return std::string(t);
     }
@@ -471,8 +471,8 @@ public:
     /// A property of the selected profile, trimmed; nullopt when unset or blank.
     [[nodiscard]] std::optional<std::string> profile_value(std::string_view key) const {
         auto v = files_.get(profile_, key);
-        if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
-        return std::string(sluice::detail::text::trim(*v));
+        if (!v || sluice::text::trim(*v).empty()) return std::nullopt;
+        return std::string(sluice::text::trim(*v));
     }
 
     /// explicit > AWS_REGION > AWS_DEFAULT_REGION > the profile's `region`. Fails when none is set or
@@ -480,7 +480,7 @@ public:
     [[nodiscard]] result<std::string> region(std::string_view explicit_region = {}) const {
         std::optional<std::string> found;
         std::string from;
-        if (auto t = sluice::detail::text::trim(explicit_region); !t.empty()) {
+        if (auto t = sluice::text::trim(explicit_region); !t.empty()) {
             found = std::string(t);
             from = "the explicit region";
         } else if (auto r = env("AWS_REGION")) {
@@ -519,15 +519,15 @@ public:
     /// `region` is only needed for the default; without one the default fails.
     [[nodiscard]] result<std::string> endpoint(std::string_view service, std::string_view region,
                                                std::string_view explicit_endpoint = {}) const {
-        if (auto t = sluice::detail::text::trim(explicit_endpoint); !t.empty())
+        if (auto t = sluice::text::trim(explicit_endpoint); !t.empty())
             return result<std::string>::ok(std::string(t));
         if (!ignore_configured_endpoints()) {
             if (auto v = env(endpoint_env_name(service))) return result<std::string>::ok(std::move(*v));
             if (auto v = env("AWS_ENDPOINT_URL")) return result<std::string>::ok(std::move(*v));
             if (auto section = profile_value("services")) {
                 if (auto v = files_.service_setting(*section, endpoint_config_key(service), "endpoint_url");
-                    v && !sluice::detail::text::trim(*v).empty())
-                    return result<std::string>::ok(std::string(sluice::detail::text::trim(*v)));
+                    v && !sluice::text::trim(*v).empty())
+                    return result<std::string>::ok(std::string(sluice::text::trim(*v)));
             }
             if (auto v = profile_value("endpoint_url")) return result<std::string>::ok(std::move(*v));
         }
@@ -541,7 +541,7 @@ public:
 
 private:
     void choose_profile(std::string explicit_profile) {
-        if (auto t = sluice::detail::text::trim(explicit_profile); !t.empty()) {
+        if (auto t = sluice::text::trim(explicit_profile); !t.empty()) {
             profile_ = std::string(t);
             profile_named_ = true;
         } else if (auto p = env("AWS_PROFILE")) {

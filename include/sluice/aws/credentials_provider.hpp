@@ -191,9 +191,9 @@ using sluice::detail::aws_error::xml_unescape;
 /// neighbours, or cut with "..."), the whole text is withheld.
 [[nodiscard]] inline std::string quote_server_text(std::string_view text, std::size_t limit = 200,
                                                    std::initializer_list<std::string_view> secrets = {}) {
-    std::string out(sluice::detail::text::trim(text));
+    std::string out(sluice::text::trim(text));
     for (char& c : out)
-        if (sluice::detail::text::is_control(c)) c = ' ';
+        if (sluice::text::is_control(c)) c = ' ';
     out = scrub(std::move(out), secrets);
     if (out.size() > limit) {
         out.resize(limit);
@@ -252,7 +252,7 @@ inline std::optional<std::string> read_token_file(const std::string& path, std::
         why = "cannot read " + path + ": " + std::error_code(err, std::system_category()).message();
         return std::nullopt;
     }
-    std::string token(sluice::detail::text::trim(*content));
+    std::string token(sluice::text::trim(*content));
     if (token.empty()) {
         why = path + " is empty";
         return std::nullopt;
@@ -399,8 +399,8 @@ public:
     [[nodiscard]] result<aws_credentials> read() const {
         auto get = [&](std::string_view var) -> std::optional<std::string> {
             auto v = env_(var);
-            if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
-            return std::string(sluice::detail::text::trim(*v));
+            if (!v || sluice::text::trim(*v).empty()) return std::nullopt;
+            return std::string(sluice::text::trim(*v));
         };
         auto id = get("AWS_ACCESS_KEY_ID");
         auto secret = get("AWS_SECRET_ACCESS_KEY");
@@ -460,8 +460,8 @@ public:
         const env_lookup env = options_.env ? options_.env : process_environment();
         auto var = [&](std::string_view name) -> std::optional<std::string> {
             auto v = env(name);
-            if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
-            return std::string(sluice::detail::text::trim(*v));
+            if (!v || sluice::text::trim(*v).empty()) return std::nullopt;
+            return std::string(sluice::text::trim(*v));
         };
         web_identity_settings settings;
         if (settings_) {
@@ -505,9 +505,9 @@ public:
         request.url = sts_url(config);
 
         const std::string body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" +
-                                 sluice::detail::text::uri_encode(settings.role_arn) +
-                                 "&RoleSessionName=" + sluice::detail::text::uri_encode(settings.session_name) +
-                                 "&WebIdentityToken=" + sluice::detail::text::uri_encode(*token);
+                                 sluice::text::uri_encode(settings.role_arn) +
+                                 "&RoleSessionName=" + sluice::text::uri_encode(settings.session_name) +
+                                 "&WebIdentityToken=" + sluice::text::uri_encode(*token);
         request.method = "POST";
         request.headers.push_back({"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"});
         request.headers.push_back({"Accept", "text/xml"});
@@ -553,7 +553,7 @@ private:
         if (region) region_name = region.value();
         auto endpoint = config.endpoint("sts", region_name);
         std::string url = endpoint ? std::move(endpoint).value() : std::string("https://sts.amazonaws.com");
-        const auto parts = sluice::detail::text::parse_url(url);
+        const auto parts = sluice::text::parse_url(url);
         if (parts && parts->path.empty() && !parts->has_query && !parts->has_fragment) url += '/';
         return url;
     }
@@ -601,8 +601,8 @@ public:
                                : shared_files::kind::config;
         auto value = [&](std::string_view key) -> std::optional<std::string> {
             auto v = files.get(which, profile, key);
-            if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
-            return std::string(sluice::detail::text::trim(*v));
+            if (!v || sluice::text::trim(*v).empty()) return std::nullopt;
+            return std::string(sluice::text::trim(*v));
         };
         if (auto id = value("aws_access_key_id")) {
             auto secret = value("aws_secret_access_key");
@@ -685,12 +685,12 @@ public:
         if (!full)
             return fail(credentials_errc::not_configured, "neither AWS_CONTAINER_CREDENTIALS_RELATIVE_URI "
                                                           "nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set");
-        const auto parts = sluice::detail::text::parse_url(*full);
-        const std::string scheme = parts ? sluice::detail::text::to_lower(parts->scheme) : std::string();
+        const auto parts = sluice::text::parse_url(*full);
+        const std::string scheme = parts ? sluice::text::to_lower(parts->scheme) : std::string();
         if (!parts || (scheme != "http" && scheme != "https") || !parts->host_is_valid())
             return fail(credentials_errc::invalid_configuration,
                         "AWS_CONTAINER_CREDENTIALS_FULL_URI is not an http(s) URL");
-        const std::string host = sluice::detail::text::to_lower(parts->host);
+        const std::string host = sluice::text::to_lower(parts->host);
         if (scheme == "http" && !detail::aws_creds::container_host_allowed(host))
             return fail(credentials_errc::invalid_configuration,
                         "AWS_CONTAINER_CREDENTIALS_FULL_URI host '" + host +
@@ -740,8 +740,8 @@ public:
 private:
     static std::optional<std::string> get(const env_lookup& env, std::string_view var) {
         auto v = env(var);
-        if (!v || sluice::detail::text::trim(*v).empty()) return std::nullopt;
-        return std::string(sluice::detail::text::trim(*v));
+        if (!v || sluice::text::trim(*v).empty()) return std::nullopt;
+        return std::string(sluice::text::trim(*v));
     }
 
     http::client& client_;
@@ -779,7 +779,7 @@ public:
         } else {
             auto mode = setting("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "ec2_metadata_service_endpoint_mode");
             endpoint =
-                mode && sluice::detail::text::iequals(*mode, "IPv6") ? "http://[fd00:ec2::254]" : "http://169.254.169.254";
+                mode && sluice::text::iequals(*mode, "IPv6") ? "http://[fd00:ec2::254]" : "http://169.254.169.254";
         }
         while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
 
@@ -815,7 +815,7 @@ public:
                     if (answer.value().status == 403) why += " (IMDS disabled, or the hop limit is too low)";
                     co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed, std::move(why));
                 }
-                token_ = std::string(sluice::detail::text::trim(answer.value().body));
+                token_ = std::string(sluice::text::trim(answer.value().body));
                 // Renewed a minute early: a token must not expire between the two GETs.
                 token_expiry_ = asked + token_ttl - std::chrono::seconds(60);
             }
@@ -842,8 +842,8 @@ public:
                                                   "the instance metadata service answered HTTP " +
                                                       std::to_string(role_answer.value().status) +
                                                       " for the role name");
-            std::string_view role = sluice::detail::text::trim(role_answer.value().body);
-            role = sluice::detail::text::trim(role.substr(0, role.find('\n')));
+            std::string_view role = sluice::text::trim(role_answer.value().body);
+            role = sluice::text::trim(role.substr(0, role.find('\n')));
             if (role.empty() || role.find_first_of("/?#% ") != std::string_view::npos)
                 co_return detail::aws_creds::fail(name(), credentials_errc::provider_failed,
                                                   "the instance metadata service gave no usable role name");

@@ -22,7 +22,7 @@ inline int month_index(std::string_view m) noexcept {
                                            "jul", "aug", "sep", "oct", "nov", "dec"};
     if (m.size() != 3) return -1;
     for (int i = 0; i < 12; ++i)
-        if (sluice::detail::text::iequals(m, months[i])) return i + 1;
+        if (sluice::text::iequals(m, months[i])) return i + 1;
     return -1;
 }
 
@@ -88,7 +88,7 @@ inline std::optional<std::chrono::system_clock::time_point> make_time(int y, int
 [[nodiscard]] inline std::optional<std::chrono::system_clock::time_point>
 parse_iso8601(std::string_view text) noexcept {
     using namespace std::chrono;
-    text = sluice::detail::text::trim(text);
+    text = sluice::text::trim(text);
     auto digits = [&](std::size_t pos, std::size_t count, int& out) {
         if (pos + count > text.size()) return false;
         out = 0;
@@ -151,8 +151,8 @@ namespace sluice::aws {
 /// what system_clock holds.
 [[nodiscard]] inline std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) noexcept {
     using namespace sluice::detail::aws_dates;
-    using sluice::detail::text::iequals;
-    using sluice::detail::text::trim;
+    using sluice::text::iequals;
+    using sluice::text::trim;
     text = trim(text);
     // Split on blanks (and the comma after the day name).
     std::array<std::string_view, 8> parts{};

@@ -121,11 +121,11 @@ using aws::error_parse_options;
 using aws::service_error;
 
 // The text helpers, under the names this layer's users (sqs_protocol.hpp among them) know.
-using sluice::detail::text::icontains;
-using sluice::detail::text::iequals;
-using sluice::detail::text::istarts_with;
-using sluice::detail::text::lower;
-using sluice::detail::text::trim;
+using sluice::text::icontains;
+using sluice::text::iequals;
+using sluice::text::istarts_with;
+using sluice::text::lower;
+using sluice::text::trim;
 
 /// Appends code point `cp` as UTF-8 (cp already known to be a valid scalar value).
 inline void append_utf8(std::string& out, std::uint32_t cp) {
@@ -374,7 +374,7 @@ inline constexpr std::size_t max_code_bytes = 128;
 inline std::string clean_code_text(std::string_view code) {
     std::string out(code.substr(0, max_code_bytes));
     for (char& c : out)
-        if (!sluice::detail::text::is_alnum(c) && c != '.' && c != '-' && c != '_') c = '?';
+        if (!sluice::text::is_alnum(c) && c != '.' && c != '-' && c != '_') c = '?';
     return out;
 }
 

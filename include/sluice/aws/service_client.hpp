@@ -56,11 +56,11 @@ struct endpoint_url {
     /// Parses scheme://host[:port][/path] (http or https, no user info; a query or fragment is
     /// dropped); throws std::invalid_argument for anything else, naming the URL without its secrets.
     static endpoint_url parse(std::string_view url) {
-        const auto u = sluice::detail::text::parse_url(url);
-        const std::string shown = sluice::detail::text::display_url(url);
+        const auto u = sluice::text::parse_url(url);
+        const std::string shown = sluice::text::display_url(url);
         if (!u || u->scheme.empty())
             throw std::invalid_argument("sluice: endpoint '" + shown + "' has no scheme (http:// or https://)");
-        const std::string scheme = sluice::detail::text::to_lower(u->scheme);
+        const std::string scheme = sluice::text::to_lower(u->scheme);
         if (scheme != "http" && scheme != "https")
             throw std::invalid_argument("sluice: endpoint scheme must be http or https");
         if (u->has_userinfo || !u->host_is_valid())
@@ -68,8 +68,8 @@ struct endpoint_url {
         const auto port = u->port_number();
         if (u->has_port && !port) throw std::invalid_argument("sluice: endpoint '" + shown + "' has an invalid port");
         endpoint_url e;
-        e.host = u->ipv6 ? "[" + sluice::detail::text::to_lower(u->host) + "]" : sluice::detail::text::to_lower(u->host);
-        if (port && *port != sluice::detail::text::default_port(scheme)) e.host += ":" + std::to_string(*port);
+        e.host = u->ipv6 ? "[" + sluice::text::to_lower(u->host) + "]" : sluice::text::to_lower(u->host);
+        if (port && *port != sluice::text::default_port(scheme)) e.host += ":" + std::to_string(*port);
         for (char c : u->path)
             if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
                 throw std::invalid_argument("sluice: endpoint '" + shown + "' has blanks or control bytes in its path");

@@ -228,7 +228,7 @@ public:
     /// The value of the first field named `name`, ignoring ASCII case (as header names compare), or null.
     [[nodiscard]] const std::string* find(std::string_view name) const noexcept {
         for (const http_field& field : fields_)
-            if (sluice::detail::text::iequals(field.name, name)) return &field.value;
+            if (sluice::text::iequals(field.name, name)) return &field.value;
         return nullptr;
     }
 
@@ -298,7 +298,7 @@ public:
     /// The value of the field named `name` (ASCII case ignored), or null.
     [[nodiscard]] const std::string* find(std::string_view name) const noexcept {
         for (const http_field& field : fields())
-            if (sluice::detail::text::iequals(field.name, name)) return &field.value;
+            if (sluice::text::iequals(field.name, name)) return &field.value;
         return nullptr;
     }
     /// Appends fields() to `list` (e.g. the request's headers after sign()).
@@ -328,10 +328,10 @@ private:
 
 /// AWS URI encoding of a query name or value, or a path segment: unreserved characters stay, every
 /// other byte (including '/') becomes %XX with upper-case hex.
-[[nodiscard]] inline std::string uri_encode(std::string_view in) { return sluice::detail::text::uri_encode(in); }
+[[nodiscard]] inline std::string uri_encode(std::string_view in) { return sluice::text::uri_encode(in); }
 
 /// The same, but '/' stays: the wire form of a decoded path.
-[[nodiscard]] inline std::string uri_encode_path(std::string_view path) { return sluice::detail::text::uri_encode(path, true); }
+[[nodiscard]] inline std::string uri_encode_path(std::string_view path) { return sluice::text::uri_encode(path, true); }
 
 /// Appends `params` to `target` as an encoded query: '?' first if `target` has none yet, '&' otherwise.
 inline void append_query(std::string& target, std::span<const http_field> params) {
@@ -339,9 +339,9 @@ inline void append_query(std::string& target, std::span<const http_field> params
     for (const http_field& param : params) {
         target += first ? '?' : '&';
         first = false;
-        sluice::detail::text::append_uri_encoded(target, param.name, false);
+        sluice::text::append_uri_encoded(target, param.name, false);
         target += '=';
-        sluice::detail::text::append_uri_encoded(target, param.value, false);
+        sluice::text::append_uri_encoded(target, param.value, false);
     }
 }
 
@@ -368,7 +368,7 @@ namespace sluice::detail::sigv4 {
 [[nodiscard]] constexpr bool is_scope_part(std::string_view s) noexcept {
     if (s.empty()) return false;
     for (char c : s)
-        if (!sluice::detail::text::is_alnum(c) && c != '.' && c != '-' && c != '_') return false;
+        if (!sluice::text::is_alnum(c) && c != '.' && c != '-' && c != '_') return false;
     return true;
 }
 
@@ -376,7 +376,7 @@ namespace sluice::detail::sigv4 {
 /// into a canonical line or the Authorization header as it is must be free of separators and line
 /// breaks. The messages never quote a secret.
 inline void check_request(const aws::sigv4_request& request, const aws::aws_credentials& credentials) {
-    using sluice::detail::text::is_token;
+    using sluice::text::is_token;
     if (credentials.access_key_id.empty()) throw std::invalid_argument("sigv4: the credentials have no access key id");
     if (credentials.secret_access_key.empty())
         throw std::invalid_argument("sigv4: the credentials have no secret access key");
@@ -395,9 +395,9 @@ inline void check_request(const aws::sigv4_request& request, const aws::aws_cred
     if (!is_scope_part(request.service))
         throw std::invalid_argument("sigv4: service '" + printable(request.service) + "' is not a service name");
     // Canonical lines end with '\n': what goes into one as it is must hold no control character.
-    if (request.path_is_encoded && !sluice::detail::text::has_no_control(request.path))
+    if (request.path_is_encoded && !sluice::text::has_no_control(request.path))
         throw std::invalid_argument("sigv4: the encoded path holds control characters");
-    if (!sluice::detail::text::has_no_control(request.payload_hash))
+    if (!sluice::text::has_no_control(request.payload_hash))
         throw std::invalid_argument("sigv4: the payload hash holds control characters");
     for (const aws::http_field& header : request.headers) {
         if (header.name.empty()) throw std::invalid_argument("sigv4: a header has an empty name");
@@ -543,7 +543,7 @@ inline void sigv4_signer::run(const sigv4_request& request, const aws_credential
         const std::size_t at = names_.size();
         names_.resize(at + header.name.size());
         std::transform(header.name.begin(), header.name.end(), names_.begin() + static_cast<std::ptrdiff_t>(at),
-                       sluice::detail::text::lower);
+                       sluice::text::lower);
         const std::string_view name(names_.data() + at, header.name.size());
         if (name == "authorization" || name == "x-amz-date" || name == "x-amz-security-token" ||
             (add_content_sha256 && name == "x-amz-content-sha256"))
@@ -588,9 +588,9 @@ inline void sigv4_signer::run(const sigv4_request& request, const aws_credential
         if (presign && detail::sigv4::is_presign_parameter(param.name))
             throw std::invalid_argument("sigv4: the query already has " + param.name + "; presign() adds it");
         const std::size_t name_at = encoded_.size();
-        sluice::detail::text::append_uri_encoded(encoded_, param.name, false);
+        sluice::text::append_uri_encoded(encoded_, param.name, false);
         const std::size_t value_at = encoded_.size();
-        sluice::detail::text::append_uri_encoded(encoded_, param.value, false);
+        sluice::text::append_uri_encoded(encoded_, param.value, false);
         query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
                           static_cast<std::uint32_t>(value_at),
                           static_cast<std::uint32_t>(encoded_.size() - value_at)});
@@ -607,9 +607,9 @@ inline void sigv4_signer::run(const sigv4_request& request, const aws_credential
         const std::size_t name_at = encoded_.size();
         encoded_ += "X-Amz-Credential";
         const std::size_t value_at = encoded_.size();
-        sluice::detail::text::append_uri_encoded(encoded_, credentials.access_key_id, false);
+        sluice::text::append_uri_encoded(encoded_, credentials.access_key_id, false);
         encoded_ += "%2F";
-        sluice::detail::text::append_uri_encoded(encoded_, scope_, false);
+        sluice::text::append_uri_encoded(encoded_, scope_, false);
         query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
                           static_cast<std::uint32_t>(value_at),
                           static_cast<std::uint32_t>(encoded_.size() - value_at)});
@@ -705,7 +705,7 @@ inline void sigv4_signer::add_query_param(std::string_view name, std::string_vie
     encoded_ += name; // the signer's own names need no encoding
     const std::size_t value_at = encoded_.size();
     if (encode_value)
-        sluice::detail::text::append_uri_encoded(encoded_, value, false);
+        sluice::text::append_uri_encoded(encoded_, value, false);
     else
         encoded_ += value;
     query_.push_back({static_cast<std::uint32_t>(name_at), static_cast<std::uint32_t>(value_at - name_at),
@@ -723,10 +723,10 @@ inline void sigv4_signer::append_canonical_uri(std::string& out, const sigv4_req
     if (!request.path_is_encoded && request.options.double_encode_path) {
         // The wire path is the path encoded once; the canonical URI encodes the wire path again.
         wire_path_.clear();
-        sluice::detail::text::append_uri_encoded(wire_path_, path, true);
-        sluice::detail::text::append_uri_encoded(out, wire_path_, true);
+        sluice::text::append_uri_encoded(wire_path_, path, true);
+        sluice::text::append_uri_encoded(out, wire_path_, true);
     } else if (!request.path_is_encoded || request.options.double_encode_path) {
-        sluice::detail::text::append_uri_encoded(out, path, true);
+        sluice::text::append_uri_encoded(out, path, true);
     } else {
         out += path;
     }

@@ -150,29 +150,29 @@ inline void curl_global_setup() {
 
 /// "METHOD scheme://host:port/path" with the user info, the query and the fragment left out:
 /// presigned URLs carry signatures and credentials in the query, URLs may carry a password, and error
-/// messages get logged. Built from parts that pass their checks only (sluice::detail::text::display_url).
+/// messages get logged. Built from parts that pass their checks only (sluice::text::display_url).
 [[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
     const bool token = !method.empty() && method.size() <= 32 &&
-                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::detail::text::is_alnum(c) || c == '-' || c == '_'; });
+                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::text::is_alnum(c) || c == '-' || c == '_'; });
     std::string out(token ? method : std::string_view("[invalid method]"));
     out += ' ';
-    out += sluice::detail::text::display_url(url);
+    out += sluice::text::display_url(url);
     return out;
 }
 
 /// "scheme://host:port" of a URL, lower-cased, with the scheme's default port when none is given: the
 /// key of the per-host request cap.
 [[nodiscard]] inline std::string origin_of(std::string_view url) {
-    const auto u = sluice::detail::text::parse_url(url);
-    if (!u) return sluice::detail::text::to_lower(url);
-    const std::string scheme = u->scheme.empty() ? std::string("http") : sluice::detail::text::to_lower(u->scheme);
+    const auto u = sluice::text::parse_url(url);
+    if (!u) return sluice::text::to_lower(url);
+    const std::string scheme = u->scheme.empty() ? std::string("http") : sluice::text::to_lower(u->scheme);
     std::string out = scheme + "://";
     if (u->ipv6) out += '[';
-    out += sluice::detail::text::to_lower(u->host);
+    out += sluice::text::to_lower(u->host);
     if (u->ipv6) out += ']';
     out += ':';
     if (u->has_port) out += u->port;
-    else out += std::to_string(sluice::detail::text::default_port(scheme));
+    else out += std::to_string(sluice::text::default_port(scheme));
     return out;
 }
 
@@ -651,7 +651,7 @@ private:
         }
         const auto colon = line.find(':');
         if (colon == std::string_view::npos) return n;
-        std::string name = sluice::detail::text::to_lower(line.substr(0, colon));
+        std::string name = sluice::text::to_lower(line.substr(0, colon));
         std::string_view value = line.substr(colon + 1);
         while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
         while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
@@ -705,7 +705,7 @@ private:
         t.header_list = curl_slist_append(t.header_list, "Expect:");
         bool has_content_type = false;
         for (const auto& h : r.headers)
-            if (sluice::detail::text::iequals(h.name, "content-type")) has_content_type = true;
+            if (sluice::text::iequals(h.name, "content-type")) has_content_type = true;
         if (!has_content_type && r.method != "GET" && r.method != "HEAD")
             t.header_list = curl_slist_append(t.header_list, "Content-Type:");
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list);

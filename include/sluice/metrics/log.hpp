@@ -58,7 +58,7 @@ enum class log_level { trace, debug, info, warn, error, off };
 [[nodiscard]] inline std::optional<log_level> parse_log_level(std::string_view text) noexcept {
     std::array<char, 8> lower{};
     if (text.size() > lower.size()) return std::nullopt;
-    for (std::size_t i = 0; i < text.size(); ++i) lower[i] = sluice::detail::text::lower(text[i]);
+    for (std::size_t i = 0; i < text.size(); ++i) lower[i] = sluice::text::lower(text[i]);
     const std::string_view t(lower.data(), text.size());
     if (t == "trace") return log_level::trace;
     if (t == "debug") return log_level::debug;
@@ -134,8 +134,8 @@ using log_callback = std::function<void(const log_record&)>;
 
 namespace detail {
 
-using sluice::detail::text::ifind;
-using sluice::detail::text::iequals;
+using sluice::text::ifind;
+using sluice::text::iequals;
 
 // Parameters that carry credentials or signatures: those of presigned URLs, and the parts of a SigV4
 // Authorization value ("Credential=...", "Signature=...") should one be quoted in a message.
@@ -213,27 +213,27 @@ inline constexpr std::string_view secret_key_words[] = {"authorization", "passwo
 
 namespace detail {
 
-using sluice::detail::text::is_token;
+using sluice::text::is_token;
 
 /// A SigV4 SignedHeaders list: lower-case header names joined by ';'.
 [[nodiscard]] constexpr bool is_signed_headers_list(std::string_view s) noexcept {
     if (s.empty() || s.size() > 2048) return false;
     for (char c : s)
-        if (!((c >= 'a' && c <= 'z') || sluice::detail::text::is_digit(c) || c == '-' || c == '_' || c == '.' || c == ';')) return false;
+        if (!((c >= 'a' && c <= 'z') || sluice::text::is_digit(c) || c == '-' || c == '_' || c == '.' || c == ';')) return false;
     return true;
 }
 
 /// An Authorization value as it may be shown: the scheme when it is a token, and for SigV4 the names
 /// of its parameters with only SignedHeaders' value (useful when a signature does not match).
 [[nodiscard]] inline std::string sanitize_authorization(std::string_view value) {
-    value = sluice::detail::text::trim(value);
+    value = sluice::text::trim(value);
     const std::size_t space = value.find_first_of(" \t");
     if (space == std::string_view::npos) return std::string(redacted_text); // no scheme: all of it is secret
     const std::string_view scheme = value.substr(0, space);
     if (!is_token(scheme, 32)) return std::string(redacted_text);
     std::string out(scheme);
     out += ' ';
-    if (!sluice::detail::text::istarts_with(scheme, "AWS4-")) {
+    if (!sluice::text::istarts_with(scheme, "AWS4-")) {
         out += redacted_text; // Basic, Bearer, Digest...: credentials whatever their shape
         return out;
     }
@@ -241,7 +241,7 @@ using sluice::detail::text::is_token;
     bool first = true;
     while (!rest.empty()) {
         const std::size_t comma = rest.find(',');
-        const std::string_view part = sluice::detail::text::trim(rest.substr(0, comma));
+        const std::string_view part = sluice::text::trim(rest.substr(0, comma));
         rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
         if (part.empty()) continue;
         if (!first) out += ", ";
@@ -249,11 +249,11 @@ using sluice::detail::text::is_token;
         const std::size_t eq = part.find('=');
         const std::string_view name = part.substr(0, eq);
         const std::string_view v = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
-        if (sluice::detail::text::iequals(name, "SignedHeaders") && is_signed_headers_list(v)) {
+        if (sluice::text::iequals(name, "SignedHeaders") && is_signed_headers_list(v)) {
             out += "SignedHeaders=";
             out += v;
-        } else if (sluice::detail::text::iequals(name, "Credential") || sluice::detail::text::iequals(name, "Signature") ||
-                   sluice::detail::text::iequals(name, "SignedHeaders")) {
+        } else if (sluice::text::iequals(name, "Credential") || sluice::text::iequals(name, "Signature") ||
+                   sluice::text::iequals(name, "SignedHeaders")) {
             out += name;
             out += '=';
             out += redacted_text;

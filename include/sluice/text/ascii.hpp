@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace sluice::detail::text {
+namespace sluice::text {
 
 /// 'A'..'Z' to 'a'..'z'; every other byte unchanged.
 [[nodiscard]] constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
@@ -92,4 +92,4 @@ namespace sluice::detail::text {
     return true;
 }
 
-} // namespace sluice::detail::text
+} // namespace sluice::text

@@ -16,7 +16,7 @@
 
 #include <sluice/text/ascii.hpp>
 
-namespace sluice::detail::text {
+namespace sluice::text {
 
 /// The parts of a URL, as views into the text parsed (nothing decoded).
 struct url_parts {
@@ -201,4 +201,4 @@ inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_
     return out;
 }
 
-} // namespace sluice::detail::text
+} // namespace sluice::text

@@ -159,6 +159,9 @@ struct frame_header {
     case compression::none: return stored;
     case compression::lz4: return std::uint64_t{stored} * 256 + 64;
     case compression::zstd: return std::uint64_t{stored} * 32768 + 1024;
+    case compression::gzip:   // segments store none, lz4 or zstd only (plausible_block refuses
+    case compression::snappy: // codec > 2): never asked
+        return 0;
     }
     return 0;
 }
