@@ -477,7 +477,7 @@ private:
     void report_unobserved(const error& e) const override {
         if (options_.on_unobserved_error) options_.on_unobserved_error(e);
         if (options_.log)
-            options_.log->warn("queue", "payload failed and nobody waits for its result",
+            options_.log->warn("queue", "fire-and-forget payload failed (nobody waits for its result)",
                                {field::plain("queue", options_.name), field::plain("source", e.source),
                                 field::plain("error", e.message)});
     }

@@ -43,10 +43,10 @@ namespace sluice::detail::aws_batch {
 /// after the usual decorations are cut ("ns#Code:uri" -> "Code"). Anything else a server sends (line
 /// breaks, escapes, secrets pasted in a code) cannot reach a log through it.
 inline std::string safe_code(std::string_view code) {
-    code = sluice::detail::aws_error::sanitize_code(code);
+    const std::string cleaned = sluice::detail::aws_error::sanitize_code(code); // owns its bytes
     std::string out;
-    out.reserve(std::min<std::size_t>(code.size(), 128));
-    for (char c : code) {
+    out.reserve(std::min<std::size_t>(cleaned.size(), 128));
+    for (char c : cleaned) {
         if (out.size() == 128) break;
         const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
                         c == '_' || c == '-';

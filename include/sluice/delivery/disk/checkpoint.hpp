@@ -245,6 +245,23 @@ public:
         }
     }
 
+    /// write(), but when the disk is full, the retired segments' files go first to make room (their
+    /// records are all acknowledged; see free_retired() for what a crash then reports), and it tries
+    /// once more. Throws what the last attempt threw.
+    task<void> write_making_room() {
+        try {
+            co_await write();
+            co_return;
+        } catch (const std::system_error& e) {
+            const int code = e.code().value();
+            if (e.code().category() != std::system_category() || (code != ENOSPC && code != EDQUOT && code != EFBIG))
+                throw;
+            if (!state_->segments.has_retired()) throw;
+        }
+        for (const auto& path : state_->segments.take_retired()) ::unlink(path.c_str());
+        co_await write();
+    }
+
 private:
     void encode() {
         state_->acks_dirty = false; // acknowledgements arriving meanwhile make it dirty again

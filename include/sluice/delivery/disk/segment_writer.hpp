@@ -182,7 +182,7 @@ public:
         co_await drain(mark());
         if (active_dirty_ && (force_sync || (st_->options.fsync == fsync_policy::interval && sync_due())))
             co_await sync_active();
-        if (st_->acks_dirty || st_->segments.has_retired()) co_await ck_->write();
+        if (st_->acks_dirty || st_->segments.has_retired()) co_await ck_->write_making_room();
     }
 
     task<void> close() {
@@ -194,7 +194,7 @@ public:
         co_await drain(mark());
         if (active_dirty_ && st_->options.fsync != fsync_policy::os) co_await sync_active();
         retire_active_if_done();
-        if (st_->acks_dirty || st_->segments.has_retired()) co_await ck_->write();
+        if (st_->acks_dirty || st_->segments.has_retired()) co_await ck_->write_making_room();
         st_->closed = true;
         release_fds();
     }
