@@ -1,0 +1,193 @@
+// End-to-end acknowledgement through a collector queue, next to the delivery engine's own throughput
+// measured in the same run, with the ratio.
+//
+//   engine          delivery_pipeline<null_sink>::deliver() from 1024 concurrent senders: the engine alone
+//   queue_release   collector_queue with default options; the collector's processor calls
+//                   ctx.release_consumer() and awaits deliver(); the publisher sends every record with
+//                   send() (at most 16384 outstanding) and awaits each result_list: the payload resolves
+//                   on the sink's acknowledgement
+//   queue_hold      the same processor without release_consumer(), max_consumers = 64: what the queue did
+//                   before calls could release their consumer (each batch closes on its age, 200 ms)
+//
+// The pipeline is configured as in the README's "Reliable delivery" snippet, in memory: batches of 500
+// records / 1 MiB / 200 ms, a buffer of 10,000 records (block when full). Records are ~70-byte JSON.
+// SLUICE_BENCH_QUICK=1 shrinks the runs. Prints each case's deliveries/s and its ratio to `engine`.
+
+#include <benchmark/benchmark.h>
+
+#include <sluice/delivery/pipeline.hpp>
+#include <sluice/io/loop.hpp>
+#include <sluice/queue/collector_queue.hpp>
+#include <sluice/sinks/fault_injecting_sink.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace sluice;
+
+/// Payloads a publisher keeps outstanding (SLUICE_BENCH_WINDOW overrides).
+std::size_t window_limit = 8192;
+
+bool quick() {
+    const char* q = std::getenv("SLUICE_BENCH_QUICK");
+    return q != nullptr && *q != '\0' && std::string(q) != "0";
+}
+
+std::vector<std::string> make_records(std::size_t n) {
+    std::vector<std::string> records;
+    records.reserve(n);
+    for (std::size_t i = 0; i < n; ++i)
+        records.push_back(R"({"id":)" + std::to_string(i) + R"(,"topic":"orders","user":"u-)" + std::to_string(i % 977) +
+                          R"(","amount":12.5})");
+    return records;
+}
+
+/// The README's "Reliable delivery" options, in memory.
+delivery_options readme_options() {
+    delivery_options o;
+    o.name = "orders";
+    o.batch = {.max_events = 500, .max_bytes = 1 << 20, .max_age = std::chrono::milliseconds(200)};
+    o.buffer = {.max_events = 10'000, .max_bytes = 64 << 20, .policy = when_full::block};
+    return o;
+}
+
+/// The mean batch size: small batches mean records waited for the age timer.
+void note_batches(benchmark::State& state, const delivery_stats& s) {
+    if (s.batches != 0)
+        state.counters["mean_batch"] = static_cast<double>(s.batched_records) / static_cast<double>(s.batches);
+}
+
+void engine(benchmark::State& state) {
+    const auto records = make_records(quick() ? 20'000 : 200'000);
+    std::int64_t delivered = 0;
+    for (auto _ : state) {
+        io_loop loop;
+        null_sink sink;
+        delivery_pipeline<null_sink> pipeline(loop, sink, readme_options());
+        std::size_t next = 0;
+        std::size_t acknowledged = 0;
+        auto sender = [&]() -> task<void> {
+            while (next < records.size()) {
+                co_await pipeline.deliver(records[next++]);
+                ++acknowledged;
+            }
+        };
+        loop.run_until_complete([&]() -> task<void> {
+            co_await pipeline.start();
+            for (std::size_t i = 0; i < window_limit; ++i) loop.spawn(sender());
+            while (acknowledged < records.size()) co_await loop.sleep_for(std::chrono::microseconds(200));
+            co_await pipeline.stop();
+        }());
+        loop.drain();
+        if (sink.records() != records.size()) state.SkipWithError("records lost");
+        delivered += static_cast<std::int64_t>(records.size());
+        note_batches(state, pipeline.stats());
+    }
+    state.counters["deliveries/s"] = benchmark::Counter(static_cast<double>(delivered), benchmark::Counter::kIsRate);
+}
+
+/// Records through a collector queue into the pipeline; every payload awaited until acknowledged.
+void through_queue(benchmark::State& state, bool release, std::size_t n, queue_options qo) {
+    const auto records = make_records(n);
+    std::int64_t delivered = 0;
+    for (auto _ : state) {
+        io_loop loop;
+        null_sink sink;
+        delivery_pipeline<null_sink> pipeline(loop, sink, readme_options());
+        collector<std::size_t, unsigned> deliver{
+            "orders", [&](const payload<std::size_t>& p, collector_context& ctx) -> task<unsigned> {
+                if (release) ctx.release_consumer(); // the rest only waits for the sink's acknowledgement
+                auto receipt = co_await pipeline.deliver(records[p.value]);
+                co_return receipt.attempts;
+            }};
+        collector_queue<std::size_t, unsigned> queue(loop, {deliver}, qo);
+        std::size_t acknowledged = 0;
+        loop.run_until_complete([&]() -> task<void> {
+            co_await pipeline.start();
+            co_await queue.start();
+            auto pub = queue.get_publisher();
+            std::deque<collector_event<unsigned>> window;
+            auto settle_oldest = [&]() -> task<void> {
+                const auto& r = co_await window.front().wait();
+                if (r.first().is_ok()) ++acknowledged;
+                window.pop_front();
+            };
+            for (std::size_t i = 0; i < records.size(); ++i) {
+                if (window.size() == window_limit) co_await settle_oldest();
+                auto p = payload<std::size_t>::broadcast(i);
+                window.push_back(co_await pub.send(std::move(p)));
+            }
+            while (!window.empty()) co_await settle_oldest();
+            co_await queue.stop();
+            co_await pipeline.stop();
+        }());
+        loop.drain();
+        if (acknowledged != records.size() || sink.records() != records.size()) state.SkipWithError("records lost");
+        delivered += static_cast<std::int64_t>(records.size());
+        note_batches(state, pipeline.stats());
+    }
+    state.counters["deliveries/s"] = benchmark::Counter(static_cast<double>(delivered), benchmark::Counter::kIsRate);
+}
+
+void queue_release(benchmark::State& state) { through_queue(state, true, quick() ? 20'000 : 200'000, queue_options{}); }
+
+void queue_hold(benchmark::State& state) {
+    queue_options qo;
+    qo.max_consumers = 64;
+    through_queue(state, false, quick() ? 128 : 640, qo); // 64 records per 200 ms batch: 2 s for 640
+}
+
+BENCHMARK(engine)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(queue_release)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(queue_hold)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+/// Prints the usual table, then each case's deliveries/s (median over repetitions) and its ratio to
+/// the engine's.
+class ratio_reporter : public benchmark::ConsoleReporter {
+public:
+    void ReportRuns(const std::vector<Run>& runs) override {
+        ConsoleReporter::ReportRuns(runs);
+        for (const auto& r : runs) {
+            if (r.error_occurred) continue;
+            bool primary = r.run_type == Run::RT_Iteration || r.aggregate_name == "median";
+            auto it = r.counters.find("deliveries/s");
+            if (!primary || it == r.counters.end()) continue;
+            if (r.run_type == Run::RT_Iteration && medians_.count(r.run_name.function_name)) continue;
+            rates_[r.run_name.function_name] = it->second.value;
+            if (r.aggregate_name == "median") medians_[r.run_name.function_name] = true;
+        }
+    }
+    void Finalize() override {
+        ConsoleReporter::Finalize();
+        const double base = rates_.count("engine") ? rates_["engine"] : 0;
+        std::printf("\n%-16s %14s %14s %8s\n", "case", "deliveries/s", "engine", "ratio");
+        for (const char* name : {"engine", "queue_release", "queue_hold"}) {
+            if (!rates_.count(name)) continue;
+            const double rate = rates_[name];
+            std::printf("%-16s %14.0f %14.0f %7.3fx\n", name, rate, base, base > 0 ? rate / base : 0.0);
+        }
+    }
+
+private:
+    std::map<std::string, double> rates_;
+    std::map<std::string, bool> medians_;
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (const char* w = std::getenv("SLUICE_BENCH_WINDOW"); w != nullptr && std::atoi(w) > 0)
+        window_limit = static_cast<std::size_t>(std::atoi(w));
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    ratio_reporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+    benchmark::Shutdown();
+    return 0;
+}
