@@ -221,11 +221,12 @@ public:
         std::size_t size = 64 + group.size() + stream.size() * 6 + n;
         for (std::size_t i : state.sent) size += batch.records[i].size();
         body.reserve(size);
-        text::append_exact(body, [&](auto& w) {
+        // Named captures: clang 14 cannot capture structured bindings.
+        text::append_exact(body, [&g = group, &s = stream](auto& w) {
             w.raw("{\"logGroupName\":\"");
-            w.raw(group);
+            w.raw(g);
             w.raw("\",\"logStreamName\":\"");
-            w.escaped(stream);
+            w.escaped(s);
             w.raw("\",\"logEvents\":[");
         });
         for (std::size_t k = 0; k < state.sent.size(); ++k) {
