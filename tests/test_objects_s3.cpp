@@ -177,6 +177,30 @@ TEST_CASE("s3_client: multipart calls, ListParts across pages, abort, and errors
     CHECK(fx.count("ListParts") == 4); // 3 pages, then NoSuchUpload
 }
 
+TEST_CASE("ListObjectsV2 pages parse to keys, sizes and ETags; a page that is not one is refused") {
+    using aws::detail::s3::parse_list_objects;
+    const std::string page = "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                             "<Name>b</Name><Prefix>p/</Prefix><KeyCount>2</KeyCount><IsTruncated>true</IsTruncated>"
+                             "<Contents><Key>p/a &amp; b.ndjson</Key><Size>12</Size><ETag>&quot;abc-3&quot;</ETag></Contents>"
+                             "<Contents><Key>p/empty</Key><Size>0</Size><ETag>&quot;d41d&quot;</ETag></Contents>"
+                             "<NextContinuationToken>tok/en==</NextContinuationToken></ListBucketResult>";
+    const auto parsed = parse_list_objects(page);
+    REQUIRE(parsed);
+    REQUIRE(parsed->objects.size() == 2);
+    CHECK(parsed->objects[0].key == "p/a & b.ndjson");
+    CHECK(parsed->objects[0].size == 12);
+    CHECK(parsed->objects[0].etag == "\"abc-3\"");
+    CHECK(parsed->objects[1].size == 0);
+    CHECK(parsed->next_token == "tok/en==");
+    const auto last = parse_list_objects("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+    REQUIRE(last);
+    CHECK(last->objects.empty());
+    CHECK(last->next_token.empty());
+    CHECK_FALSE(parse_list_objects("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>")); // no token
+    CHECK_FALSE(parse_list_objects("<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>")); // no size
+    CHECK_FALSE(parse_list_objects("<Error><Code>AccessDenied</Code></Error>"));
+}
+
 TEST_CASE("small objects go with one PutObject, large ones as multipart uploads, byte for byte") {
     scratch dir;
     s3_fixture fx;
