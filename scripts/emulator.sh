@@ -6,6 +6,8 @@
 #   kinesalite      Kinesis             on the system's Node (tests/emulators/loopback.cjs)
 #   kinesis-local   Kinesis (kinesis-mock, Scala.js) on the system's Node, from its package folder
 #   dynalite        DynamoDB            on the system's Node (tests/emulators/loopback.cjs), in memory
+#   s3rver          S3                  on the system's Node (tests/emulators/loopback.cjs), objects in
+#                                       <state-dir>/data, bucket sluice-test, credentials S3RVER/S3RVER
 #
 #   bash scripts/emulator.sh start <emulator> <state-dir>
 #   bash scripts/emulator.sh stop <emulator> <state-dir>
@@ -34,7 +36,7 @@ say() { echo "emulator: $*"; }
 die() { echo "emulator: error: $*" >&2; exit 1; }
 
 usage() {
-    echo "usage: $0 start|stop fauxqs|kinesalite|kinesis-local|dynalite <state-dir>" >&2
+    echo "usage: $0 start|stop fauxqs|kinesalite|kinesis-local|dynalite|s3rver <state-dir>" >&2
     exit 2
 }
 
@@ -43,7 +45,7 @@ action="$1"
 name="$2"
 state="$3"
 [[ -n "$state" ]] || usage
-case "$name" in fauxqs | kinesalite | kinesis-local | dynalite) ;; *) usage ;; esac
+case "$name" in fauxqs | kinesalite | kinesis-local | dynalite | s3rver) ;; *) usage ;; esac
 
 # --- install -----------------------------------------------------------------------------------
 
@@ -51,7 +53,8 @@ lock_hash() { sha256sum "$emulators/package-lock.json" | cut -d' ' -f1; }
 
 install_is_current() {
     [[ -x "$node22" && -f "$modules/fauxqs/package.json" && -f "$modules/kinesalite/package.json" &&
-        -f "$modules/kinesis-local/main.js" && -f "$modules/dynalite/cli.js" && -f "$stamp" ]] &&
+        -f "$modules/kinesis-local/main.js" && -f "$modules/dynalite/cli.js" && -f "$modules/s3rver/bin/s3rver.js" &&
+        -f "$stamp" ]] &&
         [[ "$(cat "$stamp")" == "$(lock_hash)" ]]
 }
 
@@ -214,6 +217,18 @@ smoke_dynamodb() {
     out="$(dynamodb "$endpoint" DeleteTable "{\"TableName\":\"$table\"}")" || fail_start "DeleteTable failed: $out"
 }
 
+# PUT, GET and DELETE of an object, signed with SigV4 by curl (s3rver checks signatures).
+smoke_s3() {
+    local endpoint="$1" key="sluice-smoke-$$" out
+    local sign=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "S3RVER:S3RVER" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+    out="$(curl -sS --max-time 10 -f "${sign[@]}" -X PUT --data-binary "smoke" "$endpoint/sluice-test/$key" 2>&1)" ||
+        fail_start "PutObject failed: $out"
+    out="$(curl -sS --max-time 10 -f "${sign[@]}" "$endpoint/sluice-test/$key" 2>&1)" || fail_start "GetObject failed: $out"
+    [[ "$out" == smoke ]] || fail_start "GetObject did not give the object back: $out"
+    out="$(curl -sS --max-time 10 -f "${sign[@]}" -X DELETE "$endpoint/sluice-test/$key" 2>&1)" ||
+        fail_start "DeleteObject failed: $out"
+}
+
 # Waits for the launcher to report its ports; prints the first one that answers plain HTTP.
 wait_for_http_port() {
     local pid="$1" deadline="$2" p
@@ -262,6 +277,13 @@ launch() {
                 cli.js --port 0 --createTableMs 0 --deleteTableMs 0 --updateTableMs 0 \
                 </dev/null >"$state/$name.log" 2>&1 &
             ;;
+        s3rver)
+            rm -rf "$state/data"
+            mkdir -p "$state/data"
+            SLUICE_PORTS_FILE="$state/ports" SLUICE_ANY_PORT=1 setsid "$node" "$emulators/loopback.cjs" "$modules/s3rver" \
+                bin/s3rver.js -d "$state/data" -a 127.0.0.1 -p 0 --silent --configure-bucket sluice-test \
+                </dev/null >"$state/$name.log" 2>&1 &
+            ;;
     esac
     echo $!
 }
@@ -300,7 +322,11 @@ start() {
     else
         port="$(wait_for_http_port "$pid" "$deadline")"
         endpoint="http://127.0.0.1:$port"
-        if [[ "$name" == dynalite ]]; then smoke_dynamodb "$endpoint"; else smoke_kinesis "$endpoint"; fi
+        case "$name" in
+            dynalite) smoke_dynamodb "$endpoint" ;;
+            s3rver) smoke_s3 "$endpoint" ;;
+            *) smoke_kinesis "$endpoint" ;;
+        esac
     fi
     echo "$endpoint" >"$state/endpoint.tmp"
     mv "$state/endpoint.tmp" "$state/endpoint"

@@ -15,6 +15,7 @@
 
 #include "support/decompress.hpp"
 #include "support/format_records.hpp"
+#include "support/readers.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -31,6 +32,9 @@ namespace fs = std::filesystem;
 using namespace sluice::formats;
 using sluice::compression;
 using sluice_test::sample_record;
+using sluice_test::json_quoted;
+using sluice_test::reader_plan;
+using sluice_test::write_file;
 
 namespace {
 
@@ -50,72 +54,6 @@ struct scratch_dir {
     }
     scratch_dir(const scratch_dir&) = delete;
     scratch_dir& operator=(const scratch_dir&) = delete;
-};
-
-void write_file(const fs::path& p, const std::string& bytes) {
-    fs::create_directories(p.parent_path());
-    std::ofstream f(p, std::ios::binary);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(f.good());
-}
-
-std::string json_quoted(std::string_view s) {
-    std::string out;
-    sluice::ndjson_append_string(out, s);
-    return out;
-}
-
-std::string shell_quoted(const std::string& s) {
-    std::string out = "'";
-    for (const char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
-
-/// The queries of one test case, run by one node process.
-class reader_plan {
-public:
-    void duckdb(const std::string& id, const std::string& sql) { add(id, "duckdb", sql); }
-    void hyparquet(const std::string& id, const fs::path& file) { add(id, "hyparquet", file.string()); }
-
-    /// Runs the plan; REQUIREs that every query answered.
-    void run(const fs::path& dir) {
-        const char* readers = std::getenv("SLUICE_FORMAT_READERS_DIR");
-        REQUIRE_MESSAGE(readers != nullptr, "SLUICE_FORMAT_READERS_DIR is not set: run these tests through ctest "
-                                            "(its fixture installs the readers with scripts/format-readers.sh)");
-        const fs::path plan = dir / "plan.json", out = dir / "answers.json", err = dir / "reader.log";
-        write_file(plan, "[" + text_ + "]");
-        const std::string command = "node " + shell_quoted((fs::path(readers) / "read.mjs").string()) + " " +
-                                    shell_quoted(plan.string()) + " > " + shell_quoted(out.string()) + " 2> " +
-                                    shell_quoted(err.string());
-        const int rc = std::system(command.c_str());
-        std::ifstream log(err);
-        std::stringstream why;
-        why << log.rdbuf();
-        REQUIRE_MESSAGE(rc == 0, "node read.mjs failed: " << why.str());
-        answers_ = simdjson::padded_string::load(out.string()).value();
-        REQUIRE(parser_.parse(answers_).get(root_) == simdjson::SUCCESS);
-    }
-
-    /// One query's answer; REQUIREs that it has no error.
-    simdjson::dom::object answer(const std::string& id) {
-        simdjson::dom::object o;
-        REQUIRE_MESSAGE(root_[id].get_object().get(o) == simdjson::SUCCESS, "no answer for " << id);
-        std::string_view error;
-        if (o["error"].get_string().get(error) == simdjson::SUCCESS) FAIL(id << ": " << error);
-        return o;
-    }
-
-    simdjson::dom::array rows(const std::string& id) { return answer(id)["rows"].get_array().value(); }
-
-private:
-    void add(const std::string& id, const char* engine, const std::string& what) {
-        if (!text_.empty()) text_ += ",";
-        text_ += "{\"id\":" + json_quoted(id) + ",\"" + engine + "\":" + json_quoted(what) + "}";
-    }
-    std::string text_;
-    simdjson::padded_string answers_;
-    simdjson::dom::parser parser_;
-    simdjson::dom::element root_;
 };
 
 // --- comparing one value ---------------------------------------------------------------------------

@@ -337,7 +337,7 @@ TEST_CASE("the memory budget closes the largest objects early and bounds what is
     auto o = sluice_test::local_engine_options(dir.path);
     o.layout.partition_by = {"region"};
     o.memory_budget = 256u << 10; // 200 open objects with a compressor and its staging hold more
-    o.batch_records = 64;
+    o.batch_records = 16;         // what one batch opens comes on top of the budget until it is evicted
     formats::ndjson_options nd;
     nd.codec = compression::zstd; // every open object holds a compressor
     o.format = nd;
@@ -361,6 +361,54 @@ TEST_CASE("the memory budget closes the largest objects early and bounds what is
         ++lines;
     }
     CHECK(lines > 200); // more objects than partitions: some closed early
+}
+
+TEST_CASE("the memory budget closes the largest open object, or the oldest, and leaves the others open") {
+    // "small" opens first and stays small; "big" grows by 8 KiB records past the budget.
+    const auto small_record = [](int id) { return "{\"id\":" + std::to_string(id) + ",\"region\":\"small\"}"; };
+    const auto big_record = [](int id) {
+        return "{\"id\":" + std::to_string(id) + ",\"region\":\"big\",\"pad\":\"" + std::string(8192, 'x') + "\"}";
+    };
+    for (const evict_policy policy : {evict_policy::largest, evict_policy::oldest}) {
+        CAPTURE(static_cast<int>(policy));
+        scratch dir;
+        auto o = sluice_test::local_engine_options(dir.path);
+        o.layout.partition_by = {"region"};
+        o.layout.key_template = "{partitions}{seq}{ext}";
+        o.memory_budget = 64u << 10;
+        o.write_threshold = std::size_t{1} << 30; // output stays in the writers: memory grows with records
+        o.batch_records = 1;
+        o.evict = policy;
+        local_rig rig(dir, o);
+        std::uint64_t evictions = 0;
+        rig.run([&]() -> task<void> {
+            co_await rig.engine.start();
+            co_await rig.engine.submit(small_record(0));
+            for (int i = 1; i <= 30; ++i) {
+                co_await rig.engine.submit(big_record(1000 + i));
+                co_await rig.engine.submit(small_record(i));
+            }
+            co_await rig.engine.flush();
+            CHECK(rig.engine.stats().written == 61);
+            evictions = rig.engine.stats().evictions;
+            co_await rig.engine.stop();
+        });
+        std::size_t small_objects = 0, big_objects = 0, records = 0;
+        std::set<int> ids;
+        for (const auto& [name, text] : sluice_test::files_below(dir / "out")) {
+            (name.rfind("region=small/", 0) == 0 ? small_objects : big_objects) += 1;
+            for (const auto& line : sluice_test::lines_of(text)) {
+                ids.insert(sluice_test::id_of(line));
+                ++records;
+            }
+        }
+        CHECK(records == 61);
+        CHECK(ids.size() == 61);
+        CHECK(evictions > 0);
+        CHECK(big_objects >= 3); // 240 KiB of big records under a 64 KiB budget
+        if (policy == evict_policy::largest) CHECK(small_objects == 1); // never the largest: closed by flush alone
+        else CHECK(small_objects > 1);                                  // the oldest: closed first, again and again
+    }
 }
 
 TEST_CASE("an object that cannot be written keeps its records in the journal; the next start writes them") {

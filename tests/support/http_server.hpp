@@ -131,6 +131,12 @@ public:
     }
     [[nodiscard]] std::size_t connection_count() const { return connections_.load(); }
 
+    /// With false, requests() keeps requests without their bodies (fixtures that take large bodies).
+    void keep_bodies(bool keep) {
+        std::lock_guard lock(mutex_);
+        keep_bodies_ = keep;
+    }
+
     /// Stops accepting, wakes hung replies, closes every connection and joins the threads.
     void stop() {
         {
@@ -281,6 +287,7 @@ private:
     static std::string status_text(int status) {
         switch (status) {
         case 200: return "OK";
+        case 204: return "No Content";
         case 400: return "Bad Request";
         case 403: return "Forbidden";
         case 404: return "Not Found";
@@ -299,6 +306,7 @@ private:
             {
                 std::lock_guard lock(mutex_);
                 requests_.push_back(exchange);
+                if (!keep_bodies_) requests_.back().body.clear();
             }
             http_reply reply;
             {
@@ -341,6 +349,7 @@ private:
     std::vector<std::thread> workers_;
     std::vector<int> open_fds_;
     std::vector<http_exchange> requests_;
+    bool keep_bodies_ = true;
     std::atomic<std::size_t> connections_{0};
 };
 

@@ -1,8 +1,9 @@
 #pragma once
 
 // s3_client: the S3 REST calls an object destination needs (PutObject, the multipart upload calls,
-// ListParts, GetObject), one bucket per client, on aws::service_client (credentials, SigV4 with S3's
-// rules: single-encoded paths and x-amz-content-sha256, XML errors, clock skew, expired tokens).
+// ListParts, GetObject, ListObjectsV2), one bucket per client, on aws::service_client (credentials,
+// SigV4 with S3's rules: single-encoded paths and x-amz-content-sha256, XML errors, clock skew,
+// expired tokens).
 //
 // Every call is one attempt: the caller (the object engine's S3 destination) owns attempts and backoff.
 // Bodies carry an x-amz-checksum-crc32c (base64 of the big-endian CRC32C; sizes are known, so no
@@ -70,6 +71,14 @@ struct s3_part {
     std::uint64_t size = 0;
     /// The base64 CRC32C S3 stored with it ("" when it reported none).
     std::string checksum_crc32c{};
+};
+
+/// One object as ListObjectsV2 reports it.
+struct s3_object_info {
+    std::string key;
+    std::uint64_t size = 0;
+    /// As S3 gives it, quotes included; a multipart object's ends in "-<number of parts>".
+    std::string etag;
 };
 
 /// A call's answer: the value, or why there is none.
@@ -180,6 +189,35 @@ struct list_parts_page {
         const auto marker = number_of<std::uint32_t>(result->inner, "NextPartNumberMarker");
         if (!marker) return std::nullopt;
         page.next_marker = *marker;
+    }
+    return page;
+}
+
+/// The objects of one ListObjectsV2 page and the token of the next one ("" when it is the last).
+struct list_objects_page {
+    std::vector<s3_object_info> objects;
+    std::string next_token;
+};
+
+/// Parses a ListBucketResult (ListObjectsV2) body; nullopt when it is not one.
+[[nodiscard]] inline std::optional<list_objects_page> parse_list_objects(std::string_view xml) {
+    const auto result = find_block(xml, "ListBucketResult", 0);
+    if (!result) return std::nullopt;
+    list_objects_page page;
+    std::size_t at = 0;
+    while (const auto entry = find_block(result->inner, "Contents", at)) {
+        s3_object_info o;
+        o.key = text_of(entry->inner, "Key");
+        const auto size = number_of<std::uint64_t>(entry->inner, "Size");
+        if (o.key.empty() || !size) return std::nullopt;
+        o.size = *size;
+        o.etag = text_of(entry->inner, "ETag");
+        page.objects.push_back(std::move(o));
+        at = entry->end;
+    }
+    if (text_of(result->inner, "IsTruncated") == "true") {
+        page.next_token = text_of(result->inner, "NextContinuationToken");
+        if (page.next_token.empty()) return std::nullopt;
     }
     return page;
 }
@@ -338,6 +376,37 @@ public:
         rest_call c = call_for("S3.GetObject", "GET", path, {});
         auto out = co_await client_.call(c, single());
         co_return finish<std::string>(std::move(out), [](const http::response& r) { return std::optional<std::string>(r.body); });
+    }
+
+    /// ListObjectsV2, every page: the objects whose keys start with `prefix`, in key order.
+    task<s3_result<std::vector<s3_object_info>>> list_objects(std::string_view prefix) {
+        s3_result<std::vector<s3_object_info>> all;
+        all.value.emplace();
+        const std::string wanted(prefix);
+        std::string token;
+        for (;;) {
+            const http_field first_page[] = {{"list-type", "2"}, {"prefix", wanted}};
+            const http_field next_page[] = {{"continuation-token", token}, {"list-type", "2"}, {"prefix", wanted}};
+            rest_call c = call_for("S3.ListObjectsV2", "GET", {}, {});
+            if (token.empty()) c.query = first_page;
+            else c.query = next_page;
+            auto out = co_await client_.call(c, single());
+            if (!out.ok()) {
+                all.value.reset();
+                all.failure = std::move(out.failure);
+                co_return all;
+            }
+            auto page = detail::s3::parse_list_objects(out.response->body);
+            if (!page || (!page->next_token.empty() && page->next_token == token)) {
+                all.value.reset();
+                all.failure = malformed("S3.ListObjectsV2", *out.response);
+                co_return all;
+            }
+            for (auto& o : page->objects) all.value->push_back(std::move(o));
+            if (page->next_token.empty()) break;
+            token = std::move(page->next_token);
+        }
+        co_return all;
     }
 
 private:

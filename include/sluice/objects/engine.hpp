@@ -541,18 +541,21 @@ private:
         start_completions();
     }
 
-    /// Closes open objects early while the live objects hold more than the budget.
+    /// Closes open objects early, one at a time (the largest or the oldest), until the others fit in the
+    /// budget: an object closed here releases its memory once it is written, so it no longer counts
+    /// against the objects that stay open (counting it would close every open object each time).
     void evict_over_budget() {
         auto [open, other] = objects_.memory();
         last_memory_ = open + other;
         metrics_.memory.set(static_cast<double>(last_memory_));
         metrics_.open_objects.set(static_cast<double>(objects_.open_count()));
+        std::size_t closing = 0;
         while (open + other > options_.memory_budget && objects_.open_count() != 0) {
             live_object* victim = options_.evict == evict_policy::oldest ? objects_.oldest_open() : objects_.largest_open();
             if (!victim) break;
             const std::size_t m = victim->memory();
             open -= std::min(open, m);
-            other += m;
+            closing += m;
             seal(*victim);
             ++stats_.evictions;
             metrics_.evictions.inc();
@@ -560,7 +563,7 @@ private:
                 options_.log->debug("objects", "memory budget: closing an object early",
                                     {field::plain("name", options_.name), field::plain("key", victim->key)});
         }
-        stats_.memory_peak = std::max<std::uint64_t>(stats_.memory_peak, open + other);
+        stats_.memory_peak = std::max<std::uint64_t>(stats_.memory_peak, open + other + closing);
         start_completions();
     }
 

@@ -11,7 +11,8 @@
 // sent. After a restart the engine rebuilds the object from its journal with the same bytes; its
 // upload finds the state file, asks S3 which parts it has (ListParts) and sends only the others: a part
 // S3 has with the same size and CRC32C is reused. A state file no replayed object claims belongs to
-// an abandoned upload, which recovered() aborts. A CompleteMultipartUpload retried after a lost answer
+// an abandoned upload, which recovered() aborts. A service without ListParts (some S3-compatible ones,
+// s3rver) gets every part again in a new upload. A CompleteMultipartUpload retried after a lost answer
 // may find the upload gone (NoSuchUpload): that is taken as completed.
 
 #include <cstddef>
@@ -167,6 +168,15 @@ public:
     /// Parts a resumed upload found at S3 and did not send again, since construction.
     [[nodiscard]] std::size_t reused_parts() const noexcept { return reused_parts_; }
     void count_reused() noexcept { ++reused_parts_; }
+    /// Objects sent with one PutObject, since construction.
+    [[nodiscard]] std::size_t objects_put() const noexcept { return put_; }
+    /// Multipart uploads completed, since construction.
+    [[nodiscard]] std::size_t uploads_completed() const noexcept { return completed_; }
+    /// Parts sent (UploadPart calls that succeeded), since construction.
+    [[nodiscard]] std::size_t parts_sent() const noexcept { return parts_; }
+    void count_put() noexcept { ++put_; }
+    void count_completed() noexcept { ++completed_; }
+    void count_part() noexcept { ++parts_; }
 
     void warn(const std::string& why) const {
         if (options_.log) options_.log->warn("objects", why, {field::plain("destination", "s3")});
@@ -190,6 +200,7 @@ private:
     upload_state_store store_;
     std::size_t aborted_ = 0;
     std::size_t reused_parts_ = 0;
+    std::size_t put_ = 0, completed_ = 0, parts_ = 0;
 };
 
 namespace detail {
@@ -262,6 +273,7 @@ inline task<void> s3_upload::send_part(std::uint32_t number, std::string body) {
         co_return;
     }
     parts_[number] = *sent;
+    bucket_->count_part();
     const recorded_part record{size, sent->checksum_crc32c, sent->etag};
     try {
         co_await bucket_->store().add_part(object_.sequence, number, record);
@@ -282,6 +294,15 @@ inline task<bool> s3_upload::ensure_upload() {
             auto r = co_await client.list_parts(object_.key, resume_->upload_id);
             if (r.is("NoSuchUpload")) {
                 gone = true; // completed or aborted already: start again
+                co_return outcome::ok();
+            }
+            if (r.is("MethodNotAllowed") || r.is("NotImplemented")) {
+                // An S3-compatible service without ListParts (s3rver): the parts it has cannot be
+                // checked, so every part is sent again in a new upload; the old one is left to the
+                // bucket's lifecycle rules.
+                bucket_->warn("the service cannot list the parts of the interrupted upload of " + client.location(object_.key) +
+                              " (ListParts: " + r.failure.message + "); uploading every part again");
+                gone = true;
                 co_return outcome::ok();
             }
             if (r.ok()) listed = std::move(r.value);
@@ -342,8 +363,13 @@ inline task<object_result> s3_upload::complete() {
     r.location = bucket_->client().location(object_.key);
     r.bytes = total_;
     if (!failure_) {
-        if (!upload_id_ && total_ <= part_bytes_) r.status = co_await put_whole();
+        const bool whole = !upload_id_ && total_ <= part_bytes_;
+        if (whole) r.status = co_await put_whole();
         else r.status = co_await finish_multipart();
+        if (r.status.is_ok() && !failure_) {
+            if (whole) bucket_->count_put();
+            else bucket_->count_completed();
+        }
     }
     co_await scope_.join();
     if (failure_) r.status = *failure_;
