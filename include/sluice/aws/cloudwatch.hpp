@@ -17,7 +17,8 @@
 // is not spoken. Limits (AWS, 2026; overridable): 1,000 metric data per request and 1 MB per request;
 // per datum 30 dimensions, 150 entries in Values/Counts, values finite within +-2^360 (and zero or
 // at least 2^-360 in magnitude), StorageResolution 1 or 60. Each datum is checked before it is sent,
-// since the request succeeds or fails as a whole. EntityMetricData is not supported.
+// since the request succeeds or fails as a whole. EntityMetricData is not supported. A datum may
+// name its own namespace: it is the datum's batch key, so a request holds one namespace.
 
 #if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
 #error "sluice/aws/cloudwatch.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
