@@ -95,7 +95,8 @@ TEST_CASE("dynamodb: what DynamoDB would refuse is refused before sending, namin
         {R"({"":1,"id":"a"})", "name is empty"},
     };
     for (const auto& [json, why] : bad) {
-        CAPTURE(json);
+        const auto& input = json; // clang 14 cannot capture a structured binding (CAPTURE does)
+        CAPTURE(input);
         const std::string got = convert(json);
         CHECK(got.find(why) != std::string::npos);
         CHECK(got.find("123456789012345678901234567890123456789") == std::string::npos);
@@ -150,7 +151,8 @@ TEST_CASE("dynamodb: sets and binary only where a hint asks; keys of any type; A
         {R"({"id":"a"})", "an AttributeValue is an object"},
     };
     for (const auto& [json, why] : bad_av) {
-        CAPTURE(json);
+        const auto& input = json; // clang 14 cannot capture a structured binding (CAPTURE does)
+        CAPTURE(input);
         CHECK(check_av(json).find(why) != std::string::npos);
     }
 }

@@ -224,7 +224,10 @@ TEST_CASE("kinesis: order_by_partition_key keeps each key's records in order thr
     REQUIRE(r.by_key.size() == 8);
     std::vector<int> in_order(50);
     for (int i = 0; i < 50; ++i) in_order[static_cast<std::size_t>(i)] = i;
-    for (const auto& [key, seqs] : r.by_key) CHECK_MESSAGE(seqs == in_order, key);
+    for (const auto& [key, seqs] : r.by_key) {
+        const std::string& name = key; // clang 14 cannot capture a structured binding (CHECK_MESSAGE does)
+        CHECK_MESSAGE(seqs == in_order, name);
+    }
     CHECK(r.shared_key_entries == 0); // one record per key in flight: never two of a key in a request
     CHECK(r.order_waits > 0);
 }
