@@ -198,7 +198,9 @@ public:
 
     /// The batch key's stream, its events sorted by time (one day of them: the key holds the day).
     [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
-        const auto [group, stream] = destination(batch);
+        // Named views, not a structured binding: clang 14 cannot capture one in the lambda below.
+        const auto where = destination(batch);
+        const std::string_view group = where.first, stream = where.second;
         const std::size_t n = batch.records.size();
         std::vector<std::int64_t> times(n);
         request_state state;
