@@ -167,7 +167,7 @@ TEST_CASE("aws retry: the quota drains by retry costs and then fails fast") {
     CHECK(sluice::aws::to_string(d.verdict) == "retry quota exhausted");
 
     // A retry needs the whole cost: 4 left is not enough for 5.
-    retry_quota q(14);
+    retry_quota q({.capacity = 14});
     CHECK(q.try_acquire(5));
     CHECK(q.try_acquire(5));
     CHECK_FALSE(q.try_acquire(5));
@@ -242,7 +242,7 @@ TEST_CASE("aws retry: retry costs by kind, and the 2.1 configuration") {
 }
 
 TEST_CASE("aws retry: strategies can share one quota") {
-    auto shared = std::make_shared<retry_quota>(20);
+    auto shared = std::make_shared<retry_quota>(sluice::retry_budget_options{.capacity = 20});
     retry_strategy a({}, fixed(0), shared);
     retry_strategy b({}, fixed(0), shared);
     retry_token ta = a.begin(), tb = b.begin();
@@ -255,7 +255,7 @@ TEST_CASE("aws retry: strategies can share one quota") {
 }
 
 TEST_CASE("aws retry: the quota is safe to share between threads") {
-    retry_quota q(100'000);
+    retry_quota q({.capacity = 100'000});
     std::atomic<unsigned> kept{0};
     std::vector<std::thread> threads;
     for (int k = 0; k < 4; ++k)

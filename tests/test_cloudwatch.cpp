@@ -144,6 +144,38 @@ TEST_CASE("cloudwatch: 2,500 data arrive once each, at most 1,000 per request, w
     for (auto n : h.fake.batch_sizes) CHECK(n <= 1000);
 }
 
+TEST_CASE("cloudwatch: data of several namespaces never share a request; each arrives under its own") {
+    harness h("monitoring");
+    const std::string spaces[] = {"", "sluice/other", "third"}; // "": the dispatcher's sluice/test
+    h.run(metrics(), {}, [&](cloudwatch_dispatcher& d) -> task<void> {
+        for (int i = 0; i < 3000; ++i) {
+            metric_datum m = datum(i);
+            m.namespace_name = spaces[i % 3];
+            d.submit(std::move(m));
+        }
+        metric_datum reserved = datum(-1);
+        reserved.namespace_name = "AWS/EC2";
+        d.submit(std::move(reserved));
+        auto unprocessed = co_await d.flush();
+        REQUIRE(unprocessed.size() == 1);
+        CHECK(unprocessed[0].details.kind == outcome_kind::invalid);
+        CHECK(unprocessed[0].reason.find("namespace") != std::string::npos);
+    });
+    // The fixture files each request's data under the one Namespace the request names.
+    const std::string stored[] = {"sluice/test", "sluice/other", "third"};
+    for (int k = 0; k < 3; ++k) {
+        std::set<int> ids;
+        for (const auto& d : h.fake.accepted[stored[k]]) {
+            CHECK(static_cast<int>(*d.value) % 3 == k);
+            ids.insert(static_cast<int>(*d.value));
+        }
+        CHECK(ids.size() == 1000);
+        CHECK(h.fake.accepted[stored[k]].size() == 1000);
+    }
+    CHECK(h.fake.accepted.size() == 3);
+    CHECK(h.fake.limit_violations == 0);
+}
+
 TEST_CASE("cloudwatch: data with 150 values each split requests by size, under 1 MB") {
     harness h("monitoring");
     h.run(metrics(), {}, [&](cloudwatch_dispatcher& d) -> task<void> {

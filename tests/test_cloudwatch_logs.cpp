@@ -12,6 +12,7 @@
 
 #include <sluice/aws/cloudwatch_logs.hpp>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -67,7 +68,7 @@ TEST_CASE("cloudwatch logs: events are checked before sending") {
     log_event bad{"caf\xC3", {}, {}, {}};
     CHECK(s.prepare(bad).find("invalid UTF-8") != std::string::npos);
     log_event other{"x", {}, "app", "web-2"};
-    if (!batch_keys_reach_sink) CHECK(s.prepare(other).find("one dispatcher per stream") != std::string::npos);
+    CHECK(s.prepare(other).empty()); // another stream: its own batch key
     log_event bad_stream{"x", {}, "app", "a:b"};
     CHECK(s.prepare(bad_stream).find("log stream name") != std::string::npos);
     CHECK_THROWS_AS(logs_service(logs_options{"bad group!", "s", false, no_overrides}), std::invalid_argument);
@@ -118,24 +119,22 @@ TEST_CASE("cloudwatch logs: a request's events are sorted by time and the reject
     CHECK(keyed.starts_with(R"({"logGroupName":"other","logStreamName":"stream-7",)"));
 }
 
-TEST_CASE("cloudwatch logs: a batch spanning more than 24 hours sends the first 24 and hands the rest back") {
+TEST_CASE("cloudwatch logs: an event's batch key holds its stream and its day, so no request spans 24 hours") {
     auto s = logs();
-    const auto t0 = clock_type::time_point(std::chrono::milliseconds(1'767'225'600'000));
-    std::vector<std::string> storage;
-    for (int i = 0; i < 6; ++i) {
-        log_event e = event(i, t0 + std::chrono::hours(10 * i)); // 0, 10, 20, 30, 40, 50 h
+    const auto t0 = clock_type::time_point(std::chrono::milliseconds(1'767'225'600'000)); // a midnight UTC
+    std::map<std::string, std::vector<std::int64_t>> by_key;
+    for (int i = 0; i < 12; ++i) {
+        log_event e = event(i, t0 + std::chrono::hours(5 * i) - std::chrono::minutes(1));
+        if (i % 3 == 2) e.stream = "web-2";
         std::string entry;
-        [[maybe_unused]] auto m = s.encode_entry(e, entry);
-        storage.push_back(std::move(entry));
+        const entry_meta m = s.encode_entry(e, entry);
+        by_key[m.batch_key].push_back(sluice::detail::logs::millis(e.time));
     }
-    const std::vector<std::string_view> entries(storage.begin(), storage.end());
-    std::string body;
-    auto state = s.encode_request(sink_batch{{}, entries}, body);
-    CHECK(state.sent == std::vector<std::size_t>{0, 1, 2});
-    const batch_result r = s.read_response(R"({"nextSequenceToken":"1"})", sink_batch{{}, entries}, state);
-    REQUIRE(r.entries.size() == 6);
-    for (int i = 0; i < 3; ++i) CHECK(r.entries[static_cast<std::size_t>(i)].is_ok());
-    for (int i = 3; i < 6; ++i) CHECK(r.entries[static_cast<std::size_t>(i)].kind == outcome_kind::retry);
+    CHECK(by_key.size() == 7); // days -1..2 of web-1 (4) and days 0..2 of web-2 (3)
+    for (const auto& [key, times] : by_key) {
+        const auto [lo, hi] = std::minmax_element(times.begin(), times.end());
+        CHECK(*hi - *lo < 86'400'000);
+    }
 }
 
 TEST_CASE("cloudwatch logs: 25,000 events out of order arrive once each, in order, within the limits") {
@@ -266,9 +265,7 @@ TEST_CASE("cloudwatch logs: throttling and unavailability are retried; every eve
     CHECK(std::set<int>(ids.begin(), ids.end()).size() == 1000);
 }
 
-// Needs the keyed delivery engine (batch_keys_reach_sink): runs by itself once it has landed.
-TEST_CASE("cloudwatch logs: events for several streams go in separate requests, each to its stream" *
-          doctest::skip(!batch_keys_reach_sink)) {
+TEST_CASE("cloudwatch logs: events for several streams go in separate requests, each to its stream") {
     harness h("logs");
     for (const char* s : {"web-1", "web-2", "web-3"}) h.fake.create("app", s);
     h.fake.create("audit", "all");

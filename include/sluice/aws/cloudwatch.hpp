@@ -17,7 +17,8 @@
 // is not spoken. Limits (AWS, 2026; overridable): 1,000 metric data per request and 1 MB per request;
 // per datum 30 dimensions, 150 entries in Values/Counts, values finite within +-2^360 (and zero or
 // at least 2^-360 in magnitude), StorageResolution 1 or 60. Each datum is checked before it is sent,
-// since the request succeeds or fails as a whole. EntityMetricData is not supported.
+// since the request succeeds or fails as a whole. EntityMetricData is not supported. A datum may
+// name its own namespace: it is the datum's batch key, so a request holds one namespace.
 
 #if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
 #error "sluice/aws/cloudwatch.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
@@ -73,6 +74,9 @@ struct metric_datum {
     int storage_resolution = 60;
     /// The epoch (default): stamped with the time of submission.
     std::chrono::system_clock::time_point timestamp{};
+    /// The namespace; empty: the dispatcher's. Data of different namespaces never share a request
+    /// (PutMetricData takes one): the namespace is the batch key.
+    std::string namespace_name{};
 };
 
 /// PutMetricData's limits as AWS documents them (2026); entries count as their JSON, with room left
@@ -150,6 +154,13 @@ inline std::string check_values(const aws::metric_datum& d) {
 }
 
 /// Every check CloudWatch makes of one datum (the request fails whole if one datum is bad).
+/// 1 to 255 printable ASCII characters, not starting with "AWS/" (reserved for AWS's own metrics).
+inline bool valid_namespace(std::string_view ns) noexcept {
+    bool ok = !ns.empty() && ns.size() <= 255 && !ns.starts_with("AWS/");
+    for (char c : ns) ok = ok && static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7F;
+    return ok;
+}
+
 inline std::string check_datum(const aws::metric_datum& d) {
     if (std::string why = check_text(d.name, "metric name", 255); !why.empty()) return why;
     if (d.dimensions.size() > 30) return "metric has " + std::to_string(d.dimensions.size()) + " dimensions; CloudWatch takes at most 30";
@@ -260,15 +271,9 @@ public:
 
     explicit cloudwatch_service(cloudwatch_options options)
         : options_(std::move(options)), limits_(cloudwatch_default_limits().overridden_by(options_.limits)) {
-        const std::string& ns = options_.namespace_name;
-        bool ok = !ns.empty() && ns.size() <= 255 && !ns.starts_with("AWS/");
-        for (char c : ns) ok = ok && static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7F;
-        if (!ok) throw std::invalid_argument("sluice: a CloudWatch namespace has 1 to 255 printable ASCII characters and does not start with AWS/");
-        text::append_exact(request_head_, [&](auto& e) {
-            e.raw("{\"Namespace\":\"");
-            e.escaped(ns);
-            e.raw("\",\"MetricData\":[");
-        });
+        if (!sluice::detail::cloudwatch::valid_namespace(options_.namespace_name))
+            throw std::invalid_argument("sluice: a CloudWatch namespace has 1 to 255 printable ASCII characters and does not start with AWS/");
+        request_head_ = head_of(options_.namespace_name);
     }
 
     [[nodiscard]] std::string_view name() const noexcept { return options_.namespace_name; }
@@ -283,6 +288,8 @@ public:
     [[nodiscard]] std::string prepare(metric_datum& d) const {
         if (d.timestamp.time_since_epoch().count() == 0) d.timestamp = std::chrono::system_clock::now();
         if (d.timestamp.time_since_epoch().count() < 0) return "timestamp before 1970";
+        if (!d.namespace_name.empty() && !sluice::detail::cloudwatch::valid_namespace(d.namespace_name))
+            return "namespace is not 1 to 255 printable ASCII characters, or starts with AWS/";
         std::string why = sluice::detail::cloudwatch::check_datum(d);
         if (!why.empty()) return why;
         // Counting the JSON exactly costs a pass of number formatting: only near the limit.
@@ -301,14 +308,19 @@ public:
         text::append_exact(out, [&](auto& e) { sluice::detail::cloudwatch::emit_datum(e, d); });
         entry_meta meta;
         meta.counted = out.size() - start;
+        // The dispatcher's own namespace is the empty key: the common case builds no key at all.
+        if (d.namespace_name != options_.namespace_name) meta.batch_key = d.namespace_name;
         return meta;
     }
 
+    /// {"Namespace":"<the batch key's, or the dispatcher's>","MetricData":[entries]}
     [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
-        std::size_t size = request_head_.size() + 2 + batch.records.size();
+        const std::string keyed = batch.key.empty() ? std::string() : head_of(batch.key);
+        const std::string& head = batch.key.empty() ? request_head_ : keyed;
+        std::size_t size = head.size() + 2 + batch.records.size();
         for (auto r : batch.records) size += r.size();
         body.reserve(size);
-        body += request_head_;
+        body += head;
         for (std::size_t i = 0; i < batch.records.size(); ++i) {
             if (i != 0) body += ',';
             body += batch.records[i];
@@ -336,6 +348,16 @@ public:
     }
 
 private:
+    static std::string head_of(std::string_view ns) {
+        std::string head;
+        text::append_exact(head, [&](auto& e) {
+            e.raw("{\"Namespace\":\"");
+            e.escaped(ns);
+            e.raw("\",\"MetricData\":[");
+        });
+        return head;
+    }
+
     cloudwatch_options options_;
     batch_limits limits_;
     std::string request_head_;

@@ -16,10 +16,8 @@
 //
 // Batches never mix log streams, and never span more than 24 hours: each event's batch key is its
 // group, its stream and the 24-hour bucket of its time. Each request's events are sorted by time (the
-// permutation kept, so rejectedLogEventsInfo's index ranges map back to the right events). Where the
-// engine cannot keep batch keys apart yet (batch_keys_reach_sink is false), a dispatcher writes to
-// its own stream only and a request whose events would span more than 24 hours sends the first 24
-// hours and hands the rest back to be retried in a later request.
+// permutation kept, so rejectedLogEventsInfo's index ranges map back to the right events). The engine
+// keeps an open batch per key, so a request never holds two streams nor two days.
 //
 // Events AWS rejects by range (too old, too new, older than the group's retention) are rejected (never
 // retried); the rest of the request is delivered. With create_missing, a put answered with
@@ -146,7 +144,7 @@ namespace sluice::aws {
 class logs_service {
 public:
     using record_type = log_event;
-    /// The batch's entries in the order sent (sorted by time; those past 24 hours left out).
+    /// The batch's entries in the order sent (sorted by time).
     struct request_state {
         std::vector<std::size_t> sent{};
     };
@@ -179,8 +177,6 @@ public:
         if (auto c = text::check_utf8(e.message); !c.ok()) return text::describe(c, "message");
         if (!e.group.empty() && !sluice::detail::logs::valid_group(e.group)) return "log group name is not valid (1 to 512 of [.-_/#A-Za-z0-9])";
         if (!e.stream.empty() && !sluice::detail::logs::valid_stream(e.stream)) return "log stream name is not valid (1 to 512 characters, no ':' or '*')";
-        if (!batch_keys_reach_sink && (group_of(e) != options_.group || stream_of(e) != options_.stream))
-            return "events for another log stream than the dispatcher's need batch keys in the delivery engine; use one dispatcher per stream";
         return {};
     }
 
@@ -200,9 +196,11 @@ public:
         return meta;
     }
 
-    /// The batch key's stream, its events sorted by time, at most 24 hours of them.
+    /// The batch key's stream, its events sorted by time (one day of them: the key holds the day).
     [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
-        const auto [group, stream] = destination(batch);
+        // Named views, not a structured binding: clang 14 cannot capture one in the lambda below.
+        const auto where = destination(batch);
+        const std::string_view group = where.first, stream = where.second;
         const std::size_t n = batch.records.size();
         std::vector<std::int64_t> times(n);
         request_state state;
@@ -211,13 +209,8 @@ public:
             times[i] = sluice::detail::logs::entry_time(batch.records[i]);
             state.sent[i] = i;
         }
+        // The batch key holds the day, so the events span less than 24 hours: sorting is all it takes.
         std::stable_sort(state.sent.begin(), state.sent.end(), [&](std::size_t a, std::size_t b) { return times[a] < times[b]; });
-        if (n != 0) {
-            const std::int64_t first = times[state.sent.front()];
-            auto past = std::find_if(state.sent.begin(), state.sent.end(),
-                                     [&](std::size_t i) { return times[i] - first >= sluice::detail::logs::day_ms; });
-            state.sent.erase(past, state.sent.end());
-        }
         std::size_t size = 64 + group.size() + stream.size() * 6 + n;
         for (std::size_t i : state.sent) size += batch.records[i].size();
         body.reserve(size);
@@ -254,8 +247,7 @@ public:
                 ranges.expired_end = static_cast<std::size_t>(v);
         }
         const batch_result as_sent = by_index_ranges(state.sent.size(), ranges);
-        return in_batch_order(as_sent, state.sent, batch.records.size(),
-                              outcome::retry("not sent yet: the request would have spanned more than 24 hours"));
+        return in_batch_order(as_sent, state.sent, batch.records.size(), outcome::retry("no result for entry"));
     }
 
     /// With create_missing: on ResourceNotFoundException, creates the batch's group and stream (each

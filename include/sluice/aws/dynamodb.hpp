@@ -79,8 +79,8 @@ struct dynamodb_table {
 struct dynamodb_options {
     /// The table writes go to by default, and its primary key (attribute names; types optional).
     dynamodb_table table{};
-    /// Other tables records may name (dynamodb_write::table): they need batch keys in the engine
-    /// (batch_keys_reach_sink), since one request writes to one table here.
+    /// Other tables records may name (dynamodb_write::table): each request writes to one table (the
+    /// table is the batch key).
     std::vector<dynamodb_table> tables{};
     /// Set, binary and size rules for items.
     dynamodb_item_options items{};
@@ -175,8 +175,6 @@ public:
         const dynamodb_table* table = table_of(w);
         if (table == nullptr)
             return "table '" + w.table + "' is not among the dispatcher's tables (dynamodb_options::tables)";
-        if (table != &options_.table && !batch_keys_reach_sink)
-            return "writes to a table other than the dispatcher's need batch keys in the delivery engine; use one dispatcher per table";
         return read(w, *table);
     }
 
@@ -257,6 +255,12 @@ public:
         d.retry.max_backoff = std::chrono::milliseconds(10'000);
         d.concurrency.max_in_flight = 8;
         return d;
+    }
+
+    /// Two writes of one primary key never go out together, not even after a restart replays them
+    /// from a disk buffer: the engine holds a key's next write until the previous one finished.
+    void adjust(delivery_options& d) const {
+        if (!d.ordered) d.order_by_key = true;
     }
 
     [[nodiscard]] const dynamodb_options& options() const noexcept { return options_; }

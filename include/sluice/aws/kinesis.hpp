@@ -67,7 +67,9 @@ struct kinesis_options {
     batch_limits limits = no_overrides;
     /// Gives a record without a partition key its key (from its data, say); unset: a random key.
     std::function<std::string(const kinesis_record&)> partition_key{};
-    /// Records with the same partition key never overtake each other across retries.
+    /// Records with the same partition key never overtake each other, through throttling and partial
+    /// failures: one record per key is in flight at a time (its retries included), other keys go on.
+    /// A key's throughput is then one record per request round trip; off by default.
     bool order_by_partition_key = false;
 };
 
@@ -200,6 +202,12 @@ public:
         d.retry.max_backoff = std::chrono::milliseconds(20'000);
         d.concurrency.max_in_flight = 8;
         return d;
+    }
+
+    /// order_by_partition_key: the engine holds a key's next record until the previous one finished
+    /// (delivered or given up), so one record per partition key is in flight.
+    void adjust(delivery_options& d) const {
+        if (options_.order_by_partition_key) d.order_by_key = true;
     }
 
     [[nodiscard]] const kinesis_options& options() const noexcept { return options_; }

@@ -21,6 +21,9 @@
 // when the clocks disagree by more than 4 minutes on any response (the Java SDK's threshold; SigV4
 // allows 5), so that one slow response cannot move it.
 //
+// retry_quota is delivery/retry_budget.hpp's bucket (one implementation); retry_strategy applies
+// retry_config's costs itself (throttling may cost differently from other retries).
+//
 // Thread-safety: retry_quota and clock_skew are atomic and may be shared between threads and loops. A
 // retry_strategy holds a random source (not thread-safe): one per io_loop, sharing a quota through
 // the shared_ptr constructor when several loops talk to the same service. Tokens belong to one request.
@@ -41,6 +44,7 @@
 #include <utility>
 
 #include <sluice/aws/error.hpp>
+#include <sluice/delivery/retry_budget.hpp>
 #include <sluice/http/error.hpp>
 
 namespace sluice::aws {
@@ -86,38 +90,19 @@ struct retry_config {
     }
 };
 
-/// The retry token bucket. Lock-free; acquire fails rather than going below zero.
-class retry_quota {
-public:
-    explicit retry_quota(unsigned capacity = 500) noexcept : capacity_(capacity), available_(capacity) {}
-    retry_quota(const retry_quota&) = delete;
-    retry_quota& operator=(const retry_quota&) = delete;
+/// The retry token bucket: the delivery engine's retry_budget, so that one bucket can be shared by
+/// a service_client and the pipelines that send through it (batch_dispatcher does).
+using retry_quota = sluice::retry_budget;
 
-    /// Takes `amount` if that much is available.
-    [[nodiscard]] bool try_acquire(unsigned amount) noexcept {
-        unsigned now = available_.load(std::memory_order_relaxed);
-        do {
-            if (now < amount) return false;
-        } while (!available_.compare_exchange_weak(now, now - amount, std::memory_order_relaxed));
-        return true;
-    }
-
-    /// Gives back up to `amount`, never above the capacity.
-    void release(unsigned amount) noexcept {
-        unsigned now = available_.load(std::memory_order_relaxed);
-        while (now < capacity_) {
-            const unsigned next = capacity_ - now < amount ? capacity_ : now + amount;
-            if (available_.compare_exchange_weak(now, next, std::memory_order_relaxed)) return;
-        }
-    }
-
-    [[nodiscard]] unsigned available() const noexcept { return available_.load(std::memory_order_relaxed); }
-    [[nodiscard]] unsigned capacity() const noexcept { return capacity_; }
-
-private:
-    const unsigned capacity_;
-    std::atomic<unsigned> available_;
-};
+/// A quota with `config`'s capacity and costs.
+[[nodiscard]] inline std::shared_ptr<retry_quota> make_retry_quota(const retry_config& config) {
+    retry_budget_options o;
+    o.capacity = config.quota_capacity;
+    o.retry_cost = config.retry_cost;
+    o.timeout_cost = config.timeout_retry_cost;
+    o.success_refund = config.no_retry_increment;
+    return std::make_shared<retry_quota>(o);
+}
 
 /// The retry state of one logical request (all its attempts).
 struct retry_token {
@@ -161,7 +146,7 @@ public:
                             std::shared_ptr<retry_quota> quota = {})
         : config_(config),
           random_(random ? std::move(random) : default_random()),
-          quota_(quota ? std::move(quota) : std::make_shared<retry_quota>(config.quota_capacity)) {}
+          quota_(quota ? std::move(quota) : make_retry_quota(config)) {}
 
     /// The token for a new request (attempt 1 about to be made).
     [[nodiscard]] retry_token begin() const noexcept { return {}; }

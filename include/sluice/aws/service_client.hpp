@@ -180,7 +180,7 @@ public:
           options_(std::move(options)),
           endpoint_(endpoint_url::parse(options_.endpoint)),
           strategy_(options_.retry, options_.random,
-                    options_.quota ? options_.quota : std::make_shared<retry_quota>(options_.retry.quota_capacity)) {
+                    options_.quota ? options_.quota : make_retry_quota(options_.retry)) {
         if (!credentials_) throw std::invalid_argument("sluice: service_client needs a credentials provider");
         if (options_.service.empty() || options_.region.empty())
             throw std::invalid_argument("sluice: service_client needs a service and a region");
@@ -193,6 +193,9 @@ public:
     [[nodiscard]] const endpoint_url& endpoint() const noexcept { return endpoint_; }
     [[nodiscard]] const clock_skew& skew() const noexcept { return skew_; }
     [[nodiscard]] http::client& http() const noexcept { return *http_; }
+    /// The retry quota of this client's calls (shared with options().quota when one was given); the
+    /// batch dispatchers use it as their engine's retry budget, so retries of both draw from one bucket.
+    [[nodiscard]] const std::shared_ptr<retry_quota>& quota() const noexcept { return strategy_.shared_quota(); }
 
     /// One call of a JSON-protocol API (awsJson1_0 / 1_1): POST `body` with X-Amz-Target `target`.
     /// `body` must stay valid until the call completes (it is sent without copying).
@@ -255,7 +258,8 @@ public:
                 out.failure.message = e.message;
                 decision = opts.single_attempt ? single(classify(e.code)) : strategy_.on_failure(token, e.code);
             } else if (response.value().status >= 200 && response.value().status < 300) {
-                strategy_.on_success(token);
+                // A single attempt's caller owns retries and refunds the quota itself (the engine).
+                if (!opts.single_attempt) strategy_.on_success(token);
                 out.response = std::move(response).value();
                 co_return out;
             } else {

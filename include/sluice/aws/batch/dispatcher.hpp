@@ -8,9 +8,11 @@
 //   submit(record) -> prepare (fill defaults, validate: refused at once, never sent) -> encode the
 //   entry once -> (duplicate of a pending record? drop with a warning; a write of a key already in
 //   flight? wait, replacing an older waiting write with a warning) -> delivery_pipeline<batch_sink>
-//   (batching by count, weight and age; memory or disk buffer; per-entry retries; rate and concurrency
-//   limits; dead letters) -> batch_sink (one signed request per batch) -> per entry an outcome ->
-//   send()'s receipt or delivery_error, or flush()'s unprocessed list.
+//   ::submit(entry, record_options{batch_key, weight, order_key}, on_done): the engine batches by count,
+//   weight (what the service counts) and age, one open batch per batch key, one record per order key
+//   at a time with order_by_key; memory or disk buffer; per-entry retries; rate and concurrency limits;
+//   dead letters -> batch_sink (one signed request per batch) -> per entry an outcome -> on_done ->
+//   send()'s receipt or delivery_error, or flush()'s unprocessed list. No coroutine frame per record.
 
 #if !SLUICE_HAS_CURL || !SLUICE_HAS_OPENSSL || !SLUICE_HAS_SIMDJSON
 #error "sluice/aws/batch/dispatcher.hpp needs libcurl, OpenSSL and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_OPENSSL, SLUICE_HAS_SIMDJSON)"
@@ -47,6 +49,7 @@ struct batch_dispatcher_options {
     /// with a warning, as boto3-batch-utils does; its outcome is the pending one's.
     bool drop_duplicates = true;
     /// Batching, buffering, retries, rate and concurrency; the service's default_delivery() if unset.
+    /// Without a retry.budget, the client's retry quota is the engine's budget (see service_client).
     std::optional<delivery_options> delivery{};
     /// Invalid records, duplicates and final failures are logged here (never record bodies).
     const logger* log = nullptr;
@@ -64,20 +67,6 @@ struct batch_dispatcher_stats {
 };
 
 namespace detail_batch {
-/// Converts to the engine's per-record options (whatever their type is called) from an entry_meta.
-struct meta_options {
-    const entry_meta* meta;
-    std::size_t weight;
-    template <class RecordOptions>
-    operator RecordOptions() const {
-        RecordOptions o;
-        o.batch_key = meta->batch_key;
-        o.weight = weight;
-        o.order_key = meta->order_key;
-        return o;
-    }
-};
-
 template <class S>
 struct unprocessed_of {
     using type = batch_unprocessed<typename S::record_type>;
@@ -101,7 +90,8 @@ public:
           options_(std::move(options)),
           service_(std::move(service)),
           sink_(client, service_),
-          pipeline_(loop, sink_, effective_delivery()) {}
+          pipeline_(loop, sink_, effective_delivery(client)),
+          entry_overhead_(batch_limits(service_.limits()).entry_overhead) {}
 
     batch_dispatcher(const batch_dispatcher&) = delete;
     batch_dispatcher& operator=(const batch_dispatcher&) = delete;
@@ -132,7 +122,7 @@ public:
             return;
         }
         if (admitted.duplicate) return;
-        admitted.entry->record = std::make_unique<record_type>(std::move(r));
+        admitted.entry->record.emplace(std::move(r));
         enqueue(std::move(admitted.entry));
     }
 
@@ -201,6 +191,8 @@ public:
     }
 
 private:
+    /// One submitted record until its outcome is known. The engine's callback holds it through `self`
+    /// (a raw pointer fits std::function's inline storage: no allocation beyond this one).
     struct pending {
         std::string entry; // the encoded entry (the duplicate check's key)
         entry_meta meta;
@@ -211,9 +203,11 @@ private:
         outcome failure;
         std::vector<std::coroutine_handle<>> waiters;
         /// submit(): the record, for the unprocessed list.
-        std::unique_ptr<record_type> record;
+        std::optional<record_type> record;
         /// Older writes of the same dedup key this one replaced: they end with its outcome.
         std::vector<std::shared_ptr<pending>> riders;
+        /// Set while the engine has it; released when its outcome arrives.
+        std::shared_ptr<pending> self;
     };
 
     /// duplicate_policy::replace_older: the write of a key in the engine, and the newest one waiting.
@@ -239,7 +233,8 @@ private:
     /// Always on where the service asks for it: two writes of one key in a request fail it whole.
     [[nodiscard]] bool replaces() const { return service_.duplicates() == duplicate_policy::replace_older; }
 
-    // Hands `p` to the engine, or (replace_older, its key in flight) parks it as its key's next write.
+    // Hands `p` to the engine, or (replace_older, its key in flight) parks it as its key's next write:
+    // the engine's order gates would hold it too, but there it could no longer be replaced.
     void enqueue(std::shared_ptr<pending> p) {
         ++outstanding_;
         if (replaces() && !p->meta.dedup_key.empty()) {
@@ -251,7 +246,7 @@ private:
             }
             slot.in_engine = p;
         }
-        loop_->spawn(run(std::move(p)));
+        hand_over(std::move(p));
     }
 
     void supersede(pending& older, pending& newer, std::shared_ptr<pending> owner) {
@@ -266,17 +261,72 @@ private:
         newer.riders.push_back(std::move(owner));
     }
 
-    // The engine's deliver(), with the entry's batch key, weight and order key where it takes them.
-    task<delivery_receipt> deliver(std::string entry, const entry_meta& meta) {
-        if constexpr (detail_batch::keyed_pipeline<delivery_pipeline<batch_sink<Service>>>)
-            return pipeline_.deliver(std::move(entry), detail_batch::meta_options{&meta, service_.limits().weight(meta.counted)});
-        else
-            return pipeline_.deliver(std::move(entry));
+    // The engine's submit(): the entry with its batch key, its weight as the service counts it against
+    // the request limit, and its order key; `settle` runs with its outcome (at once if refused).
+    void hand_over(std::shared_ptr<pending> p) {
+        record_options o;
+        o.batch_key = std::move(p->meta.batch_key); // only dedup_key is needed afterwards
+        o.order_key = std::move(p->meta.order_key);
+        o.weight = p->meta.counted + entry_overhead_;
+        // The entry stays behind as the duplicate check's key only when there is such a check.
+        std::string entry = dedups() ? p->entry : std::move(p->entry);
+        pending* raw = p.get();
+        raw->self = std::move(p);
+        pipeline_.submit(std::move(entry), std::move(o), [this, raw](const outcome& result) { settle(*raw, result); });
     }
 
-    delivery_options effective_delivery() const {
+    // A record's outcome from the engine: counted, reported, and its key's next write handed over.
+    void settle(pending& p, const outcome& result) {
+        const std::shared_ptr<pending> keep = std::move(p.self);
+        p.ok = result.is_ok();
+        p.attempts = result.attempts;
+        if (p.ok) {
+            ++stats_.delivered;
+        } else {
+            p.failure = result;
+            ++stats_.failed;
+            if (p.record)
+                unprocessed_.push_back(unprocessed_type{std::move(*p.record), p.failure.message, p.failure.sent, p.attempts, p.failure});
+        }
+        if (dedups()) {
+            auto it = pending_.find(std::string_view(p.entry));
+            if (it != pending_.end() && it->second == keep) pending_.erase(it);
+        }
+        for (auto& rider : std::exchange(p.riders, {})) {
+            rider->ok = p.ok;
+            rider->attempts = p.attempts;
+            rider->failure = p.failure;
+            finish(*rider);
+        }
+        if (replaces() && !p.meta.dedup_key.empty()) next_write(keep);
+        finish(p);
+    }
+
+    void finish(pending& p) {
+        p.done = true;
+        for (auto h : std::exchange(p.waiters, {})) loop_->post(h);
+        --outstanding_;
+    }
+
+    // The write of `done`'s key that waited for it goes to the engine now: posted, since the engine
+    // is still finishing `done` when its callback runs.
+    void next_write(const std::shared_ptr<pending>& done) {
+        auto it = slots_.find(done->meta.dedup_key);
+        if (it == slots_.end() || it->second.in_engine != done) return;
+        if (!it->second.waiting) {
+            slots_.erase(it);
+            return;
+        }
+        it->second.in_engine = std::move(it->second.waiting);
+        loop_->call_soon([this, next = it->second.in_engine]() mutable { hand_over(std::move(next)); });
+    }
+
+    // The service's settings (or the caller's), its adjust(), and the client's retry quota as the
+    // engine's retry budget unless one was given: the AWS standard mode's bucket, one for both.
+    delivery_options effective_delivery(const service_client& client) const {
         delivery_options d = options_.delivery ? *options_.delivery : service_.default_delivery();
         if (d.log == nullptr) d.log = options_.log;
+        if (!d.retry.budget && client.options().retry.use_quota) d.retry.budget = client.quota();
         if constexpr (requires { service_.adjust(d); }) service_.adjust(d);
         return d;
     }
@@ -311,69 +361,13 @@ private:
         return out;
     }
 
-    // One record through the pipeline; p->record is kept for the unprocessed list (submit()).
-    task<void> run(std::shared_ptr<pending> p) {
-        // The entry stays behind as the duplicate check's key only when there is such a check.
-        std::string entry;
-        if (dedups())
-            entry = p->entry;
-        else
-            entry = std::move(p->entry);
-        try {
-            const delivery_receipt receipt = co_await deliver(std::move(entry), p->meta);
-            p->ok = true;
-            p->attempts = receipt.attempts;
-        } catch (const delivery_error& e) {
-            p->failure = e.details();
-            p->attempts = e.attempts();
-        } catch (const std::exception& e) {
-            p->failure = outcome::make(outcome_kind::invalid, e.what());
-        }
-        if (p->ok) {
-            ++stats_.delivered;
-        } else {
-            ++stats_.failed;
-            if (p->record)
-                unprocessed_.push_back(
-                    unprocessed_type{std::move(*p->record), p->failure.message, p->failure.sent, p->attempts, p->failure});
-        }
-        if (dedups()) {
-            auto it = pending_.find(std::string_view(p->entry));
-            if (it != pending_.end() && it->second == p) pending_.erase(it);
-        }
-        for (auto& rider : std::exchange(p->riders, {})) {
-            rider->ok = p->ok;
-            rider->attempts = p->attempts;
-            rider->failure = p->failure;
-            finish(*rider);
-        }
-        if (replaces() && !p->meta.dedup_key.empty()) next_write(p);
-        finish(*p);
-    }
-
-    void finish(pending& p) {
-        p.done = true;
-        for (auto h : std::exchange(p.waiters, {})) loop_->post(h);
-        --outstanding_;
-    }
-
-    // The write of `done`'s key that waited for it goes to the engine now.
-    void next_write(const std::shared_ptr<pending>& done) {
-        auto it = slots_.find(done->meta.dedup_key);
-        if (it == slots_.end() || it->second.in_engine != done) return;
-        if (!it->second.waiting) {
-            slots_.erase(it);
-            return;
-        }
-        it->second.in_engine = std::move(it->second.waiting);
-        loop_->spawn(run(it->second.in_engine));
-    }
-
     io_loop* loop_;
     batch_dispatcher_options options_;
     Service service_;
     batch_sink<Service> sink_;
     delivery_pipeline<batch_sink<Service>> pipeline_;
+    /// What the service adds to each entry's counted size when it sums a request.
+    std::size_t entry_overhead_;
     std::unordered_map<std::string_view, std::shared_ptr<pending>> pending_{};
     std::unordered_map<std::string, key_slot> slots_{};
     std::vector<unprocessed_type> unprocessed_{};

@@ -43,10 +43,11 @@ namespace sluice::detail::aws_batch {
 /// after the usual decorations are cut ("ns#Code:uri" -> "Code"). Anything else a server sends (line
 /// breaks, escapes, secrets pasted in a code) cannot reach a log through it.
 inline std::string safe_code(std::string_view code) {
-    const std::string cleaned = sluice::detail::aws_error::sanitize_code(code); // owns its bytes
+    // sanitize_code returns a string: keep it alive (a string_view of it dangled here after the merges).
+    const std::string sanitized = sluice::detail::aws_error::sanitize_code(code);
     std::string out;
-    out.reserve(std::min<std::size_t>(cleaned.size(), 128));
-    for (char c : cleaned) {
+    out.reserve(std::min<std::size_t>(sanitized.size(), 128));
+    for (char c : sanitized) {
         if (out.size() == 128) break;
         const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
                         c == '_' || c == '-';

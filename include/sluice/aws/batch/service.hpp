@@ -47,10 +47,12 @@ enum class wire_protocol {
 struct entry_meta {
     /// The record's size as the service counts it against its limits (before entry_overhead).
     std::size_t counted = 0;
-    /// Records with different batch keys never share a request (a stream, a table, a log stream).
+    /// Records with different batch keys never share a request (a table, a log stream and day): the
+    /// engine keeps an open batch per key and hands the key to the sink (sink_batch::key).
     std::string batch_key{};
-    /// Records with the same order key never overtake each other (a partition key, a message group),
-    /// when the service keeps order.
+    /// Records with the same order key are never in flight together, so never share a request nor
+    /// overtake each other, when the service's adjust() sets delivery_options::order_by_key (a
+    /// Kinesis partition key with order_by_partition_key, a DynamoDB table and primary key).
     std::string order_key{};
     /// With duplicate_policy::replace_older: records with the same dedup key write the same thing (a
     /// table, an item's primary key), so only the newest of those waiting needs to be sent.
@@ -110,22 +112,5 @@ struct batch_receipt {
     /// (duplicate_policy::replace_older): the service never saw it; the newer one's outcome is its.
     bool superseded = false;
 };
-
-namespace detail_batch {
-/// A sink that is never called: it only lets the engine's deliver() signature be probed.
-struct probe_sink {
-    [[nodiscard]] sink_limits limits() const { return {}; }
-    [[nodiscard]] task<batch_result> send(sink_batch) { co_return batch_result::all_ok(); }
-};
-/// An engine whose deliver() takes per-record options (batch key, weight, order key).
-template <class Pipeline>
-concept keyed_pipeline = requires(Pipeline& p, std::string record) { p.deliver(std::move(record), {}); };
-} // namespace detail_batch
-
-/// True when the delivery engine keeps records of different batch keys in different requests and hands
-/// the key to the sink (sink_batch::key). Until then every record of one dispatcher goes to one
-/// destination (the service's default stream, table or log stream), and services refuse records that
-/// name another one rather than send them to the wrong place.
-inline constexpr bool batch_keys_reach_sink = detail_batch::keyed_pipeline<delivery_pipeline<detail_batch::probe_sink>>;
 
 } // namespace sluice::aws
