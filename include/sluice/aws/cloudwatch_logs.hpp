@@ -214,12 +214,11 @@ public:
         std::size_t size = 64 + group.size() + stream.size() * 6 + n;
         for (std::size_t i : state.sent) size += batch.records[i].size();
         body.reserve(size);
-        // Named captures: clang 14 cannot capture structured bindings.
-        text::append_exact(body, [&g = group, &s = stream](auto& w) {
+        text::append_exact(body, [&](auto& w) {
             w.raw("{\"logGroupName\":\"");
-            w.raw(g);
+            w.raw(group);
             w.raw("\",\"logStreamName\":\"");
-            w.escaped(s);
+            w.escaped(stream);
             w.raw("\",\"logEvents\":[");
         });
         for (std::size_t k = 0; k < state.sent.size(); ++k) {
