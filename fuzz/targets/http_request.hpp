@@ -1,7 +1,8 @@
-// libFuzzer harness for sluice::http::request_parser, the parser of what clients send http::server.
-//
-// The input is a byte stream from a client: requests one after the other (pipelining), parsed with
-// small limits so every limit is reached often. Oracles besides the sanitizers:
+#pragma once
+
+// sluice::http::request_parser, the parser of what clients send http::server: a byte stream of
+// requests one after the other (pipelining), parsed with small limits so every limit is reached often.
+// What must hold:
 //   - the stream parses the same (every request and the final refusal, if any) whether it is fed
 //     whole, in pieces of 1 to 8 bytes chosen by the input itself, or one byte at a time;
 //   - parse() never consumes more than it was given, consumes everything when it asks for more, and
@@ -11,33 +12,26 @@
 //   - a refusal has a status among 400, 413, 414, 417, 431, 501, 505 and a non-empty reason;
 //   - the router-side helpers (percent_decode, query_param) accept whatever path and query came.
 //
-// Build and run (clang 14, libFuzzer; from the repository root):
-//   clang++-14 -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize=function \
-//     -Iinclude fuzz/fuzz_http_request.cpp -o /tmp/fuzz_http_request
-//   mkdir -p /tmp/fuzz_http_request_corpus
-//   /tmp/fuzz_http_request -dict=fuzz/http_request.dict -max_len=2048 -runs=2000000 /tmp/fuzz_http_request_corpus
-// A file argument instead of a directory replays one input (e.g. a crash).
+// Input: the raw stream. Dictionary: fuzz/dict/http_request.dict.
+
+#include "../fuzz.hpp"
 
 #include <sluice/http/request_parser.hpp>
 
 #include <cstddef>
-#include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace {
+namespace sluice_fuzz {
+
+namespace http_request_detail {
 
 using sluice::http::parser_limits;
 using sluice::http::request_parser;
 using result = request_parser::result;
 
-void require(bool ok) {
-    if (!ok) std::abort();
-}
-
-parser_limits small_limits() {
+inline parser_limits small_limits() {
     parser_limits l;
     l.max_request_line = 128;
     l.max_header_line = 96;
@@ -49,9 +43,9 @@ parser_limits small_limits() {
 }
 
 /// One parsed request, or the refusal that ended the stream.
-std::string summary(const request_parser& p, result r) {
+inline std::string summary(request_parser& p, result r) {
     if (r == result::error) return "error " + std::to_string(p.error().status) + " " + std::string(p.error().reason);
-    const auto& q = const_cast<request_parser&>(p).request();
+    const auto& q = p.request();
     std::string s = q.method + '\n' + q.target + '\n' + q.path + '\n' + q.query + '\n' + std::to_string(q.version_minor);
     s += q.keep_alive ? " keep" : " close";
     s += q.chunked ? " chunked" : "";
@@ -62,23 +56,26 @@ std::string summary(const request_parser& p, result r) {
     return s;
 }
 
-void check_complete(request_parser& p) {
+inline void check_complete(request_parser& p) {
     const auto& q = p.request();
     const parser_limits l = small_limits();
-    require(sluice::http::detail::is_token(q.method));
-    require(q.body.size() <= l.max_body_bytes);
-    require(q.headers.size() + q.trailers.size() <= l.max_headers);
-    require(!(q.chunked && q.content_length));
-    if (q.content_length) require(*q.content_length == q.body.size());
-    if (!q.body.empty()) require(q.body.capacity() >= q.body.size() + sluice::http::server_request::body_padding);
+    SLUICE_FUZZ_CHECK(sluice::http::detail::is_token(q.method), show(q.method));
+    SLUICE_FUZZ_CHECK(q.body.size() <= l.max_body_bytes, "body over its limit");
+    SLUICE_FUZZ_CHECK(q.headers.size() + q.trailers.size() <= l.max_headers, "more headers than the limit");
+    SLUICE_FUZZ_CHECK(!(q.chunked && q.content_length), "both chunked and Content-Length");
+    if (q.content_length) SLUICE_FUZZ_CHECK(*q.content_length == q.body.size(), "body length differs from Content-Length");
+    if (!q.body.empty())
+        SLUICE_FUZZ_CHECK(q.body.capacity() >= q.body.size() + sluice::http::server_request::body_padding,
+                          "body without its padding");
     (void)sluice::http::percent_decode(q.path);
     (void)q.query_param("a");
 }
 
-void check_error(const request_parser& p) {
+inline void check_error(const request_parser& p) {
     const int s = p.error().status;
-    require(s == 400 || s == 413 || s == 414 || s == 417 || s == 431 || s == 501 || s == 505);
-    require(!p.error().reason.empty());
+    SLUICE_FUZZ_CHECK(s == 400 || s == 413 || s == 414 || s == 417 || s == 431 || s == 501 || s == 505,
+                      std::to_string(s));
+    SLUICE_FUZZ_CHECK(!p.error().reason.empty(), "a refusal without a reason");
 }
 
 /// Feeds `data` in pieces of the sizes `next_size()` gives; returns every request and the refusal.
@@ -93,14 +90,14 @@ std::vector<std::string> parse_stream(std::string_view data, NextSize next_size)
         while (!piece.empty()) {
             std::size_t used = 0;
             const result r = p.parse(piece, used);
-            require(used <= piece.size());
+            SLUICE_FUZZ_CHECK(used <= piece.size(), "consumed more than it was given");
             piece.remove_prefix(used);
             if (r == result::need_more) {
-                require(piece.empty());
+                SLUICE_FUZZ_CHECK(piece.empty(), "asked for more with bytes left");
                 break;
             }
             if (r == result::headers_complete) {
-                require(!headers_seen);
+                SLUICE_FUZZ_CHECK(!headers_seen, "headers_complete twice for one request");
                 headers_seen = true;
                 continue;
             }
@@ -121,17 +118,21 @@ std::vector<std::string> parse_stream(std::string_view data, NextSize next_size)
     return out;
 }
 
-} // namespace
+} // namespace http_request_detail
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
-    const std::string_view data(reinterpret_cast<const char*>(bytes), size);
-    const auto whole = parse_stream(data, [&] { return data.size(); });
+SLUICE_FUZZ_TARGET(http_request) {
+    using http_request_detail::parse_stream;
+    const std::string_view text = as_text(data);
+    const auto whole = parse_stream(text, [&] { return text.size(); });
     std::size_t i = 0;
-    const auto pieces = parse_stream(data, [&] { return std::size_t{1} + static_cast<unsigned char>(data[i++ % size]) % 8; });
-    require(pieces == whole);
-    if (size <= 1024) {
-        const auto single = parse_stream(data, [] { return std::size_t{1}; });
-        require(single == whole);
+    const auto pieces = parse_stream(text, [&] {
+        return std::size_t{1} + static_cast<unsigned char>(text[i++ % text.size()]) % 8;
+    });
+    SLUICE_FUZZ_CHECK(pieces == whole, "fed in pieces, the stream parses differently");
+    if (text.size() <= 1024) {
+        const auto single = parse_stream(text, [] { return std::size_t{1}; });
+        SLUICE_FUZZ_CHECK(single == whole, "fed byte by byte, the stream parses differently");
     }
-    return 0;
 }
+
+} // namespace sluice_fuzz
