@@ -10,13 +10,17 @@
 //   - a complete request respects the limits (body, header count), has a token method, never both
 //     chunked and Content-Length, and a body as long as its Content-Length;
 //   - a refusal has a status among 400, 413, 414, 417, 431, 501, 505 and a non-empty reason;
-//   - the router-side helpers (percent_decode, query_param) accept whatever path and query came.
+//   - the router-side helpers (percent_decode, query_param) accept whatever path and query came, and
+//     the router answers every request with its route (parameters non-empty, as many as the pattern
+//     names) or one of its own refusals (204 for OPTIONS, 400, 404, 405 with Allow, 501).
 //
 // Input: the raw stream. Dictionary: fuzz/dict/http_request.dict.
 
 #include "../fuzz.hpp"
 
+#include <sluice/core/sync_wait.hpp>
 #include <sluice/http/request_parser.hpp>
+#include <sluice/http/router.hpp>
 
 #include <cstddef>
 #include <string>
@@ -56,8 +60,43 @@ inline std::string summary(request_parser& p, result r) {
     return s;
 }
 
+/// A route's answer: 200 and its parameters, one a line.
+inline sluice::task<sluice::http::server_response> answer(sluice::http::server_request& r) {
+    std::string body;
+    for (const auto& [name, value] : r.params) body += name + "=" + value + "\n";
+    co_return sluice::http::server_response::text(200, std::move(body));
+}
+
+inline const sluice::http::router& routes() {
+    static const sluice::http::router* const r = [] {
+        auto* out = new sluice::http::router; // kept for the process, as a server keeps its router
+        out->get("/items", &answer);
+        out->post("/items/{id}", &answer);
+        out->get("/items/{id}/parts/{n}", &answer);
+        out->del("/items/special", &answer);
+        out->get("/{any}/x", &answer);
+        return out;
+    }();
+    return *r;
+}
+
+inline void route(sluice::http::server_request& q) {
+    const sluice::http::server_response a = sluice::sync_wait(routes().dispatch(q));
+    const int s = a.status;
+    SLUICE_FUZZ_CHECK(s == 200 || s == 204 || s == 400 || s == 404 || s == 405 || s == 501, std::to_string(s));
+    if (s == 200) {
+        SLUICE_FUZZ_CHECK(q.params.size() <= 2, "more parameters than a pattern names");
+        for (const auto& [name, value] : q.params) SLUICE_FUZZ_CHECK(!value.empty(), "an empty parameter " + name);
+    }
+    if (s == 204 || s == 405) {
+        bool allow = false;
+        for (const auto& h : a.headers) allow = allow || h.name == "Allow";
+        SLUICE_FUZZ_CHECK(allow, "405 or OPTIONS without Allow");
+    }
+}
+
 inline void check_complete(request_parser& p) {
-    const auto& q = p.request();
+    auto& q = p.request();
     const parser_limits l = small_limits();
     SLUICE_FUZZ_CHECK(sluice::http::detail::is_token(q.method), show(q.method));
     SLUICE_FUZZ_CHECK(q.body.size() <= l.max_body_bytes, "body over its limit");
@@ -69,6 +108,7 @@ inline void check_complete(request_parser& p) {
                           "body without its padding");
     (void)sluice::http::percent_decode(q.path);
     (void)q.query_param("a");
+    route(q);
 }
 
 inline void check_error(const request_parser& p) {

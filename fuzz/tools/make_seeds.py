@@ -143,6 +143,9 @@ for name, stream in [
                   "OPTIONS * HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
     ("expect-continue", "PUT /o HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"),
     ("refused", "GET / HTTP/2.0\r\nHost: h\r\n\r\n"),
+    ("routes", "GET /items/a%2Fb/parts/7 HTTP/1.1\r\nHost: h\r\n\r\nOPTIONS /items HTTP/1.1\r\nHost: h\r\n\r\n"
+               "DELETE /items HTTP/1.1\r\nHost: h\r\n\r\nPOST /items/%zz HTTP/1.1\r\nHost: h\r\n\r\n"
+               "PATCH /items/special HTTP/1.1\r\nHost: h\r\n\r\nGET /y/x HTTP/1.1\r\nHost: h\r\n\r\n"),
     ("smuggling", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
 ]:
     write("corpus", "http_request", name, stream.encode())

@@ -1,5 +1,5 @@
 // Writes the seed corpus of the pulsar_frame fuzz target: streams of real frames made by the client's
-// own encoders (CONNECTED, PING, PRODUCER_SUCCESS, SEND_RECEIPT, MESSAGE with a plain payload, a batch,
+// own encoders (CONNECTED, PING, PRODUCER_SUCCESS, SEND_RECEIPT, LOOKUP_RESPONSE, MESSAGE with a text and a JSON payload, a batch,
 // a batch compressed with every codec this build has, a checksum that does not match), each led by the
 // byte that chooses the read size (see fuzz/targets/pulsar_frame.hpp). Run from the repository root:
 //   g++ -std=c++20 -Iinclude -DSLUICE_HAS_LZ4=1 -DSLUICE_HAS_ZSTD=1 -DSLUICE_HAS_ZLIB=1 -DSLUICE_HAS_SNAPPY=1 \
@@ -68,12 +68,26 @@ int main(int argc, char** argv) {
     append_simple_frame(control, r);
     write(dir, "control-frames", 5, control);
 
+    std::string lookups;
+    proto::lookup_response l;
+    l.request_id = 2;
+    l.response = lookup_type::connect;
+    l.broker_service_url = "pulsar://broker-1.example:6650";
+    l.broker_service_url_tls = "pulsar+ssl://[::1]:6651/x";
+    append_simple_frame(lookups, l);
+    l.response = lookup_type::redirect;
+    l.broker_service_url = "pulsar://a,b:1";
+    l.broker_service_url_tls = "http://not-pulsar";
+    append_simple_frame(lookups, l);
+    write(dir, "lookup-responses", 64, lookups);
+
     proto::message_metadata m;
     m.producer_name = "p";
     m.sequence_id = 1;
     m.publish_time = 1700000000000;
     m.partition_key = "k";
     write(dir, "message-plain", 63, message_frame(m, "hello"));
+    write(dir, "message-json", 2, message_frame(m, "{\"a\":[1,2.5e3,-0.0,\"caf\u00e9\"],\"b\":{\"c\":null,\"d\":true}}"));
 
     const std::string batch = batch_of(3);
     proto::message_metadata mb = m;
