@@ -9,8 +9,12 @@
 
 #include "targets/aws_error.hpp"
 #include "targets/disk_recovery.hpp"
+#include "targets/http_request.hpp"
+#include "targets/pulsar_frame.hpp"
 #if SLUICE_HAS_CURL && SLUICE_HAS_OPENSSL && SLUICE_HAS_SIMDJSON
 #include "targets/aws_config.hpp"
+#include "targets/aws_services.hpp"
+#include "targets/s3_response.hpp"
 #endif
 #if SLUICE_HAS_CURL && SLUICE_HAS_SIMDJSON
 #include "targets/credentials.hpp"
@@ -19,8 +23,10 @@
 #include "targets/sanitizers.hpp"
 #endif
 #if SLUICE_HAS_OPENSSL
+#include "targets/objects_state.hpp"
 #include "targets/sigv4.hpp"
 #endif
 #if SLUICE_HAS_SIMDJSON
+#include "targets/formats.hpp"
 #include "targets/sqs_response.hpp"
 #endif

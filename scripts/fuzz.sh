@@ -12,7 +12,7 @@
 # Prints one line per run (executions, coverage, features, corpus size, seconds, result) and exits
 # non-zero when a target crashed, failed a check or did not run. A crash leaves its input in
 # build/fuzz/artifacts/<target>/: once the defect is fixed, keep it in fuzz/regressions/<target>/ (the
-# unit tests replay that directory).
+# unit tests replay that directory). A target with a dictionary, fuzz/dict/<target>.dict, runs with it.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -70,6 +70,7 @@ run_one() {
     fi
     local extra=()
     [[ "$runs" -gt 0 ]] && extra+=("-runs=$runs")
+    [[ -f "$root/fuzz/dict/$t.dict" ]] && extra+=("-dict=$root/fuzz/dict/$t.dict")
     ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
         "${launcher[@]}" "$bin" -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=2048 -timeout=30 \
         -artifact_prefix="$art/" "${extra[@]}" "$work" "$root/fuzz/corpus/$t" > "$log" 2>&1

@@ -32,11 +32,13 @@ inline void check_credentials(const sluice::result<sluice::aws::aws_credentials>
     }
     const auto& c = r.value();
     SLUICE_FUZZ_CHECK(!c.access_key_id.empty() && !c.secret_access_key.empty(), "credentials without key or secret");
+    // What to_string shows must not depend on the secret or the token at all (a secret may well be a
+    // substring of to_string's own labels, so looking for it in the text proves nothing).
     const std::string shown = sluice::aws::to_string(c);
-    if (c.secret_access_key.size() >= 4)
-        SLUICE_FUZZ_CHECK(shown.find(c.secret_access_key) == std::string::npos, "to_string shows the secret");
-    if (c.session_token.size() >= 4)
-        SLUICE_FUZZ_CHECK(shown.find(c.session_token) == std::string::npos, "to_string shows the token");
+    sluice::aws::aws_credentials other = c;
+    for (char& ch : other.secret_access_key) ch = ch == 'q' ? 'z' : 'q';
+    for (char& ch : other.session_token) ch = ch == 'q' ? 'z' : 'q';
+    SLUICE_FUZZ_CHECK(sluice::aws::to_string(other) == shown, "to_string shows the secret or the token");
 }
 
 } // namespace credentials_detail

@@ -132,3 +132,84 @@ for recipe in range(0, 48, 5):
     write("corpus", "sanitizers", f"recipe-{recipe}", bytes([recipe, 24]) + bytes(range(65, 89)) + b"some text: here = there\r\n")
 write("regressions", "sanitizers", "basic-auth-padding", bytes([0, 20]) + bytes(range(100, 120)) + b"=")
 write("regressions", "sanitizers", "userinfo-last-at", bytes([1 | 8, 16]) + bytes(range(1, 17)) + b"@user")
+
+# --- http_request: a client's byte stream ----------------------------------------------------------------
+for name, stream in [
+    ("get", "GET /a%20b?x=1&y=%41 HTTP/1.1\r\nHost: h\r\nUser-Agent: t\r\n\r\n"),
+    ("post-length", "POST /submit HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\nContent-Type: application/json\r\n\r\n{\"a\":[1,2]}"),
+    ("chunked-trailers", "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "5;ext=v\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"),
+    ("pipelined", "GET / HTTP/1.1\r\nHost: h\r\n\r\nHEAD /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                  "OPTIONS * HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
+    ("expect-continue", "PUT /o HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"),
+    ("refused", "GET / HTTP/2.0\r\nHost: h\r\n\r\n"),
+    ("routes", "GET /items/a%2Fb/parts/7 HTTP/1.1\r\nHost: h\r\n\r\nOPTIONS /items HTTP/1.1\r\nHost: h\r\n\r\n"
+               "DELETE /items HTTP/1.1\r\nHost: h\r\n\r\nPOST /items/%zz HTTP/1.1\r\nHost: h\r\n\r\n"
+               "PATCH /items/special HTTP/1.1\r\nHost: h\r\n\r\nGET /y/x HTTP/1.1\r\nHost: h\r\n\r\n"),
+    ("smuggling", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+]:
+    write("corpus", "http_request", name, stream.encode())
+
+# --- formats: records, one a line (declared columns i d b s j ms us) ---------------------------------------
+write("corpus", "formats", "declared",
+      b'{"i":1,"d":2.5,"b":true,"s":"x","j":{"k":[1]},"ms":"2026-01-02T03:04:05.678Z","us":"2026-01-02T03:04:05.678901+01:00"}\n'
+      b'{"i":-9223372036854775808,"d":1e308,"b":false,"s":"caf\xc3\xa9","j":null,"ms":0,"us":1}\n'
+      b'{"i":2,"s":"a,b\\"c\\n"}\n{"i":"not a number"}\nnot json\n{"i":3,"unknown":1}')
+write("corpus", "formats", "inferred", b'{"a":1,"b":"x"}\n{"a":2.5,"b":null,"c":true}\n{"a":3,"b":"y"}\n[1,2]\n')
+write("corpus", "formats", "timestamp", b"1999-12-31 23:59:60.123456789-23:59")
+
+# --- aws_services: selector, text ------------------------------------------------------------------------
+for name, selector, text in [
+    ("item-json", 0, '{"id":"a","n":1.50,"ss":["x","y"],"ns":[1,2],"b":"AAEC","m":{"l":[true,null,{"z":-0}]}}'),
+    ("item-typed", 1, '{"id":{"S":"a"},"n":{"N":"1e3"},"l":{"L":[{"BOOL":true},{"NULL":true}]},"bs":{"BS":["AA=="]}}'),
+    ("decimal", 2, "-0012.3400e-7"),
+    ("firehose-response", 3, '{"FailedPutCount":1,"RequestResponses":[{"RecordId":"a"},{"ErrorCode":"ServiceUnavailableException",'
+                             '"ErrorMessage":"slow"},{"RecordId":"b"},{"RecordId":"c"}]}'),
+    ("dynamodb-response", 7, '{"UnprocessedItems":{"orders":[{"PutRequest":{"Item":{"id":{"N":"1"}}}}]}}'),
+    ("logs-response", 11, '{"nextSequenceToken":"1","rejectedLogEventsInfo":{"tooNewLogEventStartIndex":3,"tooOldLogEventEndIndex":1,'
+                          '"expiredLogEventEndIndex":0}}'),
+    ("kinesis-response", 15, '{"FailedRecordCount":1,"Records":[{"SequenceNumber":"1","ShardId":"s"},{"ErrorCode":'
+                             '"ProvisionedThroughputExceededException","ErrorMessage":"Rate\\r\\nexceeded"},{"SequenceNumber":"2"},{}]}'),
+]:
+    write("corpus", "aws_services", name, bytes([selector]) + text.encode())
+
+# --- s3_response: generated ListParts page, or a raw body ----------------------------------------------
+def s3_part(number, size, etag, checksum):
+    return struct.pack("<IQ", number, size) + chunk(etag) + chunk(checksum)
+
+write("corpus", "s3_response", "generated-page",
+      b"\x00\x03" + s3_part(1, 8388608, '"9b2cf535f27731c974343645a3985328"', "AAAAAA==") +
+      s3_part(2, 5, '"a&b<c>"', "") + s3_part(3, 0, "", "yZRlqg==") + b"\x01" + struct.pack("<I", 3))
+write("corpus", "s3_response", "list-parts",
+      b"\x01" + b'<?xml version="1.0" encoding="UTF-8"?>\n<ListPartsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+      b"<Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId><PartNumberMarker>0</PartNumberMarker>"
+      b"<NextPartNumberMarker>2</NextPartNumberMarker><MaxParts>2</MaxParts><IsTruncated>true</IsTruncated>"
+      b"<Part><PartNumber>1</PartNumber><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>&quot;e1&quot;</ETag>"
+      b"<Size>5242880</Size><ChecksumCRC32C>AAAAAA==</ChecksumCRC32C></Part>"
+      b"<Part><PartNumber>2</PartNumber><ETag>\"e2\"</ETag><Size>1</Size></Part></ListPartsResult>")
+write("corpus", "s3_response", "create-upload",
+      b"\x01" + b"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>VXBsb2FkIElE</UploadId>"
+      b"</InitiateMultipartUploadResult>")
+write("corpus", "s3_response", "error-in-200",
+      b"\x01" + b"<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error.\r\n"
+      b"Please try again.</Message><RequestId>656c76696e6727732072657175657374</RequestId></Error>")
+
+# --- objects_state: raw journal entry / state file, generated journal entries, generated state ----------
+def varint(v):
+    out = b""
+    while v >= 0x80:
+        out += bytes([v & 0x7F | 0x80])
+        v >>= 7
+    return out + bytes([v])
+
+write("corpus", "objects_state", "raw-open", b"\x00\x01O" + varint(300) + varint(2) + b"p1" + varint(8) + b"logs/a.gz" [:8]
+      + struct.pack("<q", 1700000000000))
+write("corpus", "objects_state", "raw-state", b"\x00" +
+      b"sluice-s3-upload 1 7 8388608 bucket logs/2026/a%20b.json.gz VXBsb2Fk 00000000\n"
+      b"part 1 8388608 AAAAAA%3D%3D %229b2c%22 00000000\n")
+write("corpus", "objects_state", "journal", b"\x01" + struct.pack("<Q", 42) + chunk("dt=2026-01-01") + chunk("logs/x.json") +
+      struct.pack("<q", 1700000000000) + b'{"record":1}')
+write("corpus", "objects_state", "upload", b"\x02" + struct.pack("<QQ", 7, 8388608) + chunk("bucket") + chunk("a b/c") +
+      chunk("id") + b"\x04" +
+      b"".join(struct.pack("<IQ", n, 100 + n) + chunk("AAAAAA==") + chunk('"etag%d"' % n) for n in (1, 2, 0, 2)) +
+      struct.pack("<I", 0xFFFFFFFF))

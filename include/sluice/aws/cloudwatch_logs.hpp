@@ -214,7 +214,8 @@ public:
         std::size_t size = 64 + group.size() + stream.size() * 6 + n;
         for (std::size_t i : state.sent) size += batch.records[i].size();
         body.reserve(size);
-        text::append_exact(body, [&](auto& w) {
+        // clang 14 cannot capture a structured binding: the lambda copies the two views.
+        text::append_exact(body, [&, group = group, stream = stream](auto& w) {
             w.raw("{\"logGroupName\":\"");
             w.raw(group);
             w.raw("\",\"logStreamName\":\"");

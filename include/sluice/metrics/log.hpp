@@ -315,6 +315,7 @@ namespace detail {
     std::string out;
     out.reserve(block.size());
     bool continues_secret = false; // the last line was secret: folded lines after it are too
+    bool in_header = false;        // the last line was a header (or a fold of one): a fold may follow
     while (!block.empty()) {
         const std::size_t nl = block.find('\n');
         const std::string_view line = block.substr(0, nl == std::string_view::npos ? block.size() : nl + 1);
@@ -326,11 +327,13 @@ namespace detail {
         const std::size_t colon = body.find(':');
         const std::string_view name = body.substr(0, colon);
         if (body.empty()) {
-            continues_secret = false;
+            continues_secret = in_header = false;
         } else if (body.front() == ' ' || body.front() == '\t') {
+            // A fold continues the header above it; with no header above (after a blank or a start
+            // line) it is no fold but unknown text, shown only as redacted.
             const std::size_t lead = body.find_first_not_of(" \t");
             out += body.substr(0, lead == std::string_view::npos ? body.size() : lead);
-            if (continues_secret) out += redacted_text;
+            if (continues_secret || !in_header) out += redacted_text;
             else if (lead != std::string_view::npos) out += sanitize_url(body.substr(lead));
         } else if (colon != std::string_view::npos && detail::is_token(name, 256)) {
             const std::string_view value = body.substr(colon + 1);
@@ -340,9 +343,10 @@ namespace detail {
             out += value.substr(0, lead);
             out += sanitize_header(name, value.substr(lead));
             continues_secret = is_secret_header(name);
+            in_header = true;
         } else if (detail::is_start_line(body)) {
             out += sanitize_url(body);
-            continues_secret = false;
+            continues_secret = in_header = false;
         } else {
             out += redacted_text;
             continues_secret = true;
