@@ -214,8 +214,7 @@ public:
         std::size_t size = 64 + group.size() + stream.size() * 6 + n;
         for (std::size_t i : state.sent) size += batch.records[i].size();
         body.reserve(size);
-        // clang 14 cannot capture a structured binding: the lambda copies the two views.
-        text::append_exact(body, [&, group = group, stream = stream](auto& w) {
+        text::append_exact(body, [&](auto& w) {
             w.raw("{\"logGroupName\":\"");
             w.raw(group);
             w.raw("\",\"logStreamName\":\"");
