@@ -9,8 +9,12 @@
 # start: installs tests/pulsar/node_modules with `npm ci` when it is missing or older than the lock
 #        file (once; several build trees share it), starts the fixture with the `node` on PATH
 #        (Node 18 or newer) on free ports and writes into <state-dir>:
-#          fixture.json  {"port", "port2", "control"}: the broker, its second listener (lookup
-#                        redirects land there) and the HTTP control channel
+#          fixture.json  {"port", "port2", "control", "tls_port", "tls_port2"}: the broker, its
+#                        second listener (lookup redirects land there), the HTTP control channel,
+#                        and the TLS twins of the first two
+#          tls/          a throwaway CA (ca.pem) made with the openssl command at each start, and
+#                        the broker's certificate for DNS:localhost only (so pulsar+ssl://127.0.0.1
+#                        is a wrong host)
 #          endpoint      pulsar://127.0.0.1:PORT
 #          pid, fixture.log
 # stop:  stops the fixture of <state-dir>; does nothing when none runs.
@@ -66,12 +70,27 @@ stop() {
     rm -f "$state/pid" "$state/endpoint" "$state/fixture.json"
 }
 
+make_pki() {
+    local d="$state/tls" key="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+    command -v openssl >/dev/null || die "openssl is not installed (run scripts/install-deps.sh)"
+    rm -rf "$d" && mkdir -p "$d" && chmod 700 "$d"
+    printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' >"$d/server.ext"
+    # shellcheck disable=SC2086 # $key is several options
+    {
+        openssl req -x509 $key -days 2 -subj '/CN=sluice pulsar fixture CA' -keyout "$d/ca.key" -out "$d/ca.pem" &&
+            openssl req $key -subj '/CN=localhost' -keyout "$d/server.key" -out "$d/server.csr" &&
+            openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+                -extfile "$d/server.ext" -out "$d/server.pem"
+    } >"$d/openssl.log" 2>&1 || { cat "$d/openssl.log" >&2; die "making the test CA failed"; }
+}
+
 start() {
     mkdir -p "$state"
     state="$(cd "$state" && pwd)"
     stop
     install
-    PULSAR_FIXTURE_STATE_FILE="$state/fixture.json" setsid node "$dir/fixture-broker.js" </dev/null >"$state/fixture.log" 2>&1 &
+    make_pki
+    PULSAR_FIXTURE_TLS_DIR="$state/tls" PULSAR_FIXTURE_STATE_FILE="$state/fixture.json" setsid node "$dir/fixture-broker.js" </dev/null >"$state/fixture.log" 2>&1 &
     local pid=$! i
     echo "$pid" >"$state/pid"
     for ((i = 0; i < 100; i++)); do

@@ -31,8 +31,15 @@ struct info {
     int port = 0;
     int port2 = 0;
     int control = 0;
+    int tls_port = 0;  ///< the TLS twin of `port` (certificate for DNS:localhost only)
+    int tls_port2 = 0; ///< the TLS twin of `port2`
     std::string url() const { return "pulsar://127.0.0.1:" + std::to_string(port); }
+    /// pulsar+ssl://localhost:TLS_PORT, the name the fixture's certificate carries.
+    std::string tls_url() const { return "pulsar+ssl://localhost:" + std::to_string(tls_port); }
 };
+
+/// The test CA that scripts/pulsar-fixture.sh made for the fixture's TLS listeners.
+inline std::string tls_ca_file();
 
 inline std::string dir() {
     const char* d = std::getenv("SLUICE_PULSAR_FIXTURE_DIR");
@@ -52,8 +59,13 @@ inline info get() {
     i.port = static_cast<int>(int64_t(doc["port"]));
     i.port2 = static_cast<int>(int64_t(doc["port2"]));
     i.control = static_cast<int>(int64_t(doc["control"]));
+    int64_t tls = 0;
+    if (doc["tls_port"].get(tls) == simdjson::SUCCESS) i.tls_port = static_cast<int>(tls);
+    if (doc["tls_port2"].get(tls) == simdjson::SUCCESS) i.tls_port2 = static_cast<int>(tls);
     return i;
 }
+
+inline std::string tls_ca_file() { return dir() + "/tls/ca.pem"; }
 
 /// POST (or GET /state) on the control channel; returns the body, fails the test on a non-200.
 inline std::string control(const std::string& path) {

@@ -18,6 +18,10 @@
 // io
 #include <sluice/io/loop.hpp>
 #include <sluice/io/socket.hpp>
+#include <sluice/io/tls_options.hpp>
+#if SLUICE_HAS_OPENSSL
+#include <sluice/io/tls_stream.hpp> // TLS client streams need OpenSSL
+#endif
 
 // queue and routing
 #include <sluice/queue/collector.hpp>
@@ -120,3 +124,4 @@
 #include <sluice/pulsar/consumer.hpp>
 #include <sluice/pulsar/serdes.hpp>
 #include <sluice/pulsar/source.hpp>
+#include <sluice/pulsar/delivery_sink.hpp>

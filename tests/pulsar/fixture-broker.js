@@ -25,9 +25,17 @@
 //   POST /inject?topic=T&kind=corrupt|bad-zlib|plain&payload=P  stores a message as a producer would not
 //   POST /reset                         forgets every topic, subscription and setting
 //
-// Environment: PULSAR_FIXTURE_STATE_FILE (written with {"port","port2","control"} once listening).
+// With PULSAR_FIXTURE_TLS_DIR (server.pem and server.key in it) two more listeners speak TLS (Node's
+// tls module, its own OpenSSL build): "tls_port" and "tls_port2", the TLS twins of the first two.
+// Lookups on them answer with brokerServiceUrlTls pulsar+ssl://localhost:PORT next to the plain URL,
+// as a TLS-enabled broker does.
+//
+// Environment: PULSAR_FIXTURE_STATE_FILE (written with {"port","port2","control"} and, with TLS,
+// "tls_port","tls_port2" once listening).
 
 const net = require('net');
+const tls = require('tls');
+const path = require('path');
 const http = require('http');
 const fs = require('fs');
 const P = require('./protocol');
@@ -252,14 +260,17 @@ function onRedeliver(conn, cmd) {
 
 // ---- connections ------------------------------------------------------------------------------
 
+// Listeners 0 and 1 are plain, 2 and 3 their TLS twins; a redirect goes from the first of a pair
+// to the second.
 function lookupAnswer(conn, cmd) {
-  const primary = `pulsar://${HOST}:${servers[0].address().port}`;
-  const secondary = `pulsar://${HOST}:${servers[1].address().port}`;
-  const mine = conn.listener === 0 ? primary : secondary;
-  if (cmd.topic.includes('redirect') && conn.listener === 0) {
-    return { requestId: cmd.requestId, response: 0, brokerServiceUrl: secondary, authoritative: true };
-  }
-  return { requestId: cmd.requestId, response: 1, brokerServiceUrl: mine, authoritative: true };
+  const plainUrl = (i) => `pulsar://${HOST}:${ports[i % 2]}`;
+  const answer = (i, response) => {
+    const a = { requestId: cmd.requestId, response, brokerServiceUrl: plainUrl(i), authoritative: true };
+    if (i >= 2) a.brokerServiceUrlTls = `pulsar+ssl://localhost:${ports[i]}`;
+    return a;
+  };
+  if (cmd.topic.includes('redirect') && conn.listener % 2 === 0) return answer(conn.listener + 1, 0);
+  return answer(conn.listener, 1);
 }
 
 function onFrame(conn, frame) {
@@ -337,11 +348,18 @@ function onConnection(socket, listener) {
 // ---- listeners and the control channel --------------------------------------------------------
 
 const servers = [];
-let ports = [0, 0];
+const tlsDir = process.env.PULSAR_FIXTURE_TLS_DIR;
+const tlsFiles = tlsDir
+  ? { cert: fs.readFileSync(path.join(tlsDir, 'server.pem')), key: fs.readFileSync(path.join(tlsDir, 'server.key')) }
+  : null;
+const LISTENERS = tlsFiles ? 4 : 2;
+let ports = new Array(LISTENERS).fill(0);
 
 function listen(index) {
   return new Promise((resolve, reject) => {
-    const server = net.createServer((s) => onConnection(s, index));
+    const server = index < 2
+      ? net.createServer((s) => onConnection(s, index))
+      : tls.createServer(tlsFiles, (s) => onConnection(s, index));
     server.once('error', reject);
     server.listen(ports[index], HOST, () => {
       ports[index] = server.address().port;
@@ -349,6 +367,10 @@ function listen(index) {
       resolve();
     });
   });
+}
+
+async function listenAll() {
+  for (let i = 0; i < LISTENERS; i++) await listen(i);
 }
 
 function dropAll() {
@@ -360,8 +382,7 @@ async function restart(downMs) {
   dropAll(); // close() waits for the connections to end
   await closed;
   await new Promise((r) => setTimeout(r, downMs));
-  await listen(0);
-  await listen(1);
+  await listenAll();
 }
 
 function state() {
@@ -436,10 +457,10 @@ const control = http.createServer((req, res) => {
 });
 
 (async () => {
-  await listen(0);
-  await listen(1);
+  await listenAll();
   await new Promise((r) => control.listen(0, HOST, r));
   const info = { port: ports[0], port2: ports[1], control: control.address().port };
+  if (tlsFiles) { info.tls_port = ports[2]; info.tls_port2 = ports[3]; }
   const file = process.env.PULSAR_FIXTURE_STATE_FILE;
   if (file) { fs.writeFileSync(`${file}.tmp`, JSON.stringify(info)); fs.renameSync(`${file}.tmp`, file); }
   console.log(`fixture: listening ${JSON.stringify(info)}`);

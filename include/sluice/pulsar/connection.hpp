@@ -1,6 +1,6 @@
 #pragma once
 
-// One TCP connection to a Pulsar broker, shared by every producer and consumer that talks to that
+// One TCP connection (TLS over it for pulsar+ssl://) to a Pulsar broker, shared by every producer and consumer that talks to that
 // broker. open() connects and performs CONNECT/CONNECTED (token authentication when configured; the
 // broker's max_message_size bounds the frames read afterwards). Then three coroutines run on the loop:
 //   reader      cuts frames (frame_decoder) and routes them: responses by request id, SEND_RECEIPT /
@@ -13,9 +13,11 @@
 // consumers reconnect; nothing queued is silently dropped without its owner knowing.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -27,8 +29,17 @@
 #include <sluice/core/task.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/io/socket.hpp>
+#include <sluice/io/tls_options.hpp>
 #include <sluice/pulsar/frames.hpp>
 #include <sluice/version.hpp>
+
+#if SLUICE_HAS_OPENSSL
+#include <sluice/io/tls_stream.hpp>
+#else
+namespace sluice {
+class tls_context; // never made without OpenSSL: pulsar+ssl:// is refused by the client
+} // namespace sluice
+#endif
 
 namespace sluice::pulsar {
 
@@ -48,6 +59,49 @@ public:
 private:
     server_error code_;
 };
+
+namespace detail {
+
+/// A connection's bytes: plain TCP, or TLS over it (pulsar+ssl://).
+class broker_stream {
+public:
+    broker_stream() noexcept = default;
+    explicit broker_stream(tcp_stream tcp) noexcept : tcp_(std::move(tcp)) {}
+#if SLUICE_HAS_OPENSSL
+    explicit broker_stream(tls_stream tls) noexcept : tls_(std::move(tls)), secure_(true) {}
+#endif
+
+    [[nodiscard]] task<std::size_t> read_some(std::span<char> buf, std::stop_token stop = {}) {
+#if SLUICE_HAS_OPENSSL
+        if (secure_) return tls_.read_some(buf, std::move(stop));
+#endif
+        return tcp_.read_some(buf, std::move(stop));
+    }
+
+    [[nodiscard]] task<void> write_all(std::string_view data, std::stop_token stop = {}) {
+#if SLUICE_HAS_OPENSSL
+        if (secure_) return tls_.write_all(data, std::move(stop));
+#endif
+        return tcp_.write_all(data, std::move(stop));
+    }
+
+    /// Closes the socket (after a best-effort close_notify on TLS). Nothing may wait on it.
+    void close() noexcept {
+#if SLUICE_HAS_OPENSSL
+        tls_.close();
+#endif
+        tcp_.close();
+    }
+
+private:
+    tcp_stream tcp_{};
+#if SLUICE_HAS_OPENSSL
+    tls_stream tls_{};
+    bool secure_ = false;
+#endif
+};
+
+} // namespace detail
 
 /// How connections authenticate, time out and stay alive.
 struct connection_options {
@@ -77,20 +131,22 @@ class connection : public std::enable_shared_from_this<connection> {
     struct token {};
 
 public:
-    connection(token, io_loop& loop, tcp_stream stream, connection_options options, std::string url)
+    connection(token, io_loop& loop, detail::broker_stream stream, connection_options options, std::string url)
         : loop_(&loop), stream_(std::move(stream)), options_(std::move(options)), url_(std::move(url)) {}
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    /// Connects to host:port, performs the handshake and starts the connection's coroutines. Throws
-    /// connection_error (unreachable, refused, timed out, closed during the handshake) or broker_error
-    /// (authentication refused).
+    /// Connects to host:port (over TLS with `tls`, verifying the certificate against `host`), performs
+    /// the handshake and starts the connection's coroutines. Throws connection_error (unreachable,
+    /// refused, timed out, a certificate that does not verify, closed during the handshake) or
+    /// broker_error (authentication refused).
     [[nodiscard]] static task<std::shared_ptr<connection>> open(io_loop& loop, std::string host, std::uint16_t port,
-                                                                connection_options options, std::string url) {
-        tcp_stream stream;
+                                                                connection_options options, std::string url,
+                                                                std::shared_ptr<const tls_context> tls = nullptr) {
+        detail::broker_stream stream;
         try {
-            stream = co_await tcp_stream::connect(loop, host, port, options.connect_timeout);
-        } catch (const std::system_error& e) {
+            stream = co_await connect_stream(loop, host, port, options.connect_timeout, std::move(tls));
+        } catch (const std::system_error& e) { // tls_error included: its text names the address and the cause
             throw connection_error("pulsar: cannot connect to " + url + ": " + e.what());
         }
         auto c = std::make_shared<connection>(token{}, loop, std::move(stream), std::move(options), std::move(url));
@@ -163,6 +219,22 @@ private:
         base_command reply;
         std::exception_ptr failure;
     };
+
+    static task<detail::broker_stream> connect_stream(io_loop& loop, const std::string& host, std::uint16_t port,
+                                                      std::chrono::milliseconds timeout, std::shared_ptr<const tls_context> tls) {
+#if SLUICE_HAS_OPENSSL
+        if (tls) {
+            tls_connect_options o;
+            o.timeout = timeout;
+            tls_stream s = co_await tls_stream::connect(loop, std::move(tls), host, port, o);
+            co_return detail::broker_stream(std::move(s));
+        }
+#else
+        if (tls) throw connection_error("pulsar: TLS needs sluice built with OpenSSL");
+#endif
+        tcp_stream s = co_await tcp_stream::connect(loop, host, port, timeout);
+        co_return detail::broker_stream(std::move(s));
+    }
 
     task<void> handshake() {
         proto::connect c;
@@ -353,7 +425,7 @@ private:
     }
 
     io_loop* loop_;
-    tcp_stream stream_;
+    detail::broker_stream stream_;
     connection_options options_;
     std::string url_;
     frame_decoder decoder_{};

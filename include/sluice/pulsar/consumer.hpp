@@ -130,6 +130,8 @@ public:
         const auto key = entry_key(id);
         for (auto it = unacked_.begin(); it != unacked_.end() && it->first <= key;) it = unacked_.erase(it);
         for (auto it = batches_.begin(); it != batches_.end() && it->first <= key;) it = batches_.erase(it);
+        // A message nacked earlier is covered too: redelivering it would hand out an acknowledged message.
+        for (auto it = nacks_.begin(); it != nacks_.end() && it->first <= key;) it = nacks_.erase(it);
         send_ack(id, ack_type::cumulative);
     }
 

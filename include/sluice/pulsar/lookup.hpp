@@ -23,7 +23,7 @@
 
 namespace sluice::pulsar {
 
-/// A parsed pulsar:// URL.
+/// A parsed pulsar:// or pulsar+ssl:// URL.
 struct service_address {
     std::string host;
     std::uint16_t port = 6650;
@@ -76,9 +76,13 @@ struct service_address {
 }
 
 struct client_options {
-    /// pulsar://host:port of any broker (or a proxy).
+    /// pulsar://host:port of any broker (or a proxy); pulsar+ssl://host:port for TLS, which then
+    /// connects to every broker over TLS (the brokers' TLS URLs from lookups).
     std::string service_url = "pulsar://127.0.0.1:6650";
     connection_options connection{};
+    /// For pulsar+ssl://: the trusted CAs (the system's by default) and a client certificate. The
+    /// certificate's names are verified against each broker's host name.
+    tls_options tls{};
     /// Lookups give up after this many Redirect answers.
     unsigned max_lookup_redirects = 20;
 };
@@ -87,9 +91,13 @@ class client {
 public:
     client(io_loop& loop, client_options options) : loop_(&loop), options_(std::move(options)) {
         const auto a = service_address::parse(options_.service_url);
-        if (a.tls)
-            throw std::invalid_argument("pulsar: pulsar+ssl:// is not supported by this build of sluice yet (TLS to "
-                                        "brokers is not implemented); use pulsar:// on a trusted network");
+        if (a.tls) {
+#if SLUICE_HAS_OPENSSL
+            tls_ = std::make_shared<const tls_context>(options_.tls); // the CAs are loaded once
+#else
+            throw std::invalid_argument("pulsar: pulsar+ssl:// needs sluice built with OpenSSL (SLUICE_HAS_OPENSSL)");
+#endif
+        }
     }
     client(const client&) = delete;
     client& operator=(const client&) = delete;
@@ -97,6 +105,9 @@ public:
 
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
     [[nodiscard]] const client_options& options() const noexcept { return options_; }
+
+    /// True when the service URL is pulsar+ssl://: every connection is TLS.
+    [[nodiscard]] bool uses_tls() const noexcept { return tls_ != nullptr; }
 
     /// The pooled connection to the broker at `url` (pulsar://host:port), opened if needed. Concurrent
     /// callers share one attempt.
@@ -117,7 +128,9 @@ public:
             pool_.emplace(url, entry);
             const auto a = service_address::parse(url);
             try {
-                entry->conn = co_await connection::open(*loop_, a.host, a.port, options_.connection, url);
+                if (a.tls != uses_tls())
+                    throw connection_error("pulsar: " + url + (a.tls ? " is a TLS URL but the service URL is not" : " is not a TLS URL but the service URL is"));
+                entry->conn = co_await connection::open(*loop_, a.host, a.port, options_.connection, url, tls_);
             } catch (...) {
                 entry->error = std::current_exception();
             }
@@ -148,10 +161,14 @@ public:
             const auto kind = r->response.value_or(lookup_type::failed);
             if (kind == lookup_type::failed)
                 throw broker_error(r->error.value_or(server_error::unknown_error), "lookup of " + topic + " failed: " + r->message.value_or(""));
-            if (!r->broker_service_url) throw connection_error("pulsar: LOOKUP answer for " + topic + " names no broker");
+            // Over TLS only the broker's TLS URL will do: falling back to its plain one would drop TLS.
+            const auto& next = uses_tls() ? r->broker_service_url_tls : r->broker_service_url;
+            if (!next)
+                throw connection_error("pulsar: LOOKUP answer for " + topic + " names no broker" +
+                                       (uses_tls() ? " TLS URL (is TLS enabled on the broker?)" : ""));
             if (r->proxy_through_service_url.value_or(false)) co_return url;
-            if (kind == lookup_type::connect) co_return *r->broker_service_url;
-            url = *r->broker_service_url;
+            if (kind == lookup_type::connect) co_return *next;
+            url = *next;
             authoritative = r->authoritative.value_or(false);
         }
         throw connection_error("pulsar: lookup of " + topic + " was redirected more than " +
@@ -211,6 +228,7 @@ private:
 
     io_loop* loop_;
     client_options options_;
+    std::shared_ptr<const tls_context> tls_{};
     std::unordered_map<std::string, std::shared_ptr<pool_entry>> pool_{};
     std::uint64_t next_producer_id_ = 1;
     std::uint64_t next_consumer_id_ = 1;
