@@ -110,6 +110,17 @@
 #include <sluice/formats/parquet/writer.hpp>
 #endif
 
+// the object engine (files and S3 objects of NDJSON, CSV or Parquet): the formats need simdjson, the
+// S3 destination also libcurl and OpenSSL
+#if SLUICE_HAS_SIMDJSON
+#include <sluice/objects/engine.hpp>
+#include <sluice/objects/local_directory.hpp>
+#if SLUICE_HAS_CURL && SLUICE_HAS_OPENSSL
+#include <sluice/aws/s3.hpp>
+#include <sluice/objects/s3_bucket.hpp>
+#endif
+#endif
+
 // Apache Pulsar on the binary protocol
 #include <sluice/pulsar/proto.hpp>
 #include <sluice/pulsar/commands.hpp>
