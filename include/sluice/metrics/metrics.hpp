@@ -516,7 +516,7 @@ private:
 
 // ---- the standard metric sets of queues, buffers and sinks ----
 
-/// What flows through any component, labelled {component=<kind>, name=<its name>}. Default-constructed:
+/// What flows through any component, labelled `{component=<kind>, name=<its name>}`. Default-constructed:
 /// detached handles (a component built without a registry updates nothing).
 struct flow_metrics {
     counter events_in;      ///< sluice_events_in_total: accepted

@@ -40,7 +40,7 @@ struct any_character {
 };
 
 /// The characters of XML 1.0, which SQS (and other XML-rooted AWS APIs) accept:
-/// #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+/// `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`.
 struct xml_character {
     constexpr bool operator()(std::uint32_t cp) const noexcept {
         if (cp < 0x20) return cp == 0x09 || cp == 0x0A || cp == 0x0D;
