@@ -91,7 +91,7 @@ public:
 
         void await_resume() { wait_.finish(); }
 
-    /// @endcond
+        /// @endcond
     private:
         async_event& event_;
         detail::cancellable_wait wait_;

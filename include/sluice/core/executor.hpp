@@ -25,7 +25,7 @@ protected:
     executor(const executor&) = default;
     executor& operator=(const executor&) = default;
     ~executor() = default;
-/// @endcond
+    /// @endcond
 };
 
 /// Thrown by awaitables whose std::stop_token was triggered before they completed.

@@ -43,7 +43,7 @@ public:
 
         void await_resume() { wait_.finish(); }
 
-    /// @endcond
+        /// @endcond
     private:
         async_semaphore& sem_;
         detail::cancellable_wait wait_;
