@@ -34,6 +34,7 @@ packages=(
     curl                 # scripts/emulator.sh (start-up checks of the emulators)
     nginx                # scripts/bench-http.sh: the loopback HTTP server (never started as a service)
     wrk                  # scripts/bench-http.sh: the HTTP load baseline
+    doxygen              # scripts/docs.sh and the `docs` target: the API reference (packaging test)
 )
 
 # The emulators (tests/emulators, installed by scripts/emulator.sh with `npm ci`) need npm; so does

@@ -66,7 +66,7 @@ struct log_event {
 
 /// Where events go.
 struct logs_options {
-    /// The log group (1 to 512 characters of [.-_/#A-Za-z0-9]) and stream (1 to 512, no ':' or '*').
+    /// The log group (1 to 512 characters of `[.-_/#A-Za-z0-9]`) and stream (1 to 512, no ':' or '*').
     std::string group{};
     std::string stream{};
     /// Create the group and the stream when a put says they do not exist, then send it again.
@@ -162,7 +162,7 @@ public:
     [[nodiscard]] std::string_view name() const noexcept { return options_.stream; }
     [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
     [[nodiscard]] const error_table& errors() const noexcept { return logs_errors(); }
-    /// The largest message escaped (\u00XX: six bytes per byte), and the entry's fields.
+    /// The largest message escaped (`\u00XX`: six bytes per byte), and the entry's fields.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_record_bytes * 6 + 64; }
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
 

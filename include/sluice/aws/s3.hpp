@@ -48,7 +48,7 @@ struct s3_client_options {
     std::string region;
     /// The S3 endpoint without the bucket: "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:4568".
     std::string endpoint;
-    /// <endpoint>/<bucket>/<key> instead of <bucket>.<endpoint host>/<key>.
+    /// `<endpoint>/<bucket>/<key>` instead of `<bucket>.<endpoint host>/<key>`.
     bool path_style = false;
     /// Sign the body's SHA-256 (x-amz-content-sha256); false sends UNSIGNED-PAYLOAD (over HTTPS the
     /// CRC32C checksum and TLS protect the body, and hashing costs ~2-5 ms per 8 MiB part).

@@ -223,7 +223,7 @@ public:
 
     /// One call of a REST API (see rest_call); the same credentials, signing, error parsing and retries
     /// as call_json. A 2xx status is a success whatever the body says (S3's CompleteMultipartUpload can
-    /// answer 200 with an <Error> body: its caller checks).
+    /// answer 200 with an `<Error>` body: its caller checks).
     [[nodiscard]] task<call_outcome> call(rest_call c, call_options opts) {
         call_outcome out;
         retry_token token = strategy_.begin();

@@ -71,7 +71,7 @@ public:
     [[nodiscard]] const sqs_limits& sqs_table() const noexcept { return limits_; }
     [[nodiscard]] batch_limits limits() const noexcept { return limits_.to_batch_limits(); }
     [[nodiscard]] const error_table& errors() const noexcept { return sqs_errors(); }
-    /// Escaping can make a message up to six times larger (\u00XX), plus the entry's field names.
+    /// Escaping can make a message up to six times larger (`\u00XX`), plus the entry's field names.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_message_bytes * 6 + 4096; }
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::drop_newer; }
 

@@ -176,6 +176,7 @@ public:
             throw std::invalid_argument("sluice: gzip level " + std::to_string(level) + " is outside -1..9");
     }
 
+    /// The codec it was made for.
     [[nodiscard]] compression codec() const noexcept { return codec_; }
 
     /// The largest output compress() may produce for `raw_size` input bytes.

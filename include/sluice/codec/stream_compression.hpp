@@ -219,6 +219,7 @@ public:
         }
     }
 
+    /// The codec it was made for.
     [[nodiscard]] compression codec() const noexcept { return codec_; }
     /// The memory the library holds for the stream (state and windows), in bytes.
     [[nodiscard]] std::size_t memory_bytes() const noexcept { return engine_->memory_bytes(); }

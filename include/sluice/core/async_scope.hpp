@@ -140,6 +140,8 @@ private:
 
 } // namespace detail
 
+/// Owns spawned tasks so none outlives the scope: structured concurrency for fire-and-forget work.
+/// co_await join() before destroying it.
 class async_scope {
 public:
     async_scope() = default;
@@ -172,6 +174,7 @@ public:
 
     /// Asks the spawned tasks to stop; they see it through get_token(). True if this call made the request.
     bool request_stop() noexcept { return stop_.request_stop(); }
+    /// The token every spawned task may watch; request_stop() fires it.
     [[nodiscard]] std::stop_token get_token() const noexcept { return stop_.get_token(); }
 
     /// How many spawned tasks have not finished yet.

@@ -51,6 +51,8 @@ inline void channel_resume_all(waiter_node* n) {
 } // namespace detail
 
 template <class T>
+/// A bounded multi-producer multi-consumer channel between coroutines: send() suspends while it is full,
+/// receive() while it is empty; close() ends both sides.
 class channel {
     // Values move under the channel's lock, where a throwing move could lose one.
     static_assert(std::is_object_v<T> && !std::is_const_v<T>, "channel<T> needs a non-const object type");
@@ -133,6 +135,7 @@ public:
         using base = awaiter_base<send_node, true>;
 
     public:
+        /// @cond awaiter_protocol
         send_awaiter(channel& ch, T& value, std::stop_token token) noexcept
             : base(ch, std::move(token)), value_(value) {}
 
@@ -170,6 +173,7 @@ public:
             if (this->node_.status == detail::channel_status::closed) throw channel_closed();
         }
 
+        /// @endcond
     private:
         T& value_; // in the send_operation, which outlives the co_await expression
     };
@@ -178,9 +182,12 @@ public:
     /// operator co_await because GCC copies awaiters that are awaited as lvalues.)
     class send_operation {
     public:
+        /// Made by send().
         send_operation(channel& ch, T&& value, std::stop_token token) noexcept
             : channel_(&ch), value_(std::move(value)), token_(std::move(token)) {}
+        /// Makes the awaiter that lives in the awaiting frame.
         send_awaiter operator co_await() & noexcept { return send_awaiter{*channel_, value_, token_}; }
+        /// Makes the awaiter that lives in the awaiting frame.
         send_awaiter operator co_await() && noexcept { return send_awaiter{*channel_, value_, token_}; }
 
     private:
@@ -194,6 +201,7 @@ public:
         using base = awaiter_base<receive_node, false>;
 
     public:
+        /// @cond awaiter_protocol
         receive_awaiter(channel& ch, std::stop_token token) noexcept : base(ch, std::move(token)) {}
 
         [[nodiscard]] bool await_ready() const noexcept { return false; }
@@ -227,6 +235,7 @@ public:
             return std::move(result_);
         }
 
+        /// @endcond
     private:
         std::optional<T> result_;
     };
@@ -234,7 +243,9 @@ public:
     /// What receive() returns: an awaitable, each `co_await` of which receives one value.
     class receive_operation {
     public:
+        /// Made by receive().
         receive_operation(channel& ch, std::stop_token token) noexcept : channel_(&ch), token_(std::move(token)) {}
+        /// Makes the awaiter that lives in the awaiting frame.
         receive_awaiter operator co_await() const noexcept { return receive_awaiter{*channel_, token_}; }
 
     private:
@@ -322,7 +333,9 @@ public:
         std::lock_guard lock(mutex_);
         return size_;
     }
+    /// Most values it holds at once.
     [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
+    /// True once close() was called (values still buffered can be received).
     [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
 private:

@@ -14,6 +14,7 @@
 
 namespace sluice {
 
+/// A manual-reset event coroutines can await (from any thread: set() resumes waiters on their executors).
 class async_event {
 public:
     class wait_awaiter;
@@ -22,7 +23,9 @@ public:
     /// awaiting frame and never moves (GCC copies awaiters that are awaited as lvalues).
     class wait_operation {
     public:
+        /// Made by wait().
         wait_operation(async_event& ev, std::stop_token token) noexcept : event_(&ev), token_(std::move(token)) {}
+        /// Makes the awaiter that lives in the awaiting frame.
         wait_awaiter operator co_await() const noexcept;
 
     private:
@@ -30,6 +33,7 @@ public:
         std::stop_token token_;
     };
 
+    /// Set from the start when `initially_set`.
     explicit async_event(bool initially_set = false) noexcept : set_(initially_set) {}
     async_event(const async_event&) = delete;
     async_event& operator=(const async_event&) = delete;
@@ -51,11 +55,13 @@ public:
         }
     }
 
+    /// Clears the event; later waits suspend again.
     void reset() noexcept {
         std::lock_guard lock(mutex_);
         set_.store(false, std::memory_order_relaxed);
     }
 
+    /// True while set.
     [[nodiscard]] bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
 
     /// `co_await ev.wait()` completes once the event is set (at once if it is).
@@ -63,8 +69,10 @@ public:
     /// As wait(), but throws operation_cancelled if `token` is stopped before the event is set.
     [[nodiscard]] wait_operation wait(std::stop_token token) noexcept { return wait_operation{*this, std::move(token)}; }
 
+    /// The awaiter of one wait (internal: made by operator co_await, never by hand).
     class wait_awaiter {
     public:
+        /// @cond awaiter_protocol
         wait_awaiter(async_event& ev, std::stop_token token) noexcept
             : event_(ev), wait_(ev.mutex_, ev.waiters_, std::move(token)) {}
         wait_awaiter(const wait_awaiter&) = delete;
@@ -83,6 +91,7 @@ public:
 
         void await_resume() { wait_.finish(); }
 
+        /// @endcond
     private:
         async_event& event_;
         detail::cancellable_wait wait_;

@@ -21,9 +21,11 @@ public:
 
 protected:
     executor() = default;
+    /// @cond
     executor(const executor&) = default;
     executor& operator=(const executor&) = default;
     ~executor() = default;
+    /// @endcond
 };
 
 /// Thrown by awaitables whose std::stop_token was triggered before they completed.

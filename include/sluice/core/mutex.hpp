@@ -18,10 +18,13 @@ class async_mutex;
 /// Owns a lock on an async_mutex and unlocks it on destruction. Returned by `co_await m.scoped_lock()`.
 class [[nodiscard]] async_mutex_lock {
 public:
+    /// An empty guard that owns nothing.
     async_mutex_lock() noexcept = default;
     /// Takes over a lock the caller already holds.
     async_mutex_lock(async_mutex& m, std::adopt_lock_t) noexcept : mutex_(&m) {}
+    /// Moves the lock; the source owns nothing.
     async_mutex_lock(async_mutex_lock&& o) noexcept : mutex_(std::exchange(o.mutex_, nullptr)) {}
+    /// Unlocks what it held, then takes `o`'s lock.
     async_mutex_lock& operator=(async_mutex_lock&& o) noexcept {
         if (this != &o) {
             unlock();
@@ -35,18 +38,23 @@ public:
 
     /// Unlocks early; the guard then owns nothing.
     void unlock() noexcept;
+    /// True while it holds the lock.
     [[nodiscard]] bool owns_lock() const noexcept { return mutex_ != nullptr; }
+    /// The mutex it locks, or null.
     [[nodiscard]] async_mutex* mutex() const noexcept { return mutex_; }
 
 private:
     async_mutex* mutex_ = nullptr;
 };
 
+/// A mutex for coroutines: lock() suspends instead of blocking the thread, and waiters resume on their own
+/// executors.
 class async_mutex {
 public:
     /// What lock() returns; await it in place.
     class lock_awaiter {
     public:
+        /// @cond awaiter_protocol
         explicit lock_awaiter(async_mutex& m) noexcept : mutex_(m) {}
         [[nodiscard]] bool await_ready() const noexcept { return false; }
         bool await_suspend(std::coroutine_handle<> h) {
@@ -65,13 +73,16 @@ public:
     protected:
         async_mutex& mutex_;
         detail::waiter_node node_;
+        /// @endcond
     };
 
     /// What scoped_lock() returns: lock_awaiter yielding a guard.
     class scoped_lock_awaiter : public lock_awaiter {
     public:
+        /// @cond awaiter_protocol
         using lock_awaiter::lock_awaiter;
         async_mutex_lock await_resume() const noexcept { return async_mutex_lock{mutex_, std::adopt_lock}; }
+        /// @endcond
     };
 
     async_mutex() noexcept = default;

@@ -51,6 +51,7 @@ enum class outcome_kind : std::uint8_t {
 /// How one record (or one attempt, or one whole request) fared. Safe to log: never holds
 /// credentials, signatures or the record's body.
 struct outcome {
+    /// What happened; the engine retries only retry and throttled.
     outcome_kind kind = outcome_kind::ok;
     /// Why, for anything but ok: "ProvisionedThroughputExceededException: Rate exceeded for shard...".
     std::string message{};
@@ -67,6 +68,7 @@ struct outcome {
     /// True when a final failure was handed to the dead-letter output (set by the engine).
     bool dead_lettered = false;
 
+    /// Delivered.
     [[nodiscard]] static outcome ok() { return {}; }
     /// Transient: try again later. `throttled` marks a request to slow down.
     [[nodiscard]] static outcome retry(std::string why, bool throttled = false) {
@@ -75,9 +77,11 @@ struct outcome {
         o.message = std::move(why);
         return o;
     }
+    /// Retryable, and a request to slow down (lowers the adaptive concurrency).
     [[nodiscard]] static outcome throttle(std::string why) { return retry(std::move(why), true); }
     /// The sender's fault: never retried.
     [[nodiscard]] static outcome reject(std::string why) { return make(outcome_kind::reject, std::move(why)); }
+    /// Any kind with its reason.
     [[nodiscard]] static outcome make(outcome_kind k, std::string why) {
         outcome o;
         o.kind = k;
@@ -91,6 +95,7 @@ struct outcome {
         request_id = std::move(request_id_);
         return *this;
     }
+    /// Adds the service's error code and request id, so an error can be traced at the service.
     outcome&& from_service(std::string code_, std::string request_id_ = {}) && {
         return std::move(from_service(std::move(code_), std::move(request_id_)));
     }
@@ -101,6 +106,7 @@ struct outcome {
     [[nodiscard]] bool retryable() const noexcept {
         return kind == outcome_kind::retry || kind == outcome_kind::throttled;
     }
+    /// True when the service asked to slow down.
     [[nodiscard]] bool throttled() const noexcept { return kind == outcome_kind::throttled; }
 
     /// "throttled after 3 attempt(s): <message> [ThrottlingException, request 1a2b]": safe to log.
@@ -123,14 +129,22 @@ struct outcome {
 /// what() is the outcome's message, prefixed by where it happened; nothing secret in it.
 class delivery_error : public std::runtime_error {
 public:
+    /// The message is the outcome's, so what() says why without the record.
     explicit delivery_error(outcome o) : std::runtime_error(o.message), outcome_(std::move(o)) {}
 
+    /// The whole outcome (kind, codes, attempts).
     [[nodiscard]] const outcome& details() const noexcept { return outcome_; }
+    /// Why it failed: reject and invalid are the sender's fault, retry/throttled ran out.
     [[nodiscard]] outcome_kind kind() const noexcept { return outcome_.kind; }
+    /// Requests that carried the record.
     [[nodiscard]] unsigned attempts() const noexcept { return outcome_.attempts; }
+    /// True when the service may have seen the record (a retry elsewhere could duplicate it).
     [[nodiscard]] bool sent() const noexcept { return outcome_.sent; }
+    /// True when the dead-letter output took the record.
     [[nodiscard]] bool dead_lettered() const noexcept { return outcome_.dead_lettered; }
+    /// The service's error code, when it gave one.
     [[nodiscard]] const std::string& service_code() const noexcept { return outcome_.service_code; }
+    /// The service's request id, for its support.
     [[nodiscard]] const std::string& request_id() const noexcept { return outcome_.request_id; }
 
 private:

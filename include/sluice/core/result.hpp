@@ -84,10 +84,13 @@ public:
 };
 
 template <class T>
+/// Ok with a value (or without one: an unrouted payload, a void processor) or Error with what failed, tagged
+/// with the collector it came from.
 class result {
     using stored_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
 public:
+    /// The value's type (void allowed).
     using value_type = T;
 
     /// An empty Ok.
@@ -106,21 +109,27 @@ public:
     /// Ok with no value (the void case, or "nothing to report").
     static result ok() { return result{}; }
 
+    /// An Error.
     static result failure(error e) {
         result r;
         r.state_.template emplace<2>(std::move(e));
         return r;
     }
 
+    /// True unless it is an Error (an Ok without a value is Ok).
     [[nodiscard]] bool is_ok() const noexcept { return state_.index() != 2; }
+    /// True for an Error.
     [[nodiscard]] bool is_error() const noexcept { return state_.index() == 2; }
     /// True for an Ok that carries a value.
     [[nodiscard]] bool has_value() const noexcept { return state_.index() == 1; }
+    /// Same as is_ok().
     explicit operator bool() const noexcept { return is_ok(); }
 
     /// The value of an Ok. Rethrows the error for an Error; throws bad_result_access for an empty Ok.
     decltype(auto) value() & { return get(*this); }
+    /// The value; rethrows the Error's exception (or a std::runtime_error with its message).
     decltype(auto) value() const& { return get(*this); }
+    /// The value, moved out; rethrows an Error as value() does.
     decltype(auto) value() && { return get(std::move(*this)); }
 
     /// The error of an Error; throws bad_result_access for an Ok.
@@ -131,6 +140,7 @@ public:
 
     /// The collector (or sink) that produced this result; empty when none did.
     [[nodiscard]] const std::string& source() const noexcept { return source_; }
+    /// Tags the result with its collector's key (the queue does this).
     void set_source(std::string s) { source_ = std::move(s); }
 
 private:
@@ -153,14 +163,20 @@ private:
 template <class T>
 class result_list {
 public:
+    /// Each collector's result.
     using value_type = result<T>;
+    /// Iterates the results.
     using iterator = typename std::vector<result<T>>::iterator;
+    /// Iterates the results.
     using const_iterator = typename std::vector<result<T>>::const_iterator;
 
     result_list() = default;
+    /// Takes the results as they are.
     explicit result_list(std::vector<result<T>> items) : items_(std::move(items)) {}
 
+    /// Number of results (one per collector that got the payload; one for an unrouted payload).
     [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+    /// True when it holds no results yet (get_result() before the payload is done).
     [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
 
     /// The first result; throws bad_result_access when there is none.
@@ -169,12 +185,17 @@ public:
         return items_.front();
     }
 
+    /// Result `i`, in collector order.
     [[nodiscard]] const result<T>& operator[](std::size_t i) const { return items_[i]; }
     /// The i-th result, to fill in (a queue writes each collector's answer at its routing position).
     [[nodiscard]] result<T>& operator[](std::size_t i) { return items_[i]; }
+    /// First result.
     [[nodiscard]] iterator begin() noexcept { return items_.begin(); }
+    /// Past the last result.
     [[nodiscard]] iterator end() noexcept { return items_.end(); }
+    /// First result.
     [[nodiscard]] const_iterator begin() const noexcept { return items_.begin(); }
+    /// Past the last result.
     [[nodiscard]] const_iterator end() const noexcept { return items_.end(); }
 
     /// True when no result is an Error.
@@ -191,10 +212,13 @@ public:
         return n;
     }
 
+    /// Appends a result.
     void push_back(result<T> r) { items_.push_back(std::move(r)); }
+    /// Reserves room for `n` results.
     void reserve(std::size_t n) { items_.reserve(n); }
     /// Makes the list `n` long, new entries empty Oks.
     void resize(std::size_t n) { items_.resize(n); }
+    /// Removes every result.
     void clear() noexcept { items_.clear(); }
 
 private:

@@ -16,11 +16,13 @@
 
 namespace sluice {
 
+/// A counting semaphore coroutines await: bounds concurrent work without blocking a thread.
 class async_semaphore {
 public:
     /// Made afresh by each `co_await` of an acquire_operation; lives in the awaiting frame, never moves.
     class acquire_awaiter {
     public:
+        /// @cond awaiter_protocol
         acquire_awaiter(async_semaphore& sem, std::stop_token token) noexcept
             : sem_(sem), wait_(sem.mutex_, sem.waiters_, std::move(token)) {}
         acquire_awaiter(const acquire_awaiter&) = delete;
@@ -41,6 +43,7 @@ public:
 
         void await_resume() { wait_.finish(); }
 
+        /// @endcond
     private:
         async_semaphore& sem_;
         detail::cancellable_wait wait_;
@@ -50,8 +53,10 @@ public:
     /// is made by operator co_await).
     class acquire_operation {
     public:
+        /// Made by acquire().
         acquire_operation(async_semaphore& sem, std::stop_token token) noexcept
             : sem_(&sem), token_(std::move(token)) {}
+        /// Makes the awaiter that lives in the awaiting frame.
         acquire_awaiter operator co_await() const noexcept { return acquire_awaiter{*sem_, token_}; }
 
     private:
@@ -59,6 +64,7 @@ public:
         std::stop_token token_;
     };
 
+    /// Starts with `initial` permits (>= 0).
     explicit async_semaphore(std::ptrdiff_t initial) noexcept : count_(initial) {
         assert(initial >= 0 && "async_semaphore needs a non-negative initial count");
     }

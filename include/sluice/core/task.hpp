@@ -118,13 +118,19 @@ private:
 template <class T>
 class [[nodiscard]] task {
 public:
+    /// The coroutine machinery (internal).
     using promise_type = detail::task_promise<T>;
+    /// What co_await gives.
     using value_type = T;
+    /// The coroutine handle a task owns.
     using handle_type = std::coroutine_handle<promise_type>;
 
     task() noexcept = default;
+    /// Takes ownership of a started-suspended coroutine (what the promise does).
     explicit task(handle_type handle) noexcept : handle_(handle) {}
+    /// Moves ownership; the source is empty.
     task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    /// Destroys the coroutine it held, then takes `other`'s.
     task& operator=(task&& other) noexcept {
         if (this != &other) {
             destroy();
@@ -141,7 +147,9 @@ public:
     /// True once the coroutine ran to completion.
     [[nodiscard]] bool done() const noexcept { return !handle_ || handle_.done(); }
 
+    /// Awaiting an lvalue task starts it and leaves it owned by the caller.
     auto operator co_await() & noexcept { return awaiter<false>{handle_}; }
+    /// Awaiting a temporary task starts it; its frame dies with the awaiter.
     auto operator co_await() && noexcept { return awaiter<true>{handle_}; }
 
     /// The raw handle, for executors that start tasks themselves. Ownership stays with the task.

@@ -19,7 +19,9 @@ namespace sluice {
 struct retry_options {
     /// Attempts in all, the first included. 1 means never retry.
     unsigned max_attempts = 8;
+    /// Ceiling of the first retry's delay (full jitter: uniform in [0, ceiling]).
     std::chrono::milliseconds initial_backoff{100};
+    /// Cap of the ceiling, which doubles per attempt.
     std::chrono::milliseconds max_backoff{20'000};
     /// After this long since the first attempt a record is not retried again.
     std::chrono::milliseconds max_elapsed{300'000};
@@ -32,6 +34,7 @@ struct retry_options {
 /// Delays per attempt (full jitter under an exponential ceiling) and whether another attempt is allowed.
 class backoff_policy {
 public:
+    /// A fixed `seed` makes the delays reproducible (tests).
     explicit backoff_policy(retry_options options, std::uint64_t seed = std::random_device{}())
         : options_(options), rng_(seed) {}
 
@@ -55,6 +58,7 @@ public:
         return attempts < options_.max_attempts && now - first_attempt < options_.max_elapsed;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const retry_options& options() const noexcept { return options_; }
 
 private:

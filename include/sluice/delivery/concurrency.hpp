@@ -17,6 +17,7 @@ struct concurrency_options {
     std::size_t max_in_flight = 8;
     /// Adapt between min_in_flight and max_in_flight (AIMD).
     bool adaptive = false;
+    /// Adaptive only: the limit never falls below this.
     std::size_t min_in_flight = 1;
     /// Starting limit when adaptive.
     std::size_t initial_in_flight = 1;
@@ -29,6 +30,7 @@ struct concurrency_options {
 /// The concurrency limit: fixed, or adapted to the responses (AIMD).
 class adaptive_concurrency {
 public:
+    /// Starts at initial_in_flight (adaptive) or max_in_flight (fixed).
     explicit adaptive_concurrency(concurrency_options o)
         : options_(o), limit_(o.adaptive ? static_cast<double>(std::clamp(o.initial_in_flight, o.min_in_flight,
                                                                           o.max_in_flight))
@@ -37,6 +39,7 @@ public:
         if (options_.max_in_flight < options_.min_in_flight) options_.max_in_flight = options_.min_in_flight;
     }
 
+    /// Requests allowed in flight now.
     [[nodiscard]] std::size_t limit() const noexcept { return static_cast<std::size_t>(limit_); }
 
     /// Feeds one response: its latency and whether the service pushed back (throttled, 5xx, timeout).

@@ -43,6 +43,8 @@
 
 namespace sluice {
 
+/// Segmented append-only files of CRC-framed records, written through the loop; records survive a crash until
+/// acknowledged (docs/engine.md, "The disk buffer").
 class disk_buffer {
 public:
     /// Opens (creating it if needed) the buffer in options.directory and recovers what is there; see
@@ -76,6 +78,7 @@ public:
     /// its std::system_error when it fails again (that append's record is not appended).
     task<record_id> append(std::span<const std::byte> record) { return writer_.append(record); }
 
+    /// The same for a text record.
     task<record_id> append(std::string_view record) {
         return writer_.append(std::as_bytes(std::span<const char>(record.data(), record.size())));
     }
@@ -136,6 +139,7 @@ public:
 
     // ---- state ----------------------------------------------------------------------------------
 
+    /// Counters and sizes now.
     [[nodiscard]] disk_buffer_stats stats() const noexcept {
         disk_buffer_stats s = state_.stats;
         s.bytes_on_disk = state_.segments.disk_bytes();
@@ -151,6 +155,7 @@ public:
     /// The largest record append() takes with these options.
     [[nodiscard]] std::size_t max_record_bytes() const noexcept { return writer_.max_record(); }
 
+    /// The options it was opened with.
     [[nodiscard]] const disk_buffer_options& options() const noexcept { return state_.options; }
 
     /// The next id append() will return.

@@ -56,7 +56,9 @@ struct memory_buffer_options {
     std::size_t max_events = 100'000;
     /// Bytes of those records (their encoded size, whatever their weight).
     std::size_t max_bytes = 64u << 20;
+    /// What happens when the buffer is full.
     when_full policy = when_full::block;
+    /// Memory, or disk first (every record persisted before deliver() returns).
     buffer_type type = buffer_type::memory;
     /// Under `block`: how long a record may wait for room (in memory, or on a full disk) before it
     /// is refused with a delivery_error of kind `dropped`. Zero: until room appears or stop().
@@ -78,9 +80,13 @@ struct record_options {
 
 /// A record that finally failed, as handed to the dead-letter output.
 struct dead_letter {
+    /// The pipeline's name.
     std::string_view sink;
+    /// The encoded record.
     std::string_view record;
+    /// Why it finally failed.
     std::string_view reason;
+    /// Requests that carried it.
     unsigned attempts;
 };
 
@@ -88,10 +94,15 @@ struct dead_letter {
 struct delivery_options {
     /// Names the pipeline in errors, logs and metrics.
     std::string name = "sink";
+    /// When a batch closes.
     batch_options batch{};
+    /// The memory buffer: its bounds and what happens when it is full.
     memory_buffer_options buffer{};
+    /// Attempts and backoff.
     retry_options retry{};
+    /// Requests and bytes per second.
     rate_limit_options rate{};
+    /// Requests in flight, fixed or adaptive.
     concurrency_options concurrency{};
     /// Receives every record that finally failed (another queue, a file...). Its own failure is
     /// reported in the record's Error, never swallowed.
@@ -125,14 +136,19 @@ struct delivery_receipt {
 
 /// Counters of one pipeline.
 struct delivery_stats {
+    /// Records admitted.
     std::uint64_t accepted = 0;
+    /// Records the sink acknowledged.
     std::uint64_t delivered = 0;
     std::uint64_t failed = 0;        ///< rejected or out of attempts
     std::uint64_t dropped = 0;       ///< refused by a full buffer (drop_newest, or max_block passed)
     std::uint64_t retried = 0;       ///< entry retries scheduled
     std::uint64_t throttled = 0;     ///< responses that asked us to slow down
+    /// Records handed to the dead-letter output.
     std::uint64_t dead_lettered = 0;
+    /// Requests sent.
     std::uint64_t requests = 0;
+    /// Requests that failed as a whole.
     std::uint64_t request_failures = 0;
     std::uint64_t cancelled_requests = 0; ///< requests cancelled at stop's deadline
     std::uint64_t unprocessed = 0;   ///< given up at stop
@@ -149,12 +165,18 @@ struct delivery_stats {
     /// concurrent senders for the batch size, or max_age too long).
     std::uint64_t age_only_waits = 0;
     std::size_t buffered_events = 0; ///< admitted, not finished
+    /// Bytes of the records admitted and not finished.
     std::size_t buffered_bytes = 0;
+    /// Requests in flight now.
     std::size_t in_flight = 0;
+    /// The concurrency limit now (adaptive: it moves).
     std::size_t concurrency_limit = 0;
+    /// Batches open now (one per batch key).
     std::size_t open_batches = 0;
+    /// Batches sent.
     std::uint64_t batches = 0;
     std::uint64_t batched_records = 0; ///< sum of batch sizes (mean = batched_records / batches)
+    /// Sum of acknowledgement latencies (mean = total_latency / delivered).
     std::chrono::nanoseconds total_latency{0};
 };
 

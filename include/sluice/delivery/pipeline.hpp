@@ -119,7 +119,9 @@ public:
     /// The disk buffer, once started (null without one).
     [[nodiscard]] disk_buffer* disk() noexcept { return spill_.buffer(); }
 
+    /// The sink's limits after limit_overrides: what batches and records are checked against.
     [[nodiscard]] const sink_limits& limits() const noexcept { return limits_; }
+    /// The pipeline's name (delivery_options::name).
     [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
 
     /// Delivers one encoded record; returns when the sink acknowledged it (or, in disk mode, once it

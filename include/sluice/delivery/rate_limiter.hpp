@@ -26,8 +26,10 @@ struct rate_limit_options {
 /// One token bucket: `rate` tokens per second, at most `burst` saved up.
 class token_bucket {
 public:
+    /// `rate` tokens per second, at most `burst` kept while idle; rate <= 0 is unlimited.
     token_bucket(double rate, double burst) : rate_(rate), burst_(std::max(burst, 1.0)), tokens_(burst_) {}
 
+    /// True when it never makes anyone wait.
     [[nodiscard]] bool unlimited() const noexcept { return rate_ <= 0; }
 
     /// Takes `n` tokens if available; otherwise returns how long until they will be.
@@ -61,10 +63,12 @@ private:
 /// Requests per second and bytes per second, each a token bucket.
 class rate_limiter {
 public:
+    /// One bucket for requests, one for bytes.
     explicit rate_limiter(rate_limit_options o)
         : requests_(o.requests_per_second, o.requests_per_second * o.burst_seconds),
           bytes_(o.bytes_per_second, o.bytes_per_second * o.burst_seconds) {}
 
+    /// True when neither bucket limits.
     [[nodiscard]] bool unlimited() const noexcept { return requests_.unlimited() && bytes_.unlimited(); }
 
     /// Waits on `loop` until a request of `bytes` may go. Returns the time spent waiting; throws

@@ -31,6 +31,7 @@ struct retry_budget_options {
 /// A token bucket for retries; see the top of this header.
 class retry_budget {
 public:
+    /// Starts full.
     explicit retry_budget(retry_budget_options options = {}) noexcept
         : options_(options), available_(options.capacity) {}
     retry_budget(const retry_budget&) = delete;
@@ -65,8 +66,11 @@ public:
     /// succeeds) or, for a request that was no retry (`held` 0), success_refund.
     void on_success(unsigned held = 0) noexcept { release(held != 0 ? held : options_.success_refund); }
 
+    /// Tokens left now.
     [[nodiscard]] unsigned available() const noexcept { return available_.load(std::memory_order_relaxed); }
+    /// Tokens when full.
     [[nodiscard]] unsigned capacity() const noexcept { return options_.capacity; }
+    /// The options it was made with.
     [[nodiscard]] const retry_budget_options& options() const noexcept { return options_; }
 
 private:

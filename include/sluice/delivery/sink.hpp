@@ -22,8 +22,11 @@ namespace sluice {
 
 /// A sink's hard limits per request and per record.
 struct sink_limits {
+    /// Records per request; the engine never batches more.
     std::size_t max_batch_entries = 500;
+    /// Bytes per request, counted by record weight (record_options::weight).
     std::size_t max_batch_bytes = 5u << 20;
+    /// A larger record is refused as invalid before it is sent.
     std::size_t max_record_bytes = 1u << 20;
 };
 
@@ -38,7 +41,9 @@ struct batch_result {
     /// Per entry, in batch order. Empty (with no request error) means every entry was delivered.
     std::vector<outcome> entries{};
 
+    /// Every entry delivered.
     static batch_result all_ok() { return {}; }
+    /// The whole request failed with `why` (retryable or not, by its kind).
     static batch_result failed(outcome why) { return {std::move(why), {}}; }
 };
 

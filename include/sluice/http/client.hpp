@@ -53,9 +53,13 @@
 
 namespace sluice::http {
 
+/// One HTTP request; the body is borrowed, not copied.
 struct request {
+    /// Any method libcurl sends ("GET", "POST", "PUT"...).
     std::string method = "GET";
+    /// Absolute http:// or https:// URL (errors show it without its query).
     std::string url;
+    /// Sent in order; Content-Length and Host are set by the client.
     std::vector<header> headers{};
     /// Sent as is, never copied: must stay valid until the request completes.
     std::string_view body{};
@@ -67,10 +71,13 @@ struct request {
     std::stop_token stop{};
 };
 
+/// A complete response: an HTTP status is an answer, never an error.
 struct response {
+    /// The final status code.
     long status = 0;
     /// Names lower-cased, in arrival order (the final response's headers only, not 100 Continue's).
     std::vector<http::header> headers{};
+    /// The whole body (bounded by client_options::max_response_bytes).
     std::string body{};
     /// "1.1", "2"...
     std::string http_version{};
@@ -89,21 +96,29 @@ enum class http_version {
     http2_prior_knowledge, ///< HTTP/2 without TLS too (h2c), for servers known to speak it
 };
 
+/// How a client connects, verifies and limits requests.
 struct client_options {
+    /// Default connect limit of a request (TCP + TLS).
     std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
+    /// Default whole-request limit.
     std::chrono::milliseconds timeout{std::chrono::seconds{30}};
     /// Requests in flight per scheme://host:port; more wait in line (without their timeout ticking).
     std::size_t max_requests_per_host = 64;
     /// Idle connections kept for reuse (0: libcurl's default).
     std::size_t max_idle_connections = 0;
+    /// Verify the server's certificate chain; turn off only for test servers.
     bool verify_peer = true;
+    /// Verify that the certificate names the host.
     bool verify_host = true;
     /// PEM bundle / directory of CA certificates; empty means the system's.
     std::string ca_file{};
+    /// Directory of hashed CA certificates; empty means the system's.
     std::string ca_path{};
+    /// Which HTTP versions may be negotiated.
     http_version version = http_version::http2_tls;
     /// A larger response fails with transport_error::too_large.
     std::size_t max_response_bytes = 64u << 20;
+    /// The User-Agent header.
     std::string user_agent = "sluice/" SLUICE_VERSION_STRING;
     /// libcurl's receive buffer per connection (CURLOPT_BUFFERSIZE; 0: libcurl's 16 KiB). Larger
     /// reads of large responses take fewer system calls, at this much memory per connection.
@@ -525,8 +540,11 @@ inline void curl_core::close() {
 
 } // namespace detail
 
+/// An HTTP/1.1 and HTTP/2 client on the io_loop (libcurl's multi-socket API, no thread of its own):
+/// connections kept alive per host, TLS verified by default.
 class client {
 public:
+    /// Requests run on `loop`; the client belongs to its thread.
     explicit client(io_loop& loop, client_options options = {})
         : core_(std::make_shared<detail::curl_core>(loop, std::move(options))) {}
 
@@ -534,7 +552,9 @@ public:
     client& operator=(const client&) = delete;
     ~client() { core_->close(); }
 
+    /// The options it was made with.
     [[nodiscard]] const client_options& options() const noexcept { return core_->options(); }
+    /// The loop its requests run on.
     [[nodiscard]] io_loop& loop() const noexcept { return core_->loop(); }
 
     /// Sends `r` and waits for the whole response. `r` (and its body) must stay valid until this

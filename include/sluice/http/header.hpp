@@ -12,7 +12,9 @@ namespace sluice::http {
 
 /// One header field. Names of received headers are lower-cased; values are as sent, trimmed.
 struct header {
+    /// Name as sent or received (responses lower-case it).
     std::string name;
+    /// The value, without surrounding whitespace.
     std::string value;
 };
 

@@ -42,6 +42,7 @@ struct parser_limits {
 
 /// Why a request was refused: the status to answer (4xx, 501, 505) and a short reason.
 struct parse_error {
+    /// The status to answer with (400, 413, 414, 431, 501, 505).
     int status = 0;
     std::string_view reason; ///< a string literal: never any part of the request
 };

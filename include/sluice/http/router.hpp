@@ -78,9 +78,13 @@ public:
 
     /// add() for one method.
     router& get(std::string_view pattern, handler h) { return add("GET", pattern, std::move(h)); }
+    /// Adds a POST route.
     router& post(std::string_view pattern, handler h) { return add("POST", pattern, std::move(h)); }
+    /// Adds a PUT route.
     router& put(std::string_view pattern, handler h) { return add("PUT", pattern, std::move(h)); }
+    /// Adds a PATCH route.
     router& patch(std::string_view pattern, handler h) { return add("PATCH", pattern, std::move(h)); }
+    /// Adds a DELETE route (`delete` is a keyword).
     router& del(std::string_view pattern, handler h) { return add("DELETE", pattern, std::move(h)); }
 
     /// Answers `r`: its route's handler (with r.params filled), or the router's own refusal.

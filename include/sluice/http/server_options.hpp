@@ -22,6 +22,7 @@ struct server_options {
     std::string address = "127.0.0.1";
     /// 0: an ephemeral port (server::port() tells which).
     std::uint16_t port = 0;
+    /// listen(2)'s queue of connections not yet accepted.
     int backlog = 1024;
     /// SO_REUSEPORT: one server per loop and thread on the same port, the kernel spreading connections.
     bool reuse_port = false;

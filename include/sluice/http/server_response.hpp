@@ -133,11 +133,13 @@ public:
 
     /// Fires when the client goes away or the server stops: end the stream then.
     [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_; }
+    /// True once the client went away or the server is stopping.
     [[nodiscard]] bool stop_requested() const noexcept { return stop_.stop_requested(); }
     /// The loop the connection runs on (for timers between events).
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
 
 protected:
+    /// A stream belongs to one response on `loop`; `stop` fires when it should end.
     response_stream(io_loop& loop, std::stop_token stop) noexcept : loop_(&loop), stop_(std::move(stop)) {}
 
 private:
@@ -200,6 +202,7 @@ struct server_response {
         headers.push_back({std::move(name), std::move(value)});
         return *this;
     }
+    /// Adds a header (the name as given; Content-Length and Connection are the server's).
     server_response&& add_header(std::string name, std::string value) && {
         headers.push_back({std::move(name), std::move(value)});
         return std::move(*this);

@@ -56,6 +56,7 @@ inline std::string_view to_string(io_backend b) noexcept {
     return "unknown";
 }
 
+/// How an io_loop is built; the defaults suit almost everyone.
 struct loop_options {
     /// `automatic` honours the SLUICE_IO_BACKEND environment variable (io_uring | epoll), then probes.
     io_backend backend = io_backend::automatic;
@@ -65,10 +66,15 @@ struct loop_options {
 
 /// Poll event bits for io_loop::poll (the poll(2) ones).
 namespace poll_events {
+/// Readable.
 inline constexpr std::uint32_t in = POLLIN;
+/// Writable.
 inline constexpr std::uint32_t out = POLLOUT;
+/// Urgent data.
 inline constexpr std::uint32_t pri = POLLPRI;
+/// Error (always reported).
 inline constexpr std::uint32_t err = POLLERR;
+/// Hang-up (always reported).
 inline constexpr std::uint32_t hup = POLLHUP;
 } // namespace poll_events
 
@@ -78,6 +84,9 @@ namespace detail {
 inline thread_local io_loop* current_loop = nullptr;
 }
 
+/// One thread's event loop: runs coroutines, timers, socket readiness and file I/O on io_uring (or epoll
+/// where the kernel refuses io_uring). Everything but post/call_soon/schedule/stop belongs to the thread that
+/// runs it.
 class io_loop final : public executor {
 private:
     // ---- op awaiters ----
@@ -141,8 +150,11 @@ public:
     using io_awaiter = op_awaiter<checked_result>;
 
 public:
+    /// The clock of every timer.
     using clock = std::chrono::steady_clock;
 
+    /// Chooses the backend (loop_options::backend, SLUICE_IO_BACKEND, then a probe). Throws std::system_error
+    /// when neither backend can start.
     explicit io_loop(loop_options options = {}) : backend_kind_(choose_backend(options)) {
         if (backend_kind_ == io_backend::io_uring)
             backend_ = std::make_unique<detail::uring_backend>(options.ring_entries);
@@ -276,8 +288,11 @@ public:
         }
     }
 
+    /// fsync(2) through the loop (on io_uring it does not block the thread).
     [[nodiscard]] io_awaiter fsync(int fd) { return simple(detail::io_op_kind::fsync, fd, "fsync"); }
+    /// fdatasync(2) through the loop.
     [[nodiscard]] io_awaiter fdatasync(int fd) { return simple(detail::io_op_kind::fdatasync, fd, "fdatasync"); }
+    /// close(2) through the loop.
     [[nodiscard]] io_awaiter close(int fd) { return simple(detail::io_op_kind::close, fd, "close"); }
 
     // ---- running ------------------------------------------------------------------------------
@@ -505,6 +520,7 @@ private:
 
     // ---- spawned and awaited tasks ----
 
+    /// @cond internal
     /// A detached coroutine that runs a spawned task and accounts for it.
     struct spawned {
         struct promise_type {
@@ -603,6 +619,7 @@ private:
     private:
         std::coroutine_handle<promise_type> handle_;
     };
+    /// @endcond
 
     template <class T>
     static flagged<T> complete_flag(task<T> t, bool& /*done: taken by the promise*/) {

@@ -143,8 +143,10 @@ public:
         if (flags >= 0 && (flags & O_NONBLOCK) == 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     }
 
+    /// Moves the connection; the source is closed.
     tcp_stream(tcp_stream&& other) noexcept
         : loop_(other.loop_), fd_(std::exchange(other.fd_, -1)), peer_(other.peer_) {}
+    /// Closes what it held, then takes `other`'s connection.
     tcp_stream& operator=(tcp_stream&& other) noexcept {
         if (this != &other) {
             close();
@@ -172,6 +174,8 @@ public:
     [[nodiscard]] task<std::size_t> read_some(std::span<std::byte> buf, std::stop_token stop = {}) {
         return read_raw(buf.data(), buf.size(), std::move(stop));
     }
+    /// Reads what is available (at least one byte, 0 at end of stream), waiting on the loop; `stop` abandons
+    /// the wait.
     [[nodiscard]] task<std::size_t> read_some(std::span<char> buf, std::stop_token stop = {}) {
         return read_raw(buf.data(), buf.size(), std::move(stop));
     }
@@ -181,6 +185,7 @@ public:
     [[nodiscard]] task<void> write_all(std::span<const std::byte> data, std::stop_token stop = {}) {
         return write_raw(reinterpret_cast<const char*>(data.data()), data.size(), std::move(stop));
     }
+    /// Writes all of `data`, waiting for room on the loop; `stop` abandons it (part may be written).
     [[nodiscard]] task<void> write_all(std::string_view data, std::stop_token stop = {}) {
         return write_raw(data.data(), data.size(), std::move(stop));
     }
@@ -371,8 +376,10 @@ public:
         ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address_.storage), &address_.length);
     }
 
+    /// Moves the listening socket; the source is closed.
     tcp_listener(tcp_listener&& other) noexcept
         : loop_(other.loop_), fd_(std::exchange(other.fd_, -1)), nodelay_(other.nodelay_), address_(other.address_) {}
+    /// Closes what it held, then takes `other`'s socket.
     tcp_listener& operator=(tcp_listener&& other) noexcept {
         if (this != &other) {
             close();

@@ -80,7 +80,9 @@ enum class field_kind {
 /// The text that replaces what is not shown.
 inline constexpr std::string_view redacted_text = "[redacted]";
 
+/// How a logger filters and what it reveals.
 struct log_options {
+    /// Less severe records are dropped before any formatting.
     log_level level = log_level::info;
     /// Show payload fields (up to max_payload_bytes each). Off: "[redacted]".
     bool log_payloads = false;
@@ -93,13 +95,19 @@ struct log_options {
 /// A key/value pair handed to a log call. It refers to the caller's strings (views): build it in the
 /// call's argument list, never keep it. Numbers and bools are formatted only when the level is on.
 struct field {
+    /// What a field holds; numbers are formatted only when the record is logged.
     using value_type = std::variant<std::string_view, std::int64_t, std::uint64_t, double, bool>;
 
+    /// The field's name.
     std::string_view key;
+    /// The field's value.
     value_type value;
+    /// How it is redacted (plain, payload, secret, credential id).
     field_kind kind = field_kind::plain;
 
+    /// A field shown as is.
     static field plain(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::plain}; }
+    /// A number or bool shown as is.
     template <class T>
         requires std::is_arithmetic_v<T>
     static field plain(std::string_view key, T value) noexcept {
@@ -108,8 +116,11 @@ struct field {
         else if constexpr (std::is_signed_v<T>) return {key, value_type(static_cast<std::int64_t>(value)), field_kind::plain};
         else return {key, value_type(static_cast<std::uint64_t>(value)), field_kind::plain};
     }
+    /// Record content: redacted unless log_options::log_payloads.
     static field payload(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::payload}; }
+    /// Always redacted (keys, signatures, tokens).
     static field secret(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::secret}; }
+    /// An access key id: its first 4 characters with log_options::log_secrets, else redacted.
     static field credential_id(std::string_view key, std::string_view value) noexcept {
         return {key, value, field_kind::credential_id};
     }
@@ -117,16 +128,23 @@ struct field {
 
 /// A field as the callback sees it: the text already redacted.
 struct log_field {
+    /// The field's name.
     std::string_view key;
+    /// The value, already redacted.
     std::string_view value;
 };
 
 /// One log event. Views are valid during the callback only: copy what you keep.
 struct log_record {
+    /// The record's level.
     log_level level = log_level::info;
+    /// What logged it ("delivery", "sqs", ...).
     std::string_view component;
+    /// What happened.
     std::string_view message;
+    /// Its fields, redacted.
     std::span<const log_field> fields;
+    /// When it was logged.
     std::chrono::system_clock::time_point time;
 };
 
@@ -450,10 +468,13 @@ class logger {
 public:
     /// Level info, lines to stderr.
     logger() : logger(log_options{}) {}
+    /// Logs through `callback`, or one line per record to stderr when none is given.
     explicit logger(log_options options, log_callback callback = {})
         : options_(options), level_(options.level), callback_(callback ? std::move(callback) : log_callback(write_log_line_to_stderr)) {}
 
+    /// Copies options, level and callback (the level is atomic, hence by hand).
     logger(const logger& other) : options_(other.options_), level_(other.level()), callback_(other.callback_) {}
+    /// Copies options, level and callback.
     logger& operator=(const logger& other) {
         if (this != &other) {
             options_ = other.options_;
@@ -466,15 +487,18 @@ public:
     /// A logger that drops everything (level off).
     [[nodiscard]] static logger disabled() { return logger(log_options{.level = log_level::off}); }
 
+    /// True when a record at `level` would be logged: check it before building costly fields.
     [[nodiscard]] bool enabled(log_level level) const noexcept {
         return level != log_level::off && level >= level_.load(std::memory_order_relaxed);
     }
+    /// The current level (set_level changes it at run time, from any thread).
     [[nodiscard]] log_level level() const noexcept { return level_.load(std::memory_order_relaxed); }
     /// Safe while other threads log.
     void set_level(log_level level) noexcept { level_.store(level, std::memory_order_relaxed); }
     /// The options given at construction (the level in them may be stale: see level()).
     [[nodiscard]] const log_options& options() const noexcept { return options_; }
 
+    /// Logs one record with its fields, redacted by kind.
     void log(log_level level, std::string_view component, std::string_view message,
              std::initializer_list<field> fields = {}) const noexcept {
         if (!enabled(level)) return;
@@ -494,22 +518,27 @@ public:
         }
     }
 
+    /// Logs at trace level (`message`: a string, or a callable making it only when enabled).
     template <class M>
     void trace(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
         log(log_level::trace, component, std::forward<M>(message), fields);
     }
+    /// Logs at debug level.
     template <class M>
     void debug(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
         log(log_level::debug, component, std::forward<M>(message), fields);
     }
+    /// Logs at info level.
     template <class M>
     void info(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
         log(log_level::info, component, std::forward<M>(message), fields);
     }
+    /// Logs at warn level.
     template <class M>
     void warn(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
         log(log_level::warn, component, std::forward<M>(message), fields);
     }
+    /// Logs at error level.
     template <class M>
     void error(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
         log(log_level::error, component, std::forward<M>(message), fields);

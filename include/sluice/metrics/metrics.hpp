@@ -48,7 +48,9 @@ enum class metric_type { counter, gauge, histogram };
 
 /// One label of a series: {"component", "sink"}.
 struct label {
+    /// The label's name (Prometheus rules: [a-zA-Z_][a-zA-Z0-9_]*).
     std::string name;
+    /// The label's value (escaped when rendered).
     std::string value;
     friend auto operator<=>(const label&, const label&) = default;
 };
@@ -195,10 +197,13 @@ class counter {
 public:
     counter() noexcept = default;
 
+    /// Adds 1.
     void inc() const noexcept { add(1); }
+    /// Adds `n` (relaxed atomic: safe from any thread).
     void add(std::uint64_t n) const noexcept {
         if (cell_) cell_->value.fetch_add(n, std::memory_order_relaxed);
     }
+    /// The count now (0 when detached).
     [[nodiscard]] std::uint64_t value() const noexcept {
         return cell_ ? cell_->value.load(std::memory_order_relaxed) : 0;
     }
@@ -216,18 +221,25 @@ class gauge {
 public:
     gauge() noexcept = default;
 
+    /// Sets the value (from any thread).
     void set(double v) const noexcept {
         if (cell_) cell_->value.store(v, std::memory_order_relaxed);
     }
+    /// Adds `v`.
     void add(double v) const noexcept {
         if (cell_) cell_->value.fetch_add(v, std::memory_order_relaxed);
     }
+    /// Subtracts `v`.
     void sub(double v) const noexcept {
         if (cell_) cell_->value.fetch_sub(v, std::memory_order_relaxed);
     }
+    /// Adds 1.
     void inc() const noexcept { add(1); }
+    /// Subtracts 1.
     void dec() const noexcept { sub(1); }
+    /// The value now (0 when detached).
     [[nodiscard]] double value() const noexcept { return cell_ ? cell_->value.load(std::memory_order_relaxed) : 0; }
+    /// True when attached to a registry.
     [[nodiscard]] explicit operator bool() const noexcept { return cell_ != nullptr; }
 
 private:
@@ -250,17 +262,20 @@ public:
     void observe(std::chrono::duration<Rep, Period> d) const noexcept {
         observe(std::chrono::duration<double>(d).count());
     }
+    /// Observations so far (0 when detached).
     [[nodiscard]] std::uint64_t count() const noexcept {
         if (!cell_) return 0;
         std::uint64_t n = 0;
         for (std::size_t i = 0; i <= cell_->bounds.size(); ++i) n += cell_->buckets[i].load(std::memory_order_relaxed);
         return n;
     }
+    /// Sum of the observations.
     [[nodiscard]] double sum() const noexcept { return cell_ ? cell_->sum.load(std::memory_order_relaxed) : 0; }
     /// The finite upper bounds (+Inf is implied).
     [[nodiscard]] std::span<const double> bounds() const noexcept {
         return cell_ ? std::span<const double>(cell_->bounds) : std::span<const double>();
     }
+    /// True when attached to a registry.
     [[nodiscard]] explicit operator bool() const noexcept { return cell_ != nullptr; }
 
 private:
@@ -272,13 +287,17 @@ private:
 /// One histogram bucket in a snapshot: observations <= upper_bound (cumulative, as Prometheus has it).
 struct histogram_bucket {
     double upper_bound = 0; ///< +infinity for the last
+    /// Observations at or below upper_bound.
     std::uint64_t cumulative_count = 0;
 };
 
 /// One series in a snapshot.
 struct metric_sample {
+    /// The metric's name.
     std::string name;
+    /// Its help text.
     std::string help;
+    /// Counter, gauge or histogram.
     metric_type type = metric_type::counter;
     label_set labels;                      ///< sorted by name
     double value = 0;                      ///< counter or gauge value; histogram: the sum
@@ -288,6 +307,7 @@ struct metric_sample {
 
 /// Every series of a registry at one moment, ordered by name, then labels.
 struct metrics_snapshot {
+    /// Every series, ordered by name, then labels.
     std::vector<metric_sample> samples;
 
     /// The series `name` with exactly `labels` (any order), or null.
@@ -319,6 +339,7 @@ public:
         return counter(cell.get());
     }
 
+    /// The gauge `name` with `labels`, created on first use (same handle rules as get_counter).
     [[nodiscard]] gauge get_gauge(std::string_view name, std::string_view help, label_set labels = {}) {
         std::lock_guard lock(mutex_);
         family& f = family_for(name, help, metric_type::gauge, nullptr, labels);
@@ -516,7 +537,7 @@ private:
 
 // ---- the standard metric sets of queues, buffers and sinks ----
 
-/// What flows through any component, labelled {component=<kind>, name=<its name>}. Default-constructed:
+/// What flows through any component, labelled `{component=<kind>, name=<its name>}`. Default-constructed:
 /// detached handles (a component built without a registry updates nothing).
 struct flow_metrics {
     counter events_in;      ///< sluice_events_in_total: accepted
@@ -526,6 +547,7 @@ struct flow_metrics {
     counter events_retried; ///< sluice_events_retried_total: delivery attempts repeated
 
     flow_metrics() = default;
+    /// Registers the component's series in `registry`, labelled component and name.
     flow_metrics(metrics_registry& registry, std::string_view component, std::string_view name) {
         const label_set labels{{"component", std::string(component)}, {"name", std::string(name)}};
         auto make = [&](std::string_view metric, std::string_view help) { return registry.get_counter(metric, help, labels); };
@@ -542,6 +564,7 @@ struct queue_metrics : flow_metrics {
     gauge depth; ///< sluice_queue_depth: events waiting
 
     queue_metrics() = default;
+    /// Registers a queue's series, labelled name=`name`.
     queue_metrics(metrics_registry& registry, std::string_view name) : flow_metrics(registry, "queue", name) {
         depth = registry.get_gauge("sluice_queue_depth", "Events waiting in the queue.",
                                    {{"component", "queue"}, {"name", std::string(name)}});
@@ -556,6 +579,7 @@ struct buffer_metrics : flow_metrics {
     gauge disk_bytes;    ///< sluice_buffer_bytes{medium="disk"}
 
     buffer_metrics() = default;
+    /// Registers a buffer's series, labelled name=`name`.
     buffer_metrics(metrics_registry& registry, std::string_view name) : flow_metrics(registry, "buffer", name) {
         auto make = [&](std::string_view metric, std::string_view help, std::string_view medium) {
             return registry.get_gauge(metric, help,
@@ -578,6 +602,7 @@ struct sink_metrics : flow_metrics {
     counter throttles;          ///< sluice_request_throttles_total: requests the destination throttled
 
     sink_metrics() = default;
+    /// Registers a sink's series, labelled name=`name`.
     sink_metrics(metrics_registry& registry, std::string_view name) : flow_metrics(registry, "sink", name) {
         const label_set labels{{"component", "sink"}, {"name", std::string(name)}};
         batch_events = registry.get_histogram("sluice_batch_events", "Events per batch sent.",

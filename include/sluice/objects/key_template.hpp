@@ -78,7 +78,7 @@ public:
     }
 
     /// Appends the template's time conversions rendered for `time_ms` (what groups records by their
-    /// own time): the strftime text of every literal segment, separated by '\x1f'.
+    /// own time): the strftime text of every literal segment, separated by the byte 0x1f.
     void append_time_key(std::string& out, std::int64_t time_ms) const {
         for (const auto& s : segments_)
             if (s.kind == segment_kind::literal && s.has_conversion) {

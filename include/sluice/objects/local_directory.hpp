@@ -47,9 +47,9 @@ enum class file_sync : std::uint8_t {
 
 /// Options of a local_directory.
 struct local_directory_options {
-    /// Objects are written to <root>/<key>. Created if missing.
+    /// Objects are written to `<root>/<key>`. Created if missing.
     std::filesystem::path root;
-    /// Names the staging folder (<root>/.sluice-staging/<name>): one per engine writing to the root.
+    /// Names the staging folder (`<root>/.sluice-staging/<name>`): one per engine writing to the root.
     std::string name = "objects";
     /// Where temporary files go instead (must be on the root's file system for the rename).
     std::filesystem::path staging{};

@@ -56,8 +56,8 @@ struct object_engine_options {
     /// records wait while closing objects alone hold more.
     std::size_t memory_budget = std::size_t{256} << 20;
     evict_policy evict = evict_policy::largest;
-    /// The engine's own folder: the journal (<directory>/journal, a disk_buffer) and the sequence
-    /// numbers (<directory>/sequence). One engine per directory.
+    /// The engine's own folder: the journal (`<directory>/journal`, a disk_buffer) and the sequence
+    /// numbers (`<directory>/sequence`). One engine per directory.
     std::filesystem::path directory;
     /// The journal's disk_buffer options (its directory is set from `directory`): max_bytes bounds
     /// what open objects may hold on disk, fsync when accepted records are durable.
@@ -70,7 +70,7 @@ struct object_engine_options {
     std::size_t max_completing = 8;
     /// Writer output handed to the destination once this much is ready.
     std::size_t write_threshold = 256 * 1024;
-    /// Where to publish the engine's metrics (labelled component="objects", name=<name>); none if null.
+    /// Where to publish the engine's metrics (labelled component="objects", name=`<name>`); none if null.
     metrics_registry* metrics = nullptr;
     /// Object failures, journal damage (warn/error), evictions (debug). Never record bodies.
     const logger* log = nullptr;

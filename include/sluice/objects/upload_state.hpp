@@ -40,10 +40,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <sluice/aws/sigv4.hpp>
 #include <sluice/codec/crc32c.hpp>
 #include <sluice/core/task.hpp>
 #include <sluice/io/loop.hpp>
+#include <sluice/text/url.hpp> // not aws/sigv4.hpp: only the encoder, without OpenSSL
 
 namespace sluice::objects {
 
@@ -68,7 +68,7 @@ struct upload_state {
 
 namespace detail {
 
-[[nodiscard]] inline std::string state_encode(std::string_view s) { return aws::uri_encode_path(s); }
+[[nodiscard]] inline std::string state_encode(std::string_view s) { return sluice::text::uri_encode(s, /*keep_slash=*/true); }
 
 /// Strict percent-decoding; nullopt for a malformed escape, a blank or a control character.
 [[nodiscard]] inline std::optional<std::string> state_decode(std::string_view s) {

@@ -19,7 +19,7 @@ namespace sluice::pulsar {
 struct dead_letter_policy {
     /// Deliveries after the first before a message goes to the dead-letter topic.
     std::uint32_t max_redeliver_count = 3;
-    /// Empty: <topic>-<subscription>-DLQ.
+    /// Empty: `<topic>-<subscription>-DLQ`.
     std::string dead_letter_topic{};
     /// Options of the dead-letter producer (its topic is set from the above).
     producer_options producer{};

@@ -62,7 +62,9 @@ public:
     explicit collector_context(detail::collector_core& core, detail::processor_call* call = nullptr) noexcept
         : core_(&core), call_(call) {}
 
+    /// The collector's unique key (what delivery::key routes by).
     [[nodiscard]] const std::string& key() const noexcept { return core_->key; }
+    /// The topics it subscribes to.
     [[nodiscard]] const std::vector<std::string>& topics() const noexcept { return core_->topics; }
     /// The loop the queue runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *core_->loop; }
@@ -93,7 +95,9 @@ private:
 /// A collector of payloads of T producing results of R (void: only Ok/Error).
 template <class T, class R = void>
 struct collector {
+    /// Any of the processor shapes processor_fn accepts.
     using processor_type = processor_fn<T, R>;
+    /// setup and teardown: coroutines run once, on the queue's loop.
     using lifecycle_type = std::function<task<void>(collector_context&)>;
 
     /// Unique within its queue; the target of delivery::key.

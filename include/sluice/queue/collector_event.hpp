@@ -174,10 +174,13 @@ public:
     collector_event() = default;
     /// Adopts one reference to `state`.
     explicit collector_event(detail::event_state<R>* state) noexcept : state_(state) {}
+    /// Copies share the result (reference counted), so several waiters may await it.
     collector_event(const collector_event& o) noexcept : state_(o.state_) {
         if (state_) state_->add_ref();
     }
+    /// Moves the reference; the source is empty.
     collector_event(collector_event&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+    /// Copy-and-swap assignment.
     collector_event& operator=(collector_event o) noexcept {
         std::swap(state_, o.state_);
         return *this;

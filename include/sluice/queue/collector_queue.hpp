@@ -51,6 +51,8 @@
 
 namespace sluice {
 
+/// Routes payloads from publishers on any thread to collectors on its loop and answers each sender
+/// with a result_list (README's Usage section, docs/guide.md).
 template <class T, class R = void, queue_discipline Discipline = queue_discipline::fifo,
           class Router = default_router>
     requires router_for<Router, T>
@@ -88,14 +90,18 @@ class collector_queue : private detail::fan_out_host {
     enum class phase : std::uint8_t { idle, starting, running, stopping, stopped };
 
 public:
+    /// The payload's value type.
     using value_type = T;
+    /// What each collector's processor returns.
     using result_type = R;
+    /// What send() gives back.
     using event_type = collector_event<R>;
 
     /// Sends payloads into the queue. Cheap to copy; valid while the queue lives; usable from any
     /// thread (a burst from another thread costs the loop one wake-up).
     class publisher {
     public:
+        /// Publishers are handed out by get_publisher().
         explicit publisher(collector_queue* q) noexcept : queue_(q) {}
 
         /// `co_await send(p)` enqueues p, suspending while a bounded queue is full, and yields the
@@ -124,6 +130,7 @@ public:
         collector_queue* queue_;
     };
 
+    /// Nothing runs until start(). Throws std::invalid_argument on bad options or duplicate collector keys.
     collector_queue(io_loop& loop, std::vector<collector<T, R>> collectors, queue_options options = {},
                     Router router = Router{})
         : metrics_(options.metrics ? queue_metrics(*options.metrics, options.name) : queue_metrics{}), loop_(&loop),
@@ -153,8 +160,11 @@ public:
         lifeline_->queue = nullptr;
     }
 
+    /// A cheap handle for sending; valid while the queue lives.
     [[nodiscard]] publisher get_publisher() noexcept { return publisher(this); }
+    /// The loop every consumer and collector runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    /// The collectors as a router sees them.
     [[nodiscard]] const route_table& routes() const noexcept { return fan_.table(); }
     /// True between start() and stop(). Any thread.
     [[nodiscard]] bool running() const noexcept { return phase_.load(std::memory_order_relaxed) == phase::running; }

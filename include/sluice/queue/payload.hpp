@@ -35,6 +35,7 @@ public:
     string_list(S&&... items) {
         (push_back(std::string_view(std::forward<S>(items))), ...);
     }
+    /// Any range of strings (a vector, an array, a view).
     template <class Range>
         requires requires(const Range& r) {
             std::begin(r);
@@ -53,7 +54,9 @@ public:
         ++size_;
     }
 
+    /// Number of strings.
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    /// True when it holds none.
     [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
 
     /// The i-th entry (linear in i: lists are short).
@@ -63,22 +66,29 @@ public:
         return *it;
     }
 
+    /// True when `s` is one of the strings (a linear scan: lists are short).
     [[nodiscard]] bool contains(std::string_view s) const noexcept {
         for (auto e : *this)
             if (e == s) return true;
         return false;
     }
 
+    /// Walks the packed strings as string_views (valid while the list lives).
     class const_iterator {
     public:
+        /// @cond iterator_boilerplate
         using value_type = std::string_view;
         using difference_type = std::ptrdiff_t;
         using reference = std::string_view;
         using pointer = void;
         using iterator_category = std::forward_iterator_tag;
         const_iterator() = default;
+        /// @endcond
+        /// Positioned at the first string of `rest`, or the end.
         const_iterator(std::string_view rest, bool at_end) : rest_(rest), at_end_(at_end) { cut(); }
+        /// The current string.
         std::string_view operator*() const noexcept { return current_; }
+        /// The next string.
         const_iterator& operator++() {
             if (current_.size() == rest_.size()) {
                 at_end_ = true;
@@ -90,11 +100,13 @@ public:
             }
             return *this;
         }
+        /// The next string, returning the current position.
         const_iterator operator++(int) {
             auto c = *this;
             ++*this;
             return c;
         }
+        /// Same position.
         bool operator==(const const_iterator& o) const noexcept {
             return at_end_ == o.at_end_ && (at_end_ || rest_.data() == o.rest_.data());
         }
@@ -105,7 +117,9 @@ public:
         std::string_view current_;
         bool at_end_ = true;
     };
+    /// The first string.
     [[nodiscard]] const_iterator begin() const noexcept { return {packed_, size_ == 0}; }
+    /// Past the last string.
     [[nodiscard]] const_iterator end() const noexcept { return {{}, true}; }
 
 private:
@@ -114,10 +128,14 @@ private:
 };
 
 template <class T>
+/// What a publisher sends: a value, where it goes (mode with keys or topics) and its priority.
 struct payload {
+    /// The value's type.
     using value_type = T;
 
+    /// What the collectors' processors receive (by const reference; never copied per collector).
     T value{};
+    /// Broadcast (default), by key or by topic.
     delivery mode = delivery::broadcast;
     /// Collector keys, for delivery::key.
     string_list keys{};

@@ -68,12 +68,17 @@ consteval processor_kind kind_of_processor() {
 template <class T, class R>
 class processor_fn {
 public:
+    /// Returns a value at once; a throw is that collector's Error.
     using value_fn = std::function<R(const payload<T>&, collector_context&)>;
+    /// Returns Ok or Error without throwing.
     using result_fn = std::function<result<R>(const payload<T>&, collector_context&)>;
+    /// A coroutine returning a value.
     using task_value_fn = std::function<task<R>(const payload<T>&, collector_context&)>;
+    /// A coroutine returning Ok or Error.
     using task_result_fn = std::function<task<result<R>>(const payload<T>&, collector_context&)>;
 
     processor_fn() noexcept = default;
+    /// No processor (empty), as for a default-constructed one.
     processor_fn(std::nullptr_t) noexcept {}
 
     /// Stores `f`, whose return type decides how it runs (see the file comment).
@@ -95,6 +100,7 @@ public:
     /// True when it holds a callable.
     explicit operator bool() const noexcept { return kind() != processor_kind::none; }
 
+    /// Which of the four shapes it holds.
     [[nodiscard]] processor_kind kind() const noexcept { return static_cast<processor_kind>(fn_.index()); }
 
     /// True for the kinds that never suspend (value, result): they run inline, without a frame.

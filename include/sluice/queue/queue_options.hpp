@@ -49,6 +49,7 @@ struct queue_options {
     metrics_registry* metrics = nullptr;
     /// Where to log (warn) the Errors no caller will see; none if null. Payloads are never logged.
     const logger* log = nullptr;
+    /// Labels metrics and logs.
     std::string name = "queue";
 };
 
@@ -68,7 +69,9 @@ struct queue_stats {
     std::size_t pending = 0;      ///< waiting in the queue now
     std::size_t in_flight = 0;    ///< being processed now (including calls that released their consumer)
     std::size_t consumers = 0;    ///< consumer coroutines alive now
+    /// Consumers waiting for a payload.
     std::size_t idle_consumers = 0;
+    /// The most consumers alive at once (sizing max_consumers).
     std::size_t peak_consumers = 0;
 };
 

@@ -46,6 +46,7 @@ public:
 
     /// Number of collectors.
     [[nodiscard]] std::size_t size() const noexcept { return keys_.size(); }
+    /// Key of collector `i`.
     [[nodiscard]] const std::string& key(std::size_t i) const { return keys_[i]; }
 
     /// The index of the collector with `key`, or -1.
@@ -88,11 +89,15 @@ public:
     }
     /// Records `n` keys or topics that matched no collector (counted in queue_stats::unrouted).
     void note_unrouted(std::uint32_t n = 1) noexcept { unrouted_ += n; }
+    /// The targets, in order.
     [[nodiscard]] std::span<const std::uint32_t> indices() const noexcept { return targets_; }
+    /// True when no collector was added (the payload is unrouted).
     [[nodiscard]] bool empty() const noexcept { return targets_.empty(); }
+    /// Number of targets.
     [[nodiscard]] std::size_t size() const noexcept { return targets_.size(); }
     /// Keys or topics noted as matching no collector.
     [[nodiscard]] std::uint32_t unrouted() const noexcept { return unrouted_; }
+    /// Empties the targets for the next payload (the queue reuses one instance).
     void clear() noexcept {
         targets_.clear();
         unrouted_ = 0;
@@ -116,6 +121,7 @@ concept router_for = requires(Router& r, const payload<T>& p, const route_table&
 /// topics (and topics nobody subscribes to) add nothing and are noted as unrouted.
 struct default_router {
     template <class T>
+    /// Adds the payload's targets by its mode; notes unknown keys and topics as unrouted.
     void route(const payload<T>& p, const route_table& table, route_targets& out) const {
         switch (p.mode) {
         case delivery::broadcast: out.add_all(table); break;

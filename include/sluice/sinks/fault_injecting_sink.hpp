@@ -24,6 +24,7 @@
 
 namespace sluice {
 
+/// How a fault_injecting_sink misbehaves; the defaults deliver everything.
 struct fault_options {
     /// The first N requests fail as a whole (retryable).
     std::size_t fail_first_requests = 0;
@@ -41,16 +42,22 @@ struct fault_options {
     std::chrono::milliseconds latency{0};
     /// While true, requests hang until `stop_hanging()` (or until hang_timeout, then fail retryable).
     bool hang = false;
+    /// A hanging request gives up after this and fails retryably.
     std::chrono::milliseconds hang_timeout{std::chrono::hours(1)};
+    /// What limits() reports.
     sink_limits limits{};
+    /// Seeds the failure draws, so a run is reproducible.
     std::uint64_t seed = 42;
 };
 
+/// A sink that keeps what it was sent and fails on purpose, for tests and drills.
 class fault_injecting_sink {
 public:
+    /// Requests run on `loop` (latency and hangs sleep there).
     fault_injecting_sink(io_loop& loop, fault_options options = {})
         : loop_(&loop), options_(std::move(options)), rng_(options_.seed) {}
 
+    /// The limits of fault_options::limits.
     [[nodiscard]] sink_limits limits() const { return options_.limits; }
 
     /// One request: the batch's records (and its key, kept in keys()). A hanging request ends when
@@ -109,15 +116,23 @@ public:
         hang_release_ = std::stop_source{};
     }
 
+    /// Every record acknowledged, in the order they were acknowledged.
     [[nodiscard]] const std::vector<std::string>& delivered() const noexcept { return delivered_; }
+    /// Entries per request, in request order.
     [[nodiscard]] const std::vector<std::size_t>& batch_sizes() const noexcept { return batch_sizes_; }
     /// The batch key of every request, in order.
     [[nodiscard]] const std::vector<std::string>& keys() const noexcept { return keys_; }
+    /// Requests received.
     [[nodiscard]] std::size_t requests() const noexcept { return requests_; }
+    /// Requests failed as a whole.
     [[nodiscard]] std::size_t failed_requests() const noexcept { return failed_requests_; }
+    /// Entries failed retryably.
     [[nodiscard]] std::size_t failed_entries() const noexcept { return failed_entries_; }
+    /// Entries rejected.
     [[nodiscard]] std::size_t rejected_entries() const noexcept { return rejected_entries_; }
+    /// Requests that hung.
     [[nodiscard]] std::size_t hung() const noexcept { return hung_; }
+    /// The largest batch received.
     [[nodiscard]] std::size_t max_batch_seen() const noexcept { return max_batch_seen_; }
 
     /// The most requests that were in flight at once.
@@ -171,14 +186,19 @@ private:
 /// Accepts everything and keeps nothing: the baseline for measuring the engine itself.
 class null_sink {
 public:
+    /// Reports `limits` as its own.
     explicit null_sink(sink_limits limits = {}) : limits_(limits) {}
+    /// The limits it was made with.
     [[nodiscard]] sink_limits limits() const { return limits_; }
+    /// Counts the batch and acknowledges every entry.
     task<batch_result> send(std::span<const std::string_view> batch) {
         records_ += batch.size();
         for (auto r : batch) bytes_ += r.size();
         co_return batch_result::all_ok();
     }
+    /// Records acknowledged.
     [[nodiscard]] std::uint64_t records() const noexcept { return records_; }
+    /// Bytes acknowledged.
     [[nodiscard]] std::uint64_t bytes() const noexcept { return bytes_; }
 
 private:

@@ -45,7 +45,9 @@ enum class ndjson_open_mode {
     truncate, ///< O_TRUNC: start from an empty file
 };
 
+/// How an ndjson_file_writer opens, buffers and closes its file.
 struct ndjson_file_options {
+    /// Append to the file or start it empty.
     ndjson_open_mode mode = ndjson_open_mode::append;
     /// The buffer is written once it holds at least this many bytes. 0 writes every record at once.
     std::size_t flush_threshold = 256 * 1024;
@@ -92,6 +94,8 @@ inline task<void> ndjson_ready() { co_return; }
 
 } // namespace detail
 
+/// Appends NDJSON records to one file through an io_loop, buffered and double-buffered so a record costs a
+/// memcpy, not a system call.
 class ndjson_file_writer {
 public:
     /// Does not touch the file: co_await open() does.
@@ -235,12 +239,15 @@ public:
         if (error) std::rethrow_exception(error);
     }
 
+    /// The file it writes.
     [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+    /// True between open() and close().
     [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0 && !closing_; }
     /// True while a write is with the kernel.
     [[nodiscard]] bool write_in_flight() const noexcept { return writing_; }
     /// True once a write failed; failure() is the error.
     [[nodiscard]] bool failed() const noexcept { return static_cast<bool>(failure_); }
+    /// The error that failed the writer, or null.
     [[nodiscard]] std::exception_ptr failure() const noexcept { return failure_; }
 
     /// Records accepted by append/buffer.

@@ -16,11 +16,14 @@ namespace sluice::text {
 /// A decimal number: (-1)^negative * 0.d1d2d3... * 10^exponent, with no leading or trailing zero
 /// digits. Zero has no digits (and is never negative).
 struct decimal {
+    /// A minus sign was present (and the value is not zero).
     bool negative = false;
+    /// Significant digits without leading or trailing zeros; empty for zero.
     std::string digits{};
     /// Saturates at +-(2^31 - 1): such numbers are out of every range anyway.
     std::int64_t exponent = 0;
 
+    /// True for zero, whatever its sign or exponent was.
     [[nodiscard]] bool is_zero() const noexcept { return digits.empty(); }
     /// Significant digits: "120.0500" has 5 ("12005"), "0.001" has 1, zero has 0.
     [[nodiscard]] std::size_t significant_digits() const noexcept { return digits.size(); }
@@ -46,9 +49,12 @@ enum class decimal_grammar {
 
 /// A decimal number's sign, significant digits and exponent (as in decimal), read without allocating.
 struct decimal_shape {
+    /// A minus sign was present.
     bool negative = false;
     std::size_t significant_digits = 0; ///< 0: zero
+    /// Power of ten of the last significant digit.
     std::int64_t exponent = 0;
+    /// True for zero.
     [[nodiscard]] bool is_zero() const noexcept { return significant_digits == 0; }
 };
 

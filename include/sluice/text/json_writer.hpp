@@ -24,16 +24,22 @@ namespace sluice::text {
 /// base64() encodes bytes, integer() writes a decimal number, number() a finite double in the
 /// shortest text that reads back as the same double ("0.1", "1e+300").
 struct size_counter {
+    /// Bytes counted so far.
     std::size_t n = 0;
+    /// Counts `s` as is.
     void raw(std::string_view s) noexcept { n += s.size(); }
+    /// Counts `s` escaped as a JSON string's inside.
     void escaped(std::string_view s) noexcept { n += json_escaped_size(s); }
+    /// Counts `s` base64-encoded.
     void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
+    /// Counts a decimal integer.
     template <class I>
         requires std::is_integral_v<I>
     void integer(I v) noexcept {
         char buf[24];
         n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
     }
+    /// Counts a finite double in its shortest round-trip text.
     void number(double v) noexcept {
         char buf[32];
         n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
@@ -42,18 +48,24 @@ struct size_counter {
 
 /// The writing emitter: into a buffer with room for what size_counter counted plus json_write_slack.
 struct pointer_writer {
+    /// Where the next byte goes (room reserved by a size_counter pass).
     char* p;
+    /// Copies `s`.
     void raw(std::string_view s) noexcept {
         std::memcpy(p, s.data(), s.size());
         p += s.size();
     }
+    /// Writes `s` escaped as a JSON string's inside.
     void escaped(std::string_view s) noexcept { p = write_json_escaped(p, s); }
+    /// Writes `s` base64-encoded.
     void base64(std::string_view s) noexcept { p = write_base64(p, s); }
+    /// Writes a decimal integer.
     template <class I>
         requires std::is_integral_v<I>
     void integer(I v) noexcept {
         p = std::to_chars(p, p + 24, v).ptr;
     }
+    /// Writes a finite double in its shortest round-trip text.
     void number(double v) noexcept { p = std::to_chars(p, p + 32, v).ptr; }
 };
 

@@ -22,15 +22,19 @@ namespace sluice::text {
 struct url_parts {
     std::string_view scheme;   ///< "https"; empty when the URL has none
     std::string_view userinfo; ///< "user:password", before the last '@' of the authority; may be empty
+    /// True when the URL had a '@' (userinfo may still be empty).
     bool has_userinfo = false;
     std::string_view host; ///< "example.com", "10.0.0.1", "::1" (an IPv6 literal, without its brackets)
     bool ipv6 = false;     ///< the host was a bracketed literal
     std::string_view port; ///< the text after the host's ':' (digits when valid); empty when absent
+    /// True when the URL had a ':' after the host.
     bool has_port = false;
     std::string_view path;     ///< from the first '/' after the authority to '?' or '#'; may be empty
     std::string_view query;    ///< after '?', without it
+    /// True when the URL had a '?'.
     bool has_query = false;
     std::string_view fragment; ///< after '#', without it
+    /// True when the URL had a '#'.
     bool has_fragment = false;
 
     /// The port as a number (1..65535), when it is one.

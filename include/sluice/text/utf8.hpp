@@ -23,6 +23,7 @@ enum class utf8_status { ok, invalid_utf8, invalid_character };
 
 /// The result of a check: ok, or what is wrong and where.
 struct utf8_check {
+    /// ok, or what is wrong.
     utf8_status status = utf8_status::ok;
     /// Byte offset of the offending sequence.
     std::size_t offset = 0;
@@ -31,21 +32,25 @@ struct utf8_check {
     /// Why the UTF-8 is invalid, for invalid_utf8.
     std::string_view detail{};
 
+    /// True when the text passed.
     [[nodiscard]] bool ok() const noexcept { return status == utf8_status::ok; }
 };
 
 /// Any code point valid UTF-8 can hold.
 struct any_character {
+    /// Accepts every code point.
     constexpr bool operator()(std::uint32_t) const noexcept { return true; }
 };
 
 /// The characters of XML 1.0, which SQS (and other XML-rooted AWS APIs) accept:
-/// #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+/// `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`.
 struct xml_character {
+    /// True for a character of XML 1.0.
     constexpr bool operator()(std::uint32_t cp) const noexcept {
         if (cp < 0x20) return cp == 0x09 || cp == 0x0A || cp == 0x0D;
         return cp != 0xFFFE && cp != 0xFFFF;
     }
+    /// The accepted set, for error messages.
     static constexpr std::string_view description = "#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF";
 };
 

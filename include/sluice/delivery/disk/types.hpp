@@ -35,6 +35,7 @@ enum class fsync_policy {
     os,          ///< never (the kernel writes back on its own); close() does not sync either
 };
 
+/// Where and how a disk_buffer keeps records.
 struct disk_buffer_options {
     /// Where the segment files live; created (with parents) if missing. One disk_buffer per directory.
     std::filesystem::path directory;
@@ -50,7 +51,9 @@ struct disk_buffer_options {
     /// Appended records are written once this many bytes are buffered; with a codec, also the size of
     /// the blocks compressed as a unit (a larger block compresses better, a corrupt one loses more).
     std::size_t block_bytes = 64 * 1024;
+    /// When appends reach stable storage (every_batch: before append() returns).
     fsync_policy fsync = fsync_policy::every_batch;
+    /// The period of fsync_policy::interval.
     std::chrono::milliseconds fsync_interval{100};
     /// Called with a line that names the file, the offset and what was wrong, for every corrupt record,
     /// torn tail or missing segment found at open or while reading (also collected in recovery()). Runs
@@ -59,17 +62,21 @@ struct disk_buffer_options {
     /// When set, the buffer publishes sluice_disk_buffer_corruption_total (problems found in its files)
     /// and sluice_disk_buffer_records_lost_total (records lost with them), labelled {name=metrics_name}.
     metrics_registry* metrics = nullptr;
+    /// Labels the buffer's metrics.
     std::string metrics_name = "disk_buffer";
 };
 
 /// A record handed out by read_next(). It owns its bytes.
 struct disk_record {
+    /// Its id (what acknowledge() takes).
     record_id id = 0;
+    /// The record's bytes.
     std::vector<std::byte> data;
 };
 
 /// Something wrong found in a file at open: what, where, and what it cost.
 struct disk_buffer_issue {
+    /// The kinds of damage recovery finds.
     enum class kind {
         corrupt,  ///< bytes that failed their CRC, held no valid header or implausible ids: skipped
         torn,     ///< the file ended inside a record (a write cut short) or in bytes holding no record: cut off
@@ -77,13 +84,18 @@ struct disk_buffer_issue {
         bad_file, ///< a file that is not a readable segment or checkpoint (renamed aside, or ignored)
         missing,  ///< a segment that should be there is not (deleted by something else): its records lost
     };
+    /// What was wrong.
     kind what = kind::corrupt;
+    /// The file it was found in.
     std::filesystem::path file;
+    /// Where in the file.
     std::uint64_t offset = 0;
+    /// Bytes skipped or cut.
     std::uint64_t bytes = 0;
     /// Records lost with these bytes, as far as the framing and the neighbouring segments tell (0 for
     /// the torn tail of the last segment, whose records were never acknowledged as written).
     std::uint64_t records = 0;
+    /// What was wrong, in words.
     std::string reason;
 
     /// One line for a log: "<file> at offset N: reason".
@@ -107,9 +119,11 @@ struct recovery_report {
     /// Empty or header-less segment files left by a crash while one was being created: harmless,
     /// removed without an issue.
     std::size_t empty_segments_removed = 0;
+    /// Every problem found, with its file and offset.
     std::vector<disk_buffer_issue> issues;
 };
 
+/// Counters and sizes of a disk_buffer.
 struct disk_buffer_stats {
     std::uint64_t bytes_on_disk = 0;           ///< total size of the segment files
     std::uint64_t bytes_buffered = 0;          ///< framed records appended but not yet written
@@ -124,6 +138,7 @@ struct disk_buffer_stats {
     std::uint64_t corrupt_records_skipped = 0; ///< at open and while reading
     std::uint64_t records_lost = 0;            ///< at open (recovery_report::records_lost) and while reading
     std::uint64_t write_errors = 0;            ///< failed writes, each rolled back
+    /// fsync calls made.
     std::uint64_t fsyncs = 0;
     std::uint64_t ack_checkpoints = 0; ///< acknowledgement checkpoints written
 };
@@ -132,12 +147,14 @@ struct disk_buffer_stats {
 /// buffer is unchanged: acknowledge records (so their segments can go) and try again.
 class disk_buffer_full : public std::runtime_error {
 public:
+    /// `requested` bytes did not fit: `used` of `limit` are taken.
     disk_buffer_full(const std::string& what, std::uint64_t requested, std::uint64_t used, std::uint64_t limit)
         : std::runtime_error(what), requested_(requested), used_(used), limit_(limit) {}
     /// Bytes the refused call needed.
     [[nodiscard]] std::uint64_t requested() const noexcept { return requested_; }
     /// Bytes in use (segments and buffered records) when it was refused.
     [[nodiscard]] std::uint64_t used() const noexcept { return used_; }
+    /// The byte limit (disk_buffer_options::max_bytes).
     [[nodiscard]] std::uint64_t limit() const noexcept { return limit_; }
 
 private:
