@@ -65,9 +65,11 @@ public:
 
 protected:
     executor() = default;
+    /// @cond
     executor(const executor&) = default;
     executor& operator=(const executor&) = default;
     ~executor() = default;
+    /// @endcond
 };
 
 /// Thrown by awaitables whose std::stop_token was triggered before they completed.
@@ -449,13 +451,19 @@ private:
 template <class T>
 class [[nodiscard]] task {
 public:
+    /// The coroutine machinery (internal).
     using promise_type = detail::task_promise<T>;
+    /// What co_await gives.
     using value_type = T;
+    /// The coroutine handle a task owns.
     using handle_type = std::coroutine_handle<promise_type>;
 
     task() noexcept = default;
+    /// Takes ownership of a started-suspended coroutine (what the promise does).
     explicit task(handle_type handle) noexcept : handle_(handle) {}
+    /// Moves ownership; the source is empty.
     task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    /// Destroys the coroutine it held, then takes `other`'s.
     task& operator=(task&& other) noexcept {
         if (this != &other) {
             destroy();
@@ -472,7 +480,9 @@ public:
     /// True once the coroutine ran to completion.
     [[nodiscard]] bool done() const noexcept { return !handle_ || handle_.done(); }
 
+    /// Awaiting an lvalue task starts it and leaves it owned by the caller.
     auto operator co_await() & noexcept { return awaiter<false>{handle_}; }
+    /// Awaiting a temporary task starts it; its frame dies with the awaiter.
     auto operator co_await() && noexcept { return awaiter<true>{handle_}; }
 
     /// The raw handle, for executors that start tasks themselves. Ownership stays with the task.
@@ -668,6 +678,8 @@ private:
 
 } // namespace detail
 
+/// Owns spawned tasks so none outlives the scope: structured concurrency for fire-and-forget work.
+/// co_await join() before destroying it.
 class async_scope {
 public:
     async_scope() = default;
@@ -700,6 +712,7 @@ public:
 
     /// Asks the spawned tasks to stop; they see it through get_token(). True if this call made the request.
     bool request_stop() noexcept { return stop_.request_stop(); }
+    /// The token every spawned task may watch; request_stop() fires it.
     [[nodiscard]] std::stop_token get_token() const noexcept { return stop_.get_token(); }
 
     /// How many spawned tasks have not finished yet.
@@ -764,6 +777,8 @@ inline void channel_resume_all(waiter_node* n) {
 } // namespace detail
 
 template <class T>
+/// A bounded multi-producer multi-consumer channel between coroutines: send() suspends while it is full,
+/// receive() while it is empty; close() ends both sides.
 class channel {
     // Values move under the channel's lock, where a throwing move could lose one.
     static_assert(std::is_object_v<T> && !std::is_const_v<T>, "channel<T> needs a non-const object type");
@@ -846,6 +861,7 @@ public:
         using base = awaiter_base<send_node, true>;
 
     public:
+        /// @cond awaiter_protocol
         send_awaiter(channel& ch, T& value, std::stop_token token) noexcept
             : base(ch, std::move(token)), value_(value) {}
 
@@ -883,6 +899,7 @@ public:
             if (this->node_.status == detail::channel_status::closed) throw channel_closed();
         }
 
+        /// @endcond
     private:
         T& value_; // in the send_operation, which outlives the co_await expression
     };
@@ -891,9 +908,12 @@ public:
     /// operator co_await because GCC copies awaiters that are awaited as lvalues.)
     class send_operation {
     public:
+        /// Made by send().
         send_operation(channel& ch, T&& value, std::stop_token token) noexcept
             : channel_(&ch), value_(std::move(value)), token_(std::move(token)) {}
+        /// Makes the awaiter that lives in the awaiting frame.
         send_awaiter operator co_await() & noexcept { return send_awaiter{*channel_, value_, token_}; }
+        /// Makes the awaiter that lives in the awaiting frame.
         send_awaiter operator co_await() && noexcept { return send_awaiter{*channel_, value_, token_}; }
 
     private:
@@ -907,6 +927,7 @@ public:
         using base = awaiter_base<receive_node, false>;
 
     public:
+        /// @cond awaiter_protocol
         receive_awaiter(channel& ch, std::stop_token token) noexcept : base(ch, std::move(token)) {}
 
         [[nodiscard]] bool await_ready() const noexcept { return false; }
@@ -940,6 +961,7 @@ public:
             return std::move(result_);
         }
 
+        /// @endcond
     private:
         std::optional<T> result_;
     };
@@ -947,7 +969,9 @@ public:
     /// What receive() returns: an awaitable, each `co_await` of which receives one value.
     class receive_operation {
     public:
+        /// Made by receive().
         receive_operation(channel& ch, std::stop_token token) noexcept : channel_(&ch), token_(std::move(token)) {}
+        /// Makes the awaiter that lives in the awaiting frame.
         receive_awaiter operator co_await() const noexcept { return receive_awaiter{*channel_, token_}; }
 
     private:
@@ -1035,7 +1059,9 @@ public:
         std::lock_guard lock(mutex_);
         return size_;
     }
+    /// Most values it holds at once.
     [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
+    /// True once close() was called (values still buffered can be received).
     [[nodiscard]] bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
 private:
@@ -1087,6 +1113,7 @@ private:
 
 namespace sluice {
 
+/// A manual-reset event coroutines can await (from any thread: set() resumes waiters on their executors).
 class async_event {
 public:
     class wait_awaiter;
@@ -1095,7 +1122,9 @@ public:
     /// awaiting frame and never moves (GCC copies awaiters that are awaited as lvalues).
     class wait_operation {
     public:
+        /// Made by wait().
         wait_operation(async_event& ev, std::stop_token token) noexcept : event_(&ev), token_(std::move(token)) {}
+        /// Makes the awaiter that lives in the awaiting frame.
         wait_awaiter operator co_await() const noexcept;
 
     private:
@@ -1103,6 +1132,7 @@ public:
         std::stop_token token_;
     };
 
+    /// Set from the start when `initially_set`.
     explicit async_event(bool initially_set = false) noexcept : set_(initially_set) {}
     async_event(const async_event&) = delete;
     async_event& operator=(const async_event&) = delete;
@@ -1124,11 +1154,13 @@ public:
         }
     }
 
+    /// Clears the event; later waits suspend again.
     void reset() noexcept {
         std::lock_guard lock(mutex_);
         set_.store(false, std::memory_order_relaxed);
     }
 
+    /// True while set.
     [[nodiscard]] bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
 
     /// `co_await ev.wait()` completes once the event is set (at once if it is).
@@ -1136,8 +1168,10 @@ public:
     /// As wait(), but throws operation_cancelled if `token` is stopped before the event is set.
     [[nodiscard]] wait_operation wait(std::stop_token token) noexcept { return wait_operation{*this, std::move(token)}; }
 
+    /// The awaiter of one wait (internal: made by operator co_await, never by hand).
     class wait_awaiter {
     public:
+        /// @cond awaiter_protocol
         wait_awaiter(async_event& ev, std::stop_token token) noexcept
             : event_(ev), wait_(ev.mutex_, ev.waiters_, std::move(token)) {}
         wait_awaiter(const wait_awaiter&) = delete;
@@ -1156,6 +1190,7 @@ public:
 
         void await_resume() { wait_.finish(); }
 
+        /// @endcond
     private:
         async_event& event_;
         detail::cancellable_wait wait_;
@@ -1192,10 +1227,13 @@ class async_mutex;
 /// Owns a lock on an async_mutex and unlocks it on destruction. Returned by `co_await m.scoped_lock()`.
 class [[nodiscard]] async_mutex_lock {
 public:
+    /// An empty guard that owns nothing.
     async_mutex_lock() noexcept = default;
     /// Takes over a lock the caller already holds.
     async_mutex_lock(async_mutex& m, std::adopt_lock_t) noexcept : mutex_(&m) {}
+    /// Moves the lock; the source owns nothing.
     async_mutex_lock(async_mutex_lock&& o) noexcept : mutex_(std::exchange(o.mutex_, nullptr)) {}
+    /// Unlocks what it held, then takes `o`'s lock.
     async_mutex_lock& operator=(async_mutex_lock&& o) noexcept {
         if (this != &o) {
             unlock();
@@ -1209,18 +1247,23 @@ public:
 
     /// Unlocks early; the guard then owns nothing.
     void unlock() noexcept;
+    /// True while it holds the lock.
     [[nodiscard]] bool owns_lock() const noexcept { return mutex_ != nullptr; }
+    /// The mutex it locks, or null.
     [[nodiscard]] async_mutex* mutex() const noexcept { return mutex_; }
 
 private:
     async_mutex* mutex_ = nullptr;
 };
 
+/// A mutex for coroutines: lock() suspends instead of blocking the thread, and waiters resume on their own
+/// executors.
 class async_mutex {
 public:
     /// What lock() returns; await it in place.
     class lock_awaiter {
     public:
+        /// @cond awaiter_protocol
         explicit lock_awaiter(async_mutex& m) noexcept : mutex_(m) {}
         [[nodiscard]] bool await_ready() const noexcept { return false; }
         bool await_suspend(std::coroutine_handle<> h) {
@@ -1239,13 +1282,16 @@ public:
     protected:
         async_mutex& mutex_;
         detail::waiter_node node_;
+        /// @endcond
     };
 
     /// What scoped_lock() returns: lock_awaiter yielding a guard.
     class scoped_lock_awaiter : public lock_awaiter {
     public:
+        /// @cond awaiter_protocol
         using lock_awaiter::lock_awaiter;
         async_mutex_lock await_resume() const noexcept { return async_mutex_lock{mutex_, std::adopt_lock}; }
+        /// @endcond
     };
 
     async_mutex() noexcept = default;
@@ -1360,6 +1406,7 @@ enum class outcome_kind : std::uint8_t {
 /// How one record (or one attempt, or one whole request) fared. Safe to log: never holds
 /// credentials, signatures or the record's body.
 struct outcome {
+    /// What happened; the engine retries only retry and throttled.
     outcome_kind kind = outcome_kind::ok;
     /// Why, for anything but ok: "ProvisionedThroughputExceededException: Rate exceeded for shard...".
     std::string message{};
@@ -1376,6 +1423,7 @@ struct outcome {
     /// True when a final failure was handed to the dead-letter output (set by the engine).
     bool dead_lettered = false;
 
+    /// Delivered.
     [[nodiscard]] static outcome ok() { return {}; }
     /// Transient: try again later. `throttled` marks a request to slow down.
     [[nodiscard]] static outcome retry(std::string why, bool throttled = false) {
@@ -1384,9 +1432,11 @@ struct outcome {
         o.message = std::move(why);
         return o;
     }
+    /// Retryable, and a request to slow down (lowers the adaptive concurrency).
     [[nodiscard]] static outcome throttle(std::string why) { return retry(std::move(why), true); }
     /// The sender's fault: never retried.
     [[nodiscard]] static outcome reject(std::string why) { return make(outcome_kind::reject, std::move(why)); }
+    /// Any kind with its reason.
     [[nodiscard]] static outcome make(outcome_kind k, std::string why) {
         outcome o;
         o.kind = k;
@@ -1400,6 +1450,7 @@ struct outcome {
         request_id = std::move(request_id_);
         return *this;
     }
+    /// Adds the service's error code and request id, so an error can be traced at the service.
     outcome&& from_service(std::string code_, std::string request_id_ = {}) && {
         return std::move(from_service(std::move(code_), std::move(request_id_)));
     }
@@ -1410,6 +1461,7 @@ struct outcome {
     [[nodiscard]] bool retryable() const noexcept {
         return kind == outcome_kind::retry || kind == outcome_kind::throttled;
     }
+    /// True when the service asked to slow down.
     [[nodiscard]] bool throttled() const noexcept { return kind == outcome_kind::throttled; }
 
     /// "throttled after 3 attempt(s): <message> [ThrottlingException, request 1a2b]": safe to log.
@@ -1432,14 +1484,22 @@ struct outcome {
 /// what() is the outcome's message, prefixed by where it happened; nothing secret in it.
 class delivery_error : public std::runtime_error {
 public:
+    /// The message is the outcome's, so what() says why without the record.
     explicit delivery_error(outcome o) : std::runtime_error(o.message), outcome_(std::move(o)) {}
 
+    /// The whole outcome (kind, codes, attempts).
     [[nodiscard]] const outcome& details() const noexcept { return outcome_; }
+    /// Why it failed: reject and invalid are the sender's fault, retry/throttled ran out.
     [[nodiscard]] outcome_kind kind() const noexcept { return outcome_.kind; }
+    /// Requests that carried the record.
     [[nodiscard]] unsigned attempts() const noexcept { return outcome_.attempts; }
+    /// True when the service may have seen the record (a retry elsewhere could duplicate it).
     [[nodiscard]] bool sent() const noexcept { return outcome_.sent; }
+    /// True when the dead-letter output took the record.
     [[nodiscard]] bool dead_lettered() const noexcept { return outcome_.dead_lettered; }
+    /// The service's error code, when it gave one.
     [[nodiscard]] const std::string& service_code() const noexcept { return outcome_.service_code; }
+    /// The service's request id, for its support.
     [[nodiscard]] const std::string& request_id() const noexcept { return outcome_.request_id; }
 
 private:
@@ -1515,10 +1575,13 @@ public:
 };
 
 template <class T>
+/// Ok with a value (or without one: an unrouted payload, a void processor) or Error with what failed, tagged
+/// with the collector it came from.
 class result {
     using stored_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
 public:
+    /// The value's type (void allowed).
     using value_type = T;
 
     /// An empty Ok.
@@ -1537,21 +1600,27 @@ public:
     /// Ok with no value (the void case, or "nothing to report").
     static result ok() { return result{}; }
 
+    /// An Error.
     static result failure(error e) {
         result r;
         r.state_.template emplace<2>(std::move(e));
         return r;
     }
 
+    /// True unless it is an Error (an Ok without a value is Ok).
     [[nodiscard]] bool is_ok() const noexcept { return state_.index() != 2; }
+    /// True for an Error.
     [[nodiscard]] bool is_error() const noexcept { return state_.index() == 2; }
     /// True for an Ok that carries a value.
     [[nodiscard]] bool has_value() const noexcept { return state_.index() == 1; }
+    /// Same as is_ok().
     explicit operator bool() const noexcept { return is_ok(); }
 
     /// The value of an Ok. Rethrows the error for an Error; throws bad_result_access for an empty Ok.
     decltype(auto) value() & { return get(*this); }
+    /// The value; rethrows the Error's exception (or a std::runtime_error with its message).
     decltype(auto) value() const& { return get(*this); }
+    /// The value, moved out; rethrows an Error as value() does.
     decltype(auto) value() && { return get(std::move(*this)); }
 
     /// The error of an Error; throws bad_result_access for an Ok.
@@ -1562,6 +1631,7 @@ public:
 
     /// The collector (or sink) that produced this result; empty when none did.
     [[nodiscard]] const std::string& source() const noexcept { return source_; }
+    /// Tags the result with its collector's key (the queue does this).
     void set_source(std::string s) { source_ = std::move(s); }
 
 private:
@@ -1584,14 +1654,20 @@ private:
 template <class T>
 class result_list {
 public:
+    /// Each collector's result.
     using value_type = result<T>;
+    /// Iterates the results.
     using iterator = typename std::vector<result<T>>::iterator;
+    /// Iterates the results.
     using const_iterator = typename std::vector<result<T>>::const_iterator;
 
     result_list() = default;
+    /// Takes the results as they are.
     explicit result_list(std::vector<result<T>> items) : items_(std::move(items)) {}
 
+    /// Number of results (one per collector that got the payload; one for an unrouted payload).
     [[nodiscard]] std::size_t size() const noexcept { return items_.size(); }
+    /// True when it holds no results yet (get_result() before the payload is done).
     [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
 
     /// The first result; throws bad_result_access when there is none.
@@ -1600,12 +1676,17 @@ public:
         return items_.front();
     }
 
+    /// Result `i`, in collector order.
     [[nodiscard]] const result<T>& operator[](std::size_t i) const { return items_[i]; }
     /// The i-th result, to fill in (a queue writes each collector's answer at its routing position).
     [[nodiscard]] result<T>& operator[](std::size_t i) { return items_[i]; }
+    /// First result.
     [[nodiscard]] iterator begin() noexcept { return items_.begin(); }
+    /// Past the last result.
     [[nodiscard]] iterator end() noexcept { return items_.end(); }
+    /// First result.
     [[nodiscard]] const_iterator begin() const noexcept { return items_.begin(); }
+    /// Past the last result.
     [[nodiscard]] const_iterator end() const noexcept { return items_.end(); }
 
     /// True when no result is an Error.
@@ -1622,10 +1703,13 @@ public:
         return n;
     }
 
+    /// Appends a result.
     void push_back(result<T> r) { items_.push_back(std::move(r)); }
+    /// Reserves room for `n` results.
     void reserve(std::size_t n) { items_.reserve(n); }
     /// Makes the list `n` long, new entries empty Oks.
     void resize(std::size_t n) { items_.resize(n); }
+    /// Removes every result.
     void clear() noexcept { items_.clear(); }
 
 private:
@@ -1651,11 +1735,13 @@ private:
 
 namespace sluice {
 
+/// A counting semaphore coroutines await: bounds concurrent work without blocking a thread.
 class async_semaphore {
 public:
     /// Made afresh by each `co_await` of an acquire_operation; lives in the awaiting frame, never moves.
     class acquire_awaiter {
     public:
+        /// @cond awaiter_protocol
         acquire_awaiter(async_semaphore& sem, std::stop_token token) noexcept
             : sem_(sem), wait_(sem.mutex_, sem.waiters_, std::move(token)) {}
         acquire_awaiter(const acquire_awaiter&) = delete;
@@ -1676,6 +1762,7 @@ public:
 
         void await_resume() { wait_.finish(); }
 
+        /// @endcond
     private:
         async_semaphore& sem_;
         detail::cancellable_wait wait_;
@@ -1685,8 +1772,10 @@ public:
     /// is made by operator co_await).
     class acquire_operation {
     public:
+        /// Made by acquire().
         acquire_operation(async_semaphore& sem, std::stop_token token) noexcept
             : sem_(&sem), token_(std::move(token)) {}
+        /// Makes the awaiter that lives in the awaiting frame.
         acquire_awaiter operator co_await() const noexcept { return acquire_awaiter{*sem_, token_}; }
 
     private:
@@ -1694,6 +1783,7 @@ public:
         std::stop_token token_;
     };
 
+    /// Starts with `initial` permits (>= 0).
     explicit async_semaphore(std::ptrdiff_t initial) noexcept : count_(initial) {
         assert(initial >= 0 && "async_semaphore needs a non-negative initial count");
     }
@@ -2719,6 +2809,7 @@ inline std::string_view to_string(io_backend b) noexcept {
     return "unknown";
 }
 
+/// How an io_loop is built; the defaults suit almost everyone.
 struct loop_options {
     /// `automatic` honours the SLUICE_IO_BACKEND environment variable (io_uring | epoll), then probes.
     io_backend backend = io_backend::automatic;
@@ -2728,10 +2819,15 @@ struct loop_options {
 
 /// Poll event bits for io_loop::poll (the poll(2) ones).
 namespace poll_events {
+/// Readable.
 inline constexpr std::uint32_t in = POLLIN;
+/// Writable.
 inline constexpr std::uint32_t out = POLLOUT;
+/// Urgent data.
 inline constexpr std::uint32_t pri = POLLPRI;
+/// Error (always reported).
 inline constexpr std::uint32_t err = POLLERR;
+/// Hang-up (always reported).
 inline constexpr std::uint32_t hup = POLLHUP;
 } // namespace poll_events
 
@@ -2741,6 +2837,9 @@ namespace detail {
 inline thread_local io_loop* current_loop = nullptr;
 }
 
+/// One thread's event loop: runs coroutines, timers, socket readiness and file I/O on io_uring (or epoll
+/// where the kernel refuses io_uring). Everything but post/call_soon/schedule/stop belongs to the thread that
+/// runs it.
 class io_loop final : public executor {
 private:
     // ---- op awaiters ----
@@ -2804,8 +2903,11 @@ public:
     using io_awaiter = op_awaiter<checked_result>;
 
 public:
+    /// The clock of every timer.
     using clock = std::chrono::steady_clock;
 
+    /// Chooses the backend (loop_options::backend, SLUICE_IO_BACKEND, then a probe). Throws std::system_error
+    /// when neither backend can start.
     explicit io_loop(loop_options options = {}) : backend_kind_(choose_backend(options)) {
         if (backend_kind_ == io_backend::io_uring)
             backend_ = std::make_unique<detail::uring_backend>(options.ring_entries);
@@ -2939,8 +3041,11 @@ public:
         }
     }
 
+    /// fsync(2) through the loop (on io_uring it does not block the thread).
     [[nodiscard]] io_awaiter fsync(int fd) { return simple(detail::io_op_kind::fsync, fd, "fsync"); }
+    /// fdatasync(2) through the loop.
     [[nodiscard]] io_awaiter fdatasync(int fd) { return simple(detail::io_op_kind::fdatasync, fd, "fdatasync"); }
+    /// close(2) through the loop.
     [[nodiscard]] io_awaiter close(int fd) { return simple(detail::io_op_kind::close, fd, "close"); }
 
     // ---- running ------------------------------------------------------------------------------
@@ -3168,6 +3273,7 @@ private:
 
     // ---- spawned and awaited tasks ----
 
+    /// @cond internal
     /// A detached coroutine that runs a spawned task and accounts for it.
     struct spawned {
         struct promise_type {
@@ -3266,6 +3372,7 @@ private:
     private:
         std::coroutine_handle<promise_type> handle_;
     };
+    /// @endcond
 
     template <class T>
     static flagged<T> complete_flag(task<T> t, bool& /*done: taken by the promise*/) {
@@ -3466,8 +3573,10 @@ public:
         if (flags >= 0 && (flags & O_NONBLOCK) == 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     }
 
+    /// Moves the connection; the source is closed.
     tcp_stream(tcp_stream&& other) noexcept
         : loop_(other.loop_), fd_(std::exchange(other.fd_, -1)), peer_(other.peer_) {}
+    /// Closes what it held, then takes `other`'s connection.
     tcp_stream& operator=(tcp_stream&& other) noexcept {
         if (this != &other) {
             close();
@@ -3495,6 +3604,8 @@ public:
     [[nodiscard]] task<std::size_t> read_some(std::span<std::byte> buf, std::stop_token stop = {}) {
         return read_raw(buf.data(), buf.size(), std::move(stop));
     }
+    /// Reads what is available (at least one byte, 0 at end of stream), waiting on the loop; `stop` abandons
+    /// the wait.
     [[nodiscard]] task<std::size_t> read_some(std::span<char> buf, std::stop_token stop = {}) {
         return read_raw(buf.data(), buf.size(), std::move(stop));
     }
@@ -3504,6 +3615,7 @@ public:
     [[nodiscard]] task<void> write_all(std::span<const std::byte> data, std::stop_token stop = {}) {
         return write_raw(reinterpret_cast<const char*>(data.data()), data.size(), std::move(stop));
     }
+    /// Writes all of `data`, waiting for room on the loop; `stop` abandons it (part may be written).
     [[nodiscard]] task<void> write_all(std::string_view data, std::stop_token stop = {}) {
         return write_raw(data.data(), data.size(), std::move(stop));
     }
@@ -3694,8 +3806,10 @@ public:
         ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address_.storage), &address_.length);
     }
 
+    /// Moves the listening socket; the source is closed.
     tcp_listener(tcp_listener&& other) noexcept
         : loop_(other.loop_), fd_(std::exchange(other.fd_, -1)), nodelay_(other.nodelay_), address_(other.address_) {}
+    /// Closes what it held, then takes `other`'s socket.
     tcp_listener& operator=(tcp_listener&& other) noexcept {
         if (this != &other) {
             close();
@@ -4395,6 +4509,7 @@ public:
     string_list(S&&... items) {
         (push_back(std::string_view(std::forward<S>(items))), ...);
     }
+    /// Any range of strings (a vector, an array, a view).
     template <class Range>
         requires requires(const Range& r) {
             std::begin(r);
@@ -4413,7 +4528,9 @@ public:
         ++size_;
     }
 
+    /// Number of strings.
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    /// True when it holds none.
     [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
 
     /// The i-th entry (linear in i: lists are short).
@@ -4423,22 +4540,29 @@ public:
         return *it;
     }
 
+    /// True when `s` is one of the strings (a linear scan: lists are short).
     [[nodiscard]] bool contains(std::string_view s) const noexcept {
         for (auto e : *this)
             if (e == s) return true;
         return false;
     }
 
+    /// Walks the packed strings as string_views (valid while the list lives).
     class const_iterator {
     public:
+        /// @cond iterator_boilerplate
         using value_type = std::string_view;
         using difference_type = std::ptrdiff_t;
         using reference = std::string_view;
         using pointer = void;
         using iterator_category = std::forward_iterator_tag;
         const_iterator() = default;
+        /// @endcond
+        /// Positioned at the first string of `rest`, or the end.
         const_iterator(std::string_view rest, bool at_end) : rest_(rest), at_end_(at_end) { cut(); }
+        /// The current string.
         std::string_view operator*() const noexcept { return current_; }
+        /// The next string.
         const_iterator& operator++() {
             if (current_.size() == rest_.size()) {
                 at_end_ = true;
@@ -4450,11 +4574,13 @@ public:
             }
             return *this;
         }
+        /// The next string, returning the current position.
         const_iterator operator++(int) {
             auto c = *this;
             ++*this;
             return c;
         }
+        /// Same position.
         bool operator==(const const_iterator& o) const noexcept {
             return at_end_ == o.at_end_ && (at_end_ || rest_.data() == o.rest_.data());
         }
@@ -4465,7 +4591,9 @@ public:
         std::string_view current_;
         bool at_end_ = true;
     };
+    /// The first string.
     [[nodiscard]] const_iterator begin() const noexcept { return {packed_, size_ == 0}; }
+    /// Past the last string.
     [[nodiscard]] const_iterator end() const noexcept { return {{}, true}; }
 
 private:
@@ -4474,10 +4602,14 @@ private:
 };
 
 template <class T>
+/// What a publisher sends: a value, where it goes (mode with keys or topics) and its priority.
 struct payload {
+    /// The value's type.
     using value_type = T;
 
+    /// What the collectors' processors receive (by const reference; never copied per collector).
     T value{};
+    /// Broadcast (default), by key or by topic.
     delivery mode = delivery::broadcast;
     /// Collector keys, for delivery::key.
     string_list keys{};
@@ -4569,12 +4701,17 @@ consteval processor_kind kind_of_processor() {
 template <class T, class R>
 class processor_fn {
 public:
+    /// Returns a value at once; a throw is that collector's Error.
     using value_fn = std::function<R(const payload<T>&, collector_context&)>;
+    /// Returns Ok or Error without throwing.
     using result_fn = std::function<result<R>(const payload<T>&, collector_context&)>;
+    /// A coroutine returning a value.
     using task_value_fn = std::function<task<R>(const payload<T>&, collector_context&)>;
+    /// A coroutine returning Ok or Error.
     using task_result_fn = std::function<task<result<R>>(const payload<T>&, collector_context&)>;
 
     processor_fn() noexcept = default;
+    /// No processor (empty), as for a default-constructed one.
     processor_fn(std::nullptr_t) noexcept {}
 
     /// Stores `f`, whose return type decides how it runs (see the file comment).
@@ -4596,6 +4733,7 @@ public:
     /// True when it holds a callable.
     explicit operator bool() const noexcept { return kind() != processor_kind::none; }
 
+    /// Which of the four shapes it holds.
     [[nodiscard]] processor_kind kind() const noexcept { return static_cast<processor_kind>(fn_.index()); }
 
     /// True for the kinds that never suspend (value, result): they run inline, without a frame.
@@ -4681,7 +4819,9 @@ public:
     explicit collector_context(detail::collector_core& core, detail::processor_call* call = nullptr) noexcept
         : core_(&core), call_(call) {}
 
+    /// The collector's unique key (what delivery::key routes by).
     [[nodiscard]] const std::string& key() const noexcept { return core_->key; }
+    /// The topics it subscribes to.
     [[nodiscard]] const std::vector<std::string>& topics() const noexcept { return core_->topics; }
     /// The loop the queue runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *core_->loop; }
@@ -4712,7 +4852,9 @@ private:
 /// A collector of payloads of T producing results of R (void: only Ok/Error).
 template <class T, class R = void>
 struct collector {
+    /// Any of the processor shapes processor_fn accepts.
     using processor_type = processor_fn<T, R>;
+    /// setup and teardown: coroutines run once, on the queue's loop.
     using lifecycle_type = std::function<task<void>(collector_context&)>;
 
     /// Unique within its queue; the target of delivery::key.
@@ -4903,10 +5045,13 @@ public:
     collector_event() = default;
     /// Adopts one reference to `state`.
     explicit collector_event(detail::event_state<R>* state) noexcept : state_(state) {}
+    /// Copies share the result (reference counted), so several waiters may await it.
     collector_event(const collector_event& o) noexcept : state_(o.state_) {
         if (state_) state_->add_ref();
     }
+    /// Moves the reference; the source is empty.
     collector_event(collector_event&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}
+    /// Copy-and-swap assignment.
     collector_event& operator=(collector_event o) noexcept {
         std::swap(state_, o.state_);
         return *this;
@@ -5230,7 +5375,9 @@ enum class field_kind {
 /// The text that replaces what is not shown.
 inline constexpr std::string_view redacted_text = "[redacted]";
 
+/// How a logger filters and what it reveals.
 struct log_options {
+    /// Less severe records are dropped before any formatting.
     log_level level = log_level::info;
     /// Show payload fields (up to max_payload_bytes each). Off: "[redacted]".
     bool log_payloads = false;
@@ -5243,13 +5390,19 @@ struct log_options {
 /// A key/value pair handed to a log call. It refers to the caller's strings (views): build it in the
 /// call's argument list, never keep it. Numbers and bools are formatted only when the level is on.
 struct field {
+    /// What a field holds; numbers are formatted only when the record is logged.
     using value_type = std::variant<std::string_view, std::int64_t, std::uint64_t, double, bool>;
 
+    /// The field's name.
     std::string_view key;
+    /// The field's value.
     value_type value;
+    /// How it is redacted (plain, payload, secret, credential id).
     field_kind kind = field_kind::plain;
 
+    /// A field shown as is.
     static field plain(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::plain}; }
+    /// A number or bool shown as is.
     template <class T>
         requires std::is_arithmetic_v<T>
     static field plain(std::string_view key, T value) noexcept {
@@ -5258,8 +5411,11 @@ struct field {
         else if constexpr (std::is_signed_v<T>) return {key, value_type(static_cast<std::int64_t>(value)), field_kind::plain};
         else return {key, value_type(static_cast<std::uint64_t>(value)), field_kind::plain};
     }
+    /// Record content: redacted unless log_options::log_payloads.
     static field payload(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::payload}; }
+    /// Always redacted (keys, signatures, tokens).
     static field secret(std::string_view key, std::string_view value) noexcept { return {key, value, field_kind::secret}; }
+    /// An access key id: its first 4 characters with log_options::log_secrets, else redacted.
     static field credential_id(std::string_view key, std::string_view value) noexcept {
         return {key, value, field_kind::credential_id};
     }
@@ -5267,16 +5423,23 @@ struct field {
 
 /// A field as the callback sees it: the text already redacted.
 struct log_field {
+    /// The field's name.
     std::string_view key;
+    /// The value, already redacted.
     std::string_view value;
 };
 
 /// One log event. Views are valid during the callback only: copy what you keep.
 struct log_record {
+    /// The record's level.
     log_level level = log_level::info;
+    /// What logged it ("delivery", "sqs", ...).
     std::string_view component;
+    /// What happened.
     std::string_view message;
+    /// Its fields, redacted.
     std::span<const log_field> fields;
+    /// When it was logged.
     std::chrono::system_clock::time_point time;
 };
 
@@ -5600,10 +5763,13 @@ class logger {
 public:
     /// Level info, lines to stderr.
     logger() : logger(log_options{}) {}
+    /// Logs through `callback`, or one line per record to stderr when none is given.
     explicit logger(log_options options, log_callback callback = {})
         : options_(options), level_(options.level), callback_(callback ? std::move(callback) : log_callback(write_log_line_to_stderr)) {}
 
+    /// Copies options, level and callback (the level is atomic, hence by hand).
     logger(const logger& other) : options_(other.options_), level_(other.level()), callback_(other.callback_) {}
+    /// Copies options, level and callback.
     logger& operator=(const logger& other) {
         if (this != &other) {
             options_ = other.options_;
@@ -5616,15 +5782,18 @@ public:
     /// A logger that drops everything (level off).
     [[nodiscard]] static logger disabled() { return logger(log_options{.level = log_level::off}); }
 
+    /// True when a record at `level` would be logged: check it before building costly fields.
     [[nodiscard]] bool enabled(log_level level) const noexcept {
         return level != log_level::off && level >= level_.load(std::memory_order_relaxed);
     }
+    /// The current level (set_level changes it at run time, from any thread).
     [[nodiscard]] log_level level() const noexcept { return level_.load(std::memory_order_relaxed); }
     /// Safe while other threads log.
     void set_level(log_level level) noexcept { level_.store(level, std::memory_order_relaxed); }
     /// The options given at construction (the level in them may be stale: see level()).
     [[nodiscard]] const log_options& options() const noexcept { return options_; }
 
+    /// Logs one record with its fields, redacted by kind.
     void log(log_level level, std::string_view component, std::string_view message,
              std::initializer_list<field> fields = {}) const noexcept {
         if (!enabled(level)) return;
@@ -5644,22 +5813,27 @@ public:
         }
     }
 
+    /// Logs at trace level (`message`: a string, or a callable making it only when enabled).
     template <class M>
     void trace(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
         log(log_level::trace, component, std::forward<M>(message), fields);
     }
+    /// Logs at debug level.
     template <class M>
     void debug(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
         log(log_level::debug, component, std::forward<M>(message), fields);
     }
+    /// Logs at info level.
     template <class M>
     void info(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
         log(log_level::info, component, std::forward<M>(message), fields);
     }
+    /// Logs at warn level.
     template <class M>
     void warn(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
         log(log_level::warn, component, std::forward<M>(message), fields);
     }
+    /// Logs at error level.
     template <class M>
     void error(std::string_view component, M&& message, std::initializer_list<field> fields = {}) const noexcept {
         log(log_level::error, component, std::forward<M>(message), fields);
@@ -5758,7 +5932,9 @@ enum class metric_type { counter, gauge, histogram };
 
 /// One label of a series: {"component", "sink"}.
 struct label {
+    /// The label's name (Prometheus rules: [a-zA-Z_][a-zA-Z0-9_]*).
     std::string name;
+    /// The label's value (escaped when rendered).
     std::string value;
     friend auto operator<=>(const label&, const label&) = default;
 };
@@ -5905,10 +6081,13 @@ class counter {
 public:
     counter() noexcept = default;
 
+    /// Adds 1.
     void inc() const noexcept { add(1); }
+    /// Adds `n` (relaxed atomic: safe from any thread).
     void add(std::uint64_t n) const noexcept {
         if (cell_) cell_->value.fetch_add(n, std::memory_order_relaxed);
     }
+    /// The count now (0 when detached).
     [[nodiscard]] std::uint64_t value() const noexcept {
         return cell_ ? cell_->value.load(std::memory_order_relaxed) : 0;
     }
@@ -5926,18 +6105,25 @@ class gauge {
 public:
     gauge() noexcept = default;
 
+    /// Sets the value (from any thread).
     void set(double v) const noexcept {
         if (cell_) cell_->value.store(v, std::memory_order_relaxed);
     }
+    /// Adds `v`.
     void add(double v) const noexcept {
         if (cell_) cell_->value.fetch_add(v, std::memory_order_relaxed);
     }
+    /// Subtracts `v`.
     void sub(double v) const noexcept {
         if (cell_) cell_->value.fetch_sub(v, std::memory_order_relaxed);
     }
+    /// Adds 1.
     void inc() const noexcept { add(1); }
+    /// Subtracts 1.
     void dec() const noexcept { sub(1); }
+    /// The value now (0 when detached).
     [[nodiscard]] double value() const noexcept { return cell_ ? cell_->value.load(std::memory_order_relaxed) : 0; }
+    /// True when attached to a registry.
     [[nodiscard]] explicit operator bool() const noexcept { return cell_ != nullptr; }
 
 private:
@@ -5960,17 +6146,20 @@ public:
     void observe(std::chrono::duration<Rep, Period> d) const noexcept {
         observe(std::chrono::duration<double>(d).count());
     }
+    /// Observations so far (0 when detached).
     [[nodiscard]] std::uint64_t count() const noexcept {
         if (!cell_) return 0;
         std::uint64_t n = 0;
         for (std::size_t i = 0; i <= cell_->bounds.size(); ++i) n += cell_->buckets[i].load(std::memory_order_relaxed);
         return n;
     }
+    /// Sum of the observations.
     [[nodiscard]] double sum() const noexcept { return cell_ ? cell_->sum.load(std::memory_order_relaxed) : 0; }
     /// The finite upper bounds (+Inf is implied).
     [[nodiscard]] std::span<const double> bounds() const noexcept {
         return cell_ ? std::span<const double>(cell_->bounds) : std::span<const double>();
     }
+    /// True when attached to a registry.
     [[nodiscard]] explicit operator bool() const noexcept { return cell_ != nullptr; }
 
 private:
@@ -5982,13 +6171,17 @@ private:
 /// One histogram bucket in a snapshot: observations <= upper_bound (cumulative, as Prometheus has it).
 struct histogram_bucket {
     double upper_bound = 0; ///< +infinity for the last
+    /// Observations at or below upper_bound.
     std::uint64_t cumulative_count = 0;
 };
 
 /// One series in a snapshot.
 struct metric_sample {
+    /// The metric's name.
     std::string name;
+    /// Its help text.
     std::string help;
+    /// Counter, gauge or histogram.
     metric_type type = metric_type::counter;
     label_set labels;                      ///< sorted by name
     double value = 0;                      ///< counter or gauge value; histogram: the sum
@@ -5998,6 +6191,7 @@ struct metric_sample {
 
 /// Every series of a registry at one moment, ordered by name, then labels.
 struct metrics_snapshot {
+    /// Every series, ordered by name, then labels.
     std::vector<metric_sample> samples;
 
     /// The series `name` with exactly `labels` (any order), or null.
@@ -6029,6 +6223,7 @@ public:
         return counter(cell.get());
     }
 
+    /// The gauge `name` with `labels`, created on first use (same handle rules as get_counter).
     [[nodiscard]] gauge get_gauge(std::string_view name, std::string_view help, label_set labels = {}) {
         std::lock_guard lock(mutex_);
         family& f = family_for(name, help, metric_type::gauge, nullptr, labels);
@@ -6226,7 +6421,7 @@ private:
 
 // ---- the standard metric sets of queues, buffers and sinks ----
 
-/// What flows through any component, labelled {component=<kind>, name=<its name>}. Default-constructed:
+/// What flows through any component, labelled `{component=<kind>, name=<its name>}`. Default-constructed:
 /// detached handles (a component built without a registry updates nothing).
 struct flow_metrics {
     counter events_in;      ///< sluice_events_in_total: accepted
@@ -6236,6 +6431,7 @@ struct flow_metrics {
     counter events_retried; ///< sluice_events_retried_total: delivery attempts repeated
 
     flow_metrics() = default;
+    /// Registers the component's series in `registry`, labelled component and name.
     flow_metrics(metrics_registry& registry, std::string_view component, std::string_view name) {
         const label_set labels{{"component", std::string(component)}, {"name", std::string(name)}};
         auto make = [&](std::string_view metric, std::string_view help) { return registry.get_counter(metric, help, labels); };
@@ -6252,6 +6448,7 @@ struct queue_metrics : flow_metrics {
     gauge depth; ///< sluice_queue_depth: events waiting
 
     queue_metrics() = default;
+    /// Registers a queue's series, labelled name=`name`.
     queue_metrics(metrics_registry& registry, std::string_view name) : flow_metrics(registry, "queue", name) {
         depth = registry.get_gauge("sluice_queue_depth", "Events waiting in the queue.",
                                    {{"component", "queue"}, {"name", std::string(name)}});
@@ -6266,6 +6463,7 @@ struct buffer_metrics : flow_metrics {
     gauge disk_bytes;    ///< sluice_buffer_bytes{medium="disk"}
 
     buffer_metrics() = default;
+    /// Registers a buffer's series, labelled name=`name`.
     buffer_metrics(metrics_registry& registry, std::string_view name) : flow_metrics(registry, "buffer", name) {
         auto make = [&](std::string_view metric, std::string_view help, std::string_view medium) {
             return registry.get_gauge(metric, help,
@@ -6288,6 +6486,7 @@ struct sink_metrics : flow_metrics {
     counter throttles;          ///< sluice_request_throttles_total: requests the destination throttled
 
     sink_metrics() = default;
+    /// Registers a sink's series, labelled name=`name`.
     sink_metrics(metrics_registry& registry, std::string_view name) : flow_metrics(registry, "sink", name) {
         const label_set labels{{"component", "sink"}, {"name", std::string(name)}};
         batch_events = registry.get_histogram("sluice_batch_events", "Events per batch sent.",
@@ -6445,6 +6644,7 @@ struct queue_options {
     metrics_registry* metrics = nullptr;
     /// Where to log (warn) the Errors no caller will see; none if null. Payloads are never logged.
     const logger* log = nullptr;
+    /// Labels metrics and logs.
     std::string name = "queue";
 };
 
@@ -6464,7 +6664,9 @@ struct queue_stats {
     std::size_t pending = 0;      ///< waiting in the queue now
     std::size_t in_flight = 0;    ///< being processed now (including calls that released their consumer)
     std::size_t consumers = 0;    ///< consumer coroutines alive now
+    /// Consumers waiting for a payload.
     std::size_t idle_consumers = 0;
+    /// The most consumers alive at once (sizing max_consumers).
     std::size_t peak_consumers = 0;
 };
 
@@ -6651,6 +6853,7 @@ public:
 
     /// Number of collectors.
     [[nodiscard]] std::size_t size() const noexcept { return keys_.size(); }
+    /// Key of collector `i`.
     [[nodiscard]] const std::string& key(std::size_t i) const { return keys_[i]; }
 
     /// The index of the collector with `key`, or -1.
@@ -6693,11 +6896,15 @@ public:
     }
     /// Records `n` keys or topics that matched no collector (counted in queue_stats::unrouted).
     void note_unrouted(std::uint32_t n = 1) noexcept { unrouted_ += n; }
+    /// The targets, in order.
     [[nodiscard]] std::span<const std::uint32_t> indices() const noexcept { return targets_; }
+    /// True when no collector was added (the payload is unrouted).
     [[nodiscard]] bool empty() const noexcept { return targets_.empty(); }
+    /// Number of targets.
     [[nodiscard]] std::size_t size() const noexcept { return targets_.size(); }
     /// Keys or topics noted as matching no collector.
     [[nodiscard]] std::uint32_t unrouted() const noexcept { return unrouted_; }
+    /// Empties the targets for the next payload (the queue reuses one instance).
     void clear() noexcept {
         targets_.clear();
         unrouted_ = 0;
@@ -6721,6 +6928,7 @@ concept router_for = requires(Router& r, const payload<T>& p, const route_table&
 /// topics (and topics nobody subscribes to) add nothing and are noted as unrouted.
 struct default_router {
     template <class T>
+    /// Adds the payload's targets by its mode; notes unknown keys and topics as unrouted.
     void route(const payload<T>& p, const route_table& table, route_targets& out) const {
         switch (p.mode) {
         case delivery::broadcast: out.add_all(table); break;
@@ -7356,6 +7564,8 @@ private:
 
 namespace sluice {
 
+/// Routes payloads from publishers on any thread to collectors on its loop and answers each sender
+/// with a result_list (README's Usage section, docs/guide.md).
 template <class T, class R = void, queue_discipline Discipline = queue_discipline::fifo,
           class Router = default_router>
     requires router_for<Router, T>
@@ -7393,14 +7603,18 @@ class collector_queue : private detail::fan_out_host {
     enum class phase : std::uint8_t { idle, starting, running, stopping, stopped };
 
 public:
+    /// The payload's value type.
     using value_type = T;
+    /// What each collector's processor returns.
     using result_type = R;
+    /// What send() gives back.
     using event_type = collector_event<R>;
 
     /// Sends payloads into the queue. Cheap to copy; valid while the queue lives; usable from any
     /// thread (a burst from another thread costs the loop one wake-up).
     class publisher {
     public:
+        /// Publishers are handed out by get_publisher().
         explicit publisher(collector_queue* q) noexcept : queue_(q) {}
 
         /// `co_await send(p)` enqueues p, suspending while a bounded queue is full, and yields the
@@ -7429,6 +7643,7 @@ public:
         collector_queue* queue_;
     };
 
+    /// Nothing runs until start(). Throws std::invalid_argument on bad options or duplicate collector keys.
     collector_queue(io_loop& loop, std::vector<collector<T, R>> collectors, queue_options options = {},
                     Router router = Router{})
         : metrics_(options.metrics ? queue_metrics(*options.metrics, options.name) : queue_metrics{}), loop_(&loop),
@@ -7458,8 +7673,11 @@ public:
         lifeline_->queue = nullptr;
     }
 
+    /// A cheap handle for sending; valid while the queue lives.
     [[nodiscard]] publisher get_publisher() noexcept { return publisher(this); }
+    /// The loop every consumer and collector runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    /// The collectors as a router sees them.
     [[nodiscard]] const route_table& routes() const noexcept { return fan_.table(); }
     /// True between start() and stop(). Any thread.
     [[nodiscard]] bool running() const noexcept { return phase_.load(std::memory_order_relaxed) == phase::running; }
@@ -8251,11 +8469,14 @@ namespace sluice::text {
 /// A decimal number: (-1)^negative * 0.d1d2d3... * 10^exponent, with no leading or trailing zero
 /// digits. Zero has no digits (and is never negative).
 struct decimal {
+    /// A minus sign was present (and the value is not zero).
     bool negative = false;
+    /// Significant digits without leading or trailing zeros; empty for zero.
     std::string digits{};
     /// Saturates at +-(2^31 - 1): such numbers are out of every range anyway.
     std::int64_t exponent = 0;
 
+    /// True for zero, whatever its sign or exponent was.
     [[nodiscard]] bool is_zero() const noexcept { return digits.empty(); }
     /// Significant digits: "120.0500" has 5 ("12005"), "0.001" has 1, zero has 0.
     [[nodiscard]] std::size_t significant_digits() const noexcept { return digits.size(); }
@@ -8281,9 +8502,12 @@ enum class decimal_grammar {
 
 /// A decimal number's sign, significant digits and exponent (as in decimal), read without allocating.
 struct decimal_shape {
+    /// A minus sign was present.
     bool negative = false;
     std::size_t significant_digits = 0; ///< 0: zero
+    /// Power of ten of the last significant digit.
     std::int64_t exponent = 0;
+    /// True for zero.
     [[nodiscard]] bool is_zero() const noexcept { return significant_digits == 0; }
 };
 
@@ -8863,16 +9087,22 @@ namespace sluice::text {
 /// base64() encodes bytes, integer() writes a decimal number, number() a finite double in the
 /// shortest text that reads back as the same double ("0.1", "1e+300").
 struct size_counter {
+    /// Bytes counted so far.
     std::size_t n = 0;
+    /// Counts `s` as is.
     void raw(std::string_view s) noexcept { n += s.size(); }
+    /// Counts `s` escaped as a JSON string's inside.
     void escaped(std::string_view s) noexcept { n += json_escaped_size(s); }
+    /// Counts `s` base64-encoded.
     void base64(std::string_view s) noexcept { n += base64_size(s.size()); }
+    /// Counts a decimal integer.
     template <class I>
         requires std::is_integral_v<I>
     void integer(I v) noexcept {
         char buf[24];
         n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
     }
+    /// Counts a finite double in its shortest round-trip text.
     void number(double v) noexcept {
         char buf[32];
         n += static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
@@ -8881,18 +9111,24 @@ struct size_counter {
 
 /// The writing emitter: into a buffer with room for what size_counter counted plus json_write_slack.
 struct pointer_writer {
+    /// Where the next byte goes (room reserved by a size_counter pass).
     char* p;
+    /// Copies `s`.
     void raw(std::string_view s) noexcept {
         std::memcpy(p, s.data(), s.size());
         p += s.size();
     }
+    /// Writes `s` escaped as a JSON string's inside.
     void escaped(std::string_view s) noexcept { p = write_json_escaped(p, s); }
+    /// Writes `s` base64-encoded.
     void base64(std::string_view s) noexcept { p = write_base64(p, s); }
+    /// Writes a decimal integer.
     template <class I>
         requires std::is_integral_v<I>
     void integer(I v) noexcept {
         p = std::to_chars(p, p + 24, v).ptr;
     }
+    /// Writes a finite double in its shortest round-trip text.
     void number(double v) noexcept { p = std::to_chars(p, p + 32, v).ptr; }
 };
 
@@ -8936,6 +9172,7 @@ enum class utf8_status { ok, invalid_utf8, invalid_character };
 
 /// The result of a check: ok, or what is wrong and where.
 struct utf8_check {
+    /// ok, or what is wrong.
     utf8_status status = utf8_status::ok;
     /// Byte offset of the offending sequence.
     std::size_t offset = 0;
@@ -8944,21 +9181,25 @@ struct utf8_check {
     /// Why the UTF-8 is invalid, for invalid_utf8.
     std::string_view detail{};
 
+    /// True when the text passed.
     [[nodiscard]] bool ok() const noexcept { return status == utf8_status::ok; }
 };
 
 /// Any code point valid UTF-8 can hold.
 struct any_character {
+    /// Accepts every code point.
     constexpr bool operator()(std::uint32_t) const noexcept { return true; }
 };
 
 /// The characters of XML 1.0, which SQS (and other XML-rooted AWS APIs) accept:
-/// #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF.
+/// `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`.
 struct xml_character {
+    /// True for a character of XML 1.0.
     constexpr bool operator()(std::uint32_t cp) const noexcept {
         if (cp < 0x20) return cp == 0x09 || cp == 0x0A || cp == 0x0D;
         return cp != 0xFFFE && cp != 0xFFFF;
     }
+    /// The accepted set, for error messages.
     static constexpr std::string_view description = "#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF";
 };
 
@@ -9298,6 +9539,7 @@ public:
             throw std::invalid_argument("sluice: gzip level " + std::to_string(level) + " is outside -1..9");
     }
 
+    /// The codec it was made for.
     [[nodiscard]] compression codec() const noexcept { return codec_; }
 
     /// The largest output compress() may produce for `raw_size` input bytes.
@@ -9983,6 +10225,7 @@ public:
         }
     }
 
+    /// The codec it was made for.
     [[nodiscard]] compression codec() const noexcept { return codec_; }
     /// The memory the library holds for the stream (state and windows), in bytes.
     [[nodiscard]] std::size_t memory_bytes() const noexcept { return engine_->memory_bytes(); }
@@ -10056,6 +10299,7 @@ struct retry_budget_options {
 /// A token bucket for retries; see the top of this header.
 class retry_budget {
 public:
+    /// Starts full.
     explicit retry_budget(retry_budget_options options = {}) noexcept
         : options_(options), available_(options.capacity) {}
     retry_budget(const retry_budget&) = delete;
@@ -10090,8 +10334,11 @@ public:
     /// succeeds) or, for a request that was no retry (`held` 0), success_refund.
     void on_success(unsigned held = 0) noexcept { release(held != 0 ? held : options_.success_refund); }
 
+    /// Tokens left now.
     [[nodiscard]] unsigned available() const noexcept { return available_.load(std::memory_order_relaxed); }
+    /// Tokens when full.
     [[nodiscard]] unsigned capacity() const noexcept { return options_.capacity; }
+    /// The options it was made with.
     [[nodiscard]] const retry_budget_options& options() const noexcept { return options_; }
 
 private:
@@ -10108,7 +10355,9 @@ namespace sluice {
 struct retry_options {
     /// Attempts in all, the first included. 1 means never retry.
     unsigned max_attempts = 8;
+    /// Ceiling of the first retry's delay (full jitter: uniform in [0, ceiling]).
     std::chrono::milliseconds initial_backoff{100};
+    /// Cap of the ceiling, which doubles per attempt.
     std::chrono::milliseconds max_backoff{20'000};
     /// After this long since the first attempt a record is not retried again.
     std::chrono::milliseconds max_elapsed{300'000};
@@ -10121,6 +10370,7 @@ struct retry_options {
 /// Delays per attempt (full jitter under an exponential ceiling) and whether another attempt is allowed.
 class backoff_policy {
 public:
+    /// A fixed `seed` makes the delays reproducible (tests).
     explicit backoff_policy(retry_options options, std::uint64_t seed = std::random_device{}())
         : options_(options), rng_(seed) {}
 
@@ -10144,6 +10394,7 @@ public:
         return attempts < options_.max_attempts && now - first_attempt < options_.max_elapsed;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const retry_options& options() const noexcept { return options_; }
 
 private:
@@ -10172,6 +10423,7 @@ struct concurrency_options {
     std::size_t max_in_flight = 8;
     /// Adapt between min_in_flight and max_in_flight (AIMD).
     bool adaptive = false;
+    /// Adaptive only: the limit never falls below this.
     std::size_t min_in_flight = 1;
     /// Starting limit when adaptive.
     std::size_t initial_in_flight = 1;
@@ -10184,6 +10436,7 @@ struct concurrency_options {
 /// The concurrency limit: fixed, or adapted to the responses (AIMD).
 class adaptive_concurrency {
 public:
+    /// Starts at initial_in_flight (adaptive) or max_in_flight (fixed).
     explicit adaptive_concurrency(concurrency_options o)
         : options_(o), limit_(o.adaptive ? static_cast<double>(std::clamp(o.initial_in_flight, o.min_in_flight,
                                                                           o.max_in_flight))
@@ -10192,6 +10445,7 @@ public:
         if (options_.max_in_flight < options_.min_in_flight) options_.max_in_flight = options_.min_in_flight;
     }
 
+    /// Requests allowed in flight now.
     [[nodiscard]] std::size_t limit() const noexcept { return static_cast<std::size_t>(limit_); }
 
     /// Feeds one response: its latency and whether the service pushed back (throttled, 5xx, timeout).
@@ -10373,6 +10627,7 @@ enum class fsync_policy {
     os,          ///< never (the kernel writes back on its own); close() does not sync either
 };
 
+/// Where and how a disk_buffer keeps records.
 struct disk_buffer_options {
     /// Where the segment files live; created (with parents) if missing. One disk_buffer per directory.
     std::filesystem::path directory;
@@ -10388,7 +10643,9 @@ struct disk_buffer_options {
     /// Appended records are written once this many bytes are buffered; with a codec, also the size of
     /// the blocks compressed as a unit (a larger block compresses better, a corrupt one loses more).
     std::size_t block_bytes = 64 * 1024;
+    /// When appends reach stable storage (every_batch: before append() returns).
     fsync_policy fsync = fsync_policy::every_batch;
+    /// The period of fsync_policy::interval.
     std::chrono::milliseconds fsync_interval{100};
     /// Called with a line that names the file, the offset and what was wrong, for every corrupt record,
     /// torn tail or missing segment found at open or while reading (also collected in recovery()). Runs
@@ -10397,17 +10654,21 @@ struct disk_buffer_options {
     /// When set, the buffer publishes sluice_disk_buffer_corruption_total (problems found in its files)
     /// and sluice_disk_buffer_records_lost_total (records lost with them), labelled {name=metrics_name}.
     metrics_registry* metrics = nullptr;
+    /// Labels the buffer's metrics.
     std::string metrics_name = "disk_buffer";
 };
 
 /// A record handed out by read_next(). It owns its bytes.
 struct disk_record {
+    /// Its id (what acknowledge() takes).
     record_id id = 0;
+    /// The record's bytes.
     std::vector<std::byte> data;
 };
 
 /// Something wrong found in a file at open: what, where, and what it cost.
 struct disk_buffer_issue {
+    /// The kinds of damage recovery finds.
     enum class kind {
         corrupt,  ///< bytes that failed their CRC, held no valid header or implausible ids: skipped
         torn,     ///< the file ended inside a record (a write cut short) or in bytes holding no record: cut off
@@ -10415,13 +10676,18 @@ struct disk_buffer_issue {
         bad_file, ///< a file that is not a readable segment or checkpoint (renamed aside, or ignored)
         missing,  ///< a segment that should be there is not (deleted by something else): its records lost
     };
+    /// What was wrong.
     kind what = kind::corrupt;
+    /// The file it was found in.
     std::filesystem::path file;
+    /// Where in the file.
     std::uint64_t offset = 0;
+    /// Bytes skipped or cut.
     std::uint64_t bytes = 0;
     /// Records lost with these bytes, as far as the framing and the neighbouring segments tell (0 for
     /// the torn tail of the last segment, whose records were never acknowledged as written).
     std::uint64_t records = 0;
+    /// What was wrong, in words.
     std::string reason;
 
     /// One line for a log: "<file> at offset N: reason".
@@ -10445,9 +10711,11 @@ struct recovery_report {
     /// Empty or header-less segment files left by a crash while one was being created: harmless,
     /// removed without an issue.
     std::size_t empty_segments_removed = 0;
+    /// Every problem found, with its file and offset.
     std::vector<disk_buffer_issue> issues;
 };
 
+/// Counters and sizes of a disk_buffer.
 struct disk_buffer_stats {
     std::uint64_t bytes_on_disk = 0;           ///< total size of the segment files
     std::uint64_t bytes_buffered = 0;          ///< framed records appended but not yet written
@@ -10462,6 +10730,7 @@ struct disk_buffer_stats {
     std::uint64_t corrupt_records_skipped = 0; ///< at open and while reading
     std::uint64_t records_lost = 0;            ///< at open (recovery_report::records_lost) and while reading
     std::uint64_t write_errors = 0;            ///< failed writes, each rolled back
+    /// fsync calls made.
     std::uint64_t fsyncs = 0;
     std::uint64_t ack_checkpoints = 0; ///< acknowledgement checkpoints written
 };
@@ -10470,12 +10739,14 @@ struct disk_buffer_stats {
 /// buffer is unchanged: acknowledge records (so their segments can go) and try again.
 class disk_buffer_full : public std::runtime_error {
 public:
+    /// `requested` bytes did not fit: `used` of `limit` are taken.
     disk_buffer_full(const std::string& what, std::uint64_t requested, std::uint64_t used, std::uint64_t limit)
         : std::runtime_error(what), requested_(requested), used_(used), limit_(limit) {}
     /// Bytes the refused call needed.
     [[nodiscard]] std::uint64_t requested() const noexcept { return requested_; }
     /// Bytes in use (segments and buffered records) when it was refused.
     [[nodiscard]] std::uint64_t used() const noexcept { return used_; }
+    /// The byte limit (disk_buffer_options::max_bytes).
     [[nodiscard]] std::uint64_t limit() const noexcept { return limit_; }
 
 private:
@@ -13119,6 +13390,8 @@ private:
 
 namespace sluice {
 
+/// Segmented append-only files of CRC-framed records, written through the loop; records survive a crash until
+/// acknowledged (docs/engine.md, "The disk buffer").
 class disk_buffer {
 public:
     /// Opens (creating it if needed) the buffer in options.directory and recovers what is there; see
@@ -13152,6 +13425,7 @@ public:
     /// its std::system_error when it fails again (that append's record is not appended).
     task<record_id> append(std::span<const std::byte> record) { return writer_.append(record); }
 
+    /// The same for a text record.
     task<record_id> append(std::string_view record) {
         return writer_.append(std::as_bytes(std::span<const char>(record.data(), record.size())));
     }
@@ -13212,6 +13486,7 @@ public:
 
     // ---- state ----------------------------------------------------------------------------------
 
+    /// Counters and sizes now.
     [[nodiscard]] disk_buffer_stats stats() const noexcept {
         disk_buffer_stats s = state_.stats;
         s.bytes_on_disk = state_.segments.disk_bytes();
@@ -13227,6 +13502,7 @@ public:
     /// The largest record append() takes with these options.
     [[nodiscard]] std::size_t max_record_bytes() const noexcept { return writer_.max_record(); }
 
+    /// The options it was opened with.
     [[nodiscard]] const disk_buffer_options& options() const noexcept { return state_.options; }
 
     /// The next id append() will return.
@@ -13463,8 +13739,10 @@ struct rate_limit_options {
 /// One token bucket: `rate` tokens per second, at most `burst` saved up.
 class token_bucket {
 public:
+    /// `rate` tokens per second, at most `burst` kept while idle; rate <= 0 is unlimited.
     token_bucket(double rate, double burst) : rate_(rate), burst_(std::max(burst, 1.0)), tokens_(burst_) {}
 
+    /// True when it never makes anyone wait.
     [[nodiscard]] bool unlimited() const noexcept { return rate_ <= 0; }
 
     /// Takes `n` tokens if available; otherwise returns how long until they will be.
@@ -13498,10 +13776,12 @@ private:
 /// Requests per second and bytes per second, each a token bucket.
 class rate_limiter {
 public:
+    /// One bucket for requests, one for bytes.
     explicit rate_limiter(rate_limit_options o)
         : requests_(o.requests_per_second, o.requests_per_second * o.burst_seconds),
           bytes_(o.bytes_per_second, o.bytes_per_second * o.burst_seconds) {}
 
+    /// True when neither bucket limits.
     [[nodiscard]] bool unlimited() const noexcept { return requests_.unlimited() && bytes_.unlimited(); }
 
     /// Waits on `loop` until a request of `bytes` may go. Returns the time spent waiting; throws
@@ -13553,8 +13833,11 @@ namespace sluice {
 
 /// A sink's hard limits per request and per record.
 struct sink_limits {
+    /// Records per request; the engine never batches more.
     std::size_t max_batch_entries = 500;
+    /// Bytes per request, counted by record weight (record_options::weight).
     std::size_t max_batch_bytes = 5u << 20;
+    /// A larger record is refused as invalid before it is sent.
     std::size_t max_record_bytes = 1u << 20;
 };
 
@@ -13569,7 +13852,9 @@ struct batch_result {
     /// Per entry, in batch order. Empty (with no request error) means every entry was delivered.
     std::vector<outcome> entries{};
 
+    /// Every entry delivered.
     static batch_result all_ok() { return {}; }
+    /// The whole request failed with `why` (retryable or not, by its kind).
     static batch_result failed(outcome why) { return {std::move(why), {}}; }
 };
 
@@ -13647,7 +13932,9 @@ struct memory_buffer_options {
     std::size_t max_events = 100'000;
     /// Bytes of those records (their encoded size, whatever their weight).
     std::size_t max_bytes = 64u << 20;
+    /// What happens when the buffer is full.
     when_full policy = when_full::block;
+    /// Memory, or disk first (every record persisted before deliver() returns).
     buffer_type type = buffer_type::memory;
     /// Under `block`: how long a record may wait for room (in memory, or on a full disk) before it
     /// is refused with a delivery_error of kind `dropped`. Zero: until room appears or stop().
@@ -13669,9 +13956,13 @@ struct record_options {
 
 /// A record that finally failed, as handed to the dead-letter output.
 struct dead_letter {
+    /// The pipeline's name.
     std::string_view sink;
+    /// The encoded record.
     std::string_view record;
+    /// Why it finally failed.
     std::string_view reason;
+    /// Requests that carried it.
     unsigned attempts;
 };
 
@@ -13679,10 +13970,15 @@ struct dead_letter {
 struct delivery_options {
     /// Names the pipeline in errors, logs and metrics.
     std::string name = "sink";
+    /// When a batch closes.
     batch_options batch{};
+    /// The memory buffer: its bounds and what happens when it is full.
     memory_buffer_options buffer{};
+    /// Attempts and backoff.
     retry_options retry{};
+    /// Requests and bytes per second.
     rate_limit_options rate{};
+    /// Requests in flight, fixed or adaptive.
     concurrency_options concurrency{};
     /// Receives every record that finally failed (another queue, a file...). Its own failure is
     /// reported in the record's Error, never swallowed.
@@ -13716,14 +14012,19 @@ struct delivery_receipt {
 
 /// Counters of one pipeline.
 struct delivery_stats {
+    /// Records admitted.
     std::uint64_t accepted = 0;
+    /// Records the sink acknowledged.
     std::uint64_t delivered = 0;
     std::uint64_t failed = 0;        ///< rejected or out of attempts
     std::uint64_t dropped = 0;       ///< refused by a full buffer (drop_newest, or max_block passed)
     std::uint64_t retried = 0;       ///< entry retries scheduled
     std::uint64_t throttled = 0;     ///< responses that asked us to slow down
+    /// Records handed to the dead-letter output.
     std::uint64_t dead_lettered = 0;
+    /// Requests sent.
     std::uint64_t requests = 0;
+    /// Requests that failed as a whole.
     std::uint64_t request_failures = 0;
     std::uint64_t cancelled_requests = 0; ///< requests cancelled at stop's deadline
     std::uint64_t unprocessed = 0;   ///< given up at stop
@@ -13740,12 +14041,18 @@ struct delivery_stats {
     /// concurrent senders for the batch size, or max_age too long).
     std::uint64_t age_only_waits = 0;
     std::size_t buffered_events = 0; ///< admitted, not finished
+    /// Bytes of the records admitted and not finished.
     std::size_t buffered_bytes = 0;
+    /// Requests in flight now.
     std::size_t in_flight = 0;
+    /// The concurrency limit now (adaptive: it moves).
     std::size_t concurrency_limit = 0;
+    /// Batches open now (one per batch key).
     std::size_t open_batches = 0;
+    /// Batches sent.
     std::uint64_t batches = 0;
     std::uint64_t batched_records = 0; ///< sum of batch sizes (mean = batched_records / batches)
+    /// Sum of acknowledgement latencies (mean = total_latency / delivered).
     std::chrono::nanoseconds total_latency{0};
 };
 
@@ -15297,7 +15604,9 @@ public:
     /// The disk buffer, once started (null without one).
     [[nodiscard]] disk_buffer* disk() noexcept { return spill_.buffer(); }
 
+    /// The sink's limits after limit_overrides: what batches and records are checked against.
     [[nodiscard]] const sink_limits& limits() const noexcept { return limits_; }
+    /// The pipeline's name (delivery_options::name).
     [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
 
     /// Delivers one encoded record; returns when the sink acknowledged it (or, in disk mode, once it
@@ -15969,6 +16278,7 @@ private:
 
 namespace sluice {
 
+/// How a fault_injecting_sink misbehaves; the defaults deliver everything.
 struct fault_options {
     /// The first N requests fail as a whole (retryable).
     std::size_t fail_first_requests = 0;
@@ -15986,16 +16296,22 @@ struct fault_options {
     std::chrono::milliseconds latency{0};
     /// While true, requests hang until `stop_hanging()` (or until hang_timeout, then fail retryable).
     bool hang = false;
+    /// A hanging request gives up after this and fails retryably.
     std::chrono::milliseconds hang_timeout{std::chrono::hours(1)};
+    /// What limits() reports.
     sink_limits limits{};
+    /// Seeds the failure draws, so a run is reproducible.
     std::uint64_t seed = 42;
 };
 
+/// A sink that keeps what it was sent and fails on purpose, for tests and drills.
 class fault_injecting_sink {
 public:
+    /// Requests run on `loop` (latency and hangs sleep there).
     fault_injecting_sink(io_loop& loop, fault_options options = {})
         : loop_(&loop), options_(std::move(options)), rng_(options_.seed) {}
 
+    /// The limits of fault_options::limits.
     [[nodiscard]] sink_limits limits() const { return options_.limits; }
 
     /// One request: the batch's records (and its key, kept in keys()). A hanging request ends when
@@ -16054,15 +16370,23 @@ public:
         hang_release_ = std::stop_source{};
     }
 
+    /// Every record acknowledged, in the order they were acknowledged.
     [[nodiscard]] const std::vector<std::string>& delivered() const noexcept { return delivered_; }
+    /// Entries per request, in request order.
     [[nodiscard]] const std::vector<std::size_t>& batch_sizes() const noexcept { return batch_sizes_; }
     /// The batch key of every request, in order.
     [[nodiscard]] const std::vector<std::string>& keys() const noexcept { return keys_; }
+    /// Requests received.
     [[nodiscard]] std::size_t requests() const noexcept { return requests_; }
+    /// Requests failed as a whole.
     [[nodiscard]] std::size_t failed_requests() const noexcept { return failed_requests_; }
+    /// Entries failed retryably.
     [[nodiscard]] std::size_t failed_entries() const noexcept { return failed_entries_; }
+    /// Entries rejected.
     [[nodiscard]] std::size_t rejected_entries() const noexcept { return rejected_entries_; }
+    /// Requests that hung.
     [[nodiscard]] std::size_t hung() const noexcept { return hung_; }
+    /// The largest batch received.
     [[nodiscard]] std::size_t max_batch_seen() const noexcept { return max_batch_seen_; }
 
     /// The most requests that were in flight at once.
@@ -16116,14 +16440,19 @@ private:
 /// Accepts everything and keeps nothing: the baseline for measuring the engine itself.
 class null_sink {
 public:
+    /// Reports `limits` as its own.
     explicit null_sink(sink_limits limits = {}) : limits_(limits) {}
+    /// The limits it was made with.
     [[nodiscard]] sink_limits limits() const { return limits_; }
+    /// Counts the batch and acknowledges every entry.
     task<batch_result> send(std::span<const std::string_view> batch) {
         records_ += batch.size();
         for (auto r : batch) bytes_ += r.size();
         co_return batch_result::all_ok();
     }
+    /// Records acknowledged.
     [[nodiscard]] std::uint64_t records() const noexcept { return records_; }
+    /// Bytes acknowledged.
     [[nodiscard]] std::uint64_t bytes() const noexcept { return bytes_; }
 
 private:
@@ -16179,7 +16508,9 @@ enum class ndjson_open_mode {
     truncate, ///< O_TRUNC: start from an empty file
 };
 
+/// How an ndjson_file_writer opens, buffers and closes its file.
 struct ndjson_file_options {
+    /// Append to the file or start it empty.
     ndjson_open_mode mode = ndjson_open_mode::append;
     /// The buffer is written once it holds at least this many bytes. 0 writes every record at once.
     std::size_t flush_threshold = 256 * 1024;
@@ -16226,6 +16557,8 @@ inline task<void> ndjson_ready() { co_return; }
 
 } // namespace detail
 
+/// Appends NDJSON records to one file through an io_loop, buffered and double-buffered so a record costs a
+/// memcpy, not a system call.
 class ndjson_file_writer {
 public:
     /// Does not touch the file: co_await open() does.
@@ -16369,12 +16702,15 @@ public:
         if (error) std::rethrow_exception(error);
     }
 
+    /// The file it writes.
     [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+    /// True between open() and close().
     [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0 && !closing_; }
     /// True while a write is with the kernel.
     [[nodiscard]] bool write_in_flight() const noexcept { return writing_; }
     /// True once a write failed; failure() is the error.
     [[nodiscard]] bool failed() const noexcept { return static_cast<bool>(failure_); }
+    /// The error that failed the writer, or null.
     [[nodiscard]] std::exception_ptr failure() const noexcept { return failure_; }
 
     /// Records accepted by append/buffer.
@@ -18598,7 +18934,9 @@ namespace sluice::http {
 
 /// One header field. Names of received headers are lower-cased; values are as sent, trimmed.
 struct header {
+    /// Name as sent or received (responses lower-case it).
     std::string name;
+    /// The value, without surrounding whitespace.
     std::string value;
 };
 
@@ -18814,6 +19152,7 @@ struct parser_limits {
 
 /// Why a request was refused: the status to answer (4xx, 501, 505) and a short reason.
 struct parse_error {
+    /// The status to answer with (400, 413, 414, 431, 501, 505).
     int status = 0;
     std::string_view reason; ///< a string literal: never any part of the request
 };
@@ -19390,11 +19729,13 @@ public:
 
     /// Fires when the client goes away or the server stops: end the stream then.
     [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_; }
+    /// True once the client went away or the server is stopping.
     [[nodiscard]] bool stop_requested() const noexcept { return stop_.stop_requested(); }
     /// The loop the connection runs on (for timers between events).
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
 
 protected:
+    /// A stream belongs to one response on `loop`; `stop` fires when it should end.
     response_stream(io_loop& loop, std::stop_token stop) noexcept : loop_(&loop), stop_(std::move(stop)) {}
 
 private:
@@ -19457,6 +19798,7 @@ struct server_response {
         headers.push_back({std::move(name), std::move(value)});
         return *this;
     }
+    /// Adds a header (the name as given; Content-Length and Connection are the server's).
     server_response&& add_header(std::string name, std::string value) && {
         headers.push_back({std::move(name), std::move(value)});
         return std::move(*this);
@@ -19536,9 +19878,13 @@ public:
 
     /// add() for one method.
     router& get(std::string_view pattern, handler h) { return add("GET", pattern, std::move(h)); }
+    /// Adds a POST route.
     router& post(std::string_view pattern, handler h) { return add("POST", pattern, std::move(h)); }
+    /// Adds a PUT route.
     router& put(std::string_view pattern, handler h) { return add("PUT", pattern, std::move(h)); }
+    /// Adds a PATCH route.
     router& patch(std::string_view pattern, handler h) { return add("PATCH", pattern, std::move(h)); }
+    /// Adds a DELETE route (`delete` is a keyword).
     router& del(std::string_view pattern, handler h) { return add("DELETE", pattern, std::move(h)); }
 
     /// Answers `r`: its route's handler (with r.params filled), or the router's own refusal.
@@ -19746,6 +20092,7 @@ struct server_options {
     std::string address = "127.0.0.1";
     /// 0: an ephemeral port (server::port() tells which).
     std::uint16_t port = 0;
+    /// listen(2)'s queue of connections not yet accepted.
     int backlog = 1024;
     /// SO_REUSEPORT: one server per loop and thread on the same port, the kernel spreading connections.
     bool reuse_port = false;
@@ -20789,15 +21136,19 @@ namespace sluice::text {
 struct url_parts {
     std::string_view scheme;   ///< "https"; empty when the URL has none
     std::string_view userinfo; ///< "user:password", before the last '@' of the authority; may be empty
+    /// True when the URL had a '@' (userinfo may still be empty).
     bool has_userinfo = false;
     std::string_view host; ///< "example.com", "10.0.0.1", "::1" (an IPv6 literal, without its brackets)
     bool ipv6 = false;     ///< the host was a bracketed literal
     std::string_view port; ///< the text after the host's ':' (digits when valid); empty when absent
+    /// True when the URL had a ':' after the host.
     bool has_port = false;
     std::string_view path;     ///< from the first '/' after the authority to '?' or '#'; may be empty
     std::string_view query;    ///< after '?', without it
+    /// True when the URL had a '?'.
     bool has_query = false;
     std::string_view fragment; ///< after '#', without it
+    /// True when the URL had a '#'.
     bool has_fragment = false;
 
     /// The port as a number (1..65535), when it is one.
@@ -23737,15 +24088,19 @@ namespace sluice::text {
 struct url_parts {
     std::string_view scheme;   ///< "https"; empty when the URL has none
     std::string_view userinfo; ///< "user:password", before the last '@' of the authority; may be empty
+    /// True when the URL had a '@' (userinfo may still be empty).
     bool has_userinfo = false;
     std::string_view host; ///< "example.com", "10.0.0.1", "::1" (an IPv6 literal, without its brackets)
     bool ipv6 = false;     ///< the host was a bracketed literal
     std::string_view port; ///< the text after the host's ':' (digits when valid); empty when absent
+    /// True when the URL had a ':' after the host.
     bool has_port = false;
     std::string_view path;     ///< from the first '/' after the authority to '?' or '#'; may be empty
     std::string_view query;    ///< after '?', without it
+    /// True when the URL had a '?'.
     bool has_query = false;
     std::string_view fragment; ///< after '#', without it
+    /// True when the URL had a '#'.
     bool has_fragment = false;
 
     /// The port as a number (1..65535), when it is one.
@@ -23939,9 +24294,13 @@ inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_
 
 namespace sluice::http {
 
+/// One HTTP request; the body is borrowed, not copied.
 struct request {
+    /// Any method libcurl sends ("GET", "POST", "PUT"...).
     std::string method = "GET";
+    /// Absolute http:// or https:// URL (errors show it without its query).
     std::string url;
+    /// Sent in order; Content-Length and Host are set by the client.
     std::vector<header> headers{};
     /// Sent as is, never copied: must stay valid until the request completes.
     std::string_view body{};
@@ -23953,10 +24312,13 @@ struct request {
     std::stop_token stop{};
 };
 
+/// A complete response: an HTTP status is an answer, never an error.
 struct response {
+    /// The final status code.
     long status = 0;
     /// Names lower-cased, in arrival order (the final response's headers only, not 100 Continue's).
     std::vector<http::header> headers{};
+    /// The whole body (bounded by client_options::max_response_bytes).
     std::string body{};
     /// "1.1", "2"...
     std::string http_version{};
@@ -23975,21 +24337,29 @@ enum class http_version {
     http2_prior_knowledge, ///< HTTP/2 without TLS too (h2c), for servers known to speak it
 };
 
+/// How a client connects, verifies and limits requests.
 struct client_options {
+    /// Default connect limit of a request (TCP + TLS).
     std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
+    /// Default whole-request limit.
     std::chrono::milliseconds timeout{std::chrono::seconds{30}};
     /// Requests in flight per scheme://host:port; more wait in line (without their timeout ticking).
     std::size_t max_requests_per_host = 64;
     /// Idle connections kept for reuse (0: libcurl's default).
     std::size_t max_idle_connections = 0;
+    /// Verify the server's certificate chain; turn off only for test servers.
     bool verify_peer = true;
+    /// Verify that the certificate names the host.
     bool verify_host = true;
     /// PEM bundle / directory of CA certificates; empty means the system's.
     std::string ca_file{};
+    /// Directory of hashed CA certificates; empty means the system's.
     std::string ca_path{};
+    /// Which HTTP versions may be negotiated.
     http_version version = http_version::http2_tls;
     /// A larger response fails with transport_error::too_large.
     std::size_t max_response_bytes = 64u << 20;
+    /// The User-Agent header.
     std::string user_agent = "sluice/" SLUICE_VERSION_STRING;
     /// libcurl's receive buffer per connection (CURLOPT_BUFFERSIZE; 0: libcurl's 16 KiB). Larger
     /// reads of large responses take fewer system calls, at this much memory per connection.
@@ -24411,8 +24781,11 @@ inline void curl_core::close() {
 
 } // namespace detail
 
+/// An HTTP/1.1 and HTTP/2 client on the io_loop (libcurl's multi-socket API, no thread of its own):
+/// connections kept alive per host, TLS verified by default.
 class client {
 public:
+    /// Requests run on `loop`; the client belongs to its thread.
     explicit client(io_loop& loop, client_options options = {})
         : core_(std::make_shared<detail::curl_core>(loop, std::move(options))) {}
 
@@ -24420,7 +24793,9 @@ public:
     client& operator=(const client&) = delete;
     ~client() { core_->close(); }
 
+    /// The options it was made with.
     [[nodiscard]] const client_options& options() const noexcept { return core_->options(); }
+    /// The loop its requests run on.
     [[nodiscard]] io_loop& loop() const noexcept { return core_->loop(); }
 
     /// Sends `r` and waits for the whole response. `r` (and its body) must stay valid until this
@@ -27187,7 +27562,7 @@ public:
 
     /// One call of a REST API (see rest_call); the same credentials, signing, error parsing and retries
     /// as call_json. A 2xx status is a success whatever the body says (S3's CompleteMultipartUpload can
-    /// answer 200 with an <Error> body: its caller checks).
+    /// answer 200 with an `<Error>` body: its caller checks).
     [[nodiscard]] task<call_outcome> call(rest_call c, call_options opts) {
         call_outcome out;
         retry_token token = strategy_.begin();
@@ -29030,7 +29405,7 @@ public:
     [[nodiscard]] const sqs_limits& sqs_table() const noexcept { return limits_; }
     [[nodiscard]] batch_limits limits() const noexcept { return limits_.to_batch_limits(); }
     [[nodiscard]] const error_table& errors() const noexcept { return sqs_errors(); }
-    /// Escaping can make a message up to six times larger (\u00XX), plus the entry's field names.
+    /// Escaping can make a message up to six times larger (`\u00XX`), plus the entry's field names.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_message_bytes * 6 + 4096; }
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::drop_newer; }
 
@@ -31056,7 +31431,7 @@ struct log_event {
 
 /// Where events go.
 struct logs_options {
-    /// The log group (1 to 512 characters of [.-_/#A-Za-z0-9]) and stream (1 to 512, no ':' or '*').
+    /// The log group (1 to 512 characters of `[.-_/#A-Za-z0-9]`) and stream (1 to 512, no ':' or '*').
     std::string group{};
     std::string stream{};
     /// Create the group and the stream when a put says they do not exist, then send it again.
@@ -31152,7 +31527,7 @@ public:
     [[nodiscard]] std::string_view name() const noexcept { return options_.stream; }
     [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
     [[nodiscard]] const error_table& errors() const noexcept { return logs_errors(); }
-    /// The largest message escaped (\u00XX: six bytes per byte), and the entry's fields.
+    /// The largest message escaped (`\u00XX`: six bytes per byte), and the entry's fields.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_record_bytes * 6 + 64; }
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
 
@@ -34128,7 +34503,7 @@ public:
     }
 
     /// Appends the template's time conversions rendered for `time_ms` (what groups records by their
-    /// own time): the strftime text of every literal segment, separated by '\x1f'.
+    /// own time): the strftime text of every literal segment, separated by the byte 0x1f.
     void append_time_key(std::string& out, std::int64_t time_ms) const {
         for (const auto& s : segments_)
             if (s.kind == segment_kind::literal && s.has_conversion) {
@@ -37058,8 +37433,8 @@ struct object_engine_options {
     /// records wait while closing objects alone hold more.
     std::size_t memory_budget = std::size_t{256} << 20;
     evict_policy evict = evict_policy::largest;
-    /// The engine's own folder: the journal (<directory>/journal, a disk_buffer) and the sequence
-    /// numbers (<directory>/sequence). One engine per directory.
+    /// The engine's own folder: the journal (`<directory>/journal`, a disk_buffer) and the sequence
+    /// numbers (`<directory>/sequence`). One engine per directory.
     std::filesystem::path directory;
     /// The journal's disk_buffer options (its directory is set from `directory`): max_bytes bounds
     /// what open objects may hold on disk, fsync when accepted records are durable.
@@ -37072,7 +37447,7 @@ struct object_engine_options {
     std::size_t max_completing = 8;
     /// Writer output handed to the destination once this much is ready.
     std::size_t write_threshold = 256 * 1024;
-    /// Where to publish the engine's metrics (labelled component="objects", name=<name>); none if null.
+    /// Where to publish the engine's metrics (labelled component="objects", name=`<name>`); none if null.
     metrics_registry* metrics = nullptr;
     /// Object failures, journal damage (warn/error), evictions (debug). Never record bodies.
     const logger* log = nullptr;
@@ -38366,9 +38741,9 @@ enum class file_sync : std::uint8_t {
 
 /// Options of a local_directory.
 struct local_directory_options {
-    /// Objects are written to <root>/<key>. Created if missing.
+    /// Objects are written to `<root>/<key>`. Created if missing.
     std::filesystem::path root;
-    /// Names the staging folder (<root>/.sluice-staging/<name>): one per engine writing to the root.
+    /// Names the staging folder (`<root>/.sluice-staging/<name>`): one per engine writing to the root.
     std::string name = "objects";
     /// Where temporary files go instead (must be on the root's file system for the rename).
     std::filesystem::path staging{};
@@ -38752,15 +39127,19 @@ namespace sluice::text {
 struct url_parts {
     std::string_view scheme;   ///< "https"; empty when the URL has none
     std::string_view userinfo; ///< "user:password", before the last '@' of the authority; may be empty
+    /// True when the URL had a '@' (userinfo may still be empty).
     bool has_userinfo = false;
     std::string_view host; ///< "example.com", "10.0.0.1", "::1" (an IPv6 literal, without its brackets)
     bool ipv6 = false;     ///< the host was a bracketed literal
     std::string_view port; ///< the text after the host's ':' (digits when valid); empty when absent
+    /// True when the URL had a ':' after the host.
     bool has_port = false;
     std::string_view path;     ///< from the first '/' after the authority to '?' or '#'; may be empty
     std::string_view query;    ///< after '?', without it
+    /// True when the URL had a '?'.
     bool has_query = false;
     std::string_view fragment; ///< after '#', without it
+    /// True when the URL had a '#'.
     bool has_fragment = false;
 
     /// The port as a number (1..65535), when it is one.
@@ -38954,9 +39333,13 @@ inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_
 
 namespace sluice::http {
 
+/// One HTTP request; the body is borrowed, not copied.
 struct request {
+    /// Any method libcurl sends ("GET", "POST", "PUT"...).
     std::string method = "GET";
+    /// Absolute http:// or https:// URL (errors show it without its query).
     std::string url;
+    /// Sent in order; Content-Length and Host are set by the client.
     std::vector<header> headers{};
     /// Sent as is, never copied: must stay valid until the request completes.
     std::string_view body{};
@@ -38968,10 +39351,13 @@ struct request {
     std::stop_token stop{};
 };
 
+/// A complete response: an HTTP status is an answer, never an error.
 struct response {
+    /// The final status code.
     long status = 0;
     /// Names lower-cased, in arrival order (the final response's headers only, not 100 Continue's).
     std::vector<http::header> headers{};
+    /// The whole body (bounded by client_options::max_response_bytes).
     std::string body{};
     /// "1.1", "2"...
     std::string http_version{};
@@ -38990,21 +39376,29 @@ enum class http_version {
     http2_prior_knowledge, ///< HTTP/2 without TLS too (h2c), for servers known to speak it
 };
 
+/// How a client connects, verifies and limits requests.
 struct client_options {
+    /// Default connect limit of a request (TCP + TLS).
     std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
+    /// Default whole-request limit.
     std::chrono::milliseconds timeout{std::chrono::seconds{30}};
     /// Requests in flight per scheme://host:port; more wait in line (without their timeout ticking).
     std::size_t max_requests_per_host = 64;
     /// Idle connections kept for reuse (0: libcurl's default).
     std::size_t max_idle_connections = 0;
+    /// Verify the server's certificate chain; turn off only for test servers.
     bool verify_peer = true;
+    /// Verify that the certificate names the host.
     bool verify_host = true;
     /// PEM bundle / directory of CA certificates; empty means the system's.
     std::string ca_file{};
+    /// Directory of hashed CA certificates; empty means the system's.
     std::string ca_path{};
+    /// Which HTTP versions may be negotiated.
     http_version version = http_version::http2_tls;
     /// A larger response fails with transport_error::too_large.
     std::size_t max_response_bytes = 64u << 20;
+    /// The User-Agent header.
     std::string user_agent = "sluice/" SLUICE_VERSION_STRING;
     /// libcurl's receive buffer per connection (CURLOPT_BUFFERSIZE; 0: libcurl's 16 KiB). Larger
     /// reads of large responses take fewer system calls, at this much memory per connection.
@@ -39426,8 +39820,11 @@ inline void curl_core::close() {
 
 } // namespace detail
 
+/// An HTTP/1.1 and HTTP/2 client on the io_loop (libcurl's multi-socket API, no thread of its own):
+/// connections kept alive per host, TLS verified by default.
 class client {
 public:
+    /// Requests run on `loop`; the client belongs to its thread.
     explicit client(io_loop& loop, client_options options = {})
         : core_(std::make_shared<detail::curl_core>(loop, std::move(options))) {}
 
@@ -39435,7 +39832,9 @@ public:
     client& operator=(const client&) = delete;
     ~client() { core_->close(); }
 
+    /// The options it was made with.
     [[nodiscard]] const client_options& options() const noexcept { return core_->options(); }
+    /// The loop its requests run on.
     [[nodiscard]] io_loop& loop() const noexcept { return core_->loop(); }
 
     /// Sends `r` and waits for the whole response. `r` (and its body) must stay valid until this
@@ -41925,7 +42324,7 @@ public:
 
     /// One call of a REST API (see rest_call); the same credentials, signing, error parsing and retries
     /// as call_json. A 2xx status is a success whatever the body says (S3's CompleteMultipartUpload can
-    /// answer 200 with an <Error> body: its caller checks).
+    /// answer 200 with an `<Error>` body: its caller checks).
     [[nodiscard]] task<call_outcome> call(rest_call c, call_options opts) {
         call_outcome out;
         retry_token token = strategy_.begin();
@@ -42145,7 +42544,7 @@ struct s3_client_options {
     std::string region;
     /// The S3 endpoint without the bucket: "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:4568".
     std::string endpoint;
-    /// <endpoint>/<bucket>/<key> instead of <bucket>.<endpoint host>/<key>.
+    /// `<endpoint>/<bucket>/<key>` instead of `<bucket>.<endpoint host>/<key>`.
     bool path_style = false;
     /// Sign the body's SHA-256 (x-amz-content-sha256); false sends UNSIGNED-PAYLOAD (over HTTPS the
     /// CRC32C checksum and TLS protect the body, and hashing costs ~2-5 ms per 8 MiB part).
@@ -42695,7 +43094,7 @@ struct upload_state {
 
 namespace detail {
 
-[[nodiscard]] inline std::string state_encode(std::string_view s) { return aws::uri_encode_path(s); }
+[[nodiscard]] inline std::string state_encode(std::string_view s) { return sluice::text::uri_encode(s, /*keep_slash=*/true); }
 
 /// Strict percent-decoding; nullopt for a malformed escape, a blank or a control character.
 [[nodiscard]] inline std::optional<std::string> state_decode(std::string_view s) {
@@ -46811,7 +47210,7 @@ namespace sluice::pulsar {
 struct dead_letter_policy {
     /// Deliveries after the first before a message goes to the dead-letter topic.
     std::uint32_t max_redeliver_count = 3;
-    /// Empty: <topic>-<subscription>-DLQ.
+    /// Empty: `<topic>-<subscription>-DLQ`.
     std::string dead_letter_topic{};
     /// Options of the dead-letter producer (its topic is set from the above).
     producer_options producer{};
