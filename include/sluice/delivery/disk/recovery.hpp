@@ -99,6 +99,13 @@ public:
             (!ceiling || f.header.first_id <= *ceiling))
             expect_ = f.header.first_id;
         header_trusted_ = expect_.has_value();
+        // The checkpoint knew this segment with the same first id: two records agree, so a first frame
+        // that disagrees is the damaged one (implausible), not the header.
+        header_confirmed_ = header_trusted_ && acks != nullptr && acks->first_id == *expect_;
+        // A segment the checkpoint saw sealed never held ids from its end on: frames claiming them are
+        // not its records, whether or not the next segment is still there to say so.
+        if (acks != nullptr && acks->sealed && acks->has_end && (!ceiling_ || acks->end_id < *ceiling_))
+            ceiling_ = acks->end_id;
         out_.size = f.size;
     }
 
@@ -133,7 +140,8 @@ private:
         const frame_header& h = *step.header;
         out_.ours = true;
         // The header is wrong when the record right behind it disagrees with it.
-        if (header_trusted_ && step.offset == segment_header_size && h.first_id != *expect_ && !backward(h)) {
+        if (header_trusted_ && !header_confirmed_ && step.offset == segment_header_size && h.first_id != *expect_ &&
+            !backward(h)) {
             issue(disk_buffer_issue::kind::corrupt, 0, segment_header_size, 0,
                   "the segment header says its first record is " + std::to_string(*expect_) +
                       ", the record behind it is " + std::to_string(h.first_id) + ": header ignored");
@@ -262,6 +270,7 @@ private:
     const ack_entry* acks_;
     std::optional<record_id> expect_; // the next id this segment should hold
     bool header_trusted_ = false;
+    bool header_confirmed_ = false; // the checkpoint names the same first id
     std::uint64_t gap_ = 0; // bytes skipped since the last plausible frame
     std::optional<std::size_t> open_issue_;
     std::optional<std::uint64_t> stale_from_;
