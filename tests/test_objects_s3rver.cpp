@@ -300,7 +300,9 @@ TEST_CASE("SIGKILL in the middle of multipart uploads: after a restart every acc
     REQUIRE(killed.killed);
     REQUIRE(killed.accepted.size() < static_cast<std::size_t>(submitted));
     const std::size_t before = read_back(endpoint, o.name + "/", false).size();
-    CHECK(before >= 1);
+    // How many objects were complete before the kill depends on the machine's speed (none, under a
+    // sanitizer on a loaded machine): said, not checked. What matters is checked below.
+    MESSAGE("objects complete before the kill: " << before);
     object_engine_stats after{};
     run_s3(endpoint, o, b, [&](object_engine& engine, s3_bucket&, aws::s3_client&) -> task<void> {
         co_await engine.flush();

@@ -3998,8 +3998,10 @@ public:
 /// OpenSSL's X509_V_* code when the certificate did not verify (X509_V_OK otherwise).
 class tls_error : public std::system_error {
 public:
+    /// A failure of kind `code`; `verify_result` when a certificate did not verify.
     tls_error(tls_errc code, const std::string& what, long verify_result = X509_V_OK)
         : std::system_error(make_error_code(code), what), verify_result_(verify_result) {}
+    /// OpenSSL's X509_V_* code (X509_V_OK unless a certificate did not verify).
     [[nodiscard]] long verify_result() const noexcept { return verify_result_; }
 
 private:
@@ -4125,7 +4127,9 @@ public:
         ERR_clear_error();
     }
 
+    /// The options the context was made with.
     [[nodiscard]] const tls_options& options() const noexcept { return options_; }
+    /// OpenSSL's context, for settings sluice does not wrap (it stays owned by this object).
     [[nodiscard]] SSL_CTX* native_handle() const noexcept { return ctx_.get(); }
 
 private:
@@ -4166,7 +4170,9 @@ class tls_stream {
 public:
     /// An empty stream (is_open() is false).
     tls_stream() noexcept = default;
+    /// Takes over the connection; `other` is left empty.
     tls_stream(tls_stream&&) noexcept = default;
+    /// Closes this stream's connection, then takes over `other`'s.
     tls_stream& operator=(tls_stream&& other) noexcept {
         if (this != &other) {
             close();
@@ -4241,6 +4247,7 @@ public:
     [[nodiscard]] task<std::size_t> read_some(std::span<std::byte> buf, std::stop_token stop = {}) {
         return read_raw(buf.data(), buf.size(), std::move(stop));
     }
+    /// read_some() into chars.
     [[nodiscard]] task<std::size_t> read_some(std::span<char> buf, std::stop_token stop = {}) {
         return read_raw(buf.data(), buf.size(), std::move(stop));
     }
@@ -4249,6 +4256,7 @@ public:
     [[nodiscard]] task<void> write_all(std::span<const std::byte> data, std::stop_token stop = {}) {
         return write_raw(reinterpret_cast<const char*>(data.data()), data.size(), std::move(stop));
     }
+    /// write_all() of a string's bytes.
     [[nodiscard]] task<void> write_all(std::string_view data, std::stop_token stop = {}) {
         return write_raw(data.data(), data.size(), std::move(stop));
     }
@@ -4303,7 +4311,9 @@ public:
         tcp_.close();
     }
 
+    /// False when empty, closed or moved from.
     [[nodiscard]] bool is_open() const noexcept { return ssl_ != nullptr && tcp_.is_open(); }
+    /// The loop the stream waits on.
     [[nodiscard]] io_loop& loop() const noexcept { return tcp_.loop(); }
     /// The TCP socket's descriptor.
     [[nodiscard]] int native_handle() const noexcept { return tcp_.native_handle(); }
@@ -11762,6 +11772,13 @@ public:
             (!ceiling || f.header.first_id <= *ceiling))
             expect_ = f.header.first_id;
         header_trusted_ = expect_.has_value();
+        // The checkpoint knew this segment with the same first id: two records agree, so a first frame
+        // that disagrees is the damaged one (implausible), not the header.
+        header_confirmed_ = header_trusted_ && acks != nullptr && acks->first_id == *expect_;
+        // A segment the checkpoint saw sealed never held ids from its end on: frames claiming them are
+        // not its records, whether or not the next segment is still there to say so.
+        if (acks != nullptr && acks->sealed && acks->has_end && (!ceiling_ || acks->end_id < *ceiling_))
+            ceiling_ = acks->end_id;
         out_.size = f.size;
     }
 
@@ -11796,7 +11813,8 @@ private:
         const frame_header& h = *step.header;
         out_.ours = true;
         // The header is wrong when the record right behind it disagrees with it.
-        if (header_trusted_ && step.offset == segment_header_size && h.first_id != *expect_ && !backward(h)) {
+        if (header_trusted_ && !header_confirmed_ && step.offset == segment_header_size && h.first_id != *expect_ &&
+            !backward(h)) {
             issue(disk_buffer_issue::kind::corrupt, 0, segment_header_size, 0,
                   "the segment header says its first record is " + std::to_string(*expect_) +
                       ", the record behind it is " + std::to_string(h.first_id) + ": header ignored");
@@ -11925,6 +11943,7 @@ private:
     const ack_entry* acks_;
     std::optional<record_id> expect_; // the next id this segment should hold
     bool header_trusted_ = false;
+    bool header_confirmed_ = false; // the checkpoint names the same first id
     std::uint64_t gap_ = 0; // bytes skipped since the last plausible frame
     std::optional<std::size_t> open_issue_;
     std::optional<std::uint64_t> stale_from_;
@@ -45327,8 +45346,10 @@ public:
 /// OpenSSL's X509_V_* code when the certificate did not verify (X509_V_OK otherwise).
 class tls_error : public std::system_error {
 public:
+    /// A failure of kind `code`; `verify_result` when a certificate did not verify.
     tls_error(tls_errc code, const std::string& what, long verify_result = X509_V_OK)
         : std::system_error(make_error_code(code), what), verify_result_(verify_result) {}
+    /// OpenSSL's X509_V_* code (X509_V_OK unless a certificate did not verify).
     [[nodiscard]] long verify_result() const noexcept { return verify_result_; }
 
 private:
@@ -45454,7 +45475,9 @@ public:
         ERR_clear_error();
     }
 
+    /// The options the context was made with.
     [[nodiscard]] const tls_options& options() const noexcept { return options_; }
+    /// OpenSSL's context, for settings sluice does not wrap (it stays owned by this object).
     [[nodiscard]] SSL_CTX* native_handle() const noexcept { return ctx_.get(); }
 
 private:
@@ -45495,7 +45518,9 @@ class tls_stream {
 public:
     /// An empty stream (is_open() is false).
     tls_stream() noexcept = default;
+    /// Takes over the connection; `other` is left empty.
     tls_stream(tls_stream&&) noexcept = default;
+    /// Closes this stream's connection, then takes over `other`'s.
     tls_stream& operator=(tls_stream&& other) noexcept {
         if (this != &other) {
             close();
@@ -45570,6 +45595,7 @@ public:
     [[nodiscard]] task<std::size_t> read_some(std::span<std::byte> buf, std::stop_token stop = {}) {
         return read_raw(buf.data(), buf.size(), std::move(stop));
     }
+    /// read_some() into chars.
     [[nodiscard]] task<std::size_t> read_some(std::span<char> buf, std::stop_token stop = {}) {
         return read_raw(buf.data(), buf.size(), std::move(stop));
     }
@@ -45578,6 +45604,7 @@ public:
     [[nodiscard]] task<void> write_all(std::span<const std::byte> data, std::stop_token stop = {}) {
         return write_raw(reinterpret_cast<const char*>(data.data()), data.size(), std::move(stop));
     }
+    /// write_all() of a string's bytes.
     [[nodiscard]] task<void> write_all(std::string_view data, std::stop_token stop = {}) {
         return write_raw(data.data(), data.size(), std::move(stop));
     }
@@ -45632,7 +45659,9 @@ public:
         tcp_.close();
     }
 
+    /// False when empty, closed or moved from.
     [[nodiscard]] bool is_open() const noexcept { return ssl_ != nullptr && tcp_.is_open(); }
+    /// The loop the stream waits on.
     [[nodiscard]] io_loop& loop() const noexcept { return tcp_.loop(); }
     /// The TCP socket's descriptor.
     [[nodiscard]] int native_handle() const noexcept { return tcp_.native_handle(); }
@@ -48060,6 +48089,7 @@ public:
         return {.max_batch_entries = 1000, .max_batch_bytes = 5u << 20, .max_record_bytes = 5u << 20};
     }
 
+    /// The batch limits the engine applies before calling send().
     [[nodiscard]] sink_limits limits() const noexcept { return limits_; }
 
     /// Sends the batch's records to the topic its key names (the producer's default topic when the

@@ -91,8 +91,10 @@ public:
 /// OpenSSL's X509_V_* code when the certificate did not verify (X509_V_OK otherwise).
 class tls_error : public std::system_error {
 public:
+    /// A failure of kind `code`; `verify_result` when a certificate did not verify.
     tls_error(tls_errc code, const std::string& what, long verify_result = X509_V_OK)
         : std::system_error(make_error_code(code), what), verify_result_(verify_result) {}
+    /// OpenSSL's X509_V_* code (X509_V_OK unless a certificate did not verify).
     [[nodiscard]] long verify_result() const noexcept { return verify_result_; }
 
 private:
@@ -218,7 +220,9 @@ public:
         ERR_clear_error();
     }
 
+    /// The options the context was made with.
     [[nodiscard]] const tls_options& options() const noexcept { return options_; }
+    /// OpenSSL's context, for settings sluice does not wrap (it stays owned by this object).
     [[nodiscard]] SSL_CTX* native_handle() const noexcept { return ctx_.get(); }
 
 private:
@@ -259,7 +263,9 @@ class tls_stream {
 public:
     /// An empty stream (is_open() is false).
     tls_stream() noexcept = default;
+    /// Takes over the connection; `other` is left empty.
     tls_stream(tls_stream&&) noexcept = default;
+    /// Closes this stream's connection, then takes over `other`'s.
     tls_stream& operator=(tls_stream&& other) noexcept {
         if (this != &other) {
             close();
@@ -334,6 +340,7 @@ public:
     [[nodiscard]] task<std::size_t> read_some(std::span<std::byte> buf, std::stop_token stop = {}) {
         return read_raw(buf.data(), buf.size(), std::move(stop));
     }
+    /// read_some() into chars.
     [[nodiscard]] task<std::size_t> read_some(std::span<char> buf, std::stop_token stop = {}) {
         return read_raw(buf.data(), buf.size(), std::move(stop));
     }
@@ -342,6 +349,7 @@ public:
     [[nodiscard]] task<void> write_all(std::span<const std::byte> data, std::stop_token stop = {}) {
         return write_raw(reinterpret_cast<const char*>(data.data()), data.size(), std::move(stop));
     }
+    /// write_all() of a string's bytes.
     [[nodiscard]] task<void> write_all(std::string_view data, std::stop_token stop = {}) {
         return write_raw(data.data(), data.size(), std::move(stop));
     }
@@ -396,7 +404,9 @@ public:
         tcp_.close();
     }
 
+    /// False when empty, closed or moved from.
     [[nodiscard]] bool is_open() const noexcept { return ssl_ != nullptr && tcp_.is_open(); }
+    /// The loop the stream waits on.
     [[nodiscard]] io_loop& loop() const noexcept { return tcp_.loop(); }
     /// The TCP socket's descriptor.
     [[nodiscard]] int native_handle() const noexcept { return tcp_.native_handle(); }

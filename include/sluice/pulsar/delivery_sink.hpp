@@ -44,6 +44,7 @@ public:
         return {.max_batch_entries = 1000, .max_batch_bytes = 5u << 20, .max_record_bytes = 5u << 20};
     }
 
+    /// The batch limits the engine applies before calling send().
     [[nodiscard]] sink_limits limits() const noexcept { return limits_; }
 
     /// Sends the batch's records to the topic its key names (the producer's default topic when the
