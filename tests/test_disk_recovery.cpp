@@ -205,6 +205,30 @@ TEST_CASE("records handed out are never marked done through another segment's id
     }
 }
 
+TEST_CASE("a frame skipped because a later segment holds its ids stays skipped once that segment is gone") {
+    // Found by fuzz/targets/disk_recovery.hpp. Segment 1 (header: first id 1) starts with a valid frame
+    // of id 5000, then holds records 1..5; segment 2 holds only a header naming 100. The first open
+    // skips 5000 (segment 2's ids) and hands out 1..5; segment 2, empty, is deleted. Before, the second
+    // open, with no segment 2 to bound it, took 5000 for segment 1's start and cut 1..5 off as stale.
+    scratch_dir dir;
+    bytes seg1 = sluice_test::segment_header(1, 1);
+    sluice_test::append(seg1, sluice_test::record_frame(5000, payload_of(5000)));
+    for (record_id id = 1; id < 6; ++id) sluice_test::append(seg1, sluice_test::record_frame(id, payload_of(id)));
+    sluice_test::write_file(sluice_test::segment_path(dir.path, 1), seg1);
+    sluice_test::write_file(sluice_test::segment_path(dir.path, 2), sluice_test::segment_header(2, 100));
+
+    const auto first = reopen(options_for(dir.path));
+    CHECK(first.ids == range(1, 6));
+    CHECK(issues_of(first.report, disk_buffer_issue::kind::corrupt) >= 1);
+    CHECK(segments_in(dir.path).size() == 1);
+    // Nothing was acknowledged: all of it comes back, every time.
+    for (int i = 0; i < 2; ++i) {
+        const auto again = reopen(options_for(dir.path));
+        CHECK(again.ids == range(1, 6));
+        CHECK(issues_of(again.report, disk_buffer_issue::kind::stale) == 0);
+    }
+}
+
 TEST_CASE("a corrupt record inside a block loses only that block's records, in its own segment") {
     scratch_dir dir;
     bytes seg = sluice_test::segment_header(1, 0);
