@@ -8,6 +8,7 @@
 #   bash scripts/fuzz.sh --time 90 sigv4  these targets only, 90 s each
 #   options: --time SECONDS, --runs N (stop each after N executions), --jobs N (targets at once),
 #            --lock FILE (run each fuzzer under flock FILE), --no-build
+#            --skip NAME (leave a target out; repeatable)
 #
 # Prints one line per run (executions, coverage, features, corpus size, seconds, result) and exits
 # non-zero when a target crashed, failed a check or did not run. A crash leaves its input in
@@ -24,6 +25,7 @@ jobs="${SLUICE_JOBS:-2}"
 lock=""
 build=1
 targets=()
+skip=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --long) seconds=600; jobs=1 ;;
@@ -32,6 +34,7 @@ while [[ $# -gt 0 ]]; do
         --jobs) jobs="$2"; shift ;;
         --lock) lock="$2"; shift ;;
         --no-build) build=0 ;;
+        --skip) skip+=("$2"); shift ;;
         -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1") ;;
@@ -51,6 +54,14 @@ if [[ "$build" -eq 1 ]]; then
 fi
 if [[ ${#targets[@]} -eq 0 ]]; then
     mapfile -t targets < "$dir/fuzz/fuzzers.txt"
+fi
+if [[ ${#skip[@]} -gt 0 ]]; then
+    kept=()
+    for t in "${targets[@]}"; do
+        [[ " ${skip[*]} " == *" $t "* ]] && { echo "fuzz.sh: skipping $t"; continue; }
+        kept+=("$t")
+    done
+    targets=("${kept[@]}")
 fi
 
 # Sanitizers of clang 14 can fail to start when the kernel randomizes mmap with more than 28 bits.
