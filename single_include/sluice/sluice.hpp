@@ -5639,6 +5639,10 @@ namespace detail {
     out.reserve(block.size());
     bool continues_secret = false; // the last line was secret: folded lines after it are too
     bool in_header = false;        // the last line was a header (or a fold of one): a fold may follow
+    // In a block whose lines end in CRLF, a bare LF is a line break inside a value: after a secret
+    // header, what follows it up to the next CRLF is still the secret, whatever it looks like.
+    const bool crlf_block = block.find("\r\n") != std::string_view::npos;
+    bool secret_open = false;
     while (!block.empty()) {
         const std::size_t nl = block.find('\n');
         const std::string_view line = block.substr(0, nl == std::string_view::npos ? block.size() : nl + 1);
@@ -5647,6 +5651,13 @@ namespace detail {
         while (body_len > 0 && (line[body_len - 1] == '\n' || line[body_len - 1] == '\r')) --body_len;
         const std::string_view body = line.substr(0, body_len);
         const std::string_view ending = line.substr(body_len);
+        const bool bare_lf = crlf_block && ending == "\n";
+        if (secret_open) {
+            if (!body.empty()) out += redacted_text;
+            out += ending;
+            secret_open = bare_lf;
+            continue;
+        }
         const std::size_t colon = body.find(':');
         const std::string_view name = body.substr(0, colon);
         if (body.empty()) {
@@ -5675,6 +5686,7 @@ namespace detail {
             continues_secret = true;
         }
         out += ending;
+        secret_open = continues_secret && bare_lf;
     }
     return out;
 }
