@@ -20,6 +20,10 @@
 #include <utility>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_redaction {
+
 using namespace sluice;
 
 namespace {
@@ -131,6 +135,17 @@ TEST_CASE("sanitize_headers: a line that is neither a start line, a header nor a
         const std::string shown = sanitize_headers("Authorization: Bearer " + value + "\r\nX-Amz-Security-Token: " + value + "\r\n");
         CHECK_MESSAGE(!leaks(shown, secret), value, " -> ", shown);
     }
+}
+
+TEST_CASE("sanitize_headers: after a secret header, a line ending other than CRLF keeps the secret open") {
+    // Found by the sanitizers fuzz target (fuzz/regressions/sanitizers/secret-split-by-bare-cr-1): an
+    // Authorization value holding CR CR LF put the rest of its token on a line that looked like a header
+    // ("gbhx://=sBasic ...": name "gbhx"), which was shown through sanitize_url.
+    const std::string block = "GET / HTTP/1.1\r\nAuthorization: aaa,\r\t,'a\r\r\ngbhx://=sBasic SECRETSECRETSECRET==\r\n"
+                              "Host: h\r\n\r\n";
+    CHECK(sanitize_headers(block) == "GET / HTTP/1.1\r\nAuthorization: [redacted]\r\r\n[redacted]\r\nHost: h\r\n\r\n");
+    // A regular CRLF ends the value: the next header is shown.
+    CHECK(sanitize_headers("Authorization: Basic SECRETSECRET\r\nHost: h\r\n") == "Authorization: Basic [redacted]\r\nHost: h\r\n");
 }
 
 TEST_CASE("describe_request: user info, query and fragment never appear, with or without a scheme") {
@@ -277,3 +292,5 @@ TEST_CASE("the signer refuses regions, services, methods, keys, tokens and value
 }
 
 } // TEST_SUITE
+
+} // namespace test_redaction

@@ -334,8 +334,9 @@ namespace detail {
     out.reserve(block.size());
     bool continues_secret = false; // the last line was secret: folded lines after it are too
     bool in_header = false;        // the last line was a header (or a fold of one): a fold may follow
-    // In a block whose lines end in CRLF, a bare LF is a line break inside a value: after a secret
-    // header, what follows it up to the next CRLF is still the secret, whatever it looks like.
+    // In a block whose lines end in CRLF, any other line ending (a bare LF, or CR CR LF: a bare CR
+    // before the CRLF) is a line break inside a value: after a secret header, what follows it up to the
+    // next regular CRLF is still the secret, whatever it looks like.
     const bool crlf_block = block.find("\r\n") != std::string_view::npos;
     bool secret_open = false;
     while (!block.empty()) {
@@ -346,11 +347,11 @@ namespace detail {
         while (body_len > 0 && (line[body_len - 1] == '\n' || line[body_len - 1] == '\r')) --body_len;
         const std::string_view body = line.substr(0, body_len);
         const std::string_view ending = line.substr(body_len);
-        const bool bare_lf = crlf_block && ending == "\n";
+        const bool break_in_value = crlf_block && !ending.empty() && ending != "\r\n";
         if (secret_open) {
             if (!body.empty()) out += redacted_text;
             out += ending;
-            secret_open = bare_lf;
+            secret_open = break_in_value;
             continue;
         }
         const std::size_t colon = body.find(':');
@@ -381,7 +382,7 @@ namespace detail {
             continues_secret = true;
         }
         out += ending;
-        secret_open = continues_secret && bare_lf;
+        secret_open = continues_secret && break_in_value;
     }
     return out;
 }
