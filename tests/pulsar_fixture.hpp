@@ -236,4 +236,10 @@ inline std::string unique_topic(const std::string& stem) {
     return "persistent://public/default/" + stem + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
 }
 
+/// The number a test put in a message's "i" property (-1 when it has none).
+template <class Message>
+int index_of(const Message& m) {
+    return std::stoi(std::string(m.property("i").value_or("-1")));
+}
+
 } // namespace pulsar_fixture

@@ -25,6 +25,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_async_scope {
+
 using sluice::async_event;
 using sluice::async_scope;
 using sluice::sync_wait;
@@ -296,3 +300,6 @@ TEST_SUITE("async_scope") {
         CHECK(output.find("async_scope destroyed with 1 live task") != std::string::npos);
     }
 }
+
+} // namespace test_async_scope
+

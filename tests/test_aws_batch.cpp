@@ -14,6 +14,10 @@
 #include <string_view>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_aws_batch {
+
 using namespace sluice;
 using namespace sluice::aws;
 
@@ -243,5 +247,7 @@ TEST_CASE("aws batch: a whole request's error takes the service table's verdict 
 }
 
 } // TEST_SUITE
+
+} // namespace test_aws_batch
 
 #endif

@@ -14,6 +14,10 @@
 #include <string>
 #include <unistd.h>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_aws_config {
+
 using namespace sluice;
 using namespace sluice::aws;
 
@@ -303,3 +307,6 @@ TEST_CASE("default endpoints follow the region's partition; no region, no defaul
 }
 
 } // TEST_SUITE
+
+} // namespace test_aws_config
+

@@ -31,6 +31,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_aws_credentials {
+
 using namespace sluice;
 using namespace sluice::aws;
 using namespace std::chrono_literals;
@@ -1024,5 +1028,7 @@ TEST_CASE("caching over the real chain: IMDS credentials cached until they are d
 }
 
 } // TEST_SUITE
+
+} // namespace test_aws_credentials
 
 #endif

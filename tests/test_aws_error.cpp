@@ -13,6 +13,10 @@
 #include <utility>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_aws_error {
+
 using namespace std::chrono_literals;
 using sluice::aws::classify;
 using sluice::aws::parse_service_error;
@@ -446,3 +450,6 @@ TEST_CASE("aws error: HTTP dates") {
     // A malformed Date header leaves the error without a server time.
     CHECK_FALSE(parse(500, {{"date", "garbage"}}, "").server_time);
 }
+
+} // namespace test_aws_error
+

@@ -12,6 +12,10 @@
 #include <thread>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_aws_retry {
+
 using namespace std::chrono_literals;
 using sluice::aws::clock_skew;
 using sluice::aws::retry_config;
@@ -34,6 +38,8 @@ std::chrono::system_clock::time_point utc(int y, unsigned mo, unsigned d, int h,
 }
 
 } // namespace
+
+TEST_SUITE("aws retry") {
 
 TEST_CASE("aws retry: defaults are the standard mode's") {
     const retry_config c;
@@ -350,3 +356,8 @@ TEST_CASE("aws clock skew: from Date headers and service errors") {
     CHECK_FALSE(unrelated.update(other, local));
     CHECK(unrelated.offset() == 0ms);
 }
+
+} // TEST_SUITE
+
+} // namespace test_aws_retry
+

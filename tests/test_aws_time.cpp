@@ -16,6 +16,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_aws_time {
+
 using namespace std::chrono;
 namespace creds = sluice::detail::aws_creds;
 
@@ -134,3 +138,6 @@ TEST_CASE("a hostile Date header does not move the signing clock, nor overflow i
 }
 
 } // TEST_SUITE
+
+} // namespace test_aws_time
+

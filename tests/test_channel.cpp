@@ -20,6 +20,10 @@
 #include <utility>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_channel {
+
 using sluice::channel;
 using sluice::channel_closed;
 using sluice::operation_cancelled;
@@ -379,3 +383,6 @@ TEST_SUITE("channel") {
         CHECK(bad == 0);
     }
 }
+
+} // namespace test_channel
+

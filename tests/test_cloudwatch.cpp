@@ -21,6 +21,10 @@
 #include <thread>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_cloudwatch {
+
 using namespace sluice;
 using namespace sluice::aws;
 using namespace std::chrono_literals;
@@ -328,5 +332,7 @@ TEST_CASE("metric aggregator: publish_every sends folded data through the dispat
 }
 
 } // TEST_SUITE
+
+} // namespace test_cloudwatch
 
 #endif

@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_cloudwatch_logs {
+
 using namespace sluice;
 using namespace sluice::aws;
 using namespace std::chrono_literals;
@@ -292,5 +296,7 @@ TEST_CASE("cloudwatch logs: events for several streams go in separate requests, 
 }
 
 } // TEST_SUITE
+
+} // namespace test_cloudwatch_logs
 
 #endif

@@ -17,6 +17,10 @@
 #include <thread>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_collector_queue {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 
@@ -704,3 +708,6 @@ TEST_CASE("a payload with many keys and topics spills past the inline slots") {
 }
 
 }
+
+} // namespace test_collector_queue
+

@@ -24,6 +24,10 @@
 #include <thread>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_collector_queue_semantics {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 
@@ -607,3 +611,6 @@ TEST_CASE("bursts from other threads: every payload processed once, answered onc
 }
 
 }
+
+} // namespace test_collector_queue_semantics
+

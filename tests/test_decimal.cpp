@@ -8,6 +8,10 @@
 #include <cstdint>
 #include <string>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_decimal {
+
 using sluice::text::decimal_grammar;
 using sluice::text::parse_decimal;
 
@@ -62,3 +66,6 @@ TEST_CASE("decimal: one canonical text per value") {
 }
 
 } // TEST_SUITE
+
+} // namespace test_decimal
+

@@ -16,6 +16,21 @@
 #include <set>
 #include <string>
 #include <vector>
+#include <sluice/core/sync_wait.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_delivery {
 
 using namespace sluice;
 using namespace std::chrono_literals;
@@ -460,18 +475,7 @@ TEST_CASE("end to end: a collector awaiting the pipeline resolves each payload w
 
 // ---- the disk buffer behind the pipeline -------------------------------------------------------
 
-#include <sluice/core/sync_wait.hpp>
 
-#include <csignal>
-#include <cstdlib>
-#include <fcntl.h>
-#include <filesystem>
-#include <fstream>
-#include <random>
-#include <sstream>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace {
 
@@ -898,3 +902,6 @@ TEST_CASE("final failures, drops and unobserved errors reach the logger, without
     CHECK(lines[0].find("fire-and-forget payload failed") != std::string::npos);
     CHECK(lines[0].find("broken") != std::string::npos);
 }
+
+} // namespace test_delivery
+

@@ -27,6 +27,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_delivery_disk_full {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 
@@ -214,3 +218,6 @@ TEST_CASE("writes failing with EFBIG (RLIMIT_FSIZE): no record is acknowledged a
 }
 
 } // TEST_SUITE
+
+} // namespace test_delivery_disk_full
+

@@ -26,6 +26,10 @@
 
 #include <stdlib.h>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_delivery_engine {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 
@@ -623,3 +627,6 @@ TEST_CASE("disk buffer: batch key, weight and order key survive a restart; plain
 }
 
 } // TEST_SUITE
+
+} // namespace test_delivery_engine
+

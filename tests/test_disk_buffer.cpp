@@ -35,6 +35,10 @@
 #include <system_error>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_disk_buffer {
+
 using namespace sluice;
 
 namespace {
@@ -1028,3 +1032,6 @@ TEST_CASE("fsync policies: every_batch syncs each write, interval at most once p
 }
 
 } // TEST_SUITE
+
+} // namespace test_disk_buffer
+

@@ -18,6 +18,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_disk_recovery {
+
 using namespace sluice;
 using sluice_test::bytes;
 using sluice_test::scratch_dir;
@@ -480,3 +484,6 @@ TEST_CASE("a version 1 checkpoint (older sluice) is still read") {
 }
 
 } // TEST_SUITE
+
+} // namespace test_disk_recovery
+

@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_dynamodb {
+
 using namespace sluice;
 using namespace sluice::aws;
 using namespace std::chrono_literals;
@@ -361,5 +365,7 @@ TEST_CASE("dynamodb: writes to several tables go in separate requests, each to i
 }
 
 } // TEST_SUITE
+
+} // namespace test_dynamodb
 
 #endif

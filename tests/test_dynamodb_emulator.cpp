@@ -21,6 +21,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_dynamodb_emulator {
+
 using namespace sluice;
 using namespace sluice::aws;
 using namespace std::chrono_literals;
@@ -295,5 +299,7 @@ TEST_CASE("dynamodb emulator: a table that does not exist rejects the writes wit
 }
 
 } // TEST_SUITE
+
+} // namespace test_dynamodb_emulator
 
 #endif

@@ -18,6 +18,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_firehose {
+
 using namespace sluice;
 using namespace sluice::aws;
 using namespace std::chrono_literals;
@@ -264,5 +268,7 @@ TEST_CASE("firehose: an outage hands every record back, retryable, after the att
 }
 
 } // TEST_SUITE
+
+} // namespace test_firehose
 
 #endif

@@ -16,6 +16,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_formats {
+
 using namespace sluice::formats;
 using sluice::compression;
 
@@ -250,5 +254,7 @@ TEST_CASE("formats: schema inference widens to the narrowest type that holds eve
     REQUIRE_FALSE(u.ok());
     CHECK(u.error().kind == record_error_kind::unknown_field);
 }
+
+} // namespace test_formats
 
 #endif // SLUICE_HAS_SIMDJSON

@@ -17,6 +17,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_formats_parquet {
+
 using namespace sluice::formats;
 namespace pq = sluice::formats::parquet;
 
@@ -240,7 +244,11 @@ TEST_CASE("parquet: the dictionary falls back to PLAIN when it outgrows its limi
     CHECK(*next.stats.min_value == "same");
 }
 
+} // namespace test_formats_parquet
+
 #endif // SLUICE_HAS_SIMDJSON
+
+namespace test_formats_parquet {
 
 TEST_CASE("block_codec: gzip members and snappy blocks round trip and refuse corruption") {
     std::string text;
@@ -272,3 +280,5 @@ TEST_CASE("block_codec: gzip members and snappy blocks round trip and refuse cor
     }
     CHECK_THROWS_AS((void)sluice::block_codec(sluice::compression::gzip, 10), std::invalid_argument);
 }
+
+} // namespace test_formats_parquet

@@ -28,6 +28,10 @@
 
 #include <unistd.h>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_formats_readers {
+
 namespace fs = std::filesystem;
 using namespace sluice::formats;
 using sluice::compression;
@@ -481,5 +485,7 @@ TEST_CASE("bad records are refused one by one; every good record is in each obje
 }
 
 } // TEST_SUITE
+
+} // namespace test_formats_readers
 
 #endif // SLUICE_HAS_SIMDJSON

@@ -14,6 +14,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_fuzz_regressions {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -75,3 +79,5 @@ TEST_CASE("every corpus and regression directory belongs to a registered target"
 }
 
 } // TEST_SUITE
+
+} // namespace test_fuzz_regressions

@@ -24,6 +24,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_http_client {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 using sluice_test::http_exchange;
@@ -459,5 +463,7 @@ TEST_CASE("TLS: the peer and the host name are verified by default") {
     ::waitpid(server, &status, 0);
     std::system(("rm -rf " + dir).c_str());
 }
+
+} // namespace test_http_client
 
 #endif // SLUICE_HAS_CURL

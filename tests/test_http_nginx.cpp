@@ -18,6 +18,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_http_nginx {
+
 using namespace sluice;
 
 namespace {
@@ -130,5 +134,7 @@ TEST_CASE("HTTPS against nginx is refused without its CA, and HTTP/1.1 can be fo
 }
 
 } // TEST_SUITE
+
+} // namespace test_http_nginx
 
 #endif

@@ -11,6 +11,10 @@
 #include <string_view>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_http_request_parser {
+
 using namespace sluice::http;
 using result = request_parser::result;
 using namespace std::string_view_literals;
@@ -363,3 +367,5 @@ TEST_CASE("percent_decode and query parameters") {
 }
 
 } // TEST_SUITE
+
+} // namespace test_http_request_parser

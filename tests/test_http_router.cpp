@@ -9,6 +9,10 @@
 #include <stdexcept>
 #include <string>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_http_router {
+
 using namespace sluice;
 using namespace sluice::http;
 
@@ -113,3 +117,5 @@ TEST_CASE("pattern errors are refused when routes are added") {
 }
 
 } // TEST_SUITE
+
+} // namespace test_http_router

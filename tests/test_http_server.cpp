@@ -24,6 +24,10 @@
 #include <thread>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_http_server {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 using sluice_test::exchange;
@@ -505,5 +509,7 @@ TEST_CASE("a taken port is a clear error") {
 }
 
 } // TEST_SUITE
+
+} // namespace test_http_server
 
 #endif

@@ -22,6 +22,10 @@
 #include <string>
 #include <thread>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_http_server_clients {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 
@@ -211,5 +215,7 @@ TEST_CASE("node's http client: concurrent keep-alive POSTs, chunked upload, 100-
 }
 
 } // TEST_SUITE
+
+} // namespace test_http_server_clients
 
 #endif

@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_http_server_malformed {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 using namespace std::string_literals;
@@ -209,3 +213,5 @@ TEST_CASE("a quiet connection is closed after the idle timeout without an answer
 }
 
 } // TEST_SUITE
+
+} // namespace test_http_server_malformed

@@ -17,6 +17,10 @@
 #include <map>
 #include <set>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_integration_pulsar_acks {
+
 using namespace sluice;
 using namespace sluice::pulsar;
 namespace fx = pulsar_fixture;
@@ -45,8 +49,6 @@ task<void> produce_singles(client& cl, const std::string& topic, int n, int keys
     co_await p.close();
 }
 
-int index_of(const received_message& m) { return std::stoi(std::string(m.property("i").value_or("-1"))); }
-
 consumer_options options_for(const std::string& topic, subscription_type type) {
     consumer_options o;
     o.topic = topic;
@@ -74,8 +76,8 @@ TEST_CASE("a cumulative ack acknowledges everything up to its message; the next 
             message_id at_39{};
             for (int k = 0; k < 60; ++k) { // receives 60, acknowledges the first 40 with one ack
                 auto m = co_await c.receive();
-                first.push_back(index_of(m));
-                if (index_of(m) == 39) at_39 = m.id;
+                first.push_back(fx::index_of(m));
+                if (fx::index_of(m) == 39) at_39 = m.id;
             }
             c.acknowledge_cumulative(at_39); // sent at once, before the close that follows on the connection
             co_await c.close(); // 40..59 were received, 60..99 pushed ahead (permits): none acknowledged
@@ -85,7 +87,7 @@ TEST_CASE("a cumulative ack acknowledges everything up to its message; the next 
         message_id last{};
         while (second.size() < static_cast<std::size_t>(n - 40)) {
             auto m = co_await c.receive();
-            second.push_back(index_of(m));
+            second.push_back(fx::index_of(m));
             CHECK(m.redelivery_count == 1);
             last = m.id;
         }
@@ -127,7 +129,7 @@ TEST_CASE("ack timeout: what was neither acked nor nacked comes back with a rede
         std::size_t acked = 0;
         while (acked < static_cast<std::size_t>(n)) {
             auto m = co_await c.receive();
-            const int i = index_of(m);
+            const int i = fx::index_of(m);
             deliveries[i].push_back(m.redelivery_count);
             if (i % 2 == 0 || m.redelivery_count > 0) {
                 c.acknowledge(m.id);
@@ -179,7 +181,7 @@ TEST_CASE("Key_Shared: two consumers split the keys, each key in order on one co
             try {
                 for (;;) {
                     auto m = co_await c.receive(done.get_token());
-                    const int i = index_of(m);
+                    const int i = fx::index_of(m);
                     const std::string key = m.key.value_or("");
                     consumers_of_key[key].insert(who);
                     order[key].push_back(i);
@@ -220,5 +222,7 @@ TEST_CASE("Key_Shared: two consumers split the keys, each key in order on one co
 }
 
 } // TEST_SUITE
+
+} // namespace test_integration_pulsar_acks
 
 #endif

@@ -17,6 +17,10 @@
 #include <map>
 #include <set>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_integration_pulsar_consumer {
+
 using namespace sluice;
 using namespace sluice::pulsar;
 namespace fx = pulsar_fixture;
@@ -50,8 +54,6 @@ task<void> produce(client& cl, const std::string& topic, int n, compression_type
     co_await p.close();
 }
 
-int index_of(const received_message& m) { return std::stoi(std::string(m.property("i").value_or("-1"))); }
-
 } // namespace
 
 TEST_SUITE("integration-pulsar") {
@@ -82,7 +84,7 @@ TEST_CASE("a consumer receives every message once with its key and properties, a
     REQUIRE(got.size() == 500);
     for (int i = 0; i < 500; ++i) {
         const auto& m = got[static_cast<std::size_t>(i)];
-        CHECK(index_of(m) == i); // one exclusive consumer: in order
+        CHECK(fx::index_of(m) == i); // one exclusive consumer: in order
         CHECK(m.payload == numbered(i).payload);
         CHECK(m.key == numbered(i).key);
         CHECK(m.redelivery_count == 0);
@@ -115,7 +117,7 @@ TEST_CASE("negative acks redeliver with a count; past the policy the message goe
         // Deliveries: 30 + 20 + 10, then the ten that always fail go to the DLQ.
         for (int received = 0; received < 60; ++received) {
             auto m = co_await c.receive();
-            const int i = index_of(m);
+            const int i = fx::index_of(m);
             deliveries[i].push_back(m.redelivery_count);
             if (i % 3 == 0 || (i % 3 == 1 && m.redelivery_count == 0))
                 c.negative_acknowledge(m.id);
@@ -167,7 +169,7 @@ TEST_CASE("a collector queue settles each message: JSON that fails to parse or v
             auto doc = parser.parse(v.text);
             int64_t amount = 0;
             if (doc["amount"].get(amount) != simdjson::SUCCESS || amount < 0) throw std::runtime_error("invalid amount");
-            processed.insert(index_of(p.value.message));
+            processed.insert(fx::index_of(p.value.message));
             co_return;
         }};
     collector_queue<record<json_value>, void> queue(loop, {validate}, {.min_consumers = 1, .max_consumers = 8});
@@ -314,7 +316,7 @@ TEST_CASE("a consumer resubscribes after a drop and gets what it had not acknowl
                 continue;
             }
             c.acknowledge(m.id);
-            acked.insert(index_of(m));
+            acked.insert(fx::index_of(m));
         }
         co_await loop.sleep_for(std::chrono::milliseconds(100));
         co_await c.close();
@@ -516,5 +518,7 @@ TEST_CASE("pulsar-flex producer -> fixture -> sluice consumer: payloads and prop
 }
 
 } // TEST_SUITE
+
+} // namespace test_integration_pulsar_consumer
 
 #endif

@@ -13,13 +13,17 @@
 
 #include <set>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_integration_pulsar_producer {
+
 using namespace sluice;
 using namespace sluice::pulsar;
 namespace fx = pulsar_fixture;
 
 namespace {
 
-outgoing_message numbered(int i) {
+outgoing_message numbered_message(int i) {
     outgoing_message m;
     m.payload = "message-" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 50), 'x');
     m.key = "key-" + std::to_string(i % 7);
@@ -32,7 +36,7 @@ outgoing_message numbered(int i) {
 task<std::vector<message_id>> send_all(producer& p, int n) {
     std::vector<pending_send> pending;
     for (int i = 0; i < n; ++i) {
-        auto m = numbered(i);
+        auto m = numbered_message(i);
         pending.push_back(co_await p.enqueue(std::move(m)));
     }
     std::vector<message_id> ids;
@@ -49,8 +53,8 @@ void check_numbered(const std::vector<fx::stored>& got, int n, const std::string
     for (const auto& m : got) {
         const int i = std::stoi(m.properties.at("i"));
         CHECK(seen.insert(i).second);
-        CHECK(m.payload == numbered(i).payload);
-        CHECK(m.key == *numbered(i).key);
+        CHECK(m.payload == numbered_message(i).payload);
+        CHECK(m.key == *numbered_message(i).key);
         CHECK(m.compression == compression);
     }
     CHECK(seen.size() == static_cast<std::size_t>(n));
@@ -129,10 +133,10 @@ TEST_CASE("a full pending queue refuses at once, or suspends the sender with blo
         co_await refusing.start();
         std::vector<pending_send> first;
         for (int i = 0; i < 5; ++i) {
-            auto m = numbered(i);
+            auto m = numbered_message(i);
             first.push_back(co_await refusing.enqueue(std::move(m)));
         }
-        auto extra = numbered(5);
+        auto extra = numbered_message(5);
         auto sixth = co_await refusing.enqueue(std::move(extra));
         REQUIRE(sixth.done()); // refused without waiting
         auto r = co_await sixth.wait();
@@ -147,7 +151,7 @@ TEST_CASE("a full pending queue refuses at once, or suspends the sender with blo
         co_await blocking.start();
         std::vector<pending_send> all;
         for (int i = 0; i < 20; ++i) {
-            auto m = numbered(i);
+            auto m = numbered_message(i);
             all.push_back(co_await blocking.enqueue(std::move(m)));
         }
         for (auto& p : all) {
@@ -179,15 +183,15 @@ TEST_CASE("broker refusals: a non-retryable SEND_ERROR fails its messages, a las
         co_await p.start();
         co_await q.start();
         fx::control("/fail-sends?topic=" + refused + "&n=1&error=22"); // NotAllowedError
-        auto m0 = numbered(0);
+        auto m0 = numbered_message(0);
         auto first = co_await p.send(std::move(m0));
         REQUIRE(first.is_error());
         CHECK(first.get_error().message.find("NotAllowedError") != std::string::npos);
-        auto m1 = numbered(1);
+        auto m1 = numbered_message(1);
         auto second = co_await p.send(std::move(m1));
         CHECK(second.is_ok());
         fx::control("/fail-sends?topic=" + stuck + "&n=100000&error=6"); // ServiceNotReady, forever
-        auto m2 = numbered(2);
+        auto m2 = numbered_message(2);
         auto late = co_await q.send(std::move(m2));
         REQUIRE(late.is_error());
         CHECK(late.get_error().message.find("send timeout") != std::string::npos);
@@ -202,5 +206,7 @@ TEST_CASE("broker refusals: a non-retryable SEND_ERROR fails its messages, a las
 }
 
 } // TEST_SUITE
+
+} // namespace test_integration_pulsar_producer
 
 #endif

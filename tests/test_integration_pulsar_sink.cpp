@@ -17,6 +17,10 @@
 #include <map>
 #include <set>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_integration_pulsar_sink {
+
 using namespace sluice;
 using namespace sluice::pulsar;
 namespace fx = pulsar_fixture;
@@ -149,5 +153,7 @@ TEST_CASE("delivery_sink: refused sends are per-record outcomes the engine retri
 }
 
 } // TEST_SUITE
+
+} // namespace test_integration_pulsar_sink
 
 #endif

@@ -17,6 +17,10 @@
 
 #include <set>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_integration_pulsar_tls {
+
 using namespace sluice;
 using namespace sluice::pulsar;
 namespace fx = pulsar_fixture;
@@ -32,7 +36,7 @@ client_options tls_client(const std::string& url) {
 }
 
 /// Produces `n` numbered messages; returns how many succeeded.
-task<int> produce(client& cl, const std::string& topic, int n) {
+task<int> produce_over_tls(client& cl, const std::string& topic, int n) {
     producer_options o;
     o.topic = topic;
     o.batch_max_messages = 32;
@@ -93,7 +97,7 @@ TEST_CASE("pulsar+ssl: produce and consume over TLS; every message stored and re
     consumer c(cl, co);
     std::set<int> received;
     const int produced = loop.run_until_complete([&]() -> task<int> {
-        const int ok = co_await produce(cl, topic, n);
+        const int ok = co_await produce_over_tls(cl, topic, n);
         co_await c.start();
         while (received.size() < static_cast<std::size_t>(n)) {
             auto m = co_await c.receive();
@@ -125,7 +129,7 @@ TEST_CASE("pulsar+ssl: a lookup redirect follows the broker's TLS URL to its sec
     std::string url;
     const int produced = loop.run_until_complete([&]() -> task<int> {
         url = co_await cl.lookup(topic);
-        co_return co_await produce(cl, topic, 10);
+        co_return co_await produce_over_tls(cl, topic, 10);
     }());
     CHECK(url == "pulsar+ssl://localhost:" + std::to_string(info.tls_port2));
     CHECK(produced == 10);
@@ -163,7 +167,7 @@ TEST_CASE("pulsar+ssl: verification off only through insecure_skip_verify / inse
         o.tls.insecure_skip_hostname_check = true; // the chain still verifies against the test CA
         io_loop loop;
         client cl(loop, o);
-        produced += loop.run_until_complete(produce(cl, topic, 5));
+        produced += loop.run_until_complete(produce_over_tls(cl, topic, 5));
         fx::finish(loop, cl);
     }
     {
@@ -172,7 +176,7 @@ TEST_CASE("pulsar+ssl: verification off only through insecure_skip_verify / inse
         o.tls.insecure_skip_verify = true;
         io_loop loop;
         client cl(loop, o);
-        produced += loop.run_until_complete(produce(cl, topic, 5));
+        produced += loop.run_until_complete(produce_over_tls(cl, topic, 5));
         fx::finish(loop, cl);
     }
     CHECK(produced == 10);
@@ -180,5 +184,7 @@ TEST_CASE("pulsar+ssl: verification off only through insecure_skip_verify / inse
 }
 
 } // TEST_SUITE
+
+} // namespace test_integration_pulsar_tls
 
 #endif

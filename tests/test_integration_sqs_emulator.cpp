@@ -21,6 +21,10 @@
 #include <fstream>
 #include <string>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_integration_sqs_emulator {
+
 namespace {
 
 std::string read_sqs_endpoint() {
@@ -85,3 +89,5 @@ TEST_SUITE("integration-sqs") {
         CHECK(response.find(R"("status":"ok")") != std::string::npos);
     }
 }
+
+} // namespace test_integration_sqs_emulator

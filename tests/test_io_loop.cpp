@@ -19,6 +19,10 @@
 #include <thread>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_io_loop {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 
@@ -364,3 +368,5 @@ TEST_CASE("run_once processes ready work without blocking") {
 }
 
 }
+
+} // namespace test_io_loop

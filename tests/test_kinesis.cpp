@@ -24,6 +24,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_kinesis {
+
 using namespace sluice;
 using namespace sluice::aws;
 using namespace std::chrono_literals;
@@ -511,5 +515,7 @@ TEST_CASE("kinesis: send() resolves with the record's own outcome; a collector s
 }
 
 } // TEST_SUITE
+
+} // namespace test_kinesis
 
 #endif

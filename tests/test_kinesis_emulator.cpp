@@ -22,6 +22,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_kinesis_emulator {
+
 using namespace sluice;
 using namespace sluice::aws;
 using namespace std::chrono_literals;
@@ -261,5 +265,7 @@ TEST_CASE("kinesis emulator: a request over 500 records is refused as a whole (k
 }
 
 } // TEST_SUITE
+
+} // namespace test_kinesis_emulator
 
 #endif

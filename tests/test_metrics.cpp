@@ -16,6 +16,10 @@
 #include <thread>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_metrics {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 
@@ -571,3 +575,5 @@ TEST_SUITE("metrics") {
               "rejected: Authorization: AWS4-HMAC-SHA256 Credential=[redacted], SignedHeaders=host, Signature=[redacted]");
     }
 }
+
+} // namespace test_metrics

@@ -24,6 +24,10 @@
 #include <system_error>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_ndjson_file {
+
 using namespace sluice;
 
 namespace {
@@ -576,3 +580,5 @@ TEST_CASE("ndjson_collector: a write failure reaches the payloads and the stop r
 }
 
 } // TEST_SUITE
+
+} // namespace test_ndjson_file

@@ -22,6 +22,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_objects {
+
 using namespace sluice;
 using namespace sluice::objects;
 using namespace std::chrono_literals;
@@ -455,5 +459,7 @@ TEST_CASE("an object that cannot be written keeps its records in the journal; th
 }
 
 } // TEST_SUITE("objects")
+
+} // namespace test_objects
 
 #endif // SLUICE_HAS_SIMDJSON

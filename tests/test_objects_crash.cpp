@@ -17,6 +17,10 @@
 #include <chrono>
 #include <string>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_objects_crash {
+
 using namespace sluice;
 using namespace sluice::objects;
 using sluice_test::scratch;
@@ -113,5 +117,7 @@ TEST_CASE("SIGKILL mid-stream, twice: after a restart every accepted record is i
 }
 
 } // TEST_SUITE("objects")
+
+} // namespace test_objects_crash
 
 #endif // SLUICE_HAS_SIMDJSON

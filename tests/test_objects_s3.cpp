@@ -21,6 +21,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_objects_s3 {
+
 using namespace sluice;
 using namespace sluice::objects;
 using namespace std::chrono_literals;
@@ -405,5 +409,7 @@ TEST_CASE("upload states: what is written parses back; damage is refused or skip
 }
 
 } // TEST_SUITE("objects-s3")
+
+} // namespace test_objects_s3
 
 #endif

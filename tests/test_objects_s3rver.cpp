@@ -28,6 +28,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_objects_s3rver {
+
 using namespace sluice;
 using namespace sluice::objects;
 using namespace std::chrono_literals;
@@ -49,7 +53,7 @@ std::string s3rver_endpoint() {
 }
 
 /// An engine name no earlier run used: every test writes below its own prefix.
-std::string unique_name(const std::string& what) {
+std::string unique_object_name(const std::string& what) {
     std::random_device rd;
     return what + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd() % 1'000'000);
 }
@@ -138,7 +142,7 @@ TEST_CASE("PutObject and multipart uploads: every object read back, every record
     const std::string endpoint = s3rver_endpoint();
     scratch dir("objects-s3rver");
     auto o = sluice_test::local_engine_options(dir.path);
-    o.name = unique_name("put-and-multipart");
+    o.name = unique_object_name("put-and-multipart");
     o.layout.partition_by = {"kind"};
     o.layout.keep_partition_columns = true;
     o.layout.key_template = "{name}/{partitions}{seq}{ext}";
@@ -202,7 +206,7 @@ TEST_CASE("NDJSON (gzip), CSV and Parquet objects on s3rver and in a local direc
     sluice_test::reader_plan plan;
     for (const auto& [tag, format] : formats_used) {
         auto o = sluice_test::local_engine_options(dir / tag);
-        o.name = unique_name(tag);
+        o.name = unique_object_name(tag);
         o.format = format;
         o.close.max_records = 1000; // three objects each
         o.layout.key_template = "{name}/{seq}{ext}";
@@ -277,7 +281,7 @@ TEST_CASE("SIGKILL in the middle of multipart uploads: after a restart every acc
     const std::string endpoint = s3rver_endpoint();
     scratch dir("objects-s3-crash");
     auto o = sluice_test::local_engine_options(dir.path);
-    o.name = unique_name("crash");
+    o.name = unique_object_name("crash");
     o.layout.key_template = "{name}/{seq}{ext}";
     o.close.max_bytes = 11u << 20; // three parts per object
     const s3_bucket_options b = bucket_options(dir / "uploads");
@@ -317,5 +321,7 @@ TEST_CASE("SIGKILL in the middle of multipart uploads: after a restart every acc
 }
 
 } // TEST_SUITE("integration-objects-s3")
+
+} // namespace test_objects_s3rver
 
 #endif

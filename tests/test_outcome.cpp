@@ -10,6 +10,10 @@
 
 #include <string>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_outcome {
+
 using namespace sluice;
 
 namespace {
@@ -117,3 +121,5 @@ TEST_CASE("outcome: the service's code, request id, attempts and sent travel fro
 }
 
 } // TEST_SUITE
+
+} // namespace test_outcome

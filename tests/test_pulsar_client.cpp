@@ -8,6 +8,10 @@
 #include <sluice/pulsar/message.hpp>
 #include <sluice/pulsar/serdes.hpp>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_pulsar_client {
+
 using namespace sluice::pulsar;
 
 TEST_SUITE("pulsar-client") {
@@ -85,3 +89,5 @@ TEST_CASE("service URLs and topic names") {
 }
 
 } // TEST_SUITE
+
+} // namespace test_pulsar_client

@@ -14,6 +14,10 @@
 #include <string_view>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_pulsar_protocol {
+
 using namespace sluice::pulsar;
 using sluice::pulsar::detail::pb_reader;
 using sluice::pulsar::detail::pb_writer;
@@ -251,11 +255,11 @@ TEST_CASE("payload frames carry the magic, a CRC32C over metadata and payload, a
     m.publish_time = 3;
     std::string frame;
     append_payload_frame(frame, s, m, "hello");
-    const std::uint32_t total = detail::get_u32(frame.data());
+    const std::uint32_t total = sluice::pulsar::detail::get_u32(frame.data());
     CHECK(total == frame.size() - 4);
-    const std::uint32_t cmd = detail::get_u32(frame.data() + 4);
-    CHECK(detail::get_u16(frame.data() + 8 + cmd) == 0x0e01);
-    const std::uint32_t crc = detail::get_u32(frame.data() + 10 + cmd);
+    const std::uint32_t cmd = sluice::pulsar::detail::get_u32(frame.data() + 4);
+    CHECK(sluice::pulsar::detail::get_u16(frame.data() + 8 + cmd) == 0x0e01);
+    const std::uint32_t crc = sluice::pulsar::detail::get_u32(frame.data() + 10 + cmd);
     CHECK(crc == sluice::crc32c(frame.data() + 14 + cmd, frame.size() - 14 - cmd));
     CHECK(frame.ends_with("hello"));
 
@@ -333,9 +337,9 @@ TEST_CASE("broker entry metadata before the message part is skipped") {
     m.producer_name = "x";
     std::string plain;
     append_payload_frame(plain, msg, m, "body");
-    const std::uint32_t cmd = detail::get_u32(plain.data() + 4);
+    const std::uint32_t cmd = sluice::pulsar::detail::get_u32(plain.data() + 4);
     std::string with = plain.substr(0, 8 + cmd) + bytes({0x0e, 0x02, 0, 0, 0, 2, 0x08, 0x05}) + plain.substr(8 + cmd);
-    detail::put_u32(with.data(), static_cast<std::uint32_t>(with.size() - 4));
+    sluice::pulsar::detail::put_u32(with.data(), static_cast<std::uint32_t>(with.size() - 4));
     auto f = frame_decoder::parse(std::string_view(with).substr(4));
     CHECK(f.checksum_ok);
     CHECK(f.payload == "body");
@@ -395,3 +399,5 @@ TEST_CASE("each Pulsar compression round-trips and refuses corrupt or mis-sized 
 }
 
 } // TEST_SUITE
+
+} // namespace test_pulsar_protocol

@@ -25,6 +25,10 @@
 #include <string_view>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_sigv4 {
+
 using namespace std::chrono_literals;
 using sluice::aws::aws_credentials;
 using sluice::aws::http_field;
@@ -791,5 +795,7 @@ TEST_CASE("field_list keeps insertion order and repeats; lookups ignore case") {
 }
 
 } // TEST_SUITE("sigv4")
+
+} // namespace test_sigv4
 
 #endif // SLUICE_HAS_OPENSSL

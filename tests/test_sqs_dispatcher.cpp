@@ -23,6 +23,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_sqs_dispatcher {
+
 using namespace sluice;
 using namespace sluice::aws;
 using namespace std::chrono_literals;
@@ -632,5 +636,7 @@ TEST_CASE("flush_blocking from another thread, submit from any thread") {
 }
 
 } // TEST_SUITE
+
+} // namespace test_sqs_dispatcher
 
 #endif

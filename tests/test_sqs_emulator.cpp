@@ -20,6 +20,10 @@
 #include <string>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_sqs_emulator {
+
 using namespace sluice;
 using namespace sluice::aws;
 using namespace std::chrono_literals;
@@ -253,5 +257,7 @@ TEST_CASE("a queue that does not exist: every message comes back with the servic
 }
 
 } // TEST_SUITE
+
+} // namespace test_sqs_emulator
 
 #endif

@@ -16,6 +16,10 @@
 
 #include <simdjson.h>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_sqs_protocol {
+
 using sluice::outcome_kind;
 using sluice::aws::sqs_attribute;
 using sluice::aws::sqs_batch_response_parser;
@@ -699,5 +703,7 @@ TEST_CASE("sqs protocol: the parser is reused, in place when the string has padd
     ids.push_back("2");
     CHECK(parser.parse(body, ids).entries.size() == 3);
 }
+
+} // namespace test_sqs_protocol
 
 #endif // SLUICE_HAS_SIMDJSON

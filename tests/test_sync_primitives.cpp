@@ -20,6 +20,10 @@
 #include <utility>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_sync_primitives {
+
 using sluice::async_event;
 using sluice::async_mutex;
 using sluice::async_semaphore;
@@ -453,3 +457,5 @@ TEST_SUITE("semaphore") {
         CHECK(bad == 0);
     }
 }
+
+} // namespace test_sync_primitives

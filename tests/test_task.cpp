@@ -14,6 +14,10 @@
 #include <type_traits>
 #include <utility>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_task {
+
 using sluice::sync_wait;
 using sluice::task;
 
@@ -243,3 +247,5 @@ TEST_SUITE("task") {
         CHECK(where != std::this_thread::get_id());
     }
 }
+
+} // namespace test_task

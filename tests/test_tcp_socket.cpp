@@ -18,6 +18,10 @@
 #include <system_error>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_tcp_socket {
+
 using namespace sluice;
 using namespace std::chrono_literals;
 
@@ -307,3 +311,5 @@ TEST_CASE("IPv6 loopback, where the machine has it") {
 }
 
 } // TEST_SUITE
+
+} // namespace test_tcp_socket

@@ -17,6 +17,10 @@
 #include <simdjson.h>
 #endif
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_text {
+
 TEST_SUITE("text") {
 
 TEST_CASE("json escape: every escaper agrees with the byte loop and with escaped_size") {
@@ -196,3 +200,5 @@ TEST_CASE("json writer: the size counted is exactly the size written") {
 }
 
 } // TEST_SUITE
+
+} // namespace test_text

@@ -12,6 +12,10 @@
 #include <string>
 #include <string_view>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_text_url {
+
 namespace text = sluice::text;
 
 namespace {
@@ -149,3 +153,5 @@ TEST_CASE("uri_encode: unreserved bytes stay, the rest is %XX, and decoding give
 }
 
 } // TEST_SUITE
+
+} // namespace test_text_url

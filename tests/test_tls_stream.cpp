@@ -34,6 +34,11 @@
 
 extern char** environ;
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_tls_stream {
+
+
 using namespace sluice;
 using namespace std::chrono_literals;
 
@@ -520,5 +525,7 @@ TEST_CASE("tls: a server that does not speak TLS, a handshake that never complet
                     }()),
                     operation_cancelled);
 }
+
+} // namespace test_tls_stream
 
 #endif

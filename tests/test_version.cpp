@@ -4,9 +4,14 @@
 
 #include <string>
 
+// Defined in odr_second_tu.cpp.
 namespace sluice_odr_check {
 const char* second_tu_version();
 }
+
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_version {
 
 TEST_CASE("version: version_string matches the SLUICE_VERSION_* numbers") {
     const std::string expected = std::to_string(SLUICE_VERSION_MAJOR) + "." +
@@ -20,5 +25,7 @@ TEST_CASE("version: version_string matches the SLUICE_VERSION_* numbers") {
 }
 
 TEST_CASE("version: the second translation unit sees the same version") {
-    CHECK(std::string(sluice_odr_check::second_tu_version()) == sluice::version_string);
+    CHECK(std::string(::sluice_odr_check::second_tu_version()) == sluice::version_string);
 }
+
+} // namespace test_version

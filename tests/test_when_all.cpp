@@ -23,6 +23,10 @@
 #include <variant>
 #include <vector>
 
+// Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
+// can compile it in one translation unit with other test files.
+namespace test_when_all {
+
 using sluice::sync_wait;
 using sluice::task;
 using sluice::when_all;
@@ -36,7 +40,7 @@ using sluice_test::thread_pool;
 task<int> value(int v) { co_return v; }
 task<void> nothing() { co_return; }
 task<int&> ref_to(int& x) { co_return x; }
-task<std::string> text(std::string s) { co_return s; }
+task<std::string> make_text(std::string s) { co_return s; }
 
 task<int> fail_with(std::string what) {
     throw std::runtime_error(what);
@@ -63,7 +67,7 @@ task<int> square_on(thread_pool& pool, int i) {
 
 TEST_SUITE("when_all") {
     TEST_CASE("a tuple of results in argument order, void as monostate") {
-        auto result = sync_wait(when_all(value(1), nothing(), text("two"), value(3)));
+        auto result = sync_wait(when_all(value(1), nothing(), make_text("two"), value(3)));
         static_assert(std::is_same_v<decltype(result), std::tuple<int, std::monostate, std::string, int>>);
         CHECK(std::get<0>(result) == 1);
         CHECK(std::get<2>(result) == "two");
@@ -225,3 +229,5 @@ TEST_SUITE("when_all") {
         CHECK(sum == 50 * 13);
     }
 }
+
+} // namespace test_when_all
