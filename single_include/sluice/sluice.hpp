@@ -5639,8 +5639,9 @@ namespace detail {
     out.reserve(block.size());
     bool continues_secret = false; // the last line was secret: folded lines after it are too
     bool in_header = false;        // the last line was a header (or a fold of one): a fold may follow
-    // In a block whose lines end in CRLF, a bare LF is a line break inside a value: after a secret
-    // header, what follows it up to the next CRLF is still the secret, whatever it looks like.
+    // In a block whose lines end in CRLF, any other line ending (a bare LF, or CR CR LF: a bare CR
+    // before the CRLF) is a line break inside a value: after a secret header, what follows it up to the
+    // next regular CRLF is still the secret, whatever it looks like.
     const bool crlf_block = block.find("\r\n") != std::string_view::npos;
     bool secret_open = false;
     while (!block.empty()) {
@@ -5651,11 +5652,11 @@ namespace detail {
         while (body_len > 0 && (line[body_len - 1] == '\n' || line[body_len - 1] == '\r')) --body_len;
         const std::string_view body = line.substr(0, body_len);
         const std::string_view ending = line.substr(body_len);
-        const bool bare_lf = crlf_block && ending == "\n";
+        const bool break_in_value = crlf_block && !ending.empty() && ending != "\r\n";
         if (secret_open) {
             if (!body.empty()) out += redacted_text;
             out += ending;
-            secret_open = bare_lf;
+            secret_open = break_in_value;
             continue;
         }
         const std::size_t colon = body.find(':');
@@ -5686,7 +5687,7 @@ namespace detail {
             continues_secret = true;
         }
         out += ending;
-        secret_open = continues_secret && bare_lf;
+        secret_open = continues_secret && break_in_value;
     }
     return out;
 }
@@ -11791,6 +11792,10 @@ public:
         // not its records, whether or not the next segment is still there to say so.
         if (acks != nullptr && acks->sealed && acks->has_end && (!ceiling_ || acks->end_id < *ceiling_))
             ceiling_ = acks->end_id;
+        // Nor ids below the first the checkpoint knew it by: frames claiming them were skipped by the
+        // open that wrote the checkpoint (held by a segment then), and must stay skipped once that
+        // segment is gone, or records would come back that no open ever handed out.
+        if (acks != nullptr && acks->first_id > floor_) floor_ = acks->first_id;
         out_.size = f.size;
     }
 
@@ -11840,12 +11845,14 @@ private:
                                 " repeats or overlaps ids held elsewhere: left over from a failed write";
             }
             gap_ += step.end - step.offset;
+            backward_end_ = h.end_id();
+            backward_gap_ = 0;
             return;
         }
-        if (expect_ && h.first_id - *expect_ > gap_) {
+        if (const auto after = implausible_after(h)) {
             garbage(step.offset, step.end,
-                    "record id " + std::to_string(h.first_id) + " is implausible after " + std::to_string(*expect_) +
-                        " (" + std::to_string(gap_) + " bytes between): skipped");
+                    "record id " + std::to_string(h.first_id) + " is implausible after " + std::to_string(after->first) +
+                        " (" + std::to_string(after->second) + " bytes between): skipped");
             return;
         }
         settle_stale(step.offset);
@@ -11867,6 +11874,21 @@ private:
         gap_ = 0;
     }
 
+    /// The id a frame jumps too far ahead of (and the bytes between), if it does. The reference is
+    /// the id this segment expects next; before it has one (no trusted header, no frame kept yet), the
+    /// last frame that went back: copies of ids held elsewhere are still this file's frames, and a
+    /// frame cannot hold ids further from theirs than the bytes between allow. Without that reference a
+    /// stray id after copies would become the segment's first id whenever the copies' owner is there,
+    /// and be refused once it is gone: handed out on one open, missing on the next.
+    [[nodiscard]] std::optional<std::pair<record_id, std::uint64_t>> implausible_after(const frame_header& h) const noexcept {
+        if (expect_) {
+            if (h.first_id - *expect_ > gap_) return std::pair{*expect_, gap_};
+        } else if (backward_end_ && h.first_id > *backward_end_ && h.first_id - *backward_end_ > backward_gap_) {
+            return std::pair{*backward_end_, backward_gap_};
+        }
+        return std::nullopt;
+    }
+
     /// Ids held by an earlier part of this segment, an earlier segment, or a later one.
     [[nodiscard]] bool backward(const frame_header& h) const noexcept {
         return (expect_ && h.first_id < *expect_) || h.first_id < floor_ || (ceiling_ && h.end_id() > *ceiling_);
@@ -11880,6 +11902,7 @@ private:
         }
         out_.skip.emplace_back(from, to);
         gap_ += to - from;
+        backward_gap_ += to - from;
     }
 
     void torn(const frame_step& step) {
@@ -11957,6 +11980,8 @@ private:
     bool header_trusted_ = false;
     bool header_confirmed_ = false; // the checkpoint names the same first id
     std::uint64_t gap_ = 0; // bytes skipped since the last plausible frame
+    std::optional<record_id> backward_end_; // past the last frame that went back
+    std::uint64_t backward_gap_ = 0;        // bytes skipped since that frame
     std::optional<std::size_t> open_issue_;
     std::optional<std::uint64_t> stale_from_;
     std::string stale_reason_;

@@ -106,6 +106,10 @@ public:
         // not its records, whether or not the next segment is still there to say so.
         if (acks != nullptr && acks->sealed && acks->has_end && (!ceiling_ || acks->end_id < *ceiling_))
             ceiling_ = acks->end_id;
+        // Nor ids below the first the checkpoint knew it by: frames claiming them were skipped by the
+        // open that wrote the checkpoint (held by a segment then), and must stay skipped once that
+        // segment is gone, or records would come back that no open ever handed out.
+        if (acks != nullptr && acks->first_id > floor_) floor_ = acks->first_id;
         out_.size = f.size;
     }
 
@@ -155,12 +159,14 @@ private:
                                 " repeats or overlaps ids held elsewhere: left over from a failed write";
             }
             gap_ += step.end - step.offset;
+            backward_end_ = h.end_id();
+            backward_gap_ = 0;
             return;
         }
-        if (expect_ && h.first_id - *expect_ > gap_) {
+        if (const auto after = implausible_after(h)) {
             garbage(step.offset, step.end,
-                    "record id " + std::to_string(h.first_id) + " is implausible after " + std::to_string(*expect_) +
-                        " (" + std::to_string(gap_) + " bytes between): skipped");
+                    "record id " + std::to_string(h.first_id) + " is implausible after " + std::to_string(after->first) +
+                        " (" + std::to_string(after->second) + " bytes between): skipped");
             return;
         }
         settle_stale(step.offset);
@@ -182,6 +188,21 @@ private:
         gap_ = 0;
     }
 
+    /// The id a frame jumps too far ahead of (and the bytes between), if it does. The reference is
+    /// the id this segment expects next; before it has one (no trusted header, no frame kept yet), the
+    /// last frame that went back: copies of ids held elsewhere are still this file's frames, and a
+    /// frame cannot hold ids further from theirs than the bytes between allow. Without that reference a
+    /// stray id after copies would become the segment's first id whenever the copies' owner is there,
+    /// and be refused once it is gone: handed out on one open, missing on the next.
+    [[nodiscard]] std::optional<std::pair<record_id, std::uint64_t>> implausible_after(const frame_header& h) const noexcept {
+        if (expect_) {
+            if (h.first_id - *expect_ > gap_) return std::pair{*expect_, gap_};
+        } else if (backward_end_ && h.first_id > *backward_end_ && h.first_id - *backward_end_ > backward_gap_) {
+            return std::pair{*backward_end_, backward_gap_};
+        }
+        return std::nullopt;
+    }
+
     /// Ids held by an earlier part of this segment, an earlier segment, or a later one.
     [[nodiscard]] bool backward(const frame_header& h) const noexcept {
         return (expect_ && h.first_id < *expect_) || h.first_id < floor_ || (ceiling_ && h.end_id() > *ceiling_);
@@ -195,6 +216,7 @@ private:
         }
         out_.skip.emplace_back(from, to);
         gap_ += to - from;
+        backward_gap_ += to - from;
     }
 
     void torn(const frame_step& step) {
@@ -272,6 +294,8 @@ private:
     bool header_trusted_ = false;
     bool header_confirmed_ = false; // the checkpoint names the same first id
     std::uint64_t gap_ = 0; // bytes skipped since the last plausible frame
+    std::optional<record_id> backward_end_; // past the last frame that went back
+    std::uint64_t backward_gap_ = 0;        // bytes skipped since that frame
     std::optional<std::size_t> open_issue_;
     std::optional<std::uint64_t> stale_from_;
     std::string stale_reason_;
