@@ -425,9 +425,15 @@ private:
     }
 
     /// The first id of the next segment with a valid header: ids at or above it are not this one's.
-    [[nodiscard]] std::optional<record_id> ceiling_after(const found_file& f) const {
+    /// A later header naming an id below the floor or below this segment's own header is wrong itself
+    /// (ids only grow from one segment to the next) and bounds nothing: trusted, it would make every
+    /// record of this segment look like a copy and cut them all.
+    [[nodiscard]] std::optional<record_id> ceiling_after(const found_file& f, record_id floor) const {
+        record_id lowest = floor;
+        if (f.header.what == segment_header_info::kind::valid) lowest = std::max(lowest, f.header.first_id);
         for (const found_file& g : files_)
-            if (g.seq > f.seq && g.header.what == segment_header_info::kind::valid) return g.header.first_id;
+            if (g.seq > f.seq && g.header.what == segment_header_info::kind::valid && g.header.first_id >= lowest)
+                return g.header.first_id;
         return std::nullopt;
     }
 
@@ -440,8 +446,8 @@ private:
             issue.reason = f.size < segment_header_size ? "segment header cut short" : "bad segment header";
             report().issues.push_back(std::move(issue));
         }
-        const record_id floor = kept_.empty() ? 0 : kept_.rbegin()->second.end;
-        segment_scanner scanner(report(), f, floor, ceiling_after(f), entry(f.seq));
+        const record_id floor = ids_end_;
+        segment_scanner scanner(report(), f, floor, ceiling_after(f, floor), entry(f.seq));
         frame_walker walker;
         walker.reset(f.fd);
         try {
@@ -474,6 +480,10 @@ private:
 
     /// A scanned segment joins the table with its valid records pending, unless acknowledged.
     void keep(const found_file& f, scan_result r) {
+        // A segment without a record of its own sits where the ids stand, not below them: its end
+        // must neither lower the floor of the next segment nor make the gap to it look like losses.
+        if (!r.first) r.end = std::max(r.end, ids_end_);
+        ids_end_ = std::max(ids_end_, r.end);
         const record_id first = r.first.value_or(r.end);
         kept_[f.seq] = kept_segment{first, r.end};
         tails_[f.seq] = {r.tail_issue, r.unresolved};
@@ -719,6 +729,7 @@ private:
     std::vector<found_file> files_;
     fd_list fds_;
     std::map<std::uint64_t, kept_segment> kept_;
+    record_id ids_end_ = 0; // past the highest id of the segments kept so far: the next one's floor
     std::map<std::uint64_t, std::pair<std::optional<std::size_t>, bool>> tails_;
     std::map<std::uint64_t, std::uint64_t> sizes_;
     std::set<std::uint64_t> tail_in_run_; // kept segments whose lost tail a missing run counts
