@@ -17561,8 +17561,11 @@ private:
 
 namespace sluice::aws {
 
+/// A set of AWS credentials (sluice never logs them).
 struct aws_credentials {
+    /// The access key id ("AKIA..." long-term, "ASIA..." temporary).
     std::string access_key_id;
+    /// The secret key that signs requests.
     std::string secret_access_key;
     /// STS session token of temporary credentials; empty for long-term credentials.
     std::string session_token;
@@ -17571,6 +17574,7 @@ struct aws_credentials {
 
     /// True when there is nothing to sign with (no access key id or no secret).
     [[nodiscard]] bool empty() const noexcept { return access_key_id.empty() || secret_access_key.empty(); }
+    /// True for temporary credentials (requests then carry X-Amz-Security-Token).
     [[nodiscard]] bool has_session_token() const noexcept { return !session_token.empty(); }
     /// True when the credentials expire before `now + margin` (a provider refreshes a little early).
     [[nodiscard]] bool expired(std::chrono::system_clock::time_point now,
@@ -17973,6 +17977,7 @@ enum class retry_kind {
 
 /// What a service said when it refused a request. Safe to log: the message is cleaned (see above).
 struct service_error {
+    /// The response's HTTP status.
     int http_status = 0;
     /// The error code without its namespace: "QueueDoesNotExist", "ThrottlingException",
     /// "RequestThrottled"; "HTTP 503" when the response carried none.
@@ -18007,6 +18012,7 @@ struct service_error {
     }
 };
 
+/// How error responses are read.
 struct error_parse_options {
     /// Longer messages are cut (at a UTF-8 character boundary) and end with "...".
     std::size_t max_message_bytes = 512;
@@ -22149,13 +22155,16 @@ enum class error_verdict : unsigned char { retry, throttle, reject };
 
 /// One service-documented error code and its verdict.
 struct error_rule {
+    /// The code as the service spells it, without a namespace.
     std::string_view code;
+    /// What that code means for the entry.
     error_verdict verdict;
 };
 
 /// A service's per-entry error codes. Codes it does not list: the standard mode's throttling and
 /// transient codes, then SenderFault (true: reject, false: retry), then `unknown`.
 struct error_table {
+    /// The codes this service documents (static data: the table only views it).
     std::span<const error_rule> rules{};
     /// For a code found nowhere, when the service says nothing about fault. Retry by default: an
     /// unknown failure is not proof that the record is bad, and the engine bounds the attempts.
@@ -26328,7 +26337,9 @@ concept batch_service = requires(S& s, const S& cs, typename S::record_type& rec
 /// A record that was not sent, or not accepted, and why (what flush() returns).
 template <class Record>
 struct batch_unprocessed {
+    /// The record as it was submitted.
     Record record;
+    /// Why, in words (never the record's content).
     std::string reason;
     /// False when it was refused before sending (invalid: too large, bad characters...).
     bool sent = false;
@@ -26340,6 +26351,7 @@ struct batch_unprocessed {
 
 /// How a record sent with send() fared when it was taken.
 struct batch_receipt {
+    /// Requests that carried it.
     unsigned attempts = 0;
     /// True when a pending identical record absorbed this one (duplicate_policy::drop_newer).
     bool duplicate = false;
@@ -27837,6 +27849,7 @@ namespace sluice::aws {
 template <batch_service Service>
 class batch_sink {
 public:
+    /// Sends through `client` in the shape `service` describes; both outlive the sink.
     batch_sink(service_client& client, Service& service) : client_(&client), service_(&service) {}
 
     /// The service's limits for the engine: entries, request weight, and the largest encoded entry.
@@ -27844,6 +27857,8 @@ public:
         return batch_limits(service_->limits()).to_sink_limits(service_->max_encoded_record());
     }
 
+    /// One request for `batch`; per-entry outcomes from the service's response mapping, or one
+    /// classified failure for the whole request (the engine retries what is retryable).
     [[nodiscard]] task<batch_result> send(sink_batch batch) {
         std::string body;
         typename Service::request_state state = service_->encode_request(batch, body);
@@ -27862,6 +27877,7 @@ public:
         co_return service_->read_response(out.response->body, batch, state);
     }
 
+    /// The service traits this sink sends for.
     [[nodiscard]] Service& service() noexcept { return *service_; }
 
 private:
@@ -31878,6 +31894,7 @@ enum class record_error_kind : std::uint8_t {
 /// What was wrong with one record. Names the field but never carries the record's values, so it can
 /// be logged and returned to whoever sent the record.
 struct record_error {
+    /// What kind of mistake it is.
     record_error_kind kind = record_error_kind::invalid_json;
     /// The field (column) concerned; empty when the record as a whole is at fault.
     std::string field;
@@ -31902,7 +31919,9 @@ public:
         return append_result(record_error{kind, std::move(field), std::move(message)});
     }
 
+    /// True when the record was added.
     [[nodiscard]] bool ok() const noexcept { return !error_.has_value(); }
+    /// ok().
     explicit operator bool() const noexcept { return ok(); }
 
     /// The reason of a refusal. Throws std::logic_error on an accepted record.
@@ -32737,7 +32756,9 @@ public:
         return names;
     }
 
+    /// True once finish() has run: no record may be added any more.
     [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    /// Records written so far.
     [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
     /// Bytes of CSV text (header included) before compression.
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return output_.raw_bytes(); }
@@ -32936,7 +32957,9 @@ public:
     /// The object's bytes completed since the last call (see object_format).
     [[nodiscard]] std::string take_output() { return output_.take(); }
 
+    /// True once finish() has run: no record may be added any more.
     [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    /// Records written so far.
     [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
     /// Bytes of NDJSON text before compression.
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return output_.raw_bytes(); }
@@ -32949,6 +32972,7 @@ public:
 
     /// ".ndjson", ".ndjson.gz", ".ndjson.zst", ".ndjson.lz4".
     [[nodiscard]] std::string extension() const { return ".ndjson" + std::string(compression_extension(output_.codec())); }
+    /// The MIME type objects of this format are stored with.
     [[nodiscard]] std::string_view content_type() const noexcept { return "application/x-ndjson"; }
     /// "gzip", "zstd", "lz4" or "" (see sluice::content_encoding).
     [[nodiscard]] std::string_view content_encoding() const noexcept { return sluice::content_encoding(output_.codec()); }
@@ -33106,14 +33130,18 @@ public:
         }
     }
 
+    /// Distinct values so far (the next index handed out).
     [[nodiscard]] std::size_t size() const noexcept { return offsets_.size(); }
     /// Bytes of the entries in PLAIN encoding (the dictionary page's uncompressed body).
     [[nodiscard]] std::size_t bytes() const noexcept { return plain_.size(); }
+    /// The entries in PLAIN encoding, in index order.
     [[nodiscard]] std::string_view plain() const noexcept { return plain_; }
+    /// Bytes of memory held (what the writer's memory budget counts).
     [[nodiscard]] std::size_t memory_bytes() const noexcept {
         return plain_.capacity() + offsets_.capacity() * sizeof(std::size_t) + hashes_.capacity() * 8 + slots_.capacity() * 4;
     }
 
+    /// Forgets every entry (a new column chunk starts a new dictionary).
     void clear() {
         plain_.clear();
         offsets_.clear();
@@ -33741,12 +33769,15 @@ private:
 /// Builds the column chunk of one column for the open row group (see the top of this header).
 class column_writer {
 public:
+    /// A writer for column `c`, its pages compressed with `chunk_codec` through `compressor` (shared
+    /// by the columns of one file, which outlives the writer).
     column_writer(const column& c, const column_limits& limits, codec chunk_codec, block_codec& compressor)
         : leaf_(leaf_for(c)), limits_(limits), codec_(chunk_codec), compressor_(&compressor),
           stats_(leaf_.type, limits.statistics_bytes) {
         reset_chunk();
     }
 
+    /// The column as the file schema describes it.
     [[nodiscard]] const schema_leaf& leaf() const noexcept { return leaf_; }
 
     /// Adds one value (already checked against the column's type by the row converter).
@@ -34055,7 +34086,9 @@ public:
     /// Row groups written so far.
     [[nodiscard]] std::size_t row_group_count() const noexcept { return row_groups_.size(); }
 
+    /// True once finish() has run: no record may be added any more.
     [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    /// Records written so far.
     [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
     /// Bytes of encoded pages before page compression (written row groups and the open one).
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return flushed_raw_ + open_raw_bytes(); }
@@ -34070,6 +34103,7 @@ public:
         return n;
     }
 
+    /// The file name extension of this format (Parquet compresses inside the file: no suffix).
     [[nodiscard]] std::string_view extension() const noexcept { return ".parquet"; }
     /// The media type IANA registered for Parquet.
     [[nodiscard]] std::string_view content_type() const noexcept { return "application/vnd.apache.parquet"; }
@@ -34274,6 +34308,7 @@ struct object_description {
     std::uint64_t sequence = 0;
     /// Its name: a path below a local directory, or an S3 key.
     std::string key{};
+    /// The MIME type of its format ("application/x-ndjson", "text/csv", ...).
     std::string content_type{};
     /// "" or "gzip", "zstd", "lz4".
     std::string content_encoding{};
@@ -34382,7 +34417,9 @@ enum class journal_entry_kind : std::uint8_t { open = 'O', record = 'R', close =
 
 /// A decoded journal entry; its views point into the bytes it was decoded from.
 struct journal_entry {
+    /// What the entry says.
     journal_entry_kind kind = journal_entry_kind::record;
+    /// The sequence number of the object it is about.
     std::uint64_t object = 0;
     std::string_view partition{}; ///< open
     std::string_view key{};       ///< open
@@ -34821,6 +34858,7 @@ enum class record_error_kind : std::uint8_t {
 /// What was wrong with one record. Names the field but never carries the record's values, so it can
 /// be logged and returned to whoever sent the record.
 struct record_error {
+    /// What kind of mistake it is.
     record_error_kind kind = record_error_kind::invalid_json;
     /// The field (column) concerned; empty when the record as a whole is at fault.
     std::string field;
@@ -34845,7 +34883,9 @@ public:
         return append_result(record_error{kind, std::move(field), std::move(message)});
     }
 
+    /// True when the record was added.
     [[nodiscard]] bool ok() const noexcept { return !error_.has_value(); }
+    /// ok().
     explicit operator bool() const noexcept { return ok(); }
 
     /// The reason of a refusal. Throws std::logic_error on an accepted record.
@@ -35680,7 +35720,9 @@ public:
         return names;
     }
 
+    /// True once finish() has run: no record may be added any more.
     [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    /// Records written so far.
     [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
     /// Bytes of CSV text (header included) before compression.
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return output_.raw_bytes(); }
@@ -35879,7 +35921,9 @@ public:
     /// The object's bytes completed since the last call (see object_format).
     [[nodiscard]] std::string take_output() { return output_.take(); }
 
+    /// True once finish() has run: no record may be added any more.
     [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    /// Records written so far.
     [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
     /// Bytes of NDJSON text before compression.
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return output_.raw_bytes(); }
@@ -35892,6 +35936,7 @@ public:
 
     /// ".ndjson", ".ndjson.gz", ".ndjson.zst", ".ndjson.lz4".
     [[nodiscard]] std::string extension() const { return ".ndjson" + std::string(compression_extension(output_.codec())); }
+    /// The MIME type objects of this format are stored with.
     [[nodiscard]] std::string_view content_type() const noexcept { return "application/x-ndjson"; }
     /// "gzip", "zstd", "lz4" or "" (see sluice::content_encoding).
     [[nodiscard]] std::string_view content_encoding() const noexcept { return sluice::content_encoding(output_.codec()); }
@@ -36049,14 +36094,18 @@ public:
         }
     }
 
+    /// Distinct values so far (the next index handed out).
     [[nodiscard]] std::size_t size() const noexcept { return offsets_.size(); }
     /// Bytes of the entries in PLAIN encoding (the dictionary page's uncompressed body).
     [[nodiscard]] std::size_t bytes() const noexcept { return plain_.size(); }
+    /// The entries in PLAIN encoding, in index order.
     [[nodiscard]] std::string_view plain() const noexcept { return plain_; }
+    /// Bytes of memory held (what the writer's memory budget counts).
     [[nodiscard]] std::size_t memory_bytes() const noexcept {
         return plain_.capacity() + offsets_.capacity() * sizeof(std::size_t) + hashes_.capacity() * 8 + slots_.capacity() * 4;
     }
 
+    /// Forgets every entry (a new column chunk starts a new dictionary).
     void clear() {
         plain_.clear();
         offsets_.clear();
@@ -36684,12 +36733,15 @@ private:
 /// Builds the column chunk of one column for the open row group (see the top of this header).
 class column_writer {
 public:
+    /// A writer for column `c`, its pages compressed with `chunk_codec` through `compressor` (shared
+    /// by the columns of one file, which outlives the writer).
     column_writer(const column& c, const column_limits& limits, codec chunk_codec, block_codec& compressor)
         : leaf_(leaf_for(c)), limits_(limits), codec_(chunk_codec), compressor_(&compressor),
           stats_(leaf_.type, limits.statistics_bytes) {
         reset_chunk();
     }
 
+    /// The column as the file schema describes it.
     [[nodiscard]] const schema_leaf& leaf() const noexcept { return leaf_; }
 
     /// Adds one value (already checked against the column's type by the row converter).
@@ -36998,7 +37050,9 @@ public:
     /// Row groups written so far.
     [[nodiscard]] std::size_t row_group_count() const noexcept { return row_groups_.size(); }
 
+    /// True once finish() has run: no record may be added any more.
     [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    /// Records written so far.
     [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
     /// Bytes of encoded pages before page compression (written row groups and the open one).
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return flushed_raw_ + open_raw_bytes(); }
@@ -37013,6 +37067,7 @@ public:
         return n;
     }
 
+    /// The file name extension of this format (Parquet compresses inside the file: no suffix).
     [[nodiscard]] std::string_view extension() const noexcept { return ".parquet"; }
     /// The media type IANA registered for Parquet.
     [[nodiscard]] std::string_view content_type() const noexcept { return "application/vnd.apache.parquet"; }
@@ -37273,9 +37328,11 @@ struct layout_options {
     std::string key_template = "{partitions}{name}-%Y%m%dT%H%M%SZ-{seq}-{uuid}{ext}";
     /// Top-level fields whose values partition the records (in folder order).
     std::vector<std::string> partition_by{};
+    /// What to do with partition values that are not safe in a key (see partition_values).
     partition_values partition_policy = partition_values::escape;
     /// Keep the partition columns in the stored records too.
     bool keep_partition_columns = false;
+    /// Which time names the object and fills the key template's time fields.
     time_source time = time_source::arrival;
     /// The record's time field (time_source::record).
     std::string time_field{};
@@ -37319,6 +37376,7 @@ struct placement {
 /// Places records (see the top of this header). One per engine; loop thread only.
 class partitioner {
 public:
+    /// Checks `options` (throws std::invalid_argument naming the mistake); `keys` outlives it.
     explicit partitioner(layout_options options, const key_template& keys)
         : options_(std::move(options)), keys_(&keys) {
         if (options_.time == time_source::record && options_.time_field.empty())
@@ -37327,6 +37385,7 @@ public:
             if (c.empty()) throw std::invalid_argument("sluice::objects: a partition column has an empty name");
     }
 
+    /// The options it was made with.
     [[nodiscard]] const layout_options& options() const noexcept { return options_; }
     /// True when records need to be JSON objects (partitioning or record times look into them).
     [[nodiscard]] bool looks_inside() const noexcept {
@@ -37957,6 +38016,7 @@ struct completion_awaiter {
 /// Records into objects (see the top of this header).
 class object_engine {
 public:
+    /// The clock object ages are measured with.
     using clock = std::chrono::steady_clock;
 
     /// Checks the options (throws std::invalid_argument naming what is wrong); touches no file yet.
@@ -38087,7 +38147,9 @@ public:
         s.memory_bytes = last_memory_;
         return s;
     }
+    /// The options it was made with.
     [[nodiscard]] const object_engine_options& options() const noexcept { return options_; }
+    /// True between start() and the beginning of stop(): records are accepted.
     [[nodiscard]] bool running() const noexcept { return running_ && !stopping_; }
     /// The journal (for tests and tools): its stats() say what is on disk.
     [[nodiscard]] const disk_buffer* journal() const noexcept { return journal_.get(); }
@@ -38814,6 +38876,7 @@ struct local_directory_options {
     std::string name = "objects";
     /// Where temporary files go instead (must be on the root's file system for the rename).
     std::filesystem::path staging{};
+    /// When written files are forced to disk (see file_sync).
     file_sync sync = file_sync::object;
     /// Permissions of the files and folders created (before the umask).
     mode_t file_permissions = 0644;
@@ -38868,8 +38931,11 @@ public:
     }
 
     [[nodiscard]] std::string_view kind() const noexcept override { return "local"; }
+    /// The options it was made with.
     [[nodiscard]] const local_directory_options& options() const noexcept { return options_; }
+    /// The loop its file operations run on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    /// How failed writes are retried.
     [[nodiscard]] backoff_policy& backoff() noexcept { return backoff_; }
 
     /// Removes the temporary files of the previous run (the journal rebuilds their objects).
@@ -47284,6 +47350,7 @@ private:
 
 namespace sluice::pulsar {
 
+/// When a consumer gives up on a message and where it puts it (the official client's DeadLetterPolicy).
 struct dead_letter_policy {
     /// Deliveries after the first before a message goes to the dead-letter topic.
     std::uint32_t max_redeliver_count = 3;
@@ -47296,13 +47363,16 @@ struct dead_letter_policy {
 /// Produces dead letters for one consumer.
 class dead_letter_producer {
 public:
+    /// Dead letters of `subscription` on `topic`, produced through `c` (which outlives it).
     dead_letter_producer(client& c, dead_letter_policy policy, const std::string& topic, const std::string& subscription)
         : client_(&c), policy_(std::move(policy)), origin_topic_(topic) {
         if (policy_.dead_letter_topic.empty()) policy_.dead_letter_topic = topic + "-" + subscription + "-DLQ";
         policy_.dead_letter_topic = normalize_topic(policy_.dead_letter_topic);
     }
 
+    /// The policy, its topic resolved.
     [[nodiscard]] const dead_letter_policy& policy() const noexcept { return policy_; }
+    /// The dead-letter topic (full name).
     [[nodiscard]] const std::string& topic() const noexcept { return policy_.dead_letter_topic; }
 
     /// Produces `m` to the dead-letter topic; true once the broker stored it.

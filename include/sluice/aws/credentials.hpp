@@ -12,8 +12,11 @@
 
 namespace sluice::aws {
 
+/// A set of AWS credentials (sluice never logs them).
 struct aws_credentials {
+    /// The access key id ("AKIA..." long-term, "ASIA..." temporary).
     std::string access_key_id;
+    /// The secret key that signs requests.
     std::string secret_access_key;
     /// STS session token of temporary credentials; empty for long-term credentials.
     std::string session_token;
@@ -22,6 +25,7 @@ struct aws_credentials {
 
     /// True when there is nothing to sign with (no access key id or no secret).
     [[nodiscard]] bool empty() const noexcept { return access_key_id.empty() || secret_access_key.empty(); }
+    /// True for temporary credentials (requests then carry X-Amz-Security-Token).
     [[nodiscard]] bool has_session_token() const noexcept { return !session_token.empty(); }
     /// True when the credentials expire before `now + margin` (a provider refreshes a little early).
     [[nodiscard]] bool expired(std::chrono::system_clock::time_point now,

@@ -74,6 +74,7 @@ enum class retry_kind {
 
 /// What a service said when it refused a request. Safe to log: the message is cleaned (see above).
 struct service_error {
+    /// The response's HTTP status.
     int http_status = 0;
     /// The error code without its namespace: "QueueDoesNotExist", "ThrottlingException",
     /// "RequestThrottled"; "HTTP 503" when the response carried none.
@@ -108,6 +109,7 @@ struct service_error {
     }
 };
 
+/// How error responses are read.
 struct error_parse_options {
     /// Longer messages are cut (at a UTF-8 character boundary) and end with "...".
     std::size_t max_message_bytes = 512;

@@ -148,7 +148,9 @@ public:
         return names;
     }
 
+    /// True once finish() has run: no record may be added any more.
     [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    /// Records written so far.
     [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
     /// Bytes of CSV text (header included) before compression.
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return output_.raw_bytes(); }

@@ -66,7 +66,9 @@ public:
     /// The object's bytes completed since the last call (see object_format).
     [[nodiscard]] std::string take_output() { return output_.take(); }
 
+    /// True once finish() has run: no record may be added any more.
     [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    /// Records written so far.
     [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
     /// Bytes of NDJSON text before compression.
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return output_.raw_bytes(); }
@@ -79,6 +81,7 @@ public:
 
     /// ".ndjson", ".ndjson.gz", ".ndjson.zst", ".ndjson.lz4".
     [[nodiscard]] std::string extension() const { return ".ndjson" + std::string(compression_extension(output_.codec())); }
+    /// The MIME type objects of this format are stored with.
     [[nodiscard]] std::string_view content_type() const noexcept { return "application/x-ndjson"; }
     /// "gzip", "zstd", "lz4" or "" (see sluice::content_encoding).
     [[nodiscard]] std::string_view content_encoding() const noexcept { return sluice::content_encoding(output_.codec()); }

@@ -64,6 +64,7 @@ enum class record_error_kind : std::uint8_t {
 /// What was wrong with one record. Names the field but never carries the record's values, so it can
 /// be logged and returned to whoever sent the record.
 struct record_error {
+    /// What kind of mistake it is.
     record_error_kind kind = record_error_kind::invalid_json;
     /// The field (column) concerned; empty when the record as a whole is at fault.
     std::string field;
@@ -88,7 +89,9 @@ public:
         return append_result(record_error{kind, std::move(field), std::move(message)});
     }
 
+    /// True when the record was added.
     [[nodiscard]] bool ok() const noexcept { return !error_.has_value(); }
+    /// ok().
     explicit operator bool() const noexcept { return ok(); }
 
     /// The reason of a refusal. Throws std::logic_error on an accepted record.

@@ -32,6 +32,7 @@ struct object_description {
     std::uint64_t sequence = 0;
     /// Its name: a path below a local directory, or an S3 key.
     std::string key{};
+    /// The MIME type of its format ("application/x-ndjson", "text/csv", ...).
     std::string content_type{};
     /// "" or "gzip", "zstd", "lz4".
     std::string content_encoding{};

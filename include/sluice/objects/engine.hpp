@@ -121,6 +121,7 @@ struct completion_awaiter {
 /// Records into objects (see the top of this header).
 class object_engine {
 public:
+    /// The clock object ages are measured with.
     using clock = std::chrono::steady_clock;
 
     /// Checks the options (throws std::invalid_argument naming what is wrong); touches no file yet.
@@ -251,7 +252,9 @@ public:
         s.memory_bytes = last_memory_;
         return s;
     }
+    /// The options it was made with.
     [[nodiscard]] const object_engine_options& options() const noexcept { return options_; }
+    /// True between start() and the beginning of stop(): records are accepted.
     [[nodiscard]] bool running() const noexcept { return running_ && !stopping_; }
     /// The journal (for tests and tools): its stats() say what is on disk.
     [[nodiscard]] const disk_buffer* journal() const noexcept { return journal_.get(); }

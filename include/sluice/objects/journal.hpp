@@ -36,7 +36,9 @@ enum class journal_entry_kind : std::uint8_t { open = 'O', record = 'R', close =
 
 /// A decoded journal entry; its views point into the bytes it was decoded from.
 struct journal_entry {
+    /// What the entry says.
     journal_entry_kind kind = journal_entry_kind::record;
+    /// The sequence number of the object it is about.
     std::uint64_t object = 0;
     std::string_view partition{}; ///< open
     std::string_view key{};       ///< open

@@ -53,6 +53,7 @@ struct local_directory_options {
     std::string name = "objects";
     /// Where temporary files go instead (must be on the root's file system for the rename).
     std::filesystem::path staging{};
+    /// When written files are forced to disk (see file_sync).
     file_sync sync = file_sync::object;
     /// Permissions of the files and folders created (before the umask).
     mode_t file_permissions = 0644;
@@ -107,8 +108,11 @@ public:
     }
 
     [[nodiscard]] std::string_view kind() const noexcept override { return "local"; }
+    /// The options it was made with.
     [[nodiscard]] const local_directory_options& options() const noexcept { return options_; }
+    /// The loop its file operations run on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    /// How failed writes are retried.
     [[nodiscard]] backoff_policy& backoff() noexcept { return backoff_; }
 
     /// Removes the temporary files of the previous run (the journal rebuilds their objects).

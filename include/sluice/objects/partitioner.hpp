@@ -56,9 +56,11 @@ struct layout_options {
     std::string key_template = "{partitions}{name}-%Y%m%dT%H%M%SZ-{seq}-{uuid}{ext}";
     /// Top-level fields whose values partition the records (in folder order).
     std::vector<std::string> partition_by{};
+    /// What to do with partition values that are not safe in a key (see partition_values).
     partition_values partition_policy = partition_values::escape;
     /// Keep the partition columns in the stored records too.
     bool keep_partition_columns = false;
+    /// Which time names the object and fills the key template's time fields.
     time_source time = time_source::arrival;
     /// The record's time field (time_source::record).
     std::string time_field{};
@@ -102,6 +104,7 @@ struct placement {
 /// Places records (see the top of this header). One per engine; loop thread only.
 class partitioner {
 public:
+    /// Checks `options` (throws std::invalid_argument naming the mistake); `keys` outlives it.
     explicit partitioner(layout_options options, const key_template& keys)
         : options_(std::move(options)), keys_(&keys) {
         if (options_.time == time_source::record && options_.time_field.empty())
@@ -110,6 +113,7 @@ public:
             if (c.empty()) throw std::invalid_argument("sluice::objects: a partition column has an empty name");
     }
 
+    /// The options it was made with.
     [[nodiscard]] const layout_options& options() const noexcept { return options_; }
     /// True when records need to be JSON objects (partitioning or record times look into them).
     [[nodiscard]] bool looks_inside() const noexcept {

@@ -16,6 +16,7 @@
 
 namespace sluice::pulsar {
 
+/// When a consumer gives up on a message and where it puts it (the official client's DeadLetterPolicy).
 struct dead_letter_policy {
     /// Deliveries after the first before a message goes to the dead-letter topic.
     std::uint32_t max_redeliver_count = 3;
@@ -28,13 +29,16 @@ struct dead_letter_policy {
 /// Produces dead letters for one consumer.
 class dead_letter_producer {
 public:
+    /// Dead letters of `subscription` on `topic`, produced through `c` (which outlives it).
     dead_letter_producer(client& c, dead_letter_policy policy, const std::string& topic, const std::string& subscription)
         : client_(&c), policy_(std::move(policy)), origin_topic_(topic) {
         if (policy_.dead_letter_topic.empty()) policy_.dead_letter_topic = topic + "-" + subscription + "-DLQ";
         policy_.dead_letter_topic = normalize_topic(policy_.dead_letter_topic);
     }
 
+    /// The policy, its topic resolved.
     [[nodiscard]] const dead_letter_policy& policy() const noexcept { return policy_; }
+    /// The dead-letter topic (full name).
     [[nodiscard]] const std::string& topic() const noexcept { return policy_.dead_letter_topic; }
 
     /// Produces `m` to the dead-letter topic; true once the broker stored it.

@@ -22,13 +22,16 @@ enum class error_verdict : unsigned char { retry, throttle, reject };
 
 /// One service-documented error code and its verdict.
 struct error_rule {
+    /// The code as the service spells it, without a namespace.
     std::string_view code;
+    /// What that code means for the entry.
     error_verdict verdict;
 };
 
 /// A service's per-entry error codes. Codes it does not list: the standard mode's throttling and
 /// transient codes, then SenderFault (true: reject, false: retry), then `unknown`.
 struct error_table {
+    /// The codes this service documents (static data: the table only views it).
     std::span<const error_rule> rules{};
     /// For a code found nowhere, when the service says nothing about fault. Retry by default: an
     /// unknown failure is not proof that the record is bad, and the engine bounds the attempts.

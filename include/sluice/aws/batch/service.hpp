@@ -93,7 +93,9 @@ concept batch_service = requires(S& s, const S& cs, typename S::record_type& rec
 /// A record that was not sent, or not accepted, and why (what flush() returns).
 template <class Record>
 struct batch_unprocessed {
+    /// The record as it was submitted.
     Record record;
+    /// Why, in words (never the record's content).
     std::string reason;
     /// False when it was refused before sending (invalid: too large, bad characters...).
     bool sent = false;
@@ -105,6 +107,7 @@ struct batch_unprocessed {
 
 /// How a record sent with send() fared when it was taken.
 struct batch_receipt {
+    /// Requests that carried it.
     unsigned attempts = 0;
     /// True when a pending identical record absorbed this one (duplicate_policy::drop_newer).
     bool duplicate = false;

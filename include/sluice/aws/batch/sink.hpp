@@ -31,6 +31,7 @@ namespace sluice::aws {
 template <batch_service Service>
 class batch_sink {
 public:
+    /// Sends through `client` in the shape `service` describes; both outlive the sink.
     batch_sink(service_client& client, Service& service) : client_(&client), service_(&service) {}
 
     /// The service's limits for the engine: entries, request weight, and the largest encoded entry.
@@ -38,6 +39,8 @@ public:
         return batch_limits(service_->limits()).to_sink_limits(service_->max_encoded_record());
     }
 
+    /// One request for `batch`; per-entry outcomes from the service's response mapping, or one
+    /// classified failure for the whole request (the engine retries what is retryable).
     [[nodiscard]] task<batch_result> send(sink_batch batch) {
         std::string body;
         typename Service::request_state state = service_->encode_request(batch, body);
@@ -56,6 +59,7 @@ public:
         co_return service_->read_response(out.response->body, batch, state);
     }
 
+    /// The service traits this sink sends for.
     [[nodiscard]] Service& service() noexcept { return *service_; }
 
 private:

@@ -153,12 +153,15 @@ private:
 /// Builds the column chunk of one column for the open row group (see the top of this header).
 class column_writer {
 public:
+    /// A writer for column `c`, its pages compressed with `chunk_codec` through `compressor` (shared
+    /// by the columns of one file, which outlives the writer).
     column_writer(const column& c, const column_limits& limits, codec chunk_codec, block_codec& compressor)
         : leaf_(leaf_for(c)), limits_(limits), codec_(chunk_codec), compressor_(&compressor),
           stats_(leaf_.type, limits.statistics_bytes) {
         reset_chunk();
     }
 
+    /// The column as the file schema describes it.
     [[nodiscard]] const schema_leaf& leaf() const noexcept { return leaf_; }
 
     /// Adds one value (already checked against the column's type by the row converter).

@@ -64,14 +64,18 @@ public:
         }
     }
 
+    /// Distinct values so far (the next index handed out).
     [[nodiscard]] std::size_t size() const noexcept { return offsets_.size(); }
     /// Bytes of the entries in PLAIN encoding (the dictionary page's uncompressed body).
     [[nodiscard]] std::size_t bytes() const noexcept { return plain_.size(); }
+    /// The entries in PLAIN encoding, in index order.
     [[nodiscard]] std::string_view plain() const noexcept { return plain_; }
+    /// Bytes of memory held (what the writer's memory budget counts).
     [[nodiscard]] std::size_t memory_bytes() const noexcept {
         return plain_.capacity() + offsets_.capacity() * sizeof(std::size_t) + hashes_.capacity() * 8 + slots_.capacity() * 4;
     }
 
+    /// Forgets every entry (a new column chunk starts a new dictionary).
     void clear() {
         plain_.clear();
         offsets_.clear();

@@ -151,7 +151,9 @@ public:
     /// Row groups written so far.
     [[nodiscard]] std::size_t row_group_count() const noexcept { return row_groups_.size(); }
 
+    /// True once finish() has run: no record may be added any more.
     [[nodiscard]] bool finished() const noexcept { return output_.finished(); }
+    /// Records written so far.
     [[nodiscard]] std::uint64_t record_count() const noexcept { return records_; }
     /// Bytes of encoded pages before page compression (written row groups and the open one).
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return flushed_raw_ + open_raw_bytes(); }
@@ -166,6 +168,7 @@ public:
         return n;
     }
 
+    /// The file name extension of this format (Parquet compresses inside the file: no suffix).
     [[nodiscard]] std::string_view extension() const noexcept { return ".parquet"; }
     /// The media type IANA registered for Parquet.
     [[nodiscard]] std::string_view content_type() const noexcept { return "application/vnd.apache.parquet"; }
