@@ -17102,6 +17102,7 @@ using property_map = std::map<std::string, std::string, std::less<>>;
 /// The parsed shared files: profiles from both files and the config file's [services] sections.
 class shared_files {
 public:
+    /// Which of the two files a text is: profile sections are `[profile x]` in one, `[x]` in the other.
     enum class kind { config, credentials };
 
     shared_files() = default;
@@ -17328,9 +17329,12 @@ private:
 /// Where the shared files are: AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/config and
 /// ~/.aws/credentials under $HOME (a leading `~/` in the variables is expanded too).
 struct shared_file_paths {
+    /// The config file's path.
     std::string config;
+    /// The credentials file's path.
     std::string credentials;
 
+    /// The paths as `env` (the environment) says.
     [[nodiscard]] static shared_file_paths from(const env_lookup& env) {
         auto home = env("HOME");
         auto expand = [&](std::string path) {
@@ -17428,8 +17432,11 @@ public:
     /// True when either shared file defines the selected profile.
     [[nodiscard]] bool has_profile() const { return files_.has_profile(profile_); }
 
+    /// The shared files as they were read.
     [[nodiscard]] const shared_files& files() const noexcept { return files_; }
+    /// Where they were read from.
     [[nodiscard]] const shared_file_paths& paths() const noexcept { return paths_; }
+    /// The environment settings are looked up in.
     [[nodiscard]] const env_lookup& environment() const noexcept { return env_; }
 
     /// An environment variable, trimmed; nullopt when unset or blank (the SDKs treat blank as unset).
@@ -23633,7 +23640,9 @@ enum class attribute_hint : unsigned char {
 
 /// A hint for one top-level attribute.
 struct attribute_type_hint {
+    /// The attribute's name.
     std::string name;
+    /// Its type.
     attribute_hint hint;
 };
 
@@ -23643,14 +23652,19 @@ enum class key_type : unsigned char { any, string, number, binary };
 
 /// A table's primary key: the partition key, and the sort key when the table has one.
 struct dynamodb_key_schema {
+    /// The partition key attribute's name.
     std::string partition_key{};
+    /// Its type, when known.
     key_type partition_type = key_type::any;
+    /// The sort key attribute's name; empty when the table has none.
     std::string sort_key{};
+    /// Its type, when known.
     key_type sort_type = key_type::any;
 };
 
 /// How items are read.
 struct dynamodb_item_options {
+    /// Types JSON cannot express (sets, binary), by top-level attribute.
     std::vector<attribute_type_hint> hints{};
     /// DynamoDB's item size limit (400 KB).
     std::size_t max_item_bytes = 400 * 1024;
@@ -23658,7 +23672,9 @@ struct dynamodb_item_options {
 
 /// An item (or a key) in AttributeValue JSON, with its size and its primary key's canonical text.
 struct dynamodb_item {
+    /// The item as a DynamoDB AttributeValue map, in JSON.
     std::string attribute_values{};
+    /// Its size as DynamoDB counts it (names and values), against the 400 KB limit.
     std::size_t size = 0;
     /// One text per primary key value ("1.50" and "1.5" give the same): what duplicates are found by.
     std::string key{};
@@ -30018,7 +30034,9 @@ enum class attribute_hint : unsigned char {
 
 /// A hint for one top-level attribute.
 struct attribute_type_hint {
+    /// The attribute's name.
     std::string name;
+    /// Its type.
     attribute_hint hint;
 };
 
@@ -30028,14 +30046,19 @@ enum class key_type : unsigned char { any, string, number, binary };
 
 /// A table's primary key: the partition key, and the sort key when the table has one.
 struct dynamodb_key_schema {
+    /// The partition key attribute's name.
     std::string partition_key{};
+    /// Its type, when known.
     key_type partition_type = key_type::any;
+    /// The sort key attribute's name; empty when the table has none.
     std::string sort_key{};
+    /// Its type, when known.
     key_type sort_type = key_type::any;
 };
 
 /// How items are read.
 struct dynamodb_item_options {
+    /// Types JSON cannot express (sets, binary), by top-level attribute.
     std::vector<attribute_type_hint> hints{};
     /// DynamoDB's item size limit (400 KB).
     std::size_t max_item_bytes = 400 * 1024;
@@ -30043,7 +30066,9 @@ struct dynamodb_item_options {
 
 /// An item (or a key) in AttributeValue JSON, with its size and its primary key's canonical text.
 struct dynamodb_item {
+    /// The item as a DynamoDB AttributeValue map, in JSON.
     std::string attribute_values{};
+    /// Its size as DynamoDB counts it (names and values), against the 400 KB limit.
     std::size_t size = 0;
     /// One text per primary key value ("1.50" and "1.5" give the same): what duplicates are found by.
     std::string key{};
@@ -31210,9 +31235,11 @@ namespace sluice::aws {
 /// How observations are folded (see the file comment).
 enum class aggregate_as : unsigned char { values, statistics };
 
+/// Options of a metric_aggregator.
 struct metric_aggregator_options {
     /// The timestamp bucket: 60 s (standard resolution), or 1 to 59 s (sent as high resolution).
     std::chrono::seconds period{60};
+    /// Values with counts, or statistic sets (see the file comment).
     aggregate_as mode = aggregate_as::values;
     /// Distinct series (name + dimensions + unit) kept; observations of new ones beyond are dropped.
     std::size_t max_series = 100'000;
@@ -31223,9 +31250,12 @@ struct metric_aggregator_stats {
     std::uint64_t observations = 0; ///< recorded into a bucket
     std::uint64_t dropped = 0;      ///< refused: a value CloudWatch does not take, or no room for the series
     std::uint64_t data = 0;         ///< metric data handed out by collect()
+    /// Distinct series known.
     std::size_t series = 0;
 };
 
+/// Folds observations of CloudWatch metrics into few metric data per period (see the file comment).
+/// Observations may be recorded from any thread.
 class metric_aggregator {
     using clock = std::chrono::system_clock;
 
@@ -31258,6 +31288,7 @@ public:
         std::vector<bucket> open_; // buckets with observations not collected yet, oldest first
     };
 
+    /// Throws std::invalid_argument for a period CloudWatch does not take (1-60 s, dividing 60).
     explicit metric_aggregator(metric_aggregator_options options = {}) : options_(options) {
         if (options_.period.count() < 1 || options_.period.count() > 60 || (options_.period.count() < 60 && 60 % options_.period.count() != 0))
             throw std::invalid_argument("sluice: the aggregation period is 1 to 60 seconds, dividing a minute");
@@ -31329,6 +31360,7 @@ public:
         return out;
     }
 
+    /// The counters so far (any thread).
     [[nodiscard]] metric_aggregator_stats stats() const {
         metric_aggregator_stats s;
         s.observations = observations_.load(std::memory_order_relaxed);
@@ -31339,6 +31371,7 @@ public:
         return s;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const metric_aggregator_options& options() const noexcept { return options_; }
 
 private:
@@ -32320,8 +32353,11 @@ enum class column_type : std::uint8_t {
 
 /// One column: its name (the JSON field it comes from), type, and whether it may be null (or missing).
 struct column {
+    /// The field's name (top-level key of the JSON record).
     std::string name;
+    /// Its type.
     column_type type = column_type::string;
+    /// True when records may lack it or hold null.
     bool nullable = true;
 };
 
@@ -32346,9 +32382,13 @@ public:
         }
     }
 
+    /// The columns, in order.
     [[nodiscard]] const std::vector<column>& columns() const noexcept { return columns_; }
+    /// How many columns.
     [[nodiscard]] std::size_t size() const noexcept { return columns_.size(); }
+    /// True with no column.
     [[nodiscard]] bool empty() const noexcept { return columns_.empty(); }
+    /// Column `i` (i < size()).
     [[nodiscard]] const column& operator[](std::size_t i) const { return columns_[i]; }
 
     /// The index of the column named `name`.
@@ -32401,6 +32441,7 @@ public:
         return record_schema(std::move(columns));
     }
 
+    /// True before any field was seen.
     [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
 
 private:
@@ -34565,9 +34606,13 @@ namespace sluice::objects {
 /// What a key is rendered from.
 struct key_values {
     std::string_view partitions{}; ///< "col=value/..." (already escaped)
+    /// The `{name}` field (the engine's name).
     std::string_view name{};
+    /// The `{seq}` field: the object's sequence number.
     std::uint64_t sequence = 0;
+    /// The `{uuid}` field.
     std::string_view uuid{};
+    /// The `{ext}` field (".ndjson.gz", ".parquet"...).
     std::string_view extension{};
     std::int64_t time_ms = 0; ///< Unix milliseconds, UTC
 };
@@ -34581,6 +34626,7 @@ public:
         check();
     }
 
+    /// The template as written.
     [[nodiscard]] const std::string& text() const noexcept { return text_; }
     /// True when the template has strftime conversions.
     [[nodiscard]] bool uses_time() const noexcept { return uses_time_; }
@@ -35284,8 +35330,11 @@ enum class column_type : std::uint8_t {
 
 /// One column: its name (the JSON field it comes from), type, and whether it may be null (or missing).
 struct column {
+    /// The field's name (top-level key of the JSON record).
     std::string name;
+    /// Its type.
     column_type type = column_type::string;
+    /// True when records may lack it or hold null.
     bool nullable = true;
 };
 
@@ -35310,9 +35359,13 @@ public:
         }
     }
 
+    /// The columns, in order.
     [[nodiscard]] const std::vector<column>& columns() const noexcept { return columns_; }
+    /// How many columns.
     [[nodiscard]] std::size_t size() const noexcept { return columns_.size(); }
+    /// True with no column.
     [[nodiscard]] bool empty() const noexcept { return columns_.empty(); }
+    /// Column `i` (i < size()).
     [[nodiscard]] const column& operator[](std::size_t i) const { return columns_[i]; }
 
     /// The index of the column named `name`.
@@ -35365,6 +35418,7 @@ public:
         return record_schema(std::move(columns));
     }
 
+    /// True before any field was seen.
     [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
 
 private:
@@ -44888,7 +44942,9 @@ inline void append_batch_entry(std::string& out, proto::single_message_metadata&
 
 /// One message of a batch, its payload a view into the batch.
 struct batch_entry {
+    /// Its SingleMessageMetadata (properties, key, event time...).
     proto::single_message_metadata metadata;
+    /// Its payload.
     std::string_view payload;
 };
 
@@ -44925,6 +44981,7 @@ struct batch_entry {
 /// A frame cut from the stream. Views point into the decoder's buffer: valid until the next call to
 /// feed() or next().
 struct frame {
+    /// The command.
     base_command command;
     /// True for frames with a message part (metadata and payload).
     bool has_payload = false;
@@ -44947,6 +45004,7 @@ public:
 
     /// Raises or lowers the bound (after CONNECTED tells the broker's max_message_size).
     void set_max_frame_size(std::size_t n) noexcept { max_frame_size_ = n; }
+    /// The current bound.
     [[nodiscard]] std::size_t max_frame_size() const noexcept { return max_frame_size_; }
 
     /// Appends received bytes.
@@ -44963,6 +45021,7 @@ public:
         buffer_.resize(used_ + n);
         return {buffer_.data() + used_, n};
     }
+    /// Keeps `n` bytes of the region prepare() returned (what the read filled).
     void commit(std::size_t n) noexcept { buffer_.resize(used_ + n); }
 
     /// Bytes received and not yet cut into frames.
@@ -47100,8 +47159,10 @@ private:
 
 namespace sluice::pulsar {
 
+/// The "direct" sink: produces to one topic, partitioned or not (see the top of this header).
 class producer {
 public:
+    /// Produces through `c` (which outlives it) to `options.topic`; start() connects.
     producer(client& c, producer_options options) : client_(&c), options_(std::move(options)) {
         options_.topic = normalize_topic(options_.topic);
     }
@@ -47160,8 +47221,11 @@ public:
         };
     }
 
+    /// The topic (full name).
     [[nodiscard]] const std::string& topic() const noexcept { return options_.topic; }
+    /// Its partitions (0 for a topic that is not partitioned).
     [[nodiscard]] std::uint32_t partitions() const noexcept { return partition_count_; }
+    /// Messages enqueued and not yet settled, over every partition.
     [[nodiscard]] std::size_t pending() const noexcept {
         std::size_t n = 0;
         for (const auto& p : parts_) n += p->pending();
@@ -47192,8 +47256,10 @@ struct dynamic_producer_options {
     std::chrono::milliseconds idle_timeout{60'000};
 };
 
+/// The "dynamic sink": each message may name its own topic (see the top of this header).
 class dynamic_producer {
 public:
+    /// Produces through `c`, which outlives it.
     dynamic_producer(client& c, dynamic_producer_options options) : client_(&c), options_(std::move(options)) {}
     dynamic_producer(const dynamic_producer&) = delete;
     dynamic_producer& operator=(const dynamic_producer&) = delete;
@@ -47262,8 +47328,9 @@ public:
             if (e->p) out.push_back(t);
         return out;
     }
-    /// Producers created and closed for idleness so far.
+    /// Producers created so far.
     [[nodiscard]] std::uint64_t created() const noexcept { return created_; }
+    /// Producers closed for idleness so far.
     [[nodiscard]] std::uint64_t closed_idle() const noexcept { return closed_idle_; }
 
 private:
@@ -48079,7 +48146,9 @@ namespace sluice::pulsar {
 /// A consumed message and its deserialized value (an Error when it did not deserialize).
 template <class T>
 struct record {
+    /// The message as received.
     received_message message;
+    /// Its value, or why it did not deserialize.
     result<T> value;
 };
 
@@ -48096,8 +48165,11 @@ struct source_options {
 
 /// Counters of one run_source() call.
 struct source_stats {
+    /// Messages received.
     std::size_t received = 0;
+    /// Acknowledged (every collector reported Ok).
     std::size_t acked = 0;
+    /// Negatively acknowledged (redelivered later, or dead-lettered).
     std::size_t nacked = 0;
     std::size_t undecodable = 0; ///< deserialization errors (and corrupt messages) sent on as Errors
 };

@@ -52,9 +52,11 @@ namespace sluice::aws {
 /// How observations are folded (see the file comment).
 enum class aggregate_as : unsigned char { values, statistics };
 
+/// Options of a metric_aggregator.
 struct metric_aggregator_options {
     /// The timestamp bucket: 60 s (standard resolution), or 1 to 59 s (sent as high resolution).
     std::chrono::seconds period{60};
+    /// Values with counts, or statistic sets (see the file comment).
     aggregate_as mode = aggregate_as::values;
     /// Distinct series (name + dimensions + unit) kept; observations of new ones beyond are dropped.
     std::size_t max_series = 100'000;
@@ -65,9 +67,12 @@ struct metric_aggregator_stats {
     std::uint64_t observations = 0; ///< recorded into a bucket
     std::uint64_t dropped = 0;      ///< refused: a value CloudWatch does not take, or no room for the series
     std::uint64_t data = 0;         ///< metric data handed out by collect()
+    /// Distinct series known.
     std::size_t series = 0;
 };
 
+/// Folds observations of CloudWatch metrics into few metric data per period (see the file comment).
+/// Observations may be recorded from any thread.
 class metric_aggregator {
     using clock = std::chrono::system_clock;
 
@@ -100,6 +105,7 @@ public:
         std::vector<bucket> open_; // buckets with observations not collected yet, oldest first
     };
 
+    /// Throws std::invalid_argument for a period CloudWatch does not take (1-60 s, dividing 60).
     explicit metric_aggregator(metric_aggregator_options options = {}) : options_(options) {
         if (options_.period.count() < 1 || options_.period.count() > 60 || (options_.period.count() < 60 && 60 % options_.period.count() != 0))
             throw std::invalid_argument("sluice: the aggregation period is 1 to 60 seconds, dividing a minute");
@@ -171,6 +177,7 @@ public:
         return out;
     }
 
+    /// The counters so far (any thread).
     [[nodiscard]] metric_aggregator_stats stats() const {
         metric_aggregator_stats s;
         s.observations = observations_.load(std::memory_order_relaxed);
@@ -181,6 +188,7 @@ public:
         return s;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const metric_aggregator_options& options() const noexcept { return options_; }
 
 private:

@@ -129,6 +129,7 @@ using property_map = std::map<std::string, std::string, std::less<>>;
 /// The parsed shared files: profiles from both files and the config file's [services] sections.
 class shared_files {
 public:
+    /// Which of the two files a text is: profile sections are `[profile x]` in one, `[x]` in the other.
     enum class kind { config, credentials };
 
     shared_files() = default;
@@ -355,9 +356,12 @@ private:
 /// Where the shared files are: AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/config and
 /// ~/.aws/credentials under $HOME (a leading `~/` in the variables is expanded too).
 struct shared_file_paths {
+    /// The config file's path.
     std::string config;
+    /// The credentials file's path.
     std::string credentials;
 
+    /// The paths as `env` (the environment) says.
     [[nodiscard]] static shared_file_paths from(const env_lookup& env) {
         auto home = env("HOME");
         auto expand = [&](std::string path) {
@@ -455,8 +459,11 @@ public:
     /// True when either shared file defines the selected profile.
     [[nodiscard]] bool has_profile() const { return files_.has_profile(profile_); }
 
+    /// The shared files as they were read.
     [[nodiscard]] const shared_files& files() const noexcept { return files_; }
+    /// Where they were read from.
     [[nodiscard]] const shared_file_paths& paths() const noexcept { return paths_; }
+    /// The environment settings are looked up in.
     [[nodiscard]] const env_lookup& environment() const noexcept { return env_; }
 
     /// An environment variable, trimmed; nullopt when unset or blank (the SDKs treat blank as unset).

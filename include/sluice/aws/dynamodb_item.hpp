@@ -49,7 +49,9 @@ enum class attribute_hint : unsigned char {
 
 /// A hint for one top-level attribute.
 struct attribute_type_hint {
+    /// The attribute's name.
     std::string name;
+    /// Its type.
     attribute_hint hint;
 };
 
@@ -59,14 +61,19 @@ enum class key_type : unsigned char { any, string, number, binary };
 
 /// A table's primary key: the partition key, and the sort key when the table has one.
 struct dynamodb_key_schema {
+    /// The partition key attribute's name.
     std::string partition_key{};
+    /// Its type, when known.
     key_type partition_type = key_type::any;
+    /// The sort key attribute's name; empty when the table has none.
     std::string sort_key{};
+    /// Its type, when known.
     key_type sort_type = key_type::any;
 };
 
 /// How items are read.
 struct dynamodb_item_options {
+    /// Types JSON cannot express (sets, binary), by top-level attribute.
     std::vector<attribute_type_hint> hints{};
     /// DynamoDB's item size limit (400 KB).
     std::size_t max_item_bytes = 400 * 1024;
@@ -74,7 +81,9 @@ struct dynamodb_item_options {
 
 /// An item (or a key) in AttributeValue JSON, with its size and its primary key's canonical text.
 struct dynamodb_item {
+    /// The item as a DynamoDB AttributeValue map, in JSON.
     std::string attribute_values{};
+    /// Its size as DynamoDB counts it (names and values), against the 400 KB limit.
     std::size_t size = 0;
     /// One text per primary key value ("1.50" and "1.5" give the same): what duplicates are found by.
     std::string key{};

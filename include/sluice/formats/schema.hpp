@@ -51,8 +51,11 @@ enum class column_type : std::uint8_t {
 
 /// One column: its name (the JSON field it comes from), type, and whether it may be null (or missing).
 struct column {
+    /// The field's name (top-level key of the JSON record).
     std::string name;
+    /// Its type.
     column_type type = column_type::string;
+    /// True when records may lack it or hold null.
     bool nullable = true;
 };
 
@@ -77,9 +80,13 @@ public:
         }
     }
 
+    /// The columns, in order.
     [[nodiscard]] const std::vector<column>& columns() const noexcept { return columns_; }
+    /// How many columns.
     [[nodiscard]] std::size_t size() const noexcept { return columns_.size(); }
+    /// True with no column.
     [[nodiscard]] bool empty() const noexcept { return columns_.empty(); }
+    /// Column `i` (i < size()).
     [[nodiscard]] const column& operator[](std::size_t i) const { return columns_[i]; }
 
     /// The index of the column named `name`.
@@ -132,6 +139,7 @@ public:
         return record_schema(std::move(columns));
     }
 
+    /// True before any field was seen.
     [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
 
 private:

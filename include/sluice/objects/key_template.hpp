@@ -36,9 +36,13 @@ namespace sluice::objects {
 /// What a key is rendered from.
 struct key_values {
     std::string_view partitions{}; ///< "col=value/..." (already escaped)
+    /// The `{name}` field (the engine's name).
     std::string_view name{};
+    /// The `{seq}` field: the object's sequence number.
     std::uint64_t sequence = 0;
+    /// The `{uuid}` field.
     std::string_view uuid{};
+    /// The `{ext}` field (".ndjson.gz", ".parquet"...).
     std::string_view extension{};
     std::int64_t time_ms = 0; ///< Unix milliseconds, UTC
 };
@@ -52,6 +56,7 @@ public:
         check();
     }
 
+    /// The template as written.
     [[nodiscard]] const std::string& text() const noexcept { return text_; }
     /// True when the template has strftime conversions.
     [[nodiscard]] bool uses_time() const noexcept { return uses_time_; }

@@ -105,7 +105,9 @@ inline void append_batch_entry(std::string& out, proto::single_message_metadata&
 
 /// One message of a batch, its payload a view into the batch.
 struct batch_entry {
+    /// Its SingleMessageMetadata (properties, key, event time...).
     proto::single_message_metadata metadata;
+    /// Its payload.
     std::string_view payload;
 };
 
@@ -142,6 +144,7 @@ struct batch_entry {
 /// A frame cut from the stream. Views point into the decoder's buffer: valid until the next call to
 /// feed() or next().
 struct frame {
+    /// The command.
     base_command command;
     /// True for frames with a message part (metadata and payload).
     bool has_payload = false;
@@ -164,6 +167,7 @@ public:
 
     /// Raises or lowers the bound (after CONNECTED tells the broker's max_message_size).
     void set_max_frame_size(std::size_t n) noexcept { max_frame_size_ = n; }
+    /// The current bound.
     [[nodiscard]] std::size_t max_frame_size() const noexcept { return max_frame_size_; }
 
     /// Appends received bytes.
@@ -180,6 +184,7 @@ public:
         buffer_.resize(used_ + n);
         return {buffer_.data() + used_, n};
     }
+    /// Keeps `n` bytes of the region prepare() returned (what the read filled).
     void commit(std::size_t n) noexcept { buffer_.resize(used_ + n); }
 
     /// Bytes received and not yet cut into frames.

@@ -29,8 +29,10 @@
 
 namespace sluice::pulsar {
 
+/// The "direct" sink: produces to one topic, partitioned or not (see the top of this header).
 class producer {
 public:
+    /// Produces through `c` (which outlives it) to `options.topic`; start() connects.
     producer(client& c, producer_options options) : client_(&c), options_(std::move(options)) {
         options_.topic = normalize_topic(options_.topic);
     }
@@ -89,8 +91,11 @@ public:
         };
     }
 
+    /// The topic (full name).
     [[nodiscard]] const std::string& topic() const noexcept { return options_.topic; }
+    /// Its partitions (0 for a topic that is not partitioned).
     [[nodiscard]] std::uint32_t partitions() const noexcept { return partition_count_; }
+    /// Messages enqueued and not yet settled, over every partition.
     [[nodiscard]] std::size_t pending() const noexcept {
         std::size_t n = 0;
         for (const auto& p : parts_) n += p->pending();
@@ -121,8 +126,10 @@ struct dynamic_producer_options {
     std::chrono::milliseconds idle_timeout{60'000};
 };
 
+/// The "dynamic sink": each message may name its own topic (see the top of this header).
 class dynamic_producer {
 public:
+    /// Produces through `c`, which outlives it.
     dynamic_producer(client& c, dynamic_producer_options options) : client_(&c), options_(std::move(options)) {}
     dynamic_producer(const dynamic_producer&) = delete;
     dynamic_producer& operator=(const dynamic_producer&) = delete;
@@ -191,8 +198,9 @@ public:
             if (e->p) out.push_back(t);
         return out;
     }
-    /// Producers created and closed for idleness so far.
+    /// Producers created so far.
     [[nodiscard]] std::uint64_t created() const noexcept { return created_; }
+    /// Producers closed for idleness so far.
     [[nodiscard]] std::uint64_t closed_idle() const noexcept { return closed_idle_; }
 
 private:

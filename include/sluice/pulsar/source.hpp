@@ -28,7 +28,9 @@ namespace sluice::pulsar {
 /// A consumed message and its deserialized value (an Error when it did not deserialize).
 template <class T>
 struct record {
+    /// The message as received.
     received_message message;
+    /// Its value, or why it did not deserialize.
     result<T> value;
 };
 
@@ -45,8 +47,11 @@ struct source_options {
 
 /// Counters of one run_source() call.
 struct source_stats {
+    /// Messages received.
     std::size_t received = 0;
+    /// Acknowledged (every collector reported Ok).
     std::size_t acked = 0;
+    /// Negatively acknowledged (redelivered later, or dead-lettered).
     std::size_t nacked = 0;
     std::size_t undecodable = 0; ///< deserialization errors (and corrupt messages) sent on as Errors
 };
