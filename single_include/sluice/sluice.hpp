@@ -22367,18 +22367,27 @@ namespace sluice::aws {
 
 /// Field names of an id-keyed response (SQS's by default).
 struct id_response_fields {
+    /// The list of entries that succeeded.
     std::string_view successful = "Successful";
+    /// The list of entries that failed.
     std::string_view failed = "Failed";
+    /// An entry's id (the one the request gave it).
     std::string_view id = "Id";
+    /// A failed entry's error code.
     std::string_view code = "Code";
+    /// A failed entry's error message.
     std::string_view message = "Message";
+    /// A failed entry's flag: true when the sender is at fault (not retried).
     std::string_view sender_fault = "SenderFault";
 };
 
 /// Field names of a position-keyed response (Kinesis's by default; Firehose: "RequestResponses").
 struct position_response_fields {
+    /// The list of per-entry results, in request order.
     std::string_view results = "Records";
+    /// A result's error code (absent or empty: the entry succeeded).
     std::string_view code = "ErrorCode";
+    /// A result's error message.
     std::string_view message = "ErrorMessage";
     /// The count of failed entries the service states ("FailedRecordCount", "FailedPutCount"); empty
     /// to skip the cross-check.
@@ -22436,6 +22445,7 @@ public:
     /// its code field is present and not null. `on_success(index, item)` sees each accepted entry.
     template <class OnSuccess>
         requires std::invocable<OnSuccess&, std::size_t, const simdjson::dom::object&>
+    /// by_position() for services whose successful entries carry nothing worth keeping.
     [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
                                            OnSuccess&& on_success, const position_response_fields& f = {}) {
         simdjson::dom::array results;
@@ -28326,18 +28336,27 @@ namespace sluice::aws {
 
 /// Field names of an id-keyed response (SQS's by default).
 struct id_response_fields {
+    /// The list of entries that succeeded.
     std::string_view successful = "Successful";
+    /// The list of entries that failed.
     std::string_view failed = "Failed";
+    /// An entry's id (the one the request gave it).
     std::string_view id = "Id";
+    /// A failed entry's error code.
     std::string_view code = "Code";
+    /// A failed entry's error message.
     std::string_view message = "Message";
+    /// A failed entry's flag: true when the sender is at fault (not retried).
     std::string_view sender_fault = "SenderFault";
 };
 
 /// Field names of a position-keyed response (Kinesis's by default; Firehose: "RequestResponses").
 struct position_response_fields {
+    /// The list of per-entry results, in request order.
     std::string_view results = "Records";
+    /// A result's error code (absent or empty: the entry succeeded).
     std::string_view code = "ErrorCode";
+    /// A result's error message.
     std::string_view message = "ErrorMessage";
     /// The count of failed entries the service states ("FailedRecordCount", "FailedPutCount"); empty
     /// to skip the cross-check.
@@ -28395,6 +28414,7 @@ public:
     /// its code field is present and not null. `on_success(index, item)` sees each accepted entry.
     template <class OnSuccess>
         requires std::invocable<OnSuccess&, std::size_t, const simdjson::dom::object&>
+    /// by_position() for services whose successful entries carry nothing worth keeping.
     [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
                                            OnSuccess&& on_success, const position_response_fields& f = {}) {
         simdjson::dom::array results;
@@ -33288,25 +33308,32 @@ inline void put_varint(std::string& out, std::uint64_t v) {
 /// short). Call end() once at the end for the top-level struct's stop byte.
 class compact_writer {
 public:
+    /// Appends to `out`, which outlives the writer.
     explicit compact_writer(std::string& out) : out_(&out) {}
 
+    /// Field `id` of the current struct: an i32.
     void field_i32(std::int16_t id, std::int32_t v) {
         header(ctype::i32, id);
         put_varint(*out_, zigzag(v));
     }
+    /// Field `id` of the current struct: an i64.
     void field_i64(std::int16_t id, std::int64_t v) {
         header(ctype::i64, id);
         put_varint(*out_, zigzag(v));
     }
+    /// Field `id` of the current struct: an i16.
     void field_i16(std::int16_t id, std::int16_t v) {
         header(ctype::i16, id);
         put_varint(*out_, zigzag(v));
     }
+    /// Field `id` of the current struct: a byte.
     void field_i8(std::int16_t id, std::int8_t v) {
         header(ctype::byte, id);
         out_->push_back(static_cast<char>(v));
     }
+    /// Field `id` of the current struct: a bool (carried in the field header).
     void field_bool(std::int16_t id, bool v) { header(v ? ctype::bool_true : ctype::bool_false, id); }
+    /// Field `id` of the current struct: binary (or a string).
     void field_binary(std::int16_t id, std::string_view v) {
         header(ctype::binary, id);
         binary(v);
@@ -33344,7 +33371,9 @@ public:
             put_varint(*out_, size);
         }
     }
+    /// An i32 element of the open list.
     void list_i32(std::int32_t v) { put_varint(*out_, zigzag(v)); }
+    /// A binary (or string) element of the open list.
     void list_binary(std::string_view v) { binary(v); }
     /// Opens a struct element of a list; close it with end().
     void begin_list_struct() {
@@ -36265,25 +36294,32 @@ inline void put_varint(std::string& out, std::uint64_t v) {
 /// short). Call end() once at the end for the top-level struct's stop byte.
 class compact_writer {
 public:
+    /// Appends to `out`, which outlives the writer.
     explicit compact_writer(std::string& out) : out_(&out) {}
 
+    /// Field `id` of the current struct: an i32.
     void field_i32(std::int16_t id, std::int32_t v) {
         header(ctype::i32, id);
         put_varint(*out_, zigzag(v));
     }
+    /// Field `id` of the current struct: an i64.
     void field_i64(std::int16_t id, std::int64_t v) {
         header(ctype::i64, id);
         put_varint(*out_, zigzag(v));
     }
+    /// Field `id` of the current struct: an i16.
     void field_i16(std::int16_t id, std::int16_t v) {
         header(ctype::i16, id);
         put_varint(*out_, zigzag(v));
     }
+    /// Field `id` of the current struct: a byte.
     void field_i8(std::int16_t id, std::int8_t v) {
         header(ctype::byte, id);
         out_->push_back(static_cast<char>(v));
     }
+    /// Field `id` of the current struct: a bool (carried in the field header).
     void field_bool(std::int16_t id, bool v) { header(v ? ctype::bool_true : ctype::bool_false, id); }
+    /// Field `id` of the current struct: binary (or a string).
     void field_binary(std::int16_t id, std::string_view v) {
         header(ctype::binary, id);
         binary(v);
@@ -36321,7 +36357,9 @@ public:
             put_varint(*out_, size);
         }
     }
+    /// An i32 element of the open list.
     void list_i32(std::int32_t v) { put_varint(*out_, zigzag(v)); }
+    /// A binary (or string) element of the open list.
     void list_binary(std::string_view v) { binary(v); }
     /// Opens a struct element of a list; close it with end().
     void begin_list_struct() {
@@ -43262,18 +43300,26 @@ namespace sluice::objects {
 
 /// One part as recorded.
 struct recorded_part {
+    /// Its size in bytes.
     std::uint64_t size = 0;
     std::string checksum{}; ///< base64 CRC32C (x-amz-checksum-crc32c)
+    /// The ETag S3 answered with (CompleteMultipartUpload lists it).
     std::string etag{};
 };
 
 /// A multipart upload as recorded (see the top of this header).
 struct upload_state {
+    /// The object's sequence number in its engine.
     std::uint64_t sequence = 0;
+    /// The size of every part but the last.
     std::uint64_t part_bytes = 0;
+    /// The bucket.
     std::string bucket{};
+    /// The object's key.
     std::string key{};
+    /// The UploadId CreateMultipartUpload returned.
     std::string upload_id{};
+    /// The parts uploaded so far, by part number.
     std::map<std::uint32_t, recorded_part> parts{};
     /// Part lines skipped (malformed or failing their CRC) when it was parsed.
     std::size_t skipped_lines = 0;
@@ -43427,6 +43473,7 @@ public:
         std::filesystem::create_directories(dir_);
     }
 
+    /// The folder the state files live in.
     [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }
 
     /// Reads every state file. A file that is not a valid state is reported to `problem` and moved
@@ -43520,6 +43567,7 @@ public:
         sizes_.erase(sequence);
     }
 
+    /// The state file of object `sequence`.
     [[nodiscard]] std::filesystem::path path_of(std::uint64_t sequence) const {
         return dir_ / (file_stem(sequence) + ".upload");
     }
@@ -46424,8 +46472,11 @@ namespace sluice::pulsar {
 
 /// A parsed pulsar:// or pulsar+ssl:// URL.
 struct service_address {
+    /// The host name or address.
     std::string host;
+    /// The port.
     std::uint16_t port = 6650;
+    /// True for pulsar+ssl://.
     bool tls = false;
 
     /// Parses "pulsar://host:port" (port 6650 by default) or "pulsar+ssl://host:port" (6651). Only the
@@ -46474,10 +46525,12 @@ struct service_address {
     return std::string(topic) + "-partition-" + std::to_string(i);
 }
 
+/// Options of a client.
 struct client_options {
     /// pulsar://host:port of any broker (or a proxy); pulsar+ssl://host:port for TLS, which then
     /// connects to every broker over TLS (the brokers' TLS URLs from lookups).
     std::string service_url = "pulsar://127.0.0.1:6650";
+    /// How connections behave (authentication, timeouts, keep-alive).
     connection_options connection{};
     /// For pulsar+ssl://: the trusted CAs (the system's by default) and a client certificate. The
     /// certificate's names are verified against each broker's host name.
@@ -46486,8 +46539,11 @@ struct client_options {
     unsigned max_lookup_redirects = 20;
 };
 
+/// A Pulsar client: lookups, and one connection per broker shared by its producers and consumers.
+/// Loop thread only; closes its connections when destroyed.
 class client {
 public:
+    /// A client on `loop` (which outlives it). Throws std::invalid_argument for a bad service URL.
     client(io_loop& loop, client_options options) : loop_(&loop), options_(std::move(options)) {
         const auto a = service_address::parse(options_.service_url);
         if (a.tls) {
@@ -46502,7 +46558,9 @@ public:
     client& operator=(const client&) = delete;
     ~client() { close(); }
 
+    /// The loop it runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    /// The options it was made with.
     [[nodiscard]] const client_options& options() const noexcept { return options_; }
 
     /// True when the service URL is pulsar+ssl://: every connection is TLS.
@@ -46599,6 +46657,7 @@ public:
 
     /// Ids of producers and consumers are unique per client (and so per connection).
     [[nodiscard]] std::uint64_t next_producer_id() noexcept { return next_producer_id_++; }
+    /// The next consumer id (see next_producer_id()).
     [[nodiscard]] std::uint64_t next_consumer_id() noexcept { return next_consumer_id_++; }
 
     /// Closes every connection (their producers and consumers hear it and stop or reconnect). The

@@ -49,18 +49,26 @@ namespace sluice::objects {
 
 /// One part as recorded.
 struct recorded_part {
+    /// Its size in bytes.
     std::uint64_t size = 0;
     std::string checksum{}; ///< base64 CRC32C (x-amz-checksum-crc32c)
+    /// The ETag S3 answered with (CompleteMultipartUpload lists it).
     std::string etag{};
 };
 
 /// A multipart upload as recorded (see the top of this header).
 struct upload_state {
+    /// The object's sequence number in its engine.
     std::uint64_t sequence = 0;
+    /// The size of every part but the last.
     std::uint64_t part_bytes = 0;
+    /// The bucket.
     std::string bucket{};
+    /// The object's key.
     std::string key{};
+    /// The UploadId CreateMultipartUpload returned.
     std::string upload_id{};
+    /// The parts uploaded so far, by part number.
     std::map<std::uint32_t, recorded_part> parts{};
     /// Part lines skipped (malformed or failing their CRC) when it was parsed.
     std::size_t skipped_lines = 0;
@@ -214,6 +222,7 @@ public:
         std::filesystem::create_directories(dir_);
     }
 
+    /// The folder the state files live in.
     [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }
 
     /// Reads every state file. A file that is not a valid state is reported to `problem` and moved
@@ -307,6 +316,7 @@ public:
         sizes_.erase(sequence);
     }
 
+    /// The state file of object `sequence`.
     [[nodiscard]] std::filesystem::path path_of(std::uint64_t sequence) const {
         return dir_ / (file_stem(sequence) + ".upload");
     }

@@ -25,8 +25,11 @@ namespace sluice::pulsar {
 
 /// A parsed pulsar:// or pulsar+ssl:// URL.
 struct service_address {
+    /// The host name or address.
     std::string host;
+    /// The port.
     std::uint16_t port = 6650;
+    /// True for pulsar+ssl://.
     bool tls = false;
 
     /// Parses "pulsar://host:port" (port 6650 by default) or "pulsar+ssl://host:port" (6651). Only the
@@ -75,10 +78,12 @@ struct service_address {
     return std::string(topic) + "-partition-" + std::to_string(i);
 }
 
+/// Options of a client.
 struct client_options {
     /// pulsar://host:port of any broker (or a proxy); pulsar+ssl://host:port for TLS, which then
     /// connects to every broker over TLS (the brokers' TLS URLs from lookups).
     std::string service_url = "pulsar://127.0.0.1:6650";
+    /// How connections behave (authentication, timeouts, keep-alive).
     connection_options connection{};
     /// For pulsar+ssl://: the trusted CAs (the system's by default) and a client certificate. The
     /// certificate's names are verified against each broker's host name.
@@ -87,8 +92,11 @@ struct client_options {
     unsigned max_lookup_redirects = 20;
 };
 
+/// A Pulsar client: lookups, and one connection per broker shared by its producers and consumers.
+/// Loop thread only; closes its connections when destroyed.
 class client {
 public:
+    /// A client on `loop` (which outlives it). Throws std::invalid_argument for a bad service URL.
     client(io_loop& loop, client_options options) : loop_(&loop), options_(std::move(options)) {
         const auto a = service_address::parse(options_.service_url);
         if (a.tls) {
@@ -103,7 +111,9 @@ public:
     client& operator=(const client&) = delete;
     ~client() { close(); }
 
+    /// The loop it runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    /// The options it was made with.
     [[nodiscard]] const client_options& options() const noexcept { return options_; }
 
     /// True when the service URL is pulsar+ssl://: every connection is TLS.
@@ -200,6 +210,7 @@ public:
 
     /// Ids of producers and consumers are unique per client (and so per connection).
     [[nodiscard]] std::uint64_t next_producer_id() noexcept { return next_producer_id_++; }
+    /// The next consumer id (see next_producer_id()).
     [[nodiscard]] std::uint64_t next_consumer_id() noexcept { return next_consumer_id_++; }
 
     /// Closes every connection (their producers and consumers hear it and stop or reconnect). The

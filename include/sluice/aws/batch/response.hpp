@@ -35,18 +35,27 @@ namespace sluice::aws {
 
 /// Field names of an id-keyed response (SQS's by default).
 struct id_response_fields {
+    /// The list of entries that succeeded.
     std::string_view successful = "Successful";
+    /// The list of entries that failed.
     std::string_view failed = "Failed";
+    /// An entry's id (the one the request gave it).
     std::string_view id = "Id";
+    /// A failed entry's error code.
     std::string_view code = "Code";
+    /// A failed entry's error message.
     std::string_view message = "Message";
+    /// A failed entry's flag: true when the sender is at fault (not retried).
     std::string_view sender_fault = "SenderFault";
 };
 
 /// Field names of a position-keyed response (Kinesis's by default; Firehose: "RequestResponses").
 struct position_response_fields {
+    /// The list of per-entry results, in request order.
     std::string_view results = "Records";
+    /// A result's error code (absent or empty: the entry succeeded).
     std::string_view code = "ErrorCode";
+    /// A result's error message.
     std::string_view message = "ErrorMessage";
     /// The count of failed entries the service states ("FailedRecordCount", "FailedPutCount"); empty
     /// to skip the cross-check.
@@ -104,6 +113,7 @@ public:
     /// its code field is present and not null. `on_success(index, item)` sees each accepted entry.
     template <class OnSuccess>
         requires std::invocable<OnSuccess&, std::size_t, const simdjson::dom::object&>
+    /// by_position() for services whose successful entries carry nothing worth keeping.
     [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
                                            OnSuccess&& on_success, const position_response_fields& f = {}) {
         simdjson::dom::array results;

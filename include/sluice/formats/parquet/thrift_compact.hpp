@@ -53,25 +53,32 @@ inline void put_varint(std::string& out, std::uint64_t v) {
 /// short). Call end() once at the end for the top-level struct's stop byte.
 class compact_writer {
 public:
+    /// Appends to `out`, which outlives the writer.
     explicit compact_writer(std::string& out) : out_(&out) {}
 
+    /// Field `id` of the current struct: an i32.
     void field_i32(std::int16_t id, std::int32_t v) {
         header(ctype::i32, id);
         put_varint(*out_, zigzag(v));
     }
+    /// Field `id` of the current struct: an i64.
     void field_i64(std::int16_t id, std::int64_t v) {
         header(ctype::i64, id);
         put_varint(*out_, zigzag(v));
     }
+    /// Field `id` of the current struct: an i16.
     void field_i16(std::int16_t id, std::int16_t v) {
         header(ctype::i16, id);
         put_varint(*out_, zigzag(v));
     }
+    /// Field `id` of the current struct: a byte.
     void field_i8(std::int16_t id, std::int8_t v) {
         header(ctype::byte, id);
         out_->push_back(static_cast<char>(v));
     }
+    /// Field `id` of the current struct: a bool (carried in the field header).
     void field_bool(std::int16_t id, bool v) { header(v ? ctype::bool_true : ctype::bool_false, id); }
+    /// Field `id` of the current struct: binary (or a string).
     void field_binary(std::int16_t id, std::string_view v) {
         header(ctype::binary, id);
         binary(v);
@@ -109,7 +116,9 @@ public:
             put_varint(*out_, size);
         }
     }
+    /// An i32 element of the open list.
     void list_i32(std::int32_t v) { put_varint(*out_, zigzag(v)); }
+    /// A binary (or string) element of the open list.
     void list_binary(std::string_view v) { binary(v); }
     /// Opens a struct element of a list; close it with end().
     void begin_list_struct() {
