@@ -113,7 +113,6 @@ public:
     /// its code field is present and not null. `on_success(index, item)` sees each accepted entry.
     template <class OnSuccess>
         requires std::invocable<OnSuccess&, std::size_t, const simdjson::dom::object&>
-    /// by_position() for services whose successful entries carry nothing worth keeping.
     [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
                                            OnSuccess&& on_success, const position_response_fields& f = {}) {
         simdjson::dom::array results;
@@ -146,6 +145,7 @@ public:
         return result;
     }
 
+    /// by_position() for services whose successful entries carry nothing worth keeping.
     [[nodiscard]] batch_result by_position(const simdjson::dom::object& root, std::size_t n, const error_table& table,
                                            const position_response_fields& f = {}) {
         return by_position(root, n, table, [](std::size_t, const simdjson::dom::object&) { return std::optional<outcome>{}; }, f);
