@@ -28620,6 +28620,7 @@ struct kinesis_record {
 struct kinesis_options {
     /// The stream, by name or ARN (at least one; both are sent when both are given).
     std::string stream_name{};
+    /// The stream's ARN.
     std::string stream_arn{};
     /// Overrides of Kinesis's limits (zero fields keep them): max_record_bytes is the stream's
     /// MaxRecordSizeInKiB * 1024 (1 MiB by default, up to 10 MiB).
@@ -28667,11 +28668,16 @@ inline bool valid_hash_key(std::string_view k) noexcept {
 /// PutRecords's traits for the batch layer.
 class kinesis_service {
 public:
+    /// What one entry carries.
     using record_type = kinesis_record;
+    /// Nothing to remember between a request and its response.
     struct request_state {};
+    /// AWS JSON 1.1.
     static constexpr wire_protocol protocol = wire_protocol::json_1_1;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = "Kinesis_20131202.PutRecords";
 
+    /// Throws std::invalid_argument without a stream name or ARN.
     explicit kinesis_service(kinesis_options options)
         : options_(std::move(options)), limits_(kinesis_default_limits().overridden_by(options_.limits)),
           rng_(std::random_device{}()) {
@@ -28680,15 +28686,19 @@ public:
         text::append_exact(request_head_, [&](auto& e) { emit_head(e); });
     }
 
+    /// The stream (its name, else its ARN).
     [[nodiscard]] std::string_view name() const noexcept {
         return options_.stream_name.empty() ? options_.stream_arn : options_.stream_name;
     }
+    /// Kinesis's limits with the options' overrides.
     [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
+    /// Its documented per-entry error codes and their verdicts.
     [[nodiscard]] const error_table& errors() const noexcept { return kinesis_errors(); }
     /// Base64 of the largest record, the largest key escaped, field names.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept {
         return text::base64_size(limits_.max_record_bytes) + 256 * 4 * 6 + 256;
     }
+    /// Identical records are all sent (the service does not de-duplicate).
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
 
     /// Gives the record its partition key when it has none; then Kinesis's rules. Empty when valid.
@@ -28741,6 +28751,7 @@ public:
         return {};
     }
 
+    /// Per-entry outcomes from Records[i].ErrorCode, by position.
     [[nodiscard]] batch_result read_response(std::string_view body, sink_batch batch, request_state&) {
         simdjson::dom::object root;
         if (!reader_.parse(body, root))
@@ -28769,6 +28780,7 @@ public:
         if (options_.order_by_partition_key) d.order_by_key = true;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const kinesis_options& options() const noexcept { return options_; }
     /// Responses whose FailedRecordCount disagreed with their records (the records are trusted).
     [[nodiscard]] std::size_t failed_count_mismatches() const noexcept { return reader_.failed_count_mismatches(); }
@@ -29737,6 +29749,7 @@ namespace sluice::aws {
 
 /// One Firehose record: raw bytes (base64 on the wire; its size counts before encoding).
 struct firehose_record {
+    /// The record's bytes.
     std::string data;
 };
 
@@ -29779,16 +29792,21 @@ struct firehose_options {
 /// PutRecordBatch's traits for the batch layer.
 class firehose_service {
 public:
+    /// What one entry carries.
     using record_type = firehose_record;
     /// With aggregation: how many of the batch's entries each Firehose record sent carries.
     struct request_state {
+        /// Entries per Firehose record sent, in order.
         std::vector<std::size_t> group_sizes{};
         /// Entries packed into those records (the rest, if any, were not sent).
         std::size_t packed = 0;
     };
+    /// AWS JSON 1.1.
     static constexpr wire_protocol protocol = wire_protocol::json_1_1;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = "Firehose_20150804.PutRecordBatch";
 
+    /// Throws std::invalid_argument for an invalid delivery stream name.
     explicit firehose_service(firehose_options options)
         : options_(std::move(options)), limits_(firehose_default_limits().overridden_by(options_.limits)) {
         if (!valid_stream_name(options_.delivery_stream))
@@ -29800,6 +29818,7 @@ public:
         });
     }
 
+    /// The delivery stream (what logs and metrics name).
     [[nodiscard]] std::string_view name() const noexcept { return options_.delivery_stream; }
     /// What the engine batches by: with aggregation, many records per request (see the options).
     [[nodiscard]] batch_limits limits() const noexcept {
@@ -29807,11 +29826,13 @@ public:
         if (options_.aggregate) l.max_entries = options_.aggregate_max_entries;
         return l;
     }
+    /// Its documented per-entry error codes and their verdicts.
     [[nodiscard]] const error_table& errors() const noexcept { return firehose_errors(); }
     /// Base64 of the largest record plus its newline, and the entry's field names.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept {
         return text::base64_size(limits_.max_record_bytes + 1) + 16;
     }
+    /// Identical records are all sent (the service does not de-duplicate).
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
 
     /// Firehose's rules: a record of 1 byte to 1,000 KiB (framing included). Empty when valid.
@@ -29864,6 +29885,8 @@ public:
         return state;
     }
 
+    /// Per-entry outcomes from RequestResponses, by position (each aggregated record's result
+    /// applies to every entry it carried).
     [[nodiscard]] batch_result read_response(std::string_view body, sink_batch batch, request_state& state) {
         simdjson::dom::object root;
         if (!reader_.parse(body, root))
@@ -29895,7 +29918,9 @@ public:
         return d;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const firehose_options& options() const noexcept { return options_; }
+    /// Responses whose FailedPutCount disagreed with their results (the results are trusted).
     [[nodiscard]] std::size_t failed_count_mismatches() const noexcept { return reader_.failed_count_mismatches(); }
 
 private:
@@ -37290,6 +37315,7 @@ public:
     /// Throws std::invalid_argument for options the format refuses (see each writer).
     explicit object_writer(const format_options& options) : writer_(make(options)) {}
 
+    /// Adds one record (a JSON document), or says why it is refused.
     [[nodiscard]] formats::append_result append(std::string_view json) {
         return std::visit([&](auto& w) { return w.append(json); }, writer_);
     }
@@ -37297,36 +37323,47 @@ public:
     [[nodiscard]] formats::append_result append_parsed(std::string_view json, simdjson::dom::element root) {
         return std::visit([&](auto& w) { return w.append_parsed(json, root); }, writer_);
     }
+    /// Takes the object bytes ready so far (see pending_output_bytes()).
     [[nodiscard]] std::string take_output() {
         return std::visit([](auto& w) { return w.take_output(); }, writer_);
     }
+    /// Writes what ends the object (footer, compressor end); take_output() then has the rest.
     void finish() {
         std::visit([](auto& w) { w.finish(); }, writer_);
     }
+    /// True once finish() has run.
     [[nodiscard]] bool finished() const noexcept {
         return std::visit([](const auto& w) { return w.finished(); }, writer_);
     }
+    /// Records added.
     [[nodiscard]] std::uint64_t record_count() const noexcept {
         return std::visit([](const auto& w) { return w.record_count(); }, writer_);
     }
+    /// Bytes of the encoded data before compression (see formats/object_format.hpp).
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept {
         return std::visit([](const auto& w) { return w.raw_bytes(); }, writer_);
     }
+    /// Bytes of the object produced so far (after compression).
     [[nodiscard]] std::uint64_t output_bytes() const noexcept {
         return std::visit([](const auto& w) { return w.output_bytes(); }, writer_);
     }
+    /// Output not taken yet.
     [[nodiscard]] std::size_t pending_output_bytes() const noexcept {
         return std::visit([](const auto& w) { return w.pending_output_bytes(); }, writer_);
     }
+    /// Memory the writer holds for the object, in bytes.
     [[nodiscard]] std::size_t buffered_bytes() const noexcept {
         return std::visit([](const auto& w) { return w.buffered_bytes(); }, writer_);
     }
+    /// The file name extension (".ndjson.gz", ".csv", ".parquet"...).
     [[nodiscard]] std::string extension() const {
         return std::visit([](const auto& w) { return std::string(w.extension()); }, writer_);
     }
+    /// The MIME type of the format.
     [[nodiscard]] std::string_view content_type() const noexcept {
         return std::visit([](const auto& w) { return std::string_view(w.content_type()); }, writer_);
     }
+    /// The Content-Encoding of the compression ("" when none).
     [[nodiscard]] std::string_view content_encoding() const noexcept {
         return std::visit([](const auto& w) { return std::string_view(w.content_encoding()); }, writer_);
     }
@@ -43726,16 +43763,23 @@ public:
     /// Abandons the requests in flight (stop's deadline): uploads end with outcome `cancelled`.
     void cancel() override { client_->cancel(); }
 
+    /// The S3 client it uploads with.
     [[nodiscard]] aws::s3_client& client() const noexcept { return *client_; }
+    /// The loop it runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    /// How failed requests are retried.
     [[nodiscard]] backoff_policy& backoff() noexcept { return backoff_; }
+    /// Bounds the requests in flight.
     [[nodiscard]] async_semaphore& slots() noexcept { return slots_; }
+    /// Where multipart uploads are recorded so a restart resumes them.
     [[nodiscard]] upload_state_store& store() noexcept { return store_; }
+    /// The options it was made with.
     [[nodiscard]] const s3_bucket_options& options() const noexcept { return options_; }
     /// Abandoned uploads aborted at the last start.
     [[nodiscard]] std::size_t aborted_uploads() const noexcept { return aborted_; }
     /// Parts a resumed upload found at S3 and did not send again, since construction.
     [[nodiscard]] std::size_t reused_parts() const noexcept { return reused_parts_; }
+    /// Counts a part reused by a resumed upload.
     void count_reused() noexcept { ++reused_parts_; }
     /// Objects sent with one PutObject, since construction.
     [[nodiscard]] std::size_t objects_put() const noexcept { return put_; }
@@ -43743,10 +43787,14 @@ public:
     [[nodiscard]] std::size_t uploads_completed() const noexcept { return completed_; }
     /// Parts sent (UploadPart calls that succeeded), since construction.
     [[nodiscard]] std::size_t parts_sent() const noexcept { return parts_; }
+    /// Counts an object sent with PutObject.
     void count_put() noexcept { ++put_; }
+    /// Counts a completed multipart upload.
     void count_completed() noexcept { ++completed_; }
+    /// Counts a part sent.
     void count_part() noexcept { ++parts_; }
 
+    /// Logs a warning about this destination (when a logger is set); `why` must hold no secret.
     void warn(const std::string& why) const {
         if (options_.log) options_.log->warn("objects", why, {field::plain("destination", "s3")});
     }

@@ -46,6 +46,7 @@ namespace sluice::aws {
 
 /// One Firehose record: raw bytes (base64 on the wire; its size counts before encoding).
 struct firehose_record {
+    /// The record's bytes.
     std::string data;
 };
 
@@ -88,16 +89,21 @@ struct firehose_options {
 /// PutRecordBatch's traits for the batch layer.
 class firehose_service {
 public:
+    /// What one entry carries.
     using record_type = firehose_record;
     /// With aggregation: how many of the batch's entries each Firehose record sent carries.
     struct request_state {
+        /// Entries per Firehose record sent, in order.
         std::vector<std::size_t> group_sizes{};
         /// Entries packed into those records (the rest, if any, were not sent).
         std::size_t packed = 0;
     };
+    /// AWS JSON 1.1.
     static constexpr wire_protocol protocol = wire_protocol::json_1_1;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = "Firehose_20150804.PutRecordBatch";
 
+    /// Throws std::invalid_argument for an invalid delivery stream name.
     explicit firehose_service(firehose_options options)
         : options_(std::move(options)), limits_(firehose_default_limits().overridden_by(options_.limits)) {
         if (!valid_stream_name(options_.delivery_stream))
@@ -109,6 +115,7 @@ public:
         });
     }
 
+    /// The delivery stream (what logs and metrics name).
     [[nodiscard]] std::string_view name() const noexcept { return options_.delivery_stream; }
     /// What the engine batches by: with aggregation, many records per request (see the options).
     [[nodiscard]] batch_limits limits() const noexcept {
@@ -116,11 +123,13 @@ public:
         if (options_.aggregate) l.max_entries = options_.aggregate_max_entries;
         return l;
     }
+    /// Its documented per-entry error codes and their verdicts.
     [[nodiscard]] const error_table& errors() const noexcept { return firehose_errors(); }
     /// Base64 of the largest record plus its newline, and the entry's field names.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept {
         return text::base64_size(limits_.max_record_bytes + 1) + 16;
     }
+    /// Identical records are all sent (the service does not de-duplicate).
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
 
     /// Firehose's rules: a record of 1 byte to 1,000 KiB (framing included). Empty when valid.
@@ -173,6 +182,8 @@ public:
         return state;
     }
 
+    /// Per-entry outcomes from RequestResponses, by position (each aggregated record's result
+    /// applies to every entry it carried).
     [[nodiscard]] batch_result read_response(std::string_view body, sink_batch batch, request_state& state) {
         simdjson::dom::object root;
         if (!reader_.parse(body, root))
@@ -204,7 +215,9 @@ public:
         return d;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const firehose_options& options() const noexcept { return options_; }
+    /// Responses whose FailedPutCount disagreed with their results (the results are trusted).
     [[nodiscard]] std::size_t failed_count_mismatches() const noexcept { return reader_.failed_count_mismatches(); }
 
 private:

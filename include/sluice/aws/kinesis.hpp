@@ -61,6 +61,7 @@ struct kinesis_record {
 struct kinesis_options {
     /// The stream, by name or ARN (at least one; both are sent when both are given).
     std::string stream_name{};
+    /// The stream's ARN.
     std::string stream_arn{};
     /// Overrides of Kinesis's limits (zero fields keep them): max_record_bytes is the stream's
     /// MaxRecordSizeInKiB * 1024 (1 MiB by default, up to 10 MiB).
@@ -108,11 +109,16 @@ inline bool valid_hash_key(std::string_view k) noexcept {
 /// PutRecords's traits for the batch layer.
 class kinesis_service {
 public:
+    /// What one entry carries.
     using record_type = kinesis_record;
+    /// Nothing to remember between a request and its response.
     struct request_state {};
+    /// AWS JSON 1.1.
     static constexpr wire_protocol protocol = wire_protocol::json_1_1;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = "Kinesis_20131202.PutRecords";
 
+    /// Throws std::invalid_argument without a stream name or ARN.
     explicit kinesis_service(kinesis_options options)
         : options_(std::move(options)), limits_(kinesis_default_limits().overridden_by(options_.limits)),
           rng_(std::random_device{}()) {
@@ -121,15 +127,19 @@ public:
         text::append_exact(request_head_, [&](auto& e) { emit_head(e); });
     }
 
+    /// The stream (its name, else its ARN).
     [[nodiscard]] std::string_view name() const noexcept {
         return options_.stream_name.empty() ? options_.stream_arn : options_.stream_name;
     }
+    /// Kinesis's limits with the options' overrides.
     [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
+    /// Its documented per-entry error codes and their verdicts.
     [[nodiscard]] const error_table& errors() const noexcept { return kinesis_errors(); }
     /// Base64 of the largest record, the largest key escaped, field names.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept {
         return text::base64_size(limits_.max_record_bytes) + 256 * 4 * 6 + 256;
     }
+    /// Identical records are all sent (the service does not de-duplicate).
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
 
     /// Gives the record its partition key when it has none; then Kinesis's rules. Empty when valid.
@@ -182,6 +192,7 @@ public:
         return {};
     }
 
+    /// Per-entry outcomes from Records[i].ErrorCode, by position.
     [[nodiscard]] batch_result read_response(std::string_view body, sink_batch batch, request_state&) {
         simdjson::dom::object root;
         if (!reader_.parse(body, root))
@@ -210,6 +221,7 @@ public:
         if (options_.order_by_partition_key) d.order_by_key = true;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const kinesis_options& options() const noexcept { return options_; }
     /// Responses whose FailedRecordCount disagreed with their records (the records are trusted).
     [[nodiscard]] std::size_t failed_count_mismatches() const noexcept { return reader_.failed_count_mismatches(); }

@@ -25,6 +25,7 @@ public:
     /// Throws std::invalid_argument for options the format refuses (see each writer).
     explicit object_writer(const format_options& options) : writer_(make(options)) {}
 
+    /// Adds one record (a JSON document), or says why it is refused.
     [[nodiscard]] formats::append_result append(std::string_view json) {
         return std::visit([&](auto& w) { return w.append(json); }, writer_);
     }
@@ -32,36 +33,47 @@ public:
     [[nodiscard]] formats::append_result append_parsed(std::string_view json, simdjson::dom::element root) {
         return std::visit([&](auto& w) { return w.append_parsed(json, root); }, writer_);
     }
+    /// Takes the object bytes ready so far (see pending_output_bytes()).
     [[nodiscard]] std::string take_output() {
         return std::visit([](auto& w) { return w.take_output(); }, writer_);
     }
+    /// Writes what ends the object (footer, compressor end); take_output() then has the rest.
     void finish() {
         std::visit([](auto& w) { w.finish(); }, writer_);
     }
+    /// True once finish() has run.
     [[nodiscard]] bool finished() const noexcept {
         return std::visit([](const auto& w) { return w.finished(); }, writer_);
     }
+    /// Records added.
     [[nodiscard]] std::uint64_t record_count() const noexcept {
         return std::visit([](const auto& w) { return w.record_count(); }, writer_);
     }
+    /// Bytes of the encoded data before compression (see formats/object_format.hpp).
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept {
         return std::visit([](const auto& w) { return w.raw_bytes(); }, writer_);
     }
+    /// Bytes of the object produced so far (after compression).
     [[nodiscard]] std::uint64_t output_bytes() const noexcept {
         return std::visit([](const auto& w) { return w.output_bytes(); }, writer_);
     }
+    /// Output not taken yet.
     [[nodiscard]] std::size_t pending_output_bytes() const noexcept {
         return std::visit([](const auto& w) { return w.pending_output_bytes(); }, writer_);
     }
+    /// Memory the writer holds for the object, in bytes.
     [[nodiscard]] std::size_t buffered_bytes() const noexcept {
         return std::visit([](const auto& w) { return w.buffered_bytes(); }, writer_);
     }
+    /// The file name extension (".ndjson.gz", ".csv", ".parquet"...).
     [[nodiscard]] std::string extension() const {
         return std::visit([](const auto& w) { return std::string(w.extension()); }, writer_);
     }
+    /// The MIME type of the format.
     [[nodiscard]] std::string_view content_type() const noexcept {
         return std::visit([](const auto& w) { return std::string_view(w.content_type()); }, writer_);
     }
+    /// The Content-Encoding of the compression ("" when none).
     [[nodiscard]] std::string_view content_encoding() const noexcept {
         return std::visit([](const auto& w) { return std::string_view(w.content_encoding()); }, writer_);
     }

@@ -157,16 +157,23 @@ public:
     /// Abandons the requests in flight (stop's deadline): uploads end with outcome `cancelled`.
     void cancel() override { client_->cancel(); }
 
+    /// The S3 client it uploads with.
     [[nodiscard]] aws::s3_client& client() const noexcept { return *client_; }
+    /// The loop it runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
+    /// How failed requests are retried.
     [[nodiscard]] backoff_policy& backoff() noexcept { return backoff_; }
+    /// Bounds the requests in flight.
     [[nodiscard]] async_semaphore& slots() noexcept { return slots_; }
+    /// Where multipart uploads are recorded so a restart resumes them.
     [[nodiscard]] upload_state_store& store() noexcept { return store_; }
+    /// The options it was made with.
     [[nodiscard]] const s3_bucket_options& options() const noexcept { return options_; }
     /// Abandoned uploads aborted at the last start.
     [[nodiscard]] std::size_t aborted_uploads() const noexcept { return aborted_; }
     /// Parts a resumed upload found at S3 and did not send again, since construction.
     [[nodiscard]] std::size_t reused_parts() const noexcept { return reused_parts_; }
+    /// Counts a part reused by a resumed upload.
     void count_reused() noexcept { ++reused_parts_; }
     /// Objects sent with one PutObject, since construction.
     [[nodiscard]] std::size_t objects_put() const noexcept { return put_; }
@@ -174,10 +181,14 @@ public:
     [[nodiscard]] std::size_t uploads_completed() const noexcept { return completed_; }
     /// Parts sent (UploadPart calls that succeeded), since construction.
     [[nodiscard]] std::size_t parts_sent() const noexcept { return parts_; }
+    /// Counts an object sent with PutObject.
     void count_put() noexcept { ++put_; }
+    /// Counts a completed multipart upload.
     void count_completed() noexcept { ++completed_; }
+    /// Counts a part sent.
     void count_part() noexcept { ++parts_; }
 
+    /// Logs a warning about this destination (when a logger is set); `why` must hold no secret.
     void warn(const std::string& why) const {
         if (options_.log) options_.log->warn("objects", why, {field::plain("destination", "s3")});
     }
