@@ -11781,12 +11781,16 @@ public:
     segment_scanner(recovery_report& report, const found_file& f, record_id floor, std::optional<record_id> ceiling,
                     const ack_entry* acks)
         : report_(&report), file_(&f), floor_(floor), ceiling_(ceiling), acks_(acks) {
-        if (f.header.what == segment_header_info::kind::valid && f.header.first_id >= floor &&
-            (!ceiling || f.header.first_id <= *ceiling))
-            expect_ = f.header.first_id;
+        // A valid header the checkpoint contradicts was there, as it is, when the open that wrote the
+        // checkpoint decided otherwise (headers are never rewritten): decide as that open did, so the
+        // records it handed out are the ones found again.
+        std::optional<record_id> first;
+        if (f.header.what == segment_header_info::kind::valid)
+            first = acks != nullptr ? acks->first_id : f.header.first_id;
+        if (first && *first >= floor && (!ceiling || *first <= *ceiling)) expect_ = first;
         header_trusted_ = expect_.has_value();
-        // The checkpoint knew this segment with the same first id: two records agree, so a first frame
-        // that disagrees is the damaged one (implausible), not the header.
+        // The checkpoint knew this segment with this first id: a first frame that disagrees is the
+        // damaged one (implausible), not the header.
         header_confirmed_ = header_trusted_ && acks != nullptr && acks->first_id == *expect_;
         // A segment the checkpoint saw sealed never held ids from its end on: frames claiming them are
         // not its records, whether or not the next segment is still there to say so.
@@ -25441,6 +25445,7 @@ namespace sluice::aws {
 
 // ---- the provider interface ----------------------------------------------------------------------
 
+/// A source of AWS credentials (environment, profile, container, IMDS, code...).
 class credentials_provider {
 public:
     virtual ~credentials_provider() = default;
@@ -25455,6 +25460,7 @@ public:
 /// Credentials given in code.
 class static_credentials_provider final : public credentials_provider {
 public:
+    /// Always gives `credentials`.
     explicit static_credentials_provider(aws_credentials credentials) : credentials_(std::move(credentials)) {}
 
     [[nodiscard]] task<result<aws_credentials>> load() override {
@@ -25474,6 +25480,7 @@ private:
 /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_CREDENTIAL_EXPIRATION.
 class environment_credentials_provider final : public credentials_provider {
 public:
+    /// Reads the variables through `env` (the process environment by default).
     explicit environment_credentials_provider(env_lookup env = {})
         : env_(env ? std::move(env) : process_environment()) {}
 
@@ -25521,7 +25528,9 @@ private:
 
 /// What an AssumeRoleWithWebIdentity call needs.
 struct web_identity_settings {
+    /// The role to assume.
     std::string role_arn;
+    /// The file holding the web identity token (read at each load: it is rotated).
     std::string token_file;
     /// Empty: "sluice-<milliseconds since the epoch>".
     std::string session_name;
@@ -25654,6 +25663,7 @@ private:
 /// web_identity_token_file needs `client` for STS.
 class profile_credentials_provider final : public credentials_provider {
 public:
+    /// The profile `options` select; `client` (outliving it) is needed for web identity profiles only.
     explicit profile_credentials_provider(config_options options = {}, http::client* client = nullptr)
         : options_(std::move(options)), client_(client) {}
 
@@ -25748,6 +25758,7 @@ private:
 /// ECS task roles and EKS Pod Identity: credentials from a local HTTP endpoint.
 class container_credentials_provider final : public credentials_provider {
 public:
+    /// Asks through `client` (outliving it) the endpoint the environment names.
     explicit container_credentials_provider(http::client& client, env_lookup env = {})
         : client_(client), env_(env ? std::move(env) : process_environment()) {}
 
@@ -25838,6 +25849,7 @@ private:
 /// EC2 instance metadata (IMDSv2). Keeps the session token (6 hours) between loads.
 class imds_credentials_provider final : public credentials_provider {
 public:
+    /// Asks the instance metadata service through `client`, which outlives it.
     explicit imds_credentials_provider(http::client& client, config_options options = {})
         : client_(client), options_(std::move(options)) {}
 
@@ -25979,6 +25991,7 @@ private:
 /// next time (falling back to the whole chain if it has become unconfigured).
 class credentials_provider_chain final : public credentials_provider {
 public:
+    /// Tries `providers` in this order.
     explicit credentials_provider_chain(std::vector<std::shared_ptr<credentials_provider>> providers)
         : providers_(std::move(providers)) {}
 
@@ -26014,6 +26027,7 @@ public:
         return i < providers_.size() ? providers_[i]->name() : std::string_view{};
     }
 
+    /// The providers, in order.
     [[nodiscard]] const std::vector<std::shared_ptr<credentials_provider>>& providers() const noexcept {
         return providers_;
     }
@@ -26068,6 +26082,7 @@ default_credentials_chain(http::client& client, default_chain_options options = 
 
 // ---- caching -----------------------------------------------------------------------------------
 
+/// When cached credentials are refreshed (see caching_credentials_provider).
 struct caching_options {
     /// Temporary credentials with less than this left are refreshed in the background.
     std::chrono::seconds refresh_ahead{std::chrono::minutes(5)};
@@ -40564,6 +40579,7 @@ namespace sluice::aws {
 
 // ---- the provider interface ----------------------------------------------------------------------
 
+/// A source of AWS credentials (environment, profile, container, IMDS, code...).
 class credentials_provider {
 public:
     virtual ~credentials_provider() = default;
@@ -40578,6 +40594,7 @@ public:
 /// Credentials given in code.
 class static_credentials_provider final : public credentials_provider {
 public:
+    /// Always gives `credentials`.
     explicit static_credentials_provider(aws_credentials credentials) : credentials_(std::move(credentials)) {}
 
     [[nodiscard]] task<result<aws_credentials>> load() override {
@@ -40597,6 +40614,7 @@ private:
 /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_CREDENTIAL_EXPIRATION.
 class environment_credentials_provider final : public credentials_provider {
 public:
+    /// Reads the variables through `env` (the process environment by default).
     explicit environment_credentials_provider(env_lookup env = {})
         : env_(env ? std::move(env) : process_environment()) {}
 
@@ -40644,7 +40662,9 @@ private:
 
 /// What an AssumeRoleWithWebIdentity call needs.
 struct web_identity_settings {
+    /// The role to assume.
     std::string role_arn;
+    /// The file holding the web identity token (read at each load: it is rotated).
     std::string token_file;
     /// Empty: "sluice-<milliseconds since the epoch>".
     std::string session_name;
@@ -40777,6 +40797,7 @@ private:
 /// web_identity_token_file needs `client` for STS.
 class profile_credentials_provider final : public credentials_provider {
 public:
+    /// The profile `options` select; `client` (outliving it) is needed for web identity profiles only.
     explicit profile_credentials_provider(config_options options = {}, http::client* client = nullptr)
         : options_(std::move(options)), client_(client) {}
 
@@ -40871,6 +40892,7 @@ private:
 /// ECS task roles and EKS Pod Identity: credentials from a local HTTP endpoint.
 class container_credentials_provider final : public credentials_provider {
 public:
+    /// Asks through `client` (outliving it) the endpoint the environment names.
     explicit container_credentials_provider(http::client& client, env_lookup env = {})
         : client_(client), env_(env ? std::move(env) : process_environment()) {}
 
@@ -40961,6 +40983,7 @@ private:
 /// EC2 instance metadata (IMDSv2). Keeps the session token (6 hours) between loads.
 class imds_credentials_provider final : public credentials_provider {
 public:
+    /// Asks the instance metadata service through `client`, which outlives it.
     explicit imds_credentials_provider(http::client& client, config_options options = {})
         : client_(client), options_(std::move(options)) {}
 
@@ -41102,6 +41125,7 @@ private:
 /// next time (falling back to the whole chain if it has become unconfigured).
 class credentials_provider_chain final : public credentials_provider {
 public:
+    /// Tries `providers` in this order.
     explicit credentials_provider_chain(std::vector<std::shared_ptr<credentials_provider>> providers)
         : providers_(std::move(providers)) {}
 
@@ -41137,6 +41161,7 @@ public:
         return i < providers_.size() ? providers_[i]->name() : std::string_view{};
     }
 
+    /// The providers, in order.
     [[nodiscard]] const std::vector<std::shared_ptr<credentials_provider>>& providers() const noexcept {
         return providers_;
     }
@@ -41191,6 +41216,7 @@ default_credentials_chain(http::client& client, default_chain_options options = 
 
 // ---- caching -----------------------------------------------------------------------------------
 
+/// When cached credentials are refreshed (see caching_credentials_provider).
 struct caching_options {
     /// Temporary credentials with less than this left are refreshed in the background.
     std::chrono::seconds refresh_ahead{std::chrono::minutes(5)};

@@ -356,6 +356,7 @@ namespace sluice::aws {
 
 // ---- the provider interface ----------------------------------------------------------------------
 
+/// A source of AWS credentials (environment, profile, container, IMDS, code...).
 class credentials_provider {
 public:
     virtual ~credentials_provider() = default;
@@ -370,6 +371,7 @@ public:
 /// Credentials given in code.
 class static_credentials_provider final : public credentials_provider {
 public:
+    /// Always gives `credentials`.
     explicit static_credentials_provider(aws_credentials credentials) : credentials_(std::move(credentials)) {}
 
     [[nodiscard]] task<result<aws_credentials>> load() override {
@@ -389,6 +391,7 @@ private:
 /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_CREDENTIAL_EXPIRATION.
 class environment_credentials_provider final : public credentials_provider {
 public:
+    /// Reads the variables through `env` (the process environment by default).
     explicit environment_credentials_provider(env_lookup env = {})
         : env_(env ? std::move(env) : process_environment()) {}
 
@@ -436,7 +439,9 @@ private:
 
 /// What an AssumeRoleWithWebIdentity call needs.
 struct web_identity_settings {
+    /// The role to assume.
     std::string role_arn;
+    /// The file holding the web identity token (read at each load: it is rotated).
     std::string token_file;
     /// Empty: "sluice-<milliseconds since the epoch>".
     std::string session_name;
@@ -569,6 +574,7 @@ private:
 /// web_identity_token_file needs `client` for STS.
 class profile_credentials_provider final : public credentials_provider {
 public:
+    /// The profile `options` select; `client` (outliving it) is needed for web identity profiles only.
     explicit profile_credentials_provider(config_options options = {}, http::client* client = nullptr)
         : options_(std::move(options)), client_(client) {}
 
@@ -663,6 +669,7 @@ private:
 /// ECS task roles and EKS Pod Identity: credentials from a local HTTP endpoint.
 class container_credentials_provider final : public credentials_provider {
 public:
+    /// Asks through `client` (outliving it) the endpoint the environment names.
     explicit container_credentials_provider(http::client& client, env_lookup env = {})
         : client_(client), env_(env ? std::move(env) : process_environment()) {}
 
@@ -753,6 +760,7 @@ private:
 /// EC2 instance metadata (IMDSv2). Keeps the session token (6 hours) between loads.
 class imds_credentials_provider final : public credentials_provider {
 public:
+    /// Asks the instance metadata service through `client`, which outlives it.
     explicit imds_credentials_provider(http::client& client, config_options options = {})
         : client_(client), options_(std::move(options)) {}
 
@@ -894,6 +902,7 @@ private:
 /// next time (falling back to the whole chain if it has become unconfigured).
 class credentials_provider_chain final : public credentials_provider {
 public:
+    /// Tries `providers` in this order.
     explicit credentials_provider_chain(std::vector<std::shared_ptr<credentials_provider>> providers)
         : providers_(std::move(providers)) {}
 
@@ -929,6 +938,7 @@ public:
         return i < providers_.size() ? providers_[i]->name() : std::string_view{};
     }
 
+    /// The providers, in order.
     [[nodiscard]] const std::vector<std::shared_ptr<credentials_provider>>& providers() const noexcept {
         return providers_;
     }
@@ -983,6 +993,7 @@ default_credentials_chain(http::client& client, default_chain_options options = 
 
 // ---- caching -----------------------------------------------------------------------------------
 
+/// When cached credentials are refreshed (see caching_credentials_provider).
 struct caching_options {
     /// Temporary credentials with less than this left are refreshed in the background.
     std::chrono::seconds refresh_ahead{std::chrono::minutes(5)};
