@@ -31597,6 +31597,7 @@ struct log_event {
     std::chrono::system_clock::time_point time{};
     /// The group and stream; empty: the dispatcher's.
     std::string group{};
+    /// The log stream.
     std::string stream{};
 };
 
@@ -31609,9 +31610,11 @@ struct log_event {
 struct logs_options {
     /// The log group (1 to 512 characters of `[.-_/#A-Za-z0-9]`) and stream (1 to 512, no ':' or '*').
     std::string group{};
+    /// The log stream.
     std::string stream{};
     /// Create the group and the stream when a put says they do not exist, then send it again.
     bool create_missing = false;
+    /// Overrides of PutLogEvents's limits (zero fields keep them).
     batch_limits limits = no_overrides;
 };
 
@@ -31684,14 +31687,19 @@ namespace sluice::aws {
 /// PutLogEvents's traits for the batch layer.
 class logs_service {
 public:
+    /// What one entry carries.
     using record_type = log_event;
     /// The batch's entries in the order sent (sorted by time).
     struct request_state {
+        /// Indexes into the batch, in the order sent.
         std::vector<std::size_t> sent{};
     };
+    /// AWS JSON 1.1.
     static constexpr wire_protocol protocol = wire_protocol::json_1_1;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = "Logs_20140328.PutLogEvents";
 
+    /// Throws std::invalid_argument for an invalid group or stream name.
     explicit logs_service(logs_options options)
         : options_(std::move(options)), limits_(logs_default_limits().overridden_by(options_.limits)) {
         if (!sluice::detail::logs::valid_group(options_.group))
@@ -31700,11 +31708,15 @@ public:
             throw std::invalid_argument("sluice: a log stream name has 1 to 512 characters, without ':' or '*'");
     }
 
+    /// The log stream (what logs and metrics name).
     [[nodiscard]] std::string_view name() const noexcept { return options_.stream; }
+    /// PutLogEvents's limits with the options' overrides.
     [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
+    /// Its documented error codes and their verdicts.
     [[nodiscard]] const error_table& errors() const noexcept { return logs_errors(); }
     /// The largest message escaped (`\u00XX`: six bytes per byte), and the entry's fields.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_record_bytes * 6 + 64; }
+    /// Identical events are all sent.
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
 
     /// Stamps an event without a time with now; then CloudWatch Logs' rules. Empty when valid.
@@ -31829,6 +31841,7 @@ public:
         return d;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const logs_options& options() const noexcept { return options_; }
 
 private:
@@ -48129,20 +48142,26 @@ inline result<std::string> serde_failure(std::string_view source, std::string me
 
 /// The payload as it is.
 struct bytes_serde {
+    /// What messages decode to.
     using value_type = std::string;
+    /// The payload's bytes (never fails).
     [[nodiscard]] result<std::string> deserialize(std::string_view b) const { return result<std::string>::ok(std::string(b)); }
+    /// The bytes as they are.
     [[nodiscard]] std::string serialize(const std::string& v) const { return v; }
 };
 
 /// UTF-8 text, validated.
 struct utf8_serde {
+    /// What messages decode to.
     using value_type = std::string;
+    /// The text, or an Error naming the first invalid byte.
     [[nodiscard]] result<std::string> deserialize(std::string_view b) const {
         const auto at = detail::invalid_utf8_at(b);
         if (at != std::string_view::npos)
             return detail::serde_failure("utf8_serde", "invalid UTF-8 at byte " + std::to_string(at) + " of " + std::to_string(b.size()));
         return result<std::string>::ok(std::string(b));
     }
+    /// The bytes as they are.
     [[nodiscard]] std::string serialize(const std::string& v) const { return v; }
 };
 
@@ -48150,7 +48169,9 @@ struct utf8_serde {
 
 /// A JSON document, held as validated, minified text (parse it with simdjson to read fields).
 struct json_value {
+    /// The minified JSON text.
     std::string text;
+    /// Equal when the texts are.
     bool operator==(const json_value&) const = default;
 };
 
@@ -48158,15 +48179,19 @@ struct json_value {
 /// (two-space indentation) when `pretty`.
 class json_serde {
 public:
+    /// What messages decode to.
     using value_type = json_value;
+    /// Serializes compactly, or indented when `pretty`.
     explicit json_serde(bool pretty = false) : pretty_(pretty) {}
     /// Copies get their own parser (a parser holds buffers for one document at a time).
     json_serde(const json_serde& o) : pretty_(o.pretty_) {}
+    /// Takes `o`'s setting, keeps its own parser.
     json_serde& operator=(const json_serde& o) {
         pretty_ = o.pretty_;
         return *this;
     }
 
+    /// The document minified, or an Error saying why it is not JSON.
     [[nodiscard]] result<json_value> deserialize(std::string_view b) const {
         simdjson::dom::element doc;
         const auto err = parser_.parse(b.data(), b.size()).get(doc);
@@ -48179,6 +48204,7 @@ public:
         return result<json_value>::ok(json_value{simdjson::minify(doc)});
     }
 
+    /// The document's text, indented when the serde is `pretty`.
     [[nodiscard]] std::string serialize(const json_value& v) const {
         if (!pretty_) return v.text;
         simdjson::dom::element doc;

@@ -56,6 +56,7 @@ struct log_event {
     std::chrono::system_clock::time_point time{};
     /// The group and stream; empty: the dispatcher's.
     std::string group{};
+    /// The log stream.
     std::string stream{};
 };
 
@@ -68,9 +69,11 @@ struct log_event {
 struct logs_options {
     /// The log group (1 to 512 characters of `[.-_/#A-Za-z0-9]`) and stream (1 to 512, no ':' or '*').
     std::string group{};
+    /// The log stream.
     std::string stream{};
     /// Create the group and the stream when a put says they do not exist, then send it again.
     bool create_missing = false;
+    /// Overrides of PutLogEvents's limits (zero fields keep them).
     batch_limits limits = no_overrides;
 };
 
@@ -143,14 +146,19 @@ namespace sluice::aws {
 /// PutLogEvents's traits for the batch layer.
 class logs_service {
 public:
+    /// What one entry carries.
     using record_type = log_event;
     /// The batch's entries in the order sent (sorted by time).
     struct request_state {
+        /// Indexes into the batch, in the order sent.
         std::vector<std::size_t> sent{};
     };
+    /// AWS JSON 1.1.
     static constexpr wire_protocol protocol = wire_protocol::json_1_1;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = "Logs_20140328.PutLogEvents";
 
+    /// Throws std::invalid_argument for an invalid group or stream name.
     explicit logs_service(logs_options options)
         : options_(std::move(options)), limits_(logs_default_limits().overridden_by(options_.limits)) {
         if (!sluice::detail::logs::valid_group(options_.group))
@@ -159,11 +167,15 @@ public:
             throw std::invalid_argument("sluice: a log stream name has 1 to 512 characters, without ':' or '*'");
     }
 
+    /// The log stream (what logs and metrics name).
     [[nodiscard]] std::string_view name() const noexcept { return options_.stream; }
+    /// PutLogEvents's limits with the options' overrides.
     [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
+    /// Its documented error codes and their verdicts.
     [[nodiscard]] const error_table& errors() const noexcept { return logs_errors(); }
     /// The largest message escaped (`\u00XX`: six bytes per byte), and the entry's fields.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_record_bytes * 6 + 64; }
+    /// Identical events are all sent.
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
 
     /// Stamps an event without a time with now; then CloudWatch Logs' rules. Empty when valid.
@@ -288,6 +300,7 @@ public:
         return d;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const logs_options& options() const noexcept { return options_; }
 
 private:

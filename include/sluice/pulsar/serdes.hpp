@@ -70,20 +70,26 @@ inline result<std::string> serde_failure(std::string_view source, std::string me
 
 /// The payload as it is.
 struct bytes_serde {
+    /// What messages decode to.
     using value_type = std::string;
+    /// The payload's bytes (never fails).
     [[nodiscard]] result<std::string> deserialize(std::string_view b) const { return result<std::string>::ok(std::string(b)); }
+    /// The bytes as they are.
     [[nodiscard]] std::string serialize(const std::string& v) const { return v; }
 };
 
 /// UTF-8 text, validated.
 struct utf8_serde {
+    /// What messages decode to.
     using value_type = std::string;
+    /// The text, or an Error naming the first invalid byte.
     [[nodiscard]] result<std::string> deserialize(std::string_view b) const {
         const auto at = detail::invalid_utf8_at(b);
         if (at != std::string_view::npos)
             return detail::serde_failure("utf8_serde", "invalid UTF-8 at byte " + std::to_string(at) + " of " + std::to_string(b.size()));
         return result<std::string>::ok(std::string(b));
     }
+    /// The bytes as they are.
     [[nodiscard]] std::string serialize(const std::string& v) const { return v; }
 };
 
@@ -91,7 +97,9 @@ struct utf8_serde {
 
 /// A JSON document, held as validated, minified text (parse it with simdjson to read fields).
 struct json_value {
+    /// The minified JSON text.
     std::string text;
+    /// Equal when the texts are.
     bool operator==(const json_value&) const = default;
 };
 
@@ -99,15 +107,19 @@ struct json_value {
 /// (two-space indentation) when `pretty`.
 class json_serde {
 public:
+    /// What messages decode to.
     using value_type = json_value;
+    /// Serializes compactly, or indented when `pretty`.
     explicit json_serde(bool pretty = false) : pretty_(pretty) {}
     /// Copies get their own parser (a parser holds buffers for one document at a time).
     json_serde(const json_serde& o) : pretty_(o.pretty_) {}
+    /// Takes `o`'s setting, keeps its own parser.
     json_serde& operator=(const json_serde& o) {
         pretty_ = o.pretty_;
         return *this;
     }
 
+    /// The document minified, or an Error saying why it is not JSON.
     [[nodiscard]] result<json_value> deserialize(std::string_view b) const {
         simdjson::dom::element doc;
         const auto err = parser_.parse(b.data(), b.size()).get(doc);
@@ -120,6 +132,7 @@ public:
         return result<json_value>::ok(json_value{simdjson::minify(doc)});
     }
 
+    /// The document's text, indented when the serde is `pretty`.
     [[nodiscard]] std::string serialize(const json_value& v) const {
         if (!pretty_) return v.text;
         simdjson::dom::element doc;
