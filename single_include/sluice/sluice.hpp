@@ -27959,30 +27959,39 @@ struct batch_dispatcher_stats {
     std::uint64_t invalid = 0;    ///< refused before sending
     std::uint64_t duplicates = 0; ///< dropped as duplicates of a pending record
     std::uint64_t superseded = 0; ///< replaced by a newer write of the same key before being sent
+    /// Accepted by the service.
     std::uint64_t delivered = 0;
     std::uint64_t failed = 0;     ///< sent (or accepted into the engine), but finally not delivered
     std::size_t pending = 0;      ///< submitted, outcome not known yet
 };
 
 namespace detail_batch {
+/// The type flush() hands back for service S: batch_unprocessed of its records by default.
 template <class S>
 struct unprocessed_of {
+    /// The default.
     using type = batch_unprocessed<typename S::record_type>;
 };
+/// A service that names its own unprocessed_type.
 template <class S>
     requires requires { typename S::unprocessed_type; }
 struct unprocessed_of<S> {
+    /// The service's own.
     using type = typename S::unprocessed_type;
 };
 } // namespace detail_batch
 
+/// Submits records of one AWS batch API and reports each one's outcome: the service traits on the
+/// delivery engine (batching, buffering, retries), with the original dispatchers' submit/flush API.
 template <batch_service Service>
 class batch_dispatcher {
 public:
+    /// What one entry carries.
     using record_type = typename Service::record_type;
     /// What flush() hands back: the record, the reason, whether it was sent, attempts, the outcome.
     using unprocessed_type = typename detail_batch::unprocessed_of<Service>::type;
 
+    /// A dispatcher on `loop` sending through `client` (both outlive it).
     batch_dispatcher(io_loop& loop, service_client& client, Service service, batch_dispatcher_options options = {})
         : loop_(&loop),
           options_(std::move(options)),
@@ -27994,8 +28003,11 @@ public:
     batch_dispatcher(const batch_dispatcher&) = delete;
     batch_dispatcher& operator=(const batch_dispatcher&) = delete;
 
+    /// The service traits.
     [[nodiscard]] Service& service() noexcept { return service_; }
+    /// The service traits.
     [[nodiscard]] const Service& service() const noexcept { return service_; }
+    /// The delivery engine under it (metrics, buffer, stop).
     [[nodiscard]] delivery_pipeline<batch_sink<Service>>& pipeline() noexcept { return pipeline_; }
     /// The loop it runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
@@ -28072,6 +28084,7 @@ public:
         co_return report;
     }
 
+    /// Counters so far.
     [[nodiscard]] batch_dispatcher_stats stats() const noexcept {
         batch_dispatcher_stats s = stats_;
         s.pending = outstanding_;
@@ -30583,22 +30596,29 @@ namespace sluice::aws {
 
 /// One write: a PutRequest of an item or a DeleteRequest of a key.
 struct dynamodb_write {
+    /// The kind of write.
     enum class operation : unsigned char { put, remove };
+    /// This write's kind.
     operation op = operation::put;
     /// The item (put) or the key (remove): a JSON object, or AttributeValue JSON when
     /// `attribute_values` is set.
     std::string document{};
+    /// True when `document` is already AttributeValue JSON (else plain JSON, converted).
     bool attribute_values = false;
     /// The table; empty: the dispatcher's. Another table must be listed in dynamodb_options::tables.
     std::string table{};
 
+    /// A PutRequest of `item` (a JSON object) to the dispatcher's table.
     [[nodiscard]] static dynamodb_write put(std::string item) { return {operation::put, std::move(item), false, {}}; }
+    /// A DeleteRequest of `key` (a JSON object of the key attributes) in the dispatcher's table.
     [[nodiscard]] static dynamodb_write remove(std::string key) { return {operation::remove, std::move(key), false, {}}; }
 };
 
 /// A table a dispatcher writes to: its name (or ARN) and primary key.
 struct dynamodb_table {
+    /// The table's name or ARN.
     std::string name{};
+    /// Its primary key (what duplicates within a batch are found by).
     dynamodb_key_schema key{};
 };
 
@@ -30684,11 +30704,15 @@ namespace sluice::aws {
 /// BatchWriteItem's traits for the batch layer.
 class dynamodb_service {
 public:
+    /// What one entry carries.
     using record_type = dynamodb_write;
     struct request_state {};
+    /// AWS JSON 1.0.
     static constexpr wire_protocol protocol = wire_protocol::json_1_0;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = "DynamoDB_20120810.BatchWriteItem";
 
+    /// Throws std::invalid_argument for invalid table options.
     explicit dynamodb_service(dynamodb_options options)
         : options_(std::move(options)), limits_(dynamodb_default_limits().overridden_by(options_.limits)) {
         options_.items.max_item_bytes = limits_.max_record_bytes;
@@ -30696,12 +30720,16 @@ public:
         for (const auto& t : options_.tables) check_table(t);
     }
 
+    /// The table (what logs and metrics name).
     [[nodiscard]] std::string_view name() const noexcept { return options_.table.name; }
+    /// BatchWriteItem's limits with the options' overrides.
     [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
+    /// Its documented error codes and their verdicts.
     [[nodiscard]] const error_table& errors() const noexcept { return dynamodb_errors(); }
     /// The JSON of the largest item: at most 8 bytes of JSON per byte DynamoDB counts ({"NULL":true}
     /// in a list counts 2), plus the request's field names.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_record_bytes * 8 + 4096; }
+    /// A newer write of a pending key replaces the older one (DynamoDB refuses a request writing a key twice).
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::replace_older; }
 
     /// Reads the item (converted or checked) for its table. Empty when valid.
@@ -30797,6 +30825,7 @@ public:
         if (!d.ordered) d.order_by_key = true;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const dynamodb_options& options() const noexcept { return options_; }
 
 private:
@@ -46139,8 +46168,10 @@ public:
 /// The broker answered with an error (CommandError, CommandSendError, a failed lookup).
 class broker_error : public std::runtime_error {
 public:
+    /// The broker's `code` and message.
     broker_error(server_error code, const std::string& message)
         : std::runtime_error("pulsar: broker error " + std::string(to_string(code)) + ": " + message), code_(code) {}
+    /// The broker's error code.
     [[nodiscard]] server_error code() const noexcept { return code_; }
 
 private:
@@ -46194,11 +46225,13 @@ private:
 struct connection_options {
     /// Token authentication (auth method "token"), e.g. a JWT; empty: none. Never logged.
     std::string auth_token{};
+    /// How long connecting to a broker may take.
     std::chrono::milliseconds connect_timeout{10'000};
     /// How long a request (lookup, producer or consumer creation, close) waits for its response.
     std::chrono::milliseconds operation_timeout{30'000};
     /// A connection quiet for this long is PINGed; quiet for twice as long, it is closed.
     std::chrono::milliseconds keep_alive{30'000};
+    /// The client_version CONNECT announces.
     std::string client_version = "sluice " SLUICE_VERSION_STRING;
 };
 
@@ -46214,10 +46247,13 @@ protected:
     ~connection_handler() = default;
 };
 
+/// One TCP (or TLS) connection to a broker, shared by the producers and consumers the client
+/// places there: frames out in order, responses matched to requests, keep-alive.
 class connection : public std::enable_shared_from_this<connection> {
     struct token {};
 
 public:
+    /// Made by open() only (the token), so it is always owned by a shared_ptr.
     connection(token, io_loop& loop, detail::broker_stream stream, connection_options options, std::string url)
         : loop_(&loop), stream_(std::move(stream)), options_(std::move(options)), url_(std::move(url)) {}
     connection(const connection&) = delete;
@@ -46242,11 +46278,15 @@ public:
         co_return c;
     }
 
+    /// The broker's URL.
     [[nodiscard]] const std::string& url() const noexcept { return url_; }
+    /// False once it ended.
     [[nodiscard]] bool is_open() const noexcept { return open_; }
     /// The broker's max_message_size (CONNECTED), or Pulsar's default when it sent none.
     [[nodiscard]] std::size_t max_message_size() const noexcept { return max_message_size_; }
+    /// The protocol version the broker speaks (CONNECTED).
     [[nodiscard]] std::int32_t server_protocol_version() const noexcept { return server_protocol_; }
+    /// The loop it runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
 
     /// Queues a complete frame for writing; dropped when the connection is closed (its owner hears
@@ -46265,6 +46305,7 @@ public:
         send_frame(f);
     }
 
+    /// A request id unique on this connection.
     [[nodiscard]] std::uint64_t next_request_id() noexcept { return next_request_id_++; }
 
     /// Sends `frame` (a request carrying `request_id`) and returns the broker's response. Throws
@@ -46286,9 +46327,11 @@ public:
 
     /// Routes frames for producer `id` (SEND_RECEIPT, SEND_ERROR, CLOSE_PRODUCER) to `h`.
     void add_producer(std::uint64_t id, connection_handler* h) { producers_[id] = h; }
+    /// Stops routing frames for producer `id`.
     void remove_producer(std::uint64_t id) { producers_.erase(id); }
     /// Routes frames for consumer `id` (MESSAGE, CLOSE_CONSUMER, ...) to `h`.
     void add_consumer(std::uint64_t id, connection_handler* h) { consumers_[id] = h; }
+    /// Stops routing frames for consumer `id`.
     void remove_consumer(std::uint64_t id) { consumers_.erase(id); }
 
     /// Ends the connection: pending requests fail and handlers hear on_disconnected(). Idempotent.
@@ -46296,6 +46339,7 @@ public:
 
     /// PINGs sent and PONGs received (keep-alive and the broker's own PINGs answered).
     [[nodiscard]] std::uint64_t pings_sent() const noexcept { return pings_sent_; }
+    /// PONGs sent in answer to the broker's PINGs.
     [[nodiscard]] std::uint64_t pongs_sent() const noexcept { return pongs_sent_; }
     /// Why the connection ended (empty while open).
     [[nodiscard]] const std::string& close_reason() const noexcept { return close_reason_; }

@@ -49,22 +49,29 @@ namespace sluice::aws {
 
 /// One write: a PutRequest of an item or a DeleteRequest of a key.
 struct dynamodb_write {
+    /// The kind of write.
     enum class operation : unsigned char { put, remove };
+    /// This write's kind.
     operation op = operation::put;
     /// The item (put) or the key (remove): a JSON object, or AttributeValue JSON when
     /// `attribute_values` is set.
     std::string document{};
+    /// True when `document` is already AttributeValue JSON (else plain JSON, converted).
     bool attribute_values = false;
     /// The table; empty: the dispatcher's. Another table must be listed in dynamodb_options::tables.
     std::string table{};
 
+    /// A PutRequest of `item` (a JSON object) to the dispatcher's table.
     [[nodiscard]] static dynamodb_write put(std::string item) { return {operation::put, std::move(item), false, {}}; }
+    /// A DeleteRequest of `key` (a JSON object of the key attributes) in the dispatcher's table.
     [[nodiscard]] static dynamodb_write remove(std::string key) { return {operation::remove, std::move(key), false, {}}; }
 };
 
 /// A table a dispatcher writes to: its name (or ARN) and primary key.
 struct dynamodb_table {
+    /// The table's name or ARN.
     std::string name{};
+    /// Its primary key (what duplicates within a batch are found by).
     dynamodb_key_schema key{};
 };
 
@@ -150,11 +157,15 @@ namespace sluice::aws {
 /// BatchWriteItem's traits for the batch layer.
 class dynamodb_service {
 public:
+    /// What one entry carries.
     using record_type = dynamodb_write;
     struct request_state {};
+    /// AWS JSON 1.0.
     static constexpr wire_protocol protocol = wire_protocol::json_1_0;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = "DynamoDB_20120810.BatchWriteItem";
 
+    /// Throws std::invalid_argument for invalid table options.
     explicit dynamodb_service(dynamodb_options options)
         : options_(std::move(options)), limits_(dynamodb_default_limits().overridden_by(options_.limits)) {
         options_.items.max_item_bytes = limits_.max_record_bytes;
@@ -162,12 +173,16 @@ public:
         for (const auto& t : options_.tables) check_table(t);
     }
 
+    /// The table (what logs and metrics name).
     [[nodiscard]] std::string_view name() const noexcept { return options_.table.name; }
+    /// BatchWriteItem's limits with the options' overrides.
     [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
+    /// Its documented error codes and their verdicts.
     [[nodiscard]] const error_table& errors() const noexcept { return dynamodb_errors(); }
     /// The JSON of the largest item: at most 8 bytes of JSON per byte DynamoDB counts ({"NULL":true}
     /// in a list counts 2), plus the request's field names.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_record_bytes * 8 + 4096; }
+    /// A newer write of a pending key replaces the older one (DynamoDB refuses a request writing a key twice).
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::replace_older; }
 
     /// Reads the item (converted or checked) for its table. Empty when valid.
@@ -263,6 +278,7 @@ public:
         if (!d.ordered) d.order_by_key = true;
     }
 
+    /// The options it was made with.
     [[nodiscard]] const dynamodb_options& options() const noexcept { return options_; }
 
 private:

@@ -52,8 +52,10 @@ public:
 /// The broker answered with an error (CommandError, CommandSendError, a failed lookup).
 class broker_error : public std::runtime_error {
 public:
+    /// The broker's `code` and message.
     broker_error(server_error code, const std::string& message)
         : std::runtime_error("pulsar: broker error " + std::string(to_string(code)) + ": " + message), code_(code) {}
+    /// The broker's error code.
     [[nodiscard]] server_error code() const noexcept { return code_; }
 
 private:
@@ -107,11 +109,13 @@ private:
 struct connection_options {
     /// Token authentication (auth method "token"), e.g. a JWT; empty: none. Never logged.
     std::string auth_token{};
+    /// How long connecting to a broker may take.
     std::chrono::milliseconds connect_timeout{10'000};
     /// How long a request (lookup, producer or consumer creation, close) waits for its response.
     std::chrono::milliseconds operation_timeout{30'000};
     /// A connection quiet for this long is PINGed; quiet for twice as long, it is closed.
     std::chrono::milliseconds keep_alive{30'000};
+    /// The client_version CONNECT announces.
     std::string client_version = "sluice " SLUICE_VERSION_STRING;
 };
 
@@ -127,10 +131,13 @@ protected:
     ~connection_handler() = default;
 };
 
+/// One TCP (or TLS) connection to a broker, shared by the producers and consumers the client
+/// places there: frames out in order, responses matched to requests, keep-alive.
 class connection : public std::enable_shared_from_this<connection> {
     struct token {};
 
 public:
+    /// Made by open() only (the token), so it is always owned by a shared_ptr.
     connection(token, io_loop& loop, detail::broker_stream stream, connection_options options, std::string url)
         : loop_(&loop), stream_(std::move(stream)), options_(std::move(options)), url_(std::move(url)) {}
     connection(const connection&) = delete;
@@ -155,11 +162,15 @@ public:
         co_return c;
     }
 
+    /// The broker's URL.
     [[nodiscard]] const std::string& url() const noexcept { return url_; }
+    /// False once it ended.
     [[nodiscard]] bool is_open() const noexcept { return open_; }
     /// The broker's max_message_size (CONNECTED), or Pulsar's default when it sent none.
     [[nodiscard]] std::size_t max_message_size() const noexcept { return max_message_size_; }
+    /// The protocol version the broker speaks (CONNECTED).
     [[nodiscard]] std::int32_t server_protocol_version() const noexcept { return server_protocol_; }
+    /// The loop it runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
 
     /// Queues a complete frame for writing; dropped when the connection is closed (its owner hears
@@ -178,6 +189,7 @@ public:
         send_frame(f);
     }
 
+    /// A request id unique on this connection.
     [[nodiscard]] std::uint64_t next_request_id() noexcept { return next_request_id_++; }
 
     /// Sends `frame` (a request carrying `request_id`) and returns the broker's response. Throws
@@ -199,9 +211,11 @@ public:
 
     /// Routes frames for producer `id` (SEND_RECEIPT, SEND_ERROR, CLOSE_PRODUCER) to `h`.
     void add_producer(std::uint64_t id, connection_handler* h) { producers_[id] = h; }
+    /// Stops routing frames for producer `id`.
     void remove_producer(std::uint64_t id) { producers_.erase(id); }
     /// Routes frames for consumer `id` (MESSAGE, CLOSE_CONSUMER, ...) to `h`.
     void add_consumer(std::uint64_t id, connection_handler* h) { consumers_[id] = h; }
+    /// Stops routing frames for consumer `id`.
     void remove_consumer(std::uint64_t id) { consumers_.erase(id); }
 
     /// Ends the connection: pending requests fail and handlers hear on_disconnected(). Idempotent.
@@ -209,6 +223,7 @@ public:
 
     /// PINGs sent and PONGs received (keep-alive and the broker's own PINGs answered).
     [[nodiscard]] std::uint64_t pings_sent() const noexcept { return pings_sent_; }
+    /// PONGs sent in answer to the broker's PINGs.
     [[nodiscard]] std::uint64_t pongs_sent() const noexcept { return pongs_sent_; }
     /// Why the connection ended (empty while open).
     [[nodiscard]] const std::string& close_reason() const noexcept { return close_reason_; }

@@ -61,30 +61,39 @@ struct batch_dispatcher_stats {
     std::uint64_t invalid = 0;    ///< refused before sending
     std::uint64_t duplicates = 0; ///< dropped as duplicates of a pending record
     std::uint64_t superseded = 0; ///< replaced by a newer write of the same key before being sent
+    /// Accepted by the service.
     std::uint64_t delivered = 0;
     std::uint64_t failed = 0;     ///< sent (or accepted into the engine), but finally not delivered
     std::size_t pending = 0;      ///< submitted, outcome not known yet
 };
 
 namespace detail_batch {
+/// The type flush() hands back for service S: batch_unprocessed of its records by default.
 template <class S>
 struct unprocessed_of {
+    /// The default.
     using type = batch_unprocessed<typename S::record_type>;
 };
+/// A service that names its own unprocessed_type.
 template <class S>
     requires requires { typename S::unprocessed_type; }
 struct unprocessed_of<S> {
+    /// The service's own.
     using type = typename S::unprocessed_type;
 };
 } // namespace detail_batch
 
+/// Submits records of one AWS batch API and reports each one's outcome: the service traits on the
+/// delivery engine (batching, buffering, retries), with the original dispatchers' submit/flush API.
 template <batch_service Service>
 class batch_dispatcher {
 public:
+    /// What one entry carries.
     using record_type = typename Service::record_type;
     /// What flush() hands back: the record, the reason, whether it was sent, attempts, the outcome.
     using unprocessed_type = typename detail_batch::unprocessed_of<Service>::type;
 
+    /// A dispatcher on `loop` sending through `client` (both outlive it).
     batch_dispatcher(io_loop& loop, service_client& client, Service service, batch_dispatcher_options options = {})
         : loop_(&loop),
           options_(std::move(options)),
@@ -96,8 +105,11 @@ public:
     batch_dispatcher(const batch_dispatcher&) = delete;
     batch_dispatcher& operator=(const batch_dispatcher&) = delete;
 
+    /// The service traits.
     [[nodiscard]] Service& service() noexcept { return service_; }
+    /// The service traits.
     [[nodiscard]] const Service& service() const noexcept { return service_; }
+    /// The delivery engine under it (metrics, buffer, stop).
     [[nodiscard]] delivery_pipeline<batch_sink<Service>>& pipeline() noexcept { return pipeline_; }
     /// The loop it runs on.
     [[nodiscard]] io_loop& loop() const noexcept { return *loop_; }
@@ -174,6 +186,7 @@ public:
         co_return report;
     }
 
+    /// Counters so far.
     [[nodiscard]] batch_dispatcher_stats stats() const noexcept {
         batch_dispatcher_stats s = stats_;
         s.pending = outstanding_;
