@@ -37721,9 +37721,13 @@ enum class size_basis : std::uint8_t {
 /// buffer_size_limit_mb, buffer_time_limit). Zero turns a rule off. flush() and stop() close every
 /// object, and the memory budget closes objects early.
 struct close_rules {
+    /// Records per object.
     std::uint64_t max_records = 100'000;
+    /// Bytes per object, counted as `basis` says.
     std::uint64_t max_bytes = std::uint64_t{64} << 20;
+    /// Whether max_bytes counts the data before compression (raw) or the object as stored.
     size_basis basis = size_basis::raw;
+    /// How long an object stays open after its first record.
     std::chrono::milliseconds max_age{60'000};
 };
 
@@ -37737,13 +37741,17 @@ enum class evict_policy : std::uint8_t {
 struct object_engine_options {
     /// Names the engine in keys ({name}), errors, logs and metrics. No '/'.
     std::string name = "objects";
+    /// The objects' format and its options (NDJSON, CSV or Parquet; compression).
     format_options format = formats::ndjson_options{};
+    /// How records map to objects and keys (partitions, key template, time source).
     layout_options layout{};
+    /// When an object closes.
     close_rules close{};
     /// Memory the open and closing objects may hold together (writers, compressors, bytes waiting
     /// for their destination, parts in flight). Over it, open objects close early (evict), and new
     /// records wait while closing objects alone hold more.
     std::size_t memory_budget = std::size_t{256} << 20;
+    /// Which open object the budget closes first.
     evict_policy evict = evict_policy::largest;
     /// The engine's own folder: the journal (`<directory>/journal`, a disk_buffer) and the sequence
     /// numbers (`<directory>/sequence`). One engine per directory.
@@ -37786,18 +37794,18 @@ struct object_engine_stats {
     std::uint64_t accepted = 0;        ///< journaled and in an object
     std::uint64_t written = 0;         ///< in objects durably written
     std::uint64_t failed = 0;          ///< in objects that failed (kept in the journal)
-    std::uint64_t objects_open = 0;
-    std::uint64_t objects_completing = 0;
-    std::uint64_t objects_written = 0;
-    std::uint64_t objects_failed = 0;
+    std::uint64_t objects_open = 0;       ///< objects taking records now
+    std::uint64_t objects_completing = 0; ///< closed, being written or uploaded
+    std::uint64_t objects_written = 0;    ///< durably written or uploaded
+    std::uint64_t objects_failed = 0;     ///< that failed (their records kept in the journal)
     std::uint64_t bytes_written = 0;   ///< object bytes
     std::uint64_t evictions = 0;       ///< objects the memory budget closed early
     std::uint64_t memory_bytes = 0;    ///< held by open and completing objects (after the last batch)
     std::uint64_t memory_peak = 0;     ///< the most they held after a batch (and its evictions)
     std::uint64_t memory_waits = 0;    ///< batches that waited for memory
-    std::uint64_t journal_full_waits = 0;
-    std::uint64_t replayed_records = 0;
-    std::uint64_t replayed_objects = 0;
+    std::uint64_t journal_full_waits = 0; ///< batches that waited for room in the journal
+    std::uint64_t replayed_records = 0;   ///< records found in the journal at start and put back in objects
+    std::uint64_t replayed_objects = 0;   ///< objects completed from the journal at start
     std::uint64_t journal_errors = 0;  ///< damaged or unreadable journal entries skipped
     /// When the last object was written (system clock); epoch if none yet.
     std::chrono::system_clock::time_point last_write{};
@@ -45412,13 +45420,14 @@ namespace sluice::pulsar {
 /// Where a message was stored: ledger and entry, the partition (-1: not partitioned) and its index in
 /// a batch (-1: not batched).
 struct message_id {
-    std::uint64_t ledger_id = 0;
-    std::uint64_t entry_id = 0;
-    std::int32_t partition = -1;
-    std::int32_t batch_index = -1;
+    std::uint64_t ledger_id = 0;  ///< the BookKeeper ledger
+    std::uint64_t entry_id = 0;   ///< the entry in it
+    std::int32_t partition = -1;  ///< the partition; -1: not partitioned
+    std::int32_t batch_index = -1; ///< the index in its batch; -1: not batched
     /// Messages in the batch that holds this one (0 when not batched).
     std::int32_t batch_size = 0;
 
+    /// Equal when every field is.
     bool operator==(const message_id&) const = default;
     /// "ledger:entry:partition:batch_index", as Pulsar prints ids.
     [[nodiscard]] std::string to_string() const {
@@ -45437,11 +45446,13 @@ struct message_id {
 
 /// A message to produce.
 struct outgoing_message {
+    /// The message's bytes.
     std::string payload;
     /// The partition key: picks the partition and, for Key_Shared, the consumer.
     std::optional<std::string> key{};
     /// Overrides the key for Key_Shared ordering (bytes).
     std::optional<std::string> ordering_key{};
+    /// Properties (name, value), in order.
     std::vector<proto::key_value> properties{};
     /// When the event happened (ms since the epoch); 0: not set.
     std::uint64_t event_time = 0;
@@ -45451,16 +45462,16 @@ struct outgoing_message {
 
 /// A consumed message.
 struct received_message {
-    message_id id;
-    std::string topic;
-    std::string payload;
-    std::optional<std::string> key{};
-    std::optional<std::string> ordering_key{};
-    std::vector<proto::key_value> properties{};
-    std::uint64_t event_time = 0;
-    std::uint64_t publish_time = 0;
-    std::uint64_t sequence_id = 0;
-    std::string producer_name{};
+    message_id id;                               ///< where it is stored (what acknowledgements name)
+    std::string topic;                           ///< the topic (the partition's, for partitioned topics)
+    std::string payload;                         ///< its bytes, decompressed
+    std::optional<std::string> key{};            ///< the partition key, if it has one
+    std::optional<std::string> ordering_key{};   ///< the ordering key, if it has one
+    std::vector<proto::key_value> properties{};  ///< properties, in order
+    std::uint64_t event_time = 0;                ///< when the event happened (ms since the epoch); 0: not set
+    std::uint64_t publish_time = 0;              ///< when the producer published it (ms since the epoch)
+    std::uint64_t sequence_id = 0;               ///< the producer's sequence id
+    std::string producer_name{};                 ///< the producer's name
     /// Times the broker delivered it before (CommandMessage.redelivery_count).
     std::uint32_t redelivery_count = 0;
     /// Set when the client could not read the message (checksum, compression, batch): why, with
@@ -47705,11 +47716,17 @@ private:
 
 namespace sluice::pulsar {
 
+/// What a consumer subscribes to and how.
 struct consumer_options {
+    /// The topic (or one partition of a partitioned topic: `<topic>-partition-<i>`).
     std::string topic;
+    /// The subscription's name.
     std::string subscription;
+    /// Exclusive, shared, failover or key-shared.
     subscription_type type = subscription_type::exclusive;
+    /// Where a new subscription starts: the latest or the earliest message.
     initial_position initial = initial_position::latest;
+    /// The consumer's name; empty: none is sent.
     std::string name{};
     /// Messages the broker may push ahead of the application (FLOW permits).
     std::uint32_t receiver_queue_size = 1000;
@@ -47719,7 +47736,9 @@ struct consumer_options {
     std::chrono::milliseconds negative_ack_delay{60'000};
     /// Dead-letter policy; unset: messages are redelivered forever.
     std::optional<dead_letter_policy> dead_letter{};
+    /// The first wait before reconnecting after the connection ended; doubles up to the max.
     std::chrono::milliseconds reconnect_initial_backoff{100};
+    /// The longest wait between reconnection attempts.
     std::chrono::milliseconds reconnect_max_backoff{30'000};
 };
 
@@ -47729,18 +47748,22 @@ public:
     consumer_closed() : std::runtime_error("pulsar: consumer closed") {}
 };
 
+/// Counters of a consumer.
 struct consumer_stats {
     std::uint64_t received = 0;       ///< messages handed to the application
     std::uint64_t acked = 0;          ///< messages acknowledged
     std::uint64_t nacked = 0;         ///< negative acknowledgements
     std::uint64_t corrupt = 0;        ///< messages the client could not read (handed out as corrupt)
     std::uint64_t dead_lettered = 0;  ///< produced to the dead-letter topic and acknowledged
-    std::uint64_t redelivery_requests = 0;
-    std::uint64_t reconnects = 0;
+    std::uint64_t redelivery_requests = 0; ///< REDELIVER_UNACKNOWLEDGED_MESSAGES commands sent
+    std::uint64_t reconnects = 0;          ///< times it subscribed again after a connection ended
 };
 
+/// Receives messages of one subscription: flow control, acknowledgements, negative acknowledgements,
+/// redelivery and dead letters, and resubscription after a broker restart.
 class consumer final : connection_handler {
 public:
+    /// A consumer through `c` (which outlives it); start() subscribes.
     consumer(client& c, consumer_options options)
         : client_(&c), options_(std::move(options)),
           backoff_({.max_attempts = ~0u, .initial_backoff = options_.reconnect_initial_backoff,
@@ -47838,9 +47861,13 @@ public:
         co_await tasks_.join();
     }
 
+    /// The topic (full name).
     [[nodiscard]] const std::string& topic() const noexcept { return options_.topic; }
+    /// The options it was made with.
     [[nodiscard]] const consumer_options& options() const noexcept { return options_; }
+    /// Counters so far.
     [[nodiscard]] const consumer_stats& stats() const noexcept { return stats_; }
+    /// True while subscribed on a live connection.
     [[nodiscard]] bool connected() const noexcept { return connected_; }
     /// Messages received from the broker and not yet taken by receive().
     [[nodiscard]] std::size_t queued() const noexcept { return queue_.size(); }

@@ -32,9 +32,13 @@ enum class size_basis : std::uint8_t {
 /// buffer_size_limit_mb, buffer_time_limit). Zero turns a rule off. flush() and stop() close every
 /// object, and the memory budget closes objects early.
 struct close_rules {
+    /// Records per object.
     std::uint64_t max_records = 100'000;
+    /// Bytes per object, counted as `basis` says.
     std::uint64_t max_bytes = std::uint64_t{64} << 20;
+    /// Whether max_bytes counts the data before compression (raw) or the object as stored.
     size_basis basis = size_basis::raw;
+    /// How long an object stays open after its first record.
     std::chrono::milliseconds max_age{60'000};
 };
 
@@ -48,13 +52,17 @@ enum class evict_policy : std::uint8_t {
 struct object_engine_options {
     /// Names the engine in keys ({name}), errors, logs and metrics. No '/'.
     std::string name = "objects";
+    /// The objects' format and its options (NDJSON, CSV or Parquet; compression).
     format_options format = formats::ndjson_options{};
+    /// How records map to objects and keys (partitions, key template, time source).
     layout_options layout{};
+    /// When an object closes.
     close_rules close{};
     /// Memory the open and closing objects may hold together (writers, compressors, bytes waiting
     /// for their destination, parts in flight). Over it, open objects close early (evict), and new
     /// records wait while closing objects alone hold more.
     std::size_t memory_budget = std::size_t{256} << 20;
+    /// Which open object the budget closes first.
     evict_policy evict = evict_policy::largest;
     /// The engine's own folder: the journal (`<directory>/journal`, a disk_buffer) and the sequence
     /// numbers (`<directory>/sequence`). One engine per directory.
@@ -97,18 +105,18 @@ struct object_engine_stats {
     std::uint64_t accepted = 0;        ///< journaled and in an object
     std::uint64_t written = 0;         ///< in objects durably written
     std::uint64_t failed = 0;          ///< in objects that failed (kept in the journal)
-    std::uint64_t objects_open = 0;
-    std::uint64_t objects_completing = 0;
-    std::uint64_t objects_written = 0;
-    std::uint64_t objects_failed = 0;
+    std::uint64_t objects_open = 0;       ///< objects taking records now
+    std::uint64_t objects_completing = 0; ///< closed, being written or uploaded
+    std::uint64_t objects_written = 0;    ///< durably written or uploaded
+    std::uint64_t objects_failed = 0;     ///< that failed (their records kept in the journal)
     std::uint64_t bytes_written = 0;   ///< object bytes
     std::uint64_t evictions = 0;       ///< objects the memory budget closed early
     std::uint64_t memory_bytes = 0;    ///< held by open and completing objects (after the last batch)
     std::uint64_t memory_peak = 0;     ///< the most they held after a batch (and its evictions)
     std::uint64_t memory_waits = 0;    ///< batches that waited for memory
-    std::uint64_t journal_full_waits = 0;
-    std::uint64_t replayed_records = 0;
-    std::uint64_t replayed_objects = 0;
+    std::uint64_t journal_full_waits = 0; ///< batches that waited for room in the journal
+    std::uint64_t replayed_records = 0;   ///< records found in the journal at start and put back in objects
+    std::uint64_t replayed_objects = 0;   ///< objects completed from the journal at start
     std::uint64_t journal_errors = 0;  ///< damaged or unreadable journal entries skipped
     /// When the last object was written (system clock); epoch if none yet.
     std::chrono::system_clock::time_point last_write{};

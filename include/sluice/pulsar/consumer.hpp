@@ -34,11 +34,17 @@
 
 namespace sluice::pulsar {
 
+/// What a consumer subscribes to and how.
 struct consumer_options {
+    /// The topic (or one partition of a partitioned topic: `<topic>-partition-<i>`).
     std::string topic;
+    /// The subscription's name.
     std::string subscription;
+    /// Exclusive, shared, failover or key-shared.
     subscription_type type = subscription_type::exclusive;
+    /// Where a new subscription starts: the latest or the earliest message.
     initial_position initial = initial_position::latest;
+    /// The consumer's name; empty: none is sent.
     std::string name{};
     /// Messages the broker may push ahead of the application (FLOW permits).
     std::uint32_t receiver_queue_size = 1000;
@@ -48,7 +54,9 @@ struct consumer_options {
     std::chrono::milliseconds negative_ack_delay{60'000};
     /// Dead-letter policy; unset: messages are redelivered forever.
     std::optional<dead_letter_policy> dead_letter{};
+    /// The first wait before reconnecting after the connection ended; doubles up to the max.
     std::chrono::milliseconds reconnect_initial_backoff{100};
+    /// The longest wait between reconnection attempts.
     std::chrono::milliseconds reconnect_max_backoff{30'000};
 };
 
@@ -58,18 +66,22 @@ public:
     consumer_closed() : std::runtime_error("pulsar: consumer closed") {}
 };
 
+/// Counters of a consumer.
 struct consumer_stats {
     std::uint64_t received = 0;       ///< messages handed to the application
     std::uint64_t acked = 0;          ///< messages acknowledged
     std::uint64_t nacked = 0;         ///< negative acknowledgements
     std::uint64_t corrupt = 0;        ///< messages the client could not read (handed out as corrupt)
     std::uint64_t dead_lettered = 0;  ///< produced to the dead-letter topic and acknowledged
-    std::uint64_t redelivery_requests = 0;
-    std::uint64_t reconnects = 0;
+    std::uint64_t redelivery_requests = 0; ///< REDELIVER_UNACKNOWLEDGED_MESSAGES commands sent
+    std::uint64_t reconnects = 0;          ///< times it subscribed again after a connection ended
 };
 
+/// Receives messages of one subscription: flow control, acknowledgements, negative acknowledgements,
+/// redelivery and dead letters, and resubscription after a broker restart.
 class consumer final : connection_handler {
 public:
+    /// A consumer through `c` (which outlives it); start() subscribes.
     consumer(client& c, consumer_options options)
         : client_(&c), options_(std::move(options)),
           backoff_({.max_attempts = ~0u, .initial_backoff = options_.reconnect_initial_backoff,
@@ -167,9 +179,13 @@ public:
         co_await tasks_.join();
     }
 
+    /// The topic (full name).
     [[nodiscard]] const std::string& topic() const noexcept { return options_.topic; }
+    /// The options it was made with.
     [[nodiscard]] const consumer_options& options() const noexcept { return options_; }
+    /// Counters so far.
     [[nodiscard]] const consumer_stats& stats() const noexcept { return stats_; }
+    /// True while subscribed on a live connection.
     [[nodiscard]] bool connected() const noexcept { return connected_; }
     /// Messages received from the broker and not yet taken by receive().
     [[nodiscard]] std::size_t queued() const noexcept { return queue_.size(); }

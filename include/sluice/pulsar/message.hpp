@@ -21,13 +21,14 @@ namespace sluice::pulsar {
 /// Where a message was stored: ledger and entry, the partition (-1: not partitioned) and its index in
 /// a batch (-1: not batched).
 struct message_id {
-    std::uint64_t ledger_id = 0;
-    std::uint64_t entry_id = 0;
-    std::int32_t partition = -1;
-    std::int32_t batch_index = -1;
+    std::uint64_t ledger_id = 0;  ///< the BookKeeper ledger
+    std::uint64_t entry_id = 0;   ///< the entry in it
+    std::int32_t partition = -1;  ///< the partition; -1: not partitioned
+    std::int32_t batch_index = -1; ///< the index in its batch; -1: not batched
     /// Messages in the batch that holds this one (0 when not batched).
     std::int32_t batch_size = 0;
 
+    /// Equal when every field is.
     bool operator==(const message_id&) const = default;
     /// "ledger:entry:partition:batch_index", as Pulsar prints ids.
     [[nodiscard]] std::string to_string() const {
@@ -46,11 +47,13 @@ struct message_id {
 
 /// A message to produce.
 struct outgoing_message {
+    /// The message's bytes.
     std::string payload;
     /// The partition key: picks the partition and, for Key_Shared, the consumer.
     std::optional<std::string> key{};
     /// Overrides the key for Key_Shared ordering (bytes).
     std::optional<std::string> ordering_key{};
+    /// Properties (name, value), in order.
     std::vector<proto::key_value> properties{};
     /// When the event happened (ms since the epoch); 0: not set.
     std::uint64_t event_time = 0;
@@ -60,16 +63,16 @@ struct outgoing_message {
 
 /// A consumed message.
 struct received_message {
-    message_id id;
-    std::string topic;
-    std::string payload;
-    std::optional<std::string> key{};
-    std::optional<std::string> ordering_key{};
-    std::vector<proto::key_value> properties{};
-    std::uint64_t event_time = 0;
-    std::uint64_t publish_time = 0;
-    std::uint64_t sequence_id = 0;
-    std::string producer_name{};
+    message_id id;                               ///< where it is stored (what acknowledgements name)
+    std::string topic;                           ///< the topic (the partition's, for partitioned topics)
+    std::string payload;                         ///< its bytes, decompressed
+    std::optional<std::string> key{};            ///< the partition key, if it has one
+    std::optional<std::string> ordering_key{};   ///< the ordering key, if it has one
+    std::vector<proto::key_value> properties{};  ///< properties, in order
+    std::uint64_t event_time = 0;                ///< when the event happened (ms since the epoch); 0: not set
+    std::uint64_t publish_time = 0;              ///< when the producer published it (ms since the epoch)
+    std::uint64_t sequence_id = 0;               ///< the producer's sequence id
+    std::string producer_name{};                 ///< the producer's name
     /// Times the broker delivered it before (CommandMessage.redelivery_count).
     std::uint32_t redelivery_count = 0;
     /// Set when the client could not read the message (checksum, compression, batch): why, with
