@@ -18758,6 +18758,7 @@ template <class Headers>
 
 namespace sluice::aws {
 
+/// The AWS SDKs' standard retry mode: attempts, backoff with full jitter, and the retry quota.
 struct retry_config {
     /// Attempts in all, the first included (1: never retry).
     unsigned max_attempts = 3;
@@ -18769,6 +18770,7 @@ struct retry_config {
     std::chrono::milliseconds max_backoff{20'000};
     /// The retry quota: off means every retryable failure is retried up to max_attempts.
     bool use_quota = true;
+    /// The quota's size (the SDKs' 500).
     unsigned quota_capacity = 500;
     /// What a retry draws from the quota (botocore 2.1: 14).
     unsigned retry_cost = 5;
@@ -18838,19 +18840,27 @@ enum class retry_verdict {
     return "unknown";
 }
 
+/// What to do after a failed attempt.
 struct retry_decision {
+    /// Retry, or why not.
     retry_verdict verdict = retry_verdict::not_retryable;
+    /// How the failure classified (throttling, transient, clock skew...).
     retry_kind kind = retry_kind::none;
+    /// How long to wait before the next attempt.
     std::chrono::milliseconds delay{0};
 
+    /// True when the request should be sent again after `delay`.
     [[nodiscard]] bool should_retry() const noexcept { return verdict == retry_verdict::retry; }
 };
 
+/// Decides, attempt by attempt, whether and when a failed AWS request is sent again (standard mode).
 class retry_strategy {
 public:
     /// Uniform in [0, 1). Injected by tests for deterministic jitter.
     using random_source = std::function<double()>;
 
+    /// `random` defaults to a seeded generator; `quota` may be shared between strategies (one per
+    /// client, as the SDKs do); a new one is made when none is given.
     explicit retry_strategy(retry_config config = {}, random_source random = {},
                             std::shared_ptr<retry_quota> quota = {})
         : config_(config),
@@ -18887,10 +18897,12 @@ public:
         return d;
     }
 
+    /// After the service refused attempt `token.attempts`.
     [[nodiscard]] retry_decision on_failure(retry_token& token, const service_error& error) {
         return on_failure(token, classify(error), false);
     }
 
+    /// After attempt `token.attempts` failed in transport (connection, timeout).
     [[nodiscard]] retry_decision on_failure(retry_token& token, std::error_code transport) {
         return on_failure(token, classify(transport), transport == http::transport_error::timed_out);
     }
@@ -18919,14 +18931,18 @@ public:
         return std::chrono::milliseconds(std::min<std::int64_t>(d, config_.max_backoff.count()));
     }
 
+    /// What a retry of a failure of `kind` draws from the quota.
     [[nodiscard]] unsigned retry_cost(retry_kind kind, bool timeout) const noexcept {
         if (timeout) return config_.timeout_retry_cost;
         if (kind == retry_kind::throttling && config_.throttling_retry_cost != 0) return config_.throttling_retry_cost;
         return config_.retry_cost;
     }
 
+    /// The configuration it was made with.
     [[nodiscard]] const retry_config& config() const noexcept { return config_; }
+    /// The retry quota it draws from.
     [[nodiscard]] retry_quota& quota() noexcept { return *quota_; }
+    /// The same, to share with another strategy.
     [[nodiscard]] const std::shared_ptr<retry_quota>& shared_quota() const noexcept { return quota_; }
 
 private:
@@ -18944,8 +18960,10 @@ private:
 /// The offset between the service's clock and ours (server minus local), for the signing time.
 class clock_skew {
 public:
+    /// Differences smaller than this are not corrected unless the service reports skew.
     static constexpr std::chrono::milliseconds default_threshold{std::chrono::minutes(4)};
 
+    /// No offset yet; adopts server times beyond `threshold` (see update()).
     explicit clock_skew(std::chrono::milliseconds threshold = default_threshold) noexcept : threshold_(threshold) {}
     clock_skew(const clock_skew&) = delete;
     clock_skew& operator=(const clock_skew&) = delete;
@@ -18959,6 +18977,7 @@ public:
     [[nodiscard]] std::chrono::system_clock::time_point adjust(std::chrono::system_clock::time_point local) const noexcept {
         return local + offset();
     }
+    /// The time to sign with now.
     [[nodiscard]] std::chrono::system_clock::time_point now() const noexcept {
         return adjust(std::chrono::system_clock::now());
     }
@@ -18994,7 +19013,9 @@ public:
         return error.server_time && update(*error.server_time, local_time, classify(error) == retry_kind::clock_skew);
     }
 
+    /// Forgets the offset.
     void reset() noexcept { offset_ms_.store(0, std::memory_order_relaxed); }
+    /// The threshold it was made with.
     [[nodiscard]] std::chrono::milliseconds threshold() const noexcept { return threshold_; }
 
 private:
@@ -27538,12 +27559,15 @@ struct endpoint_url {
     }
 };
 
+/// What a service_client talks to and how.
 struct service_client_options {
     /// The signing name: "sqs", "kinesis", "firehose", "monitoring"...
     std::string service;
+    /// The region requests are signed for ("eu-west-1").
     std::string region;
     /// scheme://host[:port][/path]: resolve it with aws_config::endpoint() to honour AWS_ENDPOINT_URL.
     std::string endpoint;
+    /// Attempts and backoff (AWS_MAX_ATTEMPTS is honoured by default).
     retry_config retry = retry_config::from_environment();
     /// Shared by clients that should share one retry quota (one per service and region, as SDKs do).
     std::shared_ptr<retry_quota> quota{};
@@ -27561,8 +27585,11 @@ struct call_failure {
     std::optional<service_error> service{};
     /// Why no answer came (a sluice::http::transport_error), or a credentials error code.
     std::error_code code{};
+    /// How the last failure classified.
     retry_kind kind = retry_kind::none;
+    /// Why it was not retried further.
     retry_verdict verdict = retry_verdict::not_retryable;
+    /// Attempts made.
     unsigned attempts = 0;
     /// "AmazonSQS.SendMessageBatch: ThrottlingException (HTTP 400, request id ...): Rate exceeded;
     /// 3 attempts (attempts exhausted)": safe to log.
@@ -27591,6 +27618,7 @@ struct call_failure {
 
 /// How one call is made.
 struct call_options {
+    /// The request's Content-Type (the JSON protocol's version).
     std::string_view content_type = "application/x-amz-json-1.0";
     /// One attempt only: the caller (the delivery engine) owns attempts and backoff. A clock-skew
     /// correction and an expired-token refresh still re-sign and resend once: no retry by the caller
@@ -27602,10 +27630,13 @@ struct call_options {
     std::span<const http::header> extra_headers{};
 };
 
+/// How a call ended: the answer, or why there is none.
 struct call_outcome {
     /// The service's answer when it was a success (2xx).
     std::optional<http::response> response{};
+    /// Why it failed (when `response` is empty).
     call_failure failure{};
+    /// True when the service answered with a success.
     [[nodiscard]] bool ok() const noexcept { return response.has_value(); }
 };
 
@@ -27614,6 +27645,7 @@ struct call_outcome {
 struct rest_call {
     /// Names the operation in errors and logs: "S3.UploadPart".
     std::string_view operation{};
+    /// The HTTP method.
     std::string_view method = "GET";
     /// The path after the endpoint's own, as sent on the wire (URI-encoded, '/' kept): "/key%20a".
     std::string_view path{};
@@ -27631,8 +27663,12 @@ struct rest_call {
     sigv4_options signing{};
 };
 
+/// Calls one AWS service in one region: signs (SigV4), sends, retries in the standard mode, corrects
+/// clock skew and refreshes expired credentials; errors come back parsed and safe to log.
 class service_client {
 public:
+    /// Sends through `http` (which outlives it). Throws std::invalid_argument without credentials,
+    /// service or region, or for a bad endpoint.
     service_client(http::client& http, std::shared_ptr<credentials_provider> credentials, service_client_options options)
         : http_(&http),
           credentials_(std::move(credentials)),
@@ -27648,9 +27684,13 @@ public:
     service_client(const service_client&) = delete;
     service_client& operator=(const service_client&) = delete;
 
+    /// The options it was made with.
     [[nodiscard]] const service_client_options& options() const noexcept { return options_; }
+    /// The endpoint, parsed.
     [[nodiscard]] const endpoint_url& endpoint() const noexcept { return endpoint_; }
+    /// The clock offset its signatures use.
     [[nodiscard]] const clock_skew& skew() const noexcept { return skew_; }
+    /// The HTTP client it sends through.
     [[nodiscard]] http::client& http() const noexcept { return *http_; }
     /// The retry quota of this client's calls (shared with options().quota when one was given); the
     /// batch dispatchers use it as their engine's retry budget, so retries of both draw from one bucket.
@@ -27850,6 +27890,7 @@ private:
 
 /// What a service client needs, resolved the standard way (see configure_service).
 struct service_setup {
+    /// Region, endpoint and retries from the environment and the shared files.
     service_client_options options;
     /// The default chain (environment, profile, web identity, container, IMDS), cached and refreshed
     /// ahead of expiry in the background.
@@ -42518,12 +42559,15 @@ struct endpoint_url {
     }
 };
 
+/// What a service_client talks to and how.
 struct service_client_options {
     /// The signing name: "sqs", "kinesis", "firehose", "monitoring"...
     std::string service;
+    /// The region requests are signed for ("eu-west-1").
     std::string region;
     /// scheme://host[:port][/path]: resolve it with aws_config::endpoint() to honour AWS_ENDPOINT_URL.
     std::string endpoint;
+    /// Attempts and backoff (AWS_MAX_ATTEMPTS is honoured by default).
     retry_config retry = retry_config::from_environment();
     /// Shared by clients that should share one retry quota (one per service and region, as SDKs do).
     std::shared_ptr<retry_quota> quota{};
@@ -42541,8 +42585,11 @@ struct call_failure {
     std::optional<service_error> service{};
     /// Why no answer came (a sluice::http::transport_error), or a credentials error code.
     std::error_code code{};
+    /// How the last failure classified.
     retry_kind kind = retry_kind::none;
+    /// Why it was not retried further.
     retry_verdict verdict = retry_verdict::not_retryable;
+    /// Attempts made.
     unsigned attempts = 0;
     /// "AmazonSQS.SendMessageBatch: ThrottlingException (HTTP 400, request id ...): Rate exceeded;
     /// 3 attempts (attempts exhausted)": safe to log.
@@ -42571,6 +42618,7 @@ struct call_failure {
 
 /// How one call is made.
 struct call_options {
+    /// The request's Content-Type (the JSON protocol's version).
     std::string_view content_type = "application/x-amz-json-1.0";
     /// One attempt only: the caller (the delivery engine) owns attempts and backoff. A clock-skew
     /// correction and an expired-token refresh still re-sign and resend once: no retry by the caller
@@ -42582,10 +42630,13 @@ struct call_options {
     std::span<const http::header> extra_headers{};
 };
 
+/// How a call ended: the answer, or why there is none.
 struct call_outcome {
     /// The service's answer when it was a success (2xx).
     std::optional<http::response> response{};
+    /// Why it failed (when `response` is empty).
     call_failure failure{};
+    /// True when the service answered with a success.
     [[nodiscard]] bool ok() const noexcept { return response.has_value(); }
 };
 
@@ -42594,6 +42645,7 @@ struct call_outcome {
 struct rest_call {
     /// Names the operation in errors and logs: "S3.UploadPart".
     std::string_view operation{};
+    /// The HTTP method.
     std::string_view method = "GET";
     /// The path after the endpoint's own, as sent on the wire (URI-encoded, '/' kept): "/key%20a".
     std::string_view path{};
@@ -42611,8 +42663,12 @@ struct rest_call {
     sigv4_options signing{};
 };
 
+/// Calls one AWS service in one region: signs (SigV4), sends, retries in the standard mode, corrects
+/// clock skew and refreshes expired credentials; errors come back parsed and safe to log.
 class service_client {
 public:
+    /// Sends through `http` (which outlives it). Throws std::invalid_argument without credentials,
+    /// service or region, or for a bad endpoint.
     service_client(http::client& http, std::shared_ptr<credentials_provider> credentials, service_client_options options)
         : http_(&http),
           credentials_(std::move(credentials)),
@@ -42628,9 +42684,13 @@ public:
     service_client(const service_client&) = delete;
     service_client& operator=(const service_client&) = delete;
 
+    /// The options it was made with.
     [[nodiscard]] const service_client_options& options() const noexcept { return options_; }
+    /// The endpoint, parsed.
     [[nodiscard]] const endpoint_url& endpoint() const noexcept { return endpoint_; }
+    /// The clock offset its signatures use.
     [[nodiscard]] const clock_skew& skew() const noexcept { return skew_; }
+    /// The HTTP client it sends through.
     [[nodiscard]] http::client& http() const noexcept { return *http_; }
     /// The retry quota of this client's calls (shared with options().quota when one was given); the
     /// batch dispatchers use it as their engine's retry budget, so retries of both draw from one bucket.
@@ -42830,6 +42890,7 @@ private:
 
 /// What a service client needs, resolved the standard way (see configure_service).
 struct service_setup {
+    /// Region, endpoint and retries from the environment and the shared files.
     service_client_options options;
     /// The default chain (environment, profile, web identity, container, IMDS), cached and refreshed
     /// ahead of expiry in the background.

@@ -49,6 +49,7 @@
 
 namespace sluice::aws {
 
+/// The AWS SDKs' standard retry mode: attempts, backoff with full jitter, and the retry quota.
 struct retry_config {
     /// Attempts in all, the first included (1: never retry).
     unsigned max_attempts = 3;
@@ -60,6 +61,7 @@ struct retry_config {
     std::chrono::milliseconds max_backoff{20'000};
     /// The retry quota: off means every retryable failure is retried up to max_attempts.
     bool use_quota = true;
+    /// The quota's size (the SDKs' 500).
     unsigned quota_capacity = 500;
     /// What a retry draws from the quota (botocore 2.1: 14).
     unsigned retry_cost = 5;
@@ -129,19 +131,27 @@ enum class retry_verdict {
     return "unknown";
 }
 
+/// What to do after a failed attempt.
 struct retry_decision {
+    /// Retry, or why not.
     retry_verdict verdict = retry_verdict::not_retryable;
+    /// How the failure classified (throttling, transient, clock skew...).
     retry_kind kind = retry_kind::none;
+    /// How long to wait before the next attempt.
     std::chrono::milliseconds delay{0};
 
+    /// True when the request should be sent again after `delay`.
     [[nodiscard]] bool should_retry() const noexcept { return verdict == retry_verdict::retry; }
 };
 
+/// Decides, attempt by attempt, whether and when a failed AWS request is sent again (standard mode).
 class retry_strategy {
 public:
     /// Uniform in [0, 1). Injected by tests for deterministic jitter.
     using random_source = std::function<double()>;
 
+    /// `random` defaults to a seeded generator; `quota` may be shared between strategies (one per
+    /// client, as the SDKs do); a new one is made when none is given.
     explicit retry_strategy(retry_config config = {}, random_source random = {},
                             std::shared_ptr<retry_quota> quota = {})
         : config_(config),
@@ -178,10 +188,12 @@ public:
         return d;
     }
 
+    /// After the service refused attempt `token.attempts`.
     [[nodiscard]] retry_decision on_failure(retry_token& token, const service_error& error) {
         return on_failure(token, classify(error), false);
     }
 
+    /// After attempt `token.attempts` failed in transport (connection, timeout).
     [[nodiscard]] retry_decision on_failure(retry_token& token, std::error_code transport) {
         return on_failure(token, classify(transport), transport == http::transport_error::timed_out);
     }
@@ -210,14 +222,18 @@ public:
         return std::chrono::milliseconds(std::min<std::int64_t>(d, config_.max_backoff.count()));
     }
 
+    /// What a retry of a failure of `kind` draws from the quota.
     [[nodiscard]] unsigned retry_cost(retry_kind kind, bool timeout) const noexcept {
         if (timeout) return config_.timeout_retry_cost;
         if (kind == retry_kind::throttling && config_.throttling_retry_cost != 0) return config_.throttling_retry_cost;
         return config_.retry_cost;
     }
 
+    /// The configuration it was made with.
     [[nodiscard]] const retry_config& config() const noexcept { return config_; }
+    /// The retry quota it draws from.
     [[nodiscard]] retry_quota& quota() noexcept { return *quota_; }
+    /// The same, to share with another strategy.
     [[nodiscard]] const std::shared_ptr<retry_quota>& shared_quota() const noexcept { return quota_; }
 
 private:
@@ -235,8 +251,10 @@ private:
 /// The offset between the service's clock and ours (server minus local), for the signing time.
 class clock_skew {
 public:
+    /// Differences smaller than this are not corrected unless the service reports skew.
     static constexpr std::chrono::milliseconds default_threshold{std::chrono::minutes(4)};
 
+    /// No offset yet; adopts server times beyond `threshold` (see update()).
     explicit clock_skew(std::chrono::milliseconds threshold = default_threshold) noexcept : threshold_(threshold) {}
     clock_skew(const clock_skew&) = delete;
     clock_skew& operator=(const clock_skew&) = delete;
@@ -250,6 +268,7 @@ public:
     [[nodiscard]] std::chrono::system_clock::time_point adjust(std::chrono::system_clock::time_point local) const noexcept {
         return local + offset();
     }
+    /// The time to sign with now.
     [[nodiscard]] std::chrono::system_clock::time_point now() const noexcept {
         return adjust(std::chrono::system_clock::now());
     }
@@ -285,7 +304,9 @@ public:
         return error.server_time && update(*error.server_time, local_time, classify(error) == retry_kind::clock_skew);
     }
 
+    /// Forgets the offset.
     void reset() noexcept { offset_ms_.store(0, std::memory_order_relaxed); }
+    /// The threshold it was made with.
     [[nodiscard]] std::chrono::milliseconds threshold() const noexcept { return threshold_; }
 
 private:

@@ -79,12 +79,15 @@ struct endpoint_url {
     }
 };
 
+/// What a service_client talks to and how.
 struct service_client_options {
     /// The signing name: "sqs", "kinesis", "firehose", "monitoring"...
     std::string service;
+    /// The region requests are signed for ("eu-west-1").
     std::string region;
     /// scheme://host[:port][/path]: resolve it with aws_config::endpoint() to honour AWS_ENDPOINT_URL.
     std::string endpoint;
+    /// Attempts and backoff (AWS_MAX_ATTEMPTS is honoured by default).
     retry_config retry = retry_config::from_environment();
     /// Shared by clients that should share one retry quota (one per service and region, as SDKs do).
     std::shared_ptr<retry_quota> quota{};
@@ -102,8 +105,11 @@ struct call_failure {
     std::optional<service_error> service{};
     /// Why no answer came (a sluice::http::transport_error), or a credentials error code.
     std::error_code code{};
+    /// How the last failure classified.
     retry_kind kind = retry_kind::none;
+    /// Why it was not retried further.
     retry_verdict verdict = retry_verdict::not_retryable;
+    /// Attempts made.
     unsigned attempts = 0;
     /// "AmazonSQS.SendMessageBatch: ThrottlingException (HTTP 400, request id ...): Rate exceeded;
     /// 3 attempts (attempts exhausted)": safe to log.
@@ -132,6 +138,7 @@ struct call_failure {
 
 /// How one call is made.
 struct call_options {
+    /// The request's Content-Type (the JSON protocol's version).
     std::string_view content_type = "application/x-amz-json-1.0";
     /// One attempt only: the caller (the delivery engine) owns attempts and backoff. A clock-skew
     /// correction and an expired-token refresh still re-sign and resend once: no retry by the caller
@@ -143,10 +150,13 @@ struct call_options {
     std::span<const http::header> extra_headers{};
 };
 
+/// How a call ended: the answer, or why there is none.
 struct call_outcome {
     /// The service's answer when it was a success (2xx).
     std::optional<http::response> response{};
+    /// Why it failed (when `response` is empty).
     call_failure failure{};
+    /// True when the service answered with a success.
     [[nodiscard]] bool ok() const noexcept { return response.has_value(); }
 };
 
@@ -155,6 +165,7 @@ struct call_outcome {
 struct rest_call {
     /// Names the operation in errors and logs: "S3.UploadPart".
     std::string_view operation{};
+    /// The HTTP method.
     std::string_view method = "GET";
     /// The path after the endpoint's own, as sent on the wire (URI-encoded, '/' kept): "/key%20a".
     std::string_view path{};
@@ -172,8 +183,12 @@ struct rest_call {
     sigv4_options signing{};
 };
 
+/// Calls one AWS service in one region: signs (SigV4), sends, retries in the standard mode, corrects
+/// clock skew and refreshes expired credentials; errors come back parsed and safe to log.
 class service_client {
 public:
+    /// Sends through `http` (which outlives it). Throws std::invalid_argument without credentials,
+    /// service or region, or for a bad endpoint.
     service_client(http::client& http, std::shared_ptr<credentials_provider> credentials, service_client_options options)
         : http_(&http),
           credentials_(std::move(credentials)),
@@ -189,9 +204,13 @@ public:
     service_client(const service_client&) = delete;
     service_client& operator=(const service_client&) = delete;
 
+    /// The options it was made with.
     [[nodiscard]] const service_client_options& options() const noexcept { return options_; }
+    /// The endpoint, parsed.
     [[nodiscard]] const endpoint_url& endpoint() const noexcept { return endpoint_; }
+    /// The clock offset its signatures use.
     [[nodiscard]] const clock_skew& skew() const noexcept { return skew_; }
+    /// The HTTP client it sends through.
     [[nodiscard]] http::client& http() const noexcept { return *http_; }
     /// The retry quota of this client's calls (shared with options().quota when one was given); the
     /// batch dispatchers use it as their engine's retry budget, so retries of both draw from one bucket.
@@ -391,6 +410,7 @@ private:
 
 /// What a service client needs, resolved the standard way (see configure_service).
 struct service_setup {
+    /// Region, endpoint and retries from the environment and the shared files.
     service_client_options options;
     /// The default chain (environment, profile, web identity, container, IMDS), cached and refreshed
     /// ahead of expiry in the background.
