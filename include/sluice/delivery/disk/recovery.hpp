@@ -95,12 +95,16 @@ public:
     segment_scanner(recovery_report& report, const found_file& f, record_id floor, std::optional<record_id> ceiling,
                     const ack_entry* acks)
         : report_(&report), file_(&f), floor_(floor), ceiling_(ceiling), acks_(acks) {
-        if (f.header.what == segment_header_info::kind::valid && f.header.first_id >= floor &&
-            (!ceiling || f.header.first_id <= *ceiling))
-            expect_ = f.header.first_id;
+        // A valid header the checkpoint contradicts was there, as it is, when the open that wrote the
+        // checkpoint decided otherwise (headers are never rewritten): decide as that open did, so the
+        // records it handed out are the ones found again.
+        std::optional<record_id> first;
+        if (f.header.what == segment_header_info::kind::valid)
+            first = acks != nullptr ? acks->first_id : f.header.first_id;
+        if (first && *first >= floor && (!ceiling || *first <= *ceiling)) expect_ = first;
         header_trusted_ = expect_.has_value();
-        // The checkpoint knew this segment with the same first id: two records agree, so a first frame
-        // that disagrees is the damaged one (implausible), not the header.
+        // The checkpoint knew this segment with this first id: a first frame that disagrees is the
+        // damaged one (implausible), not the header.
         header_confirmed_ = header_trusted_ && acks != nullptr && acks->first_id == *expect_;
         // A segment the checkpoint saw sealed never held ids from its end on: frames claiming them are
         // not its records, whether or not the next segment is still there to say so.
@@ -425,15 +429,23 @@ private:
     }
 
     /// The first id of the next segment with a valid header: ids at or above it are not this one's.
-    /// A later header naming an id below the floor or below this segment's own header is wrong itself
-    /// (ids only grow from one segment to the next) and bounds nothing: trusted, it would make every
-    /// record of this segment look like a copy and cut them all.
-    [[nodiscard]] std::optional<record_id> ceiling_after(const found_file& f, record_id floor) const {
+    /// A later header naming an id at or below this segment's start, below the floor, or below the end
+    /// the checkpoint saw this segment sealed at, is wrong itself (ids only grow from one segment to
+    /// the next) and bounds nothing: trusted, it would make every record here look like a copy and
+    /// cut them all.
+    [[nodiscard]] std::optional<record_id> ceiling_after(const found_file& f, record_id floor, const ack_entry* acks) const {
         record_id lowest = floor;
-        if (f.header.what == segment_header_info::kind::valid) lowest = std::max(lowest, f.header.first_id);
-        for (const found_file& g : files_)
-            if (g.seq > f.seq && g.header.what == segment_header_info::kind::valid && g.header.first_id >= lowest)
-                return g.header.first_id;
+        std::optional<record_id> start;
+        if (f.header.what == segment_header_info::kind::valid) start = f.header.first_id;
+        if (acks != nullptr) {
+            start = start ? std::max(*start, acks->first_id) : acks->first_id;
+            if (acks->sealed && acks->has_end) lowest = std::max(lowest, acks->end_id);
+        }
+        for (const found_file& g : files_) {
+            if (g.seq <= f.seq || g.header.what != segment_header_info::kind::valid) continue;
+            const record_id next = g.header.first_id;
+            if (next >= lowest && (!start || next > *start)) return next;
+        }
         return std::nullopt;
     }
 
@@ -447,7 +459,7 @@ private:
             report().issues.push_back(std::move(issue));
         }
         const record_id floor = ids_end_;
-        segment_scanner scanner(report(), f, floor, ceiling_after(f, floor), entry(f.seq));
+        segment_scanner scanner(report(), f, floor, ceiling_after(f, floor, entry(f.seq)), entry(f.seq));
         frame_walker walker;
         walker.reset(f.fd);
         try {
