@@ -714,7 +714,14 @@ TEST_CASE("at-least-once across SIGKILL: every accepted id reaches the sink afte
             run_child(from, 1 << 30, false); // never finishes by itself: the kill lands mid-flight
             std::_Exit(0);
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(40, 150)(rng)));
+        // Kill mid-flight, once the child has accepted records of its own: a fixed sleep let a slow
+        // machine (sanitizers, a loaded CI runner) kill children still opening the buffer, and the
+        // test then had too few accepted ids to say anything.
+        const std::size_t before = read_lines(accepted_file).size();
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (read_lines(accepted_file).size() < before + 20 && std::chrono::steady_clock::now() < give_up)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 60)(rng)));
         ::kill(pid, SIGKILL);
         int status = 0;
         ::waitpid(pid, &status, 0);
