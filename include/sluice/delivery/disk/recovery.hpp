@@ -95,13 +95,9 @@ public:
     segment_scanner(recovery_report& report, const found_file& f, record_id floor, std::optional<record_id> ceiling,
                     const ack_entry* acks)
         : report_(&report), file_(&f), floor_(floor), ceiling_(ceiling), acks_(acks) {
-        // A valid header the checkpoint contradicts was there, as it is, when the open that wrote the
-        // checkpoint decided otherwise (headers are never rewritten): decide as that open did, so the
-        // records it handed out are the ones found again.
-        std::optional<record_id> first;
-        if (f.header.what == segment_header_info::kind::valid)
-            first = acks != nullptr ? acks->first_id : f.header.first_id;
-        if (first && *first >= floor && (!ceiling || *first <= *ceiling)) expect_ = first;
+        if (f.header.what == segment_header_info::kind::valid && f.header.first_id >= floor &&
+            (!ceiling || f.header.first_id <= *ceiling))
+            expect_ = f.header.first_id;
         header_trusted_ = expect_.has_value();
         // The checkpoint knew this segment with this first id: a first frame that disagrees is the
         // damaged one (implausible), not the header.
