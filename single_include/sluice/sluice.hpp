@@ -11785,8 +11785,8 @@ public:
             (!ceiling || f.header.first_id <= *ceiling))
             expect_ = f.header.first_id;
         header_trusted_ = expect_.has_value();
-        // The checkpoint knew this segment with this first id: a first frame that disagrees is the
-        // damaged one (implausible), not the header.
+        // The checkpoint knew this segment with the same first id: two records agree, so a first frame
+        // that disagrees is the damaged one (implausible), not the header.
         header_confirmed_ = header_trusted_ && acks != nullptr && acks->first_id == *expect_;
         // A segment the checkpoint saw sealed never held ids from its end on: frames claiming them are
         // not its records, whether or not the next segment is still there to say so.
