@@ -233,6 +233,71 @@ TEST_CASE("a frame skipped because a later segment holds its ids stays skipped o
     }
 }
 
+TEST_CASE("a later open takes a damaged segment's records from where the open that handed them out did") {
+    // Found by fuzz/targets/disk_recovery.hpp (regressions stray-first-id-then-header-below-floor and
+    // checkpoint-first-id-after-skipped-frames). Segment 2's header names 2, below segment 1's ids, so
+    // the first open does not trust it; after 40 corrupt bytes comes record 1000, which that open takes
+    // as the segment's first and hands out. Once segment 1 is acknowledged and gone, nothing is below
+    // the header any more: trusted, it made record 1000 an implausible jump (998 ids after 40 bytes)
+    // and the record never came back. The checkpoint now keeps where the first record is.
+    scratch_dir dir;
+    bytes seg1 = sluice_test::segment_header(1, 10);
+    for (record_id id = 10; id < 15; ++id) sluice_test::append(seg1, sluice_test::record_frame(id, payload_of(id)));
+    bytes seg2 = sluice_test::segment_header(2, 2);
+    sluice_test::append(seg2, bytes(40, std::byte{0xab}));
+    const std::uint64_t first_offset = seg2.size();
+    for (record_id id = 1000; id < 1003; ++id) sluice_test::append(seg2, sluice_test::record_frame(id, payload_of(id)));
+    sluice_test::write_file(sluice_test::segment_path(dir.path, 1), seg1);
+    sluice_test::write_file(sluice_test::segment_path(dir.path, 2), seg2);
+
+    std::vector<record_id> handed_out;
+    session(options_for(dir.path), [&](disk_buffer& b) -> task<void> {
+        const auto all = co_await read_all(b);
+        for (const auto& r : all) {
+            handed_out.push_back(r.id);
+            if (r.id < 15) b.acknowledge(r.id);
+        }
+    });
+    CHECK(handed_out == std::vector<record_id>{10, 11, 12, 13, 14, 1000, 1001, 1002});
+    REQUIRE(segments_in(dir.path).size() == 1); // segment 1 is gone
+    const auto ck = detail::disk::parse_checkpoint(sluice_test::read_file(dir.path / "acks"));
+    REQUIRE(ck.has_value());
+    REQUIRE(ck->entries.count(2) == 1);
+    CHECK(ck->entries.at(2).first_id == 1000);
+    CHECK(ck->entries.at(2).first_offset == first_offset);
+    for (int i = 0; i < 2; ++i) {
+        const auto again = reopen(options_for(dir.path));
+        CHECK(again.ids == range(1000, 1003));
+        CHECK(again.report.records_lost == 0);
+    }
+}
+
+TEST_CASE("a checkpoint entry without the first record's offset (older sluice) reads as not known") {
+    detail::disk::segment_table::map_type segments;
+    detail::disk::segment s;
+    s.seq = 4;
+    s.first_id = 10;
+    s.end_id = 10;
+    s.grow(20);
+    s.first_offset = 120;
+    segments.emplace(4, s);
+    detail::disk::byte_buffer buf;
+    detail::disk::encode_checkpoint(buf, segments, 5, 20);
+    const auto with = detail::disk::parse_checkpoint(buf.view());
+    REQUIRE(with.has_value());
+    CHECK(with->entries.at(4).first_offset == 120);
+    // What older sluice wrote: flags without bit 1 and a zero in that place; the CRC fixed up.
+    bytes old(buf.view().begin(), buf.view().end());
+    std::byte* e = old.data() + detail::disk::ack_header_size;
+    detail::disk::store32(e + 24, detail::disk::load32(e + 24) & ~detail::disk::ack_first_offset_flag);
+    detail::disk::store32(e + 36, 0);
+    detail::disk::store32(old.data() + old.size() - 4, crc32c(old.data(), old.size() - 4));
+    const auto without = detail::disk::parse_checkpoint(old);
+    REQUIRE(without.has_value());
+    CHECK(without->entries.at(4).first_offset == 0);
+    CHECK(without->entries.at(4).first_id == 10);
+}
+
 TEST_CASE("a corrupt record inside a block loses only that block's records, in its own segment") {
     scratch_dir dir;
     bytes seg = sluice_test::segment_header(1, 0);

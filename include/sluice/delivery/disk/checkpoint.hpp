@@ -6,9 +6,12 @@
 //
 // Format (little-endian), version 2:
 //   "SLUICEAK", u32 version (2), u32 entry count, u64 next sequence, u64 next record id, then one entry
-//   per live segment: u64 sequence, u64 first id, u64 end id, u32 flags (bit 0: sealed), u32 leading
-//   all-acknowledged 64-bit words, u32 word count, u32 0, that many u64 bitmap words (bit i: record
+//   per live segment: u64 sequence, u64 first id, u64 end id, u32 flags (bit 0: sealed; bit 1: the
+//   first record's offset is known), u32 leading all-acknowledged 64-bit words, u32 word count, u32 the
+//   file offset of its first record's frame (0 without bit 1), that many u64 bitmap words (bit i: record
 //   first id + 64 * leading + i done); u32 CRC32C of everything before.
+// The first record's offset came later than version 2 itself, in what was a reserved zero: older sluice
+// ignores it, and a checkpoint without it reads as "not known".
 // Version 1 (older sluice) listed only segments with something acknowledged, without end ids or flags
 // (entry: u64 sequence, u64 first id, u32 leading words, u32 word count, words); it is still read.
 //
@@ -47,6 +50,7 @@ inline constexpr std::size_t ack_header_size = 32;
 inline constexpr std::size_t ack_entry_v1_size = 24;
 inline constexpr std::size_t ack_entry_size = 40;
 inline constexpr std::uint32_t ack_sealed_flag = 1;
+inline constexpr std::uint32_t ack_first_offset_flag = 2;
 
 /// One segment as the checkpoint knew it.
 struct ack_entry {
@@ -54,6 +58,9 @@ struct ack_entry {
     record_id end_id = 0; ///< version 2: the end of its ids when the checkpoint was written
     bool has_end = false; ///< version 2: end_id is known (ids from it on were not written yet)
     bool sealed = false;  ///< version 2: no record was to be added to it any more
+    /// Where the open that wrote the checkpoint found (or wrote) the frame of the first record (0: not
+    /// known): recovery of a damaged segment starts there, and so takes the records that open took.
+    std::uint32_t first_offset = 0;
     std::uint32_t skip_words = 0;
     std::vector<std::uint64_t> words;
 
@@ -121,9 +128,11 @@ struct checkpoint_data {
         } else {
             a.end_id = load64(e + 16);
             a.has_end = true;
-            a.sealed = (load32(e + 24) & ack_sealed_flag) != 0;
+            const std::uint32_t flags = load32(e + 24);
+            a.sealed = (flags & ack_sealed_flag) != 0;
             a.skip_words = load32(e + 28);
             words = load32(e + 32);
+            if ((flags & ack_first_offset_flag) != 0) a.first_offset = load32(e + 36);
         }
         if (a.first_id >= max_record_id || a.end_id >= max_record_id || a.end_id < a.first_id) return std::nullopt;
         pos += entry_size;
@@ -156,10 +165,10 @@ inline void encode_checkpoint(byte_buffer& out, const segment_table::map_type& s
         store64(e, seq);
         store64(e + 8, s.first_id);
         store64(e + 16, s.end_id);
-        store32(e + 24, s.sealed ? ack_sealed_flag : 0);
+        store32(e + 24, (s.sealed ? ack_sealed_flag : 0) | (s.first_offset != 0 ? ack_first_offset_flag : 0));
         store32(e + 28, static_cast<std::uint32_t>(skip));
         store32(e + 32, static_cast<std::uint32_t>(last - skip));
-        store32(e + 36, 0);
+        store32(e + 36, s.first_offset);
         for (std::size_t i = skip; i < last; ++i) {
             // Bits past the end of the ids are ones in memory ("absent"); ids written later are not done.
             std::uint64_t word = s.done[i];

@@ -37,6 +37,9 @@ struct segment {
     std::uint64_t size = 0; ///< bytes written (and committed)
     std::uint64_t pending = 0;
     bool sealed = false;
+    /// Where the frame of its first record starts (0: not known). The checkpoint keeps it, so that a
+    /// later recovery of a damaged file takes the same first record as the open that handed it out.
+    std::uint32_t first_offset = 0;
     std::vector<std::uint64_t> done; ///< bit i: record first_id + i acknowledged, lost or absent
     /// Stretches [from, to) recovery found corrupt (already reported): the reader jumps over them.
     std::vector<std::pair<std::uint64_t, std::uint64_t>> skip;

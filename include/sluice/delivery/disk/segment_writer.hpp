@@ -567,6 +567,7 @@ private:
             s.first_id = c.first_id;
             s.end_id = c.first_id;
             s.size = segment_header_size;
+            s.first_offset = segment_header_size; // its first record follows the header
             st_->segments.add(std::move(s));
         }
         st_->next_seq += created_.size();
