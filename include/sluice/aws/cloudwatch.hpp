@@ -46,27 +46,32 @@ namespace sluice::aws {
 
 /// A dimension of a metric.
 struct metric_dimension {
-    std::string name;
-    std::string value;
+    std::string name;  ///< 1 to 255 characters, not only whitespace, not starting with ':', once per datum.
+    std::string value; ///< 1 to 1024 characters, not only whitespace.
     friend bool operator==(const metric_dimension&, const metric_dimension&) = default;
 };
 
 /// Sample count, sum, minimum and maximum of many observations.
 struct statistic_set {
-    double sample_count = 0;
-    double sum = 0;
-    double minimum = 0;
-    double maximum = 0;
+    double sample_count = 0; ///< How many observations: positive.
+    double sum = 0;          ///< Their sum.
+    double minimum = 0;      ///< The smallest: not above `maximum`.
+    double maximum = 0;      ///< The largest.
 };
 
 /// One metric datum: exactly one of `value`, `values` (with optional `counts`) or `statistics`.
 struct metric_datum {
+    /// MetricName: 1 to 255 characters, not only whitespace.
     std::string name;
+    /// Up to 30, each name at most once.
     std::vector<metric_dimension> dimensions{};
+    /// One observation (Value).
     std::optional<double> value{};
+    /// Up to 150 observed values (Values), each in CloudWatch's range.
     std::vector<double> values{};
     /// Times each of `values` was observed; empty: once each.
     std::vector<double> counts{};
+    /// A summary of many observations (StatisticValues).
     std::optional<statistic_set> statistics{};
     /// One of CloudWatch's units ("Count", "Milliseconds", "Bytes/Second", ...); empty: none given.
     std::string unit{};
@@ -89,6 +94,7 @@ struct metric_datum {
 struct cloudwatch_options {
     /// 1 to 255 ASCII characters, no control characters, not starting with "AWS/".
     std::string namespace_name{};
+    /// Overrides of PutMetricData's limits (zero fields keep them).
     batch_limits limits = no_overrides;
 };
 
@@ -264,11 +270,16 @@ namespace sluice::aws {
 /// PutMetricData's traits for the batch layer.
 class cloudwatch_service {
 public:
+    /// What one entry carries.
     using record_type = metric_datum;
+    /// Nothing to remember between a request and its response.
     struct request_state {};
+    /// AWS JSON 1.0 (with x-amzn-query-mode: see extra_headers()).
     static constexpr wire_protocol protocol = wire_protocol::json_1_0;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = "GraniteServiceVersion20100801.PutMetricData";
 
+    /// Throws std::invalid_argument when the options' namespace is not a valid one.
     explicit cloudwatch_service(cloudwatch_options options)
         : options_(std::move(options)), limits_(cloudwatch_default_limits().overridden_by(options_.limits)) {
         if (!sluice::detail::cloudwatch::valid_namespace(options_.namespace_name))
@@ -276,10 +287,15 @@ public:
         request_head_ = head_of(options_.namespace_name);
     }
 
+    /// The dispatcher's namespace (what logs and metrics name).
     [[nodiscard]] std::string_view name() const noexcept { return options_.namespace_name; }
+    /// PutMetricData's limits with the options' overrides.
     [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
+    /// Its documented error codes and their verdicts (they apply to the whole request).
     [[nodiscard]] const error_table& errors() const noexcept { return cloudwatch_errors(); }
+    /// A datum's JSON: prepare() refuses one larger than the record limit.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_record_bytes; }
+    /// Identical data are all sent (the service does not de-duplicate).
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
     /// What current SDKs send with PutMetricData's JSON protocol.
     [[nodiscard]] std::span<const http::header> extra_headers() const noexcept { return query_mode_; }
@@ -303,6 +319,7 @@ public:
         return {};
     }
 
+    /// The datum's JSON object; a namespace other than the dispatcher's is its batch key.
     [[nodiscard]] entry_meta encode_entry(const metric_datum& d, std::string& out) const {
         const std::size_t start = out.size();
         text::append_exact(out, [&](auto& e) { sluice::detail::cloudwatch::emit_datum(e, d); });

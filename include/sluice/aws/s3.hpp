@@ -35,8 +35,8 @@ namespace sluice::aws {
 /// S3's limits (docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html), as data.
 struct s3_limits {
     std::uint64_t min_part_bytes = std::uint64_t{5} << 20;  ///< every part but the last
-    std::uint64_t max_part_bytes = std::uint64_t{5} << 30;
-    std::uint32_t max_parts = 10'000;
+    std::uint64_t max_part_bytes = std::uint64_t{5} << 30;  ///< any part
+    std::uint32_t max_parts = 10'000;                       ///< per multipart upload
     std::uint64_t max_put_bytes = std::uint64_t{5} << 30;   ///< one PutObject
     /// 10,000 parts of 5 GiB: 48.8 TiB.
     std::uint64_t max_object_bytes = std::uint64_t{10'000} * (std::uint64_t{5} << 30);
@@ -44,7 +44,9 @@ struct s3_limits {
 
 /// What an S3 client talks to.
 struct s3_client_options {
+    /// The one bucket every call addresses (required).
     std::string bucket;
+    /// The region requests are signed for (required).
     std::string region;
     /// The S3 endpoint without the bucket: "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:4568".
     std::string endpoint;
@@ -55,28 +57,30 @@ struct s3_client_options {
     bool sign_payload = true;
     /// Per attempt; zero: the HTTP client's default.
     std::chrono::milliseconds attempt_timeout{0};
+    /// Notes refreshed credentials, never with credentials or signatures; null: nowhere. Failed calls
+    /// are the caller's to log (it owns the attempts).
     const logger* log = nullptr;
 };
 
 /// The headers an object is stored with.
 struct s3_object_headers {
-    std::string_view content_type{};
-    std::string_view content_encoding{};
+    std::string_view content_type{};     ///< Content-Type; empty: none sent. Must outlive the call.
+    std::string_view content_encoding{}; ///< Content-Encoding ("gzip"); empty: none sent.
 };
 
 /// One part of a multipart upload, as uploaded or as ListParts reports it.
 struct s3_part {
-    std::uint32_t number = 0;
-    std::string etag{};
-    std::uint64_t size = 0;
+    std::uint32_t number = 0; ///< its part number (from 1): parts are assembled in this order
+    std::string etag{};       ///< as S3 gave it, quotes included: what CompleteMultipartUpload names
+    std::uint64_t size = 0;   ///< its bytes
     /// The base64 CRC32C S3 stored with it ("" when it reported none).
     std::string checksum_crc32c{};
 };
 
 /// One object as ListObjectsV2 reports it.
 struct s3_object_info {
-    std::string key;
-    std::uint64_t size = 0;
+    std::string key;        ///< the full key, XML entities decoded
+    std::uint64_t size = 0; ///< its bytes
     /// As S3 gives it, quotes included; a multipart object's ends in "-<number of parts>".
     std::string etag;
 };
@@ -84,8 +88,9 @@ struct s3_object_info {
 /// A call's answer: the value, or why there is none.
 template <class T>
 struct s3_result {
-    std::optional<T> value{};
-    call_failure failure{};
+    std::optional<T> value{}; ///< set when the call succeeded
+    call_failure failure{};   ///< why it failed, when `value` is empty
+    /// True when the call returned its value.
     [[nodiscard]] bool ok() const noexcept { return value.has_value(); }
     /// The failure as an outcome (retry, throttled or reject) for the caller's retry loop.
     [[nodiscard]] outcome to_outcome() const { return ok() ? outcome::ok() : failure.to_entry_result(); }
@@ -232,11 +237,14 @@ public:
         : options_(std::move(options)),
           client_(http, std::move(credentials), service_options(options_)) {}
 
+    /// What the client was made with.
     [[nodiscard]] const s3_client_options& options() const noexcept { return options_; }
+    /// S3's documented limits, for the caller to size parts and objects by.
     [[nodiscard]] const s3_limits& limits() const noexcept { return limits_; }
     /// Abandons every call in flight and every later one (transport_error::cancelled): for a stop
     /// whose deadline passed.
     void cancel() noexcept { stop_.request_stop(); }
+    /// Tripped by cancel(): the caller's waits between attempts end with it too.
     [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_.get_token(); }
     /// "s3://bucket/key".
     [[nodiscard]] std::string location(std::string_view key) const { return "s3://" + options_.bucket + "/" + std::string(key); }

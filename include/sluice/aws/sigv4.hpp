@@ -196,8 +196,8 @@ namespace sluice::aws {
 
 /// One header or query parameter.
 struct http_field {
-    std::string name;
-    std::string value;
+    std::string name;  ///< as given; header names are lower-cased for signing only
+    std::string value; ///< as given; a query value decoded (the signer encodes it)
 };
 
 /// Headers or query parameters in insertion order; a name may repeat (repeated headers are signed as one
@@ -206,23 +206,27 @@ struct http_field {
 class field_list {
 public:
     field_list() = default;
+    /// The fields in the order given: `{{"Host", "..."}, {"Content-Type", "..."}}`.
     field_list(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
         fields_.reserve(fields.size());
         for (const auto& [name, value] : fields) add(name, value);
     }
 
+    /// Appends copies of both; returns *this to chain.
     field_list& add(std::string_view name, std::string_view value) {
         fields_.push_back(http_field{std::string(name), std::string(value)});
         return *this;
     }
-    void reserve(std::size_t count) { fields_.reserve(count); }
-    void clear() noexcept { fields_.clear(); }
+    void reserve(std::size_t count) { fields_.reserve(count); } ///< room for `count` fields
+    void clear() noexcept { fields_.clear(); }                  ///< drops every field, keeps the room
 
-    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); }
-    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
-    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }
-    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); }
+    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); } ///< fields, repeats counted
+    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }      ///< true without fields
+    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }  ///< the first field
+    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); } ///< the first field
+    /// Past the last field.
     [[nodiscard]] const http_field* end() const noexcept { return fields_.data() + fields_.size(); }
+    /// The i-th field added, unchecked.
     [[nodiscard]] const http_field& operator[](std::size_t i) const noexcept { return fields_[i]; }
 
     /// The value of the first field named `name`, ignoring ASCII case (as header names compare), or null.
@@ -236,8 +240,8 @@ private:
     std::vector<http_field> fields_;
 };
 
-using header_list = field_list;
-using query_list = field_list;
+using header_list = field_list; ///< a request's headers
+using query_list = field_list;  ///< a request's query parameters, decoded
 
 /// The payload hash for a body that is not signed (S3 over HTTPS, presigned URLs).
 inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
@@ -245,6 +249,7 @@ inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
 inline constexpr std::string_view empty_payload_sha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/// A service's canonicalisation rules (SigV4 differs for S3: sigv4_s3_options).
 struct sigv4_options {
     /// Remove `.`, `..` and empty segments from the path (every service but S3).
     bool normalize_path = true;
@@ -262,10 +267,10 @@ inline constexpr sigv4_options sigv4_s3_options{
 
 /// What to sign. Views only: everything must outlive the sign()/presign() call, nothing longer.
 struct sigv4_request {
-    std::string_view method = "GET";
+    std::string_view method = "GET"; ///< an HTTP token: "GET", "POST", "PUT"...
     /// The path without the query; see path_is_encoded and the encoding rules at the top of this file.
     std::string_view path = "/";
-    bool path_is_encoded = false;
+    bool path_is_encoded = false; ///< true: `path` is already its wire form, percent-encoded
     /// Query parameters, decoded, in any order (they are sorted for signing).
     std::span<const http_field> query{};
     /// The headers that will be sent, Host included (required). Connection, Expect, Transfer-Encoding,
@@ -278,12 +283,12 @@ struct sigv4_request {
     /// When not empty, used as the payload hash instead of hashing body: a precomputed lower-case hex
     /// SHA-256, unsigned_payload, or a streaming marker such as "STREAMING-UNSIGNED-PAYLOAD-TRAILER".
     std::string_view payload_hash{};
-    std::string_view region;
+    std::string_view region; ///< signed for, in the credential scope: "eu-west-1"
     /// The signing name of the service: "sqs", "s3", "logs", "firehose", ...
     std::string_view service;
     /// Signing time (X-Amz-Date); AWS rejects it when it is more than 5 minutes off.
     std::chrono::system_clock::time_point time{};
-    sigv4_options options{};
+    sigv4_options options{}; ///< the service's canonicalisation rules (sigv4_s3_options for S3)
 };
 
 /// What sign() or presign() produced. Reuse one across calls to reuse its buffers.
@@ -306,8 +311,8 @@ public:
         for (const http_field& field : fields()) list.add(field.name, field.value);
     }
 
-    std::string canonical_request;
-    std::string string_to_sign;
+    std::string canonical_request; ///< what AWS quotes when a signature does not match; may hold the token
+    std::string string_to_sign;    ///< the algorithm, X-Amz-Date, scope and the above's hex SHA-256, a line each
     /// Lower-case header names, sorted, ';'-joined: "host;x-amz-date".
     std::string signed_headers;
     /// Lower-case hex HMAC-SHA256 (64 characters).
@@ -417,7 +422,7 @@ inline void check_request(const aws::sigv4_request& request, const aws::aws_cred
 
 namespace sluice::aws {
 
-
+/// Signs requests (see the top of this file). One per thread: it caches signing keys and OpenSSL state.
 class sigv4_signer {
 public:
     /// Signing keys kept at once (least recently used evicted): enough for a few services and regions
@@ -431,8 +436,8 @@ public:
     sigv4_signer() = default;
     sigv4_signer(const sigv4_signer&) = delete;
     sigv4_signer& operator=(const sigv4_signer&) = delete;
-    sigv4_signer(sigv4_signer&&) noexcept = default;
-    sigv4_signer& operator=(sigv4_signer&&) noexcept = default;
+    sigv4_signer(sigv4_signer&&) noexcept = default;            ///< takes the key cache along
+    sigv4_signer& operator=(sigv4_signer&&) noexcept = default; ///< takes the key cache along
     ~sigv4_signer() { clear_key_cache(); }
 
     /// Header signing: `out` gets the headers to add (see sigv4_result::fields()). Throws
@@ -441,6 +446,7 @@ public:
     void sign(const sigv4_request& request, const aws_credentials& credentials, sigv4_result& out) {
         run(request, credentials, false, std::chrono::seconds{0}, out);
     }
+    /// The same into a new result (reusing one saves its allocations).
     [[nodiscard]] sigv4_result sign(const sigv4_request& request, const aws_credentials& credentials) {
         sigv4_result out;
         sign(request, credentials, out);
@@ -455,6 +461,7 @@ public:
             throw std::invalid_argument("sigv4: presigned requests expire after 1 to 604800 seconds");
         run(request, credentials, true, expires, out);
     }
+    /// The same into a new result.
     [[nodiscard]] sigv4_result presign(const sigv4_request& request, const aws_credentials& credentials,
                                        std::chrono::seconds expires) {
         sigv4_result out;

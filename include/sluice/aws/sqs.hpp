@@ -40,7 +40,9 @@ namespace sluice::aws {
 
 /// A message that was not sent, or not accepted, and why.
 struct sqs_unprocessed {
+    /// The message as it was submitted.
     sqs_message message;
+    /// Why, in words (never the message's content).
     std::string reason;
     /// False when it was refused before sending (invalid: too large, bad characters...).
     bool sent = false;
@@ -53,26 +55,39 @@ struct sqs_unprocessed {
 /// SendMessageBatch's traits for the batch layer.
 class sqs_service {
 public:
+    /// What one entry carries.
     using record_type = sqs_message;
+    /// What flush() lists: sqs_unprocessed names its record `message`.
     using unprocessed_type = sqs_unprocessed;
     /// Entry ids are positions in the batch: nothing to remember between request and response.
     struct request_state {};
+    /// AWS JSON 1.0.
     static constexpr wire_protocol protocol = wire_protocol::json_1_0;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = sqs_send_message_batch_target;
 
+    /// Throws std::invalid_argument without a queue URL. `queue` says what validation expects of
+    /// messages (FIFO fields); `limits` is SQS's table.
     explicit sqs_service(std::string queue_url, sqs_queue_options queue = {}, sqs_limits limits = {})
         : queue_url_(std::move(queue_url)), queue_(queue), limits_(limits), rng_(std::random_device{}()) {
         if (queue_url_.empty()) throw std::invalid_argument("sluice: SQS needs a queue URL");
     }
 
+    /// The queue URL (what logs and metrics name).
     [[nodiscard]] std::string_view name() const noexcept { return queue_url_; }
+    /// The queue every request names.
     [[nodiscard]] const std::string& queue_url() const noexcept { return queue_url_; }
+    /// True for a FIFO queue: ordered delivery, MessageGroupId required, no per-message delay.
     [[nodiscard]] bool fifo() const noexcept { return queue_.fifo; }
+    /// SQS's whole limit table (attributes, ids, delays), beyond what limits() tells the batch layer.
     [[nodiscard]] const sqs_limits& sqs_table() const noexcept { return limits_; }
+    /// The table's entries, request and message bytes, as the batch layer counts them.
     [[nodiscard]] batch_limits limits() const noexcept { return limits_.to_batch_limits(); }
+    /// The per-entry error codes SenderFault does not settle, and their verdicts.
     [[nodiscard]] const error_table& errors() const noexcept { return sqs_errors(); }
     /// Escaping can make a message up to six times larger (`\u00XX`), plus the entry's field names.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_message_bytes * 6 + 4096; }
+    /// A message identical to one pending is dropped (unless the dispatcher's drop_duplicates is off).
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::drop_newer; }
 
     /// FIFO: a MessageDeduplicationId is made up when the queue needs one and the caller gave none
@@ -94,6 +109,7 @@ public:
         return meta;
     }
 
+    /// {"QueueUrl":..,"Entries":[{"Id":"0",...},{"Id":"1",...}]}: entries behind their positions.
     [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
         const auto ids = position_ids(batch.records.size());
         std::size_t size = queue_url_.size() + 64;
@@ -103,6 +119,7 @@ public:
         return {};
     }
 
+    /// Per-entry outcomes from Successful and Failed, matched by the position ids.
     [[nodiscard]] batch_result read_response(std::string_view body, sink_batch batch, request_state&) {
         const auto ids = position_ids(batch.records.size());
         return parser_.parse(body, ids.views);
@@ -122,6 +139,7 @@ public:
         d.concurrency.max_in_flight = 16;
         return d;
     }
+    /// standard_delivery(); adjust() orders it for a FIFO queue.
     [[nodiscard]] delivery_options default_delivery() const { return standard_delivery(); }
 
     /// FIFO queues keep order: one request at a time, retries before anything newer.
@@ -169,16 +187,22 @@ static_assert(batch_service<sqs_service>);
 /// are entries encoded by append_sqs_entry_fields; a batch becomes one SendMessageBatch call.
 class sqs_sink {
 public:
+    /// Sends to `queue_url` through `client` (which outlives the sink). Records come encoded, so no
+    /// message is validated here: that, and FIFO order, are the caller's.
     sqs_sink(service_client& client, std::string queue_url, sqs_limits limits = {})
         : service_(std::move(queue_url), {}, limits), sink_(client, service_) {}
     sqs_sink(const sqs_sink&) = delete;
     sqs_sink& operator=(const sqs_sink&) = delete;
 
+    /// SQS's limits for the engine: entries, batch bytes, the largest encoded entry.
     [[nodiscard]] sink_limits limits() const { return sink_.limits(); }
+    /// One SendMessageBatch call (one attempt): an outcome per entry, or one for the whole request.
     [[nodiscard]] task<batch_result> send(sink_batch batch) { return sink_.send(batch); }
+    /// The same for entries without a batch key.
     [[nodiscard]] task<batch_result> send(std::span<const std::string_view> records) {
         return sink_.send(sink_batch{{}, records});
     }
+    /// The queue it sends to.
     [[nodiscard]] const std::string& queue_url() const noexcept { return service_.queue_url(); }
 
 private:
@@ -186,13 +210,15 @@ private:
     batch_sink<sqs_service> sink_;
 };
 
-using sqs_receipt = batch_receipt;
-using sqs_dispatcher_stats = batch_dispatcher_stats;
+using sqs_receipt = batch_receipt;                  ///< how a message sent with send() fared
+using sqs_dispatcher_stats = batch_dispatcher_stats; ///< the dispatcher's counters
 /// Thrown by sqs_dispatcher::send() when the message was not delivered: delivery_error, whose
 /// outcome says why (kind invalid: refused before sending; sent(); attempts()).
 using sqs_send_error = delivery_error;
 
+/// What an sqs_dispatcher sends to, and how.
 struct sqs_dispatcher_options {
+    /// The queue (required); a FIFO queue's ends in ".fifo".
     std::string queue_url;
     /// FIFO queue; by default, when the URL ends in ".fifo".
     std::optional<bool> fifo{};
@@ -216,10 +242,14 @@ struct sqs_dispatcher_options {
 /// SQS's batch dispatcher, standard or FIFO (see the file comment).
 class sqs_dispatcher : public batch_dispatcher<sqs_service> {
 public:
+    /// Runs on `loop` and sends through `client` (both outlive it); throws std::invalid_argument
+    /// without a queue URL.
     sqs_dispatcher(io_loop& loop, service_client& client, const sqs_dispatcher_options& o)
         : batch_dispatcher<sqs_service>(loop, client, make_service(o), common(o)) {}
 
+    /// True when it treats the queue as FIFO (the option, else the URL's ".fifo").
     [[nodiscard]] bool fifo() const noexcept { return service().fifo(); }
+    /// The queue it sends to.
     [[nodiscard]] const std::string& queue_url() const noexcept { return service().queue_url(); }
 
 private:

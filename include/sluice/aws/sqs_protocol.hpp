@@ -59,26 +59,28 @@
 
 namespace sluice::aws {
 
+/// The Content-Type of SQS's JSON requests.
 inline constexpr std::string_view sqs_json_content_type = "application/x-amz-json-1.0";
+/// The X-Amz-Target of SendMessageBatch.
 inline constexpr std::string_view sqs_send_message_batch_target = "AmazonSQS.SendMessageBatch";
 
 /// SQS's limits as AWS documents them (2026). One table, overridable, since AWS changes them: the
 /// message size went from 256 KiB to 1 MiB in 2025.
 struct sqs_limits {
-    std::size_t max_batch_entries = 10;
+    std::size_t max_batch_entries = 10; ///< entries per SendMessageBatch
     /// Body plus every attribute's name, data type and value.
     std::size_t max_message_bytes = 1'048'576;
     /// The sum of the sizes of a batch's messages.
     std::size_t max_batch_bytes = 1'048'576;
-    std::size_t max_attributes = 10;
+    std::size_t max_attributes = 10; ///< message attributes per message
     /// Entry ids: 1 to 80 characters of A-Z a-z 0-9 - _.
     std::size_t max_entry_id_length = 80;
-    std::size_t max_attribute_name_length = 256;
-    std::size_t max_attribute_type_length = 256;
-    int max_delay_seconds = 900;
+    std::size_t max_attribute_name_length = 256; ///< characters of an attribute's name
+    std::size_t max_attribute_type_length = 256; ///< characters of its data type, label included
+    int max_delay_seconds = 900;                 ///< the longest DelaySeconds: 15 minutes
     /// Group and deduplication ids: 1 to 128 characters of alphanumerics and punctuation.
     std::size_t max_group_id_length = 128;
-    std::size_t max_deduplication_id_length = 128;
+    std::size_t max_deduplication_id_length = 128; ///< the same characters as a group id
 
     /// For the delivery engine: entries, batch bytes and record bytes.
     [[nodiscard]] sink_limits to_sink_limits() const noexcept {
@@ -94,16 +96,20 @@ struct sqs_limits {
 /// A message attribute. data_type is "String", "Number" or "Binary", optionally with a custom label
 /// ("String.json", "Binary.gzip"); value holds the bytes (raw for Binary: the encoder base64s them).
 struct sqs_attribute {
+    /// A-Z a-z 0-9 _ - . (no '.' first, last or twice in a row); AWS. and Amazon. are reserved.
     std::string name;
-    std::string data_type;
-    std::string value;
+    std::string data_type; ///< "String", "Number" or "Binary", optionally with a ".label"
+    std::string value;     ///< not empty; text (UTF-8 of SQS's characters) unless Binary
 
+    /// A String attribute.
     [[nodiscard]] static sqs_attribute string(std::string name, std::string value) {
         return {std::move(name), "String", std::move(value)};
     }
+    /// A Number attribute: `value` is its decimal text ("-1.5e3"; at most 38 significant digits).
     [[nodiscard]] static sqs_attribute number(std::string name, std::string value) {
         return {std::move(name), "Number", std::move(value)};
     }
+    /// A Binary attribute: `bytes` raw, base64-encoded on the wire.
     [[nodiscard]] static sqs_attribute binary(std::string name, std::string bytes) {
         return {std::move(name), "Binary", std::move(bytes)};
     }
@@ -114,8 +120,11 @@ struct sqs_attribute {
     }
 };
 
+/// One message: body, attributes and the FIFO fields.
 struct sqs_message {
+    /// Not empty; valid UTF-8 of the characters SQS allows (those of XML 1.0).
     std::string body;
+    /// Up to max_attributes, each name once.
     std::vector<sqs_attribute> attributes{};
     /// Per-message delay (0-900 s); standard queues only.
     std::optional<int> delay_seconds{};
@@ -127,10 +136,11 @@ struct sqs_message {
 
 /// What validation needs to know about the queue.
 struct sqs_queue_options {
-    bool fifo = false;
-    bool content_based_deduplication = false;
+    bool fifo = false;                        ///< FIFO queue: group id required, no per-message delay
+    bool content_based_deduplication = false; ///< FIFO: SQS hashes the body; no deduplication id needed
 };
 
+/// What validation found wrong, as a kind to branch on; sqs_validation::reason says where.
 enum class sqs_problem {
     none,
     empty_body,
@@ -156,6 +166,7 @@ enum class sqs_problem {
     batch_too_large,
 };
 
+/// The enumerator's name: "message_too_large".
 [[nodiscard]] inline std::string_view to_string(sqs_problem p) noexcept {
     switch (p) {
     case sqs_problem::none: return "none";
@@ -186,11 +197,12 @@ enum class sqs_problem {
 
 /// The outcome of a validation: ok(), or the problem and a reason fit for logs and results.
 struct sqs_validation {
-    sqs_problem problem = sqs_problem::none;
-    std::string reason{};
+    sqs_problem problem = sqs_problem::none; ///< none when valid
+    std::string reason{};                    ///< positions and sizes, never a body or an attribute value
 
-    [[nodiscard]] bool ok() const noexcept { return problem == sqs_problem::none; }
-    [[nodiscard]] static sqs_validation valid() { return {}; }
+    [[nodiscard]] bool ok() const noexcept { return problem == sqs_problem::none; } ///< nothing found wrong
+    [[nodiscard]] static sqs_validation valid() { return {}; }                      ///< a passing result
+    /// A failing result.
     [[nodiscard]] static sqs_validation fail(sqs_problem p, std::string why) { return {p, std::move(why)}; }
 };
 
@@ -564,8 +576,8 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
 
 /// What SQS returned for an entry it accepted. Views into the parser: valid until its next parse.
 struct sqs_sent_entry {
-    std::string_view message_id{};
-    std::string_view md5_of_body{};
+    std::string_view message_id{};  ///< the id SQS gave the message
+    std::string_view md5_of_body{}; ///< hex MD5 of the body as SQS received it (parse() can check it)
     /// FIFO queues only.
     std::string_view sequence_number{};
 };

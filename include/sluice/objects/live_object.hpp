@@ -46,6 +46,7 @@ private:
 /// The record_completion a coroutine awaits (deliver()).
 class awaited_completion final : public record_completion {
 public:
+    /// done() resumes the awaiting coroutine through `loop` (posted, never from inside done()).
     explicit awaited_completion(io_loop& loop) : loop_(&loop) {}
 
     void done(const outcome& status, std::string_view location) override {
@@ -55,7 +56,9 @@ public:
         if (waiter_) loop_->post(std::exchange(waiter_, {}));
     }
 
+    /// True once done() was called: no need to suspend.
     [[nodiscard]] bool await_ready() const noexcept { return finished_; }
+    /// Remembers the one coroutine done() resumes.
     void await_suspend(std::coroutine_handle<> h) noexcept { waiter_ = h; }
     /// The receipt, or throws delivery_error with the failure.
     object_receipt await_resume() const {
@@ -74,8 +77,10 @@ private:
 /// One object in the engine (see the top of this header).
 class live_object {
 public:
+    /// What the age rule (close_rules::max_age) measures with.
     using clock = std::chrono::steady_clock;
 
+    /// An object just opened, or rebuilt from its journaled open entry; `format` makes its writer.
     live_object(std::uint64_t sequence, std::string partition, std::string key, std::int64_t opened_at_ms,
                 clock::time_point opened, const format_options& format)
         : sequence(sequence), partition(std::move(partition)), key(std::move(key)), opened_at_ms(opened_at_ms),
@@ -106,6 +111,7 @@ public:
             reversed = next;
         }
     }
+    /// finish_waiters() for a failure: there is no location.
     void fail_waiters(const outcome& status) { finish_waiters(status, {}); }
 
     /// Memory held for the object: writer, upload, journal ids, a constant for the rest.
@@ -114,15 +120,23 @@ public:
                key.capacity() + partition.capacity() + 512;
     }
 
+    /// Its number, unique per engine across restarts: the journal's entries name the object by it.
     const std::uint64_t sequence;
+    /// Its partition key (placement::partition_key): the partition's records go to it while it is open.
     const std::string partition;
+    /// Its name at the destination: a path below a directory, or an S3 key.
     const std::string key;
+    /// When it was first opened, Unix milliseconds, as its open entry records it.
     const std::int64_t opened_at_ms;
+    /// The same on `clock`, for the age rule: a replayed object keeps the age it had.
     const clock::time_point opened;
+    /// Encodes its records in the format; what it outputs goes to `upload`.
     object_writer writer;
+    /// Its destination's upload, begun when the object was opened or replayed.
     std::unique_ptr<object_upload> upload{};
     /// Its journal entries (open, records, close), acknowledged together once it is written.
     std::vector<record_id> journal_ids{};
+    /// Records it took, replayed ones included; none at completion: the upload is aborted.
     std::uint64_t records = 0;
     /// Takes no more records (a close rule fired, or a close was requested).
     bool full = false;
@@ -130,6 +144,7 @@ public:
     bool close_journaled = false;
     /// Completing (after full): no more writes from the engine's batches.
     bool completing = false;
+    /// Rebuilt from the journal after a restart (what object_description::replayed tells the destination).
     bool replayed = false;
 
 private:

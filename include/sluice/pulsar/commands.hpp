@@ -100,89 +100,108 @@ enum class key_shared_mode : std::int32_t { auto_split = 0, sticky = 1 };
 
 namespace proto {
 
+/// KeyValue: a named string (message properties, producer and consumer metadata).
 struct key_value {
-    std::string key;
-    std::string value;
+    std::string key;   ///< the name
+    std::string value; ///< its value
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, key); f(2, value); }
+    /// Equal names and values.
     bool operator==(const key_value&) const = default;
 };
 
+/// KeyLongValue: a named number (CommandAck.properties).
 struct key_long_value {
-    std::string key;
-    std::uint64_t value = 0;
+    std::string key;         ///< the name
+    std::uint64_t value = 0; ///< its value
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, key); f(2, value); }
 };
 
+/// MessageIdData: where an entry is stored (ledger, entry) and a message's place in a batched entry.
 struct message_id_data {
-    std::uint64_t ledger_id = 0;
-    std::uint64_t entry_id = 0;
-    std::optional<std::int32_t> partition;   // default -1
-    std::optional<std::int32_t> batch_index; // default -1
-    std::vector<std::int64_t> ack_set;
-    std::optional<std::int32_t> batch_size;
+    std::uint64_t ledger_id = 0;             ///< the BookKeeper ledger holding the entry
+    std::uint64_t entry_id = 0;              ///< the entry within that ledger
+    std::optional<std::int32_t> partition;   ///< the topic partition (default -1: not partitioned)
+    std::optional<std::int32_t> batch_index; ///< its index in a batched entry (default -1: not batched)
+    std::vector<std::int64_t> ack_set;       ///< batch index acks: a bit per message, set: unacked
+    std::optional<std::int32_t> batch_size;  ///< how many messages the batched entry holds
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, ledger_id); f(2, entry_id); f(3, partition); f(4, batch_index); f(5, ack_set); f(6, batch_size);
     }
 };
 
+/// IntRange: a range of key hashes (KeySharedMeta.hashRanges).
 struct int_range {
-    std::int32_t start = 0;
-    std::int32_t end = 0;
+    std::int32_t start = 0; ///< the first hash, inclusive
+    std::int32_t end = 0;   ///< the last hash, inclusive
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, start); f(2, end); }
 };
 
+/// KeySharedMeta: how a Key_Shared subscription divides keys among consumers.
 struct key_shared_meta {
+    /// AUTO_SPLIT: broker-assigned ranges; STICKY: its own.
     key_shared_mode mode = key_shared_mode::auto_split;
-    std::vector<int_range> hash_ranges;
-    std::optional<bool> allow_out_of_order_delivery;
+    std::vector<int_range> hash_ranges;              ///< STICKY: the hash ranges this consumer takes
+    std::optional<bool> allow_out_of_order_delivery; ///< keys may move before earlier messages are acked
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, mode); f(3, hash_ranges); f(4, allow_out_of_order_delivery); }
 };
 
+/// FeatureFlags: optional protocol features one side supports (each default false).
 struct feature_flags {
-    std::optional<bool> supports_auth_refresh;
-    std::optional<bool> supports_broker_entry_metadata;
-    std::optional<bool> supports_partial_producer;
-    std::optional<bool> supports_topic_watchers;
+    std::optional<bool> supports_auth_refresh;          ///< answers AUTH_CHALLENGE with fresh credentials
+    std::optional<bool> supports_broker_entry_metadata; ///< reads broker entry metadata in front of messages
+    std::optional<bool> supports_partial_producer;      ///< a producer may cover some partitions only
+    std::optional<bool> supports_topic_watchers;        ///< topic list watchers (WATCH_TOPIC_LIST)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, supports_auth_refresh); f(2, supports_broker_entry_metadata); f(3, supports_partial_producer);
         f(4, supports_topic_watchers);
     }
 };
 
+/// EncryptionKeys: an end-to-end encrypted message's data key, encrypted for one key pair.
 struct encryption_keys {
-    std::string key;
-    std::string value;
-    std::vector<key_value> metadata;
+    std::string key;                 ///< the name of the public key it was encrypted with
+    std::string value;               ///< the encrypted data key
+    std::vector<key_value> metadata; ///< the key's metadata
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, key); f(2, value); f(3, metadata); }
 };
 
+/// MessageMetadata: the header of every stored entry, a single message or a batch.
 struct message_metadata {
-    std::string producer_name;
-    std::uint64_t sequence_id = 0;
-    std::uint64_t publish_time = 0;
-    std::vector<key_value> properties;
-    std::optional<std::string> replicated_from;
-    std::optional<std::string> partition_key;
-    std::vector<std::string> replicate_to;
-    std::optional<compression_type> compression;
-    std::optional<std::uint32_t> uncompressed_size;
-    std::optional<std::int32_t> num_messages_in_batch; // present only on batches
-    std::optional<std::uint64_t> event_time;
-    std::vector<encryption_keys> encryption;
-    std::optional<std::string> encryption_algo;
-    std::optional<std::string> encryption_param;
-    std::optional<std::string> schema_version;
-    std::optional<bool> partition_key_b64_encoded;
-    std::optional<std::string> ordering_key;
-    std::optional<std::int64_t> deliver_at_time;
-    std::optional<std::int32_t> marker_type;
-    std::optional<std::uint64_t> highest_sequence_id;
-    std::optional<bool> null_value;
-    std::optional<std::string> uuid;
-    std::optional<std::int32_t> num_chunks_from_msg;
-    std::optional<std::int32_t> total_chunk_msg_size;
-    std::optional<std::int32_t> chunk_id;
-    std::optional<bool> null_partition_key;
+    std::string producer_name;                        ///< the producer that published it
+    std::uint64_t sequence_id = 0;                    ///< the producer's sequence id (a batch's first)
+    std::uint64_t publish_time = 0;                   ///< when the producer published it, Unix milliseconds
+    std::vector<key_value> properties;                ///< its properties (a batch's are per message)
+    std::optional<std::string> replicated_from;       ///< geo-replication: the cluster it came from
+    std::optional<std::string> partition_key;         ///< the key: picks partition and Key_Shared consumer
+    std::vector<std::string> replicate_to;            ///< clusters to replicate to (not the namespace's)
+    std::optional<compression_type> compression;      ///< the payload's codec (default NONE)
+    std::optional<std::uint32_t> uncompressed_size;   ///< the payload's size before compression
+    /// Messages in a batch (default 1); sluice sets it on batches only.
+    std::optional<std::int32_t> num_messages_in_batch;
+    std::optional<std::uint64_t> event_time;          ///< the event's own time, Unix ms (default 0: none)
+    std::vector<encryption_keys> encryption;          ///< end-to-end encryption: the data key per recipient
+    std::optional<std::string> encryption_algo;       ///< the algorithm that encrypted the data key
+    std::optional<std::string> encryption_param;      ///< the encryption's parameters (its IV)
+    std::optional<std::string> schema_version;        ///< the version of the schema the payload follows
+    std::optional<bool> partition_key_b64_encoded;    ///< the key is base64 of binary bytes (default false)
+    std::optional<std::string> ordering_key;          ///< replaces the key for Key_Shared dispatch
+    std::optional<std::int64_t> deliver_at_time;      ///< delayed delivery: not before this, Unix ms
+    std::optional<std::int32_t> marker_type;          ///< an internal marker's kind (not application data)
+    std::optional<std::uint64_t> highest_sequence_id; ///< a batch's last sequence id (default 0)
+    std::optional<bool> null_value;                   ///< no value, unlike an empty one (default false)
+    std::optional<std::string> uuid;                  ///< chunking: the id shared by a message's chunks
+    std::optional<std::int32_t> num_chunks_from_msg;  ///< chunking: how many chunks the message became
+    std::optional<std::int32_t> total_chunk_msg_size; ///< chunking: the whole message's size
+    std::optional<std::int32_t> chunk_id;             ///< chunking: this chunk's index
+    std::optional<bool> null_partition_key;           ///< no key, unlike an empty one (default false)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, producer_name); f(2, sequence_id); f(3, publish_time); f(4, properties); f(5, replicated_from);
         f(6, partition_key); f(7, replicate_to); f(8, compression); f(9, uncompressed_size);
@@ -193,17 +212,19 @@ struct message_metadata {
     }
 };
 
+/// SingleMessageMetadata: the header of each message inside a batch payload.
 struct single_message_metadata {
-    std::vector<key_value> properties;
-    std::optional<std::string> partition_key;
-    std::int32_t payload_size = 0;
-    std::optional<bool> compacted_out;
-    std::optional<std::uint64_t> event_time;
-    std::optional<bool> partition_key_b64_encoded;
-    std::optional<std::string> ordering_key;
-    std::optional<std::uint64_t> sequence_id;
-    std::optional<bool> null_value;
-    std::optional<bool> null_partition_key;
+    std::vector<key_value> properties;             ///< the message's properties
+    std::optional<std::string> partition_key;      ///< its key
+    std::int32_t payload_size = 0;                 ///< the bytes of its payload, which follow this header
+    std::optional<bool> compacted_out;             ///< compaction removed it: skip it (default false)
+    std::optional<std::uint64_t> event_time;       ///< the event's own time, Unix ms (default 0: none)
+    std::optional<bool> partition_key_b64_encoded; ///< the key is base64 of binary bytes (default false)
+    std::optional<std::string> ordering_key;       ///< replaces the key for Key_Shared dispatch
+    std::optional<std::uint64_t> sequence_id;      ///< its own sequence id (sluice sets one per message)
+    std::optional<bool> null_value;                ///< no value, unlike an empty one (default false)
+    std::optional<bool> null_partition_key;        ///< no key, unlike an empty one (default false)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, properties); f(2, partition_key); f(3, payload_size); f(4, compacted_out); f(5, event_time);
         f(6, partition_key_b64_encoded); f(7, ordering_key); f(8, sequence_id); f(9, null_value);
@@ -213,46 +234,54 @@ struct single_message_metadata {
 
 // ---- commands -------------------------------------------------------------------------------------
 
+/// CONNECT: opens a session, with the client's version and credentials.
 struct connect {
-    static constexpr command_type type = command_type::connect;
-    std::string client_version;
-    std::optional<std::string> auth_data;
-    std::optional<std::int32_t> protocol_version;
-    std::optional<std::string> auth_method_name;
-    std::optional<std::string> proxy_to_broker_url;
-    std::optional<feature_flags> flags;
+    static constexpr command_type type = command_type::connect; ///< its BaseCommand type
+    std::string client_version;                     ///< the client's name and version
+    std::optional<std::string> auth_data;           ///< the credentials (sluice: the token)
+    std::optional<std::int32_t> protocol_version;   ///< the highest version the client speaks (sluice: 21)
+    std::optional<std::string> auth_method_name;    ///< the auth method (sluice: "token", with a token)
+    std::optional<std::string> proxy_to_broker_url; ///< through a Pulsar proxy: the broker to reach
+    std::optional<feature_flags> flags;             ///< the client's features
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, client_version); f(3, auth_data); f(4, protocol_version); f(5, auth_method_name);
         f(6, proxy_to_broker_url); f(10, flags);
     }
 };
 
+/// CONNECTED: the broker accepted CONNECT.
 struct connected {
-    static constexpr command_type type = command_type::connected;
-    std::string server_version;
-    std::optional<std::int32_t> protocol_version;
-    std::optional<std::int32_t> max_message_size;
-    std::optional<feature_flags> flags;
+    static constexpr command_type type = command_type::connected; ///< its BaseCommand type
+    std::string server_version;                   ///< the broker's version
+    std::optional<std::int32_t> protocol_version; ///< the version both sides use (default 0)
+    std::optional<std::int32_t> max_message_size; ///< largest message it takes; sluice sizes frames by it
+    std::optional<feature_flags> flags;           ///< the broker's features
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, server_version); f(2, protocol_version); f(3, max_message_size); f(4, flags); }
 };
 
+/// SUBSCRIBE: creates a consumer on a subscription; SUCCESS or ERROR answers.
 struct subscribe {
-    static constexpr command_type type = command_type::subscribe;
-    std::string topic;
-    std::string subscription;
+    static constexpr command_type type = command_type::subscribe; ///< its BaseCommand type
+    std::string topic;                           ///< the topic or partition
+    std::string subscription;                    ///< the subscription's name
+    /// Exclusive, Shared, Failover or Key_Shared.
     subscription_type sub_type = subscription_type::exclusive;
-    std::uint64_t consumer_id = 0;
-    std::uint64_t request_id = 0;
-    std::optional<std::string> consumer_name;
-    std::optional<std::int32_t> priority_level;
-    std::optional<bool> durable;
+    std::uint64_t consumer_id = 0;               ///< the client's id for the consumer on this connection
+    std::uint64_t request_id = 0;                ///< pairs the request with its answer
+    std::optional<std::string> consumer_name;    ///< the consumer's name
+    std::optional<std::int32_t> priority_level;  ///< Shared: lower levels are served first
+    std::optional<bool> durable;                 ///< a cursor kept across disconnects (default true)
+    /// Where the cursor starts (a reader's non-durable one).
     std::optional<message_id_data> start_message_id;
-    std::vector<key_value> metadata;
-    std::optional<bool> read_compacted;
-    std::optional<initial_position> initial;
-    std::optional<bool> force_topic_creation;
-    std::optional<key_shared_meta> key_shared;
-    std::optional<std::uint64_t> consumer_epoch;
+    std::vector<key_value> metadata;             ///< key=value pairs attached to the consumer
+    std::optional<bool> read_compacted;          ///< read the topic's compacted view
+    std::optional<initial_position> initial;     ///< a new subscription's start: Latest (default) or Earliest
+    std::optional<bool> force_topic_creation;    ///< create a missing topic where allowed (default true)
+    std::optional<key_shared_meta> key_shared;   ///< Key_Shared: how keys are divided
+    std::optional<std::uint64_t> consumer_epoch; ///< Exclusive, Failover: raised by each redelivery request
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, topic); f(2, subscription); f(3, sub_type); f(4, consumer_id); f(5, request_id); f(6, consumer_name);
         f(7, priority_level); f(8, durable); f(9, start_message_id); f(10, metadata); f(11, read_compacted);
@@ -260,222 +289,276 @@ struct subscribe {
     }
 };
 
+/// PRODUCER: registers a producer on a topic; PRODUCER_SUCCESS or ERROR answers.
 struct producer {
-    static constexpr command_type type = command_type::producer;
-    std::string topic;
-    std::uint64_t producer_id = 0;
-    std::uint64_t request_id = 0;
-    std::optional<std::string> producer_name;
+    static constexpr command_type type = command_type::producer; ///< its BaseCommand type
+    std::string topic;                               ///< the topic or partition
+    std::uint64_t producer_id = 0;                   ///< the client's id for the producer on this connection
+    std::uint64_t request_id = 0;                    ///< pairs the request with its answer
+    std::optional<std::string> producer_name;        ///< the name to use; unset: the broker makes one
+    /// Its messages are end-to-end encrypted (default false).
     std::optional<bool> encrypted;
-    std::vector<key_value> metadata;
-    std::optional<std::uint64_t> epoch;
-    std::optional<bool> user_provided_producer_name;
+    std::vector<key_value> metadata;                 ///< key=value pairs attached to the producer
+    std::optional<std::uint64_t> epoch;              ///< one more at each registration of the same producer
+    std::optional<bool> user_provided_producer_name; ///< the name is the user's (default true)
+    /// Shared (default), Exclusive, WaitForExclusive or ExclusiveWithFencing.
     std::optional<producer_access_mode> access_mode;
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, topic); f(2, producer_id); f(3, request_id); f(4, producer_name); f(5, encrypted); f(6, metadata);
         f(8, epoch); f(9, user_provided_producer_name); f(10, access_mode);
     }
 };
 
+/// SEND: precedes a message's (or a batch's) metadata and payload in a frame.
 struct send {
-    static constexpr command_type type = command_type::send;
-    std::uint64_t producer_id = 0;
-    std::uint64_t sequence_id = 0;
-    std::optional<std::int32_t> num_messages;
-    std::optional<std::uint64_t> highest_sequence_id;
-    std::optional<bool> is_chunk;
-    std::optional<bool> marker;
+    static constexpr command_type type = command_type::send; ///< its BaseCommand type
+    std::uint64_t producer_id = 0;                    ///< the producer sending
+    std::uint64_t sequence_id = 0;                    ///< the (first) message's sequence id
+    std::optional<std::int32_t> num_messages;         ///< messages in the entry (default 1)
+    std::optional<std::uint64_t> highest_sequence_id; ///< a batch's last sequence id (default 0)
+    std::optional<bool> is_chunk;                     ///< one chunk of a larger message (default false)
+    std::optional<bool> marker;                       ///< an internal marker, not data (default false)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, producer_id); f(2, sequence_id); f(3, num_messages); f(6, highest_sequence_id); f(7, is_chunk); f(8, marker);
     }
 };
 
+/// SEND_RECEIPT: the broker stored a SEND.
 struct send_receipt {
-    static constexpr command_type type = command_type::send_receipt;
-    std::uint64_t producer_id = 0;
-    std::uint64_t sequence_id = 0;
-    std::optional<message_id_data> message_id;
-    std::optional<std::uint64_t> highest_sequence_id;
+    static constexpr command_type type = command_type::send_receipt; ///< its BaseCommand type
+    std::uint64_t producer_id = 0;                    ///< the producer that sent it
+    std::uint64_t sequence_id = 0;                    ///< the SEND's (first) sequence id
+    std::optional<message_id_data> message_id;        ///< where it is stored
+    std::optional<std::uint64_t> highest_sequence_id; ///< the SEND's highest sequence id (default 0)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, producer_id); f(2, sequence_id); f(3, message_id); f(4, highest_sequence_id); }
 };
 
+/// SEND_ERROR: the broker did not store a SEND.
 struct send_error {
-    static constexpr command_type type = command_type::send_error;
-    std::uint64_t producer_id = 0;
-    std::uint64_t sequence_id = 0;
-    server_error error = server_error::unknown_error;
-    std::string message;
+    static constexpr command_type type = command_type::send_error; ///< its BaseCommand type
+    std::uint64_t producer_id = 0;                    ///< the producer that sent it
+    std::uint64_t sequence_id = 0;                    ///< the SEND's sequence id
+    server_error error = server_error::unknown_error; ///< why
+    std::string message;                              ///< the broker's explanation
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, producer_id); f(2, sequence_id); f(3, error); f(4, message); }
 };
 
+/// MESSAGE: a stored entry pushed to a consumer; its metadata and payload follow in the frame.
 struct message {
-    static constexpr command_type type = command_type::message;
-    std::uint64_t consumer_id = 0;
-    message_id_data message_id;
-    std::optional<std::uint32_t> redelivery_count;
-    std::vector<std::int64_t> ack_set;
-    std::optional<std::uint64_t> consumer_epoch;
+    static constexpr command_type type = command_type::message; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0;                 ///< the consumer it is for
+    message_id_data message_id;                    ///< where it is stored
+    std::optional<std::uint32_t> redelivery_count; ///< how many times it was delivered before (default 0)
+    std::vector<std::int64_t> ack_set;             ///< batch index acks: a bit per message, set: unacked
+    std::optional<std::uint64_t> consumer_epoch;   ///< the consumer epoch it was sent under
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, message_id); f(3, redelivery_count); f(4, ack_set); f(5, consumer_epoch); }
 };
 
+/// ACK: acknowledges messages, individually or cumulatively.
 struct ack {
-    static constexpr command_type type = command_type::ack;
-    std::uint64_t consumer_id = 0;
-    ack_type kind = ack_type::individual;
-    std::vector<message_id_data> message_ids;
-    std::optional<validation_error> validation;
-    std::vector<key_long_value> properties;
-    std::optional<std::uint64_t> request_id;
+    static constexpr command_type type = command_type::ack; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0;              ///< the consumer acknowledging
+    ack_type kind = ack_type::individual;       ///< Individual, or Cumulative: all up to the one named
+    std::vector<message_id_data> message_ids;   ///< the messages (Individual may name several)
+    std::optional<validation_error> validation; ///< the message was discarded as invalid, and why
+    std::vector<key_long_value> properties;     ///< named numbers attached to the ack
+    std::optional<std::uint64_t> request_id;    ///< asks for an ACK_RESPONSE with this id
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, kind); f(3, message_ids); f(4, validation); f(5, properties); f(8, request_id); }
 };
 
+/// FLOW: lets the broker push more messages to a consumer.
 struct flow {
-    static constexpr command_type type = command_type::flow;
-    std::uint64_t consumer_id = 0;
-    std::uint32_t message_permits = 0;
+    static constexpr command_type type = command_type::flow; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0;     ///< the consumer
+    std::uint32_t message_permits = 0; ///< how many more, on top of the permits given before
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, message_permits); }
 };
 
+/// UNSUBSCRIBE: deletes the consumer's subscription; SUCCESS or ERROR answers.
 struct unsubscribe {
-    static constexpr command_type type = command_type::unsubscribe;
-    std::uint64_t consumer_id = 0;
-    std::uint64_t request_id = 0;
-    std::optional<bool> force;
+    static constexpr command_type type = command_type::unsubscribe; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0; ///< the consumer
+    std::uint64_t request_id = 0;  ///< pairs the request with its answer
+    std::optional<bool> force;     ///< even with other consumers connected (default false)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, request_id); f(3, force); }
 };
 
+/// SUCCESS: a request (SUBSCRIBE, UNSUBSCRIBE, CLOSE_PRODUCER, CLOSE_CONSUMER) succeeded.
 struct success {
-    static constexpr command_type type = command_type::success;
-    std::uint64_t request_id = 0;
+    static constexpr command_type type = command_type::success; ///< its BaseCommand type
+    std::uint64_t request_id = 0; ///< the request it answers
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, request_id); }
 };
 
+/// ERROR: a request failed.
 struct error {
-    static constexpr command_type type = command_type::error;
-    std::uint64_t request_id = 0;
-    server_error code = server_error::unknown_error;
-    std::string message;
+    static constexpr command_type type = command_type::error; ///< its BaseCommand type
+    std::uint64_t request_id = 0;                    ///< the request it answers
+    server_error code = server_error::unknown_error; ///< why
+    std::string message;                             ///< the broker's explanation
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, request_id); f(2, code); f(3, message); }
 };
 
+/// CLOSE_PRODUCER: from the client, ends a producer; from the broker, asks it to register again.
 struct close_producer {
-    static constexpr command_type type = command_type::close_producer;
-    std::uint64_t producer_id = 0;
-    std::uint64_t request_id = 0;
-    std::optional<std::string> assigned_broker_service_url;
-    std::optional<std::string> assigned_broker_service_url_tls;
+    static constexpr command_type type = command_type::close_producer; ///< its BaseCommand type
+    std::uint64_t producer_id = 0;                              ///< the producer
+    std::uint64_t request_id = 0;                               ///< pairs the request with its answer
+    std::optional<std::string> assigned_broker_service_url;     ///< from the broker: where the topic moved
+    std::optional<std::string> assigned_broker_service_url_tls; ///< the same, over TLS
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, producer_id); f(2, request_id); f(3, assigned_broker_service_url); f(4, assigned_broker_service_url_tls); }
 };
 
+/// CLOSE_CONSUMER: from the client, ends a consumer; from the broker, asks it to subscribe again.
 struct close_consumer {
-    static constexpr command_type type = command_type::close_consumer;
-    std::uint64_t consumer_id = 0;
-    std::uint64_t request_id = 0;
-    std::optional<std::string> assigned_broker_service_url;
-    std::optional<std::string> assigned_broker_service_url_tls;
+    static constexpr command_type type = command_type::close_consumer; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0;                              ///< the consumer
+    std::uint64_t request_id = 0;                               ///< pairs the request with its answer
+    std::optional<std::string> assigned_broker_service_url;     ///< from the broker: where the topic moved
+    std::optional<std::string> assigned_broker_service_url_tls; ///< the same, over TLS
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, request_id); f(3, assigned_broker_service_url); f(4, assigned_broker_service_url_tls); }
 };
 
+/// PRODUCER_SUCCESS: the broker registered a producer.
 struct producer_success {
-    static constexpr command_type type = command_type::producer_success;
-    std::uint64_t request_id = 0;
-    std::string producer_name;
-    std::optional<std::int64_t> last_sequence_id; // default -1
-    std::optional<std::string> schema_version;
-    std::optional<std::uint64_t> topic_epoch;
-    std::optional<bool> producer_ready; // default true
+    static constexpr command_type type = command_type::producer_success; ///< its BaseCommand type
+    std::uint64_t request_id = 0;                 ///< the PRODUCER it answers
+    std::string producer_name;                    ///< the producer's name (the broker's, when it made one)
+    std::optional<std::int64_t> last_sequence_id; ///< de-duplication: the last id stored (default -1: none)
+    std::optional<std::string> schema_version;    ///< the version of the producer's schema
+    std::optional<std::uint64_t> topic_epoch;     ///< exclusive access: the topic epoch to send on reconnects
+    std::optional<bool> producer_ready;           ///< false: WaitForExclusive still waits (default true)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, request_id); f(2, producer_name); f(3, last_sequence_id); f(4, schema_version); f(5, topic_epoch); f(6, producer_ready);
     }
 };
 
+/// PING: a keep-alive probe; PONG answers.
 struct ping {
-    static constexpr command_type type = command_type::ping;
+    static constexpr command_type type = command_type::ping; ///< its BaseCommand type
+    /// No fields: the message is empty.
     template <class F> void fields(F&&) {}
 };
 
+/// PONG: the answer to PING.
 struct pong {
-    static constexpr command_type type = command_type::pong;
+    static constexpr command_type type = command_type::pong; ///< its BaseCommand type
+    /// No fields: the message is empty.
     template <class F> void fields(F&&) {}
 };
 
+/// REDELIVER_UNACKNOWLEDGED_MESSAGES: asks the broker to deliver messages again.
 struct redeliver_unacknowledged_messages {
+    /// Its BaseCommand type.
     static constexpr command_type type = command_type::redeliver_unacknowledged_messages;
-    std::uint64_t consumer_id = 0;
-    std::vector<message_id_data> message_ids;
-    std::optional<std::uint64_t> consumer_epoch;
+    std::uint64_t consumer_id = 0;               ///< the consumer
+    std::vector<message_id_data> message_ids;    ///< the messages; none: every unacknowledged one
+    std::optional<std::uint64_t> consumer_epoch; ///< Exclusive, Failover: the consumer's new epoch
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, message_ids); f(3, consumer_epoch); }
 };
 
+/// PARTITIONED_METADATA: asks how many partitions a topic has.
 struct partitioned_metadata {
-    static constexpr command_type type = command_type::partitioned_metadata;
-    std::string topic;
-    std::uint64_t request_id = 0;
-    std::optional<bool> metadata_auto_creation_enabled;
+    static constexpr command_type type = command_type::partitioned_metadata; ///< its BaseCommand type
+    std::string topic;                                  ///< the topic
+    std::uint64_t request_id = 0;                       ///< pairs the request with its answer
+    std::optional<bool> metadata_auto_creation_enabled; ///< may auto-create a missing topic (default true)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, topic); f(2, request_id); f(6, metadata_auto_creation_enabled); }
 };
 
+/// PARTITIONED_METADATA_RESPONSE: a topic's partition count, or why there is none.
 struct partitioned_metadata_response {
+    /// Its BaseCommand type.
     static constexpr command_type type = command_type::partitioned_metadata_response;
+    /// Its .proto LookupType: whether the lookup succeeded.
     enum class result : std::int32_t { success = 0, failed = 1 };
-    std::optional<std::uint32_t> partitions;
-    std::uint64_t request_id = 0;
-    std::optional<result> response;
-    std::optional<server_error> error;
-    std::optional<std::string> message;
+    std::optional<std::uint32_t> partitions; ///< how many; 0: not partitioned; unset on failure
+    std::uint64_t request_id = 0;            ///< the request it answers
+    std::optional<result> response;          ///< Success or Failed
+    std::optional<server_error> error;       ///< on failure: why
+    std::optional<std::string> message;      ///< on failure: the broker's explanation
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, partitions); f(2, request_id); f(3, response); f(4, error); f(5, message); }
 };
 
+/// LOOKUP: asks which broker serves a topic.
 struct lookup {
-    static constexpr command_type type = command_type::lookup;
-    std::string topic;
-    std::uint64_t request_id = 0;
+    static constexpr command_type type = command_type::lookup; ///< its BaseCommand type
+    std::string topic;                                   ///< the topic or partition
+    std::uint64_t request_id = 0;                        ///< pairs the request with its answer
+    /// A redirected lookup the broker must settle (default false).
     std::optional<bool> authoritative;
-    std::optional<std::string> advertised_listener_name;
+    std::optional<std::string> advertised_listener_name; ///< which of the brokers' listeners to answer with
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, topic); f(2, request_id); f(3, authoritative); f(7, advertised_listener_name); }
 };
 
+/// LOOKUP_RESPONSE: the broker to use, a broker to ask instead, or a failure.
 struct lookup_response {
-    static constexpr command_type type = command_type::lookup_response;
-    std::optional<std::string> broker_service_url;
-    std::optional<std::string> broker_service_url_tls;
-    std::optional<lookup_type> response;
-    std::uint64_t request_id = 0;
+    static constexpr command_type type = command_type::lookup_response; ///< its BaseCommand type
+    std::optional<std::string> broker_service_url;     ///< the broker's pulsar:// URL
+    std::optional<std::string> broker_service_url_tls; ///< its pulsar+ssl:// URL
+    std::optional<lookup_type> response;               ///< Connect (use it), Redirect (ask it) or Failed
+    std::uint64_t request_id = 0;                      ///< the request it answers
+    /// Redirect: send with the next LOOKUP (default false).
     std::optional<bool> authoritative;
-    std::optional<server_error> error;
-    std::optional<std::string> message;
+    std::optional<server_error> error;                 ///< Failed: why
+    std::optional<std::string> message;                ///< Failed: the broker's explanation
+    /// Connect through the service URL, a proxy (default false).
     std::optional<bool> proxy_through_service_url;
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, broker_service_url); f(2, broker_service_url_tls); f(3, response); f(4, request_id); f(5, authoritative);
         f(6, error); f(7, message); f(8, proxy_through_service_url);
     }
 };
 
+/// REACHED_END_OF_TOPIC: the topic was terminated and the consumer has read all of it.
 struct reached_end_of_topic {
-    static constexpr command_type type = command_type::reached_end_of_topic;
-    std::uint64_t consumer_id = 0;
+    static constexpr command_type type = command_type::reached_end_of_topic; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0; ///< the consumer
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); }
 };
 
+/// ACTIVE_CONSUMER_CHANGE: Failover: whether this consumer is now the one receiving.
 struct active_consumer_change {
-    static constexpr command_type type = command_type::active_consumer_change;
-    std::uint64_t consumer_id = 0;
-    std::optional<bool> is_active;
+    static constexpr command_type type = command_type::active_consumer_change; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0; ///< the consumer
+    std::optional<bool> is_active; ///< true: it is (default false)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, is_active); }
 };
 
+/// ACK_RESPONSE: the answer to an ACK that carried a request_id.
 struct ack_response {
-    static constexpr command_type type = command_type::ack_response;
-    std::uint64_t consumer_id = 0;
-    std::optional<server_error> error;
-    std::optional<std::string> message;
-    std::optional<std::uint64_t> request_id;
+    static constexpr command_type type = command_type::ack_response; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0;           ///< the consumer
+    std::optional<server_error> error;       ///< why the ack failed; unset: it succeeded
+    std::optional<std::string> message;      ///< the broker's explanation
+    std::optional<std::uint64_t> request_id; ///< the ACK it answers
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(4, error); f(5, message); f(6, request_id); }
 };
 
 /// A BaseCommand whose type sluice does not handle (kept so the connection can say which).
 struct unknown_command {
-    std::int32_t type = 0;
+    std::int32_t type = 0; ///< the BaseCommand.Type received
 };
 
 } // namespace proto

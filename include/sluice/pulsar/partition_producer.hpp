@@ -44,11 +44,12 @@ struct producer_options {
     /// Batching: a batch is sent when it holds max_messages or max_bytes, or max_delay after its
     /// first message, whichever comes first. Off: every message is its own SEND.
     bool batching = true;
-    std::size_t batch_max_messages = 1000;
-    std::size_t batch_max_bytes = 128u << 10;
-    std::chrono::milliseconds batch_max_delay{10};
+    std::size_t batch_max_messages = 1000;         ///< max_messages: a batch is sent at this many
+    std::size_t batch_max_bytes = 128u << 10;      ///< max_bytes: its entries, metadata included
+    std::chrono::milliseconds batch_max_delay{10}; ///< max_delay: from the batch's first message
+    /// The codec of every SEND's payload (a batch is compressed whole).
     compression_type compression = compression_type::none;
-    /// Messages sent and not yet acknowledged, per partition.
+    /// Messages not yet acknowledged, per partition: in the open batch or sent.
     std::size_t max_pending_messages = 1000;
     /// When the queue is full: wait for room (true) or fail the send at once (false).
     bool block_if_queue_full = false;
@@ -56,7 +57,7 @@ struct producer_options {
     std::chrono::milliseconds send_timeout{30'000};
     /// Reconnection backoff (full jitter between these bounds).
     std::chrono::milliseconds reconnect_initial_backoff{100};
-    std::chrono::milliseconds reconnect_max_backoff{30'000};
+    std::chrono::milliseconds reconnect_max_backoff{30'000}; ///< the longest wait between attempts
     /// Partitioned topics: how keys pick a partition (messages without a key go round-robin).
     hashing_scheme hashing = hashing_scheme::java_string_hash;
 };
@@ -64,8 +65,14 @@ struct producer_options {
 /// Why a message was not produced.
 class producer_error : public std::runtime_error {
 public:
+    /// What failed. queue_full: no room, and block_if_queue_full is off; timeout: the oldest pending
+    /// message outlived send_timeout (every pending one fails with it); broker: the broker refused the
+    /// message or the producer; closed: the producer is closed; too_large: over the broker's
+    /// max_message_size; invalid: a message the producer cannot take (another topic, no topic).
     enum class kind { queue_full, timeout, broker, closed, too_large, invalid };
+    /// A failure of kind `k`, described by `what`.
     producer_error(kind k, const std::string& what) : std::runtime_error(what), kind_(k) {}
+    /// The kind, for callers that retry some failures and not others.
     [[nodiscard]] kind reason() const noexcept { return kind_; }
 
 private:
@@ -95,6 +102,7 @@ inline result<message_id> send_failure(producer_error::kind k, const std::string
 /// A message on its way: await wait() for its message id or error.
 class pending_send {
 public:
+    /// Follows the slot the producer resolves (the producers make these; callers receive them).
     explicit pending_send(std::shared_ptr<detail::send_slot> s) noexcept : slot_(std::move(s)) {}
     /// The outcome: Ok with the message id, or Error with why.
     [[nodiscard]] task<result<message_id>> wait() const {
@@ -102,6 +110,7 @@ public:
         co_await s->done.wait();
         co_return s->outcome;
     }
+    /// True once the outcome is known: wait() returns without waiting.
     [[nodiscard]] bool done() const noexcept { return slot_->done.is_set(); }
 
 private:
@@ -117,6 +126,7 @@ struct producer_stats {
     std::uint64_t reconnects = 0; ///< successful re-registrations
 };
 
+/// Produces to one topic, or one partition, through the broker that serves it (see the top of this file).
 class partition_producer final : connection_handler {
 public:
     /// `topic` is this producer's own topic (a partition's name for partitioned topics).
@@ -206,11 +216,15 @@ public:
         co_await tasks_.join();
     }
 
+    /// The topic, or the partition's topic name, it produces to.
     [[nodiscard]] const std::string& topic() const noexcept { return topic_; }
+    /// The producer name: the options' or, without one, the broker's (once start() registered it).
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    /// True while registered on a live connection; false before start() and while reconnecting.
     [[nodiscard]] bool connected() const noexcept { return connected_; }
     /// Messages queued or in flight, not yet resolved.
     [[nodiscard]] std::size_t pending() const noexcept { return pending_; }
+    /// Its counters.
     [[nodiscard]] const producer_stats& stats() const noexcept { return stats_; }
     /// The next sequence id this producer will use.
     [[nodiscard]] std::uint64_t next_sequence_id() const noexcept { return next_seq_; }

@@ -34,38 +34,48 @@ enum class logical_type : std::uint8_t { none, string, json, timestamp_millis, t
 
 /// A leaf of the (flat) schema: parquet.thrift `SchemaElement` of a primitive column.
 struct schema_leaf {
-    std::string name;
-    physical_type type = physical_type::byte_array;
-    bool optional = true;
-    logical_type logical = logical_type::none;
+    std::string name;                               ///< field 4: the column's name, also its path
+    physical_type type = physical_type::byte_array; ///< field 1
+    bool optional = true;                           ///< field 3: OPTIONAL (nulls allowed), else REQUIRED
+    logical_type logical = logical_type::none;      ///< field 10, with the matching ConvertedType (6)
 };
 
 /// parquet.thrift `Statistics` (min/max already PLAIN-encoded, byte arrays without their length).
 struct statistics {
-    std::optional<std::string> min_value;
-    std::optional<std::string> max_value;
-    std::int64_t null_count = 0;
+    std::optional<std::string> min_value; ///< field 6 (and is_min_value_exact, 8); none: not written
+    std::optional<std::string> max_value; ///< field 5 (and is_max_value_exact, 7); none: not written
+    std::int64_t null_count = 0;          ///< field 3, always written
     std::optional<std::int64_t> nan_count; ///< floating-point columns only
 };
 
 /// parquet.thrift `PageEncodingStats`: how many pages of a type used an encoding.
 struct page_encoding_count {
-    page_type type = page_type::data_page;
-    encoding used = encoding::plain;
-    std::int32_t count = 0;
+    page_type type = page_type::data_page; ///< field 1: data or dictionary pages
+    encoding used = encoding::plain;       ///< field 2: the encoding of their values
+    std::int32_t count = 0;                ///< field 3: how many such pages the chunk has
 };
 
-/// parquet.thrift `ColumnMetaData`.
+/// parquet.thrift `ColumnMetaData`: one column chunk of a row group.
 struct column_meta {
+    /// Field 1: the leaf's type.
     physical_type type = physical_type::byte_array;
+    /// Field 2: every encoding its pages use (with RLE for the levels of an optional column).
     std::vector<encoding> encodings;
+    /// Field 3: path_in_schema, the leaf's name (flat schema).
     std::string path;
+    /// Field 4: the codec of every page.
     codec compression = codec::uncompressed;
+    /// Field 5: the chunk's values, nulls included.
     std::int64_t num_values = 0;
+    /// Field 6: page headers plus uncompressed bodies.
     std::int64_t total_uncompressed_size = 0;
+    /// Field 7: the chunk's bytes in the file, headers included.
     std::int64_t total_compressed_size = 0;
+    /// Field 9: file offset of the first data page.
     std::int64_t data_page_offset = 0;
+    /// Field 11: file offset of the dictionary page, when the chunk has one.
     std::optional<std::int64_t> dictionary_page_offset;
+    /// Field 12: the chunk's statistics.
     statistics stats;
     /// Pages per type and encoding: tells readers whether every data page is dictionary-encoded.
     std::vector<page_encoding_count> encoding_stats;
@@ -73,9 +83,9 @@ struct column_meta {
 
 /// parquet.thrift `RowGroup`.
 struct row_group_meta {
-    std::vector<column_meta> columns;
-    std::int64_t num_rows = 0;
-    std::int64_t file_offset = 0;
+    std::vector<column_meta> columns; ///< field 1: a chunk per leaf, in schema order
+    std::int64_t num_rows = 0;        ///< field 3
+    std::int64_t file_offset = 0;     ///< field 5: file offset of its first page
 };
 
 /// Appends a `PageHeader` of a v1 data page (levels RLE-encoded) to `out`.
