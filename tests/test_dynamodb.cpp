@@ -275,7 +275,9 @@ TEST_CASE("dynamodb: writes of one key never share a request; the last write win
     }
     CHECK(superseded >= 1);
     CHECK(h.fake.writes < 63); // waiting writes were replaced, not all sent
-    CHECK(log.count("replaced by a newer write") == superseded);
+    // Warned about, one line per cause and interval (log_throttle), not one per write replaced.
+    CHECK(log.count("replaced by a newer write") >= 1);
+    CHECK(log.count("replaced by a newer write") <= superseded);
     REQUIRE(receipts.size() == 3);
     CHECK(receipts[0].superseded); // round 98 of item 4 was replaced by round 100 before it was sent
     CHECK_FALSE(receipts[1].superseded);

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <sluice/metrics/log.hpp>
+#include <sluice/metrics/log_throttle.hpp>
 #include <sluice/metrics/metrics.hpp>
 
 #include <atomic>
@@ -574,6 +575,38 @@ TEST_SUITE("metrics") {
         CHECK(cap.entries.at(0).message ==
               "rejected: Authorization: AWS4-HMAC-SHA256 Credential=[redacted], SignedHeaders=host, Signature=[redacted]");
     }
+
+TEST_CASE("log_throttle: the first line of a cause at once, then one per interval with the count held back") {
+    using namespace std::chrono_literals;
+    sluice::log_throttle t(10s, 2);
+    const auto t0 = sluice::log_throttle::clock::time_point{} + 1h;
+    CHECK(t.admit("a", t0) == std::optional<std::uint64_t>{0});
+    CHECK_FALSE(t.admit("a", t0 + 1s).has_value());
+    CHECK_FALSE(t.admit("a", t0 + 9s).has_value());
+    CHECK(t.admit("b", t0 + 9s) == std::optional<std::uint64_t>{0}); // another cause is not held back
+    CHECK(t.admit("a", t0 + 10s) == std::optional<std::uint64_t>{2}); // says how many were not logged
+    CHECK_FALSE(t.admit("a", t0 + 11s).has_value());
+    CHECK(t.held_back() == 3);
+    // Two causes remembered at most: a third forgets the oldest ("b"), which then counts as new.
+    CHECK(t.admit("c", t0 + 12s) == std::optional<std::uint64_t>{0});
+    CHECK(t.admit("b", t0 + 12s) == std::optional<std::uint64_t>{0});
 }
+
+TEST_CASE("log_cause: one cause per service code or error, whatever the record's sizes and ids") {
+    using sluice::outcome;
+    auto big = outcome::reject("record of 1048577 bytes is over the limit of 1048576");
+    auto bigger = outcome::reject("record of 2000000 bytes is over the limit of 1048576");
+    CHECK(sluice::log_cause(big) == sluice::log_cause(bigger));
+    CHECK(sluice::log_cause(big) != sluice::log_cause(outcome::reject("invalid UTF-8 at byte 3")));
+    CHECK(sluice::log_cause(big) != sluice::log_cause(outcome::retry("record of 1 bytes is over the limit of 1")));
+    auto gone1 = outcome::reject("QueueDoesNotExist (HTTP 400, request id 5f8b-1): no such queue");
+    gone1.from_service("QueueDoesNotExist", "5f8b-1");
+    auto gone2 = outcome::reject("QueueDoesNotExist (HTTP 400, request id a1c2-9): no such queue");
+    gone2.from_service("QueueDoesNotExist", "a1c2-9");
+    CHECK(sluice::log_cause(gone1) == sluice::log_cause(gone2));
+    CHECK(sluice::log_cause(gone1).find("5f8b") == std::string::npos);
+}
+
+} // TEST_SUITE
 
 } // namespace test_metrics

@@ -151,7 +151,10 @@ struct harness {
     http_server server{[this](const http_exchange& ex) { return sqs.handle(ex); }};
     std::string queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/events";
 
+    std::shared_ptr<credentials_provider> credentials_instead; // when set, used instead of credentials()
+
     std::shared_ptr<credentials_provider> credentials() const {
+        if (credentials_instead) return credentials_instead;
         aws_credentials c;
         c.access_key_id = "AKIDEXAMPLE123456";
         c.secret_access_key = test_secret;
@@ -188,6 +191,29 @@ void run_dispatcher(harness& h, sqs_dispatcher_options options, Body body, retry
     loop.run_until_complete(main());
     loop.drain();
 }
+
+/// A credentials source that always fails with `code`, counting how often it was asked.
+class failing_credentials final : public credentials_provider {
+public:
+    explicit failing_credentials(credentials_errc code) : code_(code) {}
+    task<result<aws_credentials>> load() override {
+        ++loads;
+        co_return detail::aws_creds::fail(name(), code_, "nothing set up here (test)");
+    }
+    std::string_view name() const noexcept override { return "test"; }
+    int loads = 0;
+
+private:
+    credentials_errc code_;
+};
+
+/// The warn lines a logger got, by message.
+struct warn_lines {
+    std::map<std::string, int> count;
+    logger log{{.level = log_level::debug}, [this](const log_record& r) {
+                   if (r.level == log_level::warn) ++count[std::string(r.message)];
+               }};
+};
 
 sqs_dispatcher_options options_with(delivery_options delivery, const logger* log = nullptr) {
     sqs_dispatcher_options o;
@@ -376,6 +402,61 @@ TEST_CASE("a service that keeps failing: every message comes back unprocessed wi
     // client's own standard-mode retries are off), and each record had 2 engine attempts.
     CHECK(engine_requests >= 3 * 2);
     CHECK(h.sqs.requests == engine_requests);
+}
+
+TEST_CASE("credentials not set up fail every message at once, with the reason, in one log line") {
+    // Issue 13: no retry can fix a source that is not set up (before, each batch was retried up to the
+    // engine's attempts, looking the credentials up again every time, and every record logged a line).
+    harness h;
+    auto missing = std::make_shared<failing_credentials>(credentials_errc::not_configured);
+    h.credentials_instead = missing;
+    warn_lines warnings;
+    std::vector<sqs_unprocessed> unprocessed;
+    run_dispatcher(h, options_with(fast_delivery(5), &warnings.log), [&](sqs_dispatcher& d) -> task<void> {
+        for (int i = 0; i < 23; ++i) d.submit(body_message("m" + std::to_string(i)));
+        unprocessed = co_await d.flush();
+    });
+    REQUIRE(unprocessed.size() == 23);
+    std::set<std::string> bodies;
+    for (const auto& u : unprocessed) {
+        bodies.insert(u.message.body);
+        CHECK(u.attempts == 1); // (`sent` says true: the engine counts the attempt, not the bytes that left)
+        CHECK(u.reason.find("no credentials") != std::string::npos);
+    }
+    CHECK(bodies.size() == 23);
+    CHECK(h.sqs.requests == 0);
+    CHECK(missing->loads == 3); // one lookup per batch of at most 10, none repeated
+    CHECK(warnings.count["record not delivered"] == 1);
+}
+
+TEST_CASE("a source that was asked and failed is retried; a queue that does not exist is one log line") {
+    harness h;
+    auto flaky = std::make_shared<failing_credentials>(credentials_errc::provider_failed);
+    h.credentials_instead = flaky;
+    std::vector<sqs_unprocessed> unprocessed;
+    run_dispatcher(h, options_with(fast_delivery(3)), [&](sqs_dispatcher& d) -> task<void> {
+        d.submit(body_message("one"));
+        unprocessed = co_await d.flush();
+    });
+    REQUIRE(unprocessed.size() == 1);
+    CHECK(unprocessed[0].attempts == 3);
+    CHECK(flaky->loads == 3);
+
+    harness gone;
+    gone.sqs.request_fault = [](std::size_t) -> std::optional<http_reply> {
+        return service_error_reply(400, "QueueDoesNotExist", "The specified queue does not exist.");
+    };
+    warn_lines warnings;
+    run_dispatcher(gone, options_with(fast_delivery(3), &warnings.log), [&](sqs_dispatcher& d) -> task<void> {
+        for (int i = 0; i < 40; ++i) d.submit(body_message("m" + std::to_string(i)));
+        unprocessed = co_await d.flush();
+    });
+    REQUIRE(unprocessed.size() == 40);
+    for (const auto& u : unprocessed) {
+        CHECK(u.attempts == 1);
+        CHECK(u.reason.find("QueueDoesNotExist") != std::string::npos);
+    }
+    CHECK(warnings.count["record not delivered"] == 1);
 }
 
 TEST_CASE("bad input is refused at once, named, never sent, and nothing else is held up") {

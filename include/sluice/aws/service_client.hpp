@@ -123,7 +123,11 @@ struct call_failure {
     [[nodiscard]] entry_result to_entry_result() const {
         entry_result r;
         if (credentials)
-            r = entry_result::retry(message);
+            // Credentials not set up, or set up wrongly, come back the same on every attempt (retrying
+            // them only repeats the lookups): the records fail at once with the reason. A source that was
+            // asked and failed (an endpoint down, a refresh refused) may answer next time.
+            r = code == make_error_code(credentials_errc::provider_failed) ? entry_result::retry(message)
+                                                                           : entry_result::reject(message);
         else if (kind != retry_kind::none)
             r = entry_result::retry(message, kind == retry_kind::throttling);
         else if (!service && code == http::transport_error::cancelled)

@@ -54,6 +54,7 @@
 #include <sluice/delivery/sink.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/metrics/log.hpp>
+#include <sluice/metrics/log_throttle.hpp>
 #include <sluice/metrics/metrics.hpp>
 
 namespace sluice {
@@ -504,10 +505,14 @@ private:
         o.message = std::move(message);
         ++stats_.failed;
         sink_metrics_.events_failed.inc();
-        if (options_.log)
-            options_.log->warn("delivery", "record not delivered",
-                               {field::plain("sink", options_.name), field::plain("reason", o.message),
-                                field::plain("attempts", static_cast<std::uint64_t>(n->attempts))});
+        // One line per cause and interval: a misconfiguration fails every record for one reason.
+        if (options_.log && options_.log->enabled(log_level::warn)) {
+            if (const auto held = log_limit_.admit(log_cause(o)))
+                options_.log->warn("delivery", "record not delivered",
+                                   {field::plain("sink", options_.name), field::plain("reason", o.message),
+                                    field::plain("attempts", static_cast<std::uint64_t>(n->attempts)),
+                                    field::plain("similar_not_logged", *held)});
+        }
         finish_failed(n, std::move(o));
     }
 
@@ -724,10 +729,12 @@ private:
         log_drop(where);
     }
 
-    void log_drop(const char* where) const {
-        if (options_.log)
+    void log_drop(const char* where) {
+        if (!options_.log || !options_.log->enabled(log_level::warn)) return;
+        if (const auto held = log_limit_.admit(std::string("dropped:") + where))
             options_.log->warn("delivery", "record dropped: buffer full",
-                               {field::plain("sink", options_.name), field::plain("buffer", where)});
+                               {field::plain("sink", options_.name), field::plain("buffer", where),
+                                field::plain("similar_not_logged", *held)});
     }
 
     void update_gauges() {
@@ -737,6 +744,7 @@ private:
     }
 
     io_loop* loop_;
+    log_throttle log_limit_;
     Sink* sink_;
     delivery_options options_;
     sink_limits limits_;

@@ -39,6 +39,7 @@
 #include <sluice/delivery/pipeline.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/metrics/log.hpp>
+#include <sluice/metrics/log_throttle.hpp>
 #include <sluice/queue/collector.hpp>
 
 namespace sluice::aws {
@@ -264,9 +265,10 @@ private:
 
     void supersede(pending& older, pending& newer, std::shared_ptr<pending> owner) {
         ++stats_.superseded;
-        if (options_.log)
-            options_.log->warn("aws", "write replaced by a newer write of the same key before it was sent",
-                               {field::plain("destination", service_.name())});
+        if (options_.log && options_.log->enabled(log_level::warn))
+            if (const auto held = log_limit_.admit("superseded"))
+                options_.log->warn("aws", "write replaced by a newer write of the same key before it was sent",
+                                   {field::plain("destination", service_.name()), field::plain("similar_not_logged", *held)});
         older.superseded = true;
         older.record.reset(); // the newer write stands for it in the unprocessed list
         for (auto& r : older.riders) newer.riders.push_back(std::move(r));
@@ -350,9 +352,11 @@ private:
         if (std::string why = service_.prepare(r); !why.empty()) {
             ++stats_.invalid;
             out.invalid = std::string(service_.name()) + ": record not sent: " + why;
-            if (options_.log)
-                options_.log->warn("aws", "invalid record not sent",
-                                   {field::plain("destination", service_.name()), field::plain("reason", why)});
+            if (options_.log && options_.log->enabled(log_level::warn))
+                if (const auto held = log_limit_.admit(log_cause(outcome::reject(why))))
+                    options_.log->warn("aws", "invalid record not sent",
+                                       {field::plain("destination", service_.name()), field::plain("reason", why),
+                                        field::plain("similar_not_logged", *held)});
             return out;
         }
         auto p = std::make_shared<pending>();
@@ -361,9 +365,11 @@ private:
             auto it = pending_.find(std::string_view(p->entry));
             if (it != pending_.end()) {
                 ++stats_.duplicates;
-                if (options_.log)
-                    options_.log->warn("aws", "duplicate of a pending record dropped",
-                                       {field::plain("destination", service_.name())});
+                if (options_.log && options_.log->enabled(log_level::warn))
+                    if (const auto held = log_limit_.admit("duplicate"))
+                        options_.log->warn("aws", "duplicate of a pending record dropped",
+                                           {field::plain("destination", service_.name()),
+                                            field::plain("similar_not_logged", *held)});
                 out.entry = it->second;
                 out.duplicate = true;
                 return out;
@@ -377,6 +383,7 @@ private:
     io_loop* loop_;
     batch_dispatcher_options options_;
     Service service_;
+    log_throttle log_limit_; // one line per cause and interval, not one per record
     batch_sink<Service> sink_;
     delivery_pipeline<batch_sink<Service>> pipeline_;
     /// What the service adds to each entry's counted size when it sums a request.
