@@ -23,7 +23,7 @@ namespace sluice {
 /// Lets the first log line of each cause through, then at most one per interval and cause.
 class log_throttle {
 public:
-    using clock = std::chrono::steady_clock;
+    using clock = std::chrono::steady_clock; ///< monotonic: intervals survive changes of the wall clock
 
     /// `interval`: how long a cause stays quiet after a line; `max_causes`: causes remembered at once
     /// (over it, the oldest are forgotten, so a flood of distinct causes cannot grow memory).
