@@ -87,6 +87,7 @@ namespace sluice::aws {
 
 // ---- error codes ------------------------------------------------------------------------------
 
+/// Why a credentials provider gave no credentials (the codes of credentials_category).
 enum class credentials_errc {
     not_configured = 1,    ///< the source is not set up here: try the next one
     invalid_configuration, ///< the source is set up, but wrongly (a missing part, a bad value)
@@ -112,11 +113,13 @@ public:
 
 namespace sluice::aws {
 
+/// The "sluice.aws.credentials" error category.
 [[nodiscard]] inline const std::error_category& credentials_category() noexcept {
     static const detail::aws_creds::category_impl category;
     return category;
 }
 
+/// `e` as a std::error_code (what lets a credentials_errc convert to one).
 [[nodiscard]] inline std::error_code make_error_code(credentials_errc e) noexcept {
     return {static_cast<int>(e), credentials_category()};
 }

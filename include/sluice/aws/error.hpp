@@ -62,6 +62,7 @@ enum class retry_kind {
     clock_skew, ///< the request time is too far from the service's: correct the clock, then retry
 };
 
+/// "none", "transient", "throttling" or "clock_skew".
 [[nodiscard]] inline std::string_view to_string(retry_kind kind) noexcept {
     switch (kind) {
     case retry_kind::none: return "none";
@@ -752,6 +753,7 @@ template <class Headers>
     return code == "InvalidSignatureException" || code == "SignatureDoesNotMatch" || code == "AuthFailure";
 }
 
+/// How the retry mode treats `e`: throttling (or 429), else clock skew, else transient, else none.
 [[nodiscard]] inline retry_kind classify(const service_error& e) noexcept {
     for (std::string_view code : {std::string_view(e.code), std::string_view(e.query_code)}) {
         if (code.empty()) continue;

@@ -114,6 +114,7 @@ struct retry_token {
     unsigned quota_held = 0;
 };
 
+/// Whether a failed attempt is retried and, when not, why.
 enum class retry_verdict {
     retry,              ///< try again after `delay`
     not_retryable,      ///< the failure is not worth retrying
@@ -121,6 +122,8 @@ enum class retry_verdict {
     quota_exhausted,    ///< the retry quota is empty (a long outage): fail fast
 };
 
+/// "retry", "not retryable", "attempts exhausted" or "retry quota exhausted", as a failed call's
+/// message ends.
 [[nodiscard]] inline std::string_view to_string(retry_verdict v) noexcept {
     switch (v) {
     case retry_verdict::retry: return "retry";

@@ -67,6 +67,7 @@ enum class compression : std::uint8_t {
     snappy = 4, ///< Snappy's raw block format (blocks only)
 };
 
+/// "none", "lz4", "zstd", "gzip" or "snappy".
 [[nodiscard]] inline std::string_view to_string(compression c) noexcept {
     switch (c) {
     case compression::none: return "none";

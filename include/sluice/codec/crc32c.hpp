@@ -200,7 +200,6 @@ __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_update_hardware(st
 
 } // namespace detail
 
-/// True when crc32c() uses the CPU's CRC32C instruction (x86-64 with SSE4.2).
 namespace detail {
 /// 0: not checked yet, 1: the instruction is there, 2: it is not. Constant-initialised (so usable
 /// during static initialisation); a relaxed load on the hot path instead of a function-local static's
@@ -208,6 +207,7 @@ namespace detail {
 inline std::atomic<int> crc32c_cpu_state{0};
 } // namespace detail
 
+/// True when crc32c() uses the CPU's CRC32C instruction (x86-64 with SSE4.2).
 [[nodiscard]] inline bool crc32c_hardware_available() noexcept {
 #if SLUICE_DETAIL_CRC32C_X86
 #if defined(__SSE4_2__)
@@ -245,10 +245,12 @@ inline std::atomic<int> crc32c_cpu_state{0};
     return crc32c_hardware(data, crc);
 }
 
+/// CRC32C of the `size` bytes at `data`, continuing from `crc`.
 [[nodiscard]] inline std::uint32_t crc32c(const void* data, std::size_t size, std::uint32_t crc = 0) noexcept {
     return crc32c(std::span<const std::byte>(static_cast<const std::byte*>(data), size), crc);
 }
 
+/// CRC32C of `text`'s bytes, continuing from `crc`.
 [[nodiscard]] inline std::uint32_t crc32c(std::string_view text, std::uint32_t crc = 0) noexcept {
     return crc32c(text.data(), text.size(), crc);
 }

@@ -90,6 +90,7 @@ struct response {
     }
 };
 
+/// Which HTTP versions a client may negotiate (client_options::version).
 enum class http_version {
     http1_1,             ///< HTTP/1.1 only
     http2_tls,           ///< HTTP/2 when TLS negotiates it (ALPN), else HTTP/1.1 (the default)

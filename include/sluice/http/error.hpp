@@ -10,6 +10,7 @@
 
 namespace sluice::http {
 
+/// Why a request got no response (the codes of transport_category).
 enum class transport_error {
     timed_out = 1,      ///< connect or total timeout
     couldnt_resolve,    ///< DNS lookup failed
@@ -43,11 +44,13 @@ public:
 };
 } // namespace detail
 
+/// The "sluice.http" error category.
 [[nodiscard]] inline const std::error_category& transport_category() noexcept {
     static const detail::transport_category_impl category;
     return category;
 }
 
+/// `e` as a std::error_code (what lets a transport_error convert to one).
 [[nodiscard]] inline std::error_code make_error_code(transport_error e) noexcept {
     return {static_cast<int>(e), transport_category()};
 }

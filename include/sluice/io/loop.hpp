@@ -47,6 +47,7 @@ enum class io_backend {
     epoll,
 };
 
+/// "automatic", "io_uring" or "epoll".
 inline std::string_view to_string(io_backend b) noexcept {
     switch (b) {
     case io_backend::automatic: return "automatic";

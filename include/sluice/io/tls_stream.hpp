@@ -85,6 +85,7 @@ public:
     return c;
 }
 
+/// `e` as a std::error_code (what lets a tls_errc convert to one).
 [[nodiscard]] inline std::error_code make_error_code(tls_errc e) noexcept { return {static_cast<int>(e), tls_category()}; }
 
 /// A TLS failure. what() names the peer, the name verified and the cause; verify_result() is

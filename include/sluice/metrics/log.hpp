@@ -40,8 +40,10 @@
 
 namespace sluice {
 
+/// How much a record matters, least first. As a logger's level: the least it passes on (off: none).
 enum class log_level { trace, debug, info, warn, error, off };
 
+/// "trace", "debug", "info", "warn", "error" or "off", as format_log_line spells it.
 [[nodiscard]] inline std::string_view to_string(log_level level) noexcept {
     switch (level) {
     case log_level::trace: return "trace";
@@ -148,6 +150,8 @@ struct log_record {
     std::chrono::system_clock::time_point time;
 };
 
+/// Where a logger's records go: called on the logging thread, once per record the level lets through;
+/// an exception it throws is dropped (logging never throws).
 using log_callback = std::function<void(const log_record&)>;
 
 namespace detail {

@@ -34,6 +34,7 @@
 
 namespace sluice {
 
+/// What a series is, in Prometheus' terms: a total that only grows, a value, or a distribution.
 enum class metric_type { counter, gauge, histogram };
 
 /// "counter", "gauge" or "histogram", as the Prometheus # TYPE line spells it.

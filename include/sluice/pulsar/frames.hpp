@@ -30,7 +30,9 @@
 
 namespace sluice::pulsar {
 
+/// Starts the checksummed part of a frame that carries a message (metadata and payload).
 inline constexpr std::uint16_t payload_magic = 0x0e01;
+/// Starts the broker entry metadata a broker may put before that part (skipped when read).
 inline constexpr std::uint16_t broker_entry_metadata_magic = 0x0e02;
 /// Pulsar's default maximum message size (the broker's maxMessageSize, 5 MiB).
 inline constexpr std::size_t default_max_message_size = 5u << 20;

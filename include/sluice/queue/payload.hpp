@@ -15,6 +15,7 @@
 
 namespace sluice {
 
+/// Which collectors of a queue receive a payload (payload::mode).
 enum class delivery {
     broadcast, ///< every collector of the queue
     key,       ///< the collectors whose key is in payload::keys

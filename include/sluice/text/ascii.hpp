@@ -76,6 +76,7 @@ namespace sluice::text {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+/// ASCII digit, '0' to '9'.
 [[nodiscard]] constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 /// An RFC 9110 token character: what HTTP field names and authentication schemes are made of.

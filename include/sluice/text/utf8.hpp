@@ -19,6 +19,7 @@
 
 namespace sluice::text {
 
+/// A check's verdict: ok, not valid UTF-8, or valid UTF-8 holding a code point the rule refuses.
 enum class utf8_status { ok, invalid_utf8, invalid_character };
 
 /// The result of a check: ok, or what is wrong and where.
