@@ -12,6 +12,7 @@
 #include <sluice/io/loop.hpp>
 #include <sluice/pulsar/producer.hpp>
 #include <sluice/pulsar/source.hpp>
+#include <sluice/pulsar/json_serde.hpp>
 #include <sluice/queue/collector_queue.hpp>
 
 #include <map>

@@ -6,6 +6,7 @@
 
 #include <sluice/pulsar/lookup.hpp>
 #include <sluice/pulsar/message.hpp>
+#include <sluice/pulsar/json_serde.hpp>
 #include <sluice/pulsar/serdes.hpp>
 
 // Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)

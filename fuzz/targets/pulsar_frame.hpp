@@ -18,6 +18,7 @@
 #include <sluice/pulsar/compression.hpp>
 #include <sluice/pulsar/frames.hpp>
 #include <sluice/pulsar/lookup.hpp>
+#include <sluice/pulsar/json_serde.hpp>
 #include <sluice/pulsar/serdes.hpp>
 #include <sluice/text/utf8.hpp>
 

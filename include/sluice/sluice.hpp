@@ -134,5 +134,8 @@
 #include <sluice/pulsar/dead_letter.hpp>
 #include <sluice/pulsar/consumer.hpp>
 #include <sluice/pulsar/serdes.hpp>
+#if SLUICE_HAS_SIMDJSON
+#include <sluice/pulsar/json_serde.hpp> // JSON payloads are read with simdjson
+#endif
 #include <sluice/pulsar/source.hpp>
 #include <sluice/pulsar/delivery_sink.hpp>

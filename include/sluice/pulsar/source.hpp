@@ -7,6 +7,7 @@
 // deserialize (or arrived corrupt) reaches the collectors as a record whose value is an Error, next
 // to the raw message: the error stream, routed like any other failure.
 //
+//     #include <sluice/pulsar/json_serde.hpp>   // json_serde (the other serdes are in serdes.hpp)
 //     auto publisher = queue.get_publisher();
 //     source_options<json_value> options;   // named: GCC 12 mishandles braced temporaries in co_await
 //     options.stop = token;
