@@ -8,10 +8,13 @@
 //                   on the sink's acknowledgement
 //   queue_hold      the same processor without release_consumer(), max_consumers = 64: what the queue did
 //                   before calls could release their consumer (each batch closes on its age, 200 ms)
+//   queue_only      the same queue, publisher and window, with a processor that returns at once (no
+//                   engine): what any path through the queue with awaited results can reach at most
 //
 // The pipeline is configured as in the README's "Reliable delivery" snippet, in memory: batches of 500
 // records / 1 MiB / 200 ms, a buffer of 10,000 records (block when full). Records are ~70-byte JSON.
-// SLUICE_BENCH_QUICK=1 shrinks the runs. Prints each case's deliveries/s and its ratio to `engine`.
+// SLUICE_BENCH_QUICK=1 shrinks the runs. Prints each case's deliveries/s and its ratios to `engine` and
+// to `queue_only`.
 
 #include <benchmark/benchmark.h>
 
@@ -92,8 +95,11 @@ void engine(benchmark::State& state) {
     state.counters["deliveries/s"] = benchmark::Counter(static_cast<double>(delivered), benchmark::Counter::kIsRate);
 }
 
+/// How the collector's processor treats a record.
+enum class processing { deliver_release, deliver_hold, nothing };
+
 /// Records through a collector queue into the pipeline; every payload awaited until acknowledged.
-void through_queue(benchmark::State& state, bool release, std::size_t n, queue_options qo) {
+void through_queue(benchmark::State& state, processing how, std::size_t n, queue_options qo) {
     const auto records = make_records(n);
     std::int64_t delivered = 0;
     for (auto _ : state) {
@@ -102,7 +108,8 @@ void through_queue(benchmark::State& state, bool release, std::size_t n, queue_o
         delivery_pipeline<null_sink> pipeline(loop, sink, readme_options());
         collector<std::size_t, unsigned> deliver{
             "orders", [&](const payload<std::size_t>& p, collector_context& ctx) -> task<unsigned> {
-                if (release) ctx.release_consumer(); // the rest only waits for the sink's acknowledgement
+                if (how == processing::nothing) co_return 0u;
+                if (how == processing::deliver_release) ctx.release_consumer(); // the rest only waits for the ack
                 auto receipt = co_await pipeline.deliver(records[p.value]);
                 co_return receipt.attempts;
             }};
@@ -128,23 +135,31 @@ void through_queue(benchmark::State& state, bool release, std::size_t n, queue_o
             co_await pipeline.stop();
         }());
         loop.drain();
-        if (acknowledged != records.size() || sink.records() != records.size()) state.SkipWithError("records lost");
+        const std::size_t sunk = how == processing::nothing ? records.size() : sink.records();
+        if (acknowledged != records.size() || sunk != records.size()) state.SkipWithError("records lost");
         delivered += static_cast<std::int64_t>(records.size());
         note_batches(state, pipeline.stats());
     }
     state.counters["deliveries/s"] = benchmark::Counter(static_cast<double>(delivered), benchmark::Counter::kIsRate);
 }
 
-void queue_release(benchmark::State& state) { through_queue(state, true, quick() ? 20'000 : 200'000, queue_options{}); }
+void queue_release(benchmark::State& state) {
+    through_queue(state, processing::deliver_release, quick() ? 20'000 : 200'000, queue_options{});
+}
+
+void queue_only(benchmark::State& state) {
+    through_queue(state, processing::nothing, quick() ? 20'000 : 200'000, queue_options{});
+}
 
 void queue_hold(benchmark::State& state) {
     queue_options qo;
     qo.max_consumers = 64;
-    through_queue(state, false, quick() ? 128 : 640, qo); // 64 records per 200 ms batch: 2 s for 640
+    through_queue(state, processing::deliver_hold, quick() ? 128 : 640, qo); // 64 per 200 ms batch: 2 s for 640
 }
 
 BENCHMARK(engine)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(queue_release)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(queue_only)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(queue_hold)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 /// Prints the usual table, then each case's deliveries/s (median over repetitions) and its ratio to
@@ -166,11 +181,14 @@ public:
     void Finalize() override {
         ConsoleReporter::Finalize();
         const double base = rates_.count("engine") ? rates_["engine"] : 0;
-        std::printf("\n%-16s %14s %14s %8s\n", "case", "deliveries/s", "engine", "ratio");
-        for (const char* name : {"engine", "queue_release", "queue_hold"}) {
+        const double queue = rates_.count("queue_only") ? rates_["queue_only"] : 0;
+        std::printf("\n%-16s %14s %14s %8s %14s %8s\n", "case", "deliveries/s", "engine", "ratio", "queue_only",
+                    "ratio");
+        for (const char* name : {"engine", "queue_only", "queue_release", "queue_hold"}) {
             if (!rates_.count(name)) continue;
             const double rate = rates_[name];
-            std::printf("%-16s %14.0f %14.0f %7.3fx\n", name, rate, base, base > 0 ? rate / base : 0.0);
+            std::printf("%-16s %14.0f %14.0f %7.3fx %14.0f %7.3fx\n", name, rate, base, base > 0 ? rate / base : 0.0,
+                        queue, queue > 0 ? rate / queue : 0.0);
         }
     }
 

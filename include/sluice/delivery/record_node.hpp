@@ -6,6 +6,7 @@
 // callback or read back from the disk buffer comes from the pool, so the hot path allocates nothing
 // once the pool is warm.
 
+#include <algorithm>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -130,7 +131,9 @@ public:
         record_node* n = nullptr;
         if (free_.empty()) {
             all_.push_back(std::make_unique<record_node>());
-            free_.reserve(all_.size()); // release() never allocates
+            // release() never allocates; grown geometrically (reserve() alone grows to the exact size,
+            // which copied the whole list for every node added while the pool filled up)
+            if (free_.capacity() < all_.size()) free_.reserve(std::max<std::size_t>(all_.size(), 2 * free_.capacity()));
             n = all_.back().get();
         } else {
             n = free_.back();
