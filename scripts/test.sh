@@ -116,10 +116,7 @@ run_fuzz() {
     start="$(now)"
     echo
     echo "=== fuzz ==="
-    # disk_recovery has an open finding (fuzz/findings/, issue 14): a random 20 s run that meets it
-    # would fail CI on a known defect. It runs by name (scripts/fuzz.sh disk_recovery), its fixed
-    # reproducers are replayed by the unit tests, and it rejoins the pass once the finding is fixed.
-    if bash "$root/scripts/fuzz.sh" --skip disk_recovery; then
+    if bash "$root/scripts/fuzz.sh"; then
         total_passed=$((total_passed + 1))
         summary+=("fuzz: 1 passed, 0 failed ($(( $(now) - start ))s)")
     else

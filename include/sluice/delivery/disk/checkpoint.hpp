@@ -110,7 +110,8 @@ struct checkpoint_data {
     const std::uint32_t entries = load32(b.data() + 12);
     ck.next_seq = load64(b.data() + 16);
     ck.next_id = load64(b.data() + 24);
-    if (ck.next_id >= max_found_id) return std::nullopt;
+    // Ends are exclusive: a buffer whose last record is max_record_id - 1 continues at max_record_id.
+    if (ck.next_id > max_record_id) return std::nullopt;
     const std::size_t entry_size = ck.version == 1 ? ack_entry_v1_size : ack_entry_size;
     std::size_t pos = ack_header_size;
     const std::size_t end = b.size() - 4;
@@ -134,7 +135,7 @@ struct checkpoint_data {
             words = load32(e + 32);
             if ((flags & ack_first_offset_flag) != 0) a.first_offset = load32(e + 36);
         }
-        if (a.first_id >= max_found_id || a.end_id >= max_found_id || a.end_id < a.first_id) return std::nullopt;
+        if (a.first_id > max_record_id || a.end_id > max_record_id || a.end_id < a.first_id) return std::nullopt;
         pos += entry_size;
         if ((end - pos) / 8 < words) return std::nullopt;
         a.words.resize(words);

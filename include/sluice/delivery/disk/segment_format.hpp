@@ -21,7 +21,7 @@
 //   LOCK      flock()ed while a disk_buffer has the directory open.
 //
 // Plausibility, so that bytes that pass a CRC by chance (or by malice) cannot make a reader allocate
-// or loop without bound: record ids read back stay below max_found_id; a block holds at least one record and no
+// or loop without bound: record ids stay below max_record_id; a block holds at least one record and no
 // more than its raw bytes can frame (24 bytes each) nor, compressed, than it has stored bytes (every
 // record carries a 4-byte header CRC that no codec can squeeze); its raw size is at most what its codec
 // can expand the stored bytes to.
@@ -63,11 +63,6 @@ inline constexpr std::size_t read_chunk = 256 * 1024;
 /// Ids at or above this are implausible (at a billion records a second it takes 146 years to get there);
 /// keeping them far from 2^64 means id arithmetic cannot wrap.
 inline constexpr record_id max_record_id = record_id{1} << 62;
-/// Ids read from disk (frames, segment headers, the checkpoint) are plausible only below this, half of
-/// max_record_id: the highest a damaged file can make a buffer continue from still leaves the writer
-/// 2^61 ids, so that no damage can make appends fail for good with "record ids exhausted". (A buffer
-/// would need 73 years at a billion records a second to write ids this high itself.)
-inline constexpr record_id max_found_id = max_record_id >> 1;
 
 // Little-endian fields. On little-endian hosts one plain store or load each: byte-wise stores followed
 // by the wider loads of a CRC would defeat store-to-load forwarding on the write path.
@@ -202,13 +197,13 @@ inline header_check parse_frame_header(std::span<const std::byte> b, frame_heade
         h.count = 1;
         h.crc = load32(b.data() + 16);
         h.codec = compression::none;
-        return h.first_id < max_found_id ? header_check::valid : header_check::invalid;
+        return h.first_id < max_record_id ? header_check::valid : header_check::invalid;
     }
     h.count = load32(b.data() + 16);
     h.raw = load32(b.data() + 20);
     const auto codec = static_cast<unsigned>(b[24]);
     h.crc = load32(b.data() + 28);
-    if (!plausible_block(h, codec) || h.first_id >= max_found_id - h.count) return header_check::invalid;
+    if (!plausible_block(h, codec) || h.first_id > max_record_id - h.count) return header_check::invalid;
     h.codec = static_cast<compression>(codec);
     return header_check::valid;
 }
@@ -290,7 +285,7 @@ struct segment_header_info {
         return out;
     }
     out.first_id = load64(head.data() + 24);
-    if (load64(head.data() + 16) == seq && out.first_id < max_found_id) out.what = segment_header_info::kind::valid;
+    if (load64(head.data() + 16) == seq && out.first_id < max_record_id) out.what = segment_header_info::kind::valid;
     return out;
 }
 

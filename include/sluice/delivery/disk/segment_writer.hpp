@@ -246,10 +246,16 @@ private:
         if (st_->closed) throw std::logic_error("disk_buffer: " + buffer_state::quoted(st_->dir) + " is closed");
     }
 
-    /// Refuses to hand out implausible ids (unreachable in practice; see max_record_id).
+    /// Refuses to hand out implausible ids. A buffer cannot get near max_record_id by appending (146
+    /// years at a billion records a second); only damaged files can claim ids that high, valid CRCs and
+    /// all. The records they hold are still read and delivered; appends fail with this error (nothing
+    /// accepted, nothing lost) until the directory is drained and removed.
     void check_ids(std::uint64_t n) const {
         if (n > max_record_id - st_->next_id) [[unlikely]]
-            throw std::length_error("disk_buffer: record ids exhausted; nothing was appended");
+            throw std::length_error("disk_buffer: record ids exhausted in " + buffer_state::quoted(st_->dir) +
+                                    " (next id " + std::to_string(st_->next_id) +
+                                    "): its files claim ids no buffer reaches by appending, a sign of damage; "
+                                    "deliver what it holds, then remove the directory; nothing was appended");
     }
 
     rollback_point mark() const noexcept { return {raw_.bytes.size(), st_->next_id}; }
