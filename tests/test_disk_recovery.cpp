@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -270,6 +271,36 @@ TEST_CASE("a later open takes a damaged segment's records from where the open th
         CHECK(again.ids == range(1000, 1003));
         CHECK(again.report.records_lost == 0);
     }
+}
+
+TEST_CASE("files that claim the last ids: their records are delivered, appends refused clearly, acks kept") {
+    // Found by fuzz/targets/disk_recovery.hpp: a record at max_record_id - 1 made the buffer continue at
+    // the limit, and the checkpoint naming that next id was refused as corrupt on the next open, so
+    // every acknowledged record came back (regression record-below-the-id-limit-...).
+    scratch_dir dir;
+    const record_id top = detail::disk::max_record_id;
+    bytes seg1 = sluice_test::segment_header(1, top - 2);
+    for (record_id id = top - 2; id < top; ++id) sluice_test::append(seg1, sluice_test::record_frame(id, payload_of(id)));
+    sluice_test::write_file(sluice_test::segment_path(dir.path, 1), seg1);
+    bool refused = false;
+    std::string why;
+    session(options_for(dir.path), [&](disk_buffer& b) -> task<void> {
+        const auto all = co_await read_all(b);
+        CHECK(all.size() == 2);
+        b.acknowledge(top - 2);
+        try {
+            co_await b.append(std::string("one more"));
+        } catch (const std::length_error& e) {
+            refused = true;
+            why = e.what();
+        }
+    });
+    CHECK(refused);
+    CHECK(why.find("record ids exhausted") != std::string::npos);
+    CHECK(why.find("nothing was appended") != std::string::npos);
+    const auto again = reopen(options_for(dir.path));
+    CHECK(again.ids == std::vector<record_id>{top - 1}); // the acknowledged one stays acknowledged
+    CHECK(issues_of(again.report, disk_buffer_issue::kind::bad_file) == 0);
 }
 
 TEST_CASE("a checkpoint entry without the first record's offset (older sluice) reads as not known") {
