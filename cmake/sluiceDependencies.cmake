@@ -12,18 +12,21 @@
 #   SIMDJSON  find_package(simdjson) or pkg-config -> simdjson::simdjson / PkgConfig::sluice_simdjson
 #   ZLIB      pkg-config zlib                     -> PkgConfig::sluice_zlib
 #   SNAPPY    pkg-config snappy                   -> PkgConfig::sluice_snappy
+#   TOMLPP    find_package(tomlplusplus) or pkg-config -> tomlplusplus::tomlplusplus /
+#             PkgConfig::sluice_tomlplusplus; only sluice/config/toml_config.hpp (and sluiced) use it
 #
 # After sluice_resolve_dependencies():
 #   SLUICE_DEPENDENCY_TARGETS   targets to link (INTERFACE)
 #   SLUICE_DEPENDENCY_DEFINES   compile definitions (SLUICE_HAS_<NAME>=1 for each optional dep found)
 #   SLUICE_HAS_<NAME>           1 or 0 for each optional dependency
 #   SLUICE_SIMDJSON_METHOD      "cmake" or "pkg-config" (only meaningful when SLUICE_HAS_SIMDJSON)
+#   SLUICE_TOMLPP_METHOD        "cmake" or "pkg-config" (only meaningful when SLUICE_HAS_TOMLPP)
 #   SLUICE_PC_REQUIRES          pkg-config modules for sluice.pc's Requires:
 #   SLUICE_PC_CFLAGS            extra Cflags for sluice.pc (the defines)
 
 include_guard(GLOBAL)
 
-set(SLUICE_OPTIONAL_DEPENDENCIES CURL OPENSSL ZSTD LZ4 SIMDJSON ZLIB SNAPPY)
+set(SLUICE_OPTIONAL_DEPENDENCIES CURL OPENSSL ZSTD LZ4 SIMDJSON ZLIB SNAPPY TOMLPP)
 
 foreach(_sluice_dep IN LISTS SLUICE_OPTIONAL_DEPENDENCIES)
     set(SLUICE_WITH_${_sluice_dep} AUTO CACHE STRING
@@ -59,6 +62,7 @@ macro(sluice_resolve_dependencies)
     set(SLUICE_PC_REQUIRES "liburing")
     set(SLUICE_PC_CFLAGS "")
     set(SLUICE_SIMDJSON_METHOD "")
+    set(SLUICE_TOMLPP_METHOD "")
 
     find_package(PkgConfig REQUIRED)
 
@@ -143,6 +147,25 @@ macro(sluice_resolve_dependencies)
             endif()
             if(SLUICE_HAS_SIMDJSON)
                 list(APPEND SLUICE_PC_REQUIRES simdjson)
+            endif()
+        elseif(_sluice_dep STREQUAL "TOMLPP")
+            # Debian's libtomlplusplus-dev ships both a CMake config and a .pc; both use its shared
+            # library (TOML_HEADER_ONLY=0) rather than the header-only mode.
+            find_package(tomlplusplus CONFIG QUIET)
+            if(tomlplusplus_FOUND AND TARGET tomlplusplus::tomlplusplus)
+                set(SLUICE_HAS_TOMLPP 1)
+                set(SLUICE_TOMLPP_METHOD cmake)
+                list(APPEND SLUICE_DEPENDENCY_TARGETS tomlplusplus::tomlplusplus)
+            else()
+                _sluice_pkg_module(sluice_tomlplusplus tomlplusplus ${_sluice_mode})
+                if(sluice_tomlplusplus_FOUND)
+                    set(SLUICE_HAS_TOMLPP 1)
+                    set(SLUICE_TOMLPP_METHOD pkg-config)
+                    list(APPEND SLUICE_DEPENDENCY_TARGETS PkgConfig::sluice_tomlplusplus)
+                endif()
+            endif()
+            if(SLUICE_HAS_TOMLPP)
+                list(APPEND SLUICE_PC_REQUIRES tomlplusplus)
             endif()
         endif()
 

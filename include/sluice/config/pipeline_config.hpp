@@ -113,7 +113,7 @@ struct route_config {
 struct queue_config {
     /// Its name (the TOML table's key).
     std::string name{};
-    /// queue_options::discipline-to-be: the order its backlog is taken in.
+    /// The order its backlog is taken in (the collector queue's queue_discipline).
     queue_discipline discipline = queue_discipline::fifo;
     /// queue_options::min_consumers.
     std::optional<std::size_t> min_consumers{};
