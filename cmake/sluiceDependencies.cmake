@@ -13,7 +13,9 @@
 #   ZLIB      pkg-config zlib                     -> PkgConfig::sluice_zlib
 #   SNAPPY    pkg-config snappy                   -> PkgConfig::sluice_snappy
 #   TOMLPP    find_package(tomlplusplus) or pkg-config -> tomlplusplus::tomlplusplus /
-#             PkgConfig::sluice_tomlplusplus; only sluice/config/toml_config.hpp (and sluiced) use it
+#             PkgConfig::sluice_tomlplusplus, in SLUICE_TOMLPP_TARGET only: just the configuration layer
+#             (sluice/config/toml_config.hpp, the target sluice::config) and sluiced use it, so it is
+#             neither linked to sluice::sluice nor in SLUICE_DEPENDENCY_DEFINES or sluice.pc
 #
 # After sluice_resolve_dependencies():
 #   SLUICE_DEPENDENCY_TARGETS   targets to link (INTERFACE)
@@ -21,6 +23,7 @@
 #   SLUICE_HAS_<NAME>           1 or 0 for each optional dependency
 #   SLUICE_SIMDJSON_METHOD      "cmake" or "pkg-config" (only meaningful when SLUICE_HAS_SIMDJSON)
 #   SLUICE_TOMLPP_METHOD        "cmake" or "pkg-config" (only meaningful when SLUICE_HAS_TOMLPP)
+#   SLUICE_TOMLPP_TARGET        the toml++ target to link (only meaningful when SLUICE_HAS_TOMLPP)
 #   SLUICE_PC_REQUIRES          pkg-config modules for sluice.pc's Requires:
 #   SLUICE_PC_CFLAGS            extra Cflags for sluice.pc (the defines)
 
@@ -63,6 +66,7 @@ macro(sluice_resolve_dependencies)
     set(SLUICE_PC_CFLAGS "")
     set(SLUICE_SIMDJSON_METHOD "")
     set(SLUICE_TOMLPP_METHOD "")
+    set(SLUICE_TOMLPP_TARGET "")
 
     find_package(PkgConfig REQUIRED)
 
@@ -155,18 +159,16 @@ macro(sluice_resolve_dependencies)
             if(tomlplusplus_FOUND AND TARGET tomlplusplus::tomlplusplus)
                 set(SLUICE_HAS_TOMLPP 1)
                 set(SLUICE_TOMLPP_METHOD cmake)
-                list(APPEND SLUICE_DEPENDENCY_TARGETS tomlplusplus::tomlplusplus)
+                set(SLUICE_TOMLPP_TARGET tomlplusplus::tomlplusplus)
             else()
                 _sluice_pkg_module(sluice_tomlplusplus tomlplusplus ${_sluice_mode})
                 if(sluice_tomlplusplus_FOUND)
                     set(SLUICE_HAS_TOMLPP 1)
                     set(SLUICE_TOMLPP_METHOD pkg-config)
-                    list(APPEND SLUICE_DEPENDENCY_TARGETS PkgConfig::sluice_tomlplusplus)
+                    set(SLUICE_TOMLPP_TARGET PkgConfig::sluice_tomlplusplus)
                 endif()
             endif()
-            if(SLUICE_HAS_TOMLPP)
-                list(APPEND SLUICE_PC_REQUIRES tomlplusplus)
-            endif()
+            continue() # no define or link for sluice::sluice (see above)
         endif()
 
         if(SLUICE_HAS_${_sluice_dep})

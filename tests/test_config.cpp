@@ -66,9 +66,9 @@ TEST_CASE("apply_delivery sets exactly the delivery_options fields the file gave
     c.buffer.disk_max_bytes = 12345;
     c.retry.max_attempts = 3;
     c.retry.max_backoff = 9s;
-    c.limits.requests_per_second = 42.5;
-    c.limits.max_in_flight = 2;
-    c.limits.adaptive = true;
+    c.rate.requests_per_second = 42.5;
+    c.concurrency.max_in_flight = 2;
+    c.concurrency.adaptive = true;
 
     const delivery_options defaults;
     delivery_options d;
@@ -186,9 +186,10 @@ max_attempts = 5
 initial_backoff = "50ms"
 max_backoff = "2m"
 max_elapsed = "1h"
-[sinks.q.limits]
+[sinks.q.rate]
 requests_per_second = 12.5
 bytes_per_second = 1000000
+[sinks.q.concurrency]
 max_in_flight = 3
 adaptive = true
 [sinks.stream]
@@ -308,10 +309,10 @@ TEST_CASE("a complete file is read into the model, every field in its place") {
     CHECK(d.retry.initial_backoff == 50ms);
     CHECK(d.retry.max_backoff == 120'000ms);
     CHECK(d.retry.max_elapsed == 3'600'000ms);
-    CHECK(d.limits.requests_per_second == 12.5);
-    CHECK(d.limits.bytes_per_second == 1e6);
-    CHECK(d.limits.max_in_flight == 3u);
-    CHECK(d.limits.adaptive == true);
+    CHECK(d.rate.requests_per_second == 12.5);
+    CHECK(d.rate.bytes_per_second == 1e6);
+    CHECK(d.concurrency.max_in_flight == 3u);
+    CHECK(d.concurrency.adaptive == true);
 
     const auto& stream = options_of<kinesis_sink>(c, "stream");
     CHECK(stream.stream_name.empty());
@@ -426,6 +427,10 @@ TEST_CASE("every invalid file is refused with each error at its line and column"
          "snappy compresses Parquet pages only, not ndjson objects", 1},
         {head + "[sinks.s]\ntype = \"file\"\ndirectory = \"/tmp/x\"\n[sinks.s.buffer]\ntype = \"memory\"\n", 10, 1,
          "[buffer] does not apply to sink 's'", 1},
+        {head + "[sinks.s]\ntype = \"s3\"\nbucket = \"b\"\n[sinks.s.concurrency]\nmax_in_flight = 2\n", 10, 1,
+         "[concurrency] does not apply to sink 's'", 1},
+        {head + "[sinks.s]\ntype = \"sqs\"\nqueue_url = \"https://x/1/q\"\n[sinks.s.rate]\nrequests_per_second = -1\n", 11, 23,
+         "'requests_per_second' of [rate] of sink 's' must be a number from 0 to 1e15", 1},
         {head + "[sinks.s]\ntype = \"file\"\ndirectory = \"/tmp/x\"\ndead_letter = \"archiv\"\n", 10, 15,
          "sink 's' names sink 'archiv', which is not defined", 1},
         {head + "[sinks.s]\ntype = \"pulsar\"\nservice_url = \"http://broker:6650\"\ntopic = \"t\"\n", 9, 15,

@@ -160,20 +160,25 @@ struct retry_config {
     std::optional<std::chrono::milliseconds> max_elapsed{};     ///< retry_options::max_elapsed
 };
 
-/// rate_limit_options and concurrency_options overrides.
-struct limits_config {
+/// rate_limit_options overrides.
+struct rate_config {
     std::optional<double> requests_per_second{}; ///< rate_limit_options::requests_per_second
     std::optional<double> bytes_per_second{};    ///< rate_limit_options::bytes_per_second
-    std::optional<std::size_t> max_in_flight{};  ///< concurrency_options::max_in_flight
-    std::optional<bool> adaptive{};              ///< concurrency_options::adaptive
+};
+
+/// concurrency_options overrides.
+struct concurrency_config {
+    std::optional<std::size_t> max_in_flight{}; ///< concurrency_options::max_in_flight
+    std::optional<bool> adaptive{};             ///< concurrency_options::adaptive
 };
 
 /// A sink's delivery settings: what the file sets of its delivery_options.
 struct delivery_config {
     batch_config batch{};   ///< [sinks.X.batch]
     buffer_config buffer{}; ///< [sinks.X.buffer]
-    retry_config retry{};   ///< [sinks.X.retry]
-    limits_config limits{}; ///< rate and concurrency: [sinks.X.limits]
+    retry_config retry{};             ///< [sinks.X.retry]
+    rate_config rate{};               ///< [sinks.X.rate]
+    concurrency_config concurrency{}; ///< [sinks.X.concurrency]
     /// The sink that takes the records this one finally fails (another sink's name), if any.
     std::optional<std::string> dead_letter{};
 };
@@ -201,10 +206,10 @@ inline void apply_delivery(const delivery_config& c, delivery_options& d) {
     set(d.retry.initial_backoff, c.retry.initial_backoff);
     set(d.retry.max_backoff, c.retry.max_backoff);
     set(d.retry.max_elapsed, c.retry.max_elapsed);
-    set(d.rate.requests_per_second, c.limits.requests_per_second);
-    set(d.rate.bytes_per_second, c.limits.bytes_per_second);
-    set(d.concurrency.max_in_flight, c.limits.max_in_flight);
-    set(d.concurrency.adaptive, c.limits.adaptive);
+    set(d.rate.requests_per_second, c.rate.requests_per_second);
+    set(d.rate.bytes_per_second, c.rate.bytes_per_second);
+    set(d.concurrency.max_in_flight, c.concurrency.max_in_flight);
+    set(d.concurrency.adaptive, c.concurrency.adaptive);
 }
 
 // --- sinks ---------------------------------------------------------------------------------------
@@ -311,7 +316,7 @@ inline constexpr std::string_view sink_type_names[] = {"sqs",  "kinesis", "fireh
 struct sink_config {
     std::string name{};         ///< its name (the TOML table's key)
     sink_options options{};     ///< what and where
-    delivery_config delivery{}; ///< batch, buffer, retry, limits, dead letter
+    delivery_config delivery{}; ///< batch, buffer, retry, rate, concurrency, dead letter
 };
 
 /// The sink's `type` name.

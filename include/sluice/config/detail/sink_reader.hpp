@@ -1,7 +1,7 @@
 #pragma once
 
 // Reads one [sinks.NAME] table: its type's options (named after the library's option structs), its
-// delivery settings ([sinks.NAME.batch], .buffer, .retry, .limits) and its dead-letter sink; and
+// delivery settings ([sinks.NAME.batch], .buffer, .retry, .rate, .concurrency) and its dead-letter sink; and
 // checks that dead letters do not go round in a circle.
 
 #include <optional>
@@ -158,20 +158,24 @@ inline void read_retry(table_reader& r, retry_config& c) {
         r.context().error(*r.table().get("max_backoff"), "'max_backoff' of " + r.what() + " is below its initial_backoff");
 }
 
-/// [sinks.NAME.limits].
-inline void read_limits(table_reader& r, limits_config& l) {
-    l.requests_per_second = r.number("requests_per_second");
-    l.bytes_per_second = r.number("bytes_per_second");
-    l.max_in_flight = r.count("max_in_flight", 1);
-    l.adaptive = r.boolean("adaptive");
+/// [sinks.NAME.rate].
+inline void read_rate(table_reader& r, rate_config& c) {
+    c.requests_per_second = r.number("requests_per_second");
+    c.bytes_per_second = r.number("bytes_per_second");
 }
 
-/// The delivery sub-tables of a sink; object sinks (journal instead of a buffer, no request engine)
-/// take batch (their close rules), retry and dead_letter only.
+/// [sinks.NAME.concurrency].
+inline void read_concurrency(table_reader& r, concurrency_config& c) {
+    c.max_in_flight = r.count("max_in_flight", 1);
+    c.adaptive = r.boolean("adaptive");
+}
+
+/// The delivery sub-tables of a sink; object sinks (a journal instead of a buffer, no request
+/// engine) take batch (their close rules), retry and dead_letter only.
 inline void read_delivery(table_reader& r, delivery_config& d, bool object_sink) {
     const auto section = [&](std::string_view key, auto&& read) {
         if (const toml::table* t = r.subtable(key)) {
-            if (object_sink && (key == "buffer" || key == "limits")) {
+            if (object_sink && key != "batch" && key != "retry") {
                 r.context().error(*t, "[" + std::string(key) + "] does not apply to " + r.what() +
                                           ": object sinks keep records in their journal (journal_directory)");
                 return;
@@ -184,7 +188,8 @@ inline void read_delivery(table_reader& r, delivery_config& d, bool object_sink)
     section("batch", [&](table_reader& s) { read_batch(s, d.batch); });
     section("buffer", [&](table_reader& s) { read_buffer(s, d.buffer); });
     section("retry", [&](table_reader& s) { read_retry(s, d.retry); });
-    section("limits", [&](table_reader& s) { read_limits(s, d.limits); });
+    section("rate", [&](table_reader& s) { read_rate(s, d.rate); });
+    section("concurrency", [&](table_reader& s) { read_concurrency(s, d.concurrency); });
 }
 
 /// The sink_options alternative whose type name is `type`, or nullopt.
