@@ -12,18 +12,24 @@
 #   SIMDJSON  find_package(simdjson) or pkg-config -> simdjson::simdjson / PkgConfig::sluice_simdjson
 #   ZLIB      pkg-config zlib                     -> PkgConfig::sluice_zlib
 #   SNAPPY    pkg-config snappy                   -> PkgConfig::sluice_snappy
+#   TOMLPP    find_package(tomlplusplus) or pkg-config -> tomlplusplus::tomlplusplus /
+#             PkgConfig::sluice_tomlplusplus, in SLUICE_TOMLPP_TARGET only: just the configuration layer
+#             (sluice/config/toml_config.hpp, the target sluice::config) and sluiced use it, so it is
+#             neither linked to sluice::sluice nor in SLUICE_DEPENDENCY_DEFINES or sluice.pc
 #
 # After sluice_resolve_dependencies():
 #   SLUICE_DEPENDENCY_TARGETS   targets to link (INTERFACE)
 #   SLUICE_DEPENDENCY_DEFINES   compile definitions (SLUICE_HAS_<NAME>=1 for each optional dep found)
 #   SLUICE_HAS_<NAME>           1 or 0 for each optional dependency
 #   SLUICE_SIMDJSON_METHOD      "cmake" or "pkg-config" (only meaningful when SLUICE_HAS_SIMDJSON)
+#   SLUICE_TOMLPP_METHOD        "cmake" or "pkg-config" (only meaningful when SLUICE_HAS_TOMLPP)
+#   SLUICE_TOMLPP_TARGET        the toml++ target to link (only meaningful when SLUICE_HAS_TOMLPP)
 #   SLUICE_PC_REQUIRES          pkg-config modules for sluice.pc's Requires:
 #   SLUICE_PC_CFLAGS            extra Cflags for sluice.pc (the defines)
 
 include_guard(GLOBAL)
 
-set(SLUICE_OPTIONAL_DEPENDENCIES CURL OPENSSL ZSTD LZ4 SIMDJSON ZLIB SNAPPY)
+set(SLUICE_OPTIONAL_DEPENDENCIES CURL OPENSSL ZSTD LZ4 SIMDJSON ZLIB SNAPPY TOMLPP)
 
 foreach(_sluice_dep IN LISTS SLUICE_OPTIONAL_DEPENDENCIES)
     set(SLUICE_WITH_${_sluice_dep} AUTO CACHE STRING
@@ -59,6 +65,8 @@ macro(sluice_resolve_dependencies)
     set(SLUICE_PC_REQUIRES "liburing")
     set(SLUICE_PC_CFLAGS "")
     set(SLUICE_SIMDJSON_METHOD "")
+    set(SLUICE_TOMLPP_METHOD "")
+    set(SLUICE_TOMLPP_TARGET "")
 
     find_package(PkgConfig REQUIRED)
 
@@ -144,6 +152,23 @@ macro(sluice_resolve_dependencies)
             if(SLUICE_HAS_SIMDJSON)
                 list(APPEND SLUICE_PC_REQUIRES simdjson)
             endif()
+        elseif(_sluice_dep STREQUAL "TOMLPP")
+            # Debian's libtomlplusplus-dev ships both a CMake config and a .pc; both use its shared
+            # library (TOML_HEADER_ONLY=0) rather than the header-only mode.
+            find_package(tomlplusplus CONFIG QUIET)
+            if(tomlplusplus_FOUND AND TARGET tomlplusplus::tomlplusplus)
+                set(SLUICE_HAS_TOMLPP 1)
+                set(SLUICE_TOMLPP_METHOD cmake)
+                set(SLUICE_TOMLPP_TARGET tomlplusplus::tomlplusplus)
+            else()
+                _sluice_pkg_module(sluice_tomlplusplus tomlplusplus ${_sluice_mode})
+                if(sluice_tomlplusplus_FOUND)
+                    set(SLUICE_HAS_TOMLPP 1)
+                    set(SLUICE_TOMLPP_METHOD pkg-config)
+                    set(SLUICE_TOMLPP_TARGET PkgConfig::sluice_tomlplusplus)
+                endif()
+            endif()
+            continue() # no define or link for sluice::sluice (see above)
         endif()
 
         if(SLUICE_HAS_${_sluice_dep})

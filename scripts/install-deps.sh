@@ -35,6 +35,7 @@ packages=(
     nginx                # scripts/bench-http.sh: the loopback HTTP server (never started as a service)
     wrk                  # scripts/bench-http.sh: the HTTP load baseline
     doxygen              # scripts/docs.sh and the `docs` target: the API reference (packaging test)
+    libtomlplusplus-dev  # optional: sluice/config/toml_config.hpp and sluiced (SLUICE_HAS_TOMLPP)
 )
 
 # The emulators (tests/emulators, installed by scripts/emulator.sh with `npm ci`) need npm; so does
