@@ -30,3 +30,6 @@
 #include "targets/formats.hpp"
 #include "targets/sqs_response.hpp"
 #endif
+#if SLUICE_HAS_TOMLPP
+#include "targets/config_toml.hpp"
+#endif
