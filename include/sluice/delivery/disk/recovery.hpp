@@ -356,12 +356,17 @@ private:
     }
 
     /// Where segment `seq` ended, when something says so: the next segment's first id (found, or listed
-    /// by the checkpoint), or the checkpoint's end of a segment that was sealed then.
+    /// by the checkpoint), or the checkpoint's end of a segment that was sealed then; never past the
+    /// first id of the next segment found, whatever the checkpoint says (its ids are that segment's: a
+    /// segment grown into them would take their acknowledgements, and they would come back).
     [[nodiscard]] std::optional<record_id> known_end(std::uint64_t seq) const {
         if (auto k = kept_.find(seq + 1); k != kept_.end()) return k->second.first;
-        if (const ack_entry* e = listed(seq + 1)) return e->first_id;
-        if (const ack_entry* e = listed(seq); e != nullptr && e->sealed) return e->end_id;
-        return std::nullopt;
+        std::optional<record_id> end;
+        if (const ack_entry* e = listed(seq + 1)) end = e->first_id;
+        else if (const ack_entry* e = listed(seq); e != nullptr && e->sealed) end = e->end_id;
+        if (auto next = kept_.upper_bound(seq); end && next != kept_.end() && next->second.first < *end)
+            end = next->second.first;
+        return end;
     }
 
     /// Ids of [from, to) that the checkpoint entry `e` (when it describes the same ids) does not mark
