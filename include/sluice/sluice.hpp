@@ -139,3 +139,10 @@
 #endif
 #include <sluice/pulsar/source.hpp>
 #include <sluice/pulsar/delivery_sink.hpp>
+
+// sluiced's configuration files (TOML): with toml++, which the sluice::config target brings
+#if SLUICE_HAS_TOMLPP
+#include <sluice/config/pipeline_config.hpp>
+#include <sluice/config/summary.hpp>
+#include <sluice/config/toml_config.hpp>
+#endif

@@ -18,9 +18,13 @@
 #define SLUICE_VERSION_STRING "0.1.0"
 
 namespace sluice {
+/// The major version number (SLUICE_VERSION_MAJOR).
 inline constexpr int version_major = SLUICE_VERSION_MAJOR;
+/// The minor version number (SLUICE_VERSION_MINOR).
 inline constexpr int version_minor = SLUICE_VERSION_MINOR;
+/// The patch version number (SLUICE_VERSION_PATCH).
 inline constexpr int version_patch = SLUICE_VERSION_PATCH;
+/// The version as text, "major.minor.patch" (SLUICE_VERSION_STRING).
 inline constexpr const char* version_string = SLUICE_VERSION_STRING;
 } // namespace sluice
 // end file sluice/version.hpp
@@ -2800,6 +2804,7 @@ enum class io_backend {
     epoll,
 };
 
+/// "automatic", "io_uring" or "epoll".
 inline std::string_view to_string(io_backend b) noexcept {
     switch (b) {
     case io_backend::automatic: return "automatic";
@@ -3992,6 +3997,7 @@ public:
     return c;
 }
 
+/// `e` as a std::error_code (what lets a tls_errc convert to one).
 [[nodiscard]] inline std::error_code make_error_code(tls_errc e) noexcept { return {static_cast<int>(e), tls_category()}; }
 
 /// A TLS failure. what() names the peer, the name verified and the cause; verify_result() is
@@ -4499,6 +4505,7 @@ private:
 
 namespace sluice {
 
+/// Which collectors of a queue receive a payload (payload::mode).
 enum class delivery {
     broadcast, ///< every collector of the queue
     key,       ///< the collectors whose key is in payload::keys
@@ -5324,6 +5331,7 @@ namespace sluice::text {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
+/// ASCII digit, '0' to '9'.
 [[nodiscard]] constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 /// An RFC 9110 token character: what HTTP field names and authentication schemes are made of.
@@ -5345,8 +5353,10 @@ namespace sluice::text {
 
 namespace sluice {
 
+/// How much a record matters, least first. As a logger's level: the least it passes on (off: none).
 enum class log_level { trace, debug, info, warn, error, off };
 
+/// "trace", "debug", "info", "warn", "error" or "off", as format_log_line spells it.
 [[nodiscard]] inline std::string_view to_string(log_level level) noexcept {
     switch (level) {
     case log_level::trace: return "trace";
@@ -5453,6 +5463,8 @@ struct log_record {
     std::chrono::system_clock::time_point time;
 };
 
+/// Where a logger's records go: called on the logging thread, once per record the level lets through;
+/// an exception it throws is dropped (logging never throws).
 using log_callback = std::function<void(const log_record&)>;
 
 namespace detail {
@@ -5941,6 +5953,7 @@ private:
 
 namespace sluice {
 
+/// What a series is, in Prometheus' terms: a total that only grows, a value, or a distribution.
 enum class metric_type { counter, gauge, histogram };
 
 /// "counter", "gauge" or "histogram", as the Prometheus # TYPE line spells it.
@@ -9191,6 +9204,7 @@ void append_exact(std::string& out, F&& emit) {
 
 namespace sluice::text {
 
+/// A check's verdict: ok, not valid UTF-8, or valid UTF-8 holding a code point the rule refuses.
 enum class utf8_status { ok, invalid_utf8, invalid_character };
 
 /// The result of a check: ok, or what is wrong and where.
@@ -9453,6 +9467,7 @@ enum class compression : std::uint8_t {
     snappy = 4, ///< Snappy's raw block format (blocks only)
 };
 
+/// "none", "lz4", "zstd", "gzip" or "snappy".
 [[nodiscard]] inline std::string_view to_string(compression c) noexcept {
     switch (c) {
     case compression::none: return "none";
@@ -9973,7 +9988,6 @@ __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_update_hardware(st
 
 } // namespace detail
 
-/// True when crc32c() uses the CPU's CRC32C instruction (x86-64 with SSE4.2).
 namespace detail {
 /// 0: not checked yet, 1: the instruction is there, 2: it is not. Constant-initialised (so usable
 /// during static initialisation); a relaxed load on the hot path instead of a function-local static's
@@ -9981,6 +9995,7 @@ namespace detail {
 inline std::atomic<int> crc32c_cpu_state{0};
 } // namespace detail
 
+/// True when crc32c() uses the CPU's CRC32C instruction (x86-64 with SSE4.2).
 [[nodiscard]] inline bool crc32c_hardware_available() noexcept {
 #if SLUICE_DETAIL_CRC32C_X86
 #if defined(__SSE4_2__)
@@ -10018,10 +10033,12 @@ inline std::atomic<int> crc32c_cpu_state{0};
     return crc32c_hardware(data, crc);
 }
 
+/// CRC32C of the `size` bytes at `data`, continuing from `crc`.
 [[nodiscard]] inline std::uint32_t crc32c(const void* data, std::size_t size, std::uint32_t crc = 0) noexcept {
     return crc32c(std::span<const std::byte>(static_cast<const std::byte*>(data), size), crc);
 }
 
+/// CRC32C of `text`'s bytes, continuing from `crc`.
 [[nodiscard]] inline std::uint32_t crc32c(std::string_view text, std::uint32_t crc = 0) noexcept {
     return crc32c(text.data(), text.size(), crc);
 }
@@ -10545,9 +10562,12 @@ private:
 //
 // Format (little-endian), version 2:
 //   "SLUICEAK", u32 version (2), u32 entry count, u64 next sequence, u64 next record id, then one entry
-//   per live segment: u64 sequence, u64 first id, u64 end id, u32 flags (bit 0: sealed), u32 leading
-//   all-acknowledged 64-bit words, u32 word count, u32 0, that many u64 bitmap words (bit i: record
+//   per live segment: u64 sequence, u64 first id, u64 end id, u32 flags (bit 0: sealed; bit 1: the
+//   first record's offset is known), u32 leading all-acknowledged 64-bit words, u32 word count, u32 the
+//   file offset of its first record's frame (0 without bit 1), that many u64 bitmap words (bit i: record
 //   first id + 64 * leading + i done); u32 CRC32C of everything before.
+// The first record's offset came later than version 2 itself, in what was a reserved zero: older sluice
+// ignores it, and a checkpoint without it reads as "not known".
 // Version 1 (older sluice) listed only segments with something acknowledged, without end ids or flags
 // (entry: u64 sequence, u64 first id, u32 leading words, u32 word count, words); it is still read.
 //
@@ -10938,7 +10958,7 @@ inline header_check parse_frame_header(std::span<const std::byte> b, frame_heade
     h.raw = load32(b.data() + 20);
     const auto codec = static_cast<unsigned>(b[24]);
     h.crc = load32(b.data() + 28);
-    if (!plausible_block(h, codec) || h.first_id >= max_record_id - h.count) return header_check::invalid;
+    if (!plausible_block(h, codec) || h.first_id > max_record_id - h.count) return header_check::invalid;
     h.codec = static_cast<compression>(codec);
     return header_check::valid;
 }
@@ -11251,6 +11271,9 @@ struct segment {
     std::uint64_t size = 0; ///< bytes written (and committed)
     std::uint64_t pending = 0;
     bool sealed = false;
+    /// Where the frame of its first record starts (0: not known). The checkpoint keeps it, so that a
+    /// later recovery of a damaged file takes the same first record as the open that handed it out.
+    std::uint32_t first_offset = 0;
     std::vector<std::uint64_t> done; ///< bit i: record first_id + i acknowledged, lost or absent
     /// Stretches [from, to) recovery found corrupt (already reported): the reader jumps over them.
     std::vector<std::pair<std::uint64_t, std::uint64_t>> skip;
@@ -11416,6 +11439,7 @@ inline constexpr std::size_t ack_header_size = 32;
 inline constexpr std::size_t ack_entry_v1_size = 24;
 inline constexpr std::size_t ack_entry_size = 40;
 inline constexpr std::uint32_t ack_sealed_flag = 1;
+inline constexpr std::uint32_t ack_first_offset_flag = 2;
 
 /// One segment as the checkpoint knew it.
 struct ack_entry {
@@ -11423,6 +11447,9 @@ struct ack_entry {
     record_id end_id = 0; ///< version 2: the end of its ids when the checkpoint was written
     bool has_end = false; ///< version 2: end_id is known (ids from it on were not written yet)
     bool sealed = false;  ///< version 2: no record was to be added to it any more
+    /// Where the open that wrote the checkpoint found (or wrote) the frame of the first record (0: not
+    /// known): recovery of a damaged segment starts there, and so takes the records that open took.
+    std::uint32_t first_offset = 0;
     std::uint32_t skip_words = 0;
     std::vector<std::uint64_t> words;
 
@@ -11472,7 +11499,8 @@ struct checkpoint_data {
     const std::uint32_t entries = load32(b.data() + 12);
     ck.next_seq = load64(b.data() + 16);
     ck.next_id = load64(b.data() + 24);
-    if (ck.next_id >= max_record_id) return std::nullopt;
+    // Ends are exclusive: a buffer whose last record is max_record_id - 1 continues at max_record_id.
+    if (ck.next_id > max_record_id) return std::nullopt;
     const std::size_t entry_size = ck.version == 1 ? ack_entry_v1_size : ack_entry_size;
     std::size_t pos = ack_header_size;
     const std::size_t end = b.size() - 4;
@@ -11490,11 +11518,13 @@ struct checkpoint_data {
         } else {
             a.end_id = load64(e + 16);
             a.has_end = true;
-            a.sealed = (load32(e + 24) & ack_sealed_flag) != 0;
+            const std::uint32_t flags = load32(e + 24);
+            a.sealed = (flags & ack_sealed_flag) != 0;
             a.skip_words = load32(e + 28);
             words = load32(e + 32);
+            if ((flags & ack_first_offset_flag) != 0) a.first_offset = load32(e + 36);
         }
-        if (a.first_id >= max_record_id || a.end_id >= max_record_id || a.end_id < a.first_id) return std::nullopt;
+        if (a.first_id > max_record_id || a.end_id > max_record_id || a.end_id < a.first_id) return std::nullopt;
         pos += entry_size;
         if ((end - pos) / 8 < words) return std::nullopt;
         a.words.resize(words);
@@ -11525,10 +11555,10 @@ inline void encode_checkpoint(byte_buffer& out, const segment_table::map_type& s
         store64(e, seq);
         store64(e + 8, s.first_id);
         store64(e + 16, s.end_id);
-        store32(e + 24, s.sealed ? ack_sealed_flag : 0);
+        store32(e + 24, (s.sealed ? ack_sealed_flag : 0) | (s.first_offset != 0 ? ack_first_offset_flag : 0));
         store32(e + 28, static_cast<std::uint32_t>(skip));
         store32(e + 32, static_cast<std::uint32_t>(last - skip));
-        store32(e + 36, 0);
+        store32(e + 36, s.first_offset);
         for (std::size_t i = skip; i < last; ++i) {
             // Bits past the end of the ids are ones in memory ("absent"); ids written later are not done.
             std::uint64_t word = s.done[i];
@@ -11735,22 +11765,22 @@ inline task<std::optional<checkpoint_data>> read_checkpoint(io_loop& loop, const
 #include <sys/stat.h>
 #include <unistd.h>
 
+// begin file sluice/delivery/disk/segment_scanner.hpp
+
+// How disk_buffer recovery judges the frames of one segment file, one step of the frame walker at a
+// time: which are its records, which are copies of ids held elsewhere (cut or skipped), which are
+// implausible (skipped as corrupt), and what is lost between them. The rules are the ones recovery.hpp's
+// file comment lists; recovery.hpp decides the floor, the ceiling and where the walk starts.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 
 namespace sluice::detail::disk {
-
-/// Closes descriptors on scope exit (the segment files recovery opened; the reader opens its own).
-struct fd_list {
-    std::vector<int> fds;
-    fd_list() = default;
-    fd_list(const fd_list&) = delete;
-    fd_list& operator=(const fd_list&) = delete;
-    ~fd_list() { close_all(); }
-    void close_all() noexcept {
-        for (int fd : fds)
-            if (fd >= 0) ::close(fd);
-        fds.clear();
-    }
-};
 
 /// A *.seg file found at open.
 struct found_file {
@@ -11767,6 +11797,7 @@ struct found_file {
 struct scan_result {
     bool ours = false;             ///< a valid header or at least one valid frame
     std::optional<record_id> first; ///< its first id (the header's, or its first plausible frame's)
+    std::uint64_t first_offset = 0; ///< where the first frame kept starts (0: none)
     record_id end = 0;              ///< past the last plausible frame (valid or corrupt)
     std::vector<std::pair<record_id, record_id>> runs; ///< ids of valid records, merged
     std::vector<std::pair<std::uint64_t, std::uint64_t>> skip;
@@ -11778,8 +11809,10 @@ struct scan_result {
 /// Scans one segment: the decisions of the file comment, frame by frame.
 class segment_scanner {
 public:
+    /// `anchor`: the checkpoint's offset of the first record (`acks->first_offset`), when the frame
+    /// there fits the checkpoint's first id; the walk then starts there (scan()).
     segment_scanner(recovery_report& report, const found_file& f, record_id floor, std::optional<record_id> ceiling,
-                    const ack_entry* acks)
+                    const ack_entry* acks, std::optional<std::uint64_t> anchor = std::nullopt)
         : report_(&report), file_(&f), floor_(floor), ceiling_(ceiling), acks_(acks) {
         if (f.header.what == segment_header_info::kind::valid && f.header.first_id >= floor &&
             (!ceiling || f.header.first_id <= *ceiling))
@@ -11797,6 +11830,7 @@ public:
         // segment is gone, or records would come back that no open ever handed out.
         if (acks != nullptr && acks->first_id > floor_) floor_ = acks->first_id;
         out_.size = f.size;
+        if (anchor && acks != nullptr) start_at(*anchor, acks->first_id);
     }
 
     /// Takes the next step of the walk; false once the walk is over.
@@ -11826,6 +11860,22 @@ public:
     [[nodiscard]] std::optional<std::uint64_t> cut_at() const noexcept { return cut_; }
 
 private:
+    /// The checkpoint says where the open that wrote it found this segment's first record: the walk
+    /// starts there, with that open's first id. What lies before was judged then (not records of this
+    /// segment: copies, implausible ids, garbage) and is judged the same way now, even where what is
+    /// around the file has changed (an earlier segment gone, a header that reads differently once the
+    /// floor is lower): otherwise a record could be handed out by one open and refused by the next.
+    void start_at(std::uint64_t offset, record_id first) {
+        expect_ = first;
+        header_trusted_ = header_confirmed_ = true;
+        gap_ = offset - segment_header_size;
+        if (offset == segment_header_size) return;
+        out_.skip.emplace_back(segment_header_size, offset);
+        issue(disk_buffer_issue::kind::corrupt, segment_header_size, gap_, 0,
+              std::to_string(gap_) + " bytes before record " + std::to_string(first) +
+                  ", where the checkpoint says this segment's records start: skipped, as when it was written");
+    }
+
     void frame(const frame_step& step) {
         const frame_header& h = *step.header;
         out_.ours = true;
@@ -11856,7 +11906,10 @@ private:
             return;
         }
         settle_stale(step.offset);
-        if (!out_.first) out_.first = header_trusted_ ? *expect_ : h.first_id;
+        if (!out_.first) {
+            out_.first = header_trusted_ ? *expect_ : h.first_id;
+            out_.first_offset = step.offset;
+        }
         settle_open_issue(h.first_id);
         if (!step.crc_ok) {
             const std::uint64_t lost = lost_between(h.first_id, h.end_id());
@@ -11987,6 +12040,25 @@ private:
     std::string stale_reason_;
     std::optional<std::uint64_t> cut_;
     scan_result out_;
+};
+
+} // namespace sluice::detail::disk
+// end file sluice/delivery/disk/segment_scanner.hpp
+
+namespace sluice::detail::disk {
+
+/// Closes descriptors on scope exit (the segment files recovery opened; the reader opens its own).
+struct fd_list {
+    std::vector<int> fds;
+    fd_list() = default;
+    fd_list(const fd_list&) = delete;
+    fd_list& operator=(const fd_list&) = delete;
+    ~fd_list() { close_all(); }
+    void close_all() noexcept {
+        for (int fd : fds)
+            if (fd >= 0) ::close(fd);
+        fds.clear();
+    }
 };
 
 class recovery {
@@ -12141,11 +12213,14 @@ private:
             report().issues.push_back(std::move(issue));
         }
         const record_id floor = ids_end_;
-        segment_scanner scanner(report(), f, floor, ceiling_after(f, floor, entry(f.seq)), entry(f.seq));
+        const ack_entry* acks = entry(f.seq);
+        const std::optional<record_id> ceiling = ceiling_after(f, floor, acks);
         frame_walker walker;
         walker.reset(f.fd);
+        const std::optional<std::uint64_t> anchor = co_await anchor_of(walker, f, floor, ceiling, acks);
+        segment_scanner scanner(report(), f, floor, ceiling, acks, anchor);
         try {
-            for (std::uint64_t pos = segment_header_size; pos < f.size;) {
+            for (std::uint64_t pos = anchor.value_or(segment_header_size); pos < f.size;) {
                 const frame_step step = co_await walker.step(*st_->loop, pos, f.size);
                 if (!scanner.take(step)) break;
                 pos = step.end;
@@ -12172,6 +12247,32 @@ private:
         keep(f, std::move(r));
     }
 
+    /// The checkpoint's offset of segment `f`'s first record, when the frame there still fits what the
+    /// checkpoint says (its first id, or a later one the bytes before could account for) and no
+    /// earlier or later segment holds its ids: where the scan starts. Nothing when anything disagrees:
+    /// the scan then starts after the header, as without a checkpoint.
+    task<std::optional<std::uint64_t>> anchor_of(frame_walker& walker, const found_file& f, record_id floor,
+                                                 std::optional<record_id> ceiling, const ack_entry* acks) {
+        if (acks == nullptr || acks->first_offset < segment_header_size || acks->first_offset >= f.size ||
+            acks->first_id < floor)
+            co_return std::nullopt;
+        frame_step at;
+        bool readable = true;
+        try {
+            at = co_await walker.step(*st_->loop, acks->first_offset, f.size);
+        } catch (const std::system_error&) {
+            readable = false; // the scan meets it again and says so
+        }
+        if (!readable || at.what != frame_step::kind::frame) co_return std::nullopt;
+        const frame_header& h = *at.header;
+        const bool fits = h.first_id >= acks->first_id &&
+                          h.first_id - acks->first_id <= acks->first_offset - segment_header_size &&
+                          (!ceiling || h.end_id() <= *ceiling) &&
+                          (!acks->sealed || !acks->has_end || h.end_id() <= acks->end_id);
+        if (!fits) co_return std::nullopt;
+        co_return acks->first_offset;
+    }
+
     /// A scanned segment joins the table with its valid records pending, unless acknowledged.
     void keep(const found_file& f, scan_result r) {
         // A segment without a record of its own sits where the ids stand, not below them: its end
@@ -12188,6 +12289,8 @@ private:
         s.first_id = first;
         s.end_id = first;
         s.size = r.size;
+        if (r.first && r.first_offset <= std::numeric_limits<std::uint32_t>::max())
+            s.first_offset = static_cast<std::uint32_t>(r.first_offset);
         s.sealed = true;
         s.skip = std::move(r.skip);
         s.grow(r.end);
@@ -12247,12 +12350,17 @@ private:
     }
 
     /// Where segment `seq` ended, when something says so: the next segment's first id (found, or listed
-    /// by the checkpoint), or the checkpoint's end of a segment that was sealed then.
+    /// by the checkpoint), or the checkpoint's end of a segment that was sealed then; never past the
+    /// first id of the next segment found, whatever the checkpoint says (its ids are that segment's: a
+    /// segment grown into them would take their acknowledgements, and they would come back).
     [[nodiscard]] std::optional<record_id> known_end(std::uint64_t seq) const {
         if (auto k = kept_.find(seq + 1); k != kept_.end()) return k->second.first;
-        if (const ack_entry* e = listed(seq + 1)) return e->first_id;
-        if (const ack_entry* e = listed(seq); e != nullptr && e->sealed) return e->end_id;
-        return std::nullopt;
+        std::optional<record_id> end;
+        if (const ack_entry* e = listed(seq + 1)) end = e->first_id;
+        else if (const ack_entry* e = listed(seq); e != nullptr && e->sealed) end = e->end_id;
+        if (auto next = kept_.upper_bound(seq); end && next != kept_.end() && next->second.first < *end)
+            end = next->second.first;
+        return end;
     }
 
     /// Ids of [from, to) that the checkpoint entry `e` (when it describes the same ids) does not mark
@@ -12269,19 +12377,26 @@ private:
     void count_lost_tails() {
         for (const auto& [seq, k] : kept_) {
             if (tail_in_run_.count(seq) != 0) continue;
-            auto end = known_end(seq);
-            const auto& [tail_issue, unresolved] = tails_.at(seq);
-            if (end && *end > k.end && *end - k.end > most_records_in_a_segment) {
-                implausible_end(seq, k.end, *end);
-                end.reset();
+            // A plain id and flag, not the optional: GCC 12 at -O2 warns (wrongly) that its payload may be
+            // read uninitialized below.
+            bool has_end = false;
+            record_id end = 0;
+            if (const auto known = known_end(seq)) {
+                has_end = true;
+                end = *known;
             }
-            std::uint64_t lost = end ? unacked(entry(seq), k.end, *end, k.first) : 0;
-            if (!end && unresolved) lost = 1; // corrupt bytes at the end held at least one record
+            const auto& [tail_issue, unresolved] = tails_.at(seq);
+            if (has_end && end > k.end && end - k.end > most_records_in_a_segment) {
+                implausible_end(seq, k.end, end);
+                has_end = false;
+            }
+            std::uint64_t lost = has_end ? unacked(entry(seq), k.end, end, k.first) : 0;
+            if (!has_end && unresolved) lost = 1; // corrupt bytes at the end held at least one record
             // The ids counted join the segment (done), so that the next checkpoint remembers them;
             // only as many as its bytes could have held, so that no bitmap grows by an untrusted number.
             if (segment* s = st_->segments.at(seq);
-                s != nullptr && end && *end > s->end_id && *end - s->end_id <= st_->options.segment_bytes)
-                s->grow(*end);
+                s != nullptr && has_end && end > s->end_id && end - s->end_id <= st_->options.segment_bytes)
+                s->grow(end);
             if (lost == 0) continue;
             report().corrupt_records_skipped += lost;
             if (tail_issue) {
@@ -12293,8 +12408,9 @@ private:
             issue.file = path_of(seq);
             issue.offset = sizes_.at(seq);
             issue.records = lost;
+            // (Only with an end: a lost tail without one is unresolved, and those have a tail issue.)
             issue.reason = "the segment ends at record " + std::to_string(k.end) + " but the next one starts at " +
-                           std::to_string(*end) + ": " + std::to_string(lost) + " records are missing";
+                           std::to_string(end) + ": " + std::to_string(lost) + " records are missing";
             report().issues.push_back(std::move(issue));
         }
     }
@@ -12761,10 +12877,16 @@ private:
         if (st_->closed) throw std::logic_error("disk_buffer: " + buffer_state::quoted(st_->dir) + " is closed");
     }
 
-    /// Refuses to hand out implausible ids (unreachable in practice; see max_record_id).
+    /// Refuses to hand out implausible ids. A buffer cannot get near max_record_id by appending (146
+    /// years at a billion records a second); only damaged files can claim ids that high, valid CRCs and
+    /// all. The records they hold are still read and delivered; appends fail with this error (nothing
+    /// accepted, nothing lost) until the directory is drained and removed.
     void check_ids(std::uint64_t n) const {
         if (n > max_record_id - st_->next_id) [[unlikely]]
-            throw std::length_error("disk_buffer: record ids exhausted; nothing was appended");
+            throw std::length_error("disk_buffer: record ids exhausted in " + buffer_state::quoted(st_->dir) +
+                                    " (next id " + std::to_string(st_->next_id) +
+                                    "): its files claim ids no buffer reaches by appending, a sign of damage; "
+                                    "deliver what it holds, then remove the directory; nothing was appended");
     }
 
     rollback_point mark() const noexcept { return {raw_.bytes.size(), st_->next_id}; }
@@ -13082,6 +13204,7 @@ private:
             s.first_id = c.first_id;
             s.end_id = c.first_id;
             s.size = segment_header_size;
+            s.first_offset = segment_header_size; // its first record follows the header
             st_->segments.add(std::move(s));
         }
         st_->next_seq += created_.size();
@@ -14153,6 +14276,7 @@ struct delivery_report {
 // callback or read back from the disk buffer comes from the pool, so the hot path allocates nothing
 // once the pool is warm.
 
+#include <algorithm>
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
@@ -14276,7 +14400,9 @@ public:
         record_node* n = nullptr;
         if (free_.empty()) {
             all_.push_back(std::make_unique<record_node>());
-            free_.reserve(all_.size()); // release() never allocates
+            // release() never allocates; grown geometrically (reserve() alone grows to the exact size,
+            // which copied the whole list for every node added while the pool filled up)
+            if (free_.capacity() < all_.size()) free_.reserve(std::max<std::size_t>(all_.size(), 2 * free_.capacity()));
             n = all_.back().get();
         } else {
             n = free_.back();
@@ -15615,6 +15741,99 @@ private:
 
 } // namespace sluice::detail
 // end file sluice/delivery/order_gates.hpp
+// begin file sluice/metrics/log_throttle.hpp
+
+// log_throttle: one log line per cause and interval instead of one per record. A misconfiguration (a
+// queue that does not exist, credentials that are not set up) fails every record for the same reason;
+// logging each of them buries the one line that matters and costs a formatted line per record. The
+// first record of a cause is logged at once; later ones within `interval` are counted, and the next line
+// of that cause says how many were held back. Counters and metrics still count every record.
+//
+// Not thread-safe: each owner (a pipeline, a dispatcher, a queue) uses its own on its loop's thread.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+
+namespace sluice {
+
+/// Lets the first log line of each cause through, then at most one per interval and cause.
+class log_throttle {
+public:
+    using clock = std::chrono::steady_clock; ///< monotonic: intervals survive changes of the wall clock
+
+    /// `interval`: how long a cause stays quiet after a line; `max_causes`: causes remembered at once
+    /// (over it, the oldest are forgotten, so a flood of distinct causes cannot grow memory).
+    explicit log_throttle(clock::duration interval = std::chrono::seconds(10), std::size_t max_causes = 256)
+        : interval_(interval), max_causes_(max_causes == 0 ? 1 : max_causes) {}
+
+    /// Whether a line of `cause` goes out now: the number of lines of it held back since the last one
+    /// that went out (0 for the first), or nothing when this one is held back (and counted).
+    [[nodiscard]] std::optional<std::uint64_t> admit(std::string_view cause, clock::time_point now = clock::now()) {
+        auto it = causes_.find(std::string(cause));
+        if (it == causes_.end()) {
+            if (causes_.size() >= max_causes_) forget_oldest();
+            causes_.emplace(std::string(cause), state{now, 0});
+            return 0;
+        }
+        state& s = it->second;
+        if (now - s.last < interval_) {
+            ++s.held;
+            ++held_total_;
+            return std::nullopt;
+        }
+        const std::uint64_t held = s.held;
+        s = state{now, 0};
+        return held;
+    }
+
+    /// Lines held back in all, since construction.
+    [[nodiscard]] std::uint64_t held_back() const noexcept { return held_total_; }
+
+private:
+    struct state {
+        clock::time_point last;
+        std::uint64_t held = 0;
+    };
+
+    void forget_oldest() {
+        auto oldest = causes_.begin();
+        for (auto it = causes_.begin(); it != causes_.end(); ++it)
+            if (it->second.last < oldest->second.last) oldest = it;
+        causes_.erase(oldest);
+    }
+
+    clock::duration interval_;
+    std::size_t max_causes_;
+    std::unordered_map<std::string, state> causes_;
+    std::uint64_t held_total_ = 0;
+};
+
+/// The cause of an outcome, as log_throttle groups them: its kind with the service's error code, or
+/// the transport/system error, or else its message with every run of digits as one '#' (sizes, ids and
+/// counts differ from record to record; the reason does not). Request ids never take part.
+[[nodiscard]] inline std::string log_cause(const outcome& o) {
+    std::string cause = std::to_string(static_cast<int>(o.kind));
+    cause += ':';
+    if (!o.service_code.empty()) return cause + o.service_code;
+    if (o.code) return cause + o.code.category().name() + ':' + std::to_string(o.code.value());
+    bool in_digits = false;
+    for (const char c : o.message) {
+        const bool digit = c >= '0' && c <= '9';
+        if (!digit) cause += c;
+        else if (!in_digits) cause += '#';
+        in_digits = digit;
+    }
+    return cause;
+}
+
+} // namespace sluice
+// end file sluice/metrics/log_throttle.hpp
 
 namespace sluice {
 
@@ -16064,10 +16283,14 @@ private:
         o.message = std::move(message);
         ++stats_.failed;
         sink_metrics_.events_failed.inc();
-        if (options_.log)
-            options_.log->warn("delivery", "record not delivered",
-                               {field::plain("sink", options_.name), field::plain("reason", o.message),
-                                field::plain("attempts", static_cast<std::uint64_t>(n->attempts))});
+        // One line per cause and interval: a misconfiguration fails every record for one reason.
+        if (options_.log && options_.log->enabled(log_level::warn)) {
+            if (const auto held = log_limit_.admit(log_cause(o)))
+                options_.log->warn("delivery", "record not delivered",
+                                   {field::plain("sink", options_.name), field::plain("reason", o.message),
+                                    field::plain("attempts", static_cast<std::uint64_t>(n->attempts)),
+                                    field::plain("similar_not_logged", *held)});
+        }
         finish_failed(n, std::move(o));
     }
 
@@ -16284,10 +16507,12 @@ private:
         log_drop(where);
     }
 
-    void log_drop(const char* where) const {
-        if (options_.log)
+    void log_drop(const char* where) {
+        if (!options_.log || !options_.log->enabled(log_level::warn)) return;
+        if (const auto held = log_limit_.admit(std::string("dropped:") + where))
             options_.log->warn("delivery", "record dropped: buffer full",
-                               {field::plain("sink", options_.name), field::plain("buffer", where)});
+                               {field::plain("sink", options_.name), field::plain("buffer", where),
+                                field::plain("similar_not_logged", *held)});
     }
 
     void update_gauges() {
@@ -16297,6 +16522,7 @@ private:
     }
 
     io_loop* loop_;
+    log_throttle log_limit_;
     Sink* sink_;
     delivery_options options_;
     sink_limits limits_;
@@ -17906,6 +18132,7 @@ namespace sluice::aws {
 
 namespace sluice::http {
 
+/// Why a request got no response (the codes of transport_category).
 enum class transport_error {
     timed_out = 1,      ///< connect or total timeout
     couldnt_resolve,    ///< DNS lookup failed
@@ -17939,11 +18166,13 @@ public:
 };
 } // namespace detail
 
+/// The "sluice.http" error category.
 [[nodiscard]] inline const std::error_category& transport_category() noexcept {
     static const detail::transport_category_impl category;
     return category;
 }
 
+/// `e` as a std::error_code (what lets a transport_error convert to one).
 [[nodiscard]] inline std::error_code make_error_code(transport_error e) noexcept {
     return {static_cast<int>(e), transport_category()};
 }
@@ -17980,6 +18209,7 @@ enum class retry_kind {
     clock_skew, ///< the request time is too far from the service's: correct the clock, then retry
 };
 
+/// "none", "transient", "throttling" or "clock_skew".
 [[nodiscard]] inline std::string_view to_string(retry_kind kind) noexcept {
     switch (kind) {
     case retry_kind::none: return "none";
@@ -18670,6 +18900,7 @@ template <class Headers>
     return code == "InvalidSignatureException" || code == "SignatureDoesNotMatch" || code == "AuthFailure";
 }
 
+/// How the retry mode treats `e`: throttling (or 429), else clock skew, else transient, else none.
 [[nodiscard]] inline retry_kind classify(const service_error& e) noexcept {
     for (std::string_view code : {std::string_view(e.code), std::string_view(e.query_code)}) {
         if (code.empty()) continue;
@@ -18827,6 +19058,7 @@ struct retry_token {
     unsigned quota_held = 0;
 };
 
+/// Whether a failed attempt is retried and, when not, why.
 enum class retry_verdict {
     retry,              ///< try again after `delay`
     not_retryable,      ///< the failure is not worth retrying
@@ -18834,6 +19066,8 @@ enum class retry_verdict {
     quota_exhausted,    ///< the retry quota is empty (a long outage): fail fast
 };
 
+/// "retry", "not retryable", "attempts exhausted" or "retry quota exhausted", as a failed call's
+/// message ends.
 [[nodiscard]] inline std::string_view to_string(retry_verdict v) noexcept {
     switch (v) {
     case retry_verdict::retry: return "retry";
@@ -21563,8 +21797,8 @@ namespace sluice::aws {
 
 /// One header or query parameter.
 struct http_field {
-    std::string name;
-    std::string value;
+    std::string name;  ///< as given; header names are lower-cased for signing only
+    std::string value; ///< as given; a query value decoded (the signer encodes it)
 };
 
 /// Headers or query parameters in insertion order; a name may repeat (repeated headers are signed as one
@@ -21573,23 +21807,27 @@ struct http_field {
 class field_list {
 public:
     field_list() = default;
+    /// The fields in the order given: `{{"Host", "..."}, {"Content-Type", "..."}}`.
     field_list(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
         fields_.reserve(fields.size());
         for (const auto& [name, value] : fields) add(name, value);
     }
 
+    /// Appends copies of both; returns *this to chain.
     field_list& add(std::string_view name, std::string_view value) {
         fields_.push_back(http_field{std::string(name), std::string(value)});
         return *this;
     }
-    void reserve(std::size_t count) { fields_.reserve(count); }
-    void clear() noexcept { fields_.clear(); }
+    void reserve(std::size_t count) { fields_.reserve(count); } ///< room for `count` fields
+    void clear() noexcept { fields_.clear(); }                  ///< drops every field, keeps the room
 
-    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); }
-    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
-    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }
-    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); }
+    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); } ///< fields, repeats counted
+    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }      ///< true without fields
+    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }  ///< the first field
+    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); } ///< the first field
+    /// Past the last field.
     [[nodiscard]] const http_field* end() const noexcept { return fields_.data() + fields_.size(); }
+    /// The i-th field added, unchecked.
     [[nodiscard]] const http_field& operator[](std::size_t i) const noexcept { return fields_[i]; }
 
     /// The value of the first field named `name`, ignoring ASCII case (as header names compare), or null.
@@ -21603,8 +21841,8 @@ private:
     std::vector<http_field> fields_;
 };
 
-using header_list = field_list;
-using query_list = field_list;
+using header_list = field_list; ///< a request's headers
+using query_list = field_list;  ///< a request's query parameters, decoded
 
 /// The payload hash for a body that is not signed (S3 over HTTPS, presigned URLs).
 inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
@@ -21612,6 +21850,7 @@ inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
 inline constexpr std::string_view empty_payload_sha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/// A service's canonicalisation rules (SigV4 differs for S3: sigv4_s3_options).
 struct sigv4_options {
     /// Remove `.`, `..` and empty segments from the path (every service but S3).
     bool normalize_path = true;
@@ -21629,10 +21868,10 @@ inline constexpr sigv4_options sigv4_s3_options{
 
 /// What to sign. Views only: everything must outlive the sign()/presign() call, nothing longer.
 struct sigv4_request {
-    std::string_view method = "GET";
+    std::string_view method = "GET"; ///< an HTTP token: "GET", "POST", "PUT"...
     /// The path without the query; see path_is_encoded and the encoding rules at the top of this file.
     std::string_view path = "/";
-    bool path_is_encoded = false;
+    bool path_is_encoded = false; ///< true: `path` is already its wire form, percent-encoded
     /// Query parameters, decoded, in any order (they are sorted for signing).
     std::span<const http_field> query{};
     /// The headers that will be sent, Host included (required). Connection, Expect, Transfer-Encoding,
@@ -21645,12 +21884,12 @@ struct sigv4_request {
     /// When not empty, used as the payload hash instead of hashing body: a precomputed lower-case hex
     /// SHA-256, unsigned_payload, or a streaming marker such as "STREAMING-UNSIGNED-PAYLOAD-TRAILER".
     std::string_view payload_hash{};
-    std::string_view region;
+    std::string_view region; ///< signed for, in the credential scope: "eu-west-1"
     /// The signing name of the service: "sqs", "s3", "logs", "firehose", ...
     std::string_view service;
     /// Signing time (X-Amz-Date); AWS rejects it when it is more than 5 minutes off.
     std::chrono::system_clock::time_point time{};
-    sigv4_options options{};
+    sigv4_options options{}; ///< the service's canonicalisation rules (sigv4_s3_options for S3)
 };
 
 /// What sign() or presign() produced. Reuse one across calls to reuse its buffers.
@@ -21673,8 +21912,8 @@ public:
         for (const http_field& field : fields()) list.add(field.name, field.value);
     }
 
-    std::string canonical_request;
-    std::string string_to_sign;
+    std::string canonical_request; ///< what AWS quotes when a signature does not match; may hold the token
+    std::string string_to_sign;    ///< the algorithm, X-Amz-Date, scope and the above's hex SHA-256, a line each
     /// Lower-case header names, sorted, ';'-joined: "host;x-amz-date".
     std::string signed_headers;
     /// Lower-case hex HMAC-SHA256 (64 characters).
@@ -21784,7 +22023,7 @@ inline void check_request(const aws::sigv4_request& request, const aws::aws_cred
 
 namespace sluice::aws {
 
-
+/// Signs requests (see the top of this file). One per thread: it caches signing keys and OpenSSL state.
 class sigv4_signer {
 public:
     /// Signing keys kept at once (least recently used evicted): enough for a few services and regions
@@ -21798,8 +22037,8 @@ public:
     sigv4_signer() = default;
     sigv4_signer(const sigv4_signer&) = delete;
     sigv4_signer& operator=(const sigv4_signer&) = delete;
-    sigv4_signer(sigv4_signer&&) noexcept = default;
-    sigv4_signer& operator=(sigv4_signer&&) noexcept = default;
+    sigv4_signer(sigv4_signer&&) noexcept = default;            ///< takes the key cache along
+    sigv4_signer& operator=(sigv4_signer&&) noexcept = default; ///< takes the key cache along
     ~sigv4_signer() { clear_key_cache(); }
 
     /// Header signing: `out` gets the headers to add (see sigv4_result::fields()). Throws
@@ -21808,6 +22047,7 @@ public:
     void sign(const sigv4_request& request, const aws_credentials& credentials, sigv4_result& out) {
         run(request, credentials, false, std::chrono::seconds{0}, out);
     }
+    /// The same into a new result (reusing one saves its allocations).
     [[nodiscard]] sigv4_result sign(const sigv4_request& request, const aws_credentials& credentials) {
         sigv4_result out;
         sign(request, credentials, out);
@@ -21822,6 +22062,7 @@ public:
             throw std::invalid_argument("sigv4: presigned requests expire after 1 to 604800 seconds");
         run(request, credentials, true, expires, out);
     }
+    /// The same into a new result.
     [[nodiscard]] sigv4_result presign(const sigv4_request& request, const aws_credentials& credentials,
                                        std::chrono::seconds expires) {
         sigv4_result out;
@@ -22949,26 +23190,28 @@ private:
 
 namespace sluice::aws {
 
+/// The Content-Type of SQS's JSON requests.
 inline constexpr std::string_view sqs_json_content_type = "application/x-amz-json-1.0";
+/// The X-Amz-Target of SendMessageBatch.
 inline constexpr std::string_view sqs_send_message_batch_target = "AmazonSQS.SendMessageBatch";
 
 /// SQS's limits as AWS documents them (2026). One table, overridable, since AWS changes them: the
 /// message size went from 256 KiB to 1 MiB in 2025.
 struct sqs_limits {
-    std::size_t max_batch_entries = 10;
+    std::size_t max_batch_entries = 10; ///< entries per SendMessageBatch
     /// Body plus every attribute's name, data type and value.
     std::size_t max_message_bytes = 1'048'576;
     /// The sum of the sizes of a batch's messages.
     std::size_t max_batch_bytes = 1'048'576;
-    std::size_t max_attributes = 10;
+    std::size_t max_attributes = 10; ///< message attributes per message
     /// Entry ids: 1 to 80 characters of A-Z a-z 0-9 - _.
     std::size_t max_entry_id_length = 80;
-    std::size_t max_attribute_name_length = 256;
-    std::size_t max_attribute_type_length = 256;
-    int max_delay_seconds = 900;
+    std::size_t max_attribute_name_length = 256; ///< characters of an attribute's name
+    std::size_t max_attribute_type_length = 256; ///< characters of its data type, label included
+    int max_delay_seconds = 900;                 ///< the longest DelaySeconds: 15 minutes
     /// Group and deduplication ids: 1 to 128 characters of alphanumerics and punctuation.
     std::size_t max_group_id_length = 128;
-    std::size_t max_deduplication_id_length = 128;
+    std::size_t max_deduplication_id_length = 128; ///< the same characters as a group id
 
     /// For the delivery engine: entries, batch bytes and record bytes.
     [[nodiscard]] sink_limits to_sink_limits() const noexcept {
@@ -22984,16 +23227,20 @@ struct sqs_limits {
 /// A message attribute. data_type is "String", "Number" or "Binary", optionally with a custom label
 /// ("String.json", "Binary.gzip"); value holds the bytes (raw for Binary: the encoder base64s them).
 struct sqs_attribute {
+    /// A-Z a-z 0-9 _ - . (no '.' first, last or twice in a row); AWS. and Amazon. are reserved.
     std::string name;
-    std::string data_type;
-    std::string value;
+    std::string data_type; ///< "String", "Number" or "Binary", optionally with a ".label"
+    std::string value;     ///< not empty; text (UTF-8 of SQS's characters) unless Binary
 
+    /// A String attribute.
     [[nodiscard]] static sqs_attribute string(std::string name, std::string value) {
         return {std::move(name), "String", std::move(value)};
     }
+    /// A Number attribute: `value` is its decimal text ("-1.5e3"; at most 38 significant digits).
     [[nodiscard]] static sqs_attribute number(std::string name, std::string value) {
         return {std::move(name), "Number", std::move(value)};
     }
+    /// A Binary attribute: `bytes` raw, base64-encoded on the wire.
     [[nodiscard]] static sqs_attribute binary(std::string name, std::string bytes) {
         return {std::move(name), "Binary", std::move(bytes)};
     }
@@ -23004,8 +23251,11 @@ struct sqs_attribute {
     }
 };
 
+/// One message: body, attributes and the FIFO fields.
 struct sqs_message {
+    /// Not empty; valid UTF-8 of the characters SQS allows (those of XML 1.0).
     std::string body;
+    /// Up to max_attributes, each name once.
     std::vector<sqs_attribute> attributes{};
     /// Per-message delay (0-900 s); standard queues only.
     std::optional<int> delay_seconds{};
@@ -23017,10 +23267,11 @@ struct sqs_message {
 
 /// What validation needs to know about the queue.
 struct sqs_queue_options {
-    bool fifo = false;
-    bool content_based_deduplication = false;
+    bool fifo = false;                        ///< FIFO queue: group id required, no per-message delay
+    bool content_based_deduplication = false; ///< FIFO: SQS hashes the body; no deduplication id needed
 };
 
+/// What validation found wrong, as a kind to branch on; sqs_validation::reason says where.
 enum class sqs_problem {
     none,
     empty_body,
@@ -23046,6 +23297,7 @@ enum class sqs_problem {
     batch_too_large,
 };
 
+/// The enumerator's name: "message_too_large".
 [[nodiscard]] inline std::string_view to_string(sqs_problem p) noexcept {
     switch (p) {
     case sqs_problem::none: return "none";
@@ -23076,11 +23328,12 @@ enum class sqs_problem {
 
 /// The outcome of a validation: ok(), or the problem and a reason fit for logs and results.
 struct sqs_validation {
-    sqs_problem problem = sqs_problem::none;
-    std::string reason{};
+    sqs_problem problem = sqs_problem::none; ///< none when valid
+    std::string reason{};                    ///< positions and sizes, never a body or an attribute value
 
-    [[nodiscard]] bool ok() const noexcept { return problem == sqs_problem::none; }
-    [[nodiscard]] static sqs_validation valid() { return {}; }
+    [[nodiscard]] bool ok() const noexcept { return problem == sqs_problem::none; } ///< nothing found wrong
+    [[nodiscard]] static sqs_validation valid() { return {}; }                      ///< a passing result
+    /// A failing result.
     [[nodiscard]] static sqs_validation fail(sqs_problem p, std::string why) { return {p, std::move(why)}; }
 };
 
@@ -23454,8 +23707,8 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
 
 /// What SQS returned for an entry it accepted. Views into the parser: valid until its next parse.
 struct sqs_sent_entry {
-    std::string_view message_id{};
-    std::string_view md5_of_body{};
+    std::string_view message_id{};  ///< the id SQS gave the message
+    std::string_view md5_of_body{}; ///< hex MD5 of the body as SQS received it (parse() can check it)
     /// FIFO queues only.
     std::string_view sequence_number{};
 };
@@ -24462,6 +24715,7 @@ struct response {
     }
 };
 
+/// Which HTTP versions a client may negotiate (client_options::version).
 enum class http_version {
     http1_1,             ///< HTTP/1.1 only
     http2_tls,           ///< HTTP/2 when TLS negotiates it (ALPN), else HTTP/1.1 (the default)
@@ -25175,6 +25429,58 @@ private:
 #error "sluice/aws/credentials_provider.hpp needs simdjson (SLUICE_HAS_SIMDJSON): install libsimdjson-dev"
 #endif
 
+// begin file sluice/aws/credential_sources.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIAL_SOURCES_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIAL_SOURCES_HPP
+
+// The AWS credentials sources: static, environment, web identity (STS AssumeRoleWithWebIdentity),
+// profile (the shared config and credentials files), container (ECS/EKS) and instance metadata
+// (IMDSv2). How each is set up and fails: aws/credentials_provider.hpp.
+
+#if !SLUICE_HAS_CURL
+#error "sluice/aws/credential_sources.hpp needs libcurl (SLUICE_HAS_CURL): install libcurl4-openssl-dev"
+#endif
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/credential_sources.hpp needs simdjson (SLUICE_HAS_SIMDJSON): install libsimdjson-dev"
+#endif
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+
+// begin file sluice/aws/credentials_base.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_BASE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_BASE_HPP
+
+// The parts every AWS credentials source shares: the error codes of a failed load (credentials_errc),
+// the credentials_provider interface, and the small parsers the sources use (XML and JSON credential
+// answers, token files, retries of metadata endpoints). aws/credentials_provider.hpp has the overview.
+
+#if !SLUICE_HAS_CURL
+#error "sluice/aws/credentials_base.hpp needs libcurl (SLUICE_HAS_CURL): install libcurl4-openssl-dev"
+#endif
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/credentials_base.hpp needs simdjson (SLUICE_HAS_SIMDJSON): install libsimdjson-dev"
+#endif
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -25201,6 +25507,7 @@ namespace sluice::aws {
 
 // ---- error codes ------------------------------------------------------------------------------
 
+/// Why a credentials provider gave no credentials (the codes of credentials_category).
 enum class credentials_errc {
     not_configured = 1,    ///< the source is not set up here: try the next one
     invalid_configuration, ///< the source is set up, but wrongly (a missing part, a bad value)
@@ -25226,11 +25533,13 @@ public:
 
 namespace sluice::aws {
 
+/// The "sluice.aws.credentials" error category.
 [[nodiscard]] inline const std::error_category& credentials_category() noexcept {
     static const detail::aws_creds::category_impl category;
     return category;
 }
 
+/// `e` as a std::error_code (what lets a credentials_errc convert to one).
 [[nodiscard]] inline std::error_code make_error_code(credentials_errc e) noexcept {
     return {static_cast<int>(e), credentials_category()};
 }
@@ -25479,6 +25788,12 @@ public:
     /// A short name for messages: "environment", "profile", "imds"...
     [[nodiscard]] virtual std::string_view name() const noexcept = 0;
 };
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_BASE_HPP
+// end file sluice/aws/credentials_base.hpp
+
+namespace sluice::aws {
 
 // ---- static ------------------------------------------------------------------------------------
 
@@ -26008,6 +26323,22 @@ private:
     std::optional<std::string> token_;
     std::chrono::steady_clock::time_point token_expiry_{};
 };
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIAL_SOURCES_HPP
+// end file sluice/aws/credential_sources.hpp
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice::aws {
 
 // ---- chain -------------------------------------------------------------------------------------
 
@@ -26911,8 +27242,8 @@ namespace sluice::aws {
 
 /// One header or query parameter.
 struct http_field {
-    std::string name;
-    std::string value;
+    std::string name;  ///< as given; header names are lower-cased for signing only
+    std::string value; ///< as given; a query value decoded (the signer encodes it)
 };
 
 /// Headers or query parameters in insertion order; a name may repeat (repeated headers are signed as one
@@ -26921,23 +27252,27 @@ struct http_field {
 class field_list {
 public:
     field_list() = default;
+    /// The fields in the order given: `{{"Host", "..."}, {"Content-Type", "..."}}`.
     field_list(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
         fields_.reserve(fields.size());
         for (const auto& [name, value] : fields) add(name, value);
     }
 
+    /// Appends copies of both; returns *this to chain.
     field_list& add(std::string_view name, std::string_view value) {
         fields_.push_back(http_field{std::string(name), std::string(value)});
         return *this;
     }
-    void reserve(std::size_t count) { fields_.reserve(count); }
-    void clear() noexcept { fields_.clear(); }
+    void reserve(std::size_t count) { fields_.reserve(count); } ///< room for `count` fields
+    void clear() noexcept { fields_.clear(); }                  ///< drops every field, keeps the room
 
-    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); }
-    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
-    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }
-    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); }
+    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); } ///< fields, repeats counted
+    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }      ///< true without fields
+    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }  ///< the first field
+    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); } ///< the first field
+    /// Past the last field.
     [[nodiscard]] const http_field* end() const noexcept { return fields_.data() + fields_.size(); }
+    /// The i-th field added, unchecked.
     [[nodiscard]] const http_field& operator[](std::size_t i) const noexcept { return fields_[i]; }
 
     /// The value of the first field named `name`, ignoring ASCII case (as header names compare), or null.
@@ -26951,8 +27286,8 @@ private:
     std::vector<http_field> fields_;
 };
 
-using header_list = field_list;
-using query_list = field_list;
+using header_list = field_list; ///< a request's headers
+using query_list = field_list;  ///< a request's query parameters, decoded
 
 /// The payload hash for a body that is not signed (S3 over HTTPS, presigned URLs).
 inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
@@ -26960,6 +27295,7 @@ inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
 inline constexpr std::string_view empty_payload_sha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/// A service's canonicalisation rules (SigV4 differs for S3: sigv4_s3_options).
 struct sigv4_options {
     /// Remove `.`, `..` and empty segments from the path (every service but S3).
     bool normalize_path = true;
@@ -26977,10 +27313,10 @@ inline constexpr sigv4_options sigv4_s3_options{
 
 /// What to sign. Views only: everything must outlive the sign()/presign() call, nothing longer.
 struct sigv4_request {
-    std::string_view method = "GET";
+    std::string_view method = "GET"; ///< an HTTP token: "GET", "POST", "PUT"...
     /// The path without the query; see path_is_encoded and the encoding rules at the top of this file.
     std::string_view path = "/";
-    bool path_is_encoded = false;
+    bool path_is_encoded = false; ///< true: `path` is already its wire form, percent-encoded
     /// Query parameters, decoded, in any order (they are sorted for signing).
     std::span<const http_field> query{};
     /// The headers that will be sent, Host included (required). Connection, Expect, Transfer-Encoding,
@@ -26993,12 +27329,12 @@ struct sigv4_request {
     /// When not empty, used as the payload hash instead of hashing body: a precomputed lower-case hex
     /// SHA-256, unsigned_payload, or a streaming marker such as "STREAMING-UNSIGNED-PAYLOAD-TRAILER".
     std::string_view payload_hash{};
-    std::string_view region;
+    std::string_view region; ///< signed for, in the credential scope: "eu-west-1"
     /// The signing name of the service: "sqs", "s3", "logs", "firehose", ...
     std::string_view service;
     /// Signing time (X-Amz-Date); AWS rejects it when it is more than 5 minutes off.
     std::chrono::system_clock::time_point time{};
-    sigv4_options options{};
+    sigv4_options options{}; ///< the service's canonicalisation rules (sigv4_s3_options for S3)
 };
 
 /// What sign() or presign() produced. Reuse one across calls to reuse its buffers.
@@ -27021,8 +27357,8 @@ public:
         for (const http_field& field : fields()) list.add(field.name, field.value);
     }
 
-    std::string canonical_request;
-    std::string string_to_sign;
+    std::string canonical_request; ///< what AWS quotes when a signature does not match; may hold the token
+    std::string string_to_sign;    ///< the algorithm, X-Amz-Date, scope and the above's hex SHA-256, a line each
     /// Lower-case header names, sorted, ';'-joined: "host;x-amz-date".
     std::string signed_headers;
     /// Lower-case hex HMAC-SHA256 (64 characters).
@@ -27132,7 +27468,7 @@ inline void check_request(const aws::sigv4_request& request, const aws::aws_cred
 
 namespace sluice::aws {
 
-
+/// Signs requests (see the top of this file). One per thread: it caches signing keys and OpenSSL state.
 class sigv4_signer {
 public:
     /// Signing keys kept at once (least recently used evicted): enough for a few services and regions
@@ -27146,8 +27482,8 @@ public:
     sigv4_signer() = default;
     sigv4_signer(const sigv4_signer&) = delete;
     sigv4_signer& operator=(const sigv4_signer&) = delete;
-    sigv4_signer(sigv4_signer&&) noexcept = default;
-    sigv4_signer& operator=(sigv4_signer&&) noexcept = default;
+    sigv4_signer(sigv4_signer&&) noexcept = default;            ///< takes the key cache along
+    sigv4_signer& operator=(sigv4_signer&&) noexcept = default; ///< takes the key cache along
     ~sigv4_signer() { clear_key_cache(); }
 
     /// Header signing: `out` gets the headers to add (see sigv4_result::fields()). Throws
@@ -27156,6 +27492,7 @@ public:
     void sign(const sigv4_request& request, const aws_credentials& credentials, sigv4_result& out) {
         run(request, credentials, false, std::chrono::seconds{0}, out);
     }
+    /// The same into a new result (reusing one saves its allocations).
     [[nodiscard]] sigv4_result sign(const sigv4_request& request, const aws_credentials& credentials) {
         sigv4_result out;
         sign(request, credentials, out);
@@ -27170,6 +27507,7 @@ public:
             throw std::invalid_argument("sigv4: presigned requests expire after 1 to 604800 seconds");
         run(request, credentials, true, expires, out);
     }
+    /// The same into a new result.
     [[nodiscard]] sigv4_result presign(const sigv4_request& request, const aws_credentials& credentials,
                                        std::chrono::seconds expires) {
         sigv4_result out;
@@ -27607,7 +27945,11 @@ struct call_failure {
     [[nodiscard]] entry_result to_entry_result() const {
         entry_result r;
         if (credentials)
-            r = entry_result::retry(message);
+            // Credentials not set up, or set up wrongly, come back the same on every attempt (retrying
+            // them only repeats the lookups): the records fail at once with the reason. A source that was
+            // asked and failed (an endpoint down, a refresh refused) may answer next time.
+            r = code == make_error_code(credentials_errc::provider_failed) ? entry_result::retry(message)
+                                                                           : entry_result::reject(message);
         else if (kind != retry_kind::none)
             r = entry_result::retry(message, kind == retry_kind::throttling);
         else if (!service && code == http::transport_error::cancelled)
@@ -28207,9 +28549,10 @@ private:
 
     void supersede(pending& older, pending& newer, std::shared_ptr<pending> owner) {
         ++stats_.superseded;
-        if (options_.log)
-            options_.log->warn("aws", "write replaced by a newer write of the same key before it was sent",
-                               {field::plain("destination", service_.name())});
+        if (options_.log && options_.log->enabled(log_level::warn))
+            if (const auto held = log_limit_.admit("superseded"))
+                options_.log->warn("aws", "write replaced by a newer write of the same key before it was sent",
+                                   {field::plain("destination", service_.name()), field::plain("similar_not_logged", *held)});
         older.superseded = true;
         older.record.reset(); // the newer write stands for it in the unprocessed list
         for (auto& r : older.riders) newer.riders.push_back(std::move(r));
@@ -28293,9 +28636,11 @@ private:
         if (std::string why = service_.prepare(r); !why.empty()) {
             ++stats_.invalid;
             out.invalid = std::string(service_.name()) + ": record not sent: " + why;
-            if (options_.log)
-                options_.log->warn("aws", "invalid record not sent",
-                                   {field::plain("destination", service_.name()), field::plain("reason", why)});
+            if (options_.log && options_.log->enabled(log_level::warn))
+                if (const auto held = log_limit_.admit(log_cause(outcome::reject(why))))
+                    options_.log->warn("aws", "invalid record not sent",
+                                       {field::plain("destination", service_.name()), field::plain("reason", why),
+                                        field::plain("similar_not_logged", *held)});
             return out;
         }
         auto p = std::make_shared<pending>();
@@ -28304,9 +28649,11 @@ private:
             auto it = pending_.find(std::string_view(p->entry));
             if (it != pending_.end()) {
                 ++stats_.duplicates;
-                if (options_.log)
-                    options_.log->warn("aws", "duplicate of a pending record dropped",
-                                       {field::plain("destination", service_.name())});
+                if (options_.log && options_.log->enabled(log_level::warn))
+                    if (const auto held = log_limit_.admit("duplicate"))
+                        options_.log->warn("aws", "duplicate of a pending record dropped",
+                                           {field::plain("destination", service_.name()),
+                                            field::plain("similar_not_logged", *held)});
                 out.entry = it->second;
                 out.duplicate = true;
                 return out;
@@ -28320,6 +28667,7 @@ private:
     io_loop* loop_;
     batch_dispatcher_options options_;
     Service service_;
+    log_throttle log_limit_; // one line per cause and interval, not one per record
     batch_sink<Service> sink_;
     delivery_pipeline<batch_sink<Service>> pipeline_;
     /// What the service adds to each entry's counted size when it sums a request.
@@ -28993,26 +29341,28 @@ using kinesis_dispatcher = batch_dispatcher<kinesis_service>;
 
 namespace sluice::aws {
 
+/// The Content-Type of SQS's JSON requests.
 inline constexpr std::string_view sqs_json_content_type = "application/x-amz-json-1.0";
+/// The X-Amz-Target of SendMessageBatch.
 inline constexpr std::string_view sqs_send_message_batch_target = "AmazonSQS.SendMessageBatch";
 
 /// SQS's limits as AWS documents them (2026). One table, overridable, since AWS changes them: the
 /// message size went from 256 KiB to 1 MiB in 2025.
 struct sqs_limits {
-    std::size_t max_batch_entries = 10;
+    std::size_t max_batch_entries = 10; ///< entries per SendMessageBatch
     /// Body plus every attribute's name, data type and value.
     std::size_t max_message_bytes = 1'048'576;
     /// The sum of the sizes of a batch's messages.
     std::size_t max_batch_bytes = 1'048'576;
-    std::size_t max_attributes = 10;
+    std::size_t max_attributes = 10; ///< message attributes per message
     /// Entry ids: 1 to 80 characters of A-Z a-z 0-9 - _.
     std::size_t max_entry_id_length = 80;
-    std::size_t max_attribute_name_length = 256;
-    std::size_t max_attribute_type_length = 256;
-    int max_delay_seconds = 900;
+    std::size_t max_attribute_name_length = 256; ///< characters of an attribute's name
+    std::size_t max_attribute_type_length = 256; ///< characters of its data type, label included
+    int max_delay_seconds = 900;                 ///< the longest DelaySeconds: 15 minutes
     /// Group and deduplication ids: 1 to 128 characters of alphanumerics and punctuation.
     std::size_t max_group_id_length = 128;
-    std::size_t max_deduplication_id_length = 128;
+    std::size_t max_deduplication_id_length = 128; ///< the same characters as a group id
 
     /// For the delivery engine: entries, batch bytes and record bytes.
     [[nodiscard]] sink_limits to_sink_limits() const noexcept {
@@ -29028,16 +29378,20 @@ struct sqs_limits {
 /// A message attribute. data_type is "String", "Number" or "Binary", optionally with a custom label
 /// ("String.json", "Binary.gzip"); value holds the bytes (raw for Binary: the encoder base64s them).
 struct sqs_attribute {
+    /// A-Z a-z 0-9 _ - . (no '.' first, last or twice in a row); AWS. and Amazon. are reserved.
     std::string name;
-    std::string data_type;
-    std::string value;
+    std::string data_type; ///< "String", "Number" or "Binary", optionally with a ".label"
+    std::string value;     ///< not empty; text (UTF-8 of SQS's characters) unless Binary
 
+    /// A String attribute.
     [[nodiscard]] static sqs_attribute string(std::string name, std::string value) {
         return {std::move(name), "String", std::move(value)};
     }
+    /// A Number attribute: `value` is its decimal text ("-1.5e3"; at most 38 significant digits).
     [[nodiscard]] static sqs_attribute number(std::string name, std::string value) {
         return {std::move(name), "Number", std::move(value)};
     }
+    /// A Binary attribute: `bytes` raw, base64-encoded on the wire.
     [[nodiscard]] static sqs_attribute binary(std::string name, std::string bytes) {
         return {std::move(name), "Binary", std::move(bytes)};
     }
@@ -29048,8 +29402,11 @@ struct sqs_attribute {
     }
 };
 
+/// One message: body, attributes and the FIFO fields.
 struct sqs_message {
+    /// Not empty; valid UTF-8 of the characters SQS allows (those of XML 1.0).
     std::string body;
+    /// Up to max_attributes, each name once.
     std::vector<sqs_attribute> attributes{};
     /// Per-message delay (0-900 s); standard queues only.
     std::optional<int> delay_seconds{};
@@ -29061,10 +29418,11 @@ struct sqs_message {
 
 /// What validation needs to know about the queue.
 struct sqs_queue_options {
-    bool fifo = false;
-    bool content_based_deduplication = false;
+    bool fifo = false;                        ///< FIFO queue: group id required, no per-message delay
+    bool content_based_deduplication = false; ///< FIFO: SQS hashes the body; no deduplication id needed
 };
 
+/// What validation found wrong, as a kind to branch on; sqs_validation::reason says where.
 enum class sqs_problem {
     none,
     empty_body,
@@ -29090,6 +29448,7 @@ enum class sqs_problem {
     batch_too_large,
 };
 
+/// The enumerator's name: "message_too_large".
 [[nodiscard]] inline std::string_view to_string(sqs_problem p) noexcept {
     switch (p) {
     case sqs_problem::none: return "none";
@@ -29120,11 +29479,12 @@ enum class sqs_problem {
 
 /// The outcome of a validation: ok(), or the problem and a reason fit for logs and results.
 struct sqs_validation {
-    sqs_problem problem = sqs_problem::none;
-    std::string reason{};
+    sqs_problem problem = sqs_problem::none; ///< none when valid
+    std::string reason{};                    ///< positions and sizes, never a body or an attribute value
 
-    [[nodiscard]] bool ok() const noexcept { return problem == sqs_problem::none; }
-    [[nodiscard]] static sqs_validation valid() { return {}; }
+    [[nodiscard]] bool ok() const noexcept { return problem == sqs_problem::none; } ///< nothing found wrong
+    [[nodiscard]] static sqs_validation valid() { return {}; }                      ///< a passing result
+    /// A failing result.
     [[nodiscard]] static sqs_validation fail(sqs_problem p, std::string why) { return {p, std::move(why)}; }
 };
 
@@ -29498,8 +29858,8 @@ inline void append_send_message_batch_encoded(std::string& out, std::string_view
 
 /// What SQS returned for an entry it accepted. Views into the parser: valid until its next parse.
 struct sqs_sent_entry {
-    std::string_view message_id{};
-    std::string_view md5_of_body{};
+    std::string_view message_id{};  ///< the id SQS gave the message
+    std::string_view md5_of_body{}; ///< hex MD5 of the body as SQS received it (parse() can check it)
     /// FIFO queues only.
     std::string_view sequence_number{};
 };
@@ -29578,7 +29938,9 @@ namespace sluice::aws {
 
 /// A message that was not sent, or not accepted, and why.
 struct sqs_unprocessed {
+    /// The message as it was submitted.
     sqs_message message;
+    /// Why, in words (never the message's content).
     std::string reason;
     /// False when it was refused before sending (invalid: too large, bad characters...).
     bool sent = false;
@@ -29591,26 +29953,39 @@ struct sqs_unprocessed {
 /// SendMessageBatch's traits for the batch layer.
 class sqs_service {
 public:
+    /// What one entry carries.
     using record_type = sqs_message;
+    /// What flush() lists: sqs_unprocessed names its record `message`.
     using unprocessed_type = sqs_unprocessed;
     /// Entry ids are positions in the batch: nothing to remember between request and response.
     struct request_state {};
+    /// AWS JSON 1.0.
     static constexpr wire_protocol protocol = wire_protocol::json_1_0;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = sqs_send_message_batch_target;
 
+    /// Throws std::invalid_argument without a queue URL. `queue` says what validation expects of
+    /// messages (FIFO fields); `limits` is SQS's table.
     explicit sqs_service(std::string queue_url, sqs_queue_options queue = {}, sqs_limits limits = {})
         : queue_url_(std::move(queue_url)), queue_(queue), limits_(limits), rng_(std::random_device{}()) {
         if (queue_url_.empty()) throw std::invalid_argument("sluice: SQS needs a queue URL");
     }
 
+    /// The queue URL (what logs and metrics name).
     [[nodiscard]] std::string_view name() const noexcept { return queue_url_; }
+    /// The queue every request names.
     [[nodiscard]] const std::string& queue_url() const noexcept { return queue_url_; }
+    /// True for a FIFO queue: ordered delivery, MessageGroupId required, no per-message delay.
     [[nodiscard]] bool fifo() const noexcept { return queue_.fifo; }
+    /// SQS's whole limit table (attributes, ids, delays), beyond what limits() tells the batch layer.
     [[nodiscard]] const sqs_limits& sqs_table() const noexcept { return limits_; }
+    /// The table's entries, request and message bytes, as the batch layer counts them.
     [[nodiscard]] batch_limits limits() const noexcept { return limits_.to_batch_limits(); }
+    /// The per-entry error codes SenderFault does not settle, and their verdicts.
     [[nodiscard]] const error_table& errors() const noexcept { return sqs_errors(); }
     /// Escaping can make a message up to six times larger (`\u00XX`), plus the entry's field names.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_message_bytes * 6 + 4096; }
+    /// A message identical to one pending is dropped (unless the dispatcher's drop_duplicates is off).
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::drop_newer; }
 
     /// FIFO: a MessageDeduplicationId is made up when the queue needs one and the caller gave none
@@ -29632,6 +30007,7 @@ public:
         return meta;
     }
 
+    /// {"QueueUrl":..,"Entries":[{"Id":"0",...},{"Id":"1",...}]}: entries behind their positions.
     [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
         const auto ids = position_ids(batch.records.size());
         std::size_t size = queue_url_.size() + 64;
@@ -29641,6 +30017,7 @@ public:
         return {};
     }
 
+    /// Per-entry outcomes from Successful and Failed, matched by the position ids.
     [[nodiscard]] batch_result read_response(std::string_view body, sink_batch batch, request_state&) {
         const auto ids = position_ids(batch.records.size());
         return parser_.parse(body, ids.views);
@@ -29660,6 +30037,7 @@ public:
         d.concurrency.max_in_flight = 16;
         return d;
     }
+    /// standard_delivery(); adjust() orders it for a FIFO queue.
     [[nodiscard]] delivery_options default_delivery() const { return standard_delivery(); }
 
     /// FIFO queues keep order: one request at a time, retries before anything newer.
@@ -29707,16 +30085,22 @@ static_assert(batch_service<sqs_service>);
 /// are entries encoded by append_sqs_entry_fields; a batch becomes one SendMessageBatch call.
 class sqs_sink {
 public:
+    /// Sends to `queue_url` through `client` (which outlives the sink). Records come encoded, so no
+    /// message is validated here: that, and FIFO order, are the caller's.
     sqs_sink(service_client& client, std::string queue_url, sqs_limits limits = {})
         : service_(std::move(queue_url), {}, limits), sink_(client, service_) {}
     sqs_sink(const sqs_sink&) = delete;
     sqs_sink& operator=(const sqs_sink&) = delete;
 
+    /// SQS's limits for the engine: entries, batch bytes, the largest encoded entry.
     [[nodiscard]] sink_limits limits() const { return sink_.limits(); }
+    /// One SendMessageBatch call (one attempt): an outcome per entry, or one for the whole request.
     [[nodiscard]] task<batch_result> send(sink_batch batch) { return sink_.send(batch); }
+    /// The same for entries without a batch key.
     [[nodiscard]] task<batch_result> send(std::span<const std::string_view> records) {
         return sink_.send(sink_batch{{}, records});
     }
+    /// The queue it sends to.
     [[nodiscard]] const std::string& queue_url() const noexcept { return service_.queue_url(); }
 
 private:
@@ -29724,13 +30108,15 @@ private:
     batch_sink<sqs_service> sink_;
 };
 
-using sqs_receipt = batch_receipt;
-using sqs_dispatcher_stats = batch_dispatcher_stats;
+using sqs_receipt = batch_receipt;                  ///< how a message sent with send() fared
+using sqs_dispatcher_stats = batch_dispatcher_stats; ///< the dispatcher's counters
 /// Thrown by sqs_dispatcher::send() when the message was not delivered: delivery_error, whose
 /// outcome says why (kind invalid: refused before sending; sent(); attempts()).
 using sqs_send_error = delivery_error;
 
+/// What an sqs_dispatcher sends to, and how.
 struct sqs_dispatcher_options {
+    /// The queue (required); a FIFO queue's ends in ".fifo".
     std::string queue_url;
     /// FIFO queue; by default, when the URL ends in ".fifo".
     std::optional<bool> fifo{};
@@ -29754,10 +30140,14 @@ struct sqs_dispatcher_options {
 /// SQS's batch dispatcher, standard or FIFO (see the file comment).
 class sqs_dispatcher : public batch_dispatcher<sqs_service> {
 public:
+    /// Runs on `loop` and sends through `client` (both outlive it); throws std::invalid_argument
+    /// without a queue URL.
     sqs_dispatcher(io_loop& loop, service_client& client, const sqs_dispatcher_options& o)
         : batch_dispatcher<sqs_service>(loop, client, make_service(o), common(o)) {}
 
+    /// True when it treats the queue as FIFO (the option, else the URL's ".fifo").
     [[nodiscard]] bool fifo() const noexcept { return service().fifo(); }
+    /// The queue it sends to.
     [[nodiscard]] const std::string& queue_url() const noexcept { return service().queue_url(); }
 
 private:
@@ -30992,27 +31382,32 @@ namespace sluice::aws {
 
 /// A dimension of a metric.
 struct metric_dimension {
-    std::string name;
-    std::string value;
+    std::string name;  ///< 1 to 255 characters, not only whitespace, not starting with ':', once per datum.
+    std::string value; ///< 1 to 1024 characters, not only whitespace.
     friend bool operator==(const metric_dimension&, const metric_dimension&) = default;
 };
 
 /// Sample count, sum, minimum and maximum of many observations.
 struct statistic_set {
-    double sample_count = 0;
-    double sum = 0;
-    double minimum = 0;
-    double maximum = 0;
+    double sample_count = 0; ///< How many observations: positive.
+    double sum = 0;          ///< Their sum.
+    double minimum = 0;      ///< The smallest: not above `maximum`.
+    double maximum = 0;      ///< The largest.
 };
 
 /// One metric datum: exactly one of `value`, `values` (with optional `counts`) or `statistics`.
 struct metric_datum {
+    /// MetricName: 1 to 255 characters, not only whitespace.
     std::string name;
+    /// Up to 30, each name at most once.
     std::vector<metric_dimension> dimensions{};
+    /// One observation (Value).
     std::optional<double> value{};
+    /// Up to 150 observed values (Values), each in CloudWatch's range.
     std::vector<double> values{};
     /// Times each of `values` was observed; empty: once each.
     std::vector<double> counts{};
+    /// A summary of many observations (StatisticValues).
     std::optional<statistic_set> statistics{};
     /// One of CloudWatch's units ("Count", "Milliseconds", "Bytes/Second", ...); empty: none given.
     std::string unit{};
@@ -31035,6 +31430,7 @@ struct metric_datum {
 struct cloudwatch_options {
     /// 1 to 255 ASCII characters, no control characters, not starting with "AWS/".
     std::string namespace_name{};
+    /// Overrides of PutMetricData's limits (zero fields keep them).
     batch_limits limits = no_overrides;
 };
 
@@ -31210,11 +31606,16 @@ namespace sluice::aws {
 /// PutMetricData's traits for the batch layer.
 class cloudwatch_service {
 public:
+    /// What one entry carries.
     using record_type = metric_datum;
+    /// Nothing to remember between a request and its response.
     struct request_state {};
+    /// AWS JSON 1.0 (with x-amzn-query-mode: see extra_headers()).
     static constexpr wire_protocol protocol = wire_protocol::json_1_0;
+    /// The X-Amz-Target of the operation.
     static constexpr std::string_view target = "GraniteServiceVersion20100801.PutMetricData";
 
+    /// Throws std::invalid_argument when the options' namespace is not a valid one.
     explicit cloudwatch_service(cloudwatch_options options)
         : options_(std::move(options)), limits_(cloudwatch_default_limits().overridden_by(options_.limits)) {
         if (!sluice::detail::cloudwatch::valid_namespace(options_.namespace_name))
@@ -31222,10 +31623,15 @@ public:
         request_head_ = head_of(options_.namespace_name);
     }
 
+    /// The dispatcher's namespace (what logs and metrics name).
     [[nodiscard]] std::string_view name() const noexcept { return options_.namespace_name; }
+    /// PutMetricData's limits with the options' overrides.
     [[nodiscard]] batch_limits limits() const noexcept { return limits_; }
+    /// Its documented error codes and their verdicts (they apply to the whole request).
     [[nodiscard]] const error_table& errors() const noexcept { return cloudwatch_errors(); }
+    /// A datum's JSON: prepare() refuses one larger than the record limit.
     [[nodiscard]] std::size_t max_encoded_record() const noexcept { return limits_.max_record_bytes; }
+    /// Identical data are all sent (the service does not de-duplicate).
     [[nodiscard]] duplicate_policy duplicates() const noexcept { return duplicate_policy::keep; }
     /// What current SDKs send with PutMetricData's JSON protocol.
     [[nodiscard]] std::span<const http::header> extra_headers() const noexcept { return query_mode_; }
@@ -31249,6 +31655,7 @@ public:
         return {};
     }
 
+    /// The datum's JSON object; a namespace other than the dispatcher's is its batch key.
     [[nodiscard]] entry_meta encode_entry(const metric_datum& d, std::string& out) const {
         const std::size_t start = out.size();
         text::append_exact(out, [&](auto& e) { sluice::detail::cloudwatch::emit_datum(e, d); });
@@ -33555,38 +33962,48 @@ enum class logical_type : std::uint8_t { none, string, json, timestamp_millis, t
 
 /// A leaf of the (flat) schema: parquet.thrift `SchemaElement` of a primitive column.
 struct schema_leaf {
-    std::string name;
-    physical_type type = physical_type::byte_array;
-    bool optional = true;
-    logical_type logical = logical_type::none;
+    std::string name;                               ///< field 4: the column's name, also its path
+    physical_type type = physical_type::byte_array; ///< field 1
+    bool optional = true;                           ///< field 3: OPTIONAL (nulls allowed), else REQUIRED
+    logical_type logical = logical_type::none;      ///< field 10, with the matching ConvertedType (6)
 };
 
 /// parquet.thrift `Statistics` (min/max already PLAIN-encoded, byte arrays without their length).
 struct statistics {
-    std::optional<std::string> min_value;
-    std::optional<std::string> max_value;
-    std::int64_t null_count = 0;
+    std::optional<std::string> min_value; ///< field 6 (and is_min_value_exact, 8); none: not written
+    std::optional<std::string> max_value; ///< field 5 (and is_max_value_exact, 7); none: not written
+    std::int64_t null_count = 0;          ///< field 3, always written
     std::optional<std::int64_t> nan_count; ///< floating-point columns only
 };
 
 /// parquet.thrift `PageEncodingStats`: how many pages of a type used an encoding.
 struct page_encoding_count {
-    page_type type = page_type::data_page;
-    encoding used = encoding::plain;
-    std::int32_t count = 0;
+    page_type type = page_type::data_page; ///< field 1: data or dictionary pages
+    encoding used = encoding::plain;       ///< field 2: the encoding of their values
+    std::int32_t count = 0;                ///< field 3: how many such pages the chunk has
 };
 
-/// parquet.thrift `ColumnMetaData`.
+/// parquet.thrift `ColumnMetaData`: one column chunk of a row group.
 struct column_meta {
+    /// Field 1: the leaf's type.
     physical_type type = physical_type::byte_array;
+    /// Field 2: every encoding its pages use (with RLE for the levels of an optional column).
     std::vector<encoding> encodings;
+    /// Field 3: path_in_schema, the leaf's name (flat schema).
     std::string path;
+    /// Field 4: the codec of every page.
     codec compression = codec::uncompressed;
+    /// Field 5: the chunk's values, nulls included.
     std::int64_t num_values = 0;
+    /// Field 6: page headers plus uncompressed bodies.
     std::int64_t total_uncompressed_size = 0;
+    /// Field 7: the chunk's bytes in the file, headers included.
     std::int64_t total_compressed_size = 0;
+    /// Field 9: file offset of the first data page.
     std::int64_t data_page_offset = 0;
+    /// Field 11: file offset of the dictionary page, when the chunk has one.
     std::optional<std::int64_t> dictionary_page_offset;
+    /// Field 12: the chunk's statistics.
     statistics stats;
     /// Pages per type and encoding: tells readers whether every data page is dictionary-encoded.
     std::vector<page_encoding_count> encoding_stats;
@@ -33594,9 +34011,9 @@ struct column_meta {
 
 /// parquet.thrift `RowGroup`.
 struct row_group_meta {
-    std::vector<column_meta> columns;
-    std::int64_t num_rows = 0;
-    std::int64_t file_offset = 0;
+    std::vector<column_meta> columns; ///< field 1: a chunk per leaf, in schema order
+    std::int64_t num_rows = 0;        ///< field 3
+    std::int64_t file_offset = 0;     ///< field 5: file offset of its first page
 };
 
 /// Appends a `PageHeader` of a v1 data page (levels RLE-encoded) to `out`.
@@ -36541,38 +36958,48 @@ enum class logical_type : std::uint8_t { none, string, json, timestamp_millis, t
 
 /// A leaf of the (flat) schema: parquet.thrift `SchemaElement` of a primitive column.
 struct schema_leaf {
-    std::string name;
-    physical_type type = physical_type::byte_array;
-    bool optional = true;
-    logical_type logical = logical_type::none;
+    std::string name;                               ///< field 4: the column's name, also its path
+    physical_type type = physical_type::byte_array; ///< field 1
+    bool optional = true;                           ///< field 3: OPTIONAL (nulls allowed), else REQUIRED
+    logical_type logical = logical_type::none;      ///< field 10, with the matching ConvertedType (6)
 };
 
 /// parquet.thrift `Statistics` (min/max already PLAIN-encoded, byte arrays without their length).
 struct statistics {
-    std::optional<std::string> min_value;
-    std::optional<std::string> max_value;
-    std::int64_t null_count = 0;
+    std::optional<std::string> min_value; ///< field 6 (and is_min_value_exact, 8); none: not written
+    std::optional<std::string> max_value; ///< field 5 (and is_max_value_exact, 7); none: not written
+    std::int64_t null_count = 0;          ///< field 3, always written
     std::optional<std::int64_t> nan_count; ///< floating-point columns only
 };
 
 /// parquet.thrift `PageEncodingStats`: how many pages of a type used an encoding.
 struct page_encoding_count {
-    page_type type = page_type::data_page;
-    encoding used = encoding::plain;
-    std::int32_t count = 0;
+    page_type type = page_type::data_page; ///< field 1: data or dictionary pages
+    encoding used = encoding::plain;       ///< field 2: the encoding of their values
+    std::int32_t count = 0;                ///< field 3: how many such pages the chunk has
 };
 
-/// parquet.thrift `ColumnMetaData`.
+/// parquet.thrift `ColumnMetaData`: one column chunk of a row group.
 struct column_meta {
+    /// Field 1: the leaf's type.
     physical_type type = physical_type::byte_array;
+    /// Field 2: every encoding its pages use (with RLE for the levels of an optional column).
     std::vector<encoding> encodings;
+    /// Field 3: path_in_schema, the leaf's name (flat schema).
     std::string path;
+    /// Field 4: the codec of every page.
     codec compression = codec::uncompressed;
+    /// Field 5: the chunk's values, nulls included.
     std::int64_t num_values = 0;
+    /// Field 6: page headers plus uncompressed bodies.
     std::int64_t total_uncompressed_size = 0;
+    /// Field 7: the chunk's bytes in the file, headers included.
     std::int64_t total_compressed_size = 0;
+    /// Field 9: file offset of the first data page.
     std::int64_t data_page_offset = 0;
+    /// Field 11: file offset of the dictionary page, when the chunk has one.
     std::optional<std::int64_t> dictionary_page_offset;
+    /// Field 12: the chunk's statistics.
     statistics stats;
     /// Pages per type and encoding: tells readers whether every data page is dictionary-encoded.
     std::vector<page_encoding_count> encoding_stats;
@@ -36580,9 +37007,9 @@ struct column_meta {
 
 /// parquet.thrift `RowGroup`.
 struct row_group_meta {
-    std::vector<column_meta> columns;
-    std::int64_t num_rows = 0;
-    std::int64_t file_offset = 0;
+    std::vector<column_meta> columns; ///< field 1: a chunk per leaf, in schema order
+    std::int64_t num_rows = 0;        ///< field 3
+    std::int64_t file_offset = 0;     ///< field 5: file offset of its first page
 };
 
 /// Appends a `PageHeader` of a v1 data page (levels RLE-encoded) to `out`.
@@ -37900,6 +38327,7 @@ private:
 /// The record_completion a coroutine awaits (deliver()).
 class awaited_completion final : public record_completion {
 public:
+    /// done() resumes the awaiting coroutine through `loop` (posted, never from inside done()).
     explicit awaited_completion(io_loop& loop) : loop_(&loop) {}
 
     void done(const outcome& status, std::string_view location) override {
@@ -37909,7 +38337,9 @@ public:
         if (waiter_) loop_->post(std::exchange(waiter_, {}));
     }
 
+    /// True once done() was called: no need to suspend.
     [[nodiscard]] bool await_ready() const noexcept { return finished_; }
+    /// Remembers the one coroutine done() resumes.
     void await_suspend(std::coroutine_handle<> h) noexcept { waiter_ = h; }
     /// The receipt, or throws delivery_error with the failure.
     object_receipt await_resume() const {
@@ -37928,8 +38358,10 @@ private:
 /// One object in the engine (see the top of this header).
 class live_object {
 public:
+    /// What the age rule (close_rules::max_age) measures with.
     using clock = std::chrono::steady_clock;
 
+    /// An object just opened, or rebuilt from its journaled open entry; `format` makes its writer.
     live_object(std::uint64_t sequence, std::string partition, std::string key, std::int64_t opened_at_ms,
                 clock::time_point opened, const format_options& format)
         : sequence(sequence), partition(std::move(partition)), key(std::move(key)), opened_at_ms(opened_at_ms),
@@ -37960,6 +38392,7 @@ public:
             reversed = next;
         }
     }
+    /// finish_waiters() for a failure: there is no location.
     void fail_waiters(const outcome& status) { finish_waiters(status, {}); }
 
     /// Memory held for the object: writer, upload, journal ids, a constant for the rest.
@@ -37968,15 +38401,23 @@ public:
                key.capacity() + partition.capacity() + 512;
     }
 
+    /// Its number, unique per engine across restarts: the journal's entries name the object by it.
     const std::uint64_t sequence;
+    /// Its partition key (placement::partition_key): the partition's records go to it while it is open.
     const std::string partition;
+    /// Its name at the destination: a path below a directory, or an S3 key.
     const std::string key;
+    /// When it was first opened, Unix milliseconds, as its open entry records it.
     const std::int64_t opened_at_ms;
+    /// The same on `clock`, for the age rule: a replayed object keeps the age it had.
     const clock::time_point opened;
+    /// Encodes its records in the format; what it outputs goes to `upload`.
     object_writer writer;
+    /// Its destination's upload, begun when the object was opened or replayed.
     std::unique_ptr<object_upload> upload{};
     /// Its journal entries (open, records, close), acknowledged together once it is written.
     std::vector<record_id> journal_ids{};
+    /// Records it took, replayed ones included; none at completion: the upload is aborted.
     std::uint64_t records = 0;
     /// Takes no more records (a close rule fired, or a close was requested).
     bool full = false;
@@ -37984,6 +38425,7 @@ public:
     bool close_journaled = false;
     /// Completing (after full): no more writes from the engine's batches.
     bool completing = false;
+    /// Rebuilt from the journal after a restart (what object_description::replayed tells the destination).
     bool replayed = false;
 
 private:
@@ -39424,6 +39866,21 @@ inline task<void> local_file_upload::abort() {
 #error "sluice/aws/credentials_provider.hpp needs simdjson (SLUICE_HAS_SIMDJSON): install libsimdjson-dev"
 #endif
 
+// begin file sluice/aws/credential_sources.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIAL_SOURCES_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIAL_SOURCES_HPP
+
+// The AWS credentials sources: static, environment, web identity (STS AssumeRoleWithWebIdentity),
+// profile (the shared config and credentials files), container (ECS/EKS) and instance metadata
+// (IMDSv2). How each is set up and fails: aws/credentials_provider.hpp.
+
+#if !SLUICE_HAS_CURL
+#error "sluice/aws/credential_sources.hpp needs libcurl (SLUICE_HAS_CURL): install libcurl4-openssl-dev"
+#endif
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/credential_sources.hpp needs simdjson (SLUICE_HAS_SIMDJSON): install libsimdjson-dev"
+#endif
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -39742,6 +40199,7 @@ struct response {
     }
 };
 
+/// Which HTTP versions a client may negotiate (client_options::version).
 enum class http_version {
     http1_1,             ///< HTTP/1.1 only
     http2_tls,           ///< HTTP/2 when TLS negotiates it (ALPN), else HTTP/1.1 (the default)
@@ -40401,10 +40859,48 @@ private:
 #endif // SLUICE_SINGLE_HEADER_SLUICE_HTTP_CLIENT_HPP
 // end file sluice/http/client.hpp
 
+// begin file sluice/aws/credentials_base.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_BASE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_BASE_HPP
+
+// The parts every AWS credentials source shares: the error codes of a failed load (credentials_errc),
+// the credentials_provider interface, and the small parsers the sources use (XML and JSON credential
+// answers, token files, retries of metadata endpoints). aws/credentials_provider.hpp has the overview.
+
+#if !SLUICE_HAS_CURL
+#error "sluice/aws/credentials_base.hpp needs libcurl (SLUICE_HAS_CURL): install libcurl4-openssl-dev"
+#endif
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/aws/credentials_base.hpp needs simdjson (SLUICE_HAS_SIMDJSON): install libsimdjson-dev"
+#endif
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+
 namespace sluice::aws {
 
 // ---- error codes ------------------------------------------------------------------------------
 
+/// Why a credentials provider gave no credentials (the codes of credentials_category).
 enum class credentials_errc {
     not_configured = 1,    ///< the source is not set up here: try the next one
     invalid_configuration, ///< the source is set up, but wrongly (a missing part, a bad value)
@@ -40430,11 +40926,13 @@ public:
 
 namespace sluice::aws {
 
+/// The "sluice.aws.credentials" error category.
 [[nodiscard]] inline const std::error_category& credentials_category() noexcept {
     static const detail::aws_creds::category_impl category;
     return category;
 }
 
+/// `e` as a std::error_code (what lets a credentials_errc convert to one).
 [[nodiscard]] inline std::error_code make_error_code(credentials_errc e) noexcept {
     return {static_cast<int>(e), credentials_category()};
 }
@@ -40683,6 +41181,12 @@ public:
     /// A short name for messages: "environment", "profile", "imds"...
     [[nodiscard]] virtual std::string_view name() const noexcept = 0;
 };
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIALS_BASE_HPP
+// end file sluice/aws/credentials_base.hpp
+
+namespace sluice::aws {
 
 // ---- static ------------------------------------------------------------------------------------
 
@@ -41212,6 +41716,22 @@ private:
     std::optional<std::string> token_;
     std::chrono::steady_clock::time_point token_expiry_{};
 };
+
+} // namespace sluice::aws
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_CREDENTIAL_SOURCES_HPP
+// end file sluice/aws/credential_sources.hpp
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace sluice::aws {
 
 // ---- chain -------------------------------------------------------------------------------------
 
@@ -41911,8 +42431,8 @@ namespace sluice::aws {
 
 /// One header or query parameter.
 struct http_field {
-    std::string name;
-    std::string value;
+    std::string name;  ///< as given; header names are lower-cased for signing only
+    std::string value; ///< as given; a query value decoded (the signer encodes it)
 };
 
 /// Headers or query parameters in insertion order; a name may repeat (repeated headers are signed as one
@@ -41921,23 +42441,27 @@ struct http_field {
 class field_list {
 public:
     field_list() = default;
+    /// The fields in the order given: `{{"Host", "..."}, {"Content-Type", "..."}}`.
     field_list(std::initializer_list<std::pair<std::string_view, std::string_view>> fields) {
         fields_.reserve(fields.size());
         for (const auto& [name, value] : fields) add(name, value);
     }
 
+    /// Appends copies of both; returns *this to chain.
     field_list& add(std::string_view name, std::string_view value) {
         fields_.push_back(http_field{std::string(name), std::string(value)});
         return *this;
     }
-    void reserve(std::size_t count) { fields_.reserve(count); }
-    void clear() noexcept { fields_.clear(); }
+    void reserve(std::size_t count) { fields_.reserve(count); } ///< room for `count` fields
+    void clear() noexcept { fields_.clear(); }                  ///< drops every field, keeps the room
 
-    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); }
-    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }
-    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }
-    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); }
+    [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); } ///< fields, repeats counted
+    [[nodiscard]] bool empty() const noexcept { return fields_.empty(); }      ///< true without fields
+    [[nodiscard]] const http_field* data() const noexcept { return fields_.data(); }  ///< the first field
+    [[nodiscard]] const http_field* begin() const noexcept { return fields_.data(); } ///< the first field
+    /// Past the last field.
     [[nodiscard]] const http_field* end() const noexcept { return fields_.data() + fields_.size(); }
+    /// The i-th field added, unchecked.
     [[nodiscard]] const http_field& operator[](std::size_t i) const noexcept { return fields_[i]; }
 
     /// The value of the first field named `name`, ignoring ASCII case (as header names compare), or null.
@@ -41951,8 +42475,8 @@ private:
     std::vector<http_field> fields_;
 };
 
-using header_list = field_list;
-using query_list = field_list;
+using header_list = field_list; ///< a request's headers
+using query_list = field_list;  ///< a request's query parameters, decoded
 
 /// The payload hash for a body that is not signed (S3 over HTTPS, presigned URLs).
 inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
@@ -41960,6 +42484,7 @@ inline constexpr std::string_view unsigned_payload = "UNSIGNED-PAYLOAD";
 inline constexpr std::string_view empty_payload_sha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
+/// A service's canonicalisation rules (SigV4 differs for S3: sigv4_s3_options).
 struct sigv4_options {
     /// Remove `.`, `..` and empty segments from the path (every service but S3).
     bool normalize_path = true;
@@ -41977,10 +42502,10 @@ inline constexpr sigv4_options sigv4_s3_options{
 
 /// What to sign. Views only: everything must outlive the sign()/presign() call, nothing longer.
 struct sigv4_request {
-    std::string_view method = "GET";
+    std::string_view method = "GET"; ///< an HTTP token: "GET", "POST", "PUT"...
     /// The path without the query; see path_is_encoded and the encoding rules at the top of this file.
     std::string_view path = "/";
-    bool path_is_encoded = false;
+    bool path_is_encoded = false; ///< true: `path` is already its wire form, percent-encoded
     /// Query parameters, decoded, in any order (they are sorted for signing).
     std::span<const http_field> query{};
     /// The headers that will be sent, Host included (required). Connection, Expect, Transfer-Encoding,
@@ -41993,12 +42518,12 @@ struct sigv4_request {
     /// When not empty, used as the payload hash instead of hashing body: a precomputed lower-case hex
     /// SHA-256, unsigned_payload, or a streaming marker such as "STREAMING-UNSIGNED-PAYLOAD-TRAILER".
     std::string_view payload_hash{};
-    std::string_view region;
+    std::string_view region; ///< signed for, in the credential scope: "eu-west-1"
     /// The signing name of the service: "sqs", "s3", "logs", "firehose", ...
     std::string_view service;
     /// Signing time (X-Amz-Date); AWS rejects it when it is more than 5 minutes off.
     std::chrono::system_clock::time_point time{};
-    sigv4_options options{};
+    sigv4_options options{}; ///< the service's canonicalisation rules (sigv4_s3_options for S3)
 };
 
 /// What sign() or presign() produced. Reuse one across calls to reuse its buffers.
@@ -42021,8 +42546,8 @@ public:
         for (const http_field& field : fields()) list.add(field.name, field.value);
     }
 
-    std::string canonical_request;
-    std::string string_to_sign;
+    std::string canonical_request; ///< what AWS quotes when a signature does not match; may hold the token
+    std::string string_to_sign;    ///< the algorithm, X-Amz-Date, scope and the above's hex SHA-256, a line each
     /// Lower-case header names, sorted, ';'-joined: "host;x-amz-date".
     std::string signed_headers;
     /// Lower-case hex HMAC-SHA256 (64 characters).
@@ -42132,7 +42657,7 @@ inline void check_request(const aws::sigv4_request& request, const aws::aws_cred
 
 namespace sluice::aws {
 
-
+/// Signs requests (see the top of this file). One per thread: it caches signing keys and OpenSSL state.
 class sigv4_signer {
 public:
     /// Signing keys kept at once (least recently used evicted): enough for a few services and regions
@@ -42146,8 +42671,8 @@ public:
     sigv4_signer() = default;
     sigv4_signer(const sigv4_signer&) = delete;
     sigv4_signer& operator=(const sigv4_signer&) = delete;
-    sigv4_signer(sigv4_signer&&) noexcept = default;
-    sigv4_signer& operator=(sigv4_signer&&) noexcept = default;
+    sigv4_signer(sigv4_signer&&) noexcept = default;            ///< takes the key cache along
+    sigv4_signer& operator=(sigv4_signer&&) noexcept = default; ///< takes the key cache along
     ~sigv4_signer() { clear_key_cache(); }
 
     /// Header signing: `out` gets the headers to add (see sigv4_result::fields()). Throws
@@ -42156,6 +42681,7 @@ public:
     void sign(const sigv4_request& request, const aws_credentials& credentials, sigv4_result& out) {
         run(request, credentials, false, std::chrono::seconds{0}, out);
     }
+    /// The same into a new result (reusing one saves its allocations).
     [[nodiscard]] sigv4_result sign(const sigv4_request& request, const aws_credentials& credentials) {
         sigv4_result out;
         sign(request, credentials, out);
@@ -42170,6 +42696,7 @@ public:
             throw std::invalid_argument("sigv4: presigned requests expire after 1 to 604800 seconds");
         run(request, credentials, true, expires, out);
     }
+    /// The same into a new result.
     [[nodiscard]] sigv4_result presign(const sigv4_request& request, const aws_credentials& credentials,
                                        std::chrono::seconds expires) {
         sigv4_result out;
@@ -42607,7 +43134,11 @@ struct call_failure {
     [[nodiscard]] entry_result to_entry_result() const {
         entry_result r;
         if (credentials)
-            r = entry_result::retry(message);
+            // Credentials not set up, or set up wrongly, come back the same on every attempt (retrying
+            // them only repeats the lookups): the records fail at once with the reason. A source that was
+            // asked and failed (an endpoint down, a refresh refused) may answer next time.
+            r = code == make_error_code(credentials_errc::provider_failed) ? entry_result::retry(message)
+                                                                           : entry_result::reject(message);
         else if (kind != retry_kind::none)
             r = entry_result::retry(message, kind == retry_kind::throttling);
         else if (!service && code == http::transport_error::cancelled)
@@ -42934,8 +43465,8 @@ namespace sluice::aws {
 /// S3's limits (docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html), as data.
 struct s3_limits {
     std::uint64_t min_part_bytes = std::uint64_t{5} << 20;  ///< every part but the last
-    std::uint64_t max_part_bytes = std::uint64_t{5} << 30;
-    std::uint32_t max_parts = 10'000;
+    std::uint64_t max_part_bytes = std::uint64_t{5} << 30;  ///< any part
+    std::uint32_t max_parts = 10'000;                       ///< per multipart upload
     std::uint64_t max_put_bytes = std::uint64_t{5} << 30;   ///< one PutObject
     /// 10,000 parts of 5 GiB: 48.8 TiB.
     std::uint64_t max_object_bytes = std::uint64_t{10'000} * (std::uint64_t{5} << 30);
@@ -42943,7 +43474,9 @@ struct s3_limits {
 
 /// What an S3 client talks to.
 struct s3_client_options {
+    /// The one bucket every call addresses (required).
     std::string bucket;
+    /// The region requests are signed for (required).
     std::string region;
     /// The S3 endpoint without the bucket: "https://s3.eu-west-1.amazonaws.com", "http://127.0.0.1:4568".
     std::string endpoint;
@@ -42954,28 +43487,30 @@ struct s3_client_options {
     bool sign_payload = true;
     /// Per attempt; zero: the HTTP client's default.
     std::chrono::milliseconds attempt_timeout{0};
+    /// Notes refreshed credentials, never with credentials or signatures; null: nowhere. Failed calls
+    /// are the caller's to log (it owns the attempts).
     const logger* log = nullptr;
 };
 
 /// The headers an object is stored with.
 struct s3_object_headers {
-    std::string_view content_type{};
-    std::string_view content_encoding{};
+    std::string_view content_type{};     ///< Content-Type; empty: none sent. Must outlive the call.
+    std::string_view content_encoding{}; ///< Content-Encoding ("gzip"); empty: none sent.
 };
 
 /// One part of a multipart upload, as uploaded or as ListParts reports it.
 struct s3_part {
-    std::uint32_t number = 0;
-    std::string etag{};
-    std::uint64_t size = 0;
+    std::uint32_t number = 0; ///< its part number (from 1): parts are assembled in this order
+    std::string etag{};       ///< as S3 gave it, quotes included: what CompleteMultipartUpload names
+    std::uint64_t size = 0;   ///< its bytes
     /// The base64 CRC32C S3 stored with it ("" when it reported none).
     std::string checksum_crc32c{};
 };
 
 /// One object as ListObjectsV2 reports it.
 struct s3_object_info {
-    std::string key;
-    std::uint64_t size = 0;
+    std::string key;        ///< the full key, XML entities decoded
+    std::uint64_t size = 0; ///< its bytes
     /// As S3 gives it, quotes included; a multipart object's ends in "-<number of parts>".
     std::string etag;
 };
@@ -42983,8 +43518,9 @@ struct s3_object_info {
 /// A call's answer: the value, or why there is none.
 template <class T>
 struct s3_result {
-    std::optional<T> value{};
-    call_failure failure{};
+    std::optional<T> value{}; ///< set when the call succeeded
+    call_failure failure{};   ///< why it failed, when `value` is empty
+    /// True when the call returned its value.
     [[nodiscard]] bool ok() const noexcept { return value.has_value(); }
     /// The failure as an outcome (retry, throttled or reject) for the caller's retry loop.
     [[nodiscard]] outcome to_outcome() const { return ok() ? outcome::ok() : failure.to_entry_result(); }
@@ -43131,11 +43667,14 @@ public:
         : options_(std::move(options)),
           client_(http, std::move(credentials), service_options(options_)) {}
 
+    /// What the client was made with.
     [[nodiscard]] const s3_client_options& options() const noexcept { return options_; }
+    /// S3's documented limits, for the caller to size parts and objects by.
     [[nodiscard]] const s3_limits& limits() const noexcept { return limits_; }
     /// Abandons every call in flight and every later one (transport_error::cancelled): for a stop
     /// whose deadline passed.
     void cancel() noexcept { stop_.request_stop(); }
+    /// Tripped by cancel(): the caller's waits between attempts end with it too.
     [[nodiscard]] std::stop_token stop_token() const noexcept { return stop_.get_token(); }
     /// "s3://bucket/key".
     [[nodiscard]] std::string location(std::string_view key) const { return "s3://" + options_.bucket + "/" + std::string(key); }
@@ -44619,89 +45158,108 @@ enum class key_shared_mode : std::int32_t { auto_split = 0, sticky = 1 };
 
 namespace proto {
 
+/// KeyValue: a named string (message properties, producer and consumer metadata).
 struct key_value {
-    std::string key;
-    std::string value;
+    std::string key;   ///< the name
+    std::string value; ///< its value
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, key); f(2, value); }
+    /// Equal names and values.
     bool operator==(const key_value&) const = default;
 };
 
+/// KeyLongValue: a named number (CommandAck.properties).
 struct key_long_value {
-    std::string key;
-    std::uint64_t value = 0;
+    std::string key;         ///< the name
+    std::uint64_t value = 0; ///< its value
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, key); f(2, value); }
 };
 
+/// MessageIdData: where an entry is stored (ledger, entry) and a message's place in a batched entry.
 struct message_id_data {
-    std::uint64_t ledger_id = 0;
-    std::uint64_t entry_id = 0;
-    std::optional<std::int32_t> partition;   // default -1
-    std::optional<std::int32_t> batch_index; // default -1
-    std::vector<std::int64_t> ack_set;
-    std::optional<std::int32_t> batch_size;
+    std::uint64_t ledger_id = 0;             ///< the BookKeeper ledger holding the entry
+    std::uint64_t entry_id = 0;              ///< the entry within that ledger
+    std::optional<std::int32_t> partition;   ///< the topic partition (default -1: not partitioned)
+    std::optional<std::int32_t> batch_index; ///< its index in a batched entry (default -1: not batched)
+    std::vector<std::int64_t> ack_set;       ///< batch index acks: a bit per message, set: unacked
+    std::optional<std::int32_t> batch_size;  ///< how many messages the batched entry holds
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, ledger_id); f(2, entry_id); f(3, partition); f(4, batch_index); f(5, ack_set); f(6, batch_size);
     }
 };
 
+/// IntRange: a range of key hashes (KeySharedMeta.hashRanges).
 struct int_range {
-    std::int32_t start = 0;
-    std::int32_t end = 0;
+    std::int32_t start = 0; ///< the first hash, inclusive
+    std::int32_t end = 0;   ///< the last hash, inclusive
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, start); f(2, end); }
 };
 
+/// KeySharedMeta: how a Key_Shared subscription divides keys among consumers.
 struct key_shared_meta {
+    /// AUTO_SPLIT: broker-assigned ranges; STICKY: its own.
     key_shared_mode mode = key_shared_mode::auto_split;
-    std::vector<int_range> hash_ranges;
-    std::optional<bool> allow_out_of_order_delivery;
+    std::vector<int_range> hash_ranges;              ///< STICKY: the hash ranges this consumer takes
+    std::optional<bool> allow_out_of_order_delivery; ///< keys may move before earlier messages are acked
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, mode); f(3, hash_ranges); f(4, allow_out_of_order_delivery); }
 };
 
+/// FeatureFlags: optional protocol features one side supports (each default false).
 struct feature_flags {
-    std::optional<bool> supports_auth_refresh;
-    std::optional<bool> supports_broker_entry_metadata;
-    std::optional<bool> supports_partial_producer;
-    std::optional<bool> supports_topic_watchers;
+    std::optional<bool> supports_auth_refresh;          ///< answers AUTH_CHALLENGE with fresh credentials
+    std::optional<bool> supports_broker_entry_metadata; ///< reads broker entry metadata in front of messages
+    std::optional<bool> supports_partial_producer;      ///< a producer may cover some partitions only
+    std::optional<bool> supports_topic_watchers;        ///< topic list watchers (WATCH_TOPIC_LIST)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, supports_auth_refresh); f(2, supports_broker_entry_metadata); f(3, supports_partial_producer);
         f(4, supports_topic_watchers);
     }
 };
 
+/// EncryptionKeys: an end-to-end encrypted message's data key, encrypted for one key pair.
 struct encryption_keys {
-    std::string key;
-    std::string value;
-    std::vector<key_value> metadata;
+    std::string key;                 ///< the name of the public key it was encrypted with
+    std::string value;               ///< the encrypted data key
+    std::vector<key_value> metadata; ///< the key's metadata
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, key); f(2, value); f(3, metadata); }
 };
 
+/// MessageMetadata: the header of every stored entry, a single message or a batch.
 struct message_metadata {
-    std::string producer_name;
-    std::uint64_t sequence_id = 0;
-    std::uint64_t publish_time = 0;
-    std::vector<key_value> properties;
-    std::optional<std::string> replicated_from;
-    std::optional<std::string> partition_key;
-    std::vector<std::string> replicate_to;
-    std::optional<compression_type> compression;
-    std::optional<std::uint32_t> uncompressed_size;
-    std::optional<std::int32_t> num_messages_in_batch; // present only on batches
-    std::optional<std::uint64_t> event_time;
-    std::vector<encryption_keys> encryption;
-    std::optional<std::string> encryption_algo;
-    std::optional<std::string> encryption_param;
-    std::optional<std::string> schema_version;
-    std::optional<bool> partition_key_b64_encoded;
-    std::optional<std::string> ordering_key;
-    std::optional<std::int64_t> deliver_at_time;
-    std::optional<std::int32_t> marker_type;
-    std::optional<std::uint64_t> highest_sequence_id;
-    std::optional<bool> null_value;
-    std::optional<std::string> uuid;
-    std::optional<std::int32_t> num_chunks_from_msg;
-    std::optional<std::int32_t> total_chunk_msg_size;
-    std::optional<std::int32_t> chunk_id;
-    std::optional<bool> null_partition_key;
+    std::string producer_name;                        ///< the producer that published it
+    std::uint64_t sequence_id = 0;                    ///< the producer's sequence id (a batch's first)
+    std::uint64_t publish_time = 0;                   ///< when the producer published it, Unix milliseconds
+    std::vector<key_value> properties;                ///< its properties (a batch's are per message)
+    std::optional<std::string> replicated_from;       ///< geo-replication: the cluster it came from
+    std::optional<std::string> partition_key;         ///< the key: picks partition and Key_Shared consumer
+    std::vector<std::string> replicate_to;            ///< clusters to replicate to (not the namespace's)
+    std::optional<compression_type> compression;      ///< the payload's codec (default NONE)
+    std::optional<std::uint32_t> uncompressed_size;   ///< the payload's size before compression
+    /// Messages in a batch (default 1); sluice sets it on batches only.
+    std::optional<std::int32_t> num_messages_in_batch;
+    std::optional<std::uint64_t> event_time;          ///< the event's own time, Unix ms (default 0: none)
+    std::vector<encryption_keys> encryption;          ///< end-to-end encryption: the data key per recipient
+    std::optional<std::string> encryption_algo;       ///< the algorithm that encrypted the data key
+    std::optional<std::string> encryption_param;      ///< the encryption's parameters (its IV)
+    std::optional<std::string> schema_version;        ///< the version of the schema the payload follows
+    std::optional<bool> partition_key_b64_encoded;    ///< the key is base64 of binary bytes (default false)
+    std::optional<std::string> ordering_key;          ///< replaces the key for Key_Shared dispatch
+    std::optional<std::int64_t> deliver_at_time;      ///< delayed delivery: not before this, Unix ms
+    std::optional<std::int32_t> marker_type;          ///< an internal marker's kind (not application data)
+    std::optional<std::uint64_t> highest_sequence_id; ///< a batch's last sequence id (default 0)
+    std::optional<bool> null_value;                   ///< no value, unlike an empty one (default false)
+    std::optional<std::string> uuid;                  ///< chunking: the id shared by a message's chunks
+    std::optional<std::int32_t> num_chunks_from_msg;  ///< chunking: how many chunks the message became
+    std::optional<std::int32_t> total_chunk_msg_size; ///< chunking: the whole message's size
+    std::optional<std::int32_t> chunk_id;             ///< chunking: this chunk's index
+    std::optional<bool> null_partition_key;           ///< no key, unlike an empty one (default false)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, producer_name); f(2, sequence_id); f(3, publish_time); f(4, properties); f(5, replicated_from);
         f(6, partition_key); f(7, replicate_to); f(8, compression); f(9, uncompressed_size);
@@ -44712,17 +45270,19 @@ struct message_metadata {
     }
 };
 
+/// SingleMessageMetadata: the header of each message inside a batch payload.
 struct single_message_metadata {
-    std::vector<key_value> properties;
-    std::optional<std::string> partition_key;
-    std::int32_t payload_size = 0;
-    std::optional<bool> compacted_out;
-    std::optional<std::uint64_t> event_time;
-    std::optional<bool> partition_key_b64_encoded;
-    std::optional<std::string> ordering_key;
-    std::optional<std::uint64_t> sequence_id;
-    std::optional<bool> null_value;
-    std::optional<bool> null_partition_key;
+    std::vector<key_value> properties;             ///< the message's properties
+    std::optional<std::string> partition_key;      ///< its key
+    std::int32_t payload_size = 0;                 ///< the bytes of its payload, which follow this header
+    std::optional<bool> compacted_out;             ///< compaction removed it: skip it (default false)
+    std::optional<std::uint64_t> event_time;       ///< the event's own time, Unix ms (default 0: none)
+    std::optional<bool> partition_key_b64_encoded; ///< the key is base64 of binary bytes (default false)
+    std::optional<std::string> ordering_key;       ///< replaces the key for Key_Shared dispatch
+    std::optional<std::uint64_t> sequence_id;      ///< its own sequence id (sluice sets one per message)
+    std::optional<bool> null_value;                ///< no value, unlike an empty one (default false)
+    std::optional<bool> null_partition_key;        ///< no key, unlike an empty one (default false)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, properties); f(2, partition_key); f(3, payload_size); f(4, compacted_out); f(5, event_time);
         f(6, partition_key_b64_encoded); f(7, ordering_key); f(8, sequence_id); f(9, null_value);
@@ -44732,46 +45292,54 @@ struct single_message_metadata {
 
 // ---- commands -------------------------------------------------------------------------------------
 
+/// CONNECT: opens a session, with the client's version and credentials.
 struct connect {
-    static constexpr command_type type = command_type::connect;
-    std::string client_version;
-    std::optional<std::string> auth_data;
-    std::optional<std::int32_t> protocol_version;
-    std::optional<std::string> auth_method_name;
-    std::optional<std::string> proxy_to_broker_url;
-    std::optional<feature_flags> flags;
+    static constexpr command_type type = command_type::connect; ///< its BaseCommand type
+    std::string client_version;                     ///< the client's name and version
+    std::optional<std::string> auth_data;           ///< the credentials (sluice: the token)
+    std::optional<std::int32_t> protocol_version;   ///< the highest version the client speaks (sluice: 21)
+    std::optional<std::string> auth_method_name;    ///< the auth method (sluice: "token", with a token)
+    std::optional<std::string> proxy_to_broker_url; ///< through a Pulsar proxy: the broker to reach
+    std::optional<feature_flags> flags;             ///< the client's features
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, client_version); f(3, auth_data); f(4, protocol_version); f(5, auth_method_name);
         f(6, proxy_to_broker_url); f(10, flags);
     }
 };
 
+/// CONNECTED: the broker accepted CONNECT.
 struct connected {
-    static constexpr command_type type = command_type::connected;
-    std::string server_version;
-    std::optional<std::int32_t> protocol_version;
-    std::optional<std::int32_t> max_message_size;
-    std::optional<feature_flags> flags;
+    static constexpr command_type type = command_type::connected; ///< its BaseCommand type
+    std::string server_version;                   ///< the broker's version
+    std::optional<std::int32_t> protocol_version; ///< the version both sides use (default 0)
+    std::optional<std::int32_t> max_message_size; ///< largest message it takes; sluice sizes frames by it
+    std::optional<feature_flags> flags;           ///< the broker's features
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, server_version); f(2, protocol_version); f(3, max_message_size); f(4, flags); }
 };
 
+/// SUBSCRIBE: creates a consumer on a subscription; SUCCESS or ERROR answers.
 struct subscribe {
-    static constexpr command_type type = command_type::subscribe;
-    std::string topic;
-    std::string subscription;
+    static constexpr command_type type = command_type::subscribe; ///< its BaseCommand type
+    std::string topic;                           ///< the topic or partition
+    std::string subscription;                    ///< the subscription's name
+    /// Exclusive, Shared, Failover or Key_Shared.
     subscription_type sub_type = subscription_type::exclusive;
-    std::uint64_t consumer_id = 0;
-    std::uint64_t request_id = 0;
-    std::optional<std::string> consumer_name;
-    std::optional<std::int32_t> priority_level;
-    std::optional<bool> durable;
+    std::uint64_t consumer_id = 0;               ///< the client's id for the consumer on this connection
+    std::uint64_t request_id = 0;                ///< pairs the request with its answer
+    std::optional<std::string> consumer_name;    ///< the consumer's name
+    std::optional<std::int32_t> priority_level;  ///< Shared: lower levels are served first
+    std::optional<bool> durable;                 ///< a cursor kept across disconnects (default true)
+    /// Where the cursor starts (a reader's non-durable one).
     std::optional<message_id_data> start_message_id;
-    std::vector<key_value> metadata;
-    std::optional<bool> read_compacted;
-    std::optional<initial_position> initial;
-    std::optional<bool> force_topic_creation;
-    std::optional<key_shared_meta> key_shared;
-    std::optional<std::uint64_t> consumer_epoch;
+    std::vector<key_value> metadata;             ///< key=value pairs attached to the consumer
+    std::optional<bool> read_compacted;          ///< read the topic's compacted view
+    std::optional<initial_position> initial;     ///< a new subscription's start: Latest (default) or Earliest
+    std::optional<bool> force_topic_creation;    ///< create a missing topic where allowed (default true)
+    std::optional<key_shared_meta> key_shared;   ///< Key_Shared: how keys are divided
+    std::optional<std::uint64_t> consumer_epoch; ///< Exclusive, Failover: raised by each redelivery request
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, topic); f(2, subscription); f(3, sub_type); f(4, consumer_id); f(5, request_id); f(6, consumer_name);
         f(7, priority_level); f(8, durable); f(9, start_message_id); f(10, metadata); f(11, read_compacted);
@@ -44779,222 +45347,276 @@ struct subscribe {
     }
 };
 
+/// PRODUCER: registers a producer on a topic; PRODUCER_SUCCESS or ERROR answers.
 struct producer {
-    static constexpr command_type type = command_type::producer;
-    std::string topic;
-    std::uint64_t producer_id = 0;
-    std::uint64_t request_id = 0;
-    std::optional<std::string> producer_name;
+    static constexpr command_type type = command_type::producer; ///< its BaseCommand type
+    std::string topic;                               ///< the topic or partition
+    std::uint64_t producer_id = 0;                   ///< the client's id for the producer on this connection
+    std::uint64_t request_id = 0;                    ///< pairs the request with its answer
+    std::optional<std::string> producer_name;        ///< the name to use; unset: the broker makes one
+    /// Its messages are end-to-end encrypted (default false).
     std::optional<bool> encrypted;
-    std::vector<key_value> metadata;
-    std::optional<std::uint64_t> epoch;
-    std::optional<bool> user_provided_producer_name;
+    std::vector<key_value> metadata;                 ///< key=value pairs attached to the producer
+    std::optional<std::uint64_t> epoch;              ///< one more at each registration of the same producer
+    std::optional<bool> user_provided_producer_name; ///< the name is the user's (default true)
+    /// Shared (default), Exclusive, WaitForExclusive or ExclusiveWithFencing.
     std::optional<producer_access_mode> access_mode;
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, topic); f(2, producer_id); f(3, request_id); f(4, producer_name); f(5, encrypted); f(6, metadata);
         f(8, epoch); f(9, user_provided_producer_name); f(10, access_mode);
     }
 };
 
+/// SEND: precedes a message's (or a batch's) metadata and payload in a frame.
 struct send {
-    static constexpr command_type type = command_type::send;
-    std::uint64_t producer_id = 0;
-    std::uint64_t sequence_id = 0;
-    std::optional<std::int32_t> num_messages;
-    std::optional<std::uint64_t> highest_sequence_id;
-    std::optional<bool> is_chunk;
-    std::optional<bool> marker;
+    static constexpr command_type type = command_type::send; ///< its BaseCommand type
+    std::uint64_t producer_id = 0;                    ///< the producer sending
+    std::uint64_t sequence_id = 0;                    ///< the (first) message's sequence id
+    std::optional<std::int32_t> num_messages;         ///< messages in the entry (default 1)
+    std::optional<std::uint64_t> highest_sequence_id; ///< a batch's last sequence id (default 0)
+    std::optional<bool> is_chunk;                     ///< one chunk of a larger message (default false)
+    std::optional<bool> marker;                       ///< an internal marker, not data (default false)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, producer_id); f(2, sequence_id); f(3, num_messages); f(6, highest_sequence_id); f(7, is_chunk); f(8, marker);
     }
 };
 
+/// SEND_RECEIPT: the broker stored a SEND.
 struct send_receipt {
-    static constexpr command_type type = command_type::send_receipt;
-    std::uint64_t producer_id = 0;
-    std::uint64_t sequence_id = 0;
-    std::optional<message_id_data> message_id;
-    std::optional<std::uint64_t> highest_sequence_id;
+    static constexpr command_type type = command_type::send_receipt; ///< its BaseCommand type
+    std::uint64_t producer_id = 0;                    ///< the producer that sent it
+    std::uint64_t sequence_id = 0;                    ///< the SEND's (first) sequence id
+    std::optional<message_id_data> message_id;        ///< where it is stored
+    std::optional<std::uint64_t> highest_sequence_id; ///< the SEND's highest sequence id (default 0)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, producer_id); f(2, sequence_id); f(3, message_id); f(4, highest_sequence_id); }
 };
 
+/// SEND_ERROR: the broker did not store a SEND.
 struct send_error {
-    static constexpr command_type type = command_type::send_error;
-    std::uint64_t producer_id = 0;
-    std::uint64_t sequence_id = 0;
-    server_error error = server_error::unknown_error;
-    std::string message;
+    static constexpr command_type type = command_type::send_error; ///< its BaseCommand type
+    std::uint64_t producer_id = 0;                    ///< the producer that sent it
+    std::uint64_t sequence_id = 0;                    ///< the SEND's sequence id
+    server_error error = server_error::unknown_error; ///< why
+    std::string message;                              ///< the broker's explanation
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, producer_id); f(2, sequence_id); f(3, error); f(4, message); }
 };
 
+/// MESSAGE: a stored entry pushed to a consumer; its metadata and payload follow in the frame.
 struct message {
-    static constexpr command_type type = command_type::message;
-    std::uint64_t consumer_id = 0;
-    message_id_data message_id;
-    std::optional<std::uint32_t> redelivery_count;
-    std::vector<std::int64_t> ack_set;
-    std::optional<std::uint64_t> consumer_epoch;
+    static constexpr command_type type = command_type::message; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0;                 ///< the consumer it is for
+    message_id_data message_id;                    ///< where it is stored
+    std::optional<std::uint32_t> redelivery_count; ///< how many times it was delivered before (default 0)
+    std::vector<std::int64_t> ack_set;             ///< batch index acks: a bit per message, set: unacked
+    std::optional<std::uint64_t> consumer_epoch;   ///< the consumer epoch it was sent under
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, message_id); f(3, redelivery_count); f(4, ack_set); f(5, consumer_epoch); }
 };
 
+/// ACK: acknowledges messages, individually or cumulatively.
 struct ack {
-    static constexpr command_type type = command_type::ack;
-    std::uint64_t consumer_id = 0;
-    ack_type kind = ack_type::individual;
-    std::vector<message_id_data> message_ids;
-    std::optional<validation_error> validation;
-    std::vector<key_long_value> properties;
-    std::optional<std::uint64_t> request_id;
+    static constexpr command_type type = command_type::ack; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0;              ///< the consumer acknowledging
+    ack_type kind = ack_type::individual;       ///< Individual, or Cumulative: all up to the one named
+    std::vector<message_id_data> message_ids;   ///< the messages (Individual may name several)
+    std::optional<validation_error> validation; ///< the message was discarded as invalid, and why
+    std::vector<key_long_value> properties;     ///< named numbers attached to the ack
+    std::optional<std::uint64_t> request_id;    ///< asks for an ACK_RESPONSE with this id
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, kind); f(3, message_ids); f(4, validation); f(5, properties); f(8, request_id); }
 };
 
+/// FLOW: lets the broker push more messages to a consumer.
 struct flow {
-    static constexpr command_type type = command_type::flow;
-    std::uint64_t consumer_id = 0;
-    std::uint32_t message_permits = 0;
+    static constexpr command_type type = command_type::flow; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0;     ///< the consumer
+    std::uint32_t message_permits = 0; ///< how many more, on top of the permits given before
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, message_permits); }
 };
 
+/// UNSUBSCRIBE: deletes the consumer's subscription; SUCCESS or ERROR answers.
 struct unsubscribe {
-    static constexpr command_type type = command_type::unsubscribe;
-    std::uint64_t consumer_id = 0;
-    std::uint64_t request_id = 0;
-    std::optional<bool> force;
+    static constexpr command_type type = command_type::unsubscribe; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0; ///< the consumer
+    std::uint64_t request_id = 0;  ///< pairs the request with its answer
+    std::optional<bool> force;     ///< even with other consumers connected (default false)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, request_id); f(3, force); }
 };
 
+/// SUCCESS: a request (SUBSCRIBE, UNSUBSCRIBE, CLOSE_PRODUCER, CLOSE_CONSUMER) succeeded.
 struct success {
-    static constexpr command_type type = command_type::success;
-    std::uint64_t request_id = 0;
+    static constexpr command_type type = command_type::success; ///< its BaseCommand type
+    std::uint64_t request_id = 0; ///< the request it answers
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, request_id); }
 };
 
+/// ERROR: a request failed.
 struct error {
-    static constexpr command_type type = command_type::error;
-    std::uint64_t request_id = 0;
-    server_error code = server_error::unknown_error;
-    std::string message;
+    static constexpr command_type type = command_type::error; ///< its BaseCommand type
+    std::uint64_t request_id = 0;                    ///< the request it answers
+    server_error code = server_error::unknown_error; ///< why
+    std::string message;                             ///< the broker's explanation
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, request_id); f(2, code); f(3, message); }
 };
 
+/// CLOSE_PRODUCER: from the client, ends a producer; from the broker, asks it to register again.
 struct close_producer {
-    static constexpr command_type type = command_type::close_producer;
-    std::uint64_t producer_id = 0;
-    std::uint64_t request_id = 0;
-    std::optional<std::string> assigned_broker_service_url;
-    std::optional<std::string> assigned_broker_service_url_tls;
+    static constexpr command_type type = command_type::close_producer; ///< its BaseCommand type
+    std::uint64_t producer_id = 0;                              ///< the producer
+    std::uint64_t request_id = 0;                               ///< pairs the request with its answer
+    std::optional<std::string> assigned_broker_service_url;     ///< from the broker: where the topic moved
+    std::optional<std::string> assigned_broker_service_url_tls; ///< the same, over TLS
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, producer_id); f(2, request_id); f(3, assigned_broker_service_url); f(4, assigned_broker_service_url_tls); }
 };
 
+/// CLOSE_CONSUMER: from the client, ends a consumer; from the broker, asks it to subscribe again.
 struct close_consumer {
-    static constexpr command_type type = command_type::close_consumer;
-    std::uint64_t consumer_id = 0;
-    std::uint64_t request_id = 0;
-    std::optional<std::string> assigned_broker_service_url;
-    std::optional<std::string> assigned_broker_service_url_tls;
+    static constexpr command_type type = command_type::close_consumer; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0;                              ///< the consumer
+    std::uint64_t request_id = 0;                               ///< pairs the request with its answer
+    std::optional<std::string> assigned_broker_service_url;     ///< from the broker: where the topic moved
+    std::optional<std::string> assigned_broker_service_url_tls; ///< the same, over TLS
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, request_id); f(3, assigned_broker_service_url); f(4, assigned_broker_service_url_tls); }
 };
 
+/// PRODUCER_SUCCESS: the broker registered a producer.
 struct producer_success {
-    static constexpr command_type type = command_type::producer_success;
-    std::uint64_t request_id = 0;
-    std::string producer_name;
-    std::optional<std::int64_t> last_sequence_id; // default -1
-    std::optional<std::string> schema_version;
-    std::optional<std::uint64_t> topic_epoch;
-    std::optional<bool> producer_ready; // default true
+    static constexpr command_type type = command_type::producer_success; ///< its BaseCommand type
+    std::uint64_t request_id = 0;                 ///< the PRODUCER it answers
+    std::string producer_name;                    ///< the producer's name (the broker's, when it made one)
+    std::optional<std::int64_t> last_sequence_id; ///< de-duplication: the last id stored (default -1: none)
+    std::optional<std::string> schema_version;    ///< the version of the producer's schema
+    std::optional<std::uint64_t> topic_epoch;     ///< exclusive access: the topic epoch to send on reconnects
+    std::optional<bool> producer_ready;           ///< false: WaitForExclusive still waits (default true)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, request_id); f(2, producer_name); f(3, last_sequence_id); f(4, schema_version); f(5, topic_epoch); f(6, producer_ready);
     }
 };
 
+/// PING: a keep-alive probe; PONG answers.
 struct ping {
-    static constexpr command_type type = command_type::ping;
+    static constexpr command_type type = command_type::ping; ///< its BaseCommand type
+    /// No fields: the message is empty.
     template <class F> void fields(F&&) {}
 };
 
+/// PONG: the answer to PING.
 struct pong {
-    static constexpr command_type type = command_type::pong;
+    static constexpr command_type type = command_type::pong; ///< its BaseCommand type
+    /// No fields: the message is empty.
     template <class F> void fields(F&&) {}
 };
 
+/// REDELIVER_UNACKNOWLEDGED_MESSAGES: asks the broker to deliver messages again.
 struct redeliver_unacknowledged_messages {
+    /// Its BaseCommand type.
     static constexpr command_type type = command_type::redeliver_unacknowledged_messages;
-    std::uint64_t consumer_id = 0;
-    std::vector<message_id_data> message_ids;
-    std::optional<std::uint64_t> consumer_epoch;
+    std::uint64_t consumer_id = 0;               ///< the consumer
+    std::vector<message_id_data> message_ids;    ///< the messages; none: every unacknowledged one
+    std::optional<std::uint64_t> consumer_epoch; ///< Exclusive, Failover: the consumer's new epoch
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, message_ids); f(3, consumer_epoch); }
 };
 
+/// PARTITIONED_METADATA: asks how many partitions a topic has.
 struct partitioned_metadata {
-    static constexpr command_type type = command_type::partitioned_metadata;
-    std::string topic;
-    std::uint64_t request_id = 0;
-    std::optional<bool> metadata_auto_creation_enabled;
+    static constexpr command_type type = command_type::partitioned_metadata; ///< its BaseCommand type
+    std::string topic;                                  ///< the topic
+    std::uint64_t request_id = 0;                       ///< pairs the request with its answer
+    std::optional<bool> metadata_auto_creation_enabled; ///< may auto-create a missing topic (default true)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, topic); f(2, request_id); f(6, metadata_auto_creation_enabled); }
 };
 
+/// PARTITIONED_METADATA_RESPONSE: a topic's partition count, or why there is none.
 struct partitioned_metadata_response {
+    /// Its BaseCommand type.
     static constexpr command_type type = command_type::partitioned_metadata_response;
+    /// Its .proto LookupType: whether the lookup succeeded.
     enum class result : std::int32_t { success = 0, failed = 1 };
-    std::optional<std::uint32_t> partitions;
-    std::uint64_t request_id = 0;
-    std::optional<result> response;
-    std::optional<server_error> error;
-    std::optional<std::string> message;
+    std::optional<std::uint32_t> partitions; ///< how many; 0: not partitioned; unset on failure
+    std::uint64_t request_id = 0;            ///< the request it answers
+    std::optional<result> response;          ///< Success or Failed
+    std::optional<server_error> error;       ///< on failure: why
+    std::optional<std::string> message;      ///< on failure: the broker's explanation
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, partitions); f(2, request_id); f(3, response); f(4, error); f(5, message); }
 };
 
+/// LOOKUP: asks which broker serves a topic.
 struct lookup {
-    static constexpr command_type type = command_type::lookup;
-    std::string topic;
-    std::uint64_t request_id = 0;
+    static constexpr command_type type = command_type::lookup; ///< its BaseCommand type
+    std::string topic;                                   ///< the topic or partition
+    std::uint64_t request_id = 0;                        ///< pairs the request with its answer
+    /// A redirected lookup the broker must settle (default false).
     std::optional<bool> authoritative;
-    std::optional<std::string> advertised_listener_name;
+    std::optional<std::string> advertised_listener_name; ///< which of the brokers' listeners to answer with
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, topic); f(2, request_id); f(3, authoritative); f(7, advertised_listener_name); }
 };
 
+/// LOOKUP_RESPONSE: the broker to use, a broker to ask instead, or a failure.
 struct lookup_response {
-    static constexpr command_type type = command_type::lookup_response;
-    std::optional<std::string> broker_service_url;
-    std::optional<std::string> broker_service_url_tls;
-    std::optional<lookup_type> response;
-    std::uint64_t request_id = 0;
+    static constexpr command_type type = command_type::lookup_response; ///< its BaseCommand type
+    std::optional<std::string> broker_service_url;     ///< the broker's pulsar:// URL
+    std::optional<std::string> broker_service_url_tls; ///< its pulsar+ssl:// URL
+    std::optional<lookup_type> response;               ///< Connect (use it), Redirect (ask it) or Failed
+    std::uint64_t request_id = 0;                      ///< the request it answers
+    /// Redirect: send with the next LOOKUP (default false).
     std::optional<bool> authoritative;
-    std::optional<server_error> error;
-    std::optional<std::string> message;
+    std::optional<server_error> error;                 ///< Failed: why
+    std::optional<std::string> message;                ///< Failed: the broker's explanation
+    /// Connect through the service URL, a proxy (default false).
     std::optional<bool> proxy_through_service_url;
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) {
         f(1, broker_service_url); f(2, broker_service_url_tls); f(3, response); f(4, request_id); f(5, authoritative);
         f(6, error); f(7, message); f(8, proxy_through_service_url);
     }
 };
 
+/// REACHED_END_OF_TOPIC: the topic was terminated and the consumer has read all of it.
 struct reached_end_of_topic {
-    static constexpr command_type type = command_type::reached_end_of_topic;
-    std::uint64_t consumer_id = 0;
+    static constexpr command_type type = command_type::reached_end_of_topic; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0; ///< the consumer
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); }
 };
 
+/// ACTIVE_CONSUMER_CHANGE: Failover: whether this consumer is now the one receiving.
 struct active_consumer_change {
-    static constexpr command_type type = command_type::active_consumer_change;
-    std::uint64_t consumer_id = 0;
-    std::optional<bool> is_active;
+    static constexpr command_type type = command_type::active_consumer_change; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0; ///< the consumer
+    std::optional<bool> is_active; ///< true: it is (default false)
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(2, is_active); }
 };
 
+/// ACK_RESPONSE: the answer to an ACK that carried a request_id.
 struct ack_response {
-    static constexpr command_type type = command_type::ack_response;
-    std::uint64_t consumer_id = 0;
-    std::optional<server_error> error;
-    std::optional<std::string> message;
-    std::optional<std::uint64_t> request_id;
+    static constexpr command_type type = command_type::ack_response; ///< its BaseCommand type
+    std::uint64_t consumer_id = 0;           ///< the consumer
+    std::optional<server_error> error;       ///< why the ack failed; unset: it succeeded
+    std::optional<std::string> message;      ///< the broker's explanation
+    std::optional<std::uint64_t> request_id; ///< the ACK it answers
+    /// Its fields by number, for proto.hpp's encoder and decoder.
     template <class F> void fields(F&& f) { f(1, consumer_id); f(4, error); f(5, message); f(6, request_id); }
 };
 
 /// A BaseCommand whose type sluice does not handle (kept so the connection can say which).
 struct unknown_command {
-    std::int32_t type = 0;
+    std::int32_t type = 0; ///< the BaseCommand.Type received
 };
 
 } // namespace proto
@@ -45104,7 +45726,9 @@ void decode_command_body(std::int32_t type, std::string_view body, base_command&
 
 namespace sluice::pulsar {
 
+/// Starts the checksummed part of a frame that carries a message (metadata and payload).
 inline constexpr std::uint16_t payload_magic = 0x0e01;
+/// Starts the broker entry metadata a broker may put before that part (skipped when read).
 inline constexpr std::uint16_t broker_entry_metadata_magic = 0x0e02;
 /// Pulsar's default maximum message size (the broker's maxMessageSize, 5 MiB).
 inline constexpr std::size_t default_max_message_size = 5u << 20;
@@ -45753,6 +46377,7 @@ public:
     return c;
 }
 
+/// `e` as a std::error_code (what lets a tls_errc convert to one).
 [[nodiscard]] inline std::error_code make_error_code(tls_errc e) noexcept { return {static_cast<int>(e), tls_category()}; }
 
 /// A TLS failure. what() names the peer, the name verified and the cause; verify_result() is
@@ -46938,11 +47563,12 @@ struct producer_options {
     /// Batching: a batch is sent when it holds max_messages or max_bytes, or max_delay after its
     /// first message, whichever comes first. Off: every message is its own SEND.
     bool batching = true;
-    std::size_t batch_max_messages = 1000;
-    std::size_t batch_max_bytes = 128u << 10;
-    std::chrono::milliseconds batch_max_delay{10};
+    std::size_t batch_max_messages = 1000;         ///< max_messages: a batch is sent at this many
+    std::size_t batch_max_bytes = 128u << 10;      ///< max_bytes: its entries, metadata included
+    std::chrono::milliseconds batch_max_delay{10}; ///< max_delay: from the batch's first message
+    /// The codec of every SEND's payload (a batch is compressed whole).
     compression_type compression = compression_type::none;
-    /// Messages sent and not yet acknowledged, per partition.
+    /// Messages not yet acknowledged, per partition: in the open batch or sent.
     std::size_t max_pending_messages = 1000;
     /// When the queue is full: wait for room (true) or fail the send at once (false).
     bool block_if_queue_full = false;
@@ -46950,7 +47576,7 @@ struct producer_options {
     std::chrono::milliseconds send_timeout{30'000};
     /// Reconnection backoff (full jitter between these bounds).
     std::chrono::milliseconds reconnect_initial_backoff{100};
-    std::chrono::milliseconds reconnect_max_backoff{30'000};
+    std::chrono::milliseconds reconnect_max_backoff{30'000}; ///< the longest wait between attempts
     /// Partitioned topics: how keys pick a partition (messages without a key go round-robin).
     hashing_scheme hashing = hashing_scheme::java_string_hash;
 };
@@ -46958,8 +47584,14 @@ struct producer_options {
 /// Why a message was not produced.
 class producer_error : public std::runtime_error {
 public:
+    /// What failed. queue_full: no room, and block_if_queue_full is off; timeout: the oldest pending
+    /// message outlived send_timeout (every pending one fails with it); broker: the broker refused the
+    /// message or the producer; closed: the producer is closed; too_large: over the broker's
+    /// max_message_size; invalid: a message the producer cannot take (another topic, no topic).
     enum class kind { queue_full, timeout, broker, closed, too_large, invalid };
+    /// A failure of kind `k`, described by `what`.
     producer_error(kind k, const std::string& what) : std::runtime_error(what), kind_(k) {}
+    /// The kind, for callers that retry some failures and not others.
     [[nodiscard]] kind reason() const noexcept { return kind_; }
 
 private:
@@ -46989,6 +47621,7 @@ inline result<message_id> send_failure(producer_error::kind k, const std::string
 /// A message on its way: await wait() for its message id or error.
 class pending_send {
 public:
+    /// Follows the slot the producer resolves (the producers make these; callers receive them).
     explicit pending_send(std::shared_ptr<detail::send_slot> s) noexcept : slot_(std::move(s)) {}
     /// The outcome: Ok with the message id, or Error with why.
     [[nodiscard]] task<result<message_id>> wait() const {
@@ -46996,6 +47629,7 @@ public:
         co_await s->done.wait();
         co_return s->outcome;
     }
+    /// True once the outcome is known: wait() returns without waiting.
     [[nodiscard]] bool done() const noexcept { return slot_->done.is_set(); }
 
 private:
@@ -47011,6 +47645,7 @@ struct producer_stats {
     std::uint64_t reconnects = 0; ///< successful re-registrations
 };
 
+/// Produces to one topic, or one partition, through the broker that serves it (see the top of this file).
 class partition_producer final : connection_handler {
 public:
     /// `topic` is this producer's own topic (a partition's name for partitioned topics).
@@ -47100,11 +47735,15 @@ public:
         co_await tasks_.join();
     }
 
+    /// The topic, or the partition's topic name, it produces to.
     [[nodiscard]] const std::string& topic() const noexcept { return topic_; }
+    /// The producer name: the options' or, without one, the broker's (once start() registered it).
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    /// True while registered on a live connection; false before start() and while reconnecting.
     [[nodiscard]] bool connected() const noexcept { return connected_; }
     /// Messages queued or in flight, not yet resolved.
     [[nodiscard]] std::size_t pending() const noexcept { return pending_; }
+    /// Its counters.
     [[nodiscard]] const producer_stats& stats() const noexcept { return stats_; }
     /// The next sequence id this producer will use.
     [[nodiscard]] std::uint64_t next_sequence_id() const noexcept { return next_seq_; }
@@ -48217,7 +48856,8 @@ private:
 //
 //   bytes_serde   the payload as it is
 //   utf8_serde    text; invalid UTF-8 (overlong forms, surrogates, beyond U+10FFFF, truncation) is an Error
-//   json_serde    JSON validated and minified by simdjson; serialized compact or pretty (SLUICE_HAS_SIMDJSON)
+//   json_serde    JSON validated and minified by simdjson; serialized compact or pretty: in
+//                 pulsar/json_serde.hpp, so that only its users pay for simdjson's ~60k lines
 
 #include <concepts>
 #include <cstddef>
@@ -48226,9 +48866,6 @@ private:
 #include <string_view>
 
 
-#if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
-#include <simdjson.h>
-#endif
 
 namespace sluice::pulsar {
 
@@ -48301,7 +48938,25 @@ struct utf8_serde {
     [[nodiscard]] std::string serialize(const std::string& v) const { return v; }
 };
 
-#if defined(SLUICE_HAS_SIMDJSON) && SLUICE_HAS_SIMDJSON
+} // namespace sluice::pulsar
+// end file sluice/pulsar/serdes.hpp
+#if SLUICE_HAS_SIMDJSON
+// begin file sluice/pulsar/json_serde.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_PULSAR_JSON_SERDE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_PULSAR_JSON_SERDE_HPP
+
+// json_serde: Pulsar message payloads as JSON documents, validated and minified by simdjson (see
+// serdes.hpp for what a serde is). A header of its own so that the other serdes and run_source() do not
+// pull simdjson into every file that consumes a topic. Needs SLUICE_HAS_SIMDJSON.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <simdjson.h>
+
+
+namespace sluice::pulsar {
 
 /// A JSON document, held as validated, minified text (parse it with simdjson to read fields).
 struct json_value {
@@ -48412,10 +49067,10 @@ private:
     mutable simdjson::dom::parser parser_{};
 };
 
-#endif
-
 } // namespace sluice::pulsar
-// end file sluice/pulsar/serdes.hpp
+#endif // SLUICE_SINGLE_HEADER_SLUICE_PULSAR_JSON_SERDE_HPP
+// end file sluice/pulsar/json_serde.hpp
+#endif
 // begin file sluice/pulsar/source.hpp
 
 // The consumer as a collector queue's source (the operators approach): each message is deserialized
@@ -48425,6 +49080,7 @@ private:
 // deserialize (or arrived corrupt) reaches the collectors as a record whose value is an Error, next
 // to the raw message: the error stream, routed like any other failure.
 //
+//     #include <sluice/pulsar/json_serde.hpp>   // json_serde (the other serdes are in serdes.hpp)
 //     auto publisher = queue.get_publisher();
 //     source_options<json_value> options;   // named: GCC 12 mishandles braced temporaries in co_await
 //     options.stop = token;
@@ -48634,4 +49290,1431 @@ static_assert(sink_adapter<delivery_sink>);
 
 } // namespace sluice::pulsar
 // end file sluice/pulsar/delivery_sink.hpp
+
+// sluiced's configuration files (TOML): with toml++, which the sluice::config target brings
+#if SLUICE_HAS_TOMLPP
+// begin file sluice/config/pipeline_config.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_CONFIG_PIPELINE_CONFIG_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_CONFIG_PIPELINE_CONFIG_HPP
+
+// The data model of a sluiced configuration: sources feeding collector queues, routes from the queues
+// to sinks, and each sink's own options with its delivery settings. Plain values only: the TOML reader
+// (config/toml_config.hpp) fills it and checks it, and whatever runs pipelines turns it into the
+// library's option structs (apply_delivery() does the delivery engine's part). Every option that is
+// not set keeps the library's default for that sink (std::optional here), so the file says only what
+// differs. Option names follow the library's own option structs.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+
+namespace sluice::config {
+
+/// A string option whose value may come from the environment (`${NAME}`): such a value is a secret,
+/// never printed in errors, summaries or dumps.
+struct config_string {
+    /// The value, environment variables substituted.
+    std::string value{};
+    /// True when any part of the value came from the environment.
+    bool secret = false;
+
+    /// The value, or "<secret>" for a secret: the only form to print.
+    [[nodiscard]] std::string_view shown() const noexcept { return secret ? std::string_view("<secret>") : std::string_view(value); }
+    /// True when the value is empty.
+    [[nodiscard]] bool empty() const noexcept { return value.empty(); }
+    /// Compares values (for tests and duplicate checks).
+    friend bool operator==(const config_string&, const config_string&) = default;
+};
+
+// --- sources -------------------------------------------------------------------------------------
+
+/// The MiniFirehose HTTP API, listening on `address:port`.
+struct http_source {
+    /// The address to bind: loopback unless the file says otherwise.
+    config_string address{"127.0.0.1", false};
+    /// The TCP port (required, 1 to 65535).
+    std::uint16_t port = 0;
+    /// Requests must carry `Authorization: Bearer <token>` when set (normally from the environment).
+    std::optional<config_string> bearer_token{};
+};
+
+/// NDJSON records read from the standard input, one per line.
+struct stdin_source {};
+
+/// A file of NDJSON records, tailed as it grows.
+struct file_source {
+    /// The file (required).
+    config_string path{};
+    /// Read the file from its start (true) or only what is appended after start-up (false).
+    bool from_beginning = false;
+};
+
+/// A named source and the queue its records go to.
+struct source_config {
+    /// Its name (the TOML table's key).
+    std::string name{};
+    /// What it reads.
+    std::variant<http_source, stdin_source, file_source> kind{};
+    /// The queue its records are sent to (may be omitted in the file when there is one queue).
+    std::string queue{};
+    /// The topic its records are published under (topic routes), if any.
+    std::optional<std::string> topic{};
+};
+
+/// "http", "stdin" or "file".
+[[nodiscard]] inline std::string_view type_name(const source_config& s) noexcept {
+    constexpr std::string_view names[] = {"http", "stdin", "file"};
+    return names[s.kind.index()];
+}
+
+// --- queues and routes ---------------------------------------------------------------------------
+
+/// How a route picks its records.
+enum class route_kind {
+    key,       ///< records sent with this key
+    topic,     ///< records published under this topic
+    broadcast, ///< every record
+    field,     ///< records whose top-level `field` holds `topic` (per-tenant routing)
+};
+
+/// One route of a queue: which records go to which sinks.
+struct route_config {
+    /// How records are matched.
+    route_kind by = route_kind::broadcast;
+    /// route_kind::key: the key.
+    std::string key{};
+    /// route_kind::topic and route_kind::field: the topic (for `field`, the field's value).
+    std::string topic{};
+    /// route_kind::field: the record's top-level field used as the topic.
+    std::string field{};
+    /// The sinks the matching records go to (at least one, each once).
+    std::vector<std::string> sinks{};
+};
+
+/// "key", "topic", "broadcast" or "field".
+[[nodiscard]] inline std::string_view to_string(route_kind k) noexcept {
+    constexpr std::string_view names[] = {"key", "topic", "broadcast", "field"};
+    return names[static_cast<int>(k)];
+}
+
+/// A collector queue (queue_options) and its routes.
+struct queue_config {
+    /// Its name (the TOML table's key).
+    std::string name{};
+    /// The order its backlog is taken in (the collector queue's queue_discipline).
+    queue_discipline discipline = queue_discipline::fifo;
+    /// queue_options::min_consumers.
+    std::optional<std::size_t> min_consumers{};
+    /// queue_options::max_consumers.
+    std::optional<std::size_t> max_consumers{};
+    /// queue_options::capacity (0: unbounded).
+    std::optional<std::size_t> capacity{};
+    /// Its routes, in file order (at least one).
+    std::vector<route_config> routes{};
+};
+
+/// "fifo", "lifo" or "priority".
+[[nodiscard]] inline std::string_view to_string(queue_discipline d) noexcept {
+    constexpr std::string_view names[] = {"fifo", "lifo", "priority"};
+    return names[static_cast<int>(d)];
+}
+
+// --- delivery settings ---------------------------------------------------------------------------
+
+/// batch_options overrides (object sinks: close_rules).
+struct batch_config {
+    std::optional<std::size_t> max_events{};               ///< batch_options::max_events
+    std::optional<std::size_t> max_bytes{};                ///< batch_options::max_bytes
+    std::optional<std::chrono::milliseconds> max_age{};    ///< batch_options::max_age
+};
+
+/// memory_buffer_options (and the disk buffer's) overrides.
+struct buffer_config {
+    std::optional<buffer_type> type{};                     ///< memory_buffer_options::type
+    std::optional<std::size_t> max_events{};               ///< memory_buffer_options::max_events
+    std::optional<std::size_t> max_bytes{};                ///< memory_buffer_options::max_bytes
+    std::optional<when_full> policy{};                     ///< memory_buffer_options::policy
+    std::optional<std::chrono::milliseconds> max_block{};  ///< memory_buffer_options::max_block
+    /// disk_buffer_options::directory: required for type disk and policy overflow.
+    std::optional<config_string> disk_directory{};
+    std::optional<std::uint64_t> disk_max_bytes{};         ///< disk_buffer_options::max_bytes
+};
+
+/// retry_options overrides.
+struct retry_config {
+    std::optional<unsigned> max_attempts{};                     ///< retry_options::max_attempts
+    std::optional<std::chrono::milliseconds> initial_backoff{}; ///< retry_options::initial_backoff
+    std::optional<std::chrono::milliseconds> max_backoff{};     ///< retry_options::max_backoff
+    std::optional<std::chrono::milliseconds> max_elapsed{};     ///< retry_options::max_elapsed
+};
+
+/// rate_limit_options overrides.
+struct rate_config {
+    std::optional<double> requests_per_second{}; ///< rate_limit_options::requests_per_second
+    std::optional<double> bytes_per_second{};    ///< rate_limit_options::bytes_per_second
+};
+
+/// concurrency_options overrides.
+struct concurrency_config {
+    std::optional<std::size_t> max_in_flight{}; ///< concurrency_options::max_in_flight
+    std::optional<bool> adaptive{};             ///< concurrency_options::adaptive
+};
+
+/// A sink's delivery settings: what the file sets of its delivery_options.
+struct delivery_config {
+    batch_config batch{};   ///< [sinks.X.batch]
+    buffer_config buffer{}; ///< [sinks.X.buffer]
+    retry_config retry{};             ///< [sinks.X.retry]
+    rate_config rate{};               ///< [sinks.X.rate]
+    concurrency_config concurrency{}; ///< [sinks.X.concurrency]
+    /// The sink that takes the records this one finally fails (another sink's name), if any.
+    std::optional<std::string> dead_letter{};
+};
+
+/// Applies the settings the file gives to `d` (a sink's standard delivery options), leaving the rest.
+/// The dead-letter sink is wired by whoever builds the pipelines (it names another pipeline).
+inline void apply_delivery(const delivery_config& c, delivery_options& d) {
+    auto set = [](auto& field, const auto& value) {
+        if (value) field = *value;
+    };
+    set(d.batch.max_events, c.batch.max_events);
+    set(d.batch.max_bytes, c.batch.max_bytes);
+    set(d.batch.max_age, c.batch.max_age);
+    set(d.buffer.type, c.buffer.type);
+    set(d.buffer.max_events, c.buffer.max_events);
+    set(d.buffer.max_bytes, c.buffer.max_bytes);
+    set(d.buffer.policy, c.buffer.policy);
+    set(d.buffer.max_block, c.buffer.max_block);
+    if (c.buffer.disk_directory) {
+        if (!d.disk) d.disk.emplace();
+        d.disk->directory = c.buffer.disk_directory->value;
+        set(d.disk->max_bytes, c.buffer.disk_max_bytes);
+    }
+    set(d.retry.max_attempts, c.retry.max_attempts);
+    set(d.retry.initial_backoff, c.retry.initial_backoff);
+    set(d.retry.max_backoff, c.retry.max_backoff);
+    set(d.retry.max_elapsed, c.retry.max_elapsed);
+    set(d.rate.requests_per_second, c.rate.requests_per_second);
+    set(d.rate.bytes_per_second, c.rate.bytes_per_second);
+    set(d.concurrency.max_in_flight, c.concurrency.max_in_flight);
+    set(d.concurrency.adaptive, c.concurrency.adaptive);
+}
+
+// --- sinks ---------------------------------------------------------------------------------------
+
+/// Where an AWS sink's requests go: the region and endpoint (both optional: aws_config's defaults).
+struct aws_target {
+    std::optional<config_string> region{};   ///< the AWS region
+    std::optional<config_string> endpoint{}; ///< an endpoint URL (an emulator, a VPC endpoint)
+};
+
+/// sqs_dispatcher_options.
+struct sqs_sink : aws_target {
+    config_string queue_url{};                  ///< required
+    std::optional<bool> fifo{};                 ///< default: the URL ends in ".fifo"
+    bool content_based_deduplication = false;   ///< FIFO queues
+    bool drop_duplicates = true;                ///< drop a message identical to a pending one
+};
+
+/// kinesis_options.
+struct kinesis_sink : aws_target {
+    config_string stream_name{};        ///< stream_name or stream_arn is required
+    config_string stream_arn{};         ///< the stream's ARN
+    bool order_by_partition_key = false; ///< one record per partition key in flight
+};
+
+/// firehose_options.
+struct firehose_sink : aws_target {
+    config_string delivery_stream{}; ///< required
+    bool newline = false;            ///< append '\n' to every record
+    bool aggregate = false;          ///< pack records into as few Firehose records as fit
+};
+
+/// dynamodb_options (the default table and its key schema).
+struct dynamodb_sink : aws_target {
+    config_string table{};         ///< required: the table's name or ARN
+    config_string partition_key{}; ///< required: the partition key attribute
+    config_string sort_key{};      ///< the sort key attribute, if the table has one
+};
+
+/// cloudwatch_options.
+struct cloudwatch_sink : aws_target {
+    config_string namespace_name{}; ///< required (`namespace` in the file)
+};
+
+/// logs_options.
+struct cloudwatch_logs_sink : aws_target {
+    config_string log_group{};  ///< required: logs_options::group
+    config_string log_stream{}; ///< required: logs_options::stream
+    bool create_missing = false; ///< create the group and stream when missing
+};
+
+/// The object formats of the object engine.
+enum class object_format { ndjson, csv, parquet };
+
+/// "ndjson", "csv" or "parquet".
+[[nodiscard]] inline std::string_view to_string(object_format f) noexcept {
+    constexpr std::string_view names[] = {"ndjson", "csv", "parquet"};
+    return names[static_cast<int>(f)];
+}
+
+/// What object sinks (files and S3) share: object_engine_options and layout_options.
+struct object_layout {
+    object_format format = object_format::ndjson;    ///< format_options' alternative
+    /// The format's codec (`compression`): unset keeps the format's default; snappy is Parquet's only.
+    std::optional<compression> codec{};
+    std::vector<std::string> partition_by{};          ///< layout_options::partition_by
+    std::optional<std::string> key_template{};        ///< layout_options::key_template
+    /// object_engine_options::directory (journal and sequence numbers); empty: the service picks one.
+    std::optional<config_string> journal_directory{};
+};
+
+/// local_directory: objects as files.
+struct file_sink : object_layout {
+    config_string directory{}; ///< required: local_directory_options::root
+};
+
+/// s3_bucket: objects in S3.
+struct s3_sink : object_layout, aws_target {
+    config_string bucket{};              ///< required
+    std::optional<config_string> prefix{}; ///< prepended to every key
+};
+
+/// Pulsar's compression types (pulsar::compression_type), without including the Pulsar layer.
+enum class pulsar_compression { none, lz4, zlib, zstd, snappy };
+
+/// pulsar client_options and producer_options.
+struct pulsar_sink {
+    config_string service_url{};                 ///< required: pulsar:// or pulsar+ssl://
+    config_string topic{};                       ///< required
+    std::optional<config_string> auth_token{};   ///< connection_options::auth_token (a secret)
+    std::optional<bool> batching{};              ///< producer_options::batching
+    pulsar_compression compression_type = pulsar_compression::none; ///< producer_options::compression (`compression`)
+};
+
+/// The sinks the library has, one alternative per type.
+using sink_options = std::variant<sqs_sink, kinesis_sink, firehose_sink, dynamodb_sink, cloudwatch_sink,
+                                  cloudwatch_logs_sink, file_sink, s3_sink, pulsar_sink>;
+
+/// The `type` names of sink_options' alternatives, in their order.
+inline constexpr std::string_view sink_type_names[] = {"sqs",  "kinesis", "firehose", "dynamodb", "cloudwatch",
+                                                       "cloudwatch_logs", "file", "s3", "pulsar"};
+
+/// A named sink: its own options and its delivery settings.
+struct sink_config {
+    std::string name{};         ///< its name (the TOML table's key)
+    sink_options options{};     ///< what and where
+    delivery_config delivery{}; ///< batch, buffer, retry, rate, concurrency, dead letter
+};
+
+/// The sink's `type` name.
+[[nodiscard]] inline std::string_view type_name(const sink_config& s) noexcept {
+    return sink_type_names[s.options.index()];
+}
+
+/// A whole sluiced configuration.
+struct pipeline_config {
+    std::vector<source_config> sources{}; ///< [sources.NAME], in name order (toml++ keeps keys sorted)
+    std::vector<queue_config> queues{};   ///< [queues.NAME], in name order
+    std::vector<sink_config> sinks{};     ///< [sinks.NAME], in name order
+
+    /// The sink named `name`, or null.
+    [[nodiscard]] const sink_config* find_sink(std::string_view name) const noexcept {
+        for (const auto& s : sinks)
+            if (s.name == name) return &s;
+        return nullptr;
+    }
+    /// The queue named `name`, or null.
+    [[nodiscard]] const queue_config* find_queue(std::string_view name) const noexcept {
+        for (const auto& q : queues)
+            if (q.name == name) return &q;
+        return nullptr;
+    }
+};
+
+} // namespace sluice::config
+#endif // SLUICE_SINGLE_HEADER_SLUICE_CONFIG_PIPELINE_CONFIG_HPP
+// end file sluice/config/pipeline_config.hpp
+// begin file sluice/config/summary.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_CONFIG_SUMMARY_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_CONFIG_SUMMARY_HPP
+
+// A short, human summary of a configuration (what `sluiced validate` prints for a valid file): names,
+// types and how they connect. No option value that could be a secret: only names, types, topics,
+// keys and fields (which the file spells out and never takes from the environment), and the HTTP
+// listener's address when it is not a secret.
+
+#include <string>
+
+
+namespace sluice::config {
+
+namespace detail {
+
+/// "1 sink", "3 sinks".
+[[nodiscard]] inline std::string counted(std::size_t n, std::string_view noun) {
+    return std::to_string(n) + ' ' + std::string(noun) + (n == 1 ? "" : "s");
+}
+
+/// What a route matches, as the summary says it.
+[[nodiscard]] inline std::string route_match(const route_config& r) {
+    switch (r.by) {
+    case route_kind::key: return "key '" + r.key + "'";
+    case route_kind::topic: return "topic '" + r.topic + "'";
+    case route_kind::broadcast: return "every record";
+    case route_kind::field: return "field '" + r.field + "' = '" + r.topic + "'";
+    }
+    return {};
+}
+
+} // namespace detail
+
+/// Several lines: the counts, then each source, queue (with its routes) and sink.
+[[nodiscard]] inline std::string describe(const pipeline_config& c) {
+    std::string out = detail::counted(c.sources.size(), "source") + ", " + detail::counted(c.queues.size(), "queue") +
+                      ", " + detail::counted(c.sinks.size(), "sink") + '\n';
+    for (const auto& s : c.sources) {
+        out += "source " + s.name + ": " + std::string(type_name(s));
+        if (const auto* h = std::get_if<http_source>(&s.kind))
+            out += " on " + std::string(h->address.shown()) + ':' + std::to_string(h->port) +
+                   (h->bearer_token ? " (bearer token)" : "");
+        out += " -> queue " + s.queue + (s.topic ? " (topic '" + *s.topic + "')" : std::string()) + '\n';
+    }
+    for (const auto& q : c.queues) {
+        out += "queue " + q.name + ": " + std::string(to_string(q.discipline)) + ", " +
+               detail::counted(q.routes.size(), "route") + '\n';
+        for (const auto& r : q.routes) {
+            out += "  " + detail::route_match(r) + " ->";
+            for (const auto& sink : r.sinks) out += ' ' + sink;
+            out += '\n';
+        }
+    }
+    for (const auto& s : c.sinks) {
+        out += "sink " + s.name + ": " + std::string(type_name(s));
+        if (const auto* o = std::get_if<file_sink>(&s.options)) out += " (" + std::string(to_string(o->format)) + ')';
+        if (const auto* o = std::get_if<s3_sink>(&s.options)) out += " (" + std::string(to_string(o->format)) + ')';
+        if (s.delivery.buffer.type == buffer_type::disk) out += ", disk buffer";
+        if (s.delivery.dead_letter) out += ", dead letters to " + *s.delivery.dead_letter;
+        out += '\n';
+    }
+    return out;
+}
+
+} // namespace sluice::config
+#endif // SLUICE_SINGLE_HEADER_SLUICE_CONFIG_SUMMARY_HPP
+// end file sluice/config/summary.hpp
+// begin file sluice/config/toml_config.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_CONFIG_TOML_CONFIG_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_CONFIG_TOML_CONFIG_HPP
+
+// Reads a sluiced configuration file (TOML, through toml++) into a pipeline_config, checking it all:
+// every error is collected (not only the first) with its line and column and what was expected.
+// Unknown keys (with the closest known spelling), wrong types, options a sink type requires, bad
+// enumeration values, durations and sizes, references to sinks or queues that do not exist, names
+// used twice. String option values may hold `${NAME}` (environment variables, for secrets): a
+// variable that is not set is an error naming it, and an interpolated value is marked secret and is
+// never printed. The file's layout is documented in examples/sluiced.toml.
+//
+// Needs toml++ 3 (SLUICE_HAS_TOMLPP); nothing else in sluice includes it.
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+// begin file sluice/config/config_error.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_CONFIG_CONFIG_ERROR_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_CONFIG_CONFIG_ERROR_HPP
+
+// One problem found in a configuration file, with where it is.
+
+#include <cstdint>
+#include <string>
+
+namespace sluice::config {
+
+/// A configuration error at `file:line:column` (1-based; the start of the value, key or table concerned).
+struct config_error {
+    std::string file{};       ///< the file as it was named (or the name given to a string)
+    std::uint32_t line = 0;   ///< 1-based line
+    std::uint32_t column = 0; ///< 1-based column
+    /// What is wrong and what was expected. Never holds a value taken from the environment.
+    std::string message{};
+
+    /// "file:line:column: message", the form compilers use (editors jump to it).
+    [[nodiscard]] std::string to_string() const {
+        return file + ':' + std::to_string(line) + ':' + std::to_string(column) + ": " + message;
+    }
+};
+
+} // namespace sluice::config
+#endif // SLUICE_SINGLE_HEADER_SLUICE_CONFIG_CONFIG_ERROR_HPP
+// end file sluice/config/config_error.hpp
+// begin file sluice/config/detail/sink_reader.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_CONFIG_DETAIL_SINK_READER_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_CONFIG_DETAIL_SINK_READER_HPP
+
+// Reads one [sinks.NAME] table: its type's options (named after the library's option structs), its
+// delivery settings ([sinks.NAME.batch], .buffer, .retry, .rate, .concurrency) and its dead-letter sink; and
+// checks that dead letters do not go round in a circle.
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <toml++/toml.h>
+
+// begin file sluice/config/detail/toml_reader.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_CONFIG_DETAIL_TOML_READER_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_CONFIG_DETAIL_TOML_READER_HPP
+
+// The pieces toml_config.hpp reads a file with: where errors go (reader_context), `${NAME}`
+// interpolation, and table_reader, which reads one TOML table's keys with their types and reports
+// every key nobody asked for (with the closest known spelling).
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <toml++/toml.h>
+
+// begin file sluice/config/units.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_CONFIG_UNITS_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_CONFIG_UNITS_HPP
+
+// Durations and sizes as a configuration file writes them: "200ms", "5s", "1m", "2h"; 65536, "512KiB",
+// "64MiB", "1GB". A duration always names its unit (a bare number is ambiguous); a size without one
+// is in bytes. Whole numbers only, checked for overflow.
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string_view>
+
+namespace sluice::config {
+
+namespace detail {
+
+/// The digits at the start of `text` as a number (nullopt: none, or too large); `text` keeps the rest.
+[[nodiscard]] inline std::optional<std::uint64_t> leading_number(std::string_view& text) noexcept {
+    std::size_t i = 0;
+    std::uint64_t n = 0;
+    constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+        const auto digit = static_cast<std::uint64_t>(text[i] - '0');
+        if (n > (max - digit) / 10) return std::nullopt;
+        n = n * 10 + digit;
+        ++i;
+    }
+    if (i == 0) return std::nullopt;
+    text.remove_prefix(i);
+    return n;
+}
+
+/// `n * unit`, or nullopt when it does not fit in `limit`.
+[[nodiscard]] inline std::optional<std::uint64_t> scaled(std::uint64_t n, std::uint64_t unit, std::uint64_t limit) noexcept {
+    if (n != 0 && unit > limit / n) return std::nullopt;
+    return n * unit;
+}
+
+} // namespace detail
+
+/// What a duration may be written as (for error messages).
+inline constexpr std::string_view duration_syntax = "a duration such as \"200ms\", \"5s\", \"1m\" or \"2h\"";
+/// What a size may be written as (for error messages).
+inline constexpr std::string_view size_syntax = "a size in bytes or a string such as \"512KiB\", \"64MiB\" or \"1GB\"";
+
+/// Parses "<digits><unit>" with unit ms, s, m or h; nullopt when malformed or too long.
+[[nodiscard]] inline std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept {
+    const auto n = detail::leading_number(text);
+    if (!n) return std::nullopt;
+    std::uint64_t unit = 0;
+    if (text == "ms") unit = 1;
+    else if (text == "s") unit = 1000;
+    else if (text == "m") unit = 60'000;
+    else if (text == "h") unit = 3'600'000;
+    else return std::nullopt;
+    // Bounded well below what milliseconds holds, so adding durations later cannot overflow.
+    constexpr std::uint64_t limit = std::uint64_t{1} << 52;
+    const auto ms = detail::scaled(*n, unit, limit);
+    if (!ms) return std::nullopt;
+    return std::chrono::milliseconds(static_cast<std::int64_t>(*ms));
+}
+
+/// Parses "<digits>[unit]" with unit B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (of
+/// 1024); nullopt when malformed or over 2^62 bytes.
+[[nodiscard]] inline std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
+    const auto n = detail::leading_number(text);
+    if (!n) return std::nullopt;
+    struct unit_name {
+        std::string_view name;
+        std::uint64_t bytes;
+    };
+    constexpr unit_name units[] = {{"", 1},
+                                   {"B", 1},
+                                   {"KB", 1000},
+                                   {"MB", 1000 * 1000},
+                                   {"GB", 1000 * 1000 * 1000},
+                                   {"TB", std::uint64_t{1000} * 1000 * 1000 * 1000},
+                                   {"KiB", std::uint64_t{1} << 10},
+                                   {"MiB", std::uint64_t{1} << 20},
+                                   {"GiB", std::uint64_t{1} << 30},
+                                   {"TiB", std::uint64_t{1} << 40}};
+    for (const auto& u : units)
+        if (text == u.name) return detail::scaled(*n, u.bytes, std::uint64_t{1} << 62);
+    return std::nullopt;
+}
+
+} // namespace sluice::config
+#endif // SLUICE_SINGLE_HEADER_SLUICE_CONFIG_UNITS_HPP
+// end file sluice/config/units.hpp
+
+namespace sluice::config::detail {
+
+/// Levenshtein distance of two short names (keys), for "did you mean".
+[[nodiscard]] inline std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+/// The candidate closest to `name` when it is close enough to be a misspelling ("" otherwise).
+[[nodiscard]] inline std::string_view closest(std::string_view name, std::span<const std::string_view> candidates) {
+    std::string_view best;
+    std::size_t best_distance = std::max<std::size_t>(2, name.size() / 3) + 1;
+    for (auto c : candidates) {
+        const std::size_t d = edit_distance(name, c);
+        if (d < best_distance) {
+            best = c;
+            best_distance = d;
+        }
+    }
+    return best;
+}
+
+/// The TOML type name of a node, as an error message says it.
+[[nodiscard]] inline std::string_view type_of(const toml::node& n) noexcept {
+    switch (n.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+    }
+}
+
+/// Where errors of one file go, and the environment `${NAME}` reads.
+class reader_context {
+public:
+    /// Errors are reported against `file` and appended to `errors`.
+    reader_context(std::string file, std::vector<config_error>& errors, const aws::env_lookup& env)
+        : file_(std::move(file)), errors_(errors), env_(env) {}
+
+    /// Reports `message` at `where` (a zero position, as implicit tables have, reads as 1:1).
+    void error(const toml::source_position& where, std::string message) {
+        errors_.push_back({file_, std::max<std::uint32_t>(where.line, 1), std::max<std::uint32_t>(where.column, 1),
+                           std::move(message)});
+    }
+    /// Reports `message` at the start of `node`.
+    void error(const toml::node& node, std::string message) { error(node.source().begin, std::move(message)); }
+
+    /// `text` with every `${NAME}` replaced by the variable's value and `$$` by `$`; nullopt (errors
+    /// reported at `where`) when a variable is unset or a reference is malformed.
+    [[nodiscard]] std::optional<config_string> interpolate(std::string_view text, const toml::node& where) {
+        config_string out;
+        bool ok = true;
+        for (std::size_t i = 0; i < text.size(); ++i) {
+            if (text[i] != '$' || i + 1 == text.size() || (text[i + 1] != '{' && text[i + 1] != '$')) {
+                out.value += text[i];
+                continue;
+            }
+            if (text[i + 1] == '$') {
+                out.value += '$';
+                ++i;
+                continue;
+            }
+            const std::size_t close = text.find('}', i + 2);
+            if (close == std::string_view::npos) {
+                error(where, "unterminated '${' in a string (write '$$' for a literal '$')");
+                return std::nullopt;
+            }
+            const std::string_view name = text.substr(i + 2, close - i - 2);
+            if (!valid_variable(name)) {
+                error(where, "'${" + std::string(name) + "}' is not an environment variable reference "
+                             "(expected ${NAME}, NAME of letters, digits and '_', not starting with a digit)");
+                ok = false;
+            } else if (auto value = env_(name)) {
+                out.value += *value;
+                out.secret = true;
+            } else {
+                error(where, "environment variable '" + std::string(name) + "' is not set");
+                ok = false;
+            }
+            i = close;
+        }
+        if (!ok) return std::nullopt;
+        return out;
+    }
+
+private:
+    static bool valid_variable(std::string_view name) noexcept {
+        if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+        return std::all_of(name.begin(), name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        });
+    }
+
+    std::string file_;
+    std::vector<config_error>& errors_;
+    const aws::env_lookup& env_;
+};
+
+/// Reports `name` (read from `node`) unless it is one of `names`.
+inline bool check_reference(std::string_view name, std::span<const std::string_view> names, std::string_view kind,
+                            const toml::node& node, std::string_view what, reader_context& ctx) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) return true;
+    std::string message = std::string(what) + " names " + std::string(kind) + " '" + std::string(name) +
+                          "', which is not defined";
+    const std::string_view guess = closest(name, names);
+    if (!guess.empty()) message += "; did you mean '" + std::string(guess) + "'?";
+    ctx.error(node, std::move(message));
+    return false;
+}
+
+/// One name and the value it stands for (enumerations in the file).
+template <class E>
+struct choice {
+    std::string_view name; ///< as written in the file
+    E value;               ///< what it means
+};
+
+/// Reads the keys of one table; finish() reports the keys nobody asked for.
+class table_reader {
+public:
+    /// Reads `table`, called `what` in messages ("sink 'orders'").
+    table_reader(const toml::table& table, std::string what, reader_context& ctx)
+        : table_(table), what_(std::move(what)), ctx_(ctx) {}
+
+    /// The table being read.
+    [[nodiscard]] const toml::table& table() const noexcept { return table_; }
+    /// What messages call it.
+    [[nodiscard]] const std::string& what() const noexcept { return what_; }
+    /// The context errors go to.
+    [[nodiscard]] reader_context& context() noexcept { return ctx_; }
+
+    /// The node at `key` (and `key` becomes known), or null.
+    [[nodiscard]] const toml::node* take(std::string_view key) {
+        known_.push_back(key);
+        return table_.get(key);
+    }
+
+    /// Reports that `key` is required (at the table).
+    void missing(std::string_view key, std::string_view expected) {
+        ctx_.error(table_.source().begin, what_ + " needs '" + std::string(key) + "' (" + std::string(expected) + ")");
+    }
+
+    /// Reports that `node` (at `key`) is not what was expected.
+    void wrong(const toml::node& node, std::string_view key, std::string_view expected) {
+        ctx_.error(node, "'" + std::string(key) + "' of " + what_ + " must be " + std::string(expected) + ", not " +
+                             std::string(type_of(node)));
+    }
+
+    /// A string value, `${NAME}` interpolated.
+    [[nodiscard]] std::optional<config_string> string(std::string_view key) {
+        const toml::node* n = take(key);
+        if (!n) return std::nullopt;
+        if (!n->is_string()) {
+            wrong(*n, key, "a string");
+            return std::nullopt;
+        }
+        return ctx_.interpolate(n->as_string()->get(), *n);
+    }
+
+    /// A required string value; empty when missing or wrong (reported).
+    [[nodiscard]] config_string required_string(std::string_view key, std::string_view expected) {
+        if (!table_.contains(key)) {
+            known_.push_back(key);
+            missing(key, expected);
+            return {};
+        }
+        auto s = string(key);
+        if (s && s->empty()) ctx_.error(*table_.get(key), "'" + std::string(key) + "' of " + what_ + " must not be empty");
+        return s ? std::move(*s) : config_string{};
+    }
+
+    /// A string taken literally (a name, a reference to another entry).
+    [[nodiscard]] std::optional<std::string> name(std::string_view key) {
+        const toml::node* n = take(key);
+        if (!n) return std::nullopt;
+        if (!n->is_string()) {
+            wrong(*n, key, "a string");
+            return std::nullopt;
+        }
+        return std::string(n->as_string()->get());
+    }
+
+    /// A boolean.
+    [[nodiscard]] std::optional<bool> boolean(std::string_view key) {
+        const toml::node* n = take(key);
+        if (!n) return std::nullopt;
+        if (!n->is_boolean()) {
+            wrong(*n, key, "true or false");
+            return std::nullopt;
+        }
+        return n->as_boolean()->get();
+    }
+
+    /// An integer within [min, max].
+    [[nodiscard]] std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) {
+        const toml::node* n = take(key);
+        if (!n) return std::nullopt;
+        if (!n->is_integer()) {
+            wrong(*n, key, "an integer");
+            return std::nullopt;
+        }
+        const std::int64_t v = n->as_integer()->get();
+        if (v < min || v > max) {
+            ctx_.error(*n, "'" + std::string(key) + "' of " + what_ + " must be between " + std::to_string(min) +
+                               " and " + std::to_string(max) + ", not " + std::to_string(v));
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    /// A count (an integer from `min` up).
+    [[nodiscard]] std::optional<std::size_t> count(std::string_view key, std::int64_t min = 0) {
+        const auto v = integer(key, min, std::numeric_limits<std::int64_t>::max());
+        if (!v) return std::nullopt;
+        return static_cast<std::size_t>(*v);
+    }
+
+    /// A non-negative number (integer or float).
+    [[nodiscard]] std::optional<double> number(std::string_view key) {
+        const toml::node* n = take(key);
+        if (!n) return std::nullopt;
+        if (!n->is_number()) {
+            wrong(*n, key, "a number");
+            return std::nullopt;
+        }
+        const double v = n->is_integer() ? static_cast<double>(n->as_integer()->get()) : n->as_floating_point()->get();
+        if (!(v >= 0) || v > 1e15) {
+            ctx_.error(*n, "'" + std::string(key) + "' of " + what_ + " must be a number from 0 to 1e15");
+            return std::nullopt;
+        }
+        return v;
+    }
+
+    /// A duration string ("200ms", "5s", "1m").
+    [[nodiscard]] std::optional<std::chrono::milliseconds> duration(std::string_view key) {
+        const toml::node* n = take(key);
+        if (!n) return std::nullopt;
+        std::optional<std::chrono::milliseconds> d;
+        if (n->is_string()) d = parse_duration(n->as_string()->get());
+        if (!d) bad_value(*n, key, duration_syntax);
+        return d;
+    }
+
+    /// A size: an integer (bytes) or a string with a unit ("64MiB").
+    [[nodiscard]] std::optional<std::uint64_t> size(std::string_view key) {
+        const toml::node* n = take(key);
+        if (!n) return std::nullopt;
+        std::optional<std::uint64_t> s;
+        if (n->is_string()) s = parse_size(n->as_string()->get());
+        else if (n->is_integer() && n->as_integer()->get() >= 0) s = static_cast<std::uint64_t>(n->as_integer()->get());
+        if (!s) bad_value(*n, key, size_syntax);
+        return s;
+    }
+
+    /// One of `choices`, by name.
+    template <class E>
+    [[nodiscard]] std::optional<E> one_of(std::string_view key, std::span<const choice<E>> choices) {
+        const toml::node* n = take(key);
+        if (!n) return std::nullopt;
+        if (n->is_string()) {
+            const std::string_view text = n->as_string()->get();
+            for (const auto& c : choices)
+                if (c.name == text) return c.value;
+        }
+        std::string expected = "one of";
+        std::vector<std::string_view> spelled;
+        for (std::size_t i = 0; i < choices.size(); ++i) {
+            expected += (i == 0 ? " \"" : ", \"") + std::string(choices[i].name) + '"';
+            spelled.push_back(choices[i].name);
+        }
+        const std::string_view guess = n->is_string() ? closest(n->as_string()->get(), spelled) : std::string_view{};
+        bad_value(*n, key, expected, guess);
+        return std::nullopt;
+    }
+
+    /// An array of non-empty strings taken literally (names, fields); nullopt when absent or wrong.
+    [[nodiscard]] std::optional<std::vector<std::string>> names(std::string_view key) {
+        const toml::node* n = take(key);
+        if (!n) return std::nullopt;
+        const toml::array* a = n->as_array();
+        if (!a) {
+            wrong(*n, key, "an array of strings");
+            return std::nullopt;
+        }
+        std::vector<std::string> out;
+        bool ok = true;
+        for (const toml::node& item : *a) {
+            if (!item.is_string() || item.as_string()->get().empty()) {
+                ctx_.error(item, "'" + std::string(key) + "' of " + what_ + " must hold non-empty strings, not " +
+                                     std::string(type_of(item)));
+                ok = false;
+                continue;
+            }
+            out.emplace_back(item.as_string()->get());
+        }
+        if (!ok) return std::nullopt;
+        return out;
+    }
+
+    /// The sub-table at `key`, or null (reported when `key` holds something else).
+    [[nodiscard]] const toml::table* subtable(std::string_view key) {
+        const toml::node* n = take(key);
+        if (!n) return nullptr;
+        if (!n->is_table()) wrong(*n, key, "a table");
+        return n->as_table();
+    }
+
+    /// Reports every key not asked for, with the closest known spelling when there is one.
+    void finish() {
+        for (auto&& [key, node] : table_) {
+            if (std::find(known_.begin(), known_.end(), key.str()) != known_.end()) continue;
+            std::string message = "unknown key '" + std::string(key.str()) + "' in " + what_;
+            const std::string_view guess = closest(key.str(), known_);
+            if (!guess.empty()) message += "; did you mean '" + std::string(guess) + "'?";
+            ctx_.error(key.source().begin, std::move(message));
+            (void)node;
+        }
+    }
+
+private:
+    // Quotes what was written when it is a string: such values are never interpolated, so the text
+    // is the file's own (and cut short, in case something long was pasted in the wrong place).
+    void bad_value(const toml::node& n, std::string_view key, std::string_view expected, std::string_view guess = {}) {
+        std::string message = "'" + std::string(key) + "' of " + what_ + " must be " + std::string(expected);
+        if (n.is_string()) {
+            const std::string_view text = n.as_string()->get();
+            message += ", not \"" + std::string(text.substr(0, 40)) + (text.size() > 40 ? "...\"" : "\"");
+        } else {
+            message += ", not " + std::string(type_of(n));
+        }
+        if (!guess.empty()) message += "; did you mean \"" + std::string(guess) + "\"?";
+        ctx_.error(n, std::move(message));
+    }
+
+    const toml::table& table_;
+    std::string what_;
+    reader_context& ctx_;
+    std::vector<std::string_view> known_;
+};
+
+} // namespace sluice::config::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_CONFIG_DETAIL_TOML_READER_HPP
+// end file sluice/config/detail/toml_reader.hpp
+
+namespace sluice::config::detail {
+
+/// region and endpoint, shared by the AWS sinks.
+inline void read_aws(table_reader& r, aws_target& t) {
+    t.region = r.string("region");
+    t.endpoint = r.string("endpoint");
+}
+
+inline void read_options(table_reader& r, sqs_sink& s) {
+    read_aws(r, s);
+    s.queue_url = r.required_string("queue_url", "the queue's URL");
+    if (!s.queue_url.empty() && !s.queue_url.value.starts_with("https://") && !s.queue_url.value.starts_with("http://"))
+        r.context().error(*r.table().get("queue_url"), "'queue_url' of " + r.what() + " must be an http:// or https:// URL");
+    s.fifo = r.boolean("fifo");
+    s.content_based_deduplication = r.boolean("content_based_deduplication").value_or(false);
+    s.drop_duplicates = r.boolean("drop_duplicates").value_or(true);
+}
+
+inline void read_options(table_reader& r, kinesis_sink& s) {
+    read_aws(r, s);
+    if (auto n = r.string("stream_name")) s.stream_name = std::move(*n);
+    if (auto a = r.string("stream_arn")) s.stream_arn = std::move(*a);
+    if (!r.table().contains("stream_name") && !r.table().contains("stream_arn"))
+        r.missing("stream_name", "the stream's name, or 'stream_arn'");
+    s.order_by_partition_key = r.boolean("order_by_partition_key").value_or(false);
+}
+
+inline void read_options(table_reader& r, firehose_sink& s) {
+    read_aws(r, s);
+    s.delivery_stream = r.required_string("delivery_stream", "the delivery stream's name");
+    s.newline = r.boolean("newline").value_or(false);
+    s.aggregate = r.boolean("aggregate").value_or(false);
+}
+
+inline void read_options(table_reader& r, dynamodb_sink& s) {
+    read_aws(r, s);
+    s.table = r.required_string("table", "the table's name or ARN");
+    s.partition_key = r.required_string("partition_key", "the table's partition key attribute");
+    if (auto k = r.string("sort_key")) s.sort_key = std::move(*k);
+}
+
+inline void read_options(table_reader& r, cloudwatch_sink& s) {
+    read_aws(r, s);
+    s.namespace_name = r.required_string("namespace", "the metrics' namespace");
+    if (s.namespace_name.value.starts_with("AWS/"))
+        r.context().error(*r.table().get("namespace"), "'namespace' of " + r.what() + " must not start with \"AWS/\" (reserved by AWS)");
+}
+
+inline void read_options(table_reader& r, cloudwatch_logs_sink& s) {
+    read_aws(r, s);
+    s.log_group = r.required_string("log_group", "the log group");
+    s.log_stream = r.required_string("log_stream", "the log stream");
+    s.create_missing = r.boolean("create_missing").value_or(false);
+}
+
+/// format, compression, partition_by, key_template and journal_directory of an object sink.
+inline void read_layout(table_reader& r, object_layout& o) {
+    static constexpr choice<object_format> formats[] = {
+        {"ndjson", object_format::ndjson}, {"csv", object_format::csv}, {"parquet", object_format::parquet}};
+    static constexpr choice<compression> codecs[] = {{"none", compression::none}, {"gzip", compression::gzip},
+                                                     {"zstd", compression::zstd}, {"lz4", compression::lz4},
+                                                     {"snappy", compression::snappy}};
+    o.format = r.one_of<object_format>("format", formats).value_or(object_format::ndjson);
+    o.codec = r.one_of<compression>("compression", codecs);
+    if (o.codec == compression::snappy && o.format != object_format::parquet)
+        r.context().error(*r.table().get("compression"), "'compression' of " + r.what() +
+                                                             ": snappy compresses Parquet pages only, not " +
+                                                             std::string(to_string(o.format)) + " objects");
+    else if (o.codec && !compression_available(*o.codec))
+        r.context().error(*r.table().get("compression"), "'compression' of " + r.what() + ": " +
+                                                             std::string(to_string(*o.codec)) + " is not compiled into this sluice");
+    o.partition_by = r.names("partition_by").value_or(std::vector<std::string>{});
+    o.key_template = r.name("key_template");
+    o.journal_directory = r.string("journal_directory");
+}
+
+inline void read_options(table_reader& r, file_sink& s) {
+    s.directory = r.required_string("directory", "the folder objects are written to");
+    read_layout(r, s);
+}
+
+inline void read_options(table_reader& r, s3_sink& s) {
+    read_aws(r, s);
+    s.bucket = r.required_string("bucket", "the bucket's name");
+    s.prefix = r.string("prefix");
+    read_layout(r, s);
+}
+
+inline void read_options(table_reader& r, pulsar_sink& s) {
+    static constexpr choice<pulsar_compression> codecs[] = {
+        {"none", pulsar_compression::none}, {"lz4", pulsar_compression::lz4}, {"zlib", pulsar_compression::zlib},
+        {"zstd", pulsar_compression::zstd}, {"snappy", pulsar_compression::snappy}};
+    s.service_url = r.required_string("service_url", "pulsar://host:port or pulsar+ssl://host:port");
+    if (!s.service_url.empty() && !s.service_url.value.starts_with("pulsar://") &&
+        !s.service_url.value.starts_with("pulsar+ssl://"))
+        r.context().error(*r.table().get("service_url"), "'service_url' of " + r.what() +
+                                                             " must start with pulsar:// or pulsar+ssl://");
+    s.topic = r.required_string("topic", "the topic to produce to");
+    s.auth_token = r.string("auth_token");
+    s.batching = r.boolean("batching");
+    s.compression_type = r.one_of<pulsar_compression>("compression", codecs).value_or(pulsar_compression::none);
+}
+
+/// [sinks.NAME.batch].
+inline void read_batch(table_reader& r, batch_config& b) {
+    b.max_events = r.count("max_events", 1);
+    if (auto s = r.size("max_bytes")) {
+        if (*s == 0) r.context().error(*r.table().get("max_bytes"), "'max_bytes' of " + r.what() + " must be above 0");
+        else b.max_bytes = static_cast<std::size_t>(*s);
+    }
+    b.max_age = r.duration("max_age");
+}
+
+/// [sinks.NAME.buffer].
+inline void read_buffer(table_reader& r, buffer_config& b) {
+    static constexpr choice<buffer_type> types[] = {{"memory", buffer_type::memory}, {"disk", buffer_type::disk}};
+    static constexpr choice<when_full> policies[] = {
+        {"block", when_full::block}, {"drop_newest", when_full::drop_newest}, {"overflow", when_full::overflow}};
+    b.type = r.one_of<buffer_type>("type", types);
+    b.max_events = r.count("max_events", 1);
+    if (auto s = r.size("max_bytes")) b.max_bytes = static_cast<std::size_t>(*s);
+    b.policy = r.one_of<when_full>("policy", policies);
+    b.max_block = r.duration("max_block");
+    b.disk_directory = r.string("disk_directory");
+    b.disk_max_bytes = r.size("disk_max_bytes");
+    const bool needs_disk = b.type == buffer_type::disk || b.policy == when_full::overflow;
+    if (needs_disk && !r.table().contains("disk_directory"))
+        r.missing("disk_directory", b.type == buffer_type::disk ? "a disk buffer keeps its records there"
+                                                                : "policy \"overflow\" spills to a disk buffer there");
+}
+
+/// [sinks.NAME.retry].
+inline void read_retry(table_reader& r, retry_config& c) {
+    if (auto n = r.integer("max_attempts", 1, 1000)) c.max_attempts = static_cast<unsigned>(*n);
+    c.initial_backoff = r.duration("initial_backoff");
+    c.max_backoff = r.duration("max_backoff");
+    c.max_elapsed = r.duration("max_elapsed");
+    if (c.initial_backoff && c.max_backoff && *c.initial_backoff > *c.max_backoff)
+        r.context().error(*r.table().get("max_backoff"), "'max_backoff' of " + r.what() + " is below its initial_backoff");
+}
+
+/// [sinks.NAME.rate].
+inline void read_rate(table_reader& r, rate_config& c) {
+    c.requests_per_second = r.number("requests_per_second");
+    c.bytes_per_second = r.number("bytes_per_second");
+}
+
+/// [sinks.NAME.concurrency].
+inline void read_concurrency(table_reader& r, concurrency_config& c) {
+    c.max_in_flight = r.count("max_in_flight", 1);
+    c.adaptive = r.boolean("adaptive");
+}
+
+/// The delivery sub-tables of a sink; object sinks (a journal instead of a buffer, no request
+/// engine) take batch (their close rules), retry and dead_letter only.
+inline void read_delivery(table_reader& r, delivery_config& d, bool object_sink) {
+    const auto section = [&](std::string_view key, auto&& read) {
+        if (const toml::table* t = r.subtable(key)) {
+            if (object_sink && key != "batch" && key != "retry") {
+                r.context().error(*t, "[" + std::string(key) + "] does not apply to " + r.what() +
+                                          ": object sinks keep records in their journal (journal_directory)");
+                return;
+            }
+            table_reader sub(*t, "[" + std::string(key) + "] of " + r.what(), r.context());
+            read(sub);
+            sub.finish();
+        }
+    };
+    section("batch", [&](table_reader& s) { read_batch(s, d.batch); });
+    section("buffer", [&](table_reader& s) { read_buffer(s, d.buffer); });
+    section("retry", [&](table_reader& s) { read_retry(s, d.retry); });
+    section("rate", [&](table_reader& s) { read_rate(s, d.rate); });
+    section("concurrency", [&](table_reader& s) { read_concurrency(s, d.concurrency); });
+}
+
+/// The sink_options alternative whose type name is `type`, or nullopt.
+[[nodiscard]] inline std::optional<sink_options> sink_of_type(std::string_view type) {
+    sink_options out;
+    bool found = false;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        ((type == sink_type_names[I] ? (out.emplace<I>(), found = true) : false), ...);
+    }(std::make_index_sequence<std::variant_size_v<sink_options>>{});
+    if (!found) return std::nullopt;
+    return out;
+}
+
+/// One [sinks.NAME] table; `sinks` are every sink's name (for the dead letter).
+inline sink_config read_sink(std::string_view name, const toml::table& t, std::span<const std::string_view> sinks,
+                             reader_context& ctx) {
+    table_reader r(t, "sink '" + std::string(name) + "'", ctx);
+    sink_config s;
+    s.name = name;
+    const auto type = r.name("type");
+    std::optional<sink_options> options = type ? sink_of_type(*type) : std::nullopt;
+    if (!t.contains("type")) {
+        r.missing("type", "the kind of sink");
+    } else if (type && !options) {
+        std::string expected;
+        for (auto n : sink_type_names) expected += (expected.empty() ? "\"" : ", \"") + std::string(n) + '"';
+        const std::string_view guess = closest(*type, sink_type_names);
+        ctx.error(*t.get("type"), "'type' of " + r.what() + " must be one of " + expected + ", not \"" +
+                                      type->substr(0, 40) + '"' +
+                                      (guess.empty() ? std::string() : "; did you mean \"" + std::string(guess) + "\"?"));
+    }
+    if (!options) {
+        r.finish(); // only the type is known: the rest cannot be judged, so say nothing about it
+        return s;
+    }
+    s.options = std::move(*options);
+    std::visit([&](auto& o) { read_options(r, o); }, s.options);
+    const bool object_sink = std::holds_alternative<file_sink>(s.options) || std::holds_alternative<s3_sink>(s.options);
+    read_delivery(r, s.delivery, object_sink);
+    if (auto dl = r.name("dead_letter")) {
+        const toml::node& node = *t.get("dead_letter");
+        if (*dl == name) ctx.error(node, r.what() + " cannot be its own dead-letter sink");
+        else if (check_reference(*dl, sinks, "sink", node, r.what(), ctx)) s.delivery.dead_letter = *dl;
+    }
+    r.finish();
+    return s;
+}
+
+/// Reports dead-letter chains that come back to where they started (records would go round forever).
+inline void check_dead_letter_cycles(const pipeline_config& c, const toml::table* sinks, reader_context& ctx) {
+    for (const auto& start : c.sinks) {
+        const sink_config* at = &start;
+        for (std::size_t steps = 0; at && at->delivery.dead_letter && steps <= c.sinks.size(); ++steps) {
+            at = c.find_sink(*at->delivery.dead_letter);
+            if (at == &start) {
+                const toml::table* own = sinks ? sinks->get_as<toml::table>(start.name) : nullptr;
+                const toml::node* node = own ? own->get("dead_letter") : nullptr;
+                if (node) ctx.error(*node, "the dead letters of sink '" + start.name + "' come back to it (a cycle)");
+                break;
+            }
+        }
+    }
+}
+
+} // namespace sluice::config::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_CONFIG_DETAIL_SINK_READER_HPP
+// end file sluice/config/detail/sink_reader.hpp
+
+namespace sluice::config {
+
+/// What reading a configuration gave: the model when there was no error, else every error in file order.
+struct config_result {
+    std::optional<pipeline_config> config{}; ///< set exactly when `errors` is empty
+    std::vector<config_error> errors{};      ///< sorted by line and column
+
+    /// True when the file is valid.
+    [[nodiscard]] bool ok() const noexcept { return errors.empty(); }
+};
+
+namespace detail {
+
+/// The names of one top-level section ([sources], [queues], [sinks]), in name order.
+struct section {
+    std::string_view kind;                  ///< "source", "queue" or "sink"
+    const toml::table* table = nullptr;     ///< the section, if the file has it
+    std::vector<std::string_view> names{};  ///< its entries' names
+};
+
+/// Checks every name's spelling and that no name is used twice across the sections.
+inline void check_names(std::span<section> sections, reader_context& ctx) {
+    std::map<std::string_view, std::pair<std::string_view, std::uint32_t>> seen;
+    for (auto& s : sections) {
+        if (!s.table) continue;
+        for (auto&& [key, node] : *s.table) {
+            const std::string_view name = key.str();
+            s.names.push_back(name);
+            const bool valid = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+            });
+            if (!valid)
+                ctx.error(key.source().begin, std::string(s.kind) + " name '" + std::string(name) +
+                                                  "' must be 1 to 64 letters, digits, '_' or '-'");
+            const auto [it, fresh] = seen.emplace(name, std::pair{s.kind, key.source().begin.line});
+            if (!fresh)
+                ctx.error(key.source().begin, std::string(s.kind) + " name '" + std::string(name) +
+                                                  "' is already the name of the " + std::string(it->second.first) +
+                                                  " on line " + std::to_string(it->second.second));
+            (void)node;
+        }
+    }
+}
+
+/// One [[queues.NAME.routes]] entry.
+inline route_config read_route(table_reader& r, std::span<const std::string_view> sinks) {
+    static constexpr choice<route_kind> kinds[] = {
+        {"key", route_kind::key}, {"topic", route_kind::topic}, {"broadcast", route_kind::broadcast}, {"field", route_kind::field}};
+    route_config route;
+    if (!r.table().contains("by")) r.missing("by", "\"key\", \"topic\", \"broadcast\" or \"field\"");
+    route.by = r.one_of<route_kind>("by", kinds).value_or(route_kind::broadcast);
+    const bool needs_topic = route.by == route_kind::topic || route.by == route_kind::field;
+    if (route.by == route_kind::key) route.key = r.required_string("key", "the key records are sent with").value;
+    if (needs_topic) route.topic = r.required_string("topic", "the topic to match").value;
+    if (route.by == route_kind::field) route.field = r.required_string("field", "the record field holding the topic").value;
+    if (!r.table().contains("sinks")) r.missing("sinks", "an array of sink names");
+    route.sinks = r.names("sinks").value_or(std::vector<std::string>{});
+    const toml::array* listed = r.table().get_as<toml::array>("sinks");
+    if (listed && listed->empty()) r.context().error(*listed, "'sinks' of " + r.what() + " must name at least one sink");
+    for (std::size_t i = 0; i < route.sinks.size(); ++i) {
+        const toml::node& node = *listed->get(i);
+        check_reference(route.sinks[i], sinks, "sink", node, r.what(), r.context());
+        if (std::find(route.sinks.begin(), route.sinks.begin() + static_cast<std::ptrdiff_t>(i), route.sinks[i]) !=
+            route.sinks.begin() + static_cast<std::ptrdiff_t>(i))
+            r.context().error(node, r.what() + " lists sink '" + route.sinks[i] + "' twice");
+    }
+    r.finish();
+    return route;
+}
+
+/// One [queues.NAME] table.
+inline queue_config read_queue(std::string_view name, const toml::table& t, std::span<const std::string_view> sinks,
+                               reader_context& ctx) {
+    static constexpr choice<queue_discipline> disciplines[] = {
+        {"fifo", queue_discipline::fifo}, {"lifo", queue_discipline::lifo}, {"priority", queue_discipline::priority}};
+    table_reader r(t, "queue '" + std::string(name) + "'", ctx);
+    queue_config q;
+    q.name = name;
+    q.discipline = r.one_of<queue_discipline>("discipline", disciplines).value_or(queue_discipline::fifo);
+    q.min_consumers = r.count("min_consumers");
+    q.max_consumers = r.count("max_consumers", 1);
+    q.capacity = r.count("capacity");
+    if (q.min_consumers && q.max_consumers && *q.min_consumers > *q.max_consumers)
+        ctx.error(*t.get("min_consumers"), "min_consumers of " + r.what() + " (" + std::to_string(*q.min_consumers) +
+                                               ") is above its max_consumers (" + std::to_string(*q.max_consumers) + ")");
+    const toml::node* routes = r.take("routes");
+    if (!routes) {
+        r.missing("routes", "at least one [[queues." + std::string(name) + ".routes]]");
+    } else if (!routes->is_array_of_tables() || routes->as_array()->empty()) {
+        r.wrong(*routes, "routes", "an array of tables ([[queues." + std::string(name) + ".routes]])");
+    } else {
+        std::size_t i = 0;
+        for (const toml::node& route : *routes->as_array()) {
+            table_reader rr(*route.as_table(), "route " + std::to_string(++i) + " of " + r.what(), ctx);
+            q.routes.push_back(read_route(rr, sinks));
+        }
+    }
+    r.finish();
+    return q;
+}
+
+/// One [sources.NAME] table.
+inline source_config read_source(std::string_view name, const toml::table& t, std::span<const std::string_view> queues,
+                                 reader_context& ctx) {
+    table_reader r(t, "source '" + std::string(name) + "'", ctx);
+    source_config s;
+    s.name = name;
+    const auto type = r.name("type");
+    if (!t.contains("type")) r.missing("type", "\"http\", \"stdin\" or \"file\"");
+    if (type == "http") {
+        http_source h;
+        if (auto a = r.string("address")) h.address = std::move(*a);
+        if (!t.contains("port")) r.missing("port", "the TCP port to listen on");
+        h.port = static_cast<std::uint16_t>(r.integer("port", 1, 65535).value_or(0));
+        h.bearer_token = r.string("bearer_token");
+        s.kind = std::move(h);
+    } else if (type == "stdin") {
+        s.kind = stdin_source{};
+    } else if (type == "file") {
+        file_source f;
+        f.path = r.required_string("path", "the file to tail");
+        f.from_beginning = r.boolean("from_beginning").value_or(false);
+        s.kind = std::move(f);
+    } else if (type) {
+        static constexpr std::string_view types[] = {"http", "stdin", "file"};
+        const std::string_view guess = closest(*type, types);
+        ctx.error(*t.get("type"), "'type' of " + r.what() + " must be one of \"http\", \"stdin\", \"file\", not \"" +
+                                      type->substr(0, 40) + '"' +
+                                      (guess.empty() ? std::string() : "; did you mean \"" + std::string(guess) + "\"?"));
+    }
+    s.topic = r.name("topic");
+    if (auto q = r.name("queue")) {
+        if (check_reference(*q, queues, "queue", *t.get("queue"), r.what(), ctx)) s.queue = *q;
+    } else if (queues.size() == 1) {
+        s.queue = queues.front();
+    } else if (!queues.empty()) {
+        r.missing("queue", "the queue its records go to: the file has more than one");
+    }
+    r.finish();
+    return s;
+}
+
+/// Reads every section of a parsed file.
+inline pipeline_config read_document(const toml::table& root, reader_context& ctx) {
+    table_reader top(root, "the file", ctx);
+    std::array<section, 3> sections{{{"source", top.subtable("sources")},
+                                     {"queue", top.subtable("queues")},
+                                     {"sink", top.subtable("sinks")}}};
+    top.finish();
+    check_names(sections, ctx);
+    pipeline_config c;
+    const auto entries = [&](const section& s, auto&& read) {
+        for (auto&& [key, node] : *s.table) {
+            if (node.is_table()) read(key.str(), *node.as_table());
+            else ctx.error(node, std::string(s.kind) + " '" + std::string(key.str()) + "' must be a table, not " +
+                                     std::string(type_of(node)));
+        }
+    };
+    if (sections[2].table)
+        entries(sections[2], [&](std::string_view n, const toml::table& t) { c.sinks.push_back(read_sink(n, t, sections[2].names, ctx)); });
+    if (sections[1].table)
+        entries(sections[1], [&](std::string_view n, const toml::table& t) { c.queues.push_back(read_queue(n, t, sections[2].names, ctx)); });
+    if (sections[0].table)
+        entries(sections[0], [&](std::string_view n, const toml::table& t) { c.sources.push_back(read_source(n, t, sections[1].names, ctx)); });
+    if (sections[0].names.empty()) ctx.error(root.source().begin, "the file defines no source ([sources.NAME])");
+    if (!sections[0].names.empty() && sections[1].names.empty())
+        ctx.error(root.source().begin, "the file defines sources but no queue for them ([queues.NAME])");
+    if (sections[2].names.empty()) ctx.error(root.source().begin, "the file defines no sink ([sinks.NAME])");
+    check_dead_letter_cycles(c, sections[2].table, ctx);
+    return c;
+}
+
+/// Parses `text` (named `file` in errors) and reads it.
+inline config_result read_text(std::string_view text, std::string file, const aws::env_lookup& env) {
+    config_result out;
+    reader_context ctx(file, out.errors, env);
+    try {
+        const toml::table root = toml::parse(text, file);
+        pipeline_config c = read_document(root, ctx);
+        if (out.errors.empty()) out.config = std::move(c);
+    } catch (const toml::parse_error& e) {
+        ctx.error(e.source().begin, "invalid TOML: " + std::string(e.description()));
+    }
+    std::stable_sort(out.errors.begin(), out.errors.end(), [](const config_error& a, const config_error& b) {
+        return a.line != b.line ? a.line < b.line : a.column < b.column;
+    });
+    return out;
+}
+
+} // namespace detail
+
+/// Reads a configuration from `text`; errors name `file` (the name it is known by).
+[[nodiscard]] inline config_result parse_config(std::string_view text, std::string file = "<config>",
+                                                const aws::env_lookup& env = aws::process_environment()) {
+    return detail::read_text(text, std::move(file), env);
+}
+
+/// Reads the configuration file at `path` (an unreadable file is one error at 1:1).
+[[nodiscard]] inline config_result load_config(const std::filesystem::path& path,
+                                               const aws::env_lookup& env = aws::process_environment()) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(path, ec);
+    std::FILE* f = ec ? nullptr : std::fopen(path.c_str(), "rb");
+    if (!f) {
+        config_result out;
+        out.errors.push_back({path.string(), 1, 1, "cannot read the file: " + (ec ? ec.message() : std::string(std::strerror(errno)))});
+        return out;
+    }
+    std::string text(static_cast<std::size_t>(bytes), '\0');
+    const std::size_t got = std::fread(text.data(), 1, text.size(), f);
+    std::fclose(f);
+    text.resize(got);
+    return detail::read_text(text, path.string(), env);
+}
+
+} // namespace sluice::config
+#endif // SLUICE_SINGLE_HEADER_SLUICE_CONFIG_TOML_CONFIG_HPP
+// end file sluice/config/toml_config.hpp
+#endif
 // end file sluice/sluice.hpp
