@@ -26,6 +26,7 @@ struct found_file {
     int fd = -1;
     std::uint64_t size = 0;
     segment_header_info header;
+    std::optional<record_id> first_frame; ///< the id of a valid frame right behind a valid header
     kind what = kind::ours;
 };
 
