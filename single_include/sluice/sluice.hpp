@@ -11790,6 +11790,7 @@ struct found_file {
     int fd = -1;
     std::uint64_t size = 0;
     segment_header_info header;
+    std::optional<record_id> first_frame; ///< the id of a valid frame right behind a valid header
     kind what = kind::ours;
 };
 
@@ -12179,6 +12180,12 @@ private:
                                          std::to_string(f.header.version) + "; this sluice reads version " +
                                          std::to_string(format_version) + " (nothing was changed)");
             if (f.header.what == segment_header_info::kind::torn_creation) f.what = found_file::kind::torn_creation;
+            if (f.header.what == segment_header_info::kind::valid && f.size > segment_header_size) {
+                frame_walker walker;
+                walker.reset(f.fd);
+                const frame_step first = co_await walker.step(*st_->loop, segment_header_size, f.size);
+                if (first.what == frame_step::kind::frame) f.first_frame = first.header->first_id;
+            }
         }
     }
 
@@ -12198,6 +12205,11 @@ private:
         for (const found_file& g : files_) {
             if (g.seq <= f.seq || g.header.what != segment_header_info::kind::valid) continue;
             const record_id next = g.header.first_id;
+            // A header the record right behind it contradicts (a higher id) is ignored when its own
+            // segment is scanned, unless the checkpoint knew that segment by it: it bounds nothing here
+            // either, or this segment would be judged by a bound the next open no longer has.
+            const ack_entry* g_acks = entry(g.seq);
+            if (g.first_frame && *g.first_frame > next && (g_acks == nullptr || g_acks->first_id != next)) continue;
             if (next >= lowest && (!start || next > *start)) return next;
         }
         return std::nullopt;
