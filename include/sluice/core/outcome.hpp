@@ -9,6 +9,7 @@
 // A sink fills kind / message / service_code / request_id / code for one attempt; the engine adds
 // attempts, sent and dead_lettered and, for a final failure, says why it stopped trying.
 
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -61,6 +62,10 @@ struct outcome {
     std::string request_id{};
     /// A transport or system error behind it, when there is one.
     std::error_code code{};
+    /// For retry/throttled: the service asked not to be asked again before this long (HTTP
+    /// Retry-After). The engine waits at least this long (capped at retry_options::max_backoff)
+    /// instead of sleeping in the sink. Zero: no hint.
+    std::chrono::milliseconds retry_after{0};
     /// Requests that carried the record (set by the engine).
     unsigned attempts = 0;
     /// True when at least one request carried it: the service may have seen it (set by the engine).

@@ -417,7 +417,7 @@ private:
             }
             ++stats_.retried;
             sink_metrics_.events_retried.inc();
-            retries_.schedule(n, now, budget_paid);
+            retries_.schedule(n, now, budget_paid, o.retry_after);
         }
     }
 
@@ -459,7 +459,7 @@ private:
         if (!n->kept) { // (one kept at stop is counted with what is on disk)
             sink_metrics_.events_in.inc();
             buffer_metrics_.events_in.inc();
-            buffer_metrics_.disk_events.set(static_cast<double>(spill_.on_disk()));
+            note_disk();
         }
         finish(n);
     }
@@ -484,7 +484,13 @@ private:
     void replayed(node* n) override {
         admission_.take(*n);
         accept(n);
+        note_disk();
+    }
+
+    /// Publishes what the disk buffer holds: records and bytes.
+    void note_disk() {
         buffer_metrics_.disk_events.set(static_cast<double>(spill_.on_disk()));
+        if (const disk_buffer* b = spill_.buffer()) buffer_metrics_.disk_bytes.set(static_cast<double>(b->stats().bytes_on_disk));
     }
     bool room_for_replay() override { return admission_.room_for_replay(); }
     void disk_changed() override { notify_change(); }

@@ -76,10 +76,13 @@ public:
         if (const auto& budget = backoff_.options().budget) budget->on_success(held);
     }
 
-    /// Schedules `n`'s next attempt after its backoff (the full ceiling when the budget was empty).
-    void schedule(record_node* n, clock::time_point now, bool budget_paid) {
+    /// Schedules `n`'s next attempt after its backoff (the full ceiling when the budget was empty),
+    /// and not before `at_least` (the service's Retry-After), which max_backoff caps.
+    void schedule(record_node* n, clock::time_point now, bool budget_paid,
+                  std::chrono::milliseconds at_least = std::chrono::milliseconds(0)) {
         const unsigned next_attempt = n->attempts + 1;
-        const auto delay = budget_paid ? backoff_.delay(next_attempt) : backoff_.options().max_backoff;
+        auto delay = budget_paid ? backoff_.delay(next_attempt) : backoff_.options().max_backoff;
+        delay = std::max(delay, std::min(at_least, backoff_.options().max_backoff));
         n->due = now + delay;
         n->budget_held = held_;
         if (ordered_) {
