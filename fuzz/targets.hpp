@@ -27,9 +27,13 @@
 #include "targets/sigv4.hpp"
 #endif
 #if SLUICE_HAS_SIMDJSON
+#include "targets/bulk_response.hpp"
 #include "targets/formats.hpp"
 #include "targets/sqs_response.hpp"
 #endif
 #if SLUICE_HAS_TOMLPP
 #include "targets/config_toml.hpp"
+#endif
+#if SLUICE_HAS_TOMLPP && SLUICE_HAS_CURL && SLUICE_HAS_OPENSSL && SLUICE_HAS_SIMDJSON
+#include "targets/firehose_definition.hpp"
 #endif

@@ -9,12 +9,13 @@ sluiced="$1"
 src="$2"
 fail() { printf 'sluiced_validate: FAILED: %s\n' "$*" >&2; exit 1; }
 
-# The example reads three secrets from the environment; none may appear in what it prints.
+# The example reads five secrets from the environment; none may appear in what it prints.
 out="$(SLUICED_TOKEN=tok-s3cr3t ORDERS_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/1/orders-s3cr3t \
-       PULSAR_TOKEN=pulsar-s3cr3t "$sluiced" validate "$src/examples/sluiced.toml" 2>&1)"
+       PULSAR_TOKEN=pulsar-s3cr3t OPENSEARCH_PASSWORD=os-s3cr3t WEBHOOK_TOKEN=hook-s3cr3t \
+       "$sluiced" validate "$src/examples/sluiced.toml" 2>&1)"
 rc=$?
 [[ $rc -eq 0 ]] || fail "the example exited $rc: $out"
-grep -q '^3 sources, 1 queue, 10 sinks$' <<<"$out" || fail "no summary line: $out"
+grep -q '^3 sources, 1 queue, 12 sinks$' <<<"$out" || fail "no summary line: $out"
 grep -q '^sink orders: sqs, disk buffer, dead letters to dead_letters$' <<<"$out" || fail "no sink line: $out"
 if grep -q 's3cr3t' <<<"$out"; then fail "a secret was printed: $out"; fi
 
@@ -23,6 +24,9 @@ out="$(env -u SLUICED_TOKEN -u ORDERS_QUEUE_URL -u PULSAR_TOKEN "$sluiced" valid
 rc=$?
 [[ $rc -eq 1 ]] || fail "the example without its variables exited $rc: $out"
 grep -q "sluiced.toml:16:16: environment variable 'SLUICED_TOKEN' is not set" <<<"$out" || fail "$out"
+
+# The quick-start configuration is valid as it is.
+"$sluiced" validate "$src/examples/sluiced-local.toml" >/dev/null || fail "examples/sluiced-local.toml is not valid"
 
 bad="$src/tests/data/sluiced/invalid.toml"
 out="$("$sluiced" validate "$bad" 2>&1)"
@@ -42,8 +46,13 @@ $out
 --- expected:
 $expected"
 
-"$sluiced" --help | grep -q 'not implemented yet' || fail "--help does not say pipelines do not run yet"
-for args in "" "run" "validate" "validate a b" "--config $src/examples/sluiced.toml"; do
+"$sluiced" --help | grep -q -- '--config FILE' || fail "--help does not describe --config"
+# Running an invalid file starts nothing: its errors, exit 1.
+out="$(env -u SLUICED_TOKEN "$sluiced" --config "$src/tests/data/sluiced/invalid.toml" --state-dir /nonexistent/state 2>&1)"
+rc=$?
+[[ $rc -eq 1 ]] || fail "--config with an invalid file exited $rc: $out"
+grep -q "invalid.toml: 8 errors" <<<"$out" || fail "--config with an invalid file did not list its errors: $out"
+for args in "" "run" "validate" "validate a b" "--config" "--config a --bogus b"; do
     # shellcheck disable=SC2086
     "$sluiced" $args >/dev/null 2>&1
     rc=$?

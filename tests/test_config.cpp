@@ -237,6 +237,12 @@ service_url = "pulsar+ssl://broker:6651"
 topic = "persistent://t/n/x"
 batching = false
 compression = "zlib"
+[sinks.search]
+type = "opensearch"
+endpoint = "https://es:9200"
+[sinks.hook]
+type = "http"
+url = "https://hook/in"
 )";
 
 } // namespace
@@ -245,7 +251,7 @@ TEST_CASE("a complete file is read into the model, every field in its place") {
     const pipeline_config c = parse_ok(complete);
     REQUIRE(c.sources.size() == 3);
     REQUIRE(c.queues.size() == 2);
-    REQUIRE(c.sinks.size() == 9);
+    REQUIRE(c.sinks.size() == 11);
 
     const auto& api = c.sources[0];
     CHECK(api.name == "api");
@@ -560,11 +566,135 @@ region = "${MISSING_s3cr3t}"
     }
 }
 
+TEST_CASE("opensearch and http sinks: every option in its place, secrets kept secret, each error where it is written") {
+    const aws::env_lookup env = aws::fixed_environment({{"PASS", "pw-s3cr3t"}, {"TOKEN", "tok-s3cr3t"}});
+    const pipeline_config c = parse_ok(head + R"([sinks.s]
+type = "opensearch"
+endpoint = "https://search:9200/prefix"
+index = "logs-{service}-%Y.%m.%d"
+action = "create"
+id_field = "event_id"
+timestamp_field = "@timestamp"
+username = "writer"
+password = "${PASS}"
+gzip = true
+max_actions = 250
+max_request_bytes = "2MiB"
+max_record_bytes = 65536
+timeout = "15s"
+dead_letter = "h"
+[sinks.h]
+type = "http"
+url = "http://collector/in/{key}"
+method = "PUT"
+framing = "json_array"
+compression = "zstd"
+max_records = 50
+timeout = "2s"
+[sinks.h.headers]
+Authorization = "Bearer ${TOKEN}"
+X-Source = "sluiced"
+[sinks.h.retry]
+max_attempts = 3
+)", env);
+    const auto& os = options_of<opensearch_sink_config>(c, "s");
+    CHECK(os.endpoint.value == "https://search:9200/prefix");
+    CHECK(os.index == "logs-{service}-%Y.%m.%d");
+    CHECK(os.create);
+    CHECK(os.id_field == "event_id");
+    CHECK(os.timestamp_field == "@timestamp");
+    CHECK(os.username->value == "writer");
+    CHECK(os.password->value == "pw-s3cr3t");
+    CHECK(os.password->secret);
+    CHECK_FALSE(os.bearer_token.has_value());
+    CHECK(os.gzip);
+    CHECK(os.max_actions == 250u);
+    CHECK(os.max_request_bytes == 2u << 20);
+    CHECK(os.max_record_bytes == 65536u);
+    CHECK(os.timeout == 15s);
+    CHECK(c.find_sink("s")->delivery.dead_letter == "h");
+    const auto& h = options_of<http_sink_config>(c, "h");
+    CHECK(h.url.value == "http://collector/in/{key}");
+    CHECK(h.method == "PUT");
+    CHECK(h.framing == http_body_framing::json_array);
+    CHECK(h.body_compression == compression::zstd);
+    CHECK(h.max_records == 50u);
+    CHECK(h.timeout == 2s);
+    REQUIRE(h.headers.size() == 2);
+    CHECK(h.headers[0].first == "Authorization");
+    CHECK(h.headers[0].second.value == "Bearer tok-s3cr3t");
+    CHECK(h.headers[0].second.secret);
+    CHECK(h.headers[1].first == "X-Source");
+    CHECK_FALSE(h.headers[1].second.secret);
+    CHECK(c.find_sink("h")->delivery.retry.max_attempts == 3u);
+    const std::string summary = describe(c);
+    CHECK(summary.find("sink s: opensearch (index 'logs-{service}-%Y.%m.%d', create)") != std::string::npos);
+    CHECK(summary.find("sink h: http (PUT, json_array)") != std::string::npos);
+    CHECK(summary.find("s3cr3t") == std::string::npos);
+
+    // Defaults: index "logs", action index, POST, NDJSON, no compression, the sinks' own limits.
+    const pipeline_config d = parse_ok(head + "[sinks.s]\ntype = \"opensearch\"\nendpoint = \"http://es:9200\"\n"
+                                              "[sinks.t]\ntype = \"http\"\nurl = \"http://x/\"\n");
+    CHECK(options_of<opensearch_sink_config>(d, "s").index == "logs");
+    CHECK_FALSE(options_of<opensearch_sink_config>(d, "s").create);
+    CHECK_FALSE(options_of<opensearch_sink_config>(d, "s").max_actions.has_value());
+    CHECK(options_of<http_sink_config>(d, "t").method == "POST");
+    CHECK(options_of<http_sink_config>(d, "t").framing == http_body_framing::ndjson);
+    CHECK(options_of<http_sink_config>(d, "t").body_compression == compression::none);
+
+    const invalid_case cases[] = {
+        {head + "[sinks.s]\ntype = \"opensearch\"\n", 7, 1, "sink 's' needs 'endpoint'", 1},
+        {head + "[sinks.s]\ntype = \"opensearch\"\nendpoint = \"es:9200\"\n", 9, 12,
+         "'endpoint' of sink 's' must be an http:// or https:// URL", 1},
+        {head + "[sinks.s]\ntype = \"opensearch\"\nendpoint = \"http://es\"\nindex = \"logs-{service\"\n", 10, 9,
+         "'index' of sink 's': index template \"logs-{service\": '{' must enclose a field name", 1},
+        {head + "[sinks.s]\ntype = \"opensearch\"\nendpoint = \"http://es\"\nindex = \"Logs-%Y\"\n", 10, 9,
+         "index names are lower case", 1},
+        {head + "[sinks.s]\ntype = \"opensearch\"\nendpoint = \"http://es\"\nindex = \"logs-%y\"\n", 10, 9,
+         "only %Y %m %d %H and %% are known", 1},
+        {head + "[sinks.s]\ntype = \"opensearch\"\nendpoint = \"http://es\"\naction = \"update\"\n", 10, 10,
+         "'action' of sink 's' must be one of \"index\", \"create\"", 1},
+        {head + "[sinks.s]\ntype = \"opensearch\"\nendpoint = \"http://es\"\nusername = \"u\"\npassword = \"p\"\nbearer_token = \"t\"\n",
+         12, 16, "takes username and password, or bearer_token, not both", 1},
+        {head + "[sinks.s]\ntype = \"opensearch\"\nendpoint = \"http://es\"\nusername = \"u\"\n", 7, 1,
+         "sink 's' needs 'password' (basic authentication needs both)", 1},
+        {head + "[sinks.s]\ntype = \"opensearch\"\nendpoint = \"http://es\"\nmax_actions = 0\n", 10, 15, "'max_actions' of sink 's'", 1},
+        {head + "[sinks.s]\ntype = \"http\"\nurl = \"ftp://x/\"\n", 9, 7, "'url' of sink 's' must be an http:// or https:// URL", 1},
+        {head + "[sinks.s]\ntype = \"http\"\nurl = \"http://x/\"\nmethod = \"GET\"\n", 10, 10,
+         "'method' of sink 's' must be one of \"POST\", \"PUT\"", 1},
+        {head + "[sinks.s]\ntype = \"http\"\nurl = \"http://x/\"\nframing = \"ndjsn\"\n", 10, 11, "did you mean \"ndjson\"?", 1},
+        {head + "[sinks.s]\ntype = \"http\"\nurl = \"http://x/\"\ncompression = \"lz4\"\n", 10, 15,
+         "must be one of \"none\", \"gzip\", \"zstd\"", 1},
+        {head + "[sinks.s]\ntype = \"http\"\nurl = \"http://x/\"\n[sinks.s.headers]\nX-Key = 42\n", 11, 9,
+         "header 'X-Key' in [headers] of sink 's' must be a string", 1},
+        {head + "[sinks.s]\ntype = \"http\"\nurl = \"http://x/\"\n[sinks.s.headers]\n\"Bad Name\" = \"v\"\n", 11, 1,
+         "header name 'Bad Name' in [headers] of sink 's' is not an HTTP token", 1},
+        {head + "[sinks.s]\ntype = \"http\"\nurl = \"http://x/\"\n[sinks.s.headers]\nX-Key = \"a\\nb\"\n", 11, 9,
+         "header 'X-Key' in [headers] of sink 's' has a line break", 1},
+        {head + "[sinks.s]\ntype = \"http\"\nurl = \"http://x/\"\nmax_record = 5\n", 10, 1,
+         "unknown key 'max_record' in sink 's'; did you mean 'max_records'?", 1},
+    };
+    for (const auto& ic : cases) {
+        CAPTURE(ic.text);
+        const auto r = parse_config(ic.text, "bad.toml", no_env());
+        std::string all;
+        for (const auto& e : r.errors) all += e.to_string() + '\n';
+        CAPTURE(all);
+        CHECK_FALSE(r.config.has_value());
+        CHECK(r.errors.size() == ic.errors);
+        bool found = false;
+        for (const auto& e : r.errors)
+            found = found || (e.line == ic.line && e.column == ic.column && e.message.find(ic.message) != std::string::npos);
+        CHECK_MESSAGE(found, ic.line, ':', ic.column, ": ", ic.message);
+    }
+}
+
 TEST_CASE("the example configuration (examples/sluiced.toml) is valid and defines every sink type") {
     const std::filesystem::path example =
         std::filesystem::path(SLUICE_TEST_DATA_DIR).parent_path().parent_path() / "examples" / "sluiced.toml";
     const aws::env_lookup env = aws::fixed_environment(
-        {{"SLUICED_TOKEN", "t"}, {"ORDERS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/orders"}, {"PULSAR_TOKEN", "p"}});
+        {{"SLUICED_TOKEN", "t"}, {"ORDERS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/orders"}, {"PULSAR_TOKEN", "p"},
+         {"OPENSEARCH_PASSWORD", "o"}, {"WEBHOOK_TOKEN", "w"}});
     const auto r = load_config(example, env);
     std::string all;
     for (const auto& e : r.errors) all += e.to_string() + '\n';

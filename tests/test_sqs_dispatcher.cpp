@@ -198,7 +198,7 @@ public:
     explicit failing_credentials(credentials_errc code) : code_(code) {}
     task<result<aws_credentials>> load() override {
         ++loads;
-        co_return detail::aws_creds::fail(name(), code_, "nothing set up here (test)");
+        co_return sluice::detail::aws_creds::fail(name(), code_, "nothing set up here (test)");
     }
     std::string_view name() const noexcept override { return "test"; }
     int loads = 0;

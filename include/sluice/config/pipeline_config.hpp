@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -48,10 +49,15 @@ struct http_source {
     std::uint16_t port = 0;
     /// Requests must carry `Authorization: Bearer <token>` when set (normally from the environment).
     std::optional<config_string> bearer_token{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const http_source&, const http_source&) = default;
 };
 
 /// NDJSON records read from the standard input, one per line.
-struct stdin_source {};
+struct stdin_source {
+    /// Every stdin source is the same.
+    friend bool operator==(const stdin_source&, const stdin_source&) = default;
+};
 
 /// A file of NDJSON records, tailed as it grows.
 struct file_source {
@@ -59,6 +65,8 @@ struct file_source {
     config_string path{};
     /// Read the file from its start (true) or only what is appended after start-up (false).
     bool from_beginning = false;
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const file_source&, const file_source&) = default;
 };
 
 /// A named source and the queue its records go to.
@@ -71,6 +79,8 @@ struct source_config {
     std::string queue{};
     /// The topic its records are published under (topic routes), if any.
     std::optional<std::string> topic{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const source_config&, const source_config&) = default;
 };
 
 /// "http", "stdin" or "file".
@@ -101,6 +111,8 @@ struct route_config {
     std::string field{};
     /// The sinks the matching records go to (at least one, each once).
     std::vector<std::string> sinks{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const route_config&, const route_config&) = default;
 };
 
 /// "key", "topic", "broadcast" or "field".
@@ -123,6 +135,8 @@ struct queue_config {
     std::optional<std::size_t> capacity{};
     /// Its routes, in file order (at least one).
     std::vector<route_config> routes{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const queue_config&, const queue_config&) = default;
 };
 
 /// "fifo", "lifo" or "priority".
@@ -138,6 +152,8 @@ struct batch_config {
     std::optional<std::size_t> max_events{};               ///< batch_options::max_events
     std::optional<std::size_t> max_bytes{};                ///< batch_options::max_bytes
     std::optional<std::chrono::milliseconds> max_age{};    ///< batch_options::max_age
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const batch_config&, const batch_config&) = default;
 };
 
 /// memory_buffer_options (and the disk buffer's) overrides.
@@ -150,6 +166,8 @@ struct buffer_config {
     /// disk_buffer_options::directory: required for type disk and policy overflow.
     std::optional<config_string> disk_directory{};
     std::optional<std::uint64_t> disk_max_bytes{};         ///< disk_buffer_options::max_bytes
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const buffer_config&, const buffer_config&) = default;
 };
 
 /// retry_options overrides.
@@ -158,18 +176,24 @@ struct retry_config {
     std::optional<std::chrono::milliseconds> initial_backoff{}; ///< retry_options::initial_backoff
     std::optional<std::chrono::milliseconds> max_backoff{};     ///< retry_options::max_backoff
     std::optional<std::chrono::milliseconds> max_elapsed{};     ///< retry_options::max_elapsed
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const retry_config&, const retry_config&) = default;
 };
 
 /// rate_limit_options overrides.
 struct rate_config {
     std::optional<double> requests_per_second{}; ///< rate_limit_options::requests_per_second
     std::optional<double> bytes_per_second{};    ///< rate_limit_options::bytes_per_second
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const rate_config&, const rate_config&) = default;
 };
 
 /// concurrency_options overrides.
 struct concurrency_config {
     std::optional<std::size_t> max_in_flight{}; ///< concurrency_options::max_in_flight
     std::optional<bool> adaptive{};             ///< concurrency_options::adaptive
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const concurrency_config&, const concurrency_config&) = default;
 };
 
 /// A sink's delivery settings: what the file sets of its delivery_options.
@@ -181,6 +205,8 @@ struct delivery_config {
     concurrency_config concurrency{}; ///< [sinks.X.concurrency]
     /// The sink that takes the records this one finally fails (another sink's name), if any.
     std::optional<std::string> dead_letter{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const delivery_config&, const delivery_config&) = default;
 };
 
 /// Applies the settings the file gives to `d` (a sink's standard delivery options), leaving the rest.
@@ -218,6 +244,8 @@ inline void apply_delivery(const delivery_config& c, delivery_options& d) {
 struct aws_target {
     std::optional<config_string> region{};   ///< the AWS region
     std::optional<config_string> endpoint{}; ///< an endpoint URL (an emulator, a VPC endpoint)
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const aws_target&, const aws_target&) = default;
 };
 
 /// sqs_dispatcher_options.
@@ -226,6 +254,8 @@ struct sqs_sink : aws_target {
     std::optional<bool> fifo{};                 ///< default: the URL ends in ".fifo"
     bool content_based_deduplication = false;   ///< FIFO queues
     bool drop_duplicates = true;                ///< drop a message identical to a pending one
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const sqs_sink&, const sqs_sink&) = default;
 };
 
 /// kinesis_options.
@@ -233,6 +263,8 @@ struct kinesis_sink : aws_target {
     config_string stream_name{};        ///< stream_name or stream_arn is required
     config_string stream_arn{};         ///< the stream's ARN
     bool order_by_partition_key = false; ///< one record per partition key in flight
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const kinesis_sink&, const kinesis_sink&) = default;
 };
 
 /// firehose_options.
@@ -240,6 +272,8 @@ struct firehose_sink : aws_target {
     config_string delivery_stream{}; ///< required
     bool newline = false;            ///< append '\n' to every record
     bool aggregate = false;          ///< pack records into as few Firehose records as fit
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const firehose_sink&, const firehose_sink&) = default;
 };
 
 /// dynamodb_options (the default table and its key schema).
@@ -247,11 +281,15 @@ struct dynamodb_sink : aws_target {
     config_string table{};         ///< required: the table's name or ARN
     config_string partition_key{}; ///< required: the partition key attribute
     config_string sort_key{};      ///< the sort key attribute, if the table has one
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const dynamodb_sink&, const dynamodb_sink&) = default;
 };
 
 /// cloudwatch_options.
 struct cloudwatch_sink : aws_target {
     config_string namespace_name{}; ///< required (`namespace` in the file)
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const cloudwatch_sink&, const cloudwatch_sink&) = default;
 };
 
 /// logs_options.
@@ -259,6 +297,8 @@ struct cloudwatch_logs_sink : aws_target {
     config_string log_group{};  ///< required: logs_options::group
     config_string log_stream{}; ///< required: logs_options::stream
     bool create_missing = false; ///< create the group and stream when missing
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const cloudwatch_logs_sink&, const cloudwatch_logs_sink&) = default;
 };
 
 /// The object formats of the object engine.
@@ -279,17 +319,23 @@ struct object_layout {
     std::optional<std::string> key_template{};        ///< layout_options::key_template
     /// object_engine_options::directory (journal and sequence numbers); empty: the service picks one.
     std::optional<config_string> journal_directory{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const object_layout&, const object_layout&) = default;
 };
 
 /// local_directory: objects as files.
 struct file_sink : object_layout {
     config_string directory{}; ///< required: local_directory_options::root
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const file_sink&, const file_sink&) = default;
 };
 
 /// s3_bucket: objects in S3.
 struct s3_sink : object_layout, aws_target {
     config_string bucket{};              ///< required
     std::optional<config_string> prefix{}; ///< prepended to every key
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const s3_sink&, const s3_sink&) = default;
 };
 
 /// Pulsar's compression types (pulsar::compression_type), without including the Pulsar layer.
@@ -302,21 +348,66 @@ struct pulsar_sink {
     std::optional<config_string> auth_token{};   ///< connection_options::auth_token (a secret)
     std::optional<bool> batching{};              ///< producer_options::batching
     pulsar_compression compression_type = pulsar_compression::none; ///< producer_options::compression (`compression`)
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const pulsar_sink&, const pulsar_sink&) = default;
+};
+
+/// opensearch_options (sinks/opensearch.hpp); named *_config because sluice::opensearch_sink is the
+/// sink itself. Unset limits keep the sink's defaults.
+struct opensearch_sink_config {
+    config_string endpoint{};                   ///< required: http(s)://host[:port][/path]
+    std::string index = "logs";                 ///< bulk_format::index (a template, checked when read)
+    bool create = false;                        ///< bulk_format::action: `action = "create"` (default "index")
+    std::string id_field{};                     ///< bulk_format::id_field
+    std::string timestamp_field{};              ///< bulk_format::timestamp_field
+    std::optional<config_string> username{};    ///< basic authentication
+    std::optional<config_string> password{};    ///< basic authentication (a secret)
+    std::optional<config_string> bearer_token{}; ///< bearer authentication (a secret)
+    bool gzip = false;                          ///< gzip request bodies
+    std::optional<std::size_t> max_actions{};   ///< opensearch_options::max_actions
+    std::optional<std::size_t> max_request_bytes{}; ///< opensearch_options::max_request_bytes
+    std::optional<std::size_t> max_record_bytes{};  ///< opensearch_options::max_record_bytes
+    std::optional<std::chrono::milliseconds> timeout{}; ///< opensearch_options::timeout
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const opensearch_sink_config&, const opensearch_sink_config&) = default;
+};
+
+/// http_framing without including the HTTP sink (which needs libcurl).
+enum class http_body_framing { ndjson, json_array, single };
+
+/// http_sink_options (sinks/http_sink.hpp); named *_config because sluice::http_sink is the sink.
+struct http_sink_config {
+    config_string url{};                        ///< required: http(s)://...; "{key}" is the batch key
+    std::string method = "POST";                ///< POST or PUT
+    /// [sinks.NAME.headers]: name = "value", values interpolated (they may be secrets), in file order.
+    std::vector<std::pair<std::string, config_string>> headers{};
+    http_body_framing framing = http_body_framing::ndjson; ///< http_sink_options::framing
+    compression body_compression = compression::none;     ///< `compression`: none, gzip or zstd
+    std::optional<std::size_t> max_records{};       ///< http_sink_options::max_records
+    std::optional<std::size_t> max_request_bytes{}; ///< http_sink_options::max_request_bytes
+    std::optional<std::size_t> max_record_bytes{};  ///< http_sink_options::max_record_bytes
+    std::optional<std::chrono::milliseconds> timeout{}; ///< http_sink_options::timeout
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const http_sink_config&, const http_sink_config&) = default;
 };
 
 /// The sinks the library has, one alternative per type.
 using sink_options = std::variant<sqs_sink, kinesis_sink, firehose_sink, dynamodb_sink, cloudwatch_sink,
-                                  cloudwatch_logs_sink, file_sink, s3_sink, pulsar_sink>;
+                                  cloudwatch_logs_sink, file_sink, s3_sink, pulsar_sink, opensearch_sink_config,
+                                  http_sink_config>;
 
 /// The `type` names of sink_options' alternatives, in their order.
 inline constexpr std::string_view sink_type_names[] = {"sqs",  "kinesis", "firehose", "dynamodb", "cloudwatch",
-                                                       "cloudwatch_logs", "file", "s3", "pulsar"};
+                                                       "cloudwatch_logs", "file", "s3", "pulsar", "opensearch",
+                                                       "http"};
 
 /// A named sink: its own options and its delivery settings.
 struct sink_config {
     std::string name{};         ///< its name (the TOML table's key)
     sink_options options{};     ///< what and where
     delivery_config delivery{}; ///< batch, buffer, retry, rate, concurrency, dead letter
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const sink_config&, const sink_config&) = default;
 };
 
 /// The sink's `type` name.
@@ -342,6 +433,8 @@ struct pipeline_config {
             if (q.name == name) return &q;
         return nullptr;
     }
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const pipeline_config&, const pipeline_config&) = default;
 };
 
 } // namespace sluice::config

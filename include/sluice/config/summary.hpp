@@ -55,6 +55,12 @@ namespace detail {
         out += "sink " + s.name + ": " + std::string(type_name(s));
         if (const auto* o = std::get_if<file_sink>(&s.options)) out += " (" + std::string(to_string(o->format)) + ')';
         if (const auto* o = std::get_if<s3_sink>(&s.options)) out += " (" + std::string(to_string(o->format)) + ')';
+        if (const auto* o = std::get_if<opensearch_sink_config>(&s.options))
+            out += " (index '" + o->index + "', " + (o->create ? "create" : "index") + ')';
+        if (const auto* o = std::get_if<http_sink_config>(&s.options)) {
+            constexpr std::string_view framings[] = {"ndjson", "json_array", "single"};
+            out += " (" + o->method + ", " + std::string(framings[static_cast<int>(o->framing)]) + ')';
+        }
         if (s.delivery.buffer.type == buffer_type::disk) out += ", disk buffer";
         if (s.delivery.dead_letter) out += ", dead letters to " + *s.delivery.dead_letter;
         out += '\n';

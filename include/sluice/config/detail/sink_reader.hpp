@@ -5,6 +5,7 @@
 // checks that dead letters do not go round in a circle.
 
 #include <optional>
+#include <stdexcept>
 #include <span>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 
 #include <sluice/config/detail/toml_reader.hpp>
 #include <sluice/config/pipeline_config.hpp>
+#include <sluice/sinks/detail/index_template.hpp>
 
 namespace sluice::config::detail {
 
@@ -118,6 +120,94 @@ inline void read_options(table_reader& r, pulsar_sink& s) {
     s.auth_token = r.string("auth_token");
     s.batching = r.boolean("batching");
     s.compression_type = r.one_of<pulsar_compression>("compression", codecs).value_or(pulsar_compression::none);
+}
+
+/// An http(s):// URL at `key` (required), reported where it is written otherwise.
+inline config_string read_http_url(table_reader& r, std::string_view key, std::string_view expected) {
+    config_string url = r.required_string(key, expected);
+    if (!url.empty() && !url.value.starts_with("https://") && !url.value.starts_with("http://"))
+        r.context().error(*r.table().get(key), "'" + std::string(key) + "' of " + r.what() + " must be an http:// or https:// URL");
+    return url;
+}
+
+/// max_*_bytes and timeout shared by the HTTP sinks.
+template <class Sink>
+inline void read_http_limits(table_reader& r, Sink& s) {
+    if (auto n = r.size("max_request_bytes")) s.max_request_bytes = static_cast<std::size_t>(*n);
+    if (auto n = r.size("max_record_bytes")) s.max_record_bytes = static_cast<std::size_t>(*n);
+    s.timeout = r.duration("timeout");
+}
+
+inline void read_options(table_reader& r, opensearch_sink_config& s) {
+    static constexpr choice<bool> actions[] = {{"index", false}, {"create", true}};
+    s.endpoint = read_http_url(r, "endpoint", "the cluster's URL, http(s)://host:9200");
+    if (auto index = r.name("index")) {
+        try {
+            sluice::detail::index_template check(*index);
+            s.index = std::move(*index);
+        } catch (const std::invalid_argument& e) {
+            std::string why = e.what();
+            if (why.starts_with("sluice: ")) why.erase(0, 8);
+            r.context().error(*r.table().get("index"), "'index' of " + r.what() + ": " + why);
+        }
+    }
+    s.create = r.one_of<bool>("action", actions).value_or(false);
+    s.id_field = r.name("id_field").value_or("");
+    s.timestamp_field = r.name("timestamp_field").value_or("");
+    s.username = r.string("username");
+    s.password = r.string("password");
+    s.bearer_token = r.string("bearer_token");
+    if (s.bearer_token && (s.username || s.password))
+        r.context().error(*r.table().get("bearer_token"), r.what() + " takes username and password, or bearer_token, not both");
+    else if (s.username.has_value() != s.password.has_value())
+        r.missing(s.username ? "password" : "username", "basic authentication needs both");
+    s.gzip = r.boolean("gzip").value_or(false);
+    s.max_actions = r.count("max_actions", 1);
+    read_http_limits(r, s);
+}
+
+/// [sinks.NAME.headers] of an http sink: every value a string (interpolated: it may be a secret).
+inline void read_headers(table_reader& r, http_sink_config& s) {
+    const toml::table* t = r.subtable("headers");
+    if (!t) return;
+    for (auto&& [key, node] : *t) {
+        const std::string name(key.str());
+        const bool token = !name.empty() && name.find_first_of(" \t\r\n:\"(),/;<=>?@[\\]{}") == std::string::npos;
+        if (!token) {
+            r.context().error(key.source().begin, "header name '" + name.substr(0, 40) + "' in [headers] of " + r.what() + " is not an HTTP token");
+            continue;
+        }
+        if (!node.is_string()) {
+            r.context().error(node, "header '" + name + "' in [headers] of " + r.what() + " must be a string");
+            continue;
+        }
+        auto value = r.context().interpolate(node.as_string()->get(), node);
+        if (!value) continue;
+        if (value->value.find_first_of("\r\n") != std::string::npos) {
+            r.context().error(node, "header '" + name + "' in [headers] of " + r.what() + " has a line break");
+            continue;
+        }
+        s.headers.emplace_back(name, std::move(*value));
+    }
+}
+
+inline void read_options(table_reader& r, http_sink_config& s) {
+    static constexpr choice<std::string_view> methods[] = {{"POST", "POST"}, {"PUT", "PUT"}};
+    static constexpr choice<http_body_framing> framings[] = {{"ndjson", http_body_framing::ndjson},
+                                                             {"json_array", http_body_framing::json_array},
+                                                             {"single", http_body_framing::single}};
+    static constexpr choice<compression> codecs[] = {
+        {"none", compression::none}, {"gzip", compression::gzip}, {"zstd", compression::zstd}};
+    s.url = read_http_url(r, "url", "the endpoint's URL; {key} stands for the batch key");
+    s.method = std::string(r.one_of<std::string_view>("method", methods).value_or("POST"));
+    s.framing = r.one_of<http_body_framing>("framing", framings).value_or(http_body_framing::ndjson);
+    s.body_compression = r.one_of<compression>("compression", codecs).value_or(compression::none);
+    if (!compression_available(s.body_compression))
+        r.context().error(*r.table().get("compression"), "'compression' of " + r.what() + ": " +
+                                                             std::string(to_string(s.body_compression)) + " is not compiled into this sluice");
+    read_headers(r, s);
+    s.max_records = r.count("max_records", 1);
+    read_http_limits(r, s);
 }
 
 /// [sinks.NAME.batch].
