@@ -6,7 +6,11 @@
 #            one io_loop thread
 #   nginx    one worker answering the same 202 {"accepted":1} from its config, without parsing anything
 #            (bench/http/nginx-message.conf.in)
-# and prints requests/s and p99 latency (wrk --latency) for both, and sluice's ratios to nginx.
+#   sluiced  (with --sluiced) the service itself: the MiniFirehose API with a firehose "bench" writing
+#            NDJSON files; each request is answered once its message is in the firehose's journal
+#            (synced: it survives kill -9), 200 {"accepted":1,...}; every message is counted in the
+#            files afterwards
+# and prints requests/s and p99 latency (wrk --latency) for each, and the ratios to nginx.
 # Not part of the tests (timing on a shared machine).
 #
 #   bash scripts/bench-http-server.sh [--connections N] [--duration SECONDS] [--rounds R] [--build-dir DIR] [--pin]
@@ -16,7 +20,8 @@
 #   --rounds R        rounds (default 3), the two servers alternating first; the summary gives medians
 #   --build-dir DIR   where bench/bench_http_server is (default build/release; built there, configuring
 #                     the release preset, when missing)
-#   --pin             both servers on the last CPU, wrk on CPU 0 (taskset)
+#   --pin             the servers on the last CPU, wrk on CPU 0 (taskset)
+#   --sluiced         also load sluiced (built in the same build directory)
 #
 # Needs nginx, wrk and curl (scripts/install-deps.sh). Both servers run on free ports of 127.0.0.1
 # and are stopped on exit whatever happens.
@@ -28,6 +33,7 @@ duration=5
 rounds=3
 build_dir="$root/build/release"
 pin=0
+with_sluiced=0
 
 die() { echo "bench-http-server: error: $*" >&2; exit 1; }
 
@@ -38,6 +44,7 @@ while [[ $# -gt 0 ]]; do
         --rounds) rounds="${2:?--rounds needs a value}"; shift 2 ;;
         --build-dir) build_dir="${2:?--build-dir needs a value}"; shift 2 ;;
         --pin) pin=1; shift ;;
+        --sluiced) with_sluiced=1; shift ;;
         -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
@@ -61,6 +68,11 @@ if [[ ! -x "$bench" ]]; then
     fi
     cmake --build "$build_dir" --target bench_http_server
 fi
+sluiced="$build_dir/tools/sluiced/sluiced"
+if [[ "$with_sluiced" -eq 1 && ! -x "$sluiced" ]]; then
+    echo "bench-http-server: building sluiced in $build_dir"
+    cmake --build "$build_dir" --target sluiced
+fi
 
 client_cpu=()
 server_cpu=()
@@ -75,6 +87,7 @@ fi
 prefix="$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-http-server.XXXXXX")"
 nginx_pid=""
 sluice_pid=""
+sluiced_pid=""
 stop_pid() { # pid signal
     local pid="$1"
     [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
@@ -88,6 +101,7 @@ stop_pid() { # pid signal
 }
 cleanup() {
     stop_pid "$sluice_pid" TERM
+    stop_pid "$sluiced_pid" TERM
     stop_pid "$nginx_pid" QUIT
     rm -rf "$prefix"
 }
@@ -144,6 +158,27 @@ done
 bad="$(curl -sS -H 'Content-Type: application/json' -d '{"nomessage":1}' -w ' %{http_code}' "$sluice_url$path")"
 [[ "$bad" == *' 400' ]] || die "bench_http_server accepted a body without a message: $bad"
 
+servers=(sluice nginx)
+declare -A urls=([sluice]="$sluice_url" [nginx]="$nginx_url")
+declare -A pids=([sluice]="$sluice_pid" [nginx]="$nginx_pid")
+if [[ "$with_sluiced" -eq 1 ]]; then
+    sluiced_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    printf '[sources.api]\ntype = "http"\nport = %s\nqueue = "none"\n[queues.none]\n[[queues.none.routes]]\nby = "broadcast"\nsinks = ["unused"]\n[sinks.unused]\ntype = "file"\ndirectory = "%s/unused"\n' \
+        "$sluiced_port" "$prefix" >"$prefix/sluiced.toml"
+    "${server_cpu[@]}" "$sluiced" --config "$prefix/sluiced.toml" --state-dir "$prefix/state" --log-level warn \
+        >"$prefix/sluiced.out" 2>&1 &
+    sluiced_pid=$!
+    urls[sluiced]="http://127.0.0.1:$sluiced_port"
+    pids[sluiced]="$sluiced_pid"
+    for _ in $(seq 100); do curl -sf -o /dev/null "${urls[sluiced]}/health" && break; sleep 0.1; done
+    curl -sf -o /dev/null -H 'Content-Type: application/json' "${urls[sluiced]}/minifirehoses" \
+        -d '{"name":"bench","sinks":{"files":{"type":"file","directory":"'"$prefix"'/out","format":"ndjson"}},"buffer_size_limit_mb":64}' ||
+        { cat "$prefix/sluiced.out" >&2; die "sluiced did not create the firehose"; }
+    answer="$(curl -sS -H 'Content-Type: application/json' -d "$body" -w ' %{http_code}' "${urls[sluiced]}$path")"
+    [[ "$answer" == '{"accepted":1,"failed":0,"errors":[]} 200' ]] || die "unexpected answer from sluiced: $answer"
+    servers+=(sluiced)
+fi
+
 echo "bench-http-server: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') (1 worker) on $nginx_url, sluice (1 loop thread) on $sluice_url"
 echo "bench-http-server: POST $path, $connections connections, ${duration}s per server, $rounds round(s)$([[ $pin -eq 1 ]] && echo ", pinned")"
 
@@ -168,12 +203,11 @@ p99_ms() {
 declare -A rps=() p99=() per_cpu=() busy=()
 wrk_answered=0 # responses wrk counted from sluice, summed over the rounds
 for ((round = 1; round <= rounds; round++)); do
-    order=(sluice nginx)
-    [[ $((round % 2)) -eq 0 ]] && order=(nginx sluice)
+    order=("${servers[@]}")
+    [[ $((round % 2)) -eq 0 ]] && order=(nginx sluice "${servers[@]:2}")
     for name in "${order[@]}"; do
-        url="$sluice_url"
-        pid="$sluice_pid"
-        [[ "$name" == nginx ]] && url="$nginx_url" && pid="$nginx_pid"
+        url="${urls[$name]}"
+        pid="${pids[$name]}"
         cpu_before="$(cpu_ticks "$pid")"
         echo
         echo "--- round $round/$rounds, $name: wrk -t1 -c$connections -d${duration}s --latency -s bench/http/message.lua $url$path"
@@ -187,6 +221,7 @@ for ((round = 1; round <= rounds; round++)); do
         busy[$name]+=" $(awk -v t="$cpu_used" -v hz="$clk_tck" -v d="$duration" 'BEGIN { printf "%.0f", 100 * t / hz / d }')"
         rps[$name]+=" $(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out")"
         [[ "$name" != sluice ]] || wrk_answered=$((wrk_answered + answered))
+        [[ "$name" != sluiced ]] || sluiced_answered=$((${sluiced_answered:-0} + answered))
         p99[$name]+=" $(p99_ms "$out")"
     done
 done
@@ -221,3 +256,17 @@ awk -v a="$s_rps" -v b="$n_rps" -v c="$s_p99" -v d="$n_p99" -v e="$s_cpu" -v f="
     'BEGIN { printf "  sluice/nginx: %.2f of the requests/s, %.2f times the p99 latency, %.2f of the requests per CPU-second\n",
              (b > 0 ? a / b : 0), (d > 0 ? c / d : 0), (f > 0 ? e / f : 0) }'
 echo "  sluice counted $((accepted - 1)) messages from wrk; wrk read $wrk_answered answers ($in_flight in flight at the ends of rounds)"
+if [[ "$with_sluiced" -eq 1 ]]; then
+    d_rps="$(median "${rps[sluiced]}")"; d_p99="$(median "${p99[sluiced]}")"; d_cpu="$(median "${per_cpu[sluiced]}")"
+    stop_pid "$sluiced_pid" TERM
+    sluiced_pid=""
+    written="$(cat "$prefix"/out/*.ndjson 2>/dev/null | wc -l)"
+    printf '  %-8s %10.0f req/s   p99 %8.3f ms   rounds req/s:%s  p99 ms:%s\n' sluiced "$d_rps" "$d_p99" "$(round_list "${rps[sluiced]}")" "$(round_list "${p99[sluiced]}")"
+    printf '  %-8s %10.0f req/CPU-s   busy %%:%s\n' sluiced "$d_cpu" "$(round_list "${busy[sluiced]}")"
+    awk -v a="$d_rps" -v b="$n_rps" -v c="$d_p99" -v d="$n_p99" \
+        'BEGIN { printf "  sluiced/nginx: %.2f of the requests/s, %.2f times the p99 latency (each answer after a synced journal write)\n",
+                 (b > 0 ? a / b : 0), (d > 0 ? c / d : 0) }'
+    extra=$((written - 1 - sluiced_answered))
+    echo "  sluiced wrote $((written - 1)) messages from wrk to its files; wrk read $sluiced_answered answers"
+    [[ "$extra" -ge 0 && "$extra" -le $((rounds * connections)) ]] || die "sluiced's files hold $written messages, wrk was answered $sluiced_answered times"
+fi

@@ -36,6 +36,8 @@ packages=(
     wrk                  # scripts/bench-http.sh: the HTTP load baseline
     doxygen              # scripts/docs.sh and the `docs` target: the API reference (packaging test)
     libtomlplusplus-dev  # optional: sluice/config/toml_config.hpp and sluiced (SLUICE_HAS_TOMLPP)
+    prometheus           # tests: promtool check metrics, and a real server scraping /metrics (never started as a service)
+    chromium             # tests: the status page in headless Chromium (tests/status_page, puppeteer-core)
 )
 
 # The emulators (tests/emulators, installed by scripts/emulator.sh with `npm ci`) need npm; so does
@@ -76,8 +78,9 @@ else
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-# Installing nginx must not start Debian's nginx service (port 80 on every address): a policy-rc.d
-# that refuses every start, for the duration of the install, unless the system has one already.
+# Installing nginx or prometheus must not start Debian's services (ports 80 and 9090 on every
+# address): a policy-rc.d that refuses every start, for the duration of the install, unless the
+# system has one already.
 policy=/usr/sbin/policy-rc.d
 own_policy=0
 if [[ ! -e "$policy" ]]; then

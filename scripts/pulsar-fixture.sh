@@ -22,7 +22,10 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dir="$root/tests/pulsar"
-stamp="$dir/node_modules/.sluice-lock-sha256"
+# shellcheck source=scripts/lib/npm-pinned.sh
+source "$root/scripts/lib/npm-pinned.sh"
+# shellcheck source=scripts/lib/fixture.sh
+source "$root/scripts/lib/fixture.sh"
 
 die() { echo "pulsar-fixture: error: $*" >&2; exit 1; }
 [[ $# -eq 2 && -n "$2" ]] || { echo "usage: $0 start|stop <state-dir>" >&2; exit 2; }
@@ -30,45 +33,11 @@ action="$1"
 state="$2"
 
 install() {
-    command -v node >/dev/null || die "node is not installed (run scripts/install-deps.sh)"
-    command -v npm >/dev/null || die "npm is not installed (run scripts/install-deps.sh)"
-    local major
-    major="$(node -p 'process.versions.node.split(".")[0]')"
-    ((major >= 18)) || die "node $(node --version) is too old: the fixture needs Node 18 or newer"
-    exec 9>"$dir/.install.lock"
-    flock 9
-    local hash
-    hash="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
-    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$hash" ]]; then
-        echo "pulsar-fixture: installing tests/pulsar/node_modules (npm ci)"
-        if ! (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >"$dir/.npm-ci.log" 2>&1; then
-            tail -n 30 "$dir/.npm-ci.log" >&2
-            die "npm ci in tests/pulsar failed (is the npm registry reachable?)"
-        fi
-        echo "$hash" >"$stamp"
-    fi
-    exec 9>&-
+    npm_ci_pinned "$dir" pulsar-fixture || die "could not install the packages of ${dir#"$root"/}"
 }
 
-running_pid() {
-    local pid
-    [[ -f "$state/pid" ]] || return 0
-    pid="$(cat "$state/pid" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q fixture-broker.js; then echo "$pid"; fi
-}
-
-stop() {
-    local pid i
-    pid="$(running_pid)"
-    if [[ -n "$pid" ]]; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        echo "pulsar-fixture: stopped (pid $pid)"
-    fi
-    rm -f "$state/pid" "$state/endpoint" "$state/fixture.json"
-}
+running_pid() { fixture_pid "$state" fixture-broker.js; }
+stop() { fixture_stop "$state" fixture-broker.js pulsar-fixture; }
 
 make_pki() {
     local d="$state/tls" key="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"

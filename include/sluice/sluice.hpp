@@ -146,3 +146,15 @@
 #include <sluice/config/summary.hpp>
 #include <sluice/config/toml_config.hpp>
 #endif
+
+// the observability routes for any http::router: /metrics, /health, /status.json and the status page
+#include <sluice/metrics/last_errors.hpp>
+#include <sluice/metrics/service_status.hpp>
+#include <sluice/metrics/status_page.hpp>
+
+// the OpenSearch/Elasticsearch _bulk sink and the generic HTTP sink: libcurl and simdjson
+#include <sluice/http/retry_after.hpp>
+#if SLUICE_HAS_CURL && SLUICE_HAS_SIMDJSON
+#include <sluice/sinks/http_sink.hpp>
+#include <sluice/sinks/opensearch.hpp>
+#endif

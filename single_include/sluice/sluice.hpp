@@ -1368,6 +1368,7 @@ inline void async_mutex_lock::unlock() noexcept {
 // A sink fills kind / message / service_code / request_id / code for one attempt; the engine adds
 // attempts, sent and dead_lettered and, for a final failure, says why it stopped trying.
 
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -1420,6 +1421,10 @@ struct outcome {
     std::string request_id{};
     /// A transport or system error behind it, when there is one.
     std::error_code code{};
+    /// For retry/throttled: the service asked not to be asked again before this long (HTTP
+    /// Retry-After). The engine waits at least this long (capped at retry_options::max_backoff)
+    /// instead of sleeping in the sink. Zero: no hint.
+    std::chrono::milliseconds retry_after{0};
     /// Requests that carried the record (set by the engine).
     unsigned attempts = 0;
     /// True when at least one request carried it: the service may have seen it (set by the engine).
@@ -15390,10 +15395,13 @@ public:
         if (const auto& budget = backoff_.options().budget) budget->on_success(held);
     }
 
-    /// Schedules `n`'s next attempt after its backoff (the full ceiling when the budget was empty).
-    void schedule(record_node* n, clock::time_point now, bool budget_paid) {
+    /// Schedules `n`'s next attempt after its backoff (the full ceiling when the budget was empty),
+    /// and not before `at_least` (the service's Retry-After), which max_backoff caps.
+    void schedule(record_node* n, clock::time_point now, bool budget_paid,
+                  std::chrono::milliseconds at_least = std::chrono::milliseconds(0)) {
         const unsigned next_attempt = n->attempts + 1;
-        const auto delay = budget_paid ? backoff_.delay(next_attempt) : backoff_.options().max_backoff;
+        auto delay = budget_paid ? backoff_.delay(next_attempt) : backoff_.options().max_backoff;
+        delay = std::max(delay, std::min(at_least, backoff_.options().max_backoff));
         n->due = now + delay;
         n->budget_held = held_;
         if (ordered_) {
@@ -16207,7 +16215,7 @@ private:
             }
             ++stats_.retried;
             sink_metrics_.events_retried.inc();
-            retries_.schedule(n, now, budget_paid);
+            retries_.schedule(n, now, budget_paid, o.retry_after);
         }
     }
 
@@ -16249,7 +16257,7 @@ private:
         if (!n->kept) { // (one kept at stop is counted with what is on disk)
             sink_metrics_.events_in.inc();
             buffer_metrics_.events_in.inc();
-            buffer_metrics_.disk_events.set(static_cast<double>(spill_.on_disk()));
+            note_disk();
         }
         finish(n);
     }
@@ -16274,7 +16282,13 @@ private:
     void replayed(node* n) override {
         admission_.take(*n);
         accept(n);
+        note_disk();
+    }
+
+    /// Publishes what the disk buffer holds: records and bytes.
+    void note_disk() {
         buffer_metrics_.disk_events.set(static_cast<double>(spill_.on_disk()));
+        if (const disk_buffer* b = spill_.buffer()) buffer_metrics_.disk_bytes.set(static_cast<double>(b->stats().bytes_on_disk));
     }
     bool room_for_replay() override { return admission_.room_for_replay(); }
     void disk_changed() override { notify_change(); }
@@ -49322,6 +49336,7 @@ static_assert(sink_adapter<delivery_sink>);
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -49354,10 +49369,15 @@ struct http_source {
     std::uint16_t port = 0;
     /// Requests must carry `Authorization: Bearer <token>` when set (normally from the environment).
     std::optional<config_string> bearer_token{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const http_source&, const http_source&) = default;
 };
 
 /// NDJSON records read from the standard input, one per line.
-struct stdin_source {};
+struct stdin_source {
+    /// Every stdin source is the same.
+    friend bool operator==(const stdin_source&, const stdin_source&) = default;
+};
 
 /// A file of NDJSON records, tailed as it grows.
 struct file_source {
@@ -49365,6 +49385,8 @@ struct file_source {
     config_string path{};
     /// Read the file from its start (true) or only what is appended after start-up (false).
     bool from_beginning = false;
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const file_source&, const file_source&) = default;
 };
 
 /// A named source and the queue its records go to.
@@ -49377,6 +49399,8 @@ struct source_config {
     std::string queue{};
     /// The topic its records are published under (topic routes), if any.
     std::optional<std::string> topic{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const source_config&, const source_config&) = default;
 };
 
 /// "http", "stdin" or "file".
@@ -49407,6 +49431,8 @@ struct route_config {
     std::string field{};
     /// The sinks the matching records go to (at least one, each once).
     std::vector<std::string> sinks{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const route_config&, const route_config&) = default;
 };
 
 /// "key", "topic", "broadcast" or "field".
@@ -49429,6 +49455,8 @@ struct queue_config {
     std::optional<std::size_t> capacity{};
     /// Its routes, in file order (at least one).
     std::vector<route_config> routes{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const queue_config&, const queue_config&) = default;
 };
 
 /// "fifo", "lifo" or "priority".
@@ -49444,6 +49472,8 @@ struct batch_config {
     std::optional<std::size_t> max_events{};               ///< batch_options::max_events
     std::optional<std::size_t> max_bytes{};                ///< batch_options::max_bytes
     std::optional<std::chrono::milliseconds> max_age{};    ///< batch_options::max_age
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const batch_config&, const batch_config&) = default;
 };
 
 /// memory_buffer_options (and the disk buffer's) overrides.
@@ -49456,6 +49486,8 @@ struct buffer_config {
     /// disk_buffer_options::directory: required for type disk and policy overflow.
     std::optional<config_string> disk_directory{};
     std::optional<std::uint64_t> disk_max_bytes{};         ///< disk_buffer_options::max_bytes
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const buffer_config&, const buffer_config&) = default;
 };
 
 /// retry_options overrides.
@@ -49464,18 +49496,24 @@ struct retry_config {
     std::optional<std::chrono::milliseconds> initial_backoff{}; ///< retry_options::initial_backoff
     std::optional<std::chrono::milliseconds> max_backoff{};     ///< retry_options::max_backoff
     std::optional<std::chrono::milliseconds> max_elapsed{};     ///< retry_options::max_elapsed
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const retry_config&, const retry_config&) = default;
 };
 
 /// rate_limit_options overrides.
 struct rate_config {
     std::optional<double> requests_per_second{}; ///< rate_limit_options::requests_per_second
     std::optional<double> bytes_per_second{};    ///< rate_limit_options::bytes_per_second
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const rate_config&, const rate_config&) = default;
 };
 
 /// concurrency_options overrides.
 struct concurrency_config {
     std::optional<std::size_t> max_in_flight{}; ///< concurrency_options::max_in_flight
     std::optional<bool> adaptive{};             ///< concurrency_options::adaptive
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const concurrency_config&, const concurrency_config&) = default;
 };
 
 /// A sink's delivery settings: what the file sets of its delivery_options.
@@ -49487,6 +49525,8 @@ struct delivery_config {
     concurrency_config concurrency{}; ///< [sinks.X.concurrency]
     /// The sink that takes the records this one finally fails (another sink's name), if any.
     std::optional<std::string> dead_letter{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const delivery_config&, const delivery_config&) = default;
 };
 
 /// Applies the settings the file gives to `d` (a sink's standard delivery options), leaving the rest.
@@ -49524,6 +49564,8 @@ inline void apply_delivery(const delivery_config& c, delivery_options& d) {
 struct aws_target {
     std::optional<config_string> region{};   ///< the AWS region
     std::optional<config_string> endpoint{}; ///< an endpoint URL (an emulator, a VPC endpoint)
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const aws_target&, const aws_target&) = default;
 };
 
 /// sqs_dispatcher_options.
@@ -49532,6 +49574,8 @@ struct sqs_sink : aws_target {
     std::optional<bool> fifo{};                 ///< default: the URL ends in ".fifo"
     bool content_based_deduplication = false;   ///< FIFO queues
     bool drop_duplicates = true;                ///< drop a message identical to a pending one
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const sqs_sink&, const sqs_sink&) = default;
 };
 
 /// kinesis_options.
@@ -49539,6 +49583,8 @@ struct kinesis_sink : aws_target {
     config_string stream_name{};        ///< stream_name or stream_arn is required
     config_string stream_arn{};         ///< the stream's ARN
     bool order_by_partition_key = false; ///< one record per partition key in flight
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const kinesis_sink&, const kinesis_sink&) = default;
 };
 
 /// firehose_options.
@@ -49546,6 +49592,8 @@ struct firehose_sink : aws_target {
     config_string delivery_stream{}; ///< required
     bool newline = false;            ///< append '\n' to every record
     bool aggregate = false;          ///< pack records into as few Firehose records as fit
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const firehose_sink&, const firehose_sink&) = default;
 };
 
 /// dynamodb_options (the default table and its key schema).
@@ -49553,11 +49601,15 @@ struct dynamodb_sink : aws_target {
     config_string table{};         ///< required: the table's name or ARN
     config_string partition_key{}; ///< required: the partition key attribute
     config_string sort_key{};      ///< the sort key attribute, if the table has one
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const dynamodb_sink&, const dynamodb_sink&) = default;
 };
 
 /// cloudwatch_options.
 struct cloudwatch_sink : aws_target {
     config_string namespace_name{}; ///< required (`namespace` in the file)
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const cloudwatch_sink&, const cloudwatch_sink&) = default;
 };
 
 /// logs_options.
@@ -49565,6 +49617,8 @@ struct cloudwatch_logs_sink : aws_target {
     config_string log_group{};  ///< required: logs_options::group
     config_string log_stream{}; ///< required: logs_options::stream
     bool create_missing = false; ///< create the group and stream when missing
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const cloudwatch_logs_sink&, const cloudwatch_logs_sink&) = default;
 };
 
 /// The object formats of the object engine.
@@ -49585,17 +49639,23 @@ struct object_layout {
     std::optional<std::string> key_template{};        ///< layout_options::key_template
     /// object_engine_options::directory (journal and sequence numbers); empty: the service picks one.
     std::optional<config_string> journal_directory{};
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const object_layout&, const object_layout&) = default;
 };
 
 /// local_directory: objects as files.
 struct file_sink : object_layout {
     config_string directory{}; ///< required: local_directory_options::root
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const file_sink&, const file_sink&) = default;
 };
 
 /// s3_bucket: objects in S3.
 struct s3_sink : object_layout, aws_target {
     config_string bucket{};              ///< required
     std::optional<config_string> prefix{}; ///< prepended to every key
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const s3_sink&, const s3_sink&) = default;
 };
 
 /// Pulsar's compression types (pulsar::compression_type), without including the Pulsar layer.
@@ -49608,21 +49668,66 @@ struct pulsar_sink {
     std::optional<config_string> auth_token{};   ///< connection_options::auth_token (a secret)
     std::optional<bool> batching{};              ///< producer_options::batching
     pulsar_compression compression_type = pulsar_compression::none; ///< producer_options::compression (`compression`)
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const pulsar_sink&, const pulsar_sink&) = default;
+};
+
+/// opensearch_options (sinks/opensearch.hpp); named *_config because sluice::opensearch_sink is the
+/// sink itself. Unset limits keep the sink's defaults.
+struct opensearch_sink_config {
+    config_string endpoint{};                   ///< required: http(s)://host[:port][/path]
+    std::string index = "logs";                 ///< bulk_format::index (a template, checked when read)
+    bool create = false;                        ///< bulk_format::action: `action = "create"` (default "index")
+    std::string id_field{};                     ///< bulk_format::id_field
+    std::string timestamp_field{};              ///< bulk_format::timestamp_field
+    std::optional<config_string> username{};    ///< basic authentication
+    std::optional<config_string> password{};    ///< basic authentication (a secret)
+    std::optional<config_string> bearer_token{}; ///< bearer authentication (a secret)
+    bool gzip = false;                          ///< gzip request bodies
+    std::optional<std::size_t> max_actions{};   ///< opensearch_options::max_actions
+    std::optional<std::size_t> max_request_bytes{}; ///< opensearch_options::max_request_bytes
+    std::optional<std::size_t> max_record_bytes{};  ///< opensearch_options::max_record_bytes
+    std::optional<std::chrono::milliseconds> timeout{}; ///< opensearch_options::timeout
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const opensearch_sink_config&, const opensearch_sink_config&) = default;
+};
+
+/// http_framing without including the HTTP sink (which needs libcurl).
+enum class http_body_framing { ndjson, json_array, single };
+
+/// http_sink_options (sinks/http_sink.hpp); named *_config because sluice::http_sink is the sink.
+struct http_sink_config {
+    config_string url{};                        ///< required: http(s)://...; "{key}" is the batch key
+    std::string method = "POST";                ///< POST or PUT
+    /// [sinks.NAME.headers]: name = "value", values interpolated (they may be secrets), in file order.
+    std::vector<std::pair<std::string, config_string>> headers{};
+    http_body_framing framing = http_body_framing::ndjson; ///< http_sink_options::framing
+    compression body_compression = compression::none;     ///< `compression`: none, gzip or zstd
+    std::optional<std::size_t> max_records{};       ///< http_sink_options::max_records
+    std::optional<std::size_t> max_request_bytes{}; ///< http_sink_options::max_request_bytes
+    std::optional<std::size_t> max_record_bytes{};  ///< http_sink_options::max_record_bytes
+    std::optional<std::chrono::milliseconds> timeout{}; ///< http_sink_options::timeout
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const http_sink_config&, const http_sink_config&) = default;
 };
 
 /// The sinks the library has, one alternative per type.
 using sink_options = std::variant<sqs_sink, kinesis_sink, firehose_sink, dynamodb_sink, cloudwatch_sink,
-                                  cloudwatch_logs_sink, file_sink, s3_sink, pulsar_sink>;
+                                  cloudwatch_logs_sink, file_sink, s3_sink, pulsar_sink, opensearch_sink_config,
+                                  http_sink_config>;
 
 /// The `type` names of sink_options' alternatives, in their order.
 inline constexpr std::string_view sink_type_names[] = {"sqs",  "kinesis", "firehose", "dynamodb", "cloudwatch",
-                                                       "cloudwatch_logs", "file", "s3", "pulsar"};
+                                                       "cloudwatch_logs", "file", "s3", "pulsar", "opensearch",
+                                                       "http"};
 
 /// A named sink: its own options and its delivery settings.
 struct sink_config {
     std::string name{};         ///< its name (the TOML table's key)
     sink_options options{};     ///< what and where
     delivery_config delivery{}; ///< batch, buffer, retry, rate, concurrency, dead letter
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const sink_config&, const sink_config&) = default;
 };
 
 /// The sink's `type` name.
@@ -49648,6 +49753,8 @@ struct pipeline_config {
             if (q.name == name) return &q;
         return nullptr;
     }
+    /// Member-wise (a reload keeps what compares equal running).
+    friend bool operator==(const pipeline_config&, const pipeline_config&) = default;
 };
 
 } // namespace sluice::config
@@ -49711,6 +49818,12 @@ namespace detail {
         out += "sink " + s.name + ": " + std::string(type_name(s));
         if (const auto* o = std::get_if<file_sink>(&s.options)) out += " (" + std::string(to_string(o->format)) + ')';
         if (const auto* o = std::get_if<s3_sink>(&s.options)) out += " (" + std::string(to_string(o->format)) + ')';
+        if (const auto* o = std::get_if<opensearch_sink_config>(&s.options))
+            out += " (index '" + o->index + "', " + (o->create ? "create" : "index") + ')';
+        if (const auto* o = std::get_if<http_sink_config>(&s.options)) {
+            constexpr std::string_view framings[] = {"ndjson", "json_array", "single"};
+            out += " (" + o->method + ", " + std::string(framings[static_cast<int>(o->framing)]) + ')';
+        }
         if (s.delivery.buffer.type == buffer_type::disk) out += ", disk buffer";
         if (s.delivery.dead_letter) out += ", dead letters to " + *s.delivery.dead_letter;
         out += '\n';
@@ -49787,6 +49900,7 @@ struct config_error {
 // checks that dead letters do not go round in a circle.
 
 #include <optional>
+#include <stdexcept>
 #include <span>
 #include <string>
 #include <string_view>
@@ -50268,6 +50382,142 @@ private:
 } // namespace sluice::config::detail
 #endif // SLUICE_SINGLE_HEADER_SLUICE_CONFIG_DETAIL_TOML_READER_HPP
 // end file sluice/config/detail/toml_reader.hpp
+// begin file sluice/sinks/detail/index_template.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_INDEX_TEMPLATE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_INDEX_TEMPLATE_HPP
+
+// The index name template of the _bulk sink ("logs-{service}-%Y.%m.%d": "{field}" is a top-level field
+// of the record, %Y %m %d %H the UTC date, "%%" a '%') and Elasticsearch's rules for index names. Apart
+// from the encoder (bulk_encoder.hpp, which needs simdjson) so that configuration readers can check a
+// template where it is written, without simdjson.
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+/// The bulk action of each document: `index` creates or replaces, `create` fails (409) when a
+/// document with that _id exists (data streams need it).
+enum class bulk_action : unsigned char { index, create };
+
+/// "index" or "create".
+[[nodiscard]] constexpr std::string_view to_string(bulk_action a) noexcept {
+    return a == bulk_action::create ? "create" : "index";
+}
+
+/// How records become bulk actions (see sinks/detail/bulk_encoder.hpp).
+struct bulk_format {
+    /// The index name template: "{field}", %Y %m %d %H (UTC), "%%".
+    std::string index = "logs";
+    /// index or create.
+    bulk_action action = bulk_action::index;
+    /// A top-level field whose value is the document's _id; empty: Elasticsearch picks one.
+    std::string id_field{};
+    /// A top-level field with the document's time, for the date in the index; empty: now.
+    std::string timestamp_field{};
+};
+
+} // namespace sluice
+
+namespace sluice::detail {
+
+/// False for a byte no index name may hold: upper case, \ / * ? " < > | space , # : and controls.
+[[nodiscard]] inline bool index_char_ok(char c) noexcept {
+    if (c >= 'A' && c <= 'Z') return false;
+    return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f && std::strchr("\\/*?\"<>| ,#:", c) == nullptr;
+}
+
+/// Why Elasticsearch would refuse `name` as an index name; empty when it takes it.
+[[nodiscard]] inline std::string index_name_problem(std::string_view name) {
+    if (name.empty()) return "the index name is empty";
+    if (name.size() > 255) return "the index name is " + std::to_string(name.size()) + " bytes (255 at most)";
+    if (name == "." || name == "..") return "the index name is \".\" or \"..\"";
+    if (name.front() == '-' || name.front() == '_' || name.front() == '+')
+        return "the index name starts with '-', '_' or '+'";
+    for (char c : name)
+        if (!index_char_ok(c))
+            return "the index name has upper-case letters or a character Elasticsearch refuses (\\ / * ? \" < > | space , # : "
+                   "or a control character)";
+    return {};
+}
+
+/// A parsed index template.
+class index_template {
+public:
+    /// What a part of the template stands for.
+    enum class part_kind : unsigned char { literal, field, year, month, day, hour };
+    /// One part of the template.
+    struct part {
+        /// What it stands for.
+        part_kind kind;
+        std::string text; ///< the literal, or the field name
+    };
+
+    /// Throws std::invalid_argument for an empty template, an unclosed or empty "{}", a '%'
+    /// conversion other than %Y %m %d %H %%, or literal text no index name may hold.
+    explicit index_template(std::string_view t) {
+        if (t.empty()) throw std::invalid_argument("sluice: the index template is empty");
+        std::string literal;
+        for (std::size_t i = 0; i < t.size(); ++i) {
+            const char c = t[i];
+            if (c == '{') {
+                const auto end = t.find('}', i + 1);
+                if (end == std::string_view::npos || end == i + 1)
+                    throw std::invalid_argument("sluice: index template \"" + std::string(t) +
+                                                "\": '{' must enclose a field name and be closed by '}'");
+                flush(literal);
+                parts_.push_back({part_kind::field, std::string(t.substr(i + 1, end - i - 1))});
+                i = end;
+            } else if (c == '%') {
+                const char k = i + 1 < t.size() ? t[i + 1] : '\0';
+                ++i;
+                if (k == '%') {
+                    literal += '%';
+                    continue;
+                }
+                const part_kind kind = k == 'Y' ? part_kind::year : k == 'm' ? part_kind::month
+                                     : k == 'd' ? part_kind::day  : k == 'H' ? part_kind::hour
+                                                                             : part_kind::literal;
+                if (kind == part_kind::literal)
+                    throw std::invalid_argument("sluice: index template \"" + std::string(t) +
+                                                "\": only %Y %m %d %H and %% are known");
+                flush(literal);
+                parts_.push_back({kind, {}});
+                uses_date_ = true;
+            } else {
+                literal += c;
+            }
+        }
+        flush(literal);
+        for (const auto& p : parts_)
+            if (p.kind == part_kind::literal)
+                for (char c : p.text)
+                    if (!index_char_ok(c))
+                        throw std::invalid_argument("sluice: index template \"" + std::string(t) +
+                                                    "\": index names are lower case, without \\ / * ? \" < > | space , # :");
+    }
+
+    /// The parts, in order.
+    [[nodiscard]] const std::vector<part>& parts() const noexcept { return parts_; }
+    /// True when a %-conversion needs the record's date.
+    [[nodiscard]] bool uses_date() const noexcept { return uses_date_; }
+
+private:
+    void flush(std::string& literal) {
+        if (!literal.empty()) parts_.push_back({part_kind::literal, std::move(literal)});
+        literal.clear();
+    }
+
+    std::vector<part> parts_;
+    bool uses_date_ = false;
+};
+
+} // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_INDEX_TEMPLATE_HPP
+// end file sluice/sinks/detail/index_template.hpp
 
 namespace sluice::config::detail {
 
@@ -50370,6 +50620,94 @@ inline void read_options(table_reader& r, pulsar_sink& s) {
     s.auth_token = r.string("auth_token");
     s.batching = r.boolean("batching");
     s.compression_type = r.one_of<pulsar_compression>("compression", codecs).value_or(pulsar_compression::none);
+}
+
+/// An http(s):// URL at `key` (required), reported where it is written otherwise.
+inline config_string read_http_url(table_reader& r, std::string_view key, std::string_view expected) {
+    config_string url = r.required_string(key, expected);
+    if (!url.empty() && !url.value.starts_with("https://") && !url.value.starts_with("http://"))
+        r.context().error(*r.table().get(key), "'" + std::string(key) + "' of " + r.what() + " must be an http:// or https:// URL");
+    return url;
+}
+
+/// max_*_bytes and timeout shared by the HTTP sinks.
+template <class Sink>
+inline void read_http_limits(table_reader& r, Sink& s) {
+    if (auto n = r.size("max_request_bytes")) s.max_request_bytes = static_cast<std::size_t>(*n);
+    if (auto n = r.size("max_record_bytes")) s.max_record_bytes = static_cast<std::size_t>(*n);
+    s.timeout = r.duration("timeout");
+}
+
+inline void read_options(table_reader& r, opensearch_sink_config& s) {
+    static constexpr choice<bool> actions[] = {{"index", false}, {"create", true}};
+    s.endpoint = read_http_url(r, "endpoint", "the cluster's URL, http(s)://host:9200");
+    if (auto index = r.name("index")) {
+        try {
+            sluice::detail::index_template check(*index);
+            s.index = std::move(*index);
+        } catch (const std::invalid_argument& e) {
+            std::string why = e.what();
+            if (why.starts_with("sluice: ")) why.erase(0, 8);
+            r.context().error(*r.table().get("index"), "'index' of " + r.what() + ": " + why);
+        }
+    }
+    s.create = r.one_of<bool>("action", actions).value_or(false);
+    s.id_field = r.name("id_field").value_or("");
+    s.timestamp_field = r.name("timestamp_field").value_or("");
+    s.username = r.string("username");
+    s.password = r.string("password");
+    s.bearer_token = r.string("bearer_token");
+    if (s.bearer_token && (s.username || s.password))
+        r.context().error(*r.table().get("bearer_token"), r.what() + " takes username and password, or bearer_token, not both");
+    else if (s.username.has_value() != s.password.has_value())
+        r.missing(s.username ? "password" : "username", "basic authentication needs both");
+    s.gzip = r.boolean("gzip").value_or(false);
+    s.max_actions = r.count("max_actions", 1);
+    read_http_limits(r, s);
+}
+
+/// [sinks.NAME.headers] of an http sink: every value a string (interpolated: it may be a secret).
+inline void read_headers(table_reader& r, http_sink_config& s) {
+    const toml::table* t = r.subtable("headers");
+    if (!t) return;
+    for (auto&& [key, node] : *t) {
+        const std::string name(key.str());
+        const bool token = !name.empty() && name.find_first_of(" \t\r\n:\"(),/;<=>?@[\\]{}") == std::string::npos;
+        if (!token) {
+            r.context().error(key.source().begin, "header name '" + name.substr(0, 40) + "' in [headers] of " + r.what() + " is not an HTTP token");
+            continue;
+        }
+        if (!node.is_string()) {
+            r.context().error(node, "header '" + name + "' in [headers] of " + r.what() + " must be a string");
+            continue;
+        }
+        auto value = r.context().interpolate(node.as_string()->get(), node);
+        if (!value) continue;
+        if (value->value.find_first_of("\r\n") != std::string::npos) {
+            r.context().error(node, "header '" + name + "' in [headers] of " + r.what() + " has a line break");
+            continue;
+        }
+        s.headers.emplace_back(name, std::move(*value));
+    }
+}
+
+inline void read_options(table_reader& r, http_sink_config& s) {
+    static constexpr choice<std::string_view> methods[] = {{"POST", "POST"}, {"PUT", "PUT"}};
+    static constexpr choice<http_body_framing> framings[] = {{"ndjson", http_body_framing::ndjson},
+                                                             {"json_array", http_body_framing::json_array},
+                                                             {"single", http_body_framing::single}};
+    static constexpr choice<compression> codecs[] = {
+        {"none", compression::none}, {"gzip", compression::gzip}, {"zstd", compression::zstd}};
+    s.url = read_http_url(r, "url", "the endpoint's URL; {key} stands for the batch key");
+    s.method = std::string(r.one_of<std::string_view>("method", methods).value_or("POST"));
+    s.framing = r.one_of<http_body_framing>("framing", framings).value_or(http_body_framing::ndjson);
+    s.body_compression = r.one_of<compression>("compression", codecs).value_or(compression::none);
+    if (!compression_available(s.body_compression))
+        r.context().error(*r.table().get("compression"), "'compression' of " + r.what() + ": " +
+                                                             std::string(to_string(s.body_compression)) + " is not compiled into this sluice");
+    read_headers(r, s);
+    s.max_records = r.count("max_records", 1);
+    read_http_limits(r, s);
 }
 
 /// [sinks.NAME.batch].
@@ -50728,5 +51066,3036 @@ inline config_result read_text(std::string_view text, std::string file, const aw
 } // namespace sluice::config
 #endif // SLUICE_SINGLE_HEADER_SLUICE_CONFIG_TOML_CONFIG_HPP
 // end file sluice/config/toml_config.hpp
+#endif
+
+// the observability routes for any http::router: /metrics, /health, /status.json and the status page
+// begin file sluice/metrics/last_errors.hpp
+
+// last_errors: each sink's most recent failure, for /status.json's "last_error". Fed directly
+// (note()) or by watching a logger: delivery_pipeline logs every final failure and every drop at
+// warn with a "sink" field naming the pipeline, so a logger built with observer() keeps the page's
+// last errors without touching the pipelines.
+//
+//     last_errors errors;
+//     logger log(log_options{.level = log_level::warn}, errors.observer(write_log_line_to_stderr));
+//     o.log = &log;                                  // delivery_options of each pipeline
+//     ...  sink_status{.name = "orders", .last_error = errors.get("orders")}
+//
+// The logger throttles repeated causes (one line per cause and interval), so a failure that repeats
+// shows with the time it was last logged. Messages come from the logger's records, which are redacted
+// already: no record bodies, no credentials.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+// begin file sluice/metrics/service_status.hpp
+
+// service_status: what a service built on sluice says about itself at GET /status.json, the document
+// the status page (metrics/status_page.hpp) reads next to /metrics. The service describes its
+// pipelines (names, sources, sinks, dead-letter sinks, each sink's last error); the numbers come from
+// /metrics, where each sink's series carry name=<sink name>. The JSON, field by field:
+//
+//   {"service":"sluiced","version":"0.1.0","started_at":"2025-01-02T03:04:05.678Z","uptime_seconds":12.5,
+//    "pipelines":[{"name":"orders","kind":"pipeline","queue":"orders","sources":["http"],
+//      "sinks":[{"name":"orders-sqs","type":"sqs","dead_letter":"orders-dlq",
+//                "last_error":{"message":"throttled","at":"2025-01-02T03:04:06.000Z"}}]}]}
+//
+// "kind" is "pipeline" or "firehose"; "dead_letter" and "last_error" are null when there is none.
+// Times are RFC 3339 in UTC with milliseconds.
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+namespace sluice {
+
+/// A sink's most recent failure: what it was and when.
+struct sink_error {
+    /// Why (no record bodies or credentials: the page shows it to whoever can reach it).
+    std::string message;
+    /// When it happened.
+    std::chrono::system_clock::time_point at{};
+};
+
+/// One sink of a pipeline.
+struct sink_status {
+    /// The sink's name: the `name` label of its series in /metrics.
+    std::string name;
+    /// What it delivers to: "sqs", "kinesis", "file", ...
+    std::string type;
+    /// The sink that takes its dead letters, if any.
+    std::optional<std::string> dead_letter{};
+    /// Its last failure, if any.
+    std::optional<sink_error> last_error{};
+};
+
+/// Whether a pipeline comes from the configuration or was created over the MiniFirehose API.
+enum class pipeline_kind { pipeline, firehose };
+
+/// "pipeline" or "firehose".
+[[nodiscard]] constexpr std::string_view to_string(pipeline_kind kind) noexcept {
+    return kind == pipeline_kind::firehose ? "firehose" : "pipeline";
+}
+
+/// One pipeline or firehose: where its events come from, the queue they pass and the sinks they reach.
+struct pipeline_status {
+    /// The pipeline's (or firehose's) name.
+    std::string name;
+    /// Configured, or created over the API.
+    pipeline_kind kind = pipeline_kind::pipeline;
+    /// The `name` label of its queue's series in /metrics (empty: no queue).
+    std::string queue{};
+    /// The names of its sources.
+    std::vector<std::string> sources{};
+    /// Its sinks.
+    std::vector<sink_status> sinks{};
+};
+
+/// The whole /status.json document.
+struct service_status {
+    /// The service's name.
+    std::string service = "sluiced";
+    /// Its version (sluice's, by default).
+    std::string version = version_string;
+    /// When it started.
+    std::chrono::system_clock::time_point started_at{};
+    /// How long it has been running (written in seconds, milliseconds precise).
+    std::chrono::milliseconds uptime{0};
+    /// Its pipelines and firehoses.
+    std::vector<pipeline_status> pipelines{};
+};
+
+namespace detail {
+
+/// "2025-01-02T03:04:05.678Z": `at` in UTC to the millisecond, into `buffer` (system_clock's range
+/// is within RFC 3339's four-digit years: 1677 to 2262 with libstdc++'s nanoseconds).
+[[nodiscard]] inline std::string_view format_rfc3339_utc(std::chrono::system_clock::time_point at, char (&buffer)[32]) noexcept {
+    using namespace std::chrono;
+    const auto ms = floor<milliseconds>(at);
+    const auto day = floor<days>(ms);
+    const year_month_day ymd{day};
+    const hh_mm_ss<milliseconds> time{ms - day};
+    const int n = std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
+                                unsigned(ymd.month()), unsigned(ymd.day()), int(time.hours().count()),
+                                int(time.minutes().count()), int(time.seconds().count()),
+                                int(time.subseconds().count()));
+    return {buffer, n > 0 ? std::size_t(n) : 0};
+}
+
+/// The JSON of service_status, through either text:: emitter (sized once, then written).
+class status_json_writer {
+public:
+    template <class Emitter>
+    static void emit(Emitter& e, const service_status& s) {
+        e.raw("{\"service\":");
+        string(e, s.service);
+        e.raw(",\"version\":");
+        string(e, s.version);
+        e.raw(",\"started_at\":");
+        time(e, s.started_at);
+        e.raw(",\"uptime_seconds\":");
+        e.number(static_cast<double>(s.uptime.count()) / 1000.0);
+        e.raw(",\"pipelines\":[");
+        for (std::size_t i = 0; i < s.pipelines.size(); ++i) {
+            if (i > 0) e.raw(",");
+            pipeline(e, s.pipelines[i]);
+        }
+        e.raw("]}");
+    }
+
+private:
+    template <class Emitter>
+    static void pipeline(Emitter& e, const pipeline_status& p) {
+        e.raw("{\"name\":");
+        string(e, p.name);
+        e.raw(",\"kind\":");
+        string(e, to_string(p.kind));
+        e.raw(",\"queue\":");
+        string(e, p.queue);
+        e.raw(",\"sources\":[");
+        for (std::size_t i = 0; i < p.sources.size(); ++i) {
+            if (i > 0) e.raw(",");
+            string(e, p.sources[i]);
+        }
+        e.raw("],\"sinks\":[");
+        for (std::size_t i = 0; i < p.sinks.size(); ++i) {
+            if (i > 0) e.raw(",");
+            sink(e, p.sinks[i]);
+        }
+        e.raw("]}");
+    }
+
+    template <class Emitter>
+    static void sink(Emitter& e, const sink_status& s) {
+        e.raw("{\"name\":");
+        string(e, s.name);
+        e.raw(",\"type\":");
+        string(e, s.type);
+        e.raw(",\"dead_letter\":");
+        if (s.dead_letter) string(e, *s.dead_letter);
+        else e.raw("null");
+        e.raw(",\"last_error\":");
+        if (s.last_error) {
+            e.raw("{\"message\":");
+            string(e, s.last_error->message);
+            e.raw(",\"at\":");
+            time(e, s.last_error->at);
+            e.raw("}");
+        } else {
+            e.raw("null");
+        }
+        e.raw("}");
+    }
+
+    template <class Emitter>
+    static void string(Emitter& e, std::string_view s) {
+        e.raw("\"");
+        e.escaped(s);
+        e.raw("\"");
+    }
+
+    template <class Emitter>
+    static void time(Emitter& e, std::chrono::system_clock::time_point at) {
+        char buffer[32];
+        string(e, format_rfc3339_utc(at, buffer));
+    }
+};
+
+} // namespace detail
+
+/// Appends `status` as the /status.json document (see the file comment) to `out`.
+inline void append_json(std::string& out, const service_status& status) {
+    text::append_exact(out, [&](auto& e) { detail::status_json_writer::emit(e, status); });
+}
+
+/// `status` as the /status.json document.
+[[nodiscard]] inline std::string to_json(const service_status& status) {
+    std::string out;
+    append_json(out, status);
+    return out;
+}
+
+} // namespace sluice
+// end file sluice/metrics/service_status.hpp
+
+namespace sluice {
+
+/// The last failure of each sink by name. Thread-safe.
+class last_errors {
+public:
+    /// The longest message kept (longer ones are cut, at a UTF-8 character boundary).
+    static constexpr std::size_t max_message_bytes = 1024;
+
+    /// Records `message` as `sink`'s last failure at `at`.
+    void note(std::string_view sink, std::string_view message,
+              std::chrono::system_clock::time_point at = std::chrono::system_clock::now()) {
+        sink_error e{std::string(cut(message)), at};
+        std::lock_guard lock(mutex_);
+        errors_.insert_or_assign(std::string(sink), std::move(e));
+    }
+
+    /// `sink`'s last failure, if any.
+    [[nodiscard]] std::optional<sink_error> get(std::string_view sink) const {
+        std::lock_guard lock(mutex_);
+        const auto it = errors_.find(sink);
+        if (it == errors_.end()) return std::nullopt;
+        return it->second;
+    }
+
+    /// Forgets `sink`'s failure (a firehose deleted, a pipeline reloaded).
+    void clear(std::string_view sink) {
+        std::lock_guard lock(mutex_);
+        if (const auto it = errors_.find(sink); it != errors_.end()) errors_.erase(it);
+    }
+
+    /// A log callback that notes every record at warn or above carrying a "sink" field (its message,
+    /// then ": " and its "reason" field when it has one), then hands every record to `next` (if
+    /// any). This object must outlive the logger.
+    [[nodiscard]] log_callback observer(log_callback next = {}) {
+        return [this, next = std::move(next)](const log_record& r) {
+            if (r.level >= log_level::warn) observe(r);
+            if (next) next(r);
+        };
+    }
+
+private:
+    void observe(const log_record& r) {
+        std::string_view sink, reason;
+        for (const log_field& f : r.fields) {
+            if (f.key == "sink") sink = f.value;
+            else if (f.key == "reason") reason = f.value;
+        }
+        if (sink.empty()) return;
+        std::string message(r.message);
+        if (!reason.empty()) {
+            message += ": ";
+            message += reason;
+        }
+        note(sink, message, r.time);
+    }
+
+    /// At most max_message_bytes, not splitting a UTF-8 sequence.
+    static std::string_view cut(std::string_view s) noexcept {
+        if (s.size() <= max_message_bytes) return s;
+        std::size_t n = max_message_bytes;
+        while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+        return s.substr(0, n);
+    }
+
+    mutable std::mutex mutex_;
+    std::map<std::string, sink_error, std::less<>> errors_;
+};
+
+} // namespace sluice
+// end file sluice/metrics/last_errors.hpp
+// begin file sluice/metrics/status_page.hpp
+
+// The observability endpoints of a service built on sluice, mounted on any http::router (sluiced's,
+// or a library user's own http::server):
+//
+//     GET /metrics      the registry in the Prometheus text format 0.0.4
+//     GET /health       {"status":"ok"}
+//     GET /status.json  service_status (metrics/service_status.hpp): the pipelines, their sinks, their
+//                       dead-letter sinks and last errors, from the service's callback
+//     GET /             a live status page (one self-contained HTML document) reading the two above
+//
+//     metrics_registry registry;              // handed to queues and pipelines as their `metrics`
+//     http::router routes;
+//     add_observability_routes(routes, registry, {.pipelines = [&] { return describe_pipelines(); }});
+//     http::server server(loop, routes.as_handler());
+//
+// With a prefix ("/ops") the routes are /ops/metrics, /ops/health, /ops/status.json and the page at
+// /ops/ (/ops redirects there); the page fetches relative URLs, so it works under any prefix.
+// Handlers run on the server's loop: the callback is called there, once per GET /status.json.
+// Every answer is `Cache-Control: no-store`; the page forbids itself every other origin through its
+// Content-Security-Policy (nothing external is loaded, nothing is sent elsewhere).
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// begin file sluice/metrics/detail/status_page_html.hpp
+
+// The status page served at GET / by add_observability_routes (metrics/status_page.hpp): one HTML
+// document with its CSS and JavaScript inline and nothing loaded from anywhere else (the routes'
+// Content-Security-Policy forbids it too). Every second it fetches status.json and metrics (relative
+// URLs, so the page works under any prefix), parses the Prometheus text format, and shows per
+// pipeline its sinks' totals and rates, buffer fill, retries, throttles, failures, drops and last
+// error, with a chart of events/s in and out over the last five minutes. When a fetch fails it says
+// "disconnected" and keeps the last values on screen until the service answers again.
+//
+// Text from the service (names, error messages) only ever reaches the page through textContent and
+// attributes, never as markup. Hooks for tests: section[data-pipeline], tr[data-sink],
+// [data-field] and [data-total] elements carry the raw number in data-value, #connection has
+// data-state="live|disconnected|connecting" and data-updated (the last good poll, ms since the epoch).
+
+#include <string_view>
+
+namespace sluice::detail {
+
+inline constexpr std::string_view status_page_html = R"sluice_page(<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
+<title>sluice status</title>
+<link rel="icon" href="data:,">
+<style>
+:root { --bg: #f7f7f5; --fg: #1d1f21; --muted: #5b6168; --card: #fff; --line: #d9dcdf;
+        --in: #1f5fbf; --out: #1d7a3a; --bad: #b3261e; --warn: #8a5a00; }
+@media (prefers-color-scheme: dark) {
+  :root { --bg: #141618; --fg: #e8eaed; --muted: #a3a9b0; --card: #1d2023; --line: #33383d;
+          --in: #7fb0ff; --out: #6fd08c; --bad: #ff8a80; --warn: #f0c060; }
+}
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+       background: var(--bg); color: var(--fg); }
+header.top { padding: 12px 16px; border-bottom: 1px solid var(--line); background: var(--card);
+             display: flex; flex-wrap: wrap; gap: 8px 24px; align-items: center; }
+h1 { font-size: 20px; margin: 0; }
+.version { color: var(--muted); margin-left: 6px; }
+#connection { margin: 0; padding: 2px 10px; border-radius: 12px; font-weight: 600; }
+#connection[data-state="live"] { color: var(--out); border: 1px solid var(--out); }
+#connection[data-state="disconnected"] { color: var(--bad); border: 1px solid var(--bad); }
+#connection[data-state="connecting"] { color: var(--muted); border: 1px solid var(--line); }
+dl.totals { display: flex; flex-wrap: wrap; gap: 4px 20px; margin: 0; }
+dl.totals div { min-width: 80px; }
+dt { color: var(--muted); font-size: 12px; }
+dd { margin: 0; font-weight: 600; font-variant-numeric: tabular-nums; }
+main { padding: 12px 16px; display: grid; gap: 16px; }
+body.stale main, body.stale dl.totals { opacity: 0.6; }
+section.pipeline { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 12px; min-width: 0; }
+.phead { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; }
+h2 { font-size: 17px; margin: 0; overflow-wrap: anywhere; }
+.kind { font-size: 12px; text-transform: uppercase; letter-spacing: 0.05em; color: var(--muted);
+        border: 1px solid var(--line); border-radius: 4px; padding: 0 6px; }
+.meta { color: var(--muted); margin: 0; overflow-wrap: anywhere; }
+.rates { margin: 0; font-variant-numeric: tabular-nums; }
+.rin { color: var(--in); } .rout { color: var(--out); }
+figure { margin: 8px 0; }
+canvas { width: 100%; height: 120px; display: block; }
+figcaption { color: var(--muted); font-size: 12px; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+caption { text-align: left; color: var(--muted); font-size: 12px; padding: 4px 0; }
+th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: right; vertical-align: top; white-space: nowrap; }
+th[scope="row"], thead th:first-child, thead th:last-child, td.error { text-align: left; }
+th[scope="row"] { overflow-wrap: anywhere; white-space: normal; min-width: 8em; }
+td.error { white-space: normal; min-width: 12em; max-width: 28em; overflow-wrap: anywhere; }
+td.error.has-error { color: var(--bad); }
+.sub { display: block; color: var(--muted); font-size: 12px; font-weight: 400; }
+.nonzero { color: var(--warn); }
+.failing { color: var(--bad); }
+footer { padding: 8px 16px 16px; color: var(--muted); font-size: 12px; }
+a { color: var(--in); }
+@media (max-width: 600px) {
+  header.top, main { padding: 8px; }
+  th, td { padding: 3px 5px; }
+}
+</style>
+</head>
+<body>
+<header class="top">
+  <div><h1 id="service">sluice</h1><span id="version" class="version"></span></div>
+  <p id="connection" role="status" aria-live="polite" data-state="connecting">connecting&hellip;</p>
+  <dl class="totals" aria-label="Totals">
+    <div><dt>Uptime</dt><dd id="uptime">&ndash;</dd></div>
+    <div><dt>Events in</dt><dd data-total="in">&ndash;</dd></div>
+    <div><dt>In/s</dt><dd data-total="rate_in">&ndash;</dd></div>
+    <div><dt>Delivered</dt><dd data-total="out">&ndash;</dd></div>
+    <div><dt>Out/s</dt><dd data-total="rate_out">&ndash;</dd></div>
+    <div><dt>Failed</dt><dd data-total="failed">&ndash;</dd></div>
+    <div><dt>Dropped</dt><dd data-total="dropped">&ndash;</dd></div>
+  </dl>
+</header>
+<main id="pipelines" aria-label="Pipelines">
+  <p id="empty">No pipelines yet.</p>
+</main>
+<footer>Read every second from <a href="status.json">status.json</a> and <a href="metrics">metrics</a>.
+<noscript>This page needs JavaScript to show live values.</noscript></footer>
+<script>
+"use strict";
+(function () {
+const POLL_MS = 1000, TIMEOUT_MS = 2500, HISTORY_MS = 5 * 60 * 1000;
+const number = new Intl.NumberFormat("en-US");
+const rateFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+const state = { previous: null, lastOk: 0, sections: new Map(), history: new Map(), made: 0 };
+
+// ---- the Prometheus text format 0.0.4 ------------------------------------------------------
+function parseValue(text) {
+  if (text === "+Inf" || text === "Inf") return Infinity;
+  if (text === "-Inf") return -Infinity;
+  if (text === "NaN") return NaN;
+  const v = Number(text);
+  if (text === "" || Number.isNaN(v)) throw new Error("bad sample value '" + text + "'");
+  return v;
+}
+
+function parseLabels(line, i, labels) {
+  i++; // '{'
+  for (;;) {
+    while (line[i] === " " || line[i] === ",") i++;
+    if (line[i] === "}") return i + 1;
+    let j = i;
+    while (j < line.length && /[A-Za-z0-9_]/.test(line[j])) j++;
+    if (j === i || line[j] !== "=" || line[j + 1] !== "\"") throw new Error("bad label in '" + line + "'");
+    const name = line.slice(i, j);
+    let value = "";
+    for (i = j + 2; ; i++) {
+      if (i >= line.length) throw new Error("unterminated label value in '" + line + "'");
+      const c = line[i];
+      if (c === "\"") break;
+      if (c === "\\") {
+        const n = line[++i];
+        value += n === "n" ? "\n" : n;
+      } else {
+        value += c;
+      }
+    }
+    labels[name] = value;
+    i++;
+  }
+}
+
+/** Samples of a text exposition: [{name, labels, value}]. Throws on a malformed line. */
+function parsePrometheus(text) {
+  const samples = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line[0] === "#") continue;
+    let i = 0;
+    while (i < line.length && /[A-Za-z0-9_:]/.test(line[i])) i++;
+    if (i === 0) throw new Error("bad metric name in '" + line + "'");
+    const sample = { name: line.slice(0, i), labels: {}, value: 0 };
+    if (line[i] === "{") i = parseLabels(line, i, sample.labels);
+    const fields = line.slice(i).trim().split(/\s+/);
+    sample.value = parseValue(fields[0]);
+    samples.push(sample);
+  }
+  return samples;
+}
+
+// ---- series by (metric, component, name[, medium]) ------------------------------------------
+function key(metric, component, name, medium) {
+  return metric + "\u0000" + component + "\u0000" + name + "\u0000" + (medium || "");
+}
+
+function indexSamples(samples) {
+  const index = new Map();
+  for (const s of samples) {
+    if (s.labels.component === undefined || s.labels.name === undefined) continue;
+    const k = key(s.name, s.labels.component, s.labels.name, s.labels.medium);
+    index.set(k, (index.get(k) || 0) + s.value);
+  }
+  return index;
+}
+
+const SINK_COUNTERS = {
+  in: "sluice_events_in_total", out: "sluice_events_out_total", failed: "sluice_events_failed_total",
+  dropped: "sluice_events_dropped_total", retried: "sluice_events_retried_total",
+  requests: "sluice_requests_total", request_retries: "sluice_request_retries_total",
+  throttles: "sluice_request_throttles_total"
+};
+
+function sinkValues(index, name) {
+  const v = {};
+  // Batch sinks publish as component "sink"; file and S3 sinks (the object engine) as "objects".
+  for (const field in SINK_COUNTERS) {
+    const own = index.get(key(SINK_COUNTERS[field], "sink", name));
+    v[field] = own !== undefined ? own : index.get(key(SINK_COUNTERS[field], "objects", name));
+  }
+  for (const medium of ["memory", "disk"]) {
+    v[medium + "_events"] = index.get(key("sluice_buffer_events", "buffer", name, medium));
+    v[medium + "_bytes"] = index.get(key("sluice_buffer_bytes", "buffer", name, medium));
+  }
+  return v;
+}
+
+/** Per second since the previous poll; a counter that went down was reset, so it counts from 0. */
+function rate(now, before, seconds) {
+  if (now === undefined || before === undefined || !(seconds > 0)) return undefined;
+  return (now >= before ? now - before : now) / seconds;
+}
+
+function sum(values) {
+  let total, seen = false;
+  for (const v of values) if (v !== undefined) { total = (seen ? total : 0) + v; seen = true; }
+  return total;
+}
+
+// ---- formatting ------------------------------------------------------------------------------
+const DASH = "\u2013";
+function fmtCount(v) { return v === undefined ? DASH : number.format(v); }
+function fmtRate(v) { return v === undefined ? DASH : rateFormat.format(v) + "/s"; }
+function fmtBytes(v) {
+  if (v === undefined) return DASH;
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return (u === 0 ? number.format(v) : rateFormat.format(v)) + " " + units[u];
+}
+function fmtDuration(seconds) {
+  if (!(seconds >= 0)) return DASH;
+  let s = Math.floor(seconds);
+  const d = Math.floor(s / 86400); s -= d * 86400;
+  const h = Math.floor(s / 3600); s -= h * 3600;
+  const m = Math.floor(s / 60); s -= m * 60;
+  return (d ? d + "d " : "") + (d || h ? h + "h " : "") + (d || h || m ? m + "m " : "") + s + "s";
+}
+function fmtClock(date) { return date.toLocaleTimeString("en-GB", { hour12: false }); }
+function fmtWhen(text) {
+  const at = new Date(text);
+  if (Number.isNaN(at.getTime())) return text;
+  const sameDay = at.toDateString() === new Date().toDateString();
+  return (sameDay ? "" : at.toLocaleDateString("en-GB") + " ") + fmtClock(at);
+}
+
+// ---- DOM -------------------------------------------------------------------------------------
+function el(tag, attributes, ...children) {
+  const e = document.createElement(tag);
+  for (const name in attributes || {}) e.setAttribute(name, attributes[name]);
+  for (const c of children) e.append(c);
+  return e;
+}
+
+/** Puts `node` at `index` among parent's children, only when it is elsewhere (moving a node blurs it). */
+function place(parent, node, index) {
+  const at = parent.children[index];
+  if (at !== node) parent.insertBefore(node, at || null);
+}
+
+function setNumber(node, value, text, className) {
+  node.dataset.value = value === undefined ? "" : String(value);
+  if (node.firstChild === null || node.firstChild.nodeType !== Node.TEXT_NODE) node.prepend(document.createTextNode(""));
+  if (node.firstChild.data !== text) node.firstChild.data = text;
+  node.className = className || "";
+}
+
+function setSub(node, text) {
+  let sub = node.querySelector(".sub");
+  if (!sub) { sub = el("span", { class: "sub" }); node.append(sub); }
+  if (sub.textContent !== text) sub.textContent = text;
+}
+
+const COLUMNS = [
+  ["rate_in", "In/s"], ["rate_out", "Out/s"], ["out", "Delivered"], ["memory", "Memory buffer"],
+  ["disk", "Disk buffer"], ["retried", "Retries"], ["throttles", "Throttles"], ["failed", "Failed"],
+  ["dropped", "Dropped"], ["error", "Last error"]
+];
+
+function makeSection(n) {
+  const id = "pipeline-" + n;
+  const title = el("h2", { id: id + "-title" });
+  const kind = el("span", { class: "kind" });
+  const meta = el("p", { class: "meta" });
+  const rates = el("p", { class: "rates" });
+  const canvas = el("canvas", { role: "img", width: "600", height: "120" });
+  const head = el("tr", {}, el("th", { scope: "col" }, "Sink"));
+  for (const [, label] of COLUMNS) head.append(el("th", { scope: "col" }, label));
+  const caption = el("caption");
+  const body = el("tbody");
+  const wrap = el("div", { class: "table-wrap", role: "region", tabindex: "0", "aria-labelledby": id + "-title" },
+                  el("table", {}, caption, el("thead", {}, head), body));
+  const figure = el("figure", {}, canvas,
+                    el("figcaption", {}, "Events/s in (blue) and out (green), last 5 minutes"));
+  const section = el("section", { class: "pipeline", "aria-labelledby": id + "-title" },
+                     el("div", { class: "phead" }, title, kind, rates), meta, figure, wrap);
+  return { section, title, kind, meta, rates, canvas, caption, body, rows: new Map() };
+}
+
+function makeRow(sink) {
+  const name = el("th", { scope: "row" });
+  const tr = el("tr", {}, name);
+  const cells = {};
+  for (const [field] of COLUMNS) {
+    cells[field] = el("td", { "data-field": field });
+    if (field === "error") cells[field].classList.add("error");
+    tr.append(cells[field]);
+  }
+  tr.dataset.sink = sink.name;
+  return { tr, name, cells };
+}
+
+function updateRow(row, sink, v, r) {
+  row.name.textContent = sink.name;
+  setSub(row.name, sink.type || "");
+  const c = row.cells;
+  setNumber(c.rate_in, r.in, fmtRate(r.in));
+  setNumber(c.rate_out, r.out, fmtRate(r.out));
+  setNumber(c.out, v.out, fmtCount(v.out));
+  setSub(c.out, "of " + fmtCount(v.in) + " in");
+  setNumber(c.memory, v.memory_events, fmtCount(v.memory_events) + " ev");
+  setSub(c.memory, fmtBytes(v.memory_bytes));
+  setNumber(c.disk, v.disk_events, fmtCount(v.disk_events) + " ev");
+  setSub(c.disk, fmtBytes(v.disk_bytes));
+  setNumber(c.retried, v.retried, fmtCount(v.retried), v.retried ? "nonzero" : "");
+  setSub(c.retried, fmtCount(v.request_retries) + " requests");
+  setNumber(c.throttles, v.throttles, fmtCount(v.throttles), v.throttles ? "nonzero" : "");
+  setNumber(c.failed, v.failed, fmtCount(v.failed), v.failed ? "failing" : "");
+  setSub(c.failed, sink.dead_letter ? "dead letters \u2192 " + sink.dead_letter : "no dead-letter sink");
+  setNumber(c.dropped, v.dropped, fmtCount(v.dropped), v.dropped ? "failing" : "");
+  const e = sink.last_error;
+  const text = e ? e.message : "none";
+  if (c.error.dataset.message !== text) {
+    c.error.dataset.message = text;
+    c.error.textContent = "";
+    c.error.append(text);
+    if (e) c.error.append(el("span", { class: "sub" }, el("time", { datetime: e.at, title: e.at }, fmtWhen(e.at))));
+  }
+  c.error.className = "error" + (e ? " has-error" : "");
+}
+
+function updatePipeline(view, pipeline, index, previous, seconds, now) {
+  view.title.textContent = pipeline.name;
+  view.kind.textContent = pipeline.kind;
+  view.section.dataset.pipeline = pipeline.name;
+  view.caption.textContent = "Sinks of " + pipeline.name;
+  const sources = (pipeline.sources || []).join(", ") || "none";
+  const depth = pipeline.queue ? index.get(key("sluice_queue_depth", "queue", pipeline.queue)) : undefined;
+  view.meta.textContent = "Sources: " + sources + (pipeline.queue ? " \u00b7 queue " + pipeline.queue +
+                          (depth === undefined ? "" : " (" + fmtCount(depth) + " waiting)") : "");
+  const totals = { in: [], out: [], failed: [], dropped: [], rin: [], rout: [] };
+  const seen = new Set();
+  (pipeline.sinks || []).forEach((sink, k) => {
+    seen.add(sink.name);
+    let row = view.rows.get(sink.name);
+    if (!row) { row = makeRow(sink); view.rows.set(sink.name, row); }
+    place(view.body, row.tr, k); // the status document's order
+    const v = sinkValues(index, sink.name);
+    const p = previous ? sinkValues(previous, sink.name) : {};
+    const r = { in: rate(v.in, p.in, seconds), out: rate(v.out, p.out, seconds) };
+    updateRow(row, sink, v, r);
+    totals.in.push(v.in); totals.out.push(v.out); totals.failed.push(v.failed); totals.dropped.push(v.dropped);
+    totals.rin.push(r.in); totals.rout.push(r.out);
+  });
+  for (const [name, row] of view.rows) if (!seen.has(name)) { row.tr.remove(); view.rows.delete(name); }
+  // A pipeline's input is what its queue accepted when it has one, else what its sinks did.
+  const queueIn = pipeline.queue ? index.get(key("sluice_events_in_total", "queue", pipeline.queue)) : undefined;
+  const result = { in: queueIn !== undefined ? queueIn : sum(totals.in), out: sum(totals.out),
+                   failed: sum(totals.failed), dropped: sum(totals.dropped), rate_out: sum(totals.rout) };
+  result.rate_in = queueIn !== undefined
+      ? rate(queueIn, previous ? previous.get(key("sluice_events_in_total", "queue", pipeline.queue)) : undefined, seconds)
+      : sum(totals.rin);
+  view.rates.textContent = "in " + fmtRate(result.rate_in) + " \u00b7 out " + fmtRate(result.rate_out);
+  record(pipeline.name, now, result.rate_in, result.rate_out);
+  drawChart(view.canvas, state.history.get(pipeline.name) || [], now);
+  return result;
+}
+
+// ---- charts ----------------------------------------------------------------------------------
+function record(name, now, rateIn, rateOut) {
+  if (rateIn === undefined && rateOut === undefined) return;
+  let h = state.history.get(name);
+  if (!h) { h = []; state.history.set(name, h); }
+  h.push({ t: now, in: rateIn || 0, out: rateOut || 0 });
+  while (h.length && h[0].t < now - HISTORY_MS) h.shift();
+}
+
+function drawChart(canvas, points, now) {
+  const ratio = window.devicePixelRatio || 1;
+  const w = Math.max(200, Math.round(canvas.clientWidth * ratio)), h = Math.round(120 * ratio);
+  if (canvas.width !== w) canvas.width = w;
+  if (canvas.height !== h) canvas.height = h;
+  const g = canvas.getContext("2d");
+  const css = getComputedStyle(document.documentElement);
+  const color = (name) => css.getPropertyValue(name).trim();
+  g.clearRect(0, 0, w, h);
+  let max = 1;
+  for (const p of points) max = Math.max(max, p.in, p.out);
+  const top = 14 * ratio, bottom = h - 4 * ratio;
+  const x = (t) => w - (now - t) / HISTORY_MS * w;
+  const y = (v) => bottom - v / max * (bottom - top);
+  g.strokeStyle = color("--line");
+  g.lineWidth = 1;
+  g.beginPath(); g.moveTo(0, bottom); g.lineTo(w, bottom); g.moveTo(0, top); g.lineTo(w, top); g.stroke();
+  g.fillStyle = color("--muted");
+  g.font = 11 * ratio + "px system-ui, sans-serif";
+  g.fillText(rateFormat.format(max) + "/s", 2 * ratio, 11 * ratio);
+  for (const [field, name] of [["in", "--in"], ["out", "--out"]]) {
+    g.strokeStyle = color(name);
+    g.lineWidth = 1.5 * ratio;
+    g.beginPath();
+    let last = null;
+    for (const p of points) {
+      // A gap of more than three polls (disconnected) breaks the line.
+      if (last === null || p.t - last > 3 * POLL_MS) g.moveTo(x(p.t), y(p[field])); else g.lineTo(x(p.t), y(p[field]));
+      last = p.t;
+    }
+    g.stroke();
+  }
+  const latest = points.length ? points[points.length - 1] : null;
+  canvas.setAttribute("aria-label", latest
+      ? "Chart of events per second over the last 5 minutes; now " + rateFormat.format(latest.in) +
+        " in and " + rateFormat.format(latest.out) + " out per second"
+      : "Chart of events per second over the last 5 minutes; no data yet");
+}
+
+// ---- polling ---------------------------------------------------------------------------------
+async function fetchText(url) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
+  try {
+    const response = await fetch(url, { cache: "no-store", signal: abort.signal });
+    if (!response.ok) throw new Error(url + ": HTTP " + response.status);
+    return await response.text();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function setConnection(stateName, text) {
+  const c = document.getElementById("connection");
+  c.dataset.state = stateName;
+  if (c.textContent !== text) c.textContent = text;
+  document.body.classList.toggle("stale", stateName === "disconnected");
+}
+
+function setTotal(name, value, text) {
+  setNumber(document.querySelector('[data-total="' + name + '"]'), value, text);
+}
+
+function render(status, index, now) {
+  const previous = state.previous;
+  const seconds = previous ? (now - previous.at) / 1000 : 0;
+  document.getElementById("service").textContent = status.service || "sluice";
+  document.getElementById("version").textContent = status.version ? "v" + status.version : "";
+  document.title = (status.service || "sluice") + " status";
+  document.getElementById("uptime").textContent = fmtDuration(status.uptime_seconds);
+  const main = document.getElementById("pipelines");
+  const totals = { in: [], out: [], failed: [], dropped: [], rate_in: [], rate_out: [] };
+  const names = new Set();
+  (status.pipelines || []).forEach((pipeline, i) => {
+    names.add(pipeline.name);
+    let view = state.sections.get(pipeline.name);
+    if (!view) { view = makeSection(state.made++); state.sections.set(pipeline.name, view); }
+    place(main, view.section, i + 1); // after #empty
+    const r = updatePipeline(view, pipeline, index, previous && previous.index, seconds, now);
+    for (const field in totals) totals[field].push(r[field]);
+  });
+  for (const [name, view] of state.sections)
+    if (!names.has(name)) { view.section.remove(); state.sections.delete(name); state.history.delete(name); }
+  document.getElementById("empty").hidden = names.size > 0;
+  setTotal("in", sum(totals.in), fmtCount(sum(totals.in)));
+  setTotal("out", sum(totals.out), fmtCount(sum(totals.out)));
+  setTotal("failed", sum(totals.failed), fmtCount(sum(totals.failed)));
+  setTotal("dropped", sum(totals.dropped), fmtCount(sum(totals.dropped)));
+  setTotal("rate_in", sum(totals.rate_in), fmtRate(sum(totals.rate_in)));
+  setTotal("rate_out", sum(totals.rate_out), fmtRate(sum(totals.rate_out)));
+  state.previous = { at: now, index };
+}
+
+async function poll() {
+  try {
+    const [statusText, metricsText] = await Promise.all([fetchText("status.json"), fetchText("metrics")]);
+    const status = JSON.parse(statusText);
+    const index = indexSamples(parsePrometheus(metricsText));
+    const now = Date.now();
+    render(status, index, now);
+    state.lastOk = now;
+    document.getElementById("connection").dataset.updated = String(now);
+    setConnection("live", "live \u00b7 updated " + fmtClock(new Date(now)));
+  } catch (failure) {
+    // Keep what is on screen; say since when it is stale. The next rate is taken over the whole gap.
+    const since = state.lastOk ? " since " + fmtClock(new Date(state.lastOk)) + ", showing the last values" : "";
+    setConnection("disconnected", "disconnected" + since + " (" + (failure && failure.message || failure) + ")");
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+window.addEventListener("resize", () => {
+  const now = Date.now();
+  for (const [name, view] of state.sections) drawChart(view.canvas, state.history.get(name) || [], now);
+});
+poll();
+})();
+</script>
+</body>
+</html>
+)sluice_page";
+
+} // namespace sluice::detail
+// end file sluice/metrics/detail/status_page_html.hpp
+
+namespace sluice {
+
+/// The Content-Type of GET /metrics: the Prometheus text exposition format 0.0.4.
+inline constexpr std::string_view prometheus_content_type = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What add_observability_routes serves besides the registry.
+struct observability_options {
+    /// The service's name in /status.json and the page's title.
+    std::string service = "sluiced";
+    /// The version in /status.json.
+    std::string version = version_string;
+    /// When the service started: /status.json's started_at; uptime counts from it.
+    std::chrono::system_clock::time_point started_at = std::chrono::system_clock::now();
+    /// Describes the pipelines for /status.json (called on the server's loop, once per request);
+    /// null: none.
+    std::function<std::vector<pipeline_status>()> pipelines{};
+    /// Mounts the routes under this path ("" or "/ops"; no trailing slash).
+    std::string prefix{};
+    /// Serves the status page at prefix + "/".
+    bool status_page = true;
+};
+
+namespace detail {
+
+/// The page's own policy: its inline style and script, requests to its own origin, nothing else.
+inline constexpr std::string_view status_page_csp =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// `r` with the headers every observability answer carries.
+inline http::server_response uncached(http::server_response r) {
+    r.headers.push_back({"Cache-Control", "no-store"});
+    r.headers.push_back({"X-Content-Type-Options", "nosniff"});
+    return r;
+}
+
+/// A response with `type` and `body`.
+inline http::server_response typed_response(std::string_view type, std::string body) {
+    http::server_response r;
+    r.headers.push_back({"Content-Type", std::string(type)});
+    r.body = std::move(body);
+    return uncached(std::move(r));
+}
+
+/// The state the handlers share: the options, and the steady clock's reading at started_at (uptime
+/// must not jump with the wall clock).
+struct observability_state {
+    observability_options options;
+    std::chrono::steady_clock::time_point started_steady;
+
+    explicit observability_state(observability_options o) : options(std::move(o)) {
+        const auto already = std::chrono::system_clock::now() - options.started_at;
+        started_steady = std::chrono::steady_clock::now() -
+                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(already);
+    }
+
+    [[nodiscard]] service_status status() const {
+        service_status s;
+        s.service = options.service;
+        s.version = options.version;
+        s.started_at = options.started_at;
+        const auto up = std::chrono::steady_clock::now() - started_steady;
+        s.uptime = std::max(std::chrono::milliseconds{0}, std::chrono::duration_cast<std::chrono::milliseconds>(up));
+        if (options.pipelines) s.pipelines = options.pipelines();
+        return s;
+    }
+};
+
+} // namespace detail
+
+/// Adds GET /metrics, /health, /status.json and / (see the file comment) to `routes`. `registry`
+/// must outlive the router's use. Throws std::invalid_argument for a prefix that does not start with
+/// '/' or ends with one, or when one of the paths is routed already.
+inline void add_observability_routes(http::router& routes, metrics_registry& registry, observability_options options = {}) {
+    const std::string prefix = options.prefix;
+    if (!prefix.empty() && (prefix.front() != '/' || prefix.back() == '/'))
+        throw std::invalid_argument("add_observability_routes: prefix '" + prefix + "' must start with '/' and not end with one");
+    const bool page = options.status_page;
+    auto state = std::make_shared<const detail::observability_state>(std::move(options));
+
+    routes.get(prefix + "/metrics", [&registry](http::server_request&) -> task<http::server_response> {
+        co_return detail::typed_response(prometheus_content_type, registry.render_prometheus());
+    });
+    routes.get(prefix + "/health", [](http::server_request&) -> task<http::server_response> {
+        co_return detail::typed_response("application/json", "{\"status\":\"ok\"}");
+    });
+    routes.get(prefix + "/status.json", [state](http::server_request&) -> task<http::server_response> {
+        co_return detail::typed_response("application/json", to_json(state->status()));
+    });
+    if (!page) return;
+    routes.get(prefix + "/", [](http::server_request&) -> task<http::server_response> {
+        http::server_response r = detail::typed_response("text/html; charset=utf-8", std::string(detail::status_page_html));
+        r.headers.push_back({"Content-Security-Policy", std::string(detail::status_page_csp)});
+        r.headers.push_back({"Referrer-Policy", "no-referrer"});
+        co_return r;
+    });
+    if (prefix.empty()) return;
+    routes.get(prefix, [prefix](http::server_request&) -> task<http::server_response> {
+        http::server_response r = detail::uncached(http::server_response{});
+        r.status = 308;
+        r.headers.push_back({"Location", prefix + "/"});
+        co_return r;
+    });
+}
+
+} // namespace sluice
+// end file sluice/metrics/status_page.hpp
+
+// the OpenSearch/Elasticsearch _bulk sink and the generic HTTP sink: libcurl and simdjson
+// begin file sluice/http/retry_after.hpp
+
+// Retry-After (RFC 9110 10.2.3): delay-seconds ("120") or an HTTP date ("Sun, 22 Nov 2026 10:00:00
+// GMT"). A sink puts what it reads into outcome::retry_after and the delivery engine waits at least
+// that long before the next attempt: no sink sleeps.
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string_view>
+
+
+namespace sluice::http {
+
+/// The delay a Retry-After value asks for, measured from `now` for an HTTP date (a date in the past
+/// is zero). nullopt when the value is neither form. Seconds are capped at one day: a larger number
+/// is a server's mistake, not a plan.
+[[nodiscard]] inline std::optional<std::chrono::milliseconds>
+parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now = std::chrono::system_clock::now()) {
+    value = sluice::text::trim(value);
+    if (value.empty()) return std::nullopt;
+    constexpr long long one_day = 86'400;
+    if (value.front() >= '0' && value.front() <= '9') {
+        long long seconds = 0;
+        for (char c : value) {
+            if (c < '0' || c > '9') return std::nullopt;
+            seconds = std::min(seconds * 10 + (c - '0'), one_day);
+        }
+        return std::chrono::milliseconds(seconds * 1000);
+    }
+    const auto at = sluice::aws::parse_http_date(value);
+    if (!at) return std::nullopt;
+    if (*at <= now) return std::chrono::milliseconds(0);
+    const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*at - now);
+    return std::min(wait, std::chrono::milliseconds(one_day * 1000));
+}
+
+} // namespace sluice::http
+// end file sluice/http/retry_after.hpp
+#if SLUICE_HAS_CURL && SLUICE_HAS_SIMDJSON
+// begin file sluice/sinks/http_sink.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_SINKS_HTTP_SINK_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_SINKS_HTTP_SINK_HPP
+
+// A generic HTTP sink: each batch is sent to a URL as one request, framed as NDJSON (each record a
+// line ending with '\n'), a JSON array ("[r1,r2]"), or one record per request (the engine then
+// batches one record at a time and runs max_in_flight requests at once), optionally compressed
+// with gzip or zstd (Content-Encoding), through the library's libcurl client.
+//
+//     http_sink_options o;
+//     o.url = "https://collector.example.com/ingest/{key}";   // {key}: the batch key, URL-encoded
+//     o.headers.push_back({"Authorization", "Bearer " + token});   // values never logged
+//     o.framing = http_framing::ndjson;
+//     o.compression = compression::zstd;
+//     http_sink sink(http, o);
+//
+// Answers: 2xx delivers the whole batch; 429 (throttled) and 408 / 5xx and no answer at all are
+// retried with the engine's backoff, never before the server's Retry-After (seconds or an HTTP date:
+// outcome::retry_after, the engine waits, the sink never sleeps); 401/403 and other 4xx reject the
+// batch. Records a framing cannot carry are refused before sending: NDJSON takes records without a
+// line break (a trailing one is dropped), a JSON array takes valid JSON texts. TLS verification is the
+// client's (on unless its options turn it off).
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_SIMDJSON
+#error "sluice/sinks/http_sink.hpp needs libcurl and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <simdjson.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// begin file sluice/http/client.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_HTTP_CLIENT_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_HTTP_CLIENT_HPP
+
+// An HTTP client on the sluice loop: libcurl's multi-socket API driven by io_loop polls and timers.
+// No thread of its own and no busy loop: curl says which sockets it wants watched and when it wants
+// a timeout (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION); a small coroutine per socket waits
+// on the loop and hands readiness back with curl_multi_socket_action.
+//
+//     sluice::http::client http(loop);
+//     sluice::http::request r;
+//     r.method = "POST";
+//     r.url = "https://sqs.eu-west-1.amazonaws.com/";
+//     r.body = body;                          // not copied: keep it alive until the request ends
+//     auto res = co_await http.request(r);    // result<response>: status, headers, body
+//
+// Connections are kept alive and reused (curl's connection cache, per host), HTTP/2 is negotiated
+// over TLS when the server offers it, TLS verifies the peer and the host name unless told not to.
+// An HTTP status is never an error here; transport failures are (sluice::http::transport_error).
+// Everything runs on the loop's thread: request() hops there when awaited from elsewhere, and the
+// awaiting coroutine resumes there. Destroy the client on the loop's thread, then let the loop run
+// (drain()) so the socket watchers see their cancellation and free themselves.
+
+#if !SLUICE_HAS_CURL
+#error "sluice/http/client.hpp needs libcurl (SLUICE_HAS_CURL): install libcurl4-openssl-dev"
+#endif
+
+#include <curl/curl.h>
+
+// begin file sluice/text/url.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
+
+// URLs: the one parser (scheme, user info, host with IPv6 literals, port, path, query, fragment) and
+// the one RFC 3986 percent-encoder. The parser takes URLs the way curl does: "scheme://authority/path"
+// and, without a scheme, "authority/path" (curl then guesses http); it splits, it does not validate
+// beyond what it is asked (host_is_valid, port_number), so callers decide how strict to be.
+//
+//     auto u = text::parse_url("https://user:pw@[::1]:8443/a/b?x=1#f");
+//     // scheme "https", userinfo "user:pw", host "::1" (ipv6), port "8443", path "/a/b", query "x=1"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+
+namespace sluice::text {
+
+/// The parts of a URL, as views into the text parsed (nothing decoded).
+struct url_parts {
+    std::string_view scheme;   ///< "https"; empty when the URL has none
+    std::string_view userinfo; ///< "user:password", before the last '@' of the authority; may be empty
+    /// True when the URL had a '@' (userinfo may still be empty).
+    bool has_userinfo = false;
+    std::string_view host; ///< "example.com", "10.0.0.1", "::1" (an IPv6 literal, without its brackets)
+    bool ipv6 = false;     ///< the host was a bracketed literal
+    std::string_view port; ///< the text after the host's ':' (digits when valid); empty when absent
+    /// True when the URL had a ':' after the host.
+    bool has_port = false;
+    std::string_view path;     ///< from the first '/' after the authority to '?' or '#'; may be empty
+    std::string_view query;    ///< after '?', without it
+    /// True when the URL had a '?'.
+    bool has_query = false;
+    std::string_view fragment; ///< after '#', without it
+    /// True when the URL had a '#'.
+    bool has_fragment = false;
+
+    /// The port as a number (1..65535), when it is one.
+    [[nodiscard]] std::optional<std::uint16_t> port_number() const noexcept {
+        if (!has_port || port.empty() || port.size() > 5) return std::nullopt;
+        std::uint32_t n = 0;
+        for (char c : port) {
+            if (!is_digit(c)) return std::nullopt;
+            n = n * 10 + static_cast<std::uint32_t>(c - '0');
+        }
+        if (n == 0 || n > 65535) return std::nullopt;
+        return static_cast<std::uint16_t>(n);
+    }
+
+    /// True when the host is a DNS name or IPv4 address (letters, digits, '-', '.', '_', '~', '%' for
+    /// escapes) or an IPv6 literal (hex digits, ':', '.', and a zone after '%'): never user info, never
+    /// anything that could carry a line break.
+    [[nodiscard]] bool host_is_valid() const noexcept {
+        if (host.empty()) return false;
+        for (char c : host) {
+            const bool ok = ipv6 ? (is_alnum(c) || c == ':' || c == '.' || c == '%' || c == '-' || c == '_')
+                                 : (is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '%');
+            if (!ok) return false;
+        }
+        return true;
+    }
+};
+
+/// A scheme: a letter, then letters, digits, '+', '-' or '.'.
+[[nodiscard]] constexpr bool is_scheme(std::string_view s) noexcept {
+    if (s.empty() || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) return false;
+    for (char c : s)
+        if (!is_alnum(c) && c != '+' && c != '-' && c != '.') return false;
+    return true;
+}
+
+/// Splits `url` (see the file comment). Nothing for an empty URL or a bracketed host without ']'.
+[[nodiscard]] inline std::optional<url_parts> parse_url(std::string_view url) noexcept {
+    if (url.empty()) return std::nullopt;
+    url_parts u;
+    std::string_view rest = url;
+    if (const std::size_t sep = rest.find("://"); sep != std::string_view::npos && is_scheme(rest.substr(0, sep))) {
+        u.scheme = rest.substr(0, sep);
+        rest.remove_prefix(sep + 3);
+    }
+    if (const std::size_t hash = rest.find('#'); hash != std::string_view::npos) {
+        u.fragment = rest.substr(hash + 1);
+        u.has_fragment = true;
+        rest = rest.substr(0, hash);
+    }
+    if (const std::size_t q = rest.find('?'); q != std::string_view::npos) {
+        u.query = rest.substr(q + 1);
+        u.has_query = true;
+        rest = rest.substr(0, q);
+    }
+    const std::size_t slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    if (slash != std::string_view::npos) u.path = rest.substr(slash);
+    // The last '@': a password may hold an unescaped '@', a host never does.
+    if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+        u.userinfo = authority.substr(0, at);
+        u.has_userinfo = true;
+        authority.remove_prefix(at + 1);
+    }
+    if (!authority.empty() && authority.front() == '[') {
+        const std::size_t close = authority.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        u.host = authority.substr(1, close - 1);
+        u.ipv6 = true;
+        authority.remove_prefix(close + 1);
+        if (!authority.empty()) {
+            if (authority.front() != ':') return std::nullopt;
+            u.port = authority.substr(1);
+            u.has_port = true;
+        }
+        return u;
+    }
+    if (const std::size_t colon = authority.find(':'); colon != std::string_view::npos) {
+        u.port = authority.substr(colon + 1);
+        u.has_port = true;
+        authority = authority.substr(0, colon);
+    }
+    u.host = authority;
+    return u;
+}
+
+/// Appends host, port and path of `u` as display_url shows them.
+inline void append_display_parts(std::string& out, const url_parts& u) {
+    if (!u.host_is_valid()) out += "[invalid host]";
+    else if (u.ipv6) out.append("[").append(u.host).append("]");
+    else out += u.host;
+    if (u.has_port) {
+        out += ':';
+        if (u.port_number()) out += u.port;
+        else out += "[invalid port]";
+    }
+    constexpr char hex[] = "0123456789ABCDEF";
+    for (char c : u.path) {
+        const auto b = static_cast<unsigned char>(c);
+        if (b > 0x20 && b < 0x7f) {
+            out += c;
+        } else {
+            const char escape[3] = {'%', hex[b >> 4], hex[b & 0x0f]};
+            out.append(escape, 3);
+        }
+    }
+}
+
+/// `url` as it may be shown in a log or an error: scheme, host, port and path only, built from the
+/// parts that pass their checks. User info, query and fragment (credentials, presigned signatures)
+/// never appear; an invalid host or port shows as "[invalid host]" / "[invalid port]", and bytes of
+/// the path that are not printable ASCII are %XX-escaped, so nothing can break the line. An '@' in the
+/// path may end user info whose password held an unescaped '/' (curl cannot use such a URL, but it
+/// ends up in error messages): everything before the last one shows as "[redacted]@".
+[[nodiscard]] inline std::string display_url(std::string_view url) {
+    const auto u = parse_url(url);
+    if (!u) return "[invalid URL]";
+    std::string out;
+    if (!u->scheme.empty()) {
+        out += u->scheme;
+        out += "://";
+    }
+    if (const std::size_t at = u->path.rfind('@'); at != std::string_view::npos) {
+        out += "[redacted]@";
+        const auto rest = parse_url(u->path.substr(at + 1));
+        if (rest) append_display_parts(out, *rest);
+        else out += "[invalid host]";
+        return out;
+    }
+    append_display_parts(out, *u);
+    return out;
+}
+
+/// The default port of http and https (ignoring case); 0 for other schemes.
+[[nodiscard]] constexpr std::uint16_t default_port(std::string_view scheme) noexcept {
+    if (iequals(scheme, "http")) return 80;
+    if (iequals(scheme, "https")) return 443;
+    return 0;
+}
+
+/// RFC 3986 unreserved: letters, digits, '-', '.', '_', '~'.
+[[nodiscard]] constexpr bool is_unreserved(unsigned char c) noexcept {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.' || c == '~';
+}
+
+/// Appends `in` percent-encoded per RFC 3986 (unreserved bytes kept, every other byte %XX upper-case
+/// hex), keeping '/' when `keep_slash` (a path). Runs of unreserved bytes are copied in one go.
+inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_slash = false) {
+    constexpr char hex[] = "0123456789ABCDEF";
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const auto c = static_cast<unsigned char>(in[i]);
+        if (is_unreserved(c) || (keep_slash && c == '/')) continue;
+        out.append(in.data() + run, i - run);
+        const char escape[3] = {'%', hex[c >> 4], hex[c & 0x0f]};
+        out.append(escape, 3);
+        run = i + 1;
+    }
+    out.append(in.data() + run, in.size() - run);
+}
+
+/// `in` percent-encoded per RFC 3986 ('/' encoded too unless `keep_slash`).
+[[nodiscard]] inline std::string uri_encode(std::string_view in, bool keep_slash = false) {
+    std::string out;
+    out.reserve(in.size() + in.size() / 2);
+    append_uri_encoded(out, in, keep_slash);
+    return out;
+}
+
+} // namespace sluice::text
+#endif // SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
+// end file sluice/text/url.hpp
+
+#include <algorithm>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace sluice::http {
+
+/// One HTTP request; the body is borrowed, not copied.
+struct request {
+    /// Any method libcurl sends ("GET", "POST", "PUT"...).
+    std::string method = "GET";
+    /// Absolute http:// or https:// URL (errors show it without its query).
+    std::string url;
+    /// Sent in order; Content-Length and Host are set by the client.
+    std::vector<header> headers{};
+    /// Sent as is, never copied: must stay valid until the request completes.
+    std::string_view body{};
+    /// Whole-request limit; zero means the client's default.
+    std::chrono::milliseconds timeout{0};
+    /// Connection setup limit (TCP + TLS); zero means the client's default.
+    std::chrono::milliseconds connect_timeout{0};
+    /// Abandons the request (transport_error::cancelled) when stopped.
+    std::stop_token stop{};
+};
+
+/// A complete response: an HTTP status is an answer, never an error.
+struct response {
+    /// The final status code.
+    long status = 0;
+    /// Names lower-cased, in arrival order (the final response's headers only, not 100 Continue's).
+    std::vector<http::header> headers{};
+    /// The whole body (bounded by client_options::max_response_bytes).
+    std::string body{};
+    /// "1.1", "2"...
+    std::string http_version{};
+
+    /// The first header called `lower_case_name`, if any.
+    [[nodiscard]] std::optional<std::string_view> header(std::string_view lower_case_name) const {
+        for (const auto& h : headers)
+            if (h.name == lower_case_name) return std::string_view(h.value);
+        return std::nullopt;
+    }
+};
+
+/// Which HTTP versions a client may negotiate (client_options::version).
+enum class http_version {
+    http1_1,             ///< HTTP/1.1 only
+    http2_tls,           ///< HTTP/2 when TLS negotiates it (ALPN), else HTTP/1.1 (the default)
+    http2_prior_knowledge, ///< HTTP/2 without TLS too (h2c), for servers known to speak it
+};
+
+/// How a client connects, verifies and limits requests.
+struct client_options {
+    /// Default connect limit of a request (TCP + TLS).
+    std::chrono::milliseconds connect_timeout{std::chrono::seconds{5}};
+    /// Default whole-request limit.
+    std::chrono::milliseconds timeout{std::chrono::seconds{30}};
+    /// Requests in flight per scheme://host:port; more wait in line (without their timeout ticking).
+    std::size_t max_requests_per_host = 64;
+    /// Idle connections kept for reuse (0: libcurl's default).
+    std::size_t max_idle_connections = 0;
+    /// Verify the server's certificate chain; turn off only for test servers.
+    bool verify_peer = true;
+    /// Verify that the certificate names the host.
+    bool verify_host = true;
+    /// PEM bundle / directory of CA certificates; empty means the system's.
+    std::string ca_file{};
+    /// Directory of hashed CA certificates; empty means the system's.
+    std::string ca_path{};
+    /// Which HTTP versions may be negotiated.
+    http_version version = http_version::http2_tls;
+    /// A larger response fails with transport_error::too_large.
+    std::size_t max_response_bytes = 64u << 20;
+    /// The User-Agent header.
+    std::string user_agent = "sluice/" SLUICE_VERSION_STRING;
+    /// libcurl's receive buffer per connection (CURLOPT_BUFFERSIZE; 0: libcurl's 16 KiB). Larger
+    /// reads of large responses take fewer system calls, at this much memory per connection.
+    std::size_t receive_buffer_bytes = 0;
+    /// libcurl's send buffer per connection (CURLOPT_UPLOAD_BUFFERSIZE; 0: libcurl's 64 KiB): a
+    /// request body goes out in writes of this size.
+    std::size_t upload_buffer_bytes = 0;
+};
+
+namespace detail {
+
+inline void curl_global_setup() {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+[[nodiscard]] inline transport_error classify_curl(CURLcode code) noexcept {
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT: return transport_error::timed_out;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return transport_error::couldnt_resolve;
+    case CURLE_COULDNT_CONNECT: return transport_error::couldnt_connect;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return transport_error::connection_reset;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: return transport_error::tls_failure;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING: return transport_error::bad_response;
+    case CURLE_ABORTED_BY_CALLBACK: return transport_error::cancelled;
+    default: return transport_error::other;
+    }
+}
+
+/// "METHOD scheme://host:port/path" with the user info, the query and the fragment left out:
+/// presigned URLs carry signatures and credentials in the query, URLs may carry a password, and error
+/// messages get logged. Built from parts that pass their checks only (sluice::text::display_url).
+[[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
+    const bool token = !method.empty() && method.size() <= 32 &&
+                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::text::is_alnum(c) || c == '-' || c == '_'; });
+    std::string out(token ? method : std::string_view("[invalid method]"));
+    out += ' ';
+    out += sluice::text::display_url(url);
+    return out;
+}
+
+/// "scheme://host:port" of a URL, lower-cased, with the scheme's default port when none is given: the
+/// key of the per-host request cap.
+[[nodiscard]] inline std::string origin_of(std::string_view url) {
+    const auto u = sluice::text::parse_url(url);
+    if (!u) return sluice::text::to_lower(url);
+    const std::string scheme = u->scheme.empty() ? std::string("http") : sluice::text::to_lower(u->scheme);
+    std::string out = scheme + "://";
+    if (u->ipv6) out += '[';
+    out += sluice::text::to_lower(u->host);
+    if (u->ipv6) out += ']';
+    out += ':';
+    if (u->has_port) out += u->port;
+    else out += std::to_string(sluice::text::default_port(scheme));
+    return out;
+}
+
+// One request in flight. Lives in the request() coroutine's frame.
+struct transfer {
+    CURL* easy = nullptr;
+    curl_slist* header_list = nullptr;
+    response out{};
+    std::size_t max_body = 0;
+    bool too_large = false;
+    bool finished = false;
+    CURLcode code = CURLE_OK;
+    std::uint64_t id = 0;
+    std::coroutine_handle<> waiter{};
+    char error_text[CURL_ERROR_SIZE]{};
+};
+
+struct host_slots {
+    std::size_t in_flight = 0;
+    std::deque<std::coroutine_handle<>> waiting{};
+};
+
+struct socket_watch;
+
+// The shared state of one client. Held by the client and by every coroutine it runs, so a
+// coroutine woken after the client was destroyed still has valid memory to look at.
+class curl_core : public std::enable_shared_from_this<curl_core> {
+public:
+    curl_core(io_loop& loop, client_options options) : loop_(loop), options_(std::move(options)) {
+        curl_global_setup();
+        multi_ = curl_multi_init();
+        if (!multi_) throw std::runtime_error("sluice::http::client: curl_multi_init failed");
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &curl_core::on_socket);
+        curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+        curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &curl_core::on_timer);
+        curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+        curl_multi_setopt(multi_, CURLMOPT_PIPELINING, static_cast<long>(CURLPIPE_MULTIPLEX));
+        if (options_.max_idle_connections > 0)
+            curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_idle_connections));
+    }
+
+    curl_core(const curl_core&) = delete;
+    curl_core& operator=(const curl_core&) = delete;
+    ~curl_core() { release_handles(); }
+
+    io_loop& loop() noexcept { return loop_; }
+    const client_options& options() const noexcept { return options_; }
+    bool closed() const noexcept { return closed_; }
+
+    // Waits for a slot under the per-host cap. Returns false when the client closed meanwhile.
+    auto acquire_slot(host_slots& slots) {
+        struct awaiter {
+            curl_core* core;
+            host_slots* slots;
+            bool await_ready() const noexcept {
+                if (core->closed_) return true;
+                if (core->options_.max_requests_per_host == 0 ||
+                    slots->in_flight < core->options_.max_requests_per_host) {
+                    ++slots->in_flight;
+                    return true;
+                }
+                return false;
+            }
+            void await_suspend(std::coroutine_handle<> h) { slots->waiting.push_back(h); }
+            bool await_resume() const noexcept { return !core->closed_; } // the slot was handed over
+        };
+        return awaiter{this, &slots};
+    }
+
+    host_slots& slots_for(const std::string& origin) { return hosts_[origin]; }
+
+    void release_slot(host_slots& slots) {
+        if (!slots.waiting.empty()) {
+            // Hand the slot straight to the next in line: in_flight stays the same.
+            auto next = slots.waiting.front();
+            slots.waiting.pop_front();
+            loop_.post(next);
+            return;
+        }
+        if (slots.in_flight > 0) --slots.in_flight;
+    }
+
+    /// An easy handle with the client's fixed options set (reused handles keep them: what changes
+    /// per request is set by configure(), which also clears what a previous request may have left).
+    CURL* take_easy() {
+        if (!idle_easy_.empty()) {
+            CURL* e = idle_easy_.back();
+            idle_easy_.pop_back();
+            return e;
+        }
+        CURL* e = curl_easy_init();
+        if (!e) throw std::runtime_error("sluice::http::client: curl_easy_init failed");
+        set_fixed_options(e);
+        return e;
+    }
+
+    void set_fixed_options(CURL* e) const {
+        const client_options& o = options_;
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o.verify_peer ? 1L : 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o.verify_host ? 2L : 0L);
+        if (!o.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, o.ca_file.c_str());
+        if (!o.ca_path.empty()) curl_easy_setopt(e, CURLOPT_CAPATH, o.ca_path.c_str());
+        long version = CURL_HTTP_VERSION_2TLS;
+        if (o.version == http_version::http1_1) version = CURL_HTTP_VERSION_1_1;
+        if (o.version == http_version::http2_prior_knowledge) version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); // prefer multiplexing on an h2 connection
+        if (!o.user_agent.empty()) curl_easy_setopt(e, CURLOPT_USERAGENT, o.user_agent.c_str());
+        if (o.receive_buffer_bytes != 0) curl_easy_setopt(e, CURLOPT_BUFFERSIZE, static_cast<long>(o.receive_buffer_bytes));
+        if (o.upload_buffer_bytes != 0)
+            curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, static_cast<long>(o.upload_buffer_bytes));
+    }
+
+    void give_back_easy(CURL* e) {
+        if (closed_ || idle_easy_.size() >= 256) {
+            curl_easy_cleanup(e);
+            return;
+        }
+        idle_easy_.push_back(e);
+    }
+
+    /// Starts `t` (its easy handle configured); false with t.code set when curl refuses it.
+    bool start(transfer& t) {
+        t.id = ++next_id_;
+        live_.emplace(t.id, &t);
+        const CURLMcode rc = curl_multi_add_handle(multi_, t.easy);
+        if (rc != CURLM_OK) {
+            live_.erase(t.id);
+            t.code = CURLE_FAILED_INIT;
+            std::snprintf(t.error_text, sizeof t.error_text, "%s", curl_multi_strerror(rc));
+            return false;
+        }
+        return true;
+    }
+
+    /// Abandons the transfer with this id, if still in flight (a stop_token fired).
+    void cancel(std::uint64_t id) {
+        auto it = live_.find(id);
+        if (it == live_.end()) return;
+        transfer* t = it->second;
+        curl_multi_remove_handle(multi_, t->easy);
+        finish(*t, CURLE_ABORTED_BY_CALLBACK);
+    }
+
+    /// Closes the client: every request in flight ends with transport_error::cancelled, every
+    /// socket watcher and the timer are told to stop.
+    void close();
+
+    void socket_action(curl_socket_t fd, int mask) {
+        int running = 0;
+        curl_multi_socket_action(multi_, fd, mask, &running);
+        collect_finished();
+    }
+
+    std::optional<io_loop::clock::time_point>& timer_deadline() noexcept { return timer_deadline_; }
+    std::stop_source& timer_stop() noexcept { return timer_stop_; }
+    void timer_stopped() noexcept { timer_running_ = false; }
+    void set_timer_sleep(io_loop::clock::time_point at) noexcept { timer_sleep_until_ = at; }
+
+    void forget(socket_watch* w);
+
+private:
+    static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
+    static int on_timer(CURLM* multi, long timeout_ms, void* userp);
+
+    void finish(transfer& t, CURLcode code) {
+        live_.erase(t.id);
+        t.code = code;
+        t.finished = true;
+        if (t.waiter) loop_.post(std::exchange(t.waiter, {}));
+    }
+
+    void collect_finished() {
+        int left = 0;
+        while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            transfer* t = nullptr;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
+            const CURLcode code = msg->data.result;
+            curl_multi_remove_handle(multi_, msg->easy_handle); // msg is invalid from here
+            if (t) finish(*t, code);
+        }
+    }
+
+    void arm_timer(long timeout_ms);
+
+    void release_handles() {
+        for (CURL* e : idle_easy_) curl_easy_cleanup(e);
+        idle_easy_.clear();
+        if (multi_) {
+            curl_multi_cleanup(multi_);
+            multi_ = nullptr;
+        }
+    }
+
+    io_loop& loop_;
+    client_options options_;
+    CURLM* multi_ = nullptr;
+    bool closed_ = false;
+    std::uint64_t next_id_ = 0;
+    std::unordered_map<std::uint64_t, transfer*> live_;
+    std::unordered_map<std::string, host_slots> hosts_;
+    std::vector<CURL*> idle_easy_;
+    std::vector<socket_watch*> watches_;
+
+    // The timer curl asked for: one coroutine sleeps until it; re-armed earlier means cancel+resleep.
+    std::optional<io_loop::clock::time_point> timer_deadline_;
+    io_loop::clock::time_point timer_sleep_until_{};
+    bool timer_running_ = false;
+    std::stop_source timer_stop_;
+};
+
+struct socket_watch {
+    std::shared_ptr<curl_core> core;
+    curl_socket_t fd;
+    std::uint32_t events = 0;
+    bool closed = false;
+    std::stop_source stop{};
+};
+
+// Waits on one socket for what curl wants, hands readiness to curl, repeats until curl lets go.
+inline task<void> watch_socket(socket_watch* w) {
+    std::unique_ptr<socket_watch> own(w);
+    while (!w->closed) {
+        w->stop = std::stop_source{};
+        const std::uint32_t wanted = w->events;
+        std::uint32_t ready = 0;
+        bool cancelled = false;
+        try {
+            ready = static_cast<std::uint32_t>(co_await w->core->loop().poll(w->fd, wanted, w->stop.get_token()));
+        } catch (const operation_cancelled&) {
+            cancelled = true; // interest changed or curl let go: look again
+        } catch (const std::system_error&) {
+            ready = poll_events::err; // let curl find out what is wrong with the socket
+        }
+        if (cancelled || w->closed) continue;
+        int mask = 0;
+        if (ready & (poll_events::in | poll_events::hup)) mask |= CURL_CSELECT_IN;
+        if (ready & poll_events::out) mask |= CURL_CSELECT_OUT;
+        if (ready & poll_events::err) mask |= CURL_CSELECT_ERR;
+        w->core->socket_action(w->fd, mask);
+    }
+    w->core->forget(w);
+}
+
+// Sleeps until curl's timeout and tells curl it expired; ends when no timeout is wanted.
+inline task<void> run_curl_timer(std::shared_ptr<curl_core> core) {
+    while (!core->closed() && core->timer_deadline()) {
+        const auto at = *core->timer_deadline();
+        core->set_timer_sleep(at);
+        core->timer_stop() = std::stop_source{};
+        bool cancelled = false;
+        try {
+            co_await core->loop().sleep_until(at, core->timer_stop().get_token());
+        } catch (const operation_cancelled&) {
+            cancelled = true; // re-armed earlier, disarmed or closed: look again
+        }
+        if (cancelled || core->closed()) continue;
+        auto& deadline = core->timer_deadline();
+        if (deadline && *deadline <= io_loop::clock::now()) {
+            deadline.reset();
+            core->socket_action(CURL_SOCKET_TIMEOUT, 0);
+        }
+    }
+    core->timer_stopped();
+}
+
+inline int curl_core::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) {
+    auto* core = static_cast<curl_core*>(userp);
+    auto* w = static_cast<socket_watch*>(socketp);
+    if (what == CURL_POLL_REMOVE) {
+        if (w) {
+            // curl closes the socket right after this: stop watching it now.
+            w->closed = true;
+            w->stop.request_stop();
+            curl_multi_assign(core->multi_, fd, nullptr);
+        }
+        return 0;
+    }
+    std::uint32_t events = 0;
+    if (what & CURL_POLL_IN) events |= poll_events::in;
+    if (what & CURL_POLL_OUT) events |= poll_events::out;
+    if (!w) {
+        w = new socket_watch{core->shared_from_this(), fd, events};
+        curl_multi_assign(core->multi_, fd, w);
+        core->watches_.push_back(w);
+        core->loop_.spawn(watch_socket(w));
+    } else if (w->events != events) {
+        w->events = events;
+        w->stop.request_stop(); // the watcher re-polls with the new interest
+    }
+    return 0;
+}
+
+inline int curl_core::on_timer(CURLM*, long timeout_ms, void* userp) {
+    static_cast<curl_core*>(userp)->arm_timer(timeout_ms);
+    return 0;
+}
+
+inline void curl_core::arm_timer(long timeout_ms) {
+    if (closed_) return;
+    if (timeout_ms < 0) {
+        timer_deadline_.reset();
+        if (timer_running_) timer_stop_.request_stop();
+        return;
+    }
+    const auto at = io_loop::clock::now() + std::chrono::milliseconds(timeout_ms);
+    timer_deadline_ = at;
+    if (!timer_running_) {
+        timer_running_ = true;
+        loop_.spawn(run_curl_timer(shared_from_this()));
+    } else if (at < timer_sleep_until_) {
+        timer_stop_.request_stop();
+    }
+}
+
+inline void curl_core::forget(socket_watch* w) {
+    watches_.erase(std::remove(watches_.begin(), watches_.end(), w), watches_.end());
+}
+
+inline void curl_core::close() {
+    if (closed_) return;
+    closed_ = true;
+    // Requests in flight end as cancelled; their coroutines resume later on the loop.
+    std::vector<transfer*> in_flight;
+    in_flight.reserve(live_.size());
+    for (auto& [id, t] : live_) in_flight.push_back(t);
+    for (transfer* t : in_flight) {
+        curl_multi_remove_handle(multi_, t->easy);
+        finish(*t, CURLE_ABORTED_BY_CALLBACK);
+    }
+    for (auto& [origin, slots] : hosts_) {
+        for (auto h : slots.waiting) loop_.post(h);
+        slots.waiting.clear();
+    }
+    for (CURL* e : idle_easy_) curl_easy_cleanup(e);
+    idle_easy_.clear();
+    curl_multi_cleanup(multi_); // may report sockets removed (handled above)
+    multi_ = nullptr;
+    for (socket_watch* w : watches_) {
+        w->closed = true;
+        w->stop.request_stop();
+    }
+    timer_deadline_.reset();
+    if (timer_running_) timer_stop_.request_stop();
+}
+
+} // namespace detail
+
+/// An HTTP/1.1 and HTTP/2 client on the io_loop (libcurl's multi-socket API, no thread of its own):
+/// connections kept alive per host, TLS verified by default.
+class client {
+public:
+    /// Requests run on `loop`; the client belongs to its thread.
+    explicit client(io_loop& loop, client_options options = {})
+        : core_(std::make_shared<detail::curl_core>(loop, std::move(options))) {}
+
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+    ~client() { core_->close(); }
+
+    /// The options it was made with.
+    [[nodiscard]] const client_options& options() const noexcept { return core_->options(); }
+    /// The loop its requests run on.
+    [[nodiscard]] io_loop& loop() const noexcept { return core_->loop(); }
+
+    /// Sends `r` and waits for the whole response. `r` (and its body) must stay valid until this
+    /// completes. Transport failures come back as an Error whose code is a transport_error and whose
+    /// message names the method and URL without its query.
+    [[nodiscard]] task<result<response>> request(const http::request& r) {
+        std::shared_ptr<detail::curl_core> core = core_;
+        if (!core->loop().in_loop_thread()) co_await core->loop().schedule();
+        if (core->closed()) co_return failure(r, transport_error::cancelled, "client closed");
+
+        detail::host_slots& slots = core->slots_for(detail::origin_of(r.url));
+        const bool got_slot = co_await core->acquire_slot(slots);
+        if (!got_slot) co_return failure(r, transport_error::cancelled, "client closed");
+        if (r.stop.stop_requested()) {
+            core->release_slot(slots);
+            co_return failure(r, transport_error::cancelled, "cancelled");
+        }
+
+        detail::transfer t;
+        t.max_body = core->options().max_response_bytes;
+        t.easy = core->take_easy();
+        configure(*core, t, r);
+        if (!core->start(t)) {
+            cleanup(*core, t);
+            core->release_slot(slots);
+            co_return failure(r, transport_error::other, t.error_text);
+        }
+        {
+            std::optional<std::stop_callback<std::function<void()>>> on_stop;
+            if (r.stop.stop_possible()) {
+                io_loop* loop = &core->loop();
+                std::weak_ptr<detail::curl_core> weak = core;
+                const std::uint64_t id = t.id;
+                on_stop.emplace(r.stop, std::function<void()>([loop, weak, id] {
+                                    auto cancel = [weak, id] {
+                                        if (auto c = weak.lock()) c->cancel(id);
+                                    };
+                                    if (loop->in_loop_thread())
+                                        cancel();
+                                    else
+                                        loop->call_soon(cancel);
+                                }));
+            }
+            co_await completion{&t};
+        }
+        core->release_slot(slots);
+
+        const CURLcode code = t.code;
+        if (code == CURLE_OK) {
+            long status = 0;
+            curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
+            t.out.status = status;
+            long version = 0;
+            curl_easy_getinfo(t.easy, CURLINFO_HTTP_VERSION, &version);
+            t.out.http_version = version == CURL_HTTP_VERSION_2_0 ? "2"
+                                 : version == CURL_HTTP_VERSION_1_0 ? "1.0"
+                                                                    : "1.1";
+        }
+        cleanup(*core, t);
+        if (code != CURLE_OK) {
+            if (t.too_large) co_return failure(r, transport_error::too_large, "response larger than max_response_bytes");
+            co_return failure(r, detail::classify_curl(code),
+                              t.error_text[0] != '\0' ? std::string_view(t.error_text) : curl_easy_strerror(code));
+        }
+        co_return result<response>::ok(std::move(t.out));
+    }
+
+private:
+    struct completion {
+        detail::transfer* t;
+        bool await_ready() const noexcept { return t->finished; }
+        void await_suspend(std::coroutine_handle<> h) noexcept { t->waiter = h; }
+        void await_resume() const noexcept {}
+    };
+
+    static result<response> failure(const http::request& r, transport_error why, std::string_view detail_text) {
+        error e;
+        e.source = "http";
+        e.code = make_error_code(why);
+        e.message = detail::describe_request(r.method, r.url) + ": " + make_error_code(why).message();
+        if (!detail_text.empty()) {
+            e.message += " (";
+            e.message += detail_text;
+            e.message += ')';
+        }
+        return result<response>::failure(std::move(e));
+    }
+
+    static std::size_t on_body(char* data, std::size_t size, std::size_t count, void* userp) {
+        auto* t = static_cast<detail::transfer*>(userp);
+        const std::size_t n = size * count;
+        if (t->out.body.size() + n > t->max_body) {
+            t->too_large = true;
+            return 0; // makes curl fail the transfer with CURLE_WRITE_ERROR
+        }
+        if (t->out.body.empty()) {
+            curl_off_t expected = -1;
+            curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
+            if (expected > 0 && static_cast<std::size_t>(expected) <= t->max_body)
+                t->out.body.reserve(static_cast<std::size_t>(expected));
+        }
+        t->out.body.append(data, n);
+        return n;
+    }
+
+    static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* userp) {
+        auto* t = static_cast<detail::transfer*>(userp);
+        const std::size_t n = size * count;
+        std::string_view line(data, n);
+        while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+        if (line.starts_with("HTTP/")) {
+            t->out.headers.clear(); // a new response (after 100 Continue or a redirect)
+            return n;
+        }
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos) return n;
+        std::string name = sluice::text::to_lower(line.substr(0, colon));
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+        t->out.headers.push_back(http::header{std::move(name), std::string(value)});
+        return n;
+    }
+
+    static void configure(detail::curl_core& core, detail::transfer& t, const http::request& r) {
+        const client_options& o = core.options();
+        CURL* e = t.easy;
+        curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+        curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_text);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &client::on_body);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &client::on_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+        const auto timeout = r.timeout.count() > 0 ? r.timeout : o.timeout;
+        const auto connect_timeout = r.connect_timeout.count() > 0 ? r.connect_timeout : o.connect_timeout;
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout.count()));
+
+        // A reused handle may carry the previous request's method: every branch sets all of it.
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
+        curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
+        if (r.method == "GET") {
+            curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        } else if (r.method == "HEAD") {
+            curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        } else {
+            // POSTFIELDS points at the caller's bytes: libcurl does not copy them.
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data() ? r.body.data() : "");
+            if (r.method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+        }
+
+        std::string line;
+        line.reserve(128);
+        t.out.headers.reserve(16);
+        for (const auto& h : r.headers) {
+            line.assign(h.name);
+            if (h.value.empty()) {
+                line += ';'; // curl's spelling of "send this header with an empty value"
+            } else {
+                line += ": ";
+                line += h.value;
+            }
+            t.header_list = curl_slist_append(t.header_list, line.c_str());
+        }
+        // No "Expect: 100-continue" round trip for large bodies; no default form content type.
+        t.header_list = curl_slist_append(t.header_list, "Expect:");
+        bool has_content_type = false;
+        for (const auto& h : r.headers)
+            if (sluice::text::iequals(h.name, "content-type")) has_content_type = true;
+        if (!has_content_type && r.method != "GET" && r.method != "HEAD")
+            t.header_list = curl_slist_append(t.header_list, "Content-Type:");
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list);
+    }
+
+    static void cleanup(detail::curl_core& core, detail::transfer& t) {
+        if (t.header_list) {
+            curl_slist_free_all(t.header_list);
+            t.header_list = nullptr;
+        }
+        if (t.easy) {
+            core.give_back_easy(t.easy);
+            t.easy = nullptr;
+        }
+    }
+
+    std::shared_ptr<detail::curl_core> core_;
+};
+
+} // namespace sluice::http
+#endif // SLUICE_SINGLE_HEADER_SLUICE_HTTP_CLIENT_HPP
+// end file sluice/http/client.hpp
+// begin file sluice/sinks/detail/http_outcome.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_HTTP_OUTCOME_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_HTTP_OUTCOME_HPP
+
+// How the HTTP sinks (OpenSearch _bulk, the generic HTTP sink) classify a whole request: a transport
+// failure, or a status that is not 2xx. One place, so both answer alike:
+//   - no answer (timeout, reset, refused, DNS): retry; TLS failures and oversize answers: reject
+//     (http::is_retryable, as everywhere in the library);
+//   - 429: throttled, 408 / 5xx: retry, both with the server's Retry-After as the engine's hint;
+//   - 401 / 403: reject, "authentication failed" (never the credentials);
+//   - any other 4xx (and 1xx/3xx that reach here): reject with the status and its reason phrase.
+// A reason read from a server's body passes through safe_reason: printable, one line, short.
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+
+namespace sluice::detail {
+
+/// `raw` as it may appear in an outcome: control characters as spaces (no forged log lines), cut at
+/// `max_bytes` on a UTF-8 boundary, and without what Elasticsearch quotes of a document ("Preview of
+/// field's value: ..."): record bodies never reach logs. The preview is looked for after the control
+/// characters became spaces, in any case, so no byte in between hides it.
+[[nodiscard]] inline std::string safe_reason(std::string_view raw, std::size_t max_bytes = 300) {
+    std::string out;
+    const std::size_t look = std::min(raw.size(), max_bytes + 64);
+    out.reserve(look);
+    for (std::size_t i = 0; i < look; ++i) {
+        const auto u = static_cast<unsigned char>(raw[i]);
+        out += (u < 0x20 || u == 0x7f) ? ' ' : raw[i];
+    }
+    if (const auto at = text::ifind(out, "preview of field"); at != std::string::npos) out.resize(at);
+    if (out.size() > max_bytes) {
+        out.resize(max_bytes);
+        while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+        if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
+        out += "...";
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+}
+
+/// An error type as it may appear in an outcome's service_code: [A-Za-z0-9._-], 128 bytes at most.
+[[nodiscard]] inline std::string safe_code(std::string_view code) {
+    std::string out;
+    for (char c : code) {
+        if (out.size() == 128) break;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')
+            out += c;
+    }
+    return out;
+}
+
+/// The outcome of a request that got no answer; `what` is the client's message (method and URL
+/// without user info or query: nothing secret).
+[[nodiscard]] inline outcome transport_outcome(std::error_code code, std::string_view what) {
+    std::string why = "no response: ";
+    why += what;
+    outcome o = (http::is_retryable(code) || code == http::transport_error::cancelled) ? outcome::retry(std::move(why))
+                                                                                    : outcome::reject(std::move(why));
+    o.code = code;
+    return o;
+}
+
+/// The outcome of a whole request answered with `status` (not 2xx). `detail` (already safe) is
+/// added to the message when not empty.
+[[nodiscard]] inline outcome status_outcome(const http::response& r, std::string_view detail = {}) {
+    const long status = r.status;
+    std::string why = "HTTP " + std::to_string(status) + " " + std::string(http::reason_phrase(static_cast<int>(status)));
+    if (status == 401 || status == 403) why = "authentication failed (" + why + "): check the credentials";
+    if (!detail.empty()) {
+        why += ": ";
+        why += detail;
+    }
+    outcome o;
+    if (status == 429)
+        o = outcome::throttle(std::move(why));
+    else if (status == 408 || (status >= 500 && status <= 599))
+        o = outcome::retry(std::move(why));
+    else
+        o = outcome::reject(std::move(why));
+    if (o.retryable())
+        if (auto hint = r.header("retry-after"))
+            if (auto wait = http::parse_retry_after(*hint)) o.retry_after = *wait;
+    for (std::string_view id_header : {"x-request-id", "x-opaque-id"})
+        if (auto id = r.header(id_header)) {
+            o.request_id = safe_code(*id);
+            break;
+        }
+    return o;
+}
+
+} // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_HTTP_OUTCOME_HPP
+// end file sluice/sinks/detail/http_outcome.hpp
+
+namespace sluice {
+
+/// How a batch's records make a request body.
+enum class http_framing : unsigned char {
+    ndjson,     ///< one record per line, each ending with '\n' (application/x-ndjson)
+    json_array, ///< "[r1,r2,...]" (application/json)
+    single,     ///< one record per request, as it is (application/json unless told otherwise)
+};
+
+/// "ndjson", "json_array" or "single".
+[[nodiscard]] constexpr std::string_view to_string(http_framing f) noexcept {
+    switch (f) {
+    case http_framing::ndjson: return "ndjson";
+    case http_framing::json_array: return "json_array";
+    case http_framing::single: return "single";
+    }
+    return "unknown";
+}
+
+/// Where and how the generic HTTP sink sends (see the file comment).
+struct http_sink_options {
+    /// http(s)://...; "{key}" is replaced by the batch key, percent-encoded.
+    std::string url{};
+    /// POST or PUT.
+    std::string method = "POST";
+    /// Sent with every request; values may be secrets (never logged). Content-Type, when given,
+    /// replaces the framing's; Content-Length, Content-Encoding and Host are the sink's.
+    std::vector<http::header> headers{};
+    /// Body framing.
+    http_framing framing = http_framing::ndjson;
+    /// none, gzip or zstd (Content-Encoding).
+    compression body_compression = compression::none;
+    /// Records per request (single framing: always 1).
+    std::size_t max_records = 500;
+    /// Bytes per request body before compression (records counted as the engine weighs them).
+    std::size_t max_request_bytes = 5u << 20;
+    /// A larger record is refused before it is sent.
+    std::size_t max_record_bytes = 1u << 20;
+    /// Per-request limit (zero: the client's).
+    std::chrono::milliseconds timeout{0};
+};
+
+/// What the sink did (no secrets, no records).
+struct http_sink_stats {
+    std::uint64_t requests = 0;         ///< requests sent
+    std::uint64_t records_ok = 0;       ///< records delivered
+    std::uint64_t records_retried = 0;  ///< records answered retry/throttled
+    std::uint64_t records_rejected = 0; ///< records rejected (by the server, or refused before sending)
+    std::uint64_t retry_after_hints = 0; ///< answers with a Retry-After the engine was given
+};
+
+/// The generic HTTP sink adapter. Loop thread only.
+class http_sink {
+public:
+    /// Sends through `client`, which outlives the sink. Throws std::invalid_argument for a URL that
+    /// is not http(s), a method other than POST/PUT, a header with a line break, or a compression
+    /// other than none/gzip/zstd (or not compiled in).
+    http_sink(http::client& client, http_sink_options options) : client_(&client), options_(std::move(options)) {
+        const auto url = text::parse_url(options_.url);
+        if (!url || (!text::iequals(url->scheme, "http") && !text::iequals(url->scheme, "https")) || !url->host_is_valid())
+            throw std::invalid_argument("sluice: the HTTP sink's url must be http(s)://host[:port][/path]");
+        if (options_.method != "POST" && options_.method != "PUT")
+            throw std::invalid_argument("sluice: the HTTP sink sends with POST or PUT");
+        const compression c = options_.body_compression;
+        if (c != compression::none && c != compression::gzip && c != compression::zstd)
+            throw std::invalid_argument("sluice: the HTTP sink compresses with gzip or zstd");
+        if (c != compression::none) require_compression(c);
+        if (options_.max_records == 0 || options_.max_request_bytes == 0 || options_.max_record_bytes == 0)
+            throw std::invalid_argument("sluice: the HTTP sink's limits must be positive");
+        bool has_type = false;
+        for (const auto& h : options_.headers) {
+            if (h.name.empty() || h.name.find_first_of(":\r\n \t") != std::string::npos ||
+                h.value.find_first_of("\r\n") != std::string::npos)
+                throw std::invalid_argument("sluice: an HTTP sink header has an invalid name or a line break");
+            if (text::iequals(h.name, "content-length") || text::iequals(h.name, "content-encoding") ||
+                text::iequals(h.name, "host"))
+                throw std::invalid_argument("sluice: Content-Length, Content-Encoding and Host are the HTTP sink's own");
+            if (text::iequals(h.name, "content-type")) has_type = true;
+        }
+        headers_ = options_.headers;
+        if (!has_type)
+            headers_.push_back({"Content-Type", options_.framing == http_framing::ndjson ? "application/x-ndjson" : "application/json"});
+        if (c != compression::none) headers_.push_back({"Content-Encoding", std::string(content_encoding(c))});
+        templated_ = options_.url.find("{key}") != std::string::npos;
+    }
+
+    /// Records and bytes per request (one record per request with single framing).
+    [[nodiscard]] sink_limits limits() const noexcept {
+        const std::size_t records = options_.framing == http_framing::single ? 1 : options_.max_records;
+        return {records, options_.max_request_bytes, options_.max_record_bytes};
+    }
+
+    /// One request for `batch`; the same outcome for every record the request carried.
+    [[nodiscard]] task<batch_result> send(sink_batch batch) {
+        std::vector<outcome> refused;
+        std::string body;
+        const std::size_t carried = frame(batch.records, body, refused);
+        if (carried == 0) co_return settle(std::move(refused), outcome::ok(), 0);
+        std::string compressed;
+        if (options_.body_compression != compression::none) {
+            stream_compressor z(options_.body_compression);
+            compressed.reserve(body.size() / 4 + 64);
+            z.write(body, compressed);
+            z.finish(compressed);
+        }
+        http::request req;
+        req.method = options_.method;
+        req.url = url_for(batch.key);
+        req.headers = headers_;
+        req.body = options_.body_compression == compression::none ? std::string_view(body) : std::string_view(compressed);
+        req.timeout = options_.timeout;
+        req.stop = batch.cancel;
+        ++stats_.requests;
+        result<http::response> res = co_await client_->request(req);
+        outcome o;
+        if (res.is_error()) {
+            o = detail::transport_outcome(res.get_error().code, res.get_error().message);
+        } else if (res.value().status < 200 || res.value().status > 299) {
+            o = detail::status_outcome(res.value());
+            if (o.retry_after.count() > 0) ++stats_.retry_after_hints;
+        }
+        co_return settle(std::move(refused), o, carried);
+    }
+
+    /// Counters (loop thread).
+    [[nodiscard]] const http_sink_stats& stats() const noexcept { return stats_; }
+    /// The options it was made with (may hold secrets in headers: do not log it).
+    [[nodiscard]] const http_sink_options& options() const noexcept { return options_; }
+
+private:
+    // The body of the records the framing can carry; `refused` gets an outcome per record (ok for
+    // those carried, invalid for the others) when any is refused. Returns how many are carried.
+    std::size_t frame(std::span<const std::string_view> records, std::string& body, std::vector<outcome>& refused) {
+        std::size_t size = 2;
+        for (auto r : records) size += r.size() + 1;
+        body.reserve(size);
+        if (options_.framing == http_framing::json_array) body += '[';
+        std::size_t carried = 0;
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            std::string_view r = records[i];
+            std::string why = check(r);
+            if (!why.empty()) {
+                if (refused.empty()) refused.assign(records.size(), outcome::ok());
+                refused[i] = outcome::make(outcome_kind::invalid, std::move(why));
+                continue;
+            }
+            if (options_.framing == http_framing::json_array && carried != 0) body += ',';
+            body += r;
+            if (options_.framing == http_framing::ndjson) body += '\n';
+            ++carried;
+        }
+        if (options_.framing == http_framing::json_array) body += ']';
+        return carried;
+    }
+
+    // Why the framing cannot carry `r` (empty when it can); NDJSON drops one trailing newline.
+    std::string check(std::string_view& r) {
+        switch (options_.framing) {
+        case http_framing::ndjson:
+            if (!r.empty() && r.back() == '\n') r.remove_suffix(1);
+            if (!r.empty() && r.back() == '\r') r.remove_suffix(1);
+            if (r.empty()) return "the record is empty (an NDJSON line needs content)";
+            if (std::memchr(r.data(), '\n', r.size()) != nullptr) return "the record has a line break inside (NDJSON framing)";
+            return {};
+        case http_framing::json_array: {
+            simdjson::dom::element e;
+            if (parser_.parse(r.data(), r.size(), true).get(e) != simdjson::SUCCESS)
+                return "the record is not valid JSON (JSON array framing)";
+            return {};
+        }
+        case http_framing::single: return {};
+        }
+        return {};
+    }
+
+    std::string url_for(std::string_view key) const {
+        if (!templated_) return options_.url;
+        std::string url;
+        std::string_view rest = options_.url;
+        for (auto at = rest.find("{key}"); at != std::string_view::npos; at = rest.find("{key}")) {
+            url += rest.substr(0, at);
+            text::append_uri_encoded(url, key);
+            rest.remove_prefix(at + 5);
+        }
+        url += rest;
+        return url;
+    }
+
+    // The request's outcome `o` for the `carried` records it carried; refused ones keep theirs.
+    batch_result settle(std::vector<outcome> refused, const outcome& o, std::size_t carried) {
+        batch_result out;
+        if (refused.empty()) {
+            count(o, carried);
+            if (!o.is_ok()) out.request = o;
+            return out;
+        }
+        for (auto& r : refused) {
+            if (r.is_ok()) r = o;
+            count(r, 1);
+        }
+        out.entries = std::move(refused);
+        return out;
+    }
+
+    void count(const outcome& o, std::size_t n) {
+        if (o.is_ok())
+            stats_.records_ok += n;
+        else if (o.retryable())
+            stats_.records_retried += n;
+        else
+            stats_.records_rejected += n;
+    }
+
+    http::client* client_;
+    http_sink_options options_;
+    std::vector<http::header> headers_;
+    simdjson::dom::parser parser_;
+    http_sink_stats stats_;
+    bool templated_ = false;
+};
+
+static_assert(sink_adapter<http_sink>);
+
+} // namespace sluice
+#endif // SLUICE_SINGLE_HEADER_SLUICE_SINKS_HTTP_SINK_HPP
+// end file sluice/sinks/http_sink.hpp
+// begin file sluice/sinks/opensearch.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_SINKS_OPENSEARCH_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_SINKS_OPENSEARCH_HPP
+
+// OpenSearch / Elasticsearch `_bulk` as a delivery-engine sink adapter. Records are JSON documents;
+// each batch becomes one NDJSON request (sinks/detail/bulk_encoder.hpp) POSTed to <endpoint>/_bulk
+// with Content-Type: application/x-ndjson, optionally gzip-compressed; the answer is read per item
+// (sinks/detail/bulk_response.hpp):
+//
+//     http::client http(loop);
+//     opensearch_options o;
+//     o.endpoint = "https://search.example.com:9200";
+//     o.format.index = "logs-{service}-%Y.%m.%d";
+//     o.format.timestamp_field = "@timestamp";
+//     o.format.id_field = "event_id";             // a retried action overwrites, never duplicates
+//     o.username = "writer"; o.password = secret;   // or o.bearer_token
+//     opensearch_sink sink(http, o);
+//     delivery_pipeline<opensearch_sink> pipeline(loop, sink, opts);
+//
+// Per item: 2xx ok, 429 retried with backoff (throttled), any other status of 400 or more rejected
+// with Elasticsearch's error type and reason (to the dead-letter output when there is one): what the
+// official clients' bulk helpers do. Per request: no answer, 429 and 5xx are retried (honouring
+// Retry-After), 401/403 rejected as "authentication failed", any other 4xx rejected; 413 splits the
+// request in halves and sends each (down to one document, which is then rejected as too large). A
+// batch whose body exceeds max_request_bytes is split the same way before it is sent. Records that
+// are not JSON objects, or lack a field the index template or the id needs, are refused before
+// sending. Credentials go into the Authorization header only: never into messages, logs or stats.
+// TLS verification is the client's (on unless its options turn it off).
+
+#if !SLUICE_HAS_CURL || !SLUICE_HAS_SIMDJSON
+#error "sluice/sinks/opensearch.hpp needs libcurl and simdjson (SLUICE_HAS_CURL, SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// begin file sluice/sinks/detail/bulk_encoder.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_BULK_ENCODER_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_BULK_ENCODER_HPP
+
+// The OpenSearch/Elasticsearch _bulk request body: per document an action line and the document line,
+// each ending with '\n' (NDJSON, the last line included):
+//
+//   {"index":{"_index":"logs-checkout-2026.12.06","_id":"a1"}}
+//   {"id":"a1","service":"checkout","@timestamp":"2026-12-06T09:00:00Z","msg":"paid"}
+//
+// The index comes from a template: "{field}" is the value of the record's top-level field (a string
+// or an integer), %Y %m %d %H the UTC date of the record's timestamp field (an RFC 3339 / ISO-8601
+// string, a "YYYY-MM-DD" date, or epoch milliseconds: Elasticsearch's default date format), or of
+// now when no timestamp field is configured; "%%" is a '%'. The _id, when configured, is a top-level
+// string or integer field, so a retried action overwrites (index) or conflicts (create) instead of
+// duplicating. A record that is not a JSON object, lacks a field the template or the id needs, or
+// makes an index name Elasticsearch refuses, is refused here, with the reason, before anything is sent.
+
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/sinks/detail/bulk_encoder.hpp needs simdjson (SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <simdjson.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+// begin file sluice/sinks/detail/index_template.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_INDEX_TEMPLATE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_INDEX_TEMPLATE_HPP
+
+// The index name template of the _bulk sink ("logs-{service}-%Y.%m.%d": "{field}" is a top-level field
+// of the record, %Y %m %d %H the UTC date, "%%" a '%') and Elasticsearch's rules for index names. Apart
+// from the encoder (bulk_encoder.hpp, which needs simdjson) so that configuration readers can check a
+// template where it is written, without simdjson.
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+/// The bulk action of each document: `index` creates or replaces, `create` fails (409) when a
+/// document with that _id exists (data streams need it).
+enum class bulk_action : unsigned char { index, create };
+
+/// "index" or "create".
+[[nodiscard]] constexpr std::string_view to_string(bulk_action a) noexcept {
+    return a == bulk_action::create ? "create" : "index";
+}
+
+/// How records become bulk actions (see sinks/detail/bulk_encoder.hpp).
+struct bulk_format {
+    /// The index name template: "{field}", %Y %m %d %H (UTC), "%%".
+    std::string index = "logs";
+    /// index or create.
+    bulk_action action = bulk_action::index;
+    /// A top-level field whose value is the document's _id; empty: Elasticsearch picks one.
+    std::string id_field{};
+    /// A top-level field with the document's time, for the date in the index; empty: now.
+    std::string timestamp_field{};
+};
+
+} // namespace sluice
+
+namespace sluice::detail {
+
+/// False for a byte no index name may hold: upper case, \ / * ? " < > | space , # : and controls.
+[[nodiscard]] inline bool index_char_ok(char c) noexcept {
+    if (c >= 'A' && c <= 'Z') return false;
+    return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f && std::strchr("\\/*?\"<>| ,#:", c) == nullptr;
+}
+
+/// Why Elasticsearch would refuse `name` as an index name; empty when it takes it.
+[[nodiscard]] inline std::string index_name_problem(std::string_view name) {
+    if (name.empty()) return "the index name is empty";
+    if (name.size() > 255) return "the index name is " + std::to_string(name.size()) + " bytes (255 at most)";
+    if (name == "." || name == "..") return "the index name is \".\" or \"..\"";
+    if (name.front() == '-' || name.front() == '_' || name.front() == '+')
+        return "the index name starts with '-', '_' or '+'";
+    for (char c : name)
+        if (!index_char_ok(c))
+            return "the index name has upper-case letters or a character Elasticsearch refuses (\\ / * ? \" < > | space , # : "
+                   "or a control character)";
+    return {};
+}
+
+/// A parsed index template.
+class index_template {
+public:
+    /// What a part of the template stands for.
+    enum class part_kind : unsigned char { literal, field, year, month, day, hour };
+    /// One part of the template.
+    struct part {
+        /// What it stands for.
+        part_kind kind;
+        std::string text; ///< the literal, or the field name
+    };
+
+    /// Throws std::invalid_argument for an empty template, an unclosed or empty "{}", a '%'
+    /// conversion other than %Y %m %d %H %%, or literal text no index name may hold.
+    explicit index_template(std::string_view t) {
+        if (t.empty()) throw std::invalid_argument("sluice: the index template is empty");
+        std::string literal;
+        for (std::size_t i = 0; i < t.size(); ++i) {
+            const char c = t[i];
+            if (c == '{') {
+                const auto end = t.find('}', i + 1);
+                if (end == std::string_view::npos || end == i + 1)
+                    throw std::invalid_argument("sluice: index template \"" + std::string(t) +
+                                                "\": '{' must enclose a field name and be closed by '}'");
+                flush(literal);
+                parts_.push_back({part_kind::field, std::string(t.substr(i + 1, end - i - 1))});
+                i = end;
+            } else if (c == '%') {
+                const char k = i + 1 < t.size() ? t[i + 1] : '\0';
+                ++i;
+                if (k == '%') {
+                    literal += '%';
+                    continue;
+                }
+                const part_kind kind = k == 'Y' ? part_kind::year : k == 'm' ? part_kind::month
+                                     : k == 'd' ? part_kind::day  : k == 'H' ? part_kind::hour
+                                                                             : part_kind::literal;
+                if (kind == part_kind::literal)
+                    throw std::invalid_argument("sluice: index template \"" + std::string(t) +
+                                                "\": only %Y %m %d %H and %% are known");
+                flush(literal);
+                parts_.push_back({kind, {}});
+                uses_date_ = true;
+            } else {
+                literal += c;
+            }
+        }
+        flush(literal);
+        for (const auto& p : parts_)
+            if (p.kind == part_kind::literal)
+                for (char c : p.text)
+                    if (!index_char_ok(c))
+                        throw std::invalid_argument("sluice: index template \"" + std::string(t) +
+                                                    "\": index names are lower case, without \\ / * ? \" < > | space , # :");
+    }
+
+    /// The parts, in order.
+    [[nodiscard]] const std::vector<part>& parts() const noexcept { return parts_; }
+    /// True when a %-conversion needs the record's date.
+    [[nodiscard]] bool uses_date() const noexcept { return uses_date_; }
+
+private:
+    void flush(std::string& literal) {
+        if (!literal.empty()) parts_.push_back({part_kind::literal, std::move(literal)});
+        literal.clear();
+    }
+
+    std::vector<part> parts_;
+    bool uses_date_ = false;
+};
+
+} // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_INDEX_TEMPLATE_HPP
+// end file sluice/sinks/detail/index_template.hpp
+
+namespace sluice::detail {
+
+/// The UTC time an Elasticsearch date value names: an ISO-8601 / RFC 3339 string, a "YYYY-MM-DD"
+/// date, or an integer of epoch milliseconds.
+[[nodiscard]] inline std::optional<std::chrono::system_clock::time_point> bulk_timestamp(simdjson::dom::element v) {
+    using namespace std::chrono;
+    std::int64_t millis = 0;
+    if (v.get_int64().get(millis) == simdjson::SUCCESS) {
+        constexpr std::int64_t limit = 9'000'000'000'000; // about year 2255: system_clock holds it in ns
+        if (millis < -limit || millis > limit) return std::nullopt;
+        return system_clock::time_point(milliseconds(millis));
+    }
+    std::string_view s;
+    if (v.get_string().get(s) != simdjson::SUCCESS) return std::nullopt;
+    if (s.size() == 10 && s[4] == '-' && s[7] == '-') {
+        std::string full(s);
+        full += "T00:00:00Z";
+        return aws_dates::parse_iso8601(full);
+    }
+    return aws_dates::parse_iso8601(s);
+}
+
+/// Encodes documents into a _bulk body (see the file comment). Not thread-safe: one per sink.
+class bulk_encoder {
+public:
+    /// Throws std::invalid_argument for a template index_template refuses.
+    explicit bulk_encoder(bulk_format format) : format_(std::move(format)), template_(format_.index) {}
+
+    /// Appends `record`'s action and document lines to `body`. Returns empty when it did, else why
+    /// the record is refused (and `body` is as it was). `now` dates records without a timestamp field.
+    std::string append(std::string_view record, std::string& body, std::chrono::system_clock::time_point now) {
+        simdjson::dom::object doc;
+        if (parser_.parse(record.data(), record.size(), true).get_object().get(doc) != simdjson::SUCCESS)
+            return "the record is not a JSON object";
+        std::string why = resolve_index(doc, now);
+        if (!why.empty()) return why;
+        std::string_view id;
+        if (!format_.id_field.empty()) {
+            why = field_text(doc, format_.id_field, "the id field", id_scratch_);
+            if (!why.empty()) return why;
+            id = id_scratch_;
+            if (id.empty() || id.size() > 512) return "the id field \"" + format_.id_field + "\" is empty or over 512 bytes";
+        }
+        append_action(body, id);
+        append_document(body, record);
+        return {};
+    }
+
+    /// The format it encodes.
+    [[nodiscard]] const bulk_format& format() const noexcept { return format_; }
+
+private:
+    static void two_digits(std::string& out, unsigned v) {
+        out += static_cast<char>('0' + v / 10 % 10);
+        out += static_cast<char>('0' + v % 10);
+    }
+
+    // The value of a top-level string or integer field, as text, into `out`.
+    static std::string field_text(simdjson::dom::object& doc, const std::string& name, std::string_view role,
+                                  std::string& out) {
+        simdjson::dom::element v;
+        if (doc.at_key(name).get(v) != simdjson::SUCCESS)
+            return "the record has no top-level field \"" + name + "\" (" + std::string(role) + ")";
+        std::string_view s;
+        std::int64_t i = 0;
+        std::uint64_t u = 0;
+        char buf[24];
+        if (v.get_string().get(s) == simdjson::SUCCESS) {
+            out.assign(s);
+        } else if (v.get_int64().get(i) == simdjson::SUCCESS) {
+            out.assign(buf, std::to_chars(buf, buf + sizeof buf, i).ptr);
+        } else if (v.get_uint64().get(u) == simdjson::SUCCESS) {
+            out.assign(buf, std::to_chars(buf, buf + sizeof buf, u).ptr);
+        } else {
+            return "the field \"" + name + "\" (" + std::string(role) + ") is not a string or an integer";
+        }
+        return {};
+    }
+
+    std::string resolve_index(simdjson::dom::object& doc, std::chrono::system_clock::time_point now) {
+        using namespace std::chrono;
+        year_month_day ymd{};
+        unsigned hour = 0;
+        if (template_.uses_date()) {
+            auto when = now;
+            if (!format_.timestamp_field.empty()) {
+                simdjson::dom::element v;
+                if (doc.at_key(format_.timestamp_field).get(v) != simdjson::SUCCESS)
+                    return "the record has no top-level field \"" + format_.timestamp_field + "\" (the timestamp)";
+                auto t = bulk_timestamp(v);
+                if (!t) return "the timestamp field \"" + format_.timestamp_field + "\" is not an ISO-8601 date or epoch milliseconds";
+                when = *t;
+            }
+            const auto day = floor<days>(when);
+            ymd = year_month_day(day);
+            hour = static_cast<unsigned>(floor<hours>(when - day).count());
+            const int y = static_cast<int>(ymd.year());
+            if (y < 0 || y > 9999) return "the timestamp's year is outside 0..9999";
+        }
+        index_.clear();
+        for (const auto& p : template_.parts()) {
+            switch (p.kind) {
+            case index_template::part_kind::literal: index_ += p.text; break;
+            case index_template::part_kind::field: {
+                std::string why = field_text(doc, p.text, "in the index template", value_scratch_);
+                if (!why.empty()) return why;
+                index_ += value_scratch_;
+                break;
+            }
+            case index_template::part_kind::year: {
+                const unsigned y = static_cast<unsigned>(static_cast<int>(ymd.year()));
+                two_digits(index_, y / 100);
+                two_digits(index_, y % 100);
+                break;
+            }
+            case index_template::part_kind::month: two_digits(index_, static_cast<unsigned>(ymd.month())); break;
+            case index_template::part_kind::day: two_digits(index_, static_cast<unsigned>(ymd.day())); break;
+            case index_template::part_kind::hour: two_digits(index_, hour); break;
+            }
+        }
+        std::string problem = index_name_problem(index_);
+        if (!problem.empty()) return problem;
+        return {};
+    }
+
+    void append_action(std::string& body, std::string_view id) {
+        body += "{\"";
+        body += to_string(format_.action);
+        body += "\":{\"_index\":\"";
+        body += index_; // checked: nothing in it needs escaping
+        if (!id.empty()) {
+            body += "\",\"_id\":\"";
+            text::append_json_escaped(body, id);
+        }
+        body += "\"}}\n";
+    }
+
+    // The document on one line: a line break in a valid JSON text is whitespace between tokens (never
+    // inside a string), so it becomes a space.
+    static void append_document(std::string& body, std::string_view record) {
+        const std::size_t start = body.size();
+        body += record;
+        if (std::memchr(record.data(), '\n', record.size()) != nullptr)
+            for (std::size_t i = start; i < body.size(); ++i)
+                if (body[i] == '\n') body[i] = ' ';
+        body += '\n';
+    }
+
+    bulk_format format_;
+    index_template template_;
+    simdjson::dom::parser parser_;
+    std::string index_, id_scratch_, value_scratch_;
+};
+
+} // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_BULK_ENCODER_HPP
+// end file sluice/sinks/detail/bulk_encoder.hpp
+// begin file sluice/sinks/detail/bulk_response.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_BULK_RESPONSE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_BULK_RESPONSE_HPP
+
+// Reads a 2xx _bulk response (elastic/elasticsearch-specification, _global/bulk/BulkResponse.ts):
+//
+//   {"took":30,"errors":true,"items":[
+//     {"index":{"_index":"logs","_id":"1","status":201,"result":"created",...}},
+//     {"create":{"_index":"logs","_id":"2","status":429,
+//                "error":{"type":"es_rejected_execution_exception","reason":"rejected execution ..."}}},
+//     {"index":{"_index":"logs","_id":"3","status":400,
+//               "error":{"type":"mapper_parsing_exception","reason":"failed to parse field [n] ..."}}}]}
+//
+// One item per action, in request order, each an object with one key (the action) whose value holds
+// the status. Per item: 2xx ok; 429 throttled (retried with backoff); any other status of 400 or more
+// rejected with "type: reason" (never the document: safe_reason cuts Elasticsearch's value preview);
+// an item that cannot be read, or is missing, is retried (no proof the document is bad). errors:false
+// is the fast path: every action succeeded. The body is untrusted: anything a server sends gives an
+// answer for every action, never a crash (fuzz/targets/bulk_response.hpp).
+
+#if !SLUICE_HAS_SIMDJSON
+#error "sluice/sinks/detail/bulk_response.hpp needs simdjson (SLUICE_HAS_SIMDJSON)"
+#endif
+
+#include <simdjson.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+
+namespace sluice::detail {
+
+/// "type: reason" of an Elasticsearch error object ({"type":..,"reason":..}), made safe; the type is
+/// also returned in `code`. Empty when `error` is not such an object.
+[[nodiscard]] inline std::string bulk_error_text(simdjson::dom::element error, std::string& code) {
+    simdjson::dom::object e;
+    if (error.get_object().get(e) != simdjson::SUCCESS) return {};
+    std::string_view type, reason;
+    if (e["type"].get_string().get(type) != simdjson::SUCCESS) type = {};
+    if (e["reason"].get_string().get(reason) != simdjson::SUCCESS) reason = {};
+    code = safe_code(type);
+    std::string out = code.empty() ? std::string("error") : code;
+    const std::string clean = safe_reason(reason);
+    if (!clean.empty()) {
+        out += ": ";
+        out += clean;
+    }
+    return out;
+}
+
+/// Per-action outcomes of _bulk responses. Not thread-safe: one per sink.
+class bulk_response_reader {
+public:
+    /// The outcomes of the `count` actions a 2xx response answers: a request failure (retry) when
+    /// the body is not a _bulk response, otherwise empty entries (all ok) or one entry per action.
+    [[nodiscard]] batch_result read(std::string_view body, std::size_t count) {
+        simdjson::dom::object root;
+        if (parser_.parse(body.data(), body.size(), true).get_object().get(root) != simdjson::SUCCESS)
+            return batch_result::failed(outcome::retry("unreadable _bulk response (not a JSON object)"));
+        bool errors = true;
+        if (root["errors"].get_bool().get(errors) == simdjson::SUCCESS && !errors) return batch_result::all_ok();
+        simdjson::dom::array items;
+        if (root["items"].get_array().get(items) != simdjson::SUCCESS)
+            return batch_result::failed(outcome::retry("unreadable _bulk response (no items)"));
+        batch_result out;
+        out.entries.reserve(count);
+        for (simdjson::dom::element item : items) {
+            if (out.entries.size() == count) {
+                ++extra_items_;
+                break;
+            }
+            out.entries.push_back(read_item(item));
+        }
+        if (out.entries.size() < count) ++missing_items_;
+        while (out.entries.size() < count) out.entries.push_back(outcome::retry("no item for this action in the _bulk response"));
+        return out;
+    }
+
+    /// Responses with more items than actions (the extra ones are ignored).
+    [[nodiscard]] std::uint64_t extra_items() const noexcept { return extra_items_; }
+    /// Responses with fewer items than actions (the actions without one are retried).
+    [[nodiscard]] std::uint64_t missing_items() const noexcept { return missing_items_; }
+
+private:
+    static outcome read_item(simdjson::dom::element item) {
+        simdjson::dom::object wrapper;
+        if (item.get_object().get(wrapper) != simdjson::SUCCESS || wrapper.begin() == wrapper.end())
+            return outcome::retry("unreadable item in the _bulk response");
+        simdjson::dom::object result;
+        if ((*wrapper.begin()).value.get_object().get(result) != simdjson::SUCCESS)
+            return outcome::retry("unreadable item in the _bulk response");
+        std::int64_t status = 0;
+        if (result["status"].get_int64().get(status) != simdjson::SUCCESS)
+            return outcome::retry("item without a status in the _bulk response");
+        if (status >= 200 && status <= 299) return outcome::ok();
+        std::string code;
+        simdjson::dom::element error;
+        std::string text;
+        if (result["error"].get(error) == simdjson::SUCCESS) text = bulk_error_text(error, code);
+        std::string why = "item status " + std::to_string(status);
+        if (!text.empty()) {
+            why += ": ";
+            why += text;
+        }
+        outcome o;
+        if (status == 429)
+            o = outcome::throttle(std::move(why));
+        else if (status >= 400)
+            o = outcome::reject(std::move(why));
+        else
+            o = outcome::reject("unexpected " + why);
+        o.service_code = std::move(code);
+        return o;
+    }
+
+    simdjson::dom::parser parser_;
+    std::uint64_t extra_items_ = 0;
+    std::uint64_t missing_items_ = 0;
+};
+
+} // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_SINKS_DETAIL_BULK_RESPONSE_HPP
+// end file sluice/sinks/detail/bulk_response.hpp
+
+namespace sluice {
+
+/// Where documents go and how (see the file comment).
+struct opensearch_options {
+    /// "https://host:9200", optionally with a path prefix ("https://host/search"); _bulk is appended.
+    std::string endpoint{};
+    /// Index template, action, _id and timestamp fields.
+    bulk_format format{};
+    /// Basic authentication (with password); secret: only ever in the Authorization header.
+    std::string username{};
+    /// Basic authentication's password; secret.
+    std::string password{};
+    /// Bearer authentication instead of basic; secret.
+    std::string bearer_token{};
+    /// gzip request bodies (Content-Encoding: gzip); needs zlib (SLUICE_HAS_ZLIB).
+    bool gzip = false;
+    /// Actions per request (Elasticsearch's guidance: a few thousand at most; measure).
+    std::size_t max_actions = 1000;
+    /// Bytes per request body before compression (http.max_content_length is 100 MB by default;
+    /// 5 MiB keeps requests quick to retry).
+    std::size_t max_request_bytes = 5u << 20;
+    /// A larger document is refused before it is sent.
+    std::size_t max_record_bytes = 1u << 20;
+    /// Per-request limit (zero: the client's).
+    std::chrono::milliseconds timeout{0};
+};
+
+/// What the sink did (no secrets, no documents).
+struct opensearch_stats {
+    std::uint64_t requests = 0;       ///< _bulk requests sent
+    std::uint64_t splits = 0;         ///< requests split in halves (after 413, or over max_request_bytes)
+    std::uint64_t items_ok = 0;       ///< actions acknowledged
+    std::uint64_t items_retried = 0;  ///< actions answered retry/throttled (per item or whole request)
+    std::uint64_t items_rejected = 0; ///< actions rejected by the server, or refused before sending
+};
+
+/// The _bulk sink adapter (see the file comment). Loop thread only.
+class opensearch_sink {
+public:
+    /// Sends through `client`, which outlives the sink. Throws std::invalid_argument for an
+    /// endpoint that is not http(s)://host[:port][/path], a bad index template, both basic and
+    /// bearer credentials, or gzip without zlib.
+    opensearch_sink(http::client& client, opensearch_options options)
+        : client_(&client), options_(std::move(options)), encoder_(options_.format) {
+        const auto url = text::parse_url(options_.endpoint);
+        if (!url || (!text::iequals(url->scheme, "http") && !text::iequals(url->scheme, "https")) || !url->host_is_valid() ||
+            url->has_query || url->has_fragment || url->has_userinfo)
+            throw std::invalid_argument("sluice: the OpenSearch endpoint must be http(s)://host[:port][/path] "
+                                        "(credentials go in username/password or bearer_token)");
+        if (!options_.bearer_token.empty() && (!options_.username.empty() || !options_.password.empty()))
+            throw std::invalid_argument("sluice: OpenSearch takes basic (username/password) or bearer credentials, not both");
+        if (options_.gzip) require_compression(compression::gzip);
+        if (options_.max_actions == 0 || options_.max_request_bytes == 0 || options_.max_record_bytes == 0)
+            throw std::invalid_argument("sluice: OpenSearch limits must be positive");
+        url_ = options_.endpoint;
+        while (!url_.empty() && url_.back() == '/') url_.pop_back();
+        url_ += "/_bulk";
+        headers_.push_back({"Content-Type", "application/x-ndjson"});
+        if (options_.gzip) headers_.push_back({"Content-Encoding", "gzip"});
+        if (!options_.bearer_token.empty()) {
+            headers_.push_back({"Authorization", "Bearer " + options_.bearer_token});
+        } else if (!options_.username.empty()) {
+            std::string auth = "Basic ";
+            text::append_base64(auth, options_.username + ":" + options_.password);
+            headers_.push_back({"Authorization", std::move(auth)});
+        }
+    }
+
+    /// Actions per request, request bytes (documents only; action lines are checked when encoding)
+    /// and the largest document.
+    [[nodiscard]] sink_limits limits() const noexcept {
+        return {options_.max_actions, options_.max_request_bytes, options_.max_record_bytes};
+    }
+
+    /// One _bulk request for `batch` (more when it must be split); an outcome per record.
+    [[nodiscard]] task<batch_result> send(sink_batch batch) {
+        attempt a;
+        a.cancel = batch.cancel;
+        a.results.assign(batch.records.size(), outcome::ok());
+        a.offsets.push_back(0);
+        const auto now = std::chrono::system_clock::now();
+        for (std::size_t i = 0; i < batch.records.size(); ++i) {
+            std::string why = encoder_.append(batch.records[i], a.body, now);
+            if (!why.empty()) {
+                a.results[i] = outcome::make(outcome_kind::invalid, std::move(why));
+                ++stats_.items_rejected;
+                continue;
+            }
+            a.sent.push_back(i);
+            a.offsets.push_back(a.body.size());
+        }
+        co_await send_range(a, 0, a.sent.size());
+        batch_result out;
+        for (const auto& r : a.results)
+            if (!r.is_ok()) {
+                out.entries = std::move(a.results);
+                break;
+            }
+        co_return out;
+    }
+
+    /// Counters (loop thread).
+    [[nodiscard]] const opensearch_stats& stats() const noexcept { return stats_; }
+    /// The options it was made with (holds the credentials: do not log it).
+    [[nodiscard]] const opensearch_options& options() const noexcept { return options_; }
+    /// The _bulk URL requests go to.
+    [[nodiscard]] const std::string& url() const noexcept { return url_; }
+
+private:
+    struct attempt {
+        std::string body;                 // every encoded action, back to back
+        std::vector<std::size_t> offsets; // offsets[k]..offsets[k+1]: the lines of sent[k]
+        std::vector<std::size_t> sent;    // batch index of each encoded action
+        std::vector<outcome> results;     // per batch record
+        std::stop_token cancel;
+    };
+
+    void settle_range(attempt& a, std::size_t from, std::size_t to, const outcome& o) {
+        for (std::size_t k = from; k < to; ++k) a.results[a.sent[k]] = o;
+        count(o, to - from);
+    }
+
+    void count(const outcome& o, std::size_t n) {
+        if (o.is_ok())
+            stats_.items_ok += n;
+        else if (o.retryable())
+            stats_.items_retried += n;
+        else
+            stats_.items_rejected += n;
+    }
+
+    // Sends actions [from, to) of `a` (split in halves while too large), settling their results.
+    task<void> send_range(attempt& a, std::size_t from, std::size_t to) {
+        if (from == to) co_return;
+        const std::size_t bytes = a.offsets[to] - a.offsets[from];
+        const bool over = to - from > options_.max_actions || bytes > options_.max_request_bytes;
+        if (over && to - from > 1) {
+            ++stats_.splits;
+            const std::size_t mid = from + (to - from) / 2;
+            co_await send_range(a, from, mid);
+            co_await send_range(a, mid, to);
+            co_return;
+        }
+        if (over) {
+            const outcome too_large = outcome::make(
+                outcome_kind::invalid, "the action and document are " + std::to_string(bytes) +
+                                           " bytes, over max_request_bytes (" + std::to_string(options_.max_request_bytes) + ")");
+            settle_range(a, from, to, too_large);
+            co_return;
+        }
+        const std::string_view lines(a.body.data() + a.offsets[from], bytes);
+        result<http::response> res = co_await post(lines, a.cancel);
+        if (res.is_error()) {
+            settle_range(a, from, to, detail::transport_outcome(res.get_error().code, res.get_error().message));
+            co_return;
+        }
+        const http::response& r = res.value();
+        if (r.status == 413 && to - from > 1) {
+            ++stats_.splits;
+            const std::size_t mid = from + (to - from) / 2;
+            co_await send_range(a, from, mid);
+            co_await send_range(a, mid, to);
+            co_return;
+        }
+        if (r.status == 413) {
+            settle_range(a, from, to, outcome::reject("the document is too large for the server (HTTP 413, alone in its request)"));
+            co_return;
+        }
+        if (r.status < 200 || r.status > 299) {
+            settle_range(a, from, to, whole_request_failure(r));
+            co_return;
+        }
+        batch_result items = reader_.read(r.body, to - from);
+        if (items.request) {
+            settle_range(a, from, to, *items.request);
+        } else if (items.entries.empty()) {
+            settle_range(a, from, to, outcome::ok());
+        } else {
+            for (std::size_t k = from; k < to; ++k) {
+                count(items.entries[k - from], 1);
+                a.results[a.sent[k]] = std::move(items.entries[k - from]);
+            }
+        }
+    }
+
+    task<result<http::response>> post(std::string_view lines, std::stop_token cancel) {
+        ++stats_.requests;
+        std::string compressed;
+        if (options_.gzip) {
+            stream_compressor gz(compression::gzip);
+            compressed.reserve(lines.size() / 4 + 64);
+            gz.write(lines, compressed);
+            gz.finish(compressed);
+        }
+        http::request req;
+        req.method = "POST";
+        req.url = url_;
+        req.headers = headers_;
+        req.body = options_.gzip ? std::string_view(compressed) : lines;
+        req.timeout = options_.timeout;
+        req.stop = std::move(cancel);
+        co_return co_await client_->request(req);
+    }
+
+    // A non-2xx answer: Elasticsearch's {"error":{"type","reason"},"status"} adds its type and reason.
+    outcome whole_request_failure(const http::response& r) {
+        std::string detail_text, code;
+        simdjson::dom::object root;
+        simdjson::dom::element error;
+        if (error_parser_.parse(r.body.data(), r.body.size(), true).get_object().get(root) == simdjson::SUCCESS &&
+            root["error"].get(error) == simdjson::SUCCESS) {
+            std::string_view plain;
+            if (error.get_string().get(plain) == simdjson::SUCCESS)
+                detail_text = detail::safe_reason(plain);
+            else
+                detail_text = detail::bulk_error_text(error, code);
+        }
+        outcome o = detail::status_outcome(r, r.status == 401 || r.status == 403 ? std::string_view{} : detail_text);
+        o.service_code = std::move(code);
+        return o;
+    }
+
+    http::client* client_;
+    opensearch_options options_;
+    detail::bulk_encoder encoder_;
+    detail::bulk_response_reader reader_;
+    simdjson::dom::parser error_parser_;
+    std::string url_;
+    std::vector<http::header> headers_;
+    opensearch_stats stats_;
+};
+
+static_assert(sink_adapter<opensearch_sink>);
+
+} // namespace sluice
+#endif // SLUICE_SINGLE_HEADER_SLUICE_SINKS_OPENSEARCH_HPP
+// end file sluice/sinks/opensearch.hpp
 #endif
 // end file sluice/sluice.hpp
