@@ -205,6 +205,43 @@ TEST_CASE("broker refusals: a non-retryable SEND_ERROR fails its messages, a las
     CHECK(s.topics.count(stuck) == 1);
 }
 
+TEST_CASE("a send timeout fails the open batch without sending it (a caller retrying could publish it twice)") {
+    const std::string stuck = fx::unique_topic("stuck-open-batch");
+    io_loop loop;
+    client cl(loop, {.service_url = fx::get().url()});
+    producer_options o;
+    o.topic = stuck;
+    o.batch_max_messages = 2;
+    o.batch_max_delay = std::chrono::seconds(30); // the second batch stays open until the timeout
+    o.send_timeout = std::chrono::milliseconds(300);
+    o.reconnect_initial_backoff = std::chrono::milliseconds(10);
+    o.reconnect_max_backoff = std::chrono::milliseconds(50);
+    producer p(cl, o);
+    loop.run_until_complete([&]() -> task<void> {
+        co_await p.start();
+        fx::control("/fail-sends?topic=" + stuck + "&n=100000&error=6"); // ServiceNotReady, forever
+        std::vector<pending_send> pending;
+        for (int i = 0; i < 3; ++i) {
+            auto m = numbered_message(i);
+            pending.push_back(co_await p.enqueue(std::move(m)));
+        }
+        for (auto& s : pending) {
+            auto r = co_await s.wait();
+            REQUIRE(r.is_error());
+            CHECK(r.get_error().message.find("send timeout") != std::string::npos);
+        }
+        co_await loop.sleep_for(std::chrono::milliseconds(1)); // outcomes resolve inline, counters after them
+        const auto& stats = p.partition_producers().at(0)->stats();
+        CHECK(stats.batches == 1); // messages 0 and 1; message 2 was never framed
+        CHECK(stats.failed == 3);
+        fx::control("/fail-sends?topic=" + stuck + "&n=0&error=6");
+        co_await p.close();
+    }());
+    fx::finish(loop, cl);
+    auto s = fx::read_state();
+    CHECK(s.topics[stuck].empty());
+}
+
 } // TEST_SUITE
 
 } // namespace test_integration_pulsar_producer

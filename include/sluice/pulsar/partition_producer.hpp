@@ -399,8 +399,17 @@ private:
         if (in_flight_.empty()) drained_.set();
     }
 
+    // The open batch fails without being sent: sealing it here would put it on the wire and then
+    // report it failed, so a caller retrying on the failure could publish it twice.
     void fail_all(producer_error::kind k, const std::string& why) {
-        seal();
+        if (!batch_slots_.empty()) {
+            ++batch_generation_;
+            auto open = std::move(batch_slots_);
+            batch_slots_.clear();
+            batch_.clear();
+            for (auto& s : open) s->resolve(detail::send_failure(k, why));
+            finished(open.size(), false);
+        }
         auto all = std::move(in_flight_);
         in_flight_.clear();
         for (auto& f : all) {
