@@ -388,18 +388,6 @@ TEST_CASE("status_page = false serves no page; a bad prefix or a path routed twi
     CHECK_THROWS_AS(add_observability_routes(routes, registry), std::invalid_argument);
 }
 
-TEST_CASE("RFC 3339 in UTC to the millisecond") {
-    using std::chrono::system_clock;
-    char buffer[32];
-    CHECK(detail::format_rfc3339_utc(system_clock::time_point{}, buffer) == "1970-01-01T00:00:00.000Z");
-    CHECK(detail::format_rfc3339_utc(system_clock::time_point(1700000000123ms), buffer) == "2023-11-14T22:13:20.123Z");
-    // 2000-02-29 (a leap day) 23:59:59.999, and the last millisecond system_clock holds (libstdc++).
-    CHECK(detail::format_rfc3339_utc(system_clock::time_point(951868799999ms), buffer) == "2000-02-29T23:59:59.999Z");
-    CHECK(detail::format_rfc3339_utc(system_clock::time_point::max(), buffer) == "2262-04-11T23:47:16.854Z");
-    // Before the epoch: floor, not truncation toward zero.
-    CHECK(detail::format_rfc3339_utc(system_clock::time_point(-1ms), buffer) == "1969-12-31T23:59:59.999Z");
-}
-
 TEST_CASE("to_json: null and empty fields, and the exact text of a small status") {
     service_status s;
     s.service = "svc";

@@ -6,8 +6,10 @@
 #include <sluice/text/base64.hpp>
 #include <sluice/text/json_escape.hpp>
 #include <sluice/text/json_writer.hpp>
+#include <sluice/text/rfc3339.hpp>
 #include <sluice/text/utf8.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -197,6 +199,23 @@ TEST_CASE("json writer: the size counted is exactly the size written") {
     REQUIRE(root["s"].get_string().get(back) == simdjson::SUCCESS);
     CHECK(back == tricky);
 #endif
+}
+
+TEST_CASE("RFC 3339 in UTC to the millisecond, or truncated to the second") {
+    using std::chrono::system_clock;
+    char buffer[32];
+    CHECK(sluice::text::format_rfc3339_utc(system_clock::time_point{}, buffer) == "1970-01-01T00:00:00.000Z");
+    CHECK(sluice::text::format_rfc3339_utc(system_clock::time_point(std::chrono::milliseconds(1700000000123)), buffer) == "2023-11-14T22:13:20.123Z");
+    // 2000-02-29 (a leap day) 23:59:59.999, and the last millisecond system_clock holds (libstdc++).
+    CHECK(sluice::text::format_rfc3339_utc(system_clock::time_point(std::chrono::milliseconds(951868799999)), buffer) == "2000-02-29T23:59:59.999Z");
+    CHECK(sluice::text::format_rfc3339_utc(system_clock::time_point::max(), buffer) == "2262-04-11T23:47:16.854Z");
+    // Before the epoch: floor, not truncation toward zero.
+    CHECK(sluice::text::format_rfc3339_utc(system_clock::time_point(std::chrono::milliseconds(-1)), buffer) == "1969-12-31T23:59:59.999Z");
+    const auto seconds = sluice::text::rfc3339_precision::seconds;
+    CHECK(sluice::text::format_rfc3339_utc(system_clock::time_point(std::chrono::milliseconds(1700000000999)), buffer, seconds) ==
+          "2023-11-14T22:13:20Z");
+    CHECK(sluice::text::format_rfc3339_utc(system_clock::time_point(std::chrono::milliseconds(-1)), buffer, seconds) ==
+          "1969-12-31T23:59:59Z");
 }
 
 } // TEST_SUITE

@@ -48,7 +48,7 @@ inline void append_sink(std::string& out, const sink_runner& s, bool stats) {
         sluice::text::append_json_string(out, e->message);
         char at[32];
         out += ",\"at\":\"";
-        out += sluice::detail::format_rfc3339_utc(e->at, at);
+        out += sluice::text::format_rfc3339_utc(e->at, at);
         out += "\"}";
     } else {
         out += "null";

@@ -5,10 +5,11 @@
 // to_string() gives a redacted description, so a secret cannot reach a log by accident.
 
 #include <chrono>
-#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <sluice/text/rfc3339.hpp>
 
 namespace sluice::aws {
 
@@ -62,17 +63,9 @@ Stream& operator<<(Stream&, const aws_credentials&) = delete;
     if (!credentials.expiration) {
         out += "never";
     } else {
-        using namespace std::chrono;
-        const auto secs = floor<seconds>(*credentials.expiration);
-        const auto day = floor<days>(secs);
-        const year_month_day ymd{day};
-        const hh_mm_ss hms{secs - day};
-        char text[48];
-        std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                      static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                      static_cast<int>(hms.seconds().count()));
-        out += text;
+        char text[32];
+        out += sluice::text::format_rfc3339_utc(*credentials.expiration, text,
+                                                sluice::text::rfc3339_precision::seconds);
     }
     out += '}';
     return out;

@@ -24,7 +24,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <ctime>
 #include <functional>
 #include <initializer_list>
 #include <optional>
@@ -37,6 +36,7 @@
 #include <vector>
 
 #include <sluice/text/ascii.hpp>
+#include <sluice/text/rfc3339.hpp>
 
 namespace sluice {
 
@@ -418,16 +418,8 @@ namespace detail {
 /// cannot forge a second line.
 [[nodiscard]] inline std::string format_log_line(const log_record& record) {
     std::string out;
-    const auto since = record.time.time_since_epoch();
-    const auto secs = std::chrono::floor<std::chrono::seconds>(since);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
-    const std::time_t t = static_cast<std::time_t>(secs.count());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char stamp[96]; // room for any int the compiler imagines in the fields
-    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
-    out += stamp;
+    char stamp[32];
+    out += sluice::text::format_rfc3339_utc(record.time, stamp);
     out += ' ';
     out += to_string(record.level);
     out += ' ';

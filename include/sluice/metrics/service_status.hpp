@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include <sluice/text/rfc3339.hpp>
 #include <sluice/text/json_writer.hpp>
 #include <sluice/version.hpp>
 
@@ -83,20 +84,7 @@ struct service_status {
 
 namespace detail {
 
-/// "2025-01-02T03:04:05.678Z": `at` in UTC to the millisecond, into `buffer` (system_clock's range
-/// is within RFC 3339's four-digit years: 1677 to 2262 with libstdc++'s nanoseconds).
-[[nodiscard]] inline std::string_view format_rfc3339_utc(std::chrono::system_clock::time_point at, char (&buffer)[32]) noexcept {
-    using namespace std::chrono;
-    const auto ms = floor<milliseconds>(at);
-    const auto day = floor<days>(ms);
-    const year_month_day ymd{day};
-    const hh_mm_ss<milliseconds> time{ms - day};
-    const int n = std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
-                                unsigned(ymd.month()), unsigned(ymd.day()), int(time.hours().count()),
-                                int(time.minutes().count()), int(time.seconds().count()),
-                                int(time.subseconds().count()));
-    return {buffer, n > 0 ? std::size_t(n) : 0};
-}
+using sluice::text::format_rfc3339_utc;
 
 /// The JSON of service_status, through either text:: emitter (sized once, then written).
 class status_json_writer {
