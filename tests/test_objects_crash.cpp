@@ -101,6 +101,10 @@ TEST_CASE("SIGKILL mid-stream, twice: after a restart every accepted record is i
     }
     CHECK(after.replayed_records > 0);
     CHECK(after.journal_errors == 0);
+    // Records of objects written before a kill whose acknowledgement had not reached the disk come
+    // back without their object (skipped: check_exactly_once below proves they are in it once).
+    MESSAGE("records replayed: ", after.replayed_records, ", orphaned (their object written already): ",
+            after.orphaned_records);
     CHECK(after.failed == 0);
     const auto objects = sluice_test::files_below(dir / "out");
     sluice_test::check_exactly_once(first, sluice_test::count_ids(objects), 2 * per_run);

@@ -33,7 +33,6 @@
 #include <exception>
 #include <memory>
 #include <optional>
-#include <random>
 #include <span>
 #include <stdexcept>
 #include <stop_token>
@@ -52,6 +51,7 @@
 #include <sluice/metrics/log.hpp>
 #include <sluice/metrics/metrics.hpp>
 #include <sluice/objects/destination.hpp>
+#include <sluice/objects/detail/engine_parts.hpp>
 #include <sluice/objects/journal.hpp>
 #include <sluice/objects/key_template.hpp>
 #include <sluice/objects/live_object.hpp>
@@ -61,62 +61,6 @@
 #include <sluice/objects/sequence_file.hpp>
 
 namespace sluice::objects {
-
-namespace detail {
-
-/// The engine's metrics, labelled {component="objects", name=<name>}; detached without a registry.
-struct engine_metrics {
-    flow_metrics flow{};
-    gauge open_objects{};
-    gauge memory{};
-    counter objects_written{};
-    counter objects_failed{};
-    counter bytes_written{};
-    counter evictions{};
-
-    engine_metrics() = default;
-    engine_metrics(metrics_registry& r, std::string_view name) : flow(r, "objects", name) {
-        const label_set labels{{"component", "objects"}, {"name", std::string(name)}};
-        open_objects = r.get_gauge("sluice_objects_open", "Objects open for records.", labels);
-        memory = r.get_gauge("sluice_objects_memory_bytes", "Memory held by open and completing objects.", labels);
-        objects_written = r.get_counter("sluice_objects_written_total", "Objects durably written or uploaded.", labels);
-        objects_failed = r.get_counter("sluice_objects_failed_total", "Objects that could not be written.", labels);
-        bytes_written = r.get_counter("sluice_object_bytes_written_total", "Bytes of objects written.", labels);
-        evictions = r.get_counter("sluice_objects_evicted_total", "Objects the memory budget closed early.", labels);
-    }
-};
-
-/// A flush() in the intake: where the records submitted before it end.
-struct flush_barrier {
-    async_event reached{};
-    std::uint64_t mark = 0; ///< every object below this sequence number holds records from before
-};
-
-/// A record or a barrier, waiting for the journal.
-struct intake_item {
-    std::string json{};
-    record_completion* completion = nullptr;
-    flush_barrier* barrier = nullptr;
-};
-
-/// One record of the batch being journaled.
-struct batch_slot {
-    std::string json{};
-    record_completion* completion = nullptr;
-    simdjson::dom::document doc{};
-    placement place{};
-    live_object* object = nullptr;
-};
-
-/// Resumes deliver() once its record's outcome is known.
-struct completion_awaiter {
-    awaited_completion* c;
-    [[nodiscard]] bool await_ready() const noexcept { return c->await_ready(); }
-    void await_suspend(std::coroutine_handle<> h) noexcept { c->await_suspend(h); }
-    object_receipt await_resume() const { return c->await_resume(); }
-};
-
-} // namespace detail
 
 /// Records into objects (see the top of this header).
 class object_engine {
@@ -129,7 +73,7 @@ public:
         : loop_(&loop), dest_(&destination), options_(std::move(options)), keys_(options_.layout.key_template),
           places_(options_.layout, keys_),
           completing_(static_cast<std::ptrdiff_t>(std::max<std::size_t>(1, options_.max_completing))),
-          rng_(std::random_device{}()) {
+          uuids_() {
         if (options_.name.empty() || options_.name.find('/') != std::string::npos)
             throw std::invalid_argument("sluice::objects::object_engine: the name must be non-empty, without '/'");
         if (options_.directory.empty()) throw std::invalid_argument("sluice::objects::object_engine: no directory");
@@ -385,7 +329,7 @@ private:
         }
         const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::system_clock::now().time_since_epoch()).count();
-        const std::string uuid = random_uuid();
+        const std::string uuid = uuids_.next();
         key_values v{p.folders, options_.name, sequence, uuid, extension_,
                      options_.layout.time == time_source::record ? p.time_ms : now_ms};
         std::string key = keys_.render(v);
@@ -722,6 +666,11 @@ private:
             }
         }
         sequence_->at_least(next);
+        if (stats_.orphaned_records != 0 && options_.log)
+            options_.log->info("objects",
+                               "journaled records of objects written before the restart were skipped (their "
+                               "acknowledgement had not reached the disk)",
+                               {field::plain("name", options_.name), field::plain("records", stats_.orphaned_records)});
         start_completions();
         for (auto& [seq, o] : objects_.all())
             if (!o->full) last_memory_ += o->memory();
@@ -758,10 +707,7 @@ private:
             }
         }
         if (!ok || !o->writer.append_parsed(text, root)) { // refused as it was the first time, or damaged
-            if (!o) {
-                ++stats_.journal_errors;
-                log_error("a journaled record belongs to no object (its open entry is damaged); it was skipped");
-            }
+            if (!o) ++stats_.orphaned_records; // its object was written already (see the stats)
             journal_->acknowledge(id);
             co_return;
         }
@@ -796,16 +742,6 @@ private:
         std::uint64_t mark = 0;
         for (const auto& [seq, o] : objects_.all()) mark = std::max(mark, seq + 1);
         return mark;
-    }
-
-    std::string random_uuid() {
-        static constexpr char hex[] = "0123456789abcdef";
-        std::string out(32, '0');
-        for (int half = 0; half < 2; ++half) {
-            std::uint64_t v = rng_();
-            for (int i = 0; i < 16; ++i, v >>= 4) out[static_cast<std::size_t>(half * 16 + i)] = hex[v & 15];
-        }
-        return out;
     }
 
     void refuse_record(detail::batch_slot& s, const formats::record_error& e) {
@@ -871,7 +807,7 @@ private:
     async_semaphore completing_;
     async_scope scope_{};
     std::stop_source timer_stop_{};
-    std::mt19937_64 rng_;
+    detail::uuid_source uuids_;
     object_engine_stats stats_{};
     std::size_t last_memory_ = 0;
     bool started_ = false, running_ = false, stopping_ = false;

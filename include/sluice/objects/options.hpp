@@ -118,6 +118,11 @@ struct object_engine_stats {
     std::uint64_t replayed_records = 0;   ///< records found in the journal at start and put back in objects
     std::uint64_t replayed_objects = 0;   ///< objects completed from the journal at start
     std::uint64_t journal_errors = 0;  ///< damaged or unreadable journal entries skipped
+    /// Journaled records found at start whose object has no open entry any more: the object was
+    /// written before the crash and the journal's note that these records were done had not reached
+    /// the disk (the open entry's segment had), so they are in that object already and are skipped.
+    /// An open entry lost to damage looks the same; the journal reports damage (on_corruption).
+    std::uint64_t orphaned_records = 0;
     /// When the last object was written (system clock); epoch if none yet.
     std::chrono::system_clock::time_point last_write{};
 
