@@ -96,6 +96,33 @@ TEST_CASE("formats: NDJSON passes valid records through, one line each, and re-s
     CHECK_THROWS_AS((void)w.append("{}"), std::logic_error);
 }
 
+TEST_CASE("formats: compact JSON text of a value is written in place and reads back as the same value") {
+    const char* docs[] = {
+        R"({"a":[1,-2,3.5,1.0,-0.0,1e300,18446744073709551615,true,false,null],"b":{"c":{"d":[]},"e":{}}})",
+        "{\"ctl\":\"\\u0001\\b\\f\\n\\r\\t\\\"\\\\/\",\"utf8\":\"h\u00e9llo \u2603 \U0001F600\",\"k\\\"ey\":\"v\"}",
+        R"([[[[["deep"]]]],{"x":0.1}])",
+        R"("top")",
+        "12345678901234567",
+    };
+    simdjson::dom::parser parser, again;
+    for (const char* doc : docs) {
+        CAPTURE(doc);
+        simdjson::dom::element root;
+        REQUIRE(parser.parse(std::string(doc)).get(root) == simdjson::SUCCESS);
+        std::string text;
+        sluice::formats::detail::append_json(text, root);
+        simdjson::dom::element back;
+        REQUIRE(again.parse(text).get(back) == simdjson::SUCCESS);
+        CHECK(simdjson::minify(back) == simdjson::minify(root));
+    }
+    // Doubles inside arrays and objects keep a fraction, so readers still see floating point.
+    simdjson::dom::element root;
+    REQUIRE(parser.parse(std::string(R"({"a":[1.0,2.5,-3.0e2]})")).get(root) == simdjson::SUCCESS);
+    std::string text;
+    sluice::formats::detail::append_json(text, root);
+    CHECK(text == R"({"a":[1.0,2.5,-300.0]})");
+}
+
 TEST_CASE("formats: CSV quotes per RFC 4180, keeps null apart from the empty string, and ends every line alike") {
     csv_writer w;
     REQUIRE(w.append(R"({"a":"x,y","b":"say \"hi\"","c":"two\r\nlines","d":null,"e":"","f":1.5e300,"g":[1,{"k":"v"}],"h":true})"));

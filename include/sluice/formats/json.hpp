@@ -16,6 +16,7 @@
 #include <simdjson.h>
 
 #include <sluice/formats/object_format.hpp>
+#include <sluice/text/json_escape.hpp>
 
 namespace sluice::formats::detail {
 
@@ -77,7 +78,28 @@ inline void append_double(std::string& out, double v) {
     out.append(buf, r.ptr);
 }
 
-/// Appends compact JSON text of `e` (no whitespace outside strings).
+void append_json(std::string& out, simdjson::dom::element e);
+
+/// A double inside an array or object: as append_double, with ".0" when that reads as an integer
+/// ("1" -> "1.0"), so that readers of the JSON text still see a floating-point number (as simdjson's
+/// own serializer writes it).
+inline void append_nested_double(std::string& out, double v) {
+    const std::size_t start = out.size();
+    append_double(out, v);
+    if (out.find_first_of(".e", start) == std::string::npos) out.append(".0");
+}
+
+/// An element inside an array or object.
+inline void append_nested_json(std::string& out, simdjson::dom::element e) {
+    if (e.type() == simdjson::dom::element_type::DOUBLE)
+        append_nested_double(out, e.get_double().value_unsafe());
+    else
+        append_json(out, e);
+}
+
+/// Appends compact JSON text of `e` (no whitespace outside strings), written in place: no string is
+/// built per value (simdjson::minify returns one). A double at the top is written as append_double
+/// does (1.0 -> "1"), one inside an array or object as append_nested_double (1.0 -> "1.0").
 inline void append_json(std::string& out, simdjson::dom::element e) {
     switch (e.type()) {
     case simdjson::dom::element_type::INT64: append_integer(out, e.get_int64().value_unsafe()); return;
@@ -85,7 +107,33 @@ inline void append_json(std::string& out, simdjson::dom::element e) {
     case simdjson::dom::element_type::DOUBLE: append_double(out, e.get_double().value_unsafe()); return;
     case simdjson::dom::element_type::BOOL: out.append(e.get_bool().value_unsafe() ? "true" : "false"); return;
     case simdjson::dom::element_type::NULL_VALUE: out.append("null"); return;
-    default: out.append(simdjson::minify(e)); return;
+    case simdjson::dom::element_type::STRING:
+        sluice::text::append_json_string(out, e.get_string().value_unsafe());
+        return;
+    case simdjson::dom::element_type::ARRAY: {
+        out.push_back('[');
+        bool first = true;
+        for (const simdjson::dom::element item : e.get_array().value_unsafe()) {
+            if (!first) out.push_back(',');
+            first = false;
+            append_nested_json(out, item);
+        }
+        out.push_back(']');
+        return;
+    }
+    case simdjson::dom::element_type::OBJECT: {
+        out.push_back('{');
+        bool first = true;
+        for (const auto field : e.get_object().value_unsafe()) {
+            if (!first) out.push_back(',');
+            first = false;
+            sluice::text::append_json_string(out, field.key);
+            out.push_back(':');
+            append_nested_json(out, field.value);
+        }
+        out.push_back('}');
+        return;
+    }
     }
 }
 

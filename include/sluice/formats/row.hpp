@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -61,8 +62,12 @@ public:
             std::fill(seen_.begin(), seen_.end(), 0);
             generation_ = 1;
         }
+        // Records usually list their fields in the schema's order: try the column after the last
+        // field's before the lookup by name.
+        std::size_t next = 0;
         for (const auto field : object) {
-            const auto index = schema_->find(field.key);
+            const bool in_order = next < schema_->size() && (*schema_)[next].name == field.key;
+            const auto index = in_order ? std::optional<std::size_t>(next) : schema_->find(field.key);
             if (!index) {
                 if (policy_ == unknown_fields::ignore) continue;
                 return append_result::refuse(record_error_kind::unknown_field, std::string(field.key),
@@ -72,6 +77,7 @@ public:
                 return append_result::refuse(record_error_kind::duplicate_field, std::string(field.key),
                                              "appears more than once in the record");
             seen_[*index] = generation_;
+            next = *index + 1;
             append_result r = on_field(*index, field.value);
             if (!r) return r;
         }
