@@ -2,6 +2,9 @@
 // measured in the same run, with the ratio.
 //
 //   engine          delivery_pipeline<null_sink>::deliver() from 1024 concurrent senders: the engine alone
+//   queue_answer    collector_queue with default options; the collector's processor is
+//                   delivering_processor(pipeline, ...): deferred, it submits the record without a
+//                   coroutine frame and the pipeline's callback answers the payload
 //   queue_release   collector_queue with default options; the collector's processor calls
 //                   ctx.release_consumer() and awaits deliver(); the publisher sends every record with
 //                   send() (at most 16384 outstanding) and awaits each result_list: the payload resolves
@@ -18,6 +21,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <sluice/delivery/collector_delivery.hpp>
 #include <sluice/delivery/pipeline.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/queue/collector_queue.hpp>
@@ -96,7 +100,7 @@ void engine(benchmark::State& state) {
 }
 
 /// How the collector's processor treats a record.
-enum class processing { deliver_release, deliver_hold, nothing };
+enum class processing { deliver_answer, deliver_release, deliver_hold, nothing };
 
 /// Records through a collector queue into the pipeline; every payload awaited until acknowledged.
 void through_queue(benchmark::State& state, processing how, std::size_t n, queue_options qo) {
@@ -106,20 +110,23 @@ void through_queue(benchmark::State& state, processing how, std::size_t n, queue
         io_loop loop;
         null_sink sink;
         delivery_pipeline<null_sink> pipeline(loop, sink, readme_options());
-        collector<std::size_t, unsigned> deliver{
-            "orders", [&](const payload<std::size_t>& p, collector_context& ctx) -> task<unsigned> {
-                if (how == processing::nothing) co_return 0u;
+        collector<std::size_t, delivery_receipt> deliver{
+            "orders", [&](const payload<std::size_t>& p, collector_context& ctx) -> task<delivery_receipt> {
+                if (how == processing::nothing) co_return delivery_receipt{};
                 if (how == processing::deliver_release) ctx.release_consumer(); // the rest only waits for the ack
                 auto receipt = co_await pipeline.deliver(records[p.value]);
-                co_return receipt.attempts;
+                co_return receipt;
             }};
-        collector_queue<std::size_t, unsigned> queue(loop, {deliver}, qo);
+        if (how == processing::deliver_answer)
+            deliver.processor = delivering_processor<std::size_t>(
+                pipeline, [&](const payload<std::size_t>& p) -> const std::string& { return records[p.value]; });
+        collector_queue<std::size_t, delivery_receipt> queue(loop, {deliver}, qo);
         std::size_t acknowledged = 0;
         loop.run_until_complete([&]() -> task<void> {
             co_await pipeline.start();
             co_await queue.start();
             auto pub = queue.get_publisher();
-            std::deque<collector_event<unsigned>> window;
+            std::deque<collector_event<delivery_receipt>> window;
             auto settle_oldest = [&]() -> task<void> {
                 const auto& r = co_await window.front().wait();
                 if (r.first().is_ok()) ++acknowledged;
@@ -143,6 +150,10 @@ void through_queue(benchmark::State& state, processing how, std::size_t n, queue
     state.counters["deliveries/s"] = benchmark::Counter(static_cast<double>(delivered), benchmark::Counter::kIsRate);
 }
 
+void queue_answer(benchmark::State& state) {
+    through_queue(state, processing::deliver_answer, quick() ? 20'000 : 200'000, queue_options{});
+}
+
 void queue_release(benchmark::State& state) {
     through_queue(state, processing::deliver_release, quick() ? 20'000 : 200'000, queue_options{});
 }
@@ -158,6 +169,7 @@ void queue_hold(benchmark::State& state) {
 }
 
 BENCHMARK(engine)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(queue_answer)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(queue_release)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(queue_only)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(queue_hold)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
@@ -184,7 +196,7 @@ public:
         const double queue = rates_.count("queue_only") ? rates_["queue_only"] : 0;
         std::printf("\n%-16s %14s %14s %8s %14s %8s\n", "case", "deliveries/s", "engine", "ratio", "queue_only",
                     "ratio");
-        for (const char* name : {"engine", "queue_only", "queue_release", "queue_hold"}) {
+        for (const char* name : {"engine", "queue_only", "queue_answer", "queue_release", "queue_hold"}) {
             if (!rates_.count(name)) continue;
             const double rate = rates_[name];
             std::printf("%-16s %14.0f %14.0f %7.3fx %14.0f %7.3fx\n", name, rate, base, base > 0 ? rate / base : 0.0,

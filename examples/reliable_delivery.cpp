@@ -8,6 +8,7 @@
 //   reliable_delivery [--count N] [--dir DIRECTORY]
 
 #include <sluice/core/task.hpp>
+#include <sluice/delivery/collector_delivery.hpp>
 #include <sluice/delivery/pipeline.hpp>
 #include <sluice/queue/collector_queue.hpp>
 #include <sluice/sinks/fault_injecting_sink.hpp>
@@ -65,36 +66,34 @@ int main(int argc, char** argv) {
     o.retry.initial_backoff = std::chrono::milliseconds(5);
     delivery_pipeline<fault_injecting_sink> pipeline(loop, sink, o);
 
-    // The processor awaits the pipeline: the payload's result is the sink's answer (or the disk's).
-    // Its value says which: true when acknowledged by the sink, false when persisted first. The call
-    // only waits from here on, so it releases its consumer: what is in flight is bounded by the queue's
-    // capacity and the engine's buffer, not by max_consumers, and batches fill with default options.
-    auto deliver = collector<std::string, bool>{
-        "orders", [&pipeline](const payload<std::string>& p, collector_context& ctx) -> task<bool> {
-            ctx.release_consumer();
-            const delivery_receipt receipt = co_await pipeline.deliver(p.value);
-            co_return !receipt.persisted;
-        }};
-    collector_queue<std::string, bool> queue(loop, {deliver}, {.capacity = 4096});
+    // The collector hands each record to the pipeline (delivering_processor: submit() and a callback,
+    // no coroutine frame per record) and the payload's result is the pipeline's receipt: acknowledged
+    // by the sink, or persisted to disk first. Its consumer never waits for the acknowledgement, so
+    // what is in flight is bounded by the queue's capacity and the engine's buffer, not by
+    // max_consumers, and batches fill with default options.
+    auto deliver = collector<std::string, delivery_receipt>{
+        "orders",
+        delivering_processor<std::string>(pipeline, [](const payload<std::string>& p) { return p.value; })};
+    collector_queue<std::string, delivery_receipt> queue(loop, {deliver}, {.capacity = 4096});
 
     std::size_t acknowledged = 0, persisted = 0, failed = 0;
     auto run = [&]() -> task<delivery_report> {
         co_await pipeline.start();
         co_await queue.start();
         auto publisher = queue.get_publisher();
-        std::vector<collector_event<bool>> events;
+        std::vector<collector_event<delivery_receipt>> events;
         events.reserve(count);
         for (std::size_t id = 0; id < count; ++id) {
             auto p = payload<std::string>::broadcast(order_json(id));
             events.push_back(co_await publisher.send(std::move(p)));
         }
         for (auto& event : events) {
-            const result_list<bool>& results = co_await event.wait();
+            const result_list<delivery_receipt>& results = co_await event.wait();
             const auto& r = results.first();
             if (r.is_error()) {
                 ++failed;
                 std::fprintf(stderr, "not delivered: %s\n", r.get_error().what().c_str());
-            } else if (r.value()) {
+            } else if (!r.value().persisted) {
                 ++acknowledged;
             } else {
                 ++persisted;

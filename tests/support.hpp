@@ -1,9 +1,12 @@
 #pragma once
 
 // Helpers shared by the coroutine tests: a type that counts its live instances (to catch leaked or
-// double-destroyed frames), a thread pool executor, and an executor driven by the test's own thread.
+// double-destroyed frames), a thread pool executor, an executor driven by the test's own thread, and
+// a wait on a loop for a condition.
 
 #include <sluice/core/executor.hpp>
+#include <sluice/core/task.hpp>
+#include <sluice/io/loop.hpp>
 
 #include <chrono>
 #include <condition_variable>
@@ -116,5 +119,12 @@ private:
     std::condition_variable cv_;
     std::deque<std::coroutine_handle<>> queue_;
 };
+
+/// Waits (on the loop) until `done()` or about `limit`; the caller checks the condition afterwards.
+template <class Done>
+sluice::task<void> wait_until(sluice::io_loop& loop, Done done, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    for (auto waited = std::chrono::milliseconds(0); !done() && waited < limit; waited += std::chrono::milliseconds(1))
+        co_await loop.sleep_for(std::chrono::milliseconds(1));
+}
 
 } // namespace sluice_test

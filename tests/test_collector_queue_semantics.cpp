@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support.hpp"
+
 #include <sluice/core/event.hpp>
 #include <sluice/core/sync_wait.hpp>
 #include <sluice/delivery/pipeline.hpp>
@@ -30,14 +32,9 @@ namespace test_collector_queue_semantics {
 
 using namespace sluice;
 using namespace std::chrono_literals;
+using sluice_test::wait_until;
 
 namespace {
-
-/// Waits (on the loop) until `done()` or about `limit`; the caller checks the condition afterwards.
-template <class Done>
-task<void> wait_until(io_loop& loop, Done done, std::chrono::milliseconds limit = 5000ms) {
-    for (auto waited = 0ms; !done() && waited < limit; waited += 1ms) co_await loop.sleep_for(1ms);
-}
 
 /// Runs `loop` on a thread of its own until destroyed.
 class loop_thread {

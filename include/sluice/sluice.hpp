@@ -39,6 +39,7 @@
 #include <sluice/text/decimal.hpp>
 #include <sluice/text/json_escape.hpp>
 #include <sluice/text/json_writer.hpp>
+#include <sluice/text/rfc3339.hpp>
 #include <sluice/text/utf8.hpp>
 
 // codecs
@@ -48,6 +49,7 @@
 
 // delivery and buffers
 #include <sluice/delivery/backoff.hpp>
+#include <sluice/delivery/collector_delivery.hpp>
 #include <sluice/delivery/concurrency.hpp>
 #include <sluice/delivery/disk_buffer.hpp>
 #include <sluice/delivery/pipeline.hpp>

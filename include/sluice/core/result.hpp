@@ -34,6 +34,16 @@ struct error {
     /// the service's error code, request id, attempts, whether it was sent.
     std::shared_ptr<const outcome> details{};
 
+    /// An error carrying `o`, how a record fared on the delivery path, as its details: what a caught
+    /// delivery_error gives (message and details), without throwing one.
+    static error from_outcome(std::string source, const outcome& o) {
+        error e;
+        e.source = std::move(source);
+        e.message = o.message;
+        e.details = std::make_shared<const outcome>(o);
+        return e;
+    }
+
     /// Builds an error from the exception currently being handled.
     static error from_current_exception(std::string source) {
         error e;
@@ -59,9 +69,11 @@ struct error {
         return e;
     }
 
-    /// Throws the original exception, or a std::runtime_error / std::system_error built from this.
+    /// Throws the original exception, or a delivery_error (with details), std::system_error or
+    /// std::runtime_error built from this.
     [[noreturn]] void rethrow() const {
         if (exception) std::rethrow_exception(exception);
+        if (details) throw delivery_error(*details);
         if (code) throw std::system_error(code, what());
         throw std::runtime_error(what());
     }

@@ -102,8 +102,9 @@ struct collector {
 
     /// Unique within its queue; the target of delivery::key.
     std::string key;
-    /// Handles one payload; its answer (a value, a result<R>, or a task of either; or an exception)
-    /// becomes this collector's result. Synchronous processors run inline, without a coroutine frame.
+    /// Handles one payload; its answer (a value, a result<R>, or a task of either; or an exception; or,
+    /// later, through a processor_answer) becomes this collector's result. Synchronous and deferred
+    /// processors run inline, without a coroutine frame.
     processor_type processor;
     /// The topics this collector subscribes to, for delivery::topic.
     std::vector<std::string> topics{};

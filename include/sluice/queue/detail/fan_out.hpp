@@ -2,7 +2,9 @@
 
 // fan_out: how a collector_queue runs one payload's collectors. A consumer hands it a job (the payload
 // and the collectors it was routed to): synchronous processors run inline, without a coroutine frame;
-// each coroutine processor runs as a call of its own, all of them at once. The job resolves the sender's
+// each coroutine processor runs as a call of its own, all of them at once; a deferred processor is
+// handed the payload inline and answers later through its processor_answer (a call that never holds
+// its consumer). The job resolves the sender's
 // event, in routing order, when the last one answers.
 //
 // A consumer waits for its job's calls unless they release it (collector_context::release_consumer):
@@ -75,16 +77,28 @@ public:
 
     struct job;
 
-    /// One collector's call for one payload, when its processor is a coroutine.
-    struct call final : processor_call {
+    /// One collector's call for one payload, when its processor is a coroutine or deferred.
+    struct call final : processor_call, answer_target<R> {
         job* owner = nullptr;
         entry* target = nullptr;
-        std::uint32_t slot = 0; // position in the payload's result_list
+        std::uint64_t generation = 0; // which start of this slot a processor_answer belongs to
+        std::uint32_t slot = 0;       // position in the payload's result_list
         bool running = false;
         bool held = false; // its consumer waits for it
         bool abandoned = false;
         void release_consumer() noexcept override {
             if (held && !abandoned) owner->host->drop_hold(*this);
+        }
+        // A deferred processor's answer: on the loop, once, for this start of the call only.
+        void resolve(std::uint64_t g, result<R>&& r) override {
+            io_loop& loop = *target->core.loop;
+            if (!loop.in_loop_thread()) {
+                auto boxed = std::make_shared<result<R>>(std::move(r)); // R may be move-only
+                loop.call_soon([this, g, boxed] { resolve(g, std::move(*boxed)); });
+                return;
+            }
+            if (g != generation || !running) return;
+            complete(*this, std::move(r));
         }
     };
 
@@ -153,6 +167,9 @@ public:
         if (pool_.empty()) {
             job* j = new job;
             j->host = this;
+            // Sized once, so that calls do not move while a stray second answer may point at one (a
+            // router adding a collector twice grows it in start(), between payloads).
+            j->calls.resize(entries_.size());
             return j;
         }
         job* j = pool_.back();
@@ -182,16 +199,10 @@ public:
             } else if (e.spec.processor.synchronous()) {
                 collector_context ctx(e.core);
                 record(j, i, e, e.spec.processor.call(j.it->value, ctx, e.core.key));
+            } else if (e.spec.processor.kind() == processor_kind::deferred) {
+                run_deferred(begin_call(j, i, e, false));
             } else {
-                call& c = j.calls[i];
-                c.owner = &j;
-                c.target = &e;
-                c.slot = i;
-                c.running = c.held = true;
-                c.abandoned = false;
-                ++j.running;
-                ++j.held;
-                run_call(c).start();
+                run_call(begin_call(j, i, e, true)).start();
             }
         }
     }
@@ -297,6 +308,36 @@ public:
     loop_counter<std::size_t> active_count_;
 
 private:
+    /// Call slot `i` of `j`, started for `e`; `held`: its consumer waits for it (coroutines, until they
+    /// release it). A deferred call never holds its consumer.
+    call& begin_call(job& j, std::uint32_t i, entry& e, bool held) {
+        call& c = j.calls[i];
+        c.owner = &j;
+        c.target = &e;
+        c.slot = i;
+        ++c.generation;
+        c.running = true;
+        c.held = held;
+        c.abandoned = false;
+        ++j.running;
+        if (held) ++j.held;
+        return c;
+    }
+
+    /// Hands the payload to a deferred processor, which answers now or later through its answer.
+    static void run_deferred(call& c) {
+        entry& e = *c.target;
+        collector_context ctx(e.core);
+        const std::uint64_t generation = c.generation;
+        try {
+            e.spec.processor.call_deferred(c.owner->it->value, ctx, processor_answer<R>(&c, generation));
+        } catch (...) {
+            // Thrown instead of answering: the Error, unless it answered before throwing.
+            if (c.running && c.generation == generation)
+                complete(c, result<R>::failure(error::from_current_exception(e.core.key)));
+        }
+    }
+
     static detached_task run_call(call& c) {
         entry& e = *c.target;
         collector_context ctx(e.core, &c);
