@@ -1534,6 +1534,16 @@ struct error {
     /// the service's error code, request id, attempts, whether it was sent.
     std::shared_ptr<const outcome> details{};
 
+    /// An error carrying `o`, how a record fared on the delivery path, as its details: what a caught
+    /// delivery_error gives (message and details), without throwing one.
+    static error from_outcome(std::string source, const outcome& o) {
+        error e;
+        e.source = std::move(source);
+        e.message = o.message;
+        e.details = std::make_shared<const outcome>(o);
+        return e;
+    }
+
     /// Builds an error from the exception currently being handled.
     static error from_current_exception(std::string source) {
         error e;
@@ -1559,9 +1569,11 @@ struct error {
         return e;
     }
 
-    /// Throws the original exception, or a std::runtime_error / std::system_error built from this.
+    /// Throws the original exception, or a delivery_error (with details), std::system_error or
+    /// std::runtime_error built from this.
     [[noreturn]] void rethrow() const {
         if (exception) std::rethrow_exception(exception);
+        if (details) throw delivery_error(*details);
         if (code) throw std::system_error(code, what());
         throw std::runtime_error(what());
     }
@@ -4666,11 +4678,17 @@ struct payload {
 //   task<R>           a coroutine: may suspend (I/O, timers, an acknowledgement)
 //   task<result<R>>   a coroutine answering Ok or Error without throwing
 //
+// or a callable taking (const payload<T>&, collector_context&, processor_answer<R>) and returning
+// nothing: it hands the payload on (typically to delivery_pipeline::submit) and answers later, once,
+// through the processor_answer, from any thread. It runs inline like a synchronous processor and never
+// holds its consumer, so an acknowledged path costs no coroutine frame per payload.
+//
 // An exception thrown by any of them becomes that collector's Error. The kind is decided once, when
 // the callable is stored, so the queue picks the cheapest way to run it without a check per call
 // beyond one switch.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <type_traits>
@@ -4689,6 +4707,63 @@ enum class processor_kind {
     result,       ///< returns result<R>, synchronously
     task_value,   ///< returns task<R>
     task_result,  ///< returns task<result<R>>
+    deferred,     ///< takes a processor_answer<R> and answers through it later
+};
+
+namespace detail {
+
+/// The queue's side of a deferred call (the queue implements it): where a processor_answer goes.
+template <class R>
+class answer_target {
+public:
+    /// Resolves the call started as `generation` with `r`, once; from any thread (the queue hops to
+    /// its loop). A call that already answered, or a later call reusing this target, ignores it.
+    virtual void resolve(std::uint64_t generation, result<R>&& r) = 0;
+
+protected:
+    answer_target() = default;
+    answer_target(const answer_target&) = default;
+    answer_target& operator=(const answer_target&) = default;
+    ~answer_target() = default;
+};
+
+} // namespace detail
+
+/// How a deferred processor answers for its payload, later and exactly once: ok(), fail() or a whole
+/// result<R>. Copyable (it fits a std::function's inline storage, so handing it to a callback does not
+/// allocate) and callable from any thread. Answer before the queue is destroyed; a second answer is
+/// ignored while the payload's job lives, and must not come after the queue is gone. A payload whose
+/// answer never comes resolves "abandoned" at the queue's stop deadline (queue_options::abandon_after),
+/// and what its call holds (the payload, its collector) stays allocated until the answer comes, as
+/// for a coroutine processor that never returns.
+template <class R>
+class processor_answer {
+public:
+    /// An answer to the call `target` started as `generation` (the queue makes these).
+    processor_answer(detail::answer_target<R>* target, std::uint64_t generation) noexcept
+        : target_(target), generation_(generation) {}
+
+    /// Answers with `r` (Ok or Error).
+    void operator()(result<R> r) const { target_->resolve(generation_, std::move(r)); }
+
+    /// Answers Ok with `value`.
+    template <class V = R>
+        requires(!std::is_void_v<V>)
+    void ok(V value) const {
+        (*this)(result<R>::ok(std::move(value)));
+    }
+    /// Answers Ok.
+    void ok() const
+        requires std::is_void_v<R>
+    {
+        (*this)(result<R>::ok());
+    }
+    /// Answers with the Error `e`.
+    void fail(error e) const { (*this)(result<R>::failure(std::move(e))); }
+
+private:
+    detail::answer_target<R>* target_;
+    std::uint64_t generation_;
 };
 
 namespace detail {
@@ -4699,7 +4774,9 @@ using processor_return_t = std::invoke_result_t<F&, const payload<T>&, collector
 /// The kind a callable F would be as a processor of T answering R; none when it fits no kind.
 template <class F, class T, class R>
 consteval processor_kind kind_of_processor() {
-    if constexpr (!std::is_invocable_v<F&, const payload<T>&, collector_context&>) {
+    if constexpr (std::is_invocable_r_v<void, F&, const payload<T>&, collector_context&, processor_answer<R>>) {
+        return processor_kind::deferred;
+    } else if constexpr (!std::is_invocable_v<F&, const payload<T>&, collector_context&>) {
         return processor_kind::none;
     } else {
         using ret = processor_return_t<F, T>;
@@ -4718,7 +4795,7 @@ consteval processor_kind kind_of_processor() {
 
 } // namespace detail
 
-/// A collector's processor: a type-erased callable of one of the four kinds above. Empty when
+/// A collector's processor: a type-erased callable of one of the five kinds above. Empty when
 /// default-constructed (a queue refuses a collector without one).
 template <class T, class R>
 class processor_fn {
@@ -4731,6 +4808,8 @@ public:
     using task_value_fn = std::function<task<R>(const payload<T>&, collector_context&)>;
     /// A coroutine returning Ok or Error.
     using task_result_fn = std::function<task<result<R>>(const payload<T>&, collector_context&)>;
+    /// Hands the payload on and answers later through the processor_answer.
+    using deferred_fn = std::function<void(const payload<T>&, collector_context&, processor_answer<R>)>;
 
     processor_fn() noexcept = default;
     /// No processor (empty), as for a default-constructed one.
@@ -4748,14 +4827,16 @@ public:
             fn_.template emplace<2>(std::forward<F>(f));
         else if constexpr (k == processor_kind::task_value)
             fn_.template emplace<3>(std::forward<F>(f));
-        else
+        else if constexpr (k == processor_kind::task_result)
             fn_.template emplace<4>(std::forward<F>(f));
+        else
+            fn_.template emplace<5>(std::forward<F>(f));
     }
 
     /// True when it holds a callable.
     explicit operator bool() const noexcept { return kind() != processor_kind::none; }
 
-    /// Which of the four shapes it holds.
+    /// Which of the five shapes it holds.
     [[nodiscard]] processor_kind kind() const noexcept { return static_cast<processor_kind>(fn_.index()); }
 
     /// True for the kinds that never suspend (value, result): they run inline, without a frame.
@@ -4787,8 +4868,13 @@ public:
         return std::get<4>(fn_)(p, ctx);
     }
 
+    /// Runs a deferred processor, which answers through `answer`. Precondition: kind() == deferred.
+    void call_deferred(const payload<T>& p, collector_context& ctx, processor_answer<R> answer) const {
+        std::get<5>(fn_)(p, ctx, answer);
+    }
+
 private:
-    std::variant<std::monostate, value_fn, result_fn, task_value_fn, task_result_fn> fn_;
+    std::variant<std::monostate, value_fn, result_fn, task_value_fn, task_result_fn, deferred_fn> fn_;
 };
 
 } // namespace sluice
@@ -4881,8 +4967,9 @@ struct collector {
 
     /// Unique within its queue; the target of delivery::key.
     std::string key;
-    /// Handles one payload; its answer (a value, a result<R>, or a task of either; or an exception)
-    /// becomes this collector's result. Synchronous processors run inline, without a coroutine frame.
+    /// Handles one payload; its answer (a value, a result<R>, or a task of either; or an exception; or,
+    /// later, through a processor_answer) becomes this collector's result. Synchronous and deferred
+    /// processors run inline, without a coroutine frame.
     processor_type processor;
     /// The topics this collector subscribes to, for delivery::topic.
     std::vector<std::string> topics{};
@@ -5246,7 +5333,6 @@ private:
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <ctime>
 #include <functional>
 #include <initializer_list>
 #include <optional>
@@ -5355,6 +5441,45 @@ namespace sluice::text {
 
 } // namespace sluice::text
 // end file sluice/text/ascii.hpp
+// begin file sluice/text/rfc3339.hpp
+
+// RFC 3339 timestamps in UTC ("2025-01-02T03:04:05.678Z"), the one formatter that logs, status pages
+// and redacted credential descriptions share. Parsing lives with the formats that read timestamps
+// (formats/timestamp.hpp) and the AWS dates (aws/dates.hpp).
+
+#include <chrono>
+#include <cstdio>
+#include <string_view>
+
+namespace sluice::text {
+
+/// How many digits of a second an RFC 3339 timestamp carries.
+enum class rfc3339_precision {
+    seconds, ///< "2025-01-02T03:04:05Z"
+    millis,  ///< "2025-01-02T03:04:05.678Z"
+};
+
+/// `at` in UTC as RFC 3339, written into `buffer`, to the second or to the millisecond (truncated, not
+/// rounded, so a timestamp never names a later instant than `at`). system_clock's range (1677 to 2262
+/// with libstdc++'s nanoseconds) lies within RFC 3339's four-digit years.
+[[nodiscard]] inline std::string_view format_rfc3339_utc(std::chrono::system_clock::time_point at, char (&buffer)[32],
+                                                         rfc3339_precision precision = rfc3339_precision::millis) noexcept {
+    using namespace std::chrono;
+    const auto ms = floor<milliseconds>(at);
+    const auto day = floor<days>(ms);
+    const year_month_day ymd{day};
+    const hh_mm_ss<milliseconds> time{ms - day};
+    const int y = int(ymd.year()), h = int(time.hours().count()), mi = int(time.minutes().count()),
+              s = int(time.seconds().count()), frac = int(time.subseconds().count());
+    const unsigned mo = unsigned(ymd.month()), d = unsigned(ymd.day());
+    const int n = precision == rfc3339_precision::millis
+                      ? std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, mo, d, h, mi, s, frac)
+                      : std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02dZ", y, mo, d, h, mi, s);
+    return {buffer, n > 0 ? std::size_t(n) : 0};
+}
+
+} // namespace sluice::text
+// end file sluice/text/rfc3339.hpp
 
 namespace sluice {
 
@@ -5736,16 +5861,8 @@ namespace detail {
 /// cannot forge a second line.
 [[nodiscard]] inline std::string format_log_line(const log_record& record) {
     std::string out;
-    const auto since = record.time.time_since_epoch();
-    const auto secs = std::chrono::floor<std::chrono::seconds>(since);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
-    const std::time_t t = static_cast<std::time_t>(secs.count());
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char stamp[96]; // room for any int the compiler imagines in the fields
-    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis));
-    out += stamp;
+    char stamp[32];
+    out += sluice::text::format_rfc3339_utc(record.time, stamp);
     out += ' ';
     out += to_string(record.level);
     out += ' ';
@@ -6788,7 +6905,9 @@ private:
 
 // fan_out: how a collector_queue runs one payload's collectors. A consumer hands it a job (the payload
 // and the collectors it was routed to): synchronous processors run inline, without a coroutine frame;
-// each coroutine processor runs as a call of its own, all of them at once. The job resolves the sender's
+// each coroutine processor runs as a call of its own, all of them at once; a deferred processor is
+// handed the payload inline and answers later through its processor_answer (a call that never holds
+// its consumer). The job resolves the sender's
 // event, in routing order, when the last one answers.
 //
 // A consumer waits for its job's calls unless they release it (collector_context::release_consumer):
@@ -7031,16 +7150,28 @@ public:
 
     struct job;
 
-    /// One collector's call for one payload, when its processor is a coroutine.
-    struct call final : processor_call {
+    /// One collector's call for one payload, when its processor is a coroutine or deferred.
+    struct call final : processor_call, answer_target<R> {
         job* owner = nullptr;
         entry* target = nullptr;
-        std::uint32_t slot = 0; // position in the payload's result_list
+        std::uint64_t generation = 0; // which start of this slot a processor_answer belongs to
+        std::uint32_t slot = 0;       // position in the payload's result_list
         bool running = false;
         bool held = false; // its consumer waits for it
         bool abandoned = false;
         void release_consumer() noexcept override {
             if (held && !abandoned) owner->host->drop_hold(*this);
+        }
+        // A deferred processor's answer: on the loop, once, for this start of the call only.
+        void resolve(std::uint64_t g, result<R>&& r) override {
+            io_loop& loop = *target->core.loop;
+            if (!loop.in_loop_thread()) {
+                auto boxed = std::make_shared<result<R>>(std::move(r)); // R may be move-only
+                loop.call_soon([this, g, boxed] { resolve(g, std::move(*boxed)); });
+                return;
+            }
+            if (g != generation || !running) return;
+            complete(*this, std::move(r));
         }
     };
 
@@ -7109,6 +7240,9 @@ public:
         if (pool_.empty()) {
             job* j = new job;
             j->host = this;
+            // Sized once, so that calls do not move while a stray second answer may point at one (a
+            // router adding a collector twice grows it in start(), between payloads).
+            j->calls.resize(entries_.size());
             return j;
         }
         job* j = pool_.back();
@@ -7138,16 +7272,10 @@ public:
             } else if (e.spec.processor.synchronous()) {
                 collector_context ctx(e.core);
                 record(j, i, e, e.spec.processor.call(j.it->value, ctx, e.core.key));
+            } else if (e.spec.processor.kind() == processor_kind::deferred) {
+                run_deferred(begin_call(j, i, e, false));
             } else {
-                call& c = j.calls[i];
-                c.owner = &j;
-                c.target = &e;
-                c.slot = i;
-                c.running = c.held = true;
-                c.abandoned = false;
-                ++j.running;
-                ++j.held;
-                run_call(c).start();
+                run_call(begin_call(j, i, e, true)).start();
             }
         }
     }
@@ -7253,6 +7381,36 @@ public:
     loop_counter<std::size_t> active_count_;
 
 private:
+    /// Call slot `i` of `j`, started for `e`; `held`: its consumer waits for it (coroutines, until they
+    /// release it). A deferred call never holds its consumer.
+    call& begin_call(job& j, std::uint32_t i, entry& e, bool held) {
+        call& c = j.calls[i];
+        c.owner = &j;
+        c.target = &e;
+        c.slot = i;
+        ++c.generation;
+        c.running = true;
+        c.held = held;
+        c.abandoned = false;
+        ++j.running;
+        if (held) ++j.held;
+        return c;
+    }
+
+    /// Hands the payload to a deferred processor, which answers now or later through its answer.
+    static void run_deferred(call& c) {
+        entry& e = *c.target;
+        collector_context ctx(e.core);
+        const std::uint64_t generation = c.generation;
+        try {
+            e.spec.processor.call_deferred(c.owner->it->value, ctx, processor_answer<R>(&c, generation));
+        } catch (...) {
+            // Thrown instead of answering: the Error, unless it answered before throwing.
+            if (c.running && c.generation == generation)
+                complete(c, result<R>::failure(error::from_current_exception(e.core.key)));
+        }
+    }
+
     static detached_task run_call(call& c) {
         entry& e = *c.target;
         collector_context ctx(e.core, &c);
@@ -10449,6 +10607,38 @@ private:
 
 } // namespace sluice
 // end file sluice/delivery/backoff.hpp
+// begin file sluice/delivery/collector_delivery.hpp
+
+// delivering_processor: a collector's processor that hands each payload to a delivery pipeline and
+// answers with the record's acknowledgement, the acknowledged path of
+//
+//   publisher -> queue -> collector -> delivery_pipeline::submit -> batch -> sink -> result_list
+//
+// without a coroutine frame per record: the processor is deferred (queue/processor.hpp), it calls
+// submit() inline on the consumer, and the pipeline's callback answers the payload. The consumer never
+// waits for the acknowledgement, so what is in flight is bounded by the queue's capacity and the
+// pipeline's buffer (under when_full::block a record that finds the buffer full waits inside the
+// engine), not by max_consumers. Give the queue a capacity (queue_options::capacity; 0, the default,
+// bounds nothing) so that a publisher faster than the sink meets backpressure instead of memory growth.
+
+#include <concepts>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+// begin file sluice/delivery/options.hpp
+
+// The delivery engine's options, per-record options, receipts, counters and stop report. The table of
+// every option with its default, unit and interactions is in docs/engine.md.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
 // begin file sluice/delivery/concurrency.hpp
 
 // How many requests a sink may have in flight. Fixed, or adaptive the way Vector's adaptive request
@@ -13774,160 +13964,6 @@ private:
 
 } // namespace sluice
 // end file sluice/delivery/disk_buffer.hpp
-// begin file sluice/delivery/pipeline.hpp
-
-// delivery_pipeline<Sink>: the one batching / buffering / retry engine in front of every sink,
-// composed of parts named after what they do:
-//
-//   deliver(record, options) / submit(record, options, on_done)
-//   -> admission (memory buffer bound: block or drop; or disk_spill: the disk buffer)
-//   -> order_gates (order_by_key: one record per order key at a time)
-//   -> batcher (an open batch per batch key; sealed on events, weight, age, the sink's limits)
-//   -> dispatcher (concurrency and rate limits, sink.send(batch), settled per entry)
-//   -> ok: acknowledged | retry: retry_scheduler (backoff, budget, ordered hold), back into a batch |
-//      reject or out of attempts: dead letter, Error
-//
-// deliver() completes when the sink acknowledged the record (end-to-end acknowledgement), when the
-// record is safely in the disk buffer (disk mode), or when it finally failed. Everything runs on one
-// io_loop thread; deliver(), flush(), stop() and start() called from another thread hop onto it first
-// (and continue there), submit() posts itself there. docs/engine.md describes every option.
-
-#include <algorithm>
-#include <chrono>
-#include <coroutine>
-#include <cstddef>
-#include <cstdint>
-#include <cstdio>
-#include <exception>
-#include <functional>
-#include <limits>
-#include <memory>
-#include <optional>
-#include <stdexcept>
-#include <string>
-#include <utility>
-#include <vector>
-
-// begin file sluice/delivery/admission.hpp
-
-// admission: the memory buffer's bound. A record takes room (one event, its size in bytes) when it
-// enters the engine and gives it back when it finished. When the buffer is full the policy decides:
-// `block` queues the record, in arrival order, until room appears, stop() refuses it or its
-// memory_buffer_options::max_block passes; `drop_newest` refuses it at once. (`overflow` is the
-// pipeline's: such a record goes to the disk buffer instead of waiting here.)
-
-#include <chrono>
-#include <cstddef>
-#include <string>
-#include <utility>
-
-// begin file sluice/delivery/alarm.hpp
-
-// alarm: calls a function on the loop at the earliest time it was set for. The engine's timers (a
-// batch's age, retries due, the ordered hold, senders' block deadlines, stop's deadline) are each one
-// alarm: one coroutine, spawned into the owner's async_scope while armed, that sleeps on a loop timer
-// and re-plans when set() asks for an earlier time. It ends when disarmed, so an idle pipeline has no
-// coroutine parked anywhere; shutdown() ends it for good and the scope's join() waits for it.
-
-#include <chrono>
-#include <functional>
-#include <stop_token>
-#include <utility>
-
-
-namespace sluice::detail {
-
-/// A re-armable one-shot timer on an io_loop; loop thread only.
-class alarm {
-public:
-    using clock = std::chrono::steady_clock;
-
-    alarm(io_loop& loop, async_scope& scope, std::function<void()> fire)
-        : loop_(&loop), scope_(&scope), fire_(std::move(fire)) {}
-    alarm(const alarm&) = delete;
-    alarm& operator=(const alarm&) = delete;
-
-    /// Goes off at `when`, or at the earlier time it is already set for. Never calls the function
-    /// before returning, even for a time in the past.
-    void set(clock::time_point when) {
-        if (done_ || (armed_ && when >= when_)) return;
-        when_ = when;
-        armed_ = true;
-        if (!running_) {
-            running_ = true;
-            scope_->spawn(run());
-        } else if (sleeping_) {
-            wake_.request_stop(); // asleep until a later time: re-plan
-        }
-    }
-
-    /// Disarms it (the function is not called until the next set()); its coroutine ends.
-    void cancel() {
-        armed_ = false;
-        if (sleeping_) wake_.request_stop();
-    }
-
-    /// Disarms it for good; the coroutine ends at once (the scope's join() waits for it).
-    void shutdown() {
-        done_ = true;
-        armed_ = false;
-        if (sleeping_) wake_.request_stop();
-    }
-
-    [[nodiscard]] bool armed() const noexcept { return armed_; }
-    [[nodiscard]] clock::time_point when() const noexcept { return when_; }
-
-private:
-    task<void> run() {
-        // Never fire from inside set(): spawn() runs this up to its first suspension.
-        co_await loop_->schedule();
-        while (armed_ && !done_) {
-            const clock::time_point when = when_;
-            if (when > clock::now()) {
-                wake_ = std::stop_source{};
-                sleeping_ = true;
-                bool interrupted = false;
-                try {
-                    co_await loop_->sleep_until(when, wake_.get_token());
-                } catch (const operation_cancelled&) {
-                    interrupted = true;
-                }
-                sleeping_ = false;
-                if (interrupted) continue;
-            }
-            if (!armed_ || done_ || when_ > clock::now()) continue;
-            armed_ = false;
-            fire_(); // may set() again: the loop goes on without another spawn
-        }
-        running_ = false;
-    }
-
-    io_loop* loop_;
-    async_scope* scope_;
-    std::function<void()> fire_;
-    clock::time_point when_{};
-    std::stop_source wake_{std::nostopstate};
-    bool armed_ = false;
-    bool running_ = false;
-    bool sleeping_ = false;
-    bool done_ = false;
-};
-
-} // namespace sluice::detail
-// end file sluice/delivery/alarm.hpp
-// begin file sluice/delivery/options.hpp
-
-// The delivery engine's options, per-record options, receipts, counters and stop report. The table of
-// every option with its default, unit and interactions is in docs/engine.md.
-
-#include <chrono>
-#include <cstddef>
-#include <cstdint>
-#include <functional>
-#include <optional>
-#include <string>
-#include <string_view>
-
 // begin file sluice/delivery/rate_limiter.hpp
 
 // Token buckets for requests/s and bytes/s. A request takes one request token and its size in byte
@@ -14285,6 +14321,175 @@ struct delivery_report {
 
 } // namespace sluice
 // end file sluice/delivery/options.hpp
+
+namespace sluice {
+
+/// The receipt for a successful outcome (ok or persisted), or the Error carrying a failed one (its
+/// details() say kind, attempts, whether it was sent, the service's codes).
+[[nodiscard]] inline result<delivery_receipt> receipt_of(const outcome& o) {
+    if (o.kind == outcome_kind::ok || o.kind == outcome_kind::persisted)
+        return result<delivery_receipt>::ok(delivery_receipt{o.attempts, o.kind == outcome_kind::persisted});
+    return result<delivery_receipt>::failure(error::from_outcome({}, o));
+}
+
+/// A processor for collector<T, delivery_receipt> that makes each payload's record with `encode`
+/// (`std::string(const payload<T>&)`) and submits it to `pipeline` (a delivery_pipeline, which must
+/// outlive the queue's stop); the payload's result is the receipt, or an Error whose details() is the
+/// outcome. A refusal before the record enters (too large, pipeline stopped, a full buffer under
+/// drop_newest) answers at once. What `encode` throws is that payload's Error.
+template <class T, class Pipeline, class Encode>
+    requires std::convertible_to<std::invoke_result_t<Encode&, const payload<T>&>, std::string>
+[[nodiscard]] processor_fn<T, delivery_receipt> delivering_processor(Pipeline& pipeline, Encode encode) {
+    return [&pipeline, encode = std::move(encode)](const payload<T>& p, collector_context&,
+                                                   processor_answer<delivery_receipt> answer) mutable {
+        pipeline.submit(std::string(encode(p)), record_options{},
+                        [answer](const outcome& o) { answer(receipt_of(o)); });
+    };
+}
+
+} // namespace sluice
+// end file sluice/delivery/collector_delivery.hpp
+// begin file sluice/delivery/pipeline.hpp
+
+// delivery_pipeline<Sink>: the one batching / buffering / retry engine in front of every sink,
+// composed of parts named after what they do:
+//
+//   deliver(record, options) / submit(record, options, on_done)
+//   -> admission (memory buffer bound: block or drop; or disk_spill: the disk buffer)
+//   -> order_gates (order_by_key: one record per order key at a time)
+//   -> batcher (an open batch per batch key; sealed on events, weight, age, the sink's limits)
+//   -> dispatcher (concurrency and rate limits, sink.send(batch), settled per entry)
+//   -> ok: acknowledged | retry: retry_scheduler (backoff, budget, ordered hold), back into a batch |
+//      reject or out of attempts: dead letter, Error
+//
+// deliver() completes when the sink acknowledged the record (end-to-end acknowledgement), when the
+// record is safely in the disk buffer (disk mode), or when it finally failed. Everything runs on one
+// io_loop thread; deliver(), flush(), stop() and start() called from another thread hop onto it first
+// (and continue there), submit() posts itself there. docs/engine.md describes every option.
+
+#include <algorithm>
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+// begin file sluice/delivery/admission.hpp
+
+// admission: the memory buffer's bound. A record takes room (one event, its size in bytes) when it
+// enters the engine and gives it back when it finished. When the buffer is full the policy decides:
+// `block` queues the record, in arrival order, until room appears, stop() refuses it or its
+// memory_buffer_options::max_block passes; `drop_newest` refuses it at once. (`overflow` is the
+// pipeline's: such a record goes to the disk buffer instead of waiting here.)
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <utility>
+
+// begin file sluice/delivery/alarm.hpp
+
+// alarm: calls a function on the loop at the earliest time it was set for. The engine's timers (a
+// batch's age, retries due, the ordered hold, senders' block deadlines, stop's deadline) are each one
+// alarm: one coroutine, spawned into the owner's async_scope while armed, that sleeps on a loop timer
+// and re-plans when set() asks for an earlier time. It ends when disarmed, so an idle pipeline has no
+// coroutine parked anywhere; shutdown() ends it for good and the scope's join() waits for it.
+
+#include <chrono>
+#include <functional>
+#include <stop_token>
+#include <utility>
+
+
+namespace sluice::detail {
+
+/// A re-armable one-shot timer on an io_loop; loop thread only.
+class alarm {
+public:
+    using clock = std::chrono::steady_clock;
+
+    alarm(io_loop& loop, async_scope& scope, std::function<void()> fire)
+        : loop_(&loop), scope_(&scope), fire_(std::move(fire)) {}
+    alarm(const alarm&) = delete;
+    alarm& operator=(const alarm&) = delete;
+
+    /// Goes off at `when`, or at the earlier time it is already set for. Never calls the function
+    /// before returning, even for a time in the past.
+    void set(clock::time_point when) {
+        if (done_ || (armed_ && when >= when_)) return;
+        when_ = when;
+        armed_ = true;
+        if (!running_) {
+            running_ = true;
+            scope_->spawn(run());
+        } else if (sleeping_) {
+            wake_.request_stop(); // asleep until a later time: re-plan
+        }
+    }
+
+    /// Disarms it (the function is not called until the next set()); its coroutine ends.
+    void cancel() {
+        armed_ = false;
+        if (sleeping_) wake_.request_stop();
+    }
+
+    /// Disarms it for good; the coroutine ends at once (the scope's join() waits for it).
+    void shutdown() {
+        done_ = true;
+        armed_ = false;
+        if (sleeping_) wake_.request_stop();
+    }
+
+    [[nodiscard]] bool armed() const noexcept { return armed_; }
+    [[nodiscard]] clock::time_point when() const noexcept { return when_; }
+
+private:
+    task<void> run() {
+        // Never fire from inside set(): spawn() runs this up to its first suspension.
+        co_await loop_->schedule();
+        while (armed_ && !done_) {
+            const clock::time_point when = when_;
+            if (when > clock::now()) {
+                wake_ = std::stop_source{};
+                sleeping_ = true;
+                bool interrupted = false;
+                try {
+                    co_await loop_->sleep_until(when, wake_.get_token());
+                } catch (const operation_cancelled&) {
+                    interrupted = true;
+                }
+                sleeping_ = false;
+                if (interrupted) continue;
+            }
+            if (!armed_ || done_ || when_ > clock::now()) continue;
+            armed_ = false;
+            fire_(); // may set() again: the loop goes on without another spawn
+        }
+        running_ = false;
+    }
+
+    io_loop* loop_;
+    async_scope* scope_;
+    std::function<void()> fire_;
+    clock::time_point when_{};
+    std::stop_source wake_{std::nostopstate};
+    bool armed_ = false;
+    bool running_ = false;
+    bool sleeping_ = false;
+    bool done_ = false;
+};
+
+} // namespace sluice::detail
+// end file sluice/delivery/alarm.hpp
 // begin file sluice/delivery/record_node.hpp
 
 // One record inside the delivery engine, the pool that recycles them and the intrusive FIFO that
@@ -17821,10 +18026,10 @@ private:
 // to_string() gives a redacted description, so a secret cannot reach a log by accident.
 
 #include <chrono>
-#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
+
 
 namespace sluice::aws {
 
@@ -17878,17 +18083,9 @@ Stream& operator<<(Stream&, const aws_credentials&) = delete;
     if (!credentials.expiration) {
         out += "never";
     } else {
-        using namespace std::chrono;
-        const auto secs = floor<seconds>(*credentials.expiration);
-        const auto day = floor<days>(secs);
-        const year_month_day ymd{day};
-        const hh_mm_ss hms{secs - day};
-        char text[48];
-        std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                      static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                      static_cast<int>(hms.seconds().count()));
-        out += text;
+        char text[32];
+        out += sluice::text::format_rfc3339_utc(*credentials.expiration, text,
+                                                sluice::text::rfc3339_precision::seconds);
     }
     out += '}';
     return out;
@@ -32708,7 +32905,28 @@ inline void append_double(std::string& out, double v) {
     out.append(buf, r.ptr);
 }
 
-/// Appends compact JSON text of `e` (no whitespace outside strings).
+void append_json(std::string& out, simdjson::dom::element e);
+
+/// A double inside an array or object: as append_double, with ".0" when that reads as an integer
+/// ("1" -> "1.0"), so that readers of the JSON text still see a floating-point number (as simdjson's
+/// own serializer writes it).
+inline void append_nested_double(std::string& out, double v) {
+    const std::size_t start = out.size();
+    append_double(out, v);
+    if (out.find_first_of(".e", start) == std::string::npos) out.append(".0");
+}
+
+/// An element inside an array or object.
+inline void append_nested_json(std::string& out, simdjson::dom::element e) {
+    if (e.type() == simdjson::dom::element_type::DOUBLE)
+        append_nested_double(out, e.get_double().value_unsafe());
+    else
+        append_json(out, e);
+}
+
+/// Appends compact JSON text of `e` (no whitespace outside strings), written in place: no string is
+/// built per value (simdjson::minify returns one). A double at the top is written as append_double
+/// does (1.0 -> "1"), one inside an array or object as append_nested_double (1.0 -> "1.0").
 inline void append_json(std::string& out, simdjson::dom::element e) {
     switch (e.type()) {
     case simdjson::dom::element_type::INT64: append_integer(out, e.get_int64().value_unsafe()); return;
@@ -32716,7 +32934,33 @@ inline void append_json(std::string& out, simdjson::dom::element e) {
     case simdjson::dom::element_type::DOUBLE: append_double(out, e.get_double().value_unsafe()); return;
     case simdjson::dom::element_type::BOOL: out.append(e.get_bool().value_unsafe() ? "true" : "false"); return;
     case simdjson::dom::element_type::NULL_VALUE: out.append("null"); return;
-    default: out.append(simdjson::minify(e)); return;
+    case simdjson::dom::element_type::STRING:
+        sluice::text::append_json_string(out, e.get_string().value_unsafe());
+        return;
+    case simdjson::dom::element_type::ARRAY: {
+        out.push_back('[');
+        bool first = true;
+        for (const simdjson::dom::element item : e.get_array().value_unsafe()) {
+            if (!first) out.push_back(',');
+            first = false;
+            append_nested_json(out, item);
+        }
+        out.push_back(']');
+        return;
+    }
+    case simdjson::dom::element_type::OBJECT: {
+        out.push_back('{');
+        bool first = true;
+        for (const auto field : e.get_object().value_unsafe()) {
+            if (!first) out.push_back(',');
+            first = false;
+            sluice::text::append_json_string(out, field.key);
+            out.push_back(':');
+            append_nested_json(out, field.value);
+        }
+        out.push_back('}');
+        return;
+    }
     }
 }
 
@@ -32741,6 +32985,7 @@ inline void append_json(std::string& out, simdjson::dom::element e) {
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33083,8 +33328,12 @@ public:
             std::fill(seen_.begin(), seen_.end(), 0);
             generation_ = 1;
         }
+        // Records usually list their fields in the schema's order: try the column after the last
+        // field's before the lookup by name.
+        std::size_t next = 0;
         for (const auto field : object) {
-            const auto index = schema_->find(field.key);
+            const bool in_order = next < schema_->size() && (*schema_)[next].name == field.key;
+            const auto index = in_order ? std::optional<std::size_t>(next) : schema_->find(field.key);
             if (!index) {
                 if (policy_ == unknown_fields::ignore) continue;
                 return append_result::refuse(record_error_kind::unknown_field, std::string(field.key),
@@ -33094,6 +33343,7 @@ public:
                 return append_result::refuse(record_error_kind::duplicate_field, std::string(field.key),
                                              "appears more than once in the record");
             seen_[*index] = generation_;
+            next = *index + 1;
             append_result r = on_field(*index, field.value);
             if (!r) return r;
         }
@@ -34904,7 +35154,6 @@ static_assert(object_format<parquet_writer>);
 #include <exception>
 #include <memory>
 #include <optional>
-#include <random>
 #include <span>
 #include <stdexcept>
 #include <stop_token>
@@ -35017,345 +35266,19 @@ public:
 } // namespace sluice::objects
 #endif // SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_DESTINATION_HPP
 // end file sluice/objects/destination.hpp
-// begin file sluice/objects/journal.hpp
-#ifndef SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_JOURNAL_HPP
-#define SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_JOURNAL_HPP
+// begin file sluice/objects/detail/engine_parts.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_DETAIL_ENGINE_PARTS_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_DETAIL_ENGINE_PARTS_HPP
 
-// The object engine's journal entries: what the engine writes into its disk_buffer so that, after a
-// crash, the objects it was building are rebuilt with exactly the records they held, in the same
-// order, under the same names.
-//
-// Three kinds of entry, each one disk_buffer record (which already carries a length and a CRC32C):
-//   open    an object starts: its sequence number, its partition, its key (the name it will have)
-//           and when it opened (Unix milliseconds, UTC)
-//   record  one accepted record and the sequence number of the object it belongs to
-//   close   the object takes no more records (written, and made durable, before the object is
-//           completed at its destination, so a replay never adds records to a completed object)
-//
-// Layout (integers little-endian, "varint" is unsigned LEB128):
-//   byte 0   version (1)
-//   byte 1   kind: 'O' open, 'R' record, 'C' close
-//   varint   object sequence number
-//   open:    varint partition length, partition, varint key length, key, 8 bytes opened_at (ms)
-//   record:  the record's bytes (the JSON text as it was submitted), to the end
-//   close:   nothing more
-//
-// An object's entries are acknowledged together once it is durably written or uploaded; a segment of
-// the disk buffer is deleted when everything in it was acknowledged.
+// The object engine's small parts (objects/engine.hpp): its metrics, what waits in its intake, the
+// slots of the batch being journaled, and the random names of objects.
 
-#include <cstddef>
+#include <coroutine>
 #include <cstdint>
-#include <cstring>
-#include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 
-namespace sluice::objects {
-
-/// What a journal entry says.
-enum class journal_entry_kind : std::uint8_t { open = 'O', record = 'R', close = 'C' };
-
-/// A decoded journal entry; its views point into the bytes it was decoded from.
-struct journal_entry {
-    /// What the entry says.
-    journal_entry_kind kind = journal_entry_kind::record;
-    /// The sequence number of the object it is about.
-    std::uint64_t object = 0;
-    std::string_view partition{}; ///< open
-    std::string_view key{};       ///< open
-    std::int64_t opened_at_ms = 0; ///< open
-    std::string_view record{};    ///< record
-};
-
-namespace detail {
-
-inline constexpr std::uint8_t journal_version = 1;
-
-inline void put_varint(std::string& out, std::uint64_t v) {
-    while (v >= 0x80) {
-        out.push_back(static_cast<char>(static_cast<std::uint8_t>(v) | 0x80));
-        v >>= 7;
-    }
-    out.push_back(static_cast<char>(v));
-}
-
-/// Reads a varint at `pos`; nullopt when it is cut short or longer than 64 bits.
-[[nodiscard]] inline std::optional<std::uint64_t> get_varint(std::string_view in, std::size_t& pos) noexcept {
-    std::uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (pos >= in.size()) return std::nullopt;
-        const auto b = static_cast<std::uint8_t>(in[pos++]);
-        if (shift == 63 && b > 1) return std::nullopt;
-        v |= static_cast<std::uint64_t>(b & 0x7F) << shift;
-        if ((b & 0x80) == 0) return v;
-    }
-    return std::nullopt;
-}
-
-[[nodiscard]] inline std::optional<std::string_view> get_string(std::string_view in, std::size_t& pos) noexcept {
-    const auto n = get_varint(in, pos);
-    if (!n || *n > in.size() - pos) return std::nullopt;
-    const std::string_view s = in.substr(pos, static_cast<std::size_t>(*n));
-    pos += static_cast<std::size_t>(*n);
-    return s;
-}
-
-inline void put_header(std::string& out, journal_entry_kind kind, std::uint64_t object) {
-    out.push_back(static_cast<char>(journal_version));
-    out.push_back(static_cast<char>(kind));
-    put_varint(out, object);
-}
-
-} // namespace detail
-
-/// Appends an open entry to `out`.
-inline void encode_open(std::string& out, std::uint64_t object, std::string_view partition, std::string_view key,
-                        std::int64_t opened_at_ms) {
-    detail::put_header(out, journal_entry_kind::open, object);
-    detail::put_varint(out, partition.size());
-    out.append(partition);
-    detail::put_varint(out, key.size());
-    out.append(key);
-    const auto v = static_cast<std::uint64_t>(opened_at_ms);
-    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(static_cast<std::uint8_t>(v >> (8 * i))));
-}
-
-/// Appends a record entry to `out`.
-inline void encode_record(std::string& out, std::uint64_t object, std::string_view record) {
-    detail::put_header(out, journal_entry_kind::record, object);
-    out.append(record);
-}
-
-/// Appends a close entry to `out`.
-inline void encode_close(std::string& out, std::uint64_t object) {
-    detail::put_header(out, journal_entry_kind::close, object);
-}
-
-/// Decodes one entry; nullopt for bytes that are not an entry of this version (the engine reports
-/// and skips them).
-[[nodiscard]] inline std::optional<journal_entry> decode_journal_entry(std::string_view in) noexcept {
-    if (in.size() < 3 || static_cast<std::uint8_t>(in[0]) != detail::journal_version) return std::nullopt;
-    journal_entry e;
-    const auto kind = static_cast<std::uint8_t>(in[1]);
-    if (kind != 'O' && kind != 'R' && kind != 'C') return std::nullopt;
-    e.kind = static_cast<journal_entry_kind>(kind);
-    std::size_t pos = 2;
-    const auto object = detail::get_varint(in, pos);
-    if (!object) return std::nullopt;
-    e.object = *object;
-    switch (e.kind) {
-    case journal_entry_kind::record: e.record = in.substr(pos); return e;
-    case journal_entry_kind::close: return pos == in.size() ? std::optional<journal_entry>(e) : std::nullopt;
-    case journal_entry_kind::open: {
-        const auto partition = detail::get_string(in, pos);
-        if (!partition) return std::nullopt;
-        const auto key = detail::get_string(in, pos);
-        if (!key || in.size() - pos != 8) return std::nullopt;
-        std::uint64_t v = 0;
-        for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(in[pos + i])) << (8 * i);
-        e.partition = *partition;
-        e.key = *key;
-        e.opened_at_ms = static_cast<std::int64_t>(v);
-        return e;
-    }
-    }
-    return std::nullopt;
-}
-
-} // namespace sluice::objects
-#endif // SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_JOURNAL_HPP
-// end file sluice/objects/journal.hpp
-// begin file sluice/objects/key_template.hpp
-#ifndef SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_KEY_TEMPLATE_HPP
-#define SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_KEY_TEMPLATE_HPP
-
-// key_template: the name of an object (an S3 key, a path below a local directory) from a template.
-//
-//   "logs/{partitions}%Y/%m/%d/{name}-%H%M%S-{seq}-{uuid}{ext}"
-//   -> "logs/region=eu/kind=click/2024/05/06/orders-070809-0000000042-3f2a...c1.parquet"
-//
-// Placeholders:
-//   {partitions}  the Hive-style folders of the object's partition, "col=value/" per column (values
-//                 escaped, see partitioner.hpp); empty without partition columns
-//   {name}        the engine's (firehose sink's) name
-//   {seq}         the object's sequence number, 10 digits, zero-padded (unique per engine, also
-//                 across restarts)
-//   {uuid}        a random 128-bit id, 32 lower-case hex digits
-//   {ext}         the extension of the format and its compression (".ndjson.gz", ".parquet")
-//   {{ and }}     a literal brace
-// Everything else is literal text, where strftime conversions (%Y, %m, %d, %H, %M, %S, %j, %%...)
-// are replaced by the time in UTC: the object's opening time, or the record's time when the engine
-// takes times from records (then records are grouped by the rendered time as well: each object holds
-// records of one hour, day... whatever the template resolves).
-//
-// A template is checked once: no absolute path, no empty, "." or ".." segment in its literal parts,
-// no unknown placeholder, and {uuid} or {seq} somewhere, so two objects never get the same name.
-
-#include <cstddef>
-#include <cstdint>
-#include <cstdio>
-#include <ctime>
-#include <stdexcept>
-#include <string>
-#include <string_view>
-#include <vector>
-
-namespace sluice::objects {
-
-/// What a key is rendered from.
-struct key_values {
-    std::string_view partitions{}; ///< "col=value/..." (already escaped)
-    /// The `{name}` field (the engine's name).
-    std::string_view name{};
-    /// The `{seq}` field: the object's sequence number.
-    std::uint64_t sequence = 0;
-    /// The `{uuid}` field.
-    std::string_view uuid{};
-    /// The `{ext}` field (".ndjson.gz", ".parquet"...).
-    std::string_view extension{};
-    std::int64_t time_ms = 0; ///< Unix milliseconds, UTC
-};
-
-/// A parsed key template (see the top of this header).
-class key_template {
-public:
-    /// Throws std::invalid_argument naming what is wrong with the template.
-    explicit key_template(std::string text) : text_(std::move(text)) {
-        parse();
-        check();
-    }
-
-    /// The template as written.
-    [[nodiscard]] const std::string& text() const noexcept { return text_; }
-    /// True when the template has strftime conversions.
-    [[nodiscard]] bool uses_time() const noexcept { return uses_time_; }
-
-    /// The key for `v`.
-    [[nodiscard]] std::string render(const key_values& v) const {
-        std::string out;
-        for (const auto& s : segments_) {
-            switch (s.kind) {
-            case segment_kind::literal: append_time_text(out, s.text, v.time_ms); break;
-            case segment_kind::partitions: out.append(v.partitions); break;
-            case segment_kind::name: out.append(v.name); break;
-            case segment_kind::sequence: {
-                char buf[24];
-                const int n = std::snprintf(buf, sizeof buf, "%010llu", static_cast<unsigned long long>(v.sequence));
-                out.append(buf, static_cast<std::size_t>(n));
-                break;
-            }
-            case segment_kind::uuid: out.append(v.uuid); break;
-            case segment_kind::extension: out.append(v.extension); break;
-            }
-        }
-        return out;
-    }
-
-    /// Appends the template's time conversions rendered for `time_ms` (what groups records by their
-    /// own time): the strftime text of every literal segment, separated by the byte 0x1f.
-    void append_time_key(std::string& out, std::int64_t time_ms) const {
-        for (const auto& s : segments_)
-            if (s.kind == segment_kind::literal && s.has_conversion) {
-                append_time_text(out, s.text, time_ms);
-                out.push_back('\x1f');
-            }
-    }
-
-private:
-    enum class segment_kind : std::uint8_t { literal, partitions, name, sequence, uuid, extension };
-    struct segment {
-        segment_kind kind;
-        std::string text{};
-        bool has_conversion = false;
-    };
-
-    [[noreturn]] void fail(const std::string& why) const {
-        throw std::invalid_argument("sluice::objects::key_template \"" + text_ + "\": " + why);
-    }
-
-    void parse() {
-        std::string literal;
-        const auto flush_literal = [&] {
-            if (literal.empty()) return;
-            segments_.push_back({segment_kind::literal, literal, literal.find('%') != std::string::npos});
-            literal.clear();
-        };
-        for (std::size_t i = 0; i < text_.size(); ++i) {
-            const char c = text_[i];
-            if ((c == '{' || c == '}') && i + 1 < text_.size() && text_[i + 1] == c) {
-                literal.push_back(c);
-                ++i;
-                continue;
-            }
-            if (c == '}') fail("a '}' without its '{' (write }} for a literal brace)");
-            if (c != '{') {
-                literal.push_back(c);
-                continue;
-            }
-            const std::size_t close = text_.find('}', i);
-            if (close == std::string::npos) fail("a '{' without its '}'");
-            const std::string_view name = std::string_view(text_).substr(i + 1, close - i - 1);
-            segment_kind kind;
-            if (name == "partitions") kind = segment_kind::partitions;
-            else if (name == "name") kind = segment_kind::name;
-            else if (name == "seq") kind = segment_kind::sequence;
-            else if (name == "uuid") kind = segment_kind::uuid;
-            else if (name == "ext") kind = segment_kind::extension;
-            else fail("unknown placeholder {" + std::string(name) + "} (partitions, name, seq, uuid, ext)");
-            flush_literal();
-            segments_.push_back({kind});
-            i = close;
-        }
-        flush_literal();
-        for (const auto& s : segments_) uses_time_ = uses_time_ || s.has_conversion;
-    }
-
-    void check() const {
-        bool unique = false;
-        for (const auto& s : segments_) unique = unique || s.kind == segment_kind::uuid || s.kind == segment_kind::sequence;
-        if (!unique) fail("needs {uuid} or {seq}, or two objects could get the same name");
-        if (segments_.empty() || segments_.back().kind == segment_kind::partitions)
-            fail("ends with a folder; it must end with the object's file name");
-        // The literal text between placeholders must not make ".", ".." or empty path segments, nor start
-        // at the root. Placeholders stand for non-empty text with no '/' ({partitions} brings whole
-        // "col=value/" segments), so a sample rendering shows what the literal parts do.
-        key_values sample{"p=v/", "n", 1, "u", ".e", 0};
-        const std::string key = render(sample);
-        if (key.empty() || key.front() == '/') fail("the key must be relative (no leading '/')");
-        std::size_t start = 0;
-        for (;;) {
-            const std::size_t slash = key.find('/', start);
-            const std::string_view seg = std::string_view(key).substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-            if (seg.empty() || seg == "." || seg == "..")
-                fail("a path segment is empty, \".\" or \"..\"");
-            if (slash == std::string::npos) break;
-            start = slash + 1;
-        }
-    }
-
-    /// strftime of `pattern` at `time_ms` (UTC), or the pattern as it is when it has no '%'.
-    static void append_time_text(std::string& out, const std::string& pattern, std::int64_t time_ms) {
-        if (pattern.find('%') == std::string::npos) {
-            out.append(pattern);
-            return;
-        }
-        std::time_t seconds = static_cast<std::time_t>(time_ms >= 0 ? time_ms / 1000 : (time_ms - 999) / 1000);
-        std::tm tm{};
-        ::gmtime_r(&seconds, &tm);
-        char buf[512];
-        const std::size_t n = std::strftime(buf, sizeof buf, pattern.c_str(), &tm);
-        if (n == 0 && !pattern.empty()) throw std::invalid_argument("sluice::objects::key_template: a literal part is too long");
-        out.append(buf, n);
-    }
-
-    std::string text_;
-    std::vector<segment> segments_;
-    bool uses_time_ = false;
-};
-
-} // namespace sluice::objects
-#endif // SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_KEY_TEMPLATE_HPP
-// end file sluice/objects/key_template.hpp
 // begin file sluice/objects/live_object.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_LIVE_OBJECT_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_LIVE_OBJECT_HPP
@@ -35704,7 +35627,28 @@ inline void append_double(std::string& out, double v) {
     out.append(buf, r.ptr);
 }
 
-/// Appends compact JSON text of `e` (no whitespace outside strings).
+void append_json(std::string& out, simdjson::dom::element e);
+
+/// A double inside an array or object: as append_double, with ".0" when that reads as an integer
+/// ("1" -> "1.0"), so that readers of the JSON text still see a floating-point number (as simdjson's
+/// own serializer writes it).
+inline void append_nested_double(std::string& out, double v) {
+    const std::size_t start = out.size();
+    append_double(out, v);
+    if (out.find_first_of(".e", start) == std::string::npos) out.append(".0");
+}
+
+/// An element inside an array or object.
+inline void append_nested_json(std::string& out, simdjson::dom::element e) {
+    if (e.type() == simdjson::dom::element_type::DOUBLE)
+        append_nested_double(out, e.get_double().value_unsafe());
+    else
+        append_json(out, e);
+}
+
+/// Appends compact JSON text of `e` (no whitespace outside strings), written in place: no string is
+/// built per value (simdjson::minify returns one). A double at the top is written as append_double
+/// does (1.0 -> "1"), one inside an array or object as append_nested_double (1.0 -> "1.0").
 inline void append_json(std::string& out, simdjson::dom::element e) {
     switch (e.type()) {
     case simdjson::dom::element_type::INT64: append_integer(out, e.get_int64().value_unsafe()); return;
@@ -35712,7 +35656,33 @@ inline void append_json(std::string& out, simdjson::dom::element e) {
     case simdjson::dom::element_type::DOUBLE: append_double(out, e.get_double().value_unsafe()); return;
     case simdjson::dom::element_type::BOOL: out.append(e.get_bool().value_unsafe() ? "true" : "false"); return;
     case simdjson::dom::element_type::NULL_VALUE: out.append("null"); return;
-    default: out.append(simdjson::minify(e)); return;
+    case simdjson::dom::element_type::STRING:
+        sluice::text::append_json_string(out, e.get_string().value_unsafe());
+        return;
+    case simdjson::dom::element_type::ARRAY: {
+        out.push_back('[');
+        bool first = true;
+        for (const simdjson::dom::element item : e.get_array().value_unsafe()) {
+            if (!first) out.push_back(',');
+            first = false;
+            append_nested_json(out, item);
+        }
+        out.push_back(']');
+        return;
+    }
+    case simdjson::dom::element_type::OBJECT: {
+        out.push_back('{');
+        bool first = true;
+        for (const auto field : e.get_object().value_unsafe()) {
+            if (!first) out.push_back(',');
+            first = false;
+            sluice::text::append_json_string(out, field.key);
+            out.push_back(':');
+            append_nested_json(out, field.value);
+        }
+        out.push_back('}');
+        return;
+    }
     }
 }
 
@@ -35737,6 +35707,7 @@ inline void append_json(std::string& out, simdjson::dom::element e) {
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36079,8 +36050,12 @@ public:
             std::fill(seen_.begin(), seen_.end(), 0);
             generation_ = 1;
         }
+        // Records usually list their fields in the schema's order: try the column after the last
+        // field's before the lookup by name.
+        std::size_t next = 0;
         for (const auto field : object) {
-            const auto index = schema_->find(field.key);
+            const bool in_order = next < schema_->size() && (*schema_)[next].name == field.key;
+            const auto index = in_order ? std::optional<std::size_t>(next) : schema_->find(field.key);
             if (!index) {
                 if (policy_ == unknown_fields::ignore) continue;
                 return append_result::refuse(record_error_kind::unknown_field, std::string(field.key),
@@ -36090,6 +36065,7 @@ public:
                 return append_result::refuse(record_error_kind::duplicate_field, std::string(field.key),
                                              "appears more than once in the record");
             seen_[*index] = generation_;
+            next = *index + 1;
             append_result r = on_field(*index, field.value);
             if (!r) return r;
         }
@@ -37988,6 +37964,197 @@ static_assert(formats::object_format<object_writer>);
 #include <string_view>
 #include <vector>
 
+// begin file sluice/objects/key_template.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_KEY_TEMPLATE_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_KEY_TEMPLATE_HPP
+
+// key_template: the name of an object (an S3 key, a path below a local directory) from a template.
+//
+//   "logs/{partitions}%Y/%m/%d/{name}-%H%M%S-{seq}-{uuid}{ext}"
+//   -> "logs/region=eu/kind=click/2024/05/06/orders-070809-0000000042-3f2a...c1.parquet"
+//
+// Placeholders:
+//   {partitions}  the Hive-style folders of the object's partition, "col=value/" per column (values
+//                 escaped, see partitioner.hpp); empty without partition columns
+//   {name}        the engine's (firehose sink's) name
+//   {seq}         the object's sequence number, 10 digits, zero-padded (unique per engine, also
+//                 across restarts)
+//   {uuid}        a random 128-bit id, 32 lower-case hex digits
+//   {ext}         the extension of the format and its compression (".ndjson.gz", ".parquet")
+//   {{ and }}     a literal brace
+// Everything else is literal text, where strftime conversions (%Y, %m, %d, %H, %M, %S, %j, %%...)
+// are replaced by the time in UTC: the object's opening time, or the record's time when the engine
+// takes times from records (then records are grouped by the rendered time as well: each object holds
+// records of one hour, day... whatever the template resolves).
+//
+// A template is checked once: no absolute path, no empty, "." or ".." segment in its literal parts,
+// no unknown placeholder, and {uuid} or {seq} somewhere, so two objects never get the same name.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::objects {
+
+/// What a key is rendered from.
+struct key_values {
+    std::string_view partitions{}; ///< "col=value/..." (already escaped)
+    /// The `{name}` field (the engine's name).
+    std::string_view name{};
+    /// The `{seq}` field: the object's sequence number.
+    std::uint64_t sequence = 0;
+    /// The `{uuid}` field.
+    std::string_view uuid{};
+    /// The `{ext}` field (".ndjson.gz", ".parquet"...).
+    std::string_view extension{};
+    std::int64_t time_ms = 0; ///< Unix milliseconds, UTC
+};
+
+/// A parsed key template (see the top of this header).
+class key_template {
+public:
+    /// Throws std::invalid_argument naming what is wrong with the template.
+    explicit key_template(std::string text) : text_(std::move(text)) {
+        parse();
+        check();
+    }
+
+    /// The template as written.
+    [[nodiscard]] const std::string& text() const noexcept { return text_; }
+    /// True when the template has strftime conversions.
+    [[nodiscard]] bool uses_time() const noexcept { return uses_time_; }
+
+    /// The key for `v`.
+    [[nodiscard]] std::string render(const key_values& v) const {
+        std::string out;
+        for (const auto& s : segments_) {
+            switch (s.kind) {
+            case segment_kind::literal: append_time_text(out, s.text, v.time_ms); break;
+            case segment_kind::partitions: out.append(v.partitions); break;
+            case segment_kind::name: out.append(v.name); break;
+            case segment_kind::sequence: {
+                char buf[24];
+                const int n = std::snprintf(buf, sizeof buf, "%010llu", static_cast<unsigned long long>(v.sequence));
+                out.append(buf, static_cast<std::size_t>(n));
+                break;
+            }
+            case segment_kind::uuid: out.append(v.uuid); break;
+            case segment_kind::extension: out.append(v.extension); break;
+            }
+        }
+        return out;
+    }
+
+    /// Appends the template's time conversions rendered for `time_ms` (what groups records by their
+    /// own time): the strftime text of every literal segment, separated by the byte 0x1f.
+    void append_time_key(std::string& out, std::int64_t time_ms) const {
+        for (const auto& s : segments_)
+            if (s.kind == segment_kind::literal && s.has_conversion) {
+                append_time_text(out, s.text, time_ms);
+                out.push_back('\x1f');
+            }
+    }
+
+private:
+    enum class segment_kind : std::uint8_t { literal, partitions, name, sequence, uuid, extension };
+    struct segment {
+        segment_kind kind;
+        std::string text{};
+        bool has_conversion = false;
+    };
+
+    [[noreturn]] void fail(const std::string& why) const {
+        throw std::invalid_argument("sluice::objects::key_template \"" + text_ + "\": " + why);
+    }
+
+    void parse() {
+        std::string literal;
+        const auto flush_literal = [&] {
+            if (literal.empty()) return;
+            segments_.push_back({segment_kind::literal, literal, literal.find('%') != std::string::npos});
+            literal.clear();
+        };
+        for (std::size_t i = 0; i < text_.size(); ++i) {
+            const char c = text_[i];
+            if ((c == '{' || c == '}') && i + 1 < text_.size() && text_[i + 1] == c) {
+                literal.push_back(c);
+                ++i;
+                continue;
+            }
+            if (c == '}') fail("a '}' without its '{' (write }} for a literal brace)");
+            if (c != '{') {
+                literal.push_back(c);
+                continue;
+            }
+            const std::size_t close = text_.find('}', i);
+            if (close == std::string::npos) fail("a '{' without its '}'");
+            const std::string_view name = std::string_view(text_).substr(i + 1, close - i - 1);
+            segment_kind kind;
+            if (name == "partitions") kind = segment_kind::partitions;
+            else if (name == "name") kind = segment_kind::name;
+            else if (name == "seq") kind = segment_kind::sequence;
+            else if (name == "uuid") kind = segment_kind::uuid;
+            else if (name == "ext") kind = segment_kind::extension;
+            else fail("unknown placeholder {" + std::string(name) + "} (partitions, name, seq, uuid, ext)");
+            flush_literal();
+            segments_.push_back({kind});
+            i = close;
+        }
+        flush_literal();
+        for (const auto& s : segments_) uses_time_ = uses_time_ || s.has_conversion;
+    }
+
+    void check() const {
+        bool unique = false;
+        for (const auto& s : segments_) unique = unique || s.kind == segment_kind::uuid || s.kind == segment_kind::sequence;
+        if (!unique) fail("needs {uuid} or {seq}, or two objects could get the same name");
+        if (segments_.empty() || segments_.back().kind == segment_kind::partitions)
+            fail("ends with a folder; it must end with the object's file name");
+        // The literal text between placeholders must not make ".", ".." or empty path segments, nor start
+        // at the root. Placeholders stand for non-empty text with no '/' ({partitions} brings whole
+        // "col=value/" segments), so a sample rendering shows what the literal parts do.
+        key_values sample{"p=v/", "n", 1, "u", ".e", 0};
+        const std::string key = render(sample);
+        if (key.empty() || key.front() == '/') fail("the key must be relative (no leading '/')");
+        std::size_t start = 0;
+        for (;;) {
+            const std::size_t slash = key.find('/', start);
+            const std::string_view seg = std::string_view(key).substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+            if (seg.empty() || seg == "." || seg == "..")
+                fail("a path segment is empty, \".\" or \"..\"");
+            if (slash == std::string::npos) break;
+            start = slash + 1;
+        }
+    }
+
+    /// strftime of `pattern` at `time_ms` (UTC), or the pattern as it is when it has no '%'.
+    static void append_time_text(std::string& out, const std::string& pattern, std::int64_t time_ms) {
+        if (pattern.find('%') == std::string::npos) {
+            out.append(pattern);
+            return;
+        }
+        std::time_t seconds = static_cast<std::time_t>(time_ms >= 0 ? time_ms / 1000 : (time_ms - 999) / 1000);
+        std::tm tm{};
+        ::gmtime_r(&seconds, &tm);
+        char buf[512];
+        const std::size_t n = std::strftime(buf, sizeof buf, pattern.c_str(), &tm);
+        if (n == 0 && !pattern.empty()) throw std::invalid_argument("sluice::objects::key_template: a literal part is too long");
+        out.append(buf, n);
+    }
+
+    std::string text_;
+    std::vector<segment> segments_;
+    bool uses_time_ = false;
+};
+
+} // namespace sluice::objects
+#endif // SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_KEY_TEMPLATE_HPP
+// end file sluice/objects/key_template.hpp
 
 namespace sluice::objects {
 
@@ -38305,6 +38472,11 @@ struct object_engine_stats {
     std::uint64_t replayed_records = 0;   ///< records found in the journal at start and put back in objects
     std::uint64_t replayed_objects = 0;   ///< objects completed from the journal at start
     std::uint64_t journal_errors = 0;  ///< damaged or unreadable journal entries skipped
+    /// Journaled records found at start whose object has no open entry any more: the object was
+    /// written before the crash and the journal's note that these records were done had not reached
+    /// the disk (the open entry's segment had), so they are in that object already and are skipped.
+    /// An open entry lost to damage looks the same; the journal reports damage (on_corruption).
+    std::uint64_t orphaned_records = 0;
     /// When the last object was written (system clock); epoch if none yet.
     std::chrono::system_clock::time_point last_write{};
 
@@ -38461,6 +38633,238 @@ private:
 } // namespace sluice::objects
 #endif // SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_LIVE_OBJECT_HPP
 // end file sluice/objects/live_object.hpp
+
+namespace sluice::objects {
+
+namespace detail {
+
+/// The engine's metrics, labelled {component="objects", name=<name>}; detached without a registry.
+struct engine_metrics {
+    flow_metrics flow{};
+    gauge open_objects{};
+    gauge memory{};
+    counter objects_written{};
+    counter objects_failed{};
+    counter bytes_written{};
+    counter evictions{};
+
+    engine_metrics() = default;
+    engine_metrics(metrics_registry& r, std::string_view name) : flow(r, "objects", name) {
+        const label_set labels{{"component", "objects"}, {"name", std::string(name)}};
+        open_objects = r.get_gauge("sluice_objects_open", "Objects open for records.", labels);
+        memory = r.get_gauge("sluice_objects_memory_bytes", "Memory held by open and completing objects.", labels);
+        objects_written = r.get_counter("sluice_objects_written_total", "Objects durably written or uploaded.", labels);
+        objects_failed = r.get_counter("sluice_objects_failed_total", "Objects that could not be written.", labels);
+        bytes_written = r.get_counter("sluice_object_bytes_written_total", "Bytes of objects written.", labels);
+        evictions = r.get_counter("sluice_objects_evicted_total", "Objects the memory budget closed early.", labels);
+    }
+};
+
+/// A flush() in the intake: where the records submitted before it end.
+struct flush_barrier {
+    async_event reached{};
+    std::uint64_t mark = 0; ///< every object below this sequence number holds records from before
+};
+
+/// A record or a barrier, waiting for the journal.
+struct intake_item {
+    std::string json{};
+    record_completion* completion = nullptr;
+    flush_barrier* barrier = nullptr;
+};
+
+/// One record of the batch being journaled.
+struct batch_slot {
+    std::string json{};
+    record_completion* completion = nullptr;
+    simdjson::dom::document doc{};
+    placement place{};
+    live_object* object = nullptr;
+};
+
+/// Resumes deliver() once its record's outcome is known.
+struct completion_awaiter {
+    awaited_completion* c;
+    [[nodiscard]] bool await_ready() const noexcept { return c->await_ready(); }
+    void await_suspend(std::coroutine_handle<> h) noexcept { c->await_suspend(h); }
+    object_receipt await_resume() const { return c->await_resume(); }
+};
+
+/// 128 random bits as 32 lowercase hex digits, for the {uuid} of key templates (not RFC 4122's
+/// layout: a name that cannot collide is all it needs to be).
+class uuid_source {
+public:
+    /// Seeded from std::random_device.
+    uuid_source() : rng_(std::random_device{}()) {}
+    /// The next name.
+    std::string next() {
+        static constexpr char hex[] = "0123456789abcdef";
+        std::string out(32, '0');
+        for (int half = 0; half < 2; ++half) {
+            std::uint64_t v = rng_();
+            for (int i = 0; i < 16; ++i, v >>= 4) out[static_cast<std::size_t>(half * 16 + i)] = hex[v & 15];
+        }
+        return out;
+    }
+
+private:
+    std::mt19937_64 rng_;
+};
+
+} // namespace detail
+
+
+} // namespace sluice::objects
+#endif // SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_DETAIL_ENGINE_PARTS_HPP
+// end file sluice/objects/detail/engine_parts.hpp
+// begin file sluice/objects/journal.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_JOURNAL_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_JOURNAL_HPP
+
+// The object engine's journal entries: what the engine writes into its disk_buffer so that, after a
+// crash, the objects it was building are rebuilt with exactly the records they held, in the same
+// order, under the same names.
+//
+// Three kinds of entry, each one disk_buffer record (which already carries a length and a CRC32C):
+//   open    an object starts: its sequence number, its partition, its key (the name it will have)
+//           and when it opened (Unix milliseconds, UTC)
+//   record  one accepted record and the sequence number of the object it belongs to
+//   close   the object takes no more records (written, and made durable, before the object is
+//           completed at its destination, so a replay never adds records to a completed object)
+//
+// Layout (integers little-endian, "varint" is unsigned LEB128):
+//   byte 0   version (1)
+//   byte 1   kind: 'O' open, 'R' record, 'C' close
+//   varint   object sequence number
+//   open:    varint partition length, partition, varint key length, key, 8 bytes opened_at (ms)
+//   record:  the record's bytes (the JSON text as it was submitted), to the end
+//   close:   nothing more
+//
+// An object's entries are acknowledged together once it is durably written or uploaded; a segment of
+// the disk buffer is deleted when everything in it was acknowledged.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sluice::objects {
+
+/// What a journal entry says.
+enum class journal_entry_kind : std::uint8_t { open = 'O', record = 'R', close = 'C' };
+
+/// A decoded journal entry; its views point into the bytes it was decoded from.
+struct journal_entry {
+    /// What the entry says.
+    journal_entry_kind kind = journal_entry_kind::record;
+    /// The sequence number of the object it is about.
+    std::uint64_t object = 0;
+    std::string_view partition{}; ///< open
+    std::string_view key{};       ///< open
+    std::int64_t opened_at_ms = 0; ///< open
+    std::string_view record{};    ///< record
+};
+
+namespace detail {
+
+inline constexpr std::uint8_t journal_version = 1;
+
+inline void put_varint(std::string& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<char>(static_cast<std::uint8_t>(v) | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+}
+
+/// Reads a varint at `pos`; nullopt when it is cut short or longer than 64 bits.
+[[nodiscard]] inline std::optional<std::uint64_t> get_varint(std::string_view in, std::size_t& pos) noexcept {
+    std::uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (pos >= in.size()) return std::nullopt;
+        const auto b = static_cast<std::uint8_t>(in[pos++]);
+        if (shift == 63 && b > 1) return std::nullopt;
+        v |= static_cast<std::uint64_t>(b & 0x7F) << shift;
+        if ((b & 0x80) == 0) return v;
+    }
+    return std::nullopt;
+}
+
+[[nodiscard]] inline std::optional<std::string_view> get_string(std::string_view in, std::size_t& pos) noexcept {
+    const auto n = get_varint(in, pos);
+    if (!n || *n > in.size() - pos) return std::nullopt;
+    const std::string_view s = in.substr(pos, static_cast<std::size_t>(*n));
+    pos += static_cast<std::size_t>(*n);
+    return s;
+}
+
+inline void put_header(std::string& out, journal_entry_kind kind, std::uint64_t object) {
+    out.push_back(static_cast<char>(journal_version));
+    out.push_back(static_cast<char>(kind));
+    put_varint(out, object);
+}
+
+} // namespace detail
+
+/// Appends an open entry to `out`.
+inline void encode_open(std::string& out, std::uint64_t object, std::string_view partition, std::string_view key,
+                        std::int64_t opened_at_ms) {
+    detail::put_header(out, journal_entry_kind::open, object);
+    detail::put_varint(out, partition.size());
+    out.append(partition);
+    detail::put_varint(out, key.size());
+    out.append(key);
+    const auto v = static_cast<std::uint64_t>(opened_at_ms);
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(static_cast<std::uint8_t>(v >> (8 * i))));
+}
+
+/// Appends a record entry to `out`.
+inline void encode_record(std::string& out, std::uint64_t object, std::string_view record) {
+    detail::put_header(out, journal_entry_kind::record, object);
+    out.append(record);
+}
+
+/// Appends a close entry to `out`.
+inline void encode_close(std::string& out, std::uint64_t object) {
+    detail::put_header(out, journal_entry_kind::close, object);
+}
+
+/// Decodes one entry; nullopt for bytes that are not an entry of this version (the engine reports
+/// and skips them).
+[[nodiscard]] inline std::optional<journal_entry> decode_journal_entry(std::string_view in) noexcept {
+    if (in.size() < 3 || static_cast<std::uint8_t>(in[0]) != detail::journal_version) return std::nullopt;
+    journal_entry e;
+    const auto kind = static_cast<std::uint8_t>(in[1]);
+    if (kind != 'O' && kind != 'R' && kind != 'C') return std::nullopt;
+    e.kind = static_cast<journal_entry_kind>(kind);
+    std::size_t pos = 2;
+    const auto object = detail::get_varint(in, pos);
+    if (!object) return std::nullopt;
+    e.object = *object;
+    switch (e.kind) {
+    case journal_entry_kind::record: e.record = in.substr(pos); return e;
+    case journal_entry_kind::close: return pos == in.size() ? std::optional<journal_entry>(e) : std::nullopt;
+    case journal_entry_kind::open: {
+        const auto partition = detail::get_string(in, pos);
+        if (!partition) return std::nullopt;
+        const auto key = detail::get_string(in, pos);
+        if (!key || in.size() - pos != 8) return std::nullopt;
+        std::uint64_t v = 0;
+        for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(in[pos + i])) << (8 * i);
+        e.partition = *partition;
+        e.key = *key;
+        e.opened_at_ms = static_cast<std::int64_t>(v);
+        return e;
+    }
+    }
+    return std::nullopt;
+}
+
+} // namespace sluice::objects
+#endif // SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_JOURNAL_HPP
+// end file sluice/objects/journal.hpp
 // begin file sluice/objects/object_table.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_OBJECT_TABLE_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_OBJECT_TABLE_HPP
@@ -38664,62 +39068,6 @@ private:
 
 namespace sluice::objects {
 
-namespace detail {
-
-/// The engine's metrics, labelled {component="objects", name=<name>}; detached without a registry.
-struct engine_metrics {
-    flow_metrics flow{};
-    gauge open_objects{};
-    gauge memory{};
-    counter objects_written{};
-    counter objects_failed{};
-    counter bytes_written{};
-    counter evictions{};
-
-    engine_metrics() = default;
-    engine_metrics(metrics_registry& r, std::string_view name) : flow(r, "objects", name) {
-        const label_set labels{{"component", "objects"}, {"name", std::string(name)}};
-        open_objects = r.get_gauge("sluice_objects_open", "Objects open for records.", labels);
-        memory = r.get_gauge("sluice_objects_memory_bytes", "Memory held by open and completing objects.", labels);
-        objects_written = r.get_counter("sluice_objects_written_total", "Objects durably written or uploaded.", labels);
-        objects_failed = r.get_counter("sluice_objects_failed_total", "Objects that could not be written.", labels);
-        bytes_written = r.get_counter("sluice_object_bytes_written_total", "Bytes of objects written.", labels);
-        evictions = r.get_counter("sluice_objects_evicted_total", "Objects the memory budget closed early.", labels);
-    }
-};
-
-/// A flush() in the intake: where the records submitted before it end.
-struct flush_barrier {
-    async_event reached{};
-    std::uint64_t mark = 0; ///< every object below this sequence number holds records from before
-};
-
-/// A record or a barrier, waiting for the journal.
-struct intake_item {
-    std::string json{};
-    record_completion* completion = nullptr;
-    flush_barrier* barrier = nullptr;
-};
-
-/// One record of the batch being journaled.
-struct batch_slot {
-    std::string json{};
-    record_completion* completion = nullptr;
-    simdjson::dom::document doc{};
-    placement place{};
-    live_object* object = nullptr;
-};
-
-/// Resumes deliver() once its record's outcome is known.
-struct completion_awaiter {
-    awaited_completion* c;
-    [[nodiscard]] bool await_ready() const noexcept { return c->await_ready(); }
-    void await_suspend(std::coroutine_handle<> h) noexcept { c->await_suspend(h); }
-    object_receipt await_resume() const { return c->await_resume(); }
-};
-
-} // namespace detail
-
 /// Records into objects (see the top of this header).
 class object_engine {
 public:
@@ -38731,7 +39079,7 @@ public:
         : loop_(&loop), dest_(&destination), options_(std::move(options)), keys_(options_.layout.key_template),
           places_(options_.layout, keys_),
           completing_(static_cast<std::ptrdiff_t>(std::max<std::size_t>(1, options_.max_completing))),
-          rng_(std::random_device{}()) {
+          uuids_() {
         if (options_.name.empty() || options_.name.find('/') != std::string::npos)
             throw std::invalid_argument("sluice::objects::object_engine: the name must be non-empty, without '/'");
         if (options_.directory.empty()) throw std::invalid_argument("sluice::objects::object_engine: no directory");
@@ -38987,7 +39335,7 @@ private:
         }
         const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::system_clock::now().time_since_epoch()).count();
-        const std::string uuid = random_uuid();
+        const std::string uuid = uuids_.next();
         key_values v{p.folders, options_.name, sequence, uuid, extension_,
                      options_.layout.time == time_source::record ? p.time_ms : now_ms};
         std::string key = keys_.render(v);
@@ -39324,6 +39672,11 @@ private:
             }
         }
         sequence_->at_least(next);
+        if (stats_.orphaned_records != 0 && options_.log)
+            options_.log->info("objects",
+                               "journaled records of objects written before the restart were skipped (their "
+                               "acknowledgement had not reached the disk)",
+                               {field::plain("name", options_.name), field::plain("records", stats_.orphaned_records)});
         start_completions();
         for (auto& [seq, o] : objects_.all())
             if (!o->full) last_memory_ += o->memory();
@@ -39360,10 +39713,7 @@ private:
             }
         }
         if (!ok || !o->writer.append_parsed(text, root)) { // refused as it was the first time, or damaged
-            if (!o) {
-                ++stats_.journal_errors;
-                log_error("a journaled record belongs to no object (its open entry is damaged); it was skipped");
-            }
+            if (!o) ++stats_.orphaned_records; // its object was written already (see the stats)
             journal_->acknowledge(id);
             co_return;
         }
@@ -39398,16 +39748,6 @@ private:
         std::uint64_t mark = 0;
         for (const auto& [seq, o] : objects_.all()) mark = std::max(mark, seq + 1);
         return mark;
-    }
-
-    std::string random_uuid() {
-        static constexpr char hex[] = "0123456789abcdef";
-        std::string out(32, '0');
-        for (int half = 0; half < 2; ++half) {
-            std::uint64_t v = rng_();
-            for (int i = 0; i < 16; ++i, v >>= 4) out[static_cast<std::size_t>(half * 16 + i)] = hex[v & 15];
-        }
-        return out;
     }
 
     void refuse_record(detail::batch_slot& s, const formats::record_error& e) {
@@ -39473,7 +39813,7 @@ private:
     async_semaphore completing_;
     async_scope scope_{};
     std::stop_source timer_stop_{};
-    std::mt19937_64 rng_;
+    detail::uuid_source uuids_;
     object_engine_stats stats_{};
     std::size_t last_memory_ = 0;
     bool started_ = false, running_ = false, stopping_ = false;
@@ -47944,8 +48284,17 @@ private:
         if (in_flight_.empty()) drained_.set();
     }
 
+    // The open batch fails without being sent: sealing it here would put it on the wire and then
+    // report it failed, so a caller retrying on the failure could publish it twice.
     void fail_all(producer_error::kind k, const std::string& why) {
-        seal();
+        if (!batch_slots_.empty()) {
+            ++batch_generation_;
+            auto open = std::move(batch_slots_);
+            batch_slots_.clear();
+            batch_.clear();
+            for (auto& s : open) s->resolve(detail::send_failure(k, why));
+            finished(open.size(), false);
+        }
         auto all = std::move(in_flight_);
         in_flight_.clear();
         for (auto& f : all) {
@@ -51177,20 +51526,7 @@ struct service_status {
 
 namespace detail {
 
-/// "2025-01-02T03:04:05.678Z": `at` in UTC to the millisecond, into `buffer` (system_clock's range
-/// is within RFC 3339's four-digit years: 1677 to 2262 with libstdc++'s nanoseconds).
-[[nodiscard]] inline std::string_view format_rfc3339_utc(std::chrono::system_clock::time_point at, char (&buffer)[32]) noexcept {
-    using namespace std::chrono;
-    const auto ms = floor<milliseconds>(at);
-    const auto day = floor<days>(ms);
-    const year_month_day ymd{day};
-    const hh_mm_ss<milliseconds> time{ms - day};
-    const int n = std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
-                                unsigned(ymd.month()), unsigned(ymd.day()), int(time.hours().count()),
-                                int(time.minutes().count()), int(time.seconds().count()),
-                                int(time.subseconds().count()));
-    return {buffer, n > 0 ? std::size_t(n) : 0};
-}
+using sluice::text::format_rfc3339_utc;
 
 /// The JSON of service_status, through either text:: emitter (sized once, then written).
 class status_json_writer {
