@@ -32940,7 +32940,9 @@ inline void append_json(std::string& out, simdjson::dom::element e) {
     case simdjson::dom::element_type::ARRAY: {
         out.push_back('[');
         bool first = true;
-        for (const simdjson::dom::element item : e.get_array().value_unsafe()) {
+        // Named: value_unsafe() refers into the simdjson_result, which a range-for would not keep.
+        const simdjson::dom::array items = e.get_array().value_unsafe();
+        for (const simdjson::dom::element item : items) {
             if (!first) out.push_back(',');
             first = false;
             append_nested_json(out, item);
@@ -32951,7 +32953,8 @@ inline void append_json(std::string& out, simdjson::dom::element e) {
     case simdjson::dom::element_type::OBJECT: {
         out.push_back('{');
         bool first = true;
-        for (const auto field : e.get_object().value_unsafe()) {
+        const simdjson::dom::object fields = e.get_object().value_unsafe();
+        for (const auto field : fields) {
             if (!first) out.push_back(',');
             first = false;
             sluice::text::append_json_string(out, field.key);
@@ -35662,7 +35665,9 @@ inline void append_json(std::string& out, simdjson::dom::element e) {
     case simdjson::dom::element_type::ARRAY: {
         out.push_back('[');
         bool first = true;
-        for (const simdjson::dom::element item : e.get_array().value_unsafe()) {
+        // Named: value_unsafe() refers into the simdjson_result, which a range-for would not keep.
+        const simdjson::dom::array items = e.get_array().value_unsafe();
+        for (const simdjson::dom::element item : items) {
             if (!first) out.push_back(',');
             first = false;
             append_nested_json(out, item);
@@ -35673,7 +35678,8 @@ inline void append_json(std::string& out, simdjson::dom::element e) {
     case simdjson::dom::element_type::OBJECT: {
         out.push_back('{');
         bool first = true;
-        for (const auto field : e.get_object().value_unsafe()) {
+        const simdjson::dom::object fields = e.get_object().value_unsafe();
+        for (const auto field : fields) {
             if (!first) out.push_back(',');
             first = false;
             sluice::text::append_json_string(out, field.key);
