@@ -6,29 +6,15 @@
 #   scripts/aws-fixture.sh stop <state-dir>                         idempotent
 set -euo pipefail
 
+# shellcheck source=scripts/lib/fixture.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/fixture.sh"
+
 die() { echo "aws-fixture: error: $*" >&2; exit 1; }
 usage() { echo "usage: $0 start <binary> <state-dir> | stop <state-dir>" >&2; exit 2; }
 
-running_pid() {
-    local pid
-    [[ -f "$state/pid" ]] || return 0
-    pid="$(cat "$state/pid" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-    # A recycled pid is not ours: check what runs under it.
-    if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q aws_fixture; then echo "$pid"; fi
-}
+running_pid() { fixture_pid "$state" aws_fixture; }
 
-stop() {
-    local pid
-    pid="$(running_pid)"
-    if [[ -n "$pid" ]]; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        echo "aws-fixture: stopped (pid $pid)"
-    fi
-    rm -f "$state/pid" "$state/endpoint"
-}
+stop() { fixture_stop "$state" aws_fixture aws-fixture; }
 
 case "${1:-}" in
     stop)
@@ -46,15 +32,7 @@ case "${1:-}" in
         stop >/dev/null
         setsid "$binary" "$state" </dev/null >"$state/aws_fixture.log" 2>&1 &
         echo $! >"$state/pid"
-        for _ in $(seq 1 100); do
-            if [[ -s "$state/endpoint" ]] && curl -sf --max-time 2 "$(cat "$state/endpoint")/fixture/stats" >/dev/null; then
-                echo "aws-fixture: listening on $(cat "$state/endpoint")"
-                exit 0
-            fi
-            kill -0 "$(cat "$state/pid")" 2>/dev/null || break
-            sleep 0.1
-        done
-        cat "$state/aws_fixture.log" >&2 || true
+        fixture_wait_ready "$state" /fixture/stats "$state/aws_fixture.log" aws-fixture && exit 0
         stop >/dev/null
         die "the fixture did not answer"
         ;;

@@ -56,15 +56,7 @@ case "${1:-}" in
         rm -rf "$state/clicks-buffer" # a fresh disk buffer: each run counts its own records
         setsid "$binary" "$state" </dev/null >"$state/status_demo.log" 2>&1 &
         echo $! >"$state/pid"
-        for _ in $(seq 1 100); do
-            if [[ -s "$state/endpoint" ]] && curl -sf --max-time 2 "$(cat "$state/endpoint")/health" >/dev/null; then
-                echo "status-demo: listening on $(cat "$state/endpoint")"
-                exit 0
-            fi
-            kill -0 "$(cat "$state/pid")" 2>/dev/null || break
-            sleep 0.1
-        done
-        cat "$state/status_demo.log" >&2 || true
+        fixture_wait_ready "$state" /health "$state/status_demo.log" status-demo && exit 0
         stop >/dev/null || true
         die "the demo did not answer"
         ;;
