@@ -32905,7 +32905,7 @@ inline void append_double(std::string& out, double v) {
     out.append(buf, r.ptr);
 }
 
-void append_json(std::string& out, simdjson::dom::element e);
+inline void append_json(std::string& out, simdjson::dom::element e); // defined below; nested values recurse
 
 /// A double inside an array or object: as append_double, with ".0" when that reads as an integer
 /// ("1" -> "1.0"), so that readers of the JSON text still see a floating-point number (as simdjson's
@@ -35630,7 +35630,7 @@ inline void append_double(std::string& out, double v) {
     out.append(buf, r.ptr);
 }
 
-void append_json(std::string& out, simdjson::dom::element e);
+inline void append_json(std::string& out, simdjson::dom::element e); // defined below; nested values recurse
 
 /// A double inside an array or object: as append_double, with ".0" when that reads as an integer
 /// ("1" -> "1.0"), so that readers of the JSON text still see a floating-point number (as simdjson's
