@@ -3,7 +3,7 @@
 # undefined) and runs each one, growing a working corpus in build/fuzz/corpus/<target> from the seeds in
 # fuzz/corpus/<target>. See fuzz/README.md.
 #
-#   bash scripts/fuzz.sh                  short pass (CI, scripts/test.sh): 20 s per target, 2 at a time
+#   bash scripts/fuzz.sh                  short pass (CI, scripts/test.sh): 10 s per target, 2 at a time
 #   bash scripts/fuzz.sh --long           600 s per target, one at a time
 #   bash scripts/fuzz.sh --time 90 sigv4  these targets only, 90 s each
 #   options: --time SECONDS, --runs N (stop each after N executions), --jobs N (targets at once),
@@ -19,7 +19,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
 
-seconds=20
+seconds=10
 runs=0
 jobs="${SLUICE_JOBS:-2}"
 lock=""
