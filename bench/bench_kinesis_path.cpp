@@ -14,17 +14,16 @@
 
 #if SLUICE_HAS_CURL && SLUICE_HAS_OPENSSL && SLUICE_HAS_SIMDJSON
 
+#include "path_support.hpp"
+
 #include <sluice/aws/kinesis.hpp>
 #include <sluice/core/when_all.hpp>
 #include <sluice/sinks/fault_injecting_sink.hpp>
-
-#include <time.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,7 +31,8 @@
 namespace {
 
 namespace aws = sluice::aws;
-using clock_type = std::chrono::steady_clock;
+using sluice_bench::cpu_seconds;
+using sluice_bench::make_record;
 
 struct options {
     std::string url;
@@ -44,32 +44,6 @@ struct options {
     /// Only this part (for profiling): "path-http", "path-https", "http", "https".
     std::string only;
 };
-
-double cpu_seconds() {
-    timespec t{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-}
-
-/// Peak resident memory (VmHWM) in KiB since the last reset_peak_rss().
-long peak_rss_kib() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-    return -1;
-}
-void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
-
-/// ~record_bytes of JSON, distinct per record (an id, a user, an event, a timestamp, padding).
-std::string make_record(std::size_t i, std::size_t bytes) {
-    std::string r = "{\"id\":" + std::to_string(i) + ",\"user\":\"u-" + std::to_string(i % 1000) +
-                    "\",\"event\":\"page_view\",\"ts\":\"2026-12-05T18:47:27.123Z\",\"path\":\"/items/" +
-                    std::to_string(i % 97) + "\",\"pad\":\"";
-    while (r.size() + 2 < bytes) r += static_cast<char>('a' + r.size() % 26);
-    r += "\"}";
-    return r;
-}
 
 struct stage {
     const char* name;
@@ -200,40 +174,14 @@ double engine_ns(const std::vector<std::string>& records) {
 
 // --- HTTP alone: the same request bodies, signed, to nginx -------------------------------------------
 
-aws::service_client_options client_options(const std::string& url) {
-    aws::service_client_options o;
-    o.service = "kinesis";
-    o.region = "us-east-1";
-    o.endpoint = url;
-    o.retry.max_attempts = 1;
-    return o;
-}
-
-std::shared_ptr<aws::credentials_provider> bench_credentials() {
-    aws::aws_credentials c;
-    c.access_key_id = "AKIDEXAMPLE";
-    c.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-    return std::make_shared<aws::static_credentials_provider>(c);
-}
-
-sluice::http::client_options http_options(const options& o, bool tls) {
-    sluice::http::client_options h;
-    h.version = sluice::http::http_version::http1_1;
-    h.max_requests_per_host = o.in_flight;
-    if (tls) h.ca_file = o.ca_file;
-    if (const char* v = std::getenv("BENCH_RECV_BUFFER")) h.receive_buffer_bytes = std::strtoul(v, nullptr, 10);
-    if (const char* v = std::getenv("BENCH_UPLOAD_BUFFER")) h.upload_buffer_bytes = std::strtoul(v, nullptr, 10);
-    return h;
-}
-
 double http_ns(const options& o, const std::string& url, bool tls, std::size_t body_bytes, std::size_t requests) {
     sluice::io_loop loop;
     const std::string body(body_bytes, 'x');
     double ns = 0;
     std::size_t failures = 0;
     auto main = [&]() -> sluice::task<void> {
-        sluice::http::client http(loop, http_options(o, tls));
-        aws::service_client client(http, bench_credentials(), client_options(url));
+        sluice::http::client http(loop, sluice_bench::http_options(o.in_flight, tls ? o.ca_file : std::string()));
+        aws::service_client client(http, sluice_bench::bench_credentials(), sluice_bench::client_options("kinesis", url));
         std::size_t next = 0;
         auto worker = [&]() -> sluice::task<void> {
             while (next < requests) {
@@ -261,59 +209,24 @@ double http_ns(const options& o, const std::string& url, bool tls, std::size_t b
 
 // --- the whole path: kinesis_dispatcher -> nginx ---------------------------------------------------
 
-struct path_result {
-    double ns_per_record = 0;
-    double wall_seconds = 0;
-    long peak_rss_kib = 0;
-    std::uint64_t delivered = 0;
-    std::uint64_t requests = 0;
-};
-
-/// The records are made as they are submitted (a service produces them as it goes): the peak RSS is
-/// sluice's, not the benchmark's input.
-path_result whole_path(const options& o, const std::string& url, bool tls) {
-    sluice::io_loop loop;
-    path_result result;
-    auto main = [&]() -> sluice::task<void> {
-        sluice::http::client http(loop, http_options(o, tls));
-        aws::service_client client(http, bench_credentials(), client_options(url));
-        aws::kinesis_options k;
-        k.stream_name = "bench";
-        aws::batch_dispatcher_options common;
-        common.delivery = aws::kinesis_service(k).default_delivery();
-        common.delivery->batch.max_age = std::chrono::milliseconds(20);
-        common.delivery->concurrency.max_in_flight = o.in_flight;
-        aws::kinesis_dispatcher d(loop, client, aws::kinesis_service(k), common);
-        co_await d.start();
-        reset_peak_rss();
-        const auto wall = clock_type::now();
-        const double start = cpu_seconds();
-        constexpr std::size_t slice = 5'000; // bounded memory: what a producer with backpressure holds
-        for (std::size_t i = 0; i < o.records;) {
-            const std::size_t end = std::min(o.records, i + slice);
-            for (; i < end; ++i) d.submit(aws::kinesis_record{make_record(i, o.record_bytes), "u-" + std::to_string(i % 1000), {}});
-            auto failed = co_await d.flush();
-            if (!failed.empty()) std::printf("  %zu records failed: %s\n", failed.size(), failed.front().reason.c_str());
-        }
-        result.ns_per_record = (cpu_seconds() - start) * 1e9 / static_cast<double>(o.records);
-        result.wall_seconds = std::chrono::duration<double>(clock_type::now() - wall).count();
-        result.peak_rss_kib = peak_rss_kib();
-        result.delivered = d.stats().delivered;
-        result.requests = d.pipeline().stats().requests;
-        co_await d.stop();
-    };
-    loop.run_until_complete(main());
-    loop.drain();
-    return result;
+/// The whole path: kinesis_dispatcher -> nginx (path_support.hpp).
+sluice_bench::path_result whole_path(const options& o, const std::string& url, bool tls) {
+    sluice_bench::path_run run;
+    run.url = url;
+    run.ca_file = tls ? o.ca_file : std::string();
+    run.records = o.records;
+    run.in_flight = o.in_flight;
+    run.signing_name = "kinesis";
+    aws::kinesis_options k;
+    k.stream_name = "bench";
+    return sluice_bench::dispatch_path(run, aws::kinesis_service(k), [&](std::size_t i) {
+        return aws::kinesis_record{make_record(i, o.record_bytes), "u-" + std::to_string(i % 1000), {}};
+    });
 }
 
-void report_path(const char* name, const path_result& r, std::size_t records) {
+void report_path(const char* name, const sluice_bench::path_result& r, std::size_t records) {
+    sluice_bench::print_path(name, r, records);
     const double us = r.ns_per_record / 1000;
-    std::printf("  %-6s %.3f us CPU/record (%.0f k records per CPU-second), %.0f k records/s wall, peak RSS %.1f MiB, "
-                "%llu/%zu delivered in %llu requests\n",
-                name, us, us > 0 ? 1000.0 / us : 0.0, static_cast<double>(records) / r.wall_seconds / 1000,
-                static_cast<double>(r.peak_rss_kib) / 1024, static_cast<unsigned long long>(r.delivered), records,
-                static_cast<unsigned long long>(r.requests));
     std::printf("         vs Fluent Bit's 3.1 us/record: %.1fx less CPU; target 0.6 us: %s; RSS target 20 MiB: %s\n",
                 us > 0 ? 3.1 / us : 0.0, us <= 0.6 ? "met" : "MISSED",
                 r.peak_rss_kib > 0 && r.peak_rss_kib < 20 * 1024 ? "met" : "MISSED");

@@ -35,11 +35,9 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-nginx_bin="$(command -v nginx || true)"
-[[ -n "$nginx_bin" ]] || nginx_bin=/usr/sbin/nginx
-[[ -x "$nginx_bin" ]] || die "nginx is not installed (run scripts/install-deps.sh)"
-command -v openssl >/dev/null || die "openssl is not installed (run scripts/install-deps.sh)"
-command -v curl >/dev/null || die "curl is not installed (run scripts/install-deps.sh)"
+bench_name=bench-kinesis
+# shellcheck source=lib/bench-nginx.sh
+source "$root/scripts/lib/bench-nginx.sh"
 
 bench="$build_dir/bench/bench_kinesis_path"
 if [[ ! -x "$bench" ]]; then
@@ -60,64 +58,15 @@ if [[ "$pin" -eq 1 ]]; then
     server_cpu=(taskset -c "$last")
 fi
 
-prefix="$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-kinesis.XXXXXX")"
-nginx_pid=""
-cleanup() {
-    if [[ -n "$nginx_pid" ]] && kill -0 "$nginx_pid" 2>/dev/null; then
-        kill -QUIT "$nginx_pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$nginx_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$nginx_pid" 2>/dev/null || true
-        wait "$nginx_pid" 2>/dev/null || true
-    fi
-    rm -rf "$prefix"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-chmod 755 "$prefix" # nginx's worker runs as nobody when started by root
+bench_nginx_prepare
+prefix="$bench_nginx_prefix"
 
-# The fixed answer: 500 records, all accepted.
-{
-    printf '{"FailedRecordCount":0,"Records":['
-    for ((i = 0; i < 500; i++)); do
-        [[ $i -eq 0 ]] || printf ','
-        printf '{"SequenceNumber":"4968086987916858614704477159885838446691886386479366%04d","ShardId":"shardId-000000000000"}' "$i"
-    done
-    printf '],"EncryptionType":"NONE"}'
-} >"$prefix/put_records.json"
-chmod 644 "$prefix/put_records.json"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
-    -keyout "$prefix/key.pem" -out "$prefix/cert.pem" >/dev/null 2>&1 || die "openssl could not make a certificate"
-chmod 644 "$prefix/key.pem" "$prefix/cert.pem"
-
-url=""
-for _ in $(seq 20); do
-    port=$((20000 + RANDOM % 40000))
-    tls_port=$((port + 1))
-    sed -e "s|@PORT@|$port|g" -e "s|@TLS_PORT@|$tls_port|g" -e "s|@PREFIX@|$prefix|g" \
-        "$root/bench/http/nginx-kinesis.conf.in" >"$prefix/nginx.conf"
-    : >"$prefix/error.log"
-    "${server_cpu[@]}" "$nginx_bin" -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" \
-        </dev/null >"$prefix/nginx.out" 2>&1 &
-    nginx_pid=$!
-    for _ in $(seq 50); do
-        kill -0 "$nginx_pid" 2>/dev/null || break
-        if curl -sf -o /dev/null --max-time 1 -X POST -d x "http://127.0.0.1:$port/"; then
-            url="http://127.0.0.1:$port/"
-            break 2
-        fi
-        sleep 0.1
-    done
-    kill -0 "$nginx_pid" 2>/dev/null && { cat "$prefix/error.log" >&2; die "nginx runs but does not answer on $port"; }
-    grep -q "Address already in use" "$prefix/error.log" "$prefix/nginx.out" || { cat "$prefix/error.log" >&2; die "nginx did not start"; }
-done
-[[ -n "$url" ]] || die "no free port found for nginx"
-tls_url="https://127.0.0.1:$tls_port/"
+bench_nginx_put_records_answer "$prefix/put_records.json"
+bench_nginx_start "$root/bench/http/nginx-kinesis.conf.in" "${server_cpu[@]}"
+url="$bench_nginx_url"
+tls_url="$bench_nginx_tls_url"
 answer="$(curl -sS --cacert "$prefix/cert.pem" -X POST -H 'Expect:' --data-binary 'x' "$tls_url")"
 [[ "$answer" == '{"FailedRecordCount":0,"Records":[{"SequenceNumber"'* ]] || die "nginx's answer over TLS is not the PutRecords response"
 
-echo "bench-kinesis: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') on $url and $tls_url (1 worker)"
 "${client_cpu[@]}" "${perf[@]}" "$bench" "${only[@]}" --url "$url" --tls-url "$tls_url" --ca-file "$prefix/cert.pem" \
     --records "$records" --in-flight "$in_flight"

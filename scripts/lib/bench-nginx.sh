@@ -1,0 +1,85 @@
+# Sourced by the benchmark scripts that put a loopback nginx in front of a bench program
+# (bench-kinesis.sh, bench-aws-path.sh): nginx from a temporary prefix, with a throwaway certificate,
+# on a free port (plain HTTP) and the next one (TLS), stopped on exit whatever happens.
+#
+#   bench_nginx_start <config.in> [<taskset prefix...>]
+#       fills @PORT@, @TLS_PORT@ and @PREFIX@ in <config.in> and starts nginx; sets bench_nginx_url,
+#       bench_nginx_tls_url and bench_nginx_prefix (put the answer files there before calling this:
+#       bench_nginx_prepare makes the prefix). Dies when nginx does not answer.
+#   bench_nginx_prepare  makes the prefix and the certificate, installs the exit trap
+
+bench_nginx_pid=""
+bench_nginx_prefix=""
+bench_nginx_url=""
+bench_nginx_tls_url=""
+
+bench_nginx_die() { echo "${bench_name:-bench}: error: $*" >&2; exit 1; }
+
+bench_nginx_cleanup() {
+    if [[ -n "$bench_nginx_pid" ]] && kill -0 "$bench_nginx_pid" 2>/dev/null; then
+        kill -QUIT "$bench_nginx_pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$bench_nginx_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$bench_nginx_pid" 2>/dev/null || true
+        wait "$bench_nginx_pid" 2>/dev/null || true
+    fi
+    [[ -z "$bench_nginx_prefix" ]] || rm -rf "$bench_nginx_prefix"
+}
+
+bench_nginx_prepare() {
+    command -v openssl >/dev/null || bench_nginx_die "openssl is not installed (run scripts/install-deps.sh)"
+    command -v curl >/dev/null || bench_nginx_die "curl is not installed (run scripts/install-deps.sh)"
+    bench_nginx_prefix="$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-nginx.XXXXXX")"
+    trap bench_nginx_cleanup EXIT
+    trap 'exit 130' INT TERM
+    chmod 755 "$bench_nginx_prefix" # nginx's worker runs as nobody when started by root
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+        -keyout "$bench_nginx_prefix/key.pem" -out "$bench_nginx_prefix/cert.pem" >/dev/null 2>&1 ||
+        bench_nginx_die "openssl could not make a certificate"
+    chmod 644 "$bench_nginx_prefix/key.pem" "$bench_nginx_prefix/cert.pem"
+}
+
+bench_nginx_start() {
+    local config="$1" prefix="$bench_nginx_prefix" nginx_bin port tls_port
+    shift
+    nginx_bin="$(command -v nginx || true)"
+    [[ -n "$nginx_bin" ]] || nginx_bin=/usr/sbin/nginx
+    [[ -x "$nginx_bin" ]] || bench_nginx_die "nginx is not installed (run scripts/install-deps.sh)"
+    [[ -n "$prefix" ]] || bench_nginx_die "bench_nginx_prepare was not called"
+    for _ in $(seq 20); do
+        port=$((20000 + RANDOM % 40000))
+        tls_port=$((port + 1))
+        sed -e "s|@PORT@|$port|g" -e "s|@TLS_PORT@|$tls_port|g" -e "s|@PREFIX@|$prefix|g" "$config" >"$prefix/nginx.conf"
+        : >"$prefix/error.log"
+        "$@" "$nginx_bin" -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" </dev/null >"$prefix/nginx.out" 2>&1 &
+        bench_nginx_pid=$!
+        for _ in $(seq 50); do
+            kill -0 "$bench_nginx_pid" 2>/dev/null || break
+            if curl -sf -o /dev/null --max-time 1 -X POST -d x "http://127.0.0.1:$port/"; then
+                bench_nginx_url="http://127.0.0.1:$port/"
+                bench_nginx_tls_url="https://127.0.0.1:$tls_port/"
+                echo "${bench_name:-bench}: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') on $bench_nginx_url and $bench_nginx_tls_url (1 worker)"
+                return 0
+            fi
+            sleep 0.1
+        done
+        kill -0 "$bench_nginx_pid" 2>/dev/null && { cat "$prefix/error.log" >&2; bench_nginx_die "nginx runs but does not answer on $port"; }
+        grep -q "Address already in use" "$prefix/error.log" "$prefix/nginx.out" || { cat "$prefix/error.log" >&2; bench_nginx_die "nginx did not start"; }
+    done
+    bench_nginx_die "no free port found for nginx"
+}
+
+# bench_nginx_put_records_answer <file>: Kinesis PutRecords' answer for 500 records, all accepted.
+bench_nginx_put_records_answer() {
+    {
+        printf '{"FailedRecordCount":0,"Records":['
+        for ((i = 0; i < 500; i++)); do
+            [[ $i -eq 0 ]] || printf ','
+            printf '{"SequenceNumber":"4968086987916858614704477159885838446691886386479366%04d","ShardId":"shardId-000000000000"}' "$i"
+        done
+        printf '],"EncryptionType":"NONE"}'
+    } >"$1"
+    chmod 644 "$1"
+}
