@@ -425,6 +425,47 @@ TEST_CASE("kinesis: throttled and failed records in a 200 are retried alone; the
     CHECK(throttled >= 1);
 }
 
+TEST_CASE("kinesis: a hot partition key throttled alone backs off alone; the sink's adaptive concurrency holds") {
+    // Every record of key "hot" is throttled on its first try (a hot shard); the seven other keys
+    // never are. Each 1 ms a producer submits one record of each key, so every request carries a
+    // minority of throttled entries. Such an answer must not slow the whole sink: the adaptive limit
+    // starts at its ceiling and stays there (latency spikes are not counted in this test).
+    harness h;
+    std::set<std::string> throttled_once;
+    h.kinesis.record_fault = [&](const put_entry& e) -> std::string {
+        if (e.partition_key != "hot" || !throttled_once.insert(e.data).second) return {};
+        return "ProvisionedThroughputExceededException";
+    };
+    batch_dispatcher_options common;
+    common.delivery = fast_delivery();
+    common.delivery->concurrency.adaptive = true;
+    common.delivery->concurrency.max_in_flight = 8;
+    common.delivery->concurrency.initial_in_flight = 8;
+    common.delivery->concurrency.latency_tolerance = 1e9;
+    std::size_t lowest_limit = 8;
+    delivery_stats stats;
+    run_kinesis(h, stream(), common, [&](kinesis_dispatcher& d) -> task<void> {
+        for (int round = 0; round < 100; ++round) {
+            d.submit(kinesis_record{"hot:" + std::to_string(round), "hot", {}});
+            for (int k = 0; k < 7; ++k)
+                d.submit(kinesis_record{"cold-" + std::to_string(k) + ":" + std::to_string(round), "cold-" + std::to_string(k), {}});
+            co_await d.loop().sleep_for(1ms);
+            lowest_limit = std::min(lowest_limit, d.pipeline().stats().concurrency_limit);
+        }
+        CHECK((co_await d.flush()).empty());
+        stats = d.pipeline().stats();
+    });
+    std::set<std::string> ids;
+    for (const auto& e : h.kinesis.accepted) ids.insert(e.data);
+    CHECK(h.kinesis.accepted.size() == 800); // once each
+    CHECK(ids.size() == 800);
+    CHECK(throttled_once.size() == 100);
+    CHECK(stats.throttled_records == 100);
+    CHECK(stats.throttled >= 1);
+    CHECK(lowest_limit == 8);
+    CHECK(stats.concurrency_limit == 8);
+}
+
 TEST_CASE("kinesis: 500, 503 and throttled requests are retried; a hung request times out and goes again") {
     harness h;
     h.kinesis.request_fault = [](std::size_t n) -> std::optional<http_reply> {

@@ -198,6 +198,7 @@ private:
                                                          " results for " + std::to_string(b.nodes.size()) + " entries"));
         }
         bool retry = false, throttled = false, timeout = false;
+        std::size_t throttled_entries = 0;
         if (result.request) {
             ++stats_->request_failures;
             metrics_->retries.inc();
@@ -207,9 +208,11 @@ private:
         }
         for (const auto& e : result.entries) {
             retry |= e.retryable();
-            throttled |= e.throttled();
+            throttled_entries += e.throttled() ? 1 : 0;
             timeout |= e.retryable() && is_timeout(e);
         }
+        throttled |= throttled_entries != 0;
+        stats_->throttled_records += throttled_entries;
         if (throttled) {
             ++stats_->throttled;
             metrics_->throttles.inc();
@@ -222,7 +225,12 @@ private:
             const outcome& o = result.request ? *result.request : result.entries.empty() ? delivered : result.entries[i];
             hooks_->settle(b.nodes[i], o, budget_paid);
         }
-        const bool pushed_back = (result.request && result.request->retryable()) || throttled;
+        // A minority of entries throttled in an answer that took the rest is a hot partition (a Kinesis
+        // shard, a DynamoDB partition): those entries back off alone, by their own retries (and, with
+        // order keys, only their key waits). The whole sink slows down (adaptive concurrency) only
+        // when the request was pushed back as a whole or most of its entries were throttled.
+        const bool pushed_back =
+            (result.request && result.request->retryable()) || throttled_entries * 2 > b.nodes.size();
         concurrency_.on_response(latency, pushed_back);
         hooks_->response_settled();
     }
