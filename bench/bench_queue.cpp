@@ -12,7 +12,9 @@
 //                  through std::function, handed over by mutex + condvar + deque (a heap for
 //                  priority) to one consumer thread; awaited results come back through std::promise
 //
-// SLUICE_BENCH_QUICK=1 shrinks everything for a smoke run.
+// SLUICE_BENCH_QUICK=1 shrinks everything for a smoke run. SLUICE_BENCH_PROCESSOR=sync runs the
+// collectors' processors synchronously (no coroutine frame per delivery, as the baseline calls its
+// std::function); by default each is a coroutine.
 
 #include <benchmark/benchmark.h>
 
@@ -279,16 +281,25 @@ std::int64_t nanos_since(steady::time_point t0) {
 
 template <queue_discipline D> using queue_type = collector_queue<event, result_t, D>;
 
+/// SLUICE_BENCH_PROCESSOR=sync gives the collectors synchronous processors (no coroutine frame per
+/// delivery, like the baseline's std::function call); the default is a coroutine processor.
+bool sync_processors() {
+    const char* v = std::getenv("SLUICE_BENCH_PROCESSOR");
+    return v != nullptr && std::string_view(v) == "sync";
+}
+
 std::vector<sluice::collector<event, result_t>> make_collectors(std::vector<sink>& sinks) {
     std::vector<sluice::collector<event, result_t>> out;
+    const bool sync = sync_processors();
     for (std::size_t i = 0; i < sinks.size(); ++i) {
         sluice::collector<event, result_t> c;
         c.key = key_of(i);
         c.topics = {topic_of(i)};
         sink* s = &sinks[i];
-        c.processor = [s](const payload<event>& p, sluice::collector_context&) {
-            return process_async(s, p);
-        };
+        if (sync)
+            c.processor = [s](const payload<event>& p, sluice::collector_context&) { return s->process(p.value); };
+        else
+            c.processor = [s](const payload<event>& p, sluice::collector_context&) { return process_async(s, p); };
         out.push_back(std::move(c));
     }
     return out;
@@ -1144,6 +1155,7 @@ int main(int argc, char** argv) {
     }
     benchmark::AddCustomContext("sluice_bench_mode", cfg.quick ? "quick (SLUICE_BENCH_QUICK)" : "full");
     benchmark::AddCustomContext("sluice_events_per_iteration", std::to_string(cfg.batch));
+    benchmark::AddCustomContext("sluice_processor", sync_processors() ? "synchronous (SLUICE_BENCH_PROCESSOR=sync)" : "coroutine");
 
     benchmark::BenchmarkReporter* display_inner = benchmark::CreateDefaultDisplayReporter();
     const bool console = dynamic_cast<benchmark::ConsoleReporter*>(display_inner) != nullptr;
