@@ -14271,6 +14271,9 @@ struct delivery_stats {
     std::uint64_t dropped = 0;       ///< refused by a full buffer (drop_newest, or max_block passed)
     std::uint64_t retried = 0;       ///< entry retries scheduled
     std::uint64_t throttled = 0;     ///< responses that asked us to slow down
+    /// Entries a service throttled alone in an answer that took others (a hot shard or partition):
+    /// they back off alone; the sink slows down only when most of a request is throttled.
+    std::uint64_t throttled_records = 0;
     /// Records handed to the dead-letter output.
     std::uint64_t dead_lettered = 0;
     /// Requests sent.
@@ -15843,6 +15846,7 @@ private:
                                                          " results for " + std::to_string(b.nodes.size()) + " entries"));
         }
         bool retry = false, throttled = false, timeout = false;
+        std::size_t throttled_entries = 0;
         if (result.request) {
             ++stats_->request_failures;
             metrics_->retries.inc();
@@ -15852,9 +15856,11 @@ private:
         }
         for (const auto& e : result.entries) {
             retry |= e.retryable();
-            throttled |= e.throttled();
+            throttled_entries += e.throttled() ? 1 : 0;
             timeout |= e.retryable() && is_timeout(e);
         }
+        throttled |= throttled_entries != 0;
+        stats_->throttled_records += throttled_entries;
         if (throttled) {
             ++stats_->throttled;
             metrics_->throttles.inc();
@@ -15867,7 +15873,12 @@ private:
             const outcome& o = result.request ? *result.request : result.entries.empty() ? delivered : result.entries[i];
             hooks_->settle(b.nodes[i], o, budget_paid);
         }
-        const bool pushed_back = (result.request && result.request->retryable()) || throttled;
+        // A minority of entries throttled in an answer that took the rest is a hot partition (a Kinesis
+        // shard, a DynamoDB partition): those entries back off alone, by their own retries (and, with
+        // order keys, only their key waits). The whole sink slows down (adaptive concurrency) only
+        // when the request was pushed back as a whole or most of its entries were throttled.
+        const bool pushed_back =
+            (result.request && result.request->retryable()) || throttled_entries * 2 > b.nodes.size();
         concurrency_.on_response(latency, pushed_back);
         hooks_->response_settled();
     }
