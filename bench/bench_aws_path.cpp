@@ -99,25 +99,17 @@ sluice_bench::path_result kinesis(const options& o) {
 
 options parse(int argc, char** argv) {
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "bench_aws_path: %s needs a value\n", argv[i]);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        if (a == "--url") o.url = value();
-        else if (a == "--service") o.service = value();
-        else if (a == "--records") o.records = std::stoul(value());
-        else if (a == "--record-bytes") o.record_bytes = std::stoul(value());
-        else if (a == "--in-flight") o.in_flight = std::stoul(value());
-        else {
-            std::fprintf(stderr, "usage: bench_aws_path --url URL [--service NAME] [--records N] [--record-bytes B] "
-                                 "[--in-flight K]\n");
-            std::exit(2);
-        }
+    sluice_bench::argument_reader args(argc, argv,
+                                       "usage: bench_aws_path --url URL [--service NAME] [--records N] "
+                                       "[--record-bytes B] [--in-flight K]");
+    while (args.next()) {
+        const std::string_view a = args.flag();
+        if (a == "--url") o.url = args.value();
+        else if (a == "--service") o.service = args.value();
+        else if (a == "--records") o.records = args.count();
+        else if (a == "--record-bytes") o.record_bytes = args.count();
+        else if (a == "--in-flight") o.in_flight = args.count();
+        else args.usage();
     }
     if (o.url.empty()) {
         std::fprintf(stderr, "bench_aws_path: --url is required (scripts/bench-aws-path.sh starts nginx)\n");

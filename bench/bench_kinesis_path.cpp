@@ -234,28 +234,19 @@ void report_path(const char* name, const sluice_bench::path_result& r, std::size
 
 options parse(int argc, char** argv) {
     options o;
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view a = argv[i];
-        auto value = [&]() -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "bench_kinesis_path: %s needs a value\n", argv[i]);
-                std::exit(2);
-            }
-            return argv[++i];
-        };
-        if (a == "--url") o.url = value();
-        else if (a == "--tls-url") o.tls_url = value();
-        else if (a == "--ca-file") o.ca_file = value();
-        else if (a == "--records") o.records = std::stoul(value());
-        else if (a == "--record-bytes") o.record_bytes = std::stoul(value());
-        else if (a == "--in-flight") o.in_flight = std::stoul(value());
-        else if (a == "--only") o.only = value();
-        else {
-            std::fprintf(stderr,
-                         "usage: bench_kinesis_path --url URL [--tls-url URL --ca-file CERT] [--records N] "
-                         "[--record-bytes B] [--in-flight K]\n");
-            std::exit(2);
-        }
+    sluice_bench::argument_reader args(argc, argv,
+                                       "usage: bench_kinesis_path --url URL [--tls-url URL --ca-file CERT] [--records N] "
+                                       "[--record-bytes B] [--in-flight K] [--only path-http|path-https|http|https]");
+    while (args.next()) {
+        const std::string_view a = args.flag();
+        if (a == "--url") o.url = args.value();
+        else if (a == "--tls-url") o.tls_url = args.value();
+        else if (a == "--ca-file") o.ca_file = args.value();
+        else if (a == "--records") o.records = args.count();
+        else if (a == "--record-bytes") o.record_bytes = args.count();
+        else if (a == "--in-flight") o.in_flight = args.count();
+        else if (a == "--only") o.only = args.value();
+        else args.usage();
     }
     if (o.url.empty()) {
         std::fprintf(stderr, "bench_kinesis_path: --url is required (scripts/bench-kinesis.sh starts nginx)\n");

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace sluice_bench {
 
@@ -80,6 +81,37 @@ inline sluice::http::client_options http_options(std::size_t in_flight, const st
     if (const char* v = std::getenv("BENCH_UPLOAD_BUFFER")) h.upload_buffer_bytes = std::strtoul(v, nullptr, 10);
     return h;
 }
+
+/// Walks a bench program's "--flag value" arguments. value() exits with a message when the value is
+/// missing; usage() prints the usage line and exits.
+class argument_reader {
+public:
+    argument_reader(int argc, char** argv, const char* usage) : argc_(argc), argv_(argv), usage_(usage) {}
+    /// Moves to the next flag; false at the end.
+    bool next() { return ++at_ < argc_; }
+    /// The current flag.
+    [[nodiscard]] std::string_view flag() const { return argv_[at_]; }
+    /// The current flag's value (the next argument).
+    std::string value() {
+        if (at_ + 1 >= argc_) {
+            std::fprintf(stderr, "%s needs a value\n%s\n", argv_[at_], usage_);
+            std::exit(2);
+        }
+        return argv_[++at_];
+    }
+    /// The current flag's value as a count.
+    std::size_t count() { return std::stoul(value()); }
+    [[noreturn]] void usage() const {
+        std::fprintf(stderr, "%s\n", usage_);
+        std::exit(2);
+    }
+
+private:
+    int argc_;
+    char** argv_;
+    const char* usage_;
+    int at_ = 0;
+};
 
 /// Where one service's records go and how fast.
 struct path_run {

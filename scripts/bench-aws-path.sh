@@ -31,23 +31,8 @@ bench_name=bench-aws-path
 source "$root/scripts/lib/bench-nginx.sh"
 
 bench="$build_dir/bench/bench_aws_path"
-if [[ ! -x "$bench" ]]; then
-    echo "bench-aws-path: building bench_aws_path in $build_dir"
-    if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
-        [[ "$build_dir" == "$root/build/release" ]] || die "$build_dir is not a configured build directory"
-        (cd "$root" && cmake --preset release >/dev/null)
-    fi
-    cmake --build "$build_dir" --target bench_aws_path
-fi
-
-client_cpu=()
-server_cpu=()
-if [[ "$pin" -eq 1 ]]; then
-    last=$(($(nproc) - 1))
-    [[ "$last" -ge 1 ]] || die "--pin needs at least two CPUs"
-    client_cpu=(taskset -c 0)
-    server_cpu=(taskset -c "$last")
-fi
+bench_build_once "$build_dir" bench_aws_path "$root"
+bench_pin "$pin"
 
 bench_nginx_prepare
 prefix="$bench_nginx_prefix"
@@ -65,8 +50,8 @@ printf '{"UnprocessedItems":{}}' >"$prefix/batch_write_item.json"
 printf '{"nextSequenceToken":"49612345678901234567890123456789012345678901234567890"}' >"$prefix/put_log_events.json"
 printf '{}' >"$prefix/empty.json"
 chmod 644 "$prefix"/*.json
-bench_nginx_start "$root/bench/http/nginx-aws.conf.in" "${server_cpu[@]}"
+bench_nginx_start "$root/bench/http/nginx-aws.conf.in" "${bench_server_cpu[@]}"
 answer="$(curl -sS -X POST -H 'X-Amz-Target: DynamoDB_20120810.BatchWriteItem' --data-binary 'x' "$bench_nginx_url")"
 [[ "$answer" == '{"UnprocessedItems":{}}' ]] || die "nginx does not answer by X-Amz-Target (got: ${answer:0:80})"
 
-"${client_cpu[@]}" "$bench" --url "$bench_nginx_url" "${args[@]}"
+"${bench_client_cpu[@]}" "$bench" --url "$bench_nginx_url" "${args[@]}"

@@ -40,33 +40,18 @@ bench_name=bench-kinesis
 source "$root/scripts/lib/bench-nginx.sh"
 
 bench="$build_dir/bench/bench_kinesis_path"
-if [[ ! -x "$bench" ]]; then
-    echo "bench-kinesis: building bench_kinesis_path in $build_dir"
-    if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
-        [[ "$build_dir" == "$root/build/release" ]] || die "$build_dir is not a configured build directory"
-        (cd "$root" && cmake --preset release >/dev/null)
-    fi
-    cmake --build "$build_dir" --target bench_kinesis_path
-fi
-
-client_cpu=()
-server_cpu=()
-if [[ "$pin" -eq 1 ]]; then
-    last=$(($(nproc) - 1))
-    [[ "$last" -ge 1 ]] || die "--pin needs at least two CPUs"
-    client_cpu=(taskset -c 0)
-    server_cpu=(taskset -c "$last")
-fi
+bench_build_once "$build_dir" bench_kinesis_path "$root"
+bench_pin "$pin"
 
 bench_nginx_prepare
 prefix="$bench_nginx_prefix"
 
 bench_nginx_put_records_answer "$prefix/put_records.json"
-bench_nginx_start "$root/bench/http/nginx-kinesis.conf.in" "${server_cpu[@]}"
+bench_nginx_start "$root/bench/http/nginx-kinesis.conf.in" "${bench_server_cpu[@]}"
 url="$bench_nginx_url"
 tls_url="$bench_nginx_tls_url"
 answer="$(curl -sS --cacert "$prefix/cert.pem" -X POST -H 'Expect:' --data-binary 'x' "$tls_url")"
 [[ "$answer" == '{"FailedRecordCount":0,"Records":[{"SequenceNumber"'* ]] || die "nginx's answer over TLS is not the PutRecords response"
 
-"${client_cpu[@]}" "${perf[@]}" "$bench" "${only[@]}" --url "$url" --tls-url "$tls_url" --ca-file "$prefix/cert.pem" \
+"${bench_client_cpu[@]}" "${perf[@]}" "$bench" "${only[@]}" --url "$url" --tls-url "$tls_url" --ca-file "$prefix/cert.pem" \
     --records "$records" --in-flight "$in_flight"

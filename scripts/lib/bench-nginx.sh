@@ -7,6 +7,8 @@
 #       bench_nginx_tls_url and bench_nginx_prefix (put the answer files there before calling this:
 #       bench_nginx_prepare makes the prefix). Dies when nginx does not answer.
 #   bench_nginx_prepare  makes the prefix and the certificate, installs the exit trap
+#   bench_build_once <build dir> <target> <root>  builds the bench program when it is missing
+#   bench_pin <0|1>  sets bench_client_cpu / bench_server_cpu (taskset prefixes) for --pin
 
 bench_nginx_pid=""
 bench_nginx_prefix=""
@@ -82,4 +84,28 @@ bench_nginx_put_records_answer() {
         printf '],"EncryptionType":"NONE"}'
     } >"$1"
     chmod 644 "$1"
+}
+
+# bench_build_once <build dir> <target> <root>: builds <target> when <build dir>/bench/<target> is
+# missing (configuring the release preset first when <build dir> is its directory).
+bench_build_once() {
+    local build_dir="$1" target="$2" root="$3"
+    [[ -x "$build_dir/bench/$target" ]] && return 0
+    echo "${bench_name:-bench}: building $target in $build_dir"
+    if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
+        [[ "$build_dir" == "$root/build/release" ]] || bench_nginx_die "$build_dir is not a configured build directory"
+        (cd "$root" && cmake --preset release >/dev/null)
+    fi
+    cmake --build "$build_dir" --target "$target"
+}
+
+# bench_pin <0|1>: with 1, the client runs on the first CPU and nginx on the last one.
+bench_client_cpu=()
+bench_server_cpu=()
+bench_pin() {
+    [[ "$1" -eq 1 ]] || return 0
+    local last=$(($(nproc) - 1))
+    [[ "$last" -ge 1 ]] || bench_nginx_die "--pin needs at least two CPUs"
+    bench_client_cpu=(taskset -c 0)
+    bench_server_cpu=(taskset -c "$last")
 }
