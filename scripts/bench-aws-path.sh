@@ -38,14 +38,8 @@ bench_nginx_prepare
 prefix="$bench_nginx_prefix"
 # One answer per operation: all records accepted.
 bench_nginx_put_records_answer "$prefix/put_records.json"
-{
-    printf '{"Encrypted":false,"FailedPutCount":0,"RequestResponses":['
-    for ((i = 0; i < 500; i++)); do
-        [[ $i -eq 0 ]] || printf ','
-        printf '{"RecordId":"bench-record-%04d"}' "$i"
-    done
-    printf ']}'
-} >"$prefix/put_record_batch.json"
+bench_nginx_answer "$prefix/put_record_batch.json" '{"Encrypted":false,"FailedPutCount":0,"RequestResponses":[' \
+    '{"RecordId":"bench-record-%04d"}' ']}'
 printf '{"UnprocessedItems":{}}' >"$prefix/batch_write_item.json"
 printf '{"nextSequenceToken":"49612345678901234567890123456789012345678901234567890"}' >"$prefix/put_log_events.json"
 printf '{}' >"$prefix/empty.json"

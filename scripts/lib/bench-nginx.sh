@@ -73,17 +73,27 @@ bench_nginx_start() {
     bench_nginx_die "no free port found for nginx"
 }
 
-# bench_nginx_put_records_answer <file>: Kinesis PutRecords' answer for 500 records, all accepted.
-bench_nginx_put_records_answer() {
+# bench_nginx_answer <file> <head> <entry format> <tail>: an answer of 500 entries, each printf'd from
+# <entry format> with its index, between <head> and <tail>.
+bench_nginx_answer() {
+    local i
     {
-        printf '{"FailedRecordCount":0,"Records":['
+        printf '%s' "$2"
         for ((i = 0; i < 500; i++)); do
             [[ $i -eq 0 ]] || printf ','
-            printf '{"SequenceNumber":"4968086987916858614704477159885838446691886386479366%04d","ShardId":"shardId-000000000000"}' "$i"
+            # shellcheck disable=SC2059
+            printf "$3" "$i"
         done
-        printf '],"EncryptionType":"NONE"}'
+        printf '%s' "$4"
     } >"$1"
     chmod 644 "$1"
+}
+
+# bench_nginx_put_records_answer <file>: Kinesis PutRecords' answer for 500 records, all accepted.
+bench_nginx_put_records_answer() {
+    bench_nginx_answer "$1" '{"FailedRecordCount":0,"Records":[' \
+        '{"SequenceNumber":"4968086987916858614704477159885838446691886386479366%04d","ShardId":"shardId-000000000000"}' \
+        '],"EncryptionType":"NONE"}'
 }
 
 # bench_build_once <build dir> <target> <root>: builds <target> when <build dir>/bench/<target> is
