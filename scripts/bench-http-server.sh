@@ -53,93 +53,44 @@ done
 [[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a whole number of seconds"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive number"
 
-nginx_bin="$(command -v nginx || true)"
-[[ -n "$nginx_bin" ]] || nginx_bin=/usr/sbin/nginx
-[[ -x "$nginx_bin" ]] || die "nginx is not installed (run scripts/install-deps.sh)"
 command -v wrk >/dev/null || die "wrk is not installed (run scripts/install-deps.sh)"
-command -v curl >/dev/null || die "curl is not installed (run scripts/install-deps.sh)"
 
+bench_name=bench-http-server
+# shellcheck source=lib/bench-nginx.sh
+source "$root/scripts/lib/bench-nginx.sh"
 bench="$build_dir/bench/bench_http_server"
-if [[ ! -x "$bench" ]]; then
-    echo "bench-http-server: building bench_http_server in $build_dir"
-    if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
-        [[ "$build_dir" == "$root/build/release" ]] || die "$build_dir is not a configured build directory"
-        (cd "$root" && cmake --preset release >/dev/null)
-    fi
-    cmake --build "$build_dir" --target bench_http_server
-fi
+bench_build_once "$build_dir" bench_http_server "$root"
 sluiced="$build_dir/tools/sluiced/sluiced"
 if [[ "$with_sluiced" -eq 1 && ! -x "$sluiced" ]]; then
     echo "bench-http-server: building sluiced in $build_dir"
     cmake --build "$build_dir" --target sluiced
 fi
 
-client_cpu=()
-server_cpu=()
-if [[ "$pin" -eq 1 ]]; then
-    command -v taskset >/dev/null || die "--pin needs taskset (util-linux)"
-    last=$(($(nproc) - 1))
-    [[ "$last" -ge 1 ]] || die "--pin needs at least two CPUs"
-    client_cpu=(taskset -c 0)
-    server_cpu=(taskset -c "$last")
-fi
+bench_pin "$pin"
 
-prefix="$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-http-server.XXXXXX")"
-nginx_pid=""
 sluice_pid=""
 sluiced_pid=""
-stop_pid() { # pid signal
-    local pid="$1"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill "-$2" "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
-    stop_pid "$sluice_pid" TERM
-    stop_pid "$sluiced_pid" TERM
-    stop_pid "$nginx_pid" QUIT
-    rm -rf "$prefix"
+    bench_stop_pid "$sluice_pid" TERM
+    bench_stop_pid "$sluiced_pid" TERM
+    bench_nginx_cleanup
 }
+bench_nginx_prepare
 trap cleanup EXIT
-trap 'exit 130' INT TERM
-chmod 755 "$prefix" # nginx's worker runs as nobody when started by root
+prefix="$bench_nginx_prefix"
 
 path=/minifirehoses/bench/message
 body='{"message":"check","tenant":"acme"}'
 
-# nginx on a free port: pick one, try, try another when it is taken.
-nginx_url=""
-for _ in $(seq 20); do
-    port=$((20000 + RANDOM % 40000))
-    sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" "$root/bench/http/nginx-message.conf.in" >"$prefix/nginx.conf"
-    : >"$prefix/error.log"
-    "${server_cpu[@]}" "$nginx_bin" -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" \
-        </dev/null >"$prefix/nginx.out" 2>&1 &
-    nginx_pid=$!
-    for _ in $(seq 50); do
-        kill -0 "$nginx_pid" 2>/dev/null || break
-        if curl -sf -o /dev/null --max-time 1 -H 'Content-Type: application/json' -d "$body" "http://127.0.0.1:$port$path"; then
-            nginx_url="http://127.0.0.1:$port"
-            break 2
-        fi
-        sleep 0.1
-    done
-    if kill -0 "$nginx_pid" 2>/dev/null; then
-        cat "$prefix/error.log" "$prefix/nginx.out" >&2
-        die "nginx runs but does not answer on port $port"
-    fi
-    grep -q "Address already in use" "$prefix/error.log" "$prefix/nginx.out" ||
-        { cat "$prefix/error.log" "$prefix/nginx.out" >&2; die "nginx did not start"; }
-done
-[[ -n "$nginx_url" ]] || die "no free port found for nginx"
+# nginx, asked for the message route to know it answers.
+bench_nginx_probe_path="$path"
+bench_nginx_probe_args=(-H 'Content-Type: application/json' -d "$body")
+bench_nginx_start "$root/bench/http/nginx-message.conf.in" "${bench_server_cpu[@]}"
+nginx_url="${bench_nginx_url%/}"
+nginx_pid="$bench_nginx_pid"
 
 # sluice's server on an ephemeral port; it prints "listening URL".
-"${server_cpu[@]}" "$bench" --port 0 >"$prefix/sluice.out" 2>&1 &
+"${bench_server_cpu[@]}" "$bench" --port 0 >"$prefix/sluice.out" 2>&1 &
 sluice_pid=$!
 sluice_url=""
 for _ in $(seq 100); do
@@ -165,7 +116,7 @@ if [[ "$with_sluiced" -eq 1 ]]; then
     sluiced_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     printf '[sources.api]\ntype = "http"\nport = %s\nqueue = "none"\n[queues.none]\n[[queues.none.routes]]\nby = "broadcast"\nsinks = ["unused"]\n[sinks.unused]\ntype = "file"\ndirectory = "%s/unused"\n' \
         "$sluiced_port" "$prefix" >"$prefix/sluiced.toml"
-    "${server_cpu[@]}" "$sluiced" --config "$prefix/sluiced.toml" --state-dir "$prefix/state" --log-level warn \
+    "${bench_server_cpu[@]}" "$sluiced" --config "$prefix/sluiced.toml" --state-dir "$prefix/state" --log-level warn \
         >"$prefix/sluiced.out" 2>&1 &
     sluiced_pid=$!
     urls[sluiced]="http://127.0.0.1:$sluiced_port"
@@ -179,7 +130,7 @@ if [[ "$with_sluiced" -eq 1 ]]; then
     servers+=(sluiced)
 fi
 
-echo "bench-http-server: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') (1 worker) on $nginx_url, sluice (1 loop thread) on $sluice_url"
+echo "bench-http-server: nginx on $nginx_url, sluice (1 loop thread) on $sluice_url"
 echo "bench-http-server: POST $path, $connections connections, ${duration}s per server, $rounds round(s)$([[ $pin -eq 1 ]] && echo ", pinned")"
 
 # CPU time (in clock ticks) used so far by a server: the process and its children (nginx's worker).
@@ -211,7 +162,7 @@ for ((round = 1; round <= rounds; round++)); do
         cpu_before="$(cpu_ticks "$pid")"
         echo
         echo "--- round $round/$rounds, $name: wrk -t1 -c$connections -d${duration}s --latency -s bench/http/message.lua $url$path"
-        out="$("${client_cpu[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$root/bench/http/message.lua" "$url$path" 2>&1)" ||
+        out="$("${bench_client_cpu[@]}" wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$root/bench/http/message.lua" "$url$path" 2>&1)" ||
             { echo "$out"; die "wrk failed"; }
         cpu_used=$(($(cpu_ticks "$pid") - cpu_before))
         echo "$out"
@@ -226,7 +177,7 @@ for ((round = 1; round <= rounds; round++)); do
     done
 done
 
-stop_pid "$sluice_pid" TERM
+bench_stop_pid "$sluice_pid" TERM
 sluice_pid=""
 result="$(grep '^result ' "$prefix/sluice.out" || true)"
 [[ -n "$result" ]] || { cat "$prefix/sluice.out" >&2; die "bench_http_server printed no result"; }
@@ -258,7 +209,7 @@ awk -v a="$s_rps" -v b="$n_rps" -v c="$s_p99" -v d="$n_p99" -v e="$s_cpu" -v f="
 echo "  sluice counted $((accepted - 1)) messages from wrk; wrk read $wrk_answered answers ($in_flight in flight at the ends of rounds)"
 if [[ "$with_sluiced" -eq 1 ]]; then
     d_rps="$(median "${rps[sluiced]}")"; d_p99="$(median "${p99[sluiced]}")"; d_cpu="$(median "${per_cpu[sluiced]}")"
-    stop_pid "$sluiced_pid" TERM
+    bench_stop_pid "$sluiced_pid" TERM
     sluiced_pid=""
     written="$(cat "$prefix"/out/*.ndjson 2>/dev/null | wc -l)"
     printf '  %-8s %10.0f req/s   p99 %8.3f ms   rounds req/s:%s  p99 ms:%s\n' sluiced "$d_rps" "$d_p99" "$(round_list "${rps[sluiced]}")" "$(round_list "${p99[sluiced]}")"

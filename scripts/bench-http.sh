@@ -45,77 +45,18 @@ done
 [[ "$duration" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a whole number of seconds"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive number"
 
-nginx_bin="$(command -v nginx || true)"
-[[ -n "$nginx_bin" ]] || nginx_bin=/usr/sbin/nginx
-[[ -x "$nginx_bin" ]] || die "nginx is not installed (run scripts/install-deps.sh)"
 command -v wrk >/dev/null || die "wrk is not installed (run scripts/install-deps.sh)"
-command -v curl >/dev/null || die "curl is not installed (run scripts/install-deps.sh)"
 
+bench_name=bench-http
+# shellcheck source=lib/bench-nginx.sh
+source "$root/scripts/lib/bench-nginx.sh"
 bench="$build_dir/bench/bench_sqs_http"
-if [[ ! -x "$bench" ]]; then
-    echo "bench-http: building bench_sqs_http in $build_dir"
-    if [[ ! -f "$build_dir/CMakeCache.txt" ]]; then
-        [[ "$build_dir" == "$root/build/release" ]] || die "$build_dir is not a configured build directory"
-        (cd "$root" && cmake --preset release >/dev/null)
-    fi
-    cmake --build "$build_dir" --target bench_sqs_http
-fi
-
-client_cpu=()
-server_cpu=()
-if [[ "$pin" -eq 1 ]]; then
-    command -v taskset >/dev/null || die "--pin needs taskset (util-linux)"
-    last=$(($(nproc) - 1))
-    [[ "$last" -ge 1 ]] || die "--pin needs at least two CPUs"
-    client_cpu=(taskset -c 0)
-    server_cpu=(taskset -c "$last")
-fi
-
-prefix="$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-http.XXXXXX")"
-nginx_pid=""
-cleanup() {
-    if [[ -n "$nginx_pid" ]] && kill -0 "$nginx_pid" 2>/dev/null; then
-        kill -QUIT "$nginx_pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$nginx_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$nginx_pid" 2>/dev/null || true
-        wait "$nginx_pid" 2>/dev/null || true
-    fi
-    rm -rf "$prefix"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-chmod 755 "$prefix" # nginx's worker runs as nobody when started by root
-
-# Start nginx on a free port: pick one, try, and try another when it is taken.
-url=""
-for _ in $(seq 20); do
-    port=$((20000 + RANDOM % 40000))
-    sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" "$root/bench/http/nginx.conf.in" >"$prefix/nginx.conf"
-    : >"$prefix/error.log"
-    "${server_cpu[@]}" "$nginx_bin" -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" \
-        </dev/null >"$prefix/nginx.out" 2>&1 &
-    nginx_pid=$!
-    for _ in $(seq 50); do
-        if ! kill -0 "$nginx_pid" 2>/dev/null; then break; fi
-        if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
-            url="http://127.0.0.1:$port/"
-            break 2
-        fi
-        sleep 0.1
-    done
-    if kill -0 "$nginx_pid" 2>/dev/null; then
-        cat "$prefix/error.log" "$prefix/nginx.out" >&2
-        die "nginx runs but does not answer on port $port"
-    fi
-    if ! grep -q "Address already in use" "$prefix/error.log" "$prefix/nginx.out"; then
-        cat "$prefix/error.log" "$prefix/nginx.out" >&2
-        die "nginx did not start"
-    fi
-done
-[[ -n "$url" ]] || die "no free port found for nginx"
+bench_build_once "$build_dir" bench_sqs_http "$root"
+bench_pin "$pin"
+bench_nginx_prepare
+prefix="$bench_nginx_prefix"
+bench_nginx_start "$root/bench/http/nginx.conf.in" "${bench_server_cpu[@]}"
+url="$bench_nginx_url"
 
 # The answer the load generators will get, checked once.
 answer="$(curl -sS -X POST "$url" -H 'Content-Type: application/x-amz-json-1.0' \
@@ -124,7 +65,7 @@ answer="$(curl -sS -X POST "$url" -H 'Content-Type: application/x-amz-json-1.0' 
 [[ "$answer" == *'"Successful":[{"Id":"0"'* && "$answer" == *$'\n200 application/x-amz-json-1.0' ]] ||
     die "nginx's answer is not the expected SendMessageBatch response: $answer"
 
-echo "bench-http: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') on $url (1 worker), $connections connections, ${duration}s per tool, $rounds round(s)$([[ $pin -eq 1 ]] && echo ", pinned")"
+echo "bench-http: $connections connections, ${duration}s per tool, $rounds round(s)$([[ $pin -eq 1 ]] && echo ", pinned")"
 
 # Each round runs wrk, then bench_sqs_http (all its measurements); the summary gives each figure's
 # median over the rounds (and every round's), and the ratios of the medians.
@@ -134,7 +75,7 @@ names=(wrk)
 for ((round = 1; round <= rounds; round++)); do
     echo
     echo "--- round $round/$rounds: wrk -t1 -c$connections -d${duration}s -s bench/http/post.lua $url"
-    wrk_out="$("${client_cpu[@]}" wrk -t1 -c"$connections" -d"${duration}s" -s "$root/bench/http/post.lua" "$url" 2>&1)" ||
+    wrk_out="$("${bench_client_cpu[@]}" wrk -t1 -c"$connections" -d"${duration}s" -s "$root/bench/http/post.lua" "$url" 2>&1)" ||
         { echo "$wrk_out"; die "wrk failed"; }
     echo "$wrk_out"
     if grep -q "Non-2xx" <<<"$wrk_out"; then die "wrk got answers other than 200"; fi
@@ -143,7 +84,7 @@ for ((round = 1; round <= rounds; round++)); do
     echo
     echo "--- round $round/$rounds: bench_sqs_http --url $url --connections $connections --duration $duration"
     bench_status=0
-    bench_out="$("${client_cpu[@]}" "$bench" --url "$url" --connections "$connections" --duration "$duration" --body-file "$root/bench/http/send_message_batch.json" 2>&1)" ||
+    bench_out="$("${bench_client_cpu[@]}" "$bench" --url "$url" --connections "$connections" --duration "$duration" --body-file "$root/bench/http/send_message_batch.json" 2>&1)" ||
         bench_status=$?
     echo "$bench_out"
     [[ "$bench_status" -eq 0 ]] || die "bench_sqs_http failed (exit $bench_status)"

@@ -12,21 +12,29 @@
 
 bench_nginx_pid=""
 bench_nginx_prefix=""
+# What bench_nginx_start asks to know nginx answers (curl arguments, and the path on the plain port).
+bench_nginx_probe_path="/"
+bench_nginx_probe_args=(-X POST -d x)
 bench_nginx_url=""
 bench_nginx_tls_url=""
 
 bench_nginx_die() { echo "${bench_name:-bench}: error: $*" >&2; exit 1; }
 
+# bench_stop_pid <pid> <signal>: sends <signal>, waits up to 5 s, then SIGKILL. Nothing for no pid.
+bench_stop_pid() {
+    local pid="$1"
+    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
+    kill "-$2" "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
 bench_nginx_cleanup() {
-    if [[ -n "$bench_nginx_pid" ]] && kill -0 "$bench_nginx_pid" 2>/dev/null; then
-        kill -QUIT "$bench_nginx_pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$bench_nginx_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$bench_nginx_pid" 2>/dev/null || true
-        wait "$bench_nginx_pid" 2>/dev/null || true
-    fi
+    bench_stop_pid "$bench_nginx_pid" QUIT
     [[ -z "$bench_nginx_prefix" ]] || rm -rf "$bench_nginx_prefix"
 }
 
@@ -59,7 +67,7 @@ bench_nginx_start() {
         bench_nginx_pid=$!
         for _ in $(seq 50); do
             kill -0 "$bench_nginx_pid" 2>/dev/null || break
-            if curl -sf -o /dev/null --max-time 1 -X POST -d x "http://127.0.0.1:$port/"; then
+            if curl -sf -o /dev/null --max-time 1 "${bench_nginx_probe_args[@]}" "http://127.0.0.1:$port$bench_nginx_probe_path"; then
                 bench_nginx_url="http://127.0.0.1:$port/"
                 bench_nginx_tls_url="https://127.0.0.1:$tls_port/"
                 echo "${bench_name:-bench}: nginx $("$nginx_bin" -v 2>&1 | sed 's|.*/||') on $bench_nginx_url and $bench_nginx_tls_url (1 worker)"
