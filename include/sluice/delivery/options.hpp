@@ -143,9 +143,9 @@ struct delivery_stats {
     std::uint64_t failed = 0;        ///< rejected or out of attempts
     std::uint64_t dropped = 0;       ///< refused by a full buffer (drop_newest, or max_block passed)
     std::uint64_t retried = 0;       ///< entry retries scheduled
-    std::uint64_t throttled = 0;     ///< responses that asked us to slow down
-    /// Entries a service throttled alone in an answer that took others (a hot shard or partition):
-    /// they back off alone; the sink slows down only when most of a request is throttled.
+    std::uint64_t throttled = 0;     ///< responses that throttled the request or any of its entries
+    /// Entries a service throttled one by one in a 2xx answer. Each backs off alone; the sink's
+    /// adaptive concurrency drops only when most entries of a request (or the request) were throttled.
     std::uint64_t throttled_records = 0;
     /// Records handed to the dead-letter output.
     std::uint64_t dead_lettered = 0;
