@@ -23,6 +23,7 @@
 #include <sluice/aws/firehose.hpp>
 #include <sluice/aws/kinesis.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
