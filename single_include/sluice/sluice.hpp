@@ -21688,6 +21688,151 @@ private:
 } // namespace sluice::detail
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
 // end file sluice/aws/detail/crypto.hpp
+// begin file sluice/aws/detail/sigv4_canonical.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_SIGV4_CANONICAL_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_SIGV4_CANONICAL_HPP
+
+// The text rules of SigV4's canonical request (aws/sigv4.hpp): header values trimmed and folded, the
+// headers and query parameters a signer leaves out, the ISO 8601 basic date, the normalised URI path,
+// and the signer's views into its buffers.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::detail::sigv4 {
+
+/// `s` for an error message: bytes that are not printable ASCII as '?', at most 64 of them.
+[[nodiscard]] inline std::string printable(std::string_view s) {
+    std::string out(s.substr(0, 64));
+    for (char& c : out)
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+    if (s.size() > 64) out += "...";
+    return out;
+}
+
+inline constexpr bool is_header_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+/// Index of the first byte <= 0x20 (blanks and control characters) in `text` at or after `from`, or
+/// text.size(). Eight bytes at a time: header values are mostly long runs without any (session tokens).
+inline std::size_t find_blank_or_control(std::string_view text, std::size_t from) noexcept {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t highs = 0x8080808080808080ULL;
+    std::size_t i = from;
+    for (; i + 8 <= text.size(); i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, text.data() + i, 8);
+        // Non-zero iff some byte is < 0x21 (exact for "some", the byte is then found one by one).
+        if (((word - ones * 0x21) & ~word & highs) != 0) break;
+    }
+    for (; i < text.size(); ++i)
+        if (static_cast<unsigned char>(text[i]) <= 0x20) return i;
+    return text.size();
+}
+
+/// Appends a header value the SigV4 way: trimmed, every run of whitespace (folded lines included)
+/// collapsed to one space.
+inline void append_canonical_header_value(std::string& out, std::string_view value) {
+    std::size_t begin = 0;
+    std::size_t end = value.size();
+    while (begin < end && is_header_space(value[begin])) ++begin;
+    while (end > begin && is_header_space(value[end - 1])) --end;
+    value = value.substr(0, end);
+    std::size_t i = begin;
+    while (i < end) {
+        const std::size_t stop = find_blank_or_control(value, i);
+        out.append(value.data() + i, stop - i);
+        if (stop == end) break;
+        if (is_header_space(value[stop])) {
+            out += ' '; // the value is trimmed, so something that is not a space follows
+            i = stop + 1;
+            while (is_header_space(value[i])) ++i;
+        } else {
+            out += value[stop]; // another control character: kept as it is
+            i = stop + 1;
+        }
+    }
+}
+
+/// Headers that are sent but never signed: hop-by-hop or rewritten by proxies and HTTP stacks.
+inline bool is_unsigned_header(std::string_view lower_name) noexcept {
+    return lower_name == "connection" || lower_name == "expect" || lower_name == "transfer-encoding" ||
+           lower_name == "upgrade" || lower_name == "user-agent" || lower_name == "x-amzn-trace-id";
+}
+
+/// Query parameters that presign() adds, so a request must not bring its own.
+inline bool is_presign_parameter(std::string_view name) noexcept {
+    return name == "X-Amz-Algorithm" || name == "X-Amz-Credential" || name == "X-Amz-Date" ||
+           name == "X-Amz-Expires" || name == "X-Amz-SignedHeaders" || name == "X-Amz-Security-Token" ||
+           name == "X-Amz-Signature";
+}
+
+/// "YYYYMMDDTHHMMSSZ" (ISO 8601 basic, UTC) into out[0..16).
+inline void format_amz_date(std::chrono::system_clock::time_point time, char* out) {
+    using namespace std::chrono;
+    const auto secs = floor<seconds>(time);
+    const auto day = floor<days>(secs);
+    const year_month_day ymd{day};
+    const int year = static_cast<int>(ymd.year());
+    if (year < 0 || year > 9999) throw std::invalid_argument("sigv4: the signing time is out of range");
+    const hh_mm_ss hms{secs - day};
+    const auto put = [](char* at, unsigned value, int digits) {
+        for (int i = digits - 1; i >= 0; --i, value /= 10) at[i] = static_cast<char>('0' + value % 10);
+    };
+    put(out, static_cast<unsigned>(year), 4);
+    put(out + 4, static_cast<unsigned>(ymd.month()), 2);
+    put(out + 6, static_cast<unsigned>(ymd.day()), 2);
+    out[8] = 'T';
+    put(out + 9, static_cast<unsigned>(hms.hours().count()), 2);
+    put(out + 11, static_cast<unsigned>(hms.minutes().count()), 2);
+    put(out + 13, static_cast<unsigned>(hms.seconds().count()), 2);
+    out[15] = 'Z';
+}
+
+/// Removes empty, `.` and `..` segments (`..` above the root stays at the root); a trailing '/' stays.
+/// Writes the result, which always starts with '/', to `out`.
+inline void normalize_uri_path(std::string_view path, std::vector<std::string_view>& segments, std::string& out) {
+    segments.clear();
+    std::size_t i = 0;
+    while (i < path.size()) {
+        std::size_t slash = path.find('/', i);
+        if (slash == std::string_view::npos) slash = path.size();
+        const std::string_view segment = path.substr(i, slash - i);
+        if (segment == "..") {
+            if (!segments.empty()) segments.pop_back();
+        } else if (!segment.empty() && segment != ".") {
+            segments.push_back(segment);
+        }
+        i = slash + 1;
+    }
+    out.clear();
+    for (const std::string_view segment : segments) {
+        out += '/';
+        out += segment;
+    }
+    if (out.empty() || path.back() == '/') out += '/';
+}
+
+struct sigv4_header_ref {
+    std::string_view name; // lower-case
+    std::string_view value;
+    std::size_t order;     // position in the request, so repeated headers keep their order
+};
+
+struct sigv4_query_ref {
+    std::uint32_t name_at, name_size, value_at, value_size; // into the signer's encoded-query buffer
+};
+
+} // namespace sluice::detail::sigv4
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_SIGV4_CANONICAL_HPP
+// end file sluice/aws/detail/sigv4_canonical.hpp
 // begin file sluice/text/url.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
@@ -21899,133 +22044,6 @@ inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_
 } // namespace sluice::text
 #endif // SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
 // end file sluice/text/url.hpp
-
-namespace sluice::detail::sigv4 {
-
-/// `s` for an error message: bytes that are not printable ASCII as '?', at most 64 of them.
-[[nodiscard]] inline std::string printable(std::string_view s) {
-    std::string out(s.substr(0, 64));
-    for (char& c : out)
-        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-    if (s.size() > 64) out += "...";
-    return out;
-}
-
-inline constexpr bool is_header_space(char c) noexcept {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-/// Index of the first byte <= 0x20 (blanks and control characters) in `text` at or after `from`, or
-/// text.size(). Eight bytes at a time: header values are mostly long runs without any (session tokens).
-inline std::size_t find_blank_or_control(std::string_view text, std::size_t from) noexcept {
-    constexpr std::uint64_t ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t highs = 0x8080808080808080ULL;
-    std::size_t i = from;
-    for (; i + 8 <= text.size(); i += 8) {
-        std::uint64_t word;
-        std::memcpy(&word, text.data() + i, 8);
-        // Non-zero iff some byte is < 0x21 (exact for "some", the byte is then found one by one).
-        if (((word - ones * 0x21) & ~word & highs) != 0) break;
-    }
-    for (; i < text.size(); ++i)
-        if (static_cast<unsigned char>(text[i]) <= 0x20) return i;
-    return text.size();
-}
-
-/// Appends a header value the SigV4 way: trimmed, every run of whitespace (folded lines included)
-/// collapsed to one space.
-inline void append_canonical_header_value(std::string& out, std::string_view value) {
-    std::size_t begin = 0;
-    std::size_t end = value.size();
-    while (begin < end && is_header_space(value[begin])) ++begin;
-    while (end > begin && is_header_space(value[end - 1])) --end;
-    value = value.substr(0, end);
-    std::size_t i = begin;
-    while (i < end) {
-        const std::size_t stop = find_blank_or_control(value, i);
-        out.append(value.data() + i, stop - i);
-        if (stop == end) break;
-        if (is_header_space(value[stop])) {
-            out += ' '; // the value is trimmed, so something that is not a space follows
-            i = stop + 1;
-            while (is_header_space(value[i])) ++i;
-        } else {
-            out += value[stop]; // another control character: kept as it is
-            i = stop + 1;
-        }
-    }
-}
-
-/// Headers that are sent but never signed: hop-by-hop or rewritten by proxies and HTTP stacks.
-inline bool is_unsigned_header(std::string_view lower_name) noexcept {
-    return lower_name == "connection" || lower_name == "expect" || lower_name == "transfer-encoding" ||
-           lower_name == "upgrade" || lower_name == "user-agent" || lower_name == "x-amzn-trace-id";
-}
-
-/// Query parameters that presign() adds, so a request must not bring its own.
-inline bool is_presign_parameter(std::string_view name) noexcept {
-    return name == "X-Amz-Algorithm" || name == "X-Amz-Credential" || name == "X-Amz-Date" ||
-           name == "X-Amz-Expires" || name == "X-Amz-SignedHeaders" || name == "X-Amz-Security-Token" ||
-           name == "X-Amz-Signature";
-}
-
-/// "YYYYMMDDTHHMMSSZ" (ISO 8601 basic, UTC) into out[0..16).
-inline void format_amz_date(std::chrono::system_clock::time_point time, char* out) {
-    using namespace std::chrono;
-    const auto secs = floor<seconds>(time);
-    const auto day = floor<days>(secs);
-    const year_month_day ymd{day};
-    const int year = static_cast<int>(ymd.year());
-    if (year < 0 || year > 9999) throw std::invalid_argument("sigv4: the signing time is out of range");
-    const hh_mm_ss hms{secs - day};
-    const auto put = [](char* at, unsigned value, int digits) {
-        for (int i = digits - 1; i >= 0; --i, value /= 10) at[i] = static_cast<char>('0' + value % 10);
-    };
-    put(out, static_cast<unsigned>(year), 4);
-    put(out + 4, static_cast<unsigned>(ymd.month()), 2);
-    put(out + 6, static_cast<unsigned>(ymd.day()), 2);
-    out[8] = 'T';
-    put(out + 9, static_cast<unsigned>(hms.hours().count()), 2);
-    put(out + 11, static_cast<unsigned>(hms.minutes().count()), 2);
-    put(out + 13, static_cast<unsigned>(hms.seconds().count()), 2);
-    out[15] = 'Z';
-}
-
-/// Removes empty, `.` and `..` segments (`..` above the root stays at the root); a trailing '/' stays.
-/// Writes the result, which always starts with '/', to `out`.
-inline void normalize_uri_path(std::string_view path, std::vector<std::string_view>& segments, std::string& out) {
-    segments.clear();
-    std::size_t i = 0;
-    while (i < path.size()) {
-        std::size_t slash = path.find('/', i);
-        if (slash == std::string_view::npos) slash = path.size();
-        const std::string_view segment = path.substr(i, slash - i);
-        if (segment == "..") {
-            if (!segments.empty()) segments.pop_back();
-        } else if (!segment.empty() && segment != ".") {
-            segments.push_back(segment);
-        }
-        i = slash + 1;
-    }
-    out.clear();
-    for (const std::string_view segment : segments) {
-        out += '/';
-        out += segment;
-    }
-    if (out.empty() || path.back() == '/') out += '/';
-}
-
-struct sigv4_header_ref {
-    std::string_view name; // lower-case
-    std::string_view value;
-    std::size_t order;     // position in the request, so repeated headers keep their order
-};
-
-struct sigv4_query_ref {
-    std::uint32_t name_at, name_size, value_at, value_size; // into the signer's encoded-query buffer
-};
-
-} // namespace sluice::detail::sigv4
 
 namespace sluice::aws {
 
@@ -27344,6 +27362,22 @@ private:
 } // namespace sluice::detail
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
 // end file sluice/aws/detail/crypto.hpp
+// begin file sluice/aws/detail/sigv4_canonical.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_SIGV4_CANONICAL_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_SIGV4_CANONICAL_HPP
+
+// The text rules of SigV4's canonical request (aws/sigv4.hpp): header values trimmed and folded, the
+// headers and query parameters a signer leaves out, the ISO 8601 basic date, the normalised URI path,
+// and the signer's views into its buffers.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace sluice::detail::sigv4 {
 
@@ -27471,6 +27505,8 @@ struct sigv4_query_ref {
 };
 
 } // namespace sluice::detail::sigv4
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_SIGV4_CANONICAL_HPP
+// end file sluice/aws/detail/sigv4_canonical.hpp
 
 namespace sluice::aws {
 
@@ -35288,8 +35324,10 @@ public:
 // slots of the batch being journaled, and the random names of objects.
 
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -38677,6 +38715,15 @@ struct engine_metrics {
     }
 };
 
+/// The engine's options, checked (std::invalid_argument naming what is wrong), with defaults filled in.
+inline object_engine_options checked(object_engine_options o) {
+    if (o.name.empty() || o.name.find('/') != std::string::npos)
+        throw std::invalid_argument("sluice::objects::object_engine: the name must be non-empty, without '/'");
+    if (o.directory.empty()) throw std::invalid_argument("sluice::objects::object_engine: no directory");
+    if (o.batch_records == 0) o.batch_records = 1;
+    return o;
+}
+
 /// A flush() in the intake: where the records submitted before it end.
 struct flush_barrier {
     async_event reached{};
@@ -38696,6 +38743,21 @@ struct batch_slot {
     record_completion* completion = nullptr;
     simdjson::dom::document doc{};
     placement place{};
+    live_object* object = nullptr;
+
+    /// Gives back the memory of a record larger than `limit` (one huge record must not stay held).
+    void shrink(std::size_t limit) {
+        if (json.capacity() <= limit) return;
+        doc = simdjson::dom::document{};
+        std::string().swap(json);
+    }
+};
+
+/// One journal entry of the batch being journaled: a record's (slot names it) or an object's close.
+struct journal_item {
+    static constexpr std::size_t no_slot = ~std::size_t{0};
+    std::string bytes{};
+    std::size_t slot = no_slot; ///< the record's batch slot; no_slot for an entry about an object
     live_object* object = nullptr;
 };
 
@@ -38729,7 +38791,6 @@ private:
 };
 
 } // namespace detail
-
 
 } // namespace sluice::objects
 #endif // SLUICE_SINGLE_HEADER_SLUICE_OBJECTS_DETAIL_ENGINE_PARTS_HPP
@@ -38993,6 +39054,11 @@ public:
         return out;
     }
 
+    /// One more than the highest sequence number of a live object (0 when there is none).
+    [[nodiscard]] std::uint64_t next_sequence() const noexcept {
+        return all_.empty() ? 0 : all_.rbegin()->first + 1;
+    }
+
     /// Every live object, by sequence number.
     [[nodiscard]] const std::map<std::uint64_t, std::unique_ptr<live_object>>& all() const noexcept { return all_; }
 
@@ -39093,14 +39159,10 @@ public:
 
     /// Checks the options (throws std::invalid_argument naming what is wrong); touches no file yet.
     object_engine(io_loop& loop, object_destination& destination, object_engine_options options)
-        : loop_(&loop), dest_(&destination), options_(std::move(options)), keys_(options_.layout.key_template),
-          places_(options_.layout, keys_),
+        : loop_(&loop), dest_(&destination), options_(detail::checked(std::move(options))),
+          keys_(options_.layout.key_template), places_(options_.layout, keys_),
           completing_(static_cast<std::ptrdiff_t>(std::max<std::size_t>(1, options_.max_completing))),
           uuids_() {
-        if (options_.name.empty() || options_.name.find('/') != std::string::npos)
-            throw std::invalid_argument("sluice::objects::object_engine: the name must be non-empty, without '/'");
-        if (options_.directory.empty()) throw std::invalid_argument("sluice::objects::object_engine: no directory");
-        if (options_.batch_records == 0) options_.batch_records = 1;
         const object_writer sample(options_.format); // checks the format options now
         extension_ = sample.extension();
         content_type_ = sample.content_type();
@@ -39281,7 +39343,7 @@ private:
             detail::flush_barrier* b = pending_.front().barrier;
             pending_.pop_front();
             close_all_open();
-            b->mark = next_sequence_mark();
+            b->mark = objects_.next_sequence();
             b->reached.set();
         }
     }
@@ -39436,7 +39498,7 @@ private:
         for (std::size_t k = 0; k < entries_.size(); ++k) {
             const record_id id = first_id_ + k;
             const auto& e = entries_[k];
-            if (e.slot == no_slot) {
+            if (e.slot == detail::journal_item::no_slot) {
                 e.object->journal_ids.push_back(id);
                 continue;
             }
@@ -39761,12 +39823,6 @@ private:
         return {o.sequence, o.key, content_type_, content_encoding_, o.replayed};
     }
 
-    [[nodiscard]] std::uint64_t next_sequence_mark() const {
-        std::uint64_t mark = 0;
-        for (const auto& [seq, o] : objects_.all()) mark = std::max(mark, seq + 1);
-        return mark;
-    }
-
     void refuse_record(detail::batch_slot& s, const formats::record_error& e) {
         refuse(s.completion, outcome::make(outcome_kind::invalid, e.what()));
         s.completion = nullptr;
@@ -39780,11 +39836,7 @@ private:
     }
 
     void shrink_documents() {
-        for (auto& s : slots_)
-            if (s.json.capacity() > large_record) {
-                s.doc = simdjson::dom::document{};
-                std::string().swap(s.json);
-            }
+        for (auto& s : slots_) s.shrink(large_record);
         large_seen_ = false;
     }
 
@@ -39794,14 +39846,6 @@ private:
 
     static constexpr std::size_t batch_bytes = std::size_t{1} << 20;
     static constexpr std::size_t large_record = std::size_t{1} << 20;
-    static constexpr std::size_t no_slot = ~std::size_t{0};
-
-    struct journal_item {
-        std::string bytes{};
-        std::size_t slot = no_slot;
-        live_object* object = nullptr;
-    };
-
     io_loop* loop_;
     object_destination* dest_;
     object_engine_options options_;
@@ -39818,7 +39862,7 @@ private:
     async_event wake_{}, room_{}, done_{}, age_wake_{};
     // the batch being journaled
     std::vector<detail::batch_slot> slots_{};
-    std::vector<journal_item> entries_{};
+    std::vector<detail::journal_item> entries_{};
     std::vector<std::span<const std::byte>> spans_{};
     std::vector<live_object*> created_{}, touched_{}, to_complete_{};
     std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> planned_bytes_{};
@@ -42682,6 +42726,22 @@ private:
 } // namespace sluice::detail
 #endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_CRYPTO_HPP
 // end file sluice/aws/detail/crypto.hpp
+// begin file sluice/aws/detail/sigv4_canonical.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_SIGV4_CANONICAL_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_SIGV4_CANONICAL_HPP
+
+// The text rules of SigV4's canonical request (aws/sigv4.hpp): header values trimmed and folded, the
+// headers and query parameters a signer leaves out, the ISO 8601 basic date, the normalised URI path,
+// and the signer's views into its buffers.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace sluice::detail::sigv4 {
 
@@ -42809,6 +42869,8 @@ struct sigv4_query_ref {
 };
 
 } // namespace sluice::detail::sigv4
+#endif // SLUICE_SINGLE_HEADER_SLUICE_AWS_DETAIL_SIGV4_CANONICAL_HPP
+// end file sluice/aws/detail/sigv4_canonical.hpp
 
 namespace sluice::aws {
 

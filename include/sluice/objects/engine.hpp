@@ -70,14 +70,10 @@ public:
 
     /// Checks the options (throws std::invalid_argument naming what is wrong); touches no file yet.
     object_engine(io_loop& loop, object_destination& destination, object_engine_options options)
-        : loop_(&loop), dest_(&destination), options_(std::move(options)), keys_(options_.layout.key_template),
-          places_(options_.layout, keys_),
+        : loop_(&loop), dest_(&destination), options_(detail::checked(std::move(options))),
+          keys_(options_.layout.key_template), places_(options_.layout, keys_),
           completing_(static_cast<std::ptrdiff_t>(std::max<std::size_t>(1, options_.max_completing))),
           uuids_() {
-        if (options_.name.empty() || options_.name.find('/') != std::string::npos)
-            throw std::invalid_argument("sluice::objects::object_engine: the name must be non-empty, without '/'");
-        if (options_.directory.empty()) throw std::invalid_argument("sluice::objects::object_engine: no directory");
-        if (options_.batch_records == 0) options_.batch_records = 1;
         const object_writer sample(options_.format); // checks the format options now
         extension_ = sample.extension();
         content_type_ = sample.content_type();
@@ -258,7 +254,7 @@ private:
             detail::flush_barrier* b = pending_.front().barrier;
             pending_.pop_front();
             close_all_open();
-            b->mark = next_sequence_mark();
+            b->mark = objects_.next_sequence();
             b->reached.set();
         }
     }
@@ -413,7 +409,7 @@ private:
         for (std::size_t k = 0; k < entries_.size(); ++k) {
             const record_id id = first_id_ + k;
             const auto& e = entries_[k];
-            if (e.slot == no_slot) {
+            if (e.slot == detail::journal_item::no_slot) {
                 e.object->journal_ids.push_back(id);
                 continue;
             }
@@ -738,12 +734,6 @@ private:
         return {o.sequence, o.key, content_type_, content_encoding_, o.replayed};
     }
 
-    [[nodiscard]] std::uint64_t next_sequence_mark() const {
-        std::uint64_t mark = 0;
-        for (const auto& [seq, o] : objects_.all()) mark = std::max(mark, seq + 1);
-        return mark;
-    }
-
     void refuse_record(detail::batch_slot& s, const formats::record_error& e) {
         refuse(s.completion, outcome::make(outcome_kind::invalid, e.what()));
         s.completion = nullptr;
@@ -757,11 +747,7 @@ private:
     }
 
     void shrink_documents() {
-        for (auto& s : slots_)
-            if (s.json.capacity() > large_record) {
-                s.doc = simdjson::dom::document{};
-                std::string().swap(s.json);
-            }
+        for (auto& s : slots_) s.shrink(large_record);
         large_seen_ = false;
     }
 
@@ -771,14 +757,6 @@ private:
 
     static constexpr std::size_t batch_bytes = std::size_t{1} << 20;
     static constexpr std::size_t large_record = std::size_t{1} << 20;
-    static constexpr std::size_t no_slot = ~std::size_t{0};
-
-    struct journal_item {
-        std::string bytes{};
-        std::size_t slot = no_slot;
-        live_object* object = nullptr;
-    };
-
     io_loop* loop_;
     object_destination* dest_;
     object_engine_options options_;
@@ -795,7 +773,7 @@ private:
     async_event wake_{}, room_{}, done_{}, age_wake_{};
     // the batch being journaled
     std::vector<detail::batch_slot> slots_{};
-    std::vector<journal_item> entries_{};
+    std::vector<detail::journal_item> entries_{};
     std::vector<std::span<const std::byte>> spans_{};
     std::vector<live_object*> created_{}, touched_{}, to_complete_{};
     std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>> planned_bytes_{};

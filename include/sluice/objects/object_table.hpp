@@ -108,6 +108,11 @@ public:
         return out;
     }
 
+    /// One more than the highest sequence number of a live object (0 when there is none).
+    [[nodiscard]] std::uint64_t next_sequence() const noexcept {
+        return all_.empty() ? 0 : all_.rbegin()->first + 1;
+    }
+
     /// Every live object, by sequence number.
     [[nodiscard]] const std::map<std::uint64_t, std::unique_ptr<live_object>>& all() const noexcept { return all_; }
 

@@ -4,8 +4,10 @@
 // slots of the batch being journaled, and the random names of objects.
 
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -41,6 +43,15 @@ struct engine_metrics {
     }
 };
 
+/// The engine's options, checked (std::invalid_argument naming what is wrong), with defaults filled in.
+inline object_engine_options checked(object_engine_options o) {
+    if (o.name.empty() || o.name.find('/') != std::string::npos)
+        throw std::invalid_argument("sluice::objects::object_engine: the name must be non-empty, without '/'");
+    if (o.directory.empty()) throw std::invalid_argument("sluice::objects::object_engine: no directory");
+    if (o.batch_records == 0) o.batch_records = 1;
+    return o;
+}
+
 /// A flush() in the intake: where the records submitted before it end.
 struct flush_barrier {
     async_event reached{};
@@ -60,6 +71,21 @@ struct batch_slot {
     record_completion* completion = nullptr;
     simdjson::dom::document doc{};
     placement place{};
+    live_object* object = nullptr;
+
+    /// Gives back the memory of a record larger than `limit` (one huge record must not stay held).
+    void shrink(std::size_t limit) {
+        if (json.capacity() <= limit) return;
+        doc = simdjson::dom::document{};
+        std::string().swap(json);
+    }
+};
+
+/// One journal entry of the batch being journaled: a record's (slot names it) or an object's close.
+struct journal_item {
+    static constexpr std::size_t no_slot = ~std::size_t{0};
+    std::string bytes{};
+    std::size_t slot = no_slot; ///< the record's batch slot; no_slot for an entry about an object
     live_object* object = nullptr;
 };
 
@@ -93,6 +119,5 @@ private:
 };
 
 } // namespace detail
-
 
 } // namespace sluice::objects
