@@ -195,7 +195,11 @@ inline void curl_global_setup() {
 // One request in flight. Lives in the request() coroutine's frame.
 struct transfer {
     CURL* easy = nullptr;
-    curl_slist* header_list = nullptr;
+    // The request's header lines as libcurl's list, built in memory the transfer owns (libcurl only
+    // reads a CURLOPT_HTTPHEADER list): one text block and one node array instead of two allocations
+    // per header from curl_slist_append.
+    std::string header_text{};
+    std::vector<curl_slist> header_nodes{};
     response out{};
     std::size_t max_body = 0;
     bool too_large = false;
@@ -584,21 +588,8 @@ public:
             co_return failure(r, transport_error::other, t.error_text);
         }
         {
-            std::optional<std::stop_callback<std::function<void()>>> on_stop;
-            if (r.stop.stop_possible()) {
-                io_loop* loop = &core->loop();
-                std::weak_ptr<detail::curl_core> weak = core;
-                const std::uint64_t id = t.id;
-                on_stop.emplace(r.stop, std::function<void()>([loop, weak, id] {
-                                    auto cancel = [weak, id] {
-                                        if (auto c = weak.lock()) c->cancel(id);
-                                    };
-                                    if (loop->in_loop_thread())
-                                        cancel();
-                                    else
-                                        loop->call_soon(cancel);
-                                }));
-            }
+            std::optional<std::stop_callback<canceller>> on_stop;
+            if (r.stop.stop_possible()) on_stop.emplace(r.stop, canceller{&core->loop(), core, t.id});
             co_await completion{&t};
         }
         core->release_slot(slots);
@@ -624,6 +615,23 @@ public:
     }
 
 private:
+    /// Cancels transfer `id` when a request's stop token fires, on the loop (a named type rather than a
+    /// std::function: no allocation per request).
+    struct canceller {
+        io_loop* loop;
+        std::weak_ptr<detail::curl_core> core;
+        std::uint64_t id;
+        void operator()() const {
+            auto cancel = [weak = core, id = id] {
+                if (auto c = weak.lock()) c->cancel(id);
+            };
+            if (loop->in_loop_thread())
+                cancel();
+            else
+                loop->call_soon(cancel);
+        }
+    };
+
     struct completion {
         detail::transfer* t;
         bool await_ready() const noexcept { return t->finished; }
@@ -709,34 +717,42 @@ private:
             if (r.method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
         }
 
-        std::string line;
-        line.reserve(128);
         t.out.headers.reserve(16);
-        for (const auto& h : r.headers) {
-            line.assign(h.name);
-            if (h.value.empty()) {
-                line += ';'; // curl's spelling of "send this header with an empty value"
-            } else {
-                line += ": ";
-                line += h.value;
-            }
-            t.header_list = curl_slist_append(t.header_list, line.c_str());
-        }
-        // No "Expect: 100-continue" round trip for large bodies; no default form content type.
-        t.header_list = curl_slist_append(t.header_list, "Expect:");
+        set_headers(t, r);
+    }
+
+    /// Hands r's headers to curl as one list, plus "Expect:" (no 100-continue round trip for large
+    /// bodies) and, for a body without a Content-Type, "Content-Type:" (no default form type).
+    static void set_headers(detail::transfer& t, const http::request& r) {
         bool has_content_type = false;
-        for (const auto& h : r.headers)
+        std::size_t text_bytes = sizeof "Expect:" + sizeof "Content-Type:";
+        for (const auto& h : r.headers) {
+            text_bytes += h.name.size() + h.value.size() + 3; // ": " or ';', and the NUL
             if (sluice::text::iequals(h.name, "content-type")) has_content_type = true;
-        if (!has_content_type && r.method != "GET" && r.method != "HEAD")
-            t.header_list = curl_slist_append(t.header_list, "Content-Type:");
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list);
+        }
+        const bool blank_type = !has_content_type && r.method != "GET" && r.method != "HEAD";
+        std::string& text = t.header_text;
+        text.clear();
+        text.reserve(text_bytes); // never reallocated below: the nodes point into it
+        t.header_nodes.resize(r.headers.size() + (blank_type ? 2 : 1));
+        std::size_t n = 0;
+        const auto add_line = [&](std::string_view a, std::string_view b, std::string_view c) {
+            t.header_nodes[n] = curl_slist{text.data() + text.size(), n + 1 < t.header_nodes.size() ? &t.header_nodes[n + 1] : nullptr};
+            ++n;
+            text.append(a).append(b).append(c).push_back('\0');
+        };
+        for (const auto& h : r.headers) {
+            if (h.value.empty())
+                add_line(h.name, ";", {}); // curl's spelling of "send this header with an empty value"
+            else
+                add_line(h.name, ": ", h.value);
+        }
+        add_line("Expect:", {}, {});
+        if (blank_type) add_line("Content-Type:", {}, {});
+        curl_easy_setopt(t.easy, CURLOPT_HTTPHEADER, t.header_nodes.data());
     }
 
     static void cleanup(detail::curl_core& core, detail::transfer& t) {
-        if (t.header_list) {
-            curl_slist_free_all(t.header_list);
-            t.header_list = nullptr;
-        }
         if (t.easy) {
             core.give_back_easy(t.easy);
             t.easy = nullptr;
