@@ -11,9 +11,11 @@
 #include <atomic>
 #include <optional>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <set>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -189,6 +191,36 @@ TEST_CASE("broadcast reaches every collector; results come in collector order") 
         CHECK(r[2].value() == 15);
         co_await q.stop();
     }());
+}
+
+TEST_CASE("result: an Error's error is kept off line, with value semantics; an Ok stays small") {
+    static_assert(sizeof(result<std::uint64_t>) < sizeof(error) + sizeof(std::string),
+                  "an Ok result must not carry an error's bytes inline");
+    error e;
+    e.source = "s3";
+    e.message = "slow down";
+    e.code = std::make_error_code(std::errc::timed_out);
+    auto failed = result<int>::failure(e);
+    failed.set_source("archive");
+
+    result<int> copy = failed; // a deep copy: changing one leaves the other
+    REQUIRE(copy.is_error());
+    CHECK(copy.get_error().message == "slow down");
+    CHECK(&copy.get_error() != &failed.get_error());
+    copy = result<int>::ok(7);
+    CHECK(failed.get_error().what() == "s3: slow down");
+    CHECK(failed.source() == "archive");
+
+    result<int> assigned;
+    assigned = failed;
+    CHECK(assigned.get_error().code == std::errc::timed_out);
+    CHECK_THROWS_AS((void)assigned.value(), std::system_error);
+
+    result<int> moved = std::move(failed);
+    CHECK(moved.get_error().message == "slow down");
+    CHECK(failed.is_error()); // NOLINT(bugprone-use-after-move): a moved-from Error stays readable
+    CHECK(failed.get_error().message.empty());
+    CHECK(copy.value() == 7);
 }
 
 TEST_CASE("an unknown key or topic resolves as one empty Ok and is counted") {
