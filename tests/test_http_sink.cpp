@@ -307,6 +307,7 @@ TEST_CASE("http sink: an unreachable endpoint is retried, then fails retryable, 
     for (const auto& r : results) {
         CHECK(r.kind == outcome_kind::retry);
         CHECK(r.attempts == 3);
+        CHECK_FALSE(r.sent); // the connection was refused every time: nothing left
         CHECK(r.message.find("no response") != std::string::npos);
     }
     CHECK(h.dead.size() == 4);

@@ -120,6 +120,40 @@ TEST_CASE("outcome: the service's code, request id, attempts and sent travel fro
     loop.run_until_complete(run());
 }
 
+TEST_CASE("outcome: sent counts only requests that left; an attempt that never left is not a send") {
+    io_loop loop;
+    scripted_sink sink;
+    delivery_options o;
+    o.name = "s";
+    o.batch.max_age = std::chrono::milliseconds(1);
+    o.retry.max_attempts = 3;
+    o.retry.initial_backoff = std::chrono::milliseconds(1);
+    o.retry.max_backoff = std::chrono::milliseconds(2);
+    delivery_pipeline<scripted_sink> p(loop, sink, o);
+    auto expect = [&](bool sent, unsigned attempts) -> task<void> {
+        bool threw = false;
+        try {
+            co_await p.deliver("r");
+        } catch (const delivery_error& e) {
+            threw = true;
+            CHECK(e.kind() == outcome_kind::retry);
+            CHECK(e.attempts() == attempts);
+            CHECK(e.sent() == sent);
+        }
+        CHECK(threw);
+    };
+    auto run = [&]() -> task<void> {
+        co_await p.start();
+        sink.answer = outcome::retry("no response: could not connect");
+        sink.answer.never_left = true;
+        co_await expect(false, 3); // three attempts, none left
+        sink.answer.never_left = false;
+        co_await expect(true, 3); // e.g. a timeout after the request went out
+        co_await p.stop();
+    };
+    loop.run_until_complete(run());
+}
+
 } // TEST_SUITE
 
 } // namespace test_outcome

@@ -33,6 +33,7 @@ using namespace std::chrono_literals;
 using sluice_test::http_exchange;
 using sluice_test::http_reply;
 using sluice_test::http_server;
+using sluice_test::unused_port;
 
 namespace {
 
@@ -420,7 +421,8 @@ TEST_CASE("credentials not set up fail every message at once, with the reason, i
     std::set<std::string> bodies;
     for (const auto& u : unprocessed) {
         bodies.insert(u.message.body);
-        CHECK(u.attempts == 1); // (`sent` says true: the engine counts the attempt, not the bytes that left)
+        CHECK(u.attempts == 1);
+        CHECK_FALSE(u.sent); // no request left: the engine counts the attempt, not a send
         CHECK(u.reason.find("no credentials") != std::string::npos);
     }
     CHECK(bodies.size() == 23);
@@ -440,6 +442,7 @@ TEST_CASE("a source that was asked and failed is retried; a queue that does not 
     });
     REQUIRE(unprocessed.size() == 1);
     CHECK(unprocessed[0].attempts == 3);
+    CHECK_FALSE(unprocessed[0].sent);
     CHECK(flaky->loads == 3);
 
     harness gone;
@@ -454,9 +457,38 @@ TEST_CASE("a source that was asked and failed is retried; a queue that does not 
     REQUIRE(unprocessed.size() == 40);
     for (const auto& u : unprocessed) {
         CHECK(u.attempts == 1);
+        CHECK(u.sent); // the service answered: it saw the request
         CHECK(u.reason.find("QueueDoesNotExist") != std::string::npos);
     }
     CHECK(warnings.count["record not delivered"] == 1);
+}
+
+TEST_CASE("an endpoint nobody listens on: every message unprocessed after its attempts, none of them sent") {
+    // `sent` tells a caller whether resending may deliver twice: a refused connection carried nothing.
+    harness h;
+    std::vector<sqs_unprocessed> unprocessed;
+    io_loop loop;
+    auto main = [&]() -> task<void> {
+        http::client http(loop);
+        service_client_options co = h.client_options();
+        co.endpoint = "http://127.0.0.1:" + std::to_string(unused_port());
+        service_client client(http, h.credentials(), co);
+        sqs_dispatcher d(loop, client, options_with(fast_delivery(2)));
+        d.submit(body_message("one"));
+        d.submit(body_message("two"));
+        co_await d.start();
+        unprocessed = co_await d.flush();
+        co_await d.stop(5s);
+    };
+    loop.run_until_complete(main());
+    loop.drain();
+    REQUIRE(unprocessed.size() == 2);
+    for (const auto& u : unprocessed) {
+        CHECK(u.attempts == 2);
+        CHECK_FALSE(u.sent);
+        CHECK(u.details.never_left);
+        CHECK(u.reason.find("connect") != std::string::npos);
+    }
 }
 
 TEST_CASE("bad input is refused at once, named, never sent, and nothing else is held up") {

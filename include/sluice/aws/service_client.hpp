@@ -116,6 +116,9 @@ struct call_failure {
     std::string message{};
     /// True when the credentials could not be had (nothing was sent).
     bool credentials = false;
+    /// True when no request of the call left this process: no credentials, or every attempt failed
+    /// before its first byte (http::failed_before_sending). The service cannot have seen the records.
+    bool never_left = false;
 
     /// What the delivery engine should do with the batch: retry what can be retried later, reject
     /// what is the request's fault. A call that ran out of attempts or quota is still retryable by
@@ -136,6 +139,7 @@ struct call_failure {
             r = entry_result::reject(message);
         r.code = code;
         if (service) r.from_service(service->code, service->request_id);
+        r.never_left = never_left;
         return r;
     }
 };
@@ -252,11 +256,13 @@ public:
         retry_token token = strategy_.begin();
         bool refreshed_credentials = false;
         bool corrected_skew = false;
+        bool left = false; // a request of this call left this process
         const std::string url = request_url(c);
         for (;;) {
             auto credentials = co_await credentials_->load();
             if (credentials.is_error()) {
                 out.failure.credentials = true;
+                out.failure.never_left = !left;
                 out.failure.code = credentials.get_error().code;
                 out.failure.attempts = token.attempts - 1;
                 out.failure.message = std::string(c.operation) + ": no credentials: " + credentials.get_error().what();
@@ -274,6 +280,8 @@ public:
             const auto sent_at = std::chrono::system_clock::now();
             auto response = co_await http_->request(request);
             retry_decision decision;
+            left = left || response.is_ok() || !http::failed_before_sending(response.get_error().code);
+            out.failure.never_left = !left;
             if (response.is_error()) {
                 const error& e = response.get_error();
                 out.failure.service.reset();

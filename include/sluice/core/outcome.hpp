@@ -68,8 +68,13 @@ struct outcome {
     std::chrono::milliseconds retry_after{0};
     /// Requests that carried the record (set by the engine).
     unsigned attempts = 0;
-    /// True when at least one request carried it: the service may have seen it (set by the engine).
+    /// True when at least one request that left this process carried it: the service may have seen it
+    /// (set by the engine, from never_left).
     bool sent = false;
+    /// Set by a sink on a failed request that never left this process (no credentials, the host not
+    /// resolved, the connection refused, the TLS handshake failed): that attempt does not make the
+    /// record sent.
+    bool never_left = false;
     /// True when a final failure was handed to the dead-letter output (set by the engine).
     bool dead_lettered = false;
 

@@ -138,7 +138,9 @@ private:
             sink_batch request{b.key, std::span<const std::string_view>(views), cancel_.get_token()};
             result = co_await call_sink(request);
         } else {
-            result = batch_result::failed(outcome::make(outcome_kind::cancelled, "request cancelled at stop's deadline"));
+            outcome cancelled = outcome::make(outcome_kind::cancelled, "request cancelled at stop's deadline");
+            cancelled.never_left = true;
+            result = batch_result::failed(std::move(cancelled));
         }
         const auto latency = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - started);
         stats_->total_latency += latency;
@@ -223,6 +225,7 @@ private:
         hooks_->response_started();
         for (std::size_t i = 0; i < b.nodes.size(); ++i) {
             const outcome& o = result.request ? *result.request : result.entries.empty() ? delivered : result.entries[i];
+            if (!o.never_left) b.nodes[i]->sent = true;
             hooks_->settle(b.nodes[i], o, budget_paid);
         }
         // A minority of entries throttled in an answer that took the rest is a hot partition (a Kinesis

@@ -526,7 +526,7 @@ private:
         n->state = detail::node_state::failed;
         n->failure = std::make_unique<outcome>(std::move(o));
         n->failure->attempts = n->attempts;
-        n->failure->sent = n->attempts != 0;
+        n->failure->sent = n->sent;
         finish(n);
     }
 
@@ -605,7 +605,7 @@ private:
         if (!o) {
             success_.kind = n->state == detail::node_state::persisted ? outcome_kind::persisted : outcome_kind::ok;
             success_.attempts = n->attempts;
-            success_.sent = n->attempts != 0;
+            success_.sent = n->sent;
             o = &success_;
         }
         std::function<void(const outcome&)> callback = std::move(n->callback);

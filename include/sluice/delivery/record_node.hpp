@@ -41,6 +41,8 @@ struct record_node {
     /// What it counts against the batch byte limits (its size unless the sender said otherwise).
     std::size_t weight = 0;
     unsigned attempts = 0;
+    /// A request that left this process carried it (see outcome::sent).
+    bool sent = false;
     node_state state = node_state::pending;
     node_origin origin = node_origin::awaiting;
     bool admitted = false; ///< holds room in the memory buffer
@@ -149,6 +151,7 @@ public:
         n->order_key.clear();
         n->weight = 0;
         n->attempts = 0;
+        n->sent = false;
         n->state = node_state::pending;
         n->admitted = n->counted = n->gated = n->kept = n->accepted = n->has_disk_id = false;
         n->budget_held = 0;

@@ -71,6 +71,19 @@ public:
     }
 }
 
+/// True for failures that come before a request's first byte leaves: the host did not resolve, the
+/// connection was refused, or the TLS handshake failed. The server cannot have seen the request, so a
+/// record it carried was not sent (a retry cannot deliver it twice).
+[[nodiscard]] inline bool failed_before_sending(std::error_code code) noexcept {
+    if (code.category() != transport_category()) return false;
+    switch (static_cast<transport_error>(code.value())) {
+    case transport_error::couldnt_resolve:
+    case transport_error::couldnt_connect:
+    case transport_error::tls_failure: return true;
+    default: return false;
+    }
+}
+
 } // namespace sluice::http
 
 template <>

@@ -66,6 +66,7 @@ namespace sluice::detail {
     outcome o = (http::is_retryable(code) || code == http::transport_error::cancelled) ? outcome::retry(std::move(why))
                                                                                     : outcome::reject(std::move(why));
     o.code = code;
+    o.never_left = http::failed_before_sending(code);
     return o;
 }
 
