@@ -242,6 +242,45 @@ TEST_CASE("a send timeout fails the open batch without sending it (a caller retr
     CHECK(s.topics[stuck].empty());
 }
 
+TEST_CASE("close() is bounded by close_timeout even with send_timeout 0 and a broker that never acknowledges") {
+    // Before close_timeout, this close() waited for ever: the broker keeps refusing the sends with a
+    // retryable error, the producer keeps reconnecting, and no send timeout fails the messages.
+    const std::string stuck = fx::unique_topic("stuck-close");
+    io_loop loop;
+    client cl(loop, {.service_url = fx::get().url()});
+    producer_options o;
+    o.topic = stuck;
+    o.batching = false;
+    o.send_timeout = std::chrono::milliseconds(0); // never
+    o.close_timeout = std::chrono::milliseconds(300);
+    o.reconnect_initial_backoff = std::chrono::milliseconds(10);
+    o.reconnect_max_backoff = std::chrono::milliseconds(50);
+    producer p(cl, o);
+    loop.run_until_complete([&]() -> task<void> {
+        co_await p.start();
+        fx::control("/fail-sends?topic=" + stuck + "&n=100000&error=6"); // ServiceNotReady, forever
+        std::vector<pending_send> pending;
+        for (int i = 0; i < 3; ++i) {
+            auto m = numbered_message(i);
+            pending.push_back(co_await p.enqueue(std::move(m)));
+        }
+        co_await loop.sleep_for(std::chrono::milliseconds(100)); // refused and resent a few times
+        const auto started = std::chrono::steady_clock::now();
+        co_await p.close();
+        const auto took = std::chrono::steady_clock::now() - started;
+        CHECK(took >= std::chrono::milliseconds(250));
+        for (auto& s : pending) {
+            auto r = co_await s.wait();
+            REQUIRE(r.is_error());
+            CHECK(r.get_error().message.find("close timeout") != std::string::npos);
+        }
+        fx::control("/fail-sends?topic=" + stuck + "&n=0&error=6");
+    }());
+    fx::finish(loop, cl);
+    auto s = fx::read_state();
+    CHECK(s.topics[stuck].empty());
+}
+
 } // TEST_SUITE
 
 } // namespace test_integration_pulsar_producer

@@ -55,6 +55,9 @@ struct producer_options {
     bool block_if_queue_full = false;
     /// A message not acknowledged within this time fails (0: never).
     std::chrono::milliseconds send_timeout{30'000};
+    /// How long close() waits for messages not acknowledged yet; then they fail with "closed". Bounds
+    /// close() even with send_timeout 0 while the broker stays unreachable (0: fail them at once).
+    std::chrono::milliseconds close_timeout{30'000};
     /// Reconnection backoff (full jitter between these bounds).
     std::chrono::milliseconds reconnect_initial_backoff{100};
     std::chrono::milliseconds reconnect_max_backoff{30'000}; ///< the longest wait between attempts
@@ -191,11 +194,14 @@ public:
         }
     }
 
-    /// Flushes (up to send_timeout), unregisters from the broker and stops. Messages still pending fail
-    /// with "closed".
+    /// Flushes (up to close_timeout, and send_timeout fails what waits longer), unregisters from the
+    /// broker and stops. Messages still pending then fail with "closed".
     [[nodiscard]] task<void> close() {
         if (closed_) co_return;
+        std::stop_source flushed;
+        tasks_.spawn(close_deadline(flushed.get_token()));
         co_await flush();
+        flushed.request_stop();
         closed_ = true;
         stop_.request_stop();
         if (conn_ && connected_) {
@@ -417,6 +423,17 @@ private:
             finished(f.slots.size(), false);
         }
         drained_.set();
+    }
+
+    /// close()'s bound on its flush: what is still pending at close_timeout fails as closed.
+    task<void> close_deadline(std::stop_token flushed) {
+        try {
+            co_await client_->loop().sleep_for(options_.close_timeout, flushed);
+        } catch (const operation_cancelled&) {
+            co_return;
+        }
+        fail_all(producer_error::kind::closed, "pulsar: producer closed with messages not acknowledged within the close timeout of " +
+                                                   std::to_string(options_.close_timeout.count()) + " ms");
     }
 
     task<void> expiry_loop() {
