@@ -672,6 +672,50 @@ TEST_CASE("FIFO: group ids and generated deduplication ids on the wire, order ke
     CHECK(dedup_ids.size() == 60);
 }
 
+TEST_CASE("sqs_sink on a .fifo URL: a plain pipeline runs ordered, so failed requests never let later ones by") {
+    // The raw sink (pre-encoded entries, the caller's own pipeline options) used to leave FIFO order
+    // to the caller: default options sent several requests at once and retried a failed one after
+    // newer ones were accepted.
+    harness h;
+    h.queue_url = "https://sqs.us-east-1.amazonaws.com/123456789012/events.fifo";
+    h.sqs.request_fault = [](std::size_t n) -> std::optional<http_reply> {
+        if (n == 1 || n == 4) return http_reply::text(500, "oops");
+        return std::nullopt;
+    };
+    std::vector<std::string> order;
+    io_loop loop;
+    auto main = [&]() -> task<void> {
+        http::client http(loop);
+        service_client client(http, h.credentials(), h.client_options(fast_retry(1)));
+        sqs_sink sink(client, h.queue_url);
+        CHECK(sink.fifo());
+        CHECK(sink.limits().needs_order);
+        delivery_options o = fast_delivery(5);
+        o.ordered = false; // what a caller who did not know would leave
+        o.concurrency.adaptive = false;
+        o.concurrency.max_in_flight = 8;
+        delivery_pipeline<sqs_sink> pipeline(loop, sink, o);
+        co_await pipeline.start();
+        int failed = 0;
+        for (int i = 0; i < 45; ++i) {
+            sqs_message m = body_message("f" + std::to_string(i));
+            m.group_id = "g";
+            m.deduplication_id = "d" + std::to_string(i);
+            order.push_back(m.body);
+            std::string entry;
+            append_sqs_entry_fields(entry, m);
+            pipeline.submit(std::move(entry), record_options{}, [&failed](const outcome& r) { failed += r.is_ok() ? 0 : 1; });
+        }
+        co_await pipeline.flush();
+        co_await pipeline.stop();
+        CHECK(failed == 0);
+        CHECK(pipeline.stats().request_failures == 2);
+    };
+    loop.run_until_complete(main());
+    loop.drain();
+    CHECK(h.sqs.accepted == order);
+}
+
 TEST_CASE("as a collector's processor: send on the queue resolves with the SQS outcome") {
     harness h;
     h.sqs.entry_fault = [](const parsed_entry& e) {

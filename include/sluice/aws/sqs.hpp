@@ -188,14 +188,21 @@ static_assert(batch_service<sqs_service>);
 class sqs_sink {
 public:
     /// Sends to `queue_url` through `client` (which outlives the sink). Records come encoded, so no
-    /// message is validated here: that, and FIFO order, are the caller's.
+    /// message is validated here: that is the caller's. A FIFO queue (a URL ending in ".fifo") makes
+    /// the engine run ordered unless it orders by key (sink_limits::needs_order).
     sqs_sink(service_client& client, std::string queue_url, sqs_limits limits = {})
-        : service_(std::move(queue_url), {}, limits), sink_(client, service_) {}
+        : service_(queue_url, sqs_queue_options{queue_url.ends_with(".fifo"), false}, limits), sink_(client, service_) {}
     sqs_sink(const sqs_sink&) = delete;
     sqs_sink& operator=(const sqs_sink&) = delete;
 
-    /// SQS's limits for the engine: entries, batch bytes, the largest encoded entry.
-    [[nodiscard]] sink_limits limits() const { return sink_.limits(); }
+    /// SQS's limits for the engine: entries, batch bytes, the largest encoded entry; order for FIFO.
+    [[nodiscard]] sink_limits limits() const {
+        sink_limits l = sink_.limits();
+        l.needs_order = service_.fifo();
+        return l;
+    }
+    /// True for a FIFO queue (the URL ends in ".fifo").
+    [[nodiscard]] bool fifo() const noexcept { return service_.fifo(); }
     /// One SendMessageBatch call (one attempt): an outcome per entry, or one for the whole request.
     [[nodiscard]] task<batch_result> send(sink_batch batch) { return sink_.send(batch); }
     /// The same for entries without a batch key.

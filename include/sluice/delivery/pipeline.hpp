@@ -72,7 +72,7 @@ class delivery_pipeline final : private detail::admission_hooks,
 public:
     /// Checks the options (std::invalid_argument for unusable ones); nothing runs until used.
     delivery_pipeline(io_loop& loop, Sink& sink, delivery_options options = {})
-        : loop_(&loop), sink_(&sink), options_(checked(std::move(options))), limits_(effective_limits()),
+        : loop_(&loop), sink_(&sink), options_(checked(std::move(options), sink.limits())), limits_(effective_limits()),
           admission_(loop, scope_, options_.buffer, *this),
           batcher_(loop, scope_, batch_limits_of(options_, limits_), *this),
           retries_(loop, scope_, options_.retry, options_.ordered, *this),
@@ -274,7 +274,7 @@ private:
 
     // ---- options ----
 
-    static delivery_options checked(delivery_options o) {
+    static delivery_options checked(delivery_options o, const sink_limits& sink) {
         if (o.batch.max_events == 0 || o.batch.max_bytes == 0 || o.batch.max_open_batches == 0)
             throw std::invalid_argument(o.name + ": batch limits must be positive");
         if (o.buffer.max_events == 0 || o.buffer.max_bytes == 0)
@@ -285,6 +285,7 @@ private:
             throw std::invalid_argument(o.name + ": a disk buffer cannot overflow; choose block or drop_newest");
         if (o.ordered && o.order_by_key)
             throw std::invalid_argument(o.name + ": ordered and order_by_key exclude each other; choose one");
+        if (sink.needs_order && !o.order_by_key) o.ordered = true; // a FIFO destination
         return o;
     }
 

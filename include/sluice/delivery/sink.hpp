@@ -28,6 +28,9 @@ struct sink_limits {
     std::size_t max_batch_bytes = 5u << 20;
     /// A larger record is refused as invalid before it is sent.
     std::size_t max_record_bytes = 1u << 20;
+    /// The destination keeps records in order only if the engine sends them in order (a FIFO queue):
+    /// unless delivery_options::order_by_key orders them per key, the engine runs ordered.
+    bool needs_order = false;
 };
 
 /// How one entry (or a whole request) fared: the outcome type (core/outcome.hpp). A sink sets kind
