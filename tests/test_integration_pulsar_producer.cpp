@@ -47,6 +47,27 @@ task<std::vector<message_id>> send_all(producer& p, int n) {
     co_return ids;
 }
 
+/// Options for a producer on `topic` that meets a refusing broker: it reconnects every 10-50 ms.
+producer_options refused_topic_options(const std::string& topic) {
+    producer_options o;
+    o.topic = topic;
+    o.reconnect_initial_backoff = std::chrono::milliseconds(10);
+    o.reconnect_max_backoff = std::chrono::milliseconds(50);
+    return o;
+}
+
+/// Makes the fixture refuse every send to `topic` with ServiceNotReady (retryable, for ever), then
+/// enqueues messages 0..n-1 on `p`.
+task<std::vector<pending_send>> enqueue_refused(producer& p, const std::string& topic, int n) {
+    fx::control("/fail-sends?topic=" + topic + "&n=100000&error=6");
+    std::vector<pending_send> pending;
+    for (int i = 0; i < n; ++i) {
+        auto m = numbered_message(i);
+        pending.push_back(co_await p.enqueue(std::move(m)));
+    }
+    co_return pending;
+}
+
 void check_numbered(const std::vector<fx::stored>& got, int n, const std::string& compression) {
     REQUIRE(got.size() == static_cast<std::size_t>(n));
     std::set<int> seen;
@@ -209,22 +230,14 @@ TEST_CASE("a send timeout fails the open batch without sending it (a caller retr
     const std::string stuck = fx::unique_topic("stuck-open-batch");
     io_loop loop;
     client cl(loop, {.service_url = fx::get().url()});
-    producer_options o;
-    o.topic = stuck;
+    producer_options o = refused_topic_options(stuck);
     o.batch_max_messages = 2;
     o.batch_max_delay = std::chrono::seconds(30); // the second batch stays open until the timeout
     o.send_timeout = std::chrono::milliseconds(300);
-    o.reconnect_initial_backoff = std::chrono::milliseconds(10);
-    o.reconnect_max_backoff = std::chrono::milliseconds(50);
     producer p(cl, o);
     loop.run_until_complete([&]() -> task<void> {
         co_await p.start();
-        fx::control("/fail-sends?topic=" + stuck + "&n=100000&error=6"); // ServiceNotReady, forever
-        std::vector<pending_send> pending;
-        for (int i = 0; i < 3; ++i) {
-            auto m = numbered_message(i);
-            pending.push_back(co_await p.enqueue(std::move(m)));
-        }
+        auto pending = co_await enqueue_refused(p, stuck, 3);
         for (auto& s : pending) {
             auto r = co_await s.wait();
             REQUIRE(r.is_error());
@@ -248,22 +261,14 @@ TEST_CASE("close() is bounded by close_timeout even with send_timeout 0 and a br
     const std::string stuck = fx::unique_topic("stuck-close");
     io_loop loop;
     client cl(loop, {.service_url = fx::get().url()});
-    producer_options o;
-    o.topic = stuck;
+    producer_options o = refused_topic_options(stuck);
     o.batching = false;
     o.send_timeout = std::chrono::milliseconds(0); // never
     o.close_timeout = std::chrono::milliseconds(300);
-    o.reconnect_initial_backoff = std::chrono::milliseconds(10);
-    o.reconnect_max_backoff = std::chrono::milliseconds(50);
     producer p(cl, o);
     loop.run_until_complete([&]() -> task<void> {
         co_await p.start();
-        fx::control("/fail-sends?topic=" + stuck + "&n=100000&error=6"); // ServiceNotReady, forever
-        std::vector<pending_send> pending;
-        for (int i = 0; i < 3; ++i) {
-            auto m = numbered_message(i);
-            pending.push_back(co_await p.enqueue(std::move(m)));
-        }
+        auto pending = co_await enqueue_refused(p, stuck, 3);
         co_await loop.sleep_for(std::chrono::milliseconds(100)); // refused and resent a few times
         const auto started = std::chrono::steady_clock::now();
         co_await p.close();
