@@ -474,9 +474,9 @@ TEST_CASE("an endpoint nobody listens on: every message unprocessed after its at
         co.endpoint = "http://127.0.0.1:" + std::to_string(unused_port());
         service_client client(http, h.credentials(), co);
         sqs_dispatcher d(loop, client, options_with(fast_delivery(2)));
+        co_await d.start();
         d.submit(body_message("one"));
         d.submit(body_message("two"));
-        co_await d.start();
         unprocessed = co_await d.flush();
         co_await d.stop(5s);
     };
