@@ -1427,8 +1427,13 @@ struct outcome {
     std::chrono::milliseconds retry_after{0};
     /// Requests that carried the record (set by the engine).
     unsigned attempts = 0;
-    /// True when at least one request carried it: the service may have seen it (set by the engine).
+    /// True when at least one request that left this process carried it: the service may have seen it
+    /// (set by the engine, from never_left).
     bool sent = false;
+    /// Set by a sink on a failed request that never left this process (no credentials, the host not
+    /// resolved, the connection refused, the TLS handshake failed): that attempt does not make the
+    /// record sent.
+    bool never_left = false;
     /// True when a final failure was handed to the dead-letter output (set by the engine).
     bool dead_lettered = false;
 
@@ -14136,6 +14141,9 @@ struct sink_limits {
     std::size_t max_batch_bytes = 5u << 20;
     /// A larger record is refused as invalid before it is sent.
     std::size_t max_record_bytes = 1u << 20;
+    /// The destination keeps records in order only if the engine sends them in order (a FIFO queue):
+    /// unless delivery_options::order_by_key orders them per key, the engine runs ordered.
+    bool needs_order = false;
 };
 
 /// How one entry (or a whole request) fared: the outcome type (core/outcome.hpp). A sink sets kind
@@ -14581,6 +14589,8 @@ struct record_node {
     /// What it counts against the batch byte limits (its size unless the sender said otherwise).
     std::size_t weight = 0;
     unsigned attempts = 0;
+    /// A request that left this process carried it (see outcome::sent).
+    bool sent = false;
     node_state state = node_state::pending;
     node_origin origin = node_origin::awaiting;
     bool admitted = false; ///< holds room in the memory buffer
@@ -14689,6 +14699,7 @@ public:
         n->order_key.clear();
         n->weight = 0;
         n->attempts = 0;
+        n->sent = false;
         n->state = node_state::pending;
         n->admitted = n->counted = n->gated = n->kept = n->accepted = n->has_disk_id = false;
         n->budget_held = 0;
@@ -15832,7 +15843,9 @@ private:
             sink_batch request{b.key, std::span<const std::string_view>(views), cancel_.get_token()};
             result = co_await call_sink(request);
         } else {
-            result = batch_result::failed(outcome::make(outcome_kind::cancelled, "request cancelled at stop's deadline"));
+            outcome cancelled = outcome::make(outcome_kind::cancelled, "request cancelled at stop's deadline");
+            cancelled.never_left = true;
+            result = batch_result::failed(std::move(cancelled));
         }
         const auto latency = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - started);
         stats_->total_latency += latency;
@@ -15917,6 +15930,7 @@ private:
         hooks_->response_started();
         for (std::size_t i = 0; i < b.nodes.size(); ++i) {
             const outcome& o = result.request ? *result.request : result.entries.empty() ? delivered : result.entries[i];
+            if (!o.never_left) b.nodes[i]->sent = true;
             hooks_->settle(b.nodes[i], o, budget_paid);
         }
         // A minority of entries throttled in an answer that took the rest is a hot partition (a Kinesis
@@ -16132,7 +16146,7 @@ class delivery_pipeline final : private detail::admission_hooks,
 public:
     /// Checks the options (std::invalid_argument for unusable ones); nothing runs until used.
     delivery_pipeline(io_loop& loop, Sink& sink, delivery_options options = {})
-        : loop_(&loop), sink_(&sink), options_(checked(std::move(options))), limits_(effective_limits()),
+        : loop_(&loop), sink_(&sink), options_(checked(std::move(options), sink.limits())), limits_(effective_limits()),
           admission_(loop, scope_, options_.buffer, *this),
           batcher_(loop, scope_, batch_limits_of(options_, limits_), *this),
           retries_(loop, scope_, options_.retry, options_.ordered, *this),
@@ -16334,7 +16348,7 @@ private:
 
     // ---- options ----
 
-    static delivery_options checked(delivery_options o) {
+    static delivery_options checked(delivery_options o, const sink_limits& sink) {
         if (o.batch.max_events == 0 || o.batch.max_bytes == 0 || o.batch.max_open_batches == 0)
             throw std::invalid_argument(o.name + ": batch limits must be positive");
         if (o.buffer.max_events == 0 || o.buffer.max_bytes == 0)
@@ -16345,6 +16359,7 @@ private:
             throw std::invalid_argument(o.name + ": a disk buffer cannot overflow; choose block or drop_newest");
         if (o.ordered && o.order_by_key)
             throw std::invalid_argument(o.name + ": ordered and order_by_key exclude each other; choose one");
+        if (sink.needs_order && !o.order_by_key) o.ordered = true; // a FIFO destination
         return o;
     }
 
@@ -16586,7 +16601,7 @@ private:
         n->state = detail::node_state::failed;
         n->failure = std::make_unique<outcome>(std::move(o));
         n->failure->attempts = n->attempts;
-        n->failure->sent = n->attempts != 0;
+        n->failure->sent = n->sent;
         finish(n);
     }
 
@@ -16665,7 +16680,7 @@ private:
         if (!o) {
             success_.kind = n->state == detail::node_state::persisted ? outcome_kind::persisted : outcome_kind::ok;
             success_.attempts = n->attempts;
-            success_.sent = n->attempts != 0;
+            success_.sent = n->sent;
             o = &success_;
         }
         std::function<void(const outcome&)> callback = std::move(n->callback);
@@ -18469,6 +18484,19 @@ public:
     case transport_error::connection_reset:
     case transport_error::bad_response:
     case transport_error::other: return true;
+    default: return false;
+    }
+}
+
+/// True for failures that come before a request's first byte leaves: the host did not resolve, the
+/// connection was refused, or the TLS handshake failed. The server cannot have seen the request, so a
+/// record it carried was not sent (a retry cannot deliver it twice).
+[[nodiscard]] inline bool failed_before_sending(std::error_code code) noexcept {
+    if (code.category() != transport_category()) return false;
+    switch (static_cast<transport_error>(code.value())) {
+    case transport_error::couldnt_resolve:
+    case transport_error::couldnt_connect:
+    case transport_error::tls_failure: return true;
     default: return false;
     }
 }
@@ -28270,6 +28298,9 @@ struct call_failure {
     std::string message{};
     /// True when the credentials could not be had (nothing was sent).
     bool credentials = false;
+    /// True when no request of the call left this process: no credentials, or every attempt failed
+    /// before its first byte (http::failed_before_sending). The service cannot have seen the records.
+    bool never_left = false;
 
     /// What the delivery engine should do with the batch: retry what can be retried later, reject
     /// what is the request's fault. A call that ran out of attempts or quota is still retryable by
@@ -28290,6 +28321,7 @@ struct call_failure {
             r = entry_result::reject(message);
         r.code = code;
         if (service) r.from_service(service->code, service->request_id);
+        r.never_left = never_left;
         return r;
     }
 };
@@ -28406,11 +28438,13 @@ public:
         retry_token token = strategy_.begin();
         bool refreshed_credentials = false;
         bool corrected_skew = false;
+        bool left = false; // a request of this call left this process
         const std::string url = request_url(c);
         for (;;) {
             auto credentials = co_await credentials_->load();
             if (credentials.is_error()) {
                 out.failure.credentials = true;
+                out.failure.never_left = !left;
                 out.failure.code = credentials.get_error().code;
                 out.failure.attempts = token.attempts - 1;
                 out.failure.message = std::string(c.operation) + ": no credentials: " + credentials.get_error().what();
@@ -28428,6 +28462,8 @@ public:
             const auto sent_at = std::chrono::system_clock::now();
             auto response = co_await http_->request(request);
             retry_decision decision;
+            left = left || response.is_ok() || !http::failed_before_sending(response.get_error().code);
+            out.failure.never_left = !left;
             if (response.is_error()) {
                 const error& e = response.get_error();
                 out.failure.service.reset();
@@ -30418,14 +30454,21 @@ static_assert(batch_service<sqs_service>);
 class sqs_sink {
 public:
     /// Sends to `queue_url` through `client` (which outlives the sink). Records come encoded, so no
-    /// message is validated here: that, and FIFO order, are the caller's.
+    /// message is validated here: that is the caller's. A FIFO queue (a URL ending in ".fifo") makes
+    /// the engine run ordered unless it orders by key (sink_limits::needs_order).
     sqs_sink(service_client& client, std::string queue_url, sqs_limits limits = {})
-        : service_(std::move(queue_url), {}, limits), sink_(client, service_) {}
+        : service_(queue_url, sqs_queue_options{queue_url.ends_with(".fifo"), false}, limits), sink_(client, service_) {}
     sqs_sink(const sqs_sink&) = delete;
     sqs_sink& operator=(const sqs_sink&) = delete;
 
-    /// SQS's limits for the engine: entries, batch bytes, the largest encoded entry.
-    [[nodiscard]] sink_limits limits() const { return sink_.limits(); }
+    /// SQS's limits for the engine: entries, batch bytes, the largest encoded entry; order for FIFO.
+    [[nodiscard]] sink_limits limits() const {
+        sink_limits l = sink_.limits();
+        l.needs_order = service_.fifo();
+        return l;
+    }
+    /// True for a FIFO queue (the URL ends in ".fifo").
+    [[nodiscard]] bool fifo() const noexcept { return service_.fifo(); }
     /// One SendMessageBatch call (one attempt): an outcome per entry, or one for the whole request.
     [[nodiscard]] task<batch_result> send(sink_batch batch) { return sink_.send(batch); }
     /// The same for entries without a batch key.
@@ -43650,6 +43693,9 @@ struct call_failure {
     std::string message{};
     /// True when the credentials could not be had (nothing was sent).
     bool credentials = false;
+    /// True when no request of the call left this process: no credentials, or every attempt failed
+    /// before its first byte (http::failed_before_sending). The service cannot have seen the records.
+    bool never_left = false;
 
     /// What the delivery engine should do with the batch: retry what can be retried later, reject
     /// what is the request's fault. A call that ran out of attempts or quota is still retryable by
@@ -43670,6 +43716,7 @@ struct call_failure {
             r = entry_result::reject(message);
         r.code = code;
         if (service) r.from_service(service->code, service->request_id);
+        r.never_left = never_left;
         return r;
     }
 };
@@ -43786,11 +43833,13 @@ public:
         retry_token token = strategy_.begin();
         bool refreshed_credentials = false;
         bool corrected_skew = false;
+        bool left = false; // a request of this call left this process
         const std::string url = request_url(c);
         for (;;) {
             auto credentials = co_await credentials_->load();
             if (credentials.is_error()) {
                 out.failure.credentials = true;
+                out.failure.never_left = !left;
                 out.failure.code = credentials.get_error().code;
                 out.failure.attempts = token.attempts - 1;
                 out.failure.message = std::string(c.operation) + ": no credentials: " + credentials.get_error().what();
@@ -43808,6 +43857,8 @@ public:
             const auto sent_at = std::chrono::system_clock::now();
             auto response = co_await http_->request(request);
             retry_decision decision;
+            left = left || response.is_ok() || !http::failed_before_sending(response.get_error().code);
+            out.failure.never_left = !left;
             if (response.is_error()) {
                 const error& e = response.get_error();
                 out.failure.service.reset();
@@ -48097,6 +48148,9 @@ struct producer_options {
     bool block_if_queue_full = false;
     /// A message not acknowledged within this time fails (0: never).
     std::chrono::milliseconds send_timeout{30'000};
+    /// How long close() waits for messages not acknowledged yet; then they fail with "closed". Bounds
+    /// close() even with send_timeout 0 while the broker stays unreachable (0: fail them at once).
+    std::chrono::milliseconds close_timeout{30'000};
     /// Reconnection backoff (full jitter between these bounds).
     std::chrono::milliseconds reconnect_initial_backoff{100};
     std::chrono::milliseconds reconnect_max_backoff{30'000}; ///< the longest wait between attempts
@@ -48233,11 +48287,14 @@ public:
         }
     }
 
-    /// Flushes (up to send_timeout), unregisters from the broker and stops. Messages still pending fail
-    /// with "closed".
+    /// Flushes (up to close_timeout, and send_timeout fails what waits longer), unregisters from the
+    /// broker and stops. Messages still pending then fail with "closed".
     [[nodiscard]] task<void> close() {
         if (closed_) co_return;
+        std::stop_source flushed;
+        tasks_.spawn(close_deadline(flushed.get_token()));
         co_await flush();
+        flushed.request_stop();
         closed_ = true;
         stop_.request_stop();
         if (conn_ && connected_) {
@@ -48459,6 +48516,17 @@ private:
             finished(f.slots.size(), false);
         }
         drained_.set();
+    }
+
+    /// close()'s bound on its flush: what is still pending at close_timeout fails as closed.
+    task<void> close_deadline(std::stop_token flushed) {
+        try {
+            co_await client_->loop().sleep_for(options_.close_timeout, flushed);
+        } catch (const operation_cancelled&) {
+            co_return;
+        }
+        fail_all(producer_error::kind::closed, "pulsar: producer closed with messages not acknowledged within the close timeout of " +
+                                                   std::to_string(options_.close_timeout.count()) + " ms");
     }
 
     task<void> expiry_loop() {
@@ -53611,6 +53679,7 @@ namespace sluice::detail {
     outcome o = (http::is_retryable(code) || code == http::transport_error::cancelled) ? outcome::retry(std::move(why))
                                                                                     : outcome::reject(std::move(why));
     o.code = code;
+    o.never_left = http::failed_before_sending(code);
     return o;
 }
 
