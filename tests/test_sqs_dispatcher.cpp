@@ -473,7 +473,9 @@ TEST_CASE("an endpoint nobody listens on: every message unprocessed after its at
         service_client_options co = h.client_options();
         co.endpoint = "http://127.0.0.1:" + std::to_string(unused_port());
         service_client client(http, h.credentials(), co);
-        sqs_dispatcher d(loop, client, options_with(fast_delivery(2)));
+        sqs_dispatcher_options so = options_with(fast_delivery(2));
+        so.queue_url = h.queue_url;
+        sqs_dispatcher d(loop, client, so);
         co_await d.start();
         d.submit(body_message("one"));
         d.submit(body_message("two"));
