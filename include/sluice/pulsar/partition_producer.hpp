@@ -57,7 +57,7 @@ struct producer_options {
     std::chrono::milliseconds send_timeout{30'000};
     /// How long close() waits for messages not acknowledged yet; then they fail with "closed". Bounds
     /// close() even with send_timeout 0 while the broker stays unreachable (0: fail them at once).
-    std::chrono::milliseconds close_timeout{30'000};
+    std::chrono::milliseconds close_timeout = std::chrono::seconds(30);
     /// Reconnection backoff (full jitter between these bounds).
     std::chrono::milliseconds reconnect_initial_backoff{100};
     std::chrono::milliseconds reconnect_max_backoff{30'000}; ///< the longest wait between attempts
