@@ -13,8 +13,13 @@
 #include "support/decompress.hpp"
 #include "support/format_records.hpp"
 
+#include <csignal>
+#include <cstdio>
 #include <string>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 // Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
 // can compile it in one translation unit with other test files.
@@ -41,6 +46,12 @@ std::vector<std::pair<std::string, record_error_kind>> bad_records() {
             {"{\"id\":2,\"s\":\"bad \xC3\x28 utf8\"}", record_error_kind::invalid_utf8},
             {"{\"id\":3} trailing", record_error_kind::invalid_json},
             {"", record_error_kind::invalid_json}};
+}
+
+ndjson_options ndjson_with(compression codec, bool background) {
+    ndjson_options o{codec};
+    o.background_compression = background;
+    return o;
 }
 
 } // namespace
@@ -201,6 +212,99 @@ TEST_CASE("formats: take_output hands the object out as it is built; the pieces 
         CHECK(sluice_test::decompress_object(codec, object) == text);
         if (codec != compression::none) CHECK(object.size() < text.size() / 2);
     }
+}
+
+TEST_SUITE("background compression") {
+
+TEST_CASE("formats: objects compressed on the pool are byte for byte the inline ones, many at once") {
+    const auto records = sluice_test::sample_records(6000);
+    for (const compression codec : stream_codecs()) {
+        if (codec == compression::none) continue;
+        CAPTURE(sluice::to_string(codec));
+        // Eight objects fed round-robin, so the pool has several streams queued at once.
+        std::vector<ndjson_writer> background, inline_;
+        std::vector<std::string> pieces(8), texts(8);
+        for (int i = 0; i < 8; ++i) {
+            background.emplace_back(ndjson_with(codec, true));
+            inline_.emplace_back(ndjson_with(codec, false));
+        }
+        for (std::size_t n = 0; n < records.size(); ++n) {
+            const std::size_t i = n % 8;
+            const std::string json = records[n].json();
+            REQUIRE(background[i].append(json));
+            REQUIRE(inline_[i].append(json));
+            texts[i] += json + "\n";
+            if (n % 97 == 0) pieces[i] += background[i].take_output();
+        }
+        for (std::size_t i = 0; i < 8; ++i) {
+            pieces[i] += finish_object(background[i]);
+            const std::string expected = finish_object(inline_[i]);
+            CHECK(pieces[i] == expected);
+            CHECK(background[i].output_bytes() == expected.size());
+            CHECK(sluice_test::decompress_object(codec, pieces[i]) == texts[i]);
+        }
+    }
+}
+
+TEST_CASE("formats: a background-compressed writer can be moved, or dropped with chunks still queued") {
+    if (!sluice::compression_available(compression::zstd)) return;
+    const auto records = sluice_test::sample_records(3000);
+    std::string text;
+    ndjson_writer first(ndjson_with(compression::zstd, true));
+    for (std::size_t n = 0; n < records.size() / 2; ++n) {
+        REQUIRE(first.append(records[n].json()));
+        text += records[n].json() + "\n";
+    }
+    ndjson_writer moved(std::move(first)); // the stream and its queued chunks go along
+    ndjson_writer assigned(ndjson_with(compression::zstd, true));
+    REQUIRE(assigned.append(records[0].json()));
+    assigned = std::move(moved); // the object it held is abandoned
+    for (std::size_t n = records.size() / 2; n < records.size(); ++n) {
+        REQUIRE(assigned.append(records[n].json()));
+        text += records[n].json() + "\n";
+    }
+    CHECK(sluice_test::decompress_object(compression::zstd, finish_object(assigned)) == text);
+    CHECK(assigned.buffered_bytes() > 0);
+
+    for (int round = 0; round < 20; ++round) { // dropped while the pool may still be compressing
+        ndjson_writer dropped(ndjson_with(compression::zstd, true));
+        for (const auto& r : records) REQUIRE(dropped.append(r.json()));
+    }
+    ndjson_writer after(ndjson_with(compression::zstd, true)); // the pool still serves new objects
+    REQUIRE(after.append(records[1].json()));
+    CHECK(sluice_test::decompress_object(compression::zstd, finish_object(after)) == records[1].json() + "\n");
+}
+
+} // TEST_SUITE("background compression")
+
+// Outside the suite ThreadSanitizer runs: it stops a child of a multi-threaded fork that starts threads.
+TEST_CASE("formats: a fork()ed child compresses in the background with a pool of its own") {
+    if (!sluice::compression_available(compression::zstd)) return;
+    const auto records = sluice_test::sample_records(2000);
+    const auto compress_all = [&] {
+        ndjson_writer w(ndjson_with(compression::zstd, true));
+        std::string text;
+        for (const auto& r : records) {
+            if (!w.append(r.json())) return false;
+            text += r.json() + "\n";
+        }
+        return sluice_test::decompress_object(compression::zstd, finish_object(w)) == text;
+    };
+    REQUIRE(compress_all()); // the parent's pool is running
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) ::_exit(compress_all() ? 0 : 1); // hangs if it waited on the parent's threads
+    int status = 0;
+    for (int i = 0; i < 200 && ::waitpid(pid, &status, WNOHANG) == 0; ++i) ::usleep(50'000);
+    if (::waitpid(pid, &status, WNOHANG) == 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+        FAIL("the child hung");
+    }
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(compress_all()); // and the parent's still serves
 }
 
 TEST_CASE("formats: extensions and content encodings follow the codec") {

@@ -62,12 +62,24 @@ public:
     [[nodiscard]] virtual std::size_t memory_bytes() const noexcept = 0;
 };
 
-/// Grows `out` by at least `n` bytes of scratch and returns where the scratch starts.
-inline char* grow_for(std::string& out, std::size_t n) {
-    const std::size_t at = out.size();
-    out.resize(at + n);
-    return out.data() + at;
-}
+/// Output space a compressor writes into before its bytes are appended to the caller's string:
+/// grown when too small, then reused without being cleared (std::string::resize would zero-fill the
+/// whole space on every call, a memset as large as the piece being compressed).
+class scratch_space {
+public:
+    [[nodiscard]] char* get(std::size_t n) {
+        if (n > size_) {
+            data_ = std::make_unique_for_overwrite<char[]>(n);
+            size_ = n;
+        }
+        return data_.get();
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+private:
+    std::unique_ptr<char[]> data_;
+    std::size_t size_ = 0;
+};
 
 #if SLUICE_DETAIL_ZSTD
 class zstd_stream_engine final : public stream_engine {
@@ -78,19 +90,20 @@ public:
     }
     void write(std::string_view in, std::string& out) override { run(in, out, ZSTD_e_continue); }
     void finish(std::string& out) override { run({}, out, ZSTD_e_end); }
-    [[nodiscard]] std::size_t memory_bytes() const noexcept override { return ZSTD_sizeof_CCtx(ctx_.get()); }
+    [[nodiscard]] std::size_t memory_bytes() const noexcept override {
+        return ZSTD_sizeof_CCtx(ctx_.get()) + scratch_.size();
+    }
 
 private:
     void run(std::string_view in, std::string& out, ZSTD_EndDirective mode) {
         ZSTD_inBuffer input{in.data(), in.size(), 0};
+        const std::size_t chunk = ZSTD_CStreamOutSize();
+        char* dst = scratch_.get(chunk);
         for (;;) {
-            const std::size_t chunk = ZSTD_CStreamOutSize();
-            const std::size_t at = out.size();
-            char* dst = grow_for(out, chunk);
             ZSTD_outBuffer output{dst, chunk, 0};
             const std::size_t left = ZSTD_compressStream2(ctx_.get(), &output, &input, mode);
-            out.resize(at + output.pos);
             check(left);
+            out.append(dst, output.pos);
             const bool done = mode == ZSTD_e_end ? left == 0 : input.pos == input.size;
             if (done) return;
         }
@@ -100,6 +113,7 @@ private:
             throw compression_error(std::string("sluice: zstd stream compression failed: ") + ZSTD_getErrorName(rc));
     }
     std::unique_ptr<ZSTD_CCtx, zstd_cctx_deleter> ctx_;
+    scratch_space scratch_;
 };
 #endif
 
@@ -110,25 +124,28 @@ public:
     void write(std::string_view in, std::string& out) override { run(in, out, Z_NO_FLUSH); }
     void finish(std::string& out) override { run({}, out, Z_FINISH); }
     /// zlib's own formula for deflate: (1 << (windowBits + 2)) + (1 << (memLevel + 9)), plus its state.
-    [[nodiscard]] std::size_t memory_bytes() const noexcept override { return (1u << 17) + (1u << 17) + 6 * 1024; }
+    [[nodiscard]] std::size_t memory_bytes() const noexcept override {
+        return (1u << 17) + (1u << 17) + 6 * 1024 + scratch_.size();
+    }
 
 private:
     void run(std::string_view in, std::string& out, int flush) {
         z_stream* z = z_.get();
         z->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
         z->avail_in = static_cast<uInt>(in.size()); // callers pass pieces far below 4 GiB
+        const std::size_t chunk = 64 * 1024;
+        char* dst = scratch_.get(chunk);
         for (;;) {
-            const std::size_t chunk = 64 * 1024 + in.size() / 8;
-            const std::size_t at = out.size();
-            z->next_out = reinterpret_cast<Bytef*>(grow_for(out, chunk));
+            z->next_out = reinterpret_cast<Bytef*>(dst);
             z->avail_out = static_cast<uInt>(chunk);
             const int rc = deflate(z, flush);
-            out.resize(at + (chunk - z->avail_out));
+            out.append(dst, chunk - z->avail_out);
             if (rc == Z_STREAM_ERROR) throw compression_error("sluice: gzip stream compression failed");
             if (flush == Z_FINISH ? rc == Z_STREAM_END : (z->avail_in == 0 && z->avail_out != 0)) return;
         }
     }
     gzip_block_stream z_;
+    scratch_space scratch_;
 };
 #endif
 
@@ -146,33 +163,32 @@ public:
 
     void write(std::string_view in, std::string& out) override {
         begin(out);
-        const std::size_t at = out.size();
         const std::size_t bound = LZ4F_compressBound(in.size(), &prefs_);
-        char* dst = grow_for(out, bound);
+        char* dst = scratch_.get(bound);
         const std::size_t n = LZ4F_compressUpdate(ctx_, dst, bound, in.data(), in.size(), nullptr);
-        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
         check(n);
+        out.append(dst, n);
     }
     /// The frame context keeps the last 64 KiB block (lz4's dictionary) and its state.
-    [[nodiscard]] std::size_t memory_bytes() const noexcept override { return 64 * 1024 + 16 * 1024 + 4096; }
+    [[nodiscard]] std::size_t memory_bytes() const noexcept override {
+        return 64 * 1024 + 16 * 1024 + 4096 + scratch_.size();
+    }
     void finish(std::string& out) override {
         begin(out);
-        const std::size_t at = out.size();
         const std::size_t bound = LZ4F_compressBound(0, &prefs_);
-        char* dst = grow_for(out, bound);
+        char* dst = scratch_.get(bound);
         const std::size_t n = LZ4F_compressEnd(ctx_, dst, bound, nullptr);
-        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
         check(n);
+        out.append(dst, n);
     }
 
 private:
     void begin(std::string& out) {
         if (begun_) return;
-        const std::size_t at = out.size();
-        char* dst = grow_for(out, LZ4F_HEADER_SIZE_MAX);
+        char* dst = scratch_.get(LZ4F_HEADER_SIZE_MAX);
         const std::size_t n = LZ4F_compressBegin(ctx_, dst, LZ4F_HEADER_SIZE_MAX, &prefs_);
-        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
         check(n);
+        out.append(dst, n);
         begun_ = true;
     }
     static void check(std::size_t rc) {
@@ -181,6 +197,7 @@ private:
     }
     LZ4F_cctx* ctx_ = nullptr;
     LZ4F_preferences_t prefs_{};
+    scratch_space scratch_;
     bool begun_ = false;
 };
 #endif

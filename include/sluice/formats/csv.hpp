@@ -50,6 +50,10 @@ struct csv_options {
     compression codec = compression::none;
     /// The codec's level; 0 is the library's default (see stream_compressor).
     int level = 0;
+    /// Compress on the process's compression threads (codec/background_compression.hpp) instead of
+    /// the thread appending records, so an io loop keeps serving while a large object compresses;
+    /// the object's bytes are the same. false: compress inline (no thread is started).
+    bool background_compression = true;
 };
 
 /// Writes one CSV object. Models object_format.
@@ -57,7 +61,7 @@ class csv_writer {
 public:
     /// Throws std::invalid_argument for a bad delimiter, line terminator, repeated column name, or a
     /// codec that is not compiled in.
-    explicit csv_writer(csv_options options = {}) : options_(std::move(options)), output_(options_.codec, options_.level) {
+    explicit csv_writer(csv_options options = {}) : options_(std::move(options)), output_(options_.codec, options_.level, options_.background_compression) {
         const char d = options_.delimiter;
         if (d == '"' || d == '\r' || d == '\n')
             throw std::invalid_argument("sluice::formats::csv_writer: the delimiter cannot be '\"', CR or LF");

@@ -26,13 +26,17 @@ struct ndjson_options {
     compression codec = compression::none;
     /// The codec's level; 0 is the library's default (see stream_compressor).
     int level = 0;
+    /// Compress on the process's compression threads (codec/background_compression.hpp) instead of
+    /// the thread appending records, so an io loop keeps serving while a large object compresses;
+    /// the object's bytes are the same. false: compress inline (no thread is started).
+    bool background_compression = true;
 };
 
 /// Writes one NDJSON object. Models object_format.
 class ndjson_writer {
 public:
     /// Throws std::invalid_argument for a codec that is not compiled in or has no stream format.
-    explicit ndjson_writer(ndjson_options options = {}) : output_(options.codec, options.level) {}
+    explicit ndjson_writer(ndjson_options options = {}) : output_(options.codec, options.level, options.background_compression) {}
 
     /// Appends one record (a JSON document), or refuses it and leaves the object as it was.
     [[nodiscard]] append_result append(std::string_view json) {

@@ -24,12 +24,14 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include <sluice/codec/background_compression.hpp>
 #include <sluice/codec/stream_compression.hpp>
 
 namespace sluice::formats {
@@ -136,19 +138,27 @@ namespace detail {
 /// The object's bytes on their way out: raw encoded text in, optionally through a stream compressor,
 /// into a buffer of complete output that take() hands over. Small writes are gathered into pieces of
 /// `chunk_bytes` before they reach the compressor (a call per record would cost more than the
-/// compression of a record).
+/// compression of a record). With `background` the compressor runs on the process's compression
+/// pool (codec/background_compression.hpp) and compressed output joins the buffer when the next
+/// piece is handed over; the object's bytes are the same either way.
 class object_output {
 public:
-    explicit object_output(compression codec = compression::none, int level = 0, std::size_t chunk_bytes = 128 * 1024)
-        : chunk_bytes_(chunk_bytes) {
-        if (codec != compression::none) compressor_.emplace(codec, level);
+    explicit object_output(compression codec = compression::none, int level = 0, bool background = false,
+                           std::size_t chunk_bytes = 128 * 1024)
+        : codec_(codec), chunk_bytes_(chunk_bytes) {
+        if (codec == compression::none) return;
+        if (background) {
+            pool_ = &sluice::detail::compression_pool::shared();
+            background_ = sluice::detail::background_owner(codec, level, 4 * chunk_bytes);
+        } else {
+            compressor_.emplace(codec, level);
+        }
     }
-
     /// Appends `raw` (encoded, uncompressed) to the object.
     void write(std::string_view raw) {
         if (finished_) throw std::logic_error("sluice::formats: write to a finished object");
         raw_bytes_ += raw.size();
-        if (!compressor_) {
+        if (codec_ == compression::none) {
             ready_.append(raw);
             return;
         }
@@ -159,9 +169,14 @@ public:
     /// Completes the object (compresses what is staged, writes the compressor's trailer).
     void finish() {
         if (finished_) return;
-        if (compressor_) {
+        if (codec_ != compression::none) {
             compress_stage();
-            compressor_->finish(ready_);
+            if (background_) {
+                background_->finish(*pool_);
+                background_->collect(ready_);
+            } else {
+                compressor_->finish(ready_);
+            }
         }
         finished_ = true;
     }
@@ -178,21 +193,33 @@ public:
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return raw_bytes_; }
     [[nodiscard]] std::uint64_t output_bytes() const noexcept { return taken_ + ready_.size(); }
     [[nodiscard]] std::size_t ready_bytes() const noexcept { return ready_.size(); }
-    /// Memory held for the object: output not taken, the staging buffer and the compressor's state.
+    /// Memory held for the object: output not taken, the staging buffer and the compressor's state
+    /// (in the background: also the raw text waiting for the pool).
     [[nodiscard]] std::size_t buffered_bytes() const noexcept {
-        return ready_.capacity() + stage_.capacity() + (compressor_ ? compressor_->memory_bytes() : 0);
+        std::size_t n = ready_.capacity() + stage_.capacity();
+        if (compressor_) n += compressor_->memory_bytes();
+        if (background_) n += background_->memory_bytes();
+        return n;
     }
-    [[nodiscard]] compression codec() const noexcept { return compressor_ ? compressor_->codec() : compression::none; }
+    [[nodiscard]] compression codec() const noexcept { return codec_; }
 
 private:
     void compress_stage() {
         if (stage_.empty()) return;
-        compressor_->write(stage_, ready_);
-        stage_.clear();
+        if (background_) {
+            background_->submit(stage_, *pool_);
+            background_->collect(ready_);
+        } else {
+            compressor_->write(stage_, ready_);
+            stage_.clear();
+        }
     }
 
+    compression codec_;
     std::size_t chunk_bytes_;
     std::optional<stream_compressor> compressor_;
+    sluice::detail::compression_pool* pool_ = nullptr;
+    sluice::detail::background_owner background_;
     std::string stage_;
     std::string ready_;
     std::uint64_t raw_bytes_ = 0;
