@@ -10322,12 +10322,24 @@ public:
     [[nodiscard]] virtual std::size_t memory_bytes() const noexcept = 0;
 };
 
-/// Grows `out` by at least `n` bytes of scratch and returns where the scratch starts.
-inline char* grow_for(std::string& out, std::size_t n) {
-    const std::size_t at = out.size();
-    out.resize(at + n);
-    return out.data() + at;
-}
+/// Output space a compressor writes into before its bytes are appended to the caller's string:
+/// grown when too small, then reused without being cleared (std::string::resize would zero-fill the
+/// whole space on every call, a memset as large as the piece being compressed).
+class scratch_space {
+public:
+    [[nodiscard]] char* get(std::size_t n) {
+        if (n > size_) {
+            data_ = std::make_unique_for_overwrite<char[]>(n);
+            size_ = n;
+        }
+        return data_.get();
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+private:
+    std::unique_ptr<char[]> data_;
+    std::size_t size_ = 0;
+};
 
 #if SLUICE_DETAIL_ZSTD
 class zstd_stream_engine final : public stream_engine {
@@ -10338,19 +10350,20 @@ public:
     }
     void write(std::string_view in, std::string& out) override { run(in, out, ZSTD_e_continue); }
     void finish(std::string& out) override { run({}, out, ZSTD_e_end); }
-    [[nodiscard]] std::size_t memory_bytes() const noexcept override { return ZSTD_sizeof_CCtx(ctx_.get()); }
+    [[nodiscard]] std::size_t memory_bytes() const noexcept override {
+        return ZSTD_sizeof_CCtx(ctx_.get()) + scratch_.size();
+    }
 
 private:
     void run(std::string_view in, std::string& out, ZSTD_EndDirective mode) {
         ZSTD_inBuffer input{in.data(), in.size(), 0};
+        const std::size_t chunk = ZSTD_CStreamOutSize();
+        char* dst = scratch_.get(chunk);
         for (;;) {
-            const std::size_t chunk = ZSTD_CStreamOutSize();
-            const std::size_t at = out.size();
-            char* dst = grow_for(out, chunk);
             ZSTD_outBuffer output{dst, chunk, 0};
             const std::size_t left = ZSTD_compressStream2(ctx_.get(), &output, &input, mode);
-            out.resize(at + output.pos);
             check(left);
+            out.append(dst, output.pos);
             const bool done = mode == ZSTD_e_end ? left == 0 : input.pos == input.size;
             if (done) return;
         }
@@ -10360,6 +10373,7 @@ private:
             throw compression_error(std::string("sluice: zstd stream compression failed: ") + ZSTD_getErrorName(rc));
     }
     std::unique_ptr<ZSTD_CCtx, zstd_cctx_deleter> ctx_;
+    scratch_space scratch_;
 };
 #endif
 
@@ -10370,25 +10384,28 @@ public:
     void write(std::string_view in, std::string& out) override { run(in, out, Z_NO_FLUSH); }
     void finish(std::string& out) override { run({}, out, Z_FINISH); }
     /// zlib's own formula for deflate: (1 << (windowBits + 2)) + (1 << (memLevel + 9)), plus its state.
-    [[nodiscard]] std::size_t memory_bytes() const noexcept override { return (1u << 17) + (1u << 17) + 6 * 1024; }
+    [[nodiscard]] std::size_t memory_bytes() const noexcept override {
+        return (1u << 17) + (1u << 17) + 6 * 1024 + scratch_.size();
+    }
 
 private:
     void run(std::string_view in, std::string& out, int flush) {
         z_stream* z = z_.get();
         z->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
         z->avail_in = static_cast<uInt>(in.size()); // callers pass pieces far below 4 GiB
+        const std::size_t chunk = 64 * 1024;
+        char* dst = scratch_.get(chunk);
         for (;;) {
-            const std::size_t chunk = 64 * 1024 + in.size() / 8;
-            const std::size_t at = out.size();
-            z->next_out = reinterpret_cast<Bytef*>(grow_for(out, chunk));
+            z->next_out = reinterpret_cast<Bytef*>(dst);
             z->avail_out = static_cast<uInt>(chunk);
             const int rc = deflate(z, flush);
-            out.resize(at + (chunk - z->avail_out));
+            out.append(dst, chunk - z->avail_out);
             if (rc == Z_STREAM_ERROR) throw compression_error("sluice: gzip stream compression failed");
             if (flush == Z_FINISH ? rc == Z_STREAM_END : (z->avail_in == 0 && z->avail_out != 0)) return;
         }
     }
     gzip_block_stream z_;
+    scratch_space scratch_;
 };
 #endif
 
@@ -10406,33 +10423,32 @@ public:
 
     void write(std::string_view in, std::string& out) override {
         begin(out);
-        const std::size_t at = out.size();
         const std::size_t bound = LZ4F_compressBound(in.size(), &prefs_);
-        char* dst = grow_for(out, bound);
+        char* dst = scratch_.get(bound);
         const std::size_t n = LZ4F_compressUpdate(ctx_, dst, bound, in.data(), in.size(), nullptr);
-        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
         check(n);
+        out.append(dst, n);
     }
     /// The frame context keeps the last 64 KiB block (lz4's dictionary) and its state.
-    [[nodiscard]] std::size_t memory_bytes() const noexcept override { return 64 * 1024 + 16 * 1024 + 4096; }
+    [[nodiscard]] std::size_t memory_bytes() const noexcept override {
+        return 64 * 1024 + 16 * 1024 + 4096 + scratch_.size();
+    }
     void finish(std::string& out) override {
         begin(out);
-        const std::size_t at = out.size();
         const std::size_t bound = LZ4F_compressBound(0, &prefs_);
-        char* dst = grow_for(out, bound);
+        char* dst = scratch_.get(bound);
         const std::size_t n = LZ4F_compressEnd(ctx_, dst, bound, nullptr);
-        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
         check(n);
+        out.append(dst, n);
     }
 
 private:
     void begin(std::string& out) {
         if (begun_) return;
-        const std::size_t at = out.size();
-        char* dst = grow_for(out, LZ4F_HEADER_SIZE_MAX);
+        char* dst = scratch_.get(LZ4F_HEADER_SIZE_MAX);
         const std::size_t n = LZ4F_compressBegin(ctx_, dst, LZ4F_HEADER_SIZE_MAX, &prefs_);
-        out.resize(at + (LZ4F_isError(n) != 0 ? 0 : n));
         check(n);
+        out.append(dst, n);
         begun_ = true;
     }
     static void check(std::size_t rc) {
@@ -10441,6 +10457,7 @@ private:
     }
     LZ4F_cctx* ctx_ = nullptr;
     LZ4F_preferences_t prefs_{};
+    scratch_space scratch_;
     bool begun_ = false;
 };
 #endif
@@ -32817,12 +32834,266 @@ using logs_dispatcher = batch_dispatcher<logs_service>;
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 
+// begin file sluice/codec/background_compression.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_CODEC_BACKGROUND_COMPRESSION_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_CODEC_BACKGROUND_COMPRESSION_HPP
+
+// Whole-object compression off the caller's thread. An object writer runs on the io loop's thread,
+// and compressing its output (zstd level 1 runs at about the speed of parsing the JSON records it
+// holds) would stall every other coroutine of the loop for as long. Here an object's stream
+// compressor runs on a small process-wide pool of threads instead: the writer hands over its raw
+// text a chunk at a time and collects whatever compressed output is ready, so the loop parses and
+// encodes the next records while a second core compresses the previous ones.
+//
+// Each object is one background_stream: its chunks are compressed in order by one pool thread at a
+// time (a stream is queued on the pool at most once), so the output is byte for byte what the
+// same compressor produces inline. At most `max_queued_bytes` of raw text wait per stream; beyond
+// that the writer waits for the pool (backpressure, bounded memory per open object).
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <pthread.h>
+#include <unistd.h>
+
+
+namespace sluice::detail {
+
+class background_stream;
+
+/// Threads that compress background_streams; one pool per process (shared()), started on first use
+/// and never torn down: its threads wait on it until the process ends, so nothing can outlive it and a
+/// fork()ed child (where the threads do not exist) never joins or destroys what was copied from the
+/// parent.
+class compression_pool {
+public:
+    compression_pool(const compression_pool&) = delete;
+    compression_pool& operator=(const compression_pool&) = delete;
+
+    /// The process's pool: one thread per two cores, at least 1 and at most 4, so the loop keeps a
+    /// core. A fork()ed child gets a pool of its own on first use; writers created before the fork
+    /// must not be used in the child.
+    [[nodiscard]] static compression_pool& shared() {
+        static std::mutex m;
+        static compression_pool* pool = nullptr;
+        const std::lock_guard lock(m);
+        if (pool == nullptr || pool->owner_ != ::getpid()) {
+            const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+            pool = new compression_pool(std::clamp((cores + 1) / 2, 1u, 4u)); // lives as long as the process
+        }
+        return *pool;
+    }
+
+    /// Queues `s` to have its waiting chunks compressed (the caller has marked it scheduled).
+    void schedule(std::shared_ptr<background_stream> s) {
+        {
+            const std::lock_guard lock(m_);
+            ready_.push_back(std::move(s));
+        }
+        work_.notify_one();
+    }
+
+private:
+    explicit compression_pool(unsigned threads) : owner_(::getpid()) {
+        for (unsigned i = 0; i < threads; ++i) std::thread([this] { run(); }).detach();
+    }
+    ~compression_pool() = default; // never called: see shared()
+    inline void run();
+
+    std::mutex m_;
+    std::condition_variable work_;
+    std::deque<std::shared_ptr<background_stream>> ready_;
+    pid_t owner_;
+};
+
+/// One object's compressor, fed by its writer's thread and run on compression_pool's threads.
+class background_stream : public std::enable_shared_from_this<background_stream> {
+public:
+    /// Throws like stream_compressor (an unknown codec or a level out of range), on the caller's thread.
+    background_stream(compression codec, int level, std::size_t max_queued_bytes)
+        : compressor_(codec, level), max_queued_(max_queued_bytes), memory_(compressor_.memory_bytes()) {}
+
+    /// Hands `chunk` over (it is left empty, with a recycled buffer's capacity when one is spare);
+    /// waits while the stream already holds max_queued_bytes. Rethrows a compression failure.
+    void submit(std::string& chunk, compression_pool& pool) {
+        if (chunk.empty()) return; // an empty chunk in the queue means "the trailer"
+        std::unique_lock lock(m_);
+        changed_.wait(lock, [&] { return queued_ < max_queued_ || error_; });
+        if (error_) std::rethrow_exception(error_);
+        queued_ += chunk.size();
+        queue_.push_back(std::move(chunk));
+        chunk = std::string();
+        if (!spare_.empty()) {
+            chunk.swap(spare_.back());
+            spare_.pop_back();
+        }
+        schedule(lock, pool);
+    }
+
+    /// Ends the stream and waits until its last chunk and trailer are compressed.
+    void finish(compression_pool& pool) {
+        std::unique_lock lock(m_);
+        finish_ = true;
+        schedule(lock, pool);
+        lock.lock();
+        changed_.wait(lock, [&] { return finished_ || error_; });
+        if (error_) std::rethrow_exception(error_);
+    }
+
+    /// Appends the compressed output that is ready to `out`. Rethrows a compression failure.
+    void collect(std::string& out) {
+        const std::lock_guard lock(m_);
+        if (error_) std::rethrow_exception(error_);
+        if (out.empty())
+            out.swap(done_);
+        else
+            out.append(done_);
+        done_.clear();
+    }
+
+    /// The writer is gone: chunks not yet compressed are dropped (the pool lets go of the stream).
+    void abandon() noexcept {
+        const std::lock_guard lock(m_);
+        abandoned_ = true;
+        queue_.clear();
+    }
+
+    /// The compressor's state, the raw text waiting and the output not collected, in bytes.
+    [[nodiscard]] std::size_t memory_bytes() const {
+        const std::lock_guard lock(m_);
+        std::size_t n = memory_ + queued_ + done_.capacity();
+        for (const auto& s : spare_) n += s.capacity();
+        return n;
+    }
+
+    /// Runs on a pool thread: compresses the waiting chunks in order, then the trailer if asked.
+    void drain() {
+        std::unique_lock lock(m_);
+        while (!abandoned_ && !error_ && (!queue_.empty() || (finish_ && !finished_))) {
+            std::string chunk;
+            if (!queue_.empty()) {
+                chunk = std::move(queue_.front());
+                queue_.pop_front();
+            }
+            lock.unlock();
+            std::exception_ptr failure;
+            try {
+                if (!chunk.empty())
+                    compressor_.write(chunk, scratch_);
+                else
+                    compressor_.finish(scratch_);
+            } catch (...) {
+                failure = std::current_exception();
+            }
+            lock.lock();
+            settle(chunk, failure);
+        }
+        scheduled_ = false;
+        changed_.notify_all();
+    }
+
+private:
+    // Queues the stream on the pool unless it is there already; unlocks `lock`.
+    void schedule(std::unique_lock<std::mutex>& lock, compression_pool& pool) {
+        const bool queue_it = !scheduled_;
+        scheduled_ = true;
+        lock.unlock();
+        if (queue_it) pool.schedule(shared_from_this());
+    }
+
+    // Publishes one compressed chunk (or the trailer, when `chunk` is empty) under the lock.
+    void settle(std::string& chunk, std::exception_ptr failure) {
+        if (failure) error_ = failure;
+        if (chunk.empty()) finished_ = true;
+        done_.append(scratch_);
+        scratch_.clear();
+        queued_ -= std::min(queued_, chunk.size());
+        memory_ = compressor_.memory_bytes();
+        chunk.clear();
+        if (chunk.capacity() > 0 && spare_.empty()) spare_.push_back(std::move(chunk));
+        changed_.notify_all();
+    }
+
+    mutable std::mutex m_;
+    std::condition_variable changed_;
+    stream_compressor compressor_; // used only by the pool thread draining the stream
+    std::string scratch_;          // likewise
+    std::deque<std::string> queue_;
+    std::vector<std::string> spare_;
+    std::string done_;
+    std::size_t max_queued_;
+    std::size_t queued_ = 0;
+    std::size_t memory_;
+    std::exception_ptr error_;
+    bool scheduled_ = false;
+    bool finish_ = false;
+    bool finished_ = false;
+    bool abandoned_ = false;
+};
+
+/// The writer's handle on its background_stream: abandons the stream when the writer lets go of it
+/// (destroyed or assigned over), so the pool drops the chunks nobody will collect.
+class background_owner {
+public:
+    background_owner() = default;
+    background_owner(compression codec, int level, std::size_t max_queued_bytes)
+        : stream_(std::make_shared<background_stream>(codec, level, max_queued_bytes)) {}
+    ~background_owner() { release(); }
+    background_owner(background_owner&& other) noexcept : stream_(std::move(other.stream_)) {}
+    background_owner& operator=(background_owner&& other) noexcept {
+        if (this != &other) {
+            release();
+            stream_ = std::move(other.stream_);
+        }
+        return *this;
+    }
+    background_owner(const background_owner&) = delete;
+    background_owner& operator=(const background_owner&) = delete;
+
+    explicit operator bool() const noexcept { return stream_ != nullptr; }
+    background_stream* operator->() const noexcept { return stream_.get(); }
+
+private:
+    void release() noexcept {
+        if (stream_) stream_->abandon();
+        stream_.reset();
+    }
+    std::shared_ptr<background_stream> stream_;
+};
+
+void compression_pool::run() {
+    ::pthread_setname_np(::pthread_self(), "sluice-compress");
+    for (;;) {
+        std::shared_ptr<background_stream> s;
+        {
+            std::unique_lock lock(m_);
+            work_.wait(lock, [&] { return !ready_.empty(); });
+            s = std::move(ready_.front());
+            ready_.pop_front();
+        }
+        s->drain();
+    }
+}
+
+} // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_CODEC_BACKGROUND_COMPRESSION_HPP
+// end file sluice/codec/background_compression.hpp
 
 namespace sluice::formats {
 
@@ -32928,19 +33199,27 @@ namespace detail {
 /// The object's bytes on their way out: raw encoded text in, optionally through a stream compressor,
 /// into a buffer of complete output that take() hands over. Small writes are gathered into pieces of
 /// `chunk_bytes` before they reach the compressor (a call per record would cost more than the
-/// compression of a record).
+/// compression of a record). With `background` the compressor runs on the process's compression
+/// pool (codec/background_compression.hpp) and compressed output joins the buffer when the next
+/// piece is handed over; the object's bytes are the same either way.
 class object_output {
 public:
-    explicit object_output(compression codec = compression::none, int level = 0, std::size_t chunk_bytes = 128 * 1024)
-        : chunk_bytes_(chunk_bytes) {
-        if (codec != compression::none) compressor_.emplace(codec, level);
+    explicit object_output(compression codec = compression::none, int level = 0, bool background = false,
+                           std::size_t chunk_bytes = 128 * 1024)
+        : codec_(codec), chunk_bytes_(chunk_bytes) {
+        if (codec == compression::none) return;
+        if (background) {
+            pool_ = &sluice::detail::compression_pool::shared();
+            background_ = sluice::detail::background_owner(codec, level, 4 * chunk_bytes);
+        } else {
+            compressor_.emplace(codec, level);
+        }
     }
-
     /// Appends `raw` (encoded, uncompressed) to the object.
     void write(std::string_view raw) {
         if (finished_) throw std::logic_error("sluice::formats: write to a finished object");
         raw_bytes_ += raw.size();
-        if (!compressor_) {
+        if (codec_ == compression::none) {
             ready_.append(raw);
             return;
         }
@@ -32951,9 +33230,14 @@ public:
     /// Completes the object (compresses what is staged, writes the compressor's trailer).
     void finish() {
         if (finished_) return;
-        if (compressor_) {
+        if (codec_ != compression::none) {
             compress_stage();
-            compressor_->finish(ready_);
+            if (background_) {
+                background_->finish(*pool_);
+                background_->collect(ready_);
+            } else {
+                compressor_->finish(ready_);
+            }
         }
         finished_ = true;
     }
@@ -32970,21 +33254,33 @@ public:
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return raw_bytes_; }
     [[nodiscard]] std::uint64_t output_bytes() const noexcept { return taken_ + ready_.size(); }
     [[nodiscard]] std::size_t ready_bytes() const noexcept { return ready_.size(); }
-    /// Memory held for the object: output not taken, the staging buffer and the compressor's state.
+    /// Memory held for the object: output not taken, the staging buffer and the compressor's state
+    /// (in the background: also the raw text waiting for the pool).
     [[nodiscard]] std::size_t buffered_bytes() const noexcept {
-        return ready_.capacity() + stage_.capacity() + (compressor_ ? compressor_->memory_bytes() : 0);
+        std::size_t n = ready_.capacity() + stage_.capacity();
+        if (compressor_) n += compressor_->memory_bytes();
+        if (background_) n += background_->memory_bytes();
+        return n;
     }
-    [[nodiscard]] compression codec() const noexcept { return compressor_ ? compressor_->codec() : compression::none; }
+    [[nodiscard]] compression codec() const noexcept { return codec_; }
 
 private:
     void compress_stage() {
         if (stage_.empty()) return;
-        compressor_->write(stage_, ready_);
-        stage_.clear();
+        if (background_) {
+            background_->submit(stage_, *pool_);
+            background_->collect(ready_);
+        } else {
+            compressor_->write(stage_, ready_);
+            stage_.clear();
+        }
     }
 
+    compression codec_;
     std::size_t chunk_bytes_;
     std::optional<stream_compressor> compressor_;
+    sluice::detail::compression_pool* pool_ = nullptr;
+    sluice::detail::background_owner background_;
     std::string stage_;
     std::string ready_;
     std::uint64_t raw_bytes_ = 0;
@@ -33684,6 +33980,10 @@ struct csv_options {
     compression codec = compression::none;
     /// The codec's level; 0 is the library's default (see stream_compressor).
     int level = 0;
+    /// Compress on the process's compression threads (codec/background_compression.hpp) instead of
+    /// the thread appending records, so an io loop keeps serving while a large object compresses;
+    /// the object's bytes are the same. false: compress inline (no thread is started).
+    bool background_compression = true;
 };
 
 /// Writes one CSV object. Models object_format.
@@ -33691,7 +33991,7 @@ class csv_writer {
 public:
     /// Throws std::invalid_argument for a bad delimiter, line terminator, repeated column name, or a
     /// codec that is not compiled in.
-    explicit csv_writer(csv_options options = {}) : options_(std::move(options)), output_(options_.codec, options_.level) {
+    explicit csv_writer(csv_options options = {}) : options_(std::move(options)), output_(options_.codec, options_.level, options_.background_compression) {
         const char d = options_.delimiter;
         if (d == '"' || d == '\r' || d == '\n')
             throw std::invalid_argument("sluice::formats::csv_writer: the delimiter cannot be '\"', CR or LF");
@@ -33943,13 +34243,17 @@ struct ndjson_options {
     compression codec = compression::none;
     /// The codec's level; 0 is the library's default (see stream_compressor).
     int level = 0;
+    /// Compress on the process's compression threads (codec/background_compression.hpp) instead of
+    /// the thread appending records, so an io loop keeps serving while a large object compresses;
+    /// the object's bytes are the same. false: compress inline (no thread is started).
+    bool background_compression = true;
 };
 
 /// Writes one NDJSON object. Models object_format.
 class ndjson_writer {
 public:
     /// Throws std::invalid_argument for a codec that is not compiled in or has no stream format.
-    explicit ndjson_writer(ndjson_options options = {}) : output_(options.codec, options.level) {}
+    explicit ndjson_writer(ndjson_options options = {}) : output_(options.codec, options.level, options.background_compression) {}
 
     /// Appends one record (a JSON document), or refuses it and leaves the object as it was.
     [[nodiscard]] append_result append(std::string_view json) {
@@ -35544,12 +35848,266 @@ public:
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 
+// begin file sluice/codec/background_compression.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_CODEC_BACKGROUND_COMPRESSION_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_CODEC_BACKGROUND_COMPRESSION_HPP
+
+// Whole-object compression off the caller's thread. An object writer runs on the io loop's thread,
+// and compressing its output (zstd level 1 runs at about the speed of parsing the JSON records it
+// holds) would stall every other coroutine of the loop for as long. Here an object's stream
+// compressor runs on a small process-wide pool of threads instead: the writer hands over its raw
+// text a chunk at a time and collects whatever compressed output is ready, so the loop parses and
+// encodes the next records while a second core compresses the previous ones.
+//
+// Each object is one background_stream: its chunks are compressed in order by one pool thread at a
+// time (a stream is queued on the pool at most once), so the output is byte for byte what the
+// same compressor produces inline. At most `max_queued_bytes` of raw text wait per stream; beyond
+// that the writer waits for the pool (backpressure, bounded memory per open object).
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <pthread.h>
+#include <unistd.h>
+
+
+namespace sluice::detail {
+
+class background_stream;
+
+/// Threads that compress background_streams; one pool per process (shared()), started on first use
+/// and never torn down: its threads wait on it until the process ends, so nothing can outlive it and a
+/// fork()ed child (where the threads do not exist) never joins or destroys what was copied from the
+/// parent.
+class compression_pool {
+public:
+    compression_pool(const compression_pool&) = delete;
+    compression_pool& operator=(const compression_pool&) = delete;
+
+    /// The process's pool: one thread per two cores, at least 1 and at most 4, so the loop keeps a
+    /// core. A fork()ed child gets a pool of its own on first use; writers created before the fork
+    /// must not be used in the child.
+    [[nodiscard]] static compression_pool& shared() {
+        static std::mutex m;
+        static compression_pool* pool = nullptr;
+        const std::lock_guard lock(m);
+        if (pool == nullptr || pool->owner_ != ::getpid()) {
+            const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+            pool = new compression_pool(std::clamp((cores + 1) / 2, 1u, 4u)); // lives as long as the process
+        }
+        return *pool;
+    }
+
+    /// Queues `s` to have its waiting chunks compressed (the caller has marked it scheduled).
+    void schedule(std::shared_ptr<background_stream> s) {
+        {
+            const std::lock_guard lock(m_);
+            ready_.push_back(std::move(s));
+        }
+        work_.notify_one();
+    }
+
+private:
+    explicit compression_pool(unsigned threads) : owner_(::getpid()) {
+        for (unsigned i = 0; i < threads; ++i) std::thread([this] { run(); }).detach();
+    }
+    ~compression_pool() = default; // never called: see shared()
+    inline void run();
+
+    std::mutex m_;
+    std::condition_variable work_;
+    std::deque<std::shared_ptr<background_stream>> ready_;
+    pid_t owner_;
+};
+
+/// One object's compressor, fed by its writer's thread and run on compression_pool's threads.
+class background_stream : public std::enable_shared_from_this<background_stream> {
+public:
+    /// Throws like stream_compressor (an unknown codec or a level out of range), on the caller's thread.
+    background_stream(compression codec, int level, std::size_t max_queued_bytes)
+        : compressor_(codec, level), max_queued_(max_queued_bytes), memory_(compressor_.memory_bytes()) {}
+
+    /// Hands `chunk` over (it is left empty, with a recycled buffer's capacity when one is spare);
+    /// waits while the stream already holds max_queued_bytes. Rethrows a compression failure.
+    void submit(std::string& chunk, compression_pool& pool) {
+        if (chunk.empty()) return; // an empty chunk in the queue means "the trailer"
+        std::unique_lock lock(m_);
+        changed_.wait(lock, [&] { return queued_ < max_queued_ || error_; });
+        if (error_) std::rethrow_exception(error_);
+        queued_ += chunk.size();
+        queue_.push_back(std::move(chunk));
+        chunk = std::string();
+        if (!spare_.empty()) {
+            chunk.swap(spare_.back());
+            spare_.pop_back();
+        }
+        schedule(lock, pool);
+    }
+
+    /// Ends the stream and waits until its last chunk and trailer are compressed.
+    void finish(compression_pool& pool) {
+        std::unique_lock lock(m_);
+        finish_ = true;
+        schedule(lock, pool);
+        lock.lock();
+        changed_.wait(lock, [&] { return finished_ || error_; });
+        if (error_) std::rethrow_exception(error_);
+    }
+
+    /// Appends the compressed output that is ready to `out`. Rethrows a compression failure.
+    void collect(std::string& out) {
+        const std::lock_guard lock(m_);
+        if (error_) std::rethrow_exception(error_);
+        if (out.empty())
+            out.swap(done_);
+        else
+            out.append(done_);
+        done_.clear();
+    }
+
+    /// The writer is gone: chunks not yet compressed are dropped (the pool lets go of the stream).
+    void abandon() noexcept {
+        const std::lock_guard lock(m_);
+        abandoned_ = true;
+        queue_.clear();
+    }
+
+    /// The compressor's state, the raw text waiting and the output not collected, in bytes.
+    [[nodiscard]] std::size_t memory_bytes() const {
+        const std::lock_guard lock(m_);
+        std::size_t n = memory_ + queued_ + done_.capacity();
+        for (const auto& s : spare_) n += s.capacity();
+        return n;
+    }
+
+    /// Runs on a pool thread: compresses the waiting chunks in order, then the trailer if asked.
+    void drain() {
+        std::unique_lock lock(m_);
+        while (!abandoned_ && !error_ && (!queue_.empty() || (finish_ && !finished_))) {
+            std::string chunk;
+            if (!queue_.empty()) {
+                chunk = std::move(queue_.front());
+                queue_.pop_front();
+            }
+            lock.unlock();
+            std::exception_ptr failure;
+            try {
+                if (!chunk.empty())
+                    compressor_.write(chunk, scratch_);
+                else
+                    compressor_.finish(scratch_);
+            } catch (...) {
+                failure = std::current_exception();
+            }
+            lock.lock();
+            settle(chunk, failure);
+        }
+        scheduled_ = false;
+        changed_.notify_all();
+    }
+
+private:
+    // Queues the stream on the pool unless it is there already; unlocks `lock`.
+    void schedule(std::unique_lock<std::mutex>& lock, compression_pool& pool) {
+        const bool queue_it = !scheduled_;
+        scheduled_ = true;
+        lock.unlock();
+        if (queue_it) pool.schedule(shared_from_this());
+    }
+
+    // Publishes one compressed chunk (or the trailer, when `chunk` is empty) under the lock.
+    void settle(std::string& chunk, std::exception_ptr failure) {
+        if (failure) error_ = failure;
+        if (chunk.empty()) finished_ = true;
+        done_.append(scratch_);
+        scratch_.clear();
+        queued_ -= std::min(queued_, chunk.size());
+        memory_ = compressor_.memory_bytes();
+        chunk.clear();
+        if (chunk.capacity() > 0 && spare_.empty()) spare_.push_back(std::move(chunk));
+        changed_.notify_all();
+    }
+
+    mutable std::mutex m_;
+    std::condition_variable changed_;
+    stream_compressor compressor_; // used only by the pool thread draining the stream
+    std::string scratch_;          // likewise
+    std::deque<std::string> queue_;
+    std::vector<std::string> spare_;
+    std::string done_;
+    std::size_t max_queued_;
+    std::size_t queued_ = 0;
+    std::size_t memory_;
+    std::exception_ptr error_;
+    bool scheduled_ = false;
+    bool finish_ = false;
+    bool finished_ = false;
+    bool abandoned_ = false;
+};
+
+/// The writer's handle on its background_stream: abandons the stream when the writer lets go of it
+/// (destroyed or assigned over), so the pool drops the chunks nobody will collect.
+class background_owner {
+public:
+    background_owner() = default;
+    background_owner(compression codec, int level, std::size_t max_queued_bytes)
+        : stream_(std::make_shared<background_stream>(codec, level, max_queued_bytes)) {}
+    ~background_owner() { release(); }
+    background_owner(background_owner&& other) noexcept : stream_(std::move(other.stream_)) {}
+    background_owner& operator=(background_owner&& other) noexcept {
+        if (this != &other) {
+            release();
+            stream_ = std::move(other.stream_);
+        }
+        return *this;
+    }
+    background_owner(const background_owner&) = delete;
+    background_owner& operator=(const background_owner&) = delete;
+
+    explicit operator bool() const noexcept { return stream_ != nullptr; }
+    background_stream* operator->() const noexcept { return stream_.get(); }
+
+private:
+    void release() noexcept {
+        if (stream_) stream_->abandon();
+        stream_.reset();
+    }
+    std::shared_ptr<background_stream> stream_;
+};
+
+void compression_pool::run() {
+    ::pthread_setname_np(::pthread_self(), "sluice-compress");
+    for (;;) {
+        std::shared_ptr<background_stream> s;
+        {
+            std::unique_lock lock(m_);
+            work_.wait(lock, [&] { return !ready_.empty(); });
+            s = std::move(ready_.front());
+            ready_.pop_front();
+        }
+        s->drain();
+    }
+}
+
+} // namespace sluice::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_CODEC_BACKGROUND_COMPRESSION_HPP
+// end file sluice/codec/background_compression.hpp
 
 namespace sluice::formats {
 
@@ -35655,19 +36213,27 @@ namespace detail {
 /// The object's bytes on their way out: raw encoded text in, optionally through a stream compressor,
 /// into a buffer of complete output that take() hands over. Small writes are gathered into pieces of
 /// `chunk_bytes` before they reach the compressor (a call per record would cost more than the
-/// compression of a record).
+/// compression of a record). With `background` the compressor runs on the process's compression
+/// pool (codec/background_compression.hpp) and compressed output joins the buffer when the next
+/// piece is handed over; the object's bytes are the same either way.
 class object_output {
 public:
-    explicit object_output(compression codec = compression::none, int level = 0, std::size_t chunk_bytes = 128 * 1024)
-        : chunk_bytes_(chunk_bytes) {
-        if (codec != compression::none) compressor_.emplace(codec, level);
+    explicit object_output(compression codec = compression::none, int level = 0, bool background = false,
+                           std::size_t chunk_bytes = 128 * 1024)
+        : codec_(codec), chunk_bytes_(chunk_bytes) {
+        if (codec == compression::none) return;
+        if (background) {
+            pool_ = &sluice::detail::compression_pool::shared();
+            background_ = sluice::detail::background_owner(codec, level, 4 * chunk_bytes);
+        } else {
+            compressor_.emplace(codec, level);
+        }
     }
-
     /// Appends `raw` (encoded, uncompressed) to the object.
     void write(std::string_view raw) {
         if (finished_) throw std::logic_error("sluice::formats: write to a finished object");
         raw_bytes_ += raw.size();
-        if (!compressor_) {
+        if (codec_ == compression::none) {
             ready_.append(raw);
             return;
         }
@@ -35678,9 +36244,14 @@ public:
     /// Completes the object (compresses what is staged, writes the compressor's trailer).
     void finish() {
         if (finished_) return;
-        if (compressor_) {
+        if (codec_ != compression::none) {
             compress_stage();
-            compressor_->finish(ready_);
+            if (background_) {
+                background_->finish(*pool_);
+                background_->collect(ready_);
+            } else {
+                compressor_->finish(ready_);
+            }
         }
         finished_ = true;
     }
@@ -35697,21 +36268,33 @@ public:
     [[nodiscard]] std::uint64_t raw_bytes() const noexcept { return raw_bytes_; }
     [[nodiscard]] std::uint64_t output_bytes() const noexcept { return taken_ + ready_.size(); }
     [[nodiscard]] std::size_t ready_bytes() const noexcept { return ready_.size(); }
-    /// Memory held for the object: output not taken, the staging buffer and the compressor's state.
+    /// Memory held for the object: output not taken, the staging buffer and the compressor's state
+    /// (in the background: also the raw text waiting for the pool).
     [[nodiscard]] std::size_t buffered_bytes() const noexcept {
-        return ready_.capacity() + stage_.capacity() + (compressor_ ? compressor_->memory_bytes() : 0);
+        std::size_t n = ready_.capacity() + stage_.capacity();
+        if (compressor_) n += compressor_->memory_bytes();
+        if (background_) n += background_->memory_bytes();
+        return n;
     }
-    [[nodiscard]] compression codec() const noexcept { return compressor_ ? compressor_->codec() : compression::none; }
+    [[nodiscard]] compression codec() const noexcept { return codec_; }
 
 private:
     void compress_stage() {
         if (stage_.empty()) return;
-        compressor_->write(stage_, ready_);
-        stage_.clear();
+        if (background_) {
+            background_->submit(stage_, *pool_);
+            background_->collect(ready_);
+        } else {
+            compressor_->write(stage_, ready_);
+            stage_.clear();
+        }
     }
 
+    compression codec_;
     std::size_t chunk_bytes_;
     std::optional<stream_compressor> compressor_;
+    sluice::detail::compression_pool* pool_ = nullptr;
+    sluice::detail::background_owner background_;
     std::string stage_;
     std::string ready_;
     std::uint64_t raw_bytes_ = 0;
@@ -36411,6 +36994,10 @@ struct csv_options {
     compression codec = compression::none;
     /// The codec's level; 0 is the library's default (see stream_compressor).
     int level = 0;
+    /// Compress on the process's compression threads (codec/background_compression.hpp) instead of
+    /// the thread appending records, so an io loop keeps serving while a large object compresses;
+    /// the object's bytes are the same. false: compress inline (no thread is started).
+    bool background_compression = true;
 };
 
 /// Writes one CSV object. Models object_format.
@@ -36418,7 +37005,7 @@ class csv_writer {
 public:
     /// Throws std::invalid_argument for a bad delimiter, line terminator, repeated column name, or a
     /// codec that is not compiled in.
-    explicit csv_writer(csv_options options = {}) : options_(std::move(options)), output_(options_.codec, options_.level) {
+    explicit csv_writer(csv_options options = {}) : options_(std::move(options)), output_(options_.codec, options_.level, options_.background_compression) {
         const char d = options_.delimiter;
         if (d == '"' || d == '\r' || d == '\n')
             throw std::invalid_argument("sluice::formats::csv_writer: the delimiter cannot be '\"', CR or LF");
@@ -36670,13 +37257,17 @@ struct ndjson_options {
     compression codec = compression::none;
     /// The codec's level; 0 is the library's default (see stream_compressor).
     int level = 0;
+    /// Compress on the process's compression threads (codec/background_compression.hpp) instead of
+    /// the thread appending records, so an io loop keeps serving while a large object compresses;
+    /// the object's bytes are the same. false: compress inline (no thread is started).
+    bool background_compression = true;
 };
 
 /// Writes one NDJSON object. Models object_format.
 class ndjson_writer {
 public:
     /// Throws std::invalid_argument for a codec that is not compiled in or has no stream format.
-    explicit ndjson_writer(ndjson_options options = {}) : output_(options.codec, options.level) {}
+    explicit ndjson_writer(ndjson_options options = {}) : output_(options.codec, options.level, options.background_compression) {}
 
     /// Appends one record (a JSON document), or refuses it and leaves the object as it was.
     [[nodiscard]] append_result append(std::string_view json) {
