@@ -13,9 +13,11 @@
 #include "support/decompress.hpp"
 #include "support/format_records.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/wait.h>
@@ -273,6 +275,33 @@ TEST_CASE("formats: a background-compressed writer can be moved, or dropped with
     ndjson_writer after(ndjson_with(compression::zstd, true)); // the pool still serves new objects
     REQUIRE(after.append(records[1].json()));
     CHECK(sluice_test::decompress_object(compression::zstd, finish_object(after)) == records[1].json() + "\n");
+}
+
+TEST_CASE("formats: begin_finish ends the object on the pool and sets an event; finish() then has nothing to wait for") {
+    const auto records = sluice_test::sample_records(1500);
+    for (const compression codec : stream_codecs()) {
+        CAPTURE(sluice::to_string(codec));
+        csv_options o;
+        o.codec = codec;
+        csv_writer background(o);
+        o.background_compression = false;
+        csv_writer inline_(o);
+        for (const auto& r : records) {
+            REQUIRE(background.append(r.json()));
+            REQUIRE(inline_.append(r.json()));
+        }
+        sluice::async_event* ended = background.begin_finish();
+        if (codec == compression::none) {
+            CHECK(ended == nullptr); // nothing runs on the pool
+        } else {
+            REQUIRE(ended != nullptr);
+            for (int i = 0; i < 2000 && !ended->is_set(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            CHECK(ended->is_set());
+            CHECK_THROWS_AS((void)background.append(records[0].json()), std::logic_error);
+        }
+        CHECK(inline_.begin_finish() == nullptr);
+        CHECK(finish_object(background) == finish_object(inline_));
+    }
 }
 
 } // TEST_SUITE("background compression")

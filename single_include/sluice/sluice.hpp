@@ -10317,7 +10317,9 @@ class stream_engine {
 public:
     virtual ~stream_engine() = default;
     virtual void write(std::string_view in, std::string& out) = 0;
-    virtual void finish(std::string& out) = 0;
+    /// Compresses `last` and ends the stream. When nothing was written before, the library knows the
+    /// whole size and sizes its tables to it (zstd: kilobytes instead of megabytes for a small object).
+    virtual void finish(std::string_view last, std::string& out) = 0;
     /// What the library holds for the stream (its state and windows), in bytes.
     [[nodiscard]] virtual std::size_t memory_bytes() const noexcept = 0;
 };
@@ -10349,7 +10351,7 @@ public:
         check(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_compressionLevel, level));
     }
     void write(std::string_view in, std::string& out) override { run(in, out, ZSTD_e_continue); }
-    void finish(std::string& out) override { run({}, out, ZSTD_e_end); }
+    void finish(std::string_view last, std::string& out) override { run(last, out, ZSTD_e_end); }
     [[nodiscard]] std::size_t memory_bytes() const noexcept override {
         return ZSTD_sizeof_CCtx(ctx_.get()) + scratch_.size();
     }
@@ -10382,7 +10384,7 @@ class gzip_stream_engine final : public stream_engine {
 public:
     explicit gzip_stream_engine(int level) : z_(true, level) {}
     void write(std::string_view in, std::string& out) override { run(in, out, Z_NO_FLUSH); }
-    void finish(std::string& out) override { run({}, out, Z_FINISH); }
+    void finish(std::string_view last, std::string& out) override { run(last, out, Z_FINISH); }
     /// zlib's own formula for deflate: (1 << (windowBits + 2)) + (1 << (memLevel + 9)), plus its state.
     [[nodiscard]] std::size_t memory_bytes() const noexcept override {
         return (1u << 17) + (1u << 17) + 6 * 1024 + scratch_.size();
@@ -10433,7 +10435,8 @@ public:
     [[nodiscard]] std::size_t memory_bytes() const noexcept override {
         return 64 * 1024 + 16 * 1024 + 4096 + scratch_.size();
     }
-    void finish(std::string& out) override {
+    void finish(std::string_view last, std::string& out) override {
+        if (!last.empty()) write(last, out);
         begin(out);
         const std::size_t bound = LZ4F_compressBound(0, &prefs_);
         char* dst = scratch_.get(bound);
@@ -10499,7 +10502,8 @@ public:
     /// The codec it was made for.
     [[nodiscard]] compression codec() const noexcept { return codec_; }
     /// The memory the library holds for the stream (state and windows), in bytes.
-    [[nodiscard]] std::size_t memory_bytes() const noexcept { return engine_->memory_bytes(); }
+    /// 0 once finished: the library's state is released with the stream's end.
+    [[nodiscard]] std::size_t memory_bytes() const noexcept { return engine_ ? engine_->memory_bytes() : 0; }
 
     /// Compresses `in` and appends what the library emits to `out`. Throws compression_error.
     void write(std::string_view in, std::string& out) {
@@ -10508,10 +10512,16 @@ public:
     }
 
     /// Ends the stream (its last block and trailer are appended to `out`). Once only.
-    void finish(std::string& out) {
+    void finish(std::string& out) { finish({}, out); }
+
+    /// Compresses `last` and ends the stream. Prefer it to write() + finish() for the last piece: a
+    /// stream that was never written before then knows its whole size (zstd sizes its tables to it,
+    /// kilobytes instead of megabytes for a small object). Releases the library's state.
+    void finish(std::string_view last, std::string& out) {
         if (finished_) throw std::logic_error("sluice: stream_compressor::finish called twice");
-        engine_->finish(out);
+        engine_->finish(last, out);
         finished_ = true;
+        engine_.reset();
     }
 
 private:
@@ -32932,7 +32942,7 @@ public:
     /// Hands `chunk` over (it is left empty, with a recycled buffer's capacity when one is spare);
     /// waits while the stream already holds max_queued_bytes. Rethrows a compression failure.
     void submit(std::string& chunk, compression_pool& pool) {
-        if (chunk.empty()) return; // an empty chunk in the queue means "the trailer"
+        if (chunk.empty()) return;
         std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return queued_ < max_queued_ || error_; });
         if (error_) std::rethrow_exception(error_);
@@ -32946,12 +32956,26 @@ public:
         schedule(lock, pool);
     }
 
-    /// Ends the stream and waits until its last chunk and trailer are compressed.
-    void finish(compression_pool& pool) {
+    /// Asks the pool to end the stream with `last` (taken; may be empty) after the chunks handed
+    /// over, without waiting; ended() is set when that is done or compression failed.
+    void request_end(std::string& last, compression_pool& pool) {
         std::unique_lock lock(m_);
+        if (finish_) return;
         finish_ = true;
+        queued_ += last.size();
+        last_ = std::move(last);
+        last.clear();
         schedule(lock, pool);
-        lock.lock();
+    }
+
+    /// Set (from a pool thread) once the stream has ended or failed: a coroutine awaits it instead
+    /// of blocking its loop in finish().
+    [[nodiscard]] async_event& ended() noexcept { return ended_; }
+
+    /// Ends the stream with `last` (as request_end) and waits until it is compressed.
+    void finish(std::string& last, compression_pool& pool) {
+        request_end(last, pool);
+        std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return finished_ || error_; });
         if (error_) std::rethrow_exception(error_);
     }
@@ -32982,30 +33006,32 @@ public:
         return n;
     }
 
-    /// Runs on a pool thread: compresses the waiting chunks in order, then the trailer if asked.
+    /// Runs on a pool thread: compresses the waiting chunks in order, then the last piece and the
+    /// end if asked.
     void drain() {
         std::unique_lock lock(m_);
         while (!abandoned_ && !error_ && (!queue_.empty() || (finish_ && !finished_))) {
-            std::string chunk;
-            if (!queue_.empty()) {
-                chunk = std::move(queue_.front());
-                queue_.pop_front();
-            }
+            const bool end = queue_.empty();
+            std::string chunk = std::move(end ? last_ : queue_.front());
+            if (!end) queue_.pop_front();
             lock.unlock();
             std::exception_ptr failure;
             try {
-                if (!chunk.empty())
-                    compressor_.write(chunk, scratch_);
+                if (end)
+                    compressor_.finish(chunk, scratch_); // releases the library's state
                 else
-                    compressor_.finish(scratch_);
+                    compressor_.write(chunk, scratch_);
             } catch (...) {
                 failure = std::current_exception();
             }
             lock.lock();
-            settle(chunk, failure);
+            settle(chunk, end, failure);
         }
         scheduled_ = false;
+        const bool ended = finished_ || error_;
         changed_.notify_all();
+        lock.unlock();
+        if (ended) ended_.set(); // outside the lock: set() may resume a waiter inline
     }
 
 private:
@@ -33017,10 +33043,10 @@ private:
         if (queue_it) pool.schedule(shared_from_this());
     }
 
-    // Publishes one compressed chunk (or the trailer, when `chunk` is empty) under the lock.
-    void settle(std::string& chunk, std::exception_ptr failure) {
+    // Publishes one compressed chunk (with the stream's end when `end`) under the lock.
+    void settle(std::string& chunk, bool end, std::exception_ptr failure) {
         if (failure) error_ = failure;
-        if (chunk.empty()) finished_ = true;
+        if (end) finished_ = true;
         done_.append(scratch_);
         scratch_.clear();
         queued_ -= std::min(queued_, chunk.size());
@@ -33035,12 +33061,14 @@ private:
     stream_compressor compressor_; // used only by the pool thread draining the stream
     std::string scratch_;          // likewise
     std::deque<std::string> queue_;
+    std::string last_; // the piece that ends the stream, once request_end() ran
     std::vector<std::string> spare_;
     std::string done_;
     std::size_t max_queued_;
     std::size_t queued_ = 0;
     std::size_t memory_;
     std::exception_ptr error_;
+    async_event ended_;
     bool scheduled_ = false;
     bool finish_ = false;
     bool finished_ = false;
@@ -33175,6 +33203,7 @@ concept object_format = requires(W& w, const W& cw, std::string_view json) {
     { w.append(json) } -> std::same_as<append_result>;
     { w.take_output() } -> std::same_as<std::string>;
     { w.finish() } -> std::same_as<void>;
+    { w.begin_finish() } -> std::same_as<async_event*>;
     { cw.finished() } -> std::same_as<bool>;
     { cw.record_count() } -> std::same_as<std::uint64_t>;
     { cw.raw_bytes() } -> std::same_as<std::uint64_t>;
@@ -33217,7 +33246,7 @@ public:
     }
     /// Appends `raw` (encoded, uncompressed) to the object.
     void write(std::string_view raw) {
-        if (finished_) throw std::logic_error("sluice::formats: write to a finished object");
+        if (finished_ || ending_) throw std::logic_error("sluice::formats: write to a finished object");
         raw_bytes_ += raw.size();
         if (codec_ == compression::none) {
             ready_.append(raw);
@@ -33230,16 +33259,25 @@ public:
     /// Completes the object (compresses what is staged, writes the compressor's trailer).
     void finish() {
         if (finished_) return;
-        if (codec_ != compression::none) {
-            compress_stage();
-            if (background_) {
-                background_->finish(*pool_);
-                background_->collect(ready_);
-            } else {
-                compressor_->finish(ready_);
-            }
+        if (background_) {
+            background_->finish(stage_, *pool_); // a no-op hand-over after begin_finish()
+            background_->collect(ready_);
+        } else if (compressor_) {
+            compressor_->finish(stage_, ready_); // the last piece and the end in one call
+            stage_.clear();
+            compressor_.reset(); // the library's state is not needed any more
         }
         finished_ = true;
+    }
+
+    /// With background compression: hands the staged text and the end of the stream to the pool and
+    /// returns the event that is set when both are compressed, so a coroutine can await it and then
+    /// call finish() without blocking its loop. nullptr when finish() will not wait for a pool.
+    [[nodiscard]] async_event* begin_finish() {
+        if (!background_ || finished_) return nullptr;
+        ending_ = true;
+        background_->request_end(stage_, *pool_);
+        return &background_->ended();
     }
 
     /// Hands over the complete output so far.
@@ -33286,6 +33324,7 @@ private:
     std::uint64_t raw_bytes_ = 0;
     std::uint64_t taken_ = 0;
     bool finished_ = false;
+    bool ending_ = false; // begin_finish() ran: only finish() may follow
 };
 
 } // namespace detail
@@ -34071,6 +34110,13 @@ public:
         if (schema_ && !header_written_) write_header();
         output_.finish();
     }
+    /// Starts finish() on the compression threads; await the event (if any) before finish() so it
+    /// does not block (see detail::object_output::begin_finish). No record may be appended after it.
+    [[nodiscard]] async_event* begin_finish() {
+        if (output_.finished()) return nullptr;
+        if (schema_ && !header_written_) write_header();
+        return output_.begin_finish();
+    }
     /// The object's bytes completed since the last call (see object_format).
     [[nodiscard]] std::string take_output() { return output_.take(); }
 
@@ -34284,6 +34330,9 @@ public:
 
     /// Completes the object (the compressor's trailer). Appending afterwards throws std::logic_error.
     void finish() { output_.finish(); }
+    /// Starts finish() on the compression threads; await the event (if any) before finish() so it
+    /// does not block (see detail::object_output::begin_finish). No record may be appended after it.
+    [[nodiscard]] async_event* begin_finish() { return output_.begin_finish(); }
     /// The object's bytes completed since the last call (see object_format).
     [[nodiscard]] std::string take_output() { return output_.take(); }
 
@@ -35423,6 +35472,9 @@ public:
         output_.write(footer);
         output_.finish();
     }
+
+    /// Nothing to wait for before finish(): pages are compressed as they are written (object_format).
+    [[nodiscard]] async_event* begin_finish() noexcept { return nullptr; }
 
     /// The file's bytes completed since the last call: the magic, then whole row groups, then the footer.
     [[nodiscard]] std::string take_output() { return output_.take(); }
@@ -35946,7 +35998,7 @@ public:
     /// Hands `chunk` over (it is left empty, with a recycled buffer's capacity when one is spare);
     /// waits while the stream already holds max_queued_bytes. Rethrows a compression failure.
     void submit(std::string& chunk, compression_pool& pool) {
-        if (chunk.empty()) return; // an empty chunk in the queue means "the trailer"
+        if (chunk.empty()) return;
         std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return queued_ < max_queued_ || error_; });
         if (error_) std::rethrow_exception(error_);
@@ -35960,12 +36012,26 @@ public:
         schedule(lock, pool);
     }
 
-    /// Ends the stream and waits until its last chunk and trailer are compressed.
-    void finish(compression_pool& pool) {
+    /// Asks the pool to end the stream with `last` (taken; may be empty) after the chunks handed
+    /// over, without waiting; ended() is set when that is done or compression failed.
+    void request_end(std::string& last, compression_pool& pool) {
         std::unique_lock lock(m_);
+        if (finish_) return;
         finish_ = true;
+        queued_ += last.size();
+        last_ = std::move(last);
+        last.clear();
         schedule(lock, pool);
-        lock.lock();
+    }
+
+    /// Set (from a pool thread) once the stream has ended or failed: a coroutine awaits it instead
+    /// of blocking its loop in finish().
+    [[nodiscard]] async_event& ended() noexcept { return ended_; }
+
+    /// Ends the stream with `last` (as request_end) and waits until it is compressed.
+    void finish(std::string& last, compression_pool& pool) {
+        request_end(last, pool);
+        std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return finished_ || error_; });
         if (error_) std::rethrow_exception(error_);
     }
@@ -35996,30 +36062,32 @@ public:
         return n;
     }
 
-    /// Runs on a pool thread: compresses the waiting chunks in order, then the trailer if asked.
+    /// Runs on a pool thread: compresses the waiting chunks in order, then the last piece and the
+    /// end if asked.
     void drain() {
         std::unique_lock lock(m_);
         while (!abandoned_ && !error_ && (!queue_.empty() || (finish_ && !finished_))) {
-            std::string chunk;
-            if (!queue_.empty()) {
-                chunk = std::move(queue_.front());
-                queue_.pop_front();
-            }
+            const bool end = queue_.empty();
+            std::string chunk = std::move(end ? last_ : queue_.front());
+            if (!end) queue_.pop_front();
             lock.unlock();
             std::exception_ptr failure;
             try {
-                if (!chunk.empty())
-                    compressor_.write(chunk, scratch_);
+                if (end)
+                    compressor_.finish(chunk, scratch_); // releases the library's state
                 else
-                    compressor_.finish(scratch_);
+                    compressor_.write(chunk, scratch_);
             } catch (...) {
                 failure = std::current_exception();
             }
             lock.lock();
-            settle(chunk, failure);
+            settle(chunk, end, failure);
         }
         scheduled_ = false;
+        const bool ended = finished_ || error_;
         changed_.notify_all();
+        lock.unlock();
+        if (ended) ended_.set(); // outside the lock: set() may resume a waiter inline
     }
 
 private:
@@ -36031,10 +36099,10 @@ private:
         if (queue_it) pool.schedule(shared_from_this());
     }
 
-    // Publishes one compressed chunk (or the trailer, when `chunk` is empty) under the lock.
-    void settle(std::string& chunk, std::exception_ptr failure) {
+    // Publishes one compressed chunk (with the stream's end when `end`) under the lock.
+    void settle(std::string& chunk, bool end, std::exception_ptr failure) {
         if (failure) error_ = failure;
-        if (chunk.empty()) finished_ = true;
+        if (end) finished_ = true;
         done_.append(scratch_);
         scratch_.clear();
         queued_ -= std::min(queued_, chunk.size());
@@ -36049,12 +36117,14 @@ private:
     stream_compressor compressor_; // used only by the pool thread draining the stream
     std::string scratch_;          // likewise
     std::deque<std::string> queue_;
+    std::string last_; // the piece that ends the stream, once request_end() ran
     std::vector<std::string> spare_;
     std::string done_;
     std::size_t max_queued_;
     std::size_t queued_ = 0;
     std::size_t memory_;
     std::exception_ptr error_;
+    async_event ended_;
     bool scheduled_ = false;
     bool finish_ = false;
     bool finished_ = false;
@@ -36189,6 +36259,7 @@ concept object_format = requires(W& w, const W& cw, std::string_view json) {
     { w.append(json) } -> std::same_as<append_result>;
     { w.take_output() } -> std::same_as<std::string>;
     { w.finish() } -> std::same_as<void>;
+    { w.begin_finish() } -> std::same_as<async_event*>;
     { cw.finished() } -> std::same_as<bool>;
     { cw.record_count() } -> std::same_as<std::uint64_t>;
     { cw.raw_bytes() } -> std::same_as<std::uint64_t>;
@@ -36231,7 +36302,7 @@ public:
     }
     /// Appends `raw` (encoded, uncompressed) to the object.
     void write(std::string_view raw) {
-        if (finished_) throw std::logic_error("sluice::formats: write to a finished object");
+        if (finished_ || ending_) throw std::logic_error("sluice::formats: write to a finished object");
         raw_bytes_ += raw.size();
         if (codec_ == compression::none) {
             ready_.append(raw);
@@ -36244,16 +36315,25 @@ public:
     /// Completes the object (compresses what is staged, writes the compressor's trailer).
     void finish() {
         if (finished_) return;
-        if (codec_ != compression::none) {
-            compress_stage();
-            if (background_) {
-                background_->finish(*pool_);
-                background_->collect(ready_);
-            } else {
-                compressor_->finish(ready_);
-            }
+        if (background_) {
+            background_->finish(stage_, *pool_); // a no-op hand-over after begin_finish()
+            background_->collect(ready_);
+        } else if (compressor_) {
+            compressor_->finish(stage_, ready_); // the last piece and the end in one call
+            stage_.clear();
+            compressor_.reset(); // the library's state is not needed any more
         }
         finished_ = true;
+    }
+
+    /// With background compression: hands the staged text and the end of the stream to the pool and
+    /// returns the event that is set when both are compressed, so a coroutine can await it and then
+    /// call finish() without blocking its loop. nullptr when finish() will not wait for a pool.
+    [[nodiscard]] async_event* begin_finish() {
+        if (!background_ || finished_) return nullptr;
+        ending_ = true;
+        background_->request_end(stage_, *pool_);
+        return &background_->ended();
     }
 
     /// Hands over the complete output so far.
@@ -36300,6 +36380,7 @@ private:
     std::uint64_t raw_bytes_ = 0;
     std::uint64_t taken_ = 0;
     bool finished_ = false;
+    bool ending_ = false; // begin_finish() ran: only finish() may follow
 };
 
 } // namespace detail
@@ -37085,6 +37166,13 @@ public:
         if (schema_ && !header_written_) write_header();
         output_.finish();
     }
+    /// Starts finish() on the compression threads; await the event (if any) before finish() so it
+    /// does not block (see detail::object_output::begin_finish). No record may be appended after it.
+    [[nodiscard]] async_event* begin_finish() {
+        if (output_.finished()) return nullptr;
+        if (schema_ && !header_written_) write_header();
+        return output_.begin_finish();
+    }
     /// The object's bytes completed since the last call (see object_format).
     [[nodiscard]] std::string take_output() { return output_.take(); }
 
@@ -37298,6 +37386,9 @@ public:
 
     /// Completes the object (the compressor's trailer). Appending afterwards throws std::logic_error.
     void finish() { output_.finish(); }
+    /// Starts finish() on the compression threads; await the event (if any) before finish() so it
+    /// does not block (see detail::object_output::begin_finish). No record may be appended after it.
+    [[nodiscard]] async_event* begin_finish() { return output_.begin_finish(); }
     /// The object's bytes completed since the last call (see object_format).
     [[nodiscard]] std::string take_output() { return output_.take(); }
 
@@ -38438,6 +38529,9 @@ public:
         output_.finish();
     }
 
+    /// Nothing to wait for before finish(): pages are compressed as they are written (object_format).
+    [[nodiscard]] async_event* begin_finish() noexcept { return nullptr; }
+
     /// The file's bytes completed since the last call: the magic, then whole row groups, then the footer.
     [[nodiscard]] std::string take_output() { return output_.take(); }
 
@@ -38612,6 +38706,10 @@ public:
     /// Writes what ends the object (footer, compressor end); take_output() then has the rest.
     void finish() {
         std::visit([](auto& w) { w.finish(); }, writer_);
+    }
+    /// Starts finish() on the compression threads (see formats::object_format); nullptr: nothing to wait for.
+    [[nodiscard]] async_event* begin_finish() {
+        return std::visit([](auto& w) { return w.begin_finish(); }, writer_);
     }
     /// True once finish() has run.
     [[nodiscard]] bool finished() const noexcept {
@@ -54408,8 +54506,7 @@ public:
         if (options_.body_compression != compression::none) {
             stream_compressor z(options_.body_compression);
             compressed.reserve(body.size() / 4 + 64);
-            z.write(body, compressed);
-            z.finish(compressed);
+            z.finish(body, compressed); // one call: the compressor knows the whole size
         }
         http::request req;
         req.method = options_.method;
@@ -55220,8 +55317,7 @@ private:
         if (options_.gzip) {
             stream_compressor gz(compression::gzip);
             compressed.reserve(lines.size() / 4 + 64);
-            gz.write(lines, compressed);
-            gz.finish(compressed);
+            gz.finish(lines, compressed); // one call: the compressor knows the whole size
         }
         http::request req;
         req.method = "POST";

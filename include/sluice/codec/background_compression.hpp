@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <sluice/codec/stream_compression.hpp>
+#include <sluice/core/event.hpp>
 
 namespace sluice::detail {
 
@@ -88,7 +89,7 @@ public:
     /// Hands `chunk` over (it is left empty, with a recycled buffer's capacity when one is spare);
     /// waits while the stream already holds max_queued_bytes. Rethrows a compression failure.
     void submit(std::string& chunk, compression_pool& pool) {
-        if (chunk.empty()) return; // an empty chunk in the queue means "the trailer"
+        if (chunk.empty()) return;
         std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return queued_ < max_queued_ || error_; });
         if (error_) std::rethrow_exception(error_);
@@ -102,12 +103,26 @@ public:
         schedule(lock, pool);
     }
 
-    /// Ends the stream and waits until its last chunk and trailer are compressed.
-    void finish(compression_pool& pool) {
+    /// Asks the pool to end the stream with `last` (taken; may be empty) after the chunks handed
+    /// over, without waiting; ended() is set when that is done or compression failed.
+    void request_end(std::string& last, compression_pool& pool) {
         std::unique_lock lock(m_);
+        if (finish_) return;
         finish_ = true;
+        queued_ += last.size();
+        last_ = std::move(last);
+        last.clear();
         schedule(lock, pool);
-        lock.lock();
+    }
+
+    /// Set (from a pool thread) once the stream has ended or failed: a coroutine awaits it instead
+    /// of blocking its loop in finish().
+    [[nodiscard]] async_event& ended() noexcept { return ended_; }
+
+    /// Ends the stream with `last` (as request_end) and waits until it is compressed.
+    void finish(std::string& last, compression_pool& pool) {
+        request_end(last, pool);
+        std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return finished_ || error_; });
         if (error_) std::rethrow_exception(error_);
     }
@@ -138,30 +153,32 @@ public:
         return n;
     }
 
-    /// Runs on a pool thread: compresses the waiting chunks in order, then the trailer if asked.
+    /// Runs on a pool thread: compresses the waiting chunks in order, then the last piece and the
+    /// end if asked.
     void drain() {
         std::unique_lock lock(m_);
         while (!abandoned_ && !error_ && (!queue_.empty() || (finish_ && !finished_))) {
-            std::string chunk;
-            if (!queue_.empty()) {
-                chunk = std::move(queue_.front());
-                queue_.pop_front();
-            }
+            const bool end = queue_.empty();
+            std::string chunk = std::move(end ? last_ : queue_.front());
+            if (!end) queue_.pop_front();
             lock.unlock();
             std::exception_ptr failure;
             try {
-                if (!chunk.empty())
-                    compressor_.write(chunk, scratch_);
+                if (end)
+                    compressor_.finish(chunk, scratch_); // releases the library's state
                 else
-                    compressor_.finish(scratch_);
+                    compressor_.write(chunk, scratch_);
             } catch (...) {
                 failure = std::current_exception();
             }
             lock.lock();
-            settle(chunk, failure);
+            settle(chunk, end, failure);
         }
         scheduled_ = false;
+        const bool ended = finished_ || error_;
         changed_.notify_all();
+        lock.unlock();
+        if (ended) ended_.set(); // outside the lock: set() may resume a waiter inline
     }
 
 private:
@@ -173,10 +190,10 @@ private:
         if (queue_it) pool.schedule(shared_from_this());
     }
 
-    // Publishes one compressed chunk (or the trailer, when `chunk` is empty) under the lock.
-    void settle(std::string& chunk, std::exception_ptr failure) {
+    // Publishes one compressed chunk (with the stream's end when `end`) under the lock.
+    void settle(std::string& chunk, bool end, std::exception_ptr failure) {
         if (failure) error_ = failure;
-        if (chunk.empty()) finished_ = true;
+        if (end) finished_ = true;
         done_.append(scratch_);
         scratch_.clear();
         queued_ -= std::min(queued_, chunk.size());
@@ -191,12 +208,14 @@ private:
     stream_compressor compressor_; // used only by the pool thread draining the stream
     std::string scratch_;          // likewise
     std::deque<std::string> queue_;
+    std::string last_; // the piece that ends the stream, once request_end() ran
     std::vector<std::string> spare_;
     std::string done_;
     std::size_t max_queued_;
     std::size_t queued_ = 0;
     std::size_t memory_;
     std::exception_ptr error_;
+    async_event ended_;
     bool scheduled_ = false;
     bool finish_ = false;
     bool finished_ = false;

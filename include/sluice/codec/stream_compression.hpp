@@ -57,7 +57,9 @@ class stream_engine {
 public:
     virtual ~stream_engine() = default;
     virtual void write(std::string_view in, std::string& out) = 0;
-    virtual void finish(std::string& out) = 0;
+    /// Compresses `last` and ends the stream. When nothing was written before, the library knows the
+    /// whole size and sizes its tables to it (zstd: kilobytes instead of megabytes for a small object).
+    virtual void finish(std::string_view last, std::string& out) = 0;
     /// What the library holds for the stream (its state and windows), in bytes.
     [[nodiscard]] virtual std::size_t memory_bytes() const noexcept = 0;
 };
@@ -89,7 +91,7 @@ public:
         check(ZSTD_CCtx_setParameter(ctx_.get(), ZSTD_c_compressionLevel, level));
     }
     void write(std::string_view in, std::string& out) override { run(in, out, ZSTD_e_continue); }
-    void finish(std::string& out) override { run({}, out, ZSTD_e_end); }
+    void finish(std::string_view last, std::string& out) override { run(last, out, ZSTD_e_end); }
     [[nodiscard]] std::size_t memory_bytes() const noexcept override {
         return ZSTD_sizeof_CCtx(ctx_.get()) + scratch_.size();
     }
@@ -122,7 +124,7 @@ class gzip_stream_engine final : public stream_engine {
 public:
     explicit gzip_stream_engine(int level) : z_(true, level) {}
     void write(std::string_view in, std::string& out) override { run(in, out, Z_NO_FLUSH); }
-    void finish(std::string& out) override { run({}, out, Z_FINISH); }
+    void finish(std::string_view last, std::string& out) override { run(last, out, Z_FINISH); }
     /// zlib's own formula for deflate: (1 << (windowBits + 2)) + (1 << (memLevel + 9)), plus its state.
     [[nodiscard]] std::size_t memory_bytes() const noexcept override {
         return (1u << 17) + (1u << 17) + 6 * 1024 + scratch_.size();
@@ -173,7 +175,8 @@ public:
     [[nodiscard]] std::size_t memory_bytes() const noexcept override {
         return 64 * 1024 + 16 * 1024 + 4096 + scratch_.size();
     }
-    void finish(std::string& out) override {
+    void finish(std::string_view last, std::string& out) override {
+        if (!last.empty()) write(last, out);
         begin(out);
         const std::size_t bound = LZ4F_compressBound(0, &prefs_);
         char* dst = scratch_.get(bound);
@@ -239,7 +242,8 @@ public:
     /// The codec it was made for.
     [[nodiscard]] compression codec() const noexcept { return codec_; }
     /// The memory the library holds for the stream (state and windows), in bytes.
-    [[nodiscard]] std::size_t memory_bytes() const noexcept { return engine_->memory_bytes(); }
+    /// 0 once finished: the library's state is released with the stream's end.
+    [[nodiscard]] std::size_t memory_bytes() const noexcept { return engine_ ? engine_->memory_bytes() : 0; }
 
     /// Compresses `in` and appends what the library emits to `out`. Throws compression_error.
     void write(std::string_view in, std::string& out) {
@@ -248,10 +252,16 @@ public:
     }
 
     /// Ends the stream (its last block and trailer are appended to `out`). Once only.
-    void finish(std::string& out) {
+    void finish(std::string& out) { finish({}, out); }
+
+    /// Compresses `last` and ends the stream. Prefer it to write() + finish() for the last piece: a
+    /// stream that was never written before then knows its whole size (zstd sizes its tables to it,
+    /// kilobytes instead of megabytes for a small object). Releases the library's state.
+    void finish(std::string_view last, std::string& out) {
         if (finished_) throw std::logic_error("sluice: stream_compressor::finish called twice");
-        engine_->finish(out);
+        engine_->finish(last, out);
         finished_ = true;
+        engine_.reset();
     }
 
 private:

@@ -141,6 +141,13 @@ public:
         if (schema_ && !header_written_) write_header();
         output_.finish();
     }
+    /// Starts finish() on the compression threads; await the event (if any) before finish() so it
+    /// does not block (see detail::object_output::begin_finish). No record may be appended after it.
+    [[nodiscard]] async_event* begin_finish() {
+        if (output_.finished()) return nullptr;
+        if (schema_ && !header_written_) write_header();
+        return output_.begin_finish();
+    }
     /// The object's bytes completed since the last call (see object_format).
     [[nodiscard]] std::string take_output() { return output_.take(); }
 

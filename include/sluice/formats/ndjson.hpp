@@ -67,6 +67,9 @@ public:
 
     /// Completes the object (the compressor's trailer). Appending afterwards throws std::logic_error.
     void finish() { output_.finish(); }
+    /// Starts finish() on the compression threads; await the event (if any) before finish() so it
+    /// does not block (see detail::object_output::begin_finish). No record may be appended after it.
+    [[nodiscard]] async_event* begin_finish() { return output_.begin_finish(); }
     /// The object's bytes completed since the last call (see object_format).
     [[nodiscard]] std::string take_output() { return output_.take(); }
 

@@ -114,6 +114,7 @@ concept object_format = requires(W& w, const W& cw, std::string_view json) {
     { w.append(json) } -> std::same_as<append_result>;
     { w.take_output() } -> std::same_as<std::string>;
     { w.finish() } -> std::same_as<void>;
+    { w.begin_finish() } -> std::same_as<async_event*>;
     { cw.finished() } -> std::same_as<bool>;
     { cw.record_count() } -> std::same_as<std::uint64_t>;
     { cw.raw_bytes() } -> std::same_as<std::uint64_t>;
@@ -156,7 +157,7 @@ public:
     }
     /// Appends `raw` (encoded, uncompressed) to the object.
     void write(std::string_view raw) {
-        if (finished_) throw std::logic_error("sluice::formats: write to a finished object");
+        if (finished_ || ending_) throw std::logic_error("sluice::formats: write to a finished object");
         raw_bytes_ += raw.size();
         if (codec_ == compression::none) {
             ready_.append(raw);
@@ -169,16 +170,25 @@ public:
     /// Completes the object (compresses what is staged, writes the compressor's trailer).
     void finish() {
         if (finished_) return;
-        if (codec_ != compression::none) {
-            compress_stage();
-            if (background_) {
-                background_->finish(*pool_);
-                background_->collect(ready_);
-            } else {
-                compressor_->finish(ready_);
-            }
+        if (background_) {
+            background_->finish(stage_, *pool_); // a no-op hand-over after begin_finish()
+            background_->collect(ready_);
+        } else if (compressor_) {
+            compressor_->finish(stage_, ready_); // the last piece and the end in one call
+            stage_.clear();
+            compressor_.reset(); // the library's state is not needed any more
         }
         finished_ = true;
+    }
+
+    /// With background compression: hands the staged text and the end of the stream to the pool and
+    /// returns the event that is set when both are compressed, so a coroutine can await it and then
+    /// call finish() without blocking its loop. nullptr when finish() will not wait for a pool.
+    [[nodiscard]] async_event* begin_finish() {
+        if (!background_ || finished_) return nullptr;
+        ending_ = true;
+        background_->request_end(stage_, *pool_);
+        return &background_->ended();
     }
 
     /// Hands over the complete output so far.
@@ -225,6 +235,7 @@ private:
     std::uint64_t raw_bytes_ = 0;
     std::uint64_t taken_ = 0;
     bool finished_ = false;
+    bool ending_ = false; // begin_finish() ran: only finish() may follow
 };
 
 } // namespace detail

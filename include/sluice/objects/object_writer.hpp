@@ -41,6 +41,10 @@ public:
     void finish() {
         std::visit([](auto& w) { w.finish(); }, writer_);
     }
+    /// Starts finish() on the compression threads (see formats::object_format); nullptr: nothing to wait for.
+    [[nodiscard]] async_event* begin_finish() {
+        return std::visit([](auto& w) { return w.begin_finish(); }, writer_);
+    }
     /// True once finish() has run.
     [[nodiscard]] bool finished() const noexcept {
         return std::visit([](const auto& w) { return w.finished(); }, writer_);

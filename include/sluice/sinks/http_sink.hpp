@@ -146,8 +146,7 @@ public:
         if (options_.body_compression != compression::none) {
             stream_compressor z(options_.body_compression);
             compressed.reserve(body.size() / 4 + 64);
-            z.write(body, compressed);
-            z.finish(compressed);
+            z.finish(body, compressed); // one call: the compressor knows the whole size
         }
         http::request req;
         req.method = options_.method;

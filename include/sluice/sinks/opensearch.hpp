@@ -241,8 +241,7 @@ private:
         if (options_.gzip) {
             stream_compressor gz(compression::gzip);
             compressed.reserve(lines.size() / 4 + 64);
-            gz.write(lines, compressed);
-            gz.finish(compressed);
+            gz.finish(lines, compressed); // one call: the compressor knows the whole size
         }
         http::request req;
         req.method = "POST";

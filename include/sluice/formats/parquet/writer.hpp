@@ -140,6 +140,9 @@ public:
         output_.finish();
     }
 
+    /// Nothing to wait for before finish(): pages are compressed as they are written (object_format).
+    [[nodiscard]] async_event* begin_finish() noexcept { return nullptr; }
+
     /// The file's bytes completed since the last call: the magic, then whole row groups, then the footer.
     [[nodiscard]] std::string take_output() { return output_.take(); }
 
