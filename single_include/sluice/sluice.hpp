@@ -32844,7 +32844,6 @@ using logs_dispatcher = batch_dispatcher<logs_service>;
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -32936,12 +32935,12 @@ private:
 class background_stream : public std::enable_shared_from_this<background_stream> {
 public:
     /// Throws like stream_compressor (an unknown codec or a level out of range), on the caller's thread.
-    background_stream(compression codec, int level, std::size_t max_queued_bytes)
-        : compressor_(codec, level), max_queued_(max_queued_bytes), memory_(compressor_.memory_bytes()) {}
+    background_stream(compression_pool& pool, compression codec, int level, std::size_t max_queued_bytes)
+        : pool_(&pool), compressor_(codec, level), max_queued_(max_queued_bytes), memory_(compressor_.memory_bytes()) {}
 
     /// Hands `chunk` over (it is left empty, with a recycled buffer's capacity when one is spare);
     /// waits while the stream already holds max_queued_bytes. Rethrows a compression failure.
-    void submit(std::string& chunk, compression_pool& pool) {
+    void submit(std::string& chunk) {
         if (chunk.empty()) return;
         std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return queued_ < max_queued_ || error_; });
@@ -32953,19 +32952,19 @@ public:
             chunk.swap(spare_.back());
             spare_.pop_back();
         }
-        schedule(lock, pool);
+        schedule(lock);
     }
 
     /// Asks the pool to end the stream with `last` (taken; may be empty) after the chunks handed
     /// over, without waiting; ended() is set when that is done or compression failed.
-    void request_end(std::string& last, compression_pool& pool) {
+    void request_end(std::string& last) {
         std::unique_lock lock(m_);
         if (finish_) return;
         finish_ = true;
         queued_ += last.size();
         last_ = std::move(last);
         last.clear();
-        schedule(lock, pool);
+        schedule(lock);
     }
 
     /// Set (from a pool thread) once the stream has ended or failed: a coroutine awaits it instead
@@ -32973,8 +32972,8 @@ public:
     [[nodiscard]] async_event& ended() noexcept { return ended_; }
 
     /// Ends the stream with `last` (as request_end) and waits until it is compressed.
-    void finish(std::string& last, compression_pool& pool) {
-        request_end(last, pool);
+    void finish(std::string& last) {
+        request_end(last);
         std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return finished_ || error_; });
         if (error_) std::rethrow_exception(error_);
@@ -33036,11 +33035,11 @@ public:
 
 private:
     // Queues the stream on the pool unless it is there already; unlocks `lock`.
-    void schedule(std::unique_lock<std::mutex>& lock, compression_pool& pool) {
+    void schedule(std::unique_lock<std::mutex>& lock) {
         const bool queue_it = !scheduled_;
         scheduled_ = true;
         lock.unlock();
-        if (queue_it) pool.schedule(shared_from_this());
+        if (queue_it) pool_->schedule(shared_from_this());
     }
 
     // Publishes one compressed chunk (with the stream's end when `end`) under the lock.
@@ -33056,6 +33055,7 @@ private:
         changed_.notify_all();
     }
 
+    compression_pool* pool_;
     mutable std::mutex m_;
     std::condition_variable changed_;
     stream_compressor compressor_; // used only by the pool thread draining the stream
@@ -33075,13 +33075,14 @@ private:
     bool abandoned_ = false;
 };
 
-/// The writer's handle on its background_stream: abandons the stream when the writer lets go of it
-/// (destroyed or assigned over), so the pool drops the chunks nobody will collect.
+/// The writer's handle on its background_stream (on the process's shared pool): abandons the stream
+/// when the writer lets go of it (destroyed or assigned over), so the pool drops the chunks nobody
+/// will collect.
 class background_owner {
 public:
     background_owner() = default;
     background_owner(compression codec, int level, std::size_t max_queued_bytes)
-        : stream_(std::make_shared<background_stream>(codec, level, max_queued_bytes)) {}
+        : stream_(std::make_shared<background_stream>(compression_pool::shared(), codec, level, max_queued_bytes)) {}
     ~background_owner() { release(); }
     background_owner(background_owner&& other) noexcept : stream_(std::move(other.stream_)) {}
     background_owner& operator=(background_owner&& other) noexcept {
@@ -33237,13 +33238,12 @@ public:
                            std::size_t chunk_bytes = 128 * 1024)
         : codec_(codec), chunk_bytes_(chunk_bytes) {
         if (codec == compression::none) return;
-        if (background) {
-            pool_ = &sluice::detail::compression_pool::shared();
+        if (background)
             background_ = sluice::detail::background_owner(codec, level, 4 * chunk_bytes);
-        } else {
+        else
             compressor_.emplace(codec, level);
-        }
     }
+
     /// Appends `raw` (encoded, uncompressed) to the object.
     void write(std::string_view raw) {
         if (finished_ || ending_) throw std::logic_error("sluice::formats: write to a finished object");
@@ -33260,7 +33260,7 @@ public:
     void finish() {
         if (finished_) return;
         if (background_) {
-            background_->finish(stage_, *pool_); // a no-op hand-over after begin_finish()
+            background_->finish(stage_); // a no-op hand-over after begin_finish()
             background_->collect(ready_);
         } else if (compressor_) {
             compressor_->finish(stage_, ready_); // the last piece and the end in one call
@@ -33276,7 +33276,7 @@ public:
     [[nodiscard]] async_event* begin_finish() {
         if (!background_ || finished_) return nullptr;
         ending_ = true;
-        background_->request_end(stage_, *pool_);
+        background_->request_end(stage_);
         return &background_->ended();
     }
 
@@ -33306,7 +33306,7 @@ private:
     void compress_stage() {
         if (stage_.empty()) return;
         if (background_) {
-            background_->submit(stage_, *pool_);
+            background_->submit(stage_);
             background_->collect(ready_);
         } else {
             compressor_->write(stage_, ready_);
@@ -33317,7 +33317,6 @@ private:
     compression codec_;
     std::size_t chunk_bytes_;
     std::optional<stream_compressor> compressor_;
-    sluice::detail::compression_pool* pool_ = nullptr;
     sluice::detail::background_owner background_;
     std::string stage_;
     std::string ready_;
@@ -35900,7 +35899,6 @@ public:
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -35992,12 +35990,12 @@ private:
 class background_stream : public std::enable_shared_from_this<background_stream> {
 public:
     /// Throws like stream_compressor (an unknown codec or a level out of range), on the caller's thread.
-    background_stream(compression codec, int level, std::size_t max_queued_bytes)
-        : compressor_(codec, level), max_queued_(max_queued_bytes), memory_(compressor_.memory_bytes()) {}
+    background_stream(compression_pool& pool, compression codec, int level, std::size_t max_queued_bytes)
+        : pool_(&pool), compressor_(codec, level), max_queued_(max_queued_bytes), memory_(compressor_.memory_bytes()) {}
 
     /// Hands `chunk` over (it is left empty, with a recycled buffer's capacity when one is spare);
     /// waits while the stream already holds max_queued_bytes. Rethrows a compression failure.
-    void submit(std::string& chunk, compression_pool& pool) {
+    void submit(std::string& chunk) {
         if (chunk.empty()) return;
         std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return queued_ < max_queued_ || error_; });
@@ -36009,19 +36007,19 @@ public:
             chunk.swap(spare_.back());
             spare_.pop_back();
         }
-        schedule(lock, pool);
+        schedule(lock);
     }
 
     /// Asks the pool to end the stream with `last` (taken; may be empty) after the chunks handed
     /// over, without waiting; ended() is set when that is done or compression failed.
-    void request_end(std::string& last, compression_pool& pool) {
+    void request_end(std::string& last) {
         std::unique_lock lock(m_);
         if (finish_) return;
         finish_ = true;
         queued_ += last.size();
         last_ = std::move(last);
         last.clear();
-        schedule(lock, pool);
+        schedule(lock);
     }
 
     /// Set (from a pool thread) once the stream has ended or failed: a coroutine awaits it instead
@@ -36029,8 +36027,8 @@ public:
     [[nodiscard]] async_event& ended() noexcept { return ended_; }
 
     /// Ends the stream with `last` (as request_end) and waits until it is compressed.
-    void finish(std::string& last, compression_pool& pool) {
-        request_end(last, pool);
+    void finish(std::string& last) {
+        request_end(last);
         std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return finished_ || error_; });
         if (error_) std::rethrow_exception(error_);
@@ -36092,11 +36090,11 @@ public:
 
 private:
     // Queues the stream on the pool unless it is there already; unlocks `lock`.
-    void schedule(std::unique_lock<std::mutex>& lock, compression_pool& pool) {
+    void schedule(std::unique_lock<std::mutex>& lock) {
         const bool queue_it = !scheduled_;
         scheduled_ = true;
         lock.unlock();
-        if (queue_it) pool.schedule(shared_from_this());
+        if (queue_it) pool_->schedule(shared_from_this());
     }
 
     // Publishes one compressed chunk (with the stream's end when `end`) under the lock.
@@ -36112,6 +36110,7 @@ private:
         changed_.notify_all();
     }
 
+    compression_pool* pool_;
     mutable std::mutex m_;
     std::condition_variable changed_;
     stream_compressor compressor_; // used only by the pool thread draining the stream
@@ -36131,13 +36130,14 @@ private:
     bool abandoned_ = false;
 };
 
-/// The writer's handle on its background_stream: abandons the stream when the writer lets go of it
-/// (destroyed or assigned over), so the pool drops the chunks nobody will collect.
+/// The writer's handle on its background_stream (on the process's shared pool): abandons the stream
+/// when the writer lets go of it (destroyed or assigned over), so the pool drops the chunks nobody
+/// will collect.
 class background_owner {
 public:
     background_owner() = default;
     background_owner(compression codec, int level, std::size_t max_queued_bytes)
-        : stream_(std::make_shared<background_stream>(codec, level, max_queued_bytes)) {}
+        : stream_(std::make_shared<background_stream>(compression_pool::shared(), codec, level, max_queued_bytes)) {}
     ~background_owner() { release(); }
     background_owner(background_owner&& other) noexcept : stream_(std::move(other.stream_)) {}
     background_owner& operator=(background_owner&& other) noexcept {
@@ -36293,13 +36293,12 @@ public:
                            std::size_t chunk_bytes = 128 * 1024)
         : codec_(codec), chunk_bytes_(chunk_bytes) {
         if (codec == compression::none) return;
-        if (background) {
-            pool_ = &sluice::detail::compression_pool::shared();
+        if (background)
             background_ = sluice::detail::background_owner(codec, level, 4 * chunk_bytes);
-        } else {
+        else
             compressor_.emplace(codec, level);
-        }
     }
+
     /// Appends `raw` (encoded, uncompressed) to the object.
     void write(std::string_view raw) {
         if (finished_ || ending_) throw std::logic_error("sluice::formats: write to a finished object");
@@ -36316,7 +36315,7 @@ public:
     void finish() {
         if (finished_) return;
         if (background_) {
-            background_->finish(stage_, *pool_); // a no-op hand-over after begin_finish()
+            background_->finish(stage_); // a no-op hand-over after begin_finish()
             background_->collect(ready_);
         } else if (compressor_) {
             compressor_->finish(stage_, ready_); // the last piece and the end in one call
@@ -36332,7 +36331,7 @@ public:
     [[nodiscard]] async_event* begin_finish() {
         if (!background_ || finished_) return nullptr;
         ending_ = true;
-        background_->request_end(stage_, *pool_);
+        background_->request_end(stage_);
         return &background_->ended();
     }
 
@@ -36362,7 +36361,7 @@ private:
     void compress_stage() {
         if (stage_.empty()) return;
         if (background_) {
-            background_->submit(stage_, *pool_);
+            background_->submit(stage_);
             background_->collect(ready_);
         } else {
             compressor_->write(stage_, ready_);
@@ -36373,7 +36372,6 @@ private:
     compression codec_;
     std::size_t chunk_bytes_;
     std::optional<stream_compressor> compressor_;
-    sluice::detail::compression_pool* pool_ = nullptr;
     sluice::detail::background_owner background_;
     std::string stage_;
     std::string ready_;

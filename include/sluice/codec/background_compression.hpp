@@ -83,12 +83,12 @@ private:
 class background_stream : public std::enable_shared_from_this<background_stream> {
 public:
     /// Throws like stream_compressor (an unknown codec or a level out of range), on the caller's thread.
-    background_stream(compression codec, int level, std::size_t max_queued_bytes)
-        : compressor_(codec, level), max_queued_(max_queued_bytes), memory_(compressor_.memory_bytes()) {}
+    background_stream(compression_pool& pool, compression codec, int level, std::size_t max_queued_bytes)
+        : pool_(&pool), compressor_(codec, level), max_queued_(max_queued_bytes), memory_(compressor_.memory_bytes()) {}
 
     /// Hands `chunk` over (it is left empty, with a recycled buffer's capacity when one is spare);
     /// waits while the stream already holds max_queued_bytes. Rethrows a compression failure.
-    void submit(std::string& chunk, compression_pool& pool) {
+    void submit(std::string& chunk) {
         if (chunk.empty()) return;
         std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return queued_ < max_queued_ || error_; });
@@ -100,19 +100,19 @@ public:
             chunk.swap(spare_.back());
             spare_.pop_back();
         }
-        schedule(lock, pool);
+        schedule(lock);
     }
 
     /// Asks the pool to end the stream with `last` (taken; may be empty) after the chunks handed
     /// over, without waiting; ended() is set when that is done or compression failed.
-    void request_end(std::string& last, compression_pool& pool) {
+    void request_end(std::string& last) {
         std::unique_lock lock(m_);
         if (finish_) return;
         finish_ = true;
         queued_ += last.size();
         last_ = std::move(last);
         last.clear();
-        schedule(lock, pool);
+        schedule(lock);
     }
 
     /// Set (from a pool thread) once the stream has ended or failed: a coroutine awaits it instead
@@ -120,8 +120,8 @@ public:
     [[nodiscard]] async_event& ended() noexcept { return ended_; }
 
     /// Ends the stream with `last` (as request_end) and waits until it is compressed.
-    void finish(std::string& last, compression_pool& pool) {
-        request_end(last, pool);
+    void finish(std::string& last) {
+        request_end(last);
         std::unique_lock lock(m_);
         changed_.wait(lock, [&] { return finished_ || error_; });
         if (error_) std::rethrow_exception(error_);
@@ -183,11 +183,11 @@ public:
 
 private:
     // Queues the stream on the pool unless it is there already; unlocks `lock`.
-    void schedule(std::unique_lock<std::mutex>& lock, compression_pool& pool) {
+    void schedule(std::unique_lock<std::mutex>& lock) {
         const bool queue_it = !scheduled_;
         scheduled_ = true;
         lock.unlock();
-        if (queue_it) pool.schedule(shared_from_this());
+        if (queue_it) pool_->schedule(shared_from_this());
     }
 
     // Publishes one compressed chunk (with the stream's end when `end`) under the lock.
@@ -203,6 +203,7 @@ private:
         changed_.notify_all();
     }
 
+    compression_pool* pool_;
     mutable std::mutex m_;
     std::condition_variable changed_;
     stream_compressor compressor_; // used only by the pool thread draining the stream
@@ -222,13 +223,14 @@ private:
     bool abandoned_ = false;
 };
 
-/// The writer's handle on its background_stream: abandons the stream when the writer lets go of it
-/// (destroyed or assigned over), so the pool drops the chunks nobody will collect.
+/// The writer's handle on its background_stream (on the process's shared pool): abandons the stream
+/// when the writer lets go of it (destroyed or assigned over), so the pool drops the chunks nobody
+/// will collect.
 class background_owner {
 public:
     background_owner() = default;
     background_owner(compression codec, int level, std::size_t max_queued_bytes)
-        : stream_(std::make_shared<background_stream>(codec, level, max_queued_bytes)) {}
+        : stream_(std::make_shared<background_stream>(compression_pool::shared(), codec, level, max_queued_bytes)) {}
     ~background_owner() { release(); }
     background_owner(background_owner&& other) noexcept : stream_(std::move(other.stream_)) {}
     background_owner& operator=(background_owner&& other) noexcept {

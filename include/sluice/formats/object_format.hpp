@@ -24,7 +24,6 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -148,13 +147,12 @@ public:
                            std::size_t chunk_bytes = 128 * 1024)
         : codec_(codec), chunk_bytes_(chunk_bytes) {
         if (codec == compression::none) return;
-        if (background) {
-            pool_ = &sluice::detail::compression_pool::shared();
+        if (background)
             background_ = sluice::detail::background_owner(codec, level, 4 * chunk_bytes);
-        } else {
+        else
             compressor_.emplace(codec, level);
-        }
     }
+
     /// Appends `raw` (encoded, uncompressed) to the object.
     void write(std::string_view raw) {
         if (finished_ || ending_) throw std::logic_error("sluice::formats: write to a finished object");
@@ -171,7 +169,7 @@ public:
     void finish() {
         if (finished_) return;
         if (background_) {
-            background_->finish(stage_, *pool_); // a no-op hand-over after begin_finish()
+            background_->finish(stage_); // a no-op hand-over after begin_finish()
             background_->collect(ready_);
         } else if (compressor_) {
             compressor_->finish(stage_, ready_); // the last piece and the end in one call
@@ -187,7 +185,7 @@ public:
     [[nodiscard]] async_event* begin_finish() {
         if (!background_ || finished_) return nullptr;
         ending_ = true;
-        background_->request_end(stage_, *pool_);
+        background_->request_end(stage_);
         return &background_->ended();
     }
 
@@ -217,7 +215,7 @@ private:
     void compress_stage() {
         if (stage_.empty()) return;
         if (background_) {
-            background_->submit(stage_, *pool_);
+            background_->submit(stage_);
             background_->collect(ready_);
         } else {
             compressor_->write(stage_, ready_);
@@ -228,7 +226,6 @@ private:
     compression codec_;
     std::size_t chunk_bytes_;
     std::optional<stream_compressor> compressor_;
-    sluice::detail::compression_pool* pool_ = nullptr;
     sluice::detail::background_owner background_;
     std::string stage_;
     std::string ready_;
