@@ -34,6 +34,7 @@
 #include <sluice/aws/batch/service.hpp>
 #include <sluice/aws/batch/sink.hpp>
 #include <sluice/aws/service_client.hpp>
+#include <sluice/core/detail/block_pool.hpp>
 #include <sluice/core/sync_wait.hpp>
 #include <sluice/core/task.hpp>
 #include <sluice/delivery/pipeline.hpp>
@@ -151,7 +152,7 @@ public:
         if (!admitted.duplicate) enqueue(p);
         co_await done_awaiter{p.get()};
         if (!p->ok) {
-            outcome failure = p->failure;
+            outcome failure = *p->failure;
             throw delivery_error(std::move(failure));
         }
         co_return batch_receipt{p->attempts, admitted.duplicate, p->superseded};
@@ -206,7 +207,8 @@ public:
 
 private:
     /// One submitted record until its outcome is known. The engine's callback holds it through `self`
-    /// (a raw pointer fits std::function's inline storage: no allocation beyond this one).
+    /// (a raw pointer fits std::function's inline storage: no allocation beyond this one, which comes
+    /// from pool_). Small: thousands are alive while a burst goes out.
     struct pending {
         std::string entry; // the encoded entry (the duplicate check's key)
         entry_meta meta;
@@ -214,7 +216,8 @@ private:
         bool ok = false;
         bool superseded = false;
         unsigned attempts = 0;
-        outcome failure;
+        /// Why it failed (set when done and not ok); on the heap, since most records succeed.
+        std::unique_ptr<outcome> failure;
         std::vector<std::coroutine_handle<>> waiters;
         /// submit(): the record, for the unprocessed list.
         std::optional<record_type> record;
@@ -235,6 +238,9 @@ private:
         bool duplicate = false;
         std::string invalid;
     };
+
+    /// Freed pending records kept for reuse (about 300 bytes each).
+    static constexpr std::size_t max_spare_pending = 8192;
 
     struct done_awaiter {
         pending* p;
@@ -298,10 +304,10 @@ private:
         if (p.ok) {
             ++stats_.delivered;
         } else {
-            p.failure = result;
+            p.failure = std::make_unique<outcome>(result);
             ++stats_.failed;
             if (p.record)
-                unprocessed_.push_back(unprocessed_type{std::move(*p.record), p.failure.message, p.failure.sent, p.attempts, p.failure});
+                unprocessed_.push_back(unprocessed_type{std::move(*p.record), result.message, result.sent, p.attempts, result});
         }
         if (dedups()) {
             auto it = pending_.find(std::string_view(p.entry));
@@ -310,7 +316,7 @@ private:
         for (auto& rider : std::exchange(p.riders, {})) {
             rider->ok = p.ok;
             rider->attempts = p.attempts;
-            rider->failure = p.failure;
+            if (p.failure) rider->failure = std::make_unique<outcome>(*p.failure);
             finish(*rider);
         }
         if (replaces() && !p.meta.dedup_key.empty()) next_write(keep);
@@ -359,7 +365,7 @@ private:
                                         field::plain("similar_not_logged", *held)});
             return out;
         }
-        auto p = std::make_shared<pending>();
+        auto p = std::allocate_shared<pending>(detail::pool_allocator<pending>(pool_.get()));
         p->meta = service_.encode_entry(r, p->entry);
         if (dedups()) {
             auto it = pending_.find(std::string_view(p->entry));
@@ -380,6 +386,8 @@ private:
         return out;
     }
 
+    /// Declared first: every other member that holds a pending goes before it.
+    detail::block_pool_owner pool_{max_spare_pending};
     io_loop* loop_;
     batch_dispatcher_options options_;
     Service service_;
