@@ -447,6 +447,41 @@ TEST_CASE("submit: outcomes through a callback, no coroutine per record") {
     CHECK(sink.delivered().size() == 490);
 }
 
+TEST_CASE("submit: the callback with data gets back the bytes of every record not delivered, none of the rest") {
+    io_loop loop;
+    fault_injecting_sink sink(loop, {.reject = [](std::string_view r) { return id_of(r) % 10 == 3; }});
+    fault_pipeline p(loop, sink, {.batch = {.max_events = 16, .max_bytes = 1u << 20, .max_age = 1ms}, .retry = quick_retries()});
+    std::map<int, std::pair<outcome_kind, std::string>> outcomes;
+    std::string refused;
+    outcome_kind refused_kind = outcome_kind::ok;
+    loop.run_until_complete([&]() -> task<void> {
+        for (int id = 0; id < 200; ++id)
+            p.submit(record_of("s", id), {}, [&outcomes, id](const outcome& o, std::string&& data) {
+                outcomes[id] = {o.kind, std::move(data)};
+            });
+        co_await p.flush();
+        co_await p.stop();
+        p.submit("late/1", {}, [&](const outcome& o, std::string&& data) {
+            refused_kind = o.kind;
+            refused = std::move(data);
+        });
+    }());
+    loop.drain();
+    REQUIRE(outcomes.size() == 200);
+    for (const auto& [id, result] : outcomes) {
+        if (id % 10 == 3) {
+            CHECK(result.first == outcome_kind::reject);
+            CHECK(result.second == record_of("s", id)); // the bytes, for the sender to rebuild its record
+        } else {
+            CHECK(result.first == outcome_kind::ok);
+            CHECK(result.second.empty());
+        }
+    }
+    CHECK(refused_kind == outcome_kind::cancelled); // refused at once, after stop()
+    CHECK(refused == "late/1");
+    CHECK(sink.delivered().size() == 180);
+}
+
 TEST_CASE("calls from another thread hop onto the loop: deliver(), submit(), flush(), stop()") {
     io_loop loop;
     fault_injecting_sink sink(loop);

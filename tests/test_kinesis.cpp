@@ -16,6 +16,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -359,6 +360,17 @@ TEST_CASE("kinesis: entries and requests are the JSON the API reference shows, b
     CHECK(*text::decode_base64(std::string_view(records.at(1)["Data"])) == b.data);
     CHECK(std::string_view(records.at(1)["PartitionKey"]) == "caf\xC3\xA9");
     CHECK(records.at(1)["ExplicitHashKey"].error() == simdjson::NO_SUCH_FIELD);
+
+    // The dispatcher keeps only entries of submitted records and rebuilds failed ones from them.
+    const kinesis_record ra = s.decode_entry(ea);
+    CHECK(ra.data == binary);
+    CHECK(ra.partition_key == "k\"1\"");
+    CHECK(ra.explicit_hash_key == "42");
+    const kinesis_record rb = s.decode_entry(eb);
+    CHECK(rb.data == b.data);
+    CHECK(rb.partition_key == "caf\xC3\xA9");
+    CHECK(rb.explicit_hash_key.empty());
+    CHECK_THROWS_AS((void)s.decode_entry("{\"Data\":\"not base64!\",\"PartitionKey\":\"k\"}"), std::logic_error);
 }
 
 TEST_CASE("kinesis: 1,200 records arrive once each, in requests within Kinesis's limits") {
@@ -529,6 +541,34 @@ TEST_CASE("kinesis: a stream that does not exist hands every record back, reject
     CHECK(ids.size() == 31);
     CHECK(requests == h.kinesis.requests); // one HTTP request per engine request: no hidden retries
     CHECK(h.kinesis.accepted.empty());
+}
+
+TEST_CASE("kinesis: failed records come back from flush() as sent: their bytes, the key sluice chose, the hash key") {
+    harness h;
+    h.kinesis.request_fault = [](std::size_t) -> std::optional<http_reply> {
+        return fake_kinesis::error(400, "ResourceNotFoundException", "Stream events under account 123 not found.");
+    };
+    std::vector<batch_unprocessed<kinesis_record>> unprocessed;
+    std::string binary;
+    for (int i = 0; i < 256; ++i) binary += static_cast<char>(255 - i);
+    run_kinesis(h, stream(), {}, [&](kinesis_dispatcher& d) -> task<void> {
+        d.submit(kinesis_record{binary, "key \"one\"", "170141183460469231731687303715884105728"});
+        d.submit(kinesis_record{"no key given", {}, {}}); // prepare() picks a random partition key
+        unprocessed = co_await d.flush();
+    });
+    REQUIRE(unprocessed.size() == 2);
+    std::sort(unprocessed.begin(), unprocessed.end(),
+              [](const auto& x, const auto& y) { return x.record.data.size() > y.record.data.size(); });
+    CHECK(unprocessed[0].record.data == binary);
+    CHECK(unprocessed[0].record.partition_key == "key \"one\"");
+    CHECK(unprocessed[0].record.explicit_hash_key == "170141183460469231731687303715884105728");
+    CHECK(unprocessed[1].record.data == "no key given");
+    CHECK_FALSE(unprocessed[1].record.partition_key.empty()); // the key it was sent with
+    CHECK(unprocessed[1].record.explicit_hash_key.empty());
+    for (const auto& u : unprocessed) {
+        CHECK(u.details.kind == outcome_kind::reject);
+        CHECK(u.sent);
+    }
 }
 
 TEST_CASE("kinesis: send() resolves with the record's own outcome; a collector sees it in its result") {

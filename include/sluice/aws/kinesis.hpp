@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -37,6 +38,7 @@
 #include <sluice/aws/batch/dispatcher.hpp>
 #include <sluice/aws/batch/response.hpp>
 #include <sluice/aws/batch/service.hpp>
+#include <sluice/text/base64.hpp>
 #include <sluice/text/json_writer.hpp>
 #include <sluice/text/utf8.hpp>
 
@@ -176,6 +178,24 @@ public:
         meta.counted = r.data.size() + r.partition_key.size();
         if (options_.order_by_partition_key) meta.order_key = r.partition_key;
         return meta;
+    }
+
+    /// The record an entry of encode_entry() holds, as sent (with the partition key prepare() chose):
+    /// the dispatcher keeps only the entry of a submitted record and rebuilds the record for flush()'s
+    /// list when it failed. Throws std::logic_error for text encode_entry() did not write.
+    [[nodiscard]] kinesis_record decode_entry(std::string_view entry) const {
+        simdjson::dom::parser parser;
+        simdjson::dom::object fields;
+        std::string_view data;
+        std::string_view key;
+        std::string_view hash;
+        if (parser.parse(entry.data(), entry.size()).get(fields) != simdjson::SUCCESS ||
+            fields["Data"].get(data) != simdjson::SUCCESS || fields["PartitionKey"].get(key) != simdjson::SUCCESS)
+            throw std::logic_error("sluice: not a Kinesis entry");
+        if (fields["ExplicitHashKey"].get(hash) != simdjson::SUCCESS) hash = {};
+        std::optional<std::string> raw = text::decode_base64(data);
+        if (!raw) throw std::logic_error("sluice: a Kinesis entry's Data is not base64");
+        return kinesis_record{std::move(*raw), std::string(key), std::string(hash)};
     }
 
     /// {"StreamName":..,"StreamARN":..,"Records":[entries]}

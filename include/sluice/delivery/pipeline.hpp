@@ -153,19 +153,15 @@ public:
     /// a caller bounds what it has submitted and not yet seen finished. `on_done` must not throw. Any
     /// thread (it is posted to the loop).
     void submit(std::string record, record_options options, std::function<void(const outcome&)> on_done) {
-        if (!loop_->in_loop_thread()) {
-            loop_->call_soon([this, r = std::move(record), o = std::move(options), f = std::move(on_done)]() mutable {
-                submit(std::move(r), std::move(o), std::move(f));
-            });
-            return;
-        }
-        node_lease n = lease(detail::node_origin::callback, std::move(record), std::move(options));
-        if (auto why = check(*n.get())) {
-            on_done(*why);
-            return;
-        }
-        n.get()->callback = std::move(on_done);
-        enter(n.release());
+        submit_node(std::move(record), std::move(options), detail::node_callback(std::move(on_done)));
+    }
+
+    /// submit() for a sender that keeps nothing of the record but what it needs on success: when the
+    /// record is not delivered, `on_done` also gets its bytes back (moved out of the engine), e.g.
+    /// to rebuild the caller's record for a list of what was not sent.
+    void submit(std::string record, record_options options,
+                std::function<void(const outcome&, std::string&&)> on_done) {
+        submit_node(std::move(record), std::move(options), detail::node_callback(std::move(on_done)));
     }
 
     /// Seals the open batches now and waits until every record admitted so far has finished (and,
@@ -243,6 +239,22 @@ private:
         detail::node_pool* pool_;
         node* n_;
     };
+
+    void submit_node(std::string record, record_options options, detail::node_callback on_done) {
+        if (!loop_->in_loop_thread()) {
+            loop_->call_soon([this, r = std::move(record), o = std::move(options), f = std::move(on_done)]() mutable {
+                submit_node(std::move(r), std::move(o), std::move(f));
+            });
+            return;
+        }
+        node_lease n = lease(detail::node_origin::callback, std::move(record), std::move(options));
+        if (auto why = check(*n.get())) {
+            detail::call_back(on_done, *why, std::move(n.get()->data));
+            return;
+        }
+        n.get()->callback = std::move(on_done);
+        enter(n.release());
+    }
 
     node_lease lease(detail::node_origin origin, std::string&& record, record_options&& options) {
         node* n = pool_.make(origin);
@@ -609,9 +621,12 @@ private:
             success_.sent = n->sent;
             o = &success_;
         }
-        std::function<void(const outcome&)> callback = std::move(n->callback);
+        // The callback runs after the node went back to the pool (it may submit again): what it
+        // needs of the node is moved out first.
+        detail::node_callback callback = std::move(n->callback);
+        std::string data = o->is_ok() ? std::string() : std::move(n->data);
         pool_.release(n);
-        callback(*o);
+        detail::call_back(callback, *o, std::move(data));
     }
 
     task<void> dead_letter_then_release(node* n) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <sluice/core/outcome.hpp>
@@ -23,6 +24,23 @@ namespace sluice::detail {
 
 /// Where a record stands.
 enum class node_state : std::uint8_t { pending, delivered, failed, persisted };
+
+/// submit()'s callback: the outcome only.
+using record_callback = std::function<void(const outcome&)>;
+/// submit()'s other callback: the outcome, and the record's bytes when it was not delivered (moved
+/// out of the engine), for a sender that keeps nothing else of it (the AWS batch dispatcher).
+using record_callback_with_data = std::function<void(const outcome&, std::string&&)>;
+/// Either (one member, so that a pooled node stays small).
+using node_callback = std::variant<record_callback, record_callback_with_data>;
+
+/// Runs a submit() callback with `o`; the with-data form also gets `data`, the record's bytes
+/// (empty when `o` is a delivery).
+inline void call_back(node_callback& callback, const outcome& o, std::string&& data) {
+    if (auto* plain = std::get_if<record_callback>(&callback))
+        (*plain)(o);
+    else
+        std::get<record_callback_with_data>(callback)(o, std::move(data));
+}
 
 /// Who learns how a record ended.
 enum class node_origin : std::uint8_t {
@@ -61,7 +79,7 @@ struct record_node {
     /// so that the record (and deliver()'s frame) stays small on the path where nothing fails.
     std::unique_ptr<outcome> failure{};
     std::coroutine_handle<> waiter{};
-    std::function<void(const outcome&)> callback{};
+    node_callback callback{};
     /// Intrusive link of the one node_list it waits in, if any.
     record_node* next = nullptr;
 
@@ -156,7 +174,7 @@ public:
         n->admitted = n->counted = n->gated = n->kept = n->accepted = n->has_disk_id = false;
         n->budget_held = 0;
         n->failure.reset();
-        n->callback = nullptr;
+        n->callback = record_callback{};
         n->waiter = {};
         n->next = nullptr;
         if (n->data.capacity() > max_kept_capacity) n->data.shrink_to_fit();

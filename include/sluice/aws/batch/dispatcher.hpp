@@ -136,7 +136,8 @@ public:
             return;
         }
         if (admitted.duplicate) return;
-        admitted.entry->record.emplace(std::move(r));
+        admitted.entry->report = true;
+        if constexpr (!rebuilds_records) admitted.entry->record.emplace(std::move(r));
         enqueue(std::move(admitted.entry));
     }
 
@@ -206,6 +207,16 @@ public:
     }
 
 private:
+    /// A service that rebuilds a record from its encoded entry (decode_entry) lets submit() keep
+    /// nothing of the record but the entry inside the engine, which hands the entry back when the
+    /// record fails: thousands of records in flight then cost their entries, not their entries and
+    /// their originals too (about a quarter less memory for Kinesis).
+    static constexpr bool rebuilds_records = requires(const Service& s, std::string_view entry) {
+        { s.decode_entry(entry) } -> std::same_as<record_type>;
+    };
+    /// In place of the record where the service rebuilds it.
+    struct no_record {};
+
     /// One submitted record until its outcome is known. The engine's callback holds it through `self`
     /// (a raw pointer fits std::function's inline storage: no allocation beyond this one, which comes
     /// from pool_). Small: thousands are alive while a burst goes out.
@@ -215,12 +226,14 @@ private:
         bool done = false;
         bool ok = false;
         bool superseded = false;
+        bool report = false; // submit(): a failure goes to flush()'s unprocessed list
         unsigned attempts = 0;
         /// Why it failed (set when done and not ok); on the heap, since most records succeed.
         std::unique_ptr<outcome> failure;
         std::vector<std::coroutine_handle<>> waiters;
-        /// submit(): the record, for the unprocessed list.
-        std::optional<record_type> record;
+        /// submit(): the record, for the unprocessed list (unless the service rebuilds it).
+        using kept_record = std::conditional_t<rebuilds_records, no_record, std::optional<record_type>>;
+        [[no_unique_address]] kept_record record;
         /// Older writes of the same dedup key this one replaced: they end with its outcome.
         std::vector<std::shared_ptr<pending>> riders;
         /// Set while the engine has it; released when its outcome arrives.
@@ -276,7 +289,8 @@ private:
                 options_.log->warn("aws", "write replaced by a newer write of the same key before it was sent",
                                    {field::plain("destination", service_.name()), field::plain("similar_not_logged", *held)});
         older.superseded = true;
-        older.record.reset(); // the newer write stands for it in the unprocessed list
+        older.report = false; // the newer write stands for it in the unprocessed list
+        if constexpr (!rebuilds_records) older.record.reset();
         for (auto& r : older.riders) newer.riders.push_back(std::move(r));
         older.riders.clear();
         newer.riders.push_back(std::move(owner));
@@ -293,11 +307,17 @@ private:
         std::string entry = dedups() ? p->entry : std::move(p->entry);
         pending* raw = p.get();
         raw->self = std::move(p);
-        pipeline_.submit(std::move(entry), std::move(o), [this, raw](const outcome& result) { settle(*raw, result); });
+        if constexpr (rebuilds_records)
+            pipeline_.submit(std::move(entry), std::move(o),
+                             [this, raw](const outcome& result, std::string&& sent) { settle(*raw, result, sent); });
+        else
+            pipeline_.submit(std::move(entry), std::move(o),
+                             [this, raw](const outcome& result) { settle(*raw, result, {}); });
     }
 
     // A record's outcome from the engine: counted, reported, and its key's next write handed over.
-    void settle(pending& p, const outcome& result) {
+    // `sent` is its entry when it failed and the service rebuilds records.
+    void settle(pending& p, const outcome& result, std::string_view sent) {
         const std::shared_ptr<pending> keep = std::move(p.self);
         p.ok = result.is_ok();
         p.attempts = result.attempts;
@@ -306,8 +326,9 @@ private:
         } else {
             p.failure = std::make_unique<outcome>(result);
             ++stats_.failed;
-            if (p.record)
-                unprocessed_.push_back(unprocessed_type{std::move(*p.record), result.message, result.sent, p.attempts, result});
+            if (p.report)
+                unprocessed_.push_back(
+                    unprocessed_type{take_record(p, sent), result.message, result.sent, p.attempts, result});
         }
         if (dedups()) {
             auto it = pending_.find(std::string_view(p.entry));
@@ -321,6 +342,14 @@ private:
         }
         if (replaces() && !p.meta.dedup_key.empty()) next_write(keep);
         finish(p);
+    }
+
+    // The record a failed submit() hands back: kept, or rebuilt from the entry that was sent.
+    record_type take_record(pending& p, std::string_view sent) {
+        if constexpr (rebuilds_records)
+            return service_.decode_entry(sent);
+        else
+            return std::move(*p.record);
     }
 
     void finish(pending& p) {

@@ -14,6 +14,9 @@
 //   - encode_request(batch, body): the request around pre-encoded entries (little more than a copy)
 //     and any per-request state the response needs (request_state),
 //   - read_response(body, batch, state): one outcome per entry, with the mappings of response.hpp.
+//   - optionally decode_entry(entry) -> record_type: the record an entry holds. With it the dispatcher
+//     keeps only the entry of a submitted record (in the engine) and rebuilds the record for flush()'s
+//     list when it fails, instead of keeping the original beside the entry (Kinesis).
 //
 // aws/sqs.hpp and aws/kinesis.hpp are examples; each is a few hundred lines of service rules.
 
@@ -93,7 +96,8 @@ concept batch_service = requires(S& s, const S& cs, typename S::record_type& rec
 /// A record that was not sent, or not accepted, and why (what flush() returns).
 template <class Record>
 struct batch_unprocessed {
-    /// The record as it was submitted.
+    /// The record as it was submitted; for a service that rebuilds records from their entries
+    /// (decode_entry), the record as it was sent, with the defaults prepare() filled in.
     Record record;
     /// Why, in words (never the record's content).
     std::string reason;

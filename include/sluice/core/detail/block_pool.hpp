@@ -53,7 +53,7 @@ public:
             spare_ = s;
             ++spare_count_;
         } else {
-            ::operator delete(p, n);
+            ::operator delete(p);
         }
         if (retired_ && live_ == 0) delete this;
     }
@@ -61,7 +61,7 @@ public:
     /// The owner is gone: spare blocks are freed now, the pool itself with its last live block.
     void retire() noexcept {
         retired_ = true;
-        while (spare_ != nullptr) ::operator delete(std::exchange(spare_, spare_->next), block_size_);
+        while (spare_ != nullptr) ::operator delete(std::exchange(spare_, spare_->next));
         spare_count_ = 0;
         if (live_ == 0) delete this;
     }
