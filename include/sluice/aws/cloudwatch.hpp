@@ -331,19 +331,19 @@ public:
     }
 
     /// {"Namespace":"<the batch key's, or the dispatcher's>","MetricData":[entries]}
+    bool frame_request(sink_batch batch, request_frame& frame, request_state&) const {
+        frame.head = batch.key.empty() ? request_head_ : head_of(batch.key);
+        frame.tail = "]}";
+        return true;
+    }
+
+    /// The same request as one body.
     [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
-        const std::string keyed = batch.key.empty() ? std::string() : head_of(batch.key);
-        const std::string& head = batch.key.empty() ? request_head_ : keyed;
-        std::size_t size = head.size() + 2 + batch.records.size();
-        for (auto r : batch.records) size += r.size();
-        body.reserve(size);
-        body += head;
-        for (std::size_t i = 0; i < batch.records.size(); ++i) {
-            if (i != 0) body += ',';
-            body += batch.records[i];
-        }
-        body += "]}";
-        return {};
+        request_state state;
+        request_frame frame;
+        frame_request(batch, frame, state);
+        frame.join(batch.records, body);
+        return state;
     }
 
     /// A 2xx took every datum.

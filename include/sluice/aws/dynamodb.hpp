@@ -216,20 +216,23 @@ public:
     }
 
     /// {"RequestItems":{"<table>":[entries]}}: the batch key's table (the default one without keys).
-    [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
+    bool frame_request(sink_batch batch, request_frame& frame, request_state&) const {
         const std::string_view table = batch.key.empty() ? std::string_view(options_.table.name) : batch.key;
-        std::size_t size = table.size() * 6 + 32 + batch.records.size();
-        for (auto r : batch.records) size += r.size();
-        body.reserve(size);
-        body += "{\"RequestItems\":{\"";
-        text::append_json_escaped(body, table);
-        body += "\":[";
-        for (std::size_t i = 0; i < batch.records.size(); ++i) {
-            if (i != 0) body += ',';
-            body += batch.records[i];
-        }
-        body += "]}}";
-        return {};
+        frame.head.clear();
+        frame.head += "{\"RequestItems\":{\"";
+        text::append_json_escaped(frame.head, table);
+        frame.head += "\":[";
+        frame.tail = "]}}";
+        return true;
+    }
+
+    /// The same request as one body.
+    [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
+        request_state state;
+        request_frame frame;
+        frame_request(batch, frame, state);
+        frame.join(batch.records, body);
+        return state;
     }
 
     /// Every item not handed back in UnprocessedItems was written; those handed back are retried.

@@ -170,16 +170,19 @@ public:
             encode_aggregated(batch, body, state);
             return state;
         }
-        std::size_t size = request_head_.size() + 2 + batch.records.size();
-        for (auto r : batch.records) size += r.size();
-        body.reserve(size);
-        body += request_head_;
-        for (std::size_t i = 0; i < batch.records.size(); ++i) {
-            if (i != 0) body += ',';
-            body += batch.records[i];
-        }
-        body += "]}";
+        request_frame frame;
+        frame_request(batch, frame, state);
+        frame.join(batch.records, body);
         return state;
+    }
+
+    /// Without aggregation, the entries in a frame, sent without copying them (false: aggregated
+    /// requests pack the records into new entries, built by encode_request).
+    bool frame_request(sink_batch, request_frame& frame, request_state&) const {
+        if (options_.aggregate) return false;
+        frame.head = request_head_;
+        frame.tail = "]}";
+        return true;
     }
 
     /// Per-entry outcomes from RequestResponses, by position (each aggregated record's result

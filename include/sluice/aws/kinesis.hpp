@@ -198,18 +198,20 @@ public:
         return kinesis_record{std::move(*raw), std::string(key), std::string(hash)};
     }
 
-    /// {"StreamName":..,"StreamARN":..,"Records":[entries]}
+    /// {"StreamName":..,"StreamARN":..,"Records":[ entries ]}: sent without copying the entries.
+    bool frame_request(sink_batch, request_frame& frame, request_state&) const {
+        frame.head = request_head_;
+        frame.tail = "]}";
+        return true;
+    }
+
+    /// The same request as one body.
     [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
-        std::size_t size = request_head_.size() + 2 + batch.records.size();
-        for (auto r : batch.records) size += r.size();
-        body.reserve(size);
-        body += request_head_;
-        for (std::size_t i = 0; i < batch.records.size(); ++i) {
-            if (i != 0) body += ',';
-            body += batch.records[i];
-        }
-        body += "]}";
-        return {};
+        request_state state;
+        request_frame frame;
+        frame_request(batch, frame, state);
+        frame.join(batch.records, body);
+        return state;
     }
 
     /// Per-entry outcomes from Records[i].ErrorCode, by position.

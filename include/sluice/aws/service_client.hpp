@@ -184,6 +184,9 @@ struct rest_call {
     std::span<const http::header> headers{};
     /// Sent without a copy.
     std::string_view body{};
+    /// Instead of `body` when not empty: the body in pieces, hashed and sent in order without being
+    /// joined (see http::request::body_parts).
+    std::span<const std::string_view> body_parts{};
     /// The body's SHA-256 in lower-case hex when the caller has it, or unsigned_payload; empty: the
     /// call hashes the body.
     std::string_view payload_hash{};
@@ -235,6 +238,26 @@ public:
 
     /// The same with call options (single attempt, cancellation, extra headers).
     [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::string_view body, call_options opts) {
+        return json_call(target, body, {}, std::move(opts));
+    }
+
+    /// The same with the body in pieces, sent in order without being joined (a batch request around
+    /// entries the delivery engine holds). `body_parts` and its pieces must stay valid until it completes.
+    [[nodiscard]] task<call_outcome> call_json(std::string_view target, std::span<const std::string_view> body_parts,
+                                               call_options opts) {
+        return json_call(target, {}, body_parts, std::move(opts));
+    }
+
+    /// One call of a REST API (see rest_call); the same credentials, signing, error parsing and retries
+    /// as call_json. A 2xx status is a success whatever the body says (S3's CompleteMultipartUpload can
+    /// answer 200 with an `<Error>` body: its caller checks).
+    [[nodiscard]] task<call_outcome> call(rest_call c, call_options opts) {
+        return call_rest(c, std::move(opts));
+    }
+
+private:
+    task<call_outcome> json_call(std::string_view target, std::string_view body, std::span<const std::string_view> parts,
+                                 call_options opts) {
         std::vector<http::header> headers;
         headers.reserve(2 + opts.extra_headers.size());
         headers.push_back(http::header{"Content-Type", std::string(opts.content_type)});
@@ -245,13 +268,11 @@ public:
         c.method = "POST";
         c.headers = headers;
         c.body = body;
-        co_return co_await call(c, std::move(opts));
+        c.body_parts = parts;
+        co_return co_await call_rest(c, std::move(opts));
     }
 
-    /// One call of a REST API (see rest_call); the same credentials, signing, error parsing and retries
-    /// as call_json. A 2xx status is a success whatever the body says (S3's CompleteMultipartUpload can
-    /// answer 200 with an `<Error>` body: its caller checks).
-    [[nodiscard]] task<call_outcome> call(rest_call c, call_options opts) {
+    task<call_outcome> call_rest(rest_call c, call_options opts) {
         call_outcome out;
         retry_token token = strategy_.begin();
         bool refreshed_credentials = false;
@@ -273,6 +294,7 @@ public:
             request.method = std::string(c.method);
             request.url = url;
             request.body = c.body;
+            request.body_parts = c.body_parts;
             request.timeout = options_.attempt_timeout;
             request.stop = opts.stop;
             sign(request, credentials.value(), c);
@@ -384,6 +406,15 @@ private:
         return path;
     }
 
+    // The SHA-256 (hex) of a body in pieces, hashed piece by piece (valid until the next call).
+    std::string_view hash_parts(std::span<const std::string_view> parts) {
+        parts_hasher_.init();
+        for (std::string_view p : parts) parts_hasher_.update(p);
+        const detail::sha256_digest digest = parts_hasher_.final();
+        detail::hex_encode_lower(digest.data(), digest.size(), parts_hash_);
+        return std::string_view(parts_hash_, sizeof parts_hash_);
+    }
+
     void sign(http::request& request, const aws_credentials& credentials, const rest_call& c) {
         fields_.clear();
         fields_.add("Host", endpoint_.host);
@@ -397,6 +428,7 @@ private:
         s.headers = std::span<const http_field>(fields_.data(), fields_.size());
         s.body = c.body;
         s.payload_hash = c.payload_hash;
+        if (!c.body_parts.empty() && c.payload_hash.empty()) s.payload_hash = hash_parts(c.body_parts);
         s.region = options_.region;
         s.service = options_.service;
         s.time = skew_.now();
@@ -415,6 +447,8 @@ private:
     clock_skew skew_{};
     // Reused between calls: signing is synchronous, so no call sees another's state.
     sigv4_signer signer_{};
+    detail::sha256_hasher parts_hasher_{};
+    char parts_hash_[2 * detail::sha256_size]{};
     sigv4_result signed_{};
     field_list fields_{};
     std::string path_{};

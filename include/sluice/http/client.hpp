@@ -27,6 +27,7 @@
 
 #include <sluice/core/result.hpp>
 #include <sluice/core/task.hpp>
+#include <sluice/http/detail/body_parts.hpp>
 #include <sluice/http/error.hpp>
 #include <sluice/http/header.hpp>
 #include <sluice/io/loop.hpp>
@@ -44,6 +45,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -63,6 +65,10 @@ struct request {
     std::vector<header> headers{};
     /// Sent as is, never copied: must stay valid until the request completes.
     std::string_view body{};
+    /// Instead of `body` when not empty: the body in pieces, sent in order without being joined (a
+    /// batch request around entries held elsewhere). The span and every piece must stay valid until
+    /// the request completes.
+    std::span<const std::string_view> body_parts{};
     /// Whole-request limit; zero means the client's default.
     std::chrono::milliseconds timeout{0};
     /// Connection setup limit (TCP + TLS); zero means the client's default.
@@ -201,6 +207,7 @@ struct transfer {
     std::string header_text{};
     std::vector<curl_slist> header_nodes{};
     response out{};
+    body_reader body{}; // request::body_parts
     std::size_t max_body = 0;
     bool too_large = false;
     bool finished = false;
@@ -711,14 +718,31 @@ private:
         } else if (r.method == "HEAD") {
             curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
         } else {
-            // POSTFIELDS points at the caller's bytes: libcurl does not copy them.
-            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-            curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data() ? r.body.data() : "");
+            if (!r.body_parts.empty()) {
+                set_body_parts(t, r.body_parts);
+            } else {
+                // POSTFIELDS points at the caller's bytes: libcurl does not copy them.
+                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+                curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data() ? r.body.data() : "");
+            }
             if (r.method != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r.method.c_str());
         }
 
         t.out.headers.reserve(16);
         set_headers(t, r);
+    }
+
+    /// A body in pieces: no POSTFIELDS (libcurl then reads through the callback), the size known.
+    static void set_body_parts(detail::transfer& t, std::span<const std::string_view> parts) {
+        CURL* e = t.easy;
+        t.body.reset(parts);
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(detail::body_reader::total(parts)));
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, &detail::body_reader::on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, &t.body);
+        curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, &detail::body_reader::on_seek);
+        curl_easy_setopt(e, CURLOPT_SEEKDATA, &t.body);
     }
 
     /// Hands r's headers to curl as one list, plus "Expect:" (no 100-continue round trip for large

@@ -138,7 +138,7 @@ public:
         if (admitted.duplicate) return;
         admitted.entry->report = true;
         if constexpr (!rebuilds_records) admitted.entry->record.emplace(std::move(r));
-        enqueue(std::move(admitted.entry));
+        enqueue(std::move(admitted.entry), std::move(admitted.bytes));
     }
 
     /// Queues `r` and completes when the service took it; throws delivery_error when it was refused as
@@ -150,7 +150,7 @@ public:
         auto admitted = admit(r);
         if (!admitted.entry) throw delivery_error(outcome::make(outcome_kind::invalid, admitted.invalid));
         std::shared_ptr<pending> p = admitted.entry;
-        if (!admitted.duplicate) enqueue(p);
+        if (!admitted.duplicate) enqueue(p, std::move(admitted.bytes));
         co_await done_awaiter{p.get()};
         if (!p->ok) {
             outcome failure = *p->failure;
@@ -217,12 +217,25 @@ private:
     /// In place of the record where the service rebuilds it.
     struct no_record {};
 
+    /// An encoded record on its way to the engine: the entry and what the service said of it.
+    struct encoded {
+        std::string entry;
+        entry_meta meta;
+    };
+
     /// One submitted record until its outcome is known. The engine's callback holds it through `self`
     /// (a raw pointer fits std::function's inline storage: no allocation beyond this one, which comes
-    /// from pool_). Small: thousands are alive while a burst goes out.
+    /// from pool_). Small (about 100 bytes): thousands are alive while a burst goes out, so its entry
+    /// lives in the engine and what few records need is on the heap.
     struct pending {
-        std::string entry; // the encoded entry (the duplicate check's key)
-        entry_meta meta;
+        struct followers {
+            std::vector<std::coroutine_handle<>> waiters; // send()s after the first
+            /// Older writes of the same dedup key this one replaced: they end with its outcome.
+            std::vector<std::shared_ptr<pending>> riders;
+        };
+
+        /// The duplicate check's key: the whole entry (drop_newer) or its dedup key (replace_older).
+        std::string key;
         bool done = false;
         bool ok = false;
         bool superseded = false;
@@ -230,35 +243,47 @@ private:
         unsigned attempts = 0;
         /// Why it failed (set when done and not ok); on the heap, since most records succeed.
         std::unique_ptr<outcome> failure;
-        std::vector<std::coroutine_handle<>> waiters;
+        std::coroutine_handle<> waiter{}; // the first send() waiting for it
+        std::unique_ptr<followers> more;
         /// submit(): the record, for the unprocessed list (unless the service rebuilds it).
         using kept_record = std::conditional_t<rebuilds_records, no_record, std::optional<record_type>>;
         [[no_unique_address]] kept_record record;
-        /// Older writes of the same dedup key this one replaced: they end with its outcome.
-        std::vector<std::shared_ptr<pending>> riders;
         /// Set while the engine has it; released when its outcome arrives.
         std::shared_ptr<pending> self;
+
+        followers& others() {
+            if (!more) more = std::make_unique<followers>();
+            return *more;
+        }
     };
 
-    /// duplicate_policy::replace_older: the write of a key in the engine, and the newest one waiting.
+    /// duplicate_policy::replace_older: the write of a key in the engine, and the newest one waiting
+    /// with its entry.
     struct key_slot {
         std::shared_ptr<pending> in_engine;
         std::shared_ptr<pending> waiting;
+        encoded waiting_bytes;
     };
 
     struct admission {
         std::shared_ptr<pending> entry;
+        encoded bytes;
         bool duplicate = false;
         std::string invalid;
     };
 
-    /// Freed pending records kept for reuse (about 300 bytes each).
+    /// Freed pending records kept for reuse.
     static constexpr std::size_t max_spare_pending = 8192;
 
     struct done_awaiter {
         pending* p;
         bool await_ready() const noexcept { return p->done; }
-        void await_suspend(std::coroutine_handle<> h) { p->waiters.push_back(h); }
+        void await_suspend(std::coroutine_handle<> h) {
+            if (!p->waiter)
+                p->waiter = h;
+            else
+                p->others().waiters.push_back(h);
+        }
         void await_resume() const noexcept {}
     };
 
@@ -268,18 +293,19 @@ private:
 
     // Hands `p` to the engine, or (replace_older, its key in flight) parks it as its key's next write:
     // the engine's order gates would hold it too, but there it could no longer be replaced.
-    void enqueue(std::shared_ptr<pending> p) {
+    void enqueue(std::shared_ptr<pending> p, encoded bytes) {
         ++outstanding_;
-        if (replaces() && !p->meta.dedup_key.empty()) {
-            key_slot& slot = slots_[p->meta.dedup_key];
+        if (replaces() && !p->key.empty()) {
+            key_slot& slot = slots_[p->key];
             if (slot.in_engine) {
                 if (slot.waiting) supersede(*slot.waiting, *p, slot.waiting);
                 slot.waiting = std::move(p);
+                slot.waiting_bytes = std::move(bytes);
                 return;
             }
             slot.in_engine = p;
         }
-        hand_over(std::move(p));
+        hand_over(std::move(p), std::move(bytes));
     }
 
     void supersede(pending& older, pending& newer, std::shared_ptr<pending> owner) {
@@ -291,20 +317,22 @@ private:
         older.superseded = true;
         older.report = false; // the newer write stands for it in the unprocessed list
         if constexpr (!rebuilds_records) older.record.reset();
-        for (auto& r : older.riders) newer.riders.push_back(std::move(r));
-        older.riders.clear();
-        newer.riders.push_back(std::move(owner));
+        auto& riders = newer.others().riders;
+        if (older.more) {
+            for (auto& r : older.more->riders) riders.push_back(std::move(r));
+            older.more->riders.clear();
+        }
+        riders.push_back(std::move(owner));
     }
 
     // The engine's submit(): the entry with its batch key, its weight as the service counts it against
     // the request limit, and its order key; `settle` runs with its outcome (at once if refused).
-    void hand_over(std::shared_ptr<pending> p) {
+    void hand_over(std::shared_ptr<pending> p, encoded bytes) {
         record_options o;
-        o.batch_key = std::move(p->meta.batch_key); // only dedup_key is needed afterwards
-        o.order_key = std::move(p->meta.order_key);
-        o.weight = p->meta.counted + entry_overhead_;
-        // The entry stays behind as the duplicate check's key only when there is such a check.
-        std::string entry = dedups() ? p->entry : std::move(p->entry);
+        o.batch_key = std::move(bytes.meta.batch_key);
+        o.order_key = std::move(bytes.meta.order_key);
+        o.weight = bytes.meta.counted + entry_overhead_;
+        std::string entry = std::move(bytes.entry);
         pending* raw = p.get();
         raw->self = std::move(p);
         if constexpr (rebuilds_records)
@@ -331,16 +359,18 @@ private:
                     unprocessed_type{take_record(p, sent), result.message, result.sent, p.attempts, result});
         }
         if (dedups()) {
-            auto it = pending_.find(std::string_view(p.entry));
+            auto it = pending_.find(std::string_view(p.key));
             if (it != pending_.end() && it->second == keep) pending_.erase(it);
         }
-        for (auto& rider : std::exchange(p.riders, {})) {
-            rider->ok = p.ok;
-            rider->attempts = p.attempts;
-            if (p.failure) rider->failure = std::make_unique<outcome>(*p.failure);
-            finish(*rider);
+        if (p.more) {
+            for (auto& rider : std::exchange(p.more->riders, {})) {
+                rider->ok = p.ok;
+                rider->attempts = p.attempts;
+                if (p.failure) rider->failure = std::make_unique<outcome>(*p.failure);
+                finish(*rider);
+            }
         }
-        if (replaces() && !p.meta.dedup_key.empty()) next_write(keep);
+        if (replaces() && !p.key.empty()) next_write(keep);
         finish(p);
     }
 
@@ -354,21 +384,25 @@ private:
 
     void finish(pending& p) {
         p.done = true;
-        for (auto h : std::exchange(p.waiters, {})) loop_->post(h);
+        if (p.waiter) loop_->post(std::exchange(p.waiter, {}));
+        if (p.more)
+            for (auto h : std::exchange(p.more->waiters, {})) loop_->post(h);
         --outstanding_;
     }
 
     // The write of `done`'s key that waited for it goes to the engine now: posted, since the engine
     // is still finishing `done` when its callback runs.
     void next_write(const std::shared_ptr<pending>& done) {
-        auto it = slots_.find(done->meta.dedup_key);
+        auto it = slots_.find(done->key);
         if (it == slots_.end() || it->second.in_engine != done) return;
         if (!it->second.waiting) {
             slots_.erase(it);
             return;
         }
         it->second.in_engine = std::move(it->second.waiting);
-        loop_->call_soon([this, next = it->second.in_engine]() mutable { hand_over(std::move(next)); });
+        loop_->call_soon([this, next = it->second.in_engine, bytes = std::move(it->second.waiting_bytes)]() mutable {
+            hand_over(std::move(next), std::move(bytes));
+        });
     }
 
     // The service's settings (or the caller's), its adjust(), and the client's retry quota as the
@@ -395,9 +429,10 @@ private:
             return out;
         }
         auto p = std::allocate_shared<pending>(detail::pool_allocator<pending>(pool_.get()));
-        p->meta = service_.encode_entry(r, p->entry);
+        out.bytes.meta = service_.encode_entry(r, out.bytes.entry);
+        if (replaces()) p->key = std::move(out.bytes.meta.dedup_key);
         if (dedups()) {
-            auto it = pending_.find(std::string_view(p->entry));
+            auto it = pending_.find(std::string_view(out.bytes.entry));
             if (it != pending_.end()) {
                 ++stats_.duplicates;
                 if (options_.log && options_.log->enabled(log_level::warn))
@@ -409,7 +444,8 @@ private:
                 out.duplicate = true;
                 return out;
             }
-            pending_.emplace(std::string_view(p->entry), p);
+            p->key = out.bytes.entry; // a copy: the entry itself goes to the engine
+            pending_.emplace(std::string_view(p->key), p);
         }
         out.entry = std::move(p);
         return out;

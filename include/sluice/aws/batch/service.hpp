@@ -14,6 +14,8 @@
 //   - encode_request(batch, body): the request around pre-encoded entries (little more than a copy)
 //     and any per-request state the response needs (request_state),
 //   - read_response(body, batch, state): one outcome per entry, with the mappings of response.hpp.
+//   - optionally frame_request(batch, frame, state) -> bool: the request as a request_frame around the
+//     entries (true), sent without copying them into a body; encode_request is then frame + join,
 //   - optionally decode_entry(entry) -> record_type: the record an entry holds. With it the dispatcher
 //     keeps only the entry of a submitted record (in the engine) and rebuilds the record for flush()'s
 //     list when it fails, instead of keeping the original beside the entry (Kinesis).
@@ -23,9 +25,11 @@
 #include <concepts>
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <sluice/aws/batch/errors.hpp>
 #include <sluice/aws/batch/limits.hpp>
@@ -70,6 +74,43 @@ enum class duplicate_policy {
                    ///< and replaces, with a warning, an older one that is waiting too (whose outcome is
                    ///< then the newer one's). Two writes of one key never share a request and never
                    ///< overtake each other, and the last write wins (DynamoDB)
+};
+
+/// A request that is a head, the batch's entries joined by ',' and a tail, as most batch APIs'
+/// are ({"StreamName":"s","Records":[ entry,entry ]}). A service that describes its requests so
+/// (frame_request) has them sent without the entries being copied into one body: the HTTP client
+/// reads them where the engine holds them.
+struct request_frame {
+    /// Everything before the first entry.
+    std::string head;
+    /// Everything after the last entry.
+    std::string_view tail;
+
+    /// The body's pieces in order: head, entry, ",", entry, ..., tail (views into this frame and
+    /// into `entries`).
+    void pieces(std::span<const std::string_view> entries, std::vector<std::string_view>& out) const {
+        out.clear();
+        out.reserve(2 * entries.size() + 2);
+        out.emplace_back(head);
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            if (i != 0) out.emplace_back(",");
+            out.push_back(entries[i]);
+        }
+        out.push_back(tail);
+    }
+
+    /// The same bytes as one body (appended to `body`).
+    void join(std::span<const std::string_view> entries, std::string& body) const {
+        std::size_t size = head.size() + tail.size() + entries.size();
+        for (std::string_view e : entries) size += e.size();
+        body.reserve(body.size() + size);
+        body += head;
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            if (i != 0) body += ',';
+            body += entries[i];
+        }
+        body += tail;
+    }
 };
 
 /// A batch API's traits (see the file comment).
