@@ -339,11 +339,7 @@ public:
 
     /// The same request as one body.
     [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
-        request_state state;
-        request_frame frame;
-        frame_request(batch, frame, state);
-        frame.join(batch.records, body);
-        return state;
+        return encode_framed(*this, batch, body);
     }
 
     /// A 2xx took every datum.

@@ -228,11 +228,7 @@ public:
 
     /// The same request as one body.
     [[nodiscard]] request_state encode_request(sink_batch batch, std::string& body) const {
-        request_state state;
-        request_frame frame;
-        frame_request(batch, frame, state);
-        frame.join(batch.records, body);
-        return state;
+        return encode_framed(*this, batch, body);
     }
 
     /// Every item not handed back in UnprocessedItems was written; those handed back are retried.

@@ -170,10 +170,7 @@ public:
             encode_aggregated(batch, body, state);
             return state;
         }
-        request_frame frame;
-        frame_request(batch, frame, state);
-        frame.join(batch.records, body);
-        return state;
+        return encode_framed(*this, batch, body);
     }
 
     /// Without aggregation, the entries in a frame, sent without copying them (false: aggregated

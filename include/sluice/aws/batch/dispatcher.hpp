@@ -228,8 +228,10 @@ private:
     /// from pool_). Small (about 100 bytes): thousands are alive while a burst goes out, so its entry
     /// lives in the engine and what few records need is on the heap.
     struct pending {
+        /// What few records have (on the heap, made on first use).
         struct followers {
-            std::vector<std::coroutine_handle<>> waiters; // send()s after the first
+            /// The send()s after the first waiting for it.
+            std::vector<std::coroutine_handle<>> waiters;
             /// Older writes of the same dedup key this one replaced: they end with its outcome.
             std::vector<std::shared_ptr<pending>> riders;
         };
@@ -251,6 +253,7 @@ private:
         /// Set while the engine has it; released when its outcome arrives.
         std::shared_ptr<pending> self;
 
+        /// The followers, made on first use.
         followers& others() {
             if (!more) more = std::make_unique<followers>();
             return *more;

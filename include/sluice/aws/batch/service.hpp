@@ -113,6 +113,16 @@ struct request_frame {
     }
 };
 
+/// encode_request() of a service whose requests are frames: frame_request(), then request_frame::join.
+template <class Service>
+[[nodiscard]] typename Service::request_state encode_framed(const Service& s, sink_batch batch, std::string& body) {
+    typename Service::request_state state{};
+    request_frame frame;
+    s.frame_request(batch, frame, state);
+    frame.join(batch.records, body);
+    return state;
+}
+
 /// A batch API's traits (see the file comment).
 template <class S>
 concept batch_service = requires(S& s, const S& cs, typename S::record_type& record,
