@@ -299,6 +299,30 @@ TEST_CASE("body_reader: reads across pieces in small steps and seeks to any posi
     CHECK(http::detail::body_reader::on_seek(&r, 1, SEEK_CUR) == CURL_SEEKFUNC_CANTSEEK);
 }
 
+TEST_CASE("a recycled response body's memory serves the next response; a huge one is not kept") {
+    http_server server([](const http_exchange&) { return http_reply::text(200, std::string(5000, 'r')); });
+    with_client([&](http::client& c) -> task<void> {
+        http::request r;
+        r.url = server.url() + "/";
+        std::string spare;
+        spare.reserve(200000);
+        const char* storage = spare.data();
+        c.recycle_body(std::move(spare));
+        auto a = co_await c.request(r);
+        REQUIRE(a.is_ok());
+        CHECK(a.value().body == std::string(5000, 'r'));
+        CHECK(a.value().body.data() == storage); // the recycled string's memory
+        std::string huge;
+        huge.reserve(2u << 20);
+        const char* huge_storage = huge.data();
+        c.recycle_body(std::move(huge)); // over 1 MiB: freed, not kept
+        auto b = co_await c.request(r);
+        REQUIRE(b.is_ok());
+        CHECK(b.value().body == std::string(5000, 'r'));
+        CHECK(b.value().body.data() != huge_storage);
+    });
+}
+
 TEST_CASE("a response over max_response_bytes fails with too_large") {
     http_server server([](const http_exchange&) { return http_reply::text(200, std::string(100000, 'z')); });
     http::client_options options;

@@ -25411,6 +25411,19 @@ public:
             curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, static_cast<long>(o.upload_buffer_bytes));
     }
 
+    // Response bodies given back by callers (client::recycle_body), for the next responses.
+    std::string take_spare_body() {
+        if (spare_bodies_.empty()) return {};
+        std::string b = std::move(spare_bodies_.back());
+        spare_bodies_.pop_back();
+        return b;
+    }
+    void keep_spare_body(std::string&& b) {
+        if (spare_bodies_.size() >= 16 || b.capacity() > (1u << 20)) return;
+        b.clear();
+        spare_bodies_.push_back(std::move(b));
+    }
+
     void give_back_easy(CURL* e) {
         if (closed_ || idle_easy_.size() >= 256) {
             curl_easy_cleanup(e);
@@ -25501,6 +25514,7 @@ private:
     std::unordered_map<std::uint64_t, transfer*> live_;
     std::unordered_map<std::string, host_slots> hosts_;
     std::vector<CURL*> idle_easy_;
+    std::vector<std::string> spare_bodies_;
     std::vector<socket_watch*> watches_;
 
     // The timer curl asked for: one coroutine sleeps until it; re-armed earlier means cancel+resleep.
@@ -25683,6 +25697,7 @@ public:
         detail::transfer t;
         t.max_body = core->options().max_response_bytes;
         t.easy = core->take_easy();
+        t.out.body = core->take_spare_body();
         configure(*core, t, r);
         if (!core->start(t)) {
             cleanup(*core, t);
@@ -25715,6 +25730,12 @@ public:
         }
         co_return result<response>::ok(std::move(t.out));
     }
+
+    /// Gives a response's body back for a later response to reuse (its capacity; up to 16 bodies of
+    /// at most 1 MiB are kept). A caller that reads each response and drops it (the AWS batch sink)
+    /// saves an allocation per response, and the heap does not shrink and grow again (page faults)
+    /// around every burst of responses. On the loop's thread.
+    void recycle_body(std::string&& body) { core_->keep_spare_body(std::move(body)); }
 
 private:
     /// Cancels transfer `id` when a request's stop token fires, on the loop (a named type rather than a
@@ -28936,7 +28957,9 @@ public:
             if (again) out = co_await call_once(request, framed, options);
         }
         if (!out.ok()) co_return batch_result::failed(classify_request(service_->errors(), out.failure.to_entry_result()));
-        co_return service_->read_response(out.response->body, batch, state);
+        batch_result result = service_->read_response(out.response->body, batch, state);
+        client_->http().recycle_body(std::move(out.response->body));
+        co_return result;
     }
 
     /// The service traits this sink sends for.
@@ -42236,6 +42259,19 @@ public:
             curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, static_cast<long>(o.upload_buffer_bytes));
     }
 
+    // Response bodies given back by callers (client::recycle_body), for the next responses.
+    std::string take_spare_body() {
+        if (spare_bodies_.empty()) return {};
+        std::string b = std::move(spare_bodies_.back());
+        spare_bodies_.pop_back();
+        return b;
+    }
+    void keep_spare_body(std::string&& b) {
+        if (spare_bodies_.size() >= 16 || b.capacity() > (1u << 20)) return;
+        b.clear();
+        spare_bodies_.push_back(std::move(b));
+    }
+
     void give_back_easy(CURL* e) {
         if (closed_ || idle_easy_.size() >= 256) {
             curl_easy_cleanup(e);
@@ -42326,6 +42362,7 @@ private:
     std::unordered_map<std::uint64_t, transfer*> live_;
     std::unordered_map<std::string, host_slots> hosts_;
     std::vector<CURL*> idle_easy_;
+    std::vector<std::string> spare_bodies_;
     std::vector<socket_watch*> watches_;
 
     // The timer curl asked for: one coroutine sleeps until it; re-armed earlier means cancel+resleep.
@@ -42508,6 +42545,7 @@ public:
         detail::transfer t;
         t.max_body = core->options().max_response_bytes;
         t.easy = core->take_easy();
+        t.out.body = core->take_spare_body();
         configure(*core, t, r);
         if (!core->start(t)) {
             cleanup(*core, t);
@@ -42540,6 +42578,12 @@ public:
         }
         co_return result<response>::ok(std::move(t.out));
     }
+
+    /// Gives a response's body back for a later response to reuse (its capacity; up to 16 bodies of
+    /// at most 1 MiB are kept). A caller that reads each response and drops it (the AWS batch sink)
+    /// saves an allocation per response, and the heap does not shrink and grow again (page faults)
+    /// around every burst of responses. On the loop's thread.
+    void recycle_body(std::string&& body) { core_->keep_spare_body(std::move(body)); }
 
 private:
     /// Cancels transfer `id` when a request's stop token fires, on the loop (a named type rather than a
@@ -54587,6 +54631,19 @@ public:
             curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, static_cast<long>(o.upload_buffer_bytes));
     }
 
+    // Response bodies given back by callers (client::recycle_body), for the next responses.
+    std::string take_spare_body() {
+        if (spare_bodies_.empty()) return {};
+        std::string b = std::move(spare_bodies_.back());
+        spare_bodies_.pop_back();
+        return b;
+    }
+    void keep_spare_body(std::string&& b) {
+        if (spare_bodies_.size() >= 16 || b.capacity() > (1u << 20)) return;
+        b.clear();
+        spare_bodies_.push_back(std::move(b));
+    }
+
     void give_back_easy(CURL* e) {
         if (closed_ || idle_easy_.size() >= 256) {
             curl_easy_cleanup(e);
@@ -54677,6 +54734,7 @@ private:
     std::unordered_map<std::uint64_t, transfer*> live_;
     std::unordered_map<std::string, host_slots> hosts_;
     std::vector<CURL*> idle_easy_;
+    std::vector<std::string> spare_bodies_;
     std::vector<socket_watch*> watches_;
 
     // The timer curl asked for: one coroutine sleeps until it; re-armed earlier means cancel+resleep.
@@ -54859,6 +54917,7 @@ public:
         detail::transfer t;
         t.max_body = core->options().max_response_bytes;
         t.easy = core->take_easy();
+        t.out.body = core->take_spare_body();
         configure(*core, t, r);
         if (!core->start(t)) {
             cleanup(*core, t);
@@ -54891,6 +54950,12 @@ public:
         }
         co_return result<response>::ok(std::move(t.out));
     }
+
+    /// Gives a response's body back for a later response to reuse (its capacity; up to 16 bodies of
+    /// at most 1 MiB are kept). A caller that reads each response and drops it (the AWS batch sink)
+    /// saves an allocation per response, and the heap does not shrink and grow again (page faults)
+    /// around every burst of responses. On the loop's thread.
+    void recycle_body(std::string&& body) { core_->keep_spare_body(std::move(body)); }
 
 private:
     /// Cancels transfer `id` when a request's stop token fires, on the loop (a named type rather than a

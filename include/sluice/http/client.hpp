@@ -316,6 +316,19 @@ public:
             curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, static_cast<long>(o.upload_buffer_bytes));
     }
 
+    // Response bodies given back by callers (client::recycle_body), for the next responses.
+    std::string take_spare_body() {
+        if (spare_bodies_.empty()) return {};
+        std::string b = std::move(spare_bodies_.back());
+        spare_bodies_.pop_back();
+        return b;
+    }
+    void keep_spare_body(std::string&& b) {
+        if (spare_bodies_.size() >= 16 || b.capacity() > (1u << 20)) return;
+        b.clear();
+        spare_bodies_.push_back(std::move(b));
+    }
+
     void give_back_easy(CURL* e) {
         if (closed_ || idle_easy_.size() >= 256) {
             curl_easy_cleanup(e);
@@ -406,6 +419,7 @@ private:
     std::unordered_map<std::uint64_t, transfer*> live_;
     std::unordered_map<std::string, host_slots> hosts_;
     std::vector<CURL*> idle_easy_;
+    std::vector<std::string> spare_bodies_;
     std::vector<socket_watch*> watches_;
 
     // The timer curl asked for: one coroutine sleeps until it; re-armed earlier means cancel+resleep.
@@ -588,6 +602,7 @@ public:
         detail::transfer t;
         t.max_body = core->options().max_response_bytes;
         t.easy = core->take_easy();
+        t.out.body = core->take_spare_body();
         configure(*core, t, r);
         if (!core->start(t)) {
             cleanup(*core, t);
@@ -620,6 +635,12 @@ public:
         }
         co_return result<response>::ok(std::move(t.out));
     }
+
+    /// Gives a response's body back for a later response to reuse (its capacity; up to 16 bodies of
+    /// at most 1 MiB are kept). A caller that reads each response and drops it (the AWS batch sink)
+    /// saves an allocation per response, and the heap does not shrink and grow again (page faults)
+    /// around every burst of responses. On the loop's thread.
+    void recycle_body(std::string&& body) { core_->keep_spare_body(std::move(body)); }
 
 private:
     /// Cancels transfer `id` when a request's stop token fires, on the loop (a named type rather than a

@@ -65,7 +65,9 @@ public:
             if (again) out = co_await call_once(request, framed, options);
         }
         if (!out.ok()) co_return batch_result::failed(classify_request(service_->errors(), out.failure.to_entry_result()));
-        co_return service_->read_response(out.response->body, batch, state);
+        batch_result result = service_->read_response(out.response->body, batch, state);
+        client_->http().recycle_body(std::move(out.response->body));
+        co_return result;
     }
 
     /// The service traits this sink sends for.
