@@ -25412,6 +25412,8 @@ public:
     }
 
     // Response bodies given back by callers (client::recycle_body), for the next responses.
+    static constexpr std::size_t max_spare_bodies = 16;
+    static constexpr std::size_t max_spare_body_bytes = 1u << 20;
     std::string take_spare_body() {
         if (spare_bodies_.empty()) return {};
         std::string b = std::move(spare_bodies_.back());
@@ -25419,7 +25421,7 @@ public:
         return b;
     }
     void keep_spare_body(std::string&& b) {
-        if (spare_bodies_.size() >= 16 || b.capacity() > (1u << 20)) return;
+        if (spare_bodies_.size() >= max_spare_bodies || b.capacity() > max_spare_body_bytes) return;
         b.clear();
         spare_bodies_.push_back(std::move(b));
     }
@@ -29553,9 +29555,7 @@ private:
                                         field::plain("similar_not_logged", *held)});
             return out;
         }
-        auto p = std::allocate_shared<pending>(detail::pool_allocator<pending>(pool_.get()));
         out.bytes.meta = service_.encode_entry(r, out.bytes.entry);
-        if (replaces()) p->key = std::move(out.bytes.meta.dedup_key);
         if (dedups()) {
             auto it = pending_.find(std::string_view(out.bytes.entry));
             if (it != pending_.end()) {
@@ -29569,6 +29569,11 @@ private:
                 out.duplicate = true;
                 return out;
             }
+        }
+        // Made only now: a duplicate needs none of its own.
+        auto p = std::allocate_shared<pending>(detail::pool_allocator<pending>(pool_.get()));
+        if (replaces()) p->key = std::move(out.bytes.meta.dedup_key);
+        if (dedups()) {
             p->key = out.bytes.entry; // a copy: the entry itself goes to the engine
             pending_.emplace(std::string_view(p->key), p);
         }
@@ -42260,6 +42265,8 @@ public:
     }
 
     // Response bodies given back by callers (client::recycle_body), for the next responses.
+    static constexpr std::size_t max_spare_bodies = 16;
+    static constexpr std::size_t max_spare_body_bytes = 1u << 20;
     std::string take_spare_body() {
         if (spare_bodies_.empty()) return {};
         std::string b = std::move(spare_bodies_.back());
@@ -42267,7 +42274,7 @@ public:
         return b;
     }
     void keep_spare_body(std::string&& b) {
-        if (spare_bodies_.size() >= 16 || b.capacity() > (1u << 20)) return;
+        if (spare_bodies_.size() >= max_spare_bodies || b.capacity() > max_spare_body_bytes) return;
         b.clear();
         spare_bodies_.push_back(std::move(b));
     }
@@ -54632,6 +54639,8 @@ public:
     }
 
     // Response bodies given back by callers (client::recycle_body), for the next responses.
+    static constexpr std::size_t max_spare_bodies = 16;
+    static constexpr std::size_t max_spare_body_bytes = 1u << 20;
     std::string take_spare_body() {
         if (spare_bodies_.empty()) return {};
         std::string b = std::move(spare_bodies_.back());
@@ -54639,7 +54648,7 @@ public:
         return b;
     }
     void keep_spare_body(std::string&& b) {
-        if (spare_bodies_.size() >= 16 || b.capacity() > (1u << 20)) return;
+        if (spare_bodies_.size() >= max_spare_bodies || b.capacity() > max_spare_body_bytes) return;
         b.clear();
         spare_bodies_.push_back(std::move(b));
     }

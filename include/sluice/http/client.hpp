@@ -317,6 +317,8 @@ public:
     }
 
     // Response bodies given back by callers (client::recycle_body), for the next responses.
+    static constexpr std::size_t max_spare_bodies = 16;
+    static constexpr std::size_t max_spare_body_bytes = 1u << 20;
     std::string take_spare_body() {
         if (spare_bodies_.empty()) return {};
         std::string b = std::move(spare_bodies_.back());
@@ -324,7 +326,7 @@ public:
         return b;
     }
     void keep_spare_body(std::string&& b) {
-        if (spare_bodies_.size() >= 16 || b.capacity() > (1u << 20)) return;
+        if (spare_bodies_.size() >= max_spare_bodies || b.capacity() > max_spare_body_bytes) return;
         b.clear();
         spare_bodies_.push_back(std::move(b));
     }

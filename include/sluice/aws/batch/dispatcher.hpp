@@ -431,9 +431,7 @@ private:
                                         field::plain("similar_not_logged", *held)});
             return out;
         }
-        auto p = std::allocate_shared<pending>(detail::pool_allocator<pending>(pool_.get()));
         out.bytes.meta = service_.encode_entry(r, out.bytes.entry);
-        if (replaces()) p->key = std::move(out.bytes.meta.dedup_key);
         if (dedups()) {
             auto it = pending_.find(std::string_view(out.bytes.entry));
             if (it != pending_.end()) {
@@ -447,6 +445,11 @@ private:
                 out.duplicate = true;
                 return out;
             }
+        }
+        // Made only now: a duplicate needs none of its own.
+        auto p = std::allocate_shared<pending>(detail::pool_allocator<pending>(pool_.get()));
+        if (replaces()) p->key = std::move(out.bytes.meta.dedup_key);
+        if (dedups()) {
             p->key = out.bytes.entry; // a copy: the entry itself goes to the engine
             pending_.emplace(std::string_view(p->key), p);
         }
