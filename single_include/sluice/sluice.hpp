@@ -24918,6 +24918,24 @@ struct body_reader {
 } // namespace sluice::http::detail
 #endif // SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_BODY_PARTS_HPP
 // end file sluice/http/detail/body_parts.hpp
+// begin file sluice/http/detail/failure_text.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_FAILURE_TEXT_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_FAILURE_TEXT_HPP
+
+// How http::client words a failed transfer: libcurl's result codes as transport_error kinds, and the
+// request as it may appear in an error message (never its query, user info or fragment, which carry
+// signatures and passwords).
+
+#if !SLUICE_HAS_CURL
+#error "sluice/http/detail/failure_text.hpp needs libcurl (SLUICE_HAS_CURL)"
+#endif
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+
+#include <curl/curl.h>
+
 // begin file sluice/text/url.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
@@ -25130,6 +25148,53 @@ inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_
 #endif // SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
 // end file sluice/text/url.hpp
 
+namespace sluice::http::detail {
+
+/// The transport_error kind of a libcurl result.
+[[nodiscard]] inline transport_error classify_curl(CURLcode code) noexcept {
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT: return transport_error::timed_out;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return transport_error::couldnt_resolve;
+    case CURLE_COULDNT_CONNECT: return transport_error::couldnt_connect;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return transport_error::connection_reset;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: return transport_error::tls_failure;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING: return transport_error::bad_response;
+    case CURLE_ABORTED_BY_CALLBACK: return transport_error::cancelled;
+    default: return transport_error::other;
+    }
+}
+
+/// "METHOD scheme://host:port/path" with the user info, the query and the fragment left out:
+/// presigned URLs carry signatures and credentials in the query, URLs may carry a password, and error
+/// messages get logged. Built from parts that pass their checks only (sluice::text::display_url).
+[[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
+    const bool token = !method.empty() && method.size() <= 32 &&
+                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::text::is_alnum(c) || c == '-' || c == '_'; });
+    std::string out(token ? method : std::string_view("[invalid method]"));
+    out += ' ';
+    out += sluice::text::display_url(url);
+    return out;
+}
+
+} // namespace sluice::http::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_FAILURE_TEXT_HPP
+// end file sluice/http/detail/failure_text.hpp
+
 #include <algorithm>
 #include <chrono>
 #include <coroutine>
@@ -25235,46 +25300,6 @@ namespace detail {
 inline void curl_global_setup() {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-[[nodiscard]] inline transport_error classify_curl(CURLcode code) noexcept {
-    switch (code) {
-    case CURLE_OPERATION_TIMEDOUT: return transport_error::timed_out;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return transport_error::couldnt_resolve;
-    case CURLE_COULDNT_CONNECT: return transport_error::couldnt_connect;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return transport_error::connection_reset;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS: return transport_error::tls_failure;
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_BAD_CONTENT_ENCODING: return transport_error::bad_response;
-    case CURLE_ABORTED_BY_CALLBACK: return transport_error::cancelled;
-    default: return transport_error::other;
-    }
-}
-
-/// "METHOD scheme://host:port/path" with the user info, the query and the fragment left out:
-/// presigned URLs carry signatures and credentials in the query, URLs may carry a password, and error
-/// messages get logged. Built from parts that pass their checks only (sluice::text::display_url).
-[[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
-    const bool token = !method.empty() && method.size() <= 32 &&
-                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::text::is_alnum(c) || c == '-' || c == '_'; });
-    std::string out(token ? method : std::string_view("[invalid method]"));
-    out += ' ';
-    out += sluice::text::display_url(url);
-    return out;
 }
 
 /// "scheme://host:port" of a URL, lower-cased, with the scheme's default port when none is given: the
@@ -41771,6 +41796,24 @@ struct body_reader {
 } // namespace sluice::http::detail
 #endif // SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_BODY_PARTS_HPP
 // end file sluice/http/detail/body_parts.hpp
+// begin file sluice/http/detail/failure_text.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_FAILURE_TEXT_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_FAILURE_TEXT_HPP
+
+// How http::client words a failed transfer: libcurl's result codes as transport_error kinds, and the
+// request as it may appear in an error message (never its query, user info or fragment, which carry
+// signatures and passwords).
+
+#if !SLUICE_HAS_CURL
+#error "sluice/http/detail/failure_text.hpp needs libcurl (SLUICE_HAS_CURL)"
+#endif
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+
+#include <curl/curl.h>
+
 // begin file sluice/text/url.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
@@ -41983,6 +42026,53 @@ inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_
 #endif // SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
 // end file sluice/text/url.hpp
 
+namespace sluice::http::detail {
+
+/// The transport_error kind of a libcurl result.
+[[nodiscard]] inline transport_error classify_curl(CURLcode code) noexcept {
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT: return transport_error::timed_out;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return transport_error::couldnt_resolve;
+    case CURLE_COULDNT_CONNECT: return transport_error::couldnt_connect;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return transport_error::connection_reset;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: return transport_error::tls_failure;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING: return transport_error::bad_response;
+    case CURLE_ABORTED_BY_CALLBACK: return transport_error::cancelled;
+    default: return transport_error::other;
+    }
+}
+
+/// "METHOD scheme://host:port/path" with the user info, the query and the fragment left out:
+/// presigned URLs carry signatures and credentials in the query, URLs may carry a password, and error
+/// messages get logged. Built from parts that pass their checks only (sluice::text::display_url).
+[[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
+    const bool token = !method.empty() && method.size() <= 32 &&
+                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::text::is_alnum(c) || c == '-' || c == '_'; });
+    std::string out(token ? method : std::string_view("[invalid method]"));
+    out += ' ';
+    out += sluice::text::display_url(url);
+    return out;
+}
+
+} // namespace sluice::http::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_FAILURE_TEXT_HPP
+// end file sluice/http/detail/failure_text.hpp
+
 #include <algorithm>
 #include <chrono>
 #include <coroutine>
@@ -42088,46 +42178,6 @@ namespace detail {
 inline void curl_global_setup() {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-[[nodiscard]] inline transport_error classify_curl(CURLcode code) noexcept {
-    switch (code) {
-    case CURLE_OPERATION_TIMEDOUT: return transport_error::timed_out;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return transport_error::couldnt_resolve;
-    case CURLE_COULDNT_CONNECT: return transport_error::couldnt_connect;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return transport_error::connection_reset;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS: return transport_error::tls_failure;
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_BAD_CONTENT_ENCODING: return transport_error::bad_response;
-    case CURLE_ABORTED_BY_CALLBACK: return transport_error::cancelled;
-    default: return transport_error::other;
-    }
-}
-
-/// "METHOD scheme://host:port/path" with the user info, the query and the fragment left out:
-/// presigned URLs carry signatures and credentials in the query, URLs may carry a password, and error
-/// messages get logged. Built from parts that pass their checks only (sluice::text::display_url).
-[[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
-    const bool token = !method.empty() && method.size() <= 32 &&
-                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::text::is_alnum(c) || c == '-' || c == '_'; });
-    std::string out(token ? method : std::string_view("[invalid method]"));
-    out += ' ';
-    out += sluice::text::display_url(url);
-    return out;
 }
 
 /// "scheme://host:port" of a URL, lower-cased, with the scheme's default port when none is given: the
@@ -54145,6 +54195,24 @@ struct body_reader {
 } // namespace sluice::http::detail
 #endif // SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_BODY_PARTS_HPP
 // end file sluice/http/detail/body_parts.hpp
+// begin file sluice/http/detail/failure_text.hpp
+#ifndef SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_FAILURE_TEXT_HPP
+#define SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_FAILURE_TEXT_HPP
+
+// How http::client words a failed transfer: libcurl's result codes as transport_error kinds, and the
+// request as it may appear in an error message (never its query, user info or fragment, which carry
+// signatures and passwords).
+
+#if !SLUICE_HAS_CURL
+#error "sluice/http/detail/failure_text.hpp needs libcurl (SLUICE_HAS_CURL)"
+#endif
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+
+#include <curl/curl.h>
+
 // begin file sluice/text/url.hpp
 #ifndef SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
 #define SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
@@ -54357,6 +54425,53 @@ inline void append_uri_encoded(std::string& out, std::string_view in, bool keep_
 #endif // SLUICE_SINGLE_HEADER_SLUICE_TEXT_URL_HPP
 // end file sluice/text/url.hpp
 
+namespace sluice::http::detail {
+
+/// The transport_error kind of a libcurl result.
+[[nodiscard]] inline transport_error classify_curl(CURLcode code) noexcept {
+    switch (code) {
+    case CURLE_OPERATION_TIMEDOUT: return transport_error::timed_out;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return transport_error::couldnt_resolve;
+    case CURLE_COULDNT_CONNECT: return transport_error::couldnt_connect;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return transport_error::connection_reset;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: return transport_error::tls_failure;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING: return transport_error::bad_response;
+    case CURLE_ABORTED_BY_CALLBACK: return transport_error::cancelled;
+    default: return transport_error::other;
+    }
+}
+
+/// "METHOD scheme://host:port/path" with the user info, the query and the fragment left out:
+/// presigned URLs carry signatures and credentials in the query, URLs may carry a password, and error
+/// messages get logged. Built from parts that pass their checks only (sluice::text::display_url).
+[[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
+    const bool token = !method.empty() && method.size() <= 32 &&
+                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::text::is_alnum(c) || c == '-' || c == '_'; });
+    std::string out(token ? method : std::string_view("[invalid method]"));
+    out += ' ';
+    out += sluice::text::display_url(url);
+    return out;
+}
+
+} // namespace sluice::http::detail
+#endif // SLUICE_SINGLE_HEADER_SLUICE_HTTP_DETAIL_FAILURE_TEXT_HPP
+// end file sluice/http/detail/failure_text.hpp
+
 #include <algorithm>
 #include <chrono>
 #include <coroutine>
@@ -54462,46 +54577,6 @@ namespace detail {
 inline void curl_global_setup() {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-[[nodiscard]] inline transport_error classify_curl(CURLcode code) noexcept {
-    switch (code) {
-    case CURLE_OPERATION_TIMEDOUT: return transport_error::timed_out;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return transport_error::couldnt_resolve;
-    case CURLE_COULDNT_CONNECT: return transport_error::couldnt_connect;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return transport_error::connection_reset;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS: return transport_error::tls_failure;
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_BAD_CONTENT_ENCODING: return transport_error::bad_response;
-    case CURLE_ABORTED_BY_CALLBACK: return transport_error::cancelled;
-    default: return transport_error::other;
-    }
-}
-
-/// "METHOD scheme://host:port/path" with the user info, the query and the fragment left out:
-/// presigned URLs carry signatures and credentials in the query, URLs may carry a password, and error
-/// messages get logged. Built from parts that pass their checks only (sluice::text::display_url).
-[[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
-    const bool token = !method.empty() && method.size() <= 32 &&
-                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::text::is_alnum(c) || c == '-' || c == '_'; });
-    std::string out(token ? method : std::string_view("[invalid method]"));
-    out += ' ';
-    out += sluice::text::display_url(url);
-    return out;
 }
 
 /// "scheme://host:port" of a URL, lower-cased, with the scheme's default port when none is given: the

@@ -28,6 +28,7 @@
 #include <sluice/core/result.hpp>
 #include <sluice/core/task.hpp>
 #include <sluice/http/detail/body_parts.hpp>
+#include <sluice/http/detail/failure_text.hpp>
 #include <sluice/http/error.hpp>
 #include <sluice/http/header.hpp>
 #include <sluice/io/loop.hpp>
@@ -140,46 +141,6 @@ namespace detail {
 inline void curl_global_setup() {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-[[nodiscard]] inline transport_error classify_curl(CURLcode code) noexcept {
-    switch (code) {
-    case CURLE_OPERATION_TIMEDOUT: return transport_error::timed_out;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return transport_error::couldnt_resolve;
-    case CURLE_COULDNT_CONNECT: return transport_error::couldnt_connect;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return transport_error::connection_reset;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS: return transport_error::tls_failure;
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_BAD_CONTENT_ENCODING: return transport_error::bad_response;
-    case CURLE_ABORTED_BY_CALLBACK: return transport_error::cancelled;
-    default: return transport_error::other;
-    }
-}
-
-/// "METHOD scheme://host:port/path" with the user info, the query and the fragment left out:
-/// presigned URLs carry signatures and credentials in the query, URLs may carry a password, and error
-/// messages get logged. Built from parts that pass their checks only (sluice::text::display_url).
-[[nodiscard]] inline std::string describe_request(std::string_view method, std::string_view url) {
-    const bool token = !method.empty() && method.size() <= 32 &&
-                       std::all_of(method.begin(), method.end(), [](char c) { return sluice::text::is_alnum(c) || c == '-' || c == '_'; });
-    std::string out(token ? method : std::string_view("[invalid method]"));
-    out += ' ';
-    out += sluice::text::display_url(url);
-    return out;
 }
 
 /// "scheme://host:port" of a URL, lower-cased, with the scheme's default port when none is given: the
