@@ -148,6 +148,59 @@ TEST_CASE("processors may answer synchronously, with result<R>, or as coroutines
     CHECK(q.stats().failed == 3);
 }
 
+TEST_CASE("coroutine processors run without a frame around them: every way they can end is answered") {
+    // The queue starts a coroutine processor's task itself and takes its answer when the task ends
+    // (fan_out's call is the task's completion): at once or after suspending, by value, by result or
+    // by throwing; a callable that throws before its coroutine exists, or hands back an empty task.
+    io_loop loop;
+    auto ends_at_once = [](const payload<int>& p, collector_context&) -> task<int> { co_return p.value + 1; };
+    auto ends_later = [](const payload<int>& p, collector_context& ctx) -> task<int> {
+        co_await ctx.loop().sleep_for(1ms);
+        if (ctx.key() != "later") throw std::logic_error("the context changed while suspended");
+        co_return p.value + 2;
+    };
+    auto throws_at_once = [](const payload<int>&, collector_context&) -> task<int> {
+        throw std::runtime_error("thrown at once");
+        co_return 0;
+    };
+    auto throws_later = [](const payload<int>&, collector_context& ctx) -> task<result<int>> {
+        co_await ctx.loop().sleep_for(1ms);
+        throw std::runtime_error("thrown later");
+    };
+    auto throws_before = [](const payload<int>& p, collector_context&) -> task<int> {
+        if (p.value >= 0) throw std::runtime_error("no coroutine made"); // a plain function returning a task
+        return task<int>{};
+    };
+    auto empty_task = [](const payload<int>&, collector_context&) { return task<int>{}; };
+    collector_queue<int, int> q(loop, {{"at_once", ends_at_once},
+                                       {"later", ends_later},
+                                       {"throws_at_once", throws_at_once},
+                                       {"throws_later", throws_later},
+                                       {"throws_before", throws_before},
+                                       {"empty", empty_task}});
+    loop.run_until_complete([&]() -> task<void> {
+        co_await q.start();
+        auto pub = q.get_publisher();
+        for (int round = 0; round < 3; ++round) { // the calls' slots are reused by later payloads
+            auto p = payload<int>::broadcast(10 * round);
+            auto ev = co_await pub.send(std::move(p));
+            const auto& r = co_await ev.wait();
+            REQUIRE(r.size() == 6);
+            CHECK(r[0].value() == 10 * round + 1);
+            CHECK(r[1].value() == 10 * round + 2);
+            CHECK(r[2].get_error().message == "thrown at once");
+            CHECK(r[2].source() == "throws_at_once");
+            CHECK(r[3].get_error().message == "thrown later");
+            CHECK(r[4].get_error().message == "no coroutine made");
+            CHECK(r[5].get_error().message == "the processor returned an empty task");
+            CHECK(r[5].source() == "empty");
+        }
+        co_await q.stop();
+    }());
+    CHECK(q.stats().processed == 3);
+    CHECK(q.stats().failed == 12);
+}
+
 TEST_CASE("void collectors answer with result<void> or nothing") {
     io_loop loop;
     std::vector<std::string> reported;

@@ -32,8 +32,24 @@ namespace detail {
 #define SLUICE_DETAIL_TAIL_CALLS 0
 #endif
 
+/// Who learns that a task ended when nothing awaits it: an executor that runs many tasks (a queue's
+/// coroutine processors) without a coroutine frame of its own around each. task_done() runs on the
+/// thread that finished the task, at its final suspend point; it takes the result and may destroy
+/// the task's frame.
+class task_completion {
+public:
+    virtual void task_done() noexcept = 0;
+
+protected:
+    task_completion() = default;
+    task_completion(const task_completion&) = default;
+    task_completion& operator=(const task_completion&) = default;
+    ~task_completion() = default;
+};
+
 struct task_promise_base : recycled_frame {
     std::coroutine_handle<> continuation_{std::noop_coroutine()};
+    task_completion* completion_ = nullptr; // instead of a continuation, when set (see task_completion)
 #if !SLUICE_DETAIL_TAIL_CALLS
     // Set by whichever of "the awaiter finished starting the child" and "the child finished" comes
     // second's partner: the second to arrive resumes the parent.
@@ -44,6 +60,10 @@ struct task_promise_base : recycled_frame {
         [[nodiscard]] bool await_ready() const noexcept { return false; }
         template <class Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+            if (task_completion* c = self.promise().completion_) {
+                c->task_done(); // may destroy this frame: nothing below touches it
+                return std::noop_coroutine();
+            }
 #if SLUICE_DETAIL_TAIL_CALLS
             return self.promise().continuation_;
 #else

@@ -32,7 +32,6 @@
 #include <utility>
 #include <vector>
 
-#include <sluice/core/detail/detached_task.hpp>
 #include <sluice/core/result.hpp>
 #include <sluice/core/task.hpp>
 #include <sluice/io/loop.hpp>
@@ -77,15 +76,25 @@ public:
 
     struct job;
 
-    /// One collector's call for one payload, when its processor is a coroutine or deferred.
-    struct call final : processor_call, answer_target<R> {
+    /// One collector's call for one payload, when its processor is a coroutine or deferred. A coroutine
+    /// processor's task runs with this call as its completion (no coroutine frame around it), and the
+    /// context it was handed lives here while it runs.
+    struct call final : processor_call, answer_target<R>, task_completion {
         job* owner = nullptr;
         entry* target = nullptr;
+        std::coroutine_handle<> frame{}; // the processor's task while it runs
+        std::optional<collector_context> context;
         std::uint64_t generation = 0; // which start of this slot a processor_answer belongs to
         std::uint32_t slot = 0;       // position in the payload's result_list
         bool running = false;
         bool held = false; // its consumer waits for it
         bool abandoned = false;
+        // The processor's task ended: its answer (or what it threw), then its frame goes.
+        void task_done() noexcept override {
+            const bool answers_result = target->spec.processor.kind() == processor_kind::task_result;
+            result<R> r = answers_result ? take_answer<result<R>>(*this) : take_answer<R>(*this);
+            complete(*this, std::move(r)); // may free this call (an abandoned job's last)
+        }
         void release_consumer() noexcept override {
             if (held && !abandoned) owner->host->drop_hold(*this);
         }
@@ -202,7 +211,7 @@ public:
             } else if (e.spec.processor.kind() == processor_kind::deferred) {
                 run_deferred(begin_call(j, i, e, false));
             } else {
-                run_call(begin_call(j, i, e, true)).start();
+                run_task(begin_call(j, i, e, true));
             }
         }
     }
@@ -338,22 +347,55 @@ private:
         }
     }
 
-    static detached_task run_call(call& c) {
+    /// Starts a coroutine processor's task with `c` as its completion; it runs until it first suspends
+    /// (or ends, answering at once).
+    static void run_task(call& c) {
         entry& e = *c.target;
-        collector_context ctx(e.core, &c);
+        collector_context& ctx = c.context.emplace(e.core, &c);
+        std::coroutine_handle<> h;
+        try {
+            if (e.spec.processor.kind() == processor_kind::task_result)
+                h = start_frame(e.spec.processor.call_task_result(c.owner->it->value, ctx), c);
+            else
+                h = start_frame(e.spec.processor.call_task(c.owner->it->value, ctx), c);
+        } catch (...) { // the callable threw before its coroutine began
+            complete(c, result<R>::failure(error::from_current_exception(e.core.key)));
+            return;
+        }
+        if (!h) {
+            complete(c, result<R>::failure(error{e.core.key, "the processor returned an empty task", {}, {}, {}}));
+            return;
+        }
+        h.resume();
+    }
+
+    template <class V>
+    static std::coroutine_handle<> start_frame(task<V>&& t, call& c) noexcept {
+        auto h = t.release();
+        if (h) h.promise().completion_ = &c;
+        c.frame = h;
+        return h;
+    }
+
+    /// The answer of `c`'s finished task<V> (V is R or result<R>) as this collector's result; frees the frame.
+    template <class V>
+    static result<R> take_answer(call& c) noexcept {
+        auto h = std::coroutine_handle<task_promise<V>>::from_address(std::exchange(c.frame, {}).address());
         result<R> r;
         try {
-            if (e.spec.processor.kind() == processor_kind::task_result) {
-                r = co_await e.spec.processor.call_task_result(c.owner->it->value, ctx);
+            if constexpr (std::is_same_v<V, result<R>>) {
+                r = std::move(h.promise()).result();
             } else if constexpr (std::is_void_v<R>) {
-                co_await e.spec.processor.call_task(c.owner->it->value, ctx);
+                h.promise().result();
+                r = result<R>::ok();
             } else {
-                r = result<R>::ok(co_await e.spec.processor.call_task(c.owner->it->value, ctx));
+                r = result<R>::ok(std::move(h.promise()).result());
             }
         } catch (...) {
-            r = result<R>::failure(error::from_current_exception(e.core.key));
+            r = result<R>::failure(error::from_current_exception(c.target->core.key));
         }
-        complete(c, std::move(r));
+        h.destroy();
+        return r;
     }
 
     /// A call answered. Nothing is touched after the job is finished: resolving may run the sender's
