@@ -16,8 +16,17 @@
 //
 // The pipeline is configured as in the README's "Reliable delivery" snippet, in memory: batches of 500
 // records / 1 MiB / 200 ms, a buffer of 10,000 records (block when full). Records are ~70-byte JSON.
-// SLUICE_BENCH_QUICK=1 shrinks the runs. Prints each case's deliveries/s and its ratios to `engine` and
-// to `queue_only`.
+// The sink answers at once (null_sink), so these cases measure CPU: the queue's cost adds to the
+// engine's on the one loop thread.
+//
+//   engine_rtt, queue_answer_rtt, queue_release_rtt
+//                   the same with a sink that answers each request after a round trip (2 ms;
+//                   SLUICE_BENCH_RTT_US overrides), as a remote destination does: the engine's
+//                   throughput is then what its requests in flight carry (8 x 500 records per round
+//                   trip), and the question is whether acknowledging through the queue keeps up.
+//
+// SLUICE_BENCH_QUICK=1 shrinks the runs. Prints each case's deliveries/s and its ratios to `engine` (or
+// `engine_rtt`) and to `queue_only`.
 
 #include <benchmark/benchmark.h>
 
@@ -55,6 +64,46 @@ std::vector<std::string> make_records(std::size_t n) {
     return records;
 }
 
+/// A destination that answers every request after a round trip on the loop (no CPU of its own).
+class round_trip_sink {
+public:
+    round_trip_sink(io_loop& loop, std::chrono::microseconds rtt) : loop_(&loop), rtt_(rtt) {}
+    [[nodiscard]] sink_limits limits() const { return {}; }
+    task<batch_result> send(std::span<const std::string_view> batch) {
+        const std::size_t n = batch.size();
+        co_await loop_->sleep_for(rtt_);
+        records_ += n;
+        co_return batch_result::all_ok();
+    }
+    [[nodiscard]] std::uint64_t records() const noexcept { return records_; }
+
+private:
+    io_loop* loop_;
+    std::chrono::microseconds rtt_;
+    std::uint64_t records_ = 0;
+};
+static_assert(sink_adapter<round_trip_sink>);
+
+/// The sink of a case: answering at once, or after a round trip.
+enum class destination { instant, round_trip };
+
+std::chrono::microseconds round_trip() {
+    const char* v = std::getenv("SLUICE_BENCH_RTT_US");
+    return std::chrono::microseconds(v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : 2000);
+}
+
+/// Runs `body(sink)` with the sink of `d` made on `loop`.
+template <class F>
+void with_sink(io_loop& loop, destination d, F&& body) {
+    if (d == destination::round_trip) {
+        round_trip_sink sink(loop, round_trip());
+        body(sink);
+    } else {
+        null_sink sink;
+        body(sink);
+    }
+}
+
 /// The README's "Reliable delivery" options, in memory.
 delivery_options readme_options() {
     delivery_options o;
@@ -70,82 +119,94 @@ void note_batches(benchmark::State& state, const delivery_stats& s) {
         state.counters["mean_batch"] = static_cast<double>(s.batched_records) / static_cast<double>(s.batches);
 }
 
-void engine(benchmark::State& state) {
+void run_engine(benchmark::State& state, destination d) {
     const auto records = make_records(quick() ? 20'000 : 200'000);
     std::int64_t delivered = 0;
     for (auto _ : state) {
         io_loop loop;
-        null_sink sink;
-        delivery_pipeline<null_sink> pipeline(loop, sink, readme_options());
-        std::size_t next = 0;
-        std::size_t acknowledged = 0;
-        auto sender = [&]() -> task<void> {
-            while (next < records.size()) {
-                co_await pipeline.deliver(records[next++]);
-                ++acknowledged;
-            }
-        };
-        loop.run_until_complete([&]() -> task<void> {
-            co_await pipeline.start();
-            for (std::size_t i = 0; i < window_limit; ++i) loop.spawn(sender());
-            while (acknowledged < records.size()) co_await loop.sleep_for(std::chrono::microseconds(200));
-            co_await pipeline.stop();
-        }());
-        loop.drain();
-        if (sink.records() != records.size()) state.SkipWithError("records lost");
+        with_sink(loop, d, [&]<class Sink>(Sink& sink) {
+            delivery_pipeline<Sink> pipeline(loop, sink, readme_options());
+            std::size_t next = 0;
+            std::size_t acknowledged = 0;
+            auto sender = [&]() -> task<void> {
+                while (next < records.size()) {
+                    co_await pipeline.deliver(records[next++]);
+                    ++acknowledged;
+                }
+            };
+            loop.run_until_complete([&]() -> task<void> {
+                co_await pipeline.start();
+                for (std::size_t i = 0; i < window_limit; ++i) loop.spawn(sender());
+                while (acknowledged < records.size()) co_await loop.sleep_for(std::chrono::microseconds(200));
+                co_await pipeline.stop();
+            }());
+            loop.drain();
+            if (sink.records() != records.size()) state.SkipWithError("records lost");
+            note_batches(state, pipeline.stats());
+        });
         delivered += static_cast<std::int64_t>(records.size());
-        note_batches(state, pipeline.stats());
     }
     state.counters["deliveries/s"] = benchmark::Counter(static_cast<double>(delivered), benchmark::Counter::kIsRate);
 }
 
+void engine(benchmark::State& state) { run_engine(state, destination::instant); }
+void engine_rtt(benchmark::State& state) { run_engine(state, destination::round_trip); }
+
 /// How the collector's processor treats a record.
 enum class processing { deliver_answer, deliver_release, deliver_hold, nothing };
 
+/// Starts `pipeline` and a collector queue in front of it, sends every record as a payload and awaits
+/// each result_list (at most window_limit outstanding), counting the acknowledged ones.
+template <class Sink>
+task<void> publish_through_queue(io_loop& loop, delivery_pipeline<Sink>& pipeline, const std::vector<std::string>& records,
+                                 processing how, queue_options qo, std::size_t& acknowledged) {
+    collector<std::size_t, delivery_receipt> deliver{
+        "orders", [&](const payload<std::size_t>& p, collector_context& ctx) -> task<delivery_receipt> {
+            if (how == processing::nothing) co_return delivery_receipt{};
+            if (how == processing::deliver_release) ctx.release_consumer(); // the rest only waits for the ack
+            auto receipt = co_await pipeline.deliver(records[p.value]);
+            co_return receipt;
+        }};
+    if (how == processing::deliver_answer)
+        deliver.processor = delivering_processor<std::size_t>(
+            pipeline, [&](const payload<std::size_t>& p) -> const std::string& { return records[p.value]; });
+    collector_queue<std::size_t, delivery_receipt> queue(loop, {deliver}, qo);
+    co_await pipeline.start();
+    co_await queue.start();
+    auto pub = queue.get_publisher();
+    std::deque<collector_event<delivery_receipt>> window;
+    auto settle_oldest = [&]() -> task<void> {
+        const auto& r = co_await window.front().wait();
+        if (r.first().is_ok()) ++acknowledged;
+        window.pop_front();
+    };
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        if (window.size() == window_limit) co_await settle_oldest();
+        auto p = payload<std::size_t>::broadcast(i);
+        window.push_back(co_await pub.send(std::move(p)));
+    }
+    while (!window.empty()) co_await settle_oldest();
+    co_await queue.stop();
+    co_await pipeline.stop();
+}
+
 /// Records through a collector queue into the pipeline; every payload awaited until acknowledged.
-void through_queue(benchmark::State& state, processing how, std::size_t n, queue_options qo) {
+void through_queue(benchmark::State& state, processing how, std::size_t n, queue_options qo,
+                   destination d = destination::instant) {
     const auto records = make_records(n);
     std::int64_t delivered = 0;
     for (auto _ : state) {
         io_loop loop;
-        null_sink sink;
-        delivery_pipeline<null_sink> pipeline(loop, sink, readme_options());
-        collector<std::size_t, delivery_receipt> deliver{
-            "orders", [&](const payload<std::size_t>& p, collector_context& ctx) -> task<delivery_receipt> {
-                if (how == processing::nothing) co_return delivery_receipt{};
-                if (how == processing::deliver_release) ctx.release_consumer(); // the rest only waits for the ack
-                auto receipt = co_await pipeline.deliver(records[p.value]);
-                co_return receipt;
-            }};
-        if (how == processing::deliver_answer)
-            deliver.processor = delivering_processor<std::size_t>(
-                pipeline, [&](const payload<std::size_t>& p) -> const std::string& { return records[p.value]; });
-        collector_queue<std::size_t, delivery_receipt> queue(loop, {deliver}, qo);
-        std::size_t acknowledged = 0;
-        loop.run_until_complete([&]() -> task<void> {
-            co_await pipeline.start();
-            co_await queue.start();
-            auto pub = queue.get_publisher();
-            std::deque<collector_event<delivery_receipt>> window;
-            auto settle_oldest = [&]() -> task<void> {
-                const auto& r = co_await window.front().wait();
-                if (r.first().is_ok()) ++acknowledged;
-                window.pop_front();
-            };
-            for (std::size_t i = 0; i < records.size(); ++i) {
-                if (window.size() == window_limit) co_await settle_oldest();
-                auto p = payload<std::size_t>::broadcast(i);
-                window.push_back(co_await pub.send(std::move(p)));
-            }
-            while (!window.empty()) co_await settle_oldest();
-            co_await queue.stop();
-            co_await pipeline.stop();
-        }());
-        loop.drain();
-        const std::size_t sunk = how == processing::nothing ? records.size() : sink.records();
-        if (acknowledged != records.size() || sunk != records.size()) state.SkipWithError("records lost");
+        with_sink(loop, d, [&]<class Sink>(Sink& sink) {
+            delivery_pipeline<Sink> pipeline(loop, sink, readme_options());
+            std::size_t acknowledged = 0;
+            loop.run_until_complete(publish_through_queue(loop, pipeline, records, how, qo, acknowledged));
+            loop.drain();
+            const std::size_t sunk = how == processing::nothing ? records.size() : sink.records();
+            if (acknowledged != records.size() || sunk != records.size()) state.SkipWithError("records lost");
+            note_batches(state, pipeline.stats());
+        });
         delivered += static_cast<std::int64_t>(records.size());
-        note_batches(state, pipeline.stats());
     }
     state.counters["deliveries/s"] = benchmark::Counter(static_cast<double>(delivered), benchmark::Counter::kIsRate);
 }
@@ -162,6 +223,14 @@ void queue_only(benchmark::State& state) {
     through_queue(state, processing::nothing, quick() ? 20'000 : 200'000, queue_options{});
 }
 
+void queue_answer_rtt(benchmark::State& state) {
+    through_queue(state, processing::deliver_answer, quick() ? 20'000 : 200'000, queue_options{}, destination::round_trip);
+}
+
+void queue_release_rtt(benchmark::State& state) {
+    through_queue(state, processing::deliver_release, quick() ? 20'000 : 200'000, queue_options{}, destination::round_trip);
+}
+
 void queue_hold(benchmark::State& state) {
     queue_options qo;
     qo.max_consumers = 64;
@@ -173,6 +242,9 @@ BENCHMARK(queue_answer)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(queue_release)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(queue_only)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(queue_hold)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(engine_rtt)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(queue_answer_rtt)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(queue_release_rtt)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 /// Prints the usual table, then each case's deliveries/s (median over repetitions) and its ratio to
 /// the engine's.
@@ -192,19 +264,27 @@ public:
     }
     void Finalize() override {
         ConsoleReporter::Finalize();
-        const double base = rates_.count("engine") ? rates_["engine"] : 0;
-        const double queue = rates_.count("queue_only") ? rates_["queue_only"] : 0;
-        std::printf("\n%-16s %14s %14s %8s %14s %8s\n", "case", "deliveries/s", "engine", "ratio", "queue_only",
+        const double queue = rate_of("queue_only");
+        std::printf("\n%-18s %14s %14s %8s %14s %8s\n", "case", "deliveries/s", "engine", "ratio", "queue_only",
                     "ratio");
-        for (const char* name : {"engine", "queue_only", "queue_answer", "queue_release", "queue_hold"}) {
-            if (!rates_.count(name)) continue;
-            const double rate = rates_[name];
-            std::printf("%-16s %14.0f %14.0f %7.3fx %14.0f %7.3fx\n", name, rate, base, base > 0 ? rate / base : 0.0,
-                        queue, queue > 0 ? rate / queue : 0.0);
-        }
+        for (const char* name : {"engine", "queue_only", "queue_answer", "queue_release", "queue_hold"})
+            print_row(name, rate_of("engine"), queue);
+        std::printf("with a %lld us round trip per request (engine_rtt: the engine alone against it)\n",
+                    static_cast<long long>(round_trip().count()));
+        for (const char* name : {"engine_rtt", "queue_answer_rtt", "queue_release_rtt"})
+            print_row(name, rate_of("engine_rtt"), queue);
     }
 
 private:
+    double rate_of(const std::string& name) { return rates_.count(name) ? rates_[name] : 0; }
+
+    void print_row(const char* name, double base, double queue) {
+        if (!rates_.count(name)) return;
+        const double rate = rates_[name];
+        std::printf("%-18s %14.0f %14.0f %7.3fx %14.0f %7.3fx\n", name, rate, base, base > 0 ? rate / base : 0.0, queue,
+                    queue > 0 ? rate / queue : 0.0);
+    }
+
     std::map<std::string, double> rates_;
     std::map<std::string, bool> medians_;
 };
