@@ -369,8 +369,24 @@ namespace detail {
 #define SLUICE_DETAIL_TAIL_CALLS 0
 #endif
 
+/// Who learns that a task ended when nothing awaits it: an executor that runs many tasks (a queue's
+/// coroutine processors) without a coroutine frame of its own around each. task_done() runs on the
+/// thread that finished the task, at its final suspend point; it takes the result and may destroy
+/// the task's frame.
+class task_completion {
+public:
+    virtual void task_done() noexcept = 0;
+
+protected:
+    task_completion() = default;
+    task_completion(const task_completion&) = default;
+    task_completion& operator=(const task_completion&) = default;
+    ~task_completion() = default;
+};
+
 struct task_promise_base : recycled_frame {
     std::coroutine_handle<> continuation_{std::noop_coroutine()};
+    task_completion* completion_ = nullptr; // instead of a continuation, when set (see task_completion)
 #if !SLUICE_DETAIL_TAIL_CALLS
     // Set by whichever of "the awaiter finished starting the child" and "the child finished" comes
     // second's partner: the second to arrive resumes the parent.
@@ -381,6 +397,10 @@ struct task_promise_base : recycled_frame {
         [[nodiscard]] bool await_ready() const noexcept { return false; }
         template <class Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+            if (task_completion* c = self.promise().completion_) {
+                c->task_done(); // may destroy this frame: nothing below touches it
+                return std::noop_coroutine();
+            }
 #if SLUICE_DETAIL_TAIL_CALLS
             return self.promise().continuation_;
 #else
@@ -7236,15 +7256,25 @@ public:
 
     struct job;
 
-    /// One collector's call for one payload, when its processor is a coroutine or deferred.
-    struct call final : processor_call, answer_target<R> {
+    /// One collector's call for one payload, when its processor is a coroutine or deferred. A coroutine
+    /// processor's task runs with this call as its completion (no coroutine frame around it), and the
+    /// context it was handed lives here while it runs.
+    struct call final : processor_call, answer_target<R>, task_completion {
         job* owner = nullptr;
         entry* target = nullptr;
+        std::coroutine_handle<> frame{}; // the processor's task while it runs
+        std::optional<collector_context> context;
         std::uint64_t generation = 0; // which start of this slot a processor_answer belongs to
         std::uint32_t slot = 0;       // position in the payload's result_list
         bool running = false;
         bool held = false; // its consumer waits for it
         bool abandoned = false;
+        // The processor's task ended: its answer (or what it threw), then its frame goes.
+        void task_done() noexcept override {
+            const bool answers_result = target->spec.processor.kind() == processor_kind::task_result;
+            result<R> r = answers_result ? take_answer<result<R>>(*this) : take_answer<R>(*this);
+            complete(*this, std::move(r)); // may free this call (an abandoned job's last)
+        }
         void release_consumer() noexcept override {
             if (held && !abandoned) owner->host->drop_hold(*this);
         }
@@ -7361,7 +7391,7 @@ public:
             } else if (e.spec.processor.kind() == processor_kind::deferred) {
                 run_deferred(begin_call(j, i, e, false));
             } else {
-                run_call(begin_call(j, i, e, true)).start();
+                run_task(begin_call(j, i, e, true));
             }
         }
     }
@@ -7497,22 +7527,55 @@ private:
         }
     }
 
-    static detached_task run_call(call& c) {
+    /// Starts a coroutine processor's task with `c` as its completion; it runs until it first suspends
+    /// (or ends, answering at once).
+    static void run_task(call& c) {
         entry& e = *c.target;
-        collector_context ctx(e.core, &c);
+        collector_context& ctx = c.context.emplace(e.core, &c);
+        std::coroutine_handle<> h;
+        try {
+            if (e.spec.processor.kind() == processor_kind::task_result)
+                h = start_frame(e.spec.processor.call_task_result(c.owner->it->value, ctx), c);
+            else
+                h = start_frame(e.spec.processor.call_task(c.owner->it->value, ctx), c);
+        } catch (...) { // the callable threw before its coroutine began
+            complete(c, result<R>::failure(error::from_current_exception(e.core.key)));
+            return;
+        }
+        if (!h) {
+            complete(c, result<R>::failure(error{e.core.key, "the processor returned an empty task", {}, {}, {}}));
+            return;
+        }
+        h.resume();
+    }
+
+    template <class V>
+    static std::coroutine_handle<> start_frame(task<V>&& t, call& c) noexcept {
+        auto h = t.release();
+        if (h) h.promise().completion_ = &c;
+        c.frame = h;
+        return h;
+    }
+
+    /// The answer of `c`'s finished task<V> (V is R or result<R>) as this collector's result; frees the frame.
+    template <class V>
+    static result<R> take_answer(call& c) noexcept {
+        auto h = std::coroutine_handle<task_promise<V>>::from_address(std::exchange(c.frame, {}).address());
         result<R> r;
         try {
-            if (e.spec.processor.kind() == processor_kind::task_result) {
-                r = co_await e.spec.processor.call_task_result(c.owner->it->value, ctx);
+            if constexpr (std::is_same_v<V, result<R>>) {
+                r = std::move(h.promise()).result();
             } else if constexpr (std::is_void_v<R>) {
-                co_await e.spec.processor.call_task(c.owner->it->value, ctx);
+                h.promise().result();
+                r = result<R>::ok();
             } else {
-                r = result<R>::ok(co_await e.spec.processor.call_task(c.owner->it->value, ctx));
+                r = result<R>::ok(std::move(h.promise()).result());
             }
         } catch (...) {
-            r = result<R>::failure(error::from_current_exception(e.core.key));
+            r = result<R>::failure(error::from_current_exception(c.target->core.key));
         }
-        complete(c, std::move(r));
+        h.destroy();
+        return r;
     }
 
     /// A call answered. Nothing is touched after the job is finished: resolving may run the sender's
