@@ -175,17 +175,19 @@ task<void> publish_through_queue(io_loop& loop, delivery_pipeline<Sink>& pipelin
     co_await queue.start();
     auto pub = queue.get_publisher();
     std::deque<collector_event<delivery_receipt>> window;
-    auto settle_oldest = [&]() -> task<void> {
+    // One loop, no coroutine per payload (as the engine case's senders): send while the window has
+    // room, else settle the oldest.
+    std::size_t next = 0;
+    while (next < records.size() || !window.empty()) {
+        if (next < records.size() && window.size() < window_limit) {
+            auto p = payload<std::size_t>::broadcast(next++);
+            window.push_back(co_await pub.send(std::move(p)));
+            continue;
+        }
         const auto& r = co_await window.front().wait();
         if (r.first().is_ok()) ++acknowledged;
         window.pop_front();
-    };
-    for (std::size_t i = 0; i < records.size(); ++i) {
-        if (window.size() == window_limit) co_await settle_oldest();
-        auto p = payload<std::size_t>::broadcast(i);
-        window.push_back(co_await pub.send(std::move(p)));
     }
-    while (!window.empty()) co_await settle_oldest();
     co_await queue.stop();
     co_await pipeline.stop();
 }
