@@ -17,12 +17,18 @@ command -v curl >/dev/null || die "curl is not installed (run scripts/install-de
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-curl -sS --fail --max-time 10 -D "$work/headers" -o "$work/metrics" "$base/metrics" || die "GET $base/metrics failed"
-grep -qi '^content-type: text/plain; version=0.0.4' "$work/headers" ||
-    die "GET $base/metrics: not the text format 0.0.4 ($(grep -i '^content-type' "$work/headers" | tr -d '\r'))"
-samples="$(grep -c '^sluice_' "$work/metrics" || true)"
-moving="$(awk '/^sluice_events_in_total[{ ]/ && $NF > 0 { n++ } END { print n + 0 }' "$work/metrics")"
-[[ "$moving" -gt 0 ]] || die "no sluice_events_in_total sample above zero among $samples sluice_ samples"
+# A service started a moment ago may not have counted its first event yet (the test fixture's load
+# generator posts every 100 ms): scrape again for up to 10 s before calling it a failure.
+for attempt in $(seq 1 50); do
+    curl -sS --fail --max-time 10 -D "$work/headers" -o "$work/metrics" "$base/metrics" || die "GET $base/metrics failed"
+    grep -qi '^content-type: text/plain; version=0.0.4' "$work/headers" ||
+        die "GET $base/metrics: not the text format 0.0.4 ($(grep -i '^content-type' "$work/headers" | tr -d '\r'))"
+    samples="$(grep -c '^sluice_' "$work/metrics" || true)"
+    moving="$(awk '/^sluice_events_in_total[{ ]/ && $NF > 0 { n++ } END { print n + 0 }' "$work/metrics")"
+    [[ "$moving" -gt 0 ]] && break
+    [[ $attempt -lt 50 ]] && sleep 0.2
+done
+[[ "$moving" -gt 0 ]] || die "no sluice_events_in_total sample above zero among $samples sluice_ samples (10 s)"
 
 # promtool prints one line per problem and exits non-zero on a parse error; lints only print.
 set +e
