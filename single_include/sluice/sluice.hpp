@@ -41056,6 +41056,9 @@ private:
             o.journal_ids.push_back(id);
             o.close_journaled = true;
         }
+        // With background compression the stream's end is compressed on the pool while the loop
+        // serves other work; finish() then only collects it.
+        if (async_event* compressed = o.writer.begin_finish()) co_await compressed->wait();
         o.writer.finish();
         std::string rest = o.writer.take_output();
         co_await o.upload->write(std::move(rest));
