@@ -371,11 +371,11 @@ namespace detail {
 
 /// Who learns that a task ended when nothing awaits it: an executor that runs many tasks (a queue's
 /// coroutine processors) without a coroutine frame of its own around each. task_done() runs on the
-/// thread that finished the task, at its final suspend point; it takes the result and may destroy
-/// the task's frame.
+/// thread that finished the task, at its final suspend point; it takes the result from `finished` (the
+/// task's handle) and may destroy the frame.
 class task_completion {
 public:
-    virtual void task_done() noexcept = 0;
+    virtual void task_done(std::coroutine_handle<> finished) noexcept = 0;
 
 protected:
     task_completion() = default;
@@ -398,7 +398,7 @@ struct task_promise_base : recycled_frame {
         template <class Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
             if (task_completion* c = self.promise().completion_) {
-                c->task_done(); // may destroy this frame: nothing below touches it
+                c->task_done(self); // may destroy this frame: nothing below touches it
                 return std::noop_coroutine();
             }
 #if SLUICE_DETAIL_TAIL_CALLS
@@ -7262,7 +7262,6 @@ public:
     struct call final : processor_call, answer_target<R>, task_completion {
         job* owner = nullptr;
         entry* target = nullptr;
-        std::coroutine_handle<> frame{}; // the processor's task while it runs
         std::optional<collector_context> context;
         std::uint64_t generation = 0; // which start of this slot a processor_answer belongs to
         std::uint32_t slot = 0;       // position in the payload's result_list
@@ -7270,9 +7269,9 @@ public:
         bool held = false; // its consumer waits for it
         bool abandoned = false;
         // The processor's task ended: its answer (or what it threw), then its frame goes.
-        void task_done() noexcept override {
+        void task_done(std::coroutine_handle<> finished) noexcept override {
             const bool answers_result = target->spec.processor.kind() == processor_kind::task_result;
-            result<R> r = answers_result ? take_answer<result<R>>(*this) : take_answer<R>(*this);
+            result<R> r = answers_result ? take_answer<result<R>>(*this, finished) : take_answer<R>(*this, finished);
             complete(*this, std::move(r)); // may free this call (an abandoned job's last)
         }
         void release_consumer() noexcept override {
@@ -7535,9 +7534,9 @@ private:
         std::coroutine_handle<> h;
         try {
             if (e.spec.processor.kind() == processor_kind::task_result)
-                h = start_frame(e.spec.processor.call_task_result(c.owner->it->value, ctx), c);
+                h = adopt(e.spec.processor.call_task_result(c.owner->it->value, ctx), c);
             else
-                h = start_frame(e.spec.processor.call_task(c.owner->it->value, ctx), c);
+                h = adopt(e.spec.processor.call_task(c.owner->it->value, ctx), c);
         } catch (...) { // the callable threw before its coroutine began
             complete(c, result<R>::failure(error::from_current_exception(e.core.key)));
             return;
@@ -7549,18 +7548,18 @@ private:
         h.resume();
     }
 
+    /// Takes over `t`'s frame, with `c` as the completion that frees it.
     template <class V>
-    static std::coroutine_handle<> start_frame(task<V>&& t, call& c) noexcept {
+    static std::coroutine_handle<> adopt(task<V>&& t, call& c) noexcept {
         auto h = t.release();
         if (h) h.promise().completion_ = &c;
-        c.frame = h;
         return h;
     }
 
     /// The answer of `c`'s finished task<V> (V is R or result<R>) as this collector's result; frees the frame.
     template <class V>
-    static result<R> take_answer(call& c) noexcept {
-        auto h = std::coroutine_handle<task_promise<V>>::from_address(std::exchange(c.frame, {}).address());
+    static result<R> take_answer(call& c, std::coroutine_handle<> finished) noexcept {
+        auto h = std::coroutine_handle<task_promise<V>>::from_address(finished.address());
         result<R> r;
         try {
             if constexpr (std::is_same_v<V, result<R>>) {

@@ -34,11 +34,11 @@ namespace detail {
 
 /// Who learns that a task ended when nothing awaits it: an executor that runs many tasks (a queue's
 /// coroutine processors) without a coroutine frame of its own around each. task_done() runs on the
-/// thread that finished the task, at its final suspend point; it takes the result and may destroy
-/// the task's frame.
+/// thread that finished the task, at its final suspend point; it takes the result from `finished` (the
+/// task's handle) and may destroy the frame.
 class task_completion {
 public:
-    virtual void task_done() noexcept = 0;
+    virtual void task_done(std::coroutine_handle<> finished) noexcept = 0;
 
 protected:
     task_completion() = default;
@@ -61,7 +61,7 @@ struct task_promise_base : recycled_frame {
         template <class Promise>
         std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
             if (task_completion* c = self.promise().completion_) {
-                c->task_done(); // may destroy this frame: nothing below touches it
+                c->task_done(self); // may destroy this frame: nothing below touches it
                 return std::noop_coroutine();
             }
 #if SLUICE_DETAIL_TAIL_CALLS
