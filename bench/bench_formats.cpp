@@ -120,14 +120,17 @@ std::size_t write_object(Writer& w, bench_file& f) {
     for (const auto& r : records()) {
         if (!w.append(r)) std::abort();
         if (w.pending_output_bytes() >= write_chunk) {
-            const std::string out = w.take_output();
+            std::string out = w.take_output();
             size += out.size();
             f.write(out);
+            recycle_output(std::move(out)); // as the object engine's destinations do
         }
     }
-    const std::string rest = finish_object(w);
+    std::string rest = finish_object(w);
     f.write(rest);
-    return size + rest.size();
+    size += rest.size();
+    recycle_output(std::move(rest));
+    return size;
 }
 
 /// The bytes a writer produces (for the baselines' "same bytes"), uncompressed.

@@ -13,6 +13,7 @@
 #include "support/decompress.hpp"
 #include "support/format_records.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -167,12 +168,13 @@ TEST_CASE("formats: CSV with declared columns, LF lines, another delimiter, igno
     REQUIRE(w.append(R"({"name":"a;b","id":7,"extra":"dropped on request"})"));
     const cell row[] = {std::int64_t{8}, std::string_view("c,d"), 0.25};
     REQUIRE(w.append_row(row));
+    REQUIRE(w.append(R"({"id":18446744073709551615,"name":"","score":true})")); // above int64: uint64
     const cell bad_utf8[] = {std::int64_t{9}, std::string_view("\xFF"), std::monostate{}};
     const auto r = w.append_row(bad_utf8);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().kind == record_error_kind::invalid_utf8);
     CHECK(r.error().field == "name");
-    CHECK(finish_object(w) == "id;name;score\n7;\"a;b\";\n8;c,d;0.25\n");
+    CHECK(finish_object(w) == "id;name;score\n7;\"a;b\";\n8;c,d;0.25\n18446744073709551615;\"\";true\n");
     csv_options quote_delimiter;
     quote_delimiter.delimiter = '"';
     CHECK_THROWS_AS((void)csv_writer(quote_delimiter), std::invalid_argument);
@@ -214,6 +216,47 @@ TEST_CASE("formats: take_output hands the object out as it is built; the pieces 
         CHECK(sluice_test::decompress_object(codec, object) == text);
         if (codec != compression::none) CHECK(object.size() < text.size() / 2);
     }
+}
+
+TEST_CASE("formats: output buffers handed back are filled by the next objects, which come out the same") {
+    auto& pool = detail::output_buffer_pool::instance();
+    while (pool.take(0)) {} // other tests may have left buffers
+    const auto records = sluice_test::sample_records(6000);
+    // The memory of every piece handed back that the pool keeps (large enough).
+    const auto write = [&](bool recycle, std::vector<const char*>* kept) {
+        csv_writer w;
+        std::string object;
+        const auto hand_over = [&](std::string out) {
+            object += out;
+            if (kept && out.capacity() >= detail::output_buffer_pool::min_capacity) kept->push_back(out.data());
+            if (recycle) recycle_output(std::move(out));
+        };
+        for (const auto& r : records) {
+            REQUIRE(w.append(r.json()));
+            if (w.pending_output_bytes() >= 100 * 1024) hand_over(w.take_output());
+        }
+        hand_over(finish_object(w));
+        return object;
+    };
+    const std::string plain = write(false, nullptr);
+    std::vector<const char*> first, second;
+    CHECK(write(true, &first) == plain);
+    REQUIRE(first.size() >= 3);
+    CHECK(write(true, &second) == plain);
+    REQUIRE(second.size() >= 3);
+    // The pool held on to the first object's buffers (malloc could not hand them out meanwhile), so a
+    // piece of the second object in one of them was written into recycled memory: all of them are.
+    for (const char* p : second) CHECK(std::find(first.begin(), first.end(), p) != first.end());
+
+    // Bounded: small buffers are not kept, and at most max_buffers are.
+    while (pool.take(0)) {}
+    recycle_output(std::string(1000, 'x'));
+    CHECK_FALSE(pool.take(0));
+    for (std::size_t i = 0; i < detail::output_buffer_pool::max_buffers + 3; ++i)
+        recycle_output(std::string(detail::output_buffer_pool::min_capacity, 'x'));
+    std::size_t kept = 0;
+    while (pool.take(0)) ++kept;
+    CHECK(kept == detail::output_buffer_pool::max_buffers);
 }
 
 TEST_SUITE("background compression") {

@@ -16,7 +16,10 @@
 // inside is doubled.
 
 #include <cstddef>
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -97,12 +100,7 @@ public:
             return append_result{};
         });
         if (!r) return r;
-        line_.clear();
-        for (std::size_t i = 0; i < values_.size(); ++i) {
-            if (i != 0) line_.push_back(options_.delimiter);
-            if (present_[i] != 0) render(values_[i]);
-        }
-        commit_line();
+        write_line();
         return {};
     }
 
@@ -115,23 +113,31 @@ public:
             return append_result::refuse(record_error_kind::type_mismatch, {},
                                          "the row has " + std::to_string(row.size()) + " cells for " +
                                              std::to_string(schema_->size()) + " columns");
-        line_.clear();
+        std::size_t bound = row.size() + options_.line_terminator.size();
         for (std::size_t i = 0; i < row.size(); ++i) {
-            if (i != 0) line_.push_back(options_.delimiter);
             if (const auto* s = std::get_if<std::string_view>(&row[i])) {
                 if (!detail::valid_utf8(*s))
                     return append_result::refuse(record_error_kind::invalid_utf8, (*schema_)[i].name,
                                                  "the string is not valid UTF-8");
-                append_field(*s);
-            } else if (const auto* b = std::get_if<bool>(&row[i])) {
-                line_.append(*b ? "true" : "false");
-            } else if (const auto* n = std::get_if<std::int64_t>(&row[i])) {
-                detail::append_integer(line_, *n);
-            } else if (const auto* d = std::get_if<double>(&row[i])) {
-                detail::append_double(line_, *d);
+                bound += field_bound(*s);
+            } else {
+                bound += number_bound;
             }
         }
-        commit_line();
+        char* const start = line_room(bound);
+        char* p = start;
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            if (i != 0) *p++ = options_.delimiter;
+            if (const auto* s = std::get_if<std::string_view>(&row[i]))
+                p = write_field(p, *s);
+            else if (const auto* b = std::get_if<bool>(&row[i]))
+                p = write_text(p, *b ? "true" : "false");
+            else if (const auto* n = std::get_if<std::int64_t>(&row[i]))
+                p = std::to_chars(p, p + number_bound, *n).ptr;
+            else if (const auto* d = std::get_if<double>(&row[i]))
+                p = std::to_chars(p, p + number_bound, *d).ptr;
+        }
+        commit_line(start, p);
         return {};
     }
 
@@ -187,6 +193,7 @@ private:
         walker_ = std::make_unique<detail::field_walker>(*schema_, options_.unknown);
         values_.assign(schema_->size(), simdjson::dom::element{});
         present_.assign(schema_->size(), 0);
+        nested_.assign(schema_->size(), {});
     }
 
     /// The first record's fields become the columns (the record is checked by the walk that follows).
@@ -211,63 +218,111 @@ private:
         return {};
     }
 
-    void render(simdjson::dom::element v) {
+    /// Room for any integer or double in its shortest text (and for true / false).
+    static constexpr std::size_t number_bound = 32;
+    /// The most a field can take once written: every byte a doubled '"', and the quotes around it.
+    static std::size_t field_bound(std::string_view text) noexcept { return 2 * text.size() + 2; }
+
+    /// Writes the line of the values the walk found. Nested values become JSON text first (in
+    /// scratch_), so the line's worst-case size is known and it is written through a pointer into
+    /// memory sized once, with no growth check per byte.
+    void write_line() {
         using et = simdjson::dom::element_type;
-        switch (v.type()) {
-        case et::NULL_VALUE: return;
-        case et::STRING: append_field(v.get_string().value_unsafe()); return;
-        case et::ARRAY:
-        case et::OBJECT:
-            scratch_.clear();
-            detail::append_json(scratch_, v);
-            append_field(scratch_);
-            return;
-        default: detail::append_json(line_, v); return; // numbers and booleans never need quotes
+        scratch_.clear();
+        std::size_t bound = values_.size() + options_.line_terminator.size();
+        for (std::size_t i = 0; i < values_.size(); ++i) {
+            if (present_[i] == 0) continue;
+            const simdjson::dom::element v = values_[i];
+            const et type = v.type();
+            if (type == et::STRING) {
+                bound += field_bound(v.get_string().value_unsafe());
+            } else if (type == et::ARRAY || type == et::OBJECT) {
+                const std::size_t from = scratch_.size();
+                detail::append_json(scratch_, v);
+                nested_[i] = {from, scratch_.size() - from};
+                bound += field_bound(std::string_view(scratch_).substr(from));
+            } else {
+                bound += number_bound;
+            }
         }
+        char* const start = line_room(bound);
+        char* p = start;
+        for (std::size_t i = 0; i < values_.size(); ++i) {
+            if (i != 0) *p++ = options_.delimiter;
+            if (present_[i] != 0) p = render(p, i);
+        }
+        commit_line(start, p);
     }
 
-    void append_field(std::string_view text) {
-        if (!needs_quotes(text)) {
-            line_.append(text);
-            return;
+    /// Writes the value of column `i` at p (room for its bound) and returns the end.
+    char* render(char* p, std::size_t i) const noexcept {
+        using et = simdjson::dom::element_type;
+        const simdjson::dom::element v = values_[i];
+        switch (v.type()) {
+        case et::NULL_VALUE: return p;
+        case et::STRING: return write_field(p, v.get_string().value_unsafe());
+        case et::ARRAY:
+        case et::OBJECT: return write_field(p, std::string_view(scratch_).substr(nested_[i].first, nested_[i].second));
+        case et::INT64: return std::to_chars(p, p + number_bound, v.get_int64().value_unsafe()).ptr;
+        case et::UINT64: return std::to_chars(p, p + number_bound, v.get_uint64().value_unsafe()).ptr;
+        case et::DOUBLE: return std::to_chars(p, p + number_bound, v.get_double().value_unsafe()).ptr;
+        case et::BOOL: return write_text(p, v.get_bool().value_unsafe() ? "true" : "false");
         }
-        line_.push_back('"');
-        std::size_t from = 0;
-        for (std::size_t q = text.find('"'); q != std::string_view::npos; q = text.find('"', q + 1)) {
-            line_.append(text.substr(from, q + 1 - from));
-            line_.push_back('"');
-            from = q + 1;
+        return p;
+    }
+
+    static char* write_text(char* p, std::string_view text) noexcept {
+        std::memcpy(p, text.data(), text.size());
+        return p + text.size();
+    }
+
+    /// Writes a field (room for field_bound(text)), quoted when it has to be, and returns the end.
+    char* write_field(char* p, std::string_view text) const noexcept {
+        if (!needs_quotes(text)) return write_text(p, text);
+        *p++ = '"';
+        for (const char c : text) {
+            *p++ = c;
+            if (c == '"') *p++ = '"';
         }
-        line_.append(text.substr(from));
-        line_.push_back('"');
+        *p++ = '"';
+        return p;
     }
 
     [[nodiscard]] bool needs_quotes(std::string_view text) const noexcept {
         if (text.empty()) return true; // "" is the empty string; an empty field is null
-        for (const char c : text)
-            if (c == options_.delimiter || c == '"' || c == '\r' || c == '\n') return true;
-        return false;
+        // No early exit: fields are short, and this form compiles to byte-wise vector compares.
+        const char d = options_.delimiter;
+        bool special = false;
+        for (const char c : text) special |= (c == d) | (c == '"') | (c == '\r') | (c == '\n');
+        return special;
+    }
+
+    /// Memory for a line of up to `bound` bytes: line_ only ever grows, and is used as raw storage.
+    char* line_room(std::size_t bound) {
+        if (line_.size() < bound) line_.resize(std::max(bound, 2 * line_.size()));
+        return line_.data();
     }
 
     void write_header() {
         header_written_ = true;
         if (!options_.header) return;
-        std::string row;
-        row.swap(line_);
-        line_.clear();
+        std::size_t bound = schema_->size() + options_.line_terminator.size();
+        for (std::size_t i = 0; i < schema_->size(); ++i) bound += field_bound((*schema_)[i].name);
+        std::string row(bound, '\0');
+        char* p = row.data();
         for (std::size_t i = 0; i < schema_->size(); ++i) {
-            if (i != 0) line_.push_back(options_.delimiter);
-            append_field((*schema_)[i].name);
+            if (i != 0) *p++ = options_.delimiter;
+            p = write_field(p, (*schema_)[i].name);
         }
-        line_.append(options_.line_terminator);
-        output_.write(line_);
-        line_.swap(row);
+        p = write_text(p, options_.line_terminator);
+        output_.write(std::string_view(row.data(), static_cast<std::size_t>(p - row.data())));
     }
 
-    void commit_line() {
+    /// Ends the line written at [start, end) (room for the terminator is in its bound) and hands it on.
+    void commit_line(char* start, char* end) {
         if (!header_written_) write_header();
-        line_.append(options_.line_terminator);
-        output_.write(line_);
+        end = write_text(end, options_.line_terminator);
+        output_.write(std::string_view(start, static_cast<std::size_t>(end - start)));
         ++records_;
     }
 
@@ -282,7 +337,8 @@ private:
     std::unique_ptr<detail::field_walker> walker_;
     std::vector<simdjson::dom::element> values_;
     std::vector<std::uint8_t> present_;
-    std::string line_;
+    std::vector<std::pair<std::size_t, std::size_t>> nested_; // per column: its JSON text in scratch_
+    std::string line_; // raw storage for the line being written (see line_room)
     std::string scratch_;
     bool header_written_ = false;
     std::uint64_t records_ = 0;

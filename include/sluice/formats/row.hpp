@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -66,7 +67,7 @@ public:
         // field's before the lookup by name.
         std::size_t next = 0;
         for (const auto field : object) {
-            const bool in_order = next < schema_->size() && (*schema_)[next].name == field.key;
+            const bool in_order = next < schema_->size() && same_text((*schema_)[next].name, field.key);
             const auto index = in_order ? std::optional<std::size_t>(next) : schema_->find(field.key);
             if (!index) {
                 if (policy_ == unknown_fields::ignore) continue;
@@ -85,6 +86,11 @@ public:
     }
 
 private:
+    // Spelled out: std::string == std::string_view goes through an out-of-line compare() here.
+    static bool same_text(std::string_view a, std::string_view b) noexcept {
+        return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
+    }
+
     const record_schema* schema_;
     unknown_fields policy_;
     std::vector<std::uint32_t> seen_;

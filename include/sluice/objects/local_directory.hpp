@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <sluice/delivery/backoff.hpp>
+#include <sluice/formats/object_format.hpp>
 #include <sluice/io/loop.hpp>
 #include <sluice/objects/destination.hpp>
 #include <sluice/objects/retry.hpp>
@@ -169,6 +170,7 @@ inline task<void> local_file_upload::write(std::string bytes) {
         co_return;
     }
     offset_ += bytes.size();
+    formats::recycle_output(std::move(bytes));
 }
 
 inline task<outcome> local_file_upload::write_once(std::span<const std::byte> bytes) {

@@ -29,6 +29,7 @@
 #include <sluice/core/async_scope.hpp>
 #include <sluice/core/semaphore.hpp>
 #include <sluice/delivery/backoff.hpp>
+#include <sluice/formats/object_format.hpp>
 #include <sluice/objects/destination.hpp>
 #include <sluice/objects/retry.hpp>
 #include <sluice/objects/upload_state.hpp>
@@ -229,8 +230,12 @@ inline s3_upload::s3_upload(s3_bucket& bucket, object_description d, std::option
 inline task<void> s3_upload::write(std::string bytes) {
     if (failure_) co_return;
     total_ += bytes.size();
-    if (pending_.empty()) pending_.swap(bytes);
-    else pending_.append(bytes);
+    if (pending_.empty()) {
+        pending_.swap(bytes);
+    } else {
+        pending_.append(bytes);
+        formats::recycle_output(std::move(bytes));
+    }
     while (pending_.size() >= part_bytes_ && !failure_) {
         std::string rest(pending_.data() + part_bytes_, pending_.size() - part_bytes_);
         pending_.resize(part_bytes_);
