@@ -124,20 +124,13 @@ public:
                 bound += number_bound;
             }
         }
-        char* const start = line_room(bound);
-        char* p = start;
-        for (std::size_t i = 0; i < row.size(); ++i) {
-            if (i != 0) *p++ = options_.delimiter;
-            if (const auto* s = std::get_if<std::string_view>(&row[i]))
-                p = write_field(p, *s);
-            else if (const auto* b = std::get_if<bool>(&row[i]))
-                p = write_text(p, *b ? "true" : "false");
-            else if (const auto* n = std::get_if<std::int64_t>(&row[i]))
-                p = std::to_chars(p, p + number_bound, *n).ptr;
-            else if (const auto* d = std::get_if<double>(&row[i]))
-                p = std::to_chars(p, p + number_bound, *d).ptr;
-        }
-        commit_line(start, p);
+        emit_line(bound, row.size(), [&](char* p, std::size_t i) {
+            if (const auto* s = std::get_if<std::string_view>(&row[i])) return write_field(p, *s);
+            if (const auto* b = std::get_if<bool>(&row[i])) return write_text(p, *b ? "true" : "false");
+            if (const auto* n = std::get_if<std::int64_t>(&row[i])) return std::to_chars(p, p + number_bound, *n).ptr;
+            if (const auto* d = std::get_if<double>(&row[i])) return std::to_chars(p, p + number_bound, *d).ptr;
+            return p; // null
+        });
         return {};
     }
 
@@ -245,11 +238,18 @@ private:
                 bound += number_bound;
             }
         }
+        emit_line(bound, values_.size(), [&](char* p, std::size_t i) { return present_[i] != 0 ? render(p, i) : p; });
+    }
+
+    /// Writes a line of `count` fields, `render(p, i)` writing field i at p and returning its end, into
+    /// memory for `bound` bytes (the terminator included), and hands it on.
+    template <class Render>
+    void emit_line(std::size_t bound, std::size_t count, Render&& render) {
         char* const start = line_room(bound);
         char* p = start;
-        for (std::size_t i = 0; i < values_.size(); ++i) {
+        for (std::size_t i = 0; i < count; ++i) {
             if (i != 0) *p++ = options_.delimiter;
-            if (present_[i] != 0) p = render(p, i);
+            p = render(p, i);
         }
         commit_line(start, p);
     }
