@@ -240,7 +240,9 @@ private:
         node* n_;
     };
 
-    void submit_node(std::string record, record_options options, detail::node_callback on_done) {
+    // By reference from the public submit()s: each by-value std::string costs a copy of its inline
+    // buffer, per record.
+    void submit_node(std::string&& record, record_options&& options, detail::node_callback&& on_done) {
         if (!loop_->in_loop_thread()) {
             loop_->call_soon([this, r = std::move(record), o = std::move(options), f = std::move(on_done)]() mutable {
                 submit_node(std::move(r), std::move(o), std::move(f));
