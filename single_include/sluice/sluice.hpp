@@ -33412,9 +33412,9 @@ using logs_dispatcher = batch_dispatcher<logs_service>;
 // Quoting: a field is quoted when it holds the delimiter, '"', CR or LF, or is an empty string; a '"'
 // inside is doubled.
 
-#include <cstddef>
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -36601,9 +36601,9 @@ public:
 // Quoting: a field is quoted when it holds the delimiter, '"', CR or LF, or is an empty string; a '"'
 // inside is doubled.
 
-#include <cstddef>
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>

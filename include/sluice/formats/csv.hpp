@@ -15,9 +15,9 @@
 // Quoting: a field is quoted when it holds the delimiter, '"', CR or LF, or is an empty string; a '"'
 // inside is doubled.
 
-#include <cstddef>
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
