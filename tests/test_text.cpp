@@ -1,15 +1,20 @@
 // The shared text helpers every wire format uses: JSON escaping (every SIMD path against the byte
-// loop), base64 both ways, UTF-8 validation with reasons, exact-size JSON building.
+// loop), base64 both ways, UTF-8 validation with reasons, exact-size JSON building, CBOR heads and the
+// CBOR reader (RFC 8949's Appendix A examples, and malformed input).
 
 #include <doctest/doctest.h>
 
 #include <sluice/text/base64.hpp>
+#include <sluice/text/cbor.hpp>
 #include <sluice/text/json_escape.hpp>
 #include <sluice/text/json_writer.hpp>
 #include <sluice/text/rfc3339.hpp>
 #include <sluice/text/utf8.hpp>
 
 #include <chrono>
+#include <functional>
+#include <utility>
+#include <vector>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,6 +27,26 @@
 // Everything of this file lives in its own namespace, so that the unity build (tests/CMakeLists.txt)
 // can compile it in one translation unit with other test files.
 namespace test_text {
+
+namespace {
+
+std::string from_hex(std::string_view hex) {
+    std::string out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
+    return out;
+}
+
+std::string to_hex(std::string_view bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (char c : bytes) {
+        out += digits[static_cast<unsigned char>(c) >> 4];
+        out += digits[static_cast<unsigned char>(c) & 15];
+    }
+    return out;
+}
+
+} // namespace
 
 TEST_SUITE("text") {
 
@@ -216,6 +241,95 @@ TEST_CASE("RFC 3339 in UTC to the millisecond, or truncated to the second") {
           "2023-11-14T22:13:20Z");
     CHECK(sluice::text::format_rfc3339_utc(system_clock::time_point(std::chrono::milliseconds(-1)), buffer, seconds) ==
           "1969-12-31T23:59:59Z");
+}
+
+TEST_CASE("cbor: heads are RFC 8949's shortest forms, and read back as written") {
+    namespace cbor = sluice::text::cbor;
+    using cbor::major;
+    const std::pair<std::uint64_t, std::string_view> integers[] = {
+        {0, "00"}, {23, "17"}, {24, "1818"}, {100, "1864"}, {1000, "1903e8"}, {1000000, "1a000f4240"},
+        {1000000000000, "1b000000e8d4a51000"}, {18446744073709551615u, "1bffffffffffffffff"}};
+    for (const auto& [value, hex] : integers) {
+        std::string out;
+        cbor::append_head(out, major::unsigned_integer, value);
+        CHECK(to_hex(out) == hex);
+        CHECK(out.size() == cbor::head_size(value));
+        cbor::reader in(out);
+        cbor::item it;
+        REQUIRE(in.next(it));
+        CHECK(it.type == major::unsigned_integer);
+        CHECK(it.value == value);
+        CHECK(in.at_end());
+    }
+    std::string out;
+    cbor::append_text(out, "IETF");
+    CHECK(to_hex(out) == "6449455446");
+    out.clear();
+    cbor::append_bytes(out, from_hex("01020304"));
+    CHECK(to_hex(out) == "4401020304");
+    CHECK(cbor::string_size(23) == 24);
+    CHECK(cbor::string_size(24) == 26);
+    CHECK(cbor::string_size(70000) == 70005);
+}
+
+TEST_CASE("cbor: the reader walks definite and indefinite items, and refuses malformed ones") {
+    namespace cbor = sluice::text::cbor;
+    using cbor::major;
+    // [_ 1, [2, 3], [_ 4, 5]] from RFC 8949 Appendix A: the integers in order.
+    {
+        const std::string in_bytes = from_hex("9f018202039f0405ffff");
+        cbor::reader in(in_bytes);
+        cbor::item outer;
+        REQUIRE(in.next(outer));
+        CHECK(outer.indefinite);
+        std::vector<std::uint64_t> seen;
+        std::function<bool()> each = [&]() -> bool {
+            cbor::item it;
+            if (!in.next(it)) return false;
+            if (it.type == major::array) return in.for_each(it, each);
+            seen.push_back(it.value);
+            return true;
+        };
+        CHECK(in.for_each(outer, each));
+        CHECK(in.at_end());
+        CHECK(seen == std::vector<std::uint64_t>{1, 2, 3, 4, 5});
+    }
+    // {_ "a": 1, "b": [_ 2, 3]}, a tag, half and double floats, simple values: skipped whole.
+    for (std::string_view hex : {"bf61610161629f0203ffff", "c11a514b67b0", "f93c00", "fb3ff199999999999a", "f6", "f4",
+                                 "a26161016162820203", "5f42010243030405ff"}) {
+        const std::string bytes = from_hex(hex);
+        cbor::reader in(bytes);
+        CHECK_MESSAGE(in.skip(), hex);
+        CHECK_MESSAGE(in.at_end(), hex);
+    }
+    // (_ "strea", "ming"): the chunks joined.
+    {
+        const std::string bytes = from_hex("7f657374726561646d696e67ff");
+        cbor::reader in(bytes);
+        std::string scratch;
+        std::string_view text;
+        REQUIRE(in.read_text(text, scratch));
+        CHECK(text == "streaming");
+        CHECK(in.at_end());
+    }
+    // Malformed: truncated heads and strings, reserved heads, a lone break, an indefinite integer, a
+    // count beyond the input, a chunk of another type, an unterminated indefinite array, too deep.
+    std::string too_deep(200, static_cast<char>(0x81));
+    too_deep += '\0';
+    for (std::string bad : {from_hex("1a0000"), from_hex("1c"), from_hex("ff"), from_hex("1f"), from_hex("9affffffff"),
+                            from_hex("bb00000000000000ff"), from_hex("7f4161ff"), from_hex("9f01"), from_hex("6449"),
+                            from_hex("5a000000ff00"), too_deep}) {
+        cbor::reader in(bad);
+        CHECK_MESSAGE(!in.skip(), to_hex(bad));
+    }
+    {
+        // A text read where bytes are: refused, not reinterpreted.
+        const std::string bytes = from_hex("4161");
+        cbor::reader in(bytes);
+        std::string scratch;
+        std::string_view text;
+        CHECK_FALSE(in.read_text(text, scratch));
+    }
 }
 
 } // TEST_SUITE

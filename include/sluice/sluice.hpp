@@ -36,6 +36,7 @@
 
 // text encodings
 #include <sluice/text/base64.hpp>
+#include <sluice/text/cbor.hpp>
 #include <sluice/text/decimal.hpp>
 #include <sluice/text/json_escape.hpp>
 #include <sluice/text/json_writer.hpp>
