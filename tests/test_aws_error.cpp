@@ -1,9 +1,10 @@
-// AWS service errors: parsing both protocols (responses shaped like what SQS, STS, S3, EC2 and
-// DynamoDB send), garbage bodies, message cleaning, classification for retries, HTTP dates.
+// AWS service errors: parsing every protocol (responses shaped like what SQS, STS, S3, EC2,
+// DynamoDB and Kinesis over CBOR send), garbage bodies, message cleaning, classification for retries, HTTP dates.
 
 #include <doctest/doctest.h>
 
 #include <sluice/aws/error.hpp>
+#include <sluice/text/cbor.hpp>
 
 #include <chrono>
 #include <map>
@@ -246,6 +247,47 @@ TEST_CASE("aws error: garbage, empty and HTML bodies fall back on the status") {
     }
     SUBCASE("parse_service_error without headers") {
         CHECK(parse_service_error(400, R"({"__type":"X"})").code == "X");
+    }
+}
+
+TEST_CASE("aws error: CBOR bodies (Kinesis's application/x-amz-cbor-1.1) give their code and message") {
+    namespace cbor = sluice::text::cbor;
+    const auto error_map = [](std::string_view type, std::string_view message) {
+        std::string b;
+        cbor::append_head(b, cbor::major::map, 3);
+        cbor::append_text(b, "__type");
+        cbor::append_text(b, type);
+        cbor::append_text(b, "retryAfter"); // a member that is not text is skipped
+        cbor::append_head(b, cbor::major::unsigned_integer, 5);
+        cbor::append_text(b, "message");
+        cbor::append_text(b, message);
+        return b;
+    };
+    SUBCASE("kinesalite's and AWS's shape, a message ending in a newline") {
+        const auto e = parse(400, {{"x-amzn-RequestId", "req-1"}},
+                             error_map("ResourceNotFoundException", "Stream s under account 0 not found.\n"));
+        CHECK(e.code == "ResourceNotFoundException");
+        CHECK(e.message == "Stream s under account 0 not found.");
+        CHECK(e.request_id == "req-1");
+        CHECK(classify(e) == retry_kind::none);
+    }
+    SUBCASE("a namespaced __type, throttling") {
+        const auto e = parse(400, {}, error_map("com.amazonaws.kinesis#LimitExceededException", "Rate exceeded"));
+        CHECK(e.code == "LimitExceededException");
+        CHECK(classify(e) == retry_kind::throttling);
+    }
+    SUBCASE("x-amzn-ErrorType wins over the body") {
+        const auto e = parse(400, {{"x-amzn-ErrorType", "ThrottlingException"}}, error_map("Other", "m"));
+        CHECK(e.code == "ThrottlingException");
+    }
+    SUBCASE("truncated, or text that is not UTF-8: the status stands in") {
+        const std::string whole = error_map("ResourceNotFoundException", "gone");
+        CHECK(parse(500, {}, whole.substr(0, 5)).code == "HTTP 500");
+        std::string bad;
+        cbor::append_head(bad, cbor::major::map, 1);
+        cbor::append_text(bad, "__type");
+        cbor::append_text(bad, "\xff\xfe");
+        CHECK(parse(503, {}, bad).code == "HTTP 503");
     }
 }
 
