@@ -78,7 +78,11 @@ for shard in call("ListShards", {"StreamName": stream})["Shards"]:
     while it:
         r = call("GetRecords", {"ShardIterator": it, "Limit": 10000})
         for rec in r["Records"]:
-            seen.add(json.loads(base64.b64decode(rec["Data"]))["seq"])
+            # kinesalite keeps records written in CBOR (sluiced's run) as the Buffer it decoded and
+            # answers them as {"type":"Buffer","data":[bytes]}: AWS and kinesis-local answer base64.
+            data = rec["Data"]
+            raw = bytes(data["data"]) if isinstance(data, dict) and data.get("type") == "Buffer" else base64.b64decode(data)
+            seen.add(json.loads(raw)["seq"])
         if not r["Records"]:
             break
         it = r.get("NextShardIterator")

@@ -2,7 +2,8 @@
 // loopback fixture playing Kinesis with what the emulators cannot do: throttling of some records in a
 // 200, 5xx, throttled and hung requests, a service that keeps failing. The fixture enforces
 // Kinesis's limits (500 records, 10 MiB with keys, 1 MiB per record), so a batcher that breaks one
-// fails here. Every record is accounted for by id. (The emulators: test_kinesis_emulator.cpp.)
+// fails here. Every record is accounted for by id. The fixture speaks JSON and, as Kinesis does,
+// CBOR (application/x-amz-cbor-1.1). (The emulators: test_kinesis_emulator.cpp.)
 
 #include <doctest/doctest.h>
 
@@ -12,6 +13,7 @@
 
 #include <sluice/aws/kinesis.hpp>
 #include <sluice/text/base64.hpp>
+#include <sluice/text/cbor.hpp>
 
 #include <simdjson.h>
 
@@ -65,53 +67,160 @@ struct fake_kinesis {
         return http_reply::json(status, R"({"__type":")" + std::string(type) + R"(","message":")" + std::string(message) + "\"}");
     }
 
-    http_reply handle(const http_exchange& ex) {
-        std::lock_guard lock(mutex);
-        ++requests;
-        if (ex.header("x-amz-target") != "Kinesis_20131202.PutRecords" ||
-            ex.header("content-type") != "application/x-amz-json-1.1")
-            return error(400, "UnknownOperationException", "wrong target or content type");
-        if (auto fault = request_fault(requests)) return *fault;
+    static constexpr std::string_view cbor_type = "application/x-amz-cbor-1.1";
+
+    static http_reply cbor_error(int status, std::string_view type, std::string_view message) {
+        namespace cbor = text::cbor;
+        http_reply r;
+        r.status = status;
+        r.headers.emplace_back("Content-Type", std::string(cbor_type));
+        cbor::append_head(r.body, cbor::major::map, 2);
+        cbor::append_text(r.body, "__type");
+        cbor::append_text(r.body, type);
+        cbor::append_text(r.body, "message");
+        cbor::append_text(r.body, message);
+        return r;
+    }
+
+    // {"StreamName"|"StreamARN": .., "Records": [ {"Data": base64, "PartitionKey": .., ...} ]}
+    static bool read_json(std::string_view body, std::string& stream, std::vector<put_entry>& entries) {
         simdjson::dom::parser parser;
         simdjson::dom::element doc;
-        if (parser.parse(ex.body).get(doc) != simdjson::SUCCESS) return error(400, "SerializationException", "bad JSON");
-        std::string_view stream;
-        if (doc["StreamName"].get(stream) != simdjson::SUCCESS && doc["StreamARN"].get(stream) != simdjson::SUCCESS)
-            return error(400, "ValidationException", "no stream");
-        streams.emplace_back(stream);
-        std::vector<put_entry> entries;
-        std::size_t total = 0;
-        for (simdjson::dom::element e : doc["Records"].get_array()) {
+        std::string_view name;
+        simdjson::dom::array records;
+        if (parser.parse(body).get(doc) != simdjson::SUCCESS || doc["Records"].get(records) != simdjson::SUCCESS) return false;
+        if (doc["StreamName"].get(name) != simdjson::SUCCESS && doc["StreamARN"].get(name) != simdjson::SUCCESS) return false;
+        stream = std::string(name);
+        for (simdjson::dom::element e : records) {
             put_entry p;
             auto data = text::decode_base64(std::string_view(e["Data"]));
-            if (!data) return error(400, "SerializationException", "Data is not base64");
+            if (!data) return false;
             p.data = std::move(*data);
             p.partition_key = std::string(std::string_view(e["PartitionKey"]));
             std::string_view h;
             if (e["ExplicitHashKey"].get(h) == simdjson::SUCCESS) p.explicit_hash_key = std::string(h);
+            entries.push_back(std::move(p));
+        }
+        return true;
+    }
+
+    // The same map in CBOR, Data a byte string.
+    static bool read_cbor(std::string_view body, std::string& stream, std::vector<put_entry>& entries) {
+        namespace cbor = text::cbor;
+        cbor::reader in(body);
+        cbor::item root;
+        std::string scratch;
+        const auto string_field = [&](cbor::major type, std::string& into) {
+            cbor::item v;
+            std::string_view view;
+            if (!in.next(v) || !in.string_of(v, type, view, scratch)) return false;
+            into.assign(view);
+            return true;
+        };
+        const auto entry = [&] {
+            cbor::item map;
+            put_entry p;
+            if (!in.next(map) || !in.for_each(map, [&] {
+                    std::string key;
+                    if (!string_field(cbor::major::text, key)) return false;
+                    if (key == "Data") return string_field(cbor::major::bytes, p.data);
+                    if (key == "PartitionKey") return string_field(cbor::major::text, p.partition_key);
+                    if (key == "ExplicitHashKey") return string_field(cbor::major::text, p.explicit_hash_key);
+                    return false;
+                }))
+                return false;
+            entries.push_back(std::move(p));
+            return true;
+        };
+        const bool read = in.next(root) && in.for_each(root, [&] {
+            std::string key;
+            if (!string_field(cbor::major::text, key)) return false;
+            if (key == "StreamName" || key == "StreamARN") return string_field(cbor::major::text, stream);
+            cbor::item list;
+            return key == "Records" && in.next(list) && list.type == cbor::major::array && in.for_each(list, entry);
+        });
+        return read && in.at_end() && !stream.empty();
+    }
+
+    http_reply handle(const http_exchange& ex) {
+        std::lock_guard lock(mutex);
+        ++requests;
+        const bool cbor = ex.header("content-type") == cbor_type;
+        if (ex.header("x-amz-target") != "Kinesis_20131202.PutRecords" ||
+            (!cbor && ex.header("content-type") != "application/x-amz-json-1.1"))
+            return error(400, "UnknownOperationException", "wrong target or content type");
+        if (auto fault = request_fault(requests)) return *fault;
+        std::string stream;
+        std::vector<put_entry> entries;
+        if (!(cbor ? read_cbor(ex.body, stream, entries) : read_json(ex.body, stream, entries)))
+            return cbor ? cbor_error(400, "SerializationException", "bad CBOR") : error(400, "SerializationException", "bad JSON");
+        streams.push_back(stream);
+        std::size_t total = 0;
+        for (const auto& p : entries) {
             total += p.data.size() + p.partition_key.size();
             if (p.data.size() + p.partition_key.size() > (1u << 20)) ++limit_violations;
-            entries.push_back(std::move(p));
         }
         if (entries.empty() || entries.size() > 500 || total > (10u << 20)) {
             ++limit_violations;
             return error(400, "ValidationException", "request over Kinesis's limits");
         }
         batch_sizes.push_back(entries.size());
-        std::string records = "[";
-        std::size_t failed = 0;
+        std::vector<std::string> codes;
         for (const auto& e : entries) {
+            codes.push_back(record_fault(e));
+            if (codes.back().empty()) accepted.push_back(e);
+        }
+        return cbor ? cbor_answer(codes) : json_answer(codes);
+    }
+
+    // Each accepted record's sequence number is its place among all accepted so far.
+    http_reply json_answer(const std::vector<std::string>& codes) const {
+        std::string records = "[";
+        std::size_t failed = 0, sequence = accepted.size();
+        for (const auto& code : codes) sequence -= code.empty() ? 1 : 0;
+        for (const auto& code : codes) {
             if (records.size() > 1) records += ',';
-            const std::string code = record_fault(e);
             if (code.empty()) {
-                accepted.push_back(e);
-                records += R"({"SequenceNumber":")" + std::to_string(accepted.size()) + R"(","ShardId":"shardId-000000000000"})";
+                records += R"({"SequenceNumber":")" + std::to_string(++sequence) + R"(","ShardId":"shardId-000000000000"})";
             } else {
                 ++failed;
                 records += R"({"ErrorCode":")" + code + R"(","ErrorMessage":"failed on purpose"})";
             }
         }
         return http_reply::json(200, R"({"FailedRecordCount":)" + std::to_string(failed) + R"(,"Records":)" + records + "]}");
+    }
+
+    // The same in CBOR, with "ErrorCode": null on successes as some encoders write it.
+    http_reply cbor_answer(const std::vector<std::string>& codes) const {
+        namespace cbor = text::cbor;
+        std::size_t failed = 0, sequence = accepted.size();
+        for (const auto& code : codes) {
+            sequence -= code.empty() ? 1 : 0;
+            failed += code.empty() ? 0 : 1;
+        }
+        http_reply r;
+        r.headers.emplace_back("Content-Type", std::string(cbor_type));
+        std::string& b = r.body;
+        cbor::append_head(b, cbor::major::map, 2);
+        cbor::append_text(b, "FailedRecordCount");
+        cbor::append_head(b, cbor::major::unsigned_integer, failed);
+        cbor::append_text(b, "Records");
+        cbor::append_head(b, cbor::major::array, codes.size());
+        for (const auto& code : codes) {
+            cbor::append_head(b, cbor::major::map, 2);
+            if (code.empty()) {
+                cbor::append_text(b, "SequenceNumber");
+                cbor::append_text(b, std::to_string(++sequence));
+                cbor::append_text(b, "ErrorCode");
+                b += static_cast<char>(0xf6); // null
+            } else {
+                cbor::append_text(b, "ErrorCode");
+                cbor::append_text(b, code);
+                cbor::append_text(b, "ErrorMessage");
+                cbor::append_text(b, "failed on purpose");
+            }
+        }
+        return r;
     }
 };
 
@@ -589,6 +698,190 @@ TEST_CASE("kinesis: a request sent in pieces is the same bytes, signed the same,
     }());
     loop.drain();
     CHECK(same_second);
+}
+
+TEST_CASE("kinesis: CBOR entries and requests are the same map with Data as raw bytes, a quarter smaller") {
+    namespace cbor = text::cbor;
+    kinesis_options o = stream("my stream");
+    o.stream_arn = "arn:aws:kinesis:us-east-1:123456789012:stream/s";
+    o.protocol = wire_protocol::cbor_1_1;
+    kinesis_service s(o);
+    CHECK(s.wire() == wire_protocol::cbor_1_1);
+    std::string binary;
+    for (int i = 0; i < 256; ++i) binary += static_cast<char>(i);
+    const std::vector<kinesis_record> records = {{binary, "k\"1\"", "42"}, {"{\"json\":true}", "caf\xC3\xA9", {}},
+                                                 {std::string(70000, 'x'), "big", {}}};
+    std::vector<std::string> entries(records.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        kinesis_record r = records[i];
+        REQUIRE(s.prepare(r).empty());
+        CHECK(s.encode_entry(r, entries[i]).counted == r.data.size() + r.partition_key.size());
+        const kinesis_record back = s.decode_entry(entries[i]); // what flush() hands back
+        CHECK(back.data == r.data);
+        CHECK(back.partition_key == r.partition_key);
+        CHECK(back.explicit_hash_key == r.explicit_hash_key);
+    }
+    const std::vector<std::string_view> views(entries.begin(), entries.end());
+    std::string body;
+    [[maybe_unused]] auto state = s.encode_request(sink_batch{{}, views}, body);
+    // Read it back as a CBOR reader that knows nothing of sluice's framing would.
+    cbor::reader in(body);
+    cbor::item root;
+    REQUIRE(in.next(root));
+    CHECK(root.type == cbor::major::map);
+    CHECK(root.value == 3);
+    std::map<std::string, std::string> fields;
+    std::vector<std::map<std::string, std::string>> got;
+    std::string scratch;
+    const auto string_value = [&](std::string& into) {
+        cbor::item v;
+        std::string_view view;
+        const bool ok = in.next(v) && (v.type == cbor::major::text || v.type == cbor::major::bytes) &&
+                        in.string_of(v, v.type, view, scratch);
+        into.assign(view);
+        return ok;
+    };
+    REQUIRE(in.for_each(root, [&] {
+        std::string key;
+        if (!string_value(key)) return false;
+        if (key != "Records") return string_value(fields[key]);
+        cbor::item list;
+        if (!in.next(list) || list.type != cbor::major::array || !list.indefinite) return false;
+        return in.for_each(list, [&] {
+            cbor::item e;
+            if (!in.next(e) || e.type != cbor::major::map) return false;
+            got.emplace_back();
+            return in.for_each(e, [&] {
+                std::string k;
+                return string_value(k) && string_value(got.back()[k]);
+            });
+        });
+    }));
+    CHECK(in.at_end());
+    CHECK(fields["StreamName"] == "my stream");
+    CHECK(fields["StreamARN"] == o.stream_arn);
+    REQUIRE(got.size() == 3);
+    CHECK(got[0]["Data"] == binary);
+    CHECK(got[0]["PartitionKey"] == "k\"1\"");
+    CHECK(got[0]["ExplicitHashKey"] == "42");
+    CHECK(got[1]["Data"] == records[1].data);
+    CHECK(got[1].count("ExplicitHashKey") == 0);
+    CHECK(got[2]["Data"].size() == 70000);
+    // The same records in JSON: base64 makes them about a third larger.
+    kinesis_service json(stream("my stream"));
+    std::string je;
+    kinesis_record r0 = records[2];
+    REQUIRE(json.prepare(r0).empty());
+    (void)json.encode_entry(r0, je);
+    CHECK(entries[2].size() * 4 < je.size() * 3 + 100);
+    CHECK_THROWS_AS((void)s.decode_entry(std::string("\xa1\x64" "Data\x41x", 8)), std::logic_error); // no key
+    CHECK_THROWS_AS(kinesis_service(kinesis_options{"s", {}, no_overrides, {}, false, wire_protocol::json_1_0}),
+                    std::invalid_argument);
+}
+
+TEST_CASE("kinesis: CBOR responses give per-record outcomes by position; malformed ones fail the request, retryable") {
+    namespace cbor = text::cbor;
+    kinesis_options o = stream();
+    o.protocol = wire_protocol::cbor_1_1;
+    kinesis_service s(o);
+    const std::vector<std::string_view> three = {"a", "b", "c"};
+    kinesis_service::request_state state;
+    // codes: "" success, "-" ErrorCode null, "#" ErrorCode a number (unreadable), else the code.
+    const auto answer = [](std::vector<std::string> codes, bool indefinite, std::uint64_t stated) {
+        std::string b;
+        cbor::append_head(b, cbor::major::map, 3);
+        cbor::append_text(b, "EncryptionType");
+        cbor::append_text(b, "NONE");
+        cbor::append_text(b, "Records");
+        if (indefinite)
+            b += cbor::indefinite_array;
+        else
+            cbor::append_head(b, cbor::major::array, codes.size());
+        for (const auto& c : codes) {
+            cbor::append_head(b, cbor::major::map, 2);
+            cbor::append_text(b, "ShardId");
+            cbor::append_text(b, "shardId-000000000000");
+            cbor::append_text(b, "ErrorCode");
+            if (c.empty() || c == "-")
+                b += static_cast<char>(0xf6);
+            else if (c == "#")
+                cbor::append_head(b, cbor::major::unsigned_integer, 7);
+            else
+                cbor::append_text(b, c);
+        }
+        if (indefinite) b += cbor::break_byte;
+        cbor::append_text(b, "FailedRecordCount");
+        cbor::append_head(b, cbor::major::unsigned_integer, stated);
+        return b;
+    };
+    batch_result ok = s.read_response(answer({"", "-", ""}, false, 0), sink_batch{{}, three}, state);
+    CHECK_FALSE(ok.request);
+    CHECK(ok.entries.empty()); // all taken
+    batch_result mixed =
+        s.read_response(answer({"ProvisionedThroughputExceededException", "", "InternalFailure"}, true, 2), sink_batch{{}, three}, state);
+    REQUIRE(mixed.entries.size() == 3);
+    CHECK(mixed.entries[0].kind == outcome_kind::throttled);
+    CHECK(mixed.entries[0].service_code == "ProvisionedThroughputExceededException");
+    CHECK(mixed.entries[1].is_ok());
+    CHECK(mixed.entries[2].kind == outcome_kind::retry);
+    CHECK(s.failed_count_mismatches() == 0);
+    (void)s.read_response(answer({"InternalFailure", "", ""}, false, 0), sink_batch{{}, three}, state);
+    CHECK(s.failed_count_mismatches() == 1); // the per-record results are trusted
+    batch_result odd = s.read_response(answer({"", "#", ""}, false, 0), sink_batch{{}, three}, state);
+    REQUIRE(odd.entries.size() == 3);
+    CHECK(odd.entries[1].kind == outcome_kind::retry);
+    const std::string good = answer({"", "", ""}, false, 0);
+    for (const std::string& bad : {answer({"", ""}, false, 0), good.substr(0, good.size() - 3), good + "\x01",
+                                   std::string("{\"Records\":[]}"), std::string()}) {
+        batch_result r = s.read_response(bad, sink_batch{{}, three}, state);
+        REQUIRE(r.request);
+        CHECK(r.request->kind == outcome_kind::retry);
+    }
+}
+
+TEST_CASE("kinesis: over CBOR, throttled records are retried alone, and a CBOR error rejects with its code") {
+    harness h;
+    std::map<std::string, int> failures_left;
+    for (int i = 0; i < 200; i += 10) failures_left["r" + std::to_string(i)] = 1;
+    h.kinesis.record_fault = [&](const put_entry& e) -> std::string {
+        auto it = failures_left.find(e.data);
+        if (it == failures_left.end() || it->second == 0) return {};
+        --it->second;
+        return "ProvisionedThroughputExceededException";
+    };
+    kinesis_options o = stream();
+    o.protocol = wire_protocol::cbor_1_1;
+    std::string binary;
+    for (int i = 0; i < 256; ++i) binary += static_cast<char>(i);
+    run_kinesis(h, o, {}, [&](kinesis_dispatcher& d) -> task<void> {
+        for (int i = 0; i < 200; ++i) d.submit(kinesis_record{"r" + std::to_string(i), "k" + std::to_string(i % 5), {}});
+        d.submit(kinesis_record{binary, "binary", {}});
+        CHECK((co_await d.flush()).empty());
+    });
+    std::size_t sent = 0;
+    for (auto n : h.kinesis.batch_sizes) sent += n;
+    CHECK(sent == 201 + 20); // only the 20 throttled records went again
+    std::set<std::string> got;
+    for (const auto& e : h.kinesis.accepted) got.insert(e.data);
+    CHECK(got.size() == 201);
+    CHECK(got.count(binary) == 1);
+
+    harness missing;
+    missing.kinesis.request_fault = [](std::size_t) -> std::optional<http_reply> {
+        return fake_kinesis::cbor_error(400, "ResourceNotFoundException", "Stream events under account 123 not found.");
+    };
+    std::vector<batch_unprocessed<kinesis_record>> unprocessed;
+    run_kinesis(missing, o, {}, [&](kinesis_dispatcher& d) -> task<void> {
+        for (int i = 0; i < 10; ++i) d.submit(kinesis_record{"r" + std::to_string(i), "k", {}});
+        unprocessed = co_await d.flush();
+    });
+    REQUIRE(unprocessed.size() == 10);
+    for (const auto& u : unprocessed) {
+        CHECK(u.details.kind == outcome_kind::reject);
+        CHECK(u.details.service_code == "ResourceNotFoundException");
+        CHECK(u.record.partition_key == "k"); // rebuilt from its CBOR entry
+        CHECK(u.reason.find("not found") != std::string::npos);
+    }
 }
 
 TEST_CASE("kinesis: failed records come back from flush() as sent: their bytes, the key sluice chose, the hash key") {

@@ -3,7 +3,7 @@
 // What the AWS batch services parse from untrusted input: JSON documents turned into DynamoDB items
 // (plain JSON and AttributeValue JSON), decimal number text, and the services' responses (Firehose
 // RequestResponses, DynamoDB UnprocessedItems, CloudWatch Logs rejectedLogEventsInfo, Kinesis
-// Records). What must hold besides the sanitizers:
+// Records in JSON and in CBOR). What must hold besides the sanitizers:
 //   - an item is either refused with a message or converted to AttributeValue JSON that reads back
 //     (as AttributeValue input) to the very same text, size and key: conversion is a fixed point;
 //   - a decimal's canonical text parses back to the same decimal, in both grammars;
@@ -11,7 +11,8 @@
 //     count, never throws, and every outcome describes itself without a control character (safe to log).
 //
 // Input: u8 selector (% 4: 0 plain JSON item, 1 AttributeValue item, 2 decimal, 3 response of service
-// selector / 4 % 4: Firehose, DynamoDB, CloudWatch Logs, Kinesis), then the text.
+// selector / 4 % 4: Firehose, DynamoDB, CloudWatch Logs, Kinesis; for Kinesis selector / 16 % 2: JSON,
+// CBOR), then the text.
 
 #include "../fuzz.hpp"
 
@@ -119,10 +120,11 @@ inline void responses(unsigned which, std::string_view body) {
         break;
     }
     default: {
-        static kinesis_service s(kinesis_options{"stream", "", no_overrides, {}, false});
+        static kinesis_service json(kinesis_options{"stream", "", no_overrides, {}, false});
+        static kinesis_service cbor(kinesis_options{"stream", "", no_overrides, {}, false, wire_protocol::cbor_1_1});
         std::vector<kinesis_record> records;
         for (int i = 0; i < 4; ++i) records.push_back(kinesis_record{"data " + std::to_string(i), "key", ""});
-        encode_and_read(s, records, body);
+        encode_and_read((which / 4) % 2 == 0 ? json : cbor, records, body);
         break;
     }
     }

@@ -4,7 +4,8 @@
 // written once, tested once, and used by every service that answers that way:
 //
 //   by id             SQS: {"Successful":[{"Id":..}], "Failed":[{"Id":..,"Code":..,"SenderFault":..}]}
-//   by position       Kinesis Records[i].ErrorCode, Firehose RequestResponses[i].ErrorCode
+//   by position       Kinesis Records[i].ErrorCode, Firehose RequestResponses[i].ErrorCode (JSON, or
+//                     CBOR for Kinesis's application/x-amz-cbor-1.1)
 //   by index ranges   CloudWatch Logs rejectedLogEventsInfo {tooNewLogEventStartIndex, ...}
 //   by unprocessed    DynamoDB UnprocessedItems: the entries handed back are retried
 //   all or nothing    PutMetricData, S3 PutObject: a 2xx means every entry was taken
@@ -30,6 +31,8 @@
 
 #include <sluice/aws/batch/errors.hpp>
 #include <sluice/delivery/sink.hpp>
+#include <sluice/text/cbor.hpp>
+#include <sluice/text/utf8.hpp>
 
 namespace sluice::aws {
 
@@ -151,6 +154,54 @@ public:
         return by_position(root, n, table, [](std::size_t, const simdjson::dom::object&) { return std::optional<outcome>{}; }, f);
     }
 
+    /// by_position() for a CBOR body: a map whose `f.results` array holds one map per entry, the entry
+    /// failed when its code is present, not null and not empty. Definite and indefinite lengths are
+    /// both read; anything malformed fails the whole request as retryable, as an unreadable JSON body.
+    [[nodiscard]] batch_result by_position_cbor(std::string_view body, std::size_t n, const error_table& table,
+                                                const position_response_fields& f = {}) {
+        text::cbor::reader in(body);
+        text::cbor::item root;
+        if (!in.next(root) || root.type != text::cbor::major::map)
+            return batch_result::failed(outcome::retry("unreadable response (not a CBOR map)"));
+        batch_result result;
+        std::size_t count = 0, failures = 0;
+        bool have_results = false, have_stated = false;
+        std::uint64_t stated = 0;
+        std::string key_scratch;
+        const bool read = in.for_each(root, [&] {
+            std::string_view key;
+            if (!in.read_text(key, key_scratch)) return false;
+            if (key == f.failed_count && !f.failed_count.empty()) {
+                text::cbor::item v;
+                if (!in.next(v)) return false;
+                have_stated = v.type == text::cbor::major::unsigned_integer;
+                stated = v.value;
+                return in.skip_rest(v);
+            }
+            if (key != f.results) return in.skip();
+            text::cbor::item list;
+            if (!in.next(list) || list.type != text::cbor::major::array) return false;
+            have_results = true;
+            return in.for_each(list, [&] {
+                const std::size_t at = count++;
+                std::optional<outcome> o;
+                bool failed = false;
+                if (!read_cbor_result(in, f, table, o, failed)) return false;
+                failures += failed ? 1 : 0;
+                if (o && at < n) set(result, n, at, std::move(*o));
+                return true;
+            });
+        });
+        if (!read || !in.at_end()) return batch_result::failed(outcome::retry("unreadable response (malformed CBOR)"));
+        if (!have_results)
+            return batch_result::failed(outcome::retry("response has no " + std::string(f.results) + " array"));
+        if (count != n)
+            return batch_result::failed(outcome::retry("response has " + std::to_string(count) + " results for " +
+                                                       std::to_string(n) + " entries"));
+        if (have_stated && stated != failures) failed_count_mismatches_++;
+        return result;
+    }
+
     /// Ids in the response that named no entry of the batch (or one twice), at the last by_id().
     [[nodiscard]] std::size_t unknown_entries() const noexcept { return unknown_; }
     /// Responses whose stated failure count disagreed with their per-entry results (the per-entry
@@ -169,6 +220,46 @@ private:
     static void set(batch_result& r, std::size_t n, std::size_t at, outcome o) {
         if (r.entries.empty()) r.entries.assign(n, outcome::ok());
         r.entries[at] = std::move(o);
+    }
+
+    // One CBOR result of by_position_cbor(): `o` stays empty for a success, holds a failure's outcome
+    // (`failed` set) or "unreadable result" for an item that is not a map, or whose code or message is
+    // neither text nor null, or not UTF-8. False when the CBOR itself is malformed.
+    static bool read_cbor_result(text::cbor::reader& in, const position_response_fields& f, const error_table& table,
+                                 std::optional<outcome>& o, bool& failed) {
+        using text::cbor::major;
+        text::cbor::item entry;
+        if (!in.next(entry)) return false;
+        if (entry.type != major::map) {
+            o = outcome::retry("unreadable result for entry");
+            return in.skip_rest(entry);
+        }
+        std::string_view code, message;
+        std::string code_scratch, message_scratch, key_scratch;
+        bool readable = true;
+        const auto text_or_null = [&](std::string_view& out, std::string& scratch) {
+            text::cbor::item v;
+            if (!in.next(v)) return false;
+            if (v.type == major::text) return in.string_of(v, major::text, out, scratch);
+            readable = readable && v.type == major::simple && v.value == text::cbor::simple_null;
+            return in.skip_rest(v);
+        };
+        const bool read = in.for_each(entry, [&] {
+            std::string_view key;
+            if (!in.read_text(key, key_scratch)) return false;
+            if (key == f.code) return text_or_null(code, code_scratch);
+            if (key == f.message) return text_or_null(message, message_scratch);
+            return in.skip();
+        });
+        if (!read) return false;
+        if (code.empty() && readable) return true; // a success: its message is not read
+        if (!readable || !text::check_utf8(code).ok() || !text::check_utf8(message).ok()) {
+            o = outcome::retry("unreadable result for entry");
+        } else {
+            o = classify_entry(table, code, message);
+            failed = true;
+        }
+        return true;
     }
 
     template <class F>

@@ -43,11 +43,17 @@ namespace sluice::aws {
 enum class wire_protocol {
     json_1_0, ///< awsJson1_0: SQS, DynamoDB, CloudWatch (PutMetricData with x-amzn-query-mode)
     json_1_1, ///< awsJson1_1: Kinesis, Firehose, CloudWatch Logs
+    cbor_1_1, ///< awsJson1_1's shapes in CBOR: Kinesis as AWS's Java SDK speaks it (blobs as raw bytes)
 };
 
 /// The Content-Type of a protocol's requests.
 [[nodiscard]] constexpr std::string_view content_type(wire_protocol p) noexcept {
-    return p == wire_protocol::json_1_0 ? "application/x-amz-json-1.0" : "application/x-amz-json-1.1";
+    switch (p) {
+    case wire_protocol::json_1_0: return "application/x-amz-json-1.0";
+    case wire_protocol::json_1_1: return "application/x-amz-json-1.1";
+    case wire_protocol::cbor_1_1: return "application/x-amz-cbor-1.1";
+    }
+    return "application/x-amz-json-1.1";
 }
 
 /// What the batch layer learns about one encoded entry.
@@ -76,15 +82,17 @@ enum class duplicate_policy {
                    ///< overtake each other, and the last write wins (DynamoDB)
 };
 
-/// A request that is a head, the batch's entries joined by ',' and a tail, as most batch APIs'
-/// are ({"StreamName":"s","Records":[ entry,entry ]}). A service that describes its requests so
-/// (frame_request) has them sent without the entries being copied into one body: the HTTP client
-/// reads them where the engine holds them.
+/// A request that is a head, the batch's entries joined by a separator (',' in JSON, nothing in
+/// CBOR) and a tail, as most batch APIs' are ({"StreamName":"s","Records":[ entry,entry ]}). A
+/// service that describes its requests so (frame_request) has them sent without the entries being
+/// copied into one body: the HTTP client reads them where the engine holds them.
 struct request_frame {
     /// Everything before the first entry.
     std::string head;
     /// Everything after the last entry.
     std::string_view tail;
+    /// Between two entries.
+    std::string_view separator = ",";
 
     /// The body's pieces in order: head, entry, ",", entry, ..., tail (views into this frame and
     /// into `entries`).
@@ -93,7 +101,7 @@ struct request_frame {
         out.reserve(2 * entries.size() + 2);
         out.emplace_back(head);
         for (std::size_t i = 0; i < entries.size(); ++i) {
-            if (i != 0) out.emplace_back(",");
+            if (i != 0 && !separator.empty()) out.push_back(separator);
             out.push_back(entries[i]);
         }
         out.push_back(tail);
@@ -101,12 +109,12 @@ struct request_frame {
 
     /// The same bytes as one body (appended to `body`).
     void join(std::span<const std::string_view> entries, std::string& body) const {
-        std::size_t size = head.size() + tail.size() + entries.size();
+        std::size_t size = head.size() + tail.size() + entries.size() * separator.size();
         for (std::string_view e : entries) size += e.size();
         body.reserve(body.size() + size);
         body += head;
         for (std::size_t i = 0; i < entries.size(); ++i) {
-            if (i != 0) body += ',';
+            if (i != 0) body += separator;
             body += entries[i];
         }
         body += tail;

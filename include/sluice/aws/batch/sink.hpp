@@ -54,7 +54,11 @@ public:
         else
             state = service_->encode_request(batch, request.body);
         call_options options;
-        options.content_type = content_type(Service::protocol);
+        // A service that speaks more than one protocol (Kinesis: JSON or CBOR) says which per instance.
+        if constexpr (requires(const Service& s) { s.wire(); })
+            options.content_type = content_type(service_->wire());
+        else
+            options.content_type = content_type(Service::protocol);
         options.single_attempt = true;
         options.stop = cancel_token(batch);
         if constexpr (requires { service_->extra_headers(); }) options.extra_headers = service_->extra_headers();
