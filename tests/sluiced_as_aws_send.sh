@@ -29,8 +29,13 @@ case "${a[service]}" in
     sqs) sink="type = \"sqs\"
 queue_url = \"${a[queue-url]}\"
 drop_duplicates = false" ;;
+    # aws_send itself sends JSON: between them both protocols meet the emulator. kinesalite's CBOR
+    # encoder cuts answers at 16 KiB (about 150 records), so requests of 100.
     kinesis) sink="type = \"kinesis\"
-stream_name = \"${a[stream]}\"" ;;
+stream_name = \"${a[stream]}\"
+protocol = \"cbor\"
+[sinks.out.batch]
+max_events = 100" ;;
     firehose) sink="type = \"firehose\"
 delivery_stream = \"${a[delivery-stream]}\"
 newline = $(tf newline)

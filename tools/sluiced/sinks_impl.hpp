@@ -46,6 +46,7 @@ inline std::unique_ptr<sink_runner> make_aws_sink(const sluice::config::sink_con
         o.stream_name = k->stream_name.value;
         o.stream_arn = k->stream_arn.value;
         o.order_by_partition_key = k->order_by_partition_key;
+        o.protocol = k->cbor ? aws::wire_protocol::cbor_1_1 : aws::wire_protocol::json_1_1;
         return service_sink<aws::kinesis_service>(s, *k, "kinesis", ctx, o,
             [](std::string& json) { return aws::kinesis_record{std::move(json), {}, {}}; });
     }

@@ -263,6 +263,7 @@ struct kinesis_sink : aws_target {
     config_string stream_name{};        ///< stream_name or stream_arn is required
     config_string stream_arn{};         ///< the stream's ARN
     bool order_by_partition_key = false; ///< one record per partition key in flight
+    bool cbor = false;                   ///< protocol = "cbor": requests in CBOR (data not base64)
     /// Member-wise (a reload keeps what compares equal running).
     friend bool operator==(const kinesis_sink&, const kinesis_sink&) = default;
 };

@@ -44,6 +44,8 @@ inline void read_options(table_reader& r, kinesis_sink& s) {
     if (!r.table().contains("stream_name") && !r.table().contains("stream_arn"))
         r.missing("stream_name", "the stream's name, or 'stream_arn'");
     s.order_by_partition_key = r.boolean("order_by_partition_key").value_or(false);
+    static constexpr choice<bool> protocols[] = {{"json", false}, {"cbor", true}};
+    s.cbor = r.one_of<bool>("protocol", protocols).value_or(false);
 }
 
 inline void read_options(table_reader& r, firehose_sink& s) {
