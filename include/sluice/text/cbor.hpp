@@ -171,7 +171,12 @@ public:
     /// Reads a text string (definite, or indefinite with its chunks joined into `scratch`).
     [[nodiscard]] bool read_text(std::string_view& out, std::string& scratch) {
         item it;
-        return next(it) && string_of(it, major::text, out, scratch);
+        if (!next(it)) return false;
+        if (it.type == major::text && !it.indefinite) { // the common case, without a call
+            out = it.data;
+            return true;
+        }
+        return string_of(it, major::text, out, scratch);
     }
 
     /// Skips one whole data item, nested items and tags included.

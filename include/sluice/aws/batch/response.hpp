@@ -225,8 +225,8 @@ private:
     // One CBOR result of by_position_cbor(): `o` stays empty for a success, holds a failure's outcome
     // (`failed` set) or "unreadable result" for an item that is not a map, or whose code or message is
     // neither text nor null, or not UTF-8. False when the CBOR itself is malformed.
-    static bool read_cbor_result(text::cbor::reader& in, const position_response_fields& f, const error_table& table,
-                                 std::optional<outcome>& o, bool& failed) {
+    bool read_cbor_result(text::cbor::reader& in, const position_response_fields& f, const error_table& table,
+                          std::optional<outcome>& o, bool& failed) {
         using text::cbor::major;
         text::cbor::item entry;
         if (!in.next(entry)) return false;
@@ -235,7 +235,9 @@ private:
             return in.skip_rest(entry);
         }
         std::string_view code, message;
-        std::string code_scratch, message_scratch, key_scratch;
+        std::string& code_scratch = cbor_scratch_[0];
+        std::string& message_scratch = cbor_scratch_[1];
+        std::string& key_scratch = cbor_scratch_[2];
         bool readable = true;
         const auto text_or_null = [&](std::string_view& out, std::string& scratch) {
             text::cbor::item v;
@@ -294,6 +296,7 @@ private:
     }
 
     simdjson::dom::parser parser_;
+    std::string cbor_scratch_[3]; // indefinite-length strings of a CBOR result, joined (rare)
     std::vector<unsigned char> state_;
     std::size_t unknown_ = 0;
     std::size_t failed_count_mismatches_ = 0;
