@@ -4,9 +4,11 @@
 // Prints CPU per record (process CPU time / records: what one core spends) and the peak resident
 // memory of the measured phase, then the same records through each stage alone, measured in the same
 // run, next to a floor (memcpy + base64 of the same bytes), so the split shows where the time goes.
+// With --cbor the path runs again in CBOR (kinesis_options::protocol = cbor_1_1) against URL + "cbor",
+// where nginx answers the same response in CBOR.
 //
 //   bench_kinesis_path --url http://127.0.0.1:PORT/ [--tls-url https://127.0.0.1:PORT/ --ca-file CERT]
-//                      [--records N] [--record-bytes B] [--in-flight K]
+//                      [--records N] [--record-bytes B] [--in-flight K] [--cbor]
 //
 // For scale (issue 8): Fluent Bit, built from source on this machine, spends about 3.1 us of CPU per
 // record on this job (about 320 k records per CPU-second) at 85 MiB RSS. Target: at most 0.6 us of
@@ -19,6 +21,7 @@
 #include <sluice/aws/kinesis.hpp>
 #include <sluice/core/when_all.hpp>
 #include <sluice/sinks/fault_injecting_sink.hpp>
+#include <sluice/text/cbor.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -41,8 +44,11 @@ struct options {
     std::size_t records = 1'000'000;
     std::size_t record_bytes = 200;
     std::size_t in_flight = 8;
-    /// Only this part (for profiling): "path-http", "path-https", "http", "https".
+    /// Only this part (for profiling): "path-http", "path-https", "path-http-cbor", "path-https-cbor",
+    /// "http", "https".
     std::string only;
+    /// Also the path in CBOR (nginx answers CBOR under /cbor).
+    bool cbor = false;
 };
 
 struct stage {
@@ -81,9 +87,11 @@ double floor_ns(const std::vector<std::string>& records) {
 
 // --- encoding: each entry once, each request spliced around them, the response read -------------
 
-double encode_ns(const std::vector<std::string>& records, const std::string& response, double& parse_ns) {
+double encode_ns(const std::vector<std::string>& records, const std::string& response, double& parse_ns,
+                 aws::wire_protocol protocol = aws::wire_protocol::json_1_1) {
     aws::kinesis_options o;
     o.stream_name = "bench";
+    o.protocol = protocol;
     aws::kinesis_service service(o);
     std::vector<std::string> entries(500);
     std::vector<std::string_view> views(500);
@@ -214,15 +222,16 @@ double http_ns(const options& o, const std::string& url, bool tls, std::size_t b
 // --- the whole path: kinesis_dispatcher -> nginx ---------------------------------------------------
 
 /// The whole path: kinesis_dispatcher -> nginx (path_support.hpp).
-sluice_bench::path_result whole_path(const options& o, const std::string& url, bool tls) {
+sluice_bench::path_result whole_path(const options& o, const std::string& url, bool tls, bool cbor = false) {
     sluice_bench::path_run run;
-    run.url = url;
+    run.url = cbor ? url + "cbor" : url;
     run.ca_file = tls ? o.ca_file : std::string();
     run.records = o.records;
     run.in_flight = o.in_flight;
     run.signing_name = "kinesis";
     aws::kinesis_options k;
     k.stream_name = "bench";
+    k.protocol = cbor ? aws::wire_protocol::cbor_1_1 : aws::wire_protocol::json_1_1;
     return sluice_bench::dispatch_path(run, aws::kinesis_service(k), [&](std::size_t i) {
         return aws::kinesis_record{make_record(i, o.record_bytes), "u-" + std::to_string(i % 1000), {}};
     });
@@ -240,7 +249,8 @@ options parse(int argc, char** argv) {
     options o;
     sluice_bench::argument_reader args(argc, argv,
                                        "usage: bench_kinesis_path --url URL [--tls-url URL --ca-file CERT] [--records N] "
-                                       "[--record-bytes B] [--in-flight K] [--only path-http|path-https|http|https]");
+                                       "[--record-bytes B] [--in-flight K] [--cbor] [--only path-http|path-https|"
+                                       "path-http-cbor|path-https-cbor|http|https]");
     while (args.next()) {
         const std::string_view a = args.flag();
         if (a == "--url") o.url = args.value();
@@ -250,6 +260,7 @@ options parse(int argc, char** argv) {
         else if (a == "--record-bytes") o.record_bytes = args.count();
         else if (a == "--in-flight") o.in_flight = args.count();
         else if (a == "--only") o.only = args.value();
+        else if (a == "--cbor") o.cbor = true;
         else args.usage();
     }
     if (o.url.empty()) {
@@ -268,9 +279,10 @@ int main(int argc, char** argv) {
 #if !defined(__OPTIMIZE__)
     std::printf("note: built without optimisation: build the release preset to measure\n");
 #endif
-    if (o.only == "path-http" || o.only == "path-https") {
-        const bool tls = o.only == "path-https";
-        report_path(tls ? "https" : "http", whole_path(o, tls ? o.tls_url : o.url, tls), o.records);
+    if (o.only.starts_with("path-http")) {
+        const bool tls = o.only.starts_with("path-https"), cbor = o.only.ends_with("-cbor");
+        const char* name = tls ? (cbor ? "https, CBOR" : "https") : (cbor ? "http, CBOR" : "http");
+        report_path(name, whole_path(o, tls ? o.tls_url : o.url, tls, cbor), o.records);
         return 0;
     }
     if (o.only == "http" || o.only == "https") {
@@ -281,6 +293,10 @@ int main(int argc, char** argv) {
     std::printf("whole path (kinesis_dispatcher: submit -> batch -> encode -> sign -> HTTP -> parse -> outcome):\n");
     report_path("http", whole_path(o, o.url, false), o.records);
     if (!o.tls_url.empty()) report_path("https", whole_path(o, o.tls_url, true), o.records);
+    if (o.cbor) {
+        report_path("http, CBOR", whole_path(o, o.url, false, true), o.records);
+        if (!o.tls_url.empty()) report_path("https, CBOR", whole_path(o, o.tls_url, true, true), o.records);
+    }
 
     // The stages alone, on 200,000 records made beforehand (the record making is the whole path's
     // cost too: its share is the floor's memcpy).
@@ -294,6 +310,24 @@ int main(int argc, char** argv) {
         response += "{\"SequenceNumber\":\"49680869879168586147044771598858384466918863864793661442\",\"ShardId\":\"shardId-000000000000\"}";
     }
     response += "],\"EncryptionType\":\"NONE\"}";
+    std::string cbor_response; // the same in CBOR
+    {
+        namespace cbor = sluice::text::cbor;
+        cbor::append_head(cbor_response, cbor::major::map, 3);
+        cbor::append_text(cbor_response, "FailedRecordCount");
+        cbor::append_head(cbor_response, cbor::major::unsigned_integer, 0);
+        cbor::append_text(cbor_response, "Records");
+        cbor::append_head(cbor_response, cbor::major::array, 500);
+        for (int i = 0; i < 500; ++i) {
+            cbor::append_head(cbor_response, cbor::major::map, 2);
+            cbor::append_text(cbor_response, "SequenceNumber");
+            cbor::append_text(cbor_response, "49680869879168586147044771598858384466918863864793661442");
+            cbor::append_text(cbor_response, "ShardId");
+            cbor::append_text(cbor_response, "shardId-000000000000");
+        }
+        cbor::append_text(cbor_response, "EncryptionType");
+        cbor::append_text(cbor_response, "NONE");
+    }
 
     // One request's body as the path builds it, for the signing and HTTP stages.
     std::size_t body_bytes = 0;
@@ -314,12 +348,16 @@ int main(int argc, char** argv) {
 
     std::printf("stages alone, CPU per record, same records, same run:\n");
     const double floor = floor_ns(records);
-    double parse = 0;
+    double parse = 0, cbor_parse = 0;
+    const double encode = encode_ns(records, response, parse);
+    const double cbor_encode = encode_ns(records, cbor_response, cbor_parse, aws::wire_protocol::cbor_1_1);
     const std::vector<stage> stages = {
         {"floor: memcpy + base64 of the data", floor},
         {"engine: delivery_pipeline<null_sink>", engine_ns(records)},
-        {"encoding: entries + requests", encode_ns(records, response, parse)},
+        {"encoding: entries + requests", encode},
+        {"encoding in CBOR", cbor_encode},
         {"response parsing (by position)", parse},
+        {"response parsing in CBOR", cbor_parse},
         {"signing: SigV4 of each request", sign_ns(body_bytes)},
         {"HTTP: signed calls to nginx", http_ns(o, o.url, false, body_bytes, 2000)},
     };

@@ -104,6 +104,28 @@ bench_nginx_put_records_answer() {
         '],"EncryptionType":"NONE"}'
 }
 
+# bench_nginx_put_records_cbor_answer <file>: the same answer in CBOR (Kinesis's application/x-amz-cbor-1.1),
+# written by hand here: a map of 3, the Records array of 500 maps of 2 text members each.
+bench_nginx_put_records_cbor_answer() {
+    python3 - "$1" <<'PY'
+import struct, sys
+def head(major, n):
+    if n < 24: return bytes([major << 5 | n])
+    if n < 256: return bytes([major << 5 | 24, n])
+    return bytes([major << 5 | 25]) + struct.pack('>H', n)
+def text(s):
+    b = s.encode()
+    return head(3, len(b)) + b
+out = head(5, 3) + text('FailedRecordCount') + head(0, 0) + text('Records') + head(4, 500)
+for i in range(500):
+    out += head(5, 2) + text('SequenceNumber') + text('4968086987916858614704477159885838446691886386479366%04d' % i)
+    out += text('ShardId') + text('shardId-000000000000')
+out += text('EncryptionType') + text('NONE')
+open(sys.argv[1], 'wb').write(out)
+PY
+    chmod 644 "$1"
+}
+
 # bench_build_once <build dir> <target> <root>: builds <target> when <build dir>/bench/<target> is
 # missing (configuring the release preset first when <build dir> is its directory).
 bench_build_once() {
