@@ -103,8 +103,6 @@ public:
 
     /// True when everything was read.
     [[nodiscard]] bool at_end() const noexcept { return at_ == in_.size(); }
-    /// Bytes read so far.
-    [[nodiscard]] std::size_t offset() const noexcept { return at_; }
 
     /// Reads one head, and a definite string's bytes. False (nothing read) at the end of the input,
     /// for a break, a reserved head or a truncated item.
