@@ -3,7 +3,8 @@
 // read back with ListShards / GetShardIterator / GetRecords from every shard, each checked by id,
 // partition key and bytes, each case in both of Kinesis's protocols: JSON, and CBOR (decoded by
 // kinesalite's `cbor` package and kinesis-local's own, independent of sluice's). Which emulator runs
-// is in SLUICE_KINESIS_EMULATOR; cases that need what only one of them does say so. These cases fail (not skip) when the endpoint file is missing.
+// is in SLUICE_KINESIS_EMULATOR; cases that need what only one of them does say so. These cases fail
+// (not skip) when the endpoint file is missing.
 
 #include <doctest/doctest.h>
 
