@@ -8868,8 +8868,6 @@ public:
 
     /// True when everything was read.
     [[nodiscard]] bool at_end() const noexcept { return at_ == in_.size(); }
-    /// Bytes read so far.
-    [[nodiscard]] std::size_t offset() const noexcept { return at_; }
 
     /// Reads one head, and a definite string's bytes. False (nothing read) at the end of the input,
     /// for a break, a reserved head or a truncated item.
@@ -19350,30 +19348,42 @@ struct header_source {
     std::optional<std::string_view> operator()(std::string_view lower_name) const { return lookup(context, lower_name); }
 };
 
-inline void parse_json_body(std::string_view body, service_error& e, std::string& raw_message, bool& have_code) {
+// The members of the JSON protocol's error map, whatever carries them (JSON or CBOR): the code from
+// "code" / "Code", else "__type"; the first message.
+struct error_members {
     std::string code_member, type_member;
-    json_reader reader(body);
-    reader.for_each_string_member([&](std::string_view name, std::string_view value) {
+
+    void take(std::string_view name, std::string_view value, std::string& raw_message) {
         if (name == "__type") type_member = value;
         else if (name == "code" || name == "Code") code_member = value;
         else if ((name == "message" || name == "Message" || name == "errorMessage") && raw_message.empty()) raw_message = value;
-    });
-    if (!have_code) {
+    }
+
+    void set_code(service_error& e, bool& have_code) const {
+        if (have_code) return;
         std::string code = sanitize_code(!code_member.empty() ? code_member : type_member);
         if (!code.empty()) {
             e.code = code;
             have_code = true;
         }
     }
+};
+
+inline void parse_json_body(std::string_view body, service_error& e, std::string& raw_message, bool& have_code) {
+    error_members members;
+    json_reader reader(body);
+    reader.for_each_string_member([&](std::string_view name, std::string_view value) { members.take(name, value, raw_message); });
+    members.set_code(e, have_code);
 }
 
-// The JSON protocol's error map in CBOR: text members only, the rest skipped; text that is not UTF-8 is
-// left out. Stops quietly at anything malformed (the status still gives an error).
+// The same map in CBOR: text members only, the rest skipped; text that is not UTF-8 is left out. Stops
+// quietly at anything malformed (the status still gives an error).
 inline void parse_cbor_body(std::string_view body, service_error& e, std::string& raw_message, bool& have_code) {
     using sluice::text::cbor::major;
     sluice::text::cbor::reader in(body, 8);
     sluice::text::cbor::item map;
-    std::string code_member, type_member, key_scratch, value_scratch;
+    error_members members;
+    std::string key_scratch, value_scratch;
     if (!in.next(map) || map.type != major::map) return;
     (void)in.for_each(map, [&] {
         std::string_view name, value;
@@ -19381,19 +19391,10 @@ inline void parse_cbor_body(std::string_view body, service_error& e, std::string
         if (!in.read_text(name, key_scratch) || !in.next(v)) return false;
         if (v.type != major::text) return in.skip_rest(v);
         if (!in.string_of(v, major::text, value, value_scratch)) return false;
-        if (!sluice::text::check_utf8(value).ok()) return true;
-        if (name == "__type") type_member = value;
-        else if (name == "code" || name == "Code") code_member = value;
-        else if ((name == "message" || name == "Message" || name == "errorMessage") && raw_message.empty()) raw_message = value;
+        if (sluice::text::check_utf8(value).ok()) members.take(name, value, raw_message);
         return true;
     });
-    if (!have_code) {
-        std::string code = sanitize_code(!code_member.empty() ? code_member : type_member);
-        if (!code.empty()) {
-            e.code = code;
-            have_code = true;
-        }
-    }
+    members.set_code(e, have_code);
 }
 
 // A CBOR map's first byte (major type 5): 0xa0-0xbb, or 0xbf for one of indefinite length.
